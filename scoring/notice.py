@@ -1,0 +1,621 @@
+"""Word score notices (考核结果通知书) and the summary table (汇总表), rendered with python-docx.
+
+Pure functions over frozen dataclasses: no database, no Flask. The caller gathers the scores,
+ranks and conversion (see the rest of `scoring`) and passes them in; this module only lays
+them out as a Chinese official document following GB/T 9704-2012.
+
+Base documents. `render_notice` and `render_summary` open a base .docx and append to it.
+- `base=None` uses the shipped `templates/notice_base.docx` and (re)applies the GB/T 9704
+  page: A4, margins 37/35/28/26 mm, "— 1 —" page numbers from the base's footer.
+- A custom `base` (a letterhead the office uploads) is taken as it is: its header, footer,
+  letterhead paragraphs, page size and margins are kept, because the office designed them.
+  Only the summary's orientation is changed, to landscape, when its table is wide.
+Every run written here names its font for East Asian text (w:eastAsia) explicitly, so the
+output does not depend on the base's styles.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from io import BytesIO
+from pathlib import Path
+from typing import Final
+
+import docx
+from docx.document import Document
+from docx.oxml.ns import qn
+from docx.oxml.xmlchemy import BaseOxmlElement
+from docx.shared import Length, Mm, Pt
+
+from scoring.docx_text import (
+    FONT_BODY,
+    FONT_HEADING,
+    FONT_TITLE,
+    SIZE_ER_HAO,
+    SIZE_SAN_HAO,
+    SIZE_WU_HAO,
+    apply_official_layout,
+    clean_text,
+    element,
+    fill_paragraph,
+    make_landscape,
+    text_width,
+)
+
+__all__ = [
+    "BASE_DOCX_PATH",
+    "InvalidBaseDocumentError",
+    "NoticeCategory",
+    "NoticeData",
+    "NoticeIndicator",
+    "NoticePoint",
+    "SummaryData",
+    "SummaryRow",
+    "clean_text",
+    "format_chinese_date",
+    "format_max",
+    "format_points",
+    "render_notice",
+    "render_summary",
+]
+
+BASE_DOCX_PATH: Final = Path(__file__).resolve().parent.parent / "templates" / "notice_base.docx"
+
+NOT_INVOLVED_TEXT: Final = "不涉及（已核实）"
+NOT_SCORED_TEXT: Final = "—"
+LANDSCAPE_ABOVE_CATEGORIES: Final = 4
+
+_LINE_BODY: Final = Pt(28)  # GB/T 9704: 22 lines of 三号 on the A4 text block
+_LINE_TITLE: Final = Pt(36)
+_TABLE_FONT_SIZE: Final = SIZE_WU_HAO
+_LINE_TABLE: Final = Pt(14)  # exact, so row heights do not depend on the CJK font's metrics
+_CELL_MARGIN_TWIPS: Final = "57"  # 1 mm left and right, so narrow number columns fit
+_CORE_PROPERTY_LIMIT: Final = 255  # python-docx refuses longer core property strings
+_CENT: Final = Decimal("0.01")
+
+# Column widths of the notice table in mm at the A4 text width (156 mm); scaled to the base.
+_NOTICE_COLUMNS: Final = (
+    ("考评内容", 22),
+    ("考核指标", 34),
+    ("评分项", 40),
+    ("分值", 12),
+    ("得分", 14),
+    ("扣分原因", 34),
+)
+_SUMMARY_RANK_MM: Final = 12
+_SUMMARY_DEPARTMENT_MM: Final = 36
+_SUMMARY_TOTAL_MM: Final = 17
+_SUMMARY_CONVERTED_MM: Final = 16
+
+
+class InvalidBaseDocumentError(ValueError):
+    """The uploaded base document is not a .docx python-docx can open."""
+
+
+@dataclass(frozen=True, slots=True)
+class NoticePoint:
+    """One scoring point (评分项) of an indicator as it appears on the notice."""
+
+    code: str
+    title: str
+    max_points: Decimal
+    awarded: Decimal | None
+    deduction_reason: str | None
+    not_involved_upheld: bool
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeIndicator:
+    """One indicator (考核指标) with its scoring points."""
+
+    code: str
+    title: str
+    max_points: Decimal
+    points: tuple[NoticePoint, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeCategory:
+    """One category (考评内容) with its indicators."""
+
+    code: str
+    title: str
+    max_points: Decimal
+    indicators: tuple[NoticeIndicator, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeData:
+    """Everything one department's score notice shows."""
+
+    year: int
+    title: str  # e.g. 关于2018年度“放管服”工作考核结果的通知
+    document_no: str  # e.g. 蛟市职转办〔2018〕6号
+    issuer: str
+    issued_on: date
+    department: str
+    total: Decimal
+    total_max: Decimal
+    converted: Decimal
+    converted_max: Decimal
+    rank: int
+    department_count: int
+    categories: tuple[NoticeCategory, ...]
+    version: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryRow:
+    """One department's line of the summary table; `category_points` follow the columns."""
+
+    rank: int
+    department: str
+    category_points: tuple[Decimal, ...]
+    total: Decimal
+    converted: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryData:
+    """The summary table (汇总表) of all departments, rows already in rank order."""
+
+    year: int
+    title: str
+    document_no: str
+    issuer: str
+    issued_on: date
+    category_titles: tuple[str, ...]
+    category_max: tuple[Decimal, ...]
+    rows: tuple[SummaryRow, ...]
+
+
+# -- formatting ---------------------------------------------------------------------------
+
+
+def format_points(value: Decimal) -> str:
+    """Format a score with two decimal places, rounding half up: Decimal("87.5") → "87.50"."""
+    try:
+        rounded = value.quantize(_CENT, rounding=ROUND_HALF_UP)
+    except InvalidOperation:  # NaN, infinity or absurd exponents: show as given
+        return clean_text(str(value))
+    if rounded.is_zero():
+        rounded = abs(rounded)  # never print "-0.00"
+    return f"{rounded:f}"
+
+
+def format_max(value: Decimal) -> str:
+    """Format a maximum without trailing zeros: Decimal("100.00") → "100", "2.5" → "2.5"."""
+    if not value.is_finite():
+        return clean_text(str(value))
+    if value == value.to_integral_value():
+        return f"{value.to_integral_value():f}"
+    return f"{value.normalize():f}"
+
+
+def format_chinese_date(value: date) -> str:
+    """Format a date the Chinese official way: date(2019, 1, 15) → "2019年1月15日"."""
+    return f"{value.year}年{value.month}月{value.day}日"
+
+
+# -- document plumbing --------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=1)
+def _default_base_bytes() -> bytes:
+    try:
+        return BASE_DOCX_PATH.read_bytes()
+    except FileNotFoundError:  # a checkout without the generated file still renders
+        from scoring.make_base_docx import base_document_bytes
+
+        return base_document_bytes()
+
+
+def _open_document(base: bytes | None, *, landscape: bool) -> Document:
+    if base is None:
+        document = docx.Document(BytesIO(_default_base_bytes()))
+        for section in document.sections:
+            apply_official_layout(section, landscape=landscape)
+        return document
+    try:
+        document = docx.Document(BytesIO(base))
+    except Exception as exc:  # zipfile, lxml and python-docx each raise their own errors
+        raise InvalidBaseDocumentError(f"base document is not a readable .docx: {exc}") from exc
+    if landscape:
+        make_landscape(document.sections[-1])
+    return document
+
+
+def _save(document: Document) -> bytes:
+    buffer = BytesIO()
+    document.save(buffer)
+    return buffer.getvalue()
+
+
+def _core_text(text: str) -> str:
+    return clean_text(text)[:_CORE_PROPERTY_LIMIT]
+
+
+def _set_properties(
+    document: Document, *, title: str, subject: str, author: str, issued_on: date
+) -> None:
+    props = document.core_properties
+    props.created = props.modified = datetime.combine(issued_on, time())  # not the base's date
+    props.title = _core_text(title)
+    props.subject = _core_text(subject)
+    props.author = _core_text(author)
+    props.last_modified_by = _core_text(author)
+
+
+def _add_paragraph(
+    document: Document,
+    text: str,
+    *,
+    font: str = FONT_BODY,
+    size: Length = SIZE_SAN_HAO,
+    align: str = "both",
+    line_spacing: Length = _LINE_BODY,
+    first_line_chars: int = 0,
+    right_chars: int = 0,
+    keep_with_next: bool = False,
+) -> None:
+    fill_paragraph(
+        document.add_paragraph()._p,
+        text,
+        font=font,
+        size=size,
+        align=align,
+        line_spacing=line_spacing,
+        first_line_chars=first_line_chars,
+        right_chars=right_chars,
+        keep_with_next=keep_with_next,
+    )
+
+
+def _twips(length: int) -> str:
+    return str(round(length / 635))
+
+
+def _column_widths(section_width: int, widths_mm: Sequence[float]) -> list[int]:
+    """Scale the design widths (mm) to the text width of the page, in EMU."""
+    total = sum(widths_mm)
+    return [int(section_width * w / total) for w in widths_mm]
+
+
+class _TableBuilder:
+    """Write a fixed-layout bordered table straight into OOXML.
+
+    python-docx's `Table.cell()` and `_Row.cells` walk the whole grid on each call, which is
+    quadratic for a 1,000-row summary; building w:tr/w:tc elements directly is linear.
+    """
+
+    def __init__(self, document: Document, widths: Sequence[int]) -> None:
+        self.widths = list(widths)
+        # Not `document.add_table()`: it needs the page size, which a letterhead may omit.
+        self.tbl = tbl = element("w:tbl")
+        body = document.element.body
+        sect_pr = body.find(qn("w:sectPr"))
+        if sect_pr is not None:
+            sect_pr.addprevious(tbl)
+        else:
+            body.append(tbl)
+        tbl_pr = element("w:tblPr")
+        tbl_pr.append(element("w:tblW", w=_twips(sum(self.widths)), type="dxa"))
+        tbl_pr.append(element("w:jc", val="center"))
+        borders = element("w:tblBorders")
+        for side in ("top", "left", "bottom", "right", "insideH", "insideV"):
+            borders.append(element(f"w:{side}", val="single", sz="4", space="0", color="000000"))
+        tbl_pr.append(borders)
+        tbl_pr.append(element("w:tblLayout", type="fixed"))
+        margins = element("w:tblCellMar")
+        for side in ("left", "right"):
+            margins.append(element(f"w:{side}", w=_CELL_MARGIN_TWIPS, type="dxa"))
+        tbl_pr.append(margins)
+        tbl_pr.append(element("w:tblLook", val="0000"))
+        tbl.append(tbl_pr)
+        grid = element("w:tblGrid")
+        for width in self.widths:
+            grid.append(element("w:gridCol", w=_twips(width)))
+        tbl.append(grid)
+
+    def add_row(self, *, header: bool = False) -> BaseOxmlElement:
+        tr = element("w:tr")
+        if header:
+            tr_pr = element("w:trPr")
+            tr_pr.append(element("w:cantSplit"))
+            tr_pr.append(element("w:tblHeader"))
+            tr.append(tr_pr)
+        self.tbl.append(tr)
+        return tr
+
+    def add_cell(
+        self,
+        tr: BaseOxmlElement,
+        column: int,
+        text: str,
+        *,
+        align: str = "center",
+        span: int = 1,
+        merge: str | None = None,
+        font: str = FONT_BODY,
+    ) -> None:
+        """Append a cell; `merge` is "restart", "continue" or None (no vertical merge)."""
+        tc = element("w:tc")
+        tc_pr = element("w:tcPr")
+        tc_pr.append(
+            element("w:tcW", w=_twips(sum(self.widths[column : column + span])), type="dxa")
+        )
+        if span > 1:
+            tc_pr.append(element("w:gridSpan", val=str(span)))
+        if merge == "restart":
+            tc_pr.append(element("w:vMerge", val="restart"))
+        elif merge == "continue":
+            tc_pr.append(element("w:vMerge"))
+        tc_pr.append(element("w:vAlign", val="center"))
+        tc.append(tc_pr)
+        p = element("w:p")
+        fill_paragraph(
+            p,
+            text if merge != "continue" else "",
+            font=font,
+            size=_TABLE_FONT_SIZE,
+            align=align,
+            line_spacing=_LINE_TABLE,
+        )
+        tc.append(p)
+        tr.append(tc)
+
+
+def _label(code: str, title: str, max_points: Decimal | None = None) -> str:
+    code = clean_text(code).strip()
+    title = clean_text(title).strip()
+    text = f"{code}.{title}" if code and not code.endswith((".", "．", "、")) else code + title
+    if max_points is not None:
+        text += f"（{format_max(max_points)}分）"
+    return text
+
+
+def _point_label(point: NoticePoint) -> str:
+    code = clean_text(point.code).strip()
+    title = clean_text(point.title).strip()
+    return f"{code} {title}".strip()
+
+
+def _merge_states(keys: Sequence[object]) -> list[str | None]:
+    """Return the vertical merge of each row of a column: runs of equal keys merge."""
+    states: list[str | None] = [None] * len(keys)
+    start = 0
+    for end in range(1, len(keys) + 1):
+        if end == len(keys) or keys[end] != keys[start]:
+            if end - start > 1:
+                states[start] = "restart"
+                states[start + 1 : end] = ["continue"] * (end - start - 1)
+            start = end
+    return states
+
+
+# -- the notice -----------------------------------------------------------------------------
+
+
+_NoticeRow = tuple[NoticeCategory, NoticeIndicator | None, NoticePoint | None]
+
+
+def _notice_rows(data: NoticeData) -> tuple[list[_NoticeRow], list[object], list[object]]:
+    """Flatten the scheme into table rows, with the category and indicator key of each."""
+    rows: list[_NoticeRow] = []
+    category_keys: list[object] = []
+    indicator_keys: list[object] = []
+    for c, category in enumerate(data.categories):
+        if not category.indicators:
+            rows.append((category, None, None))
+            category_keys.append(c)
+            indicator_keys.append((c, None, len(rows)))  # never merged
+        for i, indicator in enumerate(category.indicators):
+            for point in indicator.points or (None,):
+                rows.append((category, indicator, point))
+                category_keys.append(c)
+                indicator_keys.append((c, i))
+    return rows, category_keys, indicator_keys
+
+
+def _score_cells(point: NoticePoint | None) -> tuple[str, str, str]:
+    """Return the 分值, 得分 and 扣分原因 texts of a scoring point."""
+    if point is None:
+        return "", "", ""
+    if point.not_involved_upheld:
+        return format_max(point.max_points), format_points(point.max_points), NOT_INVOLVED_TEXT
+    awarded = NOT_SCORED_TEXT if point.awarded is None else format_points(point.awarded)
+    return format_max(point.max_points), awarded, point.deduction_reason or ""
+
+
+def _add_notice_table(document: Document, data: NoticeData) -> None:
+    widths = _column_widths(text_width(document.sections[-1]), [w for _, w in _NOTICE_COLUMNS])
+    builder = _TableBuilder(document, widths)
+    header = builder.add_row(header=True)
+    for column, (title, _) in enumerate(_NOTICE_COLUMNS):
+        builder.add_cell(header, column, title, font=FONT_HEADING)
+
+    rows, category_keys, indicator_keys = _notice_rows(data)
+    category_merges = _merge_states(category_keys)
+    indicator_merges = _merge_states(indicator_keys)
+    left = "left"
+    for index, (category, indicator, point) in enumerate(rows):
+        tr = builder.add_row()
+        category_text = _label(category.code, category.title, category.max_points)
+        builder.add_cell(tr, 0, category_text, align=left, merge=category_merges[index])
+        indicator_text = "" if indicator is None else _label(indicator.code, indicator.title)
+        builder.add_cell(tr, 1, indicator_text, align=left, merge=indicator_merges[index])
+        builder.add_cell(tr, 2, "" if point is None else _point_label(point), align=left)
+        max_text, awarded_text, reason = _score_cells(point)
+        builder.add_cell(tr, 3, max_text)
+        builder.add_cell(tr, 4, awarded_text)
+        builder.add_cell(tr, 5, reason, align=left)
+
+    total = builder.add_row()
+    builder.add_cell(total, 0, "合计", span=3, font=FONT_HEADING)
+    builder.add_cell(total, 3, format_max(data.total_max))
+    builder.add_cell(total, 4, format_points(data.total))
+    converted = (
+        f"折合考核分{format_points(data.converted)}分（满分{format_max(data.converted_max)}分）"
+    )
+    builder.add_cell(total, 5, converted, align="left")
+
+
+def _add_signature(document: Document, issuer: str, issued_on: date) -> None:
+    """Sign off as GB/T 9704 does without a seal: one blank line, issuer 右空二字, date 右空四字."""
+    _add_paragraph(document, "")
+    _add_paragraph(document, issuer, align="right", right_chars=2, keep_with_next=True)
+    _add_paragraph(document, format_chinese_date(issued_on), align="right", right_chars=4)
+
+
+def render_notice(data: NoticeData, base: bytes | None = None) -> bytes:
+    """Render one department's score notice as .docx bytes.
+
+    `base` is an optional letterhead .docx whose header, footer, body and page set-up are
+    kept (see the module docstring); None uses the shipped GB/T 9704 base document.
+    Raises InvalidBaseDocumentError when `base` cannot be opened.
+    """
+    document = _open_document(base, landscape=False)
+    year = data.year
+    center = "center"
+    if clean_text(data.document_no).strip():
+        _add_paragraph(document, data.document_no, align=center)
+    _add_paragraph(document, "")
+    _add_paragraph(
+        document,
+        data.title,
+        font=FONT_TITLE,
+        size=SIZE_ER_HAO,
+        align=center,
+        line_spacing=_LINE_TITLE,
+    )
+    if data.version > 1:
+        _add_paragraph(document, f"（第{data.version}版，替代此前版本）", align=center)
+    _add_paragraph(document, "")
+    _add_paragraph(document, f"{clean_text(data.department).strip()}：", align="left")
+    _add_paragraph(
+        document,
+        f"根据{year}年度“放管服”工作考核安排，经查阅资料、实地核实和平时考核，"
+        "现将贵单位考核结果通知如下。",
+        first_line_chars=2,
+    )
+    _add_paragraph(
+        document,
+        f"贵单位{year}年度“放管服”工作考核得分为{format_points(data.total)}分"
+        f"（满分{format_max(data.total_max)}分），"
+        f"折合考核分{format_points(data.converted)}分（满分{format_max(data.converted_max)}分），"
+        f"在{data.department_count}个被考核部门中排名第{data.rank}位。",
+        first_line_chars=2,
+    )
+    _add_paragraph(
+        document, "一、考核得分明细", font=FONT_HEADING, first_line_chars=2, keep_with_next=True
+    )
+    _add_notice_table(document, data)
+    _add_paragraph(
+        document, "二、有关要求", font=FONT_HEADING, first_line_chars=2, keep_with_next=True
+    )
+    _add_paragraph(
+        document,
+        "请对照扣分原因认真整改，进一步抓好“放管服”改革各项任务落实。"
+        "如对考核结果有异议，请在规定时限内提出申诉。",
+        first_line_chars=2,
+    )
+    _add_paragraph(document, "特此通知。", first_line_chars=2)
+    _add_signature(document, data.issuer, data.issued_on)
+    _set_properties(
+        document,
+        title=data.title,
+        subject=f"{data.department} {year}年度“放管服”工作考核结果",
+        author=data.issuer,
+        issued_on=data.issued_on,
+    )
+    document.core_properties.revision = max(int(data.version), 1)
+    return _save(document)
+
+
+# -- the summary ----------------------------------------------------------------------------
+
+
+def _check_summary(data: SummaryData) -> None:
+    columns = len(data.category_titles)
+    if len(data.category_max) != columns:
+        raise ValueError(f"{columns} category titles but {len(data.category_max)} category maxima")
+    for row in data.rows:
+        if len(row.category_points) != columns:
+            raise ValueError(
+                f"row of rank {row.rank} has {len(row.category_points)} category points, "
+                f"expected {columns}"
+            )
+
+
+def render_summary(data: SummaryData, base: bytes | None = None) -> bytes:
+    """Render the summary table of all departments as .docx bytes, rows in the given order.
+
+    The page turns landscape when there are more than four category columns. `base` is
+    handled as in `render_notice`. Raises ValueError when a row's category points do not
+    match the category columns.
+    """
+    _check_summary(data)
+    landscape = len(data.category_titles) > LANDSCAPE_ABOVE_CATEGORIES
+    document = _open_document(base, landscape=landscape)
+    center = "center"
+    if clean_text(data.document_no).strip():
+        _add_paragraph(document, data.document_no, align=center)
+    _add_paragraph(
+        document,
+        data.title,
+        font=FONT_TITLE,
+        size=SIZE_ER_HAO,
+        align=center,
+        line_spacing=_LINE_TITLE,
+    )
+    _add_paragraph(document, "")
+
+    categories = len(data.category_titles)
+    fixed = _SUMMARY_RANK_MM + _SUMMARY_DEPARTMENT_MM + _SUMMARY_TOTAL_MM + _SUMMARY_CONVERTED_MM
+    available = text_width(document.sections[-1])
+    category_mm = max((available / Mm(1) - fixed) / categories, 12.0) if categories else 0.0
+    widths_mm = [
+        _SUMMARY_RANK_MM,
+        _SUMMARY_DEPARTMENT_MM,
+        *([category_mm] * categories),
+        _SUMMARY_TOTAL_MM,
+        _SUMMARY_CONVERTED_MM,
+    ]
+    builder = _TableBuilder(document, _column_widths(available, widths_mm))
+    total_max = sum(data.category_max, Decimal(0))
+    headers = [
+        "排名",
+        "部门",
+        *(
+            f"{clean_text(title).strip()}（{format_max(maximum)}分）"
+            for title, maximum in zip(data.category_titles, data.category_max, strict=True)
+        ),
+        f"总分（{format_max(total_max)}分）" if categories else "总分",
+        "折合分",
+    ]
+    header = builder.add_row(header=True)
+    for column, title in enumerate(headers):
+        builder.add_cell(header, column, title, font=FONT_HEADING)
+    left = "left"
+    for row in data.rows:
+        tr = builder.add_row()
+        builder.add_cell(tr, 0, str(row.rank))
+        builder.add_cell(tr, 1, row.department, align=left)
+        for offset, points in enumerate(row.category_points):
+            builder.add_cell(tr, 2 + offset, format_points(points))
+        builder.add_cell(tr, 2 + categories, format_points(row.total))
+        builder.add_cell(tr, 3 + categories, format_points(row.converted))
+
+    _add_signature(document, data.issuer, data.issued_on)
+    _set_properties(
+        document,
+        title=data.title,
+        subject=f"{data.year}年度“放管服”工作考核结果汇总表",
+        author=data.issuer,
+        issued_on=data.issued_on,
+    )
+    return _save(document)

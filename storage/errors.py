@@ -1,0 +1,109 @@
+"""Errors raised by the storage package.
+
+Every error carries an HTTP-ish ``status``, a stable ``code`` slug and a Chinese ``message`` that
+may be shown to users, so the web layer can map all of them in one place::
+
+    except StorageError as exc:
+        abort(exc.status, exc.message)
+
+``str(exc)`` is the developer detail (for logs); ``exc.message`` is the user-facing text.
+"""
+
+from __future__ import annotations
+
+
+class StorageError(Exception):
+    """Base class of every error the storage package raises on purpose."""
+
+    status: int = 500
+    code: str = "storage_error"
+    default_message: str = "文件存储出错"
+
+    def __init__(self, detail: str | None = None, *, message: str | None = None) -> None:
+        self.message: str = message or self.default_message
+        self.detail: str = detail or self.message
+        super().__init__(self.detail)
+
+
+class InvalidKey(StorageError, ValueError):
+    """An object key is malformed or would escape the store (``..``, absolute, control chars)."""
+
+    status = 400
+    code = "invalid_key"
+    default_message = "文件标识无效"
+
+
+class ObjectNotFound(StorageError):
+    """The requested object does not exist in the store."""
+
+    status = 404
+    code = "object_not_found"
+    default_message = "文件不存在"
+
+
+class StorageUnavailable(StorageError):
+    """The backend is unreachable, timed out, refused us or failed; retrying later may work."""
+
+    status = 503
+    code = "storage_unavailable"
+    default_message = "文件存储服务暂时不可用，请稍后重试"
+
+
+class IngestRejected(StorageError):
+    """An upload was refused before anything was stored; the client must fix the file."""
+
+    status = 422
+    code = "ingest_rejected"
+    default_message = "文件被拒绝"
+
+
+class EmptyFile(IngestRejected):
+    """The upload contained zero bytes."""
+
+    status = 422
+    code = "empty_file"
+    default_message = "文件为空"
+
+
+class FileTooLarge(IngestRejected):
+    """The upload exceeded the configured maximum size; reading stopped at the first extra byte."""
+
+    status = 413
+    code = "file_too_large"
+    default_message = "文件超过大小上限"
+
+    def __init__(self, max_size: int, detail: str | None = None) -> None:
+        self.max_size = max_size
+        super().__init__(
+            detail or f"upload exceeds {max_size} bytes",
+            message=f"文件超过大小上限（{_human_size(max_size)}）",
+        )
+
+
+class UnsupportedFileType(IngestRejected):
+    """The file type is not on the allow-list, or the content does not match the extension."""
+
+    status = 415
+    code = "unsupported_file_type"
+    default_message = "不支持的文件类型"
+
+
+class ZipBombSuspected(IngestRejected):
+    """A ZIP-based file declares sizes, ratios or entry counts typical of a decompression bomb.
+
+    Status 422 rather than 415: the *type* (DOCX, XLSX, OFD, ZIP…) is acceptable, it is this
+    particular content that is refused, and a different file of the same type would pass.
+    """
+
+    status = 422
+    code = "zip_bomb_suspected"
+    default_message = "压缩内容异常（疑似压缩炸弹），已拒绝"
+
+
+def _human_size(size: int) -> str:
+    """Format a byte count the way users read it in the upload form (MB, binary units)."""
+    if size >= 1024 * 1024:
+        return f"{size / (1024 * 1024):g} MB"
+    if size >= 1024:
+        return f"{size / 1024:g} KB"
+    return f"{size} 字节"

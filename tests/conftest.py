@@ -1,0 +1,92 @@
+"""Shared fixtures: a real database per test (SQLite always, PostgreSQL when configured).
+
+Set TEST_DATABASE_URL (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/fgf_test) to run
+every database test on PostgreSQL as well. Schemas are made by the real Alembic migrations.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
+
+from workflow.db import make_engine, make_sessionmaker, migrate
+from workflow.models import Base
+from workflow.scheme import SCHEMES_DIR, Scheme, load_scheme
+
+PG_URL = os.environ.get("TEST_DATABASE_URL", "")
+BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+
+
+@pytest.fixture(scope="session")
+def scheme_2018() -> Scheme:
+    """The shipped 2018 scheme."""
+    return load_scheme(SCHEMES_DIR / "jiaohe-2018.yaml")
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, copied for each test (migrating once is faster)."""
+    path = tmp_path_factory.mktemp("tpl") / "template.sqlite3"
+    engine = make_engine(f"sqlite:///{path}")
+    migrate(engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_engine() -> Iterator[Engine]:
+    """The PostgreSQL test database, wiped and migrated once per run."""
+    engine = make_engine(PG_URL)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    migrate(engine)
+    yield engine
+    engine.dispose()
+
+
+def _reset_pg(engine: Engine) -> None:
+    """Empty every table; the append-only trigger is bypassed as replication role."""
+    names = ", ".join(t.name for t in Base.metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text("SET LOCAL session_replication_role = replica"))
+        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        conn.execute(text("INSERT INTO audit_chain_head (id, seq, hash) VALUES (1, 0, :h)"), {
+            "h": "0" * 64
+        })  # fmt: skip
+
+
+@pytest.fixture(params=BACKENDS)
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """A freshly migrated, empty database on each configured backend."""
+    if request.param == "sqlite":
+        path = tmp_path / "test.sqlite3"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        eng = make_engine(f"sqlite:///{path}")
+        yield eng
+        eng.dispose()
+    else:
+        eng = request.getfixturevalue("pg_engine")
+        _reset_pg(eng)
+        yield eng
+
+
+@pytest.fixture
+def db_url(engine: Engine) -> str:
+    """The URL of the test database."""
+    return engine.url.render_as_string(hide_password=False)
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    """A session on the test database; tests commit like a request boundary would."""
+    s = make_sessionmaker(engine)()
+    yield s
+    s.rollback()
+    s.close()

@@ -1,0 +1,87 @@
+"""The command line: init twice, users, token, demo, audit verify and checkpoint."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from sqlalchemy import Engine, func, select, text
+
+from web.app import create_app
+from workflow.db import make_sessionmaker
+from workflow.models import Item, User
+from workflow.users import user_for_token
+
+
+@pytest.fixture
+def app(db_url: str, tmp_path: Path) -> Flask:
+    return create_app(
+        {
+            "DATABASE_URL": db_url,
+            "INSTANCE_DIR": str(tmp_path),
+            "STORAGE": {"STORAGE_BACKEND": "local", "STORAGE_LOCAL_ROOT": str(tmp_path / "ev")},
+        }
+    )
+
+
+def test_init_is_idempotent_and_prints_password(app: Flask, engine: Engine) -> None:
+    runner = app.test_cli_runner()
+    first = runner.invoke(args=["init"])
+    assert first.exit_code == 0, first.output
+    assert "一次性密码" in first.output
+    second = runner.invoke(args=["init"])
+    assert second.exit_code == 0 and "一次性密码" not in second.output
+    with make_sessionmaker(engine)() as s:
+        assert s.scalar(select(func.count()).select_from(Item)) == 260
+        assert s.scalar(select(func.count()).select_from(User)) == 1
+    home = app.test_client().get("/")
+    assert home.status_code == 200 and "蛟市职转办〔2018〕6号" in home.get_data(as_text=True)
+
+
+def test_users_and_token(app: Flask, engine: Engine) -> None:
+    runner = app.test_cli_runner()
+    runner.invoke(args=["init"])
+    out = runner.invoke(
+        args=["users", "create", "zhang", "--role", "department", "--department", "城管局",
+              "--password-stdin"],
+        input="a-long-password-1\n",
+    )  # fmt: skip
+    assert out.exit_code == 0, out.output
+    bad = runner.invoke(args=["users", "create", "li", "--role", "wizard"])
+    assert bad.exit_code != 0 and "未知的角色" in bad.output
+    nodep = runner.invoke(args=["users", "create", "wang", "--role", "department"])
+    assert nodep.exit_code != 0 and "必须指定所属部门" in nodep.output
+    tok = runner.invoke(args=["users", "token", "zhang"])
+    assert tok.exit_code == 0
+    with make_sessionmaker(engine)() as s:
+        user = user_for_token(s, tok.output.strip())
+        assert user is not None and user.username == "zhang"
+        assert user.department is not None and user.department.name == "城管执法大队"
+
+
+def test_demo_then_verify_then_tamper(app: Flask, engine: Engine, tmp_path: Path) -> None:
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["init"]).exit_code == 0
+    demo = runner.invoke(args=["demo", "--password", "demo-password-x"])
+    assert demo.exit_code == 0, demo.output
+    with make_sessionmaker(engine)() as s:
+        states = dict(s.execute(select(Item.state, func.count()).group_by(Item.state)).all())
+    assert set(states) == {
+        "draft", "submitted", "reviewed", "verified", "scored", "returned", "appealed"
+    }  # fmt: skip
+    cp = tmp_path / "cp.json"
+    assert runner.invoke(args=["audit", "checkpoint", "--out", str(cp)]).exit_code == 0
+    ok = runner.invoke(args=["audit", "verify", "--checkpoint", str(cp)])
+    assert ok.exit_code == 0, ok.output
+    head = json.loads(cp.read_text())["seq"]
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("SET LOCAL session_replication_role = replica"))
+        conn.execute(
+            text("UPDATE audit_events SET comment = '改' WHERE seq = :s"), {"s": head // 2}
+        )
+    bad = runner.invoke(args=["audit", "verify"])
+    assert bad.exit_code == 1
+    assert f"序号 {head // 2}" in bad.output

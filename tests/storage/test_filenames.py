@@ -1,0 +1,81 @@
+"""sanitize_filename: examples, then properties over arbitrary Unicode."""
+
+from __future__ import annotations
+
+import unicodedata
+
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from storage.ingest import FALLBACK_FILENAME, MAX_FILENAME_BYTES, sanitize_filename
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("自评报告.pdf", "自评报告.pdf"),
+        ("../../etc/passwd.pdf", "passwd.pdf"),
+        ("C:\\Users\\张三\\报告.docx", "报告.docx"),
+        ("报告\x00.pdf", "报告.pdf"),
+        ("年度\u202e报告.pdf", "年度报告.pdf"),
+        ("invoice\u202efdp.exe", "invoicefdp.exe"),
+        ("a\u2066b\u2069c\u200e\u200fd\ufeff.txt", "abcd.txt"),
+        ("  多个   空格\t和\n换行\u3000.pdf  ", "多个 空格 和 换行 .pdf"),
+        ("...隐藏文件.pdf", "隐藏文件.pdf"),
+        ("结尾的点.pdf. . ", "结尾的点.pdf"),
+        ('是否合规?<草稿>:"终版"|*.pdf', "是否合规__草稿___终版___.pdf"),
+        ("CON.txt", "_CON.txt"),
+        ("", FALLBACK_FILENAME),
+        ("../", FALLBACK_FILENAME),
+        ("\x00\u202e\u200b", FALLBACK_FILENAME),
+        ("....", FALLBACK_FILENAME),
+        ("（定稿）【附件1】《通知》.docx", "（定稿）【附件1】《通知》.docx"),
+    ],
+)
+def test_examples(raw: str, clean: str) -> None:
+    assert sanitize_filename(raw) == clean
+
+
+def test_long_names_keep_their_extension() -> None:
+    name = sanitize_filename("证" * 300 + ".pdf")
+    assert len(name.encode()) <= MAX_FILENAME_BYTES
+    assert name == "证" * 83 + ".pdf"  # 83 × 3 bytes + 4 = 253: no character is cut in half
+
+
+def test_long_dotted_tail_is_not_treated_as_an_extension() -> None:
+    name = sanitize_filename("a." + "b" * 400)
+    assert len(name.encode()) == MAX_FILENAME_BYTES
+    assert name.startswith("a.bbb")
+
+
+FORBIDDEN_CATEGORIES = {"Cc", "Cf", "Cs", "Zl", "Zp"}
+
+# Mostly the characters that matter: CJK, separators, dots, spaces, controls, bidi marks.
+interesting = st.text(
+    alphabet=st.one_of(
+        st.sampled_from('/\\.. \t\n\x00\u202a\u202e\u2066\u2069\u200e\u200f\u3000:*?"<>|'),
+        st.characters(min_codepoint=0x4E00, max_codepoint=0x9FFF),
+        st.characters(),
+    ),
+    max_size=400,
+)
+
+
+@given(interesting)
+@example("证" * 300 + ".pdf")
+@example("\udcff.pdf")  # a lone surrogate, as produced by decoding with surrogateescape
+def test_properties(raw: str) -> None:
+    name = sanitize_filename(raw)
+    assert name
+    assert "/" not in name and "\\" not in name
+    assert not any(unicodedata.category(ch) in FORBIDDEN_CATEGORIES for ch in name)
+    assert len(name.encode("utf-8")) <= MAX_FILENAME_BYTES
+    assert not name.startswith((".", " ")) and not name.endswith((".", " "))
+    assert "  " not in name
+    assert sanitize_filename(name) == name  # idempotent: re-sanitising changes nothing
+
+
+@given(st.text(st.characters(min_codepoint=0x4E00, max_codepoint=0x9FFF), min_size=1, max_size=80))
+def test_chinese_names_pass_through(stem: str) -> None:
+    assert sanitize_filename(stem + ".docx") == stem + ".docx"

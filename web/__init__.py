@@ -1,0 +1,1 @@
+"""The web layer: Flask factory, per-request session, blueprints and CLI commands."""

@@ -1,0 +1,42 @@
+"""Configuration from environment variables; with none set the app runs embedded."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _secret_key(instance: Path) -> str:
+    """Use SECRET_KEY, or a key generated once and kept in instance/ (embedded default)."""
+    path = instance / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    key = secrets.token_hex(32)
+    path.write_text(key)
+    path.chmod(0o600)
+    return key
+
+
+def load_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Build the app configuration from the environment."""
+    env = os.environ if env is None else env
+    instance = Path(env.get("INSTANCE_DIR") or ROOT / "instance")
+    instance.mkdir(parents=True, exist_ok=True)
+    return {
+        "INSTANCE_DIR": str(instance),
+        "DATABASE_URL": env.get("DATABASE_URL") or f"sqlite:///{instance / 'fangguanfu.sqlite3'}",
+        "SECRET_KEY": env.get("SECRET_KEY") or _secret_key(instance),
+        "STORAGE": {k: v for k, v in env.items() if k.startswith(("STORAGE_", "S3_"))},
+        "MAX_UPLOAD_BYTES": int(env.get("MAX_UPLOAD_BYTES") or 200 * 1024 * 1024),
+        "REDIS_URL": env.get("REDIS_URL") or "",
+        "SESSION_COOKIE_SECURE": (env.get("SESSION_COOKIE_SECURE") or "").lower() == "true",
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "TOKEN_DAYS": int(env.get("TOKEN_DAYS") or 90),
+        "BABEL_DEFAULT_LOCALE": env.get("DEFAULT_LOCALE") or "zh_Hans_CN",
+    }

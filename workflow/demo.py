@@ -1,0 +1,217 @@
+"""A demonstration data set made through the real operations, so its audit chain is real."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from storage.base import ObjectStore
+from workflow import actions
+from workflow.assessments import set_appeal_window
+from workflow.errors import Conflict
+from workflow.evidence import attach_evidence
+from workflow.models import Assessment, Department, Indicator, Item, ScoringPoint, User, utcnow
+from workflow.states import State
+from workflow.users import create_user, get_user
+
+# The order in which demo items are spread over the states.
+DEMO_STATES = (
+    State.DRAFT,
+    State.SUBMITTED,
+    State.REVIEWED,
+    State.VERIFIED,
+    State.SCORED,
+    State.RETURNED,
+    State.APPEALED,
+    State.SCORED,
+)
+STAFF = (
+    ("reviewer1", "初审员甲", ["reviewer"]),
+    ("reviewer2", "初审员乙", ["reviewer"]),
+    ("verifier1", "核实员甲", ["verifier"]),
+    ("verifier2", "核实员乙", ["verifier"]),
+    ("scorer1", "评分员甲", ["scorer"]),
+    ("scorer2", "评分员乙", ["scorer"]),
+    ("auditor1", "审计员", ["auditor"]),
+)
+
+
+@dataclass
+class DemoResult:
+    """What the demo made: user names and how many items reached each state."""
+
+    users: list[str] = field(default_factory=list)
+    states: dict[str, int] = field(default_factory=dict)
+
+
+def demo_pdf(title: str) -> bytes:
+    """Return a small valid PDF whose content differs per title (so hashes differ)."""
+    text = title.encode("utf-8").hex()
+    stream = f"BT /F1 12 Tf 72 720 Td <{text}> Tj ET".encode("ascii")
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R >>",
+        b"<< /Length " + str(len(stream)).encode() + b" >>\nstream\n" + stream + b"\nendstream",
+    ]
+    out = io.BytesIO()
+    out.write(b"%PDF-1.4\n")
+    offsets = []
+    for n, body in enumerate(objects, start=1):
+        offsets.append(out.tell())
+        out.write(f"{n} 0 obj\n".encode() + body + b"\nendobj\n")
+    xref = out.tell()
+    out.write(f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode())
+    for off in offsets:
+        out.write(f"{off:010d} 00000 n \n".encode())
+    out.write(
+        f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    )
+    return out.getvalue()
+
+
+def run_demo(
+    session: Session,
+    store: ObjectStore,
+    assessment: Assessment,
+    *,
+    password: str,
+    admin: User | None,
+    max_size: int = 200 * 1024 * 1024,
+) -> DemoResult:
+    """Create users for every role and move the 26 departments' items over every state."""
+    if get_user(session, "reviewer1") is not None:
+        raise Conflict("演示数据已存在", code="demo_exists")
+    result = DemoResult()
+    staff: dict[str, User] = {}
+    for username, name, roles in STAFF:
+        staff[username] = create_user(
+            session, username, roles, password=password, display_name=name, actor=admin
+        )
+        result.users.append(username)
+    departments = list(
+        session.execute(
+            select(Department)
+            .where(Department.assessment_id == assessment.id)
+            .order_by(Department.position)
+        ).scalars()
+    )
+    indicators = list(
+        session.execute(
+            select(Indicator)
+            .where(Indicator.assessment_id == assessment.id)
+            .order_by(Indicator.position)
+        ).scalars()
+    )
+    now = utcnow()
+    set_appeal_window(
+        session, assessment, now - dt.timedelta(days=1), now + dt.timedelta(days=7), actor=admin
+    )
+    for d_index, dep in enumerate(departments):
+        username = f"dept{d_index + 1:02d}"
+        member = create_user(
+            session,
+            username,
+            ["department"],
+            department=dep,
+            password=password,
+            display_name=f"{dep.name}填报员",
+            actor=admin,
+        )
+        result.users.append(username)
+        for i_index, ind in enumerate(indicators):
+            target = DEMO_STATES[(d_index + i_index) % len(DEMO_STATES)]
+            item = session.execute(
+                select(Item).where(Item.department_id == dep.id, Item.indicator_id == ind.id)
+            ).scalar_one()
+            _advance(session, store, item, ind, dep, member, staff, target, d_index, max_size)
+            result.states[target.value] = result.states.get(target.value, 0) + 1
+    return result
+
+
+def _advance(
+    session: Session,
+    store: ObjectStore,
+    item: Item,
+    ind: Indicator,
+    dep: Department,
+    member: User,
+    staff: dict[str, User],
+    target: State,
+    d_index: int,
+    max_size: int,
+) -> None:
+    """Move one item to `target` through the real operations."""
+    points = list(
+        session.execute(
+            select(ScoringPoint)
+            .where(ScoringPoint.indicator_id == ind.id)
+            .order_by(ScoringPoint.position)
+        ).scalars()
+    )
+    name = f"{dep.name}-指标{ind.code}-佐证材料.pdf"
+    attach_evidence(
+        session,
+        store,
+        item.id,
+        member,
+        io.BytesIO(demo_pdf(name)),
+        name,
+        sub_item=points[0].code,
+        max_size=max_size,
+    )
+    claim = len(points) > 1 and d_index % 3 == 0
+    not_involved: list[str] = []
+    if claim:
+        proof = f"{dep.name}-评分项{points[-1].code}-不涉及证明.pdf"
+        attach_evidence(
+            session,
+            store,
+            item.id,
+            member,
+            io.BytesIO(demo_pdf(proof)),
+            proof,
+            sub_item=points[-1].code,
+            purpose="not_involved_proof",
+            max_size=max_size,
+        )
+        not_involved = [points[-1].code]
+    if target == State.DRAFT:
+        return
+    actions.submit_item(session, item.id, member, item.version, not_involved=not_involved)
+    if target == State.SUBMITTED:
+        return
+    reviewer = staff["reviewer1"] if d_index % 2 == 0 else staff["reviewer2"]
+    if target == State.RETURNED:
+        actions.return_item(
+            session, item.id, reviewer, item.version, "佐证材料不完整，请补充会议记录"
+        )
+        return
+    actions.review_item(session, item.id, reviewer, item.version)
+    if target == State.REVIEWED:
+        return
+    verifier = staff["verifier1"] if d_index % 2 == 0 else staff["verifier2"]
+    actions.verify_item(
+        session, item.id, verifier, item.version, rulings=dict.fromkeys(not_involved, True)
+    )
+    if target == State.VERIFIED:
+        return
+    scores: dict[str, Decimal] = {}
+    deductions: dict[str, str] = {}
+    for n, p in enumerate(points):
+        if p.code in not_involved:
+            continue
+        cut = Decimal((d_index + n) % 3) if p.max_points > 2 else Decimal(0)
+        scores[p.code] = p.max_points - cut
+        if cut:
+            deductions[p.code] = "部分材料未按时报送"
+    scorer = staff["scorer1"]
+    actions.score_item(session, item.id, scorer, item.version, scores=scores, deductions=deductions)
+    if target == State.SCORED:
+        return
+    actions.appeal_item(session, item.id, member, item.version, "已于规定时间内报送，附回执")

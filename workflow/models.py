@@ -1,0 +1,388 @@
+"""SQLAlchemy 2 typed mappings of the engine's tables."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+from workflow.states import Role, State
+
+POINTS = Numeric(7, 2)
+
+
+def utcnow() -> dt.datetime:
+    """Return the current time in UTC, timezone-aware."""
+    return dt.datetime.now(dt.UTC)
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """A timestamp stored in UTC and always read back timezone-aware (SQLite drops the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use timezone-aware UTC times")
+        return value.astimezone(dt.UTC)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every table."""
+
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dt.datetime: UTCDateTime, Decimal: POINTS}
+
+
+class Assessment(Base):
+    """One year's assessment under one scheme."""
+
+    __tablename__ = "assessments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    year: Mapped[int] = mapped_column(Integer, index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    notice_title: Mapped[str] = mapped_column(String(200))
+    document_no: Mapped[str] = mapped_column(String(100))
+    issuer: Mapped[str] = mapped_column(String(200))
+    signed_on: Mapped[dt.date] = mapped_column(Date)
+    total_points: Mapped[Decimal]
+    converted_points: Mapped[Decimal]
+    appeal_window_days: Mapped[int] = mapped_column(Integer, default=7)
+    timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
+    routine_config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    appeal_opens_at: Mapped[dt.datetime | None]
+    appeal_closes_at: Mapped[dt.datetime | None]
+    published_at: Mapped[dt.datetime | None]
+    finalised_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    departments: Mapped[list[Department]] = relationship(
+        back_populates="assessment", order_by="Department.position"
+    )
+    categories: Mapped[list[Category]] = relationship(
+        back_populates="assessment", order_by="Category.position"
+    )
+
+
+class Department(Base):
+    """An assessed unit of one assessment."""
+
+    __tablename__ = "departments"
+    __table_args__ = (UniqueConstraint("assessment_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    assessment_id: Mapped[int] = mapped_column(ForeignKey("assessments.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    full_name: Mapped[str] = mapped_column(String(200))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+    assessment: Mapped[Assessment] = relationship(back_populates="departments")
+    aliases: Mapped[list[DepartmentAlias]] = relationship(
+        back_populates="department", cascade="all, delete-orphan", order_by="DepartmentAlias.id"
+    )
+
+
+class DepartmentAlias(Base):
+    """Another name of a department (`alias`) or a parenthesised office of it (`office`)."""
+
+    __tablename__ = "department_aliases"
+    __table_args__ = (UniqueConstraint("department_id", "alias"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
+    alias: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(16), default="alias")
+
+    department: Mapped[Department] = relationship(back_populates="aliases")
+
+
+class Category(Base):
+    """A category of indicators with its points."""
+
+    __tablename__ = "categories"
+    __table_args__ = (UniqueConstraint("assessment_id", "code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    assessment_id: Mapped[int] = mapped_column(ForeignKey("assessments.id"), index=True)
+    code: Mapped[str] = mapped_column(String(16))
+    title: Mapped[str] = mapped_column(String(200))
+    max_points: Mapped[Decimal]
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+    assessment: Mapped[Assessment] = relationship(back_populates="categories")
+    indicators: Mapped[list[Indicator]] = relationship(
+        back_populates="category", order_by="Indicator.position"
+    )
+
+
+class Indicator(Base):
+    """An indicator: what a department × indicator item is assessed on."""
+
+    __tablename__ = "indicators"
+    __table_args__ = (UniqueConstraint("assessment_id", "code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    assessment_id: Mapped[int] = mapped_column(ForeignKey("assessments.id"), index=True)
+    category_id: Mapped[int] = mapped_column(ForeignKey("categories.id"), index=True)
+    code: Mapped[str] = mapped_column(String(16))
+    title: Mapped[str] = mapped_column(String(300))
+    max_points: Mapped[Decimal]
+    evidence_basis: Mapped[str] = mapped_column(String(300), default="")
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+    category: Mapped[Category] = relationship(back_populates="indicators")
+    scoring_points: Mapped[list[ScoringPoint]] = relationship(
+        back_populates="indicator", order_by="ScoringPoint.position"
+    )
+
+
+class ScoringPoint(Base):
+    """A scoring point (sub-item) with its maximum."""
+
+    __tablename__ = "scoring_points"
+    __table_args__ = (UniqueConstraint("indicator_id", "code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    indicator_id: Mapped[int] = mapped_column(ForeignKey("indicators.id"), index=True)
+    code: Mapped[str] = mapped_column(String(16))
+    title: Mapped[str] = mapped_column(String(300))
+    max_points: Mapped[Decimal]
+    routine: Mapped[str | None] = mapped_column(String(32))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+    indicator: Mapped[Indicator] = relationship(back_populates="scoring_points")
+
+
+class User(Base):
+    """A person who signs in: department staff, office staff, auditors, admins."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(100), default="")
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    roles: Mapped[list[str]] = mapped_column(JSON, default=list)
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"), index=True)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Bumped on logout-everywhere, disable and password reset: sessions carry it and die with it.
+    session_version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    disabled_at: Mapped[dt.datetime | None]
+
+    department: Mapped[Department | None] = relationship()
+
+    def has_role(self, *roles: Role | str) -> bool:
+        """Tell whether the user holds any of the given roles."""
+        return any(str(r) in self.roles for r in roles)
+
+    @property
+    def label(self) -> str:
+        """Return the name to show people."""
+        return self.display_name or self.username
+
+
+class ApiToken(Base):
+    """A bearer token; only its SHA-256 is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime]
+    revoked_at: Mapped[dt.datetime | None]
+    last_used_at: Mapped[dt.datetime | None]
+
+    user: Mapped[User] = relationship()
+
+
+class Item(Base):
+    """One department × indicator item: the unit the workflow moves."""
+
+    __tablename__ = "items"
+    __table_args__ = (
+        UniqueConstraint("department_id", "indicator_id"),
+        # Reviewer queues: state within an assessment, keyset on id.
+        Index("ix_items_queue", "assessment_id", "state", "id"),
+        Index("ix_items_queue_dept", "assessment_id", "department_id", "state", "id"),
+        Index("ix_items_queue_ind", "assessment_id", "indicator_id", "state", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    assessment_id: Mapped[int] = mapped_column(ForeignKey("assessments.id"))
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"))
+    indicator_id: Mapped[int] = mapped_column(ForeignKey("indicators.id"))
+    state: Mapped[str] = mapped_column(String(16), default=State.DRAFT.value)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    round: Mapped[int] = mapped_column(Integer, default=0)
+    submitted_at: Mapped[dt.datetime | None]
+    reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    verified_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    scored_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    scored_at: Mapped[dt.datetime | None]
+    return_reason: Mapped[str | None] = mapped_column(Text)
+    appeal_count: Mapped[int] = mapped_column(Integer, default=0)
+    appeal_reason: Mapped[str | None] = mapped_column(Text)
+    appealed_at: Mapped[dt.datetime | None]
+    total: Mapped[Decimal | None]
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 - SQLAlchemy reads it as-is
+
+    department: Mapped[Department] = relationship()
+    indicator: Mapped[Indicator] = relationship()
+    assessment: Mapped[Assessment] = relationship()
+    scores: Mapped[list[Score]] = relationship(back_populates="item", cascade="all")
+    claims: Mapped[list[NotInvolvedClaim]] = relationship(back_populates="item", cascade="all")
+    evidence: Mapped[list[Evidence]] = relationship(
+        back_populates="item", order_by="Evidence.id", cascade="all"
+    )
+
+
+class Score(Base):
+    """The points awarded on one scoring point of an item."""
+
+    __tablename__ = "scores"
+    __table_args__ = (UniqueConstraint("item_id", "scoring_point_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), index=True)
+    scoring_point_id: Mapped[int] = mapped_column(ForeignKey("scoring_points.id"))
+    points: Mapped[Decimal]
+    deduction_reason: Mapped[str | None] = mapped_column(Text)
+    scored_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    scored_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    item: Mapped[Item] = relationship(back_populates="scores")
+    scoring_point: Mapped[ScoringPoint] = relationship()
+
+
+class NotInvolvedClaim(Base):
+    """A department's claim that a scoring point does not concern it, and the office's ruling."""
+
+    __tablename__ = "not_involved_claims"
+    __table_args__ = (UniqueConstraint("item_id", "scoring_point_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), index=True)
+    scoring_point_id: Mapped[int] = mapped_column(ForeignKey("scoring_points.id"))
+    claimed_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    claimed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    is_upheld: Mapped[bool | None] = mapped_column(Boolean)
+    ruled_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    ruled_at: Mapped[dt.datetime | None]
+
+    item: Mapped[Item] = relationship(back_populates="claims")
+    scoring_point: Mapped[ScoringPoint] = relationship()
+
+
+class Evidence(Base):
+    """An evidence file attached to an item; removal marks the row and keeps the object."""
+
+    __tablename__ = "evidence"
+    __table_args__ = (Index("ix_evidence_item", "item_id", "removed_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"))
+    scoring_point_id: Mapped[int | None] = mapped_column(ForeignKey("scoring_points.id"))
+    purpose: Mapped[str] = mapped_column(String(32), default="evidence")
+    filename: Mapped[str] = mapped_column(String(300))
+    note: Mapped[str | None] = mapped_column(Text)
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    content_type: Mapped[str] = mapped_column(String(100))
+    storage_key: Mapped[str] = mapped_column(String(200), index=True)
+    uploaded_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    uploaded_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    removed_at: Mapped[dt.datetime | None]
+    removed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    item: Mapped[Item] = relationship(back_populates="evidence")
+    scoring_point: Mapped[ScoringPoint | None] = relationship()
+    uploaded_by: Mapped[User] = relationship(foreign_keys=[uploaded_by_id])
+
+
+class AuditEvent(Base):
+    """One link of the append-only, hash-chained audit trail."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        Index("ix_audit_item_seq", "item_id", "seq"),
+        Index("ix_audit_actor_seq", "actor_id", "seq"),
+        Index("ix_audit_action_seq", "action", "seq"),
+        Index("ix_audit_department_seq", "department_id", "seq"),
+    )
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    at: Mapped[dt.datetime]
+    actor_id: Mapped[int | None] = mapped_column(Integer)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(48))
+    target_type: Mapped[str] = mapped_column(String(32))
+    target_id: Mapped[str] = mapped_column(String(64))
+    item_id: Mapped[int | None] = mapped_column(Integer)
+    department_id: Mapped[int | None] = mapped_column(Integer)
+    from_state: Mapped[str | None] = mapped_column(String(16))
+    to_state: Mapped[str | None] = mapped_column(String(16))
+    comment: Mapped[str | None] = mapped_column(Text)
+    # Canonical JSON as text, so the hash is recomputed from exactly the stored bytes.
+    payload: Mapped[str] = mapped_column(Text, default="{}")
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class ChainHead(Base):
+    """The single row that names the chain's last event; locked to keep appends linear."""
+
+    __tablename__ = "audit_chain_head"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class IdempotencyRecord(Base):
+    """A transition request already applied under a client's Idempotency-Key."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("user_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    key: Mapped[str] = mapped_column(String(200))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"))
+    result_version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

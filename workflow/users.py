@@ -1,0 +1,247 @@
+"""Users, passwords (Argon2id) and API tokens (stored as SHA-256), all changes audited."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import secrets
+from collections.abc import Iterable
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from workflow.audit import record_event
+from workflow.errors import Conflict, InvalidValue, NotAuthenticated, NotFound
+from workflow.models import ApiToken, Department, User, utcnow
+from workflow.states import Role
+
+HASHER = PasswordHasher()  # Argon2id with the library's current recommended parameters
+USERNAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{2,64}$")
+MIN_PASSWORD = 10
+TOKEN_DAYS = 90
+# A hash to verify against when the user is unknown, so timing does not reveal who exists.
+_DUMMY_HASH = HASHER.hash("dummy-password-for-timing")
+
+
+def hash_password(password: str) -> str:
+    """Hash a password with Argon2id."""
+    return HASHER.hash(password)
+
+
+def check_password(user: User | None, password: str) -> bool:
+    """Verify a password in constant-ish time whether or not the user exists."""
+    stored = user.password_hash if user is not None and user.password_hash else _DUMMY_HASH
+    try:
+        HASHER.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return False
+    return user is not None and user.password_hash is not None
+
+
+def generate_password() -> str:
+    """Return a random one-time password people can type."""
+    return secrets.token_urlsafe(12)
+
+
+def validate_roles(roles: Iterable[str]) -> list[str]:
+    """Return the roles as sorted values or raise InvalidValue naming an unknown one."""
+    result = set()
+    for r in roles:
+        try:
+            result.add(Role(r).value)
+        except ValueError as exc:
+            raise InvalidValue(f"未知的角色：{r}", code="unknown_role") from exc
+    if not result:
+        raise InvalidValue("至少需要一个角色", code="role_required")
+    return sorted(result)
+
+
+def get_user(session: Session, username: str) -> User | None:
+    """Find a user by name."""
+    return session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+
+
+def create_user(
+    session: Session,
+    username: str,
+    roles: Iterable[str],
+    *,
+    department: Department | None = None,
+    password: str | None = None,
+    display_name: str = "",
+    actor: User | None = None,
+    must_change_password: bool = False,
+) -> User:
+    """Create a user; a department user needs a department, others must not have one."""
+    if not USERNAME_RE.match(username):
+        raise InvalidValue(
+            "用户名只能包含字母、数字、点、下划线和连字符（2–64 位）", code="bad_username"
+        )
+    role_values = validate_roles(roles)
+    if Role.DEPARTMENT.value in role_values and department is None:
+        raise InvalidValue("部门填报员必须指定所属部门", code="department_required")
+    if password is not None and len(password) < MIN_PASSWORD:
+        raise InvalidValue(f"密码至少 {MIN_PASSWORD} 位", code="weak_password")
+    if get_user(session, username) is not None:
+        raise Conflict(f"用户名已存在：{username}", code="username_taken")
+    user = User(
+        username=username,
+        display_name=display_name,
+        roles=role_values,
+        department_id=department.id if department is not None else None,
+        password_hash=hash_password(password) if password else None,
+        must_change_password=must_change_password,
+    )
+    session.add(user)
+    session.flush()
+    record_event(
+        session,
+        actor=actor,
+        action="user_created",
+        target_type="user",
+        target_id=user.id,
+        department_id=user.department_id,
+        payload={"username": username, "roles": role_values, "department_id": user.department_id},
+    )
+    return user
+
+
+def set_password(
+    session: Session, user: User, password: str, *, actor: User | None, must_change: bool = False
+) -> None:
+    """Set a new password; all sessions of the user end."""
+    if len(password) < MIN_PASSWORD:
+        raise InvalidValue(f"密码至少 {MIN_PASSWORD} 位", code="weak_password")
+    user.password_hash = hash_password(password)
+    user.must_change_password = must_change
+    user.session_version += 1
+    session.flush()
+    record_event(
+        session,
+        actor=actor,
+        action="password_reset" if actor is None or actor.id != user.id else "password_changed",
+        target_type="user",
+        target_id=user.id,
+        payload={"username": user.username},
+    )
+
+
+def set_roles(
+    session: Session,
+    user: User,
+    roles: Iterable[str],
+    *,
+    department: Department | None,
+    actor: User | None,
+) -> None:
+    """Change a user's roles and department, audited."""
+    role_values = validate_roles(roles)
+    if Role.DEPARTMENT.value in role_values and department is None:
+        raise InvalidValue("部门填报员必须指定所属部门", code="department_required")
+    before = {"roles": list(user.roles), "department_id": user.department_id}
+    user.roles = role_values
+    user.department_id = department.id if department is not None else None
+    user.session_version += 1
+    session.flush()
+    record_event(
+        session,
+        actor=actor,
+        action="roles_changed",
+        target_type="user",
+        target_id=user.id,
+        payload={
+            "before": before,
+            "after": {"roles": role_values, "department_id": user.department_id},
+        },
+    )
+
+
+def set_active(session: Session, user: User, active: bool, *, actor: User | None) -> None:
+    """Disable (ending sessions and tokens at once) or re-enable a user."""
+    if user.is_active == active:
+        return
+    user.is_active = active
+    user.disabled_at = None if active else utcnow()
+    user.session_version += 1
+    if not active:
+        session.execute(
+            update(ApiToken)
+            .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+        )
+    session.flush()
+    record_event(
+        session,
+        actor=actor,
+        action="user_enabled" if active else "user_disabled",
+        target_type="user",
+        target_id=user.id,
+        payload={"username": user.username},
+    )
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def issue_token(
+    session: Session, user: User, *, name: str = "", days: int = TOKEN_DAYS
+) -> tuple[str, ApiToken]:
+    """Create a bearer token; return the plain token (shown once) and its row."""
+    if not user.is_active:
+        raise NotAuthenticated("用户已停用", code="user_disabled")
+    token = "fgf_" + secrets.token_urlsafe(32)
+    row = ApiToken(
+        user_id=user.id,
+        token_hash=_token_hash(token),
+        name=name[:100],
+        expires_at=utcnow() + dt.timedelta(days=days),
+    )
+    session.add(row)
+    session.flush()
+    record_event(
+        session,
+        actor=user,
+        action="token_issued",
+        target_type="token",
+        target_id=row.id,
+        payload={"token_id": row.id, "expires_at": row.expires_at},
+    )
+    return token, row
+
+
+def user_for_token(session: Session, token: str) -> User | None:
+    """Return the active user of a valid, unexpired, unrevoked token, else None."""
+    if not token or len(token) > 200:
+        return None
+    row = session.execute(
+        select(ApiToken).where(ApiToken.token_hash == _token_hash(token))
+    ).scalar_one_or_none()
+    now = utcnow()
+    if row is None or row.revoked_at is not None or row.expires_at <= now:
+        return None
+    user = session.get(User, row.user_id)
+    if user is None or not user.is_active:
+        return None
+    return user
+
+
+def revoke_token(session: Session, token_id: int, *, actor: User) -> None:
+    """Revoke a token: its owner or an admin may."""
+    row = session.get(ApiToken, token_id)
+    if row is None or (row.user_id != actor.id and not actor.has_role(Role.ADMIN)):
+        raise NotFound("令牌不存在", code="token_not_found")
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+        session.flush()
+        record_event(
+            session,
+            actor=actor,
+            action="token_revoked",
+            target_type="token",
+            target_id=row.id,
+            payload={"token_id": row.id, "user_id": row.user_id},
+        )
