@@ -180,6 +180,7 @@ def run(size: int, *, part_size: int, parallel: int, trace: bool) -> list[Result
         client.make_bucket(bucket)
 
         def direct() -> None:
+            """Upload with the bare minio client."""
             client.put_object(
                 bucket,
                 "direct.pdf",
@@ -191,6 +192,7 @@ def run(size: int, *, part_size: int, parallel: int, trace: bool) -> list[Result
             )
 
         def ingest() -> None:
+            """Upload through the project's ingest path."""
             with tempfile.TemporaryDirectory() as spool_dir:
                 stored = ingest_upload(
                     store,

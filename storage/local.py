@@ -179,6 +179,7 @@ def _disk_writer(write: Callable[[bytes], object]) -> Callable[[bytes], None]:
     """Wrap a file's ``write`` so disk errors (ENOSPC, EIO) become StorageUnavailable."""
 
     def guarded(chunk: bytes) -> None:
+        """Write *chunk*, translating disk errors."""
         try:
             write(chunk)
         except OSError as exc:

@@ -50,8 +50,8 @@ MAX_PRESIGN = timedelta(days=7)
 class S3Store(ObjectStore):
     """Store objects in one S3 bucket (MinIO in production, moto in tests).
 
-    Memory per upload is bounded by about ``(parallel_uploads + 1) * part_size``: minio reads
-    one part into memory while up to *parallel_uploads* earlier parts are being sent.
+    Memory per upload is bounded by about ``(parallel_uploads + 1) * part_size``: minio holds
+    the parts being sent plus the one it is reading, whatever the object's size.
     """
 
     def __init__(
@@ -69,9 +69,8 @@ class S3Store(ObjectStore):
         read_timeout: float = 30.0,
         max_retries: int = 1,
     ) -> None:
-        check_bucket_name(
-            bucket, strict=True
-        )  # ValueError now, at start-up, rather than on the first upload
+        # Raise ValueError now, at start-up, rather than on the first upload.
+        check_bucket_name(bucket, strict=True)
         self.endpoint = endpoint
         self.bucket = bucket
         self.region = region
@@ -153,6 +152,7 @@ class S3Store(ObjectStore):
             _raise_translated(exc, key)
 
         def release() -> None:
+            """Close the response and return its connection to the pool."""
             response.close()
             response.release_conn()
 

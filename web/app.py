@@ -47,8 +47,11 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         return render_template("home.html", rows=rows)
 
     from web.cli import register_cli
+    from web.errors import register_api_errors
 
+    register_api_errors(app)
     register_cli(app)
+    # Blueprints register here, one line each (API, portal, notices, …).
     return app
 
 

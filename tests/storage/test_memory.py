@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import gc
+import json
 import os
-import tracemalloc
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
-from storage import LocalStore, ObjectStore, S3Store, ingest_upload
+from storage import LocalStore, ObjectStore, S3Store
 from tests.storage.fixtures import PART_SIZE
 
 MIB = 1024 * 1024
@@ -35,25 +37,47 @@ class GeneratedPdf:
         return chunk
 
 
-def peak_while(action: Callable[[], object]) -> int:
-    # Collect earlier tests' garbage first: finalizers (closing pooled connections, which wakes
-    # the in-process moto server's threads) would otherwise allocate during our measurement.
-    gc.collect()
-    tracemalloc.start()
-    try:
-        action()
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+MEASURE = """
+import gc, json, sys, tracemalloc
+from storage import LocalStore, S3Store, ingest_upload
+from tests.storage.test_memory import GeneratedPdf, UPLOAD_SIZE
+args = json.loads(sys.argv[1])
+if args["kind"] == "local":
+    store = LocalStore(args["root"])
+else:
+    store = S3Store(args["endpoint"], "testing", "testing", args["bucket"], secure=False,
+                    part_size=args["part_size"], parallel_uploads=1)
+    store.exists("warm-up")  # create the bucket and the connection pool before measuring
+gc.collect()
+tracemalloc.start()
+ingest_upload(store, GeneratedPdf(UPLOAD_SIZE), "大文件.pdf", max_size=UPLOAD_SIZE)
+print(tracemalloc.get_traced_memory()[1])
+"""
 
 
-def test_local_ingest_memory_is_flat(local_store: LocalStore) -> None:
-    peak = peak_while(
-        lambda: ingest_upload(
-            local_store, GeneratedPdf(UPLOAD_SIZE), "大文件.pdf", max_size=UPLOAD_SIZE
-        )
+def peak_in_subprocess(args: dict[str, object]) -> int:
+    """Measure ingest's peak allocation in a fresh interpreter.
+
+    In-process measurements also counted other tests' background threads (moto servers,
+    connection pools), which made them flaky; a child process sees only the upload.
+    """
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", MEASURE, json.dumps(args)],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
-    assert local_store.stat(next(local_store.list()).key).size == UPLOAD_SIZE
+    assert done.returncode == 0, done.stderr
+    return int(done.stdout.strip().splitlines()[-1])
+
+
+def test_local_ingest_memory_is_flat(tmp_path: Path) -> None:
+    peak = peak_in_subprocess({"kind": "local", "root": str(tmp_path / "objects")})
+    store = LocalStore(tmp_path / "objects")
+    assert store.stat(next(store.list()).key).size == UPLOAD_SIZE
     # About two 1 MiB read chunks (one being hashed and written, one in the spool's buffer).
     assert peak < 8 * MIB, f"peak {peak / MIB:.1f} MiB"
 
@@ -64,10 +88,17 @@ def s3_process_store(make_s3_store: Callable[..., S3Store], s3_process_endpoint:
     return make_s3_store(endpoint=s3_process_endpoint, part_size=PART_SIZE, parallel_uploads=1)
 
 
-def test_s3_ingest_memory_is_bounded_by_the_part_size(s3_process_store: S3Store) -> None:
+def test_s3_ingest_memory_is_bounded_by_the_part_size(
+    s3_process_store: S3Store, s3_process_endpoint: str
+) -> None:
     store: ObjectStore = s3_process_store
-    peak = peak_while(
-        lambda: ingest_upload(store, GeneratedPdf(UPLOAD_SIZE), "大文件.pdf", max_size=UPLOAD_SIZE)
+    peak = peak_in_subprocess(
+        {
+            "kind": "s3",
+            "endpoint": s3_process_endpoint,
+            "bucket": s3_process_store.bucket,
+            "part_size": PART_SIZE,
+        }
     )
     assert store.stat(next(store.list()).key).size == UPLOAD_SIZE
     # minio holds the part being sent and the part being read: 2 × 5 MiB here, not 50 MB.
