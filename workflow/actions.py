@@ -106,9 +106,16 @@ def scoring_points_of(session: Session, item: Item) -> list[ScoringPoint]:
     )
 
 
-def build_context(session: Session, item: Item, user: User, **kw: Any) -> FlowContext:
+def build_context(
+    session: Session,
+    item: Item,
+    user: User,
+    points: list[ScoringPoint] | None = None,
+    **kw: Any,
+) -> FlowContext:
     """Gather the facts the guards need: evidence, claims, rulings, maxima."""
-    points = scoring_points_of(session, item)
+    if points is None:
+        points = scoring_points_of(session, item)
     code_of = {p.id: p.code for p in points}
     live = session.execute(
         select(Evidence.scoring_point_id, Evidence.purpose).where(
@@ -174,8 +181,10 @@ def transition_item(
         raise BadRequest("缺少或无效的 version（整数）", code="version_required")
     if not user.is_active:
         raise NotFound("考核事项不存在", code="item_not_found")
-    get_readable_item(session, item_id, user)
+    # One locked load: concurrent requests on this item queue here.
     item = get_item(session, item_id, for_update=True)
+    if not can_read_item(user, item):
+        raise NotFound("考核事项不存在", code="item_not_found")
 
     key_hash = None
     if idempotency_key is not None:
@@ -218,7 +227,14 @@ def transition_item(
         raise InvalidValue("只有提交时可以声明不涉及", code="not_involved_on_submit_only")
 
     ctx = build_context(
-        session, item, user, comment=comment, scores=scores, deductions=deductions, rulings=rulings
+        session,
+        item,
+        user,
+        points,
+        comment=comment,
+        scores=scores,
+        deductions=deductions,
+        rulings=rulings,
     )
     from_state = item.state
     new_state = fire(ItemFlow(item, ctx), req.action)

@@ -1,0 +1,166 @@
+"""Transitions per second with the audit chain, against a bare UPDATE + INSERT of the same rows.
+
+Runs on PostgreSQL (BENCH_DATABASE_URL, default a `fgf_bench` database on 127.0.0.1, created
+when missing). Each transition is its own transaction, as in a request. Prints a table.
+
+    python -m bench.bench_transitions [--departments 26] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import statistics
+import sys
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+
+from sqlalchemy import create_engine, select, text
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from storage.local import LocalStore  # noqa: E402
+from tests.factories import add_evidence  # noqa: E402
+from workflow import actions  # noqa: E402
+from workflow.audit import verify_chain  # noqa: E402
+from workflow.db import make_engine, make_sessionmaker, migrate  # noqa: E402
+from workflow.models import Item, ScoringPoint  # noqa: E402
+from workflow.scheme import SCHEMES_DIR, load_scheme  # noqa: E402
+from workflow.setup import install_scheme  # noqa: E402
+from workflow.users import create_user  # noqa: E402
+
+DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/fgf_bench"
+
+
+def ensure_database(url: str) -> None:
+    """Create the benchmark database when it is missing, then wipe and migrate it."""
+    admin_url = url.rsplit("/", 1)[0] + "/postgres"
+    name = url.rsplit("/", 1)[1]
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        if not conn.execute(
+            text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}
+        ).first():
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    migrate(engine)
+    engine.dispose()
+
+
+def run_engine(url: str, store: LocalStore) -> tuple[int, float]:
+    """Drive every item draft → scored through the real operations; return (count, seconds)."""
+    engine = make_engine(url)
+    factory = make_sessionmaker(engine)
+    with factory() as s:
+        a = install_scheme(s, load_scheme(SCHEMES_DIR / "jiaohe-2018.yaml"))
+        users = {
+            "member": [
+                create_user(s, f"m{n}", ["department"], department=d)
+                for n, d in enumerate(a.departments)
+            ],
+            "reviewer": create_user(s, "rev", ["reviewer"]),
+            "verifier": create_user(s, "ver", ["verifier"]),
+            "scorer": create_user(s, "sc", ["scorer"]),
+        }
+        dep_index = {d.id: n for n, d in enumerate(a.departments)}
+        items = list(s.execute(select(Item).order_by(Item.id)).scalars())
+        maxima: dict[int, dict[str, Decimal]] = {}
+        for p in s.execute(select(ScoringPoint)).scalars():
+            maxima.setdefault(p.indicator_id, {})[p.code] = p.max_points
+        for it in items:
+            add_evidence(s, store, it, users["member"][dep_index[it.department_id]])
+        s.commit()
+        plan = [(it.id, it.department_id, it.indicator_id) for it in items]
+    count = 0
+    started = time.perf_counter()
+    for item_id, dep_id, ind_id in plan:
+        steps = [
+            ("submit", users["member"][dep_index[dep_id]], {}),
+            ("review", users["reviewer"], {}),
+            ("verify", users["verifier"], {}),
+            ("score", users["scorer"], {"scores": maxima[ind_id]}),
+        ]
+        for action, user, extra in steps:
+            with factory() as s:
+                item = s.get_one(Item, item_id)
+                actions.transition_item(
+                    s, item_id, user, actions.TransitionRequest(action, item.version, **extra)
+                )
+                s.commit()
+            count += 1
+    seconds = time.perf_counter() - started
+    with factory() as s:
+        assert verify_chain(s).ok
+    engine.dispose()
+    return count, seconds
+
+
+def run_bare(url: str, count: int) -> float:
+    """The same number of single-row UPDATE + INSERT pairs, one transaction each, raw SQL."""
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TEMP TABLE IF NOT EXISTS _noop (x int)"))
+        conn.execute(
+            text(
+                "CREATE TABLE IF NOT EXISTS bench_bare (seq bigserial primary key, item_id int, "
+                "at timestamptz, actor text, action text, payload text, hash text)"
+            )
+        )
+        ids = [r[0] for r in conn.execute(text("SELECT id FROM items ORDER BY id"))]
+    started = time.perf_counter()
+    for n in range(count):
+        item_id = ids[n % len(ids)]
+        with engine.begin() as conn:
+            conn.execute(
+                text("UPDATE items SET updated_at = :t, version = version + 1 WHERE id = :i"),
+                {"t": dt.datetime.now(dt.UTC), "i": item_id},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO bench_bare (item_id, at, actor, action, payload, hash) "
+                    "VALUES (:i, :t, 'bench', 'noop', '{}', 'x')"
+                ),
+                {"i": item_id, "t": dt.datetime.now(dt.UTC)},
+            )
+    seconds = time.perf_counter() - started
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE bench_bare"))
+    engine.dispose()
+    return seconds
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args(argv)
+    url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
+    engine_runs, bare_runs = [], []
+    count = 0
+    for _ in range(args.repeat):
+        ensure_database(url)
+        with tempfile.TemporaryDirectory() as tmp:
+            count, seconds = run_engine(url, LocalStore(Path(tmp)))
+        engine_runs.append(seconds)
+        bare_runs.append(run_bare(url, count))
+    e, b = statistics.median(engine_runs), statistics.median(bare_runs)
+    print(f"PostgreSQL, {count} transitions per run (26 departments × 10 items × 4 steps), "
+          f"median of {args.repeat} runs")  # fmt: skip
+    print()
+    print("| measure | seconds | per second | ratio to bare |")
+    print("|---|---|---|---|")
+    print(f"| transitions with guards + audit chain | {e:.2f} | {count / e:.0f} | {b / e:.2f} |")
+    print(f"| bare UPDATE + INSERT (one tx each) | {b:.2f} | {count / b:.0f} | 1.00 |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
