@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import io
+import itertools
 from dataclasses import dataclass
 
+import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -12,7 +15,7 @@ from storage.base import ObjectStore
 from workflow.demo import demo_pdf
 from workflow.evidence import attach_evidence
 from workflow.models import Assessment, Department, Evidence, Indicator, Item, User
-from workflow.scheme import Scheme
+from workflow.scheme import SCHEMES_DIR, Scheme, parse_scheme
 from workflow.setup import install_scheme
 from workflow.users import create_user
 
@@ -93,3 +96,24 @@ def add_evidence(
         purpose=purpose,
         max_size=10 * 1024 * 1024,
     )
+
+
+_RAW_2018 = yaml.safe_load((SCHEMES_DIR / "jiaohe-2018.yaml").read_text("utf-8"))
+_MINI = itertools.count()
+
+
+def mini_scheme(indicators: tuple[str, ...] = ("1", "3"), departments: int = 2) -> Scheme:
+    """A small valid scheme cut from the 2018 rules: chosen indicators, few departments."""
+    data = copy.deepcopy(_RAW_2018)
+    n = next(_MINI)
+    data["code"] = f"mini-{n}"
+    data["departments"] = [{"name": f"第{k}局{n}"} for k in range(departments)]
+    categories = []
+    for cat in data["categories"]:
+        cat["indicators"] = [i for i in cat["indicators"] if i["code"] in indicators]
+        if cat["indicators"]:
+            cat["max_points"] = sum(i["max_points"] for i in cat["indicators"])
+            categories.append(cat)
+    data["categories"] = categories
+    data["total_points"] = sum(c["max_points"] for c in categories)
+    return parse_scheme(data)

@@ -27,6 +27,7 @@ from workflow.models import (
     Score,
     ScoringPoint,
     User,
+    utcnow,
 )
 from workflow.permissions import can_read_item
 from workflow.states import State
@@ -226,6 +227,17 @@ def transition_item(
     elif not_involved:
         raise InvalidValue("只有提交时可以声明不涉及", code="not_involved_on_submit_only")
 
+    suggested: dict[str, Decimal] = {}
+    if req.action in ("score", "rescore"):
+        from workflow.routine import suggestions_for  # routine imports nothing of actions
+
+        suggested = {
+            code: s.points
+            for code, s in suggestions_for(
+                session, item.assessment, item.department_id, utcnow()
+            ).items()
+            if code in by_code
+        }
     ctx = build_context(
         session,
         item,
@@ -235,6 +247,7 @@ def transition_item(
         scores=scores,
         deductions=deductions,
         rulings=rulings,
+        suggested=suggested,
     )
     from_state = item.state
     new_state = fire(ItemFlow(item, ctx), req.action)
@@ -378,7 +391,10 @@ def _write_scores(
             reasons[code] = reason
     total = sum(written.values(), Decimal("0.00"))
     item.total = total
-    return {"scores": written, "deductions": reasons, "total": total}
+    payload: dict[str, Any] = {"scores": written, "deductions": reasons, "total": total}
+    if ctx.suggested:
+        payload["suggested"] = dict(ctx.suggested)
+    return payload
 
 
 # One verb, one operation: thin names over `transition_item` for callers that know the verb.

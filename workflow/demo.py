@@ -6,6 +6,7 @@ import datetime as dt
 import io
 from dataclasses import dataclass, field
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -16,6 +17,7 @@ from workflow.assessments import set_appeal_window
 from workflow.errors import Conflict
 from workflow.evidence import attach_evidence
 from workflow.models import Assessment, Department, Indicator, Item, ScoringPoint, User, utcnow
+from workflow.routine import review_routine, submit_routine, suggestions_for
 from workflow.states import State
 from workflow.users import create_user, get_user
 
@@ -112,6 +114,7 @@ def run_demo(
     set_appeal_window(
         session, assessment, now - dt.timedelta(days=1), now + dt.timedelta(days=7), actor=admin
     )
+    members = []
     for d_index, dep in enumerate(departments):
         username = f"dept{d_index + 1:02d}"
         member = create_user(
@@ -124,6 +127,10 @@ def run_demo(
             actor=admin,
         )
         result.users.append(username)
+        members.append(member)
+        _routine(session, store, assessment, dep, member, staff, d_index, max_size)
+    for d_index, dep in enumerate(departments):
+        member = members[d_index]
         for i_index, ind in enumerate(indicators):
             target = DEMO_STATES[(d_index + i_index) % len(DEMO_STATES)]
             item = session.execute(
@@ -132,6 +139,63 @@ def run_demo(
             _advance(session, store, item, ind, dep, member, staff, target, d_index, max_size)
             result.states[target.value] = result.states.get(target.value, 0) + 1
     return result
+
+
+def _routine(
+    session: Session,
+    store: ObjectStore,
+    assessment: Assessment,
+    dep: Department,
+    member: User,
+    staff: dict[str, User],
+    d_index: int,
+    max_size: int,
+) -> None:
+    """Routine records of 2018: monthly reports, quarterly cases, a meeting; some late."""
+    tz = ZoneInfo(assessment.timezone)
+    office = staff["reviewer1"]
+    reports = []
+    for month in range(8, 13):
+        count = 2 if (d_index + month) % 4 else 1  # one in four months short of the quota
+        for n in range(count):
+            late = (d_index + month + n) % 7 == 0
+            day = dt.datetime(2018 + (month == 12 and late), (month % 12) + 1 if late else month,
+                              2 if late else 20, 10, 0, tzinfo=tz)  # fmt: skip
+            reports.append(
+                ("monthly_info", f"2018-{month:02d}", f"{dep.name}“放管服”信息{n + 1}", day)
+            )
+    for quarter, month in (("2018-Q3", 9), ("2018-Q4", 12)):
+        if (d_index + month) % 5:
+            reports.append(
+                (
+                    "quarterly_case",
+                    quarter,
+                    f"{dep.name}典型案例",
+                    dt.datetime(2018, month, 25, tzinfo=tz),
+                )
+            )
+    for kind, period, title, at in reports:
+        name = f"{title}-{period}.pdf"
+        record = submit_routine(
+            session, store, assessment, member, kind=kind, period=period, title=title,
+            stream=io.BytesIO(demo_pdf(name + dep.name)), filename=name, max_size=max_size,
+            now=at.astimezone(dt.UTC),
+        )  # fmt: skip
+        rejected = (record.id + d_index) % 9 == 0
+        review_routine(
+            session, record.id, office, "rejected" if rejected else "accepted",
+            "内容与“放管服”工作无关" if rejected else None,
+        )  # fmt: skip
+    meeting = submit_routine(
+        session, store, assessment, office, kind="meeting", period="2018-09",
+        title="全市“放管服”改革推进会", stream=None, filename=None, department_id=dep.id,
+        max_size=max_size, now=dt.datetime(2018, 9, 12, 9, 0, tzinfo=tz).astimezone(dt.UTC),
+    )  # fmt: skip
+    attended = d_index % 6 != 0
+    review_routine(
+        session, meeting.id, office, "accepted" if attended else "rejected",
+        None if attended else "未派员参会",
+    )  # fmt: skip
 
 
 def _advance(
@@ -203,8 +267,14 @@ def _advance(
         return
     scores: dict[str, Decimal] = {}
     deductions: dict[str, str] = {}
+    suggested = suggestions_for(session, item.assessment, item.department_id, utcnow())
     for n, p in enumerate(points):
         if p.code in not_involved:
+            continue
+        if p.code in suggested:  # routine points: take the suggestion from the records
+            scores[p.code] = suggested[p.code].points
+            if scores[p.code] < p.max_points:
+                deductions[p.code] = "平时考核：部分期间未完成报送任务"
             continue
         cut = Decimal((d_index + n) % 3) if p.max_points > 2 else Decimal(0)
         scores[p.code] = p.max_points - cut

@@ -76,9 +76,15 @@ TRANSITIONS: tuple[Transition, ...] = (
     ),
     Transition(
         "rescore",
-        (State.APPEALED,),
+        (State.APPEALED, State.SCORED),
         State.SCORED,
-        ("is_scorer", "is_not_own_department", "is_not_original_scorer", "has_valid_scores"),
+        (
+            "is_appealed_or_reopened",
+            "is_scorer",
+            "is_not_own_department",
+            "is_not_original_scorer",
+            "has_valid_scores",
+        ),
         "复核改分",
     ),
     Transition(
@@ -117,6 +123,7 @@ class FlowContext:
     claimed_points: frozenset[str] = frozenset()
     upheld_points: frozenset[str] = frozenset()
     point_max: Mapping[str, Decimal] = field(default_factory=dict)
+    suggested: Mapping[str, Decimal] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -269,10 +276,30 @@ class ItemFlow:
                 )
             if value != value.quantize(Decimal("0.01")):
                 raise InvalidValue(f"评分项 {code} 的得分最多两位小数", code="score_precision")
+            suggested = ctx.suggested.get(code)
+            if (
+                suggested is not None
+                and value != suggested
+                and not (ctx.deductions.get(code) or "").strip()
+            ):
+                raise InvalidValue(
+                    f"评分项 {code} 的得分与平时考核建议分 {suggested} 不同，请说明理由",
+                    code="deviation_reason_required",
+                )
             if value < maximum and not (ctx.deductions.get(code) or "").strip():
                 raise InvalidValue(
                     f"评分项 {code} 未得满分，请填写扣分原因", code="deduction_reason_required"
                 )
+        return True
+
+    def is_appealed_or_reopened(self) -> bool:
+        """Rescore decides an appeal, or corrects a score after an admin reopened the results."""
+        if self.state == State.APPEALED:
+            return True
+        if self.item.assessment.reopened_at is None:
+            raise Conflict(
+                "已评分事项只能通过申诉复核，或在管理员重新开启后更正", code="invalid_state"
+            )
         return True
 
     def is_first_appeal(self) -> bool:

@@ -82,6 +82,8 @@ class Assessment(Base):
     appeal_closes_at: Mapped[dt.datetime | None]
     published_at: Mapped[dt.datetime | None]
     finalised_at: Mapped[dt.datetime | None]
+    reopened_at: Mapped[dt.datetime | None]
+    reopen_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     departments: Mapped[list[Department]] = relationship(
@@ -386,3 +388,102 @@ class IdempotencyRecord(Base):
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id"))
     result_version: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Notice(Base):
+    """One issued version of a department's score notice or of the summary table.
+
+    Rows are never changed: issuing again adds version N+1 and earlier versions stay
+    downloadable. `snapshot` holds the figures the file was rendered from.
+    """
+
+    __tablename__ = "notices"
+    __table_args__ = (
+        # One row per version of a subject; PostgreSQL and SQLite treat NULL departments
+        # (the summary) as distinct, so issuing also locks the assessment row.
+        Index(
+            "ix_notices_subject", "assessment_id", "kind", "department_id", "version", unique=True
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    assessment_id: Mapped[int] = mapped_column(ForeignKey("assessments.id"))
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
+    kind: Mapped[str] = mapped_column(String(16))  # "notice" or "summary" (department NULL)
+    version: Mapped[int] = mapped_column(Integer)
+    snapshot: Mapped[dict[str, Any]] = mapped_column(JSON)
+    base_sha256: Mapped[str | None] = mapped_column(String(64))  # NULL: the shipped base
+    filename: Mapped[str] = mapped_column(String(300))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    storage_key: Mapped[str] = mapped_column(String(200), index=True)
+    issued_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))  # NULL: the CLI
+    issued_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    assessment: Mapped[Assessment] = relationship()
+    department: Mapped[Department | None] = relationship()
+    issued_by: Mapped[User | None] = relationship()
+
+
+class NoticeBase(Base):
+    """An uploaded letterhead .docx used as the base of notices; the latest row wins."""
+
+    __tablename__ = "notice_bases"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    assessment_id: Mapped[int] = mapped_column(ForeignKey("assessments.id"), index=True)
+    filename: Mapped[str] = mapped_column(String(300))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    storage_key: Mapped[str] = mapped_column(String(200), index=True)
+    uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))  # NULL: the CLI
+    uploaded_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class RoutineRecord(Base):
+    """A routine (平时考核) record: a monthly report, a quarterly case, a meeting, …"""
+
+    __tablename__ = "routine_records"
+    __table_args__ = (
+        Index("ix_routine_dept_kind_period", "assessment_id", "department_id", "kind", "period"),
+        Index("ix_routine_status", "assessment_id", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    assessment_id: Mapped[int] = mapped_column(ForeignKey("assessments.id"))
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"))
+    kind: Mapped[str] = mapped_column(String(32))
+    period: Mapped[str] = mapped_column(String(10))
+    title: Mapped[str] = mapped_column(String(300))
+    note: Mapped[str | None] = mapped_column(Text)
+    due_at: Mapped[dt.datetime]
+    submitted_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    is_late: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16), default="submitted")
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    reviewed_at: Mapped[dt.datetime | None]
+
+    department: Mapped[Department] = relationship()
+    files: Mapped[list[RoutineFile]] = relationship(
+        back_populates="record", order_by="RoutineFile.id", cascade="all"
+    )
+
+
+class RoutineFile(Base):
+    """A file attached to a routine record (stored like evidence, content-addressed)."""
+
+    __tablename__ = "routine_files"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    record_id: Mapped[int] = mapped_column(ForeignKey("routine_records.id"), index=True)
+    filename: Mapped[str] = mapped_column(String(300))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    content_type: Mapped[str] = mapped_column(String(100))
+    storage_key: Mapped[str] = mapped_column(String(200), index=True)
+    uploaded_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    uploaded_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    record: Mapped[RoutineRecord] = relationship(back_populates="files")

@@ -6,14 +6,11 @@ successful actions, the chain verifies, and no total exceeds its maximum.
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import itertools
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
-import yaml
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
@@ -21,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from storage.local import LocalStore
-from tests.factories import add_evidence
+from tests.factories import add_evidence, mini_scheme
 from workflow import actions
 from workflow.actions import TransitionRequest, transition_item
 from workflow.assessments import set_appeal_window
@@ -29,30 +26,11 @@ from workflow.audit import verify_chain
 from workflow.errors import DomainError
 from workflow.machine import ACTIONS
 from workflow.models import AuditEvent, Indicator, Item, User, utcnow
-from workflow.scheme import SCHEMES_DIR, parse_scheme
 from workflow.setup import install_scheme
 from workflow.users import create_user
 
-RAW = yaml.safe_load((SCHEMES_DIR / "jiaohe-2018.yaml").read_text("utf-8"))
 COUNTER = itertools.count()
 FORWARD = ("return", "reject_appeal", "submit", "review", "verify", "score", "appeal", "rescore")
-
-
-def mini_scheme() -> Any:
-    """Two departments × two indicators (1: two points, 3: one point) of the 2018 rules."""
-    data = copy.deepcopy(RAW)
-    n = next(COUNTER)
-    data["code"] = f"mini-{n}"
-    data["departments"] = [{"name": f"甲局{n}"}, {"name": f"乙局{n}"}]
-    cat1 = data["categories"][0]
-    cat1["indicators"] = cat1["indicators"][:1]
-    cat1["max_points"] = 10
-    cat2 = data["categories"][1]
-    cat2["indicators"] = cat2["indicators"][:1]
-    cat2["max_points"] = 5
-    data["categories"] = [cat1, cat2]
-    data["total_points"] = 15
-    return parse_scheme(data)
 
 
 def test_random_actions_keep_invariants(session: Session, tmp_path: Path) -> None:

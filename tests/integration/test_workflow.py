@@ -68,7 +68,7 @@ def test_table_is_the_design() -> None:
         "verify": ({"reviewed"}, "verified"),
         "score": ({"verified"}, "scored"),
         "appeal": ({"scored"}, "appealed"),
-        "rescore": ({"appealed"}, "scored"),
+        "rescore": ({"appealed", "scored"}, "scored"),
         "reject_appeal": ({"appealed"}, "scored"),
     }
 

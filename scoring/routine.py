@@ -1,0 +1,253 @@
+"""Routine assessment (平时考核): periods, due dates, quotas and suggested scores.
+
+Pure functions over plain data. Periods are cut in the scheme's time zone (Asia/Shanghai):
+a report made at 2018-08-31 23:30 in Shanghai (15:30 UTC) belongs to August.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from scoring.totals import quantize
+
+MONTH_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+QUARTER_RE = re.compile(r"^(\d{4})-Q([1-4])$")
+KINDS = ("monthly_info", "quarterly_case", "meeting", "inspection", "task")
+KIND_LABELS = {
+    "monthly_info": "“放管服”信息（月报）",
+    "quarterly_case": "经验做法/典型案例（季报）",
+    "meeting": "参会情况",
+    "inspection": "督查检查/迎检",
+    "task": "临时性工作",
+}
+
+
+class PeriodError(ValueError):
+    """A period text that is neither `YYYY-MM` nor `YYYY-Qn`."""
+
+
+@dataclass(frozen=True, order=True)
+class Period:
+    """A month (`2018-08`) or a quarter (`2018-Q3`)."""
+
+    year: int
+    start_month: int
+    months: int  # 1 for a month, 3 for a quarter
+
+    @property
+    def label(self) -> str:
+        """Return the period as text, the way the API writes it."""
+        if self.months == 1:
+            return f"{self.year}-{self.start_month:02d}"
+        return f"{self.year}-Q{(self.start_month - 1) // 3 + 1}"
+
+    def starts_at(self, tz: ZoneInfo) -> dt.datetime:
+        """Return the first instant of the period, in UTC."""
+        return dt.datetime(self.year, self.start_month, 1, tzinfo=tz).astimezone(dt.UTC)
+
+    def ends_at(self, tz: ZoneInfo) -> dt.datetime:
+        """Return the first instant after the period (its due time), in UTC."""
+        month = self.start_month + self.months
+        year = self.year + (month - 1) // 12
+        month = (month - 1) % 12 + 1
+        return dt.datetime(year, month, 1, tzinfo=tz).astimezone(dt.UTC)
+
+
+def parse_period(text: str) -> Period:
+    """Parse `2018-08` or `2018-Q3`."""
+    text = (text or "").strip()
+    m = MONTH_RE.match(text)
+    if m:
+        return Period(int(m.group(1)), int(m.group(2)), 1)
+    q = QUARTER_RE.match(text)
+    if q:
+        return Period(int(q.group(1)), (int(q.group(2)) - 1) * 3 + 1, 3)
+    raise PeriodError(f"期间格式应为 2018-08 或 2018-Q3：{text!r}")
+
+
+def period_of(moment: dt.datetime, unit: str, tz: ZoneInfo) -> Period:
+    """Return the month or quarter containing a moment, in the scheme's time zone."""
+    local = moment.astimezone(tz)
+    if unit == "month":
+        return Period(local.year, local.month, 1)
+    return Period(local.year, (local.month - 1) // 3 * 3 + 1, 3)
+
+
+def periods_between(first: Period, last: Period, unit: str) -> list[Period]:
+    """Return every month or quarter from the one containing `first` to `last`."""
+    step = 1 if unit == "month" else 3
+    start = first.start_month if unit == "month" else (first.start_month - 1) // 3 * 3 + 1
+    current = Period(first.year, start, step)
+    out = []
+    while (current.year, current.start_month) <= (last.year, last.start_month):
+        out.append(current)
+        month = current.start_month + step
+        current = Period(current.year + (month - 1) // 12, (month - 1) % 12 + 1, step)
+    return out
+
+
+@dataclass(frozen=True)
+class RecordFigure:
+    """What counting needs of one routine record."""
+
+    kind: str
+    period: str
+    status: str  # submitted / accepted / rejected
+    is_late: bool
+
+
+@dataclass(frozen=True)
+class PeriodCount:
+    """One period's line: accepted against the quota, late and rejected counts."""
+
+    period: str
+    accepted: int
+    late: int
+    rejected: int
+    pending: int
+    minimum: int
+
+    @property
+    def is_met(self) -> bool:
+        """Tell whether the accepted records meet the quota."""
+        return self.accepted >= self.minimum
+
+    @property
+    def is_missing(self) -> bool:
+        """Tell whether nothing at all was submitted for the period."""
+        return self.accepted + self.rejected + self.pending == 0
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """A suggested score for a scoring point and how it was reached."""
+
+    code: str
+    max_points: Decimal
+    points: Decimal
+    breakdown: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RoutineRules:
+    """The routine part of a scheme: counting window, quotas, suggestion formulas."""
+
+    counting_starts: Period
+    counting_ends: Period
+    quotas: Mapping[str, tuple[str, int]]  # kind -> (unit, minimum)
+    suggestions: Mapping[str, Mapping[str, Any]]  # code -> {kind(s), formula, late_deduction}
+    tz: ZoneInfo
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], timezone: str) -> RoutineRules:
+        """Read the `routine` section of a scheme file."""
+        quotas = {
+            kind: (str(q.get("period", "month")), int(q.get("minimum", 1)))
+            for kind, q in (config.get("quotas") or {}).items()
+        }
+        return cls(
+            counting_starts=parse_period(str(config.get("counting_starts", "2018-01"))),
+            counting_ends=parse_period(str(config.get("counting_ends", "2018-12"))),
+            quotas=quotas,
+            suggestions=dict(config.get("suggestion") or {}),
+            tz=ZoneInfo(timezone),
+        )
+
+    def due_at(self, period: Period) -> dt.datetime:
+        """A record is due by the end of its period (local time)."""
+        return period.ends_at(self.tz)
+
+    def counted_periods(self, kind: str, now: dt.datetime) -> list[Period]:
+        """Return the periods of a kind inside the counting window that have begun by `now`."""
+        unit, _minimum = self.quotas[kind]
+        return [
+            p
+            for p in periods_between(self.counting_starts, self.counting_ends, unit)
+            if p.starts_at(self.tz) <= now
+        ]
+
+
+def count_periods(
+    rules: RoutineRules, kind: str, records: Iterable[RecordFigure], now: dt.datetime
+) -> list[PeriodCount]:
+    """Count a kind's records per period of the counting window against its quota."""
+    _unit, minimum = rules.quotas[kind]
+    lines: dict[str, dict[str, int]] = {
+        p.label: {"accepted": 0, "late": 0, "rejected": 0, "pending": 0}
+        for p in rules.counted_periods(kind, now)
+    }
+    for r in records:
+        if r.kind != kind or r.period not in lines:
+            continue
+        line = lines[r.period]
+        if r.status == "accepted":
+            line["accepted"] += 1
+            if r.is_late:
+                line["late"] += 1
+        elif r.status == "rejected":
+            line["rejected"] += 1
+        else:
+            line["pending"] += 1
+    return [PeriodCount(period=p, minimum=minimum, **c) for p, c in lines.items()]
+
+
+def suggest(
+    rules: RoutineRules,
+    code: str,
+    max_points: Decimal,
+    records: Iterable[RecordFigure],
+    now: dt.datetime,
+) -> Suggestion | None:
+    """Turn routine counts into a suggested score for a scoring point (None if not routine).
+
+    share_of_periods: max × (periods meeting the quota / periods counted) − late deductions.
+    share_accepted: max × accepted / (accepted + rejected) − late deductions; full marks when
+    nothing was recorded (no task was missed).
+    """
+    spec = rules.suggestions.get(code)
+    if spec is None:
+        return None
+    records = list(records)
+    late_deduction = Decimal(str(spec.get("late_deduction", "0")))
+    formula = spec.get("formula", "share_of_periods")
+    if formula == "share_of_periods":
+        kind = str(spec["kind"])
+        lines = count_periods(rules, kind, records, now)
+        met = sum(1 for line in lines if line.is_met)
+        late = sum(line.late for line in lines)
+        share = Decimal(met) / Decimal(len(lines)) if lines else Decimal(1)
+        breakdown: dict[str, Any] = {
+            "formula": formula,
+            "periods": len(lines),
+            "periods_met": met,
+            "late": late,
+            "late_deduction": late_deduction,
+        }
+    elif formula == "share_accepted":
+        kinds = set(spec.get("kinds") or [spec.get("kind")])
+        mine = [r for r in records if r.kind in kinds]
+        accepted = sum(1 for r in mine if r.status == "accepted")
+        rejected = sum(1 for r in mine if r.status == "rejected")
+        late = sum(1 for r in mine if r.status == "accepted" and r.is_late)
+        share = (
+            Decimal(accepted) / Decimal(accepted + rejected) if accepted + rejected else Decimal(1)
+        )
+        breakdown = {
+            "formula": formula,
+            "accepted": accepted,
+            "rejected": rejected,
+            "late": late,
+            "late_deduction": late_deduction,
+        }
+    else:
+        raise ValueError(f"unknown suggestion formula {formula!r} for {code}")
+    raw = max_points * share - late_deduction * late
+    points = quantize(min(max(raw, Decimal(0)), max_points))
+    breakdown["share"] = quantize(share * 100)
+    return Suggestion(code=code, max_points=max_points, points=points, breakdown=breakdown)

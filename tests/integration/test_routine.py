@@ -1,0 +1,285 @@
+"""Routine records, quotas and suggestions in the engine; publication, appeals, final lock."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from storage.local import LocalStore
+from tests.factories import add_evidence, mini_scheme
+from workflow import actions
+from workflow.assessments import assessment_status, publish_assessment, reopen_assessment
+from workflow.audit import payload_of, verify_chain
+from workflow.demo import demo_pdf
+from workflow.errors import BadRequest, Conflict, Forbidden, InvalidValue, NotFound
+from workflow.models import Assessment, AuditEvent, Department, Item, User, utcnow
+from workflow.routine import review_routine, routine_overview, submit_routine
+from workflow.setup import install_scheme
+from workflow.users import create_user
+
+
+@dataclass
+class Cast:
+    a: Assessment
+    dep: Department
+    other: Department
+    member: User
+    member_b: User
+    office: User
+    reviewer2: User
+    verifier: User
+    scorer: User
+    scorer2: User
+    admin: User
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> LocalStore:
+    return LocalStore(tmp_path / "objects")
+
+
+@pytest.fixture
+def cast(session: Session) -> Cast:
+    a = install_scheme(session, mini_scheme(("1", "9")))
+    d0, d1 = a.departments
+    users = {
+        name: create_user(session, name, roles, department=dep)
+        for name, roles, dep in [
+            ("member", ["department"], d0),
+            ("member_b", ["department"], d1),
+            ("office", ["reviewer"], None),
+            ("reviewer2", ["reviewer"], None),
+            ("verifier", ["verifier"], None),
+            ("scorer", ["scorer"], None),
+            ("scorer2", ["scorer"], None),
+            ("admin", ["admin"], None),
+        ]
+    }
+    session.commit()
+    return Cast(a=a, dep=d0, other=d1, **users)
+
+
+def shanghai(*args: int) -> dt.datetime:
+    from zoneinfo import ZoneInfo
+
+    return dt.datetime(*args, tzinfo=ZoneInfo("Asia/Shanghai")).astimezone(dt.UTC)
+
+
+def report(session: Session, store: LocalStore, c: Cast, period: str, at: dt.datetime, **kw):  # type: ignore[no-untyped-def]
+    kind = kw.pop("kind", "monthly_info")
+    user = kw.pop("user", c.member)
+    return submit_routine(
+        session, store, c.a, user, kind=kind, period=period, title=kw.pop("title", "信息"),
+        stream=io.BytesIO(demo_pdf(f"{period}{at}{kind}")), filename="信息.pdf",
+        max_size=1 << 20, now=at, **kw,
+    )  # fmt: skip
+
+
+def test_report_at_shanghai_month_end_is_on_time(
+    session: Session, store: LocalStore, cast: Cast
+) -> None:
+    c = cast
+    on_time = report(session, store, c, "2018-08", shanghai(2018, 8, 31, 23, 30))
+    late = report(session, store, c, "2018-08", shanghai(2018, 9, 1, 0, 30))
+    assert on_time.submitted_at == dt.datetime(2018, 8, 31, 15, 30, tzinfo=dt.UTC)
+    assert not on_time.is_late and late.is_late
+    assert on_time.due_at == dt.datetime(2018, 8, 31, 16, 0, tzinfo=dt.UTC)
+    ev = (
+        session.execute(select(AuditEvent).where(AuditEvent.action == "routine_submitted"))
+        .scalars()
+        .first()
+    )
+    assert ev is not None and payload_of(ev)["sha256"] == [on_time.files[0].sha256]
+
+
+def test_permissions_and_validation(session: Session, store: LocalStore, cast: Cast) -> None:
+    c = cast
+    at = shanghai(2018, 9, 10, 9, 0)
+    with pytest.raises(Forbidden):  # meetings are recorded by the office
+        report(session, store, c, "2018-09", at, kind="meeting")
+    with pytest.raises(Forbidden):  # not for another department
+        report(session, store, c, "2018-09", at, department_id=c.other.id)
+    with pytest.raises(InvalidValue):
+        report(session, store, c, "2018-9", at)
+    with pytest.raises(InvalidValue):
+        report(session, store, c, "2018-Q3", at)  # monthly kind counts by month
+    with pytest.raises(InvalidValue):
+        report(session, store, c, "2017-09", at)  # outside the counting window
+    with pytest.raises(InvalidValue):
+        report(session, store, c, "2018-09", at, title="  ")
+    with pytest.raises(InvalidValue):
+        report(session, store, c, "2018-09", at, kind="pigeon")
+    meeting = report(
+        session, store, c, "2018-09", at, kind="meeting", user=c.office, department_id=c.other.id
+    )
+    assert meeting.department_id == c.other.id
+    with pytest.raises(InvalidValue):
+        report(session, store, c, "2018-09", at, kind="meeting", user=c.office)
+    rec = report(session, store, c, "2018-09", at)
+    with pytest.raises(InvalidValue):
+        review_routine(session, rec.id, c.office, "rejected", "")
+    with pytest.raises(BadRequest):
+        review_routine(session, rec.id, c.office, "maybe")
+    with pytest.raises(Forbidden):
+        review_routine(session, rec.id, c.member, "accepted")
+    with pytest.raises(NotFound):
+        review_routine(session, rec.id, c.member_b, "accepted")
+    review_routine(session, rec.id, c.office, "rejected", "与放管服无关")
+    assert rec.status == "rejected" and rec.reason == "与放管服无关"
+
+
+def _year_of_reports(session: Session, store: LocalStore, c: Cast) -> None:
+    """Aug–Dec monthly reports: November short by one, one late report in December."""
+    for month in range(8, 13):
+        for n in range(1 if month == 11 else 2):
+            at = shanghai(2018, month, 20, 10, 0)
+            if month == 12 and n == 1:
+                at = shanghai(2019, 1, 2, 10, 0)
+            rec = report(session, store, c, f"2018-{month:02d}", at, title=f"信息{month}-{n}")
+            review_routine(session, rec.id, c.office, "accepted")
+    for quarter, month in (("2018-Q3", 9), ("2018-Q4", 12)):
+        rec = report(session, store, c, quarter, shanghai(2018, month, 25), kind="quarterly_case")
+        review_routine(session, rec.id, c.office, "accepted")
+
+
+def test_overview_counts_and_suggestions(session: Session, store: LocalStore, cast: Cast) -> None:
+    c = cast
+    _year_of_reports(session, store, c)
+    ov = routine_overview(session, c.a, c.dep.id, c.member, utcnow())
+    months = {line.period: line for line in ov.counts["monthly_info"]}
+    assert not months["2018-11"].is_met and months["2018-12"].late == 1
+    assert ov.suggestions["9.1"].points == Decimal("5.90")  # 8 × 4/5 − 0.5
+    assert ov.suggestions["9.2"].points == Decimal("7.00")
+    with pytest.raises(NotFound):
+        routine_overview(session, c.a, c.dep.id, c.member_b, utcnow())
+
+
+def _to_verified(session: Session, store: LocalStore, c: Cast, item: Item, member: User) -> None:
+    add_evidence(session, store, item, member)
+    actions.submit_item(session, item.id, member, item.version)
+    actions.review_item(session, item.id, c.office, item.version)
+    actions.verify_item(session, item.id, c.verifier, item.version)
+
+
+def _items(session: Session, c: Cast) -> list[Item]:
+    return list(
+        session.execute(select(Item).where(Item.assessment_id == c.a.id).order_by(Item.id))
+        .scalars()
+        .all()
+    )
+
+
+def test_scorer_sees_suggestion_and_deviates_with_reason(
+    session: Session, store: LocalStore, cast: Cast
+) -> None:
+    c = cast
+    _year_of_reports(session, store, c)
+    item = next(i for i in _items(session, c) if i.department_id == c.dep.id and
+                i.indicator.code == "9")  # fmt: skip
+    _to_verified(session, store, c, item, c.member)
+    with pytest.raises(InvalidValue) as err:
+        actions.score_item(session, item.id, c.scorer, item.version,
+                           scores={"9.1": 8, "9.2": 7})  # fmt: skip
+    assert err.value.code == "deviation_reason_required"
+    actions.score_item(
+        session, item.id, c.scorer, item.version, scores={"9.1": 8, "9.2": 7},
+        deductions={"9.1": "11月信息已纸质报送，予以认可"},
+    )  # fmt: skip
+    ev = session.execute(
+        select(AuditEvent).where(AuditEvent.item_id == item.id, AuditEvent.action == "score")
+    ).scalar_one()
+    assert payload_of(ev)["suggested"] == {"9.1": "5.90", "9.2": "7.00"}
+
+
+def _all_scored(session: Session, store: LocalStore, c: Cast) -> list[Item]:
+    items = _items(session, c)
+    for it in items:
+        member = c.member if it.department_id == c.dep.id else c.member_b
+        _to_verified(session, store, c, it, member)
+        scores = {p.code: p.max_points for p in actions.scoring_points_of(session, it)}
+        deductions = dict.fromkeys(scores, "平时考核记录不足")  # routine points deviate
+        actions.score_item(session, it.id, c.scorer, it.version, scores=scores,
+                           deductions=deductions)  # fmt: skip
+    session.commit()
+    return items
+
+
+def test_publication_appeals_and_final_lock(
+    session: Session, store: LocalStore, cast: Cast
+) -> None:
+    c = cast
+    first = _items(session, c)[0]
+    with pytest.raises(Conflict) as err:  # not every item scored
+        publish_assessment(session, c.a, 5, actor=c.admin)
+    assert err.value.code == "not_all_scored"
+    items = _all_scored(session, store, c)
+    item = items[0]
+    assert item.id == first.id
+    with pytest.raises(Conflict):  # before publication: no appeal
+        actions.appeal_item(session, item.id, c.member, item.version, "不服")
+    with pytest.raises(Forbidden):
+        publish_assessment(session, c.a, 5, actor=c.scorer)
+    with pytest.raises(InvalidValue):
+        publish_assessment(session, c.a, 0, actor=c.admin)
+    publish_assessment(session, c.a, 5, actor=c.admin)
+    assert assessment_status(c.a) == "published"
+    with pytest.raises(Conflict):
+        publish_assessment(session, c.a, 5, actor=c.admin)
+    # during the window: once, decided by another scorer
+    actions.appeal_item(session, item.id, c.member, item.version, "已按时报送")
+    with pytest.raises(Forbidden):
+        actions.reject_appeal_item(session, item.id, c.scorer, item.version, "不予支持")
+    actions.reject_appeal_item(session, item.id, c.scorer2, item.version, "材料不支持")
+    with pytest.raises(Conflict) as err:
+        actions.appeal_item(session, item.id, c.member, item.version, "再次申诉")
+    assert err.value.code == "appeal_used"
+    # after the window: final; nothing changes without a reopen
+    later = utcnow() + dt.timedelta(days=6)
+    assert assessment_status(c.a, later) == "final"
+    c.a.appeal_closes_at = utcnow() - dt.timedelta(seconds=1)  # let the window pass now
+    session.flush()
+    other = items[2]  # the other department's indicator 1
+    with pytest.raises(Conflict) as err:
+        actions.appeal_item(session, other.id, c.member_b, other.version, "过期申诉")
+    assert err.value.code in ("assessment_final", "appeal_window_closed")
+    with pytest.raises(Conflict):  # a scored item is not rescored without a reopen
+        actions.rescore_item(session, other.id, c.scorer2, other.version,
+                             scores={"1.1": 4, "1.2": 5}, deductions={"1.1": "更正"})  # fmt: skip
+    with pytest.raises(Conflict):
+        report(session, store, c, "2018-12", utcnow())
+    with pytest.raises(InvalidValue):
+        reopen_assessment(session, c.a, " ", actor=c.admin)
+    with pytest.raises(Forbidden):
+        reopen_assessment(session, c.a, "更正", actor=c.scorer)
+    reopen_assessment(session, c.a, "发现评分录入错误", actor=c.admin)
+    assert assessment_status(c.a) == "reopened"
+    with pytest.raises(Forbidden):  # still not by the original scorer
+        actions.rescore_item(session, other.id, c.scorer, other.version,
+                             scores={"1.1": 4, "1.2": 5}, deductions={"1.1": "更正"})  # fmt: skip
+    actions.rescore_item(session, other.id, c.scorer2, other.version,
+                         scores={"1.1": 4, "1.2": 5}, deductions={"1.1": "更正"})  # fmt: skip
+    assert other.total == Decimal("9.00")
+    publish_assessment(session, c.a, 3, actor=c.admin)
+    assert assessment_status(c.a) == "published"
+    session.commit()
+    actions_seen = [
+        e.action
+        for e in session.execute(
+            select(AuditEvent).where(AuditEvent.target_type == "assessment")
+        ).scalars()
+    ]
+    assert actions_seen.count("assessment_published") == 2
+    assert "assessment_reopened" in actions_seen
+    assert verify_chain(session).ok
+
+
+def test_reopen_only_when_final(session: Session, cast: Cast) -> None:
+    with pytest.raises(Conflict):
+        reopen_assessment(session, cast.a, "理由", actor=cast.admin)

@@ -1,0 +1,127 @@
+"""Routine quotas at period edges, late records, suggestions, another scheme's quotas."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from scoring.routine import (
+    PeriodError,
+    RecordFigure,
+    RoutineRules,
+    count_periods,
+    parse_period,
+    period_of,
+    suggest,
+)
+
+SH = ZoneInfo("Asia/Shanghai")
+CONFIG = {
+    "counting_starts": "2018-08",
+    "counting_ends": "2018-12",
+    "quotas": {
+        "monthly_info": {"period": "month", "minimum": 2},
+        "quarterly_case": {"period": "quarter", "minimum": 1},
+    },
+    "suggestion": {
+        "9.1": {"kind": "monthly_info", "formula": "share_of_periods", "late_deduction": "0.5"},
+        "9.2": {"kind": "quarterly_case", "formula": "share_of_periods", "late_deduction": "0.5"},
+        "10.1": {"kinds": ["meeting", "inspection", "task"], "formula": "share_accepted"},
+    },
+}
+RULES = RoutineRules.from_config(CONFIG, "Asia/Shanghai")
+END = dt.datetime(2019, 1, 15, tzinfo=dt.UTC)
+
+
+def utc(*args: int) -> dt.datetime:
+    return dt.datetime(*args, tzinfo=dt.UTC)
+
+
+def test_shanghai_edge_of_august() -> None:
+    # 2018-08-31 23:30 in Shanghai is 15:30 UTC: still August.
+    moment = utc(2018, 8, 31, 15, 30)
+    assert period_of(moment, "month", SH).label == "2018-08"
+    # 16:30 UTC is 00:30 on 1 September in Shanghai.
+    assert period_of(utc(2018, 8, 31, 16, 30), "month", SH).label == "2018-09"
+    assert period_of(utc(2018, 9, 30, 16, 0), "quarter", SH).label == "2018-Q4"
+    assert period_of(utc(2018, 9, 30, 15, 59), "quarter", SH).label == "2018-Q3"
+
+
+def test_due_times_are_local_period_ends() -> None:
+    due = RULES.due_at(parse_period("2018-08"))
+    assert due == utc(2018, 8, 31, 16, 0)
+    assert utc(2018, 8, 31, 15, 30) < due  # the 23:30 report is on time
+    assert RULES.due_at(parse_period("2018-Q4")) == utc(2018, 12, 31, 16, 0)
+
+
+@pytest.mark.parametrize("text", ["2018-13", "2018-8", "18-08", "2018-Q5", "", "2018Q3"])
+def test_bad_periods(text: str) -> None:
+    with pytest.raises(PeriodError):
+        parse_period(text)
+
+
+def test_counting_window_and_quota() -> None:
+    records = [
+        RecordFigure("monthly_info", "2018-08", "accepted", False),
+        RecordFigure("monthly_info", "2018-08", "accepted", True),  # late still counts
+        RecordFigure("monthly_info", "2018-09", "accepted", False),
+        RecordFigure("monthly_info", "2018-09", "rejected", False),  # rejected never counts
+        RecordFigure("monthly_info", "2018-10", "submitted", False),  # pending does not count
+        RecordFigure("monthly_info", "2018-07", "accepted", False),  # before the window
+    ]
+    lines = {c.period: c for c in count_periods(RULES, "monthly_info", records, END)}
+    assert list(lines) == ["2018-08", "2018-09", "2018-10", "2018-11", "2018-12"]
+    assert lines["2018-08"].is_met and lines["2018-08"].late == 1
+    assert not lines["2018-09"].is_met and lines["2018-09"].rejected == 1
+    assert not lines["2018-10"].is_met and lines["2018-10"].pending == 1
+    assert lines["2018-11"].is_missing
+    # Mid-year only the periods that have begun are counted.
+    mid = count_periods(RULES, "monthly_info", records, utc(2018, 9, 15))
+    assert [c.period for c in mid] == ["2018-08", "2018-09"]
+
+
+def test_suggestion_share_of_periods_with_late_deduction() -> None:
+    records = [RecordFigure("monthly_info", f"2018-{m:02d}", "accepted", False) for m in
+               (8, 8, 9, 9, 10, 10, 11)]  # fmt: skip
+    records.append(RecordFigure("monthly_info", "2018-12", "accepted", True))
+    records.append(RecordFigure("monthly_info", "2018-12", "accepted", True))
+    s = suggest(RULES, "9.1", Decimal(8), records, END)
+    assert s is not None
+    # 4 of 5 months met (November has 1): 8 × 4/5 = 6.40, minus 2 late × 0.5 = 5.40
+    assert s.points == Decimal("5.40")
+    assert s.breakdown["periods_met"] == 5 - 1 and s.breakdown["late"] == 2
+
+
+def test_suggestion_quarters_and_floor() -> None:
+    records = [RecordFigure("quarterly_case", "2018-Q3", "accepted", True)] * 20
+    s = suggest(RULES, "9.2", Decimal(7), records, END)
+    assert s is not None and s.points == Decimal("0.00")  # never below zero
+    s2 = suggest(RULES, "9.2", Decimal(7), [], END)
+    assert s2 is not None and s2.points == Decimal("0.00")
+    assert suggest(RULES, "1.1", Decimal(5), [], END) is None
+
+
+def test_suggestion_share_accepted() -> None:
+    recs = [
+        RecordFigure("meeting", "2018-09", "accepted", False),
+        RecordFigure("meeting", "2018-10", "rejected", False),
+        RecordFigure("task", "2018-11", "accepted", False),
+        RecordFigure("inspection", "2018-12", "accepted", False),
+    ]
+    s = suggest(RULES, "10.1", Decimal(5), recs, END)
+    assert s is not None and s.points == Decimal("3.75")
+    none = suggest(RULES, "10.1", Decimal(5), [], END)
+    assert none is not None and none.points == Decimal("5.00")
+
+
+def test_another_scheme_quota() -> None:
+    other = RoutineRules.from_config(
+        {**CONFIG, "quotas": {"monthly_info": {"period": "month", "minimum": 3}}}, "Asia/Shanghai"
+    )
+    recs = [RecordFigure("monthly_info", "2018-08", "accepted", False)] * 2
+    lines = count_periods(other, "monthly_info", recs, END)
+    assert lines[0].minimum == 3 and not lines[0].is_met
+    assert count_periods(RULES, "monthly_info", recs, END)[0].is_met

@@ -1,0 +1,313 @@
+"""Routine assessment records (平时考核): submit, review, count against quotas, suggest scores."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from scoring.routine import (
+    KINDS,
+    PeriodCount,
+    PeriodError,
+    RecordFigure,
+    RoutineRules,
+    Suggestion,
+    count_periods,
+    parse_period,
+    suggest,
+)
+from storage.base import ObjectStore
+from storage.ingest import ingest_upload
+from workflow.assessments import ensure_not_final
+from workflow.audit import record_event
+from workflow.errors import BadRequest, Forbidden, InvalidValue, NotFound
+from workflow.models import (
+    Assessment,
+    Department,
+    Item,
+    RoutineFile,
+    RoutineRecord,
+    ScoringPoint,
+    User,
+    utcnow,
+)
+from workflow.permissions import can_read_department
+from workflow.states import Role
+
+DEPARTMENT_KINDS = frozenset({"monthly_info", "quarterly_case", "task"})
+STAFF_KINDS = frozenset({"meeting", "inspection", "task"})
+OFFICE_ROLES = (Role.REVIEWER, Role.ADMIN)
+MAX_TITLE = 300
+
+
+def rules_of(assessment: Assessment) -> RoutineRules:
+    """Return the routine rules held in the assessment's scheme."""
+    return RoutineRules.from_config(assessment.routine_config or {}, assessment.timezone)
+
+
+def _department(session: Session, assessment: Assessment, department_id: int) -> Department:
+    dep = session.get(Department, department_id)
+    if dep is None or dep.assessment_id != assessment.id:
+        raise NotFound("部门不存在", code="department_not_found")
+    return dep
+
+
+def submit_routine(
+    session: Session,
+    store: ObjectStore,
+    assessment: Assessment,
+    user: User,
+    *,
+    kind: str,
+    period: str,
+    title: str,
+    stream: BinaryIO | None,
+    filename: str | None,
+    department_id: int | None = None,
+    note: str | None = None,
+    max_size: int,
+    now: dt.datetime | None = None,
+) -> RoutineRecord:
+    """Record a routine submission: a department its own reports, the office meetings etc."""
+    now = now or utcnow()
+    ensure_not_final(assessment, now)
+    if kind not in KINDS:
+        raise InvalidValue(f"未知的平时考核类型：{kind}", code="unknown_kind")
+    is_office = user.has_role(*OFFICE_ROLES)
+    if user.has_role(Role.DEPARTMENT) and (
+        department_id is None or department_id == user.department_id
+    ):
+        department_id = user.department_id
+        if kind not in DEPARTMENT_KINDS:
+            raise Forbidden("参会、督查检查记录由市职转办登记", code="office_kind")
+        if stream is None:
+            raise InvalidValue("请上传报送材料", code="file_required")
+    elif is_office:
+        if department_id is None:
+            raise InvalidValue("请指定部门", code="department_required")
+        if kind not in STAFF_KINDS:
+            raise Forbidden("信息和案例由部门自行报送", code="department_kind")
+    else:
+        raise Forbidden("无权登记平时考核记录", code="forbidden")
+    if department_id is None:
+        raise InvalidValue("请指定部门", code="department_required")
+    dep = _department(session, assessment, department_id)
+    title = (title or "").strip()
+    if not title or len(title) > MAX_TITLE:
+        raise InvalidValue(f"标题不能为空，且不超过 {MAX_TITLE} 字", code="bad_title")
+    rules = rules_of(assessment)
+    try:
+        parsed = parse_period(period)
+    except PeriodError as exc:
+        raise InvalidValue(str(exc), code="bad_period") from exc
+    unit, _minimum = rules.quotas.get(kind, ("month", 0))
+    if kind in rules.quotas and (parsed.months == 1) != (unit == "month"):
+        want = "月份（如 2018-08）" if unit == "month" else "季度（如 2018-Q3）"
+        raise InvalidValue(f"该类型按{want}计数", code="bad_period")
+    first = parsed.year * 12 + parsed.start_month
+    last = first + parsed.months - 1
+    window_first = rules.counting_starts.year * 12 + rules.counting_starts.start_month
+    window_last = rules.counting_ends.year * 12 + rules.counting_ends.start_month
+    if last < window_first or first > window_last:  # a period must overlap the window
+        raise InvalidValue("期间不在本年度考核计数范围内", code="period_out_of_window")
+    due = rules.due_at(parsed)
+    record = RoutineRecord(
+        assessment_id=assessment.id,
+        department_id=dep.id,
+        kind=kind,
+        period=parsed.label,
+        title=title,
+        note=(note or "").strip() or None,
+        due_at=due,
+        submitted_at=now,
+        is_late=now >= due,
+        status="submitted",
+        created_by_id=user.id,
+    )
+    session.add(record)
+    session.flush()
+    hashes = []
+    if stream is not None:
+        stored = ingest_upload(store, stream, filename or "未命名文件", max_size=max_size)
+        record.files.append(
+            RoutineFile(
+                filename=stored.filename,
+                size=stored.size,
+                sha256=stored.sha256,
+                content_type=stored.content_type,
+                storage_key=stored.key,
+                uploaded_by_id=user.id,
+            )
+        )
+        hashes.append(stored.sha256)
+        session.flush()
+    record_event(
+        session,
+        actor=user,
+        action="routine_submitted",
+        target_type="routine",
+        target_id=record.id,
+        department_id=dep.id,
+        payload={
+            "kind": kind,
+            "period": record.period,
+            "title": title,
+            "due_at": due,
+            "is_late": record.is_late,
+            "sha256": hashes,
+        },
+    )
+    return record
+
+
+def get_routine(session: Session, record_id: int, user: User) -> RoutineRecord:
+    """Load a routine record the user may read (another department's is a 404)."""
+    record = session.get(RoutineRecord, record_id)
+    if record is None or not can_read_department(user, record.department_id):
+        raise NotFound("平时考核记录不存在", code="routine_not_found")
+    return record
+
+
+def review_routine(
+    session: Session,
+    record_id: int,
+    user: User,
+    status: Any,
+    reason: Any = None,
+    *,
+    now: dt.datetime | None = None,
+) -> RoutineRecord:
+    """Accept or reject a routine record (the office); a rejection needs a reason."""
+    now = now or utcnow()
+    record = get_routine(session, record_id, user)
+    if not user.has_role(*OFFICE_ROLES):
+        raise Forbidden("只有初审员或管理员可以审核平时考核记录", code="role_required")
+    if user.department_id is not None and user.department_id == record.department_id:
+        raise Forbidden("不能审核本部门的记录", code="own_department")
+    if status not in ("accepted", "rejected"):
+        raise BadRequest("status 须为 accepted 或 rejected", code="bad_status")
+    if reason is not None and not isinstance(reason, str):
+        raise BadRequest("reason 必须是文本", code="invalid_type")
+    reason = (reason or "").strip() or None
+    if status == "rejected" and not reason:
+        raise InvalidValue("退回平时考核记录须说明理由", code="reason_required")
+    assessment = session.get_one(Assessment, record.assessment_id)
+    ensure_not_final(assessment, now)
+    before = record.status
+    record.status = status
+    record.reason = reason
+    record.reviewed_by_id = user.id
+    record.reviewed_at = now
+    session.flush()
+    record_event(
+        session,
+        actor=user,
+        action="routine_reviewed",
+        target_type="routine",
+        target_id=record.id,
+        department_id=record.department_id,
+        from_state=before,
+        to_state=status,
+        comment=reason,
+        payload={"kind": record.kind, "period": record.period},
+    )
+    return record
+
+
+def _figures(session: Session, assessment_id: int, department_id: int) -> list[RecordFigure]:
+    rows = session.execute(
+        select(
+            RoutineRecord.kind, RoutineRecord.period, RoutineRecord.status, RoutineRecord.is_late
+        ).where(
+            RoutineRecord.assessment_id == assessment_id,
+            RoutineRecord.department_id == department_id,
+        )
+    ).all()
+    return [RecordFigure(kind, period, status, is_late) for kind, period, status, is_late in rows]
+
+
+@dataclass(frozen=True)
+class RoutineOverview:
+    """A department's routine records, counts per period and suggested scores."""
+
+    records: list[RoutineRecord]
+    counts: dict[str, list[PeriodCount]]
+    suggestions: dict[str, Suggestion]
+
+
+def suggestions_for(
+    session: Session, assessment: Assessment, department_id: int, now: dt.datetime
+) -> dict[str, Suggestion]:
+    """Suggested scores of the routine scoring points (9.1, 9.2, 10.1 in 2018)."""
+    rules = rules_of(assessment)
+    figures = _figures(session, assessment.id, department_id)
+    points = session.execute(
+        select(ScoringPoint.code, ScoringPoint.max_points)
+        .join(Item, Item.indicator_id == ScoringPoint.indicator_id)
+        .where(Item.assessment_id == assessment.id, Item.department_id == department_id)
+    ).all()
+    out = {}
+    for code, maximum in points:
+        s = suggest(rules, code, maximum, figures, now)
+        if s is not None:
+            out[code] = s
+    return out
+
+
+def routine_overview(
+    session: Session, assessment: Assessment, department_id: int, user: User, now: dt.datetime
+) -> RoutineOverview:
+    """Everything the routine page and endpoint show for one department."""
+    if not can_read_department(user, department_id):
+        raise NotFound("部门不存在", code="department_not_found")
+    _department(session, assessment, department_id)
+    rules = rules_of(assessment)
+    records = list(
+        session.execute(
+            select(RoutineRecord)
+            .where(
+                RoutineRecord.assessment_id == assessment.id,
+                RoutineRecord.department_id == department_id,
+            )
+            .options(selectinload(RoutineRecord.files))
+            .order_by(RoutineRecord.period, RoutineRecord.id)
+        ).scalars()
+    )
+    figures = [RecordFigure(r.kind, r.period, r.status, r.is_late) for r in records]
+    counts = {kind: count_periods(rules, kind, figures, now) for kind in rules.quotas}
+    return RoutineOverview(
+        records=records,
+        counts=counts,
+        suggestions=suggestions_for(session, assessment, department_id, now),
+    )
+
+
+def quota_matrix(
+    session: Session, assessment: Assessment, kind: str, now: dt.datetime
+) -> list[tuple[Department, list[PeriodCount]]]:
+    """Every department × period of a kind: who met the quota, who was late, who sent nothing."""
+    rules = rules_of(assessment)
+    if kind not in rules.quotas:
+        raise InvalidValue(f"该类型没有配额：{kind}", code="unknown_kind")
+    rows = session.execute(
+        select(
+            RoutineRecord.department_id,
+            RoutineRecord.kind,
+            RoutineRecord.period,
+            RoutineRecord.status,
+            RoutineRecord.is_late,
+        ).where(RoutineRecord.assessment_id == assessment.id, RoutineRecord.kind == kind)
+    ).all()
+    by_dep: dict[int, list[RecordFigure]] = {}
+    for dep_id, k, period, status, late in rows:
+        by_dep.setdefault(dep_id, []).append(RecordFigure(k, period, status, late))
+    deps = session.execute(
+        select(Department)
+        .where(Department.assessment_id == assessment.id)
+        .order_by(Department.position)
+    ).scalars()
+    return [(d, count_periods(rules, kind, by_dep.get(d.id, []), now)) for d in deps]
