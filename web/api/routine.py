@@ -1,0 +1,197 @@
+"""Routine records (平时考核), publication (公示) and reopening: the routine endpoints."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, BinaryIO, cast
+
+from flask import Response, current_app, request
+
+from scoring.routine import KIND_LABELS, Suggestion
+from storage.base import ObjectStore
+from web.api import bp
+from web.api.assessments import AID, assessment_body, get_assessment
+from web.api.common import (
+    MAX_ID,
+    UnsupportedMediaType,
+    bad_text,
+    check_fields,
+    iso,
+    json_body,
+    json_response,
+    points,
+)
+from web.app import get_db
+from web.auth import api_user
+from workflow.assessments import assessment_status, publish_assessment, reopen_assessment
+from workflow.errors import BadRequest
+from workflow.models import RoutineRecord, utcnow
+from workflow.routine import get_routine, review_routine, routine_overview, submit_routine
+
+RID = f"<int(max={MAX_ID}):rid>"
+DID = f"<int(max={MAX_ID}):did>"
+
+
+def routine_body(record: RoutineRecord) -> dict[str, Any]:
+    """Serialise a routine record."""
+    return {
+        "id": record.id,
+        "assessment_id": record.assessment_id,
+        "department_id": record.department_id,
+        "kind": record.kind,
+        "kind_label": KIND_LABELS.get(record.kind, record.kind),
+        "period": record.period,
+        "title": record.title,
+        "note": record.note,
+        "due_at": iso(record.due_at),
+        "submitted_at": iso(record.submitted_at),
+        "is_late": record.is_late,
+        "status": record.status,
+        "reason": record.reason,
+        "reviewed_at": iso(record.reviewed_at),
+        "files": [
+            {
+                "id": f.id,
+                "filename": f.filename,
+                "size": f.size,
+                "sha256": f.sha256,
+                "content_type": f.content_type,
+            }
+            for f in record.files
+        ],
+    }
+
+
+def _form(name: str, max_length: int = 300) -> str | None:
+    value = request.form.get(name)
+    if value is None or value == "":
+        return None
+    if len(value) > max_length or bad_text(value):
+        raise BadRequest(f"字段 {name} 无效", code="invalid_value")
+    return value
+
+
+@bp.post(f"/assessments/{AID}/routine")
+def create_routine(aid: int) -> Response:
+    """Record a routine submission (multipart: kind, period, title, file, department)."""
+    user = api_user()
+    db = get_db()
+    assessment = get_assessment(aid)
+    if request.mimetype != "multipart/form-data":
+        raise UnsupportedMediaType(
+            "请以 multipart/form-data 提交（字段 kind、period、title、file）"
+        )
+    department = _form("department", 20)
+    department_id = None
+    if department is not None:
+        if not department.isdigit() or int(department) > MAX_ID:
+            raise BadRequest("department 须为部门 id", code="invalid_value")
+        department_id = int(department)
+    upload = request.files.get("file")
+    if upload is not None and bad_text(upload.filename or ""):
+        raise BadRequest("文件名无效", code="invalid_value")
+    store: ObjectStore = current_app.extensions["store"]
+    record = submit_routine(
+        db,
+        store,
+        assessment,
+        user,
+        kind=_form("kind", 32) or "",
+        period=_form("period", 10) or "",
+        title=_form("title") or "",
+        note=_form("note", 2000),
+        stream=cast(BinaryIO, upload.stream) if upload is not None else None,
+        filename=upload.filename if upload is not None else None,
+        department_id=department_id,
+        max_size=int(current_app.config["MAX_UPLOAD_BYTES"]),
+    )
+    db.commit()
+    return json_response(routine_body(record), 201)
+
+
+@bp.get(f"/assessments/{AID}/departments/{DID}/routine")
+def department_routine(aid: int, did: int) -> Response:
+    """A department's records, per-period counts against the quota, suggested scores."""
+    user = api_user()
+    assessment = get_assessment(aid)
+    overview = routine_overview(get_db(), assessment, did, user, utcnow())
+    return json_response(
+        {
+            "records": [routine_body(r) for r in overview.records],
+            "counts": {
+                kind: [
+                    {
+                        "period": c.period,
+                        "accepted": c.accepted,
+                        "late": c.late,
+                        "rejected": c.rejected,
+                        "pending": c.pending,
+                        "minimum": c.minimum,
+                        "met": c.is_met,
+                    }
+                    for c in lines
+                ]
+                for kind, lines in overview.counts.items()
+            },
+            "suggested": {code: _suggestion_body(s) for code, s in overview.suggestions.items()},
+        }
+    )
+
+
+def _suggestion_body(s: Suggestion) -> dict[str, Any]:
+    """A suggested score with its breakdown; decimals as two-place strings."""
+    breakdown = {k: points(v) if isinstance(v, Decimal) else v for k, v in s.breakdown.items()}
+    return {"points": points(s.points), "max_points": points(s.max_points), "breakdown": breakdown}
+
+
+@bp.get(f"/routine/{RID}")
+def get_routine_record(rid: int) -> Response:
+    """One routine record the caller may read."""
+    return json_response(routine_body(get_routine(get_db(), rid, api_user())))
+
+
+@bp.post(f"/routine/{RID}/review")
+def review_routine_record(rid: int) -> Response:
+    """Accept or reject a routine record (reviewer, admin); a rejection needs a reason."""
+    user = api_user()
+    data = json_body()
+    check_fields(data, ("status", "reason"))
+    db = get_db()
+    record = review_routine(db, rid, user, data.get("status"), data.get("reason"))
+    db.commit()
+    return json_response(routine_body(record))
+
+
+@bp.post(f"/assessments/{AID}/publish")
+def publish(aid: int) -> Response:
+    """Publish the results for `days` once every item is scored (admin); 409 before."""
+    user = api_user()
+    data = json_body()
+    check_fields(data, ("days",))
+    db = get_db()
+    assessment = publish_assessment(db, get_assessment(aid), data.get("days"), actor=user)
+    db.commit()
+    return json_response(_status_body(assessment))
+
+
+@bp.post(f"/assessments/{AID}/reopen")
+def reopen(aid: int) -> Response:
+    """Reopen a finalised assessment for correction, with a reason (admin); audited."""
+    user = api_user()
+    data = json_body()
+    check_fields(data, ("reason",))
+    db = get_db()
+    assessment = reopen_assessment(db, get_assessment(aid), data.get("reason"), actor=user)
+    db.commit()
+    return json_response(_status_body(assessment))
+
+
+def _status_body(assessment: Any) -> dict[str, Any]:
+    return assessment_body(assessment) | {
+        "status": assessment_status(assessment),
+        "published_at": iso(assessment.published_at),
+        "appeal_opens_at": iso(assessment.appeal_opens_at),
+        "appeal_closes_at": iso(assessment.appeal_closes_at),
+        "reopened_at": iso(assessment.reopened_at),
+        "reopen_reason": assessment.reopen_reason,
+    }

@@ -1,0 +1,90 @@
+"""`flask --app wsgi routine …`: the office's monthly reminder list and quota matrix."""
+
+from __future__ import annotations
+
+import csv
+import io
+import sys
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from scoring.routine import KIND_LABELS, PeriodCount
+from workflow.models import Assessment, utcnow
+from workflow.routine import quota_matrix
+
+CELL = {"met": "达标", "late": "达标（含迟报）", "short": "未达标", "missing": "未报送"}
+
+
+def cell_status(count: PeriodCount) -> str:
+    """Classify one department × period: met, met with late records, short, nothing sent."""
+    if count.is_missing:
+        return "missing"
+    if not count.is_met:
+        return "short"
+    return "late" if count.late else "met"
+
+
+def matrix_csv(session: Session, assessment: Assessment, kind: str) -> str:
+    """Return the department × period matrix of a kind as CSV text."""
+    rows = quota_matrix(session, assessment, kind, utcnow())
+    periods = [c.period for c in rows[0][1]] if rows else []
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["部门", *periods, "达标期数", "需提醒期间"])
+    for dep, counts in rows:
+        statuses = [cell_status(c) for c in counts]
+        remind = [
+            c.period for c, s in zip(counts, statuses, strict=True) if s in ("short", "missing")
+        ]
+        writer.writerow(
+            [
+                dep.name,
+                *(
+                    f"{CELL[s]}（{c.accepted}/{c.minimum}）"
+                    for c, s in zip(counts, statuses, strict=True)
+                ),
+                sum(1 for c in counts if c.is_met),
+                "、".join(remind),
+            ]
+        )
+    return out.getvalue()
+
+
+def register_routine_cli(app: Flask) -> None:
+    """Attach the `routine` command group."""
+    group = AppGroup("routine", help="Routine assessment: quota matrix and reminder list.")
+    app.cli.add_command(group)
+
+    @group.command("reminders")
+    @click.argument("year", type=int)
+    @click.option(
+        "--kind",
+        type=click.Choice(["monthly_info", "quarterly_case"]),
+        default="monthly_info",
+        show_default=True,
+    )
+    @click.option("--out", type=click.Path(dir_okay=False), default=None, help="CSV file.")
+    def reminders(year: int, kind: str, out: str | None) -> None:
+        """Print (or write as CSV with BOM, for Excel/WPS) who met the quota per period."""
+        session: Session = current_app.extensions["sessionmaker"]()
+        with session:
+            assessment = (
+                session.execute(
+                    select(Assessment).where(Assessment.year == year).order_by(Assessment.id.desc())
+                )
+                .scalars()
+                .first()
+            )
+            if assessment is None:
+                raise click.ClickException(f"没有 {year} 年度的考核")
+            text = matrix_csv(session, assessment, kind)
+        if out:
+            Path(out).write_text("\ufeff" + text, encoding="utf-8")
+            click.echo(f"{KIND_LABELS[kind]}报送情况已写入 {out}")
+        else:
+            sys.stdout.write(text)
