@@ -8,6 +8,7 @@ from flask import Flask, g, render_template
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from storage.config import store_from_settings
 from web.config import ROOT, load_config
 from workflow.db import make_engine, make_sessionmaker
 from workflow.models import Assessment, Department, Item
@@ -15,13 +16,20 @@ from workflow.models import Assessment, Department, Item
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     """Create the app: configuration, database, request-scoped session, blueprints, CLI."""
-    app = Flask(__name__, template_folder=str(ROOT / "templates"))
+    app = Flask(
+        __name__, template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static")
+    )
     app.config.update(load_config())
     if overrides:
         app.config.update(overrides)
     engine = make_engine(app.config["DATABASE_URL"])
     app.extensions["engine"] = engine
     app.extensions["sessionmaker"] = make_sessionmaker(engine)
+    # One object store per app; uploads stream into it, downloads stream out of it.
+    app.extensions["store"] = store_from_settings(app.config["STORAGE"], app.config["INSTANCE_DIR"])
+    # Werkzeug refuses larger bodies with a 413 before reading them (multipart overhead allowed).
+    if app.config.get("MAX_CONTENT_LENGTH") is None:  # Flask's default is None: no limit
+        app.config["MAX_CONTENT_LENGTH"] = int(app.config["MAX_UPLOAD_BYTES"]) + 1024 * 1024
 
     @app.teardown_appcontext
     def _close_session(exc: BaseException | None) -> None:
@@ -46,12 +54,22 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
             rows.append({"assessment": a, "departments": deps, "items": items})
         return render_template("home.html", rows=rows)
 
+    from web.api import register_api
     from web.cli import register_cli
     from web.errors import register_api_errors
+    from web.limits import init_limiter
+    from web.portal import register_portal
+    from web.security import exempt_api_from_csrf, register_security
 
     register_api_errors(app)
     register_cli(app)
+    init_limiter(app)
+    register_security(app)
+    register_portal(app)
     # Blueprints register here, one line each (API, portal, notices, …).
+    register_api(app)
+    app.register_blueprint(_notices_blueprint())
+    exempt_api_from_csrf(app)  # keep last: it looks at every blueprint registered above
     return app
 
 
@@ -63,3 +81,10 @@ def get_db() -> Session:
         g.db = current_app.extensions["sessionmaker"]()
     session: Session = g.db
     return session
+
+
+def _notices_blueprint() -> Any:
+    """Import the notices blueprint late: it imports `get_db` from this module."""
+    from web.notices import bp
+
+    return bp

@@ -1,9 +1,11 @@
-"""`flask --app wsgi …` commands: set-up, users, demo, audit verification."""
+"""`flask --app wsgi …` commands: set-up, users, demo, audit, storage maintenance, archives."""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import click
@@ -14,7 +16,9 @@ from sqlalchemy.orm import Session
 
 from storage.base import ObjectStore
 from storage.config import store_from_settings
-from workflow import audit
+from storage.errors import StorageError
+from workflow import audit, maintenance
+from workflow.archive import write_department_archive
 from workflow.db import migrate
 from workflow.demo import run_demo
 from workflow.errors import DomainError
@@ -49,6 +53,9 @@ def latest_assessment(session: Session, year: int | None = None) -> Assessment:
 
 def register_cli(app: Flask) -> None:
     """Attach the command groups to the app."""
+    from web.cli_routine import register_routine_cli
+
+    register_routine_cli(app)
 
     @app.cli.command("init")
     def init_cmd() -> None:
@@ -124,7 +131,10 @@ def register_cli(app: Flask) -> None:
 
     @app.cli.command("demo")
     @click.option("--password", default="demo-password-2018", show_default=True)
-    def demo_cmd(password: str) -> None:
+    @click.option(
+        "--complete", is_flag=True, help="Score every item and publish (for notices) instead."
+    )
+    def demo_cmd(password: str, complete: bool) -> None:
         """Create a demonstration data set: users for every role, items in every state."""
         try:
             with cli_session() as session, session.begin():
@@ -137,12 +147,84 @@ def register_cli(app: Flask) -> None:
                     password=password,
                     admin=admin,
                     max_size=current_app.config["MAX_UPLOAD_BYTES"],
+                    complete=complete,
                 )
         except DomainError as exc:
             raise click.ClickException(exc.message) from exc
         click.echo(f"演示用户（密码 {password}）：{', '.join(result.users)}")
         for state, count in sorted(result.states.items()):
             click.echo(f"  {state}: {count}")
+
+    notices_group = NoticesGroup(
+        "notices", help="Word score notices: `notices YEAR --out DIR`, `notices base FILE`."
+    )
+    app.cli.add_command(notices_group)
+
+    @notices_group.command("issue")
+    @click.argument("year", type=int)
+    @click.option("--out", "out", required=True, type=click.Path(file_okay=False))
+    @click.option("--force", is_flag=True, help="Issue new versions even when nothing changed.")
+    def notices_issue(year: int, out: str, force: bool) -> None:
+        """Write every complete department's notice and the summary; exit 1 if any skipped."""
+        from tqdm import tqdm
+
+        from workflow import notices
+
+        store = app_store()
+        target = Path(out)
+        target.mkdir(parents=True, exist_ok=True)
+        skipped: list[str] = []
+        written = 0
+        with cli_session() as session:
+            assessment = latest_assessment(session, year)
+            if assessment.year != year:
+                raise click.ClickException(f"没有 {year} 年度的考核方案")
+            for dep in tqdm(
+                assessment.departments, desc="考核结果通知书", unit="份", file=sys.stderr
+            ):
+                try:  # one transaction per department: a skipped one leaves no trace
+                    row = notices.issue_notice(
+                        session, store, assessment, dep, None, only_if_changed=not force
+                    )
+                    session.commit()
+                except DomainError as exc:
+                    session.rollback()
+                    if exc.code == "not_all_scored" and isinstance(exc.detail, list):
+                        codes = "、".join(str(d["indicator"]) for d in exc.detail)
+                        message = f"{len(exc.detail)} 个考核指标未完成评分（指标 {codes}）"
+                    else:
+                        message = exc.message
+                    skipped.append(f"{dep.name}：{message}")
+                    continue
+                (target / row.filename).write_bytes(notices.read_object(store, row.storage_key))
+                written += 1
+            row = notices.issue_summary(session, store, assessment, None, only_if_changed=not force)
+            session.commit()
+            (target / row.filename).write_bytes(notices.read_object(store, row.storage_key))
+        click.echo(f"已写出 {written} 份考核结果通知书和{row.filename}到 {target}")
+        if skipped:
+            click.echo(f"跳过 {len(skipped)} 个评分未完成的部门：", err=True)
+            for line in skipped:
+                click.echo(f"  {line}", err=True)
+            sys.exit(1)
+
+    @notices_group.command("base")
+    @click.argument("file", type=click.Path(exists=True, dir_okay=False))
+    @click.option("--year", type=int, default=None, help="Assessment year (default: newest).")
+    def notices_base(file: str, year: int | None) -> None:
+        """Set the letterhead .docx that every later notice is rendered on."""
+        from workflow import notices
+
+        path = Path(file)
+        try:
+            with cli_session() as session, session.begin(), path.open("rb") as stream:
+                assessment = latest_assessment(session, year)
+                base = notices.set_notice_base(
+                    session, app_store(), assessment, stream, path.name, None
+                )
+        except DomainError as exc:
+            raise click.ClickException(exc.message) from exc
+        click.echo(f"通知书信头已更新：{base.filename}（SHA-256 {base.sha256}）")
 
     audit_group = AppGroup("audit", help="Verify and checkpoint the audit chain.")
     app.cli.add_command(audit_group)
@@ -179,3 +261,93 @@ def register_cli(app: Flask) -> None:
             cp = audit.checkpoint(session)
         Path(out).write_text(json.dumps(cp, ensure_ascii=False, indent=2), encoding="utf-8")
         click.echo(f"检查点：#{cp['seq']} {cp['hash']} → {out}")
+
+    storage_group = AppGroup("storage", help="Maintain the object store: orphans, integrity.")
+    app.cli.add_command(storage_group)
+
+    @storage_group.command("gc")
+    @click.option(
+        "--grace-hours",
+        type=click.FloatRange(min=0),
+        default=maintenance.DEFAULT_GRACE.total_seconds() / 3600,
+        show_default=True,
+        help="Never touch objects younger than this (uploads in flight).",
+    )
+    @click.option("--delete", is_flag=True, help="Remove the listed objects.")
+    def storage_gc(grace_hours: float, delete: bool) -> None:
+        """List, then with --delete remove, objects that no row refers to."""
+        grace = timedelta(hours=grace_hours)
+        try:
+            with cli_session() as session:
+                if delete:
+                    orphans = maintenance.delete_orphans(session, app_store(), grace)
+                else:
+                    orphans = maintenance.find_orphans(session, app_store(), grace)
+        except StorageError as exc:
+            raise click.ClickException(f"{exc.message}（{exc}）") from exc
+        for info in orphans:
+            click.echo(f"{info.key}\t{info.size}\t{info.modified_at:%Y-%m-%dT%H:%M:%SZ}")
+        total = sum(info.size for info in orphans)
+        verb = "已删除" if delete else "发现"
+        click.echo(
+            f"{verb} {len(orphans)} 个无引用对象（共 {total} 字节，早于 {grace_hours:g} 小时）"
+            + ("" if delete or not orphans else "；加 --delete 删除")
+        )
+
+    @storage_group.command("verify")
+    def storage_verify() -> None:
+        """Re-read every referenced object; exit 1 when any is missing or altered."""
+        try:
+            with cli_session() as session:
+                report = maintenance.verify_objects(session, app_store())
+        except StorageError as exc:
+            raise click.ClickException(f"{exc.message}（{exc}）") from exc
+        for problem in report.problems:
+            ids = ",".join(str(i) for i in problem.evidence_ids) or "-"
+            others = f"（另见 {', '.join(problem.other_refs)}）" if problem.other_refs else ""
+            label = "缺失" if problem.problem == "missing" else "已改动"
+            click.echo(f"{label}\t材料 {ids}{others}\t{problem.key}\t{problem.detail}", err=True)
+        click.echo(
+            f"已校验 {report.checked} 个对象（{report.bytes_read} 字节）："
+            f"缺失 {len(report.missing)}，改动 {len(report.altered)}"
+        )
+        if not report.ok:
+            sys.exit(1)
+
+    @app.cli.command("archive")
+    @click.argument("year", type=int)
+    @click.argument("department")
+    @click.option("--out", "out", required=True, type=click.Path(dir_okay=False))
+    def archive_cmd(year: int, department: str, out: str) -> None:
+        """Write one department's evidence, manifest and audit events to a ZIP file."""
+        target = Path(out)
+        partial = target.with_name(f".{target.name}.{os.getpid()}.part")
+        try:
+            with cli_session() as session:
+                assessment = latest_assessment(session, year)
+                dep = find_department(session, assessment.id, department)
+                if dep is None:
+                    raise click.ClickException(f"找不到部门：{department}")
+                with open(partial, "wb") as stream:
+                    summary = write_department_archive(session, app_store(), dep, stream)
+            os.replace(partial, target)
+        except (DomainError, StorageError) as exc:
+            raise click.ClickException(f"归档失败：{exc.message}") from exc
+        except OSError as exc:
+            raise click.ClickException(f"归档失败：无法写入 {out}（{exc.strerror}）") from exc
+        finally:
+            partial.unlink(missing_ok=True)
+        click.echo(
+            f"{dep.name}：{summary.files} 个文件（{summary.bytes} 字节），"
+            f"{summary.removed} 个已删除材料列入清单，{summary.events} 个审计事件 → {out}"
+        )
+
+
+class NoticesGroup(AppGroup):
+    """`notices YEAR --out DIR` is short for `notices issue YEAR --out DIR`."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Route a leading year (anything not a subcommand or option) to `issue`."""
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["issue", *args]
+        return super().parse_args(ctx, args)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, Response, jsonify, request
-from werkzeug.exceptions import HTTPException
+from flask import Flask, Response, current_app, jsonify, request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
-from storage.errors import IngestRejected, StorageUnavailable
+from storage.errors import IngestRejected, StorageError, StorageUnavailable
 from workflow.errors import DomainError
 
 # English messages for Accept-Language: en, keyed by error code; Chinese is the default.
@@ -23,6 +23,44 @@ ENGLISH: dict[str, str] = {
     "invalid_value": "Invalid value.",
     "too_many_attempts": "Too many attempts; try again later.",
     "storage_unavailable": "File storage is unavailable; try again later.",
+    "invalid_credentials": "Wrong username or password.",
+    "malformed_json": "The body is not valid JSON (or nests too deep).",
+    "unknown_field": "The body has a field this endpoint does not take.",
+    "invalid_type": "A field has the wrong type.",
+    "invalid_parameter": "A query parameter is invalid.",
+    "invalid_cursor": "The cursor is invalid.",
+    "version_required": "A `version` (integer) is required.",
+    "unknown_action": "Unknown action.",
+    "request_too_large": "The request body is too large.",
+    "file_too_large": "The file is too large.",
+    "unsupported_media_type": "Unsupported content type.",
+    "unsupported_file_type": "This file type is not accepted.",
+    "empty_file": "The file is empty.",
+    "file_required": "A file (multipart field `file`) is required.",
+    "method_not_allowed": "Method not allowed.",
+    "assessment_not_found": "Assessment not found.",
+    "token_not_found": "Token not found.",
+    "object_not_found": "The file is missing from storage.",
+    "idempotency_key_reused": "This Idempotency-Key was used for a different request.",
+    "bad_idempotency_key": "Invalid Idempotency-Key.",
+    "reason_required": "A reason is required.",
+    "role_required": "Your role does not allow this action.",
+    "not_own_department": "Only the item's own department may do this.",
+    "own_department": "Office staff may not act on their own department's item.",
+    "four_eyes": "Four-eyes rule: someone else must do this.",
+    "internal_error": "Internal error.",
+}
+
+# Chinese messages of the HTTP errors Werkzeug raises itself (routing, size limits).
+HTTP_ERRORS: dict[int, tuple[str, str]] = {
+    400: ("bad_request", "请求格式错误"),
+    401: ("not_authenticated", "未登录或令牌无效"),
+    403: ("forbidden", "无权执行此操作"),
+    404: ("not_found", "资源不存在"),
+    405: ("method_not_allowed", "不支持该请求方法"),
+    413: ("request_too_large", "请求体过大"),
+    415: ("unsupported_media_type", "不支持的内容类型"),
+    429: ("too_many_attempts", "尝试次数过多，请稍后再试"),
 }
 
 
@@ -47,6 +85,36 @@ def domain_error_response(exc: DomainError) -> Response:
     return error_response(exc.status, exc.code, exc.message)
 
 
+def http_error_response(exc: HTTPException) -> Response:
+    """Answer a Werkzeug HTTP error in the contract's shape."""
+    status = exc.code or 500
+    code, message = HTTP_ERRORS.get(
+        status, ((exc.name or "error").lower().replace(" ", "_"), exc.description or "")
+    )
+    if status == 413 and request.path.endswith("/evidence"):
+        code, message = "file_too_large", "文件超过大小上限"
+    response = error_response(status, code, message)
+    if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+        response.headers["Allow"] = ", ".join(exc.valid_methods)
+    return response
+
+
+def api_exception_response(exc: Exception) -> Response:
+    """Map any exception raised in an API view to a JSON answer; unexpected ones are a 500."""
+    if isinstance(exc, DomainError):
+        return domain_error_response(exc)
+    if isinstance(exc, HTTPException):
+        return http_error_response(exc)
+    if isinstance(exc, StorageUnavailable):
+        return error_response(503, "storage_unavailable", "文件存储暂时不可用，请稍后重试")
+    if isinstance(exc, IngestRejected):
+        return error_response(exc.status, exc.code, exc.message)
+    if isinstance(exc, StorageError) and exc.status < 500:
+        return error_response(exc.status, exc.code, exc.message)
+    current_app.logger.exception("unexpected error in %s %s", request.method, request.path)
+    return error_response(500, "internal_error", "服务器内部错误")
+
+
 def register_api_errors(app: Flask, prefix: str = "/api/") -> None:
     """Answer errors under the API prefix as JSON, never as an HTML page or a bare 500."""
 
@@ -69,5 +137,4 @@ def register_api_errors(app: Flask, prefix: str = "/api/") -> None:
     def _http(exc: HTTPException) -> Any:
         if not is_api():
             return exc
-        code = (exc.name or "error").lower().replace(" ", "_")
-        return error_response(exc.code or 500, code, exc.description or exc.name)
+        return http_error_response(exc)

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from storage.base import ObjectStore
 from workflow import actions
-from workflow.assessments import set_appeal_window
+from workflow.assessments import publish_assessment, set_appeal_window
 from workflow.errors import Conflict
 from workflow.evidence import attach_evidence
 from workflow.models import Assessment, Department, Indicator, Item, ScoringPoint, User, utcnow
@@ -85,8 +85,13 @@ def run_demo(
     password: str,
     admin: User | None,
     max_size: int = 200 * 1024 * 1024,
+    complete: bool = False,
 ) -> DemoResult:
-    """Create users for every role and move the 26 departments' items over every state."""
+    """Create users for every role and move the 26 departments' items over every state.
+
+    With `complete`, every item is scored instead and the results are published (公示), which
+    is what the score notices and the summary table need.
+    """
     if get_user(session, "reviewer1") is not None:
         raise Conflict("演示数据已存在", code="demo_exists")
     result = DemoResult()
@@ -132,12 +137,16 @@ def run_demo(
     for d_index, dep in enumerate(departments):
         member = members[d_index]
         for i_index, ind in enumerate(indicators):
-            target = DEMO_STATES[(d_index + i_index) % len(DEMO_STATES)]
+            target = (
+                State.SCORED if complete else DEMO_STATES[(d_index + i_index) % len(DEMO_STATES)]
+            )
             item = session.execute(
                 select(Item).where(Item.department_id == dep.id, Item.indicator_id == ind.id)
             ).scalar_one()
             _advance(session, store, item, ind, dep, member, staff, target, d_index, max_size)
             result.states[target.value] = result.states.get(target.value, 0) + 1
+    if complete and admin is not None:
+        publish_assessment(session, assessment, assessment.appeal_window_days, actor=admin)
     return result
 
 

@@ -85,3 +85,17 @@ def test_demo_then_verify_then_tamper(app: Flask, engine: Engine, tmp_path: Path
     bad = runner.invoke(args=["audit", "verify"])
     assert bad.exit_code == 1
     assert f"序号 {head // 2}" in bad.output
+
+
+def test_demo_complete_scores_and_publishes(app: Flask, engine: Engine) -> None:
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["init"]).exit_code == 0
+    demo = runner.invoke(args=["demo", "--complete", "--password", "demo-password-x"])
+    assert demo.exit_code == 0, demo.output
+    with make_sessionmaker(engine)() as s:
+        states = dict(s.execute(select(Item.state, func.count()).group_by(Item.state)).all())
+        assert states == {"scored": 260}
+        from workflow.assessments import assessment_status
+        from workflow.models import Assessment
+
+        assert assessment_status(s.execute(select(Assessment)).scalar_one()) == "published"

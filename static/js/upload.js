@@ -1,0 +1,95 @@
+// Progressive enhancement of the evidence upload form: drag-and-drop and a progress bar.
+// Without JavaScript the same form posts as plain multipart and the server redirects back.
+(function () {
+  "use strict";
+  var form = document.querySelector("form.upload-form");
+  if (!form || !window.FormData || !window.XMLHttpRequest || !window.DOMParser) {
+    return;
+  }
+  var input = form.querySelector("input[type=file]");
+  var button = form.querySelector("button[type=submit]");
+
+  var zone = document.createElement("div");
+  zone.className = "drop-zone";
+  zone.textContent = "将文件拖放到此处（可多个），或使用下方“选择文件”";
+  form.parentNode.insertBefore(zone, form);
+
+  var progress = document.createElement("progress");
+  progress.max = 100;
+  progress.value = 0;
+  progress.hidden = true;
+  var status = document.createElement("span");
+  status.className = "upload-status";
+  status.setAttribute("role", "status");
+  form.appendChild(progress);
+  form.appendChild(status);
+
+  function showChosen() {
+    var names = [];
+    for (var i = 0; i < input.files.length; i += 1) {
+      names.push(input.files[i].name);
+    }
+    status.textContent = names.length ? "已选择：" + names.join("、") : "";
+  }
+
+  ["dragenter", "dragover"].forEach(function (name) {
+    zone.addEventListener(name, function (event) {
+      event.preventDefault();
+      zone.classList.add("over");
+    });
+  });
+  ["dragleave", "drop"].forEach(function (name) {
+    zone.addEventListener(name, function () {
+      zone.classList.remove("over");
+    });
+  });
+  zone.addEventListener("drop", function (event) {
+    event.preventDefault();
+    if (event.dataTransfer && event.dataTransfer.files.length) {
+      input.files = event.dataTransfer.files;
+      showChosen();
+    }
+  });
+  input.addEventListener("change", showChosen);
+
+  function fail(message) {
+    progress.hidden = true;
+    button.disabled = false;
+    status.textContent = message;
+    status.classList.add("error");
+  }
+
+  form.addEventListener("submit", function (event) {
+    if (!input.files.length) {
+      return; // the browser's own "required" check, or the server, explains
+    }
+    event.preventDefault();
+    var xhr = new XMLHttpRequest();
+    xhr.open("POST", form.action);
+    xhr.setRequestHeader("X-Requested-With", "XMLHttpRequest");
+    xhr.upload.addEventListener("progress", function (e) {
+      if (e.lengthComputable) {
+        progress.value = Math.round((e.loaded * 100) / e.total);
+        status.textContent = "正在上传… " + progress.value + "%";
+      }
+    });
+    xhr.addEventListener("load", function () {
+      if (xhr.status === 200) {
+        var answer = JSON.parse(xhr.responseText);
+        window.location.assign(answer.redirect);
+        return;
+      }
+      // A refusal comes back as the item page with the reason in its error box.
+      var page = new DOMParser().parseFromString(xhr.responseText, "text/html");
+      var box = page.querySelector(".flash-error");
+      fail(box ? box.textContent : "上传失败（" + xhr.status + "），请重试");
+    });
+    xhr.addEventListener("error", function () {
+      fail("上传中断，请检查网络后重试");
+    });
+    status.classList.remove("error");
+    progress.hidden = false;
+    button.disabled = true;
+    xhr.send(new FormData(form));
+  });
+})();

@@ -1,0 +1,194 @@
+"""The routine endpoints, publication and reopening over HTTP: scenario, roles, bad input."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy.orm import Session
+
+from tests.api.conftest import ROLES, Cast, error_code, pdf_upload
+from workflow.models import Assessment, RoutineRecord, utcnow
+
+BASE = "/api/v1"
+
+
+def test_department_reports_and_office_reviews(client: FlaskClient, cast: Cast) -> None:
+    w = cast.world
+    aid = w.assessment.id
+    made = client.post(
+        f"{BASE}/assessments/{aid}/routine",
+        data=pdf_upload(
+            "八月信息.pdf",
+            "r1",
+            kind="monthly_info",
+            period="2018-08",
+            title="我局推进“放管服”改革工作信息",
+        ),
+        headers=cast.headers("own"),
+        content_type="multipart/form-data",
+    )
+    assert made.status_code == 201, made.get_json()
+    record = made.get_json()
+    assert record["period"] == "2018-08" and record["status"] == "submitted"
+    assert record["department_id"] == w.dep_a.id and record["is_late"] is True  # it is 2026
+    assert record["files"][0]["filename"] == "八月信息.pdf"
+    rid = record["id"]
+    # a rejection needs a reason; the department cannot review; another department cannot see
+    r = client.post(
+        f"{BASE}/routine/{rid}/review",
+        json={"status": "rejected"},
+        headers=cast.headers("reviewer"),
+    )
+    assert r.status_code == 422 and error_code(r) == "reason_required"
+    r = client.post(
+        f"{BASE}/routine/{rid}/review", json={"status": "accepted"}, headers=cast.headers("own")
+    )
+    assert r.status_code == 403
+    r = client.post(
+        f"{BASE}/routine/{rid}/review", json={"status": "accepted"}, headers=cast.headers("other")
+    )
+    assert r.status_code == 404
+    r = client.post(
+        f"{BASE}/routine/{rid}/review",
+        json={"status": "accepted", "x": 1},
+        headers=cast.headers("reviewer"),
+    )
+    assert r.status_code == 400 and error_code(r) == "unknown_field"
+    r = client.post(
+        f"{BASE}/routine/{rid}/review",
+        json={"status": "accepted"},
+        headers=cast.headers("reviewer"),
+    )
+    assert r.status_code == 200 and r.get_json()["status"] == "accepted"
+    # the overview counts it against the quota and suggests scores
+    ov = client.get(
+        f"{BASE}/assessments/{aid}/departments/{w.dep_a.id}/routine", headers=cast.headers("own")
+    )
+    assert ov.status_code == 200
+    body = ov.get_json()
+    august = next(c for c in body["counts"]["monthly_info"] if c["period"] == "2018-08")
+    assert august == {
+        "period": "2018-08",
+        "accepted": 1,
+        "late": 1,
+        "rejected": 0,
+        "pending": 0,
+        "minimum": 2,
+        "met": False,
+    }
+    assert set(body["suggested"]) == {"9.1", "9.2", "10.1"}
+    assert body["suggested"]["9.1"]["points"] == "0.00"
+    assert body["suggested"]["10.1"]["points"] == "5.00"
+    other = client.get(
+        f"{BASE}/assessments/{aid}/departments/{w.dep_a.id}/routine", headers=cast.headers("other")
+    )
+    assert other.status_code == 404
+
+
+def test_office_records_meetings_for_any_department(client: FlaskClient, cast: Cast) -> None:
+    w = cast.world
+    aid = w.assessment.id
+    url = f"{BASE}/assessments/{aid}/routine"
+    fields = {"kind": "meeting", "period": "2018-09", "title": "推进会"}
+    r = client.post(
+        url,
+        data={**fields, "department": str(w.dep_b.id)},
+        headers=cast.headers("reviewer"),
+        content_type="multipart/form-data",
+    )
+    assert r.status_code == 201 and r.get_json()["files"] == []
+    r = client.post(
+        url, data=fields, headers=cast.headers("reviewer"), content_type="multipart/form-data"
+    )
+    assert r.status_code == 422 and error_code(r) == "department_required"
+    r = client.post(
+        url,
+        data=pdf_upload(**fields),
+        headers=cast.headers("own"),
+        content_type="multipart/form-data",
+    )
+    assert r.status_code == 403
+    for bad in ({"period": "2018-13"}, {"period": "2018-Q3"}, {"kind": "x"}, {"title": ""}):
+        data = pdf_upload(**{"kind": "monthly_info", "period": "2018-08", "title": "t", **bad})
+        r = client.post(
+            url, data=data, headers=cast.headers("own"), content_type="multipart/form-data"
+        )
+        assert r.status_code == 422, (bad, r.get_json())
+    r = client.post(url, json=fields, headers=cast.headers("own"))
+    assert r.status_code == 415
+    r = client.post(
+        url,
+        data={**fields, "department": "abc"},
+        headers=cast.headers("reviewer"),
+        content_type="multipart/form-data",
+    )
+    assert r.status_code == 400
+
+
+def _expect(default: int, **codes: int) -> dict[str, int]:
+    table = dict.fromkeys(ROLES, default)
+    table.update({"anonymous": 401, "disabled": 401}, **codes)
+    return table
+
+
+def test_publish_and_reopen_roles_and_states(
+    app: Flask, client: FlaskClient, session: Session, cast: Cast
+) -> None:
+    aid = cast.world.assessment.id
+    cases: list[tuple[str, dict[str, Any], dict[str, int]]] = [
+        ("publish", {"days": 5}, _expect(403, admin=409)),  # not every item is scored
+        ("reopen", {"reason": "更正"}, _expect(403, admin=409)),  # not final
+    ]
+    for verb, body, expected in cases:
+        for role in ROLES:
+            r = client.post(
+                f"{BASE}/assessments/{aid}/{verb}", json=body, headers=cast.headers(role)
+            )
+            assert r.status_code == expected[role], (verb, role, r.get_json())
+    for body in ({"days": "5"}, {"days": True}, {"days": 5, "extra": 1}, {}):
+        r = client.post(
+            f"{BASE}/assessments/{aid}/publish", json=body, headers=cast.headers("admin")
+        )
+        assert r.status_code == 400, body
+    r = client.post(
+        f"{BASE}/assessments/{aid}/publish", json={"days": 0}, headers=cast.headers("admin")
+    )
+    assert r.status_code == 422
+    # make it final by hand (a window that has closed), then reopen
+    a = session.get(Assessment, aid)
+    assert a is not None
+    a.published_at = utcnow() - dt.timedelta(days=10)
+    a.appeal_opens_at = a.published_at
+    a.appeal_closes_at = utcnow() - dt.timedelta(days=3)
+    session.commit()
+    url = f"{BASE}/assessments/{aid}/routine"
+    fields = {"kind": "monthly_info", "period": "2018-12", "title": "十二月信息"}
+    r = client.post(
+        url,
+        data=pdf_upload(**fields),
+        headers=cast.headers("own"),
+        content_type="multipart/form-data",
+    )
+    assert r.status_code == 409 and error_code(r) == "assessment_final"
+    r = client.post(
+        f"{BASE}/assessments/{aid}/reopen", json={"reason": " "}, headers=cast.headers("admin")
+    )
+    assert r.status_code == 422
+    r = client.post(
+        f"{BASE}/assessments/{aid}/reopen",
+        json={"reason": "发现录入错误"},
+        headers=cast.headers("admin"),
+    )
+    assert r.status_code == 200 and r.get_json()["status"] == "reopened"
+    assert r.get_json()["reopen_reason"] == "发现录入错误"
+    r = client.post(
+        url,
+        data=pdf_upload(**fields),
+        headers=cast.headers("own"),
+        content_type="multipart/form-data",
+    )
+    assert r.status_code == 201
+    assert session.query(RoutineRecord).count() == 1

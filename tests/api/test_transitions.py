@@ -1,0 +1,275 @@
+"""Transitions over HTTP: idempotency, stale versions, and bad bodies of every kind."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from tests.api.conftest import Cast, error_code, pdf_upload
+from tests.factories import add_evidence
+from workflow.models import AuditEvent, IdempotencyRecord, Item
+
+
+@pytest.fixture
+def ready(app: Flask, session: Session, cast: Cast) -> Item:
+    """Department A's item 1 in draft, with a file: ready to submit."""
+    item = cast.world.item(session, cast.world.dep_a, "1")
+    add_evidence(session, app.extensions["store"], item, cast.world.member_a)
+    session.commit()
+    return item
+
+
+def submits(session: Session, item: Item) -> int:
+    session.expire_all()
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.item_id == item.id, AuditEvent.action == "submit")
+        )
+        or 0
+    )
+
+
+def post(client: FlaskClient, cast: Cast, item: Item, body: Any, **headers: str) -> Any:
+    return client.post(
+        f"/api/v1/items/{item.id}/transitions", json=body, headers=cast.headers("own", **headers)
+    )
+
+
+def test_same_key_twice_is_applied_once(
+    client: FlaskClient, session: Session, cast: Cast, ready: Item
+) -> None:
+    body = {"action": "submit", "version": ready.version}
+    first = post(client, cast, ready, body, **{"Idempotency-Key": "k-1"})
+    second = post(client, cast, ready, body, **{"Idempotency-Key": "k-1"})
+    assert first.status_code == 200 and second.status_code == 200
+    assert first.get_json()["version"] == second.get_json()["version"]
+    assert second.get_json()["state"] == "submitted"
+    assert submits(session, ready) == 1
+    # The same key with another body is refused.
+    reused = post(
+        client, cast, ready, {**body, "comment": "不同的内容"}, **{"Idempotency-Key": "k-1"}
+    )
+    assert reused.status_code == 422 and error_code(reused) == "idempotency_key_reused"
+    # Without a key, the replay is a stale version.
+    stale = post(client, cast, ready, body)
+    assert stale.status_code == 409 and error_code(stale) == "stale_version"
+    assert submits(session, ready) == 1
+
+
+def test_stale_version_is_409(client: FlaskClient, cast: Cast, ready: Item) -> None:
+    response = post(client, cast, ready, {"action": "submit", "version": ready.version + 5})
+    assert response.status_code == 409 and error_code(response) == "stale_version"
+
+
+def test_state_does_not_allow_is_409(client: FlaskClient, cast: Cast, ready: Item) -> None:
+    response = post(client, cast, ready, {"action": "appeal", "version": ready.version})
+    assert response.status_code == 409 and error_code(response) == "invalid_state"
+
+
+def test_concurrent_same_key_never_500(
+    app: Flask, session: Session, cast: Cast, ready: Item
+) -> None:
+    """Racing requests with one key: one applies, the others replay; never a server error."""
+    body = {"action": "submit", "version": ready.version}
+    statuses: list[int] = []
+    barrier = threading.Barrier(4)
+
+    def run() -> None:
+        client = app.test_client()
+        barrier.wait()
+        response = client.post(
+            f"/api/v1/items/{ready.id}/transitions",
+            json=body,
+            headers=cast.headers("own", **{"Idempotency-Key": "race"}),
+        )
+        statuses.append(response.status_code)
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(s in (200, 409) for s in statuses), statuses
+    assert statuses.count(200) >= 1
+    assert submits(session, ready) == 1
+    assert session.scalar(select(func.count()).select_from(IdempotencyRecord)) == 1
+
+
+BAD_BODIES: list[tuple[Any, int, str]] = [
+    ({"action": "submit"}, 400, "version_required"),
+    ({"action": "submit", "version": "1"}, 400, "version_required"),
+    ({"action": "submit", "version": True}, 400, "version_required"),
+    ({"action": "submit", "version": 1.0}, 400, "version_required"),
+    ({"version": 1}, 400, "invalid_type"),
+    ({"action": 5, "version": 1}, 400, "invalid_type"),
+    ({"action": "submit", "version": 1, "state": "scored"}, 400, "unknown_field"),
+    ({"action": "submit", "version": 1, "total": "100.00"}, 400, "unknown_field"),
+    ({"action": "submit", "version": 1, "department_id": 2}, 400, "unknown_field"),
+    ({"action": "submit", "version": 1, "comment": ["x"]}, 400, "invalid_type"),
+    ({"action": "score", "version": 1, "scores": [5]}, 400, "invalid_type"),
+    ({"action": "score", "version": 1, "scores": {"1.1": True}}, 400, "invalid_type"),
+    ({"action": "score", "version": 1, "scores": {"1.1": None}}, 400, "invalid_type"),
+    ({"action": "verify", "version": 1, "rulings": {"1.1": "yes"}}, 400, "invalid_type"),
+    ({"action": "submit", "version": 1, "not_involved": "1.1"}, 400, "invalid_type"),
+    ({"action": "submit", "version": 1, "not_involved": [1]}, 400, "invalid_type"),
+    ({"action": "submit", "version": 1, "deductions": {"1.1": 3}}, 400, "invalid_type"),
+    ({"action": "submit", "version": 1, "comment": "a\u0000b"}, 400, "malformed_json"),
+    ({"action": "fly", "version": 1}, 422, "unknown_action"),
+    ({"action": "submit", "version": 10**30}, 409, "stale_version"),
+]
+
+
+def test_bad_bodies(client: FlaskClient, session: Session, cast: Cast, ready: Item) -> None:
+    """Wrong types, unknown fields (`state`, `total`, …): refused, nothing applied."""
+    for body, status, code in BAD_BODIES:
+        response = post(client, cast, ready, body)
+        assert response.status_code == status, (body, response.get_json())
+        assert error_code(response) == code, body
+    assert submits(session, ready) == 0
+
+
+MALFORMED: list[tuple[bytes, str, int]] = [
+    (b'{"action": "submit", "version": 1', "application/json", 400),
+    (b"", "application/json", 400),
+    (b"[1, 2]", "application/json", 400),
+    (b'"text"', "application/json", 400),
+    (b'{"action": "submit", "version": NaN}', "application/json", 400),
+    (b'{"action": "submit", "version": 1, "comment": "\xff\xfe"}', "application/json", 400),
+    (b'{"comment": "\\ud800", "action": "submit", "version": 1}', "application/json", 400),
+    (b'{"action": "submit", "version": 1}', "text/plain", 415),
+    (b"action=submit&version=1", "application/x-www-form-urlencoded", 415),
+    (b'{"a": ' * 100_000 + b"1" + b"}" * 100_000, "application/json", 400),
+    (b'{"a": ' + b"[" * 50 + b"]" * 50 + b"}", "application/json", 400),
+    (b'{"v": "' + b"x" * (1024 * 1024 + 10) + b'"}', "application/json", 413),
+    (b'{"v": ' + b"9" * 5000 + b"}", "application/json", 400),
+]
+
+
+def test_malformed_huge_nested(client: FlaskClient, cast: Cast, ready: Item) -> None:
+    for data, content_type, status in MALFORMED:
+        response = client.post(
+            f"/api/v1/items/{ready.id}/transitions",
+            data=data,
+            content_type=content_type,
+            headers=cast.headers("own"),
+        )
+        assert response.status_code == status, data[:60]
+        error_code(response)
+
+
+def test_huge_body_without_length_is_413(client: FlaskClient, cast: Cast, ready: Item) -> None:
+    """A chunked body has no Content-Length; the cap holds while reading."""
+
+    def chunks() -> Any:
+        yield b'{"comment": "'
+        for _ in range(40):
+            yield b"x" * 65536
+        yield b'"}'
+
+    response = client.post(
+        f"/api/v1/items/{ready.id}/transitions",
+        content_type="application/json",
+        headers=cast.headers("own"),
+        environ_overrides={
+            "wsgi.input": _Stream(chunks()),
+            "wsgi.input_terminated": True,
+            "HTTP_TRANSFER_ENCODING": "chunked",
+        },
+    )
+    assert response.status_code == 413 and error_code(response) == "request_too_large"
+
+
+class _Stream:
+    """A file-like over an iterator of chunks."""
+
+    def __init__(self, chunks: Any) -> None:
+        self._chunks = chunks
+        self._buffer = b""
+
+    def read(self, size: int = -1) -> bytes:
+        while size < 0 or len(self._buffer) < size:
+            try:
+                self._buffer += next(self._chunks)
+            except StopIteration:
+                break
+        if size < 0:
+            out, self._buffer = self._buffer, b""
+        else:
+            out, self._buffer = self._buffer[:size], self._buffer[size:]
+        return out
+
+    def readline(self, size: int = -1) -> bytes:
+        return self.read(size)
+
+
+def test_bad_idempotency_keys(client: FlaskClient, cast: Cast, ready: Item) -> None:
+    body = {"action": "submit", "version": ready.version}
+    for key in ("x" * 201, "中文", "a\tb"):
+        response = post(client, cast, ready, body, **{"Idempotency-Key": key})
+        assert response.status_code == 400 and error_code(response) == "bad_idempotency_key"
+
+
+def test_english_messages(client: FlaskClient, cast: Cast, ready: Item) -> None:
+    response = post(
+        client, cast, ready, {"action": "submit", "version": 99}, **{"Accept-Language": "en"}
+    )
+    assert response.get_json()["error"]["message"].startswith("The item was changed")
+    chinese = post(client, cast, ready, {"action": "submit", "version": 99})
+    assert "版本" in chinese.get_json()["error"]["message"]
+
+
+def test_upload_limits(app: Flask, client: FlaskClient, cast: Cast, ready: Item) -> None:
+    path = f"/api/v1/items/{ready.id}/evidence"
+    headers = cast.headers("own")
+    assert app.config["MAX_CONTENT_LENGTH"] == 3 * 1024 * 1024  # MAX_UPLOAD_BYTES + 1 MB
+    big = pdf_upload()
+    big["file"] = (_io(b"%PDF-1.4\n" + b"0" * (3 * 1024 * 1024)), "big.pdf")
+    too_big = client.post(path, data=big, content_type="multipart/form-data", headers=headers)
+    assert too_big.status_code == 413 and error_code(too_big) == "file_too_large"
+    # Below the request cap but above MAX_UPLOAD_BYTES: the ingest refuses it, also a 413.
+    app.config["MAX_UPLOAD_BYTES"] = 1024
+    small_cap = pdf_upload()
+    small_cap["file"] = (_io(b"%PDF-1.4\n" + b"0" * 5000), "big.pdf")
+    response = client.post(
+        path, data=small_cap, content_type="multipart/form-data", headers=headers
+    )
+    assert response.status_code == 413 and error_code(response) == "file_too_large"
+    app.config["MAX_UPLOAD_BYTES"] = 2 * 1024 * 1024
+    exe = {"file": (_io(b"MZ\x90\x00" * 100), "setup.exe")}
+    refused = client.post(path, data=exe, content_type="multipart/form-data", headers=headers)
+    assert refused.status_code == 415 and error_code(refused) == "unsupported_file_type"
+    fake = {"file": (_io(b"MZ\x90\x00" * 100), "report.pdf")}
+    refused = client.post(path, data=fake, content_type="multipart/form-data", headers=headers)
+    assert refused.status_code == 415
+    missing = client.post(
+        path, data={"note": "x"}, content_type="multipart/form-data", headers=headers
+    )
+    assert missing.status_code == 400 and error_code(missing) == "file_required"
+    garbage = client.post(
+        path, data=b"garbage", content_type="multipart/form-data; boundary=x", headers=headers
+    )
+    assert garbage.status_code == 400
+    as_json = client.post(path, json={"file": "x"}, headers=headers)
+    assert as_json.status_code == 415
+    unknown_point = client.post(
+        path, data=pdf_upload(sub_item="9.9"), content_type="multipart/form-data", headers=headers
+    )
+    assert unknown_point.status_code == 422 and error_code(unknown_point) == "unknown_sub_item"
+    bad_purpose = client.post(
+        path, data=pdf_upload(purpose="other"), content_type="multipart/form-data", headers=headers
+    )
+    assert bad_purpose.status_code == 422
+
+
+def _io(data: bytes) -> Any:
+    import io
+
+    return io.BytesIO(data)

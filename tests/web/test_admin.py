@@ -1,0 +1,87 @@
+"""Administration of users: create with a one-time password, roles, reset, disable."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+from tests.factories import World
+from tests.web.conftest import text
+
+Login = Callable[[str], FlaskClient]
+
+
+def _one_time_password(html: str) -> str:
+    match = re.search(r'<code class="secret">([^<]+)</code>', html)
+    assert match, "no one-time password on the page"
+    return match.group(1)
+
+
+def test_admin_creates_a_department_user_who_must_change_password(
+    app: Flask, world: World, login: Login
+) -> None:
+    admin = login("admin")
+    created = admin.post(
+        "/admin/users",
+        data={
+            "username": "zhang.san",
+            "display_name": "张三",
+            "roles": ["department"],
+            "department_id": str(world.dep_b.id),
+        },
+    )
+    assert created.status_code == 201
+    password = _one_time_password(text(created))
+    assert "zhang.san" in text(admin.get("/admin/users"))
+    assert password not in text(admin.get("/admin/users"))  # shown once only
+
+    new = app.test_client()
+    first = new.post("/login", data={"username": "zhang.san", "password": password})
+    assert first.location.endswith("/account/password")
+    assert new.get("/portal/").location.endswith("/account/password")
+
+
+def test_create_refuses_bad_input_with_the_reason(app: Flask, world: World, login: Login) -> None:
+    admin = login("admin")
+    missing = admin.post("/admin/users", data={"username": "li.si", "roles": ["department"]})
+    assert missing.status_code == 422 and "部门填报员必须指定所属部门" in text(missing)
+    assert 'value="li.si"' in text(missing)  # what was typed is kept
+    bad = admin.post("/admin/users", data={"username": "a b", "roles": ["reviewer"]})
+    assert bad.status_code == 422 and "用户名只能包含" in text(bad)
+
+
+def test_reset_and_disable_end_the_users_sessions(app: Flask, world: World, login: Login) -> None:
+    admin = login("admin")
+    member = login("member_b")
+    assert member.get("/portal/").status_code == 200
+    reset = admin.post(f"/admin/users/{world.member_b.id}/password")
+    assert reset.status_code == 200 and _one_time_password(text(reset))
+    assert member.get("/portal/").status_code == 302  # signed out by the reset
+
+    reviewer = login("reviewer")
+    assert reviewer.get("/review/").status_code == 200
+    disabled = admin.post(f"/admin/users/{world.reviewer.id}/active", data={"active": "0"})
+    assert disabled.status_code == 303
+    assert reviewer.get("/review/").status_code == 302
+    assert "已停用" in text(admin.get(f"/admin/users/{world.reviewer.id}"))
+    own = admin.post(f"/admin/users/{world.admin.id}/active", data={"active": "0"})
+    assert "不能停用自己的账号" in text(admin.get(own.location))
+
+
+def test_roles_change_takes_effect(app: Flask, world: World, login: Login) -> None:
+    admin = login("admin")
+    scorer = login("scorer")
+    changed = admin.post(
+        f"/admin/users/{world.scorer.id}/roles", data={"roles": ["scorer", "verifier"]}
+    )
+    assert changed.status_code == 303
+    assert scorer.get("/review/").status_code == 302  # must sign in again
+    assert "评分员、核实员" in text(admin.get(f"/admin/users/{world.scorer.id}"))
+
+
+def test_admin_pages_are_for_admins(app: Flask, login: Login) -> None:
+    assert login("auditor").get("/admin/users").status_code == 403
+    assert login("member_a").post("/admin/users", data={"username": "x1"}).status_code == 403

@@ -1,0 +1,132 @@
+"""Not-involved claims with proof and their ruling; appeals decided by another scorer."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from collections.abc import Callable
+from decimal import Decimal
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy.orm import Session
+from werkzeug.test import TestResponse
+
+from storage.local import LocalStore
+from tests.factories import World, add_evidence
+from tests.web.conftest import form_version, text
+from workflow.actions import review_item, score_item, submit_item, verify_item
+from workflow.assessments import set_appeal_window
+from workflow.demo import demo_pdf
+from workflow.models import Item, utcnow
+
+Login = Callable[[str], FlaskClient]
+
+
+def _post(client: FlaskClient, base: str, item_id: int, data: dict[str, str]) -> TestResponse:
+    version = form_version(text(client.get(f"{base}/items/{item_id}")))
+    return client.post(f"{base}/items/{item_id}/action", data={"version": str(version), **data})
+
+
+def test_not_involved_claim_with_proof_is_ruled_and_gets_full_marks(
+    app: Flask, session: Session, world: World, login: Login
+) -> None:
+    item_id = world.item(session, world.dep_a, "1").id
+    member = login("member_a")
+    for sub_item, purpose, name in (
+        ("1.1", "evidence", "文件.pdf"),
+        ("1.2", "not_involved_proof", "说明.pdf"),
+    ):
+        response = member.post(
+            f"/portal/items/{item_id}/evidence",
+            data={
+                "files": [(io.BytesIO(demo_pdf(name)), name)],
+                "sub_item": sub_item,
+                "purpose": purpose,
+            },
+            content_type="multipart/form-data",
+        )
+        assert response.status_code == 303
+    no_proof = _post(member, "/portal", item_id, {"action": "submit", "not_involved": "1.1"})
+    assert no_proof.status_code == 422 and "须上传证明材料" in text(no_proof)
+    assert (
+        _post(member, "/portal", item_id, {"action": "submit", "not_involved": "1.2"}).status_code
+        == 303
+    )
+    assert _post(login("reviewer"), "/review", item_id, {"action": "review"}).status_code == 303
+
+    verifier = login("verifier")
+    page = text(verifier.get(f"/review/items/{item_id}"))
+    assert 'name="ruling-1.2"' in page and 'name="ruling-1.1"' not in page
+    missing = _post(verifier, "/review", item_id, {"action": "verify"})
+    assert missing.status_code == 422 and "请对不涉及声明作出认定" in text(missing)
+    assert (
+        _post(
+            verifier, "/review", item_id, {"action": "verify", "ruling-1.2": "uphold"}
+        ).status_code
+        == 303
+    )
+
+    scorer = login("scorer")
+    page = text(scorer.get(f"/review/items/{item_id}"))
+    assert "不涉及（已核实），记满分" in page and 'name="score-1.2"' not in page
+    assert (
+        _post(scorer, "/review", item_id, {"action": "score", "score-1.1": "5"}).status_code == 303
+    )
+    session.expire_all()
+    assert session.get(Item, item_id).total == Decimal("10.00")  # type: ignore[union-attr]
+    assert "认定不涉及" in text(member.get(f"/portal/items/{item_id}"))
+
+
+def _scored(session: Session, store: LocalStore, world: World) -> Item:
+    item = world.item(session, world.dep_a, "1")
+    add_evidence(session, store, item, world.member_a)
+    submit_item(session, item.id, world.member_a, item.version)
+    review_item(session, item.id, world.reviewer, item.version)
+    verify_item(session, item.id, world.verifier, item.version)
+    score_item(
+        session, item.id, world.scorer, item.version,
+        scores={"1.1": 5, "1.2": 3}, deductions={"1.2": "未见任命文件"},
+    )  # fmt: skip
+    session.commit()
+    return item
+
+
+def test_appeal_is_offered_only_in_the_window_and_decided_by_another_scorer(
+    app: Flask, session: Session, world: World, store: LocalStore, login: Login
+) -> None:
+    item = _scored(session, store, world)
+    member = login("member_a")
+    page = text(member.get(f"/portal/items/{item.id}"))
+    assert "未见任命文件" in page and 'value="appeal"' not in page  # window not open yet
+    now = utcnow()
+    set_appeal_window(
+        session, world.assessment, now - dt.timedelta(days=1), now + dt.timedelta(days=3),
+        actor=world.admin,
+    )  # fmt: skip
+    session.commit()
+    assert 'value="appeal"' in text(member.get(f"/portal/items/{item.id}"))
+    empty = _post(member, "/portal", item.id, {"action": "appeal", "comment": ""})
+    assert empty.status_code == 422 and "请填写理由" in text(empty)
+    appealed = _post(
+        member, "/portal", item.id, {"action": "appeal", "comment": "任命文件已于三月印发"}
+    )
+    assert appealed.status_code == 303
+
+    scorer = login("scorer")
+    queue = text(scorer.get("/review/?state=appealed"))
+    assert f"/review/items/{item.id}" in queue
+    original = text(scorer.get(f"/review/items/{item.id}"))
+    assert "任命文件已于三月印发" in original
+    assert 'value="rescore"' not in original and 'value="reject_appeal"' not in original
+
+    other = login("scorer2")
+    page = text(other.get(f"/review/items/{item.id}"))
+    assert 'value="rescore"' in page and 'value="reject_appeal"' in page
+    assert 'value="3.00"' in page  # the rescore form starts from the current scores
+    rejected = _post(
+        other, "/review", item.id, {"action": "reject_appeal", "comment": "文件日期晚于考核期"}
+    )
+    assert rejected.status_code == 303
+    final = text(member.get(f"/portal/items/{item.id}"))
+    assert "驳回申诉" in final and "文件日期晚于考核期" in final and 'value="appeal"' not in final

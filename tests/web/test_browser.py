@@ -1,0 +1,126 @@
+"""The portal in a real browser: Debian's Chromium driven by Playwright, CSRF and CSP on.
+
+Screenshots go to the test's tmp folder (run with --basetemp=DIR to keep and look at them).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from sqlalchemy.orm import Session
+from werkzeug.serving import make_server
+
+from tests.factories import World
+from tests.web.conftest import PASSWORD
+from workflow.demo import demo_pdf
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's /usr/bin/chromium")
+
+
+@pytest.fixture
+def base_url(make_app: Callable[..., Flask], world: World) -> Iterator[str]:
+    """Serve the app (CSRF on) from a thread on a free local port."""
+    app = make_app(WTF_CSRF_ENABLED=True)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=10)
+
+
+def test_item_from_draft_to_scored_in_the_browser(
+    base_url: str, session: Session, world: World, tmp_path: Path
+) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    item_id = world.item(session, world.dep_a, "1").id
+    pdf = tmp_path / "领导小组文件.pdf"
+    pdf.write_bytes(demo_pdf("浏览器上传"))
+    shots = tmp_path / "screenshots"
+    problems: list[str] = []
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM), args=["--no-sandbox", "--headless", "--disable-gpu"]
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1366, "height": 768}, locale="zh-CN")
+            page.on(
+                "console", lambda msg: problems.append(msg.text) if msg.type == "error" else None
+            )
+            page.goto(f"{base_url}/login")
+            page.fill("input[name=username]", "member_a")
+            page.fill("input[name=password]", PASSWORD)
+            page.click("button[type=submit]")
+            page.wait_for_url(f"{base_url}/portal/")
+            assert page.locator("table.grid tbody tr").count() == 10
+            page.screenshot(path=str(shots / "portal.png"), full_page=True)
+
+            page.goto(f"{base_url}/portal/items/{item_id}")
+            assert page.locator(".drop-zone").count() == 1  # upload.js runs under the CSP
+            page.screenshot(path=str(shots / "item-draft.png"), full_page=True)
+            page.set_input_files("input[name=files]", str(pdf))
+            page.click("form.upload-form button[type=submit]")
+            page.wait_for_selector("text=已上传 1 个文件")
+            assert page.locator("text=领导小组文件.pdf").count() >= 1
+            page.click("button:has-text('提交')")
+            page.wait_for_selector(".state-submitted")
+            page.screenshot(path=str(shots / "item-submitted.png"), full_page=True)
+            page.click("button:has-text('退出')")
+            page.wait_for_url(f"{base_url}/login")
+
+            def sign_in(username: str) -> None:
+                page.goto(f"{base_url}/login")
+                page.fill("input[name=username]", username)
+                page.fill("input[name=password]", PASSWORD)
+                page.click("form.form-stack button[type=submit]")
+                page.wait_for_url(f"{base_url}/review/")
+
+            sign_in("reviewer")
+            page.screenshot(path=str(shots / "queue.png"), full_page=True)
+            page.click(f"a[href='/review/items/{item_id}']")
+            page.click("a.preview-link")
+            page.wait_for_selector("iframe.preview-frame")
+            page.wait_for_timeout(1000)  # let the PDF viewer paint for the screenshot
+            page.screenshot(path=str(shots / "review-preview.png"), full_page=True)
+            page.goto(f"{base_url}/review/items/{item_id}")  # the PDF viewer may hold focus
+            page.click("button:has-text('初审通过')")
+            page.wait_for_selector(".state-reviewed")
+            page.click("button:has-text('退出')")
+
+            sign_in("verifier")
+            page.goto(f"{base_url}/review/items/{item_id}")
+            page.click("button:has-text('核实通过')")
+            page.wait_for_selector(".state-verified")
+            page.click("button:has-text('退出')")
+
+            sign_in("scorer")
+            page.goto(f"{base_url}/review/items/{item_id}")
+            page.fill("input[name='score-1.1']", "5")
+            page.fill("input[name='score-1.2']", "4")
+            page.fill("input[name='reason-1.2']", "专人负责文件未盖章")
+            page.screenshot(path=str(shots / "scoring.png"), full_page=True)
+            page.click("form.action-form button:has-text('评分')")
+            page.wait_for_selector(".state-scored")
+            assert page.locator("text=专人负责文件未盖章").count() >= 1
+            page.screenshot(path=str(shots / "scored.png"), full_page=True)
+            page.goto(f"{base_url}/progress/")
+            page.screenshot(path=str(shots / "progress.png"), full_page=True)
+            page.click("button:has-text('退出')")
+
+            sign_in("auditor")
+            page.goto(f"{base_url}/audit/?item={item_id}")
+            assert page.locator("table.audit tbody tr").count() == 5
+            page.screenshot(path=str(shots / "audit-item.png"), full_page=True)
+            page.goto(f"{base_url}/audit/verify")
+            assert page.locator("text=校验通过").count() == 1
+            page.screenshot(path=str(shots / "audit-verify.png"), full_page=True)
+        finally:
+            browser.close()
+    assert (shots / "portal.png").stat().st_size > 0
+    assert not problems, problems  # no CSP violation or script error on the pages

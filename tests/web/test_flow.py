@@ -1,0 +1,324 @@
+"""The core flow through the pages: upload, submit, review, verify, score, see the score."""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Callable
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy.orm import Session
+from werkzeug.test import TestResponse
+
+from storage.local import LocalStore
+from tests.factories import World, add_evidence
+from tests.web.conftest import form_version, text
+from workflow.actions import review_item, submit_item
+from workflow.demo import demo_pdf
+from workflow.models import Item
+
+Login = Callable[[str], FlaskClient]
+
+
+def _item(session: Session, world: World, dep: str = "a", code: str = "1") -> Item:
+    return world.item(session, world.dep_a if dep == "a" else world.dep_b, code)
+
+
+def _act(
+    client: FlaskClient, item_id: int, data: dict[str, str], *, review: bool = True
+) -> TestResponse:
+    base = "/review" if review else "/portal"
+    page = text(client.get(f"{base}/items/{item_id}"))
+    data = {"version": str(form_version(page)), **data}
+    return client.post(f"{base}/items/{item_id}/action", data=data)
+
+
+def test_department_to_scored_through_the_pages(
+    app: Flask, session: Session, world: World, login: Login
+) -> None:
+    item_id = _item(session, world).id
+    member = login("member_a")
+    page = member.get(f"/portal/items/{item_id}")
+    assert page.status_code == 200
+    html = text(page)
+    assert "1.1" in html and "成立“放管服”工作领导小组" in html and "以部门文件为考核依据" in html
+    upload = member.post(
+        f"/portal/items/{item_id}/evidence",
+        data={
+            "files": [
+                (io.BytesIO(demo_pdf("领导小组")), "领导小组文件.pdf"),
+                (io.BytesIO(demo_pdf("专人")), "专人负责.pdf"),
+            ],
+            "sub_item": "",
+            "purpose": "evidence",
+        },
+        content_type="multipart/form-data",
+    )
+    assert upload.status_code == 303
+    html = text(member.get(f"/portal/items/{item_id}"))
+    assert "已上传 2 个文件" in html and "领导小组文件.pdf" in html and "专人负责.pdf" in html
+    download = re.search(r'href="(/portal/evidence/\d+/download)"', html)
+    assert download
+    file = member.get(download.group(1))
+    assert file.status_code == 200 and file.data.startswith(b"%PDF")
+    assert file.headers["Content-Disposition"].startswith("attachment;")
+    assert file.headers["X-Content-Type-Options"] == "nosniff"
+
+    submitted = _act(member, item_id, {"action": "submit"}, review=False)
+    assert submitted.status_code == 303
+    assert "待初审" in text(member.get(f"/portal/items/{item_id}"))
+
+    reviewer = login("reviewer")
+    queue = text(reviewer.get("/review/?state=submitted"))
+    assert f"/review/items/{item_id}" in queue
+    assert _act(reviewer, item_id, {"action": "review"}).status_code == 303
+
+    verifier = login("verifier")
+    assert "核实通过" in text(verifier.get(f"/review/items/{item_id}"))
+    assert _act(verifier, item_id, {"action": "verify"}).status_code == 303
+
+    scorer = login("scorer")
+    scored = _act(
+        scorer,
+        item_id,
+        {
+            "action": "score",
+            "score-1.1": "5",
+            "score-1.2": "3.5",
+            "reason-1.2": "专人负责文件未盖章",
+        },
+    )
+    assert scored.status_code == 303, text(scored)
+
+    index = text(member.get("/portal/"))
+    assert "8.50" in index and "已评分" in index
+    page_html = text(member.get(f"/portal/items/{item_id}"))
+    assert "专人负责文件未盖章" in page_html and "3.50" in page_html
+    for label in ("提交", "初审通过", "核实通过", "评分", "上传材料"):
+        assert label in page_html
+
+
+def test_score_needs_a_deduction_reason(
+    app: Flask, session: Session, world: World, store: LocalStore, login: Login
+) -> None:
+    item = _item(session, world)
+    add_evidence(session, store, item, world.member_a)
+    submit_item(session, item.id, world.member_a, item.version)
+    review_item(session, item.id, world.reviewer, item.version)
+    session.commit()
+    verifier = login("verifier")
+    assert _act(verifier, item.id, {"action": "verify"}).status_code == 303
+    scorer = login("scorer")
+    refused = _act(scorer, item.id, {"action": "score", "score-1.1": "5", "score-1.2": "4"})
+    assert refused.status_code == 422
+    html = text(refused)
+    assert "评分项 1.2 未得满分，请填写扣分原因" in html
+    assert 'value="4"' in html  # what was typed is kept
+
+
+def test_upload_refuses_a_disguised_file(
+    app: Flask, session: Session, world: World, login: Login
+) -> None:
+    item_id = _item(session, world).id
+    member = login("member_a")
+    response = member.post(
+        f"/portal/items/{item_id}/evidence",
+        data={"files": [(io.BytesIO(b"MZ\x90\x00not a pdf"), "report.pdf")]},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code in (415, 422)
+    assert "尚未上传材料" in text(response)
+
+
+def test_remove_evidence_while_draft(
+    app: Flask, session: Session, world: World, store: LocalStore, login: Login
+) -> None:
+    item = _item(session, world)
+    row = add_evidence(session, store, item, world.member_a, name="旧文件.pdf")
+    session.commit()
+    member = login("member_a")
+    assert "旧文件.pdf" in text(member.get(f"/portal/items/{item.id}"))
+    removed = member.post(f"/portal/evidence/{row.id}/remove")
+    assert removed.status_code == 303
+    html = text(member.get(f"/portal/items/{item.id}"))
+    assert "已删除材料：旧文件.pdf" in html and "尚未上传材料" in html
+    other = login("member_b")
+    assert other.post(f"/portal/evidence/{row.id}/remove").status_code == 404
+
+
+def test_four_eyes_reviewer_is_not_offered_verify(
+    app: Flask, session: Session, world: World, store: LocalStore, login: Login
+) -> None:
+    item = _item(session, world, dep="b")
+    add_evidence(session, store, item, world.member_b)
+    submit_item(session, item.id, world.member_b, item.version)
+    session.commit()
+    both = login("reviewer_in_a")  # holds reviewer and verifier
+    assert _act(both, item.id, {"action": "review"}).status_code == 303
+    html = text(both.get(f"/review/items/{item.id}"))
+    assert 'value="verify"' not in html and 'value="return"' in html
+    refused = both.post(
+        f"/review/items/{item.id}/action",
+        data={"action": "verify", "version": str(form_version(html))},
+    )
+    assert refused.status_code == 403 and "四眼原则" in text(refused)
+    verifier = login("verifier")
+    assert 'value="verify"' in text(verifier.get(f"/review/items/{item.id}"))
+
+
+def test_own_department_item_offers_no_action(
+    app: Flask, session: Session, world: World, store: LocalStore, login: Login
+) -> None:
+    item = _item(session, world, dep="a")
+    add_evidence(session, store, item, world.member_a)
+    submit_item(session, item.id, world.member_a, item.version)
+    session.commit()
+    html = text(login("reviewer_in_a").get(f"/review/items/{item.id}"))
+    assert "本部门" in html
+    assert 'value="review"' not in html
+
+
+def test_another_departments_item_is_not_found(
+    app: Flask, session: Session, world: World, store: LocalStore, login: Login
+) -> None:
+    item = _item(session, world, dep="a")
+    row = add_evidence(session, store, item, world.member_a)
+    session.commit()
+    other = login("member_b")
+    assert other.get(f"/portal/items/{item.id}").status_code == 404
+    assert other.get(f"/portal/evidence/{row.id}/download").status_code == 404
+    assert (
+        other.post(
+            f"/portal/items/{item.id}/action", data={"action": "submit", "version": "1"}
+        ).status_code
+        == 404
+    )
+    assert other.get(f"/review/items/{item.id}").status_code == 403  # not office staff
+    assert login("reviewer").get("/portal/").status_code == 403
+
+
+def test_stale_version_gives_a_clear_message(
+    app: Flask, session: Session, world: World, store: LocalStore, login: Login
+) -> None:
+    item = _item(session, world)
+    add_evidence(session, store, item, world.member_a)
+    submit_item(session, item.id, world.member_a, item.version)
+    session.commit()
+    reviewer = login("reviewer")
+    stale_form = text(reviewer.get(f"/review/items/{item.id}"))
+    version = form_version(stale_form)
+    returned = reviewer.post(
+        f"/review/items/{item.id}/action",
+        data={"action": "return", "version": str(version), "comment": "请补充材料"},
+    )
+    assert returned.status_code == 303
+    # Someone submits again meanwhile; the old form is now stale.
+    member = login("member_a")
+    assert _act(member, item.id, {"action": "submit"}, review=False).status_code == 303
+    stale = reviewer.post(
+        f"/review/items/{item.id}/action", data={"action": "review", "version": str(version)}
+    )
+    assert stale.status_code == 409
+    assert "事项已被他人更新" in text(stale) and "请刷新后重试" in text(stale)
+
+
+def test_return_reason_is_escaped(
+    app: Flask, session: Session, world: World, store: LocalStore, login: Login
+) -> None:
+    item = _item(session, world)
+    add_evidence(session, store, item, world.member_a)
+    submit_item(session, item.id, world.member_a, item.version)
+    session.commit()
+    payload = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+    reviewer = login("reviewer")
+    assert _act(reviewer, item.id, {"action": "return", "comment": payload}).status_code == 303
+    html = text(login("member_a").get(f"/portal/items/{item.id}"))
+    assert "退回原因" in html
+    assert "<script>alert" not in html and "<img src=x" not in html
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in html
+
+
+def test_return_needs_a_reason(
+    app: Flask, session: Session, world: World, store: LocalStore, login: Login
+) -> None:
+    item = _item(session, world)
+    add_evidence(session, store, item, world.member_a)
+    submit_item(session, item.id, world.member_a, item.version)
+    session.commit()
+    refused = _act(login("reviewer"), item.id, {"action": "return", "comment": "  "})
+    assert refused.status_code == 422 and "请填写理由" in text(refused)
+
+
+def test_queue_counts_filters_and_pages(
+    make_app: Callable[..., Flask], session: Session, world: World, store: LocalStore
+) -> None:
+    app = make_app(REVIEW_PAGE_SIZE=2)
+    ids = []
+    for dep, member in ((world.dep_a, world.member_a), (world.dep_b, world.member_b)):
+        for code in ("1", "2"):
+            item = world.item(session, dep, code)
+            add_evidence(session, store, item, member)
+            submit_item(session, item.id, member, item.version)
+            ids.append(item.id)
+    review_item(session, ids[0], world.reviewer, 2)
+    session.commit()
+    client = app.test_client()
+    client.post("/login", data={"username": "reviewer", "password": "correct-horse-battery"})
+    first = text(client.get("/review/"))
+    assert re.search(r'待初审 <span class="count">3</span>', first)
+    assert re.search(r'待核实 <span class="count">1</span>', first)
+    shown = re.findall(r'href="/review/items/(\d+)"', first)
+    assert shown == [str(i) for i in sorted(ids[1:])[:2]]
+    after = re.search(r'href="(/review/\?[^"]*after=\d+[^"]*)"', first)
+    assert after
+    second = text(client.get(after.group(1).replace("&amp;", "&")))
+    assert re.findall(r'href="/review/items/(\d+)"', second) == [str(sorted(ids[1:])[2])]
+    filtered = text(client.get(f"/review/?state=submitted&department={world.dep_b.id}"))
+    assert sorted(re.findall(r'href="/review/items/(\d+)"', filtered)) == sorted(
+        str(i) for i in ids[2:]
+    )
+    assert re.search(r'待初审 <span class="count">2</span>', filtered)
+
+
+def test_upload_from_script_gets_json_and_keeps_the_message(
+    app: Flask, session: Session, world: World, login: Login
+) -> None:
+    item_id = _item(session, world).id
+    member = login("member_a")
+    response = member.post(
+        f"/portal/items/{item_id}/evidence",
+        data={"files": [(io.BytesIO(demo_pdf("xhr")), "进度条.pdf")]},
+        content_type="multipart/form-data",
+        headers={"X-Requested-With": "XMLHttpRequest"},
+    )
+    assert response.status_code == 200
+    assert response.json == {"redirect": f"/portal/items/{item_id}"}
+    assert "已上传 1 个文件" in text(member.get(f"/portal/items/{item_id}"))
+
+
+def test_submit_without_evidence_is_refused_with_the_reason(
+    app: Flask, session: Session, world: World, login: Login
+) -> None:
+    item_id = _item(session, world).id
+    member = login("member_a")
+    refused = _act(member, item_id, {"action": "submit"}, review=False)
+    assert refused.status_code == 422 and "提交前请至少上传一个佐证材料" in text(refused)
+
+
+def test_pdf_preview_is_inline_and_sandboxed(
+    app: Flask, session: Session, world: World, store: LocalStore, login: Login
+) -> None:
+    item = _item(session, world)
+    row = add_evidence(session, store, item, world.member_a, name="预览.pdf")
+    submit_item(session, item.id, world.member_a, item.version)
+    session.commit()
+    reviewer = login("reviewer")
+    page = text(reviewer.get(f"/review/items/{item.id}?preview={row.id}"))
+    assert f'src="/portal/evidence/{row.id}/preview"' in page and "<iframe" in page
+    shown = reviewer.get(f"/portal/evidence/{row.id}/preview")
+    assert shown.status_code == 200 and shown.data.startswith(b"%PDF")
+    assert shown.headers["Content-Disposition"].startswith("inline;")
+    assert shown.headers["Content-Security-Policy"].startswith("sandbox;")
+    assert shown.headers["X-Frame-Options"] == "SAMEORIGIN"
+    assert login("member_b").get(f"/portal/evidence/{row.id}/preview").status_code == 404

@@ -1,0 +1,223 @@
+"""Assessments: the list, the scheme, the item queues and the results table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from scoring.totals import ItemFigure, results
+from web.api import bp
+from web.api.common import (
+    MAX_ID,
+    decode_cursor,
+    department_ref,
+    encode_cursor,
+    indicator_ref,
+    iso,
+    json_response,
+    points,
+    query_int,
+    query_limit,
+    query_str,
+)
+from web.app import get_db
+from web.auth import api_user
+from workflow.errors import BadRequest, Forbidden, NotFound
+from workflow.models import Assessment, Category, Department, Indicator, Item
+from workflow.permissions import can_read_all
+from workflow.states import State
+
+AID = f"<int(max={MAX_ID}):aid>"
+
+
+def get_assessment(aid: int) -> Assessment:
+    """Load an assessment or raise NotFound."""
+    assessment = get_db().get(Assessment, aid)
+    if assessment is None:
+        raise NotFound("考核不存在", code="assessment_not_found")
+    return assessment
+
+
+def assessment_body(a: Assessment) -> dict[str, Any]:
+    """Return an assessment's line of the list."""
+    return {
+        "id": a.id,
+        "code": a.code,
+        "year": a.year,
+        "title": a.title,
+        "document_no": a.document_no,
+        "issuer": a.issuer,
+        "total_points": points(a.total_points),
+        "converted_points": points(a.converted_points),
+        "appeal_opens_at": iso(a.appeal_opens_at),
+        "appeal_closes_at": iso(a.appeal_closes_at),
+        "published_at": iso(a.published_at),
+        "finalised_at": iso(a.finalised_at),
+    }
+
+
+def item_summary(item: Item) -> dict[str, Any]:
+    """Return an item's line in a list (the detail adds sub-items, evidence and actions)."""
+    return {
+        "id": item.id,
+        "assessment_id": item.assessment_id,
+        "department": department_ref(item.department),
+        "indicator": indicator_ref(item.indicator),
+        "state": item.state,
+        "version": item.version,
+        "round": item.round,
+        "total": points(item.total),
+        "updated_at": iso(item.updated_at),
+    }
+
+
+@bp.get("/assessments")
+def list_assessments() -> Response:
+    """List the assessments, newest year first (any user)."""
+    api_user()
+    limit = query_limit()
+    after = decode_cursor("assessment")
+    stmt = select(Assessment).order_by(Assessment.id.desc()).limit(limit + 1)
+    if after is not None:
+        stmt = stmt.where(Assessment.id < after)
+    rows = list(get_db().execute(stmt).scalars())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = encode_cursor("assessment", rows[-1].id) if more and rows else None
+    return json_response(
+        {"assessments": [assessment_body(a) for a in rows], "next_cursor": next_cursor}
+    )
+
+
+@bp.get(f"/assessments/{AID}")
+def get_scheme(aid: int) -> Response:
+    """Return the scheme of an assessment: categories, indicators, sub-items, departments."""
+    api_user()
+    a = get_assessment(aid)
+    db = get_db()
+    categories = db.execute(
+        select(Category)
+        .where(Category.assessment_id == a.id)
+        .order_by(Category.position)
+        .options(selectinload(Category.indicators).selectinload(Indicator.scoring_points))
+    ).scalars()
+    departments = db.execute(
+        select(Department)
+        .where(Department.assessment_id == a.id)
+        .order_by(Department.position)
+        .options(selectinload(Department.aliases))
+    ).scalars()
+    body = assessment_body(a)
+    body["categories"] = [
+        {
+            "code": c.code,
+            "title": c.title,
+            "max_points": points(c.max_points),
+            "indicators": [
+                {
+                    **indicator_ref(i),
+                    "evidence_basis": i.evidence_basis,
+                    "sub_items": [
+                        {"code": p.code, "title": p.title, "max_points": points(p.max_points)}
+                        for p in i.scoring_points
+                    ],
+                }
+                for i in c.indicators
+            ],
+        }
+        for c in categories
+    ]
+    body["departments"] = [
+        {
+            "id": d.id,
+            "name": d.name,
+            "full_name": d.full_name,
+            "aliases": [al.alias for al in d.aliases],
+        }
+        for d in departments
+    ]
+    return json_response(body)
+
+
+@bp.get(f"/assessments/{AID}/items")
+def list_items(aid: int) -> Response:
+    """List items by id (keyset cursor); a department user sees only their own department's."""
+    user = api_user()
+    get_assessment(aid)
+    limit = query_limit()
+    after = decode_cursor("item")
+    department = query_int("department")
+    state = query_str("state")
+    indicator = query_str("indicator", max_length=16)
+    if state is not None and state not in {s.value for s in State}:
+        raise BadRequest(f"未知的状态：{state}", code="invalid_parameter")
+    stmt = (
+        select(Item)
+        .where(Item.assessment_id == aid)
+        .options(selectinload(Item.department), selectinload(Item.indicator))
+        .order_by(Item.id)
+        .limit(limit + 1)
+    )
+    if not can_read_all(user):
+        # A department user: their own department only, whatever the filter says.
+        stmt = stmt.where(Item.department_id == user.department_id)
+    if department is not None:
+        stmt = stmt.where(Item.department_id == department)
+    if state is not None:
+        stmt = stmt.where(Item.state == state)
+    if indicator is not None:
+        stmt = stmt.join(Indicator, Indicator.id == Item.indicator_id).where(
+            Indicator.code == indicator
+        )
+    if after is not None:
+        stmt = stmt.where(Item.id > after)
+    rows = list(get_db().execute(stmt).scalars())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = encode_cursor("item", rows[-1].id) if more and rows else None
+    return json_response({"items": [item_summary(i) for i in rows], "next_cursor": next_cursor})
+
+
+@bp.get(f"/assessments/{AID}/results")
+def get_results(aid: int) -> Response:
+    """Return totals, converted scores and ranks per department (staff and auditors)."""
+    user = api_user()
+    if not can_read_all(user):
+        raise Forbidden("只有考核办工作人员和审计员可以查看结果", code="forbidden")
+    a = get_assessment(aid)
+    db = get_db()
+    departments = list(
+        db.execute(
+            select(Department).where(Department.assessment_id == a.id).order_by(Department.id)
+        ).scalars()
+    )
+    figures = [
+        ItemFigure(department_id=dep_id, is_scored=state == State.SCORED.value, total=total)
+        for dep_id, state, total in db.execute(
+            select(Item.department_id, Item.state, Item.total).where(Item.assessment_id == a.id)
+        )
+    ]
+    by_id = {d.id: d for d in departments}
+    table = results(
+        {d.id: d.name for d in departments}, figures, a.total_points, a.converted_points
+    )
+    return json_response(
+        {
+            "assessment_id": a.id,
+            "results": [
+                {
+                    "department": department_ref(by_id[r.department_id]),
+                    "total": points(r.total),
+                    "converted": points(r.converted),
+                    "rank": r.rank,
+                    "complete": r.is_complete,
+                    "items_scored": r.items_scored,
+                    "items_total": r.items_total,
+                }
+                for r in table
+            ],
+        }
+    )

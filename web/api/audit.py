@@ -1,0 +1,69 @@
+"""The audit trail over HTTP: events with filters, and chain verification (auditor, admin)."""
+
+from __future__ import annotations
+
+from flask import Response
+from sqlalchemy import select
+
+from web.api import bp
+from web.api.common import (
+    MAX_SEQ,
+    decode_cursor,
+    encode_cursor,
+    event_body,
+    json_response,
+    query_int,
+    query_limit,
+    query_str,
+)
+from web.app import get_db
+from web.auth import api_user
+from workflow.audit import verify_chain
+from workflow.errors import Forbidden
+from workflow.models import AuditEvent, User
+from workflow.states import Role
+
+
+def require_auditor() -> User:
+    """Return the caller if an auditor or admin, else raise Forbidden (403)."""
+    user = api_user()
+    if not user.has_role(Role.AUDITOR, Role.ADMIN):
+        raise Forbidden("只有审计员和管理员可以查看审计记录", code="forbidden")
+    return user
+
+
+@bp.get("/audit/events")
+def list_events() -> Response:
+    """List audit events in sequence order after `after_seq` (or the cursor), filtered."""
+    require_auditor()
+    limit = query_limit()
+    after = query_int("after_seq", maximum=MAX_SEQ)
+    cursor = decode_cursor("audit")
+    start = max(after or 0, cursor or 0)
+    actor = query_str("actor", max_length=64)
+    action = query_str("action", max_length=48)
+    stmt = (
+        select(AuditEvent).where(AuditEvent.seq > start).order_by(AuditEvent.seq).limit(limit + 1)
+    )
+    if actor is not None:
+        stmt = stmt.where(AuditEvent.actor == actor)
+    if action is not None:
+        stmt = stmt.where(AuditEvent.action == action)
+    rows = list(get_db().execute(stmt).scalars())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = encode_cursor("audit", rows[-1].seq) if more and rows else None
+    return json_response(
+        {
+            "events": [event_body(e) for e in rows],
+            "next_cursor": next_cursor,
+            "next_after_seq": rows[-1].seq if more and rows else None,
+        }
+    )
+
+
+@bp.get("/audit/verify")
+def verify() -> Response:
+    """Recompute the chain; name the first bad sequence number."""
+    require_auditor()
+    return json_response(verify_chain(get_db()).as_dict())

@@ -1,0 +1,140 @@
+"""Tokens and the current user: POST/GET /tokens, DELETE /tokens/{id}, GET /me."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from flask import Response, current_app
+from flask_limiter.util import get_remote_address
+from limits import RateLimitItem, parse
+from sqlalchemy import select
+
+from web.api import bp
+from web.api.common import (
+    MAX_ID,
+    bad_text,
+    check_fields,
+    decode_cursor,
+    encode_cursor,
+    iso,
+    json_body,
+    json_response,
+    query_limit,
+    user_body,
+)
+from web.app import get_db
+from web.auth import api_user
+from web.errors import error_response
+from web.limits import limiter
+from workflow.errors import BadRequest, NotAuthenticated
+from workflow.models import ApiToken
+from workflow.users import check_password, get_user, issue_token, revoke_token
+
+MAX_PASSWORD = 1024
+
+
+def _text_field(data: dict[str, Any], name: str, max_length: int, *, required: bool) -> str:
+    value = data.get(name)
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str) or (required and not value):
+        raise BadRequest(f"缺少或无效的字段 {name}（文本）", code="invalid_type")
+    if len(value) > max_length or bad_text(value):
+        raise BadRequest(f"字段 {name} 无效", code="invalid_value")
+    return value
+
+
+def _login_limits(username: str) -> list[tuple[RateLimitItem, str, str]]:
+    """Return (limit, scope, key) of the per-user and the per-address login limit."""
+    return [
+        (parse(current_app.config["LOGIN_RATE_LIMIT"]), "login-user", username.strip().lower()),
+        (
+            parse(current_app.config["LOGIN_RATE_LIMIT_ADDRESS"]),
+            "login-address",
+            get_remote_address(),
+        ),
+    ]
+
+
+def token_body(row: ApiToken) -> dict[str, Any]:
+    """Return a token's metadata (never the token itself)."""
+    return {
+        "id": row.id,
+        "name": row.name,
+        "created_at": iso(row.created_at),
+        "expires_at": iso(row.expires_at),
+        "revoked_at": iso(row.revoked_at),
+    }
+
+
+@bp.post("/tokens")
+def create_token() -> Response:
+    """Check a username and password (Argon2) and issue a bearer token; 429 when brute-forced."""
+    data = json_body()
+    check_fields(data, ("username", "password", "name"))
+    username = _text_field(data, "username", 200, required=True)
+    password = _text_field(data, "password", MAX_PASSWORD, required=True)
+    name = _text_field(data, "name", 100, required=False)
+    limits = _login_limits(username)
+    for limit, scope, key in limits:
+        if not limiter.limiter.test(limit, scope, key):
+            reset_at, _remaining = limiter.limiter.get_window_stats(limit, scope, key)
+            response = error_response(429, "too_many_attempts", "尝试次数过多，请稍后再试")
+            retry = max(1, int(reset_at - time.time()))
+            response.headers["Retry-After"] = str(retry)
+            return response
+    db = get_db()
+    user = get_user(db, username) if len(username) <= 64 else None
+    if not check_password(user, password) or user is None or not user.is_active:
+        for limit, scope, key in limits:
+            limiter.limiter.hit(limit, scope, key)
+        raise NotAuthenticated("用户名或密码错误", code="invalid_credentials")
+    token, row = issue_token(db, user, name=name, days=int(current_app.config["TOKEN_DAYS"]))
+    db.commit()
+    body = {
+        "token": token,
+        "token_id": row.id,
+        "expires_at": iso(row.expires_at),
+        "user": user_body(user),
+    }
+    return json_response(body, 201)
+
+
+@bp.get("/tokens")
+def list_tokens() -> Response:
+    """List the caller's own tokens (metadata only), oldest first."""
+    user = api_user()
+    limit = query_limit()
+    after = decode_cursor("token") or 0
+    rows = list(
+        get_db()
+        .execute(
+            select(ApiToken)
+            .where(ApiToken.user_id == user.id, ApiToken.id > after)
+            .order_by(ApiToken.id)
+            .limit(limit + 1)
+        )
+        .scalars()
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = encode_cursor("token", rows[-1].id) if more and rows else None
+    return json_response({"tokens": [token_body(r) for r in rows], "next_cursor": next_cursor})
+
+
+@bp.delete(f"/tokens/<int(max={MAX_ID}):token_id>")
+def delete_token(token_id: int) -> Response:
+    """Revoke a token: its owner or an admin may; anyone else gets a 404."""
+    user = api_user()
+    db = get_db()
+    revoke_token(db, token_id, actor=user)
+    db.commit()
+    return Response(status=204)
+
+
+@bp.get("/me")
+def me() -> Response:
+    """Return the caller: username, roles, department."""
+    user = api_user()
+    return json_response(user_body(user))

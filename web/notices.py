@@ -1,0 +1,168 @@
+"""The Word score notices and summary table over HTTP (../shared/API.md).
+
+Views are thin: authenticate with the bearer token, call one operation of
+`workflow.notices`, commit once, stream the stored file. Refusals are DomainErrors,
+answered as JSON by `web.errors`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from storage.base import ObjectStore, content_disposition
+from storage.config import store_from_settings
+from storage.errors import ObjectNotFound
+from web.api.common import MAX_ID
+from web.app import get_db
+from web.auth import api_user
+from workflow.audit import format_time
+from workflow.errors import BadRequest, NotFound
+from workflow.models import Assessment, Department, Notice
+from workflow.notices import (
+    DOCX_CONTENT_TYPE,
+    NOTICE,
+    current_notice,
+    current_summary,
+    get_readable_notice,
+    list_notices,
+)
+from workflow.permissions import can_read_department
+
+bp = Blueprint("notices", __name__, url_prefix="/api/v1")
+# Ids past 32 bits cannot exist: a 404 from the router, never an out-of-range query.
+AID = f"<int(max={MAX_ID}):aid>"
+DID = f"<int(max={MAX_ID}):did>"
+NID = f"<int(max={MAX_ID}):nid>"
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+
+
+def app_store() -> ObjectStore:
+    """Return the app's object store (shared in `app.extensions`, else built from config)."""
+    store = current_app.extensions.get("store")
+    if store is None:
+        store = store_from_settings(
+            current_app.config["STORAGE"], current_app.config["INSTANCE_DIR"]
+        )
+        current_app.extensions.setdefault("store", store)
+    found: ObjectStore = store
+    return found
+
+
+def _assessment(aid: int) -> Assessment:
+    found = get_db().get(Assessment, aid)
+    if found is None:
+        raise NotFound("考核不存在", code="assessment_not_found")
+    return found
+
+
+def _department(assessment: Assessment, did: int) -> Department:
+    found = get_db().get(Department, did)
+    if found is None or found.assessment_id != assessment.id:
+        raise NotFound("部门不存在", code="department_not_found")
+    return found
+
+
+def _send(row: Notice) -> Response:
+    """Stream a stored version as an attachment with its Chinese file name."""
+    try:
+        reader = app_store().open(row.storage_key)
+    except ObjectNotFound as exc:  # the row outlived its object: say so, never a bare 500
+        raise NotFound("通知书文件缺失，请联系管理员", code="notice_file_missing") from exc
+    response = Response(reader.iter_chunks(), mimetype=DOCX_CONTENT_TYPE, direct_passthrough=True)
+    response.call_on_close(reader.close)
+    response.headers["Content-Disposition"] = content_disposition(row.filename)
+    response.headers["Content-Length"] = str(row.size)
+    response.headers["ETag"] = f'"{row.sha256}"'
+    response.headers["Cache-Control"] = "private, no-cache"
+    response.headers["X-Notice-Id"] = str(row.id)
+    response.headers["X-Notice-Version"] = str(row.version)
+    return response
+
+
+def _describe(row: Notice) -> dict[str, Any]:
+    snapshot = row.snapshot or {}
+    return {
+        "id": row.id,
+        "kind": row.kind,
+        "assessment_id": row.assessment_id,
+        "department_id": row.department_id,
+        "version": row.version,
+        "filename": row.filename,
+        "sha256": row.sha256,
+        "size": row.size,
+        "issued_at": format_time(row.issued_at),
+        "issued_by": row.issued_by.username if row.issued_by is not None else "cli",
+        "total": snapshot.get("total"),
+        "converted": snapshot.get("converted"),
+        "rank": snapshot.get("rank"),
+        "url": f"/api/v1/notices/{row.id}",
+    }
+
+
+def _int_arg(name: str, default: int, low: int, high: int) -> int:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise BadRequest(f"参数 {name} 须为整数", code="bad_request") from exc
+    if not low <= value <= high:
+        raise BadRequest(f"参数 {name} 须在 {low} 到 {high} 之间", code="bad_request")
+    return value
+
+
+@bp.get(f"/assessments/{AID}/departments/{DID}/notice.docx")
+def department_notice(aid: int, did: int) -> Response:
+    """The department's notice; a new version is issued first when the scores changed."""
+    user = api_user()
+    assessment = _assessment(aid)
+    department = _department(assessment, did)
+    row = current_notice(get_db(), app_store(), assessment, department, user)
+    get_db().commit()
+    return _send(row)
+
+
+@bp.get(f"/assessments/{AID}/summary.docx")
+def summary(aid: int) -> Response:
+    """The summary table of all departments (staff, auditors)."""
+    user = api_user()
+    assessment = _assessment(aid)
+    row = current_summary(get_db(), app_store(), assessment, user)
+    get_db().commit()
+    return _send(row)
+
+
+@bp.get(f"/notices/{NID}")
+def notice_version(nid: int) -> Response:
+    """One stored version, exactly as issued."""
+    user = api_user()
+    row = get_readable_notice(get_db(), nid, user)
+    return _send(row)
+
+
+@bp.get(f"/assessments/{AID}/departments/{DID}/notices")
+def department_notices(aid: int, did: int) -> Response:
+    """The issued versions of a department's notice, oldest first (`?limit=&cursor=`)."""
+    user = api_user()
+    assessment = _assessment(aid)
+    department = _department(assessment, did)
+    if not can_read_department(user, department.id):
+        raise NotFound("部门不存在", code="department_not_found")
+    limit = _int_arg("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    after = _int_arg("cursor", 0, 0, 2**31 - 1)
+    rows = list_notices(
+        get_db(), assessment, NOTICE, department, after_version=after, limit=limit + 1
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return jsonify(
+        {
+            "notices": [_describe(r) for r in rows],
+            "next_cursor": str(rows[-1].version) if more else None,
+        }
+    )

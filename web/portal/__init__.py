@@ -1,0 +1,51 @@
+"""The server-rendered portal: sign-in, the department portal and the review queues."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+from web.portal.common import (
+    PURPOSE_LABELS,
+    file_size,
+    local_time,
+    next_step,
+    role_labels,
+    state_label,
+)
+
+
+def register_portal(app: Flask) -> None:
+    """Register sign-in, the portal pages and their template helpers on the app."""
+    from web.portal import admin, audit, department, progress, review
+    from web.portal.auth import init_auth, signed_in_user
+
+    init_auth(app)
+    app.register_blueprint(department.bp)
+    app.register_blueprint(review.bp)
+    app.register_blueprint(progress.bp)
+    app.register_blueprint(audit.bp)
+    app.register_blueprint(admin.bp)
+    app.add_template_filter(local_time, "local_time")
+    app.add_template_filter(file_size, "file_size")
+    app.add_template_filter(state_label, "state_label")
+    app.add_template_filter(role_labels, "role_labels")
+    app.add_template_filter(next_step, "next_step")
+
+    @app.context_processor
+    def _portal_context() -> dict[str, Any]:
+        from workflow.machine import ACTION_LABELS
+        from workflow.permissions import READ_ALL_ROLES
+        from workflow.states import Role
+
+        user = signed_in_user()
+        return {
+            "account": user,
+            "nav_department": user is not None and user.has_role(Role.DEPARTMENT),
+            "nav_review": user is not None and user.has_role(*READ_ALL_ROLES),
+            "nav_audit": user is not None and user.has_role(Role.AUDITOR, Role.ADMIN),
+            "nav_admin": user is not None and user.has_role(Role.ADMIN),
+            "action_labels": ACTION_LABELS,
+            "purpose_labels": PURPOSE_LABELS,
+        }

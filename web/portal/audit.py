@@ -1,0 +1,212 @@
+"""The auditor's pages: the event log with filters, chain verification, CSV and JSONL export."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+from sqlalchemy import ColumnElement, select
+from sqlalchemy.orm import Session
+
+from web.app import get_db
+from web.portal.auth import roles_required
+from web.portal.common import DISPLAY_TZ, EVENT_LABELS, add_error_pages
+from workflow.audit import event_body, verify_chain
+from workflow.models import AuditEvent, Department
+from workflow.states import Role
+
+bp = Blueprint("audit", __name__, url_prefix="/audit")
+add_error_pages(bp)
+
+PAGE_SIZE = 100
+EXPORT_BATCH = 1000
+AUDIT_ROLES = (Role.AUDITOR, Role.ADMIN)
+# Non-transition events have their own labels here; transitions come from the machine.
+OTHER_LABELS = {
+    "login": "登录",
+    "logout": "退出登录",
+    "user_created": "创建用户",
+    "user_disabled": "停用用户",
+    "user_enabled": "启用用户",
+    "password_reset": "重置密码",
+    "password_changed": "修改密码",
+    "roles_changed": "变更角色",
+    "token_issued": "签发令牌",
+    "token_revoked": "吊销令牌",
+}
+LABELS = {**EVENT_LABELS, **OTHER_LABELS}
+CSV_COLUMNS = (
+    "seq", "at", "actor", "action", "target_type", "target_id", "item_id", "department_id",
+    "from_state", "to_state", "comment", "payload", "prev_hash", "hash",
+)  # fmt: skip
+
+
+def _date_arg(name: str) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(request.args.get(name, ""))
+    except ValueError:
+        return None
+
+
+def _filters() -> tuple[list[ColumnElement[bool]], dict[str, Any]]:
+    """Read the log's filters from the query string: actor, action, department, item, dates."""
+    conditions: list[ColumnElement[bool]] = []
+    args: dict[str, Any] = {}
+    actor = request.args.get("actor", "").strip()[:64]
+    if actor:
+        conditions.append(AuditEvent.actor == actor)
+        args["actor"] = actor
+    action = request.args.get("action", "").strip()[:48]
+    if action:
+        conditions.append(AuditEvent.action == action)
+        args["action"] = action
+    for name, column in (("department", AuditEvent.department_id), ("item", AuditEvent.item_id)):
+        value = request.args.get(name, "")
+        if value.isdigit() and len(value) < 10:
+            conditions.append(column == int(value))
+            args[name] = int(value)
+    start, end = _date_arg("from"), _date_arg("to")
+    if start is not None:  # dates are days in Asia/Shanghai
+        conditions.append(AuditEvent.at >= dt.datetime.combine(start, dt.time(), DISPLAY_TZ))
+        args["from"] = start.isoformat()
+    if end is not None:
+        next_day = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), DISPLAY_TZ)
+        conditions.append(AuditEvent.at < next_day)
+        args["to"] = end.isoformat()
+    return conditions, args
+
+
+def _summary(payload: str) -> str:
+    """Show a payload compactly: the canonical JSON, hashes included."""
+    return payload if payload and payload != "{}" else ""
+
+
+@bp.get("/")
+@roles_required(*AUDIT_ROLES)
+def events() -> ResponseReturnValue:
+    """List events newest first, filtered, with keyset pages (`?before=<seq>`)."""
+    db = get_db()
+    conditions, args = _filters()
+    before = request.args.get("before", "")
+    page_conditions = list(conditions)
+    if before.isdigit() and len(before) < 19:
+        page_conditions.append(AuditEvent.seq < int(before))
+    size = int(current_app.config.get("AUDIT_PAGE_SIZE", PAGE_SIZE))
+    rows = list(
+        db.execute(
+            select(AuditEvent)
+            .where(*page_conditions)
+            .order_by(AuditEvent.seq.desc())
+            .limit(size + 1)
+        ).scalars()
+    )
+    more = len(rows) > size
+    rows = rows[:size]
+    departments = _departments(db)
+    return render_template(
+        "audit/events.html",
+        rows=rows,
+        args=args,
+        labels=LABELS,
+        departments=departments,
+        department_names={d.id: d.name for d in departments},
+        summary=_summary,
+        next_url=url_for("audit.events", before=rows[-1].seq, **args) if more and rows else None,
+        first_url=url_for("audit.events", **args) if before else None,
+        csv_url=url_for("audit.export", fmt="csv", **args),
+        jsonl_url=url_for("audit.export", fmt="jsonl", **args),
+    )
+
+
+def _departments(db: Session) -> list[Department]:
+    """Return the departments of every assessment, newest assessment first."""
+    return list(
+        db.execute(
+            select(Department).order_by(Department.assessment_id.desc(), Department.position)
+        ).scalars()
+    )
+
+
+@bp.get("/verify")
+@roles_required(*AUDIT_ROLES)
+def verify() -> ResponseReturnValue:
+    """Recompute every hash of the chain and show the result with the head hash."""
+    result = verify_chain(get_db())
+    return render_template("audit/verify.html", result=result)
+
+
+def _export_rows(db: Session, conditions: list[ColumnElement[bool]]) -> Iterator[AuditEvent]:
+    """Yield the filtered events in sequence order, a batch at a time."""
+    last = 0
+    while True:
+        batch = list(
+            db.execute(
+                select(AuditEvent)
+                .where(*conditions, AuditEvent.seq > last)
+                .order_by(AuditEvent.seq)
+                .limit(EXPORT_BATCH)
+            ).scalars()
+        )
+        if not batch:
+            return
+        yield from batch
+        last = batch[-1].seq
+        db.expunge_all()  # keep memory flat on long exports
+
+
+def _record(event: AuditEvent) -> dict[str, Any]:
+    body = event_body(event)
+    body["payload"] = json.loads(event.payload or "{}")
+    body["prev_hash"] = event.prev_hash
+    body["hash"] = event.hash
+    return body
+
+
+@bp.get("/export.<any(csv, jsonl):fmt>")
+@roles_required(*AUDIT_ROLES)
+def export(fmt: str) -> ResponseReturnValue:
+    """Export the filtered events as CSV (UTF-8 with BOM, for Excel/WPS) or JSON Lines."""
+    db = get_db()
+    conditions, _ = _filters()
+    stamp = dt.datetime.now(DISPLAY_TZ).strftime("%Y%m%d-%H%M%S")
+
+    def csv_lines() -> Iterator[str]:
+        yield "\ufeff"
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(CSV_COLUMNS)
+        for event in _export_rows(db, conditions):
+            body = event_body(event)
+            writer.writerow([*(body[c] for c in CSV_COLUMNS[:-2]), event.prev_hash, event.hash])
+            if buffer.tell() > 64 * 1024:
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+        yield buffer.getvalue()
+
+    def jsonl_lines() -> Iterator[str]:
+        for event in _export_rows(db, conditions):
+            yield json.dumps(_record(event), ensure_ascii=False, sort_keys=True) + "\n"
+
+    if fmt == "csv":
+        body, mimetype = csv_lines(), "text/csv; charset=utf-8"
+    else:
+        body, mimetype = jsonl_lines(), "application/x-ndjson; charset=utf-8"
+    response = Response(stream_with_context(body), mimetype=mimetype)
+    response.headers["Content-Disposition"] = f'attachment; filename="audit-{stamp}.{fmt}"'
+    response.headers["Cache-Control"] = "private, no-store"
+    return response

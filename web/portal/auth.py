@@ -1,0 +1,257 @@
+"""Sign-in for the portal: Flask-Login sessions that die on logout, disable and password reset.
+
+The session stores ``"<user id>:<session_version>"`` as the Flask-Login id. Logout, disabling
+a user and a password reset bump ``users.session_version``, so any copy of an older cookie
+loads no user. Logout therefore ends all of that user's browser sessions, not only this one
+(no server-side session table is needed for that guarantee).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar, cast
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
+from werkzeug.wrappers import Response
+
+from web.app import get_db
+from web.limits import limiter
+from web.portal.common import add_error_pages
+from workflow.audit import record_event
+from workflow.errors import DomainError
+from workflow.models import User
+from workflow.permissions import is_office_staff
+from workflow.states import Role
+from workflow.users import check_password, get_user, set_password
+
+bp = Blueprint("auth", __name__)
+login_manager = LoginManager()
+login_manager.login_view = "auth.login"
+login_manager.login_message = "请先登录"
+login_manager.login_message_category = "info"
+
+# Defaults; deployments and tests override them in app.config.
+LOGIN_LIMIT_PER_USER = "5 per minute; 30 per hour"
+LOGIN_LIMIT_PER_ADDRESS = "30 per minute"
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class SessionUser(UserMixin):
+    """The signed-in user as Flask-Login sees it: a wrapper around the `User` row."""
+
+    def __init__(self, user: User) -> None:
+        self.user = user
+
+    def get_id(self) -> str:
+        """Return the session id: the user id with the session version it was issued under."""
+        return f"{self.user.id}:{self.user.session_version}"
+
+    @property
+    def is_active(self) -> bool:
+        """Report whether the account is enabled (disabled accounts cannot sign in)."""
+        return bool(self.user.is_active)
+
+
+@login_manager.user_loader
+def _load_user(session_id: str) -> SessionUser | None:
+    """Load the session's user unless disabled or the session version has moved on."""
+    user_id, _, version = session_id.partition(":")
+    if not user_id.isdigit() or not version.isdigit():
+        return None
+    user = get_db().get(User, int(user_id))
+    if user is None or not user.is_active or user.session_version != int(version):
+        return None
+    return SessionUser(user)
+
+
+def current_account() -> User:
+    """Return the signed-in `User` row (call only behind `login_required` / `roles_required`)."""
+    return cast(SessionUser, current_user).user
+
+
+def signed_in_user() -> User | None:
+    """Return the signed-in `User`, or None for an anonymous visitor."""
+    if current_user.is_authenticated:
+        return current_account()
+    return None
+
+
+def roles_required(*roles: Role) -> Callable[[F], F]:
+    """Require a signed-in user holding one of `roles` (none given: any signed-in user)."""
+
+    def decorator(view: F) -> F:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if not current_user.is_authenticated:
+                return login_manager.unauthorized()
+            if roles and not current_account().has_role(*roles):
+                abort(403)
+            return view(*args, **kwargs)
+
+        return cast(F, wrapper)
+
+    return decorator
+
+
+def landing_url(user: User) -> str:
+    """Return where a user starts: the department portal or the review queues."""
+    if user.has_role(Role.DEPARTMENT):
+        return url_for("portal.index")
+    if is_office_staff(user) or user.has_role(Role.AUDITOR):
+        return url_for("review.queue")
+    return url_for("home")
+
+
+def _safe_next(target: str | None) -> str | None:
+    """Accept only a local path as the post-login target (no open redirect)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return None
+    return target
+
+
+def _username_key() -> str:
+    return "login-user:" + request.form.get("username", "").strip().lower()[:64]
+
+
+def _user_limit() -> str:
+    return str(current_app.config.get("LOGIN_LIMIT_PER_USER", LOGIN_LIMIT_PER_USER))
+
+
+def _address_limit() -> str:
+    return str(current_app.config.get("LOGIN_LIMIT_PER_ADDRESS", LOGIN_LIMIT_PER_ADDRESS))
+
+
+def _failed(response: Response) -> bool:
+    """Count only failed sign-ins against the limits."""
+    return bool(g.get("login_failed"))
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(_user_limit, key_func=_username_key, methods=["POST"], deduct_when=_failed)
+@limiter.limit(_address_limit, methods=["POST"], deduct_when=_failed)
+def login() -> ResponseReturnValue:
+    """Show the sign-in form; sign in with a username and password."""
+    next_url = _safe_next(request.values.get("next"))
+    if request.method == "GET":
+        if current_user.is_authenticated:
+            return redirect(next_url or landing_url(current_account()))
+        return render_template("auth/login.html", next_url=next_url)
+    username = request.form.get("username", "").strip()
+    password = request.form.get("password", "")
+    db = get_db()
+    user = get_user(db, username) if username else None
+    if not check_password(user, password) or user is None:
+        g.login_failed = True
+        return render_template(
+            "auth/login.html", error="用户名或密码错误", username=username, next_url=next_url
+        )
+    if not user.is_active:
+        g.login_failed = True
+        return render_template(
+            "auth/login.html", error="该账号已停用，请联系管理员", username=username
+        )
+    session.clear()  # a fresh session at sign-in: nothing from before survives (fixation)
+    login_user(SessionUser(user))
+    record_event(db, actor=user, action="login", target_type="user", target_id=user.id)
+    db.commit()
+    if user.must_change_password:
+        flash("首次登录或密码已被重置，请先修改密码", "info")
+        return redirect(url_for("auth.change_password"))
+    return redirect(next_url or landing_url(user))
+
+
+@bp.post("/logout")
+def logout() -> ResponseReturnValue:
+    """End the session: bump the session version so copies of this cookie stop working."""
+    user = signed_in_user()
+    if user is not None:
+        db = get_db()
+        user.session_version += 1
+        record_event(db, actor=user, action="logout", target_type="user", target_id=user.id)
+        db.commit()
+    logout_user()
+    session.clear()
+    flash("您已安全退出", "info")
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@roles_required()
+def change_password() -> ResponseReturnValue:
+    """Let the signed-in user change their password (required after a reset)."""
+    user = current_account()
+    if request.method == "GET":
+        return render_template("auth/change_password.html")
+    current = request.form.get("current_password", "")
+    new = request.form.get("new_password", "")
+    confirm = request.form.get("confirm_password", "")
+    error = None
+    if not check_password(user, current):
+        error = "当前密码不正确"
+    elif new != confirm:
+        error = "两次输入的新密码不一致"
+    elif new == current:
+        error = "新密码不能与当前密码相同"
+    if error is None:
+        db = get_db()
+        try:
+            set_password(db, user, new, actor=user)
+        except DomainError as exc:
+            db.rollback()
+            error = exc.message
+        else:
+            db.commit()
+            session.clear()
+            login_user(SessionUser(user))  # the version moved: re-issue this session only
+            flash("密码已修改，其他设备上的登录已失效", "success")
+            return redirect(landing_url(user))
+    return render_template("auth/change_password.html", error=error), 422
+
+
+def _force_password_change() -> ResponseReturnValue | None:
+    """Send a user who must change their password to that page before anything else."""
+    if request.path.startswith(("/api/", "/static/")) or request.endpoint is None:
+        return None
+    if request.endpoint in ("auth.change_password", "auth.logout", "auth.login", "static"):
+        return None
+    user = signed_in_user()
+    if user is not None and user.must_change_password:
+        return redirect(url_for("auth.change_password"))
+    return None
+
+
+add_error_pages(bp)
+
+
+def init_auth(app: Flask) -> None:
+    """Set up Flask-Login and the sign-in pages on the app."""
+    login_manager.init_app(app)
+    app.before_request(_force_password_change)
+    app.register_blueprint(bp)
+
+
+@bp.errorhandler(429)
+def _too_many_attempts(exc: Exception) -> ResponseReturnValue:
+    """Refuse sign-in for a while after too many failures, on the sign-in page."""
+    message = "登录失败次数过多，请稍后再试"
+    return render_template("auth/login.html", error=message), 429

@@ -1,0 +1,200 @@
+"""What the portal's pages share: the object store, times, item history, error pages."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, current_app, render_template
+from flask.typing import ResponseReturnValue
+from flask_wtf.csrf import CSRFError
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from werkzeug.exceptions import HTTPException
+
+from storage.base import ObjectStore
+from storage.config import store_from_settings
+from workflow.machine import ACTION_LABELS
+from workflow.models import Assessment, AuditEvent, Item, User
+from workflow.states import ROLE_LABELS, STATE_LABELS, Role, State
+
+DISPLAY_TZ = ZoneInfo("Asia/Shanghai")
+
+EVENT_LABELS: dict[str, str] = {
+    **ACTION_LABELS,
+    "evidence_uploaded": "上传材料",
+    "evidence_removed": "删除材料",
+}
+
+PURPOSE_LABELS = {"evidence": "佐证材料", "not_involved_proof": "不涉及证明"}
+
+# What a department should expect or do next, per state.
+NEXT_STEP = {
+    State.DRAFT: "请上传佐证材料后提交",
+    State.RETURNED: "请按退回原因修改材料后重新提交",
+    State.SUBMITTED: "等待初审",
+    State.REVIEWED: "等待核实",
+    State.VERIFIED: "等待评分",
+    State.SCORED: "已评分",
+    State.APPEALED: "申诉处理中",
+}
+
+
+def next_step(state: str) -> str:
+    """Return what a department should expect or do next for an item in `state`."""
+    try:
+        return NEXT_STEP[State(state)]
+    except ValueError:
+        return ""
+
+
+def get_store() -> ObjectStore:
+    """Return the app's object store, built once from the configuration."""
+    store = current_app.extensions.get("store")
+    if store is None:
+        store = store_from_settings(
+            current_app.config["STORAGE"], current_app.config["INSTANCE_DIR"]
+        )
+        current_app.extensions["store"] = store
+    result: ObjectStore = store
+    return result
+
+
+def local_time(value: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """Show a UTC time in Asia/Shanghai."""
+    if value is None:
+        return ""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(DISPLAY_TZ).strftime(fmt)
+
+
+def file_size(size: int | None) -> str:
+    """Show a byte count for people."""
+    if size is None:
+        return ""
+    amount = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if amount < 1024 or unit == "GB":
+            return f"{amount:.0f} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
+        amount /= 1024
+    return f"{size} B"  # pragma: no cover
+
+
+def state_label(state: str | None) -> str:
+    """Return a state's Chinese label."""
+    if not state:
+        return ""
+    try:
+        return STATE_LABELS[State(state)]
+    except ValueError:
+        return state
+
+
+def role_labels(roles: Sequence[str]) -> str:
+    """Return a user's roles as Chinese labels."""
+    labels = []
+    for r in roles:
+        try:
+            labels.append(ROLE_LABELS[Role(r)])
+        except ValueError:
+            labels.append(r)
+    return "、".join(labels)
+
+
+def latest_assessment(db: Session) -> Assessment | None:
+    """Return the current assessment: the latest year's."""
+    return db.execute(
+        select(Assessment).order_by(Assessment.year.desc(), Assessment.id.desc()).limit(1)
+    ).scalar_one_or_none()
+
+
+@dataclass
+class HistoryEntry:
+    """One line of an item's history as the page shows it."""
+
+    at: dt.datetime
+    actor: str
+    action: str
+    from_state: str
+    to_state: str
+    comment: str | None
+    detail: str
+
+
+def _detail(event: AuditEvent) -> str:
+    import json
+
+    try:
+        payload: dict[str, Any] = json.loads(event.payload or "{}")
+    except ValueError:
+        return ""
+    if event.action in ("evidence_uploaded", "evidence_removed"):
+        return str(payload.get("filename", ""))
+    if event.action in ("score", "rescore") and "total" in payload:
+        return f"合计 {payload['total']} 分"
+    if event.action == "submit" and payload.get("evidence_sha256") is not None:
+        return f"材料 {len(payload['evidence_sha256'])} 份"
+    return ""
+
+
+def item_history(db: Session, item: Item) -> list[HistoryEntry]:
+    """Return the item's audit events, oldest first, labelled for people."""
+    events = db.execute(
+        select(AuditEvent).where(AuditEvent.item_id == item.id).order_by(AuditEvent.seq)
+    ).scalars()
+    names = dict(db.execute(select(User.username, User.display_name)).all())
+    return [
+        HistoryEntry(
+            at=e.at,
+            actor=names.get(e.actor) or e.actor,
+            action=EVENT_LABELS.get(e.action, e.action),
+            from_state=state_label(e.from_state),
+            to_state=state_label(e.to_state),
+            comment=e.comment,
+            detail=_detail(e),
+        )
+        for e in events
+    ]
+
+
+def live_evidence_counts(db: Session, item_ids: Sequence[int]) -> dict[int, int]:
+    """Return the number of live evidence files per item."""
+    from workflow.models import Evidence
+
+    if not item_ids:
+        return {}
+    rows = db.execute(
+        select(Evidence.item_id, func.count())
+        .where(Evidence.item_id.in_(item_ids), Evidence.removed_at.is_(None))
+        .group_by(Evidence.item_id)
+    ).all()
+    return {item_id: count for item_id, count in rows}
+
+
+ERROR_MESSAGES = {
+    400: "请求无效",
+    403: "您没有权限访问此页面",
+    404: "页面或事项不存在",
+    405: "不支持的请求方式",
+    413: "上传的文件过大",
+    429: "操作过于频繁，请稍后再试",
+}
+
+
+def error_page(exc: HTTPException) -> ResponseReturnValue:
+    """Render an HTTP error as a Chinese page."""
+    code = exc.code or 500
+    message = ERROR_MESSAGES.get(code, "服务器出错，请稍后重试")
+    if isinstance(exc, CSRFError):
+        message = "表单已过期或无效，请返回并刷新页面后重试"
+    return render_template("error.html", code=code, message=message), code
+
+
+def add_error_pages(bp: Blueprint) -> None:
+    """Answer the blueprint's HTTP errors with Chinese pages (call at import time)."""
+    for code in ERROR_MESSAGES:
+        bp.register_error_handler(code, error_page)

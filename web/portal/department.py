@@ -1,0 +1,212 @@
+"""The department portal: the department's items, evidence upload, submit and appeal."""
+
+from __future__ import annotations
+
+from typing import BinaryIO, cast
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+
+from storage.base import content_disposition
+from storage.errors import ObjectNotFound, StorageError
+from web.app import get_db
+from web.portal.auth import current_account, roles_required
+from web.portal.common import NEXT_STEP, add_error_pages, get_store, live_evidence_counts
+from web.portal.items import (
+    PREVIEW_TYPES,
+    apply_posted_action,
+    load_item_view,
+    readable_item_or_404,
+    render_item_with_error,
+)
+from workflow.errors import DomainError, InvalidValue, NotFound
+from workflow.evidence import PURPOSES, attach_evidence, get_readable_evidence, remove_evidence
+from workflow.models import Category, Indicator, Item, User
+from workflow.states import Role, State
+
+bp = Blueprint("portal", __name__, url_prefix="/portal")
+add_error_pages(bp)
+
+DEPARTMENT_ACTIONS = ("submit", "appeal")
+TEMPLATE = "portal/item.html"
+
+
+def _own_item(item_id: int, user: User) -> Item:
+    """Load an item of the user's own department, else 404 (staff use the review pages)."""
+    item = readable_item_or_404(get_db(), item_id, user)
+    if item.department_id != user.department_id:
+        abort(404)
+    return item
+
+
+@bp.get("/")
+@roles_required(Role.DEPARTMENT)
+def index() -> ResponseReturnValue:
+    """List the department's items of its assessment with state, score and the next step."""
+    user = current_account()
+    db = get_db()
+    items = list(
+        db.execute(
+            select(Item)
+            .join(Indicator, Indicator.id == Item.indicator_id)
+            .join(Category, Category.id == Indicator.category_id)
+            .where(Item.department_id == user.department_id)
+            .options(joinedload(Item.indicator).joinedload(Indicator.category))
+            .order_by(Category.position, Indicator.position, Item.id)
+        ).scalars()
+    )
+    counts = live_evidence_counts(db, [i.id for i in items])
+    scored = [i.total for i in items if i.total is not None]
+    return render_template(
+        "portal/index.html",
+        department=user.department,
+        items=items,
+        counts=counts,
+        next_step={i.id: NEXT_STEP[State(i.state)] for i in items},
+        total=sum(scored) if scored else None,
+        scored_count=len(scored),
+    )
+
+
+@bp.get("/items/<int:item_id>")
+@roles_required(Role.DEPARTMENT)
+def item_page(item_id: int) -> ResponseReturnValue:
+    """Show one item: scoring points, evidence, upload, submit, scores, appeal, history."""
+    user = current_account()
+    item = _own_item(item_id, user)
+    return render_template(TEMPLATE, view=load_item_view(get_db(), item, user))
+
+
+@bp.post("/items/<int:item_id>/action")
+@roles_required(Role.DEPARTMENT)
+def item_act(item_id: int) -> ResponseReturnValue:
+    """Submit or appeal the item."""
+    user = current_account()
+    _own_item(item_id, user)
+    return apply_posted_action(item_id, user, DEPARTMENT_ACTIONS, TEMPLATE, "portal.item_page")
+
+
+@bp.post("/items/<int:item_id>/evidence")
+@roles_required(Role.DEPARTMENT)
+def upload(item_id: int) -> ResponseReturnValue:
+    """Attach one or several uploaded files to the item, all or none."""
+    user = current_account()
+    _own_item(item_id, user)
+    db = get_db()
+    files = [f for f in request.files.getlist("files") if f and f.filename]
+    purpose = request.form.get("purpose") or "evidence"
+    sub_item = request.form.get("sub_item") or None
+    note = request.form.get("note") or None
+    try:
+        if not files:
+            raise InvalidValue("请选择要上传的文件", code="file_required")
+        if purpose not in PURPOSES:
+            raise InvalidValue("未知的材料用途", code="bad_purpose")
+        store = get_store()
+        for f in files:
+            attach_evidence(
+                db,
+                store,
+                item_id,
+                user,
+                cast(BinaryIO, f.stream),
+                f.filename or "",
+                sub_item=sub_item,
+                purpose=purpose,
+                note=note,
+                max_size=int(current_app.config["MAX_UPLOAD_BYTES"]),
+            )
+    except (DomainError, StorageError) as exc:
+        db.rollback()
+        if isinstance(exc, NotFound):
+            abort(404)
+        return render_item_with_error(db, item_id, user, TEMPLATE, exc)
+    db.commit()
+    flash(f"已上传 {len(files)} 个文件", "success")
+    target = url_for("portal.item_page", item_id=item_id)
+    if request.headers.get("X-Requested-With") == "XMLHttpRequest":
+        return jsonify(redirect=target)  # upload.js follows it after its progress bar
+    return redirect(target, code=303)
+
+
+@bp.post("/evidence/<int:evidence_id>/remove")
+@roles_required(Role.DEPARTMENT)
+def remove(evidence_id: int) -> ResponseReturnValue:
+    """Remove an evidence file while the item is a draft or returned (kept for the record)."""
+    user = current_account()
+    db = get_db()
+    try:
+        row = get_readable_evidence(db, evidence_id, user)
+    except NotFound:
+        abort(404)
+    item_id = row.item_id
+    try:
+        remove_evidence(db, evidence_id, user)
+    except DomainError as exc:
+        db.rollback()
+        if isinstance(exc, NotFound):
+            abort(404)
+        return render_item_with_error(db, item_id, user, TEMPLATE, exc)
+    db.commit()
+    flash(f"已删除材料：{row.filename}", "success")
+    return redirect(url_for("portal.item_page", item_id=item_id), code=303)
+
+
+# A previewed file is its own sandboxed origin: no script, no forms, framed only by our pages.
+# (Chromium's PDF viewer still renders under a CSP sandbox, unlike in an <iframe sandbox>.)
+PREVIEW_CSP = "sandbox; default-src 'none'; img-src 'self'; frame-ancestors 'self'"
+
+
+def _stream_evidence(evidence_id: int, *, inline: bool) -> ResponseReturnValue:
+    """Stream an evidence file the user may read, as an attachment or an inline preview."""
+    user = current_account()
+    db = get_db()
+    try:
+        row = get_readable_evidence(db, evidence_id, user)
+    except NotFound:
+        abort(404)
+    if inline and row.content_type not in PREVIEW_TYPES:
+        abort(404)
+    try:
+        reader = get_store().open(row.storage_key)
+    except ObjectNotFound:
+        abort(404)
+    except StorageError as exc:
+        return render_template("error.html", code=exc.status, message=exc.message), exc.status
+    response = Response(reader.iter_chunks(), mimetype=row.content_type)
+    response.call_on_close(reader.close)
+    response.headers["Content-Disposition"] = content_disposition(row.filename, inline=inline)
+    response.headers["Content-Length"] = str(row.size)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = "private, no-store"
+    if inline:
+        response.headers["Content-Security-Policy"] = PREVIEW_CSP
+        response.headers["X-Frame-Options"] = "SAMEORIGIN"
+    return response
+
+
+@bp.get("/evidence/<int:evidence_id>/download")
+@roles_required()
+def download(evidence_id: int) -> ResponseReturnValue:
+    """Send an evidence file to a user who may read its item, as an attachment."""
+    return _stream_evidence(evidence_id, inline=False)
+
+
+@bp.get("/evidence/<int:evidence_id>/preview")
+@roles_required()
+def preview(evidence_id: int) -> ResponseReturnValue:
+    """Show a PDF or an image inline, sandboxed; other types are download-only."""
+    return _stream_evidence(evidence_id, inline=True)

@@ -1,0 +1,54 @@
+"""Turn the portal's plain HTML forms into workflow requests.
+
+The forms are built in the templates (one field per scoring point); the CSRF token comes
+from Flask-WTF's CSRFProtect, so no WTForms classes are needed for them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from werkzeug.datastructures import MultiDict
+
+from workflow.actions import TransitionRequest
+from workflow.errors import BadRequest
+from workflow.models import ScoringPoint
+
+SCORING_ACTIONS = ("score", "rescore")
+
+
+def form_version(form: Mapping[str, str]) -> int:
+    """Return the item version the form was built from."""
+    raw = (form.get("version") or "").strip()
+    if not raw.isdigit():
+        raise BadRequest("表单缺少事项版本号，请刷新页面后重试", code="version_required")
+    return int(raw)
+
+
+def transition_from_form(
+    action: str, form: MultiDict[str, str], points: Sequence[ScoringPoint]
+) -> TransitionRequest:
+    """Build the workflow request of `action` from a posted form."""
+    req = TransitionRequest(action=action, version=form_version(form))
+    req.comment = (form.get("comment") or "").strip() or None
+    if action in SCORING_ACTIONS:
+        scores: dict[str, str] = {}
+        deductions: dict[str, str] = {}
+        for p in points:
+            value = (form.get(f"score-{p.code}") or "").strip()
+            if value:
+                scores[p.code] = value
+            reason = (form.get(f"reason-{p.code}") or "").strip()
+            if reason:
+                deductions[p.code] = reason
+        req.scores, req.deductions = scores, deductions
+    if action == "submit":
+        req.not_involved = [c for c in form.getlist("not_involved") if c]
+    if action == "verify":
+        rulings: dict[str, bool] = {}
+        for p in points:
+            ruling = form.get(f"ruling-{p.code}")
+            if ruling in ("uphold", "reject"):
+                rulings[p.code] = ruling == "uphold"
+        req.rulings = rulings
+    return req

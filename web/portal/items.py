@@ -1,0 +1,162 @@
+"""The item page's data and the one way a posted action is applied, for both portals."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+from werkzeug.datastructures import MultiDict
+
+from storage.errors import StorageError
+from web.app import get_db
+from web.portal.common import HistoryEntry, item_history
+from web.portal.forms import transition_from_form
+from workflow.actions import actions_for, get_readable_item, scoring_points_of, transition_item
+from workflow.errors import DomainError, NotFound
+from workflow.evidence import EDITABLE_STATES
+from workflow.machine import ACTION_LABELS
+from workflow.models import Evidence, Item, ScoringPoint, User
+from workflow.states import Role
+
+# Types shown inline (as sniffed at upload, not as claimed by the client).
+PREVIEW_TYPES = frozenset({"application/pdf", "image/png", "image/jpeg", "image/gif", "image/webp"})
+
+
+@dataclass
+class PointView:
+    """A scoring point with what the item has on it: claim, ruling, score."""
+
+    point: ScoringPoint
+    is_claimed: bool = False
+    is_upheld: bool | None = None
+    score: Decimal | None = None
+    deduction_reason: str | None = None
+    evidence: list[Evidence] = field(default_factory=list)
+
+
+@dataclass
+class ItemView:
+    """Everything an item page shows."""
+
+    item: Item
+    points: list[PointView]
+    evidence: list[Evidence]
+    actions: list[str]
+    history: list[HistoryEntry]
+    can_edit_evidence: bool
+    form: MultiDict[str, str]
+    error: str | None = None
+    preview: Evidence | None = None
+
+    def can_preview(self, evidence: Evidence) -> bool:
+        """Tell whether the file is shown inline (PDF or image)."""
+        return evidence.content_type in PREVIEW_TYPES
+
+    @property
+    def claimed(self) -> list[PointView]:
+        """The points the department claimed not to concern it."""
+        return [p for p in self.points if p.is_claimed]
+
+
+def load_item_view(
+    db: Session, item: Item, user: User, form: MultiDict[str, str] | None = None
+) -> ItemView:
+    """Gather the item page: points with claims and scores, live evidence, actions, history."""
+    points = scoring_points_of(db, item)
+    evidence = list(
+        db.execute(
+            select(Evidence)
+            .where(Evidence.item_id == item.id, Evidence.removed_at.is_(None))
+            .options(selectinload(Evidence.uploaded_by), selectinload(Evidence.scoring_point))
+            .order_by(Evidence.id)
+        ).scalars()
+    )
+    claims = {c.scoring_point_id: c for c in item.claims}
+    scores = {s.scoring_point_id: s for s in item.scores}
+    views = []
+    for p in points:
+        claim, score = claims.get(p.id), scores.get(p.id)
+        views.append(
+            PointView(
+                point=p,
+                is_claimed=claim is not None,
+                is_upheld=claim.is_upheld if claim is not None else None,
+                score=score.points if score is not None else None,
+                deduction_reason=score.deduction_reason if score is not None else None,
+                evidence=[e for e in evidence if e.scoring_point_id == p.id],
+            )
+        )
+    can_edit = (
+        user.has_role(Role.DEPARTMENT)
+        and user.department_id == item.department_id
+        and item.state in EDITABLE_STATES
+    )
+    wanted = request.args.get("preview", "")
+    shown = next(
+        (e for e in evidence if str(e.id) == wanted and e.content_type in PREVIEW_TYPES), None
+    )
+    return ItemView(
+        preview=shown,
+        item=item,
+        points=views,
+        evidence=evidence,
+        actions=actions_for(db, item, user),
+        history=item_history(db, item),
+        can_edit_evidence=can_edit,
+        form=form if form is not None else MultiDict(),
+    )
+
+
+def readable_item_or_404(db: Session, item_id: int, user: User) -> Item:
+    """Load an item the user may read, else answer 404."""
+    try:
+        return get_readable_item(db, item_id, user)
+    except NotFound:
+        abort(404)
+
+
+def apply_posted_action(
+    item_id: int,
+    user: User,
+    allowed: tuple[str, ...],
+    template: str,
+    page_endpoint: str,
+    **context: Any,
+) -> ResponseReturnValue:
+    """Apply the posted workflow action and commit; on refusal show the page with the reason."""
+    db = get_db()
+    action = request.form.get("action", "")
+    item = readable_item_or_404(db, item_id, user)
+    if action not in allowed:
+        abort(400)
+    try:
+        points = scoring_points_of(db, item)
+        transition_item(db, item.id, user, transition_from_form(action, request.form, points))
+    except (DomainError, StorageError) as exc:
+        db.rollback()
+        if isinstance(exc, NotFound):
+            abort(404)
+        return render_item_with_error(db, item_id, user, template, exc, **context)
+    db.commit()
+    flash(f"已{ACTION_LABELS[action]}", "success")
+    return redirect(url_for(page_endpoint, item_id=item_id), code=303)
+
+
+def render_item_with_error(
+    db: Session,
+    item_id: int,
+    user: User,
+    template: str,
+    exc: DomainError | StorageError,
+    **context: Any,
+) -> ResponseReturnValue:
+    """Re-render the item page with the refusal's message and its status code."""
+    item = readable_item_or_404(db, item_id, user)
+    view = load_item_view(db, item, user, form=request.form)
+    view.error = exc.message
+    return render_template(template, view=view, **context), exc.status

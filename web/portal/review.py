@@ -1,0 +1,147 @@
+"""The office's review queues and item page: review, return, verify, score, appeals."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Blueprint, current_app, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.orm import joinedload
+
+from web.app import get_db
+from web.portal.auth import current_account, roles_required
+from web.portal.common import add_error_pages, latest_assessment
+from web.portal.items import apply_posted_action, load_item_view, readable_item_or_404
+from workflow.machine import ACTIONS
+from workflow.models import Department, Indicator, Item
+from workflow.permissions import READ_ALL_ROLES
+from workflow.states import Role, State
+
+bp = Blueprint("review", __name__, url_prefix="/review")
+add_error_pages(bp)
+
+TEMPLATE = "review/item.html"
+PAGE_SIZE = 50
+OFFICE_ACTIONS = tuple(a for a in ACTIONS if a not in ("submit", "appeal"))
+
+
+@dataclass(frozen=True)
+class Tab:
+    """A queue: the items waiting in one state."""
+
+    state: State
+    label: str
+    role: Role
+
+
+TABS = (
+    Tab(State.SUBMITTED, "待初审", Role.REVIEWER),
+    Tab(State.REVIEWED, "待核实", Role.VERIFIER),
+    Tab(State.VERIFIED, "待评分", Role.SCORER),
+    Tab(State.APPEALED, "申诉", Role.SCORER),
+)
+
+
+def _int_arg(name: str) -> int | None:
+    value = request.args.get(name, "")
+    return int(value) if value.isdigit() else None
+
+
+@bp.get("/")
+@roles_required(*READ_ALL_ROLES)
+def queue() -> ResponseReturnValue:
+    """Show a queue with counts per tab, filters by department and indicator, keyset pages."""
+    user = current_account()
+    db = get_db()
+    assessment = latest_assessment(db)
+    default = next((t for t in TABS if user.has_role(t.role)), TABS[0])
+    tab = next((t for t in TABS if t.state.value == request.args.get("state")), default)
+    department_id, indicator_id = _int_arg("department"), _int_arg("indicator")
+    after = _int_arg("after")
+    if assessment is None:
+        return render_template("review/queue.html", assessment=None, tabs=TABS, tab=tab)
+
+    filters: list[ColumnElement[bool]] = [Item.assessment_id == assessment.id]
+    if department_id is not None:
+        filters.append(Item.department_id == department_id)
+    if indicator_id is not None:
+        filters.append(Item.indicator_id == indicator_id)
+    counts = dict(
+        db.execute(
+            select(Item.state, func.count())
+            .where(*filters, Item.state.in_([t.state.value for t in TABS]))
+            .group_by(Item.state)
+        ).all()
+    )
+    page_filters = [*filters, Item.state == tab.state.value]
+    if after is not None:
+        page_filters.append(Item.id > after)
+    size = int(current_app.config.get("REVIEW_PAGE_SIZE", PAGE_SIZE))
+    rows = list(
+        db.execute(
+            select(Item)
+            .where(*page_filters)
+            .options(joinedload(Item.department), joinedload(Item.indicator))
+            .order_by(Item.id)
+            .limit(size + 1)
+        ).scalars()
+    )
+    has_more = len(rows) > size
+    rows = rows[:size]
+    filter_args: dict[str, Any] = {
+        k: v
+        for k, v in (("department", department_id), ("indicator", indicator_id))
+        if v is not None
+    }
+    next_url = (
+        url_for("review.queue", state=tab.state.value, after=rows[-1].id, **filter_args)
+        if has_more
+        else None
+    )
+    departments = db.execute(
+        select(Department)
+        .where(Department.assessment_id == assessment.id)
+        .order_by(Department.position)
+    ).scalars()
+    indicators = db.execute(
+        select(Indicator)
+        .where(Indicator.assessment_id == assessment.id)
+        .order_by(Indicator.position, Indicator.id)
+    ).scalars()
+    return render_template(
+        "review/queue.html",
+        assessment=assessment,
+        tabs=TABS,
+        tab=tab,
+        counts=counts,
+        rows=rows,
+        next_url=next_url,
+        first_url=(
+            url_for("review.queue", state=tab.state.value, **filter_args) if after else None
+        ),
+        filter_args=filter_args,
+        departments=list(departments),
+        indicators=list(indicators),
+        department_id=department_id,
+        indicator_id=indicator_id,
+    )
+
+
+@bp.get("/items/<int:item_id>")
+@roles_required(*READ_ALL_ROLES)
+def item_page(item_id: int) -> ResponseReturnValue:
+    """Show an item with its evidence and the actions this user may take."""
+    user = current_account()
+    db = get_db()
+    item = readable_item_or_404(db, item_id, user)
+    return render_template(TEMPLATE, view=load_item_view(db, item, user))
+
+
+@bp.post("/items/<int:item_id>/action")
+@roles_required(*READ_ALL_ROLES)
+def item_act(item_id: int) -> ResponseReturnValue:
+    """Apply review, return, verify, score, rescore or reject_appeal."""
+    user = current_account()
+    return apply_posted_action(item_id, user, OFFICE_ACTIONS, TEMPLATE, "review.item_page")
