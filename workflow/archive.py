@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session, joinedload
 from storage.base import CHUNK_SIZE, ObjectStore
 from storage.errors import ObjectNotFound
 from storage.ingest import sanitize_filename
-from workflow.audit import format_time
+from workflow.audit import event_body
 from workflow.errors import DomainError
 from workflow.models import AuditEvent, Department, Evidence, Indicator, Item
 
@@ -218,18 +218,7 @@ def _write_events(archive: zipfile.ZipFile, session: Session, department: Depart
     with archive.open(_member_info(EVENTS_NAME, _zone(department.assessment.timezone)), "w") as out:
         for event in session.execute(stmt).scalars():
             record = {
-                "seq": event.seq,
-                "at": format_time(event.at),
-                "actor_id": event.actor_id,
-                "actor": event.actor,
-                "action": event.action,
-                "target_type": event.target_type,
-                "target_id": event.target_id,
-                "item_id": event.item_id,
-                "department_id": event.department_id,
-                "from_state": event.from_state,
-                "to_state": event.to_state,
-                "comment": event.comment,
+                **event_body(event),
                 "payload": json.loads(event.payload),
                 "prev_hash": event.prev_hash,
                 "hash": event.hash,

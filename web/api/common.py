@@ -108,6 +108,16 @@ def json_body() -> dict[str, Any]:
     return data
 
 
+def form_text(name: str, max_length: int) -> str | None:
+    """Return a multipart form field, None when absent or empty; 400 when too long or unstorable."""
+    value = request.form.get(name)
+    if value is None or value == "":
+        return None
+    if len(value) > max_length or bad_text(value):
+        raise BadRequest(f"字段 {name} 无效", code="invalid_value")
+    return value
+
+
 def check_fields(data: dict[str, Any], allowed: Iterable[str]) -> None:
     """Refuse fields the endpoint does not take (400), so a client cannot set what it must not."""
     unknown = sorted(set(data) - set(allowed))

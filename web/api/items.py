@@ -24,6 +24,7 @@ from web.api.common import (
     encode_cursor,
     event_body,
     evidence_body,
+    form_text,
     json_body,
     json_response,
     points,
@@ -108,15 +109,6 @@ def get_item(iid: int) -> Response:
     return json_response(item_body(db, item, user))
 
 
-def _form_text(name: str, max_length: int) -> str | None:
-    value = request.form.get(name)
-    if value is None or value == "":
-        return None
-    if len(value) > max_length or bad_text(value):
-        raise BadRequest(f"字段 {name} 无效", code="invalid_value")
-    return value
-
-
 @bp.post(f"/items/{IID}/evidence")
 def upload_evidence(iid: int) -> Response:
     """Stream a multipart `file` into the store and record it on the item (201)."""
@@ -131,9 +123,9 @@ def upload_evidence(iid: int) -> Response:
     filename = upload.filename or ""
     if bad_text(filename):
         raise BadRequest("文件名无效", code="invalid_value")
-    sub_item = _form_text("sub_item", 16)
-    note = _form_text("note", MAX_NOTE * 2)
-    purpose = _form_text("purpose", 32) or "evidence"
+    sub_item = form_text("sub_item", 16)
+    note = form_text("note", MAX_NOTE * 2)
+    purpose = form_text("purpose", 32) or "evidence"
     store: ObjectStore = current_app.extensions["store"]
     row = attach_evidence(
         db,

@@ -16,6 +16,7 @@ from web.api.common import (
     UnsupportedMediaType,
     bad_text,
     check_fields,
+    form_text,
     iso,
     json_body,
     json_response,
@@ -62,15 +63,6 @@ def routine_body(record: RoutineRecord) -> dict[str, Any]:
     }
 
 
-def _form(name: str, max_length: int = 300) -> str | None:
-    value = request.form.get(name)
-    if value is None or value == "":
-        return None
-    if len(value) > max_length or bad_text(value):
-        raise BadRequest(f"字段 {name} 无效", code="invalid_value")
-    return value
-
-
 @bp.post(f"/assessments/{AID}/routine")
 def create_routine(aid: int) -> Response:
     """Record a routine submission (multipart: kind, period, title, file, department)."""
@@ -81,7 +73,7 @@ def create_routine(aid: int) -> Response:
         raise UnsupportedMediaType(
             "请以 multipart/form-data 提交（字段 kind、period、title、file）"
         )
-    department = _form("department", 20)
+    department = form_text("department", 20)
     department_id = None
     if department is not None:
         if not department.isdigit() or int(department) > MAX_ID:
@@ -96,10 +88,10 @@ def create_routine(aid: int) -> Response:
         store,
         assessment,
         user,
-        kind=_form("kind", 32) or "",
-        period=_form("period", 10) or "",
-        title=_form("title") or "",
-        note=_form("note", 2000),
+        kind=form_text("kind", 32) or "",
+        period=form_text("period", 10) or "",
+        title=form_text("title", 300) or "",
+        note=form_text("note", 2000),
         stream=cast(BinaryIO, upload.stream) if upload is not None else None,
         filename=upload.filename if upload is not None else None,
         department_id=department_id,
