@@ -321,69 +321,64 @@ class ItemFlow:
         return True
 
 
-def _build_machine() -> Machine:
-    """Build the shared machine once; models are added per request."""
-    machine = Machine(
-        model=None,
+_MACHINE_TRANSITIONS = [
+    {
+        "trigger": TRIGGER_NAMES[t.trigger],
+        "source": list(t.sources),
+        "dest": t.dest,
+        "conditions": list(t.guards),
+    }
+    for t in TRANSITIONS
+]
+
+
+def attach_machine(flow: ItemFlow) -> Machine:
+    """Build the machine from the table around one flow (≈0.2 ms, measured).
+
+    SQLAlchemy does not call __init__ on load, so every operation attaches a machine to its
+    own ItemFlow explicitly. A machine per flow, rather than one shared machine whose model
+    list every request would add to and remove from, keeps threaded workers independent.
+    """
+    return Machine(
+        model=flow,
         states=State,
-        initial=State.DRAFT,
+        initial=flow.state,
+        transitions=_MACHINE_TRANSITIONS,
         auto_transitions=False,
         ignore_invalid_triggers=False,
         send_event=False,
     )
-    for t in TRANSITIONS:
-        machine.add_transition(
-            TRIGGER_NAMES[t.trigger], list(t.sources), t.dest, conditions=list(t.guards)
-        )
-    return machine
-
-
-MACHINE = _build_machine()
-
-
-def _attach(flow: ItemFlow) -> None:
-    MACHINE.add_model(flow, initial=flow.state)
-
-
-def _detach(flow: ItemFlow) -> None:
-    MACHINE.remove_model(flow)
 
 
 def fire(flow: ItemFlow, action: str) -> State:
     """Fire `action` on the flow; return the new state or raise a DomainError."""
     if action not in TRIGGER_NAMES:
         raise InvalidValue(f"未知的操作：{action}", code="unknown_action")
-    _attach(flow)
+    attach_machine(flow)
     try:
-        try:
-            ok = getattr(flow, TRIGGER_NAMES[action])()
-        except MachineError as exc:
-            label = ACTION_LABELS[action]
-            raise Conflict(
-                f"当前状态（{flow.state.value}）不允许执行“{label}”", code="invalid_state"
-            ) from exc
-        if not ok:  # pragma: no cover - guards raise instead of returning False
-            raise Conflict(f"不允许执行“{ACTION_LABELS[action]}”", code="guard_failed")
-        return flow.state
-    finally:
-        _detach(flow)
+        ok = getattr(flow, TRIGGER_NAMES[action])()
+    except MachineError as exc:
+        label = ACTION_LABELS[action]
+        raise Conflict(
+            f"当前状态（{flow.state.value}）不允许执行“{label}”", code="invalid_state"
+        ) from exc
+    if not ok:  # pragma: no cover - guards raise instead of returning False
+        raise Conflict(f"不允许执行“{ACTION_LABELS[action]}”", code="guard_failed")
+    return flow.state
 
 
 def allowed_actions(item: Item, ctx: FlowContext) -> list[str]:
     """Return the actions this user could take now (payload checks are left for the request)."""
     probe = FlowContext(**{**ctx.__dict__, "probe": True})
     flow = ItemFlow(item, probe)
-    _attach(flow)
-    try:
-        result = []
-        for t in TRANSITIONS:
-            if State(item.state) not in t.sources:
-                continue
-            try:
-                if getattr(flow, f"may_{TRIGGER_NAMES[t.trigger]}")():
-                    result.append(t.trigger)
-            except (Forbidden, Conflict, InvalidValue):
-                continue
-        return result
-    finally:
-        _detach(flow)
+    attach_machine(flow)
+    result = []
+    for t in TRANSITIONS:
+        if State(item.state) not in t.sources:
+            continue
+        try:
+            if getattr(flow, f"may_{TRIGGER_NAMES[t.trigger]}")():
+                result.append(t.trigger)
+        except (Forbidden, Conflict, InvalidValue):
+            continue
+    return result
