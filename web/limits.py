@@ -18,4 +18,6 @@ limiter = Limiter(key_func=get_remote_address)
 def init_limiter(app: Flask) -> None:
     """Bind the limiter to the app, storing counts in Redis when configured, else in memory."""
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("REDIS_URL") or "memory://")
+    # The limiter is shared by every app of the process: do not inherit another app's switch.
+    app.config.setdefault("RATELIMIT_ENABLED", True)
     limiter.init_app(app)

@@ -7,9 +7,12 @@ from collections.abc import Callable
 
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import update
+from sqlalchemy.orm import Session
 
 from tests.factories import World
 from tests.web.conftest import text
+from workflow.models import Assessment, Item
 
 Login = Callable[[str], FlaskClient]
 
@@ -85,3 +88,37 @@ def test_roles_change_takes_effect(app: Flask, world: World, login: Login) -> No
 def test_admin_pages_are_for_admins(app: Flask, login: Login) -> None:
     assert login("auditor").get("/admin/users").status_code == 403
     assert login("member_a").post("/admin/users", data={"username": "x1"}).status_code == 403
+
+
+def test_assessment_settings_publish_needs_every_item_scored(
+    app: Flask, world: World, login: Login
+) -> None:
+    admin = login("admin")
+    page = text(admin.get("/admin/assessment"))
+    assert "评审进行中" in page and 'value="publish"' in page
+    refused = admin.post("/admin/assessment", data={"action": "publish", "days": "7"})
+    assert refused.status_code == 409 and "个考核事项未评分，不能公示" in text(refused)
+    bad = admin.post("/admin/assessment", data={"action": "publish", "days": "x"})
+    assert bad.status_code == 422 and "公示天数须为整数" in text(bad)
+    assert login("scorer").get("/admin/assessment").status_code == 403
+
+
+def test_publish_then_move_the_appeal_window(
+    app: Flask, session: Session, world: World, login: Login
+) -> None:
+    session.execute(update(Item).values(state="scored", total=0))  # a shortcut past scoring
+    session.commit()
+    admin = login("admin")
+    published = admin.post("/admin/assessment", data={"action": "publish", "days": "5"})
+    assert published.status_code == 303
+    page = text(admin.get("/admin/assessment"))
+    assert "结果公示中" in page and 'name="closes_at"' in page
+    moved = admin.post(
+        "/admin/assessment",
+        data={"action": "window", "opens_at": "2030-01-01T09:00", "closes_at": "2030-01-08T17:00"},
+    )
+    assert moved.status_code == 303
+    session.expire_all()
+    assessment = session.get(Assessment, world.assessment.id)
+    assert assessment is not None and assessment.appeal_closes_at is not None
+    assert assessment.appeal_closes_at.isoformat() == "2030-01-08T09:00:00+00:00"  # 17:00 北京

@@ -38,6 +38,7 @@ def test_event_log_filters_and_escapes(
     html = text(auditor.get("/audit/"))
     assert "创建用户" in html and "登录" in html and "退回修改" in html
     assert "缺少&lt;盖章&gt;页" in html
+    assert "SHA-256" in html and "证据.pdf" in html  # payloads are shown labelled
     only = text(auditor.get(f"/audit/?action=submit&item={item_id}"))
     assert "提交" in only and "退回修改" not in only.split("<tbody>")[1]
     tomorrow = (dt.date.today() + dt.timedelta(days=2)).isoformat()

@@ -1,10 +1,11 @@
 """The portal in a real browser: Debian's Chromium driven by Playwright, CSRF and CSP on.
 
-Screenshots go to the test's tmp folder (run with --basetemp=DIR to keep and look at them).
+Screenshots go to $PORTAL_SCREENSHOTS, else to the test's tmp folder.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -42,7 +43,8 @@ def test_item_from_draft_to_scored_in_the_browser(
     item_id = world.item(session, world.dep_a, "1").id
     pdf = tmp_path / "领导小组文件.pdf"
     pdf.write_bytes(demo_pdf("浏览器上传"))
-    shots = tmp_path / "screenshots"
+    # PORTAL_SCREENSHOTS=tests/artifacts keeps them for a person to look at (CI may set it).
+    shots = Path(os.environ.get("PORTAL_SCREENSHOTS") or tmp_path / "screenshots")
     problems: list[str] = []
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(
@@ -56,7 +58,7 @@ def test_item_from_draft_to_scored_in_the_browser(
             page.goto(f"{base_url}/login")
             page.fill("input[name=username]", "member_a")
             page.fill("input[name=password]", PASSWORD)
-            page.click("button[type=submit]")
+            page.click("form.form-stack button[type=submit]")
             page.wait_for_url(f"{base_url}/portal/")
             assert page.locator("table.grid tbody tr").count() == 10
             page.screenshot(path=str(shots / "portal.png"), full_page=True)
@@ -120,6 +122,10 @@ def test_item_from_draft_to_scored_in_the_browser(
             page.goto(f"{base_url}/audit/verify")
             assert page.locator("text=校验通过").count() == 1
             page.screenshot(path=str(shots / "audit-verify.png"), full_page=True)
+            page.click("button:has-text('English')")
+            page.wait_for_selector("text=Verified")
+            page.goto(f"{base_url}/review/items/{item_id}")
+            page.screenshot(path=str(shots / "review-item-en.png"), full_page=True)
         finally:
             browser.close()
     assert (shots / "portal.png").stat().st_size > 0

@@ -20,8 +20,10 @@ def register_portal(app: Flask) -> None:
     """Register sign-in, the portal pages and their template helpers on the app."""
     from web.portal import admin, audit, department, progress, review
     from web.portal.auth import init_auth, signed_in_user
+    from web.portal.i18n import LANGUAGES, current_language, init_i18n
 
     init_auth(app)
+    init_i18n(app)
     app.register_blueprint(department.bp)
     app.register_blueprint(review.bp)
     app.register_blueprint(progress.bp)
@@ -46,6 +48,8 @@ def register_portal(app: Flask) -> None:
             "nav_review": user is not None and user.has_role(*READ_ALL_ROLES),
             "nav_audit": user is not None and user.has_role(Role.AUDITOR, Role.ADMIN),
             "nav_admin": user is not None and user.has_role(Role.ADMIN),
+            "languages": LANGUAGES,
+            "language": current_language(),
             "action_labels": ACTION_LABELS,
             "purpose_labels": PURPOSE_LABELS,
         }

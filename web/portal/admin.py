@@ -1,16 +1,25 @@
-"""Administration: users (create, roles and department, password reset, disable)."""
+"""Administration: users (create, roles, password reset, disable) and the assessment's settings."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from web.app import get_db
 from web.portal.auth import current_account, roles_required
-from web.portal.common import add_error_pages, latest_assessment
-from workflow.errors import DomainError
+from web.portal.common import DISPLAY_TZ, N_, add_error_pages, latest_assessment
+from workflow.assessments import (
+    assessment_status,
+    publish_assessment,
+    reopen_assessment,
+    set_appeal_window,
+)
+from workflow.errors import DomainError, InvalidValue
 from workflow.models import Department, User
 from workflow.states import ROLE_LABELS, Role
 from workflow.users import create_user, generate_password, set_active, set_password, set_roles
@@ -128,7 +137,7 @@ def change_roles(user_id: int) -> ResponseReturnValue:
         flash(exc.message, "error")
         return redirect(url_for("admin.user_page", user_id=user_id), code=303)
     db.commit()
-    flash("角色已更新，该用户需重新登录", "success")
+    flash(gettext("角色已更新，该用户需重新登录"), "success")
     return redirect(url_for("admin.user_page", user_id=user_id), code=303)
 
 
@@ -159,9 +168,84 @@ def change_active(user_id: int) -> ResponseReturnValue:
     actor = current_account()
     active = request.form.get("active") == "1"
     if user.id == actor.id and not active:
-        flash("不能停用自己的账号", "error")
+        flash(gettext("不能停用自己的账号"), "error")
         return redirect(url_for("admin.user_page", user_id=user_id), code=303)
     set_active(db, user, active, actor=actor)
     db.commit()
-    flash("已启用该用户" if active else "已停用该用户，其登录和令牌已失效", "success")
+    flash(
+        gettext("已启用该用户") if active else gettext("已停用该用户，其登录和令牌已失效"),
+        "success",
+    )
     return redirect(url_for("admin.user_page", user_id=user_id), code=303)
+
+
+STATUS_LABELS = {
+    "open": N_("评审进行中"),
+    "published": N_("结果公示中（申诉期）"),
+    "final": N_("结果已最终确定"),
+    "reopened": N_("已重新开启（更正中）"),
+}
+
+
+def _render_assessment(db: Session, **context: object) -> str:
+    assessment = latest_assessment(db)
+    status = assessment_status(assessment) if assessment is not None else None
+    return render_template(
+        "admin/assessment.html",
+        assessment=assessment,
+        status_label=STATUS_LABELS.get(status or "", ""),
+        status=status,
+        **context,
+    )
+
+
+def _local_datetime(name: str) -> dt.datetime | None:
+    """Read a `datetime-local` field as a time in Asia/Shanghai."""
+    try:
+        value = dt.datetime.fromisoformat(request.form.get(name, ""))
+    except ValueError:
+        return None
+    return value.replace(tzinfo=DISPLAY_TZ)
+
+
+@bp.get("/assessment")
+@roles_required(Role.ADMIN)
+def assessment_page() -> ResponseReturnValue:
+    """Show the current assessment's status with publication and appeal window settings."""
+    return _render_assessment(get_db())
+
+
+@bp.post("/assessment")
+@roles_required(Role.ADMIN)
+def assessment_act() -> ResponseReturnValue:
+    """Publish the results, move the appeal window, or reopen a final assessment."""
+    db = get_db()
+    assessment = latest_assessment(db)
+    if assessment is None:
+        abort(404)
+    actor = current_account()
+    action = request.form.get("action", "")
+    try:
+        if action == "publish":
+            days = request.form.get("days", "").strip()
+            if not days.isdigit():
+                raise InvalidValue(gettext("公示天数须为整数"), code="bad_days")
+            publish_assessment(db, assessment, int(days), actor=actor)
+            message = gettext("已公示考核结果，申诉期开始")
+        elif action == "window":
+            opens, closes = _local_datetime("opens_at"), _local_datetime("closes_at")
+            if opens is None or closes is None:
+                raise InvalidValue(gettext("请填写申诉开始和截止时间"), code="bad_window")
+            set_appeal_window(db, assessment, opens, closes, actor=actor)
+            message = gettext("已更新申诉期")
+        elif action == "reopen":
+            reopen_assessment(db, assessment, request.form.get("reason", ""), actor=actor)
+            message = gettext("已重新开启考核")
+        else:
+            abort(400)
+    except DomainError as exc:
+        db.rollback()
+        return _render_assessment(db, error=exc.message, form=request.form), exc.status
+    db.commit()
+    flash(message, "success")
+    return redirect(url_for("admin.assessment_page"), code=303)

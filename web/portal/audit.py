@@ -19,12 +19,13 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from web.app import get_db
 from web.portal.auth import roles_required
-from web.portal.common import DISPLAY_TZ, EVENT_LABELS, add_error_pages
+from web.portal.common import DISPLAY_TZ, EVENT_LABELS, N_, add_error_pages
 from workflow.audit import event_body, verify_chain
 from workflow.models import AuditEvent, Department
 from workflow.states import Role
@@ -37,16 +38,16 @@ EXPORT_BATCH = 1000
 AUDIT_ROLES = (Role.AUDITOR, Role.ADMIN)
 # Non-transition events have their own labels here; transitions come from the machine.
 OTHER_LABELS = {
-    "login": "登录",
-    "logout": "退出登录",
-    "user_created": "创建用户",
-    "user_disabled": "停用用户",
-    "user_enabled": "启用用户",
-    "password_reset": "重置密码",
-    "password_changed": "修改密码",
-    "roles_changed": "变更角色",
-    "token_issued": "签发令牌",
-    "token_revoked": "吊销令牌",
+    "login": N_("登录"),
+    "logout": N_("退出登录"),
+    "user_created": N_("创建用户"),
+    "user_disabled": N_("停用用户"),
+    "user_enabled": N_("启用用户"),
+    "password_reset": N_("重置密码"),
+    "password_changed": N_("修改密码"),
+    "roles_changed": N_("变更角色"),
+    "token_issued": N_("签发令牌"),
+    "token_revoked": N_("吊销令牌"),
 }
 LABELS = {**EVENT_LABELS, **OTHER_LABELS}
 CSV_COLUMNS = (
@@ -90,9 +91,49 @@ def _filters() -> tuple[list[ColumnElement[bool]], dict[str, Any]]:
     return conditions, args
 
 
-def _summary(payload: str) -> str:
-    """Show a payload compactly: the canonical JSON, hashes included."""
-    return payload if payload and payload != "{}" else ""
+PAYLOAD_LABELS = {
+    "filename": N_("文件"),
+    "size": N_("大小（字节）"),
+    "sha256": "SHA-256",
+    "content_type": N_("类型"),
+    "sub_item": N_("评分项"),
+    "purpose": N_("用途"),
+    "evidence_sha256": N_("材料哈希"),
+    "not_involved": N_("声明不涉及"),
+    "rulings": N_("认定"),
+    "scores": N_("得分"),
+    "deductions": N_("扣分原因"),
+    "total": N_("合计"),
+    "version": N_("版本"),
+    "round": N_("轮次"),
+}
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, dict):
+        return "；".join(f"{k}：{_text(v)}" for k, v in value.items())
+    if isinstance(value, list):
+        return "、".join(_text(v) for v in value) or gettext("（无）")
+    if value is True:
+        return gettext("认定不涉及")
+    if value is False:
+        return gettext("不予认定")
+    return "" if value is None else str(value)
+
+
+def describe_payload(payload: str) -> list[tuple[str, str]]:
+    """Return an event's payload as labelled lines for people (hashes in full)."""
+    try:
+        data = json.loads(payload or "{}")
+    except ValueError:
+        return [(N_("内容"), payload)]
+    if not isinstance(data, dict):
+        return [(N_("内容"), _text(data))]
+    return [
+        (PAYLOAD_LABELS.get(str(k), str(k)), _text(v))
+        for k, v in data.items()
+        if k != "evidence_id"
+    ]
 
 
 @bp.get("/")
@@ -124,7 +165,7 @@ def events() -> ResponseReturnValue:
         labels=LABELS,
         departments=departments,
         department_names={d.id: d.name for d in departments},
-        summary=_summary,
+        describe=describe_payload,
         next_url=url_for("audit.events", before=rows[-1].seq, **args) if more and rows else None,
         first_url=url_for("audit.events", **args) if before else None,
         csv_url=url_for("audit.export", fmt="csv", **args),

@@ -27,12 +27,13 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from werkzeug.wrappers import Response
 
 from web.app import get_db
 from web.limits import limiter
-from web.portal.common import add_error_pages
+from web.portal.common import N_, add_error_pages
 from workflow.audit import record_event
 from workflow.errors import DomainError
 from workflow.models import User
@@ -43,7 +44,8 @@ from workflow.users import check_password, get_user, set_password
 bp = Blueprint("auth", __name__)
 login_manager = LoginManager()
 login_manager.login_view = "auth.login"
-login_manager.login_message = "请先登录"
+login_manager.login_message = N_("请先登录")
+login_manager.localize_callback = gettext
 login_manager.login_message_category = "info"
 
 # Defaults; deployments and tests override them in app.config.
@@ -119,7 +121,7 @@ def landing_url(user: User) -> str:
     return url_for("home")
 
 
-def _safe_next(target: str | None) -> str | None:
+def safe_next(target: str | None) -> str | None:
     """Accept only a local path as the post-login target (no open redirect)."""
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return None
@@ -151,7 +153,7 @@ def _failed(response: Response) -> bool:
 @limiter.limit(_address_limit, methods=["POST"], deduct_when=_failed)
 def login() -> ResponseReturnValue:
     """Show the sign-in form; sign in with a username and password."""
-    next_url = _safe_next(request.values.get("next"))
+    next_url = safe_next(request.values.get("next"))
     if request.method == "GET":
         if current_user.is_authenticated:
             return redirect(next_url or landing_url(current_account()))
@@ -163,19 +165,22 @@ def login() -> ResponseReturnValue:
     if not check_password(user, password) or user is None:
         g.login_failed = True
         return render_template(
-            "auth/login.html", error="用户名或密码错误", username=username, next_url=next_url
+            "auth/login.html",
+            error=gettext("用户名或密码错误"),
+            username=username,
+            next_url=next_url,
         )
     if not user.is_active:
         g.login_failed = True
         return render_template(
-            "auth/login.html", error="该账号已停用，请联系管理员", username=username
+            "auth/login.html", error=gettext("该账号已停用，请联系管理员"), username=username
         )
     session.clear()  # a fresh session at sign-in: nothing from before survives (fixation)
     login_user(SessionUser(user))
     record_event(db, actor=user, action="login", target_type="user", target_id=user.id)
     db.commit()
     if user.must_change_password:
-        flash("首次登录或密码已被重置，请先修改密码", "info")
+        flash(gettext("首次登录或密码已被重置，请先修改密码"), "info")
         return redirect(url_for("auth.change_password"))
     return redirect(next_url or landing_url(user))
 
@@ -191,7 +196,7 @@ def logout() -> ResponseReturnValue:
         db.commit()
     logout_user()
     session.clear()
-    flash("您已安全退出", "info")
+    flash(gettext("您已安全退出"), "info")
     return redirect(url_for("auth.login"))
 
 
@@ -207,11 +212,11 @@ def change_password() -> ResponseReturnValue:
     confirm = request.form.get("confirm_password", "")
     error = None
     if not check_password(user, current):
-        error = "当前密码不正确"
+        error = gettext("当前密码不正确")
     elif new != confirm:
-        error = "两次输入的新密码不一致"
+        error = gettext("两次输入的新密码不一致")
     elif new == current:
-        error = "新密码不能与当前密码相同"
+        error = gettext("新密码不能与当前密码相同")
     if error is None:
         db = get_db()
         try:
@@ -223,7 +228,7 @@ def change_password() -> ResponseReturnValue:
             db.commit()
             session.clear()
             login_user(SessionUser(user))  # the version moved: re-issue this session only
-            flash("密码已修改，其他设备上的登录已失效", "success")
+            flash(gettext("密码已修改，其他设备上的登录已失效"), "success")
             return redirect(landing_url(user))
     return render_template("auth/change_password.html", error=error), 422
 
@@ -253,5 +258,5 @@ def init_auth(app: Flask) -> None:
 @bp.errorhandler(429)
 def _too_many_attempts(exc: Exception) -> ResponseReturnValue:
     """Refuse sign-in for a while after too many failures, on the sign-in page."""
-    message = "登录失败次数过多，请稍后再试"
+    message = gettext("登录失败次数过多，请稍后再试")
     return render_template("auth/login.html", error=message), 429

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, current_app, render_template
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -23,30 +24,61 @@ from workflow.states import ROLE_LABELS, STATE_LABELS, Role, State
 
 DISPLAY_TZ = ZoneInfo("Asia/Shanghai")
 
+
+def N_(message: str) -> str:
+    """Mark a message for extraction; it is translated where it is shown."""
+    return message
+
+
+# The engine's labels are data in Chinese; listed here so the catalog carries their English.
+ENGINE_LABELS = [
+    N_("草稿"),
+    N_("待初审"),
+    N_("待核实"),
+    N_("待评分"),
+    N_("已评分"),
+    N_("已退回"),
+    N_("申诉中"),
+    N_("部门填报员"),
+    N_("初审员"),
+    N_("核实员"),
+    N_("评分员"),
+    N_("审计员"),
+    N_("管理员"),
+    N_("提交"),
+    N_("初审通过"),
+    N_("退回修改"),
+    N_("核实通过"),
+    N_("评分"),
+    N_("申诉"),
+    N_("复核改分"),
+    N_("驳回申诉"),
+]
+
 EVENT_LABELS: dict[str, str] = {
     **ACTION_LABELS,
-    "evidence_uploaded": "上传材料",
-    "evidence_removed": "删除材料",
+    "evidence_uploaded": N_("上传材料"),
+    "evidence_removed": N_("删除材料"),
 }
 
-PURPOSE_LABELS = {"evidence": "佐证材料", "not_involved_proof": "不涉及证明"}
+PURPOSE_LABELS = {"evidence": N_("佐证材料"), "not_involved_proof": N_("不涉及证明")}
 
 # What a department should expect or do next, per state.
 NEXT_STEP = {
-    State.DRAFT: "请上传佐证材料后提交",
-    State.RETURNED: "请按退回原因修改材料后重新提交",
-    State.SUBMITTED: "等待初审",
-    State.REVIEWED: "等待核实",
-    State.VERIFIED: "等待评分",
-    State.SCORED: "已评分",
-    State.APPEALED: "申诉处理中",
+    State.DRAFT: N_("请上传佐证材料后提交"),
+    State.RETURNED: N_("请按退回原因修改材料后重新提交"),
+    State.SUBMITTED: N_("等待初审"),
+    State.REVIEWED: N_("等待核实"),
+    State.VERIFIED: N_("等待评分"),
+    State.SCORED: N_("已评分"),
+    State.APPEALED: N_("申诉处理中"),
 }
 
 
 def next_step(state: str) -> str:
     """Return what a department should expect or do next for an item in `state`."""
     try:
-        return NEXT_STEP[State(state)]
+        return gettext(NEXT_STEP[State(state)])
     except ValueError:
         return ""
 
@@ -89,7 +121,7 @@ def state_label(state: str | None) -> str:
     if not state:
         return ""
     try:
-        return STATE_LABELS[State(state)]
+        return gettext(STATE_LABELS[State(state)])
     except ValueError:
         return state
 
@@ -99,7 +131,7 @@ def role_labels(roles: Sequence[str]) -> str:
     labels = []
     for r in roles:
         try:
-            labels.append(ROLE_LABELS[Role(r)])
+            labels.append(gettext(ROLE_LABELS[Role(r)]))
         except ValueError:
             labels.append(r)
     return "、".join(labels)
@@ -135,9 +167,9 @@ def _detail(event: AuditEvent) -> str:
     if event.action in ("evidence_uploaded", "evidence_removed"):
         return str(payload.get("filename", ""))
     if event.action in ("score", "rescore") and "total" in payload:
-        return f"合计 {payload['total']} 分"
+        return gettext("合计 %(total)s 分", total=payload["total"])
     if event.action == "submit" and payload.get("evidence_sha256") is not None:
-        return f"材料 {len(payload['evidence_sha256'])} 份"
+        return gettext("材料 %(n)s 份", n=len(payload["evidence_sha256"]))
     return ""
 
 
@@ -151,7 +183,7 @@ def item_history(db: Session, item: Item) -> list[HistoryEntry]:
         HistoryEntry(
             at=e.at,
             actor=names.get(e.actor) or e.actor,
-            action=EVENT_LABELS.get(e.action, e.action),
+            action=gettext(EVENT_LABELS[e.action]) if e.action in EVENT_LABELS else e.action,
             from_state=state_label(e.from_state),
             to_state=state_label(e.to_state),
             comment=e.comment,
@@ -176,21 +208,22 @@ def live_evidence_counts(db: Session, item_ids: Sequence[int]) -> dict[int, int]
 
 
 ERROR_MESSAGES = {
-    400: "请求无效",
-    403: "您没有权限访问此页面",
-    404: "页面或事项不存在",
-    405: "不支持的请求方式",
-    413: "上传的文件过大",
-    429: "操作过于频繁，请稍后再试",
+    400: N_("请求无效"),
+    403: N_("您没有权限访问此页面"),
+    404: N_("页面或事项不存在"),
+    405: N_("不支持的请求方式"),
+    413: N_("上传的文件过大"),
+    429: N_("操作过于频繁，请稍后再试"),
+    500: N_("服务器出错，请稍后重试"),
 }
 
 
 def error_page(exc: HTTPException) -> ResponseReturnValue:
     """Render an HTTP error as a Chinese page."""
     code = exc.code or 500
-    message = ERROR_MESSAGES.get(code, "服务器出错，请稍后重试")
+    message = gettext(ERROR_MESSAGES.get(code, ERROR_MESSAGES[500]))
     if isinstance(exc, CSRFError):
-        message = "表单已过期或无效，请返回并刷新页面后重试"
+        message = gettext("表单已过期或无效，请返回并刷新页面后重试")
     return render_template("error.html", code=code, message=message), code
 
 

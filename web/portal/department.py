@@ -17,6 +17,7 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
@@ -24,7 +25,7 @@ from storage.base import content_disposition
 from storage.errors import ObjectNotFound, StorageError
 from web.app import get_db
 from web.portal.auth import current_account, roles_required
-from web.portal.common import NEXT_STEP, add_error_pages, get_store, live_evidence_counts
+from web.portal.common import add_error_pages, get_store, live_evidence_counts
 from web.portal.items import (
     PREVIEW_TYPES,
     apply_posted_action,
@@ -35,7 +36,7 @@ from web.portal.items import (
 from workflow.errors import DomainError, InvalidValue, NotFound
 from workflow.evidence import PURPOSES, attach_evidence, get_readable_evidence, remove_evidence
 from workflow.models import Category, Indicator, Item, User
-from workflow.states import Role, State
+from workflow.states import Role
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
 add_error_pages(bp)
@@ -75,7 +76,6 @@ def index() -> ResponseReturnValue:
         department=user.department,
         items=items,
         counts=counts,
-        next_step={i.id: NEXT_STEP[State(i.state)] for i in items},
         total=sum(scored) if scored else None,
         scored_count=len(scored),
     )
@@ -112,9 +112,9 @@ def upload(item_id: int) -> ResponseReturnValue:
     note = request.form.get("note") or None
     try:
         if not files:
-            raise InvalidValue("请选择要上传的文件", code="file_required")
+            raise InvalidValue(gettext("请选择要上传的文件"), code="file_required")
         if purpose not in PURPOSES:
-            raise InvalidValue("未知的材料用途", code="bad_purpose")
+            raise InvalidValue(gettext("未知的材料用途"), code="bad_purpose")
         store = get_store()
         for f in files:
             attach_evidence(
@@ -135,7 +135,7 @@ def upload(item_id: int) -> ResponseReturnValue:
             abort(404)
         return render_item_with_error(db, item_id, user, TEMPLATE, exc)
     db.commit()
-    flash(f"已上传 {len(files)} 个文件", "success")
+    flash(gettext("已上传 %(n)s 个文件", n=len(files)), "success")
     target = url_for("portal.item_page", item_id=item_id)
     if request.headers.get("X-Requested-With") == "XMLHttpRequest":
         return jsonify(redirect=target)  # upload.js follows it after its progress bar
@@ -161,7 +161,7 @@ def remove(evidence_id: int) -> ResponseReturnValue:
             abort(404)
         return render_item_with_error(db, item_id, user, TEMPLATE, exc)
     db.commit()
-    flash(f"已删除材料：{row.filename}", "success")
+    flash(gettext("已删除材料：%(name)s", name=row.filename), "success")
     return redirect(url_for("portal.item_page", item_id=item_id), code=303)
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 from werkzeug.datastructures import MultiDict
@@ -143,7 +144,7 @@ def apply_posted_action(
             abort(404)
         return render_item_with_error(db, item_id, user, template, exc, **context)
     db.commit()
-    flash(f"已{ACTION_LABELS[action]}", "success")
+    flash(gettext("已%(action)s", action=gettext(ACTION_LABELS[action])), "success")
     return redirect(url_for(page_endpoint, item_id=item_id), code=303)
 
 

@@ -8,12 +8,13 @@ from decimal import Decimal
 
 from flask import Blueprint, render_template
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext
 from sqlalchemy import select
 
 from scoring.totals import ItemFigure, quantize, results
 from web.app import get_db
 from web.portal.auth import roles_required
-from web.portal.common import add_error_pages, latest_assessment
+from web.portal.common import N_, add_error_pages, latest_assessment
 from workflow.models import Category, Department, Indicator, Item
 from workflow.permissions import READ_ALL_ROLES
 from workflow.states import STATE_LABELS, State
@@ -24,11 +25,11 @@ add_error_pages(bp)
 CHART_WIDTH = 560
 CHART_HEIGHT = 180
 HISTOGRAM_BINS = (
-    ("60 分以下", Decimal(0), Decimal(60)),
+    (N_("60 分以下"), Decimal(0), Decimal(60)),
     ("60–69", Decimal(60), Decimal(70)),
     ("70–79", Decimal(70), Decimal(80)),
     ("80–89", Decimal(80), Decimal(90)),
-    ("90 分以上", Decimal(90), Decimal(1000)),
+    (N_("90 分以上"), Decimal(90), Decimal(1000)),
 )
 
 
@@ -111,7 +112,7 @@ def matrix() -> ResponseReturnValue:
     counts = [sum(1 for t in scored_totals if low <= t < high) for _, low, high in HISTOGRAM_BINS]
     histogram = bars(
         [
-            (label, Decimal(c), str(c))
+            (gettext(label), Decimal(c), str(c))
             for (label, _, _), c in zip(HISTOGRAM_BINS, counts, strict=True)
         ],
         Decimal(max(counts, default=0) or 1),

@@ -12,7 +12,7 @@ from sqlalchemy.orm import joinedload
 
 from web.app import get_db
 from web.portal.auth import current_account, roles_required
-from web.portal.common import add_error_pages, latest_assessment
+from web.portal.common import N_, add_error_pages, latest_assessment
 from web.portal.items import apply_posted_action, load_item_view, readable_item_or_404
 from workflow.machine import ACTIONS
 from workflow.models import Department, Indicator, Item
@@ -37,10 +37,10 @@ class Tab:
 
 
 TABS = (
-    Tab(State.SUBMITTED, "待初审", Role.REVIEWER),
-    Tab(State.REVIEWED, "待核实", Role.VERIFIER),
-    Tab(State.VERIFIED, "待评分", Role.SCORER),
-    Tab(State.APPEALED, "申诉", Role.SCORER),
+    Tab(State.SUBMITTED, N_("待初审"), Role.REVIEWER),
+    Tab(State.REVIEWED, N_("待核实"), Role.VERIFIER),
+    Tab(State.VERIFIED, N_("待评分"), Role.SCORER),
+    Tab(State.APPEALED, N_("申诉"), Role.SCORER),
 )
 
 
