@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench demo clean
+.PHONY: run test lint typecheck unit bench load faults demo clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -32,6 +32,15 @@ test: lint typecheck unit
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# 50 API clients against gunicorn (4 workers) on PostgreSQL `fgf_load` for 60 s (SECONDS=…).
+load: $(STAMP)
+	$(BIN)/python -m bench.load --seconds $(or $(SECONDS),60)
+
+# Fault scenarios (PostgreSQL restart, S3 outage, app killed mid-upload); needs root for
+# the PostgreSQL restart. See docs/reliability.md.
+faults: $(STAMP)
+	$(BIN)/python -m bench.faults
 
 demo: $(STAMP)
 	$(BIN)/flask --app wsgi init

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, Response, current_app, jsonify, request
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from storage.errors import IngestRejected, StorageError, StorageUnavailable
@@ -49,6 +50,7 @@ ENGLISH: dict[str, str] = {
     "own_department": "Office staff may not act on their own department's item.",
     "four_eyes": "Four-eyes rule: someone else must do this.",
     "internal_error": "Internal error.",
+    "database_unavailable": "The database is unavailable; try again later.",
 }
 
 # Chinese messages of the HTTP errors Werkzeug raises itself (routing, size limits).
@@ -99,6 +101,13 @@ def http_error_response(exc: HTTPException) -> Response:
     return response
 
 
+def is_database_outage(exc: Exception) -> bool:
+    """Tell whether an exception means the database cannot be reached (restart, failover)."""
+    if isinstance(exc, OperationalError | InterfaceError):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
 def api_exception_response(exc: Exception) -> Response:
     """Map any exception raised in an API view to a JSON answer; unexpected ones are a 500."""
     if isinstance(exc, DomainError):
@@ -111,6 +120,13 @@ def api_exception_response(exc: Exception) -> Response:
         return error_response(exc.status, exc.code, exc.message)
     if isinstance(exc, StorageError) and exc.status < 500:
         return error_response(exc.status, exc.code, exc.message)
+    if is_database_outage(exc):
+        # The transaction was not committed (or the commit failed): nothing half-applied.
+        current_app.logger.warning("database unavailable in %s %s: %s", request.method,
+                                   request.path, exc)  # fmt: skip
+        response = error_response(503, "database_unavailable", "数据库暂时不可用，请稍后重试")
+        response.headers["Retry-After"] = "2"
+        return response
     current_app.logger.exception("unexpected error in %s %s", request.method, request.path)
     return error_response(500, "internal_error", "服务器内部错误")
 
