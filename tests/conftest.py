@@ -56,6 +56,9 @@ def _reset_pg(engine: Engine) -> None:
     names = ", ".join(t.name for t in Base.metadata.sorted_tables)
     with engine.begin() as conn:
         conn.execute(text("SET LOCAL session_replication_role = replica"))
+        # A session a test leaked (e.g. an unclosed streamed response) must fail the next
+        # test loudly, not hang the run.
+        conn.execute(text("SET LOCAL lock_timeout = '20s'"))
         conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
         conn.execute(text("INSERT INTO audit_chain_head (id, seq, hash) VALUES (1, 0, :h)"), {
             "h": "0" * 64

@@ -7,6 +7,7 @@ from typing import Any
 from flask import Flask, g, render_template
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from werkzeug.routing import IntegerConverter, Map
 
 from storage.config import store_from_settings
 from web.config import ROOT, load_config
@@ -14,11 +15,22 @@ from workflow.db import make_engine, make_sessionmaker
 from workflow.models import Assessment, Department, Item
 
 
+class DatabaseIdConverter(IntegerConverter):
+    """`int` converter capped at the largest id the schema can hold."""
+
+    def __init__(self, url_map: Map, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(url_map, *args, **kwargs)
+
+
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     """Create the app: configuration, database, request-scoped session, blueprints, CLI."""
     app = Flask(
         __name__, template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static")
     )
+    # Every <int:…> id in a URL is a 32-bit database id: anything larger is a 404 from the
+    # router, never an out-of-range query (a 500) in the database.
+    app.url_map.converters["int"] = DatabaseIdConverter
     app.config.update(load_config())
     if overrides:
         app.config.update(overrides)

@@ -26,6 +26,13 @@ EXPECTED = {
     "/admin/users": (LOGIN, NO, NO, NO, NO, NO, OK),
     "/admin/users/{user}": (LOGIN, NO, NO, NO, NO, NO, OK),
     "/admin/assessment": (LOGIN, NO, NO, NO, NO, NO, OK),
+    "/portal/routine": (LOGIN, OK, NO, NO, NO, NO, NO),
+    "/review/routine": (LOGIN, NO, OK, OK, OK, OK, OK),
+    "/review/routine/quota": (LOGIN, NO, OK, OK, OK, OK, OK),
+    "/review/routine/quota.csv": (LOGIN, NO, OK, OK, OK, OK, OK),
+    "/progress/departments/{dep}/notices": (LOGIN, NO, OK, OK, OK, OK, OK),
+    "/progress/summary.docx": (LOGIN, NO, OK, OK, OK, OK, OK),
+    "/admin/departments": (LOGIN, NO, NO, NO, NO, NO, OK),
     "/account/password": (LOGIN, OK, OK, OK, OK, OK, OK),
     "/": (OK, OK, OK, OK, OK, OK, OK),
 }
@@ -39,7 +46,7 @@ def test_every_page_for_every_role(app: Flask, session: Session, world: World) -
         if role != "anonymous":
             client.post("/login", data={"username": role, "password": PASSWORD})
         for page, statuses in EXPECTED.items():
-            path = page.format(item=item, user=world.member_b.id)
+            path = page.format(item=item, user=world.member_b.id, dep=world.dep_b.id)
             status = client.get(path).status_code
             if status != statuses[n]:
                 failures.append(f"{role} {path}: {status}, expected {statuses[n]}")

@@ -62,6 +62,12 @@ def test_item_from_draft_to_scored_in_the_browser(
             page.wait_for_url(f"{base_url}/portal/")
             assert page.locator("table.grid tbody tr").count() == 10
             page.screenshot(path=str(shots / "portal.png"), full_page=True)
+            page.goto(f"{base_url}/portal/routine")
+            page.fill("input[name=title]", "八月“放管服”信息")
+            page.set_input_files("input[name=file]", str(pdf))
+            page.click("form.form-stack button:has-text('报送')")
+            page.wait_for_selector("text=已报送")
+            page.screenshot(path=str(shots / "routine-department.png"), full_page=True)
 
             page.goto(f"{base_url}/portal/items/{item_id}")
             assert page.locator(".drop-zone").count() == 1  # upload.js runs under the CSP
@@ -113,6 +119,9 @@ def test_item_from_draft_to_scored_in_the_browser(
             page.screenshot(path=str(shots / "scored.png"), full_page=True)
             page.goto(f"{base_url}/progress/")
             page.screenshot(path=str(shots / "progress.png"), full_page=True)
+            page.goto(f"{base_url}/review/routine/quota")
+            assert page.locator("td.quota-missing").count() > 0
+            page.screenshot(path=str(shots / "routine-quota.png"), full_page=True)
             page.click("button:has-text('退出')")
 
             sign_in("auditor")

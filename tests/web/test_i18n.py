@@ -71,10 +71,27 @@ def test_every_page_renders_in_english(
     submit_item(session, item.id, world.member_a, item.version)
     session.commit()
     pages = {
-        "member_a": ["/portal/", f"/portal/items/{item.id}", "/portal/items/999999"],
-        "reviewer": ["/review/", f"/review/items/{item.id}", "/progress/"],
+        "member_a": [
+            "/portal/",
+            f"/portal/items/{item.id}",
+            "/portal/items/999999",
+            "/portal/routine",
+        ],
+        "reviewer": [
+            "/review/",
+            f"/review/items/{item.id}",
+            "/progress/",
+            "/review/routine",
+            "/review/routine/quota",
+            f"/progress/departments/{world.dep_b.id}/notices",
+        ],
         "auditor": ["/audit/", f"/audit/?item={item.id}", "/audit/verify"],
-        "admin": ["/admin/users", f"/admin/users/{world.scorer.id}", "/admin/assessment"],
+        "admin": [
+            "/admin/users",
+            f"/admin/users/{world.scorer.id}",
+            "/admin/assessment",
+            "/admin/departments",
+        ],
     }
     for username, paths in pages.items():
         client = app.test_client()

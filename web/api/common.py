@@ -130,7 +130,7 @@ def query_int(name: str, *, minimum: int = 0, maximum: int = MAX_ID) -> int | No
     raw = request.args.get(name)
     if raw is None or raw == "":
         return None
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 19:
+    if not raw.isascii() or not raw.isdecimal() or len(raw) > 19:
         raise BadRequest(f"参数 {name} 须为整数", code="invalid_parameter")
     value = int(raw)
     if value < minimum or value > maximum:
@@ -169,7 +169,7 @@ def decode_cursor(kind: str) -> int | None:
     try:
         text = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode("ascii")
         prefix, _, number = text.partition(":")
-        if prefix != kind or not number.isdigit() or len(number) > 19 or int(number) > MAX_SEQ:
+        if prefix != kind or not number.isdecimal() or len(number) > 19 or int(number) > MAX_SEQ:
             raise ValueError(text)
         return int(number)
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:

@@ -76,7 +76,7 @@ def create_routine(aid: int) -> Response:
     department = form_text("department", 20)
     department_id = None
     if department is not None:
-        if not department.isdigit() or int(department) > MAX_ID:
+        if not department.isdecimal() or int(department) > MAX_ID:
             raise BadRequest("department 须为部门 id", code="invalid_value")
         department_id = int(department)
     upload = request.files.get("file")

@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Flask
 
+from web.cli_routine import cell_status
 from web.portal.common import (
     PURPOSE_LABELS,
     file_size,
@@ -18,7 +19,7 @@ from web.portal.common import (
 
 def register_portal(app: Flask) -> None:
     """Register sign-in, the portal pages and their template helpers on the app."""
-    from web.portal import admin, audit, department, progress, review
+    from web.portal import admin, audit, department, notices, progress, review, routine
     from web.portal.auth import init_auth, signed_in_user
     from web.portal.i18n import LANGUAGES, current_language, init_i18n
 
@@ -29,11 +30,16 @@ def register_portal(app: Flask) -> None:
     app.register_blueprint(progress.bp)
     app.register_blueprint(audit.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(routine.bp)
+    app.register_blueprint(notices.bp)
     app.add_template_filter(local_time, "local_time")
     app.add_template_filter(file_size, "file_size")
     app.add_template_filter(state_label, "state_label")
     app.add_template_filter(role_labels, "role_labels")
     app.add_template_filter(next_step, "next_step")
+    app.add_template_filter(routine.kind_label, "kind_label")
+    app.add_template_filter(routine.status_label, "routine_status")
+    app.add_template_filter(cell_status, "cell_status")
 
     @app.context_processor
     def _portal_context() -> dict[str, Any]:

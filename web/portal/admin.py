@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import BinaryIO, cast
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
@@ -10,17 +11,21 @@ from flask_babel import gettext
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
+from storage.errors import StorageError
+from web.api.common import MAX_ID
 from web.app import get_db
 from web.portal.auth import current_account, roles_required
-from web.portal.common import DISPLAY_TZ, N_, add_error_pages, latest_assessment
+from web.portal.common import DISPLAY_TZ, N_, add_error_pages, get_store, latest_assessment
 from workflow.assessments import (
     assessment_status,
     publish_assessment,
     reopen_assessment,
     set_appeal_window,
 )
-from workflow.errors import DomainError, InvalidValue
+from workflow.departments import add_alias, get_department, remove_alias, rename_department
+from workflow.errors import DomainError, InvalidValue, NotFound
 from workflow.models import Department, User
+from workflow.notices import latest_base, set_notice_base
 from workflow.states import ROLE_LABELS, Role
 from workflow.users import create_user, generate_password, set_active, set_password, set_roles
 
@@ -44,7 +49,7 @@ def _departments(db: Session) -> list[Department]:
 
 def _department_from_form(db: Session) -> Department | None:
     value = request.form.get("department_id", "")
-    if not value.isdigit():
+    if not value.isdecimal():
         return None
     department = db.get(Department, int(value))
     if department is None:
@@ -195,6 +200,7 @@ def _render_assessment(db: Session, **context: object) -> str:
         assessment=assessment,
         status_label=STATUS_LABELS.get(status or "", ""),
         status=status,
+        base=latest_base(db, assessment) if assessment is not None else None,
         **context,
     )
 
@@ -228,7 +234,7 @@ def assessment_act() -> ResponseReturnValue:
     try:
         if action == "publish":
             days = request.form.get("days", "").strip()
-            if not days.isdigit():
+            if not days.isdecimal():
                 raise InvalidValue(gettext("公示天数须为整数"), code="bad_days")
             publish_assessment(db, assessment, int(days), actor=actor)
             message = gettext("已公示考核结果，申诉期开始")
@@ -249,3 +255,91 @@ def assessment_act() -> ResponseReturnValue:
     db.commit()
     flash(message, "success")
     return redirect(url_for("admin.assessment_page"), code=303)
+
+
+@bp.post("/assessment/letterhead")
+@roles_required(Role.ADMIN)
+def upload_letterhead() -> ResponseReturnValue:
+    """Store an uploaded .docx letterhead as the base of every later notice."""
+    db = get_db()
+    assessment = latest_assessment(db)
+    if assessment is None:
+        abort(404)
+    upload = request.files.get("file")
+    try:
+        if upload is None or not upload.filename:
+            raise InvalidValue(gettext("请选择信头文件（.docx）"), code="file_required")
+        set_notice_base(
+            db,
+            get_store(),
+            assessment,
+            cast(BinaryIO, upload.stream),
+            upload.filename,
+            current_account(),
+        )
+    except (DomainError, StorageError) as exc:
+        db.rollback()
+        return _render_assessment(db, error=exc.message, form={}), exc.status
+    db.commit()
+    flash(gettext("已更换通知书信头"), "success")
+    return redirect(url_for("admin.assessment_page"), code=303)
+
+
+# -- departments and aliases -----------------------------------------------------------------
+
+ALIAS_KIND_LABELS = {"alias": N_("别名"), "office": N_("挂牌机构")}
+
+
+def _render_departments(db: Session, **context: object) -> str:
+    return render_template(
+        "admin/departments.html",
+        departments=_departments(db),
+        alias_kinds=ALIAS_KIND_LABELS,
+        **context,
+    )
+
+
+@bp.get("/departments")
+@roles_required(Role.ADMIN)
+def departments() -> ResponseReturnValue:
+    """List the current assessment's departments with full name, aliases and offices."""
+    return _render_departments(get_db(), form={})
+
+
+@bp.post(f"/departments/<int(max={MAX_ID}):department_id>")
+@roles_required(Role.ADMIN)
+def department_act(department_id: int) -> ResponseReturnValue:
+    """Edit a department's full name, add or remove an alias (audited)."""
+    db = get_db()
+    actor = current_account()
+    action = request.form.get("action", "")
+    try:
+        department = get_department(db, department_id)
+        if action == "rename":
+            rename_department(db, department, request.form.get("full_name", ""), actor=actor)
+            message = gettext("已修改部门全称")
+        elif action == "add_alias":
+            add_alias(
+                db,
+                department,
+                request.form.get("alias", ""),
+                request.form.get("kind", "alias"),
+                actor=actor,
+            )
+            message = gettext("已添加别名")
+        elif action == "remove_alias":
+            raw = request.form.get("alias_id", "")
+            alias_id = int(raw) if raw.isdecimal() and len(raw) < 11 else 0
+            remove_alias(db, department, alias_id if alias_id <= MAX_ID else 0, actor=actor)
+            message = gettext("已删除别名")
+        else:
+            abort(400)
+    except DomainError as exc:
+        db.rollback()
+        if isinstance(exc, NotFound):
+            abort(404)
+        form = {**request.form, "department_id": str(department_id)}
+        return _render_departments(db, error=exc.message, form=form), exc.status
+    db.commit()
+    flash(message, "success")
+    return redirect(url_for("admin.departments") + f"#dep-{department_id}", code=303)

@@ -77,7 +77,7 @@ def _filters() -> tuple[list[ColumnElement[bool]], dict[str, Any]]:
         args["action"] = action
     for name, column in (("department", AuditEvent.department_id), ("item", AuditEvent.item_id)):
         value = request.args.get(name, "")
-        if value.isdigit() and len(value) < 10:
+        if value.isdecimal() and len(value) < 10:
             conditions.append(column == int(value))
             args[name] = int(value)
     start, end = _date_arg("from"), _date_arg("to")
@@ -144,7 +144,7 @@ def events() -> ResponseReturnValue:
     conditions, args = _filters()
     before = request.args.get("before", "")
     page_conditions = list(conditions)
-    if before.isdigit() and len(before) < 19:
+    if before.isdecimal() and len(before) < 19:
         page_conditions.append(AuditEvent.seq < int(before))
     size = int(current_app.config.get("AUDIT_PAGE_SIZE", PAGE_SIZE))
     rows = list(
@@ -230,18 +230,24 @@ def export(fmt: str) -> ResponseReturnValue:
         buffer = io.StringIO()
         writer = csv.writer(buffer)
         writer.writerow(CSV_COLUMNS)
-        for event in _export_rows(db, conditions):
-            body = event_body(event)
-            writer.writerow([*(body[c] for c in CSV_COLUMNS[:-2]), event.prev_hash, event.hash])
-            if buffer.tell() > 64 * 1024:
-                yield buffer.getvalue()
-                buffer.seek(0)
-                buffer.truncate()
+        try:
+            for event in _export_rows(db, conditions):
+                body = event_body(event)
+                writer.writerow([*(body[c] for c in CSV_COLUMNS[:-2]), event.prev_hash, event.hash])
+                if buffer.tell() > 64 * 1024:
+                    yield buffer.getvalue()
+                    buffer.seek(0)
+                    buffer.truncate()
+        finally:
+            db.rollback()  # end the read transaction as soon as the rows are out
         yield buffer.getvalue()
 
     def jsonl_lines() -> Iterator[str]:
-        for event in _export_rows(db, conditions):
-            yield json.dumps(_record(event), ensure_ascii=False, sort_keys=True) + "\n"
+        try:
+            for event in _export_rows(db, conditions):
+                yield json.dumps(_record(event), ensure_ascii=False, sort_keys=True) + "\n"
+        finally:
+            db.rollback()  # end the read transaction as soon as the rows are out
 
     if fmt == "csv":
         body, mimetype = csv_lines(), "text/csv; charset=utf-8"

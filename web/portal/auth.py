@@ -75,7 +75,7 @@ class SessionUser(UserMixin):
 def _load_user(session_id: str) -> SessionUser | None:
     """Load the session's user unless disabled or the session version has moved on."""
     user_id, _, version = session_id.partition(":")
-    if not user_id.isdigit() or not version.isdigit():
+    if not user_id.isdecimal() or not version.isdecimal():
         return None
     user = get_db().get(User, int(user_id))
     if user is None or not user.is_active or user.session_version != int(version):

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, current_app, render_template
+from flask import Blueprint, current_app, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 from flask_wtf.csrf import CSRFError
@@ -23,6 +23,22 @@ from workflow.models import Assessment, AuditEvent, Item, User
 from workflow.states import ROLE_LABELS, STATE_LABELS, Role, State
 
 DISPLAY_TZ = ZoneInfo("Asia/Shanghai")
+
+
+MAX_ID = 2**31 - 1
+
+
+def int_arg(name: str) -> int | None:
+    """Return a non-negative integer query parameter, None when absent or not a number.
+
+    A number past 32 bits cannot be an id: it becomes 0, which matches nothing, rather than
+    an out-of-range query.
+    """
+    value = request.args.get(name, "")
+    if not (value.isascii() and value.isdecimal()):  # "²".isdigit() is True; int() refuses it
+        return None
+    number = int(value)
+    return number if number <= MAX_ID else 0
 
 
 def N_(message: str) -> str:

@@ -36,7 +36,7 @@ from web.portal.items import (
 from workflow.errors import DomainError, InvalidValue, NotFound
 from workflow.evidence import PURPOSES, attach_evidence, get_readable_evidence, remove_evidence
 from workflow.models import Category, Indicator, Item, User
-from workflow.states import Role
+from workflow.states import Role, State
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
 add_error_pages(bp)
@@ -78,6 +78,7 @@ def index() -> ResponseReturnValue:
         counts=counts,
         total=sum(scored) if scored else None,
         scored_count=len(scored),
+        all_scored=bool(items) and all(i.state == State.SCORED.value for i in items),
     )
 
 

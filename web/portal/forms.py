@@ -21,7 +21,7 @@ SCORING_ACTIONS = ("score", "rescore")
 def form_version(form: Mapping[str, str]) -> int:
     """Return the item version the form was built from."""
     raw = (form.get("version") or "").strip()
-    if not raw.isdigit():
+    if not raw.isdecimal():
         raise BadRequest(gettext("表单缺少事项版本号，请刷新页面后重试"), code="version_required")
     return int(raw)
 

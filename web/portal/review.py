@@ -10,13 +10,15 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import joinedload
 
+from scoring.routine import Suggestion
 from web.app import get_db
 from web.portal.auth import current_account, roles_required
-from web.portal.common import N_, add_error_pages, latest_assessment
+from web.portal.common import N_, add_error_pages, int_arg, latest_assessment
 from web.portal.items import apply_posted_action, load_item_view, readable_item_or_404
 from workflow.machine import ACTIONS
-from workflow.models import Department, Indicator, Item
+from workflow.models import Assessment, Department, Indicator, Item, utcnow
 from workflow.permissions import READ_ALL_ROLES
+from workflow.routine import suggestions_for
 from workflow.states import Role, State
 
 bp = Blueprint("review", __name__, url_prefix="/review")
@@ -44,11 +46,6 @@ TABS = (
 )
 
 
-def _int_arg(name: str) -> int | None:
-    value = request.args.get(name, "")
-    return int(value) if value.isdigit() else None
-
-
 @bp.get("/")
 @roles_required(*READ_ALL_ROLES)
 def queue() -> ResponseReturnValue:
@@ -58,8 +55,8 @@ def queue() -> ResponseReturnValue:
     assessment = latest_assessment(db)
     default = next((t for t in TABS if user.has_role(t.role)), TABS[0])
     tab = next((t for t in TABS if t.state.value == request.args.get("state")), default)
-    department_id, indicator_id = _int_arg("department"), _int_arg("indicator")
-    after = _int_arg("after")
+    department_id, indicator_id = int_arg("department"), int_arg("indicator")
+    after = int_arg("after")
     if assessment is None:
         return render_template("review/queue.html", assessment=None, tabs=TABS, tab=tab)
 
@@ -136,7 +133,16 @@ def item_page(item_id: int) -> ResponseReturnValue:
     user = current_account()
     db = get_db()
     item = readable_item_or_404(db, item_id, user)
-    return render_template(TEMPLATE, view=load_item_view(db, item, user))
+    return render_template(
+        TEMPLATE, view=load_item_view(db, item, user), suggestions=_suggestions(item)
+    )
+
+
+def _suggestions(item: Item) -> dict[str, Suggestion]:
+    """Suggested scores of the item's routine points (9.1, 9.2, 10.1), from the records."""
+    db = get_db()
+    assessment = db.get_one(Assessment, item.assessment_id)
+    return suggestions_for(db, assessment, item.department_id, utcnow())
 
 
 @bp.post("/items/<int:item_id>/action")
@@ -144,4 +150,12 @@ def item_page(item_id: int) -> ResponseReturnValue:
 def item_act(item_id: int) -> ResponseReturnValue:
     """Apply review, return, verify, score, rescore or reject_appeal."""
     user = current_account()
-    return apply_posted_action(item_id, user, OFFICE_ACTIONS, TEMPLATE, "review.item_page")
+    item = readable_item_or_404(get_db(), item_id, user)
+    return apply_posted_action(
+        item_id,
+        user,
+        OFFICE_ACTIONS,
+        TEMPLATE,
+        "review.item_page",
+        suggestions=_suggestions(item),
+    )

@@ -1,0 +1,324 @@
+"""Routine pages, suggested scores, notices in the portal and the department admin."""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import docx
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from storage.local import LocalStore
+from tests.factories import World, add_evidence
+from tests.integration.test_notices import score_department
+from tests.web.conftest import text
+from workflow import actions
+from workflow.demo import demo_pdf
+from workflow.models import AuditEvent, DepartmentAlias, Notice, RoutineRecord
+
+Login = Callable[[str], FlaskClient]
+BASE_DOCX = Path(__file__).resolve().parents[2] / "templates" / "notice_base.docx"
+
+
+def _submit(client: FlaskClient, period: str, title: str, kind: str = "monthly_info") -> int:
+    response = client.post(
+        "/portal/routine",
+        data={
+            "kind": kind,
+            "period": period,
+            "title": title,
+            "note": "",
+            "file": (io.BytesIO(demo_pdf(title)), f"{title}.pdf"),
+        },
+        content_type="multipart/form-data",
+    )
+    return response.status_code
+
+
+def _record(session: Session, title: str) -> RoutineRecord:
+    session.expire_all()
+    return session.execute(select(RoutineRecord).where(RoutineRecord.title == title)).scalar_one()
+
+
+def test_submit_review_counts_and_downloads(
+    app: Flask, session: Session, world: World, login: Login
+) -> None:
+    member = login("member_a")
+    page = text(member.get("/portal/routine"))
+    assert "2018-08" in page and "2018-Q3" in page and "2018-07" not in page
+    assert _submit(member, "2018-08", "八月信息一") == 303
+    assert _submit(member, "2018-08", "八月信息二") == 303
+    assert _submit(member, "2018-08", "八月信息三") == 303
+    refused = member.post(
+        "/portal/routine",
+        data={"kind": "monthly_info", "period": "2018-Q3", "title": "错期间"},
+        content_type="multipart/form-data",
+    )
+    assert refused.status_code == 422 and "错期间" in text(refused)
+    page = text(member.get("/portal/routine"))
+    assert page.count("待审核") >= 3 and "迟报" in page
+
+    reviewer = login("reviewer")
+    queue = text(reviewer.get(f"/review/routine?department={world.dep_a.id}&kind=monthly_info"))
+    assert "八月信息一" in queue and "八月信息三" in queue
+    one, two, three = (_record(session, t) for t in ("八月信息一", "八月信息二", "八月信息三"))
+    back = "/review/routine?status=submitted"
+    for rec in (one, two):
+        accepted = reviewer.post(
+            f"/review/routine/{rec.id}/review", data={"status": "accepted", "back": back}
+        )
+        assert accepted.status_code == 303 and accepted.headers["Location"].endswith(back)
+    missing_reason = reviewer.post(
+        f"/review/routine/{three.id}/review", data={"status": "rejected"}
+    )
+    assert missing_reason.status_code == 422
+    rejected = reviewer.post(
+        f"/review/routine/{three.id}/review",
+        data={"status": "rejected", "reason": "内容与本月无关", "back": "//evil.example/"},
+    )
+    assert rejected.status_code == 303 and rejected.headers["Location"].endswith("/review/routine")
+    assert (
+        login("member_b")
+        .post(f"/review/routine/{three.id}/review", data={"status": "accepted"})
+        .status_code
+        == 403
+    )
+    assert (
+        login("scorer")
+        .post(f"/review/routine/{three.id}/review", data={"status": "accepted"})
+        .status_code
+        == 403
+    )
+    # reviewer_in_a may not review their own department's record
+    assert (
+        login("reviewer_in_a")
+        .post(f"/review/routine/{three.id}/review", data={"status": "accepted"})
+        .status_code
+        == 403
+    )
+
+    page = text(member.get("/portal/routine"))
+    assert "已采纳" in page and "已退回" in page and "内容与本月无关" in page
+    assert "达标（含迟报）" in page  # August: 2 accepted of 2, both late
+    assert "未报送" in page  # September onwards
+
+    # Files: the department and the office read them, another department gets a 404.
+    file_id = _record(session, "八月信息一").files[0].id
+    url = f"/portal/routine/files/{file_id}/download"
+    got = member.get(url)
+    assert got.status_code == 200 and got.data.startswith(b"%PDF")
+    assert got.headers["X-Content-Type-Options"] == "nosniff"
+    assert reviewer.get(url).status_code == 200
+    assert login("auditor").get(url).status_code == 200
+    assert login("member_b").get(url).status_code == 404
+    assert member.get("/portal/routine/files/999999/download").status_code == 404
+
+
+def test_office_records_a_meeting_and_sees_the_quota_matrix(
+    app: Flask, session: Session, world: World, login: Login
+) -> None:
+    reviewer = login("reviewer")
+    recorded = reviewer.post(
+        "/review/routine",
+        data={
+            "department_id": str(world.dep_b.id),
+            "kind": "meeting",
+            "period": "2018-09",
+            "title": "全市推进会",
+        },
+        content_type="multipart/form-data",
+    )
+    assert recorded.status_code == 303
+    assert _record(session, "全市推进会").department_id == world.dep_b.id
+    wrong_kind = reviewer.post(
+        "/review/routine",
+        data={"department_id": str(world.dep_b.id), "kind": "monthly_info", "period": "2018-09",
+              "title": "代报"},
+        content_type="multipart/form-data",
+    )  # fmt: skip
+    assert wrong_kind.status_code == 403
+    member = login("member_a")
+    assert _submit(member, "2018-08", "甲八月一") == 303
+    assert _submit(member, "2018-08", "甲八月二") == 303
+    for title in ("甲八月一", "甲八月二"):
+        reviewer.post(f"/review/routine/{_record(session, title).id}/review",
+                      data={"status": "accepted"})  # fmt: skip
+
+    matrix = text(reviewer.get("/review/routine/quota"))
+    assert "2018-08" in matrix and "2018-12" in matrix and "2018-Q4" in matrix
+    assert "quota-late" in matrix and "quota-missing" in matrix
+    assert world.dep_a.name in matrix
+    scorer_view = login("auditor").get("/review/routine/quota")
+    assert scorer_view.status_code == 200
+    # Staff who may read see the list but get no forms.
+    assert 'method="post" action="/review/routine"' not in text(
+        login("scorer").get("/review/routine")
+    )
+
+    csv_response = reviewer.get("/review/routine/quota.csv?kind=monthly_info")
+    assert csv_response.status_code == 200
+    assert csv_response.mimetype == "text/csv"
+    assert csv_response.data.startswith("\ufeff".encode())
+    body = csv_response.data.decode("utf-8-sig")
+    row = next(line for line in body.splitlines() if line.startswith(world.dep_a.name + ","))
+    assert "达标（含迟报）（2/2）" in row and "未报送（0/2）" in row
+    assert reviewer.get("/review/routine/quota.csv?kind=meeting").status_code == 404
+    assert login("member_a").get("/review/routine/quota.csv").status_code == 403
+
+
+def test_suggested_score_shown_and_prefilled(
+    app: Flask, session: Session, world: World, login: Login, store: LocalStore
+) -> None:
+    member = login("member_a")
+    assert _submit(member, "2018-08", "建议一") == 303
+    assert _submit(member, "2018-08", "建议二") == 303
+    reviewer = login("reviewer")
+    for title in ("建议一", "建议二"):
+        reviewer.post(f"/review/routine/{_record(session, title).id}/review",
+                      data={"status": "accepted"})  # fmt: skip
+    item = world.item(session, world.dep_a, "9")
+    add_evidence(session, store, item, world.member_a)
+    actions.submit_item(session, item.id, world.member_a, item.version)
+    actions.review_item(session, item.id, world.reviewer, item.version)
+    actions.verify_item(session, item.id, world.verifier, item.version)
+    session.commit()
+
+    page = text(login("scorer").get(f"/review/items/{item.id}"))
+    assert "平时考核建议分" in page
+    assert "达标 1/5 期" in page and "迟报 2 篇" in page
+    # 8 × 1/5 − 0.5 × 2 late = 0.60, prefilled
+    assert re.search(r'name="score-9\.1"[^>]*value="0\.60"', page.replace("\n", " "))
+    assert "与建议分不同时须在扣分原因中说明理由" in page
+    scores = {"9.1": "8", "9.2": "7"}
+    refused = login("scorer").post(
+        f"/review/items/{item.id}/action",
+        data={"action": "score", "version": str(item.version),
+              **{f"score-{k}": v for k, v in scores.items()}},
+    )  # fmt: skip
+    assert refused.status_code == 422 and "平时考核建议分" in text(refused)
+
+
+def test_notice_buttons_and_downloads(
+    app: Flask, session: Session, world: World, login: Login, store: LocalStore
+) -> None:
+    score_department(session, store, world, world.dep_b, world.member_b)
+    scorer = login("scorer")
+    progress = text(scorer.get("/progress/"))
+    notice_url = f"/progress/departments/{world.dep_b.id}/notice.docx"
+    assert notice_url in progress
+    assert f"/progress/departments/{world.dep_a.id}/notice.docx" not in progress
+    got = scorer.get(notice_url)
+    assert got.status_code == 200
+    assert got.headers["X-Notice-Version"] == "1"
+    document = docx.Document(io.BytesIO(got.data))
+    assert any(world.dep_b.full_name in p.text for p in document.paragraphs)
+    incomplete = scorer.get(f"/progress/departments/{world.dep_a.id}/notice.docx")
+    assert incomplete.status_code == 409 and "暂不能出具" in text(incomplete)
+
+    versions = text(login("auditor").get(f"/progress/departments/{world.dep_b.id}/notices"))
+    notice = session.execute(select(Notice).where(Notice.kind == "notice")).scalar_one()
+    assert f"/portal/notices/{notice.id}" in versions and notice.filename in versions
+    summary = login("auditor").get("/progress/summary.docx")
+    assert summary.status_code == 200 and summary.data.startswith(b"PK")
+    assert login("member_b").get("/progress/summary.docx").status_code == 403
+
+    member_b = login("member_b")
+    assert "/portal/notice.docx" in text(member_b.get("/portal/"))
+    own = member_b.get("/portal/notice.docx")
+    assert own.status_code == 200 and own.headers["X-Notice-Version"] == "1"  # unchanged figures
+    assert member_b.get(f"/portal/notices/{notice.id}").status_code == 200
+    member_a = login("member_a")
+    assert "/portal/notice.docx" not in text(member_a.get("/portal/"))
+    assert member_a.get("/portal/notice.docx").status_code == 409
+    assert member_a.get(f"/portal/notices/{notice.id}").status_code == 404
+    assert member_a.get(f"/progress/departments/{world.dep_b.id}/notices").status_code == 403
+
+
+def test_letterhead_upload(app: Flask, session: Session, world: World, login: Login) -> None:
+    admin = login("admin")
+    assert "系统默认信头" in text(admin.get("/admin/assessment"))
+    bad = admin.post(
+        "/admin/assessment/letterhead",
+        data={"file": (io.BytesIO(b"not a docx"), "x.docx")},
+        content_type="multipart/form-data",
+    )
+    assert bad.status_code == 415
+    good = admin.post(
+        "/admin/assessment/letterhead",
+        data={"file": (io.BytesIO(BASE_DOCX.read_bytes()), "信头.docx")},
+        content_type="multipart/form-data",
+    )
+    assert good.status_code == 303
+    assert "信头.docx" in text(admin.get("/admin/assessment"))
+    assert (
+        login("scorer")
+        .post(
+            "/admin/assessment/letterhead",
+            data={"file": (io.BytesIO(BASE_DOCX.read_bytes()), "信头.docx")},
+            content_type="multipart/form-data",
+        )
+        .status_code
+        == 403
+    )
+
+
+def test_department_aliases_admin(app: Flask, session: Session, world: World, login: Login) -> None:
+    admin = login("admin")
+    page = text(admin.get("/admin/departments"))
+    assert world.dep_a.full_name in page and world.dep_b.name in page
+    url = f"/admin/departments/{world.dep_b.id}"
+    added = admin.post(url, data={"action": "add_alias", "alias": "测试别名", "kind": "office"})
+    assert added.status_code == 303
+    assert "测试别名" in text(admin.get("/admin/departments"))
+    duplicate = admin.post(url, data={"action": "add_alias", "alias": world.dep_a.name})
+    assert duplicate.status_code == 422 and world.dep_a.name in text(duplicate)
+    renamed = admin.post(url, data={"action": "rename", "full_name": "乙部门全称（测试）"})
+    assert renamed.status_code == 303
+    row = session.execute(
+        select(DepartmentAlias).where(DepartmentAlias.alias == "测试别名")
+    ).scalar_one()
+    removed = admin.post(url, data={"action": "remove_alias", "alias_id": str(row.id)})
+    assert removed.status_code == 303
+    row_id = row.id
+    session.expunge(row)
+    gone = session.execute(select(DepartmentAlias).where(DepartmentAlias.id == row_id)).first()
+    assert gone is None
+    events = (
+        session.execute(select(AuditEvent).where(AuditEvent.action == "department_changed"))
+        .scalars()
+        .all()
+    )
+    assert len(events) == 3
+    assert admin.post(url, data={"action": "nonsense"}).status_code == 400
+    assert (
+        admin.post(
+            "/admin/departments/999999", data={"action": "rename", "full_name": "x"}
+        ).status_code
+        == 404
+    )
+    for role in ("reviewer", "member_b", "auditor"):
+        assert login(role).post(url, data={"action": "rename", "full_name": "x"}).status_code == 403
+
+
+def test_hostile_ids_and_filters(app: Flask, world: World, login: Login) -> None:
+    reviewer = login("reviewer")
+    big = "9" * 30
+    for url in (
+        f"/review/routine?department={big}&after={big}&kind=x&period=' OR 1=1 --",
+        "/review/routine?department=²&after=²",
+        f"/portal/routine/files/{big}/download",
+        f"/progress/departments/{big}/notices",
+        f"/portal/notices/{big}",
+    ):
+        assert reviewer.get(url).status_code in (200, 404), url
+    assert reviewer.post(f"/review/routine/{big}/review", data={}).status_code == 404
+    admin = login("admin")
+    assert admin.post(f"/admin/departments/{big}", data={"action": "rename"}).status_code == 404
+    url = f"/admin/departments/{world.dep_a.id}"
+    removed = admin.post(url, data={"action": "remove_alias", "alias_id": big})
+    assert removed.status_code == 404

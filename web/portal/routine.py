@@ -1,0 +1,340 @@
+"""Routine assessment (平时考核) pages: a department's records, the office's review and quotas."""
+
+from __future__ import annotations
+
+from typing import Any, BinaryIO, cast
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext
+from sqlalchemy import ColumnElement, select
+from sqlalchemy.orm import Session, joinedload, selectinload
+
+from scoring.routine import KIND_LABELS, periods_between
+from storage.base import content_disposition
+from storage.errors import ObjectNotFound, StorageError
+from web.api.common import MAX_ID
+from web.app import get_db
+from web.cli_routine import matrix_csv
+from web.portal.auth import current_account, roles_required
+from web.portal.common import N_, add_error_pages, get_store, int_arg, latest_assessment
+from workflow.errors import DomainError, NotFound
+from workflow.models import Assessment, Department, RoutineFile, RoutineRecord, User, utcnow
+from workflow.permissions import READ_ALL_ROLES
+from workflow.routine import (
+    DEPARTMENT_KINDS,
+    OFFICE_ROLES,
+    STAFF_KINDS,
+    get_routine,
+    quota_matrix,
+    review_routine,
+    routine_overview,
+    rules_of,
+    submit_routine,
+)
+from workflow.states import Role
+
+bp = Blueprint("routine", __name__)
+add_error_pages(bp)
+
+PAGE_SIZE = 50
+# Chinese labels of the engine's data, listed so the catalog carries their English.
+KIND_NAMES = [
+    N_("“放管服”信息（月报）"),
+    N_("经验做法/典型案例（季报）"),
+    N_("参会情况"),
+    N_("督查检查/迎检"),
+    N_("临时性工作"),
+]
+STATUS_LABELS = {
+    "submitted": N_("待审核"),
+    "accepted": N_("已采纳"),
+    "rejected": N_("已退回"),
+}
+CELL_LABELS = {
+    "met": N_("达标"),
+    "late": N_("达标（含迟报）"),
+    "short": N_("未达标"),
+    "missing": N_("未报送"),
+}
+QUOTA_KINDS = ("monthly_info", "quarterly_case")
+
+
+def kind_label(kind: str) -> str:
+    """Return a routine kind's label in the page's language."""
+    return gettext(KIND_LABELS[kind]) if kind in KIND_LABELS else kind
+
+
+def status_label(status: str) -> str:
+    """Return a routine status's label in the page's language."""
+    return gettext(STATUS_LABELS[status]) if status in STATUS_LABELS else status
+
+
+def _periods(assessment: Assessment) -> dict[str, list[str]]:
+    """Every month and quarter of the counting window (the period select's options)."""
+    rules = rules_of(assessment)
+    return {
+        unit: [p.label for p in periods_between(rules.counting_starts, rules.counting_ends, unit)]
+        for unit in ("month", "quarter")
+    }
+
+
+def _department_assessment(user: User) -> Assessment:
+    if user.department is None:
+        abort(404)
+    return user.department.assessment
+
+
+def _render_department(db: Session, user: User, form: Any = None, error: str | None = None) -> str:
+    assessment = _department_assessment(user)
+    department_id = user.department_id or 0
+    overview = routine_overview(db, assessment, department_id, user, utcnow())
+    return render_template(
+        "routine/department.html",
+        department=user.department,
+        overview=overview,
+        kinds=[k for k in KIND_LABELS if k in DEPARTMENT_KINDS],
+        periods=_periods(assessment),
+        cell_labels=CELL_LABELS,
+        form=form or {},
+        error=error,
+    )
+
+
+@bp.get("/portal/routine")
+@roles_required(Role.DEPARTMENT)
+def department_page() -> ResponseReturnValue:
+    """A department's routine records with status, counts per period and the submit form."""
+    return _render_department(get_db(), current_account())
+
+
+def _submit(user: User, assessment: Assessment, department_id: int | None) -> None:
+    upload = request.files.get("file")
+    has_file = upload is not None and bool(upload.filename)
+    submit_routine(
+        get_db(),
+        get_store(),
+        assessment,
+        user,
+        kind=request.form.get("kind", ""),
+        period=request.form.get("period", ""),
+        title=request.form.get("title", ""),
+        stream=cast(BinaryIO, upload.stream) if has_file and upload is not None else None,
+        filename=upload.filename if has_file and upload is not None else None,
+        department_id=department_id,
+        note=request.form.get("note"),
+        max_size=int(current_app.config["MAX_UPLOAD_BYTES"]),
+    )
+
+
+@bp.post("/portal/routine")
+@roles_required(Role.DEPARTMENT)
+def department_submit() -> ResponseReturnValue:
+    """Submit a monthly report, a quarterly case or a task of the user's own department."""
+    user = current_account()
+    db = get_db()
+    try:
+        _submit(user, _department_assessment(user), user.department_id)
+    except (DomainError, StorageError) as exc:
+        db.rollback()
+        return _render_department(db, user, request.form, exc.message), exc.status
+    db.commit()
+    flash(gettext("已报送，等待市职转办审核"), "success")
+    return redirect(url_for("routine.department_page"), code=303)
+
+
+@bp.get(f"/portal/routine/files/<int(max={MAX_ID}):file_id>/download")
+@roles_required()
+def download(file_id: int) -> ResponseReturnValue:
+    """Stream a routine file to a user who may read its record, as an attachment."""
+    user = current_account()
+    db = get_db()
+    row = db.get(RoutineFile, file_id)
+    if row is None:
+        abort(404)
+    try:
+        get_routine(db, row.record_id, user)
+    except NotFound:
+        abort(404)
+    try:
+        reader = get_store().open(row.storage_key)
+    except ObjectNotFound:
+        abort(404)
+    except StorageError as exc:
+        return render_template("error.html", code=exc.status, message=exc.message), exc.status
+    response = Response(reader.iter_chunks(), mimetype=row.content_type)
+    response.call_on_close(reader.close)
+    response.headers["Content-Disposition"] = content_disposition(row.filename)
+    response.headers["Content-Length"] = str(row.size)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+# -- the office --------------------------------------------------------------------------------
+
+
+def _assessment_or_404(db: Session) -> Assessment:
+    assessment = latest_assessment(db)
+    if assessment is None:
+        abort(404)
+    return assessment
+
+
+def _departments(db: Session, assessment: Assessment) -> list[Department]:
+    return list(
+        db.execute(
+            select(Department)
+            .where(Department.assessment_id == assessment.id)
+            .order_by(Department.position)
+        ).scalars()
+    )
+
+
+def _render_office(db: Session, form: Any = None, error: str | None = None) -> str:
+    assessment = _assessment_or_404(db)
+    status = request.args.get("status", "submitted")
+    if status not in STATUS_LABELS:
+        status = "submitted"
+    department_id, after = int_arg("department"), int_arg("after")
+    kind = request.args.get("kind", "")
+    period = request.args.get("period", "")
+    filters: list[ColumnElement[bool]] = [
+        RoutineRecord.assessment_id == assessment.id,
+        RoutineRecord.status == status,
+    ]
+    args: dict[str, Any] = {"status": status}
+    if department_id is not None:
+        filters.append(RoutineRecord.department_id == department_id)
+        args["department"] = department_id
+    if kind in KIND_LABELS:
+        filters.append(RoutineRecord.kind == kind)
+        args["kind"] = kind
+    if period:
+        filters.append(RoutineRecord.period == period)
+        args["period"] = period
+    if after is not None:
+        filters.append(RoutineRecord.id > after)
+    size = int(current_app.config.get("REVIEW_PAGE_SIZE", PAGE_SIZE))
+    rows = list(
+        db.execute(
+            select(RoutineRecord)
+            .where(*filters)
+            .options(joinedload(RoutineRecord.department), selectinload(RoutineRecord.files))
+            .order_by(RoutineRecord.id)
+            .limit(size + 1)
+        ).scalars()
+    )
+    more = len(rows) > size
+    rows = rows[:size]
+    periods = _periods(assessment)
+    return render_template(
+        "routine/office.html",
+        assessment=assessment,
+        rows=rows,
+        next_url=url_for("routine.office_page", after=rows[-1].id, **args) if more else None,
+        first_url=url_for("routine.office_page", **args) if after else None,
+        args=args,
+        status=status,
+        statuses=STATUS_LABELS,
+        departments=_departments(db, assessment),
+        kinds=list(KIND_LABELS),
+        staff_kinds=[k for k in KIND_LABELS if k in STAFF_KINDS],
+        periods=periods,
+        all_periods=periods["month"] + periods["quarter"],
+        can_act=current_account().has_role(*OFFICE_ROLES),
+        form=form or {},
+        error=error,
+    )
+
+
+@bp.get("/review/routine")
+@roles_required(*READ_ALL_ROLES)
+def office_page() -> ResponseReturnValue:
+    """Records by status (awaiting review first) with filters, review forms, record form."""
+    return _render_office(get_db())
+
+
+@bp.post("/review/routine")
+@roles_required(*OFFICE_ROLES)
+def office_record() -> ResponseReturnValue:
+    """Record a meeting, an inspection or a task for any department."""
+    db = get_db()
+    assessment = _assessment_or_404(db)
+    raw = request.form.get("department_id", "")
+    department_id = int(raw) if raw.isdecimal() and len(raw) < 11 else None
+    if department_id is not None and department_id > MAX_ID:
+        abort(404)
+    try:
+        _submit(current_account(), assessment, department_id)
+    except (DomainError, StorageError) as exc:
+        db.rollback()
+        return _render_office(db, request.form, exc.message), exc.status
+    db.commit()
+    flash(gettext("已登记平时考核记录"), "success")
+    return redirect(url_for("routine.office_page"), code=303)
+
+
+@bp.post(f"/review/routine/<int(max={MAX_ID}):record_id>/review")
+@roles_required(*OFFICE_ROLES)
+def office_review(record_id: int) -> ResponseReturnValue:
+    """Accept or reject (with a reason) a routine record."""
+    db = get_db()
+    status = request.form.get("status", "")
+    try:
+        review_routine(db, record_id, current_account(), status, request.form.get("reason"))
+    except DomainError as exc:
+        db.rollback()
+        if isinstance(exc, NotFound):
+            abort(404)
+        form = {**request.form, "record_id": str(record_id)}
+        return _render_office(db, form, exc.message), exc.status
+    db.commit()
+    flash(gettext("已采纳") if status == "accepted" else gettext("已退回"), "success")
+    back = request.form.get("back", "")
+    if not back.startswith("/review/routine"):
+        back = url_for("routine.office_page")
+    return redirect(back, code=303)
+
+
+@bp.get("/review/routine/quota")
+@roles_required(*READ_ALL_ROLES)
+def quota_page() -> ResponseReturnValue:
+    """Departments × months and quarters: met, late, short or missing — the reminder list."""
+    db = get_db()
+    assessment = _assessment_or_404(db)
+    now = utcnow()
+    matrices = [(kind, quota_matrix(db, assessment, kind, now)) for kind in QUOTA_KINDS]
+    return render_template(
+        "routine/quota.html",
+        assessment=assessment,
+        matrices=matrices,
+        cell_labels=CELL_LABELS,
+    )
+
+
+@bp.get("/review/routine/quota.csv")
+@roles_required(*READ_ALL_ROLES)
+def quota_csv() -> ResponseReturnValue:
+    """The matrix of a kind as CSV, UTF-8 with BOM (opens in Excel/WPS)."""
+    db = get_db()
+    assessment = _assessment_or_404(db)
+    kind = request.args.get("kind", "monthly_info")
+    if kind not in QUOTA_KINDS:
+        abort(404)
+    body = "\ufeff" + matrix_csv(db, assessment, kind)
+    response = Response(body.encode("utf-8"), mimetype="text/csv")
+    name = f"{assessment.year}-{KIND_LABELS[kind]}-报送情况.csv"
+    response.headers["Content-Disposition"] = content_disposition(name)
+    response.headers["Cache-Control"] = "private, no-store"
+    return response

@@ -1,0 +1,121 @@
+"""Departments and their aliases: rename, add or remove an alias (admins only, audited).
+
+No Flask here. Each operation checks the actor, changes the rows, flushes and appends a
+`department_changed` audit event (payload `before` / `after`) in the caller's transaction;
+the caller commits.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from workflow.audit import record_event
+from workflow.errors import Forbidden, InvalidValue, NotFound
+from workflow.models import Department, DepartmentAlias, User
+from workflow.states import Role
+
+ALIAS_KINDS = ("alias", "office")
+MAX_NAME = 100
+MAX_FULL_NAME = 200
+
+
+def _require_admin(actor: User) -> None:
+    if not (actor.is_active and actor.has_role(Role.ADMIN)):
+        raise Forbidden("只有管理员可以修改部门信息", code="role_required")
+
+
+def _state(department: Department) -> dict[str, Any]:
+    return {
+        "name": department.name,
+        "full_name": department.full_name,
+        "aliases": [{"alias": a.alias, "kind": a.kind} for a in department.aliases],
+    }
+
+
+def _audit(session: Session, actor: User, department: Department, op: str, before: Any) -> None:
+    session.flush()
+    session.refresh(department, ["aliases"])
+    record_event(
+        session,
+        actor=actor,
+        action="department_changed",
+        target_type="department",
+        target_id=department.id,
+        department_id=department.id,
+        payload={"operation": op, "before": before, "after": _state(department)},
+    )
+
+
+def get_department(session: Session, department_id: int) -> Department:
+    """Load a department, else NotFound."""
+    department = session.get(Department, department_id)
+    if department is None:
+        raise NotFound("部门不存在", code="department_not_found")
+    return department
+
+
+def _name_in_use(session: Session, department: Department, name: str) -> Department | None:
+    """Return the department of the assessment already known by `name`, if any."""
+    by_name = session.execute(
+        select(Department).where(
+            Department.assessment_id == department.assessment_id,
+            (Department.name == name) | (Department.full_name == name),
+        )
+    ).scalar()
+    if by_name is not None:
+        return by_name
+    return session.execute(
+        select(Department)
+        .join(DepartmentAlias, DepartmentAlias.department_id == Department.id)
+        .where(Department.assessment_id == department.assessment_id, DepartmentAlias.alias == name)
+    ).scalar()
+
+
+def rename_department(
+    session: Session, department: Department, full_name: str, *, actor: User
+) -> Department:
+    """Change a department's full name (the addressee of its notice)."""
+    _require_admin(actor)
+    full_name = (full_name or "").strip()
+    if not full_name or len(full_name) > MAX_FULL_NAME:
+        raise InvalidValue(f"部门全称不能为空，且不超过 {MAX_FULL_NAME} 字", code="bad_name")
+    before = _state(department)
+    if full_name == department.full_name:
+        return department
+    department.full_name = full_name
+    _audit(session, actor, department, "rename", before)
+    return department
+
+
+def add_alias(
+    session: Session, department: Department, alias: str, kind: str = "alias", *, actor: User
+) -> DepartmentAlias:
+    """Add another name (`alias`) or a parenthesised office (`office`) to a department."""
+    _require_admin(actor)
+    alias = (alias or "").strip()
+    if not alias or len(alias) > MAX_NAME:
+        raise InvalidValue(f"别名不能为空，且不超过 {MAX_NAME} 字", code="bad_alias")
+    if kind not in ALIAS_KINDS:
+        raise InvalidValue("别名类型须为 alias 或 office", code="bad_alias_kind")
+    holder = _name_in_use(session, department, alias)
+    if holder is not None:
+        raise InvalidValue(f"名称“{alias}”已被部门“{holder.name}”使用", code="alias_in_use")
+    before = _state(department)
+    row = DepartmentAlias(department_id=department.id, alias=alias, kind=kind)
+    session.add(row)
+    _audit(session, actor, department, "add_alias", before)
+    return row
+
+
+def remove_alias(session: Session, department: Department, alias_id: int, *, actor: User) -> None:
+    """Remove one of a department's aliases."""
+    _require_admin(actor)
+    row = session.get(DepartmentAlias, alias_id)
+    if row is None or row.department_id != department.id:
+        raise NotFound("别名不存在", code="alias_not_found")
+    before = _state(department)
+    session.delete(row)
+    _audit(session, actor, department, "remove_alias", before)
