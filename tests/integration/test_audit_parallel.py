@@ -10,11 +10,13 @@ from tests.integration.test_audit import _chain, _tamper
 from workflow import audit
 from workflow.audit import Verification, verify_chain
 
+# The parallel path runs on PostgreSQL only: these tests are generated for it alone.
+pytestmark = pytest.mark.backend("postgresql")
+
 
 @pytest.fixture
 def pg_session(session: Session, engine: Engine) -> Session:
-    if engine.dialect.name != "postgresql":
-        pytest.skip("the parallel path runs on PostgreSQL only")
+    assert engine.dialect.name == "postgresql"
     return session
 
 

@@ -278,11 +278,10 @@ def test_versions_follow_the_figures_and_stay_downloadable(
     assert [e.actor for e in events] == ["member_a", "member_a", "admin"]
 
 
+@pytest.mark.backend("postgresql")  # SQLite serialises writers itself; the lock matters here
 def test_concurrent_downloads_share_one_version(
     session: Session, store: LocalStore, world: World, engine: Engine
 ) -> None:
-    if engine.dialect.name != "postgresql":
-        pytest.skip("SQLite serialises writers itself; the row lock matters on PostgreSQL")
     w = world
     score_department(session, store, w, w.dep_a, w.member_a)
     ids = (w.assessment.id, w.dep_a.id, w.reviewer.id)
@@ -504,13 +503,12 @@ def test_cli_reports_skipped_departments(
     assert len(notice_events(session, "summary_issued")) == 2
 
 
+# 1,300 audited transitions take ~25 s on PostgreSQL; the command's database work is covered
+# there by test_cli_reports_skipped_departments.
+@pytest.mark.backend("sqlite")
 def test_cli_writes_every_notice_and_the_summary(
     session: Session, store: LocalStore, world: World, app: Flask, tmp_path: Path
 ) -> None:
-    if session.get_bind().dialect.name != "sqlite":
-        # 1,300 audited transitions take ~25 s on PostgreSQL; the command's database work is
-        # covered there by test_cli_reports_skipped_departments.
-        pytest.skip("the 260-item world runs on SQLite only, to keep the suite fast")
     w = world
     for dep in w.assessment.departments:
         member = {w.dep_a.id: w.member_a, w.dep_b.id: w.member_b}.get(dep.id)
