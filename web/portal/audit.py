@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from web.app import get_db
 from web.portal.auth import roles_required
-from web.portal.common import DISPLAY_TZ, EVENT_LABELS, N_, add_error_pages
+from web.portal.common import DISPLAY_TZ, EVENT_LABELS, N_, add_error_pages, keyset_page
 from workflow.audit import event_body, verify_chain
 from workflow.models import AuditEvent, Department
 from workflow.states import Role
@@ -147,16 +147,9 @@ def events() -> ResponseReturnValue:
     if before.isdecimal() and len(before) < 19:
         page_conditions.append(AuditEvent.seq < int(before))
     size = int(current_app.config.get("AUDIT_PAGE_SIZE", PAGE_SIZE))
-    rows = list(
-        db.execute(
-            select(AuditEvent)
-            .where(*page_conditions)
-            .order_by(AuditEvent.seq.desc())
-            .limit(size + 1)
-        ).scalars()
+    rows, more = keyset_page(
+        db, select(AuditEvent).where(*page_conditions).order_by(AuditEvent.seq.desc()), size
     )
-    more = len(rows) > size
-    rows = rows[:size]
     departments = _departments(db)
     return render_template(
         "audit/events.html",

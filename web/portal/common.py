@@ -12,7 +12,7 @@ from flask import Blueprint, current_app, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 from flask_wtf.csrf import CSRFError
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
@@ -39,6 +39,12 @@ def int_arg(name: str) -> int | None:
         return None
     number = int(value)
     return number if number <= MAX_ID else 0
+
+
+def keyset_page(db: Session, stmt: Select[Any], size: int) -> tuple[list[Any], bool]:
+    """Run an ordered, filtered statement for one page; tell whether another page follows."""
+    rows = list(db.execute(stmt.limit(size + 1)).scalars())
+    return rows[:size], len(rows) > size
 
 
 def N_(message: str) -> str:

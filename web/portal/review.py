@@ -13,7 +13,7 @@ from sqlalchemy.orm import joinedload
 from scoring.routine import Suggestion
 from web.app import get_db
 from web.portal.auth import current_account, roles_required
-from web.portal.common import N_, add_error_pages, int_arg, latest_assessment
+from web.portal.common import N_, add_error_pages, int_arg, keyset_page, latest_assessment
 from web.portal.items import apply_posted_action, load_item_view, readable_item_or_404
 from workflow.machine import ACTIONS
 from workflow.models import Assessment, Department, Indicator, Item, utcnow
@@ -76,17 +76,14 @@ def queue() -> ResponseReturnValue:
     if after is not None:
         page_filters.append(Item.id > after)
     size = int(current_app.config.get("REVIEW_PAGE_SIZE", PAGE_SIZE))
-    rows = list(
-        db.execute(
-            select(Item)
-            .where(*page_filters)
-            .options(joinedload(Item.department), joinedload(Item.indicator))
-            .order_by(Item.id)
-            .limit(size + 1)
-        ).scalars()
+    rows, has_more = keyset_page(
+        db,
+        select(Item)
+        .where(*page_filters)
+        .options(joinedload(Item.department), joinedload(Item.indicator))
+        .order_by(Item.id),
+        size,
     )
-    has_more = len(rows) > size
-    rows = rows[:size]
     filter_args: dict[str, Any] = {
         k: v
         for k, v in (("department", department_id), ("indicator", indicator_id))

@@ -27,7 +27,14 @@ from web.api.common import MAX_ID
 from web.app import get_db
 from web.cli_routine import matrix_csv
 from web.portal.auth import current_account, roles_required
-from web.portal.common import N_, add_error_pages, get_store, int_arg, latest_assessment
+from web.portal.common import (
+    N_,
+    add_error_pages,
+    get_store,
+    int_arg,
+    keyset_page,
+    latest_assessment,
+)
 from workflow.errors import DomainError, NotFound
 from workflow.models import Assessment, Department, RoutineFile, RoutineRecord, User, utcnow
 from workflow.permissions import READ_ALL_ROLES
@@ -226,17 +233,14 @@ def _render_office(db: Session, form: Any = None, error: str | None = None) -> s
     if after is not None:
         filters.append(RoutineRecord.id > after)
     size = int(current_app.config.get("REVIEW_PAGE_SIZE", PAGE_SIZE))
-    rows = list(
-        db.execute(
-            select(RoutineRecord)
-            .where(*filters)
-            .options(joinedload(RoutineRecord.department), selectinload(RoutineRecord.files))
-            .order_by(RoutineRecord.id)
-            .limit(size + 1)
-        ).scalars()
+    rows, more = keyset_page(
+        db,
+        select(RoutineRecord)
+        .where(*filters)
+        .options(joinedload(RoutineRecord.department), selectinload(RoutineRecord.files))
+        .order_by(RoutineRecord.id),
+        size,
     )
-    more = len(rows) > size
-    rows = rows[:size]
     periods = _periods(assessment)
     return render_template(
         "routine/office.html",
