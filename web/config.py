@@ -38,5 +38,8 @@ def load_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "TOKEN_DAYS": int(env.get("TOKEN_DAYS") or 90),
+        # A portal session ends after this long without a request, and this long after sign-in.
+        "SESSION_IDLE_MINUTES": float(env.get("SESSION_IDLE_MINUTES") or 30),
+        "SESSION_LIFETIME_HOURS": float(env.get("SESSION_LIFETIME_HOURS") or 12),
         "BABEL_DEFAULT_LOCALE": env.get("DEFAULT_LOCALE") or "zh_Hans_CN",
     }

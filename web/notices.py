@@ -77,7 +77,7 @@ def _send(row: Notice) -> Response:
     response.headers["Content-Disposition"] = content_disposition(row.filename)
     response.headers["Content-Length"] = str(row.size)
     response.headers["ETag"] = f'"{row.sha256}"'
-    response.headers["Cache-Control"] = "private, no-cache"
+    response.headers["Cache-Control"] = "private, no-store"
     response.headers["X-Notice-Id"] = str(row.id)
     response.headers["X-Notice-Version"] = str(row.version)
     return response

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response
+from flask import Flask, Response, request
 from flask_wtf.csrf import CSRFProtect
 
 csrf = CSRFProtect()
@@ -29,6 +29,9 @@ SECURITY_HEADERS = {
 }
 
 
+NO_STORE = "private, no-store"
+
+
 def register_security(app: Flask) -> None:
     """Protect every form with CSRF tokens and add the security headers to every response."""
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # the token lives as long as the session
@@ -38,6 +41,13 @@ def register_security(app: Flask) -> None:
     def _security_headers(response: Response) -> Response:
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
+        # Pages and downloads carry personal and assessment data: no browser or proxy keeps a
+        # copy (a shared office PC's back button, a proxy cache). Only static assets may be
+        # cached; a view's weaker "no-cache" is tightened too.
+        if not request.path.startswith("/static/"):
+            cache = response.headers.get("Cache-Control", "")
+            if "no-store" not in cache:
+                response.headers["Cache-Control"] = NO_STORE
         return response
 
 

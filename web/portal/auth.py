@@ -8,6 +8,7 @@ loads no user. Logout therefore ends all of that user's browser sessions, not on
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar, cast
@@ -177,6 +178,7 @@ def login() -> ResponseReturnValue:
         )
     session.clear()  # a fresh session at sign-in: nothing from before survives (fixation)
     login_user(SessionUser(user))
+    start_session_clock()
     record_event(db, actor=user, action="login", target_type="user", target_id=user.id)
     db.commit()
     if user.must_change_password:
@@ -226,11 +228,59 @@ def change_password() -> ResponseReturnValue:
             error = exc.message
         else:
             db.commit()
+            started = session.get(SIGNED_IN_AT)
             session.clear()
             login_user(SessionUser(user))  # the version moved: re-issue this session only
+            start_session_clock(started)  # a new password does not extend the absolute lifetime
             flash(gettext("密码已修改，其他设备上的登录已失效"), "success")
             return redirect(landing_url(user))
     return render_template("auth/change_password.html", error=error), 422
+
+
+SIGNED_IN_AT = "signed_in_at"
+LAST_SEEN_AT = "last_seen_at"
+IDLE_MESSAGE = N_("您已超过 %(minutes)s 分钟未操作，为保护账号安全已自动退出，请重新登录")
+LIFETIME_MESSAGE = N_("本次登录已满 %(hours)s 小时，为保护账号安全请重新登录")
+
+
+def start_session_clock(signed_in_at: float | None = None) -> None:
+    """Stamp a new sign-in: the absolute lifetime and the idle timeout count from now."""
+    now = time.time()
+    session[SIGNED_IN_AT] = now if signed_in_at is None else signed_in_at
+    session[LAST_SEEN_AT] = now
+
+
+def _session_timeouts() -> ResponseReturnValue | None:
+    """End a session idle too long or older than its absolute lifetime, saying why.
+
+    The times live in the signed session cookie, so a copied cookie expires as well; a
+    cookie without them (issued before this rule) counts as expired.
+    """
+    if request.path.startswith(("/api/", "/static/")) or "_user_id" not in session:
+        return None
+    now = time.time()
+    idle = float(current_app.config["SESSION_IDLE_MINUTES"]) * 60
+    lifetime = float(current_app.config["SESSION_LIFETIME_HOURS"]) * 3600
+    signed_in_at = session.get(SIGNED_IN_AT)
+    last_seen_at = session.get(LAST_SEEN_AT)
+    reason = None
+    if not isinstance(signed_in_at, float | int) or now - signed_in_at > lifetime:
+        reason = "lifetime"
+        message = gettext(
+            LIFETIME_MESSAGE, hours=f"{current_app.config['SESSION_LIFETIME_HOURS']:g}"
+        )
+    elif not isinstance(last_seen_at, float | int) or now - last_seen_at > idle:
+        reason = "idle"
+        message = gettext(IDLE_MESSAGE, minutes=f"{current_app.config['SESSION_IDLE_MINUTES']:g}")
+    if reason is None:
+        session[LAST_SEEN_AT] = now
+        return None
+    logout_user()
+    session.clear()
+    flash(message, "info")
+    if request.method == "GET" and request.endpoint != "auth.login":
+        return redirect(url_for("auth.login", next=safe_next(request.full_path.rstrip("?"))))
+    return redirect(url_for("auth.login"))
 
 
 def _force_password_change() -> ResponseReturnValue | None:
@@ -251,6 +301,7 @@ add_error_pages(bp)
 def init_auth(app: Flask) -> None:
     """Set up Flask-Login and the sign-in pages on the app."""
     login_manager.init_app(app)
+    app.before_request(_session_timeouts)
     app.before_request(_force_password_change)
     app.register_blueprint(bp)
 
