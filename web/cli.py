@@ -11,15 +11,15 @@ from pathlib import Path
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
-from sqlalchemy import select
+from sqlalchemy import make_url, select
 from sqlalchemy.orm import Session
 
 from storage.base import ObjectStore
 from storage.config import store_from_settings
 from storage.errors import StorageError
-from workflow import audit, maintenance
+from workflow import audit, maintenance, roles
 from workflow.archive import write_department_archive
-from workflow.db import migrate
+from workflow.db import make_engine, migrate
 from workflow.demo import run_demo
 from workflow.errors import DomainError
 from workflow.models import Assessment, User
@@ -51,6 +51,40 @@ def latest_assessment(session: Session, year: int | None = None) -> Assessment:
     return found
 
 
+def migrate_database(create_roles: bool) -> None:
+    """Migrate as the owner role (when two are configured) and grant the app role its rights."""
+    config = current_app.config
+    app_engine = current_app.extensions["engine"]
+    owner_url = config.get("MIGRATION_DATABASE_URL") or ""
+    app_url = app_engine.url.render_as_string(hide_password=False)
+    if create_roles:
+        if not owner_url or not config.get("DATABASE_ADMIN_URL"):
+            raise click.ClickException(
+                "--create-roles 需要 MIGRATION_DATABASE_URL（所有者）"
+                "和 DATABASE_ADMIN_URL（超级用户）"
+            )
+        try:
+            for line in roles.create_roles(config["DATABASE_ADMIN_URL"], owner_url, app_url):
+                click.echo(f"已就绪：{line}")
+        except roles.RoleSetupError as exc:
+            raise click.ClickException(str(exc)) from exc
+    if not owner_url or make_url(owner_url).username == app_engine.url.username:
+        migrate(app_engine)
+    else:
+        owner_engine = make_engine(owner_url)
+        try:
+            migrate(owner_engine)
+            roles.grant_app_privileges(owner_engine, str(app_engine.url.username))
+        finally:
+            owner_engine.dispose()
+        user = app_engine.url.username
+        click.echo(f"数据库权限：{user} 只能读写数据，审计日志只可读取和追加")
+    for warning in roles.app_role_warnings(app_engine):
+        click.echo(
+            f"警告：{warning}，审计触发器可被关闭；请用 init --create-roles 分开两个角色", err=True
+        )
+
+
 def register_cli(app: Flask) -> None:
     """Attach the command groups to the app."""
     from web.cli_routine import register_routine_cli
@@ -58,9 +92,15 @@ def register_cli(app: Flask) -> None:
     register_routine_cli(app)
 
     @app.cli.command("init")
-    def init_cmd() -> None:
+    @click.option(
+        "--create-roles",
+        is_flag=True,
+        help="Create the owner and app roles of MIGRATION_DATABASE_URL and DATABASE_URL "
+        "through the superuser DATABASE_ADMIN_URL (PostgreSQL).",
+    )
+    def init_cmd(create_roles: bool) -> None:
         """Create or migrate the schema, load the shipped schemes, create the first admin."""
-        migrate(current_app.extensions["engine"])
+        migrate_database(create_roles)
         with cli_session() as session, session.begin():
             for path in shipped_schemes():
                 a = install_scheme(session, load_scheme(path))

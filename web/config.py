@@ -30,6 +30,11 @@ def load_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     return {
         "INSTANCE_DIR": str(instance),
         "DATABASE_URL": env.get("DATABASE_URL") or f"sqlite:///{instance / 'fangguanfu.sqlite3'}",
+        # Two PostgreSQL roles (workflow/roles.py): migrations run as the owner of
+        # MIGRATION_DATABASE_URL, the app as the login role of DATABASE_URL; `init
+        # --create-roles` creates both through the superuser URL DATABASE_ADMIN_URL.
+        "MIGRATION_DATABASE_URL": env.get("MIGRATION_DATABASE_URL") or "",
+        "DATABASE_ADMIN_URL": env.get("DATABASE_ADMIN_URL") or "",
         "SECRET_KEY": env.get("SECRET_KEY") or _secret_key(instance),
         "STORAGE": {k: v for k, v in env.items() if k.startswith(("STORAGE_", "S3_"))},
         "MAX_UPLOAD_BYTES": int(env.get("MAX_UPLOAD_BYTES") or 200 * 1024 * 1024),

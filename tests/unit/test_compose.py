@@ -30,8 +30,10 @@ COMPOSE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
 CONFIG_MODULES = (ROOT / "web" / "config.py", ROOT / "storage" / "config.py")
 
-#: Variables compose itself needs that the app never reads.
-COMPOSE_ONLY = {"POSTGRES_PASSWORD"}
+#: Variables compose itself needs that the app never reads (they go into the database URLs).
+COMPOSE_ONLY = {"POSTGRES_PASSWORD", "OWNER_DB_PASSWORD", "APP_DB_PASSWORD"}
+#: Settings only the one-shot migrate service passes (the app never sees these passwords).
+MIGRATE_ONLY = {"MIGRATION_DATABASE_URL", "DATABASE_ADMIN_URL"}
 
 _DURATION = {"type": "string", "pattern": r"^(\d+(\.\d+)?(us|ms|s|m|h))+$"}
 _NAME = "^[a-zA-Z0-9][a-zA-Z0-9_.-]*$"
@@ -246,16 +248,22 @@ def test_schema_rejects_what_compose_rejects(compose: dict[str, Any]) -> None:
 
 def test_services_health_checks_and_start_order(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    assert set(services) == {"app", "db", "minio"}
+    assert set(services) == {"app", "db", "minio", "redis", "migrate"}
     for name, service in services.items():
+        if service.get("restart") == "no":  # one-shot: gated by completing, not by health
+            continue
         assert "healthcheck" in service, f"{name} has no health check"
     assert services["app"]["depends_on"] == {
+        "migrate": {"condition": "service_completed_successfully"},
         "db": {"condition": "service_healthy"},
         "minio": {"condition": "service_healthy"},
+        "redis": {"condition": "service_healthy"},
     }
+    assert services["migrate"]["depends_on"] == {"db": {"condition": "service_healthy"}}
+    assert services["migrate"]["restart"] == "no"
+    assert services["migrate"]["command"] == "flask --app wsgi init --create-roles"
     command = " ".join(services["app"]["command"].split())
-    assert command.startswith('sh -c "flask --app wsgi init &&')
-    assert "exec gunicorn" in command and "wsgi:app" in command
+    assert command.startswith("gunicorn --workers 4") and command.endswith("wsgi:app")
     assert services["minio"]["command"].startswith("server /data")
 
 
@@ -278,8 +286,11 @@ def test_app_variables_are_exactly_settings_the_app_reads(
     assert {"DATABASE_URL", "SECRET_KEY", "STORAGE_BACKEND", "S3_BUCKET", "S3_SECURE"} <= read
     app_env = environment_of(compose["services"]["app"], example_env)
     assert set(app_env) <= read, f"not read by the app: {set(app_env) - read}"
+    migrate_env = environment_of(compose["services"]["migrate"], example_env)
+    assert set(migrate_env) <= read, f"not read by the app: {set(migrate_env) - read}"
+    assert set(migrate_env) >= MIGRATE_ONLY and not MIGRATE_ONLY & set(app_env)
     # Every setting the app reads is either set by compose or left at a default on purpose.
-    assert read - set(app_env) <= {"STORAGE_LOCAL_ROOT"}
+    assert read - set(app_env) <= {"STORAGE_LOCAL_ROOT"} | MIGRATE_ONLY
 
 
 def test_app_configuration_builds_from_compose(
@@ -308,12 +319,21 @@ def test_app_configuration_builds_from_compose(
     assert len(minio_env["MINIO_ROOT_PASSWORD"]) >= 8  # MinIO refuses to start otherwise
 
     db_env = environment_of(services["db"], example_env)
-    url = app_env["DATABASE_URL"]
-    expected = (
-        f"postgresql+psycopg://{db_env['POSTGRES_USER']}:{db_env['POSTGRES_PASSWORD']}"
-        f"@db:5432/{db_env['POSTGRES_DB']}"
+    migrate_env = environment_of(services["migrate"], example_env)
+    database = f"@db:5432/{db_env['POSTGRES_DB']}"
+    # The app is the data-only role; the owner migrates; the superuser only creates roles.
+    assert (
+        app_env["DATABASE_URL"]
+        == migrate_env["DATABASE_URL"]
+        == (f"postgresql+psycopg://fgf_app:{example_env['APP_DB_PASSWORD']}{database}")
     )
-    assert url == expected
+    assert migrate_env["MIGRATION_DATABASE_URL"] == (
+        f"postgresql+psycopg://fgf_owner:{example_env['OWNER_DB_PASSWORD']}{database}"
+    )
+    assert migrate_env["DATABASE_ADMIN_URL"] == (
+        f"postgresql+psycopg://{db_env['POSTGRES_USER']}:{db_env['POSTGRES_PASSWORD']}{database}"
+    )
+    assert app_env["REDIS_URL"] == "redis://redis:6379/0"
     healthcheck = " ".join(services["db"]["healthcheck"]["test"])
     assert f"-U {db_env['POSTGRES_USER']}" in healthcheck
     assert f"-d {db_env['POSTGRES_DB']}" in healthcheck
@@ -321,7 +341,7 @@ def test_app_configuration_builds_from_compose(
 
 def test_secrets_have_no_defaults(compose: dict[str, Any]) -> None:
     """Without a .env, compose refuses to start rather than run with published passwords."""
-    for service in ("db", "minio", "app"):
+    for service in ("db", "minio", "app", "migrate"):
         with pytest.raises(LookupError):
             environment_of(compose["services"][service], {})
 

@@ -1,0 +1,183 @@
+"""Issue 11, finding 3: the app connected as the owner and a superuser, so it could switch the
+audit trigger off. `init --create-roles` makes an owner role for migrations and an app role that
+can only use data; here the app role tries every way around the trail and is refused.
+
+Runs on PostgreSQL only (roles are a PostgreSQL feature), in a database of its own
+(<test database>_roles) with roles named after it, so parallel runs do not meet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from sqlalchemy import Engine, create_engine, make_url, select, text
+from sqlalchemy.exc import DBAPIError
+
+from storage.local import LocalStore
+from tests.factories import add_evidence
+from web.app import create_app
+from workflow import actions
+from workflow.db import make_sessionmaker, migrate
+from workflow.evidence import remove_evidence
+from workflow.models import Item
+from workflow.scheme import Scheme
+from workflow.setup import install_scheme
+from workflow.users import create_user, issue_token, set_password
+
+pytestmark = pytest.mark.backend("postgresql")
+LONG = "a long pass phrase for the role test"
+
+
+@pytest.fixture
+def role_urls(engine: Engine) -> Iterator[dict[str, str]]:
+    """A fresh database, first migrated by the superuser (as older deployments did)."""
+    superuser = engine.url
+    name = f"{superuser.database}_roles"
+    with create_engine(superuser, isolation_level="AUTOCOMMIT").connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    admin = superuser.set(database=name)
+    urls = {
+        "admin": admin.render_as_string(hide_password=False),
+        "owner": admin.set(username=f"{name}_owner", password="owner-Secret%1").render_as_string(
+            hide_password=False
+        ),
+        "app": admin.set(username=f"{name}_app", password="app-Secret%2").render_as_string(
+            hide_password=False
+        ),
+    }
+    legacy = create_engine(urls["admin"])
+    migrate(legacy)
+    legacy.dispose()
+    yield urls
+
+
+def _app(urls: dict[str, str], tmp_path: Path) -> Flask:
+    return create_app(
+        {
+            "TESTING": True,
+            "DATABASE_URL": urls["app"],
+            "MIGRATION_DATABASE_URL": urls["owner"],
+            "DATABASE_ADMIN_URL": urls["admin"],
+            "INSTANCE_DIR": str(tmp_path),
+            "SECRET_KEY": "roles",
+            "STORAGE": {"STORAGE_BACKEND": "local", "STORAGE_LOCAL_ROOT": str(tmp_path / "ev")},
+        }
+    )
+
+
+def _refused(conn_engine: Engine, statement: str) -> str:
+    with conn_engine.connect() as conn:
+        with pytest.raises(DBAPIError) as caught:
+            conn.exec_driver_sql(statement)
+        conn.rollback()
+    return str(caught.value.orig)
+
+
+def test_audit_trigger_cannot_be_switched_off_by_the_app_role(
+    role_urls: dict[str, str], tmp_path: Path, scheme_2018: Scheme
+) -> None:
+    app = _app(role_urls, tmp_path)
+    runner = app.test_cli_runner()
+    for _ in range(2):  # idempotent: a second run changes nothing and still succeeds
+        result = runner.invoke(args=["init", "--create-roles"])
+        assert result.exit_code == 0, result.output
+        assert "警告" not in result.output
+    # The app role does the real work: users, uploads, every step to a score, a removal.
+    with make_sessionmaker(app.extensions["engine"])() as session:
+        assessment = install_scheme(session, scheme_2018)  # installed by init: returned as is
+        dep = assessment.departments[0]
+        member = create_user(session, "member", ["department"], department=dep, password=LONG)
+        reviewer = create_user(session, "reviewer", ["reviewer"])
+        office = create_user(session, "office", ["verifier", "scorer"])
+        store = LocalStore(tmp_path / "ev")
+        item = (
+            session.execute(select(Item).where(Item.department_id == dep.id).order_by(Item.id))
+            .scalars()
+            .first()
+        )
+        assert item is not None
+        extra = add_evidence(session, store, item, member, name="多余.pdf")
+        remove_evidence(session, extra.id, member)
+        add_evidence(session, store, item, member)
+        actions.submit_item(session, item.id, member, item.version)
+        actions.review_item(session, item.id, reviewer, item.version)
+        actions.verify_item(session, item.id, office, item.version)
+        actions.score_item(
+            session,
+            item.id,
+            office,
+            item.version,
+            scores={"1.1": 4, "1.2": 5},
+            deductions={"1.1": "缺一份"},
+        )
+        set_password(session, member, LONG + "!", actor=member)
+        issue_token(session, member)
+        session.commit()
+    verify = runner.invoke(args=["audit", "verify"])
+    assert verify.exit_code == 0, verify.output
+
+    app_engine = create_engine(role_urls["app"])
+    owner_engine = create_engine(role_urls["owner"])
+    app_role = make_url(role_urls["app"]).username
+    owner_role = make_url(role_urls["owner"]).username
+    try:
+        with app_engine.connect() as conn:
+            flags = conn.execute(
+                text("SELECT rolname, rolsuper FROM pg_roles WHERE rolname IN (:a, :o)"),
+                {"a": app_role, "o": owner_role},
+            ).all()
+            assert sorted(flags) == sorted([(app_role, False), (owner_role, False)])
+            table_owner = conn.scalar(
+                text(
+                    "SELECT pg_get_userbyid(relowner) FROM pg_class WHERE relname = 'audit_events'"
+                )
+            )
+            assert table_owner == owner_role  # moved from the superuser that migrated first
+            before = conn.execute(text("SELECT seq, hash FROM audit_events ORDER BY seq")).all()
+            assert len(before) > 10
+        refusals = {
+            "update": "UPDATE audit_events SET action = 'x' WHERE seq = 1",
+            "delete": "DELETE FROM audit_events WHERE seq = 1",
+            "truncate": "TRUNCATE audit_events",
+            "disable trigger": "ALTER TABLE audit_events DISABLE TRIGGER ALL",
+            "replication role": "SET session_replication_role = replica",
+            "replication role (local)": "SET LOCAL session_replication_role = replica",
+            "drop trigger": "DROP TRIGGER audit_events_no_update_delete ON audit_events",
+            "drop table": "DROP TABLE audit_events",
+            "new table": "CREATE TABLE mine (id int)",
+        }
+        for name, statement in refusals.items():
+            message = _refused(app_engine, statement)
+            assert "permission denied" in message or "must be owner" in message, (name, message)
+        with app_engine.connect() as conn:
+            after = conn.execute(text("SELECT seq, hash FROM audit_events ORDER BY seq")).all()
+        assert after == before
+        verify = runner.invoke(args=["audit", "verify"])
+        assert verify.exit_code == 0, verify.output
+
+        # A table a later migration adds (as the owner) is usable by the app role at once.
+        with owner_engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE later_table (id serial PRIMARY KEY, v text)")
+        with app_engine.begin() as conn:
+            conn.exec_driver_sql("INSERT INTO later_table (v) VALUES ('ok')")
+            assert conn.scalar(text("SELECT count(*) FROM later_table")) == 1
+        assert "permission denied" in _refused(app_engine, "TRUNCATE later_table")
+    finally:
+        app_engine.dispose()
+        owner_engine.dispose()
+        app.extensions["engine"].dispose()
+
+
+def test_init_warns_when_the_app_connects_as_superuser(engine: Engine, tmp_path: Path) -> None:
+    url = engine.url.render_as_string(hide_password=False)
+    app = _app({"app": url, "owner": "", "admin": ""}, tmp_path)
+    result = app.test_cli_runner().invoke(args=["init"])
+    assert result.exit_code == 0, result.output
+    assert "警告：DATABASE_URL 的角色是超级用户" in result.output
+    refused = app.test_cli_runner().invoke(args=["init", "--create-roles"])
+    assert refused.exit_code != 0 and "MIGRATION_DATABASE_URL" in refused.output
+    app.extensions["engine"].dispose()
