@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -143,6 +143,10 @@ class RoutineRules:
     quotas: Mapping[str, tuple[str, int]]  # kind -> (unit, minimum)
     suggestions: Mapping[str, Mapping[str, Any]]  # code -> {kind(s), formula, late_deduction}
     tz: ZoneInfo
+    # `due_working_days: N`: due at the end of the Nth working day after the period; per kind
+    # in its quota, or for every kind. Absent: due when the period ends (the 2018 rules).
+    due_working_days: Mapping[str, int] = field(default_factory=dict)
+    default_due_working_days: int | None = None
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], timezone: str) -> RoutineRules:
@@ -151,17 +155,46 @@ class RoutineRules:
             kind: (str(q.get("period", "month")), int(q.get("minimum", 1)))
             for kind, q in (config.get("quotas") or {}).items()
         }
+        due_days = {
+            kind: int(q["due_working_days"])
+            for kind, q in (config.get("quotas") or {}).items()
+            if q.get("due_working_days") is not None
+        }
+        default_due = config.get("due_working_days")
         return cls(
             counting_starts=parse_period(str(config.get("counting_starts", "2018-01"))),
             counting_ends=parse_period(str(config.get("counting_ends", "2018-12"))),
             quotas=quotas,
             suggestions=dict(config.get("suggestion") or {}),
             tz=ZoneInfo(timezone),
+            due_working_days=due_days,
+            default_due_working_days=int(default_due) if default_due is not None else None,
         )
 
-    def due_at(self, period: Period) -> dt.datetime:
-        """A record is due by the end of its period (local time)."""
-        return period.ends_at(self.tz)
+    def working_days_rule(self, kind: str | None) -> int | None:
+        """Return N of a kind's "Nth working day after the period" rule, None without one."""
+        if kind is not None and kind in self.due_working_days:
+            return self.due_working_days[kind]
+        return self.default_due_working_days
+
+    def due_at(
+        self,
+        period: Period,
+        kind: str | None = None,
+        add_working_days: Callable[[dt.date, int], dt.date] | None = None,
+    ) -> dt.datetime:
+        """Return when a record is due: the end of its period, or of the Nth working day after.
+
+        `add_working_days(day, n)` is the working-day calendar (the engine passes its own).
+        """
+        count = self.working_days_rule(kind)
+        if count is None:
+            return period.ends_at(self.tz)
+        if add_working_days is None:
+            raise ValueError("a working-day due rule needs the working-day calendar")
+        last_day = period.ends_at(self.tz).astimezone(self.tz).date() - dt.timedelta(days=1)
+        due_day = add_working_days(last_day, count) + dt.timedelta(days=1)
+        return dt.datetime.combine(due_day, dt.time(0), tzinfo=self.tz).astimezone(dt.UTC)
 
     def counted_periods(self, kind: str, now: dt.datetime) -> list[Period]:
         """Return the periods of a kind inside the counting window that have begun by `now`."""

@@ -7,6 +7,7 @@ command boundary commits once, and any error rolls everything back.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from workflow.audit import canonical_json, record_event
+from workflow.calendar import ensure_submission_allowed
 from workflow.errors import BadRequest, Conflict, InvalidValue, NotFound
 from workflow.machine import ACTIONS, FlowContext, ItemFlow, allowed_actions, fire
 from workflow.models import (
@@ -170,12 +172,14 @@ def transition_item(
     req: TransitionRequest,
     *,
     idempotency_key: str | None = None,
+    now: dt.datetime | None = None,
 ) -> Item:
     """Apply one workflow action to an item, audited, or raise a DomainError.
 
     The item row is locked for the transaction, so concurrent requests on one item queue
-    up; the second sees the new version and gets a 409.
+    up; the second sees the new version and gets a 409. `now` fixes the clock for tests.
     """
+    now = now or utcnow()
     if req.action not in ACTIONS:
         raise InvalidValue(f"未知的操作：{req.action}", code="unknown_action")
     if isinstance(req.version, bool) or not isinstance(req.version, int):
@@ -234,7 +238,7 @@ def transition_item(
         suggested = {
             code: s.points
             for code, s in suggestions_for(
-                session, item.assessment, item.department_id, utcnow()
+                session, item.assessment, item.department_id, now
             ).items()
             if code in by_code
         }
@@ -248,11 +252,21 @@ def transition_item(
         deductions=deductions,
         rulings=rulings,
         suggested=suggested,
+        now=now,
     )
+    lateness = None
+    if req.action == "submit":
+        lateness = ensure_submission_allowed(session, item.assessment, item, ctx.now)
     from_state = item.state
     new_state = fire(ItemFlow(item, ctx), req.action)
     with session.no_autoflush:  # one UPDATE, so the version moves by exactly one
         payload = _apply_effects(session, item, user, req.action, ctx, by_code)
+        if lateness is not None:  # a first submission: the calendar's verdict is kept
+            item.submit_due_on = lateness.due_on
+            item.is_submitted_late = lateness.is_late
+            payload["submit_due_on"] = lateness.due_on
+            payload["is_late"] = lateness.is_late
+            payload["working_days_late"] = lateness.working_days_late
         item.state = new_state.value
         item.updated_at = ctx.now
     session.flush()  # bumps item.version (version_id_col)

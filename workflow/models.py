@@ -84,6 +84,8 @@ class Assessment(Base):
     finalised_at: Mapped[dt.datetime | None]
     reopened_at: Mapped[dt.datetime | None]
     reopen_reason: Mapped[str | None] = mapped_column(Text)
+    # The scheme's `deadlines.block_late_submissions`: refuse a first submission after 自评提交截止.
+    blocks_late_submissions: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     departments: Mapped[list[Department]] = relationship(
@@ -250,6 +252,9 @@ class Item(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     round: Mapped[int] = mapped_column(Integer, default=0)
     submitted_at: Mapped[dt.datetime | None]
+    # Fixed at the first submission from the stage calendar: the deadline and whether it was missed.
+    submit_due_on: Mapped[dt.date | None] = mapped_column(Date)
+    is_submitted_late: Mapped[bool] = mapped_column(Boolean, default=False)
     reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     verified_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     scored_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
@@ -487,3 +492,37 @@ class RoutineFile(Base):
     uploaded_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     record: Mapped[RoutineRecord] = relationship(back_populates="files")
+
+
+class StageDeadline(Base):
+    """One stage of an assessment's calendar: 自评提交, 初审, 核实 or 评分 and its deadline.
+
+    The deadline is a date, or `working_days` Chinese working days after the previous stage's
+    deadline (the stage's own start for the first stage). 公示 and the appeal window are the
+    assessment's publication fields, not rows here.
+    """
+
+    __tablename__ = "stage_deadlines"
+    __table_args__ = (UniqueConstraint("assessment_id", "stage"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    assessment_id: Mapped[int] = mapped_column(ForeignKey("assessments.id"), index=True)
+    stage: Mapped[str] = mapped_column(String(16))
+    starts_on: Mapped[dt.date | None] = mapped_column(Date)
+    due_on: Mapped[dt.date | None] = mapped_column(Date)
+    working_days: Mapped[int | None] = mapped_column(Integer)
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class CalendarOverride(Base):
+    """An admin's correction of the holiday calendar: a day off or a working day, with why."""
+
+    __tablename__ = "calendar_overrides"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date, unique=True)
+    is_workday: Mapped[bool] = mapped_column(Boolean)
+    reason: Mapped[str] = mapped_column(Text)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

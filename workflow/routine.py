@@ -24,6 +24,7 @@ from storage.base import ObjectStore
 from storage.ingest import ingest_upload
 from workflow.assessments import ensure_not_final
 from workflow.audit import record_event
+from workflow.calendar import work_calendar
 from workflow.errors import BadRequest, Forbidden, InvalidValue, NotFound
 from workflow.models import (
     Assessment,
@@ -37,6 +38,7 @@ from workflow.models import (
 )
 from workflow.permissions import can_read_department
 from workflow.states import Role
+from workflow.workdays import UnknownYear
 
 DEPARTMENT_KINDS = frozenset({"monthly_info", "quarterly_case", "task"})
 STAFF_KINDS = frozenset({"meeting", "inspection", "task"})
@@ -114,7 +116,10 @@ def submit_routine(
     window_last = rules.counting_ends.year * 12 + rules.counting_ends.start_month
     if last < window_first or first > window_last:  # a period must overlap the window
         raise InvalidValue("期间不在本年度考核计数范围内", code="period_out_of_window")
-    due = rules.due_at(parsed)
+    try:
+        due = rules.due_at(parsed, kind, work_calendar(session).add_working_days)
+    except UnknownYear as exc:
+        raise InvalidValue(str(exc), code="calendar_unknown_year") from None
     record = RoutineRecord(
         assessment_id=assessment.id,
         department_id=dep.id,

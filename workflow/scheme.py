@@ -79,6 +79,8 @@ class Scheme:
     departments: tuple[DepartmentSpec, ...]
     categories: tuple[CategorySpec, ...]
     routine: dict[str, Any]
+    # `deadlines.block_late_submissions`: refuse a first submission after 自评提交截止.
+    block_late_submissions: bool = False
 
     @property
     def indicators(self) -> tuple[IndicatorSpec, ...]:
@@ -231,6 +233,15 @@ def parse_scheme(data: Any) -> Scheme:
     routine = data.get("routine") or {}
     if not isinstance(routine, dict):
         raise SchemeError("routine: 必须是映射")
+    _check_due_working_days(routine)
+    deadlines = data.get("deadlines") or {}
+    if not isinstance(deadlines, dict):
+        raise SchemeError("deadlines: 必须是映射")
+    block_late = deadlines.get("block_late_submissions", False)
+    if not isinstance(block_late, bool):
+        raise SchemeError(
+            f"deadlines.block_late_submissions: 必须为 true 或 false ({block_late!r})"
+        )
     return Scheme(
         code=_text(data, "code", "scheme"),
         year=year,
@@ -246,7 +257,21 @@ def parse_scheme(data: Any) -> Scheme:
         departments=tuple(departments),
         categories=tuple(categories),
         routine=routine,
+        block_late_submissions=block_late,
     )
+
+
+def _check_due_working_days(routine: dict[str, Any]) -> None:
+    """Refuse a routine due rule that is not a small positive number of working days."""
+    rules = [("routine.due_working_days", routine.get("due_working_days"))]
+    for kind, quota in (routine.get("quotas") or {}).items():
+        if isinstance(quota, dict):
+            rules.append((f"routine.quotas.{kind}.due_working_days", quota.get("due_working_days")))
+    for where, value in rules:
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 60:
+            raise SchemeError(f"{where}: 必须为 1 到 60 之间的整数 ({value!r})")
 
 
 def load_scheme(path: str | Path) -> Scheme:

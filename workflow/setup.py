@@ -42,6 +42,7 @@ def install_scheme(session: Session, scheme: Scheme, actor: User | None = None) 
         appeal_window_days=scheme.appeal_window_days,
         timezone=scheme.timezone,
         routine_config=scheme.routine,
+        blocks_late_submissions=scheme.block_late_submissions,
     )
     session.add(assessment)
     session.flush()

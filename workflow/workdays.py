@@ -20,6 +20,7 @@ import chinese_calendar
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 # Longer than any deadline a scheme sets; stops a runaway count on absurd input.
 MAX_WORKING_DAYS = 1000
+MAX_SPAN_DAYS = 366 * 20
 
 
 class UnknownYear(ValueError):
@@ -84,8 +85,8 @@ class WorkCalendar:
         """Count working days in (start, end]; negative, counted the other way, if end < start."""
         if end < start:
             return -self.working_days_between(end, start)
-        if (end - start).days > MAX_WORKING_DAYS * 2:
-            raise ValueError("日期跨度过大")
+        if (end - start).days > MAX_SPAN_DAYS:
+            raise ValueError("日期跨度过大（超过 20 年）")
         return sum(
             1
             for n in range(1, (end - start).days + 1)

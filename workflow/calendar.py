@@ -1,0 +1,477 @@
+"""The assessment's stage calendar and the office's holiday overrides, audited.
+
+Stages: 自评提交截止 (submit), 初审截止 (review), 核实截止 (verify), 评分截止 (score) are rows of
+`stage_deadlines`; 公示 and the appeal window are the assessment's publication fields
+(`published_at`, `appeal_opens_at`, `appeal_closes_at`), shown here, set by publishing. A
+deadline is a date, or N Chinese working days after the previous stage's deadline.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from workflow.assessments import assessment_status
+from workflow.audit import record_event
+from workflow.errors import BadRequest, Conflict, Forbidden, InvalidValue, NotFound
+from workflow.models import Assessment, CalendarOverride, Item, StageDeadline, User, utcnow
+from workflow.states import Role, State
+from workflow.workdays import UnknownYear, WorkCalendar, local_date
+
+# The stages with a deadline the office sets, in order, and their Chinese names.
+STAGES: tuple[tuple[str, str], ...] = (
+    ("submit", "自评提交截止"),
+    ("review", "初审截止"),
+    ("verify", "核实截止"),
+    ("score", "评分截止"),
+)
+STAGE_LABELS = {**dict(STAGES), "publication": "公示", "appeal": "申诉期"}
+# The items a stage still waits for: those not yet past it.
+PENDING_STATES: dict[str, tuple[State, ...]] = {
+    "submit": (State.DRAFT, State.RETURNED),
+    "review": (State.SUBMITTED,),
+    "verify": (State.REVIEWED,),
+    "score": (State.VERIFIED,),
+}
+STAGE_OF_STATE = {s: stage for stage, states in PENDING_STATES.items() for s in states}
+MAX_STAGE_WORKING_DAYS = 250
+MAX_REASON = 500
+
+
+def _require_admin(actor: User) -> None:
+    if not actor.has_role(Role.ADMIN):
+        raise Forbidden("只有管理员可以修改考核日程", code="role_required")
+
+
+def parse_day(value: Any, what: str) -> dt.date | None:
+    """Read `YYYY-MM-DD` (or a date) as a day; empty is None; anything else a clear refusal."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    if not isinstance(value, str):
+        raise BadRequest(f"{what}须为日期文本（如 2018-10-08）", code="invalid_type")
+    try:
+        return dt.date.fromisoformat(value.strip())
+    except ValueError:
+        raise InvalidValue(f"{what}不是有效日期：{value[:20]}", code="bad_date") from None
+
+
+def parse_working_days(value: Any) -> int | None:
+    """Read a working-day count (1 … 250); empty is None."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdecimal():
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BadRequest("工作日数须为整数", code="invalid_type")
+    if not 1 <= value <= MAX_STAGE_WORKING_DAYS:
+        raise InvalidValue(
+            f"工作日数须在 1 到 {MAX_STAGE_WORKING_DAYS} 之间", code="bad_working_days"
+        )
+    return value
+
+
+def work_calendar(session: Session) -> WorkCalendar:
+    """Return the working-day calendar with the office's overrides."""
+    rows = session.execute(select(CalendarOverride.day, CalendarOverride.is_workday)).all()
+    return WorkCalendar({day: is_workday for day, is_workday in rows})
+
+
+def today_of(assessment: Assessment, now: dt.datetime | None = None) -> dt.date:
+    """Return today's date in the assessment's time zone (Asia/Shanghai)."""
+    return local_date(now or utcnow(), ZoneInfo(assessment.timezone))
+
+
+def _rows(session: Session, assessment: Assessment) -> dict[str, StageDeadline]:
+    rows = session.execute(
+        select(StageDeadline).where(StageDeadline.assessment_id == assessment.id)
+    ).scalars()
+    return {r.stage: r for r in rows}
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """A stage's resolved dates and how its deadline was given."""
+
+    stage: str
+    starts_on: dt.date | None
+    due_on: dt.date | None
+    working_days: int | None = None
+
+
+def resolve_deadlines(
+    rows: dict[str, StageDeadline], calendar: WorkCalendar
+) -> dict[str, Deadline]:
+    """Turn the stored rules into dates, stage by stage; raise UnknownYear when it cannot."""
+    out: dict[str, Deadline] = {}
+    previous_due: dt.date | None = None
+    for stage, _label in STAGES:
+        row = rows.get(stage)
+        starts = row.starts_on if row is not None else None
+        if starts is None and previous_due is not None:
+            starts = previous_due + dt.timedelta(days=1)
+        due = row.due_on if row is not None else None
+        count = row.working_days if row is not None else None
+        if due is None and count is not None:
+            base = previous_due if previous_due is not None else row.starts_on if row else None
+            if base is not None:
+                due = calendar.add_working_days(base, count)
+        out[stage] = Deadline(stage, starts, due, count)
+        previous_due = due or previous_due
+    return out
+
+
+def deadlines_of(session: Session, assessment: Assessment) -> dict[str, Deadline]:
+    """Return the assessment's resolved stage deadlines (raises UnknownYear)."""
+    return resolve_deadlines(_rows(session, assessment), work_calendar(session))
+
+
+def _last_day(closes_at: dt.datetime, tz: ZoneInfo) -> dt.date:
+    # A window closing at midnight ends with the day before.
+    return local_date(closes_at - dt.timedelta(microseconds=1), tz)
+
+
+@dataclass(frozen=True)
+class StageView:
+    """One line of the calendar as the portal and the API show it."""
+
+    name: str
+    label: str
+    starts_on: dt.date | None
+    due_on: dt.date | None
+    working_days: int | None
+    working_days_left: int | None
+    overdue: bool
+    pending: int | None
+    is_running: bool
+    problem: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """Return the API's representation."""
+        return {
+            "name": self.name,
+            "label": self.label,
+            "starts_on": self.starts_on.isoformat() if self.starts_on else None,
+            "due_on": self.due_on.isoformat() if self.due_on else None,
+            "working_days": self.working_days,
+            "working_days_left": self.working_days_left,
+            "overdue": self.overdue,
+            "pending": self.pending,
+            "is_running": self.is_running,
+            "problem": self.problem,
+        }
+
+
+def _pending_counts(session: Session, assessment: Assessment) -> dict[str, int]:
+    counts = dict(
+        session.execute(
+            select(Item.state, func.count())
+            .where(Item.assessment_id == assessment.id)
+            .group_by(Item.state)
+        ).all()
+    )
+    return {
+        stage: sum(counts.get(s.value, 0) for s in states)
+        for stage, states in PENDING_STATES.items()
+    }
+
+
+def stage_calendar(
+    session: Session, assessment: Assessment, now: dt.datetime | None = None
+) -> list[StageView]:
+    """Return every stage with its dates, working days left and whether it is overdue."""
+    now = now or utcnow()
+    tz = ZoneInfo(assessment.timezone)
+    today = local_date(now, tz)
+    calendar = work_calendar(session)
+    problem: str | None = None
+    try:
+        deadlines = resolve_deadlines(_rows(session, assessment), calendar)
+    except UnknownYear as exc:
+        problem = str(exc)
+        rows = _rows(session, assessment)
+        deadlines = {
+            stage: Deadline(
+                stage,
+                rows[stage].starts_on if stage in rows else None,
+                rows[stage].due_on if stage in rows else None,
+                rows[stage].working_days if stage in rows else None,
+            )
+            for stage, _label in STAGES
+        }
+    pending = _pending_counts(session, assessment)
+    views = []
+    status = assessment_status(assessment, now)
+    for stage, label in STAGES:
+        d = deadlines[stage]
+        left, stage_problem = _left(calendar, today, d.due_on)
+        running = (d.starts_on is None or d.starts_on <= today) and (
+            d.due_on is None or today <= d.due_on
+        )
+        views.append(
+            StageView(
+                name=stage,
+                label=label,
+                starts_on=d.starts_on,
+                due_on=d.due_on,
+                working_days=d.working_days,
+                working_days_left=left,
+                overdue=d.due_on is not None and today > d.due_on and pending[stage] > 0,
+                pending=pending[stage],
+                is_running=running and pending[stage] > 0,
+                problem=stage_problem or (problem if d.working_days and not d.due_on else None),
+            )
+        )
+    windows = (
+        ("publication", assessment.published_at, assessment.appeal_closes_at),
+        ("appeal", assessment.appeal_opens_at, assessment.appeal_closes_at),
+    )
+    for stage, opens_at, closes_at in windows:
+        starts = local_date(opens_at, tz) if opens_at else None
+        due = _last_day(closes_at, tz) if closes_at else None
+        if stage == "publication" and assessment.published_at is None:
+            due = None
+        left, stage_problem = _left(calendar, today, due)
+        running = status == "published" and opens_at is not None and opens_at <= now
+        views.append(
+            StageView(
+                name=stage,
+                label=STAGE_LABELS[stage],
+                starts_on=starts,
+                due_on=due,
+                working_days=None,
+                working_days_left=left if running else None,
+                overdue=False,
+                pending=None,
+                is_running=running,
+                problem=stage_problem if running else None,
+            )
+        )
+    return views
+
+
+def _left(
+    calendar: WorkCalendar, today: dt.date, due: dt.date | None
+) -> tuple[int | None, str | None]:
+    if due is None:
+        return None, None
+    try:
+        return calendar.working_days_left(today, due), None
+    except UnknownYear as exc:
+        return None, str(exc)
+
+
+def set_stage_deadline(
+    session: Session,
+    assessment: Assessment,
+    stage: str,
+    *,
+    starts_on: dt.date | None,
+    due_on: dt.date | None,
+    working_days: int | None,
+    actor: User,
+) -> StageDeadline:
+    """Set (or clear) one stage's deadline: a date, or N working days after the stage before.
+
+    Refused, with nothing changed: a date and a count at once, a deadline before its start or
+    before the previous stage's, and a count the calendar cannot resolve (an unknown year).
+    """
+    _require_admin(actor)
+    if stage not in dict(STAGES):
+        raise InvalidValue(f"未知的考核阶段：{stage[:20]}", code="unknown_stage")
+    if due_on is not None and working_days is not None:
+        raise InvalidValue("截止日期和工作日数只能填写一项", code="deadline_ambiguous")
+    # Lock the assessment row: two admins editing the calendar apply one after the other.
+    session.execute(
+        select(Assessment.id).where(Assessment.id == assessment.id).with_for_update()
+    ).all()
+    rows = _rows(session, assessment)
+    row = rows.get(stage)
+    before = _describe(row)
+    if row is None:
+        row = StageDeadline(assessment_id=assessment.id, stage=stage)
+        session.add(row)
+    row.starts_on, row.due_on, row.working_days = starts_on, due_on, working_days
+    rows[stage] = row
+    if stage == STAGES[0][0] and working_days is not None and starts_on is None:
+        raise InvalidValue("按工作日计算的自评提交截止须填写开始日期", code="start_required")
+    try:
+        deadlines = resolve_deadlines(rows, work_calendar(session))
+    except UnknownYear as exc:
+        raise InvalidValue(str(exc), code="calendar_unknown_year") from None
+    _check_order(deadlines)
+    row.updated_by_id = actor.id
+    row.updated_at = utcnow()
+    session.flush()
+    after = _describe(row)
+    record_event(
+        session,
+        actor=actor,
+        action="stage_deadline_set",
+        target_type="assessment",
+        target_id=assessment.id,
+        payload={
+            "stage": stage,
+            "before": before,
+            "after": after,
+            "resolved_due_on": deadlines[stage].due_on,
+        },
+    )
+    return row
+
+
+def _describe(row: StageDeadline | None) -> dict[str, Any]:
+    if row is None:
+        return {}
+    return {"starts_on": row.starts_on, "due_on": row.due_on, "working_days": row.working_days}
+
+
+def _check_order(deadlines: dict[str, Deadline]) -> None:
+    previous: Deadline | None = None
+    for stage, label in STAGES:
+        d = deadlines[stage]
+        if previous and previous.due_on and d.due_on and d.due_on < previous.due_on:
+            prev_label = STAGE_LABELS[previous.stage]
+            raise InvalidValue(f"{label}不能早于{prev_label}", code="deadline_order")
+        if d.starts_on and d.due_on and d.due_on < d.starts_on:
+            raise InvalidValue(f"{label}早于该阶段的开始日期", code="deadline_before_start")
+        if d.due_on:
+            previous = d
+
+
+def set_calendar_override(
+    session: Session, day: dt.date, is_workday: Any, reason: Any, *, actor: User
+) -> CalendarOverride:
+    """Declare a day a holiday or a working day, with a reason; replaces an earlier entry."""
+    _require_admin(actor)
+    if not isinstance(is_workday, bool):
+        raise BadRequest("is_workday 须为 true 或 false", code="invalid_type")
+    if reason is not None and not isinstance(reason, str):
+        raise BadRequest("原因必须是文本", code="invalid_type")
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidValue(
+            "请填写调整原因（如：市政府通知 2018 年 X 月 X 日放假）", code="reason_required"
+        )
+    if len(reason) > MAX_REASON:
+        raise InvalidValue(f"原因过长（最多 {MAX_REASON} 字）", code="too_long")
+    if not 2000 <= day.year <= 2100:
+        raise InvalidValue("日期年份须在 2000 到 2100 之间", code="bad_date")
+    row = session.execute(
+        select(CalendarOverride).where(CalendarOverride.day == day).with_for_update()
+    ).scalar_one_or_none()
+    before = None if row is None else {"is_workday": row.is_workday, "reason": row.reason}
+    if row is None:
+        row = CalendarOverride(day=day, is_workday=is_workday, reason=reason)
+        session.add(row)
+    row.is_workday, row.reason, row.created_by_id = is_workday, reason, actor.id
+    row.created_at = utcnow()
+    session.flush()
+    record_event(
+        session,
+        actor=actor,
+        action="calendar_override_set",
+        target_type="calendar",
+        target_id=day.isoformat(),
+        comment=reason,
+        payload={"day": day, "is_workday": is_workday, "before": before},
+    )
+    return row
+
+
+def remove_calendar_override(session: Session, override_id: int, *, actor: User) -> None:
+    """Remove an override, audited; the package's arrangement applies to that day again."""
+    _require_admin(actor)
+    row = session.get(CalendarOverride, override_id)
+    if row is None:
+        raise NotFound("该工作日调整不存在", code="override_not_found")
+    day = row.day
+    payload = {"day": day, "is_workday": row.is_workday, "reason": row.reason}
+    session.delete(row)
+    session.flush()
+    record_event(
+        session,
+        actor=actor,
+        action="calendar_override_removed",
+        target_type="calendar",
+        target_id=day.isoformat(),
+        payload=payload,
+    )
+
+
+def calendar_overrides(session: Session) -> list[CalendarOverride]:
+    """Return every override, by day."""
+    return list(session.execute(select(CalendarOverride).order_by(CalendarOverride.day)).scalars())
+
+
+@dataclass(frozen=True)
+class Lateness:
+    """Whether a submission made now misses 自评提交截止, and by how many working days."""
+
+    due_on: dt.date
+    is_late: bool
+    working_days_late: int | None
+
+
+def submission_lateness(
+    session: Session, assessment: Assessment, now: dt.datetime
+) -> Lateness | None:
+    """Judge a submission made at `now` against 自评提交截止 (None when no deadline is set)."""
+    calendar = work_calendar(session)
+    try:
+        due = resolve_deadlines(_rows(session, assessment), calendar)["submit"].due_on
+    except UnknownYear as exc:
+        raise Conflict(str(exc), code="calendar_unknown_year") from None
+    if due is None:
+        return None
+    today = today_of(assessment, now)
+    if today <= due:
+        return Lateness(due, False, None)
+    try:
+        late_by: int | None = calendar.working_days_between(due, today)
+    except UnknownYear:
+        late_by = None  # the fact "late" stands; the count waits for the year's arrangement
+    return Lateness(due, True, late_by)
+
+
+def ensure_submission_allowed(
+    session: Session, assessment: Assessment, item: Item, now: dt.datetime
+) -> Lateness | None:
+    """Judge a first submission; refuse it after the deadline when the scheme says so.
+
+    Resubmissions after a return are judged by the first submission: the office asked for them.
+    """
+    if item.round > 0 or State(item.state) != State.DRAFT:
+        return None
+    lateness = submission_lateness(session, assessment, now)
+    if lateness is not None and lateness.is_late and assessment.blocks_late_submissions:
+        raise Conflict(
+            f"已过自评提交截止日期（{lateness.due_on.isoformat()}），本年度考核方案不接受逾期提交",
+            code="submission_deadline_passed",
+        )
+    return lateness
+
+
+def overdue_stages(
+    session: Session, assessment: Assessment, now: dt.datetime | None = None
+) -> dict[str, dt.date]:
+    """Return the stages whose deadline has passed (stage → deadline), for queues and pages.
+
+    An unknown year for a working-day deadline leaves that stage out: never guessed.
+    """
+    today = today_of(assessment, now)
+    try:
+        deadlines = deadlines_of(session, assessment)
+    except UnknownYear:
+        return {}
+    return {
+        stage: d.due_on
+        for stage, d in deadlines.items()
+        if d.due_on is not None and today > d.due_on
+    }
