@@ -40,6 +40,7 @@ def _obj(props: dict[str, Any], required: list[str] | None = None) -> dict[str, 
     }
 
 
+STAGE_NAMES = ("submit", "review", "verify", "score", "publication", "appeal")
 ROUTINE_KINDS = ("monthly_info", "quarterly_case", "meeting", "inspection", "task")
 STR = {"type": "string"}
 INT = {"type": "integer"}
@@ -119,6 +120,40 @@ SCHEMAS: dict[str, Any] = {
             ),
         ]
     },
+    "StageCalendar": _obj(
+        {
+            "assessment_id": INT,
+            "today": {"type": "string", "format": "date"},
+            "status": {"type": "string", "enum": ["open", "published", "final", "reopened"]},
+            "stages": {
+                "type": "array",
+                "items": _obj(
+                    {
+                        "name": {
+                            "type": "string",
+                            "enum": [
+                                "submit",
+                                "review",
+                                "verify",
+                                "score",
+                                "publication",
+                                "appeal",
+                            ],
+                        },
+                        "label": STR,
+                        "starts_on": _nullable({"type": "string", "format": "date"}),
+                        "due_on": _nullable({"type": "string", "format": "date"}),
+                        "working_days": _nullable(INT),
+                        "working_days_left": _nullable(INT),
+                        "overdue": BOOL,
+                        "pending": _nullable(INT),
+                        "is_running": BOOL,
+                        "problem": NSTR,
+                    }
+                ),
+            },
+        }
+    ),
     "NoticeVersion": _obj(
         {
             "id": INT,
@@ -752,6 +787,15 @@ def build_openapi() -> dict[str, Any]:
                         },
                     }
                 ),
+            ),
+        },
+        "/api/v1/assessments/{aid}/calendar": {
+            "get": _op(
+                "The stage calendar (any user): 自评提交, 初审, 核实, 评分 deadlines, 公示 and the "
+                "appeal window, with Chinese working days left and overdue stages",
+                {**_ok(200, "StageCalendar", "The calendar."), **_errors(401, 404)},
+                tag="assessments",
+                parameters=[aid],
             ),
         },
         "/api/v1/assessments/{aid}/publish": {

@@ -33,4 +33,4 @@ def _api_error(exc: Exception) -> Any:
     return api_exception_response(exc)
 
 
-from web.api import assessments, audit, docs, items, routine, tokens  # noqa: E402, F401 - views
+from web.api import assessments, audit, calendar, docs, items, routine, tokens  # noqa: E402, F401 - views

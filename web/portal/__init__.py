@@ -21,6 +21,8 @@ def register_portal(app: Flask) -> None:
     """Register sign-in, the portal pages and their template helpers on the app."""
     from web.portal import admin, audit, department, notices, progress, review, routine
     from web.portal.auth import init_auth, signed_in_user
+    from web.portal.deadlines import bp as calendar_admin_bp
+    from web.portal.deadlines import init_deadlines
     from web.portal.i18n import LANGUAGES, current_language, init_i18n
 
     init_auth(app)
@@ -32,6 +34,8 @@ def register_portal(app: Flask) -> None:
     app.register_blueprint(admin.bp)
     app.register_blueprint(routine.bp)
     app.register_blueprint(notices.bp)
+    app.register_blueprint(calendar_admin_bp)
+    init_deadlines(app)
     app.add_template_filter(local_time, "local_time")
     app.add_template_filter(file_size, "file_size")
     app.add_template_filter(state_label, "state_label")

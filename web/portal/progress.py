@@ -91,9 +91,14 @@ def matrix() -> ResponseReturnValue:
         ).scalars()
     )
     items = db.execute(
-        select(Item.id, Item.department_id, Item.indicator_id, Item.state, Item.total).where(
-            Item.assessment_id == assessment.id
-        )
+        select(
+            Item.id,
+            Item.department_id,
+            Item.indicator_id,
+            Item.state,
+            Item.total,
+            Item.is_submitted_late,
+        ).where(Item.assessment_id == assessment.id)
     ).all()
     cells = {(row.department_id, row.indicator_id): row for row in items}
     table = results(

@@ -14,6 +14,7 @@ from scoring.routine import Suggestion
 from web.app import get_db
 from web.portal.auth import current_account, roles_required
 from web.portal.common import N_, add_error_pages, int_arg, keyset_page, latest_assessment
+from web.portal.deadlines import deadline_info
 from web.portal.items import apply_posted_action, load_item_view, readable_item_or_404
 from workflow.machine import ACTIONS
 from workflow.models import Assessment, Department, Indicator, Item, utcnow
@@ -56,6 +57,7 @@ def queue() -> ResponseReturnValue:
     default = next((t for t in TABS if user.has_role(t.role)), TABS[0])
     tab = next((t for t in TABS if t.state.value == request.args.get("state")), default)
     department_id, indicator_id = int_arg("department"), int_arg("indicator")
+    overdue_only = request.args.get("overdue") == "1"
     after = int_arg("after")
     if assessment is None:
         return render_template("review/queue.html", assessment=None, tabs=TABS, tab=tab)
@@ -73,6 +75,9 @@ def queue() -> ResponseReturnValue:
         ).all()
     )
     page_filters = [*filters, Item.state == tab.state.value]
+    if overdue_only:  # the tab's stage deadline has passed: all of its items, else none
+        info = deadline_info(assessment.id)
+        page_filters.append(Item.state.in_(info.overdue_states if info else []))
     if after is not None:
         page_filters.append(Item.id > after)
     size = int(current_app.config.get("REVIEW_PAGE_SIZE", PAGE_SIZE))
@@ -86,7 +91,11 @@ def queue() -> ResponseReturnValue:
     )
     filter_args: dict[str, Any] = {
         k: v
-        for k, v in (("department", department_id), ("indicator", indicator_id))
+        for k, v in (
+            ("department", department_id),
+            ("indicator", indicator_id),
+            ("overdue", 1 if overdue_only else None),
+        )
         if v is not None
     }
     next_url = (
@@ -120,6 +129,7 @@ def queue() -> ResponseReturnValue:
         indicators=list(indicators),
         department_id=department_id,
         indicator_id=indicator_id,
+        overdue_only=overdue_only,
     )
 
 

@@ -1,0 +1,90 @@
+"""`GET /api/v1/assessments/{aid}/calendar`: stages, working days left, overdue, who may read."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy.orm import Session
+
+from tests.api.conftest import Cast, error_code
+from workflow.calendar import set_calendar_override, set_stage_deadline
+from workflow.workdays import package_years
+
+BASE = "/api/v1"
+D = dt.date
+
+
+def at_shanghai(*args: int) -> dt.datetime:
+    return dt.datetime(*args, tzinfo=ZoneInfo("Asia/Shanghai")).astimezone(dt.UTC)
+
+
+def test_calendar_counts_working_days_for_every_user(
+    app: Flask, client: FlaskClient, session: Session, cast: Cast
+) -> None:
+    w = cast.world
+    set_stage_deadline(
+        session, w.assessment, "submit", starts_on=D(2018, 8, 1), due_on=D(2018, 9, 28),
+        working_days=None, actor=w.admin,
+    )  # fmt: skip
+    set_stage_deadline(
+        session, w.assessment, "review", starts_on=None, due_on=None, working_days=3,
+        actor=w.admin,
+    )  # fmt: skip
+    session.commit()
+    app.config["CLOCK"] = lambda: at_shanghai(2018, 9, 30, 8, 0)  # Sunday, a 调休 working day
+    for role in ("own", "other", "reviewer", "auditor", "admin"):
+        r = client.get(f"{BASE}/assessments/{w.assessment.id}/calendar", headers=cast.headers(role))
+        assert r.status_code == 200, (role, r.get_json())
+    body = r.get_json()
+    assert body["today"] == "2018-09-30" and body["status"] == "open"
+    stages = {s["name"]: s for s in body["stages"]}
+    assert stages["submit"] == {
+        "name": "submit",
+        "label": "自评提交截止",
+        "starts_on": "2018-08-01",
+        "due_on": "2018-09-28",
+        "working_days": None,
+        "working_days_left": -2,  # Saturday 29 and Sunday 30 September were working days
+        "overdue": True,
+        "pending": 260,
+        "is_running": False,
+        "problem": None,
+    }
+    assert stages["review"]["due_on"] == "2018-10-08"
+    assert stages["review"]["working_days_left"] == 2 and not stages["review"]["overdue"]
+    assert stages["publication"]["due_on"] is None and not stages["publication"]["is_running"]
+    # The office declares 8 October a local holiday: the deadline moves to the 9th.
+    set_calendar_override(session, D(2018, 10, 8), False, "本地放假", actor=w.admin)
+    session.commit()
+    r = client.get(f"{BASE}/assessments/{w.assessment.id}/calendar", headers=cast.headers("own"))
+    assert {s["name"]: s for s in r.get_json()["stages"]}["review"]["due_on"] == "2018-10-09"
+
+
+def test_an_unknown_year_is_named_not_guessed(
+    app: Flask, client: FlaskClient, session: Session, cast: Cast
+) -> None:
+    w = cast.world
+    set_stage_deadline(
+        session, w.assessment, "submit", starts_on=None, due_on=D(2018, 9, 28),
+        working_days=None, actor=w.admin,
+    )  # fmt: skip
+    session.commit()
+    year = package_years()[1] + 2
+    app.config["CLOCK"] = lambda: at_shanghai(year, 3, 2, 9, 0)
+    r = client.get(f"{BASE}/assessments/{w.assessment.id}/calendar", headers=cast.headers("own"))
+    submit = r.get_json()["stages"][0]
+    assert submit["overdue"] is True and submit["working_days_left"] is None
+    assert f"{package_years()[1] + 1} 年" in submit["problem"]
+
+
+def test_calendar_refuses_strangers_and_unknown_ids(client: FlaskClient, cast: Cast) -> None:
+    aid = cast.world.assessment.id
+    r = client.get(f"{BASE}/assessments/{aid}/calendar", headers=cast.headers("anonymous"))
+    assert r.status_code == 401
+    r = client.get(f"{BASE}/assessments/{aid}/calendar", headers=cast.headers("disabled"))
+    assert r.status_code == 401
+    r = client.get(f"{BASE}/assessments/{aid + 999}/calendar", headers=cast.headers("admin"))
+    assert r.status_code == 404 and error_code(r) == "assessment_not_found"

@@ -1,0 +1,167 @@
+"""Deadlines where people decide: portal, queues, matrix, 公示 banner, the admin's calendar page."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from zoneinfo import ZoneInfo
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from storage.local import LocalStore
+from tests.factories import World, add_evidence
+from tests.web.conftest import PASSWORD, text
+from workflow import actions
+from workflow.calendar import set_stage_deadline
+from workflow.models import AuditEvent, CalendarOverride, StageDeadline
+
+D = dt.date
+
+
+def shanghai(*args: int) -> dt.datetime:
+    return dt.datetime(*args, tzinfo=ZoneInfo("Asia/Shanghai")).astimezone(dt.UTC)
+
+
+def sign_in(app: Flask, username: str) -> FlaskClient:
+    client = app.test_client()
+    response = client.post("/login", data={"username": username, "password": PASSWORD})
+    assert response.status_code == 302
+    return client
+
+
+def _deadlines(session: Session, w: World) -> None:
+    set_stage_deadline(
+        session, w.assessment, "submit", starts_on=None, due_on=D(2018, 9, 28),
+        working_days=None, actor=w.admin,
+    )  # fmt: skip
+    set_stage_deadline(
+        session, w.assessment, "review", starts_on=None, due_on=None, working_days=3,
+        actor=w.admin,
+    )  # fmt: skip
+    session.commit()
+
+
+def test_department_sees_working_days_left_then_overdue_in_red(
+    make_app: Callable[..., Flask], session: Session, world: World
+) -> None:
+    _deadlines(session, world)
+    before = make_app(CLOCK=lambda: shanghai(2018, 9, 26, 9, 0))  # Wednesday
+    page = text(sign_in(before, "member_a").get("/portal/"))
+    assert "剩余 3 个工作日（截止 2018-09-28）" in page  # 26, 27, 28 September
+    after = make_app(CLOCK=lambda: shanghai(2018, 10, 8, 9, 0))
+    page = text(sign_in(after, "member_a").get("/portal/"))
+    # 29 and 30 September (调休) and 8 October: three working days late; 1–7 October not.
+    assert '<span class="deadline overdue">已逾期 3 个工作日（2018-09-28）</span>' in page
+
+
+def test_queue_overdue_filter_counts_and_late_marks(
+    make_app: Callable[..., Flask], session: Session, world: World, store: LocalStore
+) -> None:
+    w = world
+    _deadlines(session, w)
+    late = w.item(session, w.dep_a, "1")
+    add_evidence(session, store, late, w.member_a)
+    actions.transition_item(
+        session, late.id, w.member_a, actions.TransitionRequest("submit", late.version),
+        now=shanghai(2018, 10, 9, 9, 0),
+    )  # fmt: skip
+    session.commit()
+    # 初审截止 is 8 October (3 working days after 28 September): on the 10th it has passed.
+    app = make_app(CLOCK=lambda: shanghai(2018, 10, 10, 9, 0))
+    reviewer = sign_in(app, "reviewer")
+    page = text(reviewer.get("/review/?state=submitted"))
+    assert "逾期 1" in page and "逾期提交" in page
+    assert "已逾期 2 个工作日（2018-10-08）" in page  # 9 and 10 October
+    only = text(reviewer.get("/review/?state=submitted&overdue=1"))
+    assert f'href="/review/items/{late.id}"' in only
+    drafts = text(reviewer.get("/review/?state=reviewed&overdue=1"))
+    assert "队列为空" in drafts
+    # Before the review deadline nothing in the queue is overdue.
+    early = make_app(CLOCK=lambda: shanghai(2018, 10, 8, 9, 0))
+    page = text(sign_in(early, "reviewer").get("/review/?state=submitted&overdue=1"))
+    assert "队列为空" in page and "剩余 1 个工作日" in page
+    # The scorer's item page says the submission was late.
+    item_page = text(reviewer.get(f"/review/items/{late.id}"))
+    assert "逾期提交" in item_page and "截止 2018-09-28" in item_page
+    # The matrix marks the late item and the overdue drafts.
+    matrix = text(reviewer.get("/progress/"))
+    assert re.search(r'class="cell state-submitted late"><a href="/review/items/%d"' % late.id, matrix)
+    other = w.item(session, w.dep_b, "1")
+    assert re.search(r'class="cell state-draft late"><a href="/review/items/%d"' % other.id, matrix)
+
+
+def test_publication_banner_only_while_publication_runs(
+    make_app: Callable[..., Flask], session: Session, world: World
+) -> None:
+    a = world.assessment
+    a.published_at = shanghai(2018, 12, 20, 10, 0)
+    a.appeal_opens_at = a.published_at
+    a.appeal_closes_at = shanghai(2018, 12, 27, 10, 0)
+    session.commit()
+    banner = "考核结果公示中：2018-12-20 至 2018-12-27"
+    during = make_app(CLOCK=lambda: shanghai(2018, 12, 22, 9, 0))
+    assert banner in text(sign_in(during, "member_b").get("/portal/"))
+    assert banner in text(during.test_client().get("/login"))
+    after = make_app(CLOCK=lambda: shanghai(2018, 12, 27, 10, 1))
+    assert "考核结果公示中" not in text(sign_in(after, "member_b").get("/portal/"))
+    before = make_app(CLOCK=lambda: shanghai(2018, 12, 1, 9, 0))
+    assert "考核结果公示中" not in text(sign_in(before, "member_b").get("/portal/"))
+
+
+def test_admin_edits_the_calendar_audited(
+    make_app: Callable[..., Flask], session: Session, world: World
+) -> None:
+    app = make_app(CLOCK=lambda: shanghai(2018, 9, 20, 9, 0))
+    admin = sign_in(app, "admin")
+    aid = world.assessment.id
+    assert admin.get("/admin/calendar").location.endswith(f"/admin/assessments/{aid}/calendar")
+    page = text(admin.get(f"/admin/assessments/{aid}/calendar"))
+    assert "自评提交截止" in page and "由发布考核结果确定" in page
+    base = f"/admin/assessments/{aid}/calendar"
+    r = admin.post(f"{base}/stages/submit", data={"due_on": "2018-09-28"})
+    assert r.status_code == 303
+    r = admin.post(f"{base}/stages/review", data={"working_days": "3"})
+    assert r.status_code == 303
+    page = text(admin.get(base))
+    assert "2018-10-08" in page and "上一阶段后 3 个工作日" in page
+    # Bad input: a Chinese message and a 4xx, nothing saved.
+    r = admin.post(f"{base}/stages/verify", data={"due_on": "2018-10-30", "working_days": "2"})
+    assert r.status_code == 422 and "只能填写一项" in text(r)
+    r = admin.post(f"{base}/stages/verify", data={"due_on": "2018-13-01"})
+    assert r.status_code == 422 and "不是有效日期" in text(r)
+    r = admin.post(f"{base}/stages/score", data={"working_days": "-1"})
+    assert r.status_code == 400
+    assert admin.post(f"{base}/stages/appeal", data={"due_on": "2018-10-30"}).status_code == 404
+    stages = session.execute(select(StageDeadline.stage)).scalars().all()
+    assert sorted(stages) == ["review", "submit"]
+    # An override moves the working-day deadline; removing it moves it back.
+    r = admin.post(
+        f"{base}/overrides", data={"day": "2018-10-08", "kind": "holiday", "reason": "本地放假"}
+    )
+    assert r.status_code == 303
+    assert "2018-10-09" in text(admin.get(base))
+    r = admin.post(f"{base}/overrides", data={"day": "2018-10-08", "kind": "holiday"})
+    assert r.status_code == 422 and "请填写调整原因" in text(r)
+    override = session.execute(select(CalendarOverride)).scalar_one()
+    r = admin.post(f"{base}/overrides", data={"action": "remove", "override_id": str(override.id)})
+    assert r.status_code == 303
+    assert session.execute(select(CalendarOverride)).first() is None
+    audited = session.execute(
+        select(AuditEvent.action).where(
+            AuditEvent.action.in_(
+                ["stage_deadline_set", "calendar_override_set", "calendar_override_removed"]
+            )
+        ).order_by(AuditEvent.seq)
+    ).scalars().all()  # fmt: skip
+    assert audited == [
+        "stage_deadline_set", "stage_deadline_set", "calendar_override_set",
+        "calendar_override_removed",
+    ]  # fmt: skip
+    # Only admins.
+    reviewer = sign_in(app, "reviewer")
+    assert reviewer.get(base).status_code == 403
+    assert reviewer.post(f"{base}/stages/submit", data={"due_on": "2018-09-01"}).status_code == 403

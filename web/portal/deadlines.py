@@ -1,0 +1,264 @@
+"""Deadlines where people decide: the stage calendar for templates, and the admin's page for it.
+
+Templates call `deadline_info()` (cached per request): working days left, overdue stages, the
+running 公示. The admin edits the calendar at /admin/assessments/<aid>/calendar; every change
+goes through `workflow.calendar`, which checks and audits it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, Flask, abort, flash, g, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext
+from sqlalchemy.exc import SQLAlchemyError
+
+from web.app import get_db
+from web.clock import request_now
+from web.portal.auth import current_account, roles_required
+from web.portal.common import MAX_ID, N_, add_error_pages, latest_assessment
+from workflow.assessments import assessment_status
+from workflow.calendar import (
+    PENDING_STATES,
+    STAGE_OF_STATE,
+    STAGES,
+    StageView,
+    calendar_overrides,
+    parse_day,
+    parse_working_days,
+    remove_calendar_override,
+    set_calendar_override,
+    set_stage_deadline,
+    stage_calendar,
+    today_of,
+)
+from workflow.errors import DomainError, InvalidValue
+from workflow.models import Assessment
+from workflow.states import Role, State
+from workflow.workdays import local_date
+
+bp = Blueprint("calendar_admin", __name__, url_prefix="/admin")
+add_error_pages(bp)
+
+# The stage names as the pages show them (the engine's labels are data; listed for the catalog).
+STAGE_TEXT = {
+    "submit": N_("自评提交截止"),
+    "review": N_("初审截止"),
+    "verify": N_("核实截止"),
+    "score": N_("评分截止"),
+    "publication": N_("公示"),
+    "appeal": N_("申诉期"),
+}
+
+
+@dataclass(frozen=True)
+class DeadlineInfo:
+    """An assessment's calendar as of today, for the pages."""
+
+    assessment: Assessment
+    today: dt.date
+    status: str
+    stages: dict[str, StageView]
+
+    def for_state(self, state: str) -> StageView | None:
+        """Return the stage an item in `state` waits for (None once scored)."""
+        try:
+            stage = STAGE_OF_STATE.get(State(state))
+        except ValueError:
+            return None
+        return self.stages.get(stage) if stage else None
+
+    def is_overdue_state(self, state: str) -> bool:
+        """Tell whether items in `state` are past their stage's deadline."""
+        view = self.for_state(state)
+        return view is not None and view.overdue
+
+    @property
+    def overdue_states(self) -> list[str]:
+        """Return the item states whose stage deadline has passed (work still waiting)."""
+        return [
+            s.value
+            for stage, states in PENDING_STATES.items()
+            if self.stages[stage].overdue
+            for s in states
+        ]
+
+    @property
+    def publication(self) -> StageView | None:
+        """Return the 公示 stage while publication runs, else None."""
+        view = self.stages.get("publication")
+        return view if view is not None and view.is_running else None
+
+
+def deadline_info(assessment_id: int | None = None) -> DeadlineInfo | None:
+    """Return the calendar of an assessment (the latest by default), once per request.
+
+    None without an assessment or when the database cannot answer (error pages still render).
+    """
+    cache: dict[int | None, DeadlineInfo | None] = g.setdefault("deadline_info", {})
+    if assessment_id in cache:
+        return cache[assessment_id]
+    info = None
+    try:
+        db = get_db()
+        assessment = (
+            db.get(Assessment, assessment_id)
+            if assessment_id is not None
+            else latest_assessment(db)
+        )
+        if assessment is not None:
+            now = request_now()
+            info = DeadlineInfo(
+                assessment=assessment,
+                today=today_of(assessment, now),
+                status=assessment_status(assessment, now),
+                stages={v.name: v for v in stage_calendar(db, assessment, now)},
+            )
+    except SQLAlchemyError:
+        info = None
+    cache[assessment_id] = info
+    return info
+
+
+@dataclass(frozen=True)
+class Publication:
+    """The 公示 running now: from which day to which (Asia/Shanghai)."""
+
+    year: int
+    starts_on: dt.date
+    ends_on: dt.date
+
+
+def running_publication() -> Publication | None:
+    """Return the latest assessment's 公示 while it runs (one query; None on a DB error)."""
+    if "publication" in g:
+        cached: Publication | None = g.publication
+        return cached
+    result = None
+    try:
+        assessment = latest_assessment(get_db())
+        now = request_now()
+        if (
+            assessment is not None
+            and assessment.published_at is not None
+            and assessment.appeal_closes_at is not None
+            and assessment.published_at <= now
+            and assessment_status(assessment, now) == "published"
+        ):
+            tz = ZoneInfo(assessment.timezone)
+            result = Publication(
+                year=assessment.year,
+                starts_on=local_date(assessment.published_at, tz),
+                ends_on=local_date(assessment.appeal_closes_at - dt.timedelta(microseconds=1), tz),
+            )
+    except SQLAlchemyError:
+        result = None
+    g.publication = result
+    return result
+
+
+def init_deadlines(app: Flask) -> None:
+    """Offer `deadline_info()`, `running_publication()` and the stage names to templates."""
+    app.add_template_global(deadline_info, "deadline_info")
+    app.add_template_global(running_publication, "running_publication")
+    app.jinja_env.globals["stage_text"] = STAGE_TEXT
+
+
+def _assessment_or_404(aid: int) -> Assessment:
+    assessment = get_db().get(Assessment, aid) if aid <= MAX_ID else None
+    if assessment is None:
+        abort(404)
+    return assessment
+
+
+def _render(assessment: Assessment, **context: object) -> str:
+    db = get_db()
+    now = request_now()
+    return render_template(
+        "admin/calendar.html",
+        assessment=assessment,
+        today=today_of(assessment, now),
+        views=stage_calendar(db, assessment, now),
+        editable=[name for name, _label in STAGES],
+        overrides=calendar_overrides(db),
+        **context,
+    )
+
+
+@bp.get("/calendar")
+@roles_required(Role.ADMIN)
+def current_calendar() -> ResponseReturnValue:
+    """Open the calendar of the current assessment."""
+    assessment = latest_assessment(get_db())
+    if assessment is None:
+        abort(404)
+    return redirect(url_for("calendar_admin.calendar_page", aid=assessment.id))
+
+
+@bp.get("/assessments/<int:aid>/calendar")
+@roles_required(Role.ADMIN)
+def calendar_page(aid: int) -> ResponseReturnValue:
+    """Show the stage calendar and the working-day overrides, with forms to change them."""
+    return _render(_assessment_or_404(aid), form={})
+
+
+@bp.post("/assessments/<int:aid>/calendar/stages/<stage>")
+@roles_required(Role.ADMIN)
+def stage_set(aid: int, stage: str) -> ResponseReturnValue:
+    """Set or clear one stage's deadline: a date, or N working days after the stage before."""
+    db = get_db()
+    assessment = _assessment_or_404(aid)
+    if stage not in dict(STAGES):
+        abort(404)
+    try:
+        set_stage_deadline(
+            db,
+            assessment,
+            stage,
+            starts_on=parse_day(request.form.get("starts_on", ""), gettext("开始日期")),
+            due_on=parse_day(request.form.get("due_on", ""), gettext("截止日期")),
+            working_days=parse_working_days(request.form.get("working_days", "")),
+            actor=current_account(),
+        )
+    except DomainError as exc:
+        db.rollback()
+        form = {**request.form, "stage": stage}
+        return _render(assessment, error=exc.message, form=form), exc.status
+    db.commit()
+    flash(gettext("已保存%(stage)s", stage=gettext(STAGE_TEXT[stage])), "success")
+    return redirect(url_for("calendar_admin.calendar_page", aid=aid), code=303)
+
+
+@bp.post("/assessments/<int:aid>/calendar/overrides")
+@roles_required(Role.ADMIN)
+def override_act(aid: int) -> ResponseReturnValue:
+    """Add (or replace) a working-day override, or remove one; audited."""
+    db = get_db()
+    assessment = _assessment_or_404(aid)
+    actor = current_account()
+    try:
+        if request.form.get("action") == "remove":
+            raw = request.form.get("override_id", "")
+            override_id = int(raw) if raw.isascii() and raw.isdecimal() and len(raw) < 11 else 0
+            remove_calendar_override(db, override_id if override_id <= MAX_ID else 0, actor=actor)
+            message = gettext("已删除工作日调整")
+        else:
+            day = parse_day(request.form.get("day", ""), gettext("日期"))
+            if day is None:
+                raise InvalidValue(gettext("请填写日期"), code="date_required")
+            kind = request.form.get("kind", "")
+            if kind not in ("holiday", "workday"):
+                raise InvalidValue(gettext("请选择放假或上班"), code="bad_kind")
+            set_calendar_override(
+                db, day, kind == "workday", request.form.get("reason", ""), actor=actor
+            )
+            message = gettext("已保存工作日调整")
+    except DomainError as exc:
+        db.rollback()
+        return _render(assessment, error=exc.message, form=dict(request.form)), exc.status
+    db.commit()
+    flash(message, "success")
+    return redirect(url_for("calendar_admin.calendar_page", aid=aid) + "#overrides", code=303)
