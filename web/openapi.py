@@ -277,6 +277,8 @@ SCHEMAS: dict[str, Any] = {
             "round": INT,
             "total": NPOINTS,
             "updated_at": TIME,
+            "is_submitted_late": BOOL,
+            "submit_due_on": _nullable({"type": "string", "format": "date"}),
         }
     ),
     "ItemList": _obj(

@@ -88,7 +88,8 @@ def today_of(assessment: Assessment, now: dt.datetime | None = None) -> dt.date:
     return local_date(now or utcnow(), ZoneInfo(assessment.timezone))
 
 
-def _rows(session: Session, assessment: Assessment) -> dict[str, StageDeadline]:
+def stage_rows(session: Session, assessment: Assessment) -> dict[str, StageDeadline]:
+    """Return the stored deadline rules of an assessment by stage."""
     rows = session.execute(
         select(StageDeadline).where(StageDeadline.assessment_id == assessment.id)
     ).scalars()
@@ -129,7 +130,7 @@ def resolve_deadlines(
 
 def deadlines_of(session: Session, assessment: Assessment) -> dict[str, Deadline]:
     """Return the assessment's resolved stage deadlines (raises UnknownYear)."""
-    return resolve_deadlines(_rows(session, assessment), work_calendar(session))
+    return resolve_deadlines(stage_rows(session, assessment), work_calendar(session))
 
 
 def _last_day(closes_at: dt.datetime, tz: ZoneInfo) -> dt.date:
@@ -192,10 +193,10 @@ def stage_calendar(
     calendar = work_calendar(session)
     problem: str | None = None
     try:
-        deadlines = resolve_deadlines(_rows(session, assessment), calendar)
+        deadlines = resolve_deadlines(stage_rows(session, assessment), calendar)
     except UnknownYear as exc:
         problem = str(exc)
-        rows = _rows(session, assessment)
+        rows = stage_rows(session, assessment)
         deadlines = {
             stage: Deadline(
                 stage,
@@ -291,7 +292,7 @@ def set_stage_deadline(
     session.execute(
         select(Assessment.id).where(Assessment.id == assessment.id).with_for_update()
     ).all()
-    rows = _rows(session, assessment)
+    rows = stage_rows(session, assessment)
     row = rows.get(stage)
     before = _describe(row)
     if row is None:
@@ -341,6 +342,11 @@ def _check_order(deadlines: dict[str, Deadline]) -> None:
             raise InvalidValue(f"{label}不能早于{prev_label}", code="deadline_order")
         if d.starts_on and d.due_on and d.due_on < d.starts_on:
             raise InvalidValue(f"{label}早于该阶段的开始日期", code="deadline_before_start")
+        if d.working_days and not d.due_on:
+            raise InvalidValue(
+                f"{label}按工作日计算，须先设置上一阶段的截止日期",
+                code="previous_deadline_required",
+            )
         if d.due_on:
             previous = d
 
@@ -425,7 +431,7 @@ def submission_lateness(
     """Judge a submission made at `now` against 自评提交截止 (None when no deadline is set)."""
     calendar = work_calendar(session)
     try:
-        due = resolve_deadlines(_rows(session, assessment), calendar)["submit"].due_on
+        due = resolve_deadlines(stage_rows(session, assessment), calendar)["submit"].due_on
     except UnknownYear as exc:
         raise Conflict(str(exc), code="calendar_unknown_year") from None
     if due is None:

@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
+from storage.local import LocalStore
 from tests.api.conftest import Cast, error_code
+from tests.factories import add_evidence
+from workflow import actions
 from workflow.calendar import set_calendar_override, set_stage_deadline
 from workflow.workdays import package_years
 
 BASE = "/api/v1"
+
+
+@pytest.fixture
+def store_dir(tmp_path: Path) -> Path:
+    return tmp_path / "objects"
+
+
 D = dt.date
 
 
@@ -78,6 +90,29 @@ def test_an_unknown_year_is_named_not_guessed(
     submit = r.get_json()["stages"][0]
     assert submit["overdue"] is True and submit["working_days_left"] is None
     assert f"{package_years()[1] + 1} 年" in submit["problem"]
+
+
+def test_items_carry_the_late_submission_verdict(
+    client: FlaskClient, session: Session, cast: Cast, store_dir: Path
+) -> None:
+    w = cast.world
+    set_stage_deadline(
+        session, w.assessment, "submit", starts_on=None, due_on=D(2018, 9, 28),
+        working_days=None, actor=w.admin,
+    )  # fmt: skip
+    item = w.item(session, w.dep_a, "1")
+    add_evidence(session, LocalStore(store_dir), item, w.member_a)
+    actions.transition_item(
+        session, item.id, w.member_a, actions.TransitionRequest("submit", item.version),
+        now=at_shanghai(2018, 10, 8, 9, 0),
+    )  # fmt: skip
+    session.commit()
+    body = client.get(f"{BASE}/items/{item.id}", headers=cast.headers("scorer")).get_json()
+    assert body["is_submitted_late"] is True and body["submit_due_on"] == "2018-09-28"
+    listed = client.get(
+        f"{BASE}/assessments/{w.assessment.id}/items?state=submitted", headers=cast.headers("own")
+    ).get_json()["items"]
+    assert [(i["id"], i["is_submitted_late"]) for i in listed] == [(item.id, True)]
 
 
 def test_calendar_refuses_strangers_and_unknown_ids(client: FlaskClient, cast: Cast) -> None:

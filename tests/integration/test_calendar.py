@@ -107,6 +107,20 @@ def test_bad_calendars_are_refused_and_change_nothing(session: Session, world: W
             working_days=None, actor=w.reviewer,
         )  # fmt: skip
     session.rollback()
+    with pytest.raises(InvalidValue, match="须先设置上一阶段"):  # 初审截止 has no date yet
+        set_stage_deadline(
+            session, w.assessment, "verify", starts_on=None, due_on=None,
+            working_days=None, actor=w.admin,
+        )  # fmt: skip
+        set_stage_deadline(
+            session, w.assessment, "review", starts_on=None, due_on=None,
+            working_days=None, actor=w.admin,
+        )  # fmt: skip
+        set_stage_deadline(
+            session, w.assessment, "verify", starts_on=None, due_on=None,
+            working_days=3, actor=w.admin,
+        )  # fmt: skip
+    session.rollback()
     rows = session.execute(select(StageDeadline.stage)).scalars().all()
     assert rows == ["review"]
 

@@ -71,6 +71,8 @@ def item_summary(item: Item) -> dict[str, Any]:
         "round": item.round,
         "total": points(item.total),
         "updated_at": iso(item.updated_at),
+        "is_submitted_late": item.is_submitted_late,
+        "submit_due_on": item.submit_due_on.isoformat() if item.submit_due_on else None,
     }
 
 

@@ -48,6 +48,9 @@ OTHER_LABELS = {
     "roles_changed": N_("变更角色"),
     "token_issued": N_("签发令牌"),
     "token_revoked": N_("吊销令牌"),
+    "stage_deadline_set": N_("设置考核日程"),
+    "calendar_override_set": N_("调整工作日"),
+    "calendar_override_removed": N_("删除工作日调整"),
 }
 LABELS = {**EVENT_LABELS, **OTHER_LABELS}
 CSV_COLUMNS = (

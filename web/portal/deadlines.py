@@ -33,6 +33,7 @@ from workflow.calendar import (
     set_calendar_override,
     set_stage_deadline,
     stage_calendar,
+    stage_rows,
     today_of,
 )
 from workflow.errors import DomainError, InvalidValue
@@ -183,6 +184,7 @@ def _render(assessment: Assessment, **context: object) -> str:
         today=today_of(assessment, now),
         views=stage_calendar(db, assessment, now),
         editable=[name for name, _label in STAGES],
+        rows=stage_rows(db, assessment),
         overrides=calendar_overrides(db),
         **context,
     )
