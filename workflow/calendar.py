@@ -429,9 +429,12 @@ def submission_lateness(
     session: Session, assessment: Assessment, now: dt.datetime
 ) -> Lateness | None:
     """Judge a submission made at `now` against 自评提交截止 (None when no deadline is set)."""
+    rows = stage_rows(session, assessment)
+    if "submit" not in rows:
+        return None  # no deadline set: nothing to judge, no calendar needed
     calendar = work_calendar(session)
     try:
-        due = resolve_deadlines(stage_rows(session, assessment), calendar)["submit"].due_on
+        due = resolve_deadlines(rows, calendar)["submit"].due_on
     except UnknownYear as exc:
         raise Conflict(str(exc), code="calendar_unknown_year") from None
     if due is None:

@@ -33,6 +33,7 @@ EXPECTED = {
     "/progress/departments/{dep}/notices": (LOGIN, NO, OK, OK, OK, OK, OK),
     "/progress/summary.docx": (LOGIN, NO, OK, OK, OK, OK, OK),
     "/admin/departments": (LOGIN, NO, NO, NO, NO, NO, OK),
+    "/admin/assessments/{aid}/calendar": (LOGIN, NO, NO, NO, NO, NO, OK),
     "/account/password": (LOGIN, OK, OK, OK, OK, OK, OK),
     "/": (OK, OK, OK, OK, OK, OK, OK),
 }
@@ -46,7 +47,9 @@ def test_every_page_for_every_role(app: Flask, session: Session, world: World) -
         if role != "anonymous":
             client.post("/login", data={"username": role, "password": PASSWORD})
         for page, statuses in EXPECTED.items():
-            path = page.format(item=item, user=world.member_b.id, dep=world.dep_b.id)
+            path = page.format(
+                item=item, user=world.member_b.id, dep=world.dep_b.id, aid=world.assessment.id
+            )
             status = client.get(path).status_code
             if status != statuses[n]:
                 failures.append(f"{role} {path}: {status}, expected {statuses[n]}")

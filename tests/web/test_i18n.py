@@ -91,6 +91,7 @@ def test_every_page_renders_in_english(
             f"/admin/users/{world.scorer.id}",
             "/admin/assessment",
             "/admin/departments",
+            f"/admin/assessments/{world.assessment.id}/calendar",
         ],
     }
     for username, paths in pages.items():
