@@ -43,6 +43,13 @@ def load_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "TOKEN_DAYS": int(env.get("TOKEN_DAYS") or 90),
+        # Sign-in (portal and POST /api/v1/tokens, counted together; web/limits.py).
+        "LOGIN_LIMIT_PER_USER": env.get("LOGIN_LIMIT_PER_USER") or "5 per minute; 30 per hour",
+        "LOGIN_LIMIT_PER_ADDRESS": env.get("LOGIN_LIMIT_PER_ADDRESS") or "30 per minute",
+        "LOGIN_DELAY_AFTER": int(env.get("LOGIN_DELAY_AFTER") or 3),
+        "LOGIN_DELAY_SECONDS": float(env.get("LOGIN_DELAY_SECONDS") or 2),
+        "LOGIN_DELAY_MAX_SECONDS": float(env.get("LOGIN_DELAY_MAX_SECONDS") or 300),
+        "ALLOW_PER_PROCESS_LIMITS": (env.get("ALLOW_PER_PROCESS_LIMITS") or "").lower() == "true",
         # A portal session ends after this long without a request, and this long after sign-in.
         "SESSION_IDLE_MINUTES": float(env.get("SESSION_IDLE_MINUTES") or 30),
         "SESSION_LIFETIME_HOURS": float(env.get("SESSION_LIFETIME_HOURS") or 12),

@@ -1,18 +1,58 @@
-"""The one rate limiter of the app, shared by the portal's login and the JSON API.
+"""The one rate limiter of the app, and the sign-in guard the portal and the API share.
 
-Use it as ``from web.limits import limiter`` and decorate views with ``@limiter.limit(...)``.
 The storage is Redis when ``REDIS_URL`` is set (several gunicorn workers share the counts),
-else process memory; it is named explicitly so Flask-Limiter does not warn.
+else process memory, which a server with several workers refuses (``ALLOW_PER_PROCESS_LIMITS``
+overrides, with an error in the log at every start).
+
+Sign-in attempts are counted before the password is looked at: an atomic increment (Redis
+INCRBY in a script, a lock in memory) that reports the new count, compared afterwards with the
+limit. Parallel guesses therefore cannot all pass a check before any of them counts; at most
+the limit is evaluated. A successful sign-in gives its count back. After a few failures an
+account also waits a delay that doubles with each further failure, up to a cap; nothing locks
+an account for good, so an attacker cannot shut a real user out for longer than the cap.
 """
 
 from __future__ import annotations
 
-from flask import Flask
+import logging
+import math
+import sys
+import time
+from pathlib import Path
+
+from flask import Flask, current_app
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
+from limits import RateLimitItem, parse_many
+from limits.strategies import FixedWindowRateLimiter
 
 # No storage_uri here: it comes from the app's config in init_limiter (known only then).
 limiter = Limiter(key_func=get_remote_address)
+log = logging.getLogger(__name__)
+
+#: Defaults; deployments (environment) and tests (app.config) override them.
+LOGIN_LIMIT_PER_USER = "5 per minute; 30 per hour"
+LOGIN_LIMIT_PER_ADDRESS = "30 per minute"
+LOGIN_DELAY_AFTER = 3  # failures of an account before the delay starts
+LOGIN_DELAY_SECONDS = 2.0  # the first delay; it doubles with each further failure
+LOGIN_DELAY_MAX_SECONDS = 300.0
+FAILURE_MEMORY_SECONDS = 3600  # failures older than this no longer lengthen the delay
+
+
+class PerProcessLimitsRefused(RuntimeError):
+    """A multi-worker server without a shared store would multiply every limit."""
+
+
+def server_workers() -> int:
+    """Return how many worker processes the gunicorn serving us runs (1 outside gunicorn)."""
+    if "gunicorn" not in Path(sys.argv[0]).name:
+        return 1
+    from gunicorn.app.wsgiapp import WSGIApplication
+
+    try:  # the same command line, GUNICORN_CMD_ARGS, WEB_CONCURRENCY and config file
+        return int(WSGIApplication("%(prog)s [OPTIONS] [APP_MODULE]").cfg.workers)
+    except (Exception, SystemExit):  # pragma: no cover - unreadable: assume the worst
+        return 2
 
 
 def init_limiter(app: Flask) -> None:
@@ -21,3 +61,85 @@ def init_limiter(app: Flask) -> None:
     # The limiter is shared by every app of the process: do not inherit another app's switch.
     app.config.setdefault("RATELIMIT_ENABLED", True)
     limiter.init_app(app)
+    if str(app.config["RATELIMIT_STORAGE_URI"]).startswith("memory://"):
+        workers = server_workers()
+        if workers > 1:
+            message = (
+                f"{workers} workers without REDIS_URL: every sign-in limit would count per "
+                f"process, {workers} times the configured limit"
+            )
+            if not app.config.get("ALLOW_PER_PROCESS_LIMITS"):
+                raise PerProcessLimitsRefused(
+                    message + ". Set REDIS_URL (or ALLOW_PER_PROCESS_LIMITS=true to accept it)."
+                )
+            log.error("%s (ALLOW_PER_PROCESS_LIMITS is set)", message)
+
+
+def _strategy() -> FixedWindowRateLimiter:
+    """The fixed-window strategy: its hit() is one atomic increment, then the comparison."""
+    return FixedWindowRateLimiter(limiter.limiter.storage)
+
+
+def _limits(username: str, address: str) -> list[tuple[RateLimitItem, str, str]]:
+    config = current_app.config
+    user_key = username.strip().lower()[:64]
+    per_user = str(config.get("LOGIN_LIMIT_PER_USER") or LOGIN_LIMIT_PER_USER)
+    per_address = str(config.get("LOGIN_LIMIT_PER_ADDRESS") or LOGIN_LIMIT_PER_ADDRESS)
+    return [(item, "login-user", user_key) for item in parse_many(per_user)] + [
+        (item, "login-address", address) for item in parse_many(per_address)
+    ]
+
+
+def _delay_key(username: str) -> str:
+    return "signin-delay/" + username.strip().lower()[:64]
+
+
+def _failures_key(username: str) -> str:
+    return "signin-failures/" + username.strip().lower()[:64]
+
+
+def admit_sign_in(username: str) -> tuple[int, str] | None:
+    """Count one sign-in attempt; return (seconds to wait, why) when it may not be evaluated.
+
+    Why is ``delay`` (the account's growing delay after failures) or ``limit`` (too many
+    attempts for the account or the address in a window). An attempt refused for the delay
+    is not counted; any other attempt is, before its password is looked at.
+    """
+    storage = limiter.limiter.storage
+    if storage.get(_delay_key(username)) > 0:
+        wait = storage.get_expiry(_delay_key(username)) - time.time()
+        return max(1, math.ceil(wait)), "delay"
+    strategy = _strategy()
+    counted = []
+    for item, scope, key in _limits(username, get_remote_address()):
+        allowed = strategy.hit(item, scope, key)
+        counted.append((item, scope, key))
+        if not allowed:
+            reset = max(strategy.get_window_stats(i, s, k).reset_time for i, s, k in counted)
+            return max(1, math.ceil(reset - time.time())), "limit"
+    return None
+
+
+def sign_in_failed(username: str) -> float:
+    """Remember a failure of the account and start its delay; return the delay in seconds."""
+    config = current_app.config
+    storage = limiter.limiter.storage
+    failures = storage.incr(_failures_key(username), FAILURE_MEMORY_SECONDS)
+    after = int(config.get("LOGIN_DELAY_AFTER", LOGIN_DELAY_AFTER))
+    first = float(config.get("LOGIN_DELAY_SECONDS", LOGIN_DELAY_SECONDS))
+    cap = float(config.get("LOGIN_DELAY_MAX_SECONDS", LOGIN_DELAY_MAX_SECONDS))
+    if failures < after or first <= 0:
+        return 0.0
+    delay = min(first * 2 ** (failures - after), cap)
+    storage.clear(_delay_key(username))
+    storage.incr(_delay_key(username), max(1, math.ceil(delay)))
+    return delay
+
+
+def sign_in_succeeded(username: str) -> None:
+    """Give back this attempt's counts and forget the account's failures and delay."""
+    storage = limiter.limiter.storage
+    for item, scope, key in _limits(username, get_remote_address()):
+        storage.incr(item.key_for(scope, key), item.get_expiry(), amount=-1)
+    storage.clear(_failures_key(username))
+    storage.clear(_delay_key(username))

@@ -50,8 +50,9 @@ def app(db_url: str, tmp_path: Path) -> Iterator[Flask]:
             "INSTANCE_DIR": str(tmp_path / "instance"),
             "STORAGE": {"STORAGE_BACKEND": "local"},
             "MAX_UPLOAD_BYTES": 2 * 1024 * 1024,
-            "LOGIN_RATE_LIMIT": "5 per minute",
-            "LOGIN_RATE_LIMIT_ADDRESS": "8 per minute",
+            "LOGIN_LIMIT_PER_USER": "5 per minute",
+            "LOGIN_LIMIT_PER_ADDRESS": "8 per minute",
+            "LOGIN_DELAY_SECONDS": 0,  # the count limits alone (the delay: tests/security)
             "RATELIMIT_STORAGE_URI": "memory://",
         }
     )

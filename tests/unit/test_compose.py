@@ -290,7 +290,7 @@ def test_app_variables_are_exactly_settings_the_app_reads(
     assert set(migrate_env) <= read, f"not read by the app: {set(migrate_env) - read}"
     assert set(migrate_env) >= MIGRATE_ONLY and not MIGRATE_ONLY & set(app_env)
     # Every setting the app reads is either set by compose or left at a default on purpose.
-    assert read - set(app_env) <= {"STORAGE_LOCAL_ROOT"} | MIGRATE_ONLY
+    assert read - set(app_env) <= {"STORAGE_LOCAL_ROOT", "ALLOW_PER_PROCESS_LIMITS"} | MIGRATE_ONLY
 
 
 def test_app_configuration_builds_from_compose(

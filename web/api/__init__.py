@@ -14,15 +14,9 @@ from web.errors import api_exception_response
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
-#: Failed logins allowed per username, and per client address, before a 429.
-DEFAULT_LOGIN_RATE_LIMIT = "10 per 15 minutes"
-DEFAULT_LOGIN_RATE_LIMIT_ADDRESS = "50 per 15 minutes"
-
 
 def register_api(app: Flask) -> None:
-    """Register the API blueprint; login limits count in the app's limiter (`web.limits`)."""
-    app.config.setdefault("LOGIN_RATE_LIMIT", DEFAULT_LOGIN_RATE_LIMIT)
-    app.config.setdefault("LOGIN_RATE_LIMIT_ADDRESS", DEFAULT_LOGIN_RATE_LIMIT_ADDRESS)
+    """Register the API blueprint; sign-in limits are the portal's (`web.limits`)."""
     app.config.setdefault("API_MAX_JSON_BYTES", 1024 * 1024)
     app.register_blueprint(bp)
 

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from flask import Response, current_app
-from flask_limiter.util import get_remote_address
-from limits import RateLimitItem, parse
 from sqlalchemy import select
 
 from web.api import bp
@@ -26,7 +23,7 @@ from web.api.common import (
 from web.app import get_db
 from web.auth import api_user
 from web.errors import error_response
-from web.limits import limiter
+from web.limits import admit_sign_in, sign_in_failed, sign_in_succeeded
 from workflow.errors import BadRequest, NotAuthenticated
 from workflow.models import ApiToken
 from workflow.users import check_password, get_user, issue_token, revoke_token
@@ -43,18 +40,6 @@ def _text_field(data: dict[str, Any], name: str, max_length: int, *, required: b
     if len(value) > max_length or bad_text(value):
         raise BadRequest(f"字段 {name} 无效", code="invalid_value")
     return value
-
-
-def _login_limits(username: str) -> list[tuple[RateLimitItem, str, str]]:
-    """Return (limit, scope, key) of the per-user and the per-address login limit."""
-    return [
-        (parse(current_app.config["LOGIN_RATE_LIMIT"]), "login-user", username.strip().lower()),
-        (
-            parse(current_app.config["LOGIN_RATE_LIMIT_ADDRESS"]),
-            "login-address",
-            get_remote_address(),
-        ),
-    ]
 
 
 def token_body(row: ApiToken) -> dict[str, Any]:
@@ -76,20 +61,18 @@ def create_token() -> Response:
     username = _text_field(data, "username", 200, required=True)
     password = _text_field(data, "password", MAX_PASSWORD, required=True)
     name = _text_field(data, "name", 100, required=False)
-    limits = _login_limits(username)
-    for limit, scope, key in limits:
-        if not limiter.limiter.test(limit, scope, key):
-            reset_at, _remaining = limiter.limiter.get_window_stats(limit, scope, key)
-            response = error_response(429, "too_many_attempts", "尝试次数过多，请稍后再试")
-            retry = max(1, int(reset_at - time.time()))
-            response.headers["Retry-After"] = str(retry)
-            return response
+    refused = admit_sign_in(username)  # counted before the password is looked at
+    if refused is not None:
+        wait, _why = refused
+        response = error_response(429, "too_many_attempts", "尝试次数过多，请稍后再试")
+        response.headers["Retry-After"] = str(wait)
+        return response
     db = get_db()
     user = get_user(db, username) if len(username) <= 64 else None
     if not check_password(user, password) or user is None or not user.is_active:
-        for limit, scope, key in limits:
-            limiter.limiter.hit(limit, scope, key)
+        sign_in_failed(username)
         raise NotAuthenticated("用户名或密码错误", code="invalid_credentials")
+    sign_in_succeeded(username)
     token, row = issue_token(db, user, name=name, days=int(current_app.config["TOKEN_DAYS"]))
     db.commit()
     body = {

@@ -20,7 +20,6 @@ from flask import (
     abort,
     current_app,
     flash,
-    g,
     redirect,
     render_template,
     request,
@@ -30,10 +29,9 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
-from werkzeug.wrappers import Response
 
 from web.app import get_db
-from web.limits import limiter
+from web.limits import admit_sign_in, sign_in_failed, sign_in_succeeded
 from web.portal.common import N_, add_error_pages
 from workflow.audit import record_event
 from workflow.errors import DomainError
@@ -48,10 +46,6 @@ login_manager.login_view = "auth.login"
 login_manager.login_message = N_("请先登录")
 login_manager.localize_callback = gettext
 login_manager.login_message_category = "info"
-
-# Defaults; deployments and tests override them in app.config.
-LOGIN_LIMIT_PER_USER = "5 per minute; 30 per hour"
-LOGIN_LIMIT_PER_ADDRESS = "30 per minute"
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -132,26 +126,7 @@ def safe_next(target: str | None) -> str | None:
     return target
 
 
-def _username_key() -> str:
-    return "login-user:" + request.form.get("username", "").strip().lower()[:64]
-
-
-def _user_limit() -> str:
-    return str(current_app.config.get("LOGIN_LIMIT_PER_USER", LOGIN_LIMIT_PER_USER))
-
-
-def _address_limit() -> str:
-    return str(current_app.config.get("LOGIN_LIMIT_PER_ADDRESS", LOGIN_LIMIT_PER_ADDRESS))
-
-
-def _failed(response: Response) -> bool:
-    """Count only failed sign-ins against the limits."""
-    return bool(g.get("login_failed"))
-
-
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_user_limit, key_func=_username_key, methods=["POST"], deduct_when=_failed)
-@limiter.limit(_address_limit, methods=["POST"], deduct_when=_failed)
 def login() -> ResponseReturnValue:
     """Show the sign-in form; sign in with a username and password."""
     next_url = safe_next(request.values.get("next"))
@@ -161,10 +136,16 @@ def login() -> ResponseReturnValue:
         return render_template("auth/login.html", next_url=next_url)
     username = request.form.get("username", "").strip()
     password = request.form.get("password", "")
+    refused = admit_sign_in(username)  # counted before the password is looked at
+    if refused is not None:
+        wait, _why = refused
+        message = gettext("登录失败次数过多，请 %(seconds)s 秒后再试", seconds=wait)
+        page = render_template("auth/login.html", error=message, username=username)
+        return page, 429, {"Retry-After": str(wait)}
     db = get_db()
     user = get_user(db, username) if username else None
     if not check_password(user, password) or user is None:
-        g.login_failed = True
+        sign_in_failed(username)
         return render_template(
             "auth/login.html",
             error=gettext("用户名或密码错误"),
@@ -172,10 +153,11 @@ def login() -> ResponseReturnValue:
             next_url=next_url,
         )
     if not user.is_active:
-        g.login_failed = True
+        sign_in_failed(username)
         return render_template(
             "auth/login.html", error=gettext("该账号已停用，请联系管理员"), username=username
         )
+    sign_in_succeeded(username)
     session.clear()  # a fresh session at sign-in: nothing from before survives (fixation)
     login_user(SessionUser(user))
     start_session_clock()
@@ -304,10 +286,3 @@ def init_auth(app: Flask) -> None:
     app.before_request(_session_timeouts)
     app.before_request(_force_password_change)
     app.register_blueprint(bp)
-
-
-@bp.errorhandler(429)
-def _too_many_attempts(exc: Exception) -> ResponseReturnValue:
-    """Refuse sign-in for a while after too many failures, on the sign-in page."""
-    message = gettext("登录失败次数过多，请稍后再试")
-    return render_template("auth/login.html", error=message), 429
