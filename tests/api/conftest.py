@@ -14,16 +14,10 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
-from tests.factories import World, make_world
-from tests.storage.fixtures import (  # noqa: F401 - fixtures are found by name
-    make_s3_store,
-    s3_endpoint,
-    s3_store,
-)
+from tests.factories import World
 from web.app import create_app
 from workflow.demo import demo_pdf
 from workflow.models import Item
-from workflow.scheme import Scheme
 from workflow.users import create_user, issue_token, set_active
 
 #: The roles of the authorization matrix, as names of `Cast` tokens.
@@ -64,12 +58,6 @@ def app(db_url: str, tmp_path: Path) -> Iterator[Flask]:
 def client(app: Flask) -> FlaskClient:
     """A test client of the app."""
     return app.test_client()
-
-
-@pytest.fixture
-def world(session: Session, scheme_2018: Scheme) -> World:
-    """The 2018 scheme installed, with users of every role."""
-    return make_world(session, scheme_2018)
 
 
 @dataclass

@@ -6,18 +6,12 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tests.factories import World, make_world
+from tests.factories import World
 from workflow.audit import payload_of, verify_chain
 from workflow.departments import add_alias, remove_alias, rename_department
 from workflow.errors import Forbidden, InvalidValue, NotFound
 from workflow.models import AuditEvent
-from workflow.scheme import Scheme
 from workflow.setup import find_department
-
-
-@pytest.fixture
-def world(session: Session, scheme_2018: Scheme) -> World:
-    return make_world(session, scheme_2018)
 
 
 def _events(session: Session) -> list[AuditEvent]:

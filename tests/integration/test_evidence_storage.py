@@ -31,8 +31,7 @@ from storage import (
     object_key_for,
 )
 from storage.base import Readable
-from tests.factories import World, add_evidence, make_world
-from tests.storage import fixtures as storage_fixtures
+from tests.factories import World, add_evidence
 from tests.storage import samples
 from tests.storage.fixtures import FaultyLink
 from workflow import actions
@@ -40,29 +39,11 @@ from workflow.audit import payload_of, verify_chain
 from workflow.errors import Conflict, Forbidden, NotFound
 from workflow.evidence import attach_evidence, remove_evidence
 from workflow.models import AuditEvent, Evidence
-from workflow.scheme import Scheme
 
 MIB = 1024 * 1024
 LIMIT = 2 * MIB
 
-# The storage tests' fixtures (moto's S3 server, stores, the cuttable link), found by name.
-s3_endpoint = storage_fixtures.s3_endpoint
-make_s3_store = storage_fixtures.make_s3_store
-s3_store = storage_fixtures.s3_store
-local_store = storage_fixtures.local_store
-faulty_link = storage_fixtures.faulty_link
-
-
-@pytest.fixture(params=["local", "s3"])
-def store(request: pytest.FixtureRequest) -> ObjectStore:
-    """Each backend in turn."""
-    backend: ObjectStore = request.getfixturevalue(f"{request.param}_store")
-    return backend
-
-
-@pytest.fixture
-def world(session: Session, scheme_2018: Scheme) -> World:
-    return make_world(session, scheme_2018)
+pytestmark = pytest.mark.every_store
 
 
 def pdf(label: str, padding: int = 0) -> bytes:

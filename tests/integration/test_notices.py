@@ -22,7 +22,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from storage.local import LocalStore
-from tests.factories import World, add_evidence, make_world
+from tests.factories import World, add_evidence
 from web.app import create_app
 from workflow import actions
 from workflow.audit import payload_of, verify_chain
@@ -49,7 +49,6 @@ from workflow.notices import (
     read_object,
     set_notice_base,
 )
-from workflow.scheme import Scheme
 from workflow.users import create_user, issue_token
 
 XSS = "<script>alert(1)</script>"
@@ -60,16 +59,6 @@ LONG_REASON = (
 CLEAN_REASON = LONG_REASON.replace("\x07", "")
 HEADER_TEXT = "蛟河市人民政府推进职能转变协调小组办公室（信头）"
 EVIDENCE = demo_pdf("佐证材料")
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> LocalStore:
-    return LocalStore(tmp_path / "objects")
-
-
-@pytest.fixture
-def world(session: Session, scheme_2018: Scheme) -> World:
-    return make_world(session, scheme_2018)
 
 
 def indicators_of(session: Session, assessment: Assessment) -> list[Indicator]:

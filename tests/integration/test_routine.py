@@ -6,7 +6,6 @@ import datetime as dt
 import io
 from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -38,11 +37,6 @@ class Cast:
     scorer: User
     scorer2: User
     admin: User
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> LocalStore:
-    return LocalStore(tmp_path / "objects")
 
 
 @pytest.fixture

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from storage.local import LocalStore
-from tests.factories import World, add_evidence, make_world
+from tests.factories import World, add_evidence
 from workflow import actions
 from workflow.actions import TransitionRequest, transition_item
 from workflow.assessments import set_appeal_window
@@ -21,16 +20,6 @@ from workflow.machine import TRANSITIONS
 from workflow.models import AuditEvent, Item, Score, utcnow
 from workflow.scheme import Scheme
 from workflow.states import State
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> LocalStore:
-    return LocalStore(tmp_path / "objects")
-
-
-@pytest.fixture
-def world(session: Session, scheme_2018: Scheme) -> World:
-    return make_world(session, scheme_2018)
 
 
 def events(session: Session, item: Item) -> list[AuditEvent]:

@@ -1,12 +1,18 @@
-"""Reusable storage fixtures: a real S3 HTTP endpoint (moto), stores, fault injection.
+"""Storage fixtures for every test package: a real S3 HTTP endpoint, stores, fault injection.
 
-Other test packages can use them by importing the fixtures they need into their conftest, e.g.
-``from tests.storage.fixtures import make_s3_store, s3_endpoint, s3_store  # noqa: F401``.
+tests/conftest.py registers this module as a plugin, so every test finds these fixtures by
+name; nothing imports them one by one (an override here therefore reaches every S3 test).
+
+The S3 endpoint is moto's server, started on loopback, unless ``S3_TEST_ENDPOINT=host:port``
+names a running server (e.g. scripts/ceph-s3.sh's radosgw); then every S3 test uses that one,
+with ``S3_TEST_ACCESS_KEY`` / ``S3_TEST_SECRET_KEY`` (default ``testing``/``testing``), each
+test on a fresh bucket that it removes afterwards. Select those tests with ``-m s3``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import subprocess
 import sys
@@ -21,16 +27,33 @@ from moto.server import ThreadedMotoServer
 
 from storage import LocalStore, S3Store
 
-#: moto accepts any credentials; these only have to be consistent.
-ACCESS_KEY = "testing"
-SECRET_KEY = "testing"
+#: ``host:port`` of an S3 server to test against instead of moto (plain HTTP).
+EXTERNAL_ENDPOINT = os.environ.get("S3_TEST_ENDPOINT", "").strip()
+#: moto accepts any credentials; an external server needs its user's keys.
+ACCESS_KEY = os.environ.get("S3_TEST_ACCESS_KEY", "testing")
+SECRET_KEY = os.environ.get("S3_TEST_SECRET_KEY", "testing")
 #: S3's minimum; small parts make the multipart paths cheap to exercise.
 PART_SIZE = 5 * 1024 * 1024
 
 
+def _external_endpoint() -> str:
+    """Return S3_TEST_ENDPOINT after checking that something answers there (fail, never skip)."""
+    if "://" in EXTERNAL_ENDPOINT or ":" not in EXTERNAL_ENDPOINT:
+        pytest.fail(f"S3_TEST_ENDPOINT must be host:port, not {EXTERNAL_ENDPOINT!r}")
+    host, port = EXTERNAL_ENDPOINT.rsplit(":", 1)
+    try:
+        socket.create_connection((host, int(port)), timeout=3).close()
+    except (OSError, ValueError) as exc:
+        pytest.fail(f"S3_TEST_ENDPOINT={EXTERNAL_ENDPOINT} does not answer: {exc}")
+    return EXTERNAL_ENDPOINT
+
+
 @pytest.fixture(scope="session")
 def s3_endpoint() -> Iterator[str]:
-    """Run moto's S3 server on a free loopback port for the whole session; yield ``host:port``."""
+    """Yield ``host:port`` of the session's S3 server: S3_TEST_ENDPOINT, or moto on loopback."""
+    if EXTERNAL_ENDPOINT:
+        yield _external_endpoint()
+        return
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -39,8 +62,12 @@ def s3_endpoint() -> Iterator[str]:
 
 
 @pytest.fixture
-def make_s3_store(s3_endpoint: str) -> Iterator[Callable[..., S3Store]]:
+def make_s3_store(
+    request: pytest.FixtureRequest, s3_endpoint: str
+) -> Iterator[Callable[..., S3Store]]:
     """Return a factory of S3 stores, each on a fresh bucket (removed after the test)."""
+    # `-m s3` must select every test that talks to S3 (tests/conftest.py marks them).
+    assert request.node.get_closest_marker("s3"), f"{request.node.nodeid} is not marked s3"
     stores: list[S3Store] = []
 
     def make(endpoint: str | None = None, bucket: str | None = None, **options: object) -> S3Store:
@@ -62,7 +89,7 @@ def make_s3_store(s3_endpoint: str) -> Iterator[Callable[..., S3Store]]:
 
 
 def _drop_bucket(store: S3Store) -> None:
-    """Free moto's memory; best effort, the endpoint may be deliberately dead."""
+    """Free moto's memory (or the real server's space); best effort, the endpoint may be dead."""
     with contextlib.suppress(Exception):
         client = store.client
         if not client.bucket_exists(store.bucket):
@@ -74,7 +101,7 @@ def _drop_bucket(store: S3Store) -> None:
 
 @pytest.fixture
 def s3_store(make_s3_store: Callable[..., S3Store]) -> S3Store:
-    """An S3 store on a fresh bucket of the session's moto server."""
+    """An S3 store on a fresh bucket of the session's S3 server."""
     return make_s3_store()
 
 
@@ -185,7 +212,7 @@ def _reset(sock: socket.socket) -> None:
 
 @pytest.fixture
 def faulty_link(s3_endpoint: str) -> Iterator[FaultyLink]:
-    """A cuttable link to the session's moto server (see :class:`FaultyLink`)."""
+    """A cuttable link to the session's S3 server (see :class:`FaultyLink`)."""
     link = FaultyLink(s3_endpoint)
     link.start()
     yield link
@@ -201,7 +228,13 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 def s3_process_endpoint() -> Iterator[str]:
-    """Run moto in a separate process, for measurements the in-process server would pollute."""
+    """Run moto in a separate process, for measurements the in-process server would pollute.
+
+    An external server (S3_TEST_ENDPOINT) already is another process: it is used as it is.
+    """
+    if EXTERNAL_ENDPOINT:
+        yield _external_endpoint()
+        return
     port = free_port()
     code = f"from moto.server import main; main(['-H', '127.0.0.1', '-p', '{port}'])"
     process = subprocess.Popen(

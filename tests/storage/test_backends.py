@@ -22,6 +22,8 @@ from storage import (
 )
 from storage.base import CHUNK_SIZE
 
+pytestmark = pytest.mark.every_store
+
 MIB = 1024 * 1024
 
 

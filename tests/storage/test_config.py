@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import io
+import uuid
 from pathlib import Path
 
 import pytest
 
 from storage import LocalStore, S3Store, store_from_settings
+from tests.storage.fixtures import ACCESS_KEY, SECRET_KEY
 
 
 def test_local_is_the_default_under_the_instance_folder(tmp_path: Path) -> None:
@@ -25,23 +27,24 @@ def test_local_root_can_be_set(tmp_path: Path) -> None:
 
 
 def test_s3_settings(s3_endpoint: str, tmp_path: Path) -> None:
+    bucket = f"config-test-{uuid.uuid4().hex[:12]}"  # a shared real server may keep old ones
     store = store_from_settings(
         {
             "STORAGE_BACKEND": "s3",
             "S3_ENDPOINT": s3_endpoint,
-            "S3_ACCESS_KEY": "testing",
-            "S3_SECRET_KEY": "testing",
-            "S3_BUCKET": "config-test",
+            "S3_ACCESS_KEY": ACCESS_KEY,
+            "S3_SECRET_KEY": SECRET_KEY,
+            "S3_BUCKET": bucket,
             "S3_SECURE": "false",
         },
         str(tmp_path),
     )
     assert isinstance(store, S3Store)
-    assert (store.bucket, store.region, store.endpoint) == ("config-test", "us-east-1", s3_endpoint)
+    assert (store.bucket, store.region, store.endpoint) == (bucket, "us-east-1", s3_endpoint)
     store.put("k", io.BytesIO(b"x"), 1, "text/plain")  # really talks to the endpoint
     assert store.exists("k")
     store.delete("k")
-    store.client.remove_bucket("config-test")
+    store.client.remove_bucket(bucket)
 
 
 def test_s3_defaults_and_scheme_prefix() -> None:

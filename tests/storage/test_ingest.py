@@ -22,6 +22,8 @@ from storage import (
 from storage.ingest import StoredFile
 from tests.storage import samples
 
+pytestmark = pytest.mark.every_store
+
 MIB = 1024 * 1024
 LIMIT = 20 * MIB
 

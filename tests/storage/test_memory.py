@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from storage import LocalStore, ObjectStore, S3Store
-from tests.storage.fixtures import PART_SIZE
+from tests.storage.fixtures import ACCESS_KEY, PART_SIZE, SECRET_KEY
 
 MIB = 1024 * 1024
 UPLOAD_SIZE = 50 * MIB
@@ -45,8 +45,8 @@ args = json.loads(sys.argv[1])
 if args["kind"] == "local":
     store = LocalStore(args["root"])
 else:
-    store = S3Store(args["endpoint"], "testing", "testing", args["bucket"], secure=False,
-                    part_size=args["part_size"], parallel_uploads=1)
+    store = S3Store(args["endpoint"], args["access_key"], args["secret_key"], args["bucket"],
+                    secure=False, part_size=args["part_size"], parallel_uploads=1)
     store.exists("warm-up")  # create the bucket and the connection pool before measuring
 gc.collect()
 tracemalloc.start()
@@ -84,7 +84,7 @@ def test_local_ingest_memory_is_flat(tmp_path: Path) -> None:
 
 @pytest.fixture
 def s3_process_store(make_s3_store: Callable[..., S3Store], s3_process_endpoint: str) -> S3Store:
-    """An S3 store on a moto server in another process, so its memory is not counted here."""
+    """An S3 store on a server in another process, so its memory is not counted here."""
     return make_s3_store(endpoint=s3_process_endpoint, part_size=PART_SIZE, parallel_uploads=1)
 
 
@@ -96,6 +96,8 @@ def test_s3_ingest_memory_is_bounded_by_the_part_size(
         {
             "kind": "s3",
             "endpoint": s3_process_endpoint,
+            "access_key": ACCESS_KEY,
+            "secret_key": SECRET_KEY,
             "bucket": s3_process_store.bucket,
             "part_size": PART_SIZE,
         }

@@ -15,9 +15,8 @@ from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
 from storage.local import LocalStore
-from tests.factories import World, make_world
+from tests.factories import World
 from web.app import create_app
-from workflow.scheme import Scheme
 
 PASSWORD = "correct-horse-battery"
 # Argon2id with light parameters: verification reads them from the hash, so sign-in goes
@@ -34,9 +33,9 @@ def password_hash() -> str:
 
 
 @pytest.fixture
-def world(session: Session, scheme_2018: Scheme) -> World:
-    """The 2018 assessment and a cast of users who can all sign in with PASSWORD."""
-    w = make_world(session, scheme_2018)
+def world(world: World, session: Session) -> World:
+    """The 2018 assessment (tests/conftest.py) with users who can all sign in with PASSWORD."""
+    w = world
     for user in (
         w.member_a,
         w.member_b,
@@ -54,8 +53,10 @@ def world(session: Session, scheme_2018: Scheme) -> World:
 
 
 @pytest.fixture
-def make_app(db_url: str, tmp_path: Path) -> Iterator[Callable[..., Flask]]:
-    """Build apps on the test database; keyword arguments override the configuration."""
+def make_app(
+    db_url: str, tmp_path: Path, local_store: LocalStore
+) -> Iterator[Callable[..., Flask]]:
+    """Build apps on the test database and on the tests' local `store`; keywords override."""
     apps: list[Flask] = []
 
     def build(**overrides: Any) -> Flask:
@@ -64,7 +65,7 @@ def make_app(db_url: str, tmp_path: Path) -> Iterator[Callable[..., Flask]]:
             "DATABASE_URL": db_url,
             "INSTANCE_DIR": str(tmp_path),
             "SECRET_KEY": "test-secret",
-            "STORAGE": {"STORAGE_BACKEND": "local", "STORAGE_LOCAL_ROOT": str(tmp_path / "ev")},
+            "STORAGE": {"STORAGE_BACKEND": "local", "STORAGE_LOCAL_ROOT": str(local_store.root)},
             "WTF_CSRF_ENABLED": False,
         }
         config.update(overrides)
@@ -81,12 +82,6 @@ def make_app(db_url: str, tmp_path: Path) -> Iterator[Callable[..., Flask]]:
 def app(make_app: Callable[..., Flask], world: World) -> Flask:
     """The app, with the world installed."""
     return make_app()
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> LocalStore:
-    """The app's evidence store, for setting items up through the engine."""
-    return LocalStore(tmp_path / "ev")
 
 
 @pytest.fixture
