@@ -154,6 +154,18 @@ class ObjectStore(abc.ABC):
         With *filename* the URL makes the server send it as an attachment with that name.
         """
 
+    def list_leftovers(self) -> Iterator[ObjectInfo]:
+        """Yield what interrupted writes left behind (never objects); none by default.
+
+        The local folder's are the ``.tmp-*`` files of a process killed mid-write; their
+        ``key`` is the path under the root, to give back to :meth:`delete_leftover`.
+        """
+        return iter(())
+
+    def delete_leftover(self, key: str) -> None:
+        """Remove one leftover that :meth:`list_leftovers` yielded (gone already: no error)."""
+        raise InvalidKey(f"{type(self).__name__} has no leftovers: {key!r}")
+
     def exists(self, key: str) -> bool:
         """Return whether *key* exists (backends may override with something cheaper)."""
         try:

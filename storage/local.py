@@ -126,6 +126,44 @@ class LocalStore(ObjectStore):
         base = f"{directory}/" if directory else ""
         yield from self._walk(start, base, prefix)
 
+    def list_leftovers(self) -> Iterator[ObjectInfo]:
+        """Yield the ``.tmp-*`` files of interrupted writes (a SIGKILL, a power cut), by path.
+
+        A write in progress has one too, and its modification time keeps moving: callers
+        spare the young ones (``storage gc`` uses its grace period).
+        """
+        for directory, subdirs, files in os.walk(self.root, onerror=_raise_unavailable):
+            subdirs.sort()
+            base = Path(directory).relative_to(self.root)
+            for name in sorted(files):
+                if not name.startswith(_TEMP_PREFIX):
+                    continue
+                path = Path(directory, name)
+                try:
+                    result = path.lstat()
+                except FileNotFoundError:
+                    continue  # the write finished (renamed) or was cleaned up meanwhile
+                except OSError as exc:
+                    raise StorageUnavailable(f"cannot stat {path}: {exc}") from exc
+                if stat_module.S_ISREG(result.st_mode):
+                    yield _info((base / name).as_posix(), result)
+
+    def delete_leftover(self, key: str) -> None:
+        """Remove one ``.tmp-*`` file named by :meth:`list_leftovers`; nothing else."""
+        validate_key(key)
+        *parents, name = key.split("/")
+        if not name.startswith(_TEMP_PREFIX) or any(p.startswith(".") for p in parents):
+            raise InvalidKey(f"not a temporary file of this store: {key!r}")
+        path = self.root.joinpath(*parents, name)
+        if not path.parent.resolve().is_relative_to(self.root):
+            raise InvalidKey(f"key escapes the store root: {key!r}")
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise StorageUnavailable(f"cannot delete {path}: {exc}") from exc
+
     def presigned_url(
         self, key: str, expires: timedelta, filename: str | None = None
     ) -> str | None:
@@ -173,6 +211,12 @@ def _info(key: str, result: os.stat_result) -> ObjectInfo:
         size=result.st_size,
         modified_at=datetime.fromtimestamp(result.st_mtime, tz=UTC),
     )
+
+
+def _raise_unavailable(exc: OSError) -> None:
+    """Let ``os.walk`` fail loudly: an unreadable folder is not an empty one."""
+    if not isinstance(exc, FileNotFoundError):  # no root yet: nothing was ever written
+        raise StorageUnavailable(f"cannot list {exc.filename}: {exc}") from exc
 
 
 def _disk_writer(write: Callable[[bytes], object]) -> Callable[[bytes], None]:

@@ -315,24 +315,35 @@ def register_cli(app: Flask) -> None:
     )
     @click.option("--delete", is_flag=True, help="Remove the listed objects.")
     def storage_gc(grace_hours: float, delete: bool) -> None:
-        """List, then with --delete remove, objects that no row refers to."""
+        """List, then with --delete remove, objects that no row refers to and the temporary
+        files of interrupted writes."""
         grace = timedelta(hours=grace_hours)
         try:
+            store = app_store()
             with cli_session() as session:
                 if delete:
-                    orphans = maintenance.delete_orphans(session, app_store(), grace)
+                    orphans = maintenance.delete_orphans(session, store, grace)
+                    leftovers = maintenance.delete_leftovers(store, grace)
                 else:
-                    orphans = maintenance.find_orphans(session, app_store(), grace)
+                    orphans = maintenance.find_orphans(session, store, grace)
+                    leftovers = maintenance.find_leftovers(store, grace)
         except StorageError as exc:
             raise click.ClickException(f"{exc.message}（{exc}）") from exc
-        for info in orphans:
+        for info in orphans + leftovers:
             click.echo(f"{info.key}\t{info.size}\t{info.modified_at:%Y-%m-%dT%H:%M:%SZ}")
-        total = sum(info.size for info in orphans)
         verb = "已删除" if delete else "发现"
+        hint = "" if delete or not (orphans or leftovers) else "；加 --delete 删除"
+        total = sum(info.size for info in orphans)
         click.echo(
             f"{verb} {len(orphans)} 个无引用对象（共 {total} 字节，早于 {grace_hours:g} 小时）"
-            + ("" if delete or not orphans else "；加 --delete 删除")
+            + ("" if leftovers else hint)
         )
+        if leftovers:  # only the local folder has them, and only after a crash
+            total = sum(info.size for info in leftovers)
+            click.echo(
+                f"{verb} {len(leftovers)} 个中断写入留下的临时文件"
+                f"（共 {total} 字节，早于 {grace_hours:g} 小时）{hint}"
+            )
 
     @storage_group.command("verify")
     def storage_verify() -> None:

@@ -2,8 +2,10 @@
 
 Objects are written before the row that refers to them (DESIGN.md §5), so a crash, a rollback or
 a refused request can leave an object no row names. ``find_orphans`` finds those, never one
-younger than a grace period (its row may be about to land); ``verify_objects`` re-reads every
-referenced object and compares its SHA-256 and size with what the database recorded.
+younger than a grace period (its row may be about to land); ``find_leftovers`` finds what a
+write killed half-way left (the local folder's ``.tmp-*`` files), with the same grace period;
+``verify_objects`` re-reads every referenced object and compares its SHA-256 and size with
+what the database recorded.
 """
 
 from __future__ import annotations
@@ -102,6 +104,27 @@ def delete_orphans(
         log.info("deleted orphaned object %s (%d bytes)", info.key, info.size)
         deleted.append(info)
     return deleted
+
+
+def find_leftovers(
+    store: ObjectStore, grace: timedelta = DEFAULT_GRACE, *, now: datetime | None = None
+) -> list[ObjectInfo]:
+    """Return the leftovers of interrupted writes older than *grace* (a live write is younger)."""
+    if grace < timedelta(0):
+        raise ValueError("grace period must not be negative")
+    cutoff = (now or utcnow()) - grace
+    return [info for info in store.list_leftovers() if info.modified_at <= cutoff]
+
+
+def delete_leftovers(
+    store: ObjectStore, grace: timedelta = DEFAULT_GRACE, *, now: datetime | None = None
+) -> list[ObjectInfo]:
+    """Delete the leftovers :func:`find_leftovers` reports and return them."""
+    leftovers = find_leftovers(store, grace, now=now)
+    for info in leftovers:
+        store.delete_leftover(info.key)
+        log.info("deleted leftover of an interrupted write %s (%d bytes)", info.key, info.size)
+    return leftovers
 
 
 @dataclass(frozen=True)

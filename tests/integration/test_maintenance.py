@@ -12,6 +12,9 @@ import hashlib
 import io
 import json
 import os
+import signal
+import subprocess
+import sys
 import time
 import tracemalloc
 import zipfile
@@ -24,7 +27,7 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from storage import LocalStore, ObjectStore, S3Store, object_key_for
+from storage import InvalidKey, LocalStore, ObjectStore, S3Store, object_key_for
 from tests.factories import World, add_evidence
 from tests.storage import samples
 from tests.storage.fixtures import ACCESS_KEY, SECRET_KEY
@@ -34,7 +37,9 @@ from workflow.audit import canonical_json, hash_body
 from workflow.evidence import attach_evidence, remove_evidence
 from workflow.maintenance import (
     DEFAULT_GRACE,
+    delete_leftovers,
     delete_orphans,
+    find_leftovers,
     find_orphans,
     key_columns,
     verify_objects,
@@ -245,6 +250,76 @@ def test_gc_command_default_grace_spares_fresh_objects(
     assert result.exit_code == 0, result.output
     assert old in result.output and fresh not in result.output
     assert keys(local_store) == {live.storage_key, fresh}
+
+
+KILLED_WRITER = """
+import sys, time
+from storage import LocalStore
+
+class Endless:  # a client that keeps sending: the write is in progress when the kill lands
+    def read(self, size=-1):
+        time.sleep(0.01)
+        return b"%PDF-1.7 " + b"x" * 4096
+
+LocalStore(sys.argv[1]).put(sys.argv[2], Endless(), None, "application/pdf")
+"""
+
+
+def kill_during_write(store: LocalStore, key: str) -> Path:
+    """Start a store write in another process, SIGKILL it mid-write; return its temp file."""
+    writer = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(store.root), key])
+    folder = store.root.joinpath(*key.split("/")[:-1])
+    deadline = time.monotonic() + 60
+    try:
+        while not [p for p in folder.glob(".tmp-*") if p.stat().st_size > 0]:
+            assert writer.poll() is None and time.monotonic() < deadline, "the write never began"
+            time.sleep(0.02)
+    finally:
+        writer.kill()  # SIGKILL: no `finally`, no cleanup in the writer
+        writer.wait(timeout=30)
+    assert writer.returncode == -signal.SIGKILL
+    (temp,) = folder.glob(".tmp-*")
+    return temp
+
+
+@pytest.mark.parametrize("store", ["local"], indirect=True)  # S3 writes leave no temp file
+def test_crash_leftovers_are_listed_and_removed_by_gc(
+    app: Flask, session: Session, store: ObjectStore, local_store: LocalStore, world: World
+) -> None:
+    """Issue 11, finding 16: the .tmp-* file of a write killed by SIGKILL is found by `storage
+    gc`, and removed with --delete once older than the grace period; a younger one (it may be
+    a write in progress) is left alone, and so are objects."""
+    item = world.item(session, world.dep_a, "1")
+    live = add_evidence(session, local_store, item, world.member_a)
+    session.commit()
+    old = kill_during_write(local_store, object_key_for("a" * 64))
+    young = kill_during_write(local_store, object_key_for("b" * 64))
+    day_ago = time.time() - DEFAULT_GRACE.total_seconds() - 60
+    os.utime(old, (day_ago, day_ago))
+    old_key = old.relative_to(local_store.root).as_posix()
+    young_key = young.relative_to(local_store.root).as_posix()
+    assert keys(local_store) == {live.storage_key}  # never listed as objects
+    assert {i.key for i in local_store.list_leftovers()} == {old_key, young_key}
+    runner = app.test_cli_runner()
+
+    listed = runner.invoke(args=["storage", "gc"])
+    assert listed.exit_code == 0, listed.output
+    assert old_key in listed.output and young_key not in listed.output
+    assert f"发现 1 个中断写入留下的临时文件（共 {old.stat().st_size} 字节" in listed.output
+    assert "--delete" in listed.output and old.exists()  # listing alone deletes nothing
+
+    gone = runner.invoke(args=["storage", "gc", "--delete"])
+    assert gone.exit_code == 0, gone.output
+    assert "已删除 1 个中断写入留下的临时文件" in gone.output
+    assert not old.exists() and young.exists()
+    assert keys(local_store) == {live.storage_key}
+
+    assert [i.key for i in find_leftovers(local_store, timedelta(0))] == [young_key]
+    assert [i.key for i in delete_leftovers(local_store, timedelta(0))] == [young_key]
+    assert list(local_store.list_leftovers()) == [] and keys(local_store) == {live.storage_key}
+    with pytest.raises(InvalidKey):  # only temporary files, never an object
+        local_store.delete_leftover(live.storage_key)
+    assert keys(local_store) == {live.storage_key}
 
 
 # ------------------------------------------------------------------ verify
