@@ -19,6 +19,7 @@
 #   CEPH_MON_PORT the monitor's port              5403
 #   CEPH_OSD_PORTS first-last port of the OSD     5405-5410
 #   S3_TEST_ACCESS_KEY / S3_TEST_SECRET_KEY       testing / testing (the test fixtures' default)
+#   CEPH_S3_APT_UPDATED=1  install: the caller has just run apt-get update, do not repeat it
 #
 # Why a cluster at all: Debian 12 ships Ceph 16 (Pacific). Its radosgw cannot keep data
 # anywhere but in RADOS (the SQLite "dbstore" backend came in later releases), so it needs a
@@ -61,8 +62,11 @@ cmd_install() {
   [ "$(id -u)" = 0 ] || die "not root: cannot install ${need[*]}"
   local t0; t0=$(clock)
   say "installing ${need[*]} (about 2 min, 270 MB)"
-  # One update, then only what is needed: recommends would pull in the whole Ceph stack.
-  apt-get update -q >/dev/null || die "apt-get update failed"
+  # One update (none when the caller just ran one), then only what is needed: recommends
+  # would pull in the whole Ceph stack.
+  if [ -z "${CEPH_S3_APT_UPDATED:-}" ]; then
+    apt-get update -q >/dev/null || die "apt-get update failed"
+  fi
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need[@]}" \
     >/dev/null || die "apt-get install ${need[*]} failed"
   say "installed in $(elapsed "$t0")"
@@ -262,7 +266,9 @@ cmd_env() {
 cmd_run() {
   [ "${1:-}" = "--" ] && shift
   [ $# -gt 0 ] || die "usage: $0 run -- COMMAND..."
-  trap 'cmd_stop' EXIT  # the cluster goes away whatever the command's fate
+  trap 'cmd_stop' EXIT  # the cluster goes away whatever the command's fate,
+  trap 'exit 130' INT    # also when interrupted (a plain signal would skip the EXIT trap)
+  trap 'exit 143' TERM
   cmd_start
   S3_TEST_ENDPOINT=127.0.0.1:$S3_PORT S3_TEST_ACCESS_KEY=$ACCESS_KEY \
     S3_TEST_SECRET_KEY=$SECRET_KEY "$@"
