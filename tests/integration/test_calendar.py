@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import io
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -35,11 +34,6 @@ D = dt.date
 
 def shanghai(*args: int) -> dt.datetime:
     return dt.datetime(*args, tzinfo=ZoneInfo("Asia/Shanghai")).astimezone(dt.UTC)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> LocalStore:
-    return LocalStore(tmp_path / "objects")
 
 
 @pytest.fixture
