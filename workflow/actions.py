@@ -12,9 +12,9 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from workflow.audit import canonical_json, record_event
@@ -75,14 +75,31 @@ def _clean_text(value: Any, what: str) -> str | None:
     return text or None
 
 
+def _serialise_sqlite_writer(session: Session, item_id: int) -> None:
+    """Take SQLite's write lock now, before anything is read under the item's "lock".
+
+    SQLite has no row locks and ignores FOR UPDATE; a no-op write opens the transaction and
+    takes the database's single write lock, so writers queue here exactly as PostgreSQL's
+    FOR UPDATE makes them queue on the item row, and every later read sees the newest data.
+    """
+    table = cast(Table, Item.__table__)
+    session.execute(update(table).where(table.c.id == item_id).values(id=table.c.id))
+
+
 def get_item(session: Session, item_id: int, *, for_update: bool = False) -> Item:
-    """Load an item (locked for update when asked) or raise NotFound."""
+    """Load an item (locked for update when asked) or raise NotFound.
+
+    With `for_update` concurrent writers of the item queue up until this transaction ends:
+    SELECT … FOR UPDATE on PostgreSQL, the database write lock on SQLite.
+    """
     stmt = (
         select(Item)
         .where(Item.id == item_id)
         .options(selectinload(Item.scores), selectinload(Item.claims))
     )
     if for_update:
+        if session.get_bind().dialect.name == "sqlite":
+            _serialise_sqlite_writer(session, item_id)
         stmt = stmt.with_for_update(of=Item).execution_options(populate_existing=True)
     item = session.execute(stmt).scalar_one_or_none()
     if item is None:

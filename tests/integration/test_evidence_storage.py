@@ -10,8 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-from collections.abc import Callable, Iterator
-from datetime import timedelta
+from collections.abc import Callable
 
 import pytest
 from sqlalchemy import func, select
@@ -20,8 +19,6 @@ from sqlalchemy.orm import Session
 from storage import (
     EmptyFile,
     FileTooLarge,
-    ObjectInfo,
-    ObjectReader,
     ObjectStore,
     S3Store,
     StorageError,
@@ -31,6 +28,7 @@ from storage import (
     object_key_for,
 )
 from storage.base import Readable
+from tests.concurrency import DelegatingStore
 from tests.factories import World, add_evidence
 from tests.storage import samples
 from tests.storage.fixtures import FaultyLink
@@ -93,11 +91,11 @@ def read_all(store: ObjectStore, key: str) -> bytes:
         return b"".join(reader)
 
 
-class RowWatchingStore(ObjectStore):
+class RowWatchingStore(DelegatingStore):
     """Delegate to a real store; on every put, record whether an evidence row already exists."""
 
     def __init__(self, inner: ObjectStore, session: Session) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.session = session
         self.rows_at_put: list[int] = []
 
@@ -106,23 +104,6 @@ class RowWatchingStore(ObjectStore):
         flushed = self.session.scalar(select(func.count()).select_from(Evidence)) or 0
         self.rows_at_put.append(len(pending) + flushed)
         self.inner.put(key, stream, length, content_type)
-
-    def open(self, key: str) -> ObjectReader:
-        return self.inner.open(key)
-
-    def stat(self, key: str) -> ObjectInfo:
-        return self.inner.stat(key)
-
-    def delete(self, key: str) -> None:
-        self.inner.delete(key)
-
-    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
-        return self.inner.list(prefix)
-
-    def presigned_url(
-        self, key: str, expires: timedelta, filename: str | None = None
-    ) -> str | None:
-        return self.inner.presigned_url(key, expires, filename)
 
 
 def test_attach_stores_the_object_before_the_row(

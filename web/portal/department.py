@@ -34,7 +34,12 @@ from web.portal.items import (
     render_item_with_error,
 )
 from workflow.errors import DomainError, InvalidValue, NotFound
-from workflow.evidence import PURPOSES, attach_evidence, get_readable_evidence, remove_evidence
+from workflow.evidence import (
+    PURPOSES,
+    attach_evidence_files,
+    get_readable_evidence,
+    remove_evidence,
+)
 from workflow.models import Category, Indicator, Item, User
 from workflow.states import Role, State
 
@@ -116,20 +121,18 @@ def upload(item_id: int) -> ResponseReturnValue:
             raise InvalidValue(gettext("请选择要上传的文件"), code="file_required")
         if purpose not in PURPOSES:
             raise InvalidValue(gettext("未知的材料用途"), code="bad_purpose")
-        store = get_store()
-        for f in files:
-            attach_evidence(
-                db,
-                store,
-                item_id,
-                user,
-                cast(BinaryIO, f.stream),
-                f.filename or "",
-                sub_item=sub_item,
-                purpose=purpose,
-                note=note,
-                max_size=int(current_app.config["MAX_UPLOAD_BYTES"]),
-            )
+        # Every file is stored first, then all rows are written under the item's lock.
+        attach_evidence_files(
+            db,
+            get_store(),
+            item_id,
+            user,
+            [(cast(BinaryIO, f.stream), f.filename or "") for f in files],
+            sub_item=sub_item,
+            purpose=purpose,
+            note=note,
+            max_size=int(current_app.config["MAX_UPLOAD_BYTES"]),
+        )
     except (DomainError, StorageError) as exc:
         db.rollback()
         if isinstance(exc, NotFound):
