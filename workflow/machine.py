@@ -18,6 +18,7 @@ from transitions import Machine, MachineError
 
 from workflow.errors import Conflict, Forbidden, InvalidValue
 from workflow.models import Item, User, utcnow
+from workflow.permissions import is_own_department
 from workflow.states import Role, State
 
 
@@ -153,9 +154,7 @@ class ItemFlow:
 
     def is_not_own_department(self) -> bool:
         """Refuse office actions on the acting user's own department (conflict of interest)."""
-        if self.ctx.user.department_id is not None and (
-            self.ctx.user.department_id == self.item.department_id
-        ):
+        if is_own_department(self.ctx.user, self.item.department_id):
             raise Forbidden("不能以审核人员身份处理本部门的考核事项", code="own_department")
         return True
 

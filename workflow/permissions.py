@@ -26,6 +26,11 @@ def can_read_department(user: User, department_id: int) -> bool:
     return user.is_active and user.has_role(Role.DEPARTMENT) and user.department_id == department_id
 
 
+def is_own_department(user: User, department_id: int) -> bool:
+    """Tell whether the department is the user's own (office staff may not act on it)."""
+    return user.department_id is not None and user.department_id == department_id
+
+
 def can_read_item(user: User, item: Item) -> bool:
     """Tell whether the user may see this item (otherwise it is a 404 to them)."""
     return can_read_department(user, item.department_id)

@@ -36,7 +36,7 @@ from workflow.models import (
     User,
     utcnow,
 )
-from workflow.permissions import can_read_department
+from workflow.permissions import can_read_department, is_own_department
 from workflow.states import Role
 from workflow.workdays import UnknownYear
 
@@ -93,6 +93,8 @@ def submit_routine(
             raise InvalidValue("请指定部门", code="department_required")
         if kind not in STAFF_KINDS:
             raise Forbidden("信息和案例由部门自行报送", code="department_kind")
+        if is_own_department(user, department_id):  # the rule of the items' office actions
+            raise Forbidden("不能以市职转办人员身份为本部门登记平时考核记录", code="own_department")
     else:
         raise Forbidden("无权登记平时考核记录", code="forbidden")
     if department_id is None:
@@ -120,6 +122,12 @@ def submit_routine(
         due = rules.due_at(parsed, kind, work_calendar(session).add_working_days)
     except UnknownYear as exc:
         raise InvalidValue(str(exc), code="calendar_unknown_year") from None
+    # The file is stored before any row is written: no write lock is held while it streams.
+    stored = (
+        ingest_upload(store, stream, filename or "未命名文件", max_size=max_size)
+        if stream is not None
+        else None
+    )
     record = RoutineRecord(
         assessment_id=assessment.id,
         department_id=dep.id,
@@ -136,8 +144,7 @@ def submit_routine(
     session.add(record)
     session.flush()
     hashes = []
-    if stream is not None:
-        stored = ingest_upload(store, stream, filename or "未命名文件", max_size=max_size)
+    if stored is not None:
         record.files.append(
             RoutineFile(
                 filename=stored.filename,
@@ -191,7 +198,7 @@ def review_routine(
     record = get_routine(session, record_id, user)
     if not user.has_role(*OFFICE_ROLES):
         raise Forbidden("只有初审员或管理员可以审核平时考核记录", code="role_required")
-    if user.department_id is not None and user.department_id == record.department_id:
+    if is_own_department(user, record.department_id):
         raise Forbidden("不能审核本部门的记录", code="own_department")
     if status not in ("accepted", "rejected"):
         raise BadRequest("status 须为 accepted 或 rejected", code="bad_status")
