@@ -112,7 +112,7 @@ SCHEMAS: dict[str, Any] = {
                 {
                     "status": {
                         "type": "string",
-                        "enum": ["open", "published", "final", "reopened"],
+                        "enum": ["open", "published", "appeals_pending", "final", "reopened"],
                     },
                     "reopened_at": NTIME,
                     "reopen_reason": NSTR,

@@ -17,6 +17,7 @@ from typing import Any, cast
 from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session, selectinload
 
+from workflow.assessments import ensure_not_final
 from workflow.audit import canonical_json, record_event
 from workflow.calendar import ensure_submission_allowed
 from workflow.errors import BadRequest, Conflict, InvalidValue, NotFound
@@ -52,7 +53,11 @@ class TransitionRequest:
 
 
 def parse_points(value: Any, code: str) -> Decimal:
-    """Accept a JSON number or decimal string as points; refuse anything else (422)."""
+    """Accept a JSON number or decimal string as points; refuse anything else (422).
+
+    A value with a minus sign is refused even when it is zero ("-0", "-0.00"), so that no
+    negative zero reaches the scores, the audit payload or a notice.
+    """
     if isinstance(value, bool) or value is None:
         raise InvalidValue(f"评分项 {code} 的得分无效", code="invalid_score")
     try:
@@ -61,6 +66,10 @@ def parse_points(value: Any, code: str) -> Decimal:
         raise InvalidValue(f"评分项 {code} 的得分不是数字", code="invalid_score") from exc
     if not points.is_finite():
         raise InvalidValue(f"评分项 {code} 的得分不是有限数", code="invalid_score")
+    if points.is_signed():  # "-0" too: a minus sign on a score is a slip, never silently 0
+        raise InvalidValue(
+            f"评分项 {code} 的得分不能为负数（不能带负号，包括 -0）", code="score_out_of_range"
+        )
     return points
 
 
@@ -224,6 +233,9 @@ def transition_item(
                     "该 Idempotency-Key 已用于另一个请求", code="idempotency_key_reused"
                 )
             return item
+
+    # Results that are final change only after an admin's reopen.
+    ensure_not_final(item.assessment)
 
     if req.version != item.version:
         raise Conflict(

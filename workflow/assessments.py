@@ -1,8 +1,10 @@
 """Assessment-level operations: appeal window, publication (公示), finalisation and reopening.
 
-Status is derived from times, so it holds across processes without a scheduler:
-open → published (appeal window running) → final (window closed) → reopened (admin, with a
-reason) → published again.
+Status is derived from times and the items' states, so it holds across processes without a
+scheduler: open → published (appeal window running) → appeals_pending (window closed, some
+appeal not yet decided) → final (window closed, every appeal decided) → reopened (admin, with
+a reason) → published again. Once published, the window moves only through reopen and a new
+publication, both audited.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from workflow.audit import record_event
 from workflow.errors import BadRequest, Conflict, Forbidden, InvalidValue
@@ -21,8 +23,23 @@ from workflow.states import Role, State
 MAX_PUBLICATION_DAYS = 60
 
 
+def pending_appeals(session: Session, assessment: Assessment) -> int:
+    """Count the assessment's items whose appeal awaits a decision."""
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(Item)
+            .where(Item.assessment_id == assessment.id, Item.state == State.APPEALED.value)
+        )
+        or 0
+    )
+
+
 def assessment_status(assessment: Assessment, now: dt.datetime | None = None) -> str:
-    """Return `open`, `published`, `final` or `reopened`."""
+    """Return `open`, `published`, `appeals_pending`, `final` or `reopened`.
+
+    After the window closes the results are final only once every appeal is decided.
+    """
     now = now or utcnow()
     if assessment.reopened_at is not None:
         return "reopened"
@@ -30,11 +47,14 @@ def assessment_status(assessment: Assessment, now: dt.datetime | None = None) ->
         return "open"
     if now < assessment.appeal_closes_at:
         return "published"
+    session = object_session(assessment)
+    if session is not None and pending_appeals(session, assessment):
+        return "appeals_pending"
     return "final"
 
 
 def is_final(assessment: Assessment, now: dt.datetime | None = None) -> bool:
-    """Tell whether results are locked (published and the appeal window has closed)."""
+    """Tell whether results are locked (window closed and every appeal decided)."""
     return assessment_status(assessment, now) == "final"
 
 
@@ -42,6 +62,13 @@ def ensure_not_final(assessment: Assessment, now: dt.datetime | None = None) -> 
     """Refuse a change to a finalised assessment (only `reopen` may follow)."""
     if is_final(assessment, now):
         raise Conflict("考核结果已最终确定，修改须由管理员重新开启", code="assessment_final")
+
+
+def _lock(session: Session, assessment: Assessment) -> None:
+    """Lock the assessment row so two admins' changes of its status queue up."""
+    session.execute(
+        select(Assessment.id).where(Assessment.id == assessment.id).with_for_update()
+    ).all()
 
 
 def _require_admin(actor: User) -> None:
@@ -57,9 +84,20 @@ def set_appeal_window(
     *,
     actor: User | None,
 ) -> None:
-    """Open (or move) the window in which departments may appeal their scores, audited."""
+    """Set the window in which departments may appeal their scores, before publication; audited.
+
+    Once the results are published the window is a public commitment: it moves only through
+    `reopen` and a new publication (each audited), never in place.
+    """
     if closes_at <= opens_at:
         raise InvalidValue("申诉截止时间须晚于开始时间", code="bad_window")
+    _lock(session, assessment)
+    session.refresh(assessment)
+    if assessment.published_at is not None:
+        raise Conflict(
+            "考核结果已公示，申诉期不能调整；如需更正，须待结果最终确定后由管理员重新开启并重新公示",
+            code="assessment_published",
+        )
     assessment.appeal_opens_at = opens_at
     assessment.appeal_closes_at = closes_at
     session.flush()
@@ -88,15 +126,17 @@ def publish_assessment(
         raise BadRequest("days 须为整数", code="invalid_type")
     if not 1 <= days <= MAX_PUBLICATION_DAYS:
         raise InvalidValue(f"公示天数须在 1 到 {MAX_PUBLICATION_DAYS} 之间", code="bad_days")
+    # Lock the assessment row so two admins cannot publish twice at once.
+    _lock(session, assessment)
+    session.refresh(assessment)
     status = assessment_status(assessment, now)
     if status == "published":
         raise Conflict("考核结果正在公示中", code="already_published")
+    if status == "appeals_pending":
+        raise Conflict("申诉期已结束，尚有申诉待决定", code="appeals_pending")
     if status == "final":
         raise Conflict("考核结果已最终确定，须先重新开启", code="assessment_final")
-    # Lock the assessment row so two admins cannot publish twice at once.
-    session.execute(
-        select(Assessment.id).where(Assessment.id == assessment.id).with_for_update()
-    ).all()
+    previous = {"opens_at": assessment.appeal_opens_at, "closes_at": assessment.appeal_closes_at}
     pending = session.scalar(
         select(func.count())
         .select_from(Item)
@@ -117,7 +157,13 @@ def publish_assessment(
         action="assessment_published",
         target_type="assessment",
         target_id=assessment.id,
-        payload={"days": days, "opens_at": now, "closes_at": assessment.appeal_closes_at},
+        payload={
+            "days": days,
+            "opens_at": now,
+            "closes_at": assessment.appeal_closes_at,
+            # A republication after reopen moves the window: the trail keeps the old one.
+            "previous_window": previous if previous["closes_at"] is not None else None,
+        },
     )
     return assessment
 
@@ -138,9 +184,21 @@ def reopen_assessment(
     reason = (reason or "").strip()
     if not reason:
         raise InvalidValue("重新开启须说明理由", code="reason_required")
+    _lock(session, assessment)
+    session.refresh(assessment)
     if not is_final(assessment, now):
+        pending = pending_appeals(session, assessment)
+        if pending and assessment_status(assessment, now) == "appeals_pending":
+            raise Conflict(
+                f"尚有 {pending} 件申诉待决定，结果尚未最终确定，不能重新开启", code="not_final"
+            )
         raise Conflict("只有已最终确定的考核可以重新开启", code="not_final")
-    assessment.finalised_at = assessment.appeal_closes_at
+    # Final since the window closed or the last appeal was decided, whichever came later.
+    last_change = session.scalar(
+        select(func.max(Item.updated_at)).where(Item.assessment_id == assessment.id)
+    )
+    closes = assessment.appeal_closes_at
+    assessment.finalised_at = max(d for d in (closes, last_change) if d is not None)
     assessment.reopened_at = now
     assessment.reopen_reason = reason
     session.flush()

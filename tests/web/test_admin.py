@@ -103,16 +103,13 @@ def test_assessment_settings_publish_needs_every_item_scored(
     assert login("scorer").get("/admin/assessment").status_code == 403
 
 
-def test_publish_then_move_the_appeal_window(
+def test_set_the_appeal_window_then_publish(
     app: Flask, session: Session, world: World, login: Login
 ) -> None:
     session.execute(update(Item).values(state="scored", total=0))  # a shortcut past scoring
     session.commit()
     admin = login("admin")
-    published = admin.post("/admin/assessment", data={"action": "publish", "days": "5"})
-    assert published.status_code == 303
-    page = text(admin.get("/admin/assessment"))
-    assert "结果公示中" in page and 'name="closes_at"' in page
+    # Before publication the window may be set (Beijing time in the form)...
     moved = admin.post(
         "/admin/assessment",
         data={"action": "window", "opens_at": "2030-01-01T09:00", "closes_at": "2030-01-08T17:00"},
@@ -122,3 +119,8 @@ def test_publish_then_move_the_appeal_window(
     assessment = session.get(Assessment, world.assessment.id)
     assert assessment is not None and assessment.appeal_closes_at is not None
     assert assessment.appeal_closes_at.isoformat() == "2030-01-08T09:00:00+00:00"  # 17:00 北京
+    # ...publication sets it from the days, and from then on it is fixed (finding 4).
+    published = admin.post("/admin/assessment", data={"action": "publish", "days": "5"})
+    assert published.status_code == 303
+    page = text(admin.get("/admin/assessment"))
+    assert "结果公示中" in page and 'name="closes_at"' not in page

@@ -81,6 +81,11 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _parse_int(literal: str) -> int | Decimal:
+    """Keep the JSON integer `-0` as Decimal("-0"): the engine sees its sign and refuses it."""
+    return Decimal(literal) if literal == "-0" else int(literal)
+
+
 def json_body() -> dict[str, Any]:
     """Parse the request body as a JSON object, numbers with a fraction as Decimal.
 
@@ -97,7 +102,9 @@ def json_body() -> dict[str, Any]:
         raise PayloadTooLarge(f"请求体过大（最多 {cap} 字节）")
     try:
         text = raw.decode("utf-8")
-        data = json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+        data = json.loads(
+            text, parse_float=Decimal, parse_int=_parse_int, parse_constant=_reject_constant
+        )
     except RecursionError as exc:
         raise BadRequest("JSON 嵌套过深", code="malformed_json") from exc
     except (UnicodeDecodeError, ValueError) as exc:

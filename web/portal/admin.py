@@ -187,6 +187,7 @@ def change_active(user_id: int) -> ResponseReturnValue:
 STATUS_LABELS = {
     "open": N_("评审进行中"),
     "published": N_("结果公示中（申诉期）"),
+    "appeals_pending": N_("申诉期已结束，尚有申诉待决定（全部决定后结果最终确定）"),
     "final": N_("结果已最终确定"),
     "reopened": N_("已重新开启（更正中）"),
 }
@@ -224,7 +225,7 @@ def assessment_page() -> ResponseReturnValue:
 @bp.post("/assessment")
 @roles_required(Role.ADMIN)
 def assessment_act() -> ResponseReturnValue:
-    """Publish the results, move the appeal window, or reopen a final assessment."""
+    """Publish the results, set the appeal window (before publication), or reopen."""
     db = get_db()
     assessment = latest_assessment(db)
     if assessment is None:
