@@ -124,7 +124,10 @@ SCHEMAS: dict[str, Any] = {
         {
             "assessment_id": INT,
             "today": {"type": "string", "format": "date"},
-            "status": {"type": "string", "enum": ["open", "published", "final", "reopened"]},
+            "status": {
+                "type": "string",
+                "enum": ["open", "published", "appeals_pending", "final", "reopened"],
+            },
             "stages": {
                 "type": "array",
                 "items": _obj(
