@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from storage.ingest import object_key_for
 from storage.local import LocalStore
 from tests.concurrency import PausingStore, Worker, impatient_engine, start_behind
-from tests.factories import World, add_evidence, make_world
+from tests.factories import World, add_evidence
 from workflow import actions
 from workflow.audit import verify_chain
 from workflow.db import make_sessionmaker
@@ -28,15 +28,8 @@ from workflow.errors import Conflict, InvalidValue
 from workflow.evidence import attach_evidence, attach_evidence_files, remove_evidence
 from workflow.maintenance import find_orphans
 from workflow.models import AuditEvent, Evidence, Item, User
-from workflow.scheme import Scheme
 
 MAX = 10 * 1024 * 1024
-
-
-@pytest.fixture
-def world(session: Session, scheme_2018: Scheme) -> World:
-    """The 2018 assessment with its cast."""
-    return make_world(session, scheme_2018)
 
 
 @pytest.fixture

@@ -28,9 +28,8 @@ from workflow.audit import format_time, payload_of, verify_chain
 from workflow.errors import Conflict
 from workflow.models import AuditEvent, utcnow
 
-# The routine tests' fixtures: a small scheme (indicators 1 and 9, two departments) and a store.
+# The routine tests' cast: a small scheme (indicators 1 and 9, two departments).
 cast = test_routine.cast
-store = test_routine.store
 
 FIX = {"scores": {"1.1": 4, "1.2": 5}, "deductions": {"1.1": "更正"}}
 

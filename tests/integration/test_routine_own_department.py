@@ -9,17 +9,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from storage.local import LocalStore
-from tests.factories import World, make_world
+from tests.factories import World
 from workflow.errors import Forbidden
 from workflow.models import AuditEvent, RoutineRecord
 from workflow.routine import submit_routine
-from workflow.scheme import Scheme
-
-
-@pytest.fixture
-def world(session: Session, scheme_2018: Scheme) -> World:
-    """The 2018 assessment; `reviewer_in_a` is office staff who belongs to department A."""
-    return make_world(session, scheme_2018)
 
 
 @pytest.mark.parametrize("kind", ["meeting", "inspection", "task"])
