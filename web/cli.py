@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from storage.base import ObjectStore
 from storage.config import store_from_settings
 from storage.errors import StorageError
-from workflow import audit, maintenance, roles
+from workflow import audit, maintenance, reconcile, roles
 from workflow.archive import write_department_archive
 from workflow.db import make_engine, migrate
 from workflow.demo import run_demo
@@ -272,7 +272,7 @@ def register_cli(app: Flask) -> None:
     @audit_group.command("verify")
     @click.option("--checkpoint", "checkpoint_file", type=click.Path(dir_okay=False))
     def audit_verify(checkpoint_file: str | None) -> None:
-        """Exit 0 when the chain holds, 1 with the first bad sequence number when not."""
+        """Exit 0 when the chain holds and the tables match it; 1 naming what does not."""
         cp = None
         if checkpoint_file:
             try:
@@ -281,17 +281,27 @@ def register_cli(app: Flask) -> None:
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 raise click.ClickException(f"检查点文件无效：{exc}") from exc
         with cli_session() as session:
-            result = audit.verify_chain(session, cp)
+            check = reconcile.check_audit(session, cp)
+        result, tables = check.chain, check.tables
         if result.ok:
             click.echo(
                 f"审计链完整：{result.events} 个事件，链头 #{result.head_seq} {result.head_hash}"
             )
-            return
-        click.echo(
-            f"审计链校验失败：第一个异常事件序号 {result.first_bad_seq}（{result.problem}）",
-            err=True,
-        )
-        sys.exit(1)
+        else:
+            click.echo(
+                f"审计链校验失败：第一个异常事件序号 {result.first_bad_seq}（{result.problem}）",
+                err=True,
+            )
+        if tables.ok:
+            click.echo(
+                f"数据核对一致：{tables.items} 个事项按 {tables.events} 个事件重放，与现有数据相符"
+            )
+        else:
+            click.echo(f"数据核对发现 {len(tables.differences)} 处不一致：", err=True)
+            for line in reconcile.iter_descriptions(tables):
+                click.echo(f"  {line}", err=True)
+        if not check.ok:
+            sys.exit(1)
 
     @audit_group.command("checkpoint")
     @click.option("--out", "out", required=True, type=click.Path(dir_okay=False))

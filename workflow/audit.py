@@ -358,7 +358,7 @@ def _verify_span(conninfo: str, low: int, high: int) -> _Span:
     return _Span(count, first, prev, bad)
 
 
-def _parallel_conninfo(session: Session) -> tuple[str, int] | None:
+def parallel_conninfo(session: Session) -> tuple[str, int] | None:
     """Return (libpq URL, highest seq) when the parallel path applies, else None.
 
     It applies on PostgreSQL through psycopg, with more than one CPU, a chain of at least
@@ -385,7 +385,7 @@ def _verify_parallel(session: Session) -> _Outcome | None:
     The outcome is the sequential one: spans are combined in order, the first problem (by
     sequence number, and for one row in the sequential order of checks) wins.
     """
-    target = _parallel_conninfo(session)
+    target = parallel_conninfo(session)
     if target is None:
         return None
     conninfo, high = target

@@ -92,11 +92,12 @@ def install_scheme(session: Session, scheme: Scheme, actor: User | None = None) 
                 )
             indicators.append(ind)
     session.flush()
-    session.add_all(
+    items = [
         Item(assessment_id=assessment.id, department_id=dep.id, indicator_id=ind.id)
         for dep in departments
         for ind in indicators
-    )
+    ]
+    session.add_all(items)
     session.flush()
     record_event(
         session,
@@ -110,6 +111,7 @@ def install_scheme(session: Session, scheme: Scheme, actor: User | None = None) 
             "document_no": scheme.document_no,
             "departments": len(departments),
             "indicators": len(indicators),
+            "items": len(items),  # what reconciliation expects the assessment to hold
         },
     )
     return assessment

@@ -147,4 +147,5 @@ def test_draft_to_scored_over_http(
 
     check = client.get("/api/v1/audit/verify", headers=cast.headers("auditor")).get_json()
     assert check["ok"] is True and check["first_bad_seq"] is None
+    assert check["reconciliation"]["ok"] is True and check["reconciliation"]["differences"] == []
     assert check["head"]["seq"] == check["events"]

@@ -75,7 +75,22 @@ def test_demo_then_verify_then_tamper(app: Flask, engine: Engine, tmp_path: Path
     assert runner.invoke(args=["audit", "checkpoint", "--out", str(cp)]).exit_code == 0
     ok = runner.invoke(args=["audit", "verify", "--checkpoint", str(cp)])
     assert ok.exit_code == 0, ok.output
+    assert "数据核对一致：260 个事项" in ok.output  # every demo change replays exactly
     head = json.loads(cp.read_text())["seq"]
+    with engine.begin() as conn:  # the finding: a score edited in the table (10 → 3)
+        score_id, item_id, points = conn.execute(
+            text("SELECT id, item_id, points FROM scores ORDER BY id LIMIT 1")
+        ).one()
+        conn.execute(text("UPDATE scores SET points = 3 WHERE id = :i"), {"i": score_id})
+    edited = runner.invoke(args=["audit", "verify"])
+    assert edited.exit_code == 1, edited.output
+    assert "审计链完整" in edited.output and "数据核对发现 1 处不一致" in edited.output
+    assert f"事项 #{item_id} score[" in edited.output
+    assert f"现值 3.00，按审计记录应为 {points:.2f}" in edited.output
+    with engine.begin() as conn:
+        conn.execute(
+            text("UPDATE scores SET points = :p WHERE id = :i"), {"p": points, "i": score_id}
+        )
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
             conn.execute(text("SET LOCAL session_replication_role = replica"))
@@ -99,3 +114,6 @@ def test_demo_complete_scores_and_publishes(app: Flask, engine: Engine) -> None:
         from workflow.models import Assessment
 
         assert assessment_status(s.execute(select(Assessment)).scalar_one()) == "published"
+    verify = runner.invoke(args=["audit", "verify"])
+    assert verify.exit_code == 0, verify.output
+    assert "数据核对一致：260 个事项" in verify.output  # scores, appeals window, publication

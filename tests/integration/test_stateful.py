@@ -1,7 +1,8 @@
 """Property-based: random actions by random users never break the workflow's invariants.
 
 After every step: no item was ever scored without being verified, audit events equal the
-successful actions, the chain verifies, and no total exceeds its maximum.
+successful actions, the chain verifies, the tables replay from the trail, and no total exceeds
+its maximum.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from workflow.audit import verify_chain
 from workflow.errors import DomainError
 from workflow.machine import ACTIONS
 from workflow.models import AuditEvent, Indicator, Item, User, utcnow
+from workflow.reconcile import reconcile
 from workflow.setup import install_scheme
 from workflow.users import create_user
 
@@ -196,6 +198,11 @@ def test_random_actions_keep_invariants(session: Session, tmp_path: Path) -> Non
         @invariant()
         def chain_verifies(self) -> None:
             assert verify_chain(session).ok
+
+        @invariant()
+        def tables_follow_the_trail(self) -> None:
+            # Every change a random walk makes replays exactly (issue 11, finding 2).
+            assert reconcile(session).differences == []
 
         @invariant()
         def totals_within_max(self) -> None:

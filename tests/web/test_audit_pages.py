@@ -10,6 +10,8 @@ from collections.abc import Callable
 
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import Engine
+from sqlalchemy import text as text_sql
 from sqlalchemy.orm import Session
 
 from storage.local import LocalStore
@@ -75,6 +77,34 @@ def test_chain_verification_page(
     head = session.get(ChainHead, 1)
     assert head is not None
     assert "校验通过" in html and head.hash in html
+    assert "核对一致" in html
+
+
+def test_verification_page_names_table_edits(
+    app: Flask, session: Session, world: World, store: LocalStore, login: Login, engine: Engine
+) -> None:
+    """Finding 2 of issue 11: the page says which live value the trail does not give."""
+    item_id = _story(session, store, world)
+    with engine.begin() as conn:
+        conn.execute(text_sql("UPDATE items SET state = 'scored' WHERE id = :i"), {"i": item_id})
+        conn.execute(text_sql("UPDATE evidence SET sha256 = :h"), {"h": "e" * 64})
+    html = text(login("auditor").get("/audit/verify"))
+    assert "校验通过" in html  # the chain itself is intact
+    assert "核对发现 3 处不一致" in html  # state, hash, the department's items scored
+    body = html.split("<tbody>")[1]
+    assert f'href="/audit/?item={item_id}"' in body and world.dep_a.name in body
+    assert "状态" in body and "已评分" in body and "已退回" in body
+    assert "e" * 64 in body and "部门已评分事项数" in body
+    for leak in ("None", "True", "False", "{'", "<built-in"):
+        assert leak not in body
+    client = login("auditor")
+    client.post("/language", data={"lang": "en", "next": "/audit/verify"})
+    english = text(client.get("/audit/verify"))
+    assert (
+        "differences" in english
+        and "State" in english
+        and "According to the audit trail" in english
+    )
 
 
 def test_audit_pages_are_for_auditors_and_admins(app: Flask, login: Login) -> None:

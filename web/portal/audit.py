@@ -25,15 +25,26 @@ from sqlalchemy.orm import Session
 
 from web.app import get_db
 from web.portal.auth import roles_required
-from web.portal.common import DISPLAY_TZ, EVENT_LABELS, N_, add_error_pages, keyset_page
-from workflow.audit import event_body, verify_chain
-from workflow.models import AuditEvent, Department
+from web.portal.common import (
+    DISPLAY_TZ,
+    EVENT_LABELS,
+    N_,
+    PURPOSE_LABELS,
+    add_error_pages,
+    keyset_page,
+    state_label,
+)
+from workflow.audit import event_body
+from workflow.models import AuditEvent, Department, Indicator, Item
+from workflow.reconcile import FIELD_LABELS, Difference, check_audit
 from workflow.states import Role
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 add_error_pages(bp)
 
 PAGE_SIZE = 100
+#: Differences listed on the page (the count is always whole).
+SHOWN_DIFFERENCES = 500
 EXPORT_BATCH = 1000
 AUDIT_ROLES = (Role.AUDITOR, Role.ADMIN)
 # Non-transition events have their own labels here; transitions come from the machine.
@@ -178,12 +189,109 @@ def _departments(db: Session) -> list[Department]:
     )
 
 
+# The reconciliation's field labels, for the English catalog (the engine holds the Chinese).
+RECONCILE_LABELS = [
+    N_("事项记录"),
+    N_("事项数"),
+    N_("审计记录无法重放"),
+    N_("所属部门"),
+    N_("状态"),
+    N_("版本号"),
+    N_("提交轮次"),
+    N_("事项得分合计"),
+    N_("初审人"),
+    N_("核实人"),
+    N_("评分人"),
+    N_("申诉次数"),
+    N_("评分项得分"),
+    N_("评分项扣分原因"),
+    N_("佐证材料"),
+    N_("不涉及声明及认定"),
+    N_("部门总分"),
+    N_("部门已评分事项数"),
+]
+RULING_LABELS = {"pending": N_("待认定"), "upheld": N_("认定不涉及"), "rejected": N_("不予认定")}
+EVIDENCE_KEYS = {
+    "sha256": "SHA-256",
+    "removed": N_("已删除"),
+    "purpose": N_("用途"),
+    "sub_item": N_("评分项"),
+}
+
+
+def _field_label(difference: Difference) -> str:
+    """Return the difference's field in the reader's language, with its point or file."""
+    base, _, rest = difference.field.partition("[")
+    label = gettext(FIELD_LABELS[base]) if base in FIELD_LABELS else difference.field
+    if not rest:
+        return label
+    key, _, sub = rest.partition("].")
+    key = key.rstrip("]")
+    if base == "evidence":
+        label = f"{label} #{key}"
+        return f"{label} · {gettext(EVIDENCE_KEYS[sub])}" if sub in EVIDENCE_KEYS else label
+    return f"{label} {key}"
+
+
+def _value(field: str, value: Any) -> str:
+    """Show a live or replayed value as a person reads it (never a Python repr)."""
+    if value is None:
+        return gettext("（无）")
+    if isinstance(value, bool):
+        return gettext("是") if value else gettext("否")
+    if field == "state":
+        return state_label(str(value))
+    if field.endswith(".purpose") or field == "purpose":
+        return gettext(PURPOSE_LABELS.get(str(value), str(value)))
+    if field.startswith("not_involved[") and value in RULING_LABELS:
+        return gettext(RULING_LABELS[value])
+    if isinstance(value, dict):  # a whole evidence row, or a whole item, on one side only
+        shown = {**EVIDENCE_KEYS, "state": N_("状态")}
+        return "; ".join(
+            f"{gettext(label)}: {_value(key, value[key])}"
+            for key, label in shown.items()
+            if key in value
+        )
+    return str(value)
+
+
 @bp.get("/verify")
 @roles_required(*AUDIT_ROLES)
 def verify() -> ResponseReturnValue:
-    """Recompute every hash of the chain and show the result with the head hash."""
-    result = verify_chain(get_db())
-    return render_template("audit/verify.html", result=result)
+    """Recompute every hash of the chain, reconcile the tables with it, show both."""
+    db = get_db()
+    check = check_audit(db)
+    shown = check.tables.differences[:SHOWN_DIFFERENCES]
+    item_ids = {d.item_id for d in shown if d.item_id is not None}
+    items = {
+        item_id: f"{dep} · {gettext('指标')} {code}"
+        for item_id, dep, code in db.execute(
+            select(Item.id, Department.name, Indicator.code)
+            .join(Department, Department.id == Item.department_id)
+            .join(Indicator, Indicator.id == Item.indicator_id)
+            .where(Item.id.in_(item_ids))
+        )
+    }
+    dep_ids = {d.department_id for d in shown if d.department_id is not None}
+    departments = dict(
+        db.execute(select(Department.id, Department.name).where(Department.id.in_(dep_ids))).all()
+    )
+    rows = [
+        {
+            "item_id": d.item_id,
+            "item": items.get(d.item_id, "") if d.item_id is not None else "",
+            "department": departments.get(d.department_id, "") if d.department_id else "",
+            "assessment_id": d.assessment_id,
+            "field": _field_label(d),
+            "code": d.field,
+            "live": _value(d.field, d.live),
+            "from_events": _value(d.field, d.from_events),
+        }
+        for d in shown
+    ]
+    return render_template(
+        "audit/verify.html", result=check.chain, tables=check.tables, differences=rows
+    )
 
 
 def _export_rows(db: Session, conditions: list[ColumnElement[bool]]) -> Iterator[AuditEvent]:
