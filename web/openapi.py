@@ -383,6 +383,29 @@ SCHEMAS: dict[str, Any] = {
             "head": _obj({"seq": INT, "hash": STR}),
             "first_bad_seq": _nullable(INT),
             "problem": NSTR,
+            "chain_ok": BOOL,
+            "reconciliation": _obj(
+                {
+                    "ok": BOOL,
+                    "items": INT,
+                    "events": INT,
+                    "difference_count": INT,
+                    "truncated": BOOL,
+                    "differences": {
+                        "type": "array",
+                        "items": _obj(
+                            {
+                                "item_id": _nullable(INT),
+                                "field": STR,
+                                "live": {"description": "the live value (any JSON value)"},
+                                "from_events": {"description": "the value the trail gives"},
+                                "department_id": _nullable(INT),
+                                "assessment_id": _nullable(INT),
+                            }
+                        ),
+                    },
+                }
+            ),
         }
     ),
     "Results": _obj(
@@ -719,7 +742,7 @@ def build_openapi() -> dict[str, Any]:
         },
         "/api/v1/audit/verify": {
             "get": _op(
-                "Verify the hash chain (auditor, admin)",
+                "Verify the hash chain and reconcile the tables with it (auditor, admin)",
                 {**_ok(200, "Verification", "The outcome."), **_errors(401, 403)},
                 tag="audit",
             ),
