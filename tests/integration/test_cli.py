@@ -79,7 +79,7 @@ def test_demo_then_verify_then_tamper(app: Flask, engine: Engine, tmp_path: Path
     head = json.loads(cp.read_text())["seq"]
     with engine.begin() as conn:  # the finding: a score edited in the table (10 → 3)
         score_id, item_id, points = conn.execute(
-            text("SELECT id, item_id, points FROM scores ORDER BY id LIMIT 1")
+            text("SELECT id, item_id, points FROM scores WHERE points > 3 ORDER BY id LIMIT 1")
         ).one()
         conn.execute(text("UPDATE scores SET points = 3 WHERE id = :i"), {"i": score_id})
     edited = runner.invoke(args=["audit", "verify"])
