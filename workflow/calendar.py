@@ -41,6 +41,8 @@ PENDING_STATES: dict[str, tuple[State, ...]] = {
 STAGE_OF_STATE = {s: stage for stage, states in PENDING_STATES.items() for s in states}
 MAX_STAGE_WORKING_DAYS = 250
 MAX_REASON = 500
+# Dates the calendar accepts: far enough for any assessment, never near the end of `date`.
+MIN_YEAR, MAX_YEAR = 2000, 2100
 
 
 def _require_admin(actor: User) -> None:
@@ -288,6 +290,9 @@ def set_stage_deadline(
         raise InvalidValue(f"未知的考核阶段：{stage[:20]}", code="unknown_stage")
     if due_on is not None and working_days is not None:
         raise InvalidValue("截止日期和工作日数只能填写一项", code="deadline_ambiguous")
+    for day in (starts_on, due_on):
+        if day is not None and not MIN_YEAR <= day.year <= MAX_YEAR:
+            raise InvalidValue(f"日期年份须在 {MIN_YEAR} 到 {MAX_YEAR} 之间", code="bad_date")
     # Lock the assessment row: two admins editing the calendar apply one after the other.
     session.execute(
         select(Assessment.id).where(Assessment.id == assessment.id).with_for_update()
@@ -367,8 +372,8 @@ def set_calendar_override(
         )
     if len(reason) > MAX_REASON:
         raise InvalidValue(f"原因过长（最多 {MAX_REASON} 字）", code="too_long")
-    if not 2000 <= day.year <= 2100:
-        raise InvalidValue("日期年份须在 2000 到 2100 之间", code="bad_date")
+    if not MIN_YEAR <= day.year <= MAX_YEAR:
+        raise InvalidValue(f"日期年份须在 {MIN_YEAR} 到 {MAX_YEAR} 之间", code="bad_date")
     row = session.execute(
         select(CalendarOverride).where(CalendarOverride.day == day).with_for_update()
     ).scalar_one_or_none()

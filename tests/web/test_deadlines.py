@@ -134,6 +134,8 @@ def test_admin_edits_the_calendar_audited(
     assert r.status_code == 422 and "不是有效日期" in text(r)
     r = admin.post(f"{base}/stages/score", data={"working_days": "-1"})
     assert r.status_code == 400
+    r = admin.post(f"{base}/stages/score", data={"due_on": "9999-12-31"})
+    assert r.status_code == 422 and "2000 到 2100" in text(r)
     assert admin.post(f"{base}/stages/appeal", data={"due_on": "2018-10-30"}).status_code == 404
     stages = session.execute(select(StageDeadline.stage)).scalars().all()
     assert sorted(stages) == ["review", "submit"]
