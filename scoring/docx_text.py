@@ -215,14 +215,12 @@ def _field_char_run(fld_char_type: str) -> BaseOxmlElement:
     return run
 
 
-def write_page_number_footer(section: Section) -> None:
-    """Replace the footer of `section` with a centred "— PAGE —" field in 宋体 四号."""
-    footer = section.footer
-    footer.is_linked_to_previous = False
-    for child in list(footer._element):
-        footer._element.remove(child)
+def _page_number_paragraph(align: str) -> BaseOxmlElement:
+    """Return a "— PAGE —" paragraph in 宋体 四号, one character in from the `align` side."""
     p = element("w:p")
-    fill_paragraph(p, "— ", font=FONT_PAGE_NUMBER, size=SIZE_SI_HAO, align="center")
+    fill_paragraph(p, "— ", font=FONT_PAGE_NUMBER, size=SIZE_SI_HAO, align=align)
+    ind = element("w:ind", **{align: str(round(SIZE_SI_HAO.pt * 20))})
+    p.find(qn("w:pPr")).find(qn("w:jc")).addprevious(ind)
     p.append(_field_char_run("begin"))
     instr_run = element("w:r")
     instr_run.append(_run_properties(FONT_PAGE_NUMBER, SIZE_SI_HAO))
@@ -235,4 +233,23 @@ def write_page_number_footer(section: Section) -> None:
     p.append(text_run("1", FONT_PAGE_NUMBER, SIZE_SI_HAO))
     p.append(_field_char_run("end"))
     p.append(text_run(" —", FONT_PAGE_NUMBER, SIZE_SI_HAO))
-    footer._element.append(p)
+    return p
+
+
+def _replace_footer(footer: object, paragraph: BaseOxmlElement) -> None:
+    element_ = footer._element  # type: ignore[attr-defined]
+    for child in list(element_):
+        element_.remove(child)
+    element_.append(paragraph)
+
+
+def write_page_number_footer(section: Section) -> None:
+    """Write "— N —" page numbers on the outer side (GB/T 9704 §7.5).
+
+    Odd pages: right, 右空一字; even pages: left, 左空一字. The document must have
+    `settings.odd_and_even_pages_header_footer` set for Word to use the even footer.
+    """
+    section.footer.is_linked_to_previous = False
+    _replace_footer(section.footer, _page_number_paragraph("right"))
+    section.even_page_footer.is_linked_to_previous = False
+    _replace_footer(section.even_page_footer, _page_number_paragraph("left"))

@@ -1,7 +1,7 @@
 """Write the shipped base document `templates/notice_base.docx`.
 
 Run `python -m scoring.make_base_docx [PATH]`. The file is a blank GB/T 9704 page: A4 with
-the official margins, Normal in 仿宋_GB2312 三号 and a centred "— 1 —" page number footer.
+the official margins, Normal in 仿宋_GB2312 三号 and "— 1 —" page numbers on the outer side.
 """
 
 from __future__ import annotations
@@ -67,6 +67,7 @@ def build_base_document() -> Document:
     for section in document.sections:
         apply_official_layout(section)
         write_page_number_footer(section)
+    document.settings.odd_and_even_pages_header_footer = True  # page numbers outside
     _drop_relationships(document.part.package.rels, _UNWANTED_PARTS)
     _drop_relationships(document.part.rels, _UNWANTED_PARTS)
     props = document.core_properties

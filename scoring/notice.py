@@ -45,6 +45,13 @@ from scoring.docx_text import (
     make_landscape,
     text_width,
 )
+from scoring.official import (
+    add_imprint,
+    add_masthead,
+    add_signature,
+    add_verification,
+    char_width,
+)
 
 __all__ = [
     "BASE_DOCX_PATH",
@@ -142,10 +149,14 @@ class NoticeData:
     total_max: Decimal
     converted: Decimal
     converted_max: Decimal
-    rank: int
+    rank: int | None  # None: a preliminary result (初步结果), issued before publication
     department_count: int
     categories: tuple[NoticeCategory, ...]
     version: int = 1
+    is_preliminary: bool = False
+    cc: str = ""  # 抄送 of the 版记; none when empty
+    verification_code: str = ""
+    verify_url: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +182,11 @@ class SummaryData:
     category_titles: tuple[str, ...]
     category_max: tuple[Decimal, ...]
     rows: tuple[SummaryRow, ...]
+    is_preliminary: bool = False  # ranks are provisional (暂定) until publication
+    cc: str = ""
+    verification_code: str = ""
+    verify_url: str = ""
+    version: int = 1
 
 
 # -- formatting ---------------------------------------------------------------------------
@@ -464,37 +480,75 @@ def _add_notice_table(document: Document, data: NoticeData) -> None:
     builder.add_cell(total, 5, converted, align="left")
 
 
-def _add_signature(document: Document, issuer: str, issued_on: date) -> None:
-    """Sign off as GB/T 9704 does without a seal: one blank line, issuer 右空二字, date 右空四字."""
+PRELIMINARY_MARK: Final = "（初步结果）"
+PRELIMINARY_NOTE: Final = (
+    "本通知所列为初步考核结果，考核结果公示前不作排名，以公示后的正式通知为准。"
+)
+
+
+_TITLE_BREAKS_AFTER: Final = ("”", "）", "度")
+_TITLE_BREAKS_BEFORE: Final = ("考核", "工作", "的通知", "汇总表")
+
+
+def balanced_title(title: str, line_chars: int) -> str:
+    """Break a title too long for one line into two balanced lines at a word boundary.
+
+    GB/T 9704 §7.3.1: a title that wraps keeps words whole and its lines symmetrical
+    (梯形或菱形). Candidates are after a closing quote or 年度 and before 考核/工作/的通知.
+    """
+    title = clean_text(title).strip()
+    if "\n" in title or char_width(title) <= line_chars - 1:
+        return title
+    half = len(title) / 2
+    candidates = [
+        n
+        for n in range(2, len(title) - 1)
+        if title[n - 1] in _TITLE_BREAKS_AFTER or title.startswith(_TITLE_BREAKS_BEFORE, n)
+    ]
+    best = min(candidates, key=lambda n: abs(n - half), default=round(half))
+    if max(char_width(title[:best]), char_width(title[best:])) > line_chars:
+        best = round(half)
+    return title[:best] + "\n" + title[best:]
+
+
+def _add_title(document: Document, title: str, *, preliminary: bool, version: int) -> None:
+    line_chars = int(text_width(document.sections[-1]) / SIZE_ER_HAO)
+    _add_paragraph(
+        document,
+        balanced_title(title, line_chars),
+        font=FONT_TITLE,
+        size=SIZE_ER_HAO,
+        align="center",
+        line_spacing=_LINE_TITLE,
+    )
+    if preliminary:
+        _add_paragraph(document, PRELIMINARY_MARK, font=FONT_HEADING, align="center")
+    if version > 1:
+        _add_paragraph(document, f"（第{version}版，替代此前版本）", align="center")
     _add_paragraph(document, "")
-    _add_paragraph(document, issuer, align="right", right_chars=2, keep_with_next=True)
-    _add_paragraph(document, format_chinese_date(issued_on), align="right", right_chars=4)
+
+
+def _add_closing(document: Document, data: NoticeData | SummaryData) -> None:
+    """Signature with seal area, verification code and QR, then the 版记."""
+    add_signature(document, data.issuer, data.issued_on)
+    add_verification(document, data.verification_code, data.verify_url)
+    add_imprint(document, issuer=data.issuer, issued_on=data.issued_on, cc=data.cc)
 
 
 def render_notice(data: NoticeData, base: bytes | None = None) -> bytes:
-    """Render one department's score notice as .docx bytes.
+    """Render one department's score notice as a 公文 (.docx bytes).
 
+    版头 (red 发文机关标志, 发文字号, red line), title, 主送 (the department), body with the
+    score table, 署名 and 成文日期 over a seal area, verification code and QR, 版记.
     `base` is an optional letterhead .docx whose header, footer, body and page set-up are
-    kept (see the module docstring); None uses the shipped GB/T 9704 base document.
-    Raises InvalidBaseDocumentError when `base` cannot be opened.
+    kept and which replaces the 发文机关标志 (see the module docstring); None uses the
+    shipped GB/T 9704 base document. Raises InvalidBaseDocumentError when `base` cannot be
+    opened.
     """
     document = _open_document(base, landscape=False)
     year = data.year
-    center = "center"
-    if clean_text(data.document_no).strip():
-        _add_paragraph(document, data.document_no, align=center)
-    _add_paragraph(document, "")
-    _add_paragraph(
-        document,
-        data.title,
-        font=FONT_TITLE,
-        size=SIZE_ER_HAO,
-        align=center,
-        line_spacing=_LINE_TITLE,
-    )
-    if data.version > 1:
-        _add_paragraph(document, f"（第{data.version}版，替代此前版本）", align=center)
-    _add_paragraph(document, "")
+    add_masthead(document, issuer=data.issuer, document_no=data.document_no, with_mark=base is None)
+    _add_title(document, data.title, preliminary=data.is_preliminary, version=data.version)
     _add_paragraph(document, f"{clean_text(data.department).strip()}：", align="left")
     _add_paragraph(
         document,
@@ -502,14 +556,16 @@ def render_notice(data: NoticeData, base: bytes | None = None) -> bytes:
         "现将贵单位考核结果通知如下。",
         first_line_chars=2,
     )
-    _add_paragraph(
-        document,
+    result = (
         f"贵单位{year}年度“放管服”工作考核得分为{format_points(data.total)}分"
         f"（满分{format_max(data.total_max)}分），"
-        f"折合考核分{format_points(data.converted)}分（满分{format_max(data.converted_max)}分），"
-        f"在{data.department_count}个被考核部门中排名第{data.rank}位。",
-        first_line_chars=2,
+        f"折合考核分{format_points(data.converted)}分（满分{format_max(data.converted_max)}分）"
     )
+    if data.rank is not None and not data.is_preliminary:
+        result += f"，在{data.department_count}个被考核部门中排名第{data.rank}位。"
+    else:
+        result += "。" + PRELIMINARY_NOTE
+    _add_paragraph(document, result, first_line_chars=2)
     _add_paragraph(
         document, "一、考核得分明细", font=FONT_HEADING, first_line_chars=2, keep_with_next=True
     )
@@ -523,8 +579,8 @@ def render_notice(data: NoticeData, base: bytes | None = None) -> bytes:
         "如对考核结果有异议，请在规定时限内提出申诉。",
         first_line_chars=2,
     )
-    _add_paragraph(document, "特此通知。", first_line_chars=2)
-    _add_signature(document, data.issuer, data.issued_on)
+    _add_paragraph(document, "特此通知。", first_line_chars=2, keep_with_next=True)
+    _add_closing(document, data)
     _set_properties(
         document,
         title=data.title,
@@ -561,18 +617,11 @@ def render_summary(data: SummaryData, base: bytes | None = None) -> bytes:
     _check_summary(data)
     landscape = len(data.category_titles) > LANDSCAPE_ABOVE_CATEGORIES
     document = _open_document(base, landscape=landscape)
-    center = "center"
-    if clean_text(data.document_no).strip():
-        _add_paragraph(document, data.document_no, align=center)
-    _add_paragraph(
-        document,
-        data.title,
-        font=FONT_TITLE,
-        size=SIZE_ER_HAO,
-        align=center,
-        line_spacing=_LINE_TITLE,
-    )
-    _add_paragraph(document, "")
+    add_masthead(document, issuer=data.issuer, document_no=data.document_no, with_mark=base is None)
+    _add_paragraph(document, "附件", font=FONT_HEADING, align="left")
+    _add_title(document, data.title, preliminary=data.is_preliminary, version=data.version)
+    if data.is_preliminary:
+        _add_paragraph(document, "考核结果公示前，表中名次为暂定名次。", first_line_chars=2)
 
     categories = len(data.category_titles)
     fixed = _SUMMARY_RANK_MM + _SUMMARY_DEPARTMENT_MM + _SUMMARY_TOTAL_MM + _SUMMARY_CONVERTED_MM
@@ -588,7 +637,7 @@ def render_summary(data: SummaryData, base: bytes | None = None) -> bytes:
     builder = _TableBuilder(document, _column_widths(available, widths_mm))
     total_max = sum(data.category_max, Decimal(0))
     headers = [
-        "排名",
+        "暂定名次" if data.is_preliminary else "排名",
         "部门",
         *(
             f"{clean_text(title).strip()}（{format_max(maximum)}分）"
@@ -610,7 +659,7 @@ def render_summary(data: SummaryData, base: bytes | None = None) -> bytes:
         builder.add_cell(tr, 2 + categories, format_points(row.total))
         builder.add_cell(tr, 3 + categories, format_points(row.converted))
 
-    _add_signature(document, data.issuer, data.issued_on)
+    _add_closing(document, data)
     _set_properties(
         document,
         title=data.title,

@@ -204,7 +204,10 @@ def register_cli(app: Flask) -> None:
     @click.argument("year", type=int)
     @click.option("--out", "out", required=True, type=click.Path(file_okay=False))
     @click.option("--force", is_flag=True, help="Issue new versions even when nothing changed.")
-    def notices_issue(year: int, out: str, force: bool) -> None:
+    @click.option(
+        "--preliminary", is_flag=True, help="Before publication: 初步结果 without a rank."
+    )
+    def notices_issue(year: int, out: str, force: bool, preliminary: bool) -> None:
         """Write every complete department's notice and the summary; exit 1 if any skipped."""
         from tqdm import tqdm
 
@@ -215,17 +218,35 @@ def register_cli(app: Flask) -> None:
         target.mkdir(parents=True, exist_ok=True)
         skipped: list[str] = []
         written = 0
+        base_url = str(app.config.get("PUBLIC_BASE_URL") or "")
+        if not base_url:
+            click.echo("未设置 PUBLIC_BASE_URL：通知书只印验证码，不印二维码", err=True)
         with cli_session() as session:
             assessment = latest_assessment(session, year)
             if assessment.year != year:
                 raise click.ClickException(f"没有 {year} 年度的考核方案")
+            if not notices.result_document_no(assessment):
+                raise click.ClickException(
+                    "尚未设置考核结果通知书的发文字号（管理员在“考核设置”中填写）"
+                )
+            if not preliminary and not notices.publication_started(assessment):
+                raise click.ClickException(
+                    "考核结果尚未公示，不能印发载明排名的通知书；可加 --preliminary 印发初步结果"
+                )
             for dep in tqdm(
                 assessment.departments, desc="考核结果通知书", unit="份", file=sys.stderr
             ):
                 try:  # one transaction per department: a skipped one leaves no trace
                     row = notices.issue_notice(
-                        session, store, assessment, dep, None, only_if_changed=not force
-                    )
+                        session,
+                        store,
+                        assessment,
+                        dep,
+                        None,
+                        preliminary=preliminary,
+                        only_if_changed=not force,
+                        verify_base_url=base_url,
+                    ).notice
                     session.commit()
                 except DomainError as exc:
                     session.rollback()
@@ -238,7 +259,10 @@ def register_cli(app: Flask) -> None:
                     continue
                 (target / row.filename).write_bytes(notices.read_object(store, row.storage_key))
                 written += 1
-            row = notices.issue_summary(session, store, assessment, None, only_if_changed=not force)
+            row = notices.issue_summary(
+                session, store, assessment, None, only_if_changed=not force,
+                verify_base_url=base_url,
+            ).notice  # fmt: skip
             session.commit()
             (target / row.filename).write_bytes(notices.read_object(store, row.storage_key))
         click.echo(f"已写出 {written} 份考核结果通知书和{row.filename}到 {target}")

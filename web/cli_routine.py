@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 from flask import Flask, current_app
@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from scoring.routine import KIND_LABELS, PeriodCount
 from workflow.models import Assessment, utcnow
 from workflow.routine import quota_matrix
+from workflow.spreadsheets import safe_csv_writer
 
 CELL = {"met": "达标", "late": "达标（含迟报）", "short": "未达标", "missing": "未报送"}
 
@@ -29,19 +30,20 @@ def cell_status(count: PeriodCount) -> str:
     return "late" if count.late else "met"
 
 
-def matrix_csv(session: Session, assessment: Assessment, kind: str) -> str:
-    """Return the department × period matrix of a kind as CSV text."""
+def quota_table(
+    session: Session, assessment: Assessment, kind: str
+) -> tuple[list[str], list[list[Any]]]:
+    """Return the department × period matrix of a kind: headers and rows (CSV and .xlsx)."""
     rows = quota_matrix(session, assessment, kind, utcnow())
     periods = [c.period for c in rows[0][1]] if rows else []
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["部门", *periods, "达标期数", "需提醒期间"])
+    headers = ["部门", *periods, "达标期数", "需提醒期间"]
+    table: list[list[Any]] = []
     for dep, counts in rows:
         statuses = [cell_status(c) for c in counts]
         remind = [
             c.period for c, s in zip(counts, statuses, strict=True) if s in ("short", "missing")
         ]
-        writer.writerow(
+        table.append(
             [
                 dep.name,
                 *(
@@ -52,6 +54,16 @@ def matrix_csv(session: Session, assessment: Assessment, kind: str) -> str:
                 "、".join(remind),
             ]
         )
+    return headers, table
+
+
+def matrix_csv(session: Session, assessment: Assessment, kind: str) -> str:
+    """Return the department × period matrix of a kind as CSV text."""
+    headers, rows = quota_table(session, assessment, kind)
+    out = io.StringIO()
+    writer = safe_csv_writer(out)
+    writer.writerow(headers)
+    writer.writerows(rows)
     return out.getvalue()
 
 

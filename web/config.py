@@ -53,5 +53,7 @@ def load_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         # A portal session ends after this long without a request, and this long after sign-in.
         "SESSION_IDLE_MINUTES": float(env.get("SESSION_IDLE_MINUTES") or 30),
         "SESSION_LIFETIME_HOURS": float(env.get("SESSION_LIFETIME_HOURS") or 12),
+        # Printed under each notice's QR code: where `/verify/<code>` is reachable.
+        "PUBLIC_BASE_URL": env.get("PUBLIC_BASE_URL") or "",
         "BABEL_DEFAULT_LOCALE": env.get("DEFAULT_LOCALE") or "zh_Hans_CN",
     }

@@ -11,22 +11,30 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from scoring.pdf import PdfUnavailable, docx_to_pdf
 from storage.base import ObjectStore, content_disposition
 from storage.config import store_from_settings
 from storage.errors import ObjectNotFound
-from web.api.common import MAX_ID
+from web.api.common import MAX_ID, check_fields, json_body, json_response
 from web.app import get_db
 from web.auth import api_user
+from web.limits import limiter
 from workflow.audit import format_time
-from workflow.errors import BadRequest, NotFound
+from workflow.errors import BadRequest, NotFound, ServiceUnavailable
 from workflow.models import Assessment, Department, Notice
 from workflow.notices import (
     DOCX_CONTENT_TYPE,
     NOTICE,
+    Issued,
+    Verification,
     current_notice,
     current_summary,
     get_readable_notice,
+    issue_notice,
+    issue_summary,
     list_notices,
+    read_object,
+    verify_notice,
 )
 from workflow.permissions import can_read_department
 
@@ -38,6 +46,7 @@ NID = f"<int(max={MAX_ID}):nid>"
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
+VERIFY_LIMIT = "30 per minute"  # a person checks a few documents; guessing needs billions
 
 
 def app_store() -> ObjectStore:
@@ -116,25 +125,148 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
     return value
 
 
+def verify_base_url() -> str:
+    """Return the public address printed under each notice's QR code.
+
+    `PUBLIC_BASE_URL` when configured (behind a proxy the request's own host may be an
+    internal name), else the address the request came in on.
+    """
+    configured = str(current_app.config.get("PUBLIC_BASE_URL") or "")
+    return configured or request.url_root
+
+
+def issued_body(issued: Issued) -> dict[str, Any]:
+    """Describe an issued version with its verification code and where to check it."""
+    row = issued.notice
+    body = _describe(row)
+    body["verification_code"] = row.verification_code
+    body["verify_url"] = (row.snapshot or {}).get("verify_url") or None
+    body["new"] = issued.is_new
+    return body
+
+
+def _preliminary_flag(data: dict[str, Any]) -> bool:
+    value = data.get("preliminary", False)
+    if not isinstance(value, bool):
+        raise BadRequest("preliminary 须为 true 或 false", code="invalid_type")
+    return value
+
+
 @bp.get(f"/assessments/{AID}/departments/{DID}/notice.docx")
 def department_notice(aid: int, did: int) -> Response:
-    """The department's notice; a new version is issued first when the scores changed."""
+    """The latest issued notice of a department; 404 when none was issued. Never issues."""
     user = api_user()
     assessment = _assessment(aid)
     department = _department(assessment, did)
-    row = current_notice(get_db(), app_store(), assessment, department, user)
+    return _send(current_notice(get_db(), assessment, department, user))
+
+
+@bp.post(f"/assessments/{AID}/departments/{DID}/notices")
+def issue_department_notice(aid: int, did: int) -> Response:
+    """Issue a department's notice (scorer, admin): 201 when a new version, 200 when current."""
+    user = api_user()
+    data = json_body()
+    check_fields(data, ("preliminary",))
+    preliminary = _preliminary_flag(data)
+    assessment = _assessment(aid)
+    department = _department(assessment, did)
+    if not can_read_department(user, department.id):
+        raise NotFound("部门不存在", code="department_not_found")
+    issued = issue_notice(
+        get_db(),
+        app_store(),
+        assessment,
+        department,
+        user,
+        preliminary=preliminary,
+        only_if_changed=True,
+        verify_base_url=verify_base_url(),
+    )
     get_db().commit()
-    return _send(row)
+    return json_response(issued_body(issued), 201 if issued.is_new else 200)
 
 
 @bp.get(f"/assessments/{AID}/summary.docx")
 def summary(aid: int) -> Response:
-    """The summary table of all departments (staff, auditors)."""
+    """The latest issued summary table (staff, auditors); 404 when none. Never issues."""
     user = api_user()
     assessment = _assessment(aid)
-    row = current_summary(get_db(), app_store(), assessment, user)
+    return _send(current_summary(get_db(), assessment, user))
+
+
+@bp.post(f"/assessments/{AID}/summary")
+def issue_summary_table(aid: int) -> Response:
+    """Issue the summary table (scorer, admin); provisional ranks before publication."""
+    user = api_user()
+    if request.content_length:
+        check_fields(json_body(), ())
+    assessment = _assessment(aid)
+    issued = issue_summary(
+        get_db(),
+        app_store(),
+        assessment,
+        user,
+        only_if_changed=True,
+        verify_base_url=verify_base_url(),
+    )
     get_db().commit()
-    return _send(row)
+    return json_response(issued_body(issued), 201 if issued.is_new else 200)
+
+
+def send_pdf(row: Notice) -> Response:
+    """Render a stored version to PDF with LibreOffice and send it (503 when not installed)."""
+    try:
+        content = read_object(app_store(), row.storage_key)
+    except ObjectNotFound as exc:
+        raise NotFound("通知书文件缺失，请联系管理员", code="notice_file_missing") from exc
+    try:
+        pdf = docx_to_pdf(content)
+    except PdfUnavailable as exc:
+        raise ServiceUnavailable(str(exc), code="pdf_unavailable") from exc
+    response = Response(pdf, mimetype="application/pdf")
+    response.headers["Content-Disposition"] = content_disposition(
+        row.filename.removesuffix(".docx") + ".pdf"
+    )
+    response.headers["Cache-Control"] = "private, no-store"
+    response.headers["X-Notice-Id"] = str(row.id)
+    response.headers["X-Notice-Version"] = str(row.version)
+    return response
+
+
+@bp.get(f"/notices/{NID}.pdf")
+def notice_version_pdf(nid: int) -> Response:
+    """One stored version rendered to PDF (LibreOffice headless)."""
+    user = api_user()
+    return send_pdf(get_readable_notice(get_db(), nid, user))
+
+
+def verify_limit() -> str:
+    """Return the rate limit of verification look-ups per address (config `VERIFY_LIMIT`)."""
+    return str(current_app.config.get("VERIFY_LIMIT") or VERIFY_LIMIT)
+
+
+@bp.get("/verify/<string(maxlength=40):code>")
+@limiter.limit(verify_limit)
+def verify(code: str) -> Response:
+    """Check a printed notice by its verification code (anyone, rate-limited)."""
+    found = verify_notice(get_db(), code)
+    return json_response(verification_body(found))
+
+
+def verification_body(found: Verification) -> dict[str, Any]:
+    """Return exactly the fields the verification page shows, nothing else."""
+    return {
+        "document_no": found.document_no,
+        "kind": found.kind,
+        "unit": found.unit,
+        "total": found.total,
+        "converted": found.converted,
+        "preliminary": found.is_preliminary,
+        "version": found.version,
+        "issued_at": format_time(found.issued_at),
+        "sha256": found.sha256,
+        "current": found.is_current,
+    }
 
 
 @bp.get(f"/notices/{NID}")

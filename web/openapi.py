@@ -175,6 +175,26 @@ SCHEMAS: dict[str, Any] = {
             "url": STR,
         }
     ),
+    "NoticeIssued": {
+        "allOf": [
+            _ref("NoticeVersion"),
+            _obj({"verification_code": STR, "verify_url": NSTR, "new": BOOL}),
+        ]
+    },
+    "NoticeCheck": _obj(
+        {
+            "document_no": STR,
+            "kind": {"type": "string", "enum": ["notice", "summary"]},
+            "unit": STR,
+            "total": NPOINTS,
+            "converted": NPOINTS,
+            "preliminary": BOOL,
+            "version": INT,
+            "issued_at": TIME,
+            "sha256": STR,
+            "current": BOOL,
+        }
+    ),
     "NoticeList": _obj(
         {
             "notices": {"type": "array", "items": {"$ref": "#/components/schemas/NoticeVersion"}},
@@ -216,6 +236,9 @@ SCHEMAS: dict[str, Any] = {
             "appeal_closes_at": NTIME,
             "published_at": NTIME,
             "finalised_at": NTIME,
+            "result_document_no": NSTR,
+            "notice_cc": NSTR,
+            "hide_scores_until_published": BOOL,
         }
     ),
     "AssessmentList": _obj(
@@ -489,6 +512,22 @@ DOCX_OK = {
         "content": {DOCX: {"schema": {"type": "string", "format": "binary"}}},
     }
 }
+PDF_OK = {
+    "200": {
+        "description": "The PDF rendition; Content-Disposition carries its name.",
+        "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+XLSX_OK = {
+    "200": {
+        "description": "The .xlsx file; Content-Disposition carries its name.",
+        "content": {
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
+                "schema": {"type": "string", "format": "binary"}
+            }
+        },
+    }
+}
 JSON_BODY = ("application/json",)
 
 
@@ -589,6 +628,27 @@ def build_openapi() -> dict[str, Any]:
                 {**_ok(200, "Scheme", "The scheme."), **_errors(401, 404)},
                 tag="assessments",
                 parameters=[aid],
+            ),
+            "patch": _op(
+                "Set the results notice's own 发文字号, its 抄送 and whether departments see "
+                "scores before publication (admin; audited)",
+                {
+                    **_ok(200, "Assessment", "The assessment with its settings."),
+                    **_errors(400, 401, 403, 404, 413, 415, 422),
+                },
+                tag="assessments",
+                parameters=[aid],
+                body=_json_body(
+                    {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "properties": {
+                            "result_document_no": {"type": "string", "maxLength": 100},
+                            "notice_cc": {"type": "string", "maxLength": 500},
+                            "hide_scores_until_published": BOOL,
+                        },
+                    }
+                ),
             ),
         },
         "/api/v1/assessments/{aid}/items": {
@@ -867,17 +927,29 @@ def build_openapi() -> dict[str, Any]:
         },
         "/api/v1/assessments/{aid}/departments/{did}/notice.docx": {
             "get": _op(
-                "The department's Word score notice (staff, auditors; the department for its "
-                "own); a new version is issued when the figures changed; 409 until all scored",
-                {**DOCX_OK, **_errors(401, 404, 409, 503)},
+                "The latest issued Word notice of a department (staff, auditors; the department "
+                "for its own once scores are shown to it); 404 when none was issued; never issues",
+                {**DOCX_OK, **_errors(401, 404, 503)},
                 tag="notices",
                 parameters=[aid, did],
             ),
         },
         "/api/v1/assessments/{aid}/summary.docx": {
             "get": _op(
-                "The Word summary table of all departments (staff, auditors)",
+                "The latest issued Word summary table (staff, auditors); 404 when none",
                 {**DOCX_OK, **_errors(401, 403, 404, 503)},
+                tag="notices",
+                parameters=[aid],
+            ),
+        },
+        "/api/v1/assessments/{aid}/summary": {
+            "post": _op(
+                "Issue the summary table (scorer, admin); provisional ranks before publication",
+                {
+                    **_ok(201, "NoticeIssued", "A new version."),
+                    **_ok(200, "NoticeIssued", "Nothing changed: the version in force."),
+                    **_errors(400, 401, 403, 404, 409, 413, 415, 503),
+                },
                 tag="notices",
                 parameters=[aid],
             ),
@@ -890,12 +962,84 @@ def build_openapi() -> dict[str, Any]:
                 parameters=[nid],
             ),
         },
+        "/api/v1/notices/{nid}.pdf": {
+            "get": _op(
+                "One issued version rendered to PDF by LibreOffice (503 when not installed)",
+                {**PDF_OK, **_errors(401, 404, 503)},
+                tag="notices",
+                parameters=[nid],
+            ),
+        },
         "/api/v1/assessments/{aid}/departments/{did}/notices": {
             "get": _op(
                 "The issued versions of a department's notice, oldest first",
                 {**_ok(200, "NoticeList", "Versions."), **_errors(400, 401, 404)},
                 tag="notices",
                 parameters=[aid, did, *PAGE],
+            ),
+            "post": _op(
+                "Issue a department's notice (scorer, admin): 201 a new version, 200 when the "
+                "figures are unchanged; 409 without the results' own number, while any item is "
+                "not scored, or for a ranked notice before publication",
+                {
+                    **_ok(201, "NoticeIssued", "A new version."),
+                    **_ok(200, "NoticeIssued", "Nothing changed: the version in force."),
+                    **_errors(400, 401, 403, 404, 409, 413, 415, 503),
+                },
+                tag="notices",
+                parameters=[aid, did],
+                body=_json_body(
+                    {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "properties": {"preliminary": BOOL},
+                    }
+                ),
+            ),
+        },
+        "/api/v1/assessments/{aid}/results.xlsx": {
+            "get": _op(
+                "The results as Excel: Chinese headers, ranks (暂定 before publication)",
+                {**XLSX_OK, **_errors(401, 403, 404)},
+                tag="exports",
+                parameters=[aid],
+            ),
+        },
+        "/api/v1/assessments/{aid}/matrix.xlsx": {
+            "get": _op(
+                "The progress matrix (departments × indicators) as Excel",
+                {**XLSX_OK, **_errors(401, 403, 404)},
+                tag="exports",
+                parameters=[aid],
+            ),
+        },
+        "/api/v1/audit/events.xlsx": {
+            "get": _op(
+                "The audit log as Excel (auditor, admin): Chinese labels, Asia/Shanghai times",
+                {**XLSX_OK, **_errors(400, 401, 403)},
+                tag="exports",
+                parameters=[
+                    _query("after_seq", {"type": "integer", "minimum": 0}, "events after"),
+                    _query("actor", {"type": "string", "maxLength": 64}, "by this actor"),
+                    _query("action", {"type": "string", "maxLength": 48}, "this action"),
+                ],
+            ),
+        },
+        "/api/v1/verify/{code}": {
+            "get": _op(
+                "Check an issued notice by its verification code (anyone; rate-limited)",
+                {**_ok(200, "NoticeCheck", "The document."), **_errors(404, 429)},
+                tag="notices",
+                public=True,
+                parameters=[
+                    {
+                        "name": "code",
+                        "in": "path",
+                        "required": True,
+                        "description": "the code printed on the notice",
+                        "schema": {"type": "string", "maxLength": 40},
+                    }
+                ],
             ),
         },
         "/api/v1/openapi.json": {

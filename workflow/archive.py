@@ -10,7 +10,6 @@ silently carry altered files. Lives in ``workflow/`` because it reads our models
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import json
@@ -31,6 +30,7 @@ from storage.ingest import sanitize_filename
 from workflow.audit import event_body
 from workflow.errors import DomainError
 from workflow.models import AuditEvent, Department, Evidence, Indicator, Item
+from workflow.spreadsheets import safe_csv_writer
 
 MANIFEST_NAME = "manifest.csv"
 EVENTS_NAME = "audit_events.jsonl"
@@ -184,7 +184,7 @@ def _write_manifest(
     info = _member_info(MANIFEST_NAME, zone)
     with archive.open(info, "w") as raw:
         text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
-        writer = csv.writer(text)
+        writer = safe_csv_writer(text)
         writer.writerow(MANIFEST_COLUMNS)
         for row in rows:
             writer.writerow(

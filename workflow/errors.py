@@ -69,5 +69,12 @@ class TooManyAttempts(DomainError):
     code = "too_many_attempts"
 
 
+class ServiceUnavailable(DomainError):
+    """A part the request needs is not installed or not reachable (e.g. LibreOffice for PDF)."""
+
+    status = 503
+    code = "service_unavailable"
+
+
 class SchemeError(ValueError):
     """A scheme file that is inconsistent; the message names the problem."""

@@ -86,6 +86,11 @@ class Assessment(Base):
     reopen_reason: Mapped[str | None] = mapped_column(Text)
     # The scheme's `deadlines.block_late_submissions`: refuse a first submission after 自评提交截止.
     blocks_late_submissions: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The results notice's own 发文字号 (never the rules' number); None until the admin sets it.
+    result_document_no: Mapped[str | None] = mapped_column(String(100))
+    notice_cc: Mapped[str | None] = mapped_column(String(500))  # 抄送 of the 版记
+    # Departments see no score before publication (公示) starts, unless turned off.
+    hide_scores_until_published: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     departments: Mapped[list[Department]] = relationship(
@@ -409,6 +414,7 @@ class Notice(Base):
         Index(
             "ix_notices_subject", "assessment_id", "kind", "department_id", "version", unique=True
         ),
+        Index("ix_notices_verification_code", "verification_code", unique=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -424,6 +430,9 @@ class Notice(Base):
     storage_key: Mapped[str] = mapped_column(String(200), index=True)
     issued_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))  # NULL: the CLI
     issued_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # Printed on the document and behind its QR code; random, so it cannot be guessed.
+    verification_code: Mapped[str | None] = mapped_column(String(32))
+    is_preliminary: Mapped[bool] = mapped_column(Boolean, default=False)  # 初步结果, no rank
 
     assessment: Mapped[Assessment] = relationship()
     department: Mapped[Department | None] = relationship()

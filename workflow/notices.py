@@ -18,11 +18,12 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
+import secrets
 import zoneinfo
 from collections.abc import Callable
 from decimal import Decimal
 from io import BytesIO
-from typing import Any, BinaryIO, Final
+from typing import Any, BinaryIO, Final, TypeVar
 
 import docx
 from sqlalchemy import select
@@ -44,7 +45,7 @@ from storage.errors import FileTooLarge, IngestRejected
 from storage.ingest import extension_of, object_key_for, sanitize_filename
 from storage.sniff import sniff_file
 from workflow.audit import record_event
-from workflow.errors import Conflict, Forbidden, InvalidValue, NotFound
+from workflow.errors import BadRequest, Conflict, Forbidden, InvalidValue, NotFound
 from workflow.models import (
     Assessment,
     Category,
@@ -139,11 +140,17 @@ def _unscored_message(department: Department, unscored: list[Item]) -> str:
     )
 
 
-def notice_snapshot(session: Session, assessment: Assessment, department: Department) -> NoticeData:
+def notice_snapshot(
+    session: Session,
+    assessment: Assessment,
+    department: Department,
+    *,
+    preliminary: bool = False,
+) -> NoticeData:
     """Gather one department's figures for its notice (version 1; the issuer sets it).
 
-    Raise Conflict `not_all_scored`, naming the unscored indicators, while any item of the
-    department is not in state `scored`.
+    A preliminary notice (初步结果) names no rank. Raise Conflict `not_all_scored`, naming
+    the unscored indicators, while any item of the department is not in state `scored`.
     """
     items = list(
         session.execute(
@@ -210,7 +217,7 @@ def notice_snapshot(session: Session, assessment: Assessment, department: Depart
     return NoticeData(
         year=assessment.year,
         title=chinese_quotes(assessment.notice_title),
-        document_no=assessment.document_no,
+        document_no=result_document_no(assessment),
         issuer=assessment.issuer,
         issued_on=_today(assessment),
         department=department.full_name or department.name,
@@ -218,17 +225,22 @@ def notice_snapshot(session: Session, assessment: Assessment, department: Depart
         total_max=assessment.total_points,
         converted=result.converted,
         converted_max=assessment.converted_points,
-        rank=result.rank,
+        rank=None if preliminary else result.rank,
         department_count=len(assessment.departments),
         categories=tuple(categories),
+        is_preliminary=preliminary,
+        cc=assessment.notice_cc or "",
     )
 
 
-def summary_snapshot(session: Session, assessment: Assessment) -> SummaryData:
+def summary_snapshot(
+    session: Session, assessment: Assessment, *, preliminary: bool = False
+) -> SummaryData:
     """Gather the summary table: every department, points per category, total, by rank.
 
     Departments whose items are not all scored are listed with their current points and
-    the mark （评分未完成） after their name, so the table never passes for final.
+    the mark （评分未完成） after their name, so the table never passes for final. Before
+    publication (`preliminary`) the ranks are headed 暂定名次.
     """
     categories = _categories(session, assessment)
     column = {c.id: n for n, c in enumerate(categories)}
@@ -261,12 +273,14 @@ def summary_snapshot(session: Session, assessment: Assessment) -> SummaryData:
     return SummaryData(
         year=assessment.year,
         title=f"{assessment.year}年度“放管服”工作考核结果汇总表",
-        document_no=assessment.document_no,
+        document_no=result_document_no(assessment),
         issuer=assessment.issuer,
         issued_on=_today(assessment),
         category_titles=tuple(c.title for c in categories),
         category_max=tuple(c.max_points for c in categories),
         rows=tuple(summary_rows),
+        is_preliminary=preliminary,
+        cc=assessment.notice_cc or "",
     )
 
 
@@ -289,18 +303,146 @@ def snapshot_json(data: NoticeData | SummaryData) -> dict[str, Any]:
     return out
 
 
+_PER_VERSION_FIELDS: Final = frozenset({"issued_on", "version", "verification_code", "verify_url"})
+
+
 def _figures(snapshot: dict[str, Any]) -> dict[str, Any]:
     """The part of a snapshot that decides whether a new version is needed (not date, version)."""
-    return {k: v for k, v in snapshot.items() if k not in ("issued_on", "version")}
+    return {k: v for k, v in snapshot.items() if k not in _PER_VERSION_FIELDS}
 
 
 # -- issuing ---------------------------------------------------------------------------------
+
+# Crockford's base32 without look-alikes (no I, L, O, U): 16 symbols carry 80 random bits.
+CODE_ALPHABET: Final = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+CODE_LENGTH: Final = 16
+
+
+def new_verification_code() -> str:
+    """Return a random verification code such as `7QF2-MX9Z-P4TW-8RCK` (80 bits)."""
+    raw = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+    return "-".join(raw[n : n + 4] for n in range(0, CODE_LENGTH, 4))
+
+
+def normalise_code(text: str) -> str | None:
+    """Return a typed code in its printed form (case, spaces, dashes, O/I/L forgiven), or None."""
+    cleaned = "".join(ch for ch in text.upper() if ch not in " -\t")
+    cleaned = cleaned.translate(str.maketrans("OIL", "011"))
+    if len(cleaned) != CODE_LENGTH or any(ch not in CODE_ALPHABET for ch in cleaned):
+        return None
+    return "-".join(cleaned[n : n + 4] for n in range(0, CODE_LENGTH, 4))
+
+
+def verify_url(base_url: str, code: str) -> str:
+    """Return the public address that checks `code` (`<base>/verify/<code>`), or "" if no base."""
+    return f"{base_url.rstrip('/')}/verify/{code}" if base_url else ""
+
+
+def result_document_no(assessment: Assessment) -> str:
+    """Return the results' own 发文字号, or "" when the admin has not set it."""
+    return (assessment.result_document_no or "").strip()
+
+
+def publication_started(assessment: Assessment) -> bool:
+    """Tell whether the results have been published (公示 started; also after it ended)."""
+    return assessment.published_at is not None
+
+
+def scores_visible_to(user: User, assessment: Assessment) -> bool:
+    """Tell whether `user` may see scores now: office staff and auditors always; a department
+    user once publication started, or at any time when the assessment does not hide them."""
+    if can_read_all(user):
+        return True
+    return publication_started(assessment) or not assessment.hide_scores_until_published
+
+
+SCORE_PAYLOAD_KEYS: Final = frozenset({"scores", "deductions", "total", "suggested"})
+
+
+def without_scores(payload: dict[str, Any]) -> dict[str, Any]:
+    """Return an audit payload without the scores, for a reader who may not see them yet."""
+    return {k: v for k, v in payload.items() if k not in SCORE_PAYLOAD_KEYS}
 
 
 def _require_issuer(actor: User | None) -> None:
     """Issuing needs an office role that decides scores (admin or scorer); None is the CLI."""
     if actor is not None and not (actor.is_active and actor.has_role(*ISSUER_ROLES)):
         raise Forbidden("只有管理员或评分员可以印发考核结果通知书", code="role_required")
+
+
+def _require_issuable(assessment: Assessment, *, preliminary: bool) -> None:
+    """Refuse without the results' own number, and a ranked notice before publication."""
+    if not result_document_no(assessment):
+        raise Conflict(
+            "尚未设置考核结果通知书的发文字号，请管理员在“考核设置”中填写后再印发"
+            "（不能沿用考核细则的文号）",
+            code="document_no_required",
+        )
+    if not preliminary and not publication_started(assessment):
+        raise Conflict(
+            "考核结果尚未公示，不能印发载明排名的通知书；公示前只能印发不含排名的初步结果",
+            code="not_published",
+        )
+
+
+def set_result_settings(
+    session: Session,
+    assessment: Assessment,
+    *,
+    actor: User | None,
+    document_no: Any = None,
+    cc: Any = None,
+    hide_scores: Any = None,
+) -> Assessment:
+    """Set the results notice's 发文字号, its 抄送 and the score-hiding switch (admin, audited).
+
+    Arguments left None are unchanged. The number must not be the rules' own number.
+    """
+    if actor is not None and not (actor.is_active and actor.has_role(Role.ADMIN)):
+        raise Forbidden("只有管理员可以修改考核设置", code="role_required")
+    changes: dict[str, Any] = {}
+    if document_no is not None:
+        if not isinstance(document_no, str):
+            raise BadRequest("result_document_no 须为文本", code="invalid_type")
+        number = " ".join(document_no.split())
+        if not number or len(number) > 100 or not number.isprintable():
+            raise InvalidValue("发文字号须为 1 到 100 个字符", code="bad_document_no")
+        if number == assessment.document_no.strip():
+            raise InvalidValue(
+                f"考核结果通知书须有自己的发文字号，不能使用考核细则的文号 {number}",
+                code="bad_document_no",
+            )
+        if number != assessment.result_document_no:
+            changes["result_document_no"] = number
+    if cc is not None:
+        if not isinstance(cc, str):
+            raise BadRequest("notice_cc 须为文本", code="invalid_type")
+        text = " ".join(cc.split())
+        if len(text) > 500 or not text.isprintable():
+            raise InvalidValue("抄送单位不能超过 500 个字符", code="bad_cc")
+        if text != (assessment.notice_cc or ""):
+            changes["notice_cc"] = text or None
+    if hide_scores is not None:
+        if not isinstance(hide_scores, bool):
+            raise BadRequest("hide_scores_until_published 须为 true 或 false", code="invalid_type")
+        if hide_scores != assessment.hide_scores_until_published:
+            changes["hide_scores_until_published"] = hide_scores
+    if not changes:
+        return assessment
+    before = {k: getattr(assessment, k) for k in changes}
+    for key, value in changes.items():
+        setattr(assessment, key, value)
+    session.flush()
+    record_event(
+        session,
+        actor=actor,
+        actor_name=CLI_ACTOR,
+        action="assessment_settings_changed",
+        target_type="assessment",
+        target_id=assessment.id,
+        payload={"before": before, "after": changes},
+    )
+    return assessment
 
 
 def latest_notice(
@@ -358,14 +500,30 @@ def _lock_assessment(session: Session, assessment: Assessment) -> None:
     session.execute(select(Assessment.id).where(Assessment.id == assessment.id).with_for_update())
 
 
-def notice_filename(rank: int, department: str, version: int) -> str:
-    """Return `<rank>-<department>-考核结果通知书-v<N>.docx` (rank two digits, so names sort)."""
+def notice_filename(rank: int | None, department: str, version: int) -> str:
+    """Return `<rank>-<department>-考核结果通知书-v<N>.docx` (rank two digits, so names sort).
+
+    A preliminary notice has no rank: `<department>-考核结果通知书（初步）-v<N>.docx`.
+    """
+    if rank is None:
+        return sanitize_filename(f"{department}-考核结果通知书（初步）-v{version}.docx")
     return sanitize_filename(f"{rank:02d}-{department}-考核结果通知书-v{version}.docx")
 
 
-def summary_filename(version: int) -> str:
-    """Return `汇总表-v<N>.docx`."""
-    return f"汇总表-v{version}.docx"
+def summary_filename(version: int, *, preliminary: bool = False) -> str:
+    """Return `汇总表-v<N>.docx` (`汇总表（初步）-v<N>.docx` before publication)."""
+    return f"汇总表（初步）-v{version}.docx" if preliminary else f"汇总表-v{version}.docx"
+
+
+_Document = TypeVar("_Document", NoticeData, SummaryData)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Issued:
+    """The outcome of an issue request: the version in force and whether it is new."""
+
+    notice: Notice
+    is_new: bool
 
 
 def _issue(
@@ -375,13 +533,14 @@ def _issue(
     department: Department | None,
     *,
     kind: str,
-    data: NoticeData | SummaryData,
-    render: Callable[[int, bytes | None], bytes],
+    data: _Document,
+    render: Callable[[_Document, bytes | None], bytes],
     filename: Callable[[int], str],
     actor: User | None,
     only_if_changed: bool,
     trigger: str,
-) -> Notice:
+    verify_base_url: str,
+) -> Issued:
     """Store a new version unless `only_if_changed` and the figures and base are unchanged."""
     base = latest_base(session, assessment)
     base_sha256 = base.sha256 if base is not None else None
@@ -393,11 +552,15 @@ def _issue(
         and previous.base_sha256 == base_sha256
         and _figures(previous.snapshot) == _figures(snapshot)
     ):
-        return previous
+        return Issued(previous, is_new=False)
     version = previous.version + 1 if previous is not None else 1
-    snapshot["version"] = version
+    code = new_verification_code()
+    data = dataclasses.replace(
+        data, version=version, verification_code=code, verify_url=verify_url(verify_base_url, code)
+    )
+    snapshot = snapshot_json(data)
     base_bytes = read_object(store, base.storage_key) if base is not None else None
-    content = render(version, base_bytes)
+    content = render(data, base_bytes)
     sha256 = hashlib.sha256(content).hexdigest()
     key = object_key_for(sha256)
     if not store.exists(key):
@@ -414,6 +577,8 @@ def _issue(
         size=len(content),
         storage_key=key,
         issued_by_id=actor.id if actor is not None else None,
+        verification_code=code,
+        is_preliminary=data.is_preliminary,
     )
     session.add(row)
     session.flush()
@@ -435,39 +600,12 @@ def _issue(
             "size": row.size,
             "base_sha256": base_sha256,
             "trigger": trigger,
+            "preliminary": data.is_preliminary,
+            "verification_code": code,
             "snapshot": snapshot,
         },
     )
-    return row
-
-
-def _issue_notice(
-    session: Session,
-    store: ObjectStore,
-    assessment: Assessment,
-    department: Department,
-    actor: User | None,
-    *,
-    only_if_changed: bool,
-    trigger: str,
-) -> Notice:
-    if department.assessment_id != assessment.id:
-        raise NotFound("部门不存在", code="department_not_found")
-    _lock_assessment(session, assessment)
-    data = notice_snapshot(session, assessment, department)
-    return _issue(
-        session,
-        store,
-        assessment,
-        department,
-        kind=NOTICE,
-        data=data,
-        render=lambda v, base: render_notice(dataclasses.replace(data, version=v), base),
-        filename=lambda v: notice_filename(data.rank, department.name, v),
-        actor=actor,
-        only_if_changed=only_if_changed,
-        trigger=trigger,
-    )
+    return Issued(row, is_new=True)
 
 
 def issue_notice(
@@ -477,66 +615,37 @@ def issue_notice(
     department: Department,
     actor: User | None,
     *,
+    preliminary: bool = False,
     only_if_changed: bool = False,
-) -> Notice:
+    verify_base_url: str = "",
+) -> Issued:
     """Issue a department's notice as a new version, stored and audited (`notice_issued`).
 
-    `actor` None means the command line. With `only_if_changed` the latest version is
-    returned as it is when its figures and base document match the current ones.
-    Raise Forbidden for users who are not admin or scorer, Conflict `not_all_scored`
-    while any item of the department is not scored.
+    `actor` None means the command line; otherwise admin or scorer (Forbidden for others).
+    Refused with Conflict: `document_no_required` until the results' own number is set,
+    `not_published` for a ranked notice before publication (a `preliminary` one names no
+    rank and may go out before), `not_all_scored` while any item is not scored. With
+    `only_if_changed` the latest version stands when its figures and base are current.
     """
     _require_issuer(actor)
-    return _issue_notice(
-        session, store, assessment, department, actor, only_if_changed=only_if_changed,
-        trigger="issue",
-    )  # fmt: skip
-
-
-def current_notice(
-    session: Session,
-    store: ObjectStore,
-    assessment: Assessment,
-    department: Department,
-    reader: User,
-) -> Notice:
-    """Return the notice a reader downloads: the latest version, or a new one if stale.
-
-    Staff and auditors read every department's notice, a department user only their own
-    (another department's is a 404). When the figures or the letterhead changed since the
-    latest version (or none was issued), a new version is issued and audited with the
-    reader as actor and `trigger: download`: the document always matches the scores.
-    """
-    if not can_read_department(reader, department.id):
+    if department.assessment_id != assessment.id:
         raise NotFound("部门不存在", code="department_not_found")
-    return _issue_notice(
-        session, store, assessment, department, reader, only_if_changed=True, trigger="download"
-    )
-
-
-def _issue_summary(
-    session: Session,
-    store: ObjectStore,
-    assessment: Assessment,
-    actor: User | None,
-    *,
-    only_if_changed: bool,
-    trigger: str,
-) -> Notice:
     _lock_assessment(session, assessment)
-    data = summary_snapshot(session, assessment)
+    _require_issuable(assessment, preliminary=preliminary)
+    data = notice_snapshot(session, assessment, department, preliminary=preliminary)
     return _issue(
         session,
         store,
         assessment,
-        None,
-        kind=SUMMARY,
+        department,
+        kind=NOTICE,
         data=data,
-        render=lambda _v, base: render_summary(data, base),
-        filename=summary_filename,
+        render=render_notice,
+        filename=lambda v: notice_filename(data.rank, department.name, v),
         actor=actor,
         only_if_changed=only_if_changed,
-        trigger=trigger,
+        trigger="issue",
+        verify_base_url=verify_base_url,
     )
 
 
@@ -547,23 +656,60 @@ def issue_summary(
     actor: User | None,
     *,
     only_if_changed: bool = False,
-) -> Notice:
-    """Issue the summary table as a new version, stored and audited (`summary_issued`)."""
+    verify_base_url: str = "",
+) -> Issued:
+    """Issue the summary table as a new version, stored and audited (`summary_issued`).
+
+    Before publication its ranks are provisional (暂定名次) and it is marked 初步结果.
+    """
     _require_issuer(actor)
-    return _issue_summary(
-        session, store, assessment, actor, only_if_changed=only_if_changed, trigger="issue"
+    _lock_assessment(session, assessment)
+    preliminary = not publication_started(assessment)
+    _require_issuable(assessment, preliminary=preliminary)
+    data = summary_snapshot(session, assessment, preliminary=preliminary)
+    return _issue(
+        session,
+        store,
+        assessment,
+        None,
+        kind=SUMMARY,
+        data=data,
+        render=render_summary,
+        filename=lambda v: summary_filename(v, preliminary=preliminary),
+        actor=actor,
+        only_if_changed=only_if_changed,
+        trigger="issue",
+        verify_base_url=verify_base_url,
     )
 
 
-def current_summary(
-    session: Session, store: ObjectStore, assessment: Assessment, reader: User
+def current_notice(
+    session: Session, assessment: Assessment, department: Department, reader: User
 ) -> Notice:
-    """Return the summary a reader downloads (staff and auditors), issuing it when stale."""
+    """Return the latest issued version of a department's notice; never issue one.
+
+    Staff and auditors read every department's; a department user only their own (another
+    department's is a 404), and only once scores are visible to them (publication started,
+    or the assessment does not hide scores). Raise NotFound `notice_not_issued` when none.
+    """
+    if department.assessment_id != assessment.id or not can_read_department(reader, department.id):
+        raise NotFound("部门不存在", code="department_not_found")
+    if not scores_visible_to(reader, assessment):
+        raise NotFound("考核结果公示后才能查看考核结果通知书", code="notice_not_issued")
+    row = latest_notice(session, assessment, NOTICE, department)
+    if row is None:
+        raise NotFound("考核结果通知书尚未印发", code="notice_not_issued")
+    return row
+
+
+def current_summary(session: Session, assessment: Assessment, reader: User) -> Notice:
+    """Return the latest issued summary (staff, auditors); never issue one."""
     if not can_read_all(reader):
         raise Forbidden("只有考核办工作人员和审计员可以查看汇总表", code="forbidden")
-    return _issue_summary(
-        session, store, assessment, reader, only_if_changed=True, trigger="download"
-    )
+    row = latest_notice(session, assessment, SUMMARY, None)
+    if row is None:
+        raise NotFound("汇总表尚未印发", code="notice_not_issued")
+    return row
 
 
 def get_readable_notice(session: Session, notice_id: int, user: User) -> Notice:
@@ -575,10 +721,71 @@ def get_readable_notice(session: Session, notice_id: int, user: User) -> Notice:
         can_read_all(user)
         if row.department_id is None
         else can_read_department(user, row.department_id)
+        and scores_visible_to(user, row.assessment)
     )
     if not allowed:
         raise NotFound("通知书不存在", code="notice_not_found")
     return row
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Verification:
+    """What `/verify/<code>` shows: only what the printed document itself says, plus status."""
+
+    document_no: str
+    kind: str
+    unit: str
+    total: str | None
+    converted: str | None
+    is_preliminary: bool
+    version: int
+    issued_at: dt.datetime
+    sha256: str
+    is_current: bool
+
+
+def verify_notice(session: Session, code: str) -> Verification:
+    """Look up an issued notice by its verification code; NotFound for anything unknown."""
+    normalised = normalise_code(code)
+    row = (
+        session.execute(
+            select(Notice).where(Notice.verification_code == normalised)
+        ).scalar_one_or_none()
+        if normalised is not None
+        else None
+    )
+    if row is None:
+        raise NotFound("未找到该验证码对应的文件", code="verification_not_found")
+    newer = session.execute(
+        select(Notice.id)
+        .where(
+            Notice.assessment_id == row.assessment_id,
+            Notice.kind == row.kind,
+            Notice.department_id.is_(None)
+            if row.department_id is None
+            else Notice.department_id == row.department_id,
+            Notice.version > row.version,
+        )
+        .limit(1)
+    ).first()
+    snapshot = row.snapshot or {}
+    unit = (
+        str(snapshot.get("department") or "")
+        if row.kind == NOTICE
+        else f"{snapshot.get('year', '')}年度考核结果汇总表（全部被考核部门）"
+    )
+    return Verification(
+        document_no=str(snapshot.get("document_no") or ""),
+        kind=row.kind,
+        unit=unit,
+        total=snapshot.get("total") if row.kind == NOTICE else None,
+        converted=snapshot.get("converted") if row.kind == NOTICE else None,
+        is_preliminary=row.is_preliminary,
+        version=row.version,
+        issued_at=row.issued_at,
+        sha256=row.sha256,
+        is_current=newer is None,
+    )
 
 
 # -- the letterhead --------------------------------------------------------------------------

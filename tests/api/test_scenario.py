@@ -135,7 +135,11 @@ def test_draft_to_scored_over_http(
         "verify",
         "score",
     ]
-    assert history["events"][-1]["payload"]["total"] == "8.50"
+    # Before publication (公示) the department's history names no score.
+    assert "total" not in history["events"][-1]["payload"]
+    assert "scores" not in history["events"][-1]["payload"]
+    office = client.get(f"/api/v1/items/{item_id}/history", headers=scorer).get_json()
+    assert office["events"][-1]["payload"]["total"] == "8.50"
     assert history["events"][-1]["at"].endswith("Z")
 
     results = client.get(

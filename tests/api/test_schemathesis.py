@@ -56,6 +56,7 @@ def test_api_conforms_to_its_openapi_document(
         "did": w.dep_a.id,
         "rid": record.id,
         "nid": 1,  # no notice exists: the documented 404
+        "code": "AAAA-BBBB-CCCC-DDDD",  # no such verification code: the documented 404
     }
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
     operations = [result.ok() for result in schema.get_all_operations()]

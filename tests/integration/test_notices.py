@@ -6,6 +6,7 @@ Runs on every configured database. Items reach `scored` through the real operati
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import io
 import threading
@@ -39,6 +40,7 @@ from workflow.models import (
     Notice,
     ScoringPoint,
     User,
+    utcnow,
 )
 from workflow.notices import (
     UnsupportedBaseDocument,
@@ -59,6 +61,26 @@ LONG_REASON = (
 CLEAN_REASON = LONG_REASON.replace("\x07", "")
 HEADER_TEXT = "蛟河市人民政府推进职能转变协调小组办公室（信头）"
 EVIDENCE = demo_pdf("佐证材料")
+
+
+RESULT_NO = "蛟市职转办〔2019〕1号"
+RULES_NO = "蛟市职转办〔2018〕6号"
+
+
+@pytest.fixture
+def world(world: World, session: Session) -> World:
+    """The shared world, with the results notice's own number set."""
+    world.assessment.result_document_no = RESULT_NO
+    session.commit()
+    return world
+
+
+def start_publication(session: Session, assessment: Assessment) -> None:
+    """Mark the results as published (公示), as `publish_assessment` does once all is scored."""
+    now = utcnow()
+    assessment.published_at = assessment.appeal_opens_at = now
+    assessment.appeal_closes_at = now + dt.timedelta(days=7)
+    session.commit()
 
 
 def indicators_of(session: Session, assessment: Assessment) -> list[Indicator]:
@@ -158,7 +180,8 @@ def test_notice_shows_every_point_and_the_figures(
     w = world
     score_department(session, store, w, w.dep_a, w.member_a, special=True)
     score_department(session, store, w, w.dep_b, w.member_b)
-    row = issue_notice(session, store, w.assessment, w.dep_a, w.scorer)
+    start_publication(session, w.assessment)
+    row = issue_notice(session, store, w.assessment, w.dep_a, w.scorer).notice
     session.commit()
     content = read_object(store, row.storage_key)
     assert hashlib.sha256(content).hexdigest() == row.sha256 and len(content) == row.size
@@ -167,7 +190,9 @@ def test_notice_shows_every_point_and_the_figures(
     document = reopen(content)
     text = body_text(document)
     assert "交通局：" in text
-    assert "关于2018年度“放管服”工作考核结果的通知" in text and "蛟市职转办〔2018〕6号" in text
+    assert "关于2018年度“放管服”\n工作考核结果的通知" in text
+    assert RESULT_NO in text and RULES_NO not in text  # its own number, never the rules'
+    assert row.verification_code and f"验证码：{row.verification_code}" in text
     assert (
         "贵单位2018年度“放管服”工作考核得分为97.50分（满分100分），"
         "折合考核分1.95分（满分2分），在26个被考核部门中排名第2位。"
@@ -222,7 +247,7 @@ def test_refused_while_any_item_is_not_scored(
     w = world
     score_department(session, store, w, w.dep_a, w.member_a, leave_unscored="7")
     with pytest.raises(Conflict) as err:
-        issue_notice(session, store, w.assessment, w.dep_a, w.scorer)
+        issue_notice(session, store, w.assessment, w.dep_a, w.scorer, preliminary=True)
     assert err.value.code == "not_all_scored"
     assert "7.清理规范证明事项工作落实情况（待评分）" in err.value.message
     assert "1 个考核指标未完成评分" in err.value.message
@@ -231,7 +256,7 @@ def test_refused_while_any_item_is_not_scored(
     with pytest.raises(Forbidden):  # issuing is for scorers and admins
         issue_notice(session, store, w.assessment, w.dep_a, w.reviewer)
     with pytest.raises(NotFound):  # a department reads only its own
-        current_notice(session, store, w.assessment, w.dep_a, w.member_b)
+        current_notice(session, w.assessment, w.dep_a, w.member_b)
     assert session.scalars(select(Notice)).all() == []
 
 
@@ -240,40 +265,53 @@ def test_versions_follow_the_figures_and_stay_downloadable(
 ) -> None:
     w = world
     score_department(session, store, w, w.dep_a, w.member_a, special=True)
-    first = current_notice(session, store, w.assessment, w.dep_a, w.member_a)
+    start_publication(session, w.assessment)
+    with pytest.raises(NotFound) as none:  # reading never issues
+        current_notice(session, w.assessment, w.dep_a, w.member_a)
+    assert none.value.code == "notice_not_issued"
+    first = issue_notice(session, store, w.assessment, w.dep_a, w.scorer, only_if_changed=True)
     session.commit()
-    assert (first.version, first.snapshot["rank"]) == (1, 1)
-    again = current_notice(session, store, w.assessment, w.dep_a, w.reviewer)
-    assert again.id == first.id  # nothing changed: the same version
+    assert first.is_new and (first.notice.version, first.notice.snapshot["rank"]) == (1, 1)
+    again = issue_notice(session, store, w.assessment, w.dep_a, w.admin, only_if_changed=True)
+    assert not again.is_new and again.notice.id == first.notice.id  # nothing changed
+    assert current_notice(session, w.assessment, w.dep_a, w.member_a).id == first.notice.id
 
     score_department(session, store, w, w.dep_b, w.member_b)  # dep B overtakes dep A
-    second = current_notice(session, store, w.assessment, w.dep_a, w.member_a)
+    # The department still reads what was issued, not a document written behind its back.
+    assert current_notice(session, w.assessment, w.dep_a, w.member_a).id == first.notice.id
+    second = issue_notice(
+        session, store, w.assessment, w.dep_a, w.scorer, only_if_changed=True
+    ).notice
     session.commit()
     assert (second.version, second.snapshot["rank"]) == (2, 2)
-    third = issue_notice(session, store, w.assessment, w.dep_a, w.admin)  # explicit re-issue
+    third = issue_notice(session, store, w.assessment, w.dep_a, w.admin).notice  # forced
     session.commit()
     assert third.version == 3 and third.snapshot["rank"] == 2
+    codes = {first.notice.verification_code, second.verification_code, third.verification_code}
+    assert len(codes) == 3  # every version its own code
 
-    old = reopen(read_object(store, first.storage_key))
+    old = reopen(read_object(store, first.notice.storage_key))
     assert "排名第1位" in body_text(old)
     newer = body_text(reopen(read_object(store, second.storage_key)))
     assert "排名第2位" in newer and "（第2版，替代此前版本）" in newer
     events = notice_events(session, "notice_issued")
     assert [payload_of(e)["version"] for e in events] == [1, 2, 3]
-    for event, row in zip(events, [first, second, third], strict=True):
+    for event, row in zip(events, [first.notice, second, third], strict=True):
         stored = read_object(store, row.storage_key)
         assert payload_of(event)["sha256"] == hashlib.sha256(stored).hexdigest() == row.sha256
-    assert [payload_of(e)["trigger"] for e in events] == ["download", "download", "issue"]
-    assert [e.actor for e in events] == ["member_a", "member_a", "admin"]
+        assert payload_of(event)["verification_code"] == row.verification_code
+    assert [payload_of(e)["trigger"] for e in events] == ["issue", "issue", "issue"]
+    assert [e.actor for e in events] == ["scorer", "scorer", "admin"]
 
 
 @pytest.mark.backend("postgresql")  # SQLite serialises writers itself; the lock matters here
-def test_concurrent_downloads_share_one_version(
+def test_concurrent_issues_share_one_version(
     session: Session, store: LocalStore, world: World, engine: Engine
 ) -> None:
     w = world
     score_department(session, store, w, w.dep_a, w.member_a)
-    ids = (w.assessment.id, w.dep_a.id, w.reviewer.id)
+    start_publication(session, w.assessment)
+    ids = (w.assessment.id, w.dep_a.id, w.scorer.id)
     barrier = threading.Barrier(4)
     found: list[int] = []
     errors: list[BaseException] = []
@@ -285,7 +323,10 @@ def test_concurrent_downloads_share_one_version(
                 department = s.get_one(Department, ids[1])
                 reader = s.get_one(User, ids[2])
                 barrier.wait()
-                found.append(current_notice(s, store, assessment, department, reader).version)
+                issued = issue_notice(
+                    s, store, assessment, department, reader, only_if_changed=True
+                )
+                found.append(issued.notice.version)
                 s.commit()
         except BaseException as exc:  # surfaced in the main thread
             errors.append(exc)
@@ -304,12 +345,22 @@ def test_summary_rows_and_order(session: Session, store: LocalStore, world: Worl
     score_department(session, store, w, w.dep_a, w.member_a, special=True)
     score_department(session, store, w, w.dep_b, w.member_b)
     with pytest.raises(Forbidden):
-        current_summary(session, store, w.assessment, w.member_a)
-    row = issue_summary(session, store, w.assessment, w.scorer)
+        current_summary(session, w.assessment, w.member_a)
+    with pytest.raises(Forbidden):  # a 初审员 does not issue
+        issue_summary(session, store, w.assessment, w.reviewer)
+    early = issue_summary(session, store, w.assessment, w.scorer).notice
     session.commit()
-    assert row.kind == "summary" and row.department_id is None and row.version == 1
-    assert row.filename == "汇总表-v1.docx"
-    rows = table_rows(reopen(read_object(store, row.storage_key)))
+    assert early.filename == "汇总表（初步）-v1.docx" and early.is_preliminary
+    early_doc = reopen(read_object(store, early.storage_key))
+    assert table_rows(early_doc)[0][0] == "暂定名次" and "（初步结果）" in body_text(early_doc)
+    start_publication(session, w.assessment)
+    row = issue_summary(session, store, w.assessment, w.scorer).notice
+    session.commit()
+    assert row.kind == "summary" and row.department_id is None and row.version == 2
+    assert row.filename == "汇总表-v2.docx" and not row.is_preliminary
+    document = reopen(read_object(store, row.storage_key))
+    assert "附件" in [p.text for p in document.paragraphs] and RESULT_NO in body_text(document)
+    rows = table_rows(document)
     assert rows[0][:2] == ["排名", "部门"] and rows[0][-2:] == ["总分（100分）", "折合分"]
     assert len(rows) == 1 + 26
     full = ["20.00", "20.00", "10.00", "10.00", "20.00", "20.00"]
@@ -318,9 +369,9 @@ def test_summary_rows_and_order(session: Session, store: LocalStore, world: Worl
     rest = rows[3:]
     assert all(r[0] == "3" and r[1].endswith("（评分未完成）") and r[-2] == "0.00" for r in rest)
     assert "政府办（民族宗教局、法制办）（评分未完成）" in [r[1] for r in rest]
-    (event,) = notice_events(session, "summary_issued")
-    assert payload_of(event)["sha256"] == row.sha256
-    assert current_summary(session, store, w.assessment, w.auditor).id == row.id
+    events = notice_events(session, "summary_issued")
+    assert [payload_of(e)["sha256"] for e in events] == [early.sha256, row.sha256]
+    assert current_summary(session, w.assessment, w.auditor).id == row.id
 
 
 def letterhead_bytes() -> bytes:
@@ -337,8 +388,11 @@ def test_letterhead_is_the_base_and_non_docx_is_refused(
 ) -> None:
     w = world
     score_department(session, store, w, w.dep_a, w.member_a)
-    first = current_notice(session, store, w.assessment, w.dep_a, w.reviewer)
+    start_publication(session, w.assessment)
+    first = issue_notice(session, store, w.assessment, w.dep_a, w.scorer).notice
     session.commit()
+    shipped = reopen(read_object(store, first.storage_key))
+    assert shipped.paragraphs[0].text == "蛟河市人民政府推进职能转变协调小组办公室文件"
     content = letterhead_bytes()
     with pytest.raises(Forbidden):
         set_notice_base(session, store, w.assessment, io.BytesIO(content), "信头.docx", w.scorer)
@@ -348,13 +402,17 @@ def test_letterhead_is_the_base_and_non_docx_is_refused(
     (event,) = notice_events(session, "notice_base_uploaded")
     assert payload_of(event)["sha256"] == base.sha256
 
-    second = current_notice(session, store, w.assessment, w.dep_a, w.reviewer)
+    second = issue_notice(
+        session, store, w.assessment, w.dep_a, w.scorer, only_if_changed=True
+    ).notice
     session.commit()
     assert second.version == 2 and second.base_sha256 == base.sha256  # new base, new version
     document = reopen(read_object(store, second.storage_key))
     assert document.sections[0].header.paragraphs[0].text == HEADER_TEXT
     assert document.paragraphs[0].text == "蛟河市人民政府推进职能转变协调小组办公室文件"
-    assert "交通局：" in body_text(document)
+    texts = [p.text for p in document.paragraphs]
+    assert texts.count("蛟河市人民政府推进职能转变协调小组办公室文件") == 1  # the letterhead's
+    assert "交通局：" in body_text(document) and RESULT_NO in texts
     assert first.base_sha256 is None
 
     for data, name in [
@@ -395,68 +453,88 @@ def bearer(session: Session, user: User) -> dict[str, str]:
 def test_endpoints_over_http(session: Session, store: LocalStore, world: World, app: Flask) -> None:
     w = world
     score_department(session, store, w, w.dep_a, w.member_a, special=True)
-    heads = {u.username: bearer(session, u) for u in (w.member_a, w.member_b, w.reviewer)}
-    heads["auditor"] = bearer(session, w.auditor)
+    heads = {
+        u.username: bearer(session, u)
+        for u in (w.member_a, w.member_b, w.reviewer, w.scorer, w.auditor)
+    }
     session.commit()
     client: FlaskClient = app.test_client()
     aid, did, other = w.assessment.id, w.dep_a.id, w.dep_b.id
     url = f"/api/v1/assessments/{aid}/departments/{did}/notice.docx"
+    issue_url = f"/api/v1/assessments/{aid}/departments/{did}/notices"
 
     assert client.get(url).status_code == 401
-    own = client.get(url, headers=heads["member_a"])
-    assert own.status_code == 200, own.get_data(as_text=True)
-    assert own.mimetype.endswith("wordprocessingml.document")
-    disposition = own.headers["Content-Disposition"]
-    assert disposition.startswith("attachment;")
-    assert "filename*=UTF-8''01-%E4%BA%A4%E9%80%9A%E5%B1%80" in disposition
-    assert "交通局：" in body_text(reopen(own.data))
-    assert client.get(url, headers=heads["member_b"]).status_code == 404
-    again = client.get(url, headers=heads["reviewer"])
-    assert again.status_code == 200 and again.data == own.data  # unchanged: same version
-    assert again.headers["X-Notice-Version"] == "1"
+    none = client.get(url, headers=heads["scorer"])  # a GET never issues
+    assert none.status_code == 404 and none.get_json()["error"]["code"] == "notice_not_issued"
+    assert session.scalars(select(Notice)).all() == []
 
-    pending = client.get(
-        f"/api/v1/assessments/{aid}/departments/{other}/notice.docx", headers=heads["reviewer"]
+    refused = client.post(issue_url, json={}, headers=heads["reviewer"])  # 初审员: no
+    assert refused.status_code == 403
+    early = client.post(issue_url, json={"preliminary": False}, headers=heads["scorer"])
+    assert early.status_code == 409 and early.get_json()["error"]["code"] == "not_published"
+    bad = client.post(issue_url, json={"preliminary": "yes"}, headers=heads["scorer"])
+    assert bad.status_code == 400
+    prelim = client.post(issue_url, json={"preliminary": True}, headers=heads["scorer"])
+    assert prelim.status_code == 201, prelim.get_data(as_text=True)
+    body = prelim.get_json()
+    assert body["version"] == 1 and body["rank"] is None and len(body["sha256"]) == 64
+    assert len(body["verification_code"]) == 19
+    # Before publication the department sees neither the notice nor its scores.
+    assert client.get(url, headers=heads["member_a"]).status_code == 404
+    assert client.get(body["url"], headers=heads["member_a"]).status_code == 404
+    staff_copy = client.get(url, headers=heads["reviewer"])
+    assert staff_copy.status_code == 200
+    text = body_text(reopen(staff_copy.data))
+    assert "（初步结果）" in text and "排名" not in text.replace("不作排名", "")
+
+    pending = client.post(
+        f"/api/v1/assessments/{aid}/departments/{other}/notices",
+        json={"preliminary": True},
+        headers=heads["scorer"],
     )
     assert pending.status_code == 409
     assert pending.get_json()["error"]["code"] == "not_all_scored"
-    missing = client.get(
-        f"/api/v1/assessments/{aid}/departments/99999/notice.docx", headers=heads["reviewer"]
+    missing = client.post(
+        f"/api/v1/assessments/{aid}/departments/99999/notices", json={}, headers=heads["scorer"]
     )
     assert missing.status_code == 404 and missing.is_json
 
-    listing = client.get(
-        f"/api/v1/assessments/{aid}/departments/{did}/notices", headers=heads["member_a"]
-    )
-    assert listing.status_code == 200
-    body = listing.get_json()
-    assert [n["version"] for n in body["notices"]] == [1] and body["next_cursor"] is None
-    (described,) = body["notices"]
-    assert described["sha256"] == hashlib.sha256(own.data).hexdigest()
-    assert described["total"] == "97.50" and described["issued_by"] == "member_a"
-    assert (
-        client.get(
-            f"/api/v1/assessments/{aid}/departments/{did}/notices", headers=heads["member_b"]
-        ).status_code
-        == 404
-    )
-    version = client.get(described["url"], headers=heads["auditor"])
-    assert version.status_code == 200 and version.data == own.data
-    assert client.get(described["url"], headers=heads["member_b"]).status_code == 404
+    start_publication(session, w.assessment)
+    issued = client.post(issue_url, json={"preliminary": False}, headers=heads["scorer"])
+    assert issued.status_code == 201
+    final = issued.get_json()
+    assert final["version"] == 2 and final["rank"] == 1 and final["new"] is True
+    repeat = client.post(issue_url, json={}, headers=heads["scorer"])
+    assert repeat.status_code == 200 and repeat.get_json()["id"] == final["id"]
 
-    issue_notice(session, store, w.assessment, w.dep_a, w.scorer)  # v2 beside v1
-    session.commit()
-    list_url = f"/api/v1/assessments/{aid}/departments/{did}/notices"
-    page = client.get(f"{list_url}?limit=1", headers=heads["reviewer"]).get_json()
+    own = client.get(url, headers=heads["member_a"])
+    assert own.status_code == 200, own.get_data(as_text=True)
+    assert own.mimetype.endswith("wordprocessingml.document")
+    assert own.headers["Cache-Control"] == "private, no-store"
+    disposition = own.headers["Content-Disposition"]
+    assert disposition.startswith("attachment;")
+    assert "filename*=UTF-8''01-%E4%BA%A4%E9%80%9A%E5%B1%80" in disposition
+    assert "交通局：" in body_text(reopen(own.data)) and own.headers["X-Notice-Version"] == "2"
+    assert hashlib.sha256(own.data).hexdigest() == final["sha256"]
+    assert client.get(url, headers=heads["member_b"]).status_code == 404
+
+    listing = client.get(issue_url, headers=heads["member_a"])
+    assert listing.status_code == 200
+    page = listing.get_json()
+    assert [n["version"] for n in page["notices"]] == [1, 2] and page["next_cursor"] is None
+    assert page["notices"][1]["total"] == "97.50" and page["notices"][1]["issued_by"] == "scorer"
+    assert client.get(issue_url, headers=heads["member_b"]).status_code == 404
+    page = client.get(f"{issue_url}?limit=1", headers=heads["reviewer"]).get_json()
     assert [n["version"] for n in page["notices"]] == [1] and page["next_cursor"] == "1"
-    page = client.get(f"{list_url}?limit=1&cursor=1", headers=heads["reviewer"]).get_json()
-    assert [n["version"] for n in page["notices"]] == [2] and page["next_cursor"] is None
-    assert client.get(f"{list_url}?limit=x", headers=heads["reviewer"]).status_code == 400
-    latest = client.get(url, headers=heads["member_a"])
-    assert latest.headers["X-Notice-Version"] == "2"
-    assert client.get(described["url"], headers=heads["member_a"]).data == own.data  # v1 kept
+    assert client.get(f"{issue_url}?limit=x", headers=heads["reviewer"]).status_code == 400
+    version = client.get(final["url"], headers=heads["auditor"])
+    assert version.status_code == 200 and version.data == own.data
+    assert client.get(final["url"], headers=heads["member_b"]).status_code == 404
 
     summary_url = f"/api/v1/assessments/{aid}/summary.docx"
+    assert client.get(summary_url, headers=heads["auditor"]).status_code == 404
+    made = client.post(f"/api/v1/assessments/{aid}/summary", headers=heads["scorer"])
+    assert made.status_code == 201
     summary = client.get(summary_url, headers=heads["auditor"])
     assert summary.status_code == 200
     assert "%E6%B1%87%E6%80%BB%E8%A1%A8-v1.docx" in summary.headers["Content-Disposition"]
@@ -464,6 +542,53 @@ def test_endpoints_over_http(session: Session, store: LocalStore, world: World, 
     forbidden = client.get(summary_url, headers=heads["member_a"])
     assert forbidden.status_code == 403 and forbidden.is_json
     assert client.get(summary_url).status_code == 401
+    assert (
+        client.post(f"/api/v1/assessments/{aid}/summary", headers=heads["reviewer"]).status_code
+        == 403
+    )
+
+
+def test_issuing_needs_the_results_own_number(
+    session: Session, store: LocalStore, world: World, app: Flask
+) -> None:
+    w = world
+    score_department(session, store, w, w.dep_a, w.member_a)
+    w.assessment.result_document_no = None
+    session.commit()
+    with pytest.raises(Conflict) as err:
+        issue_notice(session, store, w.assessment, w.dep_a, w.scorer, preliminary=True)
+    assert err.value.code == "document_no_required" and "发文字号" in err.value.message
+    session.rollback()
+    heads = {u.username: bearer(session, u) for u in (w.admin, w.scorer)}
+    session.commit()
+    client = app.test_client()
+    settings = f"/api/v1/assessments/{w.assessment.id}"
+    rules = client.patch(settings, json={"result_document_no": RULES_NO}, headers=heads["admin"])
+    assert rules.status_code == 422 and "考核细则的文号" in rules.get_json()["error"]["message"]
+    assert (
+        client.patch(
+            settings, json={"result_document_no": "x"}, headers=heads["scorer"]
+        ).status_code
+        == 403
+    )
+    assert (
+        client.patch(settings, json={"result_document_no": 7}, headers=heads["admin"]).status_code
+        == 400
+    )
+    done = client.patch(
+        settings,
+        json={"result_document_no": "  蛟市职转办〔2019〕3号 ", "notice_cc": "市政府办公室"},
+        headers=heads["admin"],
+    )
+    assert done.status_code == 200
+    assert done.get_json()["result_document_no"] == "蛟市职转办〔2019〕3号"
+    assert done.get_json()["hide_scores_until_published"] is True
+    (event,) = notice_events(session, "assessment_settings_changed")
+    assert payload_of(event)["after"]["result_document_no"] == "蛟市职转办〔2019〕3号"
+    session.expire_all()
+    row = issue_notice(session, store, w.assessment, w.dep_a, w.scorer, preliminary=True).notice
+    text = body_text(reopen(read_object(store, row.storage_key)))
+    assert "蛟市职转办〔2019〕3号" in text and "抄送：市政府办公室。" in text
 
 
 # -- CLI -------------------------------------------------------------------------------------
@@ -476,6 +601,9 @@ def test_cli_reports_skipped_departments(
     score_department(session, store, w, w.dep_a, w.member_a, special=True)
     out = tmp_path / "out"
     runner = app.test_cli_runner()
+    early = runner.invoke(args=["notices", "2018", "--out", str(out)])
+    assert early.exit_code == 1 and "--preliminary" in early.output  # not published yet
+    start_publication(session, w.assessment)
     result = runner.invoke(args=["notices", "2018", "--out", str(out)])
     assert result.exit_code == 1, result.output
     assert sorted(p.name for p in out.iterdir()) == [
@@ -504,6 +632,7 @@ def test_cli_writes_every_notice_and_the_summary(
         if member is None:
             member = create_user(session, f"member_{dep.id}", ["department"], department=dep)
         score_department(session, store, w, dep, member, special=dep.id == w.dep_a.id)
+    start_publication(session, w.assessment)
     runner = app.test_cli_runner()
     base_file = tmp_path / "信头.docx"
     base_file.write_bytes(letterhead_bytes())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import re
 from collections.abc import Callable
@@ -19,7 +20,7 @@ from tests.integration.test_notices import score_department
 from tests.web.conftest import text
 from workflow import actions
 from workflow.demo import demo_pdf
-from workflow.models import AuditEvent, DepartmentAlias, Notice, RoutineRecord
+from workflow.models import AuditEvent, DepartmentAlias, Notice, RoutineRecord, utcnow
 
 Login = Callable[[str], FlaskClient]
 BASE_DOCX = Path(__file__).resolve().parents[2] / "templates" / "notice_base.docx"
@@ -207,36 +208,71 @@ def test_notice_buttons_and_downloads(
     app: Flask, session: Session, world: World, login: Login, store: LocalStore
 ) -> None:
     score_department(session, store, world, world.dep_b, world.member_b)
+    world.assessment.result_document_no = "蛟市职转办〔2019〕1号"
+    session.commit()
     scorer = login("scorer")
     progress = text(scorer.get("/progress/"))
     notice_url = f"/progress/departments/{world.dep_b.id}/notice.docx"
-    assert notice_url in progress
-    assert f"/progress/departments/{world.dep_a.id}/notice.docx" not in progress
+    issue_url = f"/progress/departments/{world.dep_b.id}/notices"
+    assert notice_url not in progress and "暂定名次" in progress  # nothing issued yet
+    assert scorer.get(notice_url).status_code == 404  # a GET never issues
+    assert session.scalars(select(Notice)).all() == []
+
+    page = text(scorer.get(issue_url))
+    assert "印发初步结果（不含排名）" in page
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert token is not None
+    # A ranked notice before publication is refused with a clear message.
+    ranked = scorer.post(
+        issue_url, data={"preliminary": "0", "csrf_token": token.group(1)}, follow_redirects=True
+    )
+    assert "考核结果尚未公示" in text(ranked)
+    made = scorer.post(issue_url, data={"preliminary": "1", "csrf_token": token.group(1)})
+    assert made.status_code == 303
+    (notice,) = session.execute(select(Notice).where(Notice.kind == "notice")).scalars()
+    assert notice.is_preliminary and notice.snapshot["rank"] is None
     got = scorer.get(notice_url)
-    assert got.status_code == 200
-    assert got.headers["X-Notice-Version"] == "1"
+    assert got.status_code == 200 and got.headers["X-Notice-Version"] == "1"
     document = docx.Document(io.BytesIO(got.data))
     assert any(world.dep_b.full_name in p.text for p in document.paragraphs)
-    incomplete = scorer.get(f"/progress/departments/{world.dep_a.id}/notice.docx")
-    assert incomplete.status_code == 409 and "暂不能出具" in text(incomplete)
+    reviewer = login("reviewer")  # a 初审员 cannot issue
+    assert reviewer.post(issue_url, data={"preliminary": "1"}).status_code == 403
 
-    versions = text(login("auditor").get(f"/progress/departments/{world.dep_b.id}/notices"))
-    notice = session.execute(select(Notice).where(Notice.kind == "notice")).scalar_one()
+    versions = text(login("auditor").get(issue_url))
     assert f"/portal/notices/{notice.id}" in versions and notice.filename in versions
+    assert notice.verification_code in versions and "印发初步结果" not in versions
+    assert login("auditor").get("/progress/summary.docx").status_code == 404
+    summary_page = text(scorer.get("/progress/"))
+    summary_token = re.search(r'name="csrf_token" value="([^"]+)"', summary_page)
+    assert summary_token is not None
+    assert (
+        scorer.post("/progress/summary", data={"csrf_token": summary_token.group(1)}).status_code
+        == 303
+    )
     summary = login("auditor").get("/progress/summary.docx")
     assert summary.status_code == 200 and summary.data.startswith(b"PK")
     assert login("member_b").get("/progress/summary.docx").status_code == 403
 
-    member_b = login("member_b")
-    assert "/portal/notice.docx" in text(member_b.get("/portal/"))
+    member_b = login("member_b")  # before publication: no notice, no score
+    index = text(member_b.get("/portal/"))
+    assert "/portal/notice.docx" not in index and "分数在考核结果公示后显示" in index
+    assert member_b.get("/portal/notice.docx").status_code == 404
+    assert member_b.get(f"/portal/notices/{notice.id}").status_code == 404
+
+    world.assessment.published_at = world.assessment.appeal_opens_at = utcnow()
+    world.assessment.appeal_closes_at = utcnow() + dt.timedelta(days=7)
+    session.commit()
+    assert "暂定" not in text(scorer.get("/progress/"))
+    index = text(member_b.get("/portal/"))
+    assert "/portal/notice.docx" in index and notice.verification_code in index
     own = member_b.get("/portal/notice.docx")
-    assert own.status_code == 200 and own.headers["X-Notice-Version"] == "1"  # unchanged figures
+    assert own.status_code == 200 and own.headers["X-Notice-Version"] == "1"
     assert member_b.get(f"/portal/notices/{notice.id}").status_code == 200
     member_a = login("member_a")
     assert "/portal/notice.docx" not in text(member_a.get("/portal/"))
-    assert member_a.get("/portal/notice.docx").status_code == 409
+    assert member_a.get("/portal/notice.docx").status_code == 404
     assert member_a.get(f"/portal/notices/{notice.id}").status_code == 404
-    assert member_a.get(f"/progress/departments/{world.dep_b.id}/notices").status_code == 403
+    assert member_a.get(issue_url).status_code == 403
 
 
 def test_letterhead_upload(app: Flask, session: Session, world: World, login: Login) -> None:

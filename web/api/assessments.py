@@ -12,11 +12,13 @@ from scoring.totals import ItemFigure, results
 from web.api import bp
 from web.api.common import (
     MAX_ID,
+    check_fields,
     decode_cursor,
     department_ref,
     encode_cursor,
     indicator_ref,
     iso,
+    json_body,
     json_response,
     points,
     query_int,
@@ -25,9 +27,13 @@ from web.api.common import (
 )
 from web.app import get_db
 from web.auth import api_user
+from web.exports import xlsx_response
 from workflow.errors import BadRequest, Forbidden, NotFound
+from workflow.exports import matrix_table, results_table
 from workflow.models import Assessment, Category, Department, Indicator, Item
+from workflow.notices import scores_visible_to, set_result_settings
 from workflow.permissions import can_read_all
+from workflow.spreadsheets import xlsx_bytes
 from workflow.states import State
 
 AID = f"<int(max={MAX_ID}):aid>"
@@ -56,11 +62,17 @@ def assessment_body(a: Assessment) -> dict[str, Any]:
         "appeal_closes_at": iso(a.appeal_closes_at),
         "published_at": iso(a.published_at),
         "finalised_at": iso(a.finalised_at),
+        "result_document_no": a.result_document_no,
+        "notice_cc": a.notice_cc,
+        "hide_scores_until_published": a.hide_scores_until_published,
     }
 
 
-def item_summary(item: Item) -> dict[str, Any]:
-    """Return an item's line in a list (the detail adds sub-items, evidence and actions)."""
+def item_summary(item: Item, *, hide_scores: bool = False) -> dict[str, Any]:
+    """Return an item's line in a list (the detail adds sub-items, evidence and actions).
+
+    With `hide_scores` (a department before publication) the total is null.
+    """
     return {
         "id": item.id,
         "assessment_id": item.assessment_id,
@@ -69,7 +81,7 @@ def item_summary(item: Item) -> dict[str, Any]:
         "state": item.state,
         "version": item.version,
         "round": item.round,
-        "total": points(item.total),
+        "total": None if hide_scores else points(item.total),
         "updated_at": iso(item.updated_at),
         "is_submitted_late": item.is_submitted_late,
         "submit_due_on": item.submit_due_on.isoformat() if item.submit_due_on else None,
@@ -144,11 +156,31 @@ def get_scheme(aid: int) -> Response:
     return json_response(body)
 
 
+@bp.patch(f"/assessments/{AID}")
+def update_settings(aid: int) -> Response:
+    """Set the results notice's number, 抄送 and score hiding (admin; audited)."""
+    user = api_user()
+    data = json_body()
+    check_fields(data, ("result_document_no", "notice_cc", "hide_scores_until_published"))
+    a = get_assessment(aid)
+    set_result_settings(
+        get_db(),
+        a,
+        actor=user,
+        document_no=data.get("result_document_no"),
+        cc=data.get("notice_cc"),
+        hide_scores=data.get("hide_scores_until_published"),
+    )
+    get_db().commit()
+    return json_response(assessment_body(a))
+
+
 @bp.get(f"/assessments/{AID}/items")
 def list_items(aid: int) -> Response:
     """List items by id (keyset cursor); a department user sees only their own department's."""
     user = api_user()
-    get_assessment(aid)
+    assessment = get_assessment(aid)
+    hide = not scores_visible_to(user, assessment)
     limit = query_limit()
     after = decode_cursor("item")
     department = query_int("department")
@@ -180,7 +212,12 @@ def list_items(aid: int) -> Response:
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = encode_cursor("item", rows[-1].id) if more and rows else None
-    return json_response({"items": [item_summary(i) for i in rows], "next_cursor": next_cursor})
+    return json_response(
+        {
+            "items": [item_summary(i, hide_scores=hide) for i in rows],
+            "next_cursor": next_cursor,
+        }
+    )
 
 
 @bp.get(f"/assessments/{AID}/results")
@@ -223,3 +260,29 @@ def get_results(aid: int) -> Response:
             ],
         }
     )
+
+
+def _require_reader(user_aid: int) -> Assessment:
+    user = api_user()
+    if not can_read_all(user):
+        raise Forbidden("只有考核办工作人员和审计员可以导出结果", code="forbidden")
+    return get_assessment(user_aid)
+
+
+@bp.get(f"/assessments/{AID}/results.xlsx")
+def results_xlsx(aid: int) -> Response:
+    """The results table as Excel: Chinese headers, best first (staff, auditors)."""
+    a = _require_reader(aid)
+    headers, rows = results_table(get_db(), a)
+    caption = f"{a.title} 考核结果（{'已公示' if a.published_at else '暂定，未公示'}）"
+    content = xlsx_bytes("考核结果", headers, rows, caption=caption)
+    return xlsx_response(content, f"{a.year}年度考核结果")
+
+
+@bp.get(f"/assessments/{AID}/matrix.xlsx")
+def matrix_xlsx(aid: int) -> Response:
+    """The progress matrix (departments × indicators) as Excel (staff, auditors)."""
+    a = _require_reader(aid)
+    headers, rows = matrix_table(get_db(), a)
+    content = xlsx_bytes("进度总览", headers, rows, caption=f"{a.title} 进度总览")
+    return xlsx_response(content, f"{a.year}年度进度总览")

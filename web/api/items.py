@@ -43,6 +43,7 @@ from workflow.actions import (
 from workflow.errors import BadRequest, Conflict, NotFound
 from workflow.evidence import attach_evidence, get_readable_evidence, remove_evidence
 from workflow.models import AuditEvent, Evidence, Item, ScoringPoint, User
+from workflow.notices import scores_visible_to, without_scores
 from workflow.permissions import can_read_all
 
 IID = f"<int(max={MAX_ID}):iid>"
@@ -61,8 +62,13 @@ STALE_MESSAGE = "事项已被他人更新，请刷新后重试"
 
 
 def item_body(db: Session, item: Item, user: User) -> dict[str, Any]:
-    """Return the item with its sub-items, live evidence, total and the caller's actions."""
-    body = item_summary(item)
+    """Return the item with its sub-items, live evidence, total and the caller's actions.
+
+    A department user sees no score, deduction reason or total before publication when the
+    assessment hides them (`scores_hidden` says so).
+    """
+    hide = not scores_visible_to(user, item.assessment)
+    body = item_summary(item, hide_scores=hide)
     scores = {s.scoring_point_id: s for s in item.scores}
     claims = {c.scoring_point_id: c for c in item.claims}
     sub_items = []
@@ -74,8 +80,10 @@ def item_body(db: Session, item: Item, user: User) -> dict[str, Any]:
                 "code": p.code,
                 "title": p.title,
                 "max_points": points(p.max_points),
-                "score": points(score.points) if score is not None else None,
-                "deduction_reason": score.deduction_reason if score is not None else None,
+                "score": points(score.points) if score is not None and not hide else None,
+                "deduction_reason": (
+                    score.deduction_reason if score is not None and not hide else None
+                ),
                 "not_involved": claim is not None,
                 "not_involved_upheld": claim.is_upheld if claim is not None else None,
             }
@@ -95,6 +103,7 @@ def item_body(db: Session, item: Item, user: User) -> dict[str, Any]:
             "appeal_reason": item.appeal_reason,
             "appeal_count": item.appeal_count,
             "allowed_actions": actions_for(db, item, user),
+            "scores_hidden": hide,
         }
     )
     return body
@@ -263,7 +272,8 @@ def item_history(iid: int) -> Response:
     """Return the item's audit events, oldest first (keyset on the sequence number)."""
     user = api_user()
     db = get_db()
-    get_readable_item(db, iid, user)
+    item = get_readable_item(db, iid, user)
+    hide = not scores_visible_to(user, item.assessment)
     limit = query_limit()
     after = decode_cursor("history") or 0
     rows = list(
@@ -277,4 +287,8 @@ def item_history(iid: int) -> Response:
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = encode_cursor("history", rows[-1].seq) if more and rows else None
-    return json_response({"events": [event_body(e) for e in rows], "next_cursor": next_cursor})
+    events = [event_body(e) for e in rows]
+    if hide:
+        for event in events:
+            event["payload"] = without_scores(event["payload"])
+    return json_response({"events": events, "next_cursor": next_cursor})

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, joinedload
 from storage.errors import StorageError
 from web.api.common import MAX_ID
 from web.app import get_db
+from web.exports import xlsx_response
 from web.portal.auth import current_account, roles_required
 from web.portal.common import DISPLAY_TZ, N_, add_error_pages, get_store, latest_assessment
 from workflow.assessments import (
@@ -24,8 +25,10 @@ from workflow.assessments import (
 )
 from workflow.departments import add_alias, get_department, remove_alias, rename_department
 from workflow.errors import DomainError, InvalidValue, NotFound
+from workflow.exports import users_table
 from workflow.models import Department, User
-from workflow.notices import latest_base, set_notice_base
+from workflow.notices import latest_base, set_notice_base, set_result_settings
+from workflow.spreadsheets import xlsx_bytes
 from workflow.states import ROLE_LABELS, Role
 from workflow.users import create_user, generate_password, set_active, set_password, set_roles
 
@@ -82,6 +85,14 @@ def _render_users(db: Session, **context: object) -> str:
 def users() -> ResponseReturnValue:
     """List users with a form to create one."""
     return _render_users(get_db(), form={})
+
+
+@bp.get("/users.xlsx")
+@roles_required(Role.ADMIN)
+def users_xlsx() -> ResponseReturnValue:
+    """Every user as Excel: roles in Chinese, department, status, times in Asia/Shanghai."""
+    headers, rows = users_table(get_db())
+    return xlsx_response(xlsx_bytes("用户", headers, rows), "用户")
 
 
 @bp.post("/users")
@@ -248,6 +259,16 @@ def assessment_act() -> ResponseReturnValue:
         elif action == "reopen":
             reopen_assessment(db, assessment, request.form.get("reason", ""), actor=actor)
             message = gettext("已重新开启考核")
+        elif action == "results":
+            set_result_settings(
+                db,
+                assessment,
+                actor=actor,
+                document_no=request.form.get("result_document_no", ""),
+                cc=request.form.get("notice_cc", ""),
+                hide_scores=request.form.get("hide_scores") == "1",
+            )
+            message = gettext("已保存考核结果通知书设置")
         else:
             abort(400)
     except DomainError as exc:

@@ -179,7 +179,7 @@ class HistoryEntry:
     detail: str
 
 
-def _detail(event: AuditEvent) -> str:
+def _detail(event: AuditEvent, *, hide_scores: bool = False) -> str:
     import json
 
     try:
@@ -188,15 +188,18 @@ def _detail(event: AuditEvent) -> str:
         return ""
     if event.action in ("evidence_uploaded", "evidence_removed"):
         return str(payload.get("filename", ""))
-    if event.action in ("score", "rescore") and "total" in payload:
+    if event.action in ("score", "rescore") and "total" in payload and not hide_scores:
         return gettext("合计 %(total)s 分", total=payload["total"])
     if event.action == "submit" and payload.get("evidence_sha256") is not None:
         return gettext("材料 %(n)s 份", n=len(payload["evidence_sha256"]))
     return ""
 
 
-def item_history(db: Session, item: Item) -> list[HistoryEntry]:
-    """Return the item's audit events, oldest first, labelled for people."""
+def item_history(db: Session, item: Item, *, hide_scores: bool = False) -> list[HistoryEntry]:
+    """Return the item's audit events, oldest first, labelled for people.
+
+    With `hide_scores` (a department before publication) no line names a score.
+    """
     events = db.execute(
         select(AuditEvent).where(AuditEvent.item_id == item.id).order_by(AuditEvent.seq)
     ).scalars()
@@ -209,7 +212,7 @@ def item_history(db: Session, item: Item) -> list[HistoryEntry]:
             from_state=state_label(e.from_state),
             to_state=state_label(e.to_state),
             comment=e.comment,
-            detail=_detail(e),
+            detail=_detail(e, hide_scores=hide_scores),
         )
         for e in events
     ]

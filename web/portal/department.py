@@ -41,7 +41,8 @@ from workflow.evidence import (
     remove_evidence,
 )
 from workflow.models import Category, Indicator, Item, User
-from workflow.states import Role, State
+from workflow.notices import NOTICE, latest_notice, scores_visible_to
+from workflow.states import Role
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
 add_error_pages(bp)
@@ -75,15 +76,23 @@ def index() -> ResponseReturnValue:
         ).scalars()
     )
     counts = live_evidence_counts(db, [i.id for i in items])
+    department = user.department
+    hidden = department is not None and not scores_visible_to(user, department.assessment)
     scored = [i.total for i in items if i.total is not None]
+    notice = (
+        latest_notice(db, department.assessment, NOTICE, department)
+        if department is not None and not hidden
+        else None
+    )
     return render_template(
         "portal/index.html",
-        department=user.department,
+        department=department,
         items=items,
         counts=counts,
-        total=sum(scored) if scored else None,
+        total=sum(scored) if scored and not hidden else None,
         scored_count=len(scored),
-        all_scored=bool(items) and all(i.state == State.SCORED.value for i in items),
+        scores_hidden=hidden,
+        notice=notice,
     )
 
 

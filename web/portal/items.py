@@ -22,6 +22,7 @@ from workflow.errors import DomainError, NotFound
 from workflow.evidence import EDITABLE_STATES
 from workflow.machine import ACTION_LABELS
 from workflow.models import Evidence, Item, ScoringPoint, User
+from workflow.notices import scores_visible_to
 from workflow.states import Role
 
 # Types shown inline (as sniffed at upload, not as claimed by the client).
@@ -53,6 +54,7 @@ class ItemView:
     form: MultiDict[str, str]
     error: str | None = None
     preview: Evidence | None = None
+    scores_hidden: bool = False  # a department before publication (公示) sees no score
 
     def can_preview(self, evidence: Evidence) -> bool:
         """Tell whether the file is shown inline (PDF or image)."""
@@ -78,7 +80,8 @@ def load_item_view(
         ).scalars()
     )
     claims = {c.scoring_point_id: c for c in item.claims}
-    scores = {s.scoring_point_id: s for s in item.scores}
+    hidden = not scores_visible_to(user, item.assessment)
+    scores = {} if hidden else {s.scoring_point_id: s for s in item.scores}
     views = []
     for p in points:
         claim, score = claims.get(p.id), scores.get(p.id)
@@ -107,9 +110,10 @@ def load_item_view(
         points=views,
         evidence=evidence,
         actions=actions_for(db, item, user),
-        history=item_history(db, item),
+        history=item_history(db, item, hide_scores=hidden),
         can_edit_evidence=can_edit,
         form=form if form is not None else MultiDict(),
+        scores_hidden=hidden,
     )
 
 

@@ -1,30 +1,44 @@
-"""Score notices in the portal: download buttons, issued versions, the summary table."""
+"""Score notices in the portal: issue (POST), download what was issued, PDF, verification.
+
+Downloading never issues: a GET returns the latest issued version or says none was issued.
+Issuing is a POST with the session's CSRF token, by scorers and admins only (the engine
+checks it again). `/verify/<code>` is public: anyone holding a printed notice checks it.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext
 from sqlalchemy.orm import Session
 
+from scoring.pdf import office_binary
 from web.api.common import MAX_ID
 from web.app import get_db
-from web.notices import _send
+from web.limits import limiter
+from web.notices import _send, send_pdf, verify_base_url, verify_limit
 from web.portal.auth import current_account, roles_required
 from web.portal.common import add_error_pages, get_store, latest_assessment
 from workflow.errors import DomainError, NotFound
 from workflow.models import Assessment, Department, Notice
 from workflow.notices import (
     NOTICE,
+    SUMMARY,
     current_notice,
     current_summary,
     get_readable_notice,
+    issue_notice,
+    issue_summary,
+    latest_notice,
     list_notices,
+    verify_notice,
 )
 from workflow.permissions import READ_ALL_ROLES, can_read_department
 from workflow.states import Role
 
 bp = Blueprint("notices_portal", __name__)
 add_error_pages(bp)
+ISSUER_ROLES = (Role.ADMIN, Role.SCORER)
 
 
 def _assessment(db: Session) -> Assessment:
@@ -50,11 +64,14 @@ def _send_or_error(row: Notice) -> ResponseReturnValue:
         abort(404)
 
 
-def _refused(db: Session, exc: DomainError) -> ResponseReturnValue:
-    db.rollback()
-    if isinstance(exc, NotFound):
-        abort(404)
+def _refused(exc: DomainError) -> ResponseReturnValue:
+    get_db().rollback()
     return render_template("error.html", code=exc.status, message=exc.message), exc.status
+
+
+def _flash_refusal(db: Session, exc: DomainError) -> None:
+    db.rollback()
+    flash(exc.message, "error")
 
 
 def _department_notice(department_id: int) -> ResponseReturnValue:
@@ -62,49 +79,113 @@ def _department_notice(department_id: int) -> ResponseReturnValue:
     assessment = _assessment(db)
     department = _department(db, assessment, department_id)
     try:
-        row = current_notice(db, get_store(), assessment, department, current_account())
+        row = current_notice(db, assessment, department, current_account())
     except DomainError as exc:
-        return _refused(db, exc)
-    db.commit()
+        return _refused(exc)
     return _send_or_error(row)
 
 
 @bp.get(f"/progress/departments/<int(max={MAX_ID}):department_id>/notice.docx")
 @roles_required(*READ_ALL_ROLES)
 def department_notice(department_id: int) -> ResponseReturnValue:
-    """A department's current notice (issued first when the scores changed)."""
+    """A department's latest issued notice (never issues one)."""
     return _department_notice(department_id)
+
+
+@bp.post(f"/progress/departments/<int(max={MAX_ID}):department_id>/notices")
+@roles_required(*ISSUER_ROLES)
+def issue_department_notice(department_id: int) -> ResponseReturnValue:
+    """Issue a department's notice (ranked after publication, else 初步结果 if asked)."""
+    db = get_db()
+    assessment = _assessment(db)
+    department = _department(db, assessment, department_id)
+    preliminary = request.form.get("preliminary") == "1"
+    try:
+        issued = issue_notice(
+            db,
+            get_store(),
+            assessment,
+            department,
+            current_account(),
+            preliminary=preliminary,
+            only_if_changed=True,
+            verify_base_url=verify_base_url(),
+        )
+    except DomainError as exc:
+        _flash_refusal(db, exc)
+    else:
+        db.commit()
+        row = issued.notice
+        if issued.is_new:
+            flash(gettext("已印发第 %(version)s 版", version=row.version), "success")
+        else:
+            flash(gettext("成绩未变，当前第 %(version)s 版仍然有效", version=row.version), "info")
+    return redirect(url_for(".department_versions", department_id=department.id), code=303)
 
 
 @bp.get(f"/progress/departments/<int(max={MAX_ID}):department_id>/notices")
 @roles_required(*READ_ALL_ROLES)
 def department_versions(department_id: int) -> ResponseReturnValue:
-    """The issued versions of a department's notice, oldest first."""
+    """The issued versions of a department's notice, oldest first, with the issue form."""
     db = get_db()
     assessment = _assessment(db)
     department = _department(db, assessment, department_id)
     rows = list_notices(db, assessment, NOTICE, department, limit=500)
-    return render_template("progress/notices.html", department=department, rows=rows)
+    return render_template(
+        "progress/notices.html",
+        assessment=assessment,
+        department=department,
+        rows=rows,
+        can_issue=current_account().has_role(*ISSUER_ROLES),
+        published=assessment.published_at is not None,
+        office_missing=office_binary() is None,
+    )
 
 
 @bp.get("/progress/summary.docx")
 @roles_required(*READ_ALL_ROLES)
 def summary() -> ResponseReturnValue:
-    """The summary table of all departments (staff, auditors)."""
+    """The latest issued summary table (staff, auditors)."""
     db = get_db()
     assessment = _assessment(db)
     try:
-        row = current_summary(db, get_store(), assessment, current_account())
+        row = current_summary(db, assessment, current_account())
     except DomainError as exc:
-        return _refused(db, exc)
-    db.commit()
+        return _refused(exc)
     return _send_or_error(row)
+
+
+@bp.post("/progress/summary")
+@roles_required(*ISSUER_ROLES)
+def issue_summary_table() -> ResponseReturnValue:
+    """Issue the summary table (provisional ranks before publication)."""
+    db = get_db()
+    assessment = _assessment(db)
+    try:
+        issued = issue_summary(
+            db,
+            get_store(),
+            assessment,
+            current_account(),
+            only_if_changed=True,
+            verify_base_url=verify_base_url(),
+        )
+    except DomainError as exc:
+        _flash_refusal(db, exc)
+    else:
+        db.commit()
+        version = issued.notice.version
+        if issued.is_new:
+            flash(gettext("已印发汇总表第 %(version)s 版", version=version), "success")
+        else:
+            flash(gettext("成绩未变，汇总表第 %(version)s 版仍然有效", version=version), "info")
+    return redirect(url_for("progress.matrix") + "#notices", code=303)
 
 
 @bp.get("/portal/notice.docx")
 @roles_required(Role.DEPARTMENT)
 def own_notice() -> ResponseReturnValue:
-    """The signed-in department user's own notice, once all of its items are scored."""
+    """The signed-in department user's own latest notice, once results are shown to them."""
     user = current_account()
     if user.department_id is None:
         abort(404)
@@ -120,3 +201,32 @@ def version(notice_id: int) -> ResponseReturnValue:
     except NotFound:
         abort(404)
     return _send_or_error(row)
+
+
+@bp.get(f"/portal/notices/<int(max={MAX_ID}):notice_id>.pdf")
+@roles_required()
+def version_pdf(notice_id: int) -> ResponseReturnValue:
+    """One issued version rendered to PDF (LibreOffice); says what is missing otherwise."""
+    try:
+        row = get_readable_notice(get_db(), notice_id, current_account())
+        return send_pdf(row)
+    except NotFound:
+        abort(404)
+    except DomainError as exc:
+        return _refused(exc)
+
+
+def latest_summary(db: Session, assessment: Assessment) -> Notice | None:
+    """Return the latest issued summary, for the progress page's links."""
+    return latest_notice(db, assessment, SUMMARY, None)
+
+
+@bp.get("/verify/<string(maxlength=40):code>")
+@limiter.limit(verify_limit)
+def verify_page(code: str) -> ResponseReturnValue:
+    """Public check of a printed notice: number, unit, scores, time, SHA-256, current or not."""
+    try:
+        found = verify_notice(get_db(), code)
+    except NotFound:
+        return render_template("verify.html", found=None, code=code), 404
+    return render_template("verify.html", found=found, code=code)

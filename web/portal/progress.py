@@ -6,18 +6,22 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 
-from flask import Blueprint, render_template
+from flask import Blueprint, abort, render_template
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 from sqlalchemy import select
 
 from scoring.totals import ItemFigure, quantize, results
 from web.app import get_db
-from web.portal.auth import roles_required
+from web.exports import xlsx_response
+from web.portal.auth import current_account, roles_required
 from web.portal.common import N_, add_error_pages, latest_assessment
-from workflow.models import Category, Department, Indicator, Item
+from workflow.exports import matrix_table, results_table
+from workflow.models import Category, Department, Indicator, Item, Notice
+from workflow.notices import NOTICE, SUMMARY, latest_notice, publication_started
 from workflow.permissions import READ_ALL_ROLES
-from workflow.states import STATE_LABELS, State
+from workflow.spreadsheets import xlsx_bytes
+from workflow.states import STATE_LABELS, Role, State
 
 bp = Blueprint("progress", __name__, url_prefix="/progress")
 add_error_pages(bp)
@@ -143,9 +147,20 @@ def matrix() -> ResponseReturnValue:
         ],
         Decimal(100),
     )  # fmt: skip
+    issued = set(
+        db.execute(
+            select(Notice.department_id)
+            .where(Notice.assessment_id == assessment.id, Notice.kind == NOTICE)
+            .distinct()
+        ).scalars()
+    )
     return render_template(
         "progress/matrix.html",
         assessment=assessment,
+        published=publication_started(assessment),
+        issued=issued,
+        summary_row=latest_notice(db, assessment, SUMMARY, None),
+        can_issue=current_account().has_role(Role.ADMIN, Role.SCORER),
         departments=departments,
         indicators=indicators,
         cells=cells,
@@ -157,3 +172,20 @@ def matrix() -> ResponseReturnValue:
         chart_width=CHART_WIDTH,
         chart_height=CHART_HEIGHT,
     )
+
+
+XLSX_TABLES = {"results": (results_table, N_("考核结果")), "matrix": (matrix_table, N_("进度总览"))}
+
+
+@bp.get("/<any(results, matrix):table>.xlsx")
+@roles_required(*READ_ALL_ROLES)
+def table_xlsx(table: str) -> ResponseReturnValue:
+    """The results table or the progress matrix as Excel (Chinese headers)."""
+    db = get_db()
+    assessment = latest_assessment(db)
+    if assessment is None:
+        abort(404)
+    build, title = XLSX_TABLES[table]
+    headers, rows = build(db, assessment)
+    content = xlsx_bytes(title, headers, rows, caption=f"{assessment.title} {title}")
+    return xlsx_response(content, f"{assessment.year}年度{title}")

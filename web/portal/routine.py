@@ -25,7 +25,8 @@ from storage.base import content_disposition
 from storage.errors import ObjectNotFound, StorageError
 from web.api.common import MAX_ID
 from web.app import get_db
-from web.cli_routine import matrix_csv
+from web.cli_routine import matrix_csv, quota_table
+from web.exports import xlsx_response
 from web.portal.auth import current_account, roles_required
 from web.portal.common import (
     N_,
@@ -49,6 +50,7 @@ from workflow.routine import (
     rules_of,
     submit_routine,
 )
+from workflow.spreadsheets import xlsx_bytes
 from workflow.states import Role
 
 bp = Blueprint("routine", __name__)
@@ -327,15 +329,33 @@ def quota_page() -> ResponseReturnValue:
     )
 
 
+def _quota_request(db: Session) -> tuple[Assessment, str]:
+    """Return the current assessment and the asked kind of a quota export (404 otherwise)."""
+    assessment = _assessment_or_404(db)
+    kind = request.args.get("kind", "monthly_info")
+    if kind not in QUOTA_KINDS:
+        abort(404)
+    return assessment, kind
+
+
+@bp.get("/review/routine/quota.xlsx")
+@roles_required(*READ_ALL_ROLES)
+def quota_xlsx() -> ResponseReturnValue:
+    """The matrix of a kind as Excel."""
+    db = get_db()
+    assessment, kind = _quota_request(db)
+    headers, rows = quota_table(db, assessment, kind)
+    label = KIND_LABELS[kind]
+    content = xlsx_bytes(label, headers, rows, caption=f"{assessment.title} {label}报送情况")
+    return xlsx_response(content, f"{assessment.year}-{label}-报送情况")
+
+
 @bp.get("/review/routine/quota.csv")
 @roles_required(*READ_ALL_ROLES)
 def quota_csv() -> ResponseReturnValue:
     """The matrix of a kind as CSV, UTF-8 with BOM (opens in Excel/WPS)."""
     db = get_db()
-    assessment = _assessment_or_404(db)
-    kind = request.args.get("kind", "monthly_info")
-    if kind not in QUOTA_KINDS:
-        abort(404)
+    assessment, kind = _quota_request(db)
     body = "\ufeff" + matrix_csv(db, assessment, kind)
     response = Response(body.encode("utf-8"), mimetype="text/csv")
     name = f"{assessment.year}-{KIND_LABELS[kind]}-报送情况.csv"

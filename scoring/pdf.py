@@ -1,0 +1,69 @@
+"""PDF renditions of Word documents through LibreOffice headless (`soffice --convert-to pdf`).
+
+`office_binary()` says whether LibreOffice is installed; `docx_to_pdf` converts bytes in a
+private temporary folder with its own LibreOffice profile (two conversions at once never
+share a profile, which LibreOffice does not allow) and the shipped `templates/fonts.conf`,
+which maps the GB/T 9704 font names to the Noto CJK faces when the official fonts are absent.
+No database, no Flask.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Final
+
+FONTS_CONF: Final = Path(__file__).resolve().parent.parent / "templates" / "fonts.conf"
+TIMEOUT_SECONDS: Final = 120
+MISSING_MESSAGE: Final = "服务器未安装 LibreOffice（soffice），无法生成 PDF，请下载 Word 版本"
+
+
+class PdfUnavailable(RuntimeError):
+    """LibreOffice is not installed, or the conversion failed or timed out."""
+
+
+def office_binary() -> str | None:
+    """Return the path of `soffice` (or `libreoffice`), or None when not installed."""
+    return shutil.which("soffice") or shutil.which("libreoffice")
+
+
+def docx_to_pdf(content: bytes, *, timeout: float = TIMEOUT_SECONDS) -> bytes:
+    """Convert .docx bytes to PDF bytes; raise PdfUnavailable when that is not possible."""
+    office = office_binary()
+    if office is None:
+        raise PdfUnavailable(MISSING_MESSAGE)
+    with tempfile.TemporaryDirectory(prefix="pdf-") as folder:
+        work = Path(folder)
+        source = work / "document.docx"
+        source.write_bytes(content)
+        env = dict(os.environ)
+        if FONTS_CONF.exists():
+            env["FONTCONFIG_FILE"] = str(FONTS_CONF)
+        env["HOME"] = str(work)  # LibreOffice writes caches under HOME
+        try:
+            subprocess.run(
+                [
+                    office,
+                    f"-env:UserInstallation={(work / 'profile').as_uri()}",
+                    "--headless",
+                    "--norestore",
+                    "--convert-to",
+                    "pdf",
+                    "--outdir",
+                    str(work),
+                    str(source),
+                ],
+                check=True,
+                capture_output=True,
+                timeout=timeout,
+                env=env,
+            )
+        except (subprocess.SubprocessError, OSError) as exc:
+            raise PdfUnavailable("PDF 转换失败，请稍后重试或下载 Word 版本") from exc
+        target = work / "document.pdf"
+        if not target.exists():
+            raise PdfUnavailable("PDF 转换失败，请稍后重试或下载 Word 版本")
+        return target.read_bytes()

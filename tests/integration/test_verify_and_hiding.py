@@ -1,0 +1,178 @@
+"""Verifiable notices (`/verify/<code>`) and scores hidden from departments before 公示."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from sqlalchemy.orm import Session
+
+from storage.local import LocalStore
+from tests.factories import World
+from tests.integration.test_notices import (
+    RESULT_NO,
+    bearer,
+    score_department,
+    start_publication,
+)
+from tests.integration.test_notices import world as world
+from web.app import create_app
+from workflow.notices import (
+    CODE_ALPHABET,
+    issue_notice,
+    issue_summary,
+    new_verification_code,
+    normalise_code,
+)
+
+CODE_SHAPE = re.compile(r"^[0-9A-Z]{4}(-[0-9A-Z]{4}){3}$")
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> LocalStore:
+    return LocalStore(tmp_path / "objects")
+
+
+@pytest.fixture
+def make(db_url: str, tmp_path: Path) -> Callable[..., Flask]:
+    def build(**overrides: object) -> Flask:
+        config = {
+            "DATABASE_URL": db_url,
+            "INSTANCE_DIR": str(tmp_path),
+            "TESTING": True,
+            "WTF_CSRF_ENABLED": False,
+            "RATELIMIT_STORAGE_URI": "memory://",
+            "STORAGE": {
+                "STORAGE_BACKEND": "local",
+                "STORAGE_LOCAL_ROOT": str(tmp_path / "objects"),
+            },
+            **overrides,
+        }
+        return create_app(config)
+
+    return build
+
+
+def test_codes_are_random_and_forgiving_to_type() -> None:
+    codes = {new_verification_code() for _ in range(2000)}
+    assert len(codes) == 2000 and all(CODE_SHAPE.match(c) for c in codes)
+    assert set("".join(codes).replace("-", "")) <= set(CODE_ALPHABET)
+    assert not {"I", "L", "O", "U"} & set("".join(codes))
+    # Two codes issued one after the other share no structure (no counter inside).
+    first, second = sorted(codes)[:2]
+    assert first[:4] != second[:4] or first[5:] != second[5:]
+    code = "7QF2-MX9Z-P4TW-8RCK"
+    assert normalise_code("7qf2 mx9z p4tw 8rck") == code
+    assert normalise_code("7QF2MX9ZP4TW8RCK") == code
+    assert normalise_code("7QF2-MX9Z-P4TW-8RC") is None  # too short
+    assert normalise_code("' OR 1=1 --") is None
+
+
+def test_verify_answers_for_current_and_superseded_versions(
+    session: Session, store: LocalStore, world: World, make: Callable[..., Flask]
+) -> None:
+    w = world
+    score_department(session, store, w, w.dep_a, w.member_a, special=True)
+    start_publication(session, w.assessment)
+    base_url = "https://kh.example.cn"
+    first = issue_notice(session, store, w.assessment, w.dep_a, w.scorer, verify_base_url=base_url)
+    session.commit()
+    second = issue_notice(session, store, w.assessment, w.dep_a, w.admin, verify_base_url=base_url)
+    summary = issue_summary(session, store, w.assessment, w.scorer)
+    session.commit()
+    old, new = first.notice, second.notice
+    assert old.snapshot["verify_url"] == f"{base_url}/verify/{old.verification_code}"
+
+    client = make().test_client()
+    body = client.get(f"/api/v1/verify/{new.verification_code}").get_json()  # no token needed
+    assert body == {
+        "document_no": RESULT_NO,
+        "kind": "notice",
+        "unit": w.dep_a.full_name,
+        "total": "97.50",
+        "converted": "1.95",
+        "preliminary": False,
+        "version": 2,
+        "issued_at": body["issued_at"],
+        "sha256": new.sha256,
+        "current": True,
+    }
+    superseded = client.get(f"/api/v1/verify/{old.verification_code.lower()}").get_json()
+    assert superseded["current"] is False and superseded["version"] == 1
+    assert superseded["sha256"] == old.sha256
+    table = client.get(f"/api/v1/verify/{summary.notice.verification_code}").get_json()
+    assert table["kind"] == "summary" and table["total"] is None and table["current"] is True
+
+    page = client.get(f"/verify/{new.verification_code}")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "当前版本" in html and new.sha256 in html
+    assert RESULT_NO in html and "97.50" in html and "1.95" in html
+    # Nothing else leaks: no deduction reasons, no rank, no other department, no user names.
+    assert "部分改革任务" not in html and "排名" not in html and "scorer" not in html
+    assert w.dep_b.name not in html
+    old_page = client.get(f"/verify/{old.verification_code}").get_data(as_text=True)
+    assert "已被替代" in old_page and "当前版本" not in old_page.replace("（当前版本）", "")
+    unknown = client.get("/verify/AAAA-BBBB-CCCC-DDDD")
+    assert unknown.status_code == 404 and "未找到该验证码" in unknown.get_data(as_text=True)
+    assert client.get("/api/v1/verify/not-a-code").status_code == 404
+
+
+def test_verify_is_rate_limited(
+    session: Session, store: LocalStore, world: World, make: Callable[..., Flask]
+) -> None:
+    client = make(VERIFY_LIMIT="5 per minute").test_client()
+    answers = [
+        client.get(f"/api/v1/verify/{new_verification_code()}").status_code for _ in range(7)
+    ]
+    assert answers[:5] == [404] * 5 and answers[5:] == [429, 429]
+    pages = make(VERIFY_LIMIT="3 per minute").test_client()
+    statuses = [pages.get(f"/verify/{new_verification_code()}").status_code for _ in range(4)]
+    assert statuses == [404, 404, 404, 429]
+
+
+def test_departments_see_no_score_before_publication(
+    session: Session, store: LocalStore, world: World, make: Callable[..., Flask]
+) -> None:
+    w = world
+    score_department(session, store, w, w.dep_a, w.member_a, special=True)
+    issue_notice(session, store, w.assessment, w.dep_a, w.scorer, preliminary=True)
+    heads = {u.username: bearer(session, u) for u in (w.member_a, w.reviewer, w.admin)}
+    session.commit()
+    client = make().test_client()
+    aid = w.assessment.id
+    items = client.get(f"/api/v1/assessments/{aid}/items", headers=heads["member_a"]).get_json()
+    assert items["items"] and all(i["total"] is None for i in items["items"])
+    first = items["items"][0]["id"]
+    item = client.get(f"/api/v1/items/{first}", headers=heads["member_a"]).get_json()
+    assert item["scores_hidden"] is True and item["total"] is None
+    assert all(s["score"] is None and s["deduction_reason"] is None for s in item["sub_items"])
+    history = client.get(f"/api/v1/items/{first}/history", headers=heads["member_a"]).get_json()
+    scored = [e for e in history["events"] if e["action"] == "score"]
+    assert scored and all("scores" not in e["payload"] for e in scored)
+    assert all("total" not in e["payload"] for e in scored)
+    notice = f"/api/v1/assessments/{aid}/departments/{w.dep_a.id}/notice.docx"
+    assert client.get(notice, headers=heads["member_a"]).status_code == 404
+    staff = client.get(f"/api/v1/items/{first}", headers=heads["reviewer"]).get_json()
+    assert staff["scores_hidden"] is False and staff["total"] is not None
+
+    # The admin may turn hiding off; then the department sees its scores at once.
+    turned = client.patch(
+        f"/api/v1/assessments/{aid}",
+        json={"hide_scores_until_published": False},
+        headers=heads["admin"],
+    )
+    assert turned.status_code == 200
+    item = client.get(f"/api/v1/items/{first}", headers=heads["member_a"]).get_json()
+    assert item["scores_hidden"] is False and item["total"] is not None
+    client.patch(
+        f"/api/v1/assessments/{aid}",
+        json={"hide_scores_until_published": True},
+        headers=heads["admin"],
+    )
+    start_publication(session, w.assessment)
+    item = client.get(f"/api/v1/items/{first}", headers=heads["member_a"]).get_json()
+    assert item["scores_hidden"] is False and item["sub_items"][0]["score"] is not None
+    assert client.get(notice, headers=heads["member_a"]).status_code == 200

@@ -1,0 +1,222 @@
+"""The office's tables as spreadsheets: results, progress matrix, users (Chinese headers).
+
+Each function returns `(headers, rows)` for `workflow.spreadsheets.xlsx_bytes`; one column of
+stable English codes per table (`department_id`, `state`, `username`) is kept for machines.
+No Flask here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, joinedload
+
+from scoring.totals import ItemFigure, results
+from workflow.models import (
+    Assessment,
+    AuditEvent,
+    Category,
+    Department,
+    Indicator,
+    Item,
+    User,
+)
+from workflow.notices import publication_started
+from workflow.states import ROLE_LABELS, STATE_LABELS, Role, State
+
+Table = tuple[list[str], list[Sequence[Any]]]
+ROLE_VALUES = frozenset(r.value for r in Role)
+
+
+def _departments(session: Session, assessment: Assessment) -> list[Department]:
+    return list(
+        session.execute(
+            select(Department)
+            .where(Department.assessment_id == assessment.id)
+            .order_by(Department.position, Department.id)
+        ).scalars()
+    )
+
+
+def _rank_header(assessment: Assessment) -> str:
+    return "名次" if publication_started(assessment) else "暂定名次"
+
+
+def results_table(session: Session, assessment: Assessment) -> Table:
+    """Return every department's total, converted score and rank, best first."""
+    departments = {d.id: d for d in _departments(session, assessment)}
+    figures = [
+        ItemFigure(department_id=d, is_scored=state == State.SCORED.value, total=total)
+        for d, state, total in session.execute(
+            select(Item.department_id, Item.state, Item.total).where(
+                Item.assessment_id == assessment.id
+            )
+        )
+    ]
+    table = results(
+        {d.id: d.name for d in departments.values()},
+        figures,
+        assessment.total_points,
+        assessment.converted_points,
+    )
+    headers = [
+        _rank_header(assessment),
+        "部门",
+        "部门全称",
+        f"总分（满分{assessment.total_points.normalize():f}）",
+        f"折合分（满分{assessment.converted_points.normalize():f}）",
+        "已评分事项",
+        "事项总数",
+        "评分完成",
+        "department_id",
+    ]
+    rows: list[Sequence[Any]] = [
+        (
+            r.rank,
+            departments[r.department_id].name,
+            departments[r.department_id].full_name,
+            r.total,
+            r.converted,
+            r.items_scored,
+            r.items_total,
+            r.is_complete,
+            r.department_id,
+        )
+        for r in table
+    ]
+    return headers, rows
+
+
+def matrix_table(session: Session, assessment: Assessment) -> Table:
+    """Return departments × indicators: each cell the state (and points once scored)."""
+    departments = _departments(session, assessment)
+    indicators = list(
+        session.execute(
+            select(Indicator)
+            .join(Category, Category.id == Indicator.category_id)
+            .where(Indicator.assessment_id == assessment.id)
+            .order_by(Category.position, Indicator.position, Indicator.id)
+        ).scalars()
+    )
+    items = session.execute(
+        select(Item.department_id, Item.indicator_id, Item.state, Item.total).where(
+            Item.assessment_id == assessment.id
+        )
+    ).all()
+    cells = {(row.department_id, row.indicator_id): row for row in items}
+    ranked = {
+        r.department_id: r
+        for r in results(
+            {d.id: d.name for d in departments},
+            [ItemFigure(row.department_id, row.state == State.SCORED.value, row.total)
+             for row in items],
+            assessment.total_points,
+            assessment.converted_points,
+        )
+    }  # fmt: skip
+    headers = [
+        "部门",
+        *(f"{i.code}.{i.title}（{i.max_points.normalize():f}分）" for i in indicators),
+        "总分",
+        "折合分",
+        _rank_header(assessment),
+        "已评分/事项",
+        "department_id",
+    ]
+    rows: list[Sequence[Any]] = []
+    for d in departments:
+        line: list[Any] = [d.name]
+        for i in indicators:
+            cell = cells.get((d.id, i.id))
+            if cell is None:
+                line.append("")
+                continue
+            label = STATE_LABELS.get(State(cell.state), cell.state)
+            line.append(f"{label} {cell.total}" if cell.total is not None else label)
+        r = ranked[d.id]
+        line += [r.total, r.converted, r.rank, f"{r.items_scored}/{r.items_total}", d.id]
+        rows.append(line)
+    return headers, rows
+
+
+def users_table(session: Session) -> Table:
+    """Return every user: name, roles in Chinese, department, status, creation time."""
+    users = session.execute(
+        select(User).options(joinedload(User.department)).order_by(User.username)
+    ).scalars()
+    headers = [
+        "用户名",
+        "姓名",
+        "角色",
+        "所属部门",
+        "状态",
+        "须修改密码",
+        "创建时间（北京时间）",
+        "停用时间（北京时间）",
+        "roles",
+    ]
+    rows: list[Sequence[Any]] = []
+    for u in users:
+        labels = "、".join(ROLE_LABELS[Role(r)] if r in ROLE_VALUES else r for r in u.roles)
+        rows.append(
+            (
+                u.username,
+                u.display_name,
+                labels,
+                u.department.name if u.department is not None else "",
+                "启用" if u.is_active else "停用",
+                u.must_change_password,
+                u.created_at,
+                u.disabled_at,
+                ",".join(u.roles),
+            )
+        )
+    return headers, rows
+
+
+AUDIT_HEADERS = [
+    "序号",
+    "时间（北京时间）",
+    "操作人",
+    "操作",
+    "对象",
+    "原状态",
+    "新状态",
+    "说明",
+    "内容（JSON）",
+    "哈希",
+    "action",
+]
+AUDIT_WIDTHS = [8, 20, 14, 16, 16, 10, 10, 40, 60, 66, 20]
+
+
+def _state(value: str | None) -> str:
+    if not value:
+        return ""
+    try:
+        return STATE_LABELS[State(value)]
+    except ValueError:
+        return value
+
+
+def audit_rows(
+    events: Iterable[AuditEvent], action_label: Callable[[str], str]
+) -> Iterator[Sequence[Any]]:
+    """Yield one spreadsheet row per event: Chinese labels, the action code kept last."""
+    for e in events:
+        target = f"{e.target_type} #{e.target_id}" if e.target_id is not None else e.target_type
+        yield (
+            e.seq,
+            e.at,
+            e.actor,
+            action_label(e.action),
+            target,
+            _state(e.from_state),
+            _state(e.to_state),
+            e.comment or "",
+            e.payload or "",
+            e.hash,
+            e.action,
+        )
