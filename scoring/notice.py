@@ -337,6 +337,15 @@ class _TableBuilder:
             grid.append(element("w:gridCol", w=_twips(width)))
         tbl.append(grid)
 
+    def keep_last_row_with_next(self) -> None:
+        """Keep the last row on the page of the paragraph after the table (no lone 署名)."""
+        rows = self.tbl.findall(qn("w:tr"))
+        if not rows:
+            return
+        for ppr in rows[-1].iter(qn("w:pPr")):
+            if ppr.find(qn("w:keepNext")) is None:
+                ppr.insert(0, element("w:keepNext"))
+
     def add_row(self, *, header: bool = False) -> BaseOxmlElement:
         tr = element("w:tr")
         if header:
@@ -658,6 +667,7 @@ def render_summary(data: SummaryData, base: bytes | None = None) -> bytes:
             builder.add_cell(tr, 2 + offset, format_points(points))
         builder.add_cell(tr, 2 + categories, format_points(row.total))
         builder.add_cell(tr, 3 + categories, format_points(row.converted))
+    builder.keep_last_row_with_next()
 
     _add_closing(document, data)
     _set_properties(

@@ -182,13 +182,14 @@ def add_verification(document: Document, code: str, url: str) -> None:
     fill_paragraph(paragraph._p, "", font=FONT_BODY, size=Pt(10.5), align="left", line_spacing=None)
     if url:
         paragraph.add_run().add_picture(BytesIO(qr_png(url)), width=QR_WIDTH)
-    text = f"验证码：{code}"
-    if url:
-        text += f"　扫描二维码或访问 {url} 可核验本文件"
-    fill_paragraph(
-        _paragraph(document), text, font=FONT_BODY, size=Pt(10.5), align="left",
-        line_spacing=None,
-    )  # fmt: skip
+    lines = [f"验证码：{code}"]
+    if url:  # the address on a line of its own, so it never breaks inside the code
+        lines.append(f"扫描二维码或访问 {url} 可核验本文件")
+    for text in lines:
+        fill_paragraph(
+            _paragraph(document), text, font=FONT_BODY, size=Pt(10.5), align="left",
+            line_spacing=None,
+        )  # fmt: skip
 
 
 def add_imprint(document: Document, *, issuer: str, issued_on: dt.date, cc: str) -> None:
@@ -220,6 +221,13 @@ def add_imprint(document: Document, *, issuer: str, issued_on: dt.date, cc: str)
     tabs = element("w:tabs")
     tabs.append(element("w:tab", val="right", pos=str(round(width / 635) - char)))
     p.find(qn("w:pPr")).find(qn("w:spacing")).addprevious(tabs)
+    # 印发机关 and 印发日期 share one line (the seed does): condense the characters just
+    # enough when a long issuer would otherwise push the date onto a line of its own.
+    chars = char_width(issuer.strip()) + char_width(f"{chinese_date(issued_on)}印发")
+    spare = width / Pt(1) - (chars + 4) * SIZE_SI_HAO.pt  # 左空一字, 右空一字, 2 apart
+    if spare < 0:
+        count = len(issuer.strip()) + len(chinese_date(issued_on)) + 3
+        _condense(p, twips=-min(round(-spare * 20 / count) + 1, 40))
     lines.append(p)
     if len(lines) == 2:
         _border(lines[0], ("top", _IMPRINT_THICK, "1", "000000"),
@@ -228,6 +236,17 @@ def add_imprint(document: Document, *, issuer: str, issued_on: dt.date, cc: str)
     else:
         _border(lines[0], ("top", _IMPRINT_THICK, "1", "000000"),
                 ("bottom", _IMPRINT_THICK, "1", "000000"))  # fmt: skip
+
+
+def _condense(p: BaseOxmlElement, *, twips: int) -> None:
+    """Tighten the character spacing of every run of `p` by `twips` (w:spacing in w:rPr)."""
+    for rpr in p.iter(qn("w:rPr")):
+        size = rpr.find(qn("w:sz"))
+        spacing = element("w:spacing", val=str(twips))
+        if size is not None:
+            size.addprevious(spacing)
+        else:
+            rpr.append(spacing)
 
 
 def _indent(p: BaseOxmlElement, *, left: int = 0, right: int = 0) -> None:

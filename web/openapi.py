@@ -629,6 +629,8 @@ def build_openapi() -> dict[str, Any]:
                 tag="assessments",
                 parameters=[aid],
             ),
+        },
+        "/api/v1/assessments/{aid}/settings": {
             "patch": _op(
                 "Set the results notice's own 发文字号, its 抄送 and whether departments see "
                 "scores before publication (admin; audited)",

@@ -562,7 +562,7 @@ def test_issuing_needs_the_results_own_number(
     heads = {u.username: bearer(session, u) for u in (w.admin, w.scorer)}
     session.commit()
     client = app.test_client()
-    settings = f"/api/v1/assessments/{w.assessment.id}"
+    settings = f"/api/v1/assessments/{w.assessment.id}/settings"
     rules = client.patch(settings, json={"result_document_no": RULES_NO}, headers=heads["admin"])
     assert rules.status_code == 422 and "考核细则的文号" in rules.get_json()["error"]["message"]
     assert (

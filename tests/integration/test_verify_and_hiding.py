@@ -160,7 +160,7 @@ def test_departments_see_no_score_before_publication(
 
     # The admin may turn hiding off; then the department sees its scores at once.
     turned = client.patch(
-        f"/api/v1/assessments/{aid}",
+        f"/api/v1/assessments/{aid}/settings",
         json={"hide_scores_until_published": False},
         headers=heads["admin"],
     )
@@ -168,7 +168,7 @@ def test_departments_see_no_score_before_publication(
     item = client.get(f"/api/v1/items/{first}", headers=heads["member_a"]).get_json()
     assert item["scores_hidden"] is False and item["total"] is not None
     client.patch(
-        f"/api/v1/assessments/{aid}",
+        f"/api/v1/assessments/{aid}/settings",
         json={"hide_scores_until_published": True},
         headers=heads["admin"],
     )

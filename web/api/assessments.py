@@ -156,7 +156,7 @@ def get_scheme(aid: int) -> Response:
     return json_response(body)
 
 
-@bp.patch(f"/assessments/{AID}")
+@bp.patch(f"/assessments/{AID}/settings")
 def update_settings(aid: int) -> Response:
     """Set the results notice's number, 抄送 and score hiding (admin; audited)."""
     user = api_user()
