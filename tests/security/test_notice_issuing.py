@@ -44,8 +44,9 @@ def test_get_never_issues_and_post_needs_the_csrf_token(
         "/progress/summary.docx",
     ):
         assert scorer.get(url).status_code == 404
-    issue_url = f"/progress/departments/{department}/notices"
-    assert scorer.get(issue_url).status_code == 200  # the page with the form, nothing issued
+    versions_url = f"/progress/departments/{department}/notices"
+    issue_url = f"{versions_url}/issue"
+    assert scorer.get(versions_url).status_code == 200  # the page with the form, nothing issued
     forged = scorer.post(issue_url, data={"preliminary": "1"})  # no token: another site's form
     assert forged.status_code == 400
     assert scorer.post("/progress/summary").status_code == 400
@@ -56,7 +57,7 @@ def test_get_never_issues_and_post_needs_the_csrf_token(
         ).all()
         == []
     )
-    token = csrf_token(text(scorer.get(issue_url)))
+    token = csrf_token(text(scorer.get(versions_url)))
     made = scorer.post(issue_url, data={"preliminary": "1", "csrf_token": token})
     assert made.status_code == 303
     (row,) = session.scalars(select(Notice)).all()

@@ -11,7 +11,7 @@ from tests.factories import World, add_evidence
 from tests.web.conftest import PASSWORD
 from workflow.actions import submit_item
 
-OK, NO, LOGIN = 200, 403, 302
+OK, NO, LOGIN, NF = 200, 403, 302, 404
 ROLES = ("anonymous", "member_a", "reviewer", "verifier", "scorer", "auditor", "admin")
 # page: expected status per role, in ROLES order
 EXPECTED = {
@@ -31,7 +31,13 @@ EXPECTED = {
     "/review/routine/quota": (LOGIN, NO, OK, OK, OK, OK, OK),
     "/review/routine/quota.csv": (LOGIN, NO, OK, OK, OK, OK, OK),
     "/progress/departments/{dep}/notices": (LOGIN, NO, OK, OK, OK, OK, OK),
-    "/progress/summary.docx": (LOGIN, NO, OK, OK, OK, OK, OK),
+    # Nothing issued yet: the summary download is a 404 for readers (a GET never issues).
+    "/progress/summary.docx": (LOGIN, NO, NF, NF, NF, NF, NF),
+    "/progress/results.xlsx": (LOGIN, NO, OK, OK, OK, OK, OK),
+    "/progress/matrix.xlsx": (LOGIN, NO, OK, OK, OK, OK, OK),
+    "/review/routine/quota.xlsx": (LOGIN, NO, OK, OK, OK, OK, OK),
+    "/audit/export.xlsx": (LOGIN, NO, NO, NO, NO, OK, OK),
+    "/admin/users.xlsx": (LOGIN, NO, NO, NO, NO, NO, OK),
     "/admin/departments": (LOGIN, NO, NO, NO, NO, NO, OK),
     "/admin/assessments/{aid}/calendar": (LOGIN, NO, NO, NO, NO, NO, OK),
     "/account/password": (LOGIN, OK, OK, OK, OK, OK, OK),

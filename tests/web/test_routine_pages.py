@@ -213,12 +213,13 @@ def test_notice_buttons_and_downloads(
     scorer = login("scorer")
     progress = text(scorer.get("/progress/"))
     notice_url = f"/progress/departments/{world.dep_b.id}/notice.docx"
-    issue_url = f"/progress/departments/{world.dep_b.id}/notices"
+    versions_url = f"/progress/departments/{world.dep_b.id}/notices"
+    issue_url = f"{versions_url}/issue"
     assert notice_url not in progress and "暂定名次" in progress  # nothing issued yet
     assert scorer.get(notice_url).status_code == 404  # a GET never issues
     assert session.scalars(select(Notice)).all() == []
 
-    page = text(scorer.get(issue_url))
+    page = text(scorer.get(versions_url))
     assert "印发初步结果（不含排名）" in page
     token = re.search(r'name="csrf_token" value="([^"]+)"', page)
     assert token is not None
@@ -238,7 +239,7 @@ def test_notice_buttons_and_downloads(
     reviewer = login("reviewer")  # a 初审员 cannot issue
     assert reviewer.post(issue_url, data={"preliminary": "1"}).status_code == 403
 
-    versions = text(login("auditor").get(issue_url))
+    versions = text(login("auditor").get(versions_url))
     assert f"/portal/notices/{notice.id}" in versions and notice.filename in versions
     assert notice.verification_code in versions and "印发初步结果" not in versions
     assert login("auditor").get("/progress/summary.docx").status_code == 404
@@ -272,7 +273,7 @@ def test_notice_buttons_and_downloads(
     assert "/portal/notice.docx" not in text(member_a.get("/portal/"))
     assert member_a.get("/portal/notice.docx").status_code == 404
     assert member_a.get(f"/portal/notices/{notice.id}").status_code == 404
-    assert member_a.get(issue_url).status_code == 403
+    assert member_a.get(versions_url).status_code == 403
 
 
 def test_letterhead_upload(app: Flask, session: Session, world: World, login: Login) -> None:

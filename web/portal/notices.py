@@ -92,7 +92,7 @@ def department_notice(department_id: int) -> ResponseReturnValue:
     return _department_notice(department_id)
 
 
-@bp.post(f"/progress/departments/<int(max={MAX_ID}):department_id>/notices")
+@bp.post(f"/progress/departments/<int(max={MAX_ID}):department_id>/notices/issue")
 @roles_required(*ISSUER_ROLES)
 def issue_department_notice(department_id: int) -> ResponseReturnValue:
     """Issue a department's notice (ranked after publication, else 初步结果 if asked)."""
