@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import docx
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
@@ -359,3 +360,35 @@ def test_hostile_ids_and_filters(app: Flask, world: World, login: Login) -> None
     url = f"/admin/departments/{world.dep_a.id}"
     removed = admin.post(url, data={"action": "remove_alias", "alias_id": big})
     assert removed.status_code == 404
+
+
+def test_notice_pdf_rendition_and_what_is_missing_without_libreoffice(
+    app: Flask,
+    session: Session,
+    world: World,
+    login: Login,
+    store: LocalStore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    score_department(session, store, world, world.dep_b, world.member_b)
+    world.assessment.result_document_no = "蛟市职转办〔2019〕1号"
+    session.commit()
+    scorer = login("scorer")
+    versions_url = f"/progress/departments/{world.dep_b.id}/notices"
+    assert scorer.post(f"{versions_url}/issue", data={"preliminary": "1"}).status_code == 303
+    assert scorer.post("/progress/summary").status_code == 303
+    notice = session.execute(select(Notice).where(Notice.kind == "notice")).scalar_one()
+    pdf = scorer.get(f"/portal/notices/{notice.id}.pdf")  # LibreOffice, as installed by .ci/run
+    assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"
+    assert pdf.data.startswith(b"%PDF") and ".pdf" in pdf.headers["Content-Disposition"]
+
+    import scoring.pdf
+    import web.portal.notices
+    import web.portal.progress
+
+    for module in (scoring.pdf, web.portal.notices, web.portal.progress):
+        monkeypatch.setattr(module, "office_binary", lambda: None)
+    missing = "PDF 不可用：服务器未安装 LibreOffice"
+    assert missing in text(scorer.get(versions_url)) and missing in text(scorer.get("/progress/"))
+    refused = scorer.get(f"/portal/notices/{notice.id}.pdf")
+    assert refused.status_code == 503 and "LibreOffice" in text(refused)

@@ -21,6 +21,7 @@ from flask_babel import gettext
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
+from scoring.pdf import office_binary
 from storage.base import content_disposition
 from storage.errors import ObjectNotFound, StorageError
 from web.app import get_db
@@ -93,6 +94,7 @@ def index() -> ResponseReturnValue:
         scored_count=len(scored),
         scores_hidden=hidden,
         notice=notice,
+        office_missing=office_binary() is None,
     )
 
 

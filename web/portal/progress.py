@@ -11,6 +11,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 from sqlalchemy import select
 
+from scoring.pdf import office_binary
 from scoring.totals import ItemFigure, quantize, results
 from web.app import get_db
 from web.exports import xlsx_response
@@ -161,6 +162,7 @@ def matrix() -> ResponseReturnValue:
         issued=issued,
         summary_row=latest_notice(db, assessment, SUMMARY, None),
         can_issue=current_account().has_role(Role.ADMIN, Role.SCORER),
+        office_missing=office_binary() is None,
         departments=departments,
         indicators=indicators,
         cells=cells,
