@@ -58,6 +58,8 @@ FIELD_LABELS = {
     "verified_by_id": "核实人",
     "scored_by_id": "评分人",
     "appeal_count": "申诉次数",
+    "submit_due_on": "自评提交截止日",
+    "is_submitted_late": "逾期提交",
     "score": "评分项得分",
     "deduction_reason": "评分项扣分原因",
     "evidence": "佐证材料",
@@ -166,12 +168,14 @@ class _Trail:
         "claims",
         "department_id",
         "evidence",
+        "is_submitted_late",
         "reasons",
         "reviewed_by_id",
         "round",
         "scored_by_id",
         "scores",
         "state",
+        "submit_due_on",
         "total",
         "unreadable",
         "verified_by_id",
@@ -189,6 +193,8 @@ class _Trail:
         self.verified_by_id: int | None = None
         self.scored_by_id: int | None = None
         self.appeal_count = 0
+        self.submit_due_on: str | None = None
+        self.is_submitted_late = False
         self.scores: dict[str, Decimal] = {}
         self.reasons: dict[str, str] = {}
         self.evidence: dict[int, dict[str, Any]] = {}
@@ -224,6 +230,9 @@ def _submit(t: _Trail, actor_id: int | None, p: Any) -> None:
     t.reviewed_by_id = None
     t.verified_by_id = None
     t.claims = dict.fromkeys(p["not_involved"])
+    if "is_late" in p:  # a first submission judged against 自评提交截止 (the calendar)
+        t.is_submitted_late = bool(p["is_late"])
+        t.submit_due_on = p["submit_due_on"]
 
 
 def _review(t: _Trail, actor_id: int | None, p: Any) -> None:
@@ -287,7 +296,8 @@ _EVENTS_SQL = (
 )
 _ITEMS_SQL = (
     "SELECT id, assessment_id, department_id, state, version, round, total, reviewed_by_id, "
-    "verified_by_id, scored_by_id, appeal_count FROM items WHERE id >= %s AND id <= %s"
+    "verified_by_id, scored_by_id, appeal_count, submit_due_on, is_submitted_late FROM items "
+    "WHERE id >= %s AND id <= %s"
 )
 _SCORES_SQL = (
     "SELECT s.item_id, p.code, s.points, s.deduction_reason FROM scores s "
@@ -391,7 +401,7 @@ def _reconcile_chunk(fetch: Fetch, low: int, high: int) -> _ChunkResult:
             out.append(Difference(item_id, "item", None, {"state": trail.state}, dep))
             continue
         (_, _, live_dep, state, version, round_, total, reviewed, verified, scored_by,
-         appeals) = live  # fmt: skip
+         appeals, due_on, late) = live  # fmt: skip
         result.add_department(live_dep, 0, points(total), state == "scored")
         if trail.department_id is not None:
             _compare(out, item_id, dep, "department_id", live_dep, trail.department_id)
@@ -404,6 +414,8 @@ def _reconcile_chunk(fetch: Fetch, low: int, high: int) -> _ChunkResult:
             ("verified_by_id", verified, trail.verified_by_id),
             ("scored_by_id", scored_by, trail.scored_by_id),
             ("appeal_count", appeals, trail.appeal_count),
+            ("submit_due_on", None if due_on is None else str(due_on), trail.submit_due_on),
+            ("is_submitted_late", bool(late), trail.is_submitted_late),
         ):
             _compare(out, item_id, dep, name, live_value, trail_value)
         _compare_scores(out, item_id, dep, scores.get(item_id, []), trail)

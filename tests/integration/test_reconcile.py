@@ -6,6 +6,7 @@ the notices while `audit verify` still passed. Now the tables are checked agains
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -250,3 +251,31 @@ def test_old_creation_event_without_item_count() -> None:
     live = [(1, 5)]
     assert [(d.field, d.live, d.from_events, d.assessment_id) for d in
             reconcile._item_counts(fetch)] == [("items", 5, 6, 1)]  # fmt: skip
+
+
+def test_late_submission_verdict_is_replayed(
+    session: Session, engine: Engine, tmp_path: Path
+) -> None:
+    """The calendar's verdict on a first submission is in the submit event and is checked."""
+    from workflow.calendar import set_stage_deadline
+
+    w = make_world(session, mini_scheme(("1",), departments=2))
+    set_stage_deadline(
+        session, w.assessment, "submit", starts_on=None, due_on=dt.date(2018, 9, 28),
+        working_days=None, actor=w.admin,
+    )  # fmt: skip
+    item = w.item(session, w.dep_a, "1")
+    add_evidence(session, LocalStore(tmp_path / "ev"), item, w.member_a)
+    actions.submit_item(session, item.id, w.member_a, item.version)
+    session.commit()
+    assert item.is_submitted_late is True
+    assert reconcile.reconcile(session).differences == []
+    with engine.begin() as conn:
+        conn.execute(
+            text("UPDATE items SET is_submitted_late = :f, submit_due_on = :d WHERE id = :i"),
+            {"f": False, "d": dt.date(2019, 1, 31), "i": item.id},
+        )
+    assert _named(reconcile.reconcile(session)) == {
+        (item.id, "is_submitted_late", False, True),
+        (item.id, "submit_due_on", "2019-01-31", "2018-09-28"),
+    }
