@@ -571,7 +571,7 @@ def build_openapi() -> dict[str, Any]:
                 "Issue a bearer token for a username and password",
                 {
                     **_ok(201, "TokenCreated", "The token (shown once) and the user."),
-                    **_errors(400, 401, 413, 415, 429),
+                    **_errors(400, 401, 403, 413, 415, 429),
                 },
                 tag="tokens",
                 public=True,

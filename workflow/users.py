@@ -14,13 +14,13 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from workflow.audit import record_event
-from workflow.errors import Conflict, InvalidValue, NotAuthenticated, NotFound
+from workflow.errors import Conflict, Forbidden, InvalidValue, NotAuthenticated, NotFound
 from workflow.models import ApiToken, Department, User, utcnow
+from workflow.passwords import check_new_password
 from workflow.states import Role
 
 HASHER = PasswordHasher()  # Argon2id with the library's current recommended parameters
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{2,64}$")
-MIN_PASSWORD = 10
 TOKEN_DAYS = 90
 # A hash to verify against when the user is unknown, so timing does not reveal who exists.
 _DUMMY_HASH = HASHER.hash("dummy-password-for-timing")
@@ -83,8 +83,8 @@ def create_user(
     role_values = validate_roles(roles)
     if Role.DEPARTMENT.value in role_values and department is None:
         raise InvalidValue("部门填报员必须指定所属部门", code="department_required")
-    if password is not None and len(password) < MIN_PASSWORD:
-        raise InvalidValue(f"密码至少 {MIN_PASSWORD} 位", code="weak_password")
+    if password is not None:
+        check_new_password(password, [username, display_name])
     if get_user(session, username) is not None:
         raise Conflict(f"用户名已存在：{username}", code="username_taken")
     user = User(
@@ -113,8 +113,7 @@ def set_password(
     session: Session, user: User, password: str, *, actor: User | None, must_change: bool = False
 ) -> None:
     """Set a new password; all sessions of the user end."""
-    if len(password) < MIN_PASSWORD:
-        raise InvalidValue(f"密码至少 {MIN_PASSWORD} 位", code="weak_password")
+    check_new_password(password, [user.username, user.display_name])
     user.password_hash = hash_password(password)
     user.must_change_password = must_change
     user.session_version += 1
@@ -193,6 +192,10 @@ def issue_token(
     """Create a bearer token; return the plain token (shown once) and its row."""
     if not user.is_active:
         raise NotAuthenticated("用户已停用", code="user_disabled")
+    if user.must_change_password:
+        raise Forbidden(
+            "请先在门户修改初始密码或被重置的密码，再申请 API 令牌", code="password_change_required"
+        )
     token = "fgf_" + secrets.token_urlsafe(32)
     row = ApiToken(
         user_id=user.id,
