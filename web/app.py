@@ -72,7 +72,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from web.limits import init_limiter
     from web.portal import register_portal
     from web.security import exempt_api_from_csrf, register_security
+    from web.security_log import configure_security_log
 
+    configure_security_log(app)
     register_api_errors(app)
     register_cli(app)
     init_limiter(app)

@@ -43,6 +43,8 @@ def load_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "TOKEN_DAYS": int(env.get("TOKEN_DAYS") or 90),
+        # The security log (JSON lines); empty: <INSTANCE_DIR>/security.log, "-": stderr.
+        "SECURITY_LOG": env.get("SECURITY_LOG") or "",
         # Sign-in (portal and POST /api/v1/tokens, counted together; web/limits.py).
         "LOGIN_LIMIT_PER_USER": env.get("LOGIN_LIMIT_PER_USER") or "5 per minute; 30 per hour",
         "LOGIN_LIMIT_PER_ADDRESS": env.get("LOGIN_LIMIT_PER_ADDRESS") or "30 per minute",

@@ -33,6 +33,7 @@ from workflow.models import (
     utcnow,
 )
 from workflow.permissions import can_read_item
+from workflow.security_log import hidden_from
 from workflow.states import State
 
 MAX_COMMENT = 5000
@@ -120,6 +121,7 @@ def get_readable_item(session: Session, item_id: int, user: User) -> Item:
     """Load an item the user may read; another department's item is a 404, not a 403."""
     item = get_item(session, item_id)
     if not can_read_item(user, item):
+        hidden_from(user, "item", item.id, department_id=item.department_id)
         raise NotFound("考核事项不存在", code="item_not_found")
     return item
 
@@ -215,6 +217,7 @@ def transition_item(
     # One locked load: concurrent requests on this item queue here.
     item = get_item(session, item_id, for_update=True)
     if not can_read_item(user, item):
+        hidden_from(user, "item", item.id, department_id=item.department_id)
         raise NotFound("考核事项不存在", code="item_not_found")
 
     key_hash = None

@@ -23,6 +23,7 @@ from workflow.audit import record_event
 from workflow.errors import Conflict, Forbidden, InvalidValue, NotFound
 from workflow.models import Evidence, Item, ScoringPoint, User, utcnow
 from workflow.permissions import can_read_item
+from workflow.security_log import hidden_from
 from workflow.states import Role, State
 
 PURPOSES = ("evidence", "not_involved_proof")
@@ -196,7 +197,10 @@ def _record_upload(
 def get_readable_evidence(session: Session, evidence_id: int, user: User) -> Evidence:
     """Load an evidence row the user may read (another department's is a 404)."""
     row = session.get(Evidence, evidence_id)
-    if row is None or not can_read_item(user, row.item):
+    if row is not None and not can_read_item(user, row.item):
+        hidden_from(user, "evidence", row.id, department_id=row.item.department_id)
+        raise NotFound("材料不存在", code="evidence_not_found")
+    if row is None:
         raise NotFound("材料不存在", code="evidence_not_found")
     return row
 

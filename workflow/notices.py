@@ -57,6 +57,7 @@ from workflow.models import (
     User,
 )
 from workflow.permissions import can_read_all, can_read_department
+from workflow.security_log import hidden_from
 from workflow.states import STATE_LABELS, Role, State
 
 NOTICE: Final = "notice"
@@ -724,6 +725,7 @@ def get_readable_notice(session: Session, notice_id: int, user: User) -> Notice:
         and scores_visible_to(user, row.assessment)
     )
     if not allowed:
+        hidden_from(user, "notice", row.id, department_id=row.department_id)
         raise NotFound("通知书不存在", code="notice_not_found")
     return row
 

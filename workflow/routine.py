@@ -37,6 +37,7 @@ from workflow.models import (
     utcnow,
 )
 from workflow.permissions import can_read_department, is_own_department
+from workflow.security_log import hidden_from
 from workflow.states import Role
 from workflow.workdays import UnknownYear
 
@@ -179,7 +180,10 @@ def submit_routine(
 def get_routine(session: Session, record_id: int, user: User) -> RoutineRecord:
     """Load a routine record the user may read (another department's is a 404)."""
     record = session.get(RoutineRecord, record_id)
-    if record is None or not can_read_department(user, record.department_id):
+    if record is not None and not can_read_department(user, record.department_id):
+        hidden_from(user, "routine_record", record.id, department_id=record.department_id)
+        raise NotFound("平时考核记录不存在", code="routine_not_found")
+    if record is None:
         raise NotFound("平时考核记录不存在", code="routine_not_found")
     return record
 
@@ -275,6 +279,7 @@ def routine_overview(
 ) -> RoutineOverview:
     """Everything the routine page and endpoint show for one department."""
     if not can_read_department(user, department_id):
+        hidden_from(user, "department", department_id, department_id=department_id)
         raise NotFound("部门不存在", code="department_not_found")
     _department(session, assessment, department_id)
     rules = rules_of(assessment)

@@ -17,6 +17,7 @@ from workflow.audit import record_event
 from workflow.errors import Conflict, Forbidden, InvalidValue, NotAuthenticated, NotFound
 from workflow.models import ApiToken, Department, User, utcnow
 from workflow.passwords import check_new_password
+from workflow.security_log import security_event
 from workflow.states import Role
 
 HASHER = PasswordHasher()  # Argon2id with the library's current recommended parameters
@@ -106,6 +107,8 @@ def create_user(
         department_id=user.department_id,
         payload={"username": username, "roles": role_values, "department_id": user.department_id},
     )
+    security_event("account_created", user_id=user.id, username=username, roles=role_values,
+                   department_id=user.department_id, by=_actor_id(actor))  # fmt: skip
     return user
 
 
@@ -118,14 +121,17 @@ def set_password(
     user.must_change_password = must_change
     user.session_version += 1
     session.flush()
+    action = "password_reset" if actor is None or actor.id != user.id else "password_changed"
     record_event(
         session,
         actor=actor,
-        action="password_reset" if actor is None or actor.id != user.id else "password_changed",
+        action=action,
         target_type="user",
         target_id=user.id,
         payload={"username": user.username},
     )
+    security_event(action, user_id=user.id, username=user.username, by=_actor_id(actor),
+                   must_change=must_change)  # fmt: skip
 
 
 def set_roles(
@@ -156,6 +162,9 @@ def set_roles(
             "after": {"roles": role_values, "department_id": user.department_id},
         },
     )
+    security_event("account_roles_changed", user_id=user.id, username=user.username,
+                   before=before, roles=role_values, department_id=user.department_id,
+                   by=_actor_id(actor))  # fmt: skip
 
 
 def set_active(session: Session, user: User, active: bool, *, actor: User | None) -> None:
@@ -180,6 +189,12 @@ def set_active(session: Session, user: User, active: bool, *, actor: User | None
         target_id=user.id,
         payload={"username": user.username},
     )
+    security_event("account_enabled" if active else "account_disabled", user_id=user.id,
+                   username=user.username, by=_actor_id(actor))  # fmt: skip
+
+
+def _actor_id(actor: User | None) -> int | None:
+    return actor.id if actor is not None else None
 
 
 def _token_hash(token: str) -> str:
@@ -213,6 +228,8 @@ def issue_token(
         target_id=row.id,
         payload={"token_id": row.id, "expires_at": row.expires_at},
     )
+    security_event("token_created", user_id=user.id, username=user.username, token_id=row.id,
+                   name=row.name, expires_at=row.expires_at.isoformat())  # fmt: skip
     return token, row
 
 
@@ -236,6 +253,9 @@ def revoke_token(session: Session, token_id: int, *, actor: User) -> None:
     """Revoke a token: its owner or an admin may."""
     row = session.get(ApiToken, token_id)
     if row is None or (row.user_id != actor.id and not actor.has_role(Role.ADMIN)):
+        if row is not None:
+            security_event("foreign_resource_hidden", resource="token", id=token_id,
+                           user_id=actor.id)  # fmt: skip
         raise NotFound("令牌不存在", code="token_not_found")
     if row.revoked_at is None:
         row.revoked_at = utcnow()
@@ -248,3 +268,4 @@ def revoke_token(session: Session, token_id: int, *, actor: User) -> None:
             target_id=row.id,
             payload={"token_id": row.id, "user_id": row.user_id},
         )
+        security_event("token_revoked", token_id=row.id, user_id=row.user_id, by=actor.id)

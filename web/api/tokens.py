@@ -26,6 +26,7 @@ from web.errors import error_response
 from web.limits import admit_sign_in, sign_in_failed, sign_in_succeeded
 from workflow.errors import BadRequest, NotAuthenticated
 from workflow.models import ApiToken
+from workflow.security_log import security_event
 from workflow.users import check_password, get_user, issue_token, revoke_token
 
 MAX_PASSWORD = 1024
@@ -63,16 +64,23 @@ def create_token() -> Response:
     name = _text_field(data, "name", 100, required=False)
     refused = admit_sign_in(username)  # counted before the password is looked at
     if refused is not None:
-        wait, _why = refused
+        wait, why = refused
+        security_event("sign_in_rate_limited", channel="api", username=username[:64],
+                       reason=why, retry_after=wait)  # fmt: skip
         response = error_response(429, "too_many_attempts", "尝试次数过多，请稍后再试")
         response.headers["Retry-After"] = str(wait)
         return response
     db = get_db()
     user = get_user(db, username) if len(username) <= 64 else None
-    if not check_password(user, password) or user is None or not user.is_active:
-        sign_in_failed(username)
+    valid = check_password(user, password)
+    if not valid or user is None or not user.is_active:
+        delay = sign_in_failed(username)
+        security_event("sign_in_failed", channel="api", username=username[:64],
+                       reason="account_disabled" if valid else "bad_credentials",
+                       known_user=user is not None, delay=delay)  # fmt: skip
         raise NotAuthenticated("用户名或密码错误", code="invalid_credentials")
     sign_in_succeeded(username)
+    security_event("sign_in_succeeded", channel="api", username=user.username, user_id=user.id)
     token, row = issue_token(db, user, name=name, days=int(current_app.config["TOKEN_DAYS"]))
     db.commit()
     body = {

@@ -37,6 +37,7 @@ from workflow.audit import record_event
 from workflow.errors import DomainError
 from workflow.models import User
 from workflow.permissions import is_office_staff
+from workflow.security_log import security_event
 from workflow.states import Role
 from workflow.users import check_password, get_user, set_password
 
@@ -138,14 +139,19 @@ def login() -> ResponseReturnValue:
     password = request.form.get("password", "")
     refused = admit_sign_in(username)  # counted before the password is looked at
     if refused is not None:
-        wait, _why = refused
+        wait, why = refused
+        security_event("sign_in_rate_limited", channel="portal", username=username[:64],
+                       reason=why, retry_after=wait)  # fmt: skip
         message = gettext("登录失败次数过多，请 %(seconds)s 秒后再试", seconds=wait)
         page = render_template("auth/login.html", error=message, username=username)
         return page, 429, {"Retry-After": str(wait)}
     db = get_db()
     user = get_user(db, username) if username else None
     if not check_password(user, password) or user is None:
-        sign_in_failed(username)
+        delay = sign_in_failed(username)
+        security_event("sign_in_failed", channel="portal", username=username[:64],
+                       reason="bad_credentials", known_user=user is not None,
+                       delay=delay)  # fmt: skip
         return render_template(
             "auth/login.html",
             error=gettext("用户名或密码错误"),
@@ -153,11 +159,14 @@ def login() -> ResponseReturnValue:
             next_url=next_url,
         )
     if not user.is_active:
-        sign_in_failed(username)
+        delay = sign_in_failed(username)
+        security_event("sign_in_failed", channel="portal", username=username[:64],
+                       reason="account_disabled", known_user=True, delay=delay)  # fmt: skip
         return render_template(
             "auth/login.html", error=gettext("该账号已停用，请联系管理员"), username=username
         )
     sign_in_succeeded(username)
+    security_event("sign_in_succeeded", channel="portal", username=user.username, user_id=user.id)
     session.clear()  # a fresh session at sign-in: nothing from before survives (fixation)
     login_user(SessionUser(user))
     start_session_clock()
@@ -174,6 +183,7 @@ def logout() -> ResponseReturnValue:
     """End the session: bump the session version so copies of this cookie stop working."""
     user = signed_in_user()
     if user is not None:
+        security_event("sign_out", user_id=user.id, username=user.username)
         db = get_db()
         user.session_version += 1
         record_event(db, actor=user, action="logout", target_type="user", target_id=user.id)
@@ -257,6 +267,7 @@ def _session_timeouts() -> ResponseReturnValue | None:
     if reason is None:
         session[LAST_SEEN_AT] = now
         return None
+    security_event("session_expired", reason=reason)
     logout_user()
     session.clear()
     flash(message, "info")
