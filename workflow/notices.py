@@ -725,7 +725,8 @@ def get_readable_notice(session: Session, notice_id: int, user: User) -> Notice:
         and scores_visible_to(user, row.assessment)
     )
     if not allowed:
-        hidden_from(user, "notice", row.id, department_id=row.department_id)
+        if row.department_id is not None and not can_read_department(user, row.department_id):
+            hidden_from(user, "notice", row.id, department_id=row.department_id)
         raise NotFound("通知书不存在", code="notice_not_found")
     return row
 
