@@ -92,14 +92,24 @@ def periods_between(first: Period, last: Period, unit: str) -> list[Period]:
     return out
 
 
+# How an office-registered task went for the department (参会准时/迟到/缺席 and the like).
+OUTCOMES = ("done", "late", "missed")
+OUTCOME_LABELS = {
+    "done": "按时完成（准时参会）",
+    "late": "逾期完成（迟到）",
+    "missed": "未完成（缺席）",
+}
+
+
 @dataclass(frozen=True)
 class RecordFigure:
     """What counting needs of one routine record."""
 
     kind: str
     period: str
-    status: str  # submitted / accepted / rejected
-    is_late: bool
+    status: str  # submitted / accepted / rejected / withdrawn
+    is_late: bool  # the department's own report came after its due time
+    outcome: str | None = None  # tasks: done / late / missed (None: done)
 
 
 @dataclass(frozen=True)
@@ -216,7 +226,7 @@ def count_periods(
         for p in rules.counted_periods(kind, now)
     }
     for r in records:
-        if r.kind != kind or r.period not in lines:
+        if r.kind != kind or r.period not in lines or r.status == "withdrawn":
             continue
         line = lines[r.period]
         if r.status == "accepted":
@@ -240,13 +250,17 @@ def suggest(
     """Turn routine counts into a suggested score for a scoring point (None if not routine).
 
     share_of_periods: max × (periods meeting the quota / periods counted) − late deductions.
-    share_accepted: max × accepted / (accepted + rejected) − late deductions; full marks when
-    nothing was recorded (no task was missed).
+    share_completed: max × (tasks completed / tasks counted) − late deductions, counting only
+    accepted records: rejected ones (duplicates, mistakes) and withdrawn ones are left out, not
+    held against the department. A task done late (迟到, 逾期) counts as completed and as
+    late; a missed one (缺席, 未完成) as not completed. No task recorded: full marks, since
+    nothing was missed (flagged `no_records` so the scorer sees it). `share_accepted` is the
+    old name of the same formula. The late deduction defaults to 0: the 2018 rules define none.
     """
     spec = rules.suggestions.get(code)
     if spec is None:
         return None
-    records = list(records)
+    records = [r for r in records if r.status != "withdrawn"]
     late_deduction = Decimal(str(spec.get("late_deduction", "0")))
     formula = spec.get("formula", "share_of_periods")
     if formula == "share_of_periods":
@@ -262,20 +276,23 @@ def suggest(
             "late": late,
             "late_deduction": late_deduction,
         }
-    elif formula == "share_accepted":
+    elif formula in ("share_completed", "share_accepted"):
         kinds = set(spec.get("kinds") or [spec.get("kind")])
         mine = [r for r in records if r.kind in kinds]
-        accepted = sum(1 for r in mine if r.status == "accepted")
-        rejected = sum(1 for r in mine if r.status == "rejected")
-        late = sum(1 for r in mine if r.status == "accepted" and r.is_late)
-        share = (
-            Decimal(accepted) / Decimal(accepted + rejected) if accepted + rejected else Decimal(1)
-        )
+        counted = [r for r in mine if r.status == "accepted"]
+        missed = sum(1 for r in counted if r.outcome == "missed")
+        late = sum(1 for r in counted if r.outcome == "late" or (r.outcome is None and r.is_late))
+        completed = len(counted) - missed
+        share = Decimal(completed) / Decimal(len(counted)) if counted else Decimal(1)
         breakdown = {
-            "formula": formula,
-            "accepted": accepted,
-            "rejected": rejected,
+            "formula": "share_completed",
+            "counted": len(counted),
+            "completed": completed,
+            "missed": missed,
             "late": late,
+            "rejected": sum(1 for r in mine if r.status == "rejected"),
+            "pending": sum(1 for r in mine if r.status == "submitted"),
+            "no_records": not counted,
             "late_deduction": late_deduction,
         }
     else:

@@ -38,6 +38,7 @@ def load_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "SECRET_KEY": env.get("SECRET_KEY") or _secret_key(instance),
         "STORAGE": {k: v for k, v in env.items() if k.startswith(("STORAGE_", "S3_"))},
         "MAX_UPLOAD_BYTES": int(env.get("MAX_UPLOAD_BYTES") or 200 * 1024 * 1024),
+        "CONVERSION_TIMEOUT": float(env.get("CONVERSION_TIMEOUT") or 60),
         "REDIS_URL": env.get("REDIS_URL") or "",
         "SESSION_COOKIE_SECURE": (env.get("SESSION_COOKIE_SECURE") or "").lower() == "true",
         "SESSION_COOKIE_HTTPONLY": True,

@@ -66,9 +66,14 @@ SCHEMAS: dict[str, Any] = {
             "due_at": TIME,
             "submitted_at": TIME,
             "is_late": BOOL,
-            "status": {"type": "string", "enum": ["submitted", "accepted", "rejected"]},
+            "status": {
+                "type": "string",
+                "enum": ["submitted", "accepted", "rejected", "withdrawn"],
+            },
             "reason": NSTR,
             "reviewed_at": NTIME,
+            "outcome": {"type": ["string", "null"], "enum": ["done", "late", "missed", None]},
+            "registered_by": {"type": "string", "enum": ["department", "office"]},
             "files": {
                 "type": "array",
                 "items": _obj(
@@ -330,7 +335,7 @@ SCHEMAS: dict[str, Any] = {
             "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
             "content_type": STR,
             "sub_item": NSTR,
-            "purpose": {"type": "string", "enum": ["evidence", "not_involved_proof"]},
+            "purpose": {"type": "string", "enum": ["evidence", "not_involved_proof", "appeal"]},
             "note": NSTR,
             "uploaded_at": TIME,
             "uploaded_by": NSTR,
@@ -717,7 +722,7 @@ def build_openapi() -> dict[str, Any]:
                                     "note": {"type": "string", "maxLength": 2000},
                                     "purpose": {
                                         "type": "string",
-                                        "enum": ["evidence", "not_involved_proof"],
+                                        "enum": ["evidence", "not_involved_proof", "appeal"],
                                         "default": "evidence",
                                     },
                                 },
@@ -831,6 +836,10 @@ def build_openapi() -> dict[str, Any]:
                                     "period": {"type": "string", "examples": ["2018-08"]},
                                     "title": {"type": "string", "maxLength": 300},
                                     "note": {"type": "string", "maxLength": 2000},
+                                    "outcome": {
+                                        "type": "string",
+                                        "enum": ["done", "late", "missed"],
+                                    },
                                     "department": {"type": "string", "pattern": "^[0-9]{1,10}$"},
                                     "file": {"type": "string", "format": "binary"},
                                 },
@@ -886,6 +895,53 @@ def build_openapi() -> dict[str, Any]:
                 {**_ok(200, "StageCalendar", "The calendar."), **_errors(401, 404)},
                 tag="assessments",
                 parameters=[aid],
+            ),
+        },
+        "/api/v1/routine/{rid}/correct": {
+            "post": _op(
+                "Correct a record the office registered (reviewer, admin), with a reason",
+                {
+                    **_ok(200, "RoutineRecord", "The corrected record."),
+                    **_errors(400, 401, 403, 404, 409, 413, 415, 422),
+                },
+                tag="routine",
+                parameters=[rid],
+                body=_json_body(
+                    {
+                        "type": "object",
+                        "required": ["reason"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "reason": {"type": "string", "maxLength": 2000},
+                            "period": {"type": ["string", "null"], "maxLength": 10},
+                            "title": {"type": ["string", "null"], "maxLength": 300},
+                            "note": {"type": ["string", "null"], "maxLength": 2000},
+                            "outcome": {
+                                "type": ["string", "null"],
+                                "enum": ["done", "late", "missed", None],
+                            },
+                        },
+                    }
+                ),
+            ),
+        },
+        "/api/v1/routine/{rid}/withdraw": {
+            "post": _op(
+                "Withdraw a record the office registered (kept, no longer counted), with a reason",
+                {
+                    **_ok(200, "RoutineRecord", "The withdrawn record."),
+                    **_errors(400, 401, 403, 404, 409, 413, 415, 422),
+                },
+                tag="routine",
+                parameters=[rid],
+                body=_json_body(
+                    {
+                        "type": "object",
+                        "required": ["reason"],
+                        "additionalProperties": False,
+                        "properties": {"reason": {"type": "string", "maxLength": 2000}},
+                    }
+                ),
             ),
         },
         "/api/v1/assessments/{aid}/publish": {

@@ -27,6 +27,7 @@ from workflow.models import (
     IdempotencyRecord,
     Item,
     NotInvolvedClaim,
+    RoutineRecord,
     Score,
     ScoringPoint,
     User,
@@ -137,6 +138,38 @@ def scoring_points_of(session: Session, item: Item) -> list[ScoringPoint]:
     )
 
 
+def routine_kinds(item: Item, point: ScoringPoint) -> list[str]:
+    """Return the routine record kinds that feed a scoring point (empty if not routine)."""
+    if not point.routine:
+        return []
+    spec = (item.assessment.routine_config or {}).get("suggestion", {}).get(point.code) or {}
+    kinds = spec.get("kinds") or ([spec["kind"]] if spec.get("kind") else [point.routine])
+    return [str(k) for k in kinds]
+
+
+def routine_points_with_records(
+    session: Session, item: Item, points: list[ScoringPoint]
+) -> frozenset[str]:
+    """Return the routine-fed points of the item that have live (not rejected) records."""
+    wanted = {p.code: routine_kinds(item, p) for p in points if p.routine}
+    if not wanted:
+        return frozenset()
+    kinds = {k for ks in wanted.values() for k in ks}
+    present = set(
+        session.execute(
+            select(RoutineRecord.kind)
+            .where(
+                RoutineRecord.assessment_id == item.assessment_id,
+                RoutineRecord.department_id == item.department_id,
+                RoutineRecord.kind.in_(kinds),
+                RoutineRecord.status.in_(("submitted", "accepted")),
+            )
+            .distinct()
+        ).scalars()
+    )
+    return frozenset(code for code, ks in wanted.items() if present.intersection(ks))
+
+
 def build_context(
     session: Session,
     item: Item,
@@ -160,10 +193,12 @@ def build_context(
         code_of[sp] for sp, purpose in live if purpose == "not_involved_proof" and sp in code_of
     )
     claimed = frozenset(code_of[c.scoring_point_id] for c in item.claims)
+    routine_points = routine_points_with_records(session, item, points)
     upheld = frozenset(code_of[c.scoring_point_id] for c in item.claims if c.is_upheld)
     return FlowContext(
         user=user,
         evidence_points=evidence_points,
+        routine_points=routine_points,
         proof_points=proof_points,
         claimed_points=claimed,
         upheld_points=upheld,
@@ -381,6 +416,8 @@ def _apply_effects(
         ).scalars()
         payload["evidence_sha256"] = list(hashes)
         payload["not_involved"] = sorted(ctx.claimed_points)
+        if ctx.routine_points:
+            payload["routine_points"] = sorted(ctx.routine_points)
     elif action == "review":
         item.reviewed_by_id = user.id
     elif action == "return":

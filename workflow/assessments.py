@@ -15,9 +15,10 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, object_session
 
+from scoring.totals import DepartmentResult, ItemFigure, results
 from workflow.audit import record_event
 from workflow.errors import BadRequest, Conflict, Forbidden, InvalidValue
-from workflow.models import Assessment, Item, User, utcnow
+from workflow.models import Assessment, Department, Item, User, utcnow
 from workflow.states import Role, State
 
 MAX_PUBLICATION_DAYS = 60
@@ -212,3 +213,50 @@ def reopen_assessment(
         payload={"finalised_at": assessment.finalised_at},
     )
     return assessment
+
+
+PUBLICATION_AUDIENCES = ("public", "signed_in")
+
+
+def set_publication_page(
+    session: Session, assessment: Assessment, audience: Any, *, actor: User
+) -> Assessment:
+    """Choose who may read the 公示 page: everyone, or signed-in users only (admin; audited)."""
+    _require_admin(actor)
+    if audience not in PUBLICATION_AUDIENCES:
+        raise InvalidValue("公示页面范围须为 public 或 signed_in", code="bad_audience")
+    before = assessment.publication_page
+    if before == audience:
+        return assessment
+    assessment.publication_page = audience
+    session.flush()
+    record_event(
+        session,
+        actor=actor,
+        action="publication_page_set",
+        target_type="assessment",
+        target_id=assessment.id,
+        payload={"from": before, "to": audience},
+    )
+    return assessment
+
+
+def results_of(session: Session, assessment: Assessment) -> list[DepartmentResult]:
+    """Totals, converted scores and ranks of every department of the assessment, best first."""
+    departments = {
+        dep_id: name
+        for dep_id, name in session.execute(
+            select(Department.id, Department.name)
+            .where(Department.assessment_id == assessment.id)
+            .order_by(Department.id)
+        ).all()
+    }
+    figures = [
+        ItemFigure(department_id=dep_id, is_scored=state == State.SCORED.value, total=total)
+        for dep_id, state, total in session.execute(
+            select(Item.department_id, Item.state, Item.total).where(
+                Item.assessment_id == assessment.id
+            )
+        ).all()
+    ]
+    return results(departments, figures, assessment.total_points, assessment.converted_points)

@@ -26,7 +26,8 @@ from workflow.permissions import can_read_item
 from workflow.security_log import hidden_from
 from workflow.states import Role, State
 
-PURPOSES = ("evidence", "not_involved_proof")
+# "appeal": a file supporting the department's appeal, attached while the appeal is pending.
+PURPOSES = ("evidence", "not_involved_proof", "appeal")
 EDITABLE_STATES = (State.DRAFT.value, State.RETURNED.value)
 MAX_NOTE = 2000
 
@@ -34,10 +35,14 @@ MAX_NOTE = 2000
 Upload = tuple[BinaryIO, str]
 
 
-def _check_editable(item: Item, user: User) -> None:
-    """Only the item's department, only while draft or returned."""
+def _check_editable(item: Item, user: User, purpose: str = "evidence") -> None:
+    """Only the item's department, only while draft or returned (appeal files: while appealed)."""
     if not user.has_role(Role.DEPARTMENT) or user.department_id != item.department_id:
         raise Forbidden("只有本部门的填报人员可以管理佐证材料", code="not_own_department")
+    if purpose == "appeal":
+        if item.state != State.APPEALED.value:
+            raise Conflict("申诉材料只能在申诉处理期间上传", code="invalid_state")
+        return
     if item.state not in EDITABLE_STATES:
         raise Conflict("只有草稿或已退回的事项可以修改佐证材料", code="invalid_state")
 
@@ -98,10 +103,10 @@ def attach_evidence_files(
     `item_state_changed` and write no row (the objects stay for `storage gc`).
     """
     item = get_readable_item(session, item_id, user)
-    _check_editable(item, user)
     seen_version = item.version
     if purpose not in PURPOSES:
         raise InvalidValue(f"未知的材料用途：{purpose}", code="bad_purpose")
+    _check_editable(item, user, purpose)
     point_id = None
     if sub_item:
         point = session.execute(
@@ -123,17 +128,19 @@ def attach_evidence_files(
     # audit chain) are not held up by a slow upload.
     stored = [ingest_upload(store, stream, name, max_size=max_size) for stream, name in uploads]
 
-    item = _lock_unchanged_item(session, item_id, user, seen_version)
+    item = _lock_unchanged_item(session, item_id, user, seen_version, purpose)
     return [
         _record_upload(session, item, user, f, point_id, sub_item, purpose, note) for f in stored
     ]
 
 
-def _lock_unchanged_item(session: Session, item_id: int, user: User, seen_version: int) -> Item:
+def _lock_unchanged_item(
+    session: Session, item_id: int, user: User, seen_version: int, purpose: str = "evidence"
+) -> Item:
     """Lock the item and require the state and version seen before the upload streamed."""
     item = _lock_item(session, item_id, user)
     try:
-        _check_editable(item, user)
+        _check_editable(item, user, purpose)
     except Conflict as exc:
         raise _state_changed() from exc
     if item.version != seen_version:

@@ -120,6 +120,8 @@ class FlowContext:
     probe: bool = False
     # Filled by the operation before firing: facts the guards need from the database.
     evidence_points: frozenset[str | None] = frozenset()
+    # Routine-fed points (9.1, 9.2, 10.1) with live routine records: those are their evidence.
+    routine_points: frozenset[str] = frozenset()
     proof_points: frozenset[str] = frozenset()
     claimed_points: frozenset[str] = frozenset()
     upheld_points: frozenset[str] = frozenset()
@@ -193,8 +195,9 @@ class ItemFlow:
         """Submit needs evidence, or per scoring point evidence or a proven not-involved claim."""
         ctx = self.ctx
         points = list(ctx.point_max)
+        evidence: frozenset[str | None] = ctx.evidence_points | ctx.routine_points
         if not ctx.claimed_points:
-            if not ctx.evidence_points:
+            if not evidence:
                 raise InvalidValue("提交前请至少上传一个佐证材料", code="evidence_required")
             return True
         unknown = ctx.claimed_points - set(points)
@@ -209,10 +212,10 @@ class ItemFlow:
                 f"声明不涉及的评分项须上传证明材料：{'、'.join(missing_proof)}",
                 code="proof_required",
             )
-        general = None in ctx.evidence_points
+        general = None in evidence
         missing = [
             p for p in points if p not in ctx.claimed_points and not general
-            and p not in ctx.evidence_points
+            and p not in evidence
         ]  # fmt: skip
         if missing:
             raise InvalidValue(

@@ -91,6 +91,10 @@ class Assessment(Base):
     notice_cc: Mapped[str | None] = mapped_column(String(500))  # 抄送 of the 版记
     # Departments see no score before publication (公示) starts, unless turned off.
     hide_scores_until_published: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Who may read the 公示 page while publication runs: "public" or "signed_in".
+    publication_page: Mapped[str] = mapped_column(
+        String(16), default="public", server_default="public"
+    )
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     departments: Mapped[list[Department]] = relationship(
@@ -473,8 +477,14 @@ class RoutineRecord(Base):
     due_at: Mapped[dt.datetime]
     submitted_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     is_late: Mapped[bool] = mapped_column(Boolean, default=False)
-    status: Mapped[str] = mapped_column(String(16), default="submitted")
+    status: Mapped[str] = mapped_column(String(16), default="submitted")  # … or withdrawn
     reason: Mapped[str | None] = mapped_column(Text)
+    # Tasks (meeting, inspection, task): done / late / missed; NULL for reports.
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    # "department" (its own report) or "office" (registered by the office; correctable).
+    registered_by: Mapped[str] = mapped_column(
+        String(16), default="department", server_default="department"
+    )
     created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     reviewed_at: Mapped[dt.datetime | None]

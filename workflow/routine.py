@@ -11,6 +11,8 @@ from sqlalchemy.orm import Session, selectinload
 
 from scoring.routine import (
     KINDS,
+    OUTCOMES,
+    Period,
     PeriodCount,
     PeriodError,
     RecordFigure,
@@ -25,7 +27,7 @@ from storage.ingest import ingest_upload
 from workflow.assessments import ensure_not_final
 from workflow.audit import record_event
 from workflow.calendar import work_calendar
-from workflow.errors import BadRequest, Forbidden, InvalidValue, NotFound
+from workflow.errors import BadRequest, Conflict, Forbidden, InvalidValue, NotFound
 from workflow.models import (
     Assessment,
     Department,
@@ -72,18 +74,28 @@ def submit_routine(
     filename: str | None,
     department_id: int | None = None,
     note: str | None = None,
+    outcome: str | None = None,
     max_size: int,
     now: dt.datetime | None = None,
 ) -> RoutineRecord:
-    """Record a routine submission: a department its own reports, the office meetings etc."""
+    """Record a routine submission: a department its own reports, the office meetings etc.
+
+    A department's own report is late when it comes after the end of its period. The
+    office's registration of a meeting or an inspection is never the department's late
+    report: how the department did is its `outcome` (done, late, missed; default done).
+    """
     now = now or utcnow()
     ensure_not_final(assessment, now)
     if kind not in KINDS:
         raise InvalidValue(f"未知的平时考核类型：{kind}", code="unknown_kind")
+    if outcome is not None and outcome not in OUTCOMES:
+        raise InvalidValue("完成情况须为 done、late 或 missed", code="bad_outcome")
     is_office = user.has_role(*OFFICE_ROLES)
+    registered_by = "office"
     if user.has_role(Role.DEPARTMENT) and (
         department_id is None or department_id == user.department_id
     ):
+        registered_by = "department"
         department_id = user.department_id
         if kind not in DEPARTMENT_KINDS:
             raise Forbidden("参会、督查检查记录由市职转办登记", code="office_kind")
@@ -109,20 +121,18 @@ def submit_routine(
         parsed = parse_period(period)
     except PeriodError as exc:
         raise InvalidValue(str(exc), code="bad_period") from exc
-    unit, _minimum = rules.quotas.get(kind, ("month", 0))
-    if kind in rules.quotas and (parsed.months == 1) != (unit == "month"):
-        want = "月份（如 2018-08）" if unit == "month" else "季度（如 2018-Q3）"
-        raise InvalidValue(f"该类型按{want}计数", code="bad_period")
-    first = parsed.year * 12 + parsed.start_month
-    last = first + parsed.months - 1
-    window_first = rules.counting_starts.year * 12 + rules.counting_starts.start_month
-    window_last = rules.counting_ends.year * 12 + rules.counting_ends.start_month
-    if last < window_first or first > window_last:  # a period must overlap the window
-        raise InvalidValue("期间不在本年度考核计数范围内", code="period_out_of_window")
+    _check_window(rules, kind, parsed)
     try:
         due = rules.due_at(parsed, kind, work_calendar(session).add_working_days)
     except UnknownYear as exc:
         raise InvalidValue(str(exc), code="calendar_unknown_year") from None
+    is_late = registered_by == "department" and now >= due
+    if kind in STAFF_KINDS:
+        if registered_by == "department":
+            outcome = "late" if is_late else "done"
+        outcome = outcome or "done"
+    else:
+        outcome = None
     # The file is stored before any row is written: no write lock is held while it streams.
     stored = (
         ingest_upload(store, stream, filename or "未命名文件", max_size=max_size)
@@ -138,8 +148,10 @@ def submit_routine(
         note=(note or "").strip() or None,
         due_at=due,
         submitted_at=now,
-        is_late=now >= due,
+        is_late=is_late,
         status="submitted",
+        outcome=outcome,
+        registered_by=registered_by,
         created_by_id=user.id,
     )
     session.add(record)
@@ -171,10 +183,26 @@ def submit_routine(
             "title": title,
             "due_at": due,
             "is_late": record.is_late,
+            "outcome": outcome,
+            "registered_by": registered_by,
             "sha256": hashes,
         },
     )
     return record
+
+
+def _check_window(rules: RoutineRules, kind: str, parsed: Period) -> None:
+    """Refuse a period of the wrong unit for the kind, or one outside the counting window."""
+    unit, _minimum = rules.quotas.get(kind, ("month", 0))
+    if kind in rules.quotas and (parsed.months == 1) != (unit == "month"):
+        want = "月份（如 2018-08）" if unit == "month" else "季度（如 2018-Q3）"
+        raise InvalidValue(f"该类型按{want}计数", code="bad_period")
+    first = parsed.year * 12 + parsed.start_month
+    last = first + parsed.months - 1
+    window_first = rules.counting_starts.year * 12 + rules.counting_starts.start_month
+    window_last = rules.counting_ends.year * 12 + rules.counting_ends.start_month
+    if last < window_first or first > window_last:  # a period must overlap the window
+        raise InvalidValue("期间不在本年度考核计数范围内", code="period_out_of_window")
 
 
 def get_routine(session: Session, record_id: int, user: User) -> RoutineRecord:
@@ -211,6 +239,8 @@ def review_routine(
     reason = (reason or "").strip() or None
     if status == "rejected" and not reason:
         raise InvalidValue("退回平时考核记录须说明理由", code="reason_required")
+    if record.status == "withdrawn":
+        raise Conflict("该记录已撤销，不能再审核", code="routine_withdrawn")
     assessment = session.get_one(Assessment, record.assessment_id)
     ensure_not_final(assessment, now)
     before = record.status
@@ -234,16 +264,145 @@ def review_routine(
     return record
 
 
+def _office_record(session: Session, record_id: int, user: User, now: dt.datetime) -> RoutineRecord:
+    """Load an office-registered record the user may change (reviewer or admin, not own)."""
+    record = get_routine(session, record_id, user)
+    if not user.has_role(*OFFICE_ROLES):
+        raise Forbidden("只有初审员或管理员可以更正或撤销平时考核记录", code="role_required")
+    if user.department_id is not None and user.department_id == record.department_id:
+        raise Forbidden("不能更正本部门的记录", code="own_department")
+    if record.registered_by != "office":
+        raise Forbidden(
+            "部门自行报送的记录不能由市职转办更正，请退回后由部门重新报送",
+            code="department_record",
+        )
+    if record.status == "withdrawn":
+        raise Conflict("该记录已撤销", code="routine_withdrawn")
+    ensure_not_final(session.get_one(Assessment, record.assessment_id), now)
+    return record
+
+
+def _reason(reason: Any, what: str) -> str:
+    if reason is not None and not isinstance(reason, str):
+        raise BadRequest("reason 必须是文本", code="invalid_type")
+    text = (reason or "").strip()
+    if not text:
+        raise InvalidValue(f"{what}平时考核记录须说明理由", code="reason_required")
+    if len(text) > 2000:
+        raise InvalidValue("理由不超过 2000 字", code="reason_too_long")
+    return text
+
+
+def correct_routine(
+    session: Session,
+    record_id: int,
+    user: User,
+    *,
+    reason: Any,
+    period: Any = None,
+    title: Any = None,
+    note: Any = None,
+    outcome: Any = None,
+    now: dt.datetime | None = None,
+) -> RoutineRecord:
+    """Correct an office-registered record (period, title, note, outcome), with a reason."""
+    now = now or utcnow()
+    record = _office_record(session, record_id, user, now)
+    text = _reason(reason, "更正")
+    for name, value in (("period", period), ("title", title), ("note", note), ("outcome", outcome)):
+        if value is not None and not isinstance(value, str):
+            raise BadRequest(f"{name} 必须是文本", code="invalid_type")
+    changes: dict[str, Any] = {}
+    if period is not None and period.strip() and period.strip() != record.period:
+        assessment = session.get_one(Assessment, record.assessment_id)
+        rules = rules_of(assessment)
+        try:
+            parsed = parse_period(period)
+        except PeriodError as exc:
+            raise InvalidValue(str(exc), code="bad_period") from exc
+        _check_window(rules, record.kind, parsed)
+        changes["period"] = (record.period, parsed.label)
+        record.period = parsed.label
+        try:
+            record.due_at = rules.due_at(
+                parsed, record.kind, work_calendar(session).add_working_days
+            )
+        except UnknownYear as exc:
+            raise InvalidValue(str(exc), code="calendar_unknown_year") from None
+    if title is not None and title.strip() and title.strip() != record.title:
+        if len(title.strip()) > MAX_TITLE:
+            raise InvalidValue(f"标题不超过 {MAX_TITLE} 字", code="bad_title")
+        changes["title"] = (record.title, title.strip())
+        record.title = title.strip()
+    if note is not None and (note.strip() or None) != record.note:
+        changes["note"] = (record.note, note.strip() or None)
+        record.note = note.strip() or None
+    if outcome is not None and outcome != "" and outcome != record.outcome:
+        if outcome not in OUTCOMES:
+            raise InvalidValue("完成情况须为 done、late 或 missed", code="bad_outcome")
+        changes["outcome"] = (record.outcome, outcome)
+        record.outcome = outcome
+    if not changes:
+        raise InvalidValue("没有需要更正的内容", code="nothing_changed")
+    session.flush()
+    record_event(
+        session,
+        actor=user,
+        action="routine_corrected",
+        target_type="routine",
+        target_id=record.id,
+        department_id=record.department_id,
+        comment=text,
+        payload={
+            "kind": record.kind,
+            "changes": {k: {"from": a, "to": b} for k, (a, b) in changes.items()},
+        },
+    )
+    return record
+
+
+def withdraw_routine(
+    session: Session, record_id: int, user: User, *, reason: Any, now: dt.datetime | None = None
+) -> RoutineRecord:
+    """Withdraw an office-registered record (kept, no longer counted), with a reason."""
+    now = now or utcnow()
+    record = _office_record(session, record_id, user, now)
+    text = _reason(reason, "撤销")
+    before = record.status
+    record.status = "withdrawn"
+    record.reason = text
+    record.reviewed_by_id = user.id
+    record.reviewed_at = now
+    session.flush()
+    record_event(
+        session,
+        actor=user,
+        action="routine_withdrawn",
+        target_type="routine",
+        target_id=record.id,
+        department_id=record.department_id,
+        from_state=before,
+        to_state="withdrawn",
+        comment=text,
+        payload={"kind": record.kind, "period": record.period, "title": record.title},
+    )
+    return record
+
+
 def _figures(session: Session, assessment_id: int, department_id: int) -> list[RecordFigure]:
     rows = session.execute(
         select(
-            RoutineRecord.kind, RoutineRecord.period, RoutineRecord.status, RoutineRecord.is_late
+            RoutineRecord.kind,
+            RoutineRecord.period,
+            RoutineRecord.status,
+            RoutineRecord.is_late,
+            RoutineRecord.outcome,
         ).where(
             RoutineRecord.assessment_id == assessment_id,
             RoutineRecord.department_id == department_id,
         )
     ).all()
-    return [RecordFigure(kind, period, status, is_late) for kind, period, status, is_late in rows]
+    return [RecordFigure(*row) for row in rows]
 
 
 @dataclass(frozen=True)
@@ -294,7 +453,7 @@ def routine_overview(
             .order_by(RoutineRecord.period, RoutineRecord.id)
         ).scalars()
     )
-    figures = [RecordFigure(r.kind, r.period, r.status, r.is_late) for r in records]
+    figures = [RecordFigure(r.kind, r.period, r.status, r.is_late, r.outcome) for r in records]
     counts = {kind: count_periods(rules, kind, figures, now) for kind in rules.quotas}
     return RoutineOverview(
         records=records,

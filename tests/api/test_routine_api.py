@@ -192,3 +192,94 @@ def test_publish_and_reopen_roles_and_states(
     )
     assert r.status_code == 201
     assert session.query(RoutineRecord).count() == 1
+
+
+def test_office_corrects_and_withdraws_its_registration(client: FlaskClient, cast: Cast) -> None:
+    w = cast.world
+    aid = w.assessment.id
+    made = client.post(
+        f"{BASE}/assessments/{aid}/routine",
+        data={"kind": "meeting", "period": "2018-09", "title": "推进会", "outcome": "missed",
+              "department": str(w.dep_a.id)},
+        headers=cast.headers("reviewer"),
+        content_type="multipart/form-data",
+    )  # fmt: skip
+    body = made.get_json()
+    assert made.status_code == 201 and body["registered_by"] == "office"
+    assert body["outcome"] == "missed" and body["is_late"] is False  # registered in 2026
+    rid = body["id"]
+    url = f"{BASE}/routine/{rid}"
+    r = client.post(f"{url}/correct", json={"outcome": "done"}, headers=cast.headers("reviewer"))
+    assert r.status_code == 422 and error_code(r) == "reason_required"
+    r = client.post(
+        f"{url}/correct", json={"outcome": "done", "reason": "x"}, headers=cast.headers("own")
+    )
+    assert r.status_code == 403
+    r = client.post(
+        f"{url}/correct",
+        json={"outcome": "done", "period": "2018-10", "reason": "登记时误选缺席"},
+        headers=cast.headers("reviewer"),
+    )
+    assert r.status_code == 200, r.get_json()
+    assert r.get_json()["outcome"] == "done" and r.get_json()["period"] == "2018-10"
+    r = client.post(
+        f"{url}/withdraw", json={"reason": "重复登记"}, headers=cast.headers("reviewer")
+    )
+    assert r.status_code == 200 and r.get_json()["status"] == "withdrawn"
+    r = client.post(f"{url}/withdraw", json={"reason": "again"}, headers=cast.headers("reviewer"))
+    assert r.status_code == 409
+    # A department's own report is not the office's to correct.
+    own = client.post(
+        f"{BASE}/assessments/{aid}/routine",
+        data=pdf_upload("信息.pdf", "r9", kind="monthly_info", period="2018-08", title="信息"),
+        headers=cast.headers("own"),
+        content_type="multipart/form-data",
+    ).get_json()
+    r = client.post(
+        f"{BASE}/routine/{own['id']}/withdraw", json={"reason": "x"},
+        headers=cast.headers("reviewer"),
+    )  # fmt: skip
+    assert r.status_code == 403 and error_code(r) == "department_record"
+
+
+def test_10_1_suggestion_counts_only_what_the_department_did(
+    client: FlaskClient, cast: Cast
+) -> None:
+    """The issue's case: one meeting, one inspection, two duplicates the office rejected."""
+    w = cast.world
+    aid = w.assessment.id
+    office = cast.headers("reviewer")
+
+    def register(kind: str, period: str, title: str, outcome: str = "done") -> int:
+        r = client.post(
+            f"{BASE}/assessments/{aid}/routine",
+            data={"kind": kind, "period": period, "title": title, "outcome": outcome,
+                  "department": str(w.dep_a.id)},
+            headers=office,
+            content_type="multipart/form-data",
+        )  # fmt: skip
+        assert r.status_code == 201, r.get_json()
+        return int(r.get_json()["id"])
+
+    def review(rid: int, status: str) -> None:
+        body = {"status": status, "reason": "重复登记" if status == "rejected" else None}
+        r = client.post(f"{BASE}/routine/{rid}/review", json=body, headers=office)
+        assert r.status_code == 200, r.get_json()
+
+    def suggested() -> dict[str, Any]:
+        ov = client.get(f"{BASE}/assessments/{aid}/departments/{w.dep_a.id}/routine",
+                        headers=office)  # fmt: skip
+        return dict(ov.get_json()["suggested"]["10.1"])
+
+    assert suggested()["points"] == "5.00" and suggested()["breakdown"]["no_records"] is True
+    review(register("meeting", "2018-09", "九月推进会"), "accepted")
+    review(register("inspection", "2018-10", "十月督查"), "accepted")
+    review(register("meeting", "2018-09", "九月推进会（重复）"), "rejected")
+    review(register("inspection", "2018-10", "十月督查（重复）"), "rejected")
+    s = suggested()
+    assert s["points"] == "5.00", s
+    assert s["breakdown"]["late"] == 0 and s["breakdown"]["rejected"] == 2
+    assert s["breakdown"]["counted"] == 2 and s["breakdown"]["no_records"] is False
+    # A meeting the department missed is what lowers it: 2 of 3 completed.
+    review(register("meeting", "2018-11", "十一月推进会", outcome="missed"), "accepted")
+    assert suggested()["points"] == "3.33"

@@ -273,3 +273,16 @@ def _io(data: bytes) -> Any:
     import io
 
     return io.BytesIO(data)
+
+
+def test_appeal_files_only_while_the_appeal_is_pending(
+    client: FlaskClient, cast: Cast, ready: Item
+) -> None:
+    response = client.post(
+        f"/api/v1/items/{ready.id}/evidence",
+        data=pdf_upload("申诉材料.pdf", "appeal", purpose="appeal"),
+        headers=cast.headers("own"),
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 409 and error_code(response) == "invalid_state"
+    assert "申诉" in response.get_json()["error"]["message"]

@@ -149,7 +149,9 @@ def test_overview_counts_and_suggestions(session: Session, store: LocalStore, ca
     ov = routine_overview(session, c.a, c.dep.id, c.member, utcnow())
     months = {line.period: line for line in ov.counts["monthly_info"]}
     assert not months["2018-11"].is_met and months["2018-12"].late == 1
-    assert ov.suggestions["9.1"].points == Decimal("5.90")  # 8 × 4/5 − 0.5
+    # 8 × 4/5; the late December report costs nothing: the 2018 rules define no deduction
+    assert ov.suggestions["9.1"].points == Decimal("6.40")
+    assert ov.suggestions["9.1"].breakdown["late"] == 1
     assert ov.suggestions["9.2"].points == Decimal("7.00")
     with pytest.raises(NotFound):
         routine_overview(session, c.a, c.dep.id, c.member_b, utcnow())
@@ -189,7 +191,7 @@ def test_scorer_sees_suggestion_and_deviates_with_reason(
     ev = session.execute(
         select(AuditEvent).where(AuditEvent.item_id == item.id, AuditEvent.action == "score")
     ).scalar_one()
-    assert payload_of(ev)["suggested"] == {"9.1": "5.90", "9.2": "7.00"}
+    assert payload_of(ev)["suggested"] == {"9.1": "6.40", "9.2": "7.00"}
 
 
 def _all_scored(session: Session, store: LocalStore, c: Cast) -> list[Item]:

@@ -104,17 +104,63 @@ def test_suggestion_quarters_and_floor() -> None:
     assert suggest(RULES, "1.1", Decimal(5), [], END) is None
 
 
-def test_suggestion_share_accepted() -> None:
+def test_suggestion_10_1_counts_only_what_the_department_did() -> None:
+    # The case: the office registered one meeting and one inspection after their
+    # month (office registrations carry no lateness), plus two duplicates it then rejected.
     recs = [
-        RecordFigure("meeting", "2018-09", "accepted", False),
-        RecordFigure("meeting", "2018-10", "rejected", False),
-        RecordFigure("task", "2018-11", "accepted", False),
-        RecordFigure("inspection", "2018-12", "accepted", False),
+        RecordFigure("meeting", "2018-09", "accepted", False, "done"),
+        RecordFigure("inspection", "2018-10", "accepted", False, "done"),
+        RecordFigure("meeting", "2018-09", "rejected", False, "done"),
+        RecordFigure("inspection", "2018-10", "rejected", False, "done"),
     ]
     s = suggest(RULES, "10.1", Decimal(5), recs, END)
-    assert s is not None and s.points == Decimal("3.75")
+    assert s is not None and s.points == Decimal("5.00")
+    assert s.breakdown["counted"] == 2 and s.breakdown["rejected"] == 2
+    assert s.breakdown["no_records"] is False
+    # A withdrawn registration and a pending one change nothing either.
+    more = [
+        *recs,
+        RecordFigure("meeting", "2018-11", "withdrawn", False, "missed"),
+        RecordFigure("task", "2018-11", "submitted", False, "missed"),
+    ]
+    s = suggest(RULES, "10.1", Decimal(5), more, END)
+    assert s is not None and s.points == Decimal("5.00") and s.breakdown["pending"] == 1
+
+
+def test_suggestion_10_1_missed_and_late_tasks() -> None:
+    recs = [
+        RecordFigure("meeting", "2018-09", "accepted", False, "done"),
+        RecordFigure("meeting", "2018-10", "accepted", False, "missed"),  # 缺席
+        RecordFigure("task", "2018-11", "accepted", False, "late"),  # 逾期完成
+        RecordFigure("inspection", "2018-12", "accepted", False, "done"),
+    ]
+    s = suggest(RULES, "10.1", Decimal(5), recs, END)
+    assert s is not None and s.points == Decimal("3.75")  # 3 of 4 done; no late deduction
+    assert s.breakdown["late"] == 1 and s.breakdown["late_deduction"] == Decimal(0)
+    strict = RoutineRules.from_config(
+        {
+            **CONFIG,
+            "suggestion": {
+                "10.1": {
+                    "kinds": ["meeting", "inspection", "task"],
+                    "formula": "share_completed",
+                    "late_deduction": "0.5",
+                }
+            },
+        },
+        "Asia/Shanghai",
+    )
+    s = suggest(strict, "10.1", Decimal(5), recs, END)
+    assert s is not None and s.points == Decimal("3.25")  # another scheme may deduct for late
+
+
+def test_suggestion_10_1_without_records_is_full_and_flagged() -> None:
     none = suggest(RULES, "10.1", Decimal(5), [], END)
     assert none is not None and none.points == Decimal("5.00")
+    assert none.breakdown["no_records"] is True
+    only_rejected = [RecordFigure("meeting", "2018-09", "rejected", False, "done")]
+    s = suggest(RULES, "10.1", Decimal(5), only_rejected, END)
+    assert s is not None and s.points == Decimal("5.00") and s.breakdown["no_records"] is True
 
 
 def test_another_scheme_quota() -> None:

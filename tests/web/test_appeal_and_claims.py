@@ -130,3 +130,40 @@ def test_appeal_is_offered_only_in_the_window_and_decided_by_another_scorer(
     assert rejected.status_code == 303
     final = text(member.get(f"/portal/items/{item.id}"))
     assert "驳回申诉" in final and "文件日期晚于考核期" in final and 'value="appeal"' not in final
+
+
+def test_appeal_form_shows_its_deadline_and_takes_an_attachment(
+    app: Flask, session: Session, world: World, store: LocalStore, login: Login
+) -> None:
+    from sqlalchemy import select
+
+    from workflow.models import AuditEvent, Evidence
+
+    item = _scored(session, store, world)
+    now = utcnow()
+    closes = dt.datetime(2030, 5, 6, 2, 30, tzinfo=dt.UTC)  # 10:30 in Shanghai
+    set_appeal_window(session, world.assessment, now - dt.timedelta(days=1), closes,
+                      actor=world.admin)  # fmt: skip
+    session.commit()
+    member = login("member_a")
+    page = text(member.get(f"/portal/items/{item.id}"))
+    assert "申诉截止时间：" in page and "2030-05-06 10:30" in page
+    version = form_version(page)
+    appealed = member.post(
+        f"/portal/items/{item.id}/action",
+        data={"version": str(version), "action": "appeal", "comment": "见附件任命文件",
+              "files": (io.BytesIO(demo_pdf("任命文件")), "任命文件.pdf")},
+        content_type="multipart/form-data",
+    )  # fmt: skip
+    assert appealed.status_code == 303, text(appealed)
+    row = session.execute(
+        select(Evidence).where(Evidence.item_id == item.id, Evidence.purpose == "appeal")
+    ).scalar_one()
+    assert row.filename == "任命文件.pdf"
+    event = session.execute(
+        select(AuditEvent).where(AuditEvent.target_type == "evidence",
+                                 AuditEvent.target_id == str(row.id))
+    ).scalar_one()  # fmt: skip
+    assert '"purpose":"appeal"' in event.payload
+    reviewer_page = text(login("scorer2").get(f"/review/items/{item.id}"))
+    assert "任命文件.pdf" in reviewer_page and "申诉材料" in reviewer_page

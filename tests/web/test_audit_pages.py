@@ -57,8 +57,14 @@ def test_exports_csv_with_bom_and_json_lines(
     assert response.status_code == 200 and response.data.startswith("\ufeff".encode())
     assert response.headers["Content-Disposition"].startswith("attachment;")
     rows = list(csv.DictReader(io.StringIO(response.data.decode("utf-8-sig"))))
-    assert [r["action"] for r in rows] == ["evidence_uploaded", "submit", "return"]
-    assert rows[2]["comment"] == "缺少<盖章>页" and len(rows[2]["hash"]) == 64
+    assert list(rows[0])[:6] == ["序号", "时间（北京时间）", "操作人", "操作", "操作代码", "对象"]
+    assert [r["操作代码"] for r in rows] == ["evidence_uploaded", "submit", "return"]
+    assert [r["操作"] for r in rows] == ["上传材料", "提交", "退回修改"]
+    assert rows[2]["说明"] == "缺少<盖章>页" and len(rows[2]["哈希"]) == 64
+    assert rows[1]["原状态"] == "草稿" and rows[1]["新状态"] == "待初审"
+    assert rows[1]["对象"].startswith(world.dep_a.name + " / 1. ")
+    assert "（member_a）" in rows[1]["操作人"] or rows[1]["操作人"] == "member_a"
+    # Shanghai wall time: eight hours ahead of the UTC the JSON Lines keep.
     lines = auditor.get(f"/audit/export.jsonl?item={item_id}").data.decode().splitlines()
     records = [json.loads(line) for line in lines]
     assert [r["action"] for r in records] == ["evidence_uploaded", "submit", "return"]
@@ -67,6 +73,32 @@ def test_exports_csv_with_bom_and_json_lines(
         and len(records[0]["payload"]["sha256"]) == 64
     )
     assert records[0]["seq"] < records[1]["seq"] < records[2]["seq"]
+    at = dt.datetime.fromisoformat(records[2]["at"].replace("Z", "+00:00"))
+    local = (at + dt.timedelta(hours=8)).strftime("%Y-%m-%d %H:%M:%S")
+    assert rows[2]["时间（北京时间）"] == local
+
+
+def test_audit_log_speaks_chinese(
+    app: Flask, session: Session, world: World, store: LocalStore, login: Login
+) -> None:
+    from workflow.routine import review_routine, submit_routine
+
+    _story(session, store, world)
+    record = submit_routine(
+        session, store, world.assessment, world.reviewer, kind="meeting", period="2018-09",
+        title="推进会", stream=None, filename=None, department_id=world.dep_a.id, max_size=10**6,
+    )  # fmt: skip
+    review_routine(session, record.id, world.reviewer2, "rejected", "重复登记")
+    world.member_a.display_name = "王芳"
+    session.commit()
+    html = text(login("auditor").get("/audit/"))
+    body = html.split("<tbody>")[1]
+    assert "待审核 → 已退回" in body and "→ rejected" not in body
+    assert "报送平时考核记录" in body and "routine_submitted" not in body.split("<code")[0]
+    assert "user " not in body and "routine " not in body
+    assert f"{world.dep_a.name} / 1. " in body  # targets by department and indicator
+    assert "创建用户" in body
+    assert "王芳（member_a）" in body  # actor and user targets: display name (user name)
 
 
 def test_chain_verification_page(

@@ -35,6 +35,14 @@ def test_office_user_lands_on_review(app: Flask) -> None:
     assert response.location.endswith("/review/")
 
 
+def test_admin_and_auditor_land_where_their_work_is(app: Flask) -> None:
+    for username, target in (("admin", "/progress/"), ("auditor", "/audit/")):
+        response = app.test_client().post(
+            "/login", data={"username": username, "password": PASSWORD}
+        )
+        assert response.location.endswith(target), (username, response.location)
+
+
 def test_wrong_password_is_refused_with_a_message(app: Flask) -> None:
     client = app.test_client()
     response = client.post("/login", data={"username": "member_a", "password": "wrong-password"})

@@ -82,12 +82,12 @@ def test_item_from_draft_to_scored_in_the_browser(
             page.click("button:has-text('退出')")
             page.wait_for_url(f"{base_url}/login")
 
-            def sign_in(username: str) -> None:
+            def sign_in(username: str, landing: str = "/review/") -> None:
                 page.goto(f"{base_url}/login")
                 page.fill("input[name=username]", username)
                 page.fill("input[name=password]", PASSWORD)
                 page.click("form.form-stack button[type=submit]")
-                page.wait_for_url(f"{base_url}/review/")
+                page.wait_for_url(f"{base_url}{landing}")
 
             sign_in("reviewer")
             page.screenshot(path=str(shots / "queue.png"), full_page=True)
@@ -124,7 +124,7 @@ def test_item_from_draft_to_scored_in_the_browser(
             page.screenshot(path=str(shots / "routine-quota.png"), full_page=True)
             page.click("button:has-text('退出')")
 
-            sign_in("auditor")
+            sign_in("auditor", "/audit/")  # the auditor starts on the timeline
             page.goto(f"{base_url}/audit/?item={item_id}")
             assert page.locator("table.audit tbody tr").count() == 5
             page.screenshot(path=str(shots / "audit-item.png"), full_page=True)
@@ -139,3 +139,68 @@ def test_item_from_draft_to_scored_in_the_browser(
             browser.close()
     assert (shots / "portal.png").stat().st_size > 0
     assert not problems, problems  # no CSP violation or script error on the pages
+
+
+MOBILE_SIZES = ((360, 640), (768, 1024))
+
+
+def test_mobile_pages_do_not_scroll_sideways(
+    base_url: str, session: Session, world: World, tmp_path: Path
+) -> None:
+    """Portal, item, routine and 公示 pages at phone and tablet sizes, with the menu toggle."""
+    import datetime as dt
+
+    from workflow.models import utcnow
+
+    sync_api = pytest.importorskip("playwright.sync_api")
+    item_id = world.item(session, world.dep_a, "9").id
+    now = utcnow()
+    a = world.assessment
+    a.published_at = a.appeal_opens_at = now - dt.timedelta(days=1)
+    a.appeal_closes_at = now + dt.timedelta(days=3)
+    session.commit()
+    shots = Path(os.environ.get("PORTAL_SCREENSHOTS") or tmp_path / "screenshots")
+    pages = {
+        "portal": "/portal/",
+        "item": f"/portal/items/{item_id}",
+        "routine": "/portal/routine",
+        "publication": "/publication/",
+    }
+    problems: list[str] = []
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM), args=["--no-sandbox", "--headless", "--disable-gpu"]
+        )
+        try:
+            for width, height in MOBILE_SIZES:
+                context = browser.new_context(
+                    viewport={"width": width, "height": height}, locale="zh-CN"
+                )
+                page = context.new_page()
+                page.on(
+                    "console",
+                    lambda msg: problems.append(msg.text) if msg.type == "error" else None,
+                )
+                page.goto(f"{base_url}/login")
+                page.fill("input[name=username]", "member_a")
+                page.fill("input[name=password]", PASSWORD)
+                page.click("form.form-stack button[type=submit]")
+                page.wait_for_url(f"{base_url}/portal/")
+                # The menu is collapsed behind its toggle; the toggle needs no script.
+                logout = page.locator("button:has-text('退出')")
+                assert not logout.is_visible()
+                page.click("label.nav-toggle-label")
+                assert logout.is_visible()
+                box = logout.bounding_box()
+                assert box is not None and box["x"] + box["width"] <= width
+                page.screenshot(path=str(shots / f"mobile-{width}-menu.png"), full_page=True)
+                for name, path in pages.items():
+                    page.goto(f"{base_url}{path}")
+                    scroll = page.evaluate("document.documentElement.scrollWidth")
+                    assert scroll <= width, (width, name, scroll)
+                    page.screenshot(path=str(shots / f"mobile-{width}-{name}.png"), full_page=True)
+                context.close()
+        finally:
+            browser.close()
+    assert (shots / "mobile-360-publication.png").stat().st_size > 0
+    assert not problems, problems

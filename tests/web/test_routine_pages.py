@@ -192,9 +192,9 @@ def test_suggested_score_shown_and_prefilled(
 
     page = text(login("scorer").get(f"/review/items/{item.id}"))
     assert "平时考核建议分" in page
-    assert "达标 1/5 期" in page and "迟报 2 篇" in page
-    # 8 × 1/5 − 0.5 × 2 late = 0.60, prefilled
-    assert re.search(r'name="score-9\.1"[^>]*value="0\.60"', page.replace("\n", " "))
+    assert "达标 1/5 期" in page and "迟报 2 篇（本方案不扣分）" in page
+    # 8 × 1/5 = 1.60 (the 2018 rules deduct nothing for lateness), prefilled
+    assert re.search(r'name="score-9\.1"[^>]*value="1\.60"', page.replace("\n", " "))
     assert "与建议分不同时须在扣分原因中说明理由" in page
     scores = {"9.1": "8", "9.2": "7"}
     refused = login("scorer").post(
@@ -392,3 +392,68 @@ def test_notice_pdf_rendition_and_what_is_missing_without_libreoffice(
     assert missing in text(scorer.get(versions_url)) and missing in text(scorer.get("/progress/"))
     refused = scorer.get(f"/portal/notices/{notice.id}.pdf")
     assert refused.status_code == 503 and "LibreOffice" in text(refused)
+
+
+def test_routine_item_takes_its_records_as_evidence(
+    app: Flask, session: Session, world: World, login: Login
+) -> None:
+    member = login("member_a")
+    item9 = world.item(session, world.dep_a, "9")
+    page = text(member.get(f"/portal/items/{item9.id}"))
+    assert "请上传佐证材料后提交" not in page
+    assert "尚无平时考核记录" in page and "请先在“平时考核”页报送" in page
+    # The engine refuses the submit without records or uploads, whatever the page shows.
+    refused = member.post(
+        f"/portal/items/{item9.id}/action", data={"action": "submit", "version": item9.version}
+    )
+    assert refused.status_code == 422
+    assert _submit(member, "2018-08", "八月信息") == 303
+    page = text(member.get(f"/portal/items/{item9.id}"))
+    assert "八月信息" in page and "已有 1 条记录，可直接提交" in page
+    assert "请上传佐证材料后提交" not in page
+    done = member.post(
+        f"/portal/items/{item9.id}/action", data={"action": "submit", "version": item9.version}
+    )
+    assert done.status_code == 303
+    session.expire_all()
+    assert world.item(session, world.dep_a, "9").state == "submitted"
+    event = session.execute(
+        select(AuditEvent).where(AuditEvent.item_id == item9.id, AuditEvent.action == "submit")
+    ).scalar_one()
+    assert '"routine_points":["9.1"]' in event.payload
+    # The reviewer sees the records on the item too.
+    assert "八月信息" in text(login("reviewer").get(f"/review/items/{item9.id}"))
+
+
+def test_office_corrects_and_withdraws_in_the_portal(
+    app: Flask, session: Session, world: World, login: Login
+) -> None:
+    reviewer = login("reviewer")
+    made = reviewer.post(
+        "/review/routine",
+        data={"department_id": str(world.dep_a.id), "kind": "meeting", "period": "2018-09",
+              "title": "九月推进会", "outcome": "missed"},
+        content_type="multipart/form-data",
+    )  # fmt: skip
+    assert made.status_code == 303
+    record = _record(session, "九月推进会")
+    assert record.registered_by == "office" and record.outcome == "missed"
+    assert not record.is_late  # registering in 2026 is not the department's late report
+    page = text(reviewer.get("/review/routine"))
+    assert "更正或撤销" in page and "未完成（缺席）" in page
+    url = f"/review/routine/{record.id}"
+    refused = reviewer.post(f"{url}/correct", data={"outcome": "done", "reason": ""})
+    assert refused.status_code == 422 and "须说明理由" in text(refused)
+    ok = reviewer.post(f"{url}/correct", data={"outcome": "done", "reason": "误记为缺席"})
+    assert ok.status_code == 303 and _record(session, "九月推进会").outcome == "done"
+    ok = reviewer.post(f"{url}/withdraw", data={"reason": "重复登记"})
+    assert ok.status_code == 303 and _record(session, "九月推进会").status == "withdrawn"
+    actions_logged = [
+        e.action
+        for e in session.execute(
+            select(AuditEvent).where(AuditEvent.target_id == str(record.id),
+                                     AuditEvent.target_type == "routine")
+        ).scalars()
+    ]  # fmt: skip
+    assert actions_logged == ["routine_submitted", "routine_corrected", "routine_withdrawn"]
+    assert login("member_a").post(f"{url}/withdraw", data={"reason": "x"}).status_code == 403

@@ -8,7 +8,6 @@ from flask import Response
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from scoring.totals import ItemFigure, results
 from web.api import bp
 from web.api.common import (
     MAX_ID,
@@ -28,6 +27,7 @@ from web.api.common import (
 from web.app import get_db
 from web.auth import api_user
 from web.exports import xlsx_response
+from workflow.assessments import results_of
 from workflow.errors import BadRequest, Forbidden, NotFound
 from workflow.exports import matrix_table, results_table
 from workflow.models import Assessment, Category, Department, Indicator, Item
@@ -228,21 +228,11 @@ def get_results(aid: int) -> Response:
         raise Forbidden("只有考核办工作人员和审计员可以查看结果", code="forbidden")
     a = get_assessment(aid)
     db = get_db()
-    departments = list(
-        db.execute(
-            select(Department).where(Department.assessment_id == a.id).order_by(Department.id)
-        ).scalars()
-    )
-    figures = [
-        ItemFigure(department_id=dep_id, is_scored=state == State.SCORED.value, total=total)
-        for dep_id, state, total in db.execute(
-            select(Item.department_id, Item.state, Item.total).where(Item.assessment_id == a.id)
-        )
-    ]
-    by_id = {d.id: d for d in departments}
-    table = results(
-        {d.id: d.name for d in departments}, figures, a.total_points, a.converted_points
-    )
+    by_id = {
+        d.id: d
+        for d in db.execute(select(Department).where(Department.assessment_id == a.id)).scalars()
+    }
+    table = results_of(db, a)
     return json_response(
         {
             "assessment_id": a.id,

@@ -27,7 +27,14 @@ from web.auth import api_user
 from workflow.assessments import assessment_status, publish_assessment, reopen_assessment
 from workflow.errors import BadRequest
 from workflow.models import RoutineRecord, utcnow
-from workflow.routine import get_routine, review_routine, routine_overview, submit_routine
+from workflow.routine import (
+    correct_routine,
+    get_routine,
+    review_routine,
+    routine_overview,
+    submit_routine,
+    withdraw_routine,
+)
 
 RID = f"<int(max={MAX_ID}):rid>"
 DID = f"<int(max={MAX_ID}):did>"
@@ -50,6 +57,8 @@ def routine_body(record: RoutineRecord) -> dict[str, Any]:
         "status": record.status,
         "reason": record.reason,
         "reviewed_at": iso(record.reviewed_at),
+        "outcome": record.outcome,
+        "registered_by": record.registered_by,
         "files": [
             {
                 "id": f.id,
@@ -92,6 +101,7 @@ def create_routine(aid: int) -> Response:
         period=form_text("period", 10) or "",
         title=form_text("title", 300) or "",
         note=form_text("note", 2000),
+        outcome=form_text("outcome", 16),
         stream=cast(BinaryIO, upload.stream) if upload is not None else None,
         filename=upload.filename if upload is not None else None,
         department_id=department_id,
@@ -150,6 +160,39 @@ def review_routine_record(rid: int) -> Response:
     check_fields(data, ("status", "reason"))
     db = get_db()
     record = review_routine(db, rid, user, data.get("status"), data.get("reason"))
+    db.commit()
+    return json_response(routine_body(record))
+
+
+@bp.post(f"/routine/{RID}/correct")
+def correct_routine_record(rid: int) -> Response:
+    """Correct a record the office registered (period, title, note, outcome), with a reason."""
+    user = api_user()
+    data = json_body()
+    check_fields(data, ("reason", "period", "title", "note", "outcome"))
+    db = get_db()
+    record = correct_routine(
+        db,
+        rid,
+        user,
+        reason=data.get("reason"),
+        period=data.get("period"),
+        title=data.get("title"),
+        note=data.get("note"),
+        outcome=data.get("outcome"),
+    )
+    db.commit()
+    return json_response(routine_body(record))
+
+
+@bp.post(f"/routine/{RID}/withdraw")
+def withdraw_routine_record(rid: int) -> Response:
+    """Withdraw a record the office registered; it stays on file and no longer counts."""
+    user = api_user()
+    data = json_body()
+    check_fields(data, ("reason",))
+    db = get_db()
+    record = withdraw_routine(db, rid, user, reason=data.get("reason"))
     db.commit()
     return json_response(routine_body(record))
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Flask
 
+from storage.convert import CONVERTIBLE_TYPES
 from web.cli_routine import cell_status
 from web.portal.common import (
     PURPOSE_LABELS,
@@ -19,7 +20,16 @@ from web.portal.common import (
 
 def register_portal(app: Flask) -> None:
     """Register sign-in, the portal pages and their template helpers on the app."""
-    from web.portal import admin, audit, department, notices, progress, review, routine
+    from web.portal import (
+        admin,
+        audit,
+        department,
+        notices,
+        progress,
+        publication,
+        review,
+        routine,
+    )
     from web.portal.auth import init_auth, signed_in_user
     from web.portal.deadlines import bp as calendar_admin_bp
     from web.portal.deadlines import init_deadlines
@@ -36,6 +46,7 @@ def register_portal(app: Flask) -> None:
     app.register_blueprint(notices.bp)
     app.register_blueprint(calendar_admin_bp)
     init_deadlines(app)
+    app.register_blueprint(publication.bp)
     app.add_template_filter(local_time, "local_time")
     app.add_template_filter(file_size, "file_size")
     app.add_template_filter(state_label, "state_label")
@@ -43,6 +54,7 @@ def register_portal(app: Flask) -> None:
     app.add_template_filter(next_step, "next_step")
     app.add_template_filter(routine.kind_label, "kind_label")
     app.add_template_filter(routine.status_label, "routine_status")
+    app.add_template_filter(routine.outcome_label, "routine_outcome")
     app.add_template_filter(cell_status, "cell_status")
 
     @app.context_processor
@@ -62,4 +74,5 @@ def register_portal(app: Flask) -> None:
             "language": current_language(),
             "action_labels": ACTION_LABELS,
             "purpose_labels": PURPOSE_LABELS,
+            "convertible_types": CONVERTIBLE_TYPES,
         }

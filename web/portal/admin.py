@@ -22,6 +22,7 @@ from workflow.assessments import (
     publish_assessment,
     reopen_assessment,
     set_appeal_window,
+    set_publication_page,
 )
 from workflow.departments import add_alias, get_department, remove_alias, rename_department
 from workflow.errors import DomainError, InvalidValue, NotFound
@@ -256,6 +257,9 @@ def assessment_act() -> ResponseReturnValue:
                 raise InvalidValue(gettext("请填写申诉开始和截止时间"), code="bad_window")
             set_appeal_window(db, assessment, opens, closes, actor=actor)
             message = gettext("已更新申诉期")
+        elif action == "publication_page":
+            set_publication_page(db, assessment, request.form.get("audience", ""), actor=actor)
+            message = gettext("已更新公示页面的查看范围")
         elif action == "reopen":
             reopen_assessment(db, assessment, request.form.get("reason", ""), actor=actor)
             message = gettext("已重新开启考核")

@@ -23,18 +23,25 @@ from flask_babel import gettext
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
+from scoring.routine import KIND_LABELS, OUTCOME_LABELS
 from web.api.audit import XLSX_MAX_EVENTS
 from web.app import get_db
 from web.exports import xlsx_response
 from web.portal.auth import roles_required
 from web.portal.common import (
     DISPLAY_TZ,
-    EVENT_LABELS,
     N_,
     PURPOSE_LABELS,
     add_error_pages,
     keyset_page,
     state_label,
+)
+from web.portal.event_text import (
+    ACTION_TEXT,
+    EventNames,
+    action_label,
+    event_state_label,
+    shanghai,
 )
 from workflow.audit import event_body
 from workflow.exports import AUDIT_HEADERS, AUDIT_WIDTHS, audit_rows
@@ -51,26 +58,11 @@ PAGE_SIZE = 100
 SHOWN_DIFFERENCES = 500
 EXPORT_BATCH = 1000
 AUDIT_ROLES = (Role.AUDITOR, Role.ADMIN)
-# Non-transition events have their own labels here; transitions come from the machine.
-OTHER_LABELS = {
-    "login": N_("登录"),
-    "logout": N_("退出登录"),
-    "user_created": N_("创建用户"),
-    "user_disabled": N_("停用用户"),
-    "user_enabled": N_("启用用户"),
-    "password_reset": N_("重置密码"),
-    "password_changed": N_("修改密码"),
-    "roles_changed": N_("变更角色"),
-    "token_issued": N_("签发令牌"),
-    "token_revoked": N_("吊销令牌"),
-    "stage_deadline_set": N_("设置考核日程"),
-    "calendar_override_set": N_("调整工作日"),
-    "calendar_override_removed": N_("删除工作日调整"),
-}
-LABELS = {**EVENT_LABELS, **OTHER_LABELS}
-CSV_COLUMNS = (
-    "seq", "at", "actor", "action", "target_type", "target_id", "item_id", "department_id",
-    "from_state", "to_state", "comment", "payload", "prev_hash", "hash",
+LABELS = ACTION_TEXT
+# Headers for people; the action code column keeps the stable English code for machines.
+CSV_HEADERS = (
+    N_("序号"), N_("时间（北京时间）"), N_("操作人"), N_("操作"), N_("操作代码"), N_("对象"),
+    N_("部门"), N_("原状态"), N_("新状态"), N_("说明"), N_("内容"), N_("前一哈希"), N_("哈希"),
 )  # fmt: skip
 
 
@@ -124,18 +116,55 @@ PAYLOAD_LABELS = {
     "total": N_("合计"),
     "version": N_("版本"),
     "round": N_("轮次"),
+    "kind": N_("类型"),
+    "period": N_("期间"),
+    "title": N_("标题"),
+    "due_at": N_("截止时间"),
+    "is_late": N_("迟报"),
+    "outcome": N_("完成情况"),
+    "registered_by": N_("登记方"),
+    "changes": N_("更正内容"),
+    "suggested": N_("建议分"),
+    "routine_points": N_("以平时考核记录为佐证的评分项"),
+    "days": N_("公示天数"),
+    "reason": N_("理由"),
+    "roles": N_("角色"),
+    "department": N_("部门"),
+    "from": N_("原值"),
+    "to": N_("新值"),
+    "preliminary": N_("初步结果"),
+    "document_no": N_("文号"),
+    "note": N_("备注"),
+}
+VALUE_LABELS = {
+    **KIND_LABELS,
+    **OUTCOME_LABELS,
+    "office": N_("市职转办"),
+    "department": N_("部门"),
 }
 
 
-def _text(value: Any) -> str:
+LABELLED_VALUES = frozenset({"kind", "outcome", "registered_by"})
+
+
+def _text(value: Any, key: str = "") -> str:
     if isinstance(value, dict):
-        return "；".join(f"{k}：{_text(v)}" for k, v in value.items())
+        return "；".join(
+            f"{gettext(PAYLOAD_LABELS[str(k)]) if str(k) in PAYLOAD_LABELS else k}：{_text(v, key)}"
+            for k, v in value.items()
+        )
     if isinstance(value, list):
-        return "、".join(_text(v) for v in value) or gettext("（无）")
-    if value is True:
-        return gettext("认定不涉及")
-    if value is False:
-        return gettext("不予认定")
+        return "、".join(_text(v, key) for v in value) or gettext("（无）")
+    if isinstance(value, bool):
+        if key == "rulings":
+            return gettext("认定不涉及") if value else gettext("不予认定")
+        return gettext("是") if value else gettext("否")
+    if (
+        isinstance(value, str)
+        and value in VALUE_LABELS
+        and key in ("kind", "outcome", "registered_by")
+    ):
+        return gettext(VALUE_LABELS[value])
     return "" if value is None else str(value)
 
 
@@ -148,7 +177,7 @@ def describe_payload(payload: str) -> list[tuple[str, str]]:
     if not isinstance(data, dict):
         return [(N_("内容"), _text(data))]
     return [
-        (PAYLOAD_LABELS.get(str(k), str(k)), _text(v))
+        (PAYLOAD_LABELS.get(str(k), str(k)), _text(v, str(k)))
         for k, v in data.items()
         if k != "evidence_id"
     ]
@@ -175,7 +204,8 @@ def events() -> ResponseReturnValue:
         args=args,
         labels=LABELS,
         departments=departments,
-        department_names={d.id: d.name for d in departments},
+        names=EventNames.load(db, rows),
+        state_text=event_state_label,
         describe=describe_payload,
         next_url=url_for("audit.events", before=rows[-1].seq, **args) if more and rows else None,
         first_url=url_for("audit.events", **args) if before else None,
@@ -301,7 +331,9 @@ def verify() -> ResponseReturnValue:
     )
 
 
-def _export_rows(db: Session, conditions: list[ColumnElement[bool]]) -> Iterator[AuditEvent]:
+def _export_batches(
+    db: Session, conditions: list[ColumnElement[bool]]
+) -> Iterator[list[AuditEvent]]:
     """Yield the filtered events in sequence order, a batch at a time."""
     last = 0
     while True:
@@ -315,9 +347,34 @@ def _export_rows(db: Session, conditions: list[ColumnElement[bool]]) -> Iterator
         )
         if not batch:
             return
-        yield from batch
+        yield batch
         last = batch[-1].seq
         db.expunge_all()  # keep memory flat on long exports
+
+
+def _export_rows(db: Session, conditions: list[ColumnElement[bool]]) -> Iterator[AuditEvent]:
+    for batch in _export_batches(db, conditions):
+        yield from batch
+
+
+def csv_row(event: AuditEvent, names: EventNames) -> list[str]:
+    """One event as a CSV row for people: Chinese labels, names, Shanghai time."""
+    lines = describe_payload(event.payload)
+    return [
+        str(event.seq),
+        shanghai(event.at),
+        names.actor(event),
+        action_label(event.action),
+        event.action,
+        names.target(event),
+        names.department(event),
+        event_state_label(event.target_type, event.from_state),
+        event_state_label(event.target_type, event.to_state),
+        event.comment or "",
+        "；".join(f"{gettext(label)}：{value}" for label, value in lines),
+        event.prev_hash,
+        event.hash,
+    ]
 
 
 def _record(event: AuditEvent) -> dict[str, Any]:
@@ -335,7 +392,7 @@ def export_xlsx() -> ResponseReturnValue:
     db = get_db()
     conditions, _ = _filters()
     events = itertools.islice(_export_rows(db, conditions), XLSX_MAX_EVENTS)
-    rows = audit_rows(events, lambda code: EVENT_LABELS.get(code, code))
+    rows = audit_rows(events, action_label)
     try:
         content = xlsx_bytes("审计日志", AUDIT_HEADERS, rows, widths=AUDIT_WIDTHS)
     finally:
@@ -355,15 +412,16 @@ def export(fmt: str) -> ResponseReturnValue:
         yield "\ufeff"
         buffer = io.StringIO()
         writer = safe_csv_writer(buffer)
-        writer.writerow(CSV_COLUMNS)
+        writer.writerow([gettext(h) for h in CSV_HEADERS])
         try:
-            for event in _export_rows(db, conditions):
-                body = event_body(event)
-                writer.writerow([*(body[c] for c in CSV_COLUMNS[:-2]), event.prev_hash, event.hash])
-                if buffer.tell() > 64 * 1024:
-                    yield buffer.getvalue()
-                    buffer.seek(0)
-                    buffer.truncate()
+            for batch in _export_batches(db, conditions):
+                names = EventNames.load(db, batch)
+                for event in batch:
+                    writer.writerow(csv_row(event, names))
+                    if buffer.tell() > 64 * 1024:
+                        yield buffer.getvalue()
+                        buffer.seek(0)
+                        buffer.truncate()
         finally:
             db.rollback()  # end the read transaction as soon as the rows are out
         yield buffer.getvalue()

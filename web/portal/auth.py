@@ -36,7 +36,6 @@ from web.portal.common import N_, add_error_pages
 from workflow.audit import record_event
 from workflow.errors import DomainError
 from workflow.models import User
-from workflow.permissions import is_office_staff
 from workflow.security_log import security_event
 from workflow.states import Role
 from workflow.users import check_password, get_user, set_password
@@ -109,11 +108,16 @@ def roles_required(*roles: Role) -> Callable[[F], F]:
 
 
 def landing_url(user: User) -> str:
-    """Return where a user starts: the department portal or the review queues."""
+    """Return where a user's work is: the department portal, the review queues, the
+    assessment overview (admin) or the audit timeline (auditor)."""
     if user.has_role(Role.DEPARTMENT):
         return url_for("portal.index")
-    if is_office_staff(user) or user.has_role(Role.AUDITOR):
+    if user.has_role(Role.REVIEWER, Role.VERIFIER, Role.SCORER):
         return url_for("review.queue")
+    if user.has_role(Role.ADMIN):
+        return url_for("progress.matrix")
+    if user.has_role(Role.AUDITOR):
+        return url_for("audit.events")
     return url_for("home")
 
 

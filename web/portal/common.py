@@ -83,7 +83,11 @@ EVENT_LABELS: dict[str, str] = {
     "evidence_removed": N_("删除材料"),
 }
 
-PURPOSE_LABELS = {"evidence": N_("佐证材料"), "not_involved_proof": N_("不涉及证明")}
+PURPOSE_LABELS = {
+    "evidence": N_("佐证材料"),
+    "not_involved_proof": N_("不涉及证明"),
+    "appeal": N_("申诉材料"),
+}
 
 # What a department should expect or do next, per state.
 NEXT_STEP = {
@@ -200,17 +204,24 @@ def item_history(db: Session, item: Item, *, hide_scores: bool = False) -> list[
 
     With `hide_scores` (a department before publication) no line names a score.
     """
-    events = db.execute(
-        select(AuditEvent).where(AuditEvent.item_id == item.id).order_by(AuditEvent.seq)
-    ).scalars()
-    names = dict(db.execute(select(User.username, User.display_name)).all())
+    from web.portal.event_text import action_label, event_state_label, person
+
+    events = list(
+        db.execute(
+            select(AuditEvent).where(AuditEvent.item_id == item.id).order_by(AuditEvent.seq)
+        ).scalars()
+    )
+    actors = {e.actor for e in events}
+    users = {
+        u.username: u for u in db.execute(select(User).where(User.username.in_(actors))).scalars()
+    }
     return [
         HistoryEntry(
             at=e.at,
-            actor=names.get(e.actor) or e.actor,
-            action=gettext(EVENT_LABELS[e.action]) if e.action in EVENT_LABELS else e.action,
-            from_state=state_label(e.from_state),
-            to_state=state_label(e.to_state),
+            actor=person(users.get(e.actor), e.actor),
+            action=action_label(e.action),
+            from_state=event_state_label(e.target_type, e.from_state),
+            to_state=event_state_label(e.target_type, e.to_state),
             comment=e.comment,
             detail=_detail(e, hide_scores=hide_scores),
         )

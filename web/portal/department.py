@@ -19,10 +19,11 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 from sqlalchemy import select
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import Session, joinedload
 
 from scoring.pdf import office_binary
 from storage.base import content_disposition
+from storage.convert import DEFAULT_TIMEOUT, is_convertible, pdf_rendition
 from storage.errors import ObjectNotFound, StorageError
 from web.app import get_db
 from web.portal.auth import current_account, roles_required
@@ -41,7 +42,7 @@ from workflow.evidence import (
     get_readable_evidence,
     remove_evidence,
 )
-from workflow.models import Category, Indicator, Item, User
+from workflow.models import Category, Indicator, Item, ScoringPoint, User
 from workflow.notices import NOTICE, latest_notice, scores_visible_to
 from workflow.states import Role
 
@@ -79,6 +80,14 @@ def index() -> ResponseReturnValue:
     counts = live_evidence_counts(db, [i.id for i in items])
     department = user.department
     hidden = department is not None and not scores_visible_to(user, department.assessment)
+    routine_indicators = set(
+        db.execute(
+            select(ScoringPoint.indicator_id).where(
+                ScoringPoint.indicator_id.in_({i.indicator_id for i in items}),
+                ScoringPoint.routine.is_not(None),
+            )
+        ).scalars()
+    )
     scored = [i.total for i in items if i.total is not None]
     notice = (
         latest_notice(db, department.assessment, NOTICE, department)
@@ -90,6 +99,7 @@ def index() -> ResponseReturnValue:
         department=department,
         items=items,
         counts=counts,
+        routine_indicators=routine_indicators,
         total=sum(scored) if scored and not hidden else None,
         scored_count=len(scored),
         scores_hidden=hidden,
@@ -113,7 +123,25 @@ def item_act(item_id: int) -> ResponseReturnValue:
     """Submit or appeal the item."""
     user = current_account()
     _own_item(item_id, user)
-    return apply_posted_action(item_id, user, DEPARTMENT_ACTIONS, TEMPLATE, "portal.item_page")
+    files = [f for f in request.files.getlist("files") if f and f.filename]
+    if request.form.get("action") != "appeal" or not files:
+        return apply_posted_action(item_id, user, DEPARTMENT_ACTIONS, TEMPLATE, "portal.item_page")
+
+    def attach_appeal_files(db: Session) -> None:
+        # Stored as the appeal's evidence, each audited, in the appeal's transaction.
+        attach_evidence_files(
+            db,
+            get_store(),
+            item_id,
+            user,
+            [(cast(BinaryIO, f.stream), f.filename or "") for f in files],
+            purpose="appeal",
+            max_size=int(current_app.config["MAX_UPLOAD_BYTES"]),
+        )
+
+    return apply_posted_action(
+        item_id, user, DEPARTMENT_ACTIONS, TEMPLATE, "portal.item_page", after=attach_appeal_files
+    )
 
 
 @bp.post("/items/<int:item_id>/evidence")
@@ -193,18 +221,29 @@ def _stream_evidence(evidence_id: int, *, inline: bool) -> ResponseReturnValue:
         row = get_readable_evidence(db, evidence_id, user)
     except NotFound:
         abort(404)
-    if inline and row.content_type not in PREVIEW_TYPES:
-        abort(404)
+    key, content_type, filename = row.storage_key, row.content_type, row.filename
+    store = get_store()
     try:
-        reader = get_store().open(row.storage_key)
+        if inline and is_convertible(row.content_type):  # a Word/Excel/WPS file: its PDF
+            key = pdf_rendition(
+                store,
+                source_key=row.storage_key,
+                source_sha256=row.sha256,
+                content_type=row.content_type,
+                timeout=float(current_app.config.get("CONVERSION_TIMEOUT", DEFAULT_TIMEOUT)),
+            )
+            content_type, filename = "application/pdf", f"{row.filename}.pdf"
+        elif inline and row.content_type not in PREVIEW_TYPES:
+            abort(404)
+        reader = store.open(key)
     except ObjectNotFound:
         abort(404)
     except StorageError as exc:
         return render_template("error.html", code=exc.status, message=exc.message), exc.status
-    response = Response(reader.iter_chunks(), mimetype=row.content_type)
+    response = Response(reader.iter_chunks(), mimetype=content_type)
     response.call_on_close(reader.close)
-    response.headers["Content-Disposition"] = content_disposition(row.filename, inline=inline)
-    response.headers["Content-Length"] = str(row.size)
+    response.headers["Content-Disposition"] = content_disposition(filename, inline=inline)
+    response.headers["Content-Length"] = str(reader.size)
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Cache-Control"] = "private, no-store"
     if inline:

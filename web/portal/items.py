@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -13,15 +14,22 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 from werkzeug.datastructures import MultiDict
 
+from storage.convert import is_convertible, office_binary
 from storage.errors import StorageError
 from web.app import get_db
 from web.portal.common import HistoryEntry, item_history
 from web.portal.forms import transition_from_form
-from workflow.actions import actions_for, get_readable_item, scoring_points_of, transition_item
+from workflow.actions import (
+    actions_for,
+    get_readable_item,
+    routine_kinds,
+    scoring_points_of,
+    transition_item,
+)
 from workflow.errors import DomainError, NotFound
 from workflow.evidence import EDITABLE_STATES
 from workflow.machine import ACTION_LABELS
-from workflow.models import Evidence, Item, ScoringPoint, User
+from workflow.models import Evidence, Item, RoutineRecord, ScoringPoint, User
 from workflow.notices import scores_visible_to
 from workflow.states import Role
 
@@ -55,10 +63,30 @@ class ItemView:
     error: str | None = None
     preview: Evidence | None = None
     scores_hidden: bool = False  # a department before publication (公示) sees no score
+    # Routine-fed indicators (9, 10): the routine records are their evidence.
+    routine_kinds: list[str] = field(default_factory=list)
+    routine_records: list[RoutineRecord] = field(default_factory=list)
+
+    @property
+    def is_routine(self) -> bool:
+        """Tell whether the item is scored from routine records."""
+        return bool(self.routine_kinds)
+
+    @property
+    def live_routine_records(self) -> list[RoutineRecord]:
+        """The records that stand as evidence (awaiting review or accepted)."""
+        return [r for r in self.routine_records if r.status in ("submitted", "accepted")]
 
     def can_preview(self, evidence: Evidence) -> bool:
-        """Tell whether the file is shown inline (PDF or image)."""
-        return evidence.content_type in PREVIEW_TYPES
+        """Tell whether the file is shown inline: PDF, image, or an office document that
+        LibreOffice converts to PDF."""
+        return evidence.content_type in PREVIEW_TYPES or (
+            is_convertible(evidence.content_type) and office_binary() is not None
+        )
+
+    def needs_converter(self, evidence: Evidence) -> bool:
+        """Tell whether the file could be previewed if LibreOffice were installed."""
+        return is_convertible(evidence.content_type) and office_binary() is None
 
     @property
     def claimed(self) -> list[PointView]:
@@ -100,9 +128,36 @@ def load_item_view(
         and user.department_id == item.department_id
         and item.state in EDITABLE_STATES
     )
+    kinds = sorted({k for p in points for k in routine_kinds(item, p)})
+    records = (
+        list(
+            db.execute(
+                select(RoutineRecord)
+                .where(
+                    RoutineRecord.assessment_id == item.assessment_id,
+                    RoutineRecord.department_id == item.department_id,
+                    RoutineRecord.kind.in_(kinds),
+                    RoutineRecord.status != "withdrawn",
+                )
+                .options(selectinload(RoutineRecord.files))
+                .order_by(RoutineRecord.period, RoutineRecord.id)
+            ).scalars()
+        )
+        if kinds
+        else []
+    )
     wanted = request.args.get("preview", "")
     shown = next(
-        (e for e in evidence if str(e.id) == wanted and e.content_type in PREVIEW_TYPES), None
+        (
+            e
+            for e in evidence
+            if str(e.id) == wanted
+            and (
+                e.content_type in PREVIEW_TYPES
+                or (is_convertible(e.content_type) and office_binary() is not None)
+            )
+        ),
+        None,
     )
     return ItemView(
         preview=shown,
@@ -114,6 +169,8 @@ def load_item_view(
         can_edit_evidence=can_edit,
         form=form if form is not None else MultiDict(),
         scores_hidden=hidden,
+        routine_kinds=kinds,
+        routine_records=records,
     )
 
 
@@ -131,9 +188,13 @@ def apply_posted_action(
     allowed: tuple[str, ...],
     template: str,
     page_endpoint: str,
+    after: Callable[[Session], None] | None = None,
     **context: Any,
 ) -> ResponseReturnValue:
-    """Apply the posted workflow action and commit; on refusal show the page with the reason."""
+    """Apply the posted workflow action and commit; on refusal show the page with the reason.
+
+    `after` runs in the same transaction once the action is applied (an appeal's files).
+    """
     db = get_db()
     action = request.form.get("action", "")
     item = readable_item_or_404(db, item_id, user)
@@ -142,6 +203,8 @@ def apply_posted_action(
     try:
         points = scoring_points_of(db, item)
         transition_item(db, item.id, user, transition_from_form(action, request.form, points))
+        if after is not None:
+            after(db)
     except (DomainError, StorageError) as exc:
         db.rollback()
         if isinstance(exc, NotFound):

@@ -20,7 +20,7 @@ from flask_babel import gettext
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
-from scoring.routine import KIND_LABELS, periods_between
+from scoring.routine import KIND_LABELS, OUTCOME_LABELS, periods_between
 from storage.base import content_disposition
 from storage.errors import ObjectNotFound, StorageError
 from web.api.common import MAX_ID
@@ -43,12 +43,14 @@ from workflow.routine import (
     DEPARTMENT_KINDS,
     OFFICE_ROLES,
     STAFF_KINDS,
+    correct_routine,
     get_routine,
     quota_matrix,
     review_routine,
     routine_overview,
     rules_of,
     submit_routine,
+    withdraw_routine,
 )
 from workflow.spreadsheets import xlsx_bytes
 from workflow.states import Role
@@ -69,7 +71,9 @@ STATUS_LABELS = {
     "submitted": N_("待审核"),
     "accepted": N_("已采纳"),
     "rejected": N_("已退回"),
+    "withdrawn": N_("已撤销"),
 }
+OUTCOME_NAMES = [N_("按时完成（准时参会）"), N_("逾期完成（迟到）"), N_("未完成（缺席）")]
 CELL_LABELS = {
     "met": N_("达标"),
     "late": N_("达标（含迟报）"),
@@ -87,6 +91,13 @@ def kind_label(kind: str) -> str:
 def status_label(status: str) -> str:
     """Return a routine status's label in the page's language."""
     return gettext(STATUS_LABELS[status]) if status in STATUS_LABELS else status
+
+
+def outcome_label(outcome: str | None) -> str:
+    """Return a task outcome's label in the page's language."""
+    if not outcome:
+        return ""
+    return gettext(OUTCOME_LABELS[outcome]) if outcome in OUTCOME_LABELS else outcome
 
 
 def _periods(assessment: Assessment) -> dict[str, list[str]]:
@@ -142,6 +153,7 @@ def _submit(user: User, assessment: Assessment, department_id: int | None) -> No
         filename=upload.filename if has_file and upload is not None else None,
         department_id=department_id,
         note=request.form.get("note"),
+        outcome=request.form.get("outcome") or None,
         max_size=int(current_app.config["MAX_UPLOAD_BYTES"]),
     )
 
@@ -259,6 +271,7 @@ def _render_office(db: Session, form: Any = None, error: str | None = None) -> s
         periods=periods,
         all_periods=periods["month"] + periods["quarter"],
         can_act=current_account().has_role(*OFFICE_ROLES),
+        outcomes=OUTCOME_LABELS,
         form=form or {},
         error=error,
     )
@@ -311,6 +324,42 @@ def office_review(record_id: int) -> ResponseReturnValue:
     if not back.startswith("/review/routine"):
         back = url_for("routine.office_page")
     return redirect(back, code=303)
+
+
+def _back() -> str:
+    back = request.form.get("back", "")
+    return back if back.startswith("/review/routine") else url_for("routine.office_page")
+
+
+@bp.post(f"/review/routine/<int(max={MAX_ID}):record_id>/<any(correct, withdraw):verb>")
+@roles_required(*OFFICE_ROLES)
+def office_change(record_id: int, verb: str) -> ResponseReturnValue:
+    """Correct or withdraw a record the office registered, with a reason (audited)."""
+    db = get_db()
+    user = current_account()
+    try:
+        if verb == "correct":
+            correct_routine(
+                db,
+                record_id,
+                user,
+                reason=request.form.get("reason"),
+                period=request.form.get("period"),
+                title=request.form.get("title"),
+                note=request.form.get("note"),
+                outcome=request.form.get("outcome"),
+            )
+        else:
+            withdraw_routine(db, record_id, user, reason=request.form.get("reason"))
+    except DomainError as exc:
+        db.rollback()
+        if isinstance(exc, NotFound):
+            abort(404)
+        form = {**request.form, "record_id": str(record_id)}
+        return _render_office(db, form, exc.message), exc.status
+    db.commit()
+    flash(gettext("已更正记录") if verb == "correct" else gettext("已撤销记录"), "success")
+    return redirect(_back(), code=303)
 
 
 @bp.get("/review/routine/quota")

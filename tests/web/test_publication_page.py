@@ -1,0 +1,81 @@
+"""The 公示 page: results only while publication runs, the deadline, how to appeal, audience."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from storage.local import LocalStore
+from tests.factories import World
+from tests.integration.test_notices import score_department
+from tests.web.conftest import text
+from workflow.models import AuditEvent, utcnow
+
+Login = Callable[[str], FlaskClient]
+
+
+def _window(session: Session, world: World, start: dt.datetime, end: dt.datetime) -> None:
+    a = world.assessment
+    a.published_at = a.appeal_opens_at = start
+    a.appeal_closes_at = end
+    session.commit()
+
+
+def test_results_only_while_publication_runs(
+    app: Flask, session: Session, world: World, store: LocalStore, login: Login
+) -> None:
+    score_department(session, store, world, world.dep_b, world.member_b)
+    session.commit()
+    anonymous = app.test_client()
+    before = text(anonymous.get("/publication/"))
+    assert "尚未公示" in before and "名次" not in before and world.dep_b.name not in before
+    now = utcnow()
+    closes = now + dt.timedelta(days=3)
+    _window(session, world, now - dt.timedelta(days=1), closes)
+    response = anonymous.get("/publication/")
+    assert response.status_code == 200
+    page = text(response)
+    assert "考核结果公示" in page and "名次" in page and "如何申诉" in page
+    assert world.dep_b.name in page and world.dep_a.name in page
+    local_close = closes.astimezone(dt.timezone(dt.timedelta(hours=8))).strftime("%Y-%m-%d %H:%M")
+    assert local_close in page and "申诉截止时间" in page
+    assert re.search(r"<td class=\"num\">1</td><td>" + re.escape(world.dep_b.name), page)
+    assert "js/print.js" in page and "<script>" not in page  # the CSP forbids inline script
+    _window(session, world, now - dt.timedelta(days=10), now - dt.timedelta(days=1))
+    after = text(anonymous.get("/publication/"))
+    assert "公示期已于" in after and "名次" not in after and world.dep_b.name not in after
+
+
+def test_audience_is_an_audited_assessment_setting(
+    app: Flask, session: Session, world: World, login: Login
+) -> None:
+    now = utcnow()
+    _window(session, world, now - dt.timedelta(days=1), now + dt.timedelta(days=3))
+    admin = login("admin")
+    page = text(admin.get("/admin/assessment"))
+    assert "考核结果公示页面" in page and "仅限已登录用户" in page
+    bad = admin.post("/admin/assessment", data={"action": "publication_page", "audience": "x"})
+    assert bad.status_code == 422
+    ok = admin.post(
+        "/admin/assessment", data={"action": "publication_page", "audience": "signed_in"}
+    )
+    assert ok.status_code == 303
+    anonymous = app.test_client().get("/publication/")
+    assert anonymous.status_code == 302 and "/login" in anonymous.location
+    assert "名次" in text(login("member_a").get("/publication/"))
+    event = session.execute(
+        select(AuditEvent).where(AuditEvent.action == "publication_page_set")
+    ).scalar_one()
+    assert '"to":"signed_in"' in event.payload
+    assert (
+        login("reviewer")
+        .post("/admin/assessment", data={"action": "publication_page", "audience": "public"})
+        .status_code
+        == 403
+    )

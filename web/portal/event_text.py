@@ -1,0 +1,165 @@
+"""Audit events in words: Chinese action and state labels, named targets, Shanghai times.
+
+One table for every page and export that shows events to people. A new action recorded by
+the engine gets its label here (a test scans the code for `action="…"` and fails otherwise).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from flask_babel import gettext
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from web.portal.common import EVENT_LABELS, N_, local_time, state_label
+from workflow.models import AuditEvent, Department, Indicator, Item, User
+
+OTHER_ACTION_LABELS = {
+    "login": N_("登录"),
+    "logout": N_("退出登录"),
+    "user_created": N_("创建用户"),
+    "user_disabled": N_("停用用户"),
+    "user_enabled": N_("启用用户"),
+    "password_reset": N_("重置密码"),
+    "password_changed": N_("修改密码"),
+    "roles_changed": N_("变更角色"),
+    "token_issued": N_("签发令牌"),
+    "token_revoked": N_("吊销令牌"),
+    "routine_submitted": N_("报送平时考核记录"),
+    "routine_reviewed": N_("审核平时考核记录"),
+    "routine_corrected": N_("更正平时考核记录"),
+    "routine_withdrawn": N_("撤销平时考核记录"),
+    "notice_issued": N_("印发考核结果通知书"),
+    "summary_issued": N_("印发考核结果汇总表"),
+    "notice_base_uploaded": N_("上传通知书底稿（版头）"),
+    "assessment_created": N_("创建考核"),
+    "assessment_published": N_("开始公示"),
+    "assessment_reopened": N_("重新开放考核"),
+    "appeal_window_set": N_("设置申诉期"),
+    "department_changed": N_("变更部门信息"),
+    "publication_page_set": N_("设置公示页面范围"),
+    "assessment_settings_changed": N_("变更考核设置"),
+    "stage_deadline_set": N_("设置考核日程"),
+    "calendar_override_set": N_("调整工作日"),
+    "calendar_override_removed": N_("删除工作日调整"),
+}
+ACTION_TEXT: dict[str, str] = {**EVENT_LABELS, **OTHER_ACTION_LABELS}
+
+ROUTINE_STATES = {
+    "submitted": N_("待审核"),
+    "accepted": N_("已采纳"),
+    "rejected": N_("已退回"),
+    "withdrawn": N_("已撤销"),
+}
+TARGET_TYPES = {
+    "item": N_("考核事项"),
+    "evidence": N_("佐证材料"),
+    "user": N_("用户"),
+    "token": N_("API 令牌"),
+    "routine": N_("平时考核记录"),
+    "notice": N_("通知书"),
+    "assessment": N_("考核"),
+    "department": N_("部门"),
+}
+
+
+def action_label(code: str) -> str:
+    """Return an action's Chinese label (the code itself only for an unknown action)."""
+    return gettext(ACTION_TEXT[code]) if code in ACTION_TEXT else code
+
+
+def event_state_label(target_type: str, value: str | None) -> str:
+    """Return a from/to state in words: routine statuses and item states have their own."""
+    if not value:
+        return ""
+    if target_type == "routine" and value in ROUTINE_STATES:
+        return gettext(ROUTINE_STATES[value])
+    return state_label(value)
+
+
+def person(user: User | None, username: str) -> str:
+    """Show a user as 显示名（用户名）, or the user name alone when there is no other name."""
+    if user is None or not user.display_name or user.display_name == username:
+        return username
+    return f"{user.display_name}（{username}）"
+
+
+@dataclass
+class EventNames:
+    """Names for a batch of events: users, departments, items (loaded once per page)."""
+
+    users_by_name: dict[str, User] = field(default_factory=dict)
+    users_by_id: dict[int, User] = field(default_factory=dict)
+    departments: dict[int, str] = field(default_factory=dict)
+    items: dict[int, tuple[int, str]] = field(default_factory=dict)  # id -> (dept id, indicator)
+
+    @classmethod
+    def load(cls, db: Session, events: Iterable[AuditEvent]) -> EventNames:
+        """Look up every name the events refer to, in three queries."""
+        events = list(events)
+        names = {e.actor for e in events}
+        user_ids = {int(e.target_id) for e in events if e.target_type == "user" and
+                    e.target_id.isdecimal()}  # fmt: skip
+        users = list(
+            db.execute(
+                select(User).where(User.username.in_(names) | User.id.in_(user_ids))
+            ).scalars()
+        )
+        item_ids = {e.item_id for e in events if e.item_id is not None}
+        items = {
+            item_id: (dep_id, f"{code}. {title}")
+            for item_id, dep_id, code, title in db.execute(
+                select(Item.id, Item.department_id, Indicator.code, Indicator.title)
+                .join(Indicator, Indicator.id == Item.indicator_id)
+                .where(Item.id.in_(item_ids))
+            ).all()
+        }
+        dep_ids = {e.department_id for e in events if e.department_id is not None}
+        dep_ids |= {dep for dep, _ in items.values()}
+        departments: dict[int, str] = {
+            dep_id: name
+            for dep_id, name in db.execute(
+                select(Department.id, Department.name).where(Department.id.in_(dep_ids))
+            ).all()
+        }
+        return cls(
+            users_by_name={u.username: u for u in users},
+            users_by_id={u.id: u for u in users},
+            departments=departments,
+            items=items,
+        )
+
+    def actor(self, event: AuditEvent) -> str:
+        """The actor as 显示名（用户名）."""
+        return person(self.users_by_name.get(event.actor), event.actor)
+
+    def department(self, event: AuditEvent) -> str:
+        """The event's department name, or empty."""
+        if event.department_id is not None:
+            return self.departments.get(event.department_id, "")
+        if event.item_id is not None and event.item_id in self.items:
+            return self.departments.get(self.items[event.item_id][0], "")
+        return ""
+
+    def target(self, event: AuditEvent) -> str:
+        """The target in words: 部门 / 指标, a user's name, or the kind of object and its id."""
+        if event.item_id is not None and event.item_id in self.items:
+            dep_id, indicator = self.items[event.item_id]
+            return f"{self.departments.get(dep_id, '')} / {indicator}"
+        if event.target_type == "user" and event.target_id.isdecimal():
+            user = self.users_by_id.get(int(event.target_id))
+            if user is not None:
+                return person(user, user.username)
+        kind = TARGET_TYPES.get(event.target_type)
+        label = gettext(kind) if kind else event.target_type
+        department = self.department(event)
+        text = f"{label} {event.target_id}"
+        return f"{department} / {text}" if department else text
+
+
+def shanghai(value: dt.datetime) -> str:
+    """A UTC time as Asia/Shanghai wall time, to the second."""
+    return local_time(value, "%Y-%m-%d %H:%M:%S")

@@ -1,0 +1,35 @@
+"""The 公示 page: the results while publication runs, the appeal deadline and how to appeal.
+
+Public, or for signed-in users only (an assessment setting). Outside the publication window
+it says so and shows no figures, so nothing leaks before publication.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, render_template
+from flask.typing import ResponseReturnValue
+from flask_login import current_user
+
+from web.app import get_db
+from web.portal.auth import login_manager
+from web.portal.common import add_error_pages, latest_assessment
+from workflow.assessments import assessment_status, results_of
+
+bp = Blueprint("publication", __name__, url_prefix="/publication")
+add_error_pages(bp)
+
+
+@bp.get("/")
+def page() -> ResponseReturnValue:
+    """Show the current assessment's results during its publication window, printable."""
+    db = get_db()
+    assessment = latest_assessment(db)
+    if (
+        assessment is not None
+        and assessment.publication_page == "signed_in"
+        and not current_user.is_authenticated
+    ):
+        return login_manager.unauthorized()
+    status = assessment_status(assessment) if assessment is not None else None
+    rows = results_of(db, assessment) if assessment is not None and status == "published" else []
+    return render_template("publication/page.html", assessment=assessment, status=status, rows=rows)
