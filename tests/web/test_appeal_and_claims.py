@@ -98,7 +98,8 @@ def test_appeal_is_offered_only_in_the_window_and_decided_by_another_scorer(
     item = _scored(session, store, world)
     member = login("member_a")
     page = text(member.get(f"/portal/items/{item.id}"))
-    assert "未见任命文件" in page and 'value="appeal"' not in page  # window not open yet
+    # Before 公示 the department sees neither the score nor its reasons, and cannot appeal yet.
+    assert "未见任命文件" not in page and 'value="appeal"' not in page
     now = utcnow()
     set_appeal_window(
         session, world.assessment, now - dt.timedelta(days=1), now + dt.timedelta(days=3),
