@@ -158,10 +158,11 @@ _DROPPED_CATEGORIES = frozenset({"Cc", "Cf", "Cs"})
 # Reviewers download evidence to Windows desktops, where these cannot appear in a name.
 _WINDOWS_FORBIDDEN = {char: "_" for char in '<>:"|?*'}
 
+# Device names, also with the superscript digits Windows treats as digits, and the console
+# devices (learn.microsoft.com, "Naming Files, Paths, and Namespaces").
 _WINDOWS_RESERVED = frozenset(
-    {"CON", "PRN", "AUX", "NUL"}
-    | {f"COM{i}" for i in range(1, 10)}
-    | {f"LPT{i}" for i in range(1, 10)}
+    {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"}
+    | {f"{port}{digit}" for port in ("COM", "LPT") for digit in "0123456789\u00b9\u00b2\u00b3"}
 )
 
 # Longer "extensions" are just part of a name with a dot in it; truncate them as such.

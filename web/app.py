@@ -63,7 +63,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
             items = db.scalar(
                 select(func.count()).select_from(Item).where(Item.assessment_id == a.id)
             )
-            rows.append({"assessment": a, "departments": deps, "items": items})
+            rows.append({"assessment": a, "department_count": deps, "item_count": items})
         return render_template("home.html", rows=rows)
 
     from web.api import register_api
@@ -71,11 +71,13 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from web.errors import register_api_errors
     from web.limits import init_limiter
     from web.portal import register_portal
+    from web.portal.inputs import init_inputs
     from web.security import exempt_api_from_csrf, register_security
     from web.security_log import configure_security_log
 
     configure_security_log(app)
     register_api_errors(app)
+    init_inputs(app)  # first of the before_request hooks: refuse unusable text before anything
     register_cli(app)
     init_limiter(app)
     register_security(app)

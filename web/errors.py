@@ -38,6 +38,7 @@ ENGLISH: dict[str, str] = {
     "unsupported_file_type": "This file type is not accepted.",
     "empty_file": "The file is empty.",
     "file_required": "A file (multipart field `file`) is required.",
+    "filename_not_utf8": "The file name is not UTF-8; rename the file and upload it again.",
     "method_not_allowed": "Method not allowed.",
     "assessment_not_found": "Assessment not found.",
     "token_not_found": "Token not found.",
@@ -93,6 +94,9 @@ def http_error_response(exc: HTTPException) -> Response:
     code, message = HTTP_ERRORS.get(
         status, ((exc.name or "error").lower().replace(" ", "_"), exc.description or "")
     )
+    error_code = getattr(exc, "error_code", None)  # a refusal of the input layer
+    if isinstance(error_code, str):
+        code, message = error_code, exc.description or message
     if status == 413 and request.path.endswith("/evidence"):
         code, message = "file_too_large", "文件超过大小上限"
     response = error_response(status, code, message)
@@ -132,25 +136,14 @@ def api_exception_response(exc: Exception) -> Response:
 
 
 def register_api_errors(app: Flask, prefix: str = "/api/") -> None:
-    """Answer errors under the API prefix as JSON, never as an HTML page or a bare 500."""
+    """Answer every error: JSON under the API prefix, elsewhere a Chinese page.
 
-    def is_api() -> bool:
-        return request.path.startswith(prefix)
+    The page is rendered without the database; never Werkzeug's English page, never a bare 500.
+    """
+    from web.portal.errors import exception_page
 
-    @app.errorhandler(DomainError)
-    def _domain(exc: DomainError) -> Any:
-        return domain_error_response(exc)
-
-    @app.errorhandler(IngestRejected)
-    def _ingest(exc: IngestRejected) -> Any:
-        return error_response(exc.status, exc.code, exc.message)
-
-    @app.errorhandler(StorageUnavailable)
-    def _storage(exc: StorageUnavailable) -> Any:
-        return error_response(503, "storage_unavailable", "文件存储暂时不可用，请稍后重试")
-
-    @app.errorhandler(HTTPException)
-    def _http(exc: HTTPException) -> Any:
-        if not is_api():
-            return exc
-        return http_error_response(exc)
+    @app.errorhandler(Exception)
+    def _any(exc: Exception) -> Any:
+        if request.path.startswith(prefix):
+            return api_exception_response(exc)
+        return exception_page(exc)

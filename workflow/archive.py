@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session, joinedload
 from storage.base import CHUNK_SIZE, ObjectStore
 from storage.errors import ObjectNotFound
 from storage.ingest import sanitize_filename
-from workflow.audit import event_body
+from workflow.audit import event_body, json_line
 from workflow.errors import DomainError
 from workflow.models import AuditEvent, Department, Evidence, Indicator, Item
 from workflow.spreadsheets import safe_csv_writer
@@ -223,7 +223,7 @@ def _write_events(archive: zipfile.ZipFile, session: Session, department: Depart
                 "prev_hash": event.prev_hash,
                 "hash": event.hash,
             }
-            out.write(json.dumps(record, ensure_ascii=False).encode("utf-8") + b"\n")
+            out.write(json_line(record).encode("utf-8"))
             count += 1
     return count
 

@@ -53,6 +53,16 @@ def canonical_json(value: Any) -> str:
     )
 
 
+def json_line(record: Mapping[str, Any]) -> str:
+    """Return one JSON Lines record with its newline; U+2028/U+2029 escaped.
+
+    JSON allows the two separators raw, but JavaScript (before ES2019) and many line-based
+    readers treat them as line ends, which would split one record into two.
+    """
+    text = json.dumps(record, ensure_ascii=False, sort_keys=True, default=_default)
+    return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029") + "\n"
+
+
 def format_time(value: dt.datetime) -> str:
     """Format a UTC time the one way the chain hashes it."""
     if value.tzinfo is None:

@@ -79,3 +79,17 @@ def test_properties(raw: str) -> None:
 @given(st.text(st.characters(min_codepoint=0x4E00, max_codepoint=0x9FFF), min_size=1, max_size=80))
 def test_chinese_names_pass_through(stem: str) -> None:
     assert sanitize_filename(stem + ".docx") == stem + ".docx"
+
+
+@pytest.mark.parametrize(
+    "raw", ["COM¹.pdf", "lpt³.txt", "CONIN$.docx", "conout$", "COM0.pdf", "LPT0", "con .txt"]
+)
+def test_windows_reserved_names_com_superscript_and_conin_get_the_con_prefix(raw: str) -> None:
+    # Finding 11.18: only CON, PRN, AUX, NUL, COM1-9 and LPT1-9 were prefixed.
+    assert sanitize_filename(raw) == "_" + " ".join(raw.split()).rstrip(". ")
+
+
+def test_ordinary_names_that_start_like_devices_are_kept() -> None:
+    assert sanitize_filename("COM10.pdf") == "COM10.pdf"
+    assert sanitize_filename("CONSOLE.txt") == "CONSOLE.txt"
+    assert sanitize_filename("COM¹⁰.pdf") == "COM¹⁰.pdf"

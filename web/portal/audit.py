@@ -43,7 +43,7 @@ from web.portal.event_text import (
     event_state_label,
     shanghai,
 )
-from workflow.audit import event_body
+from workflow.audit import event_body, json_line
 from workflow.exports import AUDIT_HEADERS, AUDIT_WIDTHS, audit_rows
 from workflow.models import AuditEvent, Department, Indicator, Item
 from workflow.reconcile import FIELD_LABELS, Difference, check_audit
@@ -56,6 +56,7 @@ add_error_pages(bp)
 PAGE_SIZE = 100
 #: Differences listed on the page (the count is always whole).
 SHOWN_DIFFERENCES = 500
+MIN_DAY, MAX_DAY = dt.date(1970, 1, 1), dt.date(9000, 12, 31)
 EXPORT_BATCH = 1000
 AUDIT_ROLES = (Role.AUDITOR, Role.ADMIN)
 LABELS = ACTION_TEXT
@@ -68,9 +69,11 @@ CSV_HEADERS = (
 
 def _date_arg(name: str) -> dt.date | None:
     try:
-        return dt.date.fromisoformat(request.args.get(name, ""))
+        day = dt.date.fromisoformat(request.args.get(name, ""))
     except ValueError:
         return None
+    # Year 1 or 9999 would overflow when shifted to UTC or to the next day: not a filter.
+    return day if MIN_DAY <= day <= MAX_DAY else None
 
 
 def _filters() -> tuple[list[ColumnElement[bool]], dict[str, Any]]:
@@ -429,7 +432,7 @@ def export(fmt: str) -> ResponseReturnValue:
     def jsonl_lines() -> Iterator[str]:
         try:
             for event in _export_rows(db, conditions):
-                yield json.dumps(_record(event), ensure_ascii=False, sort_keys=True) + "\n"
+                yield json_line(_record(event))
         finally:
             db.rollback()  # end the read transaction as soon as the rows are out
 

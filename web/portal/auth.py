@@ -122,8 +122,13 @@ def landing_url(user: User) -> str:
 
 
 def safe_next(target: str | None) -> str | None:
-    """Accept only a local path as the post-login target (no open redirect)."""
+    """Accept only a local path as the post-login target (no open redirect, no header break).
+
+    A control character (CR/LF would split the Location header) or a space makes it invalid.
+    """
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    if not target.isprintable() or " " in target:
         return None
     parts = urlsplit(target)
     if parts.scheme or parts.netloc:

@@ -8,10 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, current_app, request
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
-from flask_wtf.csrf import CSRFError
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
@@ -243,27 +242,13 @@ def live_evidence_counts(db: Session, item_ids: Sequence[int]) -> dict[int, int]
     return {item_id: count for item_id, count in rows}
 
 
-ERROR_MESSAGES = {
-    400: N_("请求无效"),
-    403: N_("您没有权限访问此页面"),
-    404: N_("页面或事项不存在"),
-    405: N_("不支持的请求方式"),
-    413: N_("上传的文件过大"),
-    429: N_("操作过于频繁，请稍后再试"),
-    500: N_("服务器出错，请稍后重试"),
-}
-
-
 def error_page(exc: HTTPException) -> ResponseReturnValue:
-    """Render an HTTP error as a Chinese page."""
-    code = exc.code or 500
-    message = gettext(ERROR_MESSAGES.get(code, ERROR_MESSAGES[500]))
-    if isinstance(exc, CSRFError):
-        message = gettext("表单已过期或无效，请返回并刷新页面后重试")
-    return render_template("error.html", code=code, message=message), code
+    """Render an HTTP error as a Chinese page, without touching the database."""
+    from web.portal.errors import http_error_page
+
+    return http_error_page(exc)
 
 
 def add_error_pages(bp: Blueprint) -> None:
     """Answer the blueprint's HTTP errors with Chinese pages (call at import time)."""
-    for code in ERROR_MESSAGES:
-        bp.register_error_handler(code, error_page)
+    bp.register_error_handler(HTTPException, error_page)

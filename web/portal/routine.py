@@ -27,7 +27,7 @@ from web.api.common import MAX_ID
 from web.app import get_db
 from web.cli_routine import matrix_csv, quota_table
 from web.exports import xlsx_response
-from web.portal.auth import current_account, roles_required
+from web.portal.auth import current_account, roles_required, safe_next
 from web.portal.common import (
     N_,
     add_error_pages,
@@ -320,7 +320,7 @@ def office_review(record_id: int) -> ResponseReturnValue:
         return _render_office(db, form, exc.message), exc.status
     db.commit()
     flash(gettext("已采纳") if status == "accepted" else gettext("已退回"), "success")
-    back = request.form.get("back", "")
+    back = safe_next(request.form.get("back")) or ""
     if not back.startswith("/review/routine"):
         back = url_for("routine.office_page")
     return redirect(back, code=303)
