@@ -19,6 +19,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import secrets
+import zipfile
 import zoneinfo
 from collections.abc import Callable
 from decimal import Decimal
@@ -794,8 +795,59 @@ def verify_notice(session: Session, code: str) -> Verification:
 # -- the letterhead --------------------------------------------------------------------------
 
 
+# An XML declaration Word never writes: a DOCTYPE (with or without entities) in any part of the
+# package. lxml keeps it through python-docx, and Word then refuses every notice rendered on it.
+_DECLARATIONS = tuple(
+    marker.encode(encoding)
+    for marker in ("<!DOCTYPE", "<!ENTITY")
+    for encoding in ("utf-8", "utf-16-le", "utf-16-be")
+)
+
+# One notice with every kind of row, rendered on a new letterhead before it is accepted.
+_TRIAL_POINT = NoticePoint("1.1", "试排评分项", Decimal(2), Decimal(1), "试排扣分原因", False)
+_TRIAL_NOTICE = NoticeData(
+    year=2000,
+    title="试排通知",
+    document_no="试排〔2000〕1号",
+    issuer="试排",
+    issued_on=dt.date(2000, 1, 1),
+    department="试排部门",
+    total=Decimal(1),
+    total_max=Decimal(2),
+    converted=Decimal("0.02"),
+    converted_max=Decimal(2),
+    rank=1,
+    department_count=1,
+    categories=(
+        NoticeCategory(
+            "一",
+            "试排类别",
+            Decimal(2),
+            (NoticeIndicator("1", "试排指标", Decimal(2), (_TRIAL_POINT,)),),
+        ),
+    ),
+)
+_TRIAL_SUMMARY = SummaryData(
+    2000, "试排", "", "试排", dt.date(2000, 1, 1), ("一",), (Decimal(1),), ()
+)
+
+
+def _declared_part(content: bytes) -> str | None:
+    """Return the first part of the package holding a DOCTYPE or ENTITY declaration."""
+    with zipfile.ZipFile(BytesIO(content)) as package:
+        for info in package.infolist():
+            data = package.read(info)  # bounded: the sniffer refused ZIP bombs
+            if any(marker in data for marker in _DECLARATIONS):
+                return info.filename
+    return None
+
+
 def _check_base(content: bytes) -> None:
-    """Refuse anything but a safe .docx that python-docx opens and we can render onto."""
+    """Refuse anything but a safe .docx that python-docx opens, renders onto and reopens.
+
+    A DOCTYPE or ENTITY declaration in any part is refused; then one notice and one summary
+    table are rendered on the new base, and each must open again.
+    """
     try:
         sniff_file(BytesIO(content), len(content), ".docx")
     except IngestRejected as exc:
@@ -803,13 +855,32 @@ def _check_base(content: bytes) -> None:
             f"信头文件不是有效的 Word 文档（.docx）：{exc.message}"
         ) from exc
     try:
-        docx.Document(BytesIO(content))
-        render_summary(
-            SummaryData(2000, "试排", "", "试排", dt.date(2000, 1, 1), ("一",), (Decimal(1),), ()),
-            content,
+        part = _declared_part(content)
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise UnsupportedBaseDocument("信头文件无法以 Word 文档（.docx）打开") from exc
+    if part is not None:
+        raise UnsupportedBaseDocument(
+            f"信头文件的 {part} 含有 DOCTYPE 或实体（ENTITY）声明，Word 文档不应包含，已拒绝",
+            code="docx_declaration",
         )
+    try:
+        docx.Document(BytesIO(content))
+        notice = render_notice(_TRIAL_NOTICE, content)
+        summary = render_summary(_TRIAL_SUMMARY, content)
     except Exception as exc:  # zipfile, lxml and python-docx each raise their own errors
         raise UnsupportedBaseDocument("信头文件无法以 Word 文档（.docx）打开") from exc
+    for rendered in (notice, summary):
+        try:
+            docx.Document(BytesIO(rendered))
+        except Exception as exc:  # the same: whatever fails, the result does not open
+            raise UnsupportedBaseDocument(
+                "在此信头上生成的通知书无法重新打开，请换用其他信头文件", code="docx_render_failed"
+            ) from exc
+        if _declared_part(rendered) is not None:
+            raise UnsupportedBaseDocument(
+                "在此信头上生成的通知书含有 DOCTYPE 声明，请换用其他信头文件",
+                code="docx_render_failed",
+            )
 
 
 def set_notice_base(
