@@ -50,6 +50,10 @@ def _require_admin(actor: User) -> None:
         raise Forbidden("只有管理员可以修改考核日程", code="role_required")
 
 
+# The years an assessment's dates may fall in.
+MIN_YEAR, MAX_YEAR = 1990, 2100
+
+
 def parse_day(value: Any, what: str) -> dt.date | None:
     """Read `YYYY-MM-DD` (or a date) as a day; empty is None; anything else a clear refusal."""
     if value is None or value == "":
@@ -59,9 +63,12 @@ def parse_day(value: Any, what: str) -> dt.date | None:
     if not isinstance(value, str):
         raise BadRequest(f"{what}须为日期文本（如 2018-10-08）", code="invalid_type")
     try:
-        return dt.date.fromisoformat(value.strip())
+        day = dt.date.fromisoformat(value.strip())
     except ValueError:
         raise InvalidValue(f"{what}不是有效日期：{value[:20]}", code="bad_date") from None
+    if not MIN_YEAR <= day.year <= MAX_YEAR:  # year 1 or 9999 overflows the working-day spans
+        raise InvalidValue(f"{what}超出范围（{MIN_YEAR}–{MAX_YEAR} 年）", code="bad_date")
+    return day
 
 
 def parse_working_days(value: Any) -> int | None:
