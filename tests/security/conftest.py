@@ -22,6 +22,7 @@ from tests.web.conftest import (  # noqa: F401
     world,
 )
 from workflow.demo import run_demo
+from workflow.notices import issue_notice, issue_summary
 from workflow.scheme import Scheme
 from workflow.setup import install_scheme
 from workflow.users import create_user
@@ -73,5 +74,9 @@ def demo(
         admin=admin,
         complete=request.param == "complete",
     )
+    if request.param == "complete":  # notices are issued (a POST), then only downloaded
+        for department in assessment.departments:
+            issue_notice(session, store, assessment, department, admin)
+        issue_summary(session, store, assessment, admin)
     session.commit()
     return Demo(make_app(WTF_CSRF_ENABLED=True), request.param)

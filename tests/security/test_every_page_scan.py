@@ -101,6 +101,7 @@ def test_no_python_repr_none_template_syntax_or_english_on_any_page_for_any_role
     data_words = set(session.execute(select(User.username)).scalars())
     failures: list[str] = []
     seen: dict[str, set[int]] = {}
+    guessed: set[str] = set()
     for role, username in DEMO_ROLES.items():
         client = sign_in(app, username, DEMO_PASSWORD)
         anonymous = username is None
@@ -108,7 +109,9 @@ def test_no_python_repr_none_template_syntax_or_english_on_any_page_for_any_role
         for rule in portal_rules(app):
             if "GET" not in methods(rule):
                 continue
-            for path, _real in real_paths(session, rule, department_id):
+            for path, real in real_paths(session, rule, department_id):
+                if not real:  # a parameter no table names (a code): walked, not required to open
+                    guessed.add(rule.endpoint)
                 response = client.get(path)
                 raw = response.get_data()  # a streamed download runs to its end, as served
                 response.close()
@@ -121,7 +124,9 @@ def test_no_python_repr_none_template_syntax_or_english_on_any_page_for_any_role
                 for problem in problems_of(raw.decode("utf-8"), data_words):
                     failures.append(f"[{demo.shape}] {role} {path}: {problem}")
     # A page that only redirects (to the current year's page) counts as reached.
-    unseen = sorted(e for e, codes in seen.items() if not codes & {200, 301, 302, 303, 307})
+    unseen = sorted(
+        e for e, codes in seen.items() if not codes & {200, 301, 302, 303, 307} and e not in guessed
+    )
     assert not failures, "\n".join(failures[:60])
     # Every page is reached by someone on the complete demo data (otherwise the scan proves
     # nothing); notices exist only once every item is scored.
