@@ -151,10 +151,12 @@ LABELLED_VALUES = frozenset({"kind", "outcome", "registered_by"})
 
 
 def _text(value: Any, key: str = "") -> str:
+    if isinstance(value, dict) and not all(str(k) in PAYLOAD_LABELS for k in value):
+        # A nested record (a notice's snapshot): the raw JSON beside it shows it in full.
+        return gettext("结构化内容，共 %(n)s 项，见原始记录", n=len(value))
     if isinstance(value, dict):
         return "；".join(
-            f"{gettext(PAYLOAD_LABELS[str(k)]) if str(k) in PAYLOAD_LABELS else k}：{_text(v, key)}"
-            for k, v in value.items()
+            f"{gettext(PAYLOAD_LABELS[str(k)])}：{_text(v, key)}" for k, v in value.items()
         )
     if isinstance(value, list):
         return "、".join(_text(v, key) for v in value) or gettext("（无）")
