@@ -17,6 +17,7 @@ from tests.web.conftest import form_version, text
 from workflow.actions import review_item, submit_item
 from workflow.demo import demo_pdf
 from workflow.models import Item
+from workflow.notices import set_result_settings
 
 Login = Callable[[str], FlaskClient]
 
@@ -91,6 +92,13 @@ def test_department_to_scored_through_the_pages(
     )
     assert scored.status_code == 303, text(scored)
 
+    index = text(member.get("/portal/"))
+    # Scores stay hidden from the department until 公示, unless the office turns that off.
+    assert "8.50" not in index and "已评分" in index
+    assert "专人负责文件未盖章" not in text(member.get(f"/portal/items/{item_id}"))
+    session.expire_all()
+    set_result_settings(session, world.assessment, actor=world.admin, hide_scores=False)
+    session.commit()
     index = text(member.get("/portal/"))
     assert "8.50" in index and "已评分" in index
     page_html = text(member.get(f"/portal/items/{item_id}"))

@@ -138,16 +138,25 @@ PAYLOAD_LABELS = {
     "preliminary": N_("初步结果"),
     "document_no": N_("文号"),
     "note": N_("备注"),
+    "notice_id": N_("通知书编号"),
+    "assessment_id": N_("考核编号"),
+    "base_sha256": N_("底版哈希"),
+    "trigger": N_("起因"),
+    "verification_code": N_("验证码"),
+    "snapshot": N_("内容快照"),
 }
 VALUE_LABELS = {
     **KIND_LABELS,
     **OUTCOME_LABELS,
     "office": N_("市职转办"),
     "department": N_("部门"),
+    "notice": N_("考核结果通知书"),
+    "summary": N_("汇总表"),
+    "issue": N_("签发"),
 }
 
 
-LABELLED_VALUES = frozenset({"kind", "outcome", "registered_by"})
+LABELLED_VALUES = frozenset({"kind", "outcome", "registered_by", "trigger"})
 
 
 def _text(value: Any, key: str = "") -> str:
@@ -164,12 +173,10 @@ def _text(value: Any, key: str = "") -> str:
         if key == "rulings":
             return gettext("认定不涉及") if value else gettext("不予认定")
         return gettext("是") if value else gettext("否")
-    if (
-        isinstance(value, str)
-        and value in VALUE_LABELS
-        and key in ("kind", "outcome", "registered_by")
-    ):
+    if isinstance(value, str) and value in VALUE_LABELS and key in LABELLED_VALUES:
         return gettext(VALUE_LABELS[value])
+    if isinstance(value, str) and key == "purpose" and value in PURPOSE_LABELS:
+        return gettext(PURPOSE_LABELS[value])
     return "" if value is None else str(value)
 
 
