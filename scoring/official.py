@@ -213,9 +213,10 @@ def add_imprint(document: Document, *, issuer: str, issued_on: dt.date, cc: str)
         lines.append(p)
     p = _paragraph(document)
     # The lines span the text block, so no indents: a full-width space puts the 印发机关
-    # 左空一字, and a right tab stop one character in carries the 印发日期 to 右空一字.
+    # 左空一字, and a right tab stop one character in carries the 印发日期 to 右空一字; the
+    # full-width space before the tab keeps the two apart when a long issuer fills the line.
     fill_paragraph(
-        p, f"　{clean_text(issuer).strip()}\t{chinese_date(issued_on)}印发", font=FONT_BODY,
+        p, f"　{clean_text(issuer).strip()}　\t{chinese_date(issued_on)}印发", font=FONT_BODY,
         size=SIZE_SI_HAO, align="left", line_spacing=Pt(22),
     )  # fmt: skip
     tabs = element("w:tabs")

@@ -83,7 +83,7 @@ def test_signature_has_a_seal_area_above_issuer_and_date(notice: Document) -> No
 def test_imprint_has_cc_issuer_and_date_between_lines(notice: Document) -> None:
     *_, cc, printed = [p for p in notice.paragraphs if p.text.strip()]
     assert cc.text.strip() == "抄送：市政府办公室，市绩效办。"
-    assert printed.text.strip() == f"{ISSUER}\t2019年1月15日印发"
+    assert printed.text.strip() == f"{ISSUER}　\t2019年1月15日印发"
     cc_borders = cc._p.pPr.find(qn("w:pBdr"))
     assert cc_borders.find(qn("w:top")) is not None and cc_borders.find(qn("w:bottom")) is not None
     assert bottom_border(printed) is not None
