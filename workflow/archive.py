@@ -34,18 +34,23 @@ from workflow.spreadsheets import safe_csv_writer
 
 MANIFEST_NAME = "manifest.csv"
 EVENTS_NAME = "audit_events.jsonl"
+# Chinese headers for the people who open it in Excel; the last column keeps the stable
+# English code of the file's purpose for machines. Times are the assessment's wall clock
+# (Asia/Shanghai) with their offset, so they read right and still parse as ISO 8601.
 MANIFEST_COLUMNS = (
-    "evidence_id",
-    "path",
-    "original_name",
-    "size",
-    "sha256",
-    "uploaded_at",
-    "uploader",
-    "scoring_point",
-    "purpose",
-    "removed_at",
+    "材料编号",
+    "归档路径",
+    "原文件名",
+    "大小（字节）",
+    "SHA-256",
+    "上传时间",
+    "上传人",
+    "评分项",
+    "用途",
+    "删除时间",
+    "用途代码",
 )
+PURPOSE_TEXT = {"evidence": "佐证材料", "not_involved_proof": "不涉及证明", "appeal": "申诉材料"}
 
 # Formats that are already compressed gain nothing from deflate; text and CSV do.
 _DEFLATED_TYPES = ("text/",)
@@ -194,11 +199,12 @@ def _write_manifest(
                     row.filename,
                     row.size,
                     row.sha256,
-                    _iso(row.uploaded_at),
-                    row.uploaded_by.username,
+                    _local(row.uploaded_at, zone),
+                    f"{row.uploaded_by.label}（{row.uploaded_by.username}）",
                     row.scoring_point.code if row.scoring_point else "",
+                    PURPOSE_TEXT.get(row.purpose, row.purpose),
+                    _local(row.removed_at, zone) if row.removed_at else "",
                     row.purpose,
-                    _iso(row.removed_at) if row.removed_at else "",
                 )
             )
         text.flush()
@@ -248,6 +254,8 @@ def _zip_time(value: datetime, zone: tzinfo) -> tuple[int, int, int, int, int, i
     return (max(local.year, 1980), local.month, local.day, local.hour, local.minute, local.second)
 
 
-def _iso(value: datetime) -> str:
-    """Format a time as ISO 8601 UTC with a ``Z``, like the API."""
-    return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+def _local(value: datetime, zone: tzinfo) -> str:
+    """Format a time as ISO 8601 in `zone`, with its offset (``2018-09-01T10:30:00+08:00``)."""
+    if value.tzinfo is None:  # SQLite hands back naive UTC
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(zone).isoformat(timespec="seconds")

@@ -465,19 +465,20 @@ def test_archive_command(
 
     assert raw_manifest.startswith(b"\xef\xbb\xbf")
     manifest = list(csv.DictReader(io.StringIO(raw_manifest.decode("utf-8-sig"))))
-    by_id = {int(row["evidence_id"]): row for row in manifest}
+    by_id = {int(row["材料编号"]): row for row in manifest}
     assert set(by_id) == {first.id, clash.id, upper.id, gone.id, proof.id}
     for evidence_id, path in expected_paths.items():
         row = by_id[evidence_id]
-        assert row["path"] == path and row["removed_at"] == ""
-        assert hashlib.sha256(contents[path]).hexdigest() == row["sha256"]
-        assert int(row["size"]) == len(contents[path])
-        assert row["uploader"] == "member_c" and row["uploaded_at"].endswith("Z")
-    assert by_id[first.id]["scoring_point"] == "1.1" and by_id[first.id]["purpose"] == "evidence"
-    assert by_id[proof.id]["purpose"] == "not_involved_proof"
-    assert by_id[proof.id]["original_name"] == "不涉及说明.csv"
-    assert by_id[gone.id]["path"] == "" and by_id[gone.id]["removed_at"].endswith("Z")
-    assert by_id[gone.id]["sha256"] == gone.sha256
+        assert row["归档路径"] == path and row["删除时间"] == ""
+        assert hashlib.sha256(contents[path]).hexdigest() == row["SHA-256"]
+        assert int(row["大小（字节）"]) == len(contents[path])
+        assert row["上传人"].endswith("（member_c）") and row["上传时间"].endswith("+08:00")
+    assert by_id[first.id]["评分项"] == "1.1" and by_id[first.id]["用途代码"] == "evidence"
+    assert by_id[first.id]["用途"] == "佐证材料"
+    assert by_id[proof.id]["用途代码"] == "not_involved_proof"
+    assert by_id[proof.id]["原文件名"] == "不涉及说明.csv"
+    assert by_id[gone.id]["归档路径"] == "" and by_id[gone.id]["删除时间"].endswith("+08:00")
+    assert by_id[gone.id]["SHA-256"] == gone.sha256
 
     own_items = set(session.scalars(select(Item.id).where(Item.department_id == dep.id)))
     assert events and {e["item_id"] for e in events} <= own_items
