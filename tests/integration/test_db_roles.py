@@ -53,6 +53,13 @@ def role_urls(engine: Engine) -> Iterator[dict[str, str]]:
     migrate(legacy)
     legacy.dispose()
     yield urls
+    # Leave nothing behind on a shared server: the database first, then its two roles.
+    cleanup = create_engine(superuser, isolation_level="AUTOCOMMIT")
+    with cleanup.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        for role in (f"{name}_app", f"{name}_owner"):
+            conn.exec_driver_sql(f'DROP ROLE IF EXISTS "{role}"')
+    cleanup.dispose()
 
 
 def _app(urls: dict[str, str], tmp_path: Path) -> Flask:
