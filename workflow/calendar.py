@@ -50,10 +50,6 @@ def _require_admin(actor: User) -> None:
         raise Forbidden("只有管理员可以修改考核日程", code="role_required")
 
 
-# The years an assessment's dates may fall in.
-MIN_YEAR, MAX_YEAR = 1990, 2100
-
-
 def parse_day(value: Any, what: str) -> dt.date | None:
     """Read `YYYY-MM-DD` (or a date) as a day; empty is None; anything else a clear refusal."""
     if value is None or value == "":
@@ -67,7 +63,7 @@ def parse_day(value: Any, what: str) -> dt.date | None:
     except ValueError:
         raise InvalidValue(f"{what}不是有效日期：{value[:20]}", code="bad_date") from None
     if not MIN_YEAR <= day.year <= MAX_YEAR:  # year 1 or 9999 overflows the working-day spans
-        raise InvalidValue(f"{what}超出范围（{MIN_YEAR}–{MAX_YEAR} 年）", code="bad_date")
+        raise InvalidValue(f"{what}的年份须在 {MIN_YEAR} 到 {MAX_YEAR} 之间", code="bad_date")
     return day
 
 
