@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-dev
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test lint typecheck unit bench load faults demo clean
+.PHONY: run test lint typecheck unit bench load faults demo clean catalog
 
 $(RUN_STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -56,3 +56,15 @@ demo: $(RUN_STAMP)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache
+
+# The message catalog (web/portal/README.md): extract every text (pages, and the first argument
+# of every refusal), merge into the English catalog, compile. Translate what is new in between.
+KEYWORDS := -k N_ -k DomainError -k BadRequest -k NotAuthenticated -k Forbidden -k NotFound \
+	-k Conflict -k InvalidValue -k TooManyAttempts -k ServiceUnavailable \
+	-k UnsupportedBaseDocument -k ArchiveIntegrityError -k PayloadTooLarge -k UnsupportedMediaType
+catalog: $(STAMP)
+	$(BIN)/pybabel extract -F web/portal/babel.cfg $(KEYWORDS) --no-location --sort-output \
+		-o web/portal/translations/messages.pot .
+	$(BIN)/pybabel update -i web/portal/translations/messages.pot -d web/portal/translations \
+		--no-fuzzy-matching --ignore-obsolete
+	$(BIN)/pybabel compile -d web/portal/translations

@@ -29,7 +29,11 @@ KIND_LABELS = {
 
 
 class PeriodError(ValueError):
-    """A period text that is neither `YYYY-MM` nor `YYYY-Qn`."""
+    """A period text that is neither `YYYY-MM` nor `YYYY-Qn`; `text` is what was given."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        super().__init__(f"期间格式应为 2018-08 或 2018-Q3：{text!r}")
 
 
 @dataclass(frozen=True, order=True)
@@ -68,7 +72,7 @@ def parse_period(text: str) -> Period:
     q = QUARTER_RE.match(text)
     if q:
         return Period(int(q.group(1)), (int(q.group(2)) - 1) * 3 + 1, 3)
-    raise PeriodError(f"期间格式应为 2018-08 或 2018-Q3：{text!r}")
+    raise PeriodError(text)
 
 
 def period_of(moment: dt.datetime, unit: str, tz: ZoneInfo) -> Period:

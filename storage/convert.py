@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from storage.base import ObjectStore
-from storage.errors import StorageError
+from storage.errors import N_, StorageError
 
 CONVERTIBLE_TYPES: dict[str, str] = {
     "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ".docx",
@@ -113,14 +113,15 @@ def convert_file(source: Path, out_dir: Path, *, binary: str, timeout: float) ->
                 process.communicate()
                 raise ConversionFailed(
                     f"conversion took longer than {timeout:.0f} s",
-                    message=f"文件转换超时（{timeout:.0f} 秒），请下载查看",
+                    message=N_("文件转换超时（%(seconds)s 秒），请下载查看"),
+                    params={"seconds": f"{timeout:.0f}"},
                 ) from None
     pdf = out_dir / (source.stem + ".pdf")
     if process.returncode != 0 or not pdf.exists() or pdf.stat().st_size == 0:
         detail = err.decode("utf-8", "replace").strip()[:300]
         raise ConversionFailed(
             f"soffice exit {process.returncode}: {detail}",
-            message="无法转换此文件以供预览，请下载查看",
+            message=N_("无法转换此文件以供预览，请下载查看"),
         )
     return pdf
 
@@ -144,17 +145,17 @@ def pdf_rendition(
         return key
     if store.exists(_failed_key(source_sha256)):
         raise ConversionFailed(
-            "conversion failed before", message="无法转换此文件以供预览，请下载查看"
+            "conversion failed before", message=N_("无法转换此文件以供预览，请下载查看")
         )
     binary = binary or office_binary()
     if binary is None:
         raise ConverterMissing(
             "LibreOffice is not installed",
-            message="服务器未安装 LibreOffice，无法在线预览，请下载查看",
+            message=N_("服务器未安装 LibreOffice，无法在线预览，请下载查看"),
         )
     suffix = CONVERTIBLE_TYPES.get(content_type)
     if suffix is None:
-        raise ConversionFailed(f"no rendition for {content_type}", message="此类文件不能预览")
+        raise ConversionFailed(f"no rendition for {content_type}", message=N_("此类文件不能预览"))
     with _source_lock(source_sha256):
         if store.exists(key):  # converted by another request meanwhile
             return key

@@ -6,10 +6,40 @@ may be shown to users, so the web layer can map all of them in one place::
     except StorageError as exc:
         abort(exc.status, exc.message)
 
-``str(exc)`` is the developer detail (for logs); ``exc.message`` is the user-facing text.
+``str(exc)`` is the developer detail (for logs); ``exc.message`` is the user-facing text, in
+the current request's language: the Chinese ``message`` is a catalog template with named
+``params``, rendered by the translator the web layer installs (``set_translator``, the same
+one as ``workflow.messages``); without one it is formatted in Chinese.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+#: (template, params, code) → the text in the current language, or None for "as it is".
+Translator = Callable[[str, Mapping[str, object], str], "str | None"]
+_translator: Translator | None = None
+
+
+def N_(text: str) -> str:
+    """Mark a text for extraction into the message catalog; translated where it is shown."""
+    return text
+
+
+class Term(str):
+    """A Chinese word put into a message (a kind of file), translated together with it."""
+
+    __slots__ = ()
+
+
+def set_translator(translator: Translator | None) -> None:
+    """Install the function that renders messages in the request's language (web layer)."""
+    global _translator
+    _translator = translator
+
+
+def _format(template: str, params: Mapping[str, object]) -> str:
+    return template % dict(params) if params else template
 
 
 class StorageError(Exception):
@@ -17,12 +47,25 @@ class StorageError(Exception):
 
     status: int = 500
     code: str = "storage_error"
-    default_message: str = "文件存储出错"
+    default_message: str = N_("文件存储出错")
 
-    def __init__(self, detail: str | None = None, *, message: str | None = None) -> None:
-        self.message: str = message or self.default_message
-        self.detail: str = detail or self.message
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        message: str | None = None,
+        params: Mapping[str, object] | None = None,
+    ) -> None:
+        self.template: str = message or self.default_message
+        self.params: dict[str, object] = dict(params or {})
+        self.detail: str = detail or _format(self.template, self.params)
         super().__init__(self.detail)
+
+    @property
+    def message(self) -> str:
+        """The text for a person, in the current request's language (Chinese by default)."""
+        text = _translator(self.template, self.params, self.code) if _translator else None
+        return text if text is not None else _format(self.template, self.params)
 
 
 class InvalidKey(StorageError, ValueError):
@@ -30,7 +73,7 @@ class InvalidKey(StorageError, ValueError):
 
     status = 400
     code = "invalid_key"
-    default_message = "文件标识无效"
+    default_message = N_("文件标识无效")
 
 
 class ObjectNotFound(StorageError):
@@ -38,7 +81,7 @@ class ObjectNotFound(StorageError):
 
     status = 404
     code = "object_not_found"
-    default_message = "文件不存在"
+    default_message = N_("文件不存在")
 
 
 class StorageUnavailable(StorageError):
@@ -46,7 +89,7 @@ class StorageUnavailable(StorageError):
 
     status = 503
     code = "storage_unavailable"
-    default_message = "文件存储服务暂时不可用，请稍后重试"
+    default_message = N_("文件存储服务暂时不可用，请稍后重试")
 
 
 class IngestRejected(StorageError):
@@ -54,7 +97,7 @@ class IngestRejected(StorageError):
 
     status = 422
     code = "ingest_rejected"
-    default_message = "文件被拒绝"
+    default_message = N_("文件被拒绝")
 
 
 class EmptyFile(IngestRejected):
@@ -62,7 +105,7 @@ class EmptyFile(IngestRejected):
 
     status = 422
     code = "empty_file"
-    default_message = "文件为空"
+    default_message = N_("文件为空")
 
 
 class FileTooLarge(IngestRejected):
@@ -70,13 +113,14 @@ class FileTooLarge(IngestRejected):
 
     status = 413
     code = "file_too_large"
-    default_message = "文件超过大小上限"
+    default_message = N_("文件超过大小上限")
 
     def __init__(self, max_size: int, detail: str | None = None) -> None:
         self.max_size = max_size
         super().__init__(
             detail or f"upload exceeds {max_size} bytes",
-            message=f"文件超过大小上限（{_human_size(max_size)}）",
+            message=N_("文件超过大小上限（%(limit)s）"),
+            params={"limit": _human_size(max_size)},
         )
 
 
@@ -85,7 +129,7 @@ class UnsupportedFileType(IngestRejected):
 
     status = 415
     code = "unsupported_file_type"
-    default_message = "不支持的文件类型"
+    default_message = N_("不支持的文件类型")
 
 
 class ZipBombSuspected(IngestRejected):
@@ -97,7 +141,7 @@ class ZipBombSuspected(IngestRejected):
 
     status = 422
     code = "zip_bomb_suspected"
-    default_message = "压缩内容异常（疑似压缩炸弹），已拒绝"
+    default_message = N_("压缩内容异常（疑似压缩炸弹），已拒绝")
 
 
 def _human_size(size: int) -> str:

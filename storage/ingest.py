@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import IO
 
 from storage.base import ObjectStore, Readable
-from storage.errors import EmptyFile, FileTooLarge, UnsupportedFileType
+from storage.errors import N_, EmptyFile, FileTooLarge, Term, UnsupportedFileType
 from storage.sniff import (
     ALLOWED_EXTENSIONS,
     DEFAULT_ZIP_LIMITS,
@@ -89,7 +89,8 @@ def ingest_upload(
     if extension not in ALLOWED_EXTENSIONS:
         raise UnsupportedFileType(
             f"extension {extension!r} is not allowed",
-            message=f"不支持的文件类型（{extension or '无扩展名'}）",
+            message=N_("不支持的文件类型（%(extension)s）"),
+            params={"extension": extension or Term(N_("无扩展名"))},
         )
     with tempfile.SpooledTemporaryFile(max_size=chunk_size, dir=spool_dir) as spool:
         digest, size = _spool(stream, spool, max_size=max_size, chunk_size=chunk_size)

@@ -18,7 +18,7 @@ from typing import IO
 
 import filetype
 
-from storage.errors import UnsupportedFileType, ZipBombSuspected
+from storage.errors import N_, Term, UnsupportedFileType, ZipBombSuspected
 
 
 class FileKind(StrEnum):
@@ -210,10 +210,11 @@ def _mismatch(extension: str, head: bytes, family: str | None) -> UnsupportedFil
         elif _looks_like_markup(head):
             label = "HTML/XML"
         else:
-            label = "未知类型" if b"\x00" in head else "文本"
+            label = Term(N_("未知类型")) if b"\x00" in head else Term(N_("文本"))
     return UnsupportedFileType(
         f"content is {label}, extension {extension}",
-        message=f"文件内容与扩展名 {extension} 不符（检测到：{label}）",
+        message=N_("文件内容与扩展名 %(extension)s 不符（检测到：%(label)s）"),
+        params={"extension": extension, "label": label},
     )
 
 
@@ -228,7 +229,7 @@ def _inspect_zip(fp: IO[bytes], size: int, limits: ZipLimits) -> list[str]:
             infos = archive.infolist()
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, struct.error) as exc:
         raise UnsupportedFileType(
-            f"broken zip container: {exc}", message="压缩文件已损坏或格式无效"
+            f"broken zip container: {exc}", message=N_("压缩文件已损坏或格式无效")
         ) from exc
     if len(infos) > limits.max_entries:
         raise ZipBombSuspected(f"{len(infos)} entries > {limits.max_entries}")
@@ -261,7 +262,7 @@ def _check_end_record(fp: IO[bytes], size: int, limits: ZipLimits) -> None:
     tail = fp.read(tail_size)
     at = tail.rfind(b"PK\x05\x06")
     if at < 0 or at + _EOCD_SIZE > len(tail):
-        raise UnsupportedFileType("zip end record missing", message="压缩文件已损坏或格式无效")
+        raise UnsupportedFileType("zip end record missing", message=N_("压缩文件已损坏或格式无效"))
     fields = struct.unpack("<4s4H2LH", tail[at : at + _EOCD_SIZE])
     entries, directory_size, directory_offset = fields[4], fields[5], fields[6]
     if entries == 0xFFFF or 0xFFFFFFFF in (directory_size, directory_offset):
@@ -303,12 +304,13 @@ def _check_zip_structure(kind: FileKind, extension: str, names: list[str]) -> No
         if is_valid and any(n.lower().endswith("vbaproject.bin") for n in names):
             # Macros in a .docx/.xlsx/.pptx are a renamed .docm etc.: never needed as evidence.
             raise UnsupportedFileType(
-                f"macro project inside {extension}", message="不接受包含宏的 Office 文档"
+                f"macro project inside {extension}", message=N_("不接受包含宏的 Office 文档")
             )
     if not is_valid:
         raise UnsupportedFileType(
             f"zip without the members of {kind.value}",
-            message=f"文件内容与扩展名 {extension} 不符（检测到：ZIP 压缩包）",
+            message=N_("文件内容与扩展名 %(extension)s 不符（检测到：ZIP 压缩包）"),
+            params={"extension": extension},
         )
 
 
@@ -331,14 +333,14 @@ def _check_text(fp: IO[bytes], head: bytes, chunk_size: int) -> str:
     """Return ``utf-8`` or ``gb18030`` for clean text; refuse binary, other encodings, markup."""
     if _looks_like_markup(head):
         raise UnsupportedFileType(
-            "markup in a text upload", message="文本文件不能包含网页或脚本内容（HTML/SVG）"
+            "markup in a text upload", message=N_("文本文件不能包含网页或脚本内容（HTML/SVG）")
         )
     for charset in ("utf-8", "gb18030"):
         if _decodes(fp, charset, chunk_size):
             return charset
     raise UnsupportedFileType(
         "text is neither UTF-8 nor GB18030, or contains NUL bytes",
-        message="文本文件须为 UTF-8 或 GB18030 编码的纯文本",
+        message=N_("文本文件须为 UTF-8 或 GB18030 编码的纯文本"),
     )
 
 

@@ -8,51 +8,9 @@ from flask import Flask, Response, current_app, jsonify, request
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
-from storage.errors import IngestRejected, StorageError, StorageUnavailable
+from storage.errors import StorageError, StorageUnavailable
 from workflow.errors import DomainError
-
-# English messages for Accept-Language: en, keyed by error code; Chinese is the default.
-ENGLISH: dict[str, str] = {
-    "not_authenticated": "Not authenticated.",
-    "forbidden": "Not allowed.",
-    "not_found": "Not found.",
-    "item_not_found": "Item not found.",
-    "evidence_not_found": "Evidence not found.",
-    "stale_version": "The item was changed by someone else; reload and retry.",
-    "invalid_state": "The item's state does not allow this action.",
-    "bad_request": "Malformed request.",
-    "invalid_value": "Invalid value.",
-    "too_many_attempts": "Too many attempts; try again later.",
-    "storage_unavailable": "File storage is unavailable; try again later.",
-    "invalid_credentials": "Wrong username or password.",
-    "malformed_json": "The body is not valid JSON (or nests too deep).",
-    "unknown_field": "The body has a field this endpoint does not take.",
-    "invalid_type": "A field has the wrong type.",
-    "invalid_parameter": "A query parameter is invalid.",
-    "invalid_cursor": "The cursor is invalid.",
-    "version_required": "A `version` (integer) is required.",
-    "unknown_action": "Unknown action.",
-    "request_too_large": "The request body is too large.",
-    "file_too_large": "The file is too large.",
-    "unsupported_media_type": "Unsupported content type.",
-    "unsupported_file_type": "This file type is not accepted.",
-    "empty_file": "The file is empty.",
-    "file_required": "A file (multipart field `file`) is required.",
-    "filename_not_utf8": "The file name is not UTF-8; rename the file and upload it again.",
-    "method_not_allowed": "Method not allowed.",
-    "assessment_not_found": "Assessment not found.",
-    "token_not_found": "Token not found.",
-    "object_not_found": "The file is missing from storage.",
-    "idempotency_key_reused": "This Idempotency-Key was used for a different request.",
-    "bad_idempotency_key": "Invalid Idempotency-Key.",
-    "reason_required": "A reason is required.",
-    "role_required": "Your role does not allow this action.",
-    "not_own_department": "Only the item's own department may do this.",
-    "own_department": "Office staff may not act on their own department's item.",
-    "four_eyes": "Four-eyes rule: someone else must do this.",
-    "internal_error": "Internal error.",
-    "database_unavailable": "The database is unavailable; try again later.",
-}
+from workflow.messages import localize
 
 # Chinese messages of the HTTP errors Werkzeug raises itself (routing, size limits).
 HTTP_ERRORS: dict[int, tuple[str, str]] = {
@@ -67,25 +25,26 @@ HTTP_ERRORS: dict[int, tuple[str, str]] = {
 }
 
 
-def wants_english() -> bool:
-    """Tell whether the client asked for English."""
-    best = request.accept_languages.best_match(["zh", "en"], default="zh")
-    return best == "en"
-
-
-def error_response(status: int, code: str, message: str, **extra: Any) -> Response:
-    """Return the contract's error shape: {"error": {"code", "message"}}."""
-    if wants_english():
-        message = ENGLISH.get(code, message)
+def error_body(status: int, code: str, message: str, **extra: Any) -> Response:
+    """Return the contract's error shape, {"error": {"code", "message"}}, as it is given."""
     body: dict[str, Any] = {"error": {"code": code, "message": message, **extra}}
     response = jsonify(body)
     response.status_code = status
     return response
 
 
+def error_response(status: int, code: str, message: str, **extra: Any) -> Response:
+    """Answer with a Chinese message, in English when the client asked for it.
+
+    `message` is a literal Chinese text of the catalog; the API is Chinese by default and
+    English with `Accept-Language: en` (`web/portal/i18n.py`, `workflow/messages.py`).
+    """
+    return error_body(status, code, localize(message, {}, code), **extra)
+
+
 def domain_error_response(exc: DomainError) -> Response:
-    """Map a DomainError to its status and body."""
-    return error_response(exc.status, exc.code, exc.message)
+    """Map a DomainError to its status and body (its message is in the request's language)."""
+    return error_body(exc.status, exc.code, exc.message)
 
 
 def http_error_response(exc: HTTPException) -> Response:
@@ -96,7 +55,9 @@ def http_error_response(exc: HTTPException) -> Response:
     )
     error_code = getattr(exc, "error_code", None)  # a refusal of the input layer
     if isinstance(error_code, str):
-        code, message = error_code, exc.description or message
+        template = getattr(exc, "message", None) or exc.description or message
+        text = localize(template, getattr(exc, "params", None) or {}, error_code)
+        return error_body(status, error_code, text)
     if status == 413 and request.path.endswith("/evidence"):
         code, message = "file_too_large", "文件超过大小上限"
     response = error_response(status, code, message)
@@ -120,10 +81,8 @@ def api_exception_response(exc: Exception) -> Response:
         return http_error_response(exc)
     if isinstance(exc, StorageUnavailable):
         return error_response(503, "storage_unavailable", "文件存储暂时不可用，请稍后重试")
-    if isinstance(exc, IngestRejected):
-        return error_response(exc.status, exc.code, exc.message)
-    if isinstance(exc, StorageError) and exc.status < 500:
-        return error_response(exc.status, exc.code, exc.message)
+    if isinstance(exc, StorageError) and exc.status < 500:  # IngestRejected among them
+        return error_body(exc.status, exc.code, exc.message)
     if is_database_outage(exc):
         # The transaction was not committed (or the commit failed): nothing half-applied.
         current_app.logger.warning("database unavailable in %s %s: %s", request.method,

@@ -165,8 +165,9 @@ def _copy_object(
         reader = store.open(row.storage_key)
     except ObjectNotFound as exc:
         raise ArchiveIntegrityError(
-            f"材料 #{row.id}（{row.filename}）的文件不存在：{row.storage_key}",
+            "材料 #%(id)s（%(filename)s）的文件不存在：%(key)s",
             detail={"evidence_id": row.id, "key": row.storage_key},
+            params={"id": row.id, "filename": row.filename, "key": row.storage_key},
         ) from exc
     with reader, archive.open(info, "w") as member:
         for chunk in reader.iter_chunks(CHUNK_SIZE):
@@ -176,9 +177,17 @@ def _copy_object(
     actual = digest.hexdigest()
     if actual != row.sha256 or size != row.size:
         raise ArchiveIntegrityError(
-            f"材料 #{row.id}（{row.filename}）的文件已被改动：SHA-256 {actual}，"
-            f"应为 {row.sha256}；大小 {size}，应为 {row.size}",
+            "材料 #%(id)s（%(filename)s）的文件已被改动：SHA-256 %(actual)s，"
+            "应为 %(sha256)s；大小 %(size)s，应为 %(expected_size)s",
             detail={"evidence_id": row.id, "key": row.storage_key, "sha256": actual},
+            params={
+                "id": row.id,
+                "filename": row.filename,
+                "actual": actual,
+                "sha256": row.sha256,
+                "size": size,
+                "expected_size": row.size,
+            },
         )
     return size
 

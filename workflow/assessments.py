@@ -126,7 +126,11 @@ def publish_assessment(
     if isinstance(days, bool) or not isinstance(days, int):
         raise BadRequest("days 须为整数", code="invalid_type")
     if not 1 <= days <= MAX_PUBLICATION_DAYS:
-        raise InvalidValue(f"公示天数须在 1 到 {MAX_PUBLICATION_DAYS} 之间", code="bad_days")
+        raise InvalidValue(
+            "公示天数须在 1 到 %(max)s 之间",
+            code="bad_days",
+            params={"max": MAX_PUBLICATION_DAYS},
+        )
     # Lock the assessment row so two admins cannot publish twice at once.
     _lock(session, assessment)
     session.refresh(assessment)
@@ -144,7 +148,9 @@ def publish_assessment(
         .where(Item.assessment_id == assessment.id, Item.state != State.SCORED.value)
     )
     if pending:
-        raise Conflict(f"尚有 {pending} 个考核事项未评分，不能公示", code="not_all_scored")
+        raise Conflict(
+            "尚有 %(n)s 个考核事项未评分，不能公示", code="not_all_scored", params={"n": pending}
+        )
     assessment.published_at = now
     assessment.reopened_at = None
     assessment.reopen_reason = None
@@ -191,7 +197,9 @@ def reopen_assessment(
         pending = pending_appeals(session, assessment)
         if pending and assessment_status(assessment, now) == "appeals_pending":
             raise Conflict(
-                f"尚有 {pending} 件申诉待决定，结果尚未最终确定，不能重新开启", code="not_final"
+                "尚有 %(n)s 件申诉待决定，结果尚未最终确定，不能重新开启",
+                code="not_final",
+                params={"n": pending},
             )
         raise Conflict("只有已最终确定的考核可以重新开启", code="not_final")
     # Final since the window closed or the last appeal was decided, whichever came later.

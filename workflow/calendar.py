@@ -19,16 +19,17 @@ from sqlalchemy.orm import Session
 from workflow.assessments import assessment_status
 from workflow.audit import record_event
 from workflow.errors import BadRequest, Conflict, Forbidden, InvalidValue, NotFound
+from workflow.messages import N_, Term
 from workflow.models import Assessment, CalendarOverride, Item, StageDeadline, User, utcnow
 from workflow.states import Role, State
-from workflow.workdays import UnknownYear, WorkCalendar, local_date
+from workflow.workdays import UNKNOWN_YEAR, UnknownYear, WorkCalendar, local_date
 
 # The stages with a deadline the office sets, in order, and their Chinese names.
 STAGES: tuple[tuple[str, str], ...] = (
-    ("submit", "自评提交截止"),
-    ("review", "初审截止"),
-    ("verify", "核实截止"),
-    ("score", "评分截止"),
+    ("submit", N_("自评提交截止")),
+    ("review", N_("初审截止")),
+    ("verify", N_("核实截止")),
+    ("score", N_("评分截止")),
 )
 STAGE_LABELS = {**dict(STAGES), "publication": "公示", "appeal": "申诉期"}
 # The items a stage still waits for: those not yet past it.
@@ -43,6 +44,8 @@ MAX_STAGE_WORKING_DAYS = 250
 MAX_REASON = 500
 # Dates the calendar accepts: far enough for any assessment, never near the end of `date`.
 MIN_YEAR, MAX_YEAR = 2000, 2100
+YEAR_RANGE = N_("日期年份须在 %(min)s 到 %(max)s 之间")
+YEARS = {"min": MIN_YEAR, "max": MAX_YEAR}
 
 
 def _require_admin(actor: User) -> None:
@@ -57,13 +60,23 @@ def parse_day(value: Any, what: str) -> dt.date | None:
     if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
         return value
     if not isinstance(value, str):
-        raise BadRequest(f"{what}须为日期文本（如 2018-10-08）", code="invalid_type")
+        raise BadRequest(
+            "%(what)s须为日期文本（如 2018-10-08）", code="invalid_type", params={"what": what}
+        )
     try:
         day = dt.date.fromisoformat(value.strip())
     except ValueError:
-        raise InvalidValue(f"{what}不是有效日期：{value[:20]}", code="bad_date") from None
+        raise InvalidValue(
+            "%(what)s不是有效日期：%(value)s",
+            code="bad_date",
+            params={"what": what, "value": value[:20]},
+        ) from None
     if not MIN_YEAR <= day.year <= MAX_YEAR:  # year 1 or 9999 overflows the working-day spans
-        raise InvalidValue(f"{what}的年份须在 {MIN_YEAR} 到 {MAX_YEAR} 之间", code="bad_date")
+        raise InvalidValue(
+            "%(what)s的年份须在 %(min)s 到 %(max)s 之间",
+            code="bad_date",
+            params={"what": what, "min": MIN_YEAR, "max": MAX_YEAR},
+        )
     return day
 
 
@@ -77,7 +90,9 @@ def parse_working_days(value: Any) -> int | None:
         raise BadRequest("工作日数须为整数", code="invalid_type")
     if not 1 <= value <= MAX_STAGE_WORKING_DAYS:
         raise InvalidValue(
-            f"工作日数须在 1 到 {MAX_STAGE_WORKING_DAYS} 之间", code="bad_working_days"
+            "工作日数须在 1 到 %(max)s 之间",
+            code="bad_working_days",
+            params={"max": MAX_STAGE_WORKING_DAYS},
         )
     return value
 
@@ -290,12 +305,14 @@ def set_stage_deadline(
     """
     _require_admin(actor)
     if stage not in dict(STAGES):
-        raise InvalidValue(f"未知的考核阶段：{stage[:20]}", code="unknown_stage")
+        raise InvalidValue(
+            "未知的考核阶段：%(stage)s", code="unknown_stage", params={"stage": stage[:20]}
+        )
     if due_on is not None and working_days is not None:
         raise InvalidValue("截止日期和工作日数只能填写一项", code="deadline_ambiguous")
     for day in (starts_on, due_on):
         if day is not None and not MIN_YEAR <= day.year <= MAX_YEAR:
-            raise InvalidValue(f"日期年份须在 {MIN_YEAR} 到 {MAX_YEAR} 之间", code="bad_date")
+            raise InvalidValue(YEAR_RANGE, code="bad_date", params=YEARS)
     # Lock the assessment row: two admins editing the calendar apply one after the other.
     session.execute(
         select(Assessment.id).where(Assessment.id == assessment.id).with_for_update()
@@ -313,7 +330,9 @@ def set_stage_deadline(
     try:
         deadlines = resolve_deadlines(rows, work_calendar(session))
     except UnknownYear as exc:
-        raise InvalidValue(str(exc), code="calendar_unknown_year") from None
+        raise InvalidValue(
+            UNKNOWN_YEAR, code="calendar_unknown_year", params={"year": exc.year}
+        ) from None
     _check_order(deadlines)
     row.updated_by_id = actor.id
     row.updated_at = utcnow()
@@ -347,13 +366,22 @@ def _check_order(deadlines: dict[str, Deadline]) -> None:
         d = deadlines[stage]
         if previous and previous.due_on and d.due_on and d.due_on < previous.due_on:
             prev_label = STAGE_LABELS[previous.stage]
-            raise InvalidValue(f"{label}不能早于{prev_label}", code="deadline_order")
+            raise InvalidValue(
+                "%(stage)s不能早于%(previous)s",
+                code="deadline_order",
+                params={"stage": Term(label), "previous": Term(prev_label)},
+            )
         if d.starts_on and d.due_on and d.due_on < d.starts_on:
-            raise InvalidValue(f"{label}早于该阶段的开始日期", code="deadline_before_start")
+            raise InvalidValue(
+                "%(stage)s早于该阶段的开始日期",
+                code="deadline_before_start",
+                params={"stage": Term(label)},
+            )
         if d.working_days and not d.due_on:
             raise InvalidValue(
-                f"{label}按工作日计算，须先设置上一阶段的截止日期",
+                "%(stage)s按工作日计算，须先设置上一阶段的截止日期",
                 code="previous_deadline_required",
+                params={"stage": Term(label)},
             )
         if d.due_on:
             previous = d
@@ -374,9 +402,11 @@ def set_calendar_override(
             "请填写调整原因（如：市政府通知 2018 年 X 月 X 日放假）", code="reason_required"
         )
     if len(reason) > MAX_REASON:
-        raise InvalidValue(f"原因过长（最多 {MAX_REASON} 字）", code="too_long")
+        raise InvalidValue(
+            "原因过长（最多 %(max)s 字）", code="too_long", params={"max": MAX_REASON}
+        )
     if not MIN_YEAR <= day.year <= MAX_YEAR:
-        raise InvalidValue(f"日期年份须在 {MIN_YEAR} 到 {MAX_YEAR} 之间", code="bad_date")
+        raise InvalidValue(YEAR_RANGE, code="bad_date", params=YEARS)
     row = session.execute(
         select(CalendarOverride).where(CalendarOverride.day == day).with_for_update()
     ).scalar_one_or_none()
@@ -444,7 +474,9 @@ def submission_lateness(
     try:
         due = resolve_deadlines(rows, calendar)["submit"].due_on
     except UnknownYear as exc:
-        raise Conflict(str(exc), code="calendar_unknown_year") from None
+        raise Conflict(
+            UNKNOWN_YEAR, code="calendar_unknown_year", params={"year": exc.year}
+        ) from None
     if due is None:
         return None
     today = today_of(assessment, now)
@@ -469,8 +501,9 @@ def ensure_submission_allowed(
     lateness = submission_lateness(session, assessment, now)
     if lateness is not None and lateness.is_late and assessment.blocks_late_submissions:
         raise Conflict(
-            f"已过自评提交截止日期（{lateness.due_on.isoformat()}），本年度考核方案不接受逾期提交",
+            "已过自评提交截止日期（%(due_on)s），本年度考核方案不接受逾期提交",
             code="submission_deadline_passed",
+            params={"due_on": lateness.due_on.isoformat()},
         )
     return lateness
 

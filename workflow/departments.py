@@ -81,7 +81,9 @@ def rename_department(
     _require_admin(actor)
     full_name = (full_name or "").strip()
     if not full_name or len(full_name) > MAX_FULL_NAME:
-        raise InvalidValue(f"部门全称不能为空，且不超过 {MAX_FULL_NAME} 字", code="bad_name")
+        raise InvalidValue(
+            "部门全称不能为空，且不超过 %(max)s 字", code="bad_name", params={"max": MAX_FULL_NAME}
+        )
     before = _state(department)
     if full_name == department.full_name:
         return department
@@ -97,12 +99,18 @@ def add_alias(
     _require_admin(actor)
     alias = (alias or "").strip()
     if not alias or len(alias) > MAX_NAME:
-        raise InvalidValue(f"别名不能为空，且不超过 {MAX_NAME} 字", code="bad_alias")
+        raise InvalidValue(
+            "别名不能为空，且不超过 %(max)s 字", code="bad_alias", params={"max": MAX_NAME}
+        )
     if kind not in ALIAS_KINDS:
         raise InvalidValue("别名类型须为 alias 或 office", code="bad_alias_kind")
     holder = _name_in_use(session, department, alias)
     if holder is not None:
-        raise InvalidValue(f"名称“{alias}”已被部门“{holder.name}”使用", code="alias_in_use")
+        raise InvalidValue(
+            "名称“%(alias)s”已被部门“%(holder)s”使用",
+            code="alias_in_use",
+            params={"alias": alias, "holder": holder.name},
+        )
     before = _state(department)
     row = DepartmentAlias(department_id=department.id, alias=alias, kind=kind)
     session.add(row)

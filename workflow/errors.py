@@ -1,23 +1,46 @@
 """Domain errors: each carries an HTTP-like status, a slug and a message for a person.
 
-The web layer maps these to responses in one place; the engine never imports Flask.
+The web layer maps these to responses in one place; the engine never imports Flask. The
+message is a Chinese template with named parameters (`workflow/messages.py`): `str(exc)` is
+the Chinese text, `exc.message` the text in the current request's language.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+from workflow.messages import format_message, localize, text_for
+
 
 class DomainError(Exception):
-    """Base of every refusal the engine can give; `message` is in Simplified Chinese."""
+    """Base of every refusal the engine can give.
+
+    `message` is a literal Chinese template (extracted into the catalog by pybabel), with
+    `%(name)s` placeholders filled from `params`; without one, the code's general text.
+    """
 
     status = 400
     code = "bad_request"
 
-    def __init__(self, message: str, *, code: str | None = None, detail: object = None) -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        code: str | None = None,
+        detail: object = None,
+        params: Mapping[str, object] | None = None,
+    ) -> None:
         if code is not None:
             self.code = code
+        self.template = message if message is not None else text_for(self.code)
+        self.params: dict[str, object] = dict(params or {})
+        super().__init__(format_message(self.template, self.params))
         self.detail = detail
+
+    @property
+    def message(self) -> str:
+        """The message for a person, in the current request's language (Chinese by default)."""
+        return localize(self.template, self.params, self.code)
 
 
 class BadRequest(DomainError):

@@ -105,7 +105,9 @@ def attach_evidence_files(
     item = get_readable_item(session, item_id, user)
     seen_version = item.version
     if purpose not in PURPOSES:
-        raise InvalidValue(f"未知的材料用途：{purpose}", code="bad_purpose")
+        raise InvalidValue(
+            "未知的材料用途：%(purpose)s", code="bad_purpose", params={"purpose": purpose}
+        )
     _check_editable(item, user, purpose)
     point_id = None
     if sub_item:
@@ -115,12 +117,16 @@ def attach_evidence_files(
             )
         ).scalar_one_or_none()
         if point is None:
-            raise InvalidValue(f"评分项 {sub_item} 不属于本指标", code="unknown_sub_item")
+            raise InvalidValue(
+                "评分项 %(sub_item)s 不属于本指标",
+                code="unknown_sub_item",
+                params={"sub_item": sub_item},
+            )
         point_id = point.id
     elif purpose == "not_involved_proof":
         raise InvalidValue("不涉及证明材料须指定评分项", code="sub_item_required")
     if note is not None and len(note) > MAX_NOTE:
-        raise InvalidValue(f"备注过长（最多 {MAX_NOTE} 字）", code="too_long")
+        raise InvalidValue("备注过长（最多 %(max)s 字）", code="too_long", params={"max": MAX_NOTE})
     if not uploads:
         raise InvalidValue("请选择要上传的文件", code="file_required")
 

@@ -131,15 +131,12 @@ def chinese_quotes(text: str) -> str:
     )
 
 
-def _unscored_message(department: Department, unscored: list[Item]) -> str:
+def _unscored_params(department: Department, unscored: list[Item]) -> dict[str, object]:
     listed = "；".join(
         f"{item.indicator.code}.{item.indicator.title}（{STATE_LABELS[State(item.state)]}）"
         for item in sorted(unscored, key=lambda i: (i.indicator.position, i.indicator.id))
     )
-    return (
-        f"{department.name}尚有 {len(unscored)} 个考核指标未完成评分，"
-        f"暂不能出具考核结果通知书：{listed}"
-    )
+    return {"department": department.name, "n": len(unscored), "items": listed}
 
 
 def notice_snapshot(
@@ -166,7 +163,11 @@ def notice_snapshot(
         ).scalars()
     )
     if not items:
-        raise Conflict(f"{department.name}没有考核事项", code="not_all_scored")
+        raise Conflict(
+            "%(department)s没有考核事项",
+            code="not_all_scored",
+            params={"department": department.name},
+        )
     unscored = [item for item in items if item.state != State.SCORED.value]
     if unscored:
         detail = [
@@ -174,7 +175,10 @@ def notice_snapshot(
             for i in sorted(unscored, key=lambda i: (i.indicator.position, i.indicator.id))
         ]
         raise Conflict(
-            _unscored_message(department, unscored), code="not_all_scored", detail=detail
+            "%(department)s尚有 %(n)s 个考核指标未完成评分，暂不能出具考核结果通知书：%(items)s",
+            code="not_all_scored",
+            detail=detail,
+            params=_unscored_params(department, unscored),
         )
     scores = {s.scoring_point_id: s for item in items for s in item.scores}
     upheld = {c.scoring_point_id for item in items for c in item.claims if c.is_upheld}
@@ -411,8 +415,9 @@ def set_result_settings(
             raise InvalidValue("发文字号须为 1 到 100 个字符", code="bad_document_no")
         if number == assessment.document_no.strip():
             raise InvalidValue(
-                f"考核结果通知书须有自己的发文字号，不能使用考核细则的文号 {number}",
+                "考核结果通知书须有自己的发文字号，不能使用考核细则的文号 %(number)s",
                 code="bad_document_no",
+                params={"number": number},
             )
         if number != assessment.result_document_no:
             changes["result_document_no"] = number
@@ -852,7 +857,8 @@ def _check_base(content: bytes) -> None:
         sniff_file(BytesIO(content), len(content), ".docx")
     except IngestRejected as exc:
         raise UnsupportedBaseDocument(
-            f"信头文件不是有效的 Word 文档（.docx）：{exc.message}"
+            "信头文件不是有效的 Word 文档（.docx）：%(reason)s",
+            params={"reason": exc.message},
         ) from exc
     try:
         part = _declared_part(content)
@@ -860,8 +866,9 @@ def _check_base(content: bytes) -> None:
         raise UnsupportedBaseDocument("信头文件无法以 Word 文档（.docx）打开") from exc
     if part is not None:
         raise UnsupportedBaseDocument(
-            f"信头文件的 {part} 含有 DOCTYPE 或实体（ENTITY）声明，Word 文档不应包含，已拒绝",
+            "信头文件的 %(part)s 含有 DOCTYPE 或实体（ENTITY）声明，Word 文档不应包含，已拒绝",
             code="docx_declaration",
+            params={"part": part},
         )
     try:
         docx.Document(BytesIO(content))

@@ -30,10 +30,14 @@ def check_new_password(password: str, user_inputs: Iterable[str] = ()) -> None:
     """Raise InvalidValue naming what is wrong with a new password; return when it is fine."""
     if len(password) < MIN_LENGTH:
         raise InvalidValue(
-            f"密码至少 {MIN_LENGTH} 个字符（可以是一句话，含空格）", code="weak_password"
+            "密码至少 %(min)s 个字符（可以是一句话，含空格）",
+            code="weak_password",
+            params={"min": MIN_LENGTH},
         )
     if len(password) > MAX_LENGTH:
-        raise InvalidValue(f"密码最多 {MAX_LENGTH} 个字符", code="weak_password")
+        raise InvalidValue(
+            "密码最多 %(max)s 个字符", code="weak_password", params={"max": MAX_LENGTH}
+        )
     inputs = []
     for value in user_inputs:  # "zhang.san" also as "zhangsan", "zhang" and "san"
         parts = [p for p in re.split(r"[._\-\s]+", value or "") if len(p) >= 3]

@@ -28,6 +28,7 @@ from workflow.assessments import ensure_not_final
 from workflow.audit import record_event
 from workflow.calendar import work_calendar
 from workflow.errors import BadRequest, Conflict, Forbidden, InvalidValue, NotFound
+from workflow.messages import N_, Term
 from workflow.models import (
     Assessment,
     Department,
@@ -41,7 +42,7 @@ from workflow.models import (
 from workflow.permissions import can_read_department, is_own_department
 from workflow.security_log import hidden_from
 from workflow.states import Role
-from workflow.workdays import UnknownYear
+from workflow.workdays import UNKNOWN_YEAR, UnknownYear
 
 DEPARTMENT_KINDS = frozenset({"monthly_info", "quarterly_case", "task"})
 STAFF_KINDS = frozenset({"meeting", "inspection", "task"})
@@ -87,7 +88,9 @@ def submit_routine(
     now = now or utcnow()
     ensure_not_final(assessment, now)
     if kind not in KINDS:
-        raise InvalidValue(f"未知的平时考核类型：{kind}", code="unknown_kind")
+        raise InvalidValue(
+            "未知的平时考核类型：%(kind)s", code="unknown_kind", params={"kind": kind}
+        )
     if outcome is not None and outcome not in OUTCOMES:
         raise InvalidValue("完成情况须为 done、late 或 missed", code="bad_outcome")
     is_office = user.has_role(*OFFICE_ROLES)
@@ -115,17 +118,21 @@ def submit_routine(
     dep = _department(session, assessment, department_id)
     title = (title or "").strip()
     if not title or len(title) > MAX_TITLE:
-        raise InvalidValue(f"标题不能为空，且不超过 {MAX_TITLE} 字", code="bad_title")
+        raise InvalidValue(
+            "标题不能为空，且不超过 %(max)s 字", code="bad_title", params={"max": MAX_TITLE}
+        )
     rules = rules_of(assessment)
     try:
         parsed = parse_period(period)
     except PeriodError as exc:
-        raise InvalidValue(str(exc), code="bad_period") from exc
+        raise _bad_period(exc) from exc
     _check_window(rules, kind, parsed)
     try:
         due = rules.due_at(parsed, kind, work_calendar(session).add_working_days)
     except UnknownYear as exc:
-        raise InvalidValue(str(exc), code="calendar_unknown_year") from None
+        raise InvalidValue(
+            UNKNOWN_YEAR, code="calendar_unknown_year", params={"year": exc.year}
+        ) from None
     is_late = registered_by == "department" and now >= due
     if kind in STAFF_KINDS:
         if registered_by == "department":
@@ -195,8 +202,8 @@ def _check_window(rules: RoutineRules, kind: str, parsed: Period) -> None:
     """Refuse a period of the wrong unit for the kind, or one outside the counting window."""
     unit, _minimum = rules.quotas.get(kind, ("month", 0))
     if kind in rules.quotas and (parsed.months == 1) != (unit == "month"):
-        want = "月份（如 2018-08）" if unit == "month" else "季度（如 2018-Q3）"
-        raise InvalidValue(f"该类型按{want}计数", code="bad_period")
+        want = N_("月份（如 2018-08）") if unit == "month" else N_("季度（如 2018-Q3）")
+        raise InvalidValue("该类型按%(unit)s计数", code="bad_period", params={"unit": Term(want)})
     first = parsed.year * 12 + parsed.start_month
     last = first + parsed.months - 1
     window_first = rules.counting_starts.year * 12 + rules.counting_starts.start_month
@@ -282,12 +289,21 @@ def _office_record(session: Session, record_id: int, user: User, now: dt.datetim
     return record
 
 
-def _reason(reason: Any, what: str) -> str:
+def _bad_period(exc: PeriodError) -> InvalidValue:
+    return InvalidValue(
+        "期间格式应为 2018-08 或 2018-Q3：%(text)s",
+        code="bad_period",
+        params={"text": repr(exc.text)},
+    )
+
+
+def _reason(reason: Any, missing: str) -> str:
+    """Return the stripped reason; `missing` is the refusal's message when there is none."""
     if reason is not None and not isinstance(reason, str):
         raise BadRequest("reason 必须是文本", code="invalid_type")
     text = (reason or "").strip()
     if not text:
-        raise InvalidValue(f"{what}平时考核记录须说明理由", code="reason_required")
+        raise InvalidValue(missing, code="reason_required")
     if len(text) > 2000:
         raise InvalidValue("理由不超过 2000 字", code="reason_too_long")
     return text
@@ -308,10 +324,10 @@ def correct_routine(
     """Correct an office-registered record (period, title, note, outcome), with a reason."""
     now = now or utcnow()
     record = _office_record(session, record_id, user, now)
-    text = _reason(reason, "更正")
+    text = _reason(reason, N_("更正平时考核记录须说明理由"))
     for name, value in (("period", period), ("title", title), ("note", note), ("outcome", outcome)):
         if value is not None and not isinstance(value, str):
-            raise BadRequest(f"{name} 必须是文本", code="invalid_type")
+            raise BadRequest("%(name)s 必须是文本", code="invalid_type", params={"name": name})
     changes: dict[str, Any] = {}
     if period is not None and period.strip() and period.strip() != record.period:
         assessment = session.get_one(Assessment, record.assessment_id)
@@ -319,7 +335,7 @@ def correct_routine(
         try:
             parsed = parse_period(period)
         except PeriodError as exc:
-            raise InvalidValue(str(exc), code="bad_period") from exc
+            raise _bad_period(exc) from exc
         _check_window(rules, record.kind, parsed)
         changes["period"] = (record.period, parsed.label)
         record.period = parsed.label
@@ -328,10 +344,12 @@ def correct_routine(
                 parsed, record.kind, work_calendar(session).add_working_days
             )
         except UnknownYear as exc:
-            raise InvalidValue(str(exc), code="calendar_unknown_year") from None
+            raise InvalidValue(
+                UNKNOWN_YEAR, code="calendar_unknown_year", params={"year": exc.year}
+            ) from None
     if title is not None and title.strip() and title.strip() != record.title:
         if len(title.strip()) > MAX_TITLE:
-            raise InvalidValue(f"标题不超过 {MAX_TITLE} 字", code="bad_title")
+            raise InvalidValue("标题不超过 %(max)s 字", code="bad_title", params={"max": MAX_TITLE})
         changes["title"] = (record.title, title.strip())
         record.title = title.strip()
     if note is not None and (note.strip() or None) != record.note:
@@ -367,7 +385,7 @@ def withdraw_routine(
     """Withdraw an office-registered record (kept, no longer counted), with a reason."""
     now = now or utcnow()
     record = _office_record(session, record_id, user, now)
-    text = _reason(reason, "撤销")
+    text = _reason(reason, N_("撤销平时考核记录须说明理由"))
     before = record.status
     record.status = "withdrawn"
     record.reason = text
@@ -468,7 +486,7 @@ def quota_matrix(
     """Every department × period of a kind: who met the quota, who was late, who sent nothing."""
     rules = rules_of(assessment)
     if kind not in rules.quotas:
-        raise InvalidValue(f"该类型没有配额：{kind}", code="unknown_kind")
+        raise InvalidValue("该类型没有配额：%(kind)s", code="unknown_kind", params={"kind": kind})
     rows = session.execute(
         select(
             RoutineRecord.department_id,

@@ -54,7 +54,9 @@ def validate_roles(roles: Iterable[str]) -> list[str]:
         try:
             result.add(Role(r).value)
         except ValueError as exc:
-            raise InvalidValue(f"未知的角色：{r}", code="unknown_role") from exc
+            raise InvalidValue(
+                "未知的角色：%(role)s", code="unknown_role", params={"role": r}
+            ) from exc
     if not result:
         raise InvalidValue("至少需要一个角色", code="role_required")
     return sorted(result)
@@ -87,7 +89,9 @@ def create_user(
     if password is not None:
         check_new_password(password, [username, display_name])
     if get_user(session, username) is not None:
-        raise Conflict(f"用户名已存在：{username}", code="username_taken")
+        raise Conflict(
+            "用户名已存在：%(username)s", code="username_taken", params={"username": username}
+        )
     user = User(
         username=username,
         display_name=display_name,

@@ -17,10 +17,19 @@ from zoneinfo import ZoneInfo
 
 import chinese_calendar
 
+from workflow.messages import N_
+
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 # Longer than any deadline a scheme sets; stops a runaway count on absurd input.
 MAX_WORKING_DAYS = 1000
 MAX_SPAN_DAYS = 366 * 20
+
+
+#: The refusal of a count in a year the calendar does not know (parameter `year`).
+UNKNOWN_YEAR = N_(
+    "系统尚未收录 %(year)s 年的法定节假日和调休安排，无法按工作日计算期限；"
+    "请管理员在“工作日调整”中录入 %(year)s 年的安排后再试"
+)
 
 
 class UnknownYear(ValueError):
@@ -28,10 +37,7 @@ class UnknownYear(ValueError):
 
     def __init__(self, year: int) -> None:
         self.year = year
-        super().__init__(
-            f"系统尚未收录 {year} 年的法定节假日和调休安排，无法按工作日计算期限；"
-            f"请管理员在“工作日调整”中录入 {year} 年的安排后再试"
-        )
+        super().__init__(UNKNOWN_YEAR % {"year": year})
 
 
 def local_date(moment: dt.datetime, tz: ZoneInfo = SHANGHAI) -> dt.date:

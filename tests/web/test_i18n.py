@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from babel.messages.extract import extract_from_dir
 from babel.messages.mofile import read_mo
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from storage.local import LocalStore
 from tests.factories import World, add_evidence
+from tests.unit.test_messages import ERROR_CLASSES
 from tests.web.conftest import PASSWORD, text
 from web.portal.i18n import TRANSLATIONS
 from workflow.actions import submit_item
@@ -48,11 +50,16 @@ def test_english_catalog_is_complete_and_compiled(login: Callable[[str], FlaskCl
     with po_path.open("rb") as f:
         catalog = read_po(f, locale="en")
     translated = {m.id: m.string for m in catalog if m.id}
-    method_map = [("web/portal/**.py", "python"), ("templates/**.html", "jinja2")]
+    method_map = [
+        *((f"{package}/**.py", "python") for package in ("web", "workflow", "storage", "scoring")),
+        ("templates/**.html", "jinja2"),
+    ]
+    keywords: dict[str, Any] = {"_": None, "gettext": None, "N_": None}
+    keywords.update(dict.fromkeys(ERROR_CLASSES))  # every refusal's template (make catalog)
     found = {
         message
         for _file, _line, message, _comments, _context in extract_from_dir(
-            str(ROOT), method_map, keywords={"_": None, "gettext": None, "N_": None}
+            str(ROOT), method_map, keywords=keywords
         )
         if isinstance(message, str)
     }

@@ -248,13 +248,13 @@ def assessment_act() -> ResponseReturnValue:
         if action == "publish":
             days = request.form.get("days", "").strip()
             if not days.isdecimal():
-                raise InvalidValue(gettext("公示天数须为整数"), code="bad_days")
+                raise InvalidValue("公示天数须为整数", code="bad_days")
             publish_assessment(db, assessment, int(days), actor=actor)
             message = gettext("已公示考核结果，申诉期开始")
         elif action == "window":
             opens, closes = _local_datetime("opens_at"), _local_datetime("closes_at")
             if opens is None or closes is None:
-                raise InvalidValue(gettext("请填写申诉开始和截止时间"), code="bad_window")
+                raise InvalidValue("请填写申诉开始和截止时间", code="bad_window")
             set_appeal_window(db, assessment, opens, closes, actor=actor)
             message = gettext("已更新申诉期")
         elif action == "publication_page":
@@ -294,7 +294,7 @@ def upload_letterhead() -> ResponseReturnValue:
     upload = request.files.get("file")
     try:
         if upload is None or not upload.filename:
-            raise InvalidValue(gettext("请选择信头文件（.docx）"), code="file_required")
+            raise InvalidValue("请选择信头文件（.docx）", code="file_required")
         set_notice_base(
             db,
             get_store(),

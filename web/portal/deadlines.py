@@ -250,10 +250,10 @@ def override_act(aid: int) -> ResponseReturnValue:
         else:
             day = parse_day(request.form.get("day", ""), gettext("日期"))
             if day is None:
-                raise InvalidValue(gettext("请填写日期"), code="date_required")
+                raise InvalidValue("请填写日期", code="date_required")
             kind = request.form.get("kind", "")
             if kind not in ("holiday", "workday"):
-                raise InvalidValue(gettext("请选择放假或上班"), code="bad_kind")
+                raise InvalidValue("请选择放假或上班", code="bad_kind")
             set_calendar_override(
                 db, day, kind == "workday", request.form.get("reason", ""), actor=actor
             )

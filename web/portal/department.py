@@ -157,9 +157,9 @@ def upload(item_id: int) -> ResponseReturnValue:
     note = request.form.get("note") or None
     try:
         if not files:
-            raise InvalidValue(gettext("请选择要上传的文件"), code="file_required")
+            raise InvalidValue("请选择要上传的文件", code="file_required")
         if purpose not in PURPOSES:
-            raise InvalidValue(gettext("未知的材料用途"), code="bad_purpose")
+            raise InvalidValue("未知的材料用途", code="bad_purpose")
         # Every file is stored first, then all rows are written under the item's lock.
         attach_evidence_files(
             db,

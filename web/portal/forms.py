@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from flask_babel import gettext
 from werkzeug.datastructures import MultiDict
 
 from workflow.actions import TransitionRequest
@@ -22,7 +21,7 @@ def form_version(form: Mapping[str, str]) -> int:
     """Return the item version the form was built from."""
     raw = (form.get("version") or "").strip()
     if not raw.isdecimal():
-        raise BadRequest(gettext("表单缺少事项版本号，请刷新页面后重试"), code="version_required")
+        raise BadRequest("表单缺少事项版本号，请刷新页面后重试", code="version_required")
     return int(raw)
 
 

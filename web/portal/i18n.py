@@ -3,18 +3,26 @@
 Messages are written in Chinese in the templates and code (the msgid); the English catalog is
 `translations/en/LC_MESSAGES/messages.po`, compiled to `.mo` with
 `pybabel compile -d web/portal/translations` (see README.md). Chinese needs no catalog.
-The choice is kept in a `lang` cookie, so it survives signing in and out.
+The choice is kept in a `lang` cookie, so it survives signing in and out. The JSON API
+answers in Chinese unless the client sends `Accept-Language: en`.
+
+Refusals of the engine and the store (`workflow/messages.py`) are rendered by
+`translate_message`, installed as their translator: the same catalog serves the API and the
+portal, and a message's parameters (item codes, figures) are kept in both languages.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
-from flask import Blueprint, Flask, redirect, request
+from flask import Blueprint, Flask, has_request_context, redirect, request
 from flask.typing import ResponseReturnValue
-from flask_babel import Babel
+from flask_babel import Babel, get_locale, get_translations
 
+from storage import errors as storage_errors
 from web.portal.auth import safe_next
+from workflow import messages
 
 TRANSLATIONS = Path(__file__).resolve().parent / "translations"
 LANGUAGES = {"zh": "中文", "en": "English"}
@@ -25,7 +33,14 @@ bp = Blueprint("i18n", __name__)
 
 
 def select_locale() -> str | None:
-    """Return `en` when the user chose English; None means the default (Chinese)."""
+    """Return `en` when the user chose English; None means the default (Chinese).
+
+    Pages follow the `lang` cookie; the JSON API follows `Accept-Language` (Chinese unless
+    English is preferred).
+    """
+    if request.path.startswith("/api/"):
+        best = request.accept_languages.best_match(["zh", "en"], default="zh")
+        return "en" if best == "en" else None
     return "en" if request.cookies.get(COOKIE) == "en" else None
 
 
@@ -49,6 +64,35 @@ def set_language() -> ResponseReturnValue:
     return response
 
 
+def translate_message(template: str, params: Mapping[str, object], code: str) -> str | None:
+    """Render a refusal's message in the request's language; None keeps the Chinese text.
+
+    The template is looked up in the catalog and formatted with the same named parameters
+    (parameters marked `Term` are translated too). A text the catalog lacks (one built at run
+    time) falls back to the code's general text, which every code has in English.
+    """
+    if not has_request_context():
+        return None
+    locale = get_locale()
+    if locale is None or locale.language != "en":
+        return None
+    translations = get_translations()
+    text = translations.ugettext(template)
+    if text == template:  # not in the catalog: the code's general text instead
+        general = messages.text_for(code)
+        text = translations.ugettext(general)
+        return None if text == general else text
+    if not params:
+        return text
+    values = {
+        name: translations.ugettext(value)
+        if isinstance(value, messages.Term | storage_errors.Term)
+        else value
+        for name, value in params.items()
+    }
+    return text % values
+
+
 def init_i18n(app: Flask) -> None:
     """Set up Flask-Babel with the portal's catalogs and the language switch."""
     babel.init_app(
@@ -57,4 +101,6 @@ def init_i18n(app: Flask) -> None:
         default_translation_directories=str(TRANSLATIONS),
         locale_selector=select_locale,
     )
+    messages.set_translator(translate_message)
+    storage_errors.set_translator(translate_message)
     app.register_blueprint(bp)

@@ -1,0 +1,217 @@
+"""Every error code has Chinese and English text, and every refusal's message is translatable.
+
+The source of workflow/, web/, scoring/ and storage/ is scanned (AST) for the codes it uses:
+`code="…"` keyword arguments, `code = "…"` class attributes and assignments, the codes the
+input layer and `error_response` are given, and the HTTP errors' table. Each must have its
+general Chinese text in `workflow.messages.MESSAGES` and that text its English in the catalog.
+Each refusal's message must be a literal template (extracted by pybabel), not an f-string.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from babel.messages.pofile import read_po
+from flask import Flask
+
+from storage.errors import FileTooLarge
+from web.portal.i18n import TRANSLATIONS, init_i18n
+from workflow.errors import Conflict, DomainError, InvalidValue
+from workflow.messages import MESSAGES, Term
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ("workflow", "web", "scoring", "storage")
+
+#: The exception classes whose first argument pybabel extracts (`make catalog`). A new
+#: DomainError subclass must be added here and to the Makefile's KEYWORDS.
+ERROR_CLASSES = {
+    "DomainError",
+    "BadRequest",
+    "NotAuthenticated",
+    "Forbidden",
+    "NotFound",
+    "Conflict",
+    "InvalidValue",
+    "TooManyAttempts",
+    "ServiceUnavailable",
+    "UnsupportedBaseDocument",
+    "ArchiveIntegrityError",
+    "PayloadTooLarge",
+    "UnsupportedMediaType",
+}
+#: Files whose refusals still build their message at run time (English falls back to the
+#: code's general text there). Empty it as they are converted; never add to it.
+PENDING: set[str] = {
+    "workflow/actions.py",
+    "workflow/machine.py",
+    "web/api/assessments.py",
+    "web/api/common.py",
+    "web/api/items.py",
+    "web/api/tokens.py",
+    "web/notices.py",
+}
+
+
+@pytest.fixture(scope="module")
+def app() -> Flask:
+    """A bare app with the catalogs and the translator (no database)."""
+    app = Flask(__name__)
+    init_i18n(app)
+    return app
+
+
+def sources() -> Iterator[tuple[str, ast.Module]]:
+    """Yield (path relative to the root, parsed module) of every product source file."""
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            yield path.relative_to(ROOT).as_posix(), ast.parse(path.read_text(encoding="utf-8"))
+
+
+def _name(func: ast.expr) -> str:
+    if isinstance(func, ast.Name):
+        return func.id
+    if isinstance(func, ast.Attribute):
+        return func.attr
+    return ""
+
+
+def _string(node: ast.expr | None) -> str | None:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    return None
+
+
+def codes_in(tree: ast.Module) -> set[str]:
+    """Return the error codes a module uses."""
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            for keyword in node.keywords:
+                if keyword.arg == "code" and (value := _string(keyword.value)):
+                    found.add(value)
+            name = _name(node.func)
+            if name == "error_response" and len(node.args) > 1:
+                found.add(_string(node.args[1]) or "")
+            if name in ("InvalidInput", "__init__") and node.args:
+                value = _string(node.args[0])
+                if value and value.isidentifier() and value.islower():
+                    found.add(value)
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                if isinstance(target, ast.Name) and target.id == "code":
+                    found.add(_string(node.value) or "")
+                if isinstance(target, ast.Tuple) and isinstance(node.value, ast.Tuple):
+                    for t, v in zip(target.elts, node.value.elts, strict=False):
+                        if isinstance(t, ast.Name) and t.id == "code":
+                            found.add(_string(v) or "")
+                if isinstance(target, ast.Name) and target.id == "HTTP_ERRORS":
+                    assert isinstance(node.value, ast.Dict)
+                    for entry in node.value.values:
+                        assert isinstance(entry, ast.Tuple)
+                        found.add(_string(entry.elts[0]) or "")
+    found.discard("")
+    return found
+
+
+def all_codes() -> set[str]:
+    """Every error code used in the product's source."""
+    return {code for _path, tree in sources() for code in codes_in(tree)}
+
+
+def english_catalog() -> dict[str, str]:
+    with (TRANSLATIONS / "en" / "LC_MESSAGES" / "messages.po").open("rb") as f:
+        return {m.id: m.string for m in read_po(f, locale="en") if m.id and isinstance(m.id, str)}
+
+
+def test_the_scan_finds_the_codes() -> None:
+    codes = all_codes()
+    # one of each source: keyword, class attribute, HTTP table, input layer, error_response
+    assert {
+        "stale_version",
+        "zip_bomb_suspected",
+        "method_not_allowed",
+        "filename_not_utf8",
+        "input_too_long",
+        "database_unavailable",
+    } <= codes
+    assert len(codes) > 100
+
+
+def test_every_code_has_chinese_and_english_text() -> None:
+    english = english_catalog()
+    codes = all_codes()
+    no_chinese = sorted(code for code in codes if not MESSAGES.get(code))
+    assert not no_chinese, f"add these codes to workflow/messages.py MESSAGES: {no_chinese}"
+    no_english = sorted(code for code in codes if not english.get(MESSAGES[code]))
+    assert not no_english, (
+        f"translate the texts of these codes (make catalog, web/portal/README.md): {no_english}"
+    )
+    general = [code for code, text in MESSAGES.items() if "%(" in text]
+    assert not general, f"a code's general text takes no parameters: {general}"
+
+
+def test_every_error_class_is_extracted() -> None:
+    """A subclass of a refusal must be a pybabel keyword, or its messages escape the catalog."""
+    for path, tree in sources():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef):
+                bases = {_name(base) for base in node.bases}
+                if bases & ERROR_CLASSES and path != "web/portal/inputs.py":
+                    assert node.name in ERROR_CLASSES, f"{path}: add {node.name} to the keywords"
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    for name in ERROR_CLASSES:
+        assert f"-k {name} " in makefile or f"-k {name}\n" in makefile, name
+
+
+def test_refusals_carry_literal_templates() -> None:
+    """No f-string or computed message: the catalog could not hold it, English would lose it."""
+    found = []
+    for path, tree in sources():
+        if path in PENDING:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and _name(node.func) in ERROR_CLASSES and node.args:
+                message = node.args[0]
+                if not isinstance(message, ast.Constant | ast.Name | ast.Attribute):
+                    found.append(f"{path}:{node.lineno}")
+    assert not found, f"raise with a literal template and params=…: {found}"
+
+
+def test_parameters_survive_in_both_languages(app: Flask) -> None:
+    error = InvalidValue(
+        "评分项 %(sub_item)s 不属于本指标", code="unknown_sub_item", params={"sub_item": "3.2"}
+    )
+    assert str(error) == error.message == "评分项 3.2 不属于本指标"  # no request: Chinese
+    with app.test_request_context("/portal/", headers={"Cookie": "lang=en"}):
+        assert error.message == "Scoring point 3.2 does not belong to this indicator"
+    with app.test_request_context("/api/v1/items", headers={"Accept-Language": "en"}):
+        assert error.message == "Scoring point 3.2 does not belong to this indicator"
+    with app.test_request_context("/api/v1/items"):
+        assert error.message == "评分项 3.2 不属于本指标"
+    too_large = FileTooLarge(2 * 1024 * 1024)
+    with app.test_request_context("/portal/", headers={"Cookie": "lang=en"}):
+        assert too_large.message == "The file is too large (limit 2 MB)."
+
+
+def test_terms_are_translated_and_unknown_texts_fall_back_to_the_code(app: Flask) -> None:
+    error = InvalidValue(
+        "该类型按%(unit)s计数", code="bad_period", params={"unit": Term("月份（如 2018-08）")}
+    )
+    dynamic = Conflict("运行时拼出的文字", code="stale_version")
+    bare = DomainError(code="invalid_cursor")
+    with app.test_request_context("/portal/", headers={"Cookie": "lang=en"}):
+        assert error.message == "This kind is counted by month (e.g. 2018-08)"
+        assert dynamic.message == "The item was changed by someone else; reload and retry."
+        assert bare.message == "The cursor is invalid."
+    assert bare.message == "cursor 无效"
+
+
+@pytest.mark.parametrize("code", sorted(MESSAGES))
+def test_general_texts_render(app: Flask, code: str) -> None:
+    with app.test_request_context("/api/v1/", headers={"Accept-Language": "en"}):
+        text = DomainError(code=code).message
+    assert text and text != MESSAGES[code]

@@ -1,0 +1,198 @@
+"""The text of every error code, in Chinese (the msgid) with English in the Babel catalog.
+
+A refusal carries a stable `code` and a message template with named parameters
+(`评分项 %(sub_item)s 的得分须在 0 到 %(maximum)s 之间`, params `sub_item`, `maximum`). The engine
+knows no Flask: the web layer installs a translator (`set_translator`) that looks the template
+up in `web/portal/translations` for the request's language (the portal's `lang` cookie, the
+API's `Accept-Language`) and formats it with the same parameters, so figures and codes survive
+in both languages. Outside a request, and in Chinese, the template is formatted as it is.
+
+`MESSAGES` gives each code one general text, without parameters. It is what a face shows when
+it has nothing but the code (HTTP errors, storage refusals), and what English falls back to
+when a raise site's own text is not in the catalog. `tests/unit/test_messages.py` scans the
+source for every code and fails while one lacks its Chinese or English text.
+
+Adding a refusal: raise it with a literal template (`InvalidValue("…%(n)s…", code="…",
+params={"n": n})`, never an f-string), add the code here when it is new, then extract, update,
+translate and compile the catalog (web/portal/README.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+
+def N_(text: str) -> str:
+    """Mark a text for extraction into the catalog; it is translated where it is shown."""
+    return text
+
+
+class Term(str):
+    """A Chinese word put into a message (a field's name), translated together with it."""
+
+    __slots__ = ()
+
+
+#: code → its general Chinese text (no parameters). Keep sorted by code.
+MESSAGES: dict[str, str] = {
+    "alias_in_use": N_("该名称已被其他部门使用"),
+    "alias_not_found": N_("别名不存在"),
+    "already_published": N_("考核结果正在公示中"),
+    "appeal_used": N_("该事项已申诉过一次，不能再次申诉"),
+    "appeal_window_closed": N_("不在申诉期内"),
+    "appeals_pending": N_("申诉期已结束，尚有申诉待决定"),
+    "archive_integrity": N_("存储的材料缺失或与记录不一致，未生成归档"),
+    "assessment_final": N_("考核结果已最终确定"),
+    "assessment_not_found": N_("考核不存在"),
+    "assessment_published": N_("考核结果已公示，不能修改"),
+    "bad_alias": N_("别名无效"),
+    "bad_alias_kind": N_("别名类型须为 alias 或 office"),
+    "bad_audience": N_("公示页面范围须为 public 或 signed_in"),
+    "bad_cc": N_("抄送单位不能超过 500 个字符"),
+    "bad_date": N_("日期无效"),
+    "bad_days": N_("公示天数无效"),
+    "bad_document_no": N_("发文字号无效"),
+    "bad_idempotency_key": N_("Idempotency-Key 无效"),
+    "bad_kind": N_("类型无效"),
+    "bad_name": N_("名称无效"),
+    "bad_outcome": N_("完成情况须为 done、late 或 missed"),
+    "bad_period": N_("期间无效"),
+    "bad_purpose": N_("未知的材料用途"),
+    "bad_request": N_("请求格式错误"),
+    "bad_status": N_("status 须为 accepted 或 rejected"),
+    "bad_title": N_("标题无效"),
+    "bad_username": N_("用户名只能包含字母、数字、点、下划线和连字符（2–64 位）"),
+    "bad_window": N_("申诉期无效"),
+    "bad_working_days": N_("工作日数无效"),
+    "calendar_unknown_year": N_("该年份不在工作日历范围内"),
+    "common_password": N_("该密码容易被猜中，请换一个更独特的密码"),
+    "conflict": N_("操作冲突，请刷新后重试"),
+    "conversion_failed": N_("文件无法转换为预览，请下载后查看"),
+    "converter_missing": N_("服务器未安装文件转换程序，只能下载查看"),
+    "database_unavailable": N_("数据库暂时不可用，请稍后重试"),
+    "date_required": N_("请填写日期"),
+    "deadline_ambiguous": N_("截止日期和工作日数只能填写一项"),
+    "deadline_before_start": N_("截止日期早于该阶段的开始日期"),
+    "deadline_order": N_("截止日期不能早于上一阶段的截止日期"),
+    "deduction_reason_required": N_("未得满分的评分项须填写扣分原因"),
+    "demo_exists": N_("演示数据已存在"),
+    "department_kind": N_("信息和案例由部门自行报送"),
+    "department_not_found": N_("部门不存在"),
+    "department_record": N_("部门自行报送的记录不能由市职转办更正，请退回后由部门重新报送"),
+    "department_required": N_("请指定部门"),
+    "deviation_reason_required": N_("得分与平时考核建议分不同，请说明理由"),
+    "document_no_required": N_("尚未设置考核结果通知书的发文字号"),
+    "docx_declaration": N_("Word 文档含有 DOCTYPE 或实体声明，已拒绝"),
+    "docx_render_failed": N_("在此信头上生成的通知书无效，请换用其他信头文件"),
+    "empty_file": N_("文件为空"),
+    "evidence_not_found": N_("材料不存在"),
+    "evidence_required": N_("提交前请至少上传一个佐证材料"),
+    "file_required": N_("请选择要上传的文件"),
+    "file_too_large": N_("文件超过大小上限"),
+    "filename_not_utf8": N_("文件名不是 UTF-8 编码，无法识别；请重命名后重新上传"),
+    "forbidden": N_("无权执行此操作"),
+    "four_eyes": N_("四眼原则：此操作须由另一人完成"),
+    "guard_failed": N_("当前条件下不允许执行此操作"),
+    "idempotency_key_reused": N_("该 Idempotency-Key 已用于另一个请求"),
+    "ingest_rejected": N_("文件被拒绝"),
+    "input_too_long": N_("输入内容过长"),
+    "internal_error": N_("服务器内部错误"),
+    "invalid_character": N_("输入内容含有不允许的控制字符或无效字符"),
+    "invalid_credentials": N_("用户名或密码错误"),
+    "invalid_cursor": N_("cursor 无效"),
+    "invalid_key": N_("文件标识无效"),
+    "invalid_parameter": N_("查询参数无效"),
+    "invalid_score": N_("得分无效"),
+    "invalid_state": N_("事项当前状态不允许此操作"),
+    "invalid_type": N_("字段类型错误"),
+    "invalid_value": N_("值无效"),
+    "item_not_found": N_("考核事项不存在"),
+    "item_state_changed": N_("上传期间事项状态已变化，本次上传的文件未保存，请刷新后重试"),
+    "malformed_json": N_("请求体不是有效的 JSON"),
+    "method_not_allowed": N_("不支持该请求方法"),
+    "not_all_scored": N_("尚有考核事项未评分"),
+    "not_authenticated": N_("未登录或令牌无效"),
+    "not_final": N_("只有已最终确定的考核可以重新开启"),
+    "not_found": N_("资源不存在"),
+    "not_involved_full_marks": N_("已核实不涉及的评分项应得满分，不能扣分"),
+    "not_involved_on_submit_only": N_("只有提交时可以声明不涉及"),
+    "not_own_department": N_("只有本部门的填报人员可以执行此操作"),
+    "not_published": N_("考核结果尚未公示"),
+    "nothing_changed": N_("没有需要更正的内容"),
+    "notice_file_missing": N_("通知书文件缺失，请联系管理员"),
+    "notice_not_found": N_("通知书不存在"),
+    "notice_not_issued": N_("通知书尚未印发"),
+    "object_not_found": N_("文件在存储中不存在"),
+    "office_kind": N_("参会、督查检查记录由市职转办登记"),
+    "override_not_found": N_("该工作日调整不存在"),
+    "own_department": N_("不能处理本部门的事项或记录"),
+    "password_change_required": N_("请先在门户修改初始密码或被重置的密码，再申请 API 令牌"),
+    "pdf_unavailable": N_("暂时无法生成 PDF"),
+    "period_out_of_window": N_("期间不在本年度考核计数范围内"),
+    "previous_deadline_required": N_("按工作日计算的截止日期须先设置上一阶段的截止日期"),
+    "proof_required": N_("声明不涉及的评分项须上传证明材料"),
+    "reason_required": N_("请填写理由"),
+    "reason_too_long": N_("理由不超过 2000 字"),
+    "request_too_large": N_("请求体过大"),
+    "role_required": N_("您的角色不能执行此操作"),
+    "routine_not_found": N_("平时考核记录不存在"),
+    "routine_withdrawn": N_("该记录已撤销"),
+    "ruling_required": N_("请对不涉及声明作出认定"),
+    "score_out_of_range": N_("得分超出允许范围"),
+    "score_precision": N_("得分最多两位小数"),
+    "score_required": N_("缺少评分项的得分"),
+    "service_unavailable": N_("服务暂时不可用，请稍后重试"),
+    "stale_version": N_("事项已被他人更新，请刷新后重试"),
+    "start_required": N_("按工作日计算的自评提交截止须填写开始日期"),
+    "storage_error": N_("文件存储出错"),
+    "storage_unavailable": N_("文件存储暂时不可用，请稍后重试"),
+    "sub_item_required": N_("不涉及证明材料须指定评分项"),
+    "submission_deadline_passed": N_("已过自评提交截止日期"),
+    "token_not_found": N_("令牌不存在"),
+    "too_long": N_("输入内容过长"),
+    "too_many_attempts": N_("尝试次数过多，请稍后再试"),
+    "unknown_action": N_("未知的操作"),
+    "unknown_field": N_("请求体含有不支持的字段"),
+    "unknown_kind": N_("未知的类型"),
+    "unknown_role": N_("未知的角色"),
+    "unknown_ruling": N_("该评分项没有不涉及声明，无需认定"),
+    "unknown_stage": N_("未知的考核阶段"),
+    "unknown_sub_item": N_("评分项不属于本指标"),
+    "unsupported_file_type": N_("不支持的文件类型"),
+    "unsupported_media_type": N_("不支持的内容类型"),
+    "user_disabled": N_("用户已停用"),
+    "username_taken": N_("用户名已存在"),
+    "verification_not_found": N_("未找到该验证码对应的文件"),
+    "version_required": N_("缺少或无效的 version（整数）"),
+    "weak_password": N_("密码不符合要求"),
+    "zip_bomb_suspected": N_("压缩内容异常（疑似压缩炸弹），已拒绝"),
+}
+
+#: (template, params, code) → the text in the current language, or None for "as it is".
+Translator = Callable[[str, Mapping[str, object], str], "str | None"]
+_translator: Translator | None = None
+
+
+def set_translator(translator: Translator | None) -> None:
+    """Install the function that renders messages in the request's language (web layer)."""
+    global _translator
+    _translator = translator
+
+
+def text_for(code: str) -> str:
+    """Return the general Chinese text of an error code (the code itself when it has none)."""
+    return MESSAGES.get(code, code)
+
+
+def format_message(template: str, params: Mapping[str, object]) -> str:
+    """Format a template in Chinese: `%(name)s` placeholders filled from `params`."""
+    return template % dict(params) if params else template
+
+
+def localize(template: str, params: Mapping[str, object], code: str) -> str:
+    """Return the message in the current language (Chinese without a translator)."""
+    if _translator is not None:
+        text = _translator(template, params, code)
+        if text is not None:
+            return text
+    return format_message(template, params)
