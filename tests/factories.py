@@ -117,3 +117,23 @@ def mini_scheme(indicators: tuple[str, ...] = ("1", "3"), departments: int = 2) 
     data["categories"] = categories
     data["total_points"] = sum(c["max_points"] for c in categories)
     return parse_scheme(data)
+
+
+def submit_items(
+    session: Session, store: ObjectStore, world: World, items: list[Item]
+) -> list[Item]:
+    """Submit the items through the real operations: one PDF each, submitted by a member of
+    the item's department (created when the world has none). Commits; returns the items."""
+    from workflow.actions import TransitionRequest, transition_item
+
+    members: dict[int, User] = {world.dep_a.id: world.member_a, world.dep_b.id: world.member_b}
+    for item in items:
+        member = members.get(item.department_id)
+        if member is None:
+            dep = session.get_one(Department, item.department_id)
+            member = create_user(session, f"member_{dep.id}", ["department"], department=dep)
+            members[dep.id] = member
+        add_evidence(session, store, item, member)
+        transition_item(session, item.id, member, TransitionRequest("submit", item.version))
+    session.commit()
+    return items

@@ -378,6 +378,47 @@ SCHEMAS: dict[str, Any] = {
             "rulings": {"type": "object", "additionalProperties": BOOL},
         },
     },
+    "BulkTransition": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["action", "items"],
+        "properties": {
+            "action": {"type": "string", "enum": ["review", "verify", "return"]},
+            "items": {
+                "type": "array",
+                "maxItems": 500,
+                "items": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["id", "version"],
+                    "properties": {
+                        "id": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+                        "version": {"type": "integer", "minimum": 0, "maximum": MAX_ID},
+                    },
+                },
+            },
+            "comment": NSTR,
+            "dry_run": BOOL,
+        },
+    },
+    "BulkReport": _obj(
+        {
+            "action": STR,
+            "dry_run": BOOL,
+            "results": {
+                "type": "array",
+                "items": _obj(
+                    {
+                        "item_id": INT,
+                        "status": {"type": "string", "enum": ["ok", "refused", "conflict"]},
+                        "code": NSTR,
+                        "message": NSTR,
+                    }
+                ),
+            },
+            "counts": _obj({"ok": INT, "refused": INT, "conflict": INT}),
+        }
+    ),
     "Event": _obj(
         {
             "seq": INT,
@@ -780,6 +821,34 @@ def build_openapi() -> dict[str, Any]:
                     },
                 ],
                 body=_json_body(_ref("Transition")),
+            ),
+        },
+        "/api/v1/bulk-transitions": {
+            "post": _op(
+                "Preview (dry_run) or apply review, verify or return on up to 500 items, "
+                "each in its own transaction and audit event; one result per item (reviewer, "
+                "verifier)",
+                {
+                    **_ok(200, "BulkReport", "One result per item, in the order given."),
+                    **_errors(400, 401, 403, 413, 415, 422),
+                },
+                tag="items",
+                parameters=[
+                    {
+                        "name": "Idempotency-Key",
+                        "in": "header",
+                        "required": False,
+                        "description": "a retry with the same key answers the stored report and "
+                        "applies no item twice; the same key with another body is a 422",
+                        "schema": {
+                            "type": "string",
+                            "minLength": 1,
+                            "maxLength": 200,
+                            "pattern": "^[!-~][ -~]*$",
+                        },
+                    },
+                ],
+                body=_json_body(_ref("BulkTransition")),
             ),
         },
         "/api/v1/items/{iid}/history": {

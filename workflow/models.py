@@ -404,6 +404,48 @@ class IdempotencyRecord(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+class BulkRun(Base):
+    """A bulk action (review, verify, return) applied under a client's Idempotency-Key.
+
+    Kept apart from `idempotency_keys`, which holds single-item requests: a bulk key and a
+    single-item key of the same user never meet. Each item's outcome is a `BulkRunItem`; the
+    run's report is those rows, so a retry with the key answers the same report.
+    """
+
+    __tablename__ = "bulk_runs"
+    __table_args__ = (UniqueConstraint("user_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    key: Mapped[str] = mapped_column(String(200))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32))
+    comment: Mapped[str | None] = mapped_column(Text)
+    item_count: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[dt.datetime | None]
+
+
+class BulkRunItem(Base):
+    """One item's outcome in a bulk run, written in the same transaction as its transition.
+
+    The unique (run, item) pair makes a retried or concurrent run apply an item at most once.
+    `item_id` has no foreign key: an unknown id is reported (refused), not stored as a link.
+    """
+
+    __tablename__ = "bulk_run_items"
+    __table_args__ = (UniqueConstraint("run_id", "item_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("bulk_runs.id"))
+    item_id: Mapped[int] = mapped_column(Integer)
+    position: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    code: Mapped[str | None] = mapped_column(String(64))
+    message: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[int | None] = mapped_column(Integer)
+
+
 class Notice(Base):
     """One issued version of a department's score notice or of the summary table.
 

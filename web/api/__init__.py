@@ -27,4 +27,13 @@ def _api_error(exc: Exception) -> Any:
     return api_exception_response(exc)
 
 
-from web.api import assessments, audit, calendar, docs, items, routine, tokens  # noqa: E402, F401 - views
+from web.api import (  # noqa: E402, F401 - the views register themselves on `bp`
+    assessments,
+    audit,
+    bulk,
+    calendar,
+    docs,
+    items,
+    routine,
+    tokens,
+)
