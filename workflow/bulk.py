@@ -29,7 +29,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +50,7 @@ from workflow.assessments import ensure_not_final
 from workflow.audit import canonical_json
 from workflow.errors import BadRequest, Conflict, DomainError, Forbidden, InvalidValue, NotFound
 from workflow.machine import ACTION_LABELS, TRIGGER_NAMES, ItemFlow, attach_machine
+from workflow.messages import Term, localize, text_for
 from workflow.models import BulkRun, BulkRunItem, Item, ScoringPoint, User, utcnow
 from workflow.permissions import can_read_item
 from workflow.states import Role
@@ -66,7 +67,6 @@ CONFLICT = "conflict"
 STATUSES = (OK, REFUSED, CONFLICT)
 #: Refusals that are a race with someone else rather than a rule: reported as `conflict`.
 CONFLICT_CODES = frozenset({"stale_version", "concurrent_change"})
-CONCURRENT_MESSAGE = "事项正被他人同时处理，请刷新后重试"
 #: PostgreSQL's serialization failure and deadlock: a concurrent change, not a fault.
 _RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
 
@@ -81,13 +81,25 @@ class BulkTarget:
 
 @dataclass(frozen=True)
 class BulkResult:
-    """One item's outcome: `ok`, `refused` or `conflict`, with the refusal's code and message."""
+    """One item's outcome: `ok`, `refused` or `conflict`, with the refusal's code and message.
+
+    The message is kept as its template and parameters (workflow/messages.py), so a stored
+    report reads in the language of whoever looks at it later.
+    """
 
     item_id: int
     status: str
     code: str | None = None
-    message: str | None = None
+    template: str | None = None
+    params: Mapping[str, object] = field(default_factory=dict)
     version: int | None = None  # the item's version after the action (before it, in a preview)
+
+    @property
+    def message(self) -> str | None:
+        """The refusal in the current language; None when the item passed."""
+        if self.template is None:
+            return None
+        return localize(self.template, self.params, self.code or "")
 
     def as_dict(self) -> dict[str, Any]:
         """Return the API's form of the result."""
@@ -148,25 +160,31 @@ def check_request(
 ) -> BulkRequest:
     """Check a bulk request as a whole before any item is looked at (422 when it is unusable)."""
     if action not in BULK_ACTIONS:
-        labels = "、".join(f"{ACTION_LABELS[a]}（{a}）" for a in BULK_ACTIONS)
-        raise InvalidValue(f"批量办理只支持{labels}", code="bulk_action_not_supported")
+        raise InvalidValue(
+            "批量办理只支持初审通过（review）、核实通过（verify）和退回修改（return）",
+            code="bulk_action_not_supported",
+        )
     chosen = tuple(targets)
     if not chosen:
         raise InvalidValue("请至少选择一个事项", code="no_items")
     if len(chosen) > MAX_BULK_ITEMS:
         raise InvalidValue(
-            f"批量办理一次最多 {MAX_BULK_ITEMS} 个事项，本次选择了 {len(chosen)} 个，"
-            "请缩小范围后分批办理",
+            "批量办理一次最多 %(limit)s 个事项，本次选择了 %(count)s 个，请缩小范围后分批办理",
             code="too_many_items",
+            params={"limit": MAX_BULK_ITEMS, "count": len(chosen)},
         )
     repeated = sorted(i for i, n in Counter(t.item_id for t in chosen).items() if n > 1)
     if repeated:
         raise InvalidValue(
-            f"事项重复选择：{'、'.join(map(str, repeated[:20]))}", code="duplicate_items"
+            "同一事项选择了不止一次：%(ids)s",
+            code="duplicate_items",
+            params={"ids": "、".join(map(str, repeated[:20]))},
         )
     text = comment.strip() if isinstance(comment, str) else None
     if text is not None and len(text) > MAX_COMMENT:
-        raise InvalidValue(f"说明过长（最多 {MAX_COMMENT} 字）", code="too_long")
+        raise InvalidValue(
+            "说明过长（最多 %(limit)s 字）", code="too_long", params={"limit": MAX_COMMENT}
+        )
     text = text or None
     if action == "return" and text is None:
         raise InvalidValue("批量退回须填写统一的退回理由", code="reason_required")
@@ -180,14 +198,20 @@ def _check_key(key: str | None) -> None:
 
 def _outcome(item_id: int, exc: DomainError) -> BulkResult:
     status = CONFLICT if exc.code in CONFLICT_CODES else REFUSED
-    return BulkResult(item_id, status, exc.code, exc.message)
+    return BulkResult(item_id, status, exc.code, exc.template, exc.params)
+
+
+def _concurrent(item_id: int) -> BulkResult:
+    code = "concurrent_change"
+    return BulkResult(item_id, CONFLICT, code, text_for(code))
 
 
 def _stale(item: Item, version: int) -> Conflict:
-    # The same words as transition_item's, so a preview and a run say the same.
+    # What transition_item says, so that a preview and a run give the same words.
     return Conflict(
-        f"事项已被他人更新（当前版本 {item.version}，请求版本 {version}），请刷新后重试",
+        "事项已被他人更新（当前版本 %(current)s，请求版本 %(requested)s），请刷新后重试",
         code="stale_version",
+        params={"current": item.version, "requested": version},
     )
 
 
@@ -220,8 +244,9 @@ def probe(
     attach_machine(flow)
     if not getattr(flow, f"may_{TRIGGER_NAMES[action]}")():
         raise Conflict(
-            f"当前状态（{flow.state.value}）不允许执行“{ACTION_LABELS[action]}”",
+            "当前状态（%(state)s）不允许执行“%(action)s”",
             code="invalid_state",
+            params={"state": flow.state.value, "action": Term(ACTION_LABELS[action])},
         )
 
 
@@ -288,7 +313,7 @@ def _stored(session: Session, run_id: int, item_id: int) -> BulkResult | None:
 
 
 def _result_of(row: BulkRunItem) -> BulkResult:
-    return BulkResult(row.item_id, row.status, row.code, row.message, row.version)
+    return BulkResult(row.item_id, row.status, row.code, row.message, row.params or {}, row.version)
 
 
 def _open_run(
@@ -348,12 +373,12 @@ def _apply_one(
             result = _outcome(target.item_id, exc)
         except (IntegrityError, StaleDataError):
             s.rollback()
-            result = BulkResult(target.item_id, CONFLICT, "concurrent_change", CONCURRENT_MESSAGE)
+            result = _concurrent(target.item_id)
         except DBAPIError as exc:
             s.rollback()
             if not _is_concurrent_change(exc):
                 raise
-            result = BulkResult(target.item_id, CONFLICT, "concurrent_change", CONCURRENT_MESSAGE)
+            result = _concurrent(target.item_id)
         if run_id is None:
             return result
         # A concurrent retry of the same run may have applied the item meanwhile: its outcome
@@ -373,6 +398,14 @@ def _apply_one(
         return result
 
 
+def _storable(params: Mapping[str, object]) -> dict[str, Any]:
+    """Return the parameters as JSON values (a Term stays its Chinese word)."""
+    return {
+        k: v if isinstance(v, int | float) and not isinstance(v, bool) else str(v)
+        for k, v in params.items()
+    }
+
+
 def _row(run_id: int, position: int, result: BulkResult) -> BulkRunItem:
     return BulkRunItem(
         run_id=run_id,
@@ -380,7 +413,8 @@ def _row(run_id: int, position: int, result: BulkResult) -> BulkRunItem:
         position=position,
         status=result.status,
         code=result.code,
-        message=result.message,
+        message=result.template,
+        params=_storable(result.params) or None,
         version=result.version,
     )
 

@@ -442,7 +442,8 @@ class BulkRunItem(Base):
     position: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16))
     code: Mapped[str | None] = mapped_column(String(64))
-    message: Mapped[str | None] = mapped_column(Text)
+    message: Mapped[str | None] = mapped_column(Text)  # the template (workflow/messages.py)
+    params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     version: Mapped[int | None] = mapped_column(Integer)
 
 

@@ -38,6 +38,7 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("code", sa.String(length=64), nullable=True),
         sa.Column("message", sa.Text(), nullable=True),
+        sa.Column("params", sa.JSON(), nullable=True),
         sa.Column("version", sa.Integer(), nullable=True),
         sa.ForeignKeyConstraint(["run_id"], ["bulk_runs.id"]),
         sa.PrimaryKeyConstraint("id"),

@@ -122,7 +122,15 @@ def test_more_than_500_refused(client: FlaskClient, cast: Cast) -> None:
         URL, json={"action": "review", "items": items}, headers=cast.headers("reviewer")
     )
     assert response.status_code == 422 and error_code(response) == "too_many_items"
-    assert "最多 500 个事项" in response.get_json()["error"]["message"]
+    assert "最多 500 个事项，本次选择了 501 个" in response.get_json()["error"]["message"]
+    english = client.post(
+        URL,
+        json={"action": "review", "items": items},
+        headers=cast.headers("reviewer", **{"Accept-Language": "en"}),
+    )
+    assert english.get_json()["error"]["message"].startswith(
+        "A bulk action takes at most 500 items; 501 were selected."
+    )
     exactly = client.post(
         URL,
         json={"action": "review", "items": items[:500], "dry_run": True},

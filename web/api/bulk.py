@@ -25,13 +25,19 @@ def _is_int(value: Any, low: int = 0, high: int = MAX_ID) -> bool:
 def parse_targets(items: Any) -> list[BulkTarget]:
     """Check `items`: a list of {"id", "version"} objects with integer values (400 otherwise)."""
     if not isinstance(items, list):
-        raise BadRequest("items 须为 {id, version} 对象的数组", code="invalid_type")
+        raise BadRequest("items 须为对象的数组，每个对象含 id 和 version", code="invalid_type")
     targets = []
     for n, entry in enumerate(items):
         if not isinstance(entry, dict) or set(entry) != set(ITEM_FIELDS):
-            raise BadRequest(f"items[{n}] 须为含 id 和 version 的对象", code="invalid_type")
+            raise BadRequest(
+                "items[%(n)s] 须为只含 id 和 version 的对象", code="invalid_type", params={"n": n}
+            )
         if not _is_int(entry["id"], 1) or not _is_int(entry["version"]):
-            raise BadRequest(f"items[{n}] 的 id 和 version 须为整数", code="invalid_type")
+            raise BadRequest(
+                "items[%(n)s] 的 id 和 version 须为范围内的整数",
+                code="invalid_type",
+                params={"n": n},
+            )
         targets.append(BulkTarget(entry["id"], entry["version"]))
     return targets
 
