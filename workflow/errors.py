@@ -100,4 +100,16 @@ class ServiceUnavailable(DomainError):
 
 
 class SchemeError(ValueError):
-    """A scheme file that is inconsistent; the message names the problem."""
+    """A scheme file that is inconsistent; the message names every problem and its place."""
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or [message]
+
+    @classmethod
+    def of(cls, problems: list[str]) -> SchemeError:
+        """One error for all the problems found, one line each."""
+        if len(problems) == 1:
+            return cls(problems[0], problems)
+        lines = "\n".join(f"  {p}" for p in problems)
+        return cls(f"方案文件有 {len(problems)} 处问题：\n{lines}", problems)

@@ -1,19 +1,40 @@
 """Load an assessment scheme (one YAML file per year and issuer) into frozen dataclasses.
 
-The loader refuses an inconsistent file: parts that do not add up, duplicate codes,
-non-positive points, missing fields. Every refusal names the problem.
+The file is read by declared models (pydantic v2, `SchemeFile` and its parts, the routine
+section included), then checked as a whole: parts that add up, unique codes, scoring points
+under their indicator, routine points with a suggestion. Every problem is reported at once,
+each naming its place in the file::
+
+    categories[0].indicators[0].max_points: 各分项之和 8 ≠ 指标分值 10
+    routine.quotas.monthly_info.due_working_days: 必须为整数 ('5')
+
+`load_scheme` and `parse_scheme` return the same frozen `Scheme` as before; the models are
+the loader's own.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+)
+from pydantic_core import ErrorDetails, PydanticCustomError
 
+from scoring.routine import KINDS, PeriodError, parse_period
 from workflow.errors import SchemeError
 
 SCHEMES_DIR = Path(__file__).resolve().parent.parent / "schemes"
@@ -93,185 +114,351 @@ class Scheme:
         return tuple(s for i in self.indicators for s in i.sub_items)
 
 
-def _points(value: Any, where: str) -> Decimal:
-    """Parse a positive point value with at most two decimal places."""
-    if isinstance(value, bool) or value is None:
-        raise SchemeError(f"{where}: 分值缺失或无效 (max_points={value!r})")
+# -- the file's declared shape -------------------------------------------------------------
+
+
+def _invalid(message: str) -> PydanticCustomError:
+    return PydanticCustomError("scheme", message)
+
+
+def _points(value: Any) -> Decimal:
+    """A positive point value with at most two decimal places (number or numeric text)."""
+    if isinstance(value, bool) or value is None or isinstance(value, list | dict):
+        raise _invalid(f"分值缺失或无效 ({value!r})")
     try:
         points = Decimal(str(value))
-    except InvalidOperation as exc:
-        raise SchemeError(f"{where}: 分值不是数字 (max_points={value!r})") from exc
+    except InvalidOperation:
+        raise _invalid(f"分值不是数字 ({value!r})") from None
     if not points.is_finite() or points <= 0:
-        raise SchemeError(f"{where}: 分值必须为正数 (max_points={value!r})")
+        raise _invalid(f"分值必须为正数 ({value!r})")
     if points != points.quantize(TWO_PLACES):
-        raise SchemeError(f"{where}: 分值最多两位小数 (max_points={value!r})")
+        raise _invalid(f"分值最多两位小数 ({value!r})")
     return points
 
 
-def _text(data: dict[str, Any], key: str, where: str) -> str:
-    """Read a required non-empty text field."""
-    value = data.get(key)
-    if value is None or str(value).strip() == "":
-        raise SchemeError(f"{where}: 缺少字段 {key}")
-    return str(value).strip()
+def _text(value: Any) -> str:
+    """A non-empty text; a number (a code written unquoted) is taken as its text."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise _invalid(f"必须是文本 ({value!r})")
+    text = str(value).strip()
+    if not text:
+        raise _invalid("不能为空")
+    return text
 
 
-def _date(value: Any, where: str) -> dt.date:
-    """Read a date written as YAML date or ISO text."""
-    if isinstance(value, dt.date):
+def _period(value: Any) -> str:
+    """A month `2018-08` or a quarter `2018-Q3`."""
+    try:
+        return parse_period(str(value)).label
+    except PeriodError:
+        raise _invalid(f"期间格式应为 2018-08 或 2018-Q3 ({value!r})") from None
+
+
+def _day(value: Any) -> dt.date:
+    """A date written as a YAML date or ISO text."""
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
         return value
     try:
         return dt.date.fromisoformat(str(value))
-    except ValueError as exc:
-        raise SchemeError(f"{where}: 日期格式无效 ({value!r})") from exc
+    except ValueError:
+        raise _invalid(f"日期格式无效 ({value!r})") from None
+
+
+Points = Annotated[Decimal, BeforeValidator(_points)]
+Text = Annotated[str, BeforeValidator(_text)]
+PeriodText = Annotated[str, BeforeValidator(_period)]
+Day = Annotated[dt.date, BeforeValidator(_day)]
+DueDays = Annotated[StrictInt, Field(ge=1, le=60)]
+Kind = Literal["monthly_info", "quarterly_case", "meeting", "inspection", "task"]
+# A scoring point fed by routine records names its kind, or `adhoc` for the office's tasks.
+PointRoutine = Literal["monthly_info", "quarterly_case", "meeting", "inspection", "task", "adhoc"]
+assert set(KINDS) == set(Kind.__args__)  # type: ignore[attr-defined]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SubItemModel(_Model):
+    code: Text
+    title: Text
+    max_points: Points
+    routine: PointRoutine | None = None
+
+
+class IndicatorModel(_Model):
+    code: Text
+    title: Text
+    max_points: Points
+    evidence_basis: str | None = None
+    sub_items: list[SubItemModel] = Field(min_length=1)
+
+
+class CategoryModel(_Model):
+    code: Text
+    title: Text
+    max_points: Points
+    indicators: list[IndicatorModel] = Field(min_length=1)
+
+
+class DepartmentModel(_Model):
+    name: Text
+    full_name: Text | None = None
+    aliases: list[Text] = []
+    offices: list[Text] = []
+
+
+class QuotaModel(_Model):
+    period: Literal["month", "quarter"] = "month"
+    minimum: Annotated[StrictInt, Field(ge=0)] = 1
+    due_working_days: DueDays | None = None
+
+
+class SuggestionModel(_Model):
+    kind: Kind | None = None
+    kinds: list[Kind] | None = Field(default=None, min_length=1)
+    formula: Literal["share_of_periods", "share_completed", "share_accepted"] = "share_of_periods"
+    late_deduction: Annotated[Decimal, Field(ge=0, allow_inf_nan=False)] = Decimal(0)
+
+
+class RoutineModel(_Model):
+    counting_starts: PeriodText = "2018-01"
+    counting_ends: PeriodText = "2018-12"
+    due_working_days: DueDays | None = None
+    quotas: dict[Kind, QuotaModel] = {}
+    suggestion: dict[str, SuggestionModel] = {}
+
+
+class DeadlinesModel(_Model):
+    # `block_late_submissions`: refuse a first submission after 自评提交截止.
+    block_late_submissions: StrictBool = False
+
+
+class SchemeFile(_Model):
+    """A scheme file as written: every key it may hold, with its type."""
+
+    code: Text
+    year: StrictInt
+    title: Text
+    notice_title: Text | None = None
+    document_no: Text
+    issuer: Text
+    issuer_short: Text | None = None
+    signed_on: Day
+    printed_on: Day | None = None
+    timezone: Text = "Asia/Shanghai"
+    total_points: Points
+    converted_points: Points
+    appeal_window_days: Annotated[StrictInt, Field(gt=0)] = 7
+    not_involved_rule: str | None = None
+    methods: list[Text] = []
+    departments: list[DepartmentModel] = Field(min_length=1)
+    categories: list[CategoryModel] = Field(min_length=1)
+    routine: RoutineModel | None = None
+    deadlines: DeadlinesModel | None = None
+
+
+# -- errors, named by their place --------------------------------------------------------------
+
+# Chinese for pydantic's own error types; `{…}` are filled from the error's context.
+_MESSAGES = {
+    "missing": "缺少字段",
+    "extra_forbidden": "不认识的字段（拼写错误？）",
+    "string_type": "必须是文本",
+    "int_type": "必须为整数",
+    "int_parsing": "必须为整数",
+    "int_from_float": "必须为整数",
+    "bool_type": "必须为 true 或 false",
+    "bool_parsing": "必须为 true 或 false",
+    "list_type": "必须是列表",
+    "dict_type": "必须是映射",
+    "model_type": "必须是映射",
+    "model_attributes_type": "必须是映射",
+    "too_short": "至少需要一项",
+    "greater_than": "必须大于 {gt}",
+    "greater_than_equal": "必须不小于 {ge}",
+    "less_than_equal": "必须不大于 {le}",
+    "literal_error": "必须是以下之一：{expected}",
+    "decimal_parsing": "必须是数字",
+    "decimal_type": "必须是数字",
+    "finite_number": "必须是有限的数",
+}
+
+
+def place(loc: tuple[int | str, ...]) -> str:
+    """Write a location the way the file is read: `categories[2].indicators[0].max_points`.
+
+    A key that is not a plain name is quoted (`routine.suggestion["9.1"].kind`); a refused key
+    of a mapping is marked as such.
+    """
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part == "[key]":
+            out += "（键名）"
+        elif part.isidentifier():
+            out += f".{part}" if out else part
+        else:
+            out += f'["{part}"]'
+    return out or "（顶层）"
+
+
+def _describe(error: ErrorDetails) -> str:
+    template = _MESSAGES.get(error["type"])
+    if template is None:
+        message = error["msg"]
+    else:
+        context = {k: str(v).replace(" or ", ", ") for k, v in (error.get("ctx") or {}).items()}
+        message = template.format(**context) if context else template
+    value = error.get("input")
+    if error["type"] not in ("missing", "too_short", "scheme") and not isinstance(
+        value, dict | list
+    ):
+        message += f" ({value!r})"
+    return f"{place(error['loc'])}: {message}"
+
+
+# -- the whole file's consistency ----------------------------------------------------------
+
+
+def _sum(values: list[Decimal]) -> Decimal:
+    return sum(values, Decimal(0))
+
+
+def _consistency(f: SchemeFile) -> list[str]:
+    """Check what no single field shows: sums, unique codes and names, cross references."""
+    problems: list[str] = []
+    codes: Counter[tuple[str, str]] = Counter()
+    for ci, c in enumerate(f.categories):
+        cwhere = f"categories[{ci}]"
+        codes["类别", c.code] += 1
+        for ii, i in enumerate(c.indicators):
+            iwhere = f"{cwhere}.indicators[{ii}]"
+            codes["指标", i.code] += 1
+            for si, s in enumerate(i.sub_items):
+                codes["评分项", s.code] += 1
+                if not s.code.startswith(f"{i.code}."):
+                    problems.append(
+                        f"{iwhere}.sub_items[{si}].code: 评分项 {s.code} 的编码应以"
+                        f"所属指标编码 {i.code}. 开头"
+                    )
+            parts = _sum([s.max_points for s in i.sub_items])
+            if parts != i.max_points:
+                problems.append(
+                    f"{iwhere}.max_points: 各分项之和 {parts} ≠ 指标分值 {i.max_points}"
+                    f"（指标 {i.code}）"
+                )
+        parts = _sum([i.max_points for i in c.indicators])
+        if parts != c.max_points:
+            problems.append(
+                f"{cwhere}.max_points: 各指标之和 {parts} ≠ 类别分值 {c.max_points}"
+                f"（类别 {c.code}）"
+            )
+    parts = _sum([c.max_points for c in f.categories])
+    if parts != f.total_points:
+        problems.append(f"total_points: 各类别之和 {parts} ≠ 总分 {f.total_points}")
+    for (kind, code), n in sorted(codes.items()):
+        if n > 1:
+            problems.append(f"categories: {kind}编码重复 {code}（{n} 次）")
+
+    names: Counter[str] = Counter()
+    for d in f.departments:
+        for name in {d.name, d.full_name or d.name, *d.aliases, *d.offices}:
+            names[name] += 1
+    for name, count in sorted(names.items()):
+        if count > 1:
+            problems.append(f"departments: 部门名称或别名重复 {name}（{count} 次）")
+
+    try:
+        ZoneInfo(f.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        problems.append(f"timezone: 未知的时区 ({f.timezone!r})")
+    problems += _routine_consistency(f)
+    return problems
+
+
+def _routine_consistency(f: SchemeFile) -> list[str]:
+    routine = f.routine or RoutineModel()
+    problems: list[str] = []
+    if parse_period(routine.counting_ends) < parse_period(routine.counting_starts):
+        problems.append(
+            f"routine.counting_ends: {routine.counting_ends} 早于计数起始 {routine.counting_starts}"
+        )
+    for code, spec in routine.suggestion.items():
+        where = place(("routine", "suggestion", code))
+        if spec.formula == "share_of_periods":
+            if spec.kind is None:
+                problems.append(f"{where}.kind: 按期计分（share_of_periods）须指定一个类型")
+            elif spec.kind not in routine.quotas:
+                problems.append(f"{where}.kind: 类型 {spec.kind} 在 routine.quotas 中没有配额")
+        elif spec.kind is None and not spec.kinds:
+            problems.append(f"{where}: 按完成情况计分须指定 kind 或 kinds")
+    for ci, c in enumerate(f.categories):
+        for ii, i in enumerate(c.indicators):
+            for si, s in enumerate(i.sub_items):
+                if s.routine and s.code not in routine.suggestion:
+                    problems.append(
+                        f"categories[{ci}].indicators[{ii}].sub_items[{si}].routine: "
+                        f"评分项 {s.code} 取平时考核记录，routine.suggestion 中须有它的计分规则"
+                    )
+    return problems
+
+
+# -- the result ------------------------------------------------------------------------------
 
 
 def parse_scheme(data: Any) -> Scheme:
-    """Build a Scheme from parsed YAML, refusing any inconsistency with a clear message."""
+    """Build a Scheme from parsed YAML, refusing every inconsistency at once, each by place."""
     if not isinstance(data, dict):
         raise SchemeError("方案文件的顶层必须是映射 (mapping)")
-    total = _points(data.get("total_points"), "total_points")
-    converted = _points(data.get("converted_points"), "converted_points")
-    seen_codes: set[str] = set()
-
-    def unique(kind: str, code: str) -> str:
-        key = f"{kind}:{code}"
-        if key in seen_codes:
-            raise SchemeError(f"编码重复: {kind} {code}")
-        seen_codes.add(key)
-        return code
-
-    categories: list[CategorySpec] = []
-    raw_categories = data.get("categories")
-    if not isinstance(raw_categories, list) or not raw_categories:
-        raise SchemeError("categories: 至少需要一个考评类别")
-    for c in raw_categories:
-        if not isinstance(c, dict):
-            raise SchemeError("categories: 每个类别必须是映射")
-        ccode = unique("category", _text(c, "code", "category"))
-        cwhere = f"类别 {ccode}"
-        cmax = _points(c.get("max_points"), cwhere)
-        indicators: list[IndicatorSpec] = []
-        raw_inds = c.get("indicators")
-        if not isinstance(raw_inds, list) or not raw_inds:
-            raise SchemeError(f"{cwhere}: 至少需要一个考核指标")
-        for i in raw_inds:
-            if not isinstance(i, dict):
-                raise SchemeError(f"{cwhere}: 指标必须是映射")
-            icode = unique("indicator", _text(i, "code", cwhere))
-            iwhere = f"指标 {icode}"
-            imax = _points(i.get("max_points"), iwhere)
-            subs: list[SubItemSpec] = []
-            raw_subs = i.get("sub_items")
-            if not isinstance(raw_subs, list) or not raw_subs:
-                raise SchemeError(f"{iwhere}: 至少需要一个评分项")
-            for s in raw_subs:
-                if not isinstance(s, dict):
-                    raise SchemeError(f"{iwhere}: 评分项必须是映射")
-                scode = unique("sub_item", _text(s, "code", iwhere))
-                if not scode.startswith(f"{icode}."):
-                    raise SchemeError(f"评分项 {scode}: 编码应以所属指标编码 {icode}. 开头")
-                subs.append(
-                    SubItemSpec(
-                        code=scode,
-                        title=_text(s, "title", f"评分项 {scode}"),
-                        max_points=_points(s.get("max_points"), f"评分项 {scode}"),
-                        routine=s.get("routine"),
-                    )
-                )
-            sub_sum = sum((s.max_points for s in subs), Decimal(0))
-            if sub_sum != imax:
-                raise SchemeError(f"{iwhere}: 评分项分值之和 {sub_sum} 不等于指标分值 {imax}")
-            indicators.append(
-                IndicatorSpec(
-                    code=icode,
-                    title=_text(i, "title", iwhere),
-                    max_points=imax,
-                    evidence_basis=str(i.get("evidence_basis") or "").strip(),
-                    sub_items=tuple(subs),
-                )
-            )
-        ind_sum = sum((i.max_points for i in indicators), Decimal(0))
-        if ind_sum != cmax:
-            raise SchemeError(f"{cwhere}: 指标分值之和 {ind_sum} 不等于类别分值 {cmax}")
-        categories.append(
-            CategorySpec(
-                code=ccode,
-                title=_text(c, "title", cwhere),
-                max_points=cmax,
-                indicators=tuple(indicators),
-            )
-        )
-    cat_sum = sum((c.max_points for c in categories), Decimal(0))
-    if cat_sum != total:
-        raise SchemeError(f"类别分值之和 {cat_sum} 不等于总分 {total}")
-
-    departments: list[DepartmentSpec] = []
-    names: set[str] = set()
-    raw_deps = data.get("departments")
-    if not isinstance(raw_deps, list) or not raw_deps:
-        raise SchemeError("departments: 至少需要一个被考核部门")
-    for d in raw_deps:
-        if not isinstance(d, dict):
-            raise SchemeError("departments: 每个部门必须是映射")
-        name = _text(d, "name", "department")
-        aliases = tuple(str(a).strip() for a in d.get("aliases") or ())
-        offices = tuple(str(o).strip() for o in d.get("offices") or ())
-        full_name = str(d.get("full_name") or name).strip()
-        for n in {name, full_name, *aliases, *offices}:
-            if n in names:
-                raise SchemeError(f"部门名称或别名重复: {n}")
-            names.add(n)
-        departments.append(DepartmentSpec(name, full_name, aliases, offices))
-
-    window = data.get("appeal_window_days", 7)
-    if not isinstance(window, int) or isinstance(window, bool) or window <= 0:
-        raise SchemeError(f"appeal_window_days: 必须为正整数 ({window!r})")
-    year = data.get("year")
-    if not isinstance(year, int) or isinstance(year, bool):
-        raise SchemeError(f"year: 必须为年份整数 ({year!r})")
-    routine = data.get("routine") or {}
-    if not isinstance(routine, dict):
-        raise SchemeError("routine: 必须是映射")
-    _check_due_working_days(routine)
-    deadlines = data.get("deadlines") or {}
-    if not isinstance(deadlines, dict):
-        raise SchemeError("deadlines: 必须是映射")
-    block_late = deadlines.get("block_late_submissions", False)
-    if not isinstance(block_late, bool):
-        raise SchemeError(
-            f"deadlines.block_late_submissions: 必须为 true 或 false ({block_late!r})"
-        )
+    try:
+        f = SchemeFile.model_validate(data)
+    except ValidationError as exc:
+        raise SchemeError.of([_describe(e) for e in exc.errors()]) from None
+    problems = _consistency(f)
+    if problems:
+        raise SchemeError.of(problems)
     return Scheme(
-        code=_text(data, "code", "scheme"),
-        year=year,
-        title=_text(data, "title", "scheme"),
-        notice_title=str(data.get("notice_title") or f"关于{year}年度考核结果的通知"),
-        document_no=_text(data, "document_no", "scheme"),
-        issuer=_text(data, "issuer", "scheme"),
-        signed_on=_date(data.get("signed_on"), "signed_on"),
-        total_points=total,
-        converted_points=converted,
-        appeal_window_days=window,
-        timezone=str(data.get("timezone") or "Asia/Shanghai"),
-        departments=tuple(departments),
-        categories=tuple(categories),
-        routine=routine,
-        block_late_submissions=block_late,
+        code=f.code,
+        year=f.year,
+        title=f.title,
+        notice_title=f.notice_title or f"关于{f.year}年度考核结果的通知",
+        document_no=f.document_no,
+        issuer=f.issuer,
+        signed_on=f.signed_on,
+        total_points=f.total_points,
+        converted_points=f.converted_points,
+        appeal_window_days=f.appeal_window_days,
+        timezone=f.timezone,
+        departments=tuple(
+            DepartmentSpec(d.name, d.full_name or d.name, tuple(d.aliases), tuple(d.offices))
+            for d in f.departments
+        ),
+        categories=tuple(
+            CategorySpec(
+                code=c.code,
+                title=c.title,
+                max_points=c.max_points,
+                indicators=tuple(
+                    IndicatorSpec(
+                        code=i.code,
+                        title=i.title,
+                        max_points=i.max_points,
+                        evidence_basis=(i.evidence_basis or "").strip(),
+                        sub_items=tuple(
+                            SubItemSpec(s.code, s.title, s.max_points, s.routine)
+                            for s in i.sub_items
+                        ),
+                    )
+                    for i in c.indicators
+                ),
+            )
+            for c in f.categories
+        ),
+        routine=dict(data.get("routine") or {}),
+        block_late_submissions=f.deadlines.block_late_submissions if f.deadlines else False,
     )
-
-
-def _check_due_working_days(routine: dict[str, Any]) -> None:
-    """Refuse a routine due rule that is not a small positive number of working days."""
-    rules = [("routine.due_working_days", routine.get("due_working_days"))]
-    for kind, quota in (routine.get("quotas") or {}).items():
-        if isinstance(quota, dict):
-            rules.append((f"routine.quotas.{kind}.due_working_days", quota.get("due_working_days")))
-    for where, value in rules:
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 60:
-            raise SchemeError(f"{where}: 必须为 1 到 60 之间的整数 ({value!r})")
 
 
 def load_scheme(path: str | Path) -> Scheme:

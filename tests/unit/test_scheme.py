@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import copy
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
 from workflow.errors import SchemeError
-from workflow.scheme import SCHEMES_DIR, Scheme, parse_scheme
+from workflow.scheme import SCHEMES_DIR, Scheme, load_scheme, parse_scheme, shipped_schemes
 
 RAW: dict[str, Any] = yaml.safe_load((SCHEMES_DIR / "jiaohe-2018.yaml").read_text("utf-8"))
 
@@ -51,59 +52,211 @@ def _mutated(change: Any) -> dict[str, Any]:
     return data
 
 
+def _sub(d: dict[str, Any], c: int, i: int, s: int) -> dict[str, Any]:
+    return d["categories"][c]["indicators"][i]["sub_items"][s]  # type: ignore[no-any-return]
+
+
 @pytest.mark.parametrize(
-    ("change", "message"),
+    ("change", "problem"),
     [
-        (lambda d: d["categories"][0].__setitem__("max_points", 25), "不等于类别分值"),
         (
-            lambda d: d["categories"][0]["indicators"][0]["sub_items"][0].__setitem__(
-                "max_points", 6
-            ),
-            "评分项分值之和",
+            lambda d: d["categories"][0].__setitem__("max_points", 25),
+            [
+                "categories[0].max_points: 各指标之和 20 ≠ 类别分值 25（类别 1）",
+                "total_points: 各类别之和 105 ≠ 总分 100",
+            ],
+        ),
+        (
+            lambda d: _sub(d, 0, 0, 0).__setitem__("max_points", 3),
+            "categories[0].indicators[0].max_points: 各分项之和 8 ≠ 指标分值 10（指标 1）",
         ),
         (
             lambda d: d["categories"][1]["indicators"][0].__setitem__("max_points", 6),
-            "指标 3",
+            [
+                "categories[1].indicators[0].max_points: 各分项之和 5 ≠ 指标分值 6（指标 3）",
+                "categories[1].max_points: 各指标之和 21 ≠ 类别分值 20（类别 2）",
+            ],
         ),
         (
-            lambda d: d["categories"][1]["indicators"][0]["sub_items"][0].__setitem__(
-                "code", "1.1"
-            ),
-            "编码重复",
+            lambda d: _sub(d, 1, 0, 0).__setitem__("code", "1.1"),
+            [
+                "categories[1].indicators[0].sub_items[0].code: "
+                "评分项 1.1 的编码应以所属指标编码 3. 开头",
+                "categories: 评分项编码重复 1.1（2 次）",
+            ],
         ),
         (
-            lambda d: d["categories"][0]["indicators"][0]["sub_items"][1].__setitem__(
-                "max_points", -5
-            ),
-            "必须为正数",
+            lambda d: _sub(d, 0, 0, 1).__setitem__("max_points", -5),
+            "categories[0].indicators[0].sub_items[1].max_points: 分值必须为正数 (-5)",
         ),
         (
-            lambda d: d["categories"][0]["indicators"][0]["sub_items"][1].__setitem__(
-                "max_points", 0
-            ),
-            "必须为正数",
-        ),
-        (lambda d: d["categories"][2].__setitem__("code", "1"), "编码重复"),
-        (lambda d: d["departments"].append({"name": "交通局"}), "部门名称或别名重复"),
-        (lambda d: d.__setitem__("total_points", 90), "不等于总分"),
-        (lambda d: d.pop("document_no"), "document_no"),
-        (
-            lambda d: d["categories"][0]["indicators"][0]["sub_items"][0].__setitem__(
-                "max_points", "abc"
-            ),
-            "不是数字",
+            lambda d: _sub(d, 0, 0, 1).__setitem__("max_points", 0),
+            "categories[0].indicators[0].sub_items[1].max_points: 分值必须为正数 (0)",
         ),
         (
-            lambda d: d["categories"][0]["indicators"][0]["sub_items"][0].__setitem__(
-                "code", "2.9"
-            ),
-            "应以所属指标编码",
+            lambda d: _sub(d, 0, 0, 1).__setitem__("max_points", 2.555),
+            "categories[0].indicators[0].sub_items[1].max_points: 分值最多两位小数 (2.555)",
+        ),
+        (
+            lambda d: _sub(d, 0, 0, 0).__setitem__("max_points", "abc"),
+            "categories[0].indicators[0].sub_items[0].max_points: 分值不是数字 ('abc')",
+        ),
+        (
+            lambda d: d["categories"][2].__setitem__("code", "1"),
+            "categories: 类别编码重复 1（2 次）",
+        ),
+        (
+            lambda d: d["departments"].append({"name": "交通局"}),
+            "departments: 部门名称或别名重复 交通局（2 次）",
+        ),
+        (lambda d: d.__setitem__("total_points", 90), "total_points: 各类别之和 100 ≠ 总分 90"),
+        (lambda d: d.pop("document_no"), "document_no: 缺少字段"),
+        (lambda d: d.__setitem__("year", "2018"), "year: 必须为整数 ('2018')"),
+        (
+            lambda d: d.__setitem__("signed_on", "2018-13-01"),
+            "signed_on: 日期格式无效 ('2018-13-01')",
+        ),
+        (lambda d: d.__setitem__("timezone", "Mars/Base"), "timezone: 未知的时区 ('Mars/Base')"),
+        (lambda d: d.__setitem__("appeal_window_days", 0), "appeal_window_days: 必须大于 0 (0)"),
+        (lambda d: d.__setitem__("titel", "x"), "titel: 不认识的字段（拼写错误？） ('x')"),
+        (
+            lambda d: d["categories"][0].__setitem__("indicators", []),
+            "categories[0].indicators: 至少需要一项",
+        ),
+        (
+            lambda d: _sub(d, 0, 0, 0).__setitem__("code", "2.9"),
+            "categories[0].indicators[0].sub_items[0].code: "
+            "评分项 2.9 的编码应以所属指标编码 1. 开头",
+        ),
+        (
+            lambda d: d["departments"][0].__setitem__("aliases", "交通运输局"),
+            "departments[0].aliases: 必须是列表 ('交通运输局')",
+        ),
+        (
+            lambda d: d.__setitem__("deadlines", {"block_late_submissions": "yes"}),
+            "deadlines.block_late_submissions: 必须为 true 或 false ('yes')",
         ),
     ],
 )
-def test_loader_refuses_inconsistent_files(change: Any, message: str) -> None:
-    with pytest.raises(SchemeError, match=message):
+def test_loader_names_the_place_of_each_problem(change: Any, problem: str | list[str]) -> None:
+    with pytest.raises(SchemeError) as caught:
         parse_scheme(_mutated(change))
+    problems = [problem] if isinstance(problem, str) else problem
+    assert caught.value.problems == problems
+    if len(problems) == 1:
+        assert str(caught.value) == problem
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (
+            lambda r: r["quotas"]["monthly_info"].__setitem__("due_working_days", "5"),
+            "routine.quotas.monthly_info.due_working_days: 必须为整数 ('5')",
+        ),
+        (
+            lambda r: r.__setitem__("due_working_days", 0),
+            "routine.due_working_days: 必须不小于 1 (0)",
+        ),
+        (
+            lambda r: r["quotas"]["quarterly_case"].__setitem__("period", "week"),
+            "routine.quotas.quarterly_case.period: 必须是以下之一：'month', 'quarter' ('week')",
+        ),
+        (
+            lambda r: r["quotas"]["monthly_info"].__setitem__("minimum", -1),
+            "routine.quotas.monthly_info.minimum: 必须不小于 0 (-1)",
+        ),
+        (
+            lambda r: r["quotas"].__setitem__("weekly", {"minimum": 1}),
+            "routine.quotas.weekly（键名）: 必须是以下之一："
+            "'monthly_info', 'quarterly_case', 'meeting', 'inspection', 'task' ('weekly')",
+        ),
+        (
+            lambda r: r["suggestion"]["9.1"].__setitem__("formula", "share"),
+            'routine.suggestion["9.1"].formula: 必须是以下之一：'
+            "'share_of_periods', 'share_completed', 'share_accepted' ('share')",
+        ),
+        (
+            lambda r: r["suggestion"]["9.2"].__setitem__("kind", "meeting"),
+            'routine.suggestion["9.2"].kind: 类型 meeting 在 routine.quotas 中没有配额',
+        ),
+        (
+            lambda r: r["suggestion"]["10.1"].pop("kinds"),
+            'routine.suggestion["10.1"]: 按完成情况计分须指定 kind 或 kinds',
+        ),
+        (
+            lambda r: r["suggestion"].pop("9.2"),
+            "categories[5].indicators[0].sub_items[1].routine: "
+            "评分项 9.2 取平时考核记录，routine.suggestion 中须有它的计分规则",
+        ),
+        (
+            lambda r: r.__setitem__("counting_ends", "2018-06"),
+            "routine.counting_ends: 2018-06 早于计数起始 2018-08",
+        ),
+        (
+            lambda r: r.__setitem__("counting_starts", "2018/08"),
+            "routine.counting_starts: 期间格式应为 2018-08 或 2018-Q3 ('2018/08')",
+        ),
+        (
+            lambda r: r.__setitem__("quota", {}),
+            "routine.quota: 不认识的字段（拼写错误？）",
+        ),
+        (
+            lambda r: r["suggestion"]["9.1"].__setitem__("late_deduction", -1),
+            'routine.suggestion["9.1"].late_deduction: 必须不小于 0 (-1)',
+        ),
+    ],
+)
+def test_the_routine_section_is_checked(change: Any, problem: str) -> None:
+    with pytest.raises(SchemeError) as caught:
+        parse_scheme(_mutated(lambda d: change(d["routine"])))
+    assert caught.value.problems == [problem]
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    def break_everything(d: dict[str, Any]) -> None:
+        d.pop("issuer")
+        _sub(d, 2, 0, 0)["max_points"] = "x"
+        d["routine"]["quotas"]["monthly_info"]["due_working_days"] = "5"
+
+    with pytest.raises(SchemeError) as caught:
+        parse_scheme(_mutated(break_everything))
+    assert caught.value.problems == [
+        "issuer: 缺少字段",
+        "categories[2].indicators[0].sub_items[0].max_points: 分值不是数字 ('x')",
+        "routine.quotas.monthly_info.due_working_days: 必须为整数 ('5')",
+    ]
+    assert str(caught.value).startswith("方案文件有 3 处问题：\n  issuer: 缺少字段\n")
+
+    def break_the_sums(d: dict[str, Any]) -> None:
+        _sub(d, 0, 0, 0)["max_points"] = 3
+        d["departments"].append({"name": "交通局"})
+        d["routine"]["counting_ends"] = "2018-06"
+
+    with pytest.raises(SchemeError) as caught:
+        parse_scheme(_mutated(break_the_sums))
+    assert caught.value.problems == [
+        "categories[0].indicators[0].max_points: 各分项之和 8 ≠ 指标分值 10（指标 1）",
+        "departments: 部门名称或别名重复 交通局（2 次）",
+        "routine.counting_ends: 2018-06 早于计数起始 2018-08",
+    ]
+
+
+def test_shipped_schemes_load() -> None:
+    schemes = shipped_schemes()
+    assert schemes
+    for path in schemes:
+        scheme = load_scheme(path)
+        assert scheme.total_points == sum(c.max_points for c in scheme.categories)
+
+
+def test_unreadable_files_are_named(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("code: [unclosed\n", encoding="utf-8")
+    with pytest.raises(SchemeError, match="不是有效的 YAML"):
+        load_scheme(bad)
+    with pytest.raises(SchemeError, match="无法读取方案文件"):
+        load_scheme(tmp_path / "missing.yaml")
 
 
 def test_loader_refuses_non_mapping() -> None:
