@@ -67,15 +67,26 @@ def _require(settings: Mapping[str, str], name: str) -> str:
     return value
 
 
+def parse_flag(text: str) -> bool | None:
+    """The product's one rule for a boolean setting: true/false, 1/0, yes/no, on/off (any case).
+
+    Return None for anything else. `web/config.py` reads every boolean variable with it.
+    """
+    text = text.strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    return None
+
+
 def _parse_bool(settings: Mapping[str, str], name: str, default: bool) -> bool:
     value = settings.get(name)
     if value is None or str(value).strip() == "":
         return default
     if isinstance(value, bool):  # Flask config may hold real booleans despite the annotation
         return value
-    text = str(value).strip().lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    raise ValueError(f"{name} must be true or false, not {value!r}")
+    parsed = parse_flag(str(value))
+    if parsed is None:
+        raise ValueError(f"{name} must be true or false, not {value!r}")
+    return parsed

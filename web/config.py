@@ -1,14 +1,148 @@
-"""Configuration from environment variables; with none set the app runs embedded."""
+"""Configuration from environment variables; with none set the app runs embedded.
+
+`Settings` (pydantic-settings) declares every variable the product reads, the evidence
+store's `STORAGE_*`/`S3_*` included, with its type, bounds and default. It is the one parser:
+booleans follow one rule (`storage.config.parse_flag`: true/false, 1/0, yes/no, on/off, any
+case; empty = the default), an empty variable means its default, and any invalid value stops
+the start-up with `ConfigError`, one line per variable naming it. `load_config` turns the
+settings into the Flask configuration. (`SSL_CERT_FILE`, the OpenSSL convention, is read by the
+S3 client itself.)
+"""
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from babel import Locale, UnknownLocaleError
+from limits import parse_many
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from storage.config import parse_flag
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(ValueError):
+    """Settings that cannot be used; the message names every variable at fault."""
+
+
+def _flag(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    parsed = parse_flag(str(value))
+    if parsed is None:
+        raise ValueError(f"must be true or false (also 1/0, yes/no, on/off), not {value!r}")
+    return parsed
+
+
+def _rate_limits(value: str) -> str:
+    try:
+        parse_many(value)
+    except ValueError:
+        raise ValueError(
+            f"must be rate limits such as '5 per minute; 30 per hour', not {value!r}"
+        ) from None
+    return value
+
+
+def _locale(value: str) -> str:
+    try:
+        Locale.parse(value)
+    except (UnknownLocaleError, ValueError):
+        raise ValueError(f"must be a locale such as zh_Hans_CN or en, not {value!r}") from None
+    return value
+
+
+def _base_url(value: str) -> str:
+    if value and not value.startswith(("http://", "https://")):
+        raise ValueError(f"must start with http:// or https://, not {value!r}")
+    return value
+
+
+Flag = Annotated[bool, BeforeValidator(_flag)]
+RateLimits = Annotated[str, AfterValidator(_rate_limits)]
+Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+
+
+class Settings(BaseSettings):
+    """Every environment variable of the product, by its name (README, .env.example)."""
+
+    model_config = SettingsConfigDict(
+        case_sensitive=True, env_ignore_empty=True, extra="ignore", frozen=True
+    )
+
+    INSTANCE_DIR: Path = ROOT / "instance"
+    DATABASE_URL: str | None = None  # default: SQLite in INSTANCE_DIR
+    # Two PostgreSQL roles (workflow/roles.py): migrations run as the owner of
+    # MIGRATION_DATABASE_URL, the app as the login role of DATABASE_URL; `init
+    # --create-roles` creates both through the superuser URL DATABASE_ADMIN_URL.
+    MIGRATION_DATABASE_URL: str = ""
+    DATABASE_ADMIN_URL: str = ""
+    SECRET_KEY: str | None = None  # default: generated once into INSTANCE_DIR/secret_key
+    MAX_UPLOAD_BYTES: Annotated[int, Field(gt=0)] = 200 * 1024 * 1024
+    CONVERSION_TIMEOUT: Positive = 60.0
+    REDIS_URL: str = ""
+    SESSION_COOKIE_SECURE: Flag = False
+    TOKEN_DAYS: Annotated[int, Field(ge=1)] = 90
+    # The security log (JSON lines); empty: <INSTANCE_DIR>/security.log, "-": stderr.
+    SECURITY_LOG: str = ""
+    # Sign-in (portal and POST /api/v1/tokens, counted together; web/limits.py).
+    LOGIN_LIMIT_PER_USER: RateLimits = "5 per minute; 30 per hour"
+    LOGIN_LIMIT_PER_ADDRESS: RateLimits = "30 per minute"
+    LOGIN_DELAY_AFTER: Annotated[int, Field(ge=0)] = 3
+    LOGIN_DELAY_SECONDS: NonNegative = 2.0
+    LOGIN_DELAY_MAX_SECONDS: NonNegative = 300.0
+    ALLOW_PER_PROCESS_LIMITS: Flag = False
+    # A portal session ends after this long without a request, and this long after sign-in.
+    SESSION_IDLE_MINUTES: Positive = 30.0
+    SESSION_LIFETIME_HOURS: Positive = 12.0
+    # Printed under each notice's QR code: where `/verify/<code>` is reachable.
+    PUBLIC_BASE_URL: Annotated[str, AfterValidator(_base_url)] = ""
+    # Look-ups of /verify/<code> per client address (web/notices.py).
+    VERIFY_LIMIT: RateLimits = "30 per minute"
+    DEFAULT_LOCALE: Annotated[str, AfterValidator(_locale)] = "zh_Hans_CN"
+    # The evidence store (storage/config.py builds it from these).
+    STORAGE_BACKEND: Literal["local", "s3"] = "local"
+    STORAGE_LOCAL_ROOT: str = ""
+    S3_ENDPOINT: str = ""
+    S3_ACCESS_KEY: str = ""
+    S3_SECRET_KEY: str = ""
+    S3_BUCKET: str = "evidence"
+    S3_REGION: str = "us-east-1"
+    S3_SECURE: Flag | None = None  # default: true, or as the endpoint's scheme says
+    S3_PART_SIZE_MB: Annotated[int, Field(ge=5)] = 8
+    S3_PARALLEL_UPLOADS: Annotated[int, Field(ge=1)] = 1
+
+    @classmethod
+    def read(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read the process environment, or the given mapping; raise ConfigError when invalid."""
+        try:
+            if env is None:
+                return cls()
+            given = {k: v for k, v in env.items() if k in cls.model_fields and v != ""}
+            return cls.model_validate(given)
+        except ValidationError as exc:
+            lines = [
+                f"  {'.'.join(str(p) for p in e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
+                for e in exc.errors()
+            ]
+            raise ConfigError("invalid settings:\n" + "\n".join(lines)) from None
+
+    def storage(self) -> dict[str, str]:
+        """The evidence store's settings, as `storage.config.store_from_settings` takes them."""
+        names = [name for name in type(self).model_fields if name.startswith(("STORAGE_", "S3_"))]
+        out = {}
+        for name in names:
+            value = getattr(self, name)
+            if value is None or value == "":
+                continue
+            out[name] = ("true" if value else "false") if isinstance(value, bool) else str(value)
+        return out
 
 
 def _secret_key(instance: Path) -> str:
@@ -23,40 +157,34 @@ def _secret_key(instance: Path) -> str:
 
 
 def load_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """Build the app configuration from the environment."""
-    env = os.environ if env is None else env
-    instance = Path(env.get("INSTANCE_DIR") or ROOT / "instance")
+    """Build the app configuration from the environment (or a mapping, in tests)."""
+    s = Settings.read(env)
+    instance = s.INSTANCE_DIR
     instance.mkdir(parents=True, exist_ok=True)
     return {
         "INSTANCE_DIR": str(instance),
-        "DATABASE_URL": env.get("DATABASE_URL") or f"sqlite:///{instance / 'fangguanfu.sqlite3'}",
-        # Two PostgreSQL roles (workflow/roles.py): migrations run as the owner of
-        # MIGRATION_DATABASE_URL, the app as the login role of DATABASE_URL; `init
-        # --create-roles` creates both through the superuser URL DATABASE_ADMIN_URL.
-        "MIGRATION_DATABASE_URL": env.get("MIGRATION_DATABASE_URL") or "",
-        "DATABASE_ADMIN_URL": env.get("DATABASE_ADMIN_URL") or "",
-        "SECRET_KEY": env.get("SECRET_KEY") or _secret_key(instance),
-        "STORAGE": {k: v for k, v in env.items() if k.startswith(("STORAGE_", "S3_"))},
-        "MAX_UPLOAD_BYTES": int(env.get("MAX_UPLOAD_BYTES") or 200 * 1024 * 1024),
-        "CONVERSION_TIMEOUT": float(env.get("CONVERSION_TIMEOUT") or 60),
-        "REDIS_URL": env.get("REDIS_URL") or "",
-        "SESSION_COOKIE_SECURE": (env.get("SESSION_COOKIE_SECURE") or "").lower() == "true",
+        "DATABASE_URL": s.DATABASE_URL or f"sqlite:///{instance / 'fangguanfu.sqlite3'}",
+        "MIGRATION_DATABASE_URL": s.MIGRATION_DATABASE_URL,
+        "DATABASE_ADMIN_URL": s.DATABASE_ADMIN_URL,
+        "SECRET_KEY": s.SECRET_KEY or _secret_key(instance),
+        "STORAGE": s.storage(),
+        "MAX_UPLOAD_BYTES": s.MAX_UPLOAD_BYTES,
+        "CONVERSION_TIMEOUT": s.CONVERSION_TIMEOUT,
+        "REDIS_URL": s.REDIS_URL,
+        "SESSION_COOKIE_SECURE": s.SESSION_COOKIE_SECURE,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
-        "TOKEN_DAYS": int(env.get("TOKEN_DAYS") or 90),
-        # The security log (JSON lines); empty: <INSTANCE_DIR>/security.log, "-": stderr.
-        "SECURITY_LOG": env.get("SECURITY_LOG") or "",
-        # Sign-in (portal and POST /api/v1/tokens, counted together; web/limits.py).
-        "LOGIN_LIMIT_PER_USER": env.get("LOGIN_LIMIT_PER_USER") or "5 per minute; 30 per hour",
-        "LOGIN_LIMIT_PER_ADDRESS": env.get("LOGIN_LIMIT_PER_ADDRESS") or "30 per minute",
-        "LOGIN_DELAY_AFTER": int(env.get("LOGIN_DELAY_AFTER") or 3),
-        "LOGIN_DELAY_SECONDS": float(env.get("LOGIN_DELAY_SECONDS") or 2),
-        "LOGIN_DELAY_MAX_SECONDS": float(env.get("LOGIN_DELAY_MAX_SECONDS") or 300),
-        "ALLOW_PER_PROCESS_LIMITS": (env.get("ALLOW_PER_PROCESS_LIMITS") or "").lower() == "true",
-        # A portal session ends after this long without a request, and this long after sign-in.
-        "SESSION_IDLE_MINUTES": float(env.get("SESSION_IDLE_MINUTES") or 30),
-        "SESSION_LIFETIME_HOURS": float(env.get("SESSION_LIFETIME_HOURS") or 12),
-        # Printed under each notice's QR code: where `/verify/<code>` is reachable.
-        "PUBLIC_BASE_URL": env.get("PUBLIC_BASE_URL") or "",
-        "BABEL_DEFAULT_LOCALE": env.get("DEFAULT_LOCALE") or "zh_Hans_CN",
+        "TOKEN_DAYS": s.TOKEN_DAYS,
+        "SECURITY_LOG": s.SECURITY_LOG,
+        "LOGIN_LIMIT_PER_USER": s.LOGIN_LIMIT_PER_USER,
+        "LOGIN_LIMIT_PER_ADDRESS": s.LOGIN_LIMIT_PER_ADDRESS,
+        "LOGIN_DELAY_AFTER": s.LOGIN_DELAY_AFTER,
+        "LOGIN_DELAY_SECONDS": s.LOGIN_DELAY_SECONDS,
+        "LOGIN_DELAY_MAX_SECONDS": s.LOGIN_DELAY_MAX_SECONDS,
+        "ALLOW_PER_PROCESS_LIMITS": s.ALLOW_PER_PROCESS_LIMITS,
+        "SESSION_IDLE_MINUTES": s.SESSION_IDLE_MINUTES,
+        "SESSION_LIFETIME_HOURS": s.SESSION_LIFETIME_HOURS,
+        "PUBLIC_BASE_URL": s.PUBLIC_BASE_URL,
+        "VERIFY_LIMIT": s.VERIFY_LIMIT,
+        "BABEL_DEFAULT_LOCALE": s.DEFAULT_LOCALE,
     }

@@ -4,13 +4,12 @@ The official compose JSON schema ships only in packages we do not depend on (the
 ``docker-compose`` on PyPI, 1.29.2, carries one but requires PyYAML < 6), so the file is checked
 against a schema of the compose structure written here with jsonschema, plus what a schema
 cannot say: named volumes are declared, health-gated start order, and the app's variables are
-exactly the settings web/config.py and storage/config.py read — proven by building the app's
+exactly the settings web/config.py's `Settings` declares — proven by building the app's
 configuration and object store from them.
 """
 
 from __future__ import annotations
 
-import ast
 import re
 from collections.abc import Mapping
 from datetime import timedelta
@@ -23,12 +22,11 @@ import yaml
 
 from storage.config import store_from_settings
 from storage.s3 import S3Store
-from web.config import load_config
+from web.config import Settings, load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
-CONFIG_MODULES = (ROOT / "web" / "config.py", ROOT / "storage" / "config.py")
 
 #: Variables compose itself needs that the app never reads (they go into the database URLs).
 COMPOSE_ONLY = {"POSTGRES_PASSWORD", "OWNER_DB_PASSWORD", "APP_DB_PASSWORD"}
@@ -171,27 +169,11 @@ def documented_names() -> set[str]:
 
 
 def names_read_by_config() -> set[str]:
-    """Return the variable names the configuration modules read, found in their source.
+    """Return the variable names the app reads: the fields of its one parser, `Settings`.
 
-    Reads are ``env.get("NAME")`` / ``settings.get("NAME")`` and the helpers
-    ``_get/_require/_parse_bool(settings, "NAME", …)``.
+    Nothing else in the product reads the environment (tests/unit/test_settings.py).
     """
-    names: set[str] = set()
-    for path in CONFIG_MODULES:
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if not isinstance(node, ast.Call):
-                continue
-            func, args = node.func, node.args
-            literal: ast.expr | None = None
-            if isinstance(func, ast.Attribute) and func.attr == "get" and args:
-                owner = func.value
-                if isinstance(owner, ast.Name) and owner.id in ("env", "settings"):
-                    literal = args[0]
-            elif isinstance(func, ast.Name) and func.id in ("_get", "_require", "_parse_bool"):
-                literal = args[1] if len(args) > 1 else None
-            if isinstance(literal, ast.Constant) and isinstance(literal.value, str):
-                names.add(literal.value)
-    return names
+    return set(Settings.model_fields)
 
 
 _VARIABLE = re.compile(r"\$\$|\$\{([A-Z][A-Z0-9_]*)(?:(:?[-?])([^}]*))?\}")
