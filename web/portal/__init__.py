@@ -23,6 +23,7 @@ def register_portal(app: Flask) -> None:
     from web.portal import (
         admin,
         audit,
+        bulk,
         department,
         notices,
         progress,
@@ -39,6 +40,7 @@ def register_portal(app: Flask) -> None:
     init_i18n(app)
     app.register_blueprint(department.bp)
     app.register_blueprint(review.bp)
+    app.register_blueprint(bulk.bp)
     app.register_blueprint(progress.bp)
     app.register_blueprint(audit.bp)
     app.register_blueprint(admin.bp)

@@ -16,6 +16,7 @@ from web.portal.auth import current_account, roles_required
 from web.portal.common import N_, add_error_pages, int_arg, keyset_page, latest_assessment
 from web.portal.deadlines import deadline_info
 from web.portal.items import apply_posted_action, load_item_view, readable_item_or_404
+from workflow.bulk import MAX_BULK_ITEMS
 from workflow.machine import ACTIONS
 from workflow.models import Assessment, Department, Indicator, Item, utcnow
 from workflow.permissions import READ_ALL_ROLES
@@ -47,6 +48,28 @@ TABS = (
 )
 
 
+def queue_filters(
+    assessment: Assessment,
+    state: State,
+    department_id: int | None,
+    indicator_id: int | None,
+    overdue_only: bool,
+) -> list[ColumnElement[bool]]:
+    """Return the conditions of one queue tab with its filters (the page and bulk selection)."""
+    filters: list[ColumnElement[bool]] = [
+        Item.assessment_id == assessment.id,
+        Item.state == state.value,
+    ]
+    if department_id is not None:
+        filters.append(Item.department_id == department_id)
+    if indicator_id is not None:
+        filters.append(Item.indicator_id == indicator_id)
+    if overdue_only:  # the tab's stage deadline has passed: all of its items, else none
+        info = deadline_info(assessment.id)
+        filters.append(Item.state.in_(info.overdue_states if info else []))
+    return filters
+
+
 @bp.get("/")
 @roles_required(*READ_ALL_ROLES)
 def queue() -> ResponseReturnValue:
@@ -74,10 +97,7 @@ def queue() -> ResponseReturnValue:
             .group_by(Item.state)
         ).all()
     )
-    page_filters = [*filters, Item.state == tab.state.value]
-    if overdue_only:  # the tab's stage deadline has passed: all of its items, else none
-        info = deadline_info(assessment.id)
-        page_filters.append(Item.state.in_(info.overdue_states if info else []))
+    page_filters = queue_filters(assessment, tab.state, department_id, indicator_id, overdue_only)
     if after is not None:
         page_filters.append(Item.id > after)
     size = int(current_app.config.get("REVIEW_PAGE_SIZE", PAGE_SIZE))
@@ -130,6 +150,7 @@ def queue() -> ResponseReturnValue:
         department_id=department_id,
         indicator_id=indicator_id,
         overdue_only=overdue_only,
+        max_bulk=MAX_BULK_ITEMS,
     )
 
 

@@ -1,0 +1,220 @@
+"""Bulk actions in the reviewer's queue: select, preview, confirm (CSRF), report; who may."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from storage.local import LocalStore
+from tests.factories import World, submit_items
+from tests.web.conftest import PASSWORD, csrf_token, text
+from web.portal import bulk as bulk_views
+from workflow import bulk
+from workflow.models import AuditEvent, Item
+
+
+@pytest.fixture
+def csrf_app(make_app: Callable[..., Flask], world: World) -> Flask:
+    """The app with CSRF checks on, as in production."""
+    return make_app(WTF_CSRF_ENABLED=True)
+
+
+@pytest.fixture
+def submitted(session: Session, world: World, local_store: LocalStore) -> list[Item]:
+    """Department B's first six items, submitted."""
+    chosen = [world.item(session, world.dep_b, str(n)) for n in range(1, 7)]
+    return submit_items(session, local_store, world, chosen)
+
+
+def sign_in(app: Flask, username: str) -> FlaskClient:
+    client = app.test_client()
+    page = client.get("/login")
+    data = {"username": username, "password": PASSWORD}
+    if app.config.get("WTF_CSRF_ENABLED", True):
+        data["csrf_token"] = csrf_token(text(page))
+    assert client.post("/login", data=data).status_code == 302
+    return client
+
+
+def events(session: Session) -> int:
+    session.expire_all()
+    return session.scalar(select(func.count()).select_from(AuditEvent)) or 0
+
+
+def hidden(html: str, name: str) -> list[str]:
+    return re.findall(rf'name="{name}" value="([^"]*)"', html)
+
+
+def test_preview_then_apply_with_csrf(
+    csrf_app: Flask, session: Session, world: World, submitted: list[Item]
+) -> None:
+    client = sign_in(csrf_app, "reviewer")
+    queue = text(client.get(f"/review/?state=submitted&department={world.dep_b.id}"))
+    assert 'name="item"' in queue and "批量办理" in queue and "本页全部（6 项）" in queue
+    ticked = [f"{i.id}:{i.version}" for i in submitted[:3]]
+    form = {
+        "csrf_token": csrf_token(queue),
+        "state": "submitted",
+        "department": str(world.dep_b.id),
+        "scope": "selected",
+        "action": "review",
+        "comment": "",
+        "item": ticked,
+    }
+    assert client.post("/review/bulk/preview", data={**form, "csrf_token": ""}).status_code == 400
+    before = events(session)
+    page = client.post("/review/bulk/preview", data=form)
+    html = text(page)
+    assert page.status_code == 200, html
+    assert "可以办理 3 项" in html and "确认办理" in html
+    assert events(session) == before  # the preview wrote nothing
+    assert hidden(html, "item") == ticked
+    confirm = {
+        "csrf_token": csrf_token(html),
+        "key": hidden(html, "key")[0],
+        "action": "review",
+        "comment": "",
+        "state": "submitted",
+        "department": str(world.dep_b.id),
+        "item": hidden(html, "item"),
+    }
+    done = client.post("/review/bulk/apply", data=confirm)
+    assert done.status_code == 303
+    assert re.search(r"/review/bulk/runs/\d+", done.headers["Location"])
+    assert events(session) - before == 3
+    report = text(client.get(done.headers["Location"]))
+    assert "已办理 3 项" in report and "未办理 0 项" in report
+    # The confirm posted twice (a second click, a reload): the same run, nothing applied again.
+    again = client.post("/review/bulk/apply", data=confirm)
+    assert again.headers["Location"] == done.headers["Location"]
+    assert events(session) - before == 3
+    states = {i.id: i.state for i in session.execute(select(Item)).scalars()}
+    assert [states[i.id] for i in submitted] == ["reviewed"] * 3 + ["submitted"] * 3
+
+
+def test_page_and_filter_scopes_show_each_verdict(
+    app: Flask, session: Session, world: World, submitted: list[Item]
+) -> None:
+    client = sign_in(app, "reviewer_in_a")  # a reviewer who belongs to department A
+    own = submit_items(
+        session, app.extensions["store"], world, [world.item(session, world.dep_a, "1")]
+    )
+    base = {"state": "submitted", "action": "review", "comment": ""}
+    page = client.post(
+        "/review/bulk/preview",
+        data={
+            **base,
+            "scope": "page",
+            "page_item": [f"{i.id}:{i.version}" for i in [*submitted, *own]],
+        },
+    )
+    html = text(page)
+    assert "可以办理 6 项" in html and "不能办理 1 项" in html
+    assert "不能以审核人员身份处理本部门的考核事项" in html
+    everything = text(client.post("/review/bulk/preview", data={**base, "scope": "filter"}))
+    assert "共选择 7 项" in everything
+    only_b = text(
+        client.post(
+            "/review/bulk/preview",
+            data={**base, "scope": "filter", "department": str(world.dep_b.id)},
+        )
+    )
+    assert "共选择 6 项" in only_b
+
+
+def test_filter_beyond_the_limit_and_return_without_reason_are_refused(
+    app: Flask,
+    session: Session,
+    world: World,
+    submitted: list[Item],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    client = sign_in(app, "reviewer")
+    base = {"state": "submitted", "comment": ""}
+    monkeypatch.setattr(bulk_views, "MAX_BULK_ITEMS", 5)
+    monkeypatch.setattr(bulk, "MAX_BULK_ITEMS", 5)
+    too_many = client.post(
+        "/review/bulk/preview", data={**base, "scope": "filter", "action": "review"}
+    )
+    assert too_many.status_code == 422
+    assert "符合筛选条件的事项共 6 个，批量办理一次最多 5 个" in text(too_many)
+    picked = [f"{i.id}:{i.version}" for i in submitted]
+    ticked = client.post("/review/bulk/preview", data={**base, "action": "review", "item": picked})
+    assert ticked.status_code == 422 and "本次选择了 6 个" in text(ticked)
+    no_reason = client.post(
+        "/review/bulk/preview", data={**base, "action": "return", "item": picked[:2]}
+    )
+    assert no_reason.status_code == 422 and "批量退回须填写统一的退回理由" in text(no_reason)
+    nothing = client.post("/review/bulk/preview", data={**base, "action": "review"})
+    assert nothing.status_code == 422 and "请至少选择一个事项" in text(nothing)
+
+
+def test_bulk_return_with_one_reason(
+    app: Flask, session: Session, world: World, submitted: list[Item]
+) -> None:
+    client = sign_in(app, "reviewer")
+    data = {
+        "state": "submitted",
+        "action": "return",
+        "comment": "请补充盖章页",
+        "key": "k-return",
+        "item": [f"{i.id}:{i.version}" for i in submitted[:2]],
+    }
+    done = client.post("/review/bulk/apply", data=data)
+    assert done.status_code == 303
+    report = text(client.get(done.headers["Location"]))
+    assert "已办理 2 项" in report and "请补充盖章页" in report
+    session.expire_all()
+    assert {i.return_reason for i in submitted[:2]} == {"请补充盖章页"}
+
+
+@pytest.mark.parametrize("username", ["member_a", "scorer", "auditor", "admin"])
+def test_others_get_403_and_no_checkboxes(
+    app: Flask, world: World, submitted: list[Item], username: str
+) -> None:
+    client = sign_in(app, username)
+    data = {"state": "submitted", "action": "review", "scope": "page", "page_item": ["1:1"]}
+    assert client.post("/review/bulk/preview", data=data).status_code == 403
+    assert client.post("/review/bulk/apply", data={**data, "key": "k"}).status_code == 403
+    if username != "member_a":
+        assert 'name="item"' not in text(client.get("/review/?state=submitted"))
+
+
+def test_a_run_is_seen_only_by_its_user(app: Flask, world: World, submitted: list[Item]) -> None:
+    client = sign_in(app, "reviewer")
+    done = client.post(
+        "/review/bulk/apply",
+        data={
+            "state": "submitted",
+            "action": "review",
+            "key": "k-own",
+            "item": [f"{submitted[0].id}:{submitted[0].version}"],
+        },
+    )
+    location = done.headers["Location"]
+    assert client.get(location).status_code == 200
+    other = sign_in(app, "reviewer_in_a")
+    assert other.get(location).status_code == 404
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"item": ["x:1"]},
+        {"item": ["1"]},
+        {"item": ["99999999999:1"]},
+        {"state": "scored"},
+        {"scope": "everything"},
+        {"department": "-1"},
+    ],
+)
+def test_malformed_posts_are_400(app: Flask, world: World, bad: dict[str, object]) -> None:
+    client = sign_in(app, "reviewer")
+    data = {"state": "submitted", "action": "review", "scope": "selected", **bad}
+    assert client.post("/review/bulk/preview", data=data).status_code == 400
