@@ -33,6 +33,19 @@ class Term(str):
     __slots__ = ()
 
 
+class Phrase(str):
+    """A message put into another one (a refusal's reason): Chinese as text, translated with
+    its own template and parameters when the outer message is."""
+
+    template: str
+    params: dict[str, object]
+
+    def __new__(cls, template: str, params: Mapping[str, object] | None = None) -> Phrase:
+        phrase = super().__new__(cls, format_message(template, params or {}))
+        phrase.template, phrase.params = template, dict(params or {})
+        return phrase
+
+
 #: code → its general Chinese text (no parameters). Keep sorted by code.
 MESSAGES: dict[str, str] = {
     "alias_in_use": N_("该名称已被其他部门使用"),

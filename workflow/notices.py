@@ -47,6 +47,7 @@ from storage.ingest import extension_of, object_key_for, sanitize_filename
 from storage.sniff import sniff_file
 from workflow.audit import record_event
 from workflow.errors import BadRequest, Conflict, Forbidden, InvalidValue, NotFound
+from workflow.messages import Phrase
 from workflow.models import (
     Assessment,
     Category,
@@ -858,7 +859,7 @@ def _check_base(content: bytes) -> None:
     except IngestRejected as exc:
         raise UnsupportedBaseDocument(
             "信头文件不是有效的 Word 文档（.docx）：%(reason)s",
-            params={"reason": exc.message},
+            params={"reason": Phrase(exc.template, exc.params)},
         ) from exc
     try:
         part = _declared_part(content)

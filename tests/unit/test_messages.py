@@ -20,7 +20,7 @@ from flask import Flask
 from storage.errors import FileTooLarge
 from web.portal.i18n import TRANSLATIONS, init_i18n
 from workflow.errors import Conflict, DomainError, InvalidValue
-from workflow.messages import MESSAGES, Term
+from workflow.messages import MESSAGES, Phrase, Term
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("workflow", "web", "scoring", "storage")
@@ -208,6 +208,21 @@ def test_terms_are_translated_and_unknown_texts_fall_back_to_the_code(app: Flask
         assert dynamic.message == "The item was changed by someone else; reload and retry."
         assert bare.message == "The cursor is invalid."
     assert bare.message == "cursor 无效"
+
+
+def test_a_reason_inside_a_message_is_translated_with_it(app: Flask) -> None:
+    reason = Phrase("不支持的文件类型（%(extension)s）", {"extension": ".exe"})
+    error = InvalidValue(
+        "信头文件不是有效的 Word 文档（.docx）：%(reason)s",
+        code="unsupported_file_type",
+        params={"reason": reason},
+    )
+    assert error.message == "信头文件不是有效的 Word 文档（.docx）：不支持的文件类型（.exe）"
+    with app.test_request_context("/portal/", headers={"Cookie": "lang=en"}):
+        assert error.message == (
+            "The letterhead is not a valid Word document (.docx): "
+            "This file type is not accepted (.exe)"
+        )
 
 
 @pytest.mark.parametrize("code", sorted(MESSAGES))

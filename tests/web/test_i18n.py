@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from tests.unit.test_messages import ERROR_CLASSES
 from tests.web.conftest import PASSWORD, text
 from web.portal.i18n import TRANSLATIONS
 from workflow.actions import submit_item
+from workflow.demo import demo_pdf
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,6 +40,31 @@ def test_chinese_by_default_and_english_on_request(app: Flask) -> None:
     assert "My department's items" in portal and "Draft" in portal
     client.post("/language", data={"lang": "zh", "next": "//evil.example/"})
     assert "本部门考核事项" in text(client.get("/portal/"))
+
+
+def test_refusals_are_shown_in_english_with_their_figures(
+    app: Flask, session: Session, world: World
+) -> None:
+    """A domain refusal and a storage refusal, in the English portal and the Chinese one."""
+    item = world.item(session, world.dep_a, "1")
+    session.commit()
+    client = app.test_client()
+    client.post("/login", data={"username": "member_a", "password": PASSWORD})
+
+    def upload(filename: str, sub_item: str = "") -> str:
+        response = client.post(
+            f"/portal/items/{item.id}/evidence",
+            data={"files": (io.BytesIO(demo_pdf("x")), filename), "sub_item": sub_item},
+            content_type="multipart/form-data",
+        )
+        assert response.status_code in (415, 422), response.status_code
+        return text(response)
+
+    assert "评分项 9.9 不属于本指标" in upload("a.pdf", "9.9")
+    assert "不支持的文件类型（.exe）" in upload("a.exe")
+    client.post("/language", data={"lang": "en", "next": "/portal/"})
+    assert "Scoring point 9.9 does not belong to this indicator" in upload("a.pdf", "9.9")
+    assert "This file type is not accepted (.exe)" in upload("a.exe")
 
 
 def test_language_switch_keeps_to_local_pages(app: Flask) -> None:

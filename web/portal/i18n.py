@@ -68,8 +68,9 @@ def translate_message(template: str, params: Mapping[str, object], code: str) ->
     """Render a refusal's message in the request's language; None keeps the Chinese text.
 
     The template is looked up in the catalog and formatted with the same named parameters
-    (parameters marked `Term` are translated too). A text the catalog lacks (one built at run
-    time) falls back to the code's general text, which every code has in English.
+    (a `Term` parameter is translated, a `Phrase` rendered in turn). A text the catalog lacks
+    (one built at run time) falls back to the code's general text, which every code has in
+    English.
     """
     if not has_request_context():
         return None
@@ -79,18 +80,20 @@ def translate_message(template: str, params: Mapping[str, object], code: str) ->
     translations = get_translations()
     text = translations.ugettext(template)
     if text == template:  # not in the catalog: the code's general text instead
-        general = messages.text_for(code)
-        text = translations.ugettext(general)
+        general = messages.text_for(code) if code else ""
+        text = translations.ugettext(general) if general else general
         return None if text == general else text
     if not params:
         return text
-    values = {
-        name: translations.ugettext(value)
-        if isinstance(value, messages.Term | storage_errors.Term)
-        else value
-        for name, value in params.items()
-    }
-    return text % values
+    return text % {name: _parameter(value) for name, value in params.items()}
+
+
+def _parameter(value: object) -> object:
+    if isinstance(value, messages.Term | storage_errors.Term):
+        return get_translations().ugettext(value)
+    if isinstance(value, messages.Phrase):
+        return translate_message(value.template, value.params, "") or value
+    return value
 
 
 def init_i18n(app: Flask) -> None:
