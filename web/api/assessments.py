@@ -187,7 +187,7 @@ def list_items(aid: int) -> Response:
     state = query_str("state")
     indicator = query_str("indicator", max_length=16)
     if state is not None and state not in {s.value for s in State}:
-        raise BadRequest(f"未知的状态：{state}", code="invalid_parameter")
+        raise BadRequest("未知的状态：%(state)s", code="invalid_parameter", params={"state": state})
     stmt = (
         select(Item)
         .where(Item.assessment_id == aid)

@@ -96,10 +96,10 @@ def json_body() -> dict[str, Any]:
         raise UnsupportedMediaType("请求体须为 JSON（Content-Type: application/json）")
     cap = int(current_app.config.get("API_MAX_JSON_BYTES", 1024 * 1024))
     if request.content_length is not None and request.content_length > cap:
-        raise PayloadTooLarge(f"请求体过大（最多 {cap} 字节）")
+        raise PayloadTooLarge("请求体过大（最多 %(cap)s 字节）", params={"cap": cap})
     raw = request.stream.read(cap + 1)
     if len(raw) > cap:
-        raise PayloadTooLarge(f"请求体过大（最多 {cap} 字节）")
+        raise PayloadTooLarge("请求体过大（最多 %(cap)s 字节）", params={"cap": cap})
     try:
         text = raw.decode("utf-8")
         data = json.loads(
@@ -121,7 +121,7 @@ def form_text(name: str, max_length: int) -> str | None:
     if value is None or value == "":
         return None
     if len(value) > max_length or bad_text(value):
-        raise BadRequest(f"字段 {name} 无效", code="invalid_value")
+        raise BadRequest("字段 %(name)s 无效", code="invalid_value", params={"name": name})
     return value
 
 
@@ -129,7 +129,9 @@ def check_fields(data: dict[str, Any], allowed: Iterable[str]) -> None:
     """Refuse fields the endpoint does not take (400), so a client cannot set what it must not."""
     unknown = sorted(set(data) - set(allowed))
     if unknown:
-        raise BadRequest(f"不支持的字段：{', '.join(unknown)}", code="unknown_field")
+        raise BadRequest(
+            "不支持的字段：%(fields)s", code="unknown_field", params={"fields": ", ".join(unknown)}
+        )
 
 
 def query_int(name: str, *, minimum: int = 0, maximum: int = MAX_ID) -> int | None:
@@ -138,10 +140,14 @@ def query_int(name: str, *, minimum: int = 0, maximum: int = MAX_ID) -> int | No
     if raw is None or raw == "":
         return None
     if not raw.isascii() or not raw.isdecimal() or len(raw) > 19:
-        raise BadRequest(f"参数 {name} 须为整数", code="invalid_parameter")
+        raise BadRequest("参数 %(name)s 须为整数", code="invalid_parameter", params={"name": name})
     value = int(raw)
     if value < minimum or value > maximum:
-        raise BadRequest(f"参数 {name} 超出范围（{minimum}–{maximum}）", code="invalid_parameter")
+        raise BadRequest(
+            "参数 %(name)s 超出范围（%(min)s–%(max)s）",
+            code="invalid_parameter",
+            params={"name": name, "min": minimum, "max": maximum},
+        )
     return value
 
 
@@ -151,7 +157,7 @@ def query_str(name: str, *, max_length: int = 200) -> str | None:
     if raw is None or raw == "":
         return None
     if len(raw) > max_length or bad_text(raw):
-        raise BadRequest(f"参数 {name} 无效", code="invalid_parameter")
+        raise BadRequest("参数 %(name)s 无效", code="invalid_parameter", params={"name": name})
     return raw
 
 
