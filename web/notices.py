@@ -15,7 +15,9 @@ from scoring.pdf import PdfUnavailable, docx_to_pdf
 from storage.base import ObjectStore, content_disposition
 from storage.config import store_from_settings
 from storage.errors import ObjectNotFound
-from web.api.common import MAX_ID, check_fields, json_body, json_response
+from web.api import schemas as s
+from web.api.common import MAX_ID, json_response
+from web.api.contract import DOCX, PDF, contract, parse_body
 from web.app import get_db
 from web.auth import api_user
 from web.limits import limiter
@@ -145,14 +147,8 @@ def issued_body(issued: Issued) -> dict[str, Any]:
     return body
 
 
-def _preliminary_flag(data: dict[str, Any]) -> bool:
-    value = data.get("preliminary", False)
-    if not isinstance(value, bool):
-        raise BadRequest("preliminary 须为 true 或 false", code="invalid_type")
-    return value
-
-
 @bp.get(f"/assessments/{AID}/departments/{DID}/notice.docx")
+@contract("notices", ok={200: DOCX}, errors=(404,))
 def department_notice(aid: int, did: int) -> Response:
     """The latest issued notice of a department; 404 when none was issued. Never issues."""
     user = api_user()
@@ -162,12 +158,23 @@ def department_notice(aid: int, did: int) -> Response:
 
 
 @bp.post(f"/assessments/{AID}/departments/{DID}/notices")
+@contract(
+    "notices",
+    body=s.NoticeRequest,
+    ok={
+        201: (s.NoticeIssued, "A new version."),
+        200: (s.NoticeIssued, "Nothing changed: the version in force."),
+    },
+    errors=(403, 404, 409, 413, 415),
+)
 def issue_department_notice(aid: int, did: int) -> Response:
-    """Issue a department's notice (scorer, admin): 201 when a new version, 200 when current."""
+    """Issue a department's notice (scorer, admin): 201 when a new version, 200 when current.
+
+    409 without the results' own number, while any item is not scored, or for a ranked notice
+    before publication.
+    """
     user = api_user()
-    data = json_body()
-    check_fields(data, ("preliminary",))
-    preliminary = _preliminary_flag(data)
+    preliminary = parse_body(s.NoticeRequest).preliminary
     assessment = _assessment(aid)
     department = _department(assessment, did)
     if not can_read_department(user, department.id):
@@ -187,6 +194,7 @@ def issue_department_notice(aid: int, did: int) -> Response:
 
 
 @bp.get(f"/assessments/{AID}/summary.docx")
+@contract("notices", ok={200: DOCX}, errors=(403, 404))
 def summary(aid: int) -> Response:
     """The latest issued summary table (staff, auditors); 404 when none. Never issues."""
     user = api_user()
@@ -195,11 +203,19 @@ def summary(aid: int) -> Response:
 
 
 @bp.post(f"/assessments/{AID}/summary")
+@contract(
+    "notices",
+    ok={
+        201: (s.NoticeIssued, "A new version."),
+        200: (s.NoticeIssued, "Nothing changed: the version in force."),
+    },
+    errors=(403, 404, 409, 413, 415),
+)
 def issue_summary_table(aid: int) -> Response:
     """Issue the summary table (scorer, admin); provisional ranks before publication."""
     user = api_user()
     if request.content_length:
-        check_fields(json_body(), ())
+        parse_body(s.EmptyBody)
     assessment = _assessment(aid)
     issued = issue_summary(
         get_db(),
@@ -234,6 +250,7 @@ def send_pdf(row: Notice) -> Response:
 
 
 @bp.get(f"/notices/{NID}.pdf")
+@contract("notices", ok={200: PDF}, errors=(404,))
 def notice_version_pdf(nid: int) -> Response:
     """One stored version rendered to PDF (LibreOffice headless)."""
     user = api_user()
@@ -247,6 +264,7 @@ def verify_limit() -> str:
 
 @bp.get("/verify/<string(maxlength=40):code>")
 @limiter.limit(verify_limit)
+@contract("notices", ok={200: (s.NoticeCheck, "The document.")}, errors=(404, 429), public=True)
 def verify(code: str) -> Response:
     """Check a printed notice by its verification code (anyone, rate-limited)."""
     found = verify_notice(get_db(), code)
@@ -270,6 +288,7 @@ def verification_body(found: Verification) -> dict[str, Any]:
 
 
 @bp.get(f"/notices/{NID}")
+@contract("notices", ok={200: DOCX}, errors=(403, 404))
 def notice_version(nid: int) -> Response:
     """One stored version, exactly as issued."""
     user = api_user()
@@ -278,6 +297,7 @@ def notice_version(nid: int) -> Response:
 
 
 @bp.get(f"/assessments/{AID}/departments/{DID}/notices")
+@contract("notices", query=s.Page, ok={200: (s.NoticeList, "Versions.")}, errors=(404,))
 def department_notices(aid: int, did: int) -> Response:
     """The issued versions of a department's notice, oldest first (`?limit=&cursor=`)."""
     user = api_user()

@@ -17,8 +17,11 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 def register_api(app: Flask) -> None:
     """Register the API blueprint; sign-in limits are the portal's (`web.limits`)."""
+    from web.api.contract import init_contract_checks
+
     app.config.setdefault("API_MAX_JSON_BYTES", 1024 * 1024)
     app.register_blueprint(bp)
+    init_contract_checks(app)  # every answer against the generated document (tests)
 
 
 @bp.errorhandler(Exception)

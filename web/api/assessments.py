@@ -9,21 +9,21 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from web.api import bp
+from web.api import schemas as s
 from web.api.common import (
     MAX_ID,
-    check_fields,
     decode_cursor,
     department_ref,
     encode_cursor,
     indicator_ref,
     iso,
-    json_body,
     json_response,
     points,
     query_int,
     query_limit,
     query_str,
 )
+from web.api.contract import XLSX, contract, parse_body
 from web.app import get_db
 from web.auth import api_user
 from web.exports import xlsx_response
@@ -89,6 +89,7 @@ def item_summary(item: Item, *, hide_scores: bool = False) -> dict[str, Any]:
 
 
 @bp.get("/assessments")
+@contract("assessments", query=s.Page, ok={200: (s.AssessmentList, "The assessments.")})
 def list_assessments() -> Response:
     """List the assessments, newest year first (any user)."""
     api_user()
@@ -107,6 +108,7 @@ def list_assessments() -> Response:
 
 
 @bp.get(f"/assessments/{AID}")
+@contract("assessments", ok={200: (s.Scheme, "The scheme.")}, errors=(404,))
 def get_scheme(aid: int) -> Response:
     """Return the scheme of an assessment: categories, indicators, sub-items, departments."""
     api_user()
@@ -157,25 +159,31 @@ def get_scheme(aid: int) -> Response:
 
 
 @bp.patch(f"/assessments/{AID}/settings")
+@contract(
+    "assessments",
+    body=s.SettingsBody,
+    ok={200: (s.Assessment, "The assessment with its settings.")},
+    errors=(403, 404, 413, 415, 422),
+)
 def update_settings(aid: int) -> Response:
     """Set the results notice's number, 抄送 and score hiding (admin; audited)."""
     user = api_user()
-    data = json_body()
-    check_fields(data, ("result_document_no", "notice_cc", "hide_scores_until_published"))
+    body = parse_body(s.SettingsBody)
     a = get_assessment(aid)
     set_result_settings(
         get_db(),
         a,
         actor=user,
-        document_no=data.get("result_document_no"),
-        cc=data.get("notice_cc"),
-        hide_scores=data.get("hide_scores_until_published"),
+        document_no=body.result_document_no,
+        cc=body.notice_cc,
+        hide_scores=body.hide_scores_until_published,
     )
     get_db().commit()
     return json_response(assessment_body(a))
 
 
 @bp.get(f"/assessments/{AID}/items")
+@contract("items", query=s.ItemFilter, ok={200: (s.ItemList, "Items in id order.")}, errors=(404,))
 def list_items(aid: int) -> Response:
     """List items by id (keyset cursor); a department user sees only their own department's."""
     user = api_user()
@@ -221,6 +229,7 @@ def list_items(aid: int) -> Response:
 
 
 @bp.get(f"/assessments/{AID}/results")
+@contract("assessments", ok={200: (s.Results, "Best first.")}, errors=(403, 404))
 def get_results(aid: int) -> Response:
     """Return totals, converted scores and ranks per department (staff and auditors)."""
     user = api_user()
@@ -260,6 +269,7 @@ def _require_reader(user_aid: int) -> Assessment:
 
 
 @bp.get(f"/assessments/{AID}/results.xlsx")
+@contract("exports", ok={200: XLSX}, errors=(403, 404))
 def results_xlsx(aid: int) -> Response:
     """The results table as Excel: Chinese headers, best first (staff, auditors)."""
     a = _require_reader(aid)
@@ -270,6 +280,7 @@ def results_xlsx(aid: int) -> Response:
 
 
 @bp.get(f"/assessments/{AID}/matrix.xlsx")
+@contract("exports", ok={200: XLSX}, errors=(403, 404))
 def matrix_xlsx(aid: int) -> Response:
     """The progress matrix (departments × indicators) as Excel (staff, auditors)."""
     a = _require_reader(aid)

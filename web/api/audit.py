@@ -6,6 +6,7 @@ from flask import Response
 from sqlalchemy import select
 
 from web.api import bp
+from web.api import schemas as s
 from web.api.common import (
     MAX_SEQ,
     decode_cursor,
@@ -16,6 +17,7 @@ from web.api.common import (
     query_limit,
     query_str,
 )
+from web.api.contract import XLSX, contract
 from web.app import get_db
 from web.auth import api_user
 from web.exports import xlsx_response
@@ -39,6 +41,7 @@ def require_auditor() -> User:
 
 
 @bp.get("/audit/events")
+@contract("audit", query=s.EventFilter, ok={200: (s.EventList, "Events.")}, errors=(403,))
 def list_events() -> Response:
     """List audit events in sequence order after `after_seq` (or the cursor), filtered."""
     require_auditor()
@@ -69,6 +72,7 @@ def list_events() -> Response:
 
 
 @bp.get("/audit/events.xlsx")
+@contract("exports", query=s.EventExportFilter, ok={200: XLSX}, errors=(403,))
 def events_xlsx() -> Response:
     """The audit log as Excel (auditor, admin): `actor`, `action`, `after_seq` filter it."""
     require_auditor()
@@ -89,6 +93,7 @@ def events_xlsx() -> Response:
 
 
 @bp.get("/audit/verify")
+@contract("audit", ok={200: (s.Verification, "The outcome.")}, errors=(403,))
 def verify() -> Response:
     """Recompute the chain (name the first bad sequence number) and reconcile the tables."""
     require_auditor()

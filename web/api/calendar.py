@@ -5,8 +5,10 @@ from __future__ import annotations
 from flask import Response
 
 from web.api import bp
+from web.api import schemas as s
 from web.api.assessments import AID, get_assessment
 from web.api.common import json_response
+from web.api.contract import contract
 from web.app import get_db
 from web.auth import api_user
 from web.clock import request_now
@@ -15,6 +17,7 @@ from workflow.calendar import stage_calendar, today_of
 
 
 @bp.get(f"/assessments/{AID}/calendar")
+@contract("assessments", ok={200: (s.StageCalendar, "The calendar.")}, errors=(404,))
 def assessment_calendar(aid: int) -> Response:
     """Return every stage with `name, starts_on, due_on, working_days_left, overdue` (any user)."""
     api_user()

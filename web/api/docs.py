@@ -1,4 +1,4 @@
-"""The OpenAPI document and a plain HTML rendering of it (no CDN, no script, no inline style)."""
+"""The generated OpenAPI document and a plain HTML rendering of it (no CDN, no script)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from flask import Response, render_template_string
 
 from web.api import bp
 from web.api.common import json_response
-from web.openapi import build_openapi
+from web.api.contract import File, contract, openapi_document
 
 DOCS_TEMPLATE = """<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8"><title>{{ doc.info.title }}</title>
@@ -18,6 +18,7 @@ DOCS_TEMPLATE = """<!doctype html>
 <section id="{{ method }}-{{ path }}">
 <h2>{{ method|upper }} <code>{{ path }}</code></h2>
 <p>{{ op.summary }}{% if not op.security %} — no token needed{% endif %}</p>
+{% if op.description %}<p>{{ op.description }}</p>{% endif %}
 {% if op.parameters %}<table border="1">
 <tr><th>parameter</th><th>in</th><th>schema</th><th></th></tr>
 {% for p in op.parameters %}<tr><td><code>{{ p.name }}</code></td><td>{{ p.in }}</td>
@@ -28,17 +29,24 @@ DOCS_TEMPLATE = """<!doctype html>
 <table border="1"><tr><th>status</th><th>meaning</th></tr>
 {% for code, r in op.responses.items() %}<tr><td>{{ code }}</td><td>{{ r.description }}</td></tr>
 {% endfor %}</table></section>{% endfor %}{% endfor %}
+<h2>Schemas</h2>
+{% for name, schema in doc.components.schemas.items() %}
+<section id="schema-{{ name }}"><h3>{{ name }}</h3>
+<pre>{{ schema|tojson(indent=1) }}</pre></section>
+{% endfor %}
 </body></html>"""
 
 
 @bp.get("/openapi.json")
+@contract("meta", ok={200: File("application/json", "OpenAPI 3.1")}, public=True)
 def openapi_json() -> Response:
-    """Return the OpenAPI 3.1 document."""
-    return json_response(build_openapi())
+    """This document (OpenAPI 3.1), generated from the declared models."""
+    return json_response(openapi_document())
 
 
 @bp.get("/docs")
+@contract("meta", ok={200: File("text/html", "HTML")}, public=True)
 def docs() -> Response:
-    """Render the OpenAPI document as a plain HTML page."""
-    html = render_template_string(DOCS_TEMPLATE, doc=build_openapi())
+    """This document for people (HTML)."""
+    html = render_template_string(DOCS_TEMPLATE, doc=openapi_document())
     return Response(html, content_type="text/html; charset=utf-8")

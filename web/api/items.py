@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any, BinaryIO, cast
 
 from flask import Response, current_app, request
@@ -14,22 +13,22 @@ from sqlalchemy.orm.exc import StaleDataError
 from storage.base import ObjectStore, content_disposition
 from storage.errors import ObjectNotFound
 from web.api import bp
+from web.api import schemas as s
 from web.api.assessments import item_summary
 from web.api.common import (
     MAX_ID,
     UnsupportedMediaType,
     bad_text,
-    check_fields,
     decode_cursor,
     encode_cursor,
     event_body,
     evidence_body,
     form_text,
-    json_body,
     json_response,
     points,
     query_limit,
 )
+from web.api.contract import ANY_FILE, contract, parse_body
 from web.app import get_db
 from web.auth import api_user
 from workflow.actions import (
@@ -48,15 +47,6 @@ from workflow.permissions import can_read_all
 
 IID = f"<int(max={MAX_ID}):iid>"
 EID = f"<int(max={MAX_ID}):eid>"
-TRANSITION_FIELDS = (
-    "action",
-    "version",
-    "comment",
-    "scores",
-    "deductions",
-    "not_involved",
-    "rulings",
-)
 MAX_NOTE = 2000
 STALE_MESSAGE = "事项已被他人更新，请刷新后重试"
 
@@ -110,6 +100,7 @@ def item_body(db: Session, item: Item, user: User) -> dict[str, Any]:
 
 
 @bp.get(f"/items/{IID}")
+@contract("items", ok={200: (s.Item, "The item.")}, errors=(404,))
 def get_item(iid: int) -> Response:
     """Return one item the caller may read (another department's is a 404)."""
     user = api_user()
@@ -119,6 +110,12 @@ def get_item(iid: int) -> Response:
 
 
 @bp.post(f"/items/{IID}/evidence")
+@contract(
+    "evidence",
+    form=s.EvidenceForm,
+    ok={201: (s.Evidence, "Stored and recorded.")},
+    errors=(403, 404, 409, 413, 415, 422),
+)
 def upload_evidence(iid: int) -> Response:
     """Stream a multipart `file` into the store and record it on the item (201)."""
     user = api_user()
@@ -153,6 +150,7 @@ def upload_evidence(iid: int) -> Response:
 
 
 @bp.delete(f"/evidence/{EID}")
+@contract("evidence", ok={204: (None, "Removed.")}, errors=(403, 404, 409))
 def delete_evidence(eid: int) -> Response:
     """Mark an evidence row removed (the object is kept), audited; 204."""
     user = api_user()
@@ -163,6 +161,7 @@ def delete_evidence(eid: int) -> Response:
 
 
 @bp.get(f"/evidence/{EID}/content")
+@contract("evidence", ok={200: ANY_FILE}, errors=(404,))
 def evidence_content(eid: int) -> Response:
     """Stream an evidence file as an attachment with its original name."""
     user = api_user()
@@ -187,46 +186,17 @@ def evidence_content(eid: int) -> Response:
     return response
 
 
-def _is_mapping_of(value: Any, ok: Any) -> bool:
-    return isinstance(value, dict) and all(ok(v) for v in value.values())
-
-
-def _is_points(value: Any) -> bool:
-    return not isinstance(value, bool) and isinstance(value, int | str | Decimal)
-
-
-def parse_transition(data: dict[str, Any]) -> TransitionRequest:
-    """Check the body's fields and types (400) and build the engine's request."""
-    check_fields(data, TRANSITION_FIELDS)
-    action = data.get("action")
-    if not isinstance(action, str) or not action:
-        raise BadRequest("缺少或无效的 action（文本）", code="invalid_type")
-    version = data.get("version")
-    if isinstance(version, bool) or not isinstance(version, int):
-        raise BadRequest("缺少或无效的 version（整数）", code="version_required")
-    comment = data.get("comment")
-    if comment is not None and not isinstance(comment, str):
-        raise BadRequest("comment 须为文本", code="invalid_type")
-    scores = data.get("scores") or {}
-    if not _is_mapping_of(scores, _is_points):
-        raise BadRequest("scores 须为 评分项 → 数字或数字文本 的对象", code="invalid_type")
-    deductions = data.get("deductions") or {}
-    if not _is_mapping_of(deductions, lambda v: v is None or isinstance(v, str)):
-        raise BadRequest("deductions 须为 评分项 → 文本 的对象", code="invalid_type")
-    not_involved = data.get("not_involved") or []
-    if not isinstance(not_involved, list) or not all(isinstance(c, str) for c in not_involved):
-        raise BadRequest("not_involved 须为评分项编号的数组", code="invalid_type")
-    rulings = data.get("rulings") or {}
-    if not _is_mapping_of(rulings, lambda v: isinstance(v, bool)):
-        raise BadRequest("rulings 须为 评分项 → true/false 的对象", code="invalid_type")
+def parse_transition(data: dict[str, Any] | None = None) -> TransitionRequest:
+    """Validate the body against `TransitionBody` (400) and build the engine's request."""
+    body = parse_body(s.TransitionBody, data)
     return TransitionRequest(
-        action=action,
-        version=version,
-        comment=comment,
-        scores=scores,
-        deductions=deductions,
-        not_involved=not_involved,
-        rulings=rulings,
+        action=body.action,
+        version=body.version,
+        comment=body.comment,
+        scores=dict(body.scores or {}),
+        deductions=dict(body.deductions or {}),
+        not_involved=list(body.not_involved or []),
+        rulings=dict(body.rulings or {}),
     )
 
 
@@ -242,12 +212,23 @@ def _idempotency_key() -> str | None:
 
 
 @bp.post(f"/items/{IID}/transitions")
+@contract(
+    "items",
+    body=s.TransitionBody,
+    headers=s.TransitionHeaders,
+    ok={200: (s.Item, "The item after the action (also for a replayed Idempotency-Key).")},
+    errors=(403, 404, 409, 413, 415, 422),
+)
 def post_transition(iid: int) -> Response:
-    """Apply one workflow action; a retried Idempotency-Key is not applied twice."""
+    """Apply one workflow action; a retried Idempotency-Key is not applied twice.
+
+    Actions: submit, review, return, verify, score, appeal, rescore, reject_appeal. An optional
+    `Idempotency-Key` header (1–200 printable ASCII characters) makes a retry safe.
+    """
     user = api_user()
     db = get_db()
     get_readable_item(db, iid, user)  # a 404 whatever the body says
-    req = parse_transition(json_body())
+    req = parse_transition()
     key = _idempotency_key()
     try:
         item = transition_item(db, iid, user, req, idempotency_key=key)
@@ -268,6 +249,7 @@ def post_transition(iid: int) -> Response:
 
 
 @bp.get(f"/items/{IID}/history")
+@contract("items", query=s.Page, ok={200: (s.History, "Events.")}, errors=(404,))
 def item_history(iid: int) -> Response:
     """Return the item's audit events, oldest first (keyset on the sequence number)."""
     user = api_user()

@@ -10,18 +10,18 @@ from flask import Response, current_app, request
 from scoring.routine import KIND_LABELS, Suggestion
 from storage.base import ObjectStore
 from web.api import bp
+from web.api import schemas as s
 from web.api.assessments import AID, assessment_body, get_assessment
 from web.api.common import (
     MAX_ID,
     UnsupportedMediaType,
     bad_text,
-    check_fields,
     form_text,
     iso,
-    json_body,
     json_response,
     points,
 )
+from web.api.contract import contract, parse_body
 from web.app import get_db
 from web.auth import api_user
 from workflow.assessments import assessment_status, publish_assessment, reopen_assessment
@@ -73,6 +73,12 @@ def routine_body(record: RoutineRecord) -> dict[str, Any]:
 
 
 @bp.post(f"/assessments/{AID}/routine")
+@contract(
+    "routine",
+    form=s.RoutineForm,
+    ok={201: (s.RoutineRecord, "Recorded.")},
+    errors=(403, 404, 409, 413, 415, 422),
+)
 def create_routine(aid: int) -> Response:
     """Record a routine submission (multipart: kind, period, title, file, department)."""
     user = api_user()
@@ -112,6 +118,7 @@ def create_routine(aid: int) -> Response:
 
 
 @bp.get(f"/assessments/{AID}/departments/{DID}/routine")
+@contract("routine", ok={200: (s.RoutineOverview, "The overview.")}, errors=(403, 404))
 def department_routine(aid: int, did: int) -> Response:
     """A department's records, per-period counts against the quota, suggested scores."""
     user = api_user()
@@ -147,76 +154,102 @@ def _suggestion_body(s: Suggestion) -> dict[str, Any]:
 
 
 @bp.get(f"/routine/{RID}")
+@contract("routine", ok={200: (s.RoutineRecord, "The record.")}, errors=(404,))
 def get_routine_record(rid: int) -> Response:
     """One routine record the caller may read."""
     return json_response(routine_body(get_routine(get_db(), rid, api_user())))
 
 
 @bp.post(f"/routine/{RID}/review")
+@contract(
+    "routine",
+    body=s.RoutineReviewBody,
+    ok={200: (s.RoutineRecord, "The record.")},
+    errors=(403, 404, 409, 413, 415, 422),
+)
 def review_routine_record(rid: int) -> Response:
     """Accept or reject a routine record (reviewer, admin); a rejection needs a reason."""
     user = api_user()
-    data = json_body()
-    check_fields(data, ("status", "reason"))
+    body = parse_body(s.RoutineReviewBody)
     db = get_db()
-    record = review_routine(db, rid, user, data.get("status"), data.get("reason"))
+    record = review_routine(db, rid, user, body.status, body.reason)
     db.commit()
     return json_response(routine_body(record))
 
 
 @bp.post(f"/routine/{RID}/correct")
+@contract(
+    "routine",
+    body=s.RoutineCorrectBody,
+    ok={200: (s.RoutineRecord, "The corrected record.")},
+    errors=(403, 404, 409, 413, 415, 422),
+)
 def correct_routine_record(rid: int) -> Response:
     """Correct a record the office registered (period, title, note, outcome), with a reason."""
     user = api_user()
-    data = json_body()
-    check_fields(data, ("reason", "period", "title", "note", "outcome"))
+    body = parse_body(s.RoutineCorrectBody)
     db = get_db()
     record = correct_routine(
         db,
         rid,
         user,
-        reason=data.get("reason"),
-        period=data.get("period"),
-        title=data.get("title"),
-        note=data.get("note"),
-        outcome=data.get("outcome"),
+        reason=body.reason,
+        period=body.period,
+        title=body.title,
+        note=body.note,
+        outcome=body.outcome,
     )
     db.commit()
     return json_response(routine_body(record))
 
 
 @bp.post(f"/routine/{RID}/withdraw")
+@contract(
+    "routine",
+    body=s.ReasonBody,
+    ok={200: (s.RoutineRecord, "The withdrawn record.")},
+    errors=(403, 404, 409, 413, 415, 422),
+)
 def withdraw_routine_record(rid: int) -> Response:
     """Withdraw a record the office registered; it stays on file and no longer counts."""
     user = api_user()
-    data = json_body()
-    check_fields(data, ("reason",))
+    body = parse_body(s.ReasonBody)
     db = get_db()
-    record = withdraw_routine(db, rid, user, reason=data.get("reason"))
+    record = withdraw_routine(db, rid, user, reason=body.reason)
     db.commit()
     return json_response(routine_body(record))
 
 
 @bp.post(f"/assessments/{AID}/publish")
+@contract(
+    "assessments",
+    body=s.PublishBody,
+    ok={200: (s.AssessmentStatus, "Published.")},
+    errors=(403, 404, 409, 413, 415, 422),
+)
 def publish(aid: int) -> Response:
     """Publish the results for `days` once every item is scored (admin); 409 before."""
     user = api_user()
-    data = json_body()
-    check_fields(data, ("days",))
+    body = parse_body(s.PublishBody)
     db = get_db()
-    assessment = publish_assessment(db, get_assessment(aid), data.get("days"), actor=user)
+    assessment = publish_assessment(db, get_assessment(aid), body.days, actor=user)
     db.commit()
     return json_response(_status_body(assessment))
 
 
 @bp.post(f"/assessments/{AID}/reopen")
+@contract(
+    "assessments",
+    body=s.ReasonBody,
+    ok={200: (s.AssessmentStatus, "Reopened.")},
+    errors=(403, 404, 409, 413, 415, 422),
+)
 def reopen(aid: int) -> Response:
     """Reopen a finalised assessment for correction, with a reason (admin); audited."""
     user = api_user()
-    data = json_body()
-    check_fields(data, ("reason",))
+    body = parse_body(s.ReasonBody)
     db = get_db()
-    assessment = reopen_assessment(db, get_assessment(aid), data.get("reason"), actor=user)
+    assessment = reopen_assessment(db, get_assessment(aid), body.reason, actor=user)
     db.commit()
     return json_response(_status_body(assessment))
 

@@ -8,39 +8,25 @@ from flask import Response, current_app
 from sqlalchemy import select
 
 from web.api import bp
+from web.api import schemas as s
 from web.api.common import (
     MAX_ID,
-    bad_text,
-    check_fields,
     decode_cursor,
     encode_cursor,
     iso,
-    json_body,
     json_response,
     query_limit,
     user_body,
 )
+from web.api.contract import contract, parse_body
 from web.app import get_db
 from web.auth import api_user
 from web.errors import error_response
 from web.limits import admit_sign_in, sign_in_failed, sign_in_succeeded
-from workflow.errors import BadRequest, NotAuthenticated
+from workflow.errors import NotAuthenticated
 from workflow.models import ApiToken
 from workflow.security_log import security_event
 from workflow.users import check_password, get_user, issue_token, revoke_token
-
-MAX_PASSWORD = 1024
-
-
-def _text_field(data: dict[str, Any], name: str, max_length: int, *, required: bool) -> str:
-    value = data.get(name)
-    if value is None and not required:
-        return ""
-    if not isinstance(value, str) or (required and not value):
-        raise BadRequest(f"缺少或无效的字段 {name}（文本）", code="invalid_type")
-    if len(value) > max_length or bad_text(value):
-        raise BadRequest(f"字段 {name} 无效", code="invalid_value")
-    return value
 
 
 def token_body(row: ApiToken) -> dict[str, Any]:
@@ -55,13 +41,17 @@ def token_body(row: ApiToken) -> dict[str, Any]:
 
 
 @bp.post("/tokens")
+@contract(
+    "tokens",
+    body=s.TokenRequest,
+    ok={201: (s.TokenCreated, "The token (shown once) and the user.")},
+    errors=(401, 403, 413, 415, 429),
+    public=True,
+)
 def create_token() -> Response:
     """Check a username and password (Argon2) and issue a bearer token; 429 when brute-forced."""
-    data = json_body()
-    check_fields(data, ("username", "password", "name"))
-    username = _text_field(data, "username", 200, required=True)
-    password = _text_field(data, "password", MAX_PASSWORD, required=True)
-    name = _text_field(data, "name", 100, required=False)
+    sign_in = parse_body(s.TokenRequest)
+    username, password, name = sign_in.username, sign_in.password, sign_in.name or ""
     refused = admit_sign_in(username)  # counted before the password is looked at
     if refused is not None:
         wait, why = refused
@@ -93,6 +83,7 @@ def create_token() -> Response:
 
 
 @bp.get("/tokens")
+@contract("tokens", query=s.Page, ok={200: (s.TokenList, "The tokens, oldest first.")})
 def list_tokens() -> Response:
     """List the caller's own tokens (metadata only), oldest first."""
     user = api_user()
@@ -115,6 +106,7 @@ def list_tokens() -> Response:
 
 
 @bp.delete(f"/tokens/<int(max={MAX_ID}):token_id>")
+@contract("tokens", ok={204: (None, "Revoked.")}, errors=(404,))
 def delete_token(token_id: int) -> Response:
     """Revoke a token: its owner or an admin may; anyone else gets a 404."""
     user = api_user()
@@ -125,6 +117,7 @@ def delete_token(token_id: int) -> Response:
 
 
 @bp.get("/me")
+@contract("tokens", ok={200: (s.Me, "The caller.")})
 def me() -> Response:
     """Return the caller: username, roles, department."""
     user = api_user()

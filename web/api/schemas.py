@@ -1,0 +1,732 @@
+"""The JSON API's bodies as declared models (pydantic v2): one description of each shape.
+
+Request bodies (`Body` subclasses) are what the views parse: `web.api.contract.parse_body`
+validates the JSON that `json_body` read (size cap, nesting, Decimal numbers) against them and
+answers a refusal in our own error format. Response bodies (`Out` subclasses) are what the views
+return; the OpenAPI document is generated from both (`web.api.contract`), and every JSON answer
+in the test suite is checked against it, so a field the models do not declare fails a test.
+
+Every model forbids undeclared fields (`additionalProperties: false` in the document).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+
+from workflow.machine import ACTIONS
+from workflow.states import State
+
+MAX_ID = 2**31 - 1
+MAX_SEQ = 2**63 - 1
+
+ROUTINE_KINDS = ("monthly_info", "quarterly_case", "meeting", "inspection", "task")
+STAGE_NAMES = ("submit", "review", "verify", "score", "publication", "appeal")
+ASSESSMENT_STATUSES = ("open", "published", "appeals_pending", "final", "reopened")
+
+# --- field types -------------------------------------------------------------------------
+#: Points and totals: a decimal string with two places ("87.50").
+Points = Annotated[str, Field(pattern=r"^-?[0-9]+\.[0-9]{2}$", examples=["87.50"])]
+#: A time, ISO 8601 UTC.
+Time = Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
+#: A calendar day, YYYY-MM-DD.
+Day = Annotated[str, WithJsonSchema({"type": "string", "format": "date"})]
+Sha256 = Annotated[str, Field(pattern="^[0-9a-f]{64}$")]
+Cursor = Annotated[str | None, Field(description="give it as `cursor` for the next page")]
+StateName = Annotated[str, Field(json_schema_extra={"enum": [s.value for s in State]})]
+ActionName = Annotated[str, Field(json_schema_extra={"enum": list(ACTIONS)})]
+RoutineKind = Annotated[str, Field(json_schema_extra={"enum": list(ROUTINE_KINDS)})]
+AssessmentStatusName = Annotated[str, Field(json_schema_extra={"enum": list(ASSESSMENT_STATUSES)})]
+NoticeKind = Annotated[str, Field(json_schema_extra={"enum": ["notice", "summary"]})]
+#: A score in a request: a JSON number or a decimal string (never a boolean).
+ScoreValue = Annotated[
+    int | Decimal | str,
+    WithJsonSchema({"anyOf": [{"type": "number"}, {"type": "string", "pattern": r"^[0-9.]+$"}]}),
+]
+Binary = Annotated[bytes, WithJsonSchema({"type": "string", "format": "binary"})]
+
+
+def _optional(schema: dict[str, Any]) -> WithJsonSchema:
+    """The schema of an optional query or form field (absent, never null on the wire)."""
+    return WithJsonSchema(schema)
+
+
+class Out(BaseModel):
+    """A response body: every field is present (null where it says so), nothing else is."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_serialization_defaults_required=True)
+
+
+class Body(BaseModel):
+    """A JSON request body: strict types (no "5" for 5, no true for 1), no unknown fields.
+
+    `FIELD_ERRORS` names the error code and Chinese message of a field whose value is refused
+    (default: `invalid_type`, "字段 X 类型无效"); a value over a length limit is `invalid_value`.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    FIELD_ERRORS: ClassVar[dict[str, tuple[str, str]]] = {}
+
+
+def _absent_not_null(schema: dict[str, Any]) -> None:
+    """Drop `"default": null` of optional parameters: they are absent, never null."""
+    for prop in schema.get("properties", {}).values():
+        if prop.get("default", 0) is None:
+            del prop["default"]
+
+
+class Query(BaseModel):
+    """Query parameters or headers, for the document only: views read them with `query_int`."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_absent_not_null)
+
+
+class Form(BaseModel):
+    """A multipart form, for the document only: the views read it with `form_text` & co."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_absent_not_null)
+
+
+# --- errors ------------------------------------------------------------------------------
+class ErrorDetail(Out):
+    """What went wrong: a stable code and a message for a person (Chinese, or English)."""
+
+    code: str
+    message: str
+
+
+class ErrorBody(Out):
+    """Every refusal: `{"error": {"code", "message"}}`."""
+
+    error: ErrorDetail
+
+
+# --- request bodies ----------------------------------------------------------------------
+class TransitionBody(Body):
+    """A workflow action on an item (POST /items/{iid}/transitions)."""
+
+    FIELD_ERRORS: ClassVar[dict[str, tuple[str, str]]] = {
+        "action": ("invalid_type", "缺少或无效的 action（文本）"),
+        "version": ("version_required", "缺少或无效的 version（整数）"),
+        "comment": ("invalid_type", "comment 须为文本"),
+        "scores": ("invalid_type", "scores 须为 评分项 → 数字或数字文本 的对象"),
+        "deductions": ("invalid_type", "deductions 须为 评分项 → 文本 的对象"),
+        "not_involved": ("invalid_type", "not_involved 须为评分项编号的数组"),
+        "rulings": ("invalid_type", "rulings 须为 评分项 → true/false 的对象"),
+    }
+
+    action: Annotated[ActionName, Field(min_length=1, description="an unknown one is a 422")]
+    version: Annotated[int, Field(description="the item's `version` as last read (else 409)")]
+    comment: str | None = None
+    scores: Annotated[
+        dict[str, ScoreValue] | None,
+        Field(description='scoring-point code → points (`{"1.1": 5, "1.2": "4.5"}`)'),
+    ] = None
+    deductions: Annotated[
+        dict[str, str | None] | None,
+        Field(description="code → the reason for every point below its maximum"),
+    ] = None
+    not_involved: Annotated[
+        list[str] | None,
+        Field(description="codes the department claims do not concern it (each needs a proof)"),
+    ] = None
+    rulings: Annotated[
+        dict[str, bool] | None,
+        Field(description="a claimed code → upheld (`true`) or not, at `verify`"),
+    ] = None
+
+
+class TokenRequest(Body):
+    """Sign in with a username and password (POST /tokens)."""
+
+    FIELD_ERRORS: ClassVar[dict[str, tuple[str, str]]] = {
+        name: ("invalid_type", f"缺少或无效的字段 {name}（文本）")
+        for name in ("username", "password", "name")
+    }
+
+    username: Annotated[str, Field(min_length=1, max_length=200)]
+    password: Annotated[str, Field(min_length=1, max_length=1024)]
+    name: Annotated[str | None, Field(max_length=100, description="a label for the token")] = None
+
+
+class SettingsBody(Body):
+    """The results notice's own 发文字号, its 抄送, and score hiding (PATCH …/settings)."""
+
+    FIELD_ERRORS: ClassVar[dict[str, tuple[str, str]]] = {
+        "result_document_no": ("invalid_type", "result_document_no 须为文本"),
+        "notice_cc": ("invalid_type", "notice_cc 须为文本"),
+        "hide_scores_until_published": (
+            "invalid_type",
+            "hide_scores_until_published 须为 true 或 false",
+        ),
+    }
+
+    result_document_no: Annotated[
+        str | None, Field(description="1–100 characters, not the rules' own number (else 422)")
+    ] = None
+    notice_cc: Annotated[str | None, Field(description="at most 500 characters (else 422)")] = None
+    hide_scores_until_published: bool | None = None
+
+
+class RoutineReviewBody(Body):
+    """Accept or reject a routine record; a rejection needs a reason (else 422)."""
+
+    FIELD_ERRORS: ClassVar[dict[str, tuple[str, str]]] = {
+        "status": ("bad_status", "status 须为 accepted 或 rejected"),
+        "reason": ("invalid_type", "reason 必须是文本"),
+    }
+
+    status: Annotated[str, Field(json_schema_extra={"enum": ["accepted", "rejected"]})]
+    reason: Annotated[str | None, Field(max_length=5000)] = None
+
+
+class RoutineCorrectBody(Body):
+    """Correct a record the office registered, with a reason (else 422)."""
+
+    FIELD_ERRORS: ClassVar[dict[str, tuple[str, str]]] = {
+        name: ("invalid_type", f"{name} 必须是文本")
+        for name in ("reason", "period", "title", "note", "outcome")
+    }
+
+    reason: str | None = None
+    period: Annotated[str | None, Field(examples=["2018-08", "2018-Q3"])] = None
+    title: str | None = None
+    note: str | None = None
+    outcome: Annotated[
+        str | None, Field(json_schema_extra={"enum": ["done", "late", "missed", None]})
+    ] = None
+
+
+class ReasonBody(Body):
+    """A reason (withdrawing a record, reopening an assessment); a missing one is a 422."""
+
+    FIELD_ERRORS: ClassVar[dict[str, tuple[str, str]]] = {
+        "reason": ("invalid_type", "reason 必须是文本"),
+    }
+
+    reason: str | None = None
+
+
+class PublishBody(Body):
+    """Start publication (公示) for `days` working days (1–60, else 422)."""
+
+    FIELD_ERRORS: ClassVar[dict[str, tuple[str, str]]] = {
+        "days": ("invalid_type", "days 须为整数"),
+    }
+
+    days: Annotated[int | None, Field(json_schema_extra={"minimum": 1, "maximum": 60})] = None
+
+
+class NoticeRequest(Body):
+    """Issue a department's notice; `preliminary` gives the 初步结果 without rank."""
+
+    FIELD_ERRORS: ClassVar[dict[str, tuple[str, str]]] = {
+        "preliminary": ("invalid_type", "preliminary 须为 true 或 false"),
+    }
+
+    preliminary: bool = False
+
+
+class EmptyBody(Body):
+    """No fields (a body, when sent, must be an empty JSON object)."""
+
+
+# --- query parameters and forms (document only) ------------------------------------------
+LIMIT = Annotated[
+    int,
+    Field(ge=1, le=500, default=50, description="page size (default 50, capped at 500)"),
+]
+CURSOR = Annotated[
+    str | None,
+    _optional({"type": "string", "description": "the `next_cursor` of the previous page"}),
+]
+
+
+class Page(Query):
+    """A page of a list."""
+
+    limit: LIMIT = 50
+    cursor: CURSOR = None
+
+
+class ItemFilter(Page):
+    """The item list's filters."""
+
+    department: Annotated[
+        int | None,
+        _optional({"type": "integer", "minimum": 0, "maximum": MAX_ID, "description": "id"}),
+    ] = None
+    state: Annotated[
+        str | None,
+        _optional({"type": "string", "enum": [s.value for s in State], "description": "state"}),
+    ] = None
+    indicator: Annotated[
+        str | None,
+        _optional({"type": "string", "maxLength": 16, "description": "a code, e.g. `3`"}),
+    ] = None
+
+
+class EventFilter(Page):
+    """The audit log's filters."""
+
+    after_seq: Annotated[
+        int | None,
+        _optional({"type": "integer", "minimum": 0, "maximum": MAX_SEQ, "description": "after"}),
+    ] = None
+    actor: Annotated[str | None, _optional({"type": "string", "maxLength": 64})] = None
+    action: Annotated[str | None, _optional({"type": "string", "maxLength": 48})] = None
+
+
+class EventExportFilter(Query):
+    """The audit log export's filters (not paged: the whole log, up to Excel's row limit)."""
+
+    after_seq: Annotated[
+        int | None,
+        _optional({"type": "integer", "minimum": 0, "maximum": MAX_SEQ, "description": "after"}),
+    ] = None
+    actor: Annotated[str | None, _optional({"type": "string", "maxLength": 64})] = None
+    action: Annotated[str | None, _optional({"type": "string", "maxLength": 48})] = None
+
+
+class TransitionHeaders(Query):
+    """The optional Idempotency-Key of a transition."""
+
+    idempotency_key: Annotated[
+        str | None,
+        Field(alias="Idempotency-Key"),
+        _optional(
+            {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 200,
+                "pattern": "^[!-~][ -~]*$",
+                "description": "a retry with the same key is not applied twice; the same key "
+                "with another body is a 422",
+            }
+        ),
+    ] = None
+
+
+class EvidenceForm(Form):
+    """An evidence upload (multipart)."""
+
+    file: Binary
+    sub_item: Annotated[str | None, _optional({"type": "string", "maxLength": 16})] = None
+    note: Annotated[str | None, _optional({"type": "string", "maxLength": 4000})] = None
+    purpose: Annotated[
+        str | None,
+        _optional(
+            {
+                "type": "string",
+                "enum": ["evidence", "not_involved_proof", "appeal"],
+                "default": "evidence",
+            }
+        ),
+    ] = None
+
+
+class RoutineForm(Form):
+    """A routine record (multipart); `department` (an id) for office staff only."""
+
+    kind: Annotated[str, WithJsonSchema({"type": "string", "enum": list(ROUTINE_KINDS)})]
+    period: Annotated[str, WithJsonSchema({"type": "string", "examples": ["2018-08"]})]
+    title: Annotated[str, WithJsonSchema({"type": "string", "maxLength": 300})]
+    note: Annotated[str | None, _optional({"type": "string", "maxLength": 2000})] = None
+    outcome: Annotated[
+        str | None, _optional({"type": "string", "enum": ["done", "late", "missed"]})
+    ] = None
+    department: Annotated[str | None, _optional({"type": "string", "pattern": "^[0-9]{1,10}$"})] = (
+        None
+    )
+    file: Annotated[bytes | None, _optional({"type": "string", "format": "binary"})] = None
+
+
+# --- response bodies ---------------------------------------------------------------------
+class DepartmentRef(Out):
+    id: int
+    name: str
+    full_name: str
+
+
+class OwnDepartment(DepartmentRef):
+    assessment_id: int
+
+
+class IndicatorRef(Out):
+    id: int
+    code: str
+    title: str
+    max_points: Points
+
+
+class Me(Out):
+    """Who a user is."""
+
+    id: int
+    username: str
+    display_name: str
+    roles: list[str]
+    department: OwnDepartment | None
+
+
+class TokenCreated(Out):
+    """A new token (shown once) and its user."""
+
+    token: str
+    token_id: int
+    expires_at: Time
+    user: Me
+
+
+class Token(Out):
+    """A token's metadata (never the token itself)."""
+
+    id: int
+    name: str
+    created_at: Time
+    expires_at: Time
+    revoked_at: Time | None
+
+
+class TokenList(Out):
+    tokens: list[Token]
+    next_cursor: Cursor
+
+
+class Assessment(Out):
+    """An assessment (one year's rules and results)."""
+
+    id: int
+    code: str
+    year: int
+    title: str
+    document_no: str
+    issuer: str
+    total_points: Points
+    converted_points: Points
+    appeal_opens_at: Time | None
+    appeal_closes_at: Time | None
+    published_at: Time | None
+    finalised_at: Time | None
+    result_document_no: str | None
+    notice_cc: str | None
+    hide_scores_until_published: bool
+
+
+class AssessmentList(Out):
+    assessments: list[Assessment]
+    next_cursor: Cursor
+
+
+class AssessmentStatus(Assessment):
+    """An assessment with where it stands (publication, appeals, final, reopened)."""
+
+    status: AssessmentStatusName
+    reopened_at: Time | None
+    reopen_reason: str | None
+
+
+class SchemeSubItem(Out):
+    code: str
+    title: str
+    max_points: Points
+
+
+class SchemeIndicator(IndicatorRef):
+    evidence_basis: str
+    sub_items: list[SchemeSubItem]
+
+
+class SchemeCategory(Out):
+    code: str
+    title: str
+    max_points: Points
+    indicators: list[SchemeIndicator]
+
+
+class SchemeDepartment(DepartmentRef):
+    aliases: list[str]
+
+
+class Scheme(Assessment):
+    """An assessment's scheme: categories, indicators, sub-items, departments."""
+
+    categories: list[SchemeCategory]
+    departments: list[SchemeDepartment]
+
+
+class ItemSummary(Out):
+    """An item's line in a list."""
+
+    id: int
+    assessment_id: int
+    department: DepartmentRef
+    indicator: IndicatorRef
+    state: StateName
+    version: int
+    round: int
+    total: Points | None
+    updated_at: Time
+    is_submitted_late: bool
+    submit_due_on: Day | None
+
+
+class ItemList(Out):
+    items: list[ItemSummary]
+    next_cursor: Cursor
+
+
+class SubItem(Out):
+    code: str
+    title: str
+    max_points: Points
+    score: Points | None
+    deduction_reason: str | None
+    not_involved: bool
+    not_involved_upheld: bool | None
+
+
+class Evidence(Out):
+    """An evidence file's record."""
+
+    id: int
+    item_id: int
+    filename: str
+    size: int
+    sha256: Sha256
+    content_type: str
+    sub_item: str | None
+    purpose: Annotated[
+        str, Field(json_schema_extra={"enum": ["evidence", "not_involved_proof", "appeal"]})
+    ]
+    note: str | None
+    uploaded_at: Time
+    uploaded_by: str | None
+
+
+class Item(ItemSummary):
+    """An item with sub-items, evidence and the caller's allowed actions."""
+
+    sub_items: list[SubItem]
+    evidence: list[Evidence]
+    return_reason: str | None
+    appeal_reason: str | None
+    appeal_count: int
+    allowed_actions: list[ActionName]
+    scores_hidden: Annotated[
+        bool, Field(description="true: a department before publication; scores are null")
+    ]
+
+
+class EventTarget(Out):
+    type: str
+    id: str
+
+
+class Event(Out):
+    """An audit event."""
+
+    seq: int
+    at: Time
+    actor: str
+    actor_id: int | None
+    action: str
+    target: EventTarget
+    item_id: int | None
+    department_id: int | None
+    from_state: str | None
+    to_state: str | None
+    comment: str | None
+    payload: Any
+    prev_hash: str
+    hash: str
+
+
+class History(Out):
+    events: list[Event]
+    next_cursor: Cursor
+
+
+class EventList(Out):
+    events: list[Event]
+    next_cursor: Cursor
+    next_after_seq: int | None
+
+
+class ChainHead(Out):
+    seq: int
+    hash: str
+
+
+class Difference(Out):
+    item_id: int | None
+    field: str
+    live: Annotated[Any, Field(description="the live value (any JSON value)")]
+    from_events: Annotated[Any, Field(description="the value the trail gives")]
+    department_id: int | None
+    assessment_id: int | None
+
+
+class Reconciliation(Out):
+    ok: bool
+    items: int
+    events: int
+    difference_count: int
+    truncated: bool
+    differences: list[Difference]
+
+
+class Verification(Out):
+    """The chain's verdict and the tables' reconciliation with it."""
+
+    ok: bool
+    events: int
+    head: ChainHead
+    first_bad_seq: int | None
+    problem: str | None
+    chain_ok: bool
+    reconciliation: Reconciliation
+
+
+class ResultRow(Out):
+    department: DepartmentRef
+    total: Points
+    converted: Points
+    rank: int
+    complete: bool
+    items_scored: int
+    items_total: int
+
+
+class Results(Out):
+    assessment_id: int
+    results: list[ResultRow]
+
+
+class RoutineFile(Out):
+    id: int
+    filename: str
+    size: int
+    sha256: str
+    content_type: str
+
+
+class RoutineRecord(Out):
+    """A routine record (平时考核)."""
+
+    id: int
+    assessment_id: int
+    department_id: int
+    kind: RoutineKind
+    kind_label: str
+    period: str
+    title: str
+    note: str | None
+    due_at: Time
+    submitted_at: Time
+    is_late: bool
+    status: Annotated[
+        str, Field(json_schema_extra={"enum": ["submitted", "accepted", "rejected", "withdrawn"]})
+    ]
+    reason: str | None
+    reviewed_at: Time | None
+    outcome: Annotated[
+        str | None, Field(json_schema_extra={"enum": ["done", "late", "missed", None]})
+    ]
+    registered_by: Annotated[str, Field(json_schema_extra={"enum": ["department", "office"]})]
+    files: list[RoutineFile]
+
+
+class PeriodCount(Out):
+    period: str
+    accepted: int
+    late: int
+    rejected: int
+    pending: int
+    minimum: int
+    met: bool
+
+
+class Suggested(Out):
+    points: Points
+    max_points: Points
+    breakdown: dict[str, Any]
+
+
+class RoutineOverview(Out):
+    """A department's records, counts per period against the quota, suggested scores."""
+
+    records: list[RoutineRecord]
+    counts: dict[str, list[PeriodCount]]
+    suggested: dict[str, Suggested]
+
+
+class Stage(Out):
+    name: Annotated[str, Field(json_schema_extra={"enum": list(STAGE_NAMES)})]
+    label: str
+    starts_on: Day | None
+    due_on: Day | None
+    working_days: int | None
+    working_days_left: int | None
+    overdue: bool
+    pending: int | None
+    is_running: bool
+    problem: str | None
+
+
+class StageCalendar(Out):
+    """The stage calendar."""
+
+    assessment_id: int
+    today: Day
+    status: AssessmentStatusName
+    stages: list[Stage]
+
+
+class NoticeVersion(Out):
+    """One issued version of a notice or summary."""
+
+    id: int
+    kind: NoticeKind
+    assessment_id: int
+    department_id: int | None
+    version: int
+    filename: str
+    sha256: str
+    size: int
+    issued_at: Time
+    issued_by: str
+    total: Any
+    converted: Any
+    rank: Any
+    url: str
+
+
+class NoticeIssued(NoticeVersion):
+    """An issued version with its verification code; `new` when it was issued now."""
+
+    verification_code: str
+    verify_url: str | None
+    new: bool
+
+
+class NoticeList(Out):
+    notices: list[NoticeVersion]
+    next_cursor: Cursor
+
+
+class NoticeCheck(Out):
+    """What a printed notice says, and whether it is the version in force."""
+
+    document_no: str
+    kind: NoticeKind
+    unit: str
+    total: Points | None
+    converted: Points | None
+    preliminary: bool
+    version: int
+    issued_at: Time
+    sha256: str
+    current: bool
