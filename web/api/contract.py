@@ -32,7 +32,9 @@ from spectree import SpecTree
 from web.api.common import json_body
 from web.api.schemas import Body, ErrorBody
 from workflow.errors import BadRequest
+from workflow.messages import N_
 
+TYPE_REFUSED = N_("字段 %(field)s 类型无效")
 M = TypeVar("M", bound=Body)
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -188,13 +190,15 @@ def body_error(model: type[Body], exc: ValidationError) -> BadRequest:
     problems = exc.errors(include_url=False, include_input=False)
     unknown = sorted({str(p["loc"][0]) for p in problems if p["type"] == "extra_forbidden"})
     if unknown:
-        return BadRequest(f"不支持的字段：{', '.join(unknown)}", code="unknown_field")
+        return BadRequest(
+            "不支持的字段：%(fields)s", code="unknown_field", params={"fields": ", ".join(unknown)}
+        )
     first = problems[0]
     name = str(first["loc"][0]) if first["loc"] else ""
     if first["type"] in ("string_too_long", "too_long"):
-        return BadRequest(f"字段 {name} 无效", code="invalid_value")
-    code, message = model.FIELD_ERRORS.get(name, ("invalid_type", f"字段 {name} 类型无效"))
-    return BadRequest(message, code=code)
+        return BadRequest("字段 %(field)s 无效", code="invalid_value", params={"field": name})
+    code, template = model.FIELD_ERRORS.get(name, ("invalid_type", TYPE_REFUSED))
+    return BadRequest(template, code=code, params={"field": name})
 
 
 # --- the document ------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from typing import Annotated, Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from workflow.machine import ACTIONS
+from workflow.messages import N_
 from workflow.states import State
 
 MAX_ID = 2**31 - 1
@@ -62,8 +63,9 @@ class Out(BaseModel):
 class Body(BaseModel):
     """A JSON request body: strict types (no "5" for 5, no true for 1), no unknown fields.
 
-    `FIELD_ERRORS` names the error code and Chinese message of a field whose value is refused
-    (default: `invalid_type`, "字段 X 类型无效"); a value over a length limit is `invalid_value`.
+    `FIELD_ERRORS` names the error code and Chinese message template (`%(field)s` is the field)
+    of a refused field (default: `invalid_type`, "字段 X 类型无效"); a value over a length limit
+    is `invalid_value`.
     """
 
     model_config = ConfigDict(extra="forbid", strict=True)
@@ -108,13 +110,13 @@ class TransitionBody(Body):
     """A workflow action on an item (POST /items/{iid}/transitions)."""
 
     FIELD_ERRORS: ClassVar[dict[str, tuple[str, str]]] = {
-        "action": ("invalid_type", "缺少或无效的 action（文本）"),
-        "version": ("version_required", "缺少或无效的 version（整数）"),
-        "comment": ("invalid_type", "comment 须为文本"),
-        "scores": ("invalid_type", "scores 须为 评分项 → 数字或数字文本 的对象"),
-        "deductions": ("invalid_type", "deductions 须为 评分项 → 文本 的对象"),
-        "not_involved": ("invalid_type", "not_involved 须为评分项编号的数组"),
-        "rulings": ("invalid_type", "rulings 须为 评分项 → true/false 的对象"),
+        "action": ("invalid_type", N_("缺少或无效的 action（文本）")),
+        "version": ("version_required", N_("缺少或无效的 version（整数）")),
+        "comment": ("invalid_type", N_("comment 须为文本")),
+        "scores": ("invalid_type", N_("scores 须为 评分项 → 数字或数字文本 的对象")),
+        "deductions": ("invalid_type", N_("deductions 须为 评分项 → 文本 的对象")),
+        "not_involved": ("invalid_type", N_("not_involved 须为评分项编号的数组")),
+        "rulings": ("invalid_type", N_("rulings 须为 评分项 → true/false 的对象")),
     }
 
     action: Annotated[ActionName, Field(min_length=1, description="an unknown one is a 422")]
@@ -142,7 +144,7 @@ class TokenRequest(Body):
     """Sign in with a username and password (POST /tokens)."""
 
     FIELD_ERRORS: ClassVar[dict[str, tuple[str, str]]] = {
-        name: ("invalid_type", f"缺少或无效的字段 {name}（文本）")
+        name: ("invalid_type", N_("缺少或无效的字段 %(field)s（文本）"))
         for name in ("username", "password", "name")
     }
 
@@ -155,11 +157,11 @@ class SettingsBody(Body):
     """The results notice's own 发文字号, its 抄送, and score hiding (PATCH …/settings)."""
 
     FIELD_ERRORS: ClassVar[dict[str, tuple[str, str]]] = {
-        "result_document_no": ("invalid_type", "result_document_no 须为文本"),
-        "notice_cc": ("invalid_type", "notice_cc 须为文本"),
+        "result_document_no": ("invalid_type", N_("result_document_no 须为文本")),
+        "notice_cc": ("invalid_type", N_("notice_cc 须为文本")),
         "hide_scores_until_published": (
             "invalid_type",
-            "hide_scores_until_published 须为 true 或 false",
+            N_("hide_scores_until_published 须为 true 或 false"),
         ),
     }
 
@@ -174,8 +176,8 @@ class RoutineReviewBody(Body):
     """Accept or reject a routine record; a rejection needs a reason (else 422)."""
 
     FIELD_ERRORS: ClassVar[dict[str, tuple[str, str]]] = {
-        "status": ("bad_status", "status 须为 accepted 或 rejected"),
-        "reason": ("invalid_type", "reason 必须是文本"),
+        "status": ("bad_status", N_("status 须为 accepted 或 rejected")),
+        "reason": ("invalid_type", N_("reason 必须是文本")),
     }
 
     status: Annotated[str, Field(json_schema_extra={"enum": ["accepted", "rejected"]})]
@@ -186,7 +188,7 @@ class RoutineCorrectBody(Body):
     """Correct a record the office registered, with a reason (else 422)."""
 
     FIELD_ERRORS: ClassVar[dict[str, tuple[str, str]]] = {
-        name: ("invalid_type", f"{name} 必须是文本")
+        name: ("invalid_type", N_("%(field)s 必须是文本"))
         for name in ("reason", "period", "title", "note", "outcome")
     }
 
@@ -203,7 +205,7 @@ class ReasonBody(Body):
     """A reason (withdrawing a record, reopening an assessment); a missing one is a 422."""
 
     FIELD_ERRORS: ClassVar[dict[str, tuple[str, str]]] = {
-        "reason": ("invalid_type", "reason 必须是文本"),
+        "reason": ("invalid_type", N_("reason 必须是文本")),
     }
 
     reason: str | None = None
@@ -213,7 +215,7 @@ class PublishBody(Body):
     """Start publication (公示) for `days` working days (1–60, else 422)."""
 
     FIELD_ERRORS: ClassVar[dict[str, tuple[str, str]]] = {
-        "days": ("invalid_type", "days 须为整数"),
+        "days": ("invalid_type", N_("days 须为整数")),
     }
 
     days: Annotated[int | None, Field(json_schema_extra={"minimum": 1, "maximum": 60})] = None
@@ -223,7 +225,7 @@ class NoticeRequest(Body):
     """Issue a department's notice; `preliminary` gives the 初步结果 without rank."""
 
     FIELD_ERRORS: ClassVar[dict[str, tuple[str, str]]] = {
-        "preliminary": ("invalid_type", "preliminary 须为 true 或 false"),
+        "preliminary": ("invalid_type", N_("preliminary 须为 true 或 false")),
     }
 
     preliminary: bool = False
