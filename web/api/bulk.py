@@ -7,7 +7,9 @@ from typing import Any
 from flask import Response, current_app
 
 from web.api import bp
+from web.api import schemas as s
 from web.api.common import MAX_ID, check_fields, json_body, json_response
+from web.api.contract import contract
 from web.api.items import _idempotency_key
 from web.app import get_db
 from web.auth import api_user
@@ -53,6 +55,13 @@ def report_body(report: BulkReport) -> dict[str, Any]:
 
 
 @bp.post("/bulk-transitions")
+@contract(
+    "items",
+    body=s.BulkBody,
+    headers=s.BulkHeaders,
+    ok={200: (s.BulkReport, "One result per item, in the order given.")},
+    errors=(403, 413, 415, 422),
+)
 def post_bulk_transitions() -> Response:
     """Preview (`dry_run`) or apply one action to up to 500 items; report each item.
 

@@ -140,6 +140,22 @@ class TransitionBody(Body):
     ] = None
 
 
+class BulkTarget(Body):
+    """One item of a bulk action, with the version the caller last read."""
+
+    id: Annotated[int, Field(ge=1, le=MAX_ID)]
+    version: Annotated[int, Field(ge=0, le=MAX_ID)]
+
+
+class BulkBody(Body):
+    """Review, verify or return up to 500 items (POST /bulk-transitions)."""
+
+    action: Annotated[str, Field(json_schema_extra={"enum": ["review", "verify", "return"]})]
+    items: Annotated[list[BulkTarget], Field(max_length=500)]
+    comment: str | None = None
+    dry_run: bool = False
+
+
 class TokenRequest(Body):
     """Sign in with a username and password (POST /tokens)."""
 
@@ -306,6 +322,25 @@ class TransitionHeaders(Query):
                 "pattern": "^[!-~][ -~]*$",
                 "description": "a retry with the same key is not applied twice; the same key "
                 "with another body is a 422",
+            }
+        ),
+    ] = None
+
+
+class BulkHeaders(Query):
+    """The optional Idempotency-Key of a bulk action."""
+
+    idempotency_key: Annotated[
+        str | None,
+        Field(alias="Idempotency-Key"),
+        _optional(
+            {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 200,
+                "pattern": "^[!-~][ -~]*$",
+                "description": "a retry with the same key answers the stored report and applies "
+                "no item twice; the same key with another body is a 422",
             }
         ),
     ] = None
@@ -685,6 +720,28 @@ class StageCalendar(Out):
     today: Day
     status: AssessmentStatusName
     stages: list[Stage]
+
+
+class BulkResult(Out):
+    item_id: int
+    status: Annotated[str, Field(json_schema_extra={"enum": ["ok", "refused", "conflict"]})]
+    code: str | None
+    message: str | None
+
+
+class BulkCounts(Out):
+    ok: int
+    refused: int
+    conflict: int
+
+
+class BulkReport(Out):
+    """One result per item, in the order given, and the counts."""
+
+    action: str
+    dry_run: bool
+    results: list[BulkResult]
+    counts: BulkCounts
 
 
 class NoticeVersion(Out):
