@@ -132,3 +132,16 @@ def test_bad_input_answers_our_error_format(client: FlaskClient, cast: Cast) -> 
     )
     assert r.status_code == 400 and error_code(r) == "invalid_type"
     assert r.get_json()["error"]["message"] == "days 须为整数"
+
+
+def test_refusals_speak_english_when_asked(client: FlaskClient, cast: Cast) -> None:
+    headers = cast.headers("own", **{"Accept-Language": "en"})
+    r = client.post("/api/v1/tokens", json={"username": 5, "password": "x"}, headers=headers)
+    assert r.get_json()["error"] == {
+        "code": "invalid_type",
+        "message": "The field username is missing or not text.",
+    }
+    r = client.post("/api/v1/tokens", json={"username": "li", "password": "x", "id": 1},
+                    headers=headers)  # fmt: skip
+    assert error_code(r) == "unknown_field" and "id" in r.get_json()["error"]["message"]
+    assert "不支持" not in r.get_json()["error"]["message"]

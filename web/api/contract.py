@@ -34,7 +34,7 @@ from web.api.schemas import Body, ErrorBody
 from workflow.errors import BadRequest
 from workflow.messages import N_
 
-TYPE_REFUSED = N_("字段 %(field)s 类型无效")
+TYPE_REFUSED = N_("字段 %(name)s 类型无效")
 M = TypeVar("M", bound=Body)
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -196,9 +196,9 @@ def body_error(model: type[Body], exc: ValidationError) -> BadRequest:
     first = problems[0]
     name = str(first["loc"][0]) if first["loc"] else ""
     if first["type"] in ("string_too_long", "too_long"):
-        return BadRequest("字段 %(field)s 无效", code="invalid_value", params={"field": name})
+        return BadRequest("字段 %(name)s 无效", code="invalid_value", params={"name": name})
     code, template = model.FIELD_ERRORS.get(name, ("invalid_type", TYPE_REFUSED))
-    return BadRequest(template, code=code, params={"field": name})
+    return BadRequest(template, code=code, params={"name": name})
 
 
 # --- the document ------------------------------------------------------------------------

@@ -63,7 +63,7 @@ class Out(BaseModel):
 class Body(BaseModel):
     """A JSON request body: strict types (no "5" for 5, no true for 1), no unknown fields.
 
-    `FIELD_ERRORS` names the error code and Chinese message template (`%(field)s` is the field)
+    `FIELD_ERRORS` names the error code and Chinese message template (`%(name)s` is the field)
     of a refused field (default: `invalid_type`, "字段 X 类型无效"); a value over a length limit
     is `invalid_value`.
     """
@@ -160,7 +160,7 @@ class TokenRequest(Body):
     """Sign in with a username and password (POST /tokens)."""
 
     FIELD_ERRORS: ClassVar[dict[str, tuple[str, str]]] = {
-        name: ("invalid_type", N_("缺少或无效的字段 %(field)s（文本）"))
+        name: ("invalid_type", N_("缺少或无效的字段 %(name)s（文本）"))
         for name in ("username", "password", "name")
     }
 
@@ -204,7 +204,7 @@ class RoutineCorrectBody(Body):
     """Correct a record the office registered, with a reason (else 422)."""
 
     FIELD_ERRORS: ClassVar[dict[str, tuple[str, str]]] = {
-        name: ("invalid_type", N_("%(field)s 必须是文本"))
+        name: ("invalid_type", N_("%(name)s 必须是文本"))
         for name in ("reason", "period", "title", "note", "outcome")
     }
 
