@@ -100,16 +100,30 @@ class ServiceUnavailable(DomainError):
 
 
 class SchemeError(ValueError):
-    """A scheme file that is inconsistent; the message names every problem and its place."""
+    """A scheme file that is inconsistent; the message names every problem and its place.
+
+    `problems` are the lines `<place>: <message>` (`categories[2].indicators[0].max_points:
+    各分项之和 8 ≠ 指标分值 10`); `errors` the same as `{"path", "message"}` for an API answer. A
+    problem of the whole file (unreadable, not YAML) has the empty path.
+    """
 
     def __init__(self, message: str, problems: list[str] | None = None) -> None:
         super().__init__(message)
         self.problems = problems or [message]
+        self._placed = problems is not None
 
     @classmethod
     def of(cls, problems: list[str]) -> SchemeError:
-        """One error for all the problems found, one line each."""
+        """One error for all the problems found (`<place>: <message>` each), one line each."""
         if len(problems) == 1:
             return cls(problems[0], problems)
         lines = "\n".join(f"  {p}" for p in problems)
         return cls(f"方案文件有 {len(problems)} 处问题：\n{lines}", problems)
+
+    @property
+    def errors(self) -> list[dict[str, str]]:
+        """Each problem as {"path", "message"}."""
+        if not self._placed:
+            return [{"path": "", "message": self.problems[0]}]
+        pairs = (p.split(": ", 1) for p in self.problems)
+        return [{"path": path, "message": message} for path, message in pairs]

@@ -361,7 +361,11 @@ def _consistency(f: SchemeFile) -> list[str]:
     for (kind, code), n in sorted(codes.items()):
         if n > 1:
             problems.append(f"categories: {kind}编码重复 {code}（{n} 次）")
+    return problems + _names_and_zone(f) + _routine_consistency(f)
 
+
+def _names_and_zone(f: SchemeFile) -> list[str]:
+    problems: list[str] = []
     names: Counter[str] = Counter()
     for d in f.departments:
         for name in {d.name, d.full_name or d.name, *d.aliases, *d.offices}:
@@ -374,7 +378,6 @@ def _consistency(f: SchemeFile) -> list[str]:
         ZoneInfo(f.timezone)
     except (ZoneInfoNotFoundError, ValueError):
         problems.append(f"timezone: 未知的时区 ({f.timezone!r})")
-    problems += _routine_consistency(f)
     return problems
 
 

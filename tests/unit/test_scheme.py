@@ -227,6 +227,10 @@ def test_every_problem_is_reported_at_once() -> None:
         "routine.quotas.monthly_info.due_working_days: 必须为整数 ('5')",
     ]
     assert str(caught.value).startswith("方案文件有 3 处问题：\n  issuer: 缺少字段\n")
+    assert caught.value.errors[1] == {
+        "path": "categories[2].indicators[0].sub_items[0].max_points",
+        "message": "分值不是数字 ('x')",
+    }
 
     def break_the_sums(d: dict[str, Any]) -> None:
         _sub(d, 0, 0, 0)["max_points"] = 3
@@ -253,8 +257,9 @@ def test_shipped_schemes_load() -> None:
 def test_unreadable_files_are_named(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("code: [unclosed\n", encoding="utf-8")
-    with pytest.raises(SchemeError, match="不是有效的 YAML"):
+    with pytest.raises(SchemeError, match="不是有效的 YAML") as caught:
         load_scheme(bad)
+    assert caught.value.errors[0]["path"] == ""
     with pytest.raises(SchemeError, match="无法读取方案文件"):
         load_scheme(tmp_path / "missing.yaml")
 
