@@ -47,7 +47,6 @@ ERROR_CLASSES = {
 PENDING: set[str] = {
     "workflow/actions.py",
     "workflow/machine.py",
-    "web/api/tokens.py",
     "web/notices.py",
 }
 
