@@ -6,7 +6,6 @@ import base64
 import binascii
 import datetime as dt
 import json
-from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -123,15 +122,6 @@ def form_text(name: str, max_length: int) -> str | None:
     if len(value) > max_length or bad_text(value):
         raise BadRequest("字段 %(name)s 无效", code="invalid_value", params={"name": name})
     return value
-
-
-def check_fields(data: dict[str, Any], allowed: Iterable[str]) -> None:
-    """Refuse fields the endpoint does not take (400), so a client cannot set what it must not."""
-    unknown = sorted(set(data) - set(allowed))
-    if unknown:
-        raise BadRequest(
-            "不支持的字段：%(fields)s", code="unknown_field", params={"fields": ", ".join(unknown)}
-        )
 
 
 def query_int(name: str, *, minimum: int = 0, maximum: int = MAX_ID) -> int | None:

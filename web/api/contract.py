@@ -184,17 +184,30 @@ def parse_body(model: type[M], data: dict[str, Any] | None = None) -> M:
 def body_error(model: type[Body], exc: ValidationError) -> BadRequest:
     """Translate pydantic's complaint into our code and Chinese message.
 
-    Unknown fields first (all of them named, as `check_fields` always did), then the first
+    Unknown fields first (all of them named in one refusal), then the first
     refused field, with the message its model declares.
     """
     problems = exc.errors(include_url=False, include_input=False)
-    unknown = sorted({str(p["loc"][0]) for p in problems if p["type"] == "extra_forbidden"})
+    unknown = sorted(
+        {
+            str(p["loc"][0])
+            for p in problems
+            if p["type"] == "extra_forbidden" and len(p["loc"]) == 1
+        }
+    )
     if unknown:
         return BadRequest(
             "不支持的字段：%(fields)s", code="unknown_field", params={"fields": ", ".join(unknown)}
         )
     first = problems[0]
-    name = str(first["loc"][0]) if first["loc"] else ""
+    loc = first["loc"]
+    name = str(loc[0]) if loc else ""
+    if len(loc) > 1 and isinstance(loc[1], int):  # inside a list's element
+        inner = len(loc) > 2 and first["type"] not in ("missing", "extra_forbidden")
+        key = f"{name}[].*" if inner else f"{name}[]"
+        if key in model.FIELD_ERRORS:
+            code, template = model.FIELD_ERRORS[key]
+            return BadRequest(template, code=code, params={"name": name, "n": loc[1]})
     if first["type"] in ("string_too_long", "too_long"):
         return BadRequest("字段 %(name)s 无效", code="invalid_value", params={"name": name})
     code, template = model.FIELD_ERRORS.get(name, ("invalid_type", TYPE_REFUSED))

@@ -65,7 +65,8 @@ class Body(BaseModel):
 
     `FIELD_ERRORS` names the error code and Chinese message template (`%(name)s` is the field)
     of a refused field (default: `invalid_type`, "字段 X 类型无效"); a value over a length limit
-    is `invalid_value`.
+    is `invalid_value`. In a list of objects, `"name[]"` is an element of the wrong shape and
+    `"name[].*"` a wrong value inside one (`%(n)s` is its index).
     """
 
     model_config = ConfigDict(extra="forbid", strict=True)
@@ -140,7 +141,7 @@ class TransitionBody(Body):
     ] = None
 
 
-class BulkTarget(Body):
+class BulkItem(Body):
     """One item of a bulk action, with the version the caller last read."""
 
     id: Annotated[int, Field(ge=1, le=MAX_ID)]
@@ -148,10 +149,24 @@ class BulkTarget(Body):
 
 
 class BulkBody(Body):
-    """Review, verify or return up to 500 items (POST /bulk-transitions)."""
+    """Review, verify or return up to 500 items (POST /bulk-transitions).
 
-    action: Annotated[str, Field(json_schema_extra={"enum": ["review", "verify", "return"]})]
-    items: Annotated[list[BulkTarget], Field(max_length=500)]
+    Another action, no items, more than 500 or one item twice are the engine's 422s.
+    """
+
+    FIELD_ERRORS: ClassVar[dict[str, tuple[str, str]]] = {
+        "action": ("invalid_type", N_("缺少或无效的 action（文本）")),
+        "items": ("invalid_type", N_("items 须为对象的数组，每个对象含 id 和 version")),
+        "items[]": ("invalid_type", N_("items[%(n)s] 须为只含 id 和 version 的对象")),
+        "items[].*": ("invalid_type", N_("items[%(n)s] 的 id 和 version 须为范围内的整数")),
+        "comment": ("invalid_type", N_("comment 须为文本")),
+        "dry_run": ("invalid_type", N_("dry_run 须为 true 或 false")),
+    }
+
+    action: Annotated[
+        str, Field(min_length=1, json_schema_extra={"enum": ["review", "verify", "return"]})
+    ]
+    items: Annotated[list[BulkItem], Field(json_schema_extra={"maxItems": 500})]
     comment: str | None = None
     dry_run: bool = False
 
