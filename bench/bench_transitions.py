@@ -79,6 +79,7 @@ def run_engine(url: str, store: LocalStore) -> tuple[int, float]:
             add_evidence(s, store, it, users["member"][dep_index[it.department_id]])
         s.commit()
         plan = [(it.id, it.department_id, it.indicator_id) for it in items]
+        versions = {it.id: it.version for it in items}
     reasons = {ind: {code: "基准测试" for code in points} for ind, points in maxima.items()}
     count = 0
     started = time.perf_counter()
@@ -91,12 +92,13 @@ def run_engine(url: str, store: LocalStore) -> tuple[int, float]:
             ("score", users["scorer"], {"scores": maxima[ind_id], "deductions": reasons[ind_id]}),
         ]
         for action, user, extra in steps:
+            # As a client does: the version comes from the previous response.
             with factory() as s:
-                item = s.get_one(Item, item_id)
-                actions.transition_item(
-                    s, item_id, user, actions.TransitionRequest(action, item.version, **extra)
+                item = actions.transition_item(
+                    s, item_id, user, actions.TransitionRequest(action, versions[item_id], **extra)
                 )
                 s.commit()
+                versions[item_id] = item.version
             count += 1
     seconds = time.perf_counter() - started
     with factory() as s:

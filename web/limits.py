@@ -25,6 +25,10 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from limits import RateLimitItem, parse_many
 from limits.strategies import FixedWindowRateLimiter
+from sqlalchemy.orm import Session
+
+from workflow.errors import NotAuthenticated, TooManyAttempts
+from workflow.models import User
 
 # No storage_uri here: it comes from the app's config in init_limiter (known only then).
 limiter = Limiter(key_func=get_remote_address)
@@ -143,3 +147,44 @@ def sign_in_succeeded(username: str) -> None:
         storage.incr(item.key_for(scope, key), item.get_expiry(), amount=-1)
     storage.clear(_failures_key(username))
     storage.clear(_delay_key(username))
+
+
+def sign_in(
+    session: Session, username: str, password: str, *, channel: str, name_disabled: bool
+) -> User:
+    """The one sign-in: rate limit, password, account state, security log; the user or a refusal.
+
+    The attempt is counted before the password is looked at (`admit_sign_in`), so parallel
+    guesses cannot outrun the limit. Refusals: `too_many_attempts` (429, `detail` = seconds to
+    wait), `invalid_credentials` (401), and `account_disabled` (401) for a disabled account
+    whose password was right, only where the channel names it (`name_disabled`: the portal);
+    elsewhere a disabled account reads as bad credentials.
+    """
+    from web.security_log import security_event
+    from workflow.users import check_password, get_user
+
+    refused = admit_sign_in(username)
+    if refused is not None:
+        wait, why = refused
+        security_event("sign_in_rate_limited", channel=channel, username=username[:64],
+                       reason=why, retry_after=wait)  # fmt: skip
+        raise TooManyAttempts(
+            "登录失败次数过多，请 %(seconds)s 秒后再试",
+            code="too_many_attempts",
+            params={"seconds": wait},
+            detail=wait,
+        )
+    user = get_user(session, username) if 0 < len(username) <= 64 else None
+    valid = check_password(user, password)
+    if not valid or user is None or not user.is_active:
+        delay = sign_in_failed(username)
+        disabled = valid and user is not None
+        security_event("sign_in_failed", channel=channel, username=username[:64],
+                       reason="account_disabled" if disabled else "bad_credentials",
+                       known_user=user is not None, delay=delay)  # fmt: skip
+        if disabled and name_disabled:
+            raise NotAuthenticated("该账号已停用，请联系管理员", code="account_disabled")
+        raise NotAuthenticated("用户名或密码错误", code="invalid_credentials")
+    sign_in_succeeded(username)
+    security_event("sign_in_succeeded", channel=channel, username=user.username, user_id=user.id)
+    return user

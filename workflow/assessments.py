@@ -15,10 +15,10 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, object_session
 
-from scoring.totals import DepartmentResult, ItemFigure, results
+from scoring.totals import DepartmentResult
 from workflow.audit import record_event
 from workflow.errors import BadRequest, Conflict, Forbidden, InvalidValue
-from workflow.models import Assessment, Department, Item, User, utcnow
+from workflow.models import Assessment, Item, User, utcnow
 from workflow.states import Role, State
 
 MAX_PUBLICATION_DAYS = 60
@@ -251,20 +251,6 @@ def set_publication_page(
 
 def results_of(session: Session, assessment: Assessment) -> list[DepartmentResult]:
     """Totals, converted scores and ranks of every department of the assessment, best first."""
-    departments = {
-        dep_id: name
-        for dep_id, name in session.execute(
-            select(Department.id, Department.name)
-            .where(Department.assessment_id == assessment.id)
-            .order_by(Department.id)
-        ).all()
-    }
-    figures = [
-        ItemFigure(department_id=dep_id, is_scored=state == State.SCORED.value, total=total)
-        for dep_id, state, total in session.execute(
-            select(Item.department_id, Item.state, Item.total).where(
-                Item.assessment_id == assessment.id
-            )
-        ).all()
-    ]
-    return results(departments, figures, assessment.total_points, assessment.converted_points)
+    from workflow.results import assessment_results
+
+    return assessment_results(session, assessment).rows

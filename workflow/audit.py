@@ -18,9 +18,9 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
 from json.encoder import encode_basestring
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from workflow.models import AuditEvent, ChainHead, User, utcnow
@@ -173,14 +173,16 @@ def record_event(
     actor_name: str | None = None,
 ) -> AuditEvent:
     """Append one event to the chain inside the caller's transaction and flush it."""
-    head = session.execute(
-        select(ChainHead).where(ChainHead.id == 1).with_for_update()
-    ).scalar_one_or_none()
+    locked = (
+        select(ChainHead)
+        .where(ChainHead.id == 1)
+        .with_for_update()
+        .execution_options(populate_existing=True)  # an append may have moved it under us
+    )
+    head = session.execute(locked).scalar_one_or_none()
     if head is None:
         ensure_head(session)
-        head = session.execute(
-            select(ChainHead).where(ChainHead.id == 1).with_for_update()
-        ).scalar_one()
+        head = session.execute(locked).scalar_one()
     event = AuditEvent(
         seq=head.seq + 1,
         at=utcnow(),
@@ -203,6 +205,84 @@ def record_event(
     head.hash = event.hash
     session.flush()
     return event
+
+
+def append_after(
+    session: Session,
+    seen: tuple[int, str] | None,
+    *,
+    actor: User,
+    action: str,
+    target_type: str,
+    target_id: object,
+    item_id: int | None = None,
+    department_id: int | None = None,
+    from_state: str | None = None,
+    to_state: str | None = None,
+    comment: str | None = None,
+    payload: Mapping[str, Any] | None = None,
+) -> None:
+    """Append one event after the head `seen` earlier in the transaction: one statement.
+
+    On PostgreSQL the head moves and the event is written in a single statement, provided the
+    head is still the one seen (`UPDATE … WHERE seq = seen` inside a data-modifying CTE, so a
+    concurrent append makes it write nothing). When the head moved, or on SQLite, or when no
+    head was seen, the event is appended the locking way (`record_event`). The chain is the
+    same either way: each event names the hash of the one before it.
+    """
+    fields: dict[str, Any] = {
+        "actor": actor,
+        "action": action,
+        "target_type": target_type,
+        "target_id": target_id,
+        "item_id": item_id,
+        "department_id": department_id,
+        "from_state": from_state,
+        "to_state": to_state,
+        "comment": comment,
+        "payload": payload,
+    }
+    if seen is None or session.get_bind().dialect.name != "postgresql":
+        record_event(session, **fields)
+        return
+    seq, prev_hash = seen
+    event = AuditEvent(
+        seq=seq + 1,
+        at=utcnow(),
+        actor_id=actor.id,
+        actor=actor.username,
+        action=action,
+        target_type=target_type,
+        target_id=str(target_id),
+        item_id=item_id,
+        department_id=department_id,
+        from_state=from_state,
+        to_state=to_state,
+        comment=comment,
+        payload=canonical_json(dict(payload or {})),
+        prev_hash=prev_hash,
+    )
+    event.hash = compute_hash(prev_hash, event)
+    moved = (
+        update(ChainHead)
+        .where(ChainHead.id == 1, ChainHead.seq == seq)
+        .values(seq=event.seq, hash=event.hash)
+        .returning(ChainHead.seq)
+        .cte("moved")
+    )
+    table = cast(Table, AuditEvent.__table__)
+    columns = [c for c in table.columns]  # every column is set: no server default applies
+    values = select(
+        *[literal(getattr(event, c.key), type_=c.type).label(c.name) for c in columns]
+    ).select_from(moved)
+    written = session.execute(
+        insert(table)
+        .from_select([c.name for c in columns], values)
+        .add_cte(moved)
+        .returning(table.c.seq)
+    ).first()
+    if written is None:  # someone appended first
+        record_event(session, **fields)
 
 
 @dataclass(frozen=True)

@@ -42,17 +42,14 @@ from workflow.actions import (
     MAX_COMMENT,
     MAX_IDEMPOTENCY_KEY,
     TransitionRequest,
-    build_context,
     scoring_points_of,
     transition_item,
 )
-from workflow.assessments import ensure_not_final
 from workflow.audit import canonical_json
 from workflow.errors import BadRequest, Conflict, DomainError, Forbidden, InvalidValue, NotFound
-from workflow.machine import ACTION_LABELS, TRIGGER_NAMES, ItemFlow, attach_machine
-from workflow.messages import Term, localize, text_for
+from workflow.messages import localize, text_for
 from workflow.models import BulkRun, BulkRunItem, Item, ScoringPoint, User, utcnow
-from workflow.permissions import can_read_item
+from workflow.pipeline import check
 from workflow.states import Role
 
 BULK_ACTIONS = ("review", "verify", "return")
@@ -234,20 +231,10 @@ def probe(
     firing). Verify gets no rulings here, so an item with not-involved claims is refused with
     `ruling_required`: those need the item page.
     """
-    if not can_read_item(user, item):
-        raise NotFound("考核事项不存在", code="item_not_found")
-    ensure_not_final(item.assessment)
-    if version != item.version:
-        raise _stale(item, version)
-    ctx = build_context(session, item, user, points, comment=comment, now=now or utcnow())
-    flow = ItemFlow(item, ctx)
-    attach_machine(flow)
-    if not getattr(flow, f"may_{TRIGGER_NAMES[action]}")():
-        raise Conflict(
-            "当前状态（%(state)s）不允许执行“%(action)s”",
-            code="invalid_state",
-            params={"state": flow.state.value, "action": Term(ACTION_LABELS[action])},
-        )
+    check(
+        session, item, user, action, {"comment": comment},
+        version=version, now=now, with_payload=True, points=points,
+    )  # fmt: skip
 
 
 def preview(

@@ -24,6 +24,7 @@ from workflow.models import (
     User,
 )
 from workflow.notices import publication_started
+from workflow.results import assessment_results
 from workflow.states import ROLE_LABELS, STATE_LABELS, Role, State
 
 Table = tuple[list[str], list[Sequence[Any]]]
@@ -46,21 +47,8 @@ def _rank_header(assessment: Assessment) -> str:
 
 def results_table(session: Session, assessment: Assessment) -> Table:
     """Return every department's total, converted score and rank, best first."""
-    departments = {d.id: d for d in _departments(session, assessment)}
-    figures = [
-        ItemFigure(department_id=d, is_scored=state == State.SCORED.value, total=total)
-        for d, state, total in session.execute(
-            select(Item.department_id, Item.state, Item.total).where(
-                Item.assessment_id == assessment.id
-            )
-        )
-    ]
-    table = results(
-        {d.id: d.name for d in departments.values()},
-        figures,
-        assessment.total_points,
-        assessment.converted_points,
-    )
+    found = assessment_results(session, assessment)
+    departments, table = found.departments, found.rows
     headers = [
         _rank_header(assessment),
         "部门",

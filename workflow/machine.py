@@ -9,102 +9,54 @@ answers the UI and the trigger refuses with the right status code.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from transitions import Machine, MachineError
 
 from workflow.errors import Conflict, Forbidden, InvalidValue
+from workflow.messages import Term
 from workflow.models import Item, User, utcnow
+from workflow.payloads import AttachPayload, Payload
 from workflow.permissions import is_own_department
 from workflow.states import Role, State
-
-
-class Transition(NamedTuple):
-    """One row of the transition table."""
-
-    trigger: str
-    sources: tuple[State, ...]
-    dest: State
-    guards: tuple[str, ...]
-    label: str
-
-
-TRANSITIONS: tuple[Transition, ...] = (
-    Transition(
-        "submit",
-        (State.DRAFT, State.RETURNED),
-        State.SUBMITTED,
-        ("is_department_member", "has_required_evidence"),
-        "提交",
-    ),
-    Transition(
-        "review",
-        (State.SUBMITTED,),
-        State.REVIEWED,
-        ("is_reviewer", "is_not_own_department"),
-        "初审通过",
-    ),
-    Transition(
-        "return",
-        (State.SUBMITTED, State.REVIEWED),
-        State.RETURNED,
-        ("is_reviewer_or_verifier", "is_not_own_department", "has_reason"),
-        "退回修改",
-    ),
-    Transition(
-        "verify",
-        (State.REVIEWED,),
-        State.VERIFIED,
-        ("is_verifier", "is_not_own_department", "is_not_round_reviewer", "has_all_rulings"),
-        "核实通过",
-    ),
-    Transition(
-        "score",
-        (State.VERIFIED,),
-        State.SCORED,
-        ("is_scorer", "is_not_own_department", "has_valid_scores"),
-        "评分",
-    ),
-    Transition(
-        "appeal",
-        (State.SCORED,),
-        State.APPEALED,
-        ("is_department_member", "is_first_appeal", "is_within_appeal_window", "has_reason"),
-        "申诉",
-    ),
-    Transition(
-        "rescore",
-        (State.APPEALED, State.SCORED),
-        State.SCORED,
-        (
-            "is_appealed_or_reopened",
-            "is_scorer",
-            "is_not_own_department",
-            "is_not_original_scorer",
-            "has_valid_scores",
-        ),
-        "复核改分",
-    ),
-    Transition(
-        "reject_appeal",
-        (State.APPEALED,),
-        State.SCORED,
-        ("is_scorer", "is_not_own_department", "is_not_original_scorer", "has_reason"),
-        "驳回申诉",
-    ),
+from workflow.table import (
+    ACTION_LABELS,
+    ACTIONS,
+    PAYLOAD_GUARDS,
+    ROW_OF,
+    ROWS,
+    TRANSITIONS,
+    Transition,
 )
 
-ACTIONS = tuple(t.trigger for t in TRANSITIONS)
-ACTION_LABELS = {t.trigger: t.label for t in TRANSITIONS}
-# Guards that read the request's payload; `may_<trigger>` skips them (probe mode).
-PAYLOAD_GUARDS = frozenset({"has_reason", "has_valid_scores", "has_all_rulings"})
+#: What a file attached to an item is for ("appeal": supporting a pending appeal).
+PURPOSES = ("evidence", "not_involved_proof", "appeal")
+
+if TYPE_CHECKING:
+    from workflow.calendar import Lateness
+    from workflow.models import ScoringPoint
+
+__all__ = [
+    "ACTIONS",
+    "ACTION_LABELS",
+    "PAYLOAD_GUARDS",
+    "ROWS",
+    "TRANSITIONS",
+    "FlowContext",
+    "ItemFlow",
+    "Transition",
+    "allowed_actions",
+    "fire",
+]
+
+
 # `return` is a Python keyword: the machine's trigger is named `return_` on the model.
-TRIGGER_NAMES = {
-    t.trigger: ("return_" if t.trigger == "return" else t.trigger) for t in TRANSITIONS
-}
+TRIGGER_NAMES = {t.trigger: ("return_" if t.trigger == "return" else t.trigger) for t in ROWS}
 
 
 @dataclass
@@ -117,7 +69,6 @@ class FlowContext:
     deductions: Mapping[str, str] = field(default_factory=dict)
     rulings: Mapping[str, bool] = field(default_factory=dict)
     now: dt.datetime = field(default_factory=utcnow)
-    probe: bool = False
     # Filled by the operation before firing: facts the guards need from the database.
     evidence_points: frozenset[str | None] = frozenset()
     # Routine-fed points (9.1, 9.2, 10.1) with live routine records: those are their evidence.
@@ -128,6 +79,17 @@ class FlowContext:
     point_max: Mapping[str, Decimal] = field(default_factory=dict)
     suggested: Mapping[str, Decimal] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    # The pipeline's own: the parsed payload, the scoring points, what the effects need.
+    payload: Payload = field(default_factory=Payload)
+    points: Sequence[ScoringPoint] = ()
+    evidence_hashes: Sequence[str] = ()
+    lateness: Lateness | None = None
+    written: list[Any] = field(default_factory=list)
+
+    @property
+    def points_by_code(self) -> dict[str, ScoringPoint]:
+        """The item's scoring points by code."""
+        return {p.code: p for p in self.points}
 
 
 class ItemFlow:
@@ -144,7 +106,9 @@ class ItemFlow:
     def _require_role(self, *roles: Role) -> bool:
         if not self.ctx.user.has_role(*roles):
             names = "、".join(r.value for r in roles)
-            raise Forbidden(f"需要以下角色之一：{names}", code="role_required")
+            raise Forbidden(
+                "需要以下角色之一：%(roles)s", code="role_required", params={"roles": names}
+            )
         return True
 
     def is_department_member(self) -> bool:
@@ -152,6 +116,34 @@ class ItemFlow:
         user = self.ctx.user
         if not user.has_role(Role.DEPARTMENT) or user.department_id != self.item.department_id:
             raise Forbidden("只有本部门的填报人员可以执行此操作", code="not_own_department")
+        return True
+
+    def manages_own_evidence(self) -> bool:
+        """Evidence is managed by the item's own department only."""
+        user = self.ctx.user
+        if not user.has_role(Role.DEPARTMENT) or user.department_id != self.item.department_id:
+            raise Forbidden("只有本部门的填报人员可以管理佐证材料", code="not_own_department")
+        return True
+
+    def has_known_purpose(self) -> bool:
+        """An attachment is evidence, a not-involved proof (for a named point) or an appeal's."""
+        payload = self.ctx.payload
+        if not isinstance(payload, AttachPayload):  # pragma: no cover - the table pairs them
+            return True
+        if payload.purpose not in PURPOSES:
+            raise InvalidValue(
+                "未知的材料用途：%(purpose)s",
+                code="bad_purpose",
+                params={"purpose": payload.purpose},
+            )
+        if payload.purpose == "not_involved_proof" and not payload.sub_item:
+            raise InvalidValue("不涉及证明材料须指定评分项", code="sub_item_required")
+        if payload.sub_item and payload.sub_item not in self.ctx.point_max:
+            raise InvalidValue(
+                "评分项 %(sub_item)s 不属于本指标",
+                code="unknown_sub_item",
+                params={"sub_item": payload.sub_item},
+            )
         return True
 
     def is_not_own_department(self) -> bool:
@@ -203,13 +195,15 @@ class ItemFlow:
         unknown = ctx.claimed_points - set(points)
         if unknown:
             raise InvalidValue(
-                f"不涉及声明中的评分项不属于本指标：{'、'.join(sorted(unknown))}",
+                "不涉及声明中的评分项不属于本指标：%(codes)s",
+                params={"codes": "、".join(sorted(unknown))},
                 code="unknown_sub_item",
             )
         missing_proof = sorted(ctx.claimed_points - ctx.proof_points)
         if missing_proof:
             raise InvalidValue(
-                f"声明不涉及的评分项须上传证明材料：{'、'.join(missing_proof)}",
+                "声明不涉及的评分项须上传证明材料：%(codes)s",
+                params={"codes": "、".join(missing_proof)},
                 code="proof_required",
             )
         general = None in evidence
@@ -219,65 +213,74 @@ class ItemFlow:
         ]  # fmt: skip
         if missing:
             raise InvalidValue(
-                f"以下评分项既无佐证材料也未声明不涉及：{'、'.join(missing)}",
+                "以下评分项既无佐证材料也未声明不涉及：%(codes)s",
+                params={"codes": "、".join(missing)},
                 code="evidence_required",
             )
         return True
 
     def has_reason(self) -> bool:
         """Require a non-empty comment (return reason, appeal reason, rejection reason)."""
-        if self.ctx.probe:
-            return True
         if not (self.ctx.comment or "").strip():
             raise InvalidValue("请填写理由", code="reason_required")
         return True
 
     def has_all_rulings(self) -> bool:
         """Every not-involved claim gets a ruling at verify, and only claimed points do."""
-        if self.ctx.probe:
-            return True
         claimed = self.ctx.claimed_points
         given = set(self.ctx.rulings)
         extra = given - claimed
         if extra:
             raise InvalidValue(
-                f"以下评分项没有不涉及声明，无需认定：{'、'.join(sorted(extra))}",
+                "以下评分项没有不涉及声明，无需认定：%(codes)s",
+                params={"codes": "、".join(sorted(extra))},
                 code="unknown_ruling",
             )
         missing = claimed - given
         if missing:
             raise InvalidValue(
-                f"请对不涉及声明作出认定：{'、'.join(sorted(missing))}", code="ruling_required"
+                "请对不涉及声明作出认定：%(codes)s",
+                code="ruling_required",
+                params={"codes": "、".join(sorted(missing))},
             )
         return True
 
     def has_valid_scores(self) -> bool:
         """One score per scoring point, 0..max, a reason below max; upheld claims get max."""
-        if self.ctx.probe:
-            return True
         ctx = self.ctx
         unknown = set(ctx.scores) - set(ctx.point_max)
         if unknown:
             raise InvalidValue(
-                f"评分项不属于本指标：{'、'.join(sorted(unknown))}", code="unknown_sub_item"
+                "评分项不属于本指标：%(codes)s",
+                code="unknown_sub_item",
+                params={"codes": "、".join(sorted(unknown))},
             )
         for code, maximum in ctx.point_max.items():
             value = ctx.scores.get(code)
             if code in ctx.upheld_points:
                 if value is not None and value != maximum:
                     raise InvalidValue(
-                        f"评分项 {code} 的不涉及声明已核实，应得满分 {maximum}，不能扣分",
+                        "评分项 %(code)s 的不涉及声明已核实，应得满分 %(max)s，不能扣分",
+                        params={"code": code, "max": maximum},
                         code="not_involved_full_marks",
                     )
                 continue
             if value is None:
-                raise InvalidValue(f"缺少评分项 {code} 的得分", code="score_required")
+                raise InvalidValue(
+                    "缺少评分项 %(code)s 的得分", code="score_required", params={"code": code}
+                )
             if value < 0 or value > maximum:
                 raise InvalidValue(
-                    f"评分项 {code} 的得分须在 0 到 {maximum} 之间", code="score_out_of_range"
+                    "评分项 %(code)s 的得分须在 0 到 %(max)s 之间",
+                    code="score_out_of_range",
+                    params={"code": code, "max": maximum},
                 )
             if value != value.quantize(Decimal("0.01")):
-                raise InvalidValue(f"评分项 {code} 的得分最多两位小数", code="score_precision")
+                raise InvalidValue(
+                    "评分项 %(code)s 的得分最多两位小数",
+                    code="score_precision",
+                    params={"code": code},
+                )
             suggested = ctx.suggested.get(code)
             if (
                 suggested is not None
@@ -285,12 +288,15 @@ class ItemFlow:
                 and not (ctx.deductions.get(code) or "").strip()
             ):
                 raise InvalidValue(
-                    f"评分项 {code} 的得分与平时考核建议分 {suggested} 不同，请说明理由",
+                    "评分项 %(code)s 的得分与平时考核建议分 %(suggested)s 不同，请说明理由",
+                    params={"code": code, "suggested": suggested},
                     code="deviation_reason_required",
                 )
             if value < maximum and not (ctx.deductions.get(code) or "").strip():
                 raise InvalidValue(
-                    f"评分项 {code} 未得满分，请填写扣分原因", code="deduction_reason_required"
+                    "评分项 %(code)s 未得满分，请填写扣分原因",
+                    code="deduction_reason_required",
+                    params={"code": code},
                 )
         return True
 
@@ -323,64 +329,110 @@ class ItemFlow:
         return True
 
 
-_MACHINE_TRANSITIONS = [
-    {
-        "trigger": TRIGGER_NAMES[t.trigger],
-        "source": list(t.sources),
-        "dest": t.dest,
-        "conditions": list(t.guards),
-    }
-    for t in TRANSITIONS
-]
+def _machine_rows(*, probe: bool) -> list[dict[str, Any]]:
+    """The table as `transitions` wants it; a probe leaves out the payload guards."""
+    return [
+        {
+            "trigger": TRIGGER_NAMES[t.trigger],
+            "source": list(t.sources),
+            "dest": t.dest,  # None: an internal transition, the state stays
+            "conditions": [g for g in t.guards if not (probe and g in PAYLOAD_GUARDS)],
+        }
+        for t in ROWS
+    ]
 
 
-def attach_machine(flow: ItemFlow) -> Machine:
-    """Build the machine from the table around one flow (≈0.2 ms, measured).
+_MACHINES = threading.local()
 
-    SQLAlchemy does not call __init__ on load, so every operation attaches a machine to its
-    own ItemFlow explicitly. A machine per flow, rather than one shared machine whose model
-    list every request would add to and remove from, keeps threaded workers independent.
+
+def _machine(probe: bool) -> Machine:
+    """This thread's machine (one for firing, one for probes), built once from the table.
+
+    A machine per thread, rather than one shared by every request, keeps threaded workers
+    independent; adding and removing a model costs a fraction of building a machine.
     """
-    return Machine(
-        model=flow,
-        states=State,
-        initial=flow.state,
-        transitions=_MACHINE_TRANSITIONS,
-        auto_transitions=False,
-        ignore_invalid_triggers=False,
-        send_event=False,
+    name = "probe" if probe else "fire"
+    machine: Machine | None = getattr(_MACHINES, name, None)
+    if machine is None:
+        machine = Machine(
+            model=None,
+            states=State,
+            initial=State.DRAFT,
+            transitions=_machine_rows(probe=probe),
+            auto_transitions=False,
+            ignore_invalid_triggers=False,
+            send_event=False,
+        )
+        setattr(_MACHINES, name, machine)
+    return machine
+
+
+@contextmanager
+def attached(flow: ItemFlow, *, probe: bool = False) -> Iterator[ItemFlow]:
+    """Attach this thread's machine to the flow for the duration of the block."""
+    machine = _machine(probe)
+    machine.add_model(flow, initial=flow.state)
+    try:
+        yield flow
+    finally:
+        machine.remove_model(flow)
+
+
+def wrong_state(row: Transition, state: State) -> Conflict:
+    """The refusal of an action the item's state does not allow."""
+    if row.wrong_state is not None:
+        return Conflict(row.wrong_state, code="invalid_state")
+    return Conflict(
+        "当前状态（%(state)s）不允许执行“%(action)s”",
+        code="invalid_state",
+        params={"state": state.value, "action": Term(row.label)},
     )
 
 
 def fire(flow: ItemFlow, action: str) -> State:
     """Fire `action` on the flow; return the new state or raise a DomainError."""
     if action not in TRIGGER_NAMES:
-        raise InvalidValue(f"未知的操作：{action}", code="unknown_action")
-    attach_machine(flow)
-    try:
-        ok = getattr(flow, TRIGGER_NAMES[action])()
-    except MachineError as exc:
-        label = ACTION_LABELS[action]
-        raise Conflict(
-            f"当前状态（{flow.state.value}）不允许执行“{label}”", code="invalid_state"
-        ) from exc
+        raise InvalidValue(
+            "未知的操作：%(action)s", code="unknown_action", params={"action": action}
+        )
+    row = ROW_OF[action]
+    with attached(flow):
+        try:
+            ok = getattr(flow, TRIGGER_NAMES[action])()
+        except MachineError as exc:
+            raise wrong_state(row, flow.state) from exc
     if not ok:  # pragma: no cover - guards raise instead of returning False
-        raise Conflict(f"不允许执行“{ACTION_LABELS[action]}”", code="guard_failed")
+        raise Conflict(
+            "不允许执行“%(action)s”", code="guard_failed", params={"action": Term(row.label)}
+        )
     return flow.state
 
 
+def probe(flow: ItemFlow, action: str, *, with_payload: bool = False) -> None:
+    """Check whether `action` could be taken now; the payload's checks only `with_payload`.
+
+    Raise the DomainError the action would raise; change nothing (the machine's `may_`).
+    """
+    row = ROW_OF[action]
+    if flow.state not in row.sources:
+        raise wrong_state(row, flow.state)
+    with attached(flow, probe=not with_payload):
+        if not getattr(flow, f"may_{TRIGGER_NAMES[action]}")():  # pragma: no cover
+            raise Conflict(
+                "不允许执行“%(action)s”", code="guard_failed", params={"action": Term(row.label)}
+            )
+
+
 def allowed_actions(item: Item, ctx: FlowContext) -> list[str]:
-    """Return the actions this user could take now (payload checks are left for the request)."""
-    probe = FlowContext(**{**ctx.__dict__, "probe": True})
-    flow = ItemFlow(item, probe)
-    attach_machine(flow)
+    """Return the workflow actions this user could take now (payload checks are left out)."""
+    flow = ItemFlow(item, ctx)
     result = []
     for t in TRANSITIONS:
-        if State(item.state) not in t.sources:
+        if flow.state not in t.sources:
             continue
         try:
-            if getattr(flow, f"may_{TRIGGER_NAMES[t.trigger]}")():
-                result.append(t.trigger)
+            probe(flow, t.trigger)
         except (Forbidden, Conflict, InvalidValue):
             continue
+        result.append(t.trigger)
     return result

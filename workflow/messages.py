@@ -48,6 +48,7 @@ class Phrase(str):
 
 #: code → its general Chinese text (no parameters). Keep sorted by code.
 MESSAGES: dict[str, str] = {
+    "account_disabled": N_("该账号已停用，请联系管理员"),
     "alias_in_use": N_("该名称已被其他部门使用"),
     "alias_not_found": N_("别名不存在"),
     "already_published": N_("考核结果正在公示中"),

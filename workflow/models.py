@@ -285,6 +285,13 @@ class Item(Base):
     evidence: Mapped[list[Evidence]] = relationship(
         back_populates="item", order_by="Evidence.id", cascade="all"
     )
+    #: The indicator's scoring points in scheme order (read-only: the pipeline loads them
+    #: with the item in one query).
+    scoring_points: Mapped[list[ScoringPoint]] = relationship(
+        primaryjoin="Item.indicator_id == foreign(ScoringPoint.indicator_id)",
+        order_by="ScoringPoint.position",
+        viewonly=True,
+    )
 
 
 class Score(Base):

@@ -40,7 +40,7 @@ from scoring.notice import (
     render_notice,
     render_summary,
 )
-from scoring.totals import DepartmentResult, ItemFigure, quantize, results
+from scoring.totals import DepartmentResult, quantize
 from storage.base import ObjectStore
 from storage.errors import FileTooLarge, IngestRejected
 from storage.ingest import extension_of, object_key_for, sanitize_filename
@@ -59,6 +59,7 @@ from workflow.models import (
     User,
 )
 from workflow.permissions import can_read_all, can_read_department
+from workflow.results import assessment_results
 from workflow.security_log import hidden_from
 from workflow.states import STATE_LABELS, Role, State
 
@@ -92,23 +93,7 @@ def _today(assessment: Assessment) -> dt.date:
 
 def department_results(session: Session, assessment: Assessment) -> dict[int, DepartmentResult]:
     """Return every department's total, conversion, rank and completeness, by department id."""
-    departments = dict(
-        session.execute(
-            select(Department.id, Department.name)
-            .where(Department.assessment_id == assessment.id)
-            .order_by(Department.position, Department.id)
-        ).all()
-    )
-    figures = [
-        ItemFigure(department_id=d, is_scored=state == State.SCORED.value, total=total)
-        for d, state, total in session.execute(
-            select(Item.department_id, Item.state, Item.total).where(
-                Item.assessment_id == assessment.id
-            )
-        )
-    ]
-    found = results(departments, figures, assessment.total_points, assessment.converted_points)
-    return {r.department_id: r for r in found}
+    return assessment_results(session, assessment).by_department()
 
 
 def _categories(session: Session, assessment: Assessment) -> list[Category]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, BinaryIO
 
 from sqlalchemy import select
@@ -448,6 +449,23 @@ def suggestions_for(
         s = suggest(rules, code, maximum, figures, now)
         if s is not None:
             out[code] = s
+    return out
+
+
+def suggestions_for_points(
+    session: Session, item: Item, points: list[ScoringPoint], now: dt.datetime
+) -> dict[str, Decimal]:
+    """Suggested scores of one item's routine points; no query when it has none."""
+    assessment = item.assessment
+    rules = rules_of(assessment)
+    if not any(p.code in rules.suggestions for p in points):
+        return {}
+    figures = _figures(session, assessment.id, item.department_id)
+    out = {}
+    for p in points:
+        s = suggest(rules, p.code, p.max_points, figures, now)
+        if s is not None:
+            out[p.code] = s.points
     return out
 
 

@@ -45,8 +45,6 @@ ERROR_CLASSES = {
 #: Files whose refusals still build their message at run time (English falls back to the
 #: code's general text there). Empty it as they are converted; never add to it.
 PENDING: set[str] = {
-    "workflow/actions.py",
-    "workflow/machine.py",
     "web/notices.py",
 }
 

@@ -27,12 +27,12 @@ from web.api.contract import XLSX, contract, parse_body
 from web.app import get_db
 from web.auth import api_user
 from web.exports import xlsx_response
-from workflow.assessments import results_of
 from workflow.errors import BadRequest, Forbidden, NotFound
 from workflow.exports import matrix_table, results_table
 from workflow.models import Assessment, Category, Department, Indicator, Item
 from workflow.notices import scores_visible_to, set_result_settings
 from workflow.permissions import can_read_all
+from workflow.results import assessment_results
 from workflow.spreadsheets import xlsx_bytes
 from workflow.states import State
 
@@ -236,12 +236,8 @@ def get_results(aid: int) -> Response:
     if not can_read_all(user):
         raise Forbidden("只有考核办工作人员和审计员可以查看结果", code="forbidden")
     a = get_assessment(aid)
-    db = get_db()
-    by_id = {
-        d.id: d
-        for d in db.execute(select(Department).where(Department.assessment_id == a.id)).scalars()
-    }
-    table = results_of(db, a)
+    found = assessment_results(get_db(), a)
+    by_id, table = found.departments, found.rows
     return json_response(
         {
             "assessment_id": a.id,

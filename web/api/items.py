@@ -34,16 +34,15 @@ from web.auth import api_user
 from workflow.actions import (
     MAX_IDEMPOTENCY_KEY,
     TransitionRequest,
-    actions_for,
     get_readable_item,
-    scoring_points_of,
     transition_item,
 )
 from workflow.errors import BadRequest, Conflict, NotFound
 from workflow.evidence import attach_evidence, get_readable_evidence, remove_evidence
-from workflow.models import AuditEvent, Evidence, Item, ScoringPoint, User
+from workflow.models import AuditEvent, Item, User
 from workflow.notices import scores_visible_to, without_scores
 from workflow.permissions import can_read_all
+from workflow.read import ItemDetail, item_detail
 
 IID = f"<int(max={MAX_ID}):iid>"
 EID = f"<int(max={MAX_ID}):eid>"
@@ -54,45 +53,47 @@ STALE_MESSAGE = "事项已被他人更新，请刷新后重试"
 def item_body(db: Session, item: Item, user: User) -> dict[str, Any]:
     """Return the item with its sub-items, live evidence, total and the caller's actions.
 
-    A department user sees no score, deduction reason or total before publication when the
-    assessment hides them (`scores_hidden` says so).
+    Rendered from the engine's read model (`item_detail`). A department user sees no score,
+    deduction reason or total before publication when the assessment hides them
+    (`scores_hidden` says so).
     """
-    hide = not scores_visible_to(user, item.assessment)
+    detail = item_detail(db, item.id, user, history=False)
+    return detail_body(detail)
+
+
+def detail_body(detail: ItemDetail) -> dict[str, Any]:
+    """The API's shape of an item's detail."""
+    item, hide = detail.item, detail.scores_hidden
     body = item_summary(item, hide_scores=hide)
-    scores = {s.scoring_point_id: s for s in item.scores}
-    claims = {c.scoring_point_id: c for c in item.claims}
     sub_items = []
-    for p in scoring_points_of(db, item):
-        score = scores.get(p.id)
-        claim = claims.get(p.id)
+    for p in detail.points:
+        score = None if hide else p.score
         sub_items.append(
             {
-                "code": p.code,
-                "title": p.title,
-                "max_points": points(p.max_points),
-                "score": points(score.points) if score is not None and not hide else None,
-                "deduction_reason": (
-                    score.deduction_reason if score is not None and not hide else None
-                ),
-                "not_involved": claim is not None,
-                "not_involved_upheld": claim.is_upheld if claim is not None else None,
+                "code": p.point.code,
+                "title": p.point.title,
+                "max_points": points(p.point.max_points),
+                "score": points(score.points) if score is not None else None,
+                "deduction_reason": score.deduction_reason if score is not None else None,
+                "not_involved": p.is_claimed,
+                "not_involved_upheld": p.is_upheld,
             }
         )
-    rows = db.execute(
-        select(Evidence, ScoringPoint.code, User.username)
-        .outerjoin(ScoringPoint, ScoringPoint.id == Evidence.scoring_point_id)
-        .join(User, User.id == Evidence.uploaded_by_id)
-        .where(Evidence.item_id == item.id, Evidence.removed_at.is_(None))
-        .order_by(Evidence.id)
-    ).all()
     body.update(
         {
             "sub_items": sub_items,
-            "evidence": [evidence_body(ev, code, name) for ev, code, name in rows],
+            "evidence": [
+                evidence_body(
+                    ev,
+                    ev.scoring_point.code if ev.scoring_point is not None else None,
+                    ev.uploaded_by.username,
+                )
+                for ev in detail.evidence
+            ],
             "return_reason": item.return_reason,
             "appeal_reason": item.appeal_reason,
             "appeal_count": item.appeal_count,
-            "allowed_actions": actions_for(db, item, user),
+            "allowed_actions": detail.actions,
             "scores_hidden": hide,
         }
     )
@@ -104,9 +105,7 @@ def item_body(db: Session, item: Item, user: User) -> dict[str, Any]:
 def get_item(iid: int) -> Response:
     """Return one item the caller may read (another department's is a 404)."""
     user = api_user()
-    db = get_db()
-    item = get_readable_item(db, iid, user)
-    return json_response(item_body(db, item, user))
+    return json_response(detail_body(item_detail(get_db(), iid, user, history=False)))
 
 
 @bp.post(f"/items/{IID}/evidence")

@@ -22,11 +22,10 @@ from web.api.contract import contract, parse_body
 from web.app import get_db
 from web.auth import api_user
 from web.errors import error_response
-from web.limits import admit_sign_in, sign_in_failed, sign_in_succeeded
-from workflow.errors import NotAuthenticated
+from web.limits import sign_in
+from workflow.errors import TooManyAttempts
 from workflow.models import ApiToken
-from workflow.security_log import security_event
-from workflow.users import check_password, get_user, issue_token, revoke_token
+from workflow.users import issue_token, revoke_token
 
 
 def token_body(row: ApiToken) -> dict[str, Any]:
@@ -50,27 +49,15 @@ def token_body(row: ApiToken) -> dict[str, Any]:
 )
 def create_token() -> Response:
     """Check a username and password (Argon2) and issue a bearer token; 429 when brute-forced."""
-    sign_in = parse_body(s.TokenRequest)
-    username, password, name = sign_in.username, sign_in.password, sign_in.name or ""
-    refused = admit_sign_in(username)  # counted before the password is looked at
-    if refused is not None:
-        wait, why = refused
-        security_event("sign_in_rate_limited", channel="api", username=username[:64],
-                       reason=why, retry_after=wait)  # fmt: skip
-        response = error_response(429, "too_many_attempts", "尝试次数过多，请稍后再试")
-        response.headers["Retry-After"] = str(wait)
-        return response
+    asked = parse_body(s.TokenRequest)
+    username, password, name = asked.username, asked.password, asked.name or ""
     db = get_db()
-    user = get_user(db, username) if len(username) <= 64 else None
-    valid = check_password(user, password)
-    if not valid or user is None or not user.is_active:
-        delay = sign_in_failed(username)
-        security_event("sign_in_failed", channel="api", username=username[:64],
-                       reason="account_disabled" if valid else "bad_credentials",
-                       known_user=user is not None, delay=delay)  # fmt: skip
-        raise NotAuthenticated("用户名或密码错误", code="invalid_credentials")
-    sign_in_succeeded(username)
-    security_event("sign_in_succeeded", channel="api", username=user.username, user_id=user.id)
+    try:
+        user = sign_in(db, username, password, channel="api", name_disabled=False)
+    except TooManyAttempts as exc:
+        response = error_response(429, "too_many_attempts", "尝试次数过多，请稍后再试")
+        response.headers["Retry-After"] = str(exc.detail)
+        return response
     token, row = issue_token(db, user, name=name, days=int(current_app.config["TOKEN_DAYS"]))
     db.commit()
     body = {

@@ -31,14 +31,14 @@ from flask_babel import gettext
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 
 from web.app import get_db
-from web.limits import admit_sign_in, sign_in_failed, sign_in_succeeded
+from web.limits import sign_in
 from web.portal.common import N_, add_error_pages
 from workflow.audit import record_event
-from workflow.errors import DomainError
+from workflow.errors import DomainError, NotAuthenticated, TooManyAttempts
 from workflow.models import User
 from workflow.security_log import security_event
 from workflow.states import Role
-from workflow.users import check_password, get_user, set_password
+from workflow.users import check_password, set_password
 
 bp = Blueprint("auth", __name__)
 login_manager = LoginManager()
@@ -146,36 +146,16 @@ def login() -> ResponseReturnValue:
         return render_template("auth/login.html", next_url=next_url)
     username = request.form.get("username", "").strip()
     password = request.form.get("password", "")
-    refused = admit_sign_in(username)  # counted before the password is looked at
-    if refused is not None:
-        wait, why = refused
-        security_event("sign_in_rate_limited", channel="portal", username=username[:64],
-                       reason=why, retry_after=wait)  # fmt: skip
-        message = gettext("登录失败次数过多，请 %(seconds)s 秒后再试", seconds=wait)
-        page = render_template("auth/login.html", error=message, username=username)
-        return page, 429, {"Retry-After": str(wait)}
     db = get_db()
-    user = get_user(db, username) if username else None
-    if not check_password(user, password) or user is None:
-        delay = sign_in_failed(username)
-        security_event("sign_in_failed", channel="portal", username=username[:64],
-                       reason="bad_credentials", known_user=user is not None,
-                       delay=delay)  # fmt: skip
+    try:
+        user = sign_in(db, username, password, channel="portal", name_disabled=True)
+    except TooManyAttempts as exc:
+        page = render_template("auth/login.html", error=exc.message, username=username)
+        return page, 429, {"Retry-After": str(exc.detail)}
+    except NotAuthenticated as exc:
         return render_template(
-            "auth/login.html",
-            error=gettext("用户名或密码错误"),
-            username=username,
-            next_url=next_url,
+            "auth/login.html", error=exc.message, username=username, next_url=next_url
         )
-    if not user.is_active:
-        delay = sign_in_failed(username)
-        security_event("sign_in_failed", channel="portal", username=username[:64],
-                       reason="account_disabled", known_user=True, delay=delay)  # fmt: skip
-        return render_template(
-            "auth/login.html", error=gettext("该账号已停用，请联系管理员"), username=username
-        )
-    sign_in_succeeded(username)
-    security_event("sign_in_succeeded", channel="portal", username=user.username, user_id=user.id)
     session.clear()  # a fresh session at sign-in: nothing from before survives (fixation)
     login_user(SessionUser(user))
     start_session_clock()

@@ -203,28 +203,32 @@ def item_history(db: Session, item: Item, *, hide_scores: bool = False) -> list[
 
     With `hide_scores` (a department before publication) no line names a score.
     """
+    rows = db.execute(
+        select(AuditEvent, User)
+        .outerjoin(User, User.username == AuditEvent.actor)
+        .where(AuditEvent.item_id == item.id)
+        .order_by(AuditEvent.seq)
+    ).all()
+    return history_entries([(e, u) for e, u in rows], hide_scores=hide_scores)
+
+
+def history_entries(
+    rows: Sequence[tuple[AuditEvent, User | None]], *, hide_scores: bool = False
+) -> list[HistoryEntry]:
+    """Label audit events (with their actors' accounts, when still there) for people."""
     from web.portal.event_text import action_label, event_state_label, person
 
-    events = list(
-        db.execute(
-            select(AuditEvent).where(AuditEvent.item_id == item.id).order_by(AuditEvent.seq)
-        ).scalars()
-    )
-    actors = {e.actor for e in events}
-    users = {
-        u.username: u for u in db.execute(select(User).where(User.username.in_(actors))).scalars()
-    }
     return [
         HistoryEntry(
             at=e.at,
-            actor=person(users.get(e.actor), e.actor),
+            actor=person(u, e.actor),
             action=action_label(e.action),
             from_state=event_state_label(e.target_type, e.from_state),
             to_state=event_state_label(e.target_type, e.to_state),
             comment=e.comment,
             detail=_detail(e, hide_scores=hide_scores),
         )
-        for e in events
+        for e, u in rows
     ]
 
 

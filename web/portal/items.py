@@ -10,28 +10,23 @@ from typing import Any
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
-from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
 from storage.convert import is_convertible, office_binary
 from storage.errors import StorageError
 from web.app import get_db
-from web.portal.common import HistoryEntry, item_history
+from web.portal.common import HistoryEntry, history_entries
 from web.portal.forms import transition_from_form
 from workflow.actions import (
-    actions_for,
     get_readable_item,
-    routine_kinds,
     scoring_points_of,
     transition_item,
 )
 from workflow.errors import DomainError, NotFound
-from workflow.evidence import EDITABLE_STATES
 from workflow.machine import ACTION_LABELS
 from workflow.models import Evidence, Item, RoutineRecord, ScoringPoint, User
-from workflow.notices import scores_visible_to
-from workflow.states import Role
+from workflow.read import item_detail
 
 # Types shown inline (as sniffed at upload, not as claimed by the client).
 PREVIEW_TYPES = frozenset({"application/pdf", "image/png", "image/jpeg", "image/gif", "image/webp"})
@@ -97,60 +92,25 @@ class ItemView:
 def load_item_view(
     db: Session, item: Item, user: User, form: MultiDict[str, str] | None = None
 ) -> ItemView:
-    """Gather the item page: points with claims and scores, live evidence, actions, history."""
-    points = scoring_points_of(db, item)
-    evidence = list(
-        db.execute(
-            select(Evidence)
-            .where(Evidence.item_id == item.id, Evidence.removed_at.is_(None))
-            .options(selectinload(Evidence.uploaded_by), selectinload(Evidence.scoring_point))
-            .order_by(Evidence.id)
-        ).scalars()
-    )
-    claims = {c.scoring_point_id: c for c in item.claims}
-    hidden = not scores_visible_to(user, item.assessment)
-    scores = {} if hidden else {s.scoring_point_id: s for s in item.scores}
-    views = []
-    for p in points:
-        claim, score = claims.get(p.id), scores.get(p.id)
-        views.append(
-            PointView(
-                point=p,
-                is_claimed=claim is not None,
-                is_upheld=claim.is_upheld if claim is not None else None,
-                score=score.points if score is not None else None,
-                deduction_reason=score.deduction_reason if score is not None else None,
-                evidence=[e for e in evidence if e.scoring_point_id == p.id],
-            )
+    """The item page, rendered from the engine's read model (`item_detail`)."""
+    detail = item_detail(db, item.id, user)
+    hidden = detail.scores_hidden
+    views = [
+        PointView(
+            point=p.point,
+            is_claimed=p.is_claimed,
+            is_upheld=p.is_upheld,
+            score=detail.score_of(p),
+            deduction_reason=None if hidden or p.score is None else p.score.deduction_reason,
+            evidence=p.evidence,
         )
-    can_edit = (
-        user.has_role(Role.DEPARTMENT)
-        and user.department_id == item.department_id
-        and item.state in EDITABLE_STATES
-    )
-    kinds = sorted({k for p in points for k in routine_kinds(item, p)})
-    records = (
-        list(
-            db.execute(
-                select(RoutineRecord)
-                .where(
-                    RoutineRecord.assessment_id == item.assessment_id,
-                    RoutineRecord.department_id == item.department_id,
-                    RoutineRecord.kind.in_(kinds),
-                    RoutineRecord.status != "withdrawn",
-                )
-                .options(selectinload(RoutineRecord.files))
-                .order_by(RoutineRecord.period, RoutineRecord.id)
-            ).scalars()
-        )
-        if kinds
-        else []
-    )
+        for p in detail.points
+    ]
     wanted = request.args.get("preview", "")
     shown = next(
         (
             e
-            for e in evidence
+            for e in detail.evidence
             if str(e.id) == wanted
             and (
                 e.content_type in PREVIEW_TYPES
@@ -161,16 +121,16 @@ def load_item_view(
     )
     return ItemView(
         preview=shown,
-        item=item,
+        item=detail.item,
         points=views,
-        evidence=evidence,
-        actions=actions_for(db, item, user),
-        history=item_history(db, item, hide_scores=hidden),
-        can_edit_evidence=can_edit,
+        evidence=detail.evidence,
+        actions=detail.actions,
+        history=history_entries([(h.event, h.user) for h in detail.history], hide_scores=hidden),
+        can_edit_evidence=detail.can_edit_evidence,
         form=form if form is not None else MultiDict(),
         scores_hidden=hidden,
-        routine_kinds=kinds,
-        routine_records=records,
+        routine_kinds=detail.routine_kinds,
+        routine_records=detail.routine_records,
     )
 
 

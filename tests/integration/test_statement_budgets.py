@@ -1,0 +1,170 @@
+"""Statement budgets: how many SQL statements one transition and one item detail cost.
+
+Counted with SQLAlchemy's `before_cursor_execute` on the engine, on PostgreSQL (SQLite adds
+one no-op UPDATE per change: its write lock, in place of FOR UPDATE). Budgets: at most 10
+statements per item command (transition, evidence attached or removed), 6 per item detail.
+Before the pipeline, a submit cost 12 statements in the engine, a review 10 and a score 13.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, event
+from sqlalchemy.orm import Session
+
+from storage.local import LocalStore
+from tests.factories import World, add_evidence
+from workflow import actions
+from workflow.assessments import set_appeal_window
+from workflow.db import make_sessionmaker
+from workflow.demo import demo_pdf
+from workflow.evidence import attach_evidence, remove_evidence
+from workflow.models import User
+from workflow.read import item_detail
+
+TRANSITION_BUDGET = 10
+DETAIL_BUDGET = 6
+
+pytestmark = pytest.mark.backend("postgresql")
+
+
+@contextmanager
+def counting(engine: Engine) -> Iterator[list[str]]:
+    """Collect the statements sent to the database inside the block."""
+    seen: list[str] = []
+
+    def count(*args: Any) -> None:
+        seen.append(args[2])
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+
+def cost(engine: Engine, who: User, step: Callable[[Session, User], object]) -> int:
+    """Statements one step costs in a fresh session, as in a request whose user is loaded.
+
+    The commit is not counted: it is the request boundary's, not the command's.
+    """
+    with make_sessionmaker(engine)() as s:
+        user = s.get_one(User, who.id)
+        with counting(engine) as seen:
+            step(s, user)
+        s.commit()
+    return len(seen)
+
+
+def test_every_item_command_within_budget(
+    engine: Engine, session: Session, store: LocalStore, world: World
+) -> None:
+    """Evidence, submit → review → return → submit → review → verify → score → appeal → rescore."""
+    w = world
+    item = w.item(session, w.dep_a, "1")
+    iid = item.id
+    add_evidence(session, store, item, w.member_a)
+    spare = add_evidence(session, store, item, w.member_a, name="另一份.pdf").id
+    session.commit()
+    costs: dict[str, int] = {}
+
+    def step(name: str, who: User, fn: Callable[[Session, User, int], object]) -> None:
+        session.expire_all()
+        v = actions.get_item(session, iid).version
+        session.commit()
+        n = cost(engine, who, lambda s, u: fn(s, u, v))
+        costs[name] = max(costs.get(name, 0), n)
+
+    step("remove_evidence", w.member_a, lambda s, u, v: remove_evidence(s, spare, u))
+    step(
+        "attach_evidence",
+        w.member_a,
+        lambda s, u, v: attach_evidence(
+            s, store, iid, u, io.BytesIO(demo_pdf("budget")), "b.pdf", max_size=1 << 20
+        ),
+    )
+    step("submit", w.member_a, lambda s, u, v: actions.submit_item(s, iid, u, v))
+    step("review", w.reviewer, lambda s, u, v: actions.review_item(s, iid, u, v))
+    step("return", w.verifier, lambda s, u, v: actions.return_item(s, iid, u, v, "补充材料"))
+    step("submit", w.member_a, lambda s, u, v: actions.submit_item(s, iid, u, v))
+    step("review", w.reviewer, lambda s, u, v: actions.review_item(s, iid, u, v))
+    step("verify", w.verifier, lambda s, u, v: actions.verify_item(s, iid, u, v))
+    scores = {"1.1": 5, "1.2": 2}
+    step(
+        "score",
+        w.scorer,
+        lambda s, u, v: actions.score_item(
+            s, iid, u, v, scores=scores, deductions={"1.2": "未指定专人"}
+        ),
+    )
+    now = dt.datetime.now(dt.UTC)
+    set_appeal_window(
+        session, w.assessment, now - dt.timedelta(days=1), now + dt.timedelta(days=3),
+        actor=w.admin,
+    )  # fmt: skip
+    session.commit()
+    step("appeal", w.member_a, lambda s, u, v: actions.appeal_item(s, iid, u, v, "不服"))
+    step(
+        "rescore",
+        w.scorer2,
+        lambda s, u, v: actions.rescore_item(
+            s, iid, u, v, scores=scores, deductions={"1.2": "复核"}
+        ),
+    )
+    session.expire_all()
+    assert actions.get_item(session, iid).state == "scored"
+    assert len(costs) == 9
+    over = {name: n for name, n in costs.items() if n > TRANSITION_BUDGET}
+    assert not over, f"over the budget of {TRANSITION_BUDGET}: {over} (all: {costs})"
+    # The pipeline loads only what a row needs: a review is the lock (which reads the audit
+    # chain's head too), one UPDATE, and the event appended with the head moved in one.
+    assert costs["review"] == 3, costs
+
+
+def test_reject_appeal_within_budget(
+    engine: Engine, session: Session, store: LocalStore, world: World
+) -> None:
+    w = world
+    item = w.item(session, w.dep_b, "1")
+    add_evidence(session, store, item, w.member_b)
+    actions.submit_item(session, item.id, w.member_b, item.version)
+    actions.review_item(session, item.id, w.reviewer, item.version)
+    actions.verify_item(session, item.id, w.verifier, item.version)
+    actions.score_item(
+        session, item.id, w.scorer, item.version, scores={"1.1": 5, "1.2": 2},
+        deductions={"1.2": "未指定专人"},
+    )  # fmt: skip
+    now = dt.datetime.now(dt.UTC)
+    set_appeal_window(
+        session, w.assessment, now - dt.timedelta(days=1), now + dt.timedelta(days=3),
+        actor=w.admin,
+    )  # fmt: skip
+    actions.appeal_item(session, item.id, w.member_b, item.version, "不服")
+    session.commit()
+    iid, v = item.id, item.version
+    n = cost(engine, w.scorer2, lambda s, u: actions.reject_appeal_item(s, iid, u, v, "材料不支持"))
+    assert 0 < n <= TRANSITION_BUDGET
+
+
+def test_item_detail_within_budget(
+    engine: Engine, session: Session, store: LocalStore, world: World
+) -> None:
+    """The item page's data, history included, on an item with evidence and events."""
+    w = world
+    item = w.item(session, w.dep_a, "9")  # a routine-fed indicator: one more query
+    add_evidence(session, store, item, w.member_a)
+    add_evidence(session, store, item, w.member_a, name="第二份.pdf")
+    session.commit()
+    iid = item.id
+    for who in (w.member_a, w.reviewer, w.auditor):
+        n = cost(engine, who, lambda s, u: item_detail(s, iid, u))
+        assert 0 < n <= DETAIL_BUDGET, (who.username, n)
+    detail = item_detail(session, iid, w.member_a)
+    assert len(detail.evidence) == 2 and len(detail.history) == 2
+    assert "submit" in detail.actions

@@ -1,0 +1,182 @@
+"""What an action changes besides the state: one function per kind of change.
+
+Each effect gets the locked item and the command's context (the parsed payload and the facts
+the pipeline loaded), changes rows, and returns what it adds to the audit event's payload.
+Effects never flush, commit or write the audit event: the pipeline does, once.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, cast
+
+from sqlalchemy import delete
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+
+from workflow.errors import InvalidValue, NotFound
+from workflow.models import Evidence, Item, NotInvolvedClaim, Score, utcnow
+from workflow.payloads import AttachPayload, RemovePayload, ScorePayload, SubmitPayload
+
+if TYPE_CHECKING:
+    from workflow.machine import FlowContext
+
+Audited = dict[str, Any]
+
+
+def replace_claims(session: Session, item: Item, ctx: FlowContext) -> Audited:
+    """Submit: the claims of this submission replace the last round's (rulings start afresh)."""
+    payload = cast(SubmitPayload, ctx.payload)
+    by_code = ctx.points_by_code
+    if item.claims:  # one DELETE; the new claims may name the same points again
+        for claim in item.claims:
+            session.expunge(claim)
+        session.execute(delete(NotInvolvedClaim).where(NotInvolvedClaim.item_id == item.id))
+        set_committed_value(item, "claims", [])
+    for code in payload.not_involved:
+        item.claims.append(
+            NotInvolvedClaim(scoring_point_id=by_code[code].id, claimed_by_id=ctx.user.id)
+        )
+    return {}
+
+
+def stamp_submission(session: Session, item: Item, ctx: FlowContext) -> Audited:
+    """Submit: a new round, the evidence hashes and claims it was submitted with."""
+    item.round += 1
+    item.submitted_at = ctx.now
+    item.reviewed_by_id = None
+    item.verified_by_id = None
+    item.return_reason = None
+    audited: Audited = {
+        "evidence_sha256": list(ctx.evidence_hashes),
+        "not_involved": sorted(ctx.claimed_points),
+    }
+    if ctx.routine_points:
+        audited["routine_points"] = sorted(ctx.routine_points)
+    lateness = ctx.lateness
+    if lateness is not None:  # a first submission: the calendar's verdict is kept
+        item.submit_due_on = lateness.due_on
+        item.is_submitted_late = lateness.is_late
+        audited["submit_due_on"] = lateness.due_on
+        audited["is_late"] = lateness.is_late
+        audited["working_days_late"] = lateness.working_days_late
+    return audited
+
+
+def stamp_reviewer(session: Session, item: Item, ctx: FlowContext) -> Audited:
+    """Review: the reviewer of this round (the verifier must be someone else)."""
+    item.reviewed_by_id = ctx.user.id
+    return {}
+
+
+def stamp_return(session: Session, item: Item, ctx: FlowContext) -> Audited:
+    """Return: the reason is kept on the item for the department to read."""
+    item.return_reason = ctx.comment
+    item.reviewed_by_id = None
+    return {}
+
+
+def rule_on_claims(session: Session, item: Item, ctx: FlowContext) -> Audited:
+    """Verify: the verifier and the ruling on every not-involved claim."""
+    item.verified_by_id = ctx.user.id
+    code_of = {p.id: p.code for p in ctx.points}
+    for claim in item.claims:
+        claim.is_upheld = ctx.rulings[code_of[claim.scoring_point_id]]
+        claim.ruled_by_id = ctx.user.id
+        claim.ruled_at = ctx.now
+    return {"rulings": dict(ctx.rulings)}
+
+
+def stamp_scorer(session: Session, item: Item, ctx: FlowContext) -> Audited:
+    """Score (not rescore): the original scorer, whom an appeal may not be decided by."""
+    item.scored_by_id = ctx.user.id
+    item.scored_at = ctx.now
+    return {}
+
+
+def write_scores(session: Session, item: Item, ctx: FlowContext) -> Audited:
+    """Score and rescore: one Score per scoring point and the item's total."""
+    payload = cast(ScorePayload, ctx.payload)
+    existing = {s.scoring_point_id: s for s in item.scores}
+    written: dict[str, Decimal] = {}
+    reasons: dict[str, str] = {}
+    for point in ctx.points:
+        code = point.code
+        if code in ctx.upheld_points:
+            value, reason = point.max_points, "不涉及（已核实）"
+        else:
+            value = payload.scores[code]
+            reason = (
+                (payload.deductions.get(code) or "").strip() if value < point.max_points else ""
+            )
+        value = value.quantize(Decimal("0.01"))
+        row = existing.get(point.id)
+        if row is None:
+            row = Score(scoring_point_id=point.id, points=value, scored_by_id=ctx.user.id)
+            item.scores.append(row)
+        row.points = value
+        row.deduction_reason = reason or None
+        row.scored_by_id = ctx.user.id
+        row.scored_at = ctx.now
+        written[code] = value
+        if reason:
+            reasons[code] = reason
+    total = sum(written.values(), Decimal("0.00"))
+    item.total = total
+    audited: Audited = {"scores": written, "deductions": reasons, "total": total}
+    if ctx.suggested:
+        audited["suggested"] = dict(ctx.suggested)
+    return audited
+
+
+def open_appeal(session: Session, item: Item, ctx: FlowContext) -> Audited:
+    """Appeal: counted (once per item), with the reason and the time."""
+    item.appeal_count += 1
+    item.appeal_reason = ctx.comment
+    item.appealed_at = ctx.now
+    return {}
+
+
+def add_evidence(session: Session, item: Item, ctx: FlowContext) -> Audited:
+    """Attach: one evidence row per stored file (the audit event names them all)."""
+    payload = cast(AttachPayload, ctx.payload)
+    point_id = None
+    if payload.sub_item:
+        point = ctx.points_by_code.get(payload.sub_item)
+        if point is None:
+            raise InvalidValue(
+                "评分项 %(sub_item)s 不属于本指标",
+                code="unknown_sub_item",
+                params={"sub_item": payload.sub_item},
+            )
+        point_id = point.id
+    rows = [
+        Evidence(
+            item_id=item.id,
+            scoring_point_id=point_id,
+            purpose=payload.purpose,
+            filename=f.filename,
+            note=payload.note,
+            size=f.size,
+            sha256=f.sha256,
+            content_type=f.content_type,
+            storage_key=f.key,
+            uploaded_by_id=ctx.user.id,
+        )
+        for f in payload.files
+    ]
+    session.add_all(rows)
+    ctx.written = list(rows)
+    return {}
+
+
+def mark_evidence_removed(session: Session, item: Item, ctx: FlowContext) -> Audited:
+    """Remove: the row is marked removed (the object is kept for the record)."""
+    payload = cast(RemovePayload, ctx.payload)
+    row = session.get(Evidence, payload.evidence_id, populate_existing=True)
+    if row is None or row.item_id != item.id or row.removed_at is not None:
+        raise NotFound("材料不存在或已删除", code="evidence_not_found")
+    row.removed_at = utcnow()
+    row.removed_by_id = ctx.user.id
+    ctx.written = [row]
+    return {}

@@ -1,0 +1,483 @@
+"""The one engine function every change to an item goes through: `execute(session, command)`.
+
+In order, for every row of the table (workflow/table.py):
+
+1. parse the payload with the row's model (before any lock: a bad body costs no lock);
+2. one locking read of the item with its assessment, and the claims and scores the row needs;
+3. visibility (another department's item is a 404), then the idempotency check;
+4. the final-results check and the version check;
+5. the facts the row needs (scoring points, evidence, routine records, calendar), each one
+   query, only when needed;
+6. the guards, through the `transitions` machine;
+7. the effects, the new state, one flush (the version moves by exactly one);
+8. the audit event(s), and the idempotency record.
+
+A database conflict raised by the flush (a unique violation, a stale row, a deadlock or a
+serialization failure) becomes `Conflict` here, so every face (API, portal, CLI, bulk) shows
+the same 409; `run_command` retries such a conflict once in a fresh transaction. The pipeline
+never commits: the caller's unit of work (workflow/unit.py) does, once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from sqlalchemy import Table, select, update
+from sqlalchemy.orm import Session, contains_eager, joinedload, sessionmaker
+
+from workflow.assessments import ensure_not_final
+from workflow.audit import append_after, canonical_json
+from workflow.errors import BadRequest, Conflict, InvalidValue, NotFound
+from workflow.machine import FlowContext, ItemFlow, fire, probe
+from workflow.models import (
+    Assessment,
+    ChainHead,
+    Evidence,
+    IdempotencyRecord,
+    Item,
+    RoutineRecord,
+    ScoringPoint,
+    User,
+    utcnow,
+)
+from workflow.payloads import Payload
+from workflow.permissions import can_read_item
+from workflow.security_log import hidden_from
+from workflow.states import State
+from workflow.table import ROW_OF, Transition
+from workflow.unit import translate_conflicts, unit_of_work
+
+MAX_IDEMPOTENCY_KEY = 200
+
+
+@dataclass(frozen=True)
+class Command:
+    """One change asked of an item: who asks, what, on which version, with what payload."""
+
+    action: str
+    item_id: int
+    actor: User
+    version: int | None = None
+    payload: Mapping[str, Any] = field(default_factory=dict)
+    idempotency_key: str | None = None
+    now: dt.datetime | None = None
+
+
+@dataclass
+class Outcome:
+    """What a command did: the item after it, its audit events and the rows it wrote."""
+
+    item: Item
+    replayed: bool = False
+    written: list[Any] = field(default_factory=list)
+
+
+def row_of(action: str) -> Transition:
+    """Return the table's row for an action, or refuse an unknown one (422)."""
+    row = ROW_OF.get(action) if isinstance(action, str) else None
+    if row is None:
+        raise InvalidValue(
+            "未知的操作：%(action)s", code="unknown_action", params={"action": action}
+        )
+    return row
+
+
+def _serialise_sqlite_writer(session: Session, item_id: int) -> None:
+    """Take SQLite's write lock now, before anything is read under the item's "lock".
+
+    SQLite has no row locks and ignores FOR UPDATE; a no-op write opens the transaction and
+    takes the database's single write lock, so writers queue here exactly as PostgreSQL's
+    FOR UPDATE makes them queue on the item row, and every later read sees the newest data.
+    """
+    table = cast(Table, Item.__table__)
+    session.execute(update(table).where(table.c.id == item_id).values(id=table.c.id))
+
+
+def lock_item(session: Session, item_id: int, needs: frozenset[str] = frozenset()) -> Item:
+    """Load and lock the item with its assessment (and claims, scores when needed): one query.
+
+    Concurrent writers of the item queue here until this transaction ends: SELECT … FOR
+    UPDATE on PostgreSQL, the database write lock on SQLite.
+    """
+    return _locked(session, item_id, needs)[0]
+
+
+def _locked(
+    session: Session, item_id: int, needs: frozenset[str]
+) -> tuple[Item, tuple[int, str] | None]:
+    """Lock the item; with it, in the same query, the audit chain's head as it is now.
+
+    The head is read, not locked: the event is appended after it in one statement when no
+    other append came first (see `audit.append_after`).
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        _serialise_sqlite_writer(session, item_id)
+    options: list[Any] = [contains_eager(Item.assessment)]
+    if "points" in needs:
+        options.append(joinedload(Item.scoring_points))
+    if "claims" in needs:
+        options.append(joinedload(Item.claims))
+    if "scores" in needs:
+        options.append(joinedload(Item.scores))
+    stmt = (
+        select(Item, ChainHead.seq, ChainHead.hash)
+        .join(Item.assessment)
+        .outerjoin(ChainHead, ChainHead.id == 1)
+        .where(Item.id == item_id)
+        .options(*options)
+        .with_for_update(of=Item)
+        .execution_options(populate_existing=True)
+    )
+    row = session.execute(stmt).unique().first()
+    if row is None:
+        raise NotFound("考核事项不存在", code="item_not_found")
+    item, seq, head_hash = row
+    return item, (None if seq is None else (seq, head_hash))
+
+
+def readable_item(session: Session, item_id: int, user: User) -> Item:
+    """The item with its assessment (one query, no lock), if the user may read it; else 404."""
+    item = session.execute(
+        select(Item).join(Item.assessment).where(Item.id == item_id)
+        .options(contains_eager(Item.assessment))
+    ).scalar_one_or_none()  # fmt: skip
+    if item is None:
+        raise NotFound("考核事项不存在", code="item_not_found")
+    _visible(session, item, user)
+    return item
+
+
+def _visible(session: Session, item: Item, user: User) -> None:
+    if not user.is_active or not can_read_item(user, item):
+        hidden_from(user, "item", item.id, department_id=item.department_id)
+        raise NotFound("考核事项不存在", code="item_not_found")
+
+
+def _request_hash(command: Command, payload: Payload) -> str:
+    body = {
+        "item": command.item_id,
+        "action": command.action,
+        "version": command.version,
+        **payload.audited(),
+    }
+    return hashlib.sha256(canonical_json(body).encode()).hexdigest()
+
+
+def check_idempotency_key(key: str | None) -> None:
+    """Refuse an empty or over-long key (400)."""
+    if key is not None and (not key or len(key) > MAX_IDEMPOTENCY_KEY):
+        raise BadRequest("Idempotency-Key 无效", code="bad_idempotency_key")
+
+
+def _replayed(session: Session, command: Command, key_hash: str) -> bool:
+    """Tell whether this key was applied already (to the same request; else a 422)."""
+    seen = session.execute(
+        select(IdempotencyRecord.request_hash).where(
+            IdempotencyRecord.user_id == command.actor.id,
+            IdempotencyRecord.key == command.idempotency_key,
+        )
+    ).scalar_one_or_none()
+    if seen is None:
+        return False
+    if seen != key_hash:
+        raise InvalidValue("该 Idempotency-Key 已用于另一个请求", code="idempotency_key_reused")
+    return True
+
+
+def scoring_points(session: Session, item: Item) -> list[ScoringPoint]:
+    """The item's scoring points in scheme order."""
+    return list(
+        session.execute(
+            select(ScoringPoint)
+            .where(ScoringPoint.indicator_id == item.indicator_id)
+            .order_by(ScoringPoint.position)
+        ).scalars()
+    )
+
+
+def routine_kinds(assessment: Assessment, point: ScoringPoint) -> list[str]:
+    """Return the routine record kinds that feed a scoring point (empty if not routine)."""
+    if not point.routine:
+        return []
+    spec = (assessment.routine_config or {}).get("suggestion", {}).get(point.code) or {}
+    kinds = spec.get("kinds") or ([spec["kind"]] if spec.get("kind") else [point.routine])
+    return [str(k) for k in kinds]
+
+
+def routine_points_with_records(
+    session: Session, item: Item, points: list[ScoringPoint]
+) -> frozenset[str]:
+    """Return the routine-fed points of the item that have live (not rejected) records."""
+    wanted = {p.code: routine_kinds(item.assessment, p) for p in points if p.routine}
+    if not wanted:
+        return frozenset()
+    kinds = {k for ks in wanted.values() for k in ks}
+    present = set(
+        session.execute(
+            select(RoutineRecord.kind)
+            .where(
+                RoutineRecord.assessment_id == item.assessment_id,
+                RoutineRecord.department_id == item.department_id,
+                RoutineRecord.kind.in_(kinds),
+                RoutineRecord.status.in_(("submitted", "accepted")),
+            )
+            .distinct()
+        ).scalars()
+    )
+    return frozenset(code for code, ks in wanted.items() if present.intersection(ks))
+
+
+def gather(
+    session: Session,
+    item: Item,
+    user: User,
+    needs: frozenset[str],
+    *,
+    payload: Payload | None = None,
+    now: dt.datetime | None = None,
+    points: list[ScoringPoint] | None = None,
+) -> FlowContext:
+    """Load the facts `needs` names for the guards and effects; each at most one query."""
+    now = now or utcnow()
+    payload = payload or Payload()
+    ctx = FlowContext(
+        user=user,
+        now=now,
+        payload=payload,
+        comment=payload.comment,
+        scores=getattr(payload, "scores", {}),
+        deductions=getattr(payload, "deductions", {}),
+        rulings=getattr(payload, "rulings", {}),
+    )
+    if "points" in needs or points is not None:
+        points = points if points is not None else scoring_points(session, item)
+        ctx.points = points
+        ctx.point_max = {p.code: p.max_points for p in points}
+    code_of = {p.id: p.code for p in ctx.points}
+    if "claims" in needs:
+        ctx.claimed_points = frozenset(code_of[c.scoring_point_id] for c in item.claims)
+        ctx.upheld_points = frozenset(
+            code_of[c.scoring_point_id] for c in item.claims if c.is_upheld
+        )
+    if "evidence" in needs:
+        live = session.execute(
+            select(Evidence.scoring_point_id, Evidence.purpose, Evidence.sha256)
+            .where(Evidence.item_id == item.id, Evidence.removed_at.is_(None))
+            .order_by(Evidence.id)
+        ).all()
+        ctx.evidence_points = frozenset(
+            code_of.get(sp) if sp is not None else None for sp, purpose, _ in live
+            if purpose == "evidence"
+        )  # fmt: skip
+        ctx.proof_points = frozenset(
+            code_of[sp] for sp, purpose, _ in live if purpose == "not_involved_proof"
+            and sp in code_of
+        )  # fmt: skip
+        ctx.evidence_hashes = [sha for _, _, sha in live]
+    if "routine_points" in needs:
+        ctx.routine_points = routine_points_with_records(session, item, list(ctx.points))
+    if "suggestions" in needs:
+        from workflow.routine import suggestions_for_points  # routine imports the engine
+
+        ctx.suggested = suggestions_for_points(session, item, list(ctx.points), now)
+    return ctx
+
+
+def _lateness(session: Session, item: Item, ctx: FlowContext) -> None:
+    from workflow.calendar import ensure_submission_allowed  # calendar reads items
+
+    ctx.lateness = ensure_submission_allowed(session, item.assessment, item, ctx.now)
+
+
+def execute(session: Session, command: Command) -> Outcome:
+    """Run one command through the pipeline (see the module's docstring); never commits."""
+    row = row_of(command.action)
+    user = command.actor
+    if row.versioned and (
+        isinstance(command.version, bool) or not isinstance(command.version, int)
+    ):
+        raise BadRequest("缺少或无效的 version（整数）", code="version_required")
+    check_idempotency_key(command.idempotency_key)
+    payload = row.payload.parse(command.payload)
+    if not user.is_active:
+        raise NotFound("考核事项不存在", code="item_not_found")
+
+    item, head = _locked(session, command.item_id, row.needs)
+    _visible(session, item, user)
+    key_hash = None
+    if command.idempotency_key is not None:
+        key_hash = _request_hash(command, payload)
+        if _replayed(session, command, key_hash):
+            return Outcome(item, replayed=True)
+    # Results that are final change only after an admin's reopen.
+    ensure_not_final(item.assessment)
+    if row.versioned and command.version != item.version:
+        if row.stale is not None:
+            raise Conflict(code=row.stale)
+        raise Conflict(
+            "事项已被他人更新（当前版本 %(current)s，请求版本 %(requested)s），请刷新后重试",
+            code="stale_version",
+            params={"current": item.version, "requested": command.version},
+        )
+
+    ctx = gather(
+        session, item, user, row.needs, payload=payload, now=command.now,
+        points=item.scoring_points if "points" in row.needs else None,
+    )  # fmt: skip
+    if "lateness" in row.needs and State(item.state) in row.sources:
+        _lateness(session, item, ctx)
+    if row.trigger == "submit":  # the claims of this submission are the guards' facts
+        _claims_of_submission(ctx)
+    from_state = item.state
+    with session.no_autoflush:  # one UPDATE, so the version moves by exactly one
+        new_state = fire(ItemFlow(item, ctx), row.trigger)
+        audited: dict[str, Any] = {}
+        for effect in row.effects:
+            audited.update(effect(session, item, ctx))
+        if row.changes_state:
+            item.state = new_state.value
+            item.updated_at = ctx.now
+    with translate_conflicts():
+        session.flush()  # bumps item.version (version_id_col) when the item changed
+    if row.changes_state:
+        audited["version"] = item.version
+        audited["round"] = item.round
+        append_after(
+            session,
+            head if not ctx.written else None,
+            actor=user,
+            action=row.event or row.trigger,
+            target_type="item",
+            target_id=item.id,
+            item_id=item.id,
+            department_id=item.department_id,
+            from_state=from_state,
+            to_state=new_state.value,
+            comment=ctx.comment,
+            payload=audited,
+        )
+    else:
+        for n, written in enumerate(ctx.written):
+            _record_evidence_event(session, row, item, user, written, ctx, head if n == 0 else None)
+    if key_hash is not None:
+        session.add(
+            IdempotencyRecord(
+                user_id=user.id,
+                key=command.idempotency_key,
+                request_hash=key_hash,
+                item_id=item.id,
+                result_version=item.version,
+            )
+        )
+        with translate_conflicts():
+            session.flush()
+    return Outcome(item, written=list(ctx.written))
+
+
+def _claims_of_submission(ctx: FlowContext) -> None:
+    """Submit judges the claims it brings, not last round's (they are replaced)."""
+    codes = frozenset(getattr(ctx.payload, "not_involved", ()))
+    unknown = sorted(codes - set(ctx.point_max))
+    if unknown:
+        raise InvalidValue(
+            "不涉及声明中的评分项不属于本指标：%(codes)s",
+            code="unknown_sub_item",
+            params={"codes": "、".join(unknown)},
+        )
+    ctx.claimed_points = codes
+    ctx.upheld_points = frozenset()
+
+
+def _record_evidence_event(
+    session: Session,
+    row: Transition,
+    item: Item,
+    user: User,
+    ev: Evidence,
+    ctx: FlowContext,
+    head: tuple[int, str] | None,
+) -> None:
+    if row.trigger == "remove_evidence":
+        payload: dict[str, Any] = {
+            "evidence_id": ev.id,
+            "filename": ev.filename,
+            "sha256": ev.sha256,
+        }
+    else:
+        code = {p.id: p.code for p in ctx.points}.get(ev.scoring_point_id or -1)
+        payload = {
+            "evidence_id": ev.id,
+            "filename": ev.filename,
+            "size": ev.size,
+            "sha256": ev.sha256,
+            "content_type": ev.content_type,
+            "sub_item": code,
+            "purpose": ev.purpose,
+        }
+    append_after(
+        session,
+        head,
+        actor=user,
+        action=row.event or row.trigger,
+        target_type="evidence",
+        target_id=ev.id,
+        item_id=item.id,
+        department_id=item.department_id,
+        payload=payload,
+    )
+
+
+def check(
+    session: Session,
+    item: Item,
+    user: User,
+    action: str,
+    payload: Mapping[str, Any] | None = None,
+    *,
+    version: int | None = None,
+    now: dt.datetime | None = None,
+    with_payload: bool = False,
+    points: list[ScoringPoint] | None = None,
+) -> None:
+    """Tell whether `action` could be taken on the item now, changing nothing.
+
+    Raise the DomainError the command would raise, in the pipeline's order: visibility,
+    finality, version (when given), then the machine's guards (`may_<trigger>`). The guards
+    that judge a payload are left out unless `with_payload` (a bulk preview gives its shared
+    reason; a page asking "which buttons?" has no payload yet). For a pre-check before an
+    upload, a bulk preview, the buttons of a page.
+    """
+    row = row_of(action)
+    parsed = row.payload.parse(payload or {})
+    _visible(session, item, user)
+    ensure_not_final(item.assessment)
+    if version is not None and version != item.version:
+        raise Conflict(
+            "事项已被他人更新（当前版本 %(current)s，请求版本 %(requested)s），请刷新后重试",
+            code="stale_version",
+            params={"current": item.version, "requested": version},
+        )
+    needs = row.needs - {"lateness", "suggestions"}
+    ctx = gather(session, item, user, needs, payload=parsed, now=now, points=points)
+    probe(ItemFlow(item, ctx), action, with_payload=with_payload)
+
+
+def run_command(factory: sessionmaker[Session], command: Command) -> Outcome:
+    """Run a command in its own unit of work; a database conflict is retried once.
+
+    For callers outside a request (CLI, bulk actions, jobs): each command is one transaction.
+    """
+    for attempt in (1, 2):
+        try:
+            with unit_of_work(factory) as session:
+                outcome = execute(session, command)
+                session.flush()
+            return outcome
+        except Conflict as exc:
+            if attempt == 2 or not getattr(exc, "retryable", False):
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover

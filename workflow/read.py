@@ -1,0 +1,227 @@
+"""The engine's read model: what an item page and the item endpoint show, in a few queries.
+
+`item_detail` loads an item with its assessment, department, indicator, claims and scores in
+one query, its scoring points in one, its live evidence with uploaders in one, the routine
+records of a routine-fed indicator in one and its history (with the actors) in one, and
+computes the allowed actions from those same rows: at most five statements. The API, the
+portal and the CLI render it; none of them queries an item's parts on its own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm.attributes import set_committed_value
+
+from workflow.errors import NotFound
+from workflow.machine import FlowContext, allowed_actions
+from workflow.models import (
+    AuditEvent,
+    Evidence,
+    Item,
+    NotInvolvedClaim,
+    RoutineRecord,
+    Score,
+    ScoringPoint,
+    User,
+)
+from workflow.notices import scores_visible_to
+from workflow.permissions import can_read_item
+from workflow.pipeline import routine_kinds
+from workflow.security_log import hidden_from
+from workflow.states import Role, State
+
+EDITABLE_STATES = (State.DRAFT.value, State.RETURNED.value)
+#: Routine records that stand as evidence (awaiting review, or accepted).
+LIVE_ROUTINE = ("submitted", "accepted")
+
+
+@dataclass
+class PointDetail:
+    """A scoring point with what the item has on it: claim, ruling, score, evidence."""
+
+    point: ScoringPoint
+    claim: NotInvolvedClaim | None = None
+    score: Score | None = None
+    evidence: list[Evidence] = field(default_factory=list)
+
+    @property
+    def is_claimed(self) -> bool:
+        """Whether the department declared the point not involved (不涉及)."""
+        return self.claim is not None
+
+    @property
+    def is_upheld(self) -> bool | None:
+        """The verifier's ruling on the claim (None: no claim or not ruled yet)."""
+        return self.claim.is_upheld if self.claim is not None else None
+
+
+@dataclass
+class HistoryEvent:
+    """One audit event of the item, with the acting user when the account still exists."""
+
+    event: AuditEvent
+    user: User | None
+
+
+@dataclass
+class ItemDetail:
+    """Everything about one item that a page, the API or the CLI shows to one user."""
+
+    item: Item
+    points: list[PointDetail]
+    evidence: list[Evidence]
+    actions: list[str]
+    scores_hidden: bool
+    can_edit_evidence: bool
+    routine_kinds: list[str]
+    routine_records: list[RoutineRecord]
+    history: list[HistoryEvent]
+
+    @property
+    def live_routine_records(self) -> list[RoutineRecord]:
+        """The routine records that stand as the item's evidence."""
+        return [r for r in self.routine_records if r.status in LIVE_ROUTINE]
+
+    def score_of(self, p: PointDetail) -> Decimal | None:
+        """The point's score, unless scores are hidden from this user."""
+        return None if self.scores_hidden or p.score is None else p.score.points
+
+
+def load_item(session: Session, item_id: int) -> Item:
+    """The item with its assessment, department, indicator, claims and scores: one query."""
+    item = (
+        session.execute(
+            select(Item)
+            .where(Item.id == item_id)
+            .options(
+                joinedload(Item.assessment),
+                joinedload(Item.department),
+                joinedload(Item.indicator),
+                joinedload(Item.claims),
+                joinedload(Item.scores),
+            )
+            .execution_options(populate_existing=True)
+        )
+        .unique()
+        .scalar_one_or_none()
+    )
+    if item is None:
+        raise NotFound("考核事项不存在", code="item_not_found")
+    return item
+
+
+def item_detail(
+    session: Session,
+    item_id: int,
+    user: User,
+    *,
+    history: bool = True,
+    now: dt.datetime | None = None,
+) -> ItemDetail:
+    """Return the item as `user` may see it (another department's item is a 404)."""
+    item = load_item(session, item_id)
+    if not user.is_active or not can_read_item(user, item):
+        hidden_from(user, "item", item.id, department_id=item.department_id)
+        raise NotFound("考核事项不存在", code="item_not_found")
+    points = list(
+        session.execute(
+            select(ScoringPoint)
+            .where(ScoringPoint.indicator_id == item.indicator_id)
+            .order_by(ScoringPoint.position)
+        ).scalars()
+    )
+    evidence = list(
+        session.execute(
+            select(Evidence)
+            .where(Evidence.item_id == item.id, Evidence.removed_at.is_(None))
+            .options(joinedload(Evidence.uploaded_by))
+            .order_by(Evidence.id)
+        ).scalars()
+    )
+    by_id = {p.id: p for p in points}
+    for ev in evidence:  # the point is one of these: no query per file
+        if ev.scoring_point_id is not None and ev.scoring_point_id in by_id:
+            set_committed_value(ev, "scoring_point", by_id[ev.scoring_point_id])
+    kinds_of = {p.code: routine_kinds(item.assessment, p) for p in points if p.routine}
+    kinds = sorted({k for ks in kinds_of.values() for k in ks})
+    records: list[RoutineRecord] = []
+    if kinds:
+        records = list(
+            session.execute(
+                select(RoutineRecord)
+                .where(
+                    RoutineRecord.assessment_id == item.assessment_id,
+                    RoutineRecord.department_id == item.department_id,
+                    RoutineRecord.kind.in_(kinds),
+                    RoutineRecord.status != "withdrawn",
+                )
+                .options(joinedload(RoutineRecord.files))
+                .order_by(RoutineRecord.period, RoutineRecord.id)
+            )
+            .unique()
+            .scalars()
+        )
+    events: list[HistoryEvent] = []
+    if history:
+        rows = session.execute(
+            select(AuditEvent, User)
+            .outerjoin(User, User.username == AuditEvent.actor)
+            .where(AuditEvent.item_id == item.id)
+            .order_by(AuditEvent.seq)
+        ).all()
+        events = [HistoryEvent(e, u) for e, u in rows]
+
+    claims = {c.scoring_point_id: c for c in item.claims}
+    scores = {s.scoring_point_id: s for s in item.scores}
+    details = [
+        PointDetail(
+            point=p,
+            claim=claims.get(p.id),
+            score=scores.get(p.id),
+            evidence=[e for e in evidence if e.scoring_point_id == p.id],
+        )
+        for p in points
+    ]
+    live_kinds = {r.kind for r in records if r.status in LIVE_ROUTINE}
+    code_of = {p.id: p.code for p in points}
+    ctx = FlowContext(
+        user=user,
+        evidence_points=frozenset(
+            code_of.get(e.scoring_point_id) if e.scoring_point_id is not None else None
+            for e in evidence
+            if e.purpose == "evidence"
+        ),
+        proof_points=frozenset(
+            code_of[e.scoring_point_id]
+            for e in evidence
+            if e.purpose == "not_involved_proof" and e.scoring_point_id in code_of
+        ),
+        routine_points=frozenset(c for c, ks in kinds_of.items() if live_kinds.intersection(ks)),
+        claimed_points=frozenset(code_of[c] for c in claims if c in code_of),
+        upheld_points=frozenset(code_of[c] for c, v in claims.items() if v.is_upheld),
+        point_max={p.code: p.max_points for p in points},
+        points=points,
+    )
+    if now is not None:
+        ctx.now = now
+    actions = allowed_actions(item, ctx) if user.is_active else []
+    return ItemDetail(
+        item=item,
+        points=details,
+        evidence=evidence,
+        actions=actions,
+        scores_hidden=not scores_visible_to(user, item.assessment),
+        can_edit_evidence=(
+            user.has_role(Role.DEPARTMENT)
+            and user.department_id == item.department_id
+            and item.state in EDITABLE_STATES
+        ),
+        routine_kinds=kinds,
+        routine_records=records,
+        history=events,
+    )
