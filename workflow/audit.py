@@ -8,6 +8,7 @@ the same transaction as the change it records.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import logging
@@ -20,7 +21,7 @@ from decimal import Decimal
 from json.encoder import encode_basestring
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, literal, select, update
+from sqlalchemy import BigInteger, Table, TextClause, bindparam, select, text
 from sqlalchemy.orm import Session
 
 from workflow.models import AuditEvent, ChainHead, User, utcnow
@@ -207,6 +208,29 @@ def record_event(
     return event
 
 
+_APPEND_COLUMNS = tuple(cast(Table, AuditEvent.__table__).columns)
+
+
+@functools.cache
+def _append_statement() -> TextClause:
+    """PostgreSQL: move the head from `prev_seq` and insert the event, in one statement.
+
+    Built once, with typed parameters; the data-modifying CTE writes nothing when the head is
+    no longer at `prev_seq`, and RETURNING then yields no row.
+    """
+    names = [c.name for c in _APPEND_COLUMNS]
+    sql = (
+        "WITH moved AS (UPDATE audit_chain_head SET seq = :seq, hash = :hash "
+        "WHERE id = 1 AND seq = :prev_seq RETURNING seq) "
+        f"INSERT INTO audit_events ({', '.join(names)}) "
+        f"SELECT {', '.join(':' + n for n in names)} FROM moved RETURNING seq"
+    )
+    return text(sql).bindparams(
+        *[bindparam(c.name, type_=c.type) for c in _APPEND_COLUMNS],
+        bindparam("prev_seq", type_=BigInteger()),
+    )
+
+
 def append_after(
     session: Session,
     seen: tuple[int, str] | None,
@@ -263,24 +287,8 @@ def append_after(
         prev_hash=prev_hash,
     )
     event.hash = compute_hash(prev_hash, event)
-    moved = (
-        update(ChainHead)
-        .where(ChainHead.id == 1, ChainHead.seq == seq)
-        .values(seq=event.seq, hash=event.hash)
-        .returning(ChainHead.seq)
-        .cte("moved")
-    )
-    table = cast(Table, AuditEvent.__table__)
-    columns = [c for c in table.columns]  # every column is set: no server default applies
-    values = select(
-        *[literal(getattr(event, c.key), type_=c.type).label(c.name) for c in columns]
-    ).select_from(moved)
-    written = session.execute(
-        insert(table)
-        .from_select([c.name for c in columns], values)
-        .add_cte(moved)
-        .returning(table.c.seq)
-    ).first()
+    values = {c.name: getattr(event, c.key) for c in _APPEND_COLUMNS}
+    written = session.execute(_append_statement(), {**values, "prev_seq": seq}).first()
     if written is None:  # someone appended first
         record_event(session, **fields)
 

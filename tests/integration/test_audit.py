@@ -4,14 +4,14 @@ append-only trigger on PostgreSQL."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from tests.conftest import PG_URL, _reset_pg
-from workflow.audit import GENESIS_HASH, checkpoint, record_event, verify_chain
+from workflow.audit import GENESIS_HASH, append_after, checkpoint, record_event, verify_chain
 from workflow.db import make_sessionmaker
-from workflow.models import User
+from workflow.models import AuditEvent, ChainHead, User
 
 
 def _chain(session: Session, n: int = 8) -> None:
@@ -132,3 +132,27 @@ def test_postgres_refuses_update_delete_truncate(request: pytest.FixtureRequest,
         with engine.connect() as conn, pytest.raises(DBAPIError, match="append-only"):
             conn.execute(text(sql))
         assert verify_chain(session).ok
+
+
+def test_append_after_a_seen_head_and_after_a_moved_one(session: Session, engine: Engine) -> None:
+    """The one-statement append takes the head it saw; when another append came first, it
+    appends the locking way after that one: the chain stays linear either way."""
+    _chain(session, 2)
+    actor = session.execute(select(User)).scalar_one()
+    head = session.execute(select(ChainHead.seq, ChainHead.hash)).one()
+    append_after(session, (head.seq, head.hash), actor=actor, action="test",
+                 target_type="thing", target_id="seen")  # fmt: skip
+    session.commit()
+    stale = (head.seq, head.hash)  # the head has moved past what this writer saw
+    other = make_sessionmaker(engine)()
+    record_event(other, actor=other.get_one(User, actor.id), action="test",
+                 target_type="thing", target_id="other")  # fmt: skip
+    other.commit()
+    other.close()
+    append_after(session, stale, actor=actor, action="test", target_type="thing",
+                 target_id="late")  # fmt: skip
+    session.commit()
+    result = verify_chain(session)
+    assert result.ok and result.events == 5 and result.head_seq == 5
+    targets = session.execute(select(AuditEvent.target_id).order_by(AuditEvent.seq)).scalars()
+    assert list(targets)[2:] == ["seen", "other", "late"]
