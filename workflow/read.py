@@ -10,18 +10,22 @@ portal and the CLI render it; none of them queries an item's parts on its own.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from workflow.errors import NotFound
 from workflow.machine import FlowContext, allowed_actions
 from workflow.models import (
+    Assessment,
     AuditEvent,
+    Department,
     Evidence,
+    Indicator,
     Item,
     NotInvolvedClaim,
     RoutineRecord,
@@ -225,3 +229,99 @@ def item_detail(
         routine_records=records,
         history=events,
     )
+
+
+@dataclass
+class QueuePage:
+    """One page of an office queue: the counts per tab, the rows, the filters' choices."""
+
+    counts: dict[str, int]
+    rows: list[Item]
+    has_more: bool
+    departments: list[Department]
+    indicators: list[Indicator]
+
+
+def queue_conditions(
+    assessment_id: int,
+    state: str,
+    *,
+    department_id: int | None = None,
+    indicator_id: int | None = None,
+    overdue_states: Sequence[str] | None = None,
+) -> list[ColumnElement[bool]]:
+    """The conditions of one queue tab with its filters (the page, and a bulk selection).
+
+    `overdue_states`, when given, keeps only items whose stage deadline has passed (the
+    states the calendar names overdue; an empty list keeps none).
+    """
+    conditions: list[ColumnElement[bool]] = [
+        Item.assessment_id == assessment_id,
+        Item.state == state,
+    ]
+    if department_id is not None:
+        conditions.append(Item.department_id == department_id)
+    if indicator_id is not None:
+        conditions.append(Item.indicator_id == indicator_id)
+    if overdue_states is not None:
+        conditions.append(Item.state.in_(list(overdue_states)))
+    return conditions
+
+
+def queue_page(
+    session: Session,
+    assessment: Assessment,
+    state: str,
+    tab_states: Sequence[str],
+    *,
+    department_id: int | None = None,
+    indicator_id: int | None = None,
+    overdue_states: Sequence[str] | None = None,
+    after: int | None = None,
+    size: int = 50,
+) -> QueuePage:
+    """A queue page in four queries: counts per tab, the page (keyset on id) with each
+    item's department and indicator, and the departments and indicators to filter by."""
+    filters: list[ColumnElement[bool]] = [Item.assessment_id == assessment.id]
+    if department_id is not None:
+        filters.append(Item.department_id == department_id)
+    if indicator_id is not None:
+        filters.append(Item.indicator_id == indicator_id)
+    counts = {
+        s: n
+        for s, n in session.execute(
+            select(Item.state, func.count())
+            .where(*filters, Item.state.in_(list(tab_states)))
+            .group_by(Item.state)
+        ).all()
+    }
+    conditions = queue_conditions(
+        assessment.id, state, department_id=department_id, indicator_id=indicator_id,
+        overdue_states=overdue_states,
+    )  # fmt: skip
+    if after is not None:
+        conditions.append(Item.id > after)
+    rows = list(
+        session.execute(
+            select(Item)
+            .where(*conditions)
+            .options(joinedload(Item.department), joinedload(Item.indicator))
+            .order_by(Item.id)
+            .limit(size + 1)
+        ).scalars()
+    )
+    departments = list(
+        session.execute(
+            select(Department)
+            .where(Department.assessment_id == assessment.id)
+            .order_by(Department.position, Department.id)
+        ).scalars()
+    )
+    indicators = list(
+        session.execute(
+            select(Indicator)
+            .where(Indicator.assessment_id == assessment.id)
+            .order_by(Indicator.position, Indicator.id)
+        ).scalars()
+    )
+    return QueuePage(counts, rows[:size], len(rows) > size, departments, indicators)

@@ -2,7 +2,8 @@
 
 Counted with SQLAlchemy's `before_cursor_execute` on the engine, on PostgreSQL (SQLite adds
 one no-op UPDATE per change: its write lock, in place of FOR UPDATE). Budgets: at most 10
-statements per item command (transition, evidence attached or removed), 6 per item detail.
+statements per item command (transition, evidence attached or removed), 6 per item detail,
+4 per queue page.
 Before the pipeline, a submit cost 12 statements in the engine, a review 10 and a score 13.
 """
 
@@ -25,11 +26,12 @@ from workflow.assessments import set_appeal_window
 from workflow.db import make_sessionmaker
 from workflow.demo import demo_pdf
 from workflow.evidence import attach_evidence, remove_evidence
-from workflow.models import User
-from workflow.read import item_detail
+from workflow.models import Assessment, User
+from workflow.read import QueuePage, item_detail, queue_page
 
 TRANSITION_BUDGET = 10
 DETAIL_BUDGET = 6
+QUEUE_BUDGET = 4
 
 pytestmark = pytest.mark.backend("postgresql")
 
@@ -168,3 +170,32 @@ def test_item_detail_within_budget(
     detail = item_detail(session, iid, w.member_a)
     assert len(detail.evidence) == 2 and len(detail.history) == 2
     assert "submit" in detail.actions
+
+
+def test_queue_page_within_budget(
+    engine: Engine, session: Session, store: LocalStore, world: World
+) -> None:
+    """A reviewer's queue page (counts per tab, one page of rows with their department and
+    indicator, the filters' choices) costs at most 4 statements, however many rows."""
+    w = world
+    for code in ("1", "2", "3"):
+        item = w.item(session, w.dep_a, code)
+        add_evidence(session, store, item, w.member_a)
+        actions.submit_item(session, item.id, w.member_a, item.version)
+    session.commit()
+    aid = w.assessment.id
+    states = ["submitted", "reviewed", "verified", "appealed"]
+    seen: list[QueuePage] = []
+
+    def page(s: Session, u: User) -> None:
+        assessment = s.get_one(Assessment, aid)
+        with counting(engine) as inner:
+            seen.append(queue_page(s, assessment, "submitted", states, size=2))
+            for row in seen[-1].rows:  # what the template reads: no lazy load
+                assert row.department.name and row.indicator.title
+        assert len(inner) <= QUEUE_BUDGET, len(inner)
+
+    assert cost(engine, w.reviewer, page) <= QUEUE_BUDGET + 1  # + the assessment's own load
+    result = seen[-1]
+    assert result.counts == {"submitted": 3} and len(result.rows) == 2 and result.has_more
+    assert len(result.departments) == 26 and len(result.indicators) == 10

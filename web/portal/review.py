@@ -7,19 +7,19 @@ from typing import Any
 
 from flask import Blueprint, current_app, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from sqlalchemy import ColumnElement, func, select
-from sqlalchemy.orm import joinedload
+from sqlalchemy import ColumnElement
 
 from scoring.routine import Suggestion
 from web.app import get_db
 from web.portal.auth import current_account, roles_required
-from web.portal.common import N_, add_error_pages, int_arg, keyset_page, latest_assessment
+from web.portal.common import N_, add_error_pages, int_arg, latest_assessment
 from web.portal.deadlines import deadline_info
 from web.portal.items import apply_posted_action, load_item_view, readable_item_or_404
 from workflow.bulk import MAX_BULK_ITEMS
 from workflow.machine import ACTIONS
-from workflow.models import Assessment, Department, Indicator, Item, utcnow
+from workflow.models import Assessment, Item, utcnow
 from workflow.permissions import READ_ALL_ROLES
+from workflow.read import queue_conditions, queue_page
 from workflow.routine import suggestions_for
 from workflow.states import Role, State
 
@@ -56,18 +56,16 @@ def queue_filters(
     overdue_only: bool,
 ) -> list[ColumnElement[bool]]:
     """Return the conditions of one queue tab with its filters (the page and bulk selection)."""
-    filters: list[ColumnElement[bool]] = [
-        Item.assessment_id == assessment.id,
-        Item.state == state.value,
-    ]
-    if department_id is not None:
-        filters.append(Item.department_id == department_id)
-    if indicator_id is not None:
-        filters.append(Item.indicator_id == indicator_id)
-    if overdue_only:  # the tab's stage deadline has passed: all of its items, else none
-        info = deadline_info(assessment.id)
-        filters.append(Item.state.in_(info.overdue_states if info else []))
-    return filters
+    return queue_conditions(
+        assessment.id, state.value, department_id=department_id, indicator_id=indicator_id,
+        overdue_states=_overdue_states(assessment) if overdue_only else None,
+    )  # fmt: skip
+
+
+def _overdue_states(assessment: Assessment) -> list[str]:
+    """The states whose stage deadline has passed: all of their items are overdue."""
+    info = deadline_info(assessment.id)
+    return info.overdue_states if info else []
 
 
 @bp.get("/")
@@ -85,30 +83,18 @@ def queue() -> ResponseReturnValue:
     if assessment is None:
         return render_template("review/queue.html", assessment=None, tabs=TABS, tab=tab)
 
-    filters: list[ColumnElement[bool]] = [Item.assessment_id == assessment.id]
-    if department_id is not None:
-        filters.append(Item.department_id == department_id)
-    if indicator_id is not None:
-        filters.append(Item.indicator_id == indicator_id)
-    counts = dict(
-        db.execute(
-            select(Item.state, func.count())
-            .where(*filters, Item.state.in_([t.state.value for t in TABS]))
-            .group_by(Item.state)
-        ).all()
-    )
-    page_filters = queue_filters(assessment, tab.state, department_id, indicator_id, overdue_only)
-    if after is not None:
-        page_filters.append(Item.id > after)
-    size = int(current_app.config.get("REVIEW_PAGE_SIZE", PAGE_SIZE))
-    rows, has_more = keyset_page(
+    page = queue_page(
         db,
-        select(Item)
-        .where(*page_filters)
-        .options(joinedload(Item.department), joinedload(Item.indicator))
-        .order_by(Item.id),
-        size,
+        assessment,
+        tab.state.value,
+        [t.state.value for t in TABS],
+        department_id=department_id,
+        indicator_id=indicator_id,
+        overdue_states=_overdue_states(assessment) if overdue_only else None,
+        after=after,
+        size=int(current_app.config.get("REVIEW_PAGE_SIZE", PAGE_SIZE)),
     )
+    counts, rows, has_more = page.counts, page.rows, page.has_more
     filter_args: dict[str, Any] = {
         k: v
         for k, v in (
@@ -123,16 +109,6 @@ def queue() -> ResponseReturnValue:
         if has_more
         else None
     )
-    departments = db.execute(
-        select(Department)
-        .where(Department.assessment_id == assessment.id)
-        .order_by(Department.position)
-    ).scalars()
-    indicators = db.execute(
-        select(Indicator)
-        .where(Indicator.assessment_id == assessment.id)
-        .order_by(Indicator.position, Indicator.id)
-    ).scalars()
     return render_template(
         "review/queue.html",
         assessment=assessment,
@@ -145,8 +121,8 @@ def queue() -> ResponseReturnValue:
             url_for("review.queue", state=tab.state.value, **filter_args) if after else None
         ),
         filter_args=filter_args,
-        departments=list(departments),
-        indicators=list(indicators),
+        departments=page.departments,
+        indicators=page.indicators,
         department_id=department_id,
         indicator_id=indicator_id,
         overdue_only=overdue_only,
