@@ -21,12 +21,13 @@ never commits: the caller's unit of work (workflow/unit.py) does, once.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import Select, Table, bindparam, select, update
 from sqlalchemy.orm import Session, contains_eager, joinedload, sessionmaker
 
 from workflow.assessments import ensure_not_final
@@ -106,6 +107,34 @@ def lock_item(session: Session, item_id: int, needs: frozenset[str] = frozenset(
     return _locked(session, item_id, needs)[0]
 
 
+_EAGER = frozenset({"points", "claims", "scores"})
+
+
+@functools.cache
+def _lock_statement(eager: frozenset[str]) -> Select[Item, int, str]:
+    """The locking read for a row's needs, built once (statements are immutable).
+
+    The assessment comes with the item, without its routine configuration (a large JSON
+    document decoded per row): a routine-fed item loads that when it needs it.
+    """
+    options: list[Any] = [contains_eager(Item.assessment).defer(Assessment.routine_config)]
+    if "points" in eager:
+        options.append(joinedload(Item.scoring_points))
+    if "claims" in eager:
+        options.append(joinedload(Item.claims))
+    if "scores" in eager:
+        options.append(joinedload(Item.scores))
+    return (
+        select(Item, ChainHead.seq, ChainHead.hash)
+        .join(Item.assessment)
+        .outerjoin(ChainHead, ChainHead.id == 1)
+        .where(Item.id == bindparam("item_id"))
+        .options(*options)
+        .with_for_update(of=Item)
+        .execution_options(populate_existing=True)
+    )
+
+
 def _locked(
     session: Session, item_id: int, needs: frozenset[str]
 ) -> tuple[Item, tuple[int, str] | None]:
@@ -116,23 +145,8 @@ def _locked(
     """
     if session.get_bind().dialect.name == "sqlite":
         _serialise_sqlite_writer(session, item_id)
-    options: list[Any] = [contains_eager(Item.assessment)]
-    if "points" in needs:
-        options.append(joinedload(Item.scoring_points))
-    if "claims" in needs:
-        options.append(joinedload(Item.claims))
-    if "scores" in needs:
-        options.append(joinedload(Item.scores))
-    stmt = (
-        select(Item, ChainHead.seq, ChainHead.hash)
-        .join(Item.assessment)
-        .outerjoin(ChainHead, ChainHead.id == 1)
-        .where(Item.id == item_id)
-        .options(*options)
-        .with_for_update(of=Item)
-        .execution_options(populate_existing=True)
-    )
-    row = session.execute(stmt).unique().first()
+    stmt = _lock_statement(needs & _EAGER)
+    row = session.execute(stmt, {"item_id": item_id}).unique().first()
     if row is None:
         raise NotFound("考核事项不存在", code="item_not_found")
     item, seq, head_hash = row

@@ -455,7 +455,12 @@ def suggestions_for(
 def suggestions_for_points(
     session: Session, item: Item, points: list[ScoringPoint], now: dt.datetime
 ) -> dict[str, Decimal]:
-    """Suggested scores of one item's routine points; no query when it has none."""
+    """Suggested scores of one item's routine points; no query when it has none.
+
+    Only routine-fed points have suggestions (the scheme loader refuses a rule for another).
+    """
+    if not any(p.routine for p in points):
+        return {}
     assessment = item.assessment
     rules = rules_of(assessment)
     if not any(p.code in rules.suggestions for p in points):

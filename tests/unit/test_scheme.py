@@ -190,6 +190,13 @@ def test_loader_names_the_place_of_each_problem(change: Any, problem: str | list
             "评分项 9.2 取平时考核记录，routine.suggestion 中须有它的计分规则",
         ),
         (
+            lambda r: r["suggestion"].__setitem__(
+                "1.1", {"formula": "share_completed", "kind": "task"}
+            ),
+            'routine.suggestion["1.1"]: '
+            "评分项 1.1 不取平时考核记录（未标 routine），不能有建议分规则",
+        ),
+        (
             lambda r: r.__setitem__("counting_ends", "2018-06"),
             "routine.counting_ends: 2018-06 早于计数起始 2018-08",
         ),
