@@ -63,6 +63,17 @@ def stamp_submission(session: Session, item: Item, ctx: FlowContext) -> Audited:
     return audited
 
 
+def stamp_withdrawal(session: Session, item: Item, ctx: FlowContext) -> Audited:
+    """Withdraw (撤回): the department takes back a submission no reviewer has acted on.
+
+    The item is a draft again; the round counts on, so the next submit is a resubmission
+    (the first submission's timeliness stands) and its evidence is compared with this one's.
+    """
+    item.reviewed_by_id = None
+    item.verified_by_id = None
+    return {}
+
+
 def stamp_reviewer(session: Session, item: Item, ctx: FlowContext) -> Audited:
     """Review: the reviewer of this round (the verifier must be someone else)."""
     item.reviewed_by_id = ctx.user.id

@@ -275,6 +275,7 @@ def _nothing(t: _Trail, actor_id: int | None, p: Any) -> None:
 
 _TRANSITIONS: dict[str, Callable[[_Trail, int | None, Any], None]] = {
     "submit": _submit,
+    "withdraw": _return,
     "review": _review,
     "return": _return,
     "verify": _verify,

@@ -78,6 +78,14 @@ ROWS: tuple[Transition, ...] = (
         needs=frozenset({"points", "claims", "evidence", "routine_points", "lateness"}),
     ),
     Transition(
+        "withdraw",
+        (State.SUBMITTED,),
+        State.DRAFT,
+        ("is_department_member", "has_reason"),
+        "撤回",
+        effects=(effects.stamp_withdrawal,),
+    ),
+    Transition(
         "review",
         (State.SUBMITTED,),
         State.REVIEWED,

@@ -18,6 +18,7 @@ from workflow.audit import verify_chain
 from workflow.errors import BadRequest, Conflict, Forbidden, InvalidValue, NotFound
 from workflow.machine import TRANSITIONS
 from workflow.models import AuditEvent, Item, Score, utcnow
+from workflow.reconcile import reconcile
 from workflow.scheme import Scheme
 from workflow.states import State
 
@@ -59,6 +60,7 @@ def test_table_is_the_design() -> None:
         "appeal": ({"scored"}, "appealed"),
         "rescore": ({"appealed", "scored"}, "scored"),
         "reject_appeal": ({"appealed"}, "scored"),
+        "withdraw": ({"submitted"}, "draft"),
     }
 
 
@@ -377,3 +379,38 @@ def test_disabled_user_cannot_act(session: Session, store: LocalStore, world: Wo
     with pytest.raises(NotFound):
         actions.submit_item(session, item.id, w.member_a, item.version)
     assert State(item.state) == State.DRAFT
+
+
+def test_withdraw_before_review_with_a_reason(
+    session: Session, store: LocalStore, world: World
+) -> None:
+    """A department takes back a submission no reviewer has acted on; it resubmits later."""
+    w = world
+    item = w.item(session, w.dep_a, "1")
+    add_evidence(session, store, item, w.member_a)
+    actions.submit_item(session, item.id, w.member_a, item.version)
+    withdraw = actions.TransitionRequest("withdraw", item.version)
+    with pytest.raises(InvalidValue) as err:
+        actions.transition_item(session, item.id, w.member_a, withdraw)
+    assert err.value.code == "reason_required"
+    with pytest.raises(NotFound):  # another department's item is not even there
+        other = actions.TransitionRequest("withdraw", item.version, comment="撤回")
+        actions.transition_item(session, item.id, w.member_b, other)
+    with pytest.raises(Forbidden):
+        by_office = actions.TransitionRequest("withdraw", item.version, comment="撤回")
+        actions.transition_item(session, item.id, w.reviewer, by_office)
+    assert "withdraw" in actions.actions_for(session, item, w.member_a)
+    again = actions.TransitionRequest("withdraw", item.version, comment="材料有误，撤回修改")
+    actions.transition_item(session, item.id, w.member_a, again)
+    assert item.state == "draft" and item.round == 1
+    with pytest.raises(Conflict) as err:
+        actions.review_item(session, item.id, w.reviewer, item.version)
+    assert err.value.code == "invalid_state"
+    actions.submit_item(session, item.id, w.member_a, item.version)
+    assert item.state == "submitted" and item.round == 2
+    actions.review_item(session, item.id, w.reviewer, item.version)
+    with pytest.raises(Conflict):  # review has started: too late to withdraw
+        late = actions.TransitionRequest("withdraw", item.version, comment="再撤回")
+        actions.transition_item(session, item.id, w.member_a, late)
+    session.commit()
+    assert reconcile(session).differences == []

@@ -91,6 +91,22 @@ def test_not_involved_claims_need_proof_and_cover_the_rest() -> None:
     assert refusal(item(State.DRAFT), uncovered, "submit") == (InvalidValue, "evidence_required")
 
 
+def test_withdraw_by_the_department_with_a_reason_before_review() -> None:
+    assert refusal(item(State.SUBMITTED), ctx(MEMBER), "withdraw") == (
+        InvalidValue, "reason_required"
+    )  # fmt: skip
+    assert refusal(item(State.SUBMITTED), ctx(REVIEWER, comment="x"), "withdraw") == (
+        Forbidden, "not_own_department"
+    )  # fmt: skip
+    assert refusal(item(State.REVIEWED), ctx(MEMBER, comment="x"), "withdraw") == (
+        Conflict, "invalid_state"
+    )  # fmt: skip
+    assert fire(ItemFlow(item(State.SUBMITTED), ctx(MEMBER, comment="x")), "withdraw") == (
+        State.DRAFT
+    )
+    assert allowed_actions(item(State.SUBMITTED), ctx(MEMBER)) == ["withdraw"]
+
+
 def test_office_actions_refuse_the_own_department_and_the_wrong_role() -> None:
     assert refusal(item(State.SUBMITTED), ctx(REVIEWER_IN_A), "review") == (
         Forbidden, "own_department"
@@ -193,4 +209,4 @@ def test_probes_leave_out_the_payload_and_change_nothing() -> None:
         probe(ItemFlow(it, ctx(REVIEWER)), "return", with_payload=True)
     assert it.state == State.SUBMITTED.value
     assert allowed_actions(it, ctx(REVIEWER)) == ["review", "return"]
-    assert allowed_actions(it, ctx(MEMBER)) == []
+    assert allowed_actions(it, ctx(MEMBER)) == ["withdraw"]

@@ -49,7 +49,7 @@ from workflow.states import Role
 bp = Blueprint("portal", __name__, url_prefix="/portal")
 add_error_pages(bp)
 
-DEPARTMENT_ACTIONS = ("submit", "appeal")
+DEPARTMENT_ACTIONS = ("submit", "withdraw", "appeal")
 TEMPLATE = "portal/item.html"
 
 
