@@ -23,7 +23,7 @@ from workflow.messages import Term
 from workflow.models import Item, User, utcnow
 from workflow.payloads import AttachPayload, Payload
 from workflow.permissions import is_own_department
-from workflow.states import Role, State
+from workflow.states import STATE_LABELS, Role, State
 from workflow.table import (
     ACTION_LABELS,
     ACTIONS,
@@ -385,7 +385,7 @@ def wrong_state(row: Transition, state: State) -> Conflict:
     return Conflict(
         "当前状态（%(state)s）不允许执行“%(action)s”",
         code="invalid_state",
-        params={"state": state.value, "action": Term(row.label)},
+        params={"state": Term(STATE_LABELS[state]), "action": Term(row.label)},
     )
 
 

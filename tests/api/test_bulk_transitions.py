@@ -54,7 +54,7 @@ def test_dry_run_then_apply(
         "item_id": draft.id,
         "status": "refused",
         "code": "invalid_state",
-        "message": "当前状态（draft）不允许执行“初审通过”",
+        "message": "当前状态（草稿）不允许执行“初审通过”",
     }
     assert report["results"][0] == {
         "item_id": submitted[0].id,
