@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, g, render_template
+from flask import Flask, render_template, request
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 from werkzeug.routing import IntegerConverter, Map
 
 from storage.config import store_from_settings
 from web.config import ROOT, load_config
-from workflow.db import make_engine, make_sessionmaker
+from web.db import BoundaryFlask, get_db, init_db
 from workflow.models import Assessment, Department, Item
 
 
@@ -24,8 +23,11 @@ class DatabaseIdConverter(IntegerConverter):
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
-    """Create the app: configuration, database, request-scoped session, blueprints, CLI."""
-    app = Flask(
+    """Create the app: configuration, database, request-scoped session, blueprints, CLI.
+
+    The app is a `BoundaryFlask`: each view runs in one unit of work (`web.db`).
+    """
+    app = BoundaryFlask(
         __name__, template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static")
     )
     # Every <int:…> id in a URL is a 32-bit database id: anything larger is a 404 from the
@@ -34,22 +36,12 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.config.update(load_config())
     if overrides:
         app.config.update(overrides)
-    engine = make_engine(app.config["DATABASE_URL"])
-    app.extensions["engine"] = engine
-    app.extensions["sessionmaker"] = make_sessionmaker(engine)
+    init_db(app)
     # One object store per app; uploads stream into it, downloads stream out of it.
     app.extensions["store"] = store_from_settings(app.config["STORAGE"], app.config["INSTANCE_DIR"])
     # Werkzeug refuses larger bodies with a 413 before reading them (multipart overhead allowed).
     if app.config.get("MAX_CONTENT_LENGTH") is None:  # Flask's default is None: no limit
         app.config["MAX_CONTENT_LENGTH"] = int(app.config["MAX_UPLOAD_BYTES"]) + 1024 * 1024
-
-    @app.teardown_appcontext
-    def _close_session(exc: BaseException | None) -> None:
-        session: Session | None = g.pop("db", None)
-        if session is not None:
-            if exc is not None:
-                session.rollback()
-            session.close()
 
     @app.get("/")
     def home() -> str:
@@ -68,15 +60,24 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     from web.api import register_api
     from web.cli import register_cli
-    from web.errors import register_api_errors
+    from web.errors import api_exception_response
     from web.limits import init_limiter
+    from web.notices import bp as notices_bp
     from web.portal import register_portal
+    from web.portal.errors import exception_page
     from web.portal.inputs import init_inputs
     from web.security import exempt_api_from_csrf, register_security
     from web.security_log import configure_security_log
 
     configure_security_log(app)
-    register_api_errors(app)
+
+    @app.errorhandler(Exception)
+    def _any_error(exc: Exception) -> Any:
+        """Answer every error (`web.errors.classify`): JSON under /api/, elsewhere a page."""
+        if request.path.startswith("/api/"):
+            return api_exception_response(exc)
+        return exception_page(exc)
+
     init_inputs(app)  # first of the before_request hooks: refuse unusable text before anything
     register_cli(app)
     init_limiter(app)
@@ -84,23 +85,6 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     register_portal(app)
     # Blueprints register here, one line each (API, portal, notices, …).
     register_api(app)
-    app.register_blueprint(_notices_blueprint())
+    app.register_blueprint(notices_bp)
     exempt_api_from_csrf(app)  # keep last: it looks at every blueprint registered above
     return app
-
-
-def get_db() -> Session:
-    """Return the request's session (one per request, closed at teardown)."""
-    from flask import current_app
-
-    if "db" not in g:
-        g.db = current_app.extensions["sessionmaker"]()
-    session: Session = g.db
-    return session
-
-
-def _notices_blueprint() -> Any:
-    """Import the notices blueprint late: it imports `get_db` from this module."""
-    from web.notices import bp
-
-    return bp

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import g, request
 
-from web.app import get_db
+from web.db import get_db
 from workflow.errors import NotAuthenticated
 from workflow.models import User
 from workflow.users import user_for_token

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from contextlib import AbstractContextManager
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,20 +20,19 @@ from storage.config import store_from_settings
 from storage.errors import StorageError
 from workflow import audit, maintenance, reconcile, roles
 from workflow.archive import write_department_archive
-from workflow.db import make_engine, migrate
+from workflow.db import make_engine, migrate, unit_of_work
 from workflow.demo import run_demo
 from workflow.errors import DomainError
-from workflow.models import Assessment, User
+from workflow.models import Assessment, Department, User
 from workflow.scheme import load_scheme, shipped_schemes
 from workflow.setup import find_department, install_scheme
 from workflow.states import Role
 from workflow.users import create_user, generate_password, get_user, issue_token
 
 
-def cli_session() -> Session:
-    """Return a new session on the app's database."""
-    session: Session = current_app.extensions["sessionmaker"]()
-    return session
+def cli_unit() -> AbstractContextManager[Session]:
+    """Return the command's unit of work: committed once at the end, rolled back on error."""
+    return unit_of_work(current_app.extensions["sessionmaker"])
 
 
 def app_store() -> ObjectStore:
@@ -101,7 +101,7 @@ def register_cli(app: Flask) -> None:
     def init_cmd(create_roles: bool) -> None:
         """Create or migrate the schema, load the shipped schemes, create the first admin."""
         migrate_database(create_roles)
-        with cli_session() as session, session.begin():
+        with cli_unit() as session:
             for path in shipped_schemes():
                 a = install_scheme(session, load_scheme(path))
                 click.echo(f"考核方案：{a.year} {a.document_no}（{path.name}）")
@@ -136,7 +136,7 @@ def register_cli(app: Flask) -> None:
         """Create a user with roles (and a department for department users)."""
         password = sys.stdin.readline().rstrip("\n") if password_stdin else generate_password()
         try:
-            with cli_session() as session, session.begin():
+            with cli_unit() as session:
                 dep = None
                 if department:
                     assessment = latest_assessment(session, year)
@@ -157,7 +157,7 @@ def register_cli(app: Flask) -> None:
     @click.argument("name")
     def users_token(name: str) -> None:
         """Print a new API token for the user."""
-        with cli_session() as session, session.begin():
+        with cli_unit() as session:
             user = get_user(session, name)
             if user is None:
                 raise click.ClickException(f"用户不存在：{name}")
@@ -177,7 +177,7 @@ def register_cli(app: Flask) -> None:
     def demo_cmd(password: str, complete: bool) -> None:
         """Create a demonstration data set: users for every role, items in every state."""
         try:
-            with cli_session() as session, session.begin():
+            with cli_unit() as session:
                 assessment = latest_assessment(session)
                 admin = get_user(session, "admin")
                 result = run_demo(
@@ -221,7 +221,7 @@ def register_cli(app: Flask) -> None:
         base_url = str(app.config.get("PUBLIC_BASE_URL") or "")
         if not base_url:
             click.echo("未设置 PUBLIC_BASE_URL：通知书只印验证码，不印二维码", err=True)
-        with cli_session() as session:
+        with cli_unit() as session:
             assessment = latest_assessment(session, year)
             if assessment.year != year:
                 raise click.ClickException(f"没有 {year} 年度的考核方案")
@@ -233,38 +233,39 @@ def register_cli(app: Flask) -> None:
                 raise click.ClickException(
                     "考核结果尚未公示，不能印发载明排名的通知书；可加 --preliminary 印发初步结果"
                 )
-            for dep in tqdm(
-                assessment.departments, desc="考核结果通知书", unit="份", file=sys.stderr
-            ):
-                try:  # one transaction per department: a skipped one leaves no trace
+            assessment_id = assessment.id
+            departments = [(dep.id, dep.name) for dep in assessment.departments]
+        for dep_id, dep_name in tqdm(
+            departments, desc="考核结果通知书", unit="份", file=sys.stderr
+        ):
+            try:  # one unit of work per department: a skipped one leaves no trace
+                with cli_unit() as session:
                     row = notices.issue_notice(
                         session,
                         store,
-                        assessment,
-                        dep,
+                        session.get_one(Assessment, assessment_id),
+                        session.get_one(Department, dep_id),
                         None,
                         preliminary=preliminary,
                         only_if_changed=not force,
                         verify_base_url=base_url,
                     ).notice
-                    session.commit()
-                except DomainError as exc:
-                    session.rollback()
-                    if exc.code == "not_all_scored" and isinstance(exc.detail, list):
-                        codes = "、".join(str(d["indicator"]) for d in exc.detail)
-                        message = f"{len(exc.detail)} 个考核指标未完成评分（指标 {codes}）"
-                    else:
-                        message = exc.message
-                    skipped.append(f"{dep.name}：{message}")
-                    continue
-                (target / row.filename).write_bytes(notices.read_object(store, row.storage_key))
-                written += 1
-            row = notices.issue_summary(
-                session, store, assessment, None, only_if_changed=not force,
-                verify_base_url=base_url,
-            ).notice  # fmt: skip
-            session.commit()
+            except DomainError as exc:
+                if exc.code == "not_all_scored" and isinstance(exc.detail, list):
+                    codes = "、".join(str(d["indicator"]) for d in exc.detail)
+                    message = f"{len(exc.detail)} 个考核指标未完成评分（指标 {codes}）"
+                else:
+                    message = exc.message
+                skipped.append(f"{dep_name}：{message}")
+                continue
             (target / row.filename).write_bytes(notices.read_object(store, row.storage_key))
+            written += 1
+        with cli_unit() as session:
+            row = notices.issue_summary(
+                session, store, session.get_one(Assessment, assessment_id), None,
+                only_if_changed=not force, verify_base_url=base_url,
+            ).notice  # fmt: skip
+        (target / row.filename).write_bytes(notices.read_object(store, row.storage_key))
         click.echo(f"已写出 {written} 份考核结果通知书和{row.filename}到 {target}")
         if skipped:
             click.echo(f"跳过 {len(skipped)} 个评分未完成的部门：", err=True)
@@ -281,7 +282,7 @@ def register_cli(app: Flask) -> None:
 
         path = Path(file)
         try:
-            with cli_session() as session, session.begin(), path.open("rb") as stream:
+            with cli_unit() as session, path.open("rb") as stream:
                 assessment = latest_assessment(session, year)
                 base = notices.set_notice_base(
                     session, app_store(), assessment, stream, path.name, None
@@ -304,7 +305,7 @@ def register_cli(app: Flask) -> None:
                 int(cp["seq"]), str(cp["hash"])
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 raise click.ClickException(f"检查点文件无效：{exc}") from exc
-        with cli_session() as session:
+        with cli_unit() as session:
             check = reconcile.check_audit(session, cp)
         result, tables = check.chain, check.tables
         if result.ok:
@@ -331,7 +332,7 @@ def register_cli(app: Flask) -> None:
     @click.option("--out", "out", required=True, type=click.Path(dir_okay=False))
     def audit_checkpoint(out: str) -> None:
         """Write the current chain head to a file, for a later `verify --checkpoint`."""
-        with cli_session() as session:
+        with cli_unit() as session:
             cp = audit.checkpoint(session)
         Path(out).write_text(json.dumps(cp, ensure_ascii=False, indent=2), encoding="utf-8")
         click.echo(f"检查点：#{cp['seq']} {cp['hash']} → {out}")
@@ -354,7 +355,7 @@ def register_cli(app: Flask) -> None:
         grace = timedelta(hours=grace_hours)
         try:
             store = app_store()
-            with cli_session() as session:
+            with cli_unit() as session:
                 if delete:
                     orphans = maintenance.delete_orphans(session, store, grace)
                     leftovers = maintenance.delete_leftovers(store, grace)
@@ -383,7 +384,7 @@ def register_cli(app: Flask) -> None:
     def storage_verify() -> None:
         """Re-read every referenced object; exit 1 when any is missing or altered."""
         try:
-            with cli_session() as session:
+            with cli_unit() as session:
                 report = maintenance.verify_objects(session, app_store())
         except StorageError as exc:
             raise click.ClickException(f"{exc.message}（{exc}）") from exc
@@ -408,7 +409,7 @@ def register_cli(app: Flask) -> None:
         target = Path(out)
         partial = target.with_name(f".{target.name}.{os.getpid()}.part")
         try:
-            with cli_session() as session:
+            with cli_unit() as session:
                 assessment = latest_assessment(session, year)
                 dep = find_department(session, assessment.id, department)
                 if dep is None:

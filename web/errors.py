@@ -1,16 +1,24 @@
-"""One place that maps domain errors to HTTP answers (JSON for the API)."""
+"""The one place that maps exceptions to HTTP answers: JSON for the API, pages elsewhere.
+
+`classify` decides status, code, message and headers for every exception (domain refusals,
+lost races, HTTP errors, storage and database outages); the API renders it as the contract's
+JSON body, the portal as an error page (`web.portal.errors`).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Flask, Response, current_app, jsonify, request
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from flask import Response, current_app, jsonify, request
+from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from storage.errors import StorageError, StorageUnavailable
 from workflow.errors import DomainError
-from workflow.messages import localize
+from workflow.messages import N_, localize
+
+OUT_OF_RANGE = N_("输入的值超出允许范围")
 
 # Chinese messages of the HTTP errors Werkzeug raises itself (routing, size limits).
 HTTP_ERRORS: dict[int, tuple[str, str]] = {
@@ -42,28 +50,15 @@ def error_response(status: int, code: str, message: str, **extra: Any) -> Respon
     return error_body(status, code, localize(message, {}, code), **extra)
 
 
-def domain_error_response(exc: DomainError) -> Response:
-    """Map a DomainError to its status and body (its message is in the request's language)."""
-    return error_body(exc.status, exc.code, exc.message)
+@dataclass(frozen=True)
+class Failure:
+    """How the app answers an exception: status, stable code, message (in the request's
+    language), headers."""
 
-
-def http_error_response(exc: HTTPException) -> Response:
-    """Answer a Werkzeug HTTP error in the contract's shape."""
-    status = exc.code or 500
-    code, message = HTTP_ERRORS.get(
-        status, ((exc.name or "error").lower().replace(" ", "_"), exc.description or "")
-    )
-    error_code = getattr(exc, "error_code", None)  # a refusal of the input layer
-    if isinstance(error_code, str):
-        template = getattr(exc, "message", None) or exc.description or message
-        text = localize(template, getattr(exc, "params", None) or {}, error_code)
-        return error_body(status, error_code, text)
-    if status == 413 and request.path.endswith("/evidence"):
-        code, message = "file_too_large", "文件超过大小上限"
-    response = error_response(status, code, message)
-    if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
-        response.headers["Allow"] = ", ".join(exc.valid_methods)
-    return response
+    status: int
+    code: str
+    message: str
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 def is_database_outage(exc: Exception) -> bool:
@@ -73,36 +68,66 @@ def is_database_outage(exc: Exception) -> bool:
     return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
-def api_exception_response(exc: Exception) -> Response:
-    """Map any exception raised in an API view to a JSON answer; unexpected ones are a 500."""
+def _http_failure(exc: HTTPException) -> Failure:
+    status = exc.code or 500
+    code, message = HTTP_ERRORS.get(
+        status, ((exc.name or "error").lower().replace(" ", "_"), exc.description or "")
+    )
+    headers = {
+        name: value
+        for name, value in exc.get_headers()
+        if name.lower() in ("allow", "retry-after", "www-authenticate")
+    }
+    if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+        headers["Allow"] = ", ".join(exc.valid_methods)
+    error_code = getattr(exc, "error_code", None)  # a refusal of the input layer
+    if isinstance(error_code, str):
+        template = getattr(exc, "message", None) or exc.description or message
+        text = localize(template, getattr(exc, "params", None) or {}, error_code)
+        return Failure(status, error_code, text, headers)
+    if status == 413 and request.path.endswith("/evidence"):
+        code, message = "file_too_large", "文件超过大小上限"
+    return Failure(status, code, localize(message, {}, code), headers)
+
+
+def classify(exc: Exception) -> Failure:
+    """Map any exception of a request to its answer: the one mapping of API and pages.
+
+    A commit that lost a race arrives here as `Conflict` (`web.db`); an unexpected exception
+    is logged and a 500.
+    """
     if isinstance(exc, DomainError):
-        return domain_error_response(exc)
+        return Failure(exc.status, exc.code, exc.message)
     if isinstance(exc, HTTPException):
-        return http_error_response(exc)
+        return _http_failure(exc)
     if isinstance(exc, StorageUnavailable):
-        return error_response(503, "storage_unavailable", "文件存储暂时不可用，请稍后重试")
+        message = localize("文件存储暂时不可用，请稍后重试", {}, "storage_unavailable")
+        return Failure(
+            503, code="storage_unavailable", message=message, headers={"Retry-After": "5"}
+        )
     if isinstance(exc, StorageError) and exc.status < 500:  # IngestRejected among them
-        return error_body(exc.status, exc.code, exc.message)
+        return Failure(exc.status, exc.code, exc.message)
     if is_database_outage(exc):
         # The transaction was not committed (or the commit failed): nothing half-applied.
         current_app.logger.warning("database unavailable in %s %s: %s", request.method,
                                    request.path, exc)  # fmt: skip
-        response = error_response(503, "database_unavailable", "数据库暂时不可用，请稍后重试")
-        response.headers["Retry-After"] = "2"
-        return response
+        message = localize("数据库暂时不可用，请稍后重试", {}, "database_unavailable")
+        return Failure(
+            503, code="database_unavailable", message=message, headers={"Retry-After": "2"}
+        )
+    if isinstance(exc, DataError):
+        # A value the database refuses (too long, out of range) that no validator caught.
+        current_app.logger.warning("value refused by the database in %s: %s", request.path, exc)
+        message = localize(OUT_OF_RANGE, {}, "invalid_value")
+        return Failure(400, code="invalid_value", message=message)
     current_app.logger.exception("unexpected error in %s %s", request.method, request.path)
-    return error_response(500, "internal_error", "服务器内部错误")
+    message = localize("服务器内部错误", {}, "internal_error")
+    return Failure(500, code="internal_error", message=message)
 
 
-def register_api_errors(app: Flask, prefix: str = "/api/") -> None:
-    """Answer every error: JSON under the API prefix, elsewhere a Chinese page.
-
-    The page is rendered without the database; never Werkzeug's English page, never a bare 500.
-    """
-    from web.portal.errors import exception_page
-
-    @app.errorhandler(Exception)
-    def _any(exc: Exception) -> Any:
-        if request.path.startswith(prefix):
-            return api_exception_response(exc)
-        return exception_page(exc)
+def api_exception_response(exc: Exception) -> Response:
+    """Answer any exception raised in an API request as the contract's JSON error."""
+    failure = classify(exc)
+    response = error_body(failure.status, failure.code, failure.message)
+    response.headers.update(failure.headers)
+    return response

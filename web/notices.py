@@ -18,8 +18,8 @@ from storage.errors import ObjectNotFound
 from web.api import schemas as s
 from web.api.common import MAX_ID, json_response
 from web.api.contract import DOCX, PDF, contract, parse_body
-from web.app import get_db
 from web.auth import api_user
+from web.db import get_db
 from web.limits import limiter
 from workflow.audit import format_time
 from workflow.errors import BadRequest, NotFound, ServiceUnavailable
@@ -189,7 +189,6 @@ def issue_department_notice(aid: int, did: int) -> Response:
         only_if_changed=True,
         verify_base_url=verify_base_url(),
     )
-    get_db().commit()
     return json_response(issued_body(issued), 201 if issued.is_new else 200)
 
 
@@ -225,7 +224,6 @@ def issue_summary_table(aid: int) -> Response:
         only_if_changed=True,
         verify_base_url=verify_base_url(),
     )
-    get_db().commit()
     return json_response(issued_body(issued), 201 if issued.is_new else 200)
 
 

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
+
+from workflow.errors import Conflict
+from workflow.messages import text_for
 
 ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS = ROOT / "migrations"
@@ -36,6 +43,60 @@ def make_engine(url: str, **kw: Any) -> Engine:
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     """Return a session factory that keeps loaded objects usable after commit."""
     return sessionmaker(engine, expire_on_commit=False)
+
+
+#: SQLSTATEs of a transaction that lost a race: serialization failure, deadlock.
+CONFLICT_SQLSTATES = frozenset({"40001", "40P01"})
+#: What every face says then: the general text of `stale_version`, in both languages.
+STALE_VERSION = text_for("stale_version")
+
+
+def is_conflict(exc: BaseException) -> bool:
+    """Tell whether a database error means a concurrent change won (retrying may succeed).
+
+    A unique violation, a stale version (the ORM's version check), a serialization failure or
+    a deadlock; not an outage, not a value the database refuses.
+    """
+    if isinstance(exc, IntegrityError | StaleDataError):
+        return True
+    if isinstance(exc, DBAPIError):
+        return getattr(exc.orig, "sqlstate", None) in CONFLICT_SQLSTATES
+    return False
+
+
+def conflict_from(exc: BaseException) -> Conflict:
+    """Return the refusal every face gives for a lost race: 409 `stale_version`."""
+    error = Conflict(STALE_VERSION, code="stale_version")
+    error.__cause__ = exc
+    return error
+
+
+def commit_or_conflict(session: Session) -> None:
+    """Commit; a commit that loses a race is rolled back and raised as `Conflict`."""
+    try:
+        session.commit()
+    except Exception as exc:
+        session.rollback()
+        if is_conflict(exc):
+            raise conflict_from(exc) from exc
+        raise
+
+
+@contextmanager
+def unit_of_work(factory: Callable[[], Session]) -> Iterator[Session]:
+    """One transaction for a command: commit once at the end, roll back on any error.
+
+    The session is closed afterwards; a lost race at commit is raised as `Conflict`.
+    """
+    session = factory()
+    try:
+        yield session
+        commit_or_conflict(session)
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
 
 
 def alembic_config(url: str) -> Config:

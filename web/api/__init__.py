@@ -1,16 +1,13 @@
 """The JSON API v1 (../shared/API.md): a blueprint over the engine's operations.
 
-Views stay thin: they authenticate, parse, call one operation of `workflow`, commit once and
-serialise. Domain errors become the contract's error bodies in `web.errors`.
+Views stay thin: they authenticate, parse, call one operation of `workflow` and serialise;
+the request boundary (`web.db`) commits once. Errors become the contract's error bodies in
+`web.errors`.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Blueprint, Flask
-
-from web.errors import api_exception_response
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -22,12 +19,6 @@ def register_api(app: Flask) -> None:
     app.config.setdefault("API_MAX_JSON_BYTES", 1024 * 1024)
     app.register_blueprint(bp)
     init_contract_checks(app)  # every answer against the generated document (tests)
-
-
-@bp.errorhandler(Exception)
-def _api_error(exc: Exception) -> Any:
-    """Answer every error raised in an API view as JSON (never an HTML page)."""
-    return api_exception_response(exc)
 
 
 from web.api import (  # noqa: E402, F401 - the views register themselves on `bp`

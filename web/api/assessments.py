@@ -8,8 +8,8 @@ from flask import Response
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from web.api import bp
 from web.api import schemas as s
+from web.api.blueprint import bp
 from web.api.common import (
     MAX_ID,
     decode_cursor,
@@ -24,8 +24,8 @@ from web.api.common import (
     query_str,
 )
 from web.api.contract import XLSX, contract, parse_body
-from web.app import get_db
 from web.auth import api_user
+from web.db import get_db
 from web.exports import xlsx_response
 from workflow.errors import BadRequest, Forbidden, NotFound
 from workflow.exports import matrix_table, results_table
@@ -178,7 +178,6 @@ def update_settings(aid: int) -> Response:
         cc=body.notice_cc,
         hide_scores=body.hide_scores_until_published,
     )
-    get_db().commit()
     return json_response(assessment_body(a))
 
 

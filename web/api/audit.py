@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Response
 from sqlalchemy import select
 
-from web.api import bp
 from web.api import schemas as s
+from web.api.blueprint import bp
 from web.api.common import (
     MAX_SEQ,
     decode_cursor,
@@ -18,8 +18,8 @@ from web.api.common import (
     query_str,
 )
 from web.api.contract import XLSX, contract
-from web.app import get_db
 from web.auth import api_user
+from web.db import get_db
 from web.exports import xlsx_response
 from web.portal.common import EVENT_LABELS
 from workflow.errors import Forbidden

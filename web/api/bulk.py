@@ -10,9 +10,9 @@ from web.api import bp
 from web.api import schemas as s
 from web.api.common import json_response
 from web.api.contract import contract, parse_body
-from web.api.items import _idempotency_key
-from web.app import get_db
+from web.api.items import idempotency_key
 from web.auth import api_user
+from web.db import get_db
 from workflow.bulk import BulkReport, BulkTarget, apply_bulk, ensure_bulk_role, preview
 
 
@@ -46,7 +46,7 @@ def post_bulk_transitions() -> Response:
     body = parse_body(s.BulkBody)
     action, comment, dry_run = body.action, body.comment, body.dry_run
     targets = [BulkTarget(entry.id, entry.version) for entry in body.items]
-    key = _idempotency_key()
+    key = idempotency_key()
     if dry_run:
         report = preview(get_db(), user, action, targets, comment)
     else:

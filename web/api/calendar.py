@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from flask import Response
 
-from web.api import bp
 from web.api import schemas as s
 from web.api.assessments import AID, get_assessment
+from web.api.blueprint import bp
 from web.api.common import json_response
 from web.api.contract import contract
-from web.app import get_db
 from web.auth import api_user
 from web.clock import request_now
+from web.db import get_db
 from workflow.assessments import assessment_status
 from workflow.calendar import stage_calendar, today_of
 

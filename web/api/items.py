@@ -12,9 +12,9 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from storage.base import ObjectStore, content_disposition
 from storage.errors import ObjectNotFound
-from web.api import bp
 from web.api import schemas as s
 from web.api.assessments import item_summary
+from web.api.blueprint import bp
 from web.api.common import (
     MAX_ID,
     UnsupportedMediaType,
@@ -29,8 +29,8 @@ from web.api.common import (
     query_limit,
 )
 from web.api.contract import ANY_FILE, contract, parse_body
-from web.app import get_db
 from web.auth import api_user
+from web.db import discard_on_error, get_db
 from workflow.actions import (
     MAX_IDEMPOTENCY_KEY,
     TransitionRequest,
@@ -144,7 +144,6 @@ def upload_evidence(iid: int) -> Response:
         note=note,
         max_size=int(current_app.config["MAX_UPLOAD_BYTES"]),
     )
-    db.commit()
     return json_response(evidence_body(row, sub_item, user.username), 201)
 
 
@@ -155,7 +154,6 @@ def delete_evidence(eid: int) -> Response:
     user = api_user()
     db = get_db()
     remove_evidence(db, eid, user)
-    db.commit()
     return Response(status=204)
 
 
@@ -199,7 +197,7 @@ def parse_transition(data: dict[str, Any] | None = None) -> TransitionRequest:
     )
 
 
-def _idempotency_key() -> str | None:
+def idempotency_key() -> str | None:
     key = request.headers.get("Idempotency-Key")
     if key is None:
         return None
@@ -228,21 +226,20 @@ def post_transition(iid: int) -> Response:
     db = get_db()
     get_readable_item(db, iid, user)  # a 404 whatever the body says
     req = parse_transition()
-    key = _idempotency_key()
+    key = idempotency_key()
     try:
-        item = transition_item(db, iid, user, req, idempotency_key=key)
-        db.commit()
+        with discard_on_error():
+            item = transition_item(db, iid, user, req, idempotency_key=key)
+            db.flush()
     except (IntegrityError, StaleDataError):
         # A concurrent request won: it stored the same key, or moved the version (SQLite has
-        # no row lock). Roll back and look again, now that its work is committed.
-        db.rollback()
+        # no row lock). The unit was rolled back: look again, now that its work is committed.
         if key is None:
             raise Conflict(STALE_MESSAGE, code="stale_version") from None
         try:
             item = transition_item(db, iid, user, req, idempotency_key=key)
-            db.commit()
+            db.flush()
         except (IntegrityError, StaleDataError):
-            db.rollback()
             raise Conflict(STALE_MESSAGE, code="stale_version") from None
     return json_response(item_body(db, item, user))
 

@@ -9,9 +9,9 @@ from flask import Response, current_app, request
 
 from scoring.routine import KIND_LABELS, Suggestion
 from storage.base import ObjectStore
-from web.api import bp
 from web.api import schemas as s
 from web.api.assessments import AID, assessment_body, get_assessment
+from web.api.blueprint import bp
 from web.api.common import (
     MAX_ID,
     UnsupportedMediaType,
@@ -22,8 +22,8 @@ from web.api.common import (
     points,
 )
 from web.api.contract import contract, parse_body
-from web.app import get_db
 from web.auth import api_user
+from web.db import get_db
 from workflow.assessments import assessment_status, publish_assessment, reopen_assessment
 from workflow.errors import BadRequest
 from workflow.models import RoutineRecord, utcnow
@@ -113,7 +113,6 @@ def create_routine(aid: int) -> Response:
         department_id=department_id,
         max_size=int(current_app.config["MAX_UPLOAD_BYTES"]),
     )
-    db.commit()
     return json_response(routine_body(record), 201)
 
 
@@ -173,7 +172,6 @@ def review_routine_record(rid: int) -> Response:
     body = parse_body(s.RoutineReviewBody)
     db = get_db()
     record = review_routine(db, rid, user, body.status, body.reason)
-    db.commit()
     return json_response(routine_body(record))
 
 
@@ -199,7 +197,6 @@ def correct_routine_record(rid: int) -> Response:
         note=body.note,
         outcome=body.outcome,
     )
-    db.commit()
     return json_response(routine_body(record))
 
 
@@ -216,7 +213,6 @@ def withdraw_routine_record(rid: int) -> Response:
     body = parse_body(s.ReasonBody)
     db = get_db()
     record = withdraw_routine(db, rid, user, reason=body.reason)
-    db.commit()
     return json_response(routine_body(record))
 
 
@@ -233,7 +229,6 @@ def publish(aid: int) -> Response:
     body = parse_body(s.PublishBody)
     db = get_db()
     assessment = publish_assessment(db, get_assessment(aid), body.days, actor=user)
-    db.commit()
     return json_response(_status_body(assessment))
 
 
@@ -250,7 +245,6 @@ def reopen(aid: int) -> Response:
     body = parse_body(s.ReasonBody)
     db = get_db()
     assessment = reopen_assessment(db, get_assessment(aid), body.reason, actor=user)
-    db.commit()
     return json_response(_status_body(assessment))
 
 

@@ -7,8 +7,8 @@ from typing import Any
 from flask import Response, current_app
 from sqlalchemy import select
 
-from web.api import bp
 from web.api import schemas as s
+from web.api.blueprint import bp
 from web.api.common import (
     MAX_ID,
     decode_cursor,
@@ -19,8 +19,8 @@ from web.api.common import (
     user_body,
 )
 from web.api.contract import contract, parse_body
-from web.app import get_db
 from web.auth import api_user
+from web.db import get_db
 from web.errors import error_response
 from web.limits import sign_in
 from workflow.errors import TooManyAttempts
@@ -59,7 +59,6 @@ def create_token() -> Response:
         response.headers["Retry-After"] = str(exc.detail)
         return response
     token, row = issue_token(db, user, name=name, days=int(current_app.config["TOKEN_DAYS"]))
-    db.commit()
     body = {
         "token": token,
         "token_id": row.id,
@@ -99,7 +98,6 @@ def delete_token(token_id: int) -> Response:
     user = api_user()
     db = get_db()
     revoke_token(db, token_id, actor=user)
-    db.commit()
     return Response(status=204)
 
 

@@ -13,10 +13,10 @@ from sqlalchemy.orm import Session, joinedload
 
 from storage.errors import StorageError
 from web.api.common import MAX_ID
-from web.app import get_db
+from web.db import discard_on_error, get_db
 from web.exports import xlsx_response
 from web.portal.auth import current_account, roles_required
-from web.portal.common import DISPLAY_TZ, N_, add_error_pages, get_store, latest_assessment
+from web.portal.common import DISPLAY_TZ, N_, get_store, latest_assessment
 from workflow.assessments import (
     assessment_status,
     publish_assessment,
@@ -34,7 +34,6 @@ from workflow.states import ROLE_LABELS, Role
 from workflow.users import create_user, generate_password, set_active, set_password, set_roles
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
-add_error_pages(bp)
 
 
 def _departments(db: Session) -> list[Department]:
@@ -103,20 +102,19 @@ def create() -> ResponseReturnValue:
     db = get_db()
     password = generate_password()
     try:
-        user = create_user(
-            db,
-            request.form.get("username", "").strip(),
-            request.form.getlist("roles"),
-            department=_department_from_form(db),
-            password=password,
-            display_name=request.form.get("display_name", "").strip()[:100],
-            actor=current_account(),
-            must_change_password=True,
-        )
+        with discard_on_error():
+            user = create_user(
+                db,
+                request.form.get("username", "").strip(),
+                request.form.getlist("roles"),
+                department=_department_from_form(db),
+                password=password,
+                display_name=request.form.get("display_name", "").strip()[:100],
+                actor=current_account(),
+                must_change_password=True,
+            )
     except DomainError as exc:
-        db.rollback()
         return _render_users(db, form=request.form, error=exc.message), exc.status
-    db.commit()
     # Shown in the page, never flashed: the session cookie is signed, not encrypted.
     return _render_users(db, form={}, created=user, one_time_password=password), 201
 
@@ -142,18 +140,17 @@ def change_roles(user_id: int) -> ResponseReturnValue:
     db = get_db()
     user = _user_or_404(db, user_id)
     try:
-        set_roles(
-            db,
-            user,
-            request.form.getlist("roles"),
-            department=_department_from_form(db),
-            actor=current_account(),
-        )
+        with discard_on_error():
+            set_roles(
+                db,
+                user,
+                request.form.getlist("roles"),
+                department=_department_from_form(db),
+                actor=current_account(),
+            )
     except DomainError as exc:
-        db.rollback()
         flash(exc.message, "error")
         return redirect(url_for("admin.user_page", user_id=user_id), code=303)
-    db.commit()
     flash(gettext("角色已更新，该用户需重新登录"), "success")
     return redirect(url_for("admin.user_page", user_id=user_id), code=303)
 
@@ -166,7 +163,6 @@ def reset_password(user_id: int) -> ResponseReturnValue:
     user = _user_or_404(db, user_id)
     password = generate_password()
     set_password(db, user, password, actor=current_account(), must_change=True)
-    db.commit()
     return render_template(
         "admin/user.html",
         user=user,
@@ -188,7 +184,6 @@ def change_active(user_id: int) -> ResponseReturnValue:
         flash(gettext("不能停用自己的账号"), "error")
         return redirect(url_for("admin.user_page", user_id=user_id), code=303)
     set_active(db, user, active, actor=actor)
-    db.commit()
     flash(
         gettext("已启用该用户") if active else gettext("已停用该用户，其登录和令牌已失效"),
         "success",
@@ -245,40 +240,39 @@ def assessment_act() -> ResponseReturnValue:
     actor = current_account()
     action = request.form.get("action", "")
     try:
-        if action == "publish":
-            days = request.form.get("days", "").strip()
-            if not days.isdecimal():
-                raise InvalidValue("公示天数须为整数", code="bad_days")
-            publish_assessment(db, assessment, int(days), actor=actor)
-            message = gettext("已公示考核结果，申诉期开始")
-        elif action == "window":
-            opens, closes = _local_datetime("opens_at"), _local_datetime("closes_at")
-            if opens is None or closes is None:
-                raise InvalidValue("请填写申诉开始和截止时间", code="bad_window")
-            set_appeal_window(db, assessment, opens, closes, actor=actor)
-            message = gettext("已更新申诉期")
-        elif action == "publication_page":
-            set_publication_page(db, assessment, request.form.get("audience", ""), actor=actor)
-            message = gettext("已更新公示页面的查看范围")
-        elif action == "reopen":
-            reopen_assessment(db, assessment, request.form.get("reason", ""), actor=actor)
-            message = gettext("已重新开启考核")
-        elif action == "results":
-            set_result_settings(
-                db,
-                assessment,
-                actor=actor,
-                document_no=request.form.get("result_document_no", ""),
-                cc=request.form.get("notice_cc", ""),
-                hide_scores=request.form.get("hide_scores") == "1",
-            )
-            message = gettext("已保存考核结果通知书设置")
-        else:
-            abort(400)
+        with discard_on_error():
+            if action == "publish":
+                days = request.form.get("days", "").strip()
+                if not days.isdecimal():
+                    raise InvalidValue("公示天数须为整数", code="bad_days")
+                publish_assessment(db, assessment, int(days), actor=actor)
+                message = gettext("已公示考核结果，申诉期开始")
+            elif action == "window":
+                opens, closes = _local_datetime("opens_at"), _local_datetime("closes_at")
+                if opens is None or closes is None:
+                    raise InvalidValue("请填写申诉开始和截止时间", code="bad_window")
+                set_appeal_window(db, assessment, opens, closes, actor=actor)
+                message = gettext("已更新申诉期")
+            elif action == "publication_page":
+                set_publication_page(db, assessment, request.form.get("audience", ""), actor=actor)
+                message = gettext("已更新公示页面的查看范围")
+            elif action == "reopen":
+                reopen_assessment(db, assessment, request.form.get("reason", ""), actor=actor)
+                message = gettext("已重新开启考核")
+            elif action == "results":
+                set_result_settings(
+                    db,
+                    assessment,
+                    actor=actor,
+                    document_no=request.form.get("result_document_no", ""),
+                    cc=request.form.get("notice_cc", ""),
+                    hide_scores=request.form.get("hide_scores") == "1",
+                )
+                message = gettext("已保存考核结果通知书设置")
+            else:
+                abort(400)
     except DomainError as exc:
-        db.rollback()
         return _render_assessment(db, error=exc.message, form=request.form), exc.status
-    db.commit()
     flash(message, "success")
     return redirect(url_for("admin.assessment_page"), code=303)
 
@@ -293,20 +287,19 @@ def upload_letterhead() -> ResponseReturnValue:
         abort(404)
     upload = request.files.get("file")
     try:
-        if upload is None or not upload.filename:
-            raise InvalidValue("请选择信头文件（.docx）", code="file_required")
-        set_notice_base(
-            db,
-            get_store(),
-            assessment,
-            cast(BinaryIO, upload.stream),
-            upload.filename,
-            current_account(),
-        )
+        with discard_on_error():
+            if upload is None or not upload.filename:
+                raise InvalidValue("请选择信头文件（.docx）", code="file_required")
+            set_notice_base(
+                db,
+                get_store(),
+                assessment,
+                cast(BinaryIO, upload.stream),
+                upload.filename,
+                current_account(),
+            )
     except (DomainError, StorageError) as exc:
-        db.rollback()
         return _render_assessment(db, error=exc.message, form={}), exc.status
-    db.commit()
     flash(gettext("已更换通知书信头"), "success")
     return redirect(url_for("admin.assessment_page"), code=303)
 
@@ -340,32 +333,31 @@ def department_act(department_id: int) -> ResponseReturnValue:
     actor = current_account()
     action = request.form.get("action", "")
     try:
-        department = get_department(db, department_id)
-        if action == "rename":
-            rename_department(db, department, request.form.get("full_name", ""), actor=actor)
-            message = gettext("已修改部门全称")
-        elif action == "add_alias":
-            add_alias(
-                db,
-                department,
-                request.form.get("alias", ""),
-                request.form.get("kind", "alias"),
-                actor=actor,
-            )
-            message = gettext("已添加别名")
-        elif action == "remove_alias":
-            raw = request.form.get("alias_id", "")
-            alias_id = int(raw) if raw.isdecimal() and len(raw) < 11 else 0
-            remove_alias(db, department, alias_id if alias_id <= MAX_ID else 0, actor=actor)
-            message = gettext("已删除别名")
-        else:
-            abort(400)
+        with discard_on_error():
+            department = get_department(db, department_id)
+            if action == "rename":
+                rename_department(db, department, request.form.get("full_name", ""), actor=actor)
+                message = gettext("已修改部门全称")
+            elif action == "add_alias":
+                add_alias(
+                    db,
+                    department,
+                    request.form.get("alias", ""),
+                    request.form.get("kind", "alias"),
+                    actor=actor,
+                )
+                message = gettext("已添加别名")
+            elif action == "remove_alias":
+                raw = request.form.get("alias_id", "")
+                alias_id = int(raw) if raw.isdecimal() and len(raw) < 11 else 0
+                remove_alias(db, department, alias_id if alias_id <= MAX_ID else 0, actor=actor)
+                message = gettext("已删除别名")
+            else:
+                abort(400)
     except DomainError as exc:
-        db.rollback()
         if isinstance(exc, NotFound):
             abort(404)
         form = {**request.form, "department_id": str(department_id)}
         return _render_departments(db, error=exc.message, form=form), exc.status
-    db.commit()
     flash(message, "success")
     return redirect(url_for("admin.departments") + f"#dep-{department_id}", code=303)

@@ -25,14 +25,13 @@ from sqlalchemy.orm import Session
 
 from scoring.routine import KIND_LABELS, OUTCOME_LABELS
 from web.api.audit import XLSX_MAX_EVENTS
-from web.app import get_db
+from web.db import get_db
 from web.exports import xlsx_response
 from web.portal.auth import roles_required
 from web.portal.common import (
     DISPLAY_TZ,
     N_,
     PURPOSE_LABELS,
-    add_error_pages,
     keyset_page,
     state_label,
 )
@@ -51,7 +50,6 @@ from workflow.spreadsheets import safe_csv_writer, xlsx_bytes
 from workflow.states import Role
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
-add_error_pages(bp)
 
 PAGE_SIZE = 100
 #: Differences listed on the page (the count is always whole).
@@ -405,10 +403,7 @@ def export_xlsx() -> ResponseReturnValue:
     conditions, _ = _filters()
     events = itertools.islice(_export_rows(db, conditions), XLSX_MAX_EVENTS)
     rows = audit_rows(events, action_label)
-    try:
-        content = xlsx_bytes("审计日志", AUDIT_HEADERS, rows, widths=AUDIT_WIDTHS)
-    finally:
-        db.rollback()
+    content = xlsx_bytes("审计日志", AUDIT_HEADERS, rows, widths=AUDIT_WIDTHS)
     return xlsx_response(content, "审计日志")
 
 
@@ -419,31 +414,27 @@ def export(fmt: str) -> ResponseReturnValue:
     db = get_db()
     conditions, _ = _filters()
     stamp = dt.datetime.now(DISPLAY_TZ).strftime("%Y%m%d-%H%M%S")
+    # The body streams after the view returned and its unit was finished: these reads run in
+    # a transaction of their own, which teardown ends when the stream closes.
 
     def csv_lines() -> Iterator[str]:
         yield "\ufeff"
         buffer = io.StringIO()
         writer = safe_csv_writer(buffer)
         writer.writerow([gettext(h) for h in CSV_HEADERS])
-        try:
-            for batch in _export_batches(db, conditions):
-                names = EventNames.load(db, batch)
-                for event in batch:
-                    writer.writerow(csv_row(event, names))
-                    if buffer.tell() > 64 * 1024:
-                        yield buffer.getvalue()
-                        buffer.seek(0)
-                        buffer.truncate()
-        finally:
-            db.rollback()  # end the read transaction as soon as the rows are out
+        for batch in _export_batches(db, conditions):
+            names = EventNames.load(db, batch)
+            for event in batch:
+                writer.writerow(csv_row(event, names))
+                if buffer.tell() > 64 * 1024:
+                    yield buffer.getvalue()
+                    buffer.seek(0)
+                    buffer.truncate()
         yield buffer.getvalue()
 
     def jsonl_lines() -> Iterator[str]:
-        try:
-            for event in _export_rows(db, conditions):
-                yield json_line(_record(event))
-        finally:
-            db.rollback()  # end the read transaction as soon as the rows are out
+        for event in _export_rows(db, conditions):
+            yield json_line(_record(event))
 
     if fmt == "csv":
         body, mimetype = csv_lines(), "text/csv; charset=utf-8"

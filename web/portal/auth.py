@@ -30,9 +30,9 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 
-from web.app import get_db
+from web.db import discard_on_error, get_db
 from web.limits import sign_in
-from web.portal.common import N_, add_error_pages
+from web.portal.common import N_
 from workflow.audit import record_event
 from workflow.errors import DomainError, NotAuthenticated, TooManyAttempts
 from workflow.models import User
@@ -160,7 +160,6 @@ def login() -> ResponseReturnValue:
     login_user(SessionUser(user))
     start_session_clock()
     record_event(db, actor=user, action="login", target_type="user", target_id=user.id)
-    db.commit()
     if user.must_change_password:
         flash(gettext("首次登录或密码已被重置，请先修改密码"), "info")
         return redirect(url_for("auth.change_password"))
@@ -176,7 +175,6 @@ def logout() -> ResponseReturnValue:
         db = get_db()
         user.session_version += 1
         record_event(db, actor=user, action="logout", target_type="user", target_id=user.id)
-        db.commit()
     logout_user()
     session.clear()
     flash(gettext("您已安全退出"), "info")
@@ -203,12 +201,11 @@ def change_password() -> ResponseReturnValue:
     if error is None:
         db = get_db()
         try:
-            set_password(db, user, new, actor=user)
+            with discard_on_error():
+                set_password(db, user, new, actor=user)
         except DomainError as exc:
-            db.rollback()
             error = exc.message
         else:
-            db.commit()
             started = session.get(SIGNED_IN_AT)
             session.clear()
             login_user(SessionUser(user))  # the version moved: re-issue this session only
@@ -275,9 +272,6 @@ def _force_password_change() -> ResponseReturnValue | None:
     if user is not None and user.must_change_password:
         return redirect(url_for("auth.change_password"))
     return None
-
-
-add_error_pages(bp)
 
 
 def init_auth(app: Flask) -> None:

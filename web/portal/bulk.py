@@ -20,9 +20,9 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload
 
-from web.app import get_db
+from web.db import get_db
 from web.portal.auth import current_account, roles_required, signed_in_user
-from web.portal.common import MAX_ID, add_error_pages, int_arg, latest_assessment
+from web.portal.common import MAX_ID, int_arg, latest_assessment
 from web.portal.review import queue_filters
 from workflow.bulk import (
     MAX_BULK_ITEMS,
@@ -37,7 +37,6 @@ from workflow.models import Item, User
 from workflow.states import Role, State
 
 bp = Blueprint("bulk", __name__, url_prefix="/review/bulk")
-add_error_pages(bp)
 
 BULK_ROLES = (Role.REVIEWER, Role.VERIFIER)
 #: The queue tabs that offer bulk actions, and which role may take which action there.

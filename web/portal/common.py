@@ -8,12 +8,10 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, current_app, request
-from flask.typing import ResponseReturnValue
+from flask import current_app, request
 from flask_babel import gettext
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
-from werkzeug.exceptions import HTTPException
 
 from storage.base import ObjectStore
 from storage.config import store_from_settings
@@ -248,15 +246,3 @@ def live_evidence_counts(db: Session, item_ids: Sequence[int]) -> dict[int, int]
         .group_by(Evidence.item_id)
     ).all()
     return {item_id: count for item_id, count in rows}
-
-
-def error_page(exc: HTTPException) -> ResponseReturnValue:
-    """Render an HTTP error as a Chinese page, without touching the database."""
-    from web.portal.errors import http_error_page
-
-    return http_error_page(exc)
-
-
-def add_error_pages(bp: Blueprint) -> None:
-    """Answer the blueprint's HTTP errors with Chinese pages (call at import time)."""
-    bp.register_error_handler(HTTPException, error_page)

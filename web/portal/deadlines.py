@@ -16,10 +16,10 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 from sqlalchemy.exc import SQLAlchemyError
 
-from web.app import get_db
 from web.clock import request_now
+from web.db import discard_on_error, get_db
 from web.portal.auth import current_account, roles_required
-from web.portal.common import MAX_ID, N_, add_error_pages, latest_assessment
+from web.portal.common import MAX_ID, N_, latest_assessment
 from workflow.assessments import assessment_status
 from workflow.calendar import (
     PENDING_STATES,
@@ -42,7 +42,6 @@ from workflow.states import Role, State
 from workflow.workdays import local_date
 
 bp = Blueprint("calendar_admin", __name__, url_prefix="/admin")
-add_error_pages(bp)
 
 # The stage names as the pages show them (the engine's labels are data; listed for the catalog).
 STAGE_TEXT = {
@@ -216,20 +215,19 @@ def stage_set(aid: int, stage: str) -> ResponseReturnValue:
     if stage not in dict(STAGES):
         abort(404)
     try:
-        set_stage_deadline(
-            db,
-            assessment,
-            stage,
-            starts_on=parse_day(request.form.get("starts_on", ""), gettext("开始日期")),
-            due_on=parse_day(request.form.get("due_on", ""), gettext("截止日期")),
-            working_days=parse_working_days(request.form.get("working_days", "")),
-            actor=current_account(),
-        )
+        with discard_on_error():
+            set_stage_deadline(
+                db,
+                assessment,
+                stage,
+                starts_on=parse_day(request.form.get("starts_on", ""), gettext("开始日期")),
+                due_on=parse_day(request.form.get("due_on", ""), gettext("截止日期")),
+                working_days=parse_working_days(request.form.get("working_days", "")),
+                actor=current_account(),
+            )
     except DomainError as exc:
-        db.rollback()
         form = {**request.form, "stage": stage}
         return _render(assessment, error=exc.message, form=form), exc.status
-    db.commit()
     flash(gettext("已保存%(stage)s", stage=gettext(STAGE_TEXT[stage])), "success")
     return redirect(url_for("calendar_admin.calendar_page", aid=aid), code=303)
 
@@ -242,25 +240,25 @@ def override_act(aid: int) -> ResponseReturnValue:
     assessment = _assessment_or_404(aid)
     actor = current_account()
     try:
-        if request.form.get("action") == "remove":
-            raw = request.form.get("override_id", "")
-            override_id = int(raw) if raw.isascii() and raw.isdecimal() and len(raw) < 11 else 0
-            remove_calendar_override(db, override_id if override_id <= MAX_ID else 0, actor=actor)
-            message = gettext("已删除工作日调整")
-        else:
-            day = parse_day(request.form.get("day", ""), gettext("日期"))
-            if day is None:
-                raise InvalidValue("请填写日期", code="date_required")
-            kind = request.form.get("kind", "")
-            if kind not in ("holiday", "workday"):
-                raise InvalidValue("请选择放假或上班", code="bad_kind")
-            set_calendar_override(
-                db, day, kind == "workday", request.form.get("reason", ""), actor=actor
-            )
-            message = gettext("已保存工作日调整")
+        with discard_on_error():
+            if request.form.get("action") == "remove":
+                raw = request.form.get("override_id", "")
+                is_id = raw.isascii() and raw.isdecimal() and len(raw) < 11
+                override_id = int(raw) if is_id and int(raw) <= MAX_ID else 0
+                remove_calendar_override(db, override_id, actor=actor)
+                message = gettext("已删除工作日调整")
+            else:
+                day = parse_day(request.form.get("day", ""), gettext("日期"))
+                if day is None:
+                    raise InvalidValue("请填写日期", code="date_required")
+                kind = request.form.get("kind", "")
+                if kind not in ("holiday", "workday"):
+                    raise InvalidValue("请选择放假或上班", code="bad_kind")
+                set_calendar_override(
+                    db, day, kind == "workday", request.form.get("reason", ""), actor=actor
+                )
+                message = gettext("已保存工作日调整")
     except DomainError as exc:
-        db.rollback()
         return _render(assessment, error=exc.message, form=dict(request.form)), exc.status
-    db.commit()
     flash(message, "success")
     return redirect(url_for("calendar_admin.calendar_page", aid=aid) + "#overrides", code=303)

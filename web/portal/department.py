@@ -25,9 +25,9 @@ from scoring.pdf import office_binary
 from storage.base import content_disposition
 from storage.convert import DEFAULT_TIMEOUT, is_convertible, pdf_rendition
 from storage.errors import ObjectNotFound, StorageError
-from web.app import get_db
+from web.db import discard_on_error, get_db
 from web.portal.auth import current_account, roles_required
-from web.portal.common import add_error_pages, get_store, live_evidence_counts
+from web.portal.common import get_store, live_evidence_counts
 from web.portal.items import (
     PREVIEW_TYPES,
     apply_posted_action,
@@ -47,7 +47,6 @@ from workflow.notices import NOTICE, latest_notice, scores_visible_to
 from workflow.states import Role
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
-add_error_pages(bp)
 
 DEPARTMENT_ACTIONS = ("submit", "withdraw", "appeal")
 TEMPLATE = "portal/item.html"
@@ -156,28 +155,27 @@ def upload(item_id: int) -> ResponseReturnValue:
     sub_item = request.form.get("sub_item") or None
     note = request.form.get("note") or None
     try:
-        if not files:
-            raise InvalidValue("请选择要上传的文件", code="file_required")
-        if purpose not in PURPOSES:
-            raise InvalidValue("未知的材料用途", code="bad_purpose")
-        # Every file is stored first, then all rows are written under the item's lock.
-        attach_evidence_files(
-            db,
-            get_store(),
-            item_id,
-            user,
-            [(cast(BinaryIO, f.stream), f.filename or "") for f in files],
-            sub_item=sub_item,
-            purpose=purpose,
-            note=note,
-            max_size=int(current_app.config["MAX_UPLOAD_BYTES"]),
-        )
+        with discard_on_error():
+            if not files:
+                raise InvalidValue("请选择要上传的文件", code="file_required")
+            if purpose not in PURPOSES:
+                raise InvalidValue("未知的材料用途", code="bad_purpose")
+            # Every file is stored first, then all rows are written under the item's lock.
+            attach_evidence_files(
+                db,
+                get_store(),
+                item_id,
+                user,
+                [(cast(BinaryIO, f.stream), f.filename or "") for f in files],
+                sub_item=sub_item,
+                purpose=purpose,
+                note=note,
+                max_size=int(current_app.config["MAX_UPLOAD_BYTES"]),
+            )
     except (DomainError, StorageError) as exc:
-        db.rollback()
         if isinstance(exc, NotFound):
             abort(404)
         return render_item_with_error(db, item_id, user, TEMPLATE, exc)
-    db.commit()
     flash(gettext("已上传 %(n)s 个文件", n=len(files)), "success")
     target = url_for("portal.item_page", item_id=item_id)
     if request.headers.get("X-Requested-With") == "XMLHttpRequest":
@@ -197,13 +195,12 @@ def remove(evidence_id: int) -> ResponseReturnValue:
         abort(404)
     item_id = row.item_id
     try:
-        remove_evidence(db, evidence_id, user)
+        with discard_on_error():
+            remove_evidence(db, evidence_id, user)
     except DomainError as exc:
-        db.rollback()
         if isinstance(exc, NotFound):
             abort(404)
         return render_item_with_error(db, item_id, user, TEMPLATE, exc)
-    db.commit()
     flash(gettext("已删除材料：%(name)s", name=row.filename), "success")
     return redirect(url_for("portal.item_page", item_id=item_id), code=303)
 

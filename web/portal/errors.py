@@ -13,13 +13,11 @@ from typing import Any
 from flask import Response, current_app, g, request, session
 from flask_babel import gettext
 from flask_wtf.csrf import CSRFError
-from sqlalchemy.exc import DataError
 from werkzeug.exceptions import HTTPException
 
-from storage.errors import StorageError, StorageUnavailable
+from web.errors import Failure, classify
 from web.portal.common import N_
 from web.portal.inputs import InvalidInput
-from workflow.errors import DomainError
 
 ERROR_MESSAGES = {
     400: N_("请求无效"),
@@ -37,7 +35,6 @@ ERROR_MESSAGES = {
 }
 DATABASE_DOWN = N_("数据库暂时不可用，请稍后重试")
 STORAGE_DOWN = N_("文件存储暂时不可用，请稍后重试")
-OUT_OF_RANGE = N_("输入的值超出允许范围")
 
 # The last resort when the error template itself cannot be rendered.
 FALLBACK_PAGE = (
@@ -74,44 +71,28 @@ def render_error_page(status: int, message: str, headers: dict[str, str] | None 
     return response
 
 
-def http_error_page(exc: HTTPException) -> Response:
-    """Answer a Werkzeug HTTP error (404, 405, a refused input, CSRF, 429…) as a page."""
-    status = exc.code or 500
+# Where a page says it differently from the API's message (keyed by the error code).
+PAGE_TEXT = {
+    "storage_unavailable": STORAGE_DOWN,
+    "database_unavailable": DATABASE_DOWN,
+    "internal_error": ERROR_MESSAGES[500],
+}
+
+
+def page_message(exc: Exception, failure: Failure) -> str:
+    """Return the page's text for an error: the refusal's own message, or a page wording."""
     if isinstance(exc, InvalidInput):
-        message = gettext(exc.message, **exc.params)
-    elif isinstance(exc, CSRFError):
-        message = gettext("表单已过期或无效，请返回并刷新页面后重试")
-    else:
-        message = gettext(ERROR_MESSAGES.get(status, ERROR_MESSAGES[500]))
-    headers = {
-        name: value
-        for name, value in exc.get_headers()
-        if name.lower() in ("allow", "retry-after", "www-authenticate")
-    }
-    return render_error_page(status, message, headers)
+        return gettext(exc.message, **exc.params)
+    if isinstance(exc, CSRFError):
+        return gettext("表单已过期或无效，请返回并刷新页面后重试")
+    if isinstance(exc, HTTPException):
+        return gettext(ERROR_MESSAGES.get(failure.status, ERROR_MESSAGES[500]))
+    if failure.code in PAGE_TEXT:
+        return gettext(PAGE_TEXT[failure.code])
+    return failure.message
 
 
 def exception_page(exc: Exception) -> Response:
-    """Answer any exception raised while serving a page; an unexpected one is logged (500)."""
-    from web.errors import is_database_outage
-
-    if isinstance(exc, HTTPException):
-        return http_error_page(exc)
-    if isinstance(exc, DomainError):
-        return render_error_page(exc.status, exc.message)
-    if isinstance(exc, StorageUnavailable):
-        return render_error_page(503, gettext(STORAGE_DOWN), {"Retry-After": "5"})
-    if isinstance(exc, StorageError) and exc.status < 500:
-        return render_error_page(exc.status, exc.message)
-    if is_database_outage(exc):
-        # Nothing was committed (or the commit failed): nothing is half-applied.
-        current_app.logger.warning(
-            "database unavailable in %s %s: %s", request.method, request.path, exc
-        )
-        return render_error_page(503, gettext(DATABASE_DOWN), {"Retry-After": "2"})
-    if isinstance(exc, DataError):
-        # A value the database refuses (too long, out of range) that no validator caught.
-        current_app.logger.warning("value refused by the database in %s: %s", request.path, exc)
-        return render_error_page(400, gettext(OUT_OF_RANGE))
-    current_app.logger.exception("unexpected error in %s %s", request.method, request.path)
-    return render_error_page(500, gettext(ERROR_MESSAGES[500]))
+    """Answer any exception raised while serving a page, as `web.errors.classify` says."""
+    failure = classify(exc)
+    return render_error_page(failure.status, page_message(exc, failure), failure.headers)

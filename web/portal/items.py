@@ -15,7 +15,7 @@ from werkzeug.datastructures import MultiDict
 
 from storage.convert import is_convertible, office_binary
 from storage.errors import StorageError
-from web.app import get_db
+from web.db import discard_on_error, get_db
 from web.portal.common import HistoryEntry, history_entries
 from web.portal.forms import transition_from_form
 from workflow.actions import (
@@ -161,16 +161,15 @@ def apply_posted_action(
     if action not in allowed:
         abort(400)
     try:
-        points = scoring_points_of(db, item)
-        transition_item(db, item.id, user, transition_from_form(action, request.form, points))
-        if after is not None:
-            after(db)
+        with discard_on_error():
+            points = scoring_points_of(db, item)
+            transition_item(db, item.id, user, transition_from_form(action, request.form, points))
+            if after is not None:
+                after(db)
     except (DomainError, StorageError) as exc:
-        db.rollback()
         if isinstance(exc, NotFound):
             abort(404)
         return render_item_with_error(db, item_id, user, template, exc, **context)
-    db.commit()
     flash(gettext("已%(action)s", action=gettext(ACTION_LABELS[action])), "success")
     return redirect(url_for(page_endpoint, item_id=item_id), code=303)
 

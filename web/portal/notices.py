@@ -14,11 +14,11 @@ from sqlalchemy.orm import Session
 
 from scoring.pdf import office_binary
 from web.api.common import MAX_ID
-from web.app import get_db
+from web.db import discard_on_error, get_db
 from web.limits import limiter
 from web.notices import _send, send_pdf, verify_base_url, verify_limit
 from web.portal.auth import current_account, roles_required
-from web.portal.common import add_error_pages, get_store, latest_assessment
+from web.portal.common import get_store, latest_assessment
 from workflow.errors import DomainError, NotFound
 from workflow.models import Assessment, Department, Notice
 from workflow.notices import (
@@ -37,7 +37,6 @@ from workflow.permissions import READ_ALL_ROLES, can_read_department
 from workflow.states import Role
 
 bp = Blueprint("notices_portal", __name__)
-add_error_pages(bp)
 ISSUER_ROLES = (Role.ADMIN, Role.SCORER)
 
 
@@ -65,13 +64,7 @@ def _send_or_error(row: Notice) -> ResponseReturnValue:
 
 
 def _refused(exc: DomainError) -> ResponseReturnValue:
-    get_db().rollback()
     return render_template("error.html", code=exc.status, message=exc.message), exc.status
-
-
-def _flash_refusal(db: Session, exc: DomainError) -> None:
-    db.rollback()
-    flash(exc.message, "error")
 
 
 def _department_notice(department_id: int) -> ResponseReturnValue:
@@ -101,20 +94,20 @@ def issue_department_notice(department_id: int) -> ResponseReturnValue:
     department = _department(db, assessment, department_id)
     preliminary = request.form.get("preliminary") == "1"
     try:
-        issued = issue_notice(
-            db,
-            get_store(),
-            assessment,
-            department,
-            current_account(),
-            preliminary=preliminary,
-            only_if_changed=True,
-            verify_base_url=verify_base_url(),
-        )
+        with discard_on_error():
+            issued = issue_notice(
+                db,
+                get_store(),
+                assessment,
+                department,
+                current_account(),
+                preliminary=preliminary,
+                only_if_changed=True,
+                verify_base_url=verify_base_url(),
+            )
     except DomainError as exc:
-        _flash_refusal(db, exc)
+        flash(exc.message, "error")
     else:
-        db.commit()
         row = issued.notice
         if issued.is_new:
             flash(gettext("已印发第 %(version)s 版", version=row.version), "success")
@@ -162,18 +155,18 @@ def issue_summary_table() -> ResponseReturnValue:
     db = get_db()
     assessment = _assessment(db)
     try:
-        issued = issue_summary(
-            db,
-            get_store(),
-            assessment,
-            current_account(),
-            only_if_changed=True,
-            verify_base_url=verify_base_url(),
-        )
+        with discard_on_error():
+            issued = issue_summary(
+                db,
+                get_store(),
+                assessment,
+                current_account(),
+                only_if_changed=True,
+                verify_base_url=verify_base_url(),
+            )
     except DomainError as exc:
-        _flash_refusal(db, exc)
+        flash(exc.message, "error")
     else:
-        db.commit()
         version = issued.notice.version
         if issued.is_new:
             flash(gettext("已印发汇总表第 %(version)s 版", version=version), "success")

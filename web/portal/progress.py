@@ -13,10 +13,10 @@ from sqlalchemy import select
 
 from scoring.pdf import office_binary
 from scoring.totals import ItemFigure, quantize, results
-from web.app import get_db
+from web.db import get_db
 from web.exports import xlsx_response
 from web.portal.auth import current_account, roles_required
-from web.portal.common import N_, add_error_pages, latest_assessment
+from web.portal.common import N_, latest_assessment
 from workflow.exports import matrix_table, results_table
 from workflow.models import Category, Department, Indicator, Item, Notice
 from workflow.notices import NOTICE, SUMMARY, latest_notice, publication_started
@@ -25,7 +25,6 @@ from workflow.spreadsheets import xlsx_bytes
 from workflow.states import STATE_LABELS, Role, State
 
 bp = Blueprint("progress", __name__, url_prefix="/progress")
-add_error_pages(bp)
 
 CHART_WIDTH = 560
 CHART_HEIGHT = 180

@@ -10,13 +10,12 @@ from flask import Blueprint, render_template
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
-from web.app import get_db
+from web.db import get_db
 from web.portal.auth import login_manager
-from web.portal.common import add_error_pages, latest_assessment
+from web.portal.common import latest_assessment
 from workflow.assessments import assessment_status, results_of
 
 bp = Blueprint("publication", __name__, url_prefix="/publication")
-add_error_pages(bp)
 
 
 @bp.get("/")

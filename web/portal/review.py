@@ -10,9 +10,9 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import ColumnElement
 
 from scoring.routine import Suggestion
-from web.app import get_db
+from web.db import get_db
 from web.portal.auth import current_account, roles_required
-from web.portal.common import N_, add_error_pages, int_arg, latest_assessment
+from web.portal.common import N_, int_arg, latest_assessment
 from web.portal.deadlines import deadline_info
 from web.portal.items import apply_posted_action, load_item_view, readable_item_or_404
 from workflow.bulk import MAX_BULK_ITEMS
@@ -24,7 +24,6 @@ from workflow.routine import suggestions_for
 from workflow.states import Role, State
 
 bp = Blueprint("review", __name__, url_prefix="/review")
-add_error_pages(bp)
 
 TEMPLATE = "review/item.html"
 PAGE_SIZE = 50

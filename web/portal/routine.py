@@ -24,13 +24,12 @@ from scoring.routine import KIND_LABELS, OUTCOME_LABELS, periods_between
 from storage.base import content_disposition
 from storage.errors import ObjectNotFound, StorageError
 from web.api.common import MAX_ID
-from web.app import get_db
 from web.cli_routine import matrix_csv, quota_table
+from web.db import discard_on_error, get_db
 from web.exports import xlsx_response
 from web.portal.auth import current_account, roles_required, safe_next
 from web.portal.common import (
     N_,
-    add_error_pages,
     get_store,
     int_arg,
     keyset_page,
@@ -56,7 +55,6 @@ from workflow.spreadsheets import xlsx_bytes
 from workflow.states import Role
 
 bp = Blueprint("routine", __name__)
-add_error_pages(bp)
 
 PAGE_SIZE = 50
 # Chinese labels of the engine's data, listed so the catalog carries their English.
@@ -165,11 +163,10 @@ def department_submit() -> ResponseReturnValue:
     user = current_account()
     db = get_db()
     try:
-        _submit(user, _department_assessment(user), user.department_id)
+        with discard_on_error():
+            _submit(user, _department_assessment(user), user.department_id)
     except (DomainError, StorageError) as exc:
-        db.rollback()
         return _render_department(db, user, request.form, exc.message), exc.status
-    db.commit()
     flash(gettext("已报送，等待市职转办审核"), "success")
     return redirect(url_for("routine.department_page"), code=303)
 
@@ -295,11 +292,10 @@ def office_record() -> ResponseReturnValue:
     if department_id is not None and department_id > MAX_ID:
         abort(404)
     try:
-        _submit(current_account(), assessment, department_id)
+        with discard_on_error():
+            _submit(current_account(), assessment, department_id)
     except (DomainError, StorageError) as exc:
-        db.rollback()
         return _render_office(db, request.form, exc.message), exc.status
-    db.commit()
     flash(gettext("已登记平时考核记录"), "success")
     return redirect(url_for("routine.office_page"), code=303)
 
@@ -311,14 +307,13 @@ def office_review(record_id: int) -> ResponseReturnValue:
     db = get_db()
     status = request.form.get("status", "")
     try:
-        review_routine(db, record_id, current_account(), status, request.form.get("reason"))
+        with discard_on_error():
+            review_routine(db, record_id, current_account(), status, request.form.get("reason"))
     except DomainError as exc:
-        db.rollback()
         if isinstance(exc, NotFound):
             abort(404)
         form = {**request.form, "record_id": str(record_id)}
         return _render_office(db, form, exc.message), exc.status
-    db.commit()
     flash(gettext("已采纳") if status == "accepted" else gettext("已退回"), "success")
     back = safe_next(request.form.get("back")) or ""
     if not back.startswith("/review/routine"):
@@ -338,26 +333,25 @@ def office_change(record_id: int, verb: str) -> ResponseReturnValue:
     db = get_db()
     user = current_account()
     try:
-        if verb == "correct":
-            correct_routine(
-                db,
-                record_id,
-                user,
-                reason=request.form.get("reason"),
-                period=request.form.get("period"),
-                title=request.form.get("title"),
-                note=request.form.get("note"),
-                outcome=request.form.get("outcome"),
-            )
-        else:
-            withdraw_routine(db, record_id, user, reason=request.form.get("reason"))
+        with discard_on_error():
+            if verb == "correct":
+                correct_routine(
+                    db,
+                    record_id,
+                    user,
+                    reason=request.form.get("reason"),
+                    period=request.form.get("period"),
+                    title=request.form.get("title"),
+                    note=request.form.get("note"),
+                    outcome=request.form.get("outcome"),
+                )
+            else:
+                withdraw_routine(db, record_id, user, reason=request.form.get("reason"))
     except DomainError as exc:
-        db.rollback()
         if isinstance(exc, NotFound):
             abort(404)
         form = {**request.form, "record_id": str(record_id)}
         return _render_office(db, form, exc.message), exc.status
-    db.commit()
     flash(gettext("已更正记录") if verb == "correct" else gettext("已撤销记录"), "success")
     return redirect(_back(), code=303)
 
