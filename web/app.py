@@ -62,7 +62,6 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from web.cli import register_cli
     from web.errors import api_exception_response
     from web.limits import init_limiter
-    from web.notices import bp as notices_bp
     from web.portal import register_portal
     from web.portal.errors import exception_page
     from web.portal.inputs import init_inputs
@@ -83,8 +82,6 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     init_limiter(app)
     register_security(app)
     register_portal(app)
-    # Blueprints register here, one line each (API, portal, notices, …).
-    register_api(app)
-    app.register_blueprint(notices_bp)
+    register_api(app)  # the API's blueprints: /api/v1, the notices' endpoints included
     exempt_api_from_csrf(app)  # keep last: it looks at every blueprint registered above
     return app

@@ -103,7 +103,7 @@ class Settings(BaseSettings):
     SESSION_LIFETIME_HOURS: Positive = 12.0
     # Printed under each notice's QR code: where `/verify/<code>` is reachable.
     PUBLIC_BASE_URL: Annotated[str, AfterValidator(_base_url)] = ""
-    # Look-ups of /verify/<code> per client address (web/notices.py).
+    # Look-ups of /verify/<code> per client address (web/common/notice_files.py).
     VERIFY_LIMIT: RateLimits = "30 per minute"
     DEFAULT_LOCALE: Annotated[str, AfterValidator(_locale)] = "zh_Hans_CN"
     # The evidence store (storage/config.py builds it from these).

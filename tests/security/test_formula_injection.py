@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from storage.local import LocalStore
 from tests.factories import World
-from web.cli_routine import matrix_csv
+from web.common.routine_tables import matrix_csv
 from workflow import actions
 from workflow.archive import write_department_archive
 from workflow.demo import demo_pdf

@@ -25,8 +25,8 @@ from web.api.common import (
 )
 from web.api.contract import XLSX, contract, parse_body
 from web.auth import api_user
+from web.common.exports import xlsx_response
 from web.db import get_db
-from web.exports import xlsx_response
 from workflow.errors import BadRequest, Forbidden, NotFound
 from workflow.exports import matrix_table, results_table
 from workflow.models import Assessment, Category, Department, Indicator, Item

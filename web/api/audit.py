@@ -19,17 +19,15 @@ from web.api.common import (
 )
 from web.api.contract import XLSX, contract
 from web.auth import api_user
+from web.common.exports import XLSX_MAX_EVENTS, xlsx_response
+from web.common.labels import EVENT_LABELS
 from web.db import get_db
-from web.exports import xlsx_response
-from web.portal.common import EVENT_LABELS
 from workflow.errors import Forbidden
 from workflow.exports import AUDIT_HEADERS, AUDIT_WIDTHS, audit_rows
 from workflow.models import AuditEvent, User
 from workflow.reconcile import check_audit
 from workflow.spreadsheets import xlsx_bytes
 from workflow.states import Role
-
-XLSX_MAX_EVENTS = 1_048_575  # Excel's row limit less the header; filter for more
 
 
 def require_auditor() -> User:

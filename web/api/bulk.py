@@ -6,11 +6,10 @@ from typing import Any
 
 from flask import Response, current_app
 
-from web.api import bp
 from web.api import schemas as s
-from web.api.common import json_response
+from web.api.blueprint import bp
+from web.api.common import idempotency_key, json_response
 from web.api.contract import contract, parse_body
-from web.api.items import idempotency_key
 from web.auth import api_user
 from web.db import get_db
 from workflow.bulk import BulkReport, BulkTarget, apply_bulk, ensure_bulk_role, preview

@@ -11,6 +11,8 @@ from typing import Any
 
 from flask import Response, current_app, jsonify, request
 
+from web.common.ids import MAX_ID
+from workflow.actions import MAX_IDEMPOTENCY_KEY
 from workflow.audit import format_time, payload_of
 from workflow.errors import BadRequest, DomainError
 from workflow.models import AuditEvent, Department, Evidence, Indicator, User
@@ -19,7 +21,6 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 MAX_JSON_DEPTH = 32
 #: Ids are 32-bit in the schema; anything larger cannot exist (a 404, not a database error).
-MAX_ID = 2**31 - 1
 MAX_SEQ = 2**63 - 1
 TWO_PLACES = Decimal("0.01")
 
@@ -257,3 +258,15 @@ def event_body(event: AuditEvent) -> dict[str, Any]:
         "prev_hash": event.prev_hash,
         "hash": event.hash,
     }
+
+
+def idempotency_key() -> str | None:
+    """Return the request's Idempotency-Key header (None when absent); 400 when malformed."""
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    if not key or len(key) > MAX_IDEMPOTENCY_KEY or not key.isascii() or not key.isprintable():
+        raise BadRequest(
+            "Idempotency-Key 无效（1–200 个可打印 ASCII 字符）", code="bad_idempotency_key"
+        )
+    return key

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Response, render_template_string
 
-from web.api import bp
+from web.api.blueprint import bp
 from web.api.common import json_response
 from web.api.contract import File, contract, openapi_document
 

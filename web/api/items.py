@@ -24,6 +24,7 @@ from web.api.common import (
     event_body,
     evidence_body,
     form_text,
+    idempotency_key,
     json_response,
     points,
     query_limit,
@@ -32,7 +33,6 @@ from web.api.contract import ANY_FILE, contract, parse_body
 from web.auth import api_user
 from web.db import discard_on_error, get_db
 from workflow.actions import (
-    MAX_IDEMPOTENCY_KEY,
     TransitionRequest,
     get_readable_item,
     transition_item,
@@ -195,17 +195,6 @@ def parse_transition(data: dict[str, Any] | None = None) -> TransitionRequest:
         not_involved=list(body.not_involved or []),
         rulings=dict(body.rulings or {}),
     )
-
-
-def idempotency_key() -> str | None:
-    key = request.headers.get("Idempotency-Key")
-    if key is None:
-        return None
-    if not key or len(key) > MAX_IDEMPOTENCY_KEY or not key.isascii() or not key.isprintable():
-        raise BadRequest(
-            "Idempotency-Key 无效（1–200 个可打印 ASCII 字符）", code="bad_idempotency_key"
-        )
-    return key
 
 
 @bp.post(f"/items/{IID}/transitions")

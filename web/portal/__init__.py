@@ -7,7 +7,7 @@ from typing import Any
 from flask import Flask
 
 from storage.convert import CONVERTIBLE_TYPES
-from web.cli_routine import cell_status
+from web.common.routine_tables import cell_status
 from web.portal.common import (
     PURPOSE_LABELS,
     file_size,

@@ -12,9 +12,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from storage.errors import StorageError
-from web.api.common import MAX_ID
+from web.common.exports import xlsx_response
+from web.common.ids import MAX_ID
 from web.db import discard_on_error, get_db
-from web.exports import xlsx_response
 from web.portal.auth import current_account, roles_required
 from web.portal.common import DISPLAY_TZ, N_, get_store, latest_assessment
 from workflow.assessments import (

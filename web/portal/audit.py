@@ -24,9 +24,8 @@ from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from scoring.routine import KIND_LABELS, OUTCOME_LABELS
-from web.api.audit import XLSX_MAX_EVENTS
+from web.common.exports import XLSX_MAX_EVENTS, xlsx_response
 from web.db import get_db
-from web.exports import xlsx_response
 from web.portal.auth import roles_required
 from web.portal.common import (
     DISPLAY_TZ,

@@ -20,9 +20,10 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload
 
+from web.common.ids import MAX_ID
 from web.db import get_db
 from web.portal.auth import current_account, roles_required, signed_in_user
-from web.portal.common import MAX_ID, int_arg, latest_assessment
+from web.portal.common import int_arg, latest_assessment
 from web.portal.review import queue_filters
 from workflow.bulk import (
     MAX_BULK_ITEMS,

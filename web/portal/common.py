@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -15,14 +14,12 @@ from sqlalchemy.orm import Session
 
 from storage.base import ObjectStore
 from storage.config import store_from_settings
-from workflow.machine import ACTION_LABELS
-from workflow.models import Assessment, AuditEvent, Item, User
+from web.common.ids import MAX_ID
+from web.common.labels import N_
+from workflow.models import Assessment
 from workflow.states import ROLE_LABELS, STATE_LABELS, Role, State
 
 DISPLAY_TZ = ZoneInfo("Asia/Shanghai")
-
-
-MAX_ID = 2**31 - 1
 
 
 def int_arg(name: str) -> int | None:
@@ -42,11 +39,6 @@ def keyset_page(db: Session, stmt: Select[Any], size: int) -> tuple[list[Any], b
     """Run an ordered, filtered statement for one page; tell whether another page follows."""
     rows = list(db.execute(stmt.limit(size + 1)).scalars())
     return rows[:size], len(rows) > size
-
-
-def N_(message: str) -> str:
-    """Mark a message for extraction; it is translated where it is shown."""
-    return message
 
 
 # The engine's labels are data in Chinese; listed here so the catalog carries their English.
@@ -77,12 +69,6 @@ ENGINE_LABELS = [
     N_("上传申诉材料"),
     N_("删除佐证材料"),
 ]
-
-EVENT_LABELS: dict[str, str] = {
-    **ACTION_LABELS,
-    "evidence_uploaded": N_("上传材料"),
-    "evidence_removed": N_("删除材料"),
-}
 
 PURPOSE_LABELS = {
     "evidence": N_("佐证材料"),
@@ -169,69 +155,6 @@ def latest_assessment(db: Session) -> Assessment | None:
     return db.execute(
         select(Assessment).order_by(Assessment.year.desc(), Assessment.id.desc()).limit(1)
     ).scalar_one_or_none()
-
-
-@dataclass
-class HistoryEntry:
-    """One line of an item's history as the page shows it."""
-
-    at: dt.datetime
-    actor: str
-    action: str
-    from_state: str
-    to_state: str
-    comment: str | None
-    detail: str
-
-
-def _detail(event: AuditEvent, *, hide_scores: bool = False) -> str:
-    import json
-
-    try:
-        payload: dict[str, Any] = json.loads(event.payload or "{}")
-    except ValueError:
-        return ""
-    if event.action in ("evidence_uploaded", "evidence_removed"):
-        return str(payload.get("filename", ""))
-    if event.action in ("score", "rescore") and "total" in payload and not hide_scores:
-        return gettext("合计 %(total)s 分", total=payload["total"])
-    if event.action == "submit" and payload.get("evidence_sha256") is not None:
-        return gettext("材料 %(n)s 份", n=len(payload["evidence_sha256"]))
-    return ""
-
-
-def item_history(db: Session, item: Item, *, hide_scores: bool = False) -> list[HistoryEntry]:
-    """Return the item's audit events, oldest first, labelled for people.
-
-    With `hide_scores` (a department before publication) no line names a score.
-    """
-    rows = db.execute(
-        select(AuditEvent, User)
-        .outerjoin(User, User.username == AuditEvent.actor)
-        .where(AuditEvent.item_id == item.id)
-        .order_by(AuditEvent.seq)
-    ).all()
-    return history_entries([(e, u) for e, u in rows], hide_scores=hide_scores)
-
-
-def history_entries(
-    rows: Sequence[tuple[AuditEvent, User | None]], *, hide_scores: bool = False
-) -> list[HistoryEntry]:
-    """Label audit events (with their actors' accounts, when still there) for people."""
-    from web.portal.event_text import action_label, event_state_label, person
-
-    return [
-        HistoryEntry(
-            at=e.at,
-            actor=person(u, e.actor),
-            action=action_label(e.action),
-            from_state=event_state_label(e.target_type, e.from_state),
-            to_state=event_state_label(e.target_type, e.to_state),
-            comment=e.comment,
-            detail=_detail(e, hide_scores=hide_scores),
-        )
-        for e, u in rows
-    ]
 
 
 def live_evidence_counts(db: Session, item_ids: Sequence[int]) -> dict[int, int]:

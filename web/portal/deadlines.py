@@ -17,9 +17,10 @@ from flask_babel import gettext
 from sqlalchemy.exc import SQLAlchemyError
 
 from web.clock import request_now
+from web.common.ids import MAX_ID
 from web.db import discard_on_error, get_db
 from web.portal.auth import current_account, roles_required
-from web.portal.common import MAX_ID, N_, latest_assessment
+from web.portal.common import N_, latest_assessment
 from workflow.assessments import assessment_status
 from workflow.calendar import (
     PENDING_STATES,

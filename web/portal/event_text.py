@@ -7,14 +7,16 @@ the engine gets its label here (a test scans the code for `action="…"` and fai
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from flask_babel import gettext
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from web.portal.common import EVENT_LABELS, N_, local_time, state_label
+from web.common.labels import EVENT_LABELS, N_
+from web.portal.common import local_time, state_label
 from workflow.models import AuditEvent, Department, Indicator, Item, User
 
 OTHER_ACTION_LABELS = {
@@ -163,3 +165,64 @@ class EventNames:
 def shanghai(value: dt.datetime) -> str:
     """A UTC time as Asia/Shanghai wall time, to the second."""
     return local_time(value, "%Y-%m-%d %H:%M:%S")
+
+
+@dataclass
+class HistoryEntry:
+    """One line of an item's history as the page shows it."""
+
+    at: dt.datetime
+    actor: str
+    action: str
+    from_state: str
+    to_state: str
+    comment: str | None
+    detail: str
+
+
+def _detail(event: AuditEvent, *, hide_scores: bool = False) -> str:
+    import json
+
+    try:
+        payload: dict[str, Any] = json.loads(event.payload or "{}")
+    except ValueError:
+        return ""
+    if event.action in ("evidence_uploaded", "evidence_removed"):
+        return str(payload.get("filename", ""))
+    if event.action in ("score", "rescore") and "total" in payload and not hide_scores:
+        return gettext("合计 %(total)s 分", total=payload["total"])
+    if event.action == "submit" and payload.get("evidence_sha256") is not None:
+        return gettext("材料 %(n)s 份", n=len(payload["evidence_sha256"]))
+    return ""
+
+
+def item_history(db: Session, item: Item, *, hide_scores: bool = False) -> list[HistoryEntry]:
+    """Return the item's audit events, oldest first, labelled for people.
+
+    With `hide_scores` (a department before publication) no line names a score.
+    """
+    rows = db.execute(
+        select(AuditEvent, User)
+        .outerjoin(User, User.username == AuditEvent.actor)
+        .where(AuditEvent.item_id == item.id)
+        .order_by(AuditEvent.seq)
+    ).all()
+    return history_entries([(e, u) for e, u in rows], hide_scores=hide_scores)
+
+
+def history_entries(
+    rows: Sequence[tuple[AuditEvent, User | None]], *, hide_scores: bool = False
+) -> list[HistoryEntry]:
+    """Label audit events (with their actors' accounts, when still there) for people."""
+    return [
+        HistoryEntry(
+            at=e.at,
+            actor=person(u, e.actor),
+            action=action_label(e.action),
+            from_state=event_state_label(e.target_type, e.from_state),
+            to_state=event_state_label(e.target_type, e.to_state),
+            comment=e.comment,
+            detail=_detail(e, hide_scores=hide_scores),
+        )
+        for e, u in rows
+    ]

@@ -16,7 +16,7 @@ from werkzeug.datastructures import MultiDict
 from storage.convert import is_convertible, office_binary
 from storage.errors import StorageError
 from web.db import discard_on_error, get_db
-from web.portal.common import HistoryEntry, history_entries
+from web.portal.event_text import HistoryEntry, history_entries
 from web.portal.forms import transition_from_form
 from workflow.actions import (
     get_readable_item,

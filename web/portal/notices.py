@@ -13,10 +13,10 @@ from flask_babel import gettext
 from sqlalchemy.orm import Session
 
 from scoring.pdf import office_binary
-from web.api.common import MAX_ID
+from web.common.ids import MAX_ID
+from web.common.notice_files import send_notice, send_pdf, verify_base_url, verify_limit
 from web.db import discard_on_error, get_db
 from web.limits import limiter
-from web.notices import _send, send_pdf, verify_base_url, verify_limit
 from web.portal.auth import current_account, roles_required
 from web.portal.common import get_store, latest_assessment
 from workflow.errors import DomainError, NotFound
@@ -58,7 +58,7 @@ def _department(db: Session, assessment: Assessment, department_id: int) -> Depa
 
 def _send_or_error(row: Notice) -> ResponseReturnValue:
     try:
-        return _send(row)
+        return send_notice(row)
     except NotFound:
         abort(404)
 

@@ -13,8 +13,8 @@ from sqlalchemy import select
 
 from scoring.pdf import office_binary
 from scoring.totals import ItemFigure, quantize, results
+from web.common.exports import xlsx_response
 from web.db import get_db
-from web.exports import xlsx_response
 from web.portal.auth import current_account, roles_required
 from web.portal.common import N_, latest_assessment
 from workflow.exports import matrix_table, results_table

@@ -23,10 +23,10 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 from scoring.routine import KIND_LABELS, OUTCOME_LABELS, periods_between
 from storage.base import content_disposition
 from storage.errors import ObjectNotFound, StorageError
-from web.api.common import MAX_ID
-from web.cli_routine import matrix_csv, quota_table
+from web.common.exports import xlsx_response
+from web.common.ids import MAX_ID
+from web.common.routine_tables import matrix_csv, quota_table
 from web.db import discard_on_error, get_db
-from web.exports import xlsx_response
 from web.portal.auth import current_account, roles_required, safe_next
 from web.portal.common import (
     N_,

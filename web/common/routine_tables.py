@@ -1,19 +1,13 @@
-"""`flask --app wsgi routine …`: the office's monthly reminder list and quota matrix."""
+"""The routine quota matrix as a table: the office's reminder list (CSV, .xlsx, pages, CLI)."""
 
 from __future__ import annotations
 
 import io
-import sys
-from pathlib import Path
 from typing import Any
 
-import click
-from flask import Flask, current_app
-from flask.cli import AppGroup
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from scoring.routine import KIND_LABELS, PeriodCount
+from scoring.routine import PeriodCount
 from workflow.models import Assessment, utcnow
 from workflow.routine import quota_matrix
 from workflow.spreadsheets import safe_csv_writer
@@ -65,38 +59,3 @@ def matrix_csv(session: Session, assessment: Assessment, kind: str) -> str:
     writer.writerow(headers)
     writer.writerows(rows)
     return out.getvalue()
-
-
-def register_routine_cli(app: Flask) -> None:
-    """Attach the `routine` command group."""
-    group = AppGroup("routine", help="Routine assessment: quota matrix and reminder list.")
-    app.cli.add_command(group)
-
-    @group.command("reminders")
-    @click.argument("year", type=int)
-    @click.option(
-        "--kind",
-        type=click.Choice(["monthly_info", "quarterly_case"]),
-        default="monthly_info",
-        show_default=True,
-    )
-    @click.option("--out", type=click.Path(dir_okay=False), default=None, help="CSV file.")
-    def reminders(year: int, kind: str, out: str | None) -> None:
-        """Print (or write as CSV with BOM, for Excel/WPS) who met the quota per period."""
-        session: Session = current_app.extensions["sessionmaker"]()
-        with session:
-            assessment = (
-                session.execute(
-                    select(Assessment).where(Assessment.year == year).order_by(Assessment.id.desc())
-                )
-                .scalars()
-                .first()
-            )
-            if assessment is None:
-                raise click.ClickException(f"没有 {year} 年度的考核")
-            text = matrix_csv(session, assessment, kind)
-        if out:
-            Path(out).write_text("\ufeff" + text, encoding="utf-8")
-            click.echo(f"{KIND_LABELS[kind]}报送情况已写入 {out}")
-        else:
-            sys.stdout.write(text)

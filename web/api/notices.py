@@ -1,4 +1,4 @@
-"""The Word score notices and summary table over HTTP (../shared/API.md).
+"""The Word score notices and summary table over the API (../shared/API.md).
 
 Views are thin: authenticate with the bearer token, call one operation of
 `workflow.notices`, commit once, stream the stored file. Refusals are DomainErrors,
@@ -9,23 +9,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
-from scoring.pdf import PdfUnavailable, docx_to_pdf
-from storage.base import ObjectStore, content_disposition
-from storage.config import store_from_settings
-from storage.errors import ObjectNotFound
 from web.api import schemas as s
 from web.api.common import MAX_ID, json_response
 from web.api.contract import DOCX, PDF, contract, parse_body
 from web.auth import api_user
+from web.common.notice_files import (
+    app_store,
+    send_notice,
+    send_pdf,
+    verify_base_url,
+    verify_limit,
+)
 from web.db import get_db
 from web.limits import limiter
 from workflow.audit import format_time
-from workflow.errors import BadRequest, NotFound, ServiceUnavailable
+from workflow.errors import BadRequest, NotFound
 from workflow.models import Assessment, Department, Notice
 from workflow.notices import (
-    DOCX_CONTENT_TYPE,
     NOTICE,
     Issued,
     Verification,
@@ -35,7 +37,6 @@ from workflow.notices import (
     issue_notice,
     issue_summary,
     list_notices,
-    read_object,
     verify_notice,
 )
 from workflow.permissions import can_read_department
@@ -48,19 +49,6 @@ NID = f"<int(max={MAX_ID}):nid>"
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
-VERIFY_LIMIT = "30 per minute"  # a person checks a few documents; guessing needs billions
-
-
-def app_store() -> ObjectStore:
-    """Return the app's object store (shared in `app.extensions`, else built from config)."""
-    store = current_app.extensions.get("store")
-    if store is None:
-        store = store_from_settings(
-            current_app.config["STORAGE"], current_app.config["INSTANCE_DIR"]
-        )
-        current_app.extensions.setdefault("store", store)
-    found: ObjectStore = store
-    return found
 
 
 def _assessment(aid: int) -> Assessment:
@@ -75,23 +63,6 @@ def _department(assessment: Assessment, did: int) -> Department:
     if found is None or found.assessment_id != assessment.id:
         raise NotFound("部门不存在", code="department_not_found")
     return found
-
-
-def _send(row: Notice) -> Response:
-    """Stream a stored version as an attachment with its Chinese file name."""
-    try:
-        reader = app_store().open(row.storage_key)
-    except ObjectNotFound as exc:  # the row outlived its object: say so, never a bare 500
-        raise NotFound("通知书文件缺失，请联系管理员", code="notice_file_missing") from exc
-    response = Response(reader.iter_chunks(), mimetype=DOCX_CONTENT_TYPE, direct_passthrough=True)
-    response.call_on_close(reader.close)
-    response.headers["Content-Disposition"] = content_disposition(row.filename)
-    response.headers["Content-Length"] = str(row.size)
-    response.headers["ETag"] = f'"{row.sha256}"'
-    response.headers["Cache-Control"] = "private, no-store"
-    response.headers["X-Notice-Id"] = str(row.id)
-    response.headers["X-Notice-Version"] = str(row.version)
-    return response
 
 
 def _describe(row: Notice) -> dict[str, Any]:
@@ -127,16 +98,6 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
     return value
 
 
-def verify_base_url() -> str:
-    """Return the public address printed under each notice's QR code.
-
-    `PUBLIC_BASE_URL` when configured (behind a proxy the request's own host may be an
-    internal name), else the address the request came in on.
-    """
-    configured = str(current_app.config.get("PUBLIC_BASE_URL") or "")
-    return configured or request.url_root
-
-
 def issued_body(issued: Issued) -> dict[str, Any]:
     """Describe an issued version with its verification code and where to check it."""
     row = issued.notice
@@ -154,7 +115,7 @@ def department_notice(aid: int, did: int) -> Response:
     user = api_user()
     assessment = _assessment(aid)
     department = _department(assessment, did)
-    return _send(current_notice(get_db(), assessment, department, user))
+    return send_notice(current_notice(get_db(), assessment, department, user))
 
 
 @bp.post(f"/assessments/{AID}/departments/{DID}/notices")
@@ -198,7 +159,7 @@ def summary(aid: int) -> Response:
     """The latest issued summary table (staff, auditors); 404 when none. Never issues."""
     user = api_user()
     assessment = _assessment(aid)
-    return _send(current_summary(get_db(), assessment, user))
+    return send_notice(current_summary(get_db(), assessment, user))
 
 
 @bp.post(f"/assessments/{AID}/summary")
@@ -227,37 +188,12 @@ def issue_summary_table(aid: int) -> Response:
     return json_response(issued_body(issued), 201 if issued.is_new else 200)
 
 
-def send_pdf(row: Notice) -> Response:
-    """Render a stored version to PDF with LibreOffice and send it (503 when not installed)."""
-    try:
-        content = read_object(app_store(), row.storage_key)
-    except ObjectNotFound as exc:
-        raise NotFound("通知书文件缺失，请联系管理员", code="notice_file_missing") from exc
-    try:
-        pdf = docx_to_pdf(content)
-    except PdfUnavailable as exc:
-        raise ServiceUnavailable(str(exc), code="pdf_unavailable") from exc
-    response = Response(pdf, mimetype="application/pdf")
-    response.headers["Content-Disposition"] = content_disposition(
-        row.filename.removesuffix(".docx") + ".pdf"
-    )
-    response.headers["Cache-Control"] = "private, no-store"
-    response.headers["X-Notice-Id"] = str(row.id)
-    response.headers["X-Notice-Version"] = str(row.version)
-    return response
-
-
 @bp.get(f"/notices/{NID}.pdf")
 @contract("notices", ok={200: PDF}, errors=(404,))
 def notice_version_pdf(nid: int) -> Response:
     """One stored version rendered to PDF (LibreOffice headless)."""
     user = api_user()
     return send_pdf(get_readable_notice(get_db(), nid, user))
-
-
-def verify_limit() -> str:
-    """Return the rate limit of verification look-ups per address (config `VERIFY_LIMIT`)."""
-    return str(current_app.config.get("VERIFY_LIMIT") or VERIFY_LIMIT)
 
 
 @bp.get("/verify/<string(maxlength=40):code>")
@@ -291,7 +227,7 @@ def notice_version(nid: int) -> Response:
     """One stored version, exactly as issued."""
     user = api_user()
     row = get_readable_notice(get_db(), nid, user)
-    return _send(row)
+    return send_notice(row)
 
 
 @bp.get(f"/assessments/{AID}/departments/{DID}/notices")

@@ -9,6 +9,8 @@ from flask import Response
 from storage.base import content_disposition
 from workflow.spreadsheets import DISPLAY_ZONE, XLSX_CONTENT_TYPE
 
+XLSX_MAX_EVENTS = 1_048_575  # Excel's row limit less the header; filter for more
+
 
 def xlsx_response(content: bytes, name: str) -> Response:
     """Send .xlsx bytes as an attachment named `<name>-<Shanghai time>.xlsx`, never cached."""

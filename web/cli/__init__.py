@@ -1,0 +1,19 @@
+"""`flask --app wsgi …` commands, one module per command group, each registering itself.
+
+Every command runs in the same unit of work as a request (`web.cli.common.cli_unit`, built on
+`workflow.db.unit_of_work`): one commit at the end, a rollback on any error.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from web.cli import archive, audit, demo, notices, routine, setup, storage, users
+
+GROUPS = (setup, users, demo, notices, audit, storage, archive, routine)
+
+
+def register_cli(app: Flask) -> None:
+    """Attach every command group to the app."""
+    for group in GROUPS:
+        group.register(app)

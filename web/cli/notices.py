@@ -1,0 +1,123 @@
+"""`notices YEAR --out DIR` (= `notices issue`), `notices base FILE`: the Word score notices."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+from web.cli.common import app_store, cli_unit, latest_assessment
+from workflow.errors import DomainError
+from workflow.models import Assessment, Department
+
+
+class NoticesGroup(AppGroup):
+    """`notices YEAR --out DIR` is short for `notices issue YEAR --out DIR`."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Route a leading year (anything not a subcommand or option) to `issue`."""
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["issue", *args]
+        return super().parse_args(ctx, args)
+
+
+notices_group = NoticesGroup(
+    "notices", help="Word score notices: `notices YEAR --out DIR`, `notices base FILE`."
+)
+
+
+@notices_group.command("issue")
+@click.argument("year", type=int)
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False))
+@click.option("--force", is_flag=True, help="Issue new versions even when nothing changed.")
+@click.option("--preliminary", is_flag=True, help="Before publication: 初步结果 without a rank.")
+def notices_issue(year: int, out: str, force: bool, preliminary: bool) -> None:
+    """Write every complete department's notice and the summary; exit 1 if any skipped."""
+    from tqdm import tqdm
+
+    from workflow import notices
+
+    store = app_store()
+    target = Path(out)
+    target.mkdir(parents=True, exist_ok=True)
+    skipped: list[str] = []
+    written = 0
+    base_url = str(current_app.config.get("PUBLIC_BASE_URL") or "")
+    if not base_url:
+        click.echo("未设置 PUBLIC_BASE_URL：通知书只印验证码，不印二维码", err=True)
+    with cli_unit() as session:
+        assessment = latest_assessment(session, year)
+        if assessment.year != year:
+            raise click.ClickException(f"没有 {year} 年度的考核方案")
+        if not notices.result_document_no(assessment):
+            raise click.ClickException(
+                "尚未设置考核结果通知书的发文字号（管理员在“考核设置”中填写）"
+            )
+        if not preliminary and not notices.publication_started(assessment):
+            raise click.ClickException(
+                "考核结果尚未公示，不能印发载明排名的通知书；可加 --preliminary 印发初步结果"
+            )
+        assessment_id = assessment.id
+        departments = [(dep.id, dep.name) for dep in assessment.departments]
+    for dep_id, dep_name in tqdm(departments, desc="考核结果通知书", unit="份", file=sys.stderr):
+        try:  # one unit of work per department: a skipped one leaves no trace
+            with cli_unit() as session:
+                row = notices.issue_notice(
+                    session,
+                    store,
+                    session.get_one(Assessment, assessment_id),
+                    session.get_one(Department, dep_id),
+                    None,
+                    preliminary=preliminary,
+                    only_if_changed=not force,
+                    verify_base_url=base_url,
+                ).notice
+        except DomainError as exc:
+            if exc.code == "not_all_scored" and isinstance(exc.detail, list):
+                codes = "、".join(str(d["indicator"]) for d in exc.detail)
+                message = f"{len(exc.detail)} 个考核指标未完成评分（指标 {codes}）"
+            else:
+                message = exc.message
+            skipped.append(f"{dep_name}：{message}")
+            continue
+        (target / row.filename).write_bytes(notices.read_object(store, row.storage_key))
+        written += 1
+    with cli_unit() as session:
+        row = notices.issue_summary(
+            session, store, session.get_one(Assessment, assessment_id), None,
+            only_if_changed=not force, verify_base_url=base_url,
+        ).notice  # fmt: skip
+    (target / row.filename).write_bytes(notices.read_object(store, row.storage_key))
+    click.echo(f"已写出 {written} 份考核结果通知书和{row.filename}到 {target}")
+    if skipped:
+        click.echo(f"跳过 {len(skipped)} 个评分未完成的部门：", err=True)
+        for line in skipped:
+            click.echo(f"  {line}", err=True)
+        sys.exit(1)
+
+
+@notices_group.command("base")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--year", type=int, default=None, help="Assessment year (default: newest).")
+def notices_base(file: str, year: int | None) -> None:
+    """Set the letterhead .docx that every later notice is rendered on."""
+    from workflow import notices
+
+    path = Path(file)
+    try:
+        with cli_unit() as session, path.open("rb") as stream:
+            assessment = latest_assessment(session, year)
+            base = notices.set_notice_base(
+                session, app_store(), assessment, stream, path.name, None
+            )
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"通知书信头已更新：{base.filename}（SHA-256 {base.sha256}）")
+
+
+def register(app: Flask) -> None:
+    """Attach the `notices` group."""
+    app.cli.add_command(notices_group)

@@ -1,0 +1,52 @@
+"""`routine reminders YEAR`: who met the monthly or quarterly quota, per period (CSV)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+from sqlalchemy import select
+
+from scoring.routine import KIND_LABELS
+from web.cli.common import cli_unit
+from web.common.routine_tables import matrix_csv
+from workflow.models import Assessment
+
+group = AppGroup("routine", help="Routine assessment: quota matrix and reminder list.")
+
+
+@group.command("reminders")
+@click.argument("year", type=int)
+@click.option(
+    "--kind",
+    type=click.Choice(["monthly_info", "quarterly_case"]),
+    default="monthly_info",
+    show_default=True,
+)
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="CSV file.")
+def reminders(year: int, kind: str, out: str | None) -> None:
+    """Print (or write as CSV with BOM, for Excel/WPS) who met the quota per period."""
+    with cli_unit() as session:
+        assessment = (
+            session.execute(
+                select(Assessment).where(Assessment.year == year).order_by(Assessment.id.desc())
+            )
+            .scalars()
+            .first()
+        )
+        if assessment is None:
+            raise click.ClickException(f"没有 {year} 年度的考核")
+        text = matrix_csv(session, assessment, kind)
+    if out:
+        Path(out).write_text("\ufeff" + text, encoding="utf-8")
+        click.echo(f"{KIND_LABELS[kind]}报送情况已写入 {out}")
+    else:
+        sys.stdout.write(text)
+
+
+def register(app: Flask) -> None:
+    """Attach the `routine` group."""
+    app.cli.add_command(group)

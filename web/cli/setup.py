@@ -1,0 +1,87 @@
+"""`init`: schema (as the owner role when two are configured), shipped schemes, first admin."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask, current_app
+from flask.cli import with_appcontext
+from sqlalchemy import make_url, select
+
+from web.cli.common import cli_unit
+from workflow import roles
+from workflow.db import make_engine, migrate
+from workflow.models import User
+from workflow.scheme import load_scheme, shipped_schemes
+from workflow.setup import install_scheme
+from workflow.states import Role
+from workflow.users import create_user, generate_password
+
+
+def migrate_database(create_roles: bool) -> None:
+    """Migrate as the owner role (when two are configured) and grant the app role its rights."""
+    config = current_app.config
+    app_engine = current_app.extensions["engine"]
+    owner_url = config.get("MIGRATION_DATABASE_URL") or ""
+    app_url = app_engine.url.render_as_string(hide_password=False)
+    if create_roles:
+        if not owner_url or not config.get("DATABASE_ADMIN_URL"):
+            raise click.ClickException(
+                "--create-roles 需要 MIGRATION_DATABASE_URL（所有者）"
+                "和 DATABASE_ADMIN_URL（超级用户）"
+            )
+        try:
+            for line in roles.create_roles(config["DATABASE_ADMIN_URL"], owner_url, app_url):
+                click.echo(f"已就绪：{line}")
+        except roles.RoleSetupError as exc:
+            raise click.ClickException(str(exc)) from exc
+    if not owner_url or make_url(owner_url).username == app_engine.url.username:
+        migrate(app_engine)
+    else:
+        owner_engine = make_engine(owner_url)
+        try:
+            migrate(owner_engine)
+            roles.grant_app_privileges(owner_engine, str(app_engine.url.username))
+        finally:
+            owner_engine.dispose()
+        user = app_engine.url.username
+        click.echo(f"数据库权限：{user} 只能读写数据，审计日志只可读取和追加")
+    for warning in roles.app_role_warnings(app_engine):
+        click.echo(
+            f"警告：{warning}，审计触发器可被关闭；请用 init --create-roles 分开两个角色", err=True
+        )
+
+
+@click.command("init")
+@with_appcontext
+@click.option(
+    "--create-roles",
+    is_flag=True,
+    help="Create the owner and app roles of MIGRATION_DATABASE_URL and DATABASE_URL "
+    "through the superuser DATABASE_ADMIN_URL (PostgreSQL).",
+)
+def init_cmd(create_roles: bool) -> None:
+    """Create or migrate the schema, load the shipped schemes, create the first admin."""
+    migrate_database(create_roles)
+    with cli_unit() as session:
+        for path in shipped_schemes():
+            a = install_scheme(session, load_scheme(path))
+            click.echo(f"考核方案：{a.year} {a.document_no}（{path.name}）")
+        has_admin = any(u.has_role(Role.ADMIN) for u in session.execute(select(User)).scalars())
+        if not has_admin:
+            password = generate_password()
+            create_user(
+                session,
+                "admin",
+                ["admin"],
+                password=password,
+                display_name="系统管理员",
+                must_change_password=True,
+            )
+            click.echo(f"已创建管理员 admin，一次性密码：{password}（首次登录后请修改）")
+        else:
+            click.echo("管理员已存在。")
+
+
+def register(app: Flask) -> None:
+    """Attach `init`."""
+    app.cli.add_command(init_cmd)
