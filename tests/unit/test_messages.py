@@ -45,7 +45,6 @@ ERROR_CLASSES = {
 #: Files whose refusals still build their message at run time (English falls back to the
 #: code's general text there). Empty it as they are converted; never add to it.
 PENDING: set[str] = {
-    "web/api/notices.py",
     "web/common/notice_files.py",  # moved out of web/notices.py, not a new one
 }
 

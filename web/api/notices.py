@@ -92,9 +92,15 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
     try:
         value = int(raw)
     except ValueError as exc:
-        raise BadRequest(f"参数 {name} 须为整数", code="bad_request") from exc
+        raise BadRequest(
+            "参数 %(name)s 须为整数", code="bad_request", params={"name": name}
+        ) from exc
     if not low <= value <= high:
-        raise BadRequest(f"参数 {name} 须在 {low} 到 {high} 之间", code="bad_request")
+        raise BadRequest(
+            "参数 %(name)s 须在 %(min)s 到 %(max)s 之间",
+            code="bad_request",
+            params={"name": name, "min": low, "max": high},
+        )
     return value
 
 
