@@ -65,10 +65,25 @@ def is_conflict(exc: BaseException) -> bool:
 
 
 def conflict_from(exc: BaseException) -> Conflict:
-    """Return the refusal every face gives for a lost race: 409 `stale_version`."""
+    """Return the refusal every face gives for a lost race: 409 `stale_version`.
+
+    It is marked `retryable`: a unit of work may run the command once more (`run_command`).
+    """
     error = Conflict(STALE_VERSION, code="stale_version")
     error.__cause__ = exc
+    error.retryable = True  # type: ignore[attr-defined]
     return error
+
+
+@contextmanager
+def translate_conflicts() -> Iterator[None]:
+    """Turn a database conflict raised in the block (e.g. by a flush) into `Conflict`."""
+    try:
+        yield
+    except (IntegrityError, StaleDataError, DBAPIError) as exc:
+        if is_conflict(exc):
+            raise conflict_from(exc) from exc
+        raise
 
 
 def commit_or_conflict(session: Session) -> None:

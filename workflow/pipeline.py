@@ -15,7 +15,7 @@ In order, for every row of the table (workflow/table.py):
 A database conflict raised by the flush (a unique violation, a stale row, a deadlock or a
 serialization failure) becomes `Conflict` here, so every face (API, portal, CLI, bulk) shows
 the same 409; `run_command` retries such a conflict once in a fresh transaction. The pipeline
-never commits: the caller's unit of work (workflow/unit.py) does, once.
+never commits: the caller's unit of work (`workflow.db.unit_of_work`) does, once.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session, contains_eager, joinedload, sessionmaker
 
 from workflow.assessments import ensure_not_final
 from workflow.audit import append_after, canonical_json
+from workflow.db import translate_conflicts, unit_of_work
 from workflow.errors import BadRequest, Conflict, InvalidValue, NotFound
 from workflow.machine import FlowContext, ItemFlow, fire, probe
 from workflow.models import (
@@ -50,7 +51,6 @@ from workflow.permissions import can_read_item
 from workflow.security_log import hidden_from
 from workflow.states import State
 from workflow.table import ROW_OF, Transition
-from workflow.unit import translate_conflicts, unit_of_work
 
 MAX_IDEMPOTENCY_KEY = 200
 
