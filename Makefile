@@ -31,6 +31,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# Two pytest-xdist workers (a test module stays on one worker: its fixtures, ports and files are
+# its own); each worker has its own PostgreSQL database beside TEST_DATABASE_URL's, so that
+# user needs CREATEDB. PYTEST_ARGS=-n0 runs in one process.
+PYTEST_ARGS ?= -n 2 --dist loadfile
 unit: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 

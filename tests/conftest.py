@@ -1,7 +1,16 @@
 """Shared fixtures: a real database per test (SQLite always, PostgreSQL when configured).
 
 Set TEST_DATABASE_URL (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/fgf_test) to run
-every database test on PostgreSQL as well. Schemas are made by the real Alembic migrations.
+every database test on PostgreSQL as well. Schemas are made by the real Alembic migrations,
+once per run.
+
+Every test gets a committed database of its own state (apps, CLI commands, threads and
+subprocesses of the test see what it committed): on SQLite a copy of a template file, on
+PostgreSQL the shared database emptied, in one round trip. A test that asks for the 2018
+``world`` starts from a template in which the world is already installed (installing it
+costs more than most tests), and `world` loads it back.
+
+``count_statements`` counts the SQL statements a block sends (the statement budgets).
 
 Also here: the 2018 ``world`` and the evidence ``store`` every package uses, and the storage
 fixtures of tests/storage/fixtures.py (S3 endpoint, stores, fault injection), loaded as a
@@ -13,15 +22,19 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
 
 from storage import ObjectStore
-from tests.factories import World, make_world
+from tests.factories import World, load_world, make_world
 from workflow.db import make_engine, make_sessionmaker, migrate
 from workflow.models import Base
 from workflow.scheme import SCHEMES_DIR, Scheme, load_scheme
@@ -30,6 +43,8 @@ pytest_plugins = ["tests.storage.fixtures"]
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+#: The pytest-xdist worker this process is ("gw0", "gw1", …), or "" without xdist.
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
 
 #: The object stores an `every_store` test runs on (names of `<kind>_store` fixtures).
 STORE_KINDS = ["local", "s3"]
@@ -62,11 +77,14 @@ def _uses_s3(item: pytest.Item) -> bool:
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` selects by the markers set here
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark the S3 tests `s3`; generate a `backend(...)` test only for its backends (no skip)."""
+    """Mark the S3 tests `s3` and the demo-data ones `slow`; generate a `backend(...)` test
+    only for its backends (no skip)."""
     keep, drop = [], []
     for item in items:
         if _uses_s3(item):
             item.add_marker(pytest.mark.s3)
+        if "demo" in getattr(item, "fixturenames", ()):  # the whole demo data (tests/security)
+            item.add_marker(pytest.mark.slow)
         marker = item.get_closest_marker("backend")
         callspec = getattr(item, "callspec", None)
         backend = callspec.params.get("engine") if callspec is not None else None
@@ -96,43 +114,155 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def sqlite_world_template(sqlite_template: Path, scheme_2018: Scheme) -> Path:
+    """The migrated SQLite file with the 2018 world installed, copied for each `world` test."""
+    path = sqlite_template.with_name("world.sqlite3")
+    shutil.copy(sqlite_template, path)
+    engine = make_engine(f"sqlite:///{path}")
+    with make_sessionmaker(engine)() as session:
+        make_world(session, scheme_2018)
+    engine.dispose()  # the last connection closed: the WAL is folded into the file
+    return path
+
+
+#: Schema of the PostgreSQL test database holding a copy of the world's rows.
+_PG_SNAPSHOT = "fgf_test_world"
+
+
+@contextmanager
+def _worker_database(url: str) -> Iterator[str]:
+    """Yield the URL of this xdist worker's own database beside `url`'s (made, then dropped).
+
+    Without xdist this is `url` itself. Workers run at once, so each needs a database of its
+    own: ``<name>_gw0``, ``<name>_gw1``, … on the same server (the user needs CREATEDB).
+    """
+    if not XDIST_WORKER:
+        yield url
+        return
+    base = make_url(url)
+    name = f"{base.database}_{XDIST_WORKER}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
 def pg_engine() -> Iterator[Engine]:
-    """The PostgreSQL test database, wiped and migrated once per run."""
-    engine = make_engine(PG_URL)
+    """The PostgreSQL test database (this worker's), wiped and migrated once per run."""
+    with _worker_database(PG_URL) as url:
+        engine = make_engine(url)
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text(f"DROP SCHEMA IF EXISTS {_PG_SNAPSHOT} CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        migrate(engine)
+        yield engine
+        with engine.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA IF EXISTS {_PG_SNAPSHOT} CASCADE"))
+        engine.dispose()
+
+
+#: The sequences of the PostgreSQL test database (found once).
+_PG_SEQUENCES: list[str] = []
+
+
+def _pg_empty_sql(engine: Engine) -> str:
+    """SQL that empties every table and restarts every sequence.
+
+    DELETE, not TRUNCATE: on these small tables it is tens of times faster (TRUNCATE makes new
+    files for every table and index). As replication role, neither the append-only trigger
+    nor the foreign keys fire.
+    """
+    if not _PG_SEQUENCES:
+        with engine.connect() as conn:
+            _PG_SEQUENCES.extend(
+                conn.scalars(
+                    text(
+                        "SELECT quote_ident(sequence_name) FROM information_schema.sequences"
+                        " WHERE sequence_schema = 'public' ORDER BY sequence_name"
+                    )
+                )
+            )
+    deletes = " ".join(f'DELETE FROM "{t.name}";' for t in reversed(Base.metadata.sorted_tables))
+    restarts = " ".join(f"SELECT setval('{seq}', 1, false);" for seq in _PG_SEQUENCES)
+    return (
+        "SET LOCAL session_replication_role = replica;"
+        # A session a test leaked (e.g. an unclosed streamed response) must fail the next
+        # test loudly, not hang the run.
+        f" SET LOCAL lock_timeout = '20s'; {deletes} {restarts}"
+    )
+
+
+def _run_script(engine: Engine, script: str) -> None:
+    """Run several statements in one round trip, in one transaction."""
     with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    migrate(engine)
-    yield engine
-    engine.dispose()
+        raw: Any = conn.connection.driver_connection
+        raw.execute(script)
 
 
 def _reset_pg(engine: Engine) -> None:
-    """Empty every table; the append-only trigger is bypassed as replication role."""
-    names = ", ".join(t.name for t in Base.metadata.sorted_tables)
-    with engine.begin() as conn:
-        conn.execute(text("SET LOCAL session_replication_role = replica"))
-        # A session a test leaked (e.g. an unclosed streamed response) must fail the next
-        # test loudly, not hang the run.
-        conn.execute(text("SET LOCAL lock_timeout = '20s'"))
-        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-        conn.execute(text("INSERT INTO audit_chain_head (id, seq, hash) VALUES (1, 0, :h)"), {
-            "h": "0" * 64
-        })  # fmt: skip
+    """Empty every table and put the audit chain back at its start."""
+    head = "INSERT INTO audit_chain_head (id, seq, hash) VALUES (1, 0, '" + "0" * 64 + "');"
+    _run_script(engine, _pg_empty_sql(engine) + head)
+
+
+@pytest.fixture(scope="session")
+def pg_world_restore(pg_engine: Engine, scheme_2018: Scheme) -> str:
+    """SQL that brings the PostgreSQL database to the installed world, in one round trip.
+
+    The world is installed once; its rows are copied to a schema of their own, and each
+    `world` test starts with every table emptied and the copy inserted back.
+    """
+    _reset_pg(pg_engine)
+    with make_sessionmaker(pg_engine)() as session:
+        make_world(session, scheme_2018)
+    script = [_pg_empty_sql(pg_engine)]
+    with pg_engine.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {_PG_SNAPSHOT}"))
+        for table in Base.metadata.sorted_tables:
+            name = table.name
+            conn.execute(text(f'CREATE TABLE {_PG_SNAPSHOT}."{name}" AS TABLE "{name}"'))
+            if not conn.scalar(text(f'SELECT count(*) FROM "{name}"')):
+                continue
+            script.append(f'INSERT INTO "{name}" SELECT * FROM {_PG_SNAPSHOT}."{name}";')
+            if "id" in table.c:
+                seq = conn.scalar(text("SELECT pg_get_serial_sequence(:t, 'id')"), {"t": name})
+                if seq is not None:
+                    top = conn.scalar(text(f'SELECT max(id) FROM "{name}"'))
+                    script.append(f"SELECT setval('{seq}', {int(top)});")
+    return " ".join(script)
+
+
+@pytest.fixture
+def world_template() -> bool:
+    """Marker: a test whose fixtures include this starts from the database with the world."""
+    return True
 
 
 @pytest.fixture(params=BACKENDS)
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    """A freshly migrated, empty database on each configured backend."""
+    """A freshly migrated database on each configured backend: empty, or with the world."""
+    with_world = "world_template" in request.fixturenames
     if request.param == "sqlite":
         path = tmp_path / "test.sqlite3"
-        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        template = "sqlite_world_template" if with_world else "sqlite_template"
+        shutil.copy(request.getfixturevalue(template), path)
         eng = make_engine(f"sqlite:///{path}")
         yield eng
         eng.dispose()
     else:
         eng = request.getfixturevalue("pg_engine")
-        _reset_pg(eng)
+        if with_world:
+            _run_script(eng, request.getfixturevalue("pg_world_restore"))
+        else:
+            _reset_pg(eng)
         yield eng
 
 
@@ -152,9 +282,57 @@ def session(engine: Engine) -> Iterator[Session]:
 
 
 @pytest.fixture
-def world(session: Session, scheme_2018: Scheme) -> World:
-    """The 2018 assessment installed, with users of every role (tests/factories.py)."""
-    return make_world(session, scheme_2018)
+def world(session: Session, scheme_2018: Scheme, world_template: bool) -> World:
+    """The 2018 assessment installed, with users of every role (tests/factories.py).
+
+    The database was copied from the template holding it (see `engine`); it is installed
+    here only when `world` was first asked for after the database was made.
+    """
+    return load_world(session, scheme_2018) or make_world(session, scheme_2018)
+
+
+@dataclass
+class Statements:
+    """The SQL statements sent inside a `count_statements` block."""
+
+    sql: list[str] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        """The number of statements."""
+        return len(self.sql)
+
+    def __str__(self) -> str:
+        return f"{self.count} statements:\n" + "\n".join(f"  {s}" for s in self.sql)
+
+
+@contextmanager
+def _counting(target: Engine | type[Engine]) -> Iterator[Statements]:
+    seen = Statements()
+
+    def before(_conn: Connection, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.sql.append(" ".join(statement.split()))
+
+    event.listen(target, "before_cursor_execute", before)
+    try:
+        yield seen
+    finally:
+        event.remove(target, "before_cursor_execute", before)
+
+
+@pytest.fixture
+def count_statements() -> Callable[..., AbstractContextManager[Statements]]:
+    """Count the SQL statements a block sends: on one engine, or on every engine by default.
+
+    ``with count_statements() as sent: ...`` then ``assert sent.count <= 10, sent`` (the
+    message lists the statements). Every engine includes an app's own (requests of its test
+    client). Transaction control the driver does itself (BEGIN, COMMIT) is not a statement.
+    """
+
+    def count(engine: Engine | None = None) -> AbstractContextManager[Statements]:
+        return _counting(engine if engine is not None else Engine)
+
+    return count
 
 
 @pytest.fixture

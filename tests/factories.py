@@ -51,27 +51,48 @@ class World:
         ).scalar_one()
 
 
+#: The users of `make_world`: roles, and the index of their department (None: the office).
+_CAST: dict[str, tuple[list[str], int | None]] = {
+    "member_a": (["department"], 0),
+    "member_b": (["department"], 1),
+    "reviewer": (["reviewer"], None),
+    "reviewer2": (["reviewer"], None),
+    "verifier": (["verifier"], None),
+    "scorer": (["scorer"], None),
+    "scorer2": (["scorer"], None),
+    "auditor": (["auditor"], None),
+    "admin": (["admin"], None),
+    "reviewer_in_a": (["reviewer", "verifier", "scorer"], 0),
+}
+
+
 def make_world(session: Session, scheme: Scheme) -> World:
     """Install the scheme and create users (no passwords: hashing is slow and not tested here)."""
     assessment = install_scheme(session, scheme)
     deps = assessment.departments
     u = {
-        name: create_user(session, name, roles, department=dep)
-        for name, roles, dep in [
-            ("member_a", ["department"], deps[0]),
-            ("member_b", ["department"], deps[1]),
-            ("reviewer", ["reviewer"], None),
-            ("reviewer2", ["reviewer"], None),
-            ("verifier", ["verifier"], None),
-            ("scorer", ["scorer"], None),
-            ("scorer2", ["scorer"], None),
-            ("auditor", ["auditor"], None),
-            ("admin", ["admin"], None),
-            ("reviewer_in_a", ["reviewer", "verifier", "scorer"], deps[0]),
-        ]
+        name: create_user(session, name, roles, department=deps[dep] if dep is not None else None)
+        for name, (roles, dep) in _CAST.items()
     }
     session.commit()
     return World(assessment=assessment, dep_a=deps[0], dep_b=deps[1], **u)
+
+
+def load_world(session: Session, scheme: Scheme) -> World | None:
+    """Return the world `make_world` installed in this database earlier, or None.
+
+    tests/conftest.py installs the world once per run into a template database and starts
+    each test that asks for it from a copy: loading it back costs three queries.
+    """
+    assessment = session.execute(
+        select(Assessment).where(Assessment.code == scheme.code)
+    ).scalar_one_or_none()
+    if assessment is None:
+        return None
+    found = session.execute(select(User).where(User.username.in_(_CAST))).scalars()
+    users = {u.username: u for u in found}
+    deps = assessment.departments
+    return World(assessment=assessment, dep_a=deps[0], dep_b=deps[1], **users)
 
 
 def add_evidence(

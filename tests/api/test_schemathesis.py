@@ -34,6 +34,7 @@ CHECKS = [not_a_server_error, status_code_conformance, response_schema_conforman
 MAX_EXAMPLES = 8
 
 
+@pytest.mark.slow  # a property-based run over every operation
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
 def test_api_conforms_to_its_openapi_document(
     app: Flask, session: Session, cast: Cast, mode: GenerationMode

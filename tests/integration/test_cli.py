@@ -61,6 +61,7 @@ def test_users_and_token(app: Flask, engine: Engine) -> None:
         assert user.department is not None and user.department.name == "城管执法大队"
 
 
+@pytest.mark.slow  # the whole demo data
 def test_demo_then_verify_then_tamper(app: Flask, engine: Engine, tmp_path: Path) -> None:
     runner = app.test_cli_runner()
     assert runner.invoke(args=["init"]).exit_code == 0
@@ -102,6 +103,7 @@ def test_demo_then_verify_then_tamper(app: Flask, engine: Engine, tmp_path: Path
     assert f"序号 {head // 2}" in bad.output
 
 
+@pytest.mark.slow  # the whole demo data
 def test_demo_complete_scores_and_publishes(app: Flask, engine: Engine) -> None:
     runner = app.test_cli_runner()
     assert runner.invoke(args=["init"]).exit_code == 0

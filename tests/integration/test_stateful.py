@@ -12,6 +12,7 @@ import itertools
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
@@ -35,6 +36,7 @@ COUNTER = itertools.count()
 FORWARD = ("return", "reject_appeal", "submit", "review", "verify", "score", "appeal", "rescore")
 
 
+@pytest.mark.slow  # a property-based run of many action sequences
 def test_random_actions_keep_invariants(session: Session, tmp_path: Path) -> None:
     store = LocalStore(tmp_path / "objects")
     reached: set[str] = set()
