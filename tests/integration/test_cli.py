@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -11,8 +12,8 @@ from sqlalchemy import Engine, func, select, text
 
 from web.app import create_app
 from workflow.db import make_sessionmaker
-from workflow.models import Item, User
-from workflow.users import user_for_token
+from workflow.models import AuditEvent, Item, User
+from workflow.users import check_password, user_for_token
 
 
 @pytest.fixture
@@ -59,6 +60,28 @@ def test_users_and_token(app: Flask, engine: Engine) -> None:
         user = user_for_token(s, tok.output.strip())
         assert user is not None and user.username == "zhang"
         assert user.department is not None and user.department.name == "城管执法大队"
+
+
+def test_reset_password_prints_a_one_time_password(app: Flask, engine: Engine) -> None:
+    """An admin who missed the first password gets back in: a new one, to be changed."""
+    runner = app.test_cli_runner()
+    first = runner.invoke(args=["init"])
+    old = re.findall(r"一次性密码：([\w-]+)", first.output)[0]
+    with make_sessionmaker(engine)() as s:
+        admin = s.execute(select(User).where(User.username == "admin")).scalar_one()
+        assert check_password(admin, old)  # what init printed is the password
+    out = runner.invoke(args=["users", "reset-password", "admin"])
+    assert out.exit_code == 0, out.output
+    new = re.findall(r"一次性密码：([\w-]+)", out.output)[0]
+    assert new != old and len(new) >= 12
+    with make_sessionmaker(engine)() as s:
+        admin = s.execute(select(User).where(User.username == "admin")).scalar_one()
+        assert check_password(admin, new) and not check_password(admin, old)
+        assert admin.must_change_password
+        events = s.execute(select(AuditEvent.action).where(AuditEvent.target_type == "user"))
+        assert "password_reset" in list(events.scalars())
+    missing = runner.invoke(args=["users", "reset-password", "nobody"])
+    assert missing.exit_code != 0 and "用户不存在：nobody" in missing.output
 
 
 @pytest.mark.slow  # the whole demo data

@@ -1,4 +1,4 @@
-"""`users create`, `users token`."""
+"""`users create`, `users token`, `users reset-password`."""
 
 from __future__ import annotations
 
@@ -11,7 +11,13 @@ from flask.cli import AppGroup
 from web.cli.common import cli_unit, latest_assessment
 from workflow.errors import DomainError
 from workflow.setup import find_department
-from workflow.users import create_user, generate_password, get_user, issue_token
+from workflow.users import (
+    create_user,
+    generate_password,
+    get_user,
+    issue_token,
+    set_password,
+)
 
 users = AppGroup("users", help="Manage users.")
 
@@ -62,6 +68,31 @@ def users_token(name: str) -> None:
         except DomainError as exc:
             raise click.ClickException(exc.message) from exc
     click.echo(token)
+
+
+@users.command("reset-password")
+@click.argument("name")
+def users_reset_password(name: str) -> None:
+    """Give the user a new one-time password (printed once), to be changed at first sign-in.
+
+    The way back in for an administrator who missed the first password. Every session of the
+    user ends; the reset is audited (`password_reset`, by the command line) and logged.
+    """
+    password = generate_password()
+    with cli_unit() as session:
+        user = get_user(session, name)
+        if user is None:
+            raise click.ClickException(f"用户不存在：{name}")
+        try:
+            set_password(session, user, password, actor=None, must_change=True)
+        except DomainError as exc:
+            raise click.ClickException(exc.message) from exc
+        active = user.is_active
+    click.echo(f"已重置用户 {name} 的密码")
+    click.echo(f"一次性密码：{password}")
+    click.echo("首次登录后须修改密码。")
+    if not active:
+        click.echo("注意：该账号已停用，须由管理员启用后才能登录。")
 
 
 def register(app: Flask) -> None:
