@@ -101,6 +101,7 @@ class ItemFlow:
         self.item = item
         self.ctx = ctx
         self.state = State(item.state)
+        self.attached_once = False
 
     # -- role and department guards -------------------------------------------------
     def _require_role(self, *roles: Role) -> bool:
@@ -371,6 +372,9 @@ def _machine(probe: bool) -> Machine:
 def attached(flow: ItemFlow, *, probe: bool = False) -> Iterator[ItemFlow]:
     """Attach this thread's machine to the flow for the duration of the block."""
     machine = _machine(probe)
+    if flow.attached_once:
+        raise RuntimeError("an ItemFlow is attached to a machine once")  # pragma: no cover
+    flow.attached_once = True
     machine.add_model(flow, initial=flow.state)
     try:
         yield flow
@@ -424,14 +428,17 @@ def probe(flow: ItemFlow, action: str, *, with_payload: bool = False) -> None:
 
 
 def allowed_actions(item: Item, ctx: FlowContext) -> list[str]:
-    """Return the workflow actions this user could take now (payload checks are left out)."""
-    flow = ItemFlow(item, ctx)
+    """Return the workflow actions this user could take now (payload checks are left out).
+
+    Each probe gets a flow of its own: a machine binds its triggers to the model object once,
+    and a flow is never attached twice (to a second machine it would keep the first one's).
+    """
     result = []
     for t in TRANSITIONS:
-        if flow.state not in t.sources:
+        if State(item.state) not in t.sources:
             continue
         try:
-            probe(flow, t.trigger)
+            probe(ItemFlow(item, ctx), t.trigger)
         except (Forbidden, Conflict, InvalidValue):
             continue
         result.append(t.trigger)

@@ -405,11 +405,11 @@ def _routine_consistency(f: SchemeFile) -> list[str]:
                         f"categories[{ci}].indicators[{ii}].sub_items[{si}].routine: "
                         f"评分项 {s.code} 取平时考核记录，routine.suggestion 中须有它的计分规则"
                     )
-    routine_codes = {
-        s.code for c in f.categories for i in c.indicators for s in i.sub_items if s.routine
+    plain_codes = {
+        s.code for c in f.categories for i in c.indicators for s in i.sub_items if not s.routine
     }
     for code in routine.suggestion:
-        if code not in routine_codes:
+        if code in plain_codes:  # a rule for a point of the scheme that takes no records
             problems.append(
                 f"{place(('routine', 'suggestion', code))}: "
                 f"评分项 {code} 不取平时考核记录（未标 routine），不能有建议分规则"

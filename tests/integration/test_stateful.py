@@ -33,7 +33,17 @@ from workflow.setup import install_scheme
 from workflow.users import create_user
 
 COUNTER = itertools.count()
-FORWARD = ("return", "reject_appeal", "submit", "review", "verify", "score", "appeal", "rescore")
+FORWARD = (
+    "withdraw",
+    "return",
+    "reject_appeal",
+    "submit",
+    "review",
+    "verify",
+    "score",
+    "appeal",
+    "rescore",
+)
 
 
 @pytest.mark.slow  # a property-based run of many action sequences
