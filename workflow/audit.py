@@ -158,6 +158,43 @@ def ensure_head(session: Session) -> None:
         session.flush()
 
 
+def _chained(
+    prev_seq: int,
+    prev_hash: str,
+    *,
+    actor: User | None,
+    action: str,
+    target_type: str,
+    target_id: object,
+    item_id: int | None = None,
+    department_id: int | None = None,
+    from_state: str | None = None,
+    to_state: str | None = None,
+    comment: str | None = None,
+    payload: Mapping[str, Any] | None = None,
+    actor_name: str | None = None,
+) -> AuditEvent:
+    """The event that follows (`prev_seq`, `prev_hash`) in the chain, hashed, not yet stored."""
+    event = AuditEvent(
+        seq=prev_seq + 1,
+        at=utcnow(),
+        actor_id=actor.id if actor is not None else None,
+        actor=actor.username if actor is not None else (actor_name or "system"),
+        action=action,
+        target_type=target_type,
+        target_id=str(target_id),
+        item_id=item_id,
+        department_id=department_id,
+        from_state=from_state,
+        to_state=to_state,
+        comment=comment,
+        payload=canonical_json(dict(payload or {})),
+        prev_hash=prev_hash,
+    )
+    event.hash = compute_hash(prev_hash, event)
+    return event
+
+
 def record_event(
     session: Session,
     *,
@@ -184,23 +221,10 @@ def record_event(
     if head is None:
         ensure_head(session)
         head = session.execute(locked).scalar_one()
-    event = AuditEvent(
-        seq=head.seq + 1,
-        at=utcnow(),
-        actor_id=actor.id if actor is not None else None,
-        actor=actor.username if actor is not None else (actor_name or "system"),
-        action=action,
-        target_type=target_type,
-        target_id=str(target_id),
-        item_id=item_id,
-        department_id=department_id,
-        from_state=from_state,
-        to_state=to_state,
-        comment=comment,
-        payload=canonical_json(dict(payload or {})),
-        prev_hash=head.hash,
-    )
-    event.hash = compute_hash(head.hash, event)
+    event = _chained(head.seq, head.hash, actor=actor, actor_name=actor_name, action=action,
+                     target_type=target_type, target_id=target_id, item_id=item_id,
+                     department_id=department_id, from_state=from_state, to_state=to_state,
+                     comment=comment, payload=payload)  # fmt: skip
     session.add(event)
     head.seq = event.seq
     head.hash = event.hash
@@ -270,23 +294,7 @@ def append_after(
         record_event(session, **fields)
         return
     seq, prev_hash = seen
-    event = AuditEvent(
-        seq=seq + 1,
-        at=utcnow(),
-        actor_id=actor.id,
-        actor=actor.username,
-        action=action,
-        target_type=target_type,
-        target_id=str(target_id),
-        item_id=item_id,
-        department_id=department_id,
-        from_state=from_state,
-        to_state=to_state,
-        comment=comment,
-        payload=canonical_json(dict(payload or {})),
-        prev_hash=prev_hash,
-    )
-    event.hash = compute_hash(prev_hash, event)
+    event = _chained(seq, prev_hash, **fields)
     values = {c.name: getattr(event, c.key) for c in _APPEND_COLUMNS}
     written = session.execute(_append_statement(), {**values, "prev_seq": seq}).first()
     if written is None:  # someone appended first

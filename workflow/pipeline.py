@@ -362,7 +362,7 @@ def execute(session: Session, command: Command) -> Outcome:
         audited["round"] = item.round
         append_after(
             session,
-            head if not ctx.written else None,
+            head,
             actor=user,
             action=row.event or row.trigger,
             target_type="item",

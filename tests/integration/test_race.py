@@ -116,3 +116,57 @@ def test_concurrent_appends_on_different_items_stay_linear(
             select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "submit")
         )
         assert submits == 10
+
+
+@pytest.mark.skipif(not PG_URL, reason="needs TEST_DATABASE_URL (PostgreSQL); CI sets it")
+def test_withdraw_races_review(
+    request: pytest.FixtureRequest, scheme_2018: Scheme, tmp_path: Path
+) -> None:
+    """A department withdraws while a reviewer reviews the same version: exactly one wins,
+    the other is a 409, and the item, its events and the chain agree with the winner."""
+    engine = request.getfixturevalue("pg_engine")
+    _reset_pg(engine)
+    factory = make_sessionmaker(engine)
+    with factory() as s:
+        w = make_world(s, scheme_2018)
+        item = w.item(s, w.dep_a, "1")
+        add_evidence(s, LocalStore(tmp_path / "objects"), item, w.member_a)
+        actions.submit_item(s, item.id, w.member_a, item.version)
+        s.commit()
+        item_id, version = item.id, item.version
+        member_id, reviewer_id = w.member_a.id, w.reviewer.id
+    barrier = threading.Barrier(2)
+    outcomes: dict[str, str] = {}
+
+    def run(name: str) -> None:
+        with factory() as s:
+            user = s.get_one(type(w.member_a), member_id if name == "withdraw" else reviewer_id)
+            req = actions.TransitionRequest(name, version, comment="撤回修改")
+            barrier.wait()
+            try:
+                actions.transition_item(s, item_id, user, req)
+                s.commit()
+                outcomes[name] = "ok"
+            except Conflict as exc:
+                s.rollback()
+                outcomes[name] = exc.code
+            except Exception as exc:  # anything else is a bug the test must show
+                s.rollback()
+                outcomes[name] = f"error: {exc!r}"
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in ("withdraw", "review")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(outcomes.values()) == ["ok", "stale_version"], outcomes
+    winner = next(n for n, o in outcomes.items() if o == "ok")
+    with factory() as s:
+        item = s.get_one(Item, item_id)
+        assert item.state == ("draft" if winner == "withdraw" else "reviewed")
+        assert item.version == version + 1
+        actions_seen = s.execute(
+            select(AuditEvent.action).where(AuditEvent.item_id == item_id).order_by(AuditEvent.seq)
+        ).scalars()
+        assert list(actions_seen)[-1] == winner
+        assert verify_chain(s).ok
