@@ -117,6 +117,20 @@ class Settings(BaseSettings):
     S3_SECURE: Flag | None = None  # default: true, or as the endpoint's scheme says
     S3_PART_SIZE_MB: Annotated[int, Field(ge=5)] = 8
     S3_PARALLEL_UPLOADS: Annotated[int, Field(ge=1)] = 1
+    # Notifications (workflow/notify.py, workflow/delivery.py). No SMTP_HOST: e-mails wait.
+    SMTP_HOST: str = ""
+    SMTP_PORT: Annotated[int, Field(ge=1, le=65535)] = 25
+    SMTP_USERNAME: str = ""
+    SMTP_PASSWORD: str = ""
+    SMTP_SECURITY: Literal["none", "starttls", "ssl"] = "none"
+    MAIL_FROM: str = "noreply@localhost"
+    SMTP_TIMEOUT: Positive = 10.0
+    WEBHOOK_TIMEOUT: Positive = 10.0
+    # Comma-separated hosts a webhook may point at (e.g. qyapi.weixin.qq.com,oapi.dingtalk.com);
+    # empty: any http(s) host.
+    WEBHOOK_ALLOWED_HOSTS: str = ""
+    OUTBOX_MAX_ATTEMPTS: Annotated[int, Field(ge=1, le=100)] = 12
+    OUTBOX_LEASE_SECONDS: Annotated[int, Field(ge=10)] = 300
 
     @classmethod
     def read(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -187,4 +201,21 @@ def load_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "PUBLIC_BASE_URL": s.PUBLIC_BASE_URL,
         "VERIFY_LIMIT": s.VERIFY_LIMIT,
         "BABEL_DEFAULT_LOCALE": s.DEFAULT_LOCALE,
+        "MAIL": {
+            "host": s.SMTP_HOST,
+            "port": s.SMTP_PORT,
+            "username": s.SMTP_USERNAME,
+            "password": s.SMTP_PASSWORD,
+            "security": s.SMTP_SECURITY,
+            "sender": s.MAIL_FROM,
+            "timeout": s.SMTP_TIMEOUT,
+        },
+        "OUTBOX": {
+            "webhook_timeout": s.WEBHOOK_TIMEOUT,
+            "max_attempts": s.OUTBOX_MAX_ATTEMPTS,
+            "lease_seconds": s.OUTBOX_LEASE_SECONDS,
+        },
+        "WEBHOOK_ALLOWED_HOSTS": tuple(
+            h.strip().lower() for h in s.WEBHOOK_ALLOWED_HOSTS.split(",") if h.strip()
+        ),
     }

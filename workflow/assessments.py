@@ -172,6 +172,9 @@ def publish_assessment(
             "previous_window": previous if previous["closes_at"] is not None else None,
         },
     )
+    from workflow import notify  # notify reads results through notices
+
+    notify.results_published(session, assessment, now)
     return assessment
 
 

@@ -595,3 +595,88 @@ class CalendarOverride(Base):
     reason: Mapped[str] = mapped_column(Text)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Notification(Base):
+    """One message to one person (站内消息), and the record its e-mail/webhook copies come from.
+
+    Written by the engine in the same transaction as the change that causes it. `dedup_key`
+    makes a scheduled reminder idempotent: running the reminders twice on one day adds nothing.
+    """
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_user_unread", "user_id", "read_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    title: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text, default="")
+    link: Mapped[str | None] = mapped_column(String(300))
+    assessment_id: Mapped[int | None] = mapped_column(ForeignKey("assessments.id"))
+    item_id: Mapped[int | None] = mapped_column(ForeignKey("items.id"))
+    dedup_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    # Shown in the inbox (the user's preferences may send a kind by e-mail only).
+    in_inbox: Mapped[bool] = mapped_column(Boolean, default=True)
+    # For a user who takes a daily digest: when this message went out in one.
+    digest_pending: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    read_at: Mapped[dt.datetime | None]
+
+
+class NotificationPreference(Base):
+    """Where a person's notifications go; no row means the defaults (notify.DEFAULTS)."""
+
+    __tablename__ = "notification_preferences"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    email: Mapped[str | None] = mapped_column(String(254))
+    webhook_url: Mapped[str | None] = mapped_column(String(500))
+    # kind → the channels ("inbox", "email", "webhook") it goes to; a missing kind: defaults.
+    channels: Mapped[dict[str, list[str]]] = mapped_column(JSON, default=dict)
+    digest: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Remind this many working days before a deadline.
+    remind_days: Mapped[int] = mapped_column(Integer, default=3)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class OutboxMessage(Base):
+    """An e-mail or webhook message waiting for (or past) delivery by the worker.
+
+    Delivery is at least once: a worker leases a row (`leased_until`), sends, then records
+    the attempt; a worker killed between the two leaves the lease to expire and the message is
+    sent again. E-mails carry a stable Message-ID and webhooks an `X-Notification-Id`, so a
+    receiver can drop the rare duplicate.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    notification_id: Mapped[int | None] = mapped_column(ForeignKey("notifications.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    target: Mapped[str] = mapped_column(String(500))
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    leased_until: Mapped[dt.datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[dt.datetime | None]
+
+
+class DeliveryAttempt(Base):
+    """One try at delivering an outbox message, successful or not."""
+
+    __tablename__ = "delivery_attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    outbox_id: Mapped[int] = mapped_column(ForeignKey("outbox.id"), index=True)
+    started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    ok: Mapped[bool] = mapped_column(Boolean)
+    error: Mapped[str | None] = mapped_column(Text)

@@ -10,7 +10,8 @@ In order, for every row of the table (workflow/table.py):
    query, only when needed;
 6. the guards, through the `transitions` machine;
 7. the effects, the new state, one flush (the version moves by exactly one);
-8. the audit event(s), and the idempotency record.
+8. the audit event(s), the notifications it causes (workflow/notify.py: inbox and outbox rows,
+   delivered later by the worker), and the idempotency record.
 
 A database conflict raised by the flush (a unique violation, a stale row, a deadlock or a
 serialization failure) becomes `Conflict` here, so every face (API, portal, CLI, bulk) shows
@@ -30,6 +31,7 @@ from typing import Any, cast
 from sqlalchemy import Select, Table, bindparam, select, update
 from sqlalchemy.orm import Session, contains_eager, joinedload, sessionmaker
 
+from workflow import notify
 from workflow.assessments import ensure_not_final
 from workflow.audit import append_after, canonical_json
 from workflow.db import translate_conflicts, unit_of_work
@@ -374,6 +376,8 @@ def execute(session: Session, command: Command) -> Outcome:
             comment=ctx.comment,
             payload=audited,
         )
+        if row.trigger in notify.ITEM_TRIGGERS:  # in this transaction: both land or neither
+            notify.on_transition(session, row.trigger, from_state, item, user, ctx.comment, ctx.now)
     else:
         for n, written in enumerate(ctx.written):
             _record_evidence_event(session, row, item, user, written, ctx, head if n == 0 else None)

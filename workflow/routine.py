@@ -269,6 +269,10 @@ def review_routine(
         comment=reason,
         payload={"kind": record.kind, "period": record.period},
     )
+    if status == "rejected":
+        from workflow import notify  # notify imports the models routine uses
+
+        notify.routine_rejected(session, record, user, now)
     return record
 
 

@@ -9,10 +9,32 @@ from __future__ import annotations
 
 from flask import Flask
 
-from web.api import assessments, audit, bulk, calendar, docs, items, notices, routine, tokens
+from web.api import (
+    assessments,
+    audit,
+    bulk,
+    calendar,
+    docs,
+    items,
+    notices,
+    notifications,
+    routine,
+    tokens,
+)
 from web.api.blueprint import bp
 
-VIEW_MODULES = (assessments, audit, bulk, calendar, docs, items, notices, routine, tokens)
+VIEW_MODULES = (
+    assessments,
+    audit,
+    bulk,
+    calendar,
+    docs,
+    items,
+    notices,
+    notifications,
+    routine,
+    tokens,
+)
 
 
 def register_api(app: Flask) -> None:

@@ -804,3 +804,79 @@ class NoticeCheck(Out):
     issued_at: Time
     sha256: str
     current: bool
+
+
+# --- notifications -------------------------------------------------------------------------
+NOTIFICATION_KINDS = (
+    "item_returned",
+    "queue_waiting",
+    "deadline_near",
+    "overdue",
+    "item_scored",
+    "results_published",
+    "appeal_decided",
+    "routine_rejected",
+    "audit_alert",
+)
+CHANNEL_NAMES = ("inbox", "email", "webhook")
+NotificationKind = Annotated[str, Field(json_schema_extra={"enum": list(NOTIFICATION_KINDS)})]
+ChannelName = Annotated[str, Field(json_schema_extra={"enum": list(CHANNEL_NAMES)})]
+
+
+class InboxFilter(Page):
+    """The inbox's filter: `unread=1` keeps the unread messages."""
+
+    unread: Annotated[
+        str | None, _optional({"type": "string", "enum": ["0", "1", "true", "false"]})
+    ] = None
+
+
+class NotificationOut(Out):
+    """One message of the inbox (站内消息)."""
+
+    id: int
+    kind: NotificationKind
+    kind_label: str
+    title: str
+    body: str
+    link: str | None
+    assessment_id: int | None
+    item_id: int | None
+    created_at: Time
+    read_at: Time | None
+
+
+class Inbox(Out):
+    """A page of the inbox, newest first, and the unread count."""
+
+    notifications: list[NotificationOut]
+    unread: int
+    next_cursor: Cursor
+
+
+class MarkedRead(Out):
+    """How many messages were marked read."""
+
+    marked: int
+    unread: int
+
+
+class PreferencesOut(Out):
+    """Where each kind of notification goes, and the addresses."""
+
+    email: str | None
+    webhook_url: str | None
+    channels: dict[str, list[ChannelName]]
+    digest: bool
+    remind_days: int
+    kinds: dict[str, str]
+
+
+class PreferencesBody(Body):
+    """Fields to change (absent ones keep their value; null clears an address)."""
+
+    email: Annotated[str | None, Field(max_length=254)] = None
+    webhook_url: Annotated[str | None, Field(max_length=500)] = None
+    channels: dict[str, list[str]] | None = None
+    digest: bool | None = None
+    remind_days: int | None = None

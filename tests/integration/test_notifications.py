@@ -1,0 +1,440 @@
+"""Notifications against real peers: the outbox written with the change, SMTP (aiosmtpd),
+webhooks that fail then succeed, an SMTP outage, a worker killed mid-delivery, reminders."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from storage.local import LocalStore
+from tests.factories import World, submit_items
+from tests.peers import free_port, smtp_server, webhook_receiver
+from workflow import notify, reminders
+from workflow.actions import TransitionRequest, transition_item
+from workflow.audit import verify_chain
+from workflow.calendar import set_stage_deadline
+from workflow.delivery import DeliverySettings, MailSettings, backoff, deliver_due
+from workflow.errors import InvalidValue, NotFound
+from workflow.models import (
+    AuditEvent,
+    DeliveryAttempt,
+    Item,
+    Notification,
+    OutboxMessage,
+    utcnow,
+)
+from workflow.routine import review_routine, submit_routine
+
+ROOT = Path(__file__).resolve().parents[2]
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def shanghai(*args: int) -> dt.datetime:
+    return dt.datetime(*args, tzinfo=SHANGHAI).astimezone(dt.UTC)
+
+
+def mail_settings(port: int, **extra: object) -> DeliverySettings:
+    return DeliverySettings(
+        mail=MailSettings(host="127.0.0.1", port=port, sender="kaohe@jiaohe.example", timeout=5),
+        webhook_timeout=5,
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+def submitted(session: Session, world: World, tmp_path: Path, code: str = "1") -> Item:
+    item = world.item(session, world.dep_a, code)
+    submit_items(session, LocalStore(tmp_path / "store"), world, [item])
+    return item
+
+
+def return_item(session: Session, world: World, item: Item, reason: str = "材料不全") -> None:
+    transition_item(
+        session, item.id, world.reviewer, TransitionRequest("return", item.version, reason)
+    )
+
+
+def test_return_writes_inbox_and_outbox_in_the_same_transaction(
+    session: Session, world: World, tmp_path: Path
+) -> None:
+    w = world
+    notify.set_preferences(session, w.member_a, {"email": "a@jiaohe.example"})
+    item = submitted(session, w, tmp_path)
+    return_item(session, w, item)
+    session.rollback()  # the change is undone: so are its notifications
+    assert session.scalar(select(func.count()).select_from(Notification)) == 0
+    assert session.scalar(select(func.count()).select_from(OutboxMessage)) == 0
+
+    item = session.get_one(Item, item.id)
+    return_item(session, w, item, "缺少会议记录")
+    session.commit()
+    notes = session.scalars(select(Notification)).all()
+    assert [(n.user_id, n.kind) for n in notes] == [(w.member_a.id, "item_returned")]
+    assert "缺少会议记录" in notes[0].body and notes[0].link == f"/portal/items/{item.id}"
+    # The reviewer who returned it, and the other department, hear nothing.
+    outbox = session.scalars(select(OutboxMessage)).all()
+    assert [(o.channel, o.target, o.status) for o in outbox] == [
+        ("email", "a@jiaohe.example", "pending")
+    ]
+    assert outbox[0].subject.startswith("【事项被退回】")
+    assert notify.unread_count(session, w.member_a) == 1
+    assert notify.unread_count(session, w.member_b) == 0
+
+
+def test_email_over_real_smtp_with_chinese_subject_and_body(
+    session: Session, engine: Engine, world: World, tmp_path: Path
+) -> None:
+    w = world
+    notify.set_preferences(session, w.member_a, {"email": "a@jiaohe.example"})
+    item = submitted(session, w, tmp_path)
+    return_item(session, w, item, "请补充“双随机一公开”抽查记录")
+    session.commit()
+    factory = sessionmaker(engine)
+    with smtp_server() as (port, box):
+        report = deliver_due(factory, settings=mail_settings(port))
+        again = deliver_due(factory, settings=mail_settings(port))
+    assert (report.sent, report.retried, again.total) == (1, 0, 0)
+    assert len(box.raw) == 1
+    raw = box.raw[0]
+    assert b"=?utf-8?" in raw.lower()  # the subject is RFC 2047-encoded, not raw bytes
+    message = box.messages()[0]
+    assert str(message["Subject"]).startswith("【事项被退回】")
+    assert "被退回修改" in str(message["Subject"])
+    assert message["To"] == "a@jiaohe.example"
+    body = message.get_content()
+    assert "请补充“双随机一公开”抽查记录" in body and f"/portal/items/{item.id}" in body
+    row = session.scalars(select(OutboxMessage)).one()
+    session.refresh(row)
+    assert row.status == "sent" and row.attempts == 1 and row.sent_at is not None
+    assert message["Message-ID"] == f"<outbox-{row.id}@jiaohe.example>"
+
+
+def test_webhook_failing_three_times_gets_the_message_once(
+    session: Session, engine: Engine, world: World, tmp_path: Path
+) -> None:
+    w = world
+    factory = sessionmaker(engine)
+    with webhook_receiver(fail=3) as (url, hook):
+        notify.set_preferences(session, w.member_a, {"webhook_url": url})
+        item = submitted(session, w, tmp_path)
+        return_item(session, w, item)
+        session.commit()
+        now = utcnow()
+        passes = []
+        for _ in range(6):  # each pass after the backoff of the previous failure
+            passes.append(deliver_due(factory, now, settings=mail_settings(free_port())))
+            now += dt.timedelta(hours=7)
+    assert [(p.sent, p.retried) for p in passes] == [(0, 1), (0, 1), (0, 1), (1, 0), (0, 0), (0, 0)]
+    assert len(hook.requests) == 4 and len(hook.accepted) == 1
+    body = hook.accepted[0]
+    assert body["msgtype"] == "text" and "被退回修改" in body["text"]["content"]
+    row = session.scalars(select(OutboxMessage)).one()
+    session.refresh(row)
+    assert row.status == "sent" and row.attempts == 4
+    assert {h["X-Notification-Id"] for h, _ in hook.requests} == {str(row.id)}
+    attempts = session.scalars(
+        select(DeliveryAttempt)
+        .where(DeliveryAttempt.outbox_id == row.id)
+        .order_by(DeliveryAttempt.id)
+    ).all()
+    assert [a.ok for a in attempts] == [False, False, False, True]
+    assert "HTTP 500" in (attempts[0].error or "")
+
+
+def test_smtp_down_for_a_while_then_delivered_once(
+    session: Session, engine: Engine, world: World, tmp_path: Path
+) -> None:
+    w = world
+    notify.set_preferences(session, w.member_a, {"email": "a@jiaohe.example"})
+    item = submitted(session, w, tmp_path)
+    return_item(session, w, item)
+    session.commit()
+    factory = sessionmaker(engine)
+    port = free_port()  # nobody listens yet: the server is down
+    now = utcnow()
+    first = deliver_due(factory, now, settings=mail_settings(port))
+    assert (first.sent, first.retried) == (0, 1)
+    # Before the backoff has passed nothing is tried again.
+    assert (
+        deliver_due(factory, now + dt.timedelta(seconds=5), settings=mail_settings(port)).total == 0
+    )
+    second = deliver_due(factory, now + backoff(1), settings=mail_settings(port))
+    assert second.retried == 1
+    with smtp_server(port) as (_, box):
+        later = now + backoff(1) + backoff(2)
+        third = deliver_due(factory, later, settings=mail_settings(port))
+        fourth = deliver_due(factory, later + dt.timedelta(hours=7), settings=mail_settings(port))
+    assert (third.sent, fourth.total) == (1, 0)
+    assert len(box.raw) == 1
+    attempts = session.scalars(select(DeliveryAttempt).order_by(DeliveryAttempt.id)).all()
+    assert [a.ok for a in attempts] == [False, False, True]
+    assert all("邮件发送失败" in (a.error or "") for a in attempts[:2])
+
+
+def test_a_message_is_given_up_after_max_attempts(
+    session: Session, engine: Engine, world: World, tmp_path: Path
+) -> None:
+    w = world
+    notify.set_preferences(session, w.member_a, {"email": "a@jiaohe.example"})
+    return_item(session, w, submitted(session, w, tmp_path))
+    session.commit()
+    factory = sessionmaker(engine)
+    settings = mail_settings(free_port(), max_attempts=2)
+    now = utcnow()
+    assert deliver_due(factory, now, settings=settings).retried == 1
+    assert deliver_due(factory, now + dt.timedelta(hours=7), settings=settings).dead == 1
+    assert deliver_due(factory, now + dt.timedelta(days=2), settings=settings).total == 0
+    row = session.scalars(select(OutboxMessage)).one()
+    session.refresh(row)
+    assert row.status == "dead" and row.attempts == 2
+
+
+_KILLED_WORKER = """
+import sys
+from sqlalchemy import create_engine
+from sqlalchemy.orm import sessionmaker
+from workflow.delivery import DeliverySettings, MailSettings, deliver_due
+engine = create_engine(sys.argv[1])
+settings = DeliverySettings(mail=MailSettings(host="127.0.0.1", port=int(sys.argv[2]), timeout=30))
+deliver_due(sessionmaker(engine), settings=settings)
+"""
+
+
+def test_worker_killed_mid_delivery_loses_nothing(
+    session: Session, engine: Engine, world: World, tmp_path: Path
+) -> None:
+    """At least once: the lease runs out and the message goes again, exactly once here."""
+    w = world
+    notify.set_preferences(session, w.member_a, {"email": "a@jiaohe.example"})
+    return_item(session, w, submitted(session, w, tmp_path))
+    session.commit()
+    factory = sessionmaker(engine)
+    url = engine.url.render_as_string(hide_password=False)
+    with smtp_server(delay=30) as (port, box):
+        worker = subprocess.Popen(
+            [sys.executable, "-c", _KILLED_WORKER, url, str(port)],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        try:
+            assert box.entered.wait(60), "the worker never reached the SMTP DATA phase"
+        finally:
+            worker.send_signal(signal.SIGKILL)
+            worker.wait(10)
+    assert box.raw == []  # killed mid-DATA: the server never accepted it
+    row = session.scalars(select(OutboxMessage)).one()
+    session.refresh(row)
+    assert row.status == "pending" and row.leased_until is not None and row.attempts == 0
+    with smtp_server() as (port2, box2):
+        # While the dead worker's lease runs, nobody else takes the message.
+        assert deliver_due(factory, settings=mail_settings(port2)).total == 0
+        after_lease = row.leased_until + dt.timedelta(seconds=1)
+        report = deliver_due(factory, after_lease, settings=mail_settings(port2))
+    assert report.sent == 1 and len(box2.raw) == 1
+
+
+def test_scored_is_told_only_once_scores_are_visible(
+    session: Session, world: World, tmp_path: Path
+) -> None:
+    """Before 公示 the department sees no score: the publication tells them, not the score."""
+    from tests.integration.test_workflow import full_scores, to_verified
+    from workflow import actions
+
+    w = world
+    store = LocalStore(tmp_path / "store")
+    hidden = to_verified(session, store, w, "1")
+    actions.score_item(
+        session, hidden.id, w.scorer, hidden.version, scores=full_scores(hidden, session)
+    )
+    session.commit()
+    assert hidden.state == "scored"
+    assert "item_scored" not in session.scalars(select(Notification.kind)).all()
+    # An office that shows scores before publication: the department hears of the score.
+    w.assessment.hide_scores_until_published = False
+    shown = to_verified(session, store, w, "3")
+    actions.score_item(
+        session, shown.id, w.scorer, shown.version, scores=full_scores(shown, session)
+    )
+    session.commit()
+    scored = session.scalars(select(Notification).where(Notification.kind == "item_scored")).all()
+    assert [(n.user_id, n.item_id) for n in scored] == [(w.member_a.id, shown.id)]
+
+
+def test_routine_rejection_tells_the_department(
+    session: Session, world: World, tmp_path: Path
+) -> None:
+    from workflow.demo import demo_pdf
+
+    w = world
+    record = submit_routine(
+        session, LocalStore(tmp_path / "store"), w.assessment, w.member_a, kind="monthly_info",
+        period="2018-08", title="八月份放管服工作信息", stream=io.BytesIO(demo_pdf("八月")),
+        filename="信息.pdf", max_size=1 << 20, now=shanghai(2018, 8, 31, 10, 0),
+    )  # fmt: skip
+    review_routine(session, record.id, w.reviewer, "rejected", "内容与本月工作无关")
+    session.commit()
+    note = session.scalars(select(Notification)).one()
+    assert note.user_id == w.member_a.id and note.kind == "routine_rejected"
+    assert "内容与本月工作无关" in note.body
+
+
+def test_preferences_are_checked_audited_and_all_or_nothing(session: Session, world: World) -> None:
+    w = world
+    with pytest.raises(InvalidValue) as bad:
+        notify.set_preferences(session, w.member_a, {"email": "not-an-address", "digest": True})
+    assert bad.value.code == "bad_email"
+    assert notify.preferences(session, w.member_a).digest is False
+    with pytest.raises(InvalidValue) as kind:
+        notify.set_preferences(session, w.member_a, {"channels": {"nonsense": ["inbox"]}})
+    assert kind.value.code == "unknown_kind"
+    with pytest.raises(InvalidValue) as host:
+        notify.set_preferences(
+            session, w.member_a, {"webhook_url": "https://evil.example/x"},
+            allowed_hosts=("qyapi.weixin.qq.com",),
+        )  # fmt: skip
+    assert host.value.code == "webhook_host_not_allowed"
+    prefs = notify.set_preferences(
+        session, w.member_a,
+        {"email": "a@jiaohe.example", "channels": {"item_returned": ["email"]}, "remind_days": 5},
+    )  # fmt: skip
+    assert prefs.channels["item_returned"] == ["email"] and prefs.remind_days == 5
+    assert prefs.channels["overdue"] == ["inbox", "email", "webhook"]
+    session.commit()
+    event = session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "notification_preferences_changed")
+    ).one()
+    assert event.target_id == str(w.member_a.id)
+    assert "a@jiaohe.example" not in (event.payload or "")
+    assert verify_chain(session).ok
+
+
+def test_email_only_kind_stays_out_of_the_inbox(
+    session: Session, world: World, tmp_path: Path
+) -> None:
+    w = world
+    notify.set_preferences(
+        session, w.member_a,
+        {"email": "a@jiaohe.example", "channels": {"item_returned": ["email"]}},
+    )  # fmt: skip
+    return_item(session, w, submitted(session, w, tmp_path))
+    session.commit()
+    assert notify.unread_count(session, w.member_a) == 0
+    assert session.scalar(select(func.count()).select_from(OutboxMessage)) == 1
+
+
+def test_inbox_marks_only_ones_own_messages(session: Session, world: World, tmp_path: Path) -> None:
+    w = world
+    return_item(session, w, submitted(session, w, tmp_path))
+    session.commit()
+    note = session.scalars(select(Notification)).one()
+    with pytest.raises(NotFound):
+        notify.mark_read(session, w.member_b, note.id)
+    notify.mark_read(session, w.member_a, note.id)
+    assert notify.unread_count(session, w.member_a) == 0
+    assert [n.id for n in notify.inbox(session, w.member_a)] == [note.id]
+    assert notify.inbox(session, w.member_a, unread_only=True) == []
+
+
+# --- reminders ---------------------------------------------------------------------------
+
+
+def _submit_deadline(session: Session, w: World, due: dt.date) -> None:
+    set_stage_deadline(
+        session, w.assessment, "submit", starts_on=dt.date(2018, 9, 1), due_on=due,
+        working_days=None, actor=w.admin,
+    )  # fmt: skip
+
+
+def test_deadline_reminders_count_national_day_and_run_once_a_day(
+    session: Session, engine: Engine, world: World
+) -> None:
+    """自评提交截止 Monday 8 October 2018: 1–7 October are holidays, 29–30 September work."""
+    w = world
+    _submit_deadline(session, w, dt.date(2018, 10, 8))
+    session.commit()
+    factory = sessionmaker(engine)
+    # Friday 28 September: 28, 29 (Sat, 调休), 30 (Sun, 调休), 8 October = 4 working days left.
+    first = reminders.send_reminders(factory, dt.date(2018, 9, 28))
+    assert first.notifications == 0
+    # Saturday 29 September (a working day): 3 left, within the default 3.
+    second = reminders.send_reminders(factory, dt.date(2018, 9, 29))
+    near = session.scalars(
+        select(Notification)
+        .where(Notification.kind == "deadline_near")
+        .order_by(Notification.user_id)
+    ).all()
+    assert {n.user_id for n in near} >= {w.member_a.id, w.member_b.id}
+    mine = next(n for n in near if n.user_id == w.member_a.id)
+    assert "剩余 3 个工作日" in mine.body and "2018-10-08" in mine.body
+    assert second.notifications == len(near)
+    # The same day again writes nothing (the job may be retried after a crash).
+    assert reminders.send_reminders(factory, dt.date(2018, 9, 29)).notifications == 0
+    # In the holiday, 5 October: still 1 working day left (8 October itself).
+    reminders.send_reminders(factory, dt.date(2018, 10, 5))
+    session.expire_all()
+    oct5 = session.scalars(
+        select(Notification)
+        .where(Notification.user_id == w.member_a.id, Notification.kind == "deadline_near")
+        .order_by(Notification.id)
+    ).all()
+    assert "剩余 1 个工作日" in oct5[-1].body
+    # Tuesday 9 October: overdue by one working day.
+    reminders.send_reminders(factory, dt.date(2018, 10, 9))
+    late = session.scalars(
+        select(Notification).where(
+            Notification.user_id == w.member_a.id, Notification.kind == "overdue"
+        )
+    ).one()
+    assert "已逾期 1 个工作日" in late.body
+
+
+def test_reviewers_hear_of_their_queue_without_their_own_department(
+    session: Session, engine: Engine, world: World, tmp_path: Path
+) -> None:
+    w = world
+    items = [
+        w.item(session, w.dep_a, "1"),
+        w.item(session, w.dep_a, "2"),
+        w.item(session, w.dep_b, "1"),
+    ]
+    submit_items(session, LocalStore(tmp_path / "s"), w, items)
+    reminders.send_reminders(sessionmaker(engine), dt.date(2018, 9, 3))
+    queue = {
+        n.user_id: n
+        for n in session.scalars(select(Notification).where(Notification.kind == "queue_waiting"))
+    }
+    assert "待初审 3 项" in queue[w.reviewer.id].body
+    # An office reviewer who belongs to department A may act only on B's item.
+    assert "待初审 1 项" in queue[w.reviewer_in_a.id].body
+    assert w.verifier.id not in queue  # nothing reviewed yet
+    assert w.member_a.id not in queue
+
+
+def test_digest_gathers_the_day_into_one_message(
+    session: Session, engine: Engine, world: World, tmp_path: Path
+) -> None:
+    w = world
+    notify.set_preferences(session, w.member_a, {"email": "a@jiaohe.example", "digest": True})
+    item = submitted(session, w, tmp_path)
+    return_item(session, w, item, "第一次退回")
+    session.commit()
+    assert session.scalar(select(func.count()).select_from(OutboxMessage)) == 0
+    note = session.scalars(select(Notification)).one()
+    assert note.digest_pending and note.in_inbox
+    report = reminders.send_reminders(sessionmaker(engine), dt.date(2018, 9, 3))
+    assert report.digests == 1
+    digest = session.scalars(select(OutboxMessage)).one()
+    assert digest.channel == "email" and "第一次退回" in digest.body
+    assert digest.subject.startswith("【消息汇总】每日消息汇总（1 条）")
+    session.refresh(note)
+    assert note.digest_pending is False
+    assert reminders.send_reminders(sessionmaker(engine), dt.date(2018, 9, 3)).digests == 0

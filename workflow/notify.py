@@ -1,0 +1,623 @@
+"""Notifications: written by the engine in the same transaction as the change that causes them.
+
+A notification is one row per person (the inbox, 站内消息) and, as the person's preferences
+say, an outbox row per external channel (e-mail, webhook) that the worker delivers later
+(workflow/delivery.py). A person who takes a daily digest gets no single e-mails: their
+messages wait (`digest_pending`) for `send_digests`, which the daily reminders job runs.
+
+Nothing here sends anything: a change that notifies commits or rolls back with its
+notifications, and a failed delivery never touches the change.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import logging
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import event, func, select, update
+from sqlalchemy.orm import Session
+
+from workflow.audit import record_event
+from workflow.errors import BadRequest, InvalidValue, NotFound
+from workflow.models import (
+    Assessment,
+    Department,
+    Indicator,
+    Item,
+    Notification,
+    NotificationPreference,
+    OutboxMessage,
+    RoutineRecord,
+    User,
+    utcnow,
+)
+from workflow.states import Role
+
+#: The kinds of notification, with the names people read (preferences, inbox, e-mail subject).
+KINDS: dict[str, str] = {
+    "item_returned": "事项被退回",
+    "queue_waiting": "待办队列",
+    "deadline_near": "截止提醒",
+    "overdue": "逾期提醒",
+    "item_scored": "事项已评分",
+    "results_published": "考核结果公示",
+    "appeal_decided": "申诉处理结果",
+    "routine_rejected": "平时考核材料被退回",
+    "audit_alert": "审计核验告警",
+}
+CHANNELS = ("inbox", "email", "webhook")
+CHANNEL_LABELS = {"inbox": "站内消息", "email": "电子邮件", "webhook": "群机器人（Webhook）"}
+MAX_REMIND_DAYS = 20
+#: The session.info key that tells the request/CLI boundary to wake the delivery worker.
+OUTBOX_PENDING = "outbox_pending"
+_EMAIL = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;]+$")
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """A person to notify, with their preferences (the defaults when they set none)."""
+
+    user_id: int
+    department_id: int | None = None
+    roles: tuple[str, ...] = ()
+    email: str | None = None
+    webhook_url: str | None = None
+    channels: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    digest: bool = False
+    remind_days: int = 3
+
+    def channels_for(self, kind: str) -> tuple[str, ...]:
+        """The channels `kind` goes to: the person's choice, else the inbox plus every
+        external channel they gave an address for; a channel without an address drops out."""
+        chosen = self.channels.get(kind)
+        wanted = tuple(chosen) if chosen is not None else CHANNELS
+        out = []
+        for channel in wanted:
+            if (channel == "email" and not self.email) or (
+                channel == "webhook" and not self.webhook_url
+            ):
+                continue
+            if channel in CHANNELS:
+                out.append(channel)
+        return tuple(out)
+
+
+def recipients(
+    session: Session,
+    *,
+    department_ids: Iterable[int] | None = None,
+    roles: Iterable[str] | None = None,
+    user_ids: Iterable[int] | None = None,
+    exclude: int | None = None,
+) -> list[Recipient]:
+    """Active users of the given departments, or holding any of the roles, or by id; one query.
+
+    Department users are those with the department role bound to the department.
+    """
+    query = select(
+        User.id,
+        User.department_id,
+        User.roles,
+        NotificationPreference.email,
+        NotificationPreference.webhook_url,
+        NotificationPreference.channels,
+        NotificationPreference.digest,
+        NotificationPreference.remind_days,
+    ).outerjoin(NotificationPreference, NotificationPreference.user_id == User.id)
+    query = query.where(User.is_active.is_(True))
+    if department_ids is not None:
+        query = query.where(User.department_id.in_(list(department_ids)))
+    if user_ids is not None:
+        query = query.where(User.id.in_(list(user_ids)))
+    if exclude is not None:
+        query = query.where(User.id != exclude)
+    wanted_roles = set(roles) if roles is not None else None
+    out = []
+    for uid, dep, user_roles, email, hook, chans, digest, days in session.execute(
+        query.order_by(User.id)
+    ):
+        held = tuple(user_roles or ())
+        if department_ids is not None and Role.DEPARTMENT.value not in held:
+            continue
+        if wanted_roles is not None and not wanted_roles.intersection(held):
+            continue
+        out.append(
+            Recipient(
+                user_id=uid,
+                department_id=dep,
+                roles=held,
+                email=email,
+                webhook_url=hook,
+                channels=chans or {},
+                digest=bool(digest),
+                remind_days=3 if days is None else days,
+            )
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class Message:
+    """What to say: the same words in the inbox, the e-mail and the webhook."""
+
+    kind: str
+    title: str
+    body: str
+    link: str | None = None
+    assessment_id: int | None = None
+    item_id: int | None = None
+    #: A key that makes the message once-only per person (e.g. one reminder per day).
+    dedup: str | None = None
+
+
+def send(
+    session: Session,
+    people: Sequence[Recipient],
+    message: Message,
+    *,
+    now: dt.datetime | None = None,
+) -> list[Notification]:
+    """Write the message for each person: inbox row, outbox rows; flushes, never sends."""
+    return send_many(session, [(p, message) for p in people], now=now)
+
+
+def send_many(
+    session: Session,
+    pairs: Sequence[tuple[Recipient, Message]],
+    *,
+    now: dt.datetime | None = None,
+) -> list[Notification]:
+    """Write many (person, message) pairs in two INSERT statements (inbox, then outbox)."""
+    if not pairs:
+        return []
+    now = now or utcnow()
+    rows: list[tuple[Recipient, Message, Notification, tuple[str, ...]]] = []
+    for person, message in pairs:
+        if message.kind not in KINDS:
+            raise ValueError(f"unknown notification kind {message.kind!r}")
+        channels = person.channels_for(message.kind)
+        if not channels:
+            continue
+        external = tuple(c for c in channels if c != "inbox")
+        note = Notification(
+            user_id=person.user_id,
+            kind=message.kind,
+            title=message.title,
+            body=message.body,
+            link=message.link,
+            assessment_id=message.assessment_id,
+            item_id=message.item_id,
+            dedup_key=f"{message.dedup}:u{person.user_id}" if message.dedup else None,
+            in_inbox="inbox" in channels,
+            digest_pending=bool(external) and person.digest,
+            created_at=now,
+        )
+        rows.append((person, message, note, external))
+    if not rows:
+        return []
+    session.add_all([r[2] for r in rows])
+    session.flush()
+    outbox = [
+        outbox_row(person, channel, message.title, message.body, note, now)
+        for person, message, note, external in rows
+        if not person.digest
+        for channel in external
+    ]
+    if outbox:
+        session.add_all(outbox)
+        session.flush()
+        session.info[OUTBOX_PENDING] = True
+    return [r[2] for r in rows]
+
+
+def outbox_row(
+    person: Recipient,
+    channel: str,
+    title: str,
+    body: str,
+    note: Notification | None,
+    now: dt.datetime,
+) -> OutboxMessage:
+    """One e-mail or webhook message for the worker."""
+    target = person.email if channel == "email" else person.webhook_url
+    assert target is not None  # channels_for drops a channel without an address
+    payload: dict[str, Any] = {
+        "kind": note.kind if note is not None else "digest",
+        "title": title,
+        "body": body,
+        "link": note.link if note is not None else None,
+        "notification_id": note.id if note is not None else None,
+    }
+    return OutboxMessage(
+        notification_id=note.id if note is not None else None,
+        user_id=person.user_id,
+        channel=channel,
+        target=target,
+        subject=f"【{KINDS.get(payload['kind'], '消息汇总')}】{title}",
+        body=body,
+        payload=payload,
+        status="pending",
+        attempts=0,
+        next_attempt_at=now,
+        created_at=now,
+    )
+
+
+# --- waking the worker -----------------------------------------------------------------------
+
+log = logging.getLogger(__name__)
+#: Called after a commit that wrote outbox rows (the job queue registers its enqueue here).
+_WAKERS: list[Callable[[], None]] = []
+
+
+def on_outbox_commit(callback: Callable[[], None]) -> None:
+    """Run `callback` after every commit that wrote outbox rows (e.g. enqueue delivery).
+
+    A failing callback is logged and ignored: the change is committed, and the worker's
+    periodic pass delivers what no wake-up announced.
+    """
+    if callback not in _WAKERS:
+        _WAKERS.append(callback)
+
+
+@event.listens_for(Session, "after_commit")
+def _wake_after_commit(session: Session) -> None:
+    if not session.info.pop(OUTBOX_PENDING, False):
+        return
+    for callback in list(_WAKERS):
+        try:
+            callback()
+        except Exception:  # the broker may be down; the periodic pass covers it
+            log.warning("could not wake the outbox delivery", exc_info=True)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_after_rollback(session: Session) -> None:
+    session.info.pop(OUTBOX_PENDING, None)
+
+
+# --- what the engine notifies -------------------------------------------------------------
+
+
+def _item_words(session: Session, item: Item) -> tuple[str, str]:
+    department, code, title = session.execute(
+        select(Department.name, Indicator.code, Indicator.title)
+        .select_from(Item)
+        .join(Department, Department.id == Item.department_id)
+        .join(Indicator, Indicator.id == Item.indicator_id)
+        .where(Item.id == item.id)
+    ).one()
+    short = title if len(title) <= 30 else title[:29] + "…"
+    return department, f"指标{code} {short}"
+
+
+#: The item actions that notify the item's department.
+ITEM_TRIGGERS = frozenset({"return", "score", "rescore", "reject_appeal"})
+
+
+def on_transition(
+    session: Session,
+    trigger: str,
+    from_state: str,
+    item: Item,
+    actor: User,
+    comment: str | None,
+    now: dt.datetime,
+) -> None:
+    """The item's department hears of a return, a score or an appeal decision."""
+    if trigger not in ITEM_TRIGGERS:
+        return
+    appeal = from_state == "appealed"
+    if trigger in ("score", "rescore") and not appeal:
+        from workflow.notices import publication_started  # notices reads results
+
+        assessment = item.assessment
+        if assessment.hide_scores_until_published and not publication_started(assessment):
+            return  # the department sees no score before 公示: the publication tells them
+    people = recipients(session, department_ids=[item.department_id], exclude=actor.id)
+    if not people:
+        return
+    department, indicator = _item_words(session, item)
+    if trigger == "return":
+        kind, title = "item_returned", f"{indicator}：被退回修改"
+        body = (
+            f"{department}的考核事项“{indicator}”被退回修改。\n"
+            f"退回原因：{comment or '（未填写）'}\n请修改后重新提交。"
+        )
+    elif trigger == "reject_appeal":
+        kind, title = "appeal_decided", f"{indicator}：申诉被驳回"
+        body = f"{department}对考核事项“{indicator}”的申诉被驳回，维持原评分。"
+    elif appeal:
+        kind, title = "appeal_decided", f"{indicator}：申诉已复核改分"
+        body = f"{department}对考核事项“{indicator}”的申诉经复核，已重新评分，可登录系统查看。"
+    else:
+        kind, title = "item_scored", f"{indicator}：已评分"
+        body = f"{department}的考核事项“{indicator}”已评分，可登录系统查看。"
+    if comment and trigger != "return":
+        body += f"\n说明：{comment}"
+    send(
+        session,
+        people,
+        Message(kind, title, body, f"/portal/items/{item.id}", item.assessment_id, item.id),
+        now=now,
+    )
+
+
+def results_published(session: Session, assessment: Assessment, now: dt.datetime) -> None:
+    """Every department user of the assessment hears that its results are published (公示)."""
+    department_ids = session.scalars(
+        select(Department.id).where(Department.assessment_id == assessment.id)
+    ).all()
+    people = recipients(session, department_ids=department_ids)
+    closes = assessment.appeal_closes_at
+    body = f"{assessment.title}的考核结果已公示。"
+    if closes is not None:
+        body += "如有异议，请在申诉期内提出。"
+    send(
+        session,
+        people,
+        Message(
+            "results_published",
+            f"{assessment.year} 年度考核结果公示",
+            body,
+            "/publication/",
+            assessment.id,
+            dedup=f"published:a{assessment.id}:{now.isoformat()}",
+        ),
+        now=now,
+    )
+
+
+def routine_rejected(
+    session: Session, record: RoutineRecord, actor: User, now: dt.datetime
+) -> None:
+    """The department hears that the office sent a routine record back, with the reason."""
+    people = recipients(session, department_ids=[record.department_id], exclude=actor.id)
+    send(
+        session,
+        people,
+        Message(
+            "routine_rejected",
+            f"平时考核材料被退回：{record.period}",
+            f"平时考核材料（{record.period}）被退回。\n理由：{record.reason or '（未填写）'}",
+            "/portal/routine",
+            record.assessment_id,
+        ),
+        now=now,
+    )
+
+
+def alert_admins(
+    session: Session,
+    title: str,
+    body: str,
+    *,
+    dedup: str | None = None,
+    now: dt.datetime | None = None,
+) -> list[Notification]:
+    """Tell every active admin (and auditor) that something needs them, e.g. a broken chain."""
+    people = recipients(session, roles=[Role.ADMIN.value, Role.AUDITOR.value])
+    return send(
+        session, people, Message("audit_alert", title, body, "/audit/verify", dedup=dedup), now=now
+    )
+
+
+# --- the inbox ------------------------------------------------------------------------------
+
+
+def inbox(
+    session: Session,
+    user: User,
+    *,
+    unread_only: bool = False,
+    before: int | None = None,
+    limit: int = 50,
+) -> list[Notification]:
+    """The user's messages, newest first (keyset on id)."""
+    query = select(Notification).where(
+        Notification.user_id == user.id, Notification.in_inbox.is_(True)
+    )
+    if unread_only:
+        query = query.where(Notification.read_at.is_(None))
+    if before is not None:
+        query = query.where(Notification.id < before)
+    return list(session.scalars(query.order_by(Notification.id.desc()).limit(limit)))
+
+
+def unread_count(session: Session, user: User) -> int:
+    """How many inbox messages the user has not read."""
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(Notification)
+            .where(
+                Notification.user_id == user.id,
+                Notification.in_inbox.is_(True),
+                Notification.read_at.is_(None),
+            )
+        )
+        or 0
+    )
+
+
+def mark_read(
+    session: Session, user: User, notification_id: int, *, now: dt.datetime | None = None
+) -> Notification:
+    """Mark one of the user's messages read (someone else's is a 404); idempotent."""
+    note = session.get(Notification, notification_id)
+    if note is None or note.user_id != user.id or not note.in_inbox:
+        raise NotFound("消息不存在", code="notification_not_found")
+    if note.read_at is None:
+        note.read_at = now or utcnow()
+        session.flush()
+    return note
+
+
+def mark_all_read(session: Session, user: User, *, now: dt.datetime | None = None) -> int:
+    """Mark every unread message of the user read; return how many."""
+    result = session.execute(
+        update(Notification)
+        .where(Notification.user_id == user.id, Notification.read_at.is_(None))
+        .values(read_at=now or utcnow())
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+# --- preferences ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Preferences:
+    """A person's preferences as the API and the portal show them."""
+
+    email: str | None
+    webhook_url: str | None
+    channels: dict[str, list[str]]
+    digest: bool
+    remind_days: int
+
+    def as_json(self) -> dict[str, Any]:
+        """The API's representation."""
+        return {
+            "email": self.email,
+            "webhook_url": self.webhook_url,
+            "channels": self.channels,
+            "digest": self.digest,
+            "remind_days": self.remind_days,
+        }
+
+
+def preferences(session: Session, user: User) -> Preferences:
+    """The user's preferences, every kind spelled out (the defaults where none was chosen)."""
+    row = session.get(NotificationPreference, user.id)
+    person = Recipient(
+        user_id=user.id,
+        email=row.email if row else None,
+        webhook_url=row.webhook_url if row else None,
+        channels=(row.channels or {}) if row else {},
+    )
+    chosen = person.channels
+    return Preferences(
+        email=person.email,
+        webhook_url=person.webhook_url,
+        channels={k: list(chosen.get(k, CHANNELS)) for k in KINDS},
+        digest=bool(row.digest) if row else False,
+        remind_days=row.remind_days if row else 3,
+    )
+
+
+def _check_webhook(url: str, allowed_hosts: Sequence[str]) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidValue("Webhook 地址须以 http:// 或 https:// 开头", code="bad_webhook_url")
+    host = parts.hostname.lower()
+    if allowed_hosts:
+        if host not in allowed_hosts:
+            raise InvalidValue(
+                "Webhook 地址的主机 %(host)s 不在允许的范围内（%(allowed)s）",
+                code="webhook_host_not_allowed",
+                params={"host": host, "allowed": "、".join(allowed_hosts)},
+            )
+        return
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return
+    if address.is_link_local or address.is_multicast or address.is_unspecified:
+        raise InvalidValue(
+            "Webhook 地址的主机 %(host)s 不可用", code="bad_webhook_url", params={"host": host}
+        )
+
+
+def set_preferences(
+    session: Session,
+    user: User,
+    data: Mapping[str, Any],
+    *,
+    allowed_hosts: Sequence[str] = (),
+    now: dt.datetime | None = None,
+) -> Preferences:
+    """Replace the given fields of the user's preferences; checked, audited, all or nothing."""
+    if not isinstance(data, Mapping):
+        raise BadRequest("请求体须为 JSON 对象", code="invalid_type")
+    unknown = sorted(set(data) - {"email", "webhook_url", "channels", "digest", "remind_days"})
+    if unknown:
+        raise BadRequest(
+            "未知字段：%(fields)s", code="unknown_field", params={"fields": "、".join(unknown)}
+        )
+    current = preferences(session, user)
+    email = data.get("email", current.email)
+    hook = data.get("webhook_url", current.webhook_url)
+    digest = data.get("digest", current.digest)
+    days = data.get("remind_days", current.remind_days)
+    channels_in = data.get("channels", current.channels)
+    if email is not None and not isinstance(email, str):
+        raise BadRequest("email 必须是文本", code="invalid_type")
+    email = (email or "").strip() or None
+    if email is not None and (len(email) > 254 or not _EMAIL.match(email)):
+        raise InvalidValue("电子邮件地址格式不正确", code="bad_email")
+    if hook is not None and not isinstance(hook, str):
+        raise BadRequest("webhook_url 必须是文本", code="invalid_type")
+    hook = (hook or "").strip() or None
+    if hook is not None:
+        if len(hook) > 500:
+            raise InvalidValue("Webhook 地址过长", code="bad_webhook_url")
+        _check_webhook(hook, allowed_hosts)
+    if not isinstance(digest, bool):
+        raise BadRequest("digest 须为 true 或 false", code="invalid_type")
+    if isinstance(days, bool) or not isinstance(days, int):
+        raise BadRequest("remind_days 须为整数", code="invalid_type")
+    if not 0 <= days <= MAX_REMIND_DAYS:
+        raise InvalidValue(
+            "提前提醒的工作日数须在 0 到 %(max)s 之间",
+            code="bad_remind_days",
+            params={"max": MAX_REMIND_DAYS},
+        )
+    if not isinstance(channels_in, Mapping):
+        raise BadRequest("channels 须为对象（消息类型 → 渠道列表）", code="invalid_type")
+    channels: dict[str, list[str]] = dict(current.channels)
+    for kind, chosen in channels_in.items():
+        if kind not in KINDS:
+            raise InvalidValue(
+                "未知的消息类型：%(kind)s", code="unknown_kind", params={"kind": str(kind)}
+            )
+        if not isinstance(chosen, list) or not all(isinstance(c, str) for c in chosen):
+            raise BadRequest("channels 的每一项须为渠道名称的列表", code="invalid_type")
+        bad = sorted(set(chosen) - set(CHANNELS))
+        if bad:
+            raise InvalidValue(
+                "未知的通知渠道：%(channels)s",
+                code="unknown_channel",
+                params={"channels": "、".join(bad)},
+            )
+        channels[kind] = [c for c in CHANNELS if c in chosen]
+    row = session.get(NotificationPreference, user.id)
+    if row is None:
+        row = NotificationPreference(user_id=user.id)
+        session.add(row)
+    row.email, row.webhook_url, row.digest, row.remind_days = email, hook, digest, days
+    row.channels = channels
+    row.updated_at = now or utcnow()
+    session.flush()
+    record_event(
+        session,
+        actor=user,
+        action="notification_preferences_changed",
+        target_type="user",
+        target_id=user.id,
+        # The addresses themselves are personal data: the trail says whether one is set.
+        payload={
+            "email_set": email is not None,
+            "webhook_set": hook is not None,
+            "digest": digest,
+            "remind_days": days,
+            "channels": channels,
+        },
+    )
+    return preferences(session, user)

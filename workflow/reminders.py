@@ -1,0 +1,272 @@
+"""The daily reminders (09:00 Asia/Shanghai, the worker's schedule) and the daily digest.
+
+For every assessment still running:
+
+- each department with items still to submit (草稿, 已退回) hears 截止提醒 when 自评提交截止 is
+  at most the person's `remind_days` working days away, and 逾期提醒 once it has passed;
+- each reviewer, verifier and scorer hears how many items wait in their queue (待初审, 待核实,
+  待评分, 申诉), their own department's items left out (they may not act on them), with the
+  stage's deadline in working days.
+
+Working days come from the stage calendar (workflow/calendar.py; Chinese holidays and 调休).
+A year the calendar does not know is never guessed: the assessment's reminders are skipped and
+the admins are told. Every reminder carries a per-day key, so a second run on the same day
+writes nothing: the job may run again after a crash.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections import defaultdict
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from workflow import notify
+from workflow.assessments import assessment_status
+from workflow.calendar import StageView, stage_calendar
+from workflow.db import unit_of_work
+from workflow.models import Assessment, Item, Notification, utcnow
+from workflow.notify import Message, Recipient
+from workflow.states import Role, State
+from workflow.workdays import local_date
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+# The queues staff are reminded of: the state waiting, its stage, the role acting on it.
+QUEUES: tuple[tuple[State, str | None, Role, str], ...] = (
+    (State.SUBMITTED, "review", Role.REVIEWER, "待初审"),
+    (State.REVIEWED, "verify", Role.VERIFIER, "待核实"),
+    (State.VERIFIED, "score", Role.SCORER, "待评分"),
+    (State.APPEALED, None, Role.SCORER, "申诉待处理"),
+)
+TO_SUBMIT = (State.DRAFT.value, State.RETURNED.value)
+
+
+@dataclass
+class Report:
+    """What one run wrote."""
+
+    notifications: int = 0
+    skipped_assessments: list[str] = field(default_factory=list)
+    digests: int = 0
+
+
+def _left_words(left: int | None, due: dt.date | None) -> str:
+    if due is None or left is None:
+        return ""
+    if left < 0:
+        return f"（{due.isoformat()} 截止，已逾期 {-left} 个工作日）"
+    if left == 0:
+        return f"（今天 {due.isoformat()} 截止）"
+    return f"（{due.isoformat()} 截止，剩余 {left} 个工作日）"
+
+
+def plan(session: Session, now: dt.datetime) -> tuple[list[tuple[Recipient, Message]], list[str]]:
+    """Every reminder due at `now`, without writing: (person, message) pairs, and problems."""
+    pairs: list[tuple[Recipient, Message]] = []
+    problems: list[str] = []
+    assessments = session.scalars(select(Assessment).order_by(Assessment.id)).all()
+    running = [a for a in assessments if assessment_status(a, now) not in ("final",)]
+    if not running:
+        return pairs, problems
+    people = notify.recipients(session)
+    for assessment in running:
+        today = local_date(now, ZoneInfo(assessment.timezone))
+        stages = {s.name: s for s in stage_calendar(session, assessment, now)}
+        unknown = [s.problem for s in stages.values() if s.problem]
+        if unknown:
+            problems.append(f"{assessment.title}：{unknown[0]}")
+        counts: dict[tuple[str, int], int] = {
+            (state, dep): n
+            for state, dep, n in session.execute(
+                select(Item.state, Item.department_id, func.count())
+                .where(Item.assessment_id == assessment.id)
+                .group_by(Item.state, Item.department_id)
+            )
+        }
+        day = today.isoformat()
+        pairs.extend(_department_reminders(assessment, stages.get("submit"), counts, people, day))
+        pairs.extend(_queue_reminders(assessment, stages, counts, people, day))
+    return pairs, problems
+
+
+def _department_reminders(
+    assessment: Assessment,
+    stage: StageView | None,
+    counts: dict[tuple[str, int], int],
+    people: list[Recipient],
+    day: str,
+) -> list[tuple[Recipient, Message]]:
+    due = stage.due_on if stage else None
+    left = stage.working_days_left if stage else None
+    if due is None or left is None:
+        return []
+    to_submit: dict[int, int] = defaultdict(int)
+    for (state, dep), n in counts.items():
+        if state in TO_SUBMIT:
+            to_submit[dep] += n
+    out = []
+    for person in people:
+        if Role.DEPARTMENT.value not in person.roles or person.department_id is None:
+            continue
+        n = to_submit.get(person.department_id, 0)
+        if not n:
+            continue
+        if left < 0:
+            kind, title = "overdue", f"逾期：{n} 个考核事项未提交"
+            body = (
+                f"自评提交截止日期 {due.isoformat()} 已过，"
+                f"尚有 {n} 个考核事项未提交{_left_words(left, due)}。"
+            )
+        elif left <= person.remind_days:
+            kind, title = "deadline_near", f"截止提醒：{n} 个考核事项待提交"
+            body = f"尚有 {n} 个考核事项未提交{_left_words(left, due)}，请按时提交。"
+        else:
+            continue
+        out.append(
+            (
+                person,
+                Message(
+                    kind,
+                    title,
+                    body,
+                    "/portal/",
+                    assessment.id,
+                    dedup=f"{kind}:a{assessment.id}:{day}",
+                ),
+            )
+        )
+    return out
+
+
+def _queue_reminders(
+    assessment: Assessment,
+    stages: dict[str, StageView],
+    counts: dict[tuple[str, int], int],
+    people: list[Recipient],
+    day: str,
+) -> list[tuple[Recipient, Message]]:
+    per_state: dict[str, dict[int, int]] = defaultdict(dict)
+    for (state, dep), n in counts.items():
+        per_state[state][dep] = n
+    out = []
+    for person in people:
+        lines = []
+        total = 0
+        late = False
+        for state, stage_name, role, label in QUEUES:
+            if role.value not in person.roles:
+                continue
+            waiting = per_state.get(state.value, {})
+            n = sum(v for dep, v in waiting.items() if dep != person.department_id)
+            if not n:
+                continue
+            stage = stages.get(stage_name) if stage_name else None
+            left = stage.working_days_left if stage else None
+            due = stage.due_on if stage else None
+            late = late or (left is not None and left < 0)
+            lines.append(f"{label} {n} 项{_left_words(left, due)}")
+            total += n
+        if not total:
+            continue
+        title = f"待办：{total} 个考核事项等待处理"
+        body = "您的待办队列：\n" + "\n".join(lines)
+        kind = "overdue" if late else "queue_waiting"
+        out.append(
+            (
+                person,
+                Message(
+                    kind,
+                    title,
+                    body,
+                    "/review/",
+                    assessment.id,
+                    dedup=f"queue:a{assessment.id}:{day}",
+                ),
+            )
+        )
+    return out
+
+
+def write_reminders(session: Session, now: dt.datetime) -> Report:
+    """Write today's reminders (those not written yet today) and alert admins of problems."""
+    report = Report()
+    pairs, problems = plan(session, now)
+    keys = {f"{m.dedup}:u{p.user_id}" for p, m in pairs if m.dedup}
+    existing: set[str] = set()
+    key_list = sorted(keys)
+    for start in range(0, len(key_list), 1000):
+        existing.update(
+            session.scalars(
+                select(Notification.dedup_key).where(
+                    Notification.dedup_key.in_(key_list[start : start + 1000])
+                )
+            )
+        )
+    fresh = [(p, m) for p, m in pairs if f"{m.dedup}:u{p.user_id}" not in existing]
+    report.notifications = len(notify.send_many(session, fresh, now=now))
+    for problem in problems:
+        day = local_date(now, SHANGHAI).isoformat()
+        notify.alert_admins(
+            session,
+            "无法计算工作日，已跳过相关提醒",
+            f"{problem}。请在“考核日历”中补充该年度的节假日安排。",
+            dedup=f"calendar_unknown:{day}:{hashlib.sha256(problem.encode()).hexdigest()[:16]}",
+            now=now,
+        )
+        report.skipped_assessments.append(problem)
+    return report
+
+
+def write_digests(session: Session, now: dt.datetime) -> int:
+    """One e-mail/webhook message per person who takes a digest, gathering what waits."""
+    waiting = session.execute(
+        select(Notification)
+        .where(Notification.digest_pending.is_(True))
+        .order_by(Notification.user_id, Notification.id)
+    ).scalars()
+    by_user: dict[int, list[Notification]] = defaultdict(list)
+    for note in waiting:
+        by_user[note.user_id].append(note)
+    if not by_user:
+        return 0
+    people = {p.user_id: p for p in notify.recipients(session, user_ids=list(by_user))}
+    written = 0
+    for user_id, notes in by_user.items():
+        for note in notes:
+            note.digest_pending = False
+        person = people.get(user_id)
+        if person is None:
+            continue
+        title = f"每日消息汇总（{len(notes)} 条）"
+        body = "\n\n".join(f"【{notify.KINDS[n.kind]}】{n.title}\n{n.body}" for n in notes)
+        channels = {c for n in notes for c in person.channels_for(n.kind) if c != "inbox"}
+        for channel in sorted(channels):
+            session.add(notify.outbox_row(person, channel, title, body, None, now))
+            written += 1
+    session.flush()
+    if written:
+        session.info[notify.OUTBOX_PENDING] = True
+    return written
+
+
+def send_reminders(
+    factory: sessionmaker[Session], today: dt.date | None = None, *, now: dt.datetime | None = None
+) -> Report:
+    """The daily job: reminders, then the digests, in one transaction (all or nothing).
+
+    `today` (a date in Asia/Shanghai) runs the day as of 09:00 of that date, e.g. from the CLI.
+    """
+    if now is None:
+        now = (
+            dt.datetime.combine(today, dt.time(9), SHANGHAI).astimezone(dt.UTC)
+            if today is not None
+            else utcnow()
+        )
+    with unit_of_work(factory) as session:
+        report = write_reminders(session, now)
+        report.digests = write_digests(session, now)
+    return report
