@@ -96,12 +96,50 @@ class Assessment(Base):
         String(16), default="public", server_default="public"
     )
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # The stored scheme (`schemes` row) the assessment was made from; it is frozen from then on.
+    scheme_id: Mapped[int | None] = mapped_column(ForeignKey("schemes.id"), index=True)
 
     departments: Mapped[list[Department]] = relationship(
         back_populates="assessment", order_by="Department.position"
     )
     categories: Mapped[list[Category]] = relationship(
         back_populates="assessment", order_by="Category.position"
+    )
+
+
+class StoredScheme(Base):
+    """A scheme in the library: one version of a year's rules, as written and as parsed.
+
+    `source` is the text as given (YAML or JSON, or YAML written from a form or a Word draft);
+    `parsed` the validated scheme as JSON (points as decimal strings), from which
+    `workflow.schemes.load_scheme` builds the engine's `Scheme`. A version used by an
+    assessment is frozen (`frozen_at`): an edit then makes version N+1 of the same code.
+    """
+
+    __tablename__ = "schemes"
+    __table_args__ = (UniqueConstraint("code", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), index=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    year: Mapped[int] = mapped_column(Integer, index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    source: Mapped[str] = mapped_column(Text)
+    source_format: Mapped[str] = mapped_column(String(16), default="yaml")
+    parsed: Mapped[dict[str, Any]] = mapped_column(JSON)
+    sha256: Mapped[str] = mapped_column(String(64))
+    # How it came in: api, portal, form, docx, shipped, cli.
+    origin: Mapped[str] = mapped_column(String(16), default="api")
+    is_example: Mapped[bool] = mapped_column(Boolean, default=False)
+    # No foreign key (as audit events' actor_id): users → departments → assessments → schemes
+    # would close a cycle of foreign keys.
+    created_by_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    frozen_at: Mapped[dt.datetime | None]
+
+    created_by: Mapped[User | None] = relationship(
+        primaryjoin="foreign(StoredScheme.created_by_id) == User.id", viewonly=True
     )
 
 

@@ -39,6 +39,7 @@ from workflow.errors import SchemeError
 
 SCHEMES_DIR = Path(__file__).resolve().parent.parent / "schemes"
 TWO_PLACES = Decimal("0.01")
+MAX_POINTS = Decimal(100000)
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,8 @@ def _points(value: Any) -> Decimal:
         raise _invalid(f"分值不是数字 ({value!r})") from None
     if not points.is_finite() or points <= 0:
         raise _invalid(f"分值必须为正数 ({value!r})")
+    if points >= MAX_POINTS:  # the columns hold 99999.99 (and quantize would overflow)
+        raise _invalid(f"分值过大 ({value!r})")
     if points != points.quantize(TWO_PLACES):
         raise _invalid(f"分值最多两位小数 ({value!r})")
     return points

@@ -28,6 +28,7 @@ from tests.factories import add_evidence
 from web.api.contract import openapi_document
 from workflow.demo import demo_pdf
 from workflow.routine import submit_routine
+from workflow.schemes import import_shipped
 from workflow.users import issue_token
 
 CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance]
@@ -48,6 +49,7 @@ def test_api_conforms_to_its_openapi_document(
         period="2018-08", title="信息", stream=io.BytesIO(demo_pdf("routine")),
         filename="信息.pdf", max_size=1 << 20,
     )  # fmt: skip
+    stored = import_shipped(session)[0].record
     session.commit()
     real_ids = {
         "aid": w.assessment.id,
@@ -57,6 +59,7 @@ def test_api_conforms_to_its_openapi_document(
         "did": w.dep_a.id,
         "rid": record.id,
         "nid": 1,  # no notice exists: the documented 404
+        "sid": stored.id,
         "code": "AAAA-BBBB-CCCC-DDDD",  # no such verification code: the documented 404
     }
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)

@@ -142,3 +142,42 @@ def test_demo_complete_scores_and_publishes(app: Flask, engine: Engine) -> None:
     verify = runner.invoke(args=["audit", "verify"])
     assert verify.exit_code == 0, verify.output
     assert "数据核对一致：260 个事项" in verify.output  # scores, appeals window, publication
+
+
+def test_init_stores_the_shipped_schemes_and_the_schemes_commands(
+    app: Flask, engine: Engine, tmp_path: Path
+) -> None:
+    from workflow.models import Assessment, StoredScheme
+    from workflow.scheme import SCHEMES_DIR
+
+    runner = app.test_cli_runner()
+    out = runner.invoke(args=["init"])
+    assert out.exit_code == 0, out.output
+    assert "方案库：jiaohe-2019-shili 第 1 版（已新建）" in out.output
+    with make_sessionmaker(engine)() as s:
+        # The 示例 scheme is stored, never installed as an assessment at init.
+        assert s.execute(select(Assessment.code)).scalars().all() == ["jiaohe-2018"]
+        assert s.scalar(select(func.count()).select_from(StoredScheme)) == 2
+    listed = runner.invoke(args=["schemes", "list"])
+    assert "jiaohe-2018\t第 1 版\t2018" in listed.output and "已冻结" in listed.output
+    assert "示例" in listed.output
+    diff = runner.invoke(args=["schemes", "diff", "jiaohe-2019-shili"])
+    assert diff.exit_code == 0, diff.output
+    assert "删除\tpoint\t1.2\t指定专人负责\t5 → —" in diff.output
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        (SCHEMES_DIR / "jiaohe-2018.yaml")
+        .read_text("utf-8")
+        .replace("code: jiaohe-2018", "code: bad-2018")
+        .replace("total_points: 100", "total_points: 90"),
+        encoding="utf-8",
+    )
+    refused = runner.invoke(args=["schemes", "import", str(bad)])
+    assert refused.exit_code != 0
+    assert "total_points: 各类别之和 100 ≠ 总分 90" in refused.output
+    with make_sessionmaker(engine)() as s:
+        assert s.scalar(select(func.count()).select_from(StoredScheme)) == 2
+    edited = tmp_path / "ok.yaml"
+    edited.write_text(bad.read_text("utf-8").replace("total_points: 90", "total_points: 100"))
+    ok = runner.invoke(args=["schemes", "import", str(edited)])
+    assert ok.exit_code == 0 and "bad-2018 第 1 版" in ok.output

@@ -280,3 +280,11 @@ def test_another_year_is_another_file() -> None:
     data = _mutated(lambda d: d.update(code="jiaohe-2019", year=2019))
     s = parse_scheme(data)
     assert s.year == 2019 and s.code == "jiaohe-2019"
+
+
+def test_a_huge_point_value_is_refused_by_place() -> None:
+    data = copy.deepcopy(RAW)
+    data["total_points"] = "1e30"
+    with pytest.raises(SchemeError) as caught:
+        parse_scheme(data)
+    assert caught.value.errors == [{"path": "total_points", "message": "分值过大 ('1e30')"}]

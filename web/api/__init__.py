@@ -19,6 +19,7 @@ from web.api import (
     notices,
     notifications,
     routine,
+    schemes,
     tokens,
 )
 from web.api.blueprint import bp
@@ -33,6 +34,7 @@ VIEW_MODULES = (
     notices,
     notifications,
     routine,
+    schemes,
     tokens,
 )
 

@@ -102,6 +102,7 @@ PATH_PARAMETERS: dict[str, dict[str, Any]] = {
     "nid": {"description": "the notice version's id"},
     "token_id": {"description": "the token's id"},
     "code": {"description": "the code printed on the notice", "maxLength": 40},
+    "sid": {"description": "the stored scheme's id"},
 }
 
 #: operationId → content to put in place of spectree's (files, untyped JSON, HTML).

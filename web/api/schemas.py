@@ -880,3 +880,149 @@ class PreferencesBody(Body):
     channels: dict[str, list[str]] | None = None
     digest: bool | None = None
     remind_days: int | None = None
+
+
+# --- the scheme library ------------------------------------------------------------------
+SCHEME_SAVE_STATUSES = ("created", "updated", "versioned", "unchanged")
+SCHEME_CHANGE_KINDS = ("added", "removed", "reweighted", "retitled")
+SCHEME_CHANGE_LEVELS = ("total", "category", "indicator", "point")
+
+
+class SchemeBody(BaseModel):
+    """A scheme as JSON: the keys of a scheme file (`schemes/jiaohe-2018.yaml`).
+
+    The same body may be sent as YAML (`Content-Type: application/yaml`). The engine checks
+    it (`workflow/schemes.py`): every problem is named by its place in a 422 answer.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    code: str
+    year: int
+    title: str
+    document_no: str
+    issuer: str
+    signed_on: Annotated[str, WithJsonSchema({"type": "string", "format": "date"})]
+    total_points: ScoreValue
+    converted_points: ScoreValue
+    departments: list[dict[str, Any]]
+    categories: list[dict[str, Any]]
+
+
+class SchemeSaved(Out):
+    """A stored scheme: `status` says whether it is new, changed in place, a new version of a
+    frozen one, or unchanged."""
+
+    id: int
+    code: str
+    version: int
+    year: int
+    title: str
+    status: Annotated[str, Field(json_schema_extra={"enum": list(SCHEME_SAVE_STATUSES)})]
+
+
+class SchemeProblem(Out):
+    """A problem of a scheme, by its place (`categories[0].indicators[1].max_points`).
+
+    `line` is the line of the YAML text where that place is written, when known.
+    """
+
+    path: str
+    message: str
+    line: int | None
+
+
+class SchemeRefusal(Out):
+    """A scheme refused: the usual error and every problem by place; nothing was saved."""
+
+    error: ErrorDetail
+    errors: list[SchemeProblem]
+
+
+class StoredSchemeLine(Out):
+    """A stored scheme's line in the library."""
+
+    id: int
+    code: str
+    version: int
+    year: int
+    title: str
+    origin: str
+    is_example: bool
+    frozen: bool
+    total_points: Points
+    created_by: str | None
+    created_at: Time
+    updated_at: Time
+
+
+class StoredSchemeList(Out):
+    schemes: list[StoredSchemeLine]
+    next_cursor: Cursor
+
+
+class StoredSchemeDetail(StoredSchemeLine):
+    """A stored scheme with its text as given and its parsed form (points as strings)."""
+
+    source: str
+    source_format: str
+    sha256: Sha256
+    scheme: dict[str, Any]
+    previous_id: int | None
+
+
+class SchemeChange(Out):
+    """One difference: a part added, removed, re-weighted (maximum) or retitled."""
+
+    kind: Annotated[str, Field(json_schema_extra={"enum": list(SCHEME_CHANGE_KINDS)})]
+    level: Annotated[str, Field(json_schema_extra={"enum": list(SCHEME_CHANGE_LEVELS)})]
+    code: str
+    title: str
+    before: Points | None
+    after: Points | None
+    old_title: str | None
+
+
+class SchemeDiff(Out):
+    """What changed from one stored scheme (`from_id`, null when none) to another."""
+
+    from_id: int | None
+    to_id: int
+    changes: list[SchemeChange]
+
+
+class SchemeDiffQuery(Query):
+    """Compare with this stored scheme (default: the version before, else the year before)."""
+
+    against: Annotated[
+        int | None,
+        _optional({"type": "integer", "minimum": 1, "maximum": MAX_ID, "description": "id"}),
+    ] = None
+
+
+class DocxForm(Form):
+    """A Word document (.docx) upload (multipart)."""
+
+    file: Binary
+
+
+class DraftWarning(Out):
+    """What the Word import could not read, with where (`categories[1]`, `表格第 3 行`)."""
+
+    path: str
+    message: str
+
+
+class SchemeDraft(Out):
+    """A draft scheme read from a Word document: not stored until sent to `POST /schemes`.
+
+    `scheme` is the draft (points as strings), `yaml` the same as YAML text, `errors` the
+    problems `POST /schemes` would name today (the sums the draft breaks), `warnings` what
+    could not be read, `paragraphs` the document's text for reading it side by side.
+    """
+
+    scheme: dict[str, Any]
+    yaml: str
+    warnings: list[DraftWarning]
+    errors: list[SchemeProblem]
+    paragraphs: list[str]

@@ -12,6 +12,7 @@ from workflow import roles
 from workflow.db import make_engine, migrate
 from workflow.models import User
 from workflow.scheme import load_scheme, shipped_schemes
+from workflow.schemes import EXAMPLE_MARK, STATUS_TEXT, import_shipped
 from workflow.setup import install_scheme
 from workflow.states import Role
 from workflow.users import create_user, generate_password
@@ -64,8 +65,15 @@ def init_cmd(create_roles: bool) -> None:
     migrate_database(create_roles)
     with cli_unit() as session:
         for path in shipped_schemes():
+            if EXAMPLE_MARK in path.name:
+                continue  # a 示例 scheme is never installed as real rules (only stored)
             a = install_scheme(session, load_scheme(path))
             click.echo(f"考核方案：{a.year} {a.document_no}（{path.name}）")
+        for saved in import_shipped(session):
+            click.echo(
+                f"方案库：{saved.record.code} 第 {saved.record.version} 版"
+                f"（{STATUS_TEXT[saved.status]}）"
+            )
         has_admin = any(u.has_role(Role.ADMIN) for u in session.execute(select(User)).scalars())
         if not has_admin:
             password = generate_password()

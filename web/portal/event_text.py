@@ -47,6 +47,10 @@ OTHER_ACTION_LABELS = {
     "stage_deadline_set": N_("设置考核日程"),
     "calendar_override_set": N_("调整工作日"),
     "calendar_override_removed": N_("删除工作日调整"),
+    "scheme_created": N_("新建考核方案"),
+    "scheme_updated": N_("修改考核方案"),
+    "scheme_versioned": N_("考核方案存为新版本"),
+    "scheme_frozen": N_("考核方案启用并冻结"),
 }
 ACTION_TEXT: dict[str, str] = {**EVENT_LABELS, **OTHER_ACTION_LABELS}
 
@@ -65,6 +69,7 @@ TARGET_TYPES = {
     "notice": N_("通知书"),
     "assessment": N_("考核"),
     "department": N_("部门"),
+    "scheme": N_("考核方案"),
 }
 
 
