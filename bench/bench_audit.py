@@ -109,9 +109,13 @@ def _lifecycle(item: _Item, k: int, cast: _Cast, next_id: Callable[[], int]) -> 
         item.reviewed_by = item.verified_by = None
         item.claims = dict.fromkeys(claims)
         live = [e[3] for e in item.evidence if not e[4]]
+        ids = [e[0] for e in item.evidence if not e[4]]
         codes = sorted(code_of[c] for c in claims)
+        # A resubmission after the return carries its 修改说明, as the operation requires.
+        note = {"change_note": "已补充会议记录"} if item.round > 1 else {}
         return move("submit", cast.member, "submitted", None,
-                    evidence_sha256=live, not_involved=codes)  # fmt: skip
+                    evidence_sha256=live, evidence_ids=ids, not_involved=codes,
+                    **note)  # fmt: skip
 
     def score(action: str, actor: int, full: bool) -> _Event:
         written: dict[str, Decimal] = {}

@@ -58,6 +58,8 @@ class TransitionRequest:
     deductions: Mapping[str, Any] = field(default_factory=dict)
     not_involved: Iterable[str] = ()
     rulings: Mapping[str, Any] = field(default_factory=dict)
+    #: 修改说明: what a resubmission after a return changed (required then).
+    change_note: str | None = None
 
     def as_payload(self) -> dict[str, Any]:
         """The raw payload the action's model parses."""
@@ -67,6 +69,7 @@ class TransitionRequest:
             "deductions": self.deductions,
             "not_involved": list(self.not_involved),
             "rulings": self.rulings,
+            "change_note": self.change_note,
         }
 
 

@@ -41,7 +41,10 @@ def replace_claims(session: Session, item: Item, ctx: FlowContext) -> Audited:
 
 
 def stamp_submission(session: Session, item: Item, ctx: FlowContext) -> Audited:
-    """Submit: a new round, the evidence hashes and claims it was submitted with."""
+    """Submit: a new round, the evidence (ids and hashes) and claims it was submitted with.
+
+    The ids let the next round be compared with this one (files added and removed).
+    """
     item.round += 1
     item.submitted_at = ctx.now
     item.reviewed_by_id = None
@@ -49,8 +52,12 @@ def stamp_submission(session: Session, item: Item, ctx: FlowContext) -> Audited:
     item.return_reason = None
     audited: Audited = {
         "evidence_sha256": list(ctx.evidence_hashes),
+        "evidence_ids": list(ctx.evidence_ids),
         "not_involved": sorted(ctx.claimed_points),
     }
+    change_note = cast(SubmitPayload, ctx.payload).change_note
+    if change_note:  # 修改说明: the reviewer reads it with the files added and removed
+        audited["change_note"] = change_note
     if ctx.routine_points:
         audited["routine_points"] = sorted(ctx.routine_points)
     lateness = ctx.lateness

@@ -83,6 +83,7 @@ class FlowContext:
     payload: Payload = field(default_factory=Payload)
     points: Sequence[ScoringPoint] = ()
     evidence_hashes: Sequence[str] = ()
+    evidence_ids: Sequence[int] = ()
     lateness: Lateness | None = None
     written: list[Any] = field(default_factory=list)
 
@@ -218,6 +219,18 @@ class ItemFlow:
                 params={"codes": "、".join(missing)},
                 code="evidence_required",
             )
+        return True
+
+    def has_change_note(self) -> bool:
+        """A resubmission after a return says what was changed (修改说明); a first one has none.
+
+        After a withdraw (撤回) the note is optional: the withdrawal carries its own reason.
+        """
+        note = getattr(self.ctx.payload, "change_note", None)
+        if self.state == State.RETURNED and not (note or "").strip():
+            raise InvalidValue("退回后重新提交，请填写修改说明", code="change_note_required")
+        if note and self.item.round == 0:
+            raise InvalidValue("首次提交无需填写修改说明", code="change_note_not_applicable")
         return True
 
     def has_reason(self) -> bool:

@@ -90,14 +90,18 @@ class Payload:
 def _no_claims_here(raw: Mapping[str, Any]) -> None:
     if raw.get("not_involved"):
         raise InvalidValue("只有提交时可以声明不涉及", code="not_involved_on_submit_only")
+    if raw.get("change_note"):
+        raise InvalidValue("只有提交时可以填写修改说明", code="change_note_on_submit_only")
 
 
 @dataclass(frozen=True)
 class SubmitPayload(Payload):
-    """Submit: the scoring points the department declares not involved (不涉及)."""
+    """Submit: the scoring points the department declares not involved (不涉及), and the
+    修改说明 (what was changed since the return) that a resubmission after a return needs."""
 
     not_involved: tuple[str, ...] = ()
-    fields: ClassVar[tuple[str, ...]] = ("comment", "not_involved")
+    change_note: str | None = None
+    fields: ClassVar[tuple[str, ...]] = ("comment", "not_involved", "change_note")
 
     @classmethod
     def parse(cls, raw: Mapping[str, Any]) -> SubmitPayload:
@@ -108,11 +112,18 @@ class SubmitPayload(Payload):
         return cls(
             comment=clean_text(raw.get("comment"), "说明"),
             not_involved=tuple(sorted({str(c) for c in codes})),
+            change_note=clean_text(raw.get("change_note"), "修改说明"),
         )
 
     def audited(self) -> dict[str, Any]:
         """What of the payload the request hash covers."""
-        return {"comment": self.comment, "not_involved": list(self.not_involved)}
+        audited: dict[str, Any] = {
+            "comment": self.comment,
+            "not_involved": list(self.not_involved),
+        }
+        if self.change_note is not None:  # absent as before: older keys keep their hash
+            audited["change_note"] = self.change_note
+        return audited
 
 
 @dataclass(frozen=True)

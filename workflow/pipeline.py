@@ -281,19 +281,20 @@ def gather(
         )
     if "evidence" in needs:
         live = session.execute(
-            select(Evidence.scoring_point_id, Evidence.purpose, Evidence.sha256)
+            select(Evidence.scoring_point_id, Evidence.purpose, Evidence.sha256, Evidence.id)
             .where(Evidence.item_id == item.id, Evidence.removed_at.is_(None))
             .order_by(Evidence.id)
         ).all()
         ctx.evidence_points = frozenset(
-            code_of.get(sp) if sp is not None else None for sp, purpose, _ in live
+            code_of.get(sp) if sp is not None else None for sp, purpose, _, _ in live
             if purpose == "evidence"
         )  # fmt: skip
         ctx.proof_points = frozenset(
-            code_of[sp] for sp, purpose, _ in live if purpose == "not_involved_proof"
+            code_of[sp] for sp, purpose, _, _ in live if purpose == "not_involved_proof"
             and sp in code_of
         )  # fmt: skip
-        ctx.evidence_hashes = [sha for _, _, sha in live]
+        ctx.evidence_hashes = [sha for _, _, sha, _ in live]
+        ctx.evidence_ids = [eid for _, _, _, eid in live]
     if "routine_points" in needs:
         ctx.routine_points = routine_points_with_records(session, item, list(ctx.points))
     if "suggestions" in needs:

@@ -1,15 +1,19 @@
 """The engine's read model: what an item page and the item endpoint show, in a few queries.
 
 `item_detail` loads an item with its assessment, department, indicator, claims and scores in
-one query, its scoring points in one, its live evidence with uploaders in one, the routine
-records of a routine-fed indicator in one and its history (with the actors) in one, and
-computes the allowed actions from those same rows: at most five statements. The API, the
-portal and the CLI render it; none of them queries an item's parts on its own.
+one query, its scoring points in one, its evidence with uploaders in one (removed files too
+once the item was resubmitted), the routine records of a routine-fed indicator in one and
+its history (with the actors) in one, and computes the allowed actions and the latest
+resubmission's changes (`round_changes`) from those same rows: at most five statements
+(without the history, a resubmitted item reads its submit/return/withdraw events instead).
+The API, the portal and the CLI render it; none of them queries an item's parts on its own.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -73,6 +77,87 @@ class HistoryEvent:
 
 
 @dataclass
+class RoundChanges:
+    """What the latest resubmission changed since the previous submission (for the reviewer).
+
+    `change_note` is the department's 修改说明 (required after a return, optional after a
+    withdraw). `ended_by` says what ended the previous round ("return" or "withdraw") and
+    `ended_reason` gives its reason. `added` and `removed` are the evidence rows (any
+    purpose) present at this submission and not at the previous one, and the reverse,
+    compared by evidence id (by SHA-256 for rounds submitted before the ids were recorded).
+    """
+
+    round: int
+    previous_round: int
+    change_note: str | None
+    ended_by: str | None
+    ended_reason: str | None
+    added: list[Evidence]
+    removed: list[Evidence]
+
+
+#: The events `round_changes` reads (the API's item detail loads only these).
+ROUND_EVENTS = ("submit", "return", "withdraw")
+
+
+def _payload(event: AuditEvent) -> dict[str, object]:
+    try:
+        value = json.loads(event.payload or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _keys(payload: dict[str, object], name: str) -> Counter[object]:
+    value = payload.get(name)
+    return Counter(value) if isinstance(value, list) else Counter()
+
+
+def round_changes(events: Sequence[AuditEvent], files: Sequence[Evidence]) -> RoundChanges | None:
+    """Compare the item's last two submit events; None before a second submission.
+
+    `events` are the item's events in sequence order (others than ROUND_EVENTS are passed
+    over), `files` every evidence row of the item, removed ones included.
+    """
+    submits = [e for e in events if e.action == "submit"]
+    if len(submits) < 2:
+        return None
+    previous, last = submits[-2], submits[-1]
+    before, after = _payload(previous), _payload(last)
+    ended = [
+        e for e in events if previous.seq < e.seq < last.seq and e.action in ("return", "withdraw")
+    ]
+    end = ended[-1] if ended else None
+    by_id = {f.id: f for f in files}
+    if "evidence_ids" in before and "evidence_ids" in after:
+        old, new = _keys(before, "evidence_ids"), _keys(after, "evidence_ids")
+
+        def row(key: object, removed: bool) -> Evidence | None:
+            return by_id.get(key) if isinstance(key, int) else None
+    else:  # rounds submitted before the ids were recorded: compare the hashes
+        old, new = _keys(before, "evidence_sha256"), _keys(after, "evidence_sha256")
+
+        def row(key: object, removed: bool) -> Evidence | None:
+            same = [f for f in files if f.sha256 == key]
+            preferred = [f for f in same if (f.removed_at is not None) == removed]
+            found = preferred or same
+            return found[0] if found else None
+
+    added = [r for k in (new - old).elements() if (r := row(k, False)) is not None]
+    removed = [r for k in (old - new).elements() if (r := row(k, True)) is not None]
+    note = after.get("change_note")
+    return RoundChanges(
+        round=int(str(after.get("round") or 0)),
+        previous_round=int(str(before.get("round") or 0)),
+        change_note=note if isinstance(note, str) else None,
+        ended_by=end.action if end is not None else None,
+        ended_reason=end.comment if end is not None else None,
+        added=sorted(added, key=lambda f: f.id),
+        removed=sorted(removed, key=lambda f: f.id),
+    )
+
+
+@dataclass
 class ItemDetail:
     """Everything about one item that a page, the API or the CLI shows to one user."""
 
@@ -85,6 +170,8 @@ class ItemDetail:
     routine_kinds: list[str]
     routine_records: list[RoutineRecord]
     history: list[HistoryEvent]
+    #: The latest resubmission against the previous round (None before a second one).
+    round_changes: RoundChanges | None = None
 
     @property
     def live_routine_records(self) -> list[RoutineRecord]:
@@ -139,16 +226,22 @@ def item_detail(
             .order_by(ScoringPoint.position)
         ).scalars()
     )
-    evidence = list(
+    # A resubmitted item needs its removed files too (what the last round removed).
+    resubmitted = item.round >= 2
+    wanted = [Evidence.item_id == item.id]
+    if not resubmitted:
+        wanted.append(Evidence.removed_at.is_(None))
+    files = list(
         session.execute(
             select(Evidence)
-            .where(Evidence.item_id == item.id, Evidence.removed_at.is_(None))
+            .where(*wanted)
             .options(joinedload(Evidence.uploaded_by))
             .order_by(Evidence.id)
         ).scalars()
     )
+    evidence = [f for f in files if f.removed_at is None]
     by_id = {p.id: p for p in points}
-    for ev in evidence:  # the point is one of these: no query per file
+    for ev in files:  # the point is one of these: no query per file
         if ev.scoring_point_id is not None and ev.scoring_point_id in by_id:
             set_committed_value(ev, "scoring_point", by_id[ev.scoring_point_id])
     kinds_of = {p.code: routine_kinds(item.assessment, p) for p in points if p.routine}
@@ -179,6 +272,20 @@ def item_detail(
             .order_by(AuditEvent.seq)
         ).all()
         events = [HistoryEvent(e, u) for e, u in rows]
+    changes = None
+    if resubmitted:
+        round_events = (
+            [h.event for h in events]
+            if history
+            else list(
+                session.execute(
+                    select(AuditEvent)
+                    .where(AuditEvent.item_id == item.id, AuditEvent.action.in_(ROUND_EVENTS))
+                    .order_by(AuditEvent.seq)
+                ).scalars()
+            )
+        )
+        changes = round_changes(round_events, files)
 
     claims = {c.scoring_point_id: c for c in item.claims}
     scores = {s.scoring_point_id: s for s in item.scores}
@@ -228,6 +335,7 @@ def item_detail(
         routine_kinds=kinds,
         routine_records=records,
         history=events,
+        round_changes=changes,
     )
 
 

@@ -71,7 +71,7 @@ ROWS: tuple[Transition, ...] = (
         "submit",
         (State.DRAFT, State.RETURNED),
         State.SUBMITTED,
-        ("is_department_member", "has_required_evidence"),
+        ("is_department_member", "has_required_evidence", "has_change_note"),
         "提交",
         payload=SubmitPayload,
         effects=(effects.replace_claims, effects.stamp_submission),
@@ -199,4 +199,4 @@ TRANSITIONS = tuple(t for t in ROWS if t.changes_state)
 ACTIONS = tuple(t.trigger for t in TRANSITIONS)
 ACTION_LABELS = {t.trigger: t.label for t in TRANSITIONS}
 # Guards that read the request's payload: a probe ("could this user do it now?") skips them.
-PAYLOAD_GUARDS = frozenset({"has_reason", "has_valid_scores", "has_all_rulings"})
+PAYLOAD_GUARDS = frozenset({"has_reason", "has_valid_scores", "has_all_rulings", "has_change_note"})

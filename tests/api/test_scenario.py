@@ -95,7 +95,11 @@ def test_draft_to_scored_over_http(
     assert act(own, "submit")["state"] == "submitted"
     returned = act(reviewer, "return", comment="请补充专人负责的文件")
     assert returned["state"] == "returned" and returned["return_reason"] == "请补充专人负责的文件"
-    assert act(own, "submit")["state"] == "submitted"
+    resubmitted = act(own, "submit", change_note="已补充专人负责的文件")
+    assert resubmitted["state"] == "submitted" and resubmitted["round"] == 2
+    changes = resubmitted["round_changes"]
+    assert changes["change_note"] == "已补充专人负责的文件"  # type: ignore[index]
+    assert changes["ended_by"] == "return" and changes["added"] == []  # type: ignore[index]
     assert act(reviewer, "review")["state"] == "reviewed"
     verified = act(verifier, "verify")
     assert verified["state"] == "verified" and verified["allowed_actions"] == []

@@ -64,6 +64,54 @@ def test_same_key_twice_is_applied_once(
     assert submits(session, ready) == 1
 
 
+def test_a_resubmission_after_a_return_needs_a_change_note(
+    app: Flask, client: FlaskClient, session: Session, cast: Cast, ready: Item
+) -> None:
+    """422 in Chinese without the 修改说明, nothing changed; with it, the item detail shows the
+    note and the files added and removed against the previous round."""
+    assert (
+        post(client, cast, ready, {"action": "submit", "version": ready.version}).status_code == 200
+    )
+    session.refresh(ready)
+    first = client.get(f"/api/v1/items/{ready.id}", headers=cast.headers("reviewer")).get_json()
+    assert first["round_changes"] is None
+    old_file = first["evidence"][0]["id"]
+    returned = client.post(
+        f"/api/v1/items/{ready.id}/transitions",
+        json={"action": "return", "version": first["version"], "comment": "请补充会议记录"},
+        headers=cast.headers("reviewer"),
+    )
+    assert returned.status_code == 200
+    version = returned.get_json()["version"]
+    own = cast.headers("own")
+    assert client.delete(f"/api/v1/evidence/{old_file}", headers=own).status_code == 204
+    added = client.post(
+        f"/api/v1/items/{ready.id}/evidence",
+        headers=own,
+        data=pdf_upload("会议记录.pdf", seed="minutes"),
+        content_type="multipart/form-data",
+    ).get_json()
+    version = client.get(f"/api/v1/items/{ready.id}", headers=own).get_json()["version"]
+    refused = post(client, cast, ready, {"action": "submit", "version": version})
+    assert refused.status_code == 422 and error_code(refused) == "change_note_required"
+    assert refused.get_json()["error"]["message"] == "退回后重新提交，请填写修改说明"
+    assert submits(session, ready) == 1
+    body = {"action": "submit", "version": version, "change_note": "已补充会议记录"}
+    done = post(client, cast, ready, body)
+    assert done.status_code == 200, done.get_json()
+    assert submits(session, ready) == 2
+    for who in ("reviewer", "own"):  # the answer and the item detail agree
+        item = client.get(f"/api/v1/items/{ready.id}", headers=cast.headers(who)).get_json()
+        changes = item["round_changes"]
+        assert changes == done.get_json()["round_changes"]
+        assert changes["round"] == 2 and changes["previous_round"] == 1
+        assert changes["change_note"] == "已补充会议记录"
+        assert changes["ended_by"] == "return" and changes["ended_reason"] == "请补充会议记录"
+        assert [e["id"] for e in changes["added"]] == [added["id"]]
+        assert [e["id"] for e in changes["removed"]] == [old_file]
+        assert changes["added"][0]["filename"] == "会议记录.pdf"
+
+
 def test_stale_version_is_409(client: FlaskClient, cast: Cast, ready: Item) -> None:
     response = post(client, cast, ready, {"action": "submit", "version": ready.version + 5})
     assert response.status_code == 409 and error_code(response) == "stale_version"
@@ -121,6 +169,7 @@ BAD_BODIES: list[tuple[Any, int, str]] = [
     ({"action": "submit", "version": 1, "not_involved": "1.1"}, 400, "invalid_type"),
     ({"action": "submit", "version": 1, "not_involved": [1]}, 400, "invalid_type"),
     ({"action": "submit", "version": 1, "deductions": {"1.1": 3}}, 400, "invalid_type"),
+    ({"action": "submit", "version": 1, "change_note": ["x"]}, 400, "invalid_type"),
     ({"action": "submit", "version": 1, "comment": "a\u0000b"}, 400, "malformed_json"),
     ({"action": "fly", "version": 1}, 422, "unknown_action"),
     ({"action": "submit", "version": 10**30}, 409, "stale_version"),

@@ -216,7 +216,8 @@ def test_late_submission_is_marked_with_the_working_days_missed(
         actions.TransitionRequest("return", late.version, comment="请补充"),
     )  # fmt: skip
     again = actions.transition_item(
-        session, late.id, w.member_a, actions.TransitionRequest("submit", late.version),
+        session, late.id, w.member_a,
+        actions.TransitionRequest("submit", late.version, change_note="已补充"),
         now=shanghai(2018, 9, 1, 9, 0),
     )  # fmt: skip
     assert again.is_submitted_late

@@ -130,6 +130,8 @@ def test_random_actions_keep_invariants(session: Session, tmp_path: Path) -> Non
                 scores=scores,
                 deductions=deductions,
                 rulings={},
+                # A resubmission says what changed (required after a return).
+                change_note=reason or None if action == "submit" and it.round else None,
             )
             try:
                 transition_item(session, it.id, self.users[who], req)
@@ -167,6 +169,7 @@ def test_random_actions_keep_invariants(session: Session, tmp_path: Path) -> Non
                     rulings={p.code: full for p in points if p.id in claims}
                     if action == "verify"
                     else {},
+                    change_note="已按意见修改" if action == "submit" and it.round else None,
                 )
                 try:
                     transition_item(session, it.id, user, req)

@@ -94,7 +94,11 @@ def test_every_item_command_within_budget(
     step("submit", w.member_a, lambda s, u, v: actions.submit_item(s, iid, u, v))
     step("review", w.reviewer, lambda s, u, v: actions.review_item(s, iid, u, v))
     step("return", w.verifier, lambda s, u, v: actions.return_item(s, iid, u, v, "补充材料"))
-    step("submit", w.member_a, lambda s, u, v: actions.submit_item(s, iid, u, v))
+    step(
+        "submit",
+        w.member_a,
+        lambda s, u, v: actions.submit_item(s, iid, u, v, change_note="已补充材料"),
+    )
     step("review", w.reviewer, lambda s, u, v: actions.review_item(s, iid, u, v))
     step("verify", w.verifier, lambda s, u, v: actions.verify_item(s, iid, u, v))
     scores = {"1.1": 5, "1.2": 2}
@@ -170,6 +174,29 @@ def test_item_detail_within_budget(
     detail = item_detail(session, iid, w.member_a)
     assert len(detail.evidence) == 2 and len(detail.history) == 2
     assert "submit" in detail.actions
+
+
+def test_a_resubmitted_item_detail_within_budget(
+    engine: Engine, session: Session, store: LocalStore, world: World
+) -> None:
+    """The round's changes (修改说明, files added and removed) cost no statement with the
+    history, and one without (the API's detail): within the budget either way."""
+    w = world
+    item = w.item(session, w.dep_a, "9")
+    old = add_evidence(session, store, item, w.member_a)
+    actions.submit_item(session, item.id, w.member_a, item.version)
+    actions.return_item(session, item.id, w.reviewer, item.version, "补充")
+    remove_evidence(session, old.id, w.member_a)
+    add_evidence(session, store, item, w.member_a, name="第二份.pdf")
+    actions.submit_item(session, item.id, w.member_a, item.version, change_note="换了材料")
+    session.commit()
+    iid = item.id
+    for history in (True, False):
+        for who in (w.member_a, w.reviewer):
+            n = cost(engine, who, lambda s, u, h=history: item_detail(s, iid, u, history=h))
+            assert 0 < n <= DETAIL_BUDGET, (who.username, history, n)
+    changes = item_detail(session, iid, w.reviewer).round_changes
+    assert changes is not None and len(changes.added) == len(changes.removed) == 1
 
 
 def test_queue_page_within_budget(

@@ -222,7 +222,7 @@ def test_return_needs_reason_and_resubmit(
         actions.return_item(session, item.id, w.verifier, item.version, "x")
     actions.return_item(session, item.id, w.reviewer, item.version, "缺少文件")
     assert item.state == "returned" and item.return_reason == "缺少文件"
-    actions.submit_item(session, item.id, w.member_a, item.version)
+    actions.submit_item(session, item.id, w.member_a, item.version, change_note="已补充文件")
     assert item.state == "submitted" and item.round == 2
     actions.review_item(session, item.id, w.reviewer, item.version)
     actions.return_item(session, item.id, w.verifier, item.version, "核实发现材料不实")

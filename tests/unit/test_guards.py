@@ -65,7 +65,9 @@ def test_every_guard_of_the_table_is_a_method() -> None:
     for row in ROWS:
         for guard in row.guards:
             assert callable(getattr(ItemFlow, guard, None)), (row.trigger, guard)
-    assert {"has_reason", "has_valid_scores", "has_all_rulings"} == PAYLOAD_GUARDS
+    assert {
+        "has_reason", "has_valid_scores", "has_all_rulings", "has_change_note"
+    } == PAYLOAD_GUARDS  # fmt: skip
 
 
 def test_submit_by_the_department_with_evidence() -> None:

@@ -223,7 +223,8 @@ def test_stale_version_gives_a_clear_message(
     assert returned.status_code == 303
     # Someone submits again meanwhile; the old form is now stale.
     member = login("member_a")
-    assert _act(member, item.id, {"action": "submit"}, review=False).status_code == 303
+    resubmit = {"action": "submit", "change_note": "已补充材料"}
+    assert _act(member, item.id, resubmit, review=False).status_code == 303
     stale = reviewer.post(
         f"/review/items/{item.id}/action", data={"action": "review", "version": str(version)}
     )
@@ -330,3 +331,47 @@ def test_pdf_preview_is_inline_and_sandboxed(
     assert shown.headers["Content-Security-Policy"].startswith("sandbox;")
     assert shown.headers["X-Frame-Options"] == "SAMEORIGIN"
     assert login("member_b").get(f"/portal/evidence/{row.id}/preview").status_code == 404
+
+
+def test_resubmission_after_a_return_with_a_change_note_in_the_pages(
+    app: Flask, session: Session, world: World, store: LocalStore, login: Login
+) -> None:
+    """The department must explain its changes (a Chinese error otherwise); the reviewer
+    reads the 修改说明 beside the files added and removed since the last round."""
+    item = _item(session, world)
+    old = add_evidence(session, store, item, world.member_a, name="旧的会议记录.pdf")
+    submit_item(session, item.id, world.member_a, item.version)
+    session.commit()
+    reviewer = login("reviewer")
+    assert (
+        _act(reviewer, item.id, {"action": "return", "comment": "会议记录缺页"}).status_code == 303
+    )
+    member = login("member_a")
+    page = text(member.get(f"/portal/items/{item.id}"))
+    assert "修改说明（必填" in page and 'name="change_note"' in page
+    assert member.post(f"/portal/evidence/{old.id}/remove").status_code == 303
+    upload = member.post(
+        f"/portal/items/{item.id}/evidence",
+        data={"files": [(io.BytesIO(demo_pdf("完整")), "完整的会议记录.pdf")]},
+        content_type="multipart/form-data",
+    )
+    assert upload.status_code == 303
+    refused = _act(member, item.id, {"action": "submit", "change_note": "  "}, review=False)
+    assert refused.status_code == 422
+    assert "退回后重新提交，请填写修改说明" in text(refused)
+    session.refresh(item)
+    assert item.state == "returned" and item.round == 1
+    done = _act(
+        member, item.id, {"action": "submit", "change_note": "已换成完整的会议记录"}, review=False
+    )
+    assert done.status_code == 303
+    html = re.sub(r"<[^>]+>", "", text(reviewer.get(f"/review/items/{item.id}")))
+    assert "第 2 轮重新提交（与第 1 轮相比）" in html
+    assert "上一轮退回原因：会议记录缺页" in html
+    assert "本轮修改说明：已换成完整的会议记录" in html
+    added = html.split("新增材料（1）")[1].split("删除材料（1）")
+    assert "完整的会议记录.pdf" in added[0] and "旧的会议记录.pdf" in added[1]
+    # The history names the note too, for the auditor.
+    assert "修改说明：已换成完整的会议记录" in text(
+        login("auditor").get(f"/review/items/{item.id}")
+    )

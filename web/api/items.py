@@ -94,10 +94,37 @@ def detail_body(detail: ItemDetail) -> dict[str, Any]:
             "appeal_reason": item.appeal_reason,
             "appeal_count": item.appeal_count,
             "allowed_actions": detail.actions,
+            "round_changes": _round_changes_body(detail),
             "scores_hidden": hide,
         }
     )
     return body
+
+
+def _round_changes_body(detail: ItemDetail) -> dict[str, Any] | None:
+    changes = detail.round_changes
+    if changes is None:
+        return None
+
+    def files(rows: list[Any]) -> list[dict[str, Any]]:
+        return [
+            evidence_body(
+                ev,
+                ev.scoring_point.code if ev.scoring_point is not None else None,
+                ev.uploaded_by.username,
+            )
+            for ev in rows
+        ]
+
+    return {
+        "round": changes.round,
+        "previous_round": changes.previous_round,
+        "change_note": changes.change_note,
+        "ended_by": changes.ended_by,
+        "ended_reason": changes.ended_reason,
+        "added": files(changes.added),
+        "removed": files(changes.removed),
+    }
 
 
 @bp.get(f"/items/{IID}")
@@ -194,6 +221,7 @@ def parse_transition(data: dict[str, Any] | None = None) -> TransitionRequest:
         deductions=dict(body.deductions or {}),
         not_involved=list(body.not_involved or []),
         rulings=dict(body.rulings or {}),
+        change_note=body.change_note,
     )
 
 

@@ -118,6 +118,7 @@ class TransitionBody(Body):
         "deductions": ("invalid_type", N_("deductions 须为 评分项 → 文本 的对象")),
         "not_involved": ("invalid_type", N_("not_involved 须为评分项编号的数组")),
         "rulings": ("invalid_type", N_("rulings 须为 评分项 → true/false 的对象")),
+        "change_note": ("invalid_type", N_("change_note 须为文本")),
     }
 
     action: Annotated[ActionName, Field(min_length=1, description="an unknown one is a 422")]
@@ -138,6 +139,14 @@ class TransitionBody(Body):
     rulings: Annotated[
         dict[str, bool] | None,
         Field(description="a claimed code → upheld (`true`) or not, at `verify`"),
+    ] = None
+    change_note: Annotated[
+        str | None,
+        Field(
+            description="修改说明 at `submit`: required when resubmitting a returned item "
+            "(422 `change_note_required`), optional after a withdraw, refused on a first "
+            "submission and on other actions"
+        ),
     ] = None
 
 
@@ -558,6 +567,24 @@ class Evidence(Out):
     uploaded_by: str | None
 
 
+class RoundChanges(Out):
+    """The latest resubmission against the previous submission: for the reviewer."""
+
+    round: Annotated[int, Field(description="the resubmitted round")]
+    previous_round: int
+    change_note: Annotated[str | None, Field(description="the department's 修改说明")]
+    ended_by: Annotated[
+        str | None,
+        Field(
+            description="what ended the previous round",
+            json_schema_extra={"enum": ["return", "withdraw", None]},
+        ),
+    ]
+    ended_reason: Annotated[str | None, Field(description="the return's or withdraw's reason")]
+    added: Annotated[list[Evidence], Field(description="files at this round, not the last")]
+    removed: Annotated[list[Evidence], Field(description="files at the last round, not this")]
+
+
 class Item(ItemSummary):
     """An item with sub-items, evidence and the caller's allowed actions."""
 
@@ -567,6 +594,10 @@ class Item(ItemSummary):
     appeal_reason: str | None
     appeal_count: int
     allowed_actions: list[ActionName]
+    round_changes: Annotated[
+        RoundChanges | None,
+        Field(description="null until the item is submitted a second time"),
+    ]
     scores_hidden: Annotated[
         bool, Field(description="true: a department before publication; scores are null")
     ]

@@ -197,7 +197,10 @@ def _detail(event: AuditEvent, *, hide_scores: bool = False) -> str:
     if event.action in ("score", "rescore") and "total" in payload and not hide_scores:
         return gettext("合计 %(total)s 分", total=payload["total"])
     if event.action == "submit" and payload.get("evidence_sha256") is not None:
-        return gettext("材料 %(n)s 份", n=len(payload["evidence_sha256"]))
+        files = gettext("材料 %(n)s 份", n=len(payload["evidence_sha256"]))
+        if payload.get("change_note"):
+            return files + "；" + gettext("修改说明：%(note)s", note=payload["change_note"])
+        return files
     return ""
 
 

@@ -44,6 +44,7 @@ def transition_from_form(
         req.scores, req.deductions = scores, deductions
     if action == "submit":
         req.not_involved = [c for c in form.getlist("not_involved") if c]
+        req.change_note = (form.get("change_note") or "").strip() or None
     if action == "verify":
         rulings: dict[str, bool] = {}
         for p in points:

@@ -26,7 +26,7 @@ from workflow.actions import (
 from workflow.errors import DomainError, NotFound
 from workflow.machine import ACTION_LABELS
 from workflow.models import Evidence, Item, RoutineRecord, ScoringPoint, User
-from workflow.read import item_detail
+from workflow.read import RoundChanges, item_detail
 
 # Types shown inline (as sniffed at upload, not as claimed by the client).
 PREVIEW_TYPES = frozenset({"application/pdf", "image/png", "image/jpeg", "image/gif", "image/webp"})
@@ -61,6 +61,8 @@ class ItemView:
     # Routine-fed indicators (9, 10): the routine records are their evidence.
     routine_kinds: list[str] = field(default_factory=list)
     routine_records: list[RoutineRecord] = field(default_factory=list)
+    # The latest resubmission against the previous round (修改说明, files added and removed).
+    round_changes: RoundChanges | None = None
 
     @property
     def is_routine(self) -> bool:
@@ -131,6 +133,7 @@ def load_item_view(
         scores_hidden=hidden,
         routine_kinds=detail.routine_kinds,
         routine_records=detail.routine_records,
+        round_changes=detail.round_changes,
     )
 
 
