@@ -16,13 +16,22 @@ import tempfile
 from pathlib import Path
 from typing import Final
 
+from workflow.messages import PDF_CONVERSION_FAILED, PDF_OFFICE_MISSING
+
 FONTS_CONF: Final = Path(__file__).resolve().parent.parent / "templates" / "fonts.conf"
 TIMEOUT_SECONDS: Final = 120
-MISSING_MESSAGE: Final = "服务器未安装 LibreOffice（soffice），无法生成 PDF，请下载 Word 版本"
+MISSING_MESSAGE: Final = PDF_OFFICE_MISSING
 
 
 class PdfUnavailable(RuntimeError):
-    """LibreOffice is not installed, or the conversion failed or timed out."""
+    """LibreOffice is not installed, or the conversion failed or timed out.
+
+    `template` is the literal text of the refusal (workflow/messages.py), for the catalog.
+    """
+
+    def __init__(self, template: str) -> None:
+        super().__init__(template)
+        self.template = template
 
 
 def office_binary() -> str | None:
@@ -62,8 +71,8 @@ def docx_to_pdf(content: bytes, *, timeout: float = TIMEOUT_SECONDS) -> bytes:
                 env=env,
             )
         except (subprocess.SubprocessError, OSError) as exc:
-            raise PdfUnavailable("PDF 转换失败，请稍后重试或下载 Word 版本") from exc
+            raise PdfUnavailable(PDF_CONVERSION_FAILED) from exc
         target = work / "document.pdf"
         if not target.exists():
-            raise PdfUnavailable("PDF 转换失败，请稍后重试或下载 Word 版本")
+            raise PdfUnavailable(PDF_CONVERSION_FAILED)
         return target.read_bytes()

@@ -43,6 +43,7 @@ __all__ = [
     "routine_kinds",
     "routine_points_with_records",
     "scoring_points_of",
+    "transition_command",
     "transition_item",
 ]
 
@@ -136,7 +137,20 @@ def transition_item(
     The item row is locked for the transaction, so concurrent requests on one item queue
     up; the second sees the new version and gets a 409. `now` fixes the clock for tests.
     """
-    command = Command(
+    command = transition_command(item_id, user, req, idempotency_key=idempotency_key, now=now)
+    return execute(session, command).item
+
+
+def transition_command(
+    item_id: int,
+    user: User,
+    req: TransitionRequest,
+    *,
+    idempotency_key: str | None = None,
+    now: dt.datetime | None = None,
+) -> Command:
+    """The pipeline's command for a client's request (see `pipeline.run_command`)."""
+    return Command(
         action=req.action,
         item_id=item_id,
         actor=user,
@@ -145,7 +159,6 @@ def transition_item(
         idempotency_key=idempotency_key,
         now=now,
     )
-    return execute(session, command).item
 
 
 # One verb, one operation: thin names over `transition_item` for callers that know the verb.

@@ -202,6 +202,11 @@ MESSAGES: dict[str, str] = {
     "zip_bomb_suspected": N_("压缩内容异常（疑似压缩炸弹），已拒绝"),
 }
 
+#: The refusals of `scoring.pdf.PdfUnavailable` (scoring has no catalog of its own): the
+#: portal and the API answer 503 `pdf_unavailable` with one of these.
+PDF_OFFICE_MISSING = N_("服务器未安装 LibreOffice（soffice），无法生成 PDF，请下载 Word 版本")
+PDF_CONVERSION_FAILED = N_("PDF 转换失败，请稍后重试或下载 Word 版本")
+
 #: (template, params, code) → the text in the current language, or None for "as it is".
 Translator = Callable[[str, Mapping[str, object], str], "str | None"]
 _translator: Translator | None = None

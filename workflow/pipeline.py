@@ -24,7 +24,8 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -485,14 +486,24 @@ def check(
     probe(ItemFlow(item, ctx), action, with_payload=with_payload)
 
 
-def run_command(factory: sessionmaker[Session], command: Command) -> Outcome:
-    """Run a command in its own unit of work; a database conflict is retried once.
+#: Opens one unit of work and yields its session: `workflow.db.unit_of_work` over a session
+#: factory (commits at the end), or a request's (web.db.discard_on_error: rolls the request's
+#: transaction back on an error and leaves the commit to the request boundary).
+UnitOfWork = Callable[[], AbstractContextManager[Session]]
 
-    For callers outside a request (CLI, bulk actions, jobs): each command is one transaction.
+
+def run_command(unit: sessionmaker[Session] | UnitOfWork, command: Command) -> Outcome:
+    """Run a command in a unit of work; a database conflict is retried once, in a fresh one.
+
+    `unit` is a session factory (CLI, bulk actions, jobs: each command is one transaction,
+    committed here) or a function opening the caller's unit of work (a request's).
     """
+    open_unit: UnitOfWork = (
+        functools.partial(unit_of_work, unit) if isinstance(unit, sessionmaker) else unit
+    )
     for attempt in (1, 2):
         try:
-            with unit_of_work(factory) as session:
+            with open_unit() as session:
                 outcome = execute(session, command)
                 session.flush()
             return outcome

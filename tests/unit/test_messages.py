@@ -17,10 +17,17 @@ import pytest
 from babel.messages.pofile import read_po
 from flask import Flask
 
+from scoring.pdf import PdfUnavailable
 from storage.errors import FileTooLarge
 from web.portal.i18n import TRANSLATIONS, init_i18n
-from workflow.errors import Conflict, DomainError, InvalidValue
-from workflow.messages import MESSAGES, Phrase, Term
+from workflow.errors import Conflict, DomainError, InvalidValue, ServiceUnavailable
+from workflow.messages import (
+    MESSAGES,
+    PDF_CONVERSION_FAILED,
+    PDF_OFFICE_MISSING,
+    Phrase,
+    Term,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("workflow", "web", "scoring", "storage")
@@ -41,11 +48,6 @@ ERROR_CLASSES = {
     "ArchiveIntegrityError",
     "PayloadTooLarge",
     "UnsupportedMediaType",
-}
-#: Files whose refusals still build their message at run time (English falls back to the
-#: code's general text there). Empty it as they are converted; never add to it.
-PENDING: set[str] = {
-    "web/common/notice_files.py",  # moved out of web/notices.py, not a new one
 }
 
 
@@ -165,8 +167,6 @@ def test_refusals_carry_literal_templates() -> None:
     """No f-string or computed message: the catalog could not hold it, English would lose it."""
     found = []
     for path, tree in sources():
-        if path in PENDING:
-            continue
         for node in ast.walk(tree):
             if not isinstance(node, ast.Call):
                 continue
@@ -194,6 +194,19 @@ def test_parameters_survive_in_both_languages(app: Flask) -> None:
     too_large = FileTooLarge(2 * 1024 * 1024)
     with app.test_request_context("/portal/", headers={"Cookie": "lang=en"}):
         assert too_large.message == "The file is too large (limit 2 MB)."
+
+
+def test_pdf_refusals_are_literal_templates_in_both_languages(app: Flask) -> None:
+    """scoring.pdf's refusals reach both faces as catalog templates (503 pdf_unavailable)."""
+    english = {
+        PDF_OFFICE_MISSING: "LibreOffice (soffice) is not installed on the server",
+        PDF_CONVERSION_FAILED: "The PDF conversion failed",
+    }
+    for template, start in english.items():
+        error = ServiceUnavailable(PdfUnavailable(template).template, code="pdf_unavailable")
+        assert str(error) == template
+        with app.test_request_context("/portal/", headers={"Cookie": "lang=en"}):
+            assert error.message.startswith(start), error.message
 
 
 def test_terms_are_translated_and_unknown_texts_fall_back_to_the_code(app: Flask) -> None:

@@ -6,9 +6,7 @@ from typing import Any, BinaryIO, cast
 
 from flask import Response, current_app, request
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.exc import StaleDataError
 
 from storage.base import ObjectStore, content_disposition
 from storage.errors import ObjectNotFound
@@ -35,19 +33,19 @@ from web.db import discard_on_error, get_db
 from workflow.actions import (
     TransitionRequest,
     get_readable_item,
-    transition_item,
+    transition_command,
 )
-from workflow.errors import BadRequest, Conflict, NotFound
+from workflow.errors import BadRequest, NotFound
 from workflow.evidence import attach_evidence, get_readable_evidence, remove_evidence
 from workflow.models import AuditEvent, Item, User
 from workflow.notices import scores_visible_to, without_scores
 from workflow.permissions import can_read_all
+from workflow.pipeline import run_command
 from workflow.read import ItemDetail, item_detail
 
 IID = f"<int(max={MAX_ID}):iid>"
 EID = f"<int(max={MAX_ID}):eid>"
 MAX_NOTE = 2000
-STALE_MESSAGE = "事项已被他人更新，请刷新后重试"
 
 
 def item_body(db: Session, item: Item, user: User) -> dict[str, Any]:
@@ -242,22 +240,10 @@ def post_transition(iid: int) -> Response:
     user = api_user()
     db = get_db()
     get_readable_item(db, iid, user)  # a 404 whatever the body says
-    req = parse_transition()
-    key = idempotency_key()
-    try:
-        with discard_on_error():
-            item = transition_item(db, iid, user, req, idempotency_key=key)
-            db.flush()
-    except (IntegrityError, StaleDataError):
-        # A concurrent request won: it stored the same key, or moved the version (SQLite has
-        # no row lock). The unit was rolled back: look again, now that its work is committed.
-        if key is None:
-            raise Conflict(STALE_MESSAGE, code="stale_version") from None
-        try:
-            item = transition_item(db, iid, user, req, idempotency_key=key)
-            db.flush()
-        except (IntegrityError, StaleDataError):
-            raise Conflict(STALE_MESSAGE, code="stale_version") from None
+    command = transition_command(iid, user, parse_transition(), idempotency_key=idempotency_key())
+    # A lost race (e.g. a concurrent request that stored the same key) is retried once after
+    # the request's transaction is rolled back: a replayed key then answers as the first did.
+    item = run_command(discard_on_error, command).item
     return json_response(item_body(db, item, user))
 
 

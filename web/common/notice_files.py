@@ -54,7 +54,7 @@ def send_pdf(row: Notice) -> Response:
     try:
         pdf = docx_to_pdf(content)
     except PdfUnavailable as exc:
-        raise ServiceUnavailable(str(exc), code="pdf_unavailable") from exc
+        raise ServiceUnavailable(exc.template, code="pdf_unavailable") from exc
     response = Response(pdf, mimetype="application/pdf")
     response.headers["Content-Disposition"] = content_disposition(
         row.filename.removesuffix(".docx") + ".pdf"
