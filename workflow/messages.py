@@ -78,7 +78,7 @@ MESSAGES: dict[str, str] = {
     "bad_status": N_("status 须为 accepted 或 rejected"),
     "bad_title": N_("标题无效"),
     "bad_username": N_("用户名只能包含字母、数字、点、下划线和连字符（2–64 位）"),
-    "bad_webhook_url": N_("Webhook 地址无效"),
+    "bad_webhook_url": N_("群机器人地址无效"),
     "bad_window": N_("申诉期无效"),
     "bad_working_days": N_("工作日数无效"),
     "bulk_action_not_supported": N_("批量办理只支持初审通过、核实通过和退回修改"),
@@ -173,6 +173,7 @@ MESSAGES: dict[str, str] = {
     "score_precision": N_("得分最多两位小数"),
     "score_required": N_("缺少评分项的得分"),
     "service_unavailable": N_("服务暂时不可用，请稍后重试"),
+    "stage_not_found": N_("没有这个考核阶段"),
     "stale_version": N_("事项已被他人更新，请刷新后重试"),
     "start_required": N_("按工作日计算的自评提交截止须填写开始日期"),
     "storage_error": N_("文件存储出错"),
@@ -198,7 +199,7 @@ MESSAGES: dict[str, str] = {
     "verification_not_found": N_("未找到该验证码对应的文件"),
     "version_required": N_("缺少或无效的 version（整数）"),
     "weak_password": N_("密码不符合要求"),
-    "webhook_host_not_allowed": N_("Webhook 地址的主机不在允许范围内"),
+    "webhook_host_not_allowed": N_("群机器人地址的主机不在允许范围内"),
     "zip_bomb_suspected": N_("压缩内容异常（疑似压缩炸弹），已拒绝"),
 }
 

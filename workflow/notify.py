@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from workflow.audit import record_event
 from workflow.errors import BadRequest, InvalidValue, NotFound
+from workflow.messages import N_
 from workflow.models import (
     Assessment,
     Department,
@@ -41,18 +42,18 @@ from workflow.states import Role
 
 #: The kinds of notification, with the names people read (preferences, inbox, e-mail subject).
 KINDS: dict[str, str] = {
-    "item_returned": "事项被退回",
-    "queue_waiting": "待办队列",
-    "deadline_near": "截止提醒",
-    "overdue": "逾期提醒",
-    "item_scored": "事项已评分",
-    "results_published": "考核结果公示",
-    "appeal_decided": "申诉处理结果",
-    "routine_rejected": "平时考核材料被退回",
-    "audit_alert": "审计核验告警",
+    "item_returned": N_("事项被退回"),
+    "queue_waiting": N_("待办队列"),
+    "deadline_near": N_("截止提醒"),
+    "overdue": N_("逾期提醒"),
+    "item_scored": N_("事项已评分"),
+    "results_published": N_("考核结果公示"),
+    "appeal_decided": N_("申诉处理结果"),
+    "routine_rejected": N_("平时考核材料被退回"),
+    "audit_alert": N_("审计核验告警"),
 }
 CHANNELS = ("inbox", "email", "webhook")
-CHANNEL_LABELS = {"inbox": "站内消息", "email": "电子邮件", "webhook": "群机器人（Webhook）"}
+CHANNEL_LABELS = {"inbox": N_("站内消息"), "email": N_("电子邮件"), "webhook": N_("群机器人")}
 MAX_REMIND_DAYS = 20
 #: The session.info key that tells the request/CLI boundary to wake the delivery worker.
 OUTBOX_PENDING = "outbox_pending"
@@ -515,12 +516,12 @@ def preferences(session: Session, user: User) -> Preferences:
 def _check_webhook(url: str, allowed_hosts: Sequence[str]) -> None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidValue("Webhook 地址须以 http:// 或 https:// 开头", code="bad_webhook_url")
+        raise InvalidValue("群机器人地址须以 http:// 或 https:// 开头", code="bad_webhook_url")
     host = parts.hostname.lower()
     if allowed_hosts:
         if host not in allowed_hosts:
             raise InvalidValue(
-                "Webhook 地址的主机 %(host)s 不在允许的范围内（%(allowed)s）",
+                "群机器人地址的主机 %(host)s 不在允许的范围内（%(allowed)s）",
                 code="webhook_host_not_allowed",
                 params={"host": host, "allowed": "、".join(allowed_hosts)},
             )
@@ -531,7 +532,7 @@ def _check_webhook(url: str, allowed_hosts: Sequence[str]) -> None:
         return
     if address.is_link_local or address.is_multicast or address.is_unspecified:
         raise InvalidValue(
-            "Webhook 地址的主机 %(host)s 不可用", code="bad_webhook_url", params={"host": host}
+            "群机器人地址的主机 %(host)s 不可用", code="bad_webhook_url", params={"host": host}
         )
 
 
@@ -567,7 +568,7 @@ def set_preferences(
     hook = (hook or "").strip() or None
     if hook is not None:
         if len(hook) > 500:
-            raise InvalidValue("Webhook 地址过长", code="bad_webhook_url")
+            raise InvalidValue("群机器人地址过长", code="bad_webhook_url")
         _check_webhook(hook, allowed_hosts)
     if not isinstance(digest, bool):
         raise BadRequest("digest 须为 true 或 false", code="invalid_type")

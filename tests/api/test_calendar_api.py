@@ -123,3 +123,75 @@ def test_calendar_refuses_strangers_and_unknown_ids(client: FlaskClient, cast: C
     assert r.status_code == 401
     r = client.get(f"{BASE}/assessments/{aid + 999}/calendar", headers=cast.headers("admin"))
     assert r.status_code == 404 and error_code(r) == "assessment_not_found"
+
+
+def test_admin_writes_the_calendar_through_the_api(
+    client: FlaskClient, session: Session, cast: Cast
+) -> None:
+    aid = cast.world.assessment.id
+    admin = cast.headers("admin")
+    submit = client.put(
+        f"{BASE}/assessments/{aid}/calendar/stages/submit",
+        json={"starts_on": "2018-09-01", "due_on": "2018-09-28"},
+        headers=admin,
+    )
+    assert submit.status_code == 200, submit.data
+    # 3 working days after Friday 28 September 2018: 29 and 30 September (调休), 8 October.
+    review = client.put(
+        f"{BASE}/assessments/{aid}/calendar/stages/review",
+        json={"working_days": 3},
+        headers=admin,
+    )
+    stages = {st["name"]: st for st in review.get_json()["stages"]}
+    assert stages["review"]["due_on"] == "2018-10-08" and stages["review"]["working_days"] == 3
+    refused = client.put(
+        f"{BASE}/assessments/{aid}/calendar/stages/verify",
+        json={"due_on": "2018-09-01"},  # before 初审截止
+        headers=admin,
+    )
+    assert refused.status_code == 422
+    for role in ("reviewer", "own"):
+        denied = client.put(
+            f"{BASE}/assessments/{aid}/calendar/stages/score",
+            json={"working_days": 2},
+            headers=cast.headers(role),
+        )
+        assert denied.status_code == 403
+    assert (
+        client.put(
+            f"{BASE}/assessments/{aid}/calendar/stages/lunch", json={}, headers=admin
+        ).status_code
+        == 404
+    )
+    bad = client.put(
+        f"{BASE}/assessments/{aid}/calendar/stages/score", json={"due_on": "2018-13-01"},
+        headers=admin,
+    )  # fmt: skip
+    assert bad.status_code == 422 and error_code(bad) == "bad_date"
+    # A working day the office declares moves a deadline counted in working days.
+    added = client.post(
+        f"{BASE}/calendar/overrides",
+        json={"day": "2018-10-05", "is_workday": True, "reason": "示例：市政府通知 10 月 5 日上班"},
+        headers=admin,
+    )
+    assert added.status_code == 201, added.data
+    calendar = client.get(f"{BASE}/assessments/{aid}/calendar", headers=admin).get_json()
+    stages = {st["name"]: st for st in calendar["stages"]}
+    assert stages["review"]["due_on"] == "2018-10-05"
+    listed = client.get(f"{BASE}/calendar/overrides", headers=cast.headers("own")).get_json()
+    assert [o["day"] for o in listed["overrides"]] == ["2018-10-05"]
+    oid = added.get_json()["id"]
+    assert (
+        client.delete(
+            f"{BASE}/calendar/overrides/{oid}", headers=cast.headers("reviewer")
+        ).status_code
+        == 403
+    )
+    assert client.delete(f"{BASE}/calendar/overrides/{oid}", headers=admin).status_code == 204
+    assert client.delete(f"{BASE}/calendar/overrides/{oid}", headers=admin).status_code == 404
+    no_reason = client.post(
+        f"{BASE}/calendar/overrides",
+        json={"day": "2018-10-06", "is_workday": True, "reason": " "},
+        headers=admin,
+    )
+    assert no_reason.status_code == 422 and error_code(no_reason) == "reason_required"

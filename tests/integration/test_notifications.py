@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -438,3 +439,34 @@ def test_digest_gathers_the_day_into_one_message(
     session.refresh(note)
     assert note.digest_pending is False
     assert reminders.send_reminders(sessionmaker(engine), dt.date(2018, 9, 3)).digests == 0
+
+
+def test_cli_delivers_and_reminds(
+    session: Session, db_url: str, world: World, tmp_path: Path
+) -> None:
+    from web.app import create_app
+
+    w = world
+    notify.set_preferences(session, w.member_a, {"email": "a@jiaohe.example"})
+    return_item(session, w, submitted(session, w, tmp_path))
+    _submit_deadline(session, w, dt.date(2018, 10, 8))
+    session.commit()
+    with smtp_server() as (port, box):
+        app = create_app(
+            {
+                "DATABASE_URL": db_url,
+                "INSTANCE_DIR": str(tmp_path / "instance"),
+                "STORAGE": {"STORAGE_BACKEND": "local"},
+                "MAIL": {"host": "127.0.0.1", "port": port, "sender": "kaohe@jiaohe.example"},
+            }
+        )
+        runner = app.test_cli_runner()
+        delivered = runner.invoke(args=["notify", "deliver"])
+        assert delivered.exit_code == 0, delivered.output
+        assert "已发送 1 条" in delivered.output and len(box.raw) == 1
+        reminded = runner.invoke(args=["notify", "remind", "--date", "2018-09-29"])
+        assert reminded.exit_code == 0, reminded.output
+        assert re.search(r"已生成提醒 [1-9]\d* 条", reminded.output)
+        again = runner.invoke(args=["notify", "remind", "--date", "2018-09-29"])
+        assert "已生成提醒 0 条" in again.output
+        app.extensions["engine"].dispose()

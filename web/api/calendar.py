@@ -2,18 +2,34 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Response
 
 from web.api import schemas as s
 from web.api.assessments import AID, get_assessment
 from web.api.blueprint import bp
-from web.api.common import json_response
-from web.api.contract import contract
+from web.api.common import json_body, json_response
+from web.api.contract import contract, parse_body
 from web.auth import api_user
 from web.clock import request_now
+from web.common.ids import MAX_ID
 from web.db import get_db
 from workflow.assessments import assessment_status
-from workflow.calendar import stage_calendar, today_of
+from workflow.calendar import (
+    STAGES,
+    calendar_overrides,
+    parse_day,
+    remove_calendar_override,
+    set_calendar_override,
+    set_stage_deadline,
+    stage_calendar,
+    today_of,
+)
+from workflow.errors import InvalidValue, NotFound
+from workflow.models import Assessment, CalendarOverride
+
+OID = f"<int(max={MAX_ID}):oid>"
 
 
 @bp.get(f"/assessments/{AID}/calendar")
@@ -21,14 +37,87 @@ from workflow.calendar import stage_calendar, today_of
 def assessment_calendar(aid: int) -> Response:
     """Return every stage with `name, starts_on, due_on, working_days_left, overdue` (any user)."""
     api_user()
-    assessment = get_assessment(aid)
+    return json_response(_calendar(get_assessment(aid)))
+
+
+def _calendar(assessment: Assessment) -> dict[str, Any]:
     now = request_now()
     views = stage_calendar(get_db(), assessment, now)
-    return json_response(
-        {
-            "assessment_id": assessment.id,
-            "today": today_of(assessment, now).isoformat(),
-            "status": assessment_status(assessment, now),
-            "stages": [v.as_json() for v in views],
-        }
+    return {
+        "assessment_id": assessment.id,
+        "today": today_of(assessment, now).isoformat(),
+        "status": assessment_status(assessment, now),
+        "stages": [v.as_json() for v in views],
+    }
+
+
+@bp.put(f"/assessments/{AID}/calendar/stages/<string(maxlength=16):stage>")
+@contract(
+    "assessments",
+    body=s.StageDeadlineBody,
+    ok={200: (s.StageCalendar, "The calendar after the change.")},
+    errors=(403, 404, 413, 415, 422),
+)
+def put_stage_deadline(aid: int, stage: str) -> Response:
+    """Set or clear a stage's deadline (admin): a date, or N working days after the previous
+    stage's deadline; checked against the other stages and the holiday calendar; audited."""
+    user = api_user()
+    assessment = get_assessment(aid)
+    if stage not in dict(STAGES):
+        raise NotFound("没有这个考核阶段", code="stage_not_found")
+    body = parse_body(s.StageDeadlineBody, json_body())
+    set_stage_deadline(
+        get_db(),
+        assessment,
+        stage,
+        starts_on=parse_day(body.starts_on or "", "starts_on"),
+        due_on=parse_day(body.due_on or "", "due_on"),
+        working_days=body.working_days,
+        actor=user,
     )
+    return json_response(_calendar(assessment))
+
+
+def override_body(row: CalendarOverride) -> dict[str, Any]:
+    """Serialise an override."""
+    return {
+        "id": row.id,
+        "day": row.day.isoformat(),
+        "is_workday": row.is_workday,
+        "reason": row.reason,
+    }
+
+
+@bp.get("/calendar/overrides")
+@contract("assessments", ok={200: (s.Overrides, "Every override, by day.")})
+def list_overrides() -> Response:
+    """Every working-day override the office entered (any signed-in user)."""
+    api_user()
+    return json_response({"overrides": [override_body(r) for r in calendar_overrides(get_db())]})
+
+
+@bp.post("/calendar/overrides")
+@contract(
+    "assessments",
+    body=s.OverrideBody,
+    ok={201: (s.OverrideOut, "The override (an earlier one for the day is replaced).")},
+    errors=(403, 413, 415, 422),
+)
+def post_override() -> Response:
+    """Declare a day a holiday or a working day, with the reason (admin); audited."""
+    user = api_user()
+    body = parse_body(s.OverrideBody, json_body())
+    day = parse_day(body.day, "day")
+    if day is None:
+        raise InvalidValue("请填写日期", code="date_required")
+    row = set_calendar_override(get_db(), day, body.is_workday, body.reason, actor=user)
+    return json_response(override_body(row), 201)
+
+
+@bp.delete(f"/calendar/overrides/{OID}")
+@contract("assessments", ok={204: (None, "Removed.")}, errors=(403, 404))
+def delete_override(oid: int) -> Response:
+    """Remove an override (admin); the holiday package's arrangement applies again; audited."""
+    user = api_user()
+    remove_calendar_override(get_db(), oid, actor=user)
+    return Response(status=204)

@@ -1057,3 +1057,35 @@ class SchemeDraft(Out):
     warnings: list[DraftWarning]
     errors: list[SchemeProblem]
     paragraphs: list[str]
+
+
+# --- calendar writes -----------------------------------------------------------------------
+class StageDeadlineBody(Body):
+    """A stage's deadline: a date (`due_on`), or N working days after the previous stage."""
+
+    starts_on: Day | None = None
+    due_on: Day | None = None
+    working_days: int | None = None
+
+
+class OverrideBody(Body):
+    """A day declared a holiday (`is_workday: false`) or a working day, with the reason."""
+
+    day: Day
+    is_workday: bool
+    reason: Annotated[str, Field(max_length=500)]
+
+
+class OverrideOut(Out):
+    """A working-day override."""
+
+    id: int
+    day: Day
+    is_workday: bool
+    reason: str
+
+
+class Overrides(Out):
+    """Every working-day override, by day."""
+
+    overrides: list[OverrideOut]

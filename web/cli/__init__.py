@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from flask import Flask
 
-from web.cli import archive, audit, demo, notices, routine, schemes, setup, storage, users
+from web.cli import archive, audit, demo, notices, notify, routine, schemes, setup, storage, users
 
-GROUPS = (setup, users, demo, notices, audit, storage, archive, routine, schemes)
+GROUPS = (setup, users, demo, notices, audit, storage, archive, routine, schemes, notify)
 
 
 def register_cli(app: Flask) -> None:

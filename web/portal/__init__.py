@@ -25,6 +25,7 @@ def register_portal(app: Flask) -> None:
         audit,
         bulk,
         department,
+        inbox,
         notices,
         progress,
         publication,
@@ -49,6 +50,8 @@ def register_portal(app: Flask) -> None:
     app.register_blueprint(calendar_admin_bp)
     init_deadlines(app)
     app.register_blueprint(publication.bp)
+    app.register_blueprint(inbox.bp)
+    app.add_template_global(inbox.unread_messages, "unread_messages")
     app.add_template_filter(local_time, "local_time")
     app.add_template_filter(file_size, "file_size")
     app.add_template_filter(state_label, "state_label")

@@ -51,6 +51,7 @@ OTHER_ACTION_LABELS = {
     "scheme_updated": N_("修改考核方案"),
     "scheme_versioned": N_("考核方案存为新版本"),
     "scheme_frozen": N_("考核方案启用并冻结"),
+    "notification_preferences_changed": N_("变更通知设置"),
 }
 ACTION_TEXT: dict[str, str] = {**EVENT_LABELS, **OTHER_ACTION_LABELS}
 
