@@ -52,12 +52,35 @@ KINDS: dict[str, str] = {
     "routine_rejected": N_("平时考核材料被退回"),
     "audit_alert": N_("审计核验告警"),
 }
+#: The kinds each role can receive (the settings page offers only these).
+KINDS_OF_ROLE: dict[str, tuple[str, ...]] = {
+    "department": (
+        "item_returned",
+        "deadline_near",
+        "overdue",
+        "item_scored",
+        "results_published",
+        "appeal_decided",
+        "routine_rejected",
+    ),
+    "reviewer": ("queue_waiting", "overdue"),
+    "verifier": ("queue_waiting", "overdue"),
+    "scorer": ("queue_waiting", "overdue"),
+    "admin": ("audit_alert",),
+    "auditor": ("audit_alert",),
+}
 CHANNELS = ("inbox", "email", "webhook")
 CHANNEL_LABELS = {"inbox": N_("站内消息"), "email": N_("电子邮件"), "webhook": N_("群机器人")}
 MAX_REMIND_DAYS = 20
 #: The session.info key that tells the request/CLI boundary to wake the delivery worker.
 OUTBOX_PENDING = "outbox_pending"
 _EMAIL = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;]+$")
+
+
+def kinds_for(roles: Iterable[str]) -> list[str]:
+    """The kinds a holder of `roles` can receive, in KINDS order."""
+    held = {k for r in roles for k in KINDS_OF_ROLE.get(r, ())}
+    return [k for k in KINDS if k in held]
 
 
 @dataclass(frozen=True)

@@ -204,3 +204,62 @@ def test_mobile_pages_do_not_scroll_sideways(
             browser.close()
     assert (shots / "mobile-360-publication.png").stat().st_size > 0
     assert not problems, problems
+
+
+def test_returned_item_reaches_the_inbox_in_the_browser(
+    base_url: str, session: Session, world: World, local_store: object, tmp_path: Path
+) -> None:
+    """A reviewer's return shows as 站内消息 with a badge; 查看 opens the item; settings save."""
+    from tests.factories import submit_items
+    from workflow.actions import TransitionRequest, transition_item
+
+    sync_api = pytest.importorskip("playwright.sync_api")
+    item = world.item(session, world.dep_a, "3")
+    submit_items(session, local_store, world, [item])  # type: ignore[arg-type]
+    transition_item(
+        session, item.id, world.reviewer, TransitionRequest("return", item.version, "缺少会议记录")
+    )
+    session.commit()
+    shots = Path(os.environ.get("PORTAL_SCREENSHOTS") or tmp_path / "screenshots")
+    problems: list[str] = []
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM), args=["--no-sandbox", "--headless", "--disable-gpu"]
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1366, "height": 768}, locale="zh-CN")
+            page.on(
+                "console", lambda msg: problems.append(msg.text) if msg.type == "error" else None
+            )
+            page.goto(f"{base_url}/login")
+            page.fill("input[name=username]", "member_a")
+            page.fill("input[name=password]", PASSWORD)
+            page.click("form.form-stack button[type=submit]")
+            page.wait_for_url(f"{base_url}/portal/")
+            assert page.locator("a.inbox-link .badge").inner_text() == "1"
+            page.click("a.inbox-link")
+            page.wait_for_url(f"{base_url}/me/messages")
+            assert page.locator("li.message.unread").count() == 1
+            assert page.locator("text=缺少会议记录").count() == 1
+            page.screenshot(path=str(shots / "inbox.png"), full_page=True)
+            page.click("li.message button:has-text('查看')")
+            page.wait_for_url(f"{base_url}/portal/items/{item.id}")
+            assert page.locator("a.inbox-link .badge").count() == 0
+            page.goto(f"{base_url}/me/notifications")
+            page.fill("input[name=email]", "a@jiaohe.example")
+            page.uncheck("input[name='item_scored:email']")
+            page.click("form.form-stack > button[type=submit]")
+            page.wait_for_selector("text=已保存通知设置")
+            assert page.locator("input[name=email]").input_value() == "a@jiaohe.example"
+            assert not page.locator("input[name='item_scored:email']").is_checked()
+            page.screenshot(path=str(shots / "notification-settings.png"), full_page=True)
+            phone = browser.new_page(viewport={"width": 360, "height": 640}, locale="zh-CN")
+            phone.context.add_cookies(page.context.cookies())
+            for path, name in (("/me/messages", "inbox"), ("/me/notifications", "settings")):
+                phone.goto(f"{base_url}{path}")
+                width = phone.evaluate("document.documentElement.scrollWidth")
+                assert width <= 360, (path, width)
+                phone.screenshot(path=str(shots / f"mobile-360-{name}.png"), full_page=True)
+        finally:
+            browser.close()
+    assert not problems, problems

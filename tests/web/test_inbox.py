@@ -96,6 +96,7 @@ def test_preferences_form_saves_and_refuses_in_chinese(
     assert prefs.email == "a@jiaohe.example" and prefs.remind_days == 5 and prefs.digest
     assert prefs.channels["item_returned"] == ["inbox", "email"]
     assert prefs.channels["overdue"] == []  # unticked boxes mean "not this way"
+    assert prefs.channels["audit_alert"] == ["inbox", "email", "webhook"]  # not offered: kept
     assert session.scalars(
         select(AuditEvent).where(AuditEvent.action == "notification_preferences_changed")
     ).one()

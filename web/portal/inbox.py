@@ -88,13 +88,15 @@ def read_all() -> ResponseReturnValue:
 
 
 def _render(form: dict[str, Any] | None = None, error: str | None = None) -> str:
-    prefs = notify.preferences(get_db(), current_account())
+    user = current_account()
+    prefs = notify.preferences(get_db(), user)
     return render_template(
         "inbox/preferences.html",
         prefs=prefs,
         form=form,
         error=error,
         kinds=notify.KINDS,
+        shown=notify.kinds_for(user.roles),
         channels=notify.CHANNELS,
         channel_labels=notify.CHANNEL_LABELS,
         max_days=notify.MAX_REMIND_DAYS,
@@ -120,9 +122,10 @@ def preferences_save() -> ResponseReturnValue:
         "webhook_url": form.get("webhook_url", ""),
         "digest": form.get("digest") == "1",
         "remind_days": days if raw_days else 3,
+        # Only the kinds the page offered: the others keep their setting.
         "channels": {
             kind: [c for c in notify.CHANNELS if form.get(f"{kind}:{c}") == "1"]
-            for kind in notify.KINDS
+            for kind in notify.kinds_for(current_account().roles)
         },
     }
     try:
