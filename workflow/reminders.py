@@ -9,6 +9,7 @@ For every assessment still running:
   stage's deadline in working days.
 
 Working days come from the stage calendar (workflow/calendar.py; Chinese holidays and 调休).
+Reminders go out on working days only (a 调休 Saturday is one; the National Day week is not).
 A year the calendar does not know is never guessed: the assessment's reminders are skipped and
 the admins are told. Every reminder carries a per-day key, so a second run on the same day
 writes nothing: the job may run again after a crash.
@@ -27,12 +28,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from workflow import notify
 from workflow.assessments import assessment_status
-from workflow.calendar import StageView, stage_calendar
+from workflow.calendar import StageView, stage_calendar, work_calendar
 from workflow.db import unit_of_work
 from workflow.models import Assessment, Item, Notification, utcnow
 from workflow.notify import Message, Recipient
 from workflow.states import Role, State
-from workflow.workdays import local_date
+from workflow.workdays import UnknownYear, local_date
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 # The queues staff are reminded of: the state waiting, its stage, the role acting on it.
@@ -73,8 +74,15 @@ def plan(session: Session, now: dt.datetime) -> tuple[list[tuple[Recipient, Mess
     if not running:
         return pairs, problems
     people = notify.recipients(session)
+    calendar = work_calendar(session)
     for assessment in running:
         today = local_date(now, ZoneInfo(assessment.timezone))
+        try:
+            if not calendar.is_workday(today):
+                continue  # no reminders on a holiday or a weekend (调休 Saturdays do work)
+        except UnknownYear as exc:
+            problems.append(f"{assessment.title}：{exc}")
+            continue
         stages = {s.name: s for s in stage_calendar(session, assessment, now)}
         unknown = [s.problem for s in stages.values() if s.problem]
         if unknown:

@@ -379,15 +379,16 @@ def test_deadline_reminders_count_national_day_and_run_once_a_day(
     assert second.notifications == len(near)
     # The same day again writes nothing (the job may be retried after a crash).
     assert reminders.send_reminders(factory, dt.date(2018, 9, 29)).notifications == 0
-    # In the holiday, 5 October: still 1 working day left (8 October itself).
-    reminders.send_reminders(factory, dt.date(2018, 10, 5))
+    # In the holiday (5 October) nobody is reminded; Monday 8 October is the last day.
+    assert reminders.send_reminders(factory, dt.date(2018, 10, 5)).notifications == 0
+    reminders.send_reminders(factory, dt.date(2018, 10, 8))
     session.expire_all()
-    oct5 = session.scalars(
+    oct8 = session.scalars(
         select(Notification)
         .where(Notification.user_id == w.member_a.id, Notification.kind == "deadline_near")
         .order_by(Notification.id)
     ).all()
-    assert "剩余 1 个工作日" in oct5[-1].body
+    assert "剩余 1 个工作日" in oct8[-1].body  # today, the deadline, still counts
     # Tuesday 9 October: overdue by one working day.
     reminders.send_reminders(factory, dt.date(2018, 10, 9))
     late = session.scalars(
