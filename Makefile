@@ -20,8 +20,12 @@ $(STAMP): $(RUN_STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# The embedded job queue (a SQLite file in instance/) needs no service: a worker process runs
+# beside the server and is stopped (SIGTERM: running jobs finish first) when the server ends.
 run: $(RUN_STAMP)
 	$(BIN)/flask --app wsgi init
+	$(BIN)/flask --app wsgi worker & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
 	$(BIN)/flask --app wsgi run --host $(HOST) --port $(PORT)
 
 lint: $(STAMP)

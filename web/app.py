@@ -77,6 +77,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
             return api_exception_response(exc)
         return exception_page(exc)
 
+    import web.tasks  # noqa: F401  (the job queue; its outbox wake-up is registered on import)
+
     init_inputs(app)  # first of the before_request hooks: refuse unusable text before anything
     register_cli(app)
     init_limiter(app)

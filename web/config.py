@@ -63,6 +63,21 @@ def _base_url(value: str) -> str:
     return value
 
 
+def _broker_url(value: str) -> str:
+    if value and not value.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError(f"must be empty (SQLite in INSTANCE_DIR) or a redis:// URL, not {value!r}")
+    return value
+
+
+def _clock_time(value: str) -> str:
+    hour, sep, minute = value.partition(":")
+    if not (sep and hour.isdigit() and minute.isdigit() and len(minute) == 2):
+        raise ValueError(f"must be a time HH:MM such as 09:00, not {value!r}")
+    if not (0 <= int(hour) < 24 and 0 <= int(minute) < 60):
+        raise ValueError(f"must be a time HH:MM such as 09:00, not {value!r}")
+    return f"{int(hour):02d}:{minute}"
+
+
 Flag = Annotated[bool, BeforeValidator(_flag)]
 RateLimits = Annotated[str, AfterValidator(_rate_limits)]
 Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
@@ -106,6 +121,13 @@ class Settings(BaseSettings):
     # Look-ups of /verify/<code> per client address (web/common/notice_files.py).
     VERIFY_LIMIT: RateLimits = "30 per minute"
     DEFAULT_LOCALE: Annotated[str, AfterValidator(_locale)] = "zh_Hans_CN"
+    # The job queue (web/tasks.py): empty = Huey on SQLite in INSTANCE_DIR (embedded), or a
+    # redis:// URL. Consumer threads, the lease of a running job, the daily times (Shanghai).
+    JOBS_BROKER_URL: Annotated[str, AfterValidator(_broker_url)] = ""
+    JOBS_WORKERS: Annotated[int, Field(ge=1, le=32)] = 2
+    JOBS_LEASE_SECONDS: Annotated[float, Field(ge=10, allow_inf_nan=False)] = 300.0
+    REMINDERS_AT: Annotated[str, AfterValidator(_clock_time)] = "09:00"
+    AUDIT_VERIFY_AT: Annotated[str, AfterValidator(_clock_time)] = "02:00"
     # The evidence store (storage/config.py builds it from these).
     STORAGE_BACKEND: Literal["local", "s3"] = "local"
     STORAGE_LOCAL_ROOT: str = ""
@@ -218,4 +240,9 @@ def load_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "WEBHOOK_ALLOWED_HOSTS": tuple(
             h.strip().lower() for h in s.WEBHOOK_ALLOWED_HOSTS.split(",") if h.strip()
         ),
+        "JOBS_BROKER_URL": s.JOBS_BROKER_URL,
+        "JOBS_WORKERS": s.JOBS_WORKERS,
+        "JOBS_LEASE_SECONDS": s.JOBS_LEASE_SECONDS,
+        "REMINDERS_AT": s.REMINDERS_AT,
+        "AUDIT_VERIFY_AT": s.AUDIT_VERIFY_AT,
     }

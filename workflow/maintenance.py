@@ -27,6 +27,10 @@ log = logging.getLogger(__name__)
 
 #: Content-addressed objects live under this prefix (``sha256/ab/cd/<hex>``).
 OBJECT_PREFIX = "sha256/"
+#: Background jobs' result files (workflow/jobs.py): kept while a job row names them.
+JOB_PREFIX = "jobs/"
+#: The prefixes `storage gc` collects orphans under.
+GC_PREFIXES = (OBJECT_PREFIX, JOB_PREFIX)
 
 #: An upload in flight stores its object first and commits its row afterwards; 24 h is far
 #: longer than any request, so an object this young is never treated as an orphan.
@@ -62,7 +66,8 @@ def find_orphans(
     *,
     now: datetime | None = None,
 ) -> list[ObjectInfo]:
-    """Return the objects under ``sha256/`` that no row refers to and that are older than *grace*.
+    """Return the objects under ``sha256/`` and ``jobs/`` that no row refers to and that are
+    older than *grace* (a job's file is referenced by its row's `storage_key`).
 
     The references are read before the listing, so an object whose row is committed meanwhile
     is young and protected by the grace period. Storage failures raise ``StorageUnavailable``.
@@ -73,7 +78,8 @@ def find_orphans(
     keys = referenced_keys(session)
     return [
         info
-        for info in store.list(OBJECT_PREFIX)
+        for prefix in GC_PREFIXES
+        for info in store.list(prefix)
         if info.key not in keys and info.modified_at <= cutoff
     ]
 

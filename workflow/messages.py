@@ -132,6 +132,8 @@ MESSAGES: dict[str, str] = {
     "invalid_value": N_("值无效"),
     "item_not_found": N_("考核事项不存在"),
     "item_state_changed": N_("上传期间事项状态已变化，本次上传的文件未保存，请刷新后重试"),
+    "job_not_done": N_("后台任务尚未完成"),
+    "job_not_found": N_("后台任务不存在"),
     "malformed_json": N_("请求体不是有效的 JSON"),
     "malformed_yaml": N_("方案文本不是有效的 UTF-8 文本"),
     "method_not_allowed": N_("不支持该请求方法"),

@@ -718,3 +718,41 @@ class DeliveryAttempt(Base):
     finished_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     ok: Mapped[bool] = mapped_column(Boolean)
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class Job(Base):
+    """A piece of background work (workflow/jobs.py): requested, claimed, run, downloaded.
+
+    `status` goes queued → running → done | failed. A claim is one conditional UPDATE (only a
+    queued row is taken), so the same job enqueued twice runs once. `attempt` numbers the
+    claims: progress and the finish are written only by the claim that holds the row, and a
+    running row whose `heartbeat_at` is older than the lease is given back to the queue (or
+    failed after the last attempt). The result file is an object of the evidence store,
+    referenced by `storage_key` (so `storage gc` keeps it and `storage verify` checks it).
+    """
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_status_enqueued", "status", "enqueued_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    progress_done: Mapped[int] = mapped_column(Integer, default=0)
+    progress_total: Mapped[int | None] = mapped_column(Integer)
+    message: Mapped[str | None] = mapped_column(Text)  # what it is doing, or what it did
+    attempt: Mapped[int] = mapped_column(Integer, default=0)
+    storage_key: Mapped[str | None] = mapped_column(String(1024))
+    filename: Mapped[str | None] = mapped_column(String(255))
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    enqueued_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[dt.datetime | None]
+    heartbeat_at: Mapped[dt.datetime | None]
+    finished_at: Mapped[dt.datetime | None]
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(Text)  # Chinese, for people
+
+    created_by: Mapped[User | None] = relationship()

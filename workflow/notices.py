@@ -46,7 +46,8 @@ from storage.errors import FileTooLarge, IngestRejected
 from storage.ingest import extension_of, object_key_for, sanitize_filename
 from storage.sniff import sniff_file
 from workflow.audit import record_event
-from workflow.errors import BadRequest, Conflict, Forbidden, InvalidValue, NotFound
+from workflow.db import unit_of_work
+from workflow.errors import BadRequest, Conflict, DomainError, Forbidden, InvalidValue, NotFound
 from workflow.messages import Phrase
 from workflow.models import (
     Assessment,
@@ -932,3 +933,84 @@ def set_notice_base(
         },
     )
     return row
+
+
+# -- every department at once (the CLI's `notices issue`, the notices job) ------------------
+
+
+@dataclasses.dataclass
+class IssueRun:
+    """What issuing for every department did: the notices (new or current), the skipped
+    departments with the reason, and the summary table."""
+
+    notices: list[Notice] = dataclasses.field(default_factory=list)
+    skipped: list[str] = dataclasses.field(default_factory=list)  # "部门：原因"
+    summary: Notice | None = None
+
+
+def skip_reason(exc: DomainError) -> str:
+    """Why a department's notice was not issued, in one Chinese line."""
+    if exc.code == "not_all_scored" and isinstance(exc.detail, list):
+        codes = "、".join(str(d["indicator"]) for d in exc.detail)
+        return f"{len(exc.detail)} 个考核指标未完成评分（指标 {codes}）"
+    return exc.message
+
+
+def issue_for_all_departments(
+    factory: Callable[[], Session],
+    store: ObjectStore,
+    assessment_id: int,
+    actor_id: int | None,
+    *,
+    preliminary: bool = False,
+    only_if_changed: bool = True,
+    verify_base_url: str = "",
+    progress: Callable[[int, int, str], None] | None = None,
+) -> IssueRun:
+    """Issue every department's notice, then the summary; one unit of work per department.
+
+    A department that cannot have its notice (not all scored) is skipped with its reason and
+    leaves no trace; the others are issued. `progress(done, total, department)` is called
+    after each department and after the summary (total = departments + 1). A refusal that
+    concerns the whole assessment (no result document number, not published for a ranked
+    notice, a user who may not issue) raises from the first unit, before anything is issued.
+    """
+    run = IssueRun()
+    with unit_of_work(factory) as session:
+        assessment = session.get_one(Assessment, assessment_id)
+        actor = session.get(User, actor_id) if actor_id is not None else None
+        _require_issuer(actor)
+        _require_issuable(assessment, preliminary=preliminary)
+        departments = [(d.id, d.name) for d in assessment.departments]
+    total = len(departments) + 1
+    for done, (dep_id, dep_name) in enumerate(departments, start=1):
+        try:
+            with unit_of_work(factory) as session:
+                run.notices.append(
+                    issue_notice(
+                        session,
+                        store,
+                        session.get_one(Assessment, assessment_id),
+                        session.get_one(Department, dep_id),
+                        session.get(User, actor_id) if actor_id is not None else None,
+                        preliminary=preliminary,
+                        only_if_changed=only_if_changed,
+                        verify_base_url=verify_base_url,
+                    ).notice
+                )
+        except DomainError as exc:
+            run.skipped.append(f"{dep_name}：{skip_reason(exc)}")
+        if progress is not None:
+            progress(done, total, dep_name)
+    with unit_of_work(factory) as session:
+        run.summary = issue_summary(
+            session,
+            store,
+            session.get_one(Assessment, assessment_id),
+            session.get(User, actor_id) if actor_id is not None else None,
+            only_if_changed=only_if_changed,
+            verify_base_url=verify_base_url,
+        ).notice
+    if progress is not None:
+        progress(total, total, "汇总表")
+    return run

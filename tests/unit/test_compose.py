@@ -230,7 +230,7 @@ def test_schema_rejects_what_compose_rejects(compose: dict[str, Any]) -> None:
 
 def test_services_health_checks_and_start_order(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    assert set(services) == {"app", "db", "minio", "redis", "migrate"}
+    assert set(services) == {"app", "db", "minio", "redis", "migrate", "worker"}
     for name, service in services.items():
         if service.get("restart") == "no":  # one-shot: gated by completing, not by health
             continue
@@ -241,6 +241,8 @@ def test_services_health_checks_and_start_order(compose: dict[str, Any]) -> None
         "minio": {"condition": "service_healthy"},
         "redis": {"condition": "service_healthy"},
     }
+    assert services["worker"]["depends_on"] == services["app"]["depends_on"]
+    assert services["worker"]["command"] == "flask --app wsgi worker"
     assert services["migrate"]["depends_on"] == {"db": {"condition": "service_healthy"}}
     assert services["migrate"]["restart"] == "no"
     assert services["migrate"]["command"] == "flask --app wsgi init --create-roles"
@@ -271,6 +273,10 @@ def test_app_variables_are_exactly_settings_the_app_reads(
     migrate_env = environment_of(compose["services"]["migrate"], example_env)
     assert set(migrate_env) <= read, f"not read by the app: {set(migrate_env) - read}"
     assert set(migrate_env) >= MIGRATE_ONLY and not MIGRATE_ONLY & set(app_env)
+    # The worker runs the same app: the same settings, the queue on Redis.
+    worker_env = environment_of(compose["services"]["worker"], example_env)
+    assert worker_env == app_env
+    assert app_env["JOBS_BROKER_URL"] == "redis://redis:6379/1"
     # Every setting the app reads is either set by compose or left at a default on purpose.
     assert read - set(app_env) <= {"STORAGE_LOCAL_ROOT", "ALLOW_PER_PROCESS_LIMITS"} | MIGRATE_ONLY
 

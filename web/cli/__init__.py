@@ -8,9 +8,21 @@ from __future__ import annotations
 
 from flask import Flask
 
-from web.cli import archive, audit, demo, notices, notify, routine, schemes, setup, storage, users
+from web.cli import (
+    archive,
+    audit,
+    demo,
+    jobs,
+    notices,
+    notify,
+    routine,
+    schemes,
+    setup,
+    storage,
+    users,
+)
 
-GROUPS = (setup, users, demo, notices, audit, storage, archive, routine, schemes, notify)
+GROUPS = (setup, users, demo, notices, audit, storage, archive, routine, schemes, notify, jobs)
 
 
 def register_cli(app: Flask) -> None:

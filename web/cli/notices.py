@@ -11,7 +11,6 @@ from flask.cli import AppGroup
 
 from web.cli.common import app_store, cli_unit, latest_assessment
 from workflow.errors import DomainError
-from workflow.models import Assessment, Department
 
 
 class NoticesGroup(AppGroup):
@@ -43,8 +42,6 @@ def notices_issue(year: int, out: str, force: bool, preliminary: bool) -> None:
     store = app_store()
     target = Path(out)
     target.mkdir(parents=True, exist_ok=True)
-    skipped: list[str] = []
-    written = 0
     base_url = str(current_app.config.get("PUBLIC_BASE_URL") or "")
     if not base_url:
         click.echo("未设置 PUBLIC_BASE_URL：通知书只印验证码，不印二维码", err=True)
@@ -61,36 +58,34 @@ def notices_issue(year: int, out: str, force: bool, preliminary: bool) -> None:
                 "考核结果尚未公示，不能印发载明排名的通知书；可加 --preliminary 印发初步结果"
             )
         assessment_id = assessment.id
-        departments = [(dep.id, dep.name) for dep in assessment.departments]
-    for dep_id, dep_name in tqdm(departments, desc="考核结果通知书", unit="份", file=sys.stderr):
-        try:  # one unit of work per department: a skipped one leaves no trace
-            with cli_unit() as session:
-                row = notices.issue_notice(
-                    session,
-                    store,
-                    session.get_one(Assessment, assessment_id),
-                    session.get_one(Department, dep_id),
-                    None,
-                    preliminary=preliminary,
-                    only_if_changed=not force,
-                    verify_base_url=base_url,
-                ).notice
-        except DomainError as exc:
-            if exc.code == "not_all_scored" and isinstance(exc.detail, list):
-                codes = "、".join(str(d["indicator"]) for d in exc.detail)
-                message = f"{len(exc.detail)} 个考核指标未完成评分（指标 {codes}）"
-            else:
-                message = exc.message
-            skipped.append(f"{dep_name}：{message}")
-            continue
-        (target / row.filename).write_bytes(notices.read_object(store, row.storage_key))
-        written += 1
-    with cli_unit() as session:
-        row = notices.issue_summary(
-            session, store, session.get_one(Assessment, assessment_id), None,
-            only_if_changed=not force, verify_base_url=base_url,
-        ).notice  # fmt: skip
+    bar = tqdm(total=None, desc="考核结果通知书", unit="份", file=sys.stderr)
+
+    def progress(done: int, total: int, _name: str) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+
+    try:
+        run = notices.issue_for_all_departments(
+            current_app.extensions["sessionmaker"],
+            store,
+            assessment_id,
+            None,
+            preliminary=preliminary,
+            only_if_changed=not force,
+            verify_base_url=base_url,
+            progress=progress,
+        )
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc
+    finally:
+        bar.close()
+    for notice in run.notices:
+        (target / notice.filename).write_bytes(notices.read_object(store, notice.storage_key))
+    assert run.summary is not None
+    row = run.summary
     (target / row.filename).write_bytes(notices.read_object(store, row.storage_key))
+    written = len(run.notices)
+    skipped = run.skipped
     click.echo(f"已写出 {written} 份考核结果通知书和{row.filename}到 {target}")
     if skipped:
         click.echo(f"跳过 {len(skipped)} 个评分未完成的部门：", err=True)

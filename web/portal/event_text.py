@@ -52,6 +52,7 @@ OTHER_ACTION_LABELS = {
     "scheme_versioned": N_("考核方案存为新版本"),
     "scheme_frozen": N_("考核方案启用并冻结"),
     "notification_preferences_changed": N_("变更通知设置"),
+    "job_requested": N_("发起后台任务"),
 }
 ACTION_TEXT: dict[str, str] = {**EVENT_LABELS, **OTHER_ACTION_LABELS}
 
