@@ -326,7 +326,9 @@ notify.on_outbox_commit(wake_delivery)  # registered once, for every app of the 
 
 def get_queue(app: Flask | None = None) -> JobQueue:
     """The app's queue, built on first use."""
-    app = app or current_app
+    if app is None or app is current_app:  # the proxy: tasks must hold the app itself
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+    assert app is not None
     queue: JobQueue | None = app.extensions.get("jobs")
     if queue is None:
         queue = build_queue(app)

@@ -30,7 +30,7 @@ def worker_cmd(workers: int | None, no_periodic: bool) -> None:
     from web.tasks import get_queue
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    queue = get_queue(current_app)
+    queue = get_queue()
     consumer = Consumer(
         queue.huey,
         workers=workers or int(current_app.config["JOBS_WORKERS"]),
@@ -84,7 +84,7 @@ def jobs_run(
     """Queue a job (a worker runs it); with --wait follow it and write its file."""
     from web.tasks import enqueue_after_commit, get_queue
 
-    queue = get_queue(current_app)
+    queue = get_queue()
     try:
         with cli_unit() as session:
             job = jobs.request_job(
