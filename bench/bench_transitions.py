@@ -28,7 +28,7 @@ from tests.factories import add_evidence  # noqa: E402
 from workflow import actions  # noqa: E402
 from workflow.audit import verify_chain  # noqa: E402
 from workflow.db import make_engine, make_sessionmaker, migrate  # noqa: E402
-from workflow.models import Item, ScoringPoint  # noqa: E402
+from workflow.models import Indicator, Item, ScoringPoint  # noqa: E402
 from workflow.scheme import SCHEMES_DIR, load_scheme  # noqa: E402
 from workflow.setup import install_scheme  # noqa: E402
 from workflow.users import create_user  # noqa: E402
@@ -73,6 +73,11 @@ def run_engine(url: str, store: LocalStore) -> tuple[int, float]:
         dep_index = {d.id: n for n, d in enumerate(a.departments)}
         items = list(s.execute(select(Item).order_by(Item.id)).scalars())
         maxima: dict[int, dict[str, Decimal]] = {}
+        # The verifier answers every check point (核查要点) of the indicator: all 是.
+        checks = {
+            ind.id: {c["code"]: {"answer": "yes"} for c in ind.check_points}
+            for ind in s.execute(select(Indicator)).scalars()
+        }
         for p in s.execute(select(ScoringPoint)).scalars():
             maxima.setdefault(p.indicator_id, {})[p.code] = p.max_points
         for it in items:
@@ -87,7 +92,7 @@ def run_engine(url: str, store: LocalStore) -> tuple[int, float]:
         steps = [
             ("submit", users["member"][dep_index[dep_id]], {}),
             ("review", users["reviewer"], {}),
-            ("verify", users["verifier"], {}),
+            ("verify", users["verifier"], {"checks": checks[ind_id]}),
             # Routine records suggest scores for some points: a reason covers any deviation.
             ("score", users["scorer"], {"scores": maxima[ind_id], "deductions": reasons[ind_id]}),
         ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import io
 import itertools
 from dataclasses import dataclass
@@ -66,8 +67,28 @@ _CAST: dict[str, tuple[list[str], int | None]] = {
 }
 
 
-def make_world(session: Session, scheme: Scheme) -> World:
-    """Install the scheme and create users (no passwords: hashing is slow and not tested here)."""
+def without_check_points(scheme: Scheme) -> Scheme:
+    """The scheme without its verifier's check points (核查要点)."""
+    return dataclasses.replace(
+        scheme,
+        categories=tuple(
+            dataclasses.replace(
+                c,
+                indicators=tuple(dataclasses.replace(i, check_points=()) for i in c.indicators),
+            )
+            for c in scheme.categories
+        ),
+    )
+
+
+def make_world(session: Session, scheme: Scheme, *, check_points: bool = False) -> World:
+    """Install the scheme and create users (no passwords: hashing is slow and not tested here).
+
+    The shared world leaves out the scheme's check points (核查要点), so that a test verifies
+    an item without answering a checklist; tests/integration/test_checklist.py installs them.
+    """
+    if not check_points:
+        scheme = without_check_points(scheme)
     assessment = install_scheme(session, scheme)
     deps = assessment.departments
     u = {
@@ -123,8 +144,11 @@ _RAW_2018 = yaml.safe_load((SCHEMES_DIR / "jiaohe-2018.yaml").read_text("utf-8")
 _MINI = itertools.count()
 
 
-def mini_scheme(indicators: tuple[str, ...] = ("1", "3"), departments: int = 2) -> Scheme:
-    """A small valid scheme cut from the 2018 rules: chosen indicators, few departments."""
+def mini_scheme(
+    indicators: tuple[str, ...] = ("1", "3"), departments: int = 2, *, check_points: bool = False
+) -> Scheme:
+    """A small valid scheme cut from the 2018 rules: chosen indicators, few departments
+    (without the check points unless asked, as `make_world`)."""
     data = copy.deepcopy(_RAW_2018)
     n = next(_MINI)
     data["code"] = f"mini-{n}"
@@ -132,6 +156,9 @@ def mini_scheme(indicators: tuple[str, ...] = ("1", "3"), departments: int = 2) 
     categories = []
     for cat in data["categories"]:
         cat["indicators"] = [i for i in cat["indicators"] if i["code"] in indicators]
+        if not check_points:
+            for indicator in cat["indicators"]:
+                indicator.pop("check_points", None)
         if cat["indicators"]:
             cat["max_points"] = sum(i["max_points"] for i in cat["indicators"])
             categories.append(cat)

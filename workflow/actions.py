@@ -61,6 +61,8 @@ class TransitionRequest:
     rulings: Mapping[str, Any] = field(default_factory=dict)
     #: 修改说明: what a resubmission after a return changed (required then).
     change_note: str | None = None
+    #: Verify: check point code → {"answer": "yes"|"no"|"na", "note": optional text}.
+    checks: Mapping[str, Any] = field(default_factory=dict)
 
     def as_payload(self) -> dict[str, Any]:
         """The raw payload the action's model parses."""
@@ -71,6 +73,7 @@ class TransitionRequest:
             "not_involved": list(self.not_involved),
             "rulings": self.rulings,
             "change_note": self.change_note,
+            "checks": self.checks,
         }
 
 

@@ -271,9 +271,17 @@ def _advance(
     if target == State.REVIEWED:
         return
     verifier = staff["verifier1"] if d_index % 2 == 0 else staff["verifier2"]
+    # The checklist (核查要点): all 是, but every fifth department lacks a separate file (否).
+    checks = {
+        c["code"]: {"answer": "yes"}
+        if d_index % 5 or "单独建档" not in c["text"]
+        else {"answer": "no", "note": "相关材料未单独建档"}
+        for c in ind.check_points
+    }
     actions.verify_item(
-        session, item.id, verifier, item.version, rulings=dict.fromkeys(not_involved, True)
-    )
+        session, item.id, verifier, item.version,
+        rulings=dict.fromkeys(not_involved, True), checks=checks,
+    )  # fmt: skip
     if target == State.VERIFIED:
         return
     scores: dict[str, Decimal] = {}

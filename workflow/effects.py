@@ -16,7 +16,13 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from workflow.errors import InvalidValue, NotFound
 from workflow.models import Evidence, Item, NotInvolvedClaim, Score, utcnow
-from workflow.payloads import AttachPayload, RemovePayload, ScorePayload, SubmitPayload
+from workflow.payloads import (
+    AttachPayload,
+    RemovePayload,
+    ScorePayload,
+    SubmitPayload,
+    VerifyPayload,
+)
 
 if TYPE_CHECKING:
     from workflow.machine import FlowContext
@@ -103,6 +109,26 @@ def rule_on_claims(session: Session, item: Item, ctx: FlowContext) -> Audited:
         claim.ruled_by_id = ctx.user.id
         claim.ruled_at = ctx.now
     return {"rulings": dict(ctx.rulings)}
+
+
+def record_checks(session: Session, item: Item, ctx: FlowContext) -> Audited:
+    """Verify: the answer to each check point (核查要点), with its wording and method as the
+    verifier saw them, in the scheme's order (nothing when the indicator has none)."""
+    if not ctx.check_points:
+        return {}
+    answers = cast(VerifyPayload, ctx.payload).checks
+    return {
+        "checks": [
+            {
+                "code": c["code"],
+                "text": c["text"],
+                "method": c["method"],
+                "answer": answers[c["code"]].answer,
+                "note": answers[c["code"]].note,
+            }
+            for c in ctx.check_points
+        ]
+    }
 
 
 def stamp_scorer(session: Session, item: Item, ctx: FlowContext) -> Audited:

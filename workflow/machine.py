@@ -84,6 +84,8 @@ class FlowContext:
     points: Sequence[ScoringPoint] = ()
     evidence_hashes: Sequence[str] = ()
     evidence_ids: Sequence[int] = ()
+    # The indicator's check points (核查要点): [{"code", "text", "method"}].
+    check_points: Sequence[Mapping[str, str]] = ()
     lateness: Lateness | None = None
     written: list[Any] = field(default_factory=list)
 
@@ -256,6 +258,26 @@ class ItemFlow:
                 "请对不涉及声明作出认定：%(codes)s",
                 code="ruling_required",
                 params={"codes": "、".join(sorted(missing))},
+            )
+        return True
+
+    def has_all_checks(self) -> bool:
+        """Verify answers every check point (核查要点) of the indicator, and only those."""
+        given = dict(getattr(self.ctx.payload, "checks", {}) or {})
+        codes = [c["code"] for c in self.ctx.check_points]
+        unknown = sorted(set(given) - set(codes))
+        if unknown:
+            raise InvalidValue(
+                "以下核查要点不属于本指标：%(codes)s",
+                code="unknown_check",
+                params={"codes": "、".join(unknown)},
+            )
+        missing = [c for c in self.ctx.check_points if c["code"] not in given]
+        if missing:
+            raise InvalidValue(
+                "请逐项回答核查要点：%(points)s",
+                code="check_required",
+                params={"points": "；".join(f"{c['code']} {c['text']}" for c in missing)},
             )
         return True
 

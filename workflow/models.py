@@ -207,6 +207,8 @@ class Indicator(Base):
     title: Mapped[str] = mapped_column(String(300))
     max_points: Mapped[Decimal]
     evidence_basis: Mapped[str] = mapped_column(String(300), default="")
+    # 核查要点 from the scheme: [{"code", "text", "method"}], answered by the verifier.
+    check_points: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
     position: Mapped[int] = mapped_column(Integer, default=0)
 
     category: Mapped[Category] = relationship(back_populates="indicators")

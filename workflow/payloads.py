@@ -80,6 +80,7 @@ class Payload:
     def parse(cls, raw: Mapping[str, Any]) -> Payload:
         """Build the payload from a raw mapping (see the module's docstring)."""
         _no_claims_here(raw)
+        _no_checks_here(raw)
         return cls(comment=clean_text(raw.get("comment"), "说明"))
 
     def audited(self) -> dict[str, Any]:
@@ -94,6 +95,11 @@ def _no_claims_here(raw: Mapping[str, Any]) -> None:
         raise InvalidValue("只有提交时可以填写修改说明", code="change_note_on_submit_only")
 
 
+def _no_checks_here(raw: Mapping[str, Any]) -> None:
+    if raw.get("checks"):
+        raise InvalidValue("只有核实时可以回答核查要点", code="checks_on_verify_only")
+
+
 @dataclass(frozen=True)
 class SubmitPayload(Payload):
     """Submit: the scoring points the department declares not involved (不涉及), and the
@@ -106,6 +112,7 @@ class SubmitPayload(Payload):
     @classmethod
     def parse(cls, raw: Mapping[str, Any]) -> SubmitPayload:
         """Build the payload from a raw mapping."""
+        _no_checks_here(raw)
         codes = raw.get("not_involved") or ()
         if isinstance(codes, str | bytes) or not isinstance(codes, Iterable):
             raise BadRequest("not_involved 须为评分项编号的数组", code="invalid_type")
@@ -126,12 +133,47 @@ class SubmitPayload(Payload):
         return audited
 
 
+#: The verifier's answers to a check point (核查要点): 是, 否, 不适用.
+CHECK_ANSWERS = ("yes", "no", "na")
+
+
+@dataclass(frozen=True)
+class CheckAnswer:
+    """One check point's answer and the verifier's optional note."""
+
+    answer: str
+    note: str | None = None
+
+
+def _check_answers(raw: Mapping[str, Any]) -> dict[str, CheckAnswer]:
+    answers: dict[str, CheckAnswer] = {}
+    for code, value in _mapping(raw, "checks").items():
+        if not isinstance(value, Mapping):
+            raise BadRequest(
+                "核查要点 %(code)s 的回答须为对象（answer、note）",
+                code="invalid_type",
+                params={"code": code},
+            )
+        answer = value.get("answer")
+        if answer not in CHECK_ANSWERS:
+            raise InvalidValue(
+                "核查要点 %(code)s 的回答须为 yes（是）、no（否）或 na（不适用）",
+                code="bad_check_answer",
+                params={"code": code},
+            )
+        note = clean_text(value.get("note"), "核查备注", MAX_NOTE)
+        answers[str(code)] = CheckAnswer(str(answer), note)
+    return answers
+
+
 @dataclass(frozen=True)
 class VerifyPayload(Payload):
-    """Verify: a ruling (upheld or not) on each not-involved claim."""
+    """Verify: a ruling (upheld or not) on each not-involved claim, and an answer to each of
+    the indicator's check points (核查要点) with an optional note."""
 
     rulings: Mapping[str, bool] = field(default_factory=dict)
-    fields: ClassVar[tuple[str, ...]] = ("comment", "rulings")
+    checks: Mapping[str, CheckAnswer] = field(default_factory=dict)
+    fields: ClassVar[tuple[str, ...]] = ("comment", "rulings", "checks")
 
     @classmethod
     def parse(cls, raw: Mapping[str, Any]) -> VerifyPayload:
@@ -146,11 +188,18 @@ class VerifyPayload(Payload):
                     params={"code": code},
                 )
             rulings[str(code)] = value
-        return cls(comment=clean_text(raw.get("comment"), "说明"), rulings=rulings)
+        return cls(
+            comment=clean_text(raw.get("comment"), "说明"),
+            rulings=rulings,
+            checks=_check_answers(raw),
+        )
 
     def audited(self) -> dict[str, Any]:
         """What of the payload the request hash covers."""
-        return {"comment": self.comment, "rulings": dict(self.rulings)}
+        audited: dict[str, Any] = {"comment": self.comment, "rulings": dict(self.rulings)}
+        if self.checks:  # absent as before: older keys keep their hash
+            audited["checks"] = {k: [v.answer, v.note] for k, v in self.checks.items()}
+        return audited
 
 
 @dataclass(frozen=True)
@@ -165,6 +214,7 @@ class ScorePayload(Payload):
     def parse(cls, raw: Mapping[str, Any]) -> ScorePayload:
         """Build the payload from a raw mapping."""
         _no_claims_here(raw)
+        _no_checks_here(raw)
         scores = {str(k): parse_points(v, str(k)) for k, v in _mapping(raw, "scores").items()}
         deductions = {
             str(k): clean_text(v, "扣分原因") or "" for k, v in _mapping(raw, "deductions").items()

@@ -43,6 +43,7 @@ from workflow.models import (
     ChainHead,
     Evidence,
     IdempotencyRecord,
+    Indicator,
     Item,
     RoutineRecord,
     ScoringPoint,
@@ -296,6 +297,11 @@ def gather(
         )  # fmt: skip
         ctx.evidence_hashes = [sha for _, _, sha, _ in live]
         ctx.evidence_ids = [eid for _, _, _, eid in live]
+    if "check_points" in needs:
+        ctx.check_points = (
+            session.scalar(select(Indicator.check_points).where(Indicator.id == item.indicator_id))
+            or []
+        )
     if "routine_points" in needs:
         ctx.routine_points = routine_points_with_records(session, item, list(ctx.points))
     if "suggestions" in needs:

@@ -4,8 +4,9 @@
 one query, its scoring points in one, its evidence with uploaders in one (removed files too
 once the item was resubmitted), the routine records of a routine-fed indicator in one and
 its history (with the actors) in one, and computes the allowed actions and the latest
-resubmission's changes (`round_changes`) from those same rows: at most five statements
-(without the history, a resubmitted item reads its submit/return/withdraw events instead).
+resubmission's changes (`round_changes`) and the verifier's checklist answers
+(`latest_checks`) from those same rows: at most five statements (without the history, a
+resubmitted or verified item reads its submit/return/withdraw/verify events instead).
 The API, the portal and the CLI render it; none of them queries an item's parts on its own.
 """
 
@@ -96,8 +97,48 @@ class RoundChanges:
     removed: list[Evidence]
 
 
-#: The events `round_changes` reads (the API's item detail loads only these).
-ROUND_EVENTS = ("submit", "return", "withdraw")
+#: The events `round_changes` and `latest_checks` read (the API's item detail loads only these).
+ROUND_EVENTS = ("submit", "return", "withdraw", "verify")
+#: States an item reaches only through a verification (its checklist answers stand).
+VERIFIED_STATES = (State.VERIFIED.value, State.SCORED.value, State.APPEALED.value)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One check point (核查要点) as the verifier answered it (is the answer `yes`, `no`, `na`)."""
+
+    code: str
+    text: str
+    method: str
+    answer: str
+    note: str | None
+
+
+def latest_checks(events: Sequence[AuditEvent]) -> list[CheckResult] | None:
+    """The checklist of the verification after the latest submission (None: none yet, or a
+    verification without check points)."""
+    last = None
+    for e in events:
+        if e.action == "submit":
+            last = None
+        elif e.action == "verify":
+            last = e
+    if last is None:
+        return None
+    checks = _payload(last).get("checks")
+    if not isinstance(checks, list):
+        return None
+    return [
+        CheckResult(
+            str(c.get("code", "")),
+            str(c.get("text", "")),
+            str(c.get("method", "")),
+            str(c.get("answer", "")),
+            c.get("note") if isinstance(c.get("note"), str) else None,
+        )
+        for c in checks
+        if isinstance(c, dict)
+    ]
 
 
 def _payload(event: AuditEvent) -> dict[str, object]:
@@ -172,6 +213,13 @@ class ItemDetail:
     history: list[HistoryEvent]
     #: The latest resubmission against the previous round (None before a second one).
     round_changes: RoundChanges | None = None
+    #: The verifier's answers to the check points (None before verification).
+    checks: list[CheckResult] | None = None
+
+    @property
+    def check_points(self) -> list[dict[str, str]]:
+        """The indicator's check points (核查要点) the verifier answers."""
+        return list(self.item.indicator.check_points or [])
 
     @property
     def live_routine_records(self) -> list[RoutineRecord]:
@@ -272,8 +320,8 @@ def item_detail(
             .order_by(AuditEvent.seq)
         ).all()
         events = [HistoryEvent(e, u) for e, u in rows]
-    changes = None
-    if resubmitted:
+    changes, checks = None, None
+    if resubmitted or item.state in VERIFIED_STATES:
         round_events = (
             [h.event for h in events]
             if history
@@ -285,7 +333,8 @@ def item_detail(
                 ).scalars()
             )
         )
-        changes = round_changes(round_events, files)
+        changes = round_changes(round_events, files) if resubmitted else None
+        checks = latest_checks(round_events)
 
     claims = {c.scoring_point_id: c for c in item.claims}
     scores = {s.scoring_point_id: s for s in item.scores}
@@ -336,6 +385,7 @@ def item_detail(
         routine_records=records,
         history=events,
         round_changes=changes,
+        checks=checks,
     )
 
 

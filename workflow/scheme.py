@@ -52,15 +52,30 @@ class SubItemSpec:
     routine: str | None = None
 
 
+#: How a check point is verified: on site from the department's files, or from the routine
+#: reports over the year (the rules' 考评方式: 实地考核 and 平时考核).
+CHECK_METHODS = ("实地考核", "平时考核")
+
+
+@dataclass(frozen=True)
+class CheckPointSpec:
+    """A check point (核查要点) the verifier answers, e.g. 是否成立工作领导小组 (实地考核)."""
+
+    code: str
+    text: str
+    method: str
+
+
 @dataclass(frozen=True)
 class IndicatorSpec:
-    """An indicator (考核指标), e.g. 1, with its scoring points."""
+    """An indicator (考核指标), e.g. 1, with its scoring points and check points."""
 
     code: str
     title: str
     max_points: Decimal
     evidence_basis: str
     sub_items: tuple[SubItemSpec, ...]
+    check_points: tuple[CheckPointSpec, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -189,12 +204,20 @@ class SubItemModel(_Model):
     routine: PointRoutine | None = None
 
 
+class CheckPointModel(_Model):
+    # `code` defaults to `<indicator>-<n>` (n from 1, in the file's order).
+    code: Text | None = None
+    text: Text
+    method: Literal["实地考核", "平时考核"]
+
+
 class IndicatorModel(_Model):
     code: Text
     title: Text
     max_points: Points
     evidence_basis: str | None = None
     sub_items: list[SubItemModel] = Field(min_length=1)
+    check_points: list[CheckPointModel] = []
 
 
 class CategoryModel(_Model):
@@ -346,6 +369,10 @@ def _consistency(f: SchemeFile) -> list[str]:
                         f"{iwhere}.sub_items[{si}].code: 评分项 {s.code} 的编码应以"
                         f"所属指标编码 {i.code}. 开头"
                     )
+            checks = Counter(c.code for c in _check_points(i))
+            for code, n in sorted(checks.items()):
+                if n > 1:
+                    problems.append(f"{iwhere}.check_points: 核查要点编码重复 {code}（{n} 次）")
             parts = _sum([s.max_points for s in i.sub_items])
             if parts != i.max_points:
                 problems.append(
@@ -365,6 +392,13 @@ def _consistency(f: SchemeFile) -> list[str]:
         if n > 1:
             problems.append(f"categories: {kind}编码重复 {code}（{n} 次）")
     return problems + _names_and_zone(f) + _routine_consistency(f)
+
+
+def _check_points(i: IndicatorModel) -> tuple[CheckPointSpec, ...]:
+    return tuple(
+        CheckPointSpec(c.code or f"{i.code}-{n}", c.text, c.method)
+        for n, c in enumerate(i.check_points, 1)
+    )
 
 
 def _names_and_zone(f: SchemeFile) -> list[str]:
@@ -465,6 +499,7 @@ def parse_scheme(data: Any) -> Scheme:
                             SubItemSpec(s.code, s.title, s.max_points, s.routine)
                             for s in i.sub_items
                         ),
+                        check_points=_check_points(i),
                     )
                     for i in c.indicators
                 ),

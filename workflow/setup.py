@@ -75,6 +75,9 @@ def install_scheme(session: Session, scheme: Scheme, actor: User | None = None) 
                 title=i.title,
                 max_points=i.max_points,
                 evidence_basis=i.evidence_basis,
+                check_points=[
+                    {"code": c.code, "text": c.text, "method": c.method} for c in i.check_points
+                ],
                 position=len(indicators),
             )
             session.add(ind)

@@ -35,7 +35,16 @@ Effect = Callable[["Session", "Item", "FlowContext"], dict[str, Any]]
 
 #: Facts the pipeline can load for the guards and effects (see workflow/pipeline.py).
 FACTS = frozenset(
-    {"points", "claims", "scores", "evidence", "routine_points", "suggestions", "lateness"}
+    {
+        "points",
+        "claims",
+        "scores",
+        "evidence",
+        "routine_points",
+        "suggestions",
+        "lateness",
+        "check_points",
+    }
 )
 
 
@@ -105,11 +114,17 @@ ROWS: tuple[Transition, ...] = (
         "verify",
         (State.REVIEWED,),
         State.VERIFIED,
-        ("is_verifier", "is_not_own_department", "is_not_round_reviewer", "has_all_rulings"),
+        (
+            "is_verifier",
+            "is_not_own_department",
+            "is_not_round_reviewer",
+            "has_all_rulings",
+            "has_all_checks",
+        ),
         "核实通过",
         payload=VerifyPayload,
-        effects=(effects.rule_on_claims,),
-        needs=frozenset({"points", "claims"}),
+        effects=(effects.rule_on_claims, effects.record_checks),
+        needs=frozenset({"points", "claims", "check_points"}),
     ),
     Transition(
         "score",
@@ -199,4 +214,6 @@ TRANSITIONS = tuple(t for t in ROWS if t.changes_state)
 ACTIONS = tuple(t.trigger for t in TRANSITIONS)
 ACTION_LABELS = {t.trigger: t.label for t in TRANSITIONS}
 # Guards that read the request's payload: a probe ("could this user do it now?") skips them.
-PAYLOAD_GUARDS = frozenset({"has_reason", "has_valid_scores", "has_all_rulings", "has_change_note"})
+PAYLOAD_GUARDS = frozenset(
+    {"has_reason", "has_valid_scores", "has_all_rulings", "has_change_note", "has_all_checks"}
+)

@@ -66,7 +66,8 @@ def test_every_guard_of_the_table_is_a_method() -> None:
         for guard in row.guards:
             assert callable(getattr(ItemFlow, guard, None)), (row.trigger, guard)
     assert {
-        "has_reason", "has_valid_scores", "has_all_rulings", "has_change_note"
+        "has_reason", "has_valid_scores", "has_all_rulings", "has_change_note",
+        "has_all_checks",
     } == PAYLOAD_GUARDS  # fmt: skip
 
 

@@ -375,3 +375,38 @@ def test_resubmission_after_a_return_with_a_change_note_in_the_pages(
     assert "修改说明：已换成完整的会议记录" in text(
         login("auditor").get(f"/review/items/{item.id}")
     )
+
+
+def test_the_verifier_answers_the_checklist_and_the_scorer_sees_it(
+    app: Flask, session: Session, world: World, store: LocalStore, login: Login
+) -> None:
+    item = _item(session, world)
+    item.indicator.check_points = [
+        {"code": "1-1", "text": "是否成立工作领导小组", "method": "实地考核"},
+        {"code": "1-2", "text": "是否有专人负责", "method": "实地考核"},
+    ]
+    add_evidence(session, store, item, world.member_a)
+    submit_item(session, item.id, world.member_a, item.version)
+    review_item(session, item.id, world.reviewer, item.version)
+    session.commit()
+    verifier = login("verifier")
+    page = text(verifier.get(f"/review/items/{item.id}"))
+    assert "核查要点（逐项回答）" in page and 'name="check-1-2"' in page
+    assert "是否有专人负责" in page and "不适用" in page
+    refused = _act(verifier, item.id, {"action": "verify", "check-1-1": "yes"})
+    assert refused.status_code == 422
+    assert "请逐项回答核查要点：1-2 是否有专人负责" in text(refused)
+    session.refresh(item)
+    assert item.state == "reviewed"
+    answers = {"check-1-1": "yes", "check-1-2": "no", "check-note-1-2": "未发文指定专人"}
+    assert _act(verifier, item.id, {"action": "verify", **answers}).status_code == 303
+    html = re.sub(r"<[^>]+>", "", text(login("scorer").get(f"/review/items/{item.id}")))
+    # Beside the score form: the checklist as answered.
+    assert "核查结果（核实人逐项回答的核查要点）" in html
+    assert html.index("核查结果") < html.index("逐项打分")
+    assert "未发文指定专人" in html
+    # The auditor reads the answers in the timeline.
+    audit = text(login("auditor").get(f"/review/items/{item.id}"))
+    assert (
+        "核查要点：1-1 是否成立工作领导小组：是；1-2 是否有专人负责：否（未发文指定专人）" in audit
+    )

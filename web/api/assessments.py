@@ -136,6 +136,10 @@ def get_scheme(aid: int) -> Response:
                 {
                     **indicator_ref(i),
                     "evidence_basis": i.evidence_basis,
+                    "check_points": [
+                        {"code": k["code"], "text": k["text"], "method": k["method"]}
+                        for k in i.check_points or []
+                    ],
                     "sub_items": [
                         {"code": p.code, "title": p.title, "max_points": points(p.max_points)}
                         for p in i.scoring_points

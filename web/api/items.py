@@ -93,6 +93,22 @@ def detail_body(detail: ItemDetail) -> dict[str, Any]:
             "appeal_count": item.appeal_count,
             "allowed_actions": detail.actions,
             "round_changes": _round_changes_body(detail),
+            "check_points": [
+                {"code": c["code"], "text": c["text"], "method": c["method"]}
+                for c in detail.check_points
+            ],
+            "checks": None
+            if detail.checks is None
+            else [
+                {
+                    "code": c.code,
+                    "text": c.text,
+                    "method": c.method,
+                    "answer": c.answer,
+                    "note": c.note,
+                }
+                for c in detail.checks
+            ],
             "scores_hidden": hide,
         }
     )
@@ -220,6 +236,9 @@ def parse_transition(data: dict[str, Any] | None = None) -> TransitionRequest:
         not_involved=list(body.not_involved or []),
         rulings=dict(body.rulings or {}),
         change_note=body.change_note,
+        checks={
+            code: {"answer": c.answer, "note": c.note} for code, c in (body.checks or {}).items()
+        },
     )
 
 

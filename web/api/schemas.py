@@ -107,6 +107,13 @@ class ErrorBody(Out):
 
 
 # --- request bodies ----------------------------------------------------------------------
+class CheckAnswerBody(Body):
+    """The verifier's answer to one check point (核查要点)."""
+
+    answer: Annotated[str, Field(json_schema_extra={"enum": ["yes", "no", "na"]})]
+    note: str | None = None
+
+
 class TransitionBody(Body):
     """A workflow action on an item (POST /items/{iid}/transitions)."""
 
@@ -119,6 +126,7 @@ class TransitionBody(Body):
         "not_involved": ("invalid_type", N_("not_involved 须为评分项编号的数组")),
         "rulings": ("invalid_type", N_("rulings 须为 评分项 → true/false 的对象")),
         "change_note": ("invalid_type", N_("change_note 须为文本")),
+        "checks": ("invalid_type", N_("checks 须为 核查要点编码 → {answer, note} 的对象")),
     }
 
     action: Annotated[ActionName, Field(min_length=1, description="an unknown one is a 422")]
@@ -146,6 +154,14 @@ class TransitionBody(Body):
             description="修改说明 at `submit`: required when resubmitting a returned item "
             "(422 `change_note_required`), optional after a withdraw, refused on a first "
             "submission and on other actions"
+        ),
+    ] = None
+    checks: Annotated[
+        dict[str, CheckAnswerBody] | None,
+        Field(
+            description="at `verify`: every check point (核查要点) of the indicator, by code, "
+            "answered `yes` (是), `no` (否) or `na` (不适用) with an optional note; a missing "
+            "one is a 422 `check_required` naming it"
         ),
     ] = None
 
@@ -495,8 +511,19 @@ class SchemeSubItem(Out):
     max_points: Points
 
 
+class CheckPoint(Out):
+    """A check point (核查要点) of the indicator, from the scheme."""
+
+    code: str
+    text: str
+    method: Annotated[str, Field(json_schema_extra={"enum": ["实地考核", "平时考核"]})]
+
+
 class SchemeIndicator(IndicatorRef):
     evidence_basis: str
+    check_points: Annotated[
+        list[CheckPoint], Field(description="核查要点 the verifier answers at `verify`")
+    ]
     sub_items: list[SchemeSubItem]
 
 
@@ -585,6 +612,13 @@ class RoundChanges(Out):
     removed: Annotated[list[Evidence], Field(description="files at the last round, not this")]
 
 
+class CheckResult(CheckPoint):
+    """A check point as the verifier answered it."""
+
+    answer: Annotated[str, Field(json_schema_extra={"enum": ["yes", "no", "na"]})]
+    note: str | None
+
+
 class Item(ItemSummary):
     """An item with sub-items, evidence and the caller's allowed actions."""
 
@@ -597,6 +631,13 @@ class Item(ItemSummary):
     round_changes: Annotated[
         RoundChanges | None,
         Field(description="null until the item is submitted a second time"),
+    ]
+    check_points: Annotated[
+        list[CheckPoint], Field(description="the indicator's checklist, answered at `verify`")
+    ]
+    checks: Annotated[
+        list[CheckResult] | None,
+        Field(description="the verifier's answers since the latest submission (null before)"),
     ]
     scores_hidden: Annotated[
         bool, Field(description="true: a department before publication; scores are null")

@@ -64,6 +64,7 @@ def register_portal(app: Flask) -> None:
 
     @app.context_processor
     def _portal_context() -> dict[str, Any]:
+        from web.portal.event_text import CHECK_ANSWER_LABELS
         from workflow.machine import ACTION_LABELS
         from workflow.permissions import READ_ALL_ROLES
         from workflow.states import Role
@@ -79,5 +80,6 @@ def register_portal(app: Flask) -> None:
             "language": current_language(),
             "action_labels": ACTION_LABELS,
             "purpose_labels": PURPOSE_LABELS,
+            "check_answer_labels": CHECK_ANSWER_LABELS,
             "convertible_types": CONVERTIBLE_TYPES,
         }

@@ -36,6 +36,7 @@ from web.portal.common import (
 )
 from web.portal.event_text import (
     ACTION_TEXT,
+    CHECK_ANSWER_LABELS,
     EventNames,
     action_label,
     event_state_label,
@@ -109,6 +110,13 @@ PAYLOAD_LABELS = {
     "sub_item": N_("评分项"),
     "purpose": N_("用途"),
     "evidence_sha256": N_("材料哈希"),
+    "evidence_ids": N_("材料编号"),
+    "change_note": N_("修改说明"),
+    "checks": N_("核查要点"),
+    "code": N_("编号"),
+    "text": N_("要点"),
+    "method": N_("考核方式"),
+    "answer": N_("结果"),
     "not_involved": N_("声明不涉及"),
     "rulings": N_("认定"),
     "scores": N_("得分"),
@@ -162,7 +170,9 @@ def _text(value: Any, key: str = "") -> str:
         return gettext("结构化内容，共 %(n)s 项，见原始记录", n=len(value))
     if isinstance(value, dict):
         return "；".join(
-            f"{gettext(PAYLOAD_LABELS[str(k)])}：{_text(v, key)}" for k, v in value.items()
+            # A check point's fields are read by their own names (the answer in words).
+            f"{gettext(PAYLOAD_LABELS[str(k)])}：{_text(v, str(k) if key == 'checks' else key)}"
+            for k, v in value.items()
         )
     if isinstance(value, list):
         return "、".join(_text(v, key) for v in value) or gettext("（无）")
@@ -172,6 +182,8 @@ def _text(value: Any, key: str = "") -> str:
         return gettext("是") if value else gettext("否")
     if isinstance(value, str) and value in VALUE_LABELS and key in LABELLED_VALUES:
         return gettext(VALUE_LABELS[value])
+    if isinstance(value, str) and key == "answer" and value in CHECK_ANSWER_LABELS:
+        return gettext(CHECK_ANSWER_LABELS[value])
     if isinstance(value, str) and key == "purpose" and value in PURPOSE_LABELS:
         return gettext(PURPOSE_LABELS[value])
     return "" if value is None else str(value)

@@ -198,12 +198,29 @@ def _detail(event: AuditEvent, *, hide_scores: bool = False) -> str:
         return str(payload.get("filename", ""))
     if event.action in ("score", "rescore") and "total" in payload and not hide_scores:
         return gettext("合计 %(total)s 分", total=payload["total"])
+    if event.action == "verify" and isinstance(payload.get("checks"), list):
+        return gettext("核查要点：") + "；".join(_check_line(c) for c in payload["checks"])
     if event.action == "submit" and payload.get("evidence_sha256") is not None:
         files = gettext("材料 %(n)s 份", n=len(payload["evidence_sha256"]))
         if payload.get("change_note"):
             return files + "；" + gettext("修改说明：%(note)s", note=payload["change_note"])
         return files
     return ""
+
+
+#: The verifier's answers to a check point, in words.
+CHECK_ANSWER_LABELS = {"yes": N_("是"), "no": N_("否"), "na": N_("不适用")}
+
+
+def _check_line(check: Any) -> str:
+    """One answered check point: `1-1 是否成立工作领导小组：是（note）`."""
+    if not isinstance(check, dict):
+        return ""
+    answer = CHECK_ANSWER_LABELS.get(str(check.get("answer")))
+    line = f"{check.get('code', '')} {check.get('text', '')}：" + (
+        gettext(answer) if answer else str(check.get("answer", ""))
+    )
+    return line + (f"（{check['note']}）" if check.get("note") else "")
 
 
 def item_history(db: Session, item: Item, *, hide_scores: bool = False) -> list[HistoryEntry]:

@@ -52,4 +52,14 @@ def transition_from_form(
             if ruling in ("uphold", "reject"):
                 rulings[p.code] = ruling == "uphold"
         req.rulings = rulings
+        # The checklist: check-<code> is yes/no/na, check-note-<code> the optional note.
+        req.checks = {
+            key.removeprefix("check-"): {
+                "answer": form.get(key),
+                "note": (form.get(f"check-note-{key.removeprefix('check-')}") or "").strip()
+                or None,
+            }
+            for key in form
+            if key.startswith("check-") and not key.startswith("check-note-") and form.get(key)
+        }
     return req

@@ -26,7 +26,7 @@ from workflow.actions import (
 from workflow.errors import DomainError, NotFound
 from workflow.machine import ACTION_LABELS
 from workflow.models import Evidence, Item, RoutineRecord, ScoringPoint, User
-from workflow.read import RoundChanges, item_detail
+from workflow.read import CheckResult, RoundChanges, item_detail
 
 # Types shown inline (as sniffed at upload, not as claimed by the client).
 PREVIEW_TYPES = frozenset({"application/pdf", "image/png", "image/jpeg", "image/gif", "image/webp"})
@@ -63,6 +63,9 @@ class ItemView:
     routine_records: list[RoutineRecord] = field(default_factory=list)
     # The latest resubmission against the previous round (修改说明, files added and removed).
     round_changes: RoundChanges | None = None
+    # The indicator's check points (核查要点) and the verifier's answers (None before).
+    check_points: list[dict[str, str]] = field(default_factory=list)
+    checks: list[CheckResult] | None = None
 
     @property
     def is_routine(self) -> bool:
@@ -134,6 +137,8 @@ def load_item_view(
         routine_kinds=detail.routine_kinds,
         routine_records=detail.routine_records,
         round_changes=detail.round_changes,
+        check_points=detail.check_points,
+        checks=detail.checks,
     )
 
 

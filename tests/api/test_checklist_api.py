@@ -1,0 +1,50 @@
+"""The verifier's checklist over HTTP: verify takes the answers, the item detail returns them."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy.orm import Session
+
+from tests.api.conftest import Cast, error_code
+from tests.factories import add_evidence
+from workflow import actions
+
+CHECKS = [
+    {"code": "1-1", "text": "是否成立工作领导小组", "method": "实地考核"},
+    {"code": "1-2", "text": "是否有专人负责", "method": "实地考核"},
+]
+
+
+def test_verify_over_http_answers_the_checklist(
+    app: Flask, client: FlaskClient, session: Session, cast: Cast
+) -> None:
+    w = cast.world
+    item = w.item(session, w.dep_a, "1")
+    item.indicator.check_points = CHECKS  # as install_scheme stores the scheme's
+    add_evidence(session, app.extensions["store"], item, w.member_a)
+    actions.submit_item(session, item.id, w.member_a, item.version)
+    actions.review_item(session, item.id, w.reviewer, item.version)
+    session.commit()
+    url = f"/api/v1/items/{item.id}"
+    verifier = cast.headers("verifier")
+    before = client.get(url, headers=verifier).get_json()
+    assert before["check_points"] == CHECKS and before["checks"] is None
+    body = {"action": "verify", "version": before["version"]}
+    missing = client.post(f"{url}/transitions", json=body, headers=verifier)
+    assert missing.status_code == 422 and error_code(missing) == "check_required"
+    assert "1-2 是否有专人负责" in missing.get_json()["error"]["message"]
+    wrong = client.post(
+        f"{url}/transitions", json={**body, "checks": {"1-1": "yes"}}, headers=verifier
+    )
+    assert wrong.status_code == 400 and error_code(wrong) == "invalid_type"
+    answers = {"1-1": {"answer": "yes"}, "1-2": {"answer": "na", "note": "由局长兼任"}}
+    done = client.post(f"{url}/transitions", json={**body, "checks": answers}, headers=verifier)
+    assert done.status_code == 200, done.get_json()
+    expected = [
+        {**CHECKS[0], "answer": "yes", "note": None},
+        {**CHECKS[1], "answer": "na", "note": "由局长兼任"},
+    ]
+    assert done.get_json()["checks"] == expected
+    scorer = client.get(url, headers=cast.headers("scorer")).get_json()
+    assert scorer["state"] == "verified" and scorer["checks"] == expected
