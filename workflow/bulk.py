@@ -48,7 +48,7 @@ from workflow.actions import (
 from workflow.audit import canonical_json
 from workflow.errors import BadRequest, Conflict, DomainError, Forbidden, InvalidValue, NotFound
 from workflow.messages import localize, text_for
-from workflow.models import BulkRun, BulkRunItem, Item, ScoringPoint, User, utcnow
+from workflow.models import BulkRun, BulkRunItem, Indicator, Item, ScoringPoint, User, utcnow
 from workflow.pipeline import check
 from workflow.states import Role
 
@@ -117,6 +117,8 @@ class BulkReport:
     results: list[BulkResult] = field(default_factory=list)
     run_id: int | None = None
     comment: str | None = None
+    #: Verify: every check point of each item attested 是 (see `BulkRequest`).
+    all_checks_yes: bool = False
 
     def count(self, status: str) -> int:
         """Return how many items ended with `status`."""
@@ -130,20 +132,33 @@ class BulkReport:
 
 @dataclass(frozen=True)
 class BulkRequest:
-    """A checked bulk request: a supported action, 1–500 distinct items, the shared reason."""
+    """A checked bulk request: a supported action, 1–500 distinct items, the shared reason.
+
+    `all_checks_yes` (verify only): the verifier attests that every check point (核查要点) of
+    each item's indicator is 是; without it an item with check points is refused
+    `check_required`, as a single verify without answers is.
+    """
 
     action: str
     targets: tuple[BulkTarget, ...]
     comment: str | None
+    all_checks_yes: bool = False
 
     def request_hash(self) -> str:
         """Return the hash an Idempotency-Key is bound to (action, items, versions, reason)."""
-        body = {
+        body: dict[str, Any] = {
             "action": self.action,
             "items": [[t.item_id, t.version] for t in self.targets],
             "comment": self.comment,
         }
+        if self.all_checks_yes:  # absent as before: older keys keep their hash
+            body["all_checks_yes"] = True
         return hashlib.sha256(canonical_json(body).encode()).hexdigest()
+
+
+def all_yes(check_points: Iterable[Mapping[str, str]] | None) -> dict[str, dict[str, str]]:
+    """Every check point answered 是 (the bulk verifier's attestation)."""
+    return {c["code"]: {"answer": "yes"} for c in check_points or ()}
 
 
 def ensure_bulk_role(user: User) -> None:
@@ -153,7 +168,10 @@ def ensure_bulk_role(user: User) -> None:
 
 
 def check_request(
-    action: str, targets: Iterable[BulkTarget], comment: str | None = None
+    action: str,
+    targets: Iterable[BulkTarget],
+    comment: str | None = None,
+    all_checks_yes: bool = False,
 ) -> BulkRequest:
     """Check a bulk request as a whole before any item is looked at (422 when it is unusable)."""
     if action not in BULK_ACTIONS:
@@ -185,7 +203,9 @@ def check_request(
     text = text or None
     if action == "return" and text is None:
         raise InvalidValue("批量退回须填写统一的退回理由", code="reason_required")
-    return BulkRequest(action, chosen, text)
+    if all_checks_yes and action != "verify":
+        raise InvalidValue("只有核实时可以回答核查要点", code="checks_on_verify_only")
+    return BulkRequest(action, chosen, text, bool(all_checks_yes))
 
 
 def _check_key(key: str | None) -> None:
@@ -223,6 +243,7 @@ def probe(
     *,
     points: list[ScoringPoint] | None = None,
     now: dt.datetime | None = None,
+    checks: Mapping[str, Any] | None = None,
 ) -> None:
     """Raise the DomainError `transition_item` would raise for this action now; change nothing.
 
@@ -232,7 +253,7 @@ def probe(
     `ruling_required`: those need the item page.
     """
     check(
-        session, item, user, action, {"comment": comment},
+        session, item, user, action, {"comment": comment, "checks": checks or {}},
         version=version, now=now, with_payload=True, points=points,
     )  # fmt: skip
 
@@ -245,10 +266,11 @@ def preview(
     comment: str | None = None,
     *,
     now: dt.datetime | None = None,
+    all_checks_yes: bool = False,
 ) -> BulkReport:
     """Tell, per item, whether the action would pass now, and why not; nothing is written."""
     ensure_bulk_role(user)
-    req = check_request(action, targets, comment)
+    req = check_request(action, targets, comment, all_checks_yes)
     now = now or utcnow()
     ids = [t.item_id for t in req.targets]
     with session.no_autoflush:
@@ -257,11 +279,17 @@ def preview(
             for i in session.execute(
                 select(Item)
                 .where(Item.id.in_(ids))
-                .options(selectinload(Item.claims), selectinload(Item.assessment))
+                .options(
+                    selectinload(Item.claims),
+                    selectinload(Item.assessment),
+                    selectinload(Item.indicator),
+                )
             ).scalars()
         }
         points: dict[int, list[ScoringPoint]] = {}
-        report = BulkReport(req.action, dry_run=True, comment=req.comment)
+        report = BulkReport(
+            req.action, dry_run=True, comment=req.comment, all_checks_yes=req.all_checks_yes
+        )
         for t in req.targets:
             item = items.get(t.item_id)
             try:
@@ -278,6 +306,7 @@ def preview(
                     req.comment,
                     points=points[item.indicator_id],
                     now=now,
+                    checks=all_yes(item.indicator.check_points) if req.all_checks_yes else None,
                 )
             except DomainError as exc:
                 report.results.append(_outcome(t.item_id, exc))
@@ -349,6 +378,14 @@ def _apply_one(
         try:
             user = s.get_one(User, user_id)
             request = TransitionRequest(req.action, target.version, comment=req.comment)
+            if req.all_checks_yes:
+                request.checks = all_yes(
+                    s.scalar(
+                        select(Indicator.check_points)
+                        .join(Item, Item.indicator_id == Indicator.id)
+                        .where(Item.id == target.item_id)
+                    )
+                )
             item = transition_item(s, target.item_id, user, request, now=now)
             result = BulkResult(target.item_id, OK, version=item.version)
             if run_id is not None:
@@ -415,6 +452,7 @@ def apply_bulk(
     *,
     idempotency_key: str | None = None,
     now: dt.datetime | None = None,
+    all_checks_yes: bool = False,
 ) -> BulkReport:
     """Apply the action to every item, each in its own transaction and audit event.
 
@@ -429,7 +467,7 @@ def apply_bulk(
         if user is None:
             raise Forbidden("只有初审员和核实员可以批量办理", code="role_required")
         ensure_bulk_role(user)
-    req = check_request(action, targets, comment)
+    req = check_request(action, targets, comment, all_checks_yes)
     run_id: int | None = None
     done: dict[int, BulkResult] = {}
     if idempotency_key is not None:

@@ -48,3 +48,32 @@ def test_verify_over_http_answers_the_checklist(
     assert done.get_json()["checks"] == expected
     scorer = client.get(url, headers=cast.headers("scorer")).get_json()
     assert scorer["state"] == "verified" and scorer["checks"] == expected
+
+
+def test_bulk_verify_over_http_needs_the_attestation(
+    app: Flask, client: FlaskClient, session: Session, cast: Cast
+) -> None:
+    w = cast.world
+    item = w.item(session, w.dep_a, "1")
+    item.indicator.check_points = CHECKS
+    add_evidence(session, app.extensions["store"], item, w.member_a)
+    actions.submit_item(session, item.id, w.member_a, item.version)
+    actions.review_item(session, item.id, w.reviewer, item.version)
+    session.commit()
+    body = {"action": "verify", "items": [{"id": item.id, "version": item.version}]}
+    verifier = cast.headers("verifier")
+    plain = client.post(
+        "/api/v1/bulk-transitions", json={**body, "dry_run": True}, headers=verifier
+    )
+    assert plain.status_code == 200
+    assert plain.get_json()["results"][0]["code"] == "check_required"
+    done = client.post(
+        "/api/v1/bulk-transitions", json={**body, "all_checks_yes": True}, headers=verifier
+    )
+    assert done.status_code == 200 and done.get_json()["results"][0]["status"] == "ok"
+    detail = client.get(f"/api/v1/items/{item.id}", headers=verifier).get_json()
+    assert [c["answer"] for c in detail["checks"]] == ["yes", "yes"]
+    wrong = client.post(
+        "/api/v1/bulk-transitions", json={**body, "all_checks_yes": "yes"}, headers=verifier
+    )
+    assert wrong.status_code == 400

@@ -12,13 +12,14 @@ import json
 
 import pytest
 import yaml
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from storage.local import LocalStore
 from tests.factories import World, add_evidence, make_world, mini_scheme
 from workflow import actions
-from workflow.bulk import BulkTarget, preview
+from workflow.bulk import BulkTarget, apply_bulk, preview
+from workflow.db import make_sessionmaker
 from workflow.errors import BadRequest, InvalidValue, SchemeError
 from workflow.models import AuditEvent, Item
 from workflow.read import item_detail
@@ -173,3 +174,29 @@ def test_bulk_verify_refuses_items_with_a_checklist(
     (result,) = report.results
     assert result.status == "refused" and result.code == "check_required"
     assert result.message is not None and "1-1 是否成立工作领导小组" in result.message
+
+
+def test_bulk_verify_with_every_check_point_attested_yes(
+    engine: Engine, session: Session, store: LocalStore, checked_world: World
+) -> None:
+    """`all_checks_yes`: the verifier attests 是 for every check point of each item."""
+    w = checked_world
+    first, second = _reviewed(session, store, w, "a"), _reviewed(session, store, w, "b")
+    targets = [BulkTarget(first.id, first.version), BulkTarget(second.id, second.version)]
+    report = preview(session, w.verifier, "verify", targets, all_checks_yes=True)
+    assert [r.status for r in report.results] == ["ok", "ok"] and report.all_checks_yes
+    with pytest.raises(InvalidValue) as refused:  # only verify answers check points
+        preview(session, w.reviewer, "return", targets, "补充", all_checks_yes=True)
+    assert refused.value.code == "checks_on_verify_only"
+    session.commit()
+    factory = make_sessionmaker(engine)
+    done = apply_bulk(factory, w.verifier.id, "verify", targets, "材料齐全", all_checks_yes=True)
+    assert [r.status for r in done.results] == ["ok", "ok"]
+    session.expire_all()
+    for item in (first, second):
+        session.refresh(item)
+        assert item.state == "verified"
+        checks = item_detail(session, item.id, w.scorer).checks
+        assert checks is not None
+        assert [(c.code, c.answer) for c in checks] == [("1-1", "yes"), ("1-2", "yes")]
+    assert reconcile(session).differences == []

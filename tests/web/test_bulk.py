@@ -218,3 +218,42 @@ def test_malformed_posts_are_400(app: Flask, world: World, bad: dict[str, object
     client = sign_in(app, "reviewer")
     data = {"state": "submitted", "action": "review", "scope": "selected", **bad}
     assert client.post("/review/bulk/preview", data=data).status_code == 400
+
+
+def test_bulk_verify_with_the_checklist_attested(
+    app: Flask, session: Session, world: World, submitted: list[Item]
+) -> None:
+    """Items with check points (核查要点) pass a bulk verify only when the verifier ticks that
+    every check point is 是; the answers are recorded per item."""
+    chosen = submitted[:2]
+    for item in chosen:
+        item.indicator.check_points = [
+            {"code": "k-1", "text": "是否有会议记录", "method": "实地考核"}
+        ]
+    session.commit()
+    client = sign_in(app, "reviewer")
+    for item in chosen:  # reviewed by one, verified by another (four eyes)
+        client.post(
+            f"/review/items/{item.id}/action", data={"action": "review", "version": item.version}
+        )
+    session.expire_all()
+    verifier = sign_in(app, "verifier")
+    queue = text(verifier.get(f"/review/?state=reviewed&department={world.dep_b.id}"))
+    assert 'name="all_checks_yes"' in queue and "全部核查要点均为“是”" in queue
+    ticked = [f"{i.id}:{session.get_one(Item, i.id).version}" for i in chosen]
+    form = {"state": "reviewed", "scope": "selected", "action": "verify", "item": ticked}
+    plain = text(verifier.post("/review/bulk/preview", data=form))
+    assert "不能办理 2 项" in plain and "请逐项回答核查要点：k-1 是否有会议记录" in plain
+    attested = text(verifier.post("/review/bulk/preview", data={**form, "all_checks_yes": "1"}))
+    assert "可以办理 2 项" in attested and hidden(attested, "all_checks_yes") == ["1"]
+    confirm = {
+        "key": hidden(attested, "key")[0],
+        "action": "verify",
+        "comment": "",
+        "state": "reviewed",
+        "item": hidden(attested, "item"),
+        "all_checks_yes": "1",
+    }
+    assert verifier.post("/review/bulk/apply", data=confirm).status_code == 303
+    session.expire_all()
+    assert [session.get_one(Item, i.id).state for i in chosen] == ["verified"] * 2

@@ -46,9 +46,12 @@ def post_bulk_transitions() -> Response:
     action, comment, dry_run = body.action, body.comment, body.dry_run
     targets = [BulkTarget(entry.id, entry.version) for entry in body.items]
     key = idempotency_key()
+    flag = body.all_checks_yes
     if dry_run:
-        report = preview(get_db(), user, action, targets, comment)
+        report = preview(get_db(), user, action, targets, comment, all_checks_yes=flag)
     else:
         factory = current_app.extensions["sessionmaker"]
-        report = apply_bulk(factory, user.id, action, targets, comment, idempotency_key=key)
+        report = apply_bulk(
+            factory, user.id, action, targets, comment, idempotency_key=key, all_checks_yes=flag
+        )
     return json_response(report_body(report))

@@ -186,6 +186,7 @@ class BulkBody(Body):
         "items[].*": ("invalid_type", N_("items[%(n)s] 的 id 和 version 须为范围内的整数")),
         "comment": ("invalid_type", N_("comment 须为文本")),
         "dry_run": ("invalid_type", N_("dry_run 须为 true 或 false")),
+        "all_checks_yes": ("invalid_type", N_("all_checks_yes 须为 true 或 false")),
     }
 
     action: Annotated[
@@ -194,6 +195,13 @@ class BulkBody(Body):
     items: Annotated[list[BulkItem], Field(json_schema_extra={"maxItems": 500})]
     comment: str | None = None
     dry_run: bool = False
+    all_checks_yes: Annotated[
+        bool,
+        Field(
+            description="verify only: every check point (核查要点) of each item is 是; without "
+            "it an item whose indicator has check points is refused `check_required`"
+        ),
+    ] = False
 
 
 class TokenRequest(Body):

@@ -164,7 +164,10 @@ def preview_page() -> ResponseReturnValue:
             targets = _matching(db, args)
         else:
             targets = _targets(request.form.getlist("item" if scope == "selected" else "page_item"))
-        report = preview(db, user, action, targets, comment)
+        report = preview(
+            db, user, action, targets, comment,
+            all_checks_yes=request.form.get("all_checks_yes") == "1",
+        )  # fmt: skip
     except DomainError as exc:
         return _refused(exc, back)
     return render_template(
@@ -198,6 +201,7 @@ def apply_page() -> ResponseReturnValue:
             targets,
             request.form.get("comment", ""),
             idempotency_key=key,
+            all_checks_yes=request.form.get("all_checks_yes") == "1",
         )
     except DomainError as exc:
         return _refused(exc, back)
