@@ -85,6 +85,8 @@ DOCX = File(
     "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
     "The .docx file; Content-Disposition carries its name.",
 )
+ZIP = File("application/zip", "The .zip file; Content-Disposition carries its name.")
+TEXT = File("text/plain", "A text report; Content-Disposition carries its name.")
 PDF = File("application/pdf", "The PDF rendition; Content-Disposition carries its name.")
 XLSX = File(
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -123,15 +125,19 @@ def contract(
     """Declare a view's operation: its models and answers (the document is built from this).
 
     `ok` maps a status to a response model, `(model, description)`, `None` (no body, with
-    `(None, description)` for a description) or a `File`. `errors` lists the error statuses
-    (each answers `ErrorBody`); 400 and 503 are always listed, 401 unless `public`.
+    `(None, description)` for a description), a `File`, or a tuple of `File`s (the answer is
+    one of them). `errors` lists the error statuses (each answers `ErrorBody`); 400 and 503
+    are always listed, 401 unless `public`.
     """
     codes: dict[str, Any] = {}
     files: dict[str, dict[str, Any]] = {}
     for status, answer in ok.items():
         if isinstance(answer, File):
-            codes[f"HTTP_{status}"] = (None, answer.description)
-            files[str(status)] = {answer.content_type: _content_schema(answer.content_type)}
+            answer = (answer,)
+        if isinstance(answer, tuple) and answer and all(isinstance(a, File) for a in answer):
+            # One file or one of several kinds (a job's result: .zip, .xlsx or .txt).
+            codes[f"HTTP_{status}"] = (None, answer[0].description)
+            files[str(status)] = {a.content_type: _content_schema(a.content_type) for a in answer}
         else:
             codes[f"HTTP_{status}"] = answer
     statuses = set(errors) | set(ALWAYS) | (set() if public else {401})

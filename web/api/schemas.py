@@ -12,7 +12,7 @@ Every model forbids undeclared fields (`additionalProperties: false` in the docu
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
@@ -1138,3 +1138,79 @@ class Overrides(Out):
     """Every working-day override, by day."""
 
     overrides: list[OverrideOut]
+
+
+# --- background jobs (web/api/jobs.py, workflow/jobs.py) -----------------------------------
+JobKind = Literal["notices", "archives", "export", "audit_verify"]
+JobStatus = Literal["queued", "running", "done", "failed"]
+
+
+class JobRequest(Body):
+    """Start a job: `notices` and `archives` of every department of an assessment, an
+    `export` of a table (`results`, `matrix` of an assessment; `audit`), `audit_verify`."""
+
+    FIELD_ERRORS: ClassVar[dict[str, tuple[str, str]]] = {
+        "kind": ("unknown_kind", N_("kind 须为 notices、archives、export 或 audit_verify")),
+        "assessment_id": ("invalid_type", N_("assessment_id 须为整数")),
+        "table": ("invalid_value", N_("导出的表格须为 results、matrix 或 audit")),
+        "preliminary": ("invalid_type", N_("preliminary 须为 true 或 false")),
+        "force": ("invalid_type", N_("force 须为 true 或 false")),
+    }
+
+    kind: JobKind
+    assessment_id: Annotated[int, Field(ge=1, le=MAX_ID)] | None = None
+    table: Literal["results", "matrix", "audit"] | None = None
+    preliminary: bool | None = None
+    force: bool | None = None
+
+
+class JobFilter(Query):
+    """How many jobs to list."""
+
+    limit: LIMIT = 50
+
+
+class JobAccepted(Out):
+    """The job is queued; follow it at `url`."""
+
+    id: int
+    status: JobStatus
+    url: str
+
+
+class JobProgress(Out):
+    """Steps done of the total (null while unknown), and whole percent."""
+
+    done: int
+    total: int | None
+    percent: int
+
+
+class JobOut(Out):
+    """A background job: its state, progress, and its file once done (or the error)."""
+
+    id: int
+    kind: JobKind
+    kind_label: str
+    params: dict[str, Any]
+    status: JobStatus
+    status_label: str
+    progress: JobProgress
+    message: str | None
+    attempt: int
+    filename: str | None
+    size: int | None
+    sha256: str | None
+    download_url: str | None
+    error_code: str | None
+    error: str | None
+    created_by: str | None
+    created_at: Time
+    started_at: Time | None
+    finished_at: Time | None
+
+
+class JobList(Out):
+    """The newest jobs the user may see (all for admins), newest first."""
+
+    jobs: list[JobOut]

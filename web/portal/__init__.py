@@ -26,6 +26,7 @@ def register_portal(app: Flask) -> None:
         bulk,
         department,
         inbox,
+        jobs,
         notices,
         progress,
         publication,
@@ -51,6 +52,7 @@ def register_portal(app: Flask) -> None:
     init_deadlines(app)
     app.register_blueprint(publication.bp)
     app.register_blueprint(inbox.bp)
+    app.register_blueprint(jobs.bp)
     app.add_template_global(inbox.unread_messages, "unread_messages")
     app.add_template_filter(local_time, "local_time")
     app.add_template_filter(file_size, "file_size")

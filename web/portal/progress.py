@@ -17,6 +17,7 @@ from web.common.exports import xlsx_response
 from web.db import get_db
 from web.portal.auth import current_account, roles_required
 from web.portal.common import N_, latest_assessment
+from web.portal.jobs import job_starters
 from workflow.exports import matrix_table, results_table
 from workflow.models import Category, Department, Indicator, Item, Notice
 from workflow.notices import NOTICE, SUMMARY, latest_notice, publication_started
@@ -172,6 +173,7 @@ def matrix() -> ResponseReturnValue:
         rate_bars=rate_bars,
         chart_width=CHART_WIDTH,
         chart_height=CHART_HEIGHT,
+        job_starters=[j for j in job_starters() if j[1] != "audit_verify"],
     )
 
 

@@ -1,0 +1,113 @@
+"""Jobs over the API: 202 and the row, progress and the download once a worker ran it.
+
+The worker's part is `workflow.jobs.execute` called here with the app's runners (the real
+consumer is tests/integration/test_job_worker.py); every answer is checked against the
+OpenAPI document (`API_CHECK_RESPONSES`).
+"""
+
+from __future__ import annotations
+
+import io
+
+import openpyxl
+from flask import Flask
+from flask.testing import FlaskClient
+
+from tests.api.conftest import Cast, error_code
+from web.tasks import runners_for
+from workflow import jobs
+
+
+def _run(app: Flask, job_id: int) -> str | None:
+    return jobs.execute(
+        app.extensions["sessionmaker"], app.extensions["store"], job_id, runners_for(app)
+    )
+
+
+def test_export_job_from_request_to_download(app: Flask, client: FlaskClient, cast: Cast) -> None:
+    aid = cast.world.assessment.id
+    reviewer = cast.headers("reviewer")
+    started = client.post(
+        "/api/v1/jobs", json={"kind": "export", "table": "matrix", "assessment_id": aid},
+        headers=reviewer,
+    )  # fmt: skip
+    assert started.status_code == 202, started.get_json()
+    body = started.get_json()
+    assert body["status"] == "queued" and started.headers["Location"] == body["url"]
+    queued = client.get(body["url"], headers=reviewer).get_json()
+    assert queued["progress"] == {"done": 0, "total": None, "percent": 0}
+    assert queued["download_url"] is None and queued["kind_label"] == "导出表格：进度总览"
+    early = client.get(f"/api/v1/jobs/{body['id']}/download", headers=reviewer)
+    assert early.status_code == 409 and error_code(early) == "job_not_done"
+
+    assert _run(app, body["id"]) == "done"
+    done = client.get(body["url"], headers=reviewer).get_json()
+    assert done["status"] == "done" and done["status_label"] == "已完成"
+    assert done["progress"]["percent"] == 100 and done["filename"].endswith(".xlsx")
+    download = client.get(done["download_url"], headers=reviewer)
+    assert download.status_code == 200 and download.mimetype.endswith("spreadsheetml.sheet")
+    sheet = openpyxl.load_workbook(io.BytesIO(download.data)).active
+    assert sheet is not None and sheet.max_row > 2  # the caption, headers and departments
+    assert len(download.data) == done["size"]
+    listed = client.get("/api/v1/jobs", headers=reviewer).get_json()["jobs"]
+    assert [j["id"] for j in listed] == [body["id"]]
+
+
+def test_who_may_start_and_see_jobs(client: FlaskClient, cast: Cast) -> None:
+    aid = cast.world.assessment.id
+    refused = client.post(
+        "/api/v1/jobs", json={"kind": "notices", "assessment_id": aid}, headers=cast.headers("own")
+    )
+    assert refused.status_code == 403 and error_code(refused) == "forbidden"
+    audit = client.post(
+        "/api/v1/jobs", json={"kind": "export", "table": "audit"}, headers=cast.headers("reviewer")
+    )
+    assert audit.status_code == 403
+    mine = client.post(
+        "/api/v1/jobs", json={"kind": "audit_verify"}, headers=cast.headers("auditor")
+    ).get_json()
+    other = client.get(f"/api/v1/jobs/{mine['id']}", headers=cast.headers("scorer"))
+    assert other.status_code == 404 and error_code(other) == "job_not_found"
+    assert (
+        client.get(f"/api/v1/jobs/{mine['id']}", headers=cast.headers("admin")).status_code == 200
+    )
+    anonymous = client.post("/api/v1/jobs", json={"kind": "audit_verify"})
+    assert anonymous.status_code == 401
+
+
+def test_bad_requests_are_refused_in_chinese(client: FlaskClient, cast: Cast) -> None:
+    admin = cast.headers("admin")
+    cases = [
+        ({"kind": "mine"}, 400, "unknown_kind"),
+        ({"kind": "export", "table": "secrets"}, 400, "invalid_value"),
+        ({"kind": "notices"}, 404, "assessment_not_found"),
+        ({"kind": "archives", "assessment_id": 99999}, 404, "assessment_not_found"),
+        ({"kind": "audit_verify", "table": "results"}, 422, "unknown_field"),
+        ({"kind": "notices", "assessment_id": "1"}, 400, "invalid_type"),
+        ({"kind": "export", "table": "audit", "extra": 1}, 400, "unknown_field"),
+    ]
+    for payload, status, code in cases:
+        answer = client.post("/api/v1/jobs", json=payload, headers=admin)
+        assert (answer.status_code, error_code(answer)) == (status, code), payload
+    assert client.get("/api/v1/jobs", headers=admin).get_json()["jobs"] == []
+
+
+def test_verification_job_reports_and_a_failure_reads_in_chinese(
+    app: Flask, client: FlaskClient, cast: Cast
+) -> None:
+    admin = cast.headers("admin")
+    job = client.post("/api/v1/jobs", json={"kind": "audit_verify"}, headers=admin).get_json()
+    assert _run(app, job["id"]) == "done"
+    done = client.get(job["url"], headers=admin).get_json()
+    assert done["message"] == "审计链完整，数据核对一致"
+    report = client.get(done["download_url"], headers=admin)
+    assert report.mimetype == "text/plain" and "审计链完整" in report.get_data(as_text=True)
+    # Notices before publication, without 初步结果: the job fails and says why.
+    aid = cast.world.assessment.id
+    failing = client.post(
+        "/api/v1/jobs", json={"kind": "notices", "assessment_id": aid}, headers=admin
+    ).get_json()
+    assert _run(app, failing["id"]) == "failed"
+    failed = client.get(failing["url"], headers=admin).get_json()
+    assert failed["status_label"] == "失败" and failed["download_url"] is None
+    assert failed["error"] and "通知书" in failed["error"]

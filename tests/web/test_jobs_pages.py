@@ -1,0 +1,80 @@
+"""后台任务 pages: start a job where the work lives, follow its progress bar, download it.
+
+The worker's part is `workflow.jobs.execute` with the app's runners (the real consumer is
+tests/integration/test_job_worker.py).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+from tests.web.conftest import text
+from web.tasks import runners_for
+from workflow import jobs
+
+Login = Callable[[str], FlaskClient]
+
+
+def _run(app: Flask, job_id: int) -> str | None:
+    return jobs.execute(
+        app.extensions["sessionmaker"], app.extensions["store"], job_id, runners_for(app)
+    )
+
+
+def test_start_follow_and_download_an_export(app: Flask, login: Login) -> None:
+    admin = login("admin")
+    matrix = text(admin.get("/progress/"))
+    assert "在后台进行" in matrix and "导出进度总览" in matrix  # the buttons where exports live
+    aid = re.search(r'name="assessment_id" value="(\d+)"', matrix)
+    assert aid is not None
+    started = admin.post(
+        "/jobs", data={"kind": "export", "table": "matrix", "assessment_id": aid.group(1)}
+    )
+    assert started.status_code == 303
+    page = admin.get(started.headers["Location"])
+    html = text(page)
+    job_id = int(started.headers["Location"].rstrip("/").rsplit("/", 1)[-1])
+    assert "排队中" in html and '<progress max="100" value="0"' in html
+    assert '<meta http-equiv="refresh" content="2">' in html  # it refreshes while queued
+
+    assert _run(app, job_id) == "done"
+    html = text(admin.get(f"/jobs/{job_id}"))
+    assert "已完成" in html and 'value="100"' in html and "http-equiv" not in html
+    assert f"/jobs/{job_id}/download" in html
+    download = admin.get(f"/jobs/{job_id}/download")
+    assert download.status_code == 200 and download.data[:2] == b"PK"
+    listing = text(admin.get("/jobs"))
+    assert "导出表格：进度总览" in listing and "http-equiv" not in listing
+
+
+def test_a_failed_job_says_why_in_chinese(app: Flask, login: Login) -> None:
+    admin = login("admin")
+    page = text(admin.get("/jobs"))
+    aid = re.search(r'name="assessment_id" value="(\d+)"', page)
+    assert aid is not None
+    # Notices without the results' document number: the job runs and fails, in Chinese.
+    started = admin.post("/jobs", data={"kind": "notices", "assessment_id": aid.group(1)})
+    job_id = int(started.headers["Location"].rsplit("/", 1)[-1])
+    assert _run(app, job_id) == "failed"
+    html = text(admin.get(f"/jobs/{job_id}"))
+    assert "任务失败" in html and "考核结果通知书" in html and "http-equiv" not in html
+    assert f"/jobs/{job_id}/download" not in html
+    assert "尚未设置考核结果通知书的发文字号" in text(admin.get("/jobs"))
+
+
+def test_who_sees_the_pages(app: Flask, login: Login) -> None:
+    assert login("member_a").get("/jobs").status_code in (302, 403, 404)
+    reviewer = login("reviewer")
+    assert reviewer.get("/jobs").status_code == 200
+    refused = reviewer.post("/jobs", data={"kind": "archives", "assessment_id": "1"})
+    assert refused.status_code == 303
+    assert "无权运行此类后台任务" in text(reviewer.get(refused.headers["Location"]))
+    admin = login("admin")
+    admin_job = admin.post("/jobs", data={"kind": "audit_verify"})
+    job_id = admin_job.headers["Location"].rsplit("/", 1)[-1]
+    assert reviewer.get(f"/jobs/{job_id}").status_code == 404  # another's job
+    assert reviewer.get(f"/jobs/{job_id}/download").status_code == 404
