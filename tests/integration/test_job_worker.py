@@ -288,3 +288,25 @@ def test_killed_worker_job_is_requeued_after_its_lease(
     row, _ = follow(app, job_id, until=finished)
     assert row.status == jobs.DONE and row.attempt == 2
     assert len(zip_of(app, row).namelist()) == len(demo.departments) + 1
+
+
+def test_cli_run_wait_writes_the_file(
+    app: Flask, demo: Demo, broker: str, start_worker: WorkerStarter, tmp_path: Path
+) -> None:
+    start_worker()
+    env = {**os.environ, **demo.settings, "JOBS_BROKER_URL": broker, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "wsgi", "jobs", "run", "export",
+         "--table", "results", "--wait", "--out", str(tmp_path)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "已排队" in done.stdout and "已导出" in done.stdout
+    assert "100%" in done.stderr  # the progress bar reached the end
+    files = list(tmp_path.glob("2018年度考核结果-*.xlsx"))
+    assert len(files) == 1 and files[0].read_bytes()[:2] == b"PK"
+    listed = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "wsgi", "jobs", "list"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert "导出表格：考核结果\t已完成" in listed.stdout
