@@ -111,3 +111,35 @@ def test_verification_job_reports_and_a_failure_reads_in_chinese(
     failed = client.get(failing["url"], headers=admin).get_json()
     assert failed["status_label"] == "失败" and failed["download_url"] is None
     assert failed["error"] and "通知书" in failed["error"]
+
+
+def test_archives_and_audit_export_jobs(app: Flask, client: FlaskClient, cast: Cast) -> None:
+    import zipfile
+
+    from tests.factories import add_evidence
+
+    w = cast.world
+    with app.extensions["sessionmaker"]() as session:
+        item = w.item(session, w.dep_a, "1")
+        add_evidence(session, app.extensions["store"], item, w.member_a)
+        session.commit()
+    admin = cast.headers("admin")
+    job = client.post(
+        "/api/v1/jobs", json={"kind": "archives", "assessment_id": w.assessment.id}, headers=admin
+    ).get_json()
+    assert _run(app, job["id"]) == "done"
+    done = client.get(job["url"], headers=admin).get_json()
+    assert done["progress"]["done"] == done["progress"]["total"] == 26
+    data = client.get(done["download_url"], headers=admin).data
+    outer = zipfile.ZipFile(io.BytesIO(data))
+    names = outer.namelist()
+    assert len(names) == 26 and all(n.endswith(".zip") for n in names)
+    inner = zipfile.ZipFile(io.BytesIO(outer.read(f"{w.dep_a.name}.zip")))
+    assert any(n.endswith(".pdf") for n in inner.namelist())  # dep A's evidence is in it
+    audit = client.post(
+        "/api/v1/jobs", json={"kind": "export", "table": "audit"}, headers=cast.headers("auditor")
+    ).get_json()
+    assert _run(app, audit["id"]) == "done"
+    got = client.get(f"/api/v1/jobs/{audit['id']}/download", headers=cast.headers("auditor"))
+    sheet = openpyxl.load_workbook(io.BytesIO(got.data)).active
+    assert sheet is not None and sheet.max_row >= 3  # header + the upload + the job requests
