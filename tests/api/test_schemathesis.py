@@ -64,6 +64,8 @@ def test_api_conforms_to_its_openapi_document(
         "sid": stored.id,
         "code": "AAAA-BBBB-CCCC-DDDD",  # no such verification code: the documented 404
         "jid": job.id,
+        "stage": "submit",  # a stage of the calendar (自评提交截止)
+        "oid": 1,  # no calendar override exists: the documented 404
     }
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
     operations = [result.ok() for result in schema.get_all_operations()]
