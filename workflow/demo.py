@@ -18,6 +18,7 @@ from workflow.errors import Conflict
 from workflow.evidence import attach_evidence
 from workflow.models import Assessment, Department, Indicator, Item, ScoringPoint, User, utcnow
 from workflow.routine import review_routine, submit_routine, suggestions_for
+from workflow.scheme import SCHEMES_DIR
 from workflow.states import State
 from workflow.users import create_user, get_user
 
@@ -304,3 +305,141 @@ def _advance(
     if target == State.SCORED:
         return
     actions.appeal_item(session, item.id, member, item.version, "已于规定时间内报送，附回执")
+
+
+#: The shipped 示例 reorganisation of the 26 units (two merges, one rename, one split).
+REORGANISATION = SCHEMES_DIR / "reorganisations" / "2019-示例.yaml"
+SECOND_SCHEME = "jiaohe-2019-shili"
+
+
+@dataclass
+class YearsResult:
+    """What `run_years_demo` made: the first year's demo, the changes, the second year."""
+
+    first: DemoResult
+    changes: int
+    second: Assessment
+    second_users: list[str] = field(default_factory=list)
+
+
+def run_years_demo(
+    session: Session,
+    store: ObjectStore,
+    first: Assessment,
+    *,
+    password: str,
+    admin: User | None,
+    max_size: int = 200 * 1024 * 1024,
+) -> YearsResult:
+    """Two years and the lineage between them: the first year scored and published, the
+    shipped 示例 reorganisation applied, the 示例 2019 scheme's year created for the proposed
+    units (merged units once, split ones each) and every item scored through the real
+    operations, by the same accounts (a merged unit's users act for the new unit)."""
+    from workflow.permissions import department_id_for
+    from workflow.schemes import (
+        find_scheme,
+        import_shipped,
+        latest_version,
+        load_scheme,
+        use_scheme,
+    )
+    from workflow.setup import create_assessment
+    from workflow.units import apply_reorganisation
+
+    result = run_demo(
+        session, store, first, password=password, admin=admin, max_size=max_size, complete=True
+    )
+    changes = apply_reorganisation(session, REORGANISATION, actor=admin)
+    if latest_version(session, SECOND_SCHEME) is None:
+        import_shipped(session, actor=admin)
+    record = find_scheme(session, SECOND_SCHEME)
+    second = create_assessment(
+        session,
+        load_scheme(session, record.id),
+        year=record.year,
+        result_document_no=f"蛟市职转办〔{record.year + 1}〕1号（示例）",
+        issuer=None,
+        actor=admin,
+    )
+    use_scheme(session, record, second, actor=admin)
+    staff = {name: get_user(session, name) for name, _label, _roles in STAFF}
+    members: dict[int, User] = {}
+    for user in session.scalars(select(User).order_by(User.id)):
+        if "department" in user.roles:
+            dep_id = department_id_for(user, second.id)
+            if dep_id is not None:
+                members.setdefault(dep_id, user)
+    departments = list(
+        session.scalars(
+            select(Department)
+            .where(Department.assessment_id == second.id)
+            .order_by(Department.position)
+        )
+    )
+    indicators = list(
+        session.scalars(
+            select(Indicator)
+            .where(Indicator.assessment_id == second.id)
+            .order_by(Indicator.position)
+        )
+    )
+    out = YearsResult(result, len(changes), second)
+    for d_index, dep in enumerate(departments):
+        member = members.get(dep.id)
+        if member is None:  # a unit new in the reorganisation (a split part): its own account
+            username = f"dept{len(result.users) + len(out.second_users) + 1:02d}"
+            member = create_user(
+                session, username, ["department"], unit=dep.unit, password=password,
+                display_name=f"{dep.name}填报员", actor=admin,
+            )  # fmt: skip
+            out.second_users.append(username)
+        for ind in indicators:
+            item = session.execute(
+                select(Item).where(Item.department_id == dep.id, Item.indicator_id == ind.id)
+            ).scalar_one()
+            _score_year_item(session, store, item, dep, member, staff, d_index, max_size)
+    return out
+
+
+def _score_year_item(
+    session: Session,
+    store: ObjectStore,
+    item: Item,
+    dep: Department,
+    member: User,
+    staff: dict[str, User | None],
+    d_index: int,
+    max_size: int,
+) -> None:
+    """Evidence for every scoring point, then submit, review, verify and score (the second
+    year's figures differ from the first's, so the chart has something to show)."""
+    points = list(
+        session.scalars(
+            select(ScoringPoint)
+            .where(ScoringPoint.indicator_id == item.indicator_id)
+            .order_by(ScoringPoint.position)
+        )
+    )
+    for p in points:
+        name = f"{dep.name}-{item.assessment_id}-评分项{p.code}-佐证材料.pdf"
+        attach_evidence(session, store, item.id, member, io.BytesIO(demo_pdf(name)), name,
+                        sub_item=p.code, max_size=max_size)  # fmt: skip
+    reviewer, verifier, scorer = staff["reviewer2"], staff["verifier2"], staff["scorer2"]
+    assert reviewer is not None and verifier is not None and scorer is not None
+    actions.submit_item(session, item.id, member, item.version)
+    actions.review_item(session, item.id, reviewer, item.version)
+    actions.verify_item(session, item.id, verifier, item.version)
+    scores: dict[str, Decimal] = {}
+    deductions: dict[str, str] = {}
+    suggested = suggestions_for(session, item.assessment, item.department_id, utcnow())
+    for n, p in enumerate(points):
+        if p.code in suggested:  # routine points: the suggestion from the (absent) records
+            scores[p.code] = suggested[p.code].points
+            if scores[p.code] < p.max_points:
+                deductions[p.code] = "平时考核：未按期报送"
+            continue
+        cut = Decimal((d_index * 2 + n) % 4) if p.max_points > 3 else Decimal(0)
+        scores[p.code] = p.max_points - cut
+        if cut:
+            deductions[p.code] = "部分工作未按期完成"
+    actions.score_item(session, item.id, scorer, item.version, scores=scores, deductions=deductions)

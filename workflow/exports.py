@@ -21,6 +21,7 @@ from workflow.models import (
     Department,
     Indicator,
     Item,
+    Unit,
     User,
 )
 from workflow.notices import publication_started
@@ -132,7 +133,7 @@ def matrix_table(session: Session, assessment: Assessment) -> Table:
 def users_table(session: Session) -> Table:
     """Return every user: name, roles in Chinese, department, status, creation time."""
     users = session.execute(
-        select(User).options(joinedload(User.department)).order_by(User.username)
+        select(User).options(joinedload(User.unit).selectinload(Unit.names)).order_by(User.username)
     ).scalars()
     headers = [
         "用户名",
@@ -153,7 +154,7 @@ def users_table(session: Session) -> Table:
                 u.username,
                 u.display_name,
                 labels,
-                u.department.name if u.department is not None else "",
+                u.unit.name if u.unit is not None else "",
                 "启用" if u.is_active else "停用",
                 u.must_change_password,
                 u.created_at,

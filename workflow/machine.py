@@ -22,7 +22,7 @@ from workflow.errors import Conflict, Forbidden, InvalidValue
 from workflow.messages import Term
 from workflow.models import Item, User, utcnow
 from workflow.payloads import AttachPayload, Payload
-from workflow.permissions import is_own_department
+from workflow.permissions import is_department_member_of, is_own_department
 from workflow.states import STATE_LABELS, Role, State
 from workflow.table import (
     ACTION_LABELS,
@@ -118,14 +118,14 @@ class ItemFlow:
     def is_department_member(self) -> bool:
         """Require a department user of the item's own department."""
         user = self.ctx.user
-        if not user.has_role(Role.DEPARTMENT) or user.department_id != self.item.department_id:
+        if not is_department_member_of(user, self.item.department_id):
             raise Forbidden("只有本部门的填报人员可以执行此操作", code="not_own_department")
         return True
 
     def manages_own_evidence(self) -> bool:
         """Evidence is managed by the item's own department only."""
         user = self.ctx.user
-        if not user.has_role(Role.DEPARTMENT) or user.department_id != self.item.department_id:
+        if not is_department_member_of(user, self.item.department_id):
             raise Forbidden("只有本部门的填报人员可以管理佐证材料", code="not_own_department")
         return True
 

@@ -143,19 +143,134 @@ class StoredScheme(Base):
     )
 
 
+class Unit(Base):
+    """An assessed unit (被考核单位) that outlives assessments: stable id, names over time.
+
+    `status` is `active`, or how it ended: `merged`, `split` or `dissolved`. Each assessment's
+    department row is that year's appearance of a unit (`Department.unit_id`).
+    """
+
+    __tablename__ = "units"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    names: Mapped[list[UnitName]] = relationship(
+        back_populates="unit", cascade="all, delete-orphan", order_by="UnitName.id"
+    )
+    aliases: Mapped[list[UnitAlias]] = relationship(
+        back_populates="unit", cascade="all, delete-orphan", order_by="UnitAlias.id"
+    )
+
+    @property
+    def current(self) -> UnitName:
+        """The name in force (the one without an end), else the last one."""
+        for n in reversed(self.names):
+            if n.valid_to is None:
+                return n
+        return self.names[-1]
+
+    @property
+    def name(self) -> str:
+        """The unit's current short name."""
+        return self.current.name
+
+    @property
+    def full_name(self) -> str:
+        """The unit's current full name."""
+        return self.current.full_name
+
+
+class UnitName(Base):
+    """A name a unit bore from `valid_from` until before `valid_to` (None: open)."""
+
+    __tablename__ = "unit_names"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100), index=True)
+    full_name: Mapped[str] = mapped_column(String(200))
+    valid_from: Mapped[dt.date | None] = mapped_column(Date)
+    valid_to: Mapped[dt.date | None] = mapped_column(Date)
+
+    unit: Mapped[Unit] = relationship(back_populates="names")
+
+
+class UnitAlias(Base):
+    """Another name of a unit (`alias`) or a parenthesised office included in it (`office`)."""
+
+    __tablename__ = "unit_aliases"
+    __table_args__ = (UniqueConstraint("unit_id", "alias"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    alias: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(16), default="alias")
+
+    unit: Mapped[Unit] = relationship(back_populates="aliases")
+
+
+class UnitChange(Base):
+    """One lineage change: create, rename, merge, split or dissolve, with its document."""
+
+    __tablename__ = "unit_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    effective_on: Mapped[dt.date] = mapped_column(Date)
+    document_no: Mapped[str] = mapped_column(String(100))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    links: Mapped[list[UnitChangeLink]] = relationship(
+        back_populates="change", cascade="all, delete-orphan", order_by="UnitChangeLink.id"
+    )
+
+    @property
+    def from_ids(self) -> list[int]:
+        """The units the change started from."""
+        return [link.unit_id for link in self.links if link.role == "from"]
+
+    @property
+    def to_ids(self) -> list[int]:
+        """The units the change led to."""
+        return [link.unit_id for link in self.links if link.role == "to"]
+
+
+class UnitChangeLink(Base):
+    """A unit on one side (`from` or `to`) of a lineage change."""
+
+    __tablename__ = "unit_change_units"
+    __table_args__ = (UniqueConstraint("change_id", "unit_id", "role"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    change_id: Mapped[int] = mapped_column(ForeignKey("unit_changes.id"), index=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    role: Mapped[str] = mapped_column(String(8))
+
+    change: Mapped[UnitChange] = relationship(back_populates="links")
+
+
 class Department(Base):
-    """An assessed unit of one assessment."""
+    """One assessment's appearance of a unit: its name, aliases and offices that year."""
 
     __tablename__ = "departments"
-    __table_args__ = (UniqueConstraint("assessment_id", "name"),)
+    __table_args__ = (
+        UniqueConstraint("assessment_id", "name"),
+        UniqueConstraint("assessment_id", "unit_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     assessment_id: Mapped[int] = mapped_column(ForeignKey("assessments.id"), index=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
     name: Mapped[str] = mapped_column(String(100))
     full_name: Mapped[str] = mapped_column(String(200))
     position: Mapped[int] = mapped_column(Integer, default=0)
 
     assessment: Mapped[Assessment] = relationship(back_populates="departments")
+    unit: Mapped[Unit] = relationship()
     aliases: Mapped[list[DepartmentAlias]] = relationship(
         back_populates="department", cascade="all, delete-orphan", order_by="DepartmentAlias.id"
     )
@@ -244,7 +359,9 @@ class User(Base):
     display_name: Mapped[str] = mapped_column(String(100), default="")
     password_hash: Mapped[str | None] = mapped_column(String(255))
     roles: Mapped[list[str]] = mapped_column(JSON, default=list)
-    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"), index=True)
+    # The unit the user belongs to; their department in an assessment is that unit's
+    # appearance there (or its successor's): `workflow.permissions.department_for`.
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"), index=True)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
     # Bumped on logout-everywhere, disable and password reset: sessions carry it and die with it.
@@ -252,7 +369,7 @@ class User(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     disabled_at: Mapped[dt.datetime | None]
 
-    department: Mapped[Department | None] = relationship()
+    unit: Mapped[Unit | None] = relationship()
 
     def has_role(self, *roles: Role | str) -> bool:
         """Tell whether the user holds any of the given roles."""

@@ -38,6 +38,7 @@ from workflow.models import (
     User,
     utcnow,
 )
+from workflow.permissions import member_units
 from workflow.states import Role
 
 #: The kinds of notification, with the names people read (preferences, inbox, e-mail subject).
@@ -89,6 +90,8 @@ class Recipient:
 
     user_id: int
     department_id: int | None = None
+    #: The user's unit (their department in an assessment: `member_units` of its departments).
+    unit_id: int | None = None
     roles: tuple[str, ...] = ()
     email: str | None = None
     webhook_url: str | None = None
@@ -122,11 +125,14 @@ def recipients(
 ) -> list[Recipient]:
     """Active users of the given departments, or holding any of the roles, or by id; one query.
 
-    Department users are those with the department role bound to the department.
+    Department users are those with the department role whose department it is (their
+    unit's appearance, or the appearance of the unit theirs was merged into:
+    `workflow.permissions.member_units`).
     """
+    units = member_units(session, department_ids) if department_ids is not None else {}
     query = select(
         User.id,
-        User.department_id,
+        User.unit_id,
         User.roles,
         NotificationPreference.email,
         NotificationPreference.webhook_url,
@@ -136,14 +142,14 @@ def recipients(
     ).outerjoin(NotificationPreference, NotificationPreference.user_id == User.id)
     query = query.where(User.is_active.is_(True))
     if department_ids is not None:
-        query = query.where(User.department_id.in_(list(department_ids)))
+        query = query.where(User.unit_id.in_(list(units)))
     if user_ids is not None:
         query = query.where(User.id.in_(list(user_ids)))
     if exclude is not None:
         query = query.where(User.id != exclude)
     wanted_roles = set(roles) if roles is not None else None
     out = []
-    for uid, dep, user_roles, email, hook, chans, digest, days in session.execute(
+    for uid, unit_id, user_roles, email, hook, chans, digest, days in session.execute(
         query.order_by(User.id)
     ):
         held = tuple(user_roles or ())
@@ -154,7 +160,8 @@ def recipients(
         out.append(
             Recipient(
                 user_id=uid,
-                department_id=dep,
+                department_id=units.get(unit_id) if unit_id is not None else None,
+                unit_id=unit_id,
                 roles=held,
                 email=email,
                 webhook_url=hook,

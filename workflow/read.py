@@ -39,10 +39,10 @@ from workflow.models import (
     User,
 )
 from workflow.notices import scores_visible_to
-from workflow.permissions import can_read_item
+from workflow.permissions import can_read_item, is_department_member_of
 from workflow.pipeline import routine_kinds
 from workflow.security_log import hidden_from
-from workflow.states import Role, State
+from workflow.states import State
 
 EDITABLE_STATES = (State.DRAFT.value, State.RETURNED.value)
 #: Routine records that stand as evidence (awaiting review, or accepted).
@@ -377,9 +377,7 @@ def item_detail(
         actions=actions,
         scores_hidden=not scores_visible_to(user, item.assessment),
         can_edit_evidence=(
-            user.has_role(Role.DEPARTMENT)
-            and user.department_id == item.department_id
-            and item.state in EDITABLE_STATES
+            is_department_member_of(user, item.department_id) and item.state in EDITABLE_STATES
         ),
         routine_kinds=kinds,
         routine_records=records,

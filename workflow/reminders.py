@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -30,8 +30,9 @@ from workflow import notify
 from workflow.assessments import assessment_status
 from workflow.calendar import StageView, stage_calendar, work_calendar
 from workflow.db import unit_of_work
-from workflow.models import Assessment, Item, Notification, utcnow
+from workflow.models import Assessment, Department, Item, Notification, utcnow
 from workflow.notify import Message, Recipient
+from workflow.permissions import member_units
 from workflow.states import Role, State
 from workflow.workdays import UnknownYear, local_date
 
@@ -96,8 +97,15 @@ def plan(session: Session, now: dt.datetime) -> tuple[list[tuple[Recipient, Mess
             )
         }
         day = today.isoformat()
-        pairs.extend(_department_reminders(assessment, stages.get("submit"), counts, people, day))
-        pairs.extend(_queue_reminders(assessment, stages, counts, people, day))
+        # Each person's department in this assessment: their unit's appearance (or the
+        # appearance of the unit theirs was merged into).
+        by_unit = member_units(
+            session,
+            session.scalars(select(Department.id).where(Department.assessment_id == assessment.id)),
+        )
+        own = [replace(p, department_id=by_unit.get(p.unit_id or 0)) for p in people]
+        pairs.extend(_department_reminders(assessment, stages.get("submit"), counts, own, day))
+        pairs.extend(_queue_reminders(assessment, stages, counts, own, day))
     return pairs, problems
 
 

@@ -40,7 +40,7 @@ from workflow.models import (
     User,
     utcnow,
 )
-from workflow.permissions import can_read_department, is_own_department
+from workflow.permissions import can_read_department, department_id_for, is_own_department
 from workflow.security_log import hidden_from
 from workflow.states import Role
 from workflow.workdays import UNKNOWN_YEAR, UnknownYear
@@ -96,11 +96,12 @@ def submit_routine(
         raise InvalidValue("完成情况须为 done、late 或 missed", code="bad_outcome")
     is_office = user.has_role(*OFFICE_ROLES)
     registered_by = "office"
-    if user.has_role(Role.DEPARTMENT) and (
-        department_id is None or department_id == user.department_id
-    ):
+    own_id = department_id_for(user, assessment.id)
+    if user.has_role(Role.DEPARTMENT) and (department_id is None or department_id == own_id):
         registered_by = "department"
-        department_id = user.department_id
+        department_id = own_id
+        if department_id is None:
+            raise Forbidden("只有本部门的填报人员可以执行此操作", code="not_own_department")
         if kind not in DEPARTMENT_KINDS:
             raise Forbidden("参会、督查检查记录由市职转办登记", code="office_kind")
         if stream is None:
@@ -281,7 +282,7 @@ def _office_record(session: Session, record_id: int, user: User, now: dt.datetim
     record = get_routine(session, record_id, user)
     if not user.has_role(*OFFICE_ROLES):
         raise Forbidden("只有初审员或管理员可以更正或撤销平时考核记录", code="role_required")
-    if user.department_id is not None and user.department_id == record.department_id:
+    if is_own_department(user, record.department_id):
         raise Forbidden("不能更正本部门的记录", code="own_department")
     if record.registered_by != "office":
         raise Forbidden(

@@ -34,7 +34,7 @@ def hidden_from(user: Any, resource: str, resource_id: int, **fields: Any) -> No
         resource=resource,
         id=resource_id,
         user_id=getattr(user, "id", None),
-        user_department_id=getattr(user, "department_id", None),
+        user_unit_id=getattr(user, "unit_id", None),
         **fields,
     )
 

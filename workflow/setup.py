@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from workflow.audit import record_event
+from workflow.errors import Conflict, Forbidden, InvalidValue
 from workflow.models import (
     Assessment,
     Category,
@@ -14,24 +18,19 @@ from workflow.models import (
     Indicator,
     Item,
     ScoringPoint,
+    Unit,
     User,
 )
+from workflow.permissions import forget_own_departments
 from workflow.scheme import Scheme
+from workflow.states import Role
+from workflow.units import NewUnit, get_unit, make_unit, proposed_units, unit_for_department
 
 
-def install_scheme(session: Session, scheme: Scheme, actor: User | None = None) -> Assessment:
-    """Create the assessment of a scheme with one draft item per department × indicator.
-
-    Idempotent: a scheme whose code is already installed is returned unchanged.
-    """
-    existing = session.execute(
-        select(Assessment).where(Assessment.code == scheme.code)
-    ).scalar_one_or_none()
-    if existing is not None:
-        return existing
+def _assessment_row(session: Session, scheme: Scheme, *, code: str, year: int) -> Assessment:
     assessment = Assessment(
-        code=scheme.code,
-        year=scheme.year,
+        code=code,
+        year=year,
         title=scheme.title,
         notice_title=scheme.notice_title,
         document_no=scheme.document_no,
@@ -46,16 +45,11 @@ def install_scheme(session: Session, scheme: Scheme, actor: User | None = None) 
     )
     session.add(assessment)
     session.flush()
-    departments: list[Department] = []
-    for pos, d in enumerate(scheme.departments):
-        dep = Department(
-            assessment_id=assessment.id, name=d.name, full_name=d.full_name, position=pos
-        )
-        dep.aliases = [DepartmentAlias(alias=a, kind="alias") for a in d.aliases] + [
-            DepartmentAlias(alias=o, kind="office") for o in d.offices
-        ]
-        session.add(dep)
-        departments.append(dep)
+    return assessment
+
+
+def _install_rules(session: Session, assessment: Assessment, scheme: Scheme) -> list[Indicator]:
+    """The scheme's categories, indicators and scoring points in the assessment."""
     indicators: list[Indicator] = []
     for cpos, c in enumerate(scheme.categories):
         cat = Category(
@@ -82,19 +76,28 @@ def install_scheme(session: Session, scheme: Scheme, actor: User | None = None) 
             )
             session.add(ind)
             session.flush()
-            for spos, s in enumerate(i.sub_items):
+            for spos, sub in enumerate(i.sub_items):
                 session.add(
                     ScoringPoint(
                         indicator_id=ind.id,
-                        code=s.code,
-                        title=s.title,
-                        max_points=s.max_points,
-                        routine=s.routine,
+                        code=sub.code,
+                        title=sub.title,
+                        max_points=sub.max_points,
+                        routine=sub.routine,
                         position=spos,
                     )
                 )
             indicators.append(ind)
     session.flush()
+    return indicators
+
+
+def _items(
+    session: Session,
+    assessment: Assessment,
+    departments: list[Department],
+    indicators: list[Indicator],
+) -> int:
     items = [
         Item(assessment_id=assessment.id, department_id=dep.id, indicator_id=ind.id)
         for dep in departments
@@ -102,6 +105,46 @@ def install_scheme(session: Session, scheme: Scheme, actor: User | None = None) 
     ]
     session.add_all(items)
     session.flush()
+    return len(items)
+
+
+def install_scheme(session: Session, scheme: Scheme, actor: User | None = None) -> Assessment:
+    """Create the assessment of a scheme with one draft item per department × indicator.
+
+    Each of the scheme's departments is the appearance of a unit found by name (or made).
+    Idempotent: a scheme whose code is already installed is returned unchanged.
+    """
+    existing = session.execute(
+        select(Assessment).where(Assessment.code == scheme.code)
+    ).scalar_one_or_none()
+    if existing is not None:
+        return existing
+    assessment = _assessment_row(session, scheme, code=scheme.code, year=scheme.year)
+    departments: list[Department] = []
+    units_made: list[int] = []
+    used: set[int] = set()
+    for pos, d in enumerate(scheme.departments):
+        spec = NewUnit(d.name, d.full_name, tuple(d.aliases), tuple(d.offices))
+        unit, made = unit_for_department(session, spec)
+        if unit.id in used:  # two departments found one unit: the second is a unit of its own
+            unit, made = make_unit(session, spec), True
+        used.add(unit.id)
+        if made:
+            units_made.append(unit.id)
+        dep = Department(
+            assessment_id=assessment.id,
+            unit_id=unit.id,
+            name=d.name,
+            full_name=d.full_name,
+            position=pos,
+        )
+        dep.aliases = [DepartmentAlias(alias=a, kind="alias") for a in d.aliases] + [
+            DepartmentAlias(alias=o, kind="office") for o in d.offices
+        ]
+        session.add(dep)
+        departments.append(dep)
+    indicators = _install_rules(session, assessment, scheme)
+    count = _items(session, assessment, departments, indicators)
     record_event(
         session,
         actor=actor,
@@ -114,7 +157,120 @@ def install_scheme(session: Session, scheme: Scheme, actor: User | None = None) 
             "document_no": scheme.document_no,
             "departments": len(departments),
             "indicators": len(indicators),
-            "items": len(items),  # what reconciliation expects the assessment to hold
+            "items": count,  # what reconciliation expects the assessment to hold
+            "units_created": units_made,  # units first seen in this scheme (by name)
+        },
+    )
+    return assessment
+
+
+MAX_DOCUMENT_NO = 100
+MAX_ISSUER = 200
+
+
+def _mapped_units(session: Session, unit_ids: Sequence[Any] | None) -> list[Unit]:
+    """The units to assess: the given ids (each active, once), or the lineage's proposal."""
+    if unit_ids is None:
+        units = proposed_units(session)
+    else:
+        units = []
+        seen: set[int] = set()
+        for raw in unit_ids:
+            if isinstance(raw, bool) or not isinstance(raw, int) or not 0 < raw < 2**31:
+                raise InvalidValue("units 须为单位编号（整数）的列表", code="bad_change_units")
+            if raw in seen:
+                raise InvalidValue("单位重复：%(id)s", code="bad_change_units", params={"id": raw})
+            seen.add(raw)
+            unit = get_unit(session, raw)
+            if unit.status != "active":
+                raise InvalidValue(
+                    "单位“%(name)s”已合并、拆分或撤销，不能参加新年度考核",
+                    code="unit_not_active",
+                    params={"name": unit.name},
+                )
+            units.append(unit)
+    if not units:
+        raise InvalidValue("请至少选择一个被考核单位", code="units_required")
+    return units
+
+
+def create_assessment(
+    session: Session,
+    scheme: Scheme,
+    *,
+    year: Any,
+    result_document_no: Any,
+    issuer: Any = None,
+    unit_ids: Sequence[Any] | None = None,
+    actor: User | None,
+) -> Assessment:
+    """A new year's assessment under a scheme for the mapped units (default: the lineage's
+    proposal: every active unit, so merged units are assessed as one and split ones each),
+    with one draft item per unit × indicator; audited as `assessment_created`.
+
+    The results notice carries `result_document_no` (发文字号), never the rules' number.
+    Refused (nothing made): a year out of range, a missing number, an ended or unknown unit,
+    an assessment of the same scheme and year that already exists (409).
+    """
+    if actor is not None and not (actor.is_active and actor.has_role(Role.ADMIN)):
+        raise Forbidden("只有管理员可以创建考核", code="role_required")
+    if isinstance(year, bool) or not isinstance(year, int) or not 2000 <= year <= 2100:
+        raise InvalidValue("考核年度须为 2000 到 2100 之间的整数", code="bad_year")
+    doc = result_document_no.strip() if isinstance(result_document_no, str) else ""
+    if not doc or len(doc) > MAX_DOCUMENT_NO:
+        raise InvalidValue(
+            "请填写考核结果通知书的发文字号（不超过 %(max)s 字）",
+            code="document_no_required",
+            params={"max": MAX_DOCUMENT_NO},
+        )
+    name = issuer.strip() if isinstance(issuer, str) else ""
+    if len(name) > MAX_ISSUER:
+        raise InvalidValue("发文机关不超过 %(max)s 字", code="too_long", params={"max": MAX_ISSUER})
+    code = scheme.code if year == scheme.year else f"{scheme.code}@{year}"
+    if session.scalar(select(Assessment.id).where(Assessment.code == code)) is not None:
+        raise Conflict(
+            "已按该方案创建了 %(year)s 年度的考核",
+            code="assessment_exists",
+            params={"year": year},
+        )
+    units = _mapped_units(session, unit_ids)
+    assessment = _assessment_row(session, scheme, code=code, year=year)
+    assessment.result_document_no = doc
+    if name:
+        assessment.issuer = name
+    departments: list[Department] = []
+    for pos, unit in enumerate(units):
+        dep = Department(
+            assessment_id=assessment.id,
+            unit_id=unit.id,
+            name=unit.name,
+            full_name=unit.full_name,
+            position=pos,
+        )
+        dep.aliases = [DepartmentAlias(alias=a.alias, kind=a.kind) for a in unit.aliases]
+        session.add(dep)
+        departments.append(dep)
+    session.flush()
+    indicators = _install_rules(session, assessment, scheme)
+    count = _items(session, assessment, departments, indicators)
+    forget_own_departments(session)
+    record_event(
+        session,
+        actor=actor,
+        action="assessment_created",
+        target_type="assessment",
+        target_id=assessment.id,
+        payload={
+            "code": code,
+            "scheme_code": scheme.code,
+            "year": year,
+            "document_no": scheme.document_no,
+            "result_document_no": doc,
+            "departments": len(departments),
+            "indicators": len(indicators),
+            "items": count,
+            "units": [u.id for u in units],
+            "proposed": unit_ids is None,
         },
     )
     return assessment

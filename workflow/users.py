@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from workflow.audit import record_event
 from workflow.errors import Conflict, Forbidden, InvalidValue, NotAuthenticated, NotFound
-from workflow.models import ApiToken, Department, User, utcnow
+from workflow.models import ApiToken, Department, Unit, User, utcnow
 from workflow.passwords import check_new_password
 from workflow.security_log import security_event
 from workflow.states import Role
@@ -73,18 +73,24 @@ def create_user(
     roles: Iterable[str],
     *,
     department: Department | None = None,
+    unit: Unit | None = None,
     password: str | None = None,
     display_name: str = "",
     actor: User | None = None,
     must_change_password: bool = False,
 ) -> User:
-    """Create a user; a department user needs a department, others must not have one."""
+    """Create a user; a department user needs a unit (given, or the unit of `department`).
+
+    The user belongs to the unit, not to one year's department row: their department in
+    each assessment is the unit's appearance there (`workflow.permissions.department_for`).
+    """
+    unit_id = _unit_id(unit, department)
     if not USERNAME_RE.match(username):
         raise InvalidValue(
             "用户名只能包含字母、数字、点、下划线和连字符（2–64 位）", code="bad_username"
         )
     role_values = validate_roles(roles)
-    if Role.DEPARTMENT.value in role_values and department is None:
+    if Role.DEPARTMENT.value in role_values and unit_id is None:
         raise InvalidValue("部门填报员必须指定所属部门", code="department_required")
     if password is not None:
         check_new_password(password, [username, display_name])
@@ -96,7 +102,7 @@ def create_user(
         username=username,
         display_name=display_name,
         roles=role_values,
-        department_id=department.id if department is not None else None,
+        unit_id=unit_id,
         password_hash=hash_password(password) if password else None,
         must_change_password=must_change_password,
     )
@@ -108,12 +114,20 @@ def create_user(
         action="user_created",
         target_type="user",
         target_id=user.id,
-        department_id=user.department_id,
-        payload={"username": username, "roles": role_values, "department_id": user.department_id},
+        department_id=department.id if department is not None else None,
+        payload={"username": username, "roles": role_values, "unit_id": unit_id},
     )
     security_event("account_created", user_id=user.id, username=username, roles=role_values,
-                   department_id=user.department_id, by=_actor_id(actor))  # fmt: skip
+                   unit_id=unit_id, by=_actor_id(actor))  # fmt: skip
     return user
+
+
+def _unit_id(unit: Unit | None, department: Department | None) -> int | None:
+    if unit is not None:
+        return unit.id
+    if department is not None:
+        return department.unit_id
+    return None
 
 
 def set_password(
@@ -143,16 +157,18 @@ def set_roles(
     user: User,
     roles: Iterable[str],
     *,
-    department: Department | None,
+    department: Department | None = None,
+    unit: Unit | None = None,
     actor: User | None,
 ) -> None:
-    """Change a user's roles and department, audited."""
+    """Change a user's roles and unit (given, or the unit of `department`), audited."""
     role_values = validate_roles(roles)
-    if Role.DEPARTMENT.value in role_values and department is None:
+    unit_id = _unit_id(unit, department)
+    if Role.DEPARTMENT.value in role_values and unit_id is None:
         raise InvalidValue("部门填报员必须指定所属部门", code="department_required")
-    before = {"roles": list(user.roles), "department_id": user.department_id}
+    before = {"roles": list(user.roles), "unit_id": user.unit_id}
     user.roles = role_values
-    user.department_id = department.id if department is not None else None
+    user.unit_id = unit_id
     user.session_version += 1
     session.flush()
     record_event(
@@ -163,11 +179,11 @@ def set_roles(
         target_id=user.id,
         payload={
             "before": before,
-            "after": {"roles": role_values, "department_id": user.department_id},
+            "after": {"roles": role_values, "unit_id": user.unit_id},
         },
     )
     security_event("account_roles_changed", user_id=user.id, username=user.username,
-                   before=before, roles=role_values, department_id=user.department_id,
+                   before=before, roles=role_values, unit_id=user.unit_id,
                    by=_actor_id(actor))  # fmt: skip
 
 

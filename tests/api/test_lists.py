@@ -12,6 +12,7 @@ from tests.factories import add_evidence
 from web.api.common import query_limit
 from workflow import actions
 from workflow.models import Department, Indicator, Item
+from workflow.units import NewUnit, make_unit
 
 
 def test_items_pagination_is_stable_under_inserts(
@@ -30,7 +31,10 @@ def test_items_pagination_is_stable_under_inserts(
         seen.extend(i["id"] for i in body["items"])
         pages += 1
         if pages == 2:  # a department joins while we page: its items come at the end
-            dep = Department(assessment_id=w.assessment.id, name="新部门", full_name="新部门")
+            unit = make_unit(session, NewUnit("新部门"))
+            dep = Department(
+                assessment_id=w.assessment.id, unit_id=unit.id, name="新部门", full_name="新部门"
+            )
             session.add(dep)
             session.flush()
             for ind in session.execute(select(Indicator)).scalars():

@@ -59,7 +59,7 @@ def test_users_and_token(app: Flask, engine: Engine) -> None:
     with make_sessionmaker(engine)() as s:
         user = user_for_token(s, tok.output.strip())
         assert user is not None and user.username == "zhang"
-        assert user.department is not None and user.department.name == "城管执法大队"
+        assert user.unit is not None and user.unit.name == "城管执法大队"
 
 
 def test_reset_password_prints_a_one_time_password(app: Flask, engine: Engine) -> None:

@@ -13,6 +13,7 @@ from tests.factories import World
 from workflow.audit import record_event, verify_chain
 from workflow.db import make_engine
 from workflow.models import Assessment, AuditEvent, ChainHead, User
+from workflow.permissions import department_for
 from workflow.users import create_user
 
 Count = Callable[..., AbstractContextManager[Statements]]
@@ -71,7 +72,8 @@ def test_the_world_starts_installed_and_goes_on_from_its_ids(
 ) -> None:
     """The template's world is whole, and new rows get new ids (the sequences follow it)."""
     assert [d.position for d in world.assessment.departments][:2] == [0, 1]
-    assert world.dep_a.id == world.member_a.department_id
+    assert world.dep_a.unit_id == world.member_a.unit_id
+    assert department_for(world.member_a, world.assessment.id) == world.dep_a
     assert "reviewer" in world.reviewer.roles
     top = session.scalar(select(func.max(User.id)))
     user = create_user(session, "newcomer", ["auditor"])

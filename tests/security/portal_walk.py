@@ -18,7 +18,8 @@ from sqlalchemy import inspect, select, text
 from sqlalchemy.orm import Session
 from werkzeug.routing import Rule
 
-from workflow.models import Base, User
+from workflow.models import Base, Department, User
+from workflow.permissions import department_id_for
 
 PARAM = re.compile(r"<(?:(?P<conv>[a-z]+)(?:\((?P<args>[^)]*)\))?:)?(?P<name>\w+)>")
 
@@ -180,4 +181,7 @@ def department_of(session: Session, username: str | None) -> int | None:
     """Return the department id of a user (None for office staff and anonymous)."""
     if username is None:
         return None
-    return session.execute(select(User.department_id).where(User.username == username)).scalar()
+    user = session.execute(select(User).where(User.username == username)).scalar()
+    if user is None:
+        return None
+    return department_id_for(user, session.execute(select(Department.assessment_id)).scalar() or 0)

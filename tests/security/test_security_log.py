@@ -121,7 +121,7 @@ def test_security_log_records_refused_access_and_hidden_resources(
     assert all(
         r["user_id"] == r["actor_id"] == world.member_a.id
         and r["department_id"] == world.dep_b.id
-        and r["user_department_id"] == world.dep_a.id
+        and r["user_unit_id"] == world.dep_a.unit_id
         for r in hidden
     )
 

@@ -17,6 +17,7 @@ from workflow.errors import Conflict, DomainError, Forbidden, InvalidValue
 from workflow.machine import FlowContext, ItemFlow, allowed_actions, fire, probe
 from workflow.models import Assessment, Item, User
 from workflow.payloads import AttachPayload, Payload
+from workflow.permissions import DETACHED
 from workflow.states import State
 from workflow.table import PAYLOAD_GUARDS, ROWS
 
@@ -25,8 +26,10 @@ MAXIMA = {"1.1": Decimal(5), "1.2": Decimal(5)}
 
 
 def user(uid: int, *roles: str, department: int | None = None) -> User:
-    return User(id=uid, username=f"u{uid}", roles=list(roles), department_id=department,
-                is_active=True)  # fmt: skip
+    """A user never stored; `department` is their department in assessment 1 (the items')."""
+    u = User(id=uid, username=f"u{uid}", roles=list(roles), is_active=True)
+    u.__dict__[DETACHED] = {1: department} if department is not None else {}
+    return u
 
 
 MEMBER = user(1, "department", department=10)

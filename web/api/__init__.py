@@ -22,6 +22,7 @@ from web.api import (
     routine,
     schemes,
     tokens,
+    units,
 )
 from web.api.blueprint import bp
 
@@ -38,6 +39,7 @@ VIEW_MODULES = (
     routine,
     schemes,
     tokens,
+    units,
 )
 
 

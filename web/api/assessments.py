@@ -31,8 +31,10 @@ from workflow.errors import BadRequest, Forbidden, NotFound
 from workflow.exports import matrix_table, results_table
 from workflow.models import Assessment, Category, Department, Indicator, Item
 from workflow.notices import scores_visible_to, set_result_settings
-from workflow.permissions import can_read_all
+from workflow.permissions import can_read_all, department_id_for
 from workflow.results import assessment_results
+from workflow.schemes import get_stored_scheme, load_scheme, use_scheme
+from workflow.setup import create_assessment
 from workflow.spreadsheets import xlsx_bytes
 from workflow.states import State
 
@@ -208,7 +210,7 @@ def list_items(aid: int) -> Response:
     )
     if not can_read_all(user):
         # A department user: their own department only, whatever the filter says.
-        stmt = stmt.where(Item.department_id == user.department_id)
+        stmt = stmt.where(Item.department_id == (department_id_for(user, aid) or 0))
     if department is not None:
         stmt = stmt.where(Item.department_id == department)
     if state is not None:
@@ -286,3 +288,56 @@ def matrix_xlsx(aid: int) -> Response:
     headers, rows = matrix_table(get_db(), a)
     content = xlsx_bytes("进度总览", headers, rows, caption=f"{a.title} 进度总览")
     return xlsx_response(content, f"{a.year}年度进度总览")
+
+
+@bp.post("/assessments")
+@contract(
+    "assessments",
+    body=s.AssessmentCreateBody,
+    ok={201: (s.AssessmentCreated, "The new assessment with its items.")},
+    errors=(403, 404, 409, 413, 415, 422),
+)
+def create_assessment_view() -> Response:
+    """Start a new year under a stored scheme for the mapped units (admin); audited.
+
+    `units` omitted: the lineage's proposal (merged units as one, split ones each)."""
+    user = api_user()
+    body = parse_body(s.AssessmentCreateBody)
+    db = get_db()
+    record = get_stored_scheme(db, body.scheme_id)
+    assessment = create_assessment(
+        db,
+        load_scheme(db, record.id),
+        year=body.year,
+        result_document_no=body.result_document_no,
+        issuer=body.issuer,
+        unit_ids=body.units,
+        actor=user,
+    )
+    use_scheme(db, record, assessment, actor=user)
+    return json_response(created_body(db, assessment), 201)
+
+
+def created_body(db: Any, assessment: Assessment) -> dict[str, Any]:
+    """The new assessment, its departments and items."""
+    deps = list(
+        db.execute(
+            select(Department)
+            .where(Department.assessment_id == assessment.id)
+            .order_by(Department.position)
+        ).scalars()
+    )
+    items = db.execute(
+        select(Item.id, Item.department_id, Indicator.code, Item.state)
+        .join(Indicator, Indicator.id == Item.indicator_id)
+        .where(Item.assessment_id == assessment.id)
+        .order_by(Item.id)
+    ).all()
+    return {
+        **assessment_body(assessment),
+        "scheme_id": assessment.scheme_id,
+        "departments": [{**(department_ref(d) or {}), "unit_id": d.unit_id} for d in deps],
+        "items": [
+            {"id": i, "department_id": d, "indicator_code": c, "state": st} for i, d, c, st in items
+        ],
+    }

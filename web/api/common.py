@@ -16,6 +16,7 @@ from workflow.actions import MAX_IDEMPOTENCY_KEY
 from workflow.audit import format_time, payload_of
 from workflow.errors import BadRequest, DomainError
 from workflow.models import AuditEvent, Department, Evidence, Indicator, User
+from workflow.permissions import current_department
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
@@ -210,8 +211,9 @@ def indicator_ref(ind: Indicator) -> dict[str, Any]:
 
 
 def user_body(user: User) -> dict[str, Any]:
-    """Return who a user is: the body of GET /me."""
-    dep = user.department
+    """Return who a user is: the body of GET /me (their department in the newest assessment
+    that has one for them, and their unit)."""
+    dep = current_department(user)
     return {
         "id": user.id,
         "username": user.username,

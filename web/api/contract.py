@@ -103,6 +103,7 @@ PATH_PARAMETERS: dict[str, dict[str, Any]] = {
     "rid": {"description": "the routine record's id"},
     "nid": {"description": "the notice version's id"},
     "token_id": {"description": "the token's id"},
+    "uid": {"description": "the unit's id"},
     "code": {"description": "the code printed on the notice", "maxLength": 40},
     "sid": {"description": "the stored scheme's id"},
 }

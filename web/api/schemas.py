@@ -1214,3 +1214,155 @@ class JobList(Out):
     """The newest jobs the user may see (all for admins), newest first."""
 
     jobs: list[JobOut]
+
+
+# --- units (被考核单位) and their lineage ---------------------------------------------------
+UNIT_STATUSES = ("active", "merged", "split", "dissolved")
+CHANGE_KINDS = ("create", "rename", "merge", "split", "dissolve")
+UnitStatusName = Annotated[str, Field(json_schema_extra={"enum": list(UNIT_STATUSES)})]
+ChangeKindName = Annotated[str, Field(json_schema_extra={"enum": list(CHANGE_KINDS)})]
+
+
+class NewUnitBody(Body):
+    """A unit a change leads to (a rename: the new name)."""
+
+    name: Annotated[str | None, Field(max_length=100)] = None
+    full_name: Annotated[str | None, Field(max_length=200)] = None
+    aliases: list[Annotated[str, Field(max_length=100)]] = Field(default_factory=list)
+    offices: list[Annotated[str, Field(max_length=100)]] = Field(default_factory=list)
+
+
+class UnitChangeBody(Body):
+    """A lineage change; its values (kind, units, date, document, reason) are checked by the
+    engine (422)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
+    FIELD_ERRORS: ClassVar[dict[str, tuple[str, str]]] = {
+        "from": ("invalid_type", N_("from 须为单位编号（整数）的列表")),
+        "from[]": ("invalid_type", N_("from 须为单位编号（整数）的列表")),
+        "to": ("invalid_type", N_("to 须为新单位对象的列表")),
+        "to[]": ("invalid_type", N_("to 须为新单位对象的列表")),
+        "to[].*": ("invalid_type", N_("to 的第 %(n)s 项字段类型无效")),
+    }
+
+    kind: Annotated[str, Field(max_length=16, json_schema_extra={"enum": list(CHANGE_KINDS)})]
+    effective_on: Annotated[str, Field(max_length=10, description="YYYY-MM-DD")]
+    document_no: Annotated[str | None, Field(max_length=100)] = None
+    reason: Annotated[str | None, Field(max_length=2000)] = None
+    from_: Annotated[list[int], Field(alias="from")] = Field(default_factory=list)
+    to: list[NewUnitBody] = Field(default_factory=list)
+
+
+class UnitRef(Out):
+    id: int
+    name: str
+
+
+class UnitNamePeriod(Out):
+    """A name the unit bore; `from`/`to` null when open (to: until before that day)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    name: str
+    full_name: str
+    from_: Annotated[Day | None, Field(alias="from")]
+    to: Day | None
+
+
+class Unit(Out):
+    """A unit across years: names over time, aliases, offices, lineage."""
+
+    id: int
+    name: str
+    full_name: str
+    status: UnitStatusName
+    names: list[UnitNamePeriod]
+    aliases: list[str]
+    offices: list[str]
+    predecessors: list[UnitRef]
+    successors: list[UnitRef]
+
+
+class UnitList(Out):
+    units: list[Unit]
+    next_cursor: Cursor
+
+
+class UnitChange(Out):
+    """A lineage change as recorded."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    id: int
+    kind: ChangeKindName
+    effective_on: Day
+    document_no: str
+    reason: str
+    from_: Annotated[list[UnitRef], Field(alias="from")]
+    to: list[UnitRef]
+    created_at: Time
+
+
+class IndicatorYear(Out):
+    code: str
+    title: str
+    max_points: Points
+    score: Points | None
+
+
+class UnitYear(Out):
+    """The unit's (or, with `via`, a predecessor's) result in one assessment."""
+
+    year: int
+    assessment_id: int
+    department_id: int
+    name: str
+    total: Points
+    converted: Points
+    rank: int
+    complete: bool
+    via: UnitRef | None
+    indicators: list[IndicatorYear]
+
+
+class UnitHistory(Out):
+    unit: UnitRef
+    years: list[UnitYear]
+
+
+# --- a new assessment year -------------------------------------------------------------------
+class AssessmentCreateBody(Body):
+    """A new year: the stored scheme, the year, the results notice's own 发文字号, the issuer,
+    and the units (omitted or null: the lineage's proposal). Values are checked by the engine."""
+
+    FIELD_ERRORS: ClassVar[dict[str, tuple[str, str]]] = {
+        "scheme_id": ("invalid_type", N_("scheme_id 须为整数")),
+        "year": ("invalid_type", N_("year 须为整数")),
+        "units": ("invalid_type", N_("units 须为单位编号（整数）的列表")),
+        "units[]": ("invalid_type", N_("units 须为单位编号（整数）的列表")),
+    }
+
+    scheme_id: Annotated[int, Field(ge=1, le=MAX_ID)]
+    year: int
+    result_document_no: Annotated[str | None, Field(max_length=100)] = None
+    issuer: Annotated[str | None, Field(max_length=200)] = None
+    units: list[int] | None = None
+
+
+class CreatedDepartment(DepartmentRef):
+    unit_id: int
+
+
+class CreatedItem(Out):
+    id: int
+    department_id: int
+    indicator_code: str
+    state: StateName
+
+
+class AssessmentCreated(Assessment):
+    """The new assessment with its departments (one per mapped unit) and items."""
+
+    scheme_id: int | None
+    departments: list[CreatedDepartment]
+    items: list[CreatedItem]

@@ -10,6 +10,7 @@ from flask import Flask
 
 from web.cli import (
     archive,
+    assessments,
     audit,
     demo,
     jobs,
@@ -19,10 +20,25 @@ from web.cli import (
     schemes,
     setup,
     storage,
+    units,
     users,
 )
 
-GROUPS = (setup, users, demo, notices, audit, storage, archive, routine, schemes, notify, jobs)
+GROUPS = (
+    setup,
+    users,
+    demo,
+    notices,
+    audit,
+    storage,
+    archive,
+    routine,
+    schemes,
+    notify,
+    jobs,
+    units,
+    assessments,
+)
 
 
 def register_cli(app: Flask) -> None:

@@ -32,6 +32,7 @@ def register_portal(app: Flask) -> None:
         publication,
         review,
         routine,
+        units,
     )
     from web.portal.auth import init_auth, signed_in_user
     from web.portal.deadlines import bp as calendar_admin_bp
@@ -46,6 +47,8 @@ def register_portal(app: Flask) -> None:
     app.register_blueprint(progress.bp)
     app.register_blueprint(audit.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(units.bp)
+    app.register_blueprint(units.year_bp)
     app.register_blueprint(routine.bp)
     app.register_blueprint(notices.bp)
     app.register_blueprint(calendar_admin_bp)
@@ -68,12 +71,18 @@ def register_portal(app: Flask) -> None:
     def _portal_context() -> dict[str, Any]:
         from web.portal.event_text import CHECK_ANSWER_LABELS
         from workflow.machine import ACTION_LABELS
-        from workflow.permissions import READ_ALL_ROLES
+        from workflow.permissions import READ_ALL_ROLES, is_own_department
         from workflow.states import Role
 
         user = signed_in_user()
+
+        def own_department(department_id: int) -> bool:
+            """Whether the department is the signed-in user's own (their unit's)."""
+            return user is not None and is_own_department(user, department_id)
+
         return {
             "account": user,
+            "own_department": own_department,
             "nav_department": user is not None and user.has_role(Role.DEPARTMENT),
             "nav_review": user is not None and user.has_role(*READ_ALL_ROLES),
             "nav_audit": user is not None and user.has_role(Role.AUDITOR, Role.ADMIN),

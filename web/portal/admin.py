@@ -27,8 +27,9 @@ from workflow.assessments import (
 from workflow.departments import add_alias, get_department, remove_alias, rename_department
 from workflow.errors import DomainError, InvalidValue, NotFound
 from workflow.exports import users_table
-from workflow.models import Department, User
+from workflow.models import Department, Unit, User
 from workflow.notices import latest_base, set_notice_base, set_result_settings
+from workflow.permissions import department_id_for
 from workflow.spreadsheets import xlsx_bytes
 from workflow.states import ROLE_LABELS, Role
 from workflow.users import create_user, generate_password, set_active, set_password, set_roles
@@ -69,7 +70,7 @@ def _user_or_404(db: Session, user_id: int) -> User:
 
 def _render_users(db: Session, **context: object) -> str:
     users = db.execute(
-        select(User).options(joinedload(User.department)).order_by(User.username)
+        select(User).options(joinedload(User.unit).selectinload(Unit.names)).order_by(User.username)
     ).scalars()
     return render_template(
         "admin/users.html",
@@ -125,9 +126,11 @@ def user_page(user_id: int) -> ResponseReturnValue:
     """Show a user with forms for roles, password reset and disabling."""
     db = get_db()
     user = _user_or_404(db, user_id)
+    latest = latest_assessment(db)
     return render_template(
         "admin/user.html",
         user=user,
+        user_department_id=department_id_for(user, latest.id) if latest is not None else None,
         departments=_departments(db),
         roles=list(ROLE_LABELS.items()),
     )
@@ -163,9 +166,11 @@ def reset_password(user_id: int) -> ResponseReturnValue:
     user = _user_or_404(db, user_id)
     password = generate_password()
     set_password(db, user, password, actor=current_account(), must_change=True)
+    latest = latest_assessment(db)
     return render_template(
         "admin/user.html",
         user=user,
+        user_department_id=department_id_for(user, latest.id) if latest is not None else None,
         departments=_departments(db),
         roles=list(ROLE_LABELS.items()),
         one_time_password=password,

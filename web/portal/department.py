@@ -44,6 +44,7 @@ from workflow.evidence import (
 )
 from workflow.models import Category, Indicator, Item, ScoringPoint, User
 from workflow.notices import NOTICE, latest_notice, scores_visible_to
+from workflow.permissions import current_department, is_own_department
 from workflow.states import Role
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
@@ -55,7 +56,7 @@ TEMPLATE = "portal/item.html"
 def _own_item(item_id: int, user: User) -> Item:
     """Load an item of the user's own department, else 404 (staff use the review pages)."""
     item = readable_item_or_404(get_db(), item_id, user)
-    if item.department_id != user.department_id:
+    if not is_own_department(user, item.department_id):
         abort(404)
     return item
 
@@ -66,18 +67,18 @@ def index() -> ResponseReturnValue:
     """List the department's items of its assessment with state, score and the next step."""
     user = current_account()
     db = get_db()
+    department = current_department(user)
     items = list(
         db.execute(
             select(Item)
             .join(Indicator, Indicator.id == Item.indicator_id)
             .join(Category, Category.id == Indicator.category_id)
-            .where(Item.department_id == user.department_id)
+            .where(Item.department_id == (department.id if department is not None else 0))
             .options(joinedload(Item.indicator).joinedload(Indicator.category))
             .order_by(Category.position, Indicator.position, Item.id)
         ).scalars()
     )
     counts = live_evidence_counts(db, [i.id for i in items])
-    department = user.department
     hidden = department is not None and not scores_visible_to(user, department.assessment)
     routine_indicators = set(
         db.execute(

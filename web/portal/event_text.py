@@ -42,6 +42,7 @@ OTHER_ACTION_LABELS = {
     "assessment_reopened": N_("重新开放考核"),
     "appeal_window_set": N_("设置申诉期"),
     "department_changed": N_("变更部门信息"),
+    "unit_changed": N_("调整被考核单位"),
     "publication_page_set": N_("设置公示页面范围"),
     "assessment_settings_changed": N_("变更考核设置"),
     "stage_deadline_set": N_("设置考核日程"),
@@ -72,6 +73,7 @@ TARGET_TYPES = {
     "assessment": N_("考核"),
     "department": N_("部门"),
     "scheme": N_("考核方案"),
+    "unit_change": N_("单位调整"),
 }
 
 

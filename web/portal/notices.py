@@ -33,7 +33,7 @@ from workflow.notices import (
     list_notices,
     verify_notice,
 )
-from workflow.permissions import READ_ALL_ROLES, can_read_department
+from workflow.permissions import READ_ALL_ROLES, can_read_department, current_department
 from workflow.states import Role
 
 bp = Blueprint("notices_portal", __name__)
@@ -179,10 +179,10 @@ def issue_summary_table() -> ResponseReturnValue:
 @roles_required(Role.DEPARTMENT)
 def own_notice() -> ResponseReturnValue:
     """The signed-in department user's own latest notice, once results are shown to them."""
-    user = current_account()
-    if user.department_id is None:
+    department = current_department(current_account())
+    if department is None:
         abort(404)
-    return _department_notice(user.department_id)
+    return _department_notice(department.id)
 
 
 @bp.get(f"/portal/notices/<int(max={MAX_ID}):notice_id>")

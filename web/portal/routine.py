@@ -37,7 +37,7 @@ from web.portal.common import (
 )
 from workflow.errors import DomainError, NotFound
 from workflow.models import Assessment, Department, RoutineFile, RoutineRecord, User, utcnow
-from workflow.permissions import READ_ALL_ROLES
+from workflow.permissions import READ_ALL_ROLES, current_department
 from workflow.routine import (
     DEPARTMENT_KINDS,
     OFFICE_ROLES,
@@ -107,19 +107,25 @@ def _periods(assessment: Assessment) -> dict[str, list[str]]:
     }
 
 
-def _department_assessment(user: User) -> Assessment:
-    if user.department is None:
+def _own_department(user: User) -> Department:
+    """The user's department in the newest assessment that has one for them, else 404."""
+    department = current_department(user)
+    if department is None:
         abort(404)
-    return user.department.assessment
+    return department
+
+
+def _department_assessment(user: User) -> Assessment:
+    return _own_department(user).assessment
 
 
 def _render_department(db: Session, user: User, form: Any = None, error: str | None = None) -> str:
-    assessment = _department_assessment(user)
-    department_id = user.department_id or 0
-    overview = routine_overview(db, assessment, department_id, user, utcnow())
+    department = _own_department(user)
+    assessment = department.assessment
+    overview = routine_overview(db, assessment, department.id, user, utcnow())
     return render_template(
         "routine/department.html",
-        department=user.department,
+        department=department,
         overview=overview,
         kinds=[k for k in KIND_LABELS if k in DEPARTMENT_KINDS],
         periods=_periods(assessment),
@@ -164,7 +170,8 @@ def department_submit() -> ResponseReturnValue:
     db = get_db()
     try:
         with discard_on_error():
-            _submit(user, _department_assessment(user), user.department_id)
+            own = _own_department(user)
+            _submit(user, own.assessment, own.id)
     except (DomainError, StorageError) as exc:
         return _render_department(db, user, request.form, exc.message), exc.status
     flash(gettext("已报送，等待市职转办审核"), "success")

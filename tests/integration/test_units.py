@@ -1,0 +1,199 @@
+"""Units and their lineage: the rules of each change, the audit, and users across years."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+
+import pytest
+import yaml
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tests.factories import World
+from workflow.audit import payload_of, verify_chain
+from workflow.errors import Forbidden, InvalidValue, NotFound
+from workflow.models import AuditEvent, Department, Item, Unit, UnitChange
+from workflow.permissions import (
+    can_read_item,
+    current_department,
+    department_for,
+    is_own_department,
+)
+from workflow.reconcile import reconcile
+from workflow.scheme import SCHEMES_DIR, parse_scheme
+from workflow.setup import install_scheme
+from workflow.units import all_units, apply_change, find_unit, lineages, proposed_units
+
+DAY = dt.date(2019, 3, 1)
+DOC = "蛟市机编〔2019〕1号（示例）"
+
+
+def change(  # type: ignore[no-untyped-def]
+    session: Session, w: World, kind: str, from_ids: list[int], to: list, **kw
+):
+    return apply_change(
+        session,
+        kind=kind,
+        effective_on=kw.get("effective_on", DAY),
+        document_no=kw.get("document_no", DOC),
+        reason=kw.get("reason", "机构改革"),
+        from_ids=from_ids,
+        to=to,
+        actor=kw.get("actor", w.admin),
+    )
+
+
+def unit_named(session: Session, name: str) -> Unit:
+    unit = find_unit(session, name)
+    assert unit is not None, name
+    return unit
+
+
+def test_each_2018_department_is_a_unit_and_members_belong_to_it(
+    session: Session, world: World
+) -> None:
+    deps = world.assessment.departments
+    assert len({d.unit_id for d in deps}) == len(deps) == 26
+    assert world.member_a.unit_id == world.dep_a.unit_id
+    assert department_for(world.member_a, world.assessment.id) == world.dep_a
+    assert world.reviewer.unit_id is None
+    assert department_for(world.reviewer, world.assessment.id) is None
+    zhujian = unit_named(session, "住建局")
+    assert [(a.alias, a.kind) for a in zhujian.aliases] == [("人防办", "office")]
+    assert unit_named(session, "城管局").name == "城管执法大队"  # an alias finds the unit
+
+
+def test_merge_rename_split_dissolve_are_applied_and_audited(
+    session: Session, world: World
+) -> None:
+    w = world
+    anjian, meijian = unit_named(session, "安监局"), unit_named(session, "煤监局")
+    merged = change(session, w, "merge", [anjian.id, meijian.id], [{"name": "应急管理局"}])
+    guotu = unit_named(session, "国土局")
+    change(
+        session, w, "rename", [guotu.id], [{"name": "自然资源局", "full_name": "蛟河市自然资源局"}]
+    )
+    zhujian = unit_named(session, "住建局")
+    split = change(session, w, "split", [zhujian.id], [{"name": "住建局"}, {"name": "人防办"}])
+    lvyou = unit_named(session, "旅游办")
+    change(session, w, "dissolve", [lvyou.id], [])
+    session.commit()
+
+    assert (anjian.status, meijian.status, zhujian.status, lvyou.status) == (
+        "merged", "merged", "split", "dissolved"
+    )  # fmt: skip
+    yingji = session.get_one(Unit, merged.to_ids[0])
+    assert yingji.status == "active" and yingji.names[0].valid_from == DAY
+    assert anjian.names[-1].valid_to == DAY
+    # A rename keeps the unit and its id; its names carry the dates.
+    assert guotu.name == "自然资源局" and guotu.full_name == "蛟河市自然资源局"
+    assert [(n.name, n.valid_to) for n in guotu.names] == [("国土局", DAY), ("自然资源局", None)]
+    graph = lineages(session)
+    assert sorted(graph[yingji.id].predecessors) == sorted([anjian.id, meijian.id])
+    assert len(split.to_ids) == 2 and graph[zhujian.id].successors == split.to_ids
+    assert graph[lvyou.id].successors == []
+
+    events = session.execute(
+        select(AuditEvent).where(AuditEvent.action == "unit_changed").order_by(AuditEvent.seq)
+    ).scalars()
+    kinds = [(payload_of(e)["kind"], payload_of(e)["document_no"]) for e in events]
+    assert kinds == [(k, DOC) for k in ("merge", "rename", "split", "dissolve")]
+    assert verify_chain(session).ok
+    assert reconcile(session).ok
+    # The proposal for a new year: the active units, the new ones where their predecessors stood.
+    names = [u.name for u in proposed_units(session)]
+    assert "应急管理局" in names and "安监局" not in names and "旅游办" not in names
+    assert names.count("住建局") == 1 and "人防办" in names and len(names) == 26 - 2 + 1 - 1 + 1
+
+
+@pytest.mark.parametrize(
+    ("kind", "from_names", "to", "code"),
+    [
+        ("merge", ["安监局"], [{"name": "应急管理局"}], "merge_needs_two"),
+        ("merge", ["安监局", "煤监局"], [], "merge_needs_two"),
+        ("split", ["住建局"], [{"name": "住建局"}], "split_needs_two"),
+        ("split", ["住建局", "交通局"], [{"name": "甲"}, {"name": "乙"}], "split_needs_two"),
+        ("rename", ["国土局"], [], "bad_change_units"),
+        ("create", ["国土局"], [{"name": "新局"}], "bad_change_units"),
+        ("dissolve", ["旅游办"], [{"name": "新局"}], "bad_change_units"),
+        ("rename", ["国土局"], [{"name": "交通局"}], "unit_name_in_use"),
+        ("split", ["住建局"], [{"name": "甲"}, {"name": "甲"}], "unit_name_in_use"),
+        ("absorb", ["国土局"], [{"name": "新局"}], "unknown_change_kind"),
+        ("create", [], [{"name": ""}], "bad_unit_name"),
+        ("create", [], ["新局"], "bad_change_units"),
+    ],
+)
+def test_a_change_that_breaks_a_rule_is_refused_and_nothing_is_applied(
+    session: Session, world: World, kind: str, from_names: list[str], to: list, code: str
+) -> None:
+    ids = [unit_named(session, n).id for n in from_names]
+    before = session.scalar(select(AuditEvent.seq).order_by(AuditEvent.seq.desc()).limit(1))
+    with pytest.raises(InvalidValue) as caught:
+        change(session, world, kind, ids, to)
+    assert caught.value.code == code
+    session.rollback()
+    assert session.scalars(select(UnitChange)).first() is None
+    assert all(u.status == "active" for u in all_units(session))
+    after = session.scalar(select(AuditEvent.seq).order_by(AuditEvent.seq.desc()).limit(1))
+    assert after == before
+
+
+def test_an_ended_unit_cannot_change_again_and_dates_and_documents_are_checked(
+    session: Session, world: World
+) -> None:
+    w = world
+    anjian, meijian = unit_named(session, "安监局"), unit_named(session, "煤监局")
+    change(session, w, "dissolve", [meijian.id], [])
+    with pytest.raises(InvalidValue) as caught:  # can't merge a dissolved unit
+        change(session, w, "merge", [anjian.id, meijian.id], [{"name": "应急管理局"}])
+    assert caught.value.code == "unit_not_active"
+    guotu = unit_named(session, "国土局")
+    change(session, w, "rename", [guotu.id], [{"name": "自然资源局"}])
+    with pytest.raises(InvalidValue) as caught:  # not before the current name began
+        change(session, w, "rename", [guotu.id], [{"name": "资源局"}], effective_on="2019-02-01")
+    assert caught.value.code == "bad_effective_on"
+    for bad in ({"effective_on": "2019-13-01"}, {"document_no": " "}, {"reason": ""}):
+        with pytest.raises(InvalidValue):
+            change(session, w, "rename", [guotu.id], [{"name": "资源局"}], **{
+                "effective_on": "2019-06-01", **bad})  # fmt: skip
+    with pytest.raises(NotFound):
+        change(session, w, "dissolve", [999999], [])
+    with pytest.raises(Forbidden):
+        change(session, w, "dissolve", [anjian.id], [], actor=w.reviewer)
+
+
+def _scheme_2019(drop: tuple[str, ...], add: list[dict]):  # type: ignore[no-untyped-def]
+    data = yaml.safe_load((SCHEMES_DIR / "jiaohe-2018.yaml").read_text("utf-8"))
+    data = copy.deepcopy(data)
+    data["code"], data["year"] = "test-2019", 2019
+    data["departments"] = [d for d in data["departments"] if d["name"] not in drop] + add
+    return parse_scheme(data)
+
+
+def test_a_merged_units_users_see_the_new_years_items_and_keep_their_old_ones(
+    session: Session, world: World
+) -> None:
+    w = world
+    a_unit, b_unit = w.dep_a.unit, w.dep_b.unit
+    merged = change(session, w, "merge", [a_unit.id, b_unit.id], [{"name": "合并局"}])
+    new = install_scheme(
+        session, _scheme_2019((w.dep_a.name, w.dep_b.name), [{"name": "合并局"}]), actor=w.admin
+    )
+    session.commit()
+    dep_new = session.execute(
+        select(Department).where(Department.assessment_id == new.id, Department.name == "合并局")
+    ).scalar_one()
+    assert dep_new.unit_id == merged.to_ids[0]  # the scheme's department is the merged unit
+    for member, old in ((w.member_a, w.dep_a), (w.member_b, w.dep_b)):
+        assert department_for(member, new.id) == dep_new
+        assert department_for(member, w.assessment.id) == old
+        assert current_department(member) == dep_new
+        item = (
+            session.execute(select(Item).where(Item.department_id == dep_new.id)).scalars().first()
+        )
+        assert item is not None and can_read_item(member, item)
+    # The reviewer in department A may not act on the merged unit's items either.
+    assert is_own_department(w.reviewer_in_a, dep_new.id)
+    other = next(d for d in new.departments if d.id != dep_new.id)
+    assert not is_own_department(w.member_a, other.id)

@@ -1,0 +1,131 @@
+"""The units pages: the list with lineage, the change form (admin), a unit's years."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tests.factories import World
+from tests.web.conftest import csrf_token, text
+from workflow.models import UnitChange
+from workflow.units import find_unit
+
+Login = Callable[[str], FlaskClient]
+LATIN_WORD = re.compile(r"\b[A-Za-z]{4,}\b")
+
+
+def _visible(html: str) -> str:
+    """The page's text without tags, scripts, styles and attribute values."""
+    html = re.sub(r"<(script|style|svg)\b.*?</\1>", " ", html, flags=re.S)
+    # The user name and the language switch are the only Latin words a page may carry.
+    return re.sub(r"<[^>]+>|\badmin\b|\bEnglish\b", " ", html)
+
+
+def test_admin_records_a_merge_and_sees_the_lineage_in_chinese(
+    app: Flask, world: World, login: Login, session: Session
+) -> None:
+    admin = login("admin")
+    page = admin.get("/admin/units")
+    assert page.status_code == 200
+    html = text(page)
+    assert "被考核单位" in html and "记录单位调整" in html and "安监局" in html
+    a, b = find_unit(session, "安监局"), find_unit(session, "煤监局")
+    assert a is not None and b is not None
+    form = {
+        "csrf_token": csrf_token(html),
+        "kind": "merge",
+        "from": [str(a.id), str(b.id)],
+        "to": "应急管理局\n",
+        "effective_on": "2019-03-01",
+        "document_no": "蛟市机编〔2019〕1号（示例）",
+        "reason": "机构改革",
+    }
+    refused = admin.post("/admin/units/changes", data={**form, "from": [str(a.id)]})
+    assert refused.status_code == 422
+    assert "合并须有至少两个原单位" in text(refused)
+    assert session.scalars(select(UnitChange)).first() is None
+    done = admin.post("/admin/units/changes", data=form)
+    assert done.status_code == 303
+    listed = text(admin.get("/admin/units"))
+    assert "已记录单位调整" in listed and "蛟市机编〔2019〕1号（示例）" in listed
+    session.expire_all()
+    new = find_unit(session, "应急管理局")
+    assert new is not None
+    unit_page = admin.get(f"/admin/units/{new.id}")
+    assert unit_page.status_code == 200
+    body = text(unit_page)
+    assert "安监局" in body and "煤监局" in body and "前身" in body
+    # The predecessors' 2018 year is shown, marked as theirs.
+    assert "前身：安监局" in body and "<svg" in body
+    assert not LATIN_WORD.findall(_visible(body)), LATIN_WORD.findall(_visible(body))
+    assert not LATIN_WORD.findall(_visible(listed)), LATIN_WORD.findall(_visible(listed))
+
+
+def test_units_pages_are_for_admins_and_a_unit_for_staff(
+    app: Flask, world: World, login: Login
+) -> None:
+    assert login("reviewer").get("/admin/units").status_code == 403
+    assert login("member_a").get(f"/admin/units/{world.dep_a.unit_id}").status_code == 403
+    assert login("reviewer").get(f"/admin/units/{world.dep_a.unit_id}").status_code == 200
+    assert login("admin").get("/admin/units/999999").status_code == 404
+
+
+def test_admin_starts_a_new_year_from_the_proposal_and_corrects_it(
+    app: Flask, world: World, login: Login, session: Session
+) -> None:
+    from workflow.models import Assessment, Department
+    from workflow.schemes import import_shipped
+
+    import_shipped(session)
+    session.commit()
+    a, b = find_unit(session, "安监局"), find_unit(session, "煤监局")
+    assert a is not None and b is not None
+    admin = login("admin")
+    html = text(admin.get("/admin/units"))
+    merge = {
+        "csrf_token": csrf_token(html),
+        "kind": "merge",
+        "from": [str(a.id), str(b.id)],
+        "to": "应急管理局",
+        "effective_on": "2019-03-01",
+        "document_no": "蛟市机编〔2019〕1号（示例）",
+        "reason": "机构改革",
+    }
+    admin.post("/admin/units/changes", data=merge)
+    page = admin.get("/admin/new-year")
+    assert page.status_code == 200
+    html = text(page)
+    assert "由安监局、煤监局合并" in html and "已不再单独考核的单位" in html
+    assert not LATIN_WORD.findall(_visible(html)), LATIN_WORD.findall(_visible(html))
+    scheme = re.search(r'<option value="(\d+)"[^>]*>2019', html)
+    assert scheme is not None
+    proposal = re.findall(r'name="units" value="(\d+)" checked', html)
+    assert len(proposal) == 25
+    form = {
+        "csrf_token": csrf_token(html),
+        "scheme_id": scheme.group(1),
+        "year": "2019",
+        "result_document_no": "",
+        "units": proposal,
+    }
+    refused = admin.post("/admin/new-year", data=form)
+    assert refused.status_code == 422 and "发文字号" in text(refused)
+    assert session.scalar(select(Assessment).where(Assessment.year == 2019)) is None
+    corrected = proposal[:-1]  # the admin leaves the last unit out
+    done = admin.post(
+        "/admin/new-year",
+        data={**form, "result_document_no": "蛟市职转办〔2020〕1号（示例）", "units": corrected},
+    )
+    assert done.status_code == 303
+    session.expire_all()
+    made = session.execute(select(Assessment).where(Assessment.year == 2019)).scalar_one()
+    deps = session.scalars(
+        select(Department).where(Department.assessment_id == made.id).order_by(Department.position)
+    ).all()
+    assert [str(d.unit_id) for d in deps] == corrected
+    assert made.result_document_no == "蛟市职转办〔2020〕1号（示例）"

@@ -1,0 +1,239 @@
+"""Units (被考核单位) across years: the list, a unit's names, lineage and results by year,
+and the form for a lineage change (admin). Every change goes through `workflow.units`."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext
+from sqlalchemy.orm import Session
+
+from web.common.ids import MAX_ID
+from web.db import discard_on_error, get_db
+from web.portal.auth import current_account, roles_required
+from web.portal.charts import distribution_svg, history_svg
+from web.portal.common import N_
+from workflow.errors import DomainError, InvalidValue, NotFound
+from workflow.models import Unit, UnitChange
+from workflow.permissions import READ_ALL_ROLES
+from workflow.schemes import get_stored_scheme, list_schemes, load_scheme, use_scheme
+from workflow.setup import create_assessment
+from workflow.states import Role
+from workflow.units import (
+    KINDS,
+    Lineage,
+    all_changes,
+    all_units,
+    apply_change,
+    get_unit,
+    lineages,
+    name_on,
+    proposed_units,
+    unit_history,
+    year_distribution,
+)
+
+bp = Blueprint("units_admin", __name__, url_prefix="/admin/units")
+
+KIND_TEXT = {
+    "create": N_("新设"),
+    "rename": N_("更名"),
+    "merge": N_("合并"),
+    "split": N_("拆分"),
+    "dissolve": N_("撤销"),
+}
+STATUS_TEXT = {
+    "active": N_("在用"),
+    "merged": N_("已合并"),
+    "split": N_("已拆分"),
+    "dissolved": N_("已撤销"),
+}
+
+
+def change_rows(db: Session, by_id: dict[int, Unit]) -> list[dict[str, object]]:
+    """The lineage changes, newest first, with the names the units bore on each side."""
+    rows: list[dict[str, object]] = []
+    for c in reversed(all_changes(db)):
+        before = c.effective_on - dt.timedelta(days=1)
+        rows.append(
+            {
+                "change": c,
+                "from": [name_on(by_id[i], before) for i in c.from_ids],
+                "to": [name_on(by_id[i], c.effective_on) for i in c.to_ids],
+            }
+        )
+    return rows
+
+
+def _render_list(db: Session, **context: object) -> str:
+    units = all_units(db)
+    by_id = {u.id: u for u in units}
+    return render_template(
+        "admin/units.html",
+        units=units,
+        by_id=by_id,
+        graph=lineages(db),
+        empty=Lineage(),
+        changes=change_rows(db, by_id),
+        kinds=KINDS,
+        kind_text=KIND_TEXT,
+        status_text=STATUS_TEXT,
+        **context,
+    )
+
+
+@bp.get("")
+@roles_required(Role.ADMIN)
+def units() -> ResponseReturnValue:
+    """Every unit with its status, names, aliases and lineage, the changes, and the form."""
+    return _render_list(get_db(), form={})
+
+
+@bp.post("/changes")
+@roles_required(Role.ADMIN)
+def change() -> ResponseReturnValue:
+    """Apply a lineage change from the form (audited); a refusal is shown with the form."""
+    db = get_db()
+    form = request.form
+    raw_ids = form.getlist("from")
+    targets = [line.strip() for line in form.get("to", "").splitlines() if line.strip()]
+    try:
+        with discard_on_error():
+            ids = [int(v) for v in raw_ids if v.isdecimal() and len(v) < 11]
+            apply_change(
+                db,
+                kind=form.get("kind", ""),
+                effective_on=form.get("effective_on", ""),
+                document_no=form.get("document_no", ""),
+                reason=form.get("reason", ""),
+                from_ids=[i for i in ids if i <= MAX_ID],
+                to=[{"name": t[:100]} for t in targets][:50],
+                actor=current_account(),
+            )
+    except DomainError as exc:
+        return _render_list(db, form=form, error=exc.message), exc.status
+    flash(gettext("已记录单位调整"), "success")
+    return redirect(url_for("units_admin.units"), code=303)
+
+
+def _ids(row: dict[str, object]) -> set[int]:
+    change = row["change"]
+    assert isinstance(change, UnitChange)
+    return {*change.from_ids, *change.to_ids}
+
+
+@bp.get(f"/<int(max={MAX_ID}):unit_id>")
+@roles_required(*READ_ALL_ROLES)
+def unit_page(unit_id: int) -> ResponseReturnValue:
+    """A unit: its names over time, its lineage, its results by year (with predecessors')."""
+    db = get_db()
+    try:
+        unit = get_unit(db, unit_id)
+    except NotFound:
+        abort(404)
+    graph = lineages(db)
+    lineage = graph.get(unit.id, Lineage())
+    years = unit_history(db, unit)
+    by_id = {u.id: u for u in all_units(db)}
+    titles: dict[str, str] = {}
+    for y in years:
+        for i in y.indicators:
+            titles.setdefault(i.code, i.title)
+    rows = [
+        (code, [next((i for i in y.indicators if i.code == code), None) for y in years])
+        for code in titles
+    ]
+    return render_template(
+        "admin/unit.html",
+        rows=rows,
+        titles=titles,
+        unit=unit,
+        lineage=lineage,
+        by_id=by_id,
+        changes=[r for r in change_rows(db, by_id) if unit.id in _ids(r)],
+        years=years,
+        chart=history_svg(years),
+        spread=distribution_svg(year_distribution(db)),
+        kind_text=KIND_TEXT,
+        status_text=STATUS_TEXT,
+    )
+
+
+# -- a new assessment year ---------------------------------------------------------------------
+year_bp = Blueprint("new_year", __name__, url_prefix="/admin/new-year")
+
+
+def _lineage_notes(db: Session) -> dict[int, str]:
+    """Why each proposed unit is there: merged from, split from, renamed from."""
+    notes: dict[int, str] = {}
+    by_id = {u.id: u for u in all_units(db)}
+    for c in all_changes(db):
+        before = c.effective_on - dt.timedelta(days=1)
+        sources = "、".join(name_on(by_id[i], before) for i in c.from_ids)
+        for t in c.to_ids:
+            if c.kind == "merge":
+                notes[t] = gettext("由%(names)s合并", names=sources)
+            elif c.kind == "split":
+                notes[t] = gettext("由%(names)s拆分", names=sources)
+            elif c.kind == "rename":
+                notes[t] = gettext("原名%(names)s", names=sources)
+    return notes
+
+
+def _render_new_year(db: Session, **context: object) -> str:
+    proposal = proposed_units(db)
+    ended = [u for u in all_units(db) if u.status != "active"]
+    graph = lineages(db)
+    by_id = {u.id: u for u in all_units(db)}
+    return render_template(
+        "admin/new_year.html",
+        schemes=list_schemes(db, limit=200),
+        proposal=proposal,
+        ended=ended,
+        graph=graph,
+        empty=Lineage(),
+        by_id=by_id,
+        notes=_lineage_notes(db),
+        status_text=STATUS_TEXT,
+        **context,
+    )
+
+
+@year_bp.get("")
+@roles_required(Role.ADMIN)
+def new_year() -> ResponseReturnValue:
+    """The form for a new year: scheme, year, 发文字号, issuer, and the proposed units."""
+    return _render_new_year(get_db(), form={})
+
+
+@year_bp.post("")
+@roles_required(Role.ADMIN)
+def create_year() -> ResponseReturnValue:
+    """Create the year's assessment for the confirmed units (audited)."""
+    db = get_db()
+    form = request.form
+    raw_scheme = form.get("scheme_id", "")
+    raw_year = form.get("year", "")
+    try:
+        with discard_on_error():
+            if not (raw_scheme.isdecimal() and len(raw_scheme) < 10):
+                raise InvalidValue("请选择考核方案", code="scheme_required")
+            record = get_stored_scheme(db, int(raw_scheme))
+            year = int(raw_year) if raw_year.isdecimal() and len(raw_year) < 6 else -1
+            ids = [int(v) for v in form.getlist("units") if v.isdecimal() and len(v) < 11]
+            assessment = create_assessment(
+                db,
+                load_scheme(db, record.id),
+                year=year,
+                result_document_no=form.get("result_document_no", ""),
+                issuer=form.get("issuer", ""),
+                unit_ids=[i for i in ids if i <= MAX_ID],
+                actor=current_account(),
+            )
+            use_scheme(db, record, assessment, actor=current_account())
+    except DomainError as exc:
+        return _render_new_year(db, form=form, error=exc.message), exc.status
+    flash(gettext("已创建%(year)s年度考核", year=assessment.year), "success")
+    return redirect(url_for("units_admin.units"), code=303)

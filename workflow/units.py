@@ -1,0 +1,554 @@
+"""Units (被考核单位) that outlive assessments, and their lineage: create, rename, merge,
+split, dissolve.
+
+No Flask here. `apply_change` checks a change (kind, units, effective date, document,
+reason), applies it, flushes and appends one `unit_changed` audit event in the caller's
+transaction; the caller commits. A unit keeps its id through renames; a merge makes one new
+unit of several (they end as `merged`), a split several new units of one (it ends as
+`split`), a dissolution ends units without successor. The lineage is the `unit_changes`
+table with its `from` and `to` units.
+
+Each assessment's department row is one year's appearance of a unit (`Department.unit_id`);
+`install_scheme` finds the unit of each department of a scheme by name (or makes it).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from workflow.audit import record_event
+from workflow.errors import Forbidden, InvalidValue, NotFound
+from workflow.models import Unit, UnitAlias, UnitChange, UnitChangeLink, UnitName, User
+from workflow.permissions import forget_own_departments
+from workflow.states import Role
+
+KINDS = ("create", "rename", "merge", "split", "dissolve")
+#: What a unit's status becomes when a change ends it.
+ENDED_AS = {"merge": "merged", "split": "split", "dissolve": "dissolved"}
+STATUSES = ("active", "merged", "split", "dissolved")
+MAX_NAME = 100
+MAX_FULL_NAME = 200
+MAX_DOCUMENT_NO = 100
+MAX_REASON = 2000
+
+
+@dataclass(frozen=True)
+class NewUnit:
+    """A unit a change leads to: its name, full name, aliases and included offices."""
+
+    name: str
+    full_name: str = ""
+    aliases: tuple[str, ...] = ()
+    offices: tuple[str, ...] = ()
+
+
+@dataclass
+class Lineage:
+    """A unit's direct predecessors and successors, with the changes that link them."""
+
+    predecessors: list[int] = field(default_factory=list)
+    successors: list[int] = field(default_factory=list)
+    changes: list[UnitChange] = field(default_factory=list)
+
+
+def _require_admin(actor: User | None) -> None:
+    if actor is not None and not (actor.is_active and actor.has_role(Role.ADMIN)):
+        raise Forbidden("只有管理员可以调整被考核单位", code="role_required")
+
+
+def get_unit(session: Session, unit_id: int) -> Unit:
+    """Load a unit, else NotFound."""
+    unit = session.get(Unit, unit_id)
+    if unit is None:
+        raise NotFound("单位不存在：%(id)s", code="unit_not_found", params={"id": unit_id})
+    return unit
+
+
+def all_units(session: Session) -> list[Unit]:
+    """Every unit, active ones first, then by id."""
+    units = session.execute(
+        select(Unit).options(selectinload(Unit.names), selectinload(Unit.aliases))
+    ).scalars()
+    return sorted(units, key=lambda u: (u.status != "active", u.id))
+
+
+def find_unit(session: Session, name: str, *, active_only: bool = False) -> Unit | None:
+    """The unit known by `name`: its current name first, then an alias or office, then a
+    former name (the newest unit wins)."""
+    name = name.strip()
+    current = select(UnitName.unit_id).where(UnitName.name == name, UnitName.valid_to.is_(None))
+    by_alias = select(UnitAlias.unit_id).where(UnitAlias.alias == name)
+    former = select(UnitName.unit_id).where(UnitName.name == name)
+    for stmt in (current, by_alias, former):
+        q = select(Unit).where(Unit.id.in_(stmt)).order_by(Unit.id.desc())
+        if active_only:
+            q = q.where(Unit.status == "active")
+        unit = session.execute(q.limit(1)).scalar()
+        if unit is not None:
+            return unit
+    return None
+
+
+def make_unit(session: Session, spec: NewUnit, valid_from: dt.date | None = None) -> Unit:
+    """A new active unit with its first name, aliases and offices (not audited: the caller's
+    change or assessment records it)."""
+    unit = Unit(status="active")
+    unit.names = [
+        UnitName(name=spec.name, full_name=spec.full_name or spec.name, valid_from=valid_from)
+    ]
+    unit.aliases = [UnitAlias(alias=a, kind="alias") for a in dict.fromkeys(spec.aliases)] + [
+        UnitAlias(alias=o, kind="office") for o in dict.fromkeys(spec.offices)
+    ]
+    session.add(unit)
+    session.flush()
+    return unit
+
+
+def unit_for_department(session: Session, spec: NewUnit) -> tuple[Unit, bool]:
+    """The unit a scheme's department is an appearance of (by name, an active one first),
+    or a new one; returns (unit, made)."""
+    unit = find_unit(session, spec.name, active_only=True) or find_unit(session, spec.name)
+    if unit is not None:
+        return unit, False
+    return make_unit(session, spec), True
+
+
+# -- checking a change --------------------------------------------------------------------
+def _text(value: Any, limit: int) -> str | None:
+    """The stripped text, or None when it is missing, empty or over `limit`."""
+    text = value.strip() if isinstance(value, str) else ""
+    return text if text and len(text) <= limit else None
+
+
+def parse_day(value: Any) -> dt.date:
+    """A YYYY-MM-DD day (a date passes), else InvalidValue."""
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise InvalidValue("生效日期须为 YYYY-MM-DD 格式的日期", code="bad_effective_on")
+
+
+def parse_new_unit(value: Any, n: int) -> NewUnit:
+    """A `to` entry: {"name", "full_name"?, "aliases"?, "offices"?}, else InvalidValue."""
+    if isinstance(value, NewUnit):
+        return value
+    if not isinstance(value, Mapping):
+        raise InvalidValue(
+            "第 %(n)s 个新单位须为含 name 的对象", code="bad_change_units", params={"n": n}
+        )
+    name = value.get("name")
+    if not isinstance(name, str) or not name.strip() or len(name.strip()) > MAX_NAME:
+        raise InvalidValue(
+            "第 %(n)s 个新单位的名称不能为空，且不超过 %(max)s 字",
+            code="bad_unit_name",
+            params={"n": n, "max": MAX_NAME},
+        )
+    full = value.get("full_name") or ""
+    if not isinstance(full, str) or len(full.strip()) > MAX_FULL_NAME:
+        raise InvalidValue(
+            "第 %(n)s 个新单位的全称不超过 %(max)s 字",
+            code="bad_unit_name",
+            params={"n": n, "max": MAX_FULL_NAME},
+        )
+    lists = []
+    for key in ("aliases", "offices"):
+        raw = value.get(key) or []
+        if not isinstance(raw, list) or not all(
+            isinstance(a, str) and a.strip() and len(a.strip()) <= MAX_NAME for a in raw
+        ):
+            raise InvalidValue(
+                "第 %(n)s 个新单位的别名和挂牌机构须为不超过 %(max)s 字的名称列表",
+                code="bad_unit_name",
+                params={"n": n, "max": MAX_NAME},
+            )
+        lists.append(tuple(a.strip() for a in raw))
+    return NewUnit(name.strip(), full.strip(), lists[0], lists[1])
+
+
+def _shape(kind: str, sources: Sequence[Unit], targets: Sequence[NewUnit]) -> None:
+    """The number of units on each side, as each kind needs."""
+    f, t = len(sources), len(targets)
+    if kind == "create" and (f or not t):
+        raise InvalidValue("新设单位不能有原单位，且至少新设一个单位", code="bad_change_units")
+    if kind == "rename" and (f != 1 or t != 1):
+        raise InvalidValue("更名须指定一个原单位和一个新名称", code="bad_change_units")
+    if kind == "merge" and (f < 2 or t != 1):
+        raise InvalidValue("合并须有至少两个原单位，合并为一个新单位", code="merge_needs_two")
+    if kind == "split" and (f != 1 or t < 2):
+        raise InvalidValue("拆分须有一个原单位，拆分为至少两个新单位", code="split_needs_two")
+    if kind == "dissolve" and (not f or t):
+        raise InvalidValue("撤销须指定至少一个原单位，且不能有新单位", code="bad_change_units")
+
+
+def _check_names(session: Session, targets: Sequence[NewUnit], keep: set[int]) -> None:
+    """A new name may not be the current name of another active unit (nor repeat)."""
+    seen: set[str] = set()
+    for t in targets:
+        if t.name in seen:
+            raise InvalidValue(
+                "新单位名称重复：%(name)s", code="unit_name_in_use", params={"name": t.name}
+            )
+        seen.add(t.name)
+        holder = find_unit(session, t.name, active_only=True)
+        if holder is not None and holder.id not in keep and holder.name == t.name:
+            raise InvalidValue(
+                "名称“%(name)s”已是在用单位的名称",
+                code="unit_name_in_use",
+                params={"name": t.name},
+            )
+
+
+def apply_change(
+    session: Session,
+    *,
+    kind: str,
+    effective_on: Any,
+    document_no: Any,
+    reason: Any,
+    from_ids: Iterable[Any] = (),
+    to: Iterable[Any] = (),
+    actor: User | None,
+) -> UnitChange:
+    """Check and apply one lineage change; audited (`unit_changed`). Nothing is applied when
+    anything is refused."""
+    _require_admin(actor)
+    if kind not in KINDS:
+        raise InvalidValue(
+            "未知的单位调整类型：%(kind)s（可用 create、rename、merge、split、dissolve）",
+            code="unknown_change_kind",
+            params={"kind": kind},
+        )
+    day = parse_day(effective_on)
+    doc = _text(document_no, MAX_DOCUMENT_NO)
+    if doc is None:
+        raise InvalidValue(
+            "请填写调整依据的文号（不超过 %(max)s 字）",
+            code="change_document_required",
+            params={"max": MAX_DOCUMENT_NO},
+        )
+    why = _text(reason, MAX_REASON)
+    if why is None:
+        raise InvalidValue(
+            "请填写调整理由（不超过 %(max)s 字）",
+            code="reason_required",
+            params={"max": MAX_REASON},
+        )
+    ids: list[int] = []
+    for raw in from_ids:
+        if isinstance(raw, bool) or not isinstance(raw, int) or not 0 < raw < 2**31:
+            raise InvalidValue("原单位须为单位编号（整数）", code="bad_change_units")
+        if raw in ids:
+            raise InvalidValue("原单位重复：%(id)s", code="bad_change_units", params={"id": raw})
+        ids.append(raw)
+    sources = [get_unit(session, i) for i in ids]
+    targets = [parse_new_unit(t, n) for n, t in enumerate(to, start=1)]
+    _shape(kind, sources, targets)
+    for unit in sources:
+        if unit.status != "active":
+            raise InvalidValue(
+                "单位“%(name)s”已合并、拆分或撤销，不能再调整",
+                code="unit_not_active",
+                params={"name": unit.name},
+            )
+        started = unit.current.valid_from
+        if started is not None and day <= started:
+            raise InvalidValue(
+                "生效日期须晚于单位“%(name)s”现名称的启用日期 %(since)s",
+                code="bad_effective_on",
+                params={"name": unit.name, "since": started.isoformat()},
+            )
+    _check_names(session, targets, {u.id for u in sources})  # a source ends: its name is free
+
+    before = [unit_state(u) for u in sources]
+    made: list[Unit] = []
+    if kind == "rename":
+        unit, new = sources[0], targets[0]
+        unit.current.valid_to = day
+        unit.names.append(
+            UnitName(name=new.name, full_name=new.full_name or new.name, valid_from=day)
+        )
+        _add_aliases(unit, new)
+        made = [unit]
+    else:
+        for unit in sources:
+            unit.current.valid_to = day
+            unit.status = ENDED_AS[kind]
+        made = [make_unit(session, t, valid_from=day) for t in targets]
+    change = UnitChange(
+        kind=kind,
+        effective_on=day,
+        document_no=doc,
+        reason=why,
+        created_by_id=actor.id if actor is not None else None,
+    )
+    change.links = [UnitChangeLink(unit_id=u.id, role="from") for u in sources] + [
+        UnitChangeLink(unit_id=u.id, role="to") for u in made
+    ]
+    session.add(change)
+    session.flush()
+    forget_own_departments(session)
+    record_event(
+        session,
+        actor=actor,
+        action="unit_changed",
+        target_type="unit_change",
+        target_id=change.id,
+        payload={
+            "kind": kind,
+            "effective_on": day.isoformat(),
+            "document_no": doc,
+            "reason": why,
+            "from": before,
+            "to": [unit_state(u) for u in made],
+        },
+    )
+    return change
+
+
+def _add_aliases(unit: Unit, spec: NewUnit) -> None:
+    have = {a.alias for a in unit.aliases}
+    for alias, kind in [(a, "alias") for a in spec.aliases] + [(o, "office") for o in spec.offices]:
+        if alias not in have:
+            unit.aliases.append(UnitAlias(alias=alias, kind=kind))
+            have.add(alias)
+
+
+STATUS_LABELS = {"active": "在用", "merged": "合并", "split": "拆分", "dissolved": "撤销"}
+KIND_LABELS = {
+    "create": "新设",
+    "rename": "更名",
+    "merge": "合并",
+    "split": "拆分",
+    "dissolve": "撤销",
+}
+
+
+def unit_state(unit: Unit) -> dict[str, Any]:
+    """A unit as an audit payload records it."""
+    return {
+        "id": unit.id,
+        "name": unit.name,
+        "full_name": unit.full_name,
+        "status": unit.status,
+        "aliases": [{"alias": a.alias, "kind": a.kind} for a in unit.aliases],
+    }
+
+
+# -- reading the lineage ------------------------------------------------------------------
+def all_changes(session: Session) -> list[UnitChange]:
+    """Every lineage change, oldest effective first."""
+    return list(
+        session.execute(
+            select(UnitChange)
+            .options(selectinload(UnitChange.links))
+            .order_by(UnitChange.effective_on, UnitChange.id)
+        ).scalars()
+    )
+
+
+def lineages(session: Session) -> dict[int, Lineage]:
+    """Every unit's direct predecessors and successors (renames link a unit to itself and
+    are left out of both lists)."""
+    out: dict[int, Lineage] = {}
+    for change in all_changes(session):
+        for uid in {*change.from_ids, *change.to_ids}:
+            out.setdefault(uid, Lineage()).changes.append(change)
+        if change.kind == "rename":
+            continue
+        for f in change.from_ids:
+            for t in change.to_ids:
+                out.setdefault(f, Lineage()).successors.append(t)
+                out.setdefault(t, Lineage()).predecessors.append(f)
+    return out
+
+
+def ancestors(graph: Mapping[int, Lineage], unit_id: int) -> list[int]:
+    """Every unit the unit descends from (nearest first), without itself."""
+    found: list[int] = []
+    todo = list(graph.get(unit_id, Lineage()).predecessors)
+    while todo:
+        uid = todo.pop(0)
+        if uid in found or uid == unit_id:
+            continue
+        found.append(uid)
+        todo.extend(graph.get(uid, Lineage()).predecessors)
+    return found
+
+
+def name_on(unit: Unit, day: dt.date) -> str:
+    """The unit's name on a day (its first name before any record)."""
+    for n in unit.names:
+        if (n.valid_from is None or n.valid_from <= day) and (
+            n.valid_to is None or day < n.valid_to
+        ):
+            return n.name
+    return unit.names[0].name if unit.names else ""
+
+
+def proposed_units(session: Session) -> list[Unit]:
+    """The units a new assessment assesses unless the admin says otherwise: every active unit
+    (a merged unit is assessed as its one successor, a split one as each of its parts).
+
+    Ordered as they last appeared (by department position), new units after them."""
+    from workflow.models import Department
+
+    active = [u for u in all_units(session) if u.status == "active"]
+    rows = session.execute(
+        select(Department.unit_id, Department.position, Department.assessment_id)
+    ).all()
+    graph = lineages(session)
+    last: dict[int, tuple[int, int]] = {}
+    for uid, pos, aid in rows:
+        if uid not in last or aid > last[uid][0]:
+            last[uid] = (aid, pos)
+
+    def place(u: Unit) -> tuple[int, int, int]:
+        if u.id in last:
+            return (0, last[u.id][1], u.id)
+        for a in ancestors(graph, u.id):  # where its nearest predecessor stood
+            if a in last:
+                return (0, last[a][1], u.id)
+        return (1, 0, u.id)
+
+    return sorted(active, key=place)
+
+
+# -- year over year -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class IndicatorScore:
+    """One indicator's points of a unit in one year (None while not scored)."""
+
+    code: str
+    title: str
+    max_points: Decimal
+    score: Decimal | None
+
+
+@dataclass(frozen=True)
+class UnitYear:
+    """A unit's result in one assessment: its own, or a predecessor's (`via`)."""
+
+    year: int
+    assessment_id: int
+    department_id: int
+    name: str
+    total: Decimal
+    converted: Decimal
+    rank: int
+    complete: bool
+    via: Unit | None
+    indicators: list[IndicatorScore]
+    total_points: Decimal
+
+
+def unit_history(session: Session, unit: Unit, *, hide: Any = None) -> list[UnitYear]:
+    """The unit's results across years, and its predecessors' (merged or split into it),
+    marked with `via`; oldest year first. `hide(assessment)` → True blanks no figure but
+    drops that year (a department user before publication)."""
+    from workflow.models import Assessment, Department, Indicator, Item
+    from workflow.results import assessment_results
+
+    graph = lineages(session)
+    chain = [unit.id, *ancestors(graph, unit.id)]
+    deps = session.execute(
+        select(Department, Assessment)
+        .join(Assessment, Assessment.id == Department.assessment_id)
+        .where(Department.unit_id.in_(chain))
+        .order_by(Assessment.year, Assessment.id, Department.position)
+    ).all()
+    units = {u.id: u for u in session.scalars(select(Unit).where(Unit.id.in_(chain)))}
+    out: list[UnitYear] = []
+    tables: dict[int, Any] = {}
+    for dep, assessment in deps:
+        if hide is not None and hide(assessment):
+            continue
+        if assessment.id not in tables:
+            tables[assessment.id] = assessment_results(session, assessment).by_department()
+        row = tables[assessment.id][dep.id]
+        items = session.execute(
+            select(Indicator, Item.total, Item.state)
+            .join(Item, Item.indicator_id == Indicator.id)
+            .where(Item.department_id == dep.id)
+            .order_by(Indicator.position)
+        ).all()
+        out.append(
+            UnitYear(
+                year=assessment.year,
+                assessment_id=assessment.id,
+                department_id=dep.id,
+                name=dep.name,
+                total=row.total,
+                converted=row.converted,
+                rank=row.rank,
+                complete=row.items_scored == row.items_total,
+                via=None if dep.unit_id == unit.id else units[dep.unit_id],
+                indicators=[
+                    IndicatorScore(
+                        ind.code, ind.title, ind.max_points, total if state == "scored" else None
+                    )
+                    for ind, total, state in items
+                ],
+                total_points=assessment.total_points,
+            )
+        )
+    return out
+
+
+def year_distribution(session: Session) -> list[tuple[int, int, list[Decimal]]]:
+    """Per assessment (year, id): every department's total, for the office-wide spread."""
+    from workflow.models import Assessment
+    from workflow.results import assessment_results
+
+    out = []
+    for a in session.scalars(select(Assessment).order_by(Assessment.year, Assessment.id)):
+        rows = assessment_results(session, a).rows
+        out.append((a.year, a.id, sorted(r.total for r in rows)))
+    return out
+
+
+# -- a reorganisation from a file (the shipped 示例) -------------------------------------------
+def apply_reorganisation(session: Session, path: Any, *, actor: User | None) -> list[UnitChange]:
+    """Apply every change of a reorganisation file (YAML: `changes: [{kind, from: [names],
+    to: [{name, full_name}], effective_on, document_no, reason}]`), in order, each checked and
+    audited as any other change. Units are named as they are at the time of the change."""
+    from pathlib import Path
+
+    import yaml
+
+    data = yaml.safe_load(Path(path).read_text("utf-8"))
+    out = []
+    for n, change in enumerate(data.get("changes") or [], start=1):
+        ids = []
+        for name in change.get("from") or []:
+            unit = find_unit(session, str(name), active_only=True)
+            if unit is None:
+                raise NotFound(
+                    "第 %(n)s 项调整的单位不存在：%(name)s",
+                    code="unit_not_found",
+                    params={"n": n, "name": name},
+                )
+            ids.append(unit.id)
+        out.append(
+            apply_change(
+                session,
+                kind=str(change.get("kind", "")),
+                effective_on=str(change.get("effective_on", "")),
+                document_no=change.get("document_no"),
+                reason=change.get("reason"),
+                from_ids=ids,
+                to=change.get("to") or [],
+                actor=actor,
+            )
+        )
+    return out
