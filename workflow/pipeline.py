@@ -3,17 +3,20 @@
 In order, for every row of the table (workflow/table.py):
 
 1. parse the payload with the row's model (before any lock: a bad body costs no lock);
-2. one locking read of the item with its assessment, and the claims and scores the row needs;
+2. one locking read of the item with its assessment, and the claims and scores the row needs
+   (a Core read when it needs none: workflow/itemrow.py);
 3. visibility (another department's item is a 404), then the idempotency check;
 4. the final-results check and the version check;
 5. the facts the row needs (scoring points, evidence, routine records, calendar), each one
    query, only when needed;
 6. the guards, through the `transitions` machine;
-7. the effects, the new state, one flush (the version moves by exactly one);
+7. the effects, the new state; the item's changed columns in one Core UPDATE that moves the
+   version by exactly one (`… WHERE id = :id AND version = :v`), then one flush of the rows
+   the effects added or changed;
 8. the audit event(s), the notifications it causes (workflow/notify.py: inbox and outbox rows,
    delivered later by the worker), and the idempotency record.
 
-A database conflict raised by the flush (a unique violation, a stale row, a deadlock or a
+A database conflict raised by the writes (a unique violation, a stale row, a deadlock or a
 serialization failure) becomes `Conflict` here, so every face (API, portal, CLI, bulk) shows
 the same 409; `run_command` retries such a conflict once in a fresh transaction. The pipeline
 never commits: the caller's unit of work (`workflow.db.unit_of_work`) does, once.
@@ -32,7 +35,7 @@ from typing import Any, cast
 from sqlalchemy import Select, Table, bindparam, select, update
 from sqlalchemy.orm import Session, contains_eager, joinedload, sessionmaker
 
-from workflow import notify
+from workflow import itemrow, notify
 from workflow.assessments import ensure_not_final
 from workflow.audit import append_after, canonical_json
 from workflow.db import translate_conflicts, unit_of_work
@@ -149,8 +152,13 @@ def _locked(
     """
     if session.get_bind().dialect.name == "sqlite":
         _serialise_sqlite_writer(session, item_id)
-    stmt = _lock_statement(needs & _EAGER)
-    row = session.execute(stmt, {"item_id": item_id}).unique().first()
+    eager = needs & _EAGER
+    if not eager:  # the item and its assessment only: a Core read (workflow/itemrow.py)
+        locked = itemrow.read_locked(session, item_id)
+        if locked is None:
+            raise NotFound("考核事项不存在", code="item_not_found")
+        return locked
+    row = session.execute(_lock_statement(eager), {"item_id": item_id}).unique().first()
     if row is None:
         raise NotFound("考核事项不存在", code="item_not_found")
     item, seq, head_hash = row
@@ -356,8 +364,8 @@ def execute(session: Session, command: Command) -> Outcome:
         _lateness(session, item, ctx)
     if row.trigger == "submit":  # the claims of this submission are the guards' facts
         _claims_of_submission(ctx)
-    from_state = item.state
-    with session.no_autoflush:  # one UPDATE, so the version moves by exactly one
+    from_state, version = item.state, item.version
+    with session.no_autoflush:  # nothing is written before the item's one UPDATE
         new_state = fire(ItemFlow(item, ctx), row.trigger)
         audited: dict[str, Any] = {}
         for effect in row.effects:
@@ -366,7 +374,10 @@ def execute(session: Session, command: Command) -> Outcome:
             item.state = new_state.value
             item.updated_at = ctx.now
     with translate_conflicts():
-        session.flush()  # bumps item.version (version_id_col) when the item changed
+        # One Core UPDATE of the item's changed columns moves the version by exactly one;
+        # the flush then writes the rows the effects added or changed (claims, scores).
+        itemrow.write_item(session, item, version)
+        session.flush()
     if row.changes_state:
         audited["version"] = item.version
         audited["round"] = item.round
