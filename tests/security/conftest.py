@@ -24,6 +24,7 @@ from tests.web.conftest import (  # noqa: F401
 from workflow.demo import run_demo
 from workflow.notices import issue_notice, issue_summary
 from workflow.scheme import Scheme
+from workflow.schemes import import_shipped
 from workflow.setup import install_scheme
 from workflow.users import create_user
 
@@ -78,6 +79,7 @@ def demo(
         for department in assessment.departments:
             issue_notice(session, store, assessment, department, admin)
         issue_summary(session, store, assessment, admin)
+    import_shipped(session)  # the scheme library's pages (as `init` fills it)
     session.commit()
     # The walks sign every role in again and again and post hostile values to /login: the
     # sign-in limits (tested on their own in test_sign_in_limits.py) are lifted here.

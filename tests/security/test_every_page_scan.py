@@ -36,6 +36,7 @@ ALLOWED_WORDS = {
     "JSON",
     "Lines",
     "JSONL",
+    "YAML",
     "SHA",
     "Word",
     "docx",

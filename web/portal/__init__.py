@@ -32,6 +32,7 @@ def register_portal(app: Flask) -> None:
         publication,
         review,
         routine,
+        schemes,
         units,
     )
     from web.portal.auth import init_auth, signed_in_user
@@ -57,6 +58,7 @@ def register_portal(app: Flask) -> None:
     app.register_blueprint(inbox.bp)
     app.register_blueprint(jobs.bp)
     app.add_template_global(inbox.unread_messages, "unread_messages")
+    app.register_blueprint(schemes.bp)
     app.add_template_filter(local_time, "local_time")
     app.add_template_filter(file_size, "file_size")
     app.add_template_filter(state_label, "state_label")
