@@ -149,6 +149,12 @@ PAYLOAD_LABELS = {
     "trigger": N_("起因"),
     "verification_code": N_("验证码"),
     "snapshot": N_("内容快照"),
+    "code": N_("编码"),
+    "year": N_("年度"),
+    "origin": N_("来源"),
+    "total_points": N_("总分"),
+    "previous_id": N_("上一版本编号"),
+    "before": N_("修改前"),
 }
 VALUE_LABELS = {
     **KIND_LABELS,
@@ -158,10 +164,16 @@ VALUE_LABELS = {
     "notice": N_("考核结果通知书"),
     "summary": N_("汇总表"),
     "issue": N_("签发"),
+    "api": N_("接口上传"),
+    "portal": N_("网页上传"),
+    "form": N_("表单编辑"),
+    "docx": N_("Word 导入"),
+    "shipped": N_("随系统提供"),
+    "cli": N_("命令行导入"),
 }
 
 
-LABELLED_VALUES = frozenset({"kind", "outcome", "registered_by", "trigger"})
+LABELLED_VALUES = frozenset({"kind", "outcome", "registered_by", "trigger", "origin"})
 
 
 def _text(value: Any, key: str = "") -> str:

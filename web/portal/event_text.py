@@ -55,6 +55,7 @@ OTHER_ACTION_LABELS = {
     "notification_preferences_changed": N_("变更通知设置"),
     "job_requested": N_("发起后台任务"),
 }
+SYSTEM_ACTOR = N_("系统")
 ACTION_TEXT: dict[str, str] = {**EVENT_LABELS, **OTHER_ACTION_LABELS}
 
 ROUTINE_STATES = {
@@ -92,7 +93,12 @@ def event_state_label(target_type: str, value: str | None) -> str:
 
 
 def person(user: User | None, username: str) -> str:
-    """Show a user as 显示名（用户名）, or the user name alone when there is no other name."""
+    """Show a user as 显示名（用户名）, or the user name alone when there is no other name.
+
+    Events without a user (`init`, the system's own) name the actor 系统.
+    """
+    if user is None and username == "system":
+        return gettext(SYSTEM_ACTOR)
     if user is None or not user.display_name or user.display_name == username:
         return username
     return f"{user.display_name}（{username}）"
