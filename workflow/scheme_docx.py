@@ -404,6 +404,7 @@ def read_docx_draft(data: bytes) -> Draft:
     if routine is not None:
         scheme["routine"] = routine
     draft.warn("appeal_window_days", "文件未载明申诉期，取默认 7 天")
+    draft.warn("check_points", "核查要点（考评方式一节的“是否…”）未按指标读出，请在各指标下补充")
     # Keys in the file's order, as the shipped schemes write them.
     order = [
         "code", "year", "title", "document_no", "issuer", "signed_on", "printed_on",

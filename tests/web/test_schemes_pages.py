@@ -31,6 +31,8 @@ def fields(html: str) -> dict[str, str]:
         m.group(1): m.group(2).replace("&#34;", '"').replace("&quot;", '"').replace("&amp;", "&")
         for m in re.finditer(r'<input type="(?:text|hidden)" name="([^"]+)" value="([^"]*)"', html)
     }
+    for area in re.finditer(r'<textarea name="([^"]+)"[^>]*>([^<]*)</textarea>', html):
+        out[area.group(1)] = area.group(2).replace("&#34;", '"').replace("&amp;", "&")
     for select_match in re.finditer(r'<select name="([^"]+)"[^>]*>(.*?)</select>', html, re.S):
         chosen = re.search(r'<option value="([^"]*)" selected>', select_match.group(2))
         first = re.search(r'<option value="([^"]*)"', select_match.group(2))
@@ -89,6 +91,13 @@ def test_copy_edit_in_the_form_and_diff(
     before = stored(session)
     assert before == 2
     data["c1.i1.p1.max_points"] = "3"  # 4.2: 2 → 3, the sum holds again
+    checks = data["c0.i0.check_points"]
+    data["c0.i0.check_points"] = checks + "\n是否有分管领导"  # a check point without its method
+    refused = admin.post("/admin/schemes/form", data=data)
+    assert refused.status_code == 422
+    assert re.search(r'c0\.i0\.check_points" rows="3">[^<]*</textarea><span class="field-error"',
+                     text(refused))  # fmt: skip
+    data["c0.i0.check_points"] = checks + "\n实地考核：是否有分管领导"
     ok = admin.post("/admin/schemes/form", data=data)
     assert ok.status_code == 303, text(ok)[:2000]
     assert stored(session) == 3

@@ -149,7 +149,6 @@ PAYLOAD_LABELS = {
     "trigger": N_("起因"),
     "verification_code": N_("验证码"),
     "snapshot": N_("内容快照"),
-    "code": N_("编码"),
     "year": N_("年度"),
     "origin": N_("来源"),
     "total_points": N_("总分"),

@@ -117,6 +117,9 @@ PLACE_WORDS = {
     "kinds": N_("类型"),
     "late_deduction": N_("逾期扣分"),
     "timezone": N_("时区"),
+    "check_points": N_("核查要点"),
+    "method": N_("核查方式"),
+    "text": N_("内容"),
 }
 #: The keys the form edits; every other key of a scheme is carried over unchanged.
 FORM_KEYS = (
@@ -158,6 +161,7 @@ def field_of(path: str) -> str:
     out = path.replace("categories[", "c[").replace(".indicators[", ".i[")
     out = out.replace(".sub_items[", ".p[")
     out = re.sub(r"\[(\d+)\]", r"\1", out)
+    out = re.sub(r"\.check_points\d*(\..*)?$", ".check_points", out)
     out = re.sub(r"^routine\.quotas\.(\w+)\.", r"q.\1.", out)
     return out
 
@@ -217,6 +221,9 @@ def form_to_scheme(form: MultiDict[str, str]) -> dict[str, Any]:
             if not filled(rows[ikey]):
                 continue
             indicator = part(rows[ikey], "evidence_basis")
+            checks = check_points_of(rows[ikey].get("check_points", ""))
+            if checks:
+                indicator["check_points"] = checks
             indicator["sub_items"] = [
                 part(rows[pkey], "routine")
                 for pkey in sorted(k for k in rows if len(k) == 3 and k[:2] == ikey)
@@ -229,6 +236,33 @@ def form_to_scheme(form: MultiDict[str, str]) -> dict[str, Any]:
     if routine:
         data["routine"] = routine
     return data
+
+
+CHECK_LINE = re.compile(r"^\s*(实地考核|平时考核)\s*[：:]\s*(.*)$")
+
+
+def check_points_of(text: str) -> list[dict[str, str]]:
+    """核查要点, one a line: 「实地考核：是否成立工作领导小组」 (a line without a method is kept
+    with none, so the engine names its place)."""
+    points = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        m = CHECK_LINE.match(line)
+        if m:
+            points.append({"text": m.group(2).strip(), "method": m.group(1)})
+        else:
+            points.append({"text": line.strip(), "method": ""})
+    return points
+
+
+def check_points_text(points: Any) -> str:
+    """The editor's text of an indicator's 核查要点."""
+    lines = []
+    for point in points if isinstance(points, list) else []:
+        if isinstance(point, dict):
+            lines.append(f"{point.get('method', '')}：{point.get('text', '')}")
+    return "\n".join(lines)
 
 
 def _routine_of(form: MultiDict[str, str], carried: Any) -> dict[str, Any]:
@@ -300,6 +334,7 @@ def editor_rows(data: dict[str, Any]) -> dict[str, Any]:
                 {
                     **{k: _text(i.get(k)) for k in ("code", "title", "max_points")},
                     "evidence_basis": _text(i.get("evidence_basis")),
+                    "check_points": check_points_text(i.get("check_points")),
                     "points": points,
                 }
             )
