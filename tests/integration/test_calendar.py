@@ -176,7 +176,9 @@ def test_an_override_moves_a_working_day_deadline_and_is_audited(
     session.commit()
     assert stages(session, w, now)["review"]["due_on"] == "2018-10-08"
     actions_seen = session.execute(
-        select(AuditEvent.action).where(AuditEvent.target_type == "calendar")
+        select(AuditEvent.action)
+        .where(AuditEvent.target_type == "calendar")
+        .order_by(AuditEvent.seq)
     ).scalars().all()  # fmt: skip
     assert actions_seen == ["calendar_override_set", "calendar_override_removed"]
 
