@@ -387,7 +387,8 @@ def run_years_demo(
     for d_index, dep in enumerate(departments):
         member = members.get(dep.id)
         if member is None:  # a unit new in the reorganisation (a split part): its own account
-            username = f"dept{len(result.users) + len(out.second_users) + 1:02d}"
+            taken = sum(1 for u in result.users if u.startswith("dept"))
+            username = f"dept{taken + len(out.second_users) + 1:02d}"
             member = create_user(
                 session, username, ["department"], unit=dep.unit, password=password,
                 display_name=f"{dep.name}填报员", actor=admin,
