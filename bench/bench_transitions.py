@@ -99,8 +99,11 @@ def run_engine(url: str, store: LocalStore) -> tuple[int, float]:
         for action, user, extra in steps:
             # As a client does: the version comes from the previous response.
             with factory() as s:
+                # The user belongs to the request's session, as a signed-in request's does
+                # (its own department is looked up there: workflow/permissions.py); no query.
+                actor = s.merge(user, load=False)
                 item = actions.transition_item(
-                    s, item_id, user, actions.TransitionRequest(action, versions[item_id], **extra)
+                    s, item_id, actor, actions.TransitionRequest(action, versions[item_id], **extra)
                 )
                 s.commit()
                 versions[item_id] = item.version
