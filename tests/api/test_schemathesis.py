@@ -66,6 +66,7 @@ def test_api_conforms_to_its_openapi_document(
         "jid": job.id,
         "stage": "submit",  # a stage of the calendar (自评提交截止)
         "oid": 1,  # no calendar override exists: the documented 404
+        "uid": w.dep_a.unit_id,  # department A's unit (its history, the unit's own user)
     }
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
     operations = [result.ok() for result in schema.get_all_operations()]

@@ -28,6 +28,7 @@ def register_portal(app: Flask) -> None:
         inbox,
         jobs,
         notices,
+        people,
         progress,
         publication,
         review,
@@ -56,6 +57,7 @@ def register_portal(app: Flask) -> None:
     init_deadlines(app)
     app.register_blueprint(publication.bp)
     app.register_blueprint(inbox.bp)
+    app.register_blueprint(people.bp)
     app.register_blueprint(jobs.bp)
     app.add_template_global(inbox.unread_messages, "unread_messages")
     app.register_blueprint(schemes.bp)

@@ -1,0 +1,145 @@
+"""Bulk import of people from .xlsx: preview with per-row errors, then all or nothing."""
+
+from __future__ import annotations
+
+import html
+import io
+import json
+import re
+from collections.abc import Callable
+
+from flask.testing import FlaskClient
+from openpyxl import Workbook, load_workbook
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from tests.factories import World
+from tests.web.conftest import text
+from workflow.models import AuditEvent, User
+from workflow.permissions import department_id_for
+
+Login = Callable[[str], FlaskClient]
+HEADER = ["用户名", "姓名", "角色", "所属单位"]
+
+
+def xlsx(rows: list[list[object]]) -> io.BytesIO:
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(HEADER)
+    for row in rows:
+        sheet.append(row)
+    out = io.BytesIO()
+    book.save(out)
+    out.seek(0)
+    return out
+
+
+def _users(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(User)) or 0
+
+
+def test_template_downloads_with_the_columns(world: World, login: Login) -> None:
+    admin = login("admin")
+    response = admin.get("/admin/users/import/template.xlsx")
+    assert response.status_code == 200
+    sheet = load_workbook(io.BytesIO(response.data)).worksheets[0]
+    assert [c.value for c in sheet[1]] == HEADER
+    assert login("reviewer").get("/admin/users/import/").status_code == 403
+
+
+def test_every_bad_row_is_named_and_nothing_is_imported(
+    world: World, session: Session, login: Login
+) -> None:
+    admin = login("admin")
+    before = _users(session)
+    unit = world.dep_a.name
+    upload = xlsx(
+        [
+            ["wang.wu", "王五", "部门填报员", unit],
+            ["member_a", "重名", "部门填报员", unit],  # already exists
+            ["zhao.liu", "赵六", "部门填报员", "不存在的局"],
+            ["zhao.liu", "赵六二", "初审员", ""],  # twice in the file
+            ["qian.qi", "钱七", "局长", unit],  # no such role
+            ["sun.ba", "孙八", "部门填报员", ""],  # a department user without a unit
+            ["坏 名字", "周九", "初审员", ""],
+        ]
+    )
+    page = admin.post("/admin/users/import/", data={"file": (upload, "名单.xlsx")})
+    body = text(page)
+    assert page.status_code == 200
+    for message in (
+        "用户名“member_a”已存在",
+        "未知的单位：不存在的局",
+        "用户名“zhao.liu”与第 4 行重复",
+        "未知的角色：局长",
+        "部门填报员须填写所属单位",
+        "只能包含字母、数字",
+        "其中 6 行有错误",
+    ):
+        assert message in body, message
+    assert "确认导入" not in body
+    assert _users(session) == before
+    # A confirmation forged with the same rows is checked again and refused as a whole.
+    rows = json.dumps(
+        [
+            {
+                "line": 2,
+                "username": "wang.wu",
+                "display_name": "王五",
+                "roles": ["department"],
+                "unit": unit,
+            },
+            {
+                "line": 3,
+                "username": "member_a",
+                "display_name": "重名",
+                "roles": ["department"],
+                "unit": unit,
+            },
+        ],
+        ensure_ascii=False,
+    )
+    forged = admin.post("/admin/users/import/", data={"action": "import", "rows": rows})
+    assert forged.status_code == 422 and "未导入任何人员" in text(forged)
+    session.expire_all()
+    assert _users(session) == before
+    assert session.scalar(select(User).where(User.username == "wang.wu")) is None
+    bad_file = admin.post(
+        "/admin/users/import/", data={"file": (io.BytesIO(b"not a workbook"), "名单.xlsx")}
+    )
+    assert bad_file.status_code == 422 and "请上传 .xlsx 格式的人员名单" in text(bad_file)
+
+
+def test_a_clean_file_imports_everyone_with_one_time_passwords(
+    world: World, session: Session, login: Login
+) -> None:
+    admin = login("admin")
+    upload = xlsx(
+        [
+            ["wang.wu", "王五", "部门填报员", world.dep_b.name],
+            ["li.si", "李四", "初审员、核实员", None],
+        ]
+    )
+    preview = text(admin.post("/admin/users/import/", data={"file": (upload, "名单.xlsx")}))
+    assert "共 2 人，未发现错误" in preview and "确认导入" in preview
+    rows = html.unescape(re.search(r'name="rows" value="([^"]*)"', preview).group(1))  # type: ignore[union-attr]
+    done = admin.post("/admin/users/import/", data={"action": "import", "rows": rows})
+    assert done.status_code == 201
+    secrets = re.findall(r'<code class="secret">([^<]+)</code>', text(done))
+    assert len(secrets) == 2
+    session.expire_all()
+    wang = session.scalars(select(User).where(User.username == "wang.wu")).one()
+    li = session.scalars(select(User).where(User.username == "li.si")).one()
+    assert wang.must_change_password and sorted(li.roles) == ["reviewer", "verifier"]
+    assert department_id_for(wang, world.assessment.id) == world.dep_b.id
+    created = session.scalars(
+        select(AuditEvent).where(
+            AuditEvent.action == "user_created", AuditEvent.actor_id == world.admin.id
+        )
+    ).all()
+    assert len(created) == 2
+    signed_in = admin.application.test_client().post(
+        "/login", data={"username": "wang.wu", "password": secrets[0]}
+    )
+    assert signed_in.status_code == 302  # to the forced password change

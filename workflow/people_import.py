@@ -1,0 +1,262 @@
+"""Import people from the office's staff list (.xlsx): preview with per-row errors, then all or
+nothing.
+
+The sheet's first row names the columns (the template, `template_xlsx`): 用户名, 姓名, 角色
+(Chinese role names or codes, separated by 、 or commas), 所属单位 (a unit's current name, an
+alias or office, or a former name; required for 部门填报员). Every row is checked before
+anything is written: a malformed user name, a user name already taken or given twice in the
+file, an unknown role, an unknown or dissolved unit. Only a file without any error is
+imported, in one transaction; each user is created through `workflow.users.create_user`
+(audited) with a one-time password that must be changed at first sign-in.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from workflow.errors import Forbidden, InvalidValue
+from workflow.models import Unit, User
+from workflow.states import ROLE_LABELS, Role
+from workflow.units import find_unit
+from workflow.users import USERNAME_RE, create_user
+
+MAX_ROWS = 2000
+MAX_BYTES = 5 * 1024 * 1024
+HEADERS = ("用户名", "姓名", "角色", "所属单位")
+_ROLE_BY_NAME: dict[str, str] = {
+    **{label: role.value for role, label in ROLE_LABELS.items()},
+    **{role.value: role.value for role in Role},
+}
+_SPLIT = re.compile(r"[、,，;；/\s]+")
+
+
+@dataclass
+class Row:
+    """One person of the sheet, with what is wrong with it."""
+
+    line: int
+    username: str
+    display_name: str
+    roles: list[str]
+    unit_name: str
+    unit_id: int | None = None
+    errors: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        """What the preview shows and the confirmation posts back."""
+        return {
+            "line": self.line,
+            "username": self.username,
+            "display_name": self.display_name,
+            "roles": self.roles,
+            "unit": self.unit_name,
+            "errors": self.errors,
+        }
+
+
+@dataclass
+class Preview:
+    """The rows and whether the file can be imported as it is."""
+
+    rows: list[Row]
+
+    @property
+    def ok(self) -> bool:
+        """No row has an error (and there is at least one row)."""
+        return bool(self.rows) and not any(r.errors for r in self.rows)
+
+    @property
+    def error_count(self) -> int:
+        """Rows with at least one error."""
+        return sum(1 for r in self.rows if r.errors)
+
+
+def template_xlsx() -> bytes:
+    """The file the portal offers: the headers, two example rows, the role names."""
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = "人员"
+    sheet.append(list(HEADERS))
+    sheet.append(["zhang.san", "张三", "部门填报员", "交通局"])
+    sheet.append(["li.si", "李四", "初审员、核实员", ""])
+    for column, width in zip("ABCD", (18, 12, 24, 24), strict=True):
+        sheet.column_dimensions[column].width = width
+    roles = book.create_sheet("角色说明")
+    roles.append(["角色", "说明"])
+    for role, label in ROLE_LABELS.items():
+        roles.append([label, role.value])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip()
+
+
+def read_sheet(stream: BinaryIO) -> list[Row]:
+    """Read the first sheet's rows (after the header row); refuse what is not such a file."""
+    from openpyxl import load_workbook
+
+    data = stream.read(MAX_BYTES + 1)
+    if len(data) > MAX_BYTES:
+        raise InvalidValue(
+            "文件过大（最多 %(mb)s MB）", code="file_too_large", params={"mb": MAX_BYTES >> 20}
+        )
+    try:
+        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception:  # openpyxl raises many kinds for a file that is not .xlsx
+        raise InvalidValue("无法读取该文件，请上传 .xlsx 格式的人员名单", code="bad_xlsx") from None
+    try:
+        sheet = book.worksheets[0]
+        lines = sheet.iter_rows(values_only=True)
+        header = [_cell(v) for v in next(lines, ())]
+        missing = [h for h in HEADERS if h not in header]
+        if missing:
+            raise InvalidValue(
+                "表头缺少列：%(columns)s（请使用模板）",
+                code="bad_header",
+                params={"columns": "、".join(missing)},
+            )
+        index = {h: header.index(h) for h in HEADERS}
+        rows: list[Row] = []
+        for number, values in enumerate(lines, start=2):
+            cells = [_cell(v) for v in values]
+            if not any(cells):
+                continue
+            if len(rows) >= MAX_ROWS:
+                raise InvalidValue(
+                    "一次最多导入 %(max)s 人", code="too_many_rows", params={"max": MAX_ROWS}
+                )
+
+            def get(name: str, cells: list[str] = cells) -> str:
+                i = index[name]
+                return cells[i] if i < len(cells) else ""
+
+            rows.append(
+                Row(
+                    line=number,
+                    username=get("用户名"),
+                    display_name=get("姓名"),
+                    roles=[r for r in _SPLIT.split(get("角色")) if r],
+                    unit_name=get("所属单位"),
+                )
+            )
+    finally:
+        book.close()
+    return rows
+
+
+def check_rows(session: Session, rows: list[Row]) -> Preview:
+    """Name every problem of every row; change nothing."""
+    names = [r.username for r in rows]
+    taken = set(session.scalars(select(User.username).where(User.username.in_(names))))
+    seen: dict[str, int] = {}
+    units: dict[str, Unit | None] = {}
+    for row in rows:
+        row.errors = []
+        if not row.username:
+            row.errors.append("缺少用户名")
+        elif not USERNAME_RE.match(row.username):
+            row.errors.append(
+                f"用户名“{row.username}”只能包含字母、数字、点、下划线和连字符（2–64 位）"
+            )
+        elif row.username in taken:
+            row.errors.append(f"用户名“{row.username}”已存在")
+        elif row.username in seen:
+            row.errors.append(f"用户名“{row.username}”与第 {seen[row.username]} 行重复")
+        else:
+            seen[row.username] = row.line
+        if len(row.display_name) > 100:
+            row.errors.append("姓名过长（最多 100 字）")
+        codes = []
+        for name in row.roles:
+            code = _ROLE_BY_NAME.get(name)
+            if code is None:
+                row.errors.append(f"未知的角色：{name}")
+            else:
+                codes.append(code)
+        if not row.roles:
+            row.errors.append("缺少角色")
+        row.roles = sorted(set(codes)) if len(codes) == len(row.roles) else row.roles
+        row.unit_id = None
+        if row.unit_name:
+            if row.unit_name not in units:
+                units[row.unit_name] = find_unit(session, row.unit_name)
+            unit = units[row.unit_name]
+            if unit is None:
+                row.errors.append(f"未知的单位：{row.unit_name}")
+            elif unit.status != "active":
+                row.errors.append(f"单位“{row.unit_name}”已撤销或合并，请填写现单位")
+            else:
+                row.unit_id = unit.id
+        elif Role.DEPARTMENT.value in codes:
+            row.errors.append("部门填报员须填写所属单位")
+    return Preview(rows)
+
+
+def rows_from_json(data: Any) -> list[Row]:
+    """The rows a confirmation posts back (checked again before anything is written)."""
+    if not isinstance(data, list) or len(data) > MAX_ROWS:
+        raise InvalidValue("导入数据无效，请重新上传文件", code="bad_import")
+    rows = []
+    for n, item in enumerate(data, start=2):
+        if not isinstance(item, dict):
+            raise InvalidValue("导入数据无效，请重新上传文件", code="bad_import")
+        roles = item.get("roles")
+        rows.append(
+            Row(
+                line=int(item["line"]) if isinstance(item.get("line"), int) else n,
+                username=str(item.get("username") or "").strip(),
+                display_name=str(item.get("display_name") or "").strip(),
+                roles=[str(r) for r in roles] if isinstance(roles, list) else [],
+                unit_name=str(item.get("unit") or "").strip(),
+            )
+        )
+    return rows
+
+
+def import_people(
+    session: Session, rows: list[Row], *, actor: User, password: Any
+) -> list[tuple[User, str]]:
+    """Create every person, or none: checked again here; returns (user, one-time password).
+
+    `password` is a callable giving a fresh one-time password per person.
+    """
+    if not actor.has_role(Role.ADMIN):
+        raise Forbidden("只有管理员可以导入人员", code="admin_required")
+    preview = check_rows(session, rows)
+    if not preview.ok:
+        raise InvalidValue(
+            "有 %(n)s 行存在错误，未导入任何人员", code="import_has_errors",
+            params={"n": preview.error_count},
+        )  # fmt: skip
+    created = []
+    for row in preview.rows:
+        unit = session.get(Unit, row.unit_id) if row.unit_id is not None else None
+        secret = password()
+        user = create_user(
+            session,
+            row.username,
+            row.roles,
+            unit=unit,
+            password=secret,
+            display_name=row.display_name,
+            actor=actor,
+            must_change_password=True,
+        )
+        created.append((user, secret))
+    return created
