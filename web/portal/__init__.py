@@ -60,6 +60,7 @@ def register_portal(app: Flask) -> None:
     app.register_blueprint(people.bp)
     app.register_blueprint(jobs.bp)
     app.add_template_global(inbox.unread_messages, "unread_messages")
+    app.add_template_global(_account_unit_name, "account_unit_name")
     app.register_blueprint(schemes.bp)
     app.add_template_filter(local_time, "local_time")
     app.add_template_filter(file_size, "file_size")
@@ -98,3 +99,20 @@ def register_portal(app: Flask) -> None:
             "check_answer_labels": CHECK_ANSWER_LABELS,
             "convertible_types": CONVERTIBLE_TYPES,
         }
+
+
+def _account_unit_name(user: Any) -> str | None:
+    """The name the header shows for the user's unit: this year's department when the unit was
+    merged or renamed (the account outlives the reorganisation), else the unit's own name."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from workflow.permissions import current_department
+
+    try:
+        department = current_department(user)
+    except SQLAlchemyError:
+        department = None
+    if department is not None:
+        return str(department.name)
+    unit = getattr(user, "unit", None)
+    return str(unit.name) if unit is not None else None
