@@ -354,6 +354,27 @@ def set_stage_deadline(
     return row
 
 
+def set_deadlines(
+    session: Session, assessment: Assessment, dates: dict[str, Any], *, actor: User
+) -> None:
+    """Set several stages' deadlines as dates at once (a new year's form), in stage order;
+    each checked and audited as by `set_stage_deadline`. Unknown stages are refused."""
+    unknown = sorted(set(dates) - {stage for stage, _label in STAGES})
+    if unknown:
+        raise InvalidValue(
+            "未知的考核阶段：%(stages)s",
+            code="unknown_stage",
+            params={"stages": "、".join(unknown)},
+        )
+    for stage, label in STAGES:
+        day = parse_day(dates.get(stage), label)
+        if day is not None:
+            set_stage_deadline(
+                session, assessment, stage, starts_on=None, due_on=day, working_days=None,
+                actor=actor,
+            )  # fmt: skip
+
+
 def _describe(row: StageDeadline | None) -> dict[str, Any]:
     if row is None:
         return {}

@@ -112,14 +112,26 @@ def test_the_admin_corrects_the_mapping_and_bad_requests_change_nothing(
     assert client.post(url, json={**base, "units": [999999]}, headers=admin).status_code == 404
     assert client.post(url, json={**base, "scheme_id": 999999}, headers=admin).status_code == 404
     assert client.post(url, json={**base, "units": ["交通局"]}, headers=admin).status_code == 400
+    # Deadlines out of order refuse the whole year: no assessment is left half made.
+    crossed = {"submit": "2019-09-30", "review": "2019-09-01"}
+    refused = client.post(url, json={**base, "deadlines": crossed}, headers=admin)
+    assert refused.status_code == 422, refused.get_json()
+    unknown = client.post(url, json={**base, "deadlines": {"lunch": "2019-09-01"}}, headers=admin)
+    assert unknown.status_code == 422 and unknown.get_json()["error"]["code"] == "unknown_stage"
+    session.expire_all()
+    assert session.scalar(select(func.count()).select_from(Assessment)) == before
     merged = _merge_a_and_b(client, cast)
     ended = client.post(url, json={**base, "units": [w.dep_a.unit_id]}, headers=admin)
     assert ended.status_code == 422 and ended.get_json()["error"]["code"] == "unit_not_active"
     session.expire_all()
     assert session.scalar(select(func.count()).select_from(Assessment)) == before
     chosen = [merged["to"][0]["id"], w.assessment.departments[5].unit_id]
-    made = client.post(url, json={**base, "units": chosen}, headers=admin)
+    dates = {"submit": "2019-09-30", "review": "2019-10-15"}
+    made = client.post(url, json={**base, "units": chosen, "deadlines": dates}, headers=admin)
     assert made.status_code == 201
+    calendar = client.get(f"/api/v1/assessments/{made.get_json()['id']}/calendar", headers=admin)
+    due = {st["name"]: st["due_on"] for st in calendar.get_json()["stages"]}
+    assert due["submit"] == "2019-09-30" and due["review"] == "2019-10-15"
     assert [d["unit_id"] for d in made.get_json()["departments"]] == chosen
     session.expire_all()
     count = session.scalar(

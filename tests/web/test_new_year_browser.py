@@ -82,6 +82,7 @@ def test_next_year_with_a_merge_in_the_browser(
             ).first.inner_text())  # fmt: skip
             page.fill("input[name=year]", "2019")
             page.fill("input[name=result_document_no]", "蛟市职转办〔2019〕1号")
+            page.fill("input[name=due_submit]", "2019-09-30")
             assert page.locator("td", has_text="合并示例局").count() >= 1
             assert page.locator("text=由").count() >= 1  # the lineage note of the merged unit
             page.screenshot(path=str(shots / "new-year.png"), full_page=True)
@@ -112,4 +113,7 @@ def test_next_year_with_a_merge_in_the_browser(
     session.expire_all()
     year = session.scalars(select(Assessment).where(Assessment.year == 2019)).one()
     assert year.result_document_no == "蛟市职转办〔2019〕1号"
+    from workflow.calendar import stage_rows
+
+    assert stage_rows(session, year)["submit"].due_on.isoformat() == "2019-09-30"
     assert not problems, problems

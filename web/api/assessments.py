@@ -27,6 +27,7 @@ from web.api.contract import XLSX, contract, parse_body
 from web.auth import api_user
 from web.common.exports import xlsx_response
 from web.db import get_db
+from workflow.calendar import set_deadlines
 from workflow.errors import BadRequest, Forbidden, NotFound
 from workflow.exports import matrix_table, results_table
 from workflow.models import Assessment, Category, Department, Indicator, Item
@@ -315,6 +316,8 @@ def create_assessment_view() -> Response:
         actor=user,
     )
     use_scheme(db, record, assessment, actor=user)
+    if body.deadlines:
+        set_deadlines(db, assessment, dict(body.deadlines), actor=user)
     return json_response(created_body(db, assessment), 201)
 
 

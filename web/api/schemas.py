@@ -1346,6 +1346,8 @@ class AssessmentCreateBody(Body):
     year: int
     result_document_no: Annotated[str | None, Field(max_length=100)] = None
     issuer: Annotated[str | None, Field(max_length=200)] = None
+    #: Stage deadlines as dates (submit, review, verify, score); more in the calendar later.
+    deadlines: dict[str, Day] | None = None
     units: list[int] | None = None
 
 

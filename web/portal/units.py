@@ -15,6 +15,7 @@ from web.db import discard_on_error, get_db
 from web.portal.auth import current_account, roles_required
 from web.portal.charts import distribution_svg, history_svg
 from web.portal.common import N_
+from workflow.calendar import STAGES, set_deadlines
 from workflow.errors import DomainError, InvalidValue, NotFound
 from workflow.models import Unit, UnitChange
 from workflow.permissions import READ_ALL_ROLES
@@ -197,6 +198,7 @@ def _render_new_year(db: Session, **context: object) -> str:
         by_id=by_id,
         notes=_lineage_notes(db),
         status_text=STATUS_TEXT,
+        stages=STAGES,
         **context,
     )
 
@@ -233,6 +235,12 @@ def create_year() -> ResponseReturnValue:
                 actor=current_account(),
             )
             use_scheme(db, record, assessment, actor=current_account())
+            set_deadlines(
+                db,
+                assessment,
+                {stage: form.get(f"due_{stage}", "") for stage, _label in STAGES},
+                actor=current_account(),
+            )
     except DomainError as exc:
         return _render_new_year(db, form=form, error=exc.message), exc.status
     flash(gettext("已创建%(year)s年度考核", year=assessment.year), "success")
