@@ -114,3 +114,12 @@ def form_version(html: str) -> int:
     match = re.search(r'name="version" value="(\d+)"', html)
     assert match, "no version field on the page"
     return int(match.group(1))
+
+
+@pytest.fixture
+def base_url(make_app: Callable[..., Flask], world: World) -> Iterator[str]:
+    """The app (CSRF on) served from a thread on a free local port, for the browser tests."""
+    from tests.web.browser import live_server
+
+    with live_server(make_app(WTF_CSRF_ENABLED=True)) as url:
+        yield url

@@ -5,138 +5,110 @@ Screenshots go to $PORTAL_SCREENSHOTS, else to the test's tmp folder.
 
 from __future__ import annotations
 
-import os
-import threading
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import pytest
-from flask import Flask
 from sqlalchemy.orm import Session
-from werkzeug.serving import make_server
 
 from tests.factories import World
+from tests.web.browser import chromium, needs_chromium, screenshots, watch
 from tests.web.conftest import PASSWORD
 from workflow.demo import demo_pdf
 
-CHROMIUM = Path("/usr/bin/chromium")
-
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's /usr/bin/chromium")
-
-
-@pytest.fixture
-def base_url(make_app: Callable[..., Flask], world: World) -> Iterator[str]:
-    """Serve the app (CSRF on) from a thread on a free local port."""
-    app = make_app(WTF_CSRF_ENABLED=True)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=10)
+pytestmark = needs_chromium
 
 
 def test_item_from_draft_to_scored_in_the_browser(
     base_url: str, session: Session, world: World, tmp_path: Path
 ) -> None:
-    sync_api = pytest.importorskip("playwright.sync_api")
     item_id = world.item(session, world.dep_a, "1").id
     pdf = tmp_path / "领导小组文件.pdf"
     pdf.write_bytes(demo_pdf("浏览器上传"))
     # PORTAL_SCREENSHOTS=tests/artifacts keeps them for a person to look at (CI may set it).
-    shots = Path(os.environ.get("PORTAL_SCREENSHOTS") or tmp_path / "screenshots")
+    shots = screenshots(tmp_path)
     problems: list[str] = []
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=str(CHROMIUM), args=["--no-sandbox", "--headless", "--disable-gpu"]
-        )
-        try:
-            page = browser.new_page(viewport={"width": 1366, "height": 768}, locale="zh-CN")
-            page.on(
-                "console", lambda msg: problems.append(msg.text) if msg.type == "error" else None
-            )
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1366, "height": 768}, locale="zh-CN")
+        watch(page, problems)
+        page.goto(f"{base_url}/login")
+        page.fill("input[name=username]", "member_a")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("form.form-stack button[type=submit]")
+        page.wait_for_url(f"{base_url}/portal/")
+        assert page.locator("table.grid tbody tr").count() == 10
+        page.screenshot(path=str(shots / "portal.png"), full_page=True)
+        page.goto(f"{base_url}/portal/routine")
+        page.fill("input[name=title]", "八月“放管服”信息")
+        page.set_input_files("input[name=file]", str(pdf))
+        page.click("form.form-stack button:has-text('报送')")
+        page.wait_for_selector("text=已报送")
+        page.screenshot(path=str(shots / "routine-department.png"), full_page=True)
+
+        page.goto(f"{base_url}/portal/items/{item_id}")
+        assert page.locator(".drop-zone").count() == 1  # upload.js runs under the CSP
+        page.screenshot(path=str(shots / "item-draft.png"), full_page=True)
+        page.set_input_files("input[name=files]", str(pdf))
+        page.click("form.upload-form button[type=submit]")
+        page.wait_for_selector("text=已上传 1 个文件")
+        assert page.locator("text=领导小组文件.pdf").count() >= 1
+        page.click("button:has-text('提交')")
+        page.wait_for_selector(".state-submitted")
+        page.screenshot(path=str(shots / "item-submitted.png"), full_page=True)
+        page.click("button:has-text('退出')")
+        page.wait_for_url(f"{base_url}/login")
+
+        def sign_in(username: str, landing: str = "/review/") -> None:
             page.goto(f"{base_url}/login")
-            page.fill("input[name=username]", "member_a")
+            page.fill("input[name=username]", username)
             page.fill("input[name=password]", PASSWORD)
             page.click("form.form-stack button[type=submit]")
-            page.wait_for_url(f"{base_url}/portal/")
-            assert page.locator("table.grid tbody tr").count() == 10
-            page.screenshot(path=str(shots / "portal.png"), full_page=True)
-            page.goto(f"{base_url}/portal/routine")
-            page.fill("input[name=title]", "八月“放管服”信息")
-            page.set_input_files("input[name=file]", str(pdf))
-            page.click("form.form-stack button:has-text('报送')")
-            page.wait_for_selector("text=已报送")
-            page.screenshot(path=str(shots / "routine-department.png"), full_page=True)
+            page.wait_for_url(f"{base_url}{landing}")
 
-            page.goto(f"{base_url}/portal/items/{item_id}")
-            assert page.locator(".drop-zone").count() == 1  # upload.js runs under the CSP
-            page.screenshot(path=str(shots / "item-draft.png"), full_page=True)
-            page.set_input_files("input[name=files]", str(pdf))
-            page.click("form.upload-form button[type=submit]")
-            page.wait_for_selector("text=已上传 1 个文件")
-            assert page.locator("text=领导小组文件.pdf").count() >= 1
-            page.click("button:has-text('提交')")
-            page.wait_for_selector(".state-submitted")
-            page.screenshot(path=str(shots / "item-submitted.png"), full_page=True)
-            page.click("button:has-text('退出')")
-            page.wait_for_url(f"{base_url}/login")
+        sign_in("reviewer")
+        page.screenshot(path=str(shots / "queue.png"), full_page=True)
+        page.click(f"a[href='/review/items/{item_id}']")
+        page.click("a.preview-link")
+        page.wait_for_selector("iframe.preview-frame")
+        page.wait_for_timeout(1000)  # let the PDF viewer paint for the screenshot
+        page.screenshot(path=str(shots / "review-preview.png"), full_page=True)
+        page.goto(f"{base_url}/review/items/{item_id}")  # the PDF viewer may hold focus
+        page.click("button:has-text('初审通过')")
+        page.wait_for_selector(".state-reviewed")
+        page.click("button:has-text('退出')")
 
-            def sign_in(username: str, landing: str = "/review/") -> None:
-                page.goto(f"{base_url}/login")
-                page.fill("input[name=username]", username)
-                page.fill("input[name=password]", PASSWORD)
-                page.click("form.form-stack button[type=submit]")
-                page.wait_for_url(f"{base_url}{landing}")
+        sign_in("verifier")
+        page.goto(f"{base_url}/review/items/{item_id}")
+        page.click("button:has-text('核实通过')")
+        page.wait_for_selector(".state-verified")
+        page.click("button:has-text('退出')")
 
-            sign_in("reviewer")
-            page.screenshot(path=str(shots / "queue.png"), full_page=True)
-            page.click(f"a[href='/review/items/{item_id}']")
-            page.click("a.preview-link")
-            page.wait_for_selector("iframe.preview-frame")
-            page.wait_for_timeout(1000)  # let the PDF viewer paint for the screenshot
-            page.screenshot(path=str(shots / "review-preview.png"), full_page=True)
-            page.goto(f"{base_url}/review/items/{item_id}")  # the PDF viewer may hold focus
-            page.click("button:has-text('初审通过')")
-            page.wait_for_selector(".state-reviewed")
-            page.click("button:has-text('退出')")
+        sign_in("scorer")
+        page.goto(f"{base_url}/review/items/{item_id}")
+        page.fill("input[name='score-1.1']", "5")
+        page.fill("input[name='score-1.2']", "4")
+        page.fill("input[name='reason-1.2']", "专人负责文件未盖章")
+        page.screenshot(path=str(shots / "scoring.png"), full_page=True)
+        page.click("form.action-form button:has-text('评分')")
+        page.wait_for_selector(".state-scored")
+        assert page.locator("text=专人负责文件未盖章").count() >= 1
+        page.screenshot(path=str(shots / "scored.png"), full_page=True)
+        page.goto(f"{base_url}/progress/")
+        page.screenshot(path=str(shots / "progress.png"), full_page=True)
+        page.goto(f"{base_url}/review/routine/quota")
+        assert page.locator("td.quota-missing").count() > 0
+        page.screenshot(path=str(shots / "routine-quota.png"), full_page=True)
+        page.click("button:has-text('退出')")
 
-            sign_in("verifier")
-            page.goto(f"{base_url}/review/items/{item_id}")
-            page.click("button:has-text('核实通过')")
-            page.wait_for_selector(".state-verified")
-            page.click("button:has-text('退出')")
-
-            sign_in("scorer")
-            page.goto(f"{base_url}/review/items/{item_id}")
-            page.fill("input[name='score-1.1']", "5")
-            page.fill("input[name='score-1.2']", "4")
-            page.fill("input[name='reason-1.2']", "专人负责文件未盖章")
-            page.screenshot(path=str(shots / "scoring.png"), full_page=True)
-            page.click("form.action-form button:has-text('评分')")
-            page.wait_for_selector(".state-scored")
-            assert page.locator("text=专人负责文件未盖章").count() >= 1
-            page.screenshot(path=str(shots / "scored.png"), full_page=True)
-            page.goto(f"{base_url}/progress/")
-            page.screenshot(path=str(shots / "progress.png"), full_page=True)
-            page.goto(f"{base_url}/review/routine/quota")
-            assert page.locator("td.quota-missing").count() > 0
-            page.screenshot(path=str(shots / "routine-quota.png"), full_page=True)
-            page.click("button:has-text('退出')")
-
-            sign_in("auditor", "/audit/")  # the auditor starts on the timeline
-            page.goto(f"{base_url}/audit/?item={item_id}")
-            assert page.locator("table.audit tbody tr").count() == 5
-            page.screenshot(path=str(shots / "audit-item.png"), full_page=True)
-            page.goto(f"{base_url}/audit/verify")
-            assert page.locator("text=校验通过").count() == 1
-            page.screenshot(path=str(shots / "audit-verify.png"), full_page=True)
-            page.click("button:has-text('English')")
-            page.wait_for_selector("text=Verified")
-            page.goto(f"{base_url}/review/items/{item_id}")
-            page.screenshot(path=str(shots / "review-item-en.png"), full_page=True)
-        finally:
-            browser.close()
+        sign_in("auditor", "/audit/")  # the auditor starts on the timeline
+        page.goto(f"{base_url}/audit/?item={item_id}")
+        assert page.locator("table.audit tbody tr").count() == 5
+        page.screenshot(path=str(shots / "audit-item.png"), full_page=True)
+        page.goto(f"{base_url}/audit/verify")
+        assert page.locator("text=校验通过").count() == 1
+        page.screenshot(path=str(shots / "audit-verify.png"), full_page=True)
+        page.click("button:has-text('English')")
+        page.wait_for_selector("text=Verified")
+        page.goto(f"{base_url}/review/items/{item_id}")
+        page.screenshot(path=str(shots / "review-item-en.png"), full_page=True)
     assert (shots / "portal.png").stat().st_size > 0
     assert not problems, problems  # no CSP violation or script error on the pages
 
@@ -152,14 +124,13 @@ def test_mobile_pages_do_not_scroll_sideways(
 
     from workflow.models import utcnow
 
-    sync_api = pytest.importorskip("playwright.sync_api")
     item_id = world.item(session, world.dep_a, "9").id
     now = utcnow()
     a = world.assessment
     a.published_at = a.appeal_opens_at = now - dt.timedelta(days=1)
     a.appeal_closes_at = now + dt.timedelta(days=3)
     session.commit()
-    shots = Path(os.environ.get("PORTAL_SCREENSHOTS") or tmp_path / "screenshots")
+    shots = screenshots(tmp_path)
     pages = {
         "portal": "/portal/",
         "item": f"/portal/items/{item_id}",
@@ -167,41 +138,32 @@ def test_mobile_pages_do_not_scroll_sideways(
         "publication": "/publication/",
     }
     problems: list[str] = []
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=str(CHROMIUM), args=["--no-sandbox", "--headless", "--disable-gpu"]
-        )
-        try:
-            for width, height in MOBILE_SIZES:
-                context = browser.new_context(
-                    viewport={"width": width, "height": height}, locale="zh-CN"
-                )
-                page = context.new_page()
-                page.on(
-                    "console",
-                    lambda msg: problems.append(msg.text) if msg.type == "error" else None,
-                )
-                page.goto(f"{base_url}/login")
-                page.fill("input[name=username]", "member_a")
-                page.fill("input[name=password]", PASSWORD)
-                page.click("form.form-stack button[type=submit]")
-                page.wait_for_url(f"{base_url}/portal/")
-                # The menu is collapsed behind its toggle; the toggle needs no script.
-                logout = page.locator("button:has-text('退出')")
-                assert not logout.is_visible()
-                page.click("label.nav-toggle-label")
-                assert logout.is_visible()
-                box = logout.bounding_box()
-                assert box is not None and box["x"] + box["width"] <= width
-                page.screenshot(path=str(shots / f"mobile-{width}-menu.png"), full_page=True)
-                for name, path in pages.items():
-                    page.goto(f"{base_url}{path}")
-                    scroll = page.evaluate("document.documentElement.scrollWidth")
-                    assert scroll <= width, (width, name, scroll)
-                    page.screenshot(path=str(shots / f"mobile-{width}-{name}.png"), full_page=True)
-                context.close()
-        finally:
-            browser.close()
+    with chromium() as browser:
+        for width, height in MOBILE_SIZES:
+            context = browser.new_context(
+                viewport={"width": width, "height": height}, locale="zh-CN"
+            )
+            page = context.new_page()
+            watch(page, problems)
+            page.goto(f"{base_url}/login")
+            page.fill("input[name=username]", "member_a")
+            page.fill("input[name=password]", PASSWORD)
+            page.click("form.form-stack button[type=submit]")
+            page.wait_for_url(f"{base_url}/portal/")
+            # The menu is collapsed behind its toggle; the toggle needs no script.
+            logout = page.locator("button:has-text('退出')")
+            assert not logout.is_visible()
+            page.click("label.nav-toggle-label")
+            assert logout.is_visible()
+            box = logout.bounding_box()
+            assert box is not None and box["x"] + box["width"] <= width
+            page.screenshot(path=str(shots / f"mobile-{width}-menu.png"), full_page=True)
+            for name, path in pages.items():
+                page.goto(f"{base_url}{path}")
+                scroll = page.evaluate("document.documentElement.scrollWidth")
+                assert scroll <= width, (width, name, scroll)
+                page.screenshot(path=str(shots / f"mobile-{width}-{name}.png"), full_page=True)
+            context.close()
     assert (shots / "mobile-360-publication.png").stat().st_size > 0
     assert not problems, problems
 
@@ -213,53 +175,44 @@ def test_returned_item_reaches_the_inbox_in_the_browser(
     from tests.factories import submit_items
     from workflow.actions import TransitionRequest, transition_item
 
-    sync_api = pytest.importorskip("playwright.sync_api")
     item = world.item(session, world.dep_a, "3")
     submit_items(session, local_store, world, [item])  # type: ignore[arg-type]
     transition_item(
         session, item.id, world.reviewer, TransitionRequest("return", item.version, "缺少会议记录")
     )
     session.commit()
-    shots = Path(os.environ.get("PORTAL_SCREENSHOTS") or tmp_path / "screenshots")
+    shots = screenshots(tmp_path)
     problems: list[str] = []
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=str(CHROMIUM), args=["--no-sandbox", "--headless", "--disable-gpu"]
-        )
-        try:
-            page = browser.new_page(viewport={"width": 1366, "height": 768}, locale="zh-CN")
-            page.on(
-                "console", lambda msg: problems.append(msg.text) if msg.type == "error" else None
-            )
-            page.goto(f"{base_url}/login")
-            page.fill("input[name=username]", "member_a")
-            page.fill("input[name=password]", PASSWORD)
-            page.click("form.form-stack button[type=submit]")
-            page.wait_for_url(f"{base_url}/portal/")
-            assert page.locator("a.inbox-link .badge").inner_text() == "1"
-            page.click("a.inbox-link")
-            page.wait_for_url(f"{base_url}/me/messages")
-            assert page.locator("li.message.unread").count() == 1
-            assert page.locator("text=缺少会议记录").count() == 1
-            page.screenshot(path=str(shots / "inbox.png"), full_page=True)
-            page.click("li.message button:has-text('查看')")
-            page.wait_for_url(f"{base_url}/portal/items/{item.id}")
-            assert page.locator("a.inbox-link .badge").count() == 0
-            page.goto(f"{base_url}/me/notifications")
-            page.fill("input[name=email]", "a@jiaohe.example")
-            page.uncheck("input[name='item_scored:email']")
-            page.click("form.form-stack > button[type=submit]")
-            page.wait_for_selector("text=已保存通知设置")
-            assert page.locator("input[name=email]").input_value() == "a@jiaohe.example"
-            assert not page.locator("input[name='item_scored:email']").is_checked()
-            page.screenshot(path=str(shots / "notification-settings.png"), full_page=True)
-            phone = browser.new_page(viewport={"width": 360, "height": 640}, locale="zh-CN")
-            phone.context.add_cookies(page.context.cookies())
-            for path, name in (("/me/messages", "inbox"), ("/me/notifications", "settings")):
-                phone.goto(f"{base_url}{path}")
-                width = phone.evaluate("document.documentElement.scrollWidth")
-                assert width <= 360, (path, width)
-                phone.screenshot(path=str(shots / f"mobile-360-{name}.png"), full_page=True)
-        finally:
-            browser.close()
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1366, "height": 768}, locale="zh-CN")
+        watch(page, problems)
+        page.goto(f"{base_url}/login")
+        page.fill("input[name=username]", "member_a")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("form.form-stack button[type=submit]")
+        page.wait_for_url(f"{base_url}/portal/")
+        assert page.locator("a.inbox-link .badge").inner_text() == "1"
+        page.click("a.inbox-link")
+        page.wait_for_url(f"{base_url}/me/messages")
+        assert page.locator("li.message.unread").count() == 1
+        assert page.locator("text=缺少会议记录").count() == 1
+        page.screenshot(path=str(shots / "inbox.png"), full_page=True)
+        page.click("li.message button:has-text('查看')")
+        page.wait_for_url(f"{base_url}/portal/items/{item.id}")
+        assert page.locator("a.inbox-link .badge").count() == 0
+        page.goto(f"{base_url}/me/notifications")
+        page.fill("input[name=email]", "a@jiaohe.example")
+        page.uncheck("input[name='item_scored:email']")
+        page.click("form.form-stack > button[type=submit]")
+        page.wait_for_selector("text=已保存通知设置")
+        assert page.locator("input[name=email]").input_value() == "a@jiaohe.example"
+        assert not page.locator("input[name='item_scored:email']").is_checked()
+        page.screenshot(path=str(shots / "notification-settings.png"), full_page=True)
+        phone = browser.new_page(viewport={"width": 360, "height": 640}, locale="zh-CN")
+        phone.context.add_cookies(page.context.cookies())
+        for path, name in (("/me/messages", "inbox"), ("/me/notifications", "settings")):
+            phone.goto(f"{base_url}{path}")
+            width = phone.evaluate("document.documentElement.scrollWidth")
+            assert width <= 360, (path, width)
+            phone.screenshot(path=str(shots / f"mobile-360-{name}.png"), full_page=True)
     assert not problems, problems

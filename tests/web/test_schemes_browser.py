@@ -2,87 +2,59 @@
 
 from __future__ import annotations
 
-import os
-import threading
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import pytest
-from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from werkzeug.serving import make_server
 
 from tests.factories import World
 from tests.scheme_docx import build_docx
+from tests.web.browser import chromium, needs_chromium, screenshots, watch
 from tests.web.conftest import PASSWORD
 from workflow.models import StoredScheme
 from workflow.schemes import import_shipped
 
-CHROMIUM = Path("/usr/bin/chromium")
-
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's /usr/bin/chromium")
-
-
-@pytest.fixture
-def base_url(make_app: Callable[..., Flask], world: World) -> Iterator[str]:
-    """Serve the app (CSRF on) from a thread on a free local port."""
-    app = make_app(WTF_CSRF_ENABLED=True)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=10)
+pytestmark = needs_chromium
 
 
 def test_sums_as_one_types_then_saved_as_next_year(
     base_url: str, session: Session, world: World, tmp_path: Path
 ) -> None:
-    sync_api = pytest.importorskip("playwright.sync_api")
     real = import_shipped(session)[0].record
     session.commit()
     docx = tmp_path / "2018年度考核细则.docx"
     docx.write_bytes(build_docx())
-    shots = Path(os.environ.get("PORTAL_SCREENSHOTS") or tmp_path / "screenshots")
+    shots = screenshots(tmp_path)
     problems: list[str] = []
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=str(CHROMIUM), args=["--no-sandbox", "--headless", "--disable-gpu"]
-        )
-        try:
-            page = browser.new_page(viewport={"width": 1366, "height": 768}, locale="zh-CN")
-            page.on(
-                "console", lambda msg: problems.append(msg.text) if msg.type == "error" else None
-            )
-            page.goto(f"{base_url}/login")
-            page.fill("input[name=username]", "admin")
-            page.fill("input[name=password]", PASSWORD)
-            page.click("form.form-stack button[type=submit]")
-            page.goto(f"{base_url}/admin/schemes/")
-            page.screenshot(path=str(shots / "schemes-list.png"), full_page=True)
-            page.goto(f"{base_url}/admin/schemes/{real.id}/edit?copy=next")
-            indicator_4 = page.locator('output[data-sum-for="c1.i1"]')
-            assert indicator_4.inner_text() == "合计 5 = 5 相符"  # scheme-form.js runs under CSP
-            page.fill('input[name="c1.i1.p0.max_points"]', "4")
-            assert indicator_4.inner_text() == "合计 6 ≠ 5 与分值不符"
-            assert "sum-bad" in (indicator_4.get_attribute("class") or "")
-            page.screenshot(path=str(shots / "scheme-form-sum.png"), full_page=True)
-            page.fill('input[name="c1.i1.p0.max_points"]', "2")
-            page.fill('input[name="c1.i1.p1.max_points"]', "3")
-            assert indicator_4.inner_text() == "合计 5 = 5 相符"
-            page.fill('input[name="document_no"]', "蛟市职转办〔2019〕1号")
-            page.click("form.scheme-form button[type=submit]")
-            page.wait_for_selector("text=方案已保存（第 1 版）")
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1366, "height": 768}, locale="zh-CN")
+        watch(page, problems)
+        page.goto(f"{base_url}/login")
+        page.fill("input[name=username]", "admin")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("form.form-stack button[type=submit]")
+        page.goto(f"{base_url}/admin/schemes/")
+        page.screenshot(path=str(shots / "schemes-list.png"), full_page=True)
+        page.goto(f"{base_url}/admin/schemes/{real.id}/edit?copy=next")
+        indicator_4 = page.locator('output[data-sum-for="c1.i1"]')
+        assert indicator_4.inner_text() == "合计 5 = 5 相符"  # scheme-form.js runs under CSP
+        page.fill('input[name="c1.i1.p0.max_points"]', "4")
+        assert indicator_4.inner_text() == "合计 6 ≠ 5 与分值不符"
+        assert "sum-bad" in (indicator_4.get_attribute("class") or "")
+        page.screenshot(path=str(shots / "scheme-form-sum.png"), full_page=True)
+        page.fill('input[name="c1.i1.p0.max_points"]', "2")
+        page.fill('input[name="c1.i1.p1.max_points"]', "3")
+        assert indicator_4.inner_text() == "合计 5 = 5 相符"
+        page.fill('input[name="document_no"]', "蛟市职转办〔2019〕1号")
+        page.click("form.scheme-form button[type=submit]")
+        page.wait_for_selector("text=方案已保存（第 1 版）")
 
-            page.goto(f"{base_url}/admin/schemes/")
-            page.set_input_files("input[name=file][accept='.docx']", str(docx))
-            page.click("button:has-text('读取草稿')")
-            page.wait_for_selector("text=文档原文")
-            assert page.locator(".document-text").is_visible()
-            page.screenshot(path=str(shots / "scheme-word-draft.png"), full_page=True)
-        finally:
-            browser.close()
+        page.goto(f"{base_url}/admin/schemes/")
+        page.set_input_files("input[name=file][accept='.docx']", str(docx))
+        page.click("button:has-text('读取草稿')")
+        page.wait_for_selector("text=文档原文")
+        assert page.locator(".document-text").is_visible()
+        page.screenshot(path=str(shots / "scheme-word-draft.png"), full_page=True)
     assert problems == []
     session.expire_all()
     saved = session.execute(
