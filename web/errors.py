@@ -12,7 +12,7 @@ from typing import Any
 
 from flask import Response, current_app, jsonify, request
 from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
-from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 from storage.errors import StorageError, StorageUnavailable
 from workflow.errors import DomainError
@@ -90,6 +90,25 @@ def _http_failure(exc: HTTPException) -> Failure:
     return Failure(status, code, localize(message, {}, code), headers)
 
 
+def _another_method_matches(exc: MethodNotAllowed) -> bool:
+    """Whether the path really exists for one of the methods the router named.
+
+    Werkzeug's matcher answers 405 when a rule of another method matched the path's pattern
+    even if that rule's converter then refused the value (an id above the 32-bit range, say);
+    such a path exists for no method, so it is a 404.
+    """
+    adapter = current_app.url_map.bind_to_environ(request.environ)
+    for method in exc.valid_methods or ():
+        if method in ("OPTIONS", "HEAD"):
+            continue
+        try:
+            adapter.match(request.path, method=method)
+        except HTTPException:
+            continue
+        return True
+    return False
+
+
 def classify(exc: Exception) -> Failure:
     """Map any exception of a request to its answer: the one mapping of API and pages.
 
@@ -98,6 +117,8 @@ def classify(exc: Exception) -> Failure:
     """
     if isinstance(exc, DomainError):
         return Failure(exc.status, exc.code, exc.message)
+    if isinstance(exc, MethodNotAllowed) and not _another_method_matches(exc):
+        exc = NotFound()  # only a rule whose converter refused the id: nothing is there
     if isinstance(exc, HTTPException):
         return _http_failure(exc)
     if isinstance(exc, StorageUnavailable):

@@ -429,7 +429,9 @@ def _score_year_item(
     assert reviewer is not None and verifier is not None and scorer is not None
     actions.submit_item(session, item.id, member, item.version)
     actions.review_item(session, item.id, reviewer, item.version)
-    actions.verify_item(session, item.id, verifier, item.version)
+    indicator = session.get_one(Indicator, item.indicator_id)
+    checks = {c["code"]: {"answer": "yes"} for c in indicator.check_points or ()}  # 核查要点
+    actions.verify_item(session, item.id, verifier, item.version, checks=checks)
     scores: dict[str, Decimal] = {}
     deductions: dict[str, str] = {}
     suggested = suggestions_for(session, item.assessment, item.department_id, utcnow())
