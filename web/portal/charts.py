@@ -107,3 +107,51 @@ def distribution_svg(rows: Sequence[tuple[int, int, list[Decimal]]]) -> Markup |
             ' class="median"/>'
         )
     return _svg(gettext("各单位总分分布（横线为中位数）"), parts)
+
+
+def indicators_svg(years: Sequence[UnitYear]) -> Markup | None:
+    """Each indicator's score across years as grouped bars, in percent of the indicator's
+    maximum (maxima differ between indicators and may change between schemes). A year of a
+    predecessor is a lighter bar, named in the legend; an unscored indicator draws no bar."""
+    scored = [y for y in years if any(i.score is not None for i in y.indicators)]
+    if not scored:
+        return None
+    codes: list[str] = []
+    for y in scored:
+        for i in y.indicators:
+            if i.code not in codes:
+                codes.append(i.code)
+    top = Decimal(100)
+    span = WIDTH - LEFT - RIGHT
+    slot = span / len(codes)
+    bar = max(2.0, (slot - 6) / len(scored))
+    parts = _axes(top, [])
+    for n, code in enumerate(codes):
+        x0 = LEFT + slot * n + 3
+        parts.append(
+            f'<text x="{x0 + (slot - 6) / 2:.1f}" y="{HEIGHT - BOTTOM + 18}"'
+            f' text-anchor="middle">{escape(code)}</text>'
+        )
+        for k, y in enumerate(scored):
+            found = next((i for i in y.indicators if i.code == code), None)
+            if found is None or found.score is None or not found.max_points:
+                continue
+            share = found.score * 100 / found.max_points
+            top_y = _y(share, top)
+            kind = "bar-via" if y.via is not None else f"bar bar-{k % 4}"
+            parts.append(
+                f'<rect x="{x0 + bar * k:.1f}" y="{top_y:.1f}" width="{bar - 1:.1f}"'
+                f' height="{HEIGHT - BOTTOM - top_y:.1f}" class="{kind}">'
+                f"<title>{escape(f'{y.year} {code}：{found.score:.2f} / {found.max_points:.2f}')}"
+                "</title></rect>"
+            )
+    legend = []
+    for k, y in enumerate(scored):
+        name = gettext("前身：%(name)s", name=y.via.name) if y.via is not None else ""
+        kind = "bar-via" if y.via is not None else f"bar bar-{k % 4}"
+        x = LEFT + 150 * k
+        legend.append(f'<rect x="{x}" y="{HEIGHT - 14}" width="10" height="10" class="{kind}"/>')
+        legend.append(
+            f'<text x="{x + 14}" y="{HEIGHT - 5}">{escape(f"{y.year} {name}".strip())}</text>'
+        )
+    return _svg(gettext("各指标历年得分率（%）"), parts + legend)

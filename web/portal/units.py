@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from web.common.ids import MAX_ID
 from web.db import discard_on_error, get_db
 from web.portal.auth import current_account, roles_required
-from web.portal.charts import distribution_svg, history_svg
+from web.portal.charts import distribution_svg, history_svg, indicators_svg
 from web.portal.common import N_
 from workflow.calendar import STAGES, set_deadlines
 from workflow.errors import DomainError, InvalidValue, NotFound
@@ -156,6 +156,7 @@ def unit_page(unit_id: int) -> ResponseReturnValue:
         changes=[r for r in change_rows(db, by_id) if unit.id in _ids(r)],
         years=years,
         chart=history_svg(years),
+        indicator_chart=indicators_svg(years),
         spread=distribution_svg(year_distribution(db)),
         kind_text=KIND_TEXT,
         status_text=STATUS_TEXT,
