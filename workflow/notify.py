@@ -24,6 +24,7 @@ from sqlalchemy import event, func, select, update
 from sqlalchemy.orm import Session
 
 from workflow.audit import record_event
+from workflow.db import translate_conflicts
 from workflow.errors import BadRequest, InvalidValue, NotFound
 from workflow.messages import N_
 from workflow.models import (
@@ -635,7 +636,8 @@ def set_preferences(
     row.email, row.webhook_url, row.digest, row.remind_days = email, hook, digest, days
     row.channels = channels
     row.updated_at = now or utcnow()
-    session.flush()
+    with translate_conflicts():  # two first saves at once: one wins, the other is a 409
+        session.flush()
     record_event(
         session,
         actor=user,

@@ -20,6 +20,7 @@ from typing import Any, BinaryIO
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from workflow.db import translate_conflicts
 from workflow.errors import Forbidden, InvalidValue
 from workflow.models import Unit, User
 from workflow.states import ROLE_LABELS, Role
@@ -248,15 +249,16 @@ def import_people(
     for row in preview.rows:
         unit = session.get(Unit, row.unit_id) if row.unit_id is not None else None
         secret = password()
-        user = create_user(
-            session,
-            row.username,
-            row.roles,
-            unit=unit,
-            password=secret,
-            display_name=row.display_name,
-            actor=actor,
-            must_change_password=True,
-        )
+        with translate_conflicts():  # a name taken by another import meanwhile: 409, none made
+            user = create_user(
+                session,
+                row.username,
+                row.roles,
+                unit=unit,
+                password=secret,
+                display_name=row.display_name,
+                actor=actor,
+                must_change_password=True,
+            )
         created.append((user, secret))
     return created
