@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
+
+from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tests.api.conftest import Cast, error_code
+from tests.concurrency import start_behind
 from tests.factories import submit_items
 from workflow import notify
-from workflow.models import Item
+from workflow.models import AuditEvent, Item
 from workflow.notify import Message
 
 
@@ -103,3 +108,36 @@ def test_a_returned_item_reaches_the_inbox_through_the_api(
     assert inbox["unread"] == 1
     assert "请补充会议记录" in inbox["notifications"][0]["body"]
     assert inbox["notifications"][0]["item_id"] == item.id
+
+
+def test_two_first_saves_at_once_one_wins_the_other_is_409(
+    app: Flask, client: FlaskClient, session: Session, cast: Cast
+) -> None:
+    """Two first saves of one person's settings race for the same row: one 200-equivalent
+    (committed) and one 409, never a 500; the loser's values are not half kept."""
+    member = cast.world.member_a
+    notify.set_preferences(session, member, {"remind_days": 2})  # written, not yet committed
+    worker = start_behind(
+        app.extensions["engine"],
+        session,
+        lambda: client.put(
+            "/api/v1/me/notification-preferences",
+            json={"remind_days": 4, "digest": True},
+            headers=cast.headers("own"),
+        ),
+    )
+    lost = worker.wait_done()
+    assert lost.status_code == 409 and error_code(lost) == "stale_version", lost.get_json()
+    after = client.get("/api/v1/me/notification-preferences", headers=cast.headers("own"))
+    assert after.get_json()["remind_days"] == 2 and after.get_json()["digest"] is False
+    changes = session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "notification_preferences_changed")
+    ).all()
+    assert [json.loads(e.payload)["remind_days"] for e in changes] == [2]
+    # Saved again, the same request now wins.
+    again = client.put(
+        "/api/v1/me/notification-preferences",
+        json={"remind_days": 4, "digest": True},
+        headers=cast.headers("own"),
+    )
+    assert again.status_code == 200 and again.get_json()["remind_days"] == 4

@@ -8,15 +8,18 @@ import json
 import re
 from collections.abc import Callable
 
+from flask import Flask
 from flask.testing import FlaskClient
 from openpyxl import Workbook, load_workbook
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from tests.concurrency import start_behind
 from tests.factories import World
 from tests.web.conftest import text
 from workflow.models import AuditEvent, User
 from workflow.permissions import department_id_for
+from workflow.users import create_user
 
 Login = Callable[[str], FlaskClient]
 HEADER = ["用户名", "姓名", "角色", "所属单位"]
@@ -143,3 +146,36 @@ def test_a_clean_file_imports_everyone_with_one_time_passwords(
         "/login", data={"username": "wang.wu", "password": secrets[0]}
     )
     assert signed_in.status_code == 302  # to the forced password change
+
+
+def test_an_import_losing_a_race_for_a_user_name_is_409_and_makes_no_one(
+    app: Flask, world: World, session: Session, login: Login
+) -> None:
+    """Another admin creates "wang.wu" while this import runs: a 409 page, nobody imported."""
+    admin = login("admin")
+    rows = json.dumps(
+        [
+            {"line": 2, "username": "li.si", "display_name": "李四", "roles": ["reviewer"],
+             "unit": ""},
+            {"line": 3, "username": "wang.wu", "display_name": "王五", "roles": ["department"],
+             "unit": world.dep_b.name},
+        ],
+        ensure_ascii=False,
+    )  # fmt: skip
+    before = _users(session)
+    # The other admin's user is written (not yet committed) when this import checks its rows.
+    create_user(session, "wang.wu", ["reviewer"], display_name="另一位王五", actor=world.admin)
+    worker = start_behind(
+        app.extensions["engine"],
+        session,
+        lambda: admin.post("/admin/users/import/", data={"action": "import", "rows": rows}),
+    )
+    lost = worker.wait_done()
+    assert lost.status_code == 409, text(lost)[:400]
+    body = text(lost)
+    assert "用户名“wang.wu”已存在" in body  # the preview shown again names the row
+    session.expire_all()
+    assert _users(session) == before + 1  # only the other admin's
+    assert session.scalar(select(User).where(User.username == "li.si")) is None
+    mine = session.scalars(select(User).where(User.username == "wang.wu")).one()
+    assert mine.display_name == "另一位王五"

@@ -224,6 +224,8 @@ def body_error(model: type[Body], exc: ValidationError) -> BadRequest:
 
 # --- the document ------------------------------------------------------------------------
 _DOCUMENT: dict[str, Any] | None = None
+_WRITING = {"post", "put", "patch", "delete"}
+LOST_RACE = "A concurrent change to the same record won (`stale_version`); reload and retry."
 
 
 def openapi_document() -> dict[str, Any]:
@@ -232,7 +234,12 @@ def openapi_document() -> dict[str, Any]:
     if _DOCUMENT is None:
         doc = copy.deepcopy(SPEC.spec)
         for ops in doc["paths"].values():
-            for op in ops.values():
+            for method, op in ops.items():
+                if method in _WRITING and "409" not in op["responses"]:
+                    # Every change commits at the request boundary, where it can lose a race
+                    # on a unique key or a version: that answer is a 409 on any writing call.
+                    lost = copy.deepcopy(op["responses"]["400"])
+                    op["responses"]["409"] = {**lost, "description": LOST_RACE}
                 for status, content in _FILE_ANSWERS.get(op["operationId"], {}).items():
                     op["responses"][status]["content"] = content
                 if not op.get("description"):
