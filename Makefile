@@ -37,8 +37,9 @@ typecheck: $(STAMP)
 
 # Two pytest-xdist workers (a test module stays on one worker: its fixtures, ports and files are
 # its own); each worker has its own PostgreSQL database beside TEST_DATABASE_URL's, so that
-# user needs CREATEDB. PYTEST_ARGS=-n0 runs in one process.
-PYTEST_ARGS ?= -n 2 --dist loadfile
+# user needs CREATEDB. PYTEST_ARGS=-n0 runs in one process. Modules are handed out in the
+# order tests/conftest.py gives (the heaviest first), not xdist's order by number of tests.
+PYTEST_ARGS ?= -n 2 --dist loadfile --no-loadscope-reorder
 unit: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 

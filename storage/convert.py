@@ -76,7 +76,8 @@ def _failed_key(source_sha256: str) -> str:
 
 
 @contextmanager
-def _source_lock(source_sha256: str) -> Iterator[None]:
+def source_lock(source_sha256: str) -> Iterator[None]:
+    """Hold the lock of one source (by its SHA-256) in this process: it is converted once."""
     with _locks_guard:
         lock = _locks.setdefault(source_sha256, threading.Lock())
     with lock:
@@ -156,7 +157,7 @@ def pdf_rendition(
     suffix = CONVERTIBLE_TYPES.get(content_type)
     if suffix is None:
         raise ConversionFailed(f"no rendition for {content_type}", message=N_("此类文件不能预览"))
-    with _source_lock(source_sha256):
+    with source_lock(source_sha256):
         if store.exists(key):  # converted by another request meanwhile
             return key
         with tempfile.TemporaryDirectory(prefix="rendition-") as work:

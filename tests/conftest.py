@@ -67,6 +67,35 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("store", STORE_KINDS, indirect=True)
 
 
+#: The modules that take longest (most first; figures of a whole run on both backends). They
+#: are handed to the xdist workers first, so that no long module starts last while the other
+#: worker idles (the Makefile passes --no-loadscope-reorder: xdist would otherwise order
+#: modules by their number of tests). A module not listed keeps its place after these.
+HEAVIEST = [
+    "tests/security/test_hostile_input_walk.py",
+    "tests/security/test_every_page_scan.py",
+    "tests/integration/test_job_worker.py",
+    "tests/integration/test_cli.py",
+    "tests/security/test_sign_in_limits.py",
+    "tests/api/test_schemathesis.py",
+    "tests/web/test_browser.py",
+    "tests/integration/test_stateful.py",
+    "tests/integration/test_demo_years.py",
+    "tests/integration/test_audit_parallel.py",
+    "tests/integration/test_notices.py",
+    "tests/web/test_routine_pages.py",
+    "tests/storage/test_convert.py",
+    "tests/web/test_flow.py",
+    "tests/web/test_new_year_browser.py",
+    "tests/web/test_schemes_browser.py",
+]
+
+
+def _heaviness(item: pytest.Item) -> int:
+    path = item.nodeid.split("::", 1)[0]
+    return HEAVIEST.index(path) if path in HEAVIEST else len(HEAVIEST)
+
+
 def _uses_s3(item: pytest.Item) -> bool:
     """Tell whether a test reaches the S3 server, statically or through a parameter."""
     if _S3_FIXTURES & set(getattr(item, "fixturenames", ())):
@@ -78,7 +107,7 @@ def _uses_s3(item: pytest.Item) -> bool:
 @pytest.hookimpl(tryfirst=True)  # before `-m` selects by the markers set here
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark the S3 tests `s3` and the demo-data ones `slow`; generate a `backend(...)` test
-    only for its backends (no skip)."""
+    only for its backends (no skip); put the heaviest modules first."""
     keep, drop = [], []
     for item in items:
         if _uses_s3(item):
@@ -94,7 +123,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             keep.append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
-        items[:] = keep
+    items[:] = sorted(keep, key=_heaviness)  # stable: a module's tests keep their order
 
 
 @pytest.fixture(scope="session")

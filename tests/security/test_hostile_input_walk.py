@@ -134,7 +134,10 @@ def test_hostile_values_in_every_portal_route_for_every_role_are_never_a_5xx(
                 bad = dict.fromkeys(targets[:1] if len(value) > 1000 else targets, value)
                 response = client.post(action, data={**defaults, **bad, "csrf_token": csrf})
                 _check(failures, f"{role} POST {action} {value[:20]!r}", response.status_code, True)
-            variants = [[field] for field in defaults]
+            # One field at a time; of fields repeated by position (the scheme form's
+            # `ind-3-point-2-max`), the first of each shape: the others take the same path.
+            shapes = {re.sub(r"\d+", "#", field): field for field in reversed(defaults)}
+            variants = [[field] for field in defaults if field in shapes.values()]
             if not found:  # no page offers this role the form: is the route open to it at all?
                 probe = client.post(action, data={**defaults, "csrf_token": csrf}).status_code
                 variants = [] if probe in (302, 401, 403, 404, 405) else [list(defaults)]

@@ -378,9 +378,21 @@ def test_notice_pdf_rendition_and_what_is_missing_without_libreoffice(
     assert scorer.post(f"{versions_url}/issue", data={"preliminary": "1"}).status_code == 303
     assert scorer.post("/progress/summary").status_code == 303
     notice = session.execute(select(Notice).where(Notice.kind == "notice")).scalar_one()
+    summary = session.execute(select(Notice).where(Notice.kind != "notice")).scalar_one()
+    import web.common.notice_files as notice_files
+
+    conversions: list[int] = []
+    convert = notice_files.docx_to_pdf
+    monkeypatch.setattr(
+        notice_files, "docx_to_pdf", lambda content: conversions.append(1) or convert(content)
+    )
     pdf = scorer.get(f"/portal/notices/{notice.id}.pdf")  # LibreOffice, as installed by .ci/run
     assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"
     assert pdf.data.startswith(b"%PDF") and ".pdf" in pdf.headers["Content-Disposition"]
+    # An issued version never changes: converted once, kept beside it, then read back.
+    assert store.exists(notice_files.pdf_key(notice))
+    again = scorer.get(f"/portal/notices/{notice.id}.pdf")
+    assert again.status_code == 200 and again.data == pdf.data and len(conversions) == 1
 
     import scoring.pdf
     import web.portal.notices
@@ -390,8 +402,9 @@ def test_notice_pdf_rendition_and_what_is_missing_without_libreoffice(
         monkeypatch.setattr(module, "office_binary", lambda: None)
     missing = "PDF 不可用：服务器未安装 LibreOffice"
     assert missing in text(scorer.get(versions_url)) and missing in text(scorer.get("/progress/"))
-    refused = scorer.get(f"/portal/notices/{notice.id}.pdf")
+    refused = scorer.get(f"/portal/notices/{summary.id}.pdf")  # never converted: nothing kept
     assert refused.status_code == 503 and "LibreOffice" in text(refused)
+    assert not store.exists(notice_files.pdf_key(summary))
 
 
 def test_routine_item_takes_its_records_as_evidence(

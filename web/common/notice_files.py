@@ -3,17 +3,24 @@ faces: the API (`web.api.notices`) and the portal (`web.portal.notices`)."""
 
 from __future__ import annotations
 
+import io
+import logging
+from contextlib import suppress
+
 from flask import Response, current_app, request
 
 from scoring.pdf import PdfUnavailable, docx_to_pdf
 from storage.base import ObjectStore, content_disposition
 from storage.config import store_from_settings
-from storage.errors import ObjectNotFound
+from storage.convert import source_lock
+from storage.errors import ObjectNotFound, StorageError
 from workflow.errors import NotFound, ServiceUnavailable
 from workflow.models import Notice
 from workflow.notices import DOCX_CONTENT_TYPE, read_object
 
 VERIFY_LIMIT = "30 per minute"  # a person checks a few documents; guessing needs billions
+PDF_PREFIX = "derived/notice-pdf/"  # renditions of issued versions (a cache, not evidence)
+log = logging.getLogger(__name__)
 
 
 def app_store() -> ObjectStore:
@@ -45,16 +52,42 @@ def send_notice(row: Notice) -> Response:
     return response
 
 
+def pdf_key(row: Notice) -> str:
+    """The key of a version's PDF rendition: derived from the Word file's SHA-256."""
+    return f"{PDF_PREFIX}{row.sha256[:2]}/{row.sha256}.pdf"
+
+
+def notice_pdf(store: ObjectStore, row: Notice) -> bytes:
+    """Return the PDF of an issued version: converted once, then read from the store.
+
+    An issued version never changes, so its rendition is kept beside it (a cache: deleting it
+    costs one conversion). One version is converted once even when several requests ask
+    together. A rendition that cannot be stored is still sent.
+    """
+    key = pdf_key(row)
+    with suppress(ObjectNotFound):
+        return read_object(store, key)
+    with source_lock(row.sha256):
+        with suppress(ObjectNotFound):
+            return read_object(store, key)  # converted by another request meanwhile
+        try:
+            content = read_object(store, row.storage_key)
+        except ObjectNotFound as exc:
+            raise NotFound("通知书文件缺失，请联系管理员", code="notice_file_missing") from exc
+        try:
+            pdf = docx_to_pdf(content)
+        except PdfUnavailable as exc:
+            raise ServiceUnavailable(exc.template, code="pdf_unavailable") from exc
+        try:
+            store.put(key, io.BytesIO(pdf), len(pdf), "application/pdf")
+        except StorageError:
+            log.warning("the PDF of notice %s could not be kept; sent anyway", row.id)
+    return pdf
+
+
 def send_pdf(row: Notice) -> Response:
-    """Render a stored version to PDF with LibreOffice and send it (503 when not installed)."""
-    try:
-        content = read_object(app_store(), row.storage_key)
-    except ObjectNotFound as exc:
-        raise NotFound("通知书文件缺失，请联系管理员", code="notice_file_missing") from exc
-    try:
-        pdf = docx_to_pdf(content)
-    except PdfUnavailable as exc:
-        raise ServiceUnavailable(exc.template, code="pdf_unavailable") from exc
+    """Send a stored version as PDF (503 when LibreOffice is not installed)."""
+    pdf = notice_pdf(app_store(), row)
     response = Response(pdf, mimetype="application/pdf")
     response.headers["Content-Disposition"] = content_disposition(
         row.filename.removesuffix(".docx") + ".pdf"
