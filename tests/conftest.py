@@ -163,7 +163,8 @@ def _worker_database(url: str) -> Iterator[str]:
     """Yield the URL of this xdist worker's own database beside `url`'s (made, then dropped).
 
     Without xdist this is `url` itself. Workers run at once, so each needs a database of its
-    own: ``<name>_gw0``, ``<name>_gw1``, … on the same server (the user needs CREATEDB).
+    own: ``<name>_gw0``, ``<name>_gw1``, … on the same server (the user needs CREATEDB), with
+    `synchronous_commit` off.
     """
     if not XDIST_WORKER:
         yield url
@@ -174,6 +175,10 @@ def _worker_database(url: str) -> Iterator[str]:
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         conn.execute(text(f'CREATE DATABASE "{name}"'))
+        # A throwaway database: a commit need not wait for the WAL to reach the disk (every
+        # connection to it, the apps' and subprocesses' too). Crash safety is not under test
+        # here; the fault runs (bench/faults.py) restart a real server with the default.
+        conn.execute(text(f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
     try:
         yield base.set(database=name).render_as_string(hide_password=False)
     finally:
