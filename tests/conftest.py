@@ -159,25 +159,20 @@ _PG_SNAPSHOT = "fgf_test_world"
 
 
 @contextmanager
-def _worker_database(url: str) -> Iterator[str]:
-    """Yield the URL of this xdist worker's own database beside `url`'s (made, then dropped).
+def throwaway_database(url: str, suffix: str) -> Iterator[str]:
+    """Make the database ``<name>_<suffix>`` beside `url`'s, yield its URL, then drop it.
 
-    Without xdist this is `url` itself. Workers run at once, so each needs a database of its
-    own: ``<name>_gw0``, ``<name>_gw1``, … on the same server (the user needs CREATEDB), with
-    `synchronous_commit` off.
+    The user needs CREATEDB. A commit to it need not wait for the WAL to reach the disk
+    (`synchronous_commit` off for every connection to it, the apps' and subprocesses' too):
+    crash safety is not under test here; the fault runs (bench/faults.py) restart a real
+    server with the default.
     """
-    if not XDIST_WORKER:
-        yield url
-        return
     base = make_url(url)
-    name = f"{base.database}_{XDIST_WORKER}"
+    name = f"{base.database}_{suffix}"
     admin = create_engine(url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         conn.execute(text(f'CREATE DATABASE "{name}"'))
-        # A throwaway database: a commit need not wait for the WAL to reach the disk (every
-        # connection to it, the apps' and subprocesses' too). Crash safety is not under test
-        # here; the fault runs (bench/faults.py) restart a real server with the default.
         conn.execute(text(f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
     try:
         yield base.set(database=name).render_as_string(hide_password=False)
@@ -185,6 +180,20 @@ def _worker_database(url: str) -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@contextmanager
+def _worker_database(url: str) -> Iterator[str]:
+    """Yield the URL of this xdist worker's own database beside `url`'s (made, then dropped).
+
+    Without xdist this is `url` itself. Workers run at once, so each needs a database of its
+    own: ``<name>_gw0``, ``<name>_gw1``, … on the same server (`throwaway_database`).
+    """
+    if not XDIST_WORKER:
+        yield url
+        return
+    with throwaway_database(url, XDIST_WORKER) as own:
+        yield own
 
 
 @pytest.fixture(scope="session")

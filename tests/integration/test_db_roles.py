@@ -17,6 +17,7 @@ from sqlalchemy import Engine, create_engine, make_url, select, text
 from sqlalchemy.exc import DBAPIError
 
 from storage.local import LocalStore
+from tests.conftest import throwaway_database
 from tests.factories import add_evidence
 from web.app import create_app
 from workflow import actions
@@ -36,27 +37,24 @@ def role_urls(engine: Engine) -> Iterator[dict[str, str]]:
     """A fresh database, first migrated by the superuser (as older deployments did)."""
     superuser = engine.url
     name = f"{superuser.database}_roles"
-    with create_engine(superuser, isolation_level="AUTOCOMMIT").connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    admin = superuser.set(database=name)
-    urls = {
-        "admin": admin.render_as_string(hide_password=False),
-        "owner": admin.set(username=f"{name}_owner", password="owner-Secret%1").render_as_string(
-            hide_password=False
-        ),
-        "app": admin.set(username=f"{name}_app", password="app-Secret%2").render_as_string(
-            hide_password=False
-        ),
-    }
-    legacy = create_engine(urls["admin"])
-    migrate(legacy)
-    legacy.dispose()
-    yield urls
-    # Leave nothing behind on a shared server: the database first, then its two roles.
+    with throwaway_database(superuser.render_as_string(hide_password=False), "roles") as url:
+        admin = make_url(url)
+        urls = {
+            "admin": url,
+            "owner": admin.set(
+                username=f"{name}_owner", password="owner-Secret%1"
+            ).render_as_string(hide_password=False),
+            "app": admin.set(username=f"{name}_app", password="app-Secret%2").render_as_string(
+                hide_password=False
+            ),
+        }
+        legacy = create_engine(urls["admin"])
+        migrate(legacy)
+        legacy.dispose()
+        yield urls
+    # Leave nothing behind on a shared server: the database is dropped, then its two roles.
     cleanup = create_engine(superuser, isolation_level="AUTOCOMMIT")
     with cleanup.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         for role in (f"{name}_app", f"{name}_owner"):
             conn.exec_driver_sql(f'DROP ROLE IF EXISTS "{role}"')
     cleanup.dispose()

@@ -14,9 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, make_url, text
-from sqlalchemy.pool import NullPool
+from sqlalchemy import text
 
+from tests.conftest import throwaway_database
 from workflow.db import make_engine, migrate
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "")
@@ -28,18 +28,8 @@ def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'old.sqlite3'}"
         return
-    base = make_url(PG_URL)
-    name = f"{base.database}_mig_{os.getpid()}"
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT", poolclass=NullPool)
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield base.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with throwaway_database(PG_URL, f"mig_{os.getpid()}") as url:
+        yield url
 
 
 def _upgrade(url: str, revision: str) -> None:

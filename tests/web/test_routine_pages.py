@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import docx
@@ -405,6 +407,59 @@ def test_notice_pdf_rendition_and_what_is_missing_without_libreoffice(
     refused = scorer.get(f"/portal/notices/{summary.id}.pdf")  # never converted: nothing kept
     assert refused.status_code == 503 and "LibreOffice" in text(refused)
     assert not store.exists(notice_files.pdf_key(summary))
+
+
+def test_two_first_downloads_of_a_notice_pdf_at_once_convert_it_once(
+    app: Flask,
+    session: Session,
+    world: World,
+    login: Login,
+    store: LocalStore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The second request arrives while the first converts: it waits, then reads the kept PDF."""
+    import web.common.notice_files as notice_files
+    from tests.concurrency import HANG, Worker
+
+    score_department(session, store, world, world.dep_b, world.member_b)
+    world.assessment.result_document_no = "蛟市职转办〔2019〕2号"
+    session.commit()
+    scorer = login("scorer")
+    url = f"/progress/departments/{world.dep_b.id}/notices/issue"
+    assert scorer.post(url, data={"preliminary": "1"}).status_code == 303
+    notice = session.execute(select(Notice).where(Notice.kind == "notice")).scalar_one()
+    converting, release, waiting = threading.Event(), threading.Event(), threading.Event()
+    conversions: list[int] = []
+    convert, lock = notice_files.docx_to_pdf, notice_files.source_lock
+
+    def slow_convert(content: bytes) -> bytes:
+        conversions.append(1)
+        converting.set()
+        assert release.wait(HANG), "the test never let the conversion finish"
+        return convert(content)
+
+    @contextmanager
+    def watched_lock(sha256: str) -> Iterator[None]:
+        if converting.is_set():
+            waiting.set()  # the second request is at the lock the first one holds
+        with lock(sha256):
+            yield
+
+    monkeypatch.setattr(notice_files, "docx_to_pdf", slow_convert)
+    monkeypatch.setattr(notice_files, "source_lock", watched_lock)
+    engine = app.extensions["engine"]
+    path = f"/portal/notices/{notice.id}.pdf"
+    first = Worker(engine, lambda: scorer.get(path))
+    first.start()
+    assert converting.wait(HANG), "the first download never started converting"
+    second = Worker(engine, lambda: login("scorer").get(path))
+    second.start()
+    assert waiting.wait(HANG), "the second download never reached the lock"
+    release.set()
+    one, two = first.wait_done(), second.wait_done()
+    assert one.status_code == two.status_code == 200
+    assert one.data == two.data and one.data.startswith(b"%PDF")
+    assert len(conversions) == 1
 
 
 def test_routine_item_takes_its_records_as_evidence(
