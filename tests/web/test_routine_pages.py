@@ -364,6 +364,19 @@ def test_hostile_ids_and_filters(app: Flask, world: World, login: Login) -> None
     assert removed.status_code == 404
 
 
+def _issued_notice(
+    session: Session, store: LocalStore, world: World, login: Login
+) -> tuple[FlaskClient, Notice]:
+    """Department B scored and its preliminary notice issued by the scorer (signed in)."""
+    score_department(session, store, world, world.dep_b, world.member_b)
+    world.assessment.result_document_no = "蛟市职转办〔2019〕1号"
+    session.commit()
+    scorer = login("scorer")
+    url = f"/progress/departments/{world.dep_b.id}/notices/issue"
+    assert scorer.post(url, data={"preliminary": "1"}).status_code == 303
+    return scorer, session.execute(select(Notice).where(Notice.kind == "notice")).scalar_one()
+
+
 def test_notice_pdf_rendition_and_what_is_missing_without_libreoffice(
     app: Flask,
     session: Session,
@@ -372,14 +385,9 @@ def test_notice_pdf_rendition_and_what_is_missing_without_libreoffice(
     store: LocalStore,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    score_department(session, store, world, world.dep_b, world.member_b)
-    world.assessment.result_document_no = "蛟市职转办〔2019〕1号"
-    session.commit()
-    scorer = login("scorer")
+    scorer, notice = _issued_notice(session, store, world, login)
     versions_url = f"/progress/departments/{world.dep_b.id}/notices"
-    assert scorer.post(f"{versions_url}/issue", data={"preliminary": "1"}).status_code == 303
     assert scorer.post("/progress/summary").status_code == 303
-    notice = session.execute(select(Notice).where(Notice.kind == "notice")).scalar_one()
     summary = session.execute(select(Notice).where(Notice.kind != "notice")).scalar_one()
     import web.common.notice_files as notice_files
 
@@ -421,13 +429,7 @@ def test_two_first_downloads_of_a_notice_pdf_at_once_convert_it_once(
     import web.common.notice_files as notice_files
     from tests.concurrency import HANG, Worker
 
-    score_department(session, store, world, world.dep_b, world.member_b)
-    world.assessment.result_document_no = "蛟市职转办〔2019〕2号"
-    session.commit()
-    scorer = login("scorer")
-    url = f"/progress/departments/{world.dep_b.id}/notices/issue"
-    assert scorer.post(url, data={"preliminary": "1"}).status_code == 303
-    notice = session.execute(select(Notice).where(Notice.kind == "notice")).scalar_one()
+    scorer, notice = _issued_notice(session, store, world, login)
     converting, release, waiting = threading.Event(), threading.Event(), threading.Event()
     conversions: list[int] = []
     convert, lock = notice_files.docx_to_pdf, notice_files.source_lock
