@@ -31,11 +31,16 @@ from tests.security.portal_walk import (
     real_paths,
     sign_in,
 )
+from web.portal.inputs import MAX_QUERY_CHARS
 from workflow.models import User
 
 ROOT = Path(__file__).resolve().parents[2]
 # Refused by the input layer whatever the field: 400 (413 when the body passes the form limit).
 LAYER_VALUES = ["a\x00b", "\x1b[2J\x07", "x" * 1_000_000]
+# In a query string, ten times the layer's limit stands for the 10⁶ characters: a real server
+# refuses a longer request line before the app, and the test client's URL handling of 10⁶
+# characters cost a fifth of the walk's time (twice per request, on the client's side).
+QUERY_LAYER_VALUES = [*LAYER_VALUES[:2], "x" * (10 * MAX_QUERY_CHARS)]
 # Refused by a view or harmless, never a 5xx.
 SEMANTIC_VALUES = [
     "/portal/\r\nSet-Cookie: x=1",
@@ -108,12 +113,12 @@ def test_hostile_values_in_every_portal_route_for_every_role_are_never_a_5xx(
                     forms.setdefault(str(endpoint), []).append(form)
             page.close()
             # A page the role may not open refuses before reading any value: the layer only.
-            values = LAYER_VALUES + (SEMANTIC_VALUES if page.status_code == 200 else [])
+            values = QUERY_LAYER_VALUES + (SEMANTIC_VALUES if page.status_code == 200 else [])
             for value in values:
                 query = {names[0]: value} if len(value) > 1000 else dict.fromkeys(names, value)
                 response = client.get(path, query_string=query)
                 _check(failures, f"{role} GET {path} ?…={value[:30]!r}", response.status_code,
-                       value in LAYER_VALUES)  # fmt: skip
+                       value in QUERY_LAYER_VALUES)  # fmt: skip
                 response.close()
             response = client.get(f"{path}?{RAW_QUERY}")
             _check(failures, f"{role} GET {path} surrogate", response.status_code, False)
