@@ -158,7 +158,7 @@ def ensure_head(session: Session) -> None:
         session.flush()
 
 
-def _chained(
+def chained_values(
     prev_seq: int,
     prev_hash: str,
     *,
@@ -173,26 +173,43 @@ def _chained(
     comment: str | None = None,
     payload: Mapping[str, Any] | None = None,
     actor_name: str | None = None,
-) -> AuditEvent:
+) -> dict[str, Any]:
+    """The column values of the event that follows (`prev_seq`, `prev_hash`), hashed.
+
+    A plain dict (no ORM object): the one-statement appends insert it with Core.
+    """
+    values: dict[str, Any] = {
+        "seq": prev_seq + 1,
+        "at": utcnow(),
+        "actor_id": actor.id if actor is not None else None,
+        "actor": actor.username if actor is not None else (actor_name or "system"),
+        "action": action,
+        "target_type": target_type,
+        "target_id": str(target_id),
+        "item_id": item_id,
+        "department_id": department_id,
+        "from_state": from_state,
+        "to_state": to_state,
+        "comment": comment,
+        "payload": canonical_json(dict(payload or {})),
+        "prev_hash": prev_hash,
+    }
+    body = {k: values[k] for k in _BODY_KEYS}
+    body["at"] = format_time(values["at"])
+    values["hash"] = hash_body(prev_hash, body)
+    return values
+
+
+#: The hashed fields, as `event_body` names them.
+_BODY_KEYS = (
+    "seq", "at", "actor_id", "actor", "action", "target_type", "target_id", "item_id",
+    "department_id", "from_state", "to_state", "comment", "payload",
+)  # fmt: skip
+
+
+def _chained(prev_seq: int, prev_hash: str, **fields: Any) -> AuditEvent:
     """The event that follows (`prev_seq`, `prev_hash`) in the chain, hashed, not yet stored."""
-    event = AuditEvent(
-        seq=prev_seq + 1,
-        at=utcnow(),
-        actor_id=actor.id if actor is not None else None,
-        actor=actor.username if actor is not None else (actor_name or "system"),
-        action=action,
-        target_type=target_type,
-        target_id=str(target_id),
-        item_id=item_id,
-        department_id=department_id,
-        from_state=from_state,
-        to_state=to_state,
-        comment=comment,
-        payload=canonical_json(dict(payload or {})),
-        prev_hash=prev_hash,
-    )
-    event.hash = compute_hash(prev_hash, event)
-    return event
+    return AuditEvent(**chained_values(prev_seq, prev_hash, **fields))
 
 
 def record_event(
@@ -294,8 +311,7 @@ def append_after(
         record_event(session, **fields)
         return
     seq, prev_hash = seen
-    event = _chained(seq, prev_hash, **fields)
-    values = {c.name: getattr(event, c.key) for c in _APPEND_COLUMNS}
+    values = chained_values(seq, prev_hash, **fields)
     written = session.execute(_append_statement(), {**values, "prev_seq": seq}).first()
     if written is None:  # someone appended first
         record_event(session, **fields)

@@ -24,18 +24,31 @@ from __future__ import annotations
 import functools
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, Update, bindparam, inspect, select, update
+from sqlalchemy import (
+    BigInteger,
+    Select,
+    Table,
+    Update,
+    bindparam,
+    exists,
+    func,
+    insert,
+    inspect,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import PASSIVE_NO_INITIALIZE, get_history, set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.orm.util import identity_key
 
 from workflow.db import conflict_from
-from workflow.models import Assessment, ChainHead, Item
+from workflow.models import Assessment, AuditEvent, ChainHead, Item
 
 _ITEMS = cast(Table, Item.__table__)
 _ASSESSMENTS = cast(Table, Assessment.__table__)
 _HEAD = cast(Table, ChainHead.__table__)
+_EVENTS = cast(Table, AuditEvent.__table__)
 
 
 def _column_keys(cls: type[Any], leave_out: frozenset[str] = frozenset()) -> tuple[str, ...]:
@@ -129,31 +142,90 @@ def _update_statement(keys: tuple[str, ...]) -> Update:
     )
 
 
-def write_item(session: Session, item: Item, version: int) -> bool:
-    """Write the item's changed columns in one UPDATE that moves the version from `version`.
+@functools.cache
+def _update_and_append_statement(keys: tuple[str, ...]) -> Select[Any]:
+    """PostgreSQL: the item's UPDATE, the chain head's move and the event's INSERT, one statement.
 
-    Return whether anything was written (an unchanged item keeps its version, as with the
-    ORM's flush). No row matched: a concurrent change won, raised as the retryable Conflict.
+    Data-modifying CTEs: the head moves (and the event is written) only when the item row was
+    updated and the head is still at `e_prev_seq`. The statement returns how many item rows
+    and events it wrote: (1, 1) done; (1, 0) another append came first; (0, 0) the item moved.
     """
+    moved_item = _update_statement(keys).returning(_ITEMS.c.id).cte("moved_item")
+    moved_head = (
+        update(_HEAD)
+        .where(
+            _HEAD.c.id == 1,
+            _HEAD.c.seq == bindparam("e_prev_seq", type_=BigInteger()),
+            exists(select(moved_item.c.id)),
+        )
+        .values(seq=bindparam("e_seq"), hash=bindparam("e_hash"))
+        .returning(_HEAD.c.seq)
+        .cte("moved_head")
+    )
+    names = [c.name for c in _EVENTS.columns]
+    values = select(*(bindparam(f"e_{c.name}", type_=c.type) for c in _EVENTS.columns))
+    event = (
+        insert(_EVENTS)
+        .from_select(names, values.select_from(moved_head))
+        .returning(_EVENTS.c.seq)
+        .cte("appended")
+    )
+    return select(
+        select(func.count()).select_from(moved_item).scalar_subquery(),
+        select(func.count()).select_from(event).scalar_subquery(),
+    )
+
+
+def changes_of(item: Item) -> dict[str, Any]:
+    """The item's columns the effects changed, with their new values."""
     changes: dict[str, Any] = {}
     for key in _WRITABLE:
         added = get_history(item, key, passive=PASSIVE_NO_INITIALIZE).added
         if added:
             changes[key] = added[0]
+    return changes
+
+
+def write_item(
+    session: Session,
+    item: Item,
+    version: int,
+    changes: dict[str, Any] | None = None,
+    event: dict[str, Any] | None = None,
+) -> bool:
+    """Write the item's changed columns in one UPDATE that moves the version from `version`.
+
+    `changes` defaults to `changes_of(item)`. With `event` (the column values of the audit
+    event that follows the chain head, from `audit.chained_values`; PostgreSQL only) the same
+    statement moves the head and appends the event; the return value then tells whether it
+    did (False: another append came first, and the caller appends the locking way). Without,
+    return whether anything was written (an unchanged item keeps its version, as with the
+    ORM's flush). No item row matched: a concurrent change won, raised as the retryable
+    Conflict.
+    """
+    if changes is None:
+        changes = changes_of(item)
     if not changes:
         return False
     keys = tuple(changes)
     params = {f"w_{k}": v for k, v in changes.items()}
     params.update(w_id=item.id, w_version=version, w_next_version=version + 1)
     with session.no_autoflush:  # the session's flush would write the item the ORM way
-        result = session.execute(_update_statement(keys), params)
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+        if event is None:
+            result = session.execute(_update_statement(keys), params)
+            updated, appended = result.rowcount, True  # type: ignore[attr-defined]
+        else:
+            params.update({f"e_{k}": v for k, v in event.items()})
+            params["e_prev_seq"] = event["seq"] - 1
+            updated, events = session.execute(_update_and_append_statement(keys), params).one()
+            appended = events == 1
+    if updated != 1:
         raise conflict_from(StaleDataError(f"items row {item.id} is not at version {version}"))
     for key, value in changes.items():
         set_committed_value(item, key, value)
     set_committed_value(item, "version", version + 1)
     _mark_clean(item)
-    return True
+    return appended
 
 
 def _mark_clean(item: Item) -> None:

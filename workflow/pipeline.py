@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session, contains_eager, joinedload, sessionmaker
 
 from workflow import itemrow, notify
 from workflow.assessments import ensure_not_final
-from workflow.audit import append_after, canonical_json
+from workflow.audit import append_after, canonical_json, chained_values
 from workflow.db import translate_conflicts, unit_of_work
 from workflow.errors import BadRequest, Conflict, InvalidValue, NotFound
 from workflow.machine import FlowContext, ItemFlow, fire, probe
@@ -373,28 +373,34 @@ def execute(session: Session, command: Command) -> Outcome:
         if row.changes_state:
             item.state = new_state.value
             item.updated_at = ctx.now
+    changes = itemrow.changes_of(item)
+    event: dict[str, Any] | None = None
+    if row.changes_state:
+        audited["version"] = version + 1 if changes else version
+        audited["round"] = item.round
+        fields: dict[str, Any] = {
+            "actor": user,
+            "action": row.event or row.trigger,
+            "target_type": "item",
+            "target_id": item.id,
+            "item_id": item.id,
+            "department_id": item.department_id,
+            "from_state": from_state,
+            "to_state": new_state.value,
+            "comment": ctx.comment,
+            "payload": audited,
+        }
+        if changes and head is not None and session.get_bind().dialect.name == "postgresql":
+            event = chained_values(*head, **fields)
     with translate_conflicts():
-        # One Core UPDATE of the item's changed columns moves the version by exactly one;
-        # the flush then writes the rows the effects added or changed (claims, scores).
-        itemrow.write_item(session, item, version)
+        # One Core UPDATE of the item's changed columns moves the version by exactly one (on
+        # PostgreSQL the same statement appends the audit event); the flush then writes the
+        # rows the effects added or changed (claims, scores).
+        appended = itemrow.write_item(session, item, version, changes, event)
         session.flush()
     if row.changes_state:
-        audited["version"] = item.version
-        audited["round"] = item.round
-        append_after(
-            session,
-            head,
-            actor=user,
-            action=row.event or row.trigger,
-            target_type="item",
-            target_id=item.id,
-            item_id=item.id,
-            department_id=item.department_id,
-            from_state=from_state,
-            to_state=new_state.value,
-            comment=ctx.comment,
-            payload=audited,
-        )
+        if event is None or not appended:  # SQLite, no head seen, or another append came first
+            append_after(session, None if event is not None else head, **fields)
         if row.trigger in notify.ITEM_TRIGGERS:  # in this transaction: both land or neither
             notify.on_transition(session, row.trigger, from_state, item, user, ctx.comment, ctx.now)
     else:
