@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import delete
+from sqlalchemy import Table, delete, insert
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -144,6 +144,7 @@ def write_scores(session: Session, item: Item, ctx: FlowContext) -> Audited:
     existing = {s.scoring_point_id: s for s in item.scores}
     written: dict[str, Decimal] = {}
     reasons: dict[str, str] = {}
+    new_rows: list[dict[str, Any]] = []
     for point in ctx.points:
         code = point.code
         if code in ctx.upheld_points:
@@ -156,15 +157,30 @@ def write_scores(session: Session, item: Item, ctx: FlowContext) -> Audited:
         value = value.quantize(Decimal("0.01"))
         row = existing.get(point.id)
         if row is None:
-            row = Score(scoring_point_id=point.id, points=value, scored_by_id=ctx.user.id)
-            item.scores.append(row)
-        row.points = value
-        row.deduction_reason = reason or None
-        row.scored_by_id = ctx.user.id
-        row.scored_at = ctx.now
+            new_rows.append(
+                {
+                    "item_id": item.id,
+                    "scoring_point_id": point.id,
+                    "points": value,
+                    "deduction_reason": reason or None,
+                    "scored_by_id": ctx.user.id,
+                    "scored_at": ctx.now,
+                }
+            )
+        else:
+            row.points = value
+            row.deduction_reason = reason or None
+            row.scored_by_id = ctx.user.id
+            row.scored_at = ctx.now
         written[code] = value
         if reason:
             reasons[code] = reason
+    if new_rows:
+        # New rows in one Core INSERT, not through the session's unit of work (a first score
+        # writes every point's row: the flush's bookkeeping cost more than the statement).
+        # The item's collection loads again when read.
+        session.execute(insert(cast(Table, Score.__table__)), new_rows)
+        session.expire(item, ["scores"])
     total = sum(written.values(), Decimal("0.00"))
     item.total = total
     audited: Audited = {"scores": written, "deductions": reasons, "total": total}

@@ -98,7 +98,10 @@ def _persistent(session: Session, cls: type[Any], values: dict[str, Any]) -> Any
     """
     held = session.identity_map.get(identity_key(cls, values["id"]))
     if held is None:
-        obj = cls(**values)
+        # As the ORM's loading does: the values go into the instance's dict, without the
+        # attribute events a constructor fires (they would only record history to discard).
+        obj = cls._sa_class_manager.new_instance()
+        obj.__dict__.update(values)
         make_transient_to_detached(obj)  # persistent once added: unloaded attributes expire
         session.add(obj)
         return obj

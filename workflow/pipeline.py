@@ -111,18 +111,19 @@ def lock_item(session: Session, item_id: int, needs: frozenset[str] = frozenset(
     Concurrent writers of the item queue here until this transaction ends: SELECT … FOR
     UPDATE on PostgreSQL, the database write lock on SQLite.
     """
-    return _locked(session, item_id, needs)[0]
+    return _locked(session, item_id, needs).item
 
 
 _EAGER = frozenset({"points", "claims", "scores"})
 
 
 @functools.cache
-def _lock_statement(eager: frozenset[str]) -> Select[Item, int, str]:
+def _lock_statement(eager: frozenset[str], check_points: bool = False) -> Select[Any]:
     """The locking read for a row's needs, built once (statements are immutable).
 
     The assessment comes with the item, without its routine configuration (a large JSON
-    document decoded per row): a routine-fed item loads that when it needs it.
+    document decoded per row): a routine-fed item loads that when it needs it. A row that
+    needs the indicator's check points (verify) reads them in the same statement.
     """
     options: list[Any] = [contains_eager(Item.assessment).defer(Assessment.routine_config)]
     if "points" in eager:
@@ -131,8 +132,16 @@ def _lock_statement(eager: frozenset[str]) -> Select[Item, int, str]:
         options.append(joinedload(Item.claims))
     if "scores" in eager:
         options.append(joinedload(Item.scores))
+    columns: list[Any] = [ChainHead.seq, ChainHead.hash]
+    if check_points:
+        columns.append(
+            select(Indicator.check_points)
+            .where(Indicator.id == Item.indicator_id)
+            .scalar_subquery()
+            .label("check_points")
+        )
     return (
-        select(Item, ChainHead.seq, ChainHead.hash)
+        select(Item, *columns)
         .join(Item.assessment)
         .outerjoin(ChainHead, ChainHead.id == 1)
         .where(Item.id == bindparam("item_id"))
@@ -142,9 +151,16 @@ def _lock_statement(eager: frozenset[str]) -> Select[Item, int, str]:
     )
 
 
-def _locked(
-    session: Session, item_id: int, needs: frozenset[str]
-) -> tuple[Item, tuple[int, str] | None]:
+@dataclass
+class _Locked:
+    """What the locking read returns: the item, the chain head it saw, and facts read with it."""
+
+    item: Item
+    head: tuple[int, str] | None
+    check_points: list[dict[str, Any]] | None = None
+
+
+def _locked(session: Session, item_id: int, needs: frozenset[str]) -> _Locked:
     """Lock the item; with it, in the same query, the audit chain's head as it is now.
 
     The head is read, not locked: the event is appended after it in one statement when no
@@ -157,12 +173,16 @@ def _locked(
         locked = itemrow.read_locked(session, item_id)
         if locked is None:
             raise NotFound("考核事项不存在", code="item_not_found")
-        return locked
-    row = session.execute(_lock_statement(eager), {"item_id": item_id}).unique().first()
+        return _Locked(*locked)
+    with_checks = "check_points" in needs
+    row = (
+        session.execute(_lock_statement(eager, with_checks), {"item_id": item_id}).unique().first()
+    )
     if row is None:
         raise NotFound("考核事项不存在", code="item_not_found")
-    item, seq, head_hash = row
-    return item, (None if seq is None else (seq, head_hash))
+    item, seq, head_hash = row[:3]
+    head = None if seq is None else (seq, head_hash)
+    return _Locked(item, head, (row[3] or []) if with_checks else None)
 
 
 def readable_item(session: Session, item_id: int, user: User) -> Item:
@@ -266,8 +286,12 @@ def gather(
     payload: Payload | None = None,
     now: dt.datetime | None = None,
     points: list[ScoringPoint] | None = None,
+    check_points: list[dict[str, Any]] | None = None,
 ) -> FlowContext:
-    """Load the facts `needs` names for the guards and effects; each at most one query."""
+    """Load the facts `needs` names for the guards and effects; each at most one query.
+
+    `points` and `check_points`, when given, were read already (with the lock).
+    """
     now = now or utcnow()
     payload = payload or Payload()
     ctx = FlowContext(
@@ -305,7 +329,9 @@ def gather(
         )  # fmt: skip
         ctx.evidence_hashes = [sha for _, _, sha, _ in live]
         ctx.evidence_ids = [eid for _, _, _, eid in live]
-    if "check_points" in needs:
+    if check_points is not None:
+        ctx.check_points = check_points
+    elif "check_points" in needs:
         ctx.check_points = (
             session.scalar(select(Indicator.check_points).where(Indicator.id == item.indicator_id))
             or []
@@ -338,7 +364,8 @@ def execute(session: Session, command: Command) -> Outcome:
     if not user.is_active:
         raise NotFound("考核事项不存在", code="item_not_found")
 
-    item, head = _locked(session, command.item_id, row.needs)
+    locked = _locked(session, command.item_id, row.needs)
+    item, head = locked.item, locked.head
     _visible(session, item, user)
     key_hash = None
     if command.idempotency_key is not None:
@@ -359,6 +386,7 @@ def execute(session: Session, command: Command) -> Outcome:
     ctx = gather(
         session, item, user, row.needs, payload=payload, now=command.now,
         points=item.scoring_points if "points" in row.needs else None,
+        check_points=locked.check_points,
     )  # fmt: skip
     if "lateness" in row.needs and State(item.state) in row.sources:
         _lateness(session, item, ctx)
