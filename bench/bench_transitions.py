@@ -15,6 +15,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
@@ -28,7 +29,7 @@ from tests.factories import add_evidence  # noqa: E402
 from workflow import actions  # noqa: E402
 from workflow.audit import verify_chain  # noqa: E402
 from workflow.db import make_engine, make_sessionmaker, migrate  # noqa: E402
-from workflow.models import Indicator, Item, ScoringPoint  # noqa: E402
+from workflow.models import Indicator, Item, ScoringPoint, User  # noqa: E402
 from workflow.scheme import SCHEMES_DIR, load_scheme  # noqa: E402
 from workflow.setup import install_scheme  # noqa: E402
 from workflow.users import create_user  # noqa: E402
@@ -149,10 +150,64 @@ def run_bare(url: str, count: int) -> float:
     return seconds
 
 
-def measure(repeat: int) -> tuple[int, float, float]:
-    """Return (transitions per run, median engine seconds, median bare seconds)."""
+def run_session_floor(url: str, count: int) -> float:
+    """The bare pair inside a request's ORM session, after a locking read of the item row.
+
+    No guards, no audit chain, no objects: what any transition through a per-request
+    `Session` costs at least (the session, its user, the lock, the two writes, the commit).
+    """
+    engine = make_engine(url)
+    factory = make_sessionmaker(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "CREATE TABLE IF NOT EXISTS bench_bare (seq bigserial primary key, item_id int, "
+                "at timestamptz, actor text, action text, payload text, hash text)"
+            )
+        )
+    with factory() as s:
+        ids = list(s.execute(select(Item.id).order_by(Item.id)).scalars())
+        user = s.execute(select(User).order_by(User.id)).scalars().first()
+        s.expunge_all()
+    started = time.perf_counter()
+    for n in range(count):
+        item_id = ids[n % len(ids)]
+        with factory() as s:
+            s.merge(user, load=False)
+            s.execute(text("SELECT * FROM items WHERE id = :i FOR UPDATE"), {"i": item_id}).one()
+            s.execute(
+                text("UPDATE items SET updated_at = :t, version = version + 1 WHERE id = :i"),
+                {"t": dt.datetime.now(dt.UTC), "i": item_id},
+            )
+            s.execute(
+                text(
+                    "INSERT INTO bench_bare (item_id, at, actor, action, payload, hash) "
+                    "VALUES (:i, :t, 'bench', 'noop', '{}', 'x')"
+                ),
+                {"i": item_id, "t": dt.datetime.now(dt.UTC)},
+            )
+            s.commit()
+    seconds = time.perf_counter() - started
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE bench_bare"))
+    engine.dispose()
+    return seconds
+
+
+@dataclass(frozen=True)
+class Measured:
+    """Transitions per run and the median seconds of each way of writing them."""
+
+    count: int
+    engine: float
+    bare: float
+    floor: float
+
+
+def measure(repeat: int) -> Measured:
+    """Run the engine, the bare pair and the session floor `repeat` times each; medians."""
     url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
-    engine_runs, bare_runs = [], []
+    engine_runs, bare_runs, floor_runs = [], [], []
     count = 0
     for _ in range(repeat):
         ensure_database(url)
@@ -160,7 +215,13 @@ def measure(repeat: int) -> tuple[int, float, float]:
             count, seconds = run_engine(url, LocalStore(Path(tmp)))
         engine_runs.append(seconds)
         bare_runs.append(run_bare(url, count))
-    return count, statistics.median(engine_runs), statistics.median(bare_runs)
+        floor_runs.append(run_session_floor(url, count))
+    return Measured(
+        count,
+        statistics.median(engine_runs),
+        statistics.median(bare_runs),
+        statistics.median(floor_runs),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -168,13 +229,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args(argv)
-    count, e, b = measure(args.repeat)
+    m = measure(args.repeat)
+    count, e, b, f = m.count, m.engine, m.bare, m.floor
     print(f"PostgreSQL, {count} transitions per run (26 departments × 10 items × 4 steps), "
           f"median of {args.repeat} runs")  # fmt: skip
     print()
     print("| measure | seconds | per second | ratio to bare |")
     print("|---|---|---|---|")
     print(f"| transitions with guards + audit chain | {e:.2f} | {count / e:.0f} | {b / e:.2f} |")
+    print(f"| the bare pair in an ORM session, after a lock | {f:.2f} | {count / f:.0f} | "
+          f"{b / f:.2f} |")  # fmt: skip
     print(f"| bare UPDATE + INSERT (one tx each) | {b:.2f} | {count / b:.0f} | 1.00 |")
     return 0
 
