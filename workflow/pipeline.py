@@ -3,18 +3,19 @@
 In order, for every row of the table (workflow/table.py):
 
 1. parse the payload with the row's model (before any lock: a bad body costs no lock);
-2. one locking read of the item with its assessment, and the claims and scores the row needs
-   (a Core read when it needs none: workflow/itemrow.py);
+2. one locking read of the item with its assessment, and the claims, scores and check points
+   the row needs (a Core read when it needs none: workflow/itemrow.py);
 3. visibility (another department's item is a 404), then the idempotency check;
 4. the final-results check and the version check;
 5. the facts the row needs (scoring points, evidence, routine records, calendar), each one
    query, only when needed;
 6. the guards, through the `transitions` machine;
 7. the effects, the new state; the item's changed columns in one Core UPDATE that moves the
-   version by exactly one (`… WHERE id = :id AND version = :v`), then one flush of the rows
-   the effects added or changed;
-8. the audit event(s), the notifications it causes (workflow/notify.py: inbox and outbox rows,
-   delivered later by the worker), and the idempotency record.
+   version by exactly one (`… WHERE id = :id AND version = :v`; on PostgreSQL the same
+   statement appends a transition's audit event), then one flush of the rows the effects
+   added or changed;
+8. the audit event(s) not written by step 7, the notifications it causes (workflow/notify.py:
+   inbox and outbox rows, delivered later by the worker), and the idempotency record.
 
 A database conflict raised by the writes (a unique violation, a stale row, a deadlock or a
 serialization failure) becomes `Conflict` here, so every face (API, portal, CLI, bulk) shows
