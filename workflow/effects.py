@@ -14,6 +14,7 @@ from sqlalchemy import Table, delete, insert
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from workflow.db import translate_conflicts
 from workflow.errors import InvalidValue, NotFound
 from workflow.models import Evidence, Item, NotInvolvedClaim, Score, utcnow
 from workflow.payloads import (
@@ -179,7 +180,8 @@ def write_scores(session: Session, item: Item, ctx: FlowContext) -> Audited:
         # New rows in one Core INSERT, not through the session's unit of work (a first score
         # writes every point's row: the flush's bookkeeping cost more than the statement).
         # The item's collection loads again when read.
-        session.execute(insert(cast(Table, Score.__table__)), new_rows)
+        with translate_conflicts():  # as a flush's unique violation would be: a 409
+            session.execute(insert(cast(Table, Score.__table__)), new_rows)
         session.expire(item, ["scores"])
     total = sum(written.values(), Decimal("0.00"))
     item.total = total
