@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_transitions import DEFAULT_URL, ensure_database  # noqa: E402
+from bench.synthetic import add_departments  # noqa: E402
 from workflow.actions import TransitionRequest, transition_item  # noqa: E402
 from workflow.audit import verify_chain  # noqa: E402
 from workflow.bulk import BulkTarget, apply_bulk, preview  # noqa: E402
@@ -60,14 +61,7 @@ def build(url: str, count: int) -> tuple[int, list[tuple[int, int]]]:
     indicators = 10
     departments = -(-2 * count // indicators)
     with engine.begin() as conn:
-        conn.execute(
-            text(
-                "INSERT INTO departments (assessment_id, name, full_name, position) "
-                "SELECT :a, '合成部门' || n, '合成部门' || n, 1000 + n "
-                "FROM generate_series(1, :m) AS n"
-            ),
-            {"a": aid, "m": departments},
-        )
+        add_departments(conn, aid, departments)
         conn.execute(
             text(
                 "INSERT INTO items (assessment_id, department_id, indicator_id, state, version, "

@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_transitions import DEFAULT_URL, ensure_database  # noqa: E402
+from bench.synthetic import add_departments  # noqa: E402
 from tests.peers import smtp_server  # noqa: E402
 from workflow.calendar import set_stage_deadline  # noqa: E402
 from workflow.db import make_engine, make_sessionmaker  # noqa: E402
@@ -87,14 +88,7 @@ def build_reminder_world(url: str, departments: int = DEPARTMENTS) -> None:
         s.commit()
         aid = a.id
     with engine.begin() as conn:
-        conn.execute(
-            text(
-                "INSERT INTO departments (assessment_id, name, full_name, position) "
-                "SELECT :a, '合成部门' || n, '合成部门' || n, 1000 + n "
-                "FROM generate_series(1, :m) AS n"
-            ),
-            {"a": aid, "m": departments},
-        )
+        add_departments(conn, aid, departments)
         conn.execute(
             text(
                 "INSERT INTO items (assessment_id, department_id, indicator_id, state, version, "
@@ -108,9 +102,10 @@ def build_reminder_world(url: str, departments: int = DEPARTMENTS) -> None:
         )
         conn.execute(
             text(
-                "INSERT INTO users (username, display_name, roles, department_id, is_active, "
+                "INSERT INTO users (username, display_name, roles, unit_id, is_active, "
                 "must_change_password, session_version, created_at) "
-                "SELECT 'bench_member' || d.id, d.name, CAST('[\"department\"]' AS JSON), d.id, "
+                "SELECT 'bench_member' || d.id, d.name, CAST('[\"department\"]' AS JSON), "
+                "d.unit_id, "
                 "true, false, 1, now() FROM departments d "
                 "WHERE d.assessment_id = :a AND d.position >= 1000"
             ),
@@ -119,7 +114,7 @@ def build_reminder_world(url: str, departments: int = DEPARTMENTS) -> None:
     engine.dispose()
 
 
-def measure_reminders(url: str) -> tuple[float, int]:
+def measure_reminders(url: str, departments: int = DEPARTMENTS) -> tuple[float, int]:
     """Seconds of one `send_reminders` over the world, and the notifications it wrote."""
     engine = make_engine(url)
     factory = make_sessionmaker(engine)
@@ -130,7 +125,7 @@ def measure_reminders(url: str) -> tuple[float, int]:
     with factory() as s:
         written = s.scalar(select(func.count()).select_from(Notification)) or 0
     engine.dispose()
-    assert report.notifications == written and written >= DEPARTMENTS, (report, written)
+    assert report.notifications == written and written >= departments, (report, written)
     return seconds, written
 
 

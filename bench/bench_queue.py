@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_transitions import DEFAULT_URL, ensure_database  # noqa: E402
+from bench.synthetic import add_departments  # noqa: E402
 from web.api.common import encode_cursor  # noqa: E402
 from web.app import create_app  # noqa: E402
 from workflow.db import make_engine, make_sessionmaker  # noqa: E402
@@ -79,14 +80,7 @@ def build(url: str, size: int) -> tuple[int, str]:
             text("SELECT count(*) FROM items WHERE assessment_id = :a"), {"a": aid}
         ).scalar_one()
         missing = max(0, -(-(size - existing) // indicators))  # departments to add
-        conn.execute(
-            text(
-                "INSERT INTO departments (assessment_id, name, full_name, position) "
-                "SELECT :a, '合成部门' || n, '合成部门' || n || '（综合办公室）', 1000 + n "
-                "FROM generate_series(1, :m) AS n"
-            ),
-            {"a": aid, "m": missing},
-        )
+        add_departments(conn, aid, missing, "（综合办公室）")
         conn.execute(
             text(
                 "INSERT INTO items (assessment_id, department_id, indicator_id, state, version, "
@@ -160,6 +154,9 @@ def measure(url: str, size: int, repeat: int, plans: dict[str, str] | None) -> S
             {
                 "DATABASE_URL": url,
                 "INSTANCE_DIR": tmp,
+                # Not under `tmp`: the logger outlives this app (the next size's users are
+                # created, and logged, after the folder is gone).
+                "SECURITY_LOG": os.devnull,
                 "SECRET_KEY": "bench",
                 "STORAGE": {"STORAGE_BACKEND": "local"},
                 "RATELIMIT_STORAGE_URI": "memory://",

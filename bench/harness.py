@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_transitions import ensure_database  # noqa: E402
+from bench.synthetic import add_departments  # noqa: E402
 from workflow.audit import verify_chain  # noqa: E402
 from workflow.db import make_engine, make_sessionmaker  # noqa: E402
 from workflow.demo import demo_pdf  # noqa: E402
@@ -81,14 +82,7 @@ def setup_world(name: str, departments: int = 200, staff: int = 3) -> World:
         have = conn.execute(
             text("SELECT count(*) FROM departments WHERE assessment_id = :a"), {"a": aid}
         ).scalar_one()
-        conn.execute(
-            text(
-                "INSERT INTO departments (assessment_id, name, full_name, position) "
-                "SELECT :a, '合成部门' || n, '合成部门' || n, 1000 + n "
-                "FROM generate_series(1, :m) AS n"
-            ),
-            {"a": aid, "m": max(0, departments - have)},
-        )
+        add_departments(conn, aid, departments - have)
         conn.execute(
             text(
                 "INSERT INTO items (assessment_id, department_id, indicator_id, state, version, "
