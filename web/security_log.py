@@ -20,6 +20,37 @@ from workflow.security_log import LOGGER_NAME, JsonLineFormatter, security_event
 _INSTALLED: list[logging.Handler] = []
 
 
+class SecurityLogFile(WatchedFileHandler):
+    """The log file; a record it cannot write goes to standard error instead of failing.
+
+    Standard error is the server's error log. Without this, a file that could not be opened (its
+    folder vanished, or it was made read-only) made `WatchedFileHandler` raise from `emit`:
+    every sign-in, refusal and account change then failed with a 500. Now the request goes
+    on, the record is kept on standard error with the reason, and the file is tried again for
+    the next record (it is written again once it can be opened). A failed write (a full disk)
+    ends here too, with the record, where the logging module printed a traceback without it.
+    """
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Write the record to the file; on an OS error, to standard error (see above)."""
+        try:
+            super().emit(record)
+        except OSError:  # opening the file: the logging module lets that escape
+            self.stream = None  # open again next time
+            self.handleError(record)
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        """Say why on standard error, then write the record itself there."""
+        reason = sys.exc_info()[1]
+        try:
+            text = self.format(record)
+        except Exception:  # the formatter failed: keep what there is
+            text = repr(record.getMessage())
+        sys.stderr.write(
+            f"security log {self.baseFilename} not written ({reason!r}); the record: {text}\n"
+        )
+
+
 class RequestContextFilter(logging.Filter):
     """Add who asked, from where and for what, when the record is written inside a request."""
 
@@ -56,7 +87,7 @@ def configure_security_log(app: Flask) -> None:
         handler = logging.StreamHandler(sys.stderr)
     else:
         Path(target).parent.mkdir(parents=True, exist_ok=True)
-        handler = WatchedFileHandler(target, encoding="utf-8", delay=True)
+        handler = SecurityLogFile(target, encoding="utf-8", delay=True)
     _INSTALLED.append(handler)
     handler.setFormatter(JsonLineFormatter())
     handler.addFilter(RequestContextFilter())

@@ -13,7 +13,8 @@ prebuilt Core statements and keeps the ORM objects in step by hand:
 - `write_item` sends the columns the effects changed as one
   `UPDATE items SET … , version = :v + 1 WHERE id = :id AND version = :v` and marks them
   committed on the object; no row updated means a concurrent change won: the same retryable
-  `Conflict` as a stale flush.
+  `Conflict` as a stale flush. On PostgreSQL a transition's audit event goes in the same
+  statement (data-modifying CTEs move the chain head and insert the event).
 
 Rows whose guards need the item's collections (claims, scores, scoring points) still load
 them with the ORM in the same single query (workflow/pipeline.py); the write is the same.

@@ -7,10 +7,12 @@ the file SECURITY_LOG names. These tests read that file.
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
@@ -151,3 +153,28 @@ def test_security_log_records_password_and_account_changes_which_are_audited(
     assert disabled["user_id"] == world.member_b.id
     audited = set(session.scalars(select(AuditEvent.action)))
     assert {"password_changed", "roles_changed", "user_disabled", "user_created"} <= audited
+
+
+def test_a_security_log_that_cannot_be_opened_fails_no_request(
+    make_app: Callable[..., Flask], world: World, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The log's folder vanishes (a log rotation gone wrong): sign-ins still work, the records
+    go to standard error (the server's error log) meanwhile, and to the file once it is back."""
+    folder = tmp_path / "logs"
+    log = folder / "security.log"
+    app = make_app(SECURITY_LOG=str(log))
+    client = app.test_client()
+    client.post("/login", data={"username": "member_a", "password": "wrong-password-1"})
+    assert len(_events(log, "sign_in_failed")) == 1
+    shutil.rmtree(folder)
+    capfd.readouterr()
+    signed_in = client.post("/login", data={"username": "member_a", "password": PASSWORD})
+    assert signed_in.status_code == 302
+    err = capfd.readouterr().err
+    assert f"security log {log} not written" in err and "FileNotFoundError" in err
+    line = err.split("the record: ", 1)[1].splitlines()[0]
+    assert json.loads(line)["event"] == "sign_in_succeeded"
+    folder.mkdir()
+    client.post("/logout")
+    client.post("/login", data={"username": "member_a", "password": "wrong-password-2"})
+    assert [r["event"] for r in _records(log)] == ["sign_out", "sign_in_failed"]
