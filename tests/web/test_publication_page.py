@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from collections.abc import Callable
@@ -16,6 +17,8 @@ from tests.factories import World
 from tests.integration.test_notices import score_department
 from tests.web.conftest import text
 from workflow.models import AuditEvent, utcnow
+from workflow.scheme import Scheme
+from workflow.setup import install_scheme
 
 Login = Callable[[str], FlaskClient]
 
@@ -79,3 +82,41 @@ def test_audience_is_an_audited_assessment_setting(
         .status_code
         == 403
     )
+
+
+def test_the_publication_stays_up_when_next_year_is_started_during_it(
+    app: Flask,
+    session: Session,
+    world: World,
+    store: LocalStore,
+    login: Login,
+    scheme_2018: Scheme,
+) -> None:
+    """The office sets up 2019 while 2018's results are on public view: the 公示 page and the
+    banner keep showing 2018 until its window closes, then the page speaks of 2019."""
+    score_department(session, store, world, world.dep_b, world.member_b)
+    now = utcnow()
+    _window(session, world, now - dt.timedelta(days=1), now + dt.timedelta(days=3))
+    next_year = dataclasses.replace(
+        scheme_2018, code="jiaohe-2019", year=2019, title="2019年度市政府相关部门考核细则"
+    )
+    install_scheme(session, next_year)
+    session.commit()
+    anonymous = app.test_client()
+    page = text(anonymous.get("/publication/"))
+    assert "2018年度“放管服”工作考核结果公示" in page and world.dep_b.name in page
+    assert "2018年度考核结果公示中" in text(login("member_a").get("/"))
+    # The department's own page opens on the year under 公示, where its appeals are made;
+    # 2019 is one click away, and an unknown year is a 404.
+    member = login("member_b")
+    own = text(member.get("/portal/"))
+    assert world.assessment.title in own and next_year.title not in own
+    assert 'href="/portal/?year=2019"' in own and "2018年度</strong>" in own
+    assert next_year.title in text(member.get("/portal/?year=2019"))
+    assert member.get("/portal/?year=1999").status_code == 404
+    _window(session, world, now - dt.timedelta(days=10), now - dt.timedelta(days=1))
+    after = text(anonymous.get("/publication/"))
+    assert "2019年度市政府相关部门考核细则的考核结果尚未公示" in after
+    assert world.dep_b.name not in after
+    assert "考核结果公示中" not in text(login("member_a").get("/"))
+    assert next_year.title in text(member.get("/portal/"))  # the newest year again

@@ -157,6 +157,24 @@ def latest_assessment(db: Session) -> Assessment | None:
     ).scalar_one_or_none()
 
 
+def publication_assessment(db: Session, now: dt.datetime) -> Assessment | None:
+    """The assessment the 公示 is about: the newest whose publication runs at `now`, else the
+    latest. The office may start next year's assessment while this year's results are still
+    on public view; the 公示 must stay up for its whole period all the same."""
+    running = db.execute(
+        select(Assessment)
+        .where(
+            Assessment.published_at.is_not(None),
+            Assessment.published_at <= now,
+            Assessment.appeal_closes_at > now,
+            Assessment.reopened_at.is_(None),
+        )
+        .order_by(Assessment.year.desc(), Assessment.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    return running if running is not None else latest_assessment(db)
+
+
 def live_evidence_counts(db: Session, item_ids: Sequence[int]) -> dict[int, int]:
     """Return the number of live evidence files per item."""
     from workflow.models import Evidence

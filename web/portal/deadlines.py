@@ -20,7 +20,7 @@ from web.clock import request_now
 from web.common.ids import MAX_ID
 from web.db import discard_on_error, get_db
 from web.portal.auth import current_account, roles_required
-from web.portal.common import N_, latest_assessment
+from web.portal.common import N_, latest_assessment, publication_assessment
 from workflow.assessments import assessment_status
 from workflow.calendar import (
     PENDING_STATES,
@@ -134,14 +134,14 @@ class Publication:
 
 
 def running_publication() -> Publication | None:
-    """Return the latest assessment's 公示 while it runs (one query; None on a DB error)."""
+    """Return the 公示 running now, the newest if several (one query; None on a DB error)."""
     if "publication" in g:
         cached: Publication | None = g.publication
         return cached
     result = None
     try:
-        assessment = latest_assessment(get_db())
         now = request_now()
+        assessment = publication_assessment(get_db(), now)
         if (
             assessment is not None
             and assessment.published_at is not None

@@ -19,15 +19,16 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 from sqlalchemy import select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, contains_eager, joinedload
 
 from scoring.pdf import office_binary
 from storage.base import content_disposition
 from storage.convert import DEFAULT_TIMEOUT, is_convertible, pdf_rendition
 from storage.errors import ObjectNotFound, StorageError
+from web.clock import request_now
 from web.db import discard_on_error, get_db
 from web.portal.auth import current_account, roles_required
-from web.portal.common import get_store, live_evidence_counts
+from web.portal.common import get_store, int_arg, live_evidence_counts, publication_assessment
 from web.portal.items import (
     PREVIEW_TYPES,
     apply_posted_action,
@@ -42,9 +43,9 @@ from workflow.evidence import (
     get_readable_evidence,
     remove_evidence,
 )
-from workflow.models import Category, Indicator, Item, ScoringPoint, User
+from workflow.models import Assessment, Category, Department, Indicator, Item, ScoringPoint, User
 from workflow.notices import NOTICE, latest_notice, scores_visible_to
-from workflow.permissions import current_department, is_own_department
+from workflow.permissions import is_own_department, own_department_ids
 from workflow.states import Role
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
@@ -61,13 +62,48 @@ def _own_item(item_id: int, user: User) -> Item:
     return item
 
 
+def own_departments(db: Session, user: User) -> list[Department]:
+    """The user's own department in every assessment that has one, the newest year first."""
+    ids = own_department_ids(user)
+    if not ids:
+        return []
+    return list(
+        db.execute(
+            select(Department)
+            .join(Department.assessment)
+            .where(Department.id.in_(ids))
+            .options(contains_eager(Department.assessment))
+            .order_by(Assessment.year.desc(), Assessment.id.desc())
+        ).scalars()
+    )
+
+
+def _chosen_department(db: Session, departments: list[Department]) -> Department | None:
+    """The year asked for (`?year=`; an unknown one is a 404), else the year whose 公示 runs
+    now (its appeals cannot wait, even when next year's assessment has started), else the
+    newest."""
+    year = int_arg("year")
+    if year is not None:
+        for department in departments:
+            if department.assessment.year == year:
+                return department
+        abort(404)
+    running = publication_assessment(db, request_now())
+    for department in departments:
+        if running is not None and department.assessment_id == running.id:
+            return department
+    return departments[0] if departments else None
+
+
 @bp.get("/")
 @roles_required(Role.DEPARTMENT)
 def index() -> ResponseReturnValue:
-    """List the department's items of its assessment with state, score and the next step."""
+    """List the department's items of one year with state, score and the next step; the
+    other years the department was assessed in are one click away."""
     user = current_account()
     db = get_db()
-    department = current_department(user)
+    departments = own_departments(db, user)
+    department = _chosen_department(db, departments)
     items = list(
         db.execute(
             select(Item)
@@ -97,6 +133,8 @@ def index() -> ResponseReturnValue:
     return render_template(
         "portal/index.html",
         department=department,
+        departments=departments,
+        newest=departments[0] if departments else None,
         items=items,
         counts=counts,
         routine_indicators=routine_indicators,

@@ -10,9 +10,10 @@ from flask import Blueprint, render_template
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
+from web.clock import request_now
 from web.db import get_db
 from web.portal.auth import login_manager
-from web.portal.common import latest_assessment
+from web.portal.common import publication_assessment
 from workflow.assessments import assessment_status, results_of
 
 bp = Blueprint("publication", __name__, url_prefix="/publication")
@@ -20,15 +21,17 @@ bp = Blueprint("publication", __name__, url_prefix="/publication")
 
 @bp.get("/")
 def page() -> ResponseReturnValue:
-    """Show the current assessment's results during its publication window, printable."""
+    """Show the results whose publication window runs now (else the latest assessment's
+    state), printable."""
     db = get_db()
-    assessment = latest_assessment(db)
+    now = request_now()
+    assessment = publication_assessment(db, now)
     if (
         assessment is not None
         and assessment.publication_page == "signed_in"
         and not current_user.is_authenticated
     ):
         return login_manager.unauthorized()
-    status = assessment_status(assessment) if assessment is not None else None
+    status = assessment_status(assessment, now) if assessment is not None else None
     rows = results_of(db, assessment) if assessment is not None and status == "published" else []
     return render_template("publication/page.html", assessment=assessment, status=status, rows=rows)
