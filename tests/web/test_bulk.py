@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable
 
@@ -17,6 +18,8 @@ from tests.web.conftest import PASSWORD, csrf_token, text
 from web.portal import bulk as bulk_views
 from workflow import bulk
 from workflow.models import AuditEvent, Item
+from workflow.scheme import Scheme
+from workflow.setup import install_scheme
 
 
 @pytest.fixture
@@ -257,3 +260,26 @@ def test_bulk_verify_with_the_checklist_attested(
     assert verifier.post("/review/bulk/apply", data=confirm).status_code == 303
     session.expire_all()
     assert [session.get_one(Item, i.id).state for i in chosen] == ["verified"] * 2
+
+
+def test_last_years_queue_and_its_bulk_scope_after_next_year_started(
+    app: Flask, session: Session, world: World, submitted: list[Item], scheme_2018: Scheme
+) -> None:
+    """Next year's assessment exists while last year's items still wait (appeals during its
+    公示, say): the queue opens on the newest year, switches to the other (`?year=`), and
+    "all matching the filter" takes the year shown, not the newest."""
+    install_scheme(session, dataclasses.replace(scheme_2018, code="jiaohe-2019", year=2019))
+    session.commit()
+    client = sign_in(app, "reviewer")
+    newest = text(client.get("/review/?state=submitted"))
+    assert "2019年度</strong>" in newest and "队列为空" in newest
+    assert 'href="/review/?state=submitted&amp;year=2018"' in newest
+    last_year = text(client.get("/review/?state=submitted&year=2018"))
+    assert "2018年度</strong>" in last_year and all(
+        f'value="{i.id}:{i.version}"' in last_year for i in submitted
+    )
+    assert hidden(last_year, "year") == ["2018", "2018"]  # the filter form and the bulk form
+    assert client.get("/review/?year=1999").status_code == 404
+    base = {"state": "submitted", "action": "review", "comment": "", "scope": "filter"}
+    assert "共选择 6 项" in text(client.post("/review/bulk/preview", data={**base, "year": "2018"}))
+    assert "共选择 6 项" not in text(client.post("/review/bulk/preview", data=base))

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, joinedload
 from web.common.ids import MAX_ID
 from web.db import get_db
 from web.portal.auth import current_account, roles_required, signed_in_user
-from web.portal.common import int_arg, latest_assessment
+from web.portal.common import assessment_of_year, int_arg
 from web.portal.review import queue_filters
 from workflow.bulk import (
     MAX_BULK_ITEMS,
@@ -93,7 +93,7 @@ def _filter_args() -> dict[str, Any]:
     if state not in (s.value for s in TAB_ACTIONS):
         abort(400)
     args: dict[str, Any] = {"state": state}
-    for name in ("department", "indicator"):
+    for name in ("year", "department", "indicator"):
         value = _form_int(name)
         if value is not None:
             args[name] = value
@@ -104,7 +104,7 @@ def _filter_args() -> dict[str, Any]:
 
 def _matching(db: Session, args: dict[str, Any]) -> list[BulkTarget]:
     """Every item of the queue tab that matches the filters, with its current version."""
-    assessment = latest_assessment(db)
+    assessment = assessment_of_year(db, args.get("year"))
     if assessment is None:
         return []
     filters = queue_filters(
@@ -223,6 +223,7 @@ def run_page(run_id: int) -> ResponseReturnValue:
         k: v
         for k, v in (
             ("state", state if state in (s.value for s in TAB_ACTIONS) else None),
+            ("year", int_arg("year")),
             ("department", int_arg("department")),
             ("indicator", int_arg("indicator")),
         )

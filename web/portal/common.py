@@ -157,6 +157,22 @@ def latest_assessment(db: Session) -> Assessment | None:
     ).scalar_one_or_none()
 
 
+def assessment_of_year(db: Session, year: int | None) -> Assessment | None:
+    """The assessment of `year` (None: the latest), or None when there is none."""
+    if year is None:
+        return latest_assessment(db)
+    return db.execute(
+        select(Assessment).where(Assessment.year == year).order_by(Assessment.id.desc()).limit(1)
+    ).scalar_one_or_none()
+
+
+def assessment_years(db: Session) -> list[int]:
+    """The years that have an assessment, the newest first (for a page's year switch)."""
+    return list(
+        db.execute(select(Assessment.year).distinct().order_by(Assessment.year.desc())).scalars()
+    )
+
+
 def publication_assessment(db: Session, now: dt.datetime) -> Assessment | None:
     """The assessment the 公示 is about: the newest whose publication runs at `now`, else the
     latest. The office may start next year's assessment while this year's results are still

@@ -5,14 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, current_app, render_template, request, url_for
+from flask import Blueprint, abort, current_app, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import ColumnElement
 
 from scoring.routine import Suggestion
 from web.db import get_db
 from web.portal.auth import current_account, roles_required
-from web.portal.common import N_, int_arg, latest_assessment
+from web.portal.common import N_, assessment_of_year, assessment_years, int_arg
 from web.portal.deadlines import deadline_info
 from web.portal.items import apply_posted_action, load_item_view, readable_item_or_404
 from workflow.bulk import MAX_BULK_ITEMS
@@ -73,14 +73,19 @@ def queue() -> ResponseReturnValue:
     """Show a queue with counts per tab, filters by department and indicator, keyset pages."""
     user = current_account()
     db = get_db()
-    assessment = latest_assessment(db)
+    # The newest year's by default; `?year=` for another (last year's appeals during its
+    # 公示, after next year's assessment has started).
+    year = int_arg("year")
+    assessment = assessment_of_year(db, year)
+    if year is not None and assessment is None:
+        abort(404)
     default = next((t for t in TABS if user.has_role(t.role)), TABS[0])
     tab = next((t for t in TABS if t.state.value == request.args.get("state")), default)
     department_id, indicator_id = int_arg("department"), int_arg("indicator")
     overdue_only = request.args.get("overdue") == "1"
     after = int_arg("after")
     if assessment is None:
-        return render_template("review/queue.html", assessment=None, tabs=TABS, tab=tab)
+        return render_template("review/queue.html", assessment=None, tabs=TABS, tab=tab, years=[])
 
     page = queue_page(
         db,
@@ -97,6 +102,7 @@ def queue() -> ResponseReturnValue:
     filter_args: dict[str, Any] = {
         k: v
         for k, v in (
+            ("year", year),
             ("department", department_id),
             ("indicator", indicator_id),
             ("overdue", 1 if overdue_only else None),
@@ -126,6 +132,8 @@ def queue() -> ResponseReturnValue:
         indicator_id=indicator_id,
         overdue_only=overdue_only,
         max_bulk=MAX_BULK_ITEMS,
+        year=year,
+        years=assessment_years(db),
     )
 
 
