@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable
 
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from tests.factories import World
 from tests.web.conftest import text
-from workflow.models import Assessment, Item
+from workflow.models import Assessment, Item, Notice
+from workflow.notices import SUMMARY
+from workflow.scheme import Scheme
+from workflow.setup import install_scheme
 
 Login = Callable[[str], FlaskClient]
 
@@ -124,3 +128,56 @@ def test_set_the_appeal_window_then_publish(
     assert published.status_code == 303
     page = text(admin.get("/admin/assessment"))
     assert "结果公示中" in page and 'name="closes_at"' not in page
+
+
+def test_last_years_settings_after_next_year_started(
+    app: Flask, session: Session, world: World, login: Login, scheme_2018: Scheme
+) -> None:
+    """2018 is in its 公示 when 2019 is created: the settings page opens on 2019 and switches to
+    2018 (`?year=`), whose settings its forms change; 2019 is left as it was."""
+    session.execute(update(Item).values(state="scored", total=0))
+    session.commit()
+    admin = login("admin")
+    assert admin.post("/admin/assessment", data={"action": "publish", "days": "5"}).status_code == (
+        303
+    )
+    next_year = install_scheme(
+        session, dataclasses.replace(scheme_2018, code="jiaohe-2019", year=2019)
+    )
+    session.commit()
+    newest = text(admin.get("/admin/assessment"))
+    assert "2019年度</strong>" in newest and 'href="/admin/assessment?year=2018"' in newest
+    assert "评审进行中" in newest  # 2019's state
+    last = text(admin.get("/admin/assessment?year=2018"))
+    assert "结果公示中" in last and 'name="year" value="2018"' in last
+    audience = admin.post(
+        "/admin/assessment",
+        data={"action": "publication_page", "audience": "signed_in", "year": "2018"},
+    )
+    assert audience.status_code == 303 and audience.location.endswith("/admin/assessment?year=2018")
+    session.expire_all()
+    assert session.get_one(Assessment, world.assessment.id).publication_page == "signed_in"
+    assert session.get_one(Assessment, next_year.id).publication_page == "public"
+    # The progress page, its exports and notices of 2018 too (a department's notices follow
+    # the department's own year).
+    progress = text(admin.get("/progress/?year=2018"))
+    assert world.assessment.title in progress and "2018年度</strong>" in progress
+    assert 'href="/progress/results.xlsx?year=2018"' in progress
+    xlsx = admin.get("/progress/results.xlsx?year=2018")
+    assert xlsx.status_code == 200 and "2018" in xlsx.headers["Content-Disposition"]
+    assert admin.get(f"/progress/departments/{world.dep_b.id}/notices").status_code == 200
+    assert f'name="assessment_id" value="{next_year.id}"' not in progress  # 2018's jobs
+    assert f'name="assessment_id" value="{world.assessment.id}"' in progress
+    numbered = admin.post(
+        "/admin/assessment",
+        data={"action": "results", "result_document_no": "蛟市职转办〔2019〕1号", "year": "2018"},
+    )
+    assert numbered.status_code == 303
+    issued = admin.post("/progress/summary", data={"year": "2018"})
+    assert issued.status_code == 303 and issued.location.endswith("/progress/?year=2018#notices")
+    summaries = session.scalars(select(Notice.assessment_id).where(Notice.kind == SUMMARY))
+    assert set(summaries) == {world.assessment.id}
+    assert admin.get("/admin/assessment?year=1999").status_code == 404
+    assert (
+        admin.post("/admin/assessment", data={"action": "reopen", "year": "x"}).status_code == 400
+    )

@@ -16,7 +16,15 @@ from web.common.exports import xlsx_response
 from web.common.ids import MAX_ID
 from web.db import discard_on_error, get_db
 from web.portal.auth import current_account, roles_required
-from web.portal.common import DISPLAY_TZ, N_, get_store, latest_assessment
+from web.portal.common import (
+    DISPLAY_TZ,
+    N_,
+    asked_assessment,
+    asked_year,
+    assessment_years,
+    get_store,
+    latest_assessment,
+)
 from workflow.assessments import (
     assessment_status,
     publish_assessment,
@@ -27,7 +35,7 @@ from workflow.assessments import (
 from workflow.departments import add_alias, get_department, remove_alias, rename_department
 from workflow.errors import DomainError, InvalidValue, NotFound
 from workflow.exports import users_table
-from workflow.models import Department, Unit, User
+from workflow.models import Assessment, Department, Unit, User
 from workflow.notices import latest_base, set_notice_base, set_result_settings
 from workflow.permissions import department_id_for
 from workflow.spreadsheets import xlsx_bytes
@@ -205,11 +213,30 @@ STATUS_LABELS = {
 }
 
 
+def _chosen_assessment(db: Session) -> Assessment:
+    """The assessment of the asked year (else the newest); none is a 404."""
+    assessment = asked_assessment(db)
+    if assessment is None:
+        abort(404)
+    return assessment
+
+
+def _back_to_assessment() -> str:
+    """The settings page of the year just acted on."""
+    year = asked_year()
+    if year is None:
+        return url_for("admin.assessment_page")
+    return url_for("admin.assessment_page", year=year)
+
+
 def _render_assessment(db: Session, **context: object) -> str:
-    assessment = latest_assessment(db)
+    year = asked_year()
+    assessment = asked_assessment(db)
     status = assessment_status(assessment) if assessment is not None else None
     return render_template(
         "admin/assessment.html",
+        year=year,
+        years=assessment_years(db),
         assessment=assessment,
         status_label=STATUS_LABELS.get(status or "", ""),
         status=status,
@@ -239,9 +266,7 @@ def assessment_page() -> ResponseReturnValue:
 def assessment_act() -> ResponseReturnValue:
     """Publish the results, set the appeal window (before publication), or reopen."""
     db = get_db()
-    assessment = latest_assessment(db)
-    if assessment is None:
-        abort(404)
+    assessment = _chosen_assessment(db)
     actor = current_account()
     action = request.form.get("action", "")
     try:
@@ -279,7 +304,7 @@ def assessment_act() -> ResponseReturnValue:
     except DomainError as exc:
         return _render_assessment(db, error=exc.message, form=request.form), exc.status
     flash(message, "success")
-    return redirect(url_for("admin.assessment_page"), code=303)
+    return redirect(_back_to_assessment(), code=303)
 
 
 @bp.post("/assessment/letterhead")
@@ -287,9 +312,7 @@ def assessment_act() -> ResponseReturnValue:
 def upload_letterhead() -> ResponseReturnValue:
     """Store an uploaded .docx letterhead as the base of every later notice."""
     db = get_db()
-    assessment = latest_assessment(db)
-    if assessment is None:
-        abort(404)
+    assessment = _chosen_assessment(db)
     upload = request.files.get("file")
     try:
         with discard_on_error():
@@ -306,7 +329,7 @@ def upload_letterhead() -> ResponseReturnValue:
     except (DomainError, StorageError) as exc:
         return _render_assessment(db, error=exc.message, form={}), exc.status
     flash(gettext("已更换通知书信头"), "success")
-    return redirect(url_for("admin.assessment_page"), code=303)
+    return redirect(_back_to_assessment(), code=303)
 
 
 # -- departments and aliases -----------------------------------------------------------------

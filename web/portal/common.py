@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import current_app, request
+from flask import abort, current_app, request
 from flask_babel import gettext
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
@@ -164,6 +164,30 @@ def assessment_of_year(db: Session, year: int | None) -> Assessment | None:
     return db.execute(
         select(Assessment).where(Assessment.year == year).order_by(Assessment.id.desc()).limit(1)
     ).scalar_one_or_none()
+
+
+def asked_year() -> int | None:
+    """The year a page or form names (`year`, in the query or the form), None: the newest.
+
+    Another year than the newest: last year's 公示, appeals, settings and notices once next
+    year's assessment exists. A year that is not a number is a 400.
+    """
+    value = request.values.get("year", "")
+    if not value:
+        return None
+    if not (value.isascii() and value.isdecimal() and len(value) <= 4):
+        abort(400)
+    return int(value)
+
+
+def asked_assessment(db: Session) -> Assessment | None:
+    """The assessment of the asked year, else the newest (None: none at all); a year that has
+    no assessment is a 404."""
+    year = asked_year()
+    assessment = assessment_of_year(db, year)
+    if year is not None and assessment is None:
+        abort(404)
+    return assessment
 
 
 def assessment_years(db: Session) -> list[int]:

@@ -22,7 +22,7 @@ from web.portal.common import get_store, latest_assessment, local_time
 from web.tasks import enqueue_after_commit
 from workflow import jobs
 from workflow.errors import DomainError
-from workflow.models import Job
+from workflow.models import Assessment, Job
 from workflow.permissions import READ_ALL_ROLES
 
 bp = Blueprint("jobs_portal", __name__, url_prefix="/jobs")
@@ -38,10 +38,12 @@ def _active(rows: list[Job]) -> bool:
     return any(j.status in (jobs.QUEUED, jobs.RUNNING) for j in rows)
 
 
-def job_starters() -> list[tuple[str, str, dict[str, str]]]:
-    """The jobs this user may start here: (label, kind, form fields)."""
+def job_starters(assessment: Assessment | None = None) -> list[tuple[str, str, dict[str, str]]]:
+    """The jobs this user may start here: (label, kind, form fields); those of an assessment
+    are for `assessment` (default: the newest)."""
     user = current_account()
-    assessment = latest_assessment(get_db())
+    if assessment is None:
+        assessment = latest_assessment(get_db())
     out: list[tuple[str, str, dict[str, str]]] = []
     if assessment is not None:
         aid = str(assessment.id)

@@ -18,7 +18,7 @@ from web.common.notice_files import send_notice, send_pdf, verify_base_url, veri
 from web.db import discard_on_error, get_db
 from web.limits import limiter
 from web.portal.auth import current_account, roles_required
-from web.portal.common import get_store, latest_assessment
+from web.portal.common import asked_assessment, asked_year, get_store
 from workflow.errors import DomainError, NotFound
 from workflow.models import Assessment, Department, Notice
 from workflow.notices import (
@@ -41,17 +41,17 @@ ISSUER_ROLES = (Role.ADMIN, Role.SCORER)
 
 
 def _assessment(db: Session) -> Assessment:
-    assessment = latest_assessment(db)
+    """The summary's assessment: the asked year's (`year`), else the newest."""
+    assessment = asked_assessment(db)
     if assessment is None:
         abort(404)
     return assessment
 
 
-def _department(db: Session, assessment: Assessment, department_id: int) -> Department:
+def _department(db: Session, department_id: int) -> Department:
+    """A department the user may read, of whichever year: its notices are its assessment's."""
     department = db.get(Department, department_id)
-    if department is None or department.assessment_id != assessment.id:
-        abort(404)
-    if not can_read_department(current_account(), department.id):
+    if department is None or not can_read_department(current_account(), department.id):
         abort(404)
     return department
 
@@ -69,8 +69,8 @@ def _refused(exc: DomainError) -> ResponseReturnValue:
 
 def _department_notice(department_id: int) -> ResponseReturnValue:
     db = get_db()
-    assessment = _assessment(db)
-    department = _department(db, assessment, department_id)
+    department = _department(db, department_id)
+    assessment = department.assessment
     try:
         row = current_notice(db, assessment, department, current_account())
     except DomainError as exc:
@@ -90,8 +90,8 @@ def department_notice(department_id: int) -> ResponseReturnValue:
 def issue_department_notice(department_id: int) -> ResponseReturnValue:
     """Issue a department's notice (ranked after publication, else 初步结果 if asked)."""
     db = get_db()
-    assessment = _assessment(db)
-    department = _department(db, assessment, department_id)
+    department = _department(db, department_id)
+    assessment = department.assessment
     preliminary = request.form.get("preliminary") == "1"
     try:
         with discard_on_error():
@@ -121,8 +121,8 @@ def issue_department_notice(department_id: int) -> ResponseReturnValue:
 def department_versions(department_id: int) -> ResponseReturnValue:
     """The issued versions of a department's notice, oldest first, with the issue form."""
     db = get_db()
-    assessment = _assessment(db)
-    department = _department(db, assessment, department_id)
+    department = _department(db, department_id)
+    assessment = department.assessment
     rows = list_notices(db, assessment, NOTICE, department, limit=500)
     return render_template(
         "progress/notices.html",
@@ -172,7 +172,9 @@ def issue_summary_table() -> ResponseReturnValue:
             flash(gettext("已印发汇总表第 %(version)s 版", version=version), "success")
         else:
             flash(gettext("成绩未变，汇总表第 %(version)s 版仍然有效", version=version), "info")
-    return redirect(url_for("progress.matrix") + "#notices", code=303)
+    year = asked_year()
+    back = url_for("progress.matrix", year=year) if year is not None else url_for("progress.matrix")
+    return redirect(back + "#notices", code=303)
 
 
 @bp.get("/portal/notice.docx")

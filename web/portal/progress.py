@@ -16,7 +16,7 @@ from scoring.totals import ItemFigure, quantize, results
 from web.common.exports import xlsx_response
 from web.db import get_db
 from web.portal.auth import current_account, roles_required
-from web.portal.common import N_, latest_assessment
+from web.portal.common import N_, asked_assessment, asked_year, assessment_years
 from web.portal.jobs import job_starters
 from workflow.exports import matrix_table, results_table
 from workflow.models import Category, Department, Indicator, Item, Notice
@@ -75,9 +75,10 @@ def bars(values: list[tuple[str, Decimal, str]], top: Decimal) -> list[Bar]:
 @bp.get("/")
 @roles_required(*READ_ALL_ROLES)
 def matrix() -> ResponseReturnValue:
-    """Show every department × indicator coloured by state, with totals, ranks and charts."""
+    """Show every department × indicator coloured by state, with totals, ranks and charts; the
+    newest year's, or another's (`?year=`)."""
     db = get_db()
-    assessment = latest_assessment(db)
+    assessment = asked_assessment(db)
     if assessment is None:
         return render_template("progress/matrix.html", assessment=None)
     departments = list(
@@ -173,7 +174,9 @@ def matrix() -> ResponseReturnValue:
         rate_bars=rate_bars,
         chart_width=CHART_WIDTH,
         chart_height=CHART_HEIGHT,
-        job_starters=[j for j in job_starters() if j[1] != "audit_verify"],
+        job_starters=[j for j in job_starters(assessment) if j[1] != "audit_verify"],
+        year=asked_year(),
+        years=assessment_years(db),
     )
 
 
@@ -185,7 +188,7 @@ XLSX_TABLES = {"results": (results_table, N_("考核结果")), "matrix": (matrix
 def table_xlsx(table: str) -> ResponseReturnValue:
     """The results table or the progress matrix as Excel (Chinese headers)."""
     db = get_db()
-    assessment = latest_assessment(db)
+    assessment = asked_assessment(db)
     if assessment is None:
         abort(404)
     build, title = XLSX_TABLES[table]
