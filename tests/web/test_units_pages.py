@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Callable
 
@@ -129,3 +130,19 @@ def test_admin_starts_a_new_year_from_the_proposal_and_corrects_it(
     ).all()
     assert [str(d.unit_id) for d in deps] == corrected
     assert made.result_document_no == "蛟市职转办〔2020〕1号（示例）"
+
+
+def test_the_new_year_form_says_when_last_year_is_not_final(
+    app: Flask, world: World, login: Login, session: Session
+) -> None:
+    """Starting a year while the last one's results are open is allowed (nothing of it is
+    lost), but the admin is told, and where its work goes on."""
+    admin = login("admin")
+    open_year = text(admin.get("/admin/new-year"))
+    assert f"{world.assessment.title}的结果尚未最终确定（评审进行中）" in open_year
+    now = dt.datetime.now(dt.UTC)
+    a = world.assessment
+    a.published_at = a.appeal_opens_at = now - dt.timedelta(days=10)
+    a.appeal_closes_at = now - dt.timedelta(days=3)
+    session.commit()
+    assert "尚未最终确定" not in text(admin.get("/admin/new-year"))

@@ -10,11 +10,14 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 from sqlalchemy.orm import Session
 
+from web.clock import request_now
 from web.common.ids import MAX_ID
 from web.db import discard_on_error, get_db
+from web.portal.admin import STATUS_LABELS
 from web.portal.auth import current_account, roles_required
 from web.portal.charts import distribution_svg, history_svg, indicators_svg
-from web.portal.common import N_
+from web.portal.common import N_, latest_assessment
+from workflow.assessments import assessment_status
 from workflow.calendar import STAGES, set_deadlines
 from workflow.errors import DomainError, InvalidValue, NotFound
 from workflow.models import Unit, UnitChange
@@ -189,8 +192,14 @@ def _render_new_year(db: Session, **context: object) -> str:
     ended = [u for u in all_units(db) if u.status != "active"]
     graph = lineages(db)
     by_id = {u.id: u for u in all_units(db)}
+    # The newest year not final yet: its work goes on after the new year is created (each
+    # page has a year switch), which the admin is told before creating it.
+    latest = latest_assessment(db)
+    status = assessment_status(latest, request_now()) if latest is not None else "final"
     return render_template(
         "admin/new_year.html",
+        unfinished=latest if status != "final" else None,
+        unfinished_status=gettext(STATUS_LABELS[status]) if status != "final" else "",
         schemes=list_schemes(db, limit=200),
         proposal=proposal,
         ended=ended,
