@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import Connection, create_engine, select, text
+from sqlalchemy.orm import Session
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -116,33 +117,33 @@ def run_engine(url: str, store: LocalStore) -> tuple[int, float]:
     return count, seconds
 
 
+_BARE_TABLE = text(
+    "CREATE TABLE IF NOT EXISTS bench_bare (seq bigserial primary key, item_id int, "
+    "at timestamptz, actor text, action text, payload text, hash text)"
+)
+_BARE_UPDATE = text("UPDATE items SET updated_at = :t, version = version + 1 WHERE id = :i")
+_BARE_INSERT = text(
+    "INSERT INTO bench_bare (item_id, at, actor, action, payload, hash) "
+    "VALUES (:i, :t, 'bench', 'noop', '{}', 'x')"
+)
+
+
+def _bare_pair(conn: Connection | Session, item_id: int) -> None:
+    """The bare pair: one UPDATE of the item row, one INSERT of a row like an event."""
+    conn.execute(_BARE_UPDATE, {"t": dt.datetime.now(dt.UTC), "i": item_id})
+    conn.execute(_BARE_INSERT, {"i": item_id, "t": dt.datetime.now(dt.UTC)})
+
+
 def run_bare(url: str, count: int) -> float:
     """The same number of single-row UPDATE + INSERT pairs, one transaction each, raw SQL."""
     engine = make_engine(url)
     with engine.begin() as conn:
-        conn.execute(text("CREATE TEMP TABLE IF NOT EXISTS _noop (x int)"))
-        conn.execute(
-            text(
-                "CREATE TABLE IF NOT EXISTS bench_bare (seq bigserial primary key, item_id int, "
-                "at timestamptz, actor text, action text, payload text, hash text)"
-            )
-        )
+        conn.execute(_BARE_TABLE)
         ids = [r[0] for r in conn.execute(text("SELECT id FROM items ORDER BY id"))]
     started = time.perf_counter()
     for n in range(count):
-        item_id = ids[n % len(ids)]
         with engine.begin() as conn:
-            conn.execute(
-                text("UPDATE items SET updated_at = :t, version = version + 1 WHERE id = :i"),
-                {"t": dt.datetime.now(dt.UTC), "i": item_id},
-            )
-            conn.execute(
-                text(
-                    "INSERT INTO bench_bare (item_id, at, actor, action, payload, hash) "
-                    "VALUES (:i, :t, 'bench', 'noop', '{}', 'x')"
-                ),
-                {"i": item_id, "t": dt.datetime.now(dt.UTC)},
-            )
+            _bare_pair(conn, ids[n % len(ids)])
     seconds = time.perf_counter() - started
     with engine.begin() as conn:
         conn.execute(text("DROP TABLE bench_bare"))
@@ -159,12 +160,7 @@ def run_session_floor(url: str, count: int) -> float:
     engine = make_engine(url)
     factory = make_sessionmaker(engine)
     with engine.begin() as conn:
-        conn.execute(
-            text(
-                "CREATE TABLE IF NOT EXISTS bench_bare (seq bigserial primary key, item_id int, "
-                "at timestamptz, actor text, action text, payload text, hash text)"
-            )
-        )
+        conn.execute(_BARE_TABLE)
     with factory() as s:
         ids = list(s.execute(select(Item.id).order_by(Item.id)).scalars())
         user = s.execute(select(User).order_by(User.id)).scalars().first()
@@ -175,17 +171,7 @@ def run_session_floor(url: str, count: int) -> float:
         with factory() as s:
             s.merge(user, load=False)
             s.execute(text("SELECT * FROM items WHERE id = :i FOR UPDATE"), {"i": item_id}).one()
-            s.execute(
-                text("UPDATE items SET updated_at = :t, version = version + 1 WHERE id = :i"),
-                {"t": dt.datetime.now(dt.UTC), "i": item_id},
-            )
-            s.execute(
-                text(
-                    "INSERT INTO bench_bare (item_id, at, actor, action, payload, hash) "
-                    "VALUES (:i, :t, 'bench', 'noop', '{}', 'x')"
-                ),
-                {"i": item_id, "t": dt.datetime.now(dt.UTC)},
-            )
+            _bare_pair(s, item_id)
             s.commit()
     seconds = time.perf_counter() - started
     with engine.begin() as conn:

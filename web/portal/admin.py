@@ -20,6 +20,7 @@ from web.portal.common import (
     DISPLAY_TZ,
     N_,
     asked_assessment,
+    asked_assessment_or_404,
     asked_year,
     assessment_years,
     get_store,
@@ -35,7 +36,7 @@ from workflow.assessments import (
 from workflow.departments import add_alias, get_department, remove_alias, rename_department
 from workflow.errors import DomainError, InvalidValue, NotFound
 from workflow.exports import users_table
-from workflow.models import Assessment, Department, Unit, User
+from workflow.models import Department, Unit, User
 from workflow.notices import latest_base, set_notice_base, set_result_settings
 from workflow.permissions import department_id_for
 from workflow.spreadsheets import xlsx_bytes
@@ -213,14 +214,6 @@ STATUS_LABELS = {
 }
 
 
-def _chosen_assessment(db: Session) -> Assessment:
-    """The assessment of the asked year (else the newest); none is a 404."""
-    assessment = asked_assessment(db)
-    if assessment is None:
-        abort(404)
-    return assessment
-
-
 def _back_to_assessment() -> str:
     """The settings page of the year just acted on."""
     year = asked_year()
@@ -266,7 +259,7 @@ def assessment_page() -> ResponseReturnValue:
 def assessment_act() -> ResponseReturnValue:
     """Publish the results, set the appeal window (before publication), or reopen."""
     db = get_db()
-    assessment = _chosen_assessment(db)
+    assessment = asked_assessment_or_404(db)
     actor = current_account()
     action = request.form.get("action", "")
     try:
@@ -312,7 +305,7 @@ def assessment_act() -> ResponseReturnValue:
 def upload_letterhead() -> ResponseReturnValue:
     """Store an uploaded .docx letterhead as the base of every later notice."""
     db = get_db()
-    assessment = _chosen_assessment(db)
+    assessment = asked_assessment_or_404(db)
     upload = request.files.get("file")
     try:
         with discard_on_error():

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from flask import abort, current_app, request
 from flask_babel import gettext
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, and_, case, func, select
 from sqlalchemy.orm import Session
 
 from storage.base import ObjectStore
@@ -190,6 +190,14 @@ def asked_assessment(db: Session) -> Assessment | None:
     return assessment
 
 
+def asked_assessment_or_404(db: Session) -> Assessment:
+    """`asked_assessment` for an action on it: no assessment at all is a 404 as well."""
+    assessment = asked_assessment(db)
+    if assessment is None:
+        abort(404)
+    return assessment
+
+
 def assessment_years(db: Session) -> list[int]:
     """The years that have an assessment, the newest first (for a page's year switch)."""
     return list(
@@ -200,19 +208,20 @@ def assessment_years(db: Session) -> list[int]:
 def publication_assessment(db: Session, now: dt.datetime) -> Assessment | None:
     """The assessment the 公示 is about: the newest whose publication runs at `now`, else the
     latest. The office may start next year's assessment while this year's results are still
-    on public view; the 公示 must stay up for its whole period all the same."""
-    running = db.execute(
+    on public view; the 公示 must stay up for its whole period all the same.
+
+    One query (the banner asks on every page): running publications sort first.
+    """
+    running = and_(
+        Assessment.published_at <= now,
+        Assessment.appeal_closes_at > now,
+        Assessment.reopened_at.is_(None),
+    )
+    return db.execute(
         select(Assessment)
-        .where(
-            Assessment.published_at.is_not(None),
-            Assessment.published_at <= now,
-            Assessment.appeal_closes_at > now,
-            Assessment.reopened_at.is_(None),
-        )
-        .order_by(Assessment.year.desc(), Assessment.id.desc())
+        .order_by(case((running, 0), else_=1), Assessment.year.desc(), Assessment.id.desc())
         .limit(1)
     ).scalar_one_or_none()
-    return running if running is not None else latest_assessment(db)
 
 
 def live_evidence_counts(db: Session, item_ids: Sequence[int]) -> dict[int, int]:

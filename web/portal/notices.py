@@ -18,7 +18,7 @@ from web.common.notice_files import send_notice, send_pdf, verify_base_url, veri
 from web.db import discard_on_error, get_db
 from web.limits import limiter
 from web.portal.auth import current_account, roles_required
-from web.portal.common import asked_assessment, asked_year, get_store
+from web.portal.common import asked_assessment_or_404, asked_year, get_store
 from workflow.errors import DomainError, NotFound
 from workflow.models import Assessment, Department, Notice
 from workflow.notices import (
@@ -38,14 +38,6 @@ from workflow.states import Role
 
 bp = Blueprint("notices_portal", __name__)
 ISSUER_ROLES = (Role.ADMIN, Role.SCORER)
-
-
-def _assessment(db: Session) -> Assessment:
-    """The summary's assessment: the asked year's (`year`), else the newest."""
-    assessment = asked_assessment(db)
-    if assessment is None:
-        abort(404)
-    return assessment
 
 
 def _department(db: Session, department_id: int) -> Department:
@@ -140,7 +132,7 @@ def department_versions(department_id: int) -> ResponseReturnValue:
 def summary() -> ResponseReturnValue:
     """The latest issued summary table (staff, auditors)."""
     db = get_db()
-    assessment = _assessment(db)
+    assessment = asked_assessment_or_404(db)
     try:
         row = current_summary(db, assessment, current_account())
     except DomainError as exc:
@@ -153,7 +145,7 @@ def summary() -> ResponseReturnValue:
 def issue_summary_table() -> ResponseReturnValue:
     """Issue the summary table (provisional ranks before publication)."""
     db = get_db()
-    assessment = _assessment(db)
+    assessment = asked_assessment_or_404(db)
     try:
         with discard_on_error():
             issued = issue_summary(
