@@ -181,3 +181,25 @@ def test_last_years_settings_after_next_year_started(
     assert (
         admin.post("/admin/assessment", data={"action": "reopen", "year": "x"}).status_code == 400
     )
+
+
+def test_a_settings_form_acts_on_the_year_it_showed_when_next_year_is_created_meanwhile(
+    app: Flask, session: Session, world: World, login: Login, scheme_2018: Scheme
+) -> None:
+    """Two admins: one opens the settings (only 2018 exists), the other creates 2019, then the
+    first saves. The save lands on 2018, the year the form showed, not on the newest."""
+    admin = login("admin")
+    page = text(admin.get("/admin/assessment"))
+    assert set(re.findall(r'name="year" value="(\d+)"', page)) == {"2018"}  # every form's
+    next_year = install_scheme(
+        session, dataclasses.replace(scheme_2018, code="jiaohe-2019", year=2019)
+    )
+    session.commit()
+    saved = admin.post(
+        "/admin/assessment",
+        data={"action": "publication_page", "audience": "signed_in", "year": "2018"},
+    )
+    assert saved.status_code == 303
+    session.expire_all()
+    assert session.get_one(Assessment, world.assessment.id).publication_page == "signed_in"
+    assert session.get_one(Assessment, next_year.id).publication_page == "public"

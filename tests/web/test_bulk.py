@@ -283,3 +283,18 @@ def test_last_years_queue_and_its_bulk_scope_after_next_year_started(
     base = {"state": "submitted", "action": "review", "comment": "", "scope": "filter"}
     assert "共选择 6 项" in text(client.post("/review/bulk/preview", data={**base, "year": "2018"}))
     assert "共选择 6 项" not in text(client.post("/review/bulk/preview", data=base))
+
+
+def test_a_bulk_filter_scope_takes_the_year_its_page_showed(
+    app: Flask, session: Session, world: World, submitted: list[Item], scheme_2018: Scheme
+) -> None:
+    """The queue is opened while only 2018 exists; 2019 is created before the reviewer asks
+    for "all matching": the bulk form carries 2018, so the selection is 2018's items."""
+    client = sign_in(app, "reviewer")
+    page = text(client.get("/review/?state=submitted"))
+    assert hidden(page, "year") == ["2018"]  # the bulk form's
+    install_scheme(session, dataclasses.replace(scheme_2018, code="jiaohe-2019", year=2019))
+    session.commit()
+    form = {"state": "submitted", "action": "review", "comment": "", "scope": "filter"}
+    preview = text(client.post("/review/bulk/preview", data={**form, "year": "2018"}))
+    assert "共选择 6 项" in preview
