@@ -10,13 +10,15 @@ from zoneinfo import ZoneInfo
 from flask import abort, current_app, request
 from flask_babel import gettext
 from sqlalchemy import Select, and_, case, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, contains_eager
 
 from storage.base import ObjectStore
 from storage.config import store_from_settings
+from web.clock import request_now
 from web.common.ids import MAX_ID
 from web.common.labels import N_
-from workflow.models import Assessment
+from workflow.models import Assessment, Department, User
+from workflow.permissions import own_department_ids
 from workflow.states import ROLE_LABELS, STATE_LABELS, Role, State
 
 DISPLAY_TZ = ZoneInfo("Asia/Shanghai")
@@ -222,6 +224,39 @@ def publication_assessment(db: Session, now: dt.datetime) -> Assessment | None:
         .order_by(case((running, 0), else_=1), Assessment.year.desc(), Assessment.id.desc())
         .limit(1)
     ).scalar_one_or_none()
+
+
+def own_departments(db: Session, user: User) -> list[Department]:
+    """The user's own department in every assessment that has one, the newest year first."""
+    ids = own_department_ids(user)
+    if not ids:
+        return []
+    return list(
+        db.execute(
+            select(Department)
+            .join(Department.assessment)
+            .where(Department.id.in_(ids))
+            .options(contains_eager(Department.assessment))
+            .order_by(Assessment.year.desc(), Assessment.id.desc())
+        ).scalars()
+    )
+
+
+def chosen_department(db: Session, departments: list[Department]) -> Department | None:
+    """Of a member's `own_departments`: the year asked for (`year`; one they have no
+    department in is a 404), else the year whose 公示 runs now (its appeals cannot wait, even
+    when next year's assessment has started), else the newest."""
+    year = asked_year()
+    if year is not None:
+        for department in departments:
+            if department.assessment.year == year:
+                return department
+        abort(404)
+    running = publication_assessment(db, request_now())
+    for department in departments:
+        if running is not None and department.assessment_id == running.id:
+            return department
+    return departments[0] if departments else None
 
 
 def live_evidence_counts(db: Session, item_ids: Sequence[int]) -> dict[int, int]:

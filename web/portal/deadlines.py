@@ -20,7 +20,13 @@ from web.clock import request_now
 from web.common.ids import MAX_ID
 from web.db import discard_on_error, get_db
 from web.portal.auth import current_account, roles_required
-from web.portal.common import N_, latest_assessment, publication_assessment
+from web.portal.common import (
+    N_,
+    asked_assessment_or_404,
+    assessment_years,
+    latest_assessment,
+    publication_assessment,
+)
 from workflow.assessments import assessment_status
 from workflow.calendar import (
     PENDING_STATES,
@@ -181,6 +187,9 @@ def _render(assessment: Assessment, **context: object) -> str:
     return render_template(
         "admin/calendar.html",
         assessment=assessment,
+        # Every year's calendar is one click away: last year's 公示 and appeals still run
+        # on its own calendar once next year's assessment exists.
+        years=assessment_years(db),
         today=today_of(assessment, now),
         views=stage_calendar(db, assessment, now),
         editable=[name for name, _label in STAGES],
@@ -193,10 +202,8 @@ def _render(assessment: Assessment, **context: object) -> str:
 @bp.get("/calendar")
 @roles_required(Role.ADMIN)
 def current_calendar() -> ResponseReturnValue:
-    """Open the calendar of the current assessment."""
-    assessment = latest_assessment(get_db())
-    if assessment is None:
-        abort(404)
+    """Open the calendar of the year asked for (`?year=`), else of the newest assessment."""
+    assessment = asked_assessment_or_404(get_db())
     return redirect(url_for("calendar_admin.calendar_page", aid=assessment.id))
 
 

@@ -19,16 +19,20 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 from sqlalchemy import select
-from sqlalchemy.orm import Session, contains_eager, joinedload
+from sqlalchemy.orm import Session, joinedload
 
 from scoring.pdf import office_binary
 from storage.base import content_disposition
 from storage.convert import DEFAULT_TIMEOUT, is_convertible, pdf_rendition
 from storage.errors import ObjectNotFound, StorageError
-from web.clock import request_now
 from web.db import discard_on_error, get_db
 from web.portal.auth import current_account, roles_required
-from web.portal.common import get_store, int_arg, live_evidence_counts, publication_assessment
+from web.portal.common import (
+    chosen_department,
+    get_store,
+    live_evidence_counts,
+    own_departments,
+)
 from web.portal.items import (
     PREVIEW_TYPES,
     apply_posted_action,
@@ -43,9 +47,9 @@ from workflow.evidence import (
     get_readable_evidence,
     remove_evidence,
 )
-from workflow.models import Assessment, Category, Department, Indicator, Item, ScoringPoint, User
+from workflow.models import Category, Indicator, Item, ScoringPoint, User
 from workflow.notices import NOTICE, latest_notice, scores_visible_to
-from workflow.permissions import is_own_department, own_department_ids
+from workflow.permissions import is_own_department
 from workflow.states import Role
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
@@ -62,39 +66,6 @@ def _own_item(item_id: int, user: User) -> Item:
     return item
 
 
-def own_departments(db: Session, user: User) -> list[Department]:
-    """The user's own department in every assessment that has one, the newest year first."""
-    ids = own_department_ids(user)
-    if not ids:
-        return []
-    return list(
-        db.execute(
-            select(Department)
-            .join(Department.assessment)
-            .where(Department.id.in_(ids))
-            .options(contains_eager(Department.assessment))
-            .order_by(Assessment.year.desc(), Assessment.id.desc())
-        ).scalars()
-    )
-
-
-def _chosen_department(db: Session, departments: list[Department]) -> Department | None:
-    """The year asked for (`?year=`; an unknown one is a 404), else the year whose 公示 runs
-    now (its appeals cannot wait, even when next year's assessment has started), else the
-    newest."""
-    year = int_arg("year")
-    if year is not None:
-        for department in departments:
-            if department.assessment.year == year:
-                return department
-        abort(404)
-    running = publication_assessment(db, request_now())
-    for department in departments:
-        if running is not None and department.assessment_id == running.id:
-            return department
-    return departments[0] if departments else None
-
-
 @bp.get("/")
 @roles_required(Role.DEPARTMENT)
 def index() -> ResponseReturnValue:
@@ -103,7 +74,7 @@ def index() -> ResponseReturnValue:
     user = current_account()
     db = get_db()
     departments = own_departments(db, user)
-    department = _chosen_department(db, departments)
+    department = chosen_department(db, departments)
     items = list(
         db.execute(
             select(Item)

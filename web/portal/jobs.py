@@ -12,13 +12,21 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from storage.base import content_disposition
 from storage.errors import ObjectNotFound
 from web.common.ids import MAX_ID
 from web.db import discard_on_error, get_db
 from web.portal.auth import current_account, roles_required
-from web.portal.common import get_store, latest_assessment, local_time
+from web.portal.common import (
+    asked_assessment,
+    assessment_years,
+    get_store,
+    latest_assessment,
+    local_time,
+)
 from web.tasks import enqueue_after_commit
 from workflow import jobs
 from workflow.errors import DomainError
@@ -70,12 +78,18 @@ def job_starters(assessment: Assessment | None = None) -> list[tuple[str, str, d
 @bp.get("")
 @roles_required(*READ_ALL_ROLES)
 def index() -> ResponseReturnValue:
-    """The newest jobs (one's own; admins see all), with a progress bar each."""
-    rows = jobs.list_jobs(get_db(), current_account(), limit=50)
+    """The newest jobs (one's own; admins see all), with a progress bar each; the buttons
+    start the jobs of the year asked for (`?year=`, default the newest)."""
+    db = get_db()
+    rows = jobs.list_jobs(db, current_account(), limit=50)
+    assessment = asked_assessment(db)
     return render_template(
         "jobs/index.html",
         rows=rows,
-        starters=job_starters(),
+        assessment=assessment,
+        years=assessment_years(db),
+        year_of=_years_by_id(db),
+        starters=job_starters(assessment),
         refresh=REFRESH_SECONDS if _active(rows) else None,
         jobs=jobs,
         local_time=local_time,
@@ -93,10 +107,16 @@ def show(job_id: int) -> ResponseReturnValue:
     return render_template(
         "jobs/show.html",
         job=job,
+        year_of=_years_by_id(get_db()),
         refresh=REFRESH_SECONDS if _active([job]) else None,
         jobs=jobs,
         local_time=local_time,
     )
+
+
+def _years_by_id(db: Session) -> dict[int, int]:
+    """Each assessment's year by its id: a job of an assessment is named with its year."""
+    return {aid: year for aid, year in db.execute(select(Assessment.id, Assessment.year))}
 
 
 def _form_params(kind: str) -> dict[str, object]:

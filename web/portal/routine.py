@@ -30,14 +30,17 @@ from web.db import discard_on_error, get_db
 from web.portal.auth import current_account, roles_required, safe_next
 from web.portal.common import (
     N_,
+    asked_assessment_or_404,
+    assessment_years,
+    chosen_department,
     get_store,
     int_arg,
     keyset_page,
-    latest_assessment,
+    own_departments,
 )
 from workflow.errors import DomainError, NotFound
 from workflow.models import Assessment, Department, RoutineFile, RoutineRecord, User, utcnow
-from workflow.permissions import READ_ALL_ROLES, current_department
+from workflow.permissions import READ_ALL_ROLES
 from workflow.routine import (
     DEPARTMENT_KINDS,
     OFFICE_ROLES,
@@ -107,25 +110,28 @@ def _periods(assessment: Assessment) -> dict[str, list[str]]:
     }
 
 
-def _own_department(user: User) -> Department:
-    """The user's department in the newest assessment that has one for them, else 404."""
-    department = current_department(user)
+def _own_department(db: Session, user: User) -> tuple[Department, list[Department]]:
+    """The user's department in the year asked for (`year`), else as on the department's
+    index (the year whose 公示 runs, else the newest); with every year's, for the year switch.
+
+    Last year's December report is due in January, when next year's assessment may exist
+    already: the year switch and the form's `year` keep it reachable. No department: 404.
+    """
+    departments = own_departments(db, user)
+    department = chosen_department(db, departments)
     if department is None:
         abort(404)
-    return department
-
-
-def _department_assessment(user: User) -> Assessment:
-    return _own_department(user).assessment
+    return department, departments
 
 
 def _render_department(db: Session, user: User, form: Any = None, error: str | None = None) -> str:
-    department = _own_department(user)
+    department, departments = _own_department(db, user)
     assessment = department.assessment
     overview = routine_overview(db, assessment, department.id, user, utcnow())
     return render_template(
         "routine/department.html",
         department=department,
+        departments=departments,
         overview=overview,
         kinds=[k for k in KIND_LABELS if k in DEPARTMENT_KINDS],
         periods=_periods(assessment),
@@ -170,12 +176,12 @@ def department_submit() -> ResponseReturnValue:
     db = get_db()
     try:
         with discard_on_error():
-            own = _own_department(user)
+            own, _ = _own_department(db, user)
             _submit(user, own.assessment, own.id)
     except (DomainError, StorageError) as exc:
         return _render_department(db, user, request.form, exc.message), exc.status
     flash(gettext("已报送，等待市职转办审核"), "success")
-    return redirect(url_for("routine.department_page"), code=303)
+    return redirect(url_for("routine.department_page", year=own.assessment.year), code=303)
 
 
 @bp.get(f"/portal/routine/files/<int(max={MAX_ID}):file_id>/download")
@@ -209,13 +215,6 @@ def download(file_id: int) -> ResponseReturnValue:
 # -- the office --------------------------------------------------------------------------------
 
 
-def _assessment_or_404(db: Session) -> Assessment:
-    assessment = latest_assessment(db)
-    if assessment is None:
-        abort(404)
-    return assessment
-
-
 def _departments(db: Session, assessment: Assessment) -> list[Department]:
     return list(
         db.execute(
@@ -227,7 +226,7 @@ def _departments(db: Session, assessment: Assessment) -> list[Department]:
 
 
 def _render_office(db: Session, form: Any = None, error: str | None = None) -> str:
-    assessment = _assessment_or_404(db)
+    assessment = asked_assessment_or_404(db)
     status = request.args.get("status", "submitted")
     if status not in STATUS_LABELS:
         status = "submitted"
@@ -238,7 +237,9 @@ def _render_office(db: Session, form: Any = None, error: str | None = None) -> s
         RoutineRecord.assessment_id == assessment.id,
         RoutineRecord.status == status,
     ]
-    args: dict[str, Any] = {"status": status}
+    # The page's year rides on every link and form, so that paging, filtering and the forms
+    # stay on it once next year's assessment exists.
+    args: dict[str, Any] = {"status": status, "year": assessment.year}
     if department_id is not None:
         filters.append(RoutineRecord.department_id == department_id)
         args["department"] = department_id
@@ -263,6 +264,7 @@ def _render_office(db: Session, form: Any = None, error: str | None = None) -> s
     return render_template(
         "routine/office.html",
         assessment=assessment,
+        years=assessment_years(db),
         rows=rows,
         next_url=url_for("routine.office_page", after=rows[-1].id, **args) if more else None,
         first_url=url_for("routine.office_page", **args) if after else None,
@@ -293,7 +295,7 @@ def office_page() -> ResponseReturnValue:
 def office_record() -> ResponseReturnValue:
     """Record a meeting, an inspection or a task for any department."""
     db = get_db()
-    assessment = _assessment_or_404(db)
+    assessment = asked_assessment_or_404(db)
     raw = request.form.get("department_id", "")
     department_id = int(raw) if raw.isdecimal() and len(raw) < 11 else None
     if department_id is not None and department_id > MAX_ID:
@@ -304,7 +306,7 @@ def office_record() -> ResponseReturnValue:
     except (DomainError, StorageError) as exc:
         return _render_office(db, request.form, exc.message), exc.status
     flash(gettext("已登记平时考核记录"), "success")
-    return redirect(url_for("routine.office_page"), code=303)
+    return redirect(url_for("routine.office_page", year=assessment.year), code=303)
 
 
 @bp.post(f"/review/routine/<int(max={MAX_ID}):record_id>/review")
@@ -368,12 +370,13 @@ def office_change(record_id: int, verb: str) -> ResponseReturnValue:
 def quota_page() -> ResponseReturnValue:
     """Departments × months and quarters: met, late, short or missing — the reminder list."""
     db = get_db()
-    assessment = _assessment_or_404(db)
+    assessment = asked_assessment_or_404(db)
     now = utcnow()
     matrices = [(kind, quota_matrix(db, assessment, kind, now)) for kind in QUOTA_KINDS]
     return render_template(
         "routine/quota.html",
         assessment=assessment,
+        years=assessment_years(db),
         matrices=matrices,
         cell_labels=CELL_LABELS,
     )
@@ -381,7 +384,7 @@ def quota_page() -> ResponseReturnValue:
 
 def _quota_request(db: Session) -> tuple[Assessment, str]:
     """Return the current assessment and the asked kind of a quota export (404 otherwise)."""
-    assessment = _assessment_or_404(db)
+    assessment = asked_assessment_or_404(db)
     kind = request.args.get("kind", "monthly_info")
     if kind not in QUOTA_KINDS:
         abort(404)

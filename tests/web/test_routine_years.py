@@ -1,0 +1,163 @@
+"""Last year's routine records, jobs and calendar stay reachable once next year's assessment
+exists: December's report is due in January, when the office may have set up the new year."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import re
+from collections.abc import Callable
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tests.factories import World
+from tests.web.conftest import text
+from workflow.demo import demo_pdf
+from workflow.models import Assessment, Job, RoutineRecord
+from workflow.scheme import Scheme
+from workflow.setup import install_scheme
+
+Login = Callable[[str], FlaskClient]
+
+
+@pytest.fixture
+def next_year(session: Session, world: World, scheme_2018: Scheme) -> Assessment:
+    """2019's assessment, set up by the office while 2018's is still running."""
+    scheme = dataclasses.replace(
+        scheme_2018, code="jiaohe-2019", year=2019, title="2019年度市政府相关部门考核细则"
+    )
+    assessment = install_scheme(session, scheme)
+    session.commit()
+    return assessment
+
+
+def _record(session: Session, title: str) -> RoutineRecord:
+    session.expire_all()
+    return session.execute(select(RoutineRecord).where(RoutineRecord.title == title)).scalar_one()
+
+
+def test_a_department_reports_to_last_year_after_next_year_is_set_up(
+    app: Flask, session: Session, world: World, next_year: Assessment, login: Login
+) -> None:
+    member = login("member_a")
+    newest = text(member.get("/portal/routine"))
+    assert next_year.title in newest and 'name="year" value="2019"' in newest
+    assert 'href="/portal/routine?year=2018"' in newest
+    last = text(member.get("/portal/routine?year=2018"))
+    assert world.assessment.title in last and 'name="year" value="2018"' in last
+    response = member.post(
+        "/portal/routine",
+        data={
+            "year": "2018",
+            "kind": "monthly_info",
+            "period": "2018-12",
+            "title": "十二月信息",
+            "file": (io.BytesIO(demo_pdf("十二月信息")), "十二月信息.pdf"),
+        },
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 303 and response.location.endswith("/portal/routine?year=2018")
+    record = _record(session, "十二月信息")
+    assert record.assessment_id == world.assessment.id
+    assert record.department_id == world.dep_a.id
+    # The department's pages link to the routine page of the year they show.
+    index = text(member.get("/portal/?year=2018"))
+    assert 'href="/portal/routine?year=2018"' in index
+    # A year the department has no department in is a 404, a malformed one a 400; nothing
+    # is written by either.
+    for year, status in (("1999", 404), ("20x8", 400)):
+        bad = member.post(
+            "/portal/routine",
+            data={"year": year, "kind": "monthly_info", "period": "2018-12", "title": "错年",
+                  "file": (io.BytesIO(demo_pdf("错年")), "错年.pdf")},
+            content_type="multipart/form-data",
+        )  # fmt: skip
+        assert bad.status_code == status
+    session.expire_all()
+    assert session.scalar(select(RoutineRecord).where(RoutineRecord.title == "错年")) is None
+
+
+def test_the_office_works_on_last_years_records(
+    app: Flask, session: Session, world: World, next_year: Assessment, login: Login
+) -> None:
+    member = login("member_a")
+    member.post(
+        "/portal/routine",
+        data={"year": "2018", "kind": "monthly_info", "period": "2018-12", "title": "迟到的月报",
+              "file": (io.BytesIO(demo_pdf("迟到的月报")), "迟到的月报.pdf")},
+        content_type="multipart/form-data",
+    )  # fmt: skip
+    reviewer = login("reviewer")
+    newest = text(reviewer.get("/review/routine"))
+    assert next_year.title in newest and "迟到的月报" not in newest
+    assert 'href="/review/routine?year=2018&amp;status=submitted"' in newest
+    last = text(reviewer.get("/review/routine?year=2018"))
+    assert world.assessment.title in last and "迟到的月报" in last
+    # Tabs, the filter form and the record form stay on 2018.
+    assert re.search(r'href="/review/routine\?status=accepted&amp;year=2018"', last)
+    assert last.count('name="year" value="2018"') == 2
+    recorded = reviewer.post(
+        "/review/routine",
+        data={"year": "2018", "department_id": str(world.dep_b.id), "kind": "meeting",
+              "period": "2018-12", "title": "年终推进会"},
+        content_type="multipart/form-data",
+    )  # fmt: skip
+    assert recorded.status_code == 303 and recorded.location.endswith("year=2018")
+    meeting = _record(session, "年终推进会")
+    assert meeting.assessment_id == world.assessment.id
+    assert meeting.department_id == world.dep_b.id
+    # A 2019 department in a form that says 2018 is refused, and nothing is written.
+    dep_2019 = next(d for d in next_year.departments if d.unit_id == world.dep_b.unit_id)
+    crossed = reviewer.post(
+        "/review/routine",
+        data={"year": "2018", "department_id": str(dep_2019.id), "kind": "meeting",
+              "period": "2018-12", "title": "跨年登记"},
+        content_type="multipart/form-data",
+    )  # fmt: skip
+    assert crossed.status_code == 404
+    session.expire_all()
+    assert session.scalar(select(RoutineRecord).where(RoutineRecord.title == "跨年登记")) is None
+
+    quota = text(reviewer.get("/review/routine/quota?year=2018"))
+    assert world.assessment.title in quota
+    assert 'href="/review/routine/quota.csv?kind=monthly_info&amp;year=2018"' in quota
+    csv_response = reviewer.get("/review/routine/quota.csv?kind=monthly_info&year=2018")
+    assert "2018-" in csv_response.headers["Content-Disposition"]
+    assert reviewer.get("/review/routine?year=1999").status_code == 404
+    assert reviewer.get("/review/routine/quota?year=abc").status_code == 400
+
+
+def test_jobs_and_the_calendar_of_last_year(
+    app: Flask, session: Session, world: World, next_year: Assessment, login: Login
+) -> None:
+    admin = login("admin")
+    newest = text(admin.get("/jobs"))
+    assert f'name="assessment_id" value="{next_year.id}"' in newest
+    last = text(admin.get("/jobs?year=2018"))
+    assert f'name="assessment_id" value="{world.assessment.id}"' in last
+    assert f'name="assessment_id" value="{next_year.id}"' not in last
+    started = admin.post(
+        "/jobs", data={"kind": "export", "assessment_id": str(world.assessment.id),
+                       "table": "results"},
+    )  # fmt: skip
+    assert started.status_code == 303
+    job = session.execute(select(Job).order_by(Job.id.desc())).scalars().first()
+    assert job is not None and job.params["assessment_id"] == world.assessment.id
+    # Two years' jobs look alike but for their year, which their names carry.
+    assert "2018年度 · " in text(admin.get("/jobs")) and "2018年度 · " in text(
+        admin.get(f"/jobs/{job.id}")
+    )
+
+    shortcut = admin.get("/admin/calendar?year=2018")
+    assert shortcut.status_code == 302
+    assert shortcut.location.endswith(f"/admin/assessments/{world.assessment.id}/calendar")
+    assert admin.get("/admin/calendar").location.endswith(
+        f"/admin/assessments/{next_year.id}/calendar"
+    )
+    page = text(admin.get(f"/admin/assessments/{world.assessment.id}/calendar"))
+    assert 'href="/admin/calendar?year=2019"' in page
+    assert admin.get("/admin/calendar?year=1999").status_code == 404
