@@ -119,26 +119,39 @@ def run_transitions(args: argparse.Namespace, report: Report) -> None:
     from bench import bench_transitions
 
     m = bench_transitions.measure(args.repeat)
-    count, e, b, f = m.count, m.engine, m.bare, m.floor
+    count, e, b, f, r = m.count, m.engine, m.bare, m.floor, m.same
     report.rows.append(
         Row(
             "transitions",
             f"with guards + audit chain ({count} per run, one tx each)",
             f"{count / e:.0f} /s",
-            f"{b / e:.2f} of bare",
-            f"≥ 0.5× ({'met' if b / e >= 0.5 else 'not met'})",
+            f"{r / e:.2f} of the same rows",
+            f"≥ 0.5× ({'met' if r / e >= 0.5 else 'not met'})",
         )
     )
     report.rows.append(
         Row(
             "transitions",
-            "the bare pair in a request's ORM session, after a locking read (no engine)",
+            "the light pair in a request's ORM session, after a locking read (no engine)",
             f"{count / f:.0f} /s",
-            f"{b / f:.2f} of bare",
+            f"{r / f:.2f} of the same rows",
         )
     )
     report.rows.append(
-        Row("transitions", "bare UPDATE + INSERT, same count", f"{count / b:.0f} /s", "1.00")
+        Row(
+            "transitions",
+            "bare UPDATE + INSERT of the same rows (the event in a copy of audit_events)",
+            f"{count / r:.0f} /s",
+            "1.00",
+        )
+    )
+    report.rows.append(
+        Row(
+            "transitions",
+            "bare UPDATE + INSERT, light rows (an unindexed table)",
+            f"{count / b:.0f} /s",
+            f"{r / b:.2f} of the same rows",
+        )
     )
 
 

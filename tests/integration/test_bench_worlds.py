@@ -51,6 +51,7 @@ def test_transitions_engine_bare_and_floor(url: str, tmp_path: Path) -> None:
     assert count == 26 * 10 * 4 and seconds > 0
     assert bench_transitions.run_bare(url, 20) > 0
     assert bench_transitions.run_session_floor(url, 20) > 0
+    assert bench_transitions.run_same_rows(url, 20) > 0
 
 
 def test_bulk_world_and_both_paths(url: str) -> None:
