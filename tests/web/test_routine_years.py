@@ -127,6 +127,13 @@ def test_the_office_works_on_last_years_records(
     assert 'href="/review/routine/quota.csv?kind=monthly_info&amp;year=2018"' in quota
     csv_response = reviewer.get("/review/routine/quota.csv?kind=monthly_info&year=2018")
     assert "2018-" in csv_response.headers["Content-Disposition"]
+    # Last year's pages lead back to last year: an item's breadcrumb, a department's notices.
+    item = world.item(session, world.dep_b, "1")
+    assert 'href="/review/?state=draft&amp;year=2018"' in text(
+        reviewer.get(f"/review/items/{item.id}")
+    )
+    notices = text(login("admin").get(f"/progress/departments/{world.dep_b.id}/notices"))
+    assert 'href="/progress/?year=2018"' in notices
     assert reviewer.get("/review/routine?year=1999").status_code == 404
     assert reviewer.get("/review/routine/quota?year=abc").status_code == 400
 
