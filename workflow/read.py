@@ -23,6 +23,7 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
+from workflow.assessments import assessment_status
 from workflow.errors import NotFound
 from workflow.machine import FlowContext, allowed_actions
 from workflow.models import (
@@ -481,3 +482,31 @@ def queue_page(
         ).scalars()
     )
     return QueuePage(counts, rows[:size], len(rows) > size, departments, indicators)
+
+
+def waiting_in_other_years(
+    session: Session, shown: Assessment, tab_states: Sequence[str], now: dt.datetime
+) -> list[tuple[Assessment, dict[str, int]]]:
+    """The office's work waiting in the other years' assessments that are not final: per
+    assessment (the newest year first), its items per queue state, for those with any.
+
+    Once next year's assessment has started, last year's appeals during its 公示 (and any
+    item still in review) wait there: the queue of the newest year names them.
+    """
+    counts: dict[int, dict[str, int]] = {}
+    for assessment_id, state, n in session.execute(
+        select(Item.assessment_id, Item.state, func.count())
+        .where(Item.assessment_id != shown.id, Item.state.in_(list(tab_states)))
+        .group_by(Item.assessment_id, Item.state)
+    ):
+        counts.setdefault(assessment_id, {})[state] = n
+    if not counts:
+        return []
+    # A final year keeps no work (its leftovers cannot change). Only the years with waiting
+    # items are looked at: a history of final years costs the one count.
+    others = session.scalars(
+        select(Assessment)
+        .where(Assessment.id.in_(list(counts)))
+        .order_by(Assessment.year.desc(), Assessment.id.desc())
+    ).all()
+    return [(a, counts[a.id]) for a in others if assessment_status(a, now) != "final"]

@@ -10,6 +10,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import ColumnElement
 
 from scoring.routine import Suggestion
+from web.clock import request_now
 from web.db import get_db
 from web.portal.auth import current_account, roles_required
 from web.portal.common import N_, assessment_of_year, assessment_years, int_arg
@@ -19,7 +20,7 @@ from workflow.bulk import MAX_BULK_ITEMS
 from workflow.machine import ACTIONS
 from workflow.models import Assessment, Item, utcnow
 from workflow.permissions import READ_ALL_ROLES
-from workflow.read import queue_conditions, queue_page
+from workflow.read import queue_conditions, queue_page, waiting_in_other_years
 from workflow.routine import suggestions_for
 from workflow.states import Role, State
 
@@ -134,6 +135,9 @@ def queue() -> ResponseReturnValue:
         max_bulk=MAX_BULK_ITEMS,
         year=year,
         years=assessment_years(db),
+        elsewhere=waiting_in_other_years(
+            db, assessment, [t.state.value for t in TABS], request_now()
+        ),
     )
 
 

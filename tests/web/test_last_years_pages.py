@@ -1,9 +1,11 @@
-"""Last year's routine records, jobs and calendar stay reachable once next year's assessment
-exists: December's report is due in January, when the office may have set up the new year."""
+"""Last year's routine records, queue, jobs and calendar stay reachable once next year's
+assessment exists: December's report is due in January, and last year's appeals arrive during
+its 公示, when the office may have set up the new year."""
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import io
 import re
 from collections.abc import Callable
@@ -14,7 +16,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tests.factories import World
+from storage.local import LocalStore
+from tests.factories import World, submit_items
 from tests.web.conftest import text
 from workflow.demo import demo_pdf
 from workflow.models import Assessment, Job, RoutineRecord
@@ -168,3 +171,27 @@ def test_jobs_and_the_calendar_of_last_year(
     page = text(admin.get(f"/admin/assessments/{world.assessment.id}/calendar"))
     assert 'href="/admin/calendar?year=2019"' in page
     assert admin.get("/admin/calendar?year=1999").status_code == 404
+
+
+def test_the_newest_queue_names_the_work_waiting_in_last_year(
+    app: Flask,
+    session: Session,
+    world: World,
+    store: LocalStore,
+    next_year: Assessment,
+    login: Login,
+) -> None:
+    submit_items(session, store, world, [world.item(session, world.dep_a, "1")])
+    reviewer = login("reviewer")
+    newest = text(reviewer.get("/review/"))
+    assert next_year.title in newest and "其他年度待办" in newest
+    assert 'href="/review/?year=2018&amp;state=submitted">待初审 1</a>' in newest
+    # Last year's queue does not name itself; the newest year has nothing waiting.
+    assert "其他年度待办" not in text(reviewer.get("/review/?year=2018"))
+    # Once last year's results are final, its leftovers are no longer work.
+    world.assessment.published_at = world.assessment.appeal_opens_at = dt.datetime(
+        2019, 3, 1, tzinfo=dt.UTC
+    )
+    world.assessment.appeal_closes_at = dt.datetime(2019, 3, 8, tzinfo=dt.UTC)
+    session.commit()
+    assert "其他年度待办" not in text(reviewer.get("/review/"))
