@@ -485,18 +485,28 @@ def queue_page(
 
 
 def waiting_in_other_years(
-    session: Session, shown: Assessment, tab_states: Sequence[str], now: dt.datetime
+    session: Session,
+    shown: Assessment,
+    tab_states: Sequence[str],
+    now: dt.datetime,
+    *,
+    department_ids: Sequence[int] | None = None,
 ) -> list[tuple[Assessment, dict[str, int]]]:
-    """The office's work waiting in the other years' assessments that are not final: per
-    assessment (the newest year first), its items per queue state, for those with any.
+    """The work waiting in the other years' assessments that are not final: per assessment
+    (the newest year first), its items per state of `tab_states`, for those with any; only
+    the items of `department_ids` when given (a department's own, every year's).
 
     Once next year's assessment has started, last year's appeals during its 公示 (and any
-    item still in review) wait there: the queue of the newest year names them.
+    item still in review, or returned to its department) wait there: the newest year's
+    pages name them.
     """
+    conditions = [Item.assessment_id != shown.id, Item.state.in_(list(tab_states))]
+    if department_ids is not None:
+        conditions.append(Item.department_id.in_(list(department_ids)))
     counts: dict[int, dict[str, int]] = {}
     for assessment_id, state, n in session.execute(
         select(Item.assessment_id, Item.state, func.count())
-        .where(Item.assessment_id != shown.id, Item.state.in_(list(tab_states)))
+        .where(*conditions)
         .group_by(Item.assessment_id, Item.state)
     ):
         counts.setdefault(assessment_id, {})[state] = n

@@ -13,14 +13,15 @@ from collections.abc import Callable
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from storage.local import LocalStore
 from tests.factories import World, submit_items
 from tests.web.conftest import text
+from workflow import actions
 from workflow.demo import demo_pdf
-from workflow.models import Assessment, Job, RoutineRecord
+from workflow.models import Assessment, Item, Job, RoutineRecord
 from workflow.scheme import Scheme
 from workflow.setup import install_scheme
 
@@ -195,3 +196,35 @@ def test_the_newest_queue_names_the_work_waiting_in_last_year(
     world.assessment.appeal_closes_at = dt.datetime(2019, 3, 8, tzinfo=dt.UTC)
     session.commit()
     assert "其他年度待办" not in text(reviewer.get("/review/"))
+
+
+def test_a_departments_page_names_its_items_waiting_in_another_year(
+    app: Flask,
+    session: Session,
+    world: World,
+    store: LocalStore,
+    next_year: Assessment,
+    login: Login,
+) -> None:
+    # 2018: one item submitted, one returned to the department; the rest are drafts.
+    first, second = world.item(session, world.dep_a, "1"), world.item(session, world.dep_a, "2")
+    submit_items(session, store, world, [first, second])
+    actions.transition_item(
+        session, second.id, world.reviewer,
+        actions.TransitionRequest("return", second.version, comment="材料不全"),
+    )  # fmt: skip
+    session.commit()
+    drafts = session.scalar(
+        select(func.count()).select_from(Item).where(
+            Item.department_id == world.dep_a.id, Item.state == "draft"
+        )
+    )  # fmt: skip
+    member = login("member_a")
+    newest = text(member.get("/portal/"))
+    assert next_year.title in newest and "其他年度待办" in newest
+    assert re.search(
+        rf'href="/portal/\?year=2018">2018年度</a>\s*草稿 {drafts}、已退回 1', newest
+    ), newest
+    # Another department's waiting items are not named: B's own are all drafts.
+    other = text(login("member_b").get("/portal/"))
+    assert "其他年度待办" in other and "已退回" not in other.split("其他年度待办")[1][:300]

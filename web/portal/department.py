@@ -25,6 +25,7 @@ from scoring.pdf import office_binary
 from storage.base import content_disposition
 from storage.convert import DEFAULT_TIMEOUT, is_convertible, pdf_rendition
 from storage.errors import ObjectNotFound, StorageError
+from web.clock import request_now
 from web.db import discard_on_error, get_db
 from web.portal.auth import current_account, roles_required
 from web.portal.common import (
@@ -50,12 +51,15 @@ from workflow.evidence import (
 from workflow.models import Category, Indicator, Item, ScoringPoint, User
 from workflow.notices import NOTICE, latest_notice, scores_visible_to
 from workflow.permissions import is_own_department
-from workflow.states import Role
+from workflow.read import waiting_in_other_years
+from workflow.states import Role, State
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
 
 DEPARTMENT_ACTIONS = ("submit", "withdraw", "appeal")
 TEMPLATE = "portal/item.html"
+#: What waits for a department in another year that is not final: items to (re)submit.
+_WAITING_STATES = (State.DRAFT.value, State.RETURNED.value)
 
 
 def _own_item(item_id: int, user: User) -> Item:
@@ -114,6 +118,18 @@ def index() -> ResponseReturnValue:
         scores_hidden=hidden,
         notice=notice,
         office_missing=office_binary() is None,
+        elsewhere=(
+            waiting_in_other_years(
+                db,
+                department.assessment,
+                _WAITING_STATES,
+                request_now(),
+                department_ids=[d.id for d in departments if d.id != department.id],
+            )
+            if department is not None and len(departments) > 1
+            else []
+        ),
+        waiting_states=_WAITING_STATES,
     )
 
 
