@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import datetime as dt
 import io
 import itertools
 from dataclasses import dataclass
@@ -185,3 +186,13 @@ def submit_items(
         transition_item(session, item.id, member, TransitionRequest("submit", item.version))
     session.commit()
     return items
+
+
+def open_appeals(session: Session, world: World, opens: dt.datetime, closes: dt.datetime) -> None:
+    """Open an appeal window ahead of publication, as an admin may: with the department's
+    scores shown before the 公示 (an appeal needs a score its department can see)."""
+    from workflow.assessments import set_appeal_window
+    from workflow.notices import set_result_settings
+
+    set_appeal_window(session, world.assessment, opens, closes, actor=world.admin)
+    set_result_settings(session, world.assessment, actor=world.admin, hide_scores=False)

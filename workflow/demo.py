@@ -17,6 +17,7 @@ from workflow.assessments import publish_assessment, set_appeal_window
 from workflow.errors import Conflict
 from workflow.evidence import attach_evidence
 from workflow.models import Assessment, Department, Indicator, Item, ScoringPoint, User, utcnow
+from workflow.notices import set_result_settings
 from workflow.routine import review_routine, submit_routine, suggestions_for
 from workflow.scheme import SCHEMES_DIR
 from workflow.states import State
@@ -120,6 +121,10 @@ def run_demo(
     set_appeal_window(
         session, assessment, now - dt.timedelta(days=1), now + dt.timedelta(days=7), actor=admin
     )
+    if not complete:
+        # Every state at once, appeals included: an appeal needs a score its department can
+        # see, so this demo's departments see their scores as they are given.
+        set_result_settings(session, assessment, actor=admin, hide_scores=False)
     members = []
     for d_index, dep in enumerate(departments):
         username = f"dept{d_index + 1:02d}"

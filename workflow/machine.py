@@ -353,12 +353,15 @@ class ItemFlow:
         return True
 
     def is_within_appeal_window(self) -> bool:
-        """Appeals are taken only while the assessment's appeal window is open."""
+        """Appeals are taken only while the assessment's appeal window is open, and only
+        against scores the department can see: while scores are hidden until publication (the
+        default), a window set ahead (`set_appeal_window`) opens no appeal before the 公示."""
         assessment = self.item.assessment
         opens, closes = assessment.appeal_opens_at, assessment.appeal_closes_at
         if assessment.finalised_at is not None:
             raise Conflict("考核结果已最终确定，不能申诉", code="assessment_final")
-        if opens is None or closes is None or self.ctx.now < opens:
+        hidden = assessment.hide_scores_until_published and assessment.published_at is None
+        if hidden or opens is None or closes is None or self.ctx.now < opens:
             raise Conflict("考核结果尚未公示，申诉期未开始", code="appeal_window_closed")
         if self.ctx.now >= closes:
             raise Conflict("申诉期已结束", code="appeal_window_closed")

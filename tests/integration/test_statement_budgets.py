@@ -20,9 +20,8 @@ from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session
 
 from storage.local import LocalStore
-from tests.factories import World, add_evidence
+from tests.factories import World, add_evidence, open_appeals
 from workflow import actions
-from workflow.assessments import set_appeal_window
 from workflow.db import make_sessionmaker
 from workflow.demo import demo_pdf
 from workflow.evidence import attach_evidence, remove_evidence
@@ -110,10 +109,7 @@ def test_every_item_command_within_budget(
         ),
     )
     now = dt.datetime.now(dt.UTC)
-    set_appeal_window(
-        session, w.assessment, now - dt.timedelta(days=1), now + dt.timedelta(days=3),
-        actor=w.admin,
-    )  # fmt: skip
+    open_appeals(session, w, now - dt.timedelta(days=1), now + dt.timedelta(days=3))
     session.commit()
     step("appeal", w.member_a, lambda s, u, v: actions.appeal_item(s, iid, u, v, "不服"))
     step(
@@ -148,10 +144,7 @@ def test_reject_appeal_within_budget(
         deductions={"1.2": "未指定专人"},
     )  # fmt: skip
     now = dt.datetime.now(dt.UTC)
-    set_appeal_window(
-        session, w.assessment, now - dt.timedelta(days=1), now + dt.timedelta(days=3),
-        actor=w.admin,
-    )  # fmt: skip
+    open_appeals(session, w, now - dt.timedelta(days=1), now + dt.timedelta(days=3))
     actions.appeal_item(session, item.id, w.member_b, item.version, "不服")
     session.commit()
     iid, v = item.id, item.version

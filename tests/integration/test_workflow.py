@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from storage.local import LocalStore
-from tests.factories import World, add_evidence
+from tests.factories import World, add_evidence, open_appeals
 from workflow import actions
 from workflow.actions import TransitionRequest, transition_item
 from workflow.assessments import set_appeal_window
@@ -326,6 +326,11 @@ def test_appeal_window_once_and_other_scorer(
         session, w.assessment, now - dt.timedelta(days=1), now + dt.timedelta(days=3),
         actor=w.admin,
     )  # fmt: skip
+    # In the window, but the scores are hidden until the 公示: nothing to appeal against yet.
+    with pytest.raises(Conflict) as err:
+        actions.appeal_item(session, item.id, w.member_a, item.version, "不服")
+    assert err.value.code == "appeal_window_closed"
+    open_appeals(session, w, now - dt.timedelta(days=1), now + dt.timedelta(days=3))
     with pytest.raises(InvalidValue):
         actions.appeal_item(session, item.id, w.member_a, item.version, "")
     with pytest.raises(NotFound):
@@ -346,7 +351,7 @@ def test_reject_appeal_needs_reason(session: Session, store: LocalStore, world: 
     w = world
     item = _scored(session, store, w)
     now = utcnow()
-    set_appeal_window(session, w.assessment, now, now + dt.timedelta(days=3), actor=w.admin)
+    open_appeals(session, w, now, now + dt.timedelta(days=3))
     actions.appeal_item(session, item.id, w.member_a, item.version, "理由")
     with pytest.raises(InvalidValue):
         actions.reject_appeal_item(session, item.id, w.scorer2, item.version, "")

@@ -19,10 +19,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from storage.local import LocalStore
-from tests.factories import World, add_evidence
+from tests.factories import World, add_evidence, open_appeals
 from tests.web.conftest import PASSWORD
 from workflow import actions
-from workflow.assessments import set_appeal_window
 from workflow.demo import demo_pdf
 from workflow.evidence import attach_evidence
 from workflow.models import Item, utcnow
@@ -52,7 +51,7 @@ def _put_payloads(session: Session, store: LocalStore, w: World) -> dict[str, It
         deductions={"1.1": XSS},
     )  # fmt: skip
     now = utcnow()
-    set_appeal_window(session, w.assessment, now, now + dt.timedelta(days=3), actor=w.admin)
+    open_appeals(session, w, now, now + dt.timedelta(days=3))
     actions.appeal_item(session, scored.id, w.member_a, scored.version, XSS)
     session.commit()
     return {"returned": returned, "appealed": scored}

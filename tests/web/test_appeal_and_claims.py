@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
 from storage.local import LocalStore
-from tests.factories import World, add_evidence
+from tests.factories import World, add_evidence, open_appeals
 from tests.web.conftest import form_version, text
 from workflow.actions import review_item, score_item, submit_item, verify_item
 from workflow.assessments import set_appeal_window
@@ -106,6 +106,10 @@ def test_appeal_is_offered_only_in_the_window_and_decided_by_another_scorer(
         actor=world.admin,
     )  # fmt: skip
     session.commit()
+    # A window set ahead opens no appeal against a score the department cannot see.
+    assert 'value="appeal"' not in text(member.get(f"/portal/items/{item.id}"))
+    open_appeals(session, world, now - dt.timedelta(days=1), now + dt.timedelta(days=3))
+    session.commit()
     assert 'value="appeal"' in text(member.get(f"/portal/items/{item.id}"))
     empty = _post(member, "/portal", item.id, {"action": "appeal", "comment": ""})
     assert empty.status_code == 422 and "请填写理由" in text(empty)
@@ -143,8 +147,7 @@ def test_appeal_form_shows_its_deadline_and_takes_an_attachment(
     item = _scored(session, store, world)
     now = utcnow()
     closes = dt.datetime(2030, 5, 6, 2, 30, tzinfo=dt.UTC)  # 10:30 in Shanghai
-    set_appeal_window(session, world.assessment, now - dt.timedelta(days=1), closes,
-                      actor=world.admin)  # fmt: skip
+    open_appeals(session, world, now - dt.timedelta(days=1), closes)
     session.commit()
     member = login("member_a")
     page = text(member.get(f"/portal/items/{item.id}"))
