@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from workflow.audit import record_event
@@ -194,6 +194,10 @@ def _mapped_units(session: Session, unit_ids: Sequence[Any] | None) -> list[Unit
     return units
 
 
+#: The advisory lock that serialises the creation of assessments on PostgreSQL.
+_CREATE_LOCK = 0x66676601
+
+
 def create_assessment(
     session: Session,
     scheme: Scheme,
@@ -210,7 +214,8 @@ def create_assessment(
 
     The results notice carries `result_document_no` (发文字号), never the rules' number.
     Refused (nothing made): a year out of range, a missing number, an ended or unknown unit,
-    an assessment of the same scheme and year that already exists (409).
+    a scheme written for another year (422), a year that has an assessment already (409: one
+    assessment per year, whatever its scheme).
     """
     if actor is not None and not (actor.is_active and actor.has_role(Role.ADMIN)):
         raise Forbidden("只有管理员可以创建考核", code="role_required")
@@ -226,12 +231,27 @@ def create_assessment(
     name = issuer.strip() if isinstance(issuer, str) else ""
     if len(name) > MAX_ISSUER:
         raise InvalidValue("发文机关不超过 %(max)s 字", code="too_long", params={"max": MAX_ISSUER})
-    code = scheme.code if year == scheme.year else f"{scheme.code}@{year}"
-    if session.scalar(select(Assessment.id).where(Assessment.code == code)) is not None:
+    if scheme.year != year:
+        # The rules name their year throughout (title, notice title, counting window of the
+        # routine records): another year's scheme is copied to this year first.
+        raise InvalidValue(
+            "方案“%(title)s”是 %(scheme_year)s 年度的考核细则，不能用于 %(year)s 年度；"
+            "请先在方案库中将其复制为 %(year)s 年度方案",
+            code="scheme_year_mismatch",
+            params={"title": scheme.title, "scheme_year": scheme.year, "year": year},
+        )
+    code = scheme.code
+    if session.get_bind().dialect.name == "postgresql":
+        # Two admins creating the same year at once queue here (SQLite has one writer).
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CREATE_LOCK})
+    existing = session.execute(
+        select(Assessment.title).where((Assessment.year == year) | (Assessment.code == code))
+    ).first()
+    if existing is not None:
         raise Conflict(
-            "已按该方案创建了 %(year)s 年度的考核",
+            "%(year)s 年度的考核已存在（%(title)s）：每个年度只有一个考核",
             code="assessment_exists",
-            params={"year": year},
+            params={"year": year, "title": existing.title},
         )
     units = _mapped_units(session, unit_ids)
     assessment = _assessment_row(session, scheme, code=code, year=year)

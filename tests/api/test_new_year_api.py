@@ -91,6 +91,22 @@ def test_the_proposal_assesses_a_merged_unit_once_and_its_users_see_the_new_item
         headers=cast.headers("admin"),
     )
     assert again.status_code == 409
+    # One assessment per year, whatever its scheme: 2018's rules for 2019 a second time are
+    # refused for their year, then for the year that exists.
+    other_scheme = _scheme_id(session, "jiaohe-2018")
+    for year, status, code in (
+        (2019, 422, "scheme_year_mismatch"),
+        (2018, 409, "assessment_exists"),
+    ):
+        refused = client.post(
+            "/api/v1/assessments",
+            json={"scheme_id": other_scheme, "year": year, "result_document_no": "x"},
+            headers=cast.headers("admin"),
+        )
+        assert refused.status_code == status and refused.get_json()["error"]["code"] == code
+    session.expire_all()
+    assert session.scalar(select(func.count()).select_from(Assessment).where(
+        Assessment.year == 2019)) == 1  # fmt: skip
 
 
 def test_the_admin_corrects_the_mapping_and_bad_requests_change_nothing(
@@ -152,7 +168,7 @@ def test_assessments_create_command(app: Flask, session: Session, cast: Cast) ->
         args=["assessments", "create", "--scheme", "jiaohe-2019-shili", "--year", "2019",
               "--document-no", "x"],
     )  # fmt: skip
-    assert refused.exit_code != 0 and "已按该方案创建了 2019 年度的考核" in refused.output
+    assert refused.exit_code != 0 and "2019 年度的考核已存在" in refused.output
     session.expire_all()
     made = session.execute(select(Assessment).where(Assessment.year == 2019)).scalar_one()
     assert made.result_document_no == "蛟市职转办〔2020〕2号（示例）" and made.scheme_id is not None
