@@ -47,6 +47,7 @@ from storage.ingest import extension_of, object_key_for, sanitize_filename
 from storage.sniff import sniff_file
 from workflow.audit import record_event
 from workflow.db import unit_of_work
+from workflow.docnumbers import check_document_no
 from workflow.errors import BadRequest, Conflict, DomainError, Forbidden, InvalidValue, NotFound
 from workflow.messages import Phrase
 from workflow.models import (
@@ -389,7 +390,9 @@ def set_result_settings(
 ) -> Assessment:
     """Set the results notice's 发文字号, its 抄送 and the score-hiding switch (admin, audited).
 
-    Arguments left None are unchanged. The number must not be the rules' own number.
+    Arguments left None are unchanged. The number must not be the rules' own number, and a
+    new one must have the form of a 发文字号 that no other document holds
+    (`workflow.docnumbers.check_document_no`).
     """
     if actor is not None and not (actor.is_active and actor.has_role(Role.ADMIN)):
         raise Forbidden("只有管理员可以修改考核设置", code="role_required")
@@ -397,7 +400,7 @@ def set_result_settings(
     if document_no is not None:
         if not isinstance(document_no, str):
             raise BadRequest("result_document_no 须为文本", code="invalid_type")
-        number = " ".join(document_no.split())
+        number = "".join(document_no.split())  # a number holds no space
         if not number or len(number) > 100 or not number.isprintable():
             raise InvalidValue("发文字号须为 1 到 100 个字符", code="bad_document_no")
         if number == assessment.document_no.strip():
@@ -407,7 +410,9 @@ def set_result_settings(
                 params={"number": number},
             )
         if number != assessment.result_document_no:
-            changes["result_document_no"] = number
+            changes["result_document_no"] = check_document_no(
+                session, number, year=assessment.year, assessment_id=assessment.id
+            )
     if cc is not None:
         if not isinstance(cc, str):
             raise BadRequest("notice_cc 须为文本", code="invalid_type")

@@ -9,6 +9,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from workflow.audit import record_event
+from workflow.docnumbers import check_document_no
 from workflow.errors import Conflict, Forbidden, InvalidValue
 from workflow.models import (
     Assessment,
@@ -221,7 +222,7 @@ def create_assessment(
         raise Forbidden("只有管理员可以创建考核", code="role_required")
     if isinstance(year, bool) or not isinstance(year, int) or not 2000 <= year <= 2100:
         raise InvalidValue("考核年度须为 2000 到 2100 之间的整数", code="bad_year")
-    doc = result_document_no.strip() if isinstance(result_document_no, str) else ""
+    doc = "".join(result_document_no.split()) if isinstance(result_document_no, str) else ""
     if not doc or len(doc) > MAX_DOCUMENT_NO:
         raise InvalidValue(
             "请填写考核结果通知书的发文字号（不超过 %(max)s 字）",
@@ -253,6 +254,13 @@ def create_assessment(
             code="assessment_exists",
             params={"year": year, "title": existing.title},
         )
+    if doc == scheme.document_no.strip():
+        raise InvalidValue(
+            "考核结果通知书须有自己的发文字号，不能使用考核细则的文号 %(number)s",
+            code="bad_document_no",
+            params={"number": doc},
+        )
+    check_document_no(session, doc, year=year)
     units = _mapped_units(session, unit_ids)
     assessment = _assessment_row(session, scheme, code=code, year=year)
     assessment.result_document_no = doc

@@ -1,0 +1,83 @@
+"""发文字号: the form of GB/T 9704 and one number for one document, for the settings and for a
+new year (found by an exploratory walk: another year's number and 〔2019〕01号 were saved)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from sqlalchemy.orm import Session
+
+from tests.factories import World
+from workflow.docnumbers import DOCUMENT_NO
+from workflow.errors import InvalidValue
+from workflow.notices import set_result_settings
+from workflow.scheme import Scheme
+from workflow.setup import create_assessment
+
+
+@pytest.mark.parametrize(
+    ("number", "ok"),
+    [
+        ("蛟市职转办〔2019〕1号", True),
+        ("蛟市职转办〔2020〕12号（示例）", True),
+        ("吉市政办发〔2019〕103号", True),
+        ("蛟市职转办[2019]1号", False),  # square brackets
+        ("蛟市职转办〔2019〕01号", False),  # a padded sequence number
+        ("蛟市职转办〔19〕1号", False),  # the year in full
+        ("蛟市职转办〔2019〕第1号", False),
+        ("蛟市职转办〔2019〕1", False),
+        ("〔2019〕1号", False),  # no issuer
+        ("abc", False),
+    ],
+)
+def test_the_form_of_a_document_number(number: str, ok: bool) -> None:
+    assert (DOCUMENT_NO.match(number) is not None) is ok
+
+
+def _refused(session: Session, world: World, number: str) -> str:
+    with pytest.raises(InvalidValue) as err:
+        set_result_settings(session, world.assessment, actor=world.admin, document_no=number)
+    assert err.value.code == "bad_document_no"
+    return err.value.message
+
+
+def test_the_settings_keep_one_number_per_document(
+    session: Session, world: World, scheme_2018: Scheme
+) -> None:
+    a = world.assessment
+    assert "六角括号" in _refused(session, world, "蛟市职转办[2019]1号")
+    assert "虚位" in _refused(session, world, "蛟市职转办〔2019〕01号")
+    assert "早于考核年度 2018" in _refused(session, world, "蛟市职转办〔2017〕1号")
+    assert "考核细则的文号" in _refused(session, world, a.document_no)
+    # Spaces typed into a number go; the number is stored as written otherwise.
+    set_result_settings(session, a, actor=world.admin, document_no=" 蛟市职转办 〔2019〕1号 ")
+    assert a.result_document_no == "蛟市职转办〔2019〕1号"
+    set_result_settings(session, a, actor=world.admin, document_no="蛟市职转办〔2019〕1号")
+    # Next year may not take this year's number, for its results nor as it is created.
+    scheme_2019 = dataclasses.replace(
+        scheme_2018, code="jiaohe-2019", year=2019, title="2019年度市政府相关部门考核细则",
+        document_no="蛟市职转办〔2019〕9号",
+    )  # fmt: skip
+    with pytest.raises(InvalidValue) as err:
+        create_assessment(
+            session, scheme_2019, year=2019, result_document_no="蛟市职转办〔2019〕1号",
+            actor=world.admin,
+        )  # fmt: skip
+    assert "已用于" in err.value.message and a.title in err.value.message
+    with pytest.raises(InvalidValue) as err:  # nor its own rules' number
+        create_assessment(
+            session, scheme_2019, year=2019, result_document_no="蛟市职转办〔2019〕9号",
+            actor=world.admin,
+        )  # fmt: skip
+    assert "考核细则的文号" in err.value.message
+    made = create_assessment(
+        session, scheme_2019, year=2019, result_document_no="蛟市职转办〔2020〕1号",
+        actor=world.admin,
+    )  # fmt: skip
+    session.flush()
+    for taken in ("蛟市职转办〔2020〕1号", "蛟市职转办〔2019〕9号"):  # its results', its rules'
+        with pytest.raises(InvalidValue) as err:
+            set_result_settings(session, a, actor=world.admin, document_no=taken)
+        assert made.title in err.value.message
+    assert a.result_document_no == "蛟市职转办〔2019〕1号"
