@@ -157,6 +157,7 @@ class NoticeData:
     cc: str = ""  # 抄送 of the 版记; none when empty
     verification_code: str = ""
     verify_url: str = ""
+    tied: bool = False  # other departments share the rank: 并列
 
 
 @dataclass(frozen=True, slots=True)
@@ -571,7 +572,8 @@ def render_notice(data: NoticeData, base: bytes | None = None) -> bytes:
         f"折合考核分{format_points(data.converted)}分（满分{format_max(data.converted_max)}分）"
     )
     if data.rank is not None and not data.is_preliminary:
-        result += f"，在{data.department_count}个被考核部门中排名第{data.rank}位。"
+        tie = "并列" if data.tied else ""
+        result += f"，在{data.department_count}个被考核部门中排名{tie}第{data.rank}位。"
     else:
         result += "。" + PRELIMINARY_NOTE
     _add_paragraph(document, result, first_line_chars=2)

@@ -170,7 +170,9 @@ def notice_snapshot(
         )
     scores = {s.scoring_point_id: s for item in items for s in item.scores}
     upheld = {c.scoring_point_id for item in items for c in item.claims if c.is_upheld}
-    result = department_results(session, assessment)[department.id]
+    results = department_results(session, assessment)
+    result = results[department.id]
+    tied = sum(1 for r in results.values() if r.rank == result.rank) > 1
     categories = []
     for category in _categories(session, assessment):
         indicators = []
@@ -224,6 +226,7 @@ def notice_snapshot(
         categories=tuple(categories),
         is_preliminary=preliminary,
         cc=assessment.notice_cc or "",
+        tied=tied and not preliminary,
     )
 
 
@@ -294,6 +297,8 @@ def _json_safe(value: Any) -> Any:
 def snapshot_json(data: NoticeData | SummaryData) -> dict[str, Any]:
     """Return the snapshot as stored and audited: every figure the document shows."""
     out: dict[str, Any] = _json_safe(dataclasses.asdict(data))
+    if out.get("tied") is False:  # as before ties were named: an unchanged notice stays v1
+        del out["tied"]
     return out
 
 

@@ -174,6 +174,21 @@ def notice_events(session: Session, action: str) -> list[AuditEvent]:
     )
 
 
+def test_a_shared_rank_reads_as_a_tie(session: Session, store: LocalStore, world: World) -> None:
+    """Two departments with the same total share a rank: each notice says 并列 (found by an
+    exploratory walk: seven departments at 96.80 each read "排名第2位")."""
+    w = world
+    score_department(session, store, w, w.dep_a, w.member_a)
+    score_department(session, store, w, w.dep_b, w.member_b)
+    start_publication(session, w.assessment)
+    tied = issue_notice(session, store, w.assessment, w.dep_a, w.scorer).notice
+    session.commit()
+    assert tied.snapshot["rank"] == 1 and tied.snapshot["tied"] is True
+    assert "在26个被考核部门中排名并列第1位。" in body_text(
+        reopen(read_object(store, tied.storage_key))
+    )
+
+
 def test_notice_shows_every_point_and_the_figures(
     session: Session, store: LocalStore, world: World
 ) -> None:
