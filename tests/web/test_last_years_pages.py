@@ -228,3 +228,38 @@ def test_a_departments_page_names_its_items_waiting_in_another_year(
     # Another department's waiting items are not named: B's own are all drafts.
     other = text(login("member_b").get("/portal/"))
     assert "其他年度待办" in other and "已退回" not in other.split("其他年度待办")[1][:300]
+
+
+def test_last_years_notice_is_the_departments_own_link(
+    app: Flask,
+    session: Session,
+    world: World,
+    store: LocalStore,
+    scheme_2018: Scheme,
+    login: Login,
+) -> None:
+    """2018's notice under 公示, 2019 set up: /portal/notice.docx serves the year asked for,
+    by default the one the department's page opens on (the one under 公示)."""
+    from tests.integration.test_notices import score_department
+    from workflow.models import utcnow
+    from workflow.notices import issue_notice
+
+    score_department(session, store, world, world.dep_b, world.member_b)
+    now = utcnow()
+    a = world.assessment
+    a.published_at = a.appeal_opens_at = now - dt.timedelta(days=1)
+    a.appeal_closes_at = now + dt.timedelta(days=3)
+    a.result_document_no = "蛟市职转办〔2019〕1号"
+    issued = issue_notice(session, store, a, world.dep_b, world.scorer).notice
+    next_scheme = dataclasses.replace(
+        scheme_2018, code="jiaohe-2019", year=2019, title="2019年度市政府相关部门考核细则"
+    )
+    install_scheme(session, next_scheme)
+    session.commit()
+    member = login("member_b")
+    assert 'href="/portal/notice.docx?year=2018"' in text(member.get("/portal/"))
+    for url in ("/portal/notice.docx", "/portal/notice.docx?year=2018"):
+        response = member.get(url)
+        assert response.status_code == 200, url
+        assert response.headers["X-Notice-Id"] == str(issued.id)
+    assert member.get("/portal/notice.docx?year=2019").status_code == 404  # not published

@@ -109,7 +109,6 @@ def index() -> ResponseReturnValue:
         "portal/index.html",
         department=department,
         departments=departments,
-        newest=departments[0] if departments else None,
         items=items,
         counts=counts,
         routine_indicators=routine_indicators,

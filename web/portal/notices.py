@@ -18,7 +18,13 @@ from web.common.notice_files import send_notice, send_pdf, verify_base_url, veri
 from web.db import discard_on_error, get_db
 from web.limits import limiter
 from web.portal.auth import current_account, roles_required
-from web.portal.common import asked_assessment_or_404, asked_year, get_store
+from web.portal.common import (
+    asked_assessment_or_404,
+    asked_year,
+    chosen_department,
+    get_store,
+    own_departments,
+)
 from workflow.errors import DomainError, NotFound
 from workflow.models import Assessment, Department, Notice
 from workflow.notices import (
@@ -33,7 +39,7 @@ from workflow.notices import (
     list_notices,
     verify_notice,
 )
-from workflow.permissions import READ_ALL_ROLES, can_read_department, current_department
+from workflow.permissions import READ_ALL_ROLES, can_read_department
 from workflow.states import Role
 
 bp = Blueprint("notices_portal", __name__)
@@ -172,8 +178,10 @@ def issue_summary_table() -> ResponseReturnValue:
 @bp.get("/portal/notice.docx")
 @roles_required(Role.DEPARTMENT)
 def own_notice() -> ResponseReturnValue:
-    """The signed-in department user's own latest notice, once results are shown to them."""
-    department = current_department(current_account())
+    """The signed-in department user's own latest notice, once results are shown to them: of
+    the year asked for (`?year=`), else the year their index opens on (the one under 公示,
+    else the newest)."""
+    department = chosen_department(get_db(), own_departments(get_db(), current_account()))
     if department is None:
         abort(404)
     return _department_notice(department.id)
