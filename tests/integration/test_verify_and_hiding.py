@@ -118,6 +118,15 @@ def test_verify_answers_for_current_and_superseded_versions(
     unknown = client.get("/verify/AAAA-BBBB-CCCC-DDDD")
     assert unknown.status_code == 404 and "未找到该验证码" in unknown.get_data(as_text=True)
     assert client.get("/api/v1/verify/not-a-code").status_code == 404
+    # Someone holding the paper types its code in: /verify has the form, and goes on to it.
+    entry = client.get("/verify")
+    assert entry.status_code == 200 and 'name="code"' in entry.get_data(as_text=True)
+    typed = client.get("/verify", query_string={"code": new.verification_code.lower()})
+    assert typed.status_code == 303
+    assert typed.location.endswith(f"/verify/{new.verification_code.lower()}")
+    assert "当前版本" in client.get(typed.location).get_data(as_text=True)
+    too_long = client.get("/verify", query_string={"code": "A" * 41}).get_data(as_text=True)
+    assert "验证码过长" in too_long
 
 
 def test_verify_is_rate_limited(

@@ -216,6 +216,15 @@ def latest_summary(db: Session, assessment: Assessment) -> Notice | None:
     return latest_notice(db, assessment, SUMMARY, None)
 
 
+@bp.get("/verify")
+def verify_entry() -> ResponseReturnValue:
+    """Where someone holding a paper notice types its code (`?code=`: on to its check)."""
+    code = request.args.get("code", "").strip()
+    if code and len(code) <= 40:
+        return redirect(url_for("notices_portal.verify_page", code=code), code=303)
+    return render_template("verify.html", entry=True, found=None, code=code)
+
+
 @bp.get("/verify/<string(maxlength=40):code>")
 @limiter.limit(verify_limit)
 def verify_page(code: str) -> ResponseReturnValue:
