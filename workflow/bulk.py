@@ -47,7 +47,7 @@ from workflow.actions import (
 )
 from workflow.audit import canonical_json
 from workflow.errors import BadRequest, Conflict, DomainError, Forbidden, InvalidValue, NotFound
-from workflow.messages import localize, text_for
+from workflow.messages import STALE_VERSION_DETAIL, localize, text_for
 from workflow.models import BulkRun, BulkRunItem, Indicator, Item, ScoringPoint, User, utcnow
 from workflow.pipeline import check
 from workflow.states import Role
@@ -226,7 +226,7 @@ def _concurrent(item_id: int) -> BulkResult:
 def _stale(item: Item, version: int) -> Conflict:
     # What transition_item says, so that a preview and a run give the same words.
     return Conflict(
-        "事项已被他人更新（当前版本 %(current)s，请求版本 %(requested)s），请刷新后重试",
+        STALE_VERSION_DETAIL,
         code="stale_version",
         params={"current": item.version, "requested": version},
     )

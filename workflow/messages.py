@@ -47,6 +47,13 @@ class Phrase(str):
 
 
 #: code → its general Chinese text (no parameters). Keep sorted by code.
+#: A stale version, with the versions: whoever changed the item (someone else, or the same
+#: user on another page), the page is out of date.
+STALE_VERSION_DETAIL = N_(
+    "事项已被更新（他人或您在其他页面的操作；当前版本 %(current)s，页面上的版本 %(requested)s），"
+    "请刷新后重试"
+)
+
 MESSAGES: dict[str, str] = {
     "account_disabled": N_("该账号已停用，请联系管理员"),
     "admin_required": N_("只有管理员可以进行此操作"),
@@ -77,7 +84,7 @@ MESSAGES: dict[str, str] = {
     "bad_import": N_("导入数据无效"),
     "bad_kind": N_("类型无效"),
     "bad_name": N_("名称无效"),
-    "bad_outcome": N_("完成情况须为 done、late 或 missed"),
+    "bad_outcome": N_("完成情况须为按时完成、逾期完成或未完成"),
     "bad_period": N_("期间无效"),
     "bad_purpose": N_("未知的材料用途"),
     "bad_remind_days": N_("提前提醒的工作日数无效"),
@@ -194,7 +201,7 @@ MESSAGES: dict[str, str] = {
     "service_unavailable": N_("服务暂时不可用，请稍后重试"),
     "split_needs_two": N_("拆分须有一个原单位，拆分为至少两个新单位"),
     "stage_not_found": N_("没有这个考核阶段"),
-    "stale_version": N_("事项已被他人更新，请刷新后重试"),
+    "stale_version": N_("事项已被更新（他人或您在其他页面的操作），请刷新后重试"),
     "start_required": N_("按工作日计算的自评提交截止须填写开始日期"),
     "storage_error": N_("文件存储出错"),
     "storage_unavailable": N_("文件存储暂时不可用，请稍后重试"),

@@ -42,6 +42,7 @@ from workflow.audit import append_after, canonical_json, chained_values
 from workflow.db import translate_conflicts, unit_of_work
 from workflow.errors import BadRequest, Conflict, InvalidValue, NotFound
 from workflow.machine import FlowContext, ItemFlow, fire, probe
+from workflow.messages import STALE_VERSION_DETAIL
 from workflow.models import (
     Assessment,
     ChainHead,
@@ -379,7 +380,7 @@ def execute(session: Session, command: Command) -> Outcome:
         if row.stale is not None:
             raise Conflict(code=row.stale)
         raise Conflict(
-            "事项已被他人更新（当前版本 %(current)s，请求版本 %(requested)s），请刷新后重试",
+            STALE_VERSION_DETAIL,
             code="stale_version",
             params={"current": item.version, "requested": command.version},
         )
@@ -529,7 +530,7 @@ def check(
     ensure_not_final(item.assessment)
     if version is not None and version != item.version:
         raise Conflict(
-            "事项已被他人更新（当前版本 %(current)s，请求版本 %(requested)s），请刷新后重试",
+            STALE_VERSION_DETAIL,
             code="stale_version",
             params={"current": item.version, "requested": version},
         )

@@ -93,7 +93,7 @@ def submit_routine(
             "未知的平时考核类型：%(kind)s", code="unknown_kind", params={"kind": kind}
         )
     if outcome is not None and outcome not in OUTCOMES:
-        raise InvalidValue("完成情况须为 done、late 或 missed", code="bad_outcome")
+        raise InvalidValue("完成情况须为按时完成、逾期完成或未完成", code="bad_outcome")
     is_office = user.has_role(*OFFICE_ROLES)
     registered_by = "office"
     own_id = department_id_for(user, assessment.id)
@@ -297,9 +297,9 @@ def _office_record(session: Session, record_id: int, user: User, now: dt.datetim
 
 def _bad_period(exc: PeriodError) -> InvalidValue:
     return InvalidValue(
-        "期间格式应为 2018-08 或 2018-Q3：%(text)s",
+        "期间应写作“年-月”（如 2019-03）或“年-季度”（如 2019-Q1），“%(text)s”无效",
         code="bad_period",
-        params={"text": repr(exc.text)},
+        params={"text": exc.text},
     )
 
 
@@ -363,7 +363,7 @@ def correct_routine(
         record.note = note.strip() or None
     if outcome is not None and outcome != "" and outcome != record.outcome:
         if outcome not in OUTCOMES:
-            raise InvalidValue("完成情况须为 done、late 或 missed", code="bad_outcome")
+            raise InvalidValue("完成情况须为按时完成、逾期完成或未完成", code="bad_outcome")
         changes["outcome"] = (record.outcome, outcome)
         record.outcome = outcome
     if not changes:

@@ -103,7 +103,7 @@ def test_assessment_settings_publish_needs_every_item_scored(
     refused = admin.post("/admin/assessment", data={"action": "publish", "days": "7"})
     assert refused.status_code == 409 and "个考核事项未评分，不能公示" in text(refused)
     bad = admin.post("/admin/assessment", data={"action": "publish", "days": "x"})
-    assert bad.status_code == 422 and "公示天数须为整数" in text(bad)
+    assert bad.status_code == 422 and "公示天数须为 1 到" in text(bad)
     assert login("scorer").get("/admin/assessment").status_code == 403
 
 

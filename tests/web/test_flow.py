@@ -229,7 +229,7 @@ def test_stale_version_gives_a_clear_message(
         f"/review/items/{item.id}/action", data={"action": "review", "version": str(version)}
     )
     assert stale.status_code == 409
-    assert "事项已被他人更新" in text(stale) and "请刷新后重试" in text(stale)
+    assert "事项已被更新" in text(stale) and "请刷新后重试" in text(stale)
 
 
 def test_return_reason_is_escaped(

@@ -27,6 +27,7 @@ from web.portal.common import (
     latest_assessment,
 )
 from workflow.assessments import (
+    MAX_PUBLICATION_DAYS,
     assessment_status,
     publish_assessment,
     reopen_assessment,
@@ -266,8 +267,12 @@ def assessment_act() -> ResponseReturnValue:
         with discard_on_error():
             if action == "publish":
                 days = request.form.get("days", "").strip()
-                if not days.isdecimal():
-                    raise InvalidValue("公示天数须为整数", code="bad_days")
+                if not (days.isascii() and days.isdecimal() and len(days) <= 4):
+                    raise InvalidValue(
+                        "公示天数须为 1 到 %(max)s 之间的整数",
+                        code="bad_days",
+                        params={"max": MAX_PUBLICATION_DAYS},
+                    )
                 publish_assessment(db, assessment, int(days), actor=actor)
                 message = gettext("已公示考核结果，申诉期开始")
             elif action == "window":
