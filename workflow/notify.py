@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import event, func, select, update
 from sqlalchemy.orm import Session
 
+from scoring.routine import KIND_LABELS
 from workflow.audit import record_event
 from workflow.db import translate_conflicts
 from workflow.errors import BadRequest, InvalidValue, NotFound
@@ -398,7 +399,9 @@ def results_published(session: Session, assessment: Assessment, now: dt.datetime
             "results_published",
             f"{assessment.year} 年度考核结果公示",
             body,
-            "/publication/",
+            # The department's page of that year (its scores, its appeals): /publication/
+            # speaks of whichever year's 公示 runs when the message is read.
+            f"/portal/?year={assessment.year}",
             assessment.id,
             dedup=f"published:a{assessment.id}:{now.isoformat()}",
         ),
@@ -409,16 +412,20 @@ def results_published(session: Session, assessment: Assessment, now: dt.datetime
 def routine_rejected(
     session: Session, record: RoutineRecord, actor: User, now: dt.datetime
 ) -> None:
-    """The department hears that the office sent a routine record back, with the reason."""
+    """The department hears that the office sent a routine record back, with the reason; the
+    link opens the routine page of the record's year (the December report's rejection may be
+    read in January, when next year's page is the default)."""
     people = recipients(session, department_ids=[record.department_id], exclude=actor.id)
+    year = session.scalar(select(Assessment.year).where(Assessment.id == record.assessment_id))
+    kind = KIND_LABELS.get(record.kind, "平时考核材料")
     send(
         session,
         people,
         Message(
             "routine_rejected",
-            f"平时考核材料被退回：{record.period}",
-            f"平时考核材料（{record.period}）被退回。\n理由：{record.reason or '（未填写）'}",
-            "/portal/routine",
+            f"平时考核记录被退回：{kind} {record.period}",
+            f"{kind}（{record.period}）被退回。\n理由：{record.reason or '（未填写）'}",
+            f"/portal/routine?year={year}",
             record.assessment_id,
         ),
         now=now,

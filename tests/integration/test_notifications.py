@@ -286,6 +286,9 @@ def test_routine_rejection_tells_the_department(
     note = session.scalars(select(Notification)).one()
     assert note.user_id == w.member_a.id and note.kind == "routine_rejected"
     assert "内容与本月工作无关" in note.body
+    # It names the record's kind and opens the routine page of the record's year.
+    assert note.title == "平时考核记录被退回：“放管服”信息（月报） 2018-08"
+    assert note.link == "/portal/routine?year=2018"
 
 
 def test_preferences_are_checked_audited_and_all_or_nothing(session: Session, world: World) -> None:
