@@ -63,6 +63,13 @@ def _department(session: Session, assessment: Assessment, department_id: int) ->
     return dep
 
 
+def reports_closed(assessment: Assessment) -> bool:
+    """Tell whether a department's own reports of the year are closed: its results are
+    published (公示 and after) and not reopened. They could no longer change a score; the
+    office still registers, reviews and corrects records (an appeal may need it)."""
+    return assessment.published_at is not None and assessment.reopened_at is None
+
+
 def submit_routine(
     session: Session,
     store: ObjectStore,
@@ -106,6 +113,12 @@ def submit_routine(
             raise Forbidden("参会、督查检查记录由市职转办登记", code="office_kind")
         if stream is None:
             raise InvalidValue("请上传报送材料", code="file_required")
+        if reports_closed(assessment):
+            raise Conflict(
+                "%(year)s年度考核结果已公示，不再接受该年度的平时考核报送",
+                code="routine_closed",
+                params={"year": assessment.year},
+            )
     elif is_office:
         if department_id is None:
             raise InvalidValue("请指定部门", code="department_required")

@@ -263,3 +263,36 @@ def test_last_years_notice_is_the_departments_own_link(
         assert response.status_code == 200, url
         assert response.headers["X-Notice-Id"] == str(issued.id)
     assert member.get("/portal/notice.docx?year=2019").status_code == 404  # not published
+
+
+def test_a_published_years_reports_are_closed_to_the_department(
+    app: Flask, session: Session, world: World, next_year: Assessment, login: Login
+) -> None:
+    """Once a year's results are published its routine reports change no score: the
+    department's form gives way to a note, and a report posted all the same is refused; the
+    office still registers records of it (an appeal may need one)."""
+    a = world.assessment
+    a.published_at = a.appeal_opens_at = dt.datetime(2019, 3, 1, tzinfo=dt.UTC)
+    a.appeal_closes_at = dt.datetime(2099, 3, 8, tzinfo=dt.UTC)
+    session.commit()
+    member = login("member_a")
+    page = text(member.get("/portal/routine?year=2018"))
+    assert "2018年度考核结果已公示，不再接受该年度的平时考核报送" in page
+    assert 'action="/portal/routine"' not in page
+    assert 'action="/portal/routine"' in text(member.get("/portal/routine?year=2019"))
+    posted = member.post(
+        "/portal/routine",
+        data={"year": "2018", "kind": "monthly_info", "period": "2018-12", "title": "公示后补报",
+              "file": (io.BytesIO(demo_pdf("公示后补报")), "公示后补报.pdf")},
+        content_type="multipart/form-data",
+    )  # fmt: skip
+    assert posted.status_code == 409 and "不再接受" in text(posted)
+    session.expire_all()
+    assert session.scalar(select(RoutineRecord).where(RoutineRecord.title == "公示后补报")) is None
+    recorded = login("reviewer").post(
+        "/review/routine",
+        data={"year": "2018", "department_id": str(world.dep_b.id), "kind": "meeting",
+              "period": "2018-12", "title": "申诉核实：年终推进会"},
+        content_type="multipart/form-data",
+    )  # fmt: skip
+    assert recorded.status_code == 303

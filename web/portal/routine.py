@@ -48,6 +48,7 @@ from workflow.routine import (
     correct_routine,
     get_routine,
     quota_matrix,
+    reports_closed,
     review_routine,
     routine_overview,
     rules_of,
@@ -136,6 +137,7 @@ def _render_department(db: Session, user: User, form: Any = None, error: str | N
         kinds=[k for k in KIND_LABELS if k in DEPARTMENT_KINDS],
         periods=_periods(assessment),
         cell_labels=CELL_LABELS,
+        closed=reports_closed(assessment),
         form=form or {},
         error=error,
     )
