@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
+import re
 import secrets
 import zipfile
 import zoneinfo
@@ -384,6 +385,10 @@ def _require_issuable(assessment: Assessment, *, preliminary: bool) -> None:
         )
 
 
+#: What a 抄送 entry may not be made of alone.
+CC_PUNCTUATION: Final = "。.．·-—_、，,；;：:！!？?（）()“”\"'"
+
+
 def set_result_settings(
     session: Session,
     assessment: Assessment,
@@ -424,6 +429,11 @@ def set_result_settings(
         text = " ".join(cc.split())
         if len(text) > 500 or not text.isprintable():
             raise InvalidValue("抄送单位不能超过 500 个字符", code="bad_cc")
+        # 抄送机关之间用逗号隔开 (GB/T 9704): the entries, each a name, joined by "，".
+        names = [n for n in re.split(r"[，,；;\s]+", text) if n.strip(CC_PUNCTUATION)]
+        if text and not names:
+            raise InvalidValue("抄送须为单位名称，多个单位之间用逗号分隔", code="bad_cc")
+        text = "，".join(n.strip("。") for n in names)
         if text != (assessment.notice_cc or ""):
             changes["notice_cc"] = text or None
     if hide_scores is not None:

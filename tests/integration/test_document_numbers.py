@@ -81,3 +81,18 @@ def test_the_settings_keep_one_number_per_document(
             set_result_settings(session, a, actor=world.admin, document_no=taken)
         assert made.title in err.value.message
     assert a.result_document_no == "蛟市职转办〔2019〕1号"
+
+
+def test_the_cc_is_unit_names_separated_by_commas(session: Session, world: World) -> None:
+    """抄送 lists units separated by commas (GB/T 9704); punctuation alone is no unit (an
+    exploratory walk printed 抄送：，,，。)."""
+    a = world.assessment
+    with pytest.raises(InvalidValue) as err:
+        set_result_settings(session, a, actor=world.admin, cc="，,，")
+    assert err.value.code == "bad_cc"
+    set_result_settings(
+        session, a, actor=world.admin, cc=" 市政府办公室, 市纪委监委。；各乡镇、街道"
+    )
+    assert a.notice_cc == "市政府办公室，市纪委监委，各乡镇、街道"
+    set_result_settings(session, a, actor=world.admin, cc="")
+    assert a.notice_cc is None
