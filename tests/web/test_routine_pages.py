@@ -492,7 +492,15 @@ def test_routine_item_takes_its_records_as_evidence(
     ).scalar_one()
     assert '"routine_points":["9.1"]' in event.payload
     # The reviewer sees the records on the item too.
-    assert "八月信息" in text(login("reviewer").get(f"/review/items/{item9.id}"))
+    reviewer = login("reviewer")
+    assert "八月信息" in text(reviewer.get(f"/review/items/{item9.id}"))
+    assert "平时考核记录（本指标的佐证，1 条）" in text(member.get(f"/portal/items/{item9.id}"))
+    # A rejected record is listed but not counted: the caption says both.
+    assert _submit(member, "2018-09", "九月信息") == 303
+    reviewer.post(f"/review/routine/{_record(session, '九月信息').id}/review",
+                  data={"status": "rejected", "reason": "与本月工作无关"})  # fmt: skip
+    caption = "平时考核记录（共 2 条，其中 1 条作为本指标的佐证；已退回、已撤销的不计）"
+    assert caption in text(member.get(f"/portal/items/{item9.id}"))
 
 
 def test_office_corrects_and_withdraws_in_the_portal(
