@@ -11,6 +11,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from storage.local import LocalStore
 from tests.factories import World
 from tests.web.conftest import text
 from workflow.models import Assessment, Item, Notice
@@ -203,3 +204,26 @@ def test_a_settings_form_acts_on_the_year_it_showed_when_next_year_is_created_me
     session.expire_all()
     assert session.get_one(Assessment, world.assessment.id).publication_page == "signed_in"
     assert session.get_one(Assessment, next_year.id).publication_page == "public"
+
+
+def test_a_new_number_after_issuing_says_what_keeps_the_old_one(
+    app: Flask, session: Session, world: World, store: LocalStore, login: Login
+) -> None:
+    """Documents issued under the old 发文字号 keep it: changing the number says so."""
+    from tests.integration.test_notices import score_department
+    from workflow.notices import issue_notice, set_result_settings
+
+    score_department(session, store, world, world.dep_b, world.member_b)
+    a = world.assessment
+    set_result_settings(session, a, actor=world.admin, document_no="蛟市职转办〔2019〕1号")
+    issue_notice(session, store, a, world.dep_b, world.scorer, preliminary=True)
+    session.commit()
+    admin = login("admin")
+    form = {"action": "results", "result_document_no": "蛟市职转办〔2019〕2号", "notice_cc": ""}
+    saved = admin.post("/admin/assessment", data=form, follow_redirects=True)
+    page = text(saved)
+    assert "已保存考核结果通知书设置" in page
+    assert "已印发的 1 份文件仍为原文号 蛟市职转办〔2019〕1号" in page
+    # Saving the same number again says nothing of it.
+    again = text(admin.post("/admin/assessment", data=form, follow_redirects=True))
+    assert "已印发的" not in again

@@ -146,11 +146,15 @@ def test_remove_evidence_while_draft(
     row = add_evidence(session, store, item, world.member_a, name="旧文件.pdf")
     session.commit()
     member = login("member_a")
-    assert "旧文件.pdf" in text(member.get(f"/portal/items/{item.id}"))
+    page = text(member.get(f"/portal/items/{item.id}"))
+    # The next step says what is there: a file is uploaded, the item can go once complete.
+    assert "旧文件.pdf" in page and "已上传 1 份佐证材料；材料齐全后即可提交" in page
+    assert "已上传 1 份材料；材料齐全后即可提交" in text(member.get("/portal/"))
     removed = member.post(f"/portal/evidence/{row.id}/remove")
     assert removed.status_code == 303
     html = text(member.get(f"/portal/items/{item.id}"))
     assert "已删除材料：旧文件.pdf" in html and "尚未上传材料" in html
+    assert "请上传佐证材料后提交" in html
     other = login("member_b")
     assert other.post(f"/portal/evidence/{row.id}/remove").status_code == 404
 

@@ -8,7 +8,7 @@ from typing import BinaryIO, cast
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload
 
 from storage.errors import StorageError
@@ -37,7 +37,7 @@ from workflow.assessments import (
 from workflow.departments import add_alias, get_department, remove_alias, rename_department
 from workflow.errors import DomainError, InvalidValue, NotFound
 from workflow.exports import users_table
-from workflow.models import Department, Unit, User
+from workflow.models import Assessment, Department, Notice, Unit, User
 from workflow.notices import latest_base, set_notice_base, set_result_settings
 from workflow.permissions import department_id_for
 from workflow.spreadsheets import xlsx_bytes
@@ -288,6 +288,7 @@ def assessment_act() -> ResponseReturnValue:
                 reopen_assessment(db, assessment, request.form.get("reason", ""), actor=actor)
                 message = gettext("已重新开启考核")
             elif action == "results":
+                old_number = assessment.result_document_no
                 set_result_settings(
                     db,
                     assessment,
@@ -297,12 +298,32 @@ def assessment_act() -> ResponseReturnValue:
                     hide_scores=request.form.get("hide_scores") == "1",
                 )
                 message = gettext("已保存考核结果通知书设置")
+                if old_number and assessment.result_document_no != old_number:
+                    issued = _issued_documents(db, assessment)
+                    if issued:
+                        notice = gettext(
+                            "已印发的 %(n)s 份文件仍为原文号 %(old)s；此后印发的文件使用新文号，"
+                            "如需更正已印发的文件，请重新印发",
+                            n=issued,
+                            old=old_number,
+                        )
+                        flash(notice, "info")
             else:
                 abort(400)
     except DomainError as exc:
         return _render_assessment(db, error=exc.message, form=request.form), exc.status
     flash(message, "success")
     return redirect(_back_to_assessment(), code=303)
+
+
+def _issued_documents(db: Session, assessment: Assessment) -> int:
+    """How many notice and summary versions of the assessment were issued (under its number)."""
+    return (
+        db.scalar(
+            select(func.count()).select_from(Notice).where(Notice.assessment_id == assessment.id)
+        )
+        or 0
+    )
 
 
 @bp.post("/assessment/letterhead")
