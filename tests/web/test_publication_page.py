@@ -113,7 +113,8 @@ def test_the_publication_stays_up_when_next_year_is_started_during_it(
     assert world.assessment.title in own and next_year.title not in own
     assert 'href="/portal/?year=2019"' in own and "2018年度</strong>" in own
     assert next_year.title in text(member.get("/portal/?year=2019"))
-    assert member.get("/portal/?year=1999").status_code == 404
+    unknown = member.get("/portal/?year=1999")
+    assert unknown.status_code == 404 and "您的单位没有 1999 年度的考核事项" in text(unknown)
     _window(session, world, now - dt.timedelta(days=10), now - dt.timedelta(days=1))
     after = text(anonymous.get("/publication/"))
     assert "2019年度市政府相关部门考核细则的考核结果尚未公示" in after

@@ -17,6 +17,7 @@ from storage.config import store_from_settings
 from web.clock import request_now
 from web.common.ids import MAX_ID
 from web.common.labels import N_
+from workflow.errors import NotFound
 from workflow.models import Assessment, Department, User
 from workflow.permissions import own_department_ids
 from workflow.states import ROLE_LABELS, STATE_LABELS, Role, State
@@ -251,7 +252,13 @@ def chosen_department(db: Session, departments: list[Department]) -> Department 
         for department in departments:
             if department.assessment.year == year:
                 return department
-        abort(404)
+        # A unit merged, split or renamed in between is another department that year.
+        raise NotFound(
+            "您的单位没有 %(year)s 年度的考核事项（单位可能已合并、拆分或更名），"
+            "请在“考核年度”中选择其他年度",
+            code="department_not_found",
+            params={"year": year},
+        )
     running = publication_assessment(db, request_now())
     for department in departments:
         if running is not None and department.assessment_id == running.id:
