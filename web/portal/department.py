@@ -114,6 +114,8 @@ def index() -> ResponseReturnValue:
         routine_indicators=routine_indicators,
         total=sum(scored) if scored and not hidden else None,
         scored_count=len(scored),
+        # An appealed item keeps its score until the appeal is decided: said beside the sum.
+        appealed_count=sum(1 for i in items if i.state == State.APPEALED.value),
         scores_hidden=hidden,
         notice=notice,
         office_missing=office_binary() is None,
