@@ -155,6 +155,7 @@ MESSAGES: dict[str, str] = {
     "item_state_changed": N_("上传期间事项状态已变化，本次上传的文件未保存，请刷新后重试"),
     "job_not_done": N_("后台任务尚未完成"),
     "job_not_found": N_("后台任务不存在"),
+    "last_admin": N_("不能取消唯一在用的管理员的管理员角色或停用该账号"),
     "malformed_json": N_("请求体不是有效的 JSON"),
     "malformed_yaml": N_("方案文本不是有效的 UTF-8 文本"),
     "merge_needs_two": N_("合并须有至少两个原单位，合并为一个新单位"),

@@ -152,6 +152,20 @@ def set_password(
                    must_change=must_change)  # fmt: skip
 
 
+def _keep_an_admin(session: Session, leaving: User) -> None:
+    """Refuse to take away the last active admin (only the server's command line could make
+    another). The active users are locked, so two admins demoting each other queue here."""
+    others = session.scalars(
+        select(User).where(User.is_active.is_(True), User.id != leaving.id).with_for_update()
+    ).all()
+    if not any(Role.ADMIN.value in u.roles for u in others):
+        raise Conflict(
+            "%(name)s是唯一在用的管理员，不能取消其管理员角色或停用；请先为另一位用户授予管理员角色",
+            code="last_admin",
+            params={"name": leaving.display_name or leaving.username},
+        )
+
+
 def set_roles(
     session: Session,
     user: User,
@@ -166,6 +180,8 @@ def set_roles(
     unit_id = _unit_id(unit, department)
     if Role.DEPARTMENT.value in role_values and unit_id is None:
         raise InvalidValue("部门填报员必须指定所属部门", code="department_required")
+    if Role.ADMIN.value in user.roles and Role.ADMIN.value not in role_values:
+        _keep_an_admin(session, user)
     before = {"roles": list(user.roles), "unit_id": user.unit_id}
     user.roles = role_values
     user.unit_id = unit_id
@@ -191,6 +207,8 @@ def set_active(session: Session, user: User, active: bool, *, actor: User | None
     """Disable (ending sessions and tokens at once) or re-enable a user."""
     if user.is_active == active:
         return
+    if not active and Role.ADMIN.value in user.roles:
+        _keep_an_admin(session, user)
     user.is_active = active
     user.disabled_at = None if active else utcnow()
     user.session_version += 1

@@ -6,6 +6,7 @@ import dataclasses
 import re
 from collections.abc import Callable
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select, update
@@ -227,3 +228,27 @@ def test_a_new_number_after_issuing_says_what_keeps_the_old_one(
     # Saving the same number again says nothing of it.
     again = text(admin.post("/admin/assessment", data=form, follow_redirects=True))
     assert "已印发的" not in again
+
+
+def test_the_last_admin_keeps_the_admin_role(
+    app: Flask, session: Session, world: World, login: Login
+) -> None:
+    """The only active admin cannot drop their own admin role (found by an exploratory walk:
+    the system was left with no admin, repairable only from the server's command line)."""
+    from workflow.errors import Conflict
+    from workflow.users import create_user, set_active, set_roles
+
+    admin = login("admin")
+    refused = admin.post(
+        f"/admin/users/{world.admin.id}/roles", data={"roles": ["scorer"]}, follow_redirects=True
+    )
+    assert "唯一在用的管理员" in text(refused)
+    session.expire_all()
+    assert "admin" in session.get_one(type(world.admin), world.admin.id).roles
+    with pytest.raises(Conflict) as err:  # nor can the engine disable them
+        set_active(session, world.admin, False, actor=None)
+    assert err.value.code == "last_admin"
+    # With a second admin, the first may step down.
+    create_user(session, "admin2", ["admin"], actor=world.admin)
+    set_roles(session, world.admin, ["scorer"], actor=world.admin)
+    assert world.admin.roles == ["scorer"]
