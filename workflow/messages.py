@@ -192,6 +192,7 @@ MESSAGES: dict[str, str] = {
     "routine_not_found": N_("平时考核记录不存在"),
     "routine_withdrawn": N_("该记录已撤销"),
     "ruling_required": N_("请对不涉及声明作出认定"),
+    "scheme_exists": N_("该编号的方案已存在，未保存"),
     "scheme_invalid": N_("方案有错误，未保存"),
     "scheme_not_found": N_("考核方案不存在"),
     "scheme_required": N_("请选择考核方案"),

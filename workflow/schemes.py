@@ -32,7 +32,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from workflow.audit import record_event
-from workflow.errors import Forbidden, InvalidValue, NotFound, SchemeError
+from workflow.errors import Conflict, Forbidden, InvalidValue, NotFound, SchemeError
 from workflow.models import Assessment, StoredScheme, User, utcnow
 from workflow.scheme import Scheme, SchemeFile, parse_scheme, shipped_schemes
 from workflow.states import Role
@@ -217,12 +217,18 @@ def save_scheme(
     source_format: str = "yaml",
     origin: str = "api",
     name: str = "",
+    replaces: int | bool | None = True,
 ) -> Saved:
     """Store a scheme after every check (nothing is stored while a problem remains); audited.
 
     `data` is the parsed scheme (from YAML, JSON or a form); `source` the text as given (YAML
     is written from `data` when None). A refused scheme raises `InvalidValue` with code
     `scheme_invalid` and the problems by place in `detail` (see `refusal`).
+
+    `replaces` says what the editor started from: None, a new scheme (a copy for next year,
+    a Word import), so an existing code is a 409 rather than overwritten; a version number,
+    that version, so a save over a newer one (another admin's edit) is a 409; True (the
+    default, the API and the CLI): whatever is latest.
     """
     require_admin(actor)
     if origin not in ORIGINS:
@@ -242,6 +248,13 @@ def save_scheme(
         )
     code = checked.scheme.code
     latest = latest_version(session, code, lock=True)
+    if replaces is not True and latest is not None and latest.version != replaces:
+        raise Conflict(
+            "方案 %(code)s 已存在（第 %(version)s 版），未保存：请在方案库中打开它修改，"
+            "或为这份方案改用其他编号",
+            code="scheme_exists",
+            params={"code": code, "version": latest.version},
+        )
     now = utcnow()
     example = is_example_scheme(parsed, name)
     if latest is not None and latest.parsed == parsed:

@@ -113,6 +113,15 @@ def test_copy_edit_in_the_form_and_diff(
     assert "评分项新增 0 项、删除 0 项、调整分值 2 项。" in diff
     detail = admin.get(f"/admin/schemes/{new.id}")
     assert detail.status_code == 200 and "蛟市职转办〔2019〕1号" in text(detail)
+    # A second copy for next year does not overwrite the first (an exploratory walk found it
+    # replaced without a word): 409, named, nothing stored.
+    second = fields(text(admin.get(f"/admin/schemes/{real.id}/edit?copy=next")))
+    second["document_no"] = "蛟市职转办〔2019〕2号"
+    clash = admin.post("/admin/schemes/form", data=second)
+    assert clash.status_code == 409 and "方案 jiaohe-2019 已存在（第 1 版）" in text(clash)
+    session.expire_all()
+    assert session.get_one(StoredScheme, new.id).parsed["document_no"] == "蛟市职转办〔2019〕1号"
+    assert stored(session) == 3
     # The frozen 2018 scheme edited in the form: a new version, the frozen one unchanged.
     again = fields(text(admin.get(f"/admin/schemes/{real.id}/edit")))
     again["title"] = "2018年度细则（更正）"

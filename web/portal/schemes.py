@@ -22,7 +22,7 @@ from scoring.routine import KIND_LABELS
 from web.common.labels import N_
 from web.db import discard_on_error, get_db
 from web.portal.auth import current_account, roles_required
-from workflow.errors import DomainError, InvalidValue, SchemeError
+from workflow.errors import Conflict, DomainError, InvalidValue, SchemeError
 from workflow.models import StoredScheme
 from workflow.scheme_docx import MAX_DOCX_BYTES, read_docx_draft
 from workflow.schemes import (
@@ -511,6 +511,7 @@ def _render_form(
     warnings: list[dict[str, str]] | None = None,
     source: StoredScheme | None = None,
     status: int = 200,
+    replaces: int | None = None,
 ) -> ResponseReturnValue:
     problems = problems or []
     by_field: dict[str, list[str]] = {}
@@ -525,6 +526,7 @@ def _render_form(
             document=document,
             warnings=warnings or [],
             source=source,
+            replaces=replaces,
             top_fields=TOP_FIELDS,
             point_routines=POINT_ROUTINES,
             formulas=FORMULAS,
@@ -542,9 +544,9 @@ def edit(scheme_id: int) -> ResponseReturnValue:
     """The form editor, filled from a stored scheme (`?copy=next`: as next year's copy)."""
     record = get_stored_scheme(get_db(), scheme_id)
     data = dict(record.parsed)
-    if request.args.get("copy") == "next":
-        data = next_year_copy(data)
-    return _render_form(data, source=record)
+    if request.args.get("copy") == "next":  # a new scheme: it must not overwrite one
+        return _render_form(next_year_copy(data), source=record, replaces=None)
+    return _render_form(data, source=record, replaces=record.version)
 
 
 @bp.post("/form")
@@ -553,15 +555,29 @@ def save_form() -> ResponseReturnValue:
     """Store the edited scheme (sums checked again here); errors shown at their fields."""
     data = form_to_scheme(request.form)
     document = request.form.getlist("document") or None  # the Word text, one field a paragraph
+    # The version the editor was opened on; none: a new scheme (a copy, an import, a blank).
+    raw = request.form.get("replaces", "")
+    replaces = int(raw) if raw.isascii() and raw.isdecimal() and len(raw) < 9 else None
     try:
         with discard_on_error():
             saved = save_scheme(
-                get_db(), data, actor=current_account(), origin="docx" if document else "form"
-            )
+                get_db(), data, actor=current_account(),
+                origin="docx" if document else "form", replaces=replaces,
+            )  # fmt: skip
     except InvalidValue as exc:
         if exc.code != "scheme_invalid":
             raise
-        return _render_form(data, problems=_problems(exc, None), document=document, status=422)
+        return _render_form(
+            data, problems=_problems(exc, None), document=document, status=422,
+            replaces=replaces,
+        )  # fmt: skip
+    except Conflict as exc:
+        return _render_form(
+            data,
+            problems=[{"path": "code", "place": place_label("code"), "field": field_of("code"),
+                       "message": exc.message, "line": None}],
+            document=document, status=409, replaces=replaces,
+        )  # fmt: skip
     return _saved(saved.record, saved.status)
 
 
