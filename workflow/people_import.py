@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from workflow.db import translate_conflicts
@@ -158,13 +158,22 @@ def read_sheet(stream: BinaryIO) -> list[Row]:
             )
     finally:
         book.close()
+    if not rows:
+        raise InvalidValue(
+            "文件中没有人员：请在标题行下逐行填写用户名、姓名、角色和所属单位", code="no_people"
+        )
     return rows
 
 
 def check_rows(session: Session, rows: list[Row]) -> Preview:
     """Name every problem of every row; change nothing."""
-    names = [r.username for r in rows]
-    taken = set(session.scalars(select(User.username).where(User.username.in_(names))))
+    # Names that differ only in case are one name (as `create_user` holds).
+    names = [r.username.lower() for r in rows]
+    taken = set(
+        session.scalars(
+            select(func.lower(User.username)).where(func.lower(User.username).in_(names))
+        )
+    )
     seen: dict[str, int] = {}
     units: dict[str, Unit | None] = {}
     for row in rows:
@@ -175,12 +184,12 @@ def check_rows(session: Session, rows: list[Row]) -> Preview:
             row.errors.append(
                 f"用户名“{row.username}”只能包含字母、数字、点、下划线和连字符（2–64 位）"
             )
-        elif row.username in taken:
+        elif row.username.lower() in taken:
             row.errors.append(f"用户名“{row.username}”已存在")
-        elif row.username in seen:
-            row.errors.append(f"用户名“{row.username}”与第 {seen[row.username]} 行重复")
+        elif row.username.lower() in seen:
+            row.errors.append(f"用户名“{row.username}”与第 {seen[row.username.lower()]} 行重复")
         else:
-            seen[row.username] = row.line
+            seen[row.username.lower()] = row.line
         if len(row.display_name) > 100:
             row.errors.append("姓名过长（最多 100 字）")
         codes = []

@@ -269,6 +269,14 @@ def apply_change(
                 params={"name": unit.name, "since": started.isoformat()},
             )
     _check_names(session, targets, {u.id for u in sources})  # a source ends: its name is free
+    if kind == "rename":
+        current, new = sources[0].current, targets[0]
+        if new.name == current.name and (new.full_name or new.name) == current.full_name:
+            raise InvalidValue(
+                "新名称与单位“%(name)s”的现名称相同，无需更名",
+                code="same_name",
+                params={"name": current.name},
+            )
 
     before = [unit_state(u) for u in sources]
     made: list[Unit] = []

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from workflow.audit import record_event
@@ -94,9 +94,13 @@ def create_user(
         raise InvalidValue("部门填报员必须指定所属部门", code="department_required")
     if password is not None:
         check_new_password(password, [username, display_name])
-    if get_user(session, username) is not None:
+    # Names that differ only in case are one name to a person (and sign-in is exact).
+    taken = session.scalar(
+        select(User.username).where(func.lower(User.username) == username.lower())
+    )
+    if taken is not None:
         raise Conflict(
-            "用户名已存在：%(username)s", code="username_taken", params={"username": username}
+            "用户名已存在：%(username)s", code="username_taken", params={"username": taken}
         )
     user = User(
         username=username,

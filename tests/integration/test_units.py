@@ -197,3 +197,15 @@ def test_a_merged_units_users_see_the_new_years_items_and_keep_their_old_ones(
     assert is_own_department(w.reviewer_in_a, dep_new.id)
     other = next(d for d in new.departments if d.id != dep_new.id)
     assert not is_own_department(w.member_a, other.id)
+
+
+def test_a_rename_to_the_same_name_is_refused(session: Session, world: World) -> None:
+    """Found by an exploratory walk: 教育局 → 教育局 was recorded (曾用名 教育局、教育局)."""
+    unit = unit_named(session, "国土局")
+    same = {"name": unit.current.name, "full_name": unit.current.full_name}
+    with pytest.raises(InvalidValue) as caught:
+        change(session, world, "rename", [unit.id], [same])
+    assert caught.value.code == "same_name"
+    # A new full name under the same short name is a change.
+    change(session, world, "rename", [unit.id], [{**same, "full_name": "蛟河市自然资源局"}])
+    assert unit.current.full_name == "蛟河市自然资源局"

@@ -66,6 +66,7 @@ def test_every_bad_row_is_named_and_nothing_is_imported(
             ["qian.qi", "钱七", "局长", unit],  # no such role
             ["sun.ba", "孙八", "部门填报员", ""],  # a department user without a unit
             ["坏 名字", "周九", "初审员", ""],
+            ["MEMBER_A", "大写重名", "初审员", ""],  # the same name to a person
         ]
     )
     page = admin.post("/admin/users/import/", data={"file": (upload, "名单.xlsx")})
@@ -73,12 +74,13 @@ def test_every_bad_row_is_named_and_nothing_is_imported(
     assert page.status_code == 200
     for message in (
         "用户名“member_a”已存在",
+        "用户名“MEMBER_A”已存在",
         "未知的单位：不存在的局",
         "用户名“zhao.liu”与第 4 行重复",
         "未知的角色：局长",
         "部门填报员须填写所属单位",
         "只能包含字母、数字",
-        "其中 6 行有错误",
+        "其中 7 行有错误",
     ):
         assert message in body, message
     assert "确认导入" not in body
@@ -179,3 +181,19 @@ def test_an_import_losing_a_race_for_a_user_name_is_409_and_makes_no_one(
     assert session.scalar(select(User).where(User.username == "li.si")) is None
     mine = session.scalars(select(User).where(User.username == "wang.wu")).one()
     assert mine.display_name == "另一位王五"
+
+
+def test_a_file_with_no_people_says_so(world: World, login: Login) -> None:
+    page = login("admin").post("/admin/users/import/", data={"file": (xlsx([]), "名单.xlsx")})
+    assert page.status_code == 422 and "文件中没有人员" in text(page)
+
+
+def test_a_username_differing_only_in_case_is_taken(world: World, session: Session) -> None:
+    from workflow.errors import Conflict
+
+    try:
+        create_user(session, "Member_A", ["reviewer"], actor=world.admin)
+    except Conflict as exc:
+        assert exc.code == "username_taken" and "member_a" in exc.message
+    else:
+        raise AssertionError("Member_A was created beside member_a")
