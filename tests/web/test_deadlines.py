@@ -166,3 +166,24 @@ def test_admin_edits_the_calendar_audited(
     reviewer = sign_in(app, "reviewer")
     assert reviewer.get(base).status_code == 403
     assert reviewer.post(f"{base}/stages/submit", data={"due_on": "2018-09-01"}).status_code == 403
+
+
+def test_a_window_that_does_not_run_yet_shows_its_date_without_a_count(
+    app: Flask, session: Session, world: World
+) -> None:
+    """The 申诉期 set ahead of publication: its date, not "工作日无法计算" (nothing is
+    wrong with the working days; the window is not running)."""
+    import re
+
+    from workflow.assessments import set_appeal_window
+
+    opens = dt.datetime(2030, 3, 1, tzinfo=dt.UTC)
+    set_appeal_window(
+        session, world.assessment, opens, opens + dt.timedelta(days=7), actor=world.admin
+    )
+    session.commit()
+    admin = sign_in(app, "admin")
+    page = text(admin.get(f"/admin/assessments/{world.assessment.id}/calendar"))
+    row = re.search(r'<tr id="stage-appeal".*?</tr>', page, re.S)
+    assert row is not None
+    assert "截止 2030-03-08" in row.group(0) and "工作日无法计算" not in row.group(0)
