@@ -22,7 +22,12 @@ EXAMPLE = "蛟市职转办〔2019〕1号"
 
 
 def check_document_no(
-    session: Session, number: str, *, year: int, assessment_id: int | None = None
+    session: Session,
+    number: str,
+    *,
+    year: int,
+    rules_no: str,
+    assessment_id: int | None = None,
 ) -> str:
     """Return `number` if it is a well-formed 发文字号 that no other document holds.
 
@@ -31,6 +36,12 @@ def check_document_no(
     before it), a number already given to another year's results notice or to any year's
     rules (the rules' own number included).
     """
+    if number == rules_no.strip():
+        raise InvalidValue(
+            "考核结果通知书须有自己的发文字号，不能使用考核细则的文号 %(number)s",
+            code="bad_document_no",
+            params={"number": number},
+        )
     match = DOCUMENT_NO.match(number)
     if match is None:
         raise InvalidValue(

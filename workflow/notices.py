@@ -413,16 +413,11 @@ def set_result_settings(
         number = "".join(document_no.split())  # a number holds no space
         if not number or len(number) > 100 or not number.isprintable():
             raise InvalidValue("发文字号须为 1 到 100 个字符", code="bad_document_no")
-        if number == assessment.document_no.strip():
-            raise InvalidValue(
-                "考核结果通知书须有自己的发文字号，不能使用考核细则的文号 %(number)s",
-                code="bad_document_no",
-                params={"number": number},
-            )
         if number != assessment.result_document_no:
             changes["result_document_no"] = check_document_no(
-                session, number, year=assessment.year, assessment_id=assessment.id
-            )
+                session, number, year=assessment.year, rules_no=assessment.document_no,
+                assessment_id=assessment.id,
+            )  # fmt: skip
     if cc is not None:
         if not isinstance(cc, str):
             raise BadRequest("notice_cc 须为文本", code="invalid_type")

@@ -254,13 +254,7 @@ def create_assessment(
             code="assessment_exists",
             params={"year": year, "title": existing.title},
         )
-    if doc == scheme.document_no.strip():
-        raise InvalidValue(
-            "考核结果通知书须有自己的发文字号，不能使用考核细则的文号 %(number)s",
-            code="bad_document_no",
-            params={"number": doc},
-        )
-    check_document_no(session, doc, year=year)
+    check_document_no(session, doc, year=year, rules_no=scheme.document_no)
     units = _mapped_units(session, unit_ids)
     assessment = _assessment_row(session, scheme, code=code, year=year)
     assessment.result_document_no = doc
