@@ -308,8 +308,9 @@ def build_queue(app: Flask) -> JobQueue:
     @huey.periodic_task(at_local_time(app.config["AUDIT_VERIFY_AT"]), name="nightly_audit")
     def nightly_audit() -> None:
         with app.app_context(), unit_of_work(factory) as session:
-            job = jobs.request_job(session, None, jobs.AUDIT_VERIFY, {})
-            enqueue_after_commit(session, job.id, queue)
+            started = jobs.start_job(session, None, jobs.AUDIT_VERIFY, {})
+            if not started.existing:  # last night's is still waiting for a worker
+                enqueue_after_commit(session, started.job.id, queue)
 
     queue = JobQueue(app, huey, run_job, sweep, deliver_now)
     return queue

@@ -2,7 +2,7 @@
 
 A job is a row of `jobs` (`workflow.models.Job`) before it is a message on the queue:
 
-- **request** (`request_job`): the kind and its parameters are checked, so is who may run it
+- **request** (`start_job`): the kind and its parameters are checked, so is who may run it
   (`KINDS`), the row is added `queued` and the request is audited (`job_requested`), all in
   the caller's unit of work. The message goes onto the queue only after that commit
   (`enqueue_after_commit` in the web layer); a lost message is harmless, because the periodic
@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 
 from storage.base import CHUNK_SIZE, ObjectReader, ObjectStore
 from workflow.audit import record_event
-from workflow.db import unit_of_work
+from workflow.db import lock_key, serialise, unit_of_work
 from workflow.errors import Conflict, DomainError, Forbidden, InvalidValue, NotFound
 from workflow.maintenance import JOB_PREFIX
 from workflow.messages import N_
@@ -169,24 +169,49 @@ def check_params(session: Session, kind: str, params: Mapping[str, Any]) -> dict
     return out
 
 
-def request_job(
+@dataclass(frozen=True)
+class Started:
+    """What a request for a job gave: the job, and whether it was there already."""
+
+    job: Job
+    existing: bool = False
+
+
+def start_job(
     session: Session,
     actor: User | None,
     kind: str,
     params: Mapping[str, Any],
     *,
     actor_name: str = SYSTEM_ACTOR,
-) -> Job:
+) -> Started:
     """Add a queued job (checked, audited) in the caller's unit of work; enqueue after commit.
 
     `actor` None is the system (the nightly verification) or the command line (`actor_name`
-    "cli"): no role check, as for every command.
+    "cli"): no role check, as for every command. The same request again (the same requester,
+    kind and parameters) while that job is queued or running gives that job, not a second
+    run: a double click, a retried request or a nightly verification that is still waiting
+    for a worker. Two such requests at once queue on a lock, so one adds and the other joins.
     """
     if kind not in KINDS:
         raise InvalidValue("未知的任务类型：%(kind)s", code="unknown_kind", params={"kind": kind})
     if actor is not None and not may_request(actor, kind, params):
         raise Forbidden("无权运行此类后台任务", code="forbidden")
     checked = check_params(session, kind, params)
+    requester = actor.id if actor is not None else None
+    serialise(session, lock_key("job", kind, requester))
+    unfinished = session.execute(
+        select(Job)
+        .where(
+            Job.kind == kind,
+            Job.status.in_((QUEUED, RUNNING)),
+            Job.created_by_id.is_(None) if requester is None else Job.created_by_id == requester,
+        )
+        .order_by(Job.id)
+    ).scalars()
+    for job in unfinished:
+        if dict(job.params or {}) == checked:
+            return Started(job, existing=True)
     now = utcnow()
     job = Job(
         kind=kind,
@@ -194,7 +219,7 @@ def request_job(
         status=QUEUED,
         progress_done=0,
         attempt=0,
-        created_by_id=actor.id if actor is not None else None,
+        created_by_id=requester,
         created_at=now,
         enqueued_at=now,
     )
@@ -209,7 +234,7 @@ def request_job(
         target_id=job.id,
         payload={"job_id": job.id, "kind": kind, "params": checked},
     )
-    return job
+    return Started(job)
 
 
 def is_visible(user: User, job: Job) -> bool:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from workflow.audit import record_event
+from workflow.db import serialise
 from workflow.docnumbers import check_document_no
 from workflow.errors import Conflict, Forbidden, InvalidValue
 from workflow.models import (
@@ -242,9 +243,7 @@ def create_assessment(
             params={"title": scheme.title, "scheme_year": scheme.year, "year": year},
         )
     code = scheme.code
-    if session.get_bind().dialect.name == "postgresql":
-        # Two admins creating the same year at once queue here (SQLite has one writer).
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CREATE_LOCK})
+    serialise(session, _CREATE_LOCK)  # two admins creating the same year at once queue here
     existing = session.execute(
         select(Assessment.title).where((Assessment.year == year) | (Assessment.code == code))
     ).first()

@@ -53,6 +53,25 @@ def test_export_job_from_request_to_download(app: Flask, client: FlaskClient, ca
     assert [j["id"] for j in listed] == [body["id"]]
 
 
+def test_the_same_request_twice_gives_the_unfinished_job(
+    app: Flask, client: FlaskClient, cast: Cast
+) -> None:
+    aid = cast.world.assessment.id
+    body = {"kind": "export", "table": "results", "assessment_id": aid}
+    first = client.post("/api/v1/jobs", json=body, headers=cast.headers("reviewer"))
+    again = client.post("/api/v1/jobs", json=body, headers=cast.headers("reviewer"))
+    assert first.status_code == again.status_code == 202
+    assert first.get_json()["existing"] is False and again.get_json()["existing"] is True
+    assert again.get_json()["id"] == first.get_json()["id"]
+    assert again.headers["Location"] == first.headers["Location"]
+    # Another person's request is their own job (they could not follow the reviewer's).
+    other = client.post("/api/v1/jobs", json=body, headers=cast.headers("scorer")).get_json()
+    assert other["id"] != first.get_json()["id"] and other["existing"] is False
+    assert _run(app, first.get_json()["id"]) == "done"
+    fresh = client.post("/api/v1/jobs", json=body, headers=cast.headers("reviewer")).get_json()
+    assert fresh["existing"] is False and fresh["id"] not in (first.get_json()["id"], other["id"])
+
+
 def test_who_may_start_and_see_jobs(client: FlaskClient, cast: Cast) -> None:
     aid = cast.world.assessment.id
     refused = client.post(

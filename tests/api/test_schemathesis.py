@@ -27,7 +27,7 @@ from tests.api.conftest import Cast
 from tests.factories import add_evidence
 from web.api.contract import openapi_document
 from workflow.demo import demo_pdf
-from workflow.jobs import request_job
+from workflow.jobs import start_job
 from workflow.routine import submit_routine
 from workflow.schemes import import_shipped
 from workflow.users import issue_token
@@ -51,7 +51,7 @@ def test_api_conforms_to_its_openapi_document(
         filename="信息.pdf", max_size=1 << 20,
     )  # fmt: skip
     stored = import_shipped(session)[0].record
-    job = request_job(session, w.admin, "audit_verify", {})  # queued: its download is a 409
+    job = start_job(session, w.admin, "audit_verify", {}).job  # queued: its download is a 409
     session.commit()
     real_ids = {
         "aid": w.assessment.id,

@@ -165,9 +165,9 @@ def request_notices(app: Flask, demo: Demo, *, force: bool = False, enqueue: int
     factory = app.extensions["sessionmaker"]
     with unit_of_work(factory) as session:
         admin = session.get_one(User, demo.admin_id)
-        job = jobs.request_job(
+        job = jobs.start_job(
             session, admin, jobs.NOTICES, {"assessment_id": demo.assessment_id, "force": force}
-        )
+        ).job
         for _ in range(enqueue):
             enqueue_after_commit(session, job.id, get_queue(app))
         return job.id

@@ -13,7 +13,7 @@ import threading
 from typing import IO
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
 from storage import ObjectStore
@@ -23,12 +23,12 @@ from workflow.audit import payload_of
 from workflow.db import make_sessionmaker
 from workflow.errors import Conflict, Forbidden, InvalidValue, NotFound
 from workflow.maintenance import find_orphans, verify_objects
-from workflow.models import AuditEvent, Job, utcnow
+from workflow.models import AuditEvent, Job, User, utcnow
 
 
 def _request(session: Session, w: World, kind: str = jobs.EXPORT, **params: object) -> Job:
     params = params or {"table": "matrix", "assessment_id": w.assessment.id}
-    job = jobs.request_job(session, w.admin, kind, params)
+    job = jobs.start_job(session, w.admin, kind, params).job
     session.commit()
     return job
 
@@ -43,33 +43,33 @@ def test_request_is_checked_and_audited(session: Session, world: World) -> None:
     assert event.actor == "admin" and payload_of(event)["params"]["table"] == "matrix"
 
     with pytest.raises(Forbidden):  # a department user runs no jobs
-        jobs.request_job(session, w.member_a, jobs.NOTICES, {"assessment_id": w.assessment.id})
+        jobs.start_job(session, w.member_a, jobs.NOTICES, {"assessment_id": w.assessment.id})
     with pytest.raises(Forbidden):  # the audit log is for auditors and admins
-        jobs.request_job(session, w.reviewer, jobs.EXPORT, {"table": "audit"})
+        jobs.start_job(session, w.reviewer, jobs.EXPORT, {"table": "audit"})
     assert jobs.may_request(w.auditor, jobs.EXPORT, {"table": "audit"})
     assert not jobs.may_request(w.scorer, jobs.ARCHIVES)
     with pytest.raises(InvalidValue) as unknown:
-        jobs.request_job(session, w.admin, "mine_bitcoin", {})
+        jobs.start_job(session, w.admin, "mine_bitcoin", {})
     assert unknown.value.code == "unknown_kind" and "未知的任务类型" in unknown.value.message
     with pytest.raises(InvalidValue):
-        jobs.request_job(session, w.admin, jobs.EXPORT, {"table": "secrets"})
+        jobs.start_job(session, w.admin, jobs.EXPORT, {"table": "secrets"})
     with pytest.raises(InvalidValue):
-        jobs.request_job(session, w.admin, jobs.AUDIT_VERIFY, {"depth": 3})
+        jobs.start_job(session, w.admin, jobs.AUDIT_VERIFY, {"depth": 3})
     with pytest.raises(InvalidValue):
-        jobs.request_job(
+        jobs.start_job(
             session, w.admin, jobs.NOTICES, {"assessment_id": w.assessment.id, "force": "yes"}
         )
     with pytest.raises(NotFound):
-        jobs.request_job(session, w.admin, jobs.ARCHIVES, {"assessment_id": 999_999})
+        jobs.start_job(session, w.admin, jobs.ARCHIVES, {"assessment_id": 999_999})
     session.rollback()
     assert session.scalar(select(func.count()).select_from(Job)) == 1
 
 
 def test_jobs_are_visible_to_their_requester_and_admins(session: Session, world: World) -> None:
     w = world
-    own = jobs.request_job(
+    own = jobs.start_job(
         session, w.reviewer, jobs.EXPORT, {"table": "matrix", "assessment_id": w.assessment.id}
-    )
+    ).job
     session.commit()
     assert jobs.get_job(session, w.reviewer, own.id).id == own.id
     assert jobs.get_job(session, w.admin, own.id).id == own.id
@@ -114,6 +114,64 @@ def test_execute_claims_reports_and_stores_the_result(
     assert verify_objects(session, store).ok
 
 
+def test_the_same_request_joins_the_unfinished_job(
+    engine: Engine, session: Session, world: World
+) -> None:
+    w = world
+    first = _request(session, w)
+    again = jobs.start_job(
+        session, w.admin, jobs.EXPORT, {"table": "matrix", "assessment_id": w.assessment.id}
+    )
+    session.commit()
+    assert again.existing and again.job.id == first.id
+    requested = select(func.count()).where(AuditEvent.action == "job_requested")
+    assert session.scalar(requested) == 1  # nothing requested twice, nothing audited twice
+    other_params = _request(session, w, table="results", assessment_id=w.assessment.id)
+    other_person = jobs.start_job(
+        session, w.reviewer, jobs.EXPORT, {"table": "matrix", "assessment_id": w.assessment.id}
+    ).job
+    assert len({first.id, other_params.id, other_person.id}) == 3
+    session.commit()
+    # Running still joins; done (or failed) does not: a new run may see new data.
+    factory = make_sessionmaker(engine)
+    assert jobs.claim(factory, first.id) is not None
+    session.expire_all()
+    running = jobs.start_job(
+        session, w.admin, jobs.EXPORT, {"table": "matrix", "assessment_id": w.assessment.id}
+    )
+    assert running.existing and running.job.status == "running"
+    session.execute(update(Job).where(Job.id == first.id).values(status="done"))
+    session.commit()
+    assert _request(session, w).id not in (first.id, other_params.id, other_person.id)
+
+
+def test_two_requests_at_once_make_one_job(engine: Engine, session: Session, world: World) -> None:
+    factory = make_sessionmaker(engine)
+    admin_id, aid = world.admin.id, world.assessment.id
+    session.commit()
+    results: list[jobs.Started] = []
+    barrier = threading.Barrier(4)
+
+    def ask() -> None:
+        barrier.wait()
+        with factory() as s:
+            admin = s.get_one(User, admin_id)
+            started = jobs.start_job(
+                s, admin, jobs.EXPORT, {"table": "matrix", "assessment_id": aid}
+            )
+            s.commit()
+            results.append(started)
+
+    threads = [threading.Thread(target=ask) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 4
+    assert len({r.job.id for r in results}) == 1
+    assert sorted(r.existing for r in results) == [False, True, True, True]
+
+
 def test_two_claims_at_once_take_the_job_once(
     engine: Engine, session: Session, world: World
 ) -> None:
@@ -146,7 +204,8 @@ def test_a_failure_is_recorded_in_chinese(
     def crashed(ctx: jobs.JobContext, out: IO[bytes]) -> jobs.Output:
         raise RuntimeError("boom")
 
-    first, second = _request(session, world), _request(session, world)
+    first = _request(session, world)
+    second = _request(session, world, table="results", assessment_id=world.assessment.id)
     assert jobs.execute(factory, store, first.id, {jobs.EXPORT: refused}) == "failed"
     assert jobs.execute(factory, store, second.id, {jobs.EXPORT: crashed}) == "failed"
     session.expire_all()

@@ -51,6 +51,24 @@ def test_start_follow_and_download_an_export(app: Flask, login: Login) -> None:
     assert "导出表格：进度总览" in listing and "http-equiv" not in listing
 
 
+def test_starting_the_same_job_twice_opens_the_first(app: Flask, login: Login) -> None:
+    admin = login("admin")
+    aid = re.search(r'name="assessment_id" value="(\d+)"', text(admin.get("/jobs")))
+    assert aid is not None
+    form = {"kind": "export", "table": "results", "assessment_id": aid.group(1)}
+    first = admin.post("/jobs", data=form)
+    again = admin.post("/jobs", data=form)  # a double click, or the button pressed again
+    assert again.status_code == 303 and again.headers["Location"] == first.headers["Location"]
+    html = text(admin.get(again.headers["Location"]))
+    assert "尚未完成（排队中），未重复发起" in html
+    job_id = int(first.headers["Location"].rsplit("/", 1)[-1])
+    assert _run(app, job_id) == "done"
+    # Once it is done, the button starts a new run (the data may have changed since).
+    later = admin.post("/jobs", data=form)
+    assert later.headers["Location"] != first.headers["Location"]
+    assert "已排队" in text(admin.get(later.headers["Location"]))
+
+
 def test_a_failed_job_says_why_in_chinese(app: Flask, login: Login) -> None:
     admin = login("admin")
     page = text(admin.get("/jobs"))

@@ -75,10 +75,13 @@ def start_job() -> Response:
     body = parse_body(s.JobRequest)
     params = body.model_dump(exclude_unset=True, exclude={"kind"})
     db = get_db()
-    job = jobs.request_job(db, user, body.kind, params)
-    enqueue_after_commit(db, job.id)
+    started = jobs.start_job(db, user, body.kind, params)
+    job = started.job
+    if not started.existing:  # the unfinished one has its message already
+        enqueue_after_commit(db, job.id)
     url = url_for("api.get_job", jid=job.id)
-    response = json_response({"id": job.id, "status": job.status, "url": url}, 202)
+    body_out = {"id": job.id, "status": job.status, "url": url, "existing": started.existing}
+    response = json_response(body_out, 202)
     response.headers["Location"] = url
     return response
 

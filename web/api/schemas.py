@@ -1171,11 +1171,13 @@ class JobFilter(Query):
 
 
 class JobAccepted(Out):
-    """The job is queued; follow it at `url`."""
+    """The job is queued; follow it at `url`. `existing`: the same request's job was still
+    queued or running, and this is that job (no second run)."""
 
     id: int
     status: JobStatus
     url: str
+    existing: bool
 
 
 class JobProgress(Out):

@@ -87,18 +87,25 @@ def jobs_run(
     queue = get_queue()
     try:
         with cli_unit() as session:
-            job = jobs.request_job(
+            started = jobs.start_job(
                 session,
                 None,
                 kind,
                 _params(kind, year, table, preliminary, force),
                 actor_name="cli",
             )
-            enqueue_after_commit(session, job.id, queue)
-            job_id = job.id
+            if not started.existing:
+                enqueue_after_commit(session, started.job.id, queue)
+            job_id, status = started.job.id, started.job.status
     except DomainError as exc:
         raise click.ClickException(exc.message) from exc
-    click.echo(f"后台任务 #{job_id} 已排队（{jobs.KINDS[kind].label}）")
+    if started.existing:
+        click.echo(
+            f"相同的后台任务 #{job_id} 尚未完成（{jobs.status_label(status)}），未重复发起"
+            f"（{jobs.KINDS[kind].label}）"
+        )
+    else:
+        click.echo(f"后台任务 #{job_id} 已排队（{jobs.KINDS[kind].label}）")
     if not wait:
         return
     row = _follow(job_id, timeout)

@@ -141,12 +141,24 @@ def start() -> ResponseReturnValue:
     db = get_db()
     try:
         with discard_on_error():
-            job = jobs.request_job(db, current_account(), kind, _form_params(kind))
-            enqueue_after_commit(db, job.id)
+            started = jobs.start_job(db, current_account(), kind, _form_params(kind))
+            job = started.job
+            if not started.existing:
+                enqueue_after_commit(db, job.id)
     except DomainError as exc:
         flash(exc.message, "error")
         return redirect(url_for(".index"), code=303)
-    flash(gettext("后台任务 #%(id)s 已排队，完成后可在此下载", id=job.id), "success")
+    if started.existing:
+        flash(
+            gettext(
+                "相同的后台任务 #%(id)s 尚未完成（%(status)s），未重复发起；完成后可在此下载",
+                id=job.id,
+                status=jobs.status_label(job.status),
+            ),
+            "info",
+        )
+    else:
+        flash(gettext("后台任务 #%(id)s 已排队，完成后可在此下载", id=job.id), "success")
     return redirect(url_for(".show", job_id=job.id), code=303)
 
 
