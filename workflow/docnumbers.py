@@ -12,6 +12,7 @@ import re
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from workflow.db import lock_key, serialise
 from workflow.errors import InvalidValue
 from workflow.models import Assessment
 
@@ -34,7 +35,8 @@ def check_document_no(
     Refused (422 `bad_document_no`): another form (square brackets, a padded or missing
     sequence number, no 号), a year before the assessment's (its results cannot be issued
     before it), a number already given to another year's results notice or to any year's
-    rules (the rules' own number included).
+    rules (the rules' own number included). The caller writes the number in the same
+    transaction: the check holds a lock on the number until it ends.
     """
     if number == rules_no.strip():
         raise InvalidValue(
@@ -56,6 +58,9 @@ def check_document_no(
             code="bad_document_no",
             params={"number_year": match["year"], "year": year},
         )
+    # Two admins giving one number to two documents at once queue here, so the second sees
+    # the first's (the check and the write are in the same transaction).
+    serialise(session, lock_key("document_no", number))
     other_results = Assessment.result_document_no == number
     if assessment_id is not None:
         other_results = other_results & (Assessment.id != assessment_id)

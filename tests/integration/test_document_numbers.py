@@ -4,13 +4,17 @@ new year (found by an exploratory walk: another year's number and 〔2019〕01�
 from __future__ import annotations
 
 import dataclasses
+import threading
 
 import pytest
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from tests.factories import World
+from workflow.db import make_sessionmaker
 from workflow.docnumbers import DOCUMENT_NO
-from workflow.errors import InvalidValue
+from workflow.errors import DomainError, InvalidValue
+from workflow.models import Assessment, User
 from workflow.notices import set_result_settings
 from workflow.scheme import Scheme
 from workflow.setup import create_assessment
@@ -81,6 +85,48 @@ def test_the_settings_keep_one_number_per_document(
             set_result_settings(session, a, actor=world.admin, document_no=taken)
         assert made.title in err.value.message
     assert a.result_document_no == "蛟市职转办〔2019〕1号"
+
+
+def test_two_years_given_one_number_at_once_keep_it_once(
+    engine: Engine, session: Session, world: World, scheme_2018: Scheme
+) -> None:
+    scheme_2019 = dataclasses.replace(
+        scheme_2018, code="jiaohe-2019", year=2019, title="2019年度市政府相关部门考核细则",
+        document_no="蛟市职转办〔2019〕9号",
+    )  # fmt: skip
+    create_assessment(
+        session, scheme_2019, year=2019, result_document_no="蛟市职转办〔2020〕1号",
+        actor=world.admin,
+    )  # fmt: skip
+    session.commit()
+    ids = list(session.scalars(Assessment.__table__.select().with_only_columns(Assessment.id)))
+    admin_id, factory = world.admin.id, make_sessionmaker(engine)
+    outcomes: list[str] = []
+    barrier = threading.Barrier(len(ids))
+
+    def give(assessment_id: int) -> None:
+        with factory() as s:
+            admin, target = s.get_one(User, admin_id), s.get_one(Assessment, assessment_id)
+            barrier.wait()
+            try:
+                set_result_settings(s, target, actor=admin, document_no="蛟市职转办〔2020〕7号")
+                s.commit()
+                outcomes.append("saved")
+            except DomainError as exc:
+                s.rollback()
+                outcomes.append(exc.code)
+
+    threads = [threading.Thread(target=give, args=(aid,)) for aid in ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["bad_document_no", "saved"]
+    session.expire_all()
+    numbers = session.scalars(
+        Assessment.__table__.select().with_only_columns(Assessment.result_document_no)
+    ).all()
+    assert numbers.count("蛟市职转办〔2020〕7号") == 1
 
 
 def test_the_cc_is_unit_names_separated_by_commas(session: Session, world: World) -> None:
