@@ -7,6 +7,8 @@ import dataclasses
 import datetime as dt
 import io
 import itertools
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import yaml
@@ -196,3 +198,18 @@ def open_appeals(session: Session, world: World, opens: dt.datetime, closes: dt.
 
     set_appeal_window(session, world.assessment, opens, closes, actor=world.admin)
     set_result_settings(session, world.assessment, actor=world.admin, hide_scores=False)
+
+
+def at_once(*targets: Callable[[], object]) -> None:
+    """Run the targets in threads released together (a barrier), and wait for them all."""
+    barrier = threading.Barrier(len(targets))
+
+    def run(target: Callable[[], object]) -> None:
+        barrier.wait()
+        target()
+
+    threads = [threading.Thread(target=run, args=(t,)) for t in targets]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()

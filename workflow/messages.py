@@ -190,6 +190,7 @@ MESSAGES: dict[str, str] = {
     "request_too_large": N_("请求体过大"),
     "role_required": N_("您的角色不能执行此操作"),
     "routine_closed": N_("考核结果已公示，不再接受该年度的平时考核报送"),
+    "routine_duplicate": N_("该部门本期已有同名的记录，同一记录不重复登记"),
     "routine_not_found": N_("平时考核记录不存在"),
     "routine_withdrawn": N_("该记录已撤销"),
     "ruling_required": N_("请对不涉及声明作出认定"),

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from scoring.routine import (
+    KIND_LABELS,
     KINDS,
     OUTCOMES,
     Period,
@@ -28,6 +29,7 @@ from storage.ingest import ingest_upload
 from workflow.assessments import ensure_not_final
 from workflow.audit import record_event
 from workflow.calendar import work_calendar
+from workflow.db import lock_key, serialise
 from workflow.errors import BadRequest, Conflict, Forbidden, InvalidValue, NotFound
 from workflow.messages import N_, Term
 from workflow.models import (
@@ -148,6 +150,7 @@ def submit_routine(
         raise InvalidValue(
             UNKNOWN_YEAR, code="calendar_unknown_year", params={"year": exc.year}
         ) from None
+    _ensure_no_twin(session, dep.id, kind, parsed.label, title)  # before the file streams
     is_late = registered_by == "department" and now >= due
     if kind in STAFF_KINDS:
         if registered_by == "department":
@@ -161,6 +164,9 @@ def submit_routine(
         if stream is not None
         else None
     )
+    # Under the lock of this department's kind and period, with the file stored: two posts of
+    # one form at once (a double click) make one record.
+    _ensure_no_twin(session, dep.id, kind, parsed.label, title, lock=True)
     record = RoutineRecord(
         assessment_id=assessment.id,
         department_id=dep.id,
@@ -211,6 +217,49 @@ def submit_routine(
         },
     )
     return record
+
+
+#: Records that count: waiting for review or accepted (not rejected, not withdrawn).
+LIVE = ("submitted", "accepted")
+
+
+def _ensure_no_twin(
+    session: Session,
+    department_id: int,
+    kind: str,
+    period: str,
+    title: str,
+    *,
+    lock: bool = False,
+    other_than: int | None = None,
+) -> None:
+    """Refuse a record the department already has live: the same kind, period and title.
+
+    The same form posted twice (a double click, a refresh that posts again) would count one
+    meeting or one report twice. Another meeting in the same month has its own title (its
+    date or its number); a department replaces a report by withdrawing it first.
+    """
+    if lock:
+        serialise(session, lock_key("routine", department_id, kind, period))
+    twin = session.execute(
+        select(RoutineRecord.id, RoutineRecord.registered_by)
+        .where(
+            RoutineRecord.department_id == department_id,
+            RoutineRecord.kind == kind,
+            RoutineRecord.period == period,
+            RoutineRecord.title == title,
+            RoutineRecord.status.in_(LIVE),
+            RoutineRecord.id != (other_than or 0),
+        )
+        .limit(1)
+    ).first()
+    if twin is not None:
+        raise Conflict(
+            "该部门%(period)s已有同名的%(kind)s记录（#%(id)s）：同一记录不重复登记；"
+            "如确为另一次，请在标题中注明日期或次数",
+            code="routine_duplicate",
+            params={"period": period, "kind": Term(KIND_LABELS[kind]), "id": twin.id},
+        )
 
 
 def _check_window(rules: RoutineRules, kind: str, parsed: Period) -> None:
@@ -381,6 +430,11 @@ def correct_routine(
         record.outcome = outcome
     if not changes:
         raise InvalidValue("没有需要更正的内容", code="nothing_changed")
+    if "period" in changes or "title" in changes:
+        _ensure_no_twin(
+            session, record.department_id, record.kind, record.period, record.title,
+            lock=True, other_than=record.id,
+        )  # fmt: skip
     session.flush()
     record_event(
         session,

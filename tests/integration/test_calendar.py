@@ -259,8 +259,8 @@ def test_routine_due_on_the_nth_working_day_after_the_period(
     def report(at: dt.datetime):  # type: ignore[no-untyped-def]
         return submit_routine(
             session, store, w.assessment, w.member_a, kind="monthly_info", period="2018-09",
-            title="信息", stream=io.BytesIO(demo_pdf(str(at))), filename="信息.pdf",
-            max_size=1 << 20, now=at,
+            title=f"信息 {at:%d日%H时}", stream=io.BytesIO(demo_pdf(str(at))),
+            filename="信息.pdf", max_size=1 << 20, now=at,
         )  # fmt: skip
 
     # The 5th working day after September 2018 is Friday 12 October (1–7 October off).

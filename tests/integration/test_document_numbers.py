@@ -4,13 +4,13 @@ new year (found by an exploratory walk: another year's number and 〔2019〕01�
 from __future__ import annotations
 
 import dataclasses
-import threading
+import functools
 
 import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from tests.factories import World
+from tests.factories import World, at_once
 from workflow.db import make_sessionmaker
 from workflow.docnumbers import DOCUMENT_NO
 from workflow.errors import DomainError, InvalidValue
@@ -102,12 +102,10 @@ def test_two_years_given_one_number_at_once_keep_it_once(
     ids = list(session.scalars(Assessment.__table__.select().with_only_columns(Assessment.id)))
     admin_id, factory = world.admin.id, make_sessionmaker(engine)
     outcomes: list[str] = []
-    barrier = threading.Barrier(len(ids))
 
     def give(assessment_id: int) -> None:
         with factory() as s:
             admin, target = s.get_one(User, admin_id), s.get_one(Assessment, assessment_id)
-            barrier.wait()
             try:
                 set_result_settings(s, target, actor=admin, document_no="蛟市职转办〔2020〕7号")
                 s.commit()
@@ -116,11 +114,7 @@ def test_two_years_given_one_number_at_once_keep_it_once(
                 s.rollback()
                 outcomes.append(exc.code)
 
-    threads = [threading.Thread(target=give, args=(aid,)) for aid in ids]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    at_once(*(functools.partial(give, aid) for aid in ids))
     assert sorted(outcomes) == ["bad_document_no", "saved"]
     session.expire_all()
     numbers = session.scalars(

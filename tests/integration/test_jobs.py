@@ -17,7 +17,7 @@ from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
 from storage import ObjectStore
-from tests.factories import World
+from tests.factories import World, at_once
 from workflow import jobs
 from workflow.audit import payload_of
 from workflow.db import make_sessionmaker
@@ -150,10 +150,8 @@ def test_two_requests_at_once_make_one_job(engine: Engine, session: Session, wor
     admin_id, aid = world.admin.id, world.assessment.id
     session.commit()
     results: list[jobs.Started] = []
-    barrier = threading.Barrier(4)
 
     def ask() -> None:
-        barrier.wait()
         with factory() as s:
             admin = s.get_one(User, admin_id)
             started = jobs.start_job(
@@ -162,11 +160,7 @@ def test_two_requests_at_once_make_one_job(engine: Engine, session: Session, wor
             s.commit()
             results.append(started)
 
-    threads = [threading.Thread(target=ask) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    at_once(ask, ask, ask, ask)
     assert len(results) == 4
     assert len({r.job.id for r in results}) == 1
     assert sorted(r.existing for r in results) == [False, True, True, True]

@@ -8,18 +8,19 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from storage.local import LocalStore
-from tests.factories import add_evidence, mini_scheme
+from tests.factories import add_evidence, at_once, mini_scheme
 from workflow import actions
 from workflow.assessments import assessment_status, publish_assessment, reopen_assessment
 from workflow.audit import payload_of, verify_chain
+from workflow.db import make_sessionmaker
 from workflow.demo import demo_pdf
 from workflow.errors import BadRequest, Conflict, Forbidden, InvalidValue, NotFound
-from workflow.models import Assessment, AuditEvent, Department, Item, User, utcnow
-from workflow.routine import review_routine, routine_overview, submit_routine
+from workflow.models import Assessment, AuditEvent, Department, Item, RoutineRecord, User, utcnow
+from workflow.routine import correct_routine, review_routine, routine_overview, submit_routine
 from workflow.setup import install_scheme
 from workflow.users import create_user
 
@@ -81,7 +82,7 @@ def test_report_at_shanghai_month_end_is_on_time(
 ) -> None:
     c = cast
     on_time = report(session, store, c, "2018-08", shanghai(2018, 8, 31, 23, 30))
-    late = report(session, store, c, "2018-08", shanghai(2018, 9, 1, 0, 30))
+    late = report(session, store, c, "2018-08", shanghai(2018, 9, 1, 0, 30), title="信息二")
     assert on_time.submitted_at == dt.datetime(2018, 8, 31, 15, 30, tzinfo=dt.UTC)
     assert not on_time.is_late and late.is_late
     assert on_time.due_at == dt.datetime(2018, 8, 31, 16, 0, tzinfo=dt.UTC)
@@ -279,3 +280,55 @@ def test_publication_appeals_and_final_lock(
 def test_reopen_only_when_final(session: Session, cast: Cast) -> None:
     with pytest.raises(Conflict):
         reopen_assessment(session, cast.a, "理由", actor=cast.admin)
+
+
+def test_the_same_record_twice_is_refused_and_two_at_once_make_one(
+    engine: Engine, session: Session, store: LocalStore, cast: Cast
+) -> None:
+    c = cast
+    at = shanghai(2018, 9, 10, 9, 0)
+    first = report(session, store, c, "2018-09", at, title="九月信息")
+    session.commit()
+    with pytest.raises(Conflict) as twin:
+        report(session, store, c, "2018-09", at, title="九月信息")
+    assert twin.value.code == "routine_duplicate" and f"#{first.id}" in twin.value.message
+    session.rollback()
+    report(session, store, c, "2018-10", at, title="九月信息")  # another month is another record
+    # A rejected (or withdrawn) record no longer counts: the department may send it again.
+    review_routine(session, first.id, c.office, status="rejected", reason="材料不全")
+    report(session, store, c, "2018-09", at, title="九月信息")
+    session.commit()
+
+    # The office's registration posted twice at once (two workers): one record, one refusal.
+    factory = make_sessionmaker(engine)
+    office_id, assessment_id, dep_id = c.office.id, c.a.id, c.other.id
+    outcomes: list[str] = []
+
+    def register() -> None:
+        with factory() as s:
+            office, a = s.get_one(User, office_id), s.get_one(Assessment, assessment_id)
+            try:
+                submit_routine(
+                    s, store, a, office, kind="meeting", period="2018-09", title="推进会",
+                    stream=None, filename=None, department_id=dep_id, max_size=1 << 20, now=at,
+                )  # fmt: skip
+                s.commit()
+                outcomes.append("saved")
+            except Conflict as exc:
+                s.rollback()
+                outcomes.append(exc.code)
+
+    at_once(register, register, register)
+    assert sorted(outcomes) == ["routine_duplicate", "routine_duplicate", "saved"]
+    session.expire_all()
+    meetings = select(func.count()).where(RoutineRecord.title == "推进会")
+    assert session.scalar(meetings) == 1
+
+    # A correction that would make the pair is refused too.
+    other = submit_routine(
+        session, store, c.a, c.office, kind="meeting", period="2018-09", title="推进会（二）",
+        stream=None, filename=None, department_id=dep_id, max_size=1 << 20, now=at,
+    )  # fmt: skip
+    with pytest.raises(Conflict) as renamed:
+        correct_routine(session, other.id, c.office, reason="标题写错", title="推进会")
+    assert renamed.value.code == "routine_duplicate"

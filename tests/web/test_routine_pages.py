@@ -14,7 +14,7 @@ import docx
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from storage.local import LocalStore
@@ -139,6 +139,16 @@ def test_office_records_a_meeting_and_sees_the_quota_matrix(
     )
     assert recorded.status_code == 303
     assert _record(session, "全市推进会").department_id == world.dep_b.id
+    again = reviewer.post(  # the same form again (a double click, a refresh that re-posts)
+        "/review/routine",
+        data={"department_id": str(world.dep_b.id), "kind": "meeting", "period": "2018-09",
+              "title": "全市推进会"},
+        content_type="multipart/form-data",
+    )  # fmt: skip
+    assert again.status_code == 409 and "同一记录不重复登记" in text(again)
+    assert session.scalar(
+        select(func.count()).where(RoutineRecord.title == "全市推进会")
+    ) == 1  # fmt: skip
     wrong_kind = reviewer.post(
         "/review/routine",
         data={"department_id": str(world.dep_b.id), "kind": "monthly_info", "period": "2018-09",
