@@ -19,17 +19,20 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from workflow.audit import record_event
 from workflow.errors import Forbidden, InvalidValue, NotFound
-from workflow.models import Unit, UnitAlias, UnitChange, UnitChangeLink, UnitName, User
+from workflow.models import Unit, UnitAlias, UnitChange, UnitChangeLink, UnitName, User, utcnow
 from workflow.permissions import forget_own_departments
 from workflow.states import Role
 
 KINDS = ("create", "rename", "merge", "split", "dissolve")
+#: Effective dates are days in the city's time zone.
+LOCAL_ZONE = ZoneInfo("Asia/Shanghai")
 #: What a unit's status becomes when a change ends it.
 ENDED_AS = {"merge": "merged", "split": "split", "dissolve": "dissolved"}
 STATUSES = ("active", "merged", "split", "dissolved")
@@ -56,6 +59,11 @@ class Lineage:
     predecessors: list[int] = field(default_factory=list)
     successors: list[int] = field(default_factory=list)
     changes: list[UnitChange] = field(default_factory=list)
+
+
+def local_day(now: dt.datetime | None = None) -> dt.date:
+    """The date in the city (Asia/Shanghai) at `now` (default: now)."""
+    return (now or utcnow()).astimezone(LOCAL_ZONE).date()
 
 
 def _require_admin(actor: User | None) -> None:
@@ -219,9 +227,15 @@ def apply_change(
     from_ids: Iterable[Any] = (),
     to: Iterable[Any] = (),
     actor: User | None,
+    today: dt.date | None = None,
 ) -> UnitChange:
     """Check and apply one lineage change; audited (`unit_changed`). Nothing is applied when
-    anything is refused."""
+    anything is refused.
+
+    A change applies when it is recorded: who belongs to which unit, and which units a new
+    year proposes, change at once. So it is recorded on or after its effective date (`today`,
+    in Asia/Shanghai, by default now's), never ahead of it.
+    """
     _require_admin(actor)
     if kind not in KINDS:
         raise InvalidValue(
@@ -230,6 +244,14 @@ def apply_change(
             params={"kind": kind},
         )
     day = parse_day(effective_on)
+    today = today or local_day()
+    if day > today:
+        raise InvalidValue(
+            "生效日期 %(day)s 晚于今天（%(today)s）：单位调整登记后立即生效，"
+            "请在生效之日或之后登记",
+            code="bad_effective_on",
+            params={"day": day.isoformat(), "today": today.isoformat()},
+        )
     doc = _text(document_no, MAX_DOCUMENT_NO)
     if doc is None:
         raise InvalidValue(

@@ -92,6 +92,9 @@ def test_a_change_is_admin_only_checked_in_chinese_or_english_and_audited(
     assert english.get_json()["error"]["message"].startswith("A merge needs at least two")
     bad_date = _merge(client, cast, ids, effective_on="2019-02-30")
     assert bad_date.get_json()["error"]["code"] == "bad_effective_on"
+    ahead = _merge(client, cast, ids, effective_on="2099-01-01")  # after today
+    assert ahead.status_code == 422 and ahead.get_json()["error"]["code"] == "bad_effective_on"
+    assert "晚于今天" in ahead.get_json()["error"]["message"]
     no_doc = _merge(client, cast, ids, document_no="")
     assert no_doc.get_json()["error"]["code"] == "change_document_required"
     wrong_type = _merge(client, cast, ["安监局"])

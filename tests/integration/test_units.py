@@ -153,6 +153,17 @@ def test_an_ended_unit_cannot_change_again_and_dates_and_documents_are_checked(
     with pytest.raises(InvalidValue) as caught:  # not before the current name began
         change(session, w, "rename", [guotu.id], [{"name": "资源局"}], effective_on="2019-02-01")
     assert caught.value.code == "bad_effective_on"
+    # Not ahead of its day: a change applies when it is recorded (who belongs where changes).
+    with pytest.raises(InvalidValue) as caught:
+        apply_change(
+            session, kind="rename", effective_on="2019-07-02", document_no="蛟市机编〔2019〕9号",
+            reason="机构改革", from_ids=[guotu.id], to=[{"name": "资源局"}], actor=w.admin,
+            today=dt.date(2019, 7, 1),
+        )  # fmt: skip
+    assert caught.value.code == "bad_effective_on" and "晚于今天（2019-07-01）" in str(
+        caught.value.message
+    )
+    assert guotu.current.name == "自然资源局"  # nothing applied
     for bad in ({"effective_on": "2019-13-01"}, {"document_no": " "}, {"reason": ""}):
         with pytest.raises(InvalidValue):
             change(session, w, "rename", [guotu.id], [{"name": "资源局"}], **{

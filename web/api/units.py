@@ -20,12 +20,21 @@ from web.api.common import (
 )
 from web.api.contract import contract, parse_body
 from web.auth import api_user
+from web.clock import request_now
 from web.db import get_db
 from workflow.errors import NotFound
 from workflow.models import Department, Unit, UnitChange, User
 from workflow.notices import scores_visible_to
 from workflow.permissions import can_read_all, is_office_staff, own_department_ids
-from workflow.units import Lineage, all_units, apply_change, get_unit, lineages, unit_history
+from workflow.units import (
+    Lineage,
+    all_units,
+    apply_change,
+    get_unit,
+    lineages,
+    local_day,
+    unit_history,
+)
 
 UID = f"<int(max={MAX_ID}):uid>"
 
@@ -120,6 +129,7 @@ def create_unit_change() -> Response:
         from_ids=body.from_,
         to=[t.model_dump() for t in body.to],
         actor=user,
+        today=local_day(request_now()),
     )
     by_id = {u.id: u for u in all_units(db)}
     return json_response(change_body(change, by_id), 201)

@@ -33,6 +33,7 @@ from workflow.units import (
     apply_change,
     get_unit,
     lineages,
+    local_day,
     name_on,
     proposed_units,
     unit_history,
@@ -84,6 +85,7 @@ def _render_list(db: Session, **context: object) -> str:
         kinds=KINDS,
         kind_text=KIND_TEXT,
         status_text=STATUS_TEXT,
+        today=local_day(request_now()),
         **context,
     )
 
@@ -115,6 +117,7 @@ def change() -> ResponseReturnValue:
                 from_ids=[i for i in ids if i <= MAX_ID],
                 to=[{"name": t[:100]} for t in targets][:50],
                 actor=current_account(),
+                today=local_day(request_now()),
             )
     except DomainError as exc:
         return _render_list(db, form=form, error=exc.message), exc.status
