@@ -8,6 +8,7 @@ deadline is a date, or N Chinese working days after the previous stage's deadlin
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any
@@ -172,6 +173,9 @@ class StageView:
     pending: int | None
     is_running: bool
     problem: str | None = None
+    #: The year of the office's own arrangement (not the State Council's, which the system
+    #: does not have yet) that this stage's dates are counted on, if any.
+    entered_year: int | None = None
 
     def as_json(self) -> dict[str, Any]:
         """Return the API's representation."""
@@ -186,6 +190,7 @@ class StageView:
             "pending": self.pending,
             "is_running": self.is_running,
             "problem": self.problem,
+            "entered_year": self.entered_year,
         }
 
 
@@ -274,7 +279,43 @@ def stage_calendar(
                 problem=stage_problem if running else None,
             )
         )
+    entered = calendar.entered_years()
+    if entered:
+        views = [
+            dataclasses.replace(v, entered_year=_entered_year(v, today, entered)) for v in views
+        ]
     return views
+
+
+def _entered_year(view: StageView, today: dt.date, entered: frozenset[int]) -> int | None:
+    """The first entered year between the stage's start (or today) and its deadline."""
+    if view.due_on is None:
+        return None
+    start = min(view.starts_on or today, today, view.due_on)
+    return next((y for y in range(start.year, view.due_on.year + 1) if y in entered), None)
+
+
+@dataclass(frozen=True)
+class EnteredYear:
+    """A year counted on the office's own entries, and what was entered for it."""
+
+    year: int
+    holidays: int
+    workdays: int
+
+
+def entered_years(session: Session) -> list[EnteredYear]:
+    """The years the package does not know that have overrides, with their counts."""
+    calendar = work_calendar(session)
+    years = calendar.entered_years()
+    return [
+        EnteredYear(
+            year,
+            sum(1 for d, w in calendar.overrides.items() if d.year == year and not w),
+            sum(1 for d, w in calendar.overrides.items() if d.year == year and w),
+        )
+        for year in sorted(years)
+    ]
 
 
 def _left(

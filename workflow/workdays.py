@@ -64,6 +64,15 @@ class WorkCalendar:
     def _override_years(self) -> frozenset[int]:
         return frozenset(d.year for d in self.overrides)
 
+    def entered_years(self) -> frozenset[int]:
+        """The years counted on the office's own entries: the package does not know them.
+
+        Such a year is weekends plus the entered days only, so one local holiday entered for
+        it makes every statutory holiday of that year a working day until the rest is entered.
+        """
+        first, last = package_years()
+        return frozenset(y for y in self._override_years() if not first <= y <= last)
+
     def is_workday(self, day: dt.date) -> bool:
         """Tell whether `day` is a working day; raise UnknownYear for an unknown year."""
         if day in self.overrides:

@@ -64,6 +64,7 @@ def test_calendar_counts_working_days_for_every_user(
         "pending": 260,
         "is_running": False,
         "problem": None,
+        "entered_year": None,
     }
     assert stages["review"]["due_on"] == "2018-10-08"
     assert stages["review"]["working_days_left"] == 2 and not stages["review"]["overdue"]

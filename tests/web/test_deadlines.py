@@ -15,7 +15,7 @@ from storage.local import LocalStore
 from tests.factories import World, add_evidence
 from tests.web.conftest import PASSWORD, text
 from workflow import actions
-from workflow.calendar import set_stage_deadline
+from workflow.calendar import set_stage_deadline, stage_calendar
 from workflow.models import AuditEvent, CalendarOverride, StageDeadline
 
 D = dt.date
@@ -187,3 +187,42 @@ def test_a_window_that_does_not_run_yet_shows_its_date_without_a_count(
     row = re.search(r'<tr id="stage-appeal".*?</tr>', page, re.S)
     assert row is not None
     assert "截止 2030-03-08" in row.group(0) and "工作日无法计算" not in row.group(0)
+
+
+def test_a_year_counted_on_the_offices_own_entries_is_marked(
+    make_app: Callable[..., Flask], session: Session, world: World
+) -> None:
+    # The holiday package ends with 2026: a 2027 deadline cannot be counted until the office
+    # enters 2027's arrangement. One entered day makes the year countable (weekends plus the
+    # entries), so every statutory holiday not entered would count as a working day: the page
+    # and the API say which stages rely on such a year, and what has been entered for it.
+    set_stage_deadline(
+        session, world.assessment, "submit", starts_on=None, due_on=D(2027, 1, 15),
+        working_days=None, actor=world.admin,
+    )  # fmt: skip
+    session.commit()
+    app = make_app(CLOCK=lambda: shanghai(2026, 12, 20, 9, 0))
+    admin = sign_in(app, "admin")
+    base = f"/admin/assessments/{world.assessment.id}/calendar"
+    before = text(admin.get(base))
+    assert "系统尚未收录 2027 年的法定节假日" in before and "entered-year" not in before
+    saved = admin.post(
+        f"{base}/overrides", data={"day": "2027-01-01", "kind": "holiday", "reason": "元旦"},
+        follow_redirects=True,
+    )  # fmt: skip
+    page = text(saved)
+    assert "只认您录入的日期" in page  # the warning when the day is saved
+    assert "并以下方录入的 1 个放假日、0 个调休上班日计算" in page
+    assert "按录入的 2027 年安排计算" in page
+    session.expire_all()
+    views = stage_calendar(session, world.assessment, shanghai(2026, 12, 20, 9, 0))
+    stages = {v.name: v.as_json() for v in views}  # as the API answers it
+    assert stages["submit"]["entered_year"] == 2027
+    assert stages["submit"]["working_days_left"] is not None
+    assert stages["review"]["entered_year"] is None  # no deadline: nothing counted
+    # A day of a year the package knows is no such warning.
+    known = admin.post(
+        f"{base}/overrides", data={"day": "2026-12-24", "kind": "holiday", "reason": "本地放假"},
+        follow_redirects=True,
+    )  # fmt: skip
+    assert "只认您录入的日期" not in text(known)

@@ -806,6 +806,7 @@ class Stage(Out):
     pending: int | None
     is_running: bool
     problem: str | None
+    entered_year: int | None
 
 
 class StageCalendar(Out):

@@ -34,6 +34,7 @@ from workflow.calendar import (
     STAGES,
     StageView,
     calendar_overrides,
+    entered_years,
     parse_day,
     parse_working_days,
     remove_calendar_override,
@@ -42,6 +43,7 @@ from workflow.calendar import (
     stage_calendar,
     stage_rows,
     today_of,
+    work_calendar,
 )
 from workflow.errors import DomainError, InvalidValue
 from workflow.models import Assessment
@@ -195,6 +197,7 @@ def _render(assessment: Assessment, **context: object) -> str:
         editable=[name for name, _label in STAGES],
         rows=stage_rows(db, assessment),
         overrides=calendar_overrides(db),
+        entered=entered_years(db),
         **context,
     )
 
@@ -266,6 +269,15 @@ def override_act(aid: int) -> ResponseReturnValue:
                     db, day, kind == "workday", request.form.get("reason", ""), actor=actor
                 )
                 message = gettext("已保存工作日调整")
+                if day.year in work_calendar(db).entered_years():
+                    flash(
+                        gettext(
+                            "系统未收录 %(year)s 年的法定节假日安排：该年按周一至周五上班、"
+                            "周末休息，只认您录入的日期。请录入该年全部放假和调休上班的日期。",
+                            year=day.year,
+                        ),
+                        "warning",
+                    )
     except DomainError as exc:
         return _render(assessment, error=exc.message, form=dict(request.form)), exc.status
     flash(message, "success")
