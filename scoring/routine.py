@@ -33,7 +33,7 @@ class PeriodError(ValueError):
 
     def __init__(self, text: str) -> None:
         self.text = text
-        super().__init__(f"期间格式应为 2018-08 或 2018-Q3：{text!r}")
+        super().__init__(f"期间格式应为 2018-08 或 2018-Q3：“{text}”")
 
 
 @dataclass(frozen=True, order=True)

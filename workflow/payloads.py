@@ -7,6 +7,8 @@ engine checks the payload once, here; the guards then judge it against the item.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -18,18 +20,32 @@ MAX_COMMENT = 5000
 MAX_NOTE = 2000
 
 
+#: Points as people write them: digits with an optional decimal part ("8", "7.5", ".5").
+POINTS_TEXT = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)")
+
+
 def parse_points(value: Any, code: str) -> Decimal:
     """Accept a JSON number or decimal string as points; refuse anything else (422).
 
-    A value with a minus sign is refused even when it is zero ("-0", "-0.00"), so that no
-    negative zero reaches the scores, the audit payload or a notice.
+    Text is plain decimal notation: full-width digits and point (typed with a Chinese input
+    method) read as their ASCII forms, but an exponent ("1e1"), digit separators ("1_0") or a
+    plus sign are refused rather than read as a number nobody typed. A value with a minus sign
+    is refused even when it is zero ("-0", "-0.00"), so that no negative zero reaches the
+    scores, the audit payload or a notice.
     """
     if isinstance(value, bool) or value is None:
         raise InvalidValue(
             "评分项 %(code)s 的得分无效", code="invalid_score", params={"code": code}
         )
+    text = unicodedata.normalize("NFKC", value).strip() if isinstance(value, str) else str(value)
+    if isinstance(value, str) and not POINTS_TEXT.fullmatch(text):
+        raise InvalidValue(
+            "评分项 %(code)s 的得分须为数字，如 8 或 7.5",
+            code="invalid_score",
+            params={"code": code},
+        )
     try:
-        points = Decimal(str(value).strip())
+        points = Decimal(text)
     except (InvalidOperation, ValueError) as exc:
         raise InvalidValue(
             "评分项 %(code)s 的得分不是数字", code="invalid_score", params={"code": code}

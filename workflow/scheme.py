@@ -137,27 +137,40 @@ def _invalid(message: str) -> PydanticCustomError:
     return PydanticCustomError("scheme", message)
 
 
+def shown(value: Any) -> str:
+    """A value as the file wrote it, for a message: text in “”, no Python spelling."""
+    if value is None:
+        return "空值"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f"“{value}”"
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
 def _points(value: Any) -> Decimal:
     """A positive point value with at most two decimal places (number or numeric text)."""
     if isinstance(value, bool) or value is None or isinstance(value, list | dict):
-        raise _invalid(f"分值缺失或无效 ({value!r})")
+        raise _invalid(f"分值缺失或无效（{shown(value)}）")
     try:
         points = Decimal(str(value))
     except InvalidOperation:
-        raise _invalid(f"分值不是数字 ({value!r})") from None
+        raise _invalid(f"分值不是数字（{shown(value)}）") from None
     if not points.is_finite() or points <= 0:
-        raise _invalid(f"分值必须为正数 ({value!r})")
+        raise _invalid(f"分值必须为正数（{shown(value)}）")
     if points >= MAX_POINTS:  # the columns hold 99999.99 (and quantize would overflow)
-        raise _invalid(f"分值过大 ({value!r})")
+        raise _invalid(f"分值过大（{shown(value)}）")
     if points != points.quantize(TWO_PLACES):
-        raise _invalid(f"分值最多两位小数 ({value!r})")
+        raise _invalid(f"分值最多两位小数（{shown(value)}）")
     return points
 
 
 def _text(value: Any) -> str:
     """A non-empty text; a number (a code written unquoted) is taken as its text."""
     if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise _invalid(f"必须是文本 ({value!r})")
+        raise _invalid(f"必须是文本（{shown(value)}）")
     text = str(value).strip()
     if not text:
         raise _invalid("不能为空")
@@ -169,7 +182,7 @@ def _period(value: Any) -> str:
     try:
         return parse_period(str(value)).label
     except PeriodError:
-        raise _invalid(f"期间格式应为 2018-08 或 2018-Q3 ({value!r})") from None
+        raise _invalid(f"期间格式应为 2018-08 或 2018-Q3（{shown(value)}）") from None
 
 
 def _day(value: Any) -> dt.date:
@@ -179,7 +192,7 @@ def _day(value: Any) -> dt.date:
     try:
         return dt.date.fromisoformat(str(value))
     except ValueError:
-        raise _invalid(f"日期格式无效 ({value!r})") from None
+        raise _invalid(f"日期格式无效（{shown(value)}）") from None
 
 
 Points = Annotated[Decimal, BeforeValidator(_points)]
@@ -341,7 +354,7 @@ def _describe(error: ErrorDetails) -> str:
     if error["type"] not in ("missing", "too_short", "scheme") and not isinstance(
         value, dict | list
     ):
-        message += f" ({value!r})"
+        message += f"（{shown(value)}）"
     return f"{place(error['loc'])}: {message}"
 
 
@@ -414,7 +427,7 @@ def _names_and_zone(f: SchemeFile) -> list[str]:
     try:
         ZoneInfo(f.timezone)
     except (ZoneInfoNotFoundError, ValueError):
-        problems.append(f"timezone: 未知的时区 ({f.timezone!r})")
+        problems.append(f"timezone: 未知的时区（{shown(f.timezone)}）")
     return problems
 
 

@@ -73,7 +73,7 @@ def test_a_bad_sum_is_refused_naming_its_place_and_line(
     assert body["errors"] == [
         {
             "path": "converted_points",
-            "message": "分值不是数字 ('两分')",
+            "message": "分值不是数字（“两分”）",
             "line": lines.index("converted_points: 两分") + 1,
         }
     ]

@@ -65,7 +65,7 @@ def test_a_bad_scheme_is_refused_by_place_and_nothing_is_saved(
         save_scheme(session, data, actor=world.admin)
     assert caught.value.code == "scheme_invalid" and caught.value.status == 422
     assert caught.value.detail == [
-        {"path": "year", "message": "必须为整数 ('二〇一八')"},
+        {"path": "year", "message": "必须为整数（“二〇一八”）"},
     ]
     data["year"] = 2018
     with pytest.raises(InvalidValue) as caught:

@@ -87,19 +87,19 @@ def _sub(d: dict[str, Any], c: int, i: int, s: int) -> dict[str, Any]:
         ),
         (
             lambda d: _sub(d, 0, 0, 1).__setitem__("max_points", -5),
-            "categories[0].indicators[0].sub_items[1].max_points: 分值必须为正数 (-5)",
+            "categories[0].indicators[0].sub_items[1].max_points: 分值必须为正数（-5）",
         ),
         (
             lambda d: _sub(d, 0, 0, 1).__setitem__("max_points", 0),
-            "categories[0].indicators[0].sub_items[1].max_points: 分值必须为正数 (0)",
+            "categories[0].indicators[0].sub_items[1].max_points: 分值必须为正数（0）",
         ),
         (
             lambda d: _sub(d, 0, 0, 1).__setitem__("max_points", 2.555),
-            "categories[0].indicators[0].sub_items[1].max_points: 分值最多两位小数 (2.555)",
+            "categories[0].indicators[0].sub_items[1].max_points: 分值最多两位小数（2.555）",
         ),
         (
             lambda d: _sub(d, 0, 0, 0).__setitem__("max_points", "abc"),
-            "categories[0].indicators[0].sub_items[0].max_points: 分值不是数字 ('abc')",
+            "categories[0].indicators[0].sub_items[0].max_points: 分值不是数字（“abc”）",
         ),
         (
             lambda d: d["categories"][2].__setitem__("code", "1"),
@@ -111,14 +111,14 @@ def _sub(d: dict[str, Any], c: int, i: int, s: int) -> dict[str, Any]:
         ),
         (lambda d: d.__setitem__("total_points", 90), "total_points: 各类别之和 100 ≠ 总分 90"),
         (lambda d: d.pop("document_no"), "document_no: 缺少字段"),
-        (lambda d: d.__setitem__("year", "2018"), "year: 必须为整数 ('2018')"),
+        (lambda d: d.__setitem__("year", "2018"), "year: 必须为整数（“2018”）"),
         (
             lambda d: d.__setitem__("signed_on", "2018-13-01"),
-            "signed_on: 日期格式无效 ('2018-13-01')",
+            "signed_on: 日期格式无效（“2018-13-01”）",
         ),
-        (lambda d: d.__setitem__("timezone", "Mars/Base"), "timezone: 未知的时区 ('Mars/Base')"),
-        (lambda d: d.__setitem__("appeal_window_days", 0), "appeal_window_days: 必须大于 0 (0)"),
-        (lambda d: d.__setitem__("titel", "x"), "titel: 不认识的字段（拼写错误？） ('x')"),
+        (lambda d: d.__setitem__("timezone", "Mars/Base"), "timezone: 未知的时区（“Mars/Base”）"),
+        (lambda d: d.__setitem__("appeal_window_days", 0), "appeal_window_days: 必须大于 0（0）"),
+        (lambda d: d.__setitem__("titel", "x"), "titel: 不认识的字段（拼写错误？）（“x”）"),
         (
             lambda d: d["categories"][0].__setitem__("indicators", []),
             "categories[0].indicators: 至少需要一项",
@@ -130,11 +130,11 @@ def _sub(d: dict[str, Any], c: int, i: int, s: int) -> dict[str, Any]:
         ),
         (
             lambda d: d["departments"][0].__setitem__("aliases", "交通运输局"),
-            "departments[0].aliases: 必须是列表 ('交通运输局')",
+            "departments[0].aliases: 必须是列表（“交通运输局”）",
         ),
         (
             lambda d: d.__setitem__("deadlines", {"block_late_submissions": "yes"}),
-            "deadlines.block_late_submissions: 必须为 true 或 false ('yes')",
+            "deadlines.block_late_submissions: 必须为 true 或 false（“yes”）",
         ),
     ],
 )
@@ -152,29 +152,29 @@ def test_loader_names_the_place_of_each_problem(change: Any, problem: str | list
     [
         (
             lambda r: r["quotas"]["monthly_info"].__setitem__("due_working_days", "5"),
-            "routine.quotas.monthly_info.due_working_days: 必须为整数 ('5')",
+            "routine.quotas.monthly_info.due_working_days: 必须为整数（“5”）",
         ),
         (
             lambda r: r.__setitem__("due_working_days", 0),
-            "routine.due_working_days: 必须不小于 1 (0)",
+            "routine.due_working_days: 必须不小于 1（0）",
         ),
         (
             lambda r: r["quotas"]["quarterly_case"].__setitem__("period", "week"),
-            "routine.quotas.quarterly_case.period: 必须是以下之一：'month', 'quarter' ('week')",
+            "routine.quotas.quarterly_case.period: 必须是以下之一：'month', 'quarter'（“week”）",
         ),
         (
             lambda r: r["quotas"]["monthly_info"].__setitem__("minimum", -1),
-            "routine.quotas.monthly_info.minimum: 必须不小于 0 (-1)",
+            "routine.quotas.monthly_info.minimum: 必须不小于 0（-1）",
         ),
         (
             lambda r: r["quotas"].__setitem__("weekly", {"minimum": 1}),
             "routine.quotas.weekly（键名）: 必须是以下之一："
-            "'monthly_info', 'quarterly_case', 'meeting', 'inspection', 'task' ('weekly')",
+            "'monthly_info', 'quarterly_case', 'meeting', 'inspection', 'task'（“weekly”）",
         ),
         (
             lambda r: r["suggestion"]["9.1"].__setitem__("formula", "share"),
             'routine.suggestion["9.1"].formula: 必须是以下之一：'
-            "'share_of_periods', 'share_completed', 'share_accepted' ('share')",
+            "'share_of_periods', 'share_completed', 'share_accepted'（“share”）",
         ),
         (
             lambda r: r["suggestion"]["9.2"].__setitem__("kind", "meeting"),
@@ -202,7 +202,7 @@ def test_loader_names_the_place_of_each_problem(change: Any, problem: str | list
         ),
         (
             lambda r: r.__setitem__("counting_starts", "2018/08"),
-            "routine.counting_starts: 期间格式应为 2018-08 或 2018-Q3 ('2018/08')",
+            "routine.counting_starts: 期间格式应为 2018-08 或 2018-Q3（“2018/08”）",
         ),
         (
             lambda r: r.__setitem__("quota", {}),
@@ -210,7 +210,7 @@ def test_loader_names_the_place_of_each_problem(change: Any, problem: str | list
         ),
         (
             lambda r: r["suggestion"]["9.1"].__setitem__("late_deduction", -1),
-            'routine.suggestion["9.1"].late_deduction: 必须不小于 0 (-1)',
+            'routine.suggestion["9.1"].late_deduction: 必须不小于 0（-1）',
         ),
     ],
 )
@@ -230,13 +230,13 @@ def test_every_problem_is_reported_at_once() -> None:
         parse_scheme(_mutated(break_everything))
     assert caught.value.problems == [
         "issuer: 缺少字段",
-        "categories[2].indicators[0].sub_items[0].max_points: 分值不是数字 ('x')",
-        "routine.quotas.monthly_info.due_working_days: 必须为整数 ('5')",
+        "categories[2].indicators[0].sub_items[0].max_points: 分值不是数字（“x”）",
+        "routine.quotas.monthly_info.due_working_days: 必须为整数（“5”）",
     ]
     assert str(caught.value).startswith("方案文件有 3 处问题：\n  issuer: 缺少字段\n")
     assert caught.value.errors[1] == {
         "path": "categories[2].indicators[0].sub_items[0].max_points",
-        "message": "分值不是数字 ('x')",
+        "message": "分值不是数字（“x”）",
     }
 
     def break_the_sums(d: dict[str, Any]) -> None:
@@ -287,4 +287,4 @@ def test_a_huge_point_value_is_refused_by_place() -> None:
     data["total_points"] = "1e30"
     with pytest.raises(SchemeError) as caught:
         parse_scheme(data)
-    assert caught.value.errors == [{"path": "total_points", "message": "分值过大 ('1e30')"}]
+    assert caught.value.errors == [{"path": "total_points", "message": "分值过大（“1e30”）"}]

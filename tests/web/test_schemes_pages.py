@@ -63,6 +63,7 @@ def test_an_upload_with_a_bad_sum_names_the_place_and_line_and_saves_nothing(
     line = next(n for n, t in enumerate(bad.splitlines(), 1) if t == '      - code: "1"') + 2
     assert "各分项之和 9 ≠ 指标分值 10（指标 1）" in page
     assert "类别 1 · 指标 1 · 分值" in page and f'href="#line-{line}">{line}<' in page
+    assert "<code>categories[0].indicators[0].max_points</code>" in page  # the file's key, too
     assert f'id="line-{line}" class="bad-line"' in page
     assert stored(session) == 0
     fixed = admin.post("/admin/schemes/upload", data={"source": TEXT_2018})
@@ -88,6 +89,7 @@ def test_copy_edit_in_the_form_and_diff(
     page = text(refused)
     assert "各分项之和 4 ≠ 指标分值 5（指标 4）" in page
     assert re.search(r'name="c1\.i1\.p0\.max_points" value="2"', page)  # kept as typed
+    assert "<code>categories" not in page  # the form names places in words, not file keys
     before = stored(session)
     assert before == 2
     data["c1.i1.p1.max_points"] = "3"  # 4.2: 2 → 3, the sum holds again
