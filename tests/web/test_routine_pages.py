@@ -254,6 +254,15 @@ def test_notice_buttons_and_downloads(
 
     versions = text(login("auditor").get(versions_url))
     assert f"/portal/notices/{notice.id}" in versions and notice.filename in versions
+    assert "蛟市职转办〔2019〕1号" in versions and "旧文号" not in versions
+    # The number changed after issuing: the versions that carry the old one say so.
+    world.assessment.result_document_no = "蛟市职转办〔2019〕2号"
+    session.commit()
+    renumbered = text(login("auditor").get(versions_url))
+    assert "1 个版本载明的发文字号与现行发文字号 蛟市职转办〔2019〕2号 不同" in renumbered
+    assert '蛟市职转办〔2019〕1号 <span class="warn-text old-no">旧文号</span>' in renumbered
+    world.assessment.result_document_no = "蛟市职转办〔2019〕1号"
+    session.commit()
     assert notice.verification_code in versions and "印发初步结果" not in versions
     assert login("auditor").get("/progress/summary.docx").status_code == 404
     summary_page = text(scorer.get("/progress/"))
