@@ -11,10 +11,12 @@ from collections.abc import Callable
 
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import update
 
 from tests.web.conftest import text
 from web.tasks import runners_for
 from workflow import jobs
+from workflow.models import Job
 
 Login = Callable[[str], FlaskClient]
 
@@ -62,6 +64,14 @@ def test_starting_the_same_job_twice_opens_the_first(app: Flask, login: Login) -
     html = text(admin.get(again.headers["Location"]))
     assert "尚未完成（排队中），未重复发起" in html
     job_id = int(first.headers["Location"].rsplit("/", 1)[-1])
+    factory = app.extensions["sessionmaker"]
+    taken = jobs.claim(factory, job_id)  # a worker took it: it reads the data as they are now
+    assert taken is not None
+    running = admin.post("/jobs", data=form, follow_redirects=True)
+    assert "正在运行，未重复发起" in text(running) and "完成后重新发起" in text(running)
+    with factory() as s:  # let the test's runner take it again from the queue
+        s.execute(update(Job).where(Job.id == job_id).values(status="queued"))
+        s.commit()
     assert _run(app, job_id) == "done"
     # Once it is done, the button starts a new run (the data may have changed since).
     later = admin.post("/jobs", data=form)

@@ -148,7 +148,16 @@ def start() -> ResponseReturnValue:
     except DomainError as exc:
         flash(exc.message, "error")
         return redirect(url_for(".index"), code=303)
-    if started.existing:
+    if started.existing and job.status == jobs.RUNNING:
+        flash(
+            gettext(
+                "相同的后台任务 #%(id)s 正在运行，未重复发起；它按开始运行时的数据生成，"
+                "如需包含此后的修改，请在它完成后重新发起",
+                id=job.id,
+            ),
+            "info",
+        )
+    elif started.existing:
         flash(
             gettext(
                 "相同的后台任务 #%(id)s 尚未完成（%(status)s），未重复发起；完成后可在此下载",
