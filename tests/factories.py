@@ -213,3 +213,11 @@ def at_once(*targets: Callable[[], object]) -> None:
         t.start()
     for t in threads:
         t.join()
+
+
+def rules_2019(scheme_2018: Scheme) -> Scheme:
+    """The 2018 rules restated for 2019, with their own number (for a second year)."""
+    return dataclasses.replace(
+        scheme_2018, code="jiaohe-2019", year=2019, title="2019年度市政府相关部门考核细则",
+        document_no="蛟市职转办〔2019〕9号",
+    )  # fmt: skip

@@ -14,6 +14,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from workflow.audit import record_event
+from workflow.db import lock_key, serialise
 from workflow.errors import Conflict, Forbidden, InvalidValue, NotAuthenticated, NotFound
 from workflow.models import ApiToken, Department, Unit, User, utcnow
 from workflow.passwords import check_new_password
@@ -159,6 +160,8 @@ def set_password(
 def _keep_an_admin(session: Session, leaving: User) -> None:
     """Refuse to take away the last active admin (only the server's command line could make
     another). The active users are locked, so two admins demoting each other queue here."""
+    # SQLite has no row locks: its write lock, taken before the read, queues the second admin.
+    serialise(session, lock_key("admins"))
     others = session.scalars(
         select(User).where(User.is_active.is_(True), User.id != leaving.id).with_for_update()
     ).all()

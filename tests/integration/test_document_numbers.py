@@ -3,14 +3,13 @@ new year (found by an exploratory walk: another year's number and 〔2019〕01�
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 
 import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from tests.factories import World, at_once
+from tests.factories import World, at_once, rules_2019
 from workflow.db import make_sessionmaker
 from workflow.docnumbers import DOCUMENT_NO
 from workflow.errors import DomainError, InvalidValue
@@ -59,10 +58,7 @@ def test_the_settings_keep_one_number_per_document(
     assert a.result_document_no == "蛟市职转办〔2019〕1号"
     set_result_settings(session, a, actor=world.admin, document_no="蛟市职转办〔2019〕1号")
     # Next year may not take this year's number, for its results nor as it is created.
-    scheme_2019 = dataclasses.replace(
-        scheme_2018, code="jiaohe-2019", year=2019, title="2019年度市政府相关部门考核细则",
-        document_no="蛟市职转办〔2019〕9号",
-    )  # fmt: skip
+    scheme_2019 = rules_2019(scheme_2018)
     with pytest.raises(InvalidValue) as err:
         create_assessment(
             session, scheme_2019, year=2019, result_document_no="蛟市职转办〔2019〕1号",
@@ -90,10 +86,7 @@ def test_the_settings_keep_one_number_per_document(
 def test_two_years_given_one_number_at_once_keep_it_once(
     engine: Engine, session: Session, world: World, scheme_2018: Scheme
 ) -> None:
-    scheme_2019 = dataclasses.replace(
-        scheme_2018, code="jiaohe-2019", year=2019, title="2019年度市政府相关部门考核细则",
-        document_no="蛟市职转办〔2019〕9号",
-    )  # fmt: skip
+    scheme_2019 = rules_2019(scheme_2018)
     create_assessment(
         session, scheme_2019, year=2019, result_document_no="蛟市职转办〔2020〕1号",
         actor=world.admin,
