@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, object_session
 
 from scoring.totals import DepartmentResult
 from workflow.audit import record_event
+from workflow.db import lock_row
 from workflow.errors import BadRequest, Conflict, Forbidden, InvalidValue
 from workflow.models import Assessment, Item, User, utcnow
 from workflow.states import Role, State
@@ -67,9 +68,7 @@ def ensure_not_final(assessment: Assessment, now: dt.datetime | None = None) -> 
 
 def _lock(session: Session, assessment: Assessment) -> None:
     """Lock the assessment row so two admins' changes of its status queue up."""
-    session.execute(
-        select(Assessment.id).where(Assessment.id == assessment.id).with_for_update()
-    ).all()
+    lock_row(session, Assessment, assessment.id)
 
 
 def _require_admin(actor: User) -> None:

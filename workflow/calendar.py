@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from workflow.assessments import assessment_status
 from workflow.audit import record_event
+from workflow.db import lock_row
 from workflow.errors import BadRequest, Conflict, Forbidden, InvalidValue, NotFound
 from workflow.messages import N_, Term
 from workflow.models import Assessment, CalendarOverride, Item, StageDeadline, User, utcnow
@@ -355,9 +356,7 @@ def set_stage_deadline(
         if day is not None and not MIN_YEAR <= day.year <= MAX_YEAR:
             raise InvalidValue(YEAR_RANGE, code="bad_date", params=YEARS)
     # Lock the assessment row: two admins editing the calendar apply one after the other.
-    session.execute(
-        select(Assessment.id).where(Assessment.id == assessment.id).with_for_update()
-    ).all()
+    lock_row(session, Assessment, assessment.id)
     rows = stage_rows(session, assessment)
     row = rows.get(stage)
     before = _describe(row)

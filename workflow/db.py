@@ -6,11 +6,11 @@ import hashlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, Table, create_engine, event, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
@@ -116,6 +116,17 @@ def serialise(session: Session, key: int) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
     else:
         session.execute(text("UPDATE audit_chain_head SET id = id WHERE 1 = 0"))
+
+
+def lock_row(session: Session, model: type[Any], row_id: int) -> None:
+    """Lock one row of a mapped class until this transaction ends: SELECT … FOR UPDATE on
+    PostgreSQL; on SQLite (no row locks) a write that changes nothing, which takes the
+    database's write lock now, so writers queue here on both."""
+    table = cast(Table, model.__table__)
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(table.c.id).where(table.c.id == row_id).with_for_update()).all()
+    else:
+        session.execute(update(table).where(table.c.id == row_id).values(id=table.c.id))
 
 
 @contextmanager

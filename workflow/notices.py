@@ -47,7 +47,7 @@ from storage.errors import FileTooLarge, IngestRejected
 from storage.ingest import extension_of, object_key_for, sanitize_filename
 from storage.sniff import sniff_file
 from workflow.audit import record_event
-from workflow.db import unit_of_work
+from workflow.db import lock_row, unit_of_work
 from workflow.docnumbers import check_document_no
 from workflow.errors import BadRequest, Conflict, DomainError, Forbidden, InvalidValue, NotFound
 from workflow.messages import Phrase
@@ -506,7 +506,7 @@ def read_object(store: ObjectStore, key: str) -> bytes:
 
 def _lock_assessment(session: Session, assessment: Assessment) -> None:
     """Serialise issuing per assessment, so two requests never take the same version."""
-    session.execute(select(Assessment.id).where(Assessment.id == assessment.id).with_for_update())
+    lock_row(session, Assessment, assessment.id)
 
 
 def notice_filename(rank: int | None, department: str, version: int) -> str:

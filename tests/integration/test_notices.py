@@ -319,7 +319,6 @@ def test_versions_follow_the_figures_and_stay_downloadable(
     assert [e.actor for e in events] == ["scorer", "scorer", "admin"]
 
 
-@pytest.mark.backend("postgresql")  # SQLite serialises writers itself; the lock matters here
 def test_concurrent_issues_share_one_version(
     session: Session, store: LocalStore, world: World, engine: Engine
 ) -> None:
