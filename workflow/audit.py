@@ -24,6 +24,7 @@ from typing import Any, cast
 from sqlalchemy import BigInteger, Table, TextClause, bindparam, select, text
 from sqlalchemy.orm import Session
 
+from workflow.db import lock_row
 from workflow.models import AuditEvent, ChainHead, User, utcnow
 
 GENESIS_HASH = "0" * 64
@@ -228,6 +229,10 @@ def record_event(
     actor_name: str | None = None,
 ) -> AuditEvent:
     """Append one event to the chain inside the caller's transaction and flush it."""
+    if session.get_bind().dialect.name == "sqlite":
+        # No row locks: take the write lock before reading the head, or two transactions
+        # whose first write this is would both append after the same event.
+        lock_row(session, ChainHead, 1)
     locked = (
         select(ChainHead)
         .where(ChainHead.id == 1)
