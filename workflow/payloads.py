@@ -21,7 +21,7 @@ MAX_NOTE = 2000
 
 
 #: Points as people write them: digits with an optional decimal part ("8", "7.5", ".5").
-POINTS_TEXT = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)")
+POINTS_TEXT = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 
 
 def parse_points(value: Any, code: str) -> Decimal:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, BinaryIO
@@ -133,7 +134,7 @@ def submit_routine(
     if department_id is None:
         raise InvalidValue("请指定部门", code="department_required")
     dep = _department(session, assessment, department_id)
-    title = (title or "").strip()
+    title = (title or "").translate(INVISIBLE).strip()
     if not title or len(title) > MAX_TITLE:
         raise InvalidValue(
             "标题不能为空，且不超过 %(max)s 字", code="bad_title", params={"max": MAX_TITLE}
@@ -219,6 +220,16 @@ def submit_routine(
     return record
 
 
+#: Characters that show nothing (zero-width spaces and joiners, the byte-order mark).
+INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
+
+
+def same_title_key(title: str) -> str:
+    """What makes two titles the same to a reader: full-width and half-width forms, runs of
+    spaces and invisible characters aside (１２月 is 12月)."""
+    return " ".join(unicodedata.normalize("NFKC", title.translate(INVISIBLE)).split())
+
+
 #: Records that count: waiting for review or accepted (not rejected, not withdrawn).
 LIVE = ("submitted", "accepted")
 
@@ -241,18 +252,17 @@ def _ensure_no_twin(
     """
     if lock:
         serialise(session, lock_key("routine", department_id, kind, period))
-    twin = session.execute(
-        select(RoutineRecord.id, RoutineRecord.registered_by)
-        .where(
+    live = session.execute(
+        select(RoutineRecord.id, RoutineRecord.title).where(
             RoutineRecord.department_id == department_id,
             RoutineRecord.kind == kind,
             RoutineRecord.period == period,
-            RoutineRecord.title == title,
             RoutineRecord.status.in_(LIVE),
             RoutineRecord.id != (other_than or 0),
         )
-        .limit(1)
-    ).first()
+    ).all()
+    key = same_title_key(title)
+    twin = next((r for r in live if same_title_key(r.title) == key), None)
     if twin is not None:
         raise Conflict(
             "该部门%(period)s已有同名的%(kind)s记录（#%(id)s）：同一记录不重复登记；"

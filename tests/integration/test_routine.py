@@ -293,6 +293,15 @@ def test_the_same_record_twice_is_refused_and_two_at_once_make_one(
         report(session, store, c, "2018-09", at, title="九月信息")
     assert twin.value.code == "routine_duplicate" and f"#{first.id}" in twin.value.message
     session.rollback()
+    for look_alike in ("九月信息\u200b", "九月信息\u3000", " 九月信息 "):  # the same to a reader
+        with pytest.raises(Conflict):
+            report(session, store, c, "2018-09", at, title=look_alike)
+        session.rollback()
+    fullwidth = report(session, store, c, "2018-09", at, title="１２月信息")
+    with pytest.raises(Conflict):
+        report(session, store, c, "2018-09", at, title="12月信息")
+    session.rollback()
+    assert fullwidth.title == "１２月信息"  # stored as typed
     report(session, store, c, "2018-10", at, title="九月信息")  # another month is another record
     # A rejected (or withdrawn) record no longer counts: the department may send it again.
     review_routine(session, first.id, c.office, status="rejected", reason="材料不全")

@@ -30,7 +30,8 @@ def test_plain_decimals_are_points(value: Any, points: Decimal) -> None:
 
 
 @pytest.mark.parametrize(
-    "value", ["1e1", "1E1", "1_0", "+5", "８e1", "1,5", "abc", "", "Infinity", "NaN", "0x10", [5]]
+    "value",
+    ["1e1", "1E1", "1_0", "+5", "８e1", "1,5", "abc", "", "Infinity", "NaN", "0x10", [5], "٣"],
 )
 def test_anything_else_is_refused(value: Any) -> None:
     with pytest.raises(InvalidValue) as refused:
