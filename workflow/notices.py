@@ -739,6 +739,34 @@ def get_readable_notice(session: Session, notice_id: int, user: User) -> Notice:
     return row
 
 
+#: How an issued version stands against the results now.
+SAME: Final = "same"  # its figures are the current ones
+CHANGED: Final = "changed"  # a score, rank or setting changed since: it is to be issued again
+UNSETTLED: Final = "unsettled"  # an item is back under review (an appeal): figures may change
+
+
+def standing(session: Session, notice: Notice) -> str:
+    """Compare an issued version with what it would say if issued now (nothing is written).
+
+    A rescore after an appeal moves a department's total and others' ranks: the document
+    already handed out no longer matches the results, though it is the newest version.
+    """
+    assessment = session.get_one(Assessment, notice.assessment_id)
+    try:
+        if notice.kind == NOTICE:
+            department = session.get_one(Department, notice.department_id)
+            data: NoticeData | SummaryData = notice_snapshot(
+                session, assessment, department, preliminary=notice.is_preliminary
+            )
+        else:
+            data = summary_snapshot(session, assessment, preliminary=notice.is_preliminary)
+            if any(row.department.endswith(INCOMPLETE_MARK) for row in data.rows):
+                return UNSETTLED
+    except Conflict:  # an item is not scored now (appealed, reopened)
+        return UNSETTLED
+    return SAME if _figures(snapshot_json(data)) == _figures(notice.snapshot or {}) else CHANGED
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Verification:
     """What `/verify/<code>` shows: only what the printed document itself says, plus status."""
@@ -753,6 +781,8 @@ class Verification:
     issued_at: dt.datetime
     sha256: str
     is_current: bool
+    #: For the current version: `standing` (same, changed, unsettled); None when replaced.
+    standing: str | None = None
 
 
 def verify_notice(session: Session, code: str) -> Verification:
@@ -796,6 +826,7 @@ def verify_notice(session: Session, code: str) -> Verification:
         issued_at=row.issued_at,
         sha256=row.sha256,
         is_current=newer is None,
+        standing=standing(session, row) if newer is None else None,
     )
 
 

@@ -99,6 +99,7 @@ def test_verify_answers_for_current_and_superseded_versions(
         "issued_at": body["issued_at"],
         "sha256": new.sha256,
         "current": True,
+        "standing": "same",
     }
     superseded = client.get(f"/api/v1/verify/{old.verification_code.lower()}").get_json()
     assert superseded["current"] is False and superseded["version"] == 1

@@ -223,6 +223,7 @@ def verification_body(found: Verification) -> dict[str, Any]:
         "version": found.version,
         "issued_at": format_time(found.issued_at),
         "sha256": found.sha256,
+        "standing": found.standing,
         "current": found.is_current,
     }
 

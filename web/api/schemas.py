@@ -885,6 +885,9 @@ class NoticeCheck(Out):
     issued_at: Time
     sha256: str
     current: bool
+    #: The current version against the results now: same, changed (to be issued again),
+    #: unsettled (under appeal); null for a replaced version.
+    standing: Literal["same", "changed", "unsettled"] | None
 
 
 # --- notifications -------------------------------------------------------------------------

@@ -49,7 +49,7 @@ from workflow.evidence import (
     remove_evidence,
 )
 from workflow.models import Category, Indicator, Item, ScoringPoint, User
-from workflow.notices import NOTICE, latest_notice, scores_visible_to
+from workflow.notices import NOTICE, latest_notice, scores_visible_to, standing
 from workflow.permissions import is_own_department
 from workflow.read import waiting_in_other_years
 from workflow.states import Role, State
@@ -118,6 +118,7 @@ def index() -> ResponseReturnValue:
         appealed_count=sum(1 for i in items if i.state == State.APPEALED.value),
         scores_hidden=hidden,
         notice=notice,
+        notice_standing=standing(db, notice) if notice is not None else None,
         office_missing=office_binary() is None,
         elsewhere=(
             waiting_in_other_years(

@@ -37,6 +37,7 @@ from workflow.notices import (
     issue_summary,
     latest_notice,
     list_notices,
+    standing,
     verify_notice,
 )
 from workflow.permissions import READ_ALL_ROLES, can_read_department
@@ -127,6 +128,7 @@ def department_versions(department_id: int) -> ResponseReturnValue:
         assessment=assessment,
         department=department,
         rows=rows,
+        standing=standing(db, rows[-1]) if rows else None,
         can_issue=current_account().has_role(*ISSUER_ROLES),
         published=assessment.published_at is not None,
         office_missing=office_binary() is None,

@@ -1,0 +1,73 @@
+"""An issued notice whose figures no longer stand (a rescore after an appeal moved the total,
+and others' ranks) says so wherever it is shown: /verify (page and API), the office's notices
+page and the department's download link (found by an exploratory walk: v1 kept saying 96.80,
+当前版本, after the rescore)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from decimal import Decimal
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy.orm import Session
+
+from storage.local import LocalStore
+from tests.factories import World
+from tests.integration.test_notices import score_department, start_publication
+from tests.web.conftest import text
+from workflow import actions
+from workflow.notices import CHANGED, SAME, UNSETTLED, issue_notice, standing
+
+
+def test_a_notice_overtaken_by_a_rescore_says_so(
+    app: Flask,
+    session: Session,
+    store: LocalStore,
+    world: World,
+    login: Callable[[str], FlaskClient],
+) -> None:
+    w = world
+    score_department(session, store, w, w.dep_a, w.member_a, special=True)  # 2.1: 7.5 of 10
+    w.assessment.result_document_no = "蛟市职转办〔2019〕1号"
+    start_publication(session, w.assessment)
+    notice = issue_notice(session, store, w.assessment, w.dep_a, w.scorer).notice
+    session.commit()
+    code = notice.verification_code
+    assert standing(session, notice) == SAME
+    assert login("auditor").get(f"/verify/{code}").status_code == 200
+    assert "有效版本（当前版本）" in text(login("auditor").get(f"/verify/{code}"))
+
+    item = w.item(session, w.dep_a, "2")
+    actions.appeal_item(session, item.id, w.member_a, item.version, comment="2.1 材料已齐备")
+    session.commit()
+    assert standing(session, notice) == UNSETTLED
+    assert "正在复核" in text(login("auditor").get(f"/verify/{code}"))
+    versions = f"/progress/departments/{w.dep_a.id}/notices"
+    assert "有事项正在复核" in text(login("scorer").get(versions))
+
+    scores = {p.code: p.max_points for p in item.scoring_points}
+    actions.rescore_item(
+        session, item.id, w.scorer2, item.version, scores=scores, comment="材料齐备，改为满分"
+    )
+    session.commit()
+    assert item.total == Decimal("10.00")
+    assert standing(session, notice) == CHANGED
+    page = text(login("auditor").get(f"/verify/{code}"))
+    assert "印发后考核结果已变更" in page and "当前版本（结果已变更，待重新印发）" in page
+    body = app.test_client().get(f"/api/v1/verify/{code}").get_json()
+    assert (body["current"], body["standing"]) == (True, "changed")
+    assert "第 1 版印发后考核结果已变更" in text(login("scorer").get(versions))
+    portal = text(login("member_a").get("/portal/"))
+    assert "印发后考核结果已变更，该版本将由市职转办重新印发" in portal
+
+    # Issued again: the new version stands; the old one is replaced (no standing).
+    again = issue_notice(session, store, w.assessment, w.dep_a, w.scorer, only_if_changed=True)
+    session.commit()
+    assert again.is_new and standing(session, again.notice) == SAME
+    old = app.test_client().get(f"/api/v1/verify/{code}").get_json()
+    assert (old["current"], old["standing"]) == (False, None)
+    assert "已变更" not in text(login("scorer").get(versions))
+    assert re.search("有效版本（当前版本）", text(login("auditor").get(
+        f"/verify/{again.notice.verification_code}")))  # fmt: skip
