@@ -117,9 +117,12 @@ def test_appeal_is_offered_only_in_the_window_and_decided_by_another_scorer(
         member, "/portal", item.id, {"action": "appeal", "comment": "任命文件已于三月印发"}
     )
     assert appealed.status_code == 303
-    # The department's sum still holds the appealed score, and says so.
-    assert "已评分 1 项，合计" in (index := text(member.get("/portal/")))
-    assert "（其中 1 项申诉中，以复核结果为准）" in index
+    # The department's sum still holds the appealed score, and says so; the count of scored
+    # items is the progress page's (only final ones), the appealed one beside it.
+    assert "已评分 0 项，合计" in (index := text(member.get("/portal/")))
+    assert "（另有 1 项申诉中，按原评分计入合计，以复核结果为准）" in index
+    matrix = text(login("scorer").get("/progress/"))
+    assert '<span class="appeal-mark">（申诉中）</span>' in matrix and "0/10" in matrix
 
     scorer = login("scorer")
     queue = text(scorer.get("/review/?state=appealed"))

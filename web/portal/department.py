@@ -113,7 +113,9 @@ def index() -> ResponseReturnValue:
         counts=counts,
         routine_indicators=routine_indicators,
         total=sum(scored) if scored and not hidden else None,
-        scored_count=len(scored),
+        # As the progress page and the exports count: scored (final) items; an appealed item
+        # keeps its score in the sum until the appeal is decided, and is counted beside it.
+        scored_count=sum(1 for i in items if i.state == State.SCORED.value),
         # An appealed item keeps its score until the appeal is decided: said beside the sum.
         appealed_count=sum(1 for i in items if i.state == State.APPEALED.value),
         scores_hidden=hidden,
