@@ -130,11 +130,13 @@ def test_appeal_is_offered_only_in_the_window_and_decided_by_another_scorer(
     original = text(scorer.get(f"/review/items/{item.id}"))
     assert "任命文件已于三月印发" in original
     assert 'value="rescore"' not in original and 'value="reject_appeal"' not in original
+    assert "您是该事项的原评分人" in original  # and why not (found by an exploratory walk)
 
     other = login("scorer2")
     page = text(other.get(f"/review/items/{item.id}"))
     assert 'value="rescore"' in page and 'value="reject_appeal"' in page
     assert 'value="3.00"' in page  # the rescore form starts from the current scores
+    assert "您是该事项的原评分人" not in page
     rejected = _post(
         other, "/review", item.id, {"action": "reject_appeal", "comment": "文件日期晚于考核期"}
     )
