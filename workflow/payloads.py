@@ -97,6 +97,8 @@ class Payload:
         """Build the payload from a raw mapping (see the module's docstring)."""
         _no_claims_here(raw)
         _no_checks_here(raw)
+        _no_scores_here(raw)
+        _no_rulings_here(raw)
         return cls(comment=clean_text(raw.get("comment"), "说明"))
 
     def audited(self) -> dict[str, Any]:
@@ -116,6 +118,20 @@ def _no_checks_here(raw: Mapping[str, Any]) -> None:
         raise InvalidValue("只有核实时可以回答核查要点", code="checks_on_verify_only")
 
 
+def _no_scores_here(raw: Mapping[str, Any]) -> None:
+    # A score sent with another action would be dropped with a 200: the client would think
+    # it saved (found by an API walk).
+    if raw.get("scores") or raw.get("deductions"):
+        raise InvalidValue(
+            "只有评分和复核改分时可以填写得分和扣分原因", code="scores_on_score_only"
+        )
+
+
+def _no_rulings_here(raw: Mapping[str, Any]) -> None:
+    if raw.get("rulings"):
+        raise InvalidValue("只有核实时可以认定不涉及声明", code="rulings_on_verify_only")
+
+
 @dataclass(frozen=True)
 class SubmitPayload(Payload):
     """Submit: the scoring points the department declares not involved (不涉及), and the
@@ -129,6 +145,8 @@ class SubmitPayload(Payload):
     def parse(cls, raw: Mapping[str, Any]) -> SubmitPayload:
         """Build the payload from a raw mapping."""
         _no_checks_here(raw)
+        _no_scores_here(raw)
+        _no_rulings_here(raw)
         codes = raw.get("not_involved") or ()
         if isinstance(codes, str | bytes) or not isinstance(codes, Iterable):
             raise BadRequest("not_involved 须为评分项编号的数组", code="invalid_type")
@@ -195,6 +213,7 @@ class VerifyPayload(Payload):
     def parse(cls, raw: Mapping[str, Any]) -> VerifyPayload:
         """Build the payload from a raw mapping."""
         _no_claims_here(raw)
+        _no_scores_here(raw)
         rulings: dict[str, bool] = {}
         for code, value in _mapping(raw, "rulings").items():
             if not isinstance(value, bool):
@@ -231,6 +250,7 @@ class ScorePayload(Payload):
         """Build the payload from a raw mapping."""
         _no_claims_here(raw)
         _no_checks_here(raw)
+        _no_rulings_here(raw)
         scores = {str(k): parse_points(v, str(k)) for k, v in _mapping(raw, "scores").items()}
         deductions = {
             str(k): clean_text(v, "扣分原因") or "" for k, v in _mapping(raw, "deductions").items()
