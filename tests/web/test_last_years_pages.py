@@ -140,6 +140,17 @@ def test_the_office_works_on_last_years_records(
     assert 'href="/progress/?year=2018"' in notices
     assert reviewer.get("/review/routine?year=1999").status_code == 404
     assert reviewer.get("/review/routine/quota?year=abc").status_code == 400
+    # Every page with a year switch answers a bad or unknown year alike, and says what to do
+    # (found by an exploratory walk: the queue ignored ?year=abc, others said 请求无效).
+    for path in ("/review/", "/progress/", "/review/routine", "/jobs"):
+        bad = (
+            reviewer.get(f"{path}?year=abc")
+            if path != "/jobs"
+            else login("admin").get(f"{path}?year=abc")
+        )
+        assert bad.status_code == 400 and "考核年度“abc”无效" in text(bad), path
+    unknown = reviewer.get("/review/?year=2017")
+    assert unknown.status_code == 404 and "没有 2017 年度的考核" in text(unknown)
 
 
 def test_jobs_and_the_calendar_of_last_year(

@@ -17,7 +17,7 @@ from storage.config import store_from_settings
 from web.clock import request_now
 from web.common.ids import MAX_ID
 from web.common.labels import N_
-from workflow.errors import NotFound
+from workflow.errors import BadRequest, NotFound
 from workflow.models import Assessment, Department, User
 from workflow.permissions import own_department_ids
 from workflow.states import ROLE_LABELS, STATE_LABELS, Role, State
@@ -179,7 +179,11 @@ def asked_year() -> int | None:
     if not value:
         return None
     if not (value.isascii() and value.isdecimal() and len(value) <= 4):
-        abort(400)
+        raise BadRequest(
+            "考核年度“%(value)s”无效，请在“考核年度”中选择",
+            code="bad_year",
+            params={"value": value[:12]},
+        )
     return int(value)
 
 
@@ -189,7 +193,11 @@ def asked_assessment(db: Session) -> Assessment | None:
     year = asked_year()
     assessment = assessment_of_year(db, year)
     if year is not None and assessment is None:
-        abort(404)
+        raise NotFound(
+            "没有 %(year)s 年度的考核，请在“考核年度”中选择其他年度",
+            code="assessment_not_found",
+            params={"year": year},
+        )
     return assessment
 
 

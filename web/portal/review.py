@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, abort, current_app, render_template, request, url_for
+from flask import Blueprint, current_app, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import ColumnElement
 
@@ -13,7 +13,7 @@ from scoring.routine import Suggestion
 from web.clock import request_now
 from web.db import get_db
 from web.portal.auth import current_account, roles_required
-from web.portal.common import N_, assessment_of_year, assessment_years, int_arg
+from web.portal.common import N_, asked_assessment, asked_year, assessment_years, int_arg
 from web.portal.deadlines import deadline_info
 from web.portal.items import apply_posted_action, load_item_view, readable_item_or_404
 from workflow.bulk import MAX_BULK_ITEMS
@@ -76,10 +76,8 @@ def queue() -> ResponseReturnValue:
     db = get_db()
     # The newest year's by default; `?year=` for another (last year's appeals during its
     # 公示, after next year's assessment has started).
-    year = int_arg("year")
-    assessment = assessment_of_year(db, year)
-    if year is not None and assessment is None:
-        abort(404)
+    year = asked_year()  # a malformed or unknown year says so, as on every page with years
+    assessment = asked_assessment(db)
     default = next((t for t in TABS if user.has_role(t.role)), TABS[0])
     tab = next((t for t in TABS if t.state.value == request.args.get("state")), default)
     department_id, indicator_id = int_arg("department"), int_arg("indicator")
