@@ -34,3 +34,12 @@ def test_every_recorded_action_has_a_chinese_label() -> None:
 
 def test_routine_states_are_chinese() -> None:
     assert set(ROUTINE_STATES) == {"submitted", "accepted", "rejected", "withdrawn"}
+
+
+def test_people_are_named_as_the_pages_name_them() -> None:
+    from web.portal.event_text import user_name
+    from workflow.models import User
+
+    assert user_name(User(username="scorer1", display_name="评分员甲")) == "评分员甲（scorer1）"
+    assert user_name(User(username="scorer1", display_name=None)) == "scorer1"
+    assert user_name(None) == ""

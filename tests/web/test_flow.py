@@ -150,6 +150,15 @@ def test_remove_evidence_while_draft(
     # The next step says what is there: a file is uploaded, the item can go once complete.
     assert "旧文件.pdf" in page and "已上传 1 份佐证材料；材料齐全后即可提交" in page
     assert "已上传 1 份材料；材料齐全后即可提交" in text(member.get("/portal/"))
+    # A proof of not involved is another kind of file: counted apart, the table counts both.
+    proof = add_evidence(
+        session, store, item, world.member_a, sub_item="1.2", purpose="not_involved_proof"
+    )
+    session.commit()
+    page = text(member.get(f"/portal/items/{item.id}"))
+    assert "已上传 1 份佐证材料、1 份不涉及证明；材料齐全后即可提交" in page
+    assert "材料（2）" in page and "已上传 2 份材料" in text(member.get("/portal/"))
+    assert member.post(f"/portal/evidence/{proof.id}/remove").status_code == 303
     removed = member.post(f"/portal/evidence/{row.id}/remove")
     assert removed.status_code == 303
     html = text(member.get(f"/portal/items/{item.id}"))

@@ -39,6 +39,7 @@ def register_portal(app: Flask) -> None:
     from web.portal.auth import init_auth, signed_in_user
     from web.portal.deadlines import bp as calendar_admin_bp
     from web.portal.deadlines import init_deadlines
+    from web.portal.event_text import user_name
     from web.portal.i18n import LANGUAGES, current_language, init_i18n
 
     init_auth(app)
@@ -71,6 +72,7 @@ def register_portal(app: Flask) -> None:
     app.add_template_filter(routine.status_label, "routine_status")
     app.add_template_filter(routine.outcome_label, "routine_outcome")
     app.add_template_filter(cell_status, "cell_status")
+    app.add_template_filter(user_name, "user_name")
 
     @app.context_processor
     def _portal_context() -> dict[str, Any]:

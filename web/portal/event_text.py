@@ -104,6 +104,11 @@ def person(user: User | None, username: str) -> str:
     return f"{user.display_name}（{username}）"
 
 
+def user_name(user: User | None) -> str:
+    """A stored user as the pages name people: 显示名（用户名）."""
+    return person(user, user.username) if user is not None else ""
+
+
 @dataclass
 class EventNames:
     """Names for a batch of events: users, departments, items (loaded once per page)."""
