@@ -510,9 +510,14 @@ def remove_calendar_override(session: Session, override_id: int, *, actor: User)
     )
 
 
-def calendar_overrides(session: Session) -> list[CalendarOverride]:
-    """Return every override, by day."""
-    return list(session.execute(select(CalendarOverride).order_by(CalendarOverride.day)).scalars())
+def calendar_overrides(
+    session: Session, *, after: dt.date | None = None, limit: int | None = None
+) -> list[CalendarOverride]:
+    """Return the overrides by day: every one, or `limit` after the day `after`."""
+    stmt = select(CalendarOverride).order_by(CalendarOverride.day).limit(limit)
+    if after is not None:
+        stmt = stmt.where(CalendarOverride.day > after)
+    return list(session.execute(stmt).scalars())
 
 
 @dataclass(frozen=True)

@@ -250,9 +250,13 @@ def get_job(session: Session, user: User, job_id: int) -> Job:
     return job
 
 
-def list_jobs(session: Session, user: User, *, limit: int = 100) -> list[Job]:
-    """Return the newest jobs the user may see."""
+def list_jobs(
+    session: Session, user: User, *, limit: int = 100, before: int | None = None
+) -> list[Job]:
+    """Return the newest jobs the user may see (older than job `before` when given)."""
     stmt = select(Job).order_by(Job.id.desc()).limit(limit)
+    if before is not None:
+        stmt = stmt.where(Job.id < before)
     if not user.has_role(Role.ADMIN):
         stmt = stmt.where(Job.created_by_id == user.id)
     return list(session.execute(stmt).scalars())

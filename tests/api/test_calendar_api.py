@@ -181,6 +181,25 @@ def test_admin_writes_the_calendar_through_the_api(
     assert stages["review"]["due_on"] == "2018-10-05"
     listed = client.get(f"{BASE}/calendar/overrides", headers=cast.headers("own")).get_json()
     assert [o["day"] for o in listed["overrides"]] == ["2018-10-05"]
+    assert listed["next_cursor"] is None
+    # A list is paginated like every list (found by an API walk: limit and cursor were ignored).
+    for day in ("2018-10-08", "2018-10-09"):
+        client.post(
+            f"{BASE}/calendar/overrides",
+            json={"day": day, "is_workday": False, "reason": "本地放假"},
+            headers=admin,
+        )
+    first = client.get(f"{BASE}/calendar/overrides?limit=2", headers=admin).get_json()
+    assert [o["day"] for o in first["overrides"]] == ["2018-10-05", "2018-10-08"]
+    rest = client.get(
+        f"{BASE}/calendar/overrides?limit=2&cursor={first['next_cursor']}", headers=admin
+    ).get_json()
+    assert [o["day"] for o in rest["overrides"]] == ["2018-10-09"] and rest["next_cursor"] is None
+    for bad in ("limit=0", "limit=abc", "cursor=zzz"):
+        assert client.get(f"{BASE}/calendar/overrides?{bad}", headers=admin).status_code == 400
+    for extra in ("2018-10-08", "2018-10-09"):
+        row = next(o for o in first["overrides"] + rest["overrides"] if o["day"] == extra)
+        client.delete(f"{BASE}/calendar/overrides/{row['id']}", headers=admin)
     oid = added.get_json()["id"]
     assert (
         client.delete(

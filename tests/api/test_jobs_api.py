@@ -49,6 +49,9 @@ def test_export_job_from_request_to_download(app: Flask, client: FlaskClient, ca
     sheet = openpyxl.load_workbook(io.BytesIO(download.data)).active
     assert sheet is not None and sheet.max_row > 2  # the caption, headers and departments
     assert len(download.data) == done["size"]
+    page = client.get("/api/v1/jobs?limit=1", headers=reviewer).get_json()
+    assert page["next_cursor"] is None and len(page["jobs"]) == 1
+    assert client.get("/api/v1/jobs?cursor=zzz", headers=reviewer).status_code == 400
     listed = client.get("/api/v1/jobs", headers=reviewer).get_json()["jobs"]
     assert [j["id"] for j in listed] == [body["id"]]
 
@@ -70,6 +73,14 @@ def test_the_same_request_twice_gives_the_unfinished_job(
     assert _run(app, first.get_json()["id"]) == "done"
     fresh = client.post("/api/v1/jobs", json=body, headers=cast.headers("reviewer")).get_json()
     assert fresh["existing"] is False and fresh["id"] not in (first.get_json()["id"], other["id"])
+    reviewer = cast.headers("reviewer")
+    newest = client.get("/api/v1/jobs?limit=1", headers=reviewer).get_json()
+    assert [j["id"] for j in newest["jobs"]] == [fresh["id"]] and newest["next_cursor"]
+    older = client.get(
+        f"/api/v1/jobs?limit=1&cursor={newest['next_cursor']}", headers=reviewer
+    ).get_json()
+    assert [j["id"] for j in older["jobs"]] == [first.get_json()["id"]]
+    assert older["next_cursor"] is None
 
 
 def test_who_may_start_and_see_jobs(client: FlaskClient, cast: Cast) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from flask import Response
@@ -9,7 +10,7 @@ from flask import Response
 from web.api import schemas as s
 from web.api.assessments import AID, get_assessment
 from web.api.blueprint import bp
-from web.api.common import json_body, json_response
+from web.api.common import decode_cursor, encode_cursor, json_body, json_response, query_limit
 from web.api.contract import contract, parse_body
 from web.auth import api_user
 from web.clock import request_now
@@ -89,11 +90,23 @@ def override_body(row: CalendarOverride) -> dict[str, Any]:
 
 
 @bp.get("/calendar/overrides")
-@contract("assessments", ok={200: (s.Overrides, "Every override, by day.")})
+@contract("assessments", query=s.Page, ok={200: (s.Overrides, "The overrides, by day.")})
 def list_overrides() -> Response:
-    """Every working-day override the office entered (any signed-in user)."""
+    """The working-day overrides the office entered, by day (any signed-in user), paginated."""
     api_user()
-    return json_response({"overrides": [override_body(r) for r in calendar_overrides(get_db())]})
+    limit = query_limit()
+    after = decode_cursor("override")  # the day's ordinal
+    rows = calendar_overrides(
+        get_db(),
+        after=dt.date.fromordinal(after) if after else None,
+        limit=limit + 1,
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = encode_cursor("override", rows[-1].day.toordinal()) if more and rows else None
+    return json_response(
+        {"overrides": [override_body(r) for r in rows], "next_cursor": next_cursor}
+    )
 
 
 @bp.post("/calendar/overrides")

@@ -17,7 +17,7 @@ from storage.base import content_disposition
 from storage.errors import ObjectNotFound
 from web.api import schemas as s
 from web.api.blueprint import bp
-from web.api.common import json_response, query_limit
+from web.api.common import decode_cursor, encode_cursor, json_response, query_limit
 from web.api.contract import TEXT, XLSX, ZIP, contract, parse_body
 from web.auth import api_user
 from web.common.ids import MAX_ID
@@ -91,8 +91,12 @@ def start_job() -> Response:
 def list_jobs() -> Response:
     """The newest jobs: one's own, or every job for admins."""
     user = api_user()
-    rows = jobs.list_jobs(get_db(), user, limit=query_limit())
-    return json_response({"jobs": [job_body(j) for j in rows]})
+    limit = query_limit()
+    rows = jobs.list_jobs(get_db(), user, limit=limit + 1, before=decode_cursor("job"))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = encode_cursor("job", rows[-1].id) if more and rows else None
+    return json_response({"jobs": [job_body(j) for j in rows], "next_cursor": next_cursor})
 
 
 @bp.get(f"/jobs/{JID}")

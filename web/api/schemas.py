@@ -1139,9 +1139,10 @@ class OverrideOut(Out):
 
 
 class Overrides(Out):
-    """Every working-day override, by day."""
+    """The working-day overrides, by day, a page at a time."""
 
     overrides: list[OverrideOut]
+    next_cursor: Cursor
 
 
 # --- background jobs (web/api/jobs.py, workflow/jobs.py) -----------------------------------
@@ -1168,10 +1169,8 @@ class JobRequest(Body):
     force: bool | None = None
 
 
-class JobFilter(Query):
-    """How many jobs to list."""
-
-    limit: LIMIT = 50
+class JobFilter(Page):
+    """A page of jobs."""
 
 
 class JobAccepted(Out):
@@ -1220,6 +1219,7 @@ class JobList(Out):
     """The newest jobs the user may see (all for admins), newest first."""
 
     jobs: list[JobOut]
+    next_cursor: Cursor
 
 
 # --- units (被考核单位) and their lineage ---------------------------------------------------
