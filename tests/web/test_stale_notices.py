@@ -61,6 +61,9 @@ def test_a_notice_overtaken_by_a_rescore_says_so(
     assert "第 1 版印发后考核结果已变更" in text(login("scorer").get(versions))
     portal = text(login("member_a").get("/portal/"))
     assert "印发后考核结果已变更，该版本将由市职转办重新印发" in portal
+    matrix = text(login("scorer").get("/progress/"))
+    assert "1 个部门的通知书印发后考核结果已变更" in matrix
+    assert '<span class="warn-text stale-notice">待重新印发</span>' in matrix
 
     # Issued again: the new version stands; the old one is replaced (no standing).
     again = issue_notice(session, store, w.assessment, w.dep_a, w.scorer, only_if_changed=True)
@@ -69,5 +72,6 @@ def test_a_notice_overtaken_by_a_rescore_says_so(
     old = app.test_client().get(f"/api/v1/verify/{code}").get_json()
     assert (old["current"], old["standing"]) == (False, None)
     assert "已变更" not in text(login("scorer").get(versions))
+    assert "待重新印发" not in text(login("scorer").get("/progress/"))
     assert re.search("有效版本（当前版本）", text(login("auditor").get(
         f"/verify/{again.notice.verification_code}")))  # fmt: skip

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import cast
 
 from flask import Blueprint, abort, render_template
 from flask.typing import ResponseReturnValue
@@ -20,7 +21,7 @@ from web.portal.common import N_, asked_assessment, asked_year, assessment_years
 from web.portal.jobs import job_starters
 from workflow.exports import matrix_table, results_table
 from workflow.models import Category, Department, Indicator, Item, Notice
-from workflow.notices import NOTICE, SUMMARY, latest_notice, publication_started
+from workflow.notices import CHANGED, NOTICE, SUMMARY, latest_notice, publication_started, standing
 from workflow.permissions import READ_ALL_ROLES
 from workflow.spreadsheets import xlsx_bytes
 from workflow.states import STATE_LABELS, Role, State
@@ -149,19 +150,26 @@ def matrix() -> ResponseReturnValue:
         ],
         Decimal(100),
     )  # fmt: skip
-    issued = set(
-        db.execute(
-            select(Notice.department_id)
-            .where(Notice.assessment_id == assessment.id, Notice.kind == NOTICE)
-            .distinct()
-        ).scalars()
-    )
+    # The newest issued version of each department's notice, and whether it still stands
+    # (a rescore after an appeal moves totals and ranks: those notices are to be re-issued).
+    newest: dict[int, Notice] = {}
+    for notice in db.execute(
+        select(Notice)
+        .where(Notice.assessment_id == assessment.id, Notice.kind == NOTICE)
+        .order_by(Notice.department_id, Notice.version.desc())
+    ).scalars():
+        newest.setdefault(cast(int, notice.department_id), notice)
+    standings = {department_id: standing(db, n) for department_id, n in newest.items()}
+    summary_row = latest_notice(db, assessment, SUMMARY, None)
     return render_template(
         "progress/matrix.html",
         assessment=assessment,
         published=publication_started(assessment),
-        issued=issued,
-        summary_row=latest_notice(db, assessment, SUMMARY, None),
+        issued=set(newest),
+        standings=standings,
+        to_reissue=sum(1 for v in standings.values() if v == CHANGED),
+        summary_row=summary_row,
+        summary_standing=standing(db, summary_row) if summary_row is not None else None,
         can_issue=current_account().has_role(Role.ADMIN, Role.SCORER),
         office_missing=office_binary() is None,
         departments=departments,
