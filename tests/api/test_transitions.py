@@ -302,6 +302,12 @@ def test_upload_limits(app: Flask, client: FlaskClient, cast: Cast, ready: Item)
         path, data={"note": "x"}, content_type="multipart/form-data", headers=headers
     )
     assert missing.status_code == 400 and error_code(missing) == "file_required"
+    extra = client.post(  # a field the form does not declare is refused, as in a JSON body
+        path, data={**pdf_upload(), "extra": "x"}, content_type="multipart/form-data",
+        headers=headers,
+    )  # fmt: skip
+    assert extra.status_code == 400 and error_code(extra) == "unknown_field"
+    assert "extra" in extra.get_json()["error"]["message"]
     garbage = client.post(
         path, data=b"garbage", content_type="multipart/form-data; boundary=x", headers=headers
     )

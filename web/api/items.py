@@ -163,6 +163,12 @@ def upload_evidence(iid: int) -> Response:
     get_readable_item(db, iid, user)  # a 404 before the body is read
     if request.mimetype != "multipart/form-data":
         raise UnsupportedMediaType("请以 multipart/form-data 上传文件（字段 file）")
+    # As a JSON body's: a field the form does not declare is refused, not ignored.
+    unknown = sorted((set(request.form) | set(request.files)) - set(s.EvidenceForm.model_fields))
+    if unknown:
+        raise BadRequest(
+            "不支持的字段：%(fields)s", code="unknown_field", params={"fields": ", ".join(unknown)}
+        )
     upload = request.files.get("file")
     if upload is None:
         raise BadRequest("缺少文件（字段 file）", code="file_required")
