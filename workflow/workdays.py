@@ -11,6 +11,7 @@ Days are calendar days in Asia/Shanghai; callers pass `today` so tests can fix i
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
@@ -47,6 +48,7 @@ def local_date(moment: dt.datetime, tz: ZoneInfo = SHANGHAI) -> dt.date:
     return moment.astimezone(tz).date()
 
 
+@functools.cache
 def package_years() -> tuple[int, int]:
     """Return the first and last year the holiday package knows."""
     known = [d.year for d in chinese_calendar.holidays] + [
@@ -70,8 +72,11 @@ class WorkCalendar:
         Such a year is weekends plus the entered days only, so one local holiday entered for
         it makes every statutory holiday of that year a working day until the rest is entered.
         """
+        years = self._override_years()
+        if not years:
+            return frozenset()
         first, last = package_years()
-        return frozenset(y for y in self._override_years() if not first <= y <= last)
+        return frozenset(y for y in years if not first <= y <= last)
 
     def is_workday(self, day: dt.date) -> bool:
         """Tell whether `day` is a working day; raise UnknownYear for an unknown year."""
