@@ -741,7 +741,7 @@ def get_readable_notice(session: Session, notice_id: int, user: User) -> Notice:
 
 #: How an issued version stands against the results now.
 SAME: Final = "same"  # its figures are the current ones
-CHANGED: Final = "changed"  # a score, rank or setting changed since: it is to be issued again
+CHANGED: Final = "changed"  # a score or a rank changed since: it is to be issued again
 UNSETTLED: Final = "unsettled"  # an item is back under review (an appeal): figures may change
 
 
@@ -764,7 +764,17 @@ def standing(session: Session, notice: Notice) -> str:
                 return UNSETTLED
     except Conflict:  # an item is not scored now (appealed, reopened)
         return UNSETTLED
-    return SAME if _figures(snapshot_json(data)) == _figures(notice.snapshot or {}) else CHANGED
+    now, then = _results(snapshot_json(data)), _results(notice.snapshot or {})
+    return SAME if now == then else CHANGED
+
+
+#: What a notice says that is not a result: a new 发文字号 or 抄送 leaves its results standing
+#: (the notices page marks an old number apart).
+_SETTING_FIELDS: Final = frozenset({"title", "document_no", "issuer", "cc"})
+
+
+def _results(snapshot: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in _figures(snapshot).items() if k not in _SETTING_FIELDS}
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

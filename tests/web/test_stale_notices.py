@@ -18,7 +18,14 @@ from tests.factories import World
 from tests.integration.test_notices import score_department, start_publication
 from tests.web.conftest import text
 from workflow import actions
-from workflow.notices import CHANGED, SAME, UNSETTLED, issue_notice, standing
+from workflow.notices import (
+    CHANGED,
+    SAME,
+    UNSETTLED,
+    issue_notice,
+    set_result_settings,
+    standing,
+)
 
 
 def test_a_notice_overtaken_by_a_rescore_says_so(
@@ -35,6 +42,10 @@ def test_a_notice_overtaken_by_a_rescore_says_so(
     notice = issue_notice(session, store, w.assessment, w.dep_a, w.scorer).notice
     session.commit()
     code = notice.verification_code
+    assert standing(session, notice) == SAME
+    # A new 抄送 changes no result: the version stands (a new number is marked apart).
+    set_result_settings(session, w.assessment, actor=w.admin, cc="市政府办公室")
+    session.commit()
     assert standing(session, notice) == SAME
     assert login("auditor").get(f"/verify/{code}").status_code == 200
     assert "有效版本（当前版本）" in text(login("auditor").get(f"/verify/{code}"))
