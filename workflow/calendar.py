@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from workflow.assessments import assessment_status
 from workflow.audit import record_event
-from workflow.db import lock_row
+from workflow.db import lock_key, lock_row, serialise
 from workflow.errors import BadRequest, Conflict, Forbidden, InvalidValue, NotFound
 from workflow.messages import N_, Term
 from workflow.models import Assessment, CalendarOverride, Item, StageDeadline, User, utcnow
@@ -468,6 +468,9 @@ def set_calendar_override(
         )
     if not MIN_YEAR <= day.year <= MAX_YEAR:
         raise InvalidValue(YEAR_RANGE, code="bad_date", params=YEARS)
+    # Two admins entering one day at once queue here (FOR UPDATE holds nothing for a day that
+    # has no row yet): the second replaces the first's entry instead of failing on the index.
+    serialise(session, lock_key("calendar_override", day.isoformat()))
     row = session.execute(
         select(CalendarOverride).where(CalendarOverride.day == day).with_for_update()
     ).scalar_one_or_none()

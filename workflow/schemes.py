@@ -32,6 +32,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from workflow.audit import record_event
+from workflow.db import lock_key, serialise
 from workflow.errors import Conflict, Forbidden, InvalidValue, NotFound, SchemeError
 from workflow.models import Assessment, StoredScheme, User, utcnow
 from workflow.scheme import Scheme, SchemeFile, parse_scheme, shipped_schemes
@@ -247,6 +248,9 @@ def save_scheme(
             params={"max": MAX_SOURCE_BYTES},
         )
     code = checked.scheme.code
+    # Two saves of one code at once queue here: the second sees the first's version (a row
+    # lock would hold nothing for a code that has no row yet, nor on SQLite).
+    serialise(session, lock_key("scheme", code))
     latest = latest_version(session, code, lock=True)
     if replaces is not True and latest is not None and latest.version != replaces:
         raise Conflict(
