@@ -31,15 +31,15 @@ import hashlib
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Select, Table, bindparam, select, update
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session, contains_eager, joinedload, sessionmaker
 
 from workflow import itemrow, notify
 from workflow.assessments import ensure_not_final
 from workflow.audit import append_after, canonical_json, chained_values
-from workflow.db import translate_conflicts, unit_of_work
+from workflow.db import lock_row, translate_conflicts, unit_of_work
 from workflow.errors import BadRequest, Conflict, InvalidValue, NotFound
 from workflow.machine import FlowContext, ItemFlow, fire, probe
 from workflow.messages import STALE_VERSION_DETAIL
@@ -94,17 +94,6 @@ def row_of(action: str) -> Transition:
             "未知的操作：%(action)s", code="unknown_action", params={"action": action}
         )
     return row
-
-
-def _serialise_sqlite_writer(session: Session, item_id: int) -> None:
-    """Take SQLite's write lock now, before anything is read under the item's "lock".
-
-    SQLite has no row locks and ignores FOR UPDATE; a no-op write opens the transaction and
-    takes the database's single write lock, so writers queue here exactly as PostgreSQL's
-    FOR UPDATE makes them queue on the item row, and every later read sees the newest data.
-    """
-    table = cast(Table, Item.__table__)
-    session.execute(update(table).where(table.c.id == item_id).values(id=table.c.id))
 
 
 def lock_item(session: Session, item_id: int, needs: frozenset[str] = frozenset()) -> Item:
@@ -169,7 +158,9 @@ def _locked(session: Session, item_id: int, needs: frozenset[str]) -> _Locked:
     other append came first (see `audit.append_after`).
     """
     if session.get_bind().dialect.name == "sqlite":
-        _serialise_sqlite_writer(session, item_id)
+        # SQLite ignores FOR UPDATE: take its write lock before anything is read under the
+        # item's "lock", so writers queue here as PostgreSQL's row lock makes them queue.
+        lock_row(session, Item, item_id)
     eager = needs & _EAGER
     if not eager:  # the item and its assessment only: a Core read (workflow/itemrow.py)
         locked = itemrow.read_locked(session, item_id)
