@@ -54,6 +54,7 @@ KINDS: dict[str, str] = {
     "appeal_decided": N_("申诉处理结果"),
     "routine_rejected": N_("平时考核材料被退回"),
     "audit_alert": N_("审计核验告警"),
+    "notice_outdated": N_("通知书需重新印发"),
 }
 #: The kinds each role can receive (the settings page offers only these).
 KINDS_OF_ROLE: dict[str, tuple[str, ...]] = {
@@ -68,8 +69,8 @@ KINDS_OF_ROLE: dict[str, tuple[str, ...]] = {
     ),
     "reviewer": ("queue_waiting", "overdue"),
     "verifier": ("queue_waiting", "overdue"),
-    "scorer": ("queue_waiting", "overdue"),
-    "admin": ("audit_alert",),
+    "scorer": ("queue_waiting", "overdue", "notice_outdated"),
+    "admin": ("audit_alert", "notice_outdated"),
     "auditor": ("audit_alert",),
 }
 CHANNELS = ("inbox", "email", "webhook")
@@ -347,6 +348,8 @@ def on_transition(
     if trigger not in ITEM_TRIGGERS:
         return
     appeal = from_state == "appealed"
+    if trigger == "rescore" or (trigger == "score" and appeal):
+        notice_outdated(session, item, actor, now)
     if trigger in ("score", "rescore") and not appeal:
         from workflow.notices import publication_started  # notices reads results
 
@@ -378,6 +381,40 @@ def on_transition(
         session,
         people,
         Message(kind, title, body, f"/portal/items/{item.id}", item.assessment_id, item.id),
+        now=now,
+    )
+
+
+def notice_outdated(session: Session, item: Item, actor: User, now: dt.datetime) -> None:
+    """The issuers hear that a rescore left the department's issued notice out of date.
+
+    Only when the newest version no longer says what the results say now (a rescore that
+    gives the same points changes nothing handed out). The notices page shows the same.
+    """
+    from workflow.notices import CHANGED, ISSUER_ROLES, NOTICE, latest_notice, standing
+
+    department = session.get_one(Department, item.department_id)
+    notice = latest_notice(session, item.assessment, NOTICE, department)
+    if notice is None or standing(session, notice) != CHANGED:
+        return
+    people = recipients(session, roles=[r.value for r in ISSUER_ROLES], exclude=actor.id)
+    if not people:
+        return
+    _, indicator = _item_words(session, item)
+    what = "初步结果通知" if notice.is_preliminary else "考核结果通知书"
+    number = (notice.snapshot or {}).get("document_no") or "（无文号）"
+    send(
+        session,
+        people,
+        Message(
+            "notice_outdated",
+            f"{department.name}：{what}需重新印发",
+            f"{department.name}的考核事项“{indicator}”已重新评分，已印发的{what}"
+            f"（第 {notice.version} 版，{number}）与现在的结果不一致，请重新印发。",
+            f"/progress/departments/{department.id}/notices",
+            item.assessment_id,
+            item.id,
+        ),
         now=now,
     )
 

@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from storage.local import LocalStore
@@ -18,6 +19,7 @@ from tests.factories import World
 from tests.integration.test_notices import score_department, start_publication
 from tests.web.conftest import text
 from workflow import actions
+from workflow.models import Notification
 from workflow.notices import (
     CHANGED,
     SAME,
@@ -86,3 +88,49 @@ def test_a_notice_overtaken_by_a_rescore_says_so(
     assert "待重新印发" not in text(login("scorer").get("/progress/"))
     assert re.search("有效版本（当前版本）", text(login("auditor").get(
         f"/verify/{again.notice.verification_code}")))  # fmt: skip
+
+
+def _outdated(session: Session) -> list[tuple[int, str, str, str | None]]:
+    rows = session.execute(
+        select(Notification.user_id, Notification.title, Notification.body, Notification.link)
+        .where(Notification.kind == "notice_outdated")
+        .order_by(Notification.user_id)
+    )
+    return [tuple(r) for r in rows]
+
+
+def test_the_issuers_hear_when_a_rescore_overtakes_an_issued_notice(
+    session: Session, store: LocalStore, world: World
+) -> None:
+    """The office learns of it in the inbox, not only by opening the notices page; a rescore
+    that gives the same points (the notice still stands) tells nobody."""
+    w = world
+    score_department(session, store, w, w.dep_a, w.member_a, special=True)
+    w.assessment.result_document_no = "蛟市职转办〔2019〕1号"
+    start_publication(session, w.assessment)
+    notice = issue_notice(session, store, w.assessment, w.dep_a, w.scorer).notice
+    session.commit()
+
+    other = w.item(session, w.dep_a, "3")
+    actions.appeal_item(session, other.id, w.member_a, other.version, comment="请复核")
+    session.commit()
+    same = {s.scoring_point.code: s.points for s in other.scores}
+    actions.rescore_item(session, other.id, w.scorer2, other.version, scores=same, comment="维持")
+    session.commit()
+    assert standing(session, notice) == SAME
+    assert _outdated(session) == []
+
+    item = w.item(session, w.dep_a, "2")
+    actions.appeal_item(session, item.id, w.member_a, item.version, comment="2.1 材料已齐备")
+    session.commit()
+    full = {p.code: p.max_points for p in item.scoring_points}
+    actions.rescore_item(session, item.id, w.scorer2, item.version, scores=full, comment="满分")
+    session.commit()
+    assert standing(session, notice) == CHANGED
+    heard = _outdated(session)
+    # The issuers (admin and scorers), not the scorer who rescored, nor the department users.
+    assert [uid for uid, *_ in heard] == sorted([w.admin.id, w.scorer.id, w.reviewer_in_a.id])
+    _, title, body, link = heard[0]
+    assert title == f"{w.dep_a.name}：考核结果通知书需重新印发"
+    assert "第 1 版，蛟市职转办〔2019〕1号" in body and "请重新印发" in body
+    assert link == f"/progress/departments/{w.dep_a.id}/notices"
