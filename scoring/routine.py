@@ -253,7 +253,9 @@ def suggest(
 ) -> Suggestion | None:
     """Turn routine counts into a suggested score for a scoring point (None if not routine).
 
-    share_of_periods: max × (periods meeting the quota / periods counted) − late deductions.
+    share_of_periods: max × (periods meeting the quota / periods counted) − late deductions; a
+    period still running at `now` is counted only when its quota is already met (`running`
+    names the others).
     share_completed: max × (tasks completed / tasks counted) − late deductions, counting only
     accepted records: rejected ones (duplicates, mistakes) and withdrawn ones are left out, not
     held against the department. A task done late (迟到, 逾期) counts as completed and as
@@ -269,7 +271,14 @@ def suggest(
     formula = spec.get("formula", "share_of_periods")
     if formula == "share_of_periods":
         kind = str(spec["kind"])
-        lines = count_periods(rules, kind, records, now)
+        # A period still running counts once its quota is met, and is not held against the
+        # department before it ends: scored on 5 December, December is not yet "not met".
+        running = {p.label for p in rules.counted_periods(kind, now) if p.ends_at(rules.tz) > now}
+        lines = [
+            line
+            for line in count_periods(rules, kind, records, now)
+            if line.is_met or line.period not in running
+        ]
         met = sum(1 for line in lines if line.is_met)
         late = sum(line.late for line in lines)
         share = Decimal(met) / Decimal(len(lines)) if lines else Decimal(1)
@@ -277,6 +286,9 @@ def suggest(
             "formula": formula,
             "periods": len(lines),
             "periods_met": met,
+            "running": sorted(running - {line.period for line in lines}),
+            # Sent but not yet reviewed: not counted until accepted (the scorer should know).
+            "pending": sum(line.pending for line in lines),
             "late": late,
             "late_deduction": late_deduction,
         }

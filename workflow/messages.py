@@ -182,6 +182,7 @@ MESSAGES: dict[str, str] = {
     "own_department": N_("不能处理本部门的事项或记录"),
     "password_change_required": N_("请先在门户修改初始密码或被重置的密码，再申请 API 令牌"),
     "pdf_unavailable": N_("暂时无法生成 PDF"),
+    "period_not_started": N_("该期间尚未开始，不能提前报送或登记"),
     "period_out_of_window": N_("期间不在本年度考核计数范围内"),
     "previous_deadline_required": N_("按工作日计算的截止日期须先设置上一阶段的截止日期"),
     "proof_required": N_("声明不涉及的评分项须上传证明材料"),

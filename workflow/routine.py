@@ -144,7 +144,7 @@ def submit_routine(
         parsed = parse_period(period)
     except PeriodError as exc:
         raise _bad_period(exc) from exc
-    _check_window(rules, kind, parsed)
+    _check_window(rules, kind, parsed, now)
     try:
         due = rules.due_at(parsed, kind, work_calendar(session).add_working_days)
     except UnknownYear as exc:
@@ -272,8 +272,10 @@ def _ensure_no_twin(
         )
 
 
-def _check_window(rules: RoutineRules, kind: str, parsed: Period) -> None:
-    """Refuse a period of the wrong unit for the kind, or one outside the counting window."""
+def _check_window(rules: RoutineRules, kind: str, parsed: Period, now: dt.datetime) -> None:
+    """Refuse a period of the wrong unit for the kind, one outside the counting window, or one
+    that has not begun (a December report filed in August would count, on time, towards a
+    quota the department has not yet had to meet)."""
     unit, _minimum = rules.quotas.get(kind, ("month", 0))
     if kind in rules.quotas and (parsed.months == 1) != (unit == "month"):
         want = N_("月份（如 2018-08）") if unit == "month" else N_("季度（如 2018-Q3）")
@@ -284,6 +286,12 @@ def _check_window(rules: RoutineRules, kind: str, parsed: Period) -> None:
     window_last = rules.counting_ends.year * 12 + rules.counting_ends.start_month
     if last < window_first or first > window_last:  # a period must overlap the window
         raise InvalidValue("期间不在本年度考核计数范围内", code="period_out_of_window")
+    if parsed.starts_at(rules.tz) > now:
+        raise InvalidValue(
+            "%(period)s 尚未开始，不能提前报送或登记",
+            code="period_not_started",
+            params={"period": parsed.label},
+        )
 
 
 def get_routine(session: Session, record_id: int, user: User) -> RoutineRecord:
@@ -414,7 +422,7 @@ def correct_routine(
             parsed = parse_period(period)
         except PeriodError as exc:
             raise _bad_period(exc) from exc
-        _check_window(rules, record.kind, parsed)
+        _check_window(rules, record.kind, parsed, now)
         changes["period"] = (record.period, parsed.label)
         record.period = parsed.label
         try:

@@ -302,7 +302,7 @@ def test_the_same_record_twice_is_refused_and_two_at_once_make_one(
         report(session, store, c, "2018-09", at, title="12月信息")
     session.rollback()
     assert fullwidth.title == "１２月信息"  # stored as typed
-    report(session, store, c, "2018-10", at, title="九月信息")  # another month is another record
+    report(session, store, c, "2018-08", at, title="九月信息")  # another month is another record
     # A rejected (or withdrawn) record no longer counts: the department may send it again.
     review_routine(session, first.id, c.office, status="rejected", reason="材料不全")
     report(session, store, c, "2018-09", at, title="九月信息")
@@ -341,3 +341,31 @@ def test_the_same_record_twice_is_refused_and_two_at_once_make_one(
     with pytest.raises(Conflict) as renamed:
         correct_routine(session, other.id, c.office, reason="标题写错", title="推进会")
     assert renamed.value.code == "routine_duplicate"
+
+
+def test_a_period_that_has_not_begun_is_refused(
+    session: Session, store: LocalStore, cast: Cast
+) -> None:
+    """A December report filed in August would count, on time, towards a quota not yet due;
+    neither the department nor the office (registering or correcting) may date one ahead."""
+    c = cast
+    at = shanghai(2018, 9, 10, 9, 0)
+    with pytest.raises(InvalidValue) as ahead:
+        report(session, store, c, "2018-10", at)
+    assert ahead.value.code == "period_not_started" and "2018-10" in ahead.value.message
+    session.rollback()
+    # The first instant of October in Shanghai is the first moment it may be filed.
+    assert report(session, store, c, "2018-10", shanghai(2018, 10, 1, 0, 0)).period == "2018-10"
+    meeting = submit_routine(
+        session, store, c.a, c.office, kind="meeting", period="2018-09", title="推进会",
+        stream=None, filename=None, department_id=c.dep.id, max_size=1 << 20, now=at,
+    )  # fmt: skip
+    session.commit()
+    with pytest.raises(InvalidValue) as moved:
+        correct_routine(
+            session, meeting.id, c.office, reason="月份写错", period="2018-11",
+            now=shanghai(2018, 10, 8, 9, 0),
+        )  # fmt: skip
+    assert moved.value.code == "period_not_started"
+    session.rollback()
+    assert session.get_one(RoutineRecord, meeting.id).period == "2018-09"

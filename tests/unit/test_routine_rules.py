@@ -171,3 +171,25 @@ def test_another_scheme_quota() -> None:
     lines = count_periods(other, "monthly_info", recs, END)
     assert lines[0].minimum == 3 and not lines[0].is_met
     assert count_periods(RULES, "monthly_info", recs, END)[0].is_met
+
+
+def test_a_running_month_is_not_held_against_the_department() -> None:
+    """Scored on 5 December with every month to November met: December is still running, so
+    it is not "not met" (8 of 8, not 6.40); once met early it counts like any other."""
+    met = [RecordFigure("monthly_info", f"2018-{m:02d}", "accepted", False) for m in
+           (8, 8, 9, 9, 10, 10, 11, 11)]  # fmt: skip
+    december_5 = utc(2018, 12, 5)
+    s = suggest(RULES, "9.1", Decimal(8), met, december_5)
+    assert s is not None and s.points == Decimal("8.00")
+    assert (s.breakdown["periods"], s.breakdown["running"]) == (4, ["2018-12"])
+    assert s.breakdown["pending"] == 0
+    early = [*met, *[RecordFigure("monthly_info", "2018-12", "accepted", False)] * 2]
+    s = suggest(RULES, "9.1", Decimal(8), early, december_5)
+    assert s is not None and (s.breakdown["periods"], s.breakdown["running"]) == (5, [])
+    # November unmet and over: it counts against them, running or not.
+    short = [r for r in met if r.period != "2018-11"]
+    s = suggest(RULES, "9.1", Decimal(8), short, december_5)
+    assert s is not None and s.points == Decimal("6.00")  # 3 of 4
+    # After the year, the unmet December counts: 4 of 5.
+    s = suggest(RULES, "9.1", Decimal(8), met, END)
+    assert s is not None and s.points == Decimal("6.40")
