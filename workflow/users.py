@@ -18,6 +18,7 @@ from workflow.db import lock_key, serialise
 from workflow.errors import Conflict, Forbidden, InvalidValue, NotAuthenticated, NotFound
 from workflow.models import ApiToken, Department, Unit, User, utcnow
 from workflow.passwords import check_new_password
+from workflow.permissions import department_id_for
 from workflow.security_log import security_event
 from workflow.states import Role
 
@@ -182,9 +183,21 @@ def set_roles(
     unit: Unit | None = None,
     actor: User | None,
 ) -> None:
-    """Change a user's roles and unit (given, or the unit of `department`), audited."""
+    """Change a user's roles and unit (given, or the unit of `department`), audited.
+
+    A `department` the user's unit already leads to (through a merge) keeps their unit.
+    """
     role_values = validate_roles(roles)
     unit_id = _unit_id(unit, department)
+    if (
+        unit is None
+        and department is not None
+        and user.unit_id is not None
+        and department_id_for(user, department.assessment_id) == department.id
+    ):
+        # The department the user's unit already leads to (the unit merged into it): moving
+        # them onto its unit would cut them off from their earlier years.
+        unit_id = user.unit_id
     if Role.DEPARTMENT.value in role_values and unit_id is None:
         raise InvalidValue("部门填报员必须指定所属部门", code="department_required")
     if Role.ADMIN.value in user.roles and Role.ADMIN.value not in role_values:

@@ -24,6 +24,7 @@ from workflow.reconcile import reconcile
 from workflow.scheme import SCHEMES_DIR, parse_scheme
 from workflow.setup import install_scheme
 from workflow.units import all_units, apply_change, find_unit, lineages, proposed_units
+from workflow.users import set_roles
 
 DAY = dt.date(2019, 3, 1)
 DOC = "蛟市机编〔2019〕1号（示例）"
@@ -220,3 +221,27 @@ def test_a_rename_to_the_same_name_is_refused(session: Session, world: World) ->
     # A new full name under the same short name is a change.
     change(session, world, "rename", [unit.id], [{**same, "full_name": "蛟河市自然资源局"}])
     assert unit.current.full_name == "蛟河市自然资源局"
+
+
+def test_saving_a_merged_units_user_with_the_department_they_lead_to_keeps_their_years(
+    session: Session, world: World
+) -> None:
+    """The user page preselects the department the user's unit leads to in the newest year:
+    saving it unchanged must not move them onto the merged unit and cut off 2018."""
+    w = world
+    a_unit, b_unit = w.dep_a.unit, w.dep_b.unit
+    change(session, w, "merge", [a_unit.id, b_unit.id], [{"name": "合并局"}])
+    new = install_scheme(
+        session, _scheme_2019((w.dep_a.name, w.dep_b.name), [{"name": "合并局"}]), actor=w.admin
+    )
+    session.commit()
+    dep_new = department_for(w.member_a, new.id)
+    assert dep_new is not None
+    set_roles(session, w.member_a, ["department", "reviewer"], department=dep_new, actor=w.admin)
+    session.commit()
+    assert w.member_a.unit_id == a_unit.id and w.member_a.roles == ["department", "reviewer"]
+    assert department_for(w.member_a, w.assessment.id) == w.dep_a  # 2018 still theirs
+    other = next(d for d in new.departments if d.id != dep_new.id)
+    set_roles(session, w.member_a, ["department"], department=other, actor=w.admin)
+    session.commit()
+    assert w.member_a.unit_id == other.unit_id  # a deliberate move still moves them

@@ -13,9 +13,9 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from storage.local import LocalStore
-from tests.factories import World
+from tests.factories import World, rules_2019
 from tests.web.conftest import text
-from workflow.models import Assessment, Item, Notice
+from workflow.models import Assessment, Item, Notice, User
 from workflow.notices import SUMMARY
 from workflow.scheme import Scheme
 from workflow.setup import install_scheme
@@ -252,3 +252,34 @@ def test_the_last_admin_keeps_the_admin_role(
     create_user(session, "admin2", ["admin"], actor=world.admin)
     set_roles(session, world.admin, ["scorer"], actor=world.admin)
     assert world.admin.roles == ["scorer"]
+
+
+def test_a_user_whose_unit_left_the_newest_year_keeps_it_when_roles_change(
+    app: Flask, session: Session, world: World, login: Login, scheme_2018: Scheme
+) -> None:
+    """Their unit has no department in the newest year (split or abolished since): the form
+    offers to keep it, preselected, instead of forcing a department onto them."""
+    w = world
+    scheme = rules_2019(scheme_2018)
+    kept = tuple(d for d in scheme.departments if d.name != w.dep_a.name)
+    install_scheme(session, dataclasses.replace(scheme, departments=kept), actor=w.admin)
+    session.commit()
+    admin = login("admin")
+    page = admin.get(f"/admin/users/{w.member_a.id}").get_data(as_text=True)
+    assert f'<option value="keep" selected>保持原单位：{w.dep_a.name}' in page
+    saved = admin.post(
+        f"/admin/users/{w.member_a.id}/roles",
+        data={"roles": ["department", "auditor"], "department_id": "keep"},
+    )
+    assert saved.status_code == 303
+    session.expire_all()
+    member = session.get_one(User, w.member_a.id)
+    assert member.unit_id == w.dep_a.unit_id and set(member.roles) == {"department", "auditor"}
+    # Without a unit to keep, "keep" is no department at all: refused for a department user.
+    refused = admin.post(
+        f"/admin/users/{w.reviewer.id}/roles",
+        data={"roles": ["department"], "department_id": "keep"},
+    )
+    assert refused.status_code == 303
+    session.expire_all()
+    assert session.get_one(User, w.reviewer.id).roles == ["reviewer"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import BinaryIO, cast
+from typing import Any, BinaryIO, cast
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
@@ -71,6 +71,21 @@ def _department_from_form(db: Session) -> Department | None:
     return department
 
 
+def _user_form(db: Session, user: User) -> dict[str, Any]:
+    """The user page's form: the department the user's unit leads to in the newest year, or
+    (a unit split or abolished since) the unit itself, kept unless the admin chooses."""
+    latest = latest_assessment(db)
+    department_id = department_id_for(user, latest.id) if latest is not None else None
+    keep_unit = db.get(Unit, user.unit_id) if user.unit_id and department_id is None else None
+    return {
+        "user": user,
+        "user_department_id": department_id,
+        "keep_unit": keep_unit,
+        "departments": _departments(db),
+        "roles": list(ROLE_LABELS.items()),
+    }
+
+
 def _user_or_404(db: Session, user_id: int) -> User:
     user = db.get(User, user_id)
     if user is None:
@@ -136,14 +151,7 @@ def user_page(user_id: int) -> ResponseReturnValue:
     """Show a user with forms for roles, password reset and disabling."""
     db = get_db()
     user = _user_or_404(db, user_id)
-    latest = latest_assessment(db)
-    return render_template(
-        "admin/user.html",
-        user=user,
-        user_department_id=department_id_for(user, latest.id) if latest is not None else None,
-        departments=_departments(db),
-        roles=list(ROLE_LABELS.items()),
-    )
+    return render_template("admin/user.html", **_user_form(db, user))
 
 
 @bp.post("/users/<int:user_id>/roles")
@@ -154,11 +162,15 @@ def change_roles(user_id: int) -> ResponseReturnValue:
     user = _user_or_404(db, user_id)
     try:
         with discard_on_error():
+            # "keep": the user's unit has no department in the newest year (split, abolished):
+            # the roles change, the unit stays until the admin chooses a department.
+            keep = request.form.get("department_id") == "keep" and user.unit_id is not None
             set_roles(
                 db,
                 user,
                 request.form.getlist("roles"),
-                department=_department_from_form(db),
+                department=None if keep else _department_from_form(db),
+                unit=db.get(Unit, user.unit_id) if keep else None,
                 actor=current_account(),
             )
     except DomainError as exc:
@@ -176,15 +188,7 @@ def reset_password(user_id: int) -> ResponseReturnValue:
     user = _user_or_404(db, user_id)
     password = generate_password()
     set_password(db, user, password, actor=current_account(), must_change=True)
-    latest = latest_assessment(db)
-    return render_template(
-        "admin/user.html",
-        user=user,
-        user_department_id=department_id_for(user, latest.id) if latest is not None else None,
-        departments=_departments(db),
-        roles=list(ROLE_LABELS.items()),
-        one_time_password=password,
-    )
+    return render_template("admin/user.html", **_user_form(db, user), one_time_password=password)
 
 
 @bp.post("/users/<int:user_id>/active")
