@@ -168,17 +168,25 @@ def test_mobile_pages_do_not_scroll_sideways(
     assert not problems, problems
 
 
+#: A return reason as people write them: a pasted address with no place to break.
+REASON = "缺少会议记录，见 https://www.jiaohe.gov.cn/zwgk/tzgg/2018/" + "a1b2c3d4e5" * 15 + ".html"
+
+
 def test_returned_item_reaches_the_inbox_in_the_browser(
     base_url: str, session: Session, world: World, local_store: object, tmp_path: Path
 ) -> None:
-    """A reviewer's return shows as 站内消息 with a badge; 查看 opens the item; settings save."""
+    """A reviewer's return shows as 站内消息 with a badge; 查看 opens the item; settings save.
+
+    The reason carries a pasted URL with no place to break: it wraps, on a phone and on a
+    desktop, in the item's notice, its 办理记录 and the message (it widened pages to 1,834 px).
+    """
     from tests.factories import submit_items
     from workflow.actions import TransitionRequest, transition_item
 
     item = world.item(session, world.dep_a, "3")
     submit_items(session, local_store, world, [item])  # type: ignore[arg-type]
     transition_item(
-        session, item.id, world.reviewer, TransitionRequest("return", item.version, "缺少会议记录")
+        session, item.id, world.reviewer, TransitionRequest("return", item.version, REASON)
     )
     session.commit()
     shots = screenshots(tmp_path)
@@ -197,9 +205,11 @@ def test_returned_item_reaches_the_inbox_in_the_browser(
         assert page.locator("li.message.unread").count() == 1
         assert page.locator("text=缺少会议记录").count() == 1
         page.screenshot(path=str(shots / "inbox.png"), full_page=True)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 1366
         page.click("li.message button:has-text('查看')")
         page.wait_for_url(f"{base_url}/portal/items/{item.id}")
         assert page.locator("a.inbox-link .badge").count() == 0
+        assert page.evaluate("document.documentElement.scrollWidth") <= 1366
         page.goto(f"{base_url}/me/notifications")
         page.fill("input[name=email]", "a@jiaohe.example")
         page.uncheck("input[name='item_scored:email']")
@@ -210,7 +220,11 @@ def test_returned_item_reaches_the_inbox_in_the_browser(
         page.screenshot(path=str(shots / "notification-settings.png"), full_page=True)
         phone = browser.new_page(viewport={"width": 360, "height": 640}, locale="zh-CN")
         phone.context.add_cookies(page.context.cookies())
-        for path, name in (("/me/messages", "inbox"), ("/me/notifications", "settings")):
+        for path, name in (
+            ("/me/messages", "inbox"),
+            ("/me/notifications", "settings"),
+            (f"/portal/items/{item.id}", "returned-item"),
+        ):
             phone.goto(f"{base_url}{path}")
             width = phone.evaluate("document.documentElement.scrollWidth")
             assert width <= 360, (path, width)
