@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any
 from transitions import Machine, MachineError
 
 from workflow.errors import Conflict, Forbidden, InvalidValue
-from workflow.messages import Term
+from workflow.messages import N_, Phrase, Term
 from workflow.models import Item, User, utcnow
 from workflow.payloads import AttachPayload, Payload
 from workflow.permissions import is_department_member_of, is_own_department
-from workflow.states import STATE_LABELS, Role, State
+from workflow.states import ROLE_LABELS, STATE_LABELS, Role, State
 from workflow.table import (
     ACTION_LABELS,
     ACTIONS,
@@ -107,9 +107,15 @@ class ItemFlow:
         self.attached_once = False
 
     # -- role and department guards -------------------------------------------------
-    def _require_role(self, *roles: Role) -> bool:
+    def _require_role(self, *roles: Role) -> bool:  # one role, or two
         if not self.ctx.user.has_role(*roles):
-            names = "、".join(r.value for r in roles)
+            # The roles' Chinese names (translated with the message), not their codes.
+            terms = [Term(ROLE_LABELS[r]) for r in roles]
+            names: str = (
+                terms[0]
+                if len(terms) == 1
+                else Phrase(N_("%(first)s或%(second)s"), {"first": terms[0], "second": terms[1]})
+            )
             raise Forbidden(
                 "需要以下角色之一：%(roles)s", code="role_required", params={"roles": names}
             )

@@ -444,6 +444,8 @@ def queue_page(
         filters.append(Item.department_id == department_id)
     if indicator_id is not None:
         filters.append(Item.indicator_id == indicator_id)
+    if overdue_states is not None:  # 只看逾期: the tabs count what the filter lists
+        filters.append(Item.state.in_(list(overdue_states)))
     counts = {
         s: n
         for s, n in session.execute(

@@ -216,3 +216,13 @@ def test_probes_leave_out_the_payload_and_change_nothing() -> None:
     assert it.state == State.SUBMITTED.value
     assert allowed_actions(it, ctx(REVIEWER)) == ["review", "return"]
     assert allowed_actions(it, ctx(MEMBER)) == ["withdraw"]
+
+
+def test_a_missing_role_is_named_in_words_not_codes() -> None:
+    """The refusal names the roles as people call them (it said 需要以下角色之一：verifier)."""
+    with pytest.raises(Forbidden) as one:
+        fire(ItemFlow(item(State.REVIEWED), ctx(REVIEWER)), "verify")
+    assert one.value.message == "需要以下角色之一：核实员"
+    with pytest.raises(Forbidden) as two:
+        fire(ItemFlow(item(State.REVIEWED), ctx(MEMBER, comment="补充")), "return")
+    assert two.value.message == "需要以下角色之一：初审员或核实员"

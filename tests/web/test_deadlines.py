@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
@@ -83,6 +84,8 @@ def test_queue_overdue_filter_counts_and_late_marks(
     early = make_app(CLOCK=lambda: shanghai(2018, 10, 8, 9, 0))
     page = text(sign_in(early, "reviewer").get("/review/?state=submitted&overdue=1"))
     assert "队列为空" in page and "剩余 1 个工作日" in page
+    # The tabs count what the filter lists: none overdue yet, so 0 (it said 1 beside 队列为空).
+    assert re.search(r'待初审 <span class="count">0</span>', page), page
     # The scorer's item page says the submission was late.
     item_page = text(reviewer.get(f"/review/items/{late.id}"))
     assert "逾期提交" in item_page and "截止 2018-09-28" in item_page

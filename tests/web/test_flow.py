@@ -164,6 +164,10 @@ def test_remove_evidence_while_draft(
     html = text(member.get(f"/portal/items/{item.id}"))
     assert "已删除材料：旧文件.pdf" in html and "尚未上传材料" in html
     assert "请上传佐证材料后提交" in html
+    # The same 删除 pressed again in a stale tab: back on the item, told so, not a 404 page.
+    again = member.post(f"/portal/evidence/{row.id}/remove")
+    assert again.status_code == 303 and again.location.endswith(f"/portal/items/{item.id}")
+    assert "材料“旧文件.pdf”已删除" in text(member.get(f"/portal/items/{item.id}"))
     other = login("member_b")
     assert other.post(f"/portal/evidence/{row.id}/remove").status_code == 404
 

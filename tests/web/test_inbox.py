@@ -102,3 +102,6 @@ def test_preferences_form_saves_and_refuses_in_chinese(
     ).one()
     bad_days = member.post("/me/notifications", data={"remind_days": "abc"})
     assert bad_days.status_code == 422 and "提前提醒的工作日数须为整数" in text(bad_days)
+    # −1 is a whole number: the refusal says the range, not "must be a whole number".
+    negative = member.post("/me/notifications", data={"remind_days": "-1"})
+    assert negative.status_code == 422 and "提前提醒的工作日数须在 0 到 20 之间" in text(negative)

@@ -229,7 +229,9 @@ def remove(evidence_id: int) -> ResponseReturnValue:
             remove_evidence(db, evidence_id, user)
     except DomainError as exc:
         if isinstance(exc, NotFound):
-            abort(404)
+            # Removed already (another tab, a colleague): back to the item, saying so.
+            flash(gettext("材料“%(name)s”已删除", name=row.filename), "warning")
+            return redirect(url_for("portal.item_page", item_id=item_id), code=303)
         return render_item_with_error(db, item_id, user, TEMPLATE, exc)
     flash(gettext("已删除材料：%(name)s", name=row.filename), "success")
     return redirect(url_for("portal.item_page", item_id=item_id), code=303)

@@ -6,6 +6,7 @@ the request boundary commits.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
@@ -116,7 +117,8 @@ def preferences_save() -> ResponseReturnValue:
     """Save the form through the engine; a refusal shows the form again with what was typed."""
     form = request.form
     raw_days = form.get("remind_days", "").strip()
-    days: Any = int(raw_days) if raw_days.isascii() and raw_days.isdecimal() else raw_days
+    # A signed whole number goes to the engine, which says the range (−1 is a number too).
+    days: Any = int(raw_days) if re.fullmatch(r"-?[0-9]{1,6}", raw_days) else raw_days
     data: dict[str, Any] = {
         "email": form.get("email", ""),
         "webhook_url": form.get("webhook_url", ""),
