@@ -202,6 +202,7 @@ MESSAGES: dict[str, str] = {
     "scheme_not_found": N_("考核方案不存在"),
     "scheme_required": N_("请选择考核方案"),
     "scheme_too_large": N_("方案文本过大"),
+    "scheme_year_changed": N_("考核所用方案的新版本不能改为其他年度"),
     "scheme_year_mismatch": N_("方案的年度与考核年度不一致：请先在方案库中复制为该年度方案"),
     "score_out_of_range": N_("得分超出允许范围"),
     "score_precision": N_("得分最多两位小数"),

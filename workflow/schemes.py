@@ -204,6 +204,18 @@ def is_frozen(session: Session, record: StoredScheme) -> bool:
     return bool(used)
 
 
+def _code_in_use(session: Session, code: str) -> bool:
+    """Tell whether an assessment was made from any version of this code."""
+    return bool(
+        session.scalar(
+            select(func.count())
+            .select_from(Assessment)
+            .join(StoredScheme, StoredScheme.id == Assessment.scheme_id)
+            .where(StoredScheme.code == code)
+        )
+    )
+
+
 def is_example_scheme(parsed: dict[str, Any], name: str = "") -> bool:
     """A 示例 scheme: marked in its title (or its file name); never presented as real rules."""
     return EXAMPLE_MARK in str(parsed.get("title", "")) or EXAMPLE_MARK in name
@@ -263,6 +275,14 @@ def save_scheme(
     example = is_example_scheme(parsed, name)
     if latest is not None and latest.parsed == parsed:
         return Saved(latest, "unchanged")
+    if latest is not None and latest.year != checked.scheme.year and _code_in_use(session, code):
+        # An assessment runs under this code: a new version is that year's rules, revised.
+        raise InvalidValue(
+            "方案 %(code)s 是 %(year)s 年度考核所用的方案，新版本不能改为 %(new)s 年度；"
+            "新年度的方案请另用编号（如复制为下一年度）",
+            code="scheme_year_changed",
+            params={"code": code, "year": latest.year, "new": checked.scheme.year},
+        )
     if latest is not None and not is_frozen(session, latest):
         before = {"version": latest.version, "sha256": latest.sha256}
         latest.year, latest.title = checked.scheme.year, checked.scheme.title

@@ -20,6 +20,7 @@ from workflow.schemes import (
     diff_schemes,
     diff_stored,
     import_shipped,
+    latest_version,
     line_of,
     previous_scheme,
     read_yaml,
@@ -118,6 +119,13 @@ def test_an_unused_scheme_changes_in_place_a_used_one_gets_a_new_version(
         "scheme_frozen",
         "scheme_versioned",
     ]
+    # A used scheme's new version stays that year's: saving one "for 2022" under its code
+    # left a new year that could not be created (the assessment's code is the scheme's).
+    data["year"] = 2022
+    with pytest.raises(InvalidValue) as moved:
+        save_scheme(session, data, actor=world.admin)
+    assert moved.value.code == "scheme_year_changed" and "2018 年度" in moved.value.message
+    assert latest_version(session, "jiaohe-2018") is new.record
 
 
 def test_the_example_scheme_against_2018(scheme_2018: Scheme) -> None:
