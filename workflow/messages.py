@@ -178,6 +178,7 @@ MESSAGES: dict[str, str] = {
     "notification_not_found": N_("消息不存在"),
     "object_not_found": N_("文件在存储中不存在"),
     "office_kind": N_("参会、督查检查记录由市职转办登记"),
+    "one_file_only": N_("每次请求只能上传一个文件"),
     "override_not_found": N_("该工作日调整不存在"),
     "own_department": N_("不能处理本部门的事项或记录"),
     "password_change_required": N_("请先在门户修改初始密码或被重置的密码，再申请 API 令牌"),

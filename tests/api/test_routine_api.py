@@ -283,3 +283,45 @@ def test_10_1_suggestion_counts_only_what_the_department_did(
     # A meeting the department missed is what lowers it: 2 of 3 completed.
     review(register("meeting", "2018-11", "十一月推进会", outcome="missed"), "accepted")
     assert suggested()["points"] == "3.33"
+
+
+def test_multipart_fields_are_declared_and_one_file_goes_per_request(
+    client: FlaskClient, cast: Cast, session: Session
+) -> None:
+    """A stray form field is refused as in a JSON body, and a second `file` part is refused
+    rather than dropped unsaid (routine records and evidence alike); nothing is stored."""
+    import io
+
+    from workflow.demo import demo_pdf
+
+    w = cast.world
+    aid = w.assessment.id
+    extra = client.post(
+        f"{BASE}/assessments/{aid}/routine",
+        data=pdf_upload(kind="monthly_info", period="2018-08", title="信息", extra="1"),
+        headers=cast.headers("own"),
+        content_type="multipart/form-data",
+    )
+    assert extra.status_code == 400 and error_code(extra) == "unknown_field"
+    misnamed = client.post(
+        f"{BASE}/assessments/{aid}/routine",
+        data={"x": (io.BytesIO(demo_pdf("m")), "会议.pdf"), "kind": "meeting",
+              "period": "2018-09", "title": "推进会", "department": str(w.dep_b.id)},
+        headers=cast.headers("reviewer"),
+        content_type="multipart/form-data",
+    )  # fmt: skip
+    assert misnamed.status_code == 400 and error_code(misnamed) == "unknown_field"
+    item = w.item(session, w.dep_a, "1")
+    two = client.post(
+        f"{BASE}/items/{item.id}/evidence",
+        data={"file": [(io.BytesIO(demo_pdf("a")), "a.pdf"), (io.BytesIO(demo_pdf("b")), "b.pdf")]},
+        headers=cast.headers("own"),
+        content_type="multipart/form-data",
+    )
+    assert two.status_code == 400 and error_code(two) == "one_file_only"
+    listed = client.get(f"{BASE}/items/{item.id}", headers=cast.headers("own")).get_json()
+    assert listed["evidence"] == []
+    records = client.get(
+        f"{BASE}/assessments/{aid}/departments/{w.dep_a.id}/routine", headers=cast.headers("own")
+    ).get_json()
+    assert records["records"] == []

@@ -63,8 +63,10 @@ def test_units_are_listed_with_names_and_lineage(
     assert old["names"][0]["to"] == "2019-03-01"
     assert by_name["住建局"]["offices"] == ["人防办"]
     assert by_name["城管执法大队"]["aliases"] == ["城管局"]
-    # Department users see no unit list (as for an unknown resource).
-    assert client.get("/api/v1/units", headers=cast.headers("own")).status_code == 404
+    # Department users may not list units: a role they lack (403, as API.md says), in words.
+    refused = client.get("/api/v1/units", headers=cast.headers("own"))
+    assert refused.status_code == 403
+    assert refused.get_json()["error"]["code"] == "role_required"
 
 
 def test_a_change_is_admin_only_checked_in_chinese_or_english_and_audited(

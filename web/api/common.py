@@ -6,6 +6,7 @@ import base64
 import binascii
 import datetime as dt
 import json
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -114,6 +115,18 @@ def json_body() -> dict[str, Any]:
         raise BadRequest("请求体须为 JSON 对象", code="malformed_json")
     _check_structure(data, MAX_JSON_DEPTH)
     return data
+
+
+def refuse_unknown_parts(declared: Iterable[str]) -> None:
+    """Refuse a multipart field the form does not declare, as a JSON body's (400), and a
+    second `file` part (one file per request: the others would be dropped unsaid)."""
+    unknown = sorted((set(request.form) | set(request.files)) - set(declared))
+    if unknown:
+        raise BadRequest(
+            "不支持的字段：%(fields)s", code="unknown_field", params={"fields": ", ".join(unknown)}
+        )
+    if len(request.files.getlist("file")) > 1:
+        raise BadRequest("每次请求只能上传一个文件（字段 file）", code="one_file_only")
 
 
 def form_text(name: str, max_length: int) -> str | None:

@@ -26,6 +26,7 @@ from web.api.common import (
     json_response,
     points,
     query_limit,
+    refuse_unknown_parts,
 )
 from web.api.contract import ANY_FILE, contract, parse_body
 from web.auth import api_user
@@ -163,12 +164,7 @@ def upload_evidence(iid: int) -> Response:
     get_readable_item(db, iid, user)  # a 404 before the body is read
     if request.mimetype != "multipart/form-data":
         raise UnsupportedMediaType("请以 multipart/form-data 上传文件（字段 file）")
-    # As a JSON body's: a field the form does not declare is refused, not ignored.
-    unknown = sorted((set(request.form) | set(request.files)) - set(s.EvidenceForm.model_fields))
-    if unknown:
-        raise BadRequest(
-            "不支持的字段：%(fields)s", code="unknown_field", params={"fields": ", ".join(unknown)}
-        )
+    refuse_unknown_parts(s.EvidenceForm.model_fields)
     upload = request.files.get("file")
     if upload is None:
         raise BadRequest("缺少文件（字段 file）", code="file_required")

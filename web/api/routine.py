@@ -20,6 +20,7 @@ from web.api.common import (
     iso,
     json_response,
     points,
+    refuse_unknown_parts,
 )
 from web.api.contract import contract, parse_body
 from web.auth import api_user
@@ -88,6 +89,7 @@ def create_routine(aid: int) -> Response:
         raise UnsupportedMediaType(
             "请以 multipart/form-data 提交（字段 kind、period、title、file）"
         )
+    refuse_unknown_parts(s.RoutineForm.model_fields)
     department = form_text("department", 20)
     department_id = None
     if department is not None:

@@ -22,7 +22,7 @@ from web.api.contract import contract, parse_body
 from web.auth import api_user
 from web.clock import request_now
 from web.db import get_db
-from workflow.errors import NotFound
+from workflow.errors import Forbidden, NotFound
 from workflow.models import Department, Unit, UnitChange, User
 from workflow.notices import scores_visible_to
 from workflow.permissions import can_read_all, is_office_staff, own_department_ids
@@ -82,12 +82,12 @@ def change_body(change: UnitChange, by_id: dict[int, Unit]) -> dict[str, Any]:
 
 
 def _staff(user: User) -> None:
-    if not can_read_all(user):
-        raise NotFound("资源不存在", code="not_found")
+    if not can_read_all(user):  # a role the caller lacks, not something hidden: 403
+        raise Forbidden("只有市职转办人员和审计员可以查看单位列表", code="role_required")
 
 
 @bp.get("/units")
-@contract("units", query=s.Page, ok={200: (s.UnitList, "Units across years.")}, errors=(404,))
+@contract("units", query=s.Page, ok={200: (s.UnitList, "Units across years.")}, errors=(403,))
 def list_units() -> Response:
     """List the units (被考核单位) across years with names, aliases and lineage (staff)."""
     _staff(api_user())
