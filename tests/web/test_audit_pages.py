@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 import io
 import json
+import re
 from collections.abc import Callable
 
 from flask import Flask
@@ -143,3 +144,42 @@ def test_audit_pages_are_for_auditors_and_admins(app: Flask, login: Login) -> No
     assert login("member_a").get("/audit/").status_code == 403
     assert login("reviewer").get("/audit/export.csv").status_code == 403
     assert login("admin").get("/audit/verify").status_code == 200
+
+
+def test_admin_events_read_in_words(
+    app: Flask, session: Session, world: World, store: LocalStore, login: Login
+) -> None:
+    """A unit change, a stage deadline, a calendar override and a score read as labelled
+    Chinese lines: no field codes (effective_on, is_workday, stage submit) and no "结构化内容"
+    for a score's points (found by a walk through the office's pages)."""
+    from tests.integration.test_notices import score_department
+    from workflow.calendar import (
+        remove_calendar_override,
+        set_calendar_override,
+        set_stage_deadline,
+    )
+    from workflow.units import apply_change
+
+    w = world
+    apply_change(
+        session, kind="rename", effective_on=dt.date(2019, 3, 1), document_no="蛟市机编〔2019〕1号",
+        reason="机构改革", from_ids=[w.dep_b.unit_id], to=[{"name": "改名局"}], actor=w.admin,
+    )  # fmt: skip
+    set_stage_deadline(
+        session, w.assessment, "submit", starts_on=None, due_on=dt.date(2018, 9, 28),
+        working_days=None, actor=w.admin,
+    )  # fmt: skip
+    override = set_calendar_override(session, dt.date(2018, 9, 29), True, "调休上班", actor=w.admin)
+    remove_calendar_override(session, override.id, actor=w.admin)
+    score_department(session, store, w, w.dep_a, w.member_a)
+    session.commit()
+    html = text(login("auditor").get("/audit/?limit=200"))
+    lines = re.sub(r"<code[^>]*>.*?</code>", "", html.split("<tbody>")[1], flags=re.S)
+    for code in ("effective_on", "is_workday", "resolved_due_on", "working_days", "stage",
+                 "full_name", ">rename<", ">submit<", "calendar 2018"):  # fmt: skip
+        assert code not in lines, code
+    assert "结构化内容" not in lines
+    assert "<dt>生效日期</dt><dd>2019-03-01</dd>" in lines and "<dd>更名</dd>" in lines
+    assert "<dt>阶段</dt><dd>自评提交截止</dd>" in lines
+    assert "<dt>上班</dt><dd>是</dd>" in lines and "工作日历 2018-09-29" in lines
+    assert re.search(r"<dt>得分</dt><dd>1\.1：[0-9.]+", lines), lines[:2000]

@@ -43,11 +43,14 @@ from web.portal.event_text import (
     shanghai,
 )
 from workflow.audit import event_body, json_line
+from workflow.calendar import STAGE_LABELS
 from workflow.exports import AUDIT_HEADERS, AUDIT_WIDTHS, audit_rows
 from workflow.models import AuditEvent, Department, Indicator, Item
 from workflow.reconcile import FIELD_LABELS, Difference, check_audit
 from workflow.spreadsheets import safe_csv_writer, xlsx_bytes
 from workflow.states import Role
+from workflow.units import KIND_LABELS as UNIT_CHANGE_KINDS
+from workflow.units import STATUS_LABELS as UNIT_STATUSES
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 
@@ -154,7 +157,58 @@ PAYLOAD_LABELS = {
     "total_points": N_("总分"),
     "previous_id": N_("上一版本编号"),
     "before": N_("修改前"),
+    "after": N_("修改后"),
+    "opens_at": N_("开始时间"),
+    "closes_at": N_("结束时间"),
+    "previous_window": N_("原申诉期"),
+    "finalised_at": N_("最终确定时间"),
+    "departments": N_("部门数"),
+    "indicators": N_("指标数"),
+    "items": N_("事项数"),
+    "proposed": N_("按建议的单位"),
+    "result_document_no": N_("结果通知文号"),
+    "scheme_code": N_("方案编号"),
+    "units": N_("单位"),
+    "units_created": N_("新建单位"),
+    "effective_on": N_("生效日期"),
+    "id": N_("编号"),
+    "name": N_("名称"),
+    "full_name": N_("全称"),
+    "status": N_("状态"),
+    "aliases": N_("别名"),
+    "alias": N_("别名"),
+    "unit_id": N_("单位编号"),
+    "username": N_("用户名"),
+    "evidence_id": N_("材料编号"),
+    "stage": N_("阶段"),
+    "starts_on": N_("开始日期"),
+    "due_on": N_("截止日期"),
+    "working_days": N_("工作日数"),
+    "resolved_due_on": N_("推算的截止日期"),
+    "day": N_("日期"),
+    "is_workday": N_("上班"),
+    "submit_due_on": N_("提交截止日期"),
+    "working_days_late": N_("逾期工作日数"),
+    "deduction_reason": N_("扣分原因"),
+    "department_id": N_("部门编号"),
+    "user_id": N_("用户编号"),
+    "token_id": N_("令牌编号"),
+    "expires_at": N_("到期时间"),
+    "job_id": N_("任务编号"),
+    "params": N_("参数"),
+    "old_title": N_("原标题"),
+    "notice_base_id": N_("底版编号"),
+    "channels": N_("通知渠道"),
+    "digest": N_("每日汇总"),
+    "email_set": N_("已填电子邮箱"),
+    "webhook_set": N_("已填群机器人地址"),
+    "remind_days": N_("提前提醒工作日数"),
+    "names": N_("名称"),
+    "comment": N_("说明"),
+    "state": N_("状态"),
 }
+#: A payload whose keys are the scheme's scoring point codes (1.1, 10.1): read as code：value.
+CODE_KEYED = frozenset({"scores", "deductions", "rulings", "suggested"})
 VALUE_LABELS = {
     **KIND_LABELS,
     **OUTCOME_LABELS,
@@ -169,13 +223,20 @@ VALUE_LABELS = {
     "docx": N_("Word 导入"),
     "shipped": N_("随系统提供"),
     "cli": N_("命令行导入"),
+    **UNIT_CHANGE_KINDS,
+    **UNIT_STATUSES,
+    **STAGE_LABELS,
 }
 
 
-LABELLED_VALUES = frozenset({"kind", "outcome", "registered_by", "trigger", "origin"})
+LABELLED_VALUES = frozenset(
+    {"kind", "outcome", "registered_by", "trigger", "origin", "status", "stage"}
+)
 
 
 def _text(value: Any, key: str = "") -> str:
+    if isinstance(value, dict) and key in CODE_KEYED:  # per scoring point: 1.1：4.00
+        return "；".join(f"{k}：{_text(v, key)}" for k, v in value.items()) or gettext("（无）")
     if isinstance(value, dict) and not all(str(k) in PAYLOAD_LABELS for k in value):
         # A nested record (a notice's snapshot): the raw JSON beside it shows it in full.
         return gettext("结构化内容，共 %(n)s 项，见原始记录", n=len(value))

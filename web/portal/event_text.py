@@ -75,6 +75,8 @@ TARGET_TYPES = {
     "department": N_("部门"),
     "scheme": N_("考核方案"),
     "unit_change": N_("单位调整"),
+    "calendar": N_("工作日历"),
+    "job": N_("后台任务"),
 }
 
 
