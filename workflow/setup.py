@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from workflow.audit import record_event
 from workflow.db import serialise
@@ -26,7 +26,15 @@ from workflow.models import (
 from workflow.permissions import forget_own_departments
 from workflow.scheme import Scheme
 from workflow.states import Role
-from workflow.units import NewUnit, get_unit, make_unit, proposed_units, unit_for_department
+from workflow.units import (
+    UNIT_NAMES_LOCK,
+    NewUnit,
+    get_unit,
+    make_unit,
+    name_key,
+    proposed_units,
+    unit_for_department,
+)
 
 
 def _assessment_row(session: Session, scheme: Scheme, *, code: str, year: int) -> Assessment:
@@ -121,6 +129,7 @@ def install_scheme(session: Session, scheme: Scheme, actor: User | None = None) 
     ).scalar_one_or_none()
     if existing is not None:
         return existing
+    serialise(session, UNIT_NAMES_LOCK)  # units are found by name, or made: as a change does
     assessment = _assessment_row(session, scheme, code=scheme.code, year=scheme.year)
     departments: list[Department] = []
     units_made: list[int] = []
@@ -193,6 +202,21 @@ def _mapped_units(session: Session, unit_ids: Sequence[Any] | None) -> list[Unit
             units.append(unit)
     if not units:
         raise InvalidValue("请至少选择一个被考核单位", code="units_required")
+    by_name: dict[str, Unit] = {}
+    for unit in units:  # each unit is a department named as the unit: one name, one department
+        first = by_name.setdefault(name_key(unit.name), unit)
+        if first is not unit:
+            raise Conflict(
+                "单位“%(first)s”（编号 %(first_id)s）与单位“%(second)s”（编号 %(second_id)s）"
+                "名称相同，不能在同一年度考核中各为一个部门：请先在“被考核单位”中更名或合并",
+                code="unit_names_clash",
+                params={
+                    "first": first.name,
+                    "first_id": first.id,
+                    "second": unit.name,
+                    "second_id": unit.id,
+                },
+            )
     return units
 
 
@@ -298,18 +322,22 @@ def create_assessment(
 
 
 def find_department(session: Session, assessment_id: int, name: str) -> Department | None:
-    """Find a department by its name, full name, alias or office name."""
-    name = name.strip()
-    dep = session.execute(
-        select(Department).where(
-            Department.assessment_id == assessment_id,
-            (Department.name == name) | (Department.full_name == name),
-        )
-    ).scalar_one_or_none()
-    if dep is not None:
-        return dep
-    return session.execute(
+    """Find a department by its name, full name, alias or office name (in that order).
+
+    Names compare as units' do (`workflow.units.name_key`): “政府办(民族宗教局、法制办 )” is
+    “政府办（民族宗教局、法制办）”."""
+    key = name_key(name)
+    if not key:
+        return None
+    deps = session.scalars(
         select(Department)
-        .join(DepartmentAlias, DepartmentAlias.department_id == Department.id)
-        .where(Department.assessment_id == assessment_id, DepartmentAlias.alias == name)
-    ).scalar_one_or_none()
+        .where(Department.assessment_id == assessment_id)
+        .options(selectinload(Department.aliases))
+        .order_by(Department.position, Department.id)
+    ).all()
+    for rank in range(3):  # names first, then full names, then aliases and offices
+        for dep in deps:
+            names = ([dep.name], [dep.full_name], [a.alias for a in dep.aliases])[rank]
+            if any(name_key(n) == key for n in names):
+                return dep
+    return None

@@ -15,6 +15,7 @@ Each assessment's department row is one year's appearance of a unit (`Department
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -25,7 +26,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from workflow.audit import record_event
+from workflow.db import lock_key, serialise
 from workflow.errors import Forbidden, InvalidValue, NotFound
+from workflow.messages import N_, Term
 from workflow.models import Unit, UnitAlias, UnitChange, UnitChangeLink, UnitName, User, utcnow
 from workflow.permissions import forget_own_departments
 from workflow.states import Role
@@ -40,6 +43,9 @@ MAX_NAME = 100
 MAX_FULL_NAME = 200
 MAX_DOCUMENT_NO = 100
 MAX_REASON = 2000
+#: The lock every unit change takes before it checks names: two changes at once that would
+#: give two units one name queue here, and the second is refused.
+UNIT_NAMES_LOCK = lock_key("unit-names")
 
 
 @dataclass(frozen=True)
@@ -87,21 +93,101 @@ def all_units(session: Session) -> list[Unit]:
     return sorted(units, key=lambda u: (u.status != "active", u.id))
 
 
+#: Characters that show nothing but are not format characters (category Cf, dropped too):
+#: the combining grapheme joiner, Hangul fillers, variation selectors.
+_INVISIBLE = frozenset(
+    "\u034f\u115f\u1160\u3164\uffa0"
+    + "".join(map(chr, range(0x180B, 0x1810)))
+    + "".join(map(chr, range(0xFE00, 0xFE10)))
+    + "".join(map(chr, range(0xE0100, 0xE01F0)))
+)
+
+
+def _shows(ch: str) -> bool:
+    return ch not in _INVISIBLE and unicodedata.category(ch) != "Cf"
+
+
+def clean_name(text: str) -> str:
+    """A name as it is stored: invisible and format characters (zero-width spaces, direction
+    overrides, the byte-order mark) dropped, runs of spaces one space, stripped."""
+    return " ".join("".join(ch for ch in text if _shows(ch)).split())
+
+
+def has_control(text: str) -> bool:
+    """Tell whether a text holds a control character (a tab, a line break, NUL, …)."""
+    return any(unicodedata.category(ch) == "Cc" for ch in text)
+
+
+def name_key(text: str) -> str:
+    """What makes two names the same to a reader: full-width and half-width forms (NFKC),
+    spaces, invisible characters and letter case aside (“ｘ局” is “x 局”, “住建局（人防办）” is
+    “住建局(人防办)”)."""
+    folded = unicodedata.normalize("NFKC", clean_name(text)).casefold()
+    return "".join(ch for ch in folded if _shows(ch) and not ch.isspace())
+
+
+#: How a unit answers to a name, in the order `find_unit` tries them (alias and office tie).
+HOW = {"name": 0, "full_name": 1, "alias": 2, "office": 2, "former": 3}
+#: The same, in words (naming the holder of a name a change may not take).
+HOW_LABELS = {
+    "name": N_("名称"),
+    "full_name": N_("全称"),
+    "alias": N_("别名"),
+    "office": N_("挂牌机构"),
+    "former": N_("曾用名"),
+}
+
+
+@dataclass(frozen=True)
+class _Known:
+    """One name a unit answers to: how (a key of `HOW`), and the unit's status."""
+
+    how: str
+    unit_id: int
+    text: str
+    status: str
+
+
+def _known_names(session: Session) -> dict[str, list[_Known]]:
+    """Every name any unit answers to, by `name_key`: current names and full names, aliases
+    and offices, former names."""
+    out: dict[str, list[_Known]] = {}
+
+    def add(text: str, how: str, unit_id: int, status: str) -> None:
+        key = name_key(text)
+        if key:
+            out.setdefault(key, []).append(_Known(how, unit_id, text, status))
+
+    names = session.execute(
+        select(
+            UnitName.unit_id, UnitName.name, UnitName.full_name, UnitName.valid_to, Unit.status
+        ).join(Unit, Unit.id == UnitName.unit_id)
+    ).all()
+    for uid, name, full, valid_to, status in names:
+        add(name, "name" if valid_to is None else "former", uid, status)
+        add(full, "full_name" if valid_to is None else "former", uid, status)
+    aliases = session.execute(
+        select(UnitAlias.unit_id, UnitAlias.alias, UnitAlias.kind, Unit.status).join(
+            Unit, Unit.id == UnitAlias.unit_id
+        )
+    ).all()
+    for uid, alias, kind, status in aliases:
+        add(alias, "office" if kind == "office" else "alias", uid, status)
+    return out
+
+
 def find_unit(session: Session, name: str, *, active_only: bool = False) -> Unit | None:
-    """The unit known by `name`: its current name first, then an alias or office, then a
-    former name (the newest unit wins)."""
-    name = name.strip()
-    current = select(UnitName.unit_id).where(UnitName.name == name, UnitName.valid_to.is_(None))
-    by_alias = select(UnitAlias.unit_id).where(UnitAlias.alias == name)
-    former = select(UnitName.unit_id).where(UnitName.name == name)
-    for stmt in (current, by_alias, former):
-        q = select(Unit).where(Unit.id.in_(stmt)).order_by(Unit.id.desc())
-        if active_only:
-            q = q.where(Unit.status == "active")
-        unit = session.execute(q.limit(1)).scalar()
-        if unit is not None:
-            return unit
-    return None
+    """The unit known by `name`: its current name first, then its current full name (as the
+    rules write it, “住建局（人防办）”), then an alias or office, then a former name (the
+    newest unit wins). Names compare as `name_key` does: full-width and half-width brackets,
+    spaces and invisible characters aside."""
+    known = _known_names(session).get(name_key(name), [])
+    if active_only:
+        known = [k for k in known if k.status == "active"]
+    if not known:
+        return None
+    best = min(known, key=lambda k: (HOW[k.how], -k.unit_id))
+    return session.get(Unit, best.unit_id)
 
 
 def make_unit(session: Session, spec: NewUnit, valid_from: dt.date | None = None) -> Unit:
@@ -111,9 +197,8 @@ def make_unit(session: Session, spec: NewUnit, valid_from: dt.date | None = None
     unit.names = [
         UnitName(name=spec.name, full_name=spec.full_name or spec.name, valid_from=valid_from)
     ]
-    unit.aliases = [UnitAlias(alias=a, kind="alias") for a in dict.fromkeys(spec.aliases)] + [
-        UnitAlias(alias=o, kind="office") for o in dict.fromkeys(spec.offices)
-    ]
+    unit.aliases = []
+    _add_aliases(unit, spec)
     session.add(unit)
     session.flush()
     return unit
@@ -147,23 +232,44 @@ def parse_day(value: Any) -> dt.date:
     raise InvalidValue("生效日期须为 YYYY-MM-DD 格式的日期", code="bad_effective_on")
 
 
+def _unit_text(value: Any, n: int) -> str:
+    """A name of the `n`th new unit, cleaned (`clean_name`); control characters refused."""
+    if has_control(value):
+        raise InvalidValue(
+            "第 %(n)s 个新单位的名称、全称、别名或挂牌机构含控制字符（如换行、制表符）",
+            code="bad_unit_name",
+            params={"n": n},
+        )
+    return clean_name(value)
+
+
 def parse_new_unit(value: Any, n: int) -> NewUnit:
-    """A `to` entry: {"name", "full_name"?, "aliases"?, "offices"?}, else InvalidValue."""
+    """A `to` entry: {"name", "full_name"?, "aliases"?, "offices"?}, else InvalidValue.
+
+    Every name is cleaned of invisible and format characters (`clean_name`); one holding a
+    control character is refused."""
     if isinstance(value, NewUnit):
-        return value
+        value = {
+            "name": value.name,
+            "full_name": value.full_name,
+            "aliases": list(value.aliases),
+            "offices": list(value.offices),
+        }
     if not isinstance(value, Mapping):
         raise InvalidValue(
             "第 %(n)s 个新单位须为含 name 的对象", code="bad_change_units", params={"n": n}
         )
-    name = value.get("name")
-    if not isinstance(name, str) or not name.strip() or len(name.strip()) > MAX_NAME:
+    raw = value.get("name")
+    name = _unit_text(raw, n) if isinstance(raw, str) else ""
+    if not name or len(name) > MAX_NAME:
         raise InvalidValue(
             "第 %(n)s 个新单位的名称不能为空，且不超过 %(max)s 字",
             code="bad_unit_name",
             params={"n": n, "max": MAX_NAME},
         )
-    full = value.get("full_name") or ""
-    if not isinstance(full, str) or len(full.strip()) > MAX_FULL_NAME:
+    raw_full = value.get("full_name") or ""
+    full = _unit_text(raw_full, n) if isinstance(raw_full, str) else None
+    if full is None or len(full) > MAX_FULL_NAME:
         raise InvalidValue(
             "第 %(n)s 个新单位的全称不超过 %(max)s 字",
             code="bad_unit_name",
@@ -171,17 +277,20 @@ def parse_new_unit(value: Any, n: int) -> NewUnit:
         )
     lists = []
     for key in ("aliases", "offices"):
-        raw = value.get(key) or []
-        if not isinstance(raw, list) or not all(
-            isinstance(a, str) and a.strip() and len(a.strip()) <= MAX_NAME for a in raw
-        ):
+        items = value.get(key) or []
+        cleaned = (
+            [_unit_text(a, n) if isinstance(a, str) else "" for a in items]
+            if isinstance(items, list)
+            else [""]
+        )
+        if not all(a and len(a) <= MAX_NAME for a in cleaned):
             raise InvalidValue(
                 "第 %(n)s 个新单位的别名和挂牌机构须为不超过 %(max)s 字的名称列表",
                 code="bad_unit_name",
                 params={"n": n, "max": MAX_NAME},
             )
-        lists.append(tuple(a.strip() for a in raw))
-    return NewUnit(name.strip(), full.strip(), lists[0], lists[1])
+        lists.append(tuple(cleaned))
+    return NewUnit(name, full, lists[0], lists[1])
 
 
 def _shape(kind: str, sources: Sequence[Unit], targets: Sequence[NewUnit]) -> None:
@@ -199,21 +308,52 @@ def _shape(kind: str, sources: Sequence[Unit], targets: Sequence[NewUnit]) -> No
         raise InvalidValue("撤销须指定至少一个原单位，且不能有新单位", code="bad_change_units")
 
 
+def _names_of(spec: NewUnit) -> dict[str, str]:
+    """Every name a new unit answers to, by `name_key`: name, full name, aliases, offices."""
+    out: dict[str, str] = {}
+    for text in (spec.name, spec.full_name, *spec.aliases, *spec.offices):
+        if text:
+            out.setdefault(name_key(text), text)
+    return out
+
+
 def _check_names(session: Session, targets: Sequence[NewUnit], keep: set[int]) -> None:
-    """A new name may not be the current name of another active unit (nor repeat)."""
-    seen: set[str] = set()
-    for t in targets:
-        if t.name in seen:
+    """No name a new unit answers to (name, full name, alias, office) may be one another unit
+    answers to, nor repeat among the new units: names compare as `name_key` does.
+
+    The other units are the active ones, with their former names, and those merged or split
+    (their names live on in their successors); a dissolved unit's names are free again, and
+    so are the names of the units the change ends (`keep`)."""
+    known = _known_names(session)
+    seen: dict[str, int] = {}
+    for n, target in enumerate(targets):
+        for key, text in _names_of(target).items():
+            if seen.setdefault(key, n) != n:
+                raise InvalidValue(
+                    "新单位名称重复：%(name)s", code="unit_name_in_use", params={"name": text}
+                )
+            holders = [
+                k for k in known.get(key, []) if k.unit_id not in keep and k.status != "dissolved"
+            ]
+            if not holders:
+                continue
+            holder = min(holders, key=lambda k: (k.status != "active", HOW[k.how], -k.unit_id))
+            unit = get_unit(session, holder.unit_id)
+            params = {"name": text, "unit": unit.name, "how": Term(HOW_LABELS[holder.how])}
+            if holder.status == "active":
+                raise InvalidValue(
+                    "名称“%(name)s”已是单位“%(unit)s”的%(how)s，"
+                    "不能再用作其他单位的名称、别名或挂牌机构",
+                    code="unit_name_in_use",
+                    params=params,
+                )
+            if holder.how == "former" and key in (name_key(unit.name), name_key(unit.full_name)):
+                params["how"] = Term(HOW_LABELS["name"])  # the name it bore when it ended
             raise InvalidValue(
-                "新单位名称重复：%(name)s", code="unit_name_in_use", params={"name": t.name}
-            )
-        seen.add(t.name)
-        holder = find_unit(session, t.name, active_only=True)
-        if holder is not None and holder.id not in keep and holder.name == t.name:
-            raise InvalidValue(
-                "名称“%(name)s”已是在用单位的名称",
+                "名称“%(name)s”是已合并或拆分的单位“%(unit)s”的%(how)s，由其后继单位沿用，"
+                "不能再用作其他单位的名称、别名或挂牌机构",
                 code="unit_name_in_use",
-                params={"name": t.name},
+                params=params,
             )
 
 
@@ -237,6 +377,8 @@ def apply_change(
     in Asia/Shanghai, by default now's), never ahead of it.
     """
     _require_admin(actor)
+    # Before anything is read: a second change at once sees what the first one made.
+    serialise(session, UNIT_NAMES_LOCK)
     if kind not in KINDS:
         raise InvalidValue(
             "未知的单位调整类型：%(kind)s（可用 create、rename、merge、split、dissolve）",
@@ -347,11 +489,13 @@ def apply_change(
 
 
 def _add_aliases(unit: Unit, spec: NewUnit) -> None:
-    have = {a.alias for a in unit.aliases}
+    """Add the spec's aliases and offices the unit does not answer to yet (one row a name:
+    an office also given as an alias, or a spelling of one already there, is not repeated)."""
+    have = {name_key(a.alias) for a in unit.aliases}
     for alias, kind in [(a, "alias") for a in spec.aliases] + [(o, "office") for o in spec.offices]:
-        if alias not in have:
+        if name_key(alias) not in have:
             unit.aliases.append(UnitAlias(alias=alias, kind=kind))
-            have.add(alias)
+            have.add(name_key(alias))
 
 
 STATUS_LABELS = {"active": "在用", "merged": "合并", "split": "拆分", "dissolved": "撤销"}

@@ -12,6 +12,7 @@ from workflow.audit import verify_chain
 from workflow.models import Assessment, Item, StoredScheme
 from workflow.reconcile import reconcile
 from workflow.schemes import import_shipped
+from workflow.units import NewUnit, make_unit
 
 
 def _scheme_id(session: Session, code: str = "jiaohe-2019-shili") -> int:
@@ -172,3 +173,31 @@ def test_assessments_create_command(app: Flask, session: Session, cast: Cast) ->
     session.expire_all()
     made = session.execute(select(Assessment).where(Assessment.year == 2019)).scalar_one()
     assert made.result_document_no == "蛟市职转办〔2020〕2号（示例）" and made.scheme_id is not None
+
+
+def test_two_units_of_one_name_are_refused_clearly_and_nothing_is_made(
+    client: FlaskClient, cast: Cast, session: Session
+) -> None:
+    scheme_id = _scheme_id(session)
+    # Two active units of one name (made before the changes were serialised, or look-alikes).
+    first = make_unit(session, NewUnit("并发局"))
+    second = make_unit(session, NewUnit("并发局"))
+    third = make_unit(session, NewUnit("ｘ局"))
+    fourth = make_unit(session, NewUnit("x 局"))
+    session.commit()
+    url, admin = "/api/v1/assessments", cast.headers("admin")
+    base = {"scheme_id": scheme_id, "year": 2019, "result_document_no": "蛟市职转办〔2020〕1号"}
+    proposed = client.post(url, json=base, headers=admin)  # the proposal holds both
+    assert proposed.status_code == 409, proposed.get_json()
+    error = proposed.get_json()["error"]
+    assert error["code"] == "unit_names_clash"
+    assert f"单位“并发局”（编号 {first.id}）与单位“并发局”（编号 {second.id}）" in error["message"]
+    chosen = client.post(url, json={**base, "units": [third.id, fourth.id]}, headers=admin)
+    assert chosen.status_code == 409
+    assert "“ｘ局”" in chosen.get_json()["error"]["message"]
+    english = client.post(url, json=base, headers={**admin, "Accept-Language": "en"})
+    assert english.get_json()["error"]["message"].startswith("Unit “并发局” (no. ")
+    session.expire_all()
+    assert session.scalar(select(func.count()).where(Assessment.year == 2019)) == 0
+    fine = client.post(url, json={**base, "units": [first.id, third.id]}, headers=admin)
+    assert fine.status_code == 201, fine.get_json()

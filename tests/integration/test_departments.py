@@ -76,3 +76,18 @@ def test_only_admins(session: Session, world: World) -> None:
     with pytest.raises(NotFound):  # an alias of another department
         remove_alias(session, world.dep_b, row.id, actor=world.admin)
     assert _events(session)[-1].payload is not None
+
+
+def test_a_department_is_found_by_its_full_name_in_any_spelling(
+    session: Session, world: World
+) -> None:
+    aid = world.assessment.id
+    zhengfu = find_department(session, aid, "政府办")
+    assert zhengfu is not None and zhengfu.full_name == "政府办（民族宗教局、法制办）"
+    for spelling in ("政府办（民族宗教局、法制办）", "政府办(民族宗教局、法制办 )",
+                     "政府办 ( 民族宗教局、法制办 )", "法制办", "政府办\u200b"):  # fmt: skip
+        assert find_department(session, aid, spelling) is zhengfu, spelling
+    zhujian = find_department(session, aid, "住建局")
+    assert zhujian is not None and find_department(session, aid, "住建局(人防办)") is zhujian
+    assert find_department(session, aid, "不存在局") is None
+    assert find_department(session, aid, " ") is None

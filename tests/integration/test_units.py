@@ -245,3 +245,104 @@ def test_saving_a_merged_units_user_with_the_department_they_lead_to_keeps_their
     set_roles(session, w.member_a, ["department"], department=other, actor=w.admin)
     session.commit()
     assert w.member_a.unit_id == other.unit_id  # a deliberate move still moves them
+
+
+@pytest.mark.parametrize(
+    ("name", "clash"),
+    [
+        ("交通局\u200b", "交通局"),  # a zero-width space
+        ("\ufeff交通\u2060局", "交通局"),  # a byte-order mark, a word joiner
+        ("交 通 局", "交通局"),  # spaces
+        ("ｘ局", "x局"),  # full-width (equal after NFKC)
+        ("X局", "x局"),  # letter case
+    ],
+)
+def test_a_look_alike_of_a_units_name_is_refused(
+    session: Session, world: World, name: str, clash: str
+) -> None:
+    if clash == "x局":
+        change(session, world, "create", [], [{"name": "x局"}])
+    with pytest.raises(InvalidValue) as caught:
+        change(session, world, "create", [], [{"name": name}])
+    assert caught.value.code == "unit_name_in_use"
+    assert f"单位“{clash}”的名称" in str(caught.value.message)
+
+
+def test_new_names_are_cleaned_of_invisible_characters_and_control_characters_refused(
+    session: Session, world: World
+) -> None:
+    made = change(
+        session, world, "create", [], [{"name": "\u202e局育教\u200b", "full_name": " 新\u200d局 ",
+                                        "aliases": ["甲\ufeff"], "offices": ["乙"]}],
+    )  # fmt: skip
+    unit = session.get_one(Unit, made.to_ids[0])
+    assert (unit.name, unit.full_name) == ("局育教", "新局")  # no longer reads as 教育局
+    assert [(a.alias, a.kind) for a in unit.aliases] == [("甲", "alias"), ("乙", "office")]
+    for bad in ({"name": "新\n局"}, {"name": "新局", "full_name": "新\t局"},
+                {"name": "新局", "aliases": ["a\x00"]}, {"name": "\u200b\u202e"}):  # fmt: skip
+        with pytest.raises(InvalidValue) as caught:
+            change(session, world, "create", [], [bad])
+        assert caught.value.code == "bad_unit_name", bad
+    # An office also given as an alias is one row (the table holds each name once a unit).
+    twice = change(session, world, "create", [], [{"name": "丙局", "aliases": ["丁"],
+                                                   "offices": ["丁"]}])  # fmt: skip
+    assert [a.alias for a in session.get_one(Unit, twice.to_ids[0]).aliases] == ["丁"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "from_name", "new_name", "holder", "how"),
+    [
+        ("rename", "财政局", "城管局", "城管执法大队", "别名"),
+        ("create", None, "价格监督检查局", "发改局", "挂牌机构"),
+        ("create", None, "住建局(人防办)", "住建局", "全称"),
+        ("rename", "卫计局", "安监局", "安监局", "名称"),  # merged into 应急管理局 below
+        ("rename", "卫计局", "国土局", "自然资源局", "曾用名"),  # renamed below
+    ],
+)
+def test_a_name_another_unit_answers_to_is_refused_naming_that_unit(
+    session: Session, world: World, kind: str, from_name: str | None, new_name: str,
+    holder: str, how: str,
+) -> None:  # fmt: skip
+    w = world
+    anjian, meijian = unit_named(session, "安监局"), unit_named(session, "煤监局")
+    change(session, w, "merge", [anjian.id, meijian.id], [{"name": "应急管理局"}])
+    change(session, w, "rename", [unit_named(session, "国土局").id], [{"name": "自然资源局"}])
+    ids = [unit_named(session, from_name).id] if from_name else []
+    with pytest.raises(InvalidValue) as caught:
+        change(session, w, kind, ids, [{"name": new_name}])
+    assert caught.value.code == "unit_name_in_use"
+    message = str(caught.value.message)
+    assert f"单位“{holder}”的{how}" in message and f"名称“{new_name}”" in message
+    assert ("已合并或拆分的单位" in message) is (holder == "安监局")
+    # Nor as an alias or office of the new unit.
+    with pytest.raises(InvalidValue) as caught:
+        change(session, w, "create", [], [{"name": "新局", "offices": [new_name]}])
+    assert caught.value.code == "unit_name_in_use"
+
+
+def test_names_a_change_ends_or_a_dissolution_freed_may_be_taken(
+    session: Session, world: World
+) -> None:
+    w = world
+    zhujian = unit_named(session, "住建局")  # its office 人防办 becomes a unit of its own
+    change(session, w, "split", [zhujian.id], [{"name": "住建局"}, {"name": "人防办"}])
+    change(session, w, "dissolve", [unit_named(session, "旅游办").id], [])
+    again = change(session, w, "create", [], [{"name": "旅游办"}], effective_on=dt.date(2019, 4, 1))
+    assert session.get_one(Unit, again.to_ids[0]).status == "active"
+    assert unit_named(session, "旅游办").id == again.to_ids[0]
+    guotu = unit_named(session, "国土局")  # a unit may take back its own former name
+    change(session, w, "rename", [guotu.id], [{"name": "自然资源局"}])
+    change(session, w, "rename", [guotu.id], [{"name": "国土局"}], effective_on=dt.date(2019, 4, 1))
+    assert guotu.name == "国土局"
+
+
+def test_a_unit_is_found_by_its_full_name_in_any_spelling(session: Session, world: World) -> None:
+    zhengfu = unit_named(session, "政府办")
+    for spelling in ("政府办（民族宗教局、法制办）", "政府办(民族宗教局、法制办 )",
+                     " 政府办 （民族宗教局、法制办）\u200b", "民族宗教局"):  # fmt: skip
+        assert find_unit(session, spelling) is zhengfu, spelling
+    assert find_unit(session, "住建局（人防办）") is unit_named(session, "住建局")
+    assert find_unit(session, "住建局(人防办)", active_only=True) is unit_named(session, "住建局")
+    assert find_unit(session, "城管局") is unit_named(session, "城管执法大队")
+    assert find_unit(session, "") is None and find_unit(session, "\u200b") is None
+    assert find_unit(session, "不存在局") is None

@@ -146,3 +146,46 @@ def test_the_new_year_form_says_when_last_year_is_not_final(
     a.appeal_closes_at = now - dt.timedelta(days=3)
     session.commit()
     assert "尚未最终确定" not in text(admin.get("/admin/new-year"))
+
+
+def test_the_form_refuses_a_name_another_unit_answers_to_and_the_new_year_a_name_clash(
+    app: Flask, world: World, login: Login, session: Session
+) -> None:
+    from workflow.models import Assessment
+    from workflow.schemes import import_shipped
+    from workflow.units import NewUnit, make_unit
+
+    import_shipped(session)
+    make_unit(session, NewUnit("并发局"))  # two units of one name, from before the lock
+    make_unit(session, NewUnit("并发局"))
+    session.commit()
+    caizheng = find_unit(session, "财政局")
+    assert caizheng is not None
+    admin = login("admin")
+    html = text(admin.get("/admin/units"))
+    rename = {
+        "csrf_token": csrf_token(html),
+        "kind": "rename",
+        "from": [str(caizheng.id)],
+        "to": "城管局\u200b",
+        "effective_on": "2019-03-01",
+        "document_no": "蛟市机编〔2019〕5号",
+        "reason": "机构改革",
+    }
+    refused = admin.post("/admin/units/changes", data=rename)
+    assert refused.status_code == 422
+    assert "名称“城管局”已是单位“城管执法大队”的别名" in text(refused)
+    assert session.scalars(select(UnitChange)).first() is None
+    page = text(admin.get("/admin/new-year"))
+    scheme = re.search(r'<option value="(\d+)"[^>]*>2019', page)
+    assert scheme is not None
+    form = {
+        "csrf_token": csrf_token(page),
+        "scheme_id": scheme.group(1),
+        "year": "2019",
+        "result_document_no": "蛟市职转办〔2020〕1号",
+        "units": re.findall(r'name="units" value="(\d+)" checked', page),
+    }
+    clash = admin.post("/admin/new-year", data=form)
+    assert clash.status_code == 409 and "名称相同" in text(clash) and "并发局" in text(clash)
+    assert session.scalar(select(Assessment).where(Assessment.year == 2019)) is None
