@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -21,7 +22,7 @@ from workflow.assessments import assessment_status
 from workflow.audit import record_event
 from workflow.db import lock_key, lock_row, serialise
 from workflow.errors import BadRequest, Conflict, Forbidden, InvalidValue, NotFound
-from workflow.messages import N_, Term
+from workflow.messages import N_, Phrase, Term, localize
 from workflow.models import Assessment, CalendarOverride, Item, StageDeadline, User, utcnow
 from workflow.states import Role, State
 from workflow.workdays import UNKNOWN_YEAR, UnknownYear, WorkCalendar, local_date
@@ -48,6 +49,20 @@ MAX_REASON = 500
 MIN_YEAR, MAX_YEAR = 2000, 2100
 YEAR_RANGE = N_("日期年份须在 %(min)s 到 %(max)s 之间")
 YEARS = {"min": MIN_YEAR, "max": MAX_YEAR}
+#: The refusals of an override change a working-day deadline cannot take (year: of the
+#: assessment; stage: its label; missing: the year no longer known; reason: the order broken).
+OVERRIDE_NEEDED_REMOVED = N_(
+    "不能删除该工作日调整：%(year)s 年度考核的%(stage)s按工作日计算，要用到录入的 %(missing)s 年"
+    "安排，删除后将无法计算该期限。请先修改该阶段的截止日期"
+)
+OVERRIDE_BREAKS_ORDER = N_(
+    "该工作日调整会使 %(year)s 年度考核的%(stage)s变为 %(due_on)s，%(reason)s；未保存。"
+    "请先修改该年度的阶段截止日期"
+)
+OVERRIDE_BREAKS_ORDER_REMOVED = N_(
+    "删除该工作日调整会使 %(year)s 年度考核的%(stage)s变为 %(due_on)s，%(reason)s；未删除。"
+    "请先修改该年度的阶段截止日期"
+)
 
 
 def _require_admin(actor: User) -> None:
@@ -83,11 +98,22 @@ def parse_day(value: Any, what: str) -> dt.date | None:
 
 
 def parse_working_days(value: Any) -> int | None:
-    """Read a working-day count (1 … 250); empty is None."""
+    """Read a working-day count (1 … 250) from a form; empty is None."""
     if value is None or value == "":
         return None
-    if isinstance(value, str) and value.strip().isascii() and value.strip().isdecimal():
-        value = int(value.strip())
+    if isinstance(value, str):
+        text = value.strip()
+        digits = text[1:] if text[:1] in ("-", "+") else text
+        if digits.isascii() and digits.isdecimal() and len(digits) <= 18:
+            value = int(text)  # "-1" is a number out of range, not "not a number"
+    return check_working_days(value)
+
+
+def check_working_days(value: Any) -> int | None:
+    """Return a working-day count if it is an integer in 1 … 250 (None stays None); refuse
+    anything else with a clear message, before any count is attempted."""
+    if value is None:
+        return None
     if isinstance(value, bool) or not isinstance(value, int):
         raise BadRequest("工作日数须为整数", code="invalid_type")
     if not 1 <= value <= MAX_STAGE_WORKING_DAYS:
@@ -126,6 +152,22 @@ class Deadline:
     starts_on: dt.date | None
     due_on: dt.date | None
     working_days: int | None = None
+    #: What a count of working days runs from: "previous" (the last deadline before the
+    #: stage) or "start" (the stage's own start date, when no earlier stage has a deadline).
+    counts_from: str | None = None
+
+
+def counts_from(rows: dict[str, StageDeadline], stage: str) -> str | None:
+    """Tell what a stage's working-day count runs from ("start" or "previous"; None for a
+    date): the previous deadline, or the stage's own start when no stage before has one."""
+    row = rows.get(stage)
+    if row is None or row.working_days is None:
+        return None
+    names = [name for name, _label in STAGES]
+    earlier = names[: names.index(stage)]
+    if any(e in rows and (rows[e].due_on or rows[e].working_days) for e in earlier):
+        return "previous"
+    return "start"
 
 
 def resolve_deadlines(
@@ -145,7 +187,7 @@ def resolve_deadlines(
             base = previous_due if previous_due is not None else row.starts_on if row else None
             if base is not None:
                 due = calendar.add_working_days(base, count)
-        out[stage] = Deadline(stage, starts, due, count)
+        out[stage] = Deadline(stage, starts, due, count, counts_from(rows, stage))
         previous_due = due or previous_due
     return out
 
@@ -174,6 +216,9 @@ class StageView:
     pending: int | None
     is_running: bool
     problem: str | None = None
+    #: What `working_days` counts from: "start" (the stage's start) or "previous" (the
+    #: previous deadline); None for a date.
+    counts_from: str | None = None
     #: The year of the office's own arrangement (not the State Council's, which the system
     #: does not have yet) that this stage's dates are counted on, if any.
     entered_year: int | None = None
@@ -186,6 +231,7 @@ class StageView:
             "starts_on": self.starts_on.isoformat() if self.starts_on else None,
             "due_on": self.due_on.isoformat() if self.due_on else None,
             "working_days": self.working_days,
+            "counts_from": self.counts_from,
             "working_days_left": self.working_days_left,
             "overdue": self.overdue,
             "pending": self.pending,
@@ -229,6 +275,7 @@ def stage_calendar(
                 rows[stage].starts_on if stage in rows else None,
                 rows[stage].due_on if stage in rows else None,
                 rows[stage].working_days if stage in rows else None,
+                counts_from(rows, stage),
             )
             for stage, _label in STAGES
         }
@@ -248,6 +295,7 @@ def stage_calendar(
                 starts_on=d.starts_on,
                 due_on=d.due_on,
                 working_days=d.working_days,
+                counts_from=d.counts_from,
                 working_days_left=left,
                 overdue=d.due_on is not None and today > d.due_on and pending[stage] > 0,
                 pending=pending[stage],
@@ -319,6 +367,56 @@ def entered_years(session: Session) -> list[EnteredYear]:
     ]
 
 
+#: A deadline on a day off: accepted (the office may mean it), but said (stage, day, next).
+NOT_A_WORKDAY = N_("%(stage)s %(day)s 不是工作日（节假日或周末），下一个工作日是 %(next)s")
+NOT_A_WORKDAY_LAST = N_("%(stage)s %(day)s 不是工作日（节假日或周末）")
+
+
+@dataclass(frozen=True)
+class DeadlineNote:
+    """Something about an accepted deadline the office should know (a day off), kept as its
+    template and parameters so it reads in the language of whoever sees it."""
+
+    stage: str
+    code: str
+    template: str
+    params: Mapping[str, object] = field(default_factory=dict)
+
+    @property
+    def message(self) -> str:
+        """The note in the current language."""
+        return localize(self.template, self.params, self.code)
+
+    def as_json(self) -> dict[str, Any]:
+        """Return the API's representation."""
+        return {"stage": self.stage, "code": self.code, "message": self.message}
+
+
+def deadline_notes(session: Session, assessment: Assessment) -> list[DeadlineNote]:
+    """Name every stage whose deadline, set as a date, falls on a day off, with the next
+    working day. A day of a year the calendar does not know is left out: never guessed."""
+    calendar = work_calendar(session)
+    rows = stage_rows(session, assessment)
+    notes = []
+    for stage, label in STAGES:
+        row = rows.get(stage)
+        if row is None or row.due_on is None:
+            continue  # a count of working days always ends on one
+        try:
+            if calendar.is_workday(row.due_on):
+                continue
+        except UnknownYear:
+            continue
+        params: dict[str, object] = {"stage": Term(label), "day": row.due_on.isoformat()}
+        try:
+            params["next"] = calendar.add_working_days(row.due_on, 1).isoformat()
+            template = NOT_A_WORKDAY
+        except UnknownYear:
+            template = NOT_A_WORKDAY_LAST
+        notes.append(DeadlineNote(stage, "deadline_not_workday", template, params))
+    return notes
+
+
 def _left(
     calendar: WorkCalendar, today: dt.date, due: dt.date | None
 ) -> tuple[int | None, str | None]:
@@ -350,6 +448,7 @@ def set_stage_deadline(
         raise InvalidValue(
             "未知的考核阶段：%(stage)s", code="unknown_stage", params={"stage": stage[:20]}
         )
+    working_days = check_working_days(working_days)
     if due_on is not None and working_days is not None:
         raise InvalidValue("截止日期和工作日数只能填写一项", code="deadline_ambiguous")
     for day in (starts_on, due_on):
@@ -357,6 +456,7 @@ def set_stage_deadline(
             raise InvalidValue(YEAR_RANGE, code="bad_date", params=YEARS)
     # Lock the assessment row: two admins editing the calendar apply one after the other.
     lock_row(session, Assessment, assessment.id)
+    lock_calendar(session)
     rows = stage_rows(session, assessment)
     row = rows.get(stage)
     before = _describe(row)
@@ -448,10 +548,108 @@ def _check_order(deadlines: dict[str, Deadline]) -> None:
             previous = d
 
 
+def lock_calendar(session: Session) -> None:
+    """Queue behind any other change of a stage deadline or an override until this
+    transaction ends: each is checked against the other (a deadline in working days counts
+    on the overrides), so two of them must not be checked at once, each without the other."""
+    serialise(session, lock_key("calendar"))
+
+
+def _check_calendar_change(
+    session: Session, before: WorkCalendar, after: WorkCalendar, *, removing: bool
+) -> None:
+    """Refuse a change of the overrides that a working-day deadline of any assessment cannot
+    take: one it could no longer count (a year nobody entered), or one that would move it out
+    of order (after the next stage's deadline, before its own start). All or nothing: the
+    first such assessment and stage are named; deadlines the change does not move pass."""
+    by_assessment: dict[int, dict[str, StageDeadline]] = {}
+    for row in session.execute(select(StageDeadline)).scalars():
+        by_assessment.setdefault(row.assessment_id, {})[row.stage] = row
+    for aid, rows in sorted(by_assessment.items()):
+        if not any(r.working_days for r in rows.values()):
+            continue  # dates only: the overrides move nothing
+        try:
+            old: dict[str, Deadline] | None = resolve_deadlines(rows, before)
+        except UnknownYear:
+            old = None  # not countable before either: the change makes it no worse
+        try:
+            new = resolve_deadlines(rows, after)
+        except UnknownYear as exc:
+            if old is None:
+                continue
+            label = _unresolvable_stage(rows, after)
+            # Only a removal can take away a year's last entry (adding one only adds days).
+            raise InvalidValue(
+                OVERRIDE_NEEDED_REMOVED,
+                code="override_in_use",
+                params={"year": _year(session, aid), "stage": Term(label), "missing": exc.year},
+            ) from None
+        if old is not None and new == old:
+            continue
+        try:
+            _check_order(new)
+        except InvalidValue as exc:
+            if old is not None and _order_problem(old) == (exc.template, exc.params):
+                continue  # out of order before in the same way: this change is not the cause
+            moved = next(
+                (
+                    d
+                    for d in new.values()
+                    if d.due_on is not None
+                    and (d.working_days if old is None else old[d.stage].due_on != d.due_on)
+                ),
+                None,
+            )
+            if moved is None or moved.due_on is None:
+                continue  # nothing this change moved: an order broken before stays as it was
+            template = OVERRIDE_BREAKS_ORDER_REMOVED if removing else OVERRIDE_BREAKS_ORDER
+            raise InvalidValue(
+                template,
+                code="override_breaks_order",
+                params={
+                    "year": _year(session, aid),
+                    "stage": Term(STAGE_LABELS[moved.stage]),
+                    "due_on": moved.due_on.isoformat(),
+                    "reason": Phrase(exc.template, exc.params),
+                },
+            ) from None
+
+
+def _year(session: Session, assessment_id: int) -> int:
+    assessment = session.get(Assessment, assessment_id)
+    return assessment.year if assessment is not None else 0
+
+
+def _order_problem(deadlines: dict[str, Deadline]) -> tuple[str, dict[str, object]] | None:
+    """The refusal `_check_order` gives these deadlines (template, params), or None."""
+    try:
+        _check_order(deadlines)
+    except InvalidValue as exc:
+        return exc.template, exc.params
+    return None
+
+
+def _unresolvable_stage(rows: dict[str, StageDeadline], calendar: WorkCalendar) -> str:
+    """The label of the first stage whose working-day deadline the calendar cannot count."""
+    upto: dict[str, StageDeadline] = {}
+    for stage, label in STAGES:
+        if stage in rows:
+            upto[stage] = rows[stage]
+        try:
+            resolve_deadlines(upto, calendar)
+        except UnknownYear:
+            return label
+    return STAGES[-1][1]
+
+
 def set_calendar_override(
     session: Session, day: dt.date, is_workday: Any, reason: Any, *, actor: User
 ) -> CalendarOverride:
-    """Declare a day a holiday or a working day, with a reason; replaces an earlier entry."""
+    """Declare a day a holiday or a working day, with a reason; replaces an earlier entry.
+
+    Refused, with nothing changed, when it would move an assessment's deadline counted in
+    working days out of order (past the next stage's deadline, before its own start).
+    """
     _require_admin(actor)
     if not isinstance(is_workday, bool):
         raise BadRequest("is_workday 须为 true 或 false", code="invalid_type")
@@ -470,11 +668,15 @@ def set_calendar_override(
         raise InvalidValue(YEAR_RANGE, code="bad_date", params=YEARS)
     # Two admins entering one day at once queue here (FOR UPDATE holds nothing for a day that
     # has no row yet): the second replaces the first's entry instead of failing on the index.
-    serialise(session, lock_key("calendar_override", day.isoformat()))
+    lock_calendar(session)
     row = session.execute(
         select(CalendarOverride).where(CalendarOverride.day == day).with_for_update()
     ).scalar_one_or_none()
     before = None if row is None else {"is_workday": row.is_workday, "reason": row.reason}
+    calendar = work_calendar(session)
+    _check_calendar_change(
+        session, calendar, WorkCalendar({**calendar.overrides, day: is_workday}), removing=False
+    )
     if row is None:
         row = CalendarOverride(day=day, is_workday=is_workday, reason=reason)
         session.add(row)
@@ -494,12 +696,20 @@ def set_calendar_override(
 
 
 def remove_calendar_override(session: Session, override_id: int, *, actor: User) -> None:
-    """Remove an override, audited; the package's arrangement applies to that day again."""
+    """Remove an override, audited; the package's arrangement applies to that day again.
+
+    Refused, with nothing changed, when a deadline counted in working days would then cross
+    a year nobody entered, or would move out of order (see `set_calendar_override`).
+    """
     _require_admin(actor)
+    lock_calendar(session)
     row = session.get(CalendarOverride, override_id)
     if row is None:
         raise NotFound("该工作日调整不存在", code="override_not_found")
     day = row.day
+    calendar = work_calendar(session)
+    remaining = {d: w for d, w in calendar.overrides.items() if d != day}
+    _check_calendar_change(session, calendar, WorkCalendar(remaining), removing=True)
     payload = {"day": day, "is_workday": row.is_workday, "reason": row.reason}
     session.delete(row)
     session.flush()

@@ -23,7 +23,9 @@ from workflow.messages import N_
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 # Longer than any deadline a scheme sets; stops a runaway count on absurd input.
 MAX_WORKING_DAYS = 1000
-MAX_SPAN_DAYS = 366 * 20
+# The calendar takes years 2000–2100 (workflow.calendar): any two of its days can be counted
+# (a span past the package's years ends at its first unknown day, UnknownYear, at once).
+MAX_SPAN_DAYS = 366 * 101
 
 
 #: The refusal of a count in a year the calendar does not know (parameter `year`).
@@ -106,7 +108,7 @@ class WorkCalendar:
         if end < start:
             return -self.working_days_between(end, start)
         if (end - start).days > MAX_SPAN_DAYS:
-            raise ValueError("日期跨度过大（超过 20 年）")
+            raise ValueError("日期跨度过大（超过 100 年）")
         return sum(
             1
             for n in range(1, (end - start).days + 1)

@@ -59,6 +59,7 @@ def test_calendar_counts_working_days_for_every_user(
         "starts_on": "2018-08-01",
         "due_on": "2018-09-28",
         "working_days": None,
+        "counts_from": None,
         "working_days_left": -2,  # Saturday 29 and Sunday 30 September were working days
         "overdue": True,
         "pending": 260,
@@ -215,3 +216,119 @@ def test_admin_writes_the_calendar_through_the_api(
         headers=admin,
     )
     assert no_reason.status_code == 422 and error_code(no_reason) == "reason_required"
+
+
+@pytest.mark.parametrize(
+    ("stage", "count"), [("verify", 1001), ("verify", -1), ("verify", 0), ("score", 100_000)]
+)
+def test_a_working_day_count_out_of_range_is_a_422(
+    client: FlaskClient, session: Session, cast: Cast, stage: str, count: int
+) -> None:
+    """It was a 500: the count reached the working-day counter's guard (ValueError)."""
+    w = cast.world
+    set_stage_deadline(
+        session, w.assessment, "submit", starts_on=None, due_on=D(2018, 9, 28),
+        working_days=None, actor=w.admin,
+    )  # fmt: skip
+    session.commit()
+    r = client.put(
+        f"{BASE}/assessments/{w.assessment.id}/calendar/stages/{stage}",
+        json={"working_days": count},
+        headers=cast.headers("admin"),
+    )
+    assert r.status_code == 422 and error_code(r) == "bad_working_days"
+    assert r.get_json()["error"]["message"] == "工作日数须在 1 到 250 之间"
+    english = client.put(
+        f"{BASE}/assessments/{w.assessment.id}/calendar/stages/{stage}",
+        json={"working_days": count},
+        headers={**cast.headers("admin"), "Accept-Language": "en"},
+    )
+    assert english.status_code == 422
+    assert "between 1 and 250" in english.get_json()["error"]["message"]
+
+
+def test_overrides_that_break_a_deadline_are_refused_through_the_api(
+    client: FlaskClient, session: Session, cast: Cast
+) -> None:
+    w = cast.world
+    admin = cast.headers("admin")
+    aid = w.assessment.id
+    put = client.put(
+        f"{BASE}/assessments/{aid}/calendar/stages/submit",
+        json={"starts_on": "2020-09-01", "working_days": 20},
+        headers=admin,
+    )
+    assert put.status_code == 200 and put.get_json()["warnings"] == []
+    assert put.get_json()["stages"][0]["counts_from"] == "start"
+    # 初审截止 on 1 October 2020 is kept, with a warning: National Day.
+    review = client.put(
+        f"{BASE}/assessments/{aid}/calendar/stages/review",
+        json={"due_on": "2020-10-01"},
+        headers=admin,
+    )
+    assert review.status_code == 200
+    assert review.get_json()["warnings"] == [
+        {
+            "stage": "review",
+            "code": "deadline_not_workday",
+            "message": "初审截止 2020-10-01 不是工作日（节假日或周末），下一个工作日是 2020-10-09",
+        }
+    ]
+    got = client.get(f"{BASE}/assessments/{aid}/calendar", headers=cast.headers("own"))
+    assert [x["code"] for x in got.get_json()["warnings"]] == ["deadline_not_workday"]
+    ids = []
+    for day in ("2020-09-02", "2020-09-03"):
+        ok = client.post(
+            f"{BASE}/calendar/overrides",
+            json={"day": day, "is_workday": False, "reason": "本地放假"},
+            headers=admin,
+        )
+        assert ok.status_code == 201
+        ids.append(ok.get_json()["id"])
+    third = client.post(
+        f"{BASE}/calendar/overrides",
+        json={"day": "2020-09-04", "is_workday": False, "reason": "本地放假"},
+        headers=admin,
+    )
+    assert third.status_code == 422 and error_code(third) == "override_breaks_order"
+    assert "2018 年度考核的自评提交截止变为 2020-10-09" in third.get_json()["error"]["message"]
+    listed = client.get(f"{BASE}/calendar/overrides", headers=admin).get_json()["overrides"]
+    assert [o["day"] for o in listed] == ["2020-09-02", "2020-09-03"]
+    # An entry a count needs cannot go.
+    year = package_years()[1] + 1
+    entered = client.post(
+        f"{BASE}/calendar/overrides",
+        json={"day": f"{year}-01-01", "is_workday": False, "reason": "元旦"},
+        headers=admin,
+    ).get_json()
+    for stage, body in (("verify", {"due_on": f"{year}-03-01"}), ("score", {"working_days": 5})):
+        counted = client.put(
+            f"{BASE}/assessments/{aid}/calendar/stages/{stage}", json=body, headers=admin
+        )
+        assert counted.status_code == 200, counted.data
+    gone = client.delete(f"{BASE}/calendar/overrides/{entered['id']}", headers=admin)
+    assert gone.status_code == 422 and error_code(gone) == "override_in_use"
+    assert f"录入的 {year} 年安排" in gone.get_json()["error"]["message"]
+    # Removing one that moves nothing out of order is fine.
+    assert client.delete(f"{BASE}/calendar/overrides/{ids[1]}", headers=admin).status_code == 204
+
+
+@pytest.mark.parametrize("due", ["2000-01-03", "2004-06-01", "2099-12-31"])
+def test_a_deadline_decades_away_is_no_500(
+    app: Flask, client: FlaskClient, cast: Cast, due: str
+) -> None:
+    """Any year 2000–2100 is accepted; counting to it from today overran the counter's
+    20-year guard (a ValueError: a 500 on the calendar and on every page showing deadlines)."""
+    w = cast.world
+    app.config["CLOCK"] = lambda: at_shanghai(2026, 12, 4, 9, 0)
+    put = client.put(
+        f"{BASE}/assessments/{w.assessment.id}/calendar/stages/submit",
+        json={"due_on": due},
+        headers=cast.headers("admin"),
+    )
+    assert put.status_code == 200, put.data
+    submit = put.get_json()["stages"][0]
+    assert submit["due_on"] == due
+    known = package_years()[0] <= int(due[:4]) <= package_years()[1]
+    assert (submit["working_days_left"] is None) is not known
+    assert client.get("/portal/", headers=cast.headers("own")).status_code in (200, 302)

@@ -5,26 +5,37 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import io
+from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from storage.local import LocalStore
-from tests.factories import _RAW_2018, World, add_evidence, make_world, mini_scheme
+from tests.factories import _RAW_2018, World, add_evidence, at_once, make_world, mini_scheme
 from workflow import actions
 from workflow.audit import payload_of, verify_chain
 from workflow.calendar import (
+    deadline_notes,
+    parse_working_days,
     remove_calendar_override,
     set_calendar_override,
     set_stage_deadline,
     stage_calendar,
     submission_lateness,
 )
+from workflow.db import make_sessionmaker
 from workflow.demo import demo_pdf
-from workflow.errors import Conflict, Forbidden, InvalidValue, SchemeError
-from workflow.models import AuditEvent, Item, StageDeadline
+from workflow.errors import (
+    BadRequest,
+    Conflict,
+    DomainError,
+    Forbidden,
+    InvalidValue,
+    SchemeError,
+)
+from workflow.models import Assessment, AuditEvent, CalendarOverride, Item, StageDeadline, User
 from workflow.routine import submit_routine
 from workflow.scheme import Scheme, parse_scheme
 from workflow.workdays import package_years
@@ -292,3 +303,272 @@ def test_scheme_loader_checks_the_new_fields(scheme_2018: Scheme) -> None:
     ):
         with pytest.raises(SchemeError):
             parse_scheme({**_RAW_2018, **patch})
+
+
+def test_a_working_day_count_out_of_range_is_refused_not_a_crash(
+    session: Session, world: World
+) -> None:
+    """The API passed any integer through: 1001 reached the counter's guard (a 500)."""
+    w = world
+    set_stage_deadline(
+        session, w.assessment, "submit", starts_on=None, due_on=D(2018, 9, 28),
+        working_days=None, actor=w.admin,
+    )  # fmt: skip
+    session.commit()
+    for count in (1001, -1, 0, 100_000, 251):
+        with pytest.raises(InvalidValue, match="工作日数须在 1 到 250 之间") as info:
+            set_stage_deadline(
+                session, w.assessment, "verify", starts_on=None, due_on=None,
+                working_days=count, actor=w.admin,
+            )  # fmt: skip
+        assert info.value.code == "bad_working_days"
+        session.rollback()
+    with pytest.raises(BadRequest):
+        set_stage_deadline(
+            session, w.assessment, "verify", starts_on=None, due_on=None,
+            working_days=True, actor=w.admin,
+        )  # fmt: skip
+    session.rollback()
+    assert session.execute(select(StageDeadline.stage)).scalars().all() == ["submit"]
+    # The form's text: a minus sign is a number out of range, not "not a number".
+    for raw in ("-1", "1001", " 0 "):
+        with pytest.raises(InvalidValue) as info:
+            parse_working_days(raw)
+        assert info.value.code == "bad_working_days"
+    assert parse_working_days(" 20 ") == 20 and parse_working_days("") is None
+    with pytest.raises(BadRequest):
+        parse_working_days("二十")
+
+
+def _autumn_2020(session: Session, w: World) -> None:
+    # 20 working days after Tuesday 1 September 2020: Monday 28 September (Sunday 27 worked).
+    set_stage_deadline(
+        session, w.assessment, "submit", starts_on=D(2020, 9, 1), due_on=None,
+        working_days=20, actor=w.admin,
+    )  # fmt: skip
+    set_stage_deadline(
+        session, w.assessment, "review", starts_on=None, due_on=D(2020, 10, 1),
+        working_days=None, actor=w.admin,
+    )  # fmt: skip
+    session.commit()
+
+
+def test_an_override_that_would_put_the_stages_out_of_order_is_refused(
+    session: Session, world: World
+) -> None:
+    w = world
+    _autumn_2020(session, w)
+    now = shanghai(2020, 9, 1, 9, 0)
+    assert stages(session, w, now)["submit"]["due_on"] == "2020-09-28"
+    # Two local holidays still fit: 29, then 30 September.
+    for day in (D(2020, 9, 2), D(2020, 9, 3)):
+        set_calendar_override(session, day, False, "本地放假", actor=w.admin)
+        session.commit()
+    assert stages(session, w, now)["submit"]["due_on"] == "2020-09-30"
+    # A third pushes 自评提交截止 past the National Day holiday, after 初审截止 (1 October).
+    with pytest.raises(InvalidValue) as info:
+        set_calendar_override(session, D(2020, 9, 4), False, "本地放假", actor=w.admin)
+    assert info.value.code == "override_breaks_order"
+    message = str(info.value)
+    assert f"{w.assessment.year} 年度考核的自评提交截止变为 2020-10-09" in message
+    assert "初审截止不能早于自评提交截止" in message
+    session.rollback()
+    days = session.execute(select(CalendarOverride.day).order_by(CalendarOverride.day))
+    assert days.scalars().all() == [D(2020, 9, 2), D(2020, 9, 3)]
+    assert stages(session, w, now)["submit"]["due_on"] == "2020-09-30"
+    refused = session.execute(
+        select(AuditEvent).where(AuditEvent.target_id == "2020-09-04")
+    ).first()
+    assert refused is None
+    # The calendar stays consistent: saving a stage unchanged still works.
+    set_stage_deadline(
+        session, w.assessment, "review", starts_on=None, due_on=D(2020, 10, 1),
+        working_days=None, actor=w.admin,
+    )  # fmt: skip
+    session.commit()
+    # Once the office moves 初审截止, the holiday can be entered.
+    set_stage_deadline(
+        session, w.assessment, "review", starts_on=None, due_on=D(2020, 10, 16),
+        working_days=None, actor=w.admin,
+    )  # fmt: skip
+    set_calendar_override(session, D(2020, 9, 4), False, "本地放假", actor=w.admin)
+    session.commit()
+    assert stages(session, w, now)["submit"]["due_on"] == "2020-10-09"
+
+
+def test_removing_an_override_that_would_put_the_stages_out_of_order_is_refused(
+    session: Session, world: World
+) -> None:
+    w = world
+    worked = set_calendar_override(session, D(2020, 9, 5), True, "补班", actor=w.admin)
+    session.commit()
+    set_stage_deadline(
+        session, w.assessment, "submit", starts_on=D(2020, 9, 1), due_on=None,
+        working_days=20, actor=w.admin,
+    )  # fmt: skip
+    # With Saturday 5 September worked, the 20th working day is Sunday 27 (a make-up day):
+    # 初审 runs from the 28th, its last day.
+    set_stage_deadline(
+        session, w.assessment, "review", starts_on=None, due_on=D(2020, 9, 28),
+        working_days=None, actor=w.admin,
+    )  # fmt: skip
+    session.commit()
+    with pytest.raises(InvalidValue, match="删除该工作日调整会使") as info:
+        remove_calendar_override(session, worked.id, actor=w.admin)
+    assert info.value.code == "override_breaks_order"
+    assert "自评提交截止变为 2020-09-28，初审截止早于该阶段的开始日期" in str(info.value)
+    session.rollback()
+    assert session.get(CalendarOverride, worked.id) is not None
+
+
+def test_an_override_a_deadline_counts_on_cannot_be_removed(
+    session: Session, world: World, store: LocalStore
+) -> None:
+    """Removing the only entry of a year the package does not know left a deadline uncountable:
+    every department's submit was then refused (系统尚未收录 … 年)."""
+    w = world
+    year = package_years()[1] + 1
+    new_year = set_calendar_override(session, D(year, 1, 1), False, "元旦", actor=w.admin)
+    set_stage_deadline(
+        session, w.assessment, "submit", starts_on=D(year, 3, 1), due_on=None,
+        working_days=5, actor=w.admin,
+    )  # fmt: skip
+    session.commit()
+    with pytest.raises(InvalidValue) as info:
+        remove_calendar_override(session, new_year.id, actor=w.admin)
+    assert info.value.code == "override_in_use"
+    assert f"{w.assessment.year} 年度考核的自评提交截止" in str(info.value)
+    assert f"录入的 {year} 年安排" in str(info.value)
+    session.rollback()
+    assert session.get(CalendarOverride, new_year.id) is not None
+    # Submitting still works (the deadline can still be counted).
+    item = _submit(session, store, w, w.item(session, w.dep_a, "1"), shanghai(2018, 9, 3, 9, 0))
+    assert item.state == "submitted" and not item.is_submitted_late
+    # Another entry of that year may go: the year stays entered.
+    other = set_calendar_override(session, D(year, 1, 2), False, "元旦调休", actor=w.admin)
+    session.commit()
+    remove_calendar_override(session, other.id, actor=w.admin)
+    session.commit()
+    # A deadline given as a date needs no count: the entry can go once the count is gone.
+    set_stage_deadline(
+        session, w.assessment, "submit", starts_on=D(year, 3, 1), due_on=D(year, 3, 9),
+        working_days=None, actor=w.admin,
+    )  # fmt: skip
+    remove_calendar_override(session, new_year.id, actor=w.admin)
+    session.commit()
+
+
+def test_counts_say_what_they_run_from(session: Session, world: World) -> None:
+    w = world
+    _autumn_2020(session, w)
+    set_stage_deadline(
+        session, w.assessment, "verify", starts_on=None, due_on=None, working_days=3,
+        actor=w.admin,
+    )  # fmt: skip
+    session.commit()
+    cal = stages(session, w, shanghai(2020, 9, 1, 9, 0))
+    assert cal["submit"]["counts_from"] == "start"
+    assert cal["review"]["counts_from"] is None  # a date
+    assert cal["verify"]["counts_from"] == "previous"
+    # 3 working days after 1 October 2020 (1–8 October off, Saturday 10 worked).
+    assert cal["verify"]["due_on"] == "2020-10-12"
+
+
+def test_a_deadline_on_a_day_off_is_kept_and_named(session: Session, world: World) -> None:
+    w = world
+    _autumn_2020(session, w)  # 初审截止 on 1 October 2020: National Day
+    notes = deadline_notes(session, w.assessment)
+    assert [(n.stage, n.code) for n in notes] == [("review", "deadline_not_workday")]
+    assert notes[0].message == (
+        "初审截止 2020-10-01 不是工作日（节假日或周末），下一个工作日是 2020-10-09"
+    )
+    # A working day is no note; nor is a count of working days (it always ends on one).
+    set_stage_deadline(
+        session, w.assessment, "review", starts_on=None, due_on=D(2020, 10, 9),
+        working_days=None, actor=w.admin,
+    )  # fmt: skip
+    assert deadline_notes(session, w.assessment) == []
+    # A day off before a year nobody entered: the note cannot name the next working day.
+    last = D(package_years()[1], 12, 31)
+    set_calendar_override(session, last, False, "本地放假", actor=w.admin)
+    set_stage_deadline(
+        session, w.assessment, "review", starts_on=None, due_on=last, working_days=None,
+        actor=w.admin,
+    )  # fmt: skip
+    (note,) = deadline_notes(session, w.assessment)
+    assert note.message == f"初审截止 {last.isoformat()} 不是工作日（节假日或周末）"
+
+
+def test_two_overrides_entered_at_once_are_checked_one_after_the_other(
+    engine: Engine, session: Session, world: World
+) -> None:
+    """Each of two holidays alone fits; together they put 自评提交截止 after 初审截止. Entered
+    at once, each checked without the other, both were saved."""
+    w = world
+    _autumn_2020(session, w)
+    set_calendar_override(session, D(2020, 9, 2), False, "本地放假", actor=w.admin)
+    session.commit()
+    factory = make_sessionmaker(engine)
+    outcomes: list[str] = []
+
+    def enter(day: dt.date) -> None:
+        with factory() as s:
+            try:
+                set_calendar_override(s, day, False, "本地放假", actor=s.get_one(User, w.admin.id))
+                s.commit()
+                outcomes.append("saved")
+            except DomainError as exc:
+                s.rollback()
+                outcomes.append(exc.code)
+
+    at_once(lambda: enter(D(2020, 9, 3)), lambda: enter(D(2020, 9, 4)))
+    assert sorted(outcomes) == ["override_breaks_order", "saved"]
+    session.expire_all()
+    assert stages(session, w, shanghai(2020, 9, 1, 9, 0))["submit"]["due_on"] == "2020-09-30"
+
+
+def test_a_deadline_and_an_override_set_at_once_are_checked_one_after_the_other(
+    engine: Engine, session: Session, world: World
+) -> None:
+    w = world
+    _autumn_2020(session, w)
+    for day in (D(2020, 9, 2), D(2020, 9, 3)):
+        set_calendar_override(session, day, False, "本地放假", actor=w.admin)
+    # 初审截止 later: a third holiday fits (自评提交截止 9 October) ...
+    set_stage_deadline(
+        session, w.assessment, "review", starts_on=None, due_on=D(2020, 10, 16),
+        working_days=None, actor=w.admin,
+    )  # fmt: skip
+    session.commit()
+    factory = make_sessionmaker(engine)
+    outcomes: list[str] = []
+
+    def run(change: Callable[[Session, User], object]) -> None:
+        with factory() as s:
+            try:
+                change(s, s.get_one(User, w.admin.id))
+                s.commit()
+                outcomes.append("saved")
+            except DomainError as exc:
+                s.rollback()
+                outcomes.append(exc.code)
+
+    # ... and so does 初审截止 back on 1 October without it; not both.
+    def holiday(s: Session, admin: User) -> object:
+        return set_calendar_override(s, D(2020, 9, 4), False, "本地放假", actor=admin)
+
+    def earlier_review(s: Session, admin: User) -> object:
+        assessment = s.get_one(Assessment, w.assessment.id)
+        return set_stage_deadline(
+            s, assessment, "review", starts_on=None, due_on=D(2020, 10, 1), working_days=None,
+            actor=admin,
+        )  # fmt: skip
+
+    at_once(lambda: run(holiday), lambda: run(earlier_review))
+    assert sorted(outcomes) in (
+        ["deadline_order", "saved"],
+        ["override_breaks_order", "saved"],
+    )
+    session.expire_all()
+    cal = stages(session, w, shanghai(2020, 9, 1, 9, 0))
+    assert str(cal["submit"]["due_on"]) < str(cal["review"]["due_on"])

@@ -135,8 +135,11 @@ def test_admin_edits_the_calendar_audited(
     assert r.status_code == 422 and "只能填写一项" in text(r)
     r = admin.post(f"{base}/stages/verify", data={"due_on": "2018-13-01"})
     assert r.status_code == 422 and "不是有效日期" in text(r)
-    r = admin.post(f"{base}/stages/score", data={"working_days": "-1"})
-    assert r.status_code == 400
+    for count in ("-1", "0", "1001", "100000"):  # out of range, in the form's own words
+        r = admin.post(f"{base}/stages/score", data={"working_days": count})
+        assert r.status_code == 422 and "工作日数须在 1 到 250 之间" in text(r)
+    r = admin.post(f"{base}/stages/score", data={"working_days": "三"})
+    assert r.status_code == 400 and "工作日数须为整数" in text(r)
     r = admin.post(f"{base}/stages/score", data={"due_on": "9999-12-31"})
     assert r.status_code == 422 and "2000 到 2100" in text(r)
     assert admin.post(f"{base}/stages/appeal", data={"due_on": "2018-10-30"}).status_code == 404
@@ -229,3 +232,42 @@ def test_a_year_counted_on_the_offices_own_entries_is_marked(
         follow_redirects=True,
     )  # fmt: skip
     assert "只认您录入的日期" not in text(known)
+
+
+def test_the_calendar_page_says_what_a_count_runs_from_and_warns_of_days_off(
+    make_app: Callable[..., Flask], session: Session, world: World
+) -> None:
+    app = make_app(CLOCK=lambda: shanghai(2020, 9, 1, 9, 0))
+    admin = sign_in(app, "admin")
+    base = f"/admin/assessments/{world.assessment.id}/calendar"
+    r = admin.post(f"{base}/stages/submit", data={"starts_on": "2020-09-01", "working_days": "20"})
+    assert r.status_code == 303
+    page = text(admin.get(base))
+    # The first stage counts from its start: there is no stage before it.
+    assert "开始后 20 个工作日" in page and "上一阶段后" not in page
+    # A deadline on National Day is kept, and the admin told so, with the next working day.
+    review = {"due_on": "2020-10-01"}
+    saved = text(admin.post(f"{base}/stages/review", data=review, follow_redirects=True))
+    note = "初审截止 2020-10-01 不是工作日（节假日或周末），下一个工作日是 2020-10-09"
+    assert "已保存初审截止" in saved
+    assert f'<div class="flash flash-warning" role="status">{note}</div>' in saved
+    assert note in text(admin.get(base))  # and it stays on the page
+    r = admin.post(f"{base}/stages/verify", data={"working_days": "3"})
+    assert r.status_code == 303 and "上一阶段后 3 个工作日" in text(admin.get(base))
+    english = sign_in(app, "admin")
+    english.post("/language", data={"lang": "en", "next": base})
+    page = text(english.get(base))
+    assert "20 working days after the start" in page and "is not a working day" in page
+    # Holidays that would put 自评提交截止 after 初审截止 are refused, naming year and stages.
+    for day in ("2020-09-02", "2020-09-03", "2020-09-04"):
+        holiday = {"day": day, "kind": "holiday", "reason": "本地放假"}
+        r = admin.post(f"{base}/overrides", data=holiday)
+        if day != "2020-09-04":
+            assert r.status_code == 303
+    assert r.status_code == 422
+    assert "2018 年度考核的自评提交截止变为 2020-10-09，初审截止不能早于自评提交截止" in text(r)
+    days = session.execute(select(CalendarOverride.day)).scalars().all()
+    assert sorted(days) == [D(2020, 9, 2), D(2020, 9, 3)]
+    # Saving a stage unchanged still works: the calendar stayed in order.
+    r = admin.post(f"{base}/stages/review", data={"due_on": "2020-10-01"})
+    assert r.status_code == 303

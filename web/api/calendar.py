@@ -20,6 +20,7 @@ from workflow.assessments import assessment_status
 from workflow.calendar import (
     STAGES,
     calendar_overrides,
+    deadline_notes,
     parse_day,
     remove_calendar_override,
     set_calendar_override,
@@ -49,6 +50,7 @@ def _calendar(assessment: Assessment) -> dict[str, Any]:
         "today": today_of(assessment, now).isoformat(),
         "status": assessment_status(assessment, now),
         "stages": [v.as_json() for v in views],
+        "warnings": [n.as_json() for n in deadline_notes(get_db(), assessment)],
     }
 
 
@@ -60,8 +62,9 @@ def _calendar(assessment: Assessment) -> dict[str, Any]:
     errors=(403, 404, 413, 415, 422),
 )
 def put_stage_deadline(aid: int, stage: str) -> Response:
-    """Set or clear a stage's deadline (admin): a date, or N working days after the previous
-    stage's deadline; checked against the other stages and the holiday calendar; audited."""
+    """Set or clear a stage's deadline (admin): a date, or N (1 … 250) working days after the
+    previous stage's deadline; checked against the other stages and the holiday calendar;
+    audited. A date on a day off is kept and named in `warnings`."""
     user = api_user()
     assessment = get_assessment(aid)
     if stage not in dict(STAGES):
@@ -117,7 +120,8 @@ def list_overrides() -> Response:
     errors=(403, 413, 415, 422),
 )
 def post_override() -> Response:
-    """Declare a day a holiday or a working day, with the reason (admin); audited."""
+    """Declare a day a holiday or a working day, with the reason (admin); audited. Refused
+    (422 `override_breaks_order`) when it would put a working-day deadline out of order."""
     user = api_user()
     body = parse_body(s.OverrideBody, json_body())
     day = parse_day(body.day, "day")
@@ -128,9 +132,11 @@ def post_override() -> Response:
 
 
 @bp.delete(f"/calendar/overrides/{OID}")
-@contract("assessments", ok={204: (None, "Removed.")}, errors=(403, 404))
+@contract("assessments", ok={204: (None, "Removed.")}, errors=(403, 404, 422))
 def delete_override(oid: int) -> Response:
-    """Remove an override (admin); the holiday package's arrangement applies again; audited."""
+    """Remove an override (admin); the holiday package's arrangement applies again; audited.
+    Refused (422) when a deadline counted in working days needs it: `override_in_use` (its
+    year would be unknown again) or `override_breaks_order` (stages out of order)."""
     user = api_user()
     remove_calendar_override(get_db(), oid, actor=user)
     return Response(status=204)

@@ -801,6 +801,9 @@ class Stage(Out):
     starts_on: Day | None
     due_on: Day | None
     working_days: int | None
+    #: What `working_days` counts from: the stage's start (`start`, no earlier deadline) or
+    #: the previous deadline (`previous`); null for a date.
+    counts_from: Literal["start", "previous"] | None
     working_days_left: int | None
     overdue: bool
     pending: int | None
@@ -809,13 +812,22 @@ class Stage(Out):
     entered_year: int | None
 
 
+class CalendarWarning(Out):
+    """Something about an accepted deadline to know: `deadline_not_workday` (a day off)."""
+
+    stage: Annotated[str, Field(json_schema_extra={"enum": list(STAGE_NAMES)})]
+    code: str
+    message: str
+
+
 class StageCalendar(Out):
-    """The stage calendar."""
+    """The stage calendar; `warnings` names accepted deadlines that fall on a day off."""
 
     assessment_id: int
     today: Day
     status: AssessmentStatusName
     stages: list[Stage]
+    warnings: list[CalendarWarning]
 
 
 class BulkResult(Out):

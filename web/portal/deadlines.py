@@ -34,6 +34,7 @@ from workflow.calendar import (
     STAGES,
     StageView,
     calendar_overrides,
+    deadline_notes,
     entered_years,
     parse_day,
     parse_working_days,
@@ -198,6 +199,7 @@ def _render(assessment: Assessment, **context: object) -> str:
         rows=stage_rows(db, assessment),
         overrides=calendar_overrides(db),
         entered=entered_years(db),
+        notes={n.stage: n for n in deadline_notes(db, assessment)},
         **context,
     )
 
@@ -240,6 +242,9 @@ def stage_set(aid: int, stage: str) -> ResponseReturnValue:
         form = {**request.form, "stage": stage}
         return _render(assessment, error=exc.message, form=form), exc.status
     flash(gettext("已保存%(stage)s", stage=gettext(STAGE_TEXT[stage])), "success")
+    for note in deadline_notes(db, assessment):
+        if note.stage == stage:  # kept, but said: a deadline on a day off
+            flash(note.message, "warning")
     return redirect(url_for("calendar_admin.calendar_page", aid=aid), code=303)
 
 
