@@ -110,16 +110,31 @@ def run_notices(ctx: jobs.JobContext, out: IO[bytes], base_url: str) -> jobs.Out
         verify_base_url=base_url,
         progress=progress,
     )
-    assert run.summary is not None
+    issued = [*run.notices, *([run.summary] if run.summary is not None else [])]
+    not_issued = list(run.skipped)
+    if run.summary_skipped is not None:
+        not_issued.append(f"汇总表：{run.summary_skipped}")
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for row in [*run.notices, run.summary]:
+        for row in issued:
             archive.writestr(row.filename, notices.read_object(ctx.store, row.storage_key))
-        if run.skipped:
-            archive.writestr("未印发的部门.txt", "\n".join(run.skipped) + "\n")
-    message = f"已印发 {len(run.notices)} 份考核结果通知书和汇总表"
+        if not_issued:
+            archive.writestr("未印发的部门.txt", "\n".join(not_issued) + "\n")
+    return jobs.Output(f"{year}年度考核结果通知书.zip", ZIP_CONTENT_TYPE, notices_outcome(run))
+
+
+def notices_outcome(run: notices.IssueRun) -> str:
+    """Say in one line what the notices job issued, and what not and why."""
+    if run.issued_nothing:
+        message = "未印发任何考核结果通知书或汇总表"
+    elif run.summary is None:
+        message = (
+            f"已印发 {len(run.notices)} 份考核结果通知书，汇总表未印发（{run.summary_skipped}）"
+        )
+    else:
+        message = f"已印发 {len(run.notices)} 份考核结果通知书和汇总表"
     if run.skipped:
         message += f"；{len(run.skipped)} 个部门评分未完成，未印发（见压缩包内清单）"
-    return jobs.Output(f"{year}年度考核结果通知书.zip", ZIP_CONTENT_TYPE, message)
+    return message
 
 
 def run_archives(ctx: jobs.JobContext, out: IO[bytes]) -> jobs.Output:

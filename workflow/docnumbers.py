@@ -2,14 +2,17 @@
 
 A number is the issuer's short name (机关代字), the year in full between 六角括号, and the
 sequence number without padding or 第, followed by 号: 蛟市职转办〔2019〕1号. A short note in
-full-width brackets may follow (（示例）, as the demo's numbers carry).
+full-width brackets may follow (（示例）, as the demo's numbers carry). Year and sequence are
+ASCII digits. Two numbers are the same number when their cores are (`document_no_core`): the
+note, full-width forms and spaces do not make 蛟市职转办〔２０１８〕6号（公开） another number.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from workflow.db import lock_key, serialise
@@ -17,9 +20,20 @@ from workflow.errors import InvalidValue
 from workflow.models import Assessment
 
 DOCUMENT_NO = re.compile(
-    r"^(?P<issuer>[^\s〔〕\[\]()（）]+)〔(?P<year>\d{4})〕(?P<seq>[1-9]\d{0,5})号(?:（[^（）]{1,20}）)?$"
+    r"^(?P<issuer>[^\s〔〕\[\]()（）]+)〔(?P<year>[0-9]{4})〕(?P<seq>[1-9][0-9]{0,5})号"
+    r"(?:（[^（）]{1,20}）)?$"
 )
 EXAMPLE = "蛟市职转办〔2019〕1号"
+# A trailing note in brackets, after NFKC has made full-width brackets ASCII ones.
+_NOTE = re.compile(r"\([^()]*\)$")
+
+
+def document_no_core(number: str) -> str:
+    """Return what identifies a number: NFKC-normalised, without spaces or a trailing note."""
+    core = "".join(unicodedata.normalize("NFKC", number).split())
+    while (bare := _NOTE.sub("", core)) != core:
+        core = bare
+    return core
 
 
 def check_document_no(
@@ -33,12 +47,15 @@ def check_document_no(
     """Return `number` if it is a well-formed 发文字号 that no other document holds.
 
     Refused (422 `bad_document_no`): another form (square brackets, a padded or missing
-    sequence number, no 号), a year before the assessment's (its results cannot be issued
-    before it), a number already given to another year's results notice or to any year's
-    rules (the rules' own number included). The caller writes the number in the same
-    transaction: the check holds a lock on the number until it ends.
+    sequence number, no 号, digits other than ASCII), a year before the assessment's (its
+    results cannot be issued before it), a number already given to another year's results
+    notice or to any year's rules (the rules' own number included). Numbers are compared on
+    their core (`document_no_core`): a note or full-width forms make no new number. The
+    caller writes the number in the same transaction: the check holds a lock on the core
+    until it ends.
     """
-    if number == rules_no.strip():
+    core = document_no_core(number)
+    if core == document_no_core(rules_no):
         raise InvalidValue(
             "考核结果通知书须有自己的发文字号，不能使用考核细则的文号 %(number)s",
             code="bad_document_no",
@@ -60,17 +77,17 @@ def check_document_no(
         )
     # Two admins giving one number to two documents at once queue here, so the second sees
     # the first's (the check and the write are in the same transaction).
-    serialise(session, lock_key("document_no", number))
-    other_results = Assessment.result_document_no == number
-    if assessment_id is not None:
-        other_results = other_results & (Assessment.id != assessment_id)
-    holder = session.execute(
-        select(Assessment.title).where(or_(other_results, Assessment.document_no == number))
-    ).first()
-    if holder is not None:
-        raise InvalidValue(
-            "发文字号 %(number)s 已用于%(title)s的文件，每份文件须有自己的文号",
-            code="bad_document_no",
-            params={"number": number, "title": holder.title},
-        )
+    serialise(session, lock_key("document_no", core))
+    # One assessment a year: every number there is fits in memory, compared on its core.
+    numbers = select(
+        Assessment.id, Assessment.title, Assessment.result_document_no, Assessment.document_no
+    )
+    for row in session.execute(numbers):
+        results_no = row.result_document_no if row.id != assessment_id else None
+        if core in {document_no_core(n) for n in (results_no, row.document_no) if n}:
+            raise InvalidValue(
+                "发文字号 %(number)s 已用于%(title)s的文件，每份文件须有自己的文号",
+                code="bad_document_no",
+                params={"number": number, "title": row.title},
+            )
     return number

@@ -9,6 +9,9 @@ database, freezes them into a snapshot, and issues versions:
   before the last department is finished states the rank as it stood then — its snapshot
   says so, and re-issuing after changes makes a new version;
 - issuing again makes version N+1; rows and objects of earlier versions are never changed;
+- a preliminary version (初步结果, no rank) only before publication: after it, it would
+  replace the ranked one; the ranked summary only once every department is scored, and no
+  summary while none is;
 - the latest uploaded letterhead (`notice_bases`) is the base document when there is one.
 No Flask here: the web views and the CLI call these functions and commit.
 """
@@ -371,7 +374,8 @@ def _require_issuer(actor: User | None) -> None:
 
 
 def _require_issuable(assessment: Assessment, *, preliminary: bool) -> None:
-    """Refuse without the results' own number, and a ranked notice before publication."""
+    """Refuse without the results' own number, a ranked document before publication and a
+    preliminary one (初步结果) once publication started: it would supersede the ranked one."""
     if not result_document_no(assessment):
         raise Conflict(
             "尚未设置考核结果通知书的发文字号，请管理员在“考核设置”中填写后再印发"
@@ -382,6 +386,12 @@ def _require_issuable(assessment: Assessment, *, preliminary: bool) -> None:
         raise Conflict(
             "考核结果尚未公示，不能印发载明排名的通知书；公示前只能印发不含排名的初步结果",
             code="not_published",
+        )
+    if preliminary and publication_started(assessment):
+        raise Conflict(
+            "考核结果已公示，不再印发初步结果（不含排名），以免替代已载明排名的通知书；"
+            "请印发正式的考核结果通知书",
+            code="preliminary_after_publication",
         )
 
 
@@ -664,17 +674,24 @@ def issue_summary(
     assessment: Assessment,
     actor: User | None,
     *,
+    preliminary: bool | None = None,
     only_if_changed: bool = False,
     verify_base_url: str = "",
 ) -> Issued:
     """Issue the summary table as a new version, stored and audited (`summary_issued`).
 
-    Before publication its ranks are provisional (暂定名次) and it is marked 初步结果.
+    Before publication its ranks are provisional (暂定名次) and it is marked 初步结果;
+    `preliminary` None takes the kind the publication calls for, True or False asks for one
+    (refused as for a notice: `not_published`, `preliminary_after_publication`). Refused with
+    Conflict `nothing_scored` while no department is fully scored, and for the ranked table
+    `departments_not_scored` while any department is not (an appeal, a reopened item).
     """
     _require_issuer(actor)
     _lock_assessment(session, assessment)
-    preliminary = not publication_started(assessment)
+    if preliminary is None:
+        preliminary = not publication_started(assessment)
     _require_issuable(assessment, preliminary=preliminary)
+    _require_summarisable(session, assessment, preliminary=preliminary)
     data = summary_snapshot(session, assessment, preliminary=preliminary)
     return _issue(
         session,
@@ -690,6 +707,27 @@ def issue_summary(
         trigger="issue",
         verify_base_url=verify_base_url,
     )
+
+
+def _require_summarisable(session: Session, assessment: Assessment, *, preliminary: bool) -> None:
+    """Refuse a summary with no department finished (every row 0.00 and first), and a ranked
+    one while any department is not fully scored: its own notice is refused then too."""
+    results = department_results(session, assessment)
+    unfinished = [
+        d for d in assessment.departments if d.id in results and not results[d.id].is_complete
+    ]
+    if len(unfinished) == len(results):
+        raise Conflict(
+            "尚无评分全部完成的部门，暂不能印发汇总表",
+            code="nothing_scored",
+        )
+    if not preliminary and unfinished:
+        raise Conflict(
+            "尚有 %(n)s 个部门未完成评分，暂不能印发载明排名的汇总表：%(departments)s",
+            code="departments_not_scored",
+            detail=[{"department_id": d.id, "department": d.name} for d in unfinished],
+            params={"n": len(unfinished), "departments": "、".join(d.name for d in unfinished)},
+        )
 
 
 def current_notice(
@@ -997,11 +1035,17 @@ def set_notice_base(
 @dataclasses.dataclass
 class IssueRun:
     """What issuing for every department did: the notices (new or current), the skipped
-    departments with the reason, and the summary table."""
+    departments with the reason, and the summary table (or why it was not issued)."""
 
     notices: list[Notice] = dataclasses.field(default_factory=list)
     skipped: list[str] = dataclasses.field(default_factory=list)  # "部门：原因"
     summary: Notice | None = None
+    summary_skipped: str | None = None  # why no summary, when `summary` is None
+
+    @property
+    def issued_nothing(self) -> bool:
+        """Tell whether no document at all is in force from this run."""
+        return not self.notices and self.summary is None
 
 
 def skip_reason(exc: DomainError) -> str:
@@ -1026,10 +1070,13 @@ def issue_for_all_departments(
     """Issue every department's notice, then the summary; one unit of work per department.
 
     A department that cannot have its notice (not all scored) is skipped with its reason and
-    leaves no trace; the others are issued. `progress(done, total, department)` is called
-    after each department and after the summary (total = departments + 1). A refusal that
-    concerns the whole assessment (no result document number, not published for a ranked
-    notice, a user who may not issue) raises from the first unit, before anything is issued.
+    leaves no trace; the others are issued. The summary follows only when some department's
+    notice is in force, and is itself skipped with its reason when refused (a ranked table
+    while a department is not fully scored): `summary_skipped`. `progress(done, total,
+    department)` is called after each department and after the summary (total = departments
+    + 1). A refusal that concerns the whole assessment (no result document number, a ranked
+    notice before publication or a preliminary one after it, a user who may not issue) raises
+    from the first unit, before anything is issued.
     """
     run = IssueRun()
     with unit_of_work(factory) as session:
@@ -1058,15 +1105,22 @@ def issue_for_all_departments(
             run.skipped.append(f"{dep_name}：{skip_reason(exc)}")
         if progress is not None:
             progress(done, total, dep_name)
-    with unit_of_work(factory) as session:
-        run.summary = issue_summary(
-            session,
-            store,
-            session.get_one(Assessment, assessment_id),
-            session.get(User, actor_id) if actor_id is not None else None,
-            only_if_changed=only_if_changed,
-            verify_base_url=verify_base_url,
-        ).notice
+    if not run.notices:
+        run.summary_skipped = "没有部门的考核结果通知书可以印发，汇总表也不印发"
+    else:
+        try:
+            with unit_of_work(factory) as session:
+                run.summary = issue_summary(
+                    session,
+                    store,
+                    session.get_one(Assessment, assessment_id),
+                    session.get(User, actor_id) if actor_id is not None else None,
+                    preliminary=preliminary,
+                    only_if_changed=only_if_changed,
+                    verify_base_url=verify_base_url,
+                ).notice
+        except DomainError as exc:
+            run.summary_skipped = exc.message
     if progress is not None:
         progress(total, total, "汇总表")
     return run

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from tests.factories import World, at_once, rules_2019
 from workflow.db import make_sessionmaker
-from workflow.docnumbers import DOCUMENT_NO
+from workflow.docnumbers import DOCUMENT_NO, document_no_core
 from workflow.errors import DomainError, InvalidValue
 from workflow.models import Assessment, User
 from workflow.notices import set_result_settings
@@ -31,6 +31,9 @@ from workflow.setup import create_assessment
         ("蛟市职转办〔2019〕第1号", False),
         ("蛟市职转办〔2019〕1", False),
         ("〔2019〕1号", False),  # no issuer
+        ("蛟市职转办〔２０１９〕1号", False),  # full-width digits
+        ("蛟市职转办〔2019〕１号", False),
+        ("蛟市职转办〔٢٠١٩〕1号", False),  # other scripts' digits
         ("abc", False),
     ],
 )
@@ -81,6 +84,31 @@ def test_the_settings_keep_one_number_per_document(
             set_result_settings(session, a, actor=world.admin, document_no=taken)
         assert made.title in err.value.message
     assert a.result_document_no == "蛟市职转办〔2019〕1号"
+
+
+def test_a_note_or_full_width_forms_make_no_new_number(
+    session: Session, world: World, scheme_2018: Scheme
+) -> None:
+    """The rules' own 〔2018〕6号 with （公开） after it, or in full-width digits, is the same
+    number (found by an exploratory walk: both were saved, and 2019 took 2018's with a note)."""
+    assert document_no_core("蛟市职转办〔２０１８〕6号（公开）") == "蛟市职转办〔2018〕6号"
+    assert document_no_core(" 蛟市职转办〔2018〕6号 (示例)") == "蛟市职转办〔2018〕6号"
+    a = world.assessment
+    assert a.document_no == "蛟市职转办〔2018〕6号"
+    assert "考核细则的文号" in _refused(session, world, "蛟市职转办〔2018〕6号（公开）")
+    assert "考核细则的文号" in _refused(session, world, "蛟市职转办〔２０１８〕6号")
+    assert "六角括号" in _refused(session, world, "蛟市职转办〔２０１９〕5号")  # ASCII digits only
+    set_result_settings(session, a, actor=world.admin, document_no="蛟市职转办〔2019〕1号")
+    scheme_2019 = rules_2019(scheme_2018)
+    for taken in ("蛟市职转办〔2019〕1号（公开）", "蛟市职转办〔2019〕1号（示例）"):
+        with pytest.raises(InvalidValue) as err:
+            create_assessment(
+                session, scheme_2019, year=2019, result_document_no=taken, actor=world.admin
+            )
+        assert err.value.code == "bad_document_no" and a.title in err.value.message
+    # Its own number with a note added is still its own: no other document holds it.
+    set_result_settings(session, a, actor=world.admin, document_no="蛟市职转办〔2019〕1号（公开）")
+    assert a.result_document_no == "蛟市职转办〔2019〕1号（公开）"
 
 
 def test_two_years_given_one_number_at_once_keep_it_once(

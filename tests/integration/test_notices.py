@@ -19,7 +19,7 @@ from docx.document import Document
 from docx.oxml.ns import qn
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
 from storage.local import LocalStore
@@ -147,6 +147,20 @@ def score_department(
         actions.score_item(
             session, item.id, w.scorer, item.version, scores=scores, deductions=deductions
         )
+    session.commit()
+
+
+def mark_others_scored(session: Session, w: World, *scored: Department) -> None:
+    """Shortcut for a world where every department is finished: put the items of every
+    department but `scored` at `scored` with 0 points (a direct write, no audit event)."""
+    session.execute(
+        update(Item)
+        .where(
+            Item.assessment_id == w.assessment.id,
+            Item.department_id.not_in([d.id for d in scored]),
+        )
+        .values(state="scored", total=Decimal(0))
+    )
     session.commit()
 
 
@@ -367,7 +381,22 @@ def test_summary_rows_and_order(session: Session, store: LocalStore, world: Worl
     assert early.filename == "汇总表（初步）-v1.docx" and early.is_preliminary
     early_doc = reopen(read_object(store, early.storage_key))
     assert table_rows(early_doc)[0][0] == "暂定名次" and "（初步结果）" in body_text(early_doc)
+    rows = table_rows(early_doc)
+    assert len(rows) == 1 + 26
+    full = ["20.00", "20.00", "10.00", "10.00", "20.00", "20.00"]
+    assert rows[1] == ["1", "教育局", *full, "100.00", "2.00"]
+    assert rows[2] == ["2", "交通局", "17.50", *full[1:], "97.50", "1.95"]
+    rest = rows[3:]
+    assert all(r[0] == "3" and r[1].endswith("（评分未完成）") and r[-2] == "0.00" for r in rest)
+    assert "政府办（民族宗教局、法制办）（评分未完成）" in [r[1] for r in rest]
     start_publication(session, w.assessment)
+    # Ranked, the table waits for every department, as each department's notice does.
+    with pytest.raises(Conflict) as err:
+        issue_summary(session, store, w.assessment, w.scorer)
+    assert err.value.code == "departments_not_scored" and len(err.value.detail) == 24
+    assert "尚有 24 个部门未完成评分" in err.value.message and "政府办" in err.value.message
+    session.rollback()
+    mark_others_scored(session, w, w.dep_a, w.dep_b)
     row = issue_summary(session, store, w.assessment, w.scorer).notice
     session.commit()
     assert row.kind == "summary" and row.department_id is None and row.version == 2
@@ -376,13 +405,11 @@ def test_summary_rows_and_order(session: Session, store: LocalStore, world: Worl
     assert "附件" in [p.text for p in document.paragraphs] and RESULT_NO in body_text(document)
     rows = table_rows(document)
     assert rows[0][:2] == ["排名", "部门"] and rows[0][-2:] == ["总分（100分）", "折合分"]
-    assert len(rows) == 1 + 26
-    full = ["20.00", "20.00", "10.00", "10.00", "20.00", "20.00"]
-    assert rows[1] == ["1", "教育局", *full, "100.00", "2.00"]
-    assert rows[2] == ["2", "交通局", "17.50", *full[1:], "97.50", "1.95"]
-    rest = rows[3:]
-    assert all(r[0] == "3" and r[1].endswith("（评分未完成）") and r[-2] == "0.00" for r in rest)
-    assert "政府办（民族宗教局、法制办）（评分未完成）" in [r[1] for r in rest]
+    assert rows[1:3] == [
+        ["1", "教育局", *full, "100.00", "2.00"],
+        ["2", "交通局", "17.50", *full[1:], "97.50", "1.95"],
+    ]
+    assert all(r[0] == "3" and "（评分未完成）" not in r[1] for r in rows[3:])
     events = notice_events(session, "summary_issued")
     assert [payload_of(e)["sha256"] for e in events] == [early.sha256, row.sha256]
     assert current_summary(session, w.assessment, w.auditor).id == row.id
@@ -520,6 +547,11 @@ def test_endpoints_over_http(session: Session, store: LocalStore, world: World, 
     assert final["version"] == 2 and final["rank"] == 1 and final["new"] is True
     repeat = client.post(issue_url, json={}, headers=heads["scorer"])
     assert repeat.status_code == 200 and repeat.get_json()["id"] == final["id"]
+    # Once published, a 初步结果 would replace the ranked notice the department holds.
+    late = client.post(issue_url, json={"preliminary": True}, headers=heads["scorer"])
+    assert late.status_code == 409, late.get_data(as_text=True)
+    assert late.get_json()["error"]["code"] == "preliminary_after_publication"
+    assert "已公示" in late.get_json()["error"]["message"]
 
     own = client.get(url, headers=heads["member_a"])
     assert own.status_code == 200, own.get_data(as_text=True)
@@ -547,6 +579,11 @@ def test_endpoints_over_http(session: Session, store: LocalStore, world: World, 
 
     summary_url = f"/api/v1/assessments/{aid}/summary.docx"
     assert client.get(summary_url, headers=heads["auditor"]).status_code == 404
+    unfinished = client.post(f"/api/v1/assessments/{aid}/summary", headers=heads["scorer"])
+    assert unfinished.status_code == 409
+    assert unfinished.get_json()["error"]["code"] == "departments_not_scored"
+    assert client.get(summary_url, headers=heads["auditor"]).status_code == 404
+    mark_others_scored(session, w, w.dep_a)
     made = client.post(f"/api/v1/assessments/{aid}/summary", headers=heads["scorer"])
     assert made.status_code == 201
     summary = client.get(summary_url, headers=heads["auditor"])
@@ -618,20 +655,25 @@ def test_cli_reports_skipped_departments(
     early = runner.invoke(args=["notices", "2018", "--out", str(out)])
     assert early.exit_code == 1 and "--preliminary" in early.output  # not published yet
     start_publication(session, w.assessment)
+    late = runner.invoke(args=["notices", "2018", "--out", str(out), "--preliminary"])
+    assert late.exit_code == 1 and "已公示" in late.output and list(out.iterdir()) == []
     result = runner.invoke(args=["notices", "2018", "--out", str(out)])
     assert result.exit_code == 1, result.output
-    assert sorted(p.name for p in out.iterdir()) == [
-        "01-交通局-考核结果通知书-v1.docx",
-        "汇总表-v1.docx",
-    ]
+    # The ranked summary waits for every department, as their own notices do.
+    assert sorted(p.name for p in out.iterdir()) == ["01-交通局-考核结果通知书-v1.docx"]
     assert "跳过 25 个评分未完成的部门" in result.output
     assert "教育局：10 个考核指标未完成评分（指标 1、2、3、4、5、6、7、8、9、10）" in result.output
+    assert "汇总表未印发：尚有 25 个部门未完成评分" in result.output
     rerun = runner.invoke(args=["notices", "2018", "--out", str(out)])  # unchanged: no new version
-    assert rerun.exit_code == 1 and len(list(out.iterdir())) == 2
+    assert rerun.exit_code == 1 and len(list(out.iterdir())) == 1
     forced = runner.invoke(args=["notices", "2018", "--out", str(out), "--force"])
-    assert forced.exit_code == 1 and len(list(out.glob("*-v2.docx"))) == 2
+    assert forced.exit_code == 1 and len(list(out.glob("*-v2.docx"))) == 1
     assert len(notice_events(session, "notice_issued")) == 2
-    assert len(notice_events(session, "summary_issued")) == 2
+    assert notice_events(session, "summary_issued") == []
+    mark_others_scored(session, w, w.dep_a)
+    done = runner.invoke(args=["notices", "2018", "--out", str(out)])
+    assert done.exit_code == 0, done.output
+    assert (out / "汇总表-v1.docx").exists() and "跳过" not in done.output
 
 
 # 1,300 audited transitions take ~25 s on PostgreSQL; the command's database work is covered

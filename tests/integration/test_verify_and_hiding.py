@@ -76,12 +76,12 @@ def test_verify_answers_for_current_and_superseded_versions(
 ) -> None:
     w = world
     score_department(session, store, w, w.dep_a, w.member_a, special=True)
+    summary = issue_summary(session, store, w.assessment, w.scorer)  # 初步: others unscored
     start_publication(session, w.assessment)
     base_url = "https://kh.example.cn"
     first = issue_notice(session, store, w.assessment, w.dep_a, w.scorer, verify_base_url=base_url)
     session.commit()
     second = issue_notice(session, store, w.assessment, w.dep_a, w.admin, verify_base_url=base_url)
-    summary = issue_summary(session, store, w.assessment, w.scorer)
     session.commit()
     old, new = first.notice, second.notice
     assert old.snapshot["verify_url"] == f"{base_url}/verify/{old.verification_code}"

@@ -57,6 +57,10 @@ def notices_issue(year: int, out: str, force: bool, preliminary: bool) -> None:
             raise click.ClickException(
                 "考核结果尚未公示，不能印发载明排名的通知书；可加 --preliminary 印发初步结果"
             )
+        if preliminary and notices.publication_started(assessment):
+            raise click.ClickException(
+                "考核结果已公示，不再印发初步结果；请去掉 --preliminary 印发载明排名的通知书"
+            )
         assessment_id = assessment.id
     bar = tqdm(total=None, desc="考核结果通知书", unit="份", file=sys.stderr)
 
@@ -79,18 +83,21 @@ def notices_issue(year: int, out: str, force: bool, preliminary: bool) -> None:
         raise click.ClickException(exc.message) from exc
     finally:
         bar.close()
-    for notice in run.notices:
-        (target / notice.filename).write_bytes(notices.read_object(store, notice.storage_key))
-    assert run.summary is not None
-    row = run.summary
-    (target / row.filename).write_bytes(notices.read_object(store, row.storage_key))
-    written = len(run.notices)
-    skipped = run.skipped
-    click.echo(f"已写出 {written} 份考核结果通知书和{row.filename}到 {target}")
-    if skipped:
-        click.echo(f"跳过 {len(skipped)} 个评分未完成的部门：", err=True)
-        for line in skipped:
+    for row in [*run.notices, *([run.summary] if run.summary is not None else [])]:
+        (target / row.filename).write_bytes(notices.read_object(store, row.storage_key))
+    if run.issued_nothing:
+        click.echo("未印发任何考核结果通知书或汇总表", err=True)
+    elif run.summary is None:
+        click.echo(f"已写出 {len(run.notices)} 份考核结果通知书到 {target}（汇总表未印发）")
+    else:
+        click.echo(f"已写出 {len(run.notices)} 份考核结果通知书和{run.summary.filename}到 {target}")
+    if run.skipped:
+        click.echo(f"跳过 {len(run.skipped)} 个评分未完成的部门：", err=True)
+        for line in run.skipped:
             click.echo(f"  {line}", err=True)
+    if run.summary_skipped is not None:
+        click.echo(f"汇总表未印发：{run.summary_skipped}", err=True)
+    if run.skipped or run.summary is None:
         sys.exit(1)
 
 
