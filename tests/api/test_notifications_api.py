@@ -90,6 +90,10 @@ def test_preferences_round_trip_and_refusals(
     # Nothing of the refused bodies was kept.
     after = client.get("/api/v1/me/notification-preferences", headers=own).get_json()
     assert after["email"] == "a@jiaohe.example" and after["remind_days"] == 3
+    # GET's answer sent back as is (its read-only `kinds` included) changes nothing.
+    again = client.put("/api/v1/me/notification-preferences", json=after, headers=own)
+    assert again.status_code == 200, again.data
+    assert again.get_json() == after
 
 
 def test_a_returned_item_reaches_the_inbox_through_the_api(

@@ -119,6 +119,7 @@ def set_my_preferences() -> Response:
     user = api_user()
     data = json_body()
     parse_body(s.PreferencesBody, data)  # shape and types; the engine checks the values
+    data = {k: v for k, v in data.items() if k != "kinds"}  # read-only: GET's answer round-trips
     prefs = notify.set_preferences(
         get_db(), user, data, allowed_hosts=current_app.config.get("WEBHOOK_ALLOWED_HOSTS", ())
     )

@@ -976,6 +976,8 @@ class PreferencesBody(Body):
     channels: dict[str, list[str]] | None = None
     digest: bool | None = None
     remind_days: int | None = None
+    #: Read-only (the names GET shows): accepted and ignored, so GET's answer can be sent back.
+    kinds: dict[str, str] | None = None
 
 
 # --- the scheme library ------------------------------------------------------------------
