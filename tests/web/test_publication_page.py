@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from storage.local import LocalStore
-from tests.factories import World
+from tests.factories import World, rules_2019
 from tests.integration.test_notices import score_department
 from tests.web.conftest import text
 from workflow.models import AuditEvent, utcnow
@@ -121,3 +121,27 @@ def test_the_publication_stays_up_when_next_year_is_started_during_it(
     assert world.dep_b.name not in after
     assert "考核结果公示中" not in text(login("member_a").get("/"))
     assert next_year.title in text(member.get("/portal/"))  # the newest year again
+
+
+def test_two_years_on_public_view_each_have_their_banner(
+    app: Flask,
+    session: Session,
+    world: World,
+    login: Login,
+    scheme_2018: Scheme,
+) -> None:
+    """2019's results are published while 2018's window is still open: every page names both
+    (the banner showed only 2019's, and 2018's departments lost sight of their window)."""
+    now = utcnow()
+    _window(session, world, now - dt.timedelta(days=2), now + dt.timedelta(days=5))
+    next_year = install_scheme(session, rules_2019(scheme_2018))
+    next_year.published_at = next_year.appeal_opens_at = now - dt.timedelta(hours=1)
+    next_year.appeal_closes_at = now + dt.timedelta(days=7)
+    session.commit()
+    page = text(login("member_a").get("/portal/"))
+    first, second = page.index("2019年度考核结果公示中"), page.index("2018年度考核结果公示中")
+    assert first < second  # the newest year first
+    world.assessment.appeal_closes_at = now - dt.timedelta(minutes=1)
+    session.commit()
+    page = text(login("member_a").get("/portal/"))
+    assert "2019年度考核结果公示中" in page and "2018年度考核结果公示中" not in page

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import cast
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Flask, abort, flash, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from web.clock import request_now
@@ -25,7 +27,6 @@ from web.portal.common import (
     asked_assessment_or_404,
     assessment_years,
     latest_assessment,
-    publication_assessment,
 )
 from workflow.assessments import assessment_status
 from workflow.calendar import (
@@ -142,38 +143,51 @@ class Publication:
     ends_on: dt.date
 
 
-def running_publication() -> Publication | None:
-    """Return the 公示 running now, the newest if several (one query; None on a DB error)."""
-    if "publication" in g:
-        cached: Publication | None = g.publication
+def running_publications() -> list[Publication]:
+    """Return every 公示 running now, the newest year first (one query; none on a DB error).
+
+    Two years may be on public view at once (last year's window still open when this year's
+    results are published): the banner names each, so neither year's departments miss theirs.
+    """
+    if "publications" in g:
+        cached: list[Publication] = g.publications
         return cached
-    result = None
+    result: list[Publication] = []
     try:
         now = request_now()
-        assessment = publication_assessment(get_db(), now)
-        if (
-            assessment is not None
-            and assessment.published_at is not None
-            and assessment.appeal_closes_at is not None
-            and assessment.published_at <= now
-            and assessment_status(assessment, now) == "published"
+        for assessment in get_db().scalars(
+            select(Assessment)
+            .where(
+                Assessment.published_at <= now,
+                Assessment.appeal_closes_at > now,
+                Assessment.reopened_at.is_(None),
+            )
+            .order_by(Assessment.year.desc(), Assessment.id.desc())
         ):
+            if assessment.appeal_closes_at is None or assessment_status(assessment, now) != (
+                "published"
+            ):
+                continue
             tz = ZoneInfo(assessment.timezone)
-            result = Publication(
-                year=assessment.year,
-                starts_on=local_date(assessment.published_at, tz),
-                ends_on=local_date(assessment.appeal_closes_at - dt.timedelta(microseconds=1), tz),
+            result.append(
+                Publication(
+                    year=assessment.year,
+                    starts_on=local_date(cast(dt.datetime, assessment.published_at), tz),
+                    ends_on=local_date(
+                        assessment.appeal_closes_at - dt.timedelta(microseconds=1), tz
+                    ),
+                )
             )
     except SQLAlchemyError:
-        result = None
-    g.publication = result
+        result = []
+    g.publications = result
     return result
 
 
 def init_deadlines(app: Flask) -> None:
-    """Offer `deadline_info()`, `running_publication()` and the stage names to templates."""
+    """Offer `deadline_info()`, `running_publications()` and the stage names to templates."""
     app.add_template_global(deadline_info, "deadline_info")
-    app.add_template_global(running_publication, "running_publication")
+    app.add_template_global(running_publications, "running_publications")
     app.jinja_env.globals["stage_text"] = STAGE_TEXT
 
 
