@@ -17,6 +17,7 @@ import logging
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -343,8 +344,12 @@ def on_transition(
     actor: User,
     comment: str | None,
     now: dt.datetime,
+    *,
+    total_before: Decimal | None = None,
 ) -> None:
-    """The item's department hears of a return, a score or an appeal decision."""
+    """The item's department hears of a return, a score or an appeal decision.
+
+    An appeal rescored to the same total is told as such, not as "改分"."""
     if trigger not in ITEM_TRIGGERS:
         return
     appeal = from_state == "appealed"
@@ -369,6 +374,12 @@ def on_transition(
     elif trigger == "reject_appeal":
         kind, title = "appeal_decided", f"{indicator}：申诉被驳回"
         body = f"{department}对考核事项“{indicator}”的申诉被驳回，维持原评分。"
+    elif appeal and total_before is not None and item.total == total_before:
+        kind, title = "appeal_decided", f"{indicator}：申诉已复核，合计分数未变"
+        body = (
+            f"{department}对考核事项“{indicator}”的申诉经复核重新评分，"
+            f"合计分数未变（{item.total} 分），可登录系统查看。"
+        )
     elif appeal:
         kind, title = "appeal_decided", f"{indicator}：申诉已复核改分"
         body = f"{department}对考核事项“{indicator}”的申诉经复核，已重新评分，可登录系统查看。"

@@ -385,7 +385,7 @@ def execute(session: Session, command: Command) -> Outcome:
         _lateness(session, item, ctx)
     if row.trigger == "submit":  # the claims of this submission are the guards' facts
         _claims_of_submission(ctx)
-    from_state, version = item.state, item.version
+    from_state, version, total_before = item.state, item.version, item.total
     with session.no_autoflush:  # nothing is written before the item's one UPDATE
         new_state = fire(ItemFlow(item, ctx), row.trigger)
         audited: dict[str, Any] = {}
@@ -423,7 +423,10 @@ def execute(session: Session, command: Command) -> Outcome:
         if event is None or not appended:  # SQLite, no head seen, or another append came first
             append_after(session, None if event is not None else head, **fields)
         if row.trigger in notify.ITEM_TRIGGERS:  # in this transaction: both land or neither
-            notify.on_transition(session, row.trigger, from_state, item, user, ctx.comment, ctx.now)
+            notify.on_transition(
+                session, row.trigger, from_state, item, user, ctx.comment, ctx.now,
+                total_before=total_before,
+            )  # fmt: skip
     else:
         for n, written in enumerate(ctx.written):
             _record_evidence_event(session, row, item, user, written, ctx, head if n == 0 else None)

@@ -134,3 +134,10 @@ def test_the_issuers_hear_when_a_rescore_overtakes_an_issued_notice(
     assert title == f"{w.dep_a.name}：考核结果通知书需重新印发"
     assert "第 1 版，蛟市职转办〔2019〕1号" in body and "请重新印发" in body
     assert link == f"/progress/departments/{w.dep_a.id}/notices"
+    # The department hears which it was: the same total kept, or the points changed.
+    told = session.scalars(
+        select(Notification.title)
+        .where(Notification.user_id == w.member_a.id, Notification.kind == "appeal_decided")
+        .order_by(Notification.id)
+    ).all()
+    assert [t.split("：", 1)[1] for t in told] == ["申诉已复核，合计分数未变", "申诉已复核改分"]
