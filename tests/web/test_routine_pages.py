@@ -554,3 +554,22 @@ def test_office_corrects_and_withdraws_in_the_portal(
     ]  # fmt: skip
     assert actions_logged == ["routine_submitted", "routine_corrected", "routine_withdrawn"]
     assert login("member_a").post(f"{url}/withdraw", data={"reason": "x"}).status_code == 403
+
+
+def test_a_department_user_who_also_reviews_tells_the_two_routine_pages_apart(
+    app: Flask, session: Session, world: World, login: Callable[[str], FlaskClient]
+) -> None:
+    """Both menus said 平时考核, leading to different pages."""
+    from tests.web.conftest import PASSWORD
+    from workflow.users import create_user
+
+    create_user(
+        session, "both", ["department", "reviewer"], department=world.dep_a, password=PASSWORD,
+        actor=world.admin,
+    )  # fmt: skip
+    session.commit()
+    page = login("both").get("/portal/").get_data(as_text=True)
+    assert '/portal/routine">本部门平时考核</a>' in page
+    assert '/review/routine">平时考核</a>' in page
+    only = login("member_a").get("/portal/").get_data(as_text=True)
+    assert '/portal/routine">平时考核</a>' in only and "本部门平时考核" not in only
