@@ -55,3 +55,28 @@ def test_indicator_bars_are_shares_of_each_maximum_and_predecessors_are_marked()
     assert "前身：安监局" in svg and "各指标历年得分率" in svg
     with app.test_request_context():
         assert indicators_svg([_year(2019, {"1": None})]) is None
+
+
+def test_a_year_not_fully_scored_draws_no_total_and_two_predecessors_do_not_overprint() -> None:
+    """2020 half scored showed as a dot at 0.00; two predecessors of one year printed their
+    names on top of each other."""
+    import dataclasses
+
+    from web.portal.charts import history_svg
+
+    app = Flask(__name__)
+    Babel(app)
+    a = cast(Unit, SimpleNamespace(name="交通局"))
+    b = cast(Unit, SimpleNamespace(name="教育局"))
+    years = [
+        dataclasses.replace(_year(2018, {"1": D(5)}, via=a), total=D("88.50")),
+        dataclasses.replace(_year(2018, {"1": D(5)}, via=b), total=D("91.00")),
+        dataclasses.replace(_year(2019, {"1": D(5)}), total=D("90.00")),
+        dataclasses.replace(_year(2020, {"1": None}), complete=False),
+    ]
+    with app.test_request_context():
+        svg = str(history_svg(years))
+    assert ">0.00<" not in svg and "未评完" in svg
+    assert len(re.findall(r'class="dot"', svg)) == 1 and len(re.findall("dot-via", svg)) == 2
+    ys = [float(y) for y in re.findall(r'<text x="[\d.]+" y="([\d.]+)" class="via">前身', svg)]
+    assert len(ys) == 2 and abs(ys[0] - ys[1]) >= 12  # one under the other

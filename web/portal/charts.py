@@ -57,27 +57,45 @@ def _svg(title: str, parts: list[str]) -> Markup:
 
 def history_svg(years: Sequence[UnitYear]) -> Markup | None:
     """Totals by year: the unit's own as filled dots joined by a line, a predecessor's as
-    hollow dots named under the year."""
+    hollow dots named under the year. A year not yet fully scored draws no dot (its total is
+    not a result): 未评完 stands at the foot of its column instead."""
     if not years:
         return None
     top = max(y.total_points for y in years) or Decimal(100)
     labels = sorted({str(y.year) for y in years})
     parts = _axes(top, labels)
-    own = [(labels.index(str(y.year)), y) for y in years if y.via is None]
+    own = [(labels.index(str(y.year)), y) for y in years if y.via is None and y.complete]
     if len(own) > 1:
         points = " ".join(f"{_x(n, len(labels)):.1f},{_y(y.total, top):.1f}" for n, y in own)
         parts.append(f'<polyline points="{points}" class="line"/>')
+    seen: dict[str, int] = {}
+    label_at: dict[str, float] = {}
     for y in years:
         n = labels.index(str(y.year))
-        cx, cy = _x(n, len(labels)), _y(y.total, top)
+        cx = _x(n, len(labels))
+        if not y.complete:
+            if str(y.year) not in seen:
+                parts.append(
+                    f'<text x="{cx:.1f}" y="{_y(Decimal(0), top) - 6:.1f}" text-anchor="middle"'
+                    f' class="via">{escape(gettext("未评完"))}</text>'
+                )
+            seen[str(y.year)] = seen.get(str(y.year), 0) + 1
+            continue
+        cy = _y(y.total, top)
         if y.via is None:
             parts.append(f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="5" class="dot"/>')
         else:
+            # Two predecessors in one year: their names one under the other, not overprinted.
+            label_y = cy - 6
+            if str(y.year) in label_at:
+                label_y = max(label_y, label_at[str(y.year)] + 14)
+            label_at[str(y.year)] = label_y
             parts.append(f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="5" class="dot-via"/>')
             parts.append(
-                f'<text x="{cx + 8:.1f}" y="{cy - 6:.1f}" class="via">'
+                f'<text x="{cx + 8:.1f}" y="{label_y:.1f}" class="via">'
                 f"{escape(gettext('前身：%(name)s', name=y.via.name))}</text>"
             )
+        seen[str(y.year)] = seen.get(str(y.year), 0) + 1
         parts.append(
             f'<text x="{cx:.1f}" y="{cy - 9:.1f}" text-anchor="middle">{y.total:.2f}</text>'
         )
