@@ -22,14 +22,24 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from workflow.audit import record_event
 from workflow.db import lock_key, serialise
 from workflow.errors import Forbidden, InvalidValue, NotFound
 from workflow.messages import N_, Term
-from workflow.models import Unit, UnitAlias, UnitChange, UnitChangeLink, UnitName, User, utcnow
+from workflow.models import (
+    Assessment,
+    Department,
+    Unit,
+    UnitAlias,
+    UnitChange,
+    UnitChangeLink,
+    UnitName,
+    User,
+    utcnow,
+)
 from workflow.permissions import forget_own_departments
 from workflow.states import Role
 
@@ -188,6 +198,16 @@ def find_unit(session: Session, name: str, *, active_only: bool = False) -> Unit
         return None
     best = min(known, key=lambda k: (HOW[k.how], -k.unit_id))
     return session.get(Unit, best.unit_id)
+
+
+def _last_assessed_year(session: Session, unit_id: int) -> int | None:
+    """The newest year the unit appears in an assessment (None: never assessed)."""
+    return session.scalar(
+        select(func.max(Assessment.year))
+        .select_from(Department)
+        .join(Assessment, Assessment.id == Department.assessment_id)
+        .where(Department.unit_id == unit_id)
+    )
 
 
 def make_unit(session: Session, spec: NewUnit, valid_from: dt.date | None = None) -> Unit:
@@ -431,6 +451,15 @@ def apply_change(
                 "生效日期须晚于单位“%(name)s”现名称的启用日期 %(since)s",
                 code="bad_effective_on",
                 params={"name": unit.name, "since": started.isoformat()},
+            )
+        # A change dated before a year the unit was assessed under this name would rewrite
+        # that year's history (农业局 "renamed in 1990", though assessed as 农业局 in 2018).
+        last_year = _last_assessed_year(session, unit.id)
+        if last_year is not None and day.year < last_year:
+            raise InvalidValue(
+                "生效日期 %(day)s 早于单位“%(name)s”以现名称参加考核的 %(year)s 年度",
+                code="bad_effective_on",
+                params={"day": day.isoformat(), "name": unit.name, "year": last_year},
             )
     _check_names(session, targets, {u.id for u in sources})  # a source ends: its name is free
     if kind == "rename":

@@ -173,6 +173,11 @@ def test_an_ended_unit_cannot_change_again_and_dates_and_documents_are_checked(
         change(session, w, "dissolve", [999999], [])
     with pytest.raises(Forbidden):
         change(session, w, "dissolve", [anjian.id], [], actor=w.reviewer)
+    # Not before a year the unit was assessed under its name (安监局 is in 2018's assessment).
+    with pytest.raises(InvalidValue) as caught:
+        change(session, w, "rename", [anjian.id], [{"name": "安全局"}], effective_on="2017-06-01")
+    assert caught.value.code == "bad_effective_on" and "2018 年度" in str(caught.value.message)
+    assert anjian.current.name == "安监局"
 
 
 def _scheme_2019(drop: tuple[str, ...], add: list[dict]):  # type: ignore[no-untyped-def]
