@@ -402,7 +402,7 @@ def test_summary_rows_and_order(session: Session, store: LocalStore, world: Worl
     assert row.kind == "summary" and row.department_id is None and row.version == 2
     assert row.filename == "汇总表-v2.docx" and not row.is_preliminary
     document = reopen(read_object(store, row.storage_key))
-    assert "附件" in [p.text for p in document.paragraphs] and RESULT_NO in body_text(document)
+    assert "附件" not in [p.text for p in document.paragraphs] and RESULT_NO in body_text(document)
     rows = table_rows(document)
     assert rows[0][:2] == ["排名", "部门"] and rows[0][-2:] == ["总分（100分）", "折合分"]
     assert rows[1:3] == [

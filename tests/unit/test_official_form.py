@@ -119,6 +119,11 @@ def test_page_numbers_on_the_outer_side(notice: Document) -> None:
     assert even._p.pPr.find(qn("w:jc")).get(qn("w:val")) == "left"
 
 
+def test_notice_names_no_attachment(notice: Document) -> None:
+    texts = [p.text for p in notice.paragraphs]
+    assert not any(t.startswith("附件") for t in texts)
+
+
 def test_preliminary_notice_names_no_rank() -> None:
     data = replace(make_notice(), rank=None, is_preliminary=True)
     text = "\n".join(p.text for p in reopen(render_notice(data)).paragraphs)
@@ -137,12 +142,16 @@ def test_letterhead_replaces_the_mark_but_keeps_number_and_line() -> None:
     assert bottom_border(document.paragraphs[texts.index("蛟市职转办〔2019〕1号")]) is not None
 
 
-def test_summary_is_the_attachment_in_the_same_form() -> None:
+def test_summary_is_a_document_of_its_own_in_the_same_form() -> None:
     data = replace(make_summary(3), verification_code=CODE, verify_url=URL)
     document = reopen(render_summary(data))
     texts = [p.text for p in document.paragraphs]
     assert texts[0] == MARK and "蛟市职转办〔2019〕2号" in texts
-    assert texts.index("附件") < texts.index("2018年度市政府相关部门“放管服”工作考核结果汇总表")
+    # Issued and verified on its own: not headed 「附件」 as if it came with a notice.
+    assert "附件" not in texts
+    assert texts.index("蛟市职转办〔2019〕2号") < texts.index(
+        "2018年度市政府相关部门“放管服”工作考核结果汇总表"
+    )
     assert any(t.strip().endswith("印发") for t in texts) and f"验证码：{CODE}" in "\n".join(texts)
     preliminary = reopen(render_summary(replace(data, is_preliminary=True)))
     assert preliminary.tables[0].rows[0].cells[0].text == "暂定名次"
