@@ -85,11 +85,30 @@ def test_imprint_has_cc_issuer_and_date_between_lines(notice: Document) -> None:
     assert cc.text.strip() == "抄送：市政府办公室，市绩效办。"
     assert printed.text.strip() == f"{ISSUER}　\t2019年1月15日印发"
     cc_borders = cc._p.pPr.find(qn("w:pBdr"))
-    assert cc_borders.find(qn("w:top")) is not None and cc_borders.find(qn("w:bottom")) is not None
-    assert bottom_border(printed) is not None
-    thick = cc_borders.find(qn("w:top")).get(qn("w:sz"))
-    thin = cc_borders.find(qn("w:bottom")).get(qn("w:sz"))
-    assert int(thick) > int(thin)  # first and last lines thicker than the middle one
+    printed_borders = printed._p.pPr.find(qn("w:pBdr"))
+    first = cc_borders.find(qn("w:top")).get(qn("w:sz"))
+    middle = printed_borders.find(qn("w:top")).get(qn("w:sz"))
+    last = printed_borders.find(qn("w:bottom")).get(qn("w:sz"))
+    assert int(first) == int(last) > int(middle)  # first and last lines thicker than the middle
+
+
+def frame_of(paragraph: object) -> dict[str, str]:
+    frame = paragraph._p.pPr.find(qn("w:framePr"))  # type: ignore[attr-defined]
+    assert frame is not None, "the 版记 line is not a frame"
+    return {k.split("}")[1]: v for k, v in frame.attrib.items()}
+
+
+def test_imprint_stands_at_the_foot_of_the_text_block(notice: Document) -> None:
+    *_, cc, printed = [p for p in notice.paragraphs if p.text.strip()]
+    section = notice.sections[-1]
+    assert section.page_height is not None and section.top_margin is not None
+    assert section.bottom_margin is not None
+    height = round((section.page_height - section.top_margin - section.bottom_margin) / 635)
+    last, above = frame_of(printed), frame_of(cc)
+    # The 印发 line on the last line of the page, the 抄送 right above it, across the block.
+    assert last["yAlign"] == "bottom" and last["vAnchor"] == above["vAnchor"] == "margin"
+    assert int(above["y"]) + int(above["h"]) == height - int(last["h"])
+    assert last["w"] == above["w"] and last["wrap"] == above["wrap"] == "notBeside"
 
 
 def test_imprint_without_cc_has_only_the_issuing_line() -> None:
@@ -97,6 +116,7 @@ def test_imprint_without_cc_has_only_the_issuing_line() -> None:
     texts = [p.text for p in document.paragraphs if p.text.strip()]
     assert not any(t.strip().startswith("抄送") for t in texts)
     assert texts[-1].strip().endswith("2019年1月15日印发")
+    assert frame_of(document.paragraphs[-1])["yAlign"] == "bottom"
 
 
 def test_verification_code_and_qr_code(notice: Document) -> None:
