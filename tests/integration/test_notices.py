@@ -520,6 +520,14 @@ def test_endpoints_over_http(session: Session, store: LocalStore, world: World, 
     body = prelim.get_json()
     assert body["version"] == 1 and body["rank"] is None and len(body["sha256"]) == 64
     assert len(body["verification_code"]) == 19
+    # 〔2019〕 above a 成文日期 of another year: issued, with a warning (GB/T 9704 §7.2.4).
+    issued_on = dt.date.fromisoformat(session.get(Notice, body["id"]).snapshot["issued_on"])
+    if issued_on.year != 2019:
+        (warning,) = body["warnings"]
+        assert warning["code"] == "number_year_not_issue_year"
+        assert RESULT_NO in warning["message"] and issued_on.isoformat() in warning["message"]
+    else:
+        assert body["warnings"] == []
     # Before publication the department sees neither the notice nor its scores.
     assert client.get(url, headers=heads["member_a"]).status_code == 404
     assert client.get(body["url"], headers=heads["member_a"]).status_code == 404
