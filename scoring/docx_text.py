@@ -117,6 +117,14 @@ def text_width(section: Section) -> int:
     return max(int(page) - int(left) - int(right), int(Mm(60)))
 
 
+def text_height(section: Section) -> int:
+    """Return the height in EMU between the margins of `section` (A4 defaults if unset)."""
+    page = section.page_height if section.page_height is not None else PAGE_HEIGHT
+    top = section.top_margin if section.top_margin is not None else MARGIN_TOP
+    bottom = section.bottom_margin if section.bottom_margin is not None else MARGIN_BOTTOM
+    return max(int(page) - int(top) - int(bottom), int(Mm(60)))
+
+
 def element(tag: str, **attrs: str) -> BaseOxmlElement:
     """Return a new OOXML element `tag` (e.g. "w:tcW") with w:-namespaced attributes."""
     return OxmlElement(tag, attrs={qn(f"w:{name}"): value for name, value in attrs.items()})

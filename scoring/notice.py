@@ -619,7 +619,10 @@ def _check_summary(data: SummaryData) -> None:
 
 
 def render_summary(data: SummaryData, base: bytes | None = None) -> bytes:
-    """Render the summary table of all departments as .docx bytes, rows in the given order.
+    """Render the summary table of all departments as a 公文 of its own (.docx bytes).
+
+    版头, title, the table (rows in the given order), signature, verification code and 版记:
+    no 「附件」 mark, since no notice carries it as an attachment (docs/notices.md).
 
     The page turns landscape when there are more than four category columns. `base` is
     handled as in `render_notice`. Raises ValueError when a row's category points do not
@@ -628,8 +631,9 @@ def render_summary(data: SummaryData, base: bytes | None = None) -> bytes:
     _check_summary(data)
     landscape = len(data.category_titles) > LANDSCAPE_ABOVE_CATEGORIES
     document = _open_document(base, landscape=landscape)
+    # A document of its own, not the notices' 附件: it is issued, versioned and verified on its
+    # own, and a department's notice never carries the other departments' figures.
     add_masthead(document, issuer=data.issuer, document_no=data.document_no, with_mark=base is None)
-    _add_paragraph(document, "附件", font=FONT_HEADING, align="left")
     _add_title(document, data.title, preliminary=data.is_preliminary, version=data.version)
     if data.is_preliminary:
         _add_paragraph(document, "考核结果公示前，表中名次为暂定名次。", first_line_chars=2)

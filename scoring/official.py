@@ -29,6 +29,7 @@ from scoring.docx_text import (
     clean_text,
     element,
     fill_paragraph,
+    text_height,
     text_width,
 )
 
@@ -42,6 +43,8 @@ _LINE_BODY: Final = Pt(28)
 _SEPARATOR_SIZE_EIGHTHS: Final = "16"  # 2 pt red line under the 发文字号
 _IMPRINT_THICK: Final = "8"  # 版记 first and last lines (0.35 mm ≈ 1 pt)
 _IMPRINT_THIN: Final = "4"  # 版记 middle line (0.25 mm ≈ 0.5 pt)
+_LINE_IMPRINT: Final = Pt(22)
+_IMPRINT_FRAME_BORDERS: Final = 80  # twips: two borders of at most 1 pt with 1 pt of space
 
 
 def chinese_date(value: dt.date) -> str:
@@ -193,34 +196,32 @@ def add_verification(document: Document, code: str, url: str) -> None:
 
 
 def add_imprint(document: Document, *, issuer: str, issued_on: dt.date, cc: str) -> None:
-    """Write the 版记: 抄送 (when given), then 印发机关 and 印发日期, between lines.
+    """Write the 版记 at the foot of the last page: 抄送 (when given), 印发机关 and 印发日期.
 
     GB/T 9704 §7.4: 四号 仿宋, 左右各空一字; the first and last lines thicker than the
-    middle one; the 印发日期 右空一字 on the line of the 印发机关.
+    middle one; the 印发日期 右空一字 on the line of the 印发机关; the 版记 ends on the last
+    line of the last page. Each line is a frame (w:framePr) anchored to the bottom of the
+    text block, the 抄送 frame just above the 印发 one: text before it keeps clear of them,
+    and wherever the body ends, they sit on that page's last lines. One frame per paragraph,
+    because LibreOffice drops the borders (and the frame) of a bordered multi-paragraph frame.
     """
     char = round(SIZE_SI_HAO.pt * 20)
-    width = text_width(document.sections[-1])
-    spacer = _paragraph(document)
-    fill_paragraph(spacer, "", font=FONT_BODY, size=SIZE_SAN_HAO, line_spacing=_LINE_BODY)
-    lines: list[BaseOxmlElement] = []
+    section = document.sections[-1]
+    width = text_width(section)
+    width_twips = round(width / 635)
+    height_twips = round(text_height(section) / 635)
     cc_text = clean_text(cc).strip()
-    if cc_text:
-        p = _paragraph(document)
-        fill_paragraph(
-            p, f"　抄送：{cc_text.rstrip('。')}。", font=FONT_BODY, size=SIZE_SI_HAO,
-            align="left", line_spacing=Pt(22), keep_with_next=True,
-        )  # fmt: skip
-        lines.append(p)
+    cc_line = f"　抄送：{cc_text.rstrip('。')}。" if cc_text else ""
     p = _paragraph(document)
     # The lines span the text block, so no indents: a full-width space puts the 印发机关
     # 左空一字, and a right tab stop one character in carries the 印发日期 to 右空一字; the
     # full-width space before the tab keeps the two apart when a long issuer fills the line.
     fill_paragraph(
         p, f"　{clean_text(issuer).strip()}　\t{chinese_date(issued_on)}印发", font=FONT_BODY,
-        size=SIZE_SI_HAO, align="left", line_spacing=Pt(22),
+        size=SIZE_SI_HAO, align="left", line_spacing=_LINE_IMPRINT,
     )  # fmt: skip
     tabs = element("w:tabs")
-    tabs.append(element("w:tab", val="right", pos=str(round(width / 635) - char)))
+    tabs.append(element("w:tab", val="right", pos=str(width_twips - char)))
     p.find(qn("w:pPr")).find(qn("w:spacing")).addprevious(tabs)
     # 印发机关 and 印发日期 share one line (the seed does): condense the characters just
     # enough when a long issuer would otherwise push the date onto a line of its own.
@@ -229,14 +230,50 @@ def add_imprint(document: Document, *, issuer: str, issued_on: dt.date, cc: str)
     if spare < 0:
         count = len(issuer.strip()) + len(chinese_date(issued_on)) + 3
         _condense(p, twips=-min(round(-spare * 20 / count) + 1, 40))
-    lines.append(p)
-    if len(lines) == 2:
-        _border(lines[0], ("top", _IMPRINT_THICK, "1", "000000"),
-                ("bottom", _IMPRINT_THIN, "1", "000000"))  # fmt: skip
-        _border(lines[1], ("bottom", _IMPRINT_THICK, "1", "000000"))
+    top = _IMPRINT_THIN if cc_line else _IMPRINT_THICK
+    _border(p, ("top", top, "1", "000000"), ("bottom", _IMPRINT_THICK, "1", "000000"))
+    imprint_height = _frame_height(1)
+    if not cc_line:
+        _frame(p, width=width_twips, height=imprint_height, y=None)
+        return
+    # The 抄送 comes first in the text, its frame stands right above the 印发 frame.
+    cc_p = element("w:p")
+    p.addprevious(cc_p)
+    fill_paragraph(cc_p, cc_line, font=FONT_BODY, size=SIZE_SI_HAO, align="left",
+                   line_spacing=_LINE_IMPRINT)  # fmt: skip
+    _border(cc_p, ("top", _IMPRINT_THICK, "1", "000000"))
+    # Lines the 抄送 takes, with a character to spare for where Word and LibreOffice wrap.
+    per_line = max(int(width / Pt(1) / SIZE_SI_HAO.pt) - 1, 1)
+    lines = -(-int(char_width(cc_line) + 1) // per_line)
+    cc_height = _frame_height(lines)
+    _frame(cc_p, width=width_twips, height=cc_height,
+           y=height_twips - imprint_height - cc_height)  # fmt: skip
+    _frame(p, width=width_twips, height=imprint_height, y=None)
+    # An ordinary paragraph between the two frames, or LibreOffice takes them for one frame.
+    gap = element("w:p")
+    p.addprevious(gap)
+    fill_paragraph(gap, "", font=FONT_BODY, size=Pt(1), line_spacing=Pt(1))
+
+
+def _frame_height(lines: int) -> int:
+    """Return the height in twips of a 版记 frame of `lines` lines and its two borders."""
+    return lines * round(_LINE_IMPRINT.pt * 20) + _IMPRINT_FRAME_BORDERS
+
+
+def _frame(p: BaseOxmlElement, *, width: int, height: int, y: int | None) -> None:
+    """Make `p` a frame across the text block, `y` twips below its top, or at its bottom."""
+    position = {"yAlign": "bottom"} if y is None else {"y": str(max(y, 0))}
+    frame = element(
+        "w:framePr", w=str(width), h=str(height), hRule="exact", wrap="notBeside",
+        vAnchor="margin", hAnchor="margin", xAlign="center", **position,
+    )  # fmt: skip
+    ppr = p.find(qn("w:pPr"))
+    # w:framePr follows w:keepNext and precedes w:pBdr (schema order).
+    keep = ppr.find(qn("w:keepNext"))
+    if keep is not None:
+        keep.addnext(frame)
     else:
-        _border(lines[0], ("top", _IMPRINT_THICK, "1", "000000"),
-                ("bottom", _IMPRINT_THICK, "1", "000000"))  # fmt: skip
+        ppr.insert(0, frame)
 
 
 def _condense(p: BaseOxmlElement, *, twips: int) -> None:

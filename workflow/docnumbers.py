@@ -9,14 +9,19 @@ note, full-width forms and spaces do not make 蛟市职转办〔２０１８〕6
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from workflow.db import lock_key, serialise
 from workflow.errors import InvalidValue
+from workflow.messages import N_, localize
 from workflow.models import Assessment
 
 DOCUMENT_NO = re.compile(
@@ -26,6 +31,50 @@ DOCUMENT_NO = re.compile(
 EXAMPLE = "蛟市职转办〔2019〕1号"
 # A trailing note in brackets, after NFKC has made full-width brackets ASCII ones.
 _NOTE = re.compile(r"\([^()]*\)$")
+
+
+YEAR_NOT_ISSUE_YEAR = N_(
+    "发文字号 %(number)s 的年份 %(number_year)s 与成文日期 %(date)s 不在同一年："
+    "按 GB/T 9704，〔〕内为发文年份，请核对考核结果的发文字号"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class NumberNote:
+    """Something about an accepted number to know before (or after) printing it; kept as its
+    template and parameters so it reads in the language of whoever sees it."""
+
+    code: str
+    template: str
+    params: Mapping[str, object] = field(default_factory=dict)
+
+    @property
+    def message(self) -> str:
+        """The note in the current language."""
+        return localize(self.template, self.params, self.code)
+
+    def as_json(self) -> dict[str, Any]:
+        """Return the API's representation."""
+        return {"code": self.code, "message": self.message}
+
+
+def number_year(number: str) -> int | None:
+    """Return the year in 〔〕 of a well-formed number (None for another form)."""
+    match = DOCUMENT_NO.match(number.strip())
+    return int(match["year"]) if match is not None else None
+
+
+def issue_year_notes(number: str | None, issued_on: dt.date) -> list[NumberNote]:
+    """Name a number whose year is not the year of its 成文日期 (`number_year_not_issue_year`).
+
+    GB/T 9704 §7.2.4: the year in 〔〕 is the year of issue. A warning, not a refusal: the
+    office may issue a late correction under the year's number on purpose.
+    """
+    year = number_year(number or "")
+    if year is None or year == issued_on.year:
+        return []
+    params = {"number": number, "number_year": year, "date": issued_on.isoformat()}
+    return [NumberNote("number_year_not_issue_year", YEAR_NOT_ISSUE_YEAR, params)]
 
 
 def document_no_core(number: str) -> str:

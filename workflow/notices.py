@@ -51,7 +51,7 @@ from storage.ingest import extension_of, object_key_for, sanitize_filename
 from storage.sniff import sniff_file
 from workflow.audit import record_event
 from workflow.db import lock_row, unit_of_work
-from workflow.docnumbers import check_document_no
+from workflow.docnumbers import NumberNote, check_document_no, issue_year_notes
 from workflow.errors import BadRequest, Conflict, DomainError, Forbidden, InvalidValue, NotFound
 from workflow.messages import Phrase
 from workflow.models import (
@@ -344,6 +344,21 @@ def verify_url(base_url: str, code: str) -> str:
 def result_document_no(assessment: Assessment) -> str:
     """Return the results' own 发文字号, or "" when the admin has not set it."""
     return (assessment.result_document_no or "").strip()
+
+
+def issued_notes(notice: Notice) -> list[NumberNote]:
+    """Warn about an issued version whose 发文字号 year is not that of its 成文日期."""
+    snapshot = notice.snapshot or {}
+    try:
+        issued_on = dt.date.fromisoformat(str(snapshot.get("issued_on")))
+    except ValueError:
+        return []
+    return issue_year_notes(snapshot.get("document_no"), issued_on)
+
+
+def issue_notes(assessment: Assessment) -> list[NumberNote]:
+    """Warn, before issuing today, that the results' number names another year."""
+    return issue_year_notes(result_document_no(assessment), _today(assessment))
 
 
 def publication_started(assessment: Assessment) -> bool:

@@ -402,7 +402,7 @@ def test_summary_rows_and_order(session: Session, store: LocalStore, world: Worl
     assert row.kind == "summary" and row.department_id is None and row.version == 2
     assert row.filename == "汇总表-v2.docx" and not row.is_preliminary
     document = reopen(read_object(store, row.storage_key))
-    assert "附件" in [p.text for p in document.paragraphs] and RESULT_NO in body_text(document)
+    assert "附件" not in [p.text for p in document.paragraphs] and RESULT_NO in body_text(document)
     rows = table_rows(document)
     assert rows[0][:2] == ["排名", "部门"] and rows[0][-2:] == ["总分（100分）", "折合分"]
     assert rows[1:3] == [
@@ -520,6 +520,14 @@ def test_endpoints_over_http(session: Session, store: LocalStore, world: World, 
     body = prelim.get_json()
     assert body["version"] == 1 and body["rank"] is None and len(body["sha256"]) == 64
     assert len(body["verification_code"]) == 19
+    # 〔2019〕 above a 成文日期 of another year: issued, with a warning (GB/T 9704 §7.2.4).
+    issued_on = dt.date.fromisoformat(session.get(Notice, body["id"]).snapshot["issued_on"])
+    if issued_on.year != 2019:
+        (warning,) = body["warnings"]
+        assert warning["code"] == "number_year_not_issue_year"
+        assert RESULT_NO in warning["message"] and issued_on.isoformat() in warning["message"]
+    else:
+        assert body["warnings"] == []
     # Before publication the department sees neither the notice nor its scores.
     assert client.get(url, headers=heads["member_a"]).status_code == 404
     assert client.get(body["url"], headers=heads["member_a"]).status_code == 404

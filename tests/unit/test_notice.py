@@ -472,6 +472,43 @@ def test_notice_converts_to_a_pdf_of_at_most_three_pages(tmp_path: Path) -> None
     assert 1 <= _pdf_page_count(pdf) <= 3
 
 
+def _lines_of_last_page(pdf: Path) -> tuple[float, list[tuple[float, str]]]:
+    """Return the last page's height and its words (bottom edge, text), from pdftotext."""
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext (poppler-utils) is not installed")
+    out = subprocess.run(
+        ["pdftotext", "-bbox", str(pdf), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    page = out.split("<page ")[-1]
+    height = float(re.search(r'height="([\d.]+)"', page).group(1))  # type: ignore[union-attr]
+    words = re.findall(r'yMax="([\d.]+)">([^<]*)<', page)
+    return height, [(float(y), w) for y, w in words]
+
+
+@pytest.mark.parametrize("reason_repeat", [0, 40])
+def test_imprint_is_on_the_last_line_of_the_last_page(tmp_path: Path, reason_repeat: int) -> None:
+    assert office_binary() is not None, "LibreOffice (soffice) is needed: apt-get install it"
+    deductions = {"1.1": (D(3), "材料不全。" * reason_repeat)} if reason_repeat else None
+    data = replace(
+        make_notice(deductions=deductions), verification_code="7QF2-MX9Z-P4TW-8RCK",
+        verify_url="https://kh.example.cn/verify/7QF2-MX9Z-P4TW-8RCK", cc="市政府办公室",
+    )  # fmt: skip
+    documents = {"notice": render_notice(data), "summary": render_summary(make_summary())}
+    for name, content in documents.items():
+        pdf = tmp_path / f"{name}.pdf"
+        pdf.write_bytes(docx_to_pdf(content))
+        height, words = _lines_of_last_page(pdf)
+        text_bottom = height - Mm(35).pt  # the bottom margin of GB/T 9704
+        printed = max(y for y, w in words if "印发" in w)
+        cc = [y for y, w in words if "抄送" in w]
+        # GB/T 9704 §7.4: the 印发 line is the last line of the text block, not mid-page.
+        assert text_bottom - Pt(22).pt <= printed <= text_bottom + 1, (name, printed)
+        assert all(printed - Pt(22).pt * 2 <= y < printed for y in cc), (name, cc)
+        # Whatever comes before (the verification lines) keeps clear of the 版记.
+        verification = [y for y, w in words if "可核验本文件" in w or "验证码" in w]
+        assert all(y < min(cc or [printed]) - Pt(14).pt for y in verification), name
+
+
 def test_make_base_docx_writes_an_a4_base(tmp_path: Path) -> None:
     target = tmp_path / "base.docx"
     assert make_base_docx.main([str(target)]) == 0

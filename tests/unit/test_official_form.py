@@ -85,11 +85,30 @@ def test_imprint_has_cc_issuer_and_date_between_lines(notice: Document) -> None:
     assert cc.text.strip() == "抄送：市政府办公室，市绩效办。"
     assert printed.text.strip() == f"{ISSUER}　\t2019年1月15日印发"
     cc_borders = cc._p.pPr.find(qn("w:pBdr"))
-    assert cc_borders.find(qn("w:top")) is not None and cc_borders.find(qn("w:bottom")) is not None
-    assert bottom_border(printed) is not None
-    thick = cc_borders.find(qn("w:top")).get(qn("w:sz"))
-    thin = cc_borders.find(qn("w:bottom")).get(qn("w:sz"))
-    assert int(thick) > int(thin)  # first and last lines thicker than the middle one
+    printed_borders = printed._p.pPr.find(qn("w:pBdr"))
+    first = cc_borders.find(qn("w:top")).get(qn("w:sz"))
+    middle = printed_borders.find(qn("w:top")).get(qn("w:sz"))
+    last = printed_borders.find(qn("w:bottom")).get(qn("w:sz"))
+    assert int(first) == int(last) > int(middle)  # first and last lines thicker than the middle
+
+
+def frame_of(paragraph: object) -> dict[str, str]:
+    frame = paragraph._p.pPr.find(qn("w:framePr"))  # type: ignore[attr-defined]
+    assert frame is not None, "the 版记 line is not a frame"
+    return {k.split("}")[1]: v for k, v in frame.attrib.items()}
+
+
+def test_imprint_stands_at_the_foot_of_the_text_block(notice: Document) -> None:
+    *_, cc, printed = [p for p in notice.paragraphs if p.text.strip()]
+    section = notice.sections[-1]
+    assert section.page_height is not None and section.top_margin is not None
+    assert section.bottom_margin is not None
+    height = round((section.page_height - section.top_margin - section.bottom_margin) / 635)
+    last, above = frame_of(printed), frame_of(cc)
+    # The 印发 line on the last line of the page, the 抄送 right above it, across the block.
+    assert last["yAlign"] == "bottom" and last["vAnchor"] == above["vAnchor"] == "margin"
+    assert int(above["y"]) + int(above["h"]) == height - int(last["h"])
+    assert last["w"] == above["w"] and last["wrap"] == above["wrap"] == "notBeside"
 
 
 def test_imprint_without_cc_has_only_the_issuing_line() -> None:
@@ -97,6 +116,7 @@ def test_imprint_without_cc_has_only_the_issuing_line() -> None:
     texts = [p.text for p in document.paragraphs if p.text.strip()]
     assert not any(t.strip().startswith("抄送") for t in texts)
     assert texts[-1].strip().endswith("2019年1月15日印发")
+    assert frame_of(document.paragraphs[-1])["yAlign"] == "bottom"
 
 
 def test_verification_code_and_qr_code(notice: Document) -> None:
@@ -119,6 +139,11 @@ def test_page_numbers_on_the_outer_side(notice: Document) -> None:
     assert even._p.pPr.find(qn("w:jc")).get(qn("w:val")) == "left"
 
 
+def test_notice_names_no_attachment(notice: Document) -> None:
+    texts = [p.text for p in notice.paragraphs]
+    assert not any(t.startswith("附件") for t in texts)
+
+
 def test_preliminary_notice_names_no_rank() -> None:
     data = replace(make_notice(), rank=None, is_preliminary=True)
     text = "\n".join(p.text for p in reopen(render_notice(data)).paragraphs)
@@ -137,12 +162,16 @@ def test_letterhead_replaces_the_mark_but_keeps_number_and_line() -> None:
     assert bottom_border(document.paragraphs[texts.index("蛟市职转办〔2019〕1号")]) is not None
 
 
-def test_summary_is_the_attachment_in_the_same_form() -> None:
+def test_summary_is_a_document_of_its_own_in_the_same_form() -> None:
     data = replace(make_summary(3), verification_code=CODE, verify_url=URL)
     document = reopen(render_summary(data))
     texts = [p.text for p in document.paragraphs]
     assert texts[0] == MARK and "蛟市职转办〔2019〕2号" in texts
-    assert texts.index("附件") < texts.index("2018年度市政府相关部门“放管服”工作考核结果汇总表")
+    # Issued and verified on its own: not headed 「附件」 as if it came with a notice.
+    assert "附件" not in texts
+    assert texts.index("蛟市职转办〔2019〕2号") < texts.index(
+        "2018年度市政府相关部门“放管服”工作考核结果汇总表"
+    )
     assert any(t.strip().endswith("印发") for t in texts) and f"验证码：{CODE}" in "\n".join(texts)
     preliminary = reopen(render_summary(replace(data, is_preliminary=True)))
     assert preliminary.tables[0].rows[0].cells[0].text == "暂定名次"

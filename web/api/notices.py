@@ -36,6 +36,7 @@ from workflow.notices import (
     get_readable_notice,
     issue_notice,
     issue_summary,
+    issued_notes,
     list_notices,
     verify_notice,
 )
@@ -111,6 +112,7 @@ def issued_body(issued: Issued) -> dict[str, Any]:
     body["verification_code"] = row.verification_code
     body["verify_url"] = (row.snapshot or {}).get("verify_url") or None
     body["new"] = issued.is_new
+    body["warnings"] = [note.as_json() for note in issued_notes(row)]
     return body
 
 

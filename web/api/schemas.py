@@ -871,12 +871,22 @@ class NoticeVersion(Out):
     url: str
 
 
+class NoticeWarning(Out):
+    """Something about an issued version to check: `number_year_not_issue_year` (the year in
+    the 发文字号 is not the year of the 成文日期)."""
+
+    code: str
+    message: str
+
+
 class NoticeIssued(NoticeVersion):
-    """An issued version with its verification code; `new` when it was issued now."""
+    """An issued version with its verification code; `new` when it was issued now;
+    `warnings` what to check on it (issued all the same)."""
 
     verification_code: str
     verify_url: str | None
     new: bool
+    warnings: list[NoticeWarning]
 
 
 class NoticeList(Out):

@@ -33,8 +33,10 @@ from workflow.notices import (
     current_notice,
     current_summary,
     get_readable_notice,
+    issue_notes,
     issue_notice,
     issue_summary,
+    issued_notes,
     latest_notice,
     list_notices,
     standing,
@@ -112,6 +114,8 @@ def issue_department_notice(department_id: int) -> ResponseReturnValue:
             flash(gettext("已印发第 %(version)s 版", version=row.version), "success")
         else:
             flash(gettext("成绩未变，当前第 %(version)s 版仍然有效", version=row.version), "info")
+        for note in issued_notes(row):
+            flash(note.message, "warning")
     return redirect(url_for(".department_versions", department_id=department.id), code=303)
 
 
@@ -132,6 +136,7 @@ def department_versions(department_id: int) -> ResponseReturnValue:
         can_issue=current_account().has_role(*ISSUER_ROLES),
         published=assessment.published_at is not None,
         office_missing=office_binary() is None,
+        number_notes=issue_notes(assessment),
     )
 
 
@@ -172,6 +177,8 @@ def issue_summary_table() -> ResponseReturnValue:
             flash(gettext("已印发汇总表第 %(version)s 版", version=version), "success")
         else:
             flash(gettext("成绩未变，汇总表第 %(version)s 版仍然有效", version=version), "info")
+        for note in issued_notes(issued.notice):
+            flash(note.message, "warning")
     year = asked_year()
     back = url_for("progress.matrix", year=year) if year is not None else url_for("progress.matrix")
     return redirect(back + "#notices", code=303)

@@ -21,7 +21,15 @@ from web.portal.common import N_, asked_assessment, asked_year, assessment_years
 from web.portal.jobs import job_starters
 from workflow.exports import matrix_table, results_table
 from workflow.models import Category, Department, Indicator, Item, Notice
-from workflow.notices import CHANGED, NOTICE, SUMMARY, latest_notice, publication_started, standing
+from workflow.notices import (
+    CHANGED,
+    NOTICE,
+    SUMMARY,
+    issue_notes,
+    latest_notice,
+    publication_started,
+    standing,
+)
 from workflow.permissions import READ_ALL_ROLES
 from workflow.spreadsheets import xlsx_bytes
 from workflow.states import STATE_LABELS, Role, State
@@ -169,6 +177,9 @@ def matrix() -> ResponseReturnValue:
         standings=standings,
         to_reissue=sum(1 for v in standings.values() if v == CHANGED),
         summary_row=summary_row,
+        number_notes=issue_notes(assessment)
+        if current_account().has_role(Role.ADMIN, Role.SCORER)
+        else [],
         summary_standing=standing(db, summary_row) if summary_row is not None else None,
         can_issue=current_account().has_role(Role.ADMIN, Role.SCORER),
         office_missing=office_binary() is None,
