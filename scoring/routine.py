@@ -163,8 +163,10 @@ class RoutineRules:
     default_due_working_days: int | None = None
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any], timezone: str) -> RoutineRules:
-        """Read the `routine` section of a scheme file."""
+    def from_config(
+        cls, config: Mapping[str, Any], timezone: str, year: int = 2018
+    ) -> RoutineRules:
+        """Read the `routine` section of a scheme file; no window: all of `year`."""
         quotas = {
             kind: (str(q.get("period", "month")), int(q.get("minimum", 1)))
             for kind, q in (config.get("quotas") or {}).items()
@@ -176,8 +178,8 @@ class RoutineRules:
         }
         default_due = config.get("due_working_days")
         return cls(
-            counting_starts=parse_period(str(config.get("counting_starts", "2018-01"))),
-            counting_ends=parse_period(str(config.get("counting_ends", "2018-12"))),
+            counting_starts=parse_period(str(config.get("counting_starts", f"{year}-01"))),
+            counting_ends=parse_period(str(config.get("counting_ends", f"{year}-12"))),
             quotas=quotas,
             suggestions=dict(config.get("suggestion") or {}),
             tz=ZoneInfo(timezone),

@@ -10,6 +10,7 @@ import itertools
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import yaml
 from sqlalchemy import select
@@ -168,6 +169,22 @@ def mini_scheme(
     data["categories"] = categories
     data["total_points"] = sum(c["max_points"] for c in categories)
     return parse_scheme(data)
+
+
+def moved_to_year(data: dict[str, Any], year: int) -> dict[str, Any]:
+    """Scheme data restated for another year: the year in its code, titles and counting
+    window too (what 复制为下一年度 does), so the loader takes it."""
+    moved = copy.deepcopy(data)
+    old, new = str(moved["year"]), str(year)
+    moved["year"] = year
+    for key in ("code", "title", "notice_title"):
+        if isinstance(moved.get(key), str):
+            moved[key] = moved[key].replace(old, new)
+    routine = moved.get("routine") or {}
+    for key in ("counting_starts", "counting_ends"):
+        if key in routine:
+            routine[key] = str(routine[key]).replace(old, new)
+    return moved
 
 
 def submit_items(

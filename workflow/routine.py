@@ -56,7 +56,8 @@ MAX_TITLE = 300
 
 def rules_of(assessment: Assessment) -> RoutineRules:
     """Return the routine rules held in the assessment's scheme."""
-    return RoutineRules.from_config(assessment.routine_config or {}, assessment.timezone)
+    config = assessment.routine_config or {}
+    return RoutineRules.from_config(config, assessment.timezone, assessment.year)
 
 
 def _department(session: Session, assessment: Assessment, department_id: int) -> Department:

@@ -15,6 +15,7 @@ the loader's own.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections import Counter
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -40,6 +41,10 @@ from workflow.errors import SchemeError
 SCHEMES_DIR = Path(__file__).resolve().parent.parent / "schemes"
 TWO_PLACES = Decimal("0.01")
 MAX_POINTS = Decimal(100000)
+#: The years a scheme may be written for (an assessment's year is refused outside them too).
+MIN_YEAR, MAX_YEAR = 2000, 2100
+#: A year named in a title: "2019年度" (full-width digits too), not part of a longer number.
+NAMED_YEAR = re.compile(r"(?<!\d)(\d{4})\s*年度")
 
 
 @dataclass(frozen=True)
@@ -261,8 +266,9 @@ class SuggestionModel(_Model):
 
 
 class RoutineModel(_Model):
-    counting_starts: PeriodText = "2018-01"
-    counting_ends: PeriodText = "2018-12"
+    # Absent: the scheme year's first and last month (see `counting_window`).
+    counting_starts: PeriodText | None = None
+    counting_ends: PeriodText | None = None
     due_working_days: DueDays | None = None
     quotas: dict[Kind, QuotaModel] = {}
     suggestion: dict[str, SuggestionModel] = {}
@@ -277,7 +283,7 @@ class SchemeFile(_Model):
     """A scheme file as written: every key it may hold, with its type."""
 
     code: Text
-    year: StrictInt
+    year: Annotated[StrictInt, Field(ge=MIN_YEAR, le=MAX_YEAR)]
     title: Text
     notice_title: Text | None = None
     document_no: Text
@@ -404,7 +410,7 @@ def _consistency(f: SchemeFile) -> list[str]:
     for (kind, code), n in sorted(codes.items()):
         if n > 1:
             problems.append(f"categories: {kind}编码重复 {code}（{n} 次）")
-    return problems + _names_and_zone(f) + _routine_consistency(f)
+    return problems + _named_years(f) + _names_and_zone(f) + _routine_consistency(f)
 
 
 def _check_points(i: IndicatorModel) -> tuple[CheckPointSpec, ...]:
@@ -431,13 +437,32 @@ def _names_and_zone(f: SchemeFile) -> list[str]:
     return problems
 
 
+def _named_years(f: SchemeFile) -> list[str]:
+    """Titles that name another year than the scheme's ("2019年度" in a 2021 scheme)."""
+    problems: list[str] = []
+    for key in ("title", "notice_title"):
+        text = getattr(f, key)
+        for named in dict.fromkeys(int(m.group(1)) for m in NAMED_YEAR.finditer(text or "")):
+            if named != f.year:
+                problems.append(f"{key}: 标题写的是 {named} 年度，与方案年度 {f.year} 不一致")
+    return problems
+
+
+def counting_window(year: int, routine: RoutineModel | None) -> tuple[str, str]:
+    """The routine counting window: as written, else the scheme year's first and last month."""
+    routine = routine or RoutineModel()
+    return (routine.counting_starts or f"{year}-01", routine.counting_ends or f"{year}-12")
+
+
 def _routine_consistency(f: SchemeFile) -> list[str]:
     routine = f.routine or RoutineModel()
     problems: list[str] = []
-    if parse_period(routine.counting_ends) < parse_period(routine.counting_starts):
-        problems.append(
-            f"routine.counting_ends: {routine.counting_ends} 早于计数起始 {routine.counting_starts}"
-        )
+    starts, ends = counting_window(f.year, routine)
+    for key, period in (("counting_starts", starts), ("counting_ends", ends)):
+        if parse_period(period).year != f.year:  # 2019's months counted for a 2021 assessment
+            problems.append(f"routine.{key}: 计数期间 {period} 不在方案年度 {f.year} 内")
+    if parse_period(ends) < parse_period(starts):
+        problems.append(f"routine.counting_ends: {ends} 早于计数起始 {starts}")
     for code, spec in routine.suggestion.items():
         where = place(("routine", "suggestion", code))
         if spec.formula == "share_of_periods":
@@ -519,9 +544,17 @@ def parse_scheme(data: Any) -> Scheme:
             )
             for c in f.categories
         ),
-        routine=dict(data.get("routine") or {}),
+        routine=_routine_config(f, data),
         block_late_submissions=f.deadlines.block_late_submissions if f.deadlines else False,
     )
+
+
+def _routine_config(f: SchemeFile, data: dict[str, Any]) -> dict[str, Any]:
+    """The routine section as written, its counting window filled in from the scheme year."""
+    routine = dict(data.get("routine") or {})
+    starts, ends = counting_window(f.year, f.routine)
+    routine["counting_starts"], routine["counting_ends"] = starts, ends
+    return routine
 
 
 def load_scheme(path: str | Path) -> Scheme:

@@ -228,8 +228,14 @@ def _category(text: str, where: str, draft: Draft) -> dict[str, Any] | None:
     }
 
 
-def _routine(categories: list[dict[str, Any]], signed: dt.date | None, draft: Draft) -> Any:
-    """Routine points from the words of their titles (always flagged for checking)."""
+def _routine(
+    categories: list[dict[str, Any]], year: int | None, signed: dt.date | None, draft: Draft
+) -> Any:
+    """Routine points from the words of their titles (always flagged for checking).
+
+    The counting window is the scheme year's, from the month after the rules were signed
+    when they were signed in that year (the 2018 rules: 2018-08 to 2018-12), else all of it.
+    """
     quotas: dict[str, Any] = {}
     suggestion: dict[str, Any] = {}
     for category in categories:
@@ -256,10 +262,13 @@ def _routine(categories: list[dict[str, Any]], signed: dt.date | None, draft: Dr
     if not suggestion:
         return None
     routine: dict[str, Any] = {"quotas": quotas, "suggestion": suggestion}
-    if signed is not None:
-        first = dt.date(signed.year + signed.month // 12, signed.month % 12 + 1, 1)
-        routine["counting_starts"] = f"{first.year}-{first.month:02d}"
-        routine["counting_ends"] = f"{signed.year}-12"
+    year = year if year is not None else signed.year if signed is not None else None
+    if year is not None:
+        starts = 1
+        if signed is not None and signed.year == year:
+            starts = min(signed.month + 1, 12)
+        routine["counting_starts"] = f"{year}-{starts:02d}"
+        routine["counting_ends"] = f"{year}-12"
     draft.warn(
         "routine",
         "平时考核规则（配额、建议分公式、计数期间）由文字推断："
@@ -400,7 +409,7 @@ def read_docx_draft(data: bytes) -> Draft:
     note = NOT_INVOLVED.search("\n".join(draft.paragraphs))
     if note:
         scheme["not_involved_rule"] = note.group(1)
-    routine = _routine(categories, signed, draft)
+    routine = _routine(categories, year, signed, draft)
     if routine is not None:
         scheme["routine"] = routine
     draft.warn("appeal_window_days", "文件未载明申诉期，取默认 7 天")

@@ -142,3 +142,38 @@ def test_word_import_answers_a_draft_not_stored(
         ).status_code
         == 403
     )
+
+
+def test_points_are_decimal_strings_with_two_places_as_in_assessments(
+    client: FlaskClient, cast: Cast
+) -> None:
+    first = post_yaml(client, cast, TEXT_2018).get_json()  # type: ignore[attr-defined]
+    example = post_yaml(client, cast, TEXT_EXAMPLE).get_json()  # type: ignore[attr-defined]
+    headers = cast.headers("auditor")
+    scheme = client.get(f"/api/v1/schemes/{first['id']}", headers=headers).get_json()["scheme"]
+    assert (scheme["total_points"], scheme["converted_points"]) == ("100.00", "2.00")
+    category = scheme["categories"][0]
+    indicator = category["indicators"][0]
+    assert (category["max_points"], indicator["max_points"]) == ("20.00", "10.00")
+    assert [p["max_points"] for p in indicator["sub_items"]] == ["5.00", "5.00"]
+    # The same values as the assessment made from these rules answers them.
+    assessment = client.get(f"/api/v1/assessments/{cast.world.assessment.id}", headers=headers)
+    shown = assessment.get_json()
+    assert (shown["total_points"], shown["converted_points"]) == ("100.00", "2.00")
+    # Everything else as stored, and the stored text untouched.
+    assert scheme["routine"]["counting_starts"] == "2018-08" and scheme["year"] == 2018
+    detail = client.get(f"/api/v1/schemes/{first['id']}", headers=headers).get_json()
+    assert detail["source"] == TEXT_2018
+    listed = client.get("/api/v1/schemes", headers=headers).get_json()["schemes"]
+    assert {s["total_points"] for s in listed} == {"100.00"}
+    diff = client.get(f"/api/v1/schemes/{example['id']}/diff", headers=headers).get_json()
+    assert {"kind": "reweighted", "code": "4.1", "before": "3.00", "after": "2.00"}.items() <= (
+        next(c for c in diff["changes"] if c["code"] == "4.1").items()
+    )
+    draft = client.post(
+        "/api/v1/schemes/import-docx",
+        data={"file": (io.BytesIO(build_docx()), "细则.docx")},
+        headers=cast.headers("admin"),
+    ).get_json()["scheme"]
+    assert (draft["total_points"], draft["categories"][0]["max_points"]) == ("100.00", "20.00")
+    assert draft["categories"][0]["indicators"][0]["sub_items"][0]["max_points"] == "5.00"

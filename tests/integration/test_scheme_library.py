@@ -11,7 +11,7 @@ import yaml
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from tests.factories import World
+from tests.factories import World, moved_to_year
 from workflow.audit import verify_chain
 from workflow.errors import Forbidden, InvalidValue
 from workflow.models import AuditEvent, StoredScheme
@@ -121,7 +121,7 @@ def test_an_unused_scheme_changes_in_place_a_used_one_gets_a_new_version(
     ]
     # A used scheme's new version stays that year's: saving one "for 2022" under its code
     # left a new year that could not be created (the assessment's code is the scheme's).
-    data["year"] = 2022
+    data = moved_to_year(data, 2022) | {"code": "jiaohe-2018"}
     with pytest.raises(InvalidValue) as moved:
         save_scheme(session, data, actor=world.admin)
     assert moved.value.code == "scheme_year_changed" and "2018 年度" in moved.value.message

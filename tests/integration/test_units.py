@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 
 import pytest
@@ -10,7 +9,7 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tests.factories import World
+from tests.factories import World, moved_to_year
 from workflow.audit import payload_of, verify_chain
 from workflow.errors import Forbidden, InvalidValue, NotFound
 from workflow.models import AuditEvent, Department, Item, Unit, UnitChange
@@ -182,8 +181,8 @@ def test_an_ended_unit_cannot_change_again_and_dates_and_documents_are_checked(
 
 def _scheme_2019(drop: tuple[str, ...], add: list[dict]):  # type: ignore[no-untyped-def]
     data = yaml.safe_load((SCHEMES_DIR / "jiaohe-2018.yaml").read_text("utf-8"))
-    data = copy.deepcopy(data)
-    data["code"], data["year"] = "test-2019", 2019
+    data = moved_to_year(data, 2019)
+    data["code"] = "test-2019"
     data["departments"] = [d for d in data["departments"] if d["name"] not in drop] + add
     return parse_scheme(data)
 

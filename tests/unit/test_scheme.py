@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.factories import moved_to_year
 from workflow.errors import SchemeError
 from workflow.scheme import SCHEMES_DIR, Scheme, load_scheme, parse_scheme, shipped_schemes
 
@@ -277,9 +278,68 @@ def test_loader_refuses_non_mapping() -> None:
 
 
 def test_another_year_is_another_file() -> None:
-    data = _mutated(lambda d: d.update(code="jiaohe-2019", year=2019))
-    s = parse_scheme(data)
+    s = parse_scheme(moved_to_year(RAW, 2019))
     assert s.year == 2019 and s.code == "jiaohe-2019"
+    assert s.title.startswith("2019年度")
+    assert s.notice_title == "关于2019年度“放管服”工作考核结果的通知"
+    assert (s.routine["counting_starts"], s.routine["counting_ends"]) == ("2019-08", "2019-12")
+    # Rules signed late in the year before are that year's rules all the same.
+    assert parse_scheme(moved_to_year(RAW, 2019) | {"signed_on": "2018-12-20"}).year == 2019
+
+
+def test_a_copy_with_only_its_year_changed_is_refused_by_place() -> None:
+    example = yaml.safe_load((SCHEMES_DIR / "jiaohe-2019-示例.yaml").read_text("utf-8"))
+    example.update(code="jiaohe-2021", year=2021)
+    with pytest.raises(SchemeError) as caught:
+        parse_scheme(example)
+    assert caught.value.problems == [
+        "title: 标题写的是 2019 年度，与方案年度 2021 不一致",
+        "notice_title: 标题写的是 2019 年度，与方案年度 2021 不一致",
+        "routine.counting_starts: 计数期间 2019-01 不在方案年度 2021 内",
+        "routine.counting_ends: 计数期间 2019-12 不在方案年度 2021 内",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (
+            lambda d: d["routine"].__setitem__("counting_ends", "2019-03"),
+            "routine.counting_ends: 计数期间 2019-03 不在方案年度 2018 内",
+        ),
+        (
+            lambda d: d["routine"].__setitem__("counting_starts", "2017-Q4"),
+            "routine.counting_starts: 计数期间 2017-Q4 不在方案年度 2018 内",
+        ),
+        (
+            lambda d: d.__setitem__("title", "２０１７年度“放管服”工作考核细则"),
+            "title: 标题写的是 2017 年度，与方案年度 2018 不一致",
+        ),
+        (
+            lambda d: d.__setitem__("notice_title", "关于2019 年度考核结果的通知"),
+            "notice_title: 标题写的是 2019 年度，与方案年度 2018 不一致",
+        ),
+        (lambda d: d.__setitem__("year", 1999), "year: 必须不小于 2000（1999）"),
+    ],
+)
+def test_the_year_is_the_schemes_throughout(change: Any, problem: str) -> None:
+    with pytest.raises(SchemeError) as caught:
+        parse_scheme(_mutated(change))
+    assert caught.value.problems == [problem]
+
+
+def test_without_a_counting_window_the_scheme_counts_its_year() -> None:
+    data = moved_to_year(RAW, 2021)
+    for key in ("counting_starts", "counting_ends"):
+        data["routine"].pop(key)
+    s = parse_scheme(data)
+    assert (s.routine["counting_starts"], s.routine["counting_ends"]) == ("2021-01", "2021-12")
+    data["routine"]["counting_starts"] = "2021-Q2"
+    s = parse_scheme(data)
+    assert (s.routine["counting_starts"], s.routine["counting_ends"]) == ("2021-Q2", "2021-12")
+    # Numbers that are not the year ("2018年落实…" in an indicator, a longer number) pass.
+    data["title"] = "12021年度 2021年度细则"
+    assert parse_scheme(data).title == "12021年度 2021年度细则"
 
 
 def test_a_huge_point_value_is_refused_by_place() -> None:

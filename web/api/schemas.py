@@ -6,7 +6,8 @@ answers a refusal in our own error format. Response bodies (`Out` subclasses) ar
 return; the OpenAPI document is generated from both (`web.api.contract`), and every JSON answer
 in the test suite is checked against it, so a field the models do not declare fails a test.
 
-Every model forbids undeclared fields (`additionalProperties: false` in the document).
+Every model forbids undeclared fields (`additionalProperties: false` in the document), except
+a scheme's own keys (`SchemeBody`, `SchemeView`: the points declared, the rest passed through).
 """
 
 from __future__ import annotations
@@ -1069,13 +1070,42 @@ class StoredSchemeList(Out):
     next_cursor: Cursor
 
 
+class _SchemePart(BaseModel):
+    """A part of a scheme's parsed form: its points declared, its other keys as stored."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class SchemePointView(_SchemePart):
+    max_points: Points
+
+
+class SchemeIndicatorView(_SchemePart):
+    max_points: Points
+    sub_items: list[SchemePointView]
+
+
+class SchemeCategoryView(_SchemePart):
+    max_points: Points
+    indicators: list[SchemeIndicatorView]
+
+
+class SchemeView(_SchemePart):
+    """A scheme's parsed form, every point as a decimal string with two places ("10.00");
+    the other keys as the scheme file has them (`routine`, `departments`, …)."""
+
+    total_points: Points
+    converted_points: Points
+    categories: list[SchemeCategoryView]
+
+
 class StoredSchemeDetail(StoredSchemeLine):
-    """A stored scheme with its text as given and its parsed form (points as strings)."""
+    """A stored scheme with its text as given and its parsed form (points with two places)."""
 
     source: str
     source_format: str
     sha256: Sha256
-    scheme: dict[str, Any]
+    scheme: SchemeView
     previous_id: int | None
 
 
@@ -1124,7 +1154,8 @@ class DraftWarning(Out):
 class SchemeDraft(Out):
     """A draft scheme read from a Word document: not stored until sent to `POST /schemes`.
 
-    `scheme` is the draft (points as strings), `yaml` the same as YAML text, `errors` the
+    `scheme` is the draft (points as decimal strings with two places where they are numbers),
+    `yaml` the same as YAML text, `errors` the
     problems `POST /schemes` would name today (the sums the draft breaks), `warnings` what
     could not be read, `paragraphs` the document's text for reading it side by side.
     """

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+import copy
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from flask import Response, current_app, request
@@ -68,6 +69,47 @@ def scheme_line(record: StoredScheme, frozen: bool) -> dict[str, Any]:
 
 def _decimal(value: Any) -> Decimal:
     return Decimal(str(value)) if value is not None else Decimal(0)
+
+
+def _two_places(value: Any) -> Any:
+    """A point value as a decimal string with two places ("10.00"); not a number: as it is."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
+        return value
+    try:
+        number = Decimal(str(value).strip())
+        return points(number) if number.is_finite() else value
+    except InvalidOperation:  # not a number, or too large to write with two places
+        return value
+
+
+def scheme_view(data: Any) -> Any:
+    """A scheme's data as the API shows it: every point (totals, categories, indicators,
+    scoring points) a decimal string with two places, as in the assessments' answers.
+
+    The stored text and parsed form are not changed; a draft's unreadable value stays as is.
+    """
+    if not isinstance(data, dict):
+        return data
+    view = copy.deepcopy(data)
+
+    def fix(part: Any, *keys: str) -> None:
+        for key in keys:
+            if isinstance(part, dict) and key in part:
+                part[key] = _two_places(part[key])
+
+    fix(view, "total_points", "converted_points")
+    for category in _parts(view, "categories"):
+        fix(category, "max_points")
+        for indicator in _parts(category, "indicators"):
+            fix(indicator, "max_points")
+            for point in _parts(indicator, "sub_items"):
+                fix(point, "max_points")
+    return view
+
+
+def _parts(part: Any, key: str) -> list[Any]:
+    found = part.get(key) if isinstance(part, dict) else None
+    return found if isinstance(found, list) else []
 
 
 def _reader() -> Any:
@@ -195,7 +237,7 @@ def get_stored(sid: int) -> Response:
             "source": record.source,
             "source_format": record.source_format,
             "sha256": record.sha256,
-            "scheme": record.parsed,
+            "scheme": scheme_view(record.parsed),
             "previous_id": previous.id if previous is not None else None,
         }
     )
@@ -241,5 +283,5 @@ def import_docx() -> Response:
     data = upload.stream.read(cap + 1)
     if len(data) > cap:
         raise PayloadTooLarge("文件过大（最多 %(cap)s 字节）", params={"cap": cap})
-    draft = read_docx_draft(data)
-    return json_response(draft.as_dict(), 201)
+    body = read_docx_draft(data).as_dict()
+    return json_response({**body, "scheme": scheme_view(body["scheme"])}, 201)
