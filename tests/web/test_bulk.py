@@ -272,6 +272,7 @@ def test_last_years_queue_and_its_bulk_scope_after_next_year_started(
     session.commit()
     client = sign_in(app, "reviewer")
     newest = text(client.get("/review/?state=submitted"))
+    assert "<th>事项编号</th>" in newest  # the item's id, not the indicator's 编号
     assert "2019年度</strong>" in newest and "队列为空" in newest
     assert 'href="/review/?year=2018&amp;state=submitted"' in newest
     last_year = text(client.get("/review/?state=submitted&year=2018"))
