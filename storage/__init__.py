@@ -8,6 +8,7 @@ from storage.base import ObjectInfo, ObjectReader, ObjectStore, content_disposit
 from storage.config import store_from_settings
 from storage.errors import (
     EmptyFile,
+    EmptyFilename,
     FileTooLarge,
     IngestRejected,
     InvalidKey,
@@ -32,6 +33,7 @@ from storage.s3 import S3Store
 __all__ = [
     "ALLOWED_EXTENSIONS",
     "EmptyFile",
+    "EmptyFilename",
     "FileKind",
     "FileTooLarge",
     "IngestRejected",

@@ -108,6 +108,14 @@ class EmptyFile(IngestRejected):
     default_message = N_("文件为空")
 
 
+class EmptyFilename(IngestRejected):
+    """The file name is blank, or nothing but an extension ("   .pdf")."""
+
+    status = 422
+    code = "empty_filename"
+    default_message = N_("文件名为空，请重命名后重新上传")
+
+
 class FileTooLarge(IngestRejected):
     """The upload exceeded the configured maximum size; reading stopped at the first extra byte."""
 

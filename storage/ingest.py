@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from typing import IO
 
 from storage.base import ObjectStore, Readable
-from storage.errors import N_, EmptyFile, FileTooLarge, Term, UnsupportedFileType
+from storage.errors import N_, EmptyFile, EmptyFilename, FileTooLarge
 from storage.sniff import (
+    ACCEPTED_EXTENSIONS_TEXT,
     ALLOWED_EXTENSIONS,
     DEFAULT_ZIP_LIMITS,
     EXTENSION_KINDS,
@@ -25,9 +26,11 @@ from storage.sniff import (
     ZipLimits,
     content_type_for,
     sniff_file,
+    unsupported_extension,
 )
 
 __all__ = [
+    "ACCEPTED_EXTENSIONS_TEXT",
     "ALLOWED_EXTENSIONS",
     "EXTENSION_KINDS",
     "FALLBACK_FILENAME",
@@ -80,18 +83,17 @@ def ingest_upload(
     The stream is read in *chunk_size* pieces into a temporary file (memory does not grow with
     the upload) while its SHA-256 and size are computed. Raise :class:`FileTooLarge` as soon as
     more than *max_size* bytes arrive, :class:`EmptyFile` for zero bytes,
-    :class:`UnsupportedFileType` when the extension is not allowed or the content does not match
-    it, and :class:`ZipBombSuspected` for dangerous archives — in every case before anything is
-    stored. Backend failures surface as :class:`StorageUnavailable`.
+    :class:`EmptyFilename` for a blank name or one that is only an extension ("   .pdf"),
+    :class:`UnsupportedFileType` when the extension is not allowed (naming those that are) or
+    the content does not match it, and :class:`ZipBombSuspected` for dangerous archives — in
+    every case before anything is stored. Backend failures surface as
+    :class:`StorageUnavailable`.
     """
+    _refuse_blank_name(filename)
     display_name = sanitize_filename(filename)
     extension = extension_of(display_name)
     if extension not in ALLOWED_EXTENSIONS:
-        raise UnsupportedFileType(
-            f"extension {extension!r} is not allowed",
-            message=N_("不支持的文件类型（%(extension)s）"),
-            params={"extension": extension or Term(N_("无扩展名"))},
-        )
+        raise unsupported_extension(extension)
     with tempfile.SpooledTemporaryFile(max_size=chunk_size, dir=spool_dir) as spool:
         digest, size = _spool(stream, spool, max_size=max_size, chunk_size=chunk_size)
         if size == 0:
@@ -127,6 +129,23 @@ def extension_of(filename: str) -> str:
     return os.path.splitext(filename)[1].lower()
 
 
+def _refuse_blank_name(filename: str) -> None:
+    """Refuse a name with nothing before its extension; sanitising would make it "pdf"."""
+    name = _printable_base_name(filename)
+    stem, dot, tail = name.rpartition(".")
+    if not name.strip(". "):
+        raise EmptyFilename(f"blank file name {filename!r}")
+    if dot and not stem.strip(". "):
+        extension = "." + tail.lower()
+        if extension not in ALLOWED_EXTENSIONS:
+            raise unsupported_extension(extension)
+        raise EmptyFilename(
+            f"file name {filename!r} is only an extension",
+            message=N_("文件名为空（只有扩展名 %(extension)s），请重命名后重新上传"),
+            params={"extension": extension},
+        )
+
+
 def sanitize_filename(name: str) -> str:
     """Return a safe display name for a client-supplied file name.
 
@@ -136,6 +155,15 @@ def sanitize_filename(name: str) -> str:
     dots and trailing dots/spaces; cap at 255 UTF-8 bytes keeping the extension. Never return an
     empty string.
     """
+    name = _printable_base_name(name).lstrip(". ").rstrip(". ")
+    if name.split(".", 1)[0].rstrip().upper() in _WINDOWS_RESERVED:
+        name = "_" + name  # "CON.pdf" cannot be saved on Windows
+    name = _truncate_keeping_extension(name, MAX_FILENAME_BYTES)
+    return name or FALLBACK_FILENAME
+
+
+def _printable_base_name(name: str) -> str:
+    """The name's last path part, printable, with Windows-safe characters and single spaces."""
     name = unicodedata.normalize("NFC", name)
     name = name.replace("\\", "/").rsplit("/", 1)[-1]
     kept: list[str] = []
@@ -144,12 +172,7 @@ def sanitize_filename(name: str) -> str:
             kept.append(" ")
         elif unicodedata.category(char) not in _DROPPED_CATEGORIES:
             kept.append(_WINDOWS_FORBIDDEN.get(char, char))
-    name = " ".join("".join(kept).split())
-    name = name.lstrip(". ").rstrip(". ")
-    if name.split(".", 1)[0].rstrip().upper() in _WINDOWS_RESERVED:
-        name = "_" + name  # "CON.pdf" cannot be saved on Windows
-    name = _truncate_keeping_extension(name, MAX_FILENAME_BYTES)
-    return name or FALLBACK_FILENAME
+    return " ".join("".join(kept).split())
 
 
 # Cc: controls incl. NUL; Cf: format chars incl. bidi overrides U+202A–E, U+2066–9, U+200E/F,

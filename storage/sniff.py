@@ -67,6 +67,22 @@ EXTENSION_KINDS: dict[str, FileKind] = {
 #: Every extension an upload may have.
 ALLOWED_EXTENSIONS: frozenset[str] = frozenset(EXTENSION_KINDS)
 
+#: The accepted extensions as people read them (refusals, the upload form's help text).
+ACCEPTED_EXTENSIONS_TEXT = " ".join(EXTENSION_KINDS)
+
+
+def unsupported_extension(extension: str) -> UnsupportedFileType:
+    """Return the refusal of an extension not on the list, naming the ones that are."""
+    return UnsupportedFileType(
+        f"extension {extension!r} is not allowed",
+        message=N_("不支持的文件类型（%(extension)s）。可上传的类型：%(accepted)s"),
+        params={
+            "extension": extension or Term(N_("无扩展名")),
+            "accepted": ACCEPTED_EXTENSIONS_TEXT,
+        },
+    )
+
+
 _CONTENT_TYPES: dict[FileKind, str] = {
     FileKind.PDF: "application/pdf",
     FileKind.OFD: "application/ofd",  # GB/T 33190 documents; the type Chinese viewers register
@@ -135,7 +151,7 @@ def sniff_file(
     """
     expected = EXTENSION_KINDS.get(extension.lower())
     if expected is None:
-        raise UnsupportedFileType(f"extension {extension!r} is not allowed")
+        raise unsupported_extension(extension)
     fp.seek(0)
     head = fp.read(_HEAD_SIZE)
     family = _magic_family(head)

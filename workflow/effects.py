@@ -10,12 +10,12 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Table, delete, insert
+from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from workflow.db import translate_conflicts
-from workflow.errors import InvalidValue, NotFound
+from workflow.errors import Conflict, InvalidValue, NotFound
 from workflow.models import Evidence, Item, NotInvolvedClaim, Score, utcnow
 from workflow.payloads import (
     AttachPayload,
@@ -212,6 +212,7 @@ def add_evidence(session: Session, item: Item, ctx: FlowContext) -> Audited:
                 params={"sub_item": payload.sub_item},
             )
         point_id = point.id
+    _refuse_duplicates(session, item, point_id, payload)
     rows = [
         Evidence(
             item_id=item.id,
@@ -230,6 +231,58 @@ def add_evidence(session: Session, item: Item, ctx: FlowContext) -> Audited:
     session.add_all(rows)
     ctx.written = list(rows)
     return {}
+
+
+def _refuse_duplicates(
+    session: Session, item: Item, point_id: int | None, payload: AttachPayload
+) -> None:
+    """Refuse files whose content is already live on the item for the same point and purpose.
+
+    Runs under the item's lock, so of two identical uploads at once the second sees the
+    first's row. Two identical files within one upload are refused too; a refusal stores no
+    row at all (the upload is all or nothing).
+    """
+    first_of: dict[str, str] = {}
+    for f in payload.files:
+        if f.sha256 in first_of:
+            raise InvalidValue(
+                "本次上传中“%(filename)s”与“%(earlier)s”内容相同，请只上传一份",
+                code="duplicate_in_upload",
+                params={"filename": f.filename, "earlier": first_of[f.sha256]},
+            )
+        first_of[f.sha256] = f.filename
+    if not first_of:
+        return
+    same_point = (
+        Evidence.scoring_point_id.is_(None)
+        if point_id is None
+        else Evidence.scoring_point_id == point_id
+    )
+    earlier = session.execute(
+        select(Evidence.filename, Evidence.sha256)
+        .where(
+            Evidence.item_id == item.id,
+            Evidence.removed_at.is_(None),
+            Evidence.purpose == payload.purpose,
+            same_point,
+            Evidence.sha256.in_(list(first_of)),
+        )
+        .order_by(Evidence.id)
+        .limit(1)
+    ).first()
+    if earlier is None:
+        return
+    if len(payload.files) == 1:
+        raise Conflict(
+            "该文件已上传（与“%(earlier)s”内容相同）",
+            code="duplicate_evidence",
+            params={"earlier": earlier.filename},
+        )
+    raise Conflict(
+        "“%(filename)s”已上传（与“%(earlier)s”内容相同），本次上传的文件均未保存",
+        code="duplicate_evidence",
+        params={"filename": first_of[earlier.sha256], "earlier": earlier.filename},
+    )
 
 
 def mark_evidence_removed(session: Session, item: Item, ctx: FlowContext) -> Audited:

@@ -1,5 +1,6 @@
 // Progressive enhancement of the evidence upload form: drag-and-drop and a progress bar.
 // Without JavaScript the same form posts as plain multipart and the server redirects back.
+// Every text comes from the form's data- attributes, rendered in the page's language.
 (function () {
   "use strict";
   var form = document.querySelector("form.upload-form");
@@ -8,10 +9,18 @@
   }
   var input = form.querySelector("input[type=file]");
   var button = form.querySelector("button[type=submit]");
+  var texts = form.dataset;
+
+  // Fill a text's {name} placeholders.
+  function text(template, values) {
+    return (template || "").replace(/\{(\w+)\}/g, function (whole, name) {
+      return Object.prototype.hasOwnProperty.call(values, name) ? values[name] : whole;
+    });
+  }
 
   var zone = document.createElement("div");
   zone.className = "drop-zone";
-  zone.textContent = "将文件拖放到此处（可多个），或使用下方“选择文件”";
+  zone.textContent = texts.dropText || "";
   form.parentNode.insertBefore(zone, form);
 
   var progress = document.createElement("progress");
@@ -29,7 +38,9 @@
     for (var i = 0; i < input.files.length; i += 1) {
       names.push(input.files[i].name);
     }
-    status.textContent = names.length ? "已选择：" + names.join("、") : "";
+    status.textContent = names.length
+      ? text(texts.chosenText, { names: names.join(texts.nameSeparator || ", ") })
+      : "";
   }
 
   ["dragenter", "dragover"].forEach(function (name) {
@@ -70,7 +81,7 @@
     xhr.upload.addEventListener("progress", function (e) {
       if (e.lengthComputable) {
         progress.value = Math.round((e.loaded * 100) / e.total);
-        status.textContent = "正在上传… " + progress.value + "%";
+        status.textContent = text(texts.progressText, { percent: progress.value });
       }
     });
     xhr.addEventListener("load", function () {
@@ -82,10 +93,10 @@
       // A refusal comes back as the item page with the reason in its error box.
       var page = new DOMParser().parseFromString(xhr.responseText, "text/html");
       var box = page.querySelector(".flash-error");
-      fail(box ? box.textContent : "上传失败（" + xhr.status + "），请重试");
+      fail(box ? box.textContent : text(texts.failedText, { status: xhr.status }));
     });
     xhr.addEventListener("error", function () {
-      fail("上传中断，请检查网络后重试");
+      fail(texts.interruptedText || "");
     });
     status.classList.remove("error");
     progress.hidden = false;

@@ -324,6 +324,42 @@ def test_upload_limits(app: Flask, client: FlaskClient, cast: Cast, ready: Item)
     assert bad_purpose.status_code == 422
 
 
+def test_upload_refusals_name_the_accepted_types_and_the_earlier_file(
+    client: FlaskClient, cast: Cast, ready: Item
+) -> None:
+    path = f"/api/v1/items/{ready.id}/evidence"
+    headers = cast.headers("own")
+
+    def upload(name: str, *, language: str = "zh", **fields: str) -> Any:
+        return client.post(
+            path,
+            data=pdf_upload(name, "dup", **fields),
+            content_type="multipart/form-data",
+            headers={**headers, "Accept-Language": language},
+        )
+
+    rar = upload("材料.rar")
+    assert rar.status_code == 415 and error_code(rar) == "unsupported_file_type"
+    message = rar.get_json()["error"]["message"]
+    assert message.startswith("不支持的文件类型（.rar）。可上传的类型：.pdf .ofd .docx")
+    assert ".zip" in message and ".7z" not in message
+    english = upload("材料.7z", language="en").get_json()["error"]["message"]
+    assert english.startswith("This file type is not accepted (.7z). Accepted types: .pdf")
+    blank = upload("   .pdf")
+    assert blank.status_code == 422 and error_code(blank) == "empty_filename"
+    assert blank.get_json()["error"]["message"] == (
+        "文件名为空（只有扩展名 .pdf），请重命名后重新上传"
+    )
+
+    assert upload("重复.pdf").status_code == 201
+    again = upload("重复（2）.pdf")
+    assert again.status_code == 409 and error_code(again) == "duplicate_evidence"
+    assert again.get_json()["error"]["message"] == "该文件已上传（与“重复.pdf”内容相同）"
+    english = upload("x.pdf", language="en").get_json()["error"]["message"]
+    assert english == "This file was uploaded already (same content as “重复.pdf”)"
+    assert upload("重复.pdf", sub_item="1.1").status_code == 201  # another scoring point
+
+
 def _io(data: bytes) -> Any:
     import io
 

@@ -19,7 +19,7 @@ from storage import (
     ZipBombSuspected,
     ingest_upload,
 )
-from storage.ingest import StoredFile
+from storage.ingest import ACCEPTED_EXTENSIONS_TEXT, EXTENSION_KINDS, StoredFile
 from tests.storage import samples
 
 pytestmark = pytest.mark.every_store
@@ -205,6 +205,40 @@ def test_unlisted_extension_is_refused_before_reading(store: ObjectStore) -> Non
     for name in ("tool.exe", "page.html", "image.svg", "无扩展名"):
         with pytest.raises(UnsupportedFileType):
             ingest_upload(store, Unreadable(), name, max_size=LIMIT)
+
+
+def test_refusal_of_an_extension_names_the_accepted_ones(store: ObjectStore) -> None:
+    """The list in the message is the list ingest checks against, in its order."""
+    assert ACCEPTED_EXTENSIONS_TEXT.split() == list(EXTENSION_KINDS)
+    for name, shown in (("归档.rar", ".rar"), ("归档.7Z", ".7z"), ("无扩展名", "无扩展名")):
+        with pytest.raises(UnsupportedFileType) as refused:
+            ingest(store, samples.PDF, name)
+        assert refused.value.message == (
+            f"不支持的文件类型（{shown}）。可上传的类型：{ACCEPTED_EXTENSIONS_TEXT}"
+        )
+    assert stored_keys(store) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("   .pdf", "文件名为空（只有扩展名 .pdf），请重命名后重新上传"),
+        (". . .PDF", "文件名为空（只有扩展名 .pdf），请重命名后重新上传"),
+        ("材料/\u200b .docx", "文件名为空（只有扩展名 .docx），请重命名后重新上传"),
+        ("", "文件名为空，请重命名后重新上传"),
+        ("  \t ", "文件名为空，请重命名后重新上传"),
+        ("...", "文件名为空，请重命名后重新上传"),
+        ("   .rar", f"不支持的文件类型（.rar）。可上传的类型：{ACCEPTED_EXTENSIONS_TEXT}"),
+    ],
+)
+def test_a_blank_name_is_refused_clearly(store: ObjectStore, name: str, message: str) -> None:
+    with pytest.raises(IngestRejected) as refused:
+        ingest(store, samples.PDF, name)
+    assert refused.value.message == message
+    assert refused.value.code in ("empty_filename", "unsupported_file_type")
+    assert stored_keys(store) == []
+    # A name with something before the dot is kept as it is.
+    assert ingest(store, samples.PDF, " a .pdf").filename == "a .pdf"
 
 
 def test_no_temporary_files_are_left(store: ObjectStore, tmp_path: Path) -> None:

@@ -223,17 +223,22 @@ def test_terms_are_translated_and_unknown_texts_fall_back_to_the_code(app: Flask
 
 
 def test_a_reason_inside_a_message_is_translated_with_it(app: Flask) -> None:
-    reason = Phrase("不支持的文件类型（%(extension)s）", {"extension": ".exe"})
+    reason = Phrase(
+        "文件内容与扩展名 %(extension)s 不符（检测到：%(label)s）",
+        {"extension": ".docx", "label": "PDF"},
+    )
     error = InvalidValue(
         "信头文件不是有效的 Word 文档（.docx）：%(reason)s",
         code="unsupported_file_type",
         params={"reason": reason},
     )
-    assert error.message == "信头文件不是有效的 Word 文档（.docx）：不支持的文件类型（.exe）"
+    assert error.message == (
+        "信头文件不是有效的 Word 文档（.docx）：文件内容与扩展名 .docx 不符（检测到：PDF）"
+    )
     with app.test_request_context("/portal/", headers={"Cookie": "lang=en"}):
         assert error.message == (
             "The letterhead is not a valid Word document (.docx): "
-            "This file type is not accepted (.exe)"
+            "The file's content does not match its extension .docx (found: PDF)"
         )
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from tests.factories import World
-from tests.web.browser import chromium, needs_chromium, screenshots, watch
+from tests.web.browser import chromium, needs_chromium, screenshots, sign_in, watch
 from tests.web.conftest import PASSWORD
 from workflow.demo import demo_pdf
 
@@ -230,3 +230,43 @@ def test_returned_item_reaches_the_inbox_in_the_browser(
             assert width <= 360, (path, width)
             phone.screenshot(path=str(shots / f"mobile-360-{name}.png"), full_page=True)
     assert not problems, problems
+
+
+def test_upload_form_speaks_english_and_refusals_reach_the_page(
+    base_url: str, session: Session, world: World, tmp_path: Path
+) -> None:
+    """With English chosen, upload.js shows English; a refused file's reason is shown in it."""
+    item_id = world.item(session, world.dep_a, "1").id
+    session.commit()
+    exe = tmp_path / "a.exe"
+    exe.write_bytes(b"MZ\x90\x00" * 64)
+    pdf = tmp_path / "report.pdf"
+    pdf.write_bytes(demo_pdf("english upload"))
+    problems: list[str] = []
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1366, "height": 768}, locale="en-GB")
+        watch(page, problems)
+        sign_in(page, base_url, "member_a")
+        page.context.add_cookies([{"name": "lang", "value": "en", "url": base_url}])
+        page.goto(f"{base_url}/portal/items/{item_id}")
+        zone = page.locator(".drop-zone").inner_text()
+        assert zone.startswith("Drop files here"), zone
+        status = page.locator(".upload-status")
+        page.set_input_files("input[name=files]", str(exe))
+        assert status.inner_text() == "Chosen: a.exe"
+        page.click("form.upload-form button[type=submit]")
+        page.wait_for_selector(".upload-status.error")
+        assert "This file type is not accepted (.exe). Accepted types: .pdf" in (
+            status.inner_text()
+        )
+        page.set_input_files("input[name=files]", str(pdf))
+        page.click("form.upload-form button[type=submit]")
+        page.wait_for_selector("text=1 file(s) uploaded")
+        page.set_input_files("input[name=files]", str(pdf))
+        page.click("form.upload-form button[type=submit]")
+        page.wait_for_selector(".upload-status.error")
+        assert status.inner_text() == (
+            "This file was uploaded already (same content as “report.pdf”)"
+        )
+    # Chromium reports each refused request (415, 409) on the console; nothing else may fail.
+    assert not [p for p in problems if "Failed to load resource" not in p], problems

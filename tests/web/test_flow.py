@@ -307,6 +307,30 @@ def test_queue_counts_filters_and_pages(
     assert re.search(r'待初审 <span class="count">2</span>', filtered)
 
 
+def test_upload_of_a_file_already_there_is_refused_whole(
+    app: Flask, session: Session, world: World, login: Login
+) -> None:
+    item_id = _item(session, world).id
+    member = login("member_a")
+    path = f"/portal/items/{item_id}/evidence"
+
+    def upload(*files: tuple[str, str]) -> TestResponse:
+        parts = [(io.BytesIO(demo_pdf(seed)), name) for seed, name in files]
+        return member.post(path, data={"files": parts}, content_type="multipart/form-data")
+
+    assert upload(("一", "重复.pdf"), ("二", "第二份.pdf")).status_code == 303
+    again = upload(("三", "新的.pdf"), ("一", "重复（副本）.pdf"))
+    assert again.status_code == 409
+    page = text(again)
+    assert "“重复（副本）.pdf”已上传（与“重复.pdf”内容相同），本次上传的文件均未保存" in page
+    twice = upload(("四", "甲.pdf"), ("四", "乙.pdf"))
+    assert twice.status_code == 422
+    assert "本次上传中“乙.pdf”与“甲.pdf”内容相同" in text(twice)
+    shown = text(member.get(f"/portal/items/{item_id}"))
+    assert "已上传 2 份佐证材料" in shown  # neither refused upload left a file
+    assert "新的.pdf" not in shown and "甲.pdf" not in shown
+
+
 def test_upload_from_script_gets_json_and_keeps_the_message(
     app: Flask, session: Session, world: World, login: Login
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
+from storage.ingest import ACCEPTED_EXTENSIONS_TEXT
 from storage.local import LocalStore
 from tests.factories import World, add_evidence
 from tests.unit.test_messages import ERROR_CLASSES
@@ -62,9 +64,42 @@ def test_refusals_are_shown_in_english_with_their_figures(
 
     assert "评分项 9.9 不属于本指标" in upload("a.pdf", "9.9")
     assert "不支持的文件类型（.exe）" in upload("a.exe")
+    # The refusal names the accepted types, from the list ingest checks against.
+    assert f"不支持的文件类型（.rar）。可上传的类型：{ACCEPTED_EXTENSIONS_TEXT}" in upload("a.rar")
+    assert "文件名为空（只有扩展名 .pdf），请重命名后重新上传" in upload("   .pdf")
     client.post("/language", data={"lang": "en", "next": "/portal/"})
     assert "Scoring point 9.9 does not belong to this indicator" in upload("a.pdf", "9.9")
     assert "This file type is not accepted (.exe)" in upload("a.exe")
+    assert f"(.7z). Accepted types: {ACCEPTED_EXTENSIONS_TEXT}" in upload("a.7z")
+    assert "The file name is empty (only the extension .pdf)" in upload("   .pdf")
+
+
+def test_the_upload_forms_texts_follow_the_language(
+    app: Flask, session: Session, world: World
+) -> None:
+    """upload.js has no text of its own: the page gives it its texts, in the page's language."""
+    script = (ROOT / "static" / "js" / "upload.js").read_text("utf-8")
+    assert not re.search(r"[\u3000-\u9fff\uff00-\uffef]", script), "Chinese text in upload.js"
+    item = world.item(session, world.dep_a, "1")
+    session.commit()
+    client = app.test_client()
+    client.post("/login", data={"username": "member_a", "password": PASSWORD})
+    chinese = text(client.get(f"/portal/items/{item.id}"))
+    assert 'data-drop-text="将文件拖放到此处（可多个），或使用下方“选择文件”"' in chinese
+    assert 'data-chosen-text="已选择：{names}"' in chinese
+    assert 'data-progress-text="正在上传… {percent}%"' in chinese
+    assert f"可上传的类型：{ACCEPTED_EXTENSIONS_TEXT}；单个文件不超过" in chinese
+    assert "压缩包等" not in chinese
+    client.post("/language", data={"lang": "en", "next": "/portal/"})
+    english = text(client.get(f"/portal/items/{item.id}"))
+    form = english[english.index('class="form-row upload-form"') :].split(">", 1)[0]
+    assert 'data-drop-text="Drop files here (several at once), or use' in form
+    assert 'data-chosen-text="Chosen: {names}"' in form
+    assert 'data-name-separator=", "' in form
+    assert 'data-progress-text="Uploading… {percent}%"' in form
+    assert 'data-failed-text="The upload failed ({status}); please try again"' in form
+    assert not re.search(r"[\u3000-\u9fff\uff00-\uffef]", form), form
+    assert f"Accepted types: {ACCEPTED_EXTENSIONS_TEXT}; up to" in english
 
 
 def test_language_switch_keeps_to_local_pages(app: Flask) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 from flask import Flask
 
 from storage.convert import CONVERTIBLE_TYPES
+from storage.ingest import ACCEPTED_EXTENSIONS_TEXT
 from web.common.routine_tables import cell_status
 from web.portal.common import (
     PURPOSE_LABELS,
@@ -100,6 +101,8 @@ def register_portal(app: Flask) -> None:
             "purpose_labels": PURPOSE_LABELS,
             "check_answer_labels": CHECK_ANSWER_LABELS,
             "convertible_types": CONVERTIBLE_TYPES,
+            # The extensions ingest accepts, for the upload form's help text.
+            "accepted_file_types": ACCEPTED_EXTENSIONS_TEXT,
         }
 
 
