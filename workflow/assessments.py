@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, object_session
@@ -64,6 +65,11 @@ def ensure_not_final(assessment: Assessment, now: dt.datetime | None = None) -> 
     """Refuse a change to a finalised assessment (only `reopen` may follow)."""
     if is_final(assessment, now):
         raise Conflict("考核结果已最终确定，修改须由管理员重新开启", code="assessment_final")
+
+
+def local_minute(moment: dt.datetime, timezone: str) -> str:
+    """A moment as people there read it: 2018-12-28 09:30 (the assessment's time zone)."""
+    return moment.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M")
 
 
 def _lock(session: Session, assessment: Assessment) -> None:
@@ -196,6 +202,12 @@ def reopen_assessment(
     _lock(session, assessment)
     session.refresh(assessment)
     if not is_final(assessment, now):
+        if assessment.reopened_at is not None:  # another admin came first
+            raise Conflict(
+                "该考核已于 %(at)s 重新开启，无需再次开启",
+                code="already_reopened",
+                params={"at": local_minute(assessment.reopened_at, assessment.timezone)},
+            )
         pending = pending_appeals(session, assessment)
         if pending and assessment_status(assessment, now) == "appeals_pending":
             raise Conflict(

@@ -57,6 +57,7 @@ STALE_VERSION_DETAIL = N_(
 MESSAGES: dict[str, str] = {
     "account_disabled": N_("该账号已停用，请联系管理员"),
     "admin_required": N_("只有管理员可以进行此操作"),
+    "already_reopened": N_("该考核已重新开启"),
     "alias_in_use": N_("该名称已被其他部门使用"),
     "alias_not_found": N_("别名不存在"),
     "already_published": N_("考核结果正在公示中"),

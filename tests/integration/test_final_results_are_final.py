@@ -76,6 +76,10 @@ def test_finalisation_waits_for_pending_appeals(
     assert refused.value.code == "assessment_final"
     reopen_assessment(session, c.a, "发现评分录入错误", actor=c.admin)
     assert c.a.finalised_at == decided_at  # final when the last appeal was decided
+    # A second admin pressing 重新开启 a moment later is told it was done, and when.
+    with pytest.raises(Conflict) as again:
+        reopen_assessment(session, c.a, "同一错误", actor=c.admin)
+    assert again.value.code == "already_reopened" and "已于 " in again.value.message
     actions.rescore_item(session, untouched.id, c.scorer2, untouched.version, **FIX)
     session.commit()
     assert verify_chain(session).ok
