@@ -242,8 +242,12 @@ def run_audit_verify(
     if check.ok:
         message = "审计链完整，数据核对一致"
     else:
-        message = "审计校验未通过，已通知管理员：" + "；".join(lines[:2])
-    return jobs.Output(f"审计校验报告-{stamp}.txt", TEXT_CONTENT_TYPE, message)
+        found = [lines[0]] if not chain.ok else []
+        if not tables.ok:
+            found.append(f"数据核对发现 {len(tables.differences)} 处不一致")
+        message = "审计校验未通过，已通知管理员：" + "；".join(found) + "。详见报告文件"
+    problem = None if check.ok else jobs.AUDIT_FAILED
+    return jobs.Output(f"审计校验报告-{stamp}.txt", TEXT_CONTENT_TYPE, message, problem)
 
 
 def runners_for(app: Flask) -> dict[str, jobs.Runner]:

@@ -366,6 +366,9 @@ class Output:
     filename: str
     content_type: str
     message: str
+    #: The work ran, but what it found is a problem (an audit verification that did not
+    #: pass): the job is done, its file is there, and it is shown as 未通过, not 已完成.
+    problem: str | None = None
 
 
 @dataclass(frozen=True)
@@ -452,6 +455,7 @@ def _finish(
                 size=size,
                 sha256=sha256,
                 message=output.message,
+                error_code=output.problem,
                 finished_at=utcnow(),
                 heartbeat_at=utcnow(),
                 progress_done=func.coalesce(Job.progress_total, Job.progress_done),
@@ -545,9 +549,19 @@ def sweep(
     return SweepResult(requeued, abandoned, due)
 
 
+#: A done job whose result is a problem (`Output.problem`).
+NOT_PASSED: Final = N_("未通过")
+AUDIT_FAILED: Final = "audit_failed"
+
+
 def status_label(status: str) -> str:
     """The Chinese word for a status."""
     return STATUS_LABELS.get(status, status)
+
+
+def shows_problem(job: Job) -> bool:
+    """Tell whether a done job found a problem (its list entry reads 未通过, in red)."""
+    return job.status == DONE and job.error_code is not None
 
 
 def kind_label(job: Job) -> str:

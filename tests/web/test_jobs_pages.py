@@ -11,8 +11,10 @@ from collections.abc import Callable
 
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import update
+from sqlalchemy import Engine, select, update
+from sqlalchemy.orm import Session
 
+from tests.factories import World
 from tests.web.conftest import text
 from web.tasks import runners_for
 from workflow import jobs
@@ -106,3 +108,30 @@ def test_who_sees_the_pages(app: Flask, login: Login) -> None:
     job_id = admin_job.headers["Location"].rsplit("/", 1)[-1]
     assert reviewer.get(f"/jobs/{job_id}").status_code == 404  # another's job
     assert reviewer.get(f"/jobs/{job_id}/download").status_code == 404
+
+
+def test_an_audit_verification_that_fails_reads_as_not_passed(
+    app: Flask, login: Login, session: Session, world: World, engine: Engine
+) -> None:
+    """The job ran, so it was 已完成 in green with a 100 % bar, and its line ended at a colon;
+    a verification that found an edited record is 未通过, in red, saying what it found."""
+    from workflow.models import AuditEvent
+
+    first = session.scalars(select(AuditEvent).order_by(AuditEvent.seq)).first()
+    assert first is not None
+    session.commit()
+    from tests.integration.test_audit import _tamper
+
+    _tamper(engine, f"UPDATE audit_events SET comment = 'x' WHERE seq = {first.seq}")
+    admin = login("admin")
+    started = admin.post("/jobs", data={"kind": "audit_verify"})
+    job_id = int(started.headers["Location"].rsplit("/", 1)[-1])
+    assert _run(app, job_id) == "done"
+    listed = text(admin.get("/jobs"))
+    assert '<span class="job-status job-failed">未通过</span>' in listed
+    page = text(admin.get(f"/jobs/{job_id}"))
+    assert "审计校验未通过，已通知管理员：审计链校验失败" in page and "详见报告文件" in page
+    assert f"/jobs/{job_id}/download" in page  # the report is there to read
+    row = session.get_one(Job, job_id)
+    session.refresh(row)
+    assert (row.status, row.error_code) == ("done", "audit_failed")
