@@ -331,7 +331,10 @@ def test_verify_detects_altered_and_missing(
     item = world.item(session, world.dep_a, "1")
     intact = attach(session, store, item, world.member_a, pdf("intact"), "完好.pdf")
     altered = attach(session, store, item, world.member_a, pdf("altered"), "被改.pdf")
-    twin = attach(session, store, item, world.member_a, pdf("altered"), "被改副本.pdf")
+    # The same file for another scoring point (the same point would be a refused duplicate).
+    twin = attach(
+        session, store, item, world.member_a, pdf("altered"), "被改副本.pdf", sub_item="1.2"
+    )
     truncated = attach(session, store, item, world.member_a, pdf("short"), "截断.pdf")
     missing = attach(session, store, item, world.member_a, pdf("missing"), "丢失.pdf")
     removed = attach(session, store, item, world.member_a, pdf("removed"), "已删.pdf")
