@@ -201,6 +201,8 @@ MESSAGES: dict[str, str] = {
     "reason_too_long": N_("理由不超过 2000 字"),
     "request_too_large": N_("请求体过大"),
     "role_required": N_("您的角色不能执行此操作"),
+    "routine_already_reviewed": N_("该记录已是该审核结果，无需重复审核"),
+    "routine_changed": N_("该记录已被他人处理，请刷新页面后再审核"),
     "routine_closed": N_("考核结果已公示，不再接受该年度的平时考核报送"),
     "routine_duplicate": N_("该部门本期已有同名的记录，同一记录不重复登记"),
     "routine_not_found": N_("平时考核记录不存在"),

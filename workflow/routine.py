@@ -30,7 +30,7 @@ from storage.ingest import ingest_upload
 from workflow.assessments import ensure_not_final
 from workflow.audit import record_event
 from workflow.calendar import work_calendar
-from workflow.db import lock_key, serialise
+from workflow.db import lock_key, lock_row, serialise
 from workflow.errors import BadRequest, Conflict, Forbidden, InvalidValue, NotFound
 from workflow.messages import N_, Term
 from workflow.models import (
@@ -52,6 +52,14 @@ DEPARTMENT_KINDS = frozenset({"monthly_info", "quarterly_case", "task"})
 STAFF_KINDS = frozenset({"meeting", "inspection", "task"})
 OFFICE_ROLES = (Role.REVIEWER, Role.ADMIN)
 MAX_TITLE = 300
+#: A record's statuses, with the words people read.
+ROUTINE_STATUS_LABELS = {
+    "submitted": N_("待审核"),
+    "accepted": N_("已采纳"),
+    "rejected": N_("已退回"),
+    "withdrawn": N_("已撤销"),
+}
+ROUTINE_STATUSES = frozenset(ROUTINE_STATUS_LABELS)
 
 
 def rules_of(assessment: Assessment) -> RoutineRules:
@@ -306,6 +314,14 @@ def get_routine(session: Session, record_id: int, user: User) -> RoutineRecord:
     return record
 
 
+def _locked_record(session: Session, record: RoutineRecord) -> RoutineRecord:
+    """Lock the record's row and read it again: two reviews (or a review and a withdrawal)
+    of one record queue here, and the second sees what the first did."""
+    lock_row(session, RoutineRecord, record.id)
+    session.refresh(record)
+    return record
+
+
 def review_routine(
     session: Session,
     record_id: int,
@@ -313,9 +329,16 @@ def review_routine(
     status: Any,
     reason: Any = None,
     *,
+    expected_status: Any = None,
     now: dt.datetime | None = None,
 ) -> RoutineRecord:
-    """Accept or reject a routine record (the office); a rejection needs a reason."""
+    """Accept or reject a routine record (the office); a rejection needs a reason.
+
+    `expected_status` is the status the reviewer saw (the page's, or an API client's): when
+    the record changed since (another reviewer came first), the review is refused (409
+    `routine_changed`) rather than overwriting a decision nobody saw. The same decision twice
+    is refused too (`routine_already_reviewed`).
+    """
     now = now or utcnow()
     record = get_routine(session, record_id, user)
     if not user.has_role(*OFFICE_ROLES):
@@ -329,8 +352,23 @@ def review_routine(
     reason = (reason or "").strip() or None
     if status == "rejected" and not reason:
         raise InvalidValue("退回平时考核记录须说明理由", code="reason_required")
+    if expected_status is not None and expected_status not in ROUTINE_STATUSES:
+        raise BadRequest("expected_status 无效", code="bad_status")
+    _locked_record(session, record)
     if record.status == "withdrawn":
         raise Conflict("该记录已撤销，不能再审核", code="routine_withdrawn")
+    if expected_status is not None and record.status != expected_status:
+        raise Conflict(
+            "该记录已被他人处理（现为：%(status)s），请刷新页面后再审核",
+            code="routine_changed",
+            params={"status": Term(ROUTINE_STATUS_LABELS[record.status])},
+        )
+    if record.status == status and record.reason == reason:
+        raise Conflict(
+            "该记录已是“%(status)s”，无需重复审核",
+            code="routine_already_reviewed",
+            params={"status": Term(ROUTINE_STATUS_LABELS[status])},
+        )
     assessment = session.get_one(Assessment, record.assessment_id)
     ensure_not_final(assessment, now)
     before = record.status
@@ -478,6 +516,8 @@ def withdraw_routine(
     now = now or utcnow()
     record = _office_record(session, record_id, user, now)
     text = _reason(reason, N_("撤销平时考核记录须说明理由"))
+    if _locked_record(session, record).status == "withdrawn":  # another withdrawal came first
+        raise Conflict("该记录已撤销", code="routine_withdrawn")
     before = record.status
     record.status = "withdrawn"
     record.reason = text

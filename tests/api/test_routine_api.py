@@ -325,3 +325,34 @@ def test_multipart_fields_are_declared_and_one_file_goes_per_request(
         f"{BASE}/assessments/{aid}/departments/{w.dep_a.id}/routine", headers=cast.headers("own")
     ).get_json()
     assert records["records"] == []
+
+
+def test_a_review_from_a_stale_page_is_a_409(client: FlaskClient, cast: Cast) -> None:
+    """The status the client saw no longer holds (another reviewer came first): 409."""
+    w = cast.world
+    made = client.post(
+        f"{BASE}/assessments/{w.assessment.id}/routine",
+        data=pdf_upload(kind="monthly_info", period="2018-08", title="八月信息"),
+        headers=cast.headers("own"),
+        content_type="multipart/form-data",
+    )
+    rid = made.get_json()["id"]
+    first = client.post(
+        f"{BASE}/routine/{rid}/review",
+        json={"status": "accepted", "expected_status": "submitted"},
+        headers=cast.headers("reviewer"),
+    )
+    assert first.status_code == 200, first.data
+    stale = client.post(
+        f"{BASE}/routine/{rid}/review",
+        json={"status": "rejected", "reason": "重复", "expected_status": "submitted"},
+        headers=cast.headers("reviewer"),
+    )
+    assert stale.status_code == 409 and error_code(stale) == "routine_changed"
+    assert "已采纳" in stale.get_json()["error"]["message"]
+    again = client.post(
+        f"{BASE}/routine/{rid}/review",
+        json={"status": "accepted"},
+        headers=cast.headers("reviewer"),
+    )
+    assert again.status_code == 409 and error_code(again) == "routine_already_reviewed"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -20,7 +22,13 @@ from workflow.db import make_sessionmaker
 from workflow.demo import demo_pdf
 from workflow.errors import BadRequest, Conflict, Forbidden, InvalidValue, NotFound
 from workflow.models import Assessment, AuditEvent, Department, Item, RoutineRecord, User, utcnow
-from workflow.routine import correct_routine, review_routine, routine_overview, submit_routine
+from workflow.routine import (
+    correct_routine,
+    review_routine,
+    routine_overview,
+    submit_routine,
+    withdraw_routine,
+)
 from workflow.setup import install_scheme
 from workflow.users import create_user
 
@@ -369,3 +377,97 @@ def test_a_period_that_has_not_begun_is_refused(
     assert moved.value.code == "period_not_started"
     session.rollback()
     assert session.get_one(RoutineRecord, meeting.id).period == "2018-09"
+
+
+def test_two_reviews_or_a_review_and_a_withdrawal_at_once_make_one_decision(
+    engine: Engine, session: Session, store: LocalStore, cast: Cast
+) -> None:
+    """Three reviewers answering one record at once all got 200, each event claiming to start
+    from 待审核, and the record kept the last write; a review racing a withdrawal accepted a
+    withdrawn record. Now the row is locked: one decision, the others a 409 from the page's
+    status, and the trail says what each changed."""
+    c = cast
+    at = shanghai(2018, 9, 10, 9, 0)
+    record = report(session, store, c, "2018-08", at, title="八月信息")
+    session.commit()
+    factory = make_sessionmaker(engine)
+    rid, reviewer_ids = record.id, (c.office.id, c.reviewer2.id, c.office.id)
+    outcomes: list[str] = []
+
+    def review(user_id: int, status: str, reason: str | None) -> Callable[[], None]:
+        def run() -> None:
+            with factory() as s:
+                try:
+                    review_routine(
+                        s, rid, s.get_one(User, user_id), status, reason,
+                        expected_status="submitted", now=at,
+                    )  # fmt: skip
+                    s.commit()
+                    outcomes.append(status)
+                except Conflict as exc:
+                    s.rollback()
+                    outcomes.append(exc.code)
+
+        return run
+
+    at_once(
+        review(reviewer_ids[0], "accepted", None),
+        review(reviewer_ids[1], "rejected", "重复"),
+        review(reviewer_ids[2], "accepted", None),
+    )
+    decided = [o for o in outcomes if o in ("accepted", "rejected")]
+    assert len(decided) == 1 and sorted(o for o in outcomes if o not in decided) == [
+        "routine_changed", "routine_changed"
+    ]  # fmt: skip
+    session.expire_all()
+    assert session.get_one(RoutineRecord, rid).status == decided[0]
+    events = session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "routine_reviewed",
+                                 AuditEvent.target_id == str(rid))
+    ).all()  # fmt: skip
+    assert [(e.from_state, e.to_state) for e in events] == [("submitted", decided[0])]
+
+    # An office registration withdrawn while a reviewer accepts it: one of the two.
+    meeting = submit_routine(
+        session, store, c.a, c.office, kind="meeting", period="2018-09", title="推进会",
+        stream=None, filename=None, department_id=c.dep.id, max_size=1 << 20, now=at,
+    )  # fmt: skip
+    session.commit()
+    mid, results = meeting.id, []
+
+    def withdraw() -> None:
+        with factory() as s:
+            try:
+                withdraw_routine(s, mid, s.get_one(User, c.office.id), reason="登记有误", now=at)
+                s.commit()
+                results.append("withdrawn")
+            except Conflict as exc:
+                s.rollback()
+                results.append(exc.code)
+
+    def accept() -> None:
+        with factory() as s:
+            try:
+                review_routine(s, mid, s.get_one(User, c.reviewer2.id), "accepted", now=at)
+                s.commit()
+                results.append("accepted")
+            except Conflict as exc:
+                s.rollback()
+                results.append(exc.code)
+
+    at_once(withdraw, accept)
+    session.expire_all()
+    final = session.get_one(RoutineRecord, mid).status
+    # Withdrawn last (after the acceptance, or the acceptance refused): never accepted after.
+    assert final == "withdrawn" and sorted(results) in (
+        ["accepted", "withdrawn"], ["routine_withdrawn", "withdrawn"]
+    )  # fmt: skip
+    trail = session.scalars(
+        select(AuditEvent).where(AuditEvent.target_id == str(mid),
+                                 AuditEvent.target_type == "routine")
+        .order_by(AuditEvent.seq)
+    ).all()  # fmt: skip
+    states = [(e.from_state, e.to_state) for e in trail if e.from_state]
+    for (_, to), (frm, _) in itertools.pairwise(states):
+        assert frm == to, states  # each event starts where the one before ended
+    assert states[-1][1] == "withdrawn"

@@ -173,7 +173,9 @@ def review_routine_record(rid: int) -> Response:
     user = api_user()
     body = parse_body(s.RoutineReviewBody)
     db = get_db()
-    record = review_routine(db, rid, user, body.status, body.reason)
+    record = review_routine(
+        db, rid, user, body.status, body.reason, expected_status=body.expected_status
+    )
     return json_response(routine_body(record))
 
 

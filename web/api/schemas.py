@@ -243,10 +243,23 @@ class RoutineReviewBody(Body):
     FIELD_ERRORS: ClassVar[dict[str, tuple[str, str]]] = {
         "status": ("bad_status", N_("status 须为 accepted 或 rejected")),
         "reason": ("invalid_type", N_("reason 必须是文本")),
+        "expected_status": ("bad_status", N_("expected_status 无效")),
     }
 
     status: Annotated[str, Field(json_schema_extra={"enum": ["accepted", "rejected"]})]
     reason: Annotated[str | None, Field(max_length=5000)] = None
+    #: The status the client saw: a record changed since (another reviewer) is a 409.
+    expected_status: Annotated[
+        str | None,
+        WithJsonSchema(
+            {
+                "anyOf": [
+                    {"type": "string", "enum": ["submitted", "accepted", "rejected", "withdrawn"]},
+                    {"type": "null"},
+                ]
+            }
+        ),
+    ] = None
 
 
 class RoutineCorrectBody(Body):

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from web.common.labels import EVENT_LABELS, N_
 from web.portal.common import local_time, state_label
 from workflow.models import AuditEvent, Department, Indicator, Item, User
+from workflow.routine import ROUTINE_STATUS_LABELS
 
 OTHER_ACTION_LABELS = {
     "login": N_("登录"),
@@ -58,12 +59,7 @@ OTHER_ACTION_LABELS = {
 SYSTEM_ACTOR = N_("系统")
 ACTION_TEXT: dict[str, str] = {**EVENT_LABELS, **OTHER_ACTION_LABELS}
 
-ROUTINE_STATES = {
-    "submitted": N_("待审核"),
-    "accepted": N_("已采纳"),
-    "rejected": N_("已退回"),
-    "withdrawn": N_("已撤销"),
-}
+ROUTINE_STATES = ROUTINE_STATUS_LABELS
 TARGET_TYPES = {
     "item": N_("考核事项"),
     "evidence": N_("佐证材料"),

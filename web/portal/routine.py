@@ -319,7 +319,10 @@ def office_review(record_id: int) -> ResponseReturnValue:
     status = request.form.get("status", "")
     try:
         with discard_on_error():
-            review_routine(db, record_id, current_account(), status, request.form.get("reason"))
+            review_routine(
+                db, record_id, current_account(), status, request.form.get("reason"),
+                expected_status=request.form.get("seen") or None,
+            )  # fmt: skip
     except DomainError as exc:
         if isinstance(exc, NotFound):
             abort(404)
