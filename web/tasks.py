@@ -36,24 +36,18 @@ from pathlib import Path
 from typing import IO
 
 from flask import Flask, current_app, has_app_context
+from flask_babel import force_locale
 from huey import Huey, RedisHuey, SqliteHuey, crontab
 from huey.api import TaskWrapper
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from storage.base import ObjectStore
-from web.common.labels import EVENT_LABELS
 from workflow import delivery, jobs, notices, notify, reminders
 from workflow.archive import write_department_archive
 from workflow.db import unit_of_work
-from workflow.exports import (
-    AUDIT_HEADERS,
-    AUDIT_WIDTHS,
-    audit_rows,
-    matrix_table,
-    results_table,
-)
-from workflow.models import Assessment, AuditEvent, Department, utcnow
+from workflow.exports import matrix_table, results_table
+from workflow.models import Assessment, Department, utcnow
 from workflow.spreadsheets import XLSX_CONTENT_TYPE, xlsx_bytes
 
 log = logging.getLogger(__name__)
@@ -169,16 +163,30 @@ def run_archives(ctx: jobs.JobContext, out: IO[bytes]) -> jobs.Output:
     return jobs.Output(f"{year}年度全部部门材料归档.zip", ZIP_CONTENT_TYPE, message)
 
 
-def run_export(ctx: jobs.JobContext, out: IO[bytes]) -> jobs.Output:
-    """A table as .xlsx, built as the API's downloads build it."""
+#: Builds the whole audit log as .xlsx in a session: the audit page's file (names, labels).
+AuditXlsx = Callable[[Session], bytes]
+AUDIT_XLSX = "audit_xlsx"
+
+
+def register_audit_xlsx(app: Flask, build: AuditXlsx) -> None:
+    """Give the export jobs the portal's audit .xlsx (a shared module imports no face)."""
+    app.extensions[AUDIT_XLSX] = build
+
+
+def run_export(
+    ctx: jobs.JobContext, out: IO[bytes], audit_xlsx: AuditXlsx | None = None
+) -> jobs.Output:
+    """A table as .xlsx: results and matrix as the downloads build them, the audit log as the
+    audit page's (`register_audit_xlsx`), in Chinese."""
     table = str(ctx.claim.params["table"])
     ctx.progress.report(0, 1, "正在生成表格")
     with unit_of_work(ctx.factory) as session:
         if table == "audit":
-            stmt = select(AuditEvent).order_by(AuditEvent.seq).execution_options(yield_per=1000)
-            events = session.execute(stmt).scalars()
-            rows = audit_rows(events, lambda code: EVENT_LABELS.get(code, code))
-            content = xlsx_bytes("审计日志", AUDIT_HEADERS, rows, widths=AUDIT_WIDTHS)
+            if audit_xlsx is None:
+                raise RuntimeError("the portal did not register the audit log's .xlsx")
+            # The page's .xlsx, in Chinese: a worker has no request to take a language from.
+            with force_locale("zh"):
+                content = audit_xlsx(session)
             name = "审计日志"
         else:
             a = session.get_one(Assessment, int(ctx.claim.params["assessment_id"]))
@@ -253,10 +261,11 @@ def run_audit_verify(
 def runners_for(app: Flask) -> dict[str, jobs.Runner]:
     """The runner of each kind of job, with what they need from the app."""
     base_url = str(app.config.get("PUBLIC_BASE_URL") or "")
+    audit_xlsx: AuditXlsx | None = app.extensions.get(AUDIT_XLSX)
     return {
         jobs.NOTICES: lambda ctx, out: run_notices(ctx, out, base_url),
         jobs.ARCHIVES: run_archives,
-        jobs.EXPORT: run_export,
+        jobs.EXPORT: lambda ctx, out: run_export(ctx, out, audit_xlsx),
         jobs.AUDIT_VERIFY: run_audit_verify,
     }
 

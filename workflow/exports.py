@@ -1,8 +1,9 @@
 """The office's tables as spreadsheets: results, progress matrix, users (Chinese headers).
 
-Each function returns `(headers, rows)` for `workflow.spreadsheets.xlsx_bytes`; one column of
-stable English codes per table (`department_id`, `state`, `username`) is kept for machines.
-No Flask here.
+Each function returns `(headers, rows)` for `workflow.spreadsheets.xlsx_bytes`. Scores are
+numbers, so the office can sum and sort them; the department's id is kept last under a Chinese
+header (部门编号) to match a row to its department when a sheet is read back, and the users'
+role codes last in theirs. No Flask here.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def results_table(session: Session, assessment: Assessment) -> Table:
         "已评分事项",
         "事项总数",
         "评分完成",
-        "department_id",
+        "部门编号",
     ]
     rows: list[Sequence[Any]] = [
         (
@@ -79,7 +80,8 @@ def results_table(session: Session, assessment: Assessment) -> Table:
 
 
 def matrix_table(session: Session, assessment: Assessment) -> Table:
-    """Return departments × indicators: each cell the state (and points once scored)."""
+    """Return departments × indicators: per indicator its points (a number, blank until given)
+    and its state in words, then the department's totals."""
     departments = _departments(session, assessment)
     indicators = list(
         session.execute(
@@ -105,27 +107,21 @@ def matrix_table(session: Session, assessment: Assessment) -> Table:
             assessment.converted_points,
         )
     }  # fmt: skip
-    headers = [
-        "部门",
-        *(f"{i.code}.{i.title}（{i.max_points.normalize():f}分）" for i in indicators),
-        "总分",
-        "折合分",
-        _rank_header(assessment),
-        "已评分/事项",
-        "department_id",
-    ]
+    headers = ["部门"]
+    for i in indicators:  # the score, a number to sum and sort by, then the state in words
+        headers += [f"{i.code}.{i.title}（{i.max_points.normalize():f}分）", f"{i.code} 状态"]
+    headers += ["总分", "折合分", _rank_header(assessment), "已评分事项", "事项总数", "部门编号"]
     rows: list[Sequence[Any]] = []
     for d in departments:
         line: list[Any] = [d.name]
         for i in indicators:
             cell = cells.get((d.id, i.id))
             if cell is None:
-                line.append("")
+                line += [None, ""]
                 continue
-            label = STATE_LABELS.get(State(cell.state), cell.state)
-            line.append(f"{label} {cell.total}" if cell.total is not None else label)
+            line += [cell.total, STATE_LABELS.get(State(cell.state), cell.state)]
         r = ranked[d.id]
-        line += [r.total, r.converted, r.rank, f"{r.items_scored}/{r.items_total}", d.id]
+        line += [r.total, r.converted, r.rank, r.items_scored, r.items_total, d.id]
         rows.append(line)
     return headers, rows
 

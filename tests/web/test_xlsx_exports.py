@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import io
 from collections.abc import Callable
@@ -14,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from storage.local import LocalStore
-from tests.factories import World
+from tests.factories import World, add_evidence
 from tests.integration.test_notices import bearer, score_department
 from workflow.models import AuditEvent
 from workflow.spreadsheets import XLSX_CONTENT_TYPE
@@ -48,7 +49,7 @@ def test_api_results_matrix_and_audit_log(
     assert ".xlsx" in got.headers["Content-Disposition"]
     rows = rows_of(sheet_of(got.data))
     assert "考核结果" in str(rows[0][0]) and "暂定" in str(rows[0][0])
-    assert rows[1][:3] == ["暂定名次", "部门", "部门全称"] and rows[1][-1] == "department_id"
+    assert rows[1][:3] == ["暂定名次", "部门", "部门全称"] and rows[1][-1] == "部门编号"
     assert rows[2][:2] == [1, w.dep_a.name] and rows[2][3] == 97.5 and rows[2][4] == 1.95
     assert rows[2][7] == "是" and len(rows) == 2 + 26
     assert client.get(f"/api/v1/assessments/{aid}/results.xlsx",
@@ -61,10 +62,11 @@ def test_api_results_matrix_and_audit_log(
         )
     )
     assert matrix[1][0] == "部门" and str(matrix[1][1]).startswith("1.")
+    assert matrix[1][2] == "1 状态" and matrix[1][-1] == "部门编号"
     line = next(r for r in matrix if r[0] == w.dep_a.name)
-    assert str(line[1]).startswith("已评分")
+    assert isinstance(line[1], int | float) and line[2] == "已评分"
     other = next(r for r in matrix if r[0] == w.dep_b.name)
-    assert other[1] == "草稿" and item.state == "draft"
+    assert other[1] is None and other[2] == "草稿" and item.state == "draft"
 
     log = client.get("/api/v1/audit/events.xlsx?action=score", headers=heads["auditor"])
     assert log.status_code == 200
@@ -104,7 +106,7 @@ def test_portal_buttons_download_excel(
     auditor = login("auditor")
     assert "/audit/export.xlsx" in auditor.get("/audit/").get_data(as_text=True)
     log = rows_of(sheet_of(auditor.get("/audit/export.xlsx?action=score").data))
-    assert log[0][3] == "操作" and {r[-1] for r in log[1:]} == {"score"}
+    assert log[0][3] == "操作" and {r[4] for r in log[1:]} == {"score"}
     admin = login("admin")
     assert "/admin/users.xlsx" in admin.get("/admin/users").get_data(as_text=True)
     users = rows_of(sheet_of(admin.get("/admin/users.xlsx").data))
@@ -114,3 +116,114 @@ def test_portal_buttons_download_excel(
     assert isinstance(scorer_row[6], dt.datetime)
     assert login("member_a").get("/progress/results.xlsx").status_code == 403
     assert login("reviewer").get("/admin/users.xlsx").status_code == 403
+
+
+def test_progress_matrix_scores_are_numbers_to_sum(
+    session: Session, world: World, login: Login, store: LocalStore
+) -> None:
+    w = world
+    score_department(session, store, w, w.dep_a, w.member_a, special=True)
+    session.commit()
+    matrix = rows_of(sheet_of(login("reviewer").get("/progress/matrix.xlsx?year=2018").data))
+    headers = matrix[1]
+    assert headers[-6:] == ["总分", "折合分", "暂定名次", "已评分事项", "事项总数", "部门编号"]
+    scores = [n for n, h in enumerate(headers[1:-6], start=1) if not str(h).endswith("状态")]
+    states = [n for n, h in enumerate(headers[1:-6], start=1) if str(h).endswith("状态")]
+    assert len(scores) == len(states) and [n + 1 for n in scores] == states
+    line = next(r for r in matrix if r[0] == w.dep_a.name)
+    assert all(isinstance(line[n], int | float) for n in scores)  # no "已评分 10.00" text
+    assert {line[n] for n in states} == {"已评分"}
+    assert sum(float(line[n]) for n in scores) == line[-6] == 97.5  # type: ignore[arg-type]
+    assert line[-3] == line[-2] and line[-1] == w.dep_a.id
+    other = next(r for r in matrix if r[0] == w.dep_b.name)
+    assert all(other[n] is None for n in scores) and other[-3] == 0
+
+
+def _audit_story(session: Session, store: LocalStore, world: World) -> None:
+    """Events of many kinds: an item returned, a routine record accepted, a user, a job."""
+    from workflow import jobs
+    from workflow.actions import return_item, submit_item
+    from workflow.routine import review_routine, submit_routine
+
+    item = world.item(session, world.dep_a, "1")
+    add_evidence(session, store, item, world.member_a, name="证据.pdf")
+    submit_item(session, item.id, world.member_a, item.version)
+    return_item(session, item.id, world.reviewer, item.version, "缺少盖章页")
+    record = submit_routine(
+        session, store, world.assessment, world.reviewer, kind="meeting", period="2018-09",
+        title="推进会", stream=None, filename=None, department_id=world.dep_a.id, max_size=10**6,
+    )  # fmt: skip
+    review_routine(session, record.id, world.reviewer2, "accepted", None)
+    world.member_a.display_name = "王芳"
+    world.reviewer2.display_name = "李明"
+    jobs.start_job(session, world.auditor, jobs.EXPORT, {"table": "audit"})
+    session.commit()
+
+
+def _check_audit_sheet(log: list[list[object]], world: World) -> None:
+    """The .xlsx reads as the CSV: names, labels in Chinese, departments, routine states."""
+    headers = log[0]
+    assert headers[:7] == ["序号", "时间（北京时间）", "操作人", "操作", "操作代码", "对象", "部门"]
+    assert headers[-1] == "原始内容（JSON）" and "action" not in headers
+    by_code: dict[str, list[list[object]]] = {}
+    for row in log[1:]:
+        by_code.setdefault(str(row[4]), []).append(row)
+    for code, rows in by_code.items():
+        assert rows[0][3] != code, f"{code} has no Chinese label"
+    for code in ("routine_submitted", "routine_reviewed", "job_requested", "user_created"):
+        assert code in by_code, code
+    reviewed = by_code["routine_reviewed"][0]
+    assert reviewed[3] == "审核平时考核记录" and reviewed[2] == "李明（reviewer2）"
+    assert reviewed[7:9] == ["待审核", "已采纳"] and reviewed[6] == world.dep_a.name
+    assert str(reviewed[5]).startswith(f"{world.dep_a.name} / 平时考核记录")
+    submitted = by_code["submit"][0]
+    assert submitted[2] == "王芳（member_a）" and str(submitted[5]).startswith(world.dep_a.name)
+    assert "材料" in str(submitted[10]) and str(submitted[-1]).startswith("{")
+    assert by_code["job_requested"][0][3] == "发起后台任务"
+    for row in log[1:]:
+        assert "#" not in str(row[5]) and row[2] != "system"
+
+
+def test_audit_xlsx_reads_as_the_csv(
+    session: Session, world: World, login: Login, store: LocalStore
+) -> None:
+    _audit_story(session, store, world)
+    auditor = login("auditor")
+    got = auditor.get("/audit/export.xlsx")
+    assert got.mimetype == XLSX_CONTENT_TYPE
+    log = rows_of(sheet_of(got.data))
+    _check_audit_sheet(log, world)
+    csv_text = auditor.get("/audit/export.csv").data.decode("utf-8-sig")
+    csv_rows = list(csv.reader(io.StringIO(csv_text)))
+    assert csv_rows[0] == log[0][:-1]
+    csv_line = next(r for r in csv_rows if r[4] == "routine_reviewed")
+    xlsx_line = next(r for r in log if r[4] == "routine_reviewed")
+    assert csv_line[2:] == ["" if v is None else str(v) for v in xlsx_line[2:-1]]
+
+    auditor.post("/language", data={"lang": "en", "next": "/audit/"})
+    english = rows_of(sheet_of(auditor.get("/audit/export.xlsx").data))
+    assert english[0][:4] == ["Seq.", "Time (Beijing)", "Actor", "Action"]
+    assert not any("\u4e00" <= ch <= "\u9fff" for h in english[0] for ch in str(h))
+    reviewed = next(r for r in english if r[4] == "routine_reviewed")
+    assert not any("\u4e00" <= ch <= "\u9fff" for ch in str(reviewed[3]) + str(reviewed[7]))
+
+
+def test_audit_export_job_labels_every_action(
+    app: Flask, session: Session, world: World, login: Login, store: LocalStore
+) -> None:
+    from web.tasks import runners_for
+    from workflow import jobs
+
+    _audit_story(session, store, world)
+    job = jobs.start_job(session, world.auditor, jobs.EXPORT, {"table": "audit"}).job
+    session.commit()
+    with app.app_context():  # as the worker runs it: an app, no request
+        outcome = jobs.execute(
+            app.extensions["sessionmaker"], app.extensions["store"], job.id, runners_for(app)
+        )
+    assert outcome == "done"
+    auditor = login("auditor")
+    auditor.post("/language", data={"lang": "en", "next": "/jobs"})  # the file stays Chinese
+    got = auditor.get(f"/jobs/{job.id}/download")
+    assert got.status_code == 200
+    _check_audit_sheet(rows_of(sheet_of(got.data)), world)

@@ -42,6 +42,7 @@ def register_portal(app: Flask) -> None:
     from web.portal.deadlines import init_deadlines
     from web.portal.event_text import user_name
     from web.portal.i18n import LANGUAGES, current_language, init_i18n
+    from web.tasks import register_audit_xlsx
 
     init_auth(app)
     init_i18n(app)
@@ -61,6 +62,7 @@ def register_portal(app: Flask) -> None:
     app.register_blueprint(inbox.bp)
     app.register_blueprint(people.bp)
     app.register_blueprint(jobs.bp)
+    register_audit_xlsx(app, lambda session: audit.audit_xlsx(session, []))
     app.add_template_global(inbox.unread_messages, "unread_messages")
     app.add_template_global(_account_unit_name, "account_unit_name")
     app.register_blueprint(schemes.bp)
