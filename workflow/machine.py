@@ -187,8 +187,12 @@ class ItemFlow:
         return True
 
     def is_not_original_scorer(self) -> bool:
-        """An appeal is decided by someone other than the original scorer."""
-        if self.item.scored_by_id == self.ctx.user.id:
+        """An appeal is decided by someone other than the original scorer, nor by whoever
+        gave the scores appealed against (a rescore after a reopen made them its author)."""
+        authors = {self.item.scored_by_id}
+        if self.state == State.APPEALED:
+            authors |= {s.scored_by_id for s in self.item.scores}
+        if self.ctx.user.id in authors:
             raise Forbidden("申诉须由原评分人以外的评分员处理", code="four_eyes")
         return True
 

@@ -166,6 +166,7 @@ ROWS: tuple[Transition, ...] = (
         State.SCORED,
         ("is_scorer", "is_not_own_department", "is_not_original_scorer", "has_reason"),
         "驳回申诉",
+        needs=frozenset({"scores"}),  # the appealed scores' author may not decide either
     ),
     # Evidence: the item keeps its state; the same lock, checks and audit as a transition.
     Transition(

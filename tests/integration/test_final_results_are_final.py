@@ -25,8 +25,9 @@ from workflow.assessments import (
     set_appeal_window,
 )
 from workflow.audit import format_time, payload_of, verify_chain
-from workflow.errors import Conflict
+from workflow.errors import Conflict, Forbidden
 from workflow.models import AuditEvent, utcnow
+from workflow.users import create_user
 
 # The routine tests' cast: a small scheme (indicators 1 and 9, two departments).
 cast = test_routine.cast
@@ -81,6 +82,22 @@ def test_finalisation_waits_for_pending_appeals(
         reopen_assessment(session, c.a, "同一错误", actor=c.admin)
     assert again.value.code == "already_reopened" and "已于 " in again.value.message
     actions.rescore_item(session, untouched.id, c.scorer2, untouched.version, **FIX)
+    session.commit()
+    assert verify_chain(session).ok
+
+    # Published again, the department appeals the corrected score: scorer2 gave it, so
+    # scorer2 may not decide the appeal (rescore nor reject), any more than the first scorer.
+    publish_assessment(session, c.a, 5, actor=c.admin)
+    actions.appeal_item(session, untouched.id, c.member_b, untouched.version, "更正有误")
+    for scorer in (c.scorer2, c.scorer):
+        with pytest.raises(Forbidden) as own:
+            actions.rescore_item(session, untouched.id, scorer, untouched.version, **FIX)
+        assert own.value.code == "four_eyes"
+        with pytest.raises(Forbidden) as own:
+            actions.reject_appeal_item(session, untouched.id, scorer, untouched.version, "维持")
+        assert own.value.code == "four_eyes"
+    third = create_user(session, "scorer3", ["scorer"], actor=c.admin)
+    actions.reject_appeal_item(session, untouched.id, third, untouched.version, "维持更正")
     session.commit()
     assert verify_chain(session).ok
 
