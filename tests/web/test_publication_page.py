@@ -53,6 +53,14 @@ def test_results_only_while_publication_runs(
     _window(session, world, now - dt.timedelta(days=10), now - dt.timedelta(days=1))
     after = text(anonymous.get("/publication/"))
     assert "公示期已于" in after and "名次" not in after and world.dep_b.name not in after
+    assert "考核结果已最终确定" in after
+    # An appeal still undecided after the window: not "final" (the department's page says
+    # 复核中 meanwhile).
+    item = world.item(session, world.dep_b, "1")
+    item.state = "appealed"
+    session.commit()
+    pending = text(anonymous.get("/publication/"))
+    assert "尚有申诉正在复核" in pending and "考核结果已最终确定。" not in pending
 
 
 def test_audience_is_an_audited_assessment_setting(
