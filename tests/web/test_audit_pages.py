@@ -56,6 +56,7 @@ def test_exports_csv_with_bom_and_json_lines(
     auditor = login("auditor")
     response = auditor.get(f"/audit/export.csv?item={item_id}")
     assert response.status_code == 200 and response.data.startswith("\ufeff".encode())
+    assert response.headers["Content-Type"] == "text/csv; charset=utf-8"  # one charset
     assert response.headers["Content-Disposition"].startswith("attachment;")
     rows = list(csv.DictReader(io.StringIO(response.data.decode("utf-8-sig"))))
     assert list(rows[0])[:6] == ["序号", "时间（北京时间）", "操作人", "操作", "操作代码", "对象"]

@@ -552,7 +552,8 @@ def export(fmt: str) -> ResponseReturnValue:
         body, mimetype = csv_lines(), "text/csv; charset=utf-8"
     else:
         body, mimetype = jsonl_lines(), "application/x-ndjson; charset=utf-8"
-    response = Response(stream_with_context(body), mimetype=mimetype)
+    # content_type, not mimetype: werkzeug adds a charset to a text/* mimetype (twice over).
+    response = Response(stream_with_context(body), content_type=mimetype)
     response.headers["Content-Disposition"] = f'attachment; filename="audit-{stamp}.{fmt}"'
     response.headers["Cache-Control"] = "private, no-store"
     return response
