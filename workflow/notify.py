@@ -355,12 +355,12 @@ def on_transition(
     appeal = from_state == "appealed"
     if trigger == "rescore" or (trigger == "score" and appeal):
         notice_outdated(session, item, actor, now)
-    if trigger in ("score", "rescore") and not appeal:
-        from workflow.notices import publication_started  # notices reads results
+    from workflow.notices import publication_started  # notices reads results
 
-        assessment = item.assessment
-        if assessment.hide_scores_until_published and not publication_started(assessment):
-            return  # the department sees no score before 公示: the publication tells them
+    assessment = item.assessment
+    hidden = assessment.hide_scores_until_published and not publication_started(assessment)
+    if trigger in ("score", "rescore") and not appeal and hidden:
+        return  # the department sees no score before 公示: the publication tells them
     people = recipients(session, department_ids=[item.department_id], exclude=actor.id)
     if not people:
         return
@@ -374,6 +374,9 @@ def on_transition(
     elif trigger == "reject_appeal":
         kind, title = "appeal_decided", f"{indicator}：申诉被驳回"
         body = f"{department}对考核事项“{indicator}”的申诉被驳回，维持原评分。"
+    elif appeal and hidden:  # decided, but its score is not the department's to see yet
+        kind, title = "appeal_decided", f"{indicator}：申诉已复核"
+        body = f"{department}对考核事项“{indicator}”的申诉已复核，结果在考核结果公示后可查看。"
     elif appeal and total_before is not None and item.total == total_before:
         kind, title = "appeal_decided", f"{indicator}：申诉已复核，合计分数未变"
         body = (

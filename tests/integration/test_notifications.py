@@ -270,6 +270,29 @@ def test_scored_is_told_only_once_scores_are_visible(
     assert [(n.user_id, n.item_id) for n in scored] == [(w.member_a.id, shown.id)]
 
 
+def test_an_appeal_decided_while_scores_are_hidden_names_no_score(
+    session: Session, world: World, tmp_path: Path
+) -> None:
+    """An appealed item rescored while the department may not see scores yet (demo data
+    spreads items over every state): the message names no score and no "可登录系统查看"."""
+    from tests.integration.test_workflow import full_scores, to_verified
+    from workflow import actions
+
+    w = world
+    item = to_verified(session, LocalStore(tmp_path / "store"), w, "1")
+    actions.score_item(session, item.id, w.scorer, item.version, scores=full_scores(item, session))
+    item.state = "appealed"  # as the demo leaves some items
+    session.commit()
+    assert w.assessment.hide_scores_until_published and w.assessment.published_at is None
+    actions.rescore_item(
+        session, item.id, w.scorer2, item.version, scores=full_scores(item, session)
+    )
+    session.commit()
+    note = session.scalars(select(Notification).where(Notification.kind == "appeal_decided")).one()
+    assert note.title.endswith("：申诉已复核") and "公示后可查看" in note.body
+    assert "分）" not in note.body and "可登录系统查看" not in note.body
+
+
 def test_routine_rejection_tells_the_department(
     session: Session, world: World, tmp_path: Path
 ) -> None:
