@@ -203,16 +203,18 @@ def _routine(
             session, record.id, office, "rejected" if rejected else "accepted",
             "内容与“放管服”工作无关" if rejected else None,
         )  # fmt: skip
+    # The office records how the department did (outcome): an absence is a record with the
+    # outcome missed that counts against 10.1, not a rejected registration (rejecting means the
+    # registration was made in error, and leaves it out of the count).
+    attended = d_index % 6 != 0
     meeting = submit_routine(
         session, store, assessment, office, kind="meeting", period="2018-09",
         title="全市“放管服”改革推进会", stream=None, filename=None, department_id=dep.id,
         max_size=max_size, now=dt.datetime(2018, 9, 12, 9, 0, tzinfo=tz).astimezone(dt.UTC),
+        outcome="done" if attended else "missed",
+        note=None if attended else "未派员参会",
     )  # fmt: skip
-    attended = d_index % 6 != 0
-    review_routine(
-        session, meeting.id, office, "accepted" if attended else "rejected",
-        None if attended else "未派员参会",
-    )  # fmt: skip
+    review_routine(session, meeting.id, office, "accepted")
 
 
 def _advance(

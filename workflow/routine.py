@@ -389,7 +389,9 @@ def review_routine(
         comment=reason,
         payload={"kind": record.kind, "period": record.period},
     )
-    if status == "rejected":
+    if status == "rejected" and record.registered_by == "department":
+        # The department hears of its own report sent back (it reports again); an office
+        # registration rejected as made in error is nothing for it to act on.
         from workflow import notify  # notify imports the models routine uses
 
         notify.routine_rejected(session, record, user, now)
