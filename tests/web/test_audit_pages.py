@@ -184,3 +184,132 @@ def test_admin_events_read_in_words(
     assert "<dt>阶段</dt><dd>自评提交截止</dd>" in lines
     assert "<dt>上班</dt><dd>是</dd>" in lines and "工作日历 2018-09-29" in lines
     assert re.search(r"<dt>得分</dt><dd>1\.1：[0-9.]+", lines), lines[:2000]
+
+
+#: A payload line that still shows a field or value code (lowercase ASCII word).
+CODE_WORD = re.compile(r"\b[a-z][a-z_]*[a-z]\b")
+#: Words that are data, not codes (a file name's extension, an e-mail host, a MIME type).
+DATA_WORDS = {"pdf", "docx", "application", "jiaohe", "example"}
+
+
+def _payload_lines(html: str) -> list[tuple[str, str, str]]:
+    """Every labelled payload line of the log as (action label, label, value)."""
+    out = []
+    for row in html.split("<tbody>")[1].split("<tr")[1:]:
+        cells = re.findall(r"<td[^>]*>(.*?)</td>", row, flags=re.S)
+        action = re.sub(r"<[^>]+>", "", cells[3]) if len(cells) > 3 else ""
+        for label, value in re.findall(r"<dt>(.*?)</dt><dd>(.*?)</dd>", row, flags=re.S):
+            out.append((action.strip(), label, value))
+    return out
+
+
+def test_every_action_reads_in_words(
+    app: Flask, session: Session, world: World, store: LocalStore, login: Login
+) -> None:
+    """One event of each kind an office can make: no payload line names a field or value by
+    its code, times read in Beijing time, and only a notice's snapshot is left as JSON."""
+    from tests.integration.test_notices import score_department
+    from workflow import jobs, notify
+    from workflow.assessments import set_appeal_window, set_publication_page
+    from workflow.departments import add_alias, remove_alias, rename_department
+    from workflow.notices import issue_notice, set_result_settings
+    from workflow.routine import correct_routine, submit_routine, withdraw_routine
+    from workflow.units import apply_change
+    from workflow.users import create_user, issue_token, revoke_token, set_active, set_roles
+
+    w = world
+    a = w.assessment
+    opens = dt.datetime(2026, 12, 3, 19, 27, 26, 560564, tzinfo=dt.UTC)
+    set_appeal_window(session, a, opens, opens + dt.timedelta(days=8), actor=w.admin)
+    set_publication_page(session, a, "signed_in", actor=w.admin)
+    set_result_settings(
+        session, a, actor=w.admin, hide_scores=False, document_no="蛟市职转办〔2018〕9号"
+    )
+    user = create_user(session, "new_member", ["department"], department=w.dep_a,
+                       display_name="新用户", actor=w.admin)  # fmt: skip
+    set_roles(session, user, ["reviewer", "verifier"], actor=w.admin)
+    set_active(session, user, False, actor=w.admin)
+    _, token = issue_token(session, w.auditor)
+    revoke_token(session, token.id, actor=w.auditor)
+    jobs.start_job(session, w.auditor, jobs.EXPORT, {"table": "audit"})
+    jobs.start_job(session, w.admin, jobs.ARCHIVES, {"assessment_id": a.id})
+    jobs.start_job(session, w.admin, jobs.AUDIT_VERIFY, {})
+    add_alias(session, w.dep_a, "交通运输局", "alias", actor=w.admin)
+    office = add_alias(session, w.dep_a, "路政大队", "office", actor=w.admin)
+    remove_alias(session, w.dep_a, office.id, actor=w.admin)
+    rename_department(session, w.dep_a, "蛟河市新全称局", actor=w.admin)
+    apply_change(
+        session, kind="rename", effective_on=dt.date(2019, 3, 1), document_no="蛟市机编〔2019〕1号",
+        reason="机构改革", from_ids=[w.dep_b.unit_id], to=[{"name": "改名局"}], actor=w.admin,
+    )  # fmt: skip
+    notify.set_preferences(session, w.member_a, {"email": "a@jiaohe.example", "digest": True})
+    record = submit_routine(
+        session, store, a, w.reviewer, kind="meeting", period="2018-09", title="推进会",
+        stream=None, filename=None, department_id=w.dep_a.id, max_size=10**6,
+        outcome="done",
+    )  # fmt: skip
+    correct_routine(session, record.id, w.reviewer, reason="写错", outcome="late", title="大会")
+    withdraw_routine(session, record.id, w.reviewer, reason="登记有误")
+    score_department(session, store, w, w.dep_a, w.member_a)
+    issue_notice(session, store, a, w.dep_a, w.scorer, preliminary=True)
+    session.commit()
+
+    app.config["AUDIT_PAGE_SIZE"] = 1000  # every event on one page
+    html = text(login("auditor").get("/audit/"))
+    lines = _payload_lines(html)
+    shown = {action for action, _, _ in lines}
+    for action in ("设置申诉期", "创建用户", "变更角色", "发起后台任务", "变更部门信息",
+                   "调整被考核单位", "变更通知设置", "报送平时考核记录", "更正平时考核记录",
+                   "设置公示页面范围", "变更考核设置", "签发令牌"):  # fmt: skip
+        assert action in shown, action
+    for action, label, value in lines:
+        if label == "内容快照":  # a notice's snapshot is free-form: the raw JSON shows it
+            continue
+        if label == "用户名":  # a user name is data
+            continue
+        assert "结构化内容" not in value, (action, label, value)
+        words = set(CODE_WORD.findall(f"{label} {value}")) - DATA_WORDS
+        assert not words, (action, label, value)
+    assert ("设置申诉期", "开始时间", "2026-12-04 03:27") in lines
+    assert ("设置申诉期", "结束时间", "2026-12-12 03:27") in lines
+    assert ("创建用户", "角色", "部门填报员") in lines
+    assert ("变更角色", "修改后", "角色：初审员、核实员；单位编号：") in lines
+    assert ("发起后台任务", "类型", "导出表格") in lines
+    assert ("发起后台任务", "参数", "表格：审计日志") in lines
+    assert ("变更部门信息", "操作", "添加别名") in lines
+    assert any(
+        action == "变更部门信息" and label == "修改后" and "别名：交通运输局（别名）" in value
+        for action, label, value in lines
+    )
+    assert ("设置公示页面范围", "新值", "仅限已登录用户") in lines
+    unit_from = next(v for a_, label, v in lines if a_ == "调整被考核单位" and label == "原值")
+    assert "状态：在用" in unit_from, unit_from
+    channels = next(v for a_, label, v in lines if label == "通知渠道")
+    assert "事项被退回：站内消息" in channels, channels
+    assert any(
+        label == "更正内容" and "完成情况：原值：按时完成（准时参会）；新值：逾期完成（迟到）" in v
+        for _, label, v in lines
+    )
+
+
+def test_payload_times_read_in_beijing_time(app: Flask) -> None:
+    """A stored UTC time reads as Beijing wall time, nested too; a date and typed text stay."""
+    from web.portal.audit import describe_payload
+
+    payload = json.dumps(
+        {
+            "due_at": "2018-08-31T16:00:00.000000Z",
+            "previous_window": {
+                "opens_at": "2026-12-03T19:27:26.560564Z",
+                "closes_at": "2026-12-11T19:27:26.560564Z",
+            },
+            "effective_on": "2019-03-01",
+            "reason": "2018-08-31T16:00:00.000000Z",
+        }
+    )
+    with app.test_request_context():
+        lines = dict(describe_payload(payload))
+    assert lines["截止时间"] == "2018-09-01 00:00"
+    assert lines["原申诉期"] == "开始时间：2026-12-04 03:27；结束时间：2026-12-12 03:27"
+    assert lines["生效日期"] == "2019-03-01"
+    assert lines["理由"] == "2018-08-31T16:00:00.000000Z"

@@ -17,6 +17,7 @@ from web.common.ids import MAX_ID
 from web.db import discard_on_error, get_db
 from web.portal.auth import current_account, roles_required
 from web.portal.common import (
+    ALIAS_KIND_LABELS,
     DISPLAY_TZ,
     N_,
     asked_assessment,
@@ -356,8 +357,6 @@ def upload_letterhead() -> ResponseReturnValue:
 
 
 # -- departments and aliases -----------------------------------------------------------------
-
-ALIAS_KIND_LABELS = {"alias": N_("别名"), "office": N_("挂牌机构")}
 
 
 def _render_departments(db: Session, **context: object) -> str:

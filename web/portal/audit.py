@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,10 +28,12 @@ from web.common.exports import XLSX_MAX_EVENTS, xlsx_response
 from web.db import get_db
 from web.portal.auth import roles_required
 from web.portal.common import (
+    ALIAS_KIND_LABELS,
     DISPLAY_TZ,
     N_,
     PURPOSE_LABELS,
     keyset_page,
+    local_time,
     state_label,
 )
 from web.portal.event_text import (
@@ -43,10 +46,14 @@ from web.portal.event_text import (
 )
 from workflow.audit import event_body, json_line
 from workflow.calendar import STAGE_LABELS
+from workflow.jobs import EXPORT_LABELS
+from workflow.jobs import KINDS as JOB_KINDS
 from workflow.models import AuditEvent, Department, Indicator, Item
+from workflow.notify import CHANNEL_LABELS
+from workflow.notify import KINDS as NOTIFY_KINDS
 from workflow.reconcile import FIELD_LABELS, Difference, check_audit
 from workflow.spreadsheets import safe_csv_writer, xlsx_bytes
-from workflow.states import Role
+from workflow.states import ROLE_LABELS, Role
 from workflow.units import KIND_LABELS as UNIT_CHANGE_KINDS
 from workflow.units import STATUS_LABELS as UNIT_STATUSES
 
@@ -207,6 +214,11 @@ PAYLOAD_LABELS = {
     "names": N_("名称"),
     "comment": N_("说明"),
     "state": N_("状态"),
+    "operation": N_("操作"),
+    "table": N_("表格"),
+    "force": N_("内容未变也重新印发"),
+    "notice_cc": N_("抄送"),
+    "hide_scores_until_published": N_("公示前对部门隐藏得分"),
 }
 #: A payload whose keys are the scheme's scoring point codes (1.1, 10.1): read as code：value.
 CODE_KEYED = frozenset({"scores", "deductions", "rulings", "suggested"})
@@ -227,32 +239,89 @@ VALUE_LABELS = {
     **UNIT_CHANGE_KINDS,
     **UNIT_STATUSES,
     **STAGE_LABELS,
+    **{kind: spec.label for kind, spec in JOB_KINDS.items()},
 }
 
 
 LABELLED_VALUES = frozenset(
     {"kind", "outcome", "registered_by", "trigger", "origin", "status", "stage"}
 )
+#: Codes whose words depend on the field: a role "department" is not the registrar 部门.
+KEYED_VALUES: dict[str, dict[str, str]] = {
+    "roles": {str(role): label for role, label in ROLE_LABELS.items()},
+    "table": EXPORT_LABELS,
+    "operation": {
+        "rename": N_("修改全称"),
+        "add_alias": N_("添加别名"),
+        "remove_alias": N_("删除别名"),
+    },
+    "publication_page": {"public": N_("所有人（无需登录）"), "signed_in": N_("仅限已登录用户")},
+    "channel": CHANNEL_LABELS,
+}
+#: Fields that hold the old and new value of their parent's field: read by the parent's key.
+WRAPPERS = frozenset({"from", "to", "before", "after"})
+#: Actions whose top-level old/new values are codes of one field.
+ACTION_FIELDS = {"publication_page_set": "publication_page"}
+#: Text people typed: shown as typed, even when it looks like a time.
+FREE_TEXT = frozenset(
+    {"reason", "note", "comment", "change_note", "title", "old_title", "name", "full_name",
+     "alias", "document_no", "text", "filename", "username"}
+)  # fmt: skip
+#: A time as the chain stores it (UTC, `workflow.audit.format_time`).
+UTC_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|\+00:00)")
+
+
+def _time(value: str) -> str:
+    """A stored UTC time as Beijing wall time to the minute, as the pages show times."""
+    try:
+        return local_time(dt.datetime.fromisoformat(value.replace("Z", "+00:00")))
+    except ValueError:
+        return value
+
+
+def _aliases(value: list[Any]) -> str:
+    """A department's or unit's other names: 交通运输局（别名）、路政大队（挂牌机构）."""
+    shown = []
+    for entry in value:
+        if not isinstance(entry, dict):
+            shown.append(_text(entry))
+            continue
+        kind = str(entry.get("kind", ""))
+        label = gettext(ALIAS_KIND_LABELS[kind]) if kind in ALIAS_KIND_LABELS else kind
+        shown.append(f"{entry.get('alias', '')}（{label}）" if label else str(entry.get("alias")))
+    return "、".join(shown) or gettext("（无）")
 
 
 def _text(value: Any, key: str = "") -> str:
     if isinstance(value, dict) and key in CODE_KEYED:  # per scoring point: 1.1：4.00
         return "；".join(f"{k}：{_text(v, key)}" for k, v in value.items()) or gettext("（无）")
+    if isinstance(value, dict) and key == "channels":  # notification kind → its channels
+        return "；".join(
+            f"{gettext(NOTIFY_KINDS[k]) if k in NOTIFY_KINDS else k}：{_text(v, 'channel')}"
+            for k, v in value.items()
+        ) or gettext("（无）")
+    if isinstance(value, list) and key == "aliases":
+        return _aliases(value)
     if isinstance(value, dict) and not all(str(k) in PAYLOAD_LABELS for k in value):
         # A nested record (a notice's snapshot): the raw JSON beside it shows it in full.
         return gettext("结构化内容，共 %(n)s 项，见原始记录", n=len(value))
     if isinstance(value, dict):
+        # Each value is read by its own key (a unit's status, a check's answer); an old or
+        # new value (from/to) by the key of the field it belongs to.
         return "；".join(
-            # A check point's fields are read by their own names (the answer in words).
-            f"{gettext(PAYLOAD_LABELS[str(k)])}：{_text(v, str(k) if key == 'checks' else key)}"
+            f"{gettext(PAYLOAD_LABELS[str(k)])}：{_text(v, key if k in WRAPPERS else str(k))}"
             for k, v in value.items()
-        )
+        ) or gettext("（无）")
     if isinstance(value, list):
         return "、".join(_text(v, key) for v in value) or gettext("（无）")
     if isinstance(value, bool):
         if key == "rulings":
             return gettext("认定不涉及") if value else gettext("不予认定")
         return gettext("是") if value else gettext("否")
+    if isinstance(value, str) and key not in FREE_TEXT and UTC_TIME.fullmatch(value):
+        return _time(value)
+    if isinstance(value, str) and value in KEYED_VALUES.get(key, {}):
+        return gettext(KEYED_VALUES[key][value])
     if isinstance(value, str) and value in VALUE_LABELS and key in LABELLED_VALUES:
         return gettext(VALUE_LABELS[value])
     if isinstance(value, str) and key == "answer" and value in CHECK_ANSWER_LABELS:
@@ -262,16 +331,20 @@ def _text(value: Any, key: str = "") -> str:
     return "" if value is None else str(value)
 
 
-def describe_payload(payload: str) -> list[tuple[str, str]]:
-    """Return an event's payload as labelled lines for people (hashes in full)."""
+def describe_payload(payload: str, action: str = "") -> list[tuple[str, str]]:
+    """Return an event's payload as labelled lines for people (hashes in full).
+
+    `action` tells what a bare old/new value (`from`, `to`) is a value of.
+    """
     try:
         data = json.loads(payload or "{}")
     except ValueError:
         return [(N_("内容"), payload)]
     if not isinstance(data, dict):
         return [(N_("内容"), _text(data))]
+    field = ACTION_FIELDS.get(action, "")
     return [
-        (PAYLOAD_LABELS.get(str(k), str(k)), _text(v, str(k)))
+        (PAYLOAD_LABELS.get(str(k), str(k)), _text(v, field if field and k in WRAPPERS else str(k)))
         for k, v in data.items()
         if k != "evidence_id"
     ]
@@ -456,7 +529,7 @@ def audit_row(event: AuditEvent, names: EventNames) -> list[Any]:
 
     The one row builder of the CSV and the .xlsx (`CSV_HEADERS`); the time stays a datetime.
     """
-    lines = describe_payload(event.payload)
+    lines = describe_payload(event.payload, event.action)
     return [
         event.seq,
         event.at,

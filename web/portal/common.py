@@ -73,6 +73,8 @@ ENGINE_LABELS = [
     N_("删除佐证材料"),
 ]
 
+#: The kinds of a department's other names (the admin page, the audit log).
+ALIAS_KIND_LABELS = {"alias": N_("别名"), "office": N_("挂牌机构")}
 PURPOSE_LABELS = {
     "evidence": N_("佐证材料"),
     "not_involved_proof": N_("不涉及证明"),
