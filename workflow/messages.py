@@ -254,6 +254,7 @@ MESSAGES: dict[str, str] = {
     "unsupported_media_type": N_("不支持的内容类型"),
     "user_disabled": N_("用户已停用"),
     "username_taken": N_("用户名已存在"),
+    "verification_code_malformed": N_("验证码格式不正确"),
     "verification_not_found": N_("未找到该验证码对应的文件"),
     "version_required": N_("缺少或无效的 version（整数）"),
     "weak_password": N_("密码不符合要求"),

@@ -23,6 +23,7 @@ import datetime as dt
 import hashlib
 import re
 import secrets
+import unicodedata
 import zipfile
 import zoneinfo
 from collections.abc import Callable
@@ -76,6 +77,8 @@ MAX_BASE_BYTES: Final = 20 * 1024 * 1024
 ISSUER_ROLES: Final = (Role.ADMIN, Role.SCORER)
 INCOMPLETE_MARK: Final = "（评分未完成）"
 CLI_ACTOR: Final = "cli"
+#: What a summary's verification names in place of a unit: the departments it covers.
+SUMMARY_SCOPE: Final = "全部被考核部门"
 
 
 class UnsupportedBaseDocument(InvalidValue):
@@ -327,9 +330,40 @@ def new_verification_code() -> str:
     return "-".join(raw[n : n + 4] for n in range(0, CODE_LENGTH, 4))
 
 
+#: The longest text taken as a typed code: the code with its label, quotes and spaces.
+MAX_TYPED_CODE: Final = 64
+# A label copied with the code from the document's line 「验证码：XXXX-…」.
+_CODE_LABEL: Final = re.compile(r"^(?:验证码|校验码)\s*:?")
+# Dashes a Chinese input method or a word processor puts where the document has "-".
+_DASH_LIKE: Final = frozenset("−─━ー")
+
+
+def _strip_ends(text: str) -> str:
+    """Drop whitespace, quotes and punctuation around a code (it has letters and digits only)."""
+    start, end = 0, len(text)
+    while start < end and not text[start].isalnum():
+        start += 1
+    while end > start and not text[end - 1].isalnum():
+        end -= 1
+    return text[start:end]
+
+
 def normalise_code(text: str) -> str | None:
-    """Return a typed code in its printed form (case, spaces, dashes, O/I/L forgiven), or None."""
-    cleaned = "".join(ch for ch in text.upper() if ch not in " -\t")
+    """Return a typed or copied code in its printed form, or None when it is not one.
+
+    Forgiven: full-width characters (NFKC), a leading 验证码：/校验码: label, surrounding
+    whitespace and quotes, spaces or any dash as separators, case, and O/I/L for 0/1/1.
+    """
+    if len(text) > MAX_TYPED_CODE:
+        return None
+    text = unicodedata.normalize("NFKC", text)
+    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")  # zero-width spaces
+    text = _strip_ends(_CODE_LABEL.sub("", _strip_ends(text)))
+    cleaned = "".join(
+        ch
+        for ch in text.upper()
+        if not (ch.isspace() or ch in _DASH_LIKE or unicodedata.category(ch) == "Pd")
+    )
     cleaned = cleaned.translate(str.maketrans("OIL", "011"))
     if len(cleaned) != CODE_LENGTH or any(ch not in CODE_ALPHABET for ch in cleaned):
         return None
@@ -836,6 +870,7 @@ class Verification:
 
     document_no: str
     kind: str
+    #: The department of a notice; for a summary (`kind` summary) its scope, 全部被考核部门.
     unit: str
     total: str | None
     converted: str | None
@@ -849,15 +884,20 @@ class Verification:
 
 
 def verify_notice(session: Session, code: str) -> Verification:
-    """Look up an issued notice by its verification code; NotFound for anything unknown."""
+    """Look up an issued notice by its verification code, as typed or copied.
+
+    BadRequest `verification_code_malformed` for text that is no code even when forgiven
+    (`normalise_code`); NotFound, the same for every one, for a code no version carries.
+    """
     normalised = normalise_code(code)
-    row = (
-        session.execute(
-            select(Notice).where(Notice.verification_code == normalised)
-        ).scalar_one_or_none()
-        if normalised is not None
-        else None
-    )
+    if normalised is None:
+        raise BadRequest(
+            "验证码格式不正确：验证码为 16 位字母和数字，如 7QF2-MX9Z-P4TW-8RCK",
+            code="verification_code_malformed",
+        )
+    row = session.execute(
+        select(Notice).where(Notice.verification_code == normalised)
+    ).scalar_one_or_none()
     if row is None:
         raise NotFound("未找到该验证码对应的文件", code="verification_not_found")
     newer = session.execute(
@@ -873,11 +913,8 @@ def verify_notice(session: Session, code: str) -> Verification:
         .limit(1)
     ).first()
     snapshot = row.snapshot or {}
-    unit = (
-        str(snapshot.get("department") or "")
-        if row.kind == NOTICE
-        else f"{snapshot.get('year', '')}年度考核结果汇总表（全部被考核部门）"
-    )
+    # A summary is no unit's document: it covers every assessed department (`kind` says so).
+    unit = str(snapshot.get("department") or "") if row.kind == NOTICE else SUMMARY_SCOPE
     return Verification(
         document_no=str(snapshot.get("document_no") or ""),
         kind=row.kind,

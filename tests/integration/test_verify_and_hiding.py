@@ -71,6 +71,50 @@ def test_codes_are_random_and_forgiving_to_type() -> None:
     assert normalise_code("' OR 1=1 --") is None
 
 
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "验证码：QKJ1-V2AJ-Q9TH-EFF5",  # the document's line, copied whole
+        "验证码:QKJ1-V2AJ-Q9TH-EFF5",
+        "校验码： QKJ1-V2AJ-Q9TH-EFF5",
+        "ＱＫＪ１-Ｖ２ＡＪ-Ｑ９ＴＨ-ＥＦＦ５",  # full width, from a Chinese input method
+        "ＱＫＪ１－Ｖ２ＡＪ－Ｑ９ＴＨ－ＥＦＦ５",
+        "QKJ1—V2AJ—Q9TH—EFF5",  # em dash
+        "QKJ1―V2AJ―Q9TH―EFF5",  # horizontal bar
+        "QKJ1–V2AJ–Q9TH–EFF5",  # en dash
+        "QKJ1\u2010V2AJ\u2011Q9TH\u2212EFF5",  # hyphen, non-breaking hyphen, minus
+        "QKJ1 V2AJ Q9TH EFF5",
+        "QKJ1\u3000V2AJ\u00a0Q9TH\u200bEFF5",  # ideographic, no-break and zero-width spaces
+        "qkj1-v2aj-q9th-eff5",
+        "  QKJ1-V2AJ-Q9TH-EFF5\n",
+        "“QKJ1-V2AJ-Q9TH-EFF5”",
+        "「验证码：QKJ1-V2AJ-Q9TH-EFF5」",
+        "'QKJ1-V2AJ-Q9TH-EFF5'",
+        '"验证码：ｑｋｊ１ — ｖ２ａｊ — ｑ９ｔｈ — ｅｆｆ５"。',
+    ],
+)
+def test_codes_copied_or_typed_are_forgiven(typed: str) -> None:
+    assert normalise_code(typed) == "QKJ1-V2AJ-Q9TH-EFF5"
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "",
+        "验证码：",
+        "验证码：QKJ1-V2AJ-Q9TH",  # too short
+        "QKJ1-V2AJ-Q9TH-EFF5-A",  # too long
+        "QKJ1-V2AJ-Q9TH-EFF5 扫描二维码",  # more than the code
+        "QKJ1.V2AJ.Q9TH.EFF5",  # dots are no separators
+        "QKJ1-V2AJ-Q9TH-EFU5",  # U is not in the alphabet
+        "密码：QKJ1-V2AJ-Q9TH-EFF5",  # another label
+        "A" * 200,
+    ],
+)
+def test_text_that_is_no_code_stays_no_code(typed: str) -> None:
+    assert normalise_code(typed) is None
+
+
 def test_verify_answers_for_current_and_superseded_versions(
     session: Session, store: LocalStore, world: World, make: Callable[..., Flask]
 ) -> None:
@@ -118,16 +162,88 @@ def test_verify_answers_for_current_and_superseded_versions(
     assert "已被替代" in old_page and "当前版本" not in old_page.replace("（当前版本）", "")
     unknown = client.get("/verify/AAAA-BBBB-CCCC-DDDD")
     assert unknown.status_code == 404 and "未找到该验证码" in unknown.get_data(as_text=True)
-    assert client.get("/api/v1/verify/not-a-code").status_code == 404
+    malformed = client.get("/api/v1/verify/not-a-code")
+    assert malformed.status_code == 400
+    assert malformed.get_json()["error"]["code"] == "verification_code_malformed"
+    assert client.get(f"/api/v1/verify/{'A' * 41}").status_code == 400
+    unknown_api = client.get("/api/v1/verify/AAAA-BBBB-CCCC-DDDD")
+    assert unknown_api.status_code == 404
+    assert unknown_api.get_json()["error"]["code"] == "verification_not_found"
+    # The line copied from the document, as a path and as JSON.
+    copied = client.get(f"/api/v1/verify/验证码：{new.verification_code.lower()}")
+    assert copied.status_code == 200 and copied.get_json()["sha256"] == new.sha256
     # Someone holding the paper types its code in: /verify has the form, and goes on to it.
     entry = client.get("/verify")
     assert entry.status_code == 200 and 'name="code"' in entry.get_data(as_text=True)
     typed = client.get("/verify", query_string={"code": new.verification_code.lower()})
     assert typed.status_code == 303
-    assert typed.location.endswith(f"/verify/{new.verification_code.lower()}")
+    assert typed.location.endswith(f"/verify/{new.verification_code}")
     assert "当前版本" in client.get(typed.location).get_data(as_text=True)
-    too_long = client.get("/verify", query_string={"code": "A" * 41}).get_data(as_text=True)
-    assert "验证码过长" in too_long
+    too_long = client.get("/verify", query_string={"code": "A" * 41})
+    assert too_long.status_code == 400 and "验证码格式不正确" in too_long.get_data(as_text=True)
+
+
+def test_verify_page_takes_the_copied_line_and_answers_malformed_text_itself(
+    session: Session, store: LocalStore, world: World, make: Callable[..., Flask]
+) -> None:
+    w = world
+    score_department(session, store, w, w.dep_a, w.member_a, special=True)
+    code = issue_notice(session, store, w.assessment, w.dep_a, w.scorer, preliminary=True)
+    session.commit()
+    printed = code.notice.verification_code
+    client = make().test_client()
+    wide = printed.translate(
+        str.maketrans(
+            "0123456789ABCDEFGHJKMNPQRSTVWXYZ-",
+            "０１２３４５６７８９ＡＢＣＤＥＦＧＨＪＫＭＮＰＱＲＳＴＶＷＸＹＺ—",
+        )
+    )
+    for typed in (f"验证码：{printed}", f" “{wide}” ", printed.replace("-", " ").lower()):
+        entry = client.get("/verify", query_string={"code": typed})
+        assert entry.status_code == 303 and entry.location.endswith(f"/verify/{printed}")
+        page = client.get(f"/verify/{typed}")
+        assert page.status_code == 200 and "有效版本" in page.get_data(as_text=True)
+    # No code even when forgiven: the verify page's own answer, with its form, not "forged".
+    for path in (f"/verify/{'A' * 41}", "/verify/QKJ1-V2AJ-Q9TH", "/verify/验证码：密码"):
+        html = client.get(path)
+        text = html.get_data(as_text=True)
+        assert html.status_code == 400, path
+        assert "验证码格式不正确" in text and 'name="code"' in text
+        assert "不是本系统印发" not in text and "页面或事项不存在" not in text
+    entry = client.get("/verify", query_string={"code": "QKJ1.V2AJ"})
+    assert entry.status_code == 400 and "验证码格式不正确" in entry.get_data(as_text=True)
+    # A well-formed code no version carries is still the one answer for every wrong code.
+    unknown = client.get(f"/verify/验证码：{new_verification_code()}")
+    assert unknown.status_code == 404 and "不是本系统印发" in unknown.get_data(as_text=True)
+    client.post("/language", data={"lang": "en", "next": "/verify"})
+    english = client.get(f"/verify/{'A' * 41}").get_data(as_text=True)
+    assert "not a well-formed verification code" in english
+
+
+def test_verify_names_a_summary_as_the_table_of_all_departments(
+    session: Session, store: LocalStore, world: World, make: Callable[..., Flask]
+) -> None:
+    w = world
+    score_department(session, store, w, w.dep_a, w.member_a, special=True)
+    summary = issue_summary(session, store, w.assessment, w.scorer)
+    notice = issue_notice(session, store, w.assessment, w.dep_a, w.scorer, preliminary=True)
+    session.commit()
+    client = make().test_client()
+    table = client.get(f"/api/v1/verify/{summary.notice.verification_code}").get_json()
+    assert table["kind"] == "summary" and table["unit"] == "全部被考核部门"
+    one = client.get(f"/api/v1/verify/{notice.notice.verification_code}").get_json()
+    assert one["kind"] == "notice" and one["unit"] == w.dep_a.full_name
+
+    page = client.get(f"/verify/{summary.notice.verification_code}").get_data(as_text=True)
+    assert "被考核单位" not in page and "<dt>范围</dt><dd>全部被考核部门</dd>" in page
+    assert "考核结果汇总表" in page
+    dep_page = client.get(f"/verify/{notice.notice.verification_code}").get_data(as_text=True)
+    assert f"<dt>被考核单位</dt><dd>{w.dep_a.full_name}</dd>" in dep_page
+    client.post("/language", data={"lang": "en", "next": "/verify"})
+    english = client.get(f"/verify/{summary.notice.verification_code}").get_data(as_text=True)
+    assert "Assessed unit" not in english and "汇总表" not in english
+    assert "<dt>Scope</dt><dd>All assessed departments</dd>" in english
+    assert "Results summary" in english
 
 
 def test_verify_is_rate_limited(

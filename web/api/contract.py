@@ -104,7 +104,11 @@ PATH_PARAMETERS: dict[str, dict[str, Any]] = {
     "nid": {"description": "the notice version's id"},
     "token_id": {"description": "the token's id"},
     "uid": {"description": "the unit's id"},
-    "code": {"description": "the code printed on the notice", "maxLength": 40},
+    "code": {
+        "description": "the code printed on the notice, as typed or copied with its label "
+        "(验证码：…); full-width characters, any dashes or spaces, case are forgiven",
+        "maxLength": 64,
+    },
     "sid": {"description": "the stored scheme's id"},
 }
 

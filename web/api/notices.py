@@ -204,11 +204,14 @@ def notice_version_pdf(nid: int) -> Response:
     return send_pdf(get_readable_notice(get_db(), nid, user))
 
 
-@bp.get("/verify/<string(maxlength=40):code>")
+@bp.get("/verify/<code>")  # any length: past the longest code, a 400 (not the 404)
 @limiter.limit(verify_limit)
 @contract("notices", ok={200: (s.NoticeCheck, "The document.")}, errors=(404, 429), public=True)
 def verify(code: str) -> Response:
-    """Check a printed notice by its verification code (anyone, rate-limited)."""
+    """Check a printed notice by its verification code (anyone, rate-limited).
+
+    400 `verification_code_malformed` for text that is no code, 404 for a code no version has.
+    """
     found = verify_notice(get_db(), code)
     return json_response(verification_body(found))
 

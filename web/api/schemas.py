@@ -912,7 +912,9 @@ class NoticeCheck(Out):
     """What a printed notice says, and whether it is the version in force."""
 
     document_no: str
+    #: `notice` (one department's) or `summary` (the table of all departments).
     kind: NoticeKind
+    #: The department of a notice; for a summary its scope, 全部被考核部门.
     unit: str
     total: Points | None
     converted: Points | None

@@ -25,9 +25,10 @@ from web.portal.common import (
     get_store,
     own_departments,
 )
-from workflow.errors import DomainError, NotFound
+from workflow.errors import BadRequest, DomainError, NotFound
 from workflow.models import Assessment, Department, Notice
 from workflow.notices import (
+    MAX_TYPED_CODE,
     NOTICE,
     SUMMARY,
     current_notice,
@@ -39,6 +40,7 @@ from workflow.notices import (
     issued_notes,
     latest_notice,
     list_notices,
+    normalise_code,
     standing,
     verify_notice,
 )
@@ -227,19 +229,35 @@ def latest_summary(db: Session, assessment: Assessment) -> Notice | None:
 
 @bp.get("/verify")
 def verify_entry() -> ResponseReturnValue:
-    """Where someone holding a paper notice types its code (`?code=`: on to its check)."""
-    code = request.args.get("code", "").strip()
-    if code and len(code) <= 40:
-        return redirect(url_for("notices_portal.verify_page", code=code), code=303)
-    return render_template("verify.html", entry=True, found=None, code=code)
+    """Where someone holding a paper notice types its code (`?code=`: on to its check).
+
+    The code goes on in its printed form (`7QF2-MX9Z-…`), however it was typed or copied;
+    text that is no code stays here, with the form and what is wrong (400).
+    """
+    typed = request.args.get("code", "").strip()
+    if not typed:
+        return render_template("verify.html", entry=True, found=None, code="")
+    code = normalise_code(typed)
+    if code is None:
+        return _malformed(typed)
+    return redirect(url_for("notices_portal.verify_page", code=code), code=303)
 
 
-@bp.get("/verify/<string(maxlength=40):code>")
+@bp.get("/verify/<code>")  # any length: past the longest code, the malformed answer (400)
 @limiter.limit(verify_limit)
 def verify_page(code: str) -> ResponseReturnValue:
     """Public check of a printed notice: number, unit, scores, time, SHA-256, current or not."""
     try:
         found = verify_notice(get_db(), code)
+    except BadRequest:
+        return _malformed(code)
     except NotFound:
-        return render_template("verify.html", found=None, code=code), 404
+        return render_template("verify.html", found=None, code=code[:MAX_TYPED_CODE]), 404
     return render_template("verify.html", found=found, code=code)
+
+
+def _malformed(typed: str) -> ResponseReturnValue:
+    """The verify page with its form and the answer for text that is no code (400)."""
+    return render_template(
+        "verify.html", malformed=True, found=None, code=typed[:MAX_TYPED_CODE]
+    ), 400
