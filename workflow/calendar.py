@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -22,7 +21,7 @@ from workflow.assessments import assessment_status
 from workflow.audit import record_event
 from workflow.db import lock_key, lock_row, serialise
 from workflow.errors import BadRequest, Conflict, Forbidden, InvalidValue, NotFound
-from workflow.messages import N_, Phrase, Term, localize
+from workflow.messages import N_, Note, Phrase, Term
 from workflow.models import Assessment, CalendarOverride, Item, StageDeadline, User, utcnow
 from workflow.states import Role, State
 from workflow.workdays import UNKNOWN_YEAR, UnknownYear, WorkCalendar, local_date
@@ -372,24 +371,8 @@ NOT_A_WORKDAY = N_("%(stage)s %(day)s 不是工作日（节假日或周末），
 NOT_A_WORKDAY_LAST = N_("%(stage)s %(day)s 不是工作日（节假日或周末）")
 
 
-@dataclass(frozen=True)
-class DeadlineNote:
-    """Something about an accepted deadline the office should know (a day off), kept as its
-    template and parameters so it reads in the language of whoever sees it."""
-
-    stage: str
-    code: str
-    template: str
-    params: Mapping[str, object] = field(default_factory=dict)
-
-    @property
-    def message(self) -> str:
-        """The note in the current language."""
-        return localize(self.template, self.params, self.code)
-
-    def as_json(self) -> dict[str, Any]:
-        """Return the API's representation."""
-        return {"stage": self.stage, "code": self.code, "message": self.message}
+#: A note about an accepted deadline (a day off), naming its stage.
+DeadlineNote = Note
 
 
 def deadline_notes(session: Session, assessment: Assessment) -> list[DeadlineNote]:
@@ -413,7 +396,7 @@ def deadline_notes(session: Session, assessment: Assessment) -> list[DeadlineNot
             template = NOT_A_WORKDAY
         except UnknownYear:
             template = NOT_A_WORKDAY_LAST
-        notes.append(DeadlineNote(stage, "deadline_not_workday", template, params))
+        notes.append(Note("deadline_not_workday", template, params, stage=stage))
     return notes
 
 

@@ -12,16 +12,13 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from workflow.db import lock_key, serialise
 from workflow.errors import InvalidValue
-from workflow.messages import N_, localize
+from workflow.messages import N_, Note
 from workflow.models import Assessment
 
 DOCUMENT_NO = re.compile(
@@ -39,23 +36,8 @@ YEAR_NOT_ISSUE_YEAR = N_(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class NumberNote:
-    """Something about an accepted number to know before (or after) printing it; kept as its
-    template and parameters so it reads in the language of whoever sees it."""
-
-    code: str
-    template: str
-    params: Mapping[str, object] = field(default_factory=dict)
-
-    @property
-    def message(self) -> str:
-        """The note in the current language."""
-        return localize(self.template, self.params, self.code)
-
-    def as_json(self) -> dict[str, Any]:
-        """Return the API's representation."""
-        return {"code": self.code, "message": self.message}
+#: A note about an accepted number (its year is not the issue date's).
+NumberNote = Note
 
 
 def number_year(number: str) -> int | None:

@@ -20,6 +20,8 @@ translate and compile the catalog (web/portal/README.md).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 
 def N_(text: str) -> str:
@@ -295,3 +297,27 @@ def localize(template: str, params: Mapping[str, object], code: str) -> str:
         if text is not None:
             return text
     return format_message(template, params)
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """Something about an accepted value the office should know (a deadline on a day off, a
+    number's year): kept as its template and parameters so it reads in the language of
+    whoever sees it. `stage` names the deadline it is about, when it is about one."""
+
+    code: str
+    template: str
+    params: Mapping[str, object] = field(default_factory=dict)
+    stage: str | None = None
+
+    @property
+    def message(self) -> str:
+        """The note in the current language."""
+        return localize(self.template, self.params, self.code)
+
+    def as_json(self) -> dict[str, Any]:
+        """Return the API's representation (with `stage` for a deadline's note)."""
+        body: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.stage is not None:
+            body = {"stage": self.stage, **body}
+        return body
