@@ -43,6 +43,7 @@ from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from storage.base import ObjectStore
+from web.common.audit_rows import audit_xlsx
 from workflow import delivery, jobs, notices, notify, reminders
 from workflow.archive import write_department_archive
 from workflow.db import unit_of_work
@@ -163,30 +164,16 @@ def run_archives(ctx: jobs.JobContext, out: IO[bytes]) -> jobs.Output:
     return jobs.Output(f"{year}年度全部部门材料归档.zip", ZIP_CONTENT_TYPE, message)
 
 
-#: Builds the whole audit log as .xlsx in a session: the audit page's file (names, labels).
-AuditXlsx = Callable[[Session], bytes]
-AUDIT_XLSX = "audit_xlsx"
-
-
-def register_audit_xlsx(app: Flask, build: AuditXlsx) -> None:
-    """Give the export jobs the portal's audit .xlsx (a shared module imports no face)."""
-    app.extensions[AUDIT_XLSX] = build
-
-
-def run_export(
-    ctx: jobs.JobContext, out: IO[bytes], audit_xlsx: AuditXlsx | None = None
-) -> jobs.Output:
+def run_export(ctx: jobs.JobContext, out: IO[bytes]) -> jobs.Output:
     """A table as .xlsx: results and matrix as the downloads build them, the audit log as the
-    audit page's (`register_audit_xlsx`), in Chinese."""
+    audit page's and the API's (`web.common.audit_rows`), in Chinese."""
     table = str(ctx.claim.params["table"])
     ctx.progress.report(0, 1, "正在生成表格")
     with unit_of_work(ctx.factory) as session:
         if table == "audit":
-            if audit_xlsx is None:
-                raise RuntimeError("the portal did not register the audit log's .xlsx")
             # The page's .xlsx, in Chinese: a worker has no request to take a language from.
             with force_locale("zh"):
-                content = audit_xlsx(session)
+                content = audit_xlsx(session, [])
             name = "审计日志"
         else:
             a = session.get_one(Assessment, int(ctx.claim.params["assessment_id"]))
@@ -261,11 +248,10 @@ def run_audit_verify(
 def runners_for(app: Flask) -> dict[str, jobs.Runner]:
     """The runner of each kind of job, with what they need from the app."""
     base_url = str(app.config.get("PUBLIC_BASE_URL") or "")
-    audit_xlsx: AuditXlsx | None = app.extensions.get(AUDIT_XLSX)
     return {
         jobs.NOTICES: lambda ctx, out: run_notices(ctx, out, base_url),
         jobs.ARCHIVES: run_archives,
-        jobs.EXPORT: lambda ctx, out: run_export(ctx, out, audit_xlsx),
+        jobs.EXPORT: run_export,
         jobs.AUDIT_VERIFY: run_audit_verify,
     }
 

@@ -8,7 +8,7 @@ role codes last in theirs. No Flask here.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session, joinedload
 from scoring.totals import ItemFigure, results
 from workflow.models import (
     Assessment,
-    AuditEvent,
     Category,
     Department,
     Indicator,
@@ -159,49 +158,3 @@ def users_table(session: Session) -> Table:
             )
         )
     return headers, rows
-
-
-AUDIT_HEADERS = [
-    "序号",
-    "时间（北京时间）",
-    "操作人",
-    "操作",
-    "对象",
-    "原状态",
-    "新状态",
-    "说明",
-    "内容（JSON）",
-    "哈希",
-    "action",
-]
-AUDIT_WIDTHS = [8, 20, 14, 16, 16, 10, 10, 40, 60, 66, 20]
-
-
-def _state(value: str | None) -> str:
-    if not value:
-        return ""
-    try:
-        return STATE_LABELS[State(value)]
-    except ValueError:
-        return value
-
-
-def audit_rows(
-    events: Iterable[AuditEvent], action_label: Callable[[str], str]
-) -> Iterator[Sequence[Any]]:
-    """Yield one spreadsheet row per event: Chinese labels, the action code kept last."""
-    for e in events:
-        target = f"{e.target_type} #{e.target_id}" if e.target_id is not None else e.target_type
-        yield (
-            e.seq,
-            e.at,
-            e.actor,
-            action_label(e.action),
-            target,
-            _state(e.from_state),
-            _state(e.to_state),
-            e.comment or "",
-            e.payload or "",
-            e.hash,
-            e.action,
-        )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from web.portal.event_text import ACTION_TEXT, ROUTINE_STATES
+from web.common.event_text import ACTION_TEXT, ROUTINE_STATES
 from workflow.machine import TRANSITIONS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,7 +26,7 @@ def test_every_recorded_action_has_a_chinese_label() -> None:
     recorded = _recorded_actions()
     assert {"notice_issued", "routine_withdrawn", "login"} <= recorded  # the scan works
     missing = sorted(recorded - set(ACTION_TEXT))
-    assert missing == [], f"add labels to web/portal/event_text.py: {missing}"
+    assert missing == [], f"add labels to web/common/event_text.py: {missing}"
     assert {t.trigger for t in TRANSITIONS} <= set(ACTION_TEXT)
     for label in ACTION_TEXT.values():
         assert re.search(r"[\u4e00-\u9fff]", label), label
@@ -37,7 +37,7 @@ def test_routine_states_are_chinese() -> None:
 
 
 def test_people_are_named_as_the_pages_name_them() -> None:
-    from web.portal.event_text import user_name
+    from web.common.event_text import user_name
     from workflow.models import User
 
     assert user_name(User(username="scorer1", display_name="评分员甲")) == "评分员甲（scorer1）"

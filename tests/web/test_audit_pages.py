@@ -294,7 +294,7 @@ def test_every_action_reads_in_words(
 
 def test_payload_times_read_in_beijing_time(app: Flask) -> None:
     """A stored UTC time reads as Beijing wall time, nested too; a date and typed text stay."""
-    from web.portal.audit import describe_payload
+    from web.common.audit_rows import describe_payload
 
     payload = json.dumps(
         {

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from storage.local import LocalStore
 from tests.factories import World, add_evidence
-from tests.integration.test_notices import bearer, score_department
+from tests.integration.test_notices import bearer, points_of, score_department
 from workflow.models import AuditEvent
 from workflow.spreadsheets import XLSX_CONTENT_TYPE
 
@@ -73,7 +73,7 @@ def test_api_results_matrix_and_audit_log(
     sheet = sheet_of(log.data)
     events = rows_of(sheet)
     assert events[0][:4] == ["序号", "时间（北京时间）", "操作人", "操作"]
-    assert events[0][-1] == "action" and len(events) == 1 + 10
+    assert events[0][-1] == "原始内容（JSON）" and len(events) == 1 + 10
     first = (
         session.execute(
             select(AuditEvent).where(AuditEvent.action == "score").order_by(AuditEvent.seq)
@@ -82,7 +82,7 @@ def test_api_results_matrix_and_audit_log(
         .first()
     )
     assert first is not None
-    assert events[1][0] == first.seq and events[1][3] == "评分" and events[1][-1] == "score"
+    assert events[1][0] == first.seq and events[1][3] == "评分" and events[1][4] == "score"
     at = first.at if first.at.tzinfo else first.at.replace(tzinfo=dt.UTC)
     shanghai = at.astimezone(dt.timezone(dt.timedelta(hours=8))).replace(tzinfo=None)
     assert events[1][1] == shanghai.replace(microsecond=0)
@@ -227,3 +227,64 @@ def test_audit_export_job_labels_every_action(
     got = auditor.get(f"/jobs/{job.id}/download")
     assert got.status_code == 200
     _check_audit_sheet(rows_of(sheet_of(got.data)), world)
+
+
+def _score_one(session: Session, store: LocalStore, world: World) -> None:
+    """One item of department B from evidence to score: evidence, transitions, a score."""
+    from workflow import actions
+
+    w = world
+    item = w.item(session, w.dep_b, "1")
+    add_evidence(session, store, item, w.member_b, name="台账.pdf")
+    actions.submit_item(session, item.id, w.member_b, item.version)
+    actions.review_item(session, item.id, w.reviewer, item.version)
+    actions.verify_item(session, item.id, w.verifier, item.version)
+    scores = {p.code: p.max_points for p in points_of(session, item.indicator)}
+    actions.score_item(session, item.id, w.scorer, item.version, scores=scores)
+    session.commit()
+
+
+def test_api_audit_xlsx_is_the_portals(
+    app: Flask, session: Session, world: World, login: Login, store: LocalStore
+) -> None:
+    """The API's audit .xlsx is the portal's: the same columns, names and words, in Chinese
+    whatever the client's language; the API's filters and the portal's pick the same rows."""
+    _audit_story(session, store, world)
+    _score_one(session, store, world)
+    head = {**bearer(session, world.auditor), "Accept-Language": "en"}
+    session.commit()
+    auditor = login("auditor")  # its login is an event: sign in before both downloads
+    portal = rows_of(sheet_of(auditor.get("/audit/export.xlsx").data))
+    client = app.test_client()
+    got = client.get("/api/v1/audit/events.xlsx", headers=head)
+    assert got.status_code == 200 and got.mimetype == XLSX_CONTENT_TYPE
+    api = rows_of(sheet_of(got.data))
+    _check_audit_sheet(api, world)
+    assert api[0] == portal[0]
+    assert api == portal
+
+    by_code = {str(r[4]): r for r in api[1:]}
+    submitted = next(r for r in api[1:] if r[4] == "submit" and r[2] == "member_b")
+    assert "版本：" in str(submitted[10]) and "轮次：1" in str(submitted[10])
+    assert submitted[7:9] == ["草稿", "待初审"] and submitted[6] == world.dep_b.name
+    scored = by_code["score"]
+    assert scored[3] == "评分" and "得分：1.1：" in str(scored[10])
+    assert "合计：" in str(scored[10]) and '"scores"' in str(scored[-1])
+    uploaded = next(r for r in api[1:] if r[4] == "evidence_uploaded" and "台账" in str(r[10]))
+    assert uploaded[3] == "上传材料" and "文件：台账.pdf" in str(uploaded[10])
+    assert "用途：佐证材料" in str(uploaded[10])
+
+    # The API's filters (action, actor, after_seq) pick what the portal's pick.
+    scores_only = rows_of(
+        sheet_of(client.get("/api/v1/audit/events.xlsx?action=score", headers=head).data)
+    )
+    assert scores_only == [portal[0], scored]
+    mine = rows_of(
+        sheet_of(client.get("/api/v1/audit/events.xlsx?actor=member_b", headers=head).data)
+    )
+    assert mine[1:] == [r for r in portal[1:] if str(r[2]).endswith("member_b")]
+    after = int(str(scored[0])) - 1
+    tail = rows_of(
+        sheet_of(client.get(f"/api/v1/audit/events.xlsx?after_seq={after}", headers=head).data)
+    )
+    assert tail[1:] == [r for r in portal[1:] if int(str(r[0])) > after]

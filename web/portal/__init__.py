@@ -8,19 +8,14 @@ from flask import Flask
 
 from storage.convert import CONVERTIBLE_TYPES
 from storage.ingest import ACCEPTED_EXTENSIONS_TEXT
+from web.common.labels import PURPOSE_LABELS, local_time, state_label
 from web.common.routine_tables import cell_status
-from web.portal.common import (
-    PURPOSE_LABELS,
-    file_size,
-    local_time,
-    next_step,
-    role_labels,
-    state_label,
-)
+from web.portal.common import file_size, next_step, role_labels
 
 
 def register_portal(app: Flask) -> None:
     """Register sign-in, the portal pages and their template helpers on the app."""
+    from web.common.event_text import user_name
     from web.portal import (
         admin,
         audit,
@@ -40,9 +35,7 @@ def register_portal(app: Flask) -> None:
     from web.portal.auth import init_auth, signed_in_user
     from web.portal.deadlines import bp as calendar_admin_bp
     from web.portal.deadlines import init_deadlines
-    from web.portal.event_text import user_name
     from web.portal.i18n import LANGUAGES, current_language, init_i18n
-    from web.tasks import register_audit_xlsx
 
     init_auth(app)
     init_i18n(app)
@@ -62,7 +55,6 @@ def register_portal(app: Flask) -> None:
     app.register_blueprint(inbox.bp)
     app.register_blueprint(people.bp)
     app.register_blueprint(jobs.bp)
-    register_audit_xlsx(app, lambda session: audit.audit_xlsx(session, []))
     app.add_template_global(inbox.unread_messages, "unread_messages")
     app.add_template_global(_account_unit_name, "account_unit_name")
     app.register_blueprint(schemes.bp)
@@ -79,7 +71,7 @@ def register_portal(app: Flask) -> None:
 
     @app.context_processor
     def _portal_context() -> dict[str, Any]:
-        from web.portal.event_text import CHECK_ANSWER_LABELS
+        from web.common.event_text import CHECK_ANSWER_LABELS
         from workflow.machine import ACTION_LABELS
         from workflow.permissions import READ_ALL_ROLES, is_own_department
         from workflow.states import Role

@@ -14,11 +14,10 @@ from sqlalchemy.orm import Session, joinedload
 from storage.errors import StorageError
 from web.common.exports import xlsx_response
 from web.common.ids import MAX_ID
+from web.common.labels import ALIAS_KIND_LABELS, DISPLAY_TZ
 from web.db import discard_on_error, get_db
 from web.portal.auth import current_account, roles_required
 from web.portal.common import (
-    ALIAS_KIND_LABELS,
-    DISPLAY_TZ,
     N_,
     asked_assessment,
     asked_assessment_or_404,

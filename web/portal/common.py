@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from flask import abort, current_app, request
 from flask_babel import gettext
@@ -20,9 +19,7 @@ from web.common.labels import N_
 from workflow.errors import BadRequest, NotFound
 from workflow.models import Assessment, Department, User
 from workflow.permissions import own_department_ids
-from workflow.states import ROLE_LABELS, STATE_LABELS, Role, State
-
-DISPLAY_TZ = ZoneInfo("Asia/Shanghai")
+from workflow.states import ROLE_LABELS, Role, State
 
 
 def int_arg(name: str) -> int | None:
@@ -73,14 +70,6 @@ ENGINE_LABELS = [
     N_("删除佐证材料"),
 ]
 
-#: The kinds of a department's other names (the admin page, the audit log).
-ALIAS_KIND_LABELS = {"alias": N_("别名"), "office": N_("挂牌机构")}
-PURPOSE_LABELS = {
-    "evidence": N_("佐证材料"),
-    "not_involved_proof": N_("不涉及证明"),
-    "appeal": N_("申诉材料"),
-}
-
 # What a department should expect or do next, per state.
 NEXT_STEP = {
     State.DRAFT: N_("请上传佐证材料后提交"),
@@ -113,15 +102,6 @@ def get_store() -> ObjectStore:
     return result
 
 
-def local_time(value: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    """Show a UTC time in Asia/Shanghai."""
-    if value is None:
-        return ""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
-    return value.astimezone(DISPLAY_TZ).strftime(fmt)
-
-
 def file_size(size: int | None) -> str:
     """Show a byte count for people."""
     if size is None:
@@ -132,16 +112,6 @@ def file_size(size: int | None) -> str:
             return f"{amount:.0f} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
         amount /= 1024
     return f"{size} B"  # pragma: no cover
-
-
-def state_label(state: str | None) -> str:
-    """Return a state's Chinese label."""
-    if not state:
-        return ""
-    try:
-        return gettext(STATE_LABELS[State(state)])
-    except ValueError:
-        return state
 
 
 def role_labels(roles: Sequence[str]) -> str:

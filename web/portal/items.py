@@ -15,8 +15,8 @@ from werkzeug.datastructures import MultiDict
 
 from storage.convert import is_convertible, office_binary
 from storage.errors import StorageError
+from web.common.event_text import HistoryEntry, history_entries
 from web.db import discard_on_error, get_db
-from web.portal.event_text import HistoryEntry, history_entries
 from web.portal.forms import transition_from_form
 from workflow.actions import (
     get_readable_item,

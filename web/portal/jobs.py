@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from storage.base import content_disposition
 from storage.errors import ObjectNotFound
 from web.common.ids import MAX_ID
+from web.common.labels import local_time
 from web.db import discard_on_error, get_db
 from web.portal.auth import current_account, roles_required
 from web.portal.common import (
@@ -25,7 +26,6 @@ from web.portal.common import (
     assessment_years,
     get_store,
     latest_assessment,
-    local_time,
 )
 from web.tasks import enqueue_after_commit
 from workflow import jobs

@@ -19,7 +19,7 @@ from flask_babel import gettext
 from werkzeug.datastructures import MultiDict
 
 from scoring.routine import KIND_LABELS
-from web.common.labels import N_
+from web.common.labels import N_, SCHEME_ORIGINS
 from web.db import discard_on_error, get_db
 from web.portal.auth import current_account, roles_required
 from workflow.errors import Conflict, DomainError, InvalidValue, SchemeError
@@ -60,14 +60,6 @@ CHANGE_LEVELS = {
     "point": N_("评分项"),
 }
 TOTAL_NAMES = {"total_points": N_("总分"), "converted_points": N_("折合分值")}
-ORIGINS = {
-    "api": N_("接口上传"),
-    "portal": N_("网页上传"),
-    "form": N_("表单编辑"),
-    "docx": N_("Word 导入"),
-    "shipped": N_("随系统提供"),
-    "cli": N_("命令行导入"),
-}
 #: What a scoring point feeds on (`routine`), in words.
 POINT_ROUTINES = {
     "": N_("不取平时考核记录"),
@@ -414,7 +406,7 @@ def _render_list(**context: Any) -> str:
     return render_template(
         "schemes/list.html",
         schemes=_lines(records),
-        origins=ORIGINS,
+        origins=SCHEME_ORIGINS,
         max_source=MAX_SOURCE_BYTES,
         **context,
     )
@@ -618,7 +610,7 @@ def detail(scheme_id: int) -> ResponseReturnValue:
         s=record.parsed,
         frozen=bool(frozen_ids(db, [record.id])),
         previous=previous,
-        origins=ORIGINS,
+        origins=SCHEME_ORIGINS,
         point_routines=POINT_ROUTINES,
         formulas=FORMULAS,
         kind_labels=KIND_LABELS,

@@ -15,8 +15,7 @@ from flask_babel import gettext
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from web.common.labels import EVENT_LABELS, N_
-from web.portal.common import local_time, state_label
+from web.common.labels import EVENT_LABELS, N_, local_time, state_label
 from workflow.models import AuditEvent, Department, Indicator, Item, User
 from workflow.routine import ROUTINE_STATUS_LABELS
 
@@ -232,20 +231,6 @@ def _check_line(check: Any) -> str:
         gettext(answer) if answer else str(check.get("answer", ""))
     )
     return line + (f"（{check['note']}）" if check.get("note") else "")
-
-
-def item_history(db: Session, item: Item, *, hide_scores: bool = False) -> list[HistoryEntry]:
-    """Return the item's audit events, oldest first, labelled for people.
-
-    With `hide_scores` (a department before publication) no line names a score.
-    """
-    rows = db.execute(
-        select(AuditEvent, User)
-        .outerjoin(User, User.username == AuditEvent.actor)
-        .where(AuditEvent.item_id == item.id)
-        .order_by(AuditEvent.seq)
-    ).all()
-    return history_entries([(e, u) for e, u in rows], hide_scores=hide_scores)
 
 
 def history_entries(
