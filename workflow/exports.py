@@ -139,7 +139,7 @@ def users_table(session: Session) -> Table:
         "须修改密码",
         "创建时间（北京时间）",
         "停用时间（北京时间）",
-        "roles",
+        "角色代码",  # the stable codes, for scripts and the API (`roles`)
     ]
     rows: list[Sequence[Any]] = []
     for u in users:
@@ -151,7 +151,7 @@ def users_table(session: Session) -> Table:
                 labels,
                 u.unit.name if u.unit is not None else "",
                 "启用" if u.is_active else "停用",
-                u.must_change_password,
+                "是" if u.must_change_password else "否",
                 u.created_at,
                 u.disabled_at,
                 ",".join(u.roles),

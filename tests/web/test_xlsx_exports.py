@@ -113,6 +113,9 @@ def test_portal_buttons_download_excel(
     assert users[0][:3] == ["用户名", "姓名", "角色"]
     scorer_row = next(r for r in users if r[0] == "scorer")
     assert scorer_row[2] == "评分员" and scorer_row[4] == "启用"
+    # Every header and cell reads in Chinese: the codes under a Chinese header, no TRUE/FALSE.
+    assert users[0][5] == "须修改密码" and scorer_row[5] in ("是", "否")
+    assert users[0][-1] == "角色代码" and scorer_row[-1] == "scorer"
     assert isinstance(scorer_row[6], dt.datetime)
     assert login("member_a").get("/progress/results.xlsx").status_code == 403
     assert login("reviewer").get("/admin/users.xlsx").status_code == 403
