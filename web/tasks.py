@@ -48,6 +48,7 @@ from workflow import delivery, jobs, notices, notify, reminders
 from workflow.archive import write_department_archive
 from workflow.db import unit_of_work
 from workflow.exports import matrix_table, results_table
+from workflow.messages import N_, Lines, Phrase, Term
 from workflow.models import Assessment, Department, utcnow
 from workflow.spreadsheets import XLSX_CONTENT_TYPE, xlsx_bytes
 
@@ -93,7 +94,7 @@ def run_notices(ctx: jobs.JobContext, out: IO[bytes], base_url: str) -> jobs.Out
         year = session.get_one(Assessment, aid).year
 
     def progress(done: int, total: int, name: str) -> None:
-        ctx.progress.report(done, total, f"正在印发：{name}")
+        ctx.progress.report(done, total, Phrase(N_("正在印发：%(name)s"), {"name": name}))
 
     run = notices.issue_for_all_departments(
         ctx.factory,
@@ -118,17 +119,23 @@ def run_notices(ctx: jobs.JobContext, out: IO[bytes], base_url: str) -> jobs.Out
 
 
 def notices_outcome(run: notices.IssueRun) -> str:
-    """Say in one line what the notices job issued, and what not and why."""
+    """Say in one line what the notices job issued, and what not and why (a `Phrase`: the
+    page shows it in the reader's language)."""
+    message: str
     if run.issued_nothing:
-        message = "未印发任何考核结果通知书或汇总表"
+        message = Term(N_("未印发任何考核结果通知书或汇总表"))
     elif run.summary is None:
-        message = (
-            f"已印发 {len(run.notices)} 份考核结果通知书，汇总表未印发（{run.summary_skipped}）"
+        message = Phrase(
+            N_("已印发 %(n)s 份考核结果通知书，汇总表未印发（%(reason)s）"),
+            {"n": len(run.notices), "reason": run.summary_skipped},
         )
     else:
-        message = f"已印发 {len(run.notices)} 份考核结果通知书和汇总表"
+        message = Phrase(N_("已印发 %(n)s 份考核结果通知书和汇总表"), {"n": len(run.notices)})
     if run.skipped:
-        message += f"；{len(run.skipped)} 个部门评分未完成，未印发（见压缩包内清单）"
+        message = Phrase(
+            N_("%(issued)s；%(n)s 个部门评分未完成，未印发（见压缩包内清单）"),
+            {"issued": message, "n": len(run.skipped)},
+        )
     return message
 
 
@@ -159,8 +166,11 @@ def run_archives(ctx: jobs.JobContext, out: IO[bytes]) -> jobs.Output:
                 with outer.open(info, "w", force_zip64=True) as member:
                     while chunk := part.read(1024 * 1024):
                         member.write(chunk)
-            ctx.progress.report(done, total, f"正在归档：{name}")
-    message = f"已归档 {total} 个部门，共 {files} 个材料文件"
+            ctx.progress.report(done, total, Phrase(N_("正在归档：%(name)s"), {"name": name}))
+    message = Phrase(
+        N_("已归档 %(departments)s 个部门，共 %(files)s 个材料文件"),
+        {"departments": total, "files": files},
+    )
     return jobs.Output(f"{year}年度全部部门材料归档.zip", ZIP_CONTENT_TYPE, message)
 
 
@@ -168,13 +178,14 @@ def run_export(ctx: jobs.JobContext, out: IO[bytes]) -> jobs.Output:
     """A table as .xlsx: results and matrix as the downloads build them, the audit log as the
     audit page's and the API's (`web.common.audit_rows`), in Chinese."""
     table = str(ctx.claim.params["table"])
-    ctx.progress.report(0, 1, "正在生成表格")
+    ctx.progress.report(0, 1, Term(N_("正在生成表格")))
+    name: str
     with unit_of_work(ctx.factory) as session:
         if table == "audit":
             # The page's .xlsx, in Chinese: a worker has no request to take a language from.
             with force_locale("zh"):
                 content = audit_xlsx(session, [])
-            name = "审计日志"
+            name = Term(N_("审计日志"))
         else:
             a = session.get_one(Assessment, int(ctx.claim.params["assessment_id"]))
             if table == "results":
@@ -183,15 +194,16 @@ def run_export(ctx: jobs.JobContext, out: IO[bytes]) -> jobs.Output:
                 content = xlsx_bytes(
                     "考核结果", headers, body, caption=f"{a.title} 考核结果（{state}）"
                 )
-                name = f"{a.year}年度考核结果"
+                name = Phrase(N_("%(year)s年度考核结果"), {"year": a.year})
             else:
                 headers, body = matrix_table(session, a)
                 content = xlsx_bytes("进度总览", headers, body, caption=f"{a.title} 进度总览")
-                name = f"{a.year}年度进度总览"
+                name = Phrase(N_("%(year)s年度进度总览"), {"year": a.year})
     out.write(content)
-    ctx.progress.report(1, 1, "表格已生成")
+    ctx.progress.report(1, 1, Term(N_("表格已生成")))
     stamp = dt.datetime.now(LOCAL_ZONE).strftime("%Y%m%d-%H%M%S")
-    return jobs.Output(f"{name}-{stamp}.xlsx", XLSX_CONTENT_TYPE, f"已导出{name}")
+    done = Phrase(N_("已导出%(table)s"), {"table": name})
+    return jobs.Output(f"{name}-{stamp}.xlsx", XLSX_CONTENT_TYPE, done)
 
 
 #: Called with (session, title, body) when the nightly verification finds a problem.
@@ -211,36 +223,57 @@ def run_audit_verify(
     """The chain and the tables replayed from it (`audit verify`); a report; alert on failure."""
     from workflow import reconcile
 
-    ctx.progress.report(0, 1, "正在校验审计链")
+    ctx.progress.report(0, 1, Term(N_("正在校验审计链")))
     with unit_of_work(ctx.factory) as session:
         check = reconcile.check_audit(session)
     chain, tables = check.chain, check.tables
-    lines = []
+    # The lines are phrases: the file is in Chinese, the job's line and the admins' message
+    # are shown in the language of whoever reads them.
+    lines: list[str] = []
     if chain.ok:
-        lines.append(f"审计链完整：{chain.events} 个事件，链头 #{chain.head_seq} {chain.head_hash}")
-    else:
-        lines.append(f"审计链校验失败：第一个异常事件序号 {chain.first_bad_seq}（{chain.problem}）")
-    if tables.ok:
         lines.append(
-            f"数据核对一致：{tables.items} 个事项按 {tables.events} 个事件重放，与现有数据相符"
+            Phrase(
+                N_("审计链完整：%(events)s 个事件，链头 #%(seq)s %(hash)s"),
+                {"events": chain.events, "seq": chain.head_seq, "hash": chain.head_hash},
+            )
         )
     else:
-        lines.append(f"数据核对发现 {len(tables.differences)} 处不一致：")
+        lines.append(
+            Phrase(
+                N_("审计链校验失败：第一个异常事件序号 %(seq)s（%(problem)s）"),
+                {"seq": chain.first_bad_seq, "problem": chain.problem},
+            )
+        )
+    differences = Phrase(N_("数据核对发现 %(n)s 处不一致"), {"n": len(tables.differences)})
+    if tables.ok:
+        lines.append(
+            Phrase(
+                N_("数据核对一致：%(items)s 个事项按 %(events)s 个事件重放，与现有数据相符"),
+                {"items": tables.items, "events": tables.events},
+            )
+        )
+    else:
+        lines.append(Phrase(N_("数据核对发现 %(n)s 处不一致："), {"n": len(tables.differences)}))
         lines.extend(f"  {line}" for line in reconcile.iter_descriptions(tables))
-    report = "\n".join(lines) + "\n"
+    report = Lines([*lines, ""])
     out.write(report.encode("utf-8"))
     if not check.ok:
         with unit_of_work(ctx.factory) as session:
-            alert(session, "审计校验未通过", report)
-    ctx.progress.report(1, 1, "校验完成")
+            alert(session, Term(N_("审计校验未通过")), report)
+    ctx.progress.report(1, 1, Term(N_("校验完成")))
     stamp = dt.datetime.now(LOCAL_ZONE).strftime("%Y%m%d-%H%M%S")
+    message: str
     if check.ok:
-        message = "审计链完整，数据核对一致"
+        message = Term(N_("审计链完整，数据核对一致"))
     else:
         found = [lines[0]] if not chain.ok else []
         if not tables.ok:
-            found.append(f"数据核对发现 {len(tables.differences)} 处不一致")
-        message = "审计校验未通过，已通知管理员：" + "；".join(found) + "。详见报告文件"
+            found.append(differences)
+        if len(found) == 2:
+            found = [Phrase(N_("%(first)s；%(second)s"), {"first": found[0], "second": found[1]})]
+        message = Phrase(
+            N_("审计校验未通过，已通知管理员：%(found)s。详见报告文件"), {"found": found[0]}
+        )
     problem = None if check.ok else jobs.AUDIT_FAILED
     return jobs.Output(f"审计校验报告-{stamp}.txt", TEXT_CONTENT_TYPE, message, problem)
 

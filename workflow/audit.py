@@ -25,6 +25,7 @@ from sqlalchemy import BigInteger, Table, TextClause, bindparam, select, text
 from sqlalchemy.orm import Session
 
 from workflow.db import lock_row
+from workflow.messages import N_, Phrase, Term
 from workflow.models import AuditEvent, ChainHead, User, utcnow
 
 GENESIS_HASH = "0" * 64
@@ -373,12 +374,16 @@ def _iter_events(session: Session) -> Iterator[tuple[Any, ...]]:
         last = rows[-1][0]
 
 
+# What a verification found is kept as msgids (`Phrase`, `Term`): the job that verifies
+# shows it in the language of whoever reads it.
 def _gap(expected: int, seq: int) -> str:
-    return f"序号不连续：应为 {expected}，实为 {seq}"
+    return Phrase(
+        N_("序号不连续：应为 %(expected)s，实为 %(seq)s"), {"expected": expected, "seq": seq}
+    )
 
 
-_BAD_LINK = "prev_hash 与上一事件的哈希不符"
-_BAD_HASH = "事件内容与其哈希不符（记录被修改）"
+_BAD_LINK = Term(N_("prev_hash 与上一事件的哈希不符"))
+_BAD_HASH = Term(N_("事件内容与其哈希不符（记录被修改）"))
 
 
 def _row_digest(row: tuple[Any, ...], prev_hash: str) -> str:
@@ -563,21 +568,28 @@ def verify_chain(session: Session, checkpoint: Mapping[str, Any] | None = None) 
     head = session.get(ChainHead, 1)
     if first_bad is None and head is not None and (head.seq != last_seq or head.hash != prev_hash):
         first_bad = last_seq + 1
-        problem = (
-            f"链尾被截断或链头不符：链头记录为第 {head.seq} 号事件，实际最后为第 {last_seq} 号"
+        problem = Phrase(
+            N_("链尾被截断或链头不符：链头记录为第 %(head)s 号事件，实际最后为第 %(last)s 号"),
+            {"head": head.seq, "last": last_seq},
         )
     if first_bad is None and checkpoint is not None:
         cp_seq = int(checkpoint["seq"])
         cp_hash = str(checkpoint["hash"])
         if cp_seq > last_seq:
             first_bad = last_seq + 1
-            problem = f"链尾被截断：检查点为第 {cp_seq} 号事件，实际最后为第 {last_seq} 号"
+            problem = Phrase(
+                N_("链尾被截断：检查点为第 %(checkpoint)s 号事件，实际最后为第 %(last)s 号"),
+                {"checkpoint": cp_seq, "last": last_seq},
+            )
         else:
             at_cp = session.execute(
                 select(AuditEvent.hash).where(AuditEvent.seq == cp_seq)
             ).scalar_one_or_none()
             if at_cp != cp_hash:
-                first_bad, problem = cp_seq, f"第 {cp_seq} 号事件的哈希与检查点不符"
+                first_bad = cp_seq
+                problem = Phrase(
+                    N_("第 %(checkpoint)s 号事件的哈希与检查点不符"), {"checkpoint": cp_seq}
+                )
     return Verification(
         ok=first_bad is None,
         events=count,

@@ -13,7 +13,9 @@ A job is a row of `jobs` (`workflow.models.Job`) before it is a message on the q
   renews the lease (`heartbeat_at`); it is written only while the attempt still holds the row.
 - **finish** (`execute`): the result file goes into the object store under ``jobs/`` first,
   then the row becomes `done` with its key, name, size and SHA-256; a failure becomes `failed`
-  with a Chinese message. `storage gc` keeps every key a job row names and collects the
+  with a message. A message is kept in Chinese and as its msgid and parameters
+  (`message_i18n`, `error_i18n`: `workflow.messages.stored`), so the pages show it in the
+  language of whoever reads it. `storage gc` keeps every key a job row names and collects the
   others under ``jobs/`` (a worker that died between the two steps).
 - **lease** (`sweep`): a running job whose heartbeat is older than the lease was lost with its
   worker; it goes back to `queued` and runs again from the start, up to `MAX_ATTEMPTS` claims,
@@ -40,7 +42,7 @@ from workflow.audit import record_event
 from workflow.db import lock_key, serialise, unit_of_work
 from workflow.errors import Conflict, DomainError, Forbidden, InvalidValue, NotFound
 from workflow.maintenance import JOB_PREFIX
-from workflow.messages import N_
+from workflow.messages import N_, Phrase, stored
 from workflow.models import Assessment, Job, User, utcnow
 from workflow.states import Role
 
@@ -311,6 +313,7 @@ def claim(factory: Factory, job_id: int, *, now: dt.datetime | None = None) -> C
                 heartbeat_at=now,
                 progress_done=0,
                 error=None,
+                error_i18n=None,
                 error_code=None,
             )
             .execution_options(synchronize_session=False)
@@ -338,7 +341,10 @@ class Progress:
     _last: float = field(default=0.0, repr=False)
 
     def report(self, done: int, total: int | None, message: str | None = None) -> None:
-        """Write the progress and renew the lease; raise LeaseLost when the job was taken."""
+        """Write the progress and renew the lease; raise LeaseLost when the job was taken.
+
+        `message` is best a `Phrase` (or a `Term`): the page shows it in the reader's language.
+        """
         now_mono = time.monotonic()
         if total is not None and done < total and now_mono - self._last < self.min_interval:
             return
@@ -350,7 +356,8 @@ class Progress:
                 .values(
                     progress_done=done,
                     progress_total=total,
-                    message=message,
+                    message=None if message is None else str(message),
+                    message_i18n=stored(message),
                     heartbeat_at=utcnow(),
                 )
                 .execution_options(synchronize_session=False)
@@ -361,7 +368,8 @@ class Progress:
 
 @dataclass(frozen=True)
 class Output:
-    """What a runner produced: the file written to its stream, and a line for people."""
+    """What a runner produced: the file written to its stream, and a line for people (a
+    `Phrase`: kept with its msgid and parameters, shown in the reader's language)."""
 
     filename: str
     content_type: str
@@ -388,7 +396,8 @@ class JobContext:
 
 
 #: Runs one kind of job: writes the file to the stream, reports progress, returns its name.
-#: A refusal (`DomainError`) fails the job with its Chinese message.
+#: A refusal (`DomainError`) fails the job with its message (kept as its template and
+#: parameters, shown in the reader's language).
 Runner = Callable[[JobContext, IO[bytes]], Output]
 
 
@@ -423,12 +432,13 @@ def execute(
             log.warning("job %s attempt %s lost its lease; stopped", job_id, taken.attempt)
             return None
         except DomainError as exc:
-            return _fail(factory, taken, exc.code, exc.message)
+            return _fail(factory, taken, exc.code, Phrase(exc.template, exc.params))
         except Exception as exc:
             log.exception("job %s failed", job_id)
-            return _fail(
-                factory, taken, "job_crashed", f"任务执行出错（{type(exc).__name__}），请联系管理员"
+            crashed = Phrase(
+                N_("任务执行出错（%(error)s），请联系管理员"), {"error": type(exc).__name__}
             )
+            return _fail(factory, taken, "job_crashed", crashed)
 
 
 def _finish(
@@ -454,7 +464,8 @@ def _finish(
                 filename=output.filename,
                 size=size,
                 sha256=sha256,
-                message=output.message,
+                message=str(output.message),
+                message_i18n=stored(output.message),
                 error_code=output.problem,
                 finished_at=utcnow(),
                 heartbeat_at=utcnow(),
@@ -472,7 +483,13 @@ def _fail(factory: Factory, c: Claim, code: str, message: str) -> str | None:
         result = session.execute(
             update(Job)
             .where(*_held(c))
-            .values(status=FAILED, error_code=code, error=message, finished_at=utcnow())
+            .values(
+                status=FAILED,
+                error_code=code,
+                error=str(message),
+                error_i18n=stored(message),
+                finished_at=utcnow(),
+            )
             .execution_options(synchronize_session=False)
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]
@@ -514,10 +531,15 @@ def sweep(
         for job_id, attempt in stale:
             held = (Job.id == job_id, Job.status == RUNNING, Job.attempt == attempt)
             if attempt >= max_attempts:
+                lost = Phrase(
+                    N_("任务执行 %(attempts)s 次均中断（工作进程停止），已放弃；请重新发起"),
+                    {"attempts": attempt},
+                )
                 values: dict[str, Any] = {
                     "status": FAILED,
                     "error_code": "job_lost",
-                    "error": f"任务执行 {attempt} 次均中断（工作进程停止），已放弃；请重新发起",
+                    "error": str(lost),
+                    "error_i18n": stored(lost),
                     "finished_at": now,
                 }
                 target = abandoned

@@ -19,7 +19,7 @@ translate and compile the catalog (web/portal/README.md).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +46,71 @@ class Phrase(str):
         phrase = super().__new__(cls, format_message(template, params or {}))
         phrase.template, phrase.params = template, dict(params or {})
         return phrase
+
+
+class Lines(str):
+    """Texts put one under another (a report's lines): Chinese as text, each line translated
+    on its own when shown (a line may be a `Phrase`, a `Term` or plain data)."""
+
+    lines: tuple[str, ...]
+
+    def __new__(cls, lines: Iterable[str]) -> Lines:
+        parts = tuple(lines)
+        text = super().__new__(cls, "\n".join(parts))
+        text.lines = parts
+        return text
+
+
+#: A stored text (`stored`): a msgid and its parameters, ``{"msgid": …, "params": {…}}``
+#: (a `Term`: the msgid alone), or ``{"lines": […]}``; a parameter is such a text, or data.
+StoredText = dict[str, Any]
+
+
+def stored(text: str | None) -> StoredText | None:
+    """Return what to keep of a text so it can be shown in any language later: its msgid and
+    parameters (a `Phrase`, a `Term`, `Lines`), or None for plain text (data, or a text
+    written before there were msgids: it is shown as it is).
+
+    Stored beside the Chinese text (the job's line, the message's title and body), rendered
+    by `render_stored` in the language of whoever reads it.
+    """
+    if isinstance(text, Phrase | Term | Lines):
+        return _stored_value(text)
+    return None
+
+
+def _stored_value(value: object) -> Any:
+    if isinstance(value, Phrase):
+        params = {name: _stored_value(v) for name, v in value.params.items()}
+        return {"msgid": value.template, "params": params} if params else {"msgid": value.template}
+    if isinstance(value, Term):
+        return {"msgid": str(value)}
+    if isinstance(value, Lines):
+        return {"lines": [_stored_value(line) for line in value.lines]}
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return str(value)  # data as the Chinese text shows it (a name, a Decimal, a date)
+
+
+def render_stored(text: Any, translate: Callable[[str], str]) -> str:
+    """Render a stored text with `translate` (msgid → the msgstr of the reader's language).
+
+    With the msgids themselves (Chinese) it gives back the text as it was written. A msgstr
+    that does not fit its parameters raises (KeyError, TypeError, ValueError): the caller
+    shows the stored Chinese text instead.
+    """
+    if not isinstance(text, dict):
+        return "" if text is None else str(text)
+    if "lines" in text:
+        return "\n".join(render_stored(line, translate) for line in text["lines"])
+    template = translate(str(text["msgid"]))
+    params = text.get("params")
+    if not params:
+        return template
+    return template % {
+        name: render_stored(value, translate) if isinstance(value, dict) else value
+        for name, value in params.items()
+    }
 
 
 #: code → its general Chinese text (no parameters). Keep sorted by code.

@@ -769,6 +769,10 @@ class Notification(Base):
     kind: Mapped[str] = mapped_column(String(32))
     title: Mapped[str] = mapped_column(String(300))
     body: Mapped[str] = mapped_column(Text, default="")
+    # Title and body as their msgids and parameters (`workflow.messages.stored`), shown in
+    # the reader's language; None: shown as written (written before 0013, or plain text).
+    title_i18n: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    body_i18n: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     link: Mapped[str | None] = mapped_column(String(300))
     assessment_id: Mapped[int | None] = mapped_column(ForeignKey("assessments.id"))
     item_id: Mapped[int | None] = mapped_column(ForeignKey("items.id"))
@@ -860,6 +864,9 @@ class Job(Base):
     progress_done: Mapped[int] = mapped_column(Integer, default=0)
     progress_total: Mapped[int | None] = mapped_column(Integer)
     message: Mapped[str | None] = mapped_column(Text)  # what it is doing, or what it did
+    # The same as its msgid and parameters (`workflow.messages.stored`), shown in the
+    # reader's language; None: shown as written (plain text, or written before 0013).
+    message_i18n: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     attempt: Mapped[int] = mapped_column(Integer, default=0)
     storage_key: Mapped[str | None] = mapped_column(String(1024))
     filename: Mapped[str | None] = mapped_column(String(255))
@@ -873,5 +880,6 @@ class Job(Base):
     finished_at: Mapped[dt.datetime | None]
     error_code: Mapped[str | None] = mapped_column(String(64))
     error: Mapped[str | None] = mapped_column(Text)  # Chinese, for people
+    error_i18n: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # as `message_i18n`
 
     created_by: Mapped[User | None] = relationship()

@@ -54,7 +54,7 @@ from workflow.audit import record_event
 from workflow.db import lock_row, unit_of_work
 from workflow.docnumbers import NumberNote, check_document_no, issue_year_notes
 from workflow.errors import BadRequest, Conflict, DomainError, Forbidden, InvalidValue, NotFound
-from workflow.messages import Phrase
+from workflow.messages import N_, Phrase, Term
 from workflow.models import (
     Assessment,
     Category,
@@ -1092,7 +1092,9 @@ class IssueRun:
     notices: list[Notice] = dataclasses.field(default_factory=list)
     skipped: list[str] = dataclasses.field(default_factory=list)  # "部门：原因"
     summary: Notice | None = None
-    summary_skipped: str | None = None  # why no summary, when `summary` is None
+    #: Why no summary, when `summary` is None (a `Phrase` or `Term`: a job shows it in the
+    #: language of whoever reads it).
+    summary_skipped: str | None = None
 
     @property
     def issued_nothing(self) -> bool:
@@ -1158,7 +1160,7 @@ def issue_for_all_departments(
         if progress is not None:
             progress(done, total, dep_name)
     if not run.notices:
-        run.summary_skipped = "没有部门的考核结果通知书可以印发，汇总表也不印发"
+        run.summary_skipped = Term(N_("没有部门的考核结果通知书可以印发，汇总表也不印发"))
     else:
         try:
             with unit_of_work(factory) as session:
@@ -1172,7 +1174,7 @@ def issue_for_all_departments(
                     verify_base_url=verify_base_url,
                 ).notice
         except DomainError as exc:
-            run.summary_skipped = exc.message
+            run.summary_skipped = Phrase(exc.template, exc.params)
     if progress is not None:
-        progress(total, total, "汇总表")
+        progress(total, total, Term(N_("汇总表")))
     return run

@@ -28,7 +28,7 @@ from scoring.routine import KIND_LABELS
 from workflow.audit import record_event
 from workflow.db import translate_conflicts
 from workflow.errors import BadRequest, InvalidValue, NotFound
-from workflow.messages import N_
+from workflow.messages import N_, Phrase, Term, stored
 from workflow.models import (
     Assessment,
     Department,
@@ -179,7 +179,13 @@ def recipients(
 
 @dataclass(frozen=True)
 class Message:
-    """What to say: the same words in the inbox, the e-mail and the webhook."""
+    """What to say: the same words in the inbox, the e-mail and the webhook.
+
+    Title and body are best `Phrase`s (a msgid and its parameters, `workflow.messages`): the
+    inbox keeps them as such beside the Chinese text and shows them in the language of whoever
+    reads them. E-mails and webhooks go out in Chinese (a user has no language of their own;
+    the portal's language is a cookie of their browser). Plain text is shown as it is.
+    """
 
     kind: str
     title: str
@@ -223,8 +229,10 @@ def send_many(
         note = Notification(
             user_id=person.user_id,
             kind=message.kind,
-            title=message.title,
-            body=message.body,
+            title=str(message.title),
+            body=str(message.body),
+            title_i18n=stored(message.title),
+            body_i18n=stored(message.body),
             link=message.link,
             assessment_id=message.assessment_id,
             item_id=message.item_id,
@@ -239,7 +247,7 @@ def send_many(
     session.add_all([r[2] for r in rows])
     session.flush()
     outbox = [
-        outbox_row(person, channel, message.title, message.body, note, now)
+        outbox_row(person, channel, str(message.title), str(message.body), note, now)
         for person, message, note, external in rows
         if not person.digest
         for channel in external
@@ -320,7 +328,7 @@ def _forget_after_rollback(session: Session) -> None:
 # --- what the engine notifies -------------------------------------------------------------
 
 
-def _item_words(session: Session, item: Item) -> tuple[str, str]:
+def _item_words(session: Session, item: Item) -> tuple[str, Phrase]:
     department, code, title = session.execute(
         select(Department.name, Indicator.code, Indicator.title)
         .select_from(Item)
@@ -329,7 +337,7 @@ def _item_words(session: Session, item: Item) -> tuple[str, str]:
         .where(Item.id == item.id)
     ).one()
     short = title if len(title) <= 30 else title[:29] + "…"
-    return department, f"指标{code} {short}"
+    return department, Phrase(N_("指标%(code)s %(title)s"), {"code": code, "title": short})
 
 
 #: The item actions that notify the item's department.
@@ -365,36 +373,51 @@ def on_transition(
     if not people:
         return
     department, indicator = _item_words(session, item)
+    words: dict[str, object] = {"department": department, "indicator": indicator}
     if trigger == "return":
-        kind, title = "item_returned", f"{indicator}：被退回修改"
-        body = (
-            f"{department}的考核事项“{indicator}”被退回修改。\n"
-            f"退回原因：{comment or '（未填写）'}\n请修改后重新提交。"
+        kind, title = "item_returned", N_("%(indicator)s：被退回修改")
+        body = N_(
+            "%(department)s的考核事项“%(indicator)s”被退回修改。\n"
+            "退回原因：%(reason)s\n请修改后重新提交。"
         )
+        words["reason"] = comment or Term(N_("（未填写）"))
     elif trigger == "reject_appeal":
-        kind, title = "appeal_decided", f"{indicator}：申诉被驳回"
-        body = f"{department}对考核事项“{indicator}”的申诉被驳回，维持原评分。"
+        kind, title = "appeal_decided", N_("%(indicator)s：申诉被驳回")
+        body = N_("%(department)s对考核事项“%(indicator)s”的申诉被驳回，维持原评分。")
     elif appeal and hidden:  # decided, but its score is not the department's to see yet
-        kind, title = "appeal_decided", f"{indicator}：申诉已复核"
-        body = f"{department}对考核事项“{indicator}”的申诉已复核，结果在考核结果公示后可查看。"
-    elif appeal and total_before is not None and item.total == total_before:
-        kind, title = "appeal_decided", f"{indicator}：申诉已复核，合计分数未变"
-        body = (
-            f"{department}对考核事项“{indicator}”的申诉经复核重新评分，"
-            f"合计分数未变（{item.total} 分），可登录系统查看。"
+        kind, title = "appeal_decided", N_("%(indicator)s：申诉已复核")
+        body = N_(
+            "%(department)s对考核事项“%(indicator)s”的申诉已复核，结果在考核结果公示后可查看。"
         )
+    elif appeal and total_before is not None and item.total == total_before:
+        kind, title = "appeal_decided", N_("%(indicator)s：申诉已复核，合计分数未变")
+        body = N_(
+            "%(department)s对考核事项“%(indicator)s”的申诉经复核重新评分，"
+            "合计分数未变（%(total)s 分），可登录系统查看。"
+        )
+        words["total"] = item.total
     elif appeal:
-        kind, title = "appeal_decided", f"{indicator}：申诉已复核改分"
-        body = f"{department}对考核事项“{indicator}”的申诉经复核，已重新评分，可登录系统查看。"
+        kind, title = "appeal_decided", N_("%(indicator)s：申诉已复核改分")
+        body = N_(
+            "%(department)s对考核事项“%(indicator)s”的申诉经复核，已重新评分，可登录系统查看。"
+        )
     else:
-        kind, title = "item_scored", f"{indicator}：已评分"
-        body = f"{department}的考核事项“{indicator}”已评分，可登录系统查看。"
+        kind, title = "item_scored", N_("%(indicator)s：已评分")
+        body = N_("%(department)s的考核事项“%(indicator)s”已评分，可登录系统查看。")
+    text = Phrase(body, words)
     if comment and trigger != "return":
-        body += f"\n说明：{comment}"
+        text = Phrase(N_("%(message)s\n说明：%(comment)s"), {"message": text, "comment": comment})
     send(
         session,
         people,
-        Message(kind, title, body, f"/portal/items/{item.id}", item.assessment_id, item.id),
+        Message(
+            kind,
+            Phrase(title, {"indicator": indicator}),
+            text,
+            f"/portal/items/{item.id}",
+            item.assessment_id,
+            item.id,
+        ),
         now=now,
     )
 
@@ -415,16 +438,30 @@ def notice_outdated(session: Session, item: Item, actor: User, now: dt.datetime)
     if not people:
         return
     _, indicator = _item_words(session, item)
-    what = "初步结果通知" if notice.is_preliminary else "考核结果通知书"
-    number = (notice.snapshot or {}).get("document_no") or "（无文号）"
+    what = Term(N_("初步结果通知") if notice.is_preliminary else N_("考核结果通知书"))
+    number = (notice.snapshot or {}).get("document_no") or Term(N_("（无文号）"))
     send(
         session,
         people,
         Message(
             "notice_outdated",
-            f"{department.name}：{what}需重新印发",
-            f"{department.name}的考核事项“{indicator}”已重新评分，已印发的{what}"
-            f"（第 {notice.version} 版，{number}）与现在的结果不一致，请重新印发。",
+            Phrase(
+                N_("%(department)s：%(what)s需重新印发"),
+                {"department": department.name, "what": what},
+            ),
+            Phrase(
+                N_(
+                    "%(department)s的考核事项“%(indicator)s”已重新评分，已印发的%(what)s"
+                    "（第 %(version)s 版，%(number)s）与现在的结果不一致，请重新印发。"
+                ),
+                {
+                    "department": department.name,
+                    "indicator": indicator,
+                    "what": what,
+                    "version": notice.version,
+                    "number": number,
+                },
+            ),
             f"/progress/departments/{department.id}/notices",
             item.assessment_id,
             item.id,
@@ -439,17 +476,17 @@ def results_published(session: Session, assessment: Assessment, now: dt.datetime
         select(Department.id).where(Department.assessment_id == assessment.id)
     ).all()
     people = recipients(session, department_ids=department_ids)
-    closes = assessment.appeal_closes_at
-    body = f"{assessment.title}的考核结果已公示。"
-    if closes is not None:
-        body += "如有异议，请在申诉期内提出。"
+    if assessment.appeal_closes_at is None:
+        body = N_("%(title)s的考核结果已公示。")
+    else:
+        body = N_("%(title)s的考核结果已公示。如有异议，请在申诉期内提出。")
     send(
         session,
         people,
         Message(
             "results_published",
-            f"{assessment.year} 年度考核结果公示",
-            body,
+            Phrase(N_("%(year)s 年度考核结果公示"), {"year": assessment.year}),
+            Phrase(body, {"title": assessment.title}),
             # The department's page of that year (its scores, its appeals): /publication/
             # speaks of whichever year's 公示 runs when the message is read.
             f"/portal/?year={assessment.year}",
@@ -468,14 +505,18 @@ def routine_rejected(
     read in January, when next year's page is the default)."""
     people = recipients(session, department_ids=[record.department_id], exclude=actor.id)
     year = session.scalar(select(Assessment.year).where(Assessment.id == record.assessment_id))
-    kind = KIND_LABELS.get(record.kind, "平时考核材料")
+    kind = Term(KIND_LABELS.get(record.kind) or N_("平时考核材料"))
+    words = {"kind": kind, "period": record.period}
     send(
         session,
         people,
         Message(
             "routine_rejected",
-            f"平时考核记录被退回：{kind} {record.period}",
-            f"{kind}（{record.period}）被退回。\n理由：{record.reason or '（未填写）'}",
+            Phrase(N_("平时考核记录被退回：%(kind)s %(period)s"), words),
+            Phrase(
+                N_("%(kind)s（%(period)s）被退回。\n理由：%(reason)s"),
+                {**words, "reason": record.reason or Term(N_("（未填写）"))},
+            ),
             f"/portal/routine?year={year}",
             record.assessment_id,
         ),

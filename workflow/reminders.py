@@ -30,19 +30,20 @@ from workflow import notify
 from workflow.assessments import assessment_status
 from workflow.calendar import StageView, stage_calendar, work_calendar
 from workflow.db import unit_of_work
+from workflow.messages import N_, Lines, Phrase, Term
 from workflow.models import Assessment, Department, Item, Notification, utcnow
 from workflow.notify import Message, Recipient
 from workflow.permissions import member_units
 from workflow.states import Role, State
-from workflow.workdays import UnknownYear, local_date
+from workflow.workdays import UNKNOWN_YEAR, UnknownYear, local_date
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 # The queues staff are reminded of: the state waiting, its stage, the role acting on it.
 QUEUES: tuple[tuple[State, str | None, Role, str], ...] = (
-    (State.SUBMITTED, "review", Role.REVIEWER, "待初审"),
-    (State.REVIEWED, "verify", Role.VERIFIER, "待核实"),
-    (State.VERIFIED, "score", Role.SCORER, "待评分"),
-    (State.APPEALED, None, Role.SCORER, "申诉待处理"),
+    (State.SUBMITTED, "review", Role.REVIEWER, N_("待初审")),
+    (State.REVIEWED, "verify", Role.VERIFIER, N_("待核实")),
+    (State.VERIFIED, "score", Role.SCORER, N_("待评分")),
+    (State.APPEALED, None, Role.SCORER, N_("申诉待处理")),
 )
 TO_SUBMIT = (State.DRAFT.value, State.RETURNED.value)
 
@@ -56,14 +57,25 @@ class Report:
     digests: int = 0
 
 
+def _problem(assessment: Assessment, problem: str) -> str:
+    return Phrase(
+        N_("%(assessment)s：%(problem)s"), {"assessment": assessment.title, "problem": problem}
+    )
+
+
 def _left_words(left: int | None, due: dt.date | None) -> str:
     if due is None or left is None:
         return ""
     if left < 0:
-        return f"（{due.isoformat()} 截止，已逾期 {-left} 个工作日）"
+        return Phrase(
+            N_("（%(due)s 截止，已逾期 %(days)s 个工作日）"),
+            {"due": due.isoformat(), "days": -left},
+        )
     if left == 0:
-        return f"（今天 {due.isoformat()} 截止）"
-    return f"（{due.isoformat()} 截止，剩余 {left} 个工作日）"
+        return Phrase(N_("（今天 %(due)s 截止）"), {"due": due.isoformat()})
+    return Phrase(
+        N_("（%(due)s 截止，剩余 %(days)s 个工作日）"), {"due": due.isoformat(), "days": left}
+    )
 
 
 def plan(session: Session, now: dt.datetime) -> tuple[list[tuple[Recipient, Message]], list[str]]:
@@ -82,12 +94,12 @@ def plan(session: Session, now: dt.datetime) -> tuple[list[tuple[Recipient, Mess
             if not calendar.is_workday(today):
                 continue  # no reminders on a holiday or a weekend (调休 Saturdays do work)
         except UnknownYear as exc:
-            problems.append(f"{assessment.title}：{exc}")
+            problems.append(_problem(assessment, Phrase(UNKNOWN_YEAR, {"year": exc.year})))
             continue
         stages = {s.name: s for s in stage_calendar(session, assessment, now)}
         unknown = [s.problem for s in stages.values() if s.problem]
         if unknown:
-            problems.append(f"{assessment.title}：{unknown[0]}")
+            problems.append(_problem(assessment, unknown[0]))
         counts: dict[tuple[str, int], int] = {
             (state, dep): n
             for state, dep, n in session.execute(
@@ -131,15 +143,17 @@ def _department_reminders(
         n = to_submit.get(person.department_id, 0)
         if not n:
             continue
+        words = {"n": n, "due": due.isoformat(), "left": _left_words(left, due)}
         if left < 0:
-            kind, title = "overdue", f"逾期：{n} 个考核事项未提交"
-            body = (
-                f"自评提交截止日期 {due.isoformat()} 已过，"
-                f"尚有 {n} 个考核事项未提交{_left_words(left, due)}。"
+            kind = "overdue"
+            title = Phrase(N_("逾期：%(n)s 个考核事项未提交"), words)
+            body = Phrase(
+                N_("自评提交截止日期 %(due)s 已过，尚有 %(n)s 个考核事项未提交%(left)s。"), words
             )
         elif left <= person.remind_days:
-            kind, title = "deadline_near", f"截止提醒：{n} 个考核事项待提交"
-            body = f"尚有 {n} 个考核事项未提交{_left_words(left, due)}，请按时提交。"
+            kind = "deadline_near"
+            title = Phrase(N_("截止提醒：%(n)s 个考核事项待提交"), words)
+            body = Phrase(N_("尚有 %(n)s 个考核事项未提交%(left)s，请按时提交。"), words)
         else:
             continue
         out.append(
@@ -184,12 +198,17 @@ def _queue_reminders(
             left = stage.working_days_left if stage else None
             due = stage.due_on if stage else None
             late = late or (left is not None and left < 0)
-            lines.append(f"{label} {n} 项{_left_words(left, due)}")
+            lines.append(
+                Phrase(
+                    N_("%(queue)s %(n)s 项%(left)s"),
+                    {"queue": Term(label), "n": n, "left": _left_words(left, due)},
+                )
+            )
             total += n
         if not total:
             continue
-        title = f"待办：{total} 个考核事项等待处理"
-        body = "您的待办队列：\n" + "\n".join(lines)
+        title = Phrase(N_("待办：%(n)s 个考核事项等待处理"), {"n": total})
+        body = Lines([Term(N_("您的待办队列：")), *lines])
         kind = "overdue" if late else "queue_waiting"
         out.append(
             (
@@ -228,8 +247,10 @@ def write_reminders(session: Session, now: dt.datetime) -> Report:
         day = local_date(now, SHANGHAI).isoformat()
         notify.alert_admins(
             session,
-            "无法计算工作日，已跳过相关提醒",
-            f"{problem}。请在“考核日历”中补充该年度的节假日安排。",
+            Term(N_("无法计算工作日，已跳过相关提醒")),
+            Phrase(
+                N_("%(problem)s。请在“考核日历”中补充该年度的节假日安排。"), {"problem": problem}
+            ),
             dedup=f"calendar_unknown:{day}:{hashlib.sha256(problem.encode()).hexdigest()[:16]}",
             now=now,
         )

@@ -10,6 +10,7 @@ Each refusal's message must be a literal template (extracted by pybabel), not an
 from __future__ import annotations
 
 import ast
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,14 +20,17 @@ from flask import Flask
 
 from scoring.pdf import PdfUnavailable
 from storage.errors import FileTooLarge
-from web.portal.i18n import TRANSLATIONS, init_i18n
+from web.portal.i18n import TRANSLATIONS, init_i18n, stored_text
 from workflow.errors import Conflict, DomainError, InvalidValue, ServiceUnavailable
 from workflow.messages import (
     MESSAGES,
     PDF_CONVERSION_FAILED,
     PDF_OFFICE_MISSING,
+    Lines,
     Phrase,
     Term,
+    render_stored,
+    stored,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -240,6 +244,37 @@ def test_a_reason_inside_a_message_is_translated_with_it(app: Flask) -> None:
             "The letterhead is not a valid Word document (.docx): "
             "The file's content does not match its extension .docx (found: PDF)"
         )
+
+
+def test_a_stored_text_renders_as_written_and_in_english(app: Flask) -> None:
+    """A job's line or a message is kept as msgids and parameters (JSON); with the msgids it
+    reads as it was written, in English as the catalog says; plain text has nothing stored."""
+    problem = Term("事件内容与其哈希不符（记录被修改）")
+    chain = Phrase(
+        "审计链校验失败：第一个异常事件序号 %(seq)s（%(problem)s）", {"seq": 7, "problem": problem}
+    )
+    text = Lines(
+        [
+            Phrase("审计校验未通过，已通知管理员：%(found)s。详见报告文件", {"found": chain}),
+            "  数据",
+            "",
+        ]
+    )
+    kept = stored(text)
+    assert kept is not None and json.loads(json.dumps(kept)) == kept
+    assert render_stored(kept, lambda msgid: msgid) == text
+    assert stored("已导出考核结果") is None and stored(None) is None
+    with app.test_request_context("/jobs", headers={"Cookie": "lang=en"}):
+        assert stored_text(kept, text) == (
+            "Audit verification failed, the administrators were told: Audit chain verification "
+            "failed: first bad event #7 (the event does not match its hash (the record was "
+            "changed)). See the report file\n  数据\n"
+        )
+        assert stored_text(None, "旧的文字") == "旧的文字"
+        # A msgstr that does not fit its parameters: the Chinese as written, never a 500.
+        assert stored_text({"msgid": "已导出%(table)s", "params": {"x": 1}}, "已导出") == "已导出"
+    with app.test_request_context("/jobs"):
+        assert stored_text(kept, "") == text
 
 
 @pytest.mark.parametrize("code", sorted(MESSAGES))

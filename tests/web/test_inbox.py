@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Callable
 
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tests.factories import World
+from storage.local import LocalStore
+from tests.factories import World, submit_items
 from tests.web.conftest import text
-from workflow import notify
-from workflow.models import AuditEvent, Notification
+from workflow import notify, reminders
+from workflow.actions import TransitionRequest, transition_item
+from workflow.models import AuditEvent, Indicator, Notification
 from workflow.notify import Message
 
 Login = Callable[[str], FlaskClient]
@@ -53,6 +57,42 @@ def test_header_counts_unread_and_the_inbox_marks_read(
     assert other.post(f"/me/messages/{newest.id}/read").status_code == 404
     assert member.post("/me/messages/read-all").status_code == 303
     assert 'class="badge"' not in text(member.get("/me/messages")).split("</header>")[0]
+
+
+def test_a_message_reads_in_the_language_of_whoever_reads_it(
+    app: Flask, world: World, session: Session, store: LocalStore, login: Login
+) -> None:
+    """The engine writes a message once; the inbox shows it in the reader's language. One
+    written before the msgids were kept (plain text) is shown as it was written."""
+    item = world.item(session, world.dep_a, "1")
+    submit_items(session, store, world, [item, world.item(session, world.dep_b, "1")])
+    transition_item(
+        session, item.id, world.reviewer, TransitionRequest("return", item.version, "缺少会议记录")
+    )
+    session.commit()
+    _send(session, world, 1)  # plain text: as an old row
+    reminders.send_reminders(app.extensions["sessionmaker"], dt.date(2018, 9, 3))
+    code = session.get_one(Indicator, item.indicator_id).code
+
+    member = login("member_a")
+    chinese = text(member.get("/me/messages"))
+    assert f"指标{code} " in chinese and "：被退回修改</strong>" in chinese
+    assert "被退回修改。\n退回原因：缺少会议记录\n请修改后重新提交。" in chinese
+    assert "指标0：被退回修改" in chinese and "returned for changes" not in chinese
+
+    member.set_cookie("lang", "en")
+    english = text(member.get("/me/messages"))
+    assert re.search(rf"<strong>Indicator {code} [^<]*: returned for changes</strong>", english)
+    assert "was returned for changes.\nReason: 缺少会议记录\nPlease change it" in english
+    assert "退回原因：缺少会议记录" not in english and "请修改后重新提交" not in english
+    assert "指标0：被退回修改" in english  # the old row: as written
+
+    reviewer = login("reviewer")
+    assert "您的待办队列：\n待初审 1 项" in text(reviewer.get("/me/messages"))
+    reviewer.set_cookie("lang", "en")
+    queue = text(reviewer.get("/me/messages"))
+    assert "To do: 1 item(s) waiting" in queue and "Your queues:\nTo review: 1 item(s)" in queue
+    assert "待办" not in queue
 
 
 def test_a_link_to_another_site_is_never_followed(

@@ -135,3 +135,51 @@ def test_an_audit_verification_that_fails_reads_as_not_passed(
     row = session.get_one(Job, job_id)
     session.refresh(row)
     assert (row.status, row.error_code) == ("done", "audit_failed")
+    admin.set_cookie("lang", "en")  # what it found, in English: the nested phrases too
+    english = text(admin.get(f"/jobs/{job_id}"))
+    assert (
+        "Audit verification failed, the administrators were told: Audit chain verification "
+        f"failed: first bad event #{first.seq} (the event does not match its hash" in english
+    )
+    assert "审计校验未通过" not in english
+
+
+def test_a_jobs_line_reads_in_the_language_of_whoever_reads_it(
+    app: Flask, login: Login, session: Session
+) -> None:
+    """The worker writes the outcome once; the page shows it in the reader's language, and a
+    row written before the msgids were kept is shown as it was written."""
+    admin = login("admin")
+    page = text(admin.get("/jobs"))
+    aid = re.search(r'name="assessment_id" value="(\d+)"', page)
+    assert aid is not None
+    export = admin.post(
+        "/jobs", data={"kind": "export", "table": "matrix", "assessment_id": aid.group(1)}
+    )
+    export_id = int(export.headers["Location"].rsplit("/", 1)[-1])
+    assert _run(app, export_id) == "done"
+    notices = admin.post("/jobs", data={"kind": "notices", "assessment_id": aid.group(1)})
+    notices_id = int(notices.headers["Location"].rsplit("/", 1)[-1])
+    assert _run(app, notices_id) == "failed"  # no document number: a refusal, kept as its msgid
+    from workflow.models import Assessment
+
+    year = session.get_one(Assessment, int(aid.group(1))).year
+    old = Job(kind="archives", params={}, status="running", message="正在归档：旧部门")
+    session.add(old)
+    session.commit()
+
+    chinese = text(admin.get("/jobs"))
+    assert "尚未设置考核结果通知书的发文字号，请管理员" in chinese
+    assert "正在归档：旧部门" in chinese and "has not been set" not in chinese
+    assert f"已导出{year}年度进度总览" in text(admin.get(f"/jobs/{export_id}"))
+
+    admin.set_cookie("lang", "en")
+    english = text(admin.get("/jobs"))
+    assert "document number has not been set; an admin must enter" in english
+    assert "尚未设置" not in english
+    assert "正在归档：旧部门" in english  # an old row: as written
+    shown = text(admin.get(f"/jobs/{export_id}"))
+    assert f"Exported: Progress overview of {year}" in shown and "已导出" not in shown
+    failed = text(admin.get(f"/jobs/{notices_id}"))
+    assert "document number has not been set; an admin" in failed
+    assert "尚未设置" not in failed

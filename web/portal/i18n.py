@@ -9,10 +9,15 @@ answers in Chinese unless the client sends `Accept-Language: en`.
 Refusals of the engine and the store (`workflow/messages.py`) are rendered by
 `translate_message`, installed as their translator: the same catalog serves the API and the
 portal, and a message's parameters (item codes, figures) are kept in both languages.
+
+Texts written once and read later (a background job's line, an inbox message) are kept as
+their msgid and parameters beside the Chinese text (`workflow.messages.stored`); the pages
+render them with `stored_text` in the reader's language.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -28,6 +33,7 @@ TRANSLATIONS = Path(__file__).resolve().parent / "translations"
 LANGUAGES = {"zh": "中文", "en": "English"}
 COOKIE = "lang"
 
+log = logging.getLogger(__name__)
 babel = Babel()
 bp = Blueprint("i18n", __name__)
 
@@ -96,6 +102,19 @@ def _parameter(value: object) -> object:
     return value
 
 
+def stored_text(text: object, written: str | None) -> str:
+    """A text kept as its msgid and parameters (`workflow.messages.stored`: a job's line, an
+    inbox message) in the page's language; `written`, the Chinese text kept beside it, for a
+    row written before msgids were kept (or one whose English does not fit its parameters)."""
+    if text is None:
+        return written or ""
+    try:
+        return messages.render_stored(text, get_translations().ugettext)
+    except (KeyError, TypeError, ValueError):
+        log.warning("stored text %r does not render; shown as written", text, exc_info=True)
+        return written or ""
+
+
 def init_i18n(app: Flask) -> None:
     """Set up Flask-Babel with the portal's catalogs and the language switch."""
     babel.init_app(
@@ -106,4 +125,5 @@ def init_i18n(app: Flask) -> None:
     )
     messages.set_translator(translate_message)
     storage_errors.set_translator(translate_message)
+    app.add_template_global(stored_text, "stored_text")
     app.register_blueprint(bp)
