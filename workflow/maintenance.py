@@ -15,8 +15,9 @@ import logging
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Column, null, select
+from sqlalchemy import Column, Select, null, select
 from sqlalchemy.orm import Session
 
 from storage.base import CHUNK_SIZE, ObjectInfo, ObjectStore
@@ -49,6 +50,14 @@ def key_columns() -> list[Column[str]]:
         for table in sorted(Base.metadata.tables.values(), key=lambda t: t.name)
         if KEY_COLUMN in table.c
     ]
+
+
+def key_rows(column: Column[str], *names: str) -> Select[Any]:
+    """Select the rows of `column`'s table that refer to an object: the key, then the named
+    columns (NULL where the table has no such column)."""
+    table = column.table
+    others = [table.c[name] if name in table.c else null() for name in names]
+    return select(column, *others).where(column.is_not(None))
 
 
 def referenced_keys(session: Session) -> set[str]:
@@ -165,7 +174,9 @@ class VerifyReport:
 
 
 @dataclass
-class _Expected:
+class Expected:
+    """The hash and size the rows referring to one object expect of it, and those rows."""
+
     sha256: str | None
     size: int | None
     evidence_ids: list[int] = field(default_factory=list)
@@ -181,7 +192,7 @@ def verify_objects(session: Session, store: ObjectStore) -> VerifyReport:
     ``StorageUnavailable``: a verification that could not read is not a verdict.
     """
     report = VerifyReport()
-    for key, expected in sorted(_expected_objects(session).items()):
+    for key, expected in sorted(expected_objects(session).items()):
         refs = (tuple(expected.evidence_ids), tuple(expected.other_refs))
         try:
             reader = store.open(key)
@@ -207,26 +218,19 @@ def verify_objects(session: Session, store: ObjectStore) -> VerifyReport:
     return report
 
 
-def _expected_objects(session: Session) -> dict[str, _Expected]:
-    """Map every referenced key to the hash and size its rows expect of it."""
-    expected: dict[str, _Expected] = {}
+def expected_objects(session: Session) -> dict[str, Expected]:
+    """Map every referenced key to the hash and size its rows expect of it (`storage verify`,
+    `backup create`)."""
+    expected: dict[str, Expected] = {}
     for column in key_columns():
         table = column.table
-        sha_column = table.c.get("sha256")
-        size_column = table.c.get("size")
-        id_column = table.c.get("id")
-        stmt = select(
-            column,
-            sha_column if sha_column is not None else null(),
-            size_column if size_column is not None else null(),
-            id_column if id_column is not None else null(),
-        ).where(column.is_not(None))
-        if id_column is not None:
-            stmt = stmt.order_by(id_column)
+        stmt = key_rows(column, "sha256", "size", "id")
+        if "id" in table.c:
+            stmt = stmt.order_by(table.c.id)
         for key, sha256, size, row_id in session.execute(stmt):
             if sha256 is None:
                 sha256 = _hash_in_key(key)
-            entry = expected.setdefault(key, _Expected(sha256=sha256, size=size))
+            entry = expected.setdefault(key, Expected(sha256=sha256, size=size))
             if (entry.sha256, entry.size) != (sha256, size):
                 # Rows disagree about one content-addressed key: trust the key's own hash.
                 entry.sha256, entry.size = _hash_in_key(key), None

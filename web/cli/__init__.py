@@ -12,6 +12,7 @@ from web.cli import (
     archive,
     assessments,
     audit,
+    backup,
     demo,
     jobs,
     notices,
@@ -38,6 +39,7 @@ GROUPS = (
     jobs,
     units,
     assessments,
+    backup,
 )
 
 

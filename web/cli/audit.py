@@ -19,11 +19,16 @@ audit_group = AppGroup("audit", help="Verify and checkpoint the audit chain.")
 @audit_group.command("verify")
 @click.option("--checkpoint", "checkpoint_file", type=click.Path(dir_okay=False))
 def audit_verify(checkpoint_file: str | None) -> None:
-    """Exit 0 when the chain holds and the tables match it; 1 naming what does not."""
+    """Exit 0 when the chain holds and the tables match it; 1 naming what does not.
+
+    --checkpoint: a file of `audit checkpoint`, or a backup's manifest.json.
+    """
     cp = None
     if checkpoint_file:
         try:
             cp = json.loads(Path(checkpoint_file).read_text(encoding="utf-8"))
+            if isinstance(cp, dict) and isinstance(cp.get("checkpoint"), dict):
+                cp = cp["checkpoint"]  # a backup's manifest.json carries its checkpoint
             int(cp["seq"]), str(cp["hash"])
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise click.ClickException(f"检查点文件无效：{exc}") from exc

@@ -165,6 +165,10 @@ PAYLOAD_LABELS = {
     "force": N_("内容未变也重新印发"),
     "notice_cc": N_("抄送"),
     "hide_scores_until_published": N_("公示前对部门隐藏得分"),
+    "backup_created_at": N_("备份时间"),
+    "checkpoint_seq": N_("备份时审计链头序号"),
+    "checkpoint_hash": N_("备份时审计链头哈希"),
+    "object_count": N_("文件对象数"),
 }
 #: A payload whose keys are the scheme's scoring point codes (1.1, 10.1): read as code：value.
 CODE_KEYED = frozenset({"scores", "deductions", "rulings", "suggested"})

@@ -54,6 +54,7 @@ OTHER_ACTION_LABELS = {
     "scheme_frozen": N_("考核方案启用并冻结"),
     "notification_preferences_changed": N_("变更通知设置"),
     "job_requested": N_("发起后台任务"),
+    "backup_restored": N_("从备份恢复数据"),
 }
 SYSTEM_ACTOR = N_("系统")
 ACTION_TEXT: dict[str, str] = {**EVENT_LABELS, **OTHER_ACTION_LABELS}
@@ -72,6 +73,7 @@ TARGET_TYPES = {
     "unit_change": N_("单位调整"),
     "calendar": N_("工作日历"),
     "job": N_("后台任务"),
+    "backup": N_("备份"),
 }
 
 
