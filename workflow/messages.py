@@ -185,6 +185,9 @@ MESSAGES: dict[str, str] = {
     "notice_not_found": N_("通知书不存在"),
     "notice_not_issued": N_("通知书尚未印发"),
     "notification_not_found": N_("消息不存在"),
+    "object_altered": N_(
+        "该文件与上传时登记的内容不一致（可能已被改动或损坏），不能提供；请联系管理员核查"
+    ),
     "object_not_found": N_("文件在存储中不存在"),
     "office_kind": N_("参会、督查检查记录由市职转办登记"),
     "one_file_only": N_("每次请求只能上传一个文件"),
