@@ -51,7 +51,13 @@ from workflow.jobs import KINDS as JOB_KINDS
 from workflow.models import AuditEvent, Department, Indicator, Item
 from workflow.notify import CHANNEL_LABELS
 from workflow.notify import KINDS as NOTIFY_KINDS
-from workflow.reconcile import FIELD_LABELS, Difference, check_audit
+from workflow.reconcile import (
+    FIELD_LABELS,
+    PUBLICATION_TIMES,
+    TIME_SET,
+    Difference,
+    check_audit,
+)
 from workflow.spreadsheets import safe_csv_writer, xlsx_bytes
 from workflow.states import ROLE_LABELS, Role
 from workflow.units import KIND_LABELS as UNIT_CHANGE_KINDS
@@ -170,6 +176,7 @@ PAYLOAD_LABELS = {
     "closes_at": N_("结束时间"),
     "previous_window": N_("原申诉期"),
     "finalised_at": N_("最终确定时间"),
+    "reopened_at": N_("重新开启时间"),
     "departments": N_("部门数"),
     "indicators": N_("指标数"),
     "items": N_("事项数"),
@@ -413,6 +420,14 @@ RECONCILE_LABELS = [
     N_("不涉及声明及认定"),
     N_("部门总分"),
     N_("部门已评分事项数"),
+    N_("公示开始时间"),
+    N_("申诉开始时间"),
+    N_("申诉截止时间"),
+    N_("重新开启时间"),
+    N_("结果最终确定时间"),
+    N_("重新开启理由"),
+    N_("公示页面范围"),
+    N_("公示前向部门隐藏得分"),
 ]
 RULING_LABELS = {"pending": N_("待认定"), "upheld": N_("认定不涉及"), "rejected": N_("不予认定")}
 EVIDENCE_KEYS = {
@@ -445,6 +460,10 @@ def _value(field: str, value: Any) -> str:
         return gettext("是") if value else gettext("否")
     if field == "state":
         return state_label(str(value))
+    if field in PUBLICATION_TIMES:  # UTC in the trail: Beijing time, as the pages show it
+        return gettext("已设置") if value == TIME_SET else _time(str(value))
+    if field == "publication_page" and value in KEYED_VALUES[field]:
+        return gettext(KEYED_VALUES[field][str(value)])
     if field.endswith(".purpose") or field == "purpose":
         return gettext(PURPOSE_LABELS.get(str(value), str(value)))
     if field.startswith("not_involved[") and value in RULING_LABELS:
