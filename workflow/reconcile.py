@@ -2,14 +2,14 @@
 
 The chain proves the log; this proves the tables follow the log. Every item's events are
 replayed in sequence order to rebuild what the operations wrote: state, version, round,
-department, total, reviewer/verifier/scorer, appeal count, per-point scores and deduction
-reasons, the evidence rows (id, SHA-256, removed or not, purpose, scoring point), and the
-not-involved claims with their rulings. Department totals and items-scored counts are
-rebuilt from the replayed items, each assessment's number of items from its
-`assessment_created` event, and the publication columns its status is derived from (the
-appeal window, publication, reopening, the 公示 page's audience, score hiding) from its
-publication events. Every mismatch is named: item, field, live value, value from
-the trail.
+department, total, reviewer/verifier/scorer, submitter and appellant, appeal count,
+per-point scores and deduction reasons, the evidence rows (id, SHA-256, removed or not,
+purpose, scoring point), and the not-involved claims with their rulings. Department totals
+and items-scored counts are rebuilt from the replayed items, each assessment's number of
+items from its `assessment_created` event, and the publication columns its status is
+derived from (the appeal window, publication, reopening, the 公示 page's audience, score
+hiding) from its publication events. Every mismatch is named: item, field, live value,
+value from the trail.
 
 Old events: every payload field the replay reads has been written since the first release,
 so an existing chain replays from seq 1 and nothing is skipped. An item event the replay
@@ -59,6 +59,8 @@ FIELD_LABELS = {
     "reviewed_by_id": "初审人",
     "verified_by_id": "核实人",
     "scored_by_id": "评分人",
+    "submitted_by_id": "提交人",
+    "appealed_by_id": "申诉人",
     "appeal_count": "申诉次数",
     "submit_due_on": "自评提交截止日",
     "is_submitted_late": "逾期提交",
@@ -175,6 +177,7 @@ class _Trail:
 
     __slots__ = (
         "appeal_count",
+        "appealed_by_id",
         "claims",
         "department_id",
         "evidence",
@@ -186,6 +189,7 @@ class _Trail:
         "scores",
         "state",
         "submit_due_on",
+        "submitted_by_id",
         "total",
         "unreadable",
         "verified_by_id",
@@ -203,6 +207,8 @@ class _Trail:
         self.verified_by_id: int | None = None
         self.scored_by_id: int | None = None
         self.appeal_count = 0
+        self.submitted_by_id: int | None = None
+        self.appealed_by_id: int | None = None
         self.submit_due_on: str | None = None
         self.is_submitted_late = False
         self.scores: dict[str, Decimal] = {}
@@ -237,6 +243,7 @@ class _Trail:
 
 
 def _submit(t: _Trail, actor_id: int | None, p: Any) -> None:
+    t.submitted_by_id = actor_id
     t.reviewed_by_id = None
     t.verified_by_id = None
     t.claims = dict.fromkeys(p["not_involved"])
@@ -277,6 +284,7 @@ def _rescore(t: _Trail, actor_id: int | None, p: Any) -> None:
 
 def _appeal(t: _Trail, actor_id: int | None, p: Any) -> None:
     t.appeal_count += 1
+    t.appealed_by_id = actor_id
 
 
 def _nothing(t: _Trail, actor_id: int | None, p: Any) -> None:
@@ -307,7 +315,8 @@ _EVENTS_SQL = (
 )
 _ITEMS_SQL = (
     "SELECT id, assessment_id, department_id, state, version, round, total, reviewed_by_id, "
-    "verified_by_id, scored_by_id, appeal_count, submit_due_on, is_submitted_late FROM items "
+    "verified_by_id, scored_by_id, appeal_count, submit_due_on, is_submitted_late, "
+    "submitted_by_id, appealed_by_id FROM items "
     "WHERE id >= %s AND id <= %s"
 )
 _SCORES_SQL = (
@@ -412,7 +421,7 @@ def _reconcile_chunk(fetch: Fetch, low: int, high: int) -> _ChunkResult:
             out.append(Difference(item_id, "item", None, {"state": trail.state}, dep))
             continue
         (_, _, live_dep, state, version, round_, total, reviewed, verified, scored_by,
-         appeals, due_on, late) = live  # fmt: skip
+         appeals, due_on, late, submitted_by, appealed_by) = live  # fmt: skip
         result.add_department(live_dep, 0, points(total), state == "scored")
         if trail.department_id is not None:
             _compare(out, item_id, dep, "department_id", live_dep, trail.department_id)
@@ -425,6 +434,8 @@ def _reconcile_chunk(fetch: Fetch, low: int, high: int) -> _ChunkResult:
             ("verified_by_id", verified, trail.verified_by_id),
             ("scored_by_id", scored_by, trail.scored_by_id),
             ("appeal_count", appeals, trail.appeal_count),
+            ("submitted_by_id", submitted_by, trail.submitted_by_id),
+            ("appealed_by_id", appealed_by, trail.appealed_by_id),
             ("submit_due_on", None if due_on is None else str(due_on), trail.submit_due_on),
             ("is_submitted_late", bool(late), trail.is_submitted_late),
         ):
