@@ -62,6 +62,8 @@ class _Item:
     verified_by: int | None = None
     scored_by: int | None = None
     appeals: int = 0
+    submitted_by: int | None = None
+    appealed_by: int | None = None
     scores: dict[int, tuple[Decimal, str | None]] = field(default_factory=dict)
     claims: dict[int, bool | None] = field(default_factory=dict)
     evidence: list[list[Any]] = field(default_factory=list)  # [id, point, purpose, sha, removed]
@@ -106,6 +108,7 @@ def _lifecycle(item: _Item, k: int, cast: _Cast, next_id: Callable[[], int]) -> 
 
     def submit(claims: list[int]) -> _Event:
         item.round += 1
+        item.submitted_by = cast.member
         item.reviewed_by = item.verified_by = None
         item.claims = dict.fromkeys(claims)
         live = [e[3] for e in item.evidence if not e[4]]
@@ -158,6 +161,7 @@ def _lifecycle(item: _Item, k: int, cast: _Cast, next_id: Callable[[], int]) -> 
     yield score("score", cast.scorer, full=False)
     if k % 10 == 0:
         item.appeals += 1
+        item.appealed_by = cast.member
         yield move("appeal", cast.member, "appealed", "已按时报送，附回执")
         yield score("rescore", cast.scorer2, full=True)
 
@@ -285,19 +289,20 @@ def _write_live_rows(cur: Any, items: list[_Item]) -> None:
     cur.execute(
         "CREATE TEMP TABLE bench_items (id int, state text, version int, round int, "
         "total numeric(7,2), reviewed_by_id int, verified_by_id int, scored_by_id int, "
-        "appeal_count int)"
+        "appeal_count int, submitted_by_id int, appealed_by_id int)"
     )
     with cur.copy("COPY bench_items FROM STDIN") as out:
         for it in items:
             if it.version > 1 or it.evidence:
                 out.write_row(
                     (it.id, it.state, it.version, it.round, it.total, it.reviewed_by,
-                     it.verified_by, it.scored_by, it.appeals)
+                     it.verified_by, it.scored_by, it.appeals, it.submitted_by, it.appealed_by)
                 )  # fmt: skip
     cur.execute(
         "UPDATE items i SET state = b.state, version = b.version, round = b.round, "
         "total = b.total, reviewed_by_id = b.reviewed_by_id, verified_by_id = b.verified_by_id, "
-        "scored_by_id = b.scored_by_id, appeal_count = b.appeal_count "
+        "scored_by_id = b.scored_by_id, appeal_count = b.appeal_count, "
+        "submitted_by_id = b.submitted_by_id, appealed_by_id = b.appealed_by_id "
         "FROM bench_items b WHERE i.id = b.id"
     )
 

@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from storage.base import ObjectStore
+from storage.checked import altered, hash_copy
 from storage.errors import N_, StorageError
 
 CONVERTIBLE_TYPES: dict[str, str] = {
@@ -165,10 +166,11 @@ def pdf_rendition(
             reader = store.open(source_key)
             try:
                 with source.open("wb") as f:
-                    for chunk in reader.iter_chunks():
-                        f.write(chunk)
+                    actual, _size = hash_copy(reader, f)
             finally:
                 reader.close()
+            if actual != source_sha256:  # never a rendition, kept for good, of another file
+                raise altered(source_key, source_sha256, actual)
             out_dir = Path(work) / "out"
             out_dir.mkdir()
             try:

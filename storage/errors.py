@@ -84,6 +84,20 @@ class ObjectNotFound(StorageError):
     default_message = N_("文件不存在")
 
 
+class ObjectAltered(StorageError):
+    """A stored object no longer matches the SHA-256 or size its row recorded at upload.
+
+    409: the file is there, but it is not the one the item's reviewers saw; it is withheld
+    rather than served as if it were (an administrator checks it with `storage verify`).
+    """
+
+    status = 409
+    code = "object_altered"
+    default_message = N_(
+        "该文件与上传时登记的内容不一致（可能已被改动或损坏），不能提供；请联系管理员核查"
+    )
+
+
 class StorageUnavailable(StorageError):
     """The backend is unreachable, timed out, refused us or failed; retrying later may work."""
 

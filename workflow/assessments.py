@@ -232,7 +232,7 @@ def reopen_assessment(
         target_type="assessment",
         target_id=assessment.id,
         comment=reason,
-        payload={"finalised_at": assessment.finalised_at},
+        payload={"finalised_at": assessment.finalised_at, "reopened_at": now},
     )
     return assessment
 

@@ -54,6 +54,7 @@ def stamp_submission(session: Session, item: Item, ctx: FlowContext) -> Audited:
     """
     item.round += 1
     item.submitted_at = ctx.now
+    item.submitted_by_id = ctx.user.id
     item.reviewed_by_id = None
     item.verified_by_id = None
     item.return_reason = None
@@ -196,6 +197,7 @@ def open_appeal(session: Session, item: Item, ctx: FlowContext) -> Audited:
     item.appeal_count += 1
     item.appeal_reason = ctx.comment
     item.appealed_at = ctx.now
+    item.appealed_by_id = ctx.user.id
     return {}
 
 

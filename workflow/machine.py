@@ -162,6 +162,20 @@ class ItemFlow:
             raise Forbidden("不能以审核人员身份处理本部门的考核事项", code="own_department")
         return True
 
+    def is_not_own_submission(self) -> bool:
+        """Refuse office actions to whoever submitted or appealed the item for its department.
+
+        A department's member made a reviewer, verifier or scorer (a transfer to the office)
+        leaves their unit, so `is_not_own_department` no longer sees them: they would judge
+        their own submission or decide their own appeal.
+        """
+        user_id = self.ctx.user.id
+        if user_id in (self.item.submitted_by_id, self.item.appealed_by_id):
+            raise Forbidden(
+                "不能审核本人为部门提交或申诉的考核事项，须由其他人员办理", code="own_submission"
+            )
+        return True
+
     def is_reviewer(self) -> bool:
         """Require the reviewer role (初审)."""
         return self._require_role(Role.REVIEWER)

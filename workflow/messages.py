@@ -250,6 +250,9 @@ MESSAGES: dict[str, str] = {
     "notice_not_found": N_("通知书不存在"),
     "notice_not_issued": N_("通知书尚未印发"),
     "notification_not_found": N_("消息不存在"),
+    "object_altered": N_(
+        "该文件与上传时登记的内容不一致（可能已被改动或损坏），不能提供；请联系管理员核查"
+    ),
     "object_not_found": N_("文件在存储中不存在"),
     "office_kind": N_("参会、督查检查记录由市职转办登记"),
     "one_file_only": N_("每次请求只能上传一个文件"),
@@ -257,6 +260,7 @@ MESSAGES: dict[str, str] = {
     "override_in_use": N_("有按工作日计算的截止日期要用到该工作日调整，不能删除"),
     "override_not_found": N_("该工作日调整不存在"),
     "own_department": N_("不能处理本部门的事项或记录"),
+    "own_submission": N_("不能审核本人为部门提交或申诉的考核事项"),
     "password_change_required": N_("请先在门户修改初始密码或被重置的密码，再申请 API 令牌"),
     "pdf_unavailable": N_("暂时无法生成 PDF"),
     "period_not_started": N_("该期间尚未开始，不能提前报送或登记"),

@@ -418,6 +418,9 @@ class Item(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     round: Mapped[int] = mapped_column(Integer, default=0)
     submitted_at: Mapped[dt.datetime | None]
+    # Who submitted (the latest round) and who appealed: never the office user who judges it,
+    # even after a role change made a department's member a reviewer, verifier or scorer.
+    submitted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     # Fixed at the first submission from the stage calendar: the deadline and whether it was missed.
     submit_due_on: Mapped[dt.date | None] = mapped_column(Date)
     is_submitted_late: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -429,6 +432,7 @@ class Item(Base):
     appeal_count: Mapped[int] = mapped_column(Integer, default=0)
     appeal_reason: Mapped[str | None] = mapped_column(Text)
     appealed_at: Mapped[dt.datetime | None]
+    appealed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     total: Mapped[Decimal | None]
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 

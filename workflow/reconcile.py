@@ -2,12 +2,14 @@
 
 The chain proves the log; this proves the tables follow the log. Every item's events are
 replayed in sequence order to rebuild what the operations wrote: state, version, round,
-department, total, reviewer/verifier/scorer, appeal count, per-point scores and deduction
-reasons, the evidence rows (id, SHA-256, removed or not, purpose, scoring point), and the
-not-involved claims with their rulings. Department totals and items-scored counts are
-rebuilt from the replayed items, and each assessment's number of items from its
-`assessment_created` event. Every mismatch is named: item, field, live value, value from
-the trail.
+department, total, reviewer/verifier/scorer, submitter and appellant, appeal count,
+per-point scores and deduction reasons, the evidence rows (id, SHA-256, removed or not,
+purpose, scoring point), and the not-involved claims with their rulings. Department totals
+and items-scored counts are rebuilt from the replayed items, each assessment's number of
+items from its `assessment_created` event, and the publication columns its status is
+derived from (the appeal window, publication, reopening, the 公示 page's audience, score
+hiding) from its publication events. Every mismatch is named: item, field, live value,
+value from the trail.
 
 Old events: every payload field the replay reads has been written since the first release,
 so an existing chain replays from seq 1 and nothing is skipped. An item event the replay
@@ -36,7 +38,7 @@ from typing import Any
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
-from workflow.audit import Verification, parallel_conninfo, verify_chain
+from workflow.audit import Verification, fast_time, parallel_conninfo, verify_chain
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,8 @@ FIELD_LABELS = {
     "reviewed_by_id": "初审人",
     "verified_by_id": "核实人",
     "scored_by_id": "评分人",
+    "submitted_by_id": "提交人",
+    "appealed_by_id": "申诉人",
     "appeal_count": "申诉次数",
     "submit_due_on": "自评提交截止日",
     "is_submitted_late": "逾期提交",
@@ -66,6 +70,14 @@ FIELD_LABELS = {
     "not_involved": "不涉及声明及认定",
     "department_total": "部门总分",
     "department_items_scored": "部门已评分事项数",
+    "published_at": "公示开始时间",
+    "appeal_opens_at": "申诉开始时间",
+    "appeal_closes_at": "申诉截止时间",
+    "reopened_at": "重新开启时间",
+    "finalised_at": "结果最终确定时间",
+    "reopen_reason": "重新开启理由",
+    "publication_page": "公示页面范围",
+    "hide_scores_until_published": "公示前向部门隐藏得分",
 }
 
 # What a claim's ruling looks like in a difference.
@@ -165,6 +177,7 @@ class _Trail:
 
     __slots__ = (
         "appeal_count",
+        "appealed_by_id",
         "claims",
         "department_id",
         "evidence",
@@ -176,6 +189,7 @@ class _Trail:
         "scores",
         "state",
         "submit_due_on",
+        "submitted_by_id",
         "total",
         "unreadable",
         "verified_by_id",
@@ -193,6 +207,8 @@ class _Trail:
         self.verified_by_id: int | None = None
         self.scored_by_id: int | None = None
         self.appeal_count = 0
+        self.submitted_by_id: int | None = None
+        self.appealed_by_id: int | None = None
         self.submit_due_on: str | None = None
         self.is_submitted_late = False
         self.scores: dict[str, Decimal] = {}
@@ -227,6 +243,7 @@ class _Trail:
 
 
 def _submit(t: _Trail, actor_id: int | None, p: Any) -> None:
+    t.submitted_by_id = actor_id
     t.reviewed_by_id = None
     t.verified_by_id = None
     t.claims = dict.fromkeys(p["not_involved"])
@@ -267,6 +284,7 @@ def _rescore(t: _Trail, actor_id: int | None, p: Any) -> None:
 
 def _appeal(t: _Trail, actor_id: int | None, p: Any) -> None:
     t.appeal_count += 1
+    t.appealed_by_id = actor_id
 
 
 def _nothing(t: _Trail, actor_id: int | None, p: Any) -> None:
@@ -297,7 +315,8 @@ _EVENTS_SQL = (
 )
 _ITEMS_SQL = (
     "SELECT id, assessment_id, department_id, state, version, round, total, reviewed_by_id, "
-    "verified_by_id, scored_by_id, appeal_count, submit_due_on, is_submitted_late FROM items "
+    "verified_by_id, scored_by_id, appeal_count, submit_due_on, is_submitted_late, "
+    "submitted_by_id, appealed_by_id FROM items "
     "WHERE id >= %s AND id <= %s"
 )
 _SCORES_SQL = (
@@ -402,7 +421,7 @@ def _reconcile_chunk(fetch: Fetch, low: int, high: int) -> _ChunkResult:
             out.append(Difference(item_id, "item", None, {"state": trail.state}, dep))
             continue
         (_, _, live_dep, state, version, round_, total, reviewed, verified, scored_by,
-         appeals, due_on, late) = live  # fmt: skip
+         appeals, due_on, late, submitted_by, appealed_by) = live  # fmt: skip
         result.add_department(live_dep, 0, points(total), state == "scored")
         if trail.department_id is not None:
             _compare(out, item_id, dep, "department_id", live_dep, trail.department_id)
@@ -415,6 +434,8 @@ def _reconcile_chunk(fetch: Fetch, low: int, high: int) -> _ChunkResult:
             ("verified_by_id", verified, trail.verified_by_id),
             ("scored_by_id", scored_by, trail.scored_by_id),
             ("appeal_count", appeals, trail.appeal_count),
+            ("submitted_by_id", submitted_by, trail.submitted_by_id),
+            ("appealed_by_id", appealed_by, trail.appealed_by_id),
             ("submit_due_on", None if due_on is None else str(due_on), trail.submit_due_on),
             ("is_submitted_late", bool(late), trail.is_submitted_late),
         ):
@@ -484,6 +505,98 @@ def _item_counts(fetch: Fetch) -> list[Difference]:
         for a in sorted(set(expected) | set(live))
         if live.get(a) != expected.get(a)
     ]
+
+
+#: What a new assessment's publication columns hold; its events set them from then on.
+PUBLICATION_START: dict[str, Any] = {
+    "published_at": None,
+    "appeal_opens_at": None,
+    "appeal_closes_at": None,
+    "reopened_at": None,
+    "finalised_at": None,
+    "reopen_reason": None,
+    "publication_page": "public",
+    "hide_scores_until_published": True,
+}
+#: A reopen recorded before its event carried the time: the trail only says it is set.
+TIME_SET = "set"
+PUBLICATION_TIMES = ("published_at", "appeal_opens_at", "appeal_closes_at", "reopened_at",
+                      "finalised_at")  # fmt: skip
+_PUBLICATION_ACTIONS = (
+    "appeal_window_set",
+    "assessment_published",
+    "assessment_reopened",
+    "publication_page_set",
+    "assessment_settings_changed",
+)
+
+_PUBLICATION_EVENTS_SQL = (
+    "SELECT seq, target_id, action, comment, payload FROM audit_events WHERE action IN ("
+    + ", ".join(["%s"] * len(_PUBLICATION_ACTIONS))
+    + ") AND target_type = %s ORDER BY seq"
+)
+_PUBLICATION_SQL = f"SELECT id, {', '.join(PUBLICATION_START)} FROM assessments ORDER BY id"
+
+
+def _replay_publication(state: dict[str, Any], action: str, comment: Any, p: Any) -> None:
+    """Apply one assessment event as `workflow.assessments` (and the settings) changed the row."""
+    if action == "appeal_window_set":
+        state["appeal_opens_at"], state["appeal_closes_at"] = p["opens_at"], p["closes_at"]
+    elif action == "assessment_published":
+        state.update(published_at=p["opens_at"], appeal_opens_at=p["opens_at"],
+                     appeal_closes_at=p["closes_at"], reopened_at=None, finalised_at=None,
+                     reopen_reason=None)  # fmt: skip
+    elif action == "assessment_reopened":
+        state.update(reopened_at=p.get("reopened_at", TIME_SET), finalised_at=p["finalised_at"],
+                     reopen_reason=comment)  # fmt: skip
+    elif action == "publication_page_set":
+        state["publication_page"] = p["to"]
+    elif "hide_scores_until_published" in p["after"]:  # assessment_settings_changed
+        state["hide_scores_until_published"] = bool(p["after"]["hide_scores_until_published"])
+
+
+def _publication(fetch: Fetch) -> list[Difference]:
+    """Replay each assessment's publication, appeal window, reopening and audience.
+
+    Its status (open, published, appeals pending, final, reopened) is derived from these
+    times, so a time edited in the table would lock results early or reopen an appeal window.
+    """
+    trails: dict[int, dict[str, Any]] = {}
+    unreadable: dict[int, str] = {}
+    for seq, target_id, action, comment, payload in fetch(
+        _PUBLICATION_EVENTS_SQL, (*_PUBLICATION_ACTIONS, "assessment")
+    ):
+        aid = int(target_id)
+        state = trails.setdefault(aid, dict(PUBLICATION_START))
+        if aid in unreadable:
+            continue
+        try:
+            _replay_publication(state, action, comment, json.loads(payload))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            unreadable[aid] = f"第 {seq} 号事件（{action}）无法重放：缺少或无效的内容 {exc}"
+    out: list[Difference] = []
+    for row in fetch(_PUBLICATION_SQL, ()):
+        aid = int(row[0])
+        if aid in unreadable:
+            out.append(Difference(None, "trail", None, unreadable[aid], assessment_id=aid))
+            continue
+        trail = trails.get(aid, PUBLICATION_START)
+        for name, live in zip(PUBLICATION_START, row[1:], strict=True):
+            expected = trail[name]
+            if name in PUBLICATION_TIMES:
+                live = None if live is None else fast_time(live)
+                if expected == TIME_SET and live is not None:
+                    continue
+            elif name == "hide_scores_until_published":
+                live = bool(live)
+            if live != expected:
+                out.append(Difference(None, name, live, expected, assessment_id=aid))
+    return out
+
+
+def _assessment_level(fetch: Fetch) -> list[Difference]:
+    """The differences of each assessment: its number of items, its publication."""
+    return _item_counts(fetch) + _publication(fetch)
 
 
 def _bounds(fetch: Fetch) -> tuple[int, int] | None:
@@ -563,7 +676,7 @@ def _reconcile_on(fetch: Fetch) -> Reconciliation:
     bounds = _bounds(fetch)
     chunks = _chunks(*bounds) if bounds is not None else []
     parts = (_reconcile_chunk(fetch, lo, hi) for lo, hi in chunks)
-    extra = _item_counts(fetch)
+    extra = _assessment_level(fetch)
     return _combine(list(parts), extra)
 
 
@@ -605,7 +718,7 @@ def _reconcile_parallel(session: Session) -> Reconciliation | None:
         with conn.begin():
             fetch = _connection_fetch(conn)
             bounds = _bounds(fetch)
-            extra = _item_counts(fetch)
+            extra = _assessment_level(fetch)
     if bounds is None:
         return _combine([], extra)
     chunks = _chunks(*bounds)

@@ -279,3 +279,91 @@ def test_late_submission_verdict_is_replayed(
         (item.id, "is_submitted_late", False, True),
         (item.id, "submit_due_on", "2019-01-31", "2018-09-28"),
     }
+
+
+def test_publication_times_are_replayed(
+    session: Session, engine: Engine, store: LocalStore
+) -> None:
+    """The assessment's status is derived from its times: an appeal window stretched, a
+    reopening undone or the 公示 page closed to the public in the table is named."""
+    from tests.integration.test_routine import Cast, _all_scored
+    from workflow.assessments import assessment_status, publish_assessment, reopen_assessment
+    from workflow.notices import set_result_settings
+    from workflow.setup import install_scheme
+    from workflow.users import create_user
+
+    a = install_scheme(session, mini_scheme(("1", "9")))
+    d0, d1 = a.departments
+    users = {name: create_user(session, name, roles, department=dep) for name, roles, dep in [
+        ("member", ["department"], d0), ("member_b", ["department"], d1),
+        ("office", ["reviewer"], None), ("reviewer2", ["reviewer"], None),
+        ("verifier", ["verifier"], None), ("scorer", ["scorer"], None),
+        ("scorer2", ["scorer"], None), ("admin", ["admin"], None),
+    ]}  # fmt: skip
+    c = Cast(a=a, dep=d0, other=d1, **users)
+    _all_scored(session, store, c)
+    published = dt.datetime(2018, 12, 20, 1, 0, tzinfo=dt.UTC)
+    publish_assessment(session, a, 7, actor=c.admin, now=published)
+    set_result_settings(session, a, actor=c.admin, hide_scores=False)
+    session.commit()
+    assert reconcile.reconcile(session).differences == []
+
+    closes = published + dt.timedelta(days=7)
+    with engine.begin() as conn:  # the window stretched: departments could appeal again
+        conn.execute(
+            text("UPDATE assessments SET appeal_closes_at = :t, publication_page = 'signed_in', "
+                 "hide_scores_until_published = :h WHERE id = :a"),
+            {"t": closes + dt.timedelta(days=30), "h": True, "a": a.id},
+        )  # fmt: skip
+    found = {(d.field, d.live, d.from_events, d.assessment_id)
+             for d in reconcile.reconcile(session).differences}  # fmt: skip
+    assert found == {
+        ("appeal_closes_at", "2019-01-26T01:00:00.000000Z", "2018-12-27T01:00:00.000000Z", a.id),
+        ("publication_page", "signed_in", "public", a.id),
+        ("hide_scores_until_published", True, False, a.id),
+    }
+    with engine.begin() as conn:
+        conn.execute(
+            text("UPDATE assessments SET appeal_closes_at = :t, publication_page = 'public', "
+                 "hide_scores_until_published = :h WHERE id = :a"),
+            {"t": closes, "h": False, "a": a.id},
+        )  # fmt: skip
+    session.expire_all()
+    reopened = closes + dt.timedelta(days=1)
+    reopen_assessment(session, a, "更正第 1 项得分", actor=c.admin, now=reopened)
+    session.commit()
+    assert reconcile.reconcile(session).differences == []
+
+    with engine.begin() as conn:  # the reopening undone: the results look final again
+        conn.execute(
+            text("UPDATE assessments SET reopened_at = NULL, reopen_reason = NULL WHERE id = :a"),
+            {"a": a.id},
+        )
+    session.expire_all()
+    assert assessment_status(session.get_one(type(a), a.id), reopened) == "final"
+    found = {(d.field, d.live, d.from_events) for d in reconcile.reconcile(session).differences}
+    assert found == {
+        ("reopened_at", None, "2018-12-28T01:00:00.000000Z"),
+        ("reopen_reason", None, "更正第 1 项得分"),
+    }
+
+
+def test_a_reopening_recorded_without_its_time_is_checked_for_being_set(
+    session: Session, engine: Engine
+) -> None:
+    """Reopen events written before they carried `reopened_at` say only that it is set."""
+    w = make_world(session, mini_scheme(("1",), departments=2))
+    record_event(session, actor=w.admin, action="assessment_reopened", target_type="assessment",
+                 target_id=w.assessment.id, comment="更正",
+                 payload={"finalised_at": dt.datetime(2018, 12, 27, tzinfo=dt.UTC)})  # fmt: skip
+    w.assessment.reopened_at = dt.datetime(2018, 12, 28, tzinfo=dt.UTC)
+    w.assessment.finalised_at = dt.datetime(2018, 12, 27, tzinfo=dt.UTC)
+    w.assessment.reopen_reason = "更正"
+    session.commit()
+    assert reconcile.reconcile(session).differences == []
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE assessments SET reopened_at = NULL WHERE id = :a"),
+                     {"a": w.assessment.id})  # fmt: skip
+    assert [(d.field, d.live, d.from_events) for d in reconcile.reconcile(session).differences] == [
+        ("reopened_at", None, reconcile.TIME_SET)
+    ]

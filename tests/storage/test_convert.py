@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import subprocess
 import threading
@@ -108,7 +109,7 @@ def test_a_damaged_file_fails_once_and_is_remembered(store: LocalStore, tmp_path
     target = store.root / "damaged"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(bytes(data))
-    sha = "ab" * 32
+    sha = hashlib.sha256(data).hexdigest()  # damaged as uploaded: the row's own hash
     ctype = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
     with pytest.raises(ConversionFailed):
         pdf_rendition(store, source_key="damaged", source_sha256=sha, content_type=ctype)

@@ -141,6 +141,25 @@ def test_verification_page_names_table_edits(
     )
 
 
+def test_verification_page_names_an_edited_appeal_window(
+    app: Flask, session: Session, world: World, login: Login, engine: Engine
+) -> None:
+    """An assessment's time edited in the table is named in words and in Beijing time."""
+    from workflow.assessments import set_appeal_window
+
+    opens = dt.datetime(2018, 12, 20, 1, 0, tzinfo=dt.UTC)
+    set_appeal_window(session, world.assessment, opens, opens + dt.timedelta(days=7),
+                      actor=world.admin)  # fmt: skip
+    session.commit()
+    with engine.begin() as conn:
+        conn.execute(text_sql("UPDATE assessments SET appeal_closes_at = :t WHERE id = :a"),
+                     {"t": opens + dt.timedelta(days=37), "a": world.assessment.id})  # fmt: skip
+    body = text(login("auditor").get("/audit/verify")).split("<tbody>")[1]
+    assert "申诉截止时间" in body and "appeal_closes_at" in body
+    assert "2019-01-26 09:00" in body and "2018-12-27 09:00" in body  # Beijing time
+    assert f"考核 {world.assessment.id}" in body
+
+
 def test_audit_pages_are_for_auditors_and_admins(app: Flask, login: Login) -> None:
     assert login("member_a").get("/audit/").status_code == 403
     assert login("reviewer").get("/audit/export.csv").status_code == 403

@@ -30,6 +30,7 @@ from web.api.common import (
 )
 from web.api.contract import ANY_FILE, contract, parse_body
 from web.auth import api_user
+from web.common.stored_files import open_as_recorded
 from web.db import discard_on_error, get_db
 from workflow.actions import (
     TransitionRequest,
@@ -201,9 +202,13 @@ def delete_evidence(eid: int) -> Response:
 
 
 @bp.get(f"/evidence/{EID}/content")
-@contract("evidence", ok={200: ANY_FILE}, errors=(404,))
+@contract("evidence", ok={200: ANY_FILE}, errors=(404, 409))
 def evidence_content(eid: int) -> Response:
-    """Stream an evidence file as an attachment with its original name."""
+    """Stream an evidence file as an attachment with its original name.
+
+    409 `object_altered` when the stored file no longer matches the SHA-256 and size recorded
+    at upload: it is withheld, never served as the file the department submitted.
+    """
     user = api_user()
     db = get_db()
     row = get_readable_evidence(db, eid, user)
@@ -211,7 +216,7 @@ def evidence_content(eid: int) -> Response:
         raise NotFound("材料不存在或已删除", code="evidence_not_found")
     store: ObjectStore = current_app.extensions["store"]
     try:
-        reader = store.open(row.storage_key)
+        reader = open_as_recorded(store, row, "evidence")
     except ObjectNotFound as exc:
         raise NotFound("文件在存储中不存在", code="object_not_found") from exc
     response = Response(

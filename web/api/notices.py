@@ -117,7 +117,7 @@ def issued_body(issued: Issued) -> dict[str, Any]:
 
 
 @bp.get(f"/assessments/{AID}/departments/{DID}/notice.docx")
-@contract("notices", ok={200: DOCX}, errors=(404,))
+@contract("notices", ok={200: DOCX}, errors=(404, 409))
 def department_notice(aid: int, did: int) -> Response:
     """The latest issued notice of a department; 404 when none was issued. Never issues."""
     user = api_user()
@@ -162,7 +162,7 @@ def issue_department_notice(aid: int, did: int) -> Response:
 
 
 @bp.get(f"/assessments/{AID}/summary.docx")
-@contract("notices", ok={200: DOCX}, errors=(403, 404))
+@contract("notices", ok={200: DOCX}, errors=(403, 404, 409))
 def summary(aid: int) -> Response:
     """The latest issued summary table (staff, auditors); 404 when none. Never issues."""
     user = api_user()
@@ -197,7 +197,7 @@ def issue_summary_table(aid: int) -> Response:
 
 
 @bp.get(f"/notices/{NID}.pdf")
-@contract("notices", ok={200: PDF}, errors=(404,))
+@contract("notices", ok={200: PDF}, errors=(404, 409))
 def notice_version_pdf(nid: int) -> Response:
     """One stored version rendered to PDF (LibreOffice headless)."""
     user = api_user()
@@ -234,7 +234,7 @@ def verification_body(found: Verification) -> dict[str, Any]:
 
 
 @bp.get(f"/notices/{NID}")
-@contract("notices", ok={200: DOCX}, errors=(403, 404))
+@contract("notices", ok={200: DOCX}, errors=(403, 404, 409))
 def notice_version(nid: int) -> Response:
     """One stored version, exactly as issued."""
     user = api_user()

@@ -116,6 +116,7 @@ PAYLOAD_LABELS = {
     "closes_at": N_("结束时间"),
     "previous_window": N_("原申诉期"),
     "finalised_at": N_("最终确定时间"),
+    "reopened_at": N_("重新开启时间"),
     "departments": N_("部门数"),
     "indicators": N_("指标数"),
     "items": N_("事项数"),
@@ -216,7 +217,7 @@ FREE_TEXT = frozenset(
 UTC_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|\+00:00)")
 
 
-def _time(value: str) -> str:
+def trail_time(value: str) -> str:
     """A stored UTC time as Beijing wall time to the minute, as the pages show times."""
     try:
         return local_time(dt.datetime.fromisoformat(value.replace("Z", "+00:00")))
@@ -264,7 +265,7 @@ def _text(value: Any, key: str = "") -> str:
             return gettext("认定不涉及") if value else gettext("不予认定")
         return gettext("是") if value else gettext("否")
     if isinstance(value, str) and key not in FREE_TEXT and UTC_TIME.fullmatch(value):
-        return _time(value)
+        return trail_time(value)
     if isinstance(value, str) and value in KEYED_VALUES.get(key, {}):
         return gettext(KEYED_VALUES[key][value])
     if isinstance(value, str) and value in VALUE_LABELS and key in LABELLED_VALUES:

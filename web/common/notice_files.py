@@ -14,6 +14,7 @@ from storage.base import ObjectStore, content_disposition
 from storage.config import store_from_settings
 from storage.convert import source_lock
 from storage.errors import ObjectNotFound, StorageError
+from web.common.stored_files import open_as_recorded
 from workflow.errors import NotFound, ServiceUnavailable
 from workflow.models import Notice
 from workflow.notices import DOCX_CONTENT_TYPE, read_object
@@ -38,7 +39,7 @@ def app_store() -> ObjectStore:
 def send_notice(row: Notice) -> Response:
     """Stream a stored version as an attachment with its Chinese file name."""
     try:
-        reader = app_store().open(row.storage_key)
+        reader = open_as_recorded(app_store(), row, "notice")
     except ObjectNotFound as exc:  # the row outlived its object: say so, never a bare 500
         raise NotFound("通知书文件缺失，请联系管理员", code="notice_file_missing") from exc
     response = Response(reader.iter_chunks(), mimetype=DOCX_CONTENT_TYPE, direct_passthrough=True)
@@ -71,7 +72,8 @@ def notice_pdf(store: ObjectStore, row: Notice) -> bytes:
         with suppress(ObjectNotFound):
             return read_object(store, key)  # converted by another request meanwhile
         try:
-            content = read_object(store, row.storage_key)
+            with open_as_recorded(store, row, "notice") as reader:
+                content = reader.read()
         except ObjectNotFound as exc:
             raise NotFound("通知书文件缺失，请联系管理员", code="notice_file_missing") from exc
         try:

@@ -25,10 +25,12 @@ from sqlalchemy.orm import Session
 
 from web.common.audit_rows import (
     CSV_HEADERS,
+    KEYED_VALUES,
     audit_xlsx,
     csv_row,
     describe_payload,
     export_batches,
+    trail_time,
 )
 from web.common.event_text import ACTION_TEXT, EventNames, event_state_label
 from web.common.exports import xlsx_response
@@ -38,7 +40,13 @@ from web.portal.auth import roles_required
 from web.portal.common import N_, keyset_page
 from workflow.audit import event_body, json_line
 from workflow.models import AuditEvent, Department, Indicator, Item
-from workflow.reconcile import FIELD_LABELS, Difference, check_audit
+from workflow.reconcile import (
+    FIELD_LABELS,
+    PUBLICATION_TIMES,
+    TIME_SET,
+    Difference,
+    check_audit,
+)
 from workflow.spreadsheets import safe_csv_writer
 from workflow.states import Role
 
@@ -143,6 +151,8 @@ RECONCILE_LABELS = [
     N_("初审人"),
     N_("核实人"),
     N_("评分人"),
+    N_("提交人"),
+    N_("申诉人"),
     N_("申诉次数"),
     N_("自评提交截止日"),
     N_("逾期提交"),
@@ -152,6 +162,14 @@ RECONCILE_LABELS = [
     N_("不涉及声明及认定"),
     N_("部门总分"),
     N_("部门已评分事项数"),
+    N_("公示开始时间"),
+    N_("申诉开始时间"),
+    N_("申诉截止时间"),
+    N_("重新开启时间"),
+    N_("结果最终确定时间"),
+    N_("重新开启理由"),
+    N_("公示页面范围"),
+    N_("公示前向部门隐藏得分"),
 ]
 RULING_LABELS = {"pending": N_("待认定"), "upheld": N_("认定不涉及"), "rejected": N_("不予认定")}
 EVIDENCE_KEYS = {
@@ -184,6 +202,10 @@ def _value(field: str, value: Any) -> str:
         return gettext("是") if value else gettext("否")
     if field == "state":
         return state_label(str(value))
+    if field in PUBLICATION_TIMES:  # UTC in the trail: Beijing time, as the pages show it
+        return gettext("已设置") if value == TIME_SET else trail_time(str(value))
+    if field == "publication_page" and value in KEYED_VALUES[field]:
+        return gettext(KEYED_VALUES[field][str(value)])
     if field.endswith(".purpose") or field == "purpose":
         return gettext(PURPOSE_LABELS.get(str(value), str(value)))
     if field.startswith("not_involved[") and value in RULING_LABELS:

@@ -26,6 +26,7 @@ from storage.base import content_disposition
 from storage.convert import DEFAULT_TIMEOUT, is_convertible, pdf_rendition
 from storage.errors import ObjectNotFound, StorageError
 from web.clock import request_now
+from web.common.stored_files import open_as_recorded
 from web.db import discard_on_error, get_db
 from web.portal.auth import current_account, roles_required
 from web.portal.common import (
@@ -264,7 +265,10 @@ def _stream_evidence(evidence_id: int, *, inline: bool) -> ResponseReturnValue:
             content_type, filename = "application/pdf", f"{row.filename}.pdf"
         elif inline and row.content_type not in PREVIEW_TYPES:
             abort(404)
-        reader = store.open(key)
+        if key == row.storage_key:
+            reader = open_as_recorded(store, row, "evidence")
+        else:  # the rendition, made from the source once it matched its row
+            reader = store.open(key)
     except ObjectNotFound:
         abort(404)
     except StorageError as exc:

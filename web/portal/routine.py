@@ -26,6 +26,7 @@ from storage.errors import ObjectNotFound, StorageError
 from web.common.exports import xlsx_response
 from web.common.ids import MAX_ID
 from web.common.routine_tables import matrix_csv, quota_table
+from web.common.stored_files import open_as_recorded
 from web.db import discard_on_error, get_db
 from web.portal.auth import current_account, roles_required, safe_next
 from web.portal.common import (
@@ -200,7 +201,7 @@ def download(file_id: int) -> ResponseReturnValue:
     except NotFound:
         abort(404)
     try:
-        reader = get_store().open(row.storage_key)
+        reader = open_as_recorded(get_store(), row, "routine_file")
     except ObjectNotFound:
         abort(404)
     except StorageError as exc:

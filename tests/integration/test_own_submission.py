@@ -1,0 +1,178 @@
+"""A department's member moved to the office never judges their own submission or appeal.
+
+Made a reviewer, verifier or scorer (a transfer to 市职转办), the user leaves their unit, so
+the own-department guard no longer sees them: before, they could review, verify and score
+the item they had submitted for their department, and decide their own appeal.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
+
+from storage.local import LocalStore
+from tests.factories import World, add_evidence, make_world, mini_scheme, open_appeals
+from tests.integration.test_units_migration import empty_url  # noqa: F401 - the fixture
+from workflow import actions, reconcile
+from workflow.bulk import BulkTarget, preview
+from workflow.db import make_engine, make_sessionmaker, migrate
+from workflow.errors import Forbidden
+from workflow.models import Item
+from workflow.users import set_roles
+
+OFFICE = ["reviewer", "verifier", "scorer"]
+
+
+def _refused(call: object) -> str:
+    with pytest.raises(Forbidden) as err:
+        call()  # type: ignore[operator]
+    return err.value.code
+
+
+def _submitted(session: Session, store: LocalStore, w: World, dep_code: str = "1") -> Item:
+    item = w.item(session, w.dep_a, dep_code)
+    add_evidence(session, store, item, w.member_a)
+    return actions.submit_item(session, item.id, w.member_a, item.version)
+
+
+def test_a_transferred_submitter_may_not_judge_the_submission(
+    session: Session, tmp_path: Path
+) -> None:
+    w = make_world(session, mini_scheme(("1", "3"), departments=2))
+    store = LocalStore(tmp_path / "ev")
+    item = _submitted(session, store, w)
+    set_roles(session, w.member_a, OFFICE, actor=w.admin)  # transferred to the office
+    session.commit()
+    assert w.member_a.unit_id is None  # no longer of department A
+
+    assert _refused(lambda: actions.review_item(session, item.id, w.member_a, item.version)) == (
+        "own_submission"
+    )
+    assert "review" not in actions.actions_for(session, item, w.member_a)
+    (outcome,) = preview(session, w.member_a, "review", [BulkTarget(item.id, item.version)],
+                         "").results  # fmt: skip
+    assert outcome.code == "own_submission"
+    assert (
+        _refused(lambda: actions.return_item(session, item.id, w.member_a, item.version, "补充"))
+        == "own_submission"
+    )
+    actions.review_item(session, item.id, w.reviewer, item.version)
+    assert _refused(lambda: actions.verify_item(session, item.id, w.member_a, item.version)) == (
+        "own_submission"
+    )
+    actions.verify_item(session, item.id, w.verifier, item.version)
+    scores = {"1.1": 5, "1.2": 5}
+    assert (
+        _refused(
+            lambda: actions.score_item(session, item.id, w.member_a, item.version, scores=scores)
+        )
+        == "own_submission"
+    )
+    actions.score_item(session, item.id, w.scorer, item.version, scores=scores)
+    session.commit()
+    assert item.state == "scored" and item.submitted_by_id == w.member_a.id
+    # The rest of the office's work is theirs as before: department B's item.
+    other = w.item(session, w.dep_b, "1")
+    add_evidence(session, store, other, w.member_b)
+    actions.submit_item(session, other.id, w.member_b, other.version)
+    actions.review_item(session, other.id, w.member_a, other.version)
+    session.commit()
+    assert reconcile.reconcile(session).differences == []
+
+
+def test_a_transferred_appellant_may_not_decide_the_appeal(
+    session: Session, tmp_path: Path
+) -> None:
+    w = make_world(session, mini_scheme(("1",), departments=2))
+    store = LocalStore(tmp_path / "ev")
+    item = w.item(session, w.dep_b, "1")
+    add_evidence(session, store, item, w.member_b)
+    actions.submit_item(session, item.id, w.member_b, item.version)
+    actions.review_item(session, item.id, w.reviewer, item.version)
+    actions.verify_item(session, item.id, w.verifier, item.version)
+    scores = {"1.1": 5, "1.2": 2}
+    deductions = {"1.2": "未指定专人"}
+    actions.score_item(session, item.id, w.scorer, item.version, scores=scores,
+                       deductions=deductions)  # fmt: skip
+    now = dt.datetime.now(dt.UTC)
+    open_appeals(session, w, now - dt.timedelta(days=1), now + dt.timedelta(days=3))
+    actions.appeal_item(session, item.id, w.member_b, item.version, "已指定专人")
+    set_roles(session, w.member_b, ["scorer"], actor=w.admin)
+    session.commit()
+    assert item.appealed_by_id == w.member_b.id
+    assert (
+        _refused(
+            lambda: actions.reject_appeal_item(session, item.id, w.member_b, item.version, "不成立")
+        )
+        == "own_submission"
+    )
+    assert (
+        _refused(
+            lambda: actions.rescore_item(
+                session, item.id, w.member_b, item.version, scores={"1.1": 5, "1.2": 5}
+            )
+        )
+        == "own_submission"
+    )
+    actions.rescore_item(session, item.id, w.scorer2, item.version, scores={"1.1": 5, "1.2": 5})
+    session.commit()
+    assert reconcile.reconcile(session).differences == []
+
+
+def test_an_edited_submitter_is_named(session: Session, engine: Engine, tmp_path: Path) -> None:
+    """Clearing the submitter in the table would let them judge it: audit verify says so."""
+    w = make_world(session, mini_scheme(("1",), departments=2))
+    item = _submitted(session, LocalStore(tmp_path / "ev"), w)
+    session.commit()
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE items SET submitted_by_id = NULL WHERE id = :i"), {"i": item.id})
+    assert [
+        (d.item_id, d.field, d.live, d.from_events)
+        for d in reconcile.reconcile(session).differences
+    ] == [(item.id, "submitted_by_id", None, w.member_a.id)]
+
+
+def test_migration_fills_the_authors_from_the_trail(
+    empty_url: str,  # noqa: F811 - the fixture imported above
+    tmp_path: Path,
+) -> None:
+    """Items submitted and appealed before 0013 get their authors as the replay gives them."""
+    engine = make_engine(empty_url)
+    migrate(engine)
+    store = LocalStore(tmp_path / "ev")
+    with make_sessionmaker(engine)() as session:
+        w = make_world(session, mini_scheme(("1", "3"), departments=2))
+        item = _submitted(session, store, w)
+        actions.return_item(session, item.id, w.reviewer, item.version, "补充")
+        again = actions.submit_item(session, item.id, w.member_a, item.version,
+                                    change_note="已补充")  # fmt: skip
+        appealed = w.item(session, w.dep_b, "1")
+        add_evidence(session, store, appealed, w.member_b)
+        for step in (
+            lambda v: actions.submit_item(session, appealed.id, w.member_b, v),
+            lambda v: actions.review_item(session, appealed.id, w.reviewer, v),
+            lambda v: actions.verify_item(session, appealed.id, w.verifier, v),
+            lambda v: actions.score_item(
+                session, appealed.id, w.scorer, v, scores={"1.1": 5, "1.2": 5}
+            ),
+        ):
+            step(appealed.version)
+        now = dt.datetime.now(dt.UTC)
+        open_appeals(session, w, now - dt.timedelta(days=1), now + dt.timedelta(days=3))
+        actions.appeal_item(session, appealed.id, w.member_b, appealed.version, "不服")
+        session.commit()
+        expected = {again.id: (w.member_a.id, None), appealed.id: (w.member_b.id, w.member_b.id)}
+    migrate(engine, "0013_stored_texts", down=True)
+    migrate(engine)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT id, submitted_by_id, appealed_by_id FROM items WHERE round > 0")
+        ).all()
+    assert {r[0]: (r[1], r[2]) for r in rows} == expected
+    with make_sessionmaker(engine)() as session:
+        assert reconcile.reconcile(session).differences == []
+    engine.dispose()
