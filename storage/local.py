@@ -9,6 +9,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import ClassVar
 
 from storage.base import (
     CHUNK_SIZE,
@@ -35,6 +36,12 @@ class LocalStore(ObjectStore):
     never a truncated object.
     """
 
+    #: Whether a write waits for the disk (fsync of the file and of its directory). Always in
+    #: the product; the test suite turns it off (tests/conftest.py), as it runs PostgreSQL
+    #: without `synchronous_commit`: crash safety is not what those tests check, and the waits
+    #: cost the suite tens of seconds. tests/storage/test_local.py checks that it is on.
+    sync_to_disk: ClassVar[bool] = True
+
     def __init__(self, root: str | os.PathLike[str], *, chunk_size: int = CHUNK_SIZE) -> None:
         self.root = Path(root).resolve()
         self.chunk_size = chunk_size
@@ -59,7 +66,8 @@ class LocalStore(ObjectStore):
                 copy_stream(stream, _disk_writer(out.write), length, self.chunk_size)
                 try:
                     out.flush()
-                    os.fsync(out.fileno())
+                    if self.sync_to_disk:
+                        os.fsync(out.fileno())
                 except OSError as exc:
                     raise StorageUnavailable(f"cannot flush {temp_name}: {exc}") from exc
             try:
@@ -72,7 +80,8 @@ class LocalStore(ObjectStore):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temp_name)
             raise
-        _fsync_directory(path.parent)
+        if self.sync_to_disk:
+            _fsync_directory(path.parent)
 
     def open(self, key: str) -> ObjectReader:
         """Open the key's file for streaming reads."""

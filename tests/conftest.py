@@ -33,7 +33,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
-from storage import ObjectStore
+from storage import LocalStore, ObjectStore
 from tests.factories import World, load_world, make_world
 from workflow.db import make_engine, make_sessionmaker, migrate
 from workflow.models import Base
@@ -51,6 +51,26 @@ STORE_KINDS = ["local", "s3"]
 
 #: A test whose fixtures include one of these talks to the S3 server.
 _S3_FIXTURES = {"s3_endpoint", "s3_process_endpoint"}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Writes in this process do not wait for the disk: crash safety is not under test here.
+
+    As the PostgreSQL test databases run without `synchronous_commit` (`throwaway_database`),
+    the local store skips its fsyncs and SQLite connections run `PRAGMA synchronous=OFF`.
+    Together they were 44 s of fsync waits in a run of the suite (and a quarter of the SQLite
+    tests' time). The product keeps both (tests/storage/test_backends.py checks the store);
+    subprocesses the tests start (servers, CLI runs) keep them too.
+    """
+    LocalStore.sync_to_disk = False
+    event.listen(Engine, "connect", _sqlite_without_waits)
+
+
+def _sqlite_without_waits(dbapi_conn: Any, _record: Any) -> None:
+    if type(dbapi_conn).__module__.startswith("sqlite3"):
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA synchronous=OFF")
+        cursor.close()
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import os
+import subprocess
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -214,6 +216,31 @@ def test_local_write_is_atomic_and_leaves_no_temp_files(local_store: LocalStore)
         local_store.put("a/k", FailingStream(os.urandom(MIB)), None, "text/plain")
     assert read_all(local_store, "a/k") == b"old"
     assert sorted(p.name for p in (local_store.root / "a").iterdir()) == ["k"]
+
+
+def test_local_write_waits_for_the_disk_in_the_product(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The suite runs with the waits off (tests/conftest.py); the product never does.
+    monkeypatch.setattr(LocalStore, "sync_to_disk", True)
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append("dir" if os.path.isdir(f"/proc/self/fd/{fd}") else "file")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    store = LocalStore(tmp_path / "objects")
+    store.put("a/b.bin", io.BytesIO(b"x" * 10), 10, "application/octet-stream")
+    assert synced == ["file", "dir"]  # the file's bytes, then the rename in its directory
+    # Outside the suite (a fresh interpreter: the product's own default) the waits are on.
+    code = "from storage.local import LocalStore; print(LocalStore.sync_to_disk)"
+    product = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[2],
+    )  # fmt: skip
+    assert product.stdout.strip() == "True"
 
 
 def test_local_refuses_hidden_segments(local_store: LocalStore) -> None:
