@@ -19,6 +19,7 @@ FLAGS = ("SESSION_COOKIE_SECURE", "ALLOW_PER_PROCESS_LIMITS", "S3_SECURE")
 OTHER_READS = {
     "storage/s3.py": "SSL_CERT_FILE, the OpenSSL convention for a CA bundle",
     "scoring/pdf.py": "passes the environment on to LibreOffice",
+    "workflow/backup.py": "passes the environment on to pg_dump and pg_restore, with PGPASSWORD",
 }
 
 
