@@ -137,6 +137,7 @@ COMPOSE_SCHEMA: dict[str, Any] = {
                     "additionalProperties": False,
                 },
                 "restart": {"enum": ["no", "always", "on-failure", "unless-stopped"]},
+                "profiles": {"type": "array", "items": {"type": "string", "pattern": _NAME}},
             },
             "additionalProperties": False,
         }
@@ -230,7 +231,15 @@ def test_schema_rejects_what_compose_rejects(compose: dict[str, Any]) -> None:
 
 def test_services_health_checks_and_start_order(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    assert set(services) == {"app", "db", "minio", "redis", "migrate", "worker"}
+    assert set(services) == {"app", "db", "minio", "redis", "migrate", "worker", "backup"}
+    # The backup runs on demand only (a profile `up` does not start), writes its own volume
+    # and verifies what it wrote.
+    backup = services["backup"]
+    assert backup["profiles"] == ["backup"] and backup["restart"] == "no"
+    assert "backups:/backups" in backup["volumes"]
+    command = " ".join(backup["command"].split())
+    assert "flask --app wsgi backup create" in command and "backup verify" in command
+    assert "$$(date" in command  # escaped for compose: the shell, not compose, expands it
     for name, service in services.items():
         if service.get("restart") == "no":  # one-shot: gated by completing, not by health
             continue
@@ -259,7 +268,7 @@ def test_named_volumes_are_declared_and_used(compose: dict[str, Any]) -> None:
             if not source.startswith((".", "/", "~")):
                 used.add(source)
     assert used == set(compose.get("volumes") or {})
-    assert used == {"pgdata", "miniodata", "instance"}
+    assert used == {"pgdata", "miniodata", "instance", "backups"}
 
 
 def test_app_variables_are_exactly_settings_the_app_reads(
@@ -273,6 +282,12 @@ def test_app_variables_are_exactly_settings_the_app_reads(
     migrate_env = environment_of(compose["services"]["migrate"], example_env)
     assert set(migrate_env) <= read, f"not read by the app: {set(migrate_env) - read}"
     assert set(migrate_env) >= MIGRATE_ONLY and not MIGRATE_ONLY & set(app_env)
+    # The backup reads the database as the owner and the same bucket as the app.
+    backup_env = environment_of(compose["services"]["backup"], example_env)
+    assert set(backup_env) <= read, f"not read by the app: {set(backup_env) - read}"
+    storage = {k: v for k, v in app_env.items() if k.startswith(("S3_", "STORAGE_"))}
+    assert storage.items() <= backup_env.items()
+    assert backup_env["MIGRATION_DATABASE_URL"] == migrate_env["MIGRATION_DATABASE_URL"]
     # The worker runs the same app: the same settings, the queue on Redis.
     worker_env = environment_of(compose["services"]["worker"], example_env)
     assert worker_env == app_env
