@@ -187,3 +187,67 @@ def test_init_warns_when_the_app_connects_as_superuser(engine: Engine, tmp_path:
     refused = app.test_cli_runner().invoke(args=["init", "--create-roles"])
     assert refused.exit_code != 0 and "MIGRATION_DATABASE_URL" in refused.output
     app.extensions["engine"].dispose()
+
+
+def test_backup_restores_into_a_new_database_of_the_owner_with_the_app_role_limited(
+    role_urls: dict[str, str], tmp_path: Path, scheme_2018: Scheme
+) -> None:
+    """The production shape (docs/operations.md): `backup create` reads as the owner; a restore
+    into a new database the owner owns gives the app role its rights again and no more."""
+    app = _app(role_urls, tmp_path)
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["init", "--create-roles"]).exit_code == 0
+    with make_sessionmaker(app.extensions["engine"])() as session:
+        assessment = install_scheme(session, scheme_2018)
+        dep = assessment.departments[0]
+        member = create_user(session, "member", ["department"], department=dep, password=LONG)
+        item = session.scalars(select(Item).where(Item.department_id == dep.id)).first()
+        assert item is not None
+        add_evidence(session, LocalStore(tmp_path / "ev"), item, member)
+        actions.submit_item(session, item.id, member, item.version)
+        session.commit()
+    out = tmp_path / "backup"
+    created = runner.invoke(args=["backup", "create", str(out)])
+    assert created.exit_code == 0, created.output
+    app.extensions["engine"].dispose()
+
+    admin = make_url(role_urls["admin"])
+    name = f"{admin.database}_restored"
+    owner_role = make_url(role_urls["owner"]).username
+    server = create_engine(admin, isolation_level="AUTOCOMMIT")
+    with server.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}" OWNER "{owner_role}"')  # as documented
+    urls = {role: make_url(url).set(database=name).render_as_string(hide_password=False)
+            for role, url in role_urls.items()}  # fmt: skip
+    restored = create_app(
+        {**app.config, "DATABASE_URL": urls["app"], "MIGRATION_DATABASE_URL": urls["owner"],
+         "DATABASE_ADMIN_URL": urls["admin"], "INSTANCE_DIR": str(tmp_path / "new"),
+         "STORAGE": {"STORAGE_BACKEND": "local", "STORAGE_LOCAL_ROOT": str(tmp_path / "ev2")}}
+    )  # fmt: skip
+    app_engine = create_engine(urls["app"])
+    try:
+        result = restored.test_cli_runner().invoke(args=["backup", "restore", str(out)])
+        assert result.exit_code == 0, result.output
+        with app_engine.connect() as conn:
+            owner = conn.scalar(
+                text("SELECT pg_get_userbyid(relowner) FROM pg_class WHERE relname = 'items'")
+            )
+            assert owner == owner_role  # not the superuser, not the app
+        # The app role works on the restored data, through the engine …
+        with make_sessionmaker(restored.extensions["engine"])() as session:
+            reviewer = create_user(session, "reviewer", ["reviewer"])
+            again = session.get_one(Item, item.id)
+            actions.review_item(session, again.id, reviewer, again.version)
+            session.commit()
+        # … and still cannot rewrite the trail.
+        for statement in ("DELETE FROM audit_events WHERE seq = 1", "TRUNCATE audit_events"):
+            assert "permission denied" in _refused(app_engine, statement)
+        verify = restored.test_cli_runner().invoke(args=["audit", "verify"])
+        assert verify.exit_code == 0, verify.output
+    finally:
+        app_engine.dispose()
+        restored.extensions["engine"].dispose()
+        with server.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        server.dispose()
