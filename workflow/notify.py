@@ -28,7 +28,7 @@ from scoring.routine import KIND_LABELS
 from workflow.audit import record_event
 from workflow.db import translate_conflicts
 from workflow.errors import BadRequest, InvalidValue, NotFound
-from workflow.messages import N_, Phrase, Term, stored
+from workflow.messages import N_, Lines, Phrase, Term, stored
 from workflow.models import (
     Assessment,
     Department,
@@ -38,6 +38,7 @@ from workflow.models import (
     NotificationPreference,
     OutboxMessage,
     RoutineRecord,
+    Score,
     User,
     utcnow,
 )
@@ -56,6 +57,7 @@ KINDS: dict[str, str] = {
     "routine_rejected": N_("平时考核材料被退回"),
     "audit_alert": N_("审计核验告警"),
     "notice_outdated": N_("通知书需重新印发"),
+    "routine_basis_changed": N_("评分后平时考核记录有变化"),
 }
 #: The kinds each role can receive (the settings page offers only these).
 KINDS_OF_ROLE: dict[str, tuple[str, ...]] = {
@@ -70,8 +72,8 @@ KINDS_OF_ROLE: dict[str, tuple[str, ...]] = {
     ),
     "reviewer": ("queue_waiting", "overdue"),
     "verifier": ("queue_waiting", "overdue"),
-    "scorer": ("queue_waiting", "overdue", "notice_outdated"),
-    "admin": ("audit_alert", "notice_outdated"),
+    "scorer": ("queue_waiting", "overdue", "notice_outdated", "routine_basis_changed"),
+    "admin": ("audit_alert", "notice_outdated", "routine_basis_changed"),
     "auditor": ("audit_alert",),
 }
 CHANNELS = ("inbox", "email", "webhook")
@@ -519,6 +521,93 @@ def routine_rejected(
             ),
             f"/portal/routine?year={year}",
             record.assessment_id,
+        ),
+        now=now,
+    )
+
+
+def routine_basis_changed(
+    session: Session,
+    item: Item,
+    record: RoutineRecord,
+    what: str,
+    drift: Sequence[Any],
+    remedy: str,
+    actor: User,
+    now: dt.datetime,
+) -> None:
+    """The scorers of a scored item (who scored it, who rescored it) and the admins hear that
+    a routine record's change moved the item's suggested score: per point the suggestion the
+    score was given with, the suggestion now and the score (`drift`: the routine module's
+    `PointDrift`s; empty when the suggestion is back to what it was at scoring), and what the
+    office can do (`remedy`). Only a reopen by an admin, or an appeal, allows a rescore."""
+    from workflow.routine import REMEDY_TEXTS  # routine imports notify's module lazily
+
+    scorer_ids = {item.scored_by_id} | set(
+        session.scalars(select(Score.scored_by_id).where(Score.item_id == item.id))
+    )
+    people = {
+        p.user_id: p
+        for p in recipients(
+            session, user_ids=[i for i in scorer_ids if i is not None], exclude=actor.id
+        )
+        + recipients(session, roles=[Role.ADMIN.value], exclude=actor.id)
+    }
+    if not people:
+        return
+    department, indicator = _item_words(session, item)
+    kind = Term(KIND_LABELS.get(record.kind) or N_("平时考核材料"))
+    words: dict[str, object] = {
+        "department": department,
+        "indicator": indicator,
+        "kind": kind,
+        "period": record.period,
+        "what": Term(what),
+    }
+    if drift:
+        body = Phrase(
+            N_(
+                "%(department)s的考核事项“%(indicator)s”评分后，平时考核记录有变化"
+                "（%(kind)s %(period)s %(what)s），建议分与评分时不同：\n%(points)s\n%(remedy)s"
+            ),
+            {
+                **words,
+                "points": Lines(
+                    Phrase(
+                        N_("%(code)s 评分时建议 %(then)s，现建议 %(now)s，已评 %(score)s"),
+                        {
+                            "code": d.code,
+                            "then": d.suggested_then,
+                            "now": d.suggested_now,
+                            "score": d.score if d.score is not None else "—",
+                        },
+                    )
+                    for d in drift
+                ),
+                "remedy": Term(REMEDY_TEXTS[remedy]),
+            },
+        )
+    else:
+        body = Phrase(
+            N_(
+                "%(department)s的考核事项“%(indicator)s”评分后，平时考核记录又有变化"
+                "（%(kind)s %(period)s %(what)s），现建议分已与评分时一致，无需处理。"
+            ),
+            words,
+        )
+    send(
+        session,
+        list(people.values()),
+        Message(
+            "routine_basis_changed",
+            Phrase(
+                N_("%(department)s %(indicator)s：评分后平时考核记录有变化"),
+                {"department": department, "indicator": indicator},
+            ),
+            body,
+            f"/review/items/{item.id}",
+            item.assessment_id,
+            item.id,
         ),
         now=now,
     )

@@ -4,9 +4,11 @@
 one query, its scoring points in one, its evidence with uploaders in one (removed files too
 once the item was resubmitted), the routine records of a routine-fed indicator in one and
 its history (with the actors) in one, and computes the allowed actions and the latest
-resubmission's changes (`round_changes`) and the verifier's checklist answers
-(`latest_checks`) from those same rows: at most five statements (without the history, a
-resubmitted or verified item reads its submit/return/withdraw/verify events instead).
+resubmission's changes (`round_changes`), the verifier's checklist answers
+(`latest_checks`) and, for a scored routine-fed item, whether its suggestions changed since
+its latest score (`routine_drift`) from those same rows: at most five statements (without the
+history, a resubmitted or verified item reads its submit/return/withdraw/verify events, and a
+routine item its score/rescore events too, instead).
 The API, the portal and the CLI render it; none of them queries an item's parts on its own.
 """
 
@@ -38,10 +40,12 @@ from workflow.models import (
     Score,
     ScoringPoint,
     User,
+    utcnow,
 )
 from workflow.notices import scores_visible_to
 from workflow.permissions import can_read_item, is_department_member_of
 from workflow.pipeline import routine_kinds
+from workflow.routine import SCORE_ACTIONS, RoutineDrift, routine_drift
 from workflow.security_log import hidden_from
 from workflow.states import State
 
@@ -216,6 +220,9 @@ class ItemDetail:
     round_changes: RoundChanges | None = None
     #: The verifier's answers to the check points (None before verification).
     checks: list[CheckResult] | None = None
+    #: A scored routine item whose suggestions changed since its latest score (None: they
+    #: did not, or the user may not see scores yet).
+    routine_drift: RoutineDrift | None = None
 
     @property
     def check_points(self) -> list[dict[str, str]]:
@@ -322,20 +329,36 @@ def item_detail(
         ).all()
         events = [HistoryEvent(e, u) for e, u in rows]
     changes, checks = None, None
+    round_events: list[AuditEvent] = [h.event for h in events]
     if resubmitted or item.state in VERIFIED_STATES:
-        round_events = (
-            [h.event for h in events]
-            if history
-            else list(
+        if not history:  # the score events too: a routine item's drift reads the latest
+            round_events = list(
                 session.execute(
                     select(AuditEvent)
-                    .where(AuditEvent.item_id == item.id, AuditEvent.action.in_(ROUND_EVENTS))
+                    .where(
+                        AuditEvent.item_id == item.id,
+                        AuditEvent.action.in_(ROUND_EVENTS + (SCORE_ACTIONS if kinds else ())),
+                    )
                     .order_by(AuditEvent.seq)
                 ).scalars()
             )
-        )
         changes = round_changes(round_events, files) if resubmitted else None
         checks = latest_checks(round_events)
+    hidden = not scores_visible_to(user, item.assessment)
+    drift = None
+    scored = [e for e in round_events if e.action in SCORE_ACTIONS]
+    if kinds and scored and not hidden:
+        # The records loaded above are the department's of the points' kinds: no query.
+        upheld = {c.scoring_point_id for c in item.claims if c.is_upheld}
+        drift = routine_drift(
+            session,
+            item,
+            points,
+            now or utcnow(),
+            event=scored[-1],
+            records=records,
+            excluded=frozenset(p.code for p in points if p.id in upheld),
+        )
 
     claims = {c.scoring_point_id: c for c in item.claims}
     scores = {s.scoring_point_id: s for s in item.scores}
@@ -376,7 +399,7 @@ def item_detail(
         points=details,
         evidence=evidence,
         actions=actions,
-        scores_hidden=not scores_visible_to(user, item.assessment),
+        scores_hidden=hidden,
         can_edit_evidence=(
             is_department_member_of(user, item.department_id) and item.state in EDITABLE_STATES
         ),
@@ -385,6 +408,7 @@ def item_detail(
         history=events,
         round_changes=changes,
         checks=checks,
+        routine_drift=drift,
     )
 
 

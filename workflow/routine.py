@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, BinaryIO
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from scoring.routine import (
@@ -27,7 +29,7 @@ from scoring.routine import (
 )
 from storage.base import ObjectStore
 from storage.ingest import ingest_upload
-from workflow.assessments import ensure_not_final
+from workflow.assessments import assessment_status, ensure_not_final
 from workflow.audit import record_event
 from workflow.calendar import work_calendar
 from workflow.db import lock_key, lock_row, serialise
@@ -35,8 +37,11 @@ from workflow.errors import BadRequest, Conflict, Forbidden, InvalidValue, NotFo
 from workflow.messages import N_, Term
 from workflow.models import (
     Assessment,
+    AuditEvent,
     Department,
+    Indicator,
     Item,
+    NotInvolvedClaim,
     RoutineFile,
     RoutineRecord,
     ScoringPoint,
@@ -371,12 +376,14 @@ def review_routine(
         )
     assessment = session.get_one(Assessment, record.assessment_id)
     ensure_not_final(assessment, now)
+    watched = _watch_scored(session, record, now)
     before = record.status
     record.status = status
     record.reason = reason
     record.reviewed_by_id = user.id
     record.reviewed_at = now
     session.flush()
+    _tell_scorers(session, watched, record, ROUTINE_STATUS_LABELS[status], user, now)
     record_event(
         session,
         actor=user,
@@ -452,6 +459,7 @@ def correct_routine(
     now = now or utcnow()
     record = _office_record(session, record_id, user, now)
     text = _reason(reason, N_("更正平时考核记录须说明理由"))
+    watched = _watch_scored(session, record, now)
     for name, value in (("period", period), ("title", title), ("note", note), ("outcome", outcome)):
         if value is not None and not isinstance(value, str):
             raise BadRequest("%(name)s 必须是文本", code="invalid_type", params={"name": name})
@@ -495,6 +503,7 @@ def correct_routine(
             lock=True, other_than=record.id,
         )  # fmt: skip
     session.flush()
+    _tell_scorers(session, watched, record, N_("已更正"), user, now)
     record_event(
         session,
         actor=user,
@@ -520,12 +529,14 @@ def withdraw_routine(
     text = _reason(reason, N_("撤销平时考核记录须说明理由"))
     if _locked_record(session, record).status == "withdrawn":  # another withdrawal came first
         raise Conflict("该记录已撤销", code="routine_withdrawn")
+    watched = _watch_scored(session, record, now)
     before = record.status
     record.status = "withdrawn"
     record.reason = text
     record.reviewed_by_id = user.id
     record.reviewed_at = now
     session.flush()
+    _tell_scorers(session, watched, record, ROUTINE_STATUS_LABELS["withdrawn"], user, now)
     record_event(
         session,
         actor=user,
@@ -541,15 +552,19 @@ def withdraw_routine(
     return record
 
 
+#: What counting reads of a record (`RecordFigure`'s fields, in order).
+FIGURE_COLUMNS = (
+    RoutineRecord.kind,
+    RoutineRecord.period,
+    RoutineRecord.status,
+    RoutineRecord.is_late,
+    RoutineRecord.outcome,
+)
+
+
 def _figures(session: Session, assessment_id: int, department_id: int) -> list[RecordFigure]:
     rows = session.execute(
-        select(
-            RoutineRecord.kind,
-            RoutineRecord.period,
-            RoutineRecord.status,
-            RoutineRecord.is_late,
-            RoutineRecord.outcome,
-        ).where(
+        select(*FIGURE_COLUMNS).where(
             RoutineRecord.assessment_id == assessment_id,
             RoutineRecord.department_id == department_id,
         )
@@ -595,16 +610,187 @@ def suggestions_for_points(
     if not any(p.routine for p in points):
         return {}
     assessment = item.assessment
-    rules = rules_of(assessment)
-    if not any(p.code in rules.suggestions for p in points):
+    if not any(p.code in rules_of(assessment).suggestions for p in points):
         return {}
-    figures = _figures(session, assessment.id, item.department_id)
+    return suggest_points(
+        assessment, points, _figures(session, assessment.id, item.department_id), now
+    )
+
+
+def suggest_points(
+    assessment: Assessment,
+    points: list[ScoringPoint],
+    figures: list[RecordFigure],
+    now: dt.datetime,
+) -> dict[str, Decimal]:
+    """Suggested scores of the routine points among `points`, from the department's records
+    (`figures`: at least those of the kinds that feed the points); no query."""
+    rules = rules_of(assessment)
     out = {}
     for p in points:
+        if not p.routine:
+            continue
         s = suggest(rules, p.code, p.max_points, figures, now)
         if s is not None:
             out[p.code] = s.points
     return out
+
+
+def figures_of(records: list[RoutineRecord]) -> list[RecordFigure]:
+    """What counting needs of loaded records."""
+    return [RecordFigure(r.kind, r.period, r.status, r.is_late, r.outcome) for r in records]
+
+
+# --- the routine basis of a score: has it changed since? ----------------------------------
+
+#: The actions that record scores with the suggestions they were given with.
+SCORE_ACTIONS = ("score", "rescore")
+#: Item states whose scores stand (given, and not yet decided again).
+SCORED_STATES = ("scored", "appealed")
+#: What the office can do about a changed basis, by the assessment's status (`drift_remedy`).
+REMEDY_TEXTS = {
+    "rescore": N_("可由原评分人以外的评分员“复核改分”，按现在的记录更正评分或说明维持的理由。"),
+    "appeal": N_(
+        "评分后不能直接改分：公示期内部门可提出申诉，由原评分人以外的评分员复核改分；"
+        "结果最终确定后也可由管理员重新开启考核后复核改分。"
+    ),
+    "after_publication": N_(
+        "评分后不能直接改分：考核结果公示后部门可提出申诉，由原评分人以外的评分员复核改分；"
+        "结果最终确定后也可由管理员重新开启考核后复核改分。"
+    ),
+    "reopen": N_(
+        "评分后不能直接改分：须待考核结果最终确定后由管理员重新开启考核，"
+        "再由原评分人以外的评分员复核改分。"
+    ),
+}
+REMEDIES = tuple(REMEDY_TEXTS)
+
+
+@dataclass(frozen=True)
+class PointDrift:
+    """A routine point whose suggestion is no longer the one its score was given with."""
+
+    code: str
+    #: The suggestion recorded with the latest score or rescore.
+    suggested_then: Decimal
+    #: The suggestion the records give now.
+    suggested_now: Decimal
+    #: The score given (None: no score row, which a scored item does not have).
+    score: Decimal | None
+
+
+@dataclass(frozen=True)
+class RoutineDrift:
+    """The routine basis of an item's score changed after it was given: per point, the
+    suggestion then and now and the score; the scoring event; what can be done."""
+
+    points: list[PointDrift]
+    action: str  # score / rescore
+    scored_at: dt.datetime
+    remedy: str  # one of REMEDIES
+
+    @property
+    def remedy_text(self) -> str:
+        """What the office can do, in Chinese (a msgid: translated where it is shown)."""
+        return REMEDY_TEXTS[self.remedy]
+
+
+def latest_score_event(session: Session, item_id: int) -> AuditEvent | None:
+    """The item's latest score or rescore event: one query (the item's events by sequence)."""
+    return session.execute(
+        select(AuditEvent)
+        .where(AuditEvent.item_id == item_id, AuditEvent.action.in_(SCORE_ACTIONS))
+        .order_by(AuditEvent.seq.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def drifted_points(
+    event: AuditEvent | None, current: Mapping[str, Decimal], scores: Mapping[str, Decimal]
+) -> list[PointDrift]:
+    """The points whose suggestion `current` differs from the one recorded in `event` (a
+    score or rescore event's payload `suggested`); a point recorded without one is passed
+    over (scored before the suggestions were recorded, or not routine then)."""
+    if event is None:
+        return []
+    try:
+        payload = json.loads(event.payload or "{}")
+    except ValueError:
+        return []
+    recorded = payload.get("suggested") if isinstance(payload, dict) else None
+    if not isinstance(recorded, dict):
+        return []
+    out = []
+    for code, now_value in current.items():
+        then = recorded.get(code)
+        if then is None:
+            continue
+        try:
+            then_value = Decimal(str(then))
+        except ArithmeticError:
+            continue
+        if then_value != now_value:
+            out.append(PointDrift(code, then_value, now_value, scores.get(code)))
+    return out
+
+
+def drift_remedy(item: Item, now: dt.datetime) -> str:
+    """What lets the office correct a score: `rescore` (the item is appealed, or the results
+    were reopened), `appeal` (the 公示 runs and the department has its appeal left),
+    `after_publication` (not yet published: an appeal once it is, or a reopen once final),
+    `reopen` (the admin must reopen the final results first)."""
+    assessment = item.assessment
+    status = assessment_status(assessment, now)
+    if item.state == "appealed" or status == "reopened":
+        return "rescore"
+    if status == "open":
+        return "after_publication"
+    if status == "published" and item.appeal_count == 0:
+        return "appeal"
+    return "reopen"
+
+
+def routine_drift(
+    session: Session,
+    item: Item,
+    points: list[ScoringPoint],
+    now: dt.datetime,
+    *,
+    event: AuditEvent | None = None,
+    records: list[RoutineRecord] | None = None,
+    excluded: frozenset[str] = frozenset(),
+) -> RoutineDrift | None:
+    """Tell whether the routine suggestions of a scored item differ from those its latest
+    score or rescore was given with (None: no difference, not scored, no routine point).
+
+    One query for the latest score event (none when `event` is given: the history the
+    caller loaded) and the suggestion computation (no query when `records` are the
+    department's loaded records of the points' kinds). `excluded`: points whose score is
+    not the scorer's (a not-involved claim upheld: full marks whatever the records say).
+    """
+    if item.state not in SCORED_STATES or not any(p.routine for p in points):
+        return None
+    if not any(p.code in rules_of(item.assessment).suggestions for p in points):
+        return None
+    if event is None:
+        event = latest_score_event(session, item.id)
+        if event is None:
+            return None
+    figures = (
+        figures_of(records)
+        if records is not None
+        else _figures(session, item.assessment_id, item.department_id)
+    )
+    routine = [p for p in points if p.routine and p.code not in excluded]
+    current = suggest_points(item.assessment, routine, figures, now)
+    by_id = {p.id: p.code for p in points}
+    scores = {
+        by_id[s.scoring_point_id]: s.points for s in item.scores if s.scoring_point_id in by_id
+    }
+    drift = drifted_points(event, current, scores)
+    if not drift:
+        return None
+    return RoutineDrift(drift, event.action, event.at, drift_remedy(item, now))
 
 
 def routine_overview(
@@ -627,7 +813,7 @@ def routine_overview(
             .order_by(RoutineRecord.period, RoutineRecord.id)
         ).scalars()
     )
-    figures = [RecordFigure(r.kind, r.period, r.status, r.is_late, r.outcome) for r in records]
+    figures = figures_of(records)
     counts = {kind: count_periods(rules, kind, figures, now) for kind in rules.quotas}
     return RoutineOverview(
         records=records,
@@ -661,3 +847,144 @@ def quota_matrix(
         .order_by(Department.position)
     ).scalars()
     return [(d, count_periods(rules, kind, by_dep.get(d.id, []), now)) for d in deps]
+
+
+def drifted_items(session: Session, assessment: Assessment, now: dt.datetime) -> set[int]:
+    """The assessment's scored items whose routine suggestions differ from those their latest
+    score or rescore was given with (`routine_drift` of each, for the progress matrix): at most
+    five queries for the whole assessment, none when no indicator is routine-fed."""
+    if not rules_of(assessment).suggestions:
+        return set()
+    points = list(
+        session.execute(
+            select(ScoringPoint)
+            .join(Indicator, Indicator.id == ScoringPoint.indicator_id)
+            .where(Indicator.assessment_id == assessment.id, ScoringPoint.routine.is_not(None))
+        ).scalars()
+    )
+    if not points:
+        return set()
+    items = session.execute(
+        select(Item.id, Item.department_id, Item.indicator_id).where(
+            Item.assessment_id == assessment.id,
+            Item.state.in_(SCORED_STATES),
+            Item.indicator_id.in_({p.indicator_id for p in points}),
+        )
+    ).all()
+    if not items:
+        return set()
+    ids = [i.id for i in items]
+    latest = (
+        select(func.max(AuditEvent.seq))
+        .where(AuditEvent.item_id.in_(ids), AuditEvent.action.in_(SCORE_ACTIONS))
+        .group_by(AuditEvent.item_id)
+    )
+    events = {
+        e.item_id: e
+        for e in session.execute(select(AuditEvent).where(AuditEvent.seq.in_(latest))).scalars()
+    }
+    upheld = {
+        (item_id, point_id)
+        for item_id, point_id in session.execute(
+            select(NotInvolvedClaim.item_id, NotInvolvedClaim.scoring_point_id).where(
+                NotInvolvedClaim.item_id.in_(ids), NotInvolvedClaim.is_upheld.is_(True)
+            )
+        )
+    }
+    figures: dict[int, list[RecordFigure]] = {}
+    for dep_id, kind, period, status, is_late, outcome in session.execute(
+        select(RoutineRecord.department_id, *FIGURE_COLUMNS).where(
+            RoutineRecord.assessment_id == assessment.id
+        )
+    ):
+        figures.setdefault(dep_id, []).append(RecordFigure(kind, period, status, is_late, outcome))
+    out = set()
+    for item_id, department_id, indicator_id in items:
+        mine = [
+            p for p in points
+            if p.indicator_id == indicator_id and (item_id, p.id) not in upheld
+        ]  # fmt: skip
+        current = suggest_points(assessment, mine, figures.get(department_id, []), now)
+        if drifted_points(events.get(item_id), current, {}):
+            out.add(item_id)
+    return out
+
+
+# --- telling the scorers: a routine change that moves a scored item's suggestion -------------
+
+#: A department's scored items with routine points, each with its points and suggestions.
+Watched = list[tuple[Item, list[ScoringPoint], dict[str, Decimal]]]
+
+
+def _feeding_kinds(assessment: Assessment) -> set[str]:
+    """The record kinds any suggestion counts."""
+    kinds: set[str] = set()
+    for spec in rules_of(assessment).suggestions.values():
+        kinds.update(str(k) for k in (spec.get("kinds") or [spec.get("kind")]) if k)
+    return kinds
+
+
+def _watch_scored(session: Session, record: RoutineRecord, now: dt.datetime) -> Watched:
+    """Before a record changes: the department's scored items whose suggestions the record's
+    kind feeds, with those suggestions. No query when the kind feeds none."""
+    assessment = session.get_one(Assessment, record.assessment_id)
+    if record.kind not in _feeding_kinds(assessment):
+        return []
+    items = list(
+        session.execute(
+            select(Item)
+            .where(
+                Item.assessment_id == record.assessment_id,
+                Item.department_id == record.department_id,
+                Item.state.in_(SCORED_STATES),
+                Item.indicator_id.in_(
+                    select(ScoringPoint.indicator_id).where(ScoringPoint.routine.is_not(None))
+                ),
+            )
+            .options(selectinload(Item.scores), selectinload(Item.claims))
+        ).scalars()
+    )
+    if not items:
+        return []
+    points = list(
+        session.execute(
+            select(ScoringPoint)
+            .where(ScoringPoint.indicator_id.in_({i.indicator_id for i in items}))
+            .order_by(ScoringPoint.position)
+        ).scalars()
+    )
+    figures = _figures(session, record.assessment_id, record.department_id)
+    watched: Watched = []
+    for item in items:
+        upheld = {c.scoring_point_id for c in item.claims if c.is_upheld}
+        mine = [p for p in points if p.indicator_id == item.indicator_id and p.id not in upheld]
+        watched.append((item, mine, suggest_points(assessment, mine, figures, now)))
+    return watched
+
+
+def _tell_scorers(
+    session: Session, watched: Watched, record: RoutineRecord, what: str, actor: User,
+    now: dt.datetime,
+) -> None:  # fmt: skip
+    """After a record changed: the scorers of each watched item whose suggestion moved (and
+    the admins) hear of it, in the same transaction; `what` names the change (a Chinese
+    word, a msgid)."""
+    if not watched:
+        return
+    figures = _figures(session, record.assessment_id, record.department_id)
+    from workflow import notify  # notify imports the models routine uses
+
+    for item, points, before in watched:
+        after = suggest_points(item.assessment, points, figures, now)
+        if after == before:
+            continue
+        by_id = {p.id: p.code for p in points}
+        scores = {by_id[s.scoring_point_id]: s.points for s in item.scores
+                  if s.scoring_point_id in by_id}  # fmt: skip
+        event = latest_score_event(session, item.id)
+        if event is None:
+            continue
+        drift = drifted_points(event, after, scores)
+        notify.routine_basis_changed(
+            session, item, record, what, drift, drift_remedy(item, now), actor, now
+        )

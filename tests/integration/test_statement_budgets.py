@@ -220,3 +220,24 @@ def test_queue_page_within_budget(
     result = seen[-1]
     assert result.counts == {"submitted": 3} and len(result.rows) == 2 and result.has_more
     assert len(result.departments) == 26 and len(result.indicators) == 10
+
+
+def test_a_scored_routine_item_detail_within_budget(
+    engine: Engine, session: Session, store: LocalStore, world: World
+) -> None:
+    """Whether a scored routine item's suggestions moved since its score (`routine_drift`)
+    costs no statement: the history (or, without it, the round's events) brings the score
+    event, and the suggestion is computed from the routine records the detail loads anyway."""
+    from tests.web.test_routine_drift import _scored_with_suggestion
+    from workflow.routine import review_routine
+
+    w = world
+    item, ids = _scored_with_suggestion(session, store, w)
+    review_routine(session, ids["九月二"], w.reviewer, "rejected", "与放管服无关")
+    session.commit()
+    iid = item.id
+    for history in (True, False):
+        n = cost(engine, w.scorer, lambda s, u, h=history: item_detail(s, iid, u, history=h))
+        assert 0 < n <= DETAIL_BUDGET, (history, n)
+        drift = item_detail(session, iid, w.scorer, history=history).routine_drift
+        assert drift is not None and [d.code for d in drift.points] == ["9.1"]

@@ -23,6 +23,7 @@ from web.api.common import (
     evidence_body,
     form_text,
     idempotency_key,
+    iso,
     json_response,
     points,
     query_limit,
@@ -112,9 +113,30 @@ def detail_body(detail: ItemDetail) -> dict[str, Any]:
                 for c in detail.checks
             ],
             "scores_hidden": hide,
+            "routine_drift": _drift_body(detail),
         }
     )
     return body
+
+
+def _drift_body(detail: ItemDetail) -> dict[str, Any] | None:
+    drift = detail.routine_drift
+    if drift is None:
+        return None
+    return {
+        "action": drift.action,
+        "scored_at": iso(drift.scored_at),
+        "remedy": drift.remedy,
+        "points": [
+            {
+                "code": d.code,
+                "suggested_then": points(d.suggested_then),
+                "suggested_now": points(d.suggested_now),
+                "score": points(d.score),
+            }
+            for d in drift.points
+        ],
+    }
 
 
 def _round_changes_body(detail: ItemDetail) -> dict[str, Any] | None:

@@ -641,6 +641,42 @@ class CheckResult(CheckPoint):
     note: str | None
 
 
+class RoutineDriftPoint(Out):
+    """A routine-fed sub-item whose suggested score changed since it was scored."""
+
+    code: str
+    suggested_then: Annotated[
+        Points, Field(description="the suggestion recorded with the latest score or rescore")
+    ]
+    suggested_now: Annotated[Points, Field(description="the suggestion the records give now")]
+    score: Annotated[Points | None, Field(description="the score given")]
+
+
+class RoutineDrift(Out):
+    """The routine records behind a scored item changed after its latest score."""
+
+    action: Annotated[
+        str,
+        Field(
+            description="the event the suggestions were recorded with",
+            json_schema_extra={"enum": ["score", "rescore"]},
+        ),
+    ]
+    scored_at: Time
+    remedy: Annotated[
+        str,
+        Field(
+            description=(
+                "what allows a rescore: `rescore` (appealed, or the results reopened: now), "
+                "`appeal` (the department may appeal during the 公示), `after_publication` "
+                "(not yet published), `reopen` (an admin must reopen the final results)"
+            ),
+            json_schema_extra={"enum": ["rescore", "appeal", "after_publication", "reopen"]},
+        ),
+    ]
+    points: list[RoutineDriftPoint]
+
+
 class Item(ItemSummary):
     """An item with sub-items, evidence and the caller's allowed actions."""
 
@@ -663,6 +699,15 @@ class Item(ItemSummary):
     ]
     scores_hidden: Annotated[
         bool, Field(description="true: a department before publication; scores are null")
+    ]
+    routine_drift: Annotated[
+        RoutineDrift | None,
+        Field(
+            description=(
+                "a scored routine-fed item whose suggested scores changed since its latest "
+                "score or rescore; null otherwise, and while scores are hidden"
+            )
+        ),
     ]
 
 
@@ -939,6 +984,8 @@ NOTIFICATION_KINDS = (
     "appeal_decided",
     "routine_rejected",
     "audit_alert",
+    "notice_outdated",
+    "routine_basis_changed",
 )
 CHANNEL_NAMES = ("inbox", "email", "webhook")
 NotificationKind = Annotated[str, Field(json_schema_extra={"enum": list(NOTIFICATION_KINDS)})]

@@ -27,6 +27,7 @@ from workflow.errors import DomainError, NotFound
 from workflow.machine import ACTION_LABELS
 from workflow.models import Evidence, Item, RoutineRecord, ScoringPoint, User
 from workflow.read import CheckResult, RoundChanges, item_detail
+from workflow.routine import RoutineDrift
 
 # Types shown inline (as sniffed at upload, not as claimed by the client).
 PREVIEW_TYPES = frozenset({"application/pdf", "image/png", "image/jpeg", "image/gif", "image/webp"})
@@ -66,6 +67,8 @@ class ItemView:
     # The indicator's check points (核查要点) and the verifier's answers (None before).
     check_points: list[dict[str, str]] = field(default_factory=list)
     checks: list[CheckResult] | None = None
+    # A scored routine item whose suggestions changed since its latest score.
+    routine_drift: RoutineDrift | None = None
 
     @property
     def is_routine(self) -> bool:
@@ -139,6 +142,7 @@ def load_item_view(
         round_changes=detail.round_changes,
         check_points=detail.check_points,
         checks=detail.checks,
+        routine_drift=detail.routine_drift,
     )
 
 

@@ -20,7 +20,7 @@ from web.portal.auth import current_account, roles_required
 from web.portal.common import N_, asked_assessment, asked_year, assessment_years
 from web.portal.jobs import job_starters
 from workflow.exports import matrix_table, results_table
-from workflow.models import Category, Department, Indicator, Item, Notice
+from workflow.models import Category, Department, Indicator, Item, Notice, utcnow
 from workflow.notices import (
     CHANGED,
     NOTICE,
@@ -31,6 +31,7 @@ from workflow.notices import (
     standing,
 )
 from workflow.permissions import READ_ALL_ROLES
+from workflow.routine import drifted_items
 from workflow.spreadsheets import xlsx_bytes
 from workflow.states import STATE_LABELS, Role, State
 
@@ -186,6 +187,7 @@ def matrix() -> ResponseReturnValue:
         departments=departments,
         indicators=indicators,
         cells=cells,
+        drifted=drifted_items(db, assessment, utcnow()),
         by_department=by_department,
         state_counts=state_counts,
         states=[(s.value, STATE_LABELS[s]) for s in State],

@@ -1,0 +1,184 @@
+"""A routine change after scoring: the scorer and the office see that a score's basis moved.
+
+Indicator 9's points are scored from the routine records (9.1: ≥ 2 monthly reports a month,
+August to December 2018). When the office rejects, corrects or withdraws a record after the
+item was scored and the suggestion moves, the item page (office and department), the API's
+item detail and a notification to the scorer and the admins say so; nothing changes silently.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Callable
+from decimal import Decimal
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from storage.local import LocalStore
+from tests.factories import World, add_evidence
+from tests.web.conftest import text
+from workflow import actions
+from workflow.demo import demo_pdf
+from workflow.models import Item, Notification, RoutineRecord, utcnow
+from workflow.read import item_detail
+from workflow.routine import (
+    correct_routine,
+    review_routine,
+    submit_routine,
+    suggestions_for_points,
+    withdraw_routine,
+)
+from workflow.users import issue_token
+
+Login = Callable[[str], FlaskClient]
+NOTICE = "评分后平时考核记录有变化"
+DRIFT = "9.1 评分时建议 3.20，现建议 1.60，已评 3.20"
+
+
+def _report(session: Session, store: LocalStore, w: World, period: str, title: str) -> int:
+    record = submit_routine(
+        session, store, w.assessment, w.member_a, kind="monthly_info", period=period,
+        title=title, stream=io.BytesIO(demo_pdf(title)), filename=f"{title}.pdf",
+        max_size=1 << 20,
+    )  # fmt: skip
+    review_routine(session, record.id, w.reviewer, "accepted")
+    return record.id
+
+
+def _scored_with_suggestion(
+    session: Session, store: LocalStore, w: World
+) -> tuple[Item, dict[str, int]]:
+    """Item 9 of department A scored with the suggestions: 9.1 = 8 × 2/5 = 3.20 (August and
+    September met, October one report of two, November and December none)."""
+    ids = {
+        title: _report(session, store, w, period, title)
+        for period, title in (
+            ("2018-08", "八月一"), ("2018-08", "八月二"), ("2018-09", "九月一"),
+            ("2018-09", "九月二"), ("2018-10", "十月一"),
+        )
+    }  # fmt: skip
+    item = w.item(session, w.dep_a, "9")
+    add_evidence(session, store, item, w.member_a)
+    actions.submit_item(session, item.id, w.member_a, item.version)
+    actions.review_item(session, item.id, w.reviewer, item.version)
+    actions.verify_item(session, item.id, w.verifier, item.version)
+    points = actions.scoring_points_of(session, item)
+    suggested = suggestions_for_points(session, item, points, utcnow())
+    assert suggested["9.1"] == Decimal("3.20")
+    actions.score_item(
+        session, item.id, w.scorer, item.version,
+        scores={code: str(value) for code, value in suggested.items()},
+        deductions=dict.fromkeys(suggested, "平时考核：部分期间未完成报送任务"),
+    )  # fmt: skip
+    session.commit()
+    return item, ids
+
+
+def _messages(session: Session, item: Item) -> list[Notification]:
+    session.expire_all()
+    return list(
+        session.scalars(
+            select(Notification)
+            .where(Notification.kind == "routine_basis_changed", Notification.item_id == item.id)
+            .order_by(Notification.id)
+        )
+    )
+
+
+def test_a_rejected_record_after_scoring_is_told_on_the_page_the_api_and_the_inbox(
+    app: Flask, session: Session, world: World, login: Login, store: LocalStore
+) -> None:
+    w = world
+    item, ids = _scored_with_suggestion(session, store, w)
+    scorer_page = text(login("scorer").get(f"/review/items/{item.id}"))
+    assert NOTICE not in scorer_page  # scored with the suggestion that stands
+    assert item_detail(session, item.id, w.scorer).routine_drift is None
+
+    # The office rejects an accepted September report: September is short, 8 × 1/5 = 1.60.
+    reviewer = login("reviewer")
+    rejected = reviewer.post(
+        f"/review/routine/{ids['九月二']}/review",
+        data={"status": "rejected", "reason": "与放管服无关"},
+    )
+    assert rejected.status_code == 303
+    session.expire_all()
+    assert session.get_one(Item, item.id).total is not None  # the score itself is untouched
+
+    page = text(login("scorer").get(f"/review/items/{item.id}"))
+    assert NOTICE in page and DRIFT in page
+    assert "考核结果公示后部门可提出申诉" in page  # not yet published: what the office can do
+    office = text(login("admin").get(f"/review/items/{item.id}"))
+    assert DRIFT in office
+    matrix = text(login("scorer").get("/progress/"))  # the item's cell is marked
+    assert "1 个已评分事项评分后平时考核记录有变化" in matrix
+    assert re.search(
+        rf'items/{item.id}"[^>]*>[^<]*(<span[^>]*>[^<]*</span>)*<span class="drift-mark"', matrix
+    )
+
+    # The department sees no score before the 公示, so no notice either; once it may, it does.
+    assert NOTICE not in text(login("member_a").get(f"/portal/items/{item.id}"))
+    w.assessment.hide_scores_until_published = False
+    session.commit()
+    assert DRIFT in text(login("member_a").get(f"/portal/items/{item.id}"))
+
+    token = issue_token(session, w.scorer)[0]
+    session.commit()
+    body = (
+        app.test_client()
+        .get(f"/api/v1/items/{item.id}", headers={"Authorization": f"Bearer {token}"})
+        .get_json()
+    )
+    drift = body["routine_drift"]
+    assert drift["action"] == "score" and drift["remedy"] == "after_publication"
+    assert drift["points"] == [
+        {"code": "9.1", "suggested_then": "3.20", "suggested_now": "1.60", "score": "3.20"}
+    ]
+
+    # The scorer and the admins are told, in the transaction of the rejection; nobody else.
+    told = _messages(session, item)
+    assert sorted(n.user_id for n in told) == sorted([w.scorer.id, w.admin.id])
+    assert all(DRIFT in n.body and "九月" not in n.title for n in told)
+    assert told[0].body_i18n is not None and told[0].link == f"/review/items/{item.id}"
+    scorer = login("scorer")
+    scorer.set_cookie("lang", "en")  # stored as msgids: read in the reader's language
+    english = text(scorer.get("/me/messages"))
+    assert "9.1 suggested 3.20 when scored, now 1.60; scored 3.20" in english
+    assert DRIFT not in english
+
+    # Accepted again: the suggestion is back to what the score was given with.
+    again = reviewer.post(f"/review/routine/{ids['九月二']}/review", data={"status": "accepted"})
+    assert again.status_code == 303
+    assert NOTICE not in text(login("scorer").get(f"/review/items/{item.id}"))
+    assert "drift-mark" not in text(login("scorer").get("/progress/"))
+    told = _messages(session, item)
+    assert len(told) == 4 and "现建议分已与评分时一致" in told[-1].body
+
+
+def test_a_routine_change_that_moves_no_suggestion_tells_nobody(
+    app: Flask, session: Session, world: World, login: Login, store: LocalStore
+) -> None:
+    w = world
+    item, ids = _scored_with_suggestion(session, store, w)
+    # October had one report of two: rejecting it leaves October short, as it was.
+    review_routine(session, ids["十月一"], w.reviewer, "rejected", "重复报送")
+    # An office registration of a meeting feeds 10.1, not item 9; correcting and withdrawing
+    # it moves nothing of item 9 (item 10 is not scored).
+    meeting = submit_routine(
+        session, store, w.assessment, w.reviewer, kind="meeting", period="2018-09",
+        title="推进会", stream=None, filename=None, department_id=w.dep_a.id,
+    max_size=1 << 20)  # fmt: skip
+    review_routine(session, meeting.id, w.reviewer, "accepted")
+    correct_routine(session, meeting.id, w.reviewer, reason="迟到", outcome="late")
+    withdraw_routine(session, meeting.id, w.reviewer, reason="登记错误")
+    session.commit()
+    assert _messages(session, item) == []
+    assert session.scalar(
+        select(RoutineRecord.status).where(RoutineRecord.id == ids["十月一"])
+    ) == ("rejected")
+    assert item_detail(session, item.id, w.scorer).routine_drift is None
+    assert NOTICE not in text(login("scorer").get(f"/review/items/{item.id}"))
+    assert "drift-mark" not in text(login("scorer").get("/progress/"))
