@@ -11,6 +11,19 @@ derived from (the appeal window, publication, reopening, the 公示 page's audie
 hiding) from its publication events. Every mismatch is named: item, field, live value,
 value from the trail.
 
+The records outside the items are replayed whole from the events of their actions and named
+`kind[key].field`: accounts (`user[5].roles`: name, roles, unit, enabled), routine records
+(kind, period, title, department, status, outcome, late), each assessment's stage deadlines
+and the holiday calendar's overrides. Every such row is made by an operation that records
+its event, and has been since the first release (`init`'s admin and the demo's people come
+through `create_user`); no data migration creates one. So a live record with no creating
+event is a finding ("no trail"), never passed as old. Two data migrations changed such rows
+and are replayed: 0012 gave each user their department's unit (older account events name a
+department), 0006 made office registrations never late and gave tasks an outcome (older
+submissions lack `registered_by`). The scoring points' maxima are not reconciled:
+`assessment_created` records only the numbers of departments, indicators and items, neither
+the scheme's figures nor a hash of them.
+
 Old events: every payload field the replay reads has been written since the first release,
 so an existing chain replays from seq 1 and nothing is skipped. An item event the replay
 cannot read (an unknown action, a payload without a field it needs) is reported as a
@@ -39,6 +52,7 @@ from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from workflow.audit import Verification, fast_time, parallel_conninfo, verify_chain
+from workflow.calendar import STAGE_LABELS
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +92,18 @@ FIELD_LABELS = {
     "reopen_reason": "重新开启理由",
     "publication_page": "公示页面范围",
     "hide_scores_until_published": "公示前向部门隐藏得分",
+    "user": "用户账号",
+    "routine": "平时考核记录",
+    "stage_deadline": "考核阶段截止",
+    "calendar_override": "工作日调整",
+}
+
+#: Where a record's difference is, for the CLI.
+RECORD_PLACES = {
+    "user": "用户 #{key}",
+    "routine": "平时考核记录 #{key}",
+    "stage_deadline": "考核 #{assessment}",
+    "calendar_override": "{key}",
 }
 
 # What a claim's ruling looks like in a difference.
@@ -108,15 +134,25 @@ class Difference:
 
     @property
     def label(self) -> str:
-        """Return the field's Chinese label, with its scoring point or evidence id."""
+        """Return the field's Chinese label, with its scoring point or evidence id; a record's
+        field (`user[5].roles`) as the record's label and the field's."""
         base, _, rest = self.field.partition("[")
         label = FIELD_LABELS.get(base, self.field)
+        if base in RECORD_KINDS:
+            key, _, sub = rest.partition("].")
+            if base == "stage_deadline":
+                label = f"{STAGE_LABELS.get(key.rstrip(']'), key)}{label}"
+            return f"{label} · {RECORD_FIELD_LABELS.get(sub, sub)}" if sub else label
         return f"{label} [{rest}" if rest else label
 
     def describe(self) -> str:
         """Return one line naming the difference (for the CLI)."""
+        base, _, rest = self.field.partition("[")
+        key = rest.partition("]")[0]
         if self.item_id is not None:
             where = f"事项 #{self.item_id}"
+        elif base in RECORD_PLACES:
+            where = RECORD_PLACES[base].format(key=key, assessment=self.assessment_id)
         elif self.department_id is not None:
             where = f"部门 #{self.department_id}"
         else:
@@ -594,9 +630,279 @@ def _publication(fetch: Fetch) -> list[Difference]:
     return out
 
 
+# -- records outside the items: users, routine records, the calendar ------------------------
+#: The fields of a record, `kind[key].name` (a record missing on one side: `kind[key]`).
+RECORD_FIELD_LABELS = {
+    "trail": "审计记录无法重放",
+    "username": "用户名",
+    "roles": "角色",
+    "is_active": "账号启用",
+    "unit_id": "所属单位",
+    "kind": "类型",
+    "period": "期间",
+    "title": "标题",
+    "department_id": "所属部门",
+    "status": "审核状态",
+    "outcome": "完成情况",
+    "is_late": "逾期报送",
+    "starts_on": "开始日期",
+    "due_on": "截止日期",
+    "working_days": "工作日数",
+    "is_workday": "调整为工作日",
+    "reason": "调整原因",
+}
+#: The records replayed whole, and the fields shown of a record missing on one side.
+RECORD_KINDS = {
+    "user": ("username",),
+    "routine": ("kind", "period", "title"),
+    "stage_deadline": ("starts_on", "due_on", "working_days"),
+    "calendar_override": ("is_workday", "reason"),
+}
+_USER_ACTIONS = ("user_created", "roles_changed", "user_enabled", "user_disabled")
+_ROUTINE_ACTIONS = ("routine_submitted", "routine_reviewed", "routine_corrected",
+                    "routine_withdrawn")  # fmt: skip
+_CALENDAR_ACTIONS = ("calendar_override_set", "calendar_override_removed")
+#: Routine kinds with an outcome (done, late, missed); migration 0006 gave existing ones one.
+_TASK_KINDS = frozenset({"meeting", "inspection", "task"})
+_OFFICE_KINDS = frozenset({"meeting", "inspection"})
+_REPLAY_ERRORS = (KeyError, TypeError, ValueError, AttributeError)
+
+
+def _action_events(fetch: Fetch, actions: tuple[str, ...], columns: str) -> Iterable[Any]:
+    """The events of these actions in chain order (the index on action, seq reads them)."""
+    marks = ", ".join(["%s"] * len(actions))
+    return fetch(
+        f"SELECT seq, target_id, action, {columns} FROM audit_events "
+        f"WHERE action IN ({marks}) ORDER BY seq",
+        actions,
+    )
+
+
+def _unreadable(seq: int, action: str, exc: Exception) -> str:
+    return f"第 {seq} 号事件（{action}）无法重放：缺少或无效的内容 {exc}"
+
+
+Place = Callable[[Any], tuple[str, dict[str, Any]]]
+
+
+def _record_differences(
+    kind: str,
+    live: Mapping[Any, Mapping[str, Any]],
+    trail: Mapping[Any, Mapping[str, Any] | None],
+    unreadable: Mapping[Any, str],
+    place: Place,
+) -> list[Difference]:
+    """Compare live records with replayed ones, field by field; a missing one as a whole.
+
+    `trail[key]` is None for a record its events removed. A live record no event made is a
+    finding (no trail), as is one the trail made that the table does not hold. `place(key)`
+    gives the key shown in the field and the difference's department and assessment.
+    """
+    shown = RECORD_KINDS[kind]
+    out: list[Difference] = []
+    for key in sorted(set(live) | set(trail) | set(unreadable), key=str):
+        name, where = place(key)
+        if key in unreadable:
+            out.append(Difference(None, f"{kind}[{name}].trail", None, unreadable[key], **where))
+            continue
+        mine, theirs = live.get(key), trail.get(key)
+        if mine is None or theirs is None:
+            if mine is not None or theirs is not None:
+                whole = [None if r is None else {f: r[f] for f in shown} for r in (mine, theirs)]
+                out.append(Difference(None, f"{kind}[{name}]", whole[0], whole[1], **where))
+            continue
+        for field_name, expected in theirs.items():
+            if mine[field_name] != expected:
+                out.append(
+                    Difference(
+                        None, f"{kind}[{name}].{field_name}", mine[field_name], expected, **where
+                    )
+                )
+    return out
+
+
+def _nowhere(key: Any) -> tuple[str, dict[str, Any]]:
+    return str(key), {}
+
+
+def _users(fetch: Fetch) -> list[Difference]:
+    """Replay each account: its name, roles, unit, and whether it is enabled.
+
+    Events written before users belonged to units (migration 0012) name a department: the
+    unit is the one that migration gave the user, the department's `unit_id`.
+    """
+    unit_of = {int(d): u for d, u in fetch("SELECT id, unit_id FROM departments", ())}
+
+    def unit(p: Mapping[str, Any]) -> int | None:
+        if "unit_id" in p:
+            return None if p["unit_id"] is None else int(p["unit_id"])
+        return None if p["department_id"] is None else unit_of[int(p["department_id"])]
+
+    trail: dict[int, dict[str, Any]] = {}
+    unreadable: dict[int, str] = {}
+    for seq, target_id, action, payload in _action_events(fetch, _USER_ACTIONS, "payload"):
+        uid = int(target_id)
+        if uid in unreadable:
+            continue
+        try:
+            p = json.loads(payload)
+            if action == "user_created":
+                trail[uid] = {"username": p["username"], "roles": sorted(p["roles"]),
+                              "is_active": True, "unit_id": unit(p)}  # fmt: skip
+            elif action == "roles_changed":
+                trail[uid].update(roles=sorted(p["after"]["roles"]), unit_id=unit(p["after"]))
+            else:
+                trail[uid]["is_active"] = action == "user_enabled"
+        except _REPLAY_ERRORS as exc:
+            unreadable[uid] = _unreadable(seq, action, exc)
+    live = {}
+    for uid, username, roles, active, unit_id in fetch(
+        "SELECT id, username, roles, is_active, unit_id FROM users", ()
+    ):
+        if isinstance(roles, str):  # SQLite hands JSON back as text
+            roles = json.loads(roles)
+        live[int(uid)] = {"username": username, "roles": sorted(roles or []),
+                          "is_active": bool(active), "unit_id": unit_id}  # fmt: skip
+    return _record_differences("user", live, trail, unreadable, _nowhere)
+
+
+def _replay_routine(
+    record: dict[str, Any] | None, action: str, dep: Any, to_state: Any, p: Any, by: Any
+) -> dict[str, Any]:
+    """Apply one routine event as `workflow.routine` changed the record (`by`: registered_by)."""
+    if action == "routine_submitted":
+        kind, late = p["kind"], bool(p["is_late"])
+        if "registered_by" in p:
+            outcome = p["outcome"]
+        else:
+            # Written before migration 0006, which made meetings and inspections (and a task
+            # registered by someone outside the department: the live `registered_by` keeps
+            # that verdict) the office's, never late, and gave each of them an outcome.
+            late = late and not (kind in _OFFICE_KINDS or (kind == "task" and by == "office"))
+            outcome = ("late" if p["is_late"] else "done") if kind in _TASK_KINDS else None
+        return {"kind": kind, "period": p["period"], "title": p["title"],
+                "department_id": int(dep), "status": "submitted", "outcome": outcome,
+                "is_late": late}  # fmt: skip
+    if record is None:
+        raise KeyError("routine_submitted")
+    if action == "routine_corrected":
+        for name in ("period", "title", "outcome"):
+            if name in p["changes"]:
+                record[name] = p["changes"][name]["to"]
+    elif to_state is None:
+        raise KeyError("to_state")
+    else:  # reviewed or withdrawn
+        record["status"] = to_state
+    return record
+
+
+def _routine(fetch: Fetch) -> list[Difference]:
+    """Replay each routine record: kind, period, title, department, status, outcome, late."""
+    live: dict[int, dict[str, Any]] = {}
+    where: dict[int, dict[str, Any]] = {}
+    registered_by: dict[int, Any] = {}
+    for rid, aid, dep, kind, period, title, status, outcome, late, by in fetch(
+        "SELECT id, assessment_id, department_id, kind, period, title, status, outcome, "
+        "is_late, registered_by FROM routine_records",
+        (),
+    ):
+        live[rid] = {"kind": kind, "period": period, "title": title, "department_id": dep,
+                     "status": status, "outcome": outcome, "is_late": bool(late)}  # fmt: skip
+        where[rid] = {"department_id": dep, "assessment_id": aid}
+        registered_by[rid] = by
+    trail: dict[int, dict[str, Any]] = {}
+    unreadable: dict[int, str] = {}
+    for seq, target_id, action, dep, to_state, payload in _action_events(
+        fetch, _ROUTINE_ACTIONS, "department_id, to_state, payload"
+    ):
+        rid = int(target_id)
+        where.setdefault(rid, {"department_id": dep})
+        if rid in unreadable:
+            continue
+        try:
+            p = json.loads(payload)
+            trail[rid] = _replay_routine(
+                trail.get(rid), action, dep, to_state, p, registered_by.get(rid)
+            )
+        except _REPLAY_ERRORS as exc:
+            unreadable[rid] = _unreadable(seq, action, exc)
+    return _record_differences(
+        "routine", live, trail, unreadable, lambda rid: (str(rid), where[rid])
+    )
+
+
+def _day(value: Any) -> str | None:
+    """A date as the trail writes it (SQLite hands dates back as text)."""
+    return None if value is None else str(value)
+
+
+def _stage_deadlines(fetch: Fetch) -> list[Difference]:
+    """Replay each assessment's stage deadlines: a date, or N working days, and the start."""
+    trail: dict[tuple[str, str], dict[str, Any]] = {}
+    unreadable: dict[tuple[str, str], str] = {}
+    for seq, target_id, action, payload in _action_events(
+        fetch, ("stage_deadline_set",), "payload"
+    ):
+        try:
+            p = json.loads(payload)
+            after = p["after"]
+            trail[(str(target_id), str(p["stage"]))] = {
+                "starts_on": after["starts_on"], "due_on": after["due_on"],
+                "working_days": after["working_days"],
+            }  # fmt: skip
+        except _REPLAY_ERRORS as exc:
+            unreadable[(str(target_id), "?")] = _unreadable(seq, action, exc)
+    live = {
+        (str(aid), stage): {"starts_on": _day(start), "due_on": _day(due), "working_days": days}
+        for aid, stage, start, due, days in fetch(
+            "SELECT assessment_id, stage, starts_on, due_on, working_days FROM stage_deadlines",
+            (),
+        )
+    }
+    return _record_differences("stage_deadline", live, trail, unreadable, _stage_place)
+
+
+def _stage_place(key: tuple[str, str]) -> tuple[str, dict[str, Any]]:
+    assessment, stage = key
+    return stage, {"assessment_id": int(assessment) if assessment.isdecimal() else None}
+
+
+def _calendar_overrides(fetch: Fetch) -> list[Difference]:
+    """Replay the holiday calendar's overrides: each day's working day or day off, and why."""
+    trail: dict[str, dict[str, Any] | None] = {}
+    unreadable: dict[str, str] = {}
+    for seq, target_id, action, comment, payload in _action_events(
+        fetch, _CALENDAR_ACTIONS, "comment, payload"
+    ):
+        day = str(target_id)
+        try:
+            p = json.loads(payload)
+            if action == "calendar_override_set":
+                trail[day] = {"is_workday": bool(p["is_workday"]), "reason": comment}
+            else:
+                trail[day] = None
+        except _REPLAY_ERRORS as exc:
+            unreadable[day] = _unreadable(seq, action, exc)
+    live = {
+        _day(day) or "": {"is_workday": bool(workday), "reason": reason}
+        for day, workday, reason in fetch(
+            "SELECT day, is_workday, reason FROM calendar_overrides", ()
+        )
+    }
+    return _record_differences("calendar_override", live, trail, unreadable, _nowhere)
+
+
 def _assessment_level(fetch: Fetch) -> list[Difference]:
-    """The differences of each assessment: its number of items, its publication."""
-    return _item_counts(fetch) + _publication(fetch)
+    """The differences outside the items: each assessment's number of items, publication and
+    stage deadlines, the accounts, the routine records and the holiday calendar."""
+    return (
+        _item_counts(fetch)
+        + _publication(fetch)
+        + _stage_deadlines(fetch)
+        + _users(fetch)
+        + _routine(fetch)
+        + _calendar_overrides(fetch)
+    )
 
 
 def _bounds(fetch: Fetch) -> tuple[int, int] | None:

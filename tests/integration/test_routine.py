@@ -50,6 +50,11 @@ class Cast:
 
 @pytest.fixture
 def cast(session: Session) -> Cast:
+    return make_cast(session)
+
+
+def make_cast(session: Session) -> Cast:
+    """A two-department assessment and its people, one of each role (two reviewers, scorers)."""
     a = install_scheme(session, mini_scheme(("1", "9")))
     d0, d1 = a.departments
     users = {

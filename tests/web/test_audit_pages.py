@@ -332,3 +332,45 @@ def test_payload_times_read_in_beijing_time(app: Flask) -> None:
     assert lines["原申诉期"] == "开始时间：2026-12-04 03:27；结束时间：2026-12-12 03:27"
     assert lines["生效日期"] == "2019-03-01"
     assert lines["理由"] == "2018-08-31T16:00:00.000000Z"
+
+
+def test_verification_page_names_record_edits_in_words(
+    app: Flask, session: Session, world: World, store: LocalStore, login: Login, engine: Engine
+) -> None:
+    """A role granted, a unit changed, a routine record accepted and a deadline moved in the
+    tables are named as the pages name them: role and unit names, statuses, stages."""
+    from workflow.calendar import set_stage_deadline
+    from workflow.routine import review_routine, submit_routine
+
+    at = dt.datetime(2018, 10, 8, 1, 0, tzinfo=dt.UTC)
+    meeting = submit_routine(
+        session, store, world.assessment, world.reviewer, kind="meeting", period="2018-09",
+        title="推进会", stream=None, filename=None, department_id=world.dep_b.id,
+        max_size=1 << 20, now=at,
+    )  # fmt: skip
+    review_routine(session, meeting.id, world.reviewer2, "rejected", "登记有误", now=at)
+    set_stage_deadline(
+        session, world.assessment, "submit", starts_on=None, due_on=dt.date(2018, 10, 12),
+        working_days=None, actor=world.admin,
+    )  # fmt: skip
+    session.commit()
+    with engine.begin() as conn:
+        conn.execute(text_sql("""UPDATE users SET roles = '["admin", "scorer"]' WHERE id = :i"""),
+                     {"i": world.scorer.id})  # fmt: skip
+        conn.execute(text_sql("UPDATE users SET unit_id = :u WHERE id = :i"),
+                     {"u": world.dep_b.unit_id, "i": world.member_a.id})  # fmt: skip
+        conn.execute(text_sql("UPDATE routine_records SET status = 'accepted'"))
+        conn.execute(text_sql("UPDATE stage_deadlines SET due_on = :d"), {"d": dt.date(2019, 1, 5)})
+    body = text(login("auditor").get("/audit/verify")).split("<tbody>")[1]
+    assert f"用户 {world.scorer.username}" in body and "管理员、评分员" in body
+    assert f"用户 {world.member_a.username}" in body and "所属单位" in body
+    assert world.dep_a.name in body and world.dep_b.name in body  # the units, by name
+    assert f"平时考核记录 #{meeting.id}" in body and "已采纳" in body and "已退回" in body
+    assert "自评提交截止 · 截止日期" in body and "2019-01-05" in body and "2018-10-12" in body
+    for leak in ("None", "True", "False", "{'", "['", "accepted", "rejected"):
+        assert leak not in body
+    client = login("auditor")
+    client.post("/language", data={"lang": "en", "next": "/audit/verify"})
+    english = text(client.get("/audit/verify"))
+    for word in ("Roles", "Administrator", "Accepted", "Deadline", "Checked record"):
+        assert word in english

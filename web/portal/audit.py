@@ -6,7 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from flask import (
@@ -23,6 +24,8 @@ from flask_babel import gettext
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
+from scoring.routine import KIND_LABELS as ROUTINE_KIND_LABELS
+from scoring.routine import OUTCOME_LABELS
 from web.common.audit_rows import (
     CSV_HEADERS,
     KEYED_VALUES,
@@ -39,16 +42,20 @@ from web.db import get_db
 from web.portal.auth import roles_required
 from web.portal.common import N_, keyset_page
 from workflow.audit import event_body, json_line
-from workflow.models import AuditEvent, Department, Indicator, Item
+from workflow.calendar import STAGE_LABELS
+from workflow.models import AuditEvent, Department, Indicator, Item, Unit, User
 from workflow.reconcile import (
     FIELD_LABELS,
     PUBLICATION_TIMES,
+    RECORD_FIELD_LABELS,
+    RECORD_KINDS,
     TIME_SET,
     Difference,
     check_audit,
 )
+from workflow.routine import ROUTINE_STATUS_LABELS
 from workflow.spreadsheets import safe_csv_writer
-from workflow.states import Role
+from workflow.states import ROLE_LABELS, Role
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 
@@ -170,6 +177,25 @@ RECONCILE_LABELS = [
     N_("重新开启理由"),
     N_("公示页面范围"),
     N_("公示前向部门隐藏得分"),
+    N_("用户账号"),
+    N_("平时考核记录"),
+    N_("考核阶段截止"),
+    N_("工作日调整"),
+    N_("用户名"),
+    N_("角色"),
+    N_("账号启用"),
+    N_("所属单位"),
+    N_("类型"),
+    N_("期间"),
+    N_("标题"),
+    N_("审核状态"),
+    N_("完成情况"),
+    N_("逾期报送"),
+    N_("开始日期"),
+    N_("截止日期"),
+    N_("工作日数"),
+    N_("调整为工作日"),
+    N_("调整原因"),
 ]
 RULING_LABELS = {"pending": N_("待认定"), "upheld": N_("认定不涉及"), "rejected": N_("不予认定")}
 EVIDENCE_KEYS = {
@@ -180,8 +206,68 @@ EVIDENCE_KEYS = {
 }
 
 
+#: Codes shown in words, by the field of a record they are a value of.
+RECORD_VALUES: dict[str, Mapping[str, str]] = {
+    "status": ROUTINE_STATUS_LABELS,
+    "outcome": OUTCOME_LABELS,
+    "kind": ROUTINE_KIND_LABELS,
+}
+
+
+@dataclass(frozen=True)
+class _Names:
+    """The names the differences' ids stand for (accounts, units, departments)."""
+
+    users: Mapping[int, str]
+    units: Mapping[int, str]
+    departments: Mapping[int, str]
+
+
+def _names(db: Session, shown: list[Difference], departments: Mapping[int, str]) -> _Names:
+    """Look up the names of the accounts and units the differences name (a few rows)."""
+    user_ids: set[int] = set()
+    unit_ids: set[int] = set()
+    for d in shown:
+        kind, key, sub = _record_field(d.field)
+        if kind == "user" and key.isdecimal():
+            user_ids.add(int(key))
+        if sub == "unit_id":
+            unit_ids |= {v for v in (d.live, d.from_events) if isinstance(v, int)}
+    users = dict(db.execute(select(User.id, User.username).where(User.id.in_(user_ids))).all())
+    units = {u.id: u.name for u in db.scalars(select(Unit).where(Unit.id.in_(unit_ids)))}
+    return _Names(users, units, departments)
+
+
+def _record_field(field: str) -> tuple[str | None, str, str]:
+    """Split a record's field, `user[5].roles`, into its kind, key and field name."""
+    base, _, rest = field.partition("[")
+    if base not in RECORD_KINDS:
+        return None, "", ""
+    key, _, sub = rest.partition("].")
+    return base, key.rstrip("]"), sub
+
+
+def _record_name(difference: Difference, names: _Names) -> str:
+    """Name the record a difference is about: the account, the routine record, the day."""
+    kind, key, _ = _record_field(difference.field)
+    if kind == "user":
+        return f"{gettext('用户')} {names.users.get(int(key), '#' + key)}"
+    if kind == "routine":
+        return f"{gettext('平时考核记录')} #{key}"
+    if kind == "calendar_override":
+        return f"{gettext('工作日调整')} {key}"
+    return ""
+
+
 def _field_label(difference: Difference) -> str:
     """Return the difference's field in the reader's language, with its point or file."""
+    kind, key, sub = _record_field(difference.field)
+    if kind is not None:
+        label = gettext(RECORD_FIELD_LABELS[sub]) if sub else gettext(FIELD_LABELS[kind])
+        if kind == "stage_deadline":
+            stage = gettext(STAGE_LABELS[key]) if key in STAGE_LABELS else key
+            return f"{stage} · {label}"
+        return label
     base, _, rest = difference.field.partition("[")
     label = gettext(FIELD_LABELS[base]) if base in FIELD_LABELS else difference.field
     if not rest:
@@ -194,12 +280,33 @@ def _field_label(difference: Difference) -> str:
     return f"{label} {key}"
 
 
-def _value(field: str, value: Any) -> str:
+def _record_value(name: str, value: Any, names: _Names) -> str:
+    """Show a value of a record's field in words: roles, statuses, units, departments."""
+    if name == "roles" and isinstance(value, list):
+        return "、".join(gettext(ROLE_LABELS[r]) if r in ROLE_LABELS else str(r) for r in value)
+    if name in RECORD_VALUES and value in RECORD_VALUES[name]:
+        return gettext(RECORD_VALUES[name][value])
+    if name == "unit_id" and isinstance(value, int):
+        return names.units.get(value, f"#{value}")
+    if name == "department_id" and isinstance(value, int):
+        return names.departments.get(value, f"#{value}")
+    if isinstance(value, dict):  # a whole record, on one side only
+        return "; ".join(
+            f"{gettext(RECORD_FIELD_LABELS[key])}: {_value(key, item, names)}"
+            for key, item in value.items()
+        )
+    return _value("", value)
+
+
+def _value(field: str, value: Any, names: _Names | None = None) -> str:
     """Show a live or replayed value as a person reads it (never a Python repr)."""
     if value is None:
         return gettext("（无）")
     if isinstance(value, bool):
         return gettext("是") if value else gettext("否")
+    kind, _, sub = _record_field(field)
+    if names is not None and (kind is not None or field in RECORD_FIELD_LABELS):
+        return _record_value(sub or field, value, names)
     if field == "state":
         return state_label(str(value))
     if field in PUBLICATION_TIMES:  # UTC in the trail: Beijing time, as the pages show it
@@ -238,19 +345,28 @@ def verify() -> ResponseReturnValue:
         )
     }
     dep_ids = {d.department_id for d in shown if d.department_id is not None}
+    dep_ids |= {
+        v
+        for d in shown
+        if d.field == "department_id" or _record_field(d.field)[2] == "department_id"
+        for v in (d.live, d.from_events)
+        if isinstance(v, int)
+    }
     departments = dict(
         db.execute(select(Department.id, Department.name).where(Department.id.in_(dep_ids))).all()
     )
+    names = _names(db, shown, departments)
     rows = [
         {
             "item_id": d.item_id,
             "item": items.get(d.item_id, "") if d.item_id is not None else "",
+            "record": _record_name(d, names),
             "department": departments.get(d.department_id, "") if d.department_id else "",
             "assessment_id": d.assessment_id,
             "field": _field_label(d),
             "code": d.field,
-            "live": _value(d.field, d.live),
-            "from_events": _value(d.field, d.from_events),
+            "live": _value(d.field, d.live, names),
+            "from_events": _value(d.field, d.from_events, names),
         }
         for d in shown
     ]
