@@ -16,7 +16,7 @@ import ipaddress
 import logging
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
@@ -39,6 +39,7 @@ from workflow.models import (
     OutboxMessage,
     RoutineRecord,
     Score,
+    ScoringPoint,
     User,
     utcnow,
 )
@@ -526,6 +527,108 @@ def routine_rejected(
     )
 
 
+def _scorers_and_admins(session: Session, item: Item, exclude: int | None) -> list[Recipient]:
+    """Who scored the item (scored it, rescored it) and the admins, each once."""
+    scorer_ids = {item.scored_by_id} | set(
+        session.scalars(select(Score.scored_by_id).where(Score.item_id == item.id))
+    )
+    people = {
+        p.user_id: p
+        for p in recipients(
+            session, user_ids=[i for i in scorer_ids if i is not None], exclude=exclude
+        )
+        + recipients(session, roles=[Role.ADMIN.value], exclude=exclude)
+    }
+    return list(people.values())
+
+
+def _drift_lines(drift: Sequence[Any]) -> Lines:
+    """One line per moved point (`PointDrift`s): the suggestion then and now, the score.
+
+    Stored with the message, these figures are what `told_figures` reads back."""
+    return Lines(
+        Phrase(
+            N_("%(code)s 评分时建议 %(then)s，现建议 %(now)s，已评 %(score)s"),
+            {
+                "code": d.code,
+                "then": d.suggested_then,
+                "now": d.suggested_now,
+                "score": d.score if d.score is not None else "—",
+            },
+        )
+        for d in drift
+    )
+
+
+def drift_figures(drift: Sequence[Any]) -> frozenset[tuple[str, str, str]]:
+    """The figures of a drift (`PointDrift`s) as `told_figures` reads them from a message."""
+    return frozenset((d.code, str(d.suggested_then), str(d.suggested_now)) for d in drift)
+
+
+def told_figures(body: Any) -> frozenset[tuple[str, str, str]]:
+    """The (point, suggestion then, suggestion now) a stored `routine_basis_changed` body
+    told; empty for a message that told none (the suggestion was back to the scored one) or
+    that was stored without its msgids."""
+    if not isinstance(body, dict):
+        return frozenset()
+    points = (body.get("params") or {}).get("points")
+    lines = points.get("lines") if isinstance(points, dict) else None
+    if not isinstance(lines, list):
+        return frozenset()
+    out = set()
+    for line in lines:
+        params = line.get("params") if isinstance(line, dict) else None
+        if isinstance(params, dict) and {"code", "then", "now"} <= params.keys():
+            out.add((str(params["code"]), str(params["then"]), str(params["now"])))
+    return frozenset(out)
+
+
+def period_drift_notices(
+    session: Session, item: Item, drift: Sequence[Any], remedy: str, dedup: str
+) -> list[tuple[Recipient, Message]]:
+    """What the daily reminders tell the scorers of a scored item (who scored it, who rescored
+    it) and the admins when time alone moved its suggested score: a counting period that was
+    still running at scoring (not held against the department) has ended; no record changed.
+    `drift`: the routine module's `PointDrift`s (their `score` is filled in here); `dedup`:
+    the key that makes the message once-only per person."""
+    from workflow.routine import REMEDY_TEXTS  # routine imports notify's module lazily
+
+    people = _scorers_and_admins(session, item, exclude=None)
+    if not people:
+        return []
+    scores = {
+        code: points
+        for code, points in session.execute(
+            select(ScoringPoint.code, Score.points)
+            .join(ScoringPoint, ScoringPoint.id == Score.scoring_point_id)
+            .where(Score.item_id == item.id)
+        )
+    }
+    department, indicator = _item_words(session, item)
+    words: dict[str, object] = {"department": department, "indicator": indicator}
+    message = Message(
+        "routine_basis_changed",
+        Phrase(N_("%(department)s %(indicator)s：计数期间结束后建议分有变化"), words),
+        Phrase(
+            N_(
+                "%(department)s的考核事项“%(indicator)s”评分时尚未结束的平时考核计数期间"
+                "现已结束（评分时未结束的期间不计入），建议分随之与评分时不同；"
+                "平时考核记录没有变化：\n%(points)s\n%(remedy)s"
+            ),
+            {
+                **words,
+                "points": _drift_lines([replace(d, score=scores.get(d.code)) for d in drift]),
+                "remedy": Term(REMEDY_TEXTS[remedy]),
+            },
+        ),
+        f"/review/items/{item.id}",
+        item.assessment_id,
+        item.id,
+        dedup=dedup,
+    )
+    return [(person, message) for person in people]
+
+
 def routine_basis_changed(
     session: Session,
     item: Item,
@@ -543,16 +646,7 @@ def routine_basis_changed(
     office can do (`remedy`). Only a reopen by an admin, or an appeal, allows a rescore."""
     from workflow.routine import REMEDY_TEXTS  # routine imports notify's module lazily
 
-    scorer_ids = {item.scored_by_id} | set(
-        session.scalars(select(Score.scored_by_id).where(Score.item_id == item.id))
-    )
-    people = {
-        p.user_id: p
-        for p in recipients(
-            session, user_ids=[i for i in scorer_ids if i is not None], exclude=actor.id
-        )
-        + recipients(session, roles=[Role.ADMIN.value], exclude=actor.id)
-    }
+    people = _scorers_and_admins(session, item, exclude=actor.id)
     if not people:
         return
     department, indicator = _item_words(session, item)
@@ -572,18 +666,7 @@ def routine_basis_changed(
             ),
             {
                 **words,
-                "points": Lines(
-                    Phrase(
-                        N_("%(code)s 评分时建议 %(then)s，现建议 %(now)s，已评 %(score)s"),
-                        {
-                            "code": d.code,
-                            "then": d.suggested_then,
-                            "now": d.suggested_now,
-                            "score": d.score if d.score is not None else "—",
-                        },
-                    )
-                    for d in drift
-                ),
+                "points": _drift_lines(drift),
                 "remedy": Term(REMEDY_TEXTS[remedy]),
             },
         )
@@ -597,7 +680,7 @@ def routine_basis_changed(
         )
     send(
         session,
-        list(people.values()),
+        people,
         Message(
             "routine_basis_changed",
             Phrase(

@@ -8,6 +8,11 @@ For every assessment still running:
   待评分, 申诉), their own department's items left out (they may not act on them), with the
   stage's deadline in working days.
 
+Every day (a holiday too: it is no deadline reminder), each scored or appealed item whose
+routine-based suggestion moved since its latest score, with no record changed (a counting
+period running at scoring has ended), is told to its scorers and the admins once per distinct
+drift (`drift_notices`).
+
 Working days come from the stage calendar (workflow/calendar.py; Chinese holidays and 调休).
 Reminders go out on working days only (a 调休 Saturday is one; the National Day week is not).
 A year the calendar does not know is never guessed: the assessment's reminders are skipped and
@@ -34,6 +39,7 @@ from workflow.messages import N_, Lines, Phrase, Term
 from workflow.models import Assessment, Department, Item, Notification, utcnow
 from workflow.notify import Message, Recipient
 from workflow.permissions import member_units
+from workflow.routine import drift_remedy, item_drifts
 from workflow.states import Role, State
 from workflow.workdays import UNKNOWN_YEAR, UnknownYear, local_date
 
@@ -226,6 +232,56 @@ def _queue_reminders(
     return out
 
 
+def drift_notices(session: Session, now: dt.datetime) -> list[tuple[Recipient, Message]]:
+    """The scored (or appealed) items whose routine suggestion differs from the one their
+    latest score was given with, and that nobody was told of yet: (person, message) pairs
+    for their scorers and the admins, not yet written.
+
+    Time alone moves a suggestion: a counting period still running at scoring is not held
+    against the department; once it has ended, it is. A drift is told once: not when the
+    item's latest `routine_basis_changed` message already told these figures (a record's
+    change tells them at once, see workflow/routine.py), nor when this drift's key (the
+    score event and the figures) was written already. The key also makes two runs at once
+    safe: the second one's insert of the same key fails, and it writes nothing.
+    """
+    pairs: list[tuple[Recipient, Message]] = []
+    assessments = session.scalars(select(Assessment).order_by(Assessment.id)).all()
+    for assessment in assessments:
+        if assessment_status(assessment, now) == "final":
+            continue
+        drifts = item_drifts(session, assessment, now)
+        if not drifts:
+            continue
+        told: dict[int, frozenset[tuple[str, str, str]]] = {}
+        for item_id, body in session.execute(
+            select(Notification.item_id, Notification.body_i18n)
+            .where(
+                Notification.kind == "routine_basis_changed",
+                Notification.item_id.in_(list(drifts)),
+            )
+            .order_by(Notification.id)
+        ):
+            told[item_id] = notify.told_figures(body)  # the latest one stays
+        for item_id, drift in sorted(drifts.items()):
+            if told.get(item_id) == notify.drift_figures(drift.points):
+                continue
+            key = hashlib.sha256(drift.signature.encode()).hexdigest()[:16]
+            dedup = f"routine_drift:i{item_id}:{key}"
+            if session.scalar(
+                select(Notification.id).where(
+                    Notification.dedup_key.startswith(f"{dedup}:u", autoescape=True)
+                )
+            ):
+                continue
+            item = session.get_one(Item, item_id)
+            pairs.extend(
+                notify.period_drift_notices(
+                    session, item, drift.points, drift_remedy(item, now), dedup
+                )
+            )
+    return pairs
+
+
 def write_reminders(session: Session, now: dt.datetime) -> Report:
     """Write today's reminders (those not written yet today) and alert admins of problems."""
     report = Report()
@@ -242,6 +298,7 @@ def write_reminders(session: Session, now: dt.datetime) -> Report:
             )
         )
     fresh = [(p, m) for p, m in pairs if f"{m.dedup}:u{p.user_id}" not in existing]
+    fresh.extend(drift_notices(session, now))
     report.notifications = len(notify.send_many(session, fresh, now=now))
     for problem in problems:
         day = local_date(now, SHANGHAI).isoformat()

@@ -853,8 +853,33 @@ def drifted_items(session: Session, assessment: Assessment, now: dt.datetime) ->
     """The assessment's scored items whose routine suggestions differ from those their latest
     score or rescore was given with (`routine_drift` of each, for the progress matrix): at most
     five queries for the whole assessment, none when no indicator is routine-fed."""
+    return set(item_drifts(session, assessment, now))
+
+
+@dataclass(frozen=True)
+class ItemDrift:
+    """A scored item whose routine suggestion moved (`item_drifts`): the sequence number of
+    its latest score or rescore event and the points that moved (`score` left None)."""
+
+    item_id: int
+    event_seq: int
+    points: list[PointDrift]
+
+    @property
+    def signature(self) -> str:
+        """The figures, as one text (the same for the same drift of the same score)."""
+        figures = ";".join(
+            f"{d.code}={d.suggested_then}>{d.suggested_now}"
+            for d in sorted(self.points, key=lambda d: d.code)
+        )
+        return f"e{self.event_seq}:{figures}"
+
+
+def item_drifts(session: Session, assessment: Assessment, now: dt.datetime) -> dict[int, ItemDrift]:
+    """`drifted_items` with the drift of each (item id → `ItemDrift`): the same five queries
+    at most for the whole assessment, none when no indicator is routine-fed."""
     if not rules_of(assessment).suggestions:
-        return set()
+        return {}
     points = list(
         session.execute(
             select(ScoringPoint)
@@ -863,7 +888,7 @@ def drifted_items(session: Session, assessment: Assessment, now: dt.datetime) ->
         ).scalars()
     )
     if not points:
-        return set()
+        return {}
     items = session.execute(
         select(Item.id, Item.department_id, Item.indicator_id).where(
             Item.assessment_id == assessment.id,
@@ -872,7 +897,7 @@ def drifted_items(session: Session, assessment: Assessment, now: dt.datetime) ->
         )
     ).all()
     if not items:
-        return set()
+        return {}
     ids = [i.id for i in items]
     latest = (
         select(func.max(AuditEvent.seq))
@@ -898,15 +923,17 @@ def drifted_items(session: Session, assessment: Assessment, now: dt.datetime) ->
         )
     ):
         figures.setdefault(dep_id, []).append(RecordFigure(kind, period, status, is_late, outcome))
-    out = set()
+    out: dict[int, ItemDrift] = {}
     for item_id, department_id, indicator_id in items:
         mine = [
             p for p in points
             if p.indicator_id == indicator_id and (item_id, p.id) not in upheld
         ]  # fmt: skip
         current = suggest_points(assessment, mine, figures.get(department_id, []), now)
-        if drifted_points(events.get(item_id), current, {}):
-            out.add(item_id)
+        event = events.get(item_id)
+        drift = drifted_points(event, current, {})
+        if drift and event is not None:
+            out[item_id] = ItemDrift(item_id, event.seq, drift)
     return out
 
 

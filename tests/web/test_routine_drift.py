@@ -4,26 +4,31 @@ Indicator 9's points are scored from the routine records (9.1: ≥ 2 monthly rep
 August to December 2018). When the office rejects, corrects or withdraws a record after the
 item was scored and the suggestion moves, the item page (office and department), the API's
 item detail and a notification to the scorer and the admins say so; nothing changes silently.
+Time alone moves it too (a counting period running at scoring ends): the daily reminders tell
+that once.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import re
 from collections.abc import Callable
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from storage.local import LocalStore
 from tests.factories import World, add_evidence
 from tests.web.conftest import text
-from workflow import actions
+from workflow import actions, reminders
 from workflow.demo import demo_pdf
 from workflow.models import Item, Notification, RoutineRecord, utcnow
+from workflow.notify import set_preferences
 from workflow.read import item_detail
 from workflow.routine import (
     correct_routine,
@@ -49,11 +54,9 @@ def _report(session: Session, store: LocalStore, w: World, period: str, title: s
     return record.id
 
 
-def _scored_with_suggestion(
-    session: Session, store: LocalStore, w: World
-) -> tuple[Item, dict[str, int]]:
-    """Item 9 of department A scored with the suggestions: 9.1 = 8 × 2/5 = 3.20 (August and
-    September met, October one report of two, November and December none)."""
+def _verified(session: Session, store: LocalStore, w: World) -> tuple[Item, dict[str, int]]:
+    """Item 9 of department A verified, its monthly reports accepted: August and September
+    met, October one report of two, November and December none."""
     ids = {
         title: _report(session, store, w, period, title)
         for period, title in (
@@ -66,6 +69,15 @@ def _scored_with_suggestion(
     actions.submit_item(session, item.id, w.member_a, item.version)
     actions.review_item(session, item.id, w.reviewer, item.version)
     actions.verify_item(session, item.id, w.verifier, item.version)
+    return item, ids
+
+
+def _scored_with_suggestion(
+    session: Session, store: LocalStore, w: World
+) -> tuple[Item, dict[str, int]]:
+    """Item 9 of department A scored with the suggestions: 9.1 = 8 × 2/5 = 3.20 (August and
+    September met, October one report of two, November and December none)."""
+    item, ids = _verified(session, store, w)
     points = actions.scoring_points_of(session, item)
     suggested = suggestions_for_points(session, item, points, utcnow())
     assert suggested["9.1"] == Decimal("3.20")
@@ -182,3 +194,99 @@ def test_a_routine_change_that_moves_no_suggestion_tells_nobody(
     assert item_detail(session, item.id, w.scorer).routine_drift is None
     assert NOTICE not in text(login("scorer").get(f"/review/items/{item.id}"))
     assert "drift-mark" not in text(login("scorer").get("/progress/"))
+
+
+# --- time alone: a counting period running at scoring ends --------------------------------
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+SCORED_AT = dt.datetime(2018, 12, 14, 10, tzinfo=SHANGHAI).astimezone(dt.UTC)
+ENDED = "计数期间结束后建议分有变化"
+
+
+def _scored_in_december(session: Session, store: LocalStore, w: World) -> Item:
+    """Item 9 of department A scored on 14 December 2018 with the suggestion of that day: August
+    and September met, October one report of two, November none, December (running on 14
+    December: not held against the department) none."""
+    item, _ids = _verified(session, store, w)
+    points = actions.scoring_points_of(session, item)
+    suggested = suggestions_for_points(session, item, points, SCORED_AT)
+    actions.transition_item(
+        session, item.id, w.scorer,
+        actions.TransitionRequest(
+            "score", item.version,
+            scores={code: str(value) for code, value in suggested.items()},
+            deductions=dict.fromkeys(suggested, "平时考核：部分期间未完成报送任务"),
+        ),
+        now=SCORED_AT,
+    )  # fmt: skip
+    session.commit()
+    return item
+
+
+def _remind(engine: Engine, day: dt.date) -> None:
+    reminders.send_reminders(sessionmaker(engine), day)
+
+
+def test_a_counting_period_that_ended_after_scoring_is_told_once(
+    session: Session, engine: Engine, world: World, login: Login, store: LocalStore
+) -> None:
+    w = world
+    item = _scored_in_december(session, store, w)
+    before = suggestions_for_points(session, item, actions.scoring_points_of(session, item),
+                                    SCORED_AT)  # fmt: skip
+    after = suggestions_for_points(session, item, actions.scoring_points_of(session, item),
+                                   utcnow())  # fmt: skip
+    assert before["9.1"] != after["9.1"] == Decimal("3.20")  # December now counts against
+
+    _remind(engine, dt.date(2018, 12, 17))  # December still running: nothing moved
+    assert _messages(session, item) == []
+
+    _remind(engine, dt.date(2019, 1, 2))  # December has ended without a report
+    told = _messages(session, item)
+    assert sorted(n.user_id for n in told) == sorted([w.scorer.id, w.admin.id])
+    line = f"9.1 评分时建议 {before['9.1']}，现建议 3.20，已评 {before['9.1']}"
+    for note in told:
+        assert ENDED in note.title and line in note.body
+        assert "平时考核记录没有变化" in note.body and note.link == f"/review/items/{item.id}"
+        assert note.body_i18n is not None and note.dedup_key is not None
+    scorer = login("scorer")
+    scorer.set_cookie("lang", "en")  # stored as msgids: read in the reader's language
+    english = text(scorer.get("/me/messages"))
+    assert "counting period" in english and ENDED not in english
+
+    # The next day, and a second run the same day: the same drift is not told again.
+    _remind(engine, dt.date(2019, 1, 3))
+    _remind(engine, dt.date(2019, 1, 3))
+    assert len(_messages(session, item)) == 2
+
+
+def test_drift_notices_respect_preferences(
+    session: Session, engine: Engine, world: World, store: LocalStore
+) -> None:
+    w = world
+    set_preferences(session, w.scorer, {"channels": {"routine_basis_changed": []}})
+    session.commit()
+    item = _scored_in_december(session, store, w)
+    _remind(engine, dt.date(2019, 1, 2))
+    assert [n.user_id for n in _messages(session, item)] == [w.admin.id]
+
+
+def test_no_drift_and_a_drift_told_already_tell_nobody_at_the_reminders(
+    app: Flask, session: Session, engine: Engine, world: World, login: Login, store: LocalStore
+) -> None:
+    w = world
+    # Scored after December ended: the suggestion the score was given with still stands.
+    item, ids = _scored_with_suggestion(session, store, w)
+    _remind(engine, dt.date(2019, 1, 2))
+    assert _messages(session, item) == []
+
+    # A rejection moves it and is told at once; the reminders do not tell it again.
+    reviewer = login("reviewer")
+    rejected = reviewer.post(
+        f"/review/routine/{ids['九月二']}/review",
+        data={"status": "rejected", "reason": "与放管服无关"},
+    )
+    assert rejected.status_code == 303
+    assert len(_messages(session, item)) == 2
+    _remind(engine, dt.date(2019, 1, 3))
+    assert len(_messages(session, item)) == 2
