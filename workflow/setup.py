@@ -30,9 +30,11 @@ from workflow.units import (
     UNIT_NAMES_LOCK,
     NewUnit,
     get_unit,
+    known_names,
     make_unit,
     name_key,
     proposed_units,
+    remember_unit,
     unit_for_department,
 )
 
@@ -134,11 +136,13 @@ def install_scheme(session: Session, scheme: Scheme, actor: User | None = None) 
     departments: list[Department] = []
     units_made: list[int] = []
     used: set[int] = set()
+    known = known_names(session)  # read once: a scheme may name a thousand departments
     for pos, d in enumerate(scheme.departments):
         spec = NewUnit(d.name, d.full_name, tuple(d.aliases), tuple(d.offices))
-        unit, made = unit_for_department(session, spec)
+        unit, made = unit_for_department(session, spec, known)
         if unit.id in used:  # two departments found one unit: the second is a unit of its own
             unit, made = make_unit(session, spec), True
+            remember_unit(known, unit)
         used.add(unit.id)
         if made:
             units_made.append(unit.id)

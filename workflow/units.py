@@ -158,45 +158,61 @@ class _Known:
     status: str
 
 
-def _known_names(session: Session) -> dict[str, list[_Known]]:
+#: Every name units answer to, by `name_key` (see `known_names`).
+KnownNames = dict[str, list[_Known]]
+
+
+def _add_known(out: KnownNames, text: str | None, how: str, unit_id: int, status: str) -> None:
+    key = name_key(text or "")
+    if key:
+        out.setdefault(key, []).append(_Known(how, unit_id, text or "", status))
+
+
+def known_names(session: Session) -> KnownNames:
     """Every name any unit answers to, by `name_key`: current names and full names, aliases
-    and offices, former names."""
-    out: dict[str, list[_Known]] = {}
-
-    def add(text: str, how: str, unit_id: int, status: str) -> None:
-        key = name_key(text)
-        if key:
-            out.setdefault(key, []).append(_Known(how, unit_id, text, status))
-
+    and offices, former names. Two queries: a caller finding many units (a scheme's
+    departments) reads it once and passes it to `find_unit`."""
+    out: KnownNames = {}
     names = session.execute(
         select(
             UnitName.unit_id, UnitName.name, UnitName.full_name, UnitName.valid_to, Unit.status
         ).join(Unit, Unit.id == UnitName.unit_id)
     ).all()
     for uid, name, full, valid_to, status in names:
-        add(name, "name" if valid_to is None else "former", uid, status)
-        add(full, "full_name" if valid_to is None else "former", uid, status)
+        _add_known(out, name, "name" if valid_to is None else "former", uid, status)
+        _add_known(out, full, "full_name" if valid_to is None else "former", uid, status)
     aliases = session.execute(
         select(UnitAlias.unit_id, UnitAlias.alias, UnitAlias.kind, Unit.status).join(
             Unit, Unit.id == UnitAlias.unit_id
         )
     ).all()
     for uid, alias, kind, status in aliases:
-        add(alias, "office" if kind == "office" else "alias", uid, status)
+        _add_known(out, alias, "office" if kind == "office" else "alias", uid, status)
     return out
 
 
-def find_unit(session: Session, name: str, *, active_only: bool = False) -> Unit | None:
+def remember_unit(known: KnownNames, unit: Unit) -> None:
+    """Add a unit just made (active, current names) to `known`, as `known_names` would."""
+    for n in unit.names:
+        _add_known(known, n.name, "name", unit.id, "active")
+        _add_known(known, n.full_name, "full_name", unit.id, "active")
+    for a in unit.aliases:
+        _add_known(known, a.alias, "office" if a.kind == "office" else "alias", unit.id, "active")
+
+
+def find_unit(
+    session: Session, name: str, *, active_only: bool = False, known: KnownNames | None = None
+) -> Unit | None:
     """The unit known by `name`: its current name first, then its current full name (as the
     rules write it, “住建局（人防办）”), then an alias or office, then a former name (the
     newest unit wins). Names compare as `name_key` does: full-width and half-width brackets,
     spaces and invisible characters aside."""
-    known = _known_names(session).get(name_key(name), [])
+    found = (known if known is not None else known_names(session)).get(name_key(name), [])
     if active_only:
-        known = [k for k in known if k.status == "active"]
-    if not known:
+        found = [k for k in found if k.status == "active"]
+    if not found:
         return None
-    best = min(known, key=lambda k: (HOW[k.how], -k.unit_id))
+    best = min(found, key=lambda k: (HOW[k.how], -k.unit_id))
     return session.get(Unit, best.unit_id)
 
 
@@ -224,13 +240,21 @@ def make_unit(session: Session, spec: NewUnit, valid_from: dt.date | None = None
     return unit
 
 
-def unit_for_department(session: Session, spec: NewUnit) -> tuple[Unit, bool]:
+def unit_for_department(
+    session: Session, spec: NewUnit, known: KnownNames | None = None
+) -> tuple[Unit, bool]:
     """The unit a scheme's department is an appearance of (by name, an active one first),
-    or a new one; returns (unit, made)."""
-    unit = find_unit(session, spec.name, active_only=True) or find_unit(session, spec.name)
+    or a new one; returns (unit, made). With `known` (from `known_names`, for many
+    departments in a row) the names are not read again, and a unit made is added to it."""
+    known = known if known is not None else known_names(session)
+    unit = find_unit(session, spec.name, active_only=True, known=known) or find_unit(
+        session, spec.name, known=known
+    )
     if unit is not None:
         return unit, False
-    return make_unit(session, spec), True
+    made = make_unit(session, spec)
+    remember_unit(known, made)
+    return made, True
 
 
 # -- checking a change --------------------------------------------------------------------
@@ -344,7 +368,7 @@ def _check_names(session: Session, targets: Sequence[NewUnit], keep: set[int]) -
     The other units are the active ones, with their former names, and those merged or split
     (their names live on in their successors); a dissolved unit's names are free again, and
     so are the names of the units the change ends (`keep`)."""
-    known = _known_names(session)
+    known = known_names(session)
     seen: dict[str, int] = {}
     for n, target in enumerate(targets):
         for key, text in _names_of(target).items():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 import yaml
@@ -350,3 +351,23 @@ def test_a_unit_is_found_by_its_full_name_in_any_spelling(session: Session, worl
     assert find_unit(session, "城管局") is unit_named(session, "城管执法大队")
     assert find_unit(session, "") is None and find_unit(session, "\u200b") is None
     assert find_unit(session, "不存在局") is None
+
+
+def test_a_scheme_of_many_departments_reads_the_unit_names_once(
+    session: Session, world: World, count_statements: Any
+) -> None:
+    """Each department was found by reading every unit name again (twice): a scheme of a
+    thousand departments (the benchmark's province) took minutes. Now once per install."""
+    data = yaml.safe_load((SCHEMES_DIR / "jiaohe-2018.yaml").read_text("utf-8"))
+    data["code"] = "many-departments"  # the same year's rules again, under another code
+    existing = [{"name": d.name} for d in world.assessment.departments[:5]]  # found again
+    data["departments"] = existing + [{"name": f"合成部门{n}"} for n in range(60)]  # made
+    scheme = parse_scheme(data)
+    with count_statements() as sent:
+        assessment = install_scheme(session, scheme)
+    name_reads = [s for s in sent.sql if s.startswith("SELECT") and "FROM unit_names" in s]
+    assert len(name_reads) == 1, sent
+    units = [d.unit_id for d in assessment.departments]
+    assert len(set(units)) == 65  # the made ones were remembered: no department shares a unit
+    assert units[:5] == [d.unit_id for d in world.assessment.departments[:5]]
+    assert reconcile(session).ok
