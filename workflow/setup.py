@@ -25,6 +25,7 @@ from workflow.models import (
 )
 from workflow.permissions import forget_own_departments
 from workflow.scheme import Scheme
+from workflow.scheme_figures import fingerprint, indicator_figures
 from workflow.states import Role
 from workflow.units import (
     UNIT_NAMES_LOCK,
@@ -102,6 +103,24 @@ def _install_rules(session: Session, assessment: Assessment, scheme: Scheme) -> 
     return indicators
 
 
+def scheme_figures(scheme: Scheme) -> dict[str, Any]:
+    """The figures `assessment_created` records (`workflow.scheme_figures`), by indicator."""
+    return {
+        i.code: indicator_figures(
+            i.max_points,
+            [c.code for c in i.check_points],
+            [(s.code, s.max_points, s.title) for s in i.sub_items],
+        )
+        for c in scheme.categories
+        for i in c.indicators
+    }
+
+
+def _figures_payload(scheme: Scheme) -> dict[str, Any]:
+    figures = scheme_figures(scheme)
+    return {"figures": figures, "figures_sha256": fingerprint(figures)}
+
+
 def _items(
     session: Session,
     assessment: Assessment,
@@ -170,6 +189,7 @@ def install_scheme(session: Session, scheme: Scheme, actor: User | None = None) 
             "indicators": len(indicators),
             "items": count,  # what reconciliation expects the assessment to hold
             "units_created": units_made,  # units first seen in this scheme (by name)
+            **_figures_payload(scheme),  # what reconciliation expects the rules to hold
         },
     )
     return assessment
@@ -316,6 +336,7 @@ def create_assessment(
             "items": count,
             "units": [u.id for u in units],
             "proposed": unit_ids is None,
+            **_figures_payload(scheme),
         },
     )
     return assessment

@@ -196,6 +196,12 @@ RECONCILE_LABELS = [
     N_("工作日数"),
     N_("调整为工作日"),
     N_("调整原因"),
+    N_("考核细则分值"),
+    N_("分值指纹（SHA-256）"),
+    N_("指标分值"),
+    N_("核查要点"),
+    N_("评分项分值"),
+    N_("评分项名称"),
 ]
 RULING_LABELS = {"pending": N_("待认定"), "upheld": N_("认定不涉及"), "rejected": N_("不予认定")}
 EVIDENCE_KEYS = {
@@ -256,6 +262,8 @@ def _record_name(difference: Difference, names: _Names) -> str:
         return f"{gettext('平时考核记录')} #{key}"
     if kind == "calendar_override":
         return f"{gettext('工作日调整')} {key}"
+    if kind == "scheme":
+        return f"{gettext('考核细则分值')} · {gettext('考核')} #{key}"
     return ""
 
 
@@ -263,7 +271,10 @@ def _field_label(difference: Difference) -> str:
     """Return the difference's field in the reader's language, with its point or file."""
     kind, key, sub = _record_field(difference.field)
     if kind is not None:
-        label = gettext(RECORD_FIELD_LABELS[sub]) if sub else gettext(FIELD_LABELS[kind])
+        name, _, code = sub.partition("[")  # scheme[3].point_max_points[1.1]
+        label = gettext(RECORD_FIELD_LABELS[name]) if sub else gettext(FIELD_LABELS[kind])
+        if code:
+            return f"{label} {code.rstrip(']')}"
         if kind == "stage_deadline":
             stage = gettext(STAGE_LABELS[key]) if key in STAGE_LABELS else key
             return f"{stage} · {label}"
