@@ -30,6 +30,14 @@ differs beside it (`scheme[3].point_max_points[1.1]`). Assessments created befor
 recorded the figures (their `assessment_created` has no `figures`) are not checked: no
 finding, as nothing in the trail says what their figures were.
 
+Units (`unit[<id>]`: `name`, `full_name`, `unit_status`, `aliases`) are replayed from the
+events that record their whole state: a scheme's `assessment_created` lists the units it made
+(`unit_states`, since this release), and each `unit_changed` gives its sources' states before
+the change (a merge, split or dissolution ends them as its kind says) and its targets' states
+after it. A unit the trail does not know — made by migration 0012 or by a scheme before
+`unit_states` was recorded, and never changed since — is not checked (no finding); once a
+change names it, it is.
+
 Old events: every payload field the replay reads has been written since the first release,
 so an existing chain replays from seq 1 and nothing is skipped. An item event the replay
 cannot read (an unknown action, a payload without a field it needs) is reported as a
@@ -60,6 +68,7 @@ from sqlalchemy.orm import Session
 from workflow.audit import Verification, fast_time, parallel_conninfo, verify_chain
 from workflow.calendar import STAGE_LABELS
 from workflow.scheme_figures import fingerprint, indicator_figures
+from workflow.units import ENDED_AS
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +113,7 @@ FIELD_LABELS = {
     "stage_deadline": "考核阶段截止",
     "calendar_override": "工作日调整",
     "scheme": "考核细则分值",
+    "unit": "被考核单位",
 }
 
 #: Where a record's difference is, for the CLI.
@@ -113,6 +123,7 @@ RECORD_PLACES = {
     "stage_deadline": "考核 #{assessment}",
     "calendar_override": "{key}",
     "scheme": "考核 #{key}",
+    "unit": "单位 #{key}",
 }
 
 # What a claim's ruling looks like in a difference.
@@ -668,6 +679,10 @@ RECORD_FIELD_LABELS = {
     "check_points": "核查要点",
     "point_max_points": "评分项分值",
     "point_title": "评分项名称",
+    "name": "简称",
+    "full_name": "全称",
+    "unit_status": "单位状态",
+    "aliases": "别名及挂牌机构",
 }
 #: The records replayed whole, and the fields shown of a record missing on one side.
 RECORD_KINDS = {
@@ -676,6 +691,7 @@ RECORD_KINDS = {
     "stage_deadline": ("starts_on", "due_on", "working_days"),
     "calendar_override": ("is_workday", "reason"),
     "scheme": (),
+    "unit": ("name", "unit_status"),
 }
 _USER_ACTIONS = ("user_created", "roles_changed", "user_enabled", "user_disabled")
 _ROUTINE_ACTIONS = ("routine_submitted", "routine_reviewed", "routine_corrected",
@@ -986,6 +1002,69 @@ def _schemes(fetch: Fetch) -> list[Difference]:
     return out
 
 
+#: How a unit's other names read in a difference: 交通运输局（别名）、路政大队（挂牌机构）.
+_ALIAS_KINDS = {"alias": "别名", "office": "挂牌机构"}
+
+
+def _alias_text(aliases: Iterable[tuple[str, str]]) -> str:
+    return "、".join(f"{a}（{_ALIAS_KINDS.get(k, k)}）" for a, k in sorted(aliases))
+
+
+def _unit_record(state: Mapping[str, Any]) -> dict[str, Any]:
+    """A unit as `workflow.units.unit_state` recorded it, as a difference compares it."""
+    return {
+        "name": state["name"],
+        "full_name": state["full_name"],
+        "unit_status": state["status"],
+        "aliases": _alias_text((a["alias"], a["kind"]) for a in state["aliases"]),
+    }
+
+
+def _units(fetch: Fetch) -> list[Difference]:
+    """Replay the units the trail knows: made by a scheme (`assessment_created`'s
+    `unit_states`), or named by a lineage change (`unit_changed`: its `from` ends them as the
+    kind says, its `to` are their states after it). Units the trail does not know (made by
+    migration 0012, or by a scheme before `unit_states` was recorded, and never changed
+    since) are not checked."""
+    trail: dict[Any, dict[str, Any]] = {}
+    unreadable: dict[Any, str] = {}  # by the event's number: which unit it names is unknown
+    for seq, _target, action, payload in _action_events(
+        fetch, ("assessment_created", "unit_changed"), "payload"
+    ):
+        try:
+            p = json.loads(payload)
+            if action == "assessment_created":
+                states = p.get("unit_states", [])
+            else:
+                ended = ENDED_AS.get(p["kind"])
+                states = [{**s, "status": ended or s["status"]} for s in p["from"]] + p["to"]
+            for state in states:
+                trail[int(state["id"])] = _unit_record(state)
+        except _REPLAY_ERRORS as exc:
+            unreadable[f"#{seq}"] = _unreadable(seq, action, exc)
+    if not trail and not unreadable:
+        return []
+    names: dict[int, tuple[str, str]] = {}
+    current: set[int] = set()
+    for uid, name, full_name, open_ended in fetch(
+        "SELECT unit_id, name, full_name, valid_to IS NULL FROM unit_names ORDER BY id", ()
+    ):
+        if open_ended or int(uid) not in current:  # the one without an end, else the last
+            names[int(uid)] = (name, full_name)
+        if open_ended:
+            current.add(int(uid))
+    aliases: dict[int, list[tuple[str, str]]] = {}
+    for uid, alias, kind in fetch("SELECT unit_id, alias, kind FROM unit_aliases", ()):
+        aliases.setdefault(int(uid), []).append((alias, kind))
+    live: dict[Any, dict[str, Any]] = {}
+    for uid, status in fetch("SELECT id, status FROM units", ()):
+        if int(uid) in trail:
+            name, full_name = names.get(int(uid), (None, None))
+            live[int(uid)] = {"name": name, "full_name": full_name, "unit_status": status,
+                              "aliases": _alias_text(aliases.get(int(uid), []))}  # fmt: skip
+    return _record_differences("unit", live, trail, unreadable, _nowhere)
+
+
 def _assessment_level(fetch: Fetch) -> list[Difference]:
     """The differences outside the items: each assessment's number of items, publication,
     scheme figures and stage deadlines, the accounts, the routine records and the holiday
@@ -993,6 +1072,7 @@ def _assessment_level(fetch: Fetch) -> list[Difference]:
     return (
         _item_counts(fetch)
         + _schemes(fetch)
+        + _units(fetch)
         + _publication(fetch)
         + _stage_deadlines(fetch)
         + _users(fetch)

@@ -35,6 +35,7 @@ from workflow.units import (
     name_key,
     proposed_units,
     unit_for_department,
+    unit_state,
 )
 
 
@@ -151,7 +152,7 @@ def install_scheme(session: Session, scheme: Scheme, actor: User | None = None) 
     serialise(session, UNIT_NAMES_LOCK)  # units are found by name, or made: as a change does
     assessment = _assessment_row(session, scheme, code=scheme.code, year=scheme.year)
     departments: list[Department] = []
-    units_made: list[int] = []
+    units_made: list[Unit] = []
     used: set[int] = set()
     for pos, d in enumerate(scheme.departments):
         spec = NewUnit(d.name, d.full_name, tuple(d.aliases), tuple(d.offices))
@@ -160,7 +161,7 @@ def install_scheme(session: Session, scheme: Scheme, actor: User | None = None) 
             unit, made = make_unit(session, spec), True
         used.add(unit.id)
         if made:
-            units_made.append(unit.id)
+            units_made.append(unit)
         dep = Department(
             assessment_id=assessment.id,
             unit_id=unit.id,
@@ -188,7 +189,8 @@ def install_scheme(session: Session, scheme: Scheme, actor: User | None = None) 
             "departments": len(departments),
             "indicators": len(indicators),
             "items": count,  # what reconciliation expects the assessment to hold
-            "units_created": units_made,  # units first seen in this scheme (by name)
+            "units_created": [u.id for u in units_made],  # units first seen in this scheme
+            "unit_states": [unit_state(u) for u in units_made],  # as made: reconciled
             **_figures_payload(scheme),  # what reconciliation expects the rules to hold
         },
     )

@@ -7,6 +7,7 @@ it records the figures and their SHA-256, and the live rules are compared with t
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 from sqlalchemy import Engine, text
@@ -115,3 +116,47 @@ def test_an_assessment_created_before_the_figures_is_not_checked(
             "UPDATE scoring_points SET max_points = 9 WHERE indicator_id IN "
             "(SELECT id FROM indicators WHERE assessment_id = :a)"), {"a": aid})  # fmt: skip
     assert reconcile(session).differences == []
+
+
+def test_units_reconcile_clean_after_changes_and_edits_are_named(
+    session: Session, engine: Engine
+) -> None:
+    """Units made by a scheme, renamed and merged through the engine replay to the live rows;
+    a name, a full name, an alias and a status edited in the tables are each named."""
+    from workflow.units import apply_change
+
+    w = make_world(session, mini_scheme(("1",), departments=4))
+    a, b, c, d = (dep.unit_id for dep in w.assessment.departments)
+    apply_change(
+        session, kind="rename", effective_on=dt.date(2019, 3, 1), document_no="蛟市机编〔2019〕1号",
+        reason="机构改革", from_ids=[a], to=[{"name": "改名局", "aliases": ["旧称局"]}],
+        actor=w.admin,
+    )  # fmt: skip
+    merged = apply_change(
+        session, kind="merge", effective_on=dt.date(2019, 3, 2), document_no="蛟市机编〔2019〕2号",
+        reason="机构改革", from_ids=[b, c], to=[{"name": "合并局"}], actor=w.admin,
+    )  # fmt: skip
+    session.commit()
+    new = next(link.unit_id for link in merged.links if link.role == "to")
+    assert reconcile(session).differences == []
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE unit_names SET name = '偷改局' WHERE unit_id = :u "
+                          "AND valid_to IS NULL"), {"u": a})  # fmt: skip
+        conn.execute(text("UPDATE unit_aliases SET alias = '偷改别名' WHERE unit_id = :u"),
+                     {"u": a})  # fmt: skip
+        conn.execute(text("UPDATE units SET status = 'active' WHERE id = :u"), {"u": b})
+        conn.execute(text("UPDATE unit_names SET full_name = '偷改全称' WHERE unit_id = :u"),
+                     {"u": d})  # fmt: skip
+    named = _named(session)
+    assert named == {
+        (f"unit[{a}].name", "偷改局", "改名局", None),
+        (f"unit[{a}].aliases", "偷改别名（别名）", "旧称局（别名）", None),
+        (f"unit[{b}].unit_status", "active", "merged", None),
+        (f"unit[{d}].full_name", "偷改全称", w.assessment.departments[3].name, None),
+    }
+    assert new not in {int(f[0].split("[")[1].split("]")[0]) for f in named}
+    by_field = {diff.field: diff for diff in reconcile(session).differences}
+    assert by_field[f"unit[{b}].unit_status"].describe() == (
+        f"单位 #{b} unit[{b}].unit_status（被考核单位 · 单位状态）："
+        "现值 active，按审计记录应为 merged"
+    )

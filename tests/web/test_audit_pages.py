@@ -353,6 +353,13 @@ def test_scheme_figures_read_in_words(app: Flask, scheme_2018: Scheme) -> None:
     ), shown
     assert "结构化内容" not in shown and "{" not in shown and "'" not in shown
     assert lines["细则分值指纹（SHA-256）"] == fingerprint(figures)
+    units = [{"id": 3, "name": "交通局", "full_name": "交通运输局", "status": "active",
+              "aliases": [{"alias": "路政大队", "kind": "office"}]}]  # fmt: skip
+    with app.test_request_context():
+        lines = dict(describe_payload(json.dumps({"unit_states": units})))
+    assert lines["新建单位的名称与别名"] == (
+        "编号：3；名称：交通局；全称：交通运输局；状态：在用；别名：路政大队（挂牌机构）"
+    )
 
 
 def test_verification_page_names_record_edits_in_words(
@@ -383,7 +390,10 @@ def test_verification_page_names_record_edits_in_words(
         conn.execute(text_sql("UPDATE routine_records SET status = 'accepted'"))
         conn.execute(text_sql("UPDATE stage_deadlines SET due_on = :d"), {"d": dt.date(2019, 1, 5)})
         conn.execute(text_sql("UPDATE scoring_points SET max_points = 9 WHERE code = '1.1'"))
+        conn.execute(text_sql("UPDATE unit_names SET full_name = '偷改全称' WHERE unit_id = :u"),
+                     {"u": world.dep_b.unit_id})  # fmt: skip
     body = text(login("auditor").get("/audit/verify")).split("<tbody>")[1]
+    assert f"单位 {world.dep_b.name}" in body and "全称" in body and "偷改全称" in body
     assert f"考核细则分值 · 考核 #{world.assessment.id}" in body
     assert "评分项分值 1.1" in body and "9.00" in body and "5.00" in body
     assert f"用户 {world.scorer.username}" in body and "管理员、评分员" in body
@@ -397,5 +407,5 @@ def test_verification_page_names_record_edits_in_words(
     client.post("/language", data={"lang": "en", "next": "/audit/verify"})
     english = text(client.get("/audit/verify"))
     for word in ("Roles", "Administrator", "Accepted", "Deadline", "Checked record",
-                 "Scoring point maximum 1.1"):  # fmt: skip
+                 "Scoring point maximum 1.1", "Full name"):  # fmt: skip
         assert word in english

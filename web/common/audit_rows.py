@@ -127,6 +127,7 @@ PAYLOAD_LABELS = {
     "figures_sha256": N_("细则分值指纹（SHA-256）"),
     "units": N_("单位"),
     "units_created": N_("新建单位"),
+    "unit_states": N_("新建单位的名称与别名"),
     "effective_on": N_("生效日期"),
     "id": N_("编号"),
     "name": N_("名称"),
