@@ -20,9 +20,23 @@ through `create_user`); no data migration creates one. So a live record with no 
 event is a finding ("no trail"), never passed as old. Two data migrations changed such rows
 and are replayed: 0012 gave each user their department's unit (older account events name a
 department), 0006 made office registrations never late and gave tasks an outcome (older
-submissions lack `registered_by`). The scoring points' maxima are not reconciled:
-`assessment_created` records only the numbers of departments, indicators and items, neither
-the scheme's figures nor a hash of them.
+submissions lack `registered_by`).
+
+The scheme's figures (each indicator's maximum and check points' codes, each scoring point's
+maximum and title) are recorded in `assessment_created` with their SHA-256
+(`workflow.scheme_figures`), and rebuilt from the live `indicators` and `scoring_points`: a
+different fingerprint is named `scheme[<assessment id>].fingerprint`, and each figure that
+differs beside it (`scheme[3].point_max_points[1.1]`). Assessments created before the events
+recorded the figures (their `assessment_created` has no `figures`) are not checked: no
+finding, as nothing in the trail says what their figures were.
+
+Units (`unit[<id>]`: `name`, `full_name`, `unit_status`, `aliases`) are replayed from the
+events that record their whole state: a scheme's `assessment_created` lists the units it made
+(`unit_states`, since this release), and each `unit_changed` gives its sources' states before
+the change (a merge, split or dissolution ends them as its kind says) and its targets' states
+after it. A unit the trail does not know — made by migration 0012 or by a scheme before
+`unit_states` was recorded, and never changed since — is not checked (no finding); once a
+change names it, it is.
 
 Old events: every payload field the replay reads has been written since the first release,
 so an existing chain replays from seq 1 and nothing is skipped. An item event the replay
@@ -53,6 +67,8 @@ from sqlalchemy.orm import Session
 
 from workflow.audit import Verification, fast_time, parallel_conninfo, verify_chain
 from workflow.calendar import STAGE_LABELS
+from workflow.scheme_figures import fingerprint, indicator_figures
+from workflow.units import ENDED_AS
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +112,8 @@ FIELD_LABELS = {
     "routine": "平时考核记录",
     "stage_deadline": "考核阶段截止",
     "calendar_override": "工作日调整",
+    "scheme": "考核细则分值",
+    "unit": "被考核单位",
 }
 
 #: Where a record's difference is, for the CLI.
@@ -104,6 +122,8 @@ RECORD_PLACES = {
     "routine": "平时考核记录 #{key}",
     "stage_deadline": "考核 #{assessment}",
     "calendar_override": "{key}",
+    "scheme": "考核 #{key}",
+    "unit": "单位 #{key}",
 }
 
 # What a claim's ruling looks like in a difference.
@@ -142,7 +162,11 @@ class Difference:
             key, _, sub = rest.partition("].")
             if base == "stage_deadline":
                 label = f"{STAGE_LABELS.get(key.rstrip(']'), key)}{label}"
-            return f"{label} · {RECORD_FIELD_LABELS.get(sub, sub)}" if sub else label
+            if not sub:
+                return label
+            name, _, code = sub.partition("[")  # scheme[3].point_max_points[1.1]
+            shown = RECORD_FIELD_LABELS.get(name, name)
+            return f"{label} · {shown} {code.rstrip(']')}" if code else f"{label} · {shown}"
         return f"{label} [{rest}" if rest else label
 
     def describe(self) -> str:
@@ -650,6 +674,15 @@ RECORD_FIELD_LABELS = {
     "working_days": "工作日数",
     "is_workday": "调整为工作日",
     "reason": "调整原因",
+    "fingerprint": "分值指纹（SHA-256）",
+    "indicator_max_points": "指标分值",
+    "check_points": "核查要点",
+    "point_max_points": "评分项分值",
+    "point_title": "评分项名称",
+    "name": "简称",
+    "full_name": "全称",
+    "unit_status": "单位状态",
+    "aliases": "别名及挂牌机构",
 }
 #: The records replayed whole, and the fields shown of a record missing on one side.
 RECORD_KINDS = {
@@ -657,6 +690,8 @@ RECORD_KINDS = {
     "routine": ("kind", "period", "title"),
     "stage_deadline": ("starts_on", "due_on", "working_days"),
     "calendar_override": ("is_workday", "reason"),
+    "scheme": (),
+    "unit": ("name", "unit_status"),
 }
 _USER_ACTIONS = ("user_created", "roles_changed", "user_enabled", "user_disabled")
 _ROUTINE_ACTIONS = ("routine_submitted", "routine_reviewed", "routine_corrected",
@@ -892,11 +927,152 @@ def _calendar_overrides(fetch: Fetch) -> list[Difference]:
     return _record_differences("calendar_override", live, trail, unreadable, _nowhere)
 
 
+def _flat_figures(figures: Mapping[str, Any]) -> dict[str, Any]:
+    """The figures as `field[code]` → value: what a difference names."""
+    out: dict[str, Any] = {}
+    for code, ind in figures.items():
+        out[f"indicator_max_points[{code}]"] = ind["max_points"]
+        out[f"check_points[{code}]"] = ind["check_points"]
+        for point, sub in ind["sub_items"].items():
+            out[f"point_max_points[{point}]"] = sub["max_points"]
+            out[f"point_title[{point}]"] = sub["title"]
+    return out
+
+
+def _schemes(fetch: Fetch) -> list[Difference]:
+    """Rebuild each assessment's scheme figures from the live rules and compare them with
+    those its `assessment_created` recorded (when it recorded them): the fingerprint, and
+    each figure that differs (an indicator or a point on one side only: its maximum)."""
+    trail: dict[int, tuple[dict[str, Any], str]] = {}
+    unreadable: dict[int, str] = {}
+    for seq, target_id, action, payload in _action_events(
+        fetch, ("assessment_created",), "payload"
+    ):
+        aid = int(target_id)
+        try:
+            p = json.loads(payload)
+            if "figures" in p:
+                trail[aid] = (p["figures"], str(p["figures_sha256"]))
+        except _REPLAY_ERRORS as exc:
+            unreadable[aid] = _unreadable(seq, action, exc)
+    if not trail and not unreadable:
+        return []
+    points_of: dict[tuple[int, str], list[tuple[str, Any, str]]] = {}
+    for aid, code, point, most, title in fetch(
+        "SELECT i.assessment_id, i.code, p.code, p.max_points, p.title FROM scoring_points p "
+        "JOIN indicators i ON i.id = p.indicator_id",
+        (),
+    ):
+        points_of.setdefault((int(aid), code), []).append((point, most, title))
+    live: dict[int, dict[str, Any]] = {}
+    for aid, code, most, checks in fetch(
+        "SELECT assessment_id, code, max_points, check_points FROM indicators", ()
+    ):
+        if isinstance(checks, str):  # SQLite hands JSON back as text
+            checks = json.loads(checks)
+        live.setdefault(int(aid), {})[code] = indicator_figures(
+            most, [c["code"] for c in checks or []], points_of.get((int(aid), code), [])
+        )
+    out: list[Difference] = []
+    for aid in sorted(set(trail) | set(unreadable)):
+        where = {"assessment_id": aid}
+        if aid in unreadable:
+            out.append(Difference(None, f"scheme[{aid}].trail", None, unreadable[aid], **where))
+            continue
+        figures, recorded = trail[aid]
+        mine = live.get(aid, {})
+        if fingerprint(mine) == recorded:
+            continue
+        out.append(
+            Difference(None, f"scheme[{aid}].fingerprint", fingerprint(mine), recorded, **where)
+        )
+        try:
+            theirs = _flat_figures(figures)
+        except _REPLAY_ERRORS as exc:
+            out.append(Difference(None, f"scheme[{aid}].trail", None, str(exc), **where))
+            continue
+        ours = _flat_figures(mine)
+        for name in sorted(set(ours) | set(theirs)):
+            if ours.get(name) != theirs.get(name):
+                out.append(
+                    Difference(
+                        None, f"scheme[{aid}].{name}", ours.get(name), theirs.get(name), **where
+                    )
+                )
+    return out
+
+
+#: How a unit's other names read in a difference: 交通运输局（别名）、路政大队（挂牌机构）.
+_ALIAS_KINDS = {"alias": "别名", "office": "挂牌机构"}
+
+
+def _alias_text(aliases: Iterable[tuple[str, str]]) -> str:
+    return "、".join(f"{a}（{_ALIAS_KINDS.get(k, k)}）" for a, k in sorted(aliases))
+
+
+def _unit_record(state: Mapping[str, Any]) -> dict[str, Any]:
+    """A unit as `workflow.units.unit_state` recorded it, as a difference compares it."""
+    return {
+        "name": state["name"],
+        "full_name": state["full_name"],
+        "unit_status": state["status"],
+        "aliases": _alias_text((a["alias"], a["kind"]) for a in state["aliases"]),
+    }
+
+
+def _units(fetch: Fetch) -> list[Difference]:
+    """Replay the units the trail knows: made by a scheme (`assessment_created`'s
+    `unit_states`), or named by a lineage change (`unit_changed`: its `from` ends them as the
+    kind says, its `to` are their states after it). Units the trail does not know (made by
+    migration 0012, or by a scheme before `unit_states` was recorded, and never changed
+    since) are not checked."""
+    trail: dict[Any, dict[str, Any]] = {}
+    unreadable: dict[Any, str] = {}  # by the event's number: which unit it names is unknown
+    for seq, _target, action, payload in _action_events(
+        fetch, ("assessment_created", "unit_changed"), "payload"
+    ):
+        try:
+            p = json.loads(payload)
+            if action == "assessment_created":
+                states = p.get("unit_states", [])
+            else:
+                ended = ENDED_AS.get(p["kind"])
+                states = [{**s, "status": ended or s["status"]} for s in p["from"]] + p["to"]
+            for state in states:
+                trail[int(state["id"])] = _unit_record(state)
+        except _REPLAY_ERRORS as exc:
+            unreadable[f"#{seq}"] = _unreadable(seq, action, exc)
+    if not trail and not unreadable:
+        return []
+    names: dict[int, tuple[str, str]] = {}
+    current: set[int] = set()
+    for uid, name, full_name, open_ended in fetch(
+        "SELECT unit_id, name, full_name, valid_to IS NULL FROM unit_names ORDER BY id", ()
+    ):
+        if open_ended or int(uid) not in current:  # the one without an end, else the last
+            names[int(uid)] = (name, full_name)
+        if open_ended:
+            current.add(int(uid))
+    aliases: dict[int, list[tuple[str, str]]] = {}
+    for uid, alias, kind in fetch("SELECT unit_id, alias, kind FROM unit_aliases", ()):
+        aliases.setdefault(int(uid), []).append((alias, kind))
+    live: dict[Any, dict[str, Any]] = {}
+    for uid, status in fetch("SELECT id, status FROM units", ()):
+        if int(uid) in trail:
+            name, full_name = names.get(int(uid), (None, None))
+            live[int(uid)] = {"name": name, "full_name": full_name, "unit_status": status,
+                              "aliases": _alias_text(aliases.get(int(uid), []))}  # fmt: skip
+    return _record_differences("unit", live, trail, unreadable, _nowhere)
+
+
 def _assessment_level(fetch: Fetch) -> list[Difference]:
-    """The differences outside the items: each assessment's number of items, publication and
-    stage deadlines, the accounts, the routine records and the holiday calendar."""
+    """The differences outside the items: each assessment's number of items, publication,
+    scheme figures and stage deadlines, the accounts, the routine records and the holiday
+    calendar."""
     return (
         _item_counts(fetch)
+        + _schemes(fetch)
+        + _units(fetch)
         + _publication(fetch)
         + _stage_deadlines(fetch)
         + _users(fetch)

@@ -25,6 +25,7 @@ from workflow.models import (
 )
 from workflow.permissions import forget_own_departments
 from workflow.scheme import Scheme
+from workflow.scheme_figures import fingerprint, indicator_figures
 from workflow.states import Role
 from workflow.units import (
     UNIT_NAMES_LOCK,
@@ -36,6 +37,7 @@ from workflow.units import (
     proposed_units,
     remember_unit,
     unit_for_department,
+    unit_state,
 )
 
 
@@ -104,6 +106,24 @@ def _install_rules(session: Session, assessment: Assessment, scheme: Scheme) -> 
     return indicators
 
 
+def scheme_figures(scheme: Scheme) -> dict[str, Any]:
+    """The figures `assessment_created` records (`workflow.scheme_figures`), by indicator."""
+    return {
+        i.code: indicator_figures(
+            i.max_points,
+            [c.code for c in i.check_points],
+            [(s.code, s.max_points, s.title) for s in i.sub_items],
+        )
+        for c in scheme.categories
+        for i in c.indicators
+    }
+
+
+def _figures_payload(scheme: Scheme) -> dict[str, Any]:
+    figures = scheme_figures(scheme)
+    return {"figures": figures, "figures_sha256": fingerprint(figures)}
+
+
 def _items(
     session: Session,
     assessment: Assessment,
@@ -134,7 +154,7 @@ def install_scheme(session: Session, scheme: Scheme, actor: User | None = None) 
     serialise(session, UNIT_NAMES_LOCK)  # units are found by name, or made: as a change does
     assessment = _assessment_row(session, scheme, code=scheme.code, year=scheme.year)
     departments: list[Department] = []
-    units_made: list[int] = []
+    units_made: list[Unit] = []
     used: set[int] = set()
     known = known_names(session)  # read once: a scheme may name a thousand departments
     for pos, d in enumerate(scheme.departments):
@@ -145,7 +165,7 @@ def install_scheme(session: Session, scheme: Scheme, actor: User | None = None) 
             remember_unit(known, unit)
         used.add(unit.id)
         if made:
-            units_made.append(unit.id)
+            units_made.append(unit)
         dep = Department(
             assessment_id=assessment.id,
             unit_id=unit.id,
@@ -173,7 +193,9 @@ def install_scheme(session: Session, scheme: Scheme, actor: User | None = None) 
             "departments": len(departments),
             "indicators": len(indicators),
             "items": count,  # what reconciliation expects the assessment to hold
-            "units_created": units_made,  # units first seen in this scheme (by name)
+            "units_created": [u.id for u in units_made],  # units first seen in this scheme
+            "unit_states": [unit_state(u) for u in units_made],  # as made: reconciled
+            **_figures_payload(scheme),  # what reconciliation expects the rules to hold
         },
     )
     return assessment
@@ -320,6 +342,7 @@ def create_assessment(
             "items": count,
             "units": [u.id for u in units],
             "proposed": unit_ids is None,
+            **_figures_payload(scheme),
         },
     )
     return assessment

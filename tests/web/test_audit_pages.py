@@ -20,6 +20,7 @@ from tests.factories import World, add_evidence
 from tests.web.conftest import text
 from workflow.actions import return_item, submit_item
 from workflow.models import ChainHead
+from workflow.scheme import Scheme
 
 Login = Callable[[str], FlaskClient]
 
@@ -334,6 +335,33 @@ def test_payload_times_read_in_beijing_time(app: Flask) -> None:
     assert lines["理由"] == "2018-08-31T16:00:00.000000Z"
 
 
+def test_scheme_figures_read_in_words(app: Flask, scheme_2018: Scheme) -> None:
+    """`assessment_created` records the scheme's figures: each indicator in words, never a
+    nested record's placeholder or a Python repr."""
+    from web.common.audit_rows import describe_payload
+    from workflow.scheme_figures import fingerprint
+    from workflow.setup import scheme_figures
+
+    figures = scheme_figures(scheme_2018)
+    payload = json.dumps({"figures": figures, "figures_sha256": fingerprint(figures)})
+    with app.test_request_context():
+        lines = dict(describe_payload(payload, "assessment_created"))
+    shown = lines["细则分值"]
+    assert shown.startswith(
+        "指标 1：10.00 分（评分项：1.1 成立“放管服”工作领导小组 5.00、1.2 指定专人负责 5.00；"
+        "核查要点：1-1、1-2）；指标 2："
+    ), shown
+    assert "结构化内容" not in shown and "{" not in shown and "'" not in shown
+    assert lines["细则分值指纹（SHA-256）"] == fingerprint(figures)
+    units = [{"id": 3, "name": "交通局", "full_name": "交通运输局", "status": "active",
+              "aliases": [{"alias": "路政大队", "kind": "office"}]}]  # fmt: skip
+    with app.test_request_context():
+        lines = dict(describe_payload(json.dumps({"unit_states": units})))
+    assert lines["新建单位的名称与别名"] == (
+        "编号：3；名称：交通局；全称：交通运输局；状态：在用；别名：路政大队（挂牌机构）"
+    )
+
+
 def test_verification_page_names_record_edits_in_words(
     app: Flask, session: Session, world: World, store: LocalStore, login: Login, engine: Engine
 ) -> None:
@@ -361,7 +389,13 @@ def test_verification_page_names_record_edits_in_words(
                      {"u": world.dep_b.unit_id, "i": world.member_a.id})  # fmt: skip
         conn.execute(text_sql("UPDATE routine_records SET status = 'accepted'"))
         conn.execute(text_sql("UPDATE stage_deadlines SET due_on = :d"), {"d": dt.date(2019, 1, 5)})
+        conn.execute(text_sql("UPDATE scoring_points SET max_points = 9 WHERE code = '1.1'"))
+        conn.execute(text_sql("UPDATE unit_names SET full_name = '偷改全称' WHERE unit_id = :u"),
+                     {"u": world.dep_b.unit_id})  # fmt: skip
     body = text(login("auditor").get("/audit/verify")).split("<tbody>")[1]
+    assert f"单位 {world.dep_b.name}" in body and "全称" in body and "偷改全称" in body
+    assert f"考核细则分值 · 考核 #{world.assessment.id}" in body
+    assert "评分项分值 1.1" in body and "9.00" in body and "5.00" in body
     assert f"用户 {world.scorer.username}" in body and "管理员、评分员" in body
     assert f"用户 {world.member_a.username}" in body and "所属单位" in body
     assert world.dep_a.name in body and world.dep_b.name in body  # the units, by name
@@ -372,5 +406,6 @@ def test_verification_page_names_record_edits_in_words(
     client = login("auditor")
     client.post("/language", data={"lang": "en", "next": "/audit/verify"})
     english = text(client.get("/audit/verify"))
-    for word in ("Roles", "Administrator", "Accepted", "Deadline", "Checked record"):
+    for word in ("Roles", "Administrator", "Accepted", "Deadline", "Checked record",
+                 "Scoring point maximum 1.1", "Full name"):  # fmt: skip
         assert word in english

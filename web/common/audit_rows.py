@@ -123,8 +123,11 @@ PAYLOAD_LABELS = {
     "proposed": N_("按建议的单位"),
     "result_document_no": N_("结果通知文号"),
     "scheme_code": N_("方案编号"),
+    "figures": N_("细则分值"),
+    "figures_sha256": N_("细则分值指纹（SHA-256）"),
     "units": N_("单位"),
     "units_created": N_("新建单位"),
+    "unit_states": N_("新建单位的名称与别名"),
     "effective_on": N_("生效日期"),
     "id": N_("编号"),
     "name": N_("名称"),
@@ -238,7 +241,35 @@ def _aliases(value: list[Any]) -> str:
     return "、".join(shown) or gettext("（无）")
 
 
+def _figures(value: dict[Any, Any]) -> str:
+    """A scheme's figures (`workflow.scheme_figures`): each indicator's maximum, its scoring
+    points (code, title, maximum) and its check points' codes."""
+    shown = []
+    for code, indicator in value.items():
+        if not isinstance(indicator, dict):
+            shown.append(f"{code}：{_text(indicator)}")
+            continue
+        subs = indicator.get("sub_items")
+        points = "、".join(
+            f"{point} {sub.get('title', '')} {sub.get('max_points', '')}"
+            for point, sub in (subs.items() if isinstance(subs, dict) else [])
+            if isinstance(sub, dict)
+        )
+        shown.append(
+            gettext(
+                "指标 %(code)s：%(max)s 分（评分项：%(points)s；核查要点：%(checks)s）",
+                code=code,
+                max=_text(indicator.get("max_points")),
+                points=points or gettext("（无）"),
+                checks=_text(indicator.get("check_points")) or gettext("（无）"),
+            )
+        )
+    return "；".join(shown) or gettext("（无）")
+
+
 def _text(value: Any, key: str = "") -> str:
+    if isinstance(value, dict) and key == "figures":
+        return _figures(value)
     if isinstance(value, dict) and key in CODE_KEYED:  # per scoring point: 1.1：4.00
         return "；".join(f"{k}：{_text(v, key)}" for k, v in value.items()) or gettext("（无）")
     if isinstance(value, dict) and key == "channels":  # notification kind → its channels

@@ -56,6 +56,7 @@ from workflow.reconcile import (
 from workflow.routine import ROUTINE_STATUS_LABELS
 from workflow.spreadsheets import safe_csv_writer
 from workflow.states import ROLE_LABELS, Role
+from workflow.units import STATUS_LABELS as UNIT_STATUS_LABELS
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 
@@ -196,6 +197,17 @@ RECONCILE_LABELS = [
     N_("工作日数"),
     N_("调整为工作日"),
     N_("调整原因"),
+    N_("考核细则分值"),
+    N_("分值指纹（SHA-256）"),
+    N_("指标分值"),
+    N_("核查要点"),
+    N_("评分项分值"),
+    N_("评分项名称"),
+    N_("被考核单位"),
+    N_("简称"),
+    N_("全称"),
+    N_("单位状态"),
+    N_("别名及挂牌机构"),
 ]
 RULING_LABELS = {"pending": N_("待认定"), "upheld": N_("认定不涉及"), "rejected": N_("不予认定")}
 EVIDENCE_KEYS = {
@@ -211,6 +223,7 @@ RECORD_VALUES: dict[str, Mapping[str, str]] = {
     "status": ROUTINE_STATUS_LABELS,
     "outcome": OUTCOME_LABELS,
     "kind": ROUTINE_KIND_LABELS,
+    "unit_status": UNIT_STATUS_LABELS,
 }
 
 
@@ -231,6 +244,8 @@ def _names(db: Session, shown: list[Difference], departments: Mapping[int, str])
         kind, key, sub = _record_field(d.field)
         if kind == "user" and key.isdecimal():
             user_ids.add(int(key))
+        if kind == "unit" and key.isdecimal():
+            unit_ids.add(int(key))
         if sub == "unit_id":
             unit_ids |= {v for v in (d.live, d.from_events) if isinstance(v, int)}
     users = dict(db.execute(select(User.id, User.username).where(User.id.in_(user_ids))).all())
@@ -256,6 +271,11 @@ def _record_name(difference: Difference, names: _Names) -> str:
         return f"{gettext('平时考核记录')} #{key}"
     if kind == "calendar_override":
         return f"{gettext('工作日调整')} {key}"
+    if kind == "unit":
+        name = names.units.get(int(key), f"#{key}") if key.isdecimal() else key
+        return f"{gettext('单位')} {name}"
+    if kind == "scheme":
+        return f"{gettext('考核细则分值')} · {gettext('考核')} #{key}"
     return ""
 
 
@@ -263,7 +283,10 @@ def _field_label(difference: Difference) -> str:
     """Return the difference's field in the reader's language, with its point or file."""
     kind, key, sub = _record_field(difference.field)
     if kind is not None:
-        label = gettext(RECORD_FIELD_LABELS[sub]) if sub else gettext(FIELD_LABELS[kind])
+        name, _, code = sub.partition("[")  # scheme[3].point_max_points[1.1]
+        label = gettext(RECORD_FIELD_LABELS[name]) if sub else gettext(FIELD_LABELS[kind])
+        if code:
+            return f"{label} {code.rstrip(']')}"
         if kind == "stage_deadline":
             stage = gettext(STAGE_LABELS[key]) if key in STAGE_LABELS else key
             return f"{stage} · {label}"
