@@ -36,7 +36,8 @@ events that record their whole state: a scheme's `assessment_created` lists the 
 the change (a merge, split or dissolution ends them as its kind says) and its targets' states
 after it. A unit the trail does not know — made by migration 0012 or by a scheme before
 `unit_states` was recorded, and never changed since — is not checked (no finding); once a
-change names it, it is.
+change names it, it is. Lineage changes (`unit_change[<id>]`) are replayed whole from their
+`unit_changed` events: kind, date, document number, reason, author, the units on each side.
 
 Old events: every payload field the replay reads has been written since the first release,
 so an existing chain replays from seq 1 and nothing is skipped. An item event the replay
@@ -114,6 +115,7 @@ FIELD_LABELS = {
     "calendar_override": "工作日调整",
     "scheme": "考核细则分值",
     "unit": "被考核单位",
+    "unit_change": "单位调整记录",
 }
 
 #: Where a record's difference is, for the CLI.
@@ -124,6 +126,7 @@ RECORD_PLACES = {
     "calendar_override": "{key}",
     "scheme": "考核 #{key}",
     "unit": "单位 #{key}",
+    "unit_change": "单位调整 #{key}",
 }
 
 # What a claim's ruling looks like in a difference.
@@ -683,6 +686,12 @@ RECORD_FIELD_LABELS = {
     "full_name": "全称",
     "unit_status": "单位状态",
     "aliases": "别名及挂牌机构",
+    "change_kind": "调整类型",
+    "effective_on": "生效日期",
+    "document_no": "调整依据文号",
+    "created_by_id": "操作人",
+    "from_units": "原单位",
+    "to_units": "调整后单位",
 }
 #: The records replayed whole, and the fields shown of a record missing on one side.
 RECORD_KINDS = {
@@ -692,6 +701,7 @@ RECORD_KINDS = {
     "calendar_override": ("is_workday", "reason"),
     "scheme": (),
     "unit": ("name", "unit_status"),
+    "unit_change": ("change_kind", "effective_on", "document_no"),
 }
 _USER_ACTIONS = ("user_created", "roles_changed", "user_enabled", "user_disabled")
 _ROUTINE_ACTIONS = ("routine_submitted", "routine_reviewed", "routine_corrected",
@@ -1065,6 +1075,46 @@ def _units(fetch: Fetch) -> list[Difference]:
     return _record_differences("unit", live, trail, unreadable, _nowhere)
 
 
+def _unit_changes(fetch: Fetch) -> list[Difference]:
+    """Replay each lineage change (`unit_changed`): its kind, date, document number, reason,
+    who made it, and the units on each side. Every change is made by the engine with its event,
+    so a change row no event made, or one the trail made that is gone, is a finding: a forged
+    merger would otherwise carry one unit's history over to another across the years."""
+    trail: dict[int, dict[str, Any]] = {}
+    unreadable: dict[int, str] = {}
+    for seq, target_id, action, payload, actor_id in _action_events(
+        fetch, ("unit_changed",), "payload, actor_id"
+    ):
+        try:
+            p = json.loads(payload)
+            trail[int(target_id)] = {
+                "change_kind": p["kind"],
+                "effective_on": str(p["effective_on"]),
+                "document_no": p["document_no"],
+                "reason": p["reason"],
+                "created_by_id": None if actor_id is None else int(actor_id),
+                "from_units": sorted(int(s["id"]) for s in p["from"]),
+                "to_units": sorted(int(s["id"]) for s in p["to"]),
+            }
+        except _REPLAY_ERRORS as exc:
+            unreadable[int(target_id)] = _unreadable(seq, action, exc)
+    sides: dict[int, dict[str, list[int]]] = {}
+    for change_id, unit_id, role in fetch(
+        "SELECT change_id, unit_id, role FROM unit_change_units ORDER BY unit_id", ()
+    ):
+        sides.setdefault(int(change_id), {}).setdefault(str(role), []).append(int(unit_id))
+    live: dict[int, dict[str, Any]] = {}
+    for cid, kind, effective_on, document_no, reason, created_by_id in fetch(
+        "SELECT id, kind, effective_on, document_no, reason, created_by_id FROM unit_changes", ()
+    ):
+        side = sides.get(int(cid), {})
+        live[int(cid)] = {"change_kind": kind, "effective_on": _day(effective_on),
+                          "document_no": document_no, "reason": reason,
+                          "created_by_id": created_by_id, "from_units": side.get("from", []),
+                          "to_units": side.get("to", [])}  # fmt: skip
+    return _record_differences("unit_change", live, trail, unreadable, _nowhere)
+
+
 def _assessment_level(fetch: Fetch) -> list[Difference]:
     """The differences outside the items: each assessment's number of items, publication,
     scheme figures and stage deadlines, the accounts, the routine records and the holiday
@@ -1073,6 +1123,7 @@ def _assessment_level(fetch: Fetch) -> list[Difference]:
         _item_counts(fetch)
         + _schemes(fetch)
         + _units(fetch)
+        + _unit_changes(fetch)
         + _publication(fetch)
         + _stage_deadlines(fetch)
         + _users(fetch)

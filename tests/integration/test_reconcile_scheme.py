@@ -14,6 +14,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from tests.factories import World, make_world, mini_scheme, rules_2019
+from workflow.models import UnitChange
 from workflow.reconcile import reconcile
 from workflow.scheme import Scheme
 from workflow.setup import create_assessment
@@ -118,11 +119,8 @@ def test_an_assessment_created_before_the_figures_is_not_checked(
     assert reconcile(session).differences == []
 
 
-def test_units_reconcile_clean_after_changes_and_edits_are_named(
-    session: Session, engine: Engine
-) -> None:
-    """Units made by a scheme, renamed and merged through the engine replay to the live rows;
-    a name, a full name, an alias and a status edited in the tables are each named."""
+def _renamed_and_merged(session: Session) -> tuple[World, tuple[int, ...], UnitChange]:
+    """Four departments' units: the first renamed (with an alias), the next two merged."""
     from workflow.units import apply_change
 
     w = make_world(session, mini_scheme(("1",), departments=4))
@@ -137,6 +135,15 @@ def test_units_reconcile_clean_after_changes_and_edits_are_named(
         reason="机构改革", from_ids=[b, c], to=[{"name": "合并局"}], actor=w.admin,
     )  # fmt: skip
     session.commit()
+    return w, (a, b, c, d), merged
+
+
+def test_units_reconcile_clean_after_changes_and_edits_are_named(
+    session: Session, engine: Engine
+) -> None:
+    """Units made by a scheme, renamed and merged through the engine replay to the live rows;
+    a name, a full name, an alias and a status edited in the tables are each named."""
+    w, (a, b, _c, d), merged = _renamed_and_merged(session)
     new = next(link.unit_id for link in merged.links if link.role == "to")
     assert reconcile(session).differences == []
     with engine.begin() as conn:
@@ -159,4 +166,46 @@ def test_units_reconcile_clean_after_changes_and_edits_are_named(
     assert by_field[f"unit[{b}].unit_status"].describe() == (
         f"单位 #{b} unit[{b}].unit_status（被考核单位 · 单位状态）："
         "现值 active，按审计记录应为 merged"
+    )
+
+
+def test_lineage_changes_reconcile_clean_and_forged_or_edited_ones_are_named(
+    session: Session, engine: Engine
+) -> None:
+    """A lineage change is replayed whole from `unit_changed`: its kind, date, document,
+    reason, author and the units on each side. An edited field, a unit moved to the other side
+    and a change row no event made are each named; the untouched change is not."""
+    _w, (_a, b, c, d), merged = _renamed_and_merged(session)
+    assert reconcile(session).differences == []
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE unit_changes SET document_no = '伪造〔2019〕9号', "
+                          "effective_on = :day WHERE id = :i"),
+                     {"day": dt.date(2018, 1, 1), "i": merged.id})  # fmt: skip
+        # c is no longer merged away: its history would look like its own again
+        conn.execute(text("DELETE FROM unit_change_units WHERE change_id = :i AND unit_id = :u"),
+                     {"i": merged.id, "u": c})  # fmt: skip
+        forged = conn.execute(
+            text("INSERT INTO unit_changes (kind, effective_on, document_no, reason, created_at) "
+                 "VALUES ('merge', :day, '伪造〔2019〕10号', '无', :at) RETURNING id"),
+            {"day": dt.date(2019, 4, 1), "at": dt.datetime(2019, 4, 1, tzinfo=dt.UTC)},
+        ).scalar_one()  # fmt: skip
+        conn.execute(text("INSERT INTO unit_change_units (change_id, unit_id, role) "
+                          "VALUES (:i, :u, 'from')"), {"i": forged, "u": d})  # fmt: skip
+    by_field = {diff.field: diff for diff in reconcile(session).differences}
+    assert {f: (diff.live, diff.from_events) for f, diff in by_field.items()} == {
+        f"unit_change[{merged.id}].document_no": ("伪造〔2019〕9号", "蛟市机编〔2019〕2号"),
+        f"unit_change[{merged.id}].effective_on": ("2018-01-01", "2019-03-02"),
+        f"unit_change[{merged.id}].from_units": ([b], sorted([b, c])),
+        f"unit_change[{forged}]": (
+            {
+                "change_kind": "merge",
+                "effective_on": "2019-04-01",
+                "document_no": "伪造〔2019〕10号",
+            },
+            None,
+        ),
+    }
+    assert by_field[f"unit_change[{merged.id}].document_no"].describe() == (
+        f"单位调整 #{merged.id} unit_change[{merged.id}].document_no"
+        "（单位调整记录 · 调整依据文号）：现值 伪造〔2019〕9号，按审计记录应为 蛟市机编〔2019〕2号"
     )

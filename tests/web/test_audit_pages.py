@@ -409,3 +409,35 @@ def test_verification_page_names_record_edits_in_words(
     for word in ("Roles", "Administrator", "Accepted", "Deadline", "Checked record",
                  "Scoring point maximum 1.1", "Full name"):  # fmt: skip
         assert word in english
+
+
+def test_verification_page_names_an_edited_lineage_change_in_words(
+    app: Flask, session: Session, world: World, login: Login, engine: Engine
+) -> None:
+    """A merger edited in the tables reads as the units' names, the kind of change in words,
+    the date, and the author by account name; in English too, with no code or repr."""
+    from workflow.units import apply_change
+
+    merged = apply_change(
+        session, kind="merge", effective_on=dt.date(2019, 3, 2), document_no="蛟市机编〔2019〕2号",
+        reason="机构改革", from_ids=[world.dep_a.unit_id, world.dep_b.unit_id],
+        to=[{"name": "合并局"}], actor=world.admin,
+    )  # fmt: skip
+    session.commit()
+    with engine.begin() as conn:
+        conn.execute(text_sql("UPDATE unit_changes SET kind = 'split', created_by_id = :u"),
+                     {"u": world.scorer.id})  # fmt: skip
+        conn.execute(text_sql("DELETE FROM unit_change_units WHERE unit_id = :u AND role = 'from'"),
+                     {"u": world.dep_b.unit_id})  # fmt: skip
+    body = text(login("auditor").get("/audit/verify")).split("<tbody>")[1]
+    assert f"单位调整 #{merged.id}" in body
+    assert "调整类型" in body and "拆分" in body and "合并" in body
+    assert "操作人" in body and world.scorer.username in body and world.admin.username in body
+    assert "原单位" in body and f"{world.dep_a.name}、{world.dep_b.name}" in body
+    for leak in ("None", "True", "False", "{'", "['", "split", "merge"):
+        assert leak not in body
+    client = login("auditor")
+    client.post("/language", data={"lang": "en", "next": "/audit/verify"})
+    english = text(client.get("/audit/verify"))
+    for word in ("Unit change", "Kind of change", "Former units", "Actor"):
+        assert word in english

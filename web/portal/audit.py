@@ -56,6 +56,7 @@ from workflow.reconcile import (
 from workflow.routine import ROUTINE_STATUS_LABELS
 from workflow.spreadsheets import safe_csv_writer
 from workflow.states import ROLE_LABELS, Role
+from workflow.units import KIND_LABELS as UNIT_KIND_LABELS
 from workflow.units import STATUS_LABELS as UNIT_STATUS_LABELS
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
@@ -208,6 +209,13 @@ RECONCILE_LABELS = [
     N_("全称"),
     N_("单位状态"),
     N_("别名及挂牌机构"),
+    N_("单位调整记录"),
+    N_("调整类型"),
+    N_("生效日期"),
+    N_("调整依据文号"),
+    N_("操作人"),
+    N_("原单位"),
+    N_("调整后单位"),
 ]
 RULING_LABELS = {"pending": N_("待认定"), "upheld": N_("认定不涉及"), "rejected": N_("不予认定")}
 EVIDENCE_KEYS = {
@@ -224,7 +232,12 @@ RECORD_VALUES: dict[str, Mapping[str, str]] = {
     "outcome": OUTCOME_LABELS,
     "kind": ROUTINE_KIND_LABELS,
     "unit_status": UNIT_STATUS_LABELS,
+    "change_kind": UNIT_KIND_LABELS,
 }
+
+
+#: The fields of a lineage change that list units (ids: shown as the units' names).
+_UNIT_LISTS = frozenset({"from_units", "to_units"})
 
 
 @dataclass(frozen=True)
@@ -248,6 +261,16 @@ def _names(db: Session, shown: list[Difference], departments: Mapping[int, str])
             unit_ids.add(int(key))
         if sub == "unit_id":
             unit_ids |= {v for v in (d.live, d.from_events) if isinstance(v, int)}
+        if sub in _UNIT_LISTS:
+            unit_ids |= {u for v in (d.live, d.from_events) if isinstance(v, list) for u in v}
+        if sub == "created_by_id":
+            user_ids |= {v for v in (d.live, d.from_events) if isinstance(v, int)}
+        if kind == "unit_change" and not sub:  # a whole change on one side
+            for v in (d.live, d.from_events):
+                if isinstance(v, dict):
+                    unit_ids |= {u for k in _UNIT_LISTS for u in v.get(k) or []}
+                    if isinstance(v.get("created_by_id"), int):
+                        user_ids.add(v["created_by_id"])
     users = dict(db.execute(select(User.id, User.username).where(User.id.in_(user_ids))).all())
     units = {u.id: u.name for u in db.scalars(select(Unit).where(Unit.id.in_(unit_ids)))}
     return _Names(users, units, departments)
@@ -276,6 +299,8 @@ def _record_name(difference: Difference, names: _Names) -> str:
         return f"{gettext('单位')} {name}"
     if kind == "scheme":
         return f"{gettext('考核细则分值')} · {gettext('考核')} #{key}"
+    if kind == "unit_change":
+        return f"{gettext('单位调整')} #{key}"
     return ""
 
 
@@ -313,6 +338,10 @@ def _record_value(name: str, value: Any, names: _Names) -> str:
         return names.units.get(value, f"#{value}")
     if name == "department_id" and isinstance(value, int):
         return names.departments.get(value, f"#{value}")
+    if name == "created_by_id" and isinstance(value, int):
+        return names.users.get(value, f"#{value}")
+    if name in _UNIT_LISTS and isinstance(value, list):
+        return "、".join(names.units.get(u, f"#{u}") for u in value) or gettext("（无）")
     if isinstance(value, dict):  # a whole record, on one side only
         return "; ".join(
             f"{gettext(RECORD_FIELD_LABELS[key])}: {_value(key, item, names)}"
