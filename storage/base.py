@@ -166,6 +166,13 @@ class ObjectStore(abc.ABC):
         """Remove one leftover that :meth:`list_leftovers` yielded (gone already: no error)."""
         raise InvalidKey(f"{type(self).__name__} has no leftovers: {key!r}")
 
+    def ping(self) -> None:
+        """Raise a :class:`StorageError` unless the store answers (a health check, cheap).
+
+        By default a lookup of a key that need not exist: a missing object is an answer.
+        """
+        self.exists(PING_KEY)
+
     def exists(self, key: str) -> bool:
         """Return whether *key* exists (backends may override with something cheaper)."""
         try:
@@ -173,6 +180,10 @@ class ObjectStore(abc.ABC):
         except ObjectNotFound:
             return False
         return True
+
+
+#: The key a health check looks up; no object is ever stored under it.
+PING_KEY = "health/ping"
 
 
 def validate_key(key: str) -> str:

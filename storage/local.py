@@ -108,6 +108,12 @@ class LocalStore(ObjectStore):
             raise ObjectNotFound(key)
         return _info(key, result)
 
+    def ping(self) -> None:
+        """The root is a folder this process may write into (it is made on the first write)."""
+        probe = self.root if self.root.exists() else self.root.parent
+        if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+            raise StorageUnavailable(f"{self.root} is not a writable folder")
+
     def exists(self, key: str) -> bool:
         """Return whether the key's file exists."""
         try:

@@ -227,6 +227,17 @@ class S3Store(ObjectStore):
         except (MinioException, *_TRANSPORT_ERRORS) as exc:
             _raise_translated(exc, key)
 
+    def ping(self) -> None:
+        """Ask whether the bucket exists (one HEAD): the endpoint answers, the keys are valid.
+
+        A missing bucket is an answer (the first write makes it); objects that went missing
+        are what `storage verify` and the hashed downloads find.
+        """
+        try:
+            self.client.bucket_exists(self.bucket)
+        except (MinioException, *_TRANSPORT_ERRORS) as exc:
+            _raise_translated(exc, self.bucket, not_found=False)
+
     def _ensure_bucket(self) -> None:
         """Create the bucket on first use; later calls cost nothing."""
         if self._bucket_ready:

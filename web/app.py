@@ -85,5 +85,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     register_security(app)
     register_portal(app)
     register_api(app)  # the API's blueprints: /api/v1, the notices' endpoints included
+    from web.health import bp as health_bp
+
+    app.register_blueprint(health_bp)
     exempt_api_from_csrf(app)  # keep last: it looks at every blueprint registered above
     return app

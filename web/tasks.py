@@ -9,9 +9,11 @@ Tasks and their periodic schedule:
 
 - ``run_job(job_id)``: claims the job and runs it (``RUNNERS``: notices for every department,
   archives of every department, exports, the audit verification);
-- every minute: ``sweep`` (lost jobs back to the queue, queued jobs enqueued again) and the
-  outbox delivery (``workflow.delivery.deliver_due``), which also runs at once after every
-  commit that wrote outbox rows (``deliver_now``, through ``workflow.notify.on_outbox_commit``);
+- every minute: ``sweep`` (lost jobs back to the queue, queued jobs enqueued again; then the
+  worker's heartbeat, ``beat``, which `workflow.health` reads; each consumer also beats once
+  as it starts) and the outbox delivery (``workflow.delivery.deliver_due``), which also runs
+  at once after every commit that wrote outbox rows (``deliver_now``, through
+  ``workflow.notify.on_outbox_commit``);
 - daily at ``REMINDERS_AT`` Asia/Shanghai: ``workflow.reminders.send_reminders``;
 - nightly at ``AUDIT_VERIFY_AT`` Asia/Shanghai: an ``audit_verify`` job, which alerts the
   admins when the chain or the tables do not hold (``workflow.notify.alert_admins``).
@@ -44,7 +46,7 @@ from sqlalchemy.orm import Session
 
 from storage.base import ObjectStore
 from web.common.audit_rows import audit_xlsx
-from workflow import delivery, jobs, notices, notify, reminders
+from workflow import delivery, health, jobs, notices, notify, reminders
 from workflow.archive import write_department_archive
 from workflow.db import unit_of_work
 from workflow.exports import matrix_table, results_table
@@ -336,6 +338,11 @@ def build_queue(app: Flask) -> JobQueue:
             result = jobs.sweep(factory, lease=lease)
         for job_id in result.to_enqueue:
             run_job(job_id)
+        beat(huey)
+
+    @huey.on_startup()
+    def started() -> None:  # the first heartbeat, before the first minute's sweep
+        beat(huey)
 
     @huey.task(name="deliver_now")
     def deliver_now() -> None:
@@ -361,6 +368,18 @@ def build_queue(app: Flask) -> JobQueue:
 
     queue = JobQueue(app, huey, run_job, sweep, deliver_now)
     return queue
+
+
+def beat(huey: Huey, now: dt.datetime | None = None) -> None:
+    """Leave the worker's heartbeat in the queue's storage: the scheduler and a consumer ran
+    the minute's sweep (`workflow.health`, the `queue` check)."""
+    huey.put(health.HEARTBEAT_KEY, (now or utcnow()).isoformat())
+
+
+def last_beat(app: Flask | None = None) -> dt.datetime | None:
+    """The worker's last heartbeat, read without taking it (None: no worker has run yet)."""
+    value = get_queue(app).huey.get(health.HEARTBEAT_KEY, peek=True)
+    return dt.datetime.fromisoformat(value) if isinstance(value, str) else None
 
 
 def wake_delivery() -> None:

@@ -310,3 +310,25 @@ def test_cli_run_wait_writes_the_file(
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert "导出表格：考核结果\t已完成" in listed.stdout
+
+
+def test_a_started_worker_beats_and_the_health_check_sees_it(
+    app: Flask, demo: Demo, start_worker: WorkerStarter
+) -> None:
+    """A real consumer leaves its heartbeat in the queue's storage (Redis, or the SQLite file)
+    as it starts: the web process reads it there, and the queue check turns ok."""
+    from web.tasks import last_beat
+    from workflow import health
+
+    assert last_beat(app) is None
+    before = utcnow()
+    start_worker()
+    deadline = time.monotonic() + 30
+    while (seen := last_beat(app)) is None:
+        assert time.monotonic() < deadline, "no heartbeat from the worker"
+        time.sleep(0.2)
+    assert before - dt.timedelta(seconds=1) <= seen <= utcnow()
+    with app.app_context(), unit_of_work(app.extensions["sessionmaker"]) as session:
+        result = health.check_health(session, app.extensions["store"], lambda: last_beat(app))
+    queue = next(c for c in result.checks if c.name == "queue")
+    assert queue.status == health.OK and queue.at == seen

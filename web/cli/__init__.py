@@ -14,6 +14,7 @@ from web.cli import (
     audit,
     backup,
     demo,
+    health,
     jobs,
     notices,
     notify,
@@ -40,6 +41,7 @@ GROUPS = (
     units,
     assessments,
     backup,
+    health,
 )
 
 

@@ -26,6 +26,7 @@ from web.portal.common import (
     get_store,
     latest_assessment,
 )
+from workflow import health
 from workflow.assessments import (
     MAX_PUBLICATION_DAYS,
     assessment_status,
@@ -410,3 +411,38 @@ def department_act(department_id: int) -> ResponseReturnValue:
         return _render_departments(db, error=exc.message, form=form), exc.status
     flash(message, "success")
     return redirect(url_for("admin.departments") + f"#dep-{department_id}", code=303)
+
+
+#: The badge colour of each status of the checks (workflow.health).
+HEALTH_BADGES = {
+    health.OK: "state-scored",
+    health.DEGRADED: "state-verified",
+    health.DOWN: "state-returned",
+    health.UNKNOWN: "state-draft",
+}
+
+
+@bp.get("/status")
+@roles_required(Role.ADMIN)
+def status() -> ResponseReturnValue:
+    """系统状态: the installation's checks in words, with what to do (monitors use /readyz)."""
+    from web.tasks import last_beat
+
+    result = health.check_health(get_db(), get_store(), last_beat)
+    rows = [
+        {
+            "label": gettext(health.LABELS[c.name]),
+            "status": gettext(health.STATUS_LABELS[c.status]),
+            "badge": HEALTH_BADGES[c.status],
+            "detail": gettext(c.detail, **c.params),
+            "at": c.at,
+            "hint": c.hint if not c.ok else None,
+        }
+        for c in result.checks
+    ]
+    return render_template(
+        "admin/status.html",
+        rows=rows,
+        overall=gettext(health.STATUS_LABELS[result.status]),
+        badge=HEALTH_BADGES[result.status],
+    )

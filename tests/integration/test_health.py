@@ -1,0 +1,166 @@
+"""The installation's checks (workflow/health.py) on both databases and both kinds of store."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
+
+from storage.base import ObjectStore
+from storage.errors import StorageUnavailable
+from storage.local import LocalStore
+from storage.s3 import S3Store
+from tests.factories import World
+from tests.peers import free_port
+from workflow import health
+from workflow.db import make_engine, make_sessionmaker
+from workflow.jobs import AUDIT_FAILED, AUDIT_VERIFY
+from workflow.models import Job, OutboxMessage
+
+NOW = dt.datetime(2026, 12, 4, 8, 0, tzinfo=dt.UTC)
+
+
+def _beat(at: dt.datetime | None) -> Callable[[], dt.datetime | None]:
+    return lambda: at
+
+
+def _statuses(result: health.Health) -> dict[str, str]:
+    return {c.name: c.status for c in result.checks}
+
+
+def _check(result: health.Health, name: str) -> health.Check:
+    return next(c for c in result.checks if c.name == name)
+
+
+def _audit_job(session: Session, status: str, finished: dt.datetime, code: str | None) -> None:
+    session.add(
+        Job(kind=AUDIT_VERIFY, status=status, finished_at=finished, error_code=code, params={})
+    )
+    session.flush()
+
+
+def test_a_running_installation_is_ok(session: Session, world: World, store: ObjectStore) -> None:
+    """Database at the head revision, store answering, a worker that beat a minute ago, no
+    waiting message, last night's verification passed: ok, and the JSON says only statuses."""
+    _audit_job(session, "done", NOW - dt.timedelta(hours=7), None)
+    result = health.check_health(session, store, _beat(NOW - dt.timedelta(minutes=1)), now=NOW)
+    assert result.status == health.OK
+    assert _statuses(result) == dict.fromkeys(
+        ("database", "schema", "storage", "queue", "outbox", "audit"), health.OK
+    )
+    assert _check(result, "schema").params == {"head": health.migrations_head()}
+    shown = result.as_dict()
+    assert shown["status"] == "ok"
+    assert shown["checks"]["queue"] == {"status": "ok", "at": "2026-12-04T07:59:00+00:00"}
+    assert "detail" not in str(shown) and "params" not in str(shown)
+
+
+def test_a_stopped_worker_and_a_stuck_outbox_degrade_but_do_not_take_the_portal_down(
+    session: Session, world: World, store: ObjectStore
+) -> None:
+    """No heartbeat for five minutes, a message waiting 45 minutes: degraded (200 on
+    /readyz), each named with its figures; a worker that never ran is named too."""
+    for minutes in (45, 2):
+        session.add(
+            OutboxMessage(
+                user_id=world.admin.id, channel="email", target="admin@example.org",
+                subject="提醒", body="正文", created_at=NOW - dt.timedelta(minutes=minutes),
+            )
+        )  # fmt: skip
+    session.flush()
+    result = health.check_health(session, store, _beat(NOW - dt.timedelta(minutes=5)), now=NOW)
+    assert result.status == health.DEGRADED
+    queue, outbox = _check(result, "queue"), _check(result, "outbox")
+    assert (queue.status, queue.params) == (health.DEGRADED, {"minutes": 5})
+    assert (outbox.status, outbox.params) == (health.DEGRADED, {"n": 2, "minutes": 45})
+    assert (queue.hint, outbox.hint) == ("flask --app wsgi worker", "SMTP_*")
+    never = _check(health.check_health(session, store, _beat(None), now=NOW), "queue")
+    assert never.status == health.DEGRADED and never.hint == "flask --app wsgi worker"
+
+
+def test_a_broker_that_does_not_answer_is_named(
+    session: Session, world: World, store: ObjectStore
+) -> None:
+    """Reading the heartbeat fails (Redis down): the queue check says so; nothing raises."""
+
+    def down() -> dt.datetime | None:
+        raise ConnectionError("connection refused")
+
+    queue = _check(health.check_health(session, store, down, now=NOW), "queue")
+    assert queue.status == health.DEGRADED and queue.hint == "JOBS_BROKER_URL"
+
+
+def test_the_nightly_verification_failed_or_not_run(
+    session: Session, world: World, store: ObjectStore
+) -> None:
+    """No verification yet: unknown (not a failure). A failed one, one that found
+    differences, and a passed one three days old: degraded, each in its own words."""
+    beat = _beat(NOW)
+    first = _check(health.check_health(session, store, beat, now=NOW), "audit")
+    assert first.status == health.UNKNOWN and first.ok
+    _audit_job(session, "done", NOW - dt.timedelta(hours=5), AUDIT_FAILED)
+    found = _check(health.check_health(session, store, beat, now=NOW), "audit")
+    assert found.status == health.DEGRADED and "未通过" in found.detail
+    _audit_job(session, "failed", NOW - dt.timedelta(hours=4), "runner_failed")
+    broke = _check(health.check_health(session, store, beat, now=NOW), "audit")
+    assert broke.status == health.DEGRADED and "未能完成" in broke.detail
+    _audit_job(session, "done", NOW - dt.timedelta(days=3), None)  # older: not the latest
+    assert _check(health.check_health(session, store, beat, now=NOW), "audit") == broke
+    _audit_job(session, "done", NOW - dt.timedelta(hours=1), None)
+    passed = _check(health.check_health(session, store, beat, now=NOW), "audit")
+    assert passed.status == health.OK and passed.at == NOW - dt.timedelta(hours=1)
+    later = NOW + dt.timedelta(days=3)
+    late = _check(health.check_health(session, store, beat, now=later), "audit")
+    assert late.status == health.DEGRADED and late.params == {"days": 3}
+
+
+def test_a_schema_behind_the_code_is_down(
+    session: Session, world: World, store: ObjectStore, engine: Engine
+) -> None:
+    """A deploy that skipped `init`: the database is at an older revision than the code's
+    migrations. Every new column would fail: down, naming both revisions and the command."""
+    current = session.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
+    session.execute(text("UPDATE alembic_version SET version_num = '0001_initial'"))
+    try:
+        result = health.check_health(session, store, _beat(NOW), now=NOW)
+        schema = _check(result, "schema")
+        assert result.status == health.DOWN
+        assert schema.params == {"current": "0001_initial", "head": current}
+        assert schema.hint == "flask --app wsgi init"
+    finally:
+        session.rollback()
+
+
+def test_a_database_that_does_not_answer_is_down(store: ObjectStore) -> None:
+    """Nothing listens at the database's address: database down, the rest not asked of it."""
+    dead = make_engine(f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/x",
+                       connect_args={"connect_timeout": 2})  # fmt: skip
+    with make_sessionmaker(dead)() as session:
+        result = health.check_health(session, store, _beat(NOW), now=NOW)
+    dead.dispose()
+    assert result.status == health.DOWN
+    assert _statuses(result) == {"database": "down", "schema": "unknown", "storage": "ok",
+                                 "queue": "ok"}  # fmt: skip
+
+
+def test_stores_that_do_not_answer_are_down(
+    tmp_path: Path, make_s3_store: Callable[..., S3Store]
+) -> None:
+    """A local root that is a file, or is not writable; an S3 endpoint where nothing listens:
+    `ping` raises. A root not made yet (the first write makes it) and a bucket not made yet
+    answer."""
+    LocalStore(tmp_path / "not-yet").ping()
+    make_s3_store(bucket="health-not-made-yet").ping()
+    (tmp_path / "a-file").write_bytes(b"x")
+    for broken in (
+        LocalStore(tmp_path / "a-file"),
+        make_s3_store(endpoint=f"127.0.0.1:{free_port()}"),
+    ):
+        try:
+            broken.ping()
+        except StorageUnavailable:
+            continue
+        raise AssertionError(f"{broken!r} answered")
