@@ -18,6 +18,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.local import LocalStore
+from tests.concurrency import one_behind_the_other
 from tests.factories import World, submit_items
 from tests.peers import free_port, smtp_server, webhook_receiver
 from workflow import notify, reminders
@@ -466,6 +467,25 @@ def test_digest_gathers_the_day_into_one_message(
     session.refresh(note)
     assert note.digest_pending is False
     assert reminders.send_reminders(sessionmaker(engine), dt.date(2018, 9, 3)).digests == 0
+
+
+def test_two_reminder_runs_at_once_send_one_digest(
+    session: Session, engine: Engine, world: World, tmp_path: Path
+) -> None:
+    """Runs of two days (the worker, and an admin catching up by hand) overlap with no key in
+    common: a digest has none, so only the run lock keeps the second from mailing it again."""
+    w = world
+    notify.set_preferences(session, w.member_a, {"email": "a@jiaohe.example", "digest": True})
+    return_item(session, w, submitted(session, w, tmp_path), "第一次退回")
+    session.commit()
+    one, other = one_behind_the_other(
+        engine,
+        lambda factory: reminders.send_reminders(factory, dt.date(2018, 9, 3)),
+        lambda: reminders.send_reminders(sessionmaker(engine), dt.date(2018, 9, 4)),
+    )
+    assert (one.digests, other.digests) == (1, 0)
+    digest = session.scalars(select(OutboxMessage)).one()
+    assert "第一次退回" in digest.body
 
 
 def test_cli_delivers_and_reminds(
