@@ -54,6 +54,8 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 OBJECTS = "objects"
 DATABASE_FILES = {"sqlite": "database.sqlite3", "postgresql": "database.dump"}
+#: The file that claims a folder for one `backup create` while it writes (`_claim`).
+IN_PROGRESS = ".backup-in-progress"
 RESTORED_ACTION = "backup_restored"
 #: Who a restore is recorded as (the command line, like the notices' CLI runs).
 CLI_ACTOR = "cli"
@@ -94,19 +96,60 @@ def create_backup(
     `out_dir` must not exist or be empty. PostgreSQL is dumped through `dump_url` (the owner's
     URL when one is configured; `engine`'s otherwise). A missing or altered object stops the
     backup, and whatever it wrote is removed: a folder with a manifest is a complete backup.
+    Two backups into one folder at once: one writes it, the other is refused (`_claim`).
     Return the manifest.
     """
     out_dir = Path(out_dir)
-    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
-        raise BackupError(f"目标目录已存在且不是空目录：{out_dir}（备份只写入新的或空的目录）")
-    created = not out_dir.exists()
+    created = _claim(out_dir)
     try:
-        out_dir.mkdir(parents=True, exist_ok=True)
         manifest = _write_backup(engine, store, out_dir, dump_url)
+        (out_dir / IN_PROGRESS).unlink()
     except BaseException:
         _remove_partial(out_dir, created)
         raise
     return manifest
+
+
+def _claim(out_dir: Path) -> bool:
+    """Make the folder, or take the empty one given, for this backup alone: return whether it
+    was made here (a failed backup removes it, else only what it wrote into it).
+
+    The claim is a file made with O_EXCL (`IN_PROGRESS`, removed once the manifest is in
+    place): of two backups started together into one folder (a timer and an operator in the
+    same minute) exactly one makes it. Checking emptiness alone let both go on, write the
+    same dump and temporary manifest, and a failing one remove the other's complete backup.
+    """
+    if out_dir.exists() and (not out_dir.is_dir() or _holds_files(out_dir)):
+        raise _not_empty(out_dir)
+    try:
+        out_dir.mkdir(parents=True)
+        created = True
+    except FileExistsError:
+        created = False
+    except OSError as exc:
+        raise BackupError(f"无法创建目标目录 {out_dir}：{exc.strerror}") from exc
+    try:
+        os.close(os.open(out_dir / IN_PROGRESS, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        raise BackupError(
+            f"另一个备份正在写入此目录：{out_dir}（本次未写入任何文件）；若没有备份在运行，"
+            f"此目录是中断的备份留下的，请删除后重试"
+        ) from None
+    except OSError as exc:
+        raise BackupError(f"无法写入目标目录 {out_dir}：{exc.strerror}") from exc
+    if _holds_files(out_dir):  # a backup started before this one has finished meanwhile
+        (out_dir / IN_PROGRESS).unlink()
+        raise _not_empty(out_dir)
+    return created
+
+
+def _holds_files(out_dir: Path) -> bool:
+    """Whether the folder holds anything but a backup's claim."""
+    return any(child.name != IN_PROGRESS for child in out_dir.iterdir())
+
+
+def _not_empty(out_dir: Path) -> BackupError:
+    return BackupError(f"目标目录已存在且不是空目录：{out_dir}（备份只写入新的或空的目录）")
 
 
 def _write_backup(

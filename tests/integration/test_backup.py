@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
@@ -23,11 +24,12 @@ from typing import Any
 import pytest
 from alembic.script import ScriptDirectory
 from flask import Flask
-from sqlalchemy import Engine, func, inspect, select
+from sqlalchemy import Engine, event, func, inspect, select
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import Pool
 
 from storage import LocalStore, ObjectStore, S3Store
-from tests.concurrency import PausingStore, Worker
+from tests.concurrency import HANG, PausingStore, Worker
 from tests.conftest import PG_URL, throwaway_database
 from tests.factories import World, add_evidence, submit_items
 from tests.integration.test_maintenance import settings_for
@@ -36,7 +38,7 @@ from web.common.audit_rows import describe_payload
 from web.common.event_text import action_label
 from workflow import actions
 from workflow.audit import verify_chain
-from workflow.backup import MANIFEST, RestoreReport, restore_backup
+from workflow.backup import MANIFEST, RestoreReport, create_backup, restore_backup
 from workflow.db import alembic_config, make_sessionmaker, migrate
 from workflow.evidence import remove_evidence
 from workflow.maintenance import verify_objects
@@ -402,3 +404,45 @@ def test_two_restore_commands_started_together_restore_once(
         )
         assert restores == 1
         assert verify_chain(restored).ok
+
+
+@pytest.mark.parametrize("store", ["local"], indirect=True)
+def test_two_backups_into_one_folder_at_once_write_one(
+    app: Flask, engine: Engine, store: ObjectStore, ids: dict[str, int], tmp_path: Path
+) -> None:
+    """A timer and an operator start `backup create` into the same new folder: the first
+    stops as it takes its first database connection, the folder made and still empty; the
+    second is refused with nothing written or removed, and the first one's backup verifies."""
+    out = tmp_path / "backup-8"
+    held, go = threading.Event(), threading.Event()
+    first_thread: list[int] = []
+
+    def hold(*_args: Any) -> None:
+        if first_thread == [threading.get_ident()] and not held.is_set():
+            held.set()
+            assert go.wait(HANG), "the test never let the first backup go on"
+
+    def first_backup() -> dict[str, Any]:
+        first_thread.append(threading.get_ident())
+        return create_backup(engine, store, out)
+
+    event.listen(Pool, "checkout", hold)
+    try:
+        first = Worker(engine, first_backup)
+        first.start()
+        assert held.wait(HANG), "the first backup never connected to the database"
+        refused = app.test_cli_runner().invoke(args=["backup", "create", str(out)])
+        go.set()
+        manifest = first.wait_done()
+    finally:
+        event.remove(Pool, "checkout", hold)
+    assert refused.exit_code == 1, refused.output
+    assert "另一个备份正在写入此目录" in refused.output
+    assert json.loads((out / MANIFEST).read_text(encoding="utf-8")) == manifest
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [MANIFEST, manifest["database"]["file"], "objects"]
+    )  # the claim is gone with the backup complete
+    verified = app.test_cli_runner().invoke(args=["backup", "verify", str(out)])
+    assert verified.exit_code == 0, verified.output
+    again = app.test_cli_runner().invoke(args=["backup", "create", str(out)])
+    assert again.exit_code == 1 and "不是空目录" in again.output
