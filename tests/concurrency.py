@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from storage.base import ObjectInfo, ObjectReader, ObjectStore, Readable
 from workflow.db import make_engine
@@ -171,3 +171,48 @@ def impatient_engine(engine: Engine) -> Engine:
     if engine.dialect.name == "sqlite":
         return create_engine(url, connect_args={"timeout": 0})
     return make_engine(url, connect_args={"options": "-c lock_timeout=10"})
+
+
+class HeldCommit:
+    """A session factory whose sessions stop just before they commit, until the test says go.
+
+    The race of two runs of a job: the first has read and written everything and waits at its
+    commit (`wait_held`); the test starts the second run then, waits until it writes or waits
+    on a lock (`Worker.wait_blocked_or_done`), and lets the first one commit (`release`).
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.factory: sessionmaker[Session] = sessionmaker(engine, expire_on_commit=False)
+        self.held = threading.Event()
+        self.go = threading.Event()
+        event.listen(self.factory, "before_commit", self._hold)
+
+    def _hold(self, _session: Session) -> None:
+        self.held.set()
+        if not self.go.wait(HANG):
+            raise TimeoutError("the test never let the held commit go")
+
+    def wait_held(self) -> None:
+        """Block until a session of the factory is at its commit (fail if it never gets there)."""
+        assert self.held.wait(HANG), "the held run never reached its commit"
+
+    def release(self) -> None:
+        """Let the held commit (and any later one) go."""
+        self.go.set()
+
+
+def one_behind_the_other(
+    engine: Engine, first: Callable[[sessionmaker[Session]], Any], second: Callable[[], Any]
+) -> tuple[Any, Any]:
+    """Run `first` (given a `HeldCommit` factory) until it is about to commit, then `second`
+    until it writes or waits on a lock; then let `first` commit. Both outcomes, in that order
+    (an exception of either is raised)."""
+    gate = HeldCommit(engine)
+    one = Worker(engine, lambda: first(gate.factory))
+    one.start()
+    gate.wait_held()
+    other = Worker(engine, second)
+    other.start()
+    other.wait_blocked_or_done()
+    gate.release()
+    return one.wait_done(), other.wait_done()

@@ -13,14 +13,16 @@ never deleted (removed evidence keeps its row and object), and `storage gc` dele
 objects no row refers to. So every row in the snapshot finds its object, unchanged, however
 long after the snapshot it is read; objects written later are simply not copied.
 
-A restore writes only into an empty database, checks the restored chain against the
-manifest's checkpoint, re-reads every object, and appends `backup_restored` to the audit trail,
-so that the restore, and the history it may have rolled back, is on the record.
+A restore writes only into an empty database, one restore at a time (`_sole_restore`), checks
+the restored chain against the manifest's checkpoint, re-reads every object, and appends
+`backup_restored` to the audit trail, so that the restore, and the history it may have rolled
+back, is on the record.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import mimetypes
@@ -44,7 +46,7 @@ from storage.base import CHUNK_SIZE, ObjectStore, Readable
 from storage.errors import InvalidKey, ObjectNotFound
 from storage.local import LocalStore
 from workflow import audit, maintenance, reconcile, roles
-from workflow.db import alembic_config, migrate, unit_of_work
+from workflow.db import alembic_config, lock_key, migrate, unit_of_work
 from workflow.models import Base, ChainHead, utcnow
 
 FORMAT = "fangguanfu-backup"
@@ -52,12 +54,20 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 OBJECTS = "objects"
 DATABASE_FILES = {"sqlite": "database.sqlite3", "postgresql": "database.dump"}
+#: The file that claims a folder for one `backup create` while it writes (`_claim`).
+IN_PROGRESS = ".backup-in-progress"
 RESTORED_ACTION = "backup_restored"
 #: Who a restore is recorded as (the command line, like the notices' CLI runs).
 CLI_ACTOR = "cli"
 #: Tables listed by name when a restore is refused (the rest counted), these first.
 SHOWN_TABLES = 5
 MAIN_TABLES = ("items", "evidence", "audit_events", "users", "assessments")
+#: The advisory lock a restore holds on its PostgreSQL database (`_sole_restore`).
+RESTORE_LOCK = lock_key("backup_restore")
+ANOTHER_RESTORE = (
+    "另一个恢复正在进行（同一数据库）：本次未恢复，什么也没有改动。"
+    "请等它结束并查看其结果；它失败了再重新恢复"
+)
 
 
 class BackupError(Exception):
@@ -86,19 +96,60 @@ def create_backup(
     `out_dir` must not exist or be empty. PostgreSQL is dumped through `dump_url` (the owner's
     URL when one is configured; `engine`'s otherwise). A missing or altered object stops the
     backup, and whatever it wrote is removed: a folder with a manifest is a complete backup.
+    Two backups into one folder at once: one writes it, the other is refused (`_claim`).
     Return the manifest.
     """
     out_dir = Path(out_dir)
-    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
-        raise BackupError(f"目标目录已存在且不是空目录：{out_dir}（备份只写入新的或空的目录）")
-    created = not out_dir.exists()
+    created = _claim(out_dir)
     try:
-        out_dir.mkdir(parents=True, exist_ok=True)
         manifest = _write_backup(engine, store, out_dir, dump_url)
+        (out_dir / IN_PROGRESS).unlink()
     except BaseException:
         _remove_partial(out_dir, created)
         raise
     return manifest
+
+
+def _claim(out_dir: Path) -> bool:
+    """Make the folder, or take the empty one given, for this backup alone: return whether it
+    was made here (a failed backup removes it, else only what it wrote into it).
+
+    The claim is a file made with O_EXCL (`IN_PROGRESS`, removed once the manifest is in
+    place): of two backups started together into one folder (a timer and an operator in the
+    same minute) exactly one makes it. Checking emptiness alone let both go on, write the
+    same dump and temporary manifest, and a failing one remove the other's complete backup.
+    """
+    if out_dir.exists() and (not out_dir.is_dir() or _holds_files(out_dir)):
+        raise _not_empty(out_dir)
+    try:
+        out_dir.mkdir(parents=True)
+        created = True
+    except FileExistsError:
+        created = False
+    except OSError as exc:
+        raise BackupError(f"无法创建目标目录 {out_dir}：{exc.strerror}") from exc
+    try:
+        os.close(os.open(out_dir / IN_PROGRESS, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        raise BackupError(
+            f"另一个备份正在写入此目录：{out_dir}（本次未写入任何文件）；若没有备份在运行，"
+            f"此目录是中断的备份留下的，请删除后重试"
+        ) from None
+    except OSError as exc:
+        raise BackupError(f"无法写入目标目录 {out_dir}：{exc.strerror}") from exc
+    if _holds_files(out_dir):  # a backup started before this one has finished meanwhile
+        (out_dir / IN_PROGRESS).unlink()
+        raise _not_empty(out_dir)
+    return created
+
+
+def _holds_files(out_dir: Path) -> bool:
+    """Whether the folder holds anything but a backup's claim."""
+    return any(child.name != IN_PROGRESS for child in out_dir.iterdir())
+
+
+def _not_empty(out_dir: Path) -> BackupError:
+    return BackupError(f"目标目录已存在且不是空目录：{out_dir}（备份只写入新的或空的目录）")
 
 
 def _write_backup(
@@ -463,7 +514,8 @@ def restore_backup(
     PostgreSQL, `owner_url` (the migration role's URL, when one is configured) restores the
     schema and the app role is granted its rights again. Refused, with nothing written, when
     the backup does not verify, was taken of another kind of database or of a schema this
-    program does not know, or when the database is not empty. After the restore the chain must
+    program does not know, when the database is not empty, or while another restore into it
+    runs (`_sole_restore`: two restores at once restore once). After the restore the chain must
     end exactly at the manifest's checkpoint, the tables must replay from it and every object
     must be intact; then `backup_restored` is appended to the trail.
     """
@@ -484,24 +536,72 @@ def restore_backup(
         raise BackupError(
             f"备份的数据库结构版本 {revision} 不是本程序已知的版本：请用不早于备份时的程序版本恢复"
         )
-    has_tables = _ensure_empty(engine)
-    report = RestoreReport(manifest=manifest)
-    _restore_objects(directory, manifest, store, report)
-    db_file = directory / manifest["database"]["file"]
-    owner = make_url(owner_url) if owner_url else engine.url
-    if kind == "sqlite":
-        _restore_sqlite(db_file, engine)
-    else:
-        _restore_postgresql(db_file, owner, clean=has_tables)
-    engine.dispose()
-    if revision != script.get_current_head():
-        report.notes.append(f"数据库结构已从备份时的 {revision} 升级到 {script.get_current_head()}")
-    _migrate(engine, owner)
-    _verify_restored(factory, store, manifest, report)
-    with unit_of_work(factory) as session:
-        event = record_restore(session, manifest)
-        report.restored_seq = event.seq
+    with _sole_restore(engine):
+        has_tables = _ensure_empty(engine)
+        report = RestoreReport(manifest=manifest)
+        _restore_objects(directory, manifest, store, report)
+        db_file = directory / manifest["database"]["file"]
+        owner = make_url(owner_url) if owner_url else engine.url
+        if kind == "sqlite":
+            _restore_sqlite(db_file, engine)
+        else:
+            _restore_postgresql(db_file, owner, clean=has_tables)
+        engine.dispose()
+        if revision != script.get_current_head():
+            report.notes.append(
+                f"数据库结构已从备份时的 {revision} 升级到 {script.get_current_head()}"
+            )
+        _migrate(engine, owner)
+        _verify_restored(factory, store, manifest, report)
+        with unit_of_work(factory) as session:
+            event = record_restore(session, manifest)
+            report.restored_seq = event.seq
     return report
+
+
+@contextlib.contextmanager
+def _sole_restore(engine: Engine) -> Iterator[None]:
+    """Hold the database's restore lock from the check that it is empty until the restore is
+    recorded; refuse at once, with nothing written, when another restore holds it.
+
+    Without it, two restores started together both find the database empty: on PostgreSQL
+    the later `pg_restore` fails on the tables the first one made (a database that had the
+    schema is replaced by the later one's `--clean`), on SQLite the later copy overwrites the
+    first; either way both can succeed and record two `backup_restored`. PostgreSQL: a
+    session-level advisory lock, on a connection of its own that holds nothing else (the
+    restore runs in `pg_restore`'s connection; `--clean` must be able to drop every table).
+    SQLite: an exclusive `flock` of a file beside the database (`<file>.restore-lock`, kept),
+    not of the database file: closing another descriptor of it would drop SQLite's own locks.
+    Either is released when the process ends, however it ends.
+    """
+    if engine.dialect.name == "postgresql":
+        locker = create_engine(engine.url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+        try:
+            with locker.connect() as conn:
+                taken = conn.execute(
+                    text("SELECT pg_try_advisory_lock(:key)"), {"key": RESTORE_LOCK}
+                ).scalar_one()
+                if not taken:
+                    raise BackupError(ANOTHER_RESTORE)
+                yield  # closing the connection releases the lock
+        finally:
+            locker.dispose()
+        return
+    database = engine.url.database
+    if not database or database == ":memory:":  # no other process can reach it
+        yield
+        return
+    path = f"{database}.restore-lock"
+    try:
+        lock_file = open(path, "a+b")  # noqa: SIM115 - closed below, after the restore
+    except OSError as exc:
+        raise BackupError(f"无法创建恢复锁文件 {path}：{exc.strerror}；什么也没有改动") from exc
+    with lock_file:
+        try:
+            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BackupError(ANOTHER_RESTORE) from None
+        yield  # closing the file releases the lock
 
 
 def _ensure_empty(engine: Engine) -> bool:

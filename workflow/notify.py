@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from scoring.routine import KIND_LABELS
 from workflow.audit import record_event
-from workflow.db import translate_conflicts
+from workflow.db import lock_key, serialise, translate_conflicts
 from workflow.errors import BadRequest, InvalidValue, NotFound
 from workflow.messages import N_, Lines, Phrase, Term, stored
 from workflow.models import (
@@ -217,14 +217,24 @@ def send_many(
     *,
     now: dt.datetime | None = None,
 ) -> list[Notification]:
-    """Write many (person, message) pairs in two INSERT statements (inbox, then outbox)."""
+    """Write many (person, message) pairs in two INSERT statements (inbox, then outbox).
+
+    A message with a `dedup` key that was written for the person already is left out (one
+    query for the keys), so running a once-only message again writes nothing instead of
+    failing on the unique `dedup_key`: e.g. a second reminders run on a day whose calendar is
+    unknown, or a second failed audit verification on a day. Two writers of one key at once
+    must still take a lock first (`alert_admins`, `reminders.send_reminders`).
+    """
     if not pairs:
         return []
     now = now or utcnow()
+    written = written_keys(session, [_key(p, m) for p, m in pairs if m.dedup])
     rows: list[tuple[Recipient, Message, Notification, tuple[str, ...]]] = []
     for person, message in pairs:
         if message.kind not in KINDS:
             raise ValueError(f"unknown notification kind {message.kind!r}")
+        if message.dedup and _key(person, message) in written:
+            continue
         channels = person.channels_for(message.kind)
         if not channels:
             continue
@@ -239,7 +249,7 @@ def send_many(
             link=message.link,
             assessment_id=message.assessment_id,
             item_id=message.item_id,
-            dedup_key=f"{message.dedup}:u{person.user_id}" if message.dedup else None,
+            dedup_key=_key(person, message) if message.dedup else None,
             in_inbox="inbox" in channels,
             digest_pending=bool(external) and person.digest,
             created_at=now,
@@ -260,6 +270,26 @@ def send_many(
         session.flush()
         session.info[OUTBOX_PENDING] = True
     return [r[2] for r in rows]
+
+
+def _key(person: Recipient, message: Message) -> str:
+    """The stored `dedup_key` of a once-only message to one person."""
+    return f"{message.dedup}:u{person.user_id}"
+
+
+def written_keys(session: Session, keys: Sequence[str]) -> set[str]:
+    """Which of these `dedup_key`s are stored already (a query per thousand keys)."""
+    found: set[str] = set()
+    ordered = sorted(set(keys))
+    for start in range(0, len(ordered), 1000):
+        found.update(
+            session.scalars(
+                select(Notification.dedup_key).where(
+                    Notification.dedup_key.in_(ordered[start : start + 1000])
+                )
+            )
+        )
+    return found
 
 
 def outbox_row(
@@ -704,7 +734,12 @@ def alert_admins(
     dedup: str | None = None,
     now: dt.datetime | None = None,
 ) -> list[Notification]:
-    """Tell every active admin (and auditor) that something needs them, e.g. a broken chain."""
+    """Tell every active admin (and auditor) that something needs them, e.g. a broken chain.
+
+    With `dedup`, once: two alerts of one key at once (the nightly verification and one an
+    admin started) queue on a lock taken before `send_many` reads which keys are written."""
+    if dedup is not None:
+        serialise(session, lock_key("alert", dedup))
     people = recipients(session, roles=[Role.ADMIN.value, Role.AUDITOR.value])
     return send(
         session, people, Message("audit_alert", title, body, "/audit/verify", dedup=dedup), now=now

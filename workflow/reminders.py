@@ -18,6 +18,13 @@ Reminders go out on working days only (a 调休 Saturday is one; the National Da
 A year the calendar does not know is never guessed: the assessment's reminders are skipped and
 the admins are told. Every reminder carries a per-day key, so a second run on the same day
 writes nothing: the job may run again after a crash.
+
+Two runs at once (two worker processes at 09:00, or the worker and `flask notify remind`)
+queue behind one lock (`RUN_LOCK`), taken before anything is read: a run is a check (which
+keys exist, which messages wait for a digest) followed by writes, and the second run's check
+must see what the first committed. The unique `dedup_key` alone would not do: the second run's
+insert of the first one's key fails and takes the whole run down with it (its own day's
+reminders too, when it runs another day), and the digests carry no key at all.
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from workflow import notify
 from workflow.assessments import assessment_status
 from workflow.calendar import StageView, stage_calendar, work_calendar
-from workflow.db import unit_of_work
+from workflow.db import lock_key, serialise, unit_of_work
 from workflow.messages import N_, Lines, Phrase, Term
 from workflow.models import Assessment, Department, Item, Notification, utcnow
 from workflow.notify import Message, Recipient
@@ -52,6 +59,8 @@ QUEUES: tuple[tuple[State, str | None, Role, str], ...] = (
     (State.APPEALED, None, Role.SCORER, N_("申诉待处理")),
 )
 TO_SUBMIT = (State.DRAFT.value, State.RETURNED.value)
+#: The lock two runs of the reminders at once queue behind (PostgreSQL; SQLite's write lock).
+RUN_LOCK = lock_key("reminders")
 
 
 @dataclass
@@ -241,8 +250,8 @@ def drift_notices(session: Session, now: dt.datetime) -> list[tuple[Recipient, M
     against the department; once it has ended, it is. A drift is told once: not when the
     item's latest `routine_basis_changed` message already told these figures (a record's
     change tells them at once, see workflow/routine.py), nor when this drift's key (the
-    score event and the figures) was written already. The key also makes two runs at once
-    safe: the second one's insert of the same key fails, and it writes nothing.
+    score event and the figures) was written already. Two runs at once take turns
+    (`send_reminders`), so the second one sees the first one's key and skips it.
     """
     pairs: list[tuple[Recipient, Message]] = []
     assessments = session.scalars(select(Assessment).order_by(Assessment.id)).all()
@@ -286,20 +295,9 @@ def write_reminders(session: Session, now: dt.datetime) -> Report:
     """Write today's reminders (those not written yet today) and alert admins of problems."""
     report = Report()
     pairs, problems = plan(session, now)
-    keys = {f"{m.dedup}:u{p.user_id}" for p, m in pairs if m.dedup}
-    existing: set[str] = set()
-    key_list = sorted(keys)
-    for start in range(0, len(key_list), 1000):
-        existing.update(
-            session.scalars(
-                select(Notification.dedup_key).where(
-                    Notification.dedup_key.in_(key_list[start : start + 1000])
-                )
-            )
-        )
-    fresh = [(p, m) for p, m in pairs if f"{m.dedup}:u{p.user_id}" not in existing]
-    fresh.extend(drift_notices(session, now))
-    report.notifications = len(notify.send_many(session, fresh, now=now))
+    pairs.extend(drift_notices(session, now))
+    # Those written today already (an earlier run) are left out by their keys.
+    report.notifications = len(notify.send_many(session, pairs, now=now))
     for problem in problems:
         day = local_date(now, SHANGHAI).isoformat()
         notify.alert_admins(
@@ -353,6 +351,8 @@ def send_reminders(
     """The daily job: reminders, then the digests, in one transaction (all or nothing).
 
     `today` (a date in Asia/Shanghai) runs the day as of 09:00 of that date, e.g. from the CLI.
+    A run started while another one is under way waits for it (`RUN_LOCK`), then writes only
+    what that one did not.
     """
     if now is None:
         now = (
@@ -361,6 +361,7 @@ def send_reminders(
             else utcnow()
         )
     with unit_of_work(factory) as session:
+        serialise(session, RUN_LOCK)  # before the first read: see what a run before us wrote
         report = write_reminders(session, now)
         report.digests = write_digests(session, now)
     return report

@@ -24,6 +24,8 @@ from workflow.states import Role
 
 HASHER = PasswordHasher()  # Argon2id with the library's current recommended parameters
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{2,64}$")
+#: The lock user creations queue behind before they look whether a name is taken.
+USERNAMES_LOCK = lock_key("usernames")
 TOKEN_DAYS = 90
 # A hash to verify against when the user is unknown, so timing does not reveal who exists.
 _DUMMY_HASH = HASHER.hash("dummy-password-for-timing")
@@ -96,7 +98,10 @@ def create_user(
         raise InvalidValue("部门填报员必须指定所属部门", code="department_required")
     if password is not None:
         check_new_password(password, [username, display_name])
-    # Names that differ only in case are one name to a person (and sign-in is exact).
+    # Names that differ only in case are one name to a person (and sign-in is exact). The
+    # unique index knows only the exact name: two admins creating "wang" and "Wang" at once
+    # (or "wang" twice: a unique violation, a 500) queue here, and the second sees the first.
+    serialise(session, USERNAMES_LOCK)
     taken = session.scalar(
         select(User.username).where(func.lower(User.username) == username.lower())
     )

@@ -1,14 +1,18 @@
 """Two admins taking each other's admin role away at once keep one admin; two admins creating
-the same year at once make one assessment (the locks behind `last_admin` and
-`assessment_exists`, on both backends)."""
+the same year at once make one assessment; two creating one username at once make one user
+(the locks behind `last_admin`, `assessment_exists` and `username_taken`, on both backends)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from tests.concurrency import one_behind_the_other
 from tests.factories import World, at_once, rules_2019
-from workflow.db import make_sessionmaker
+from workflow.db import make_sessionmaker, unit_of_work
 from workflow.errors import DomainError
 from workflow.models import Assessment, User
 from workflow.scheme import Scheme
@@ -66,3 +70,31 @@ def test_two_admins_creating_one_year_at_once_make_one(
     assert sorted(outcomes) == ["assessment_exists", "created"]
     session.expire_all()
     assert session.scalar(select(func.count()).where(Assessment.year == 2019)) == 1
+
+
+@pytest.mark.parametrize("second_name", ["wang.li", "Wang.Li"])
+def test_two_admins_creating_one_username_at_once_make_one_user(
+    engine: Engine, session: Session, world: World, second_name: str
+) -> None:
+    """The second admin is told the name is taken (409 `username_taken`), not a unique
+    violation (a 500), and a name differing only in case is one name here too."""
+    admin_id = world.admin.id
+    session.commit()
+
+    def create(factory: Callable[[], Session], username: str) -> str:
+        with unit_of_work(factory) as s:
+            try:
+                create_user(s, username, ["reviewer"], actor=s.get_one(User, admin_id))
+            except DomainError as exc:
+                return exc.code
+        return "created"
+
+    outcomes = one_behind_the_other(
+        engine,
+        lambda factory: create(factory, "wang.li"),
+        lambda: create(make_sessionmaker(engine), second_name),
+    )
+    assert outcomes == ("created", "username_taken")
+    session.expire_all()
+    names = session.scalars(select(User.username).where(User.username.ilike("wang.li"))).all()
+    assert names == ["wang.li"]

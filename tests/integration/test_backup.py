@@ -11,19 +11,25 @@ from __future__ import annotations
 import io
 import json
 import os
+import subprocess
+import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
+from subprocess import PIPE
 from typing import Any
 
 import pytest
 from alembic.script import ScriptDirectory
 from flask import Flask
-from sqlalchemy import Engine, func, inspect, select
+from sqlalchemy import Engine, event, func, inspect, select
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import Pool
 
 from storage import LocalStore, ObjectStore, S3Store
+from tests.concurrency import HANG, PausingStore, Worker
 from tests.conftest import PG_URL, throwaway_database
 from tests.factories import World, add_evidence, submit_items
 from tests.integration.test_maintenance import settings_for
@@ -32,13 +38,14 @@ from web.common.audit_rows import describe_payload
 from web.common.event_text import action_label
 from workflow import actions
 from workflow.audit import verify_chain
-from workflow.backup import MANIFEST
+from workflow.backup import MANIFEST, RestoreReport, create_backup, restore_backup
 from workflow.db import alembic_config, make_sessionmaker, migrate
 from workflow.evidence import remove_evidence
 from workflow.maintenance import verify_objects
 from workflow.models import AuditEvent, Evidence, Item, Score
 
 pytestmark = pytest.mark.every_store
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @contextmanager
@@ -310,3 +317,132 @@ def test_pg_dump_missing_or_older_than_the_server_is_refused(
     assert "pg_dump 的主版本 9 低于数据库服务器的" in refused.output
     assert not (tmp_path / "b2").exists()
     assert os.environ["PATH"] == str(tools)
+
+
+@pytest.mark.parametrize("store", ["local"], indirect=True)
+@pytest.mark.parametrize("migrated", [False, True], ids=["new", "migrated"])
+def test_two_restores_at_once_restore_once(
+    app: Flask,
+    session: Session,
+    ids: dict[str, int],
+    tmp_path: Path,
+    target_url: str,
+    target_app: Flask,
+    target_store: ObjectStore,
+    migrated: bool,
+) -> None:
+    """Two operators (or a script run twice) restore into the same empty database at once:
+    one restores, the other is refused at once with nothing written, and the database ends as
+    after one restore. Deterministic: the first stops at its first object, past the check that
+    the database is empty; the second runs whole meanwhile, as its own app (another process)."""
+    before = counts(session)
+    session.rollback()
+    out = tmp_path / "backup-6"
+    take_backup(app, out)
+    engine = target_app.extensions["engine"]
+    if migrated:  # the schema and no rows: restored with --clean
+        migrate(engine)
+    paused = PausingStore(target_store)
+    first = Worker(
+        engine,
+        lambda: restore_backup(out, engine, target_app.extensions["sessionmaker"], paused),
+    )
+    first.start()
+    paused.wait_paused()
+    with running_app(target_url, tmp_path / "second", target_store) as second_app:
+        refused = second_app.test_cli_runner().invoke(args=["backup", "restore", str(out)])
+    paused.resume.set()
+    report: RestoreReport = first.wait_done()
+
+    assert refused.exit_code == 1, refused.output
+    assert "另一个恢复正在进行" in refused.output and "什么也没有改动" in refused.output
+    with make_sessionmaker(engine)() as restored:
+        assert counts(restored) == {**before, "audit_events": before["audit_events"] + 1}
+        seqs = restored.scalars(
+            select(AuditEvent.seq).where(AuditEvent.action == "backup_restored")
+        ).all()
+        assert seqs == [report.restored_seq]
+    audit = target_app.test_cli_runner().invoke(
+        args=["audit", "verify", "--checkpoint", str(out / MANIFEST)]
+    )
+    assert audit.exit_code == 0, audit.output
+    assert "数据核对一致" in audit.output
+    again = target_app.test_cli_runner().invoke(args=["backup", "restore", str(out)])
+    assert again.exit_code != 0 and "目标数据库不是空的" in again.output
+
+
+@pytest.mark.parametrize("store", ["local"], indirect=True)
+def test_two_restore_commands_started_together_restore_once(
+    app: Flask,
+    ids: dict[str, int],
+    tmp_path: Path,
+    target_url: str,
+    target_app: Flask,
+    target_store: LocalStore,
+) -> None:
+    """`flask backup restore` started twice at once, as two processes: one exits 0, the other
+    exits 1 saying why (another restore runs, or, if it came late, the database is no longer
+    empty), and one `backup_restored` is on the record."""
+    out = tmp_path / "backup-7"
+    take_backup(app, out)
+    env = {
+        **os.environ, "PYTHONPATH": str(ROOT), "DATABASE_URL": target_url,
+        "INSTANCE_DIR": str(tmp_path / "restored"), **settings_for(target_store),
+    }  # fmt: skip
+    argv = [sys.executable, "-m", "flask", "--app", "wsgi", "backup", "restore", str(out)]
+    runs = [
+        subprocess.Popen(argv, cwd=ROOT, env=env, stdout=PIPE, stderr=PIPE, text=True)
+        for _ in range(2)
+    ]
+    outcomes = sorted((run.wait(120), run.communicate()[1]) for run in runs)
+    assert [code for code, _ in outcomes] == [0, 1], outcomes
+    assert "另一个恢复正在进行" in outcomes[1][1] or "目标数据库不是空的" in outcomes[1][1]
+    assert "Traceback" not in outcomes[1][1]
+    with make_sessionmaker(target_app.extensions["engine"])() as restored:
+        restores = restored.scalar(
+            select(func.count()).where(AuditEvent.action == "backup_restored")
+        )
+        assert restores == 1
+        assert verify_chain(restored).ok
+
+
+@pytest.mark.parametrize("store", ["local"], indirect=True)
+def test_two_backups_into_one_folder_at_once_write_one(
+    app: Flask, engine: Engine, store: ObjectStore, ids: dict[str, int], tmp_path: Path
+) -> None:
+    """A timer and an operator start `backup create` into the same new folder: the first
+    stops as it takes its first database connection, the folder made and still empty; the
+    second is refused with nothing written or removed, and the first one's backup verifies."""
+    out = tmp_path / "backup-8"
+    held, go = threading.Event(), threading.Event()
+    first_thread: list[int] = []
+
+    def hold(*_args: Any) -> None:
+        if first_thread == [threading.get_ident()] and not held.is_set():
+            held.set()
+            assert go.wait(HANG), "the test never let the first backup go on"
+
+    def first_backup() -> dict[str, Any]:
+        first_thread.append(threading.get_ident())
+        return create_backup(engine, store, out)
+
+    event.listen(Pool, "checkout", hold)
+    try:
+        first = Worker(engine, first_backup)
+        first.start()
+        assert held.wait(HANG), "the first backup never connected to the database"
+        refused = app.test_cli_runner().invoke(args=["backup", "create", str(out)])
+        go.set()
+        manifest = first.wait_done()
+    finally:
+        event.remove(Pool, "checkout", hold)
+    assert refused.exit_code == 1, refused.output
+    assert "另一个备份正在写入此目录" in refused.output
+    assert json.loads((out / MANIFEST).read_text(encoding="utf-8")) == manifest
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [MANIFEST, manifest["database"]["file"], "objects"]
+    )  # the claim is gone with the backup complete
+    verified = app.test_cli_runner().invoke(args=["backup", "verify", str(out)])
+    assert verified.exit_code == 0, verified.output
+    again = app.test_cli_runner().invoke(args=["backup", "create", str(out)])
+    assert again.exit_code == 1 and "不是空目录" in again.output

@@ -10,6 +10,7 @@ import re
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -18,12 +19,14 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.local import LocalStore
+from tests.concurrency import one_behind_the_other
 from tests.factories import World, submit_items
 from tests.peers import free_port, smtp_server, webhook_receiver
 from workflow import notify, reminders
 from workflow.actions import TransitionRequest, transition_item
 from workflow.audit import verify_chain
 from workflow.calendar import set_stage_deadline
+from workflow.db import unit_of_work
 from workflow.delivery import DeliverySettings, MailSettings, backoff, deliver_due
 from workflow.errors import InvalidValue, NotFound
 from workflow.models import (
@@ -35,6 +38,7 @@ from workflow.models import (
     utcnow,
 )
 from workflow.routine import review_routine, submit_routine
+from workflow.workdays import package_years
 
 ROOT = Path(__file__).resolve().parents[2]
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -466,6 +470,57 @@ def test_digest_gathers_the_day_into_one_message(
     session.refresh(note)
     assert note.digest_pending is False
     assert reminders.send_reminders(sessionmaker(engine), dt.date(2018, 9, 3)).digests == 0
+
+
+def test_two_reminder_runs_at_once_send_one_digest(
+    session: Session, engine: Engine, world: World, tmp_path: Path
+) -> None:
+    """Runs of two days (the worker, and an admin catching up by hand) overlap with no key in
+    common: a digest has none, so only the run lock keeps the second from mailing it again."""
+    w = world
+    notify.set_preferences(session, w.member_a, {"email": "a@jiaohe.example", "digest": True})
+    return_item(session, w, submitted(session, w, tmp_path), "第一次退回")
+    session.commit()
+    one, other = one_behind_the_other(
+        engine,
+        lambda factory: reminders.send_reminders(factory, dt.date(2018, 9, 3)),
+        lambda: reminders.send_reminders(sessionmaker(engine), dt.date(2018, 9, 4)),
+    )
+    assert (one.digests, other.digests) == (1, 0)
+    digest = session.scalars(select(OutboxMessage)).one()
+    assert "第一次退回" in digest.body
+
+
+def test_a_day_the_calendar_does_not_know_alerts_the_admins_once(
+    session: Session, engine: Engine, world: World
+) -> None:
+    """The admins hear once a day that the reminders were skipped; a second run that day (a
+    retry, `notify remind` by hand) adds nothing and does not fail on the alert's key."""
+    day = dt.date(package_years()[1] + 1, 3, 2)
+    factory = sessionmaker(engine)
+    first = reminders.send_reminders(factory, day)
+    second = reminders.send_reminders(factory, day)
+    assert len(first.skipped_assessments) == len(second.skipped_assessments) == 1
+    alerts = session.scalars(select(Notification).where(Notification.kind == "audit_alert")).all()
+    assert sorted(n.user_id for n in alerts) == sorted([world.admin.id, world.auditor.id])
+    assert all("无法计算工作日" in n.title for n in alerts)
+
+
+def test_two_failed_verifications_on_a_day_alert_once(
+    session: Session, engine: Engine, world: World
+) -> None:
+    """The nightly verification and one an admin starts fail on the same day: the admins are
+    alerted once, and neither job fails on the alert's key, one after the other or at once."""
+    from web.tasks import alert_admins_hook
+
+    def alert(factory: Callable[[], Session]) -> None:
+        with unit_of_work(factory) as s:
+            alert_admins_hook(s, "审计校验未通过", "第 3 号事件哈希不符")
+
+    one_behind_the_other(engine, alert, lambda: alert(sessionmaker(engine)))
+    alert(sessionmaker(engine))
+    alerts = session.scalars(select(Notification).where(Notification.kind == "audit_alert")).all()
+    assert sorted(n.user_id for n in alerts) == sorted([world.admin.id, world.auditor.id])
 
 
 def test_cli_delivers_and_reminds(

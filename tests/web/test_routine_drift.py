@@ -17,17 +17,20 @@ from collections.abc import Callable
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.local import LocalStore
+from tests.concurrency import one_behind_the_other
 from tests.factories import World, add_evidence
 from tests.web.conftest import text
 from workflow import actions, reminders
+from workflow.calendar import set_stage_deadline
 from workflow.demo import demo_pdf
-from workflow.models import Item, Notification, RoutineRecord, utcnow
+from workflow.models import Item, Notification, OutboxMessage, RoutineRecord, utcnow
 from workflow.notify import set_preferences
 from workflow.read import item_detail
 from workflow.routine import (
@@ -290,3 +293,53 @@ def test_no_drift_and_a_drift_told_already_tell_nobody_at_the_reminders(
     assert len(_messages(session, item)) == 2
     _remind(engine, dt.date(2019, 1, 3))
     assert len(_messages(session, item)) == 2
+
+
+# --- two reminder runs at once ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("second_day", [dt.date(2019, 1, 2), dt.date(2019, 1, 3)])
+def test_two_reminder_runs_at_once_tell_a_drift_once_and_both_finish(
+    session: Session, engine: Engine, world: World, store: LocalStore, second_day: dt.date
+) -> None:
+    """The worker's 09:00 run and an admin's `flask notify remind` overlap: the second run
+    reads before the first commits, so both would tell the drift (and the admin's digest)
+    twice, or the second would fail on the drift's key and lose its own day's reminders.
+
+    Deterministic: the first run stops just before its commit, everything written; the second
+    starts then, and the first commits once the second writes or waits on a lock."""
+    w = world
+    set_preferences(session, w.admin, {"email": "admin@jiaohe.example", "digest": True})
+    set_stage_deadline(  # the departments' drafts are overdue: each run's own day's reminders
+        session, w.assessment, "submit", starts_on=dt.date(2018, 9, 1),
+        due_on=dt.date(2018, 12, 28), working_days=None, actor=w.admin,
+    )  # fmt: skip
+    session.commit()
+    item = _scored_in_december(session, store, w)
+    one, other = one_behind_the_other(
+        engine,
+        lambda factory: reminders.send_reminders(factory, dt.date(2019, 1, 2)),
+        lambda: reminders.send_reminders(sessionmaker(engine), second_day),
+    )  # the second run neither fails (a unique violation, a Conflict) nor writes twice
+
+    told = _messages(session, item)
+    assert sorted(n.user_id for n in told) == sorted([w.scorer.id, w.admin.id])
+    digests = session.scalars(
+        select(OutboxMessage).where(
+            OutboxMessage.user_id == w.admin.id, OutboxMessage.notification_id.is_(None)
+        )
+    ).all()
+    assert [ENDED in d.body for d in digests].count(True) == 1  # one digest tells it
+    assert one.digests >= 1
+    keys = [
+        n.dedup_key
+        for n in session.scalars(select(Notification).where(Notification.dedup_key.is_not(None)))
+    ]
+    assert len(keys) == len(set(keys))
+    first_days = [k for k in keys if ":2019-01-02:" in k]
+    second_days = [k for k in keys if f":{second_day.isoformat()}:" in k]
+    assert first_days and one.notifications == len(first_days) + len(told)
+    if second_day == dt.date(2019, 1, 2):
+        assert other.notifications == 0 and other.digests == 0  # the same day: all written
+    else:  # its own day's reminders are written, not lost to the first run's drift key
+        assert len(second_days) == len(first_days) == other.notifications
