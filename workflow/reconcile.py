@@ -12,7 +12,9 @@ hiding) from its publication events. Every mismatch is named: item, field, live 
 value from the trail.
 
 The records outside the items are replayed whole from the events of their actions and named
-`kind[key].field`: accounts (`user[5].roles`: name, roles, unit, enabled), routine records
+`kind[key].field`: accounts (`user[5].roles`: name, roles, unit, enabled, and the fingerprint
+of the password hash where the trail records it), API tokens (owner, expiry, revoked, the
+fingerprint of the token hash), routine records
 (kind, period, title, department, status, outcome, late), each assessment's stage deadlines
 and the holiday calendar's overrides. Every such row is made by an operation that records
 its event, and has been since the first release (`init`'s admin and the demo's people come
@@ -70,6 +72,7 @@ from workflow.audit import Verification, fast_time, parallel_conninfo, verify_ch
 from workflow.calendar import STAGE_LABELS
 from workflow.scheme_figures import fingerprint, indicator_figures
 from workflow.units import ENDED_AS
+from workflow.users import verifier_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +119,7 @@ FIELD_LABELS = {
     "scheme": "考核细则分值",
     "unit": "被考核单位",
     "unit_change": "单位调整记录",
+    "token": "API 令牌",
 }
 
 #: Where a record's difference is, for the CLI.
@@ -127,6 +131,7 @@ RECORD_PLACES = {
     "scheme": "考核 #{key}",
     "unit": "单位 #{key}",
     "unit_change": "单位调整 #{key}",
+    "token": "API 令牌 #{key}",
 }
 
 # What a claim's ruling looks like in a difference.
@@ -692,6 +697,11 @@ RECORD_FIELD_LABELS = {
     "created_by_id": "操作人",
     "from_units": "原单位",
     "to_units": "调整后单位",
+    "password": "密码指纹（SHA-256）",
+    "user_id": "令牌所属用户",
+    "expires_at": "到期时间",
+    "revoked": "已吊销",
+    "token_sha256": "令牌指纹（SHA-256）",
 }
 #: The records replayed whole, and the fields shown of a record missing on one side.
 RECORD_KINDS = {
@@ -702,8 +712,11 @@ RECORD_KINDS = {
     "scheme": (),
     "unit": ("name", "unit_status"),
     "unit_change": ("change_kind", "effective_on", "document_no"),
+    "token": ("user_id", "expires_at"),
 }
-_USER_ACTIONS = ("user_created", "roles_changed", "user_enabled", "user_disabled")
+_USER_ACTIONS = ("user_created", "roles_changed", "user_enabled", "user_disabled",
+                 "password_changed", "password_reset")  # fmt: skip
+_TOKEN_ACTIONS = ("token_issued", "token_revoked")
 _ROUTINE_ACTIONS = ("routine_submitted", "routine_reviewed", "routine_corrected",
                     "routine_withdrawn")  # fmt: skip
 _CALENDAR_ACTIONS = ("calendar_override_set", "calendar_override_removed")
@@ -796,19 +809,58 @@ def _users(fetch: Fetch) -> list[Difference]:
                               "is_active": True, "unit_id": unit(p)}  # fmt: skip
             elif action == "roles_changed":
                 trail[uid].update(roles=sorted(p["after"]["roles"]), unit_id=unit(p["after"]))
+            elif action in ("password_changed", "password_reset"):
+                trail[uid].pop("password", None)  # an older event: the password is unknown
             else:
                 trail[uid]["is_active"] = action == "user_enabled"
+            if "password_sha256" in p:  # recorded since this release (workflow.users)
+                trail[uid]["password"] = p["password_sha256"]
         except _REPLAY_ERRORS as exc:
             unreadable[uid] = _unreadable(seq, action, exc)
     live = {}
-    for uid, username, roles, active, unit_id in fetch(
-        "SELECT id, username, roles, is_active, unit_id FROM users", ()
+    for uid, username, roles, active, unit_id, password_hash in fetch(
+        "SELECT id, username, roles, is_active, unit_id, password_hash FROM users", ()
     ):
         if isinstance(roles, str):  # SQLite hands JSON back as text
             roles = json.loads(roles)
         live[int(uid)] = {"username": username, "roles": sorted(roles or []),
-                          "is_active": bool(active), "unit_id": unit_id}  # fmt: skip
+                          "is_active": bool(active), "unit_id": unit_id,
+                          "password": verifier_fingerprint(password_hash)}  # fmt: skip
     return _record_differences("user", live, trail, unreadable, _nowhere)
+
+
+def _tokens(fetch: Fetch) -> list[Difference]:
+    """Replay each API token: whose it is (the `token_issued` event's actor), when it expires,
+    whether it was revoked, and (since this release) the fingerprint of its stored hash.
+
+    A token row no event made is a finding, as is one given to another user, extended or
+    un-revoked in the table: any of them is a way into the API that nobody issued."""
+    trail: dict[int, dict[str, Any]] = {}
+    unreadable: dict[int, str] = {}
+    for seq, target_id, action, payload, actor_id in _action_events(
+        fetch, _TOKEN_ACTIONS, "payload, actor_id"
+    ):
+        tid = int(target_id)
+        try:
+            p = json.loads(payload)
+            if action == "token_issued":
+                trail[tid] = {"user_id": None if actor_id is None else int(actor_id),
+                              "expires_at": fast_time(p["expires_at"].rstrip("Z")),
+                              "revoked": False}  # fmt: skip
+                if "token_sha256" in p:
+                    trail[tid]["token_sha256"] = p["token_sha256"]
+            else:
+                trail[tid]["revoked"] = True
+        except _REPLAY_ERRORS as exc:
+            unreadable[tid] = _unreadable(seq, action, exc)
+    live: dict[int, dict[str, Any]] = {}
+    for tid, user_id, expires_at, revoked_at, token_hash in fetch(
+        "SELECT id, user_id, expires_at, revoked_at, token_hash FROM api_tokens", ()
+    ):
+        live[int(tid)] = {"user_id": int(user_id), "expires_at": fast_time(expires_at),
+                          "revoked": revoked_at is not None,
+                          "token_sha256": verifier_fingerprint(token_hash)}  # fmt: skip
+    return _record_differences("token", live, trail, unreadable, _nowhere)
 
 
 def _replay_routine(
@@ -1127,6 +1179,7 @@ def _assessment_level(fetch: Fetch) -> list[Difference]:
         + _publication(fetch)
         + _stage_deadlines(fetch)
         + _users(fetch)
+        + _tokens(fetch)
         + _routine(fetch)
         + _calendar_overrides(fetch)
     )

@@ -126,7 +126,12 @@ def create_user(
         target_type="user",
         target_id=user.id,
         department_id=department.id if department is not None else None,
-        payload={"username": username, "roles": role_values, "unit_id": unit_id},
+        payload={
+            "username": username,
+            "roles": role_values,
+            "unit_id": unit_id,
+            "password_sha256": verifier_fingerprint(user.password_hash),
+        },
     )
     security_event("account_created", user_id=user.id, username=username, roles=role_values,
                    unit_id=unit_id, by=_actor_id(actor))  # fmt: skip
@@ -157,7 +162,10 @@ def set_password(
         action=action,
         target_type="user",
         target_id=user.id,
-        payload={"username": user.username},
+        payload={
+            "username": user.username,
+            "password_sha256": verifier_fingerprint(user.password_hash),
+        },
     )
     security_event(action, user_id=user.id, username=user.username, by=_actor_id(actor),
                    must_change=must_change)  # fmt: skip
@@ -264,6 +272,17 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
+def verifier_fingerprint(stored: str | None) -> str | None:
+    """The SHA-256 of a stored password hash or token hash, as the audit trail records it.
+
+    The trail can then tell a verifier swapped in the table (a known password's hash put on
+    the admin's row, a token's row given to another user) from one the engine wrote
+    (`workflow.reconcile`). It reveals nothing to crack: the Argon2 string it digests holds
+    its own random salt, and a token's hash is of 256 random bits.
+    """
+    return None if stored is None else hashlib.sha256(stored.encode("utf-8")).hexdigest()
+
+
 def issue_token(
     session: Session, user: User, *, name: str = "", days: int = TOKEN_DAYS
 ) -> tuple[str, ApiToken]:
@@ -289,7 +308,11 @@ def issue_token(
         action="token_issued",
         target_type="token",
         target_id=row.id,
-        payload={"token_id": row.id, "expires_at": row.expires_at},
+        payload={
+            "token_id": row.id,
+            "expires_at": row.expires_at,
+            "token_sha256": verifier_fingerprint(row.token_hash),
+        },
     )
     security_event("token_created", user_id=user.id, username=user.username, token_id=row.id,
                    name=row.name, expires_at=row.expires_at.isoformat())  # fmt: skip

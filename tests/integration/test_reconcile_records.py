@@ -8,21 +8,31 @@ events and every difference named (record, field, live value, value from the tra
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 from dataclasses import dataclass
 
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from storage.local import LocalStore
 from tests.integration.test_audit import _tamper
 from tests.integration.test_routine import Cast, make_cast, report, shanghai
+from workflow.audit import record_event
 from workflow.calendar import remove_calendar_override, set_calendar_override, set_stage_deadline
 from workflow.models import RoutineRecord
 from workflow.reconcile import Reconciliation, reconcile
 from workflow.routine import correct_routine, review_routine, submit_routine, withdraw_routine
-from workflow.users import create_user, set_active, set_roles
+from workflow.users import (
+    create_user,
+    issue_token,
+    revoke_token,
+    set_active,
+    set_password,
+    set_roles,
+)
 
 
 def _named(result: Reconciliation) -> set[tuple[str, object, object, int | None, int | None]]:
@@ -290,3 +300,81 @@ def test_routine_submissions_before_outcomes_replay_as_migrated(
     p = {"period": "2018-09", "title": "会", **payload}
     record = module._replay_routine(None, "routine_submitted", 3, None, p, "department")
     assert (record["is_late"], record["outcome"]) == (late, outcome)
+
+
+def test_a_swapped_password_or_token_is_named(session: Session, cast: Cast, engine: Engine) -> None:
+    """The trail records a fingerprint of each stored verifier (since this release): a known
+    password's hash put on the admin's row is named, as is a token given to another user,
+    extended, un-revoked, re-keyed, or made in the table; the untouched ones are not."""
+    c = cast
+    light = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("workflow.users.hash_password", light.hash)
+        set_password(session, c.admin, "管理员的新密码-2018", actor=c.admin)
+        set_password(session, c.scorer, "评分员的新密码-2018", actor=c.admin)
+    mine, _row = issue_token(session, c.scorer, name="脚本")
+    other, kept = issue_token(session, c.reviewer2, name="脚本")
+    _, revoked = issue_token(session, c.member, name="旧")
+    revoke_token(session, revoked.id, actor=c.member)
+    session.commit()
+    assert reconcile(session).differences == []
+    known = light.hash("attacker-knows-this")
+    forged_token = hashlib.sha256(b"fgf_forged").hexdigest()
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE users SET password_hash = :h WHERE id = :i"),
+                     {"h": known, "i": c.admin.id})  # fmt: skip
+        conn.execute(text("UPDATE api_tokens SET user_id = :u, expires_at = :e WHERE id = :i"),
+                     {"u": c.admin.id, "e": dt.datetime(2099, 1, 1, tzinfo=dt.UTC),
+                      "i": kept.id})  # fmt: skip
+        conn.execute(text("UPDATE api_tokens SET revoked_at = NULL WHERE id = :i"),
+                     {"i": revoked.id})  # fmt: skip
+        conn.execute(
+            text("INSERT INTO api_tokens (user_id, token_hash, name, created_at, expires_at) "
+                 "VALUES (:u, :h, '', :at, :e) RETURNING id"),
+            {"u": c.admin.id, "h": forged_token, "at": dt.datetime(2018, 12, 1, tzinfo=dt.UTC),
+             "e": dt.datetime(2099, 1, 1, tzinfo=dt.UTC)},
+        )  # fmt: skip
+        ghost = conn.execute(
+            text("SELECT id FROM api_tokens WHERE token_hash = :h"), {"h": forged_token}
+        ).scalar_one()
+    fields = {d.field for d in reconcile(session).differences}
+    assert fields == {
+        f"user[{c.admin.id}].password",
+        f"token[{kept.id}].user_id",
+        f"token[{kept.id}].expires_at",
+        f"token[{revoked.id}].revoked",
+        f"token[{ghost}]",
+    }
+    assert mine and other  # the plain tokens were shown once; the rows hold their hashes only
+    with engine.begin() as conn:  # a token's stored hash replaced by one whose token is known
+        conn.execute(text("UPDATE api_tokens SET token_hash = :h WHERE id = :i"),
+                     {"h": hashlib.sha256(b"fgf_known").hexdigest(), "i": _row.id})  # fmt: skip
+    assert f"token[{_row.id}].token_sha256" in {d.field for d in reconcile(session).differences}
+
+
+def test_passwords_set_before_fingerprints_are_not_judged(
+    session: Session, cast: Cast, engine: Engine
+) -> None:
+    """A password event written before this release carries no fingerprint: the password it
+    set is not compared (the trail does not know it); the next one set through the engine is.
+    An account's first state, no password, is known: a hash put on it in the table is named."""
+    c = cast
+    # As the older release reset a password: the hash written, the event without fingerprint.
+    session.execute(text("UPDATE users SET password_hash = 'older-release-hash' WHERE id = :i"),
+                    {"i": c.member.id})  # fmt: skip
+    record_event(session, actor=c.admin, action="password_reset", target_type="user",
+                 target_id=c.member.id, payload={"username": c.member.username})  # fmt: skip
+    session.commit()
+    assert reconcile(session).differences == []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("workflow.users.hash_password", lambda _p: "new-release-hash")
+        set_password(session, c.member, "成员的新的登录密码-2018", actor=c.admin)
+    session.commit()
+    assert reconcile(session).differences == []
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE users SET password_hash = 'swapped' WHERE id IN (:a, :b)"),
+                     {"a": c.member.id, "b": c.office.id})  # fmt: skip
+    assert {d.field for d in reconcile(session).differences} == {
+        f"user[{c.member.id}].password",
+        f"user[{c.office.id}].password",  # created without a password: known, and changed
+    }

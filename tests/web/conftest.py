@@ -17,6 +17,7 @@ from werkzeug.test import TestResponse
 from storage.local import LocalStore
 from tests.factories import World
 from web.app import create_app
+from workflow.users import set_password
 
 PASSWORD = "correct-horse-battery"
 # Argon2id with light parameters: verification reads them from the hash, so sign-in goes
@@ -47,7 +48,10 @@ def world(world: World, session: Session) -> World:
         w.auditor,
         w.admin,
     ):
-        user.password_hash = password_hash()
+        # Through the engine (audited, as `audit verify` replays it), with the light hash.
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr("workflow.users.hash_password", lambda _password: password_hash())
+            set_password(session, user, PASSWORD, actor=None)
     session.commit()
     return w
 

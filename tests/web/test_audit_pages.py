@@ -441,3 +441,26 @@ def test_verification_page_names_an_edited_lineage_change_in_words(
     english = text(client.get("/audit/verify"))
     for word in ("Unit change", "Kind of change", "Former units", "Actor"):
         assert word in english
+
+
+def test_verification_page_names_a_swapped_password_and_a_moved_token_in_words(
+    app: Flask, session: Session, world: World, login: Login, engine: Engine
+) -> None:
+    """A hash put on the admin's row and a token given to the admin read as the account's
+    password fingerprint and the token's owner by name, its expiry in Beijing time."""
+    from workflow.users import issue_token
+
+    _, token = issue_token(session, world.scorer, name="脚本")
+    session.commit()
+    with engine.begin() as conn:
+        conn.execute(text_sql("UPDATE users SET password_hash = 'known' WHERE id = :i"),
+                     {"i": world.admin.id})  # fmt: skip
+        later = dt.datetime(2099, 1, 1, tzinfo=dt.UTC)
+        conn.execute(text_sql("UPDATE api_tokens SET user_id = :u, expires_at = :e"),
+                     {"u": world.admin.id, "e": later})  # fmt: skip
+    body = text(login("auditor").get("/audit/verify")).split("<tbody>")[1]
+    assert f"用户 {world.admin.username}" in body and "密码指纹（SHA-256）" in body
+    assert f"API 令牌 #{token.id}" in body and "令牌所属用户" in body
+    assert world.scorer.username in body and "2099-01-01 08:00" in body
+    for leak in ("None", "True", "False", "{'", "['", "known"):
+        assert leak not in body

@@ -216,6 +216,12 @@ RECONCILE_LABELS = [
     N_("操作人"),
     N_("原单位"),
     N_("调整后单位"),
+    N_("API 令牌"),
+    N_("密码指纹（SHA-256）"),
+    N_("令牌所属用户"),
+    N_("到期时间"),
+    N_("已吊销"),
+    N_("令牌指纹（SHA-256）"),
 ]
 RULING_LABELS = {"pending": N_("待认定"), "upheld": N_("认定不涉及"), "rejected": N_("不予认定")}
 EVIDENCE_KEYS = {
@@ -263,8 +269,14 @@ def _names(db: Session, shown: list[Difference], departments: Mapping[int, str])
             unit_ids |= {v for v in (d.live, d.from_events) if isinstance(v, int)}
         if sub in _UNIT_LISTS:
             unit_ids |= {u for v in (d.live, d.from_events) if isinstance(v, list) for u in v}
-        if sub == "created_by_id":
+        if sub in ("created_by_id", "user_id"):
             user_ids |= {v for v in (d.live, d.from_events) if isinstance(v, int)}
+        if kind == "token" and not sub:  # a whole token on one side: its user
+            user_ids |= {
+                v["user_id"]
+                for v in (d.live, d.from_events)
+                if isinstance(v, dict) and isinstance(v.get("user_id"), int)
+            }
         if kind == "unit_change" and not sub:  # a whole change on one side
             for v in (d.live, d.from_events):
                 if isinstance(v, dict):
@@ -301,6 +313,8 @@ def _record_name(difference: Difference, names: _Names) -> str:
         return f"{gettext('考核细则分值')} · {gettext('考核')} #{key}"
     if kind == "unit_change":
         return f"{gettext('单位调整')} #{key}"
+    if kind == "token":
+        return f"{gettext('API 令牌')} #{key}"
     return ""
 
 
@@ -338,8 +352,10 @@ def _record_value(name: str, value: Any, names: _Names) -> str:
         return names.units.get(value, f"#{value}")
     if name == "department_id" and isinstance(value, int):
         return names.departments.get(value, f"#{value}")
-    if name == "created_by_id" and isinstance(value, int):
+    if name in ("created_by_id", "user_id") and isinstance(value, int):
         return names.users.get(value, f"#{value}")
+    if name == "expires_at" and isinstance(value, str):  # UTC in the trail: Beijing time
+        return trail_time(value)
     if name in _UNIT_LISTS and isinstance(value, list):
         return "、".join(names.units.get(u, f"#{u}") for u in value) or gettext("（无）")
     if isinstance(value, dict):  # a whole record, on one side only
