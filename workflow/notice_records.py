@@ -48,9 +48,19 @@ BASE_COLUMNS: Final = (
 PAYLOAD_ERRORS: Final = (KeyError, TypeError, ValueError, AttributeError)
 
 
-def _json(value: Any) -> Any:
-    """A JSON column's value as data (SQLite hands it back as text)."""
-    return json.loads(value) if isinstance(value, str) else value
+#: The columns as SQL: the snapshot as its JSON text on either database (PostgreSQL would
+#: decode it, and a JSON string would then read like text SQLite hands back).
+NOTICE_SELECT: Final = ", ".join(
+    "CAST(snapshot AS TEXT)" if name == "snapshot" else name for name in NOTICE_COLUMNS
+)
+
+
+def _decoded(text: str) -> Any:
+    """The snapshot's JSON text as data; text that is no JSON stands as it is (a finding)."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
 
 
 def _number(value: Any) -> int | None:
@@ -87,9 +97,13 @@ def snapshot_fields(snapshot: Any) -> dict[str, Any]:
     return out
 
 
-def notice_record(values: Sequence[Any]) -> tuple[int, dict[str, Any]]:
-    """A `notices` row read in `NOTICE_COLUMNS` order: its id and its fields as compared."""
+def notice_record(values: Sequence[Any], *, as_text: bool = False) -> tuple[int, dict[str, Any]]:
+    """A `notices` row read in `NOTICE_COLUMNS` order: its id and its fields as compared.
+
+    `as_text`: the snapshot is its JSON text (`NOTICE_SELECT`), else the mapped value.
+    """
     row = dict(zip(NOTICE_COLUMNS, values, strict=True))
+    snapshot = _decoded(row["snapshot"]) if as_text else row["snapshot"]
     record = {name: row[name] for name in NOTICE_COLUMNS[1:-1]}
     record.update(
         department_id=_number(row["department_id"]),
@@ -97,7 +111,7 @@ def notice_record(values: Sequence[Any]) -> tuple[int, dict[str, Any]]:
         is_preliminary=bool(row["is_preliminary"]),
         size=int(row["size"]),
     )
-    record.update(snapshot_fields(_json(row["snapshot"])))
+    record.update(snapshot_fields(snapshot))
     return int(row["id"]), record
 
 

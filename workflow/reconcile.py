@@ -78,7 +78,7 @@ from workflow.notice_records import (
     BASE_ACTION,
     BASE_COLUMNS,
     NOTICE_ACTIONS,
-    NOTICE_COLUMNS,
+    NOTICE_SELECT,
     PAYLOAD_ERRORS,
     base_record,
     base_record_of_event,
@@ -1173,8 +1173,8 @@ def _notices(fetch: Fetch) -> list[Difference]:
         except PAYLOAD_ERRORS as exc:
             unreadable[nid] = _unreadable(seq, action, exc)
     live: dict[int, dict[str, Any]] = {}
-    for row in fetch(f"SELECT {', '.join(NOTICE_COLUMNS)} FROM notices", ()):
-        nid, record = notice_record(row)
+    for row in fetch(f"SELECT {NOTICE_SELECT} FROM notices", ()):
+        nid, record = notice_record(row, as_text=True)
         live[nid] = record
         if nid not in trail:
             where[nid] = {"department_id": record["department_id"],

@@ -347,3 +347,24 @@ def test_old_events_without_code_or_preliminary_reconcile(
             payload=json.dumps(payload, ensure_ascii=False, sort_keys=True)))  # fmt: skip
         conn.execute(update(Notice).values(verification_code=None, is_preliminary=False))
     assert _notice_fields(reconcile(session)) == set()
+
+
+def test_a_snapshot_replaced_by_text_is_named_and_refused(
+    session: Session, store: LocalStore, world: World, engine: Engine, client: FlaskClient
+) -> None:
+    """No figure left to read (the JSON holds a string): named and refused, never a 500."""
+    w = world
+    score_department(session, store, w, w.dep_a, w.member_a)
+    notice = issue_notice(session, store, w.assessment, w.dep_a, w.scorer, preliminary=True).notice
+    session.commit()
+    nid, code, total = notice.id, str(notice.verification_code), notice.snapshot["total"]
+    with engine.begin() as conn:
+        conn.execute(update(Notice).where(Notice.id == nid).values(snapshot="不是内容"))
+    by_field = {d.field: d for d in reconcile(session).differences}
+    assert by_field[f"notice[{nid}].snapshot"].live == "不是内容"
+    assert f"notice[{nid}].snapshot_sha256" in by_field
+    replaced = by_field[f"notice[{nid}].snapshot[total]"]
+    assert (replaced.live, replaced.from_events) == (None, total)
+    assert all(field.startswith(f"notice[{nid}].snapshot") for field in by_field)
+    assert client.get(f"/api/v1/verify/{code}").status_code == 409
+    assert client.get(f"/verify/{code}").status_code == 409
