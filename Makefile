@@ -77,7 +77,8 @@ clean:
 # of every refusal), merge into the English catalog, compile. Translate what is new in between.
 KEYWORDS := -k N_ -k DomainError -k BadRequest -k NotAuthenticated -k Forbidden -k NotFound \
 	-k Conflict -k InvalidValue -k TooManyAttempts -k ServiceUnavailable \
-	-k UnsupportedBaseDocument -k ArchiveIntegrityError -k PayloadTooLarge -k UnsupportedMediaType
+	-k UnsupportedBaseDocument -k ArchiveIntegrityError -k PayloadTooLarge -k UnsupportedMediaType \
+	-k NoticeRecordAltered
 catalog: $(STAMP)
 	$(BIN)/pybabel extract -F web/portal/babel.cfg $(KEYWORDS) --no-location --sort-output \
 		-o web/portal/translations/messages.pot .

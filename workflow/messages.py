@@ -249,6 +249,10 @@ MESSAGES: dict[str, str] = {
     "notice_file_missing": N_("通知书文件缺失，请联系管理员"),
     "notice_not_found": N_("通知书不存在"),
     "notice_not_issued": N_("通知书尚未印发"),
+    "notice_record_altered": N_(
+        "该文件在本系统中的登记内容与审计记录不一致（可能已被改动），无法核验其内容；"
+        "请勿以此为准，并联系发文单位核实"
+    ),
     "notification_not_found": N_("消息不存在"),
     "object_altered": N_(
         "该文件与上传时登记的内容不一致（可能已被改动或损坏），不能提供；请联系管理员核查"

@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -518,6 +519,10 @@ class Evidence(Base):
     uploaded_by: Mapped[User] = relationship(foreign_keys=[uploaded_by_id])
 
 
+#: The events of `ix_audit_notice_target` (`workflow.notice_records.NOTICE_TARGET`).
+NOTICE_EVENTS = "target_type = 'notice'"
+
+
 class AuditEvent(Base):
     """One link of the append-only, hash-chained audit trail."""
 
@@ -527,6 +532,14 @@ class AuditEvent(Base):
         Index("ix_audit_actor_seq", "actor_id", "seq"),
         Index("ix_audit_action_seq", "action", "seq"),
         Index("ix_audit_department_seq", "department_id", "seq"),
+        # The public verification reads a notice's issuing event on every check: a partial
+        # index holds only the notices' events, so no other append pays for it.
+        Index(
+            "ix_audit_notice_target",
+            "target_id",
+            postgresql_where=text(NOTICE_EVENTS),
+            sqlite_where=text(NOTICE_EVENTS),
+        ),
     )
 
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)

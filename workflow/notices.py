@@ -32,7 +32,7 @@ from io import BytesIO
 from typing import Any, BinaryIO, Final, TypeVar
 
 import docx
-from sqlalchemy import select
+from sqlalchemy import literal, select
 from sqlalchemy.orm import Session, selectinload
 
 from scoring.notice import (
@@ -50,13 +50,14 @@ from storage.base import ObjectStore
 from storage.errors import FileTooLarge, IngestRejected
 from storage.ingest import extension_of, object_key_for, sanitize_filename
 from storage.sniff import sniff_file
-from workflow.audit import record_event
+from workflow.audit import payload_of, record_event
 from workflow.db import lock_row, unit_of_work
 from workflow.docnumbers import NumberNote, check_document_no, issue_year_notes
 from workflow.errors import BadRequest, Conflict, DomainError, Forbidden, InvalidValue, NotFound
 from workflow.messages import N_, Phrase, Term
 from workflow.models import (
     Assessment,
+    AuditEvent,
     Category,
     Department,
     Indicator,
@@ -65,9 +66,18 @@ from workflow.models import (
     NoticeBase,
     User,
 )
+from workflow.notice_records import (
+    NOTICE_ACTIONS,
+    NOTICE_COLUMNS,
+    NOTICE_TARGET,
+    PAYLOAD_ERRORS,
+    differing_fields,
+    notice_record,
+    notice_record_of_event,
+)
 from workflow.permissions import can_read_all, can_read_department
 from workflow.results import assessment_results
-from workflow.security_log import hidden_from
+from workflow.security_log import hidden_from, security_event
 from workflow.states import STATE_LABELS, Role, State
 
 NOTICE: Final = "notice"
@@ -655,7 +665,7 @@ def _issue(
         actor=actor,
         actor_name=CLI_ACTOR,
         action="notice_issued" if kind == NOTICE else "summary_issued",
-        target_type="notice",
+        target_type=NOTICE_TARGET,
         target_id=row.id,
         department_id=row.department_id,
         payload={
@@ -883,11 +893,64 @@ class Verification:
     standing: str | None = None
 
 
+class NoticeRecordAltered(Conflict):
+    """The notice's row no longer matches the event that issued it: nothing of it is shown."""
+
+    code = "notice_record_altered"
+
+
+def issuing_event(session: Session, notice: Notice) -> AuditEvent:
+    """Return the event that issued `notice`, once its row matches it field by field.
+
+    One lookup by the partial index `ix_audit_notice_target` (its condition written inline,
+    so every plan can use it). A row no event issued, an id issued twice, or any field, the
+    storage key or a figure of the snapshot that differs from the event
+    (`workflow.notice_records`) is logged (`notice_record_altered`) and refused with 409
+    `notice_record_altered`: the public page must not confirm figures the trail does not.
+    """
+    events = list(
+        session.execute(
+            select(AuditEvent)
+            .where(
+                AuditEvent.target_type == literal(NOTICE_TARGET, literal_execute=True),
+                AuditEvent.target_id == str(notice.id),
+                AuditEvent.action.in_(NOTICE_ACTIONS),
+            )
+            .order_by(AuditEvent.seq)
+            .limit(2)
+        ).scalars()
+    )
+    live = notice_record([getattr(notice, name) for name in NOTICE_COLUMNS])[1]
+    altered = ["trail"]
+    if len(events) == 1:
+        try:
+            nid, trail = notice_record_of_event(
+                events[0].actor_id, events[0].department_id, payload_of(events[0])
+            )
+            altered = differing_fields(live, trail) if nid == notice.id else ["trail"]
+        except PAYLOAD_ERRORS:
+            pass
+    if altered:
+        security_event(
+            "notice_record_altered",
+            notice_id=notice.id,
+            kind=notice.kind,
+            assessment_id=notice.assessment_id,
+            department_id=notice.department_id,
+            seq=[e.seq for e in events],
+            fields=sorted({name.partition("[")[0] for name in altered}),
+        )
+        raise NoticeRecordAltered()
+    return events[0]
+
+
 def verify_notice(session: Session, code: str) -> Verification:
     """Look up an issued notice by its verification code, as typed or copied.
 
     BadRequest `verification_code_malformed` for text that is no code even when forgiven
-    (`normalise_code`); NotFound, the same for every one, for a code no version carries.
+    (`normalise_code`); NotFound, the same for every one, for a code no version carries;
+    Conflict `notice_record_altered` for a row that does not match its issuing event
+    (`issuing_event`). The time shown is the event's, which the chain holds.
     """
     normalised = normalise_code(code)
     if normalised is None:
@@ -900,6 +963,7 @@ def verify_notice(session: Session, code: str) -> Verification:
     ).scalar_one_or_none()
     if row is None:
         raise NotFound("未找到该验证码对应的文件", code="verification_not_found")
+    event = issuing_event(session, row)
     newer = session.execute(
         select(Notice.id)
         .where(
@@ -923,7 +987,7 @@ def verify_notice(session: Session, code: str) -> Verification:
         converted=snapshot.get("converted") if row.kind == NOTICE else None,
         is_preliminary=row.is_preliminary,
         version=row.version,
-        issued_at=row.issued_at,
+        issued_at=event.at,
         sha256=row.sha256,
         is_current=newer is None,
         standing=standing(session, row) if newer is None else None,

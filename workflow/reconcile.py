@@ -41,6 +41,13 @@ after it. A unit the trail does not know — made by migration 0012 or by a sche
 change names it, it is. Lineage changes (`unit_change[<id>]`) are replayed whole from their
 `unit_changed` events: kind, date, document number, reason, author, the units on each side.
 
+Issued notices and summaries (`notice[<id>]`) and uploaded letterheads (`notice_base[<id>]`)
+are compared with the one event that made each (`workflow.notice_records`, shared with the
+public verification): every field, the storage key the recorded SHA-256 gives, the issuer or
+uploader (the event's actor), and a notice's snapshot by its SHA-256 and figure by figure
+(`notice[7].snapshot[total]`). Rows are never changed after issue, so any difference is an
+edit behind the engine; a row no event made, and an event whose row is gone, are findings.
+
 Old events: every payload field the replay reads has been written since the first release,
 so an existing chain replays from seq 1 and nothing is skipped. An item event the replay
 cannot read (an unknown action, a payload without a field it needs) is reported as a
@@ -70,6 +77,18 @@ from sqlalchemy.orm import Session
 
 from workflow.audit import Verification, fast_time, parallel_conninfo, verify_chain
 from workflow.calendar import STAGE_LABELS
+from workflow.notice_records import (
+    BASE_ACTION,
+    BASE_COLUMNS,
+    NOTICE_ACTIONS,
+    NOTICE_SELECT,
+    PAYLOAD_ERRORS,
+    base_record,
+    base_record_of_event,
+    differing_fields,
+    notice_record,
+    notice_record_of_event,
+)
 from workflow.scheme_figures import fingerprint, indicator_figures
 from workflow.units import ENDED_AS
 from workflow.users import verifier_fingerprint
@@ -120,6 +139,8 @@ FIELD_LABELS = {
     "unit": "被考核单位",
     "unit_change": "单位调整记录",
     "token": "API 令牌",
+    "notice": "考核结果文件",
+    "notice_base": "通知书信头",
 }
 
 #: Where a record's difference is, for the CLI.
@@ -132,6 +153,8 @@ RECORD_PLACES = {
     "unit": "单位 #{key}",
     "unit_change": "单位调整 #{key}",
     "token": "API 令牌 #{key}",
+    "notice": "考核结果文件 #{key}",
+    "notice_base": "通知书信头 #{key}",
 }
 
 # What a claim's ruling looks like in a difference.
@@ -174,7 +197,10 @@ class Difference:
                 return label
             name, _, code = sub.partition("[")  # scheme[3].point_max_points[1.1]
             shown = RECORD_FIELD_LABELS.get(name, name)
-            return f"{label} · {shown} {code.rstrip(']')}" if code else f"{label} · {shown}"
+            code = code.removesuffix("]")
+            if name == "snapshot":  # notice[7].snapshot[categories/一/…/awarded]
+                code = snapshot_path_text(code)
+            return f"{label} · {shown} {code}" if code else f"{label} · {shown}"
         return f"{label} [{rest}" if rest else label
 
     def describe(self) -> str:
@@ -702,7 +728,64 @@ RECORD_FIELD_LABELS = {
     "expires_at": "到期时间",
     "revoked": "已吊销",
     "token_sha256": "令牌指纹（SHA-256）",
+    "assessment_id": "所属考核",
+    "version": "版本",
+    "filename": "文件名",
+    "sha256": "文件 SHA-256",
+    "size": "文件大小（字节）",
+    "storage_key": "存储位置",
+    "base_sha256": "信头 SHA-256",
+    "is_preliminary": "初步结果",
+    "verification_code": "验证码",
+    "issued_by_id": "印发人",
+    "uploaded_by_id": "上传人",
+    "snapshot_sha256": "内容快照指纹（SHA-256）",
+    "snapshot": "内容快照",
 }
+#: The parts of a snapshot's path (`notice[7].snapshot[categories/一/points/1.1/awarded]`);
+#: codes and positions stand as they are.
+SNAPSHOT_LABELS = {
+    "year": "年度",
+    "title": "标题",
+    "document_no": "发文字号",
+    "issuer": "发文机关",
+    "issued_on": "成文日期",
+    "department": "被考核单位",
+    "total": "考核得分",
+    "total_max": "总分值",
+    "converted": "折合分",
+    "converted_max": "折合分值",
+    "rank": "排名",
+    "tied": "排名并列",
+    "department_count": "部门数",
+    "categories": "类别",
+    "indicators": "指标",
+    "points": "评分项",
+    "code": "编号",
+    "max_points": "分值",
+    "awarded": "得分",
+    "deduction_reason": "扣分原因",
+    "not_involved_upheld": "认定不涉及",
+    "is_preliminary": "初步结果",
+    "cc": "抄送",
+    "version": "版本",
+    "verification_code": "验证码",
+    "verify_url": "核验网址",
+    "category_titles": "类别名称",
+    "category_max": "类别分值",
+    "rows": "汇总表行",
+    "category_points": "各类别得分",
+}
+
+
+def snapshot_path_text(path: str, translate: Callable[[str], str] = str) -> str:
+    """A snapshot's path in words: 类别/一/指标/2/评分项/2.1/得分."""
+    return "/".join(
+        translate(SNAPSHOT_LABELS[part]) if part in SNAPSHOT_LABELS else part
+        for part in path.split("/")
+    )
+
+
 #: The records replayed whole, and the fields shown of a record missing on one side.
 RECORD_KINDS = {
     "user": ("username",),
@@ -713,6 +796,8 @@ RECORD_KINDS = {
     "unit": ("name", "unit_status"),
     "unit_change": ("change_kind", "effective_on", "document_no"),
     "token": ("user_id", "expires_at"),
+    "notice": ("kind", "version", "filename"),
+    "notice_base": ("filename", "sha256"),
 }
 _USER_ACTIONS = ("user_created", "roles_changed", "user_enabled", "user_disabled",
                  "password_changed", "password_reset")  # fmt: skip
@@ -723,7 +808,7 @@ _CALENDAR_ACTIONS = ("calendar_override_set", "calendar_override_removed")
 #: Routine kinds with an outcome (done, late, missed); migration 0006 gave existing ones one.
 _TASK_KINDS = frozenset({"meeting", "inspection", "task"})
 _OFFICE_KINDS = frozenset({"meeting", "inspection"})
-_REPLAY_ERRORS = (KeyError, TypeError, ValueError, AttributeError)
+_REPLAY_ERRORS = PAYLOAD_ERRORS
 
 
 def _action_events(fetch: Fetch, actions: tuple[str, ...], columns: str) -> Iterable[Any]:
@@ -769,13 +854,13 @@ def _record_differences(
                 whole = [None if r is None else {f: r[f] for f in shown} for r in (mine, theirs)]
                 out.append(Difference(None, f"{kind}[{name}]", whole[0], whole[1], **where))
             continue
-        for field_name, expected in theirs.items():
-            if mine[field_name] != expected:
-                out.append(
-                    Difference(
-                        None, f"{kind}[{name}].{field_name}", mine[field_name], expected, **where
-                    )
+        for field_name in differing_fields(mine, theirs):  # a field on one side: against None
+            out.append(
+                Difference(
+                    None, f"{kind}[{name}].{field_name}", mine.get(field_name),
+                    theirs.get(field_name), **where,
                 )
+            )  # fmt: skip
     return out
 
 
@@ -826,7 +911,18 @@ def _users(fetch: Fetch) -> list[Difference]:
         live[int(uid)] = {"username": username, "roles": sorted(roles or []),
                           "is_active": bool(active), "unit_id": unit_id,
                           "password": verifier_fingerprint(password_hash)}  # fmt: skip
+    _unknown_to_trail(live, trail, "password")
     return _record_differences("user", live, trail, unreadable, _nowhere)
+
+
+def _unknown_to_trail(
+    live: dict[int, dict[str, Any]], trail: Mapping[int, Mapping[str, Any]], name: str
+) -> None:
+    """Leave a field out of the live records whose events did not record it (written before
+    the release that records it): nothing says what it should be, so it is not compared."""
+    for key, record in live.items():
+        if key in trail and name not in trail[key]:
+            record.pop(name, None)
 
 
 def _tokens(fetch: Fetch) -> list[Difference]:
@@ -860,6 +956,7 @@ def _tokens(fetch: Fetch) -> list[Difference]:
         live[int(tid)] = {"user_id": int(user_id), "expires_at": fast_time(expires_at),
                           "revoked": revoked_at is not None,
                           "token_sha256": verifier_fingerprint(token_hash)}  # fmt: skip
+    _unknown_to_trail(live, trail, "token_sha256")
     return _record_differences("token", live, trail, unreadable, _nowhere)
 
 
@@ -1167,10 +1264,70 @@ def _unit_changes(fetch: Fetch) -> list[Difference]:
     return _record_differences("unit_change", live, trail, unreadable, _nowhere)
 
 
+def _notices(fetch: Fetch) -> list[Difference]:
+    """Compare each issued notice and summary with its `notice_issued` / `summary_issued`:
+    every field, the storage key its SHA-256 gives, the issuer, and the snapshot's figures
+    (`workflow.notice_records`). A row no event issued, an issued one the table lacks and an
+    id issued twice (SQLite reuses the id of a deleted last row) are findings."""
+    trail: dict[int, dict[str, Any]] = {}
+    unreadable: dict[int, str] = {}
+    where: dict[int, dict[str, Any]] = {}
+    for seq, target_id, action, actor_id, dep, payload in _action_events(
+        fetch, NOTICE_ACTIONS, "actor_id, department_id, payload"
+    ):
+        nid = int(target_id)
+        where.setdefault(nid, {"department_id": dep})
+        if nid in trail:
+            unreadable[nid] = f"第 {seq} 号事件（{action}）再次印发已由此前事件印发的文件 #{nid}"
+            continue
+        try:
+            p = json.loads(payload)
+            trail[nid] = notice_record_of_event(actor_id, dep, p)[1]
+            where[nid] = {"department_id": dep, "assessment_id": trail[nid]["assessment_id"]}
+        except PAYLOAD_ERRORS as exc:
+            unreadable[nid] = _unreadable(seq, action, exc)
+    live: dict[int, dict[str, Any]] = {}
+    for row in fetch(f"SELECT {NOTICE_SELECT} FROM notices", ()):
+        nid, record = notice_record(row, as_text=True)
+        live[nid] = record
+        if nid not in trail:
+            where[nid] = {"department_id": record["department_id"],
+                          "assessment_id": record["assessment_id"]}  # fmt: skip
+    return _record_differences(
+        "notice", live, trail, unreadable, lambda nid: (str(nid), where[nid])
+    )
+
+
+def _notice_bases(fetch: Fetch) -> list[Difference]:
+    """Compare each uploaded letterhead with its `notice_base_uploaded`: assessment, file
+    name, SHA-256, size, the storage key the SHA-256 gives, and who uploaded it."""
+    trail: dict[Any, dict[str, Any]] = {}
+    unreadable: dict[Any, str] = {}
+    where: dict[Any, dict[str, Any]] = {}
+    for seq, _target, action, actor_id, payload in _action_events(
+        fetch, (BASE_ACTION,), "actor_id, payload"
+    ):
+        try:
+            bid, record = base_record_of_event(actor_id, json.loads(payload))
+            trail[bid] = record
+            where[bid] = {"assessment_id": record["assessment_id"]}
+        except PAYLOAD_ERRORS as exc:  # which letterhead it names is unknown: by the event
+            unreadable[f"#{seq}"] = _unreadable(seq, action, exc)
+            where[f"#{seq}"] = {}
+    live: dict[Any, dict[str, Any]] = {}
+    for row in fetch(f"SELECT {', '.join(BASE_COLUMNS)} FROM notice_bases", ()):
+        bid, record = base_record(row)
+        live[bid] = record
+        where.setdefault(bid, {"assessment_id": record["assessment_id"]})
+    return _record_differences(
+        "notice_base", live, trail, unreadable, lambda bid: (str(bid), where[bid])
+    )
+
+
 def _assessment_level(fetch: Fetch) -> list[Difference]:
     """The differences outside the items: each assessment's number of items, publication,
-    scheme figures and stage deadlines, the accounts, the routine records and the holiday
-    calendar."""
+    scheme figures and stage deadlines, the accounts, the routine records, the holiday
+    calendar, and the issued notices and letterheads."""
     return (
         _item_counts(fetch)
         + _schemes(fetch)
@@ -1182,6 +1339,8 @@ def _assessment_level(fetch: Fetch) -> list[Difference]:
         + _tokens(fetch)
         + _routine(fetch)
         + _calendar_overrides(fetch)
+        + _notices(fetch)
+        + _notice_bases(fetch)
     )
 
 

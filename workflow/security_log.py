@@ -2,7 +2,9 @@
 
 What a security officer searches when something looks wrong: sign-ins (failed and successful),
 rate-limit refusals, refused access (403, and the 404s that hide another department's
-resources), token creation and revocation, password and account changes, expired sessions.
+resources), token creation and revocation, password and account changes, expired sessions,
+and records found altered behind the engine (a stored file that no longer hashes to its row,
+a notice whose row no longer matches the event that issued it, refused at `/verify`).
 The engine and the web layer call `security_event`; the web layer adds who asked, from where
 and for what (web/security_log.py). Account changes are audit events as well; failed
 sign-ins and refusals are not (they are not changes, and anyone could fill the trail with them).

@@ -52,6 +52,7 @@ ERROR_CLASSES = {
     "ArchiveIntegrityError",
     "PayloadTooLarge",
     "UnsupportedMediaType",
+    "NoticeRecordAltered",
 }
 
 

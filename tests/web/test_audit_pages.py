@@ -464,3 +464,40 @@ def test_verification_page_names_a_swapped_password_and_a_moved_token_in_words(
     assert world.scorer.username in body and "2099-01-01 08:00" in body
     for leak in ("None", "True", "False", "{'", "['", "known"):
         assert leak not in body
+
+
+def test_verification_page_names_notice_edits_in_words(
+    app: Flask, session: Session, world: World, store: LocalStore, login: Login, engine: Engine
+) -> None:
+    """A notice's total and issuer edited in the table: the document, the snapshot's figure
+    and the accounts are named in words, in both languages."""
+    from sqlalchemy import update
+
+    from tests.integration.test_notices import score_department
+    from workflow.models import Notice
+    from workflow.notices import issue_notice, set_result_settings
+
+    set_result_settings(session, world.assessment, actor=world.admin,
+                        document_no="蛟市职转办〔2019〕1号")  # fmt: skip
+    score_department(session, store, world, world.dep_a, world.member_a)
+    notice = issue_notice(
+        session, store, world.assessment, world.dep_a, world.scorer, preliminary=True
+    ).notice
+    session.commit()
+    total = notice.snapshot["total"]
+    forged = {**notice.snapshot, "total": "99.50"}
+    with engine.begin() as conn:
+        conn.execute(update(Notice).where(Notice.id == notice.id).values(
+            snapshot=forged, issued_by_id=world.admin.id))  # fmt: skip
+    body = text(login("auditor").get("/audit/verify")).split("<tbody>")[1]
+    assert f"考核结果文件 #{notice.id}" in body and world.dep_a.name in body
+    assert "内容快照 考核得分" in body and "99.50" in body and total in body
+    assert "内容快照指纹（SHA-256）" in body
+    assert "印发人" in body and world.admin.username in body and world.scorer.username in body
+    for leak in ("None", "True", "False", "{'", "['"):
+        assert leak not in body
+    client = login("auditor")
+    client.post("/language", data={"lang": "en", "next": "/audit/verify"})
+    english = text(client.get("/audit/verify"))
+    for words in ("Results document", "Snapshot Score", "Issued by"):
+        assert words in english, words

@@ -206,11 +206,14 @@ def notice_version_pdf(nid: int) -> Response:
 
 @bp.get("/verify/<code>")  # any length: past the longest code, a 400 (not the 404)
 @limiter.limit(verify_limit)
-@contract("notices", ok={200: (s.NoticeCheck, "The document.")}, errors=(404, 429), public=True)
+@contract(
+    "notices", ok={200: (s.NoticeCheck, "The document.")}, errors=(404, 409, 429), public=True
+)
 def verify(code: str) -> Response:
     """Check a printed notice by its verification code (anyone, rate-limited).
 
-    400 `verification_code_malformed` for text that is no code, 404 for a code no version has.
+    400 `verification_code_malformed` for text that is no code, 404 for a code no version has,
+    409 `notice_record_altered` (nothing of it) for a row that does not match its issuing event.
     """
     found = verify_notice(get_db(), code)
     return json_response(verification_body(found))

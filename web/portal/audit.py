@@ -52,6 +52,7 @@ from workflow.reconcile import (
     TIME_SET,
     Difference,
     check_audit,
+    snapshot_path_text,
 )
 from workflow.routine import ROUTINE_STATUS_LABELS
 from workflow.spreadsheets import safe_csv_writer
@@ -222,6 +223,47 @@ RECONCILE_LABELS = [
     N_("到期时间"),
     N_("已吊销"),
     N_("令牌指纹（SHA-256）"),
+    N_("考核结果文件"),
+    N_("通知书信头"),
+    N_("所属考核"),
+    N_("版本"),
+    N_("文件名"),
+    N_("文件 SHA-256"),
+    N_("文件大小（字节）"),
+    N_("存储位置"),
+    N_("信头 SHA-256"),
+    N_("初步结果"),
+    N_("验证码"),
+    N_("印发人"),
+    N_("上传人"),
+    N_("内容快照指纹（SHA-256）"),
+    N_("内容快照"),
+    # The parts of a snapshot's path (workflow.reconcile.SNAPSHOT_LABELS).
+    N_("年度"),
+    N_("发文字号"),
+    N_("发文机关"),
+    N_("成文日期"),
+    N_("考核得分"),
+    N_("总分值"),
+    N_("折合分"),
+    N_("折合分值"),
+    N_("排名"),
+    N_("排名并列"),
+    N_("部门数"),
+    N_("类别"),
+    N_("指标"),
+    N_("评分项"),
+    N_("编号"),
+    N_("分值"),
+    N_("得分"),
+    N_("扣分原因"),
+    N_("认定不涉及"),
+    N_("抄送"),
+    N_("核验网址"),
+    N_("类别名称"),
+    N_("类别分值"),
+    N_("汇总表行"),
+    N_("各类别得分"),
 ]
 RULING_LABELS = {"pending": N_("待认定"), "upheld": N_("认定不涉及"), "rejected": N_("不予认定")}
 EVIDENCE_KEYS = {
@@ -233,10 +275,11 @@ EVIDENCE_KEYS = {
 
 
 #: Codes shown in words, by the field of a record they are a value of.
+NOTICE_KINDS = {"notice": N_("考核结果通知书"), "summary": N_("考核结果汇总表")}
 RECORD_VALUES: dict[str, Mapping[str, str]] = {
     "status": ROUTINE_STATUS_LABELS,
     "outcome": OUTCOME_LABELS,
-    "kind": ROUTINE_KIND_LABELS,
+    "kind": {**ROUTINE_KIND_LABELS, **NOTICE_KINDS},
     "unit_status": UNIT_STATUS_LABELS,
     "change_kind": UNIT_KIND_LABELS,
 }
@@ -244,6 +287,8 @@ RECORD_VALUES: dict[str, Mapping[str, str]] = {
 
 #: The fields of a lineage change that list units (ids: shown as the units' names).
 _UNIT_LISTS = frozenset({"from_units", "to_units"})
+#: A record's fields that name an account (shown by its user name).
+USER_FIELDS = frozenset({"issued_by_id", "uploaded_by_id", "created_by_id", "user_id"})
 
 
 @dataclass(frozen=True)
@@ -269,8 +314,6 @@ def _names(db: Session, shown: list[Difference], departments: Mapping[int, str])
             unit_ids |= {v for v in (d.live, d.from_events) if isinstance(v, int)}
         if sub in _UNIT_LISTS:
             unit_ids |= {u for v in (d.live, d.from_events) if isinstance(v, list) for u in v}
-        if sub in ("created_by_id", "user_id"):
-            user_ids |= {v for v in (d.live, d.from_events) if isinstance(v, int)}
         if kind == "token" and not sub:  # a whole token on one side: its user
             user_ids |= {
                 v["user_id"]
@@ -283,6 +326,8 @@ def _names(db: Session, shown: list[Difference], departments: Mapping[int, str])
                     unit_ids |= {u for k in _UNIT_LISTS for u in v.get(k) or []}
                     if isinstance(v.get("created_by_id"), int):
                         user_ids.add(v["created_by_id"])
+        if sub in USER_FIELDS:
+            user_ids |= {v for v in (d.live, d.from_events) if isinstance(v, int)}
     users = dict(db.execute(select(User.id, User.username).where(User.id.in_(user_ids))).all())
     units = {u.id: u.name for u in db.scalars(select(Unit).where(Unit.id.in_(unit_ids)))}
     return _Names(users, units, departments)
@@ -315,6 +360,8 @@ def _record_name(difference: Difference, names: _Names) -> str:
         return f"{gettext('单位调整')} #{key}"
     if kind == "token":
         return f"{gettext('API 令牌')} #{key}"
+    if kind in ("notice", "notice_base"):
+        return f"{gettext(FIELD_LABELS[kind])} #{key}"
     return ""
 
 
@@ -324,8 +371,11 @@ def _field_label(difference: Difference) -> str:
     if kind is not None:
         name, _, code = sub.partition("[")  # scheme[3].point_max_points[1.1]
         label = gettext(RECORD_FIELD_LABELS[name]) if sub else gettext(FIELD_LABELS[kind])
+        code = code.removesuffix("]")
+        if name == "snapshot":  # notice[7].snapshot[categories/一/…/awarded], in words
+            code = snapshot_path_text(code, gettext)
         if code:
-            return f"{label} {code.rstrip(']')}"
+            return f"{label} {code}"
         if kind == "stage_deadline":
             stage = gettext(STAGE_LABELS[key]) if key in STAGE_LABELS else key
             return f"{stage} · {label}"
@@ -350,10 +400,10 @@ def _record_value(name: str, value: Any, names: _Names) -> str:
         return gettext(RECORD_VALUES[name][value])
     if name == "unit_id" and isinstance(value, int):
         return names.units.get(value, f"#{value}")
+    if name in USER_FIELDS and isinstance(value, int):
+        return names.users.get(value, f"#{value}")
     if name == "department_id" and isinstance(value, int):
         return names.departments.get(value, f"#{value}")
-    if name in ("created_by_id", "user_id") and isinstance(value, int):
-        return names.users.get(value, f"#{value}")
     if name == "expires_at" and isinstance(value, str):  # UTC in the trail: Beijing time
         return trail_time(value)
     if name in _UNIT_LISTS and isinstance(value, list):

@@ -31,6 +31,7 @@ from workflow.notices import (
     MAX_TYPED_CODE,
     NOTICE,
     SUMMARY,
+    NoticeRecordAltered,
     current_notice,
     current_summary,
     get_readable_notice,
@@ -246,13 +247,20 @@ def verify_entry() -> ResponseReturnValue:
 @bp.get("/verify/<code>")  # any length: past the longest code, the malformed answer (400)
 @limiter.limit(verify_limit)
 def verify_page(code: str) -> ResponseReturnValue:
-    """Public check of a printed notice: number, unit, scores, time, SHA-256, current or not."""
+    """Public check of a printed notice: number, unit, scores, time, SHA-256, current or not.
+
+    A row that does not match its issuing event is answered 409 with no figure of it.
+    """
     try:
         found = verify_notice(get_db(), code)
     except BadRequest:
         return _malformed(code)
     except NotFound:
         return render_template("verify.html", found=None, code=code[:MAX_TYPED_CODE]), 404
+    except NoticeRecordAltered:  # nothing of the record is shown: the trail does not back it
+        return render_template(
+            "verify.html", altered=True, found=None, code=code[:MAX_TYPED_CODE]
+        ), 409
     return render_template("verify.html", found=found, code=code)
 
 
