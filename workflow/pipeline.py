@@ -36,6 +36,7 @@ from typing import Any
 from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session, contains_eager, joinedload, sessionmaker
 
+from scoring.routine import feeding_kinds
 from workflow import itemrow, notify
 from workflow.assessments import ensure_not_final
 from workflow.audit import append_after, canonical_json, chained_values
@@ -242,9 +243,8 @@ def routine_kinds(assessment: Assessment, point: ScoringPoint) -> list[str]:
     """Return the routine record kinds that feed a scoring point (empty if not routine)."""
     if not point.routine:
         return []
-    spec = (assessment.routine_config or {}).get("suggestion", {}).get(point.code) or {}
-    kinds = spec.get("kinds") or ([spec["kind"]] if spec.get("kind") else [point.routine])
-    return [str(k) for k in kinds]
+    spec = (assessment.routine_config or {}).get("suggestion", {}).get(point.code)
+    return feeding_kinds(spec, point.routine)
 
 
 def routine_points_with_records(

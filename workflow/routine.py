@@ -24,6 +24,7 @@ from scoring.routine import (
     RoutineRules,
     Suggestion,
     count_periods,
+    feeding_kinds,
     parse_period,
     suggest,
 )
@@ -944,11 +945,9 @@ Watched = list[tuple[Item, list[ScoringPoint], dict[str, Decimal]]]
 
 
 def _feeding_kinds(assessment: Assessment) -> set[str]:
-    """The record kinds any suggestion counts."""
-    kinds: set[str] = set()
-    for spec in rules_of(assessment).suggestions.values():
-        kinds.update(str(k) for k in (spec.get("kinds") or [spec.get("kind")]) if k)
-    return kinds
+    """The record kinds any suggestion counts (`feeding_kinds` of each rule: a point without
+    a rule has no suggestion for a record to move)."""
+    return {k for spec in rules_of(assessment).suggestions.values() for k in feeding_kinds(spec)}
 
 
 def _watch_scored(session: Session, record: RoutineRecord, now: dt.datetime) -> Watched:
