@@ -201,6 +201,8 @@ def write_scores(session: Session, item: Item, ctx: FlowContext) -> Audited:
     audited: Audited = {"scores": written, "deductions": reasons, "total": total}
     if ctx.suggested:
         audited["suggested"] = dict(ctx.suggested)
+        # When the records gave them: a counting period running then and over now moved them.
+        audited["suggested_at"] = ctx.now
     return audited
 
 

@@ -242,7 +242,9 @@ def test_a_scored_routine_item_detail_within_budget(
 ) -> None:
     """Whether a scored routine item's suggestions moved since its score (`routine_drift`)
     costs no statement: the history (or, without it, the round's events) brings the score
-    event, and the suggestion is computed from the routine records the detail loads anyway."""
+    event, and the suggestion is computed from the routine records the detail loads anyway.
+    Once it moved, which records changed since costs one (the department's routine events
+    after the score): within the budget either way."""
     from tests.web.test_routine_drift import _scored_with_suggestion
     from workflow.routine import review_routine
 
@@ -256,3 +258,4 @@ def test_a_scored_routine_item_detail_within_budget(
         assert 0 < n <= DETAIL_BUDGET, (history, n)
         drift = item_detail(session, iid, w.scorer, history=history).routine_drift
         assert drift is not None and [d.code for d in drift.points] == ["9.1"]
+        assert [(c.kind, c.period) for c in drift.points[0].causes] == [("monthly_info", "2018-09")]
