@@ -18,6 +18,7 @@ import argparse
 import copy
 import datetime as dt
 import hashlib
+import json
 import os
 import statistics
 import sys
@@ -64,6 +65,7 @@ class _Item:
     appeals: int = 0
     submitted_by: int | None = None
     appealed_by: int | None = None
+    contributors: set[int] = field(default_factory=set)  # the department's actors
     scores: dict[int, tuple[Decimal, str | None]] = field(default_factory=dict)
     claims: dict[int, bool | None] = field(default_factory=dict)
     evidence: list[list[Any]] = field(default_factory=list)  # [id, point, purpose, sha, removed]
@@ -92,6 +94,7 @@ def _lifecycle(item: _Item, k: int, cast: _Cast, next_id: Callable[[], int]) -> 
         eid = next_id()
         sha = hashlib.sha256(f"{item.id}-{eid}".encode()).hexdigest()
         item.evidence.append([eid, point, purpose, sha, False])
+        item.contributors.add(cast.member)
         payload = {
             "evidence_id": eid, "filename": f"材料{eid}.pdf", "size": 1000 + eid % 977,
             "sha256": sha, "content_type": "application/pdf",
@@ -109,6 +112,7 @@ def _lifecycle(item: _Item, k: int, cast: _Cast, next_id: Callable[[], int]) -> 
     def submit(claims: list[int]) -> _Event:
         item.round += 1
         item.submitted_by = cast.member
+        item.contributors.add(cast.member)
         item.reviewed_by = item.verified_by = None
         item.claims = dict.fromkeys(claims)
         live = [e[3] for e in item.evidence if not e[4]]
@@ -162,6 +166,7 @@ def _lifecycle(item: _Item, k: int, cast: _Cast, next_id: Callable[[], int]) -> 
     if k % 10 == 0:
         item.appeals += 1
         item.appealed_by = cast.member
+        item.contributors.add(cast.member)
         yield move("appeal", cast.member, "appealed", "已按时报送，附回执")
         yield score("rescore", cast.scorer2, full=True)
 
@@ -289,20 +294,22 @@ def _write_live_rows(cur: Any, items: list[_Item]) -> None:
     cur.execute(
         "CREATE TEMP TABLE bench_items (id int, state text, version int, round int, "
         "total numeric(7,2), reviewed_by_id int, verified_by_id int, scored_by_id int, "
-        "appeal_count int, submitted_by_id int, appealed_by_id int)"
+        "appeal_count int, submitted_by_id int, appealed_by_id int, contributor_ids json)"
     )
     with cur.copy("COPY bench_items FROM STDIN") as out:
         for it in items:
             if it.version > 1 or it.evidence:
                 out.write_row(
                     (it.id, it.state, it.version, it.round, it.total, it.reviewed_by,
-                     it.verified_by, it.scored_by, it.appeals, it.submitted_by, it.appealed_by)
+                     it.verified_by, it.scored_by, it.appeals, it.submitted_by, it.appealed_by,
+                     json.dumps(sorted(it.contributors)))
                 )  # fmt: skip
     cur.execute(
         "UPDATE items i SET state = b.state, version = b.version, round = b.round, "
         "total = b.total, reviewed_by_id = b.reviewed_by_id, verified_by_id = b.verified_by_id, "
         "scored_by_id = b.scored_by_id, appeal_count = b.appeal_count, "
-        "submitted_by_id = b.submitted_by_id, appealed_by_id = b.appealed_by_id "
+        "submitted_by_id = b.submitted_by_id, appealed_by_id = b.appealed_by_id, "
+        "contributor_ids = b.contributor_ids "
         "FROM bench_items b WHERE i.id = b.id"
     )
 

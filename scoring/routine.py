@@ -105,6 +105,20 @@ OUTCOME_LABELS = {
 }
 
 
+def feeding_kinds(spec: Mapping[str, Any] | None, own: str | None = None) -> list[str]:
+    """The record kinds a suggestion rule (a scheme's `routine.suggestion.<code>`) counts:
+    its `kinds`, else its `kind`; without either, `own` (the routine kind the scoring point
+    itself names, whose records stand as its evidence), else none.
+
+    The one choice of kinds: the evidence of a routine point (`workflow.pipeline`), the
+    records whose change is watched for scored items (`workflow.routine`) and the counting
+    of `suggest` all read it here.
+    """
+    spec = spec or {}
+    kinds = spec.get("kinds") or ([spec["kind"]] if spec.get("kind") else [own])
+    return [str(k) for k in kinds if k]
+
+
 @dataclass(frozen=True)
 class RecordFigure:
     """What counting needs of one routine record."""
@@ -295,7 +309,7 @@ def suggest(
             "late_deduction": late_deduction,
         }
     elif formula in ("share_completed", "share_accepted"):
-        kinds = set(spec.get("kinds") or [spec.get("kind")])
+        kinds = set(feeding_kinds(spec))
         mine = [r for r in records if r.kind in kinds]
         counted = [r for r in mine if r.status == "accepted"]
         missed = sum(1 for r in counted if r.outcome == "missed")

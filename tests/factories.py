@@ -207,6 +207,26 @@ def submit_items(
     return items
 
 
+def appealable(
+    session: Session, store: ObjectStore, world: World, item: Item, member: User
+) -> Item:
+    """The item submitted by `member` (one PDF), reviewed, verified and scored (1.1: 5, 1.2: 2
+    with a reason) through the real operations, with an appeal window open now."""
+    from workflow import actions
+
+    add_evidence(session, store, item, member)
+    actions.submit_item(session, item.id, member, item.version)
+    actions.review_item(session, item.id, world.reviewer, item.version)
+    actions.verify_item(session, item.id, world.verifier, item.version)
+    actions.score_item(
+        session, item.id, world.scorer, item.version, scores={"1.1": 5, "1.2": 2},
+        deductions={"1.2": "未指定专人"},
+    )  # fmt: skip
+    now = dt.datetime.now(dt.UTC)
+    open_appeals(session, world, now - dt.timedelta(days=1), now + dt.timedelta(days=3))
+    return item
+
+
 def open_appeals(session: Session, world: World, opens: dt.datetime, closes: dt.datetime) -> None:
     """Open an appeal window ahead of publication, as an admin may: with the department's
     scores shown before the 公示 (an appeal needs a score its department can see)."""

@@ -31,6 +31,16 @@ if TYPE_CHECKING:
 Audited = dict[str, Any]
 
 
+def note_contributor(item: Item, ctx: FlowContext) -> None:
+    """The department's work on the item (a submit, a withdrawal, a file attached or removed,
+    an appeal): its doer joins `contributor_ids`, whom the office's guard refuses the item
+    (`own_submission`). A new list, so the change is seen and goes out with the item's one
+    UPDATE; nothing changes when they are listed already."""
+    ids = item.contributor_ids or []
+    if ctx.user.id not in ids:
+        item.contributor_ids = sorted([*ids, ctx.user.id])
+
+
 def replace_claims(session: Session, item: Item, ctx: FlowContext) -> Audited:
     """Submit: the claims of this submission replace the last round's (rulings start afresh)."""
     payload = cast(SubmitPayload, ctx.payload)
@@ -55,6 +65,7 @@ def stamp_submission(session: Session, item: Item, ctx: FlowContext) -> Audited:
     item.round += 1
     item.submitted_at = ctx.now
     item.submitted_by_id = ctx.user.id
+    note_contributor(item, ctx)
     item.reviewed_by_id = None
     item.verified_by_id = None
     item.return_reason = None
@@ -86,6 +97,7 @@ def stamp_withdrawal(session: Session, item: Item, ctx: FlowContext) -> Audited:
     """
     item.reviewed_by_id = None
     item.verified_by_id = None
+    note_contributor(item, ctx)
     return {}
 
 
@@ -189,6 +201,8 @@ def write_scores(session: Session, item: Item, ctx: FlowContext) -> Audited:
     audited: Audited = {"scores": written, "deductions": reasons, "total": total}
     if ctx.suggested:
         audited["suggested"] = dict(ctx.suggested)
+        # When the records gave them: a counting period running then and over now moved them.
+        audited["suggested_at"] = ctx.now
     return audited
 
 
@@ -198,6 +212,7 @@ def open_appeal(session: Session, item: Item, ctx: FlowContext) -> Audited:
     item.appeal_reason = ctx.comment
     item.appealed_at = ctx.now
     item.appealed_by_id = ctx.user.id
+    note_contributor(item, ctx)
     return {}
 
 
@@ -232,6 +247,7 @@ def add_evidence(session: Session, item: Item, ctx: FlowContext) -> Audited:
     ]
     session.add_all(rows)
     ctx.written = list(rows)
+    note_contributor(item, ctx)
     return {}
 
 
@@ -296,4 +312,5 @@ def mark_evidence_removed(session: Session, item: Item, ctx: FlowContext) -> Aud
     row.removed_at = utcnow()
     row.removed_by_id = ctx.user.id
     ctx.written = [row]
+    note_contributor(item, ctx)
     return {}

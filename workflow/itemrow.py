@@ -12,7 +12,8 @@ prebuilt Core statements and keeps the ORM objects in step by hand:
   expired, so they load again when read);
 - `write_item` sends the columns the effects changed as one
   `UPDATE items SET … , version = :v + 1 WHERE id = :id AND version = :v` and marks them
-  committed on the object; no row updated means a concurrent change won: the same retryable
+  committed on the object (an evidence row, no transition, keeps the version: `bump=False`);
+  no row updated means a concurrent change won: the same retryable
   `Conflict` as a stale flush. On PostgreSQL a transition's audit event goes in the same
   statement (data-modifying CTEs move the chain head and insert the event).
 
@@ -196,8 +197,14 @@ def write_item(
     version: int,
     changes: dict[str, Any] | None = None,
     event: dict[str, Any] | None = None,
+    *,
+    bump: bool = True,
 ) -> bool:
     """Write the item's changed columns in one UPDATE that moves the version from `version`.
+
+    `bump=False` keeps the version (still required to be `version`): a change that is no
+    transition (the first file a member attaches adds them to `contributor_ids`) must not
+    make the pages that show the item stale, nor the next file's upload a conflict.
 
     `changes` defaults to `changes_of(item)`. With `event` (the column values of the audit
     event that follows the chain head, from `audit.chained_values`; PostgreSQL only) the same
@@ -213,7 +220,8 @@ def write_item(
         return False
     keys = tuple(changes)
     params = {f"w_{k}": v for k, v in changes.items()}
-    params.update(w_id=item.id, w_version=version, w_next_version=version + 1)
+    next_version = version + 1 if bump else version
+    params.update(w_id=item.id, w_version=version, w_next_version=next_version)
     with session.no_autoflush:  # the session's flush would write the item the ORM way
         if event is None:
             result = session.execute(_update_statement(keys), params)
@@ -227,7 +235,7 @@ def write_item(
         raise conflict_from(StaleDataError(f"items row {item.id} is not at version {version}"))
     for key, value in changes.items():
         set_committed_value(item, key, value)
-    set_committed_value(item, "version", version + 1)
+    set_committed_value(item, "version", next_version)
     _mark_clean(item)
     return appended
 

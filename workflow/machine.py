@@ -163,16 +163,19 @@ class ItemFlow:
         return True
 
     def is_not_own_submission(self) -> bool:
-        """Refuse office actions to whoever submitted or appealed the item for its department.
+        """Refuse office actions to whoever did the item's department work: submitted it (in
+        any round), withdrew it, attached or removed a file (a 不涉及 proof too), appealed.
 
         A department's member made a reviewer, verifier or scorer (a transfer to the office)
         leaves their unit, so `is_not_own_department` no longer sees them: they would judge
-        their own submission or decide their own appeal.
+        their own submission or decide their own appeal. The item's row carries them
+        (`contributor_ids`, read with the lock): the guard costs no query.
         """
-        user_id = self.ctx.user.id
-        if user_id in (self.item.submitted_by_id, self.item.appealed_by_id):
+        if self.ctx.user.id in (self.item.contributor_ids or ()):
             raise Forbidden(
-                "不能审核本人为部门提交或申诉的考核事项，须由其他人员办理", code="own_submission"
+                "不能审核本人曾为部门经办（提交、撤回、上传或删除材料、申诉）的考核事项，"
+                "须由其他人员办理",
+                code="own_submission",
             )
         return True
 

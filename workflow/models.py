@@ -434,6 +434,11 @@ class Item(Base):
     appeal_reason: Mapped[str | None] = mapped_column(Text)
     appealed_at: Mapped[dt.datetime | None]
     appealed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # Everyone who did the department's work on the item, in any round: submitted, withdrew,
+    # attached or removed a file, appealed (user ids, ascending). The office's guard refuses
+    # them all (`own_submission`), not only the latest submitter and the appellant: read with
+    # the item's row, written in the same UPDATE as the change that adds one.
+    contributor_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
     total: Mapped[Decimal | None]
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 

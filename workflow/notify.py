@@ -573,21 +573,26 @@ def _scorers_and_admins(session: Session, item: Item, exclude: int | None) -> li
 
 
 def _drift_lines(drift: Sequence[Any]) -> Lines:
-    """One line per moved point (`PointDrift`s): the suggestion then and now, the score.
+    """One line per moved point (`PointDrift`s): the suggestion then and now, the score;
+    under it, when known, which record kinds and periods moved it (变化所在：…).
 
     Stored with the message, these figures are what `told_figures` reads back."""
-    return Lines(
-        Phrase(
-            N_("%(code)s 评分时建议 %(then)s，现建议 %(now)s，已评 %(score)s"),
-            {
-                "code": d.code,
-                "then": d.suggested_then,
-                "now": d.suggested_now,
-                "score": d.score if d.score is not None else "—",
-            },
+    lines: list[str] = []
+    for d in drift:
+        lines.append(
+            Phrase(
+                N_("%(code)s 评分时建议 %(then)s，现建议 %(now)s，已评 %(score)s"),
+                {
+                    "code": d.code,
+                    "then": d.suggested_then,
+                    "now": d.suggested_now,
+                    "score": d.score if d.score is not None else "—",
+                },
+            )
         )
-        for d in drift
-    )
+        if d.causes_phrase is not None:
+            lines.append(d.causes_phrase)
+    return Lines(lines)
 
 
 def drift_figures(drift: Sequence[Any]) -> frozenset[tuple[str, str, str]]:
@@ -619,8 +624,9 @@ def period_drift_notices(
     """What the daily reminders tell the scorers of a scored item (who scored it, who rescored
     it) and the admins when time alone moved its suggested score: a counting period that was
     still running at scoring (not held against the department) has ended; no record changed.
-    `drift`: the routine module's `PointDrift`s (their `score` is filled in here); `dedup`:
-    the key that makes the message once-only per person."""
+    `drift`: the routine module's `PointDrift`s (their `score` is filled in here), each with
+    the periods that ended short of their quota (2018年12月“放管服”信息（月报）期间已结束且未达
+    要求); `dedup`: the key that makes the message once-only per person."""
     from workflow.routine import REMEDY_TEXTS  # routine imports notify's module lazily
 
     people = _scorers_and_admins(session, item, exclude=None)
@@ -672,9 +678,10 @@ def routine_basis_changed(
     """The scorers of a scored item (who scored it, who rescored it) and the admins hear that
     a routine record's change moved the item's suggested score: per point the suggestion the
     score was given with, the suggestion now and the score (`drift`: the routine module's
-    `PointDrift`s; empty when the suggestion is back to what it was at scoring), and what the
+    `PointDrift`s; empty when the suggestion is back to what it was at scoring) with the
+    record kind and period that moved it (2018年9月“放管服”信息（月报）记录有变化), and what the
     office can do (`remedy`). Only a reopen by an admin, or an appeal, allows a rescore."""
-    from workflow.routine import REMEDY_TEXTS  # routine imports notify's module lazily
+    from workflow.routine import REMEDY_TEXTS, period_words  # routine imports notify lazily
 
     people = _scorers_and_admins(session, item, exclude=actor.id)
     if not people:
@@ -685,7 +692,7 @@ def routine_basis_changed(
         "department": department,
         "indicator": indicator,
         "kind": kind,
-        "period": record.period,
+        "period": period_words(record.period),
         "what": Term(what),
     }
     if drift:

@@ -12,8 +12,9 @@ In order, for every row of the table (workflow/table.py):
 6. the guards, through the `transitions` machine;
 7. the effects, the new state; the item's changed columns in one Core UPDATE that moves the
    version by exactly one (`… WHERE id = :id AND version = :v`; on PostgreSQL the same
-   statement appends a transition's audit event), then one flush of the rows the effects
-   added or changed;
+   statement appends a transition's audit event; an evidence row, no transition, keeps the
+   version and writes the item only when it adds a contributor), then one flush of the rows
+   the effects added or changed;
 8. the audit event(s) not written by step 7, the notifications it causes (workflow/notify.py:
    inbox and outbox rows, delivered later by the worker), and the idempotency record.
 
@@ -36,6 +37,7 @@ from typing import Any
 from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session, contains_eager, joinedload, sessionmaker
 
+from scoring.routine import feeding_kinds
 from workflow import itemrow, notify
 from workflow.assessments import ensure_not_final
 from workflow.audit import append_after, canonical_json, chained_values
@@ -242,9 +244,8 @@ def routine_kinds(assessment: Assessment, point: ScoringPoint) -> list[str]:
     """Return the routine record kinds that feed a scoring point (empty if not routine)."""
     if not point.routine:
         return []
-    spec = (assessment.routine_config or {}).get("suggestion", {}).get(point.code) or {}
-    kinds = spec.get("kinds") or ([spec["kind"]] if spec.get("kind") else [point.routine])
-    return [str(k) for k in kinds]
+    spec = (assessment.routine_config or {}).get("suggestion", {}).get(point.code)
+    return feeding_kinds(spec, point.routine)
 
 
 def routine_points_with_records(
@@ -417,7 +418,11 @@ def execute(session: Session, command: Command) -> Outcome:
         # One Core UPDATE of the item's changed columns moves the version by exactly one (on
         # PostgreSQL the same statement appends the audit event); the flush then writes the
         # rows the effects added or changed (claims, scores).
-        appended = itemrow.write_item(session, item, version, changes, event)
+        # An evidence row changes no state and keeps the version (the first file of a member
+        # adds them to the item's contributors: the one column it may write).
+        appended = itemrow.write_item(
+            session, item, version, changes, event, bump=row.changes_state
+        )
         session.flush()
     if row.changes_state:
         if event is None or not appended:  # SQLite, no head seen, or another append came first

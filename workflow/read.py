@@ -8,7 +8,8 @@ resubmission's changes (`round_changes`), the verifier's checklist answers
 (`latest_checks`) and, for a scored routine-fed item, whether its suggestions changed since
 its latest score (`routine_drift`) from those same rows: at most five statements (without the
 history, a resubmitted or verified item reads its submit/return/withdraw/verify events, and a
-routine item its score/rescore events too, instead).
+routine item its score/rescore events too, instead); a sixth only when the suggestion moved,
+for the record kinds and periods that changed since the score.
 The API, the portal and the CLI render it; none of them queries an item's parts on its own.
 """
 

@@ -2,7 +2,8 @@
 
 The chain proves the log; this proves the tables follow the log. Every item's events are
 replayed in sequence order to rebuild what the operations wrote: state, version, round,
-department, total, reviewer/verifier/scorer, submitter and appellant, appeal count,
+department, total, reviewer/verifier/scorer, submitter and appellant, the department's
+contributors (whoever submitted, withdrew, attached or removed a file, appealed), appeal count,
 per-point scores and deduction reasons, the evidence rows (id, SHA-256, removed or not,
 purpose, scoring point), and the not-involved claims with their rulings. Department totals
 and items-scored counts are rebuilt from the replayed items, each assessment's number of
@@ -114,6 +115,7 @@ FIELD_LABELS = {
     "scored_by_id": "评分人",
     "submitted_by_id": "提交人",
     "appealed_by_id": "申诉人",
+    "contributor_ids": "部门经办人",
     "appeal_count": "申诉次数",
     "submit_due_on": "自评提交截止日",
     "is_submitted_late": "逾期提交",
@@ -273,6 +275,7 @@ class _Trail:
         "appeal_count",
         "appealed_by_id",
         "claims",
+        "contributor_ids",
         "department_id",
         "evidence",
         "is_submitted_late",
@@ -303,6 +306,7 @@ class _Trail:
         self.appeal_count = 0
         self.submitted_by_id: int | None = None
         self.appealed_by_id: int | None = None
+        self.contributor_ids: set[int] = set()
         self.submit_due_on: str | None = None
         self.is_submitted_late = False
         self.scores: dict[str, Decimal] = {}
@@ -317,6 +321,8 @@ class _Trail:
         """Apply one event, as the operation that wrote it changed the rows."""
         if dep is not None:
             self.department_id = dep
+        if action in _CONTRIBUTIONS and actor_id is not None:
+            self.contributor_ids.add(actor_id)
         if action == "evidence_uploaded":
             self.evidence[int(p["evidence_id"])] = {
                 "sha256": p["sha256"],
@@ -385,6 +391,13 @@ def _nothing(t: _Trail, actor_id: int | None, p: Any) -> None:
     return None
 
 
+#: The department's work on an item: its actor is one of the item's contributors
+#: (`workflow.effects.note_contributor`).
+_CONTRIBUTIONS = frozenset(
+    {"submit", "withdraw", "appeal", "evidence_uploaded", "evidence_removed"}
+)
+
+
 _TRANSITIONS: dict[str, Callable[[_Trail, int | None, Any], None]] = {
     "submit": _submit,
     "withdraw": _return,
@@ -410,7 +423,7 @@ _EVENTS_SQL = (
 _ITEMS_SQL = (
     "SELECT id, assessment_id, department_id, state, version, round, total, reviewed_by_id, "
     "verified_by_id, scored_by_id, appeal_count, submit_due_on, is_submitted_late, "
-    "submitted_by_id, appealed_by_id FROM items "
+    "submitted_by_id, appealed_by_id, contributor_ids FROM items "
     "WHERE id >= %s AND id <= %s"
 )
 _SCORES_SQL = (
@@ -487,6 +500,19 @@ def _compare(
         out.append(Difference(item_id, name, _plain(live), _plain(trail), dep))
 
 
+def _ids(value: Any) -> Any:
+    """A JSON array of ids as a sorted list (SQLite hands JSON back as text); anything else
+    as it is, to be named."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return value
+    if isinstance(value, list) and all(isinstance(v, int) for v in value):
+        return sorted(value)
+    return value
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, Decimal):
         return _text_points(value)
@@ -515,7 +541,7 @@ def _reconcile_chunk(fetch: Fetch, low: int, high: int) -> _ChunkResult:
             out.append(Difference(item_id, "item", None, {"state": trail.state}, dep))
             continue
         (_, _, live_dep, state, version, round_, total, reviewed, verified, scored_by,
-         appeals, due_on, late, submitted_by, appealed_by) = live  # fmt: skip
+         appeals, due_on, late, submitted_by, appealed_by, contributors) = live  # fmt: skip
         result.add_department(live_dep, 0, points(total), state == "scored")
         if trail.department_id is not None:
             _compare(out, item_id, dep, "department_id", live_dep, trail.department_id)
@@ -530,6 +556,7 @@ def _reconcile_chunk(fetch: Fetch, low: int, high: int) -> _ChunkResult:
             ("appeal_count", appeals, trail.appeal_count),
             ("submitted_by_id", submitted_by, trail.submitted_by_id),
             ("appealed_by_id", appealed_by, trail.appealed_by_id),
+            ("contributor_ids", _ids(contributors), sorted(trail.contributor_ids)),
             ("submit_due_on", None if due_on is None else str(due_on), trail.submit_due_on),
             ("is_submitted_late", bool(late), trail.is_submitted_late),
         ):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import unicodedata
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, BinaryIO
 
@@ -24,6 +24,7 @@ from scoring.routine import (
     RoutineRules,
     Suggestion,
     count_periods,
+    feeding_kinds,
     parse_period,
     suggest,
 )
@@ -34,7 +35,7 @@ from workflow.audit import record_event
 from workflow.calendar import work_calendar
 from workflow.db import lock_key, lock_row, serialise
 from workflow.errors import BadRequest, Conflict, Forbidden, InvalidValue, NotFound
-from workflow.messages import N_, Term
+from workflow.messages import N_, Phrase, Term
 from workflow.models import (
     Assessment,
     AuditEvent,
@@ -503,7 +504,8 @@ def correct_routine(
             lock=True, other_than=record.id,
         )  # fmt: skip
     session.flush()
-    _tell_scorers(session, watched, record, N_("已更正"), user, now)
+    moved = changes.get("period", (record.period,))  # a period corrected: both are named
+    _tell_scorers(session, watched, record, N_("已更正"), user, now, periods=moved)
     record_event(
         session,
         actor=user,
@@ -514,6 +516,7 @@ def correct_routine(
         comment=text,
         payload={
             "kind": record.kind,
+            "period": record.period,  # as corrected: which period a drift names
             "changes": {k: {"from": a, "to": b} for k, (a, b) in changes.items()},
         },
     )
@@ -666,6 +669,61 @@ REMEDY_TEXTS = {
 REMEDIES = tuple(REMEDY_TEXTS)
 
 
+#: The months and quarters in words (`period_words`), translated where they are shown.
+MONTH_NAMES = (
+    N_("1月"), N_("2月"), N_("3月"), N_("4月"), N_("5月"), N_("6月"),
+    N_("7月"), N_("8月"), N_("9月"), N_("10月"), N_("11月"), N_("12月"),
+)  # fmt: skip
+QUARTER_NAMES = (N_("第一季度"), N_("第二季度"), N_("第三季度"), N_("第四季度"))
+
+
+def period_words(label: str) -> str:
+    """A period as people say it: `2018-03` → 2018年3月 (March 2018), `2018-Q3` →
+    2018年第三季度 (Q3 2018), a `Phrase` translated where it is shown; a label that is no
+    period, as it is."""
+    try:
+        period = parse_period(label)
+    except PeriodError:
+        return label
+    names = MONTH_NAMES if period.months == 1 else QUARTER_NAMES
+    part = names[(period.start_month - 1) // period.months]
+    return Phrase(N_("%(year)s年%(part)s"), {"year": period.year, "part": Term(part)})
+
+
+#: What moved a point's suggestion after its score (`DriftCause.change`), in words.
+DRIFT_CHANGES = {
+    # A record of the period was reviewed, corrected or withdrawn after the score.
+    "record_changed": N_("%(period)s%(kind)s记录有变化"),
+    # The period was still running at the score (not held against the department), has
+    # ended since and falls short of its quota.
+    "period_ended": N_("%(period)s%(kind)s期间已结束且未达要求"),
+}
+
+
+@dataclass(frozen=True, order=True)
+class DriftCause:
+    """Which record kind and period moved a point's suggestion, and how (`DRIFT_CHANGES`)."""
+
+    period: str  # the label: 2018-03, 2018-Q3
+    kind: str
+    change: str
+
+    @property
+    def phrase(self) -> Phrase:
+        """The cause in words: 2018年9月“放管服”信息（月报）记录有变化."""
+        kind = Term(KIND_LABELS.get(self.kind, self.kind))
+        return Phrase(
+            DRIFT_CHANGES[self.change], {"period": period_words(self.period), "kind": kind}
+        )
+
+
+def _joined(phrases: Sequence[str]) -> str:
+    """Phrases one after another (；), each translated where it is shown."""
+    if len(phrases) == 1:
+        return phrases[0]
+    return Phrase(N_("%(first)s；%(rest)s"), {"first": phrases[0], "rest": _joined(phrases[1:])})
+
+
 @dataclass(frozen=True)
 class PointDrift:
     """A routine point whose suggestion is no longer the one its score was given with."""
@@ -677,6 +735,18 @@ class PointDrift:
     suggested_now: Decimal
     #: The score given (None: no score row, which a scored item does not have).
     score: Decimal | None
+    #: Which record kinds and periods moved it (`drift_causes`; empty: not looked for).
+    causes: tuple[DriftCause, ...] = ()
+
+    @property
+    def causes_phrase(self) -> Phrase | None:
+        """What moved it, in words (变化所在：2018年9月“放管服”信息（月报）记录有变化); None
+        without causes."""
+        if not self.causes:
+            return None
+        return Phrase(
+            N_("变化所在：%(causes)s"), {"causes": _joined([c.phrase for c in self.causes])}
+        )
 
 
 @dataclass(frozen=True)
@@ -731,6 +801,98 @@ def drifted_points(
             continue
         if then_value != now_value:
             out.append(PointDrift(code, then_value, now_value, scores.get(code)))
+    return out
+
+
+def suggested_at(event: AuditEvent) -> dt.datetime:
+    """When the suggestions recorded with a score or rescore event were computed: its
+    payload's `suggested_at` (the command's time), else, for events before it was recorded,
+    the event's own time."""
+    try:
+        payload = json.loads(event.payload or "{}")
+        return dt.datetime.fromisoformat(str(payload["suggested_at"]))
+    except (ValueError, TypeError, KeyError):
+        return event.at
+
+
+def drift_causes(
+    assessment: Assessment,
+    drift: Sequence[PointDrift],
+    points: Sequence[ScoringPoint],
+    figures: list[RecordFigure],
+    scored_at: dt.datetime,
+    now: dt.datetime,
+    changed: Iterable[tuple[str, str]] = (),
+) -> list[PointDrift]:
+    """The drift with what moved each point (`PointDrift.causes`), no query: the records
+    changed since the score (`changed`: their (kind, period)) of the kinds that feed the
+    point, and each period of a `share_of_periods` point's kind that was still running when
+    the score's suggestions were computed (`scored_at`, `suggested_at`; not held against the
+    department then), has ended since and falls short of its quota now (`figures`: the
+    department's records now)."""
+    rules = rules_of(assessment)
+    by_code = {p.code: p for p in points}
+    touched = set(changed)
+    out = []
+    for d in drift:
+        spec = rules.suggestions.get(d.code) or {}
+        point = by_code.get(d.code)
+        kinds = feeding_kinds(spec, point.routine if point is not None else None)
+        causes = {DriftCause(period, kind, "record_changed") for kind, period in touched
+                  if kind in kinds}  # fmt: skip
+        kind = str(spec.get("kind") or "")
+        if spec.get("formula", "share_of_periods") == "share_of_periods" and kind in rules.quotas:
+            short = {c.period for c in count_periods(rules, kind, figures, now) if not c.is_met}
+            causes.update(
+                DriftCause(p.label, kind, "period_ended")
+                for p in rules.counted_periods(kind, now)
+                if p.label in short
+                and scored_at < p.ends_at(rules.tz) <= now
+                and (kind, p.label) not in touched
+            )
+        out.append(replace(d, causes=tuple(sorted(causes))))
+    return out
+
+
+#: The routine events that can move a suggestion: a review (a record counts once accepted),
+#: a correction of its period or outcome, a withdrawal. A new record waits for review.
+_MOVING_EVENTS = ("routine_reviewed", "routine_corrected", "routine_withdrawn")
+
+
+def records_changed_since(
+    session: Session,
+    department_id: int,
+    seq: int,
+    records: Sequence[RoutineRecord] = (),
+) -> set[tuple[str, str]]:
+    """The (kind, period) of the department's routine records changed by an event after
+    `seq` (a score's): one query (the events by department and sequence). A corrected
+    period names both; a correction recorded before the events named the record's period
+    takes it from `records` (the loaded ones), else names none."""
+    period_of = {str(r.id): r.period for r in records}
+    out: set[tuple[str, str]] = set()
+    for target, action, payload in session.execute(
+        select(AuditEvent.target_id, AuditEvent.action, AuditEvent.payload).where(
+            AuditEvent.department_id == department_id,
+            AuditEvent.seq > seq,
+            AuditEvent.target_type == "routine",
+            AuditEvent.action.in_(_MOVING_EVENTS),
+        )
+    ):
+        try:
+            p = json.loads(payload or "{}")
+            kind, changes = str(p["kind"]), p.get("changes") or {}
+            if action != "routine_corrected":
+                periods = {p.get("period")}
+            elif "period" in changes:
+                periods = {changes["period"].get("from"), changes["period"].get("to")}
+            elif "outcome" in changes:
+                periods = {p.get("period") or period_of.get(str(target))}
+            else:  # a title or a note: nothing counted moves
+                periods = set()
+        except (ValueError, TypeError, KeyError, AttributeError):
+            continue  # an event this cannot read names no period (the drift still shows)
+        out.update((kind, str(period)) for period in periods if period)
     return out
 
 
@@ -790,6 +952,9 @@ def routine_drift(
     drift = drifted_points(event, current, scores)
     if not drift:
         return None
+    changed = records_changed_since(session, item.department_id, event.seq, records or ())
+    at = suggested_at(event)
+    drift = drift_causes(item.assessment, drift, routine, figures, at, now, changed)
     return RoutineDrift(drift, event.action, event.at, drift_remedy(item, now))
 
 
@@ -929,10 +1094,12 @@ def item_drifts(session: Session, assessment: Assessment, now: dt.datetime) -> d
             p for p in points
             if p.indicator_id == indicator_id and (item_id, p.id) not in upheld
         ]  # fmt: skip
-        current = suggest_points(assessment, mine, figures.get(department_id, []), now)
+        theirs = figures.get(department_id, [])
+        current = suggest_points(assessment, mine, theirs, now)
         event = events.get(item_id)
         drift = drifted_points(event, current, {})
         if drift and event is not None:
+            drift = drift_causes(assessment, drift, mine, theirs, suggested_at(event), now)
             out[item_id] = ItemDrift(item_id, event.seq, drift)
     return out
 
@@ -944,11 +1111,9 @@ Watched = list[tuple[Item, list[ScoringPoint], dict[str, Decimal]]]
 
 
 def _feeding_kinds(assessment: Assessment) -> set[str]:
-    """The record kinds any suggestion counts."""
-    kinds: set[str] = set()
-    for spec in rules_of(assessment).suggestions.values():
-        kinds.update(str(k) for k in (spec.get("kinds") or [spec.get("kind")]) if k)
-    return kinds
+    """The record kinds any suggestion counts (`feeding_kinds` of each rule: a point without
+    a rule has no suggestion for a record to move)."""
+    return {k for spec in rules_of(assessment).suggestions.values() for k in feeding_kinds(spec)}
 
 
 def _watch_scored(session: Session, record: RoutineRecord, now: dt.datetime) -> Watched:
@@ -991,11 +1156,12 @@ def _watch_scored(session: Session, record: RoutineRecord, now: dt.datetime) -> 
 
 def _tell_scorers(
     session: Session, watched: Watched, record: RoutineRecord, what: str, actor: User,
-    now: dt.datetime,
+    now: dt.datetime, *, periods: Sequence[str] = (),
 ) -> None:  # fmt: skip
     """After a record changed: the scorers of each watched item whose suggestion moved (and
     the admins) hear of it, in the same transaction; `what` names the change (a Chinese
-    word, a msgid)."""
+    word, a msgid), `periods` the periods it touched (the record's, by default)."""
+    changed = [(record.kind, period) for period in (periods or (record.period,))]
     if not watched:
         return
     figures = _figures(session, record.assessment_id, record.department_id)
@@ -1012,6 +1178,8 @@ def _tell_scorers(
         if event is None:
             continue
         drift = drifted_points(event, after, scores)
+        at = suggested_at(event)
+        drift = drift_causes(item.assessment, drift, points, figures, at, now, changed)
         notify.routine_basis_changed(
             session, item, record, what, drift, drift_remedy(item, now), actor, now
         )

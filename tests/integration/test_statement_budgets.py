@@ -20,13 +20,14 @@ from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session
 
 from storage.local import LocalStore
-from tests.factories import World, add_evidence, open_appeals
+from tests.factories import World, add_evidence, appealable, open_appeals
 from workflow import actions
 from workflow.db import make_sessionmaker
 from workflow.demo import demo_pdf
 from workflow.evidence import attach_evidence, remove_evidence
 from workflow.models import Assessment, User
 from workflow.read import QueuePage, item_detail, queue_page
+from workflow.users import create_user
 
 TRANSITION_BUDGET = 10
 DETAIL_BUDGET = 6
@@ -130,21 +131,35 @@ def test_every_item_command_within_budget(
     assert costs["review"] == 2, costs
 
 
+def test_a_members_first_file_writes_the_item_once(
+    engine: Engine, session: Session, store: LocalStore, world: World
+) -> None:
+    """The first file a member attaches makes them one of the item's contributors: one UPDATE
+    of the item (its version stays), and none for their next file."""
+    w = world
+    item = w.item(session, w.dep_a, "1")
+    iid, version = item.id, item.version
+    colleague = create_user(session, "member_a2", ["department"], department=w.dep_a)
+    session.commit()
+
+    def upload(name: str) -> Callable[[Session, User], object]:
+        return lambda s, u: attach_evidence(
+            s, store, iid, u, io.BytesIO(demo_pdf(name)), f"{name}.pdf", max_size=1 << 20
+        )
+
+    first = cost(engine, colleague, upload("first"))
+    second = cost(engine, colleague, upload("second"))
+    assert first == second + 1 <= TRANSITION_BUDGET, (first, second)
+    session.expire_all()
+    item = actions.get_item(session, iid)
+    assert item.version == version and item.contributor_ids == [colleague.id]
+
+
 def test_reject_appeal_within_budget(
     engine: Engine, session: Session, store: LocalStore, world: World
 ) -> None:
     w = world
-    item = w.item(session, w.dep_b, "1")
-    add_evidence(session, store, item, w.member_b)
-    actions.submit_item(session, item.id, w.member_b, item.version)
-    actions.review_item(session, item.id, w.reviewer, item.version)
-    actions.verify_item(session, item.id, w.verifier, item.version)
-    actions.score_item(
-        session, item.id, w.scorer, item.version, scores={"1.1": 5, "1.2": 2},
-        deductions={"1.2": "未指定专人"},
-    )  # fmt: skip
-    now = dt.datetime.now(dt.UTC)
-    open_appeals(session, w, now - dt.timedelta(days=1), now + dt.timedelta(days=3))
+    item = appealable(session, store, w, w.item(session, w.dep_b, "1"), w.member_b)
     actions.appeal_item(session, item.id, w.member_b, item.version, "不服")
     session.commit()
     iid, v = item.id, item.version
@@ -227,7 +242,9 @@ def test_a_scored_routine_item_detail_within_budget(
 ) -> None:
     """Whether a scored routine item's suggestions moved since its score (`routine_drift`)
     costs no statement: the history (or, without it, the round's events) brings the score
-    event, and the suggestion is computed from the routine records the detail loads anyway."""
+    event, and the suggestion is computed from the routine records the detail loads anyway.
+    Once it moved, which records changed since costs one (the department's routine events
+    after the score): within the budget either way."""
     from tests.web.test_routine_drift import _scored_with_suggestion
     from workflow.routine import review_routine
 
@@ -241,3 +258,4 @@ def test_a_scored_routine_item_detail_within_budget(
         assert 0 < n <= DETAIL_BUDGET, (history, n)
         drift = item_detail(session, iid, w.scorer, history=history).routine_drift
         assert drift is not None and [d.code for d in drift.points] == ["9.1"]
+        assert [(c.kind, c.period) for c in drift.points[0].causes] == [("monthly_info", "2018-09")]

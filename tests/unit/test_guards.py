@@ -121,6 +121,16 @@ def test_office_actions_refuse_the_own_department_and_the_wrong_role() -> None:
     assert fire(ItemFlow(item(State.SUBMITTED), ctx(REVIEWER)), "review") == State.REVIEWED
 
 
+def test_office_actions_refuse_every_contributor_of_the_department() -> None:
+    """Anyone on the item's `contributor_ids` (a past submitter, an uploader, the appellant),
+    now of the office and of no department, is refused; an office user not on it is not."""
+    worked = item(State.SUBMITTED, contributor_ids=[REVIEWER.id, 99])
+    assert refusal(worked, ctx(REVIEWER), "review") == (Forbidden, "own_submission")
+    assert allowed_actions(worked, ctx(REVIEWER)) == []
+    assert fire(ItemFlow(item(State.SUBMITTED, contributor_ids=[99]), ctx(REVIEWER)),
+                "review") == State.REVIEWED  # fmt: skip
+
+
 def test_return_needs_a_reason_and_a_verifier_only_after_review() -> None:
     assert refusal(item(State.SUBMITTED), ctx(REVIEWER), "return") == (
         InvalidValue, "reason_required"

@@ -13,6 +13,7 @@ from scoring.routine import (
     RecordFigure,
     RoutineRules,
     count_periods,
+    feeding_kinds,
     parse_period,
     period_of,
     suggest,
@@ -193,3 +194,64 @@ def test_a_running_month_is_not_held_against_the_department() -> None:
     # After the year, the unmet December counts: 4 of 5.
     s = suggest(RULES, "9.1", Decimal(8), met, END)
     assert s is not None and s.points == Decimal("6.40")
+
+
+def test_one_choice_of_the_kinds_a_rule_counts() -> None:
+    """`kinds`, else `kind`, else the point's own kind (the evidence of a point without a
+    rule); the item's evidence and the watch over scored items read the same answer."""
+    assert feeding_kinds(CONFIG["suggestion"]["10.1"], "task") == ["meeting", "inspection", "task"]
+    assert feeding_kinds({"kind": "monthly_info", "kinds": []}, "task") == ["monthly_info"]
+    assert feeding_kinds({"formula": "share_completed"}, "quarterly_case") == ["quarterly_case"]
+    assert feeding_kinds(None, "quarterly_case") == ["quarterly_case"]
+    assert feeding_kinds({"formula": "share_completed"}) == []
+
+
+def test_the_engine_and_the_watch_share_the_choice_of_kinds() -> None:
+    """`pipeline.routine_kinds` (a point's evidence) and the kinds `routine` watches for
+    scored items (every rule's) are the same function's answers."""
+    from workflow.models import Assessment, ScoringPoint
+    from workflow.pipeline import routine_kinds
+    from workflow.routine import _feeding_kinds
+
+    assessment = Assessment(routine_config=CONFIG, timezone="Asia/Shanghai", year=2018)
+    points = {
+        code: ScoringPoint(code=code, routine=kind)
+        for code, kind in (("9.1", "monthly_info"), ("9.2", "quarterly_case"), ("10.1", "task"),
+                           ("9.3", "quarterly_case"))
+    }  # fmt: skip
+    ruled = {k for code in CONFIG["suggestion"] for k in routine_kinds(assessment, points[code])}
+    assert _feeding_kinds(assessment) == ruled == {
+        "monthly_info", "quarterly_case", "meeting", "inspection", "task"
+    }  # fmt: skip
+    assert routine_kinds(assessment, points["9.3"]) == ["quarterly_case"]  # no rule: its own
+    assert routine_kinds(assessment, ScoringPoint(code="1.1", routine=None)) == []
+
+
+def test_a_drift_names_the_record_kinds_and_periods_that_moved_it() -> None:
+    """Scored on 5 December with August to November met: a September record changed since
+    (of the point's kind; a meeting is not), and December ended short of its quota."""
+    from workflow.models import Assessment, ScoringPoint
+    from workflow.routine import DriftCause, PointDrift, drift_causes, period_words
+
+    assert (str(period_words("2018-03")), str(period_words("2018-Q3"))) == (
+        "2018年3月", "2018年第三季度"
+    )  # fmt: skip
+    assert period_words("2018-13") == "2018-13"  # no period: as it is
+    assessment = Assessment(routine_config=CONFIG, timezone="Asia/Shanghai", year=2018)
+    point = ScoringPoint(code="9.1", routine="monthly_info", max_points=Decimal(8))
+    drift = [PointDrift("9.1", Decimal("8.00"), Decimal("6.40"), Decimal("8.00"))]
+    met = [RecordFigure("monthly_info", f"2018-{m:02d}", "accepted", False) for m in
+           (8, 8, 9, 9, 10, 10, 11, 11)]  # fmt: skip
+    changed = [("monthly_info", "2018-09"), ("meeting", "2018-09")]
+    (moved,) = drift_causes(assessment, drift, [point], met, utc(2018, 12, 5), END, changed)
+    assert moved.causes == (
+        DriftCause("2018-09", "monthly_info", "record_changed"),
+        DriftCause("2018-12", "monthly_info", "period_ended"),
+    )
+    assert str(moved.causes_phrase) == (
+        "变化所在：2018年9月“放管服”信息（月报）记录有变化；"
+        "2018年12月“放管服”信息（月报）期间已结束且未达要求"
+    )
+    # Scored after December ended: its end moved nothing.
+    (later,) = drift_causes(assessment, drift, [point], met, utc(2019, 1, 5), END)
+    assert later.causes == () and later.causes_phrase is None

@@ -3,9 +3,9 @@
 Indicator 9's points are scored from the routine records (9.1: ≥ 2 monthly reports a month,
 August to December 2018). When the office rejects, corrects or withdraws a record after the
 item was scored and the suggestion moves, the item page (office and department), the API's
-item detail and a notification to the scorer and the admins say so; nothing changes silently.
-Time alone moves it too (a counting period running at scoring ends): the daily reminders tell
-that once.
+item detail and a notification to the scorer and the admins say so, naming the record kind
+and period that moved it; nothing changes silently. Time alone moves it too (a counting
+period running at scoring ends): the daily reminders tell that once, naming the period.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from workflow.models import Item, Notification, OutboxMessage, RoutineRecord, ut
 from workflow.notify import set_preferences
 from workflow.read import item_detail
 from workflow.routine import (
+    DriftCause,
     correct_routine,
     review_routine,
     submit_routine,
@@ -45,6 +46,8 @@ from workflow.users import issue_token
 Login = Callable[[str], FlaskClient]
 NOTICE = "评分后平时考核记录有变化"
 DRIFT = "9.1 评分时建议 3.20，现建议 1.60，已评 3.20"
+SEPTEMBER = "2018年9月“放管服”信息（月报）记录有变化"
+SEPTEMBER_EN = "“Fang-Guan-Fu” information (monthly report), September 2018: a record changed"
 
 
 def _report(session: Session, store: LocalStore, w: World, period: str, title: str) -> int:
@@ -125,6 +128,7 @@ def test_a_rejected_record_after_scoring_is_told_on_the_page_the_api_and_the_inb
 
     page = text(login("scorer").get(f"/review/items/{item.id}"))
     assert NOTICE in page and DRIFT in page
+    assert f"{DRIFT}（变化所在：{SEPTEMBER}）" in page  # which record kind and period
     assert "考核结果公示后部门可提出申诉" in page  # not yet published: what the office can do
     office = text(login("admin").get(f"/review/items/{item.id}"))
     assert DRIFT in office
@@ -150,19 +154,26 @@ def test_a_rejected_record_after_scoring_is_told_on_the_page_the_api_and_the_inb
     drift = body["routine_drift"]
     assert drift["action"] == "score" and drift["remedy"] == "after_publication"
     assert drift["points"] == [
-        {"code": "9.1", "suggested_then": "3.20", "suggested_now": "1.60", "score": "3.20"}
-    ]
+        {
+            "code": "9.1", "suggested_then": "3.20", "suggested_now": "1.60", "score": "3.20",
+            "causes": [{"kind": "monthly_info", "period": "2018-09", "change": "record_changed"}],
+        }
+    ]  # fmt: skip
 
     # The scorer and the admins are told, in the transaction of the rejection; nobody else.
     told = _messages(session, item)
     assert sorted(n.user_id for n in told) == sorted([w.scorer.id, w.admin.id])
     assert all(DRIFT in n.body and "九月" not in n.title for n in told)
+    assert all(f"变化所在：{SEPTEMBER}" in n.body and "2018年9月 已退回" in n.body for n in told)
     assert told[0].body_i18n is not None and told[0].link == f"/review/items/{item.id}"
     scorer = login("scorer")
     scorer.set_cookie("lang", "en")  # stored as msgids: read in the reader's language
     english = text(scorer.get("/me/messages"))
     assert "9.1 suggested 3.20 when scored, now 1.60; scored 3.20" in english
-    assert DRIFT not in english
+    assert f"What changed: {SEPTEMBER_EN}" in english
+    assert DRIFT not in english and "2018年9月" not in english
+    page = text(scorer.get(f"/review/items/{item.id}"))
+    assert f"(What changed: {SEPTEMBER_EN})" in page and SEPTEMBER not in page
 
     # Accepted again: the suggestion is back to what the score was given with.
     again = reviewer.post(f"/review/routine/{ids['九月二']}/review", data={"status": "accepted"})
@@ -248,14 +259,20 @@ def test_a_counting_period_that_ended_after_scoring_is_told_once(
     told = _messages(session, item)
     assert sorted(n.user_id for n in told) == sorted([w.scorer.id, w.admin.id])
     line = f"9.1 评分时建议 {before['9.1']}，现建议 3.20，已评 {before['9.1']}"
+    december = "变化所在：2018年12月“放管服”信息（月报）期间已结束且未达要求"
     for note in told:
-        assert ENDED in note.title and line in note.body
+        assert ENDED in note.title and f"{line}\n{december}" in note.body
         assert "平时考核记录没有变化" in note.body and note.link == f"/review/items/{item.id}"
         assert note.body_i18n is not None and note.dedup_key is not None
     scorer = login("scorer")
     scorer.set_cookie("lang", "en")  # stored as msgids: read in the reader's language
     english = text(scorer.get("/me/messages"))
     assert "counting period" in english and ENDED not in english
+    assert "December 2018: the period has ended short of its quota" in english
+    # The item page names the period too: no record changed, December ended.
+    drift = item_detail(session, item.id, w.scorer).routine_drift
+    assert drift is not None
+    assert drift.points[0].causes == (DriftCause("2018-12", "monthly_info", "period_ended"),)
 
     # The next day, and a second run the same day: the same drift is not told again.
     _remind(engine, dt.date(2019, 1, 3))
@@ -343,3 +360,40 @@ def test_two_reminder_runs_at_once_tell_a_drift_once_and_both_finish(
         assert other.notifications == 0 and other.digests == 0  # the same day: all written
     else:  # its own day's reminders are written, not lost to the first run's drift key
         assert len(second_days) == len(first_days) == other.notifications
+
+
+def test_a_corrected_task_names_its_periods(
+    session: Session, world: World, store: LocalStore
+) -> None:
+    """Item 10 (10.1: the share of tasks completed) scored with a meeting done in September;
+    the office corrects it to missed (the suggestion moves: told, naming September), then to
+    October (the suggestion stays: not told again). The page names both periods."""
+    w = world
+    meeting = submit_routine(
+        session, store, w.assessment, w.reviewer, kind="meeting", period="2018-09",
+        title="推进会", stream=None, filename=None, department_id=w.dep_a.id, max_size=1 << 20,
+    )  # fmt: skip
+    review_routine(session, meeting.id, w.reviewer, "accepted")
+    item = w.item(session, w.dep_a, "10")
+    actions.submit_item(session, item.id, w.member_a, item.version)
+    actions.review_item(session, item.id, w.reviewer, item.version)
+    actions.verify_item(session, item.id, w.verifier, item.version)
+    actions.score_item(session, item.id, w.scorer, item.version, scores={"10.1": "5.00"})
+    assert item_detail(session, item.id, w.scorer).routine_drift is None
+
+    correct_routine(session, meeting.id, w.reviewer, reason="实际缺席", outcome="missed")
+    told = _messages(session, item)
+    assert len(told) == 2 and all(
+        "10.1 评分时建议 5.00，现建议 0.00，已评 5.00\n变化所在：2018年9月参会情况记录有变化"
+        in n.body
+        for n in told
+    )
+    correct_routine(session, meeting.id, w.reviewer, reason="月份登记错误", period="2018-10")
+    session.commit()
+    assert len(_messages(session, item)) == 2  # the suggestion did not move again
+    drift = item_detail(session, item.id, w.scorer).routine_drift
+    assert drift is not None and [d.code for d in drift.points] == ["10.1"]
+    assert drift.points[0].causes == (
+        DriftCause("2018-09", "meeting", "record_changed"),
+        DriftCause("2018-10", "meeting", "record_changed"),
+    )

@@ -133,6 +133,9 @@ def _drift_body(detail: ItemDetail) -> dict[str, Any] | None:
                 "suggested_then": points(d.suggested_then),
                 "suggested_now": points(d.suggested_now),
                 "score": points(d.score),
+                "causes": [
+                    {"kind": c.kind, "period": c.period, "change": c.change} for c in d.causes
+                ],
             }
             for d in drift.points
         ],

@@ -641,6 +641,24 @@ class CheckResult(CheckPoint):
     note: str | None
 
 
+class RoutineDriftCause(Out):
+    """A record kind and period that moved a sub-item's suggestion after its score."""
+
+    kind: RoutineKind
+    period: Annotated[str, Field(description="the period: `2018-03` or `2018-Q3`")]
+    change: Annotated[
+        str,
+        Field(
+            description=(
+                "`record_changed`: a record of the period was reviewed, corrected or "
+                "withdrawn after the score; `period_ended`: the period was still running at "
+                "the score and has ended since, short of its quota"
+            ),
+            json_schema_extra={"enum": ["record_changed", "period_ended"]},
+        ),
+    ]
+
+
 class RoutineDriftPoint(Out):
     """A routine-fed sub-item whose suggested score changed since it was scored."""
 
@@ -650,6 +668,10 @@ class RoutineDriftPoint(Out):
     ]
     suggested_now: Annotated[Points, Field(description="the suggestion the records give now")]
     score: Annotated[Points | None, Field(description="the score given")]
+    causes: Annotated[
+        list[RoutineDriftCause],
+        Field(description="which record kinds and periods moved it (empty: none found)"),
+    ]
 
 
 class RoutineDrift(Out):

@@ -152,6 +152,7 @@ PAYLOAD_LABELS = {
     "user_id": N_("用户编号"),
     "token_id": N_("令牌编号"),
     "expires_at": N_("到期时间"),
+    "suggested_at": N_("建议分计算时间"),
     "token_sha256": N_("令牌指纹（SHA-256）"),
     "password_sha256": N_("密码指纹（SHA-256）"),
     "job_id": N_("任务编号"),

@@ -115,6 +115,14 @@ def stored_text(text: object, written: str | None) -> str:
         return written or ""
 
 
+def phrase_text(text: object) -> str:
+    """A `Phrase` (a msgid with its parameters, made by the engine) in the page's language; any
+    other text as it is."""
+    if not isinstance(text, str):
+        return "" if text is None else str(text)
+    return stored_text(messages.stored(text), text)
+
+
 def init_i18n(app: Flask) -> None:
     """Set up Flask-Babel with the portal's catalogs and the language switch."""
     babel.init_app(
@@ -126,4 +134,5 @@ def init_i18n(app: Flask) -> None:
     messages.set_translator(translate_message)
     storage_errors.set_translator(translate_message)
     app.add_template_global(stored_text, "stored_text")
+    app.add_template_filter(phrase_text, "phrase")
     app.register_blueprint(bp)
