@@ -442,7 +442,8 @@ def import_shipped(session: Session, *, actor: User | None = None) -> list[Saved
 
 
 def import_file(session: Session, path: Path, *, actor: User | None, origin: str = "cli") -> Saved:
-    """Store one scheme file; refused like any other source (placed problems)."""
+    """Store one scheme file, YAML or JSON (read as YAML, of which it is a part); refused like
+    any other source (placed problems)."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -451,7 +452,15 @@ def import_file(session: Session, path: Path, *, actor: User | None, origin: str
         data = read_yaml(text)
     except SchemeError as exc:
         raise refusal(exc) from None
-    saved = save_scheme(session, data, actor=actor, source=text, origin=origin, name=path.name)
+    saved = save_scheme(
+        session,
+        data,
+        actor=actor,
+        source=text,
+        source_format="json" if path.suffix.lower() == ".json" else "yaml",
+        origin=origin,
+        name=path.name,
+    )
     assessment = session.execute(
         select(Assessment).where(
             Assessment.code == saved.record.code, Assessment.scheme_id.is_(None)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import yaml
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
@@ -173,6 +177,39 @@ def test_assessments_create_command(app: Flask, session: Session, cast: Cast) ->
     session.expire_all()
     made = session.execute(select(Assessment).where(Assessment.year == 2019)).scalar_one()
     assert made.result_document_no == "蛟市职转办〔2020〕2号（示例）" and made.scheme_id is not None
+
+
+def test_assessments_create_takes_a_json_scheme_file_and_names_a_missing_one(
+    app: Flask, session: Session, cast: Cast, tmp_path: Path
+) -> None:
+    """`--scheme FILE_OR_CODE`: a file is any file (JSON as well as YAML, as `POST /schemes`
+    and `schemes import` take); a file name that is not there is said so, not looked up as
+    a code ("考核方案不存在")."""
+    runner = app.test_cli_runner()
+    data = yaml.safe_load(Path("schemes/jiaohe-2019-示例.yaml").read_text("utf-8"))
+    scheme = tmp_path / "2019.json"
+    scheme.write_text(json.dumps(data, ensure_ascii=False, default=str), encoding="utf-8")
+    for missing in (
+        str(tmp_path / "无此文件.yaml"),
+        str(tmp_path / "无此文件.json"),
+        str(tmp_path),
+    ):
+        refused = runner.invoke(
+            args=["assessments", "create", "--scheme", missing, "--year", "2019",
+                  "--document-no", "蛟市职转办〔2020〕2号"],
+        )  # fmt: skip
+        assert refused.exit_code == 1 and f"找不到方案文件：{missing}" in refused.output
+    made = runner.invoke(
+        args=["assessments", "create", "--scheme", str(scheme), "--year", "2019",
+              "--document-no", "蛟市职转办〔2020〕2号"],
+    )  # fmt: skip
+    assert made.exit_code == 0, made.output
+    assert "已创建 2019 年度考核" in made.output
+    session.expire_all()
+    stored = session.execute(
+        select(StoredScheme).where(StoredScheme.code == data["code"])
+    ).scalar_one()
+    assert stored.source_format == "json" and stored.frozen_at is not None
 
 
 def test_two_units_of_one_name_are_refused_clearly_and_nothing_is_made(

@@ -33,3 +33,82 @@ def test_document_matches_the_routes(app: Flask) -> None:
 def test_document_is_served(client: FlaskClient) -> None:
     doc = client.get("/api/v1/openapi.json").get_json()
     assert doc["components"]["schemas"]["TransitionBody"]["additionalProperties"] is False
+
+
+#: Every operation ../shared/API.md names (both rounds), as the document spells its path.
+CONTRACT_OPERATIONS = {
+    ("post", "/api/v1/tokens"),
+    ("get", "/api/v1/me"),
+    ("get", "/api/v1/assessments"),
+    ("get", "/api/v1/assessments/{aid}"),
+    ("get", "/api/v1/assessments/{aid}/items"),
+    ("get", "/api/v1/items/{iid}"),
+    ("post", "/api/v1/items/{iid}/evidence"),
+    ("delete", "/api/v1/evidence/{eid}"),
+    ("get", "/api/v1/evidence/{eid}/content"),
+    ("post", "/api/v1/items/{iid}/transitions"),
+    ("get", "/api/v1/items/{iid}/history"),
+    ("get", "/api/v1/audit/events"),
+    ("get", "/api/v1/audit/verify"),
+    ("get", "/api/v1/assessments/{aid}/results"),
+    ("get", "/api/v1/assessments/{aid}/departments/{did}/notice.docx"),
+    ("post", "/api/v1/assessments/{aid}/departments/{did}/notices"),
+    ("get", "/api/v1/assessments/{aid}/summary.docx"),
+    ("post", "/api/v1/assessments/{aid}/routine"),
+    ("get", "/api/v1/assessments/{aid}/departments/{did}/routine"),
+    ("post", "/api/v1/routine/{rid}/review"),
+    ("post", "/api/v1/assessments/{aid}/publish"),
+    ("post", "/api/v1/assessments/{aid}/reopen"),
+    ("post", "/api/v1/bulk-transitions"),
+    ("get", "/api/v1/units"),
+    ("post", "/api/v1/units/changes"),
+    ("get", "/api/v1/units/{uid}/history"),
+    ("post", "/api/v1/schemes"),
+    ("post", "/api/v1/schemes/import-docx"),
+    ("post", "/api/v1/assessments"),
+    ("get", "/api/v1/assessments/{aid}/calendar"),
+    ("get", "/api/v1/me/notifications"),
+    ("post", "/api/v1/me/notifications/{nid}/read"),
+    ("get", "/api/v1/me/notification-preferences"),
+    ("put", "/api/v1/me/notification-preferences"),
+    ("get", "/api/v1/verify/{code}"),
+    ("get", "/api/v1/assessments/{aid}/results.xlsx"),
+    ("get", "/api/v1/assessments/{aid}/matrix.xlsx"),
+    ("get", "/api/v1/audit/events.xlsx"),
+}
+#: The files whose answer carries their SHA-256 as ETag (and a 304 for If-None-Match).
+DOWNLOADS = (
+    "/api/v1/evidence/{eid}/content",
+    "/api/v1/assessments/{aid}/departments/{did}/notice.docx",
+    "/api/v1/assessments/{aid}/summary.docx",
+    "/api/v1/notices/{nid}",
+    "/api/v1/jobs/{jid}/download",
+)
+
+
+def test_every_operation_the_contract_names_keeps_its_name(app: Flask) -> None:
+    """ "An endpoint that the contract names keeps that name": each is in the document, with
+    the headers and the required fields the contract names."""
+    with app.app_context():
+        doc = openapi_document()
+    paths = doc["paths"]
+    documented = {(m, p) for p, ops in paths.items() for m in ops}
+    assert documented >= CONTRACT_OPERATIONS, CONTRACT_OPERATIONS - documented
+
+    def headers(path: str, method: str) -> set[str]:
+        params = paths[path][method].get("parameters", [])
+        return {p["name"] for p in params if p["in"] == "header"}
+
+    assert "Idempotency-Key" in headers("/api/v1/items/{iid}/transitions", "post")
+    assert "Idempotency-Key" in headers("/api/v1/bulk-transitions", "post")
+    for path in DOWNLOADS:
+        assert "If-None-Match" in headers(path, "get"), path
+        assert "304" in paths[path]["get"]["responses"], path
+    schemas = doc["components"]["schemas"]
+    assert schemas["PublishBody"]["required"] == ["days"]  # `{"days"}`: not optional
+    assert {"action", "version"} <= set(schemas["TransitionBody"]["required"])
+    assert set(schemas["BulkBody"]["properties"]) >= {"action", "items", "comment", "dry_run"}
+    for model, money in (("NoticeVersion", ("total", "converted")), ("ResultRow", ("total",))):
+        for field in money:  # scores and totals: decimal strings with two places
+            text = str(schemas[model]["properties"][field])
+            assert "[0-9]{2}" in text, (model, field, text)

@@ -134,6 +134,20 @@ def test_word_import_answers_a_draft_not_stored(
         headers=cast.headers("admin"),
     )
     assert not_docx.status_code == 422 and error_code(not_docx) == "not_a_docx"
+    # As every upload: a field it does not take, or a second file, is named, never dropped.
+    for extra in ({"year": "2019"}, {"file2": (io.BytesIO(b"x"), "b.docx")}):
+        odd = client.post(
+            "/api/v1/schemes/import-docx",
+            data={"file": (io.BytesIO(build_docx()), "细则.docx"), **extra},
+            headers=cast.headers("admin"),
+        )
+        assert odd.status_code == 400 and error_code(odd) == "unknown_field", extra
+    two = client.post(
+        "/api/v1/schemes/import-docx",
+        data={"file": [(io.BytesIO(build_docx()), "一.docx"), (io.BytesIO(b"x"), "二.docx")]},
+        headers=cast.headers("admin"),
+    )
+    assert two.status_code == 400 and error_code(two) == "one_file_only"
     assert (
         client.post(
             "/api/v1/schemes/import-docx",

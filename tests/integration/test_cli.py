@@ -181,3 +181,27 @@ def test_init_stores_the_shipped_schemes_and_the_schemes_commands(
     edited.write_text(bad.read_text("utf-8").replace("total_points: 90", "total_points: 100"))
     ok = runner.invoke(args=["schemes", "import", str(edited)])
     assert ok.exit_code == 0 and "bad-2018 第 1 版" in ok.output
+
+
+def test_contract_commands_refuse_in_words_not_tracebacks(
+    app: Flask, engine: Engine, tmp_path: Path
+) -> None:
+    """A year without an assessment is named; an output place that cannot be written is an
+    error message with exit 1, never a Python traceback."""
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["init"]).exit_code == 0
+    blocked = tmp_path / "a-file"
+    blocked.write_text("x")
+    for args, said in (
+        (["notices", "1999", "--out", str(tmp_path / "n")], "没有 1999 年度的考核"),
+        (["archive", "1999", "城管局", "--out", str(tmp_path / "a.zip")], "没有 1999 年度的考核"),
+        (["audit", "checkpoint", "--out", str(blocked / "cp.json")], "无法写入检查点文件"),
+        (["schemes", "diff", "无此方案"], "考核方案不存在"),
+    ):
+        result = runner.invoke(args=args)
+        assert result.exit_code == 1, (args, result.output)
+        assert said in result.output and "Traceback" not in result.output, result.output
+        assert not isinstance(result.exception, OSError | LookupError), result.exception
+    # `notices YEAR --out DIR` into a place that is no folder: refused before anything is issued.
+    out = runner.invoke(args=["notices", "2018", "--out", str(blocked / "notices")])
+    assert out.exit_code == 1 and "无法创建输出目录" in out.output, out.output

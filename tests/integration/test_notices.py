@@ -579,8 +579,16 @@ def test_endpoints_over_http(session: Session, store: LocalStore, world: World, 
     assert page["notices"][1]["total"] == "97.50" and page["notices"][1]["issued_by"] == "scorer"
     assert client.get(issue_url, headers=heads["member_b"]).status_code == 404
     page = client.get(f"{issue_url}?limit=1", headers=heads["reviewer"]).get_json()
-    assert [n["version"] for n in page["notices"]] == [1] and page["next_cursor"] == "1"
+    assert [n["version"] for n in page["notices"]] == [1] and page["next_cursor"] is not None
+    rest = client.get(
+        f"{issue_url}?limit=1&cursor={page['next_cursor']}", headers=heads["reviewer"]
+    )
+    assert [n["version"] for n in rest.get_json()["notices"]] == [2]
+    assert rest.get_json()["next_cursor"] is None
     assert client.get(f"{issue_url}?limit=x", headers=heads["reviewer"]).status_code == 400
+    # The version the department holds (its ETag, the SHA-256) is not sent again.
+    held = client.get(url, headers={**heads["member_a"], "If-None-Match": own.headers["ETag"]})
+    assert held.status_code == 304 and held.data == b"" and held.headers["X-Notice-Version"] == "2"
     version = client.get(final["url"], headers=heads["auditor"])
     assert version.status_code == 200 and version.data == own.data
     assert client.get(final["url"], headers=heads["member_b"]).status_code == 404

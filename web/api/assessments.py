@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import selectinload
 
 from web.api import schemas as s
@@ -40,6 +40,8 @@ from workflow.spreadsheets import xlsx_bytes
 from workflow.states import State
 
 AID = f"<int(max={MAX_ID}):aid>"
+#: The list's cursor packs (year, id) into one number: year × 2³² + id (ids are 32-bit).
+ASSESSMENT_KEY = 2**32
 
 
 def get_assessment(aid: int) -> Assessment:
@@ -94,17 +96,32 @@ def item_summary(item: Item, *, hide_scores: bool = False) -> dict[str, Any]:
 @bp.get("/assessments")
 @contract("assessments", query=s.Page, ok={200: (s.AssessmentList, "The assessments.")})
 def list_assessments() -> Response:
-    """List the assessments, newest year first (any user)."""
+    """List the assessments, newest year first (any user).
+
+    "Newest" is by year, as everywhere else (`GET /me`'s department, the commands' default
+    year): a year entered late (say 2017 after 2019) stands after the years that follow it.
+    Keyset pages on (year, id); the cursor carries both.
+    """
     api_user()
     limit = query_limit()
     after = decode_cursor("assessment")
-    stmt = select(Assessment).order_by(Assessment.id.desc()).limit(limit + 1)
+    stmt = (
+        select(Assessment).order_by(Assessment.year.desc(), Assessment.id.desc()).limit(limit + 1)
+    )
     if after is not None:
-        stmt = stmt.where(Assessment.id < after)
+        year, last_id = divmod(after, ASSESSMENT_KEY)
+        stmt = stmt.where(
+            or_(
+                Assessment.year < year,
+                and_(Assessment.year == year, Assessment.id < last_id),
+            )
+        )
     rows = list(get_db().execute(stmt).scalars())
     more = len(rows) > limit
     rows = rows[:limit]
-    next_cursor = encode_cursor("assessment", rows[-1].id) if more and rows else None
+    next_cursor = None
+    if more and rows:
+        next_cursor = encode_cursor("assessment", rows[-1].year * ASSESSMENT_KEY + rows[-1].id)
     return json_response(
         {"assessments": [assessment_body(a) for a in rows], "next_cursor": next_cursor}
     )

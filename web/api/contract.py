@@ -93,6 +93,8 @@ XLSX = File(
     "The .xlsx file; Content-Disposition carries its name.",
 )
 ANY_FILE = File("*/*", "The file's bytes; Content-Disposition carries the name.")
+#: A file's answer when `If-None-Match` named its ETag (the recorded SHA-256): no body.
+NOT_MODIFIED = (None, "Not modified: `If-None-Match` named this file's ETag; no body.")
 
 #: What the path parameters are (spectree reads their types from the URL converters).
 PATH_PARAMETERS: dict[str, dict[str, Any]] = {

@@ -29,9 +29,9 @@ from web.api.common import (
     query_limit,
     refuse_unknown_parts,
 )
-from web.api.contract import ANY_FILE, contract, parse_body
+from web.api.contract import ANY_FILE, NOT_MODIFIED, contract, parse_body
 from web.auth import api_user
-from web.common.stored_files import open_as_recorded
+from web.common.stored_files import etag_of, open_as_recorded, unchanged_answer
 from web.db import discard_on_error, get_db
 from workflow.actions import (
     TransitionRequest,
@@ -227,18 +227,27 @@ def delete_evidence(eid: int) -> Response:
 
 
 @bp.get(f"/evidence/{EID}/content")
-@contract("evidence", ok={200: ANY_FILE}, errors=(404, 409))
+@contract(
+    "evidence",
+    headers=s.ConditionalHeaders,
+    ok={200: ANY_FILE, 304: NOT_MODIFIED},
+    errors=(404, 409),
+)
 def evidence_content(eid: int) -> Response:
     """Stream an evidence file as an attachment with its original name.
 
     409 `object_altered` when the stored file no longer matches the SHA-256 and size recorded
-    at upload: it is withheld, never served as the file the department submitted.
+    at upload: it is withheld, never served as the file the department submitted. 304 when
+    `If-None-Match` names its `ETag` (the SHA-256): the caller holds the file already.
     """
     user = api_user()
     db = get_db()
     row = get_readable_evidence(db, eid, user)
     if row.removed_at is not None and not can_read_all(user):
         raise NotFound("材料不存在或已删除", code="evidence_not_found")
+    unchanged = unchanged_answer(row.sha256)
+    if unchanged is not None:
+        return unchanged
     store: ObjectStore = current_app.extensions["store"]
     try:
         reader = open_as_recorded(store, row, "evidence")
@@ -252,7 +261,7 @@ def evidence_content(eid: int) -> Response:
     response.headers["Content-Disposition"] = content_disposition(row.filename)
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Cache-Control"] = "private, no-store"
-    response.headers["ETag"] = f'"{row.sha256}"'
+    response.headers["ETag"] = etag_of(row.sha256)
     return response
 
 

@@ -18,10 +18,11 @@ from storage.errors import ObjectNotFound
 from web.api import schemas as s
 from web.api.blueprint import bp
 from web.api.common import decode_cursor, encode_cursor, json_response, query_limit
-from web.api.contract import TEXT, XLSX, ZIP, contract, parse_body
+from web.api.contract import NOT_MODIFIED, TEXT, XLSX, ZIP, contract, parse_body
 from web.auth import api_user
 from web.common.ids import MAX_ID
 from web.common.notice_files import app_store
+from web.common.stored_files import etag_of, unchanged_answer
 from web.db import get_db
 from web.tasks import enqueue_after_commit
 from workflow import jobs
@@ -107,13 +108,22 @@ def get_job(jid: int) -> Response:
 
 
 @bp.get(f"/jobs/{JID}/download")
-@contract("jobs", ok={200: (ZIP, XLSX, TEXT)}, errors=(404, 409))
+@contract(
+    "jobs",
+    headers=s.ConditionalHeaders,
+    ok={200: (ZIP, XLSX, TEXT), 304: NOT_MODIFIED},
+    errors=(404, 409),
+)
 def download_job(jid: int) -> Response:
-    """The finished job's file (409 `job_not_done` before)."""
+    """The finished job's file (409 `job_not_done` before; 304 for `If-None-Match`)."""
     try:
         job, reader = jobs.open_result(get_db(), app_store(), api_user(), jid)
     except ObjectNotFound as exc:
         raise NotFound("任务结果文件缺失，请重新运行", code="job_not_found") from exc
+    unchanged = unchanged_answer(job.sha256) if job.sha256 else None
+    if unchanged is not None:  # the caller holds this file (If-None-Match): not sent again
+        reader.close()
+        return unchanged
     content_type = {
         "zip": "application/zip",
         "xlsx": XLSX.content_type,
@@ -123,6 +133,7 @@ def download_job(jid: int) -> Response:
     response.call_on_close(reader.close)
     response.headers["Content-Disposition"] = content_disposition(job.filename or f"job-{job.id}")
     response.headers["Content-Length"] = str(job.size)
-    response.headers["ETag"] = f'"{job.sha256}"'
+    if job.sha256:
+        response.headers["ETag"] = etag_of(job.sha256)
     response.headers["Cache-Control"] = "private, no-store"
     return response

@@ -9,11 +9,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, request
 
 from web.api import schemas as s
-from web.api.common import MAX_ID, json_response
-from web.api.contract import DOCX, PDF, contract, parse_body
+from web.api.common import (
+    MAX_ID,
+    decode_cursor,
+    encode_cursor,
+    json_response,
+    query_limit,
+)
+from web.api.contract import DOCX, NOT_MODIFIED, PDF, contract, parse_body
 from web.auth import api_user
 from web.common.notice_files import (
     app_store,
@@ -25,7 +31,7 @@ from web.common.notice_files import (
 from web.db import get_db
 from web.limits import limiter
 from workflow.audit import format_time
-from workflow.errors import BadRequest, NotFound
+from workflow.errors import NotFound
 from workflow.models import Assessment, Department, Notice
 from workflow.notices import (
     NOTICE,
@@ -47,9 +53,6 @@ bp = Blueprint("notices", __name__, url_prefix="/api/v1")
 AID = f"<int(max={MAX_ID}):aid>"
 DID = f"<int(max={MAX_ID}):did>"
 NID = f"<int(max={MAX_ID}):nid>"
-
-DEFAULT_LIMIT = 50
-MAX_LIMIT = 500
 
 
 def _assessment(aid: int) -> Assessment:
@@ -86,25 +89,6 @@ def _describe(row: Notice) -> dict[str, Any]:
     }
 
 
-def _int_arg(name: str, default: int, low: int, high: int) -> int:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise BadRequest(
-            "参数 %(name)s 须为整数", code="bad_request", params={"name": name}
-        ) from exc
-    if not low <= value <= high:
-        raise BadRequest(
-            "参数 %(name)s 须在 %(min)s 到 %(max)s 之间",
-            code="bad_request",
-            params={"name": name, "min": low, "max": high},
-        )
-    return value
-
-
 def issued_body(issued: Issued) -> dict[str, Any]:
     """Describe an issued version with its verification code and where to check it."""
     row = issued.notice
@@ -117,7 +101,12 @@ def issued_body(issued: Issued) -> dict[str, Any]:
 
 
 @bp.get(f"/assessments/{AID}/departments/{DID}/notice.docx")
-@contract("notices", ok={200: DOCX}, errors=(404, 409))
+@contract(
+    "notices",
+    headers=s.ConditionalHeaders,
+    ok={200: DOCX, 304: NOT_MODIFIED},
+    errors=(404, 409),
+)
 def department_notice(aid: int, did: int) -> Response:
     """The latest issued notice of a department; 404 when none was issued. Never issues."""
     user = api_user()
@@ -162,7 +151,12 @@ def issue_department_notice(aid: int, did: int) -> Response:
 
 
 @bp.get(f"/assessments/{AID}/summary.docx")
-@contract("notices", ok={200: DOCX}, errors=(403, 404, 409))
+@contract(
+    "notices",
+    headers=s.ConditionalHeaders,
+    ok={200: DOCX, 304: NOT_MODIFIED},
+    errors=(403, 404, 409),
+)
 def summary(aid: int) -> Response:
     """The latest issued summary table (staff, auditors); 404 when none. Never issues."""
     user = api_user()
@@ -237,7 +231,12 @@ def verification_body(found: Verification) -> dict[str, Any]:
 
 
 @bp.get(f"/notices/{NID}")
-@contract("notices", ok={200: DOCX}, errors=(403, 404, 409))
+@contract(
+    "notices",
+    headers=s.ConditionalHeaders,
+    ok={200: DOCX, 304: NOT_MODIFIED},
+    errors=(403, 404, 409),
+)
 def notice_version(nid: int) -> Response:
     """One stored version, exactly as issued."""
     user = api_user()
@@ -254,16 +253,12 @@ def department_notices(aid: int, did: int) -> Response:
     department = _department(assessment, did)
     if not can_read_department(user, department.id):
         raise NotFound("部门不存在", code="department_not_found")
-    limit = _int_arg("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
-    after = _int_arg("cursor", 0, 0, 2**31 - 1)
+    limit = query_limit()
+    after = decode_cursor("notice") or 0
     rows = list_notices(
         get_db(), assessment, NOTICE, department, after_version=after, limit=limit + 1
     )
     more = len(rows) > limit
     rows = rows[:limit]
-    return jsonify(
-        {
-            "notices": [_describe(r) for r in rows],
-            "next_cursor": str(rows[-1].version) if more else None,
-        }
-    )
+    next_cursor = encode_cursor("notice", rows[-1].version) if more and rows else None
+    return json_response({"notices": [_describe(r) for r in rows], "next_cursor": next_cursor})

@@ -296,7 +296,9 @@ class PublishBody(Body):
         "days": ("invalid_type", N_("days 须为整数")),
     }
 
-    days: Annotated[int | None, Field(json_schema_extra={"minimum": 1, "maximum": 60})] = None
+    #: Required: a missing `days` is the same 400 as one of another type (the range is the
+    #: engine's 422, `bad_days`).
+    days: Annotated[int, Field(json_schema_extra={"minimum": 1, "maximum": 60})]
 
 
 class NoticeRequest(Body):
@@ -403,6 +405,22 @@ class BulkHeaders(Query):
                 "pattern": "^[!-~][ -~]*$",
                 "description": "a retry with the same key answers the stored report and applies "
                 "no item twice; the same key with another body is a 422",
+            }
+        ),
+    ] = None
+
+
+class ConditionalHeaders(Query):
+    """A download's optional `If-None-Match`: the ETag (the file's SHA-256) the caller holds."""
+
+    if_none_match: Annotated[
+        str | None,
+        Field(alias="If-None-Match"),
+        _optional(
+            {
+                "type": "string",
+                "description": "an ETag of this file (or `*`): the answer is a 304 without "
+                "a body when it is the file's",
             }
         ),
     ] = None
@@ -946,9 +964,11 @@ class NoticeVersion(Out):
     size: int
     issued_at: Time
     issued_by: str
-    total: Any
-    converted: Any
-    rank: Any
+    total: Annotated[Points | None, Field(description="null for the summary table")]
+    converted: Annotated[Points | None, Field(description="null for the summary table")]
+    rank: Annotated[
+        int | None, Field(description="null for a 初步结果 (no rank) and the summary table")
+    ]
     url: str
 
 

@@ -23,6 +23,7 @@ from web.api.common import (
     points,
     query_int,
     query_limit,
+    refuse_unknown_parts,
 )
 from web.api.contract import contract
 from web.auth import api_user
@@ -276,6 +277,7 @@ def import_docx() -> Response:
     require_admin(user)
     if request.mimetype != "multipart/form-data":
         raise UnsupportedMediaType("请以 multipart/form-data 提交（字段 file）")
+    refuse_unknown_parts(s.DocxForm.model_fields)  # as every upload: no field dropped unsaid
     upload = request.files.get("file")
     if upload is None:
         raise BadRequest("缺少文件（字段 file）", code="file_required")

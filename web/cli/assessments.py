@@ -15,6 +15,9 @@ from workflow.schemes import find_scheme, import_file, load_scheme, use_scheme
 from workflow.setup import create_assessment
 from workflow.units import find_unit
 
+#: A `--scheme` value with one of these endings names a file, never a stored code.
+SCHEME_SUFFIXES = (".yaml", ".yml", ".json")
+
 assessments = AppGroup("assessments", help="Assessments: start a new year.")
 
 
@@ -48,8 +51,10 @@ def assessments_create(
     try:
         with cli_unit() as session:
             path = Path(scheme)
-            if path.suffix in (".yaml", ".yml") and path.is_file():
+            if path.is_file():  # a scheme file, YAML or JSON (as `schemes import` takes)
                 record = import_file(session, path, actor=None).record
+            elif path.suffix.lower() in SCHEME_SUFFIXES or path.is_dir():
+                raise click.ClickException(f"找不到方案文件：{scheme}")
             else:
                 record = find_scheme(session, scheme)
             assessment = create_assessment(

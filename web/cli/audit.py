@@ -62,7 +62,10 @@ def audit_checkpoint(out: str) -> None:
     """Write the current chain head to a file, for a later `verify --checkpoint`."""
     with cli_unit() as session:
         cp = audit.checkpoint(session)
-    Path(out).write_text(json.dumps(cp, ensure_ascii=False, indent=2), encoding="utf-8")
+    try:
+        Path(out).write_text(json.dumps(cp, ensure_ascii=False, indent=2), encoding="utf-8")
+    except OSError as exc:
+        raise click.ClickException(f"无法写入检查点文件 {out}（{exc.strerror}）") from exc
     click.echo(f"检查点：#{cp['seq']} {cp['hash']} → {out}")
 
 

@@ -31,6 +31,8 @@ def latest_assessment(session: Session, year: int | None = None) -> Assessment:
     if year is not None:
         stmt = stmt.where(Assessment.year == year)
     found = session.execute(stmt.limit(1)).scalar_one_or_none()
+    if found is None and year is not None:
+        raise click.ClickException(f"没有 {year} 年度的考核")
     if found is None:
         raise click.ClickException("没有考核方案：请先运行 flask --app wsgi init")
     return found

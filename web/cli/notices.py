@@ -41,7 +41,10 @@ def notices_issue(year: int, out: str, force: bool, preliminary: bool) -> None:
 
     store = app_store()
     target = Path(out)
-    target.mkdir(parents=True, exist_ok=True)
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise click.ClickException(f"无法创建输出目录 {out}（{exc.strerror}）") from exc
     base_url = str(current_app.config.get("PUBLIC_BASE_URL") or "")
     if not base_url:
         click.echo("未设置 PUBLIC_BASE_URL：通知书只印验证码，不印二维码", err=True)
@@ -83,8 +86,13 @@ def notices_issue(year: int, out: str, force: bool, preliminary: bool) -> None:
         raise click.ClickException(exc.message) from exc
     finally:
         bar.close()
-    for row in [*run.notices, *([run.summary] if run.summary is not None else [])]:
-        (target / row.filename).write_bytes(notices.read_object(store, row.storage_key))
+    try:
+        for row in [*run.notices, *([run.summary] if run.summary is not None else [])]:
+            (target / row.filename).write_bytes(notices.read_object(store, row.storage_key))
+    except OSError as exc:  # issued and recorded all the same: run it again to write them
+        raise click.ClickException(
+            f"已印发，但无法写入 {out}（{exc.strerror}）；可换目录重新运行写出"
+        ) from exc
     if run.issued_nothing:
         click.echo("未印发任何考核结果通知书或汇总表", err=True)
     elif run.summary is None:

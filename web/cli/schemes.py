@@ -9,7 +9,7 @@ from flask import Flask
 from flask.cli import AppGroup
 
 from web.cli.common import cli_unit
-from workflow.errors import InvalidValue
+from workflow.errors import DomainError, InvalidValue
 from workflow.schemes import (
     STATUS_TEXT,
     diff_stored,
@@ -58,8 +58,11 @@ def list_cmd() -> None:
 def diff_cmd(scheme: str, against: str | None) -> None:
     """Show the points added, removed and re-weighted against the previous year or version."""
     with cli_unit() as session:
-        record = find_scheme(session, scheme)
-        old = find_scheme(session, against) if against else previous_scheme(session, record)
+        try:
+            record = find_scheme(session, scheme)
+            old = find_scheme(session, against) if against else previous_scheme(session, record)
+        except DomainError as exc:
+            raise click.ClickException(exc.message) from exc
         if old is None:
             raise click.ClickException("没有可比较的方案")
         click.echo(f"{old.code} 第 {old.version} 版 → {record.code} 第 {record.version} 版")

@@ -3,11 +3,17 @@
 Both faces (the portal and the API) open a row's object through `open_as_recorded`: the
 object must hash to the row's SHA-256 and size (`storage.checked`), else the request is
 refused with 409 `object_altered` and the security log names the row and its object.
+
+Their `ETag` is the recorded SHA-256. A client that already holds the file says so with
+`If-None-Match` and gets `unchanged_answer`'s 304 without the object being read at all: the
+copy it holds is, by its hash, the file as recorded.
 """
 
 from __future__ import annotations
 
 from typing import Protocol
+
+from flask import Response, request
 
 from storage.base import ObjectReader, ObjectStore
 from storage.checked import open_checked
@@ -44,3 +50,22 @@ def open_as_recorded(store: ObjectStore, row: StoredRow, resource: str) -> Objec
             detail=exc.detail,
         )
         raise
+
+
+def etag_of(sha256: str) -> str:
+    """The `ETag` header of a stored file: its recorded SHA-256, quoted."""
+    return f'"{sha256}"'
+
+
+def unchanged_answer(sha256: str) -> Response | None:
+    """A 304 when the request's `If-None-Match` names this file (or `*`), else None.
+
+    Asked only after the caller's permission to read the file was checked, so a 304 tells
+    nothing a 200 would not; it keeps the `ETag` and the no-store caching of the file's answer.
+    """
+    if not request.if_none_match.contains_weak(sha256):
+        return None
+    response = Response(status=304)
+    response.headers["ETag"] = etag_of(sha256)
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
