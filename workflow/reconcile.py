@@ -828,7 +828,8 @@ RECORD_KINDS = {
 }
 _USER_ACTIONS = ("user_created", "roles_changed", "user_enabled", "user_disabled",
                  "password_changed", "password_reset")  # fmt: skip
-_TOKEN_ACTIONS = ("token_issued", "token_revoked")
+#: Disabling an account revokes its live tokens in the same transaction (`set_active`).
+_TOKEN_ACTIONS = ("token_issued", "token_revoked", "user_disabled")
 _ROUTINE_ACTIONS = ("routine_submitted", "routine_reviewed", "routine_corrected",
                     "routine_withdrawn")  # fmt: skip
 _CALENDAR_ACTIONS = ("calendar_override_set", "calendar_override_removed")
@@ -954,7 +955,8 @@ def _unknown_to_trail(
 
 def _tokens(fetch: Fetch) -> list[Difference]:
     """Replay each API token: whose it is (the `token_issued` event's actor), when it expires,
-    whether it was revoked, and (since this release) the fingerprint of its stored hash.
+    whether it was revoked (`token_revoked`, or its user disabled), and (since this release)
+    the fingerprint of its stored hash.
 
     A token row no event made is a finding, as is one given to another user, extended or
     un-revoked in the table: any of them is a way into the API that nobody issued."""
@@ -966,6 +968,11 @@ def _tokens(fetch: Fetch) -> list[Difference]:
         tid = int(target_id)
         try:
             p = json.loads(payload)
+            if action == "user_disabled":  # the account's target id, not a token's
+                for record in trail.values():
+                    if record["user_id"] == tid:
+                        record["revoked"] = True
+                continue
             if action == "token_issued":
                 trail[tid] = {"user_id": None if actor_id is None else int(actor_id),
                               "expires_at": fast_time(p["expires_at"].rstrip("Z")),

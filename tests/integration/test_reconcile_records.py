@@ -378,3 +378,24 @@ def test_passwords_set_before_fingerprints_are_not_judged(
         f"user[{c.member.id}].password",
         f"user[{c.office.id}].password",  # created without a password: known, and changed
     }
+
+
+def test_disabling_an_account_revokes_its_tokens_in_the_replay(
+    session: Session, cast: Cast, engine: Engine
+) -> None:
+    """`set_active(False)` revokes the account's live tokens with one UPDATE and records only
+    `user_disabled`: the replay revokes them too (and no later token of the account)."""
+    c = cast
+    _, before = issue_token(session, c.scorer2, name="旧脚本")
+    set_active(session, c.scorer2, False, actor=c.admin)
+    set_active(session, c.scorer2, True, actor=c.admin)
+    _, after = issue_token(session, c.scorer2, name="新脚本")
+    session.commit()
+    assert reconcile(session).differences == []
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE api_tokens SET revoked_at = NULL WHERE id = :i"),
+                     {"i": before.id})  # fmt: skip
+    assert [(d.field, d.live, d.from_events) for d in reconcile(session).differences] == [
+        (f"token[{before.id}].revoked", False, True)
+    ]
+    assert after.revoked_at is None
