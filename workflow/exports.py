@@ -25,6 +25,7 @@ from workflow.models import (
     User,
 )
 from workflow.notices import publication_started
+from workflow.permissions import unit_names
 from workflow.results import assessment_results
 from workflow.states import ROLE_LABELS, STATE_LABELS, Role, State
 
@@ -125,6 +126,12 @@ def matrix_table(session: Session, assessment: Assessment) -> Table:
     return headers, rows
 
 
+def _unit_text(user: User) -> str:
+    """The user's unit now, and the account's own unit when merged into it (as the portal)."""
+    now, own = unit_names(user)
+    return f"{now}（原{own}）" if own else now
+
+
 def users_table(session: Session) -> Table:
     """Return every user: name, roles in Chinese, department, status, creation time."""
     users = session.execute(
@@ -149,7 +156,7 @@ def users_table(session: Session) -> Table:
                 u.username,
                 u.display_name,
                 labels,
-                u.unit.name if u.unit is not None else "",
+                _unit_text(u),
                 "启用" if u.is_active else "停用",
                 "是" if u.must_change_password else "否",
                 u.created_at,
