@@ -136,7 +136,8 @@ def test_pages_say_the_year_they_are_about(
     app: Flask, session: Session, store: LocalStore, world: World, next_year: Assessment,
     login: Login,
 ) -> None:  # fmt: skip
-    """Item pages (the same indicator every year), the audit filter (a department per year),
+    """Item pages (the same indicator every year), the audit filter (a department per year)
+    and its targets,
     the departments page (the newest year's), a unit's unpublished rank (暂定, as the progress
     page says), the review queue's year switch (keeps 只看逾期), the appeal days (calendar
     days), the public verification of a notice (its 发文字号 is of the next year)."""
@@ -150,6 +151,9 @@ def test_pages_say_the_year_they_are_about(
     audit = text(login("auditor").get("/audit/"))
     groups = re.findall(r'<optgroup label="(\d+)年度">', audit)
     assert groups == ["2019", "2018"]
+    # Targets say their year: each year has a 1. item of the department; 考核 N says nothing.
+    assert re.search(rf"{w.dep_a.name} / 1\. [^<]* · 2018年度</a>", audit)
+    assert f"考核 {next_year.id} · 2019年度" in audit
 
     admin = login("admin")
     # The appeal window is counted in calendar days, unlike the stage deadlines: said so.
