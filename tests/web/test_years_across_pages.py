@@ -22,7 +22,7 @@ from tests.integration.test_notices import score_department, start_publication
 from tests.web.conftest import csrf_token, text
 from workflow import reminders
 from workflow.calendar import set_stage_deadline
-from workflow.models import Assessment, Department, Notification
+from workflow.models import Assessment, Department, Notification, utcnow
 from workflow.notices import issue_notice
 from workflow.scheme import Scheme
 from workflow.setup import create_assessment
@@ -179,3 +179,28 @@ def test_pages_say_the_year_they_are_about(
     assert "<dt>考核年度</dt><dd>2018年度</dd>" in verified
     body = app.test_client().get(f"/api/v1/verify/{notice.verification_code}").get_json()
     assert body["year"] == 2018 and body["document_no"] == "蛟市职转办〔2019〕1号"
+
+
+def test_both_years_on_public_view_have_their_publication_page(
+    app: Flask, session: Session, world: World, next_year: Assessment
+) -> None:
+    """2019's results published while 2018's window is still open: the banner named both, but
+    /publication/ showed 2019 only, and ?year=2018 was ignored."""
+    now = utcnow()
+    for a, opened in ((world.assessment, now - dt.timedelta(days=2)), (next_year, now)):
+        a.published_at = a.appeal_opens_at = opened
+        a.appeal_closes_at = now + dt.timedelta(days=5)
+    session.commit()
+    anonymous = app.test_client()
+    newest = text(anonymous.get("/publication/"))
+    assert "2019年度“放管服”工作考核结果公示" in newest
+    assert 'href="/publication/?year=2018"' in newest  # the banner and the year switch
+    last = text(anonymous.get("/publication/?year=2018"))
+    assert "2018年度“放管服”工作考核结果公示" in last and world.assessment.document_no in last
+    assert '<strong aria-current="page">2018年度</strong>' in last
+    assert anonymous.get("/publication/?year=1999").status_code == 404
+    # A year not on public view says so, with no figures.
+    world.assessment.appeal_closes_at = now - dt.timedelta(minutes=1)
+    session.commit()
+    closed = text(anonymous.get("/publication/?year=2018"))
+    assert "公示期已于" in closed and "名次" not in closed
