@@ -126,10 +126,18 @@ def matrix_table(session: Session, assessment: Assessment) -> Table:
     return headers, rows
 
 
+#: A unit whose users an admin must re-point (no single successor), as the portal says it.
+_ENDED = {"split": "已拆分", "dissolved": "已撤销"}
+
+
 def _unit_text(user: User) -> str:
-    """The user's unit now, and the account's own unit when merged into it (as the portal)."""
+    """The user's unit now, and the account's own unit when merged into it; a split or
+    dissolved unit says so (as the portal's users list)."""
     now, own = unit_names(user)
-    return f"{now}（原{own}）" if own else now
+    if own:
+        return f"{now}（原{own}）"
+    ended = _ENDED.get(user.unit.status) if user.unit is not None else None
+    return f"{now}（{ended}）" if ended else now
 
 
 def users_table(session: Session) -> Table:

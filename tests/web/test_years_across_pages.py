@@ -27,6 +27,7 @@ from workflow.notices import issue_notice
 from workflow.scheme import Scheme
 from workflow.setup import create_assessment
 from workflow.units import apply_change
+from workflow.users import create_user
 
 Login = Callable[[str], FlaskClient]
 
@@ -88,9 +89,20 @@ def test_a_merged_units_account_is_listed_under_the_unit_it_now_works_for(
 ) -> None:
     """The users pages said the account's own unit (merged away), while the header said the
     merged one; moving the user onto the merged unit (kept as it is: the account already leads
-    there) then looked unsaved."""
+    there) then looked unsaved. A dissolved (or split) unit's account looked like any other."""
     w = world
     a_name = w.dep_a.name
+    lvyou = session.scalars(
+        select(Department).where(
+            Department.assessment_id == w.assessment.id, Department.name == "旅游办"
+        )
+    ).one()
+    create_user(session, "lvyou", ["department"], department=lvyou)
+    apply_change(
+        session, kind="dissolve", effective_on=dt.date(2019, 3, 1),
+        document_no="蛟市机编〔2019〕8号", reason="机构改革", from_ids=[lvyou.unit_id],
+        actor=w.admin,
+    )  # fmt: skip
     apply_change(
         session, kind="merge", effective_on=dt.date(2019, 3, 1), document_no="蛟市机编〔2019〕9号",
         reason="机构改革", from_ids=[w.dep_a.unit_id, w.dep_b.unit_id],
@@ -112,6 +124,8 @@ def test_a_merged_units_account_is_listed_under_the_unit_it_now_works_for(
     listed = text(admin.get("/admin/users"))
     row = re.search(r"member_a</a></td>.*?</tr>", listed, re.S)
     assert row is not None and f"<td>合并示例局（原{a_name}）</td>" in row.group(0)
+    # An account of a dissolved unit has no later department: the list says why.
+    assert "<td>旅游办（已撤销）</td>" in listed
     user_page = f"/admin/users/{w.member_a.id}"
     html = text(admin.get(user_page))
     moved = admin.post(
@@ -128,6 +142,7 @@ def test_a_merged_units_account_is_listed_under_the_unit_it_now_works_for(
     rows = {r[0]: r for r in sheet.iter_rows(values_only=True)}
     assert rows["member_a"][3] == f"合并示例局（原{a_name}）"
     assert rows["reviewer"][3] in (None, "")  # no unit: nothing
+    assert rows["lvyou"][3] == "旅游办（已撤销）"
     admin.set_cookie("lang", "en")
     assert f"合并示例局 (formerly {a_name})" in text(admin.get(user_page))
 

@@ -121,8 +121,16 @@ def _account_unit_name(user: Any) -> str | None:
 
 def _unit_label(user: Any) -> str:
     """A user's unit on the users pages: its name now, and the account's own unit when that
-    bore another name (a unit merged into this one), as `workflow.permissions.unit_names`."""
+    bore another name (a unit merged into this one), as `workflow.permissions.unit_names`;
+    a unit split or dissolved says so (its users have no department in a later year until an
+    admin re-points them: a split 住建局's account looked like the new 住建局's)."""
+    from web.portal.units import STATUS_TEXT
     from workflow.permissions import unit_names
 
     now, own = unit_names(user)
-    return gettext("%(unit)s（原%(former)s）", unit=now, former=own) if own else now
+    if own:
+        return gettext("%(unit)s（原%(former)s）", unit=now, former=own)
+    status = getattr(user.unit, "status", "active")
+    if status in ("split", "dissolved"):
+        return gettext("%(unit)s（%(status)s）", unit=now, status=gettext(STATUS_TEXT[status]))
+    return now
