@@ -25,6 +25,7 @@ from workflow.models import (
     User,
 )
 from workflow.notices import publication_started
+from workflow.permissions import unit_names
 from workflow.results import assessment_results
 from workflow.states import ROLE_LABELS, STATE_LABELS, Role, State
 
@@ -125,6 +126,20 @@ def matrix_table(session: Session, assessment: Assessment) -> Table:
     return headers, rows
 
 
+#: A unit whose users an admin must re-point (no single successor), as the portal says it.
+_ENDED = {"split": "已拆分", "dissolved": "已撤销"}
+
+
+def _unit_text(user: User) -> str:
+    """The user's unit now, and the account's own unit when merged into it; a split or
+    dissolved unit says so (as the portal's users list)."""
+    now, own = unit_names(user)
+    if own:
+        return f"{now}（原{own}）"
+    ended = _ENDED.get(user.unit.status) if user.unit is not None else None
+    return f"{now}（{ended}）" if ended else now
+
+
 def users_table(session: Session) -> Table:
     """Return every user: name, roles in Chinese, department, status, creation time."""
     users = session.execute(
@@ -149,7 +164,7 @@ def users_table(session: Session) -> Table:
                 u.username,
                 u.display_name,
                 labels,
-                u.unit.name if u.unit is not None else "",
+                _unit_text(u),
                 "启用" if u.is_active else "停用",
                 "是" if u.must_change_password else "否",
                 u.created_at,

@@ -891,6 +891,9 @@ class Verification:
     is_current: bool
     #: For the current version: `standing` (same, changed, unsettled); None when replaced.
     standing: str | None = None
+    #: The assessment's year, as the document's title says it (关于2018年度…的通知): its
+    #: 发文字号 is usually of the next year, and the unit's name is that year's.
+    year: int = 0
 
 
 class NoticeRecordAltered(Conflict):
@@ -991,6 +994,7 @@ def verify_notice(session: Session, code: str) -> Verification:
         sha256=row.sha256,
         is_current=newer is None,
         standing=standing(session, row) if newer is None else None,
+        year=session.get_one(Assessment, row.assessment_id).year,
     )
 
 

@@ -137,6 +137,25 @@ def current_department(user: User) -> Department | None:
     return session.get(Department, own[newest])
 
 
+def unit_names(user: User) -> tuple[str, str | None]:
+    """The user's unit as the office knows it now, and the account's own unit when that bore
+    another name: (the newest year's department of the unit, or the unit's name; the unit's
+    name or None), e.g. ("农业农村局", "畜牧局") for an account of a unit merged into it;
+    ("", None) for a user without a unit.
+
+    The users list and page say both, as the header says the first: the unit's own name alone
+    reads as if an admin's move of the user onto the merged unit had not been saved (the
+    account keeps its unit, which leads to the merged one, `set_roles`).
+    """
+    unit = user.unit
+    if unit is None:
+        return "", None
+    department = current_department(user)
+    if department is None or department.name == unit.name:
+        return str(unit.name), None
+    return str(department.name), str(unit.name)
+
+
 def forget_own_departments(session: Session) -> None:
     """Drop what the session knows of users' departments (after a change of the lineage)."""
     session.info.pop(_CACHE, None)

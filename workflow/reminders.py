@@ -13,6 +13,9 @@ routine-based suggestion moved since its latest score, with no record changed (a
 period running at scoring has ended), is told to its scorers and the admins once per distinct
 drift (`drift_notices`).
 
+Two years may run at once (last year's scoring while this year's items are submitted): each
+reminder names its year in the title and opens that year's page, not the default year's.
+
 Working days come from the stage calendar (workflow/calendar.py; Chinese holidays and 调休).
 Reminders go out on working days only (a 调休 Saturday is one; the National Day week is not).
 A year the calendar does not know is never guessed: the assessment's reminders are skipped and
@@ -70,6 +73,12 @@ class Report:
     notifications: int = 0
     skipped_assessments: list[str] = field(default_factory=list)
     digests: int = 0
+
+
+def _of_year(assessment: Assessment, title: str) -> str:
+    """A reminder's title with its year: two years may run at once (last year's scoring while
+    this year's items are submitted), and the same words of each would read as one."""
+    return Phrase(N_("%(year)s年度%(title)s"), {"year": assessment.year, "title": title})
 
 
 def _problem(assessment: Assessment, problem: str) -> str:
@@ -161,13 +170,13 @@ def _department_reminders(
         words = {"n": n, "due": due.isoformat(), "left": _left_words(left, due)}
         if left < 0:
             kind = "overdue"
-            title = Phrase(N_("逾期：%(n)s 个考核事项未提交"), words)
+            title = _of_year(assessment, Phrase(N_("逾期：%(n)s 个考核事项未提交"), words))
             body = Phrase(
                 N_("自评提交截止日期 %(due)s 已过，尚有 %(n)s 个考核事项未提交%(left)s。"), words
             )
         elif left <= person.remind_days:
             kind = "deadline_near"
-            title = Phrase(N_("截止提醒：%(n)s 个考核事项待提交"), words)
+            title = _of_year(assessment, Phrase(N_("截止提醒：%(n)s 个考核事项待提交"), words))
             body = Phrase(N_("尚有 %(n)s 个考核事项未提交%(left)s，请按时提交。"), words)
         else:
             continue
@@ -178,7 +187,8 @@ def _department_reminders(
                     kind,
                     title,
                     body,
-                    "/portal/",
+                    # That year's page: the default one may be another year's (its 公示).
+                    f"/portal/?year={assessment.year}",
                     assessment.id,
                     dedup=f"{kind}:a{assessment.id}:{day}",
                 ),
@@ -222,7 +232,7 @@ def _queue_reminders(
             total += n
         if not total:
             continue
-        title = Phrase(N_("待办：%(n)s 个考核事项等待处理"), {"n": total})
+        title = _of_year(assessment, Phrase(N_("待办：%(n)s 个考核事项等待处理"), {"n": total}))
         body = Lines([Term(N_("您的待办队列：")), *lines])
         kind = "overdue" if late else "queue_waiting"
         out.append(
@@ -232,7 +242,7 @@ def _queue_reminders(
                     kind,
                     title,
                     body,
-                    "/review/",
+                    f"/review/?year={assessment.year}",
                     assessment.id,
                     dedup=f"queue:a{assessment.id}:{day}",
                 ),

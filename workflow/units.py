@@ -677,6 +677,9 @@ class UnitYear:
     via: Unit | None
     indicators: list[IndicatorScore]
     total_points: Decimal
+    #: The year's results are published (公示 started): else its rank is 暂定, as the
+    #: progress page says.
+    published: bool = True
 
 
 def unit_history(session: Session, unit: Unit, *, hide: Any = None) -> list[UnitYear]:
@@ -684,6 +687,7 @@ def unit_history(session: Session, unit: Unit, *, hide: Any = None) -> list[Unit
     marked with `via`; oldest year first. `hide(assessment)` → True blanks no figure but
     drops that year (a department user before publication)."""
     from workflow.models import Assessment, Department, Indicator, Item
+    from workflow.notices import publication_started
     from workflow.results import assessment_results
 
     graph = lineages(session)
@@ -727,6 +731,7 @@ def unit_history(session: Session, unit: Unit, *, hide: Any = None) -> list[Unit
                     for ind, total, state in items
                 ],
                 total_points=assessment.total_points,
+                published=publication_started(assessment),
             )
         )
     return out

@@ -134,6 +134,7 @@ def test_verify_answers_for_current_and_superseded_versions(
     body = client.get(f"/api/v1/verify/{new.verification_code}").get_json()  # no token needed
     assert body == {
         "document_no": RESULT_NO,
+        "year": 2018,
         "kind": "notice",
         "unit": w.dep_a.full_name,
         "total": "97.50",

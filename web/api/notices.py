@@ -217,6 +217,7 @@ def verification_body(found: Verification) -> dict[str, Any]:
     """Return exactly the fields the verification page shows, nothing else."""
     return {
         "document_no": found.document_no,
+        "year": found.year,
         "kind": found.kind,
         "unit": found.unit,
         "total": found.total,

@@ -999,6 +999,8 @@ class NoticeCheck(Out):
     """What a printed notice says, and whether it is the version in force."""
 
     document_no: str
+    #: The assessment's year (the notice's title says it; its 发文字号 is often the next year).
+    year: int
     #: `notice` (one department's) or `summary` (the table of all departments).
     kind: NoticeKind
     #: The department of a notice; for a summary its scope, 全部被考核部门.

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from web.common.labels import EVENT_LABELS, N_, local_time, state_label
-from workflow.models import AuditEvent, Department, Indicator, Item, User
+from workflow.models import Assessment, AuditEvent, Department, Indicator, Item, User
 from workflow.routine import ROUTINE_STATUS_LABELS
 
 OTHER_ACTION_LABELS = {
@@ -110,12 +110,18 @@ def user_name(user: User | None) -> str:
 
 @dataclass
 class EventNames:
-    """Names for a batch of events: users, departments, items (loaded once per page)."""
+    """Names for a batch of events: users, departments, items, years (loaded once per page).
+
+    An item's or an assessment's target says its year: every year has a 交通局 / 1. item, and
+    an assessment's id says nothing to its reader.
+    """
 
     users_by_name: dict[str, User] = field(default_factory=dict)
     users_by_id: dict[int, User] = field(default_factory=dict)
     departments: dict[int, str] = field(default_factory=dict)
-    items: dict[int, tuple[int, str]] = field(default_factory=dict)  # id -> (dept id, indicator)
+    # id -> (dept id, indicator, year)
+    items: dict[int, tuple[int, str, int]] = field(default_factory=dict)
+    years: dict[int, int] = field(default_factory=dict)  # assessment id -> year
 
     @classmethod
     def load(cls, db: Session, events: Iterable[AuditEvent]) -> EventNames:
@@ -131,15 +137,29 @@ class EventNames:
         )
         item_ids = {e.item_id for e in events if e.item_id is not None}
         items = {
-            item_id: (dep_id, f"{code}. {title}")
-            for item_id, dep_id, code, title in db.execute(
-                select(Item.id, Item.department_id, Indicator.code, Indicator.title)
+            item_id: (dep_id, f"{code}. {title}", year)
+            for item_id, dep_id, code, title, year in db.execute(
+                select(
+                    Item.id, Item.department_id, Indicator.code, Indicator.title, Assessment.year
+                )
                 .join(Indicator, Indicator.id == Item.indicator_id)
+                .join(Assessment, Assessment.id == Item.assessment_id)
                 .where(Item.id.in_(item_ids))
             ).all()
         }
+        assessment_ids = {
+            int(e.target_id)
+            for e in events
+            if e.target_type == "assessment" and e.target_id.isdecimal() and len(e.target_id) < 10
+        }
+        years: dict[int, int] = {
+            aid: year
+            for aid, year in db.execute(
+                select(Assessment.id, Assessment.year).where(Assessment.id.in_(assessment_ids))
+            ).all()
+        }
         dep_ids = {e.department_id for e in events if e.department_id is not None}
-        dep_ids |= {dep for dep, _ in items.values()}
+        dep_ids |= {dep for dep, _, _ in items.values()}
         departments: dict[int, str] = {
             dep_id: name
             for dep_id, name in db.execute(
@@ -151,6 +171,7 @@ class EventNames:
             users_by_id={u.id: u for u in users},
             departments=departments,
             items=items,
+            years=years,
         )
 
     def actor(self, event: AuditEvent) -> str:
@@ -166,10 +187,11 @@ class EventNames:
         return ""
 
     def target(self, event: AuditEvent) -> str:
-        """The target in words: 部门 / 指标, a user's name, or the kind of object and its id."""
+        """The target in words: 部门 / 指标 · 年度, a user's name, or the kind of object and its
+        id (an assessment's with its year)."""
         if event.item_id is not None and event.item_id in self.items:
-            dep_id, indicator = self.items[event.item_id]
-            return f"{self.departments.get(dep_id, '')} / {indicator}"
+            dep_id, indicator, year = self.items[event.item_id]
+            return f"{self.departments.get(dep_id, '')} / {indicator} · {_year(year)}"
         if event.target_type == "user" and event.target_id.isdecimal():
             user = self.users_by_id.get(int(event.target_id))
             if user is not None:
@@ -178,7 +200,14 @@ class EventNames:
         label = gettext(kind) if kind else event.target_type
         department = self.department(event)
         text = f"{label} {event.target_id}"
+        if event.target_type == "assessment" and event.target_id.isdecimal():
+            of = self.years.get(int(event.target_id)) if len(event.target_id) < 10 else None
+            text = f"{text} · {_year(of)}" if of is not None else text
         return f"{department} / {text}" if department else text
+
+
+def _year(year: int) -> str:
+    return gettext("%(year)s年度", year=year)
 
 
 def shanghai(value: dt.datetime) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask
+from flask_babel import gettext
 
 from storage.convert import CONVERTIBLE_TYPES
 from storage.ingest import ACCEPTED_EXTENSIONS_TEXT
@@ -57,6 +58,7 @@ def register_portal(app: Flask) -> None:
     app.register_blueprint(jobs.bp)
     app.add_template_global(inbox.unread_messages, "unread_messages")
     app.add_template_global(_account_unit_name, "account_unit_name")
+    app.add_template_global(_unit_label, "unit_label")
     app.register_blueprint(schemes.bp)
     app.add_template_filter(local_time, "local_time")
     app.add_template_filter(file_size, "file_size")
@@ -115,3 +117,20 @@ def _account_unit_name(user: Any) -> str | None:
         return str(department.name)
     unit = getattr(user, "unit", None)
     return str(unit.name) if unit is not None else None
+
+
+def _unit_label(user: Any) -> str:
+    """A user's unit on the users pages: its name now, and the account's own unit when that
+    bore another name (a unit merged into this one), as `workflow.permissions.unit_names`;
+    a unit split or dissolved says so (its users have no department in a later year until an
+    admin re-points them: a split 住建局's account looked like the new 住建局's)."""
+    from web.portal.units import STATUS_TEXT
+    from workflow.permissions import unit_names
+
+    now, own = unit_names(user)
+    if own:
+        return gettext("%(unit)s（原%(former)s）", unit=now, former=own)
+    status = getattr(user.unit, "status", "active")
+    if status in ("split", "dissolved"):
+        return gettext("%(unit)s（%(status)s）", unit=now, status=gettext(STATUS_TEXT[status]))
+    return now

@@ -362,6 +362,8 @@ def upload_letterhead() -> ResponseReturnValue:
 def _render_departments(db: Session, **context: object) -> str:
     return render_template(
         "admin/departments.html",
+        # The newest year's departments: the heading names it (last year's are not these).
+        assessment=latest_assessment(db),
         departments=_departments(db),
         alias_kinds=ALIAS_KIND_LABELS,
         **context,

@@ -22,7 +22,7 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 from sqlalchemy import ColumnElement, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from scoring.routine import KIND_LABELS as ROUTINE_KIND_LABELS
 from scoring.routine import OUTCOME_LABELS
@@ -140,10 +140,13 @@ def events() -> ResponseReturnValue:
 
 
 def _departments(db: Session) -> list[Department]:
-    """Return the departments of every assessment, newest assessment first."""
+    """Return the departments of every assessment (with it: the filter groups them by year),
+    newest assessment first."""
     return list(
         db.execute(
-            select(Department).order_by(Department.assessment_id.desc(), Department.position)
+            select(Department)
+            .options(joinedload(Department.assessment))
+            .order_by(Department.assessment_id.desc(), Department.position)
         ).scalars()
     )
 

@@ -2,6 +2,10 @@
 
 Public, or for signed-in users only (an assessment setting). Outside the publication window
 it says so and shows no figures, so nothing leaks before publication.
+
+Two years may be on public view at once (last year's window still open when this year's
+results are published; the banner names both): the page shows the newest, and `?year=` and
+its year switch the other; each banner links to its year's page.
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ from flask_login import current_user
 from web.clock import request_now
 from web.db import get_db
 from web.portal.auth import login_manager
-from web.portal.common import publication_assessment
+from web.portal.common import asked_assessment, asked_year, publication_assessment
+from web.portal.deadlines import running_publications
 from workflow.assessments import assessment_status, results_of
 
 bp = Blueprint("publication", __name__, url_prefix="/publication")
@@ -22,10 +27,11 @@ bp = Blueprint("publication", __name__, url_prefix="/publication")
 @bp.get("/")
 def page() -> ResponseReturnValue:
     """Show the results whose publication window runs now (else the latest assessment's
-    state), printable."""
+    state), printable; `?year=` another year's (its figures only while its window runs)."""
     db = get_db()
     now = request_now()
-    assessment = publication_assessment(db, now)
+    assessment = asked_assessment(db) if asked_year() is not None else None
+    assessment = assessment or publication_assessment(db, now)
     if (
         assessment is not None
         and assessment.publication_page == "signed_in"
@@ -34,4 +40,10 @@ def page() -> ResponseReturnValue:
         return login_manager.unauthorized()
     status = assessment_status(assessment, now) if assessment is not None else None
     rows = results_of(db, assessment) if assessment is not None and status == "published" else []
-    return render_template("publication/page.html", assessment=assessment, status=status, rows=rows)
+    return render_template(
+        "publication/page.html",
+        assessment=assessment,
+        status=status,
+        rows=rows,
+        years=[p.year for p in running_publications()],
+    )
