@@ -53,6 +53,7 @@ KINDS: dict[str, str] = {
     "deadline_near": N_("截止提醒"),
     "overdue": N_("逾期提醒"),
     "item_scored": N_("事项已评分"),
+    "appeal_filed": N_("收到部门申诉"),
     "results_published": N_("考核结果公示"),
     "appeal_decided": N_("申诉处理结果"),
     "routine_rejected": N_("平时考核材料被退回"),
@@ -73,7 +74,13 @@ KINDS_OF_ROLE: dict[str, tuple[str, ...]] = {
     ),
     "reviewer": ("queue_waiting", "overdue"),
     "verifier": ("queue_waiting", "overdue"),
-    "scorer": ("queue_waiting", "overdue", "notice_outdated", "routine_basis_changed"),
+    "scorer": (
+        "queue_waiting",
+        "appeal_filed",
+        "overdue",
+        "notice_outdated",
+        "routine_basis_changed",
+    ),
     "admin": ("audit_alert", "notice_outdated", "routine_basis_changed"),
     "auditor": ("audit_alert",),
 }
@@ -369,12 +376,18 @@ def _item_words(session: Session, item: Item) -> tuple[str, Phrase]:
         .join(Indicator, Indicator.id == Item.indicator_id)
         .where(Item.id == item.id)
     ).one()
-    short = title if len(title) <= 30 else title[:29] + "…"
-    return department, Phrase(N_("指标%(code)s %(title)s"), {"code": code, "title": short})
+    return department, Phrase(N_("指标%(code)s %(title)s"), {"code": code, "title": _start(title)})
 
 
-#: The item actions that notify the item's department.
-ITEM_TRIGGERS = frozenset({"return", "score", "rescore", "reject_appeal"})
+def _start(text: str, length: int = 30) -> str:
+    """The text's start, on one line, at most `length` characters ("…" where it is cut)."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= length else flat[: length - 1] + "…"
+
+
+#: The item actions that notify: an appeal tells the scorers who may decide it, the others
+#: the item's department.
+ITEM_TRIGGERS = frozenset({"return", "score", "appeal", "rescore", "reject_appeal"})
 
 
 def on_transition(
@@ -388,10 +401,14 @@ def on_transition(
     *,
     total_before: Decimal | None = None,
 ) -> None:
-    """The item's department hears of a return, a score or an appeal decision.
+    """The item's department hears of a return, a score or an appeal decision; the scorers
+    who may decide an appeal hear of it when it is filed (`appeal_filed`).
 
     An appeal rescored to the same total is told as such, not as "改分"."""
     if trigger not in ITEM_TRIGGERS:
+        return
+    if trigger == "appeal":
+        appeal_filed(session, item, comment, now)
         return
     appeal = from_state == "appealed"
     if trigger == "rescore" or (trigger == "score" and appeal):
@@ -453,6 +470,68 @@ def on_transition(
         ),
         now=now,
     )
+
+
+#: How much of an appeal's reason its message quotes (the item page shows all of it).
+REASON_START = 60
+
+
+def appeal_filed(session: Session, item: Item, reason: str | None, now: dt.datetime) -> None:
+    """The scorers who may decide a new appeal hear of it at once, not in the next day's 待办
+    reminder: an office with a short appeal window must not lose days.
+
+    Only those the decision's guards would let act (`rescore`, `reject_appeal` in
+    workflow/table.py): a scorer, not of the item's department, who did no department work on
+    the item (`contributor_ids`: the appellant among them) and gave none of the scores
+    appealed against. The message names the year (two years' appeals may run at once), the
+    department, the indicator and the reason's start, and opens the office's item page.
+    """
+    people = appeal_deciders(session, item)
+    if not people:
+        return
+    department, indicator = _item_words(session, item)
+    words: dict[str, object] = {
+        "year": item.assessment.year,
+        "department": department,
+        "indicator": indicator,
+    }
+    send(
+        session,
+        people,
+        Message(
+            "appeal_filed",
+            Phrase(N_("%(year)s年度申诉待处理：%(department)s %(indicator)s"), words),
+            Phrase(
+                N_(
+                    "%(department)s对%(year)s年度考核事项“%(indicator)s”提出申诉，"
+                    "请复核改分或驳回申诉。\n申诉理由：%(reason)s"
+                ),
+                {
+                    **words,
+                    "reason": _start(reason, REASON_START) if reason else Term(N_("（未填写）")),
+                },
+            ),
+            f"/review/items/{item.id}",
+            item.assessment_id,
+            item.id,
+        ),
+        now=now,
+    )
+
+
+def appeal_deciders(session: Session, item: Item) -> list[Recipient]:
+    """The active users who may decide the item's appeal (the guards of `rescore` and
+    `reject_appeal`: is_scorer, is_not_own_department, is_not_own_submission,
+    is_not_original_scorer); three queries."""
+    own_units = member_units(session, [item.department_id])
+    refused = {item.scored_by_id, *(item.contributor_ids or ())} | set(
+        session.scalars(select(Score.scored_by_id).where(Score.item_id == item.id))
+    )
+    return [
+        p
+        for p in recipients(session, roles=[Role.SCORER.value])
+        if p.user_id not in refused and p.unit_id not in own_units
+    ]
 
 
 def notice_outdated(session: Session, item: Item, actor: User, now: dt.datetime) -> None:

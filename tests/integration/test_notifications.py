@@ -297,6 +297,68 @@ def test_an_appeal_decided_while_scores_are_hidden_names_no_score(
     assert "分）" not in note.body and "可登录系统查看" not in note.body
 
 
+def test_an_appeal_tells_at_once_the_scorers_who_may_decide_it(
+    session: Session, world: World, tmp_path: Path
+) -> None:
+    """Filed during 公示, an appeal reaches the scorers the decision's guards let act, as their
+    preferences say, in the appeal's transaction (before, only the next day's 待办 told them);
+    decided, it reaches the department with the reason."""
+    from tests.factories import add_evidence, appealable
+    from web.api.schemas import NOTIFICATION_KINDS
+    from workflow import actions
+    from workflow.users import create_user, set_roles
+
+    w = world
+    store = LocalStore(tmp_path / "store")
+    item = w.item(session, w.dep_a, "1")
+    colleague = create_user(session, "member_a2", ["department"], department=w.dep_a)
+    add_evidence(session, store, item, colleague, name="纪要.pdf")  # department work on it
+    appealable(session, store, w, item, w.member_a)  # scored by w.scorer
+    set_roles(session, colleague, ["scorer"], actor=w.admin)  # then moved to the office
+    quiet = create_user(session, "scorer3", ["scorer"])
+    notify.set_preferences(session, quiet, {"channels": {"appeal_filed": []}})
+    notify.set_preferences(
+        session, w.scorer2,
+        {"email": "s2@jiaohe.example", "channels": {"appeal_filed": ["inbox", "email"]}},
+    )  # fmt: skip
+    session.commit()
+    reason = "第1.2项已指定专人负责，见附件会议纪要。" * 4
+    actions.appeal_item(session, item.id, w.member_a, item.version, reason)
+    session.rollback()  # the appeal undone: nobody was told
+    assert session.scalar(select(func.count()).select_from(Notification)) == 0
+
+    item = session.get_one(Item, item.id)
+    actions.appeal_item(session, item.id, w.member_a, item.version, reason)
+    session.commit()
+    filed = session.scalars(select(Notification).where(Notification.kind == "appeal_filed")).all()
+    # Not the original scorer, the scorer of department A, the one who worked on the item,
+    # nor the one who turned the kind off: the one scorer who may decide it.
+    assert [n.user_id for n in filed] == [w.scorer2.id]
+    note = filed[0]
+    assert note.title == f"2018年度申诉待处理：{w.dep_a.name} {note.title.split(' ', 1)[1]}"
+    assert "指标1 " in note.title and note.link == f"/review/items/{item.id}"
+    assert note.item_id == item.id and note.assessment_id == w.assessment.id
+    assert f"{w.dep_a.name}对2018年度考核事项" in note.body
+    quoted = note.body.split("申诉理由：", 1)[1]
+    assert reason.startswith(quoted[:-1]) and quoted.endswith("…") and len(quoted) == 60
+    (mail,) = session.scalars(select(OutboxMessage)).all()
+    assert (mail.channel, mail.target) == ("email", "s2@jiaohe.example")
+    assert mail.subject.startswith("【收到部门申诉】2018年度申诉待处理")
+    # The kind is offered to scorers only, and the API declares it.
+    assert "appeal_filed" in notify.kinds_for(["scorer"])
+    assert "appeal_filed" not in notify.kinds_for(["department", "reviewer", "admin"])
+    assert tuple(notify.KINDS) == NOTIFICATION_KINDS
+
+    actions.reject_appeal_item(session, item.id, w.scorer2, item.version, "会议纪要晚于评分期")
+    session.commit()
+    decided = session.scalars(
+        select(Notification).where(Notification.kind == "appeal_decided")
+    ).all()
+    assert [n.user_id for n in decided] == [w.member_a.id]
+    assert decided[0].title.endswith("：申诉被驳回") and "会议纪要晚于评分期" in decided[0].body
+    assert decided[0].link == f"/portal/items/{item.id}"
+
+
 def test_routine_rejection_tells_the_department(
     session: Session, world: World, tmp_path: Path
 ) -> None:

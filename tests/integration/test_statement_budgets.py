@@ -155,6 +155,19 @@ def test_a_members_first_file_writes_the_item_once(
     assert item.version == version and item.contributor_ids == [colleague.id]
 
 
+def test_appeal_within_budget(
+    engine: Engine, session: Session, store: LocalStore, world: World
+) -> None:
+    """The appeal tells the scorers who may decide it (their query, the guards' facts, the
+    inbox rows) within the transition's budget."""
+    w = world
+    item = appealable(session, store, w, w.item(session, w.dep_b, "1"), w.member_b)
+    session.commit()
+    iid, v = item.id, item.version
+    n = cost(engine, w.member_b, lambda s, u: actions.appeal_item(s, iid, u, v, "不服"))
+    assert 0 < n <= TRANSITION_BUDGET, n
+
+
 def test_reject_appeal_within_budget(
     engine: Engine, session: Session, store: LocalStore, world: World
 ) -> None:

@@ -168,6 +168,46 @@ def test_mobile_pages_do_not_scroll_sideways(
     assert not problems, problems
 
 
+#: The 剩余 (days left) cell of each stage row of the 考核日程 page: its box and its text.
+LEFT_CELLS = """() => [...document.querySelectorAll('table.calendar tbody tr')].map(r => {
+    const b = r.children[3].getBoundingClientRect();
+    return {stage: r.id, left: b.left, right: b.right, text: r.children[3].innerText,
+            label: getComputedStyle(r.children[3], '::before').content};
+})"""
+
+
+def test_calendar_page_shows_the_days_left_on_a_phone(
+    base_url: str, session: Session, world: World, tmp_path: Path
+) -> None:
+    """考核日程 at 390 px: the table scrolled inside itself, its 剩余 column off-screen (from
+    488 px on). On a phone each stage is a block, each cell under its column's name; on a
+    desktop it is the table it was. Neither scrolls the page sideways."""
+    from tests.web.test_deadlines import _deadlines
+
+    _deadlines(session, world)  # 自评提交 and 初审 have deadlines: their 剩余 cells say so
+    shots = screenshots(tmp_path)
+    problems: list[str] = []
+    with chromium() as browser:
+        for width, stacked in ((390, True), (1366, False)):
+            page = browser.new_page(viewport={"width": width, "height": 900}, locale="zh-CN")
+            watch(page, problems)
+            sign_in(page, base_url, "admin")
+            page.goto(f"{base_url}/admin/assessments/{world.assessment.id}/calendar")
+            assert page.evaluate("document.documentElement.scrollWidth") == width
+            cells = page.evaluate(LEFT_CELLS)
+            assert len(cells) == 6 and cells[0]["stage"] == "stage-submit"
+            for cell in cells:
+                assert 0 <= cell["left"] < cell["right"] <= width, (width, cell)
+            assert cells[0]["text"].strip() and cells[1]["text"].strip(), cells
+            # On the phone the cell says its column; the desktop's header row says it there.
+            assert (cells[0]["label"] == '"剩余"') is stacked, cells[0]["label"]
+            head = page.locator("table.calendar thead").bounding_box()
+            assert head is not None and (head["height"] <= 1) is stacked, head
+            page.screenshot(path=str(shots / f"calendar-{width}.png"), full_page=True)
+            page.close()
+    assert not problems, problems
+
+
 #: A return reason as people write them: a pasted address with no place to break.
 REASON = "缺少会议记录，见 https://www.jiaohe.gov.cn/zwgk/tzgg/2018/" + "a1b2c3d4e5" * 15 + ".html"
 

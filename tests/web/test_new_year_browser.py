@@ -47,12 +47,19 @@ def test_next_year_with_a_merge_in_the_browser(
         ).first.inner_text())  # fmt: skip
         page.fill("input[name=year]", "2019")
         page.fill("input[name=result_document_no]", "蛟市职转办〔2019〕1号")
-        page.fill("input[name=due_submit]", "2019-09-30")
+        due = {"submit": "2019-09-30", "review": "2019-10-31", "verify": "2019-11-29",
+               "score": "2019-12-20"}  # fmt: skip
+        for stage, day in due.items():
+            page.fill(f"input[name=due_{stage}]", day)
         assert page.locator("td", has_text="合并示例局").count() >= 1
         assert page.locator("text=由").count() >= 1  # the lineage note of the merged unit
         page.screenshot(path=str(shots / "new-year.png"), full_page=True)
         page.click("form.form-stack button.primary")
         page.wait_for_selector("text=已创建2019年度考核")
+        # On the new year's 考核日程, told to check the deadlines the form gave.
+        assert page.url.endswith("/calendar"), page.url
+        assert "下一步：请核对下表各阶段的截止日期" in page.locator("main").inner_text()
+        assert "2019-12-20" in page.locator("#stage-score").inner_text()
 
         # The 2018 account of department A now works for the merged unit's 2019 items.
         sign_in(page, base_url, "member_a")

@@ -125,6 +125,11 @@ def test_admin_starts_a_new_year_from_the_proposal_and_corrects_it(
     assert done.status_code == 303
     session.expire_all()
     made = session.execute(select(Assessment).where(Assessment.year == 2019)).scalar_one()
+    # The deadlines are the next step: the admin lands on the new year's 考核日程, told so.
+    assert done.headers["Location"] == f"/admin/assessments/{made.id}/calendar"
+    landed = text(admin.get(done.headers["Location"]))
+    assert "已创建2019年度考核" in landed and made.title in landed
+    assert "下一步：请在下表设置各阶段的截止日期（尚有 4 个阶段未设置）" in landed
     deps = session.scalars(
         select(Department).where(Department.assessment_id == made.id).order_by(Department.position)
     ).all()

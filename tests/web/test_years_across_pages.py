@@ -219,3 +219,33 @@ def test_both_years_on_public_view_have_their_publication_page(
     session.commit()
     closed = text(anonymous.get("/publication/?year=2018"))
     assert "公示期已于" in closed and "名次" not in closed
+
+
+def test_year_switch_and_other_years_use_the_languages_punctuation(
+    session: Session, store: LocalStore, world: World, next_year: Assessment, login: Login
+) -> None:
+    """The English pages said 「Assessment years：」 and 「Waiting in other years：2018 …」:
+    the colon (and the list's separators) now come from the catalog, like every other label."""
+    w = world
+    submit_items(session, store, w, [w.item(session, w.dep_b, "1"), w.item(session, w.dep_b, "3")])
+    pages = {"reviewer": "/review/", "admin": f"/admin/assessments/{next_year.id}/calendar"}
+    for username, path in pages.items():
+        client = login(username)
+        chinese = text(client.get(path))
+        switch = re.search(r'<nav class="year-switch".*?</nav>', chinese, re.S)
+        assert switch is not None and "考核年度：" in switch.group(0), path
+        client.set_cookie("lang", "en")
+        english = text(client.get(path))
+        switch = re.search(r'<nav class="year-switch".*?</nav>', english, re.S)
+        assert switch is not None and "Assessment years: " in switch.group(0), path
+        assert not re.search("[：、；]", switch.group(0)), switch.group(0)
+    others = re.search(r'<p class="flash flash-info other-years">.*?</p>', text(
+        login("reviewer").get("/review/")), re.S)  # fmt: skip
+    assert others is not None and "其他年度待办：" in others.group(0)
+    reviewer = login("reviewer")
+    reviewer.set_cookie("lang", "en")
+    others = re.search(
+        r'<p class="flash flash-info other-years">.*?</p>', text(reviewer.get("/review/")), re.S
+    )
+    assert others is not None and "Waiting in other years: " in others.group(0)
+    assert not re.search("[：、；]", others.group(0)), others.group(0)

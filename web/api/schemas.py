@@ -1024,6 +1024,7 @@ NOTIFICATION_KINDS = (
     "deadline_near",
     "overdue",
     "item_scored",
+    "appeal_filed",
     "results_published",
     "appeal_decided",
     "routine_rejected",

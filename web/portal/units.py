@@ -18,7 +18,7 @@ from web.portal.auth import current_account, roles_required
 from web.portal.charts import distribution_svg, history_svg, indicators_svg
 from web.portal.common import N_, latest_assessment
 from workflow.assessments import assessment_status
-from workflow.calendar import STAGES, set_deadlines
+from workflow.calendar import STAGES, set_deadlines, stage_rows
 from workflow.errors import DomainError, InvalidValue, NotFound
 from workflow.models import Unit, UnitChange
 from workflow.permissions import READ_ALL_ROLES
@@ -257,4 +257,18 @@ def create_year() -> ResponseReturnValue:
     except DomainError as exc:
         return _render_new_year(db, form=form, error=exc.message), exc.status
     flash(gettext("已创建%(year)s年度考核", year=assessment.year), "success")
-    return redirect(url_for("units_admin.units"), code=303)
+    # The deadlines are the next step: the year's calendar, not the units list, is where the
+    # admin goes on (the form's dates are optional; reminders and overdue marks need them).
+    unset = sum(1 for stage, _label in STAGES if stage not in stage_rows(db, assessment))
+    if unset:
+        next_step = gettext(
+            "下一步：请在下表设置各阶段的截止日期（尚有 %(n)s 个阶段未设置）。"
+            "未设置截止日期的阶段不发截止提醒，也不标记逾期。",
+            n=unset,
+        )
+    else:
+        next_step = gettext(
+            "下一步：请核对下表各阶段的截止日期；截止提醒、待办期限和逾期标记均按这些日期计算。"
+        )
+    flash(next_step, "info")
+    return redirect(url_for("calendar_admin.calendar_page", aid=assessment.id), code=303)
