@@ -240,8 +240,11 @@ def _aliases(value: list[Any]) -> str:
             continue
         kind = str(entry.get("kind", ""))
         label = gettext(ALIAS_KIND_LABELS[kind]) if kind in ALIAS_KIND_LABELS else kind
-        shown.append(f"{entry.get('alias', '')}（{label}）" if label else str(entry.get("alias")))
-    return "、".join(shown) or gettext("（无）")
+        alias = str(entry.get("alias", ""))
+        shown.append(
+            gettext("%(name)s（%(detail)s）", name=alias, detail=label) if label else alias
+        )
+    return gettext("、").join(shown) or gettext("（无）")
 
 
 def _figures(value: dict[Any, Any]) -> str:
@@ -250,10 +253,10 @@ def _figures(value: dict[Any, Any]) -> str:
     shown = []
     for code, indicator in value.items():
         if not isinstance(indicator, dict):
-            shown.append(f"{code}：{_text(indicator)}")
+            shown.append(gettext("%(label)s：%(value)s", label=code, value=_text(indicator)))
             continue
         subs = indicator.get("sub_items")
-        points = "、".join(
+        points = gettext("、").join(
             f"{point} {sub.get('title', '')} {sub.get('max_points', '')}"
             for point, sub in (subs.items() if isinstance(subs, dict) else [])
             if isinstance(sub, dict)
@@ -267,17 +270,23 @@ def _figures(value: dict[Any, Any]) -> str:
                 checks=_text(indicator.get("check_points")) or gettext("（无）"),
             )
         )
-    return "；".join(shown) or gettext("（无）")
+    return gettext("；").join(shown) or gettext("（无）")
 
 
 def _text(value: Any, key: str = "") -> str:
     if isinstance(value, dict) and key == "figures":
         return _figures(value)
     if isinstance(value, dict) and key in CODE_KEYED:  # per scoring point: 1.1：4.00
-        return "；".join(f"{k}：{_text(v, key)}" for k, v in value.items()) or gettext("（无）")
+        return gettext("；").join(
+            gettext("%(label)s：%(value)s", label=k, value=_text(v, key)) for k, v in value.items()
+        ) or gettext("（无）")
     if isinstance(value, dict) and key == "channels":  # notification kind → its channels
-        return "；".join(
-            f"{gettext(NOTIFY_KINDS[k]) if k in NOTIFY_KINDS else k}：{_text(v, 'channel')}"
+        return gettext("；").join(
+            gettext(
+                "%(label)s：%(value)s",
+                label=gettext(NOTIFY_KINDS[k]) if k in NOTIFY_KINDS else k,
+                value=_text(v, "channel"),
+            )
             for k, v in value.items()
         ) or gettext("（无）")
     if isinstance(value, list) and key == "aliases":
@@ -288,12 +297,16 @@ def _text(value: Any, key: str = "") -> str:
     if isinstance(value, dict):
         # Each value is read by its own key (a unit's status, a check's answer); an old or
         # new value (from/to) by the key of the field it belongs to.
-        return "；".join(
-            f"{gettext(PAYLOAD_LABELS[str(k)])}：{_text(v, key if k in WRAPPERS else str(k))}"
+        return gettext("；").join(
+            gettext(
+                "%(label)s：%(value)s",
+                label=gettext(PAYLOAD_LABELS[str(k)]),
+                value=_text(v, key if k in WRAPPERS else str(k)),
+            )
             for k, v in value.items()
         ) or gettext("（无）")
     if isinstance(value, list):
-        return "、".join(_text(v, key) for v in value) or gettext("（无）")
+        return gettext("、").join(_text(v, key) for v in value) or gettext("（无）")
     if isinstance(value, bool):
         if key == "rulings":
             return gettext("认定不涉及") if value else gettext("不予认定")
@@ -368,7 +381,10 @@ def audit_row(event: AuditEvent, names: EventNames) -> list[Any]:
         event_state_label(event.target_type, event.from_state),
         event_state_label(event.target_type, event.to_state),
         event.comment or "",
-        "；".join(f"{gettext(label)}：{value}" for label, value in lines),
+        gettext("；").join(
+            gettext("%(label)s：%(value)s", label=gettext(label), value=value)
+            for label, value in lines
+        ),
         event.prev_hash,
         event.hash,
     ]

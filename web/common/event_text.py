@@ -100,7 +100,9 @@ def person(user: User | None, username: str) -> str:
         return gettext(SYSTEM_ACTOR)
     if user is None or not user.display_name or user.display_name == username:
         return username
-    return f"{user.display_name}（{username}）"
+    # The brackets and the separators below come from the catalog: full-width in Chinese,
+    # ASCII with spaces in English.
+    return gettext("%(name)s（%(username)s）", name=user.display_name, username=username)
 
 
 def user_name(user: User | None) -> str:
@@ -240,11 +242,13 @@ def _detail(event: AuditEvent, *, hide_scores: bool = False) -> str:
     if event.action in ("score", "rescore") and "total" in payload and not hide_scores:
         return gettext("合计 %(total)s 分", total=payload["total"])
     if event.action == "verify" and isinstance(payload.get("checks"), list):
-        return gettext("核查要点：") + "；".join(_check_line(c) for c in payload["checks"])
+        return gettext("核查要点：") + gettext("；").join(_check_line(c) for c in payload["checks"])
     if event.action == "submit" and payload.get("evidence_sha256") is not None:
         files = gettext("材料 %(n)s 份", n=len(payload["evidence_sha256"]))
         if payload.get("change_note"):
-            return files + "；" + gettext("修改说明：%(note)s", note=payload["change_note"])
+            return (
+                files + gettext("；") + gettext("修改说明：%(note)s", note=payload["change_note"])
+            )
         return files
     return ""
 
@@ -258,10 +262,12 @@ def _check_line(check: Any) -> str:
     if not isinstance(check, dict):
         return ""
     answer = CHECK_ANSWER_LABELS.get(str(check.get("answer")))
-    line = f"{check.get('code', '')} {check.get('text', '')}：" + (
-        gettext(answer) if answer else str(check.get("answer", ""))
+    line = gettext(
+        "%(label)s：%(value)s",
+        label=f"{check.get('code', '')} {check.get('text', '')}",
+        value=gettext(answer) if answer else str(check.get("answer", "")),
     )
-    return line + (f"（{check['note']}）" if check.get("note") else "")
+    return line + (gettext("（%(text)s）", text=check["note"]) if check.get("note") else "")
 
 
 def history_entries(

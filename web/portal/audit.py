@@ -399,7 +399,9 @@ def _field_label(difference: Difference) -> str:
 def _record_value(name: str, value: Any, names: _Names) -> str:
     """Show a value of a record's field in words: roles, statuses, units, departments."""
     if name == "roles" and isinstance(value, list):
-        return "、".join(gettext(ROLE_LABELS[r]) if r in ROLE_LABELS else str(r) for r in value)
+        return gettext("、").join(
+            gettext(ROLE_LABELS[r]) if r in ROLE_LABELS else str(r) for r in value
+        )
     if name in RECORD_VALUES and value in RECORD_VALUES[name]:
         return gettext(RECORD_VALUES[name][value])
     if name == "unit_id" and isinstance(value, int):
@@ -411,7 +413,7 @@ def _record_value(name: str, value: Any, names: _Names) -> str:
     if name == "expires_at" and isinstance(value, str):  # UTC in the trail: Beijing time
         return trail_time(value)
     if name in _UNIT_LISTS and isinstance(value, list):
-        return "、".join(names.units.get(u, f"#{u}") for u in value) or gettext("（无）")
+        return gettext("、").join(names.units.get(u, f"#{u}") for u in value) or gettext("（无）")
     if isinstance(value, dict):  # a whole record, on one side only
         return "; ".join(
             f"{gettext(RECORD_FIELD_LABELS[key])}: {_value(key, item, names)}"

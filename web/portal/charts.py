@@ -157,10 +157,15 @@ def indicators_svg(years: Sequence[UnitYear]) -> Markup | None:
             share = found.score * 100 / found.max_points
             top_y = _y(share, top)
             kind = "bar-via" if y.via is not None else f"bar bar-{k % 4}"
+            tip = gettext(
+                "%(label)s：%(value)s",
+                label=f"{y.year} {code}",
+                value=f"{found.score:.2f} / {found.max_points:.2f}",
+            )
             parts.append(
                 f'<rect x="{x0 + bar * k:.1f}" y="{top_y:.1f}" width="{bar - 1:.1f}"'
                 f' height="{HEIGHT - BOTTOM - top_y:.1f}" class="{kind}">'
-                f"<title>{escape(f'{y.year} {code}：{found.score:.2f} / {found.max_points:.2f}')}"
+                f"<title>{escape(tip)}"
                 "</title></rect>"
             )
     legend = []

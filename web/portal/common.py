@@ -122,7 +122,7 @@ def role_labels(roles: Sequence[str]) -> str:
             labels.append(gettext(ROLE_LABELS[Role(r)]))
         except ValueError:
             labels.append(r)
-    return "、".join(labels)
+    return gettext("、").join(labels)
 
 
 def latest_assessment(db: Session) -> Assessment | None:

@@ -179,7 +179,7 @@ def _lineage_notes(db: Session) -> dict[int, str]:
     by_id = {u.id: u for u in all_units(db)}
     for c in all_changes(db):
         before = c.effective_on - dt.timedelta(days=1)
-        sources = "、".join(name_on(by_id[i], before) for i in c.from_ids)
+        sources = gettext("、").join(name_on(by_id[i], before) for i in c.from_ids)
         for t in c.to_ids:
             if c.kind == "merge":
                 notes[t] = gettext("由%(names)s合并", names=sources)
