@@ -265,6 +265,7 @@ MESSAGES: dict[str, str] = {
     "override_not_found": N_("该工作日调整不存在"),
     "own_department": N_("不能处理本部门的事项或记录"),
     "own_submission": N_("不能审核本人曾为部门经办的考核事项"),
+    "own_routine_record": N_("不能审核本人报送的平时考核记录"),
     "password_change_required": N_("请先在门户修改初始密码或被重置的密码，再申请 API 令牌"),
     "pdf_unavailable": N_("暂时无法生成 PDF"),
     "period_not_started": N_("该期间尚未开始，不能提前报送或登记"),

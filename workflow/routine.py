@@ -328,6 +328,12 @@ def _locked_record(session: Session, record: RoutineRecord) -> RoutineRecord:
     return record
 
 
+def own_report(user: User, record: RoutineRecord) -> bool:
+    """Whether the record is the user's own report for their department: a member given
+    office roles later (which clears their unit) must still not accept or reject it."""
+    return record.registered_by == "department" and record.created_by_id == user.id
+
+
 def review_routine(
     session: Session,
     record_id: int,
@@ -351,6 +357,8 @@ def review_routine(
         raise Forbidden("只有初审员或管理员可以审核平时考核记录", code="role_required")
     if is_own_department(user, record.department_id):
         raise Forbidden("不能审核本部门的记录", code="own_department")
+    if own_report(user, record):
+        raise Forbidden("不能审核本人报送的平时考核记录", code="own_routine_record")
     if status not in ("accepted", "rejected"):
         raise BadRequest("status 须为 accepted 或 rejected", code="bad_status")
     if reason is not None and not isinstance(reason, str):

@@ -75,7 +75,9 @@ def register_portal(app: Flask) -> None:
     def _portal_context() -> dict[str, Any]:
         from web.common.event_text import CHECK_ANSWER_LABELS
         from workflow.machine import ACTION_LABELS
+        from workflow.models import RoutineRecord
         from workflow.permissions import READ_ALL_ROLES, is_own_department
+        from workflow.routine import own_report
         from workflow.states import Role
 
         user = signed_in_user()
@@ -84,9 +86,14 @@ def register_portal(app: Flask) -> None:
             """Whether the department is the signed-in user's own (their unit's)."""
             return user is not None and is_own_department(user, department_id)
 
+        def own_routine_report(record: RoutineRecord) -> bool:
+            """Whether a routine record is the signed-in user's own department report."""
+            return user is not None and own_report(user, record)
+
         return {
             "account": user,
             "own_department": own_department,
+            "own_routine_report": own_routine_report,
             "nav_department": user is not None and user.has_role(Role.DEPARTMENT),
             "nav_review": user is not None and user.has_role(*READ_ALL_ROLES),
             "nav_audit": user is not None and user.has_role(Role.AUDITOR, Role.ADMIN),
