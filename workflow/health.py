@@ -208,14 +208,13 @@ def _queue(heartbeat: Callable[[], dt.datetime | None], now: dt.datetime) -> Che
 
 
 def _outbox(session: Session, now: dt.datetime) -> Check:
-    oldest = session.scalar(
-        select(func.min(OutboxMessage.created_at)).where(OutboxMessage.status == "pending")
-    )
+    oldest, waiting = session.execute(
+        select(func.min(OutboxMessage.created_at), func.count()).where(
+            OutboxMessage.status == "pending"
+        )
+    ).one()
     if oldest is None:
         return Check("outbox", OK, N_("没有待发送的消息"), {})
-    waiting = session.scalar(
-        select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == "pending")
-    )
     if now - oldest > OUTBOX_STALE:
         return Check(
             "outbox",

@@ -346,13 +346,23 @@ def _record_field(field: str) -> tuple[str | None, str, str]:
     return base, key.rstrip("]"), sub
 
 
+#: The records named by their kind and number (`单位调整 #3`).
+_NUMBERED_RECORDS = {
+    "routine": N_("平时考核记录"),
+    "unit_change": N_("单位调整"),
+    "token": N_("API 令牌"),
+    "notice": FIELD_LABELS["notice"],
+    "notice_base": FIELD_LABELS["notice_base"],
+}
+
+
 def _record_name(difference: Difference, names: _Names) -> str:
     """Name the record a difference is about: the account, the routine record, the day."""
     kind, key, _ = _record_field(difference.field)
     if kind == "user":
         return f"{gettext('用户')} {names.users.get(int(key), '#' + key)}"
-    if kind == "routine":
-        return f"{gettext('平时考核记录')} #{key}"
+    if kind in _NUMBERED_RECORDS:
+        return f"{gettext(_NUMBERED_RECORDS[kind])} #{key}"
     if kind == "calendar_override":
         return f"{gettext('工作日调整')} {key}"
     if kind == "unit":
@@ -360,12 +370,6 @@ def _record_name(difference: Difference, names: _Names) -> str:
         return f"{gettext('单位')} {name}"
     if kind == "scheme":
         return f"{gettext('考核细则分值')} · {gettext('考核')} #{key}"
-    if kind == "unit_change":
-        return f"{gettext('单位调整')} #{key}"
-    if kind == "token":
-        return f"{gettext('API 令牌')} #{key}"
-    if kind in ("notice", "notice_base"):
-        return f"{gettext(FIELD_LABELS[kind])} #{key}"
     return ""
 
 
