@@ -390,6 +390,31 @@ def _start(text: str, length: int = 30) -> str:
 ITEM_TRIGGERS = frozenset({"return", "score", "appeal", "rescore", "reject_appeal"})
 
 
+#: What the department's item messages said before they named the year. Rows are stored with
+#: their msgids (`title_i18n`, `body_i18n`) and read in the reader's language when shown: the
+#: old msgids stay in the catalog so that those rows still read in English.
+EARLIER_ITEM_MESSAGES = (
+    N_("%(indicator)s：被退回修改"),
+    N_(
+        "%(department)s的考核事项“%(indicator)s”被退回修改。\n"
+        "退回原因：%(reason)s\n请修改后重新提交。"
+    ),
+    N_("%(indicator)s：申诉被驳回"),
+    N_("%(department)s对考核事项“%(indicator)s”的申诉被驳回，维持原评分。"),
+    N_("%(indicator)s：申诉已复核"),
+    N_("%(department)s对考核事项“%(indicator)s”的申诉已复核，结果在考核结果公示后可查看。"),
+    N_("%(indicator)s：申诉已复核，合计分数未变"),
+    N_(
+        "%(department)s对考核事项“%(indicator)s”的申诉经复核重新评分，"
+        "合计分数未变（%(total)s 分），可登录系统查看。"
+    ),
+    N_("%(indicator)s：申诉已复核改分"),
+    N_("%(department)s对考核事项“%(indicator)s”的申诉经复核，已重新评分，可登录系统查看。"),
+    N_("%(indicator)s：已评分"),
+    N_("%(department)s的考核事项“%(indicator)s”已评分，可登录系统查看。"),
+)
+
+
 def on_transition(
     session: Session,
     trigger: str,
@@ -423,37 +448,44 @@ def on_transition(
     if not people:
         return
     department, indicator = _item_words(session, item)
-    words: dict[str, object] = {"department": department, "indicator": indicator}
+    words: dict[str, object] = {
+        "year": assessment.year,
+        "department": department,
+        "indicator": indicator,
+    }
     if trigger == "return":
-        kind, title = "item_returned", N_("%(indicator)s：被退回修改")
+        kind, title = "item_returned", N_("%(year)s年度%(indicator)s：被退回修改")
         body = N_(
-            "%(department)s的考核事项“%(indicator)s”被退回修改。\n"
+            "%(department)s的%(year)s年度考核事项“%(indicator)s”被退回修改。\n"
             "退回原因：%(reason)s\n请修改后重新提交。"
         )
         words["reason"] = comment or Term(N_("（未填写）"))
     elif trigger == "reject_appeal":
-        kind, title = "appeal_decided", N_("%(indicator)s：申诉被驳回")
-        body = N_("%(department)s对考核事项“%(indicator)s”的申诉被驳回，维持原评分。")
+        kind, title = "appeal_decided", N_("%(year)s年度%(indicator)s：申诉被驳回")
+        body = N_("%(department)s对%(year)s年度考核事项“%(indicator)s”的申诉被驳回，维持原评分。")
     elif appeal and hidden:  # decided, but its score is not the department's to see yet
-        kind, title = "appeal_decided", N_("%(indicator)s：申诉已复核")
+        kind, title = "appeal_decided", N_("%(year)s年度%(indicator)s：申诉已复核")
         body = N_(
-            "%(department)s对考核事项“%(indicator)s”的申诉已复核，结果在考核结果公示后可查看。"
+            "%(department)s对%(year)s年度考核事项“%(indicator)s”的申诉已复核，"
+            "结果在考核结果公示后可查看。"
         )
     elif appeal and total_before is not None and item.total == total_before:
-        kind, title = "appeal_decided", N_("%(indicator)s：申诉已复核，合计分数未变")
+        kind = "appeal_decided"
+        title = N_("%(year)s年度%(indicator)s：申诉已复核，合计分数未变")
         body = N_(
-            "%(department)s对考核事项“%(indicator)s”的申诉经复核重新评分，"
+            "%(department)s对%(year)s年度考核事项“%(indicator)s”的申诉经复核重新评分，"
             "合计分数未变（%(total)s 分），可登录系统查看。"
         )
         words["total"] = item.total
     elif appeal:
-        kind, title = "appeal_decided", N_("%(indicator)s：申诉已复核改分")
+        kind, title = "appeal_decided", N_("%(year)s年度%(indicator)s：申诉已复核改分")
         body = N_(
-            "%(department)s对考核事项“%(indicator)s”的申诉经复核，已重新评分，可登录系统查看。"
+            "%(department)s对%(year)s年度考核事项“%(indicator)s”的申诉经复核，已重新评分，"
+            "可登录系统查看。"
         )
     else:
-        kind, title = "item_scored", N_("%(indicator)s：已评分")
-        body = N_("%(department)s的考核事项“%(indicator)s”已评分，可登录系统查看。")
+        kind, title = "item_scored", N_("%(year)s年度%(indicator)s：已评分")
+        body = N_("%(department)s的%(year)s年度考核事项“%(indicator)s”已评分，可登录系统查看。")
     text = Phrase(body, words)
     if comment and trigger != "return":
         text = Phrase(N_("%(message)s\n说明：%(comment)s"), {"message": text, "comment": comment})
@@ -462,7 +494,7 @@ def on_transition(
         people,
         Message(
             kind,
-            Phrase(title, {"indicator": indicator}),
+            Phrase(title, {"year": assessment.year, "indicator": indicator}),
             text,
             f"/portal/items/{item.id}",
             item.assessment_id,

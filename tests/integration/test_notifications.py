@@ -295,6 +295,9 @@ def test_an_appeal_decided_while_scores_are_hidden_names_no_score(
     note = session.scalars(select(Notification).where(Notification.kind == "appeal_decided")).one()
     assert note.title.endswith("：申诉已复核") and "公示后可查看" in note.body
     assert "分）" not in note.body and "可登录系统查看" not in note.body
+    # Two years' appeals may run at once: the message says which year's item it is.
+    year = w.assessment.year
+    assert note.title.startswith(f"{year}年度指标") and f"对{year}年度考核事项“" in note.body
 
 
 def test_an_appeal_tells_at_once_the_scorers_who_may_decide_it(

@@ -155,6 +155,20 @@ def test_every_code_has_chinese_and_english_text() -> None:
     assert not general, f"a code's general text takes no parameters: {general}"
 
 
+def test_messages_stored_under_earlier_msgids_still_read_in_english() -> None:
+    """Notifications keep their msgids: a changed message keeps its earlier msgids translated."""
+    from workflow.notify import EARLIER_ITEM_MESSAGES
+
+    english = english_catalog()
+    missing = [msgid for msgid in EARLIER_ITEM_MESSAGES if not english.get(msgid)]
+    assert not missing, missing
+    stored = {"msgid": EARLIER_ITEM_MESSAGES[-1], "params": {"department": "交通局",
+              "indicator": "指标1"}}  # fmt: skip
+    assert render_stored(stored, lambda m: english.get(m) or m).endswith(
+        "has been scored. Sign in to see it."
+    )
+
+
 def test_every_error_class_is_extracted() -> None:
     """A subclass of a refusal must be a pybabel keyword, or its messages escape the catalog."""
     for path, tree in sources():

@@ -76,13 +76,14 @@ def test_a_message_reads_in_the_language_of_whoever_reads_it(
 
     member = login("member_a")
     chinese = text(member.get("/me/messages"))
-    assert f"指标{code} " in chinese and "：被退回修改</strong>" in chinese
+    assert f"2018年度指标{code} " in chinese and "：被退回修改</strong>" in chinese
     assert "被退回修改。\n退回原因：缺少会议记录\n请修改后重新提交。" in chinese
     assert "指标0：被退回修改" in chinese and "returned for changes" not in chinese
 
     member.set_cookie("lang", "en")
     english = text(member.get("/me/messages"))
-    assert re.search(rf"<strong>Indicator {code} [^<]*: returned for changes</strong>", english)
+    title = rf"<strong>2018 Indicator {code} [^<]*: returned for changes</strong>"
+    assert re.search(title, english)
     assert "was returned for changes.\nReason: 缺少会议记录\nPlease change it" in english
     assert "退回原因：缺少会议记录" not in english and "请修改后重新提交" not in english
     assert "指标0：被退回修改" in english  # the old row: as written
