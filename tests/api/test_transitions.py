@@ -52,6 +52,8 @@ def test_same_key_twice_is_applied_once(
     assert first.status_code == 200 and second.status_code == 200
     assert first.get_json()["version"] == second.get_json()["version"]
     assert second.get_json()["state"] == "submitted"
+    assert "Idempotent-Replayed" not in first.headers
+    assert second.headers["Idempotent-Replayed"] == "true"
     assert submits(session, ready) == 1
     # The same key with another body is refused.
     reused = post(

@@ -303,8 +303,11 @@ def post_transition(iid: int) -> Response:
     command = transition_command(iid, user, parse_transition(), idempotency_key=idempotency_key())
     # A lost race (e.g. a concurrent request that stored the same key) is retried once after
     # the request's transaction is rolled back: a replayed key then answers as the first did.
-    item = run_command(discard_on_error, command).item
-    return json_response(item_body(db, item, user))
+    outcome = run_command(discard_on_error, command)
+    response = json_response(item_body(db, outcome.item, user))
+    if outcome.replayed:  # as Stripe says it: the action was applied by the first request
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
 
 
 @bp.get(f"/items/{IID}/history")
