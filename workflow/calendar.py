@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,9 +19,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from workflow.assessments import assessment_status
-from workflow.audit import record_event
+from workflow.audit import canonical_json, record_event
 from workflow.db import lock_key, lock_row, serialise
 from workflow.errors import BadRequest, Conflict, Forbidden, InvalidValue, NotFound
+from workflow.holiday_notice import Arrangement, read_arrangement
 from workflow.messages import N_, Note, Phrase, Term
 from workflow.models import Assessment, CalendarOverride, Item, StageDeadline, User, utcnow
 from workflow.states import Role, State
@@ -660,6 +662,19 @@ def set_calendar_override(
     _check_calendar_change(
         session, calendar, WorkCalendar({**calendar.overrides, day: is_workday}), removing=False
     )
+    return _put_override(session, row, day, is_workday, reason, actor, before)
+
+
+def _put_override(
+    session: Session,
+    row: CalendarOverride | None,
+    day: dt.date,
+    is_workday: bool,
+    reason: str,
+    actor: User,
+    before: dict[str, Any] | None,
+) -> CalendarOverride:
+    """Write one checked override (a new row, or `row` replaced) and its audit event."""
     if row is None:
         row = CalendarOverride(day=day, is_workday=is_workday, reason=reason)
         session.add(row)
@@ -676,6 +691,117 @@ def set_calendar_override(
         payload={"day": day, "is_workday": is_workday, "before": before},
     )
     return row
+
+
+# --- a year's arrangement from the State Council's notice (workflow/holiday_notice.py) -----
+
+#: What entering a day of a pasted arrangement does: adds an override, replaces the office's
+#: opposite one, nothing (entered already), nothing (the calendar says so without an entry).
+PLAN_ADD, PLAN_REPLACE, PLAN_ENTERED, PLAN_UNNEEDED = "add", "replace", "entered", "unneeded"
+
+
+@dataclass(frozen=True)
+class PlannedDay:
+    """A day of a pasted arrangement, and what entering it would do to the overrides."""
+
+    day: dt.date
+    is_workday: bool
+    holiday: str
+    action: str
+    reason: str
+
+    @property
+    def changes(self) -> bool:
+        """Tell whether entering the arrangement writes this day."""
+        return self.action in (PLAN_ADD, PLAN_REPLACE)
+
+
+def _without_overrides(day: dt.date) -> bool:
+    """What the calendar says of a day before any entry: the package's arrangement, or for a
+    year it does not know, Monday to Friday."""
+    try:
+        return WorkCalendar().is_workday(day)
+    except UnknownYear:
+        return day.weekday() < 5
+
+
+def plan_arrangement(session: Session, arrangement: Arrangement) -> list[PlannedDay]:
+    """What entering a pasted arrangement would do, day by day (changes nothing)."""
+    rows = {
+        row.day: row
+        for row in session.execute(
+            select(CalendarOverride).where(
+                CalendarOverride.day.in_([d.day for d in arrangement.days])
+            )
+        ).scalars()
+    }
+    plan = []
+    for d in arrangement.days:
+        row = rows.get(d.day)
+        if row is not None:
+            action = PLAN_ENTERED if row.is_workday == d.is_workday else PLAN_REPLACE
+        else:
+            action = PLAN_UNNEEDED if _without_overrides(d.day) == d.is_workday else PLAN_ADD
+        what = "调休上班" if d.is_workday else "放假"
+        reason = f"{arrangement.source}：{d.holiday}{what}"[:MAX_REASON]
+        plan.append(PlannedDay(d.day, d.is_workday, d.holiday, action, reason))
+    return plan
+
+
+def plan_fingerprint(plan: list[PlannedDay]) -> str:
+    """A short fingerprint of what a plan would write: the preview's, checked on entering."""
+    changes = [(p.day.isoformat(), p.is_workday, p.action) for p in plan if p.changes]
+    return hashlib.sha256(canonical_json(changes).encode()).hexdigest()[:32]
+
+
+def preview_arrangement(
+    session: Session, text: Any, *, actor: User
+) -> tuple[Arrangement, list[PlannedDay]]:
+    """Read a pasted arrangement and say, day by day, what entering it would do (admin)."""
+    _require_admin(actor)
+    arrangement = read_arrangement(text)
+    return arrangement, plan_arrangement(session, arrangement)
+
+
+def enter_arrangement(
+    session: Session, text: Any, *, actor: User, seen: str | None = None
+) -> tuple[Arrangement, list[PlannedDay]]:
+    """Enter the days of a pasted arrangement that the calendar does not say already: one
+    override and one `calendar_override_set` event per day, all or nothing.
+
+    `seen` is the fingerprint of the preview the admin confirmed; when the overrides changed
+    since (another admin entered or removed a day), nothing is written: 409
+    `arrangement_changed`. Refused like a single override when a working-day deadline could
+    not take the change (`override_breaks_order`).
+    """
+    _require_admin(actor)
+    arrangement = read_arrangement(text)
+    lock_calendar(session)
+    plan = plan_arrangement(session, arrangement)
+    changes = [p for p in plan if p.changes]
+    if not changes:  # entered already (a second click of the same confirmation): nothing to do
+        return arrangement, plan
+    if seen is not None and seen != plan_fingerprint(plan):
+        raise Conflict(
+            "工作日调整在预览之后已有变化（他人录入或删除了日期），未录入；请重新预览后再确认",
+            code="arrangement_changed",
+        )
+    calendar = work_calendar(session)
+    after = {**calendar.overrides, **{p.day: p.is_workday for p in changes}}
+    _check_calendar_change(session, calendar, WorkCalendar(after), removing=False)
+    rows = {
+        row.day: row
+        for row in session.execute(
+            select(CalendarOverride)
+            .where(CalendarOverride.day.in_([p.day for p in changes]))
+            .with_for_update()
+        ).scalars()
+    }
+    for p in changes:
+        row = rows.get(p.day)
+        before = None if row is None else {"is_workday": row.is_workday, "reason": row.reason}
+        _put_override(session, row, p.day, p.is_workday, p.reason, actor, before)
+    return arrangement, plan
 
 
 def remove_calendar_override(session: Session, override_id: int, *, actor: User) -> None:

@@ -332,3 +332,35 @@ def test_a_deadline_decades_away_is_no_500(
     known = package_years()[0] <= int(due[:4]) <= package_years()[1]
     assert (submit["working_days_left"] is None) is not known
     assert client.get("/portal/", headers=cast.headers("own")).status_code in (200, 302)
+
+
+def test_a_years_holidays_entered_from_the_notice_through_the_api(
+    client: FlaskClient, cast: Cast
+) -> None:
+    """Dry run, then the entry with the preview's fingerprint; the same engine as the page."""
+    from tests.integration.test_holiday_arrangement import notice_for
+
+    year = package_years()[1] + 1
+    notice, off, on = notice_for(year)
+    url = f"{BASE}/calendar/arrangement"
+    admin = cast.headers("admin")
+    preview = client.post(url, json={"text": notice, "dry_run": True}, headers=admin)
+    body = preview.get_json()
+    assert preview.status_code == 200 and body["year"] == year and body["entered"] == 0
+    adds = {d["day"] for d in body["days"] if d["action"] == "add"}
+    assert adds == {d.isoformat() for d in {d for d in off if d.weekday() < 5} | on}
+    done = client.post(url, json={"text": notice, "seen": body["fingerprint"]}, headers=admin)
+    assert done.status_code == 200 and done.get_json()["entered"] == len(adds)
+    listed = client.get(f"{BASE}/calendar/overrides?limit=500", headers=admin).get_json()
+    assert {o["day"] for o in listed["overrides"]} == adds
+    stale = client.post(
+        url, json={"text": notice_for(year + 1)[0], "seen": body["fingerprint"]}, headers=admin
+    )
+    assert stale.status_code == 409 and error_code(stale) == "arrangement_changed"
+    wrong = client.post(url, json={"text": notice.replace("（周", "（周一"), "dry_run": True},
+                        headers=admin)  # fmt: skip
+    assert wrong.status_code == 422 and error_code(wrong) == "arrangement_inconsistent"
+    refused = client.post(
+        url, json={"text": notice, "dry_run": True}, headers=cast.headers("reviewer")
+    )
+    assert refused.status_code == 403

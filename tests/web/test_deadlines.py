@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from storage.local import LocalStore
@@ -271,3 +271,56 @@ def test_the_calendar_page_says_what_a_count_runs_from_and_warns_of_days_off(
     # Saving a stage unchanged still works: the calendar stayed in order.
     r = admin.post(f"{base}/stages/review", data={"due_on": "2020-10-01"})
     assert r.status_code == 303
+
+
+def test_a_years_holidays_are_entered_from_the_pasted_notice(
+    make_app: Callable[..., Flask], session: Session, world: World
+) -> None:
+    """Preview, then confirm: the table shows each day; a notice that does not hold is a 422
+    in Chinese naming the date; a preview made stale by another entry is a 409."""
+    from tests.integration.test_holiday_arrangement import notice_for
+    from workflow.workdays import package_years
+
+    app = make_app(CLOCK=lambda: shanghai(2018, 9, 20, 9, 0))
+    admin = sign_in(app, "admin")
+    base = f"/admin/assessments/{world.assessment.id}/calendar/arrangement"
+    year = package_years()[1] + 1
+    notice, off, on = notice_for(year)
+    adds = len({d for d in off if d.weekday() < 5} | on)
+    preview = admin.post(base, data={"text": notice})
+    page = text(preview)
+    assert (
+        preview.status_code == 200 and f"{year} 年：国务院办公厅关于{year}年部分节假日安排" in page
+    )
+    assert f"将录入 {adds} 天" in page and f"无需录入 {len(off) + len(on) - adds} 天" in page
+    assert f"{year}-10-01" in page and "确认录入" in page
+    assert session.execute(select(CalendarOverride)).first() is None  # a preview writes nothing
+    seen = re.search(r'name="seen" value="([0-9a-f]+)"', page)
+    assert seen is not None
+    # Wrong: last year's weekdays under this year's number.
+    wrong = admin.post(base, data={"text": notice.replace(f"{year}年", f"{year + 1}年")})
+    assert wrong.status_code == 422 and "请核对通知的年份和日期" in text(wrong)
+    assert notice.split("\n")[2][:6] in text(wrong)  # what was pasted stays in the box
+    entered = admin.post(base, data={"text": notice, "action": "enter", "seen": seen.group(1)})
+    assert entered.status_code == 303 and entered.location.endswith("#overrides")
+    assert session.scalar(select(func.count()).select_from(CalendarOverride)) == adds
+    page = text(admin.get(f"/admin/assessments/{world.assessment.id}/calendar"))
+    assert f"已按通知录入 {year} 年节假日安排：{adds} 天" in page
+    # The same confirmation again (a second click): entered already, nothing written.
+    again = admin.post(base, data={"text": notice, "action": "enter", "seen": seen.group(1)})
+    assert again.status_code == 303
+    assert f"{year} 年的安排日历中已有，无需录入" in text(admin.get(again.location))
+    # A preview made stale by another admin's entry of one of its days: 409, nothing written.
+    other, *_ = notice_for(year + 1)
+    stale_seen = re.search(
+        r'name="seen" value="([0-9a-f]+)"', text(admin.post(base, data={"text": other}))
+    )
+    assert stale_seen is not None
+    admin.post(
+        f"/admin/assessments/{world.assessment.id}/calendar/overrides",
+        data={"day": f"{year + 1}-05-01", "kind": "workday", "reason": "本地安排"},
+    )
+    stale = admin.post(base, data={"text": other, "action": "enter", "seen": stale_seen.group(1)})
+    assert stale.status_code == 409 and "请重新预览" in text(stale)
+    assert session.scalar(select(func.count()).select_from(CalendarOverride)) == adds + 1
+    assert sign_in(app, "reviewer").post(base, data={"text": notice}).status_code == 403

@@ -21,7 +21,10 @@ from workflow.calendar import (
     STAGES,
     calendar_overrides,
     deadline_notes,
+    enter_arrangement,
     parse_day,
+    plan_fingerprint,
+    preview_arrangement,
     remove_calendar_override,
     set_calendar_override,
     set_stage_deadline,
@@ -140,3 +143,43 @@ def delete_override(oid: int) -> Response:
     user = api_user()
     remove_calendar_override(get_db(), oid, actor=user)
     return Response(status=204)
+
+
+@bp.post("/calendar/arrangement")
+@contract(
+    "assessments",
+    body=s.ArrangementBody,
+    ok={200: (s.ArrangementOut, "The days of the arrangement and what entering did or would do.")},
+    errors=(403, 409, 413, 415, 422),
+)
+def post_arrangement() -> Response:
+    """Enter a year's holidays from the pasted State Council notice (admin): one override and
+    one audit event per day the calendar does not say already, all or nothing. `dry_run`
+    previews; `seen` (a preview's `fingerprint`) refuses with 409 `arrangement_changed` when
+    the overrides changed since. A notice whose dates do not hold (a weekday that is not the
+    date's, 共 N 天 that is not the range) is a 422 naming the date."""
+    user = api_user()
+    body = parse_body(s.ArrangementBody, json_body())
+    db = get_db()
+    if body.dry_run:
+        arrangement, plan = preview_arrangement(db, body.text, actor=user)
+    else:
+        arrangement, plan = enter_arrangement(db, body.text, actor=user, seen=body.seen)
+    return json_response(
+        {
+            "year": arrangement.year,
+            "source": arrangement.source,
+            "days": [
+                {
+                    "day": p.day.isoformat(),
+                    "is_workday": p.is_workday,
+                    "holiday": p.holiday,
+                    "action": p.action,
+                }
+                for p in plan
+            ],
+            "fingerprint": plan_fingerprint(plan),
+            "dry_run": body.dry_run,
+            "entered": 0 if body.dry_run else sum(1 for p in plan if p.changes),
+        }
+    )

@@ -1307,6 +1307,39 @@ class Overrides(Out):
     next_cursor: Cursor
 
 
+class ArrangementBody(Body):
+    """A year's holiday arrangement as the State Council's notice prints it, pasted whole.
+
+    With `dry_run` nothing is entered: the answer says what entering would do, and its
+    `fingerprint`, given back as `seen`, makes the entry refuse (409 `arrangement_changed`)
+    when the overrides changed in between."""
+
+    text: Annotated[str, Field(max_length=5000)]
+    dry_run: bool = False
+    seen: Annotated[str, Field(max_length=64)] | None = None
+
+
+class ArrangedDayOut(Out):
+    """A day of the arrangement and what entering it does: `add`, `replace` (the office's
+    opposite entry), `entered` (already), `unneeded` (the calendar says so without one)."""
+
+    day: Day
+    is_workday: bool
+    holiday: str
+    action: Literal["add", "replace", "entered", "unneeded"]
+
+
+class ArrangementOut(Out):
+    """What a pasted arrangement enters (or would enter, with `dry_run`)."""
+
+    year: int
+    source: str
+    days: list[ArrangedDayOut]
+    fingerprint: str
+    dry_run: bool
+    entered: int
+
+
 # --- background jobs (web/api/jobs.py, workflow/jobs.py) -----------------------------------
 JobKind = Literal["notices", "archives", "export", "audit_verify"]
 JobStatus = Literal["queued", "running", "done", "failed"]

@@ -33,12 +33,16 @@ from workflow.calendar import (
     PENDING_STATES,
     STAGE_OF_STATE,
     STAGES,
+    PlannedDay,
     StageView,
     calendar_overrides,
     deadline_notes,
+    enter_arrangement,
     entered_years,
     parse_day,
     parse_working_days,
+    plan_fingerprint,
+    preview_arrangement,
     remove_calendar_override,
     set_calendar_override,
     set_stage_deadline,
@@ -48,6 +52,7 @@ from workflow.calendar import (
     work_calendar,
 )
 from workflow.errors import DomainError, InvalidValue
+from workflow.holiday_notice import WEEKDAY_NAMES
 from workflow.models import Assessment
 from workflow.states import Role, State
 from workflow.workdays import local_date
@@ -62,6 +67,13 @@ STAGE_TEXT = {
     "score": N_("评分截止"),
     "publication": N_("公示"),
     "appeal": N_("申诉期"),
+}
+#: What entering a day of a pasted arrangement does (workflow.calendar PLAN_*).
+PLAN_TEXT = {
+    "add": N_("将录入"),
+    "replace": N_("将替换原有调整"),
+    "entered": N_("已录入"),
+    "unneeded": N_("无需录入（日历已是如此）"),
 }
 
 
@@ -189,6 +201,8 @@ def init_deadlines(app: Flask) -> None:
     app.add_template_global(deadline_info, "deadline_info")
     app.add_template_global(running_publications, "running_publications")
     app.jinja_env.globals["stage_text"] = STAGE_TEXT
+    app.jinja_env.globals["weekday_text"] = WEEKDAY_NAMES
+    app.jinja_env.globals["plan_text"] = PLAN_TEXT
 
 
 def _assessment_or_404(aid: int) -> Assessment:
@@ -260,6 +274,51 @@ def stage_set(aid: int, stage: str) -> ResponseReturnValue:
         if note.stage == stage:  # kept, but said: a deadline on a day off
             flash(note.message, "warning")
     return redirect(url_for("calendar_admin.calendar_page", aid=aid), code=303)
+
+
+@bp.post("/assessments/<int:aid>/calendar/arrangement")
+@roles_required(Role.ADMIN)
+def arrangement_act(aid: int) -> ResponseReturnValue:
+    """Preview a pasted 节假日安排 notice day by day, or enter what the preview showed."""
+    db = get_db()
+    assessment = _assessment_or_404(aid)
+    text = request.form.get("text", "")
+    try:
+        if request.form.get("action") != "enter":
+            arrangement, plan = preview_arrangement(db, text, actor=current_account())
+            return _render(
+                assessment,
+                form={},
+                arrangement=arrangement,
+                plan=plan,
+                plan_counts=_plan_counts(plan),
+                seen=plan_fingerprint(plan),
+                arrangement_text=text,
+            )
+        with discard_on_error():
+            arrangement, plan = enter_arrangement(
+                db, text, actor=current_account(), seen=request.form.get("seen") or ""
+            )
+    except DomainError as exc:
+        return _render(
+            assessment, form={}, arrangement_error=exc.message, arrangement_text=text
+        ), exc.status
+    entered = sum(1 for p in plan if p.changes)
+    if entered:
+        message = gettext(
+            "已按通知录入 %(year)s 年节假日安排：%(n)s 天", year=arrangement.year, n=entered
+        )
+    else:
+        message = gettext("%(year)s 年的安排日历中已有，无需录入", year=arrangement.year)
+    flash(message, "success")
+    return redirect(url_for("calendar_admin.calendar_page", aid=aid) + "#overrides", code=303)
+
+
+def _plan_counts(plan: list[PlannedDay]) -> dict[str, int]:
+    counts = dict.fromkeys(PLAN_TEXT, 0)
+    for p in plan:
+        counts[p.action] += 1
+    return counts
 
 
 @bp.post("/assessments/<int:aid>/calendar/overrides")
