@@ -13,7 +13,11 @@ cheap, bounded read, and says in words what is wrong and what to do:
   storage every minute: Redis in production, the SQLite file when embedded), so both the
   broker and a worker with its scheduler are alive;
 - `outbox`: no message has waited for delivery longer than `OUTBOX_STALE`;
-- `audit`: the latest nightly verification passed, and ran in the last two days.
+- `audit`: the latest nightly verification passed, and ran in the last two days;
+- `calendar`: this year's statutory holidays are known (the holiday package, or the office's
+  entries), and from `NEXT_YEAR_FROM` (1 November, Asia/Shanghai) next year's too: the State
+  Council's notice comes out about then, the package learns it only in a later release, and
+  deadlines counted in working days across New Year cannot be counted without it.
 
 `database`, `schema` and `storage` are essential: without them no page can be served
 (`down`, HTTP 503 on /readyz). The others leave the portal usable (`degraded`, still 200):
@@ -39,6 +43,7 @@ from workflow.db import alembic_config
 from workflow.jobs import AUDIT_FAILED, AUDIT_VERIFY
 from workflow.messages import N_
 from workflow.models import Job, OutboxMessage, utcnow
+from workflow.workdays import UnknownYear, local_date
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +53,8 @@ QUEUE_STALE: Final = dt.timedelta(minutes=3)
 OUTBOX_STALE: Final = dt.timedelta(minutes=30)
 #: The verification runs nightly: older than two days means it did not run last night.
 AUDIT_STALE: Final = dt.timedelta(days=2)
+#: From this day of the year (month, day; Asia/Shanghai) next year's holidays are asked for.
+NEXT_YEAR_FROM: Final = (11, 1)
 #: How the worker is started (the hint of the queue's check).
 WORKER_COMMAND: Final = "flask --app wsgi worker"
 #: The key of the worker's heartbeat in the queue's storage.
@@ -77,6 +84,7 @@ LABELS: Final = {
     "queue": N_("后台任务"),
     "outbox": N_("邮件与消息推送"),
     "audit": N_("每晚审计校验"),
+    "calendar": N_("节假日安排"),
 }
 
 
@@ -259,6 +267,42 @@ def _audit(session: Session, now: dt.datetime) -> Check:
     return Check("audit", OK, N_("最近一次审计校验通过"), {}, finished)
 
 
+def _calendar(session: Session, now: dt.datetime) -> Check:
+    from workflow.calendar import work_calendar  # calendar reads assessments and items
+
+    calendar = work_calendar(session)
+    today = local_date(now)
+
+    def known(year: int) -> bool:
+        try:
+            calendar.is_workday(dt.date(year, 6, 1))
+        except UnknownYear:
+            return False
+        return True
+
+    if not known(today.year):
+        return Check(
+            "calendar",
+            DEGRADED,
+            N_(
+                "系统尚未收录 %(year)s 年的法定节假日安排：按工作日计算的期限无法计算，"
+                "每日提醒已停止。请在“考核日程”页粘贴国务院办公厅的节假日安排通知录入"
+            ),
+            {"year": today.year},
+        )
+    if (today.month, today.day) >= NEXT_YEAR_FROM and not known(today.year + 1):
+        return Check(
+            "calendar",
+            DEGRADED,
+            N_(
+                "系统尚未收录 %(year)s 年的法定节假日安排：国务院办公厅的通知发布后，"
+                "请在“考核日程”页粘贴录入，跨年的期限才能按工作日计算"
+            ),
+            {"year": today.year + 1},
+        )
+    return Check("calendar", OK, N_("%(year)s 年的节假日安排已收录"), {"year": today.year})
+
+
 def check_health(
     session: Session,
     store: ObjectStore,
@@ -278,4 +322,5 @@ def check_health(
     if checks[0].status == OK:
         checks.append(_outbox(session, now))
         checks.append(_audit(session, now))
+        checks.append(_calendar(session, now))
     return Health(tuple(checks))

@@ -16,6 +16,7 @@ from storage.s3 import S3Store
 from tests.factories import World
 from tests.peers import free_port
 from workflow import health
+from workflow.calendar import set_calendar_override
 from workflow.db import make_engine, make_sessionmaker
 from workflow.jobs import AUDIT_FAILED, AUDIT_VERIFY
 from workflow.models import Job, OutboxMessage
@@ -42,14 +43,20 @@ def _audit_job(session: Session, status: str, finished: dt.datetime, code: str |
     session.flush()
 
 
+def _holidays_entered(session: Session, world: World, year: int) -> None:
+    set_calendar_override(session, dt.date(year, 1, 1), False, "元旦", actor=world.admin)
+    session.flush()
+
+
 def test_a_running_installation_is_ok(session: Session, world: World, store: ObjectStore) -> None:
     """Database at the head revision, store answering, a worker that beat a minute ago, no
     waiting message, last night's verification passed: ok, and the JSON says only statuses."""
     _audit_job(session, "done", NOW - dt.timedelta(hours=7), None)
+    _holidays_entered(session, world, NOW.year + 1)  # December: next year's too
     result = health.check_health(session, store, _beat(NOW - dt.timedelta(minutes=1)), now=NOW)
     assert result.status == health.OK
     assert _statuses(result) == dict.fromkeys(
-        ("database", "schema", "storage", "queue", "outbox", "audit"), health.OK
+        ("database", "schema", "storage", "queue", "outbox", "audit", "calendar"), health.OK
     )
     assert _check(result, "schema").params == {"head": health.migrations_head()}
     shown = result.as_dict()
@@ -164,3 +171,28 @@ def test_stores_that_do_not_answer_are_down(
         except StorageUnavailable:
             continue
         raise AssertionError(f"{broken!r} answered")
+
+
+def test_a_year_whose_holidays_nobody_entered_is_named_in_time(
+    session: Session, world: World, store: ObjectStore
+) -> None:
+    """From 1 November next year's holidays are asked for (the notice is out by then, the
+    package learns them a release later); a year under way that nobody entered stops the
+    working-day deadlines and the reminders: both degrade the installation, naming the year."""
+    from workflow.workdays import package_years
+
+    last = package_years()[1]
+    beat = _beat(None)
+
+    def calendar_at(*day: int) -> health.Check:
+        now = dt.datetime(*day, 8, 0, tzinfo=dt.UTC)
+        return _check(health.check_health(session, store, beat, now=now), "calendar")
+
+    assert calendar_at(last, 10, 31).status == health.OK
+    november = calendar_at(last, 11, 1)
+    assert november.status == health.DEGRADED and november.params == {"year": last + 1}
+    assert "通知发布后" in november.detail
+    under_way = calendar_at(last + 1, 3, 2)
+    assert under_way.status == health.DEGRADED and "每日提醒已停止" in under_way.detail
+    _holidays_entered(session, world, last + 1)  # as the pasted notice enters it
+    assert calendar_at(last, 12, 1).status == calendar_at(last + 1, 3, 2).status == health.OK
