@@ -73,7 +73,7 @@ PLAN_TEXT = {
     "add": N_("将录入"),
     "replace": N_("将替换原有调整"),
     "entered": N_("已录入"),
-    "unneeded": N_("无需录入（日历已是如此）"),
+    "unneeded": N_("无需录入"),
 }
 
 
