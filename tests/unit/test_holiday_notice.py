@@ -52,6 +52,26 @@ NOTICE_2019 = """国务院办公厅关于2019年部分节假日安排的通知
 七、国庆节：10月1日至7日放假调休，共7天。9月29日（星期日）、10月12日（星期六）上班。
 """
 
+# 2023's: 元旦 from the December before; 2024's: a date (除夕) in a sentence that arranges nothing.
+NOTICE_2023 = """国务院办公厅关于2023年部分节假日安排的通知
+一、元旦：2022年12月31日至2023年1月2日放假调休，共3天。
+二、春节：1月21日至27日放假调休，共7天。1月28日（星期六）、1月29日（星期日）上班。
+三、清明节：4月5日放假，共1天。
+四、劳动节：4月29日至5月3日放假调休，共5天。4月23日（星期日）、5月6日（星期六）上班。
+五、端午节：6月22日至24日放假调休，共3天。6月25日（星期日）上班。
+六、中秋节、国庆节：9月29日至10月6日放假调休，共8天。10月7日（星期六）、10月8日（星期日）上班。
+"""
+
+NOTICE_2024 = """国务院办公厅关于2024年部分节假日安排的通知
+一、元旦：1月1日放假，与周末连休。
+二、春节：2月10日至17日放假调休，共8天。2月4日（星期日）、2月18日（星期日）上班。鼓励各单位结合带薪年休假等制度落实，安排职工在除夕（2月9日）休息。
+三、清明节：4月4日至6日放假调休，共3天。4月7日（星期日）上班。
+四、劳动节：5月1日至5日放假调休，共5天。4月28日（星期日）、5月11日（星期六）上班。
+五、端午节：6月10日放假，与周末连休。
+六、中秋节：9月15日至17日放假调休，共3天。9月14日（星期六）上班。
+七、国庆节：10月1日至7日放假调休，共7天。9月29日（星期日）、10月12日（星期六）上班。
+"""
+
 
 def working(arrangement_days: dict[dt.date, bool], day: dt.date) -> bool:
     """A day as an office counts a year it entered itself: weekends off, plus its entries."""
@@ -69,16 +89,24 @@ def test_the_notice_gives_the_packages_own_arrangement(year: int, text: str) -> 
     assert on == {d for d in chinese_calendar.workdays if d.year == year and d.weekday() >= 5}
 
 
-def test_every_day_of_2019_counts_as_the_package_counts_it() -> None:
+@pytest.mark.parametrize(
+    ("year", "text"), [(2019, NOTICE_2019), (2023, NOTICE_2023), (2024, NOTICE_2024)]
+)
+def test_every_day_of_the_year_counts_as_the_package_counts_it(year: int, text: str) -> None:
     """Written otherwise (years in full, 与周末连休, 星期六): the same working days."""
+    days = {d.day: d.is_workday for d in read_arrangement(text).days}
+    day = D(year, 1, 1)
+    while day.year == year:
+        assert working(days, day) == chinese_calendar.is_workday(day), day
+        day += dt.timedelta(days=1)
+
+
+def test_new_years_day_may_begin_in_the_december_before() -> None:
     arrangement = read_arrangement(NOTICE_2019)
     days = {d.day: d.is_workday for d in arrangement.days}
     assert days[D(2018, 12, 30)] is False and days[D(2018, 12, 29)] is True
-    day = D(2019, 1, 1)
-    while day.year == 2019:
-        assert working(days, day) == chinese_calendar.is_workday(day), day
-        day += dt.timedelta(days=1)
     assert [d.holiday for d in arrangement.days if d.day == D(2019, 10, 12)] == ["国庆节"]
+    assert D(2024, 2, 9) not in {d.day for d in read_arrangement(NOTICE_2024).days}  # 除夕
 
 
 def test_copied_from_a_pdf_lines_break_inside_sentences() -> None:
