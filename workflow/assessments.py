@@ -20,6 +20,7 @@ from scoring.totals import DepartmentResult
 from workflow.audit import record_event
 from workflow.db import lock_row
 from workflow.errors import BadRequest, Conflict, Forbidden, InvalidValue
+from workflow.fingerprints import check_row_seen, check_seen, fields_of, fingerprint
 from workflow.models import Assessment, Item, User, utcnow
 from workflow.states import Role, State
 
@@ -82,6 +83,22 @@ def _require_admin(actor: User) -> None:
         raise Forbidden("只有管理员可以执行此操作", code="role_required")
 
 
+#: The fields of the appeal window's form (`appeal_window_seen`).
+APPEAL_WINDOW_FIELDS = ("appeal_opens_at", "appeal_closes_at")
+#: The field of the 公示 page's audience form (`publication_page_seen`).
+PUBLICATION_PAGE_FIELDS = ("publication_page",)
+
+
+def appeal_window_seen(assessment: Assessment) -> str:
+    """The fingerprint of the appeal window as it is now (a window form's `seen`)."""
+    return fingerprint(fields_of(assessment, APPEAL_WINDOW_FIELDS))
+
+
+def publication_page_seen(assessment: Assessment) -> str:
+    """The fingerprint of the 公示 page's audience as it is now (its form's `seen`)."""
+    return fingerprint(fields_of(assessment, PUBLICATION_PAGE_FIELDS))
+
+
 def set_appeal_window(
     session: Session,
     assessment: Assessment,
@@ -89,11 +106,14 @@ def set_appeal_window(
     closes_at: dt.datetime,
     *,
     actor: User | None,
+    seen: str | None = None,
 ) -> None:
     """Set the window in which departments may appeal their scores, before publication; audited.
 
     Once the results are published the window is a public commitment: it moves only through
-    `reopen` and a new publication (each audited), never in place.
+    `reopen` and a new publication (each audited), never in place. `seen`
+    (`appeal_window_seen` when the form was opened): a window changed since is a 409
+    `changed_since_opened`, nothing changed.
     """
     if closes_at <= opens_at:
         raise InvalidValue("申诉截止时间须晚于开始时间", code="bad_window")
@@ -104,6 +124,7 @@ def set_appeal_window(
             "考核结果已公示，申诉期不能调整；如需更正，须待结果最终确定后由管理员重新开启并重新公示",
             code="assessment_published",
         )
+    check_seen(seen, fields_of(assessment, APPEAL_WINDOW_FIELDS))
     assessment.appeal_opens_at = opens_at
     assessment.appeal_closes_at = closes_at
     session.flush()
@@ -241,12 +262,21 @@ PUBLICATION_AUDIENCES = ("public", "signed_in")
 
 
 def set_publication_page(
-    session: Session, assessment: Assessment, audience: Any, *, actor: User
+    session: Session,
+    assessment: Assessment,
+    audience: Any,
+    *,
+    actor: User,
+    seen: str | None = None,
 ) -> Assessment:
-    """Choose who may read the 公示 page: everyone, or signed-in users only (admin; audited)."""
+    """Choose who may read the 公示 page: everyone, or signed-in users only (admin; audited).
+
+    `seen` (`publication_page_seen` when the form was opened): an audience another admin
+    changed since is a 409 `changed_since_opened`, nothing changed."""
     _require_admin(actor)
     if audience not in PUBLICATION_AUDIENCES:
         raise InvalidValue("公示页面范围须为 public 或 signed_in", code="bad_audience")
+    check_row_seen(session, assessment, PUBLICATION_PAGE_FIELDS, seen)
     before = assessment.publication_page
     if before == audience:
         return assessment

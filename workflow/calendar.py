@@ -22,6 +22,7 @@ from workflow.assessments import assessment_status
 from workflow.audit import canonical_json, record_event
 from workflow.db import lock_key, lock_row, serialise
 from workflow.errors import BadRequest, Conflict, Forbidden, InvalidValue, NotFound
+from workflow.fingerprints import check_seen, fingerprint
 from workflow.holiday_notice import Arrangement, read_arrangement
 from workflow.messages import N_, Note, Phrase, Term
 from workflow.models import Assessment, CalendarOverride, Item, StageDeadline, User, utcnow
@@ -413,6 +414,38 @@ def _left(
         return None, str(exc)
 
 
+def _stage_values(row: StageDeadline | None) -> dict[str, Any]:
+    """A stage's own fields as its form edits them (no row: all empty)."""
+    return {
+        "starts_on": row.starts_on if row is not None else None,
+        "due_on": row.due_on if row is not None else None,
+        "working_days": row.working_days if row is not None else None,
+    }
+
+
+def stage_seen(row: StageDeadline | None) -> str:
+    """The fingerprint of one stage's deadline as it is now (its form's `seen`)."""
+    return fingerprint(_stage_values(row))
+
+
+def _override_values(row: CalendarOverride) -> dict[str, Any]:
+    return {"day": row.day, "is_workday": row.is_workday, "reason": row.reason}
+
+
+def override_seen(row: CalendarOverride) -> str:
+    """The fingerprint of one override as it is now (its remove form's `seen`)."""
+    return fingerprint(_override_values(row))
+
+
+def _all_overrides(session: Session) -> dict[str, Any]:
+    return {"overrides": [_override_values(r) for r in calendar_overrides(session)]}
+
+
+def overrides_seen(session: Session) -> str:
+    """The fingerprint of every override as they are now (the add form's `seen`)."""
+    return fingerprint(_all_overrides(session))
+
+
 def set_stage_deadline(
     session: Session,
     assessment: Assessment,
@@ -422,11 +455,14 @@ def set_stage_deadline(
     due_on: dt.date | None,
     working_days: int | None,
     actor: User,
+    seen: str | None = None,
 ) -> StageDeadline:
     """Set (or clear) one stage's deadline: a date, or N working days after the stage before.
 
     Refused, with nothing changed: a date and a count at once, a deadline before its start or
-    before the previous stage's, and a count the calendar cannot resolve (an unknown year).
+    before the previous stage's, a count the calendar cannot resolve (an unknown year), and
+    (`seen`: `stage_seen` when the form was opened) a stage another admin changed since, 409
+    `changed_since_opened`. Other stages' changes do not count.
     """
     _require_admin(actor)
     if stage not in dict(STAGES):
@@ -444,6 +480,9 @@ def set_stage_deadline(
     lock_calendar(session)
     rows = stage_rows(session, assessment)
     row = rows.get(stage)
+    if seen is not None and row is not None:
+        session.refresh(row)  # as the admin who came first left it
+    check_seen(seen, _stage_values(row))
     before = _describe(row)
     if row is None:
         row = StageDeadline(assessment_id=assessment.id, stage=stage)
@@ -628,12 +667,21 @@ def _unresolvable_stage(rows: dict[str, StageDeadline], calendar: WorkCalendar) 
 
 
 def set_calendar_override(
-    session: Session, day: dt.date, is_workday: Any, reason: Any, *, actor: User
+    session: Session,
+    day: dt.date,
+    is_workday: Any,
+    reason: Any,
+    *,
+    actor: User,
+    seen: str | None = None,
 ) -> CalendarOverride:
     """Declare a day a holiday or a working day, with a reason; replaces an earlier entry.
 
     Refused, with nothing changed, when it would move an assessment's deadline counted in
-    working days out of order (past the next stage's deadline, before its own start).
+    working days out of order (past the next stage's deadline, before its own start), and
+    when it would replace the day's entry while the overrides changed since the form was
+    opened (`seen`: `overrides_seen` then; 409 `changed_since_opened`): the entry may be one
+    another admin made meanwhile. A day without an entry is added whatever changed since.
     """
     _require_admin(actor)
     if not isinstance(is_workday, bool):
@@ -657,6 +705,8 @@ def set_calendar_override(
     row = session.execute(
         select(CalendarOverride).where(CalendarOverride.day == day).with_for_update()
     ).scalar_one_or_none()
+    if row is not None:
+        check_seen(seen, _all_overrides(session))
     before = None if row is None else {"is_workday": row.is_workday, "reason": row.reason}
     calendar = work_calendar(session)
     _check_calendar_change(
@@ -804,17 +854,24 @@ def enter_arrangement(
     return arrangement, plan
 
 
-def remove_calendar_override(session: Session, override_id: int, *, actor: User) -> None:
+def remove_calendar_override(
+    session: Session, override_id: int, *, actor: User, seen: str | None = None
+) -> None:
     """Remove an override, audited; the package's arrangement applies to that day again.
 
     Refused, with nothing changed, when a deadline counted in working days would then cross
-    a year nobody entered, or would move out of order (see `set_calendar_override`).
+    a year nobody entered, or would move out of order (see `set_calendar_override`), and
+    when the entry was replaced since the page was opened (`seen`: `override_seen` then; 409
+    `changed_since_opened`).
     """
     _require_admin(actor)
     lock_calendar(session)
     row = session.get(CalendarOverride, override_id)
     if row is None:
         raise NotFound("该工作日调整不存在", code="override_not_found")
+    if seen is not None:
+        session.refresh(row)  # replaced in place by an admin who came first
+        check_seen(seen, _override_values(row))
     day = row.day
     calendar = work_calendar(session)
     remaining = {d: w for d, w in calendar.overrides.items() if d != day}

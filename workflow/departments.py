@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from workflow.audit import record_event
 from workflow.errors import Forbidden, InvalidValue, NotFound
+from workflow.fingerprints import check_row_seen, fields_of, fingerprint
 from workflow.models import Department, DepartmentAlias, User
 from workflow.states import Role
 
@@ -74,11 +75,27 @@ def _name_in_use(session: Session, department: Department, name: str) -> Departm
     ).scalar()
 
 
+#: The field of a department's rename form (`full_name_seen`).
+FULL_NAME_FIELDS = ("full_name",)
+
+
+def full_name_seen(department: Department) -> str:
+    """The fingerprint of a department's full name as it is now (the rename form's `seen`)."""
+    return fingerprint(fields_of(department, FULL_NAME_FIELDS))
+
+
 def rename_department(
-    session: Session, department: Department, full_name: str, *, actor: User
+    session: Session,
+    department: Department,
+    full_name: str,
+    *,
+    actor: User,
+    seen: str | None = None,
 ) -> Department:
-    """Change a department's full name (the addressee of its notice)."""
+    """Change a department's full name (the addressee of its notice). `seen` (`full_name_seen`
+    when the form was opened): a name changed since is a 409 `changed_since_opened`."""
     _require_admin(actor)
+    check_row_seen(session, department, FULL_NAME_FIELDS, seen)
     full_name = (full_name or "").strip()
     if not full_name or len(full_name) > MAX_FULL_NAME:
         raise InvalidValue(

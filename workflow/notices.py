@@ -54,6 +54,7 @@ from workflow.audit import payload_of, record_event
 from workflow.db import lock_row, unit_of_work
 from workflow.docnumbers import NumberNote, check_document_no, issue_year_notes
 from workflow.errors import BadRequest, Conflict, DomainError, Forbidden, InvalidValue, NotFound
+from workflow.fingerprints import check_row_seen, check_seen, fields_of, fingerprint
 from workflow.messages import N_, Phrase, Term
 from workflow.models import (
     Assessment,
@@ -458,6 +459,15 @@ def _require_issuable(assessment: Assessment, *, preliminary: bool) -> None:
 CC_PUNCTUATION: Final = "。.．·-—_、，,；;：:！!？?（）()“”\"'"
 
 
+#: The fields of the results notice's settings form (`result_settings_seen`).
+RESULT_SETTINGS_FIELDS = ("result_document_no", "notice_cc", "hide_scores_until_published")
+
+
+def result_settings_seen(assessment: Assessment) -> str:
+    """The fingerprint of the results notice's settings as they are now (the form's `seen`)."""
+    return fingerprint(fields_of(assessment, RESULT_SETTINGS_FIELDS))
+
+
 def set_result_settings(
     session: Session,
     assessment: Assessment,
@@ -466,15 +476,18 @@ def set_result_settings(
     document_no: Any = None,
     cc: Any = None,
     hide_scores: Any = None,
+    seen: str | None = None,
 ) -> Assessment:
     """Set the results notice's 发文字号, its 抄送 and the score-hiding switch (admin, audited).
 
     Arguments left None are unchanged. The number must not be the rules' own number, and a
     new one must have the form of a 发文字号 that no other document holds
-    (`workflow.docnumbers.check_document_no`).
+    (`workflow.docnumbers.check_document_no`). `seen` (the form's `result_settings_seen`):
+    when the settings changed since, 409 `changed_since_opened`, nothing changed.
     """
     if actor is not None and not (actor.is_active and actor.has_role(Role.ADMIN)):
         raise Forbidden("只有管理员可以修改考核设置", code="role_required")
+    check_row_seen(session, assessment, RESULT_SETTINGS_FIELDS, seen)
     changes: dict[str, Any] = {}
     if document_no is not None:
         if not isinstance(document_no, str):
@@ -565,6 +578,15 @@ def latest_base(session: Session, assessment: Assessment) -> NoticeBase | None:
         .order_by(NoticeBase.id.desc())
         .limit(1)
     ).scalar_one_or_none()
+
+
+def _base_values(base: NoticeBase | None) -> dict[str, Any]:
+    return {"sha256": base.sha256 if base is not None else None}
+
+
+def notice_base_seen(session: Session, assessment: Assessment) -> str:
+    """The fingerprint of the letterhead in force (the upload form's `seen`)."""
+    return fingerprint(_base_values(latest_base(session, assessment)))
 
 
 def read_object(store: ObjectStore, key: str) -> bytes:
@@ -1100,14 +1122,20 @@ def set_notice_base(
     actor: User | None,
     *,
     max_size: int = MAX_BASE_BYTES,
+    seen: str | None = None,
 ) -> NoticeBase:
     """Store an uploaded letterhead .docx as the base of every later notice (latest wins).
 
     Only admins (or the command line, `actor` None) may. Refuse with 415 anything that is
     not a .docx python-docx can open, 413 above `max_size`; audited as `notice_base_uploaded`.
+    `seen` (the page's `notice_base_seen`): when another letterhead was put in force since,
+    409 `changed_since_opened`, nothing stored.
     """
     if actor is not None and not (actor.is_active and actor.has_role(Role.ADMIN)):
         raise Forbidden("只有管理员可以更换通知书信头", code="role_required")
+    if seen is not None:  # another admin's upload since the page was opened: refused
+        _lock_assessment(session, assessment)
+        check_seen(seen, _base_values(latest_base(session, assessment)))
     name = sanitize_filename(filename)
     if extension_of(name) != ".docx":
         raise UnsupportedBaseDocument("信头文件须为 Word 文档（.docx）")

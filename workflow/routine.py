@@ -35,6 +35,7 @@ from workflow.audit import record_event
 from workflow.calendar import work_calendar
 from workflow.db import lock_key, lock_row, serialise
 from workflow.errors import BadRequest, Conflict, Forbidden, InvalidValue, NotFound
+from workflow.fingerprints import check_seen, fields_of, fingerprint
 from workflow.messages import N_, Phrase, Term
 from workflow.models import (
     Assessment,
@@ -452,6 +453,16 @@ def _reason(reason: Any, missing: str) -> str:
     return text
 
 
+#: The fields of the portal's correction form (`correction_seen`).
+CORRECTION_FIELDS = ("period", "title", "outcome")
+
+
+def correction_seen(record: RoutineRecord) -> str:
+    """The fingerprint of a record's period, title and outcome as they are now (the
+    correction form's `seen`)."""
+    return fingerprint(fields_of(record, CORRECTION_FIELDS))
+
+
 def correct_routine(
     session: Session,
     record_id: int,
@@ -462,11 +473,19 @@ def correct_routine(
     title: Any = None,
     note: Any = None,
     outcome: Any = None,
+    seen: str | None = None,
     now: dt.datetime | None = None,
 ) -> RoutineRecord:
-    """Correct an office-registered record (period, title, note, outcome), with a reason."""
+    """Correct an office-registered record (period, title, note, outcome), with a reason.
+
+    `seen` (`correction_seen` when the form was opened): a record another reviewer corrected
+    (or withdrew) since is refused, 409 `changed_since_opened` (`routine_withdrawn`)."""
     now = now or utcnow()
     record = _office_record(session, record_id, user, now)
+    if seen is not None:
+        if _locked_record(session, record).status == "withdrawn":
+            raise Conflict("该记录已撤销", code="routine_withdrawn")
+        check_seen(seen, fields_of(record, CORRECTION_FIELDS))
     text = _reason(reason, N_("更正平时考核记录须说明理由"))
     watched = _watch_scored(session, record, now)
     for name, value in (("period", period), ("title", title), ("note", note), ("outcome", outcome)):

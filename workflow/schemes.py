@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 from workflow.audit import record_event
 from workflow.db import lock_key, serialise
 from workflow.errors import Conflict, Forbidden, InvalidValue, NotFound, SchemeError
+from workflow.fingerprints import check_seen, fingerprint
 from workflow.models import Assessment, StoredScheme, User, utcnow
 from workflow.scheme import Scheme, SchemeFile, parse_scheme, shipped_schemes
 from workflow.states import Role
@@ -184,6 +185,15 @@ def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def _scheme_values(record: StoredScheme) -> dict[str, Any]:
+    return {"parsed": record.parsed}
+
+
+def scheme_seen(record: StoredScheme) -> str:
+    """The fingerprint of a stored version's content as it is now (the editor's `seen`)."""
+    return fingerprint(_scheme_values(record))
+
+
 def latest_version(session: Session, code: str, *, lock: bool = False) -> StoredScheme | None:
     """The newest version of a code (locked for update when `lock`), None when unknown."""
     stmt = (
@@ -231,6 +241,7 @@ def save_scheme(
     origin: str = "api",
     name: str = "",
     replaces: int | bool | None = True,
+    seen: str | None = None,
 ) -> Saved:
     """Store a scheme after every check (nothing is stored while a problem remains); audited.
 
@@ -241,7 +252,10 @@ def save_scheme(
     `replaces` says what the editor started from: None, a new scheme (a copy for next year,
     a Word import), so an existing code is a 409 rather than overwritten; a version number,
     that version, so a save over a newer one (another admin's edit) is a 409; True (the
-    default, the API and the CLI): whatever is latest.
+    default, the API and the CLI): whatever is latest. An unused version is edited in place
+    (its number stays), so the editor also says what it showed (`seen`: `scheme_seen` of the
+    version it opened): a version another admin saved over since is a 409
+    `changed_since_opened`, nothing stored.
     """
     require_admin(actor)
     if origin not in ORIGINS:
@@ -271,6 +285,8 @@ def save_scheme(
             code="scheme_exists",
             params={"code": code, "version": latest.version},
         )
+    if latest is not None:
+        check_seen(seen, _scheme_values(latest))
     now = utcnow()
     example = is_example_scheme(parsed, name)
     if latest is not None and latest.parsed == parsed:

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from workflow.audit import record_event
 from workflow.db import lock_key, serialise
 from workflow.errors import Conflict, Forbidden, InvalidValue, NotAuthenticated, NotFound
+from workflow.fingerprints import check_row_seen, fields_of, fingerprint
 from workflow.models import ApiToken, Department, Unit, User, utcnow
 from workflow.passwords import check_new_password
 from workflow.permissions import department_id_for
@@ -187,6 +188,15 @@ def _keep_an_admin(session: Session, leaving: User) -> None:
         )
 
 
+#: The fields of a user's roles form (`roles_seen`): the roles and the unit (department).
+ROLES_FIELDS = ("roles", "unit_id")
+
+
+def roles_seen(user: User) -> str:
+    """The fingerprint of a user's roles and unit as they are now (the roles form's `seen`)."""
+    return fingerprint(fields_of(user, ROLES_FIELDS))
+
+
 def set_roles(
     session: Session,
     user: User,
@@ -195,11 +205,15 @@ def set_roles(
     department: Department | None = None,
     unit: Unit | None = None,
     actor: User | None,
+    seen: str | None = None,
 ) -> None:
     """Change a user's roles and unit (given, or the unit of `department`), audited.
 
     A `department` the user's unit already leads to (through a merge) keeps their unit.
+    `seen` (`roles_seen` when the form was opened): roles or unit another admin changed since
+    are a 409 `changed_since_opened`, nothing changed.
     """
+    check_row_seen(session, user, ROLES_FIELDS, seen)
     role_values = validate_roles(roles)
     unit_id = _unit_id(unit, department)
     if (

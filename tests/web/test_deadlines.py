@@ -273,6 +273,10 @@ def test_the_calendar_page_says_what_a_count_runs_from_and_warns_of_days_off(
     assert r.status_code == 303
 
 
+#: The fingerprint of the previewed arrangement, in its confirmation form.
+ENTER_SEEN = r'value="enter">\s*<input type="hidden" name="seen" value="([0-9a-f]+)"'
+
+
 def test_a_years_holidays_are_entered_from_the_pasted_notice(
     make_app: Callable[..., Flask], session: Session, world: World
 ) -> None:
@@ -295,7 +299,7 @@ def test_a_years_holidays_are_entered_from_the_pasted_notice(
     assert f"将录入 {adds} 天" in page and f"无需录入 {len(off) + len(on) - adds} 天" in page
     assert f"{year}-10-01" in page and "确认录入" in page
     assert session.execute(select(CalendarOverride)).first() is None  # a preview writes nothing
-    seen = re.search(r'name="seen" value="([0-9a-f]+)"', page)
+    seen = re.search(ENTER_SEEN, page)
     assert seen is not None
     # Wrong: last year's weekdays under this year's number.
     wrong = admin.post(base, data={"text": notice.replace(f"{year}年", f"{year + 1}年")})
@@ -312,9 +316,7 @@ def test_a_years_holidays_are_entered_from_the_pasted_notice(
     assert f"{year} 年的安排日历中已有，无需录入" in text(admin.get(again.location))
     # A preview made stale by another admin's entry of one of its days: 409, nothing written.
     other, *_ = notice_for(year + 1)
-    stale_seen = re.search(
-        r'name="seen" value="([0-9a-f]+)"', text(admin.post(base, data={"text": other}))
-    )
+    stale_seen = re.search(ENTER_SEEN, text(admin.post(base, data={"text": other})))
     assert stale_seen is not None
     admin.post(
         f"/admin/assessments/{world.assessment.id}/calendar/overrides",

@@ -26,24 +26,46 @@ from web.portal.common import (
     get_store,
     latest_assessment,
 )
+from web.portal.forms import form_seen
 from workflow import health
 from workflow.assessments import (
     MAX_PUBLICATION_DAYS,
+    appeal_window_seen,
     assessment_status,
+    publication_page_seen,
     publish_assessment,
     reopen_assessment,
     set_appeal_window,
     set_publication_page,
 )
-from workflow.departments import add_alias, get_department, remove_alias, rename_department
-from workflow.errors import DomainError, InvalidValue, NotFound
+from workflow.departments import (
+    add_alias,
+    full_name_seen,
+    get_department,
+    remove_alias,
+    rename_department,
+)
+from workflow.errors import Conflict, DomainError, InvalidValue, NotFound
 from workflow.exports import users_table
 from workflow.models import Assessment, Department, Notice, Unit, User
-from workflow.notices import latest_base, set_notice_base, set_result_settings
+from workflow.notices import (
+    latest_base,
+    notice_base_seen,
+    result_settings_seen,
+    set_notice_base,
+    set_result_settings,
+)
 from workflow.permissions import department_id_for
 from workflow.spreadsheets import xlsx_bytes
 from workflow.states import ROLE_LABELS, Role
-from workflow.users import create_user, generate_password, set_active, set_password, set_roles
+from workflow.users import (
+    create_user,
+    generate_password,
+    roles_seen,
+    set_active,
+    set_password,
+    set_roles,
+)
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -80,10 +102,12 @@ def _user_form(db: Session, user: User) -> dict[str, Any]:
     keep_unit = db.get(Unit, user.unit_id) if user.unit_id and department_id is None else None
     return {
         "user": user,
+        "user_roles": user.roles,
         "user_department_id": department_id,
         "keep_unit": keep_unit,
         "departments": _departments(db),
         "roles": list(ROLE_LABELS.items()),
+        "seen": roles_seen(user),
     }
 
 
@@ -173,7 +197,19 @@ def change_roles(user_id: int) -> ResponseReturnValue:
                 department=None if keep else _department_from_form(db),
                 unit=db.get(Unit, user.unit_id) if keep else None,
                 actor=current_account(),
+                seen=form_seen(request.form),
             )
+    except Conflict as exc:
+        if exc.code != "changed_since_opened":
+            flash(exc.message, "error")
+            return redirect(url_for("admin.user_page", user_id=user_id), code=303)
+        # Another admin saved first: their roles above, these in the form, the form on them.
+        context = _user_form(db, user)
+        chosen = request.form.get("department_id", "")
+        context["user_roles"] = request.form.getlist("roles")
+        if chosen.isascii() and chosen.isdecimal() and len(chosen) < 11:
+            context["user_department_id"] = int(chosen)
+        return render_template("admin/user.html", **context, error=exc.message), exc.status
     except DomainError as exc:
         flash(exc.message, "error")
         return redirect(url_for("admin.user_page", user_id=user_id), code=303)
@@ -232,6 +268,17 @@ def _render_assessment(db: Session, **context: object) -> str:
     year = asked_year()
     assessment = asked_assessment(db)
     status = assessment_status(assessment) if assessment is not None else None
+    # What each form shows now (its hidden `seen`): a save over another admin's is refused.
+    seen = (
+        {
+            "results": result_settings_seen(assessment),
+            "window": appeal_window_seen(assessment),
+            "publication_page": publication_page_seen(assessment),
+            "letterhead": notice_base_seen(db, assessment),
+        }
+        if assessment is not None
+        else {}
+    )
     return render_template(
         "admin/assessment.html",
         year=year,
@@ -240,6 +287,7 @@ def _render_assessment(db: Session, **context: object) -> str:
         status_label=STATUS_LABELS.get(status or "", ""),
         status=status,
         base=latest_base(db, assessment) if assessment is not None else None,
+        seen=seen,
         **context,
     )
 
@@ -284,10 +332,18 @@ def assessment_act() -> ResponseReturnValue:
                 opens, closes = _local_datetime("opens_at"), _local_datetime("closes_at")
                 if opens is None or closes is None:
                     raise InvalidValue("请填写申诉开始和截止时间", code="bad_window")
-                set_appeal_window(db, assessment, opens, closes, actor=actor)
+                set_appeal_window(
+                    db, assessment, opens, closes, actor=actor, seen=form_seen(request.form)
+                )
                 message = gettext("已更新申诉期")
             elif action == "publication_page":
-                set_publication_page(db, assessment, request.form.get("audience", ""), actor=actor)
+                set_publication_page(
+                    db,
+                    assessment,
+                    request.form.get("audience", ""),
+                    actor=actor,
+                    seen=form_seen(request.form),
+                )
                 message = gettext("已更新公示页面的查看范围")
             elif action == "reopen":
                 reopen_assessment(db, assessment, request.form.get("reason", ""), actor=actor)
@@ -301,6 +357,7 @@ def assessment_act() -> ResponseReturnValue:
                     document_no=request.form.get("result_document_no", ""),
                     cc=request.form.get("notice_cc", ""),
                     hide_scores=request.form.get("hide_scores") == "1",
+                    seen=form_seen(request.form),
                 )
                 message = gettext("已保存考核结果通知书设置")
                 if old_number and assessment.result_document_no != old_number:
@@ -349,6 +406,7 @@ def upload_letterhead() -> ResponseReturnValue:
                 cast(BinaryIO, upload.stream),
                 upload.filename,
                 current_account(),
+                seen=form_seen(request.form),
             )
     except (DomainError, StorageError) as exc:
         return _render_assessment(db, error=exc.message, form={}), exc.status
@@ -360,12 +418,14 @@ def upload_letterhead() -> ResponseReturnValue:
 
 
 def _render_departments(db: Session, **context: object) -> str:
+    departments = _departments(db)
     return render_template(
         "admin/departments.html",
         # The newest year's departments: the heading names it (last year's are not these).
         assessment=latest_assessment(db),
-        departments=_departments(db),
+        departments=departments,
         alias_kinds=ALIAS_KIND_LABELS,
+        seen={d.id: full_name_seen(d) for d in departments},
         **context,
     )
 
@@ -388,7 +448,13 @@ def department_act(department_id: int) -> ResponseReturnValue:
         with discard_on_error():
             department = get_department(db, department_id)
             if action == "rename":
-                rename_department(db, department, request.form.get("full_name", ""), actor=actor)
+                rename_department(
+                    db,
+                    department,
+                    request.form.get("full_name", ""),
+                    actor=actor,
+                    seen=form_seen(request.form),
+                )
                 message = gettext("已修改部门全称")
             elif action == "add_alias":
                 add_alias(

@@ -28,6 +28,7 @@ from web.portal.common import (
     assessment_years,
     latest_assessment,
 )
+from web.portal.forms import form_seen
 from workflow.assessments import assessment_status
 from workflow.calendar import (
     PENDING_STATES,
@@ -39,6 +40,8 @@ from workflow.calendar import (
     deadline_notes,
     enter_arrangement,
     entered_years,
+    override_seen,
+    overrides_seen,
     parse_day,
     parse_working_days,
     plan_fingerprint,
@@ -48,6 +51,7 @@ from workflow.calendar import (
     set_stage_deadline,
     stage_calendar,
     stage_rows,
+    stage_seen,
     today_of,
     work_calendar,
 )
@@ -215,6 +219,8 @@ def _assessment_or_404(aid: int) -> Assessment:
 def _render(assessment: Assessment, **context: object) -> str:
     db = get_db()
     now = request_now()
+    rows = stage_rows(db, assessment)
+    overrides = calendar_overrides(db)
     return render_template(
         "admin/calendar.html",
         assessment=assessment,
@@ -224,8 +230,12 @@ def _render(assessment: Assessment, **context: object) -> str:
         today=today_of(assessment, now),
         views=stage_calendar(db, assessment, now),
         editable=[name for name, _label in STAGES],
-        rows=stage_rows(db, assessment),
-        overrides=calendar_overrides(db),
+        rows=rows,
+        overrides=overrides,
+        # What each form shows now (its hidden `seen`): a save over another admin's is refused.
+        stage_seen={name: stage_seen(rows.get(name)) for name, _label in STAGES},
+        override_seen={o.id: override_seen(o) for o in overrides},
+        overrides_seen=overrides_seen(db),
         entered=entered_years(db),
         notes={n.stage: n for n in deadline_notes(db, assessment)},
         **context,
@@ -265,6 +275,7 @@ def stage_set(aid: int, stage: str) -> ResponseReturnValue:
                 due_on=parse_day(request.form.get("due_on", ""), gettext("截止日期")),
                 working_days=parse_working_days(request.form.get("working_days", "")),
                 actor=current_account(),
+                seen=form_seen(request.form),
             )
     except DomainError as exc:
         form = {**request.form, "stage": stage}
@@ -334,7 +345,7 @@ def override_act(aid: int) -> ResponseReturnValue:
                 raw = request.form.get("override_id", "")
                 is_id = raw.isascii() and raw.isdecimal() and len(raw) < 11
                 override_id = int(raw) if is_id and int(raw) <= MAX_ID else 0
-                remove_calendar_override(db, override_id, actor=actor)
+                remove_calendar_override(db, override_id, actor=actor, seen=form_seen(request.form))
                 message = gettext("已删除工作日调整")
             else:
                 day = parse_day(request.form.get("day", ""), gettext("日期"))
@@ -344,7 +355,12 @@ def override_act(aid: int) -> ResponseReturnValue:
                 if kind not in ("holiday", "workday"):
                     raise InvalidValue("请选择放假或上班", code="bad_kind")
                 set_calendar_override(
-                    db, day, kind == "workday", request.form.get("reason", ""), actor=actor
+                    db,
+                    day,
+                    kind == "workday",
+                    request.form.get("reason", ""),
+                    actor=actor,
+                    seen=form_seen(request.form),
                 )
                 message = gettext("已保存工作日调整")
                 if day.year in work_calendar(db).entered_years():

@@ -25,6 +25,13 @@ def form_version(form: Mapping[str, str]) -> int:
     return int(raw)
 
 
+def form_seen(form: Mapping[str, str]) -> str | None:
+    """Return the fingerprint of what the form showed when it was opened (`seen`), if any:
+    the engine refuses the save when the values it edits changed since
+    (`workflow.fingerprints`)."""
+    return (form.get("seen") or "").strip() or None
+
+
 def transition_from_form(
     action: str, form: MultiDict[str, str], points: Sequence[ScoringPoint]
 ) -> TransitionRequest:

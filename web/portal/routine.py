@@ -39,6 +39,7 @@ from web.portal.common import (
     keyset_page,
     own_departments,
 )
+from web.portal.forms import form_seen
 from workflow.errors import DomainError, NotFound
 from workflow.models import Assessment, Department, RoutineFile, RoutineRecord, User, utcnow
 from workflow.permissions import READ_ALL_ROLES
@@ -47,6 +48,7 @@ from workflow.routine import (
     OFFICE_ROLES,
     STAFF_KINDS,
     correct_routine,
+    correction_seen,
     get_routine,
     quota_matrix,
     reports_closed,
@@ -281,6 +283,8 @@ def _render_office(db: Session, form: Any = None, error: str | None = None) -> s
         all_periods=periods["month"] + periods["quarter"],
         can_act=current_account().has_role(*OFFICE_ROLES),
         outcomes=OUTCOME_LABELS,
+        # What each correction form shows now (its hidden `seen`).
+        seen={r.id: correction_seen(r) for r in rows},
         form=form or {},
         error=error,
     )
@@ -359,6 +363,7 @@ def office_change(record_id: int, verb: str) -> ResponseReturnValue:
                     title=request.form.get("title"),
                     note=request.form.get("note"),
                     outcome=request.form.get("outcome"),
+                    seen=form_seen(request.form),
                 )
             else:
                 withdraw_routine(db, record_id, user, reason=request.form.get("reason"))

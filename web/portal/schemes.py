@@ -22,6 +22,7 @@ from scoring.routine import KIND_LABELS
 from web.common.labels import N_, SCHEME_ORIGINS
 from web.db import discard_on_error, get_db
 from web.portal.auth import current_account, roles_required
+from web.portal.forms import form_seen
 from workflow.errors import Conflict, DomainError, InvalidValue, SchemeError
 from workflow.models import StoredScheme
 from workflow.scheme_docx import MAX_DOCX_BYTES, read_docx_draft
@@ -30,12 +31,14 @@ from workflow.schemes import (
     diff_stored,
     frozen_ids,
     get_stored_scheme,
+    latest_version,
     line_of,
     list_schemes,
     previous_scheme,
     read_yaml,
     refusal,
     save_scheme,
+    scheme_seen,
 )
 from workflow.states import Role
 
@@ -504,6 +507,9 @@ def _render_form(
     source: StoredScheme | None = None,
     status: int = 200,
     replaces: int | None = None,
+    seen: str | None = None,
+    error: str | None = None,
+    current: StoredScheme | None = None,
 ) -> ResponseReturnValue:
     problems = problems or []
     by_field: dict[str, list[str]] = {}
@@ -519,6 +525,9 @@ def _render_form(
             warnings=warnings or [],
             source=source,
             replaces=replaces,
+            seen=seen,
+            error=error,
+            current=current,
             top_fields=TOP_FIELDS,
             point_routines=POINT_ROUTINES,
             formulas=FORMULAS,
@@ -538,7 +547,7 @@ def edit(scheme_id: int) -> ResponseReturnValue:
     data = dict(record.parsed)
     if request.args.get("copy") == "next":  # a new scheme: it must not overwrite one
         return _render_form(next_year_copy(data), source=record, replaces=None)
-    return _render_form(data, source=record, replaces=record.version)
+    return _render_form(data, source=record, replaces=record.version, seen=scheme_seen(record))
 
 
 @bp.post("/form")
@@ -550,25 +559,35 @@ def save_form() -> ResponseReturnValue:
     # The version the editor was opened on; none: a new scheme (a copy, an import, a blank).
     raw = request.form.get("replaces", "")
     replaces = int(raw) if raw.isascii() and raw.isdecimal() and len(raw) < 9 else None
+    seen = form_seen(request.form) if replaces is not None else None
     try:
         with discard_on_error():
             saved = save_scheme(
                 get_db(), data, actor=current_account(),
-                origin="docx" if document else "form", replaces=replaces,
+                origin="docx" if document else "form", replaces=replaces, seen=seen,
             )  # fmt: skip
     except InvalidValue as exc:
         if exc.code != "scheme_invalid":
             raise
         return _render_form(
             data, problems=_problems(exc, None), document=document, status=422,
-            replaces=replaces,
+            replaces=replaces, seen=seen,
         )  # fmt: skip
     except Conflict as exc:
+        code = data.get("code")
+        latest = latest_version(get_db(), code) if isinstance(code, str) else None
+        if exc.code == "changed_since_opened" and latest is not None:
+            # Another admin saved this version since: what was typed stays in the form, now
+            # standing on their version (a second save overwrites it knowingly).
+            return _render_form(
+                data, document=document, status=409, replaces=latest.version,
+                seen=scheme_seen(latest), error=exc.message, current=latest,
+            )  # fmt: skip
         return _render_form(
             data,
             problems=[{"path": "code", "place": place_label("code"), "field": field_of("code"),
                        "message": exc.message, "line": None}],
-            document=document, status=409, replaces=replaces,
+            document=document, status=409, replaces=replaces, seen=seen,
         )  # fmt: skip
     return _saved(saved.record, saved.status)
 
