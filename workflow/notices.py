@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
+import json
 import re
 import secrets
 import unicodedata
@@ -969,6 +970,29 @@ def issuing_event(session: Session, notice: Notice) -> AuditEvent:
     return events[0]
 
 
+def _replaced_in_trail(session: Session, event: AuditEvent, row: Notice) -> bool:
+    """Tell whether the chain holds a later issuing of the same year, kind and unit as `row`
+    (the index on action and sequence: only the issuing events after this one are read)."""
+    later = session.execute(
+        select(AuditEvent.payload)
+        .where(
+            AuditEvent.action.in_(NOTICE_ACTIONS),
+            AuditEvent.seq > event.seq,
+            AuditEvent.department_id.is_(None)
+            if row.department_id is None
+            else AuditEvent.department_id == row.department_id,
+        )
+        .order_by(AuditEvent.seq)
+    ).scalars()
+    for stored in later:
+        payload = json.loads(stored)
+        if not isinstance(payload, dict):
+            continue
+        if payload.get("assessment_id") == row.assessment_id and payload.get("kind") == row.kind:
+            return True
+    return False
+
+
 def verify_notice(session: Session, code: str) -> Verification:
     """Look up an issued notice by its verification code, as typed or copied.
 
@@ -1001,6 +1025,9 @@ def verify_notice(session: Session, code: str) -> Verification:
         )
         .limit(1)
     ).first()
+    # The trail says it too: a later version issued for the same year, kind and unit, even
+    # if its row is gone (a row deleted behind the engine's back cannot make this one current).
+    replaced = newer is not None or _replaced_in_trail(session, event, row)
     snapshot = row.snapshot or {}
     # A summary is no unit's document: it covers every assessed department (`kind` says so).
     unit = str(snapshot.get("department") or "") if row.kind == NOTICE else SUMMARY_SCOPE
@@ -1014,8 +1041,8 @@ def verify_notice(session: Session, code: str) -> Verification:
         version=row.version,
         issued_at=event.at,
         sha256=row.sha256,
-        is_current=newer is None,
-        standing=standing(session, row) if newer is None else None,
+        is_current=not replaced,
+        standing=None if replaced else standing(session, row),
         year=session.get_one(Assessment, row.assessment_id).year,
     )
 

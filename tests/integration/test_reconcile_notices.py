@@ -309,18 +309,22 @@ def test_the_issuing_event_is_found_by_its_index(
         verify_notice(session, notice.notice.verification_code)
     finally:
         event.remove(engine, "before_cursor_execute", keep)
-    ((statement, parameters),) = sent
-    assert "'notice'" in statement
+    # The issuing event, then the later issuings (is it still the version in force?).
+    (issuing, issuing_parameters), (later, later_parameters) = sent
+    assert "'notice'" in issuing
     with engine.connect() as conn:
         raw = conn.connection.driver_connection
         cursor = raw.cursor()  # type: ignore[union-attr]
-        if engine.dialect.name == "postgresql":
-            cursor.execute("SET enable_seqscan = off")
-            cursor.execute("EXPLAIN " + statement, parameters)
-        else:
-            cursor.execute("EXPLAIN QUERY PLAN " + statement, parameters)
-        plan = " ".join(str(row) for row in cursor.fetchall())
-    assert "ix_audit_notice_target" in plan, plan
+        plans = []
+        for statement, parameters in ((issuing, issuing_parameters), (later, later_parameters)):
+            if engine.dialect.name == "postgresql":
+                cursor.execute("SET enable_seqscan = off")
+                cursor.execute("EXPLAIN " + statement, parameters)
+            else:
+                cursor.execute("EXPLAIN QUERY PLAN " + statement, parameters)
+            plans.append(" ".join(str(row) for row in cursor.fetchall()))
+    assert "ix_audit_notice_target" in plans[0], plans[0]
+    assert "ix_audit_" in plans[1], plans[1]  # by action or by department, never a scan
 
 
 def test_old_events_without_code_or_preliminary_reconcile(
@@ -368,3 +372,26 @@ def test_a_snapshot_replaced_by_text_is_named_and_refused(
     assert all(field.startswith(f"notice[{nid}].snapshot") for field in by_field)
     assert client.get(f"/api/v1/verify/{code}").status_code == 409
     assert client.get(f"/verify/{code}").status_code == 409
+
+
+def test_a_deleted_newer_version_does_not_make_an_old_one_current(
+    session: Session, store: LocalStore, world: World, engine: Engine, client: FlaskClient
+) -> None:
+    """The public page says whether a notice is the one in force. Its rows alone cannot say
+    it: with the newer version's row deleted behind the engine's back, the trail still holds
+    that version's issuing, and the old one is answered as replaced."""
+    w = world
+    score_department(session, store, w, w.dep_a, w.member_a)
+    old, new = (
+        issue_notice(session, store, w.assessment, w.dep_a, w.scorer, preliminary=True).notice
+        for _ in range(2)
+    )
+    session.commit()
+    code = str(old.verification_code)
+    assert verify_notice(session, code).is_current is False
+    with engine.begin() as conn:
+        conn.execute(delete(Notice).where(Notice.id == new.id))
+    session.expire_all()
+    assert verify_notice(session, code).is_current is False
+    answer = client.get(f"/api/v1/verify/{code}").get_json()
+    assert answer["current"] is False and answer["version"] == 1
