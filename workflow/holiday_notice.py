@@ -48,7 +48,8 @@ _NUMERALS = "一二三四五六七八九十"
 
 _TITLE_YEAR = re.compile(r"([0-9]{4})\s*年\s*(?:部分)?节假日")
 _ANY_YEAR = re.compile(r"([0-9]{4})\s*年")
-_TITLE = re.compile(r"(?:国务院办公厅)?关于\s*[0-9]{4}\s*年部分节假日安排的通知")
+# The title with its issuer (国务院办公厅, or a province's office pasting its own notice).
+_TITLE = re.compile(r"[^\s，。、：:；;]{0,30}?关于\s*[0-9]{4}\s*年部分节假日安排的通知")
 _SECTION = re.compile(rf"(?:^|\n)\s*[{_NUMERALS}]+\s*[、.．]\s*([^：:\n]{{1,20}})\s*[：:]")
 _DATE = re.compile(
     r"(?:(?P<y>[0-9]{4})\s*年\s*)?(?:(?P<m>[0-9]{1,2})\s*月\s*)?(?P<d>[0-9]{1,2})\s*日"
@@ -241,9 +242,9 @@ def _sentence_days(sentence: str, year: int, holiday: str) -> tuple[list[dt.date
 
 
 def _source(text: str, year: int) -> str:
+    """The notice's title as pasted, its issuer included; the bare title when none was."""
     match = _TITLE.search(text)
-    title = re.sub(r"\s+", "", match.group(0)) if match else f"关于{year}年部分节假日安排的通知"
-    return title if title.startswith("国务院办公厅") else f"国务院办公厅{title}"
+    return re.sub(r"\s+", "", match.group(0)) if match else f"关于{year}年部分节假日安排的通知"
 
 
 def read_arrangement(text: str) -> Arrangement:

@@ -109,6 +109,15 @@ def test_new_years_day_may_begin_in_the_december_before() -> None:
     assert D(2024, 2, 9) not in {d.day for d in read_arrangement(NOTICE_2024).days}  # 除夕
 
 
+def test_the_source_is_the_title_as_pasted() -> None:
+    """Its issuer as written (never 国务院办公厅 put before a province's title)."""
+    body = NOTICE_2026.split("\n", 1)[1]
+    province = read_arrangement("吉林省人民政府办公厅关于2026年部分节假日安排的通知\n" + body)
+    assert province.source == "吉林省人民政府办公厅关于2026年部分节假日安排的通知"
+    untitled = read_arrangement(body.replace("经国务院批准，现将2026年", "现将2026年"))
+    assert untitled.source == "关于2026年部分节假日安排的通知"
+
+
 def test_copied_from_a_pdf_lines_break_inside_sentences() -> None:
     text = NOTICE_2026.replace("至23日", "至\n23日").replace("（周六）上班", "（周六）\n上班")
     text = text.replace("2月15日", "２月１５日")  # full-width digits
