@@ -152,7 +152,10 @@ def run_demo(
             _advance(session, store, item, ind, dep, member, staff, target, d_index, max_size)
             result.states[target.value] = result.states.get(target.value, 0) + 1
     if assessment.result_document_no is None:  # a demo number, so notices can be issued
-        assessment.result_document_no = f"蛟市职转办〔{assessment.year + 1}〕1号"
+        set_result_settings(
+            session, assessment, actor=admin,
+            document_no=f"蛟市职转办〔{assessment.year + 1}〕1号",
+        )  # fmt: skip
     if complete and admin is not None:
         publish_assessment(session, assessment, assessment.appeal_window_days, actor=admin)
     return result

@@ -36,6 +36,12 @@ def _state(department: Department) -> dict[str, Any]:
     }
 
 
+def department_state(department: Department) -> dict[str, Any]:
+    """A department as `assessment_created` records it (`department_states`): its id, its
+    unit, names and aliases; `department_changed` records the names and aliases after."""
+    return {"id": department.id, "unit_id": department.unit_id, **_state(department)}
+
+
 def _audit(session: Session, actor: User, department: Department, op: str, before: Any) -> None:
     session.flush()
     session.refresh(department, ["aliases"])

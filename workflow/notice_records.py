@@ -55,8 +55,9 @@ NOTICE_SELECT: Final = ", ".join(
 )
 
 
-def _decoded(text: str) -> Any:
-    """The snapshot's JSON text as data; text that is no JSON stands as it is (a finding)."""
+def json_value(text: str) -> Any:
+    """JSON text as data (a snapshot, an assessment's routine rules); text that is no JSON
+    stands as it is (a finding)."""
     try:
         return json.loads(text)
     except ValueError:
@@ -103,7 +104,7 @@ def notice_record(values: Sequence[Any], *, as_text: bool = False) -> tuple[int,
     `as_text`: the snapshot is its JSON text (`NOTICE_SELECT`), else the mapped value.
     """
     row = dict(zip(NOTICE_COLUMNS, values, strict=True))
-    snapshot = _decoded(row["snapshot"]) if as_text else row["snapshot"]
+    snapshot = json_value(row["snapshot"]) if as_text else row["snapshot"]
     record = {name: row[name] for name in NOTICE_COLUMNS[1:-1]}
     record.update(
         department_id=_number(row["department_id"]),

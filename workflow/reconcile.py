@@ -6,11 +6,21 @@ department, total, reviewer/verifier/scorer, submitter and appellant, the depart
 contributors (whoever submitted, withdrew, attached or removed a file, appealed), appeal count,
 per-point scores and deduction reasons, the evidence rows (id, SHA-256, removed or not,
 purpose, scoring point), and the not-involved claims with their rulings. Department totals
-and items-scored counts are rebuilt from the replayed items, each assessment's number of
-items from its `assessment_created` event, and the publication columns its status is
-derived from (the appeal window, publication, reopening, the 公示 page's audience, score
-hiding) from its publication events. Every mismatch is named: item, field, live value,
+and items-scored counts are rebuilt from the replayed items, and each assessment's number of
+items from its `assessment_created` event. Every mismatch is named: item, field, live value,
 value from the trail.
+
+Each assessment's row (`assessment[<id>].<field>`) is replayed from its events: the settings
+`assessment_created` records (code, year, title, the notice's title, the rules' number,
+issuer and date, the total and converted maxima, the appeal days, time zone, whether late
+self-assessments are refused, the results' 发文字号 and the SHA-256 of the routine rules),
+the results settings `assessment_settings_changed` changes (发文字号, 抄送, score hiding), and
+the columns its status is derived from (the appeal window, publication, reopening, the 公示
+page's audience). Events written before a setting was recorded leave it unchecked (nothing
+says what it was) until an event that records it. Each department (`department[<id>]`:
+assessment, unit, name, full name, aliases) is replayed from `assessment_created`'s
+`department_states` and `department_changed`; an assessment created before those were
+recorded has its departments checked only once a change names them.
 
 The records outside the items are replayed whole from the events of their actions and named
 `kind[key].field`: accounts (`user[5].roles`: name, roles, unit, enabled, and the fingerprint
@@ -87,10 +97,11 @@ from workflow.notice_records import (
     base_record,
     base_record_of_event,
     differing_fields,
+    json_value,
     notice_record,
     notice_record_of_event,
 )
-from workflow.scheme_figures import fingerprint, indicator_figures
+from workflow.scheme_figures import figure, fingerprint, indicator_figures
 from workflow.units import ENDED_AS
 from workflow.users import verifier_fingerprint
 
@@ -125,14 +136,8 @@ FIELD_LABELS = {
     "not_involved": "不涉及声明及认定",
     "department_total": "部门总分",
     "department_items_scored": "部门已评分事项数",
-    "published_at": "公示开始时间",
-    "appeal_opens_at": "申诉开始时间",
-    "appeal_closes_at": "申诉截止时间",
-    "reopened_at": "重新开启时间",
-    "finalised_at": "结果最终确定时间",
-    "reopen_reason": "重新开启理由",
-    "publication_page": "公示页面范围",
-    "hide_scores_until_published": "公示前向部门隐藏得分",
+    "assessment": "年度考核",
+    "department": "被考核部门",
     "user": "用户账号",
     "routine": "平时考核记录",
     "stage_deadline": "考核阶段截止",
@@ -147,6 +152,8 @@ FIELD_LABELS = {
 
 #: Where a record's difference is, for the CLI.
 RECORD_PLACES = {
+    "assessment": "考核 #{key}",
+    "department": "部门 #{key}",
     "user": "用户 #{key}",
     "routine": "平时考核记录 #{key}",
     "stage_deadline": "考核 #{assessment}",
@@ -628,93 +635,6 @@ def _item_counts(fetch: Fetch) -> list[Difference]:
     ]
 
 
-#: What a new assessment's publication columns hold; its events set them from then on.
-PUBLICATION_START: dict[str, Any] = {
-    "published_at": None,
-    "appeal_opens_at": None,
-    "appeal_closes_at": None,
-    "reopened_at": None,
-    "finalised_at": None,
-    "reopen_reason": None,
-    "publication_page": "public",
-    "hide_scores_until_published": True,
-}
-#: A reopen recorded before its event carried the time: the trail only says it is set.
-TIME_SET = "set"
-PUBLICATION_TIMES = ("published_at", "appeal_opens_at", "appeal_closes_at", "reopened_at",
-                      "finalised_at")  # fmt: skip
-_PUBLICATION_ACTIONS = (
-    "appeal_window_set",
-    "assessment_published",
-    "assessment_reopened",
-    "publication_page_set",
-    "assessment_settings_changed",
-)
-
-_PUBLICATION_EVENTS_SQL = (
-    "SELECT seq, target_id, action, comment, payload FROM audit_events WHERE action IN ("
-    + ", ".join(["%s"] * len(_PUBLICATION_ACTIONS))
-    + ") AND target_type = %s ORDER BY seq"
-)
-_PUBLICATION_SQL = f"SELECT id, {', '.join(PUBLICATION_START)} FROM assessments ORDER BY id"
-
-
-def _replay_publication(state: dict[str, Any], action: str, comment: Any, p: Any) -> None:
-    """Apply one assessment event as `workflow.assessments` (and the settings) changed the row."""
-    if action == "appeal_window_set":
-        state["appeal_opens_at"], state["appeal_closes_at"] = p["opens_at"], p["closes_at"]
-    elif action == "assessment_published":
-        state.update(published_at=p["opens_at"], appeal_opens_at=p["opens_at"],
-                     appeal_closes_at=p["closes_at"], reopened_at=None, finalised_at=None,
-                     reopen_reason=None)  # fmt: skip
-    elif action == "assessment_reopened":
-        state.update(reopened_at=p.get("reopened_at", TIME_SET), finalised_at=p["finalised_at"],
-                     reopen_reason=comment)  # fmt: skip
-    elif action == "publication_page_set":
-        state["publication_page"] = p["to"]
-    elif "hide_scores_until_published" in p["after"]:  # assessment_settings_changed
-        state["hide_scores_until_published"] = bool(p["after"]["hide_scores_until_published"])
-
-
-def _publication(fetch: Fetch) -> list[Difference]:
-    """Replay each assessment's publication, appeal window, reopening and audience.
-
-    Its status (open, published, appeals pending, final, reopened) is derived from these
-    times, so a time edited in the table would lock results early or reopen an appeal window.
-    """
-    trails: dict[int, dict[str, Any]] = {}
-    unreadable: dict[int, str] = {}
-    for seq, target_id, action, comment, payload in fetch(
-        _PUBLICATION_EVENTS_SQL, (*_PUBLICATION_ACTIONS, "assessment")
-    ):
-        aid = int(target_id)
-        state = trails.setdefault(aid, dict(PUBLICATION_START))
-        if aid in unreadable:
-            continue
-        try:
-            _replay_publication(state, action, comment, json.loads(payload))
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            unreadable[aid] = f"第 {seq} 号事件（{action}）无法重放：缺少或无效的内容 {exc}"
-    out: list[Difference] = []
-    for row in fetch(_PUBLICATION_SQL, ()):
-        aid = int(row[0])
-        if aid in unreadable:
-            out.append(Difference(None, "trail", None, unreadable[aid], assessment_id=aid))
-            continue
-        trail = trails.get(aid, PUBLICATION_START)
-        for name, live in zip(PUBLICATION_START, row[1:], strict=True):
-            expected = trail[name]
-            if name in PUBLICATION_TIMES:
-                live = None if live is None else fast_time(live)
-                if expected == TIME_SET and live is not None:
-                    continue
-            elif name == "hide_scores_until_published":
-                live = bool(live)
-            if live != expected:
-                out.append(Difference(None, name, live, expected, assessment_id=aid))
-    return out
-
-
 # -- records outside the items: users, routine records, the calendar ------------------------
 #: The fields of a record, `kind[key].name` (a record missing on one side: `kind[key]`).
 RECORD_FIELD_LABELS = {
@@ -768,6 +688,28 @@ RECORD_FIELD_LABELS = {
     "uploaded_by_id": "上传人",
     "snapshot_sha256": "内容快照指纹（SHA-256）",
     "snapshot": "内容快照",
+    "code": "考核代码",
+    "year": "年度",
+    "notice_title": "结果通知书标题",
+    "rules_document_no": "考核细则文号",
+    "issuer": "发文机关",
+    "signed_on": "考核细则成文日期",
+    "total_points": "总分值",
+    "converted_points": "折合分值",
+    "appeal_window_days": "申诉期天数",
+    "timezone": "时区",
+    "blocks_late_submissions": "逾期不得提交自评",
+    "result_document_no": "结果通知书发文字号",
+    "notice_cc": "抄送",
+    "routine_sha256": "平时考核规则指纹（SHA-256）",
+    "published_at": "公示开始时间",
+    "appeal_opens_at": "申诉开始时间",
+    "appeal_closes_at": "申诉截止时间",
+    "reopened_at": "重新开启时间",
+    "finalised_at": "结果最终确定时间",
+    "reopen_reason": "重新开启理由",
+    "publication_page": "公示页面范围",
+    "hide_scores_until_published": "公示前向部门隐藏得分",
 }
 #: The parts of a snapshot's path (`notice[7].snapshot[categories/一/points/1.1/awarded]`);
 #: codes and positions stand as they are.
@@ -815,6 +757,8 @@ def snapshot_path_text(path: str, translate: Callable[[str], str] = str) -> str:
 
 #: The records replayed whole, and the fields shown of a record missing on one side.
 RECORD_KINDS = {
+    "assessment": ("code", "year"),
+    "department": ("name", "full_name"),
     "user": ("username",),
     "routine": ("kind", "period", "title"),
     "stage_deadline": ("starts_on", "due_on", "working_days"),
@@ -1120,6 +1064,223 @@ def _calendar_overrides(fetch: Fetch) -> list[Difference]:
     return _record_differences("calendar_override", live, trail, unreadable, _nowhere)
 
 
+# -- the assessments and their departments --------------------------------------------------
+#: What an assessment's row holds beside the settings `assessment_created` records: no 抄送,
+#: none of its publication set, the 公示 page public, scores hidden. Its events set them on.
+ASSESSMENT_START: dict[str, Any] = {
+    "notice_cc": None,
+    "published_at": None,
+    "appeal_opens_at": None,
+    "appeal_closes_at": None,
+    "reopened_at": None,
+    "finalised_at": None,
+    "reopen_reason": None,
+    "publication_page": "public",
+    "hide_scores_until_published": True,
+}
+#: The settings `assessment_created` records: payload key → the field a difference names.
+#: `code`, `year` and `document_no` have been recorded since the first release, the others
+#: since this one: an older event leaves them unchecked (nothing in the trail says what they
+#: were) until an event that records one sets it (`assessment_settings_changed`).
+CREATED_SETTINGS = {
+    "code": "code",
+    "year": "year",
+    "title": "title",
+    "notice_title": "notice_title",
+    "document_no": "rules_document_no",
+    "issuer": "issuer",
+    "signed_on": "signed_on",
+    "total_points": "total_points",
+    "converted_points": "converted_points",
+    "appeal_window_days": "appeal_window_days",
+    "timezone": "timezone",
+    "blocks_late_submissions": "blocks_late_submissions",
+    "result_document_no": "result_document_no",
+    "routine_sha256": "routine_sha256",
+}
+_ALWAYS_RECORDED = ("code", "year", "document_no")
+#: The settings `assessment_settings_changed` changes (its `after`).
+CHANGED_SETTINGS = ("result_document_no", "notice_cc", "hide_scores_until_published")
+#: A reopen recorded before its event carried the time: the trail only says it is set.
+TIME_SET = "set"
+PUBLICATION_TIMES = ("published_at", "appeal_opens_at", "appeal_closes_at", "reopened_at",
+                      "finalised_at")  # fmt: skip
+_ASSESSMENT_ACTIONS = ("assessment_created", "appeal_window_set", "assessment_published",
+                       "assessment_reopened", "publication_page_set",
+                       "assessment_settings_changed")  # fmt: skip
+#: The live columns, in the order of the fields compared (`CREATED_SETTINGS`, then the rest).
+_ASSESSMENT_COLUMNS = {
+    **{name: name for name in CREATED_SETTINGS.values()},
+    "rules_document_no": "document_no",
+    "routine_sha256": "CAST(routine_config AS TEXT)",  # JSON text on either database
+    **{name: name for name in ASSESSMENT_START},
+}
+_ASSESSMENT_SQL = f"SELECT id, {', '.join(_ASSESSMENT_COLUMNS.values())} FROM assessments"
+_ROUTINE_AT = 1 + list(_ASSESSMENT_COLUMNS).index("routine_sha256")
+
+
+def _setting(name: str, value: Any) -> Any:
+    """An assessment's field as compared, from its row or its events (SQLite hands back
+    floats, text dates and integer booleans)."""
+    if value is None:
+        return None
+    if name in ("year", "appeal_window_days"):
+        return int(value)
+    if name in ("total_points", "converted_points"):
+        return figure(value)
+    if name in ("blocks_late_submissions", "hide_scores_until_published"):
+        return bool(value)
+    if name == "signed_on":
+        return _day(value)
+    return value
+
+
+def _created_assessment(p: Mapping[str, Any]) -> dict[str, Any]:
+    """An assessment as its `assessment_created` recorded it."""
+    missing = [key for key in _ALWAYS_RECORDED if key not in p]
+    if missing:
+        raise KeyError(missing[0])
+    record = dict(ASSESSMENT_START)
+    for key, name in CREATED_SETTINGS.items():
+        if key in p:
+            record[name] = _setting(name, p[key])
+    return record
+
+
+def _replay_assessment(state: dict[str, Any], action: str, comment: Any, p: Any) -> None:
+    """Apply one assessment event as `workflow.assessments` and the settings changed the row."""
+    if action == "appeal_window_set":
+        state["appeal_opens_at"], state["appeal_closes_at"] = p["opens_at"], p["closes_at"]
+    elif action == "assessment_published":
+        state.update(published_at=p["opens_at"], appeal_opens_at=p["opens_at"],
+                     appeal_closes_at=p["closes_at"], reopened_at=None, finalised_at=None,
+                     reopen_reason=None)  # fmt: skip
+    elif action == "assessment_reopened":
+        state.update(reopened_at=p.get("reopened_at", TIME_SET), finalised_at=p["finalised_at"],
+                     reopen_reason=comment)  # fmt: skip
+    elif action == "publication_page_set":
+        state["publication_page"] = p["to"]
+    else:  # assessment_settings_changed: the settings it changed, as they are after it
+        after = p["after"]
+        for name in CHANGED_SETTINGS:
+            if name in after:
+                state[name] = _setting(name, after[name])
+
+
+def _assessments(fetch: Fetch) -> list[Difference]:
+    """Replay each assessment's row from its events: the settings its `assessment_created`
+    recorded (code, year, titles, the rules' number, issuer, date and figures, the appeal
+    days, time zone, late-submission blocking, the results' 发文字号, the routine rules'
+    SHA-256), the results settings (发文字号, 抄送, score hiding), and the columns its status is
+    derived from (publication, appeal window, reopening, the 公示 page's audience).
+
+    Every assessment is made by `install_scheme` or `create_assessment` with its event, since
+    the first release: a row no event made, or an event on an assessment never made, is a
+    finding. Its status is derived from the times, so a time edited in the table would lock
+    results early or reopen an appeal window; a number or 抄送 edited would be printed on
+    every notice issued from then on."""
+    trail: dict[int, dict[str, Any]] = {}
+    unreadable: dict[int, str] = {}
+    for seq, target_id, action, comment, payload in _action_events(
+        fetch, _ASSESSMENT_ACTIONS, "comment, payload"
+    ):
+        aid = int(target_id)
+        if aid in unreadable:
+            continue
+        try:
+            p = json.loads(payload)
+            if action == "assessment_created":
+                trail[aid] = _created_assessment(p)
+            elif aid not in trail:
+                unreadable[aid] = f"第 {seq} 号事件（{action}）无法重放：考核 #{aid} 没有创建记录"
+            else:
+                _replay_assessment(trail[aid], action, comment, p)
+        except _REPLAY_ERRORS as exc:
+            unreadable[aid] = _unreadable(seq, action, exc)
+    live: dict[int, dict[str, Any]] = {}
+    for row in fetch(_ASSESSMENT_SQL, ()):
+        record = {name: _setting(name, value) for name, value in zip(_ASSESSMENT_COLUMNS, row[1:],
+                                                                      strict=True)}  # fmt: skip
+        rules = row[_ROUTINE_AT]
+        record["routine_sha256"] = fingerprint((rules and json_value(rules)) or {})
+        for name in PUBLICATION_TIMES:
+            if record[name] is not None:
+                record[name] = fast_time(record[name])
+        live[int(row[0])] = record
+    for aid, record in trail.items():  # a reopening recorded before its time was: only set
+        if record["reopened_at"] == TIME_SET and live.get(aid, {}).get("reopened_at"):
+            live[aid]["reopened_at"] = TIME_SET
+    for name in CREATED_SETTINGS.values():
+        _unknown_to_trail(live, trail, name)
+    return _record_differences("assessment", live, trail, unreadable, _assessment_place)
+
+
+def _assessment_place(aid: Any) -> tuple[str, dict[str, Any]]:
+    return str(aid), {"assessment_id": aid}
+
+
+def _department_record(state: Mapping[str, Any]) -> dict[str, Any]:
+    """A department's names as `department_state` / `department_changed` record them."""
+    return {
+        "name": state["name"],
+        "full_name": state["full_name"],
+        "aliases": _alias_text((a["alias"], a["kind"]) for a in state["aliases"]),
+    }
+
+
+def _departments(fetch: Fetch) -> list[Difference]:
+    """Replay each department (an assessment's appearance of a unit): its assessment, its
+    unit (whose members act for it), name, full name (the addressee of its notice) and
+    aliases. `assessment_created` lists the departments it made (`department_states`, since
+    this release), each `department_changed` gives one's names after the change. An
+    assessment whose creation listed them is checked whole (a department row no event made is
+    a finding); one made before is not, except the departments a change names since."""
+    trail: dict[Any, dict[str, Any]] = {}
+    unreadable: dict[Any, str] = {}
+    listed: set[int] = set()  # the assessments whose creation listed their departments
+    for seq, target_id, action, payload in _action_events(
+        fetch, ("assessment_created", "department_changed"), "payload"
+    ):
+        key: Any = int(target_id) if action == "department_changed" else f"#{seq}"
+        try:
+            p = json.loads(payload)
+            if action == "department_changed":
+                trail.setdefault(key, {}).update(_department_record(p["after"]))
+            elif "department_states" in p:
+                for state in p["department_states"]:
+                    trail[int(state["id"])] = {"assessment_id": int(target_id),
+                                               "unit_id": int(state["unit_id"]),
+                                               **_department_record(state)}  # fmt: skip
+                listed.add(int(target_id))
+        except _REPLAY_ERRORS as exc:
+            unreadable[key] = _unreadable(seq, action, exc)
+    if not trail and not unreadable:
+        return []
+    aliases: dict[int, list[tuple[str, str]]] = {}
+    for did, alias, kind in fetch("SELECT department_id, alias, kind FROM department_aliases", ()):
+        aliases.setdefault(int(did), []).append((alias, kind))
+    live: dict[Any, dict[str, Any]] = {}
+    home: dict[Any, int] = {}  # each department's assessment, as the table says
+    for did, aid, unit_id, name, full_name in fetch(
+        "SELECT id, assessment_id, unit_id, name, full_name FROM departments", ()
+    ):
+        if int(did) in trail or int(did) in unreadable or int(aid) in listed:
+            home[int(did)] = int(aid)
+            live[int(did)] = {"assessment_id": int(aid), "unit_id": unit_id, "name": name,
+                              "full_name": full_name,
+                              "aliases": _alias_text(aliases.get(int(did), []))}  # fmt: skip
+    for name in ("assessment_id", "unit_id"):  # a department only a change named
+        _unknown_to_trail(live, trail, name)
+
+    def place(key: Any) -> tuple[str, dict[str, Any]]:
+        if not isinstance(key, int):
+            return str(key), {}
+        aid = home.get(key, trail.get(key, {}).get("assessment_id"))
+        return str(key), {"department_id": key, "assessment_id": aid}
+
+    return _record_differences("department", live, trail, unreadable, place)
+
+
 def _flat_figures(figures: Mapping[str, Any]) -> dict[str, Any]:
     """The figures as `field[code]` → value: what a difference names."""
     out: dict[str, Any] = {}
@@ -1367,7 +1528,8 @@ def _assessment_level(fetch: Fetch) -> list[Difference]:
         + _schemes(fetch)
         + _units(fetch)
         + _unit_changes(fetch)
-        + _publication(fetch)
+        + _assessments(fetch)
+        + _departments(fetch)
         + _stage_deadlines(fetch)
         + _users(fetch)
         + _tokens(fetch)

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from workflow.audit import record_event
 from workflow.db import serialise
+from workflow.departments import department_state
 from workflow.docnumbers import check_document_no
 from workflow.errors import Conflict, Forbidden, InvalidValue
 from workflow.models import (
@@ -124,6 +125,26 @@ def _figures_payload(scheme: Scheme) -> dict[str, Any]:
     return {"figures": figures, "figures_sha256": fingerprint(figures)}
 
 
+def _made_payload(assessment: Assessment, departments: list[Department]) -> dict[str, Any]:
+    """The assessment's settings and its departments as made (what reconciliation expects
+    the rows to hold until an audited operation changes them): `assessment[<id>]` and
+    `department[<id>]` in `audit verify`. The routine rules by their SHA-256."""
+    return {
+        "title": assessment.title,
+        "notice_title": assessment.notice_title,
+        "issuer": assessment.issuer,
+        "signed_on": assessment.signed_on,
+        "total_points": assessment.total_points,
+        "converted_points": assessment.converted_points,
+        "appeal_window_days": assessment.appeal_window_days,
+        "timezone": assessment.timezone,
+        "blocks_late_submissions": assessment.blocks_late_submissions,
+        "result_document_no": assessment.result_document_no,
+        "routine_sha256": fingerprint(assessment.routine_config or {}),
+        "department_states": [department_state(dep) for dep in departments],
+    }
+
+
 def _items(
     session: Session,
     assessment: Assessment,
@@ -196,6 +217,7 @@ def install_scheme(session: Session, scheme: Scheme, actor: User | None = None) 
             "units_created": [u.id for u in units_made],  # units first seen in this scheme
             "unit_states": [unit_state(u) for u in units_made],  # as made: reconciled
             **_figures_payload(scheme),  # what reconciliation expects the rules to hold
+            **_made_payload(assessment, departments),
         },
     )
     return assessment
@@ -336,13 +358,13 @@ def create_assessment(
             "scheme_code": scheme.code,
             "year": year,
             "document_no": scheme.document_no,
-            "result_document_no": doc,
             "departments": len(departments),
             "indicators": len(indicators),
             "items": count,
             "units": [u.id for u in units],
             "proposed": unit_ids is None,
             **_figures_payload(scheme),
+            **_made_payload(assessment, departments),
         },
     )
     return assessment

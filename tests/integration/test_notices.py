@@ -50,6 +50,7 @@ from workflow.notices import (
     issue_summary,
     read_object,
     set_notice_base,
+    set_result_settings,
 )
 from workflow.users import create_user, issue_token
 
@@ -69,8 +70,8 @@ RULES_NO = "蛟市职转办〔2018〕6号"
 
 @pytest.fixture
 def world(world: World, session: Session) -> World:
-    """The shared world, with the results notice's own number set."""
-    world.assessment.result_document_no = RESULT_NO
+    """The shared world, with the results notice's own number set (audited: reconciled)."""
+    set_result_settings(session, world.assessment, actor=world.admin, document_no=RESULT_NO)
     session.commit()
     return world
 
@@ -650,7 +651,7 @@ def test_issuing_needs_the_results_own_number(
     assert done.status_code == 200
     assert done.get_json()["result_document_no"] == "蛟市职转办〔2019〕3号"
     assert done.get_json()["hide_scores_until_published"] is True
-    (event,) = notice_events(session, "assessment_settings_changed")
+    *_, event = notice_events(session, "assessment_settings_changed")  # after the fixture's
     assert payload_of(event)["after"]["result_document_no"] == "蛟市职转办〔2019〕3号"
     session.expire_all()
     row = issue_notice(session, store, w.assessment, w.dep_a, w.scorer, preliminary=True).notice

@@ -318,10 +318,11 @@ def test_publication_times_are_replayed(
     found = {(d.field, d.live, d.from_events, d.assessment_id)
              for d in reconcile.reconcile(session).differences}  # fmt: skip
     assert found == {
-        ("appeal_closes_at", "2019-01-26T01:00:00.000000Z", "2018-12-27T01:00:00.000000Z", a.id),
-        ("publication_page", "signed_in", "public", a.id),
-        ("hide_scores_until_published", True, False, a.id),
-    }
+        (f"assessment[{a.id}].appeal_closes_at", "2019-01-26T01:00:00.000000Z",
+         "2018-12-27T01:00:00.000000Z", a.id),
+        (f"assessment[{a.id}].publication_page", "signed_in", "public", a.id),
+        (f"assessment[{a.id}].hide_scores_until_published", True, False, a.id),
+    }  # fmt: skip
     with engine.begin() as conn:
         conn.execute(
             text("UPDATE assessments SET appeal_closes_at = :t, publication_page = 'public', "
@@ -343,8 +344,8 @@ def test_publication_times_are_replayed(
     assert assessment_status(session.get_one(type(a), a.id), reopened) == "final"
     found = {(d.field, d.live, d.from_events) for d in reconcile.reconcile(session).differences}
     assert found == {
-        ("reopened_at", None, "2018-12-28T01:00:00.000000Z"),
-        ("reopen_reason", None, "更正第 1 项得分"),
+        (f"assessment[{a.id}].reopened_at", None, "2018-12-28T01:00:00.000000Z"),
+        (f"assessment[{a.id}].reopen_reason", None, "更正第 1 项得分"),
     }
 
 
@@ -365,5 +366,5 @@ def test_a_reopening_recorded_without_its_time_is_checked_for_being_set(
         conn.execute(text("UPDATE assessments SET reopened_at = NULL WHERE id = :a"),
                      {"a": w.assessment.id})  # fmt: skip
     assert [(d.field, d.live, d.from_events) for d in reconcile.reconcile(session).differences] == [
-        ("reopened_at", None, reconcile.TIME_SET)
+        (f"assessment[{w.assessment.id}].reopened_at", None, reconcile.TIME_SET)
     ]

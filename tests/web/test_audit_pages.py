@@ -145,20 +145,32 @@ def test_verification_page_names_table_edits(
 def test_verification_page_names_an_edited_appeal_window(
     app: Flask, session: Session, world: World, login: Login, engine: Engine
 ) -> None:
-    """An assessment's time edited in the table is named in words and in Beijing time."""
+    """An assessment's time, its results number and a department's full name edited in the
+    table are named in words (the year, the field; times in Beijing time), in both languages."""
     from workflow.assessments import set_appeal_window
 
+    a = world.assessment
     opens = dt.datetime(2018, 12, 20, 1, 0, tzinfo=dt.UTC)
-    set_appeal_window(session, world.assessment, opens, opens + dt.timedelta(days=7),
-                      actor=world.admin)  # fmt: skip
+    set_appeal_window(session, a, opens, opens + dt.timedelta(days=7), actor=world.admin)
     session.commit()
     with engine.begin() as conn:
-        conn.execute(text_sql("UPDATE assessments SET appeal_closes_at = :t WHERE id = :a"),
-                     {"t": opens + dt.timedelta(days=37), "a": world.assessment.id})  # fmt: skip
-    body = text(login("auditor").get("/audit/verify")).split("<tbody>")[1]
-    assert "申诉截止时间" in body and "appeal_closes_at" in body
+        conn.execute(text_sql("UPDATE assessments SET appeal_closes_at = :t, "
+                              "result_document_no = '蛟市职转办〔2019〕8号' WHERE id = :a"),
+                     {"t": opens + dt.timedelta(days=37), "a": a.id})  # fmt: skip
+        conn.execute(text_sql("UPDATE departments SET full_name = '伪造的全称' WHERE id = :d"),
+                     {"d": world.dep_a.id})  # fmt: skip
+    auditor = login("auditor")
+    body = text(auditor.get("/audit/verify")).split("<tbody>")[1]
+    assert "申诉截止时间" in body and f"assessment[{a.id}].appeal_closes_at" in body
     assert "2019-01-26 09:00" in body and "2018-12-27 09:00" in body  # Beijing time
-    assert f"考核 {world.assessment.id}" in body
+    assert f"2018 年度考核（#{a.id}）" in body
+    assert "结果通知书发文字号" in body and "蛟市职转办〔2019〕8号" in body
+    assert f"部门 {world.dep_a.name}" in body and "全称" in body and "伪造的全称" in body
+    assert "None" not in body
+    auditor.post("/language", data={"lang": "en", "next": "/audit/verify"})
+    english = text(auditor.get("/audit/verify")).split("<tbody>")[1]
+    assert f"Assessment of 2018 (#{a.id})" in english and "Results notice number" in english
+    assert "Appeal deadline" in english and "Full name" in english
 
 
 def test_audit_pages_are_for_auditors_and_admins(app: Flask, login: Login) -> None:

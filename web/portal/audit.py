@@ -43,7 +43,7 @@ from web.portal.auth import roles_required
 from web.portal.common import N_, keyset_page
 from workflow.audit import event_body, json_line
 from workflow.calendar import STAGE_LABELS
-from workflow.models import AuditEvent, Department, Indicator, Item, Unit, User
+from workflow.models import Assessment, AuditEvent, Department, Indicator, Item, Unit, User
 from workflow.reconcile import (
     FIELD_LABELS,
     PUBLICATION_TIMES,
@@ -242,6 +242,17 @@ RECONCILE_LABELS = [
     N_("上传人"),
     N_("内容快照指纹（SHA-256）"),
     N_("内容快照"),
+    N_("年度考核"),
+    N_("被考核部门"),
+    N_("考核代码"),
+    N_("结果通知书标题"),
+    N_("考核细则文号"),
+    N_("考核细则成文日期"),
+    N_("申诉期天数"),
+    N_("时区"),
+    N_("逾期不得提交自评"),
+    N_("结果通知书发文字号"),
+    N_("平时考核规则指纹（SHA-256）"),
     # The parts of a snapshot's path (workflow.reconcile.SNAPSHOT_LABELS).
     N_("年度"),
     N_("发文字号"),
@@ -297,19 +308,24 @@ USER_FIELDS = frozenset({"issued_by_id", "uploaded_by_id", "created_by_id", "use
 
 @dataclass(frozen=True)
 class _Names:
-    """The names the differences' ids stand for (accounts, units, departments)."""
+    """The names the differences' ids stand for (accounts, units, departments, years)."""
 
     users: Mapping[int, str]
     units: Mapping[int, str]
     departments: Mapping[int, str]
+    years: Mapping[int, int]
 
 
 def _names(db: Session, shown: list[Difference], departments: Mapping[int, str]) -> _Names:
-    """Look up the names of the accounts and units the differences name (a few rows)."""
+    """Look up the names of the accounts and units and the years of the assessments the
+    differences name (a few rows)."""
     user_ids: set[int] = set()
     unit_ids: set[int] = set()
+    assessment_ids: set[int] = set()
     for d in shown:
         kind, key, sub = _record_field(d.field)
+        if kind == "assessment" and key.isdecimal():
+            assessment_ids.add(int(key))
         if kind == "user" and key.isdecimal():
             user_ids.add(int(key))
         if kind == "unit" and key.isdecimal():
@@ -334,7 +350,12 @@ def _names(db: Session, shown: list[Difference], departments: Mapping[int, str])
             user_ids |= {v for v in (d.live, d.from_events) if isinstance(v, int)}
     users = dict(db.execute(select(User.id, User.username).where(User.id.in_(user_ids))).all())
     units = {u.id: u.name for u in db.scalars(select(Unit).where(Unit.id.in_(unit_ids)))}
-    return _Names(users, units, departments)
+    years = dict(
+        db.execute(
+            select(Assessment.id, Assessment.year).where(Assessment.id.in_(assessment_ids))
+        ).all()
+    )
+    return _Names(users, units, departments, years)
 
 
 def _record_field(field: str) -> tuple[str | None, str, str]:
@@ -353,6 +374,7 @@ _NUMBERED_RECORDS = {
     "token": N_("API 令牌"),
     "notice": FIELD_LABELS["notice"],
     "notice_base": FIELD_LABELS["notice_base"],
+    "assessment": FIELD_LABELS["assessment"],
 }
 
 
@@ -361,6 +383,11 @@ def _record_name(difference: Difference, names: _Names) -> str:
     kind, key, _ = _record_field(difference.field)
     if kind == "user":
         return f"{gettext('用户')} {names.users.get(int(key), '#' + key)}"
+    if kind == "assessment" and key.isdecimal() and int(key) in names.years:
+        return gettext("%(year)s 年度考核（#%(id)s）", year=names.years[int(key)], id=key)
+    if kind == "department":
+        name = names.departments.get(int(key), f"#{key}") if key.isdecimal() else key
+        return f"{gettext('部门')} {name}"
     if kind in _NUMBERED_RECORDS:
         return f"{gettext(_NUMBERED_RECORDS[kind])} #{key}"
     if kind == "calendar_override":
@@ -416,6 +443,10 @@ def _record_value(name: str, value: Any, names: _Names) -> str:
         return names.departments.get(value, f"#{value}")
     if name == "expires_at" and isinstance(value, str):  # UTC in the trail: Beijing time
         return trail_time(value)
+    if name in PUBLICATION_TIMES:  # UTC in the trail: Beijing time, as the pages show it
+        return gettext("已设置") if value == TIME_SET else trail_time(str(value))
+    if name == "publication_page" and value in KEYED_VALUES[name]:
+        return gettext(KEYED_VALUES[name][str(value)])
     if name in _UNIT_LISTS and isinstance(value, list):
         return gettext("、").join(names.units.get(u, f"#{u}") for u in value) or gettext("（无）")
     if isinstance(value, dict):  # a whole record, on one side only
@@ -437,10 +468,6 @@ def _value(field: str, value: Any, names: _Names | None = None) -> str:
         return _record_value(sub or field, value, names)
     if field == "state":
         return state_label(str(value))
-    if field in PUBLICATION_TIMES:  # UTC in the trail: Beijing time, as the pages show it
-        return gettext("已设置") if value == TIME_SET else trail_time(str(value))
-    if field == "publication_page" and value in KEYED_VALUES[field]:
-        return gettext(KEYED_VALUES[field][str(value)])
     if field.endswith(".purpose") or field == "purpose":
         return gettext(PURPOSE_LABELS.get(str(value), str(value)))
     if field.startswith("not_involved[") and value in RULING_LABELS:
