@@ -798,6 +798,22 @@ def plan_arrangement(session: Session, arrangement: Arrangement) -> list[Planned
     return plan
 
 
+def entries_besides(session: Session, arrangement: Arrangement) -> list[CalendarOverride]:
+    """The office's entries in the arrangement's year on days the notice does not name: kept
+    when it is entered (a local holiday is the office's own), shown so that a wrong one is
+    seen and removed."""
+    named = {d.day for d in arrangement.days}
+    rows = session.execute(
+        select(CalendarOverride)
+        .where(
+            CalendarOverride.day >= dt.date(arrangement.year, 1, 1),
+            CalendarOverride.day <= dt.date(arrangement.year, 12, 31),
+        )
+        .order_by(CalendarOverride.day)
+    ).scalars()
+    return [row for row in rows if row.day not in named]
+
+
 def plan_fingerprint(plan: list[PlannedDay]) -> str:
     """A short fingerprint of what a plan would write: the preview's, checked on entering."""
     changes = [(p.day.isoformat(), p.is_workday, p.action) for p in plan if p.changes]

@@ -347,6 +347,7 @@ def test_a_years_holidays_entered_from_the_notice_through_the_api(
     preview = client.post(url, json={"text": notice, "dry_run": True}, headers=admin)
     body = preview.get_json()
     assert preview.status_code == 200 and body["year"] == year and body["entered"] == 0
+    assert body["kept"] == []
     adds = {d["day"] for d in body["days"] if d["action"] == "add"}
     assert adds == {d.isoformat() for d in {d for d in off if d.weekday() < 5} | on}
     done = client.post(url, json={"text": notice, "seen": body["fingerprint"]}, headers=admin)

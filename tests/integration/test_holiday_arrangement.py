@@ -14,6 +14,7 @@ from tests.unit.test_holiday_notice import NOTICE_2026
 from workflow.audit import payload_of, verify_chain
 from workflow.calendar import (
     enter_arrangement,
+    entries_besides,
     plan_arrangement,
     plan_fingerprint,
     set_calendar_override,
@@ -123,12 +124,17 @@ def test_a_preview_gone_stale_enters_nothing(session: Session, world: World) -> 
     seen = plan_fingerprint(plan_arrangement(session, read_arrangement(text)))
     makeup = min(on)
     set_calendar_override(session, makeup, False, "本地放假", actor=w.admin)
+    local = next(D(year, 3, d) for d in range(1, 8) if D(year, 3, d).weekday() < 5)
+    set_calendar_override(session, local, False, "市政府通知：本地放假", actor=w.admin)
     session.commit()
+    # The office's own day the notice does not name is shown, and kept.
+    besides = entries_besides(session, read_arrangement(text))
+    assert [(o.day, o.reason) for o in besides] == [(local, "市政府通知：本地放假")]
     with pytest.raises(Conflict) as info:
         enter_arrangement(session, text, actor=w.admin, seen=seen)
     assert info.value.code == "arrangement_changed"
     session.rollback()
-    assert session.scalar(select(func.count()).select_from(CalendarOverride)) == 1
+    assert session.scalar(select(func.count()).select_from(CalendarOverride)) == 2
     # Previewed again: that day is to be replaced, and the replacement says what it was.
     plan = plan_arrangement(session, read_arrangement(text))
     assert [p.action for p in plan if p.day == makeup] == ["replace"]
@@ -139,6 +145,7 @@ def test_a_preview_gone_stale_enters_nothing(session: Session, world: World) -> 
         .order_by(AuditEvent.seq.desc()).limit(1)
     ).scalar_one()  # fmt: skip
     assert payload_of(event)["before"] == {"is_workday": False, "reason": "本地放假"}
+    assert session.get_one(CalendarOverride, besides[0].id).day == local  # kept
     assert reconcile(session).ok
 
 

@@ -316,7 +316,13 @@ def test_a_years_holidays_are_entered_from_the_pasted_notice(
     assert f"{year} 年的安排日历中已有，无需录入" in text(admin.get(again.location))
     # A preview made stale by another admin's entry of one of its days: 409, nothing written.
     other, *_ = notice_for(year + 1)
-    stale_seen = re.search(ENTER_SEEN, text(admin.post(base, data={"text": other})))
+    admin.post(
+        f"/admin/assessments/{world.assessment.id}/calendar/overrides",
+        data={"day": f"{year + 1}-03-01", "kind": "holiday", "reason": "本地放假"},
+    )
+    previewed = text(admin.post(base, data={"text": other}))
+    assert "该年另有 1 条工作日调整不在通知中" in previewed and f"{year + 1}-03-01" in previewed
+    stale_seen = re.search(ENTER_SEEN, previewed)
     assert stale_seen is not None
     admin.post(
         f"/admin/assessments/{world.assessment.id}/calendar/overrides",
@@ -324,5 +330,5 @@ def test_a_years_holidays_are_entered_from_the_pasted_notice(
     )
     stale = admin.post(base, data={"text": other, "action": "enter", "seen": stale_seen.group(1)})
     assert stale.status_code == 409 and "请重新预览" in text(stale)
-    assert session.scalar(select(func.count()).select_from(CalendarOverride)) == adds + 1
+    assert session.scalar(select(func.count()).select_from(CalendarOverride)) == adds + 2
     assert sign_in(app, "reviewer").post(base, data={"text": notice}).status_code == 403

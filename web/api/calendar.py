@@ -22,6 +22,7 @@ from workflow.calendar import (
     calendar_overrides,
     deadline_notes,
     enter_arrangement,
+    entries_besides,
     parse_day,
     plan_fingerprint,
     preview_arrangement,
@@ -181,5 +182,6 @@ def post_arrangement() -> Response:
             "fingerprint": plan_fingerprint(plan),
             "dry_run": body.dry_run,
             "entered": 0 if body.dry_run else sum(1 for p in plan if p.changes),
+            "kept": [override_body(row) for row in entries_besides(db, arrangement)],
         }
     )

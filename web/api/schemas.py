@@ -1338,6 +1338,8 @@ class ArrangementOut(Out):
     fingerprint: str
     dry_run: bool
     entered: int
+    #: The office's entries of that year on days the notice does not name: kept.
+    kept: list[OverrideOut]
 
 
 # --- background jobs (web/api/jobs.py, workflow/jobs.py) -----------------------------------

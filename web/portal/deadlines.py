@@ -40,6 +40,7 @@ from workflow.calendar import (
     deadline_notes,
     enter_arrangement,
     entered_years,
+    entries_besides,
     override_seen,
     overrides_seen,
     parse_day,
@@ -303,6 +304,7 @@ def arrangement_act(aid: int) -> ResponseReturnValue:
                 arrangement=arrangement,
                 plan=plan,
                 plan_counts=_plan_counts(plan),
+                besides=entries_besides(db, arrangement),
                 seen=plan_fingerprint(plan),
                 arrangement_text=text,
             )
