@@ -3,7 +3,8 @@
 Every GET page of the portal (from the URL map, with ids of the demo data) is rendered for every
 role on both shapes of the demo data, and the HTML is scanned for what a person must never see:
 a Python repr, a traceback, unrendered template syntax, a bare `None` in a cell, and English
-words on a Chinese page outside a short allow-list.
+words on a Chinese page outside a short allow-list. The same pages are checked for what a
+screen-reader or keyboard user would miss (tests/security/a11y_scan.py).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tests.conftest import BACKENDS
+from tests.security.a11y_scan import a11y_problems
 from tests.security.conftest import DEMO_PASSWORD, DEMO_ROLES, Demo
 from tests.security.portal_walk import department_of, methods, portal_rules, real_paths, sign_in
 from workflow.models import User
@@ -102,6 +104,9 @@ def test_no_python_repr_none_template_syntax_or_english_on_any_page_for_any_role
     # User names are data (shown as actors and in the user list), not English words.
     data_words = set(session.execute(select(User.username)).scalars())
     failures: list[str] = []
+    # Accessibility depends on the templates, not the database: checked on one backend only.
+    check_a11y = session.get_bind().dialect.name == BACKENDS[-1]
+    a11y: dict[str, list[str]] = {}  # problem → the pages that have it
     seen: dict[str, set[int]] = {}
     guessed: set[str] = set()
     for role, username in DEMO_ROLES.items():
@@ -123,13 +128,21 @@ def test_no_python_repr_none_template_syntax_or_english_on_any_page_for_any_role
                     failures.append(f"{role} {path}: {response.status_code}")
                 if response.status_code != 200 or response.mimetype != "text/html":
                     continue
-                for problem in problems_of(raw.decode("utf-8"), data_words):
+                html = raw.decode("utf-8")
+                for problem in problems_of(html, data_words):
                     failures.append(f"[{demo.shape}] {role} {path}: {problem}")
+                for problem in a11y_problems(html) if check_a11y else []:
+                    pages = a11y.setdefault(problem, [])
+                    if f"{role} {path}" not in pages:  # a problem of every row: one a page
+                        pages.append(f"{role} {path}")
     # A page that only redirects (to the current year's page) counts as reached.
     unseen = sorted(
         e for e, codes in seen.items() if not codes & {200, 301, 302, 303, 307} and e not in guessed
     )
     assert not failures, "\n".join(failures[:60])
+    assert not a11y, f"[{demo.shape}] accessibility, {len(a11y)} problems:\n" + "\n".join(
+        f"{problem} ({len(pages)} pages, first {pages[0]})" for problem, pages in a11y.items()
+    )
     # Every page is reached by someone on the complete demo data (otherwise the scan proves
     # nothing); notices exist only once every item is scored.
     if demo.shape == "complete":
@@ -149,3 +162,50 @@ def test_the_scan_catches_a_python_repr_in_a_cell() -> None:
     assert problems_of("<td>None</td>", set()) == ["bare None: '<td>None</td>'"]
     assert problems_of("<p>Not Found</p>", set()) == ["English words: ['Found', 'Not']"]
     assert problems_of("<p>材料.pdf 已上传，共 3 份</p>", set()) == []
+
+
+GOOD_PAGE = (
+    '<!doctype html><html lang="zh-CN"><body><a href="#main">跳到主要内容</a>'
+    '<header><nav><a href="/">首页</a><input type="checkbox" id="t" aria-label="菜单"'
+    ' aria-controls="menu"><label for="t" aria-hidden="true">菜单</label><div id="menu"></div>'
+    '</nav></header><main id="main" tabindex="-1"><h2>标题</h2>'
+    '<form><input type="hidden" name="csrf_token" value="x">'
+    '<label>用户名 <input name="username"></label><label for="pw">密码</label>'
+    '<input id="pw" name="password" type="password"><select name="k" aria-label="类型">'
+    "<option>甲</option></select>"
+    '<table><tr><th>编号</th><th id="score">得分</th><th><span class="visually-hidden">操作</span>'
+    '</th></tr><tr><td id="p1">4.1</td><td><input name="s" aria-labelledby="p1 score"></td>'
+    "<td><button>保存</button></td></tr></table></form>"
+    "<table><tr><td>尚未上传材料</td></tr></table>"
+    '<a href="/x" title="下载"><img src="/i.png" alt=""></a><img src="/j.png" alt="图">'
+    '<div class="flash flash-error" role="alert">出错了</div></main></body></html>'
+)
+
+
+def test_the_accessibility_scan_catches_what_a_screen_reader_or_keyboard_would_miss() -> None:
+    assert a11y_problems(GOOD_PAGE) == []
+    # (what the good page has, what replaces it, the problem reported)
+    broken = [
+        ('<html lang="zh-CN">', "<html>", "<html> has no lang"),
+        ('<a href="#main">跳到主要内容</a>', "", "not a skip link"),
+        ('<main id="main" tabindex="-1">', "<main>", "not a skip link"),
+        ("</main>", "</main><main></main>", "2 main landmarks"),
+        ("<label>用户名 <input", "用户名 <label></label><input", '<input name="username"'),
+        ('<label for="pw">密码</label>', "密码", 'without a label: <input id="pw"'),
+        (' aria-label="类型"', "", 'without a label: <select name="k">'),
+        (' aria-labelledby="p1 score"', "", 'without a label: <input name="s">'),
+        ('aria-labelledby="p1 score"', 'aria-labelledby="p2"', 'aria-labelledby="p2" names no'),
+        ("<button>保存</button>", "<button></button>", "button without a name"),
+        ('<a href="/">首页</a>', '<a href="/"></a>', 'link without a name: <a href="/">'),
+        (' title="下载"><img src="/i.png" alt="">', "><img>", "image without alt: <img"),
+        ('<span class="visually-hidden">操作</span>', "", "empty table header cell"),
+        ("<th>编号</th>", '<th>编号</th><th id="score">', 'id "score" is used more than once'),
+        ('class="flash flash-error" role="alert"', 'class="flash flash-error"', "role=alert"),
+        ("<h2>标题</h2>", '<h2 tabindex="2">标题</h2>', "positive tabindex"),
+        ('<div id="menu">', '<div id="menu" aria-hidden="true"><a href="/y">y</a>', "aria-hidden"),
+        ("</main>", "<table><tr><td>编号</td><td>4.1</td></tr></table></main>", "header cells"),
+    ]
+    for old, new, expected in broken:
+        assert old in GOOD_PAGE, old
+        problems = a11y_problems(GOOD_PAGE.replace(old, new, 1))
+        assert any(expected in p for p in problems), (old, new, problems)
