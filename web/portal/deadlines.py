@@ -57,7 +57,6 @@ from workflow.calendar import (
     work_calendar,
 )
 from workflow.errors import DomainError, InvalidValue
-from workflow.holiday_notice import WEEKDAY_NAMES
 from workflow.models import Assessment
 from workflow.states import Role, State
 from workflow.workdays import local_date
@@ -206,7 +205,6 @@ def init_deadlines(app: Flask) -> None:
     app.add_template_global(deadline_info, "deadline_info")
     app.add_template_global(running_publications, "running_publications")
     app.jinja_env.globals["stage_text"] = STAGE_TEXT
-    app.jinja_env.globals["weekday_text"] = WEEKDAY_NAMES
     app.jinja_env.globals["plan_text"] = PLAN_TEXT
 
 
