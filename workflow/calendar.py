@@ -46,6 +46,8 @@ PENDING_STATES: dict[str, tuple[State, ...]] = {
 }
 STAGE_OF_STATE = {s: stage for stage, states in PENDING_STATES.items() for s in states}
 MAX_STAGE_WORKING_DAYS = 250
+#: From this day of the year (month, day; Asia/Shanghai) next year's holidays are asked for.
+NEXT_YEAR_FROM = (11, 1)
 MAX_REASON = 500
 # Dates the calendar accepts: far enough for any assessment, never near the end of `date`.
 MIN_YEAR, MAX_YEAR = 2000, 2100
@@ -131,6 +133,24 @@ def work_calendar(session: Session) -> WorkCalendar:
     """Return the working-day calendar with the office's overrides."""
     rows = session.execute(select(CalendarOverride.day, CalendarOverride.is_workday)).all()
     return WorkCalendar({day: is_workday for day, is_workday in rows})
+
+
+def year_known(calendar: WorkCalendar, year: int) -> bool:
+    """Tell whether the calendar can count the working days of `year`: the holiday package
+    knows it, or the office entered it (`UnknownYear` otherwise)."""
+    try:
+        calendar.is_workday(dt.date(year, 6, 1))
+    except UnknownYear:
+        return False
+    return True
+
+
+def next_year_needed(calendar: WorkCalendar, today: dt.date) -> int | None:
+    """From 1 November (the State Council's notice is out about then, the package learns it a
+    release later), next year when the calendar does not know it yet; else None."""
+    if (today.month, today.day) >= NEXT_YEAR_FROM and not year_known(calendar, today.year + 1):
+        return today.year + 1
+    return None
 
 
 def today_of(assessment: Assessment, now: dt.datetime | None = None) -> dt.date:

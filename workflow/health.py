@@ -15,9 +15,9 @@ cheap, bounded read, and says in words what is wrong and what to do:
 - `outbox`: no message has waited for delivery longer than `OUTBOX_STALE`;
 - `audit`: the latest nightly verification passed, and ran in the last two days;
 - `calendar`: this year's statutory holidays are known (the holiday package, or the office's
-  entries), and from `NEXT_YEAR_FROM` (1 November, Asia/Shanghai) next year's too: the State
-  Council's notice comes out about then, the package learns it only in a later release, and
-  deadlines counted in working days across New Year cannot be counted without it.
+  entries), and from `calendar.NEXT_YEAR_FROM` (1 November, Asia/Shanghai) next year's too:
+  the State Council's notice comes out about then, the package learns it only in a later
+  release, and deadlines counted in working days across New Year cannot be counted without it.
 
 `database`, `schema` and `storage` are essential: without them no page can be served
 (`down`, HTTP 503 on /readyz). The others leave the portal usable (`degraded`, still 200):
@@ -43,7 +43,7 @@ from workflow.db import alembic_config
 from workflow.jobs import AUDIT_FAILED, AUDIT_VERIFY
 from workflow.messages import N_
 from workflow.models import Job, OutboxMessage, utcnow
-from workflow.workdays import UnknownYear, local_date
+from workflow.workdays import local_date
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +53,6 @@ QUEUE_STALE: Final = dt.timedelta(minutes=3)
 OUTBOX_STALE: Final = dt.timedelta(minutes=30)
 #: The verification runs nightly: older than two days means it did not run last night.
 AUDIT_STALE: Final = dt.timedelta(days=2)
-#: From this day of the year (month, day; Asia/Shanghai) next year's holidays are asked for.
-NEXT_YEAR_FROM: Final = (11, 1)
 #: How the worker is started (the hint of the queue's check).
 WORKER_COMMAND: Final = "flask --app wsgi worker"
 #: The key of the worker's heartbeat in the queue's storage.
@@ -268,19 +266,11 @@ def _audit(session: Session, now: dt.datetime) -> Check:
 
 
 def _calendar(session: Session, now: dt.datetime) -> Check:
-    from workflow.calendar import work_calendar  # calendar reads assessments and items
+    from workflow.calendar import next_year_needed, work_calendar, year_known  # reads items
 
     calendar = work_calendar(session)
     today = local_date(now)
-
-    def known(year: int) -> bool:
-        try:
-            calendar.is_workday(dt.date(year, 6, 1))
-        except UnknownYear:
-            return False
-        return True
-
-    if not known(today.year):
+    if not year_known(calendar, today.year):
         return Check(
             "calendar",
             DEGRADED,
@@ -290,7 +280,8 @@ def _calendar(session: Session, now: dt.datetime) -> Check:
             ),
             {"year": today.year},
         )
-    if (today.month, today.day) >= NEXT_YEAR_FROM and not known(today.year + 1):
+    needed = next_year_needed(calendar, today)
+    if needed is not None:
         return Check(
             "calendar",
             DEGRADED,
@@ -298,7 +289,7 @@ def _calendar(session: Session, now: dt.datetime) -> Check:
                 "系统尚未收录 %(year)s 年的法定节假日安排：国务院办公厅的通知发布后，"
                 "请在“考核日程”页粘贴录入，跨年的期限才能按工作日计算"
             ),
-            {"year": today.year + 1},
+            {"year": needed},
         )
     return Check("calendar", OK, N_("%(year)s 年的节假日安排已收录"), {"year": today.year})
 

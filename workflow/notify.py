@@ -60,6 +60,7 @@ KINDS: dict[str, str] = {
     "audit_alert": N_("审计核验告警"),
     "notice_outdated": N_("通知书需重新印发"),
     "routine_basis_changed": N_("评分后平时考核记录有变化"),
+    "calendar_needed": N_("节假日安排待录入"),
 }
 #: The kinds each role can receive (the settings page offers only these).
 KINDS_OF_ROLE: dict[str, tuple[str, ...]] = {
@@ -81,7 +82,7 @@ KINDS_OF_ROLE: dict[str, tuple[str, ...]] = {
         "notice_outdated",
         "routine_basis_changed",
     ),
-    "admin": ("audit_alert", "notice_outdated", "routine_basis_changed"),
+    "admin": ("audit_alert", "notice_outdated", "routine_basis_changed", "calendar_needed"),
     "auditor": ("audit_alert",),
 }
 CHANNELS = ("inbox", "email", "webhook")

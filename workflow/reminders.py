@@ -43,7 +43,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from workflow import notify
 from workflow.assessments import assessment_status
-from workflow.calendar import StageView, stage_calendar, work_calendar
+from workflow.calendar import StageView, next_year_needed, stage_calendar, work_calendar
 from workflow.db import lock_key, serialise, unit_of_work
 from workflow.messages import N_, Lines, Phrase, Term
 from workflow.models import Assessment, Department, Item, Notification, utcnow
@@ -301,11 +301,39 @@ def drift_notices(session: Session, now: dt.datetime) -> list[tuple[Recipient, M
     return pairs
 
 
+def calendar_notices(session: Session, now: dt.datetime) -> list[tuple[Recipient, Message]]:
+    """From 1 November, while next year's holidays are not known, the admins hear it once a
+    week (the first reminders run of each ISO week): the State Council's notice is out about
+    then, and next year's deadlines are being set. The status page says it too
+    (workflow/health.py); this is for admins who do not look there."""
+    today = local_date(now, SHANGHAI)
+    year = next_year_needed(work_calendar(session), today)
+    if year is None:
+        return []
+    iso_year, week, _ = today.isocalendar()
+    message = Message(
+        "calendar_needed",
+        Phrase(N_("请录入 %(year)s 年的节假日安排"), {"year": year}),
+        Phrase(
+            N_(
+                "系统尚未收录 %(year)s 年的法定节假日和调休安排，跨年的期限无法按工作日计算。"
+                "国务院办公厅的节假日安排通知发布后，请在“考核日程”页的“按国务院通知录入全年安排”"
+                "中粘贴通知全文，核对预览后确认录入。"
+            ),
+            {"year": year},
+        ),
+        "/admin/calendar#arrangement",
+        dedup=f"calendar_needed:{year}:{iso_year}-W{week:02d}",
+    )
+    return [(person, message) for person in notify.recipients(session, roles=[Role.ADMIN.value])]
+
+
 def write_reminders(session: Session, now: dt.datetime) -> Report:
     """Write today's reminders (those not written yet today) and alert admins of problems."""
     report = Report()
     pairs, problems = plan(session, now)
     pairs.extend(drift_notices(session, now))
+    pairs.extend(calendar_notices(session, now))
     # Those written today already (an earlier run) are left out by their keys.
     report.notifications = len(notify.send_many(session, pairs, now=now))
     for problem in problems:

@@ -26,7 +26,7 @@ from workflow import notify, reminders
 from workflow.actions import TransitionRequest, transition_item
 from workflow.audit import verify_chain
 from workflow.calendar import set_stage_deadline
-from workflow.db import unit_of_work
+from workflow.db import make_sessionmaker, unit_of_work
 from workflow.delivery import DeliverySettings, MailSettings, backoff, deliver_due
 from workflow.errors import InvalidValue, NotFound
 from workflow.models import (
@@ -617,3 +617,39 @@ def test_cli_delivers_and_reminds(
         again = runner.invoke(args=["notify", "remind", "--date", "2018-09-29"])
         assert "已生成提醒 0 条" in again.output
         app.extensions["engine"].dispose()
+
+
+def test_admins_hear_weekly_from_november_that_next_years_holidays_are_missing(
+    engine: Engine, session: Session, world: World
+) -> None:
+    """The status page says it, but admins seldom look there: from 1 November, while next
+    year's holidays are unknown, the admins (nobody else) hear it once a week, linked to the
+    calendar's paste form; once the year is entered, nothing more."""
+    from workflow.calendar import set_calendar_override
+
+    last = package_years()[1]
+    factory = make_sessionmaker(engine)
+
+    def told() -> list[Notification]:
+        session.expire_all()
+        return list(
+            session.scalars(select(Notification).where(Notification.kind == "calendar_needed"))
+        )
+
+    reminders.send_reminders(factory, dt.date(last, 10, 30))
+    assert told() == []
+    reminders.send_reminders(factory, dt.date(last, 11, 2))
+    reminders.send_reminders(factory, dt.date(last, 11, 3))  # the same week: once
+    first = told()
+    assert {n.user_id for n in first} == {world.admin.id}
+    assert first[0].title == f"请录入 {last + 1} 年的节假日安排"
+    assert first[0].link == "/admin/calendar#arrangement"
+    assert "按国务院通知录入全年安排" in first[0].body
+    reminders.send_reminders(factory, dt.date(last, 11, 10))  # the next week: again
+    assert len(told()) == 2 * len(first)
+    set_calendar_override(session, dt.date(last + 1, 1, 1), False, "元旦", actor=world.admin)
+    session.commit()
+    reminders.send_reminders(factory, dt.date(last, 11, 17))
+    assert len(told()) == 2 * len(first)
+    assert "calendar_needed" in notify.kinds_for(["admin"])
+    assert "calendar_needed" not in notify.kinds_for(["scorer", "auditor", "department"])

@@ -1031,6 +1031,7 @@ NOTIFICATION_KINDS = (
     "audit_alert",
     "notice_outdated",
     "routine_basis_changed",
+    "calendar_needed",
 )
 CHANNEL_NAMES = ("inbox", "email", "webhook")
 NotificationKind = Annotated[str, Field(json_schema_extra={"enum": list(NOTIFICATION_KINDS)})]
