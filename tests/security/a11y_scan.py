@@ -4,8 +4,9 @@ The every-page scan (test_every_page_scan.py) hands every HTML page it renders f
 role to `a11y_problems`; no browser is started. What is checked is what the HTML alone decides
 and a screen-reader or keyboard user depends on:
 
-- the page says its language (`<html lang>`), has exactly one main landmark and starts with a
-  skip link to it (the first focusable element, `href="#<id of main>"`);
+- the page says its language (`<html lang>`), has exactly one main landmark and one `<h1>`
+  (its title), and starts with a skip link to the main landmark (the first focusable element,
+  `href="#<id of main>"`);
 - every form control a person fills in (input other than hidden, select, textarea) has a name:
   a `<label for>`, a wrapping `<label>`, `aria-label`, `aria-labelledby` or `title`;
 - every button and link has a name (its text, an image's alt, `aria-label`, `aria-labelledby`
@@ -42,7 +43,7 @@ VOID = {
 }
 # An open element of these closes when another of the listed tags starts in its parent.
 IMPLIED_END = {
-    "p": {"p", "div", "table", "ul", "ol", "form", "section", "fieldset", "h2", "h3"},
+    "p": {"p", "div", "table", "ul", "ol", "form", "section", "fieldset", "h1", "h2", "h3"},
     "li": {"li"},
     "option": {"option"},
     "td": {"td", "th", "tr"},
@@ -178,6 +179,9 @@ def a11y_problems(html: str) -> list[str]:
     mains = [n for n in nodes if n.tag == "main" or n.attrs.get("role") == "main"]
     if len(mains) != 1:
         found.append(f"{len(mains)} main landmarks (one is needed)")
+    headings = [n for n in nodes if n.tag == "h1"]
+    if len(headings) != 1:
+        found.append(f"{len(headings)} <h1> (the page's title, once)")
     focusable = [n for n in nodes if _focusable(n) and not _hidden(n)]
     main_id = mains[0].attrs.get("id") if mains else None
     first = focusable[0] if focusable else None

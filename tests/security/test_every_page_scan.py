@@ -168,7 +168,7 @@ GOOD_PAGE = (
     '<!doctype html><html lang="zh-CN"><body><a href="#main">跳到主要内容</a>'
     '<header><nav><a href="/">首页</a><input type="checkbox" id="t" aria-label="菜单"'
     ' aria-controls="menu"><label for="t" aria-hidden="true">菜单</label><div id="menu"></div>'
-    '</nav></header><main id="main" tabindex="-1"><h2>标题</h2>'
+    '</nav></header><main id="main" tabindex="-1"><h1>标题</h1>'
     '<form><input type="hidden" name="csrf_token" value="x">'
     '<label>用户名 <input name="username"></label><label for="pw">密码</label>'
     '<input id="pw" name="password" type="password"><select name="k" aria-label="类型">'
@@ -201,9 +201,11 @@ def test_the_accessibility_scan_catches_what_a_screen_reader_or_keyboard_would_m
         ('<span class="visually-hidden">操作</span>', "", "empty table header cell"),
         ("<th>编号</th>", '<th>编号</th><th id="score">', 'id "score" is used more than once'),
         ('class="flash flash-error" role="alert"', 'class="flash flash-error"', "role=alert"),
-        ("<h2>标题</h2>", '<h2 tabindex="2">标题</h2>', "positive tabindex"),
+        ("<h1>标题</h1>", '<h1 tabindex="2">标题</h1>', "positive tabindex"),
         ('<div id="menu">', '<div id="menu" aria-hidden="true"><a href="/y">y</a>', "aria-hidden"),
         ("</main>", "<table><tr><td>编号</td><td>4.1</td></tr></table></main>", "header cells"),
+        ("<h1>标题</h1>", "<h2>标题</h2>", "0 <h1>"),
+        ("</main>", "<h1>又一个标题</h1></main>", "2 <h1>"),
     ]
     for old, new, expected in broken:
         assert old in GOOD_PAGE, old

@@ -174,7 +174,7 @@ def test_pages_say_the_year_they_are_about(
     # The appeal window is counted in calendar days, unlike the stage deadlines: said so.
     assert "公示（申诉）天数（自然日，含节假日）" in text(admin.get("/admin/assessment?year=2018"))
     departments = text(admin.get("/admin/departments"))
-    assert f'<h2>部门管理 <span class="muted">{next_year.title}</span>' in departments
+    assert f'<h1>部门管理 <span class="muted">{next_year.title}</span>' in departments
 
     unit_page = f"/admin/units/{w.dep_a.unit_id}"
     rank_row = re.compile(r"<td>名次</td>(.*?)</tr>", re.S)
