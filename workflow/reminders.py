@@ -328,6 +328,11 @@ def calendar_notices(session: Session, now: dt.datetime) -> list[tuple[Recipient
     return [(person, message) for person in notify.recipients(session, roles=[Role.ADMIN.value])]
 
 
+#: What the alert of an unknown year said before (the page is 考核日程): rows are stored with
+#: their msgids and read in the reader's language, so the old one stays in the catalog.
+EARLIER_ALERTS = (N_("%(problem)s。请在“考核日历”中补充该年度的节假日安排。"),)
+
+
 def write_reminders(session: Session, now: dt.datetime) -> Report:
     """Write today's reminders (those not written yet today) and alert admins of problems."""
     report = Report()
@@ -342,7 +347,11 @@ def write_reminders(session: Session, now: dt.datetime) -> Report:
             session,
             Term(N_("无法计算工作日，已跳过相关提醒")),
             Phrase(
-                N_("%(problem)s。请在“考核日历”中补充该年度的节假日安排。"), {"problem": problem}
+                N_(
+                    "%(problem)s。请在“考核日程”页粘贴国务院办公厅的节假日安排通知录入该年度的安排"
+                    "（按国务院通知录入全年安排）。"
+                ),
+                {"problem": problem},
             ),
             dedup=f"calendar_unknown:{day}:{hashlib.sha256(problem.encode()).hexdigest()[:16]}",
             now=now,

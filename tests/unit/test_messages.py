@@ -158,9 +158,10 @@ def test_every_code_has_chinese_and_english_text() -> None:
 def test_messages_stored_under_earlier_msgids_still_read_in_english() -> None:
     """Notifications keep their msgids: a changed message keeps its earlier msgids translated."""
     from workflow.notify import EARLIER_ITEM_MESSAGES
+    from workflow.reminders import EARLIER_ALERTS
 
     english = english_catalog()
-    missing = [msgid for msgid in EARLIER_ITEM_MESSAGES if not english.get(msgid)]
+    missing = [m for m in (*EARLIER_ITEM_MESSAGES, *EARLIER_ALERTS) if not english.get(m)]
     assert not missing, missing
     stored = {"msgid": EARLIER_ITEM_MESSAGES[-1], "params": {"department": "交通局",
               "indicator": "指标1"}}  # fmt: skip
