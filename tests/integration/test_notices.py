@@ -657,6 +657,25 @@ def test_issuing_needs_the_results_own_number(
     row = issue_notice(session, store, w.assessment, w.dep_a, w.scorer, preliminary=True).notice
     text = body_text(reopen(read_object(store, row.storage_key)))
     assert "蛟市职转办〔2019〕3号" in text and "抄送：市政府办公室。" in text
+    session.commit()  # the issue's lock on the assessment ends
+    # A script that read the settings before another admin's change: with `seen`, a 409 and
+    # the number stays; with the current fingerprint, the change goes through.
+    read_before = done.get_json()["settings_seen"]
+    other = client.patch(
+        settings, json={"notice_cc": "市政府办公室，市绩效办"}, headers=heads["admin"]
+    )
+    assert other.status_code == 200 and other.get_json()["settings_seen"] != read_before
+    stale = client.patch(
+        settings, json={"result_document_no": "蛟市职转办〔2019〕4号", "seen": read_before},
+        headers=heads["admin"],
+    )  # fmt: skip
+    assert stale.status_code == 409 and stale.get_json()["error"]["code"] == "changed_since_opened"
+    fresh = client.patch(
+        settings, json={"notice_cc": "市政府办公室", "seen": other.get_json()["settings_seen"]},
+        headers=heads["admin"],
+    )  # fmt: skip
+    assert fresh.status_code == 200, fresh.get_json()
+    assert fresh.get_json()["result_document_no"].endswith("3号")
 
 
 # -- CLI -------------------------------------------------------------------------------------

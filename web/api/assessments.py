@@ -31,7 +31,7 @@ from workflow.calendar import set_deadlines
 from workflow.errors import BadRequest, Forbidden, NotFound
 from workflow.exports import matrix_table, results_table
 from workflow.models import Assessment, Category, Department, Indicator, Item
-from workflow.notices import scores_visible_to, set_result_settings
+from workflow.notices import result_settings_seen, scores_visible_to, set_result_settings
 from workflow.permissions import can_read_all, department_id_for
 from workflow.results import assessment_results
 from workflow.schemes import get_stored_scheme, load_scheme, use_scheme
@@ -70,6 +70,7 @@ def assessment_body(a: Assessment) -> dict[str, Any]:
         "result_document_no": a.result_document_no,
         "notice_cc": a.notice_cc,
         "hide_scores_until_published": a.hide_scores_until_published,
+        "settings_seen": result_settings_seen(a),
     }
 
 
@@ -187,10 +188,11 @@ def get_scheme(aid: int) -> Response:
     "assessments",
     body=s.SettingsBody,
     ok={200: (s.Assessment, "The assessment with its settings.")},
-    errors=(403, 404, 413, 415, 422),
+    errors=(403, 404, 409, 413, 415, 422),
 )
 def update_settings(aid: int) -> Response:
-    """Set the results notice's number, 抄送 and score hiding (admin; audited)."""
+    """Set the results notice's number, 抄送 and score hiding (admin; audited). With `seen`
+    (the `settings_seen` read before), a change by someone else in between is a 409."""
     user = api_user()
     body = parse_body(s.SettingsBody)
     a = get_assessment(aid)
@@ -201,6 +203,7 @@ def update_settings(aid: int) -> Response:
         document_no=body.result_document_no,
         cc=body.notice_cc,
         hide_scores=body.hide_scores_until_published,
+        seen=body.seen,
     )
     return json_response(assessment_body(a))
 

@@ -228,6 +228,7 @@ class SettingsBody(Body):
             "invalid_type",
             N_("hide_scores_until_published 须为 true 或 false"),
         ),
+        "seen": ("invalid_type", N_("seen 须为文本")),
     }
 
     result_document_no: Annotated[
@@ -235,6 +236,14 @@ class SettingsBody(Body):
     ] = None
     notice_cc: Annotated[str | None, Field(description="at most 500 characters (else 422)")] = None
     hide_scores_until_published: bool | None = None
+    seen: Annotated[
+        str | None,
+        Field(
+            max_length=64,
+            description="the assessment's `settings_seen` as read: when the settings changed "
+            "since, 409 `changed_since_opened` and nothing changes (omitted: last write wins)",
+        ),
+    ] = None
 
 
 class RoutineReviewBody(Body):
@@ -530,6 +539,9 @@ class Assessment(Out):
     result_document_no: str | None
     notice_cc: str | None
     hide_scores_until_published: bool
+    #: The fingerprint of the three settings as they are now: sent back as `seen` in
+    #: PATCH …/settings, a change by someone else in between is a 409.
+    settings_seen: str
 
 
 class AssessmentList(Out):
