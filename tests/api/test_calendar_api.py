@@ -53,6 +53,7 @@ def test_calendar_counts_working_days_for_every_user(
     body = r.get_json()
     assert body["today"] == "2018-09-30" and body["status"] == "open"
     stages = {s["name"]: s for s in body["stages"]}
+    assert len(stages["submit"].pop("seen")) == 64  # the deadline's fingerprint (PUT's `seen`)
     assert stages["submit"] == {
         "name": "submit",
         "label": "自评提交截止",
@@ -146,6 +147,19 @@ def test_admin_writes_the_calendar_through_the_api(
     )
     stages = {st["name"]: st for st in review.get_json()["stages"]}
     assert stages["review"]["due_on"] == "2018-10-08" and stages["review"]["working_days"] == 3
+    # A script that read the stage before another admin changed it: with its `seen`, a 409.
+    assert stages["publication"]["seen"] is None
+    read_before = stages["review"]["seen"]
+    client.put(review_url := f"{BASE}/assessments/{aid}/calendar/stages/review",
+               json={"working_days": 4}, headers=admin)  # fmt: skip
+    stale = client.put(review_url, json={"working_days": 2, "seen": read_before}, headers=admin)
+    assert stale.status_code == 409 and error_code(stale) == "changed_since_opened"
+    again = client.get(f"{BASE}/assessments/{aid}/calendar", headers=admin).get_json()
+    now_seen = {st["name"]: st for st in again["stages"]}["review"]
+    assert now_seen["working_days"] == 4
+    fresh = client.put(review_url, json={"working_days": 3, "seen": now_seen["seen"]},
+                       headers=admin)  # fmt: skip
+    assert fresh.status_code == 200
     refused = client.put(
         f"{BASE}/assessments/{aid}/calendar/stages/verify",
         json={"due_on": "2018-09-01"},  # before 初审截止

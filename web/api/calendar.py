@@ -30,6 +30,8 @@ from workflow.calendar import (
     set_calendar_override,
     set_stage_deadline,
     stage_calendar,
+    stage_rows,
+    stage_seen,
     today_of,
 )
 from workflow.errors import InvalidValue, NotFound
@@ -49,11 +51,16 @@ def assessment_calendar(aid: int) -> Response:
 def _calendar(assessment: Assessment) -> dict[str, Any]:
     now = request_now()
     views = stage_calendar(get_db(), assessment, now)
+    rows = stage_rows(get_db(), assessment)
+    editable = dict(STAGES)
     return {
         "assessment_id": assessment.id,
         "today": today_of(assessment, now).isoformat(),
         "status": assessment_status(assessment, now),
-        "stages": [v.as_json() for v in views],
+        "stages": [
+            {**v.as_json(), "seen": stage_seen(rows.get(v.name)) if v.name in editable else None}
+            for v in views
+        ],
         "warnings": [n.as_json() for n in deadline_notes(get_db(), assessment)],
     }
 
@@ -63,7 +70,7 @@ def _calendar(assessment: Assessment) -> dict[str, Any]:
     "assessments",
     body=s.StageDeadlineBody,
     ok={200: (s.StageCalendar, "The calendar after the change.")},
-    errors=(403, 404, 413, 415, 422),
+    errors=(403, 404, 409, 413, 415, 422),
 )
 def put_stage_deadline(aid: int, stage: str) -> Response:
     """Set or clear a stage's deadline (admin): a date, or N (1 … 250) working days after the
@@ -82,6 +89,7 @@ def put_stage_deadline(aid: int, stage: str) -> Response:
         due_on=parse_day(body.due_on or "", "due_on"),
         working_days=body.working_days,
         actor=user,
+        seen=body.seen,
     )
     return json_response(_calendar(assessment))
 

@@ -921,6 +921,9 @@ class Stage(Out):
     is_running: bool
     problem: str | None
     entered_year: int | None
+    #: The fingerprint of the stage's deadline as it is now (null for 公示 and the appeal
+    #: window, which publishing sets): sent back as `seen` when setting it.
+    seen: str | None
 
 
 class CalendarWarning(Out):
@@ -1294,6 +1297,14 @@ class StageDeadlineBody(Body):
     starts_on: Day | None = None
     due_on: Day | None = None
     working_days: int | None = None
+    seen: Annotated[
+        str | None,
+        Field(
+            max_length=64,
+            description="the stage's `seen` as read: when its deadline changed since, 409 "
+            "`changed_since_opened` and nothing changes (omitted: last write wins)",
+        ),
+    ] = None
 
 
 class OverrideBody(Body):
