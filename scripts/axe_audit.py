@@ -6,8 +6,8 @@ By hand, not in CI: axe-core comes from the `axe-playwright-python` package, whi
 dependency of the project; install it into a throwaway virtualenv (it brings Playwright, which
 drives Debian's /usr/bin/chromium):
 
-    python3 -m venv /tmp/axe && /tmp/axe/bin/pip install axe-playwright-python
-    /tmp/axe/bin/python scripts/axe_audit.py --base http://127.0.0.1:5000 --password '...'
+    python3 -m venv ../axe-venv && ../axe-venv/bin/pip install axe-playwright-python
+    ../axe-venv/bin/python scripts/axe_audit.py --base http://127.0.0.1:5000 --password '...'
 
 Each role signs in and walks the portal from its home page: every link of the same site, at most
 two of each kind (`/review/items/<n>`) from one page and PER_KIND in all, so every tab of a queue
