@@ -795,16 +795,19 @@ def _without_overrides(day: dt.date) -> bool:
         return day.weekday() < 5
 
 
+def _overrides_on(session: Session, arrangement: Arrangement) -> dict[dt.date, CalendarOverride]:
+    """The office's entries on the days the arrangement names, by day (one query)."""
+    days = [d.day for d in arrangement.days]
+    found = session.execute(select(CalendarOverride).where(CalendarOverride.day.in_(days)))
+    return {row.day: row for row in found.scalars()}
+
+
 def plan_arrangement(session: Session, arrangement: Arrangement) -> list[PlannedDay]:
     """What entering a pasted arrangement would do, day by day (changes nothing)."""
-    rows = {
-        row.day: row
-        for row in session.execute(
-            select(CalendarOverride).where(
-                CalendarOverride.day.in_([d.day for d in arrangement.days])
-            )
-        ).scalars()
-    }
+    return _plan(arrangement, _overrides_on(session, arrangement))
+
+
+def _plan(arrangement: Arrangement, rows: dict[dt.date, CalendarOverride]) -> list[PlannedDay]:
     plan = []
     for d in arrangement.days:
         row = rows.get(d.day)
@@ -862,8 +865,9 @@ def enter_arrangement(
     """
     _require_admin(actor)
     arrangement = read_arrangement(text)
-    lock_calendar(session)
-    plan = plan_arrangement(session, arrangement)
+    lock_calendar(session)  # every change of an override queues here: the rows read stay
+    rows = _overrides_on(session, arrangement)
+    plan = _plan(arrangement, rows)
     changes = [p for p in plan if p.changes]
     if not changes:  # entered already (a second click of the same confirmation): nothing to do
         return arrangement, plan
@@ -875,14 +879,6 @@ def enter_arrangement(
     calendar = work_calendar(session)
     after = {**calendar.overrides, **{p.day: p.is_workday for p in changes}}
     _check_calendar_change(session, calendar, WorkCalendar(after), removing=False)
-    rows = {
-        row.day: row
-        for row in session.execute(
-            select(CalendarOverride)
-            .where(CalendarOverride.day.in_([p.day for p in changes]))
-            .with_for_update()
-        ).scalars()
-    }
     for p in changes:
         row = rows.get(p.day)
         before = None if row is None else {"is_workday": row.is_workday, "reason": row.reason}

@@ -6,10 +6,10 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from tests.factories import World, make_world, mini_scheme
+from tests.factories import World, at_once, make_world, mini_scheme
 from tests.unit.test_holiday_notice import NOTICE_2026
 from workflow.audit import payload_of, verify_chain
 from workflow.calendar import (
@@ -21,9 +21,10 @@ from workflow.calendar import (
     set_stage_deadline,
     work_calendar,
 )
-from workflow.errors import Conflict, Forbidden
+from workflow.db import make_sessionmaker
+from workflow.errors import Conflict, DomainError, Forbidden
 from workflow.holiday_notice import read_arrangement
-from workflow.models import AuditEvent, CalendarOverride
+from workflow.models import AuditEvent, CalendarOverride, User
 from workflow.reconcile import reconcile
 from workflow.workdays import package_years
 
@@ -159,3 +160,36 @@ def test_a_year_the_package_knows_needs_no_entry_and_only_admins_enter(
     assert session.scalar(select(func.count()).select_from(CalendarOverride)) == 0
     with pytest.raises(Forbidden):
         enter_arrangement(session, NOTICE_2026, actor=w.reviewer)
+
+
+def test_two_admins_entering_one_notice_at_once_enter_it_once(
+    engine: Engine, session: Session, world: World
+) -> None:
+    """Both confirm the same preview at the same moment: they queue on the calendar's lock;
+    the first enters the days, the second finds nothing left to enter (no error, no
+    duplicate row or event)."""
+    w = world
+    year = package_years()[1] + 1
+    text, off, on = notice_for(year)
+    seen = plan_fingerprint(plan_arrangement(session, read_arrangement(text)))
+    session.commit()
+    factory = make_sessionmaker(engine)
+    outcomes: list[object] = []
+
+    def confirm() -> None:
+        with factory() as s:
+            try:
+                _, plan = enter_arrangement(s, text, actor=s.get_one(User, w.admin.id), seen=seen)
+                s.commit()
+                outcomes.append(sum(1 for p in plan if p.changes))
+            except DomainError as exc:
+                s.rollback()
+                outcomes.append(exc.code)
+
+    at_once(confirm, confirm)
+    adds = len({d for d in off if d.weekday() < 5} | on)
+    assert sorted(outcomes, key=str) == [0, adds]
+    session.expire_all()
+    assert session.scalar(select(func.count()).select_from(CalendarOverride)) == adds
+    events = select(func.count()).where(AuditEvent.action == "calendar_override_set")
+    assert session.scalar(events) == adds
