@@ -331,4 +331,6 @@ def test_a_started_worker_beats_and_the_health_check_sees_it(
     with app.app_context(), unit_of_work(app.extensions["sessionmaker"]) as session:
         result = health.check_health(session, app.extensions["store"], lambda: last_beat(app))
     queue = next(c for c in result.checks if c.name == "queue")
-    assert queue.status == health.OK and queue.at == seen
+    # The worker beats again on its own (each consumer as it starts, the sweep each minute):
+    # the check sees this heartbeat or a later one.
+    assert queue.status == health.OK and queue.at is not None and queue.at >= seen
