@@ -188,6 +188,7 @@ class SummaryData:
     verification_code: str = ""
     verify_url: str = ""
     version: int = 1
+    converted_max: Decimal = Decimal(2)  # the converted scale, named in the note under the table
 
 
 # -- formatting ---------------------------------------------------------------------------
@@ -707,6 +708,16 @@ def render_summary(data: SummaryData, base: bytes | None = None) -> bytes:
         builder.add_cell(tr, 2 + categories, format_points(row.total))
         builder.add_cell(tr, 3 + categories, format_points(row.converted))
     builder.keep_last_row_with_next()
+    # How the last two columns are made; it also keeps text on the page of the signature and
+    # seal (GB/T 9704 §7.3.5.1: never a seal on a page without text). Word keeps the table's
+    # last row with what follows; LibreOffice does not, and printed the signature alone.
+    _add_paragraph(
+        document,
+        f"注：折合分＝总分÷{format_max(total_max)}×{format_max(data.converted_max)}，"
+        "四舍五入保留两位小数；总分相同，名次并列。",
+        first_line_chars=2,
+        keep_with_next=True,
+    )
 
     _add_closing(document, data)
     _set_properties(

@@ -297,6 +297,7 @@ def summary_snapshot(
         rows=tuple(summary_rows),
         is_preliminary=preliminary,
         cc=assessment.notice_cc or "",
+        converted_max=assessment.converted_points,
     )
 
 
@@ -318,6 +319,10 @@ def snapshot_json(data: NoticeData | SummaryData) -> dict[str, Any]:
     out: dict[str, Any] = _json_safe(dataclasses.asdict(data))
     if out.get("tied") is False:  # as before ties were named: an unchanged notice stays v1
         del out["tied"]
+    if isinstance(data, SummaryData) and data.converted_max == 2:
+        # As before the summary named its scale (the 2018 scheme's 2 points, the default): an
+        # unchanged summary stays current and keeps its version.
+        del out["converted_max"]
     return out
 
 

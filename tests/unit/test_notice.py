@@ -585,3 +585,38 @@ def test_no_table_text_is_printed_over_other_text(tmp_path: Path, reason_repeat:
     pdf = tmp_path / "notice.pdf"
     pdf.write_bytes(docx_to_pdf(render_notice(data)))
     assert _overlapping_words(pdf) == []
+
+
+def _pages_text(pdf: Path) -> list[str]:
+    out = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True)
+    return [page for page in out.stdout.split("\f") if page.strip()]
+
+
+@pytest.mark.parametrize("count", [26, 40])
+def test_summary_signature_never_stands_on_a_page_without_text(tmp_path: Path, count: int) -> None:
+    """GB/T 9704 §7.3.5.1: the seal shares its page with text. LibreOffice printed the 26-row
+    summary's signature alone on page 3 (it does not keep a table's last row with what
+    follows); the note on the scale now goes with it."""
+    assert office_binary() is not None, "LibreOffice (soffice) is needed: apt-get install it"
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext (poppler-utils) is not installed")
+    data = replace(make_summary(count), verification_code="7QF2-MX9Z-P4TW-8RCK")
+    pdf = tmp_path / "summary.pdf"
+    pdf.write_bytes(docx_to_pdf(render_summary(data)))
+    pages = _pages_text(pdf)
+    # The page of the 成文日期 under the signature (a line of its own; the 版记's has 印发).
+    signed = [
+        n for n, page in enumerate(pages)
+        if any(line.replace(" ", "") == "2019年1月15日" for line in page.splitlines())
+    ]  # fmt: skip
+    assert len(signed) == 1
+    page = pages[signed[0]]
+    assert "注：折合分＝总分÷100×2" in page.replace("\n", "")
+    assert page.index("注：") < page.index(ISSUER + "\n")
+
+
+def test_summary_note_names_the_scale() -> None:
+    document = reopen(render_summary(replace(make_summary(3), converted_max=D(5))))
+    note = next(p for p in document.paragraphs if p.text.startswith("注："))
+    assert note.text == ("注：折合分＝总分÷100×5，四舍五入保留两位小数；总分相同，名次并列。")
+    assert note._p.pPr.find(qn("w:keepNext")) is not None
