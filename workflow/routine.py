@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, BinaryIO
@@ -69,10 +69,43 @@ ROUTINE_STATUS_LABELS = {
 ROUTINE_STATUSES = frozenset(ROUTINE_STATUS_LABELS)
 
 
-def rules_of(assessment: Assessment) -> RoutineRules:
-    """Return the routine rules held in the assessment's scheme."""
+#: The working-day calendar's `add_working_days(day, n)`.
+AddWorkingDays = Callable[[dt.date, int], dt.date]
+#: The due day of a period the calendar cannot count (its year unknown: no report of it can
+#: be filed, `calendar_unknown_year`): not due within any assessment's life.
+NOT_YET_COUNTABLE = dt.date(9999, 12, 30)
+
+
+def rules_of(
+    assessment: Assessment, add_working_days: AddWorkingDays | None = None
+) -> RoutineRules:
+    """Return the routine rules held in the assessment's scheme; `add_working_days` is the
+    calendar their working-day due rules count with (`due_calendar`)."""
     config = assessment.routine_config or {}
-    return RoutineRules.from_config(config, assessment.timezone, assessment.year)
+    return RoutineRules.from_config(
+        config, assessment.timezone, assessment.year, add_working_days=add_working_days
+    )
+
+
+def due_calendar(session: Session, assessment: Assessment) -> AddWorkingDays | None:
+    """The working-day calendar a suggestion needs to tell which periods are due, when the
+    assessment's rules make some kind due N working days after its period (one query); None
+    (no query) when every period is due at its end, as in 2018.
+
+    A period whose due day falls in a year the calendar does not know is not due yet: no
+    report of it can be filed until that year is entered, so it is not held against anyone.
+    """
+    if not rules_of(assessment).counts_working_days:
+        return None
+    calendar = work_calendar(session)
+
+    def add_working_days(day: dt.date, count: int) -> dt.date:
+        try:
+            return calendar.add_working_days(day, count)
+        except UnknownYear:
+            return NOT_YET_COUNTABLE
+
+    return add_working_days
 
 
 def _department(session: Session, assessment: Assessment, department_id: int) -> Department:
@@ -615,7 +648,7 @@ def suggestions_for(
     session: Session, assessment: Assessment, department_id: int, now: dt.datetime
 ) -> dict[str, Suggestion]:
     """Suggested scores of the routine scoring points (9.1, 9.2, 10.1 in 2018)."""
-    rules = rules_of(assessment)
+    rules = rules_of(assessment, due_calendar(session, assessment))
     figures = _figures(session, assessment.id, department_id)
     points = session.execute(
         select(ScoringPoint.code, ScoringPoint.max_points)
@@ -643,7 +676,11 @@ def suggestions_for_points(
     if not any(p.code in rules_of(assessment).suggestions for p in points):
         return {}
     return suggest_points(
-        assessment, points, _figures(session, assessment.id, item.department_id), now
+        assessment,
+        points,
+        _figures(session, assessment.id, item.department_id),
+        now,
+        add_working_days=due_calendar(session, assessment),
     )
 
 
@@ -652,10 +689,13 @@ def suggest_points(
     points: list[ScoringPoint],
     figures: list[RecordFigure],
     now: dt.datetime,
+    *,
+    add_working_days: AddWorkingDays | None = None,
 ) -> dict[str, Decimal]:
     """Suggested scores of the routine points among `points`, from the department's records
-    (`figures`: at least those of the kinds that feed the points); no query."""
-    rules = rules_of(assessment)
+    (`figures`: at least those of the kinds that feed the points); no query.
+    `add_working_days`: the calendar of working-day due rules (`due_calendar`)."""
+    rules = rules_of(assessment, add_working_days)
     out = {}
     for p in points:
         if not p.routine:
@@ -850,14 +890,16 @@ def drift_causes(
     scored_at: dt.datetime,
     now: dt.datetime,
     changed: Iterable[tuple[str, str]] = (),
+    *,
+    add_working_days: AddWorkingDays | None = None,
 ) -> list[PointDrift]:
     """The drift with what moved each point (`PointDrift.causes`), no query: the records
     changed since the score (`changed`: their (kind, period)) of the kinds that feed the
-    point, and each period of a `share_of_periods` point's kind that was still running when
+    point, and each period of a `share_of_periods` point's kind that was not yet due when
     the score's suggestions were computed (`scored_at`, `suggested_at`; not held against the
-    department then), has ended since and falls short of its quota now (`figures`: the
-    department's records now)."""
-    rules = rules_of(assessment)
+    department then), has come due since and falls short of its quota now (`figures`: the
+    department's records now). `add_working_days`: as for `suggest_points`."""
+    rules = rules_of(assessment, add_working_days)
     by_code = {p.code: p for p in points}
     touched = set(changed)
     out = []
@@ -874,7 +916,7 @@ def drift_causes(
                 DriftCause(p.label, kind, "period_ended")
                 for p in rules.counted_periods(kind, now)
                 if p.label in short
-                and scored_at < p.ends_at(rules.tz) <= now
+                and scored_at < rules.due_at(p, kind) <= now
                 and (kind, p.label) not in touched
             )
         out.append(replace(d, causes=tuple(sorted(causes))))
@@ -971,7 +1013,8 @@ def routine_drift(
         else _figures(session, item.assessment_id, item.department_id)
     )
     routine = [p for p in points if p.routine and p.code not in excluded]
-    current = suggest_points(item.assessment, routine, figures, now)
+    calendar = due_calendar(session, item.assessment)
+    current = suggest_points(item.assessment, routine, figures, now, add_working_days=calendar)
     by_id = {p.id: p.code for p in points}
     scores = {
         by_id[s.scoring_point_id]: s.points for s in item.scores if s.scoring_point_id in by_id
@@ -981,7 +1024,9 @@ def routine_drift(
         return None
     changed = records_changed_since(session, item.department_id, event.seq, records or ())
     at = suggested_at(event)
-    drift = drift_causes(item.assessment, drift, routine, figures, at, now, changed)
+    drift = drift_causes(
+        item.assessment, drift, routine, figures, at, now, changed, add_working_days=calendar
+    )
     return RoutineDrift(drift, event.action, event.at, drift_remedy(item, now))
 
 
@@ -1069,7 +1114,8 @@ class ItemDrift:
 
 def item_drifts(session: Session, assessment: Assessment, now: dt.datetime) -> dict[int, ItemDrift]:
     """`drifted_items` with the drift of each (item id → `ItemDrift`): the same five queries
-    at most for the whole assessment, none when no indicator is routine-fed."""
+    at most for the whole assessment (six when a rule counts working days: the calendar),
+    none when no indicator is routine-fed."""
     if not rules_of(assessment).suggestions:
         return {}
     points = list(
@@ -1108,6 +1154,7 @@ def item_drifts(session: Session, assessment: Assessment, now: dt.datetime) -> d
             )
         )
     }
+    calendar = due_calendar(session, assessment)
     figures: dict[int, list[RecordFigure]] = {}
     for dep_id, kind, period, status, is_late, outcome in session.execute(
         select(RoutineRecord.department_id, *FIGURE_COLUMNS).where(
@@ -1122,11 +1169,14 @@ def item_drifts(session: Session, assessment: Assessment, now: dt.datetime) -> d
             if p.indicator_id == indicator_id and (item_id, p.id) not in upheld
         ]  # fmt: skip
         theirs = figures.get(department_id, [])
-        current = suggest_points(assessment, mine, theirs, now)
+        current = suggest_points(assessment, mine, theirs, now, add_working_days=calendar)
         event = events.get(item_id)
         drift = drifted_points(event, current, {})
         if drift and event is not None:
-            drift = drift_causes(assessment, drift, mine, theirs, suggested_at(event), now)
+            drift = drift_causes(
+                assessment, drift, mine, theirs, suggested_at(event), now,
+                add_working_days=calendar,
+            )  # fmt: skip
             out[item_id] = ItemDrift(item_id, event.seq, drift)
     return out
 
@@ -1173,11 +1223,13 @@ def _watch_scored(session: Session, record: RoutineRecord, now: dt.datetime) -> 
         ).scalars()
     )
     figures = _figures(session, record.assessment_id, record.department_id)
+    calendar = due_calendar(session, assessment)
     watched: Watched = []
     for item in items:
         upheld = {c.scoring_point_id for c in item.claims if c.is_upheld}
         mine = [p for p in points if p.indicator_id == item.indicator_id and p.id not in upheld]
-        watched.append((item, mine, suggest_points(assessment, mine, figures, now)))
+        suggested = suggest_points(assessment, mine, figures, now, add_working_days=calendar)
+        watched.append((item, mine, suggested))
     return watched
 
 
@@ -1194,8 +1246,9 @@ def _tell_scorers(
     figures = _figures(session, record.assessment_id, record.department_id)
     from workflow import notify  # notify imports the models routine uses
 
+    calendar = due_calendar(session, watched[0][0].assessment)
     for item, points, before in watched:
-        after = suggest_points(item.assessment, points, figures, now)
+        after = suggest_points(item.assessment, points, figures, now, add_working_days=calendar)
         if after == before:
             continue
         by_id = {p.id: p.code for p in points}
@@ -1206,7 +1259,9 @@ def _tell_scorers(
             continue
         drift = drifted_points(event, after, scores)
         at = suggested_at(event)
-        drift = drift_causes(item.assessment, drift, points, figures, at, now, changed)
+        drift = drift_causes(
+            item.assessment, drift, points, figures, at, now, changed, add_working_days=calendar
+        )
         notify.routine_basis_changed(
             session, item, record, what, drift, drift_remedy(item, now), actor, now
         )

@@ -681,8 +681,9 @@ class RoutineDriftCause(Out):
         Field(
             description=(
                 "`record_changed`: a record of the period was reviewed, corrected or "
-                "withdrawn after the score; `period_ended`: the period was still running at "
-                "the score and has ended since, short of its quota"
+                "withdrawn after the score; `period_ended`: the period was not yet due at "
+                "the score (still running, or within the working days a due rule gives after "
+                "it) and has come due since, short of its quota"
             ),
             json_schema_extra={"enum": ["record_changed", "period_ended"]},
         ),
