@@ -11,7 +11,7 @@ from storage.convert import CONVERTIBLE_TYPES
 from storage.ingest import ACCEPTED_EXTENSIONS_TEXT
 from web.common.labels import PURPOSE_LABELS, local_time, state_label
 from web.common.routine_tables import cell_status
-from web.portal.common import file_size, next_step, role_labels
+from web.portal.common import file_size, next_step, points_max, role_labels
 
 
 def register_portal(app: Flask) -> None:
@@ -62,6 +62,7 @@ def register_portal(app: Flask) -> None:
     app.register_blueprint(schemes.bp)
     app.add_template_filter(local_time, "local_time")
     app.add_template_filter(file_size, "file_size")
+    app.add_template_filter(points_max, "points_max")
     app.add_template_filter(state_label, "state_label")
     app.add_template_filter(role_labels, "role_labels")
     app.add_template_filter(next_step, "next_step")
