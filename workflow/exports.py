@@ -133,8 +133,9 @@ def matrix_table(session: Session, assessment: Assessment) -> Table:
     return headers, rows
 
 
-#: A unit whose users an admin must re-point (no single successor), as the portal says it.
-_ENDED = {"split": "已拆分", "dissolved": "已撤销"}
+#: A unit whose users have no department to lead to (split or dissolved: an admin re-points
+#: them; merged since the newest year: until the next), as the portal says it.
+_ENDED = {"merged": "已合并", "split": "已拆分", "dissolved": "已撤销"}
 
 
 def _unit_text(user: User) -> str:
