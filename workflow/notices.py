@@ -516,7 +516,13 @@ def set_result_settings(
         names = [n for n in re.split(r"[，,；;\s]+", text) if n.strip(CC_PUNCTUATION)]
         if text and not names:
             raise InvalidValue("抄送须为单位名称，多个单位之间用逗号分隔", code="bad_cc")
-        text = "，".join(n.strip("。") for n in names)
+        names = [n.strip("。") for n in names]
+        twice = next((n for i, n in enumerate(names) if n in names[:i]), None)
+        if twice is not None:  # the 版记 would name one office twice
+            raise InvalidValue(
+                "抄送单位“%(name)s”写了两次，请只写一次", code="bad_cc", params={"name": twice}
+            )
+        text = "，".join(names)
         if text != (assessment.notice_cc or ""):
             changes["notice_cc"] = text or None
     if hide_scores is not None:
