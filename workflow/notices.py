@@ -597,8 +597,12 @@ def read_object(store: ObjectStore, key: str) -> bytes:
 
 
 def _lock_assessment(session: Session, assessment: Assessment) -> None:
-    """Serialise issuing per assessment, so two requests never take the same version."""
+    """Serialise issuing per assessment, so two requests never take the same version; then
+    read the assessment again: what a request loaded before it queued (its publication, its
+    number) may have changed while it waited (a preliminary notice must see a publication
+    that committed meanwhile)."""
     lock_row(session, Assessment, assessment.id)
+    session.refresh(assessment)
 
 
 def notice_filename(rank: int | None, department: str, version: int) -> str:

@@ -6,7 +6,9 @@ In order, for every row of the table (workflow/table.py):
 2. one locking read of the item with its assessment, and the claims, scores and check points
    the row needs (a Core read when it needs none: workflow/itemrow.py);
 3. visibility (another department's item is a 404), then the idempotency check;
-4. the final-results check and the version check;
+4. the final-results check and the version check (a row that judges the publication, appeal
+   and rescore, first key-share locks the assessment and reads its status again: a
+   publication or reopen in flight comes first);
 5. the facts the row needs (scoring points, evidence, routine records, calendar), each one
    query, only when needed;
 6. the guards, through the `transitions` machine;
@@ -178,6 +180,33 @@ def _locked(session: Session, item_id: int, needs: frozenset[str]) -> _Locked:
     item, seq, head_hash = row[:3]
     head = None if seq is None else (seq, head_hash)
     return _Locked(item, head, (row[3] or []) if with_checks else None)
+
+
+#: The assessment's columns its publication status is read from (workflow/assessments.py).
+PUBLICATION_COLUMNS = (
+    "published_at",
+    "appeal_opens_at",
+    "appeal_closes_at",
+    "reopened_at",
+    "finalised_at",
+    "hide_scores_until_published",
+)
+
+
+def _hold_publication(session: Session, assessment: Assessment) -> None:
+    """Key-share lock the item's assessment and read its publication status again.
+
+    For a row whose guards judge the publication (an appeal's window, a correction after a
+    reopen). A publication or reopen locks the assessment FOR UPDATE (workflow/assessments.py):
+    one in flight commits first and the guards see what it wrote; one that comes later waits
+    for this command. Commands on items of one assessment do not wait for each other (key-share
+    locks do not conflict), nor for a plain update of its settings.
+    """
+    session.refresh(
+        assessment,
+        attribute_names=PUBLICATION_COLUMNS,
+        with_for_update={"read": True, "key_share": True},
+    )
 
 
 def readable_item(session: Session, item_id: int, user: User) -> Item:
@@ -366,6 +395,8 @@ def execute(session: Session, command: Command) -> Outcome:
         key_hash = _request_hash(command, payload)
         if _replayed(session, command, key_hash):
             return Outcome(item, replayed=True)
+    if "publication" in row.needs:
+        _hold_publication(session, item.assessment)
     # Results that are final change only after an admin's reopen.
     ensure_not_final(item.assessment)
     if row.versioned and command.version != item.version:
