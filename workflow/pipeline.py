@@ -50,6 +50,7 @@ from workflow.messages import STALE_VERSION_DETAIL
 from workflow.models import (
     Assessment,
     ChainHead,
+    Department,
     Evidence,
     IdempotencyRecord,
     Indicator,
@@ -207,6 +208,20 @@ def _hold_publication(session: Session, assessment: Assessment) -> None:
         attribute_names=PUBLICATION_COLUMNS,
         with_for_update={"read": True, "key_share": True},
     )
+
+
+def _hold_routine_basis(session: Session, item: Item) -> None:
+    """Share-lock the item's department before its routine suggestions are read.
+
+    A change of the department's routine records that moves a suggestion (a review, a
+    correction, a withdrawal) locks that row first (`routine._watch_scored`): one in flight
+    commits before this score reads the suggestions, and one that starts later waits, then
+    sees this item scored and tells its scorers. Scores of the department's items do not wait
+    for each other.
+    """
+    session.execute(
+        select(Department.id).where(Department.id == item.department_id).with_for_update(read=True)
+    ).all()
 
 
 def readable_item(session: Session, item_id: int, user: User) -> Item:
@@ -397,6 +412,8 @@ def execute(session: Session, command: Command) -> Outcome:
             return Outcome(item, replayed=True)
     if "publication" in row.needs:
         _hold_publication(session, item.assessment)
+    if "suggestions" in row.needs and any(p.routine for p in item.scoring_points):
+        _hold_routine_basis(session, item)
     # Results that are final change only after an admin's reopen.
     ensure_not_final(item.assessment)
     if row.versioned and command.version != item.version:

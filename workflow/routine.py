@@ -1149,6 +1149,14 @@ def _watch_scored(session: Session, record: RoutineRecord, now: dt.datetime) -> 
     assessment = session.get_one(Assessment, record.assessment_id)
     if record.kind not in _feeding_kinds(assessment):
         return []
+    # The department's scoring takes a share of this lock before it reads the suggestions
+    # (workflow/pipeline.py): a score in flight commits first and is watched here; one that
+    # starts later waits for this change and is given the suggestions it leaves.
+    session.execute(
+        select(Department.id)
+        .where(Department.id == record.department_id)
+        .with_for_update(key_share=True)
+    ).all()
     items = list(
         session.execute(
             select(Item)
