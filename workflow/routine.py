@@ -36,6 +36,7 @@ from workflow.calendar import work_calendar
 from workflow.db import lock_key, lock_row, serialise
 from workflow.errors import BadRequest, Conflict, Forbidden, InvalidValue, NotFound
 from workflow.fingerprints import check_seen, fields_of, fingerprint
+from workflow.maintenance import keep_objects
 from workflow.messages import N_, Phrase, Term
 from workflow.models import (
     Assessment,
@@ -184,6 +185,8 @@ def submit_routine(
     # Under the lock of this department's kind and period, with the file stored: two posts of
     # one form at once (a double click) make one record.
     _ensure_no_twin(session, dep.id, kind, parsed.label, title, lock=True)
+    if stored is not None and not stored.is_new:  # found stored: no gc deletes it under us
+        keep_objects(session, store, [stored.key])
     record = RoutineRecord(
         assessment_id=assessment.id,
         department_id=dep.id,
