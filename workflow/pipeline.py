@@ -41,7 +41,7 @@ from sqlalchemy.orm import Session, contains_eager, joinedload, sessionmaker
 
 from scoring.routine import feeding_kinds
 from workflow import itemrow, notify
-from workflow.assessments import ensure_not_final
+from workflow.assessments import ensure_not_final, hold_publication
 from workflow.audit import append_after, canonical_json, chained_values
 from workflow.db import lock_row, translate_conflicts, unit_of_work
 from workflow.errors import BadRequest, Conflict, InvalidValue, NotFound
@@ -181,33 +181,6 @@ def _locked(session: Session, item_id: int, needs: frozenset[str]) -> _Locked:
     item, seq, head_hash = row[:3]
     head = None if seq is None else (seq, head_hash)
     return _Locked(item, head, (row[3] or []) if with_checks else None)
-
-
-#: The assessment's columns its publication status is read from (workflow/assessments.py).
-PUBLICATION_COLUMNS = (
-    "published_at",
-    "appeal_opens_at",
-    "appeal_closes_at",
-    "reopened_at",
-    "finalised_at",
-    "hide_scores_until_published",
-)
-
-
-def _hold_publication(session: Session, assessment: Assessment) -> None:
-    """Key-share lock the item's assessment and read its publication status again.
-
-    For a row whose guards judge the publication (an appeal's window, a correction after a
-    reopen). A publication or reopen locks the assessment FOR UPDATE (workflow/assessments.py):
-    one in flight commits first and the guards see what it wrote; one that comes later waits
-    for this command. Commands on items of one assessment do not wait for each other (key-share
-    locks do not conflict), nor for a plain update of its settings.
-    """
-    session.refresh(
-        assessment,
-        attribute_names=PUBLICATION_COLUMNS,
-        with_for_update={"read": True, "key_share": True},
-    )
 
 
 def _hold_routine_basis(session: Session, item: Item) -> None:
@@ -411,7 +384,7 @@ def execute(session: Session, command: Command) -> Outcome:
         if _replayed(session, command, key_hash):
             return Outcome(item, replayed=True)
     if "publication" in row.needs:
-        _hold_publication(session, item.assessment)
+        hold_publication(session, item.assessment)
     if "suggestions" in row.needs and any(p.routine for p in item.scoring_points):
         _hold_routine_basis(session, item)
     # Results that are final change only after an admin's reopen.

@@ -11,6 +11,7 @@ PostgreSQL only (SQLite takes its write lock before anything is read).
 from __future__ import annotations
 
 import datetime as dt
+import io
 from collections.abc import Callable
 from typing import Any
 
@@ -20,14 +21,25 @@ from sqlalchemy.orm import Session, sessionmaker
 from storage.local import LocalStore
 from tests.concurrency import one_behind_the_other
 from tests.integration import test_routine
-from tests.integration.test_routine import Cast, _all_scored
+from tests.integration.test_routine import Cast, _all_scored, shanghai
 from workflow import actions
 from workflow.assessments import publish_assessment, reopen_assessment
 from workflow.audit import verify_chain
 from workflow.db import make_sessionmaker
+from workflow.demo import demo_pdf
 from workflow.errors import DomainError
-from workflow.models import Assessment, AuditEvent, Department, Item, Notice, User, utcnow
+from workflow.models import (
+    Assessment,
+    AuditEvent,
+    Department,
+    Item,
+    Notice,
+    RoutineRecord,
+    User,
+    utcnow,
+)
 from workflow.notices import issue_notice, set_result_settings
+from workflow.routine import submit_routine
 
 cast = test_routine.cast
 
@@ -158,3 +170,31 @@ def test_a_preliminary_notice_issued_while_results_are_published_is_refused(
     assert (published, issued) == ("done", "preliminary_after_publication")
     session.expire_all()
     assert session.scalars(select(Notice).where(Notice.assessment_id == aid)).all() == []
+
+
+def test_a_department_report_sent_while_results_are_published_is_refused(
+    engine: Engine, session: Session, store: LocalStore, cast: Cast
+) -> None:
+    """A department sends a monthly report while an admin publishes: its year's reports close
+    with the 公示 (409 `routine_closed`), also for the report whose file was streaming then."""
+    c = cast
+    _all_scored(session, store, c)
+    aid, member = c.a.id, c.member.id
+    factory = make_sessionmaker(engine)
+
+    def send(s: Session) -> None:
+        submit_routine(
+            s, store, s.get_one(Assessment, aid), s.get_one(User, member), kind="monthly_info",
+            period="2018-12", title="十二月信息", stream=io.BytesIO(demo_pdf("十二月信息")),
+            filename="信息.pdf", max_size=1 << 20, now=shanghai(2018, 12, 10, 9, 0),
+        )  # fmt: skip
+
+    published, sent = one_behind_the_other(
+        engine,
+        lambda held: _outcome(_publish(c.admin.id, aid), held),
+        lambda: _outcome(send, factory),
+    )
+    assert (published, sent) == ("done", "routine_closed")
+    assert (
+        session.scalars(select(RoutineRecord).where(RoutineRecord.period == "2018-12")).all() == []
+    )
