@@ -10,37 +10,17 @@ from __future__ import annotations
 import csv
 import io
 import json
-import threading
 import zipfile
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from storage.base import ObjectReader, ObjectStore
 from storage.local import LocalStore
-from tests.concurrency import HANG, DelegatingStore, Worker
+from tests.concurrency import PausingLookup, Worker
 from tests.factories import World, add_evidence
 from workflow.archive import EVENTS_NAME, MANIFEST_NAME, write_department_archive
 from workflow.db import make_sessionmaker
 from workflow.models import Department
-
-
-class PausingOpen(DelegatingStore):
-    """A real store whose first `open` waits until the test resumes it."""
-
-    def __init__(self, inner: ObjectStore) -> None:
-        super().__init__(inner)
-        self.opened = 0
-        self.paused = threading.Event()
-        self.resume = threading.Event()
-
-    def open(self, key: str) -> ObjectReader:
-        """Open; the first time, wait first (the archive is copying its first file)."""
-        self.opened += 1
-        if self.opened == 1:
-            self.paused.set()
-            assert self.resume.wait(HANG), "the test never resumed the archive"
-        return self.inner.open(key)
 
 
 def test_an_upload_during_the_archive_is_in_neither_its_files_nor_its_events(
@@ -51,7 +31,7 @@ def test_an_upload_during_the_archive_is_in_neither_its_files_nor_its_events(
     add_evidence(session, store, first, w.member_a)
     second = w.item(session, w.dep_a, "2")
     session.commit()
-    pausing, dep_id, out = PausingOpen(store), w.dep_a.id, io.BytesIO()
+    pausing, dep_id, out = PausingLookup(store, "open"), w.dep_a.id, io.BytesIO()
 
     def archive() -> None:
         with make_sessionmaker(engine)() as s:
@@ -59,7 +39,7 @@ def test_an_upload_during_the_archive_is_in_neither_its_files_nor_its_events(
 
     worker = Worker(engine, archive)
     worker.start()
-    assert pausing.paused.wait(HANG), "the archive never copied a file"
+    pausing.wait_paused()  # the archive is about to copy its first file
     add_evidence(session, store, second, w.member_a)  # committed while the archive copies
     session.commit()
     pausing.resume.set()

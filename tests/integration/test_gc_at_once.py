@@ -13,16 +13,14 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import threading
 
 import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from storage.base import ObjectStore
 from storage.ingest import ingest_upload
 from storage.local import LocalStore
-from tests.concurrency import HANG, DelegatingStore, Worker, one_behind_the_other
+from tests.concurrency import PausingLookup, Worker, one_behind_the_other
 from tests.factories import World
 from workflow.db import make_sessionmaker
 from workflow.demo import demo_pdf
@@ -63,25 +61,6 @@ def test_gc_never_deletes_an_old_object_an_upload_is_recording(
     assert deleted == [] and store.exists(orphan.key), "the evidence names a deleted object"
 
 
-class PausingExists(DelegatingStore):
-    """A real store whose first `exists` answers, then waits until the test resumes it."""
-
-    def __init__(self, inner: ObjectStore) -> None:
-        super().__init__(inner)
-        self.calls = 0
-        self.paused = threading.Event()
-        self.resume = threading.Event()
-
-    def exists(self, key: str) -> bool:
-        """Answer; on the first call, pause after looking (the upload found the object)."""
-        found = self.inner.exists(key)
-        self.calls += 1
-        if self.calls == 1:
-            self.paused.set()
-            assert self.resume.wait(HANG), "the test never resumed the paused upload"
-        return found
-
-
 def test_an_upload_whose_old_object_gc_deleted_meanwhile_is_refused(
     engine: Engine, session: Session, world: World, store: LocalStore
 ) -> None:
@@ -92,7 +71,7 @@ def test_an_upload_whose_old_object_gc_deleted_meanwhile_is_refused(
     item = w.item(session, w.dep_a, "1")
     session.commit()
     item_id, member_id = item.id, w.member_a.id
-    pausing = PausingExists(store)
+    pausing = PausingLookup(store, "exists")
 
     def upload() -> int:
         with make_sessionmaker(engine)() as s:
@@ -105,7 +84,7 @@ def test_an_upload_whose_old_object_gc_deleted_meanwhile_is_refused(
 
     worker = Worker(engine, upload)
     worker.start()
-    assert pausing.paused.wait(HANG), "the upload never looked for its object"
+    pausing.wait_paused()  # the upload found its object stored
     with make_sessionmaker(engine)() as s:
         later = utcnow() + dt.timedelta(days=2)
         assert [i.key for i in delete_orphans(s, store, now=later)] == [orphan.key]
