@@ -1,6 +1,6 @@
-"""A new year created while an admin reorganises the units it assesses: the year's
-departments are the units as the reorganisation left them (the `UNIT_NAMES_LOCK` behind
-`unit_not_active`), never a unit dissolved or merged meanwhile.
+"""A new year created, or people imported, while an admin reorganises the units they name:
+they see the units as the reorganisation left them (the `UNIT_NAMES_LOCK` behind
+`unit_not_active` and the import's 已撤销或合并 row error), never a unit dissolved meanwhile.
 
 Deterministic (tests/concurrency.py): the unit change stops at its commit, the creation runs
 until it waits on a lock or is done, then the change commits. Both backends.
@@ -18,9 +18,11 @@ from tests.factories import World, rules_2019
 from workflow.db import make_sessionmaker
 from workflow.errors import DomainError
 from workflow.models import Assessment, Department, Unit, User
+from workflow.people_import import Row, import_people
 from workflow.scheme import Scheme
 from workflow.setup import create_assessment
 from workflow.units import apply_change
+from workflow.users import generate_password
 
 
 def test_a_year_created_while_one_of_its_units_is_dissolved_does_not_assess_it(
@@ -65,3 +67,36 @@ def test_a_year_created_while_one_of_its_units_is_dissolved_does_not_assess_it(
         .where(Assessment.year == 2019)
     ).all()
     assert gone not in assessed
+
+
+def test_people_imported_while_their_unit_is_dissolved_are_not_put_in_it(
+    engine: Engine, session: Session, world: World
+) -> None:
+    admin_id, gone = world.admin.id, world.dep_b.unit_id
+    unit_name = session.get_one(Unit, gone).name
+    session.commit()
+
+    def dissolve(held: sessionmaker[Session]) -> str:
+        with held() as s:
+            apply_change(
+                s, kind="dissolve", effective_on=dt.date(2019, 3, 1),
+                document_no="蛟市机编〔2019〕9号", reason="机构改革", from_ids=[gone],
+                actor=s.get_one(User, admin_id),
+            )  # fmt: skip
+            s.commit()
+            return "done"
+
+    def import_() -> str:
+        rows = [Row(2, "zhang.wei", "张伟", ["department"], unit_name)]
+        with make_sessionmaker(engine)() as s:
+            try:
+                import_people(s, rows, actor=s.get_one(User, admin_id), password=generate_password)
+                s.commit()
+                return "imported"
+            except DomainError as exc:
+                s.rollback()
+                return exc.code
+
+    assert one_behind_the_other(engine, dissolve, import_) == ("done", "import_has_errors")
+    session.expire_all()
+    assert session.scalar(select(User).where(User.username == "zhang.wei")) is None
