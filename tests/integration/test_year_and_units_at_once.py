@@ -9,6 +9,7 @@ until it waits on a lock or is done, then the change commits. Both backends.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -25,6 +26,22 @@ from workflow.units import apply_change
 from workflow.users import generate_password
 
 
+def _dissolving(admin_id: int, unit_id: int) -> Callable[[sessionmaker[Session]], str]:
+    """An admin's dissolution of the unit, in a session of the given (held) factory."""
+
+    def dissolve(held: sessionmaker[Session]) -> str:
+        with held() as s:
+            apply_change(
+                s, kind="dissolve", effective_on=dt.date(2019, 3, 1),
+                document_no="蛟市机编〔2019〕9号", reason="机构改革", from_ids=[unit_id],
+                actor=s.get_one(User, admin_id),
+            )  # fmt: skip
+            s.commit()
+            return "done"
+
+    return dissolve
+
+
 def test_a_year_created_while_one_of_its_units_is_dissolved_does_not_assess_it(
     engine: Engine, session: Session, world: World, scheme_2018: Scheme
 ) -> None:
@@ -32,16 +49,6 @@ def test_a_year_created_while_one_of_its_units_is_dissolved_does_not_assess_it(
     unit_ids = [d.unit_id for d in world.assessment.departments]
     gone = world.dep_b.unit_id
     session.commit()
-
-    def dissolve(held: sessionmaker[Session]) -> str:
-        with held() as s:
-            apply_change(
-                s, kind="dissolve", effective_on=dt.date(2019, 3, 1),
-                document_no="蛟市机编〔2019〕9号", reason="机构改革", from_ids=[gone],
-                actor=s.get_one(User, admin_id),
-            )  # fmt: skip
-            s.commit()
-            return "done"
 
     def create() -> str:
         with make_sessionmaker(engine)() as s:
@@ -57,7 +64,7 @@ def test_a_year_created_while_one_of_its_units_is_dissolved_does_not_assess_it(
                 s.rollback()
                 return exc.code
 
-    outcomes = one_behind_the_other(engine, dissolve, create)
+    outcomes = one_behind_the_other(engine, _dissolving(admin_id, gone), create)
     assert outcomes == ("done", "unit_not_active")
     session.expire_all()
     assert session.get_one(Unit, gone).status == "dissolved"
@@ -76,16 +83,6 @@ def test_people_imported_while_their_unit_is_dissolved_are_not_put_in_it(
     unit_name = session.get_one(Unit, gone).name
     session.commit()
 
-    def dissolve(held: sessionmaker[Session]) -> str:
-        with held() as s:
-            apply_change(
-                s, kind="dissolve", effective_on=dt.date(2019, 3, 1),
-                document_no="蛟市机编〔2019〕9号", reason="机构改革", from_ids=[gone],
-                actor=s.get_one(User, admin_id),
-            )  # fmt: skip
-            s.commit()
-            return "done"
-
     def import_() -> str:
         rows = [Row(2, "zhang.wei", "张伟", ["department"], unit_name)]
         with make_sessionmaker(engine)() as s:
@@ -97,6 +94,7 @@ def test_people_imported_while_their_unit_is_dissolved_are_not_put_in_it(
                 s.rollback()
                 return exc.code
 
-    assert one_behind_the_other(engine, dissolve, import_) == ("done", "import_has_errors")
+    outcomes = one_behind_the_other(engine, _dissolving(admin_id, gone), import_)
+    assert outcomes == ("done", "import_has_errors")
     session.expire_all()
     assert session.scalar(select(User).where(User.username == "zhang.wei")) is None
