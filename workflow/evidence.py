@@ -19,6 +19,7 @@ from storage.base import ObjectStore
 from storage.ingest import ingest_upload
 from workflow.errors import InvalidValue, NotFound
 from workflow.machine import PURPOSES
+from workflow.maintenance import keep_objects
 from workflow.models import Evidence, User
 from workflow.payloads import MAX_NOTE, StoredObject
 from workflow.permissions import can_read_item
@@ -93,6 +94,7 @@ def attach_evidence_files(
     # No lock and no write while the bytes stream: other requests on this item (and the
     # audit chain) are not held up by a slow upload.
     stored = [ingest_upload(store, stream, name, max_size=max_size) for stream, name in uploads]
+    keep_objects(session, store, [f.key for f in stored if not f.is_new])
     files = [StoredObject(f.key, f.filename, f.size, f.sha256, f.content_type) for f in stored]
     command = Command(action, item_id, user, seen_version, {**raw, "files": files})
     return list(execute(session, command).written)

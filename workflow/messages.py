@@ -335,6 +335,7 @@ MESSAGES: dict[str, str] = {
     "unknown_sub_item": N_("评分项不属于本指标"),
     "unsupported_file_type": N_("不支持的文件类型"),
     "unsupported_media_type": N_("不支持的内容类型"),
+    "upload_lost": N_("上传的文件在保存前已被存储清理删除，请重新上传"),
     "user_disabled": N_("用户已停用"),
     "username_taken": N_("用户名已存在"),
     "verification_code_malformed": N_("验证码格式不正确"),

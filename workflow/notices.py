@@ -56,6 +56,7 @@ from workflow.db import lock_row, unit_of_work
 from workflow.docnumbers import NumberNote, check_document_no, issue_year_notes
 from workflow.errors import BadRequest, Conflict, DomainError, Forbidden, InvalidValue, NotFound
 from workflow.fingerprints import check_row_seen, check_seen, fields_of, fingerprint
+from workflow.maintenance import hold_object
 from workflow.messages import N_, Phrase, Term
 from workflow.models import (
     Assessment,
@@ -608,8 +609,12 @@ def read_object(store: ObjectStore, key: str) -> bytes:
 
 
 def _lock_assessment(session: Session, assessment: Assessment) -> None:
-    """Serialise issuing per assessment, so two requests never take the same version."""
+    """Serialise issuing per assessment, so two requests never take the same version; then
+    read the assessment again: what a request loaded before it queued (its publication, its
+    number) may have changed while it waited (a preliminary notice must see a publication
+    that committed meanwhile)."""
     lock_row(session, Assessment, assessment.id)
+    session.refresh(assessment)
 
 
 def notice_filename(rank: int | None, department: str, version: int) -> str:
@@ -675,6 +680,7 @@ def _issue(
     content = render(data, base_bytes)
     sha256 = hashlib.sha256(content).hexdigest()
     key = object_key_for(sha256)
+    hold_object(session, key)  # an old orphan of the same bytes is not deleted under the row
     if not store.exists(key):
         store.put(key, BytesIO(content), len(content), DOCX_CONTENT_TYPE)
     row = Notice(
@@ -1185,6 +1191,7 @@ def set_notice_base(
     _check_base(content)
     sha256 = hashlib.sha256(content).hexdigest()
     key = object_key_for(sha256)
+    hold_object(session, key)  # an old orphan of the same bytes is not deleted under the row
     if not store.exists(key):
         store.put(key, BytesIO(content), len(content), DOCX_CONTENT_TYPE)
     row = NoticeBase(

@@ -20,12 +20,12 @@ from typing import Any, BinaryIO
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from workflow.db import translate_conflicts
+from workflow.db import serialise, translate_conflicts
 from workflow.errors import Forbidden, InvalidValue
 from workflow.messages import N_, Phrase
 from workflow.models import Unit, User
 from workflow.states import ROLE_LABELS, Role
-from workflow.units import find_unit, lineages
+from workflow.units import UNIT_NAMES_LOCK, find_unit, lineages
 from workflow.users import USERNAME_RE, create_user
 
 MAX_ROWS = 2000
@@ -294,6 +294,23 @@ def rows_from_json(data: Any) -> list[Row]:
     return rows
 
 
+def _recheck_units(session: Session, preview: Preview) -> None:
+    """Under the unit-names lock, look again whether the rows' units are active: a
+    dissolution, merge or split in flight commits first and its unit is refused (the row's
+    error, as in the preview); one that comes later waits for the import."""
+    serialise(session, UNIT_NAMES_LOCK)
+    ids = {r.unit_id for r in preview.rows if r.unit_id is not None}
+    if not ids:
+        return
+    ended = {
+        unit.id: unit
+        for unit in session.scalars(select(Unit).where(Unit.id.in_(ids), Unit.status != "active"))
+    }
+    for row in preview.rows:
+        if row.unit_id in ended:
+            row.errors.append(_ended_unit(session, row.unit_name, ended[row.unit_id]))
+
+
 def import_people(
     session: Session, rows: list[Row], *, actor: User, password: Any
 ) -> list[tuple[User, str]]:
@@ -304,6 +321,8 @@ def import_people(
     if not actor.has_role(Role.ADMIN):
         raise Forbidden("只有管理员可以导入人员", code="admin_required")
     preview = check_rows(session, rows)
+    if preview.ok:
+        _recheck_units(session, preview)
     if not preview.ok:
         raise InvalidValue(
             "有 %(n)s 行存在错误，未导入任何人员", code="import_has_errors",

@@ -30,12 +30,13 @@ from scoring.routine import (
 )
 from storage.base import ObjectStore
 from storage.ingest import ingest_upload
-from workflow.assessments import assessment_status, ensure_not_final
+from workflow.assessments import assessment_status, ensure_not_final, hold_publication
 from workflow.audit import record_event
 from workflow.calendar import work_calendar
 from workflow.db import lock_key, lock_row, serialise
 from workflow.errors import BadRequest, Conflict, Forbidden, InvalidValue, NotFound
 from workflow.fingerprints import check_seen, fields_of, fingerprint
+from workflow.maintenance import keep_objects
 from workflow.messages import N_, Phrase, Term
 from workflow.models import (
     Assessment,
@@ -122,6 +123,15 @@ def reports_closed(assessment: Assessment) -> bool:
     return assessment.published_at is not None and assessment.reopened_at is None
 
 
+def _ensure_reports_open(assessment: Assessment) -> None:
+    if reports_closed(assessment):
+        raise Conflict(
+            "%(year)s年度考核结果已公示，不再接受该年度的平时考核报送",
+            code="routine_closed",
+            params={"year": assessment.year},
+        )
+
+
 def submit_routine(
     session: Session,
     store: ObjectStore,
@@ -165,12 +175,7 @@ def submit_routine(
             raise Forbidden("参会、督查检查记录由市职转办登记", code="office_kind")
         if stream is None:
             raise InvalidValue("请上传报送材料", code="file_required")
-        if reports_closed(assessment):
-            raise Conflict(
-                "%(year)s年度考核结果已公示，不再接受该年度的平时考核报送",
-                code="routine_closed",
-                params={"year": assessment.year},
-            )
+        _ensure_reports_open(assessment)
     elif is_office:
         if department_id is None:
             raise InvalidValue("请指定部门", code="department_required")
@@ -217,6 +222,11 @@ def submit_routine(
     # Under the lock of this department's kind and period, with the file stored: two posts of
     # one form at once (a double click) make one record.
     _ensure_no_twin(session, dep.id, kind, parsed.label, title, lock=True)
+    if stored is not None and not stored.is_new:  # found stored: no gc deletes it under us
+        keep_objects(session, store, [stored.key])
+    if registered_by == "department":  # again, now the file is stored: a publication since?
+        hold_publication(session, assessment)
+        _ensure_reports_open(assessment)
     record = RoutineRecord(
         assessment_id=assessment.id,
         department_id=dep.id,
@@ -1199,6 +1209,14 @@ def _watch_scored(session: Session, record: RoutineRecord, now: dt.datetime) -> 
     assessment = session.get_one(Assessment, record.assessment_id)
     if record.kind not in _feeding_kinds(assessment):
         return []
+    # The department's scoring takes a share of this lock before it reads the suggestions
+    # (workflow/pipeline.py): a score in flight commits first and is watched here; one that
+    # starts later waits for this change and is given the suggestions it leaves.
+    session.execute(
+        select(Department.id)
+        .where(Department.id == record.department_id)
+        .with_for_update(key_share=True)
+    ).all()
     items = list(
         session.execute(
             select(Item)

@@ -32,7 +32,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from workflow.audit import record_event
-from workflow.db import lock_key, serialise
+from workflow.db import lock_key, lock_row, serialise
 from workflow.errors import Conflict, Forbidden, InvalidValue, NotFound, SchemeError
 from workflow.fingerprints import check_seen, fingerprint
 from workflow.models import Assessment, StoredScheme, User, utcnow
@@ -391,8 +391,21 @@ def get_stored_scheme(session: Session, scheme_id: int) -> StoredScheme:
 
 
 def load_scheme(session: Session, scheme_id: int) -> Scheme:
-    """The engine's `Scheme` of a stored scheme, for `install_scheme` (checked again)."""
-    record = get_stored_scheme(session, scheme_id)
+    """The engine's `Scheme` of a stored scheme, for `install_scheme` (checked again).
+
+    For making an assessment from it: the version is locked until the caller's transaction
+    ends and read again under the lock. A save editing it in place (an unused version) that is
+    in flight commits first and the assessment is made from what it wrote; a later save waits,
+    then finds the version used (`use_scheme` froze it) and stores a new version.
+    """
+    lock_row(session, StoredScheme, scheme_id)
+    record = session.execute(
+        select(StoredScheme)
+        .where(StoredScheme.id == scheme_id)
+        .execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+    if record is None:
+        raise NotFound("考核方案不存在", code="scheme_not_found")
     try:
         return parse_scheme(record.parsed)
     except SchemeError as exc:  # pragma: no cover - stored only after the same checks

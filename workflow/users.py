@@ -14,7 +14,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from workflow.audit import record_event
-from workflow.db import lock_key, serialise
+from workflow.db import lock_key, lock_row, serialise
 from workflow.errors import Conflict, Forbidden, InvalidValue, NotAuthenticated, NotFound
 from workflow.fingerprints import check_row_seen, fields_of, fingerprint
 from workflow.models import ApiToken, Department, Unit, User, utcnow
@@ -300,7 +300,14 @@ def verifier_fingerprint(stored: str | None) -> str | None:
 def issue_token(
     session: Session, user: User, *, name: str = "", days: int = TOKEN_DAYS
 ) -> tuple[str, ApiToken]:
-    """Create a bearer token; return the plain token (shown once) and its row."""
+    """Create a bearer token; return the plain token (shown once) and its row.
+
+    The user's row is locked and read again first: a disabling in flight (which revokes every
+    token of the user) commits before, and this is refused; one that comes later waits, and
+    then revokes this token too. No token made at that moment outlives the disabling.
+    """
+    lock_row(session, User, user.id)
+    session.refresh(user, attribute_names=("is_active", "must_change_password"))
     if not user.is_active:
         raise NotAuthenticated("用户已停用", code="user_disabled")
     if user.must_change_password:
