@@ -318,6 +318,7 @@ MESSAGES: dict[str, str] = {
     "too_many_attempts": N_("尝试次数过多，请稍后再试"),
     "too_many_items": N_("批量办理一次最多 500 个事项，请缩小范围后分批办理"),
     "too_many_rows": N_("行数过多"),
+    "unit_ended": N_("该单位已合并、拆分或撤销，请改选现单位"),
     "unit_name_in_use": N_("该名称已是其他单位的名称、别名或挂牌机构"),
     "unit_names_clash": N_("两个被考核单位名称相同，不能在同一年度考核中各为一个部门"),
     "unit_not_active": N_("该单位已合并、拆分或撤销，不能再调整"),

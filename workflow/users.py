@@ -147,6 +147,20 @@ def _unit_id(unit: Unit | None, department: Department | None) -> int | None:
     return None
 
 
+#: The lock every unit change takes (`workflow.units.UNIT_NAMES_LOCK`): a merge, split or
+#: dissolution in flight commits before a user is put into the unit, or waits for it.
+_UNIT_CHANGES_LOCK = lock_key("unit-names")
+
+
+def _ensure_unit_in_use(session: Session, unit_id: int) -> None:
+    """Refuse (422 `unit_ended`) to put a user into a unit merged, split or dissolved: they
+    would belong to no department of any year to come."""
+    serialise(session, _UNIT_CHANGES_LOCK)
+    status = session.scalar(select(Unit.status).where(Unit.id == unit_id))
+    if status is not None and status != "active":
+        raise InvalidValue("该单位已合并、拆分或撤销，请改选现单位", code="unit_ended")
+
+
 def set_password(
     session: Session, user: User, password: str, *, actor: User | None, must_change: bool = False
 ) -> None:
@@ -227,6 +241,8 @@ def set_roles(
         unit_id = user.unit_id
     if Role.DEPARTMENT.value in role_values and unit_id is None:
         raise InvalidValue("部门填报员必须指定所属部门", code="department_required")
+    if unit_id is not None and unit_id != user.unit_id:
+        _ensure_unit_in_use(session, unit_id)
     if Role.ADMIN.value in user.roles and Role.ADMIN.value not in role_values:
         _keep_an_admin(session, user)
     before = {"roles": list(user.roles), "unit_id": user.unit_id}
