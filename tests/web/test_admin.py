@@ -283,3 +283,51 @@ def test_a_user_whose_unit_left_the_newest_year_keeps_it_when_roles_change(
     assert refused.status_code == 303
     session.expire_all()
     assert session.get_one(User, w.reviewer.id).roles == ["reviewer"]
+
+
+def test_people_of_a_unit_made_since_the_newest_year_can_be_entered(
+    app: Flask, session: Session, world: World, login: Login
+) -> None:
+    """A merge effective before next year's assessment exists makes a unit no year has a
+    department of: the forms offered only the newest year's departments, so its people could
+    be entered by the spreadsheet import but not by hand."""
+    import datetime as dt
+
+    from workflow.units import apply_change, find_unit
+
+    w = world
+    apply_change(
+        session, kind="merge", effective_on=dt.date(2019, 3, 1), document_no="蛟市机编〔2019〕1号",
+        reason="机构改革", from_ids=[w.dep_a.unit_id, w.dep_b.unit_id], to=[{"name": "合并局"}],
+        actor=w.admin,
+    )  # fmt: skip
+    session.commit()
+    merged = find_unit(session, "合并局")
+    assert merged is not None
+    admin = login("admin")
+    page = text(admin.get("/admin/users"))
+    assert f'<option value="unit-{merged.id}">合并局</option>' in page
+    assert f'value="unit-{w.dep_a.unit_id}"' not in page  # an ended unit is not offered
+    created = admin.post(
+        "/admin/users",
+        data={"username": "wang.wu", "roles": ["department"], "department_id": f"unit-{merged.id}"},
+    )
+    assert created.status_code == 201, text(created)
+    session.expire_all()
+    new = session.scalars(select(User).where(User.username == "wang.wu")).one()
+    assert new.unit_id == merged.id
+    moved = admin.post(
+        f"/admin/users/{w.reviewer.id}/roles",
+        data={"roles": ["reviewer", "department"], "department_id": f"unit-{merged.id}"},
+    )
+    assert moved.status_code == 303
+    session.expire_all()
+    assert session.get_one(User, w.reviewer.id).unit_id == merged.id
+    # A department of the newest year whose unit was merged away is refused, as the engine says.
+    refused = admin.post(
+        f"/admin/users/{w.reviewer.id}/roles",
+        data={"roles": ["department"], "department_id": str(w.dep_a.id)},
+    )
+    assert refused.status_code == 303
+    session.expire_all()
+    assert session.get_one(User, w.reviewer.id).unit_id == merged.id

@@ -9,7 +9,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from storage.errors import StorageError
 from web.common.exports import xlsx_response
@@ -84,6 +84,16 @@ def _departments(db: Session) -> list[Department]:
     )
 
 
+def _new_units(db: Session, departments: list[Department]) -> list[Unit]:
+    """The units in use that the newest year has no department of (made by a merge, split or
+    rename since): their people can be entered before next year's assessment exists."""
+    assessed = {d.unit_id for d in departments}
+    units = db.scalars(
+        select(Unit).where(Unit.status == "active").options(selectinload(Unit.names))
+    )
+    return sorted((u for u in units if u.id not in assessed), key=lambda u: u.name)
+
+
 def _department_from_form(db: Session) -> Department | None:
     value = request.form.get("department_id", "")
     if not value.isdecimal():
@@ -92,6 +102,17 @@ def _department_from_form(db: Session) -> Department | None:
     if department is None:
         abort(400)
     return department
+
+
+def _unit_from_form(db: Session) -> Unit | None:
+    """A unit chosen among those the newest year has no department of (`unit-<id>`)."""
+    value = request.form.get("department_id", "")
+    if not value.startswith("unit-") or not value[5:].isdecimal() or len(value) > 16:
+        return None
+    unit = db.get(Unit, int(value[5:]))
+    if unit is None:
+        abort(400)
+    return unit
 
 
 def _user_form(db: Session, user: User) -> dict[str, Any]:
@@ -105,7 +126,8 @@ def _user_form(db: Session, user: User) -> dict[str, Any]:
         "user_roles": user.roles,
         "user_department_id": department_id,
         "keep_unit": keep_unit,
-        "departments": _departments(db),
+        "departments": (departments := _departments(db)),
+        "new_units": _new_units(db, departments),
         "roles": list(ROLE_LABELS.items()),
         "seen": roles_seen(user),
     }
@@ -122,10 +144,12 @@ def _render_users(db: Session, **context: object) -> str:
     users = db.execute(
         select(User).options(joinedload(User.unit).selectinload(Unit.names)).order_by(User.username)
     ).scalars()
+    departments = _departments(db)
     return render_template(
         "admin/users.html",
         users=list(users),
-        departments=_departments(db),
+        departments=departments,
+        new_units=_new_units(db, departments),
         roles=list(ROLE_LABELS.items()),
         **context,
     )
@@ -159,6 +183,7 @@ def create() -> ResponseReturnValue:
                 request.form.get("username", "").strip(),
                 request.form.getlist("roles"),
                 department=_department_from_form(db),
+                unit=_unit_from_form(db),
                 password=password,
                 display_name=request.form.get("display_name", "").strip()[:100],
                 actor=current_account(),
@@ -195,7 +220,7 @@ def change_roles(user_id: int) -> ResponseReturnValue:
                 user,
                 request.form.getlist("roles"),
                 department=None if keep else _department_from_form(db),
-                unit=db.get(Unit, user.unit_id) if keep else None,
+                unit=db.get(Unit, user.unit_id) if keep else _unit_from_form(db),
                 actor=current_account(),
                 seen=form_seen(request.form),
             )
