@@ -30,7 +30,7 @@ from sqlalchemy.pool import Pool
 
 from storage import LocalStore, ObjectStore, S3Store
 from tests.concurrency import HANG, PausingStore, Worker
-from tests.conftest import PG_URL, throwaway_database
+from tests.conftest import PG_URL, XDIST_WORKER, throwaway_database
 from tests.factories import World, add_evidence, submit_items
 from tests.integration.test_maintenance import settings_for
 from web.app import create_app
@@ -70,7 +70,7 @@ def target_url(engine: Engine, tmp_path: Path) -> Iterator[str]:
     if engine.dialect.name == "sqlite":
         yield f"sqlite:///{tmp_path / 'restored' / 'restored.sqlite3'}"
         return
-    with throwaway_database(PG_URL, "restore") as url:
+    with throwaway_database(PG_URL, f"restore{XDIST_WORKER}") as url:  # one per worker
         yield url
 
 
