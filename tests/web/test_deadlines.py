@@ -58,6 +58,30 @@ def test_department_sees_working_days_left_then_overdue_in_red(
     assert '<span class="deadline overdue">已逾期 3 个工作日（2018-09-28）</span>' in page
 
 
+def test_the_item_page_says_the_submission_deadline_while_the_item_waits(
+    make_app: Callable[..., Flask], session: Session, world: World, store: LocalStore
+) -> None:
+    """A department member opens an item from an inbox message (a return) and acts there: the
+    deadline is on that page too, not only on the list of items."""
+    w = world
+    _deadlines(session, w)
+    draft = w.item(session, w.dep_a, "1")
+    sent = w.item(session, w.dep_a, "2")
+    add_evidence(session, store, sent, w.member_a)
+    actions.transition_item(
+        session, sent.id, w.member_a, actions.TransitionRequest("submit", sent.version)
+    )
+    session.commit()
+    before = sign_in(make_app(CLOCK=lambda: shanghai(2018, 9, 26, 9, 0)), "member_a")
+    page = text(before.get(f"/portal/items/{draft.id}"))
+    assert "自评提交截止" in page and "剩余 3 个工作日（截止 2018-09-28）" in page
+    # Submitted: nothing left to do before the deadline, so none is shown.
+    assert "自评提交截止" not in text(before.get(f"/portal/items/{sent.id}"))
+    after = sign_in(make_app(CLOCK=lambda: shanghai(2018, 10, 8, 9, 0)), "member_a")
+    page = text(after.get(f"/portal/items/{draft.id}"))
+    assert '<span class="deadline overdue">已逾期 3 个工作日（2018-09-28）</span>' in page
+
+
 def test_queue_overdue_filter_counts_and_late_marks(
     make_app: Callable[..., Flask], session: Session, world: World, store: LocalStore
 ) -> None:
