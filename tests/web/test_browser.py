@@ -279,6 +279,54 @@ def test_returned_item_reaches_the_inbox_in_the_browser(
     assert not problems, problems
 
 
+#: Where each row's last cell of an item page's tables lies (the column people look for there).
+LAST_CELLS = """(selector) => [...document.querySelectorAll(selector + ' tbody tr')].map(r => {
+    const cell = r.lastElementChild, b = cell.getBoundingClientRect();
+    return {left: b.left, right: b.right, text: cell.innerText,
+            label: getComputedStyle(cell, '::before').content};
+})"""
+
+
+def test_item_tables_stack_on_a_phone(
+    base_url: str, session: Session, world: World, local_store: object, tmp_path: Path
+) -> None:
+    """A returned item at 390 px: the files' 删除 button and the 办理记录's 说明 (the return
+    reason) sat off-screen in tables that scrolled inside themselves, 说明 squeezed to a
+    character a line. On a phone each row is a block, each cell under its column's name; on
+    a desktop they are the tables they were."""
+    from tests.factories import submit_items
+    from workflow.actions import TransitionRequest, transition_item
+
+    item = world.item(session, world.dep_a, "3")
+    submit_items(session, local_store, world, [item])  # type: ignore[arg-type]
+    transition_item(
+        session, item.id, world.reviewer, TransitionRequest("return", item.version, "缺少会议记录")
+    )
+    session.commit()
+    shots = screenshots(tmp_path)
+    problems: list[str] = []
+    with chromium() as browser:
+        for width, stacked in ((390, True), (1366, False)):
+            page = browser.new_page(viewport={"width": width, "height": 900}, locale="zh-CN")
+            watch(page, problems)
+            sign_in(page, base_url, "member_a")
+            page.goto(f"{base_url}/portal/items/{item.id}")
+            assert page.evaluate("document.documentElement.scrollWidth") == width
+            files = page.evaluate(LAST_CELLS, "table.evidence")
+            history = page.evaluate(LAST_CELLS, "table.history")
+            assert files and files[0]["text"].strip() == "删除", files
+            assert any("缺少会议记录" in row["text"] for row in history), history
+            for cell in files + [row for row in history if row["text"].strip()]:
+                assert 0 <= cell["left"] < cell["right"] <= width, (width, cell)
+            assert (files[0]["label"] == '"操作"') is stacked, files[0]["label"]
+            assert (history[-1]["label"] == '"说明"') is stacked, history[-1]["label"]
+            head = page.locator("table.history thead").bounding_box()
+            assert head is not None and (head["height"] <= 1) is stacked, head
+            page.screenshot(path=str(shots / f"item-tables-{width}.png"), full_page=True)
+            page.close()
+    assert not problems, problems
+
+
 def test_upload_form_speaks_english_and_refusals_reach_the_page(
     base_url: str, session: Session, world: World, tmp_path: Path
 ) -> None:
