@@ -292,21 +292,45 @@ def test_item_tables_stack_on_a_phone(
 ) -> None:
     """A returned item at 390 px: the files' 删除 button and the 办理记录's 说明 (the return
     reason) sat off-screen in tables that scrolled inside themselves, 说明 squeezed to a
-    character a line. On a phone each row is a block, each cell under its column's name; on
-    a desktop they are the tables they were."""
+    character a line; so did a scored point's 扣分原因. On a phone each row is a block, each
+    cell under its column's name; on a desktop they are the tables they were."""
     from tests.factories import submit_items
-    from workflow.actions import TransitionRequest, transition_item
+    from workflow.actions import (
+        TransitionRequest,
+        review_item,
+        score_item,
+        transition_item,
+        verify_item,
+    )
 
     item = world.item(session, world.dep_a, "3")
-    submit_items(session, local_store, world, [item])  # type: ignore[arg-type]
+    scored = world.item(session, world.dep_a, "1")
+    submit_items(session, local_store, world, [item, scored])  # type: ignore[arg-type]
     transition_item(
         session, item.id, world.reviewer, TransitionRequest("return", item.version, "缺少会议记录")
     )
+    review_item(session, scored.id, world.reviewer, scored.version)
+    verify_item(session, scored.id, world.verifier, scored.version)
+    score_item(
+        session, scored.id, world.scorer, scored.version,
+        scores={"1.1": 5, "1.2": 3}, deductions={"1.2": "未见任命文件"},
+    )  # fmt: skip
     session.commit()
     shots = screenshots(tmp_path)
     problems: list[str] = []
     with chromium() as browser:
         for width, stacked in ((390, True), (1366, False)):
+            # The scorer reads the scoring points: the deduction reason is the last column.
+            page = browser.new_page(viewport={"width": width, "height": 900}, locale="zh-CN")
+            watch(page, problems)
+            sign_in(page, base_url, "scorer")
+            page.goto(f"{base_url}/review/items/{scored.id}")
+            points = page.evaluate(LAST_CELLS, "table.points")
+            assert [p["text"].strip() for p in points] == ["", "未见任命文件"], points
+            right = points[1]
+            assert 0 <= right["left"] < right["right"] <= width, (width, right)
+            assert (right["label"] == '"扣分原因"') is stacked, right["label"]
+            page.close()
             page = browser.new_page(viewport={"width": width, "height": 900}, locale="zh-CN")
             watch(page, problems)
             sign_in(page, base_url, "member_a")
