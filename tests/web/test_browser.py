@@ -290,10 +290,10 @@ LAST_CELLS = """(selector) => [...document.querySelectorAll(selector + ' tbody t
 def test_item_tables_stack_on_a_phone(
     base_url: str, session: Session, world: World, local_store: object, tmp_path: Path
 ) -> None:
-    """A returned item at 390 px: the files' 删除 button and the 办理记录's 说明 (the return
-    reason) sat off-screen in tables that scrolled inside themselves, 说明 squeezed to a
-    character a line; so did a scored point's 扣分原因. On a phone each row is a block, each
-    cell under its column's name; on a desktop they are the tables they were."""
+    """A returned item at 390 px: the list's 下一步, the files' 删除 button and the 办理记录's
+    说明 (the return reason) sat off-screen in tables that scrolled inside themselves, 说明
+    squeezed to a character a line; so did a scored point's 扣分原因. On a phone each row is a
+    block, each cell under its column's name; on a desktop they are the tables they were."""
     from tests.factories import submit_items
     from workflow.actions import (
         TransitionRequest,
@@ -334,6 +334,12 @@ def test_item_tables_stack_on_a_phone(
             page = browser.new_page(viewport={"width": width, "height": 900}, locale="zh-CN")
             watch(page, problems)
             sign_in(page, base_url, "member_a")
+            # The list of items: 下一步 (what to do, and by when) is its last column.
+            steps = page.evaluate(LAST_CELLS, "main table.grid")
+            assert len(steps) == 10 and "修改" in steps[2]["text"], steps
+            for cell in steps:
+                assert 0 <= cell["left"] < cell["right"] <= width, (width, cell)
+            assert (steps[0]["label"] == '"下一步"') is stacked, steps[0]["label"]
             page.goto(f"{base_url}/portal/items/{item.id}")
             assert page.evaluate("document.documentElement.scrollWidth") == width
             files = page.evaluate(LAST_CELLS, "table.evidence")
