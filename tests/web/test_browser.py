@@ -357,6 +357,37 @@ def test_item_tables_stack_on_a_phone(
     assert not problems, problems
 
 
+def test_review_queue_on_a_phone(
+    base_url: str, session: Session, world: World, local_store: object, tmp_path: Path
+) -> None:
+    """待初审 at 390 px: each row's 办理 link sat beyond the table's own sideways scroll, and the
+    只看逾期 checkbox stretched across the form, its words pushed to the edge on their own line.
+    On a phone a row is a block with 办理 on screen; the checkbox sits beside its words."""
+    from tests.factories import submit_items
+
+    submit_items(session, local_store, world, [world.item(session, world.dep_b, "1")])
+    session.commit()
+    shots = screenshots(tmp_path)
+    problems: list[str] = []
+    with chromium() as browser:
+        for width in (390, 1366):
+            page = browser.new_page(viewport={"width": width, "height": 900}, locale="zh-CN")
+            watch(page, problems)
+            sign_in(page, base_url, "reviewer")
+            page.goto(f"{base_url}/review/?state=submitted")
+            assert page.evaluate("document.documentElement.scrollWidth") == width
+            cells = page.evaluate(LAST_CELLS, "main table.grid")
+            assert [c["text"].strip() for c in cells] == ["办理"], cells
+            assert 0 <= cells[0]["left"] < cells[0]["right"] <= width, (width, cells)
+            box = page.locator("input[name=overdue]").bounding_box()
+            words = page.locator("label:has(input[name=overdue])").bounding_box()
+            assert box is not None and words is not None
+            assert box["width"] < 30 and words["height"] < 2 * box["height"] + 12, (box, words)
+            page.screenshot(path=str(shots / f"queue-{width}.png"), full_page=True)
+            page.close()
+    assert not problems, problems
+
+
 def test_upload_form_speaks_english_and_refusals_reach_the_page(
     base_url: str, session: Session, world: World, tmp_path: Path
 ) -> None:
