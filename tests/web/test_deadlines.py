@@ -82,6 +82,31 @@ def test_the_item_page_says_the_submission_deadline_while_the_item_waits(
     assert '<span class="deadline overdue">已逾期 3 个工作日（2018-09-28）</span>' in page
 
 
+def test_the_office_item_page_says_the_deadline_of_the_stage_it_waits_for(
+    make_app: Callable[..., Flask], session: Session, world: World, store: LocalStore
+) -> None:
+    """A reviewer opens an item from an inbox message, not from the queue: the 初审 deadline
+    is on the item's page too."""
+    w = world
+    _deadlines(session, w)
+    item = w.item(session, w.dep_a, "1")
+    add_evidence(session, store, item, w.member_a)
+    actions.transition_item(
+        session, item.id, w.member_a, actions.TransitionRequest("submit", item.version)
+    )
+    session.commit()
+    # 初审截止 is 8 October (3 working days after 28 September).
+    early = sign_in(make_app(CLOCK=lambda: shanghai(2018, 10, 8, 9, 0)), "reviewer")
+    page = text(early.get(f"/review/items/{item.id}"))
+    assert "<strong>初审截止</strong>：" in page and "剩余 1 个工作日（截止 2018-10-08）" in page
+    late = sign_in(make_app(CLOCK=lambda: shanghai(2018, 10, 10, 9, 0)), "reviewer")
+    page = text(late.get(f"/review/items/{item.id}"))
+    assert '<span class="deadline overdue">已逾期 2 个工作日（2018-10-08）</span>' in page
+    # A draft waits for its department's submission, not for 初审.
+    draft = text(late.get(f"/review/items/{w.item(session, w.dep_b, '1').id}"))
+    assert "初审截止" not in draft and "<strong>自评提交截止</strong>：" in draft
+
+
 def test_queue_overdue_filter_counts_and_late_marks(
     make_app: Callable[..., Flask], session: Session, world: World, store: LocalStore
 ) -> None:
