@@ -17,7 +17,7 @@ from tests.factories import World, add_evidence
 from tests.web.conftest import PASSWORD, text
 from workflow import actions
 from workflow.calendar import set_stage_deadline, stage_calendar
-from workflow.models import AuditEvent, CalendarOverride, StageDeadline
+from workflow.models import AuditEvent, CalendarOverride, Item, StageDeadline
 
 D = dt.date
 
@@ -58,6 +58,17 @@ def test_department_sees_working_days_left_then_overdue_in_red(
     assert '<span class="deadline overdue">已逾期 3 个工作日（2018-09-28）</span>' in page
 
 
+def _submitted(session: Session, store: LocalStore, w: World, code: str) -> Item:
+    """Department A's item `code`, submitted now with one file (committed)."""
+    item = w.item(session, w.dep_a, code)
+    add_evidence(session, store, item, w.member_a)
+    actions.transition_item(
+        session, item.id, w.member_a, actions.TransitionRequest("submit", item.version)
+    )
+    session.commit()
+    return item
+
+
 def test_the_item_page_says_the_submission_deadline_while_the_item_waits(
     make_app: Callable[..., Flask], session: Session, world: World, store: LocalStore
 ) -> None:
@@ -66,12 +77,7 @@ def test_the_item_page_says_the_submission_deadline_while_the_item_waits(
     w = world
     _deadlines(session, w)
     draft = w.item(session, w.dep_a, "1")
-    sent = w.item(session, w.dep_a, "2")
-    add_evidence(session, store, sent, w.member_a)
-    actions.transition_item(
-        session, sent.id, w.member_a, actions.TransitionRequest("submit", sent.version)
-    )
-    session.commit()
+    sent = _submitted(session, store, w, "2")
     before = sign_in(make_app(CLOCK=lambda: shanghai(2018, 9, 26, 9, 0)), "member_a")
     page = text(before.get(f"/portal/items/{draft.id}"))
     assert "自评提交截止" in page and "剩余 3 个工作日（截止 2018-09-28）" in page
@@ -89,12 +95,7 @@ def test_the_office_item_page_says_the_deadline_of_the_stage_it_waits_for(
     is on the item's page too."""
     w = world
     _deadlines(session, w)
-    item = w.item(session, w.dep_a, "1")
-    add_evidence(session, store, item, w.member_a)
-    actions.transition_item(
-        session, item.id, w.member_a, actions.TransitionRequest("submit", item.version)
-    )
-    session.commit()
+    item = _submitted(session, store, w, "1")
     # 初审截止 is 8 October (3 working days after 28 September).
     early = sign_in(make_app(CLOCK=lambda: shanghai(2018, 10, 8, 9, 0)), "reviewer")
     page = text(early.get(f"/review/items/{item.id}"))
