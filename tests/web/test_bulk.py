@@ -247,7 +247,10 @@ def test_bulk_verify_with_the_checklist_attested(
     form = {"state": "reviewed", "scope": "selected", "action": "verify", "item": ticked}
     plain = text(verifier.post("/review/bulk/preview", data=form))
     assert "不能办理 2 项" in plain and "请逐项回答核查要点：k-1 是否有会议记录" in plain
+    # The preview says the way on: open each item, or go back and attest (found by a walk).
+    assert 'class="notice checks-hint"' in plain and "后重新预览" in plain
     attested = text(verifier.post("/review/bulk/preview", data={**form, "all_checks_yes": "1"}))
+    assert "checks-hint" not in attested
     assert "可以办理 2 项" in attested and hidden(attested, "all_checks_yes") == ["1"]
     confirm = {
         "key": hidden(attested, "key")[0],
