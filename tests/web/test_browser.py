@@ -292,8 +292,9 @@ def test_item_tables_stack_on_a_phone(
 ) -> None:
     """A returned item at 390 px: the list's 下一步, the files' 删除 button and the 办理记录's
     说明 (the return reason) sat off-screen in tables that scrolled inside themselves, 说明
-    squeezed to a character a line; so did a scored point's 扣分原因. On a phone each row is a
-    block, each cell under its column's name; on a desktop they are the tables they were."""
+    squeezed to a character a line; so did a scored point's 扣分原因, and the score form's
+    reason field was a sliver. On a phone each row is a block, each cell under its column's
+    name; on a desktop they are the tables they were."""
     from tests.factories import submit_items
     from workflow.actions import (
         TransitionRequest,
@@ -305,7 +306,10 @@ def test_item_tables_stack_on_a_phone(
 
     item = world.item(session, world.dep_a, "3")
     scored = world.item(session, world.dep_a, "1")
-    submit_items(session, local_store, world, [item, scored])  # type: ignore[arg-type]
+    ready = world.item(session, world.dep_b, "1")
+    submit_items(session, local_store, world, [item, scored, ready])  # type: ignore[arg-type]
+    review_item(session, ready.id, world.reviewer, ready.version)
+    verify_item(session, ready.id, world.verifier, ready.version)
     transition_item(
         session, item.id, world.reviewer, TransitionRequest("return", item.version, "缺少会议记录")
     )
@@ -330,6 +334,11 @@ def test_item_tables_stack_on_a_phone(
             right = points[1]
             assert 0 <= right["left"] < right["right"] <= width, (width, right)
             assert (right["label"] == '"扣分原因"') is stacked, right["label"]
+            # The score form: the reason field was a sliver at the table's right edge.
+            page.goto(f"{base_url}/review/items/{ready.id}")
+            field = page.locator("input[name='reason-1.2']").bounding_box()
+            assert field is not None and field["x"] + field["width"] <= width, (width, field)
+            assert field["width"] > (width / 2 if stacked else 150), (width, field)
             page.close()
             page = browser.new_page(viewport={"width": width, "height": 900}, locale="zh-CN")
             watch(page, problems)
