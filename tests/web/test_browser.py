@@ -9,6 +9,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from storage.local import LocalStore
 from tests.factories import World
 from tests.web.browser import chromium, needs_chromium, screenshots, sign_in, watch
 from tests.web.conftest import PASSWORD
@@ -288,7 +289,7 @@ LAST_CELLS = """(selector) => [...document.querySelectorAll(selector + ' tbody t
 
 
 def test_item_tables_stack_on_a_phone(
-    base_url: str, session: Session, world: World, local_store: object, tmp_path: Path
+    base_url: str, session: Session, world: World, local_store: LocalStore, tmp_path: Path
 ) -> None:
     """A returned item at 390 px: the list's 下一步, the files' 删除 button and the 办理记录's
     说明 (the return reason) sat off-screen in tables that scrolled inside themselves, 说明
@@ -307,7 +308,7 @@ def test_item_tables_stack_on_a_phone(
     item = world.item(session, world.dep_a, "3")
     scored = world.item(session, world.dep_a, "1")
     ready = world.item(session, world.dep_b, "1")
-    submit_items(session, local_store, world, [item, scored, ready])  # type: ignore[arg-type]
+    submit_items(session, local_store, world, [item, scored, ready])
     review_item(session, ready.id, world.reviewer, ready.version)
     verify_item(session, ready.id, world.verifier, ready.version)
     transition_item(
@@ -367,7 +368,7 @@ def test_item_tables_stack_on_a_phone(
 
 
 def test_review_queue_on_a_phone(
-    base_url: str, session: Session, world: World, local_store: object, tmp_path: Path
+    base_url: str, session: Session, world: World, local_store: LocalStore, tmp_path: Path
 ) -> None:
     """待初审 at 390 px: each row's 办理 link sat beyond the table's own sideways scroll, and the
     只看逾期 checkbox stretched across the form, its words pushed to the edge on their own line.
