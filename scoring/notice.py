@@ -188,6 +188,7 @@ class SummaryData:
     verification_code: str = ""
     verify_url: str = ""
     version: int = 1
+    converted_max: Decimal = Decimal(2)  # the converted scale, named in the note under the table
 
 
 # -- formatting ---------------------------------------------------------------------------
@@ -341,21 +342,29 @@ class _TableBuilder:
     def keep_last_row_with_next(self) -> None:
         """Keep the last row on the page of the paragraph after the table (no lone 署名)."""
         rows = self.tbl.findall(qn("w:tr"))
-        if not rows:
-            return
-        for ppr in rows[-1].iter(qn("w:pPr")):
-            if ppr.find(qn("w:keepNext")) is None:
-                ppr.insert(0, element("w:keepNext"))
+        if rows:
+            self.keep_with_next(rows[-1])
 
     def add_row(self, *, header: bool = False) -> BaseOxmlElement:
+        """Append a row that never breaks across pages: a row split at the page's foot
+        leaves half a scoring point on each page, and LibreOffice prints the rest of a
+        merged cell's text over the next page's first row."""
         tr = element("w:tr")
+        tr_pr = element("w:trPr")
+        tr_pr.append(element("w:cantSplit"))
         if header:
-            tr_pr = element("w:trPr")
-            tr_pr.append(element("w:cantSplit"))
             tr_pr.append(element("w:tblHeader"))
-            tr.append(tr_pr)
+        tr.append(tr_pr)
         self.tbl.append(tr)
         return tr
+
+    @staticmethod
+    def keep_with_next(tr: BaseOxmlElement) -> None:
+        """Keep a row on the page of the row after it (Word's and LibreOffice's way of
+        keeping table rows together: "keep with next" on the row's paragraphs)."""
+        for ppr in tr.iter(qn("w:pPr")):
+            if ppr.find(qn("w:keepNext")) is None:
+                ppr.insert(0, element("w:keepNext"))
 
     def add_cell(
         self,
@@ -426,6 +435,26 @@ def _merge_states(keys: Sequence[object]) -> list[str | None]:
 # -- the notice -----------------------------------------------------------------------------
 
 
+#: A merged group of at most this many rows is kept on one page; a longer one (a scheme with
+#: a category of many points) breaks between its indicators, or its rows, where it must.
+KEEP_TOGETHER_ROWS: Final = 8
+
+
+def _kept_together(*merges: Sequence[str | None]) -> list[bool]:
+    """Whether each row keeps with the next: the next row continues a merged cell of a
+    group short enough to stay on one page (the first of `merges` that is, in order)."""
+    keep = [False] * len(merges[0])
+    for states in merges:
+        start = 0
+        for end in range(1, len(states) + 1):
+            if end == len(states) or states[end] != "continue":
+                if 1 < end - start <= KEEP_TOGETHER_ROWS:
+                    for index in range(start, end - 1):
+                        keep[index] = True
+                start = end
+    return keep
+
+
 _NoticeRow = tuple[NoticeCategory, NoticeIndicator | None, NoticePoint | None]
 
 
@@ -467,6 +496,7 @@ def _add_notice_table(document: Document, data: NoticeData) -> None:
     rows, category_keys, indicator_keys = _notice_rows(data)
     category_merges = _merge_states(category_keys)
     indicator_merges = _merge_states(indicator_keys)
+    together = _kept_together(category_merges, indicator_merges)
     left = "left"
     for index, (category, indicator, point) in enumerate(rows):
         tr = builder.add_row()
@@ -479,6 +509,10 @@ def _add_notice_table(document: Document, data: NoticeData) -> None:
         builder.add_cell(tr, 3, max_text)
         builder.add_cell(tr, 4, awarded_text)
         builder.add_cell(tr, 5, reason, align=left)
+        # The rows of a category (or of a long one's indicator) stay on one page, the last
+        # row with the 合计 row.
+        if together[index] or index == len(rows) - 1:
+            builder.keep_with_next(tr)
 
     total = builder.add_row()
     builder.add_cell(total, 0, "合计", span=3, font=FONT_HEADING)
@@ -674,6 +708,16 @@ def render_summary(data: SummaryData, base: bytes | None = None) -> bytes:
         builder.add_cell(tr, 2 + categories, format_points(row.total))
         builder.add_cell(tr, 3 + categories, format_points(row.converted))
     builder.keep_last_row_with_next()
+    # How the last two columns are made; it also keeps text on the page of the signature and
+    # seal (GB/T 9704 §7.3.5.1: never a seal on a page without text). Word keeps the table's
+    # last row with what follows; LibreOffice does not, and printed the signature alone.
+    _add_paragraph(
+        document,
+        f"注：折合分＝总分÷{format_max(total_max)}×{format_max(data.converted_max)}，"
+        "四舍五入保留两位小数；总分相同，名次并列。",
+        first_line_chars=2,
+        keep_with_next=True,
+    )
 
     _add_closing(document, data)
     _set_properties(

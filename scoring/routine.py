@@ -175,10 +175,19 @@ class RoutineRules:
     # in its quota, or for every kind. Absent: due when the period ends (the 2018 rules).
     due_working_days: Mapping[str, int] = field(default_factory=dict)
     default_due_working_days: int | None = None
+    # The working-day calendar (`add_working_days(day, n)`) the due times of such a rule are
+    # counted with; the engine gives its own (`workflow.routine.due_calendar`).
+    add_working_days: Callable[[dt.date, int], dt.date] | None = field(
+        default=None, compare=False, repr=False
+    )
 
     @classmethod
     def from_config(
-        cls, config: Mapping[str, Any], timezone: str, year: int = 2018
+        cls,
+        config: Mapping[str, Any],
+        timezone: str,
+        year: int = 2018,
+        add_working_days: Callable[[dt.date, int], dt.date] | None = None,
     ) -> RoutineRules:
         """Read the `routine` section of a scheme file; no window: all of `year`."""
         quotas = {
@@ -199,7 +208,13 @@ class RoutineRules:
             tz=ZoneInfo(timezone),
             due_working_days=due_days,
             default_due_working_days=int(default_due) if default_due is not None else None,
+            add_working_days=add_working_days,
         )
+
+    @property
+    def counts_working_days(self) -> bool:
+        """Tell whether some kind is due a number of working days after its period."""
+        return bool(self.due_working_days) or self.default_due_working_days is not None
 
     def working_days_rule(self, kind: str | None) -> int | None:
         """Return N of a kind's "Nth working day after the period" rule, None without one."""
@@ -215,11 +230,12 @@ class RoutineRules:
     ) -> dt.datetime:
         """Return when a record is due: the end of its period, or of the Nth working day after.
 
-        `add_working_days(day, n)` is the working-day calendar (the engine passes its own).
+        `add_working_days(day, n)` is the working-day calendar (default: the rules' own).
         """
         count = self.working_days_rule(kind)
         if count is None:
             return period.ends_at(self.tz)
+        add_working_days = add_working_days or self.add_working_days
         if add_working_days is None:
             raise ValueError("a working-day due rule needs the working-day calendar")
         last_day = period.ends_at(self.tz).astimezone(self.tz).date() - dt.timedelta(days=1)
@@ -270,8 +286,9 @@ def suggest(
     """Turn routine counts into a suggested score for a scoring point (None if not routine).
 
     share_of_periods: max × (periods meeting the quota / periods counted) − late deductions; a
-    period still running at `now` is counted only when its quota is already met (`running`
-    names the others).
+    period not yet due at `now` (still running, or within the working days a `due_working_days`
+    rule gives after it) is counted only when its quota is already met (`running` names the
+    others): the department may still report on time.
     share_completed: max × (tasks completed / tasks counted) − late deductions, counting only
     accepted records: rejected ones (duplicates, mistakes) and withdrawn ones are left out, not
     held against the department. A task done late (迟到, 逾期) counts as completed and as
@@ -287,9 +304,11 @@ def suggest(
     formula = spec.get("formula", "share_of_periods")
     if formula == "share_of_periods":
         kind = str(spec["kind"])
-        # A period still running counts once its quota is met, and is not held against the
-        # department before it ends: scored on 5 December, December is not yet "not met".
-        running = {p.label for p in rules.counted_periods(kind, now) if p.ends_at(rules.tz) > now}
+        # A period not yet due counts once its quota is met, and is not held against the
+        # department before its reports are due: scored on 5 December, December is not yet
+        # "not met"; with reports due by the 5th working day after the month, scored on 10
+        # October, neither is September (due on 12 October), whose end has passed.
+        running = {p.label for p in rules.counted_periods(kind, now) if rules.due_at(p, kind) > now}
         lines = [
             line
             for line in count_periods(rules, kind, records, now)

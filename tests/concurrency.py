@@ -79,6 +79,42 @@ class PausingStore(DelegatingStore):
         assert self.paused.wait(HANG), "the upload never reached the pause inside ingest"
 
 
+class PausingLookup(DelegatingStore):
+    """A real store whose first `exists` or `open` (as `method` says) waits for the test: an
+    upload paused after it found its object stored, an archive before its first copy."""
+
+    def __init__(self, inner: ObjectStore, method: str) -> None:
+        super().__init__(inner)
+        self.method = method
+        self.calls = 0
+        self.paused = threading.Event()  # set while the call waits
+        self.resume = threading.Event()
+
+    def _pause(self, method: str) -> None:
+        if method != self.method:
+            return
+        self.calls += 1
+        if self.calls == 1:
+            self.paused.set()
+            if not self.resume.wait(HANG):
+                raise TimeoutError("the test never resumed the paused call")
+
+    def exists(self, key: str) -> bool:
+        """Look, then pause when this is the call to pause at."""
+        found = self.inner.exists(key)
+        self._pause("exists")
+        return found
+
+    def open(self, key: str) -> ObjectReader:
+        """Pause when this is the call to pause at, then open."""
+        self._pause("open")
+        return self.inner.open(key)
+
+    def wait_paused(self) -> None:
+        """Block until the call is paused (fail if it never gets there)."""
+        assert self.paused.wait(HANG), f"nothing called {self.method}"
+
+
 class Worker(threading.Thread):
     """Run `fn` in a thread, keep its result or exception, and report when it writes."""
 

@@ -15,7 +15,6 @@ import io
 import json
 import os
 import zipfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import IO
@@ -29,7 +28,7 @@ from storage.errors import ObjectNotFound
 from storage.ingest import sanitize_filename
 from workflow.audit import event_body, json_line
 from workflow.errors import DomainError
-from workflow.models import AuditEvent, Department, Evidence, Indicator, Item
+from workflow.models import AuditEvent, ChainHead, Department, Evidence, Indicator, Item
 from workflow.spreadsheets import safe_csv_writer
 
 MANIFEST_NAME = "manifest.csv"
@@ -85,7 +84,7 @@ def write_department_archive(
     ``StorageUnavailable`` through; the caller discards the partial output.
     """
     zone = _zone(department.assessment.timezone)
-    rows = list(_evidence_of(session, department))
+    rows, head = _evidence_of(session, department)
     paths = _assign_paths(rows)
     copied = files = 0
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
@@ -96,7 +95,7 @@ def write_department_archive(
             copied += _copy_object(archive, store, row, path, zone)
             files += 1
         _write_manifest(archive, rows, paths, zone)
-        events = _write_events(archive, session, department)
+        events = _write_events(archive, session, department, head)
     return ArchiveSummary(files=files, removed=len(rows) - files, events=events, bytes=copied)
 
 
@@ -106,9 +105,18 @@ def folder_name(indicator: Indicator) -> str:
     return sanitize_filename(raw)
 
 
-def _evidence_of(session: Session, department: Department) -> Iterator[Evidence]:
+def _head(session: Session) -> int:
+    return session.scalar(select(ChainHead.seq).where(ChainHead.id == 1)) or 0
+
+
+def _evidence_of(session: Session, department: Department) -> tuple[list[Evidence], int]:
+    """The department's evidence rows and the audit chain's head as the same statement saw
+    them. Events are appended in the order their transactions commit (each holds the head
+    until it commits), so the events up to that head are exactly those of the rows read: an
+    upload or removal committed while the files are copied is in neither."""
+    before = _head(session)  # without rows the statement yields no head: this one is older
     stmt = (
-        select(Evidence)
+        select(Evidence, select(ChainHead.seq).where(ChainHead.id == 1).scalar_subquery())
         .join(Item, Item.id == Evidence.item_id)
         .join(Indicator, Indicator.id == Item.indicator_id)
         .where(Item.department_id == department.id)
@@ -119,7 +127,8 @@ def _evidence_of(session: Session, department: Department) -> Iterator[Evidence]
         )
         .order_by(Indicator.position, Evidence.id)
     )
-    yield from session.execute(stmt).scalars()
+    found = session.execute(stmt).all()
+    return [row for row, _ in found], (found[0][1] if found else before)
 
 
 def _assign_paths(rows: list[Evidence]) -> dict[int, str]:
@@ -220,12 +229,15 @@ def _write_manifest(
         text.detach()  # the member is closed by the with-block, not by the wrapper
 
 
-def _write_events(archive: zipfile.ZipFile, session: Session, department: Department) -> int:
-    """Write the audit events of the department's items, oldest first, one JSON per line."""
+def _write_events(
+    archive: zipfile.ZipFile, session: Session, department: Department, head: int
+) -> int:
+    """Write the audit events of the department's items up to `head`, oldest first, one JSON
+    per line."""
     item_ids = select(Item.id).where(Item.department_id == department.id)
     stmt = (
         select(AuditEvent)
-        .where(AuditEvent.item_id.in_(item_ids))
+        .where(AuditEvent.item_id.in_(item_ids), AuditEvent.seq <= head)
         .order_by(AuditEvent.seq)
         .execution_options(yield_per=1000)
     )

@@ -78,6 +78,33 @@ def _lock(session: Session, assessment: Assessment) -> None:
     lock_row(session, Assessment, assessment.id)
 
 
+#: The assessment's columns its publication status is read from (`assessment_status`).
+PUBLICATION_COLUMNS = (
+    "published_at",
+    "appeal_opens_at",
+    "appeal_closes_at",
+    "reopened_at",
+    "finalised_at",
+    "hide_scores_until_published",
+)
+
+
+def hold_publication(session: Session, assessment: Assessment) -> None:
+    """Key-share lock the assessment and read its publication status again.
+
+    For a change judged on the publication (an appeal's window, a correction after a reopen,
+    a department's routine report). A publication or reopen locks the row FOR UPDATE
+    (`_lock`): one in flight commits first and the change is judged on what it wrote; one that
+    comes later waits for the change. Such changes do not wait for each other (key-share locks
+    do not conflict), nor for a plain update of the assessment's settings.
+    """
+    session.refresh(
+        assessment,
+        attribute_names=PUBLICATION_COLUMNS,
+        with_for_update={"read": True, "key_share": True},
+    )
+
+
 def _require_admin(actor: User) -> None:
     if not actor.has_role(Role.ADMIN):
         raise Forbidden("只有管理员可以执行此操作", code="role_required")

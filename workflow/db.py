@@ -118,6 +118,18 @@ def serialise(session: Session, key: int) -> None:
         session.execute(text("UPDATE audit_chain_head SET id = id WHERE 1 = 0"))
 
 
+def serialise_shared(session: Session, key: int) -> None:
+    """Share `key` with other sharers until this transaction ends; wait for its holder.
+
+    PostgreSQL: a shared transaction-level advisory lock (sharers do not wait for each other,
+    only for, and then hold off, a `serialise` of the same key). SQLite: as `serialise`.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock_shared(:key)"), {"key": key})
+    else:
+        serialise(session, key)
+
+
 def lock_row(session: Session, model: type[Any], row_id: int) -> None:
     """Lock one row of a mapped class until this transaction ends: SELECT … FOR UPDATE on
     PostgreSQL; on SQLite (no row locks) a write that changes nothing, which takes the

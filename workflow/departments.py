@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from workflow.audit import record_event
+from workflow.db import lock_key, serialise
 from workflow.errors import Forbidden, InvalidValue, NotFound
 from workflow.fingerprints import check_row_seen, fields_of, fingerprint
 from workflow.models import Department, DepartmentAlias, User
@@ -127,6 +128,9 @@ def add_alias(
         )
     if kind not in ALIAS_KINDS:
         raise InvalidValue("别名类型须为 alias 或 office", code="bad_alias_kind")
+    # Two admins giving one name to two departments of the year at once queue here: the
+    # second sees the first's alias (nothing in the table forbids it across departments).
+    serialise(session, lock_key("department-names", department.assessment_id))
     holder = _name_in_use(session, department, alias)
     if holder is not None:
         raise InvalidValue(

@@ -20,6 +20,7 @@ from storage.errors import IngestRejected
 from storage.ingest import StoredFile, ingest_upload
 from workflow.errors import InvalidValue, NotFound
 from workflow.machine import PURPOSES
+from workflow.maintenance import keep_objects
 from workflow.messages import N_, Phrase
 from workflow.models import Evidence, User
 from workflow.payloads import MAX_NOTE, StoredObject
@@ -95,6 +96,7 @@ def attach_evidence_files(
     # No lock and no write while the bytes stream: other requests on this item (and the
     # audit chain) are not held up by a slow upload.
     stored = [_ingest(store, stream, name, max_size, len(uploads)) for stream, name in uploads]
+    keep_objects(session, store, [f.key for f in stored if not f.is_new])
     files = [StoredObject(f.key, f.filename, f.size, f.sha256, f.content_type) for f in stored]
     command = Command(action, item_id, user, seen_version, {**raw, "files": files})
     return list(execute(session, command).written)

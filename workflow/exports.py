@@ -47,6 +47,13 @@ def _rank_header(assessment: Assessment) -> str:
     return "名次" if publication_started(assessment) else "暂定名次"
 
 
+def results_caption(assessment: Assessment) -> str:
+    """The results sheet's title line, saying whether the figures are published or provisional
+    (the portal's download, the API's and the export job's say the same)."""
+    state = "已公示" if publication_started(assessment) else "暂定，未公示"
+    return f"{assessment.title} 考核结果（{state}）"
+
+
 def results_table(session: Session, assessment: Assessment) -> Table:
     """Return every department's total, converted score and rank, best first."""
     found = assessment_results(session, assessment)
@@ -126,8 +133,9 @@ def matrix_table(session: Session, assessment: Assessment) -> Table:
     return headers, rows
 
 
-#: A unit whose users an admin must re-point (no single successor), as the portal says it.
-_ENDED = {"split": "已拆分", "dissolved": "已撤销"}
+#: A unit whose users have no department to lead to (split or dissolved: an admin re-points
+#: them; merged since the newest year: until the next), as the portal says it.
+_ENDED = {"merged": "已合并", "split": "已拆分", "dissolved": "已撤销"}
 
 
 def _unit_text(user: User) -> str:

@@ -73,10 +73,17 @@ _RELATIONSHIPS = tuple(r.key for r in Item.__mapper__.relationships if r.key != 
 _COLLECTIONS = tuple(r.key for r in Item.__mapper__.relationships if r.uselist and not r.viewonly)
 
 
+#: Added after FOR UPDATE OF items (PostgreSQL) for a row that judges the publication: the
+#: assessment is key-share locked by the same statement, and read as it is once the lock is
+#: granted (a publication or reopen in flight, which locks it FOR UPDATE, commits first).
+HOLD_ASSESSMENT = "FOR KEY SHARE OF assessments"
+
+
 @functools.cache
-def _read_statement() -> Select[Any]:
-    """SELECT item, assessment, head FOR UPDATE OF items: built once, one parameter."""
-    return (
+def _read_statement(publication: bool = False) -> Select[Any]:
+    """SELECT item, assessment, head FOR UPDATE OF items: built once, one parameter; with
+    `publication`, also FOR KEY SHARE OF assessments (PostgreSQL)."""
+    stmt = (
         select(
             *(_ITEMS.c[k] for k in ITEM_KEYS),
             *(_ASSESSMENTS.c[k] for k in ASSESSMENT_KEYS),
@@ -91,6 +98,7 @@ def _read_statement() -> Select[Any]:
         .where(_ITEMS.c.id == bindparam("item_id"))
         .with_for_update(of=_ITEMS)
     )
+    return stmt.suffix_with(HOLD_ASSESSMENT, dialect="postgresql") if publication else stmt
 
 
 def _persistent(session: Session, cls: type[Any], values: dict[str, Any]) -> Any:
@@ -112,12 +120,14 @@ def _persistent(session: Session, cls: type[Any], values: dict[str, Any]) -> Any
     return held
 
 
-def read_locked(session: Session, item_id: int) -> tuple[Item, tuple[int, str] | None] | None:
+def read_locked(
+    session: Session, item_id: int, *, publication: bool = False
+) -> tuple[Item, tuple[int, str] | None] | None:
     """Lock the item's row; return it (with its assessment) and the chain head, or None.
 
     One statement. The head is read, not locked (see `audit.append_after`).
     """
-    row = session.execute(_read_statement(), {"item_id": item_id}).first()
+    row = session.execute(_read_statement(publication), {"item_id": item_id}).first()
     if row is None:
         return None
     n_item, n_assessment = len(ITEM_KEYS), len(ASSESSMENT_KEYS)

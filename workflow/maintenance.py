@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,6 +23,8 @@ from sqlalchemy.orm import Session
 
 from storage.base import CHUNK_SIZE, ObjectInfo, ObjectStore
 from storage.errors import ObjectNotFound
+from workflow.db import lock_key, serialise, serialise_shared
+from workflow.errors import Conflict
 from workflow.models import Base, Evidence, utcnow
 
 log = logging.getLogger(__name__)
@@ -93,6 +96,39 @@ def find_orphans(
     ]
 
 
+def object_lock(key: str) -> int:
+    """The advisory lock of one stored object: a row about to name it shares it
+    (`keep_objects`); `delete_orphans` holds it alone while it checks and deletes."""
+    return lock_key("object", key)
+
+
+def _referenced(session: Session, key: str) -> bool:
+    """Tell whether any row names the object `key` (one query a key column)."""
+    return any(
+        session.execute(select(column).where(column == key).limit(1)).first() is not None
+        for column in key_columns()
+    )
+
+
+def hold_object(session: Session, key: str) -> None:
+    """Keep `storage gc` off the object `key` until this transaction ends (taken before
+    looking whether it is stored: a gc that deleted it came first, and it is written again)."""
+    serialise_shared(session, object_lock(key))
+
+
+def keep_objects(session: Session, store: ObjectStore, keys: Iterable[str]) -> None:
+    """Before rows naming these objects, stored already before this request, are written:
+    keep `storage gc` off them until this transaction ends, and make sure they are still
+    there (a gc may have deleted one as an orphan since the upload found it): otherwise a
+    409 `upload_lost`, nothing recorded, the file is to be uploaded again."""
+    for key in sorted(set(keys)):
+        hold_object(session, key)
+        if not store.exists(key):
+            raise Conflict(
+                "上传的文件在保存前已被存储清理删除，未保存，请重新上传", code="upload_lost"
+            )
+
+
 def delete_orphans(
     session: Session,
     store: ObjectStore,
@@ -115,9 +151,16 @@ def delete_orphans(
     for info in orphans:
         if info.key in keys:
             continue
-        store.delete(info.key)
-        log.info("deleted orphaned object %s (%d bytes)", info.key, info.size)
-        deleted.append(info)
+        # Alone on the object: an upload recording a row that names it (it found the object
+        # stored, so its age did not change) commits first and is seen, or waits and then
+        # finds it gone (`keep_objects`).
+        session.rollback()
+        serialise(session, object_lock(info.key))
+        if not _referenced(session, info.key):
+            store.delete(info.key)
+            log.info("deleted orphaned object %s (%d bytes)", info.key, info.size)
+            deleted.append(info)
+    session.rollback()
     return deleted
 
 

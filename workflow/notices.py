@@ -56,6 +56,7 @@ from workflow.db import lock_row, unit_of_work
 from workflow.docnumbers import NumberNote, check_document_no, issue_year_notes
 from workflow.errors import BadRequest, Conflict, DomainError, Forbidden, InvalidValue, NotFound
 from workflow.fingerprints import check_row_seen, check_seen, fields_of, fingerprint
+from workflow.maintenance import hold_object
 from workflow.messages import N_, Phrase, Term
 from workflow.models import (
     Assessment,
@@ -297,6 +298,7 @@ def summary_snapshot(
         rows=tuple(summary_rows),
         is_preliminary=preliminary,
         cc=assessment.notice_cc or "",
+        converted_max=assessment.converted_points,
     )
 
 
@@ -318,6 +320,10 @@ def snapshot_json(data: NoticeData | SummaryData) -> dict[str, Any]:
     out: dict[str, Any] = _json_safe(dataclasses.asdict(data))
     if out.get("tied") is False:  # as before ties were named: an unchanged notice stays v1
         del out["tied"]
+    if isinstance(data, SummaryData) and data.converted_max == 2:
+        # As before the summary named its scale (the 2018 scheme's 2 points, the default): an
+        # unchanged summary stays current and keeps its version.
+        del out["converted_max"]
     return out
 
 
@@ -511,7 +517,13 @@ def set_result_settings(
         names = [n for n in re.split(r"[，,；;\s]+", text) if n.strip(CC_PUNCTUATION)]
         if text and not names:
             raise InvalidValue("抄送须为单位名称，多个单位之间用逗号分隔", code="bad_cc")
-        text = "，".join(n.strip("。") for n in names)
+        names = [n.strip("。") for n in names]
+        twice = next((n for i, n in enumerate(names) if n in names[:i]), None)
+        if twice is not None:  # the 版记 would name one office twice
+            raise InvalidValue(
+                "抄送单位“%(name)s”写了两次，请只写一次", code="bad_cc", params={"name": twice}
+            )
+        text = "，".join(names)
         if text != (assessment.notice_cc or ""):
             changes["notice_cc"] = text or None
     if hide_scores is not None:
@@ -597,8 +609,12 @@ def read_object(store: ObjectStore, key: str) -> bytes:
 
 
 def _lock_assessment(session: Session, assessment: Assessment) -> None:
-    """Serialise issuing per assessment, so two requests never take the same version."""
+    """Serialise issuing per assessment, so two requests never take the same version; then
+    read the assessment again: what a request loaded before it queued (its publication, its
+    number) may have changed while it waited (a preliminary notice must see a publication
+    that committed meanwhile)."""
     lock_row(session, Assessment, assessment.id)
+    session.refresh(assessment)
 
 
 def notice_filename(rank: int | None, department: str, version: int) -> str:
@@ -664,6 +680,7 @@ def _issue(
     content = render(data, base_bytes)
     sha256 = hashlib.sha256(content).hexdigest()
     key = object_key_for(sha256)
+    hold_object(session, key)  # an old orphan of the same bytes is not deleted under the row
     if not store.exists(key):
         store.put(key, BytesIO(content), len(content), DOCX_CONTENT_TYPE)
     row = Notice(
@@ -1174,6 +1191,7 @@ def set_notice_base(
     _check_base(content)
     sha256 = hashlib.sha256(content).hexdigest()
     key = object_key_for(sha256)
+    hold_object(session, key)  # an old orphan of the same bytes is not deleted under the row
     if not store.exists(key):
         store.put(key, BytesIO(content), len(content), DOCX_CONTENT_TYPE)
     row = NoticeBase(

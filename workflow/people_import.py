@@ -20,11 +20,12 @@ from typing import Any, BinaryIO
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from workflow.db import translate_conflicts
+from workflow.db import serialise, translate_conflicts
 from workflow.errors import Forbidden, InvalidValue
+from workflow.messages import N_, Phrase
 from workflow.models import Unit, User
 from workflow.states import ROLE_LABELS, Role
-from workflow.units import find_unit
+from workflow.units import UNIT_NAMES_LOCK, find_unit, lineages
 from workflow.users import USERNAME_RE, create_user
 
 MAX_ROWS = 2000
@@ -35,6 +36,9 @@ _ROLE_BY_NAME: dict[str, str] = {
     **{role.value: role.value for role in Role},
 }
 _SPLIT = re.compile(r"[、,，;；/\s]+")
+#: What a 角色 cell may say, for the message that refuses anything else.
+_ROLE_NAMES = "、".join(ROLE_LABELS.values())
+_ROLE_CODES = ", ".join(role.value for role in Role)
 
 
 @dataclass
@@ -47,7 +51,7 @@ class Row:
     roles: list[str]
     unit_name: str
     unit_id: int | None = None
-    errors: list[str] = field(default_factory=list)
+    errors: list[Phrase] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         """What the preview shows and the confirmation posts back."""
@@ -165,6 +169,34 @@ def read_sheet(stream: BinaryIO) -> list[Row]:
     return rows
 
 
+def _current_successors(session: Session, unit: Unit) -> list[Unit]:
+    """The units in use now that an ended unit became (through later merges and splits)."""
+    graph = lineages(session)
+    found: list[Unit] = []
+    todo, done = list(graph[unit.id].successors) if unit.id in graph else [], {unit.id}
+    while todo:
+        uid = todo.pop(0)
+        if uid in done:
+            continue
+        done.add(uid)
+        successor = session.get(Unit, uid)
+        if successor is not None and successor.status == "active":
+            found.append(successor)
+        todo.extend(graph[uid].successors if uid in graph else [])
+    return found
+
+
+def _ended_unit(session: Session, name: str, unit: Unit) -> Phrase:
+    """The refusal of a unit no longer in use, naming the units that carry it on."""
+    successors = _current_successors(session, unit)
+    if not successors:
+        return Phrase(N_("单位“%(unit)s”已撤销，请填写现单位"), {"unit": name})
+    return Phrase(
+        N_("单位“%(unit)s”已合并或拆分，请填写现单位：%(successors)s"),
+        {"unit": name, "successors": "、".join(u.name for u in successors)},
+    )
+
+
 def check_rows(session: Session, rows: list[Row]) -> Preview:
     """Name every problem of every row; change nothing."""
     # Names that differ only in case are one name (as `create_user` holds).
@@ -179,28 +211,46 @@ def check_rows(session: Session, rows: list[Row]) -> Preview:
     for row in rows:
         row.errors = []
         if not row.username:
-            row.errors.append("缺少用户名")
+            row.errors.append(Phrase(N_("缺少用户名")))
         elif not USERNAME_RE.match(row.username):
             row.errors.append(
-                f"用户名“{row.username}”只能包含字母、数字、点、下划线和连字符（2–64 位）"
+                Phrase(
+                    N_("用户名“%(name)s”只能包含字母、数字、点、下划线和连字符（2–64 位）"),
+                    {"name": row.username},
+                )
             )
         elif row.username.lower() in taken:
-            row.errors.append(f"用户名“{row.username}”已存在")
+            row.errors.append(Phrase(N_("用户名“%(name)s”已存在"), {"name": row.username}))
         elif row.username.lower() in seen:
-            row.errors.append(f"用户名“{row.username}”与第 {seen[row.username.lower()]} 行重复")
+            row.errors.append(
+                Phrase(
+                    N_("用户名“%(name)s”与第 %(line)s 行重复"),
+                    {"name": row.username, "line": seen[row.username.lower()]},
+                )
+            )
         else:
             seen[row.username.lower()] = row.line
         if len(row.display_name) > 100:
-            row.errors.append("姓名过长（最多 100 字）")
+            row.errors.append(Phrase(N_("姓名过长（最多 100 字）")))
         codes = []
         for name in row.roles:
             code = _ROLE_BY_NAME.get(name)
             if code is None:
-                row.errors.append(f"未知的角色：{name}")
+                row.errors.append(
+                    Phrase(
+                        N_("未知的角色：%(role)s（可填：%(roles)s，或代码 %(codes)s）"),
+                        {"role": name, "roles": _ROLE_NAMES, "codes": _ROLE_CODES},
+                    )
+                )
             else:
                 codes.append(code)
         if not row.roles:
-            row.errors.append("缺少角色")
+            row.errors.append(
+                Phrase(
+                    N_("缺少角色（可填：%(roles)s，或代码 %(codes)s）"),
+                    {"roles": _ROLE_NAMES, "codes": _ROLE_CODES},
+                )
+            )
         row.roles = sorted(set(codes)) if len(codes) == len(row.roles) else row.roles
         row.unit_id = None
         if row.unit_name:
@@ -208,13 +258,18 @@ def check_rows(session: Session, rows: list[Row]) -> Preview:
                 units[row.unit_name] = find_unit(session, row.unit_name)
             unit = units[row.unit_name]
             if unit is None:
-                row.errors.append(f"未知的单位：{row.unit_name}")
+                row.errors.append(
+                    Phrase(
+                        N_("未知的单位：%(unit)s（请填写现单位的名称、别名或曾用名）"),
+                        {"unit": row.unit_name},
+                    )
+                )
             elif unit.status != "active":
-                row.errors.append(f"单位“{row.unit_name}”已撤销或合并，请填写现单位")
+                row.errors.append(_ended_unit(session, row.unit_name, unit))
             else:
                 row.unit_id = unit.id
         elif Role.DEPARTMENT.value in codes:
-            row.errors.append("部门填报员须填写所属单位")
+            row.errors.append(Phrase(N_("部门填报员须填写所属单位")))
     return Preview(rows)
 
 
@@ -239,6 +294,23 @@ def rows_from_json(data: Any) -> list[Row]:
     return rows
 
 
+def _recheck_units(session: Session, preview: Preview) -> None:
+    """Under the unit-names lock, look again whether the rows' units are active: a
+    dissolution, merge or split in flight commits first and its unit is refused (the row's
+    error, as in the preview); one that comes later waits for the import."""
+    serialise(session, UNIT_NAMES_LOCK)
+    ids = {r.unit_id for r in preview.rows if r.unit_id is not None}
+    if not ids:
+        return
+    ended = {
+        unit.id: unit
+        for unit in session.scalars(select(Unit).where(Unit.id.in_(ids), Unit.status != "active"))
+    }
+    for row in preview.rows:
+        if row.unit_id in ended:
+            row.errors.append(_ended_unit(session, row.unit_name, ended[row.unit_id]))
+
+
 def import_people(
     session: Session, rows: list[Row], *, actor: User, password: Any
 ) -> list[tuple[User, str]]:
@@ -249,6 +321,8 @@ def import_people(
     if not actor.has_role(Role.ADMIN):
         raise Forbidden("只有管理员可以导入人员", code="admin_required")
     preview = check_rows(session, rows)
+    if preview.ok:
+        _recheck_units(session, preview)
     if not preview.ok:
         raise InvalidValue(
             "有 %(n)s 行存在错误，未导入任何人员", code="import_has_errors",

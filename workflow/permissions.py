@@ -151,7 +151,9 @@ def unit_names(user: User) -> tuple[str, str | None]:
     if unit is None:
         return "", None
     department = current_department(user)
-    if department is None or department.name == unit.name:
+    # The unit's own department bears the name it had that year: a rename since is the unit's
+    # name now, not a former one (交通运输局 read as 交通局（原交通运输局）).
+    if department is None or department.name == unit.name or department.unit_id == unit.id:
         return str(unit.name), None
     return str(department.name), str(unit.name)
 

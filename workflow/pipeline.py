@@ -6,7 +6,9 @@ In order, for every row of the table (workflow/table.py):
 2. one locking read of the item with its assessment, and the claims, scores and check points
    the row needs (a Core read when it needs none: workflow/itemrow.py);
 3. visibility (another department's item is a 404), then the idempotency check;
-4. the final-results check and the version check;
+4. the final-results check and the version check (for a row that judges the publication,
+   appeal and rescore, step 2 also key-share locks the assessment: a publication or reopen
+   in flight commits first and is what the row reads);
 5. the facts the row needs (scoring points, evidence, routine records, calendar), each one
    query, only when needed;
 6. the guards, through the `transitions` machine;
@@ -48,6 +50,7 @@ from workflow.messages import STALE_VERSION_DETAIL
 from workflow.models import (
     Assessment,
     ChainHead,
+    Department,
     Evidence,
     IdempotencyRecord,
     Indicator,
@@ -111,7 +114,9 @@ _EAGER = frozenset({"points", "claims", "scores"})
 
 
 @functools.cache
-def _lock_statement(eager: frozenset[str], check_points: bool = False) -> Select[Any]:
+def _lock_statement(
+    eager: frozenset[str], check_points: bool = False, publication: bool = False
+) -> Select[Any]:
     """The locking read for a row's needs, built once (statements are immutable).
 
     The assessment comes with the item, without its routine configuration (a large JSON
@@ -133,7 +138,7 @@ def _lock_statement(eager: frozenset[str], check_points: bool = False) -> Select
             .scalar_subquery()
             .label("check_points")
         )
-    return (
+    stmt = (
         select(Item, *columns)
         .join(Item.assessment)
         .outerjoin(ChainHead, ChainHead.id == 1)
@@ -142,6 +147,9 @@ def _lock_statement(eager: frozenset[str], check_points: bool = False) -> Select
         .with_for_update(of=Item)
         .execution_options(populate_existing=True)
     )
+    if publication:  # the assessment key-share locked in the same statement (itemrow)
+        return stmt.suffix_with(itemrow.HOLD_ASSESSMENT, dialect="postgresql")
+    return stmt
 
 
 @dataclass
@@ -164,20 +172,37 @@ def _locked(session: Session, item_id: int, needs: frozenset[str]) -> _Locked:
         # item's "lock", so writers queue here as PostgreSQL's row lock makes them queue.
         lock_row(session, Item, item_id)
     eager = needs & _EAGER
+    publication = "publication" in needs
     if not eager:  # the item and its assessment only: a Core read (workflow/itemrow.py)
-        locked = itemrow.read_locked(session, item_id)
+        locked = itemrow.read_locked(session, item_id, publication=publication)
         if locked is None:
             raise NotFound("考核事项不存在", code="item_not_found")
         return _Locked(*locked)
     with_checks = "check_points" in needs
     row = (
-        session.execute(_lock_statement(eager, with_checks), {"item_id": item_id}).unique().first()
+        session.execute(_lock_statement(eager, with_checks, publication), {"item_id": item_id})
+        .unique()
+        .first()
     )
     if row is None:
         raise NotFound("考核事项不存在", code="item_not_found")
     item, seq, head_hash = row[:3]
     head = None if seq is None else (seq, head_hash)
     return _Locked(item, head, (row[3] or []) if with_checks else None)
+
+
+def _hold_routine_basis(session: Session, item: Item) -> None:
+    """Share-lock the item's department before its routine suggestions are read.
+
+    A change of the department's routine records that moves a suggestion (a review, a
+    correction, a withdrawal) locks that row first (`routine._watch_scored`): one in flight
+    commits before this score reads the suggestions, and one that starts later waits, then
+    sees this item scored and tells its scorers. Scores of the department's items do not wait
+    for each other.
+    """
+    session.execute(
+        select(Department.id).where(Department.id == item.department_id).with_for_update(read=True)
+    ).all()
 
 
 def readable_item(session: Session, item_id: int, user: User) -> Item:
@@ -366,6 +391,8 @@ def execute(session: Session, command: Command) -> Outcome:
         key_hash = _request_hash(command, payload)
         if _replayed(session, command, key_hash):
             return Outcome(item, replayed=True)
+    if "suggestions" in row.needs and any(p.routine for p in item.scoring_points):
+        _hold_routine_basis(session, item)
     # Results that are final change only after an admin's reopen.
     ensure_not_final(item.assessment)
     if row.versioned and command.version != item.version:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, BinaryIO
@@ -30,12 +30,13 @@ from scoring.routine import (
 )
 from storage.base import ObjectStore
 from storage.ingest import ingest_upload
-from workflow.assessments import assessment_status, ensure_not_final
+from workflow.assessments import assessment_status, ensure_not_final, hold_publication
 from workflow.audit import record_event
 from workflow.calendar import work_calendar
 from workflow.db import lock_key, lock_row, serialise
 from workflow.errors import BadRequest, Conflict, Forbidden, InvalidValue, NotFound
 from workflow.fingerprints import check_seen, fields_of, fingerprint
+from workflow.maintenance import keep_objects
 from workflow.messages import N_, Phrase, Term
 from workflow.models import (
     Assessment,
@@ -69,10 +70,43 @@ ROUTINE_STATUS_LABELS = {
 ROUTINE_STATUSES = frozenset(ROUTINE_STATUS_LABELS)
 
 
-def rules_of(assessment: Assessment) -> RoutineRules:
-    """Return the routine rules held in the assessment's scheme."""
+#: The working-day calendar's `add_working_days(day, n)`.
+AddWorkingDays = Callable[[dt.date, int], dt.date]
+#: The due day of a period the calendar cannot count (its year unknown: no report of it can
+#: be filed, `calendar_unknown_year`): not due within any assessment's life.
+NOT_YET_COUNTABLE = dt.date(9999, 12, 30)
+
+
+def rules_of(
+    assessment: Assessment, add_working_days: AddWorkingDays | None = None
+) -> RoutineRules:
+    """Return the routine rules held in the assessment's scheme; `add_working_days` is the
+    calendar their working-day due rules count with (`due_calendar`)."""
     config = assessment.routine_config or {}
-    return RoutineRules.from_config(config, assessment.timezone, assessment.year)
+    return RoutineRules.from_config(
+        config, assessment.timezone, assessment.year, add_working_days=add_working_days
+    )
+
+
+def due_calendar(session: Session, assessment: Assessment) -> AddWorkingDays | None:
+    """The working-day calendar a suggestion needs to tell which periods are due, when the
+    assessment's rules make some kind due N working days after its period (one query); None
+    (no query) when every period is due at its end, as in 2018.
+
+    A period whose due day falls in a year the calendar does not know is not due yet: no
+    report of it can be filed until that year is entered, so it is not held against anyone.
+    """
+    if not rules_of(assessment).counts_working_days:
+        return None
+    calendar = work_calendar(session)
+
+    def add_working_days(day: dt.date, count: int) -> dt.date:
+        try:
+            return calendar.add_working_days(day, count)
+        except UnknownYear:
+            return NOT_YET_COUNTABLE
+
+    return add_working_days
 
 
 def _department(session: Session, assessment: Assessment, department_id: int) -> Department:
@@ -87,6 +121,15 @@ def reports_closed(assessment: Assessment) -> bool:
     published (公示 and after) and not reopened. They could no longer change a score; the
     office still registers, reviews and corrects records (an appeal may need it)."""
     return assessment.published_at is not None and assessment.reopened_at is None
+
+
+def _ensure_reports_open(assessment: Assessment) -> None:
+    if reports_closed(assessment):
+        raise Conflict(
+            "%(year)s年度考核结果已公示，不再接受该年度的平时考核报送",
+            code="routine_closed",
+            params={"year": assessment.year},
+        )
 
 
 def submit_routine(
@@ -132,12 +175,7 @@ def submit_routine(
             raise Forbidden("参会、督查检查记录由市职转办登记", code="office_kind")
         if stream is None:
             raise InvalidValue("请上传报送材料", code="file_required")
-        if reports_closed(assessment):
-            raise Conflict(
-                "%(year)s年度考核结果已公示，不再接受该年度的平时考核报送",
-                code="routine_closed",
-                params={"year": assessment.year},
-            )
+        _ensure_reports_open(assessment)
     elif is_office:
         if department_id is None:
             raise InvalidValue("请指定部门", code="department_required")
@@ -184,6 +222,11 @@ def submit_routine(
     # Under the lock of this department's kind and period, with the file stored: two posts of
     # one form at once (a double click) make one record.
     _ensure_no_twin(session, dep.id, kind, parsed.label, title, lock=True)
+    if stored is not None and not stored.is_new:  # found stored: no gc deletes it under us
+        keep_objects(session, store, [stored.key])
+    if registered_by == "department":  # again, now the file is stored: a publication since?
+        hold_publication(session, assessment)
+        _ensure_reports_open(assessment)
     record = RoutineRecord(
         assessment_id=assessment.id,
         department_id=dep.id,
@@ -615,7 +658,7 @@ def suggestions_for(
     session: Session, assessment: Assessment, department_id: int, now: dt.datetime
 ) -> dict[str, Suggestion]:
     """Suggested scores of the routine scoring points (9.1, 9.2, 10.1 in 2018)."""
-    rules = rules_of(assessment)
+    rules = rules_of(assessment, due_calendar(session, assessment))
     figures = _figures(session, assessment.id, department_id)
     points = session.execute(
         select(ScoringPoint.code, ScoringPoint.max_points)
@@ -643,7 +686,11 @@ def suggestions_for_points(
     if not any(p.code in rules_of(assessment).suggestions for p in points):
         return {}
     return suggest_points(
-        assessment, points, _figures(session, assessment.id, item.department_id), now
+        assessment,
+        points,
+        _figures(session, assessment.id, item.department_id),
+        now,
+        add_working_days=due_calendar(session, assessment),
     )
 
 
@@ -652,10 +699,13 @@ def suggest_points(
     points: list[ScoringPoint],
     figures: list[RecordFigure],
     now: dt.datetime,
+    *,
+    add_working_days: AddWorkingDays | None = None,
 ) -> dict[str, Decimal]:
     """Suggested scores of the routine points among `points`, from the department's records
-    (`figures`: at least those of the kinds that feed the points); no query."""
-    rules = rules_of(assessment)
+    (`figures`: at least those of the kinds that feed the points); no query.
+    `add_working_days`: the calendar of working-day due rules (`due_calendar`)."""
+    rules = rules_of(assessment, add_working_days)
     out = {}
     for p in points:
         if not p.routine:
@@ -850,14 +900,16 @@ def drift_causes(
     scored_at: dt.datetime,
     now: dt.datetime,
     changed: Iterable[tuple[str, str]] = (),
+    *,
+    add_working_days: AddWorkingDays | None = None,
 ) -> list[PointDrift]:
     """The drift with what moved each point (`PointDrift.causes`), no query: the records
     changed since the score (`changed`: their (kind, period)) of the kinds that feed the
-    point, and each period of a `share_of_periods` point's kind that was still running when
+    point, and each period of a `share_of_periods` point's kind that was not yet due when
     the score's suggestions were computed (`scored_at`, `suggested_at`; not held against the
-    department then), has ended since and falls short of its quota now (`figures`: the
-    department's records now)."""
-    rules = rules_of(assessment)
+    department then), has come due since and falls short of its quota now (`figures`: the
+    department's records now). `add_working_days`: as for `suggest_points`."""
+    rules = rules_of(assessment, add_working_days)
     by_code = {p.code: p for p in points}
     touched = set(changed)
     out = []
@@ -874,7 +926,7 @@ def drift_causes(
                 DriftCause(p.label, kind, "period_ended")
                 for p in rules.counted_periods(kind, now)
                 if p.label in short
-                and scored_at < p.ends_at(rules.tz) <= now
+                and scored_at < rules.due_at(p, kind) <= now
                 and (kind, p.label) not in touched
             )
         out.append(replace(d, causes=tuple(sorted(causes))))
@@ -971,7 +1023,8 @@ def routine_drift(
         else _figures(session, item.assessment_id, item.department_id)
     )
     routine = [p for p in points if p.routine and p.code not in excluded]
-    current = suggest_points(item.assessment, routine, figures, now)
+    calendar = due_calendar(session, item.assessment)
+    current = suggest_points(item.assessment, routine, figures, now, add_working_days=calendar)
     by_id = {p.id: p.code for p in points}
     scores = {
         by_id[s.scoring_point_id]: s.points for s in item.scores if s.scoring_point_id in by_id
@@ -981,7 +1034,9 @@ def routine_drift(
         return None
     changed = records_changed_since(session, item.department_id, event.seq, records or ())
     at = suggested_at(event)
-    drift = drift_causes(item.assessment, drift, routine, figures, at, now, changed)
+    drift = drift_causes(
+        item.assessment, drift, routine, figures, at, now, changed, add_working_days=calendar
+    )
     return RoutineDrift(drift, event.action, event.at, drift_remedy(item, now))
 
 
@@ -1069,7 +1124,8 @@ class ItemDrift:
 
 def item_drifts(session: Session, assessment: Assessment, now: dt.datetime) -> dict[int, ItemDrift]:
     """`drifted_items` with the drift of each (item id → `ItemDrift`): the same five queries
-    at most for the whole assessment, none when no indicator is routine-fed."""
+    at most for the whole assessment (six when a rule counts working days: the calendar),
+    none when no indicator is routine-fed."""
     if not rules_of(assessment).suggestions:
         return {}
     points = list(
@@ -1108,6 +1164,7 @@ def item_drifts(session: Session, assessment: Assessment, now: dt.datetime) -> d
             )
         )
     }
+    calendar = due_calendar(session, assessment)
     figures: dict[int, list[RecordFigure]] = {}
     for dep_id, kind, period, status, is_late, outcome in session.execute(
         select(RoutineRecord.department_id, *FIGURE_COLUMNS).where(
@@ -1122,11 +1179,14 @@ def item_drifts(session: Session, assessment: Assessment, now: dt.datetime) -> d
             if p.indicator_id == indicator_id and (item_id, p.id) not in upheld
         ]  # fmt: skip
         theirs = figures.get(department_id, [])
-        current = suggest_points(assessment, mine, theirs, now)
+        current = suggest_points(assessment, mine, theirs, now, add_working_days=calendar)
         event = events.get(item_id)
         drift = drifted_points(event, current, {})
         if drift and event is not None:
-            drift = drift_causes(assessment, drift, mine, theirs, suggested_at(event), now)
+            drift = drift_causes(
+                assessment, drift, mine, theirs, suggested_at(event), now,
+                add_working_days=calendar,
+            )  # fmt: skip
             out[item_id] = ItemDrift(item_id, event.seq, drift)
     return out
 
@@ -1149,6 +1209,14 @@ def _watch_scored(session: Session, record: RoutineRecord, now: dt.datetime) -> 
     assessment = session.get_one(Assessment, record.assessment_id)
     if record.kind not in _feeding_kinds(assessment):
         return []
+    # The department's scoring takes a share of this lock before it reads the suggestions
+    # (workflow/pipeline.py): a score in flight commits first and is watched here; one that
+    # starts later waits for this change and is given the suggestions it leaves.
+    session.execute(
+        select(Department.id)
+        .where(Department.id == record.department_id)
+        .with_for_update(key_share=True)
+    ).all()
     items = list(
         session.execute(
             select(Item)
@@ -1173,11 +1241,13 @@ def _watch_scored(session: Session, record: RoutineRecord, now: dt.datetime) -> 
         ).scalars()
     )
     figures = _figures(session, record.assessment_id, record.department_id)
+    calendar = due_calendar(session, assessment)
     watched: Watched = []
     for item in items:
         upheld = {c.scoring_point_id for c in item.claims if c.is_upheld}
         mine = [p for p in points if p.indicator_id == item.indicator_id and p.id not in upheld]
-        watched.append((item, mine, suggest_points(assessment, mine, figures, now)))
+        suggested = suggest_points(assessment, mine, figures, now, add_working_days=calendar)
+        watched.append((item, mine, suggested))
     return watched
 
 
@@ -1194,8 +1264,9 @@ def _tell_scorers(
     figures = _figures(session, record.assessment_id, record.department_id)
     from workflow import notify  # notify imports the models routine uses
 
+    calendar = due_calendar(session, watched[0][0].assessment)
     for item, points, before in watched:
-        after = suggest_points(item.assessment, points, figures, now)
+        after = suggest_points(item.assessment, points, figures, now, add_working_days=calendar)
         if after == before:
             continue
         by_id = {p.id: p.code for p in points}
@@ -1206,7 +1277,9 @@ def _tell_scorers(
             continue
         drift = drifted_points(event, after, scores)
         at = suggested_at(event)
-        drift = drift_causes(item.assessment, drift, points, figures, at, now, changed)
+        drift = drift_causes(
+            item.assessment, drift, points, figures, at, now, changed, add_working_days=calendar
+        )
         notify.routine_basis_changed(
             session, item, record, what, drift, drift_remedy(item, now), actor, now
         )

@@ -498,7 +498,7 @@ def _routine_consistency(f: SchemeFile) -> list[str]:
 def parse_scheme(data: Any) -> Scheme:
     """Build a Scheme from parsed YAML, refusing every inconsistency at once, each by place."""
     if not isinstance(data, dict):
-        raise SchemeError("方案文件的顶层必须是映射 (mapping)")
+        raise SchemeError("方案文件的顶层必须是“键: 值”的映射")
     try:
         f = SchemeFile.model_validate(data)
     except ValidationError as exc:

@@ -32,7 +32,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from workflow.audit import record_event
-from workflow.db import lock_key, serialise
+from workflow.db import lock_key, lock_row, serialise
 from workflow.errors import Conflict, Forbidden, InvalidValue, NotFound, SchemeError
 from workflow.fingerprints import check_seen, fingerprint
 from workflow.models import Assessment, StoredScheme, User, utcnow
@@ -88,9 +88,33 @@ def read_yaml(text: str) -> Any:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"第 {mark.line + 1} 行第 {mark.column + 1} 列" if mark else "（顶层）"
-        raise SchemeError.of([f"{where}: 不是有效的 YAML（{exc.problem or exc}）"]) from None
-    except yaml.YAMLError as exc:
-        raise SchemeError(f"不是有效的 YAML：{exc}") from None
+        raise SchemeError.of([f"{where}: 不是有效的 YAML（{yaml_problem(exc.problem)}）"]) from None
+    except yaml.YAMLError:
+        raise SchemeError(f"不是有效的 YAML：{yaml_problem(None)}") from None
+
+
+#: PyYAML's problems (English) in the words of the page, by how they begin; the place is
+#: given beside them. Anything else is a general syntax error at that place.
+YAML_PROBLEMS = (
+    ("could not find expected ':'", "缺少冒号“:”，或上一行的引号、括号未闭合"),
+    ("mapping values are not allowed", "此处不能出现“键: 值”：请检查缩进，值中含冒号时请加引号"),
+    ("found character '\\t'", "含有制表符：请改用空格缩进"),
+    ("did not find expected key", "缩进与上文不一致，此处应为“键: 值”"),
+    ("did not find expected '-'", "列表项缩进与上文不一致"),
+    ("expected <block end>", "缩进与上文不一致"),
+    ("found unexpected end of stream", "文本意外结束：引号或括号未闭合"),
+    ("expected ',' or ']'", "方括号 [ ] 未闭合，或其中缺少逗号"),
+    ("expected ',' or '}'", "花括号 { } 未闭合，或其中缺少逗号"),
+    ("found unknown escape character", "引号内的转义字符（\\）无效"),
+)
+
+
+def yaml_problem(problem: str | None) -> str:
+    """Say a YAML syntax problem in Chinese (PyYAML says it in English)."""
+    for start, words in YAML_PROBLEMS:
+        if problem and problem.startswith(start):
+            return words
+    return "语法错误：请检查此处的缩进、冒号和引号"
 
 
 def check_scheme(data: Any) -> Checked:
@@ -367,8 +391,21 @@ def get_stored_scheme(session: Session, scheme_id: int) -> StoredScheme:
 
 
 def load_scheme(session: Session, scheme_id: int) -> Scheme:
-    """The engine's `Scheme` of a stored scheme, for `install_scheme` (checked again)."""
-    record = get_stored_scheme(session, scheme_id)
+    """The engine's `Scheme` of a stored scheme, for `install_scheme` (checked again).
+
+    For making an assessment from it: the version is locked until the caller's transaction
+    ends and read again under the lock. A save editing it in place (an unused version) that is
+    in flight commits first and the assessment is made from what it wrote; a later save waits,
+    then finds the version used (`use_scheme` froze it) and stores a new version.
+    """
+    lock_row(session, StoredScheme, scheme_id)
+    record = session.execute(
+        select(StoredScheme)
+        .where(StoredScheme.id == scheme_id)
+        .execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+    if record is None:
+        raise NotFound("考核方案不存在", code="scheme_not_found")
     try:
         return parse_scheme(record.parsed)
     except SchemeError as exc:  # pragma: no cover - stored only after the same checks

@@ -316,6 +316,9 @@ def create_assessment(
         )
     code = scheme.code
     serialise(session, _CREATE_LOCK)  # two admins creating the same year at once queue here
+    # The units are read as unit changes leave them: a merge, split, rename or dissolution in
+    # flight commits first (an ended unit is then refused), a later one waits for the year.
+    serialise(session, UNIT_NAMES_LOCK)
     existing = session.execute(
         select(Assessment.title).where((Assessment.year == year) | (Assessment.code == code))
     ).first()

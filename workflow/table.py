@@ -44,6 +44,7 @@ FACTS = frozenset(
         "suggestions",
         "lateness",
         "check_points",
+        "publication",
     }
 )
 
@@ -144,6 +145,7 @@ ROWS: tuple[Transition, ...] = (
         ("is_department_member", "is_first_appeal", "is_within_appeal_window", "has_reason"),
         "申诉",
         effects=(effects.open_appeal,),
+        needs=frozenset({"publication"}),
     ),
     Transition(
         "rescore",
@@ -160,7 +162,7 @@ ROWS: tuple[Transition, ...] = (
         "复核改分",
         payload=ScorePayload,
         effects=(effects.write_scores,),
-        needs=frozenset({"points", "claims", "scores", "suggestions"}),
+        needs=frozenset({"points", "claims", "scores", "suggestions", "publication"}),
     ),
     Transition(
         "reject_appeal",

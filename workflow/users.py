@@ -14,7 +14,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from workflow.audit import record_event
-from workflow.db import lock_key, serialise
+from workflow.db import lock_key, lock_row, serialise
 from workflow.errors import Conflict, Forbidden, InvalidValue, NotAuthenticated, NotFound
 from workflow.fingerprints import check_row_seen, fields_of, fingerprint
 from workflow.models import ApiToken, Department, Unit, User, utcnow
@@ -147,6 +147,20 @@ def _unit_id(unit: Unit | None, department: Department | None) -> int | None:
     return None
 
 
+#: The lock every unit change takes (`workflow.units.UNIT_NAMES_LOCK`): a merge, split or
+#: dissolution in flight commits before a user is put into the unit, or waits for it.
+_UNIT_CHANGES_LOCK = lock_key("unit-names")
+
+
+def _ensure_unit_in_use(session: Session, unit_id: int) -> None:
+    """Refuse (422 `unit_ended`) to put a user into a unit merged, split or dissolved: they
+    would belong to no department of any year to come."""
+    serialise(session, _UNIT_CHANGES_LOCK)
+    status = session.scalar(select(Unit.status).where(Unit.id == unit_id))
+    if status is not None and status != "active":
+        raise InvalidValue("该单位已合并、拆分或撤销，请改选现单位", code="unit_ended")
+
+
 def set_password(
     session: Session, user: User, password: str, *, actor: User | None, must_change: bool = False
 ) -> None:
@@ -227,6 +241,8 @@ def set_roles(
         unit_id = user.unit_id
     if Role.DEPARTMENT.value in role_values and unit_id is None:
         raise InvalidValue("部门填报员必须指定所属部门", code="department_required")
+    if unit_id is not None and unit_id != user.unit_id:
+        _ensure_unit_in_use(session, unit_id)
     if Role.ADMIN.value in user.roles and Role.ADMIN.value not in role_values:
         _keep_an_admin(session, user)
     before = {"roles": list(user.roles), "unit_id": user.unit_id}
@@ -300,7 +316,14 @@ def verifier_fingerprint(stored: str | None) -> str | None:
 def issue_token(
     session: Session, user: User, *, name: str = "", days: int = TOKEN_DAYS
 ) -> tuple[str, ApiToken]:
-    """Create a bearer token; return the plain token (shown once) and its row."""
+    """Create a bearer token; return the plain token (shown once) and its row.
+
+    The user's row is locked and read again first: a disabling in flight (which revokes every
+    token of the user) commits before, and this is refused; one that comes later waits, and
+    then revokes this token too. No token made at that moment outlives the disabling.
+    """
+    lock_row(session, User, user.id)
+    session.refresh(user, attribute_names=("is_active", "must_change_password"))
     if not user.is_active:
         raise NotAuthenticated("用户已停用", code="user_disabled")
     if user.must_change_password:

@@ -232,6 +232,48 @@ def test_admin_writes_the_calendar_through_the_api(
     assert no_reason.status_code == 422 and error_code(no_reason) == "reason_required"
 
 
+def test_overrides_carry_seen_against_lost_updates(
+    client: FlaskClient, session: Session, cast: Cast
+) -> None:
+    """A script that read the overrides, then another admin changed the day: replacing or
+    removing with what it read is a 409, nothing written or audited; a new day is added."""
+    admin = cast.headers("admin")
+    url = f"{BASE}/calendar/overrides"
+    first = client.post(
+        url, json={"day": "2018-10-08", "is_workday": False, "reason": "本地放假"}, headers=admin
+    ).get_json()
+    listed = client.get(url, headers=admin).get_json()
+    read_list, read_row = listed["seen"], listed["overrides"][0]["seen"]
+    assert len(read_list) == 64 and read_row == first["seen"]
+    # Another admin changes that day's entry meanwhile.
+    changed = client.post(
+        url, json={"day": "2018-10-08", "is_workday": True, "reason": "改为上班"}, headers=admin
+    ).get_json()
+    assert changed["id"] == first["id"] and changed["seen"] != read_row
+    events = client.get(f"{BASE}/audit/events?limit=500", headers=admin).get_json()["events"]
+    stale = client.post(
+        url,
+        json={"day": "2018-10-08", "is_workday": False, "reason": "本地放假", "seen": read_list},
+        headers=admin,
+    )
+    assert stale.status_code == 409 and error_code(stale) == "changed_since_opened"
+    gone = client.delete(f"{url}/{first['id']}?seen={read_row}", headers=admin)
+    assert gone.status_code == 409 and error_code(gone) == "changed_since_opened"
+    after = client.get(url, headers=admin).get_json()
+    assert [(o["day"], o["is_workday"]) for o in after["overrides"]] == [("2018-10-08", True)]
+    again = client.get(f"{BASE}/audit/events?limit=500", headers=admin).get_json()["events"]
+    assert len(again) == len(events)
+    # A day without an entry is added whatever changed since; the current `seen` works.
+    new_day = client.post(
+        url,
+        json={"day": "2018-10-09", "is_workday": False, "reason": "本地放假", "seen": read_list},
+        headers=admin,
+    )
+    assert new_day.status_code == 201
+    current = after["overrides"][0]["seen"]
+    assert client.delete(f"{url}/{first['id']}?seen={current}", headers=admin).status_code == 204
+
+
 @pytest.mark.parametrize(
     ("stage", "count"), [("verify", 1001), ("verify", -1), ("verify", 0), ("score", 100_000)]
 )

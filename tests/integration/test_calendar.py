@@ -6,6 +6,7 @@ import dataclasses
 import datetime as dt
 import io
 from collections.abc import Callable
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -13,7 +14,15 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from storage.local import LocalStore
-from tests.factories import _RAW_2018, World, add_evidence, at_once, make_world, mini_scheme
+from tests.factories import (
+    _RAW_2018,
+    World,
+    add_evidence,
+    at_once,
+    make_world,
+    mini_scheme,
+    moved_to_year,
+)
 from workflow import actions
 from workflow.audit import payload_of, verify_chain
 from workflow.calendar import (
@@ -36,7 +45,7 @@ from workflow.errors import (
     SchemeError,
 )
 from workflow.models import Assessment, AuditEvent, CalendarOverride, Item, StageDeadline, User
-from workflow.routine import submit_routine
+from workflow.routine import review_routine, routine_overview, submit_routine
 from workflow.scheme import Scheme, parse_scheme
 from workflow.workdays import package_years
 
@@ -286,6 +295,70 @@ def test_routine_due_on_the_nth_working_day_after_the_period(
         max_size=1 << 20, now=shanghai(2018, 10, 2, 9, 0),
     )  # fmt: skip
     assert case.is_late and case.due_at == shanghai(2018, 10, 1, 0, 0)
+
+
+def test_a_month_not_yet_due_is_not_held_against_the_department(
+    session: Session, store: LocalStore
+) -> None:
+    """Reports due by the 5th working day after the month: scored on 10 October, a department
+    with one September report is still on time for the second. The suggestion (and the
+    scorer's duty to explain a deviation from it) does not count September as missed until
+    it is due: 8.00, not 8 × 1/2 = 4.00."""
+    base = mini_scheme(("1", "9"))
+    routine = {**base.routine, "quotas": {**base.routine["quotas"]}}
+    routine["quotas"]["monthly_info"] = {"period": "month", "minimum": 2, "due_working_days": 5}
+    w = make_world(session, dataclasses.replace(base, routine=routine))
+    for period, at, title in (
+        ("2018-08", shanghai(2018, 8, 20, 9, 0), "八月一"),
+        ("2018-08", shanghai(2018, 8, 21, 9, 0), "八月二"),
+        ("2018-09", shanghai(2018, 9, 20, 9, 0), "九月一"),
+    ):
+        record = submit_routine(
+            session, store, w.assessment, w.member_a, kind="monthly_info", period=period,
+            title=title, stream=io.BytesIO(demo_pdf(title)), filename="信息.pdf",
+            max_size=1 << 20, now=at,
+        )  # fmt: skip
+        review_routine(session, record.id, w.reviewer, "accepted", now=at)
+    session.commit()
+    october_10 = shanghai(2018, 10, 10, 10, 0)
+    overview = routine_overview(session, w.assessment, w.dep_a.id, w.admin, october_10)
+    assert overview.suggestions["9.1"].points == Decimal("8.00")
+    assert overview.suggestions["9.1"].breakdown["running"] == ["2018-09", "2018-10"]
+    after_due = routine_overview(session, w.assessment, w.dep_a.id, w.admin,
+                                 shanghai(2018, 10, 13, 9, 0))  # fmt: skip
+    assert after_due.suggestions["9.1"].points == Decimal("4.00")
+    # The engine's score guard reads the same suggestion: full marks need no reason on 10 October.
+    item = w.item(session, w.dep_a, "9")
+    add_evidence(session, store, item, w.member_a)
+    actions.submit_item(session, item.id, w.member_a, item.version)
+    actions.review_item(session, item.id, w.reviewer, item.version)
+    actions.verify_item(session, item.id, w.verifier, item.version)
+    request = actions.TransitionRequest(
+        "score", item.version, scores={"9.1": 8, "9.2": 0},
+        deductions={"9.2": "第三季度未报送案例"},
+    )  # fmt: skip
+    actions.transition_item(session, item.id, w.scorer, request, now=october_10)
+    event = session.execute(
+        select(AuditEvent).where(AuditEvent.item_id == item.id, AuditEvent.action == "score")
+    ).scalar_one()
+    assert payload_of(event)["suggested"]["9.1"] == "8.00"
+
+
+def test_a_month_whose_due_day_the_calendar_cannot_count_is_not_due(
+    session: Session,
+) -> None:
+    """December of the package's last year, due 5 working days later, in a year nobody
+    entered: no December report can be filed (calendar_unknown_year), so December is not
+    held against the department; the suggestion neither guesses its due day nor fails."""
+    year = package_years()[1]
+    data = moved_to_year(_RAW_2018, year)
+    data["code"] = f"unknown-due-{year}"
+    data["routine"]["due_working_days"] = 5
+    w = make_world(session, parse_scheme(data))
+    later = shanghai(year + 1, 3, 1, 9, 0)
+    overview = routine_overview(session, w.assessment, w.dep_a.id, w.admin, later)
+    assert overview.suggestions["9.1"].breakdown["running"] == [f"{year}-12"]
+    assert overview.suggestions["9.1"].breakdown["periods"] == 4  # August to November
 
 
 def test_scheme_loader_checks_the_new_fields(scheme_2018: Scheme) -> None:

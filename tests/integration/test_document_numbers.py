@@ -157,3 +157,8 @@ def test_the_cc_is_unit_names_separated_by_commas(session: Session, world: World
     assert a.notice_cc == "市政府办公室，市纪委监委，各乡镇、街道"
     set_result_settings(session, a, actor=world.admin, cc="")
     assert a.notice_cc is None
+    # One office twice (typed again, or once with 。) would be printed twice: refused, named.
+    with pytest.raises(InvalidValue) as twice:
+        set_result_settings(session, a, actor=world.admin, cc="市委办,市政府办，市委办。")
+    assert twice.value.code == "bad_cc" and "抄送单位“市委办”写了两次" in twice.value.message
+    assert a.notice_cc is None

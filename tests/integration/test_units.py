@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 import yaml
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tests.factories import World, moved_to_year
@@ -250,6 +250,26 @@ def test_saving_a_merged_units_user_with_the_department_they_lead_to_keeps_their
     set_roles(session, w.member_a, ["department"], department=other, actor=w.admin)
     session.commit()
     assert w.member_a.unit_id == other.unit_id  # a deliberate move still moves them
+
+
+def test_a_user_is_not_put_into_an_ended_unit(session: Session, world: World) -> None:
+    """Found by the race review: the user page could move someone into a unit merged away
+    (through a department of an earlier year), a unit no year to come has a department of."""
+    w = world
+    a_unit, b_unit = w.dep_a.unit, w.dep_b.unit
+    change(session, w, "merge", [a_unit.id, b_unit.id], [{"name": "合并局"}])
+    session.commit()
+    events = session.scalar(select(func.count()).select_from(AuditEvent))
+    with pytest.raises(InvalidValue) as refused:
+        set_roles(session, w.member_a, ["department"], department=w.dep_b, actor=w.admin)
+    assert refused.value.code == "unit_ended"
+    session.rollback()
+    assert w.member_a.unit_id == a_unit.id
+    assert session.scalar(select(func.count()).select_from(AuditEvent)) == events
+    # Their own unit, though ended, stays theirs when only their roles change.
+    set_roles(session, w.member_a, ["department", "reviewer"], department=w.dep_a, actor=w.admin)
+    session.commit()
+    assert w.member_a.unit_id == a_unit.id and w.member_a.roles == ["department", "reviewer"]
 
 
 @pytest.mark.parametrize(

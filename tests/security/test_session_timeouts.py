@@ -9,7 +9,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.factories import World
-from tests.web.conftest import PASSWORD, text
+from tests.web.conftest import PASSWORD, csrf_token, text
 
 
 def _age_session(client: FlaskClient, **seconds_ago: float) -> None:
@@ -75,3 +75,41 @@ def test_session_cookie_without_sign_in_time_is_not_accepted(
         sess.pop("signed_in_at")
         sess.pop("last_seen_at")
     assert client.get("/portal/").status_code == 302
+
+
+def test_a_page_at_work_keeps_its_session_alive(login: Callable[[str], FlaskClient]) -> None:
+    """js/session.js posts /session/alive while its user types: the idle clock starts again."""
+    client = login("member_a")
+    page = text(client.get("/portal/"))
+    assert 'id="session-keeper"' in page and 'data-idle-seconds="1800.0"' in page
+    assert 'data-alive-url="/session/alive"' in page and "js/session.js" in page
+    _age_session(client, last_seen_at=29 * 60)
+    alive = client.post("/session/alive")
+    assert alive.status_code == 204 and alive.headers["Cache-Control"] == "no-store"
+    with client.session_transaction() as sess:
+        assert time.time() - sess["last_seen_at"] < 60
+    token = client.get("/session/token")
+    assert token.status_code == 200 and token.headers["Cache-Control"] == "no-store"
+    assert len(token.get_json()["csrf_token"]) > 20
+    _age_session(client, last_seen_at=31 * 60)  # too late: the session ends as on any page
+    gone = client.post("/session/alive")
+    assert gone.status_code == 302 and "/login" in gone.location
+    assert client.get("/session/token").status_code == 302
+
+
+def test_the_session_keeper_is_only_on_signed_in_pages(app: Flask) -> None:
+    assert 'id="session-keeper"' not in text(app.test_client().get("/login"))
+    assert app.test_client().post("/session/alive").status_code == 302
+
+
+def test_keep_alive_needs_the_csrf_header(make_app: Callable[..., Flask], world: World) -> None:
+    client = make_app(WTF_CSRF_ENABLED=True).test_client()
+    login_page = text(client.get("/login"))
+    signed_in = client.post(
+        "/login",
+        data={"username": "member_a", "password": PASSWORD, "csrf_token": csrf_token(login_page)},
+    )
+    assert signed_in.status_code == 302
+    assert client.post("/session/alive").status_code == 400
+    token = client.get("/session/token").get_json()["csrf_token"]
+    assert client.post("/session/alive", headers={"X-CSRFToken": token}).status_code == 204

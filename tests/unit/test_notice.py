@@ -519,3 +519,104 @@ def test_make_base_docx_writes_an_a4_base(tmp_path: Path) -> None:
     assert "PAGE" in section.footer._element.xml
     with zipfile.ZipFile(target) as package:
         assert "docProps/thumbnail.jpeg" not in package.namelist()
+
+
+def _overlapping_words(pdf: Path) -> list[tuple[int, str, str]]:
+    """Words printed over each other, per page (page number, word, word), from pdftotext."""
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext (poppler-utils) is not installed")
+    out = subprocess.run(
+        ["pdftotext", "-bbox", str(pdf), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    found = []
+    box = r'xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">([^<]*)<'
+    for number, page in enumerate(out.split("<page ")[1:], 1):
+        words = [(*map(float, m[:4]), m[4]) for m in re.findall(box, page)]
+        for n, (x0, y0, x1, y1, word) in enumerate(words):
+            for a0, b0, a1, b1, other in words[n + 1 :]:
+                if x0 < a1 - 0.5 and a0 < x1 - 0.5 and y0 < b1 - 0.5 and b0 < y1 - 0.5:
+                    found.append((number, word, other))
+    return found
+
+
+def test_table_rows_never_break_across_pages() -> None:
+    """Every row stays whole on a page; a category's rows stay together, the last with 合计."""
+    document = reopen(render_notice(make_notice()))
+    rows = document.tables[0]._tbl.findall(qn("w:tr"))
+    assert all(tr.find(qn("w:trPr")).find(qn("w:cantSplit")) is not None for tr in rows)
+
+    def kept(tr: object) -> bool:
+        return all(p.find(qn("w:keepNext")) is not None for p in tr.iter(qn("w:pPr")))  # type: ignore[attr-defined]
+
+    texts = [[c.text for c in row.cells] for row in document.tables[0].rows]
+    # 2018's category 2 (行政审批制度改革) has indicators 3, 4 and 5: rows 3.1, 4.1, 4.2, 5.1.
+    category_2 = [n for n, row in enumerate(texts) if row[0].startswith("2.行政审批")]
+    assert [texts[n][2][:3] for n in category_2] == ["3.1", "4.1", "4.2", "5.1"]
+    assert [kept(rows[n]) for n in category_2] == [True, True, True, False]
+    assert kept(rows[-2]) and not kept(rows[-1])  # the last point with 合计; 合计 alone
+    summary = reopen(render_summary(make_summary()))._body._body.findall(f".//{qn('w:tr')}")
+    assert all(tr.find(qn("w:trPr")).find(qn("w:cantSplit")) is not None for tr in summary)
+
+
+def _with_seed_indicator_4(data: NoticeData) -> NoticeData:
+    """The notice with indicator 4 as the seed words it (a merged cell of four lines)."""
+    categories = list(data.categories)
+    category = categories[1]
+    indicators = list(category.indicators)
+    four = indicators[1]
+    points = (
+        replace(four.points[0], title="权力清单和责任清单修订情况"),
+        replace(four.points[1], title="网上公布、动态管理情况"),
+    )
+    indicators[1] = replace(four, title="权力清单和责任清单修订情况，网上公布、动态管理情况",
+                            points=points)  # fmt: skip
+    categories[1] = replace(category, indicators=tuple(indicators))
+    return replace(data, categories=tuple(categories))
+
+
+@pytest.mark.parametrize("reason_repeat", [0, 3, 12])
+def test_no_table_text_is_printed_over_other_text(tmp_path: Path, reason_repeat: int) -> None:
+    """A row split at the page's foot made LibreOffice print the rest of a merged cell over
+    the next page's first row (the PDF rendition the office prints): with the seed's words,
+    page 1 ended inside row 4.2 and 「情况」 stood on 「5.优化服务流程」."""
+    assert office_binary() is not None, "LibreOffice (soffice) is needed: apt-get install it"
+    deductions = {"1.1": (D(3), "材料不全" * reason_repeat)} if reason_repeat else None
+    data = _with_seed_indicator_4(make_notice(deductions=deductions))
+    pdf = tmp_path / "notice.pdf"
+    pdf.write_bytes(docx_to_pdf(render_notice(data)))
+    assert _overlapping_words(pdf) == []
+
+
+def _pages_text(pdf: Path) -> list[str]:
+    out = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True)
+    return [page for page in out.stdout.split("\f") if page.strip()]
+
+
+@pytest.mark.parametrize("count", [26, 40])
+def test_summary_signature_never_stands_on_a_page_without_text(tmp_path: Path, count: int) -> None:
+    """GB/T 9704 §7.3.5.1: the seal shares its page with text. LibreOffice printed the 26-row
+    summary's signature alone on page 3 (it does not keep a table's last row with what
+    follows); the note on the scale now goes with it."""
+    assert office_binary() is not None, "LibreOffice (soffice) is needed: apt-get install it"
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext (poppler-utils) is not installed")
+    data = replace(make_summary(count), verification_code="7QF2-MX9Z-P4TW-8RCK")
+    pdf = tmp_path / "summary.pdf"
+    pdf.write_bytes(docx_to_pdf(render_summary(data)))
+    pages = _pages_text(pdf)
+    # The page of the 成文日期 under the signature (a line of its own; the 版记's has 印发).
+    signed = [
+        n for n, page in enumerate(pages)
+        if any(line.replace(" ", "") == "2019年1月15日" for line in page.splitlines())
+    ]  # fmt: skip
+    assert len(signed) == 1
+    page = pages[signed[0]]
+    assert "注：折合分＝总分÷100×2" in page.replace("\n", "")
+    assert page.index("注：") < page.index(ISSUER + "\n")
+
+
+def test_summary_note_names_the_scale() -> None:
+    document = reopen(render_summary(replace(make_summary(3), converted_max=D(5))))
+    note = next(p for p in document.paragraphs if p.text.startswith("注："))
+    assert note.text == ("注：折合分＝总分÷100×5，四舍五入保留两位小数；总分相同，名次并列。")
+    assert note._p.pPr.find(qn("w:keepNext")) is not None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -255,3 +256,83 @@ def test_a_drift_names_the_record_kinds_and_periods_that_moved_it() -> None:
     # Scored after December ended: its end moved nothing.
     (later,) = drift_causes(assessment, drift, [point], met, utc(2019, 1, 5), END)
     assert later.causes == () and later.causes_phrase is None
+
+
+#: The 2018 quotas with monthly reports due by the 5th working day after their month.
+DUE_IN_WORKING_DAYS = {
+    "monthly_info": {"period": "month", "minimum": 2, "due_working_days": 5},
+    "quarterly_case": {"period": "quarter", "minimum": 1},
+}
+
+
+def _due_in_working_days(
+    add_working_days: Callable[[dt.date, int], dt.date] | None = None,
+) -> RoutineRules:
+    """The 2018 rules with monthly reports due by the 5th working day after their month."""
+    return RoutineRules.from_config(
+        {**CONFIG, "quotas": DUE_IN_WORKING_DAYS}, "Asia/Shanghai",
+        add_working_days=add_working_days,
+    )  # fmt: skip
+
+
+def test_a_period_not_yet_due_is_not_held_against_the_department() -> None:
+    """Reports due by the 5th working day after the month (September 2018: Friday 12 October,
+    1–7 October off): on 10 October a department with one September report is still on
+    time for the second, so September is not "not met" yet (8.00, not 8 × 1/2 = 4.00); from
+    13 October it is."""
+    from workflow.workdays import WorkCalendar
+
+    rules = _due_in_working_days(WorkCalendar().add_working_days)
+    records = [
+        RecordFigure("monthly_info", "2018-08", "accepted", False),
+        RecordFigure("monthly_info", "2018-08", "accepted", False),
+        RecordFigure("monthly_info", "2018-09", "accepted", False),
+    ]
+    s = suggest(rules, "9.1", Decimal(8), records, utc(2018, 10, 10, 2))
+    assert s is not None and s.points == Decimal("8.00")
+    assert (s.breakdown["periods"], s.breakdown["running"]) == (1, ["2018-09", "2018-10"])
+    # 12 October 23:59 in Shanghai: still due; 13 October 00:01: September counts, unmet.
+    s = suggest(rules, "9.1", Decimal(8), records, utc(2018, 10, 12, 15, 59))
+    assert s is not None and s.points == Decimal("8.00")
+    s = suggest(rules, "9.1", Decimal(8), records, utc(2018, 10, 12, 16, 1))
+    assert s is not None and s.points == Decimal("4.00")
+    assert (s.breakdown["periods"], s.breakdown["running"]) == (2, ["2018-10"])
+    # The second September report, on time on 12 October: September is met.
+    done = [*records, RecordFigure("monthly_info", "2018-09", "accepted", False)]
+    s = suggest(rules, "9.1", Decimal(8), done, utc(2018, 10, 12, 16, 1))
+    assert s is not None and s.points == Decimal("8.00")
+    # Quarterly cases keep the 2018 rule: due when the quarter ends.
+    s = suggest(rules, "9.2", Decimal(7), [], utc(2018, 10, 10, 2))
+    assert s is not None and s.points == Decimal("0.00") and s.breakdown["running"] == ["2018-Q4"]
+
+
+def test_a_working_day_due_rule_without_a_calendar_is_refused_not_guessed() -> None:
+    """Counting such a rule from the period's end would hold a period against a department
+    that is still on time: without the calendar the suggestion is refused, not guessed."""
+    with pytest.raises(ValueError, match="working-day calendar"):
+        suggest(_due_in_working_days(), "9.1", Decimal(8), [], utc(2018, 10, 10))
+
+
+def test_a_drift_names_a_period_once_it_is_due() -> None:
+    """Scored on 10 October (September not yet due), a September short of its quota moves the
+    suggestion once it is due (13 October), not when the month ended."""
+    from workflow.models import Assessment, ScoringPoint
+    from workflow.routine import DriftCause, PointDrift, drift_causes
+    from workflow.workdays import WorkCalendar
+
+    assessment = Assessment(
+        routine_config={**CONFIG, "quotas": DUE_IN_WORKING_DAYS},
+        timezone="Asia/Shanghai",
+        year=2018,
+    )
+    point = ScoringPoint(code="9.1", routine="monthly_info", max_points=Decimal(8))
+    drift = [PointDrift("9.1", Decimal("8.00"), Decimal("4.00"), Decimal("8.00"))]
+    short = [RecordFigure("monthly_info", "2018-08", "accepted", False)] * 2 + [
+        RecordFigure("monthly_info", "2018-09", "accepted", False)
+    ]
+    calendar = WorkCalendar().add_working_days
+    (moved,) = drift_causes(
+        assessment, drift, [point], short, utc(2018, 10, 2), utc(2018, 10, 14),
+        add_working_days=calendar,
+    )  # fmt: skip
+    assert moved.causes == (DriftCause("2018-09", "monthly_info", "period_ended"),)

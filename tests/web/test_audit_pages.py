@@ -50,6 +50,28 @@ def test_event_log_filters_and_escapes(
     assert 'href="/audit/?item=' in text(auditor.get(f"/review/items/{item_id}"))
 
 
+def test_a_filter_that_cannot_be_read_is_named_not_dropped_silently(
+    app: Flask, session: Session, world: World, store: LocalStore, login: Login
+) -> None:
+    """事项编号 typed as 12号 (or a date by hand) was dropped without a word: the log and its
+    exports showed every event while the auditor took them for one item's. The page now says
+    which filter it left out, and that a period ending before it starts matches nothing."""
+    item_id = _story(session, store, world)
+    auditor = login("auditor")
+    page = text(auditor.get(f"/audit/?item={item_id}号"))
+    assert f"事项编号“{item_id}号”不是有效的编号（只填数字），未按事项筛选" in page
+    assert 'role="alert">事项编号' in page
+    spaced = text(auditor.get(f"/audit/?item=%20{item_id}%20"))  # pasted with spaces: read
+    assert "未按事项筛选" not in spaced and f'name="item" value="{item_id}"' in spaced
+    assert "日期“2026-13-01”无效" in text(auditor.get("/audit/?from=2026-13-01"))
+    backwards = text(auditor.get("/audit/?from=2018-10-02&to=2018-10-01"))
+    assert "开始日期晚于结束日期" in backwards and "没有符合条件的记录" in backwards
+    assert "未按" not in text(auditor.get(f"/audit/?item={item_id}&from=2018-01-01"))
+    auditor.set_cookie("lang", "en")
+    english = text(auditor.get("/audit/?item=abc"))
+    assert "Item number “abc” is not a number (digits only): not filtered by item" in english
+
+
 def test_exports_csv_with_bom_and_json_lines(
     app: Flask, session: Session, world: World, store: LocalStore, login: Login
 ) -> None:

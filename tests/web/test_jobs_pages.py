@@ -51,6 +51,8 @@ def test_start_follow_and_download_an_export(app: Flask, login: Login) -> None:
     assert f"/jobs/{job_id}/download" in html
     download = admin.get(f"/jobs/{job_id}/download")
     assert download.status_code == 200 and download.data[:2] == b"PK"
+    # The file's size for people (it said 「645084 字节」).
+    assert re.search(r'<span class="muted">\d+\.\d KB</span>', html) and "字节" not in html
     listing = text(admin.get("/jobs"))
     assert "导出表格：进度总览" in listing and "http-equiv" not in listing
 

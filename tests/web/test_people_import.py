@@ -197,3 +197,45 @@ def test_a_username_differing_only_in_case_is_taken(world: World, session: Sessi
         assert exc.code == "username_taken" and "member_a" in exc.message
     else:
         raise AssertionError("Member_A was created beside member_a")
+
+
+def test_row_errors_say_what_to_write_and_read_in_english(
+    world: World, session: Session, login: Login
+) -> None:
+    """A refused row says what would do: the roles a cell may name, the units a merged one
+    became. The checks are the page's own words, so the English page has them in English (they
+    were Chinese f-strings whatever the language)."""
+    import datetime as dt
+
+    from workflow.units import apply_change
+
+    a, b = world.dep_a.unit_id, world.dep_b.unit_id
+    names = (world.dep_a.name, world.dep_b.name)
+    apply_change(
+        session, kind="merge", effective_on=dt.date(2019, 3, 2), document_no="蛟市机编〔2019〕2号",
+        reason="机构改革", from_ids=[a, b], to=[{"name": "合并局"}], actor=world.admin,
+    )  # fmt: skip
+    session.commit()
+    upload = [
+        ["qian.qi", "钱七", "局长", names[1]],  # no such role; a merged unit
+        ["wang.wu", "王五", "", "合并局"],  # no role at all
+        ["坏 名字", "周九", "初审员", ""],
+    ]
+    admin = login("admin")
+    body = text(admin.post("/admin/users/import/", data={"file": (xlsx(upload), "名单.xlsx")}))
+    assert "未知的角色：局长（可填：部门填报员、初审员、核实员、评分员、审计员、管理员" in body
+    assert f"单位“{names[1]}”已合并或拆分，请填写现单位：合并局" in body
+    assert "缺少角色（可填：部门填报员" in body
+    admin.post("/language", data={"lang": "en"})
+    page = admin.post("/admin/users/import/", data={"file": (xlsx(upload), "名单.xlsx")})
+    checks = re.findall(r'<span class="overdue">(.*?)</span>', page.get_data(as_text=True), re.S)
+    assert len(checks) == 3, checks
+    english = [html.unescape(c) for c in checks]
+    assert english[0].startswith("Unknown role: 局长 (use one of: department, reviewer")
+    assert f"Unit “{names[1]}” was merged or split; enter the unit in use now: 合并局" in english[0]
+    assert english[1].startswith("Role missing (use one of: department")
+    assert english[2].startswith("User name “坏 名字” may only contain letters")
+    # Only the data typed in the file stays Chinese.
+    for check, data in zip(english, ("局长" + names[1] + "合并局", "", "坏名字"), strict=True):
+        cjk = {ch for ch in check if "\u3000" <= ch <= "\u9fff" or "\uff00" <= ch <= "\uffef"}
+        assert cjk <= set(data), (check, cjk)

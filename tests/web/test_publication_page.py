@@ -45,6 +45,8 @@ def test_results_only_while_publication_runs(
     assert response.status_code == 200
     page = text(response)
     assert "考核结果公示" in page and "名次" in page and "如何申诉" in page
+    # Maxima read as the notices print them (it said 满分 100.00 分，折合 2.00 分).
+    assert "满分 100 分，折合 2 分。" in page and "100.00 分" not in page
     assert world.dep_b.name in page and world.dep_a.name in page
     local_close = closes.astimezone(dt.timezone(dt.timedelta(hours=8))).strftime("%Y-%m-%d %H:%M")
     assert local_close in page and "申诉截止时间" in page

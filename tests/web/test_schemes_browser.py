@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from tests.factories import World
 from tests.scheme_docx import build_docx
-from tests.web.browser import chromium, needs_chromium, screenshots, watch
+from tests.web.browser import chromium, needs_chromium, screenshots, sign_in, watch
 from tests.web.conftest import PASSWORD
 from workflow.models import StoredScheme
 from workflow.schemes import import_shipped
@@ -61,3 +61,28 @@ def test_sums_as_one_types_then_saved_as_next_year(
         select(StoredScheme).where(StoredScheme.code == "jiaohe-2019")
     ).scalar_one()
     assert saved.year == 2019 and saved.parsed["document_no"] == "蛟市职转办〔2019〕1号"
+
+
+def test_scheme_form_does_not_scroll_sideways_on_a_phone(
+    base_url: str, session: Session, world: World, tmp_path: Path
+) -> None:
+    """At 390 px the editor's category box took the width of its indicator table (a fieldset
+    is as wide as its content by default): the page scrolled sideways to 889 px. The table
+    now scrolls inside the box; the page stays the phone's width, at 1366 px too."""
+    real = import_shipped(session)[0].record
+    session.commit()
+    shots = screenshots(tmp_path)
+    problems: list[str] = []
+    with chromium() as browser:
+        for width in (390, 1366):
+            page = browser.new_page(viewport={"width": width, "height": 900}, locale="zh-CN")
+            watch(page, problems)
+            sign_in(page, base_url, "admin")
+            page.goto(f"{base_url}/admin/schemes/{real.id}/edit")
+            assert page.locator('output[data-sum-for="c1.i1"]').inner_text() == "合计 5 = 5 相符"
+            assert page.evaluate("document.documentElement.scrollWidth") == width
+            box = page.locator("fieldset.scheme-category").first.bounding_box()
+            assert box is not None and box["x"] + box["width"] <= width, (width, box)
+            page.screenshot(path=str(shots / f"scheme-form-{width}.png"), full_page=True)
+            page.close()
+    assert problems == []

@@ -71,6 +71,32 @@ def test_an_upload_with_a_bad_sum_names_the_place_and_line_and_saves_nothing(
     assert fixed.status_code == 303 and stored(session) == 1
 
 
+def test_a_yaml_syntax_error_is_named_in_chinese(
+    login: Callable[[str], FlaskClient], session: Session
+) -> None:
+    """PyYAML says what is wrong in English (could not find expected ':'); the Chinese page
+    said it so too. Each common problem is now in Chinese, anything else a general one, both
+    at the place PyYAML gives."""
+    admin = login("admin")
+    lines = TEXT_2018.splitlines()
+    cases = {
+        "\n".join([*lines[:9], "issuer", "  - : : ["]): ("第 11 行第 5 列", "缺少冒号"),
+        "code: x\ntitle: a: b\n": ("第 2 行第 9 列", "值中含冒号时请加引号"),
+        "code: x\n\ttitle: y\n": ("第 2 行第 1 列", "含有制表符：请改用空格缩进"),
+        "code: [x, y\n": ("第 2 行第 1 列", "方括号 [ ] 未闭合"),
+        "- a\n- b\n": ("整个方案", "顶层必须是“键: 值”的映射"),
+    }
+    for source, (where, words) in cases.items():
+        response = admin.post("/admin/schemes/upload", data={"source": source})
+        assert response.status_code == 422, source
+        table = re.search(r"<table.*?</table>", response.get_data(as_text=True), re.S)
+        assert table is not None
+        problem = re.sub(r"<[^>]+>", " ", table.group(0))
+        assert where in problem and words in problem, (source, problem)
+        assert not re.search(r"[A-Za-z]{3,}", problem.replace("YAML", "")), problem  # no English
+    assert stored(session) == 0
+
+
 def test_copy_edit_in_the_form_and_diff(
     login: Callable[[str], FlaskClient], session: Session, world: World
 ) -> None:

@@ -99,6 +99,10 @@ def test_portal_buttons_download_excel(
     for url in ("/progress/results.xlsx", "/progress/matrix.xlsx"):
         assert url in progress
         assert reviewer.get(url).mimetype == XLSX_CONTENT_TYPE
+    # The downloaded results say they are provisional, as the API's and the export job's do:
+    # a sheet passed on must not read as the published result.
+    results = rows_of(sheet_of(reviewer.get("/progress/results.xlsx").data))
+    assert str(results[0][0]).endswith("考核结果（暂定，未公示）") and results[1][0] == "暂定名次"
     quota_page = reviewer.get("/review/routine/quota").get_data(as_text=True)
     assert "/review/routine/quota.xlsx?kind=monthly_info" in quota_page
     quota = rows_of(sheet_of(reviewer.get("/review/routine/quota.xlsx?kind=monthly_info").data))

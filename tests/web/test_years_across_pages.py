@@ -249,3 +249,44 @@ def test_year_switch_and_other_years_use_the_languages_punctuation(
     )
     assert others is not None and "Waiting in other years: " in others.group(0)
     assert not re.search("[：、；]", others.group(0)), others.group(0)
+
+
+def test_a_unit_renamed_or_merged_after_the_newest_year_reads_as_it_is_now(
+    session: Session, world: World, login: Login
+) -> None:
+    """Renamed after the newest year, a unit's account read 甲局（原交通运输局）: the year's
+    department name as the name now and the new name as the former one, backwards. Merged
+    after it, the account read as if nothing had happened. The users list, the user's page and
+    the .xlsx say the name now, and that the unit was merged."""
+    w = world
+    a_name, b_name = w.dep_a.name, w.dep_b.name
+    apply_change(
+        session, kind="rename", effective_on=dt.date(2019, 3, 1), document_no="蛟市机编〔2019〕1号",
+        reason="机构改革", from_ids=[w.dep_a.unit_id], to=[{"name": "交通运输局"}],
+        actor=w.admin,
+    )  # fmt: skip
+    other = session.scalars(
+        select(Department).where(
+            Department.assessment_id == w.assessment.id, Department.name == "旅游办"
+        )
+    ).one()
+    apply_change(
+        session, kind="merge", effective_on=dt.date(2019, 3, 1), document_no="蛟市机编〔2019〕2号",
+        reason="机构改革", from_ids=[w.dep_b.unit_id, other.unit_id],
+        to=[{"name": "合并示例局"}], actor=w.admin,
+    )  # fmt: skip
+    session.commit()
+    admin = login("admin")
+    listed = text(admin.get("/admin/users"))
+    row_a = re.search(r"member_a</a></td>.*?</tr>", listed, re.S)
+    row_b = re.search(r"member_b</a></td>.*?</tr>", listed, re.S)
+    assert row_a is not None and row_b is not None
+    assert "<td>交通运输局</td>" in row_a.group(0), row_a.group(0)
+    assert "（原" not in row_a.group(0) and a_name not in row_a.group(0)
+    assert f"<td>{b_name}（已合并）</td>" in row_b.group(0), row_b.group(0)
+    assert "<dd>交通运输局</dd>" in text(admin.get(f"/admin/users/{w.member_a.id}"))
+    sheet = load_workbook(io.BytesIO(admin.get("/admin/users.xlsx").data)).active
+    assert sheet is not None
+    rows = {r[0]: r for r in sheet.iter_rows(values_only=True)}
+    assert rows["member_a"][3] == "交通运输局"
+    assert rows["member_b"][3] == f"{b_name}（已合并）"

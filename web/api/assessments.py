@@ -29,7 +29,7 @@ from web.common.exports import xlsx_response
 from web.db import get_db
 from workflow.calendar import set_deadlines
 from workflow.errors import BadRequest, Forbidden, NotFound
-from workflow.exports import matrix_table, results_table
+from workflow.exports import matrix_table, results_caption, results_table
 from workflow.models import Assessment, Category, Department, Indicator, Item
 from workflow.notices import result_settings_seen, scores_visible_to, set_result_settings
 from workflow.permissions import can_read_all, department_id_for
@@ -296,8 +296,7 @@ def results_xlsx(aid: int) -> Response:
     """The results table as Excel: Chinese headers, best first (staff, auditors)."""
     a = _require_reader(aid)
     headers, rows = results_table(get_db(), a)
-    caption = f"{a.title} 考核结果（{'已公示' if a.published_at else '暂定，未公示'}）"
-    content = xlsx_bytes("考核结果", headers, rows, caption=caption)
+    content = xlsx_bytes("考核结果", headers, rows, caption=results_caption(a))
     return xlsx_response(content, f"{a.year}年度考核结果")
 
 

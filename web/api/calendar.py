@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from flask import Response
+from flask import Response, request
 
 from web.api import schemas as s
 from web.api.assessments import AID, get_assessment
@@ -23,6 +23,8 @@ from workflow.calendar import (
     deadline_notes,
     enter_arrangement,
     entries_besides,
+    override_seen,
+    overrides_seen,
     parse_day,
     plan_fingerprint,
     preview_arrangement,
@@ -101,6 +103,7 @@ def override_body(row: CalendarOverride) -> dict[str, Any]:
         "day": row.day.isoformat(),
         "is_workday": row.is_workday,
         "reason": row.reason,
+        "seen": override_seen(row),
     }
 
 
@@ -120,7 +123,11 @@ def list_overrides() -> Response:
     rows = rows[:limit]
     next_cursor = encode_cursor("override", rows[-1].day.toordinal()) if more and rows else None
     return json_response(
-        {"overrides": [override_body(r) for r in rows], "next_cursor": next_cursor}
+        {
+            "overrides": [override_body(r) for r in rows],
+            "next_cursor": next_cursor,
+            "seen": overrides_seen(get_db()),
+        }
     )
 
 
@@ -129,28 +136,39 @@ def list_overrides() -> Response:
     "assessments",
     body=s.OverrideBody,
     ok={201: (s.OverrideOut, "The override (an earlier one for the day is replaced).")},
-    errors=(403, 413, 415, 422),
+    errors=(403, 409, 413, 415, 422),
 )
 def post_override() -> Response:
     """Declare a day a holiday or a working day, with the reason (admin); audited. Refused
-    (422 `override_breaks_order`) when it would put a working-day deadline out of order."""
+    (422 `override_breaks_order`) when it would put a working-day deadline out of order, and
+    (409 `changed_since_opened`) when it would replace the day's entry while the overrides
+    changed since the list's `seen` was read."""
     user = api_user()
     body = parse_body(s.OverrideBody, json_body())
     day = parse_day(body.day, "day")
     if day is None:
         raise InvalidValue("请填写日期", code="date_required")
-    row = set_calendar_override(get_db(), day, body.is_workday, body.reason, actor=user)
+    row = set_calendar_override(
+        get_db(), day, body.is_workday, body.reason, actor=user, seen=body.seen
+    )
     return json_response(override_body(row), 201)
 
 
 @bp.delete(f"/calendar/overrides/{OID}")
-@contract("assessments", ok={204: (None, "Removed.")}, errors=(403, 404, 422))
+@contract(
+    "assessments",
+    query=s.OverrideDeleteQuery,
+    ok={204: (None, "Removed.")},
+    errors=(403, 404, 409, 422),
+)
 def delete_override(oid: int) -> Response:
     """Remove an override (admin); the holiday package's arrangement applies again; audited.
     Refused (422) when a deadline counted in working days needs it: `override_in_use` (its
-    year would be unknown again) or `override_breaks_order` (stages out of order)."""
+    year would be unknown again) or `override_breaks_order` (stages out of order); with
+    `?seen=` (the entry's `seen` as read), 409 `changed_since_opened` when it was replaced
+    since."""
     user = api_user()
-    remove_calendar_override(get_db(), oid, actor=user)
+    remove_calendar_override(get_db(), oid, actor=user, seen=request.args.get("seen"))
     return Response(status=204)
 
 

@@ -681,8 +681,9 @@ class RoutineDriftCause(Out):
         Field(
             description=(
                 "`record_changed`: a record of the period was reviewed, corrected or "
-                "withdrawn after the score; `period_ended`: the period was still running at "
-                "the score and has ended since, short of its quota"
+                "withdrawn after the score; `period_ended`: the period was not yet due at "
+                "the score (still running, or within the working days a due rule gives after "
+                "it) and has come due since, short of its quota"
             ),
             json_schema_extra={"enum": ["record_changed", "period_ended"]},
         ),
@@ -1313,6 +1314,15 @@ class OverrideBody(Body):
     day: Day
     is_workday: bool
     reason: Annotated[str, Field(max_length=500)]
+    seen: Annotated[
+        str | None,
+        Field(
+            max_length=64,
+            description="the list's `seen` as read: when the day has an entry and the "
+            "overrides changed since, 409 `changed_since_opened` and nothing changes (a day "
+            "without an entry is added whatever changed; omitted: last write wins)",
+        ),
+    ] = None
 
 
 class OverrideOut(Out):
@@ -1322,6 +1332,8 @@ class OverrideOut(Out):
     day: Day
     is_workday: bool
     reason: str
+    #: The fingerprint of this entry as it is now: sent back as `seen` when removing it.
+    seen: str
 
 
 class Overrides(Out):
@@ -1329,6 +1341,15 @@ class Overrides(Out):
 
     overrides: list[OverrideOut]
     next_cursor: Cursor
+    #: The fingerprint of every override as they are now (all pages): sent back as `seen`
+    #: when adding or replacing an entry.
+    seen: str
+
+
+class OverrideDeleteQuery(Query):
+    """The entry's `seen` as read: when it was replaced since, 409 `changed_since_opened`."""
+
+    seen: Annotated[str | None, _optional({"type": "string", "maxLength": 64})] = None
 
 
 class ArrangementBody(Body):

@@ -11,7 +11,7 @@ from storage.convert import CONVERTIBLE_TYPES
 from storage.ingest import ACCEPTED_EXTENSIONS_TEXT
 from web.common.labels import PURPOSE_LABELS, local_time, state_label
 from web.common.routine_tables import cell_status
-from web.portal.common import file_size, next_step, role_labels
+from web.portal.common import file_size, next_step, points_max, role_labels
 
 
 def register_portal(app: Flask) -> None:
@@ -62,6 +62,7 @@ def register_portal(app: Flask) -> None:
     app.register_blueprint(schemes.bp)
     app.add_template_filter(local_time, "local_time")
     app.add_template_filter(file_size, "file_size")
+    app.add_template_filter(points_max, "points_max")
     app.add_template_filter(state_label, "state_label")
     app.add_template_filter(role_labels, "role_labels")
     app.add_template_filter(next_step, "next_step")
@@ -130,7 +131,8 @@ def _unit_label(user: Any) -> str:
     """A user's unit on the users pages: its name now, and the account's own unit when that
     bore another name (a unit merged into this one), as `workflow.permissions.unit_names`;
     a unit split or dissolved says so (its users have no department in a later year until an
-    admin re-points them: a split 住建局's account looked like the new 住建局's)."""
+    admin re-points them: a split 住建局's account looked like the new 住建局's), as does one
+    merged since the newest year (no year of the merged unit yet)."""
     from web.portal.units import STATUS_TEXT
     from workflow.permissions import unit_names
 
@@ -138,6 +140,6 @@ def _unit_label(user: Any) -> str:
     if own:
         return gettext("%(unit)s（原%(former)s）", unit=now, former=own)
     status = getattr(user.unit, "status", "active")
-    if status in ("split", "dissolved"):
+    if status in ("merged", "split", "dissolved"):  # merged: no later year to lead to yet
         return gettext("%(unit)s（%(status)s）", unit=now, status=gettext(STATUS_TEXT[status]))
     return now

@@ -92,7 +92,7 @@ def _filters() -> tuple[list[ColumnElement[bool]], dict[str, Any]]:
         conditions.append(AuditEvent.action == action)
         args["action"] = action
     for name, column in (("department", AuditEvent.department_id), ("item", AuditEvent.item_id)):
-        value = request.args.get(name, "")
+        value = request.args.get(name, "").strip()
         if value.isdecimal() and len(value) < 10:
             conditions.append(column == int(value))
             args[name] = int(value)
@@ -105,6 +105,26 @@ def _filters() -> tuple[list[ColumnElement[bool]], dict[str, Any]]:
         conditions.append(AuditEvent.at < next_day)
         args["to"] = end.isoformat()
     return conditions, args
+
+
+def _ignored_filters(args: Mapping[str, Any]) -> list[str]:
+    """Say which typed filters could not be read (they are left out, so the page and its
+    exports show more than asked), and a period that ends before it starts."""
+    notes = []
+    item = request.args.get("item", "").strip()
+    if item and "item" not in args:
+        notes.append(
+            gettext("事项编号“%(value)s”不是有效的编号（只填数字），未按事项筛选", value=item[:20])
+        )
+    for name in ("from", "to"):
+        value = request.args.get(name, "").strip()
+        if value and name not in args:
+            notes.append(
+                gettext("日期“%(value)s”无效（格式为 年-月-日），未按该日期筛选", value=value[:20])
+            )
+    if "from" in args and "to" in args and args["from"] > args["to"]:
+        notes.append(gettext("开始日期晚于结束日期，没有符合条件的记录"))
+    return notes
 
 
 @bp.get("/")
@@ -126,6 +146,7 @@ def events() -> ResponseReturnValue:
         "audit/events.html",
         rows=rows,
         args=args,
+        ignored=_ignored_filters(args),
         labels=LABELS,
         departments=departments,
         names=EventNames.load(db, rows),

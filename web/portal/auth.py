@@ -17,9 +17,11 @@ from urllib.parse import urlsplit
 from flask import (
     Blueprint,
     Flask,
+    Response,
     abort,
     current_app,
     flash,
+    jsonify,
     redirect,
     render_template,
     request,
@@ -29,6 +31,7 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
+from flask_wtf.csrf import generate_csrf
 
 from web.db import discard_on_error, get_db
 from web.limits import sign_in
@@ -179,6 +182,27 @@ def logout() -> ResponseReturnValue:
     session.clear()
     flash(gettext("您已安全退出"), "info")
     return redirect(url_for("auth.login"))
+
+
+@bp.post("/session/alive")
+@roles_required()
+def session_alive() -> ResponseReturnValue:
+    """Keep the session of someone at work on a page: js/session.js posts here (with the CSRF
+    header) while they type or click, so an appeal or a score sheet written for half an hour
+    is not lost to the idle timeout, which counts requests. A session already ended
+    answers the login redirect, as any page does."""
+    return Response(status=204, headers={"Cache-Control": "no-store"})
+
+
+@bp.get("/session/token")
+@roles_required()
+def session_token() -> ResponseReturnValue:
+    """The CSRF token of the session as it is now: a page opened before its user signed in
+    again (in another tab, after the idle timeout) takes it, so that what was typed on it
+    can still be sent."""
+    response = jsonify(csrf_token=generate_csrf())
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.route("/account/password", methods=["GET", "POST"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from flask import abort, current_app, request
@@ -11,6 +12,7 @@ from flask_babel import gettext
 from sqlalchemy import Select, and_, case, func, select
 from sqlalchemy.orm import Session, contains_eager
 
+from scoring.notice import format_max
 from storage.base import ObjectStore
 from storage.config import store_from_settings
 from web.clock import request_now
@@ -112,6 +114,17 @@ def file_size(size: int | None) -> str:
             return f"{amount:.0f} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
         amount /= 1024
     return f"{size} B"  # pragma: no cover
+
+
+def points_max(value: Any) -> str:
+    """A maximum in a sentence, as the notices print it: 100 and 2, not 100.00 and 2.00."""
+    if value is None or value == "":
+        return ""
+    try:
+        amount = value if isinstance(value, Decimal) else Decimal(str(value))
+    except InvalidOperation:
+        return str(value)
+    return format_max(amount)
 
 
 def role_labels(roles: Sequence[str]) -> str:

@@ -19,7 +19,7 @@ from web.db import get_db
 from web.portal.auth import current_account, roles_required
 from web.portal.common import N_, asked_assessment, asked_year, assessment_years
 from web.portal.jobs import job_starters
-from workflow.exports import matrix_table, results_table
+from workflow.exports import matrix_table, results_caption, results_table
 from workflow.models import Category, Department, Indicator, Item, Notice, utcnow
 from workflow.notices import (
     CHANGED,
@@ -214,5 +214,7 @@ def table_xlsx(table: str) -> ResponseReturnValue:
         abort(404)
     build, title = XLSX_TABLES[table]
     headers, rows = build(db, assessment)
-    content = xlsx_bytes(title, headers, rows, caption=f"{assessment.title} {title}")
+    # The results say whether they are published, as the API's and the export job's do.
+    caption = results_caption(assessment) if table == "results" else f"{assessment.title} {title}"
+    content = xlsx_bytes(title, headers, rows, caption=caption)
     return xlsx_response(content, f"{assessment.year}年度{title}")

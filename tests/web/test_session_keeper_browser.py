@@ -1,0 +1,90 @@
+"""The idle timeout in a real browser (js/session.js): typing keeps the session; after the
+timeout a return reason typed on the page survives a sign-in in another tab and is sent.
+
+The timeout is 6 seconds here (SESSION_IDLE_MINUTES=0.1): the script scales its ticks to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flask import Flask
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from storage.base import ObjectStore
+from tests.factories import World, submit_items
+from tests.web.browser import chromium, live_server, needs_chromium, watch
+from tests.web.conftest import PASSWORD
+from workflow.models import AuditEvent, Item
+
+pytestmark = needs_chromium
+IDLE_SECONDS = 6
+REASON = "第3项佐证材料缺少盖章页，请补充后重新提交"
+
+
+def _sign_in(page: object, base_url: str) -> None:
+    page.goto(f"{base_url}/login")  # type: ignore[attr-defined]
+    page.fill("input[name=username]", "reviewer")  # type: ignore[attr-defined]
+    page.fill("input[name=password]", PASSWORD)  # type: ignore[attr-defined]
+    page.click("form.form-stack button[type=submit]")  # type: ignore[attr-defined]
+    page.wait_for_url(f"{base_url}/review/")  # type: ignore[attr-defined]
+
+
+def _returned(session: Session, item_id: int) -> list[str | None]:
+    session.expire_all()
+    return list(
+        session.execute(
+            select(AuditEvent.comment).where(
+                AuditEvent.item_id == item_id, AuditEvent.action == "return"
+            )
+        ).scalars()
+    )
+
+
+def test_typing_keeps_the_session_and_a_timed_out_page_keeps_its_text(
+    make_app: Callable[..., Flask], session: Session, world: World, store: ObjectStore
+) -> None:
+    first, second = (world.item(session, world.dep_a, code) for code in ("1", "2"))
+    submit_items(session, store, world, [first, second])
+    app = make_app(WTF_CSRF_ENABLED=True, SESSION_IDLE_MINUTES=IDLE_SECONDS / 60)
+    problems: list[str] = []
+    with live_server(app) as base_url, chromium() as browser:
+        context = browser.new_context(locale="zh-CN")
+        page = watch(context.new_page(), problems)
+        _sign_in(page, base_url)
+
+        # 1. Someone typing for twice the timeout is not signed out.
+        page.goto(f"{base_url}/review/items/{first.id}")
+        box = page.locator("form.action-form textarea[required]")
+        for character in REASON[:12]:
+            box.type(character)
+            page.wait_for_timeout(1000)
+        box.type(REASON[12:])
+        assert page.locator("#session-keeper").is_hidden()
+        page.click("form.action-form button.danger")
+        page.wait_for_selector(".state-returned")
+        assert _returned(session, first.id) == [REASON]
+
+        # 2. Idle past the timeout: the warning came first, then the page says so and holds
+        # the submit (the text stays); signed in again in another tab, the same click sends it.
+        page.goto(f"{base_url}/review/items/{second.id}")
+        page.locator("form.action-form textarea[required]").fill(REASON)
+        page.wait_for_selector("#session-keeper .session-continue:visible", timeout=8000)
+        page.wait_for_selector("#session-keeper .session-login:visible", timeout=8000)
+        assert "登录已超时" in page.locator("#session-keeper").inner_text()
+        url = page.url
+        page.click("form.action-form button.danger")
+        page.wait_for_timeout(1000)
+        assert page.url == url and _returned(session, second.id) == []
+        assert page.locator("form.action-form textarea[required]").input_value() == REASON
+        other = context.new_page()
+        _sign_in(other, base_url)
+        other.close()
+        page.bring_to_front()
+        page.click("form.action-form button.danger")
+        page.wait_for_selector(".state-returned")
+        assert _returned(session, second.id) == [REASON]
+        session.expire_all()
+        assert session.get_one(Item, second.id).state == "returned"
+    assert not problems, problems
