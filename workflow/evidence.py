@@ -16,10 +16,12 @@ from typing import BinaryIO
 from sqlalchemy.orm import Session
 
 from storage.base import ObjectStore
-from storage.ingest import ingest_upload
+from storage.errors import IngestRejected
+from storage.ingest import StoredFile, ingest_upload
 from workflow.errors import InvalidValue, NotFound
 from workflow.machine import PURPOSES
 from workflow.maintenance import keep_objects
+from workflow.messages import N_, Phrase
 from workflow.models import Evidence, User
 from workflow.payloads import MAX_NOTE, StoredObject
 from workflow.permissions import can_read_item
@@ -93,11 +95,32 @@ def attach_evidence_files(
 
     # No lock and no write while the bytes stream: other requests on this item (and the
     # audit chain) are not held up by a slow upload.
-    stored = [ingest_upload(store, stream, name, max_size=max_size) for stream, name in uploads]
+    stored = [_ingest(store, stream, name, max_size, len(uploads)) for stream, name in uploads]
     keep_objects(session, store, [f.key for f in stored if not f.is_new])
     files = [StoredObject(f.key, f.filename, f.size, f.sha256, f.content_type) for f in stored]
     command = Command(action, item_id, user, seen_version, {**raw, "files": files})
     return list(execute(session, command).written)
+
+
+def _ingest(
+    store: ObjectStore, stream: BinaryIO, name: str, max_size: int, count: int
+) -> StoredFile:
+    """Store one of the uploads; a refused one among several is named, and the refusal says
+    that none of them was kept (all or none), so the user knows which file to change."""
+    try:
+        return ingest_upload(store, stream, name, max_size=max_size)
+    except IngestRejected as exc:
+        if count > 1:
+            exc.params = {
+                "name": name,
+                "reason": Phrase(exc.template, exc.params),
+                "count": count,
+            }
+            exc.template = N_(
+                "“%(name)s”：%(reason)s。本次选择的 %(count)s 个文件均未上传，"
+                "请更换或去掉该文件后重新上传"
+            )
+        raise
 
 
 def get_readable_evidence(session: Session, evidence_id: int, user: User) -> Evidence:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import re
 from collections.abc import Callable
 from decimal import Decimal
 
@@ -19,6 +20,7 @@ from workflow.actions import review_item, score_item, submit_item, verify_item
 from workflow.assessments import set_appeal_window
 from workflow.demo import demo_pdf
 from workflow.models import Item, utcnow
+from workflow.users import set_roles
 
 Login = Callable[[str], FlaskClient]
 
@@ -143,6 +145,30 @@ def test_appeal_is_offered_only_in_the_window_and_decided_by_another_scorer(
     assert rejected.status_code == 303
     final = text(member.get(f"/portal/items/{item.id}"))
     assert "驳回申诉" in final and "文件日期晚于考核期" in final and 'value="appeal"' not in final
+    # The decision stands beside the appeal's reason, not only deep in the history.
+    assert re.search(
+        r'class="notice appeal-decision"><strong>申诉结果：</strong>'
+        r"驳回申诉（[^）]+）：文件日期晚于考核期",
+        final,
+    ), final
+
+
+def test_a_reviewer_who_also_verifies_is_told_why_the_round_they_reviewed_is_not_theirs(
+    app: Flask, session: Session, world: World, store: LocalStore, login: Login
+) -> None:
+    """A small office gives one person both roles: on the item they reviewed, the verify form
+    is missing, and the page says why (four-eyes) instead of leaving them guessing."""
+    set_roles(session, world.reviewer, ["reviewer", "verifier"], actor=world.admin)
+    item = world.item(session, world.dep_a, "1")
+    add_evidence(session, store, item, world.member_a)
+    submit_item(session, item.id, world.member_a, item.version)
+    review_item(session, item.id, world.reviewer, item.version)
+    session.commit()
+    page = text(login("reviewer").get(f"/review/items/{item.id}"))
+    assert 'value="verify"' not in page and 'value="return"' in page
+    assert "您是该事项本轮的初审人：按四眼原则，核实须由其他核实员办理" in page
+    other = text(login("verifier").get(f"/review/items/{item.id}"))
+    assert 'value="verify"' in other and "本轮的初审人" not in other
 
 
 def test_appeal_form_shows_its_deadline_and_takes_an_attachment(

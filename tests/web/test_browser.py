@@ -9,6 +9,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from storage.local import LocalStore
 from tests.factories import World
 from tests.web.browser import chromium, needs_chromium, screenshots, sign_in, watch
 from tests.web.conftest import PASSWORD
@@ -276,6 +277,124 @@ def test_returned_item_reaches_the_inbox_in_the_browser(
             width = phone.evaluate("document.documentElement.scrollWidth")
             assert width <= 360, (path, width)
             phone.screenshot(path=str(shots / f"mobile-360-{name}.png"), full_page=True)
+    assert not problems, problems
+
+
+#: Where each row's last cell of an item page's tables lies (the column people look for there).
+LAST_CELLS = """(selector) => [...document.querySelectorAll(selector + ' tbody tr')].map(r => {
+    const cell = r.lastElementChild, b = cell.getBoundingClientRect();
+    return {left: b.left, right: b.right, text: cell.innerText,
+            label: getComputedStyle(cell, '::before').content};
+})"""
+
+
+def test_item_tables_stack_on_a_phone(
+    base_url: str, session: Session, world: World, local_store: LocalStore, tmp_path: Path
+) -> None:
+    """A returned item at 390 px: the list's 下一步, the files' 删除 button and the 办理记录's
+    说明 (the return reason) sat off-screen in tables that scrolled inside themselves, 说明
+    squeezed to a character a line; so did a scored point's 扣分原因, and the score form's
+    reason field was a sliver. On a phone each row is a block, each cell under its column's
+    name; on a desktop they are the tables they were."""
+    from tests.factories import submit_items
+    from workflow.actions import (
+        TransitionRequest,
+        review_item,
+        score_item,
+        transition_item,
+        verify_item,
+    )
+
+    item = world.item(session, world.dep_a, "3")
+    scored = world.item(session, world.dep_a, "1")
+    ready = world.item(session, world.dep_b, "1")
+    submit_items(session, local_store, world, [item, scored, ready])
+    review_item(session, ready.id, world.reviewer, ready.version)
+    verify_item(session, ready.id, world.verifier, ready.version)
+    transition_item(
+        session, item.id, world.reviewer, TransitionRequest("return", item.version, "缺少会议记录")
+    )
+    review_item(session, scored.id, world.reviewer, scored.version)
+    verify_item(session, scored.id, world.verifier, scored.version)
+    score_item(
+        session, scored.id, world.scorer, scored.version,
+        scores={"1.1": 5, "1.2": 3}, deductions={"1.2": "未见任命文件"},
+    )  # fmt: skip
+    session.commit()
+    shots = screenshots(tmp_path)
+    problems: list[str] = []
+    with chromium() as browser:
+        for width, stacked in ((390, True), (1366, False)):
+            # The scorer reads the scoring points: the deduction reason is the last column.
+            page = browser.new_page(viewport={"width": width, "height": 900}, locale="zh-CN")
+            watch(page, problems)
+            sign_in(page, base_url, "scorer")
+            page.goto(f"{base_url}/review/items/{scored.id}")
+            points = page.evaluate(LAST_CELLS, "table.points")
+            assert [p["text"].strip() for p in points] == ["", "未见任命文件"], points
+            right = points[1]
+            assert 0 <= right["left"] < right["right"] <= width, (width, right)
+            assert (right["label"] == '"扣分原因"') is stacked, right["label"]
+            # The score form: the reason field was a sliver at the table's right edge.
+            page.goto(f"{base_url}/review/items/{ready.id}")
+            field = page.locator("input[name='reason-1.2']").bounding_box()
+            assert field is not None and field["x"] + field["width"] <= width, (width, field)
+            assert field["width"] > (width / 2 if stacked else 150), (width, field)
+            page.close()
+            page = browser.new_page(viewport={"width": width, "height": 900}, locale="zh-CN")
+            watch(page, problems)
+            sign_in(page, base_url, "member_a")
+            # The list of items: 下一步 (what to do, and by when) is its last column.
+            steps = page.evaluate(LAST_CELLS, "main table.grid")
+            assert len(steps) == 10 and "修改" in steps[2]["text"], steps
+            for cell in steps:
+                assert 0 <= cell["left"] < cell["right"] <= width, (width, cell)
+            assert (steps[0]["label"] == '"下一步"') is stacked, steps[0]["label"]
+            page.goto(f"{base_url}/portal/items/{item.id}")
+            assert page.evaluate("document.documentElement.scrollWidth") == width
+            files = page.evaluate(LAST_CELLS, "table.evidence")
+            history = page.evaluate(LAST_CELLS, "table.history")
+            assert files and files[0]["text"].strip() == "删除", files
+            assert any("缺少会议记录" in row["text"] for row in history), history
+            for cell in files + [row for row in history if row["text"].strip()]:
+                assert 0 <= cell["left"] < cell["right"] <= width, (width, cell)
+            assert (files[0]["label"] == '"操作"') is stacked, files[0]["label"]
+            assert (history[-1]["label"] == '"说明"') is stacked, history[-1]["label"]
+            head = page.locator("table.history thead").bounding_box()
+            assert head is not None and (head["height"] <= 1) is stacked, head
+            page.screenshot(path=str(shots / f"item-tables-{width}.png"), full_page=True)
+            page.close()
+    assert not problems, problems
+
+
+def test_review_queue_on_a_phone(
+    base_url: str, session: Session, world: World, local_store: LocalStore, tmp_path: Path
+) -> None:
+    """待初审 at 390 px: each row's 办理 link sat beyond the table's own sideways scroll, and the
+    只看逾期 checkbox stretched across the form, its words pushed to the edge on their own line.
+    On a phone a row is a block with 办理 on screen; the checkbox sits beside its words."""
+    from tests.factories import submit_items
+
+    submit_items(session, local_store, world, [world.item(session, world.dep_b, "1")])
+    session.commit()
+    shots = screenshots(tmp_path)
+    problems: list[str] = []
+    with chromium() as browser:
+        for width in (390, 1366):
+            page = browser.new_page(viewport={"width": width, "height": 900}, locale="zh-CN")
+            watch(page, problems)
+            sign_in(page, base_url, "reviewer")
+            page.goto(f"{base_url}/review/?state=submitted")
+            assert page.evaluate("document.documentElement.scrollWidth") == width
+            cells = page.evaluate(LAST_CELLS, "main table.grid")
+            assert [c["text"].strip() for c in cells] == ["办理"], cells
+            assert 0 <= cells[0]["left"] < cells[0]["right"] <= width, (width, cells)
+            box = page.locator("input[name=overdue]").bounding_box()
+            words = page.locator("label:has(input[name=overdue])").bounding_box()
+            assert box is not None and words is not None
+            assert box["width"] < 30 and words["height"] < 2 * box["height"] + 12, (box, words)
+            page.screenshot(path=str(shots / f"queue-{width}.png"), full_page=True)
+            page.close()
     assert not problems, problems
 
 

@@ -154,8 +154,19 @@ def test_filter_beyond_the_limit_and_return_without_reason_are_refused(
         "/review/bulk/preview", data={**base, "action": "return", "item": picked[:2]}
     )
     assert no_reason.status_code == 422 and "批量退回须填写统一的退回理由" in text(no_reason)
+    # The ticked items are kept: the page asks for the reason and previews them again.
+    page = text(no_reason)
+    assert hidden(page, "item") == picked[:2] and hidden(page, "action") == ["return"]
+    assert hidden(page, "scope") == ["selected"] and hidden(page, "state") == ["submitted"]
+    again = client.post(
+        "/review/bulk/preview",
+        data={"state": "submitted", "scope": "selected", "action": "return",
+              "item": hidden(page, "item"), "comment": "材料不全"},
+    )  # fmt: skip
+    assert again.status_code == 200 and "可以办理 2 项" in text(again)
     nothing = client.post("/review/bulk/preview", data={**base, "action": "review"})
     assert nothing.status_code == 422 and "请至少选择一个事项" in text(nothing)
+    assert "bulk-retry" not in text(nothing) and "bulk-retry" not in text(ticked)
 
 
 def test_bulk_return_with_one_reason(
@@ -247,7 +258,10 @@ def test_bulk_verify_with_the_checklist_attested(
     form = {"state": "reviewed", "scope": "selected", "action": "verify", "item": ticked}
     plain = text(verifier.post("/review/bulk/preview", data=form))
     assert "不能办理 2 项" in plain and "请逐项回答核查要点：k-1 是否有会议记录" in plain
+    # The preview says the way on: open each item, or go back and attest (found by a walk).
+    assert 'class="notice checks-hint"' in plain and "后重新预览" in plain
     attested = text(verifier.post("/review/bulk/preview", data={**form, "all_checks_yes": "1"}))
+    assert "checks-hint" not in attested
     assert "可以办理 2 项" in attested and hidden(attested, "all_checks_yes") == ["1"]
     confirm = {
         "key": hidden(attested, "key")[0],

@@ -17,7 +17,7 @@ from tests.factories import World, add_evidence
 from tests.web.conftest import PASSWORD, text
 from workflow import actions
 from workflow.calendar import set_stage_deadline, stage_calendar
-from workflow.models import AuditEvent, CalendarOverride, StageDeadline
+from workflow.models import AuditEvent, CalendarOverride, Item, StageDeadline
 
 D = dt.date
 
@@ -56,6 +56,56 @@ def test_department_sees_working_days_left_then_overdue_in_red(
     page = text(sign_in(after, "member_a").get("/portal/"))
     # 29 and 30 September (调休) and 8 October: three working days late; 1–7 October not.
     assert '<span class="deadline overdue">已逾期 3 个工作日（2018-09-28）</span>' in page
+
+
+def _submitted(session: Session, store: LocalStore, w: World, code: str) -> Item:
+    """Department A's item `code`, submitted now with one file (committed)."""
+    item = w.item(session, w.dep_a, code)
+    add_evidence(session, store, item, w.member_a)
+    actions.transition_item(
+        session, item.id, w.member_a, actions.TransitionRequest("submit", item.version)
+    )
+    session.commit()
+    return item
+
+
+def test_the_item_page_says_the_submission_deadline_while_the_item_waits(
+    make_app: Callable[..., Flask], session: Session, world: World, store: LocalStore
+) -> None:
+    """A department member opens an item from an inbox message (a return) and acts there: the
+    deadline is on that page too, not only on the list of items."""
+    w = world
+    _deadlines(session, w)
+    draft = w.item(session, w.dep_a, "1")
+    sent = _submitted(session, store, w, "2")
+    before = sign_in(make_app(CLOCK=lambda: shanghai(2018, 9, 26, 9, 0)), "member_a")
+    page = text(before.get(f"/portal/items/{draft.id}"))
+    assert "自评提交截止" in page and "剩余 3 个工作日（截止 2018-09-28）" in page
+    # Submitted: nothing left to do before the deadline, so none is shown.
+    assert "自评提交截止" not in text(before.get(f"/portal/items/{sent.id}"))
+    after = sign_in(make_app(CLOCK=lambda: shanghai(2018, 10, 8, 9, 0)), "member_a")
+    page = text(after.get(f"/portal/items/{draft.id}"))
+    assert '<span class="deadline overdue">已逾期 3 个工作日（2018-09-28）</span>' in page
+
+
+def test_the_office_item_page_says_the_deadline_of_the_stage_it_waits_for(
+    make_app: Callable[..., Flask], session: Session, world: World, store: LocalStore
+) -> None:
+    """A reviewer opens an item from an inbox message, not from the queue: the 初审 deadline
+    is on the item's page too."""
+    w = world
+    _deadlines(session, w)
+    item = _submitted(session, store, w, "1")
+    # 初审截止 is 8 October (3 working days after 28 September).
+    early = sign_in(make_app(CLOCK=lambda: shanghai(2018, 10, 8, 9, 0)), "reviewer")
+    page = text(early.get(f"/review/items/{item.id}"))
+    assert "<strong>初审截止</strong>：" in page and "剩余 1 个工作日（截止 2018-10-08）" in page
+    late = sign_in(make_app(CLOCK=lambda: shanghai(2018, 10, 10, 9, 0)), "reviewer")
+    page = text(late.get(f"/review/items/{item.id}"))
+    assert '<span class="deadline overdue">已逾期 2 个工作日（2018-10-08）</span>' in page
+    # A draft waits for its department's submission, not for 初审.
+    draft = text(late.get(f"/review/items/{w.item(session, w.dep_b, '1').id}"))
+    assert "初审截止" not in draft and "<strong>自评提交截止</strong>：" in draft
 
 
 def test_queue_overdue_filter_counts_and_late_marks(

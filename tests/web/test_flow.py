@@ -139,6 +139,76 @@ def test_upload_refuses_a_disguised_file(
     assert "尚未上传材料" in text(response)
 
 
+def test_a_refused_upload_keeps_the_chosen_point_purpose_and_note(
+    app: Flask, session: Session, world: World, login: Login
+) -> None:
+    """Without JavaScript the refusal is the page again: the scoring point, the purpose and the
+    note typed stay chosen (only the file has to be picked again), so a 不涉及 proof is not sent
+    next time as the whole item's evidence."""
+    item_id = _item(session, world).id
+    member = login("member_a")
+    response = member.post(
+        f"/portal/items/{item_id}/evidence",
+        data={
+            "files": [(io.BytesIO(b""), "说明.pdf")],
+            "sub_item": "1.2",
+            "purpose": "not_involved_proof",
+            "note": "已盖章的说明",
+        },
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 422
+    page = text(response)
+    assert '<option value="1.2" selected>' in page and '<option value="1.1">' in page
+    assert '<option value="not_involved_proof" selected>' in page
+    assert 'name="note" maxlength="2000" value="已盖章的说明"' in page
+    # A fresh page starts empty.
+    fresh = text(member.get(f"/portal/items/{item_id}"))
+    assert " selected>" not in fresh.split('name="sub_item"')[1].split("</select>")[0]
+    assert 'name="note" maxlength="2000" value=""' in fresh
+
+
+def test_a_refused_file_among_several_is_named_and_none_is_kept(
+    app: Flask, session: Session, world: World, login: Login
+) -> None:
+    """Five files chosen, one empty: the message names that one and says the others did not go
+    up either (all or none), in the reader's language."""
+    item_id = _item(session, world).id
+    member = login("member_a")
+
+    def upload() -> TestResponse:
+        return member.post(
+            f"/portal/items/{item_id}/evidence",
+            data={
+                "files": [
+                    (io.BytesIO(demo_pdf("通知")), "通知.pdf"),
+                    (io.BytesIO(b""), "会议纪要.pdf"),
+                ]
+            },
+            content_type="multipart/form-data",
+        )
+
+    refused = upload()
+    assert refused.status_code == 422
+    page = text(refused)
+    assert (
+        "“会议纪要.pdf”：文件为空。本次选择的 2 个文件均未上传，请更换或去掉该文件后重新上传"
+        in page
+    )
+    assert "尚未上传材料" in page  # nothing kept
+    member.post("/language", data={"lang": "en"})
+    english = text(upload())
+    assert "会议纪要.pdf" in english and "The file is empty" in english
+    assert "None of the 2 chosen files was uploaded" in english
+    # One file alone keeps the short message.
+    single = member.post(
+        f"/portal/items/{item_id}/evidence",
+        data={"files": [(io.BytesIO(b""), "会议纪要.pdf")]},
+        content_type="multipart/form-data",
+    )
+    assert single.status_code == 422 and "None of" not in text(single)
+
+
 def test_remove_evidence_while_draft(
     app: Flask, session: Session, world: World, store: LocalStore, login: Login
 ) -> None:

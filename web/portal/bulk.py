@@ -141,9 +141,24 @@ def _items(db: Session, ids: Iterable[int]) -> dict[int, Item]:
     }
 
 
-def _refused(exc: DomainError, back: str) -> ResponseReturnValue:
-    """The whole request was refused (no items, too many, no reason): say why, with a way back."""
-    return render_template("review/bulk_refused.html", error=exc.message, back=back), exc.status
+def _refused(
+    exc: DomainError,
+    back: str,
+    retry: list[BulkTarget] | None = None,
+    filter_args: dict[str, Any] | None = None,
+) -> ResponseReturnValue:
+    """The whole request was refused (no items, too many, no reason): say why, with a way back.
+
+    A return without its reason keeps the ticked items (`retry`): the page asks for the
+    reason and previews them again, instead of sending the user back to tick them anew.
+    """
+    return render_template(
+        "review/bulk_refused.html",
+        error=exc.message,
+        back=back,
+        retry=retry if exc.code == "reason_required" else None,
+        filter_args=filter_args or {},
+    ), exc.status
 
 
 @bp.post("/preview")
@@ -159,6 +174,7 @@ def preview_page() -> ResponseReturnValue:
     scope = request.form.get("scope", "selected")
     if scope not in SCOPES:
         abort(400)
+    targets: list[BulkTarget] = []
     try:
         if scope == "filter":
             targets = _matching(db, args)
@@ -169,7 +185,7 @@ def preview_page() -> ResponseReturnValue:
             all_checks_yes=request.form.get("all_checks_yes") == "1",
         )  # fmt: skip
     except DomainError as exc:
-        return _refused(exc, back)
+        return _refused(exc, back, targets, args)
     return render_template(
         "review/bulk_preview.html",
         report=report,

@@ -69,6 +69,8 @@ class ItemView:
     checks: list[CheckResult] | None = None
     # A scored routine item whose suggestions changed since its latest score.
     routine_drift: RoutineDrift | None = None
+    # How the latest appeal was decided (驳回 or 复核改分), beside the appeal's reason.
+    appeal_decision: HistoryEntry | None = None
 
     @property
     def is_routine(self) -> bool:
@@ -127,7 +129,9 @@ def load_item_view(
         ),
         None,
     )
+    decided = [(h.event, h.user) for h in detail.history if h.event.from_state == "appealed"]
     return ItemView(
+        appeal_decision=(history_entries(decided[-1:], hide_scores=hidden)[0] if decided else None),
         preview=shown,
         item=detail.item,
         points=views,
