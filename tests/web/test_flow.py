@@ -44,6 +44,7 @@ def test_department_to_scored_through_the_pages(
     assert page.status_code == 200
     html = text(page)
     assert "1.1" in html and "成立“放管服”工作领导小组" in html and "以部门文件为考核依据" in html
+    assert "<dt>轮次</dt><dd>尚未提交</dd>" in html  # not a bare "0"
     upload = member.post(
         f"/portal/items/{item_id}/evidence",
         data={
@@ -68,6 +69,7 @@ def test_department_to_scored_through_the_pages(
 
     submitted = _act(member, item_id, {"action": "submit"}, review=False)
     assert submitted.status_code == 303
+    assert "<dt>轮次</dt><dd>第 1 次提交</dd>" in text(member.get(f"/portal/items/{item_id}"))
     assert "待初审" in text(member.get(f"/portal/items/{item_id}"))
 
     reviewer = login("reviewer")
