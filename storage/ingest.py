@@ -152,7 +152,8 @@ def sanitize_filename(name: str) -> str:
     Keep Chinese (and every other printable) character; drop directory parts (``/`` and
     ``\\``), control and format characters (NUL, bidi overrides, zero-width marks); turn any
     whitespace into single spaces; replace characters Windows forbids in names; strip leading
-    dots and trailing dots/spaces; cap at 255 UTF-8 bytes keeping the extension. Never return an
+    dots and trailing dots/spaces; cap at 255 UTF-8 bytes keeping the extension and both ends of
+    the name (cut in the middle, marked …). Never return an
     empty string.
     """
     name = _printable_base_name(name).lstrip(". ").rstrip(". ")
@@ -189,6 +190,9 @@ _WINDOWS_RESERVED = frozenset(
     | {f"{port}{digit}" for port in ("COM", "LPT") for digit in "0123456789\u00b9\u00b2\u00b3"}
 )
 
+#: What stands where an over-long name was shortened.
+_CUT = "…"
+
 # Longer "extensions" are just part of a name with a dot in it; truncate them as such.
 _MAX_EXTENSION_CHARS = 16
 
@@ -199,10 +203,13 @@ def _truncate_keeping_extension(name: str, max_bytes: int) -> str:
     stem, extension = os.path.splitext(name)
     if len(extension) > _MAX_EXTENSION_CHARS or " " in extension:
         stem, extension = name, ""
-    budget = max_bytes - len(extension.encode("utf-8"))
-    # Cut on a character boundary: drop whole characters until the stem fits.
-    stem = stem.encode("utf-8")[:budget].decode("utf-8", "ignore").rstrip(". ")
-    return stem + extension
+    budget = max_bytes - len(extension.encode("utf-8")) - len(_CUT.encode("utf-8"))
+    # Keep both ends, cut in the middle on character boundaries: what tells two versions of a
+    # document apart is often at the end (「……的报告（送审稿）」, 「……（第二稿）」).
+    raw = stem.encode("utf-8")
+    head = raw[: budget // 2].decode("utf-8", "ignore")
+    tail = raw[len(raw) - (budget - len(head.encode("utf-8"))) :].decode("utf-8", "ignore")
+    return (head.rstrip() + _CUT + tail.lstrip()).rstrip(". ") + extension
 
 
 def _spool(

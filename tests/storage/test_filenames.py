@@ -40,13 +40,24 @@ def test_examples(raw: str, clean: str) -> None:
 def test_long_names_keep_their_extension() -> None:
     name = sanitize_filename("证" * 300 + ".pdf")
     assert len(name.encode()) <= MAX_FILENAME_BYTES
-    assert name == "证" * 83 + ".pdf"  # 83 × 3 bytes + 4 = 253: no character is cut in half
+    # Cut in the middle, no character cut in half: 41 × 3 + 3 + 41 × 3 + 4 = 253 bytes.
+    assert name == "证" * 41 + "…" + "证" * 41 + ".pdf"
+
+
+def test_a_long_name_keeps_the_end_that_tells_versions_apart() -> None:
+    """Found in a department's walk: the name was cut at its end, so 「（送审稿）」 and
+    「（定稿）」 of one long title became the same name."""
+    title = "关于进一步深化“放管服”改革优化营商环境若干措施落实情况的自查报告" * 3
+    drafts = [sanitize_filename(f"{title}（{v}）.docx") for v in ("送审稿", "定稿")]
+    assert drafts[0].endswith("（送审稿）.docx") and drafts[1].endswith("（定稿）.docx")
+    assert all(d.startswith("关于进一步深化") and "…" in d for d in drafts)
+    assert all(len(d.encode()) <= MAX_FILENAME_BYTES for d in drafts)
 
 
 def test_long_dotted_tail_is_not_treated_as_an_extension() -> None:
     name = sanitize_filename("a." + "b" * 400)
     assert len(name.encode()) == MAX_FILENAME_BYTES
-    assert name.startswith("a.bbb")
+    assert name.startswith("a.bbb") and name.endswith("bbb") and "…" in name
 
 
 FORBIDDEN_CATEGORIES = {"Cc", "Cf", "Cs", "Zl", "Zp"}
