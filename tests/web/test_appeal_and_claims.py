@@ -17,7 +17,7 @@ from storage.local import LocalStore
 from tests.factories import World, add_evidence, open_appeals
 from tests.web.conftest import form_version, text
 from workflow.actions import review_item, score_item, submit_item, verify_item
-from workflow.assessments import set_appeal_window
+from workflow.assessments import local_minute, set_appeal_window
 from workflow.demo import demo_pdf
 from workflow.models import Item, utcnow
 from workflow.users import set_roles
@@ -110,15 +110,21 @@ def test_appeal_is_offered_only_in_the_window_and_decided_by_another_scorer(
     session.commit()
     # A window set ahead opens no appeal against a score the department cannot see.
     assert 'value="appeal"' not in text(member.get(f"/portal/items/{item.id}"))
+    # The department's list says only 已评分 until the window is open for it.
+    assert "如有异议，可在" not in text(member.get("/portal/"))
     open_appeals(session, world, now - dt.timedelta(days=1), now + dt.timedelta(days=3))
     session.commit()
     assert 'value="appeal"' in text(member.get(f"/portal/items/{item.id}"))
+    # ... and then the list names the chance and its deadline (it said only 已评分).
+    closes = local_minute(now + dt.timedelta(days=3), world.assessment.timezone)
+    assert f"已评分；如有异议，可在 {closes} 前提出申诉" in text(member.get("/portal/"))
     empty = _post(member, "/portal", item.id, {"action": "appeal", "comment": ""})
     assert empty.status_code == 422 and "请填写理由" in text(empty)
     appealed = _post(
         member, "/portal", item.id, {"action": "appeal", "comment": "任命文件已于三月印发"}
     )
     assert appealed.status_code == 303
+    assert "申诉处理中" in text(member.get("/portal/"))
     # The department's sum still holds the appealed score, and says so; the count of scored
     # items is the progress page's (only final ones), the appealed one beside it.
     assert "已评分 0 项，合计" in (index := text(member.get("/portal/")))

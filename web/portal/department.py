@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import BinaryIO, cast
 
 from flask import (
@@ -42,6 +43,7 @@ from web.portal.items import (
     readable_item_or_404,
     render_item_with_error,
 )
+from workflow.assessments import local_minute
 from workflow.errors import DomainError, InvalidValue, NotFound
 from workflow.evidence import (
     PURPOSES,
@@ -52,6 +54,7 @@ from workflow.evidence import (
 from workflow.models import Category, Indicator, Item, ScoringPoint, User
 from workflow.notices import NOTICE, latest_notice, scores_visible_to, standing
 from workflow.permissions import is_own_department
+from workflow.pipeline import check
 from workflow.read import waiting_in_other_years
 from workflow.states import Role, State
 
@@ -101,6 +104,19 @@ def index() -> ResponseReturnValue:
         ).scalars()
     )
     scored = [i.total for i in items if i.total is not None]
+    # While the department may appeal, a scored item's next step is that chance: asked of the
+    # engine's own guards (the window, scores shown, results not final) on one such item.
+    appeal_until = None
+    first = next((i for i in items if i.state == State.SCORED.value and not i.appeal_count), None)
+    if first is not None and not hidden:
+        try:
+            check(db, first, user, "appeal", now=request_now())
+        except DomainError:
+            pass
+        else:
+            assessment = first.assessment
+            appeal_until = local_minute(cast(dt.datetime, assessment.appeal_closes_at),
+                                        assessment.timezone)  # fmt: skip
     notice = (
         latest_notice(db, department.assessment, NOTICE, department)
         if department is not None and not hidden
@@ -120,6 +136,7 @@ def index() -> ResponseReturnValue:
         # An appealed item keeps its score until the appeal is decided: said beside the sum.
         appealed_count=sum(1 for i in items if i.state == State.APPEALED.value),
         scores_hidden=hidden,
+        appeal_until=appeal_until,
         notice=notice,
         notice_standing=standing(db, notice) if notice is not None else None,
         office_missing=office_binary() is None,
