@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
 from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -42,6 +43,8 @@ def _returned(session: Session, item_id: int) -> list[str | None]:
     )
 
 
+# What is under test is the page's script and the session cookie: one database is enough.
+@pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
 def test_typing_keeps_the_session_and_a_timed_out_page_keeps_its_text(
     make_app: Callable[..., Flask], session: Session, world: World, store: ObjectStore
 ) -> None:
