@@ -37,10 +37,12 @@
     carryOn.hidden = mode !== "warn";
     login.hidden = mode !== "expired";
     box.hidden = false;
+    document.body.classList.add("has-session-keeper"); // room below the page's last lines
   }
 
   function hide() {
     box.hidden = true;
+    document.body.classList.remove("has-session-keeper");
   }
 
   function markExpired() {
