@@ -70,6 +70,9 @@ class DeliverySettings:
     batch: int = 200
     lease: dt.timedelta = dt.timedelta(minutes=5)
     max_attempts: int = 12
+    #: The portal's address (PUBLIC_BASE_URL): a message's link is a path of the portal, which
+    #: in an e-mail or a group chat opens nothing without it.
+    base_url: str = ""
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> DeliverySettings:
@@ -81,6 +84,7 @@ class DeliverySettings:
             batch=int(outbox.get("batch", 200)),
             lease=dt.timedelta(seconds=float(outbox.get("lease_seconds", 300))),
             max_attempts=int(outbox.get("max_attempts", 12)),
+            base_url=str(config.get("PUBLIC_BASE_URL") or ""),
         )
 
 
@@ -160,7 +164,37 @@ def lease_due(session: Session, now: dt.datetime, limit: int, lease: dt.timedelt
     )
 
 
-def email_message(message: Leased, mail: MailSettings) -> EmailMessage:
+#: Under every e-mail: who sent it, that a reply reaches nobody, where to change reminders.
+EMAIL_FOOTER = "——\n本邮件由“放管服”工作考核系统自动发送，请勿直接回复。"
+PREFERENCES_PATH = "/me/notifications"
+
+
+def link_text(link: str | None, base_url: str) -> str:
+    """The message's link as a reader outside the portal can use it: the full address, or
+    (PUBLIC_BASE_URL not set) the page's path with what to do."""
+    if not link:
+        return ""
+    if base_url:
+        return f"查看详情：{base_url.rstrip('/')}{link}"
+    return f"查看详情：请登录考核系统后打开 {link}"
+
+
+def email_text(message: Leased, base_url: str = "") -> str:
+    """The e-mail's text: the message, its link, and the footer."""
+    parts = [message.body]
+    link = link_text(message.payload.get("link"), base_url)
+    if link:
+        parts.append(link)
+    footer = EMAIL_FOOTER
+    if base_url:
+        footer += (
+            f"\n提醒方式（站内消息、邮件、群机器人）：{base_url.rstrip('/')}{PREFERENCES_PATH}"
+        )
+    parts.append(footer)
+    return "\n\n".join(parts)
+
+
+def email_message(message: Leased, mail: MailSettings, base_url: str = "") -> EmailMessage:
     """The e-mail: UTF-8 subject and body (RFC 2047 / 8bit), a Message-ID stable per message."""
     email = EmailMessage()
     email["Subject"] = message.subject
@@ -170,17 +204,16 @@ def email_message(message: Leased, mail: MailSettings) -> EmailMessage:
     domain = mail.sender.rpartition("@")[2] or "localhost"
     email["Message-ID"] = f"<outbox-{message.id}@{domain}>"
     email["X-Notification-Id"] = str(message.id)
-    link = message.payload.get("link")
-    body = message.body + (f"\n\n{link}" if link else "")
-    email.set_content(body, charset="utf-8")
+    email.set_content(email_text(message, base_url), charset="utf-8")
     return email
 
 
 class Mailer:
     """One SMTP connection for a batch, opened at the first e-mail, reopened after a failure."""
 
-    def __init__(self, settings: MailSettings) -> None:
+    def __init__(self, settings: MailSettings, base_url: str = "") -> None:
         self.settings = settings
+        self.base_url = base_url
         self._smtp: smtplib.SMTP | None = None
 
     def _connect(self) -> smtplib.SMTP:
@@ -205,7 +238,7 @@ class Mailer:
         try:
             if self._smtp is None:
                 self._smtp = self._connect()
-            refused = self._smtp.send_message(email_message(message, self.settings))
+            refused = self._smtp.send_message(email_message(message, self.settings, self.base_url))
         except (smtplib.SMTPException, OSError) as exc:
             self.close()
             raise DeliveryError(f"邮件发送失败：{exc}") from exc
@@ -220,10 +253,11 @@ class Mailer:
             self._smtp = None
 
 
-def webhook_body(message: Leased) -> dict[str, Any]:
+def webhook_body(message: Leased, base_url: str = "") -> dict[str, Any]:
     """The JSON a 政务微信 or 钉钉 group robot takes (`msgtype: text`), with our own fields."""
     link = message.payload.get("link")
-    content = f"{message.subject}\n{message.body}" + (f"\n{link}" if link else "")
+    shown = link_text(link, base_url)
+    content = f"{message.subject}\n{message.body}" + (f"\n{shown}" if shown else "")
     return {
         "msgtype": "text",
         "text": {"content": content},
@@ -237,9 +271,9 @@ def webhook_body(message: Leased) -> dict[str, Any]:
     }
 
 
-def post_webhook(message: Leased, timeout: float) -> None:
+def post_webhook(message: Leased, timeout: float, base_url: str = "") -> None:
     """POST the message as JSON; a non-2xx answer, or a robot's `errcode` ≠ 0, is a failure."""
-    data = json.dumps(webhook_body(message), ensure_ascii=False).encode("utf-8")
+    data = json.dumps(webhook_body(message, base_url), ensure_ascii=False).encode("utf-8")
     request = urllib.request.Request(
         message.target,
         data=data,
@@ -285,7 +319,7 @@ def deliver_due(
         fixed = now
         clock = lambda: fixed  # noqa: E731
     report = Report()
-    mailer = Mailer(settings.mail)
+    mailer = Mailer(settings.mail, settings.base_url)
     try:
         for _ in range(max_batches):
             moment = clock()
@@ -301,7 +335,7 @@ def deliver_due(
                     if message.channel == "email":
                         mailer.send(message)
                     elif message.channel == "webhook":
-                        post_webhook(message, settings.webhook_timeout)
+                        post_webhook(message, settings.webhook_timeout, settings.base_url)
                     else:
                         raise DeliveryError(f"未知渠道 {message.channel}")
                 except DeliveryError as exc:

@@ -116,11 +116,36 @@ def test_email_over_real_smtp_with_chinese_subject_and_body(
     assert "被退回修改" in str(message["Subject"])
     assert message["To"] == "a@jiaohe.example"
     body = message.get_content()
-    assert "请补充“双随机一公开”抽查记录" in body and f"/portal/items/{item.id}" in body
+    assert "请补充“双随机一公开”抽查记录" in body
+    # Without PUBLIC_BASE_URL the system does not know its address: the path, and what to do
+    # with it (a bare "/portal/items/5" in an e-mail opened nothing); who sent it, no replies.
+    assert f"查看详情：请登录考核系统后打开 /portal/items/{item.id}" in body
+    assert "本邮件由“放管服”工作考核系统自动发送，请勿直接回复。" in body
     row = session.scalars(select(OutboxMessage)).one()
     session.refresh(row)
     assert row.status == "sent" and row.attempts == 1 and row.sent_at is not None
     assert message["Message-ID"] == f"<outbox-{row.id}@jiaohe.example>"
+
+
+def test_email_and_robot_links_are_full_addresses_with_the_public_base_url(
+    session: Session, engine: Engine, world: World, tmp_path: Path
+) -> None:
+    w = world
+    base = "https://kh.jiaohe.example"
+    factory = sessionmaker(engine)
+    with webhook_receiver() as (url, hook), smtp_server() as (port, box):
+        notify.set_preferences(session, w.member_a, {"email": "a@jiaohe.example",
+                                                     "webhook_url": url})  # fmt: skip
+        item = submitted(session, w, tmp_path)
+        return_item(session, w, item, "缺少盖章页")
+        session.commit()
+        report = deliver_due(factory, settings=mail_settings(port, base_url=base))
+    assert report.sent == 2
+    body = box.messages()[0].get_content()
+    assert f"查看详情：{base}/portal/items/{item.id}" in body
+    assert f"提醒方式（站内消息、邮件、群机器人）：{base}/me/notifications" in body
+    content = hook.accepted[0]["text"]["content"]
+    assert f"查看详情：{base}/portal/items/{item.id}" in content
 
 
 def test_webhook_failing_three_times_gets_the_message_once(
@@ -142,6 +167,7 @@ def test_webhook_failing_three_times_gets_the_message_once(
     assert len(hook.requests) == 4 and len(hook.accepted) == 1
     body = hook.accepted[0]
     assert body["msgtype"] == "text" and "被退回修改" in body["text"]["content"]
+    assert f"请登录考核系统后打开 /portal/items/{item.id}" in body["text"]["content"]
     row = session.scalars(select(OutboxMessage)).one()
     session.refresh(row)
     assert row.status == "sent" and row.attempts == 4

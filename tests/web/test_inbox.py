@@ -146,3 +146,12 @@ def test_preferences_form_saves_and_refuses_in_chinese(
     # −1 is a whole number: the refusal says the range, not "must be a whole number".
     negative = member.post("/me/notifications", data={"remind_days": "-1"})
     assert negative.status_code == 422 and "提前提醒的工作日数须在 0 到 20 之间" in text(negative)
+
+
+def test_the_e_mails_preferences_link_is_the_preferences_page(app: Flask) -> None:
+    from flask import url_for
+
+    from workflow.delivery import PREFERENCES_PATH
+
+    with app.test_request_context():
+        assert url_for("inbox.preferences_page") == PREFERENCES_PATH
