@@ -1,7 +1,9 @@
 // The idle timeout counts requests: someone writing an appeal, a return reason or a score
 // sheet for half an hour sends none, and their submit then met the login page, the text lost.
 // Here, typing or clicking keeps the session (a POST to /session/alive at most once a minute
-// while there is input); a warning shows before the timeout, with 继续使用; after it, the page
+// while there is input); near the timeout the page asks the server how long is left
+// (/session/token, which does not count as activity: another tab may be at work), warns
+// before it, with 继续使用; after it, the page
 // keeps what was typed, sends nothing, and offers a login in a new tab: back on this page, it
 // takes the new session's CSRF token (/session/token) and the submit goes through.
 // A static file (the Content-Security-Policy forbids inline script); without script the
@@ -76,26 +78,8 @@
       });
   }
 
-  function check() {
-    if (expired) {
-      return;
-    }
-    var now = Date.now();
-    if (lastInput > lastServer && now - lastServer >= gap) {
-      ping();
-      return;
-    }
-    var left = idle - (now - lastServer);
-    if (left <= 0) {
-      markExpired();
-    } else if (left <= lead) {
-      var minutes = String(Math.max(1, Math.ceil(left / 60000)));
-      show(box.getAttribute("data-warn").replace("{minutes}", minutes), "warn");
-    }
-  }
-
-  // Signed in again (in another tab): take the new session's CSRF token into every form.
-  function renew() {
+  // The session as the server has it, without counting as activity: null when it ended.
+  function session() {
     return fetch(box.getAttribute("data-token-url"), {
       credentials: "same-origin",
       redirect: "manual",
@@ -106,25 +90,77 @@
       })
       .then(function (body) {
         if (!body || !body.csrf_token) {
-          return false;
+          return null;
         }
-        var fields = document.querySelectorAll("input[name=csrf_token]");
-        for (var i = 0; i < fields.length; i++) {
-          fields[i].value = body.csrf_token;
-        }
-        expired = false;
-        lastServer = Date.now();
-        show(box.getAttribute("data-restored"), "restored");
-        window.setTimeout(function () {
-          if (!expired && login.hidden && carryOn.hidden) {
-            hide();
-          }
-        }, 8000);
-        return true;
+        // Another tab's requests count too: the server says how long is left.
+        lastServer = Date.now() - (idle - body.idle_seconds_left * 1000);
+        return body;
       })
       .catch(function () {
-        return false;
+        return undefined; // the network: nothing learnt
       });
+  }
+
+  function warnOrHide() {
+    var left = idle - (Date.now() - lastServer);
+    if (left > lead) {
+      hide();
+    } else {
+      var minutes = String(Math.max(1, Math.ceil(left / 60000)));
+      show(box.getAttribute("data-warn").replace("{minutes}", minutes), "warn");
+    }
+  }
+
+  var asking = false;
+  var lastAsked = 0;
+  function check() {
+    if (expired || asking) {
+      return;
+    }
+    var now = Date.now();
+    if (lastInput > lastServer && now - lastServer >= gap) {
+      ping();
+      return;
+    }
+    if (idle - (now - lastServer) > lead) {
+      return;
+    }
+    // Near the timeout by this page's count: ask the server (another tab may be at work).
+    if (now - lastAsked >= gap || idle - (now - lastServer) <= 0) {
+      asking = true;
+      lastAsked = now;
+      session().then(function (body) {
+        asking = false;
+        if (body === null) {
+          markExpired();
+        } else {
+          warnOrHide();
+        }
+      });
+      return;
+    }
+    warnOrHide();
+  }
+
+  // Signed in again (in another tab): take the new session's CSRF token into every form.
+  function renew() {
+    return session().then(function (body) {
+      if (!body) {
+        return false;
+      }
+      var fields = document.querySelectorAll("input[name=csrf_token]");
+      for (var i = 0; i < fields.length; i++) {
+        fields[i].value = body.csrf_token;
+      }
+      expired = false;
+      show(box.getAttribute("data-restored"), "restored");
+      window.setTimeout(function () {
+        if (!expired && login.hidden && carryOn.hidden) {
+          hide();
+        }
+      }, 8000);
+      return true;
+    });
   }
 
   ["keydown", "input", "pointerdown", "wheel"].forEach(function (type) {

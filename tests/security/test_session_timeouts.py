@@ -88,9 +88,14 @@ def test_a_page_at_work_keeps_its_session_alive(login: Callable[[str], FlaskClie
     assert alive.status_code == 204 and alive.headers["Cache-Control"] == "no-store"
     with client.session_transaction() as sess:
         assert time.time() - sess["last_seen_at"] < 60
+    _age_session(client, last_seen_at=20 * 60)
     token = client.get("/session/token")
     assert token.status_code == 200 and token.headers["Cache-Control"] == "no-store"
     assert len(token.get_json()["csrf_token"]) > 20
+    # Asking is not working: the idle clock goes on, and the answer says what is left.
+    assert 9 * 60 < token.get_json()["idle_seconds_left"] <= 10 * 60
+    with client.session_transaction() as sess:
+        assert time.time() - sess["last_seen_at"] >= 20 * 60
     _age_session(client, last_seen_at=31 * 60)  # too late: the session ends as on any page
     gone = client.post("/session/alive")
     assert gone.status_code == 302 and "/login" in gone.location

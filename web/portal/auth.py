@@ -197,10 +197,13 @@ def session_alive() -> ResponseReturnValue:
 @bp.get("/session/token")
 @roles_required()
 def session_token() -> ResponseReturnValue:
-    """The CSRF token of the session as it is now: a page opened before its user signed in
-    again (in another tab, after the idle timeout) takes it, so that what was typed on it
-    can still be sent."""
-    response = jsonify(csrf_token=generate_csrf())
+    """The session as it is now, without counting as activity: its CSRF token (a page opened
+    before its user signed in again, in another tab after the idle timeout, takes it, so
+    that what was typed on it can still be sent) and the seconds left before the idle
+    timeout (a page idle while its user works in another tab learns the session lives)."""
+    idle = float(current_app.config["SESSION_IDLE_MINUTES"]) * 60
+    left = idle - (time.time() - float(session.get(LAST_SEEN_AT, 0)))
+    response = jsonify(csrf_token=generate_csrf(), idle_seconds_left=max(0, round(left, 1)))
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -275,7 +278,8 @@ def _session_timeouts() -> ResponseReturnValue | None:
         reason = "idle"
         message = gettext(IDLE_MESSAGE, minutes=f"{current_app.config['SESSION_IDLE_MINUTES']:g}")
     if reason is None:
-        session[LAST_SEEN_AT] = now
+        if request.endpoint != "auth.session_token":  # asking is not working
+            session[LAST_SEEN_AT] = now
         return None
     security_event("session_expired", reason=reason)
     logout_user()
