@@ -47,6 +47,10 @@ def test_results_only_while_publication_runs(
     assert "考核结果公示" in page and "名次" in page and "如何申诉" in page
     # Maxima read as the notices print them (it said 满分 100.00 分，折合 2.00 分).
     assert "满分 100 分，折合 2 分。" in page and "100.00 分" not in page
+    # Departments by the full names the 汇总表 prints (it showed the short ones).
+    world.dep_a.full_name = f"{world.dep_a.name}（挂牌机构）"
+    session.commit()
+    assert f"<td>{world.dep_a.name}（挂牌机构）</td>" in text(anonymous.get("/publication/"))
     assert world.dep_b.name in page and world.dep_a.name in page
     local_close = closes.astimezone(dt.timezone(dt.timedelta(hours=8))).strftime("%Y-%m-%d %H:%M")
     assert local_close in page and "申诉截止时间" in page

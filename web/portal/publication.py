@@ -45,5 +45,9 @@ def page() -> ResponseReturnValue:
         assessment=assessment,
         status=status,
         rows=rows,
+        # The names the 汇总表 and the notices print: 政府办（民族宗教局、法制办）, not 政府办.
+        full_names={d.id: d.full_name or d.name for d in assessment.departments}
+        if rows and assessment is not None
+        else {},
         years=[p.year for p in running_publications()],
     )
