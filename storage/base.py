@@ -7,6 +7,7 @@ Backends translate their vendor errors at the edge: callers only ever see :class
 from __future__ import annotations
 
 import abc
+import hashlib
 import io
 import unicodedata
 from collections.abc import Callable, Iterator
@@ -215,14 +216,32 @@ def validate_prefix(prefix: str) -> str:
     return prefix
 
 
+def ascii_fallback(filename: str) -> str:
+    """Return the ASCII name for ``filename=``: the name itself when it is plain ASCII, else
+    its ASCII letters and digits joined by ``-`` plus 8 hex digits of the full name's SHA-256,
+    and its extension.
+
+    Clients that ignore ``filename*=`` (``curl -OJ``, ``wget --content-disposition``) save
+    under this name: dropping the Chinese characters alone left ``--v1.docx`` for every
+    department's notice (one file overwriting the next, a name read as an option)."""
+    plain = filename.isascii() and all(ch.isprintable() and ch not in '"\\' for ch in filename)
+    if plain and filename and not filename.startswith(("-", ".", " ")):
+        return filename
+    stem, dot, ext = filename.rpartition(".")
+    if not dot or not ext.isascii() or not ext.isalnum() or len(ext) > 8:
+        stem, ext = filename, ""
+    words = "".join(ch if ch.isascii() and ch.isalnum() else " " for ch in stem).split()
+    digest = hashlib.sha256(filename.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return "-".join([*words, digest]) + (f".{ext}" if ext else "")
+
+
 def content_disposition(filename: str, *, inline: bool = False) -> str:
     """Build a ``Content-Disposition`` value that survives non-ASCII (Chinese) names.
 
     Old clients get an ASCII fallback in ``filename=``; modern ones read the RFC 5987
     ``filename*=`` form, which carries the exact UTF-8 name.
     """
-    fallback = filename.encode("ascii", "ignore").decode("ascii")
-    fallback = "".join(ch for ch in fallback if ch.isprintable() and ch not in '"\\') or "file"
+    fallback = ascii_fallback(filename)
     kind = "inline" if inline else "attachment"
     return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 

@@ -7,7 +7,7 @@ from flask import g, request
 from web.db import get_db
 from workflow.errors import NotAuthenticated
 from workflow.models import User
-from workflow.users import user_for_token
+from workflow.users import token_refusal, user_for_token
 
 
 def bearer_token() -> str | None:
@@ -28,6 +28,12 @@ def api_user() -> User:
     token = bearer_token()
     found = user_for_token(get_db(), token) if token else None
     if found is None:
+        # The code stays `not_authenticated` (the contract's 401); the message says what to do.
+        reason = token_refusal(get_db(), token) if token else None
+        if reason == "expired":
+            raise NotAuthenticated("API 令牌已过期，请重新申请令牌", code="not_authenticated")
+        if reason == "revoked":
+            raise NotAuthenticated("API 令牌已被撤销，请重新申请令牌", code="not_authenticated")
         raise NotAuthenticated("未登录或令牌无效", code="not_authenticated")
     g.api_user = found
     return found

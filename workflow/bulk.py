@@ -119,6 +119,8 @@ class BulkReport:
     comment: str | None = None
     #: Verify: every check point of each item attested 是 (see `BulkRequest`).
     all_checks_yes: bool = False
+    #: How many results were answered from the stored run of the Idempotency-Key (a retry).
+    replayed: int = 0
 
     def count(self, status: str) -> int:
         """Return how many items ended with `status`."""
@@ -477,6 +479,7 @@ def apply_bulk(
         earlier = done.get(target.item_id)
         if earlier is not None:
             report.results.append(earlier)
+            report.replayed += 1
             continue
         report.results.append(_apply_one(factory, user_id, req, target, position, run_id, now))
     if run_id is not None:

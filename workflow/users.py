@@ -372,6 +372,26 @@ def user_for_token(session: Session, token: str) -> User | None:
     return user
 
 
+def token_refusal(session: Session, token: str) -> str | None:
+    """Say why a token `user_for_token` refused is no longer valid: "expired" or "revoked"
+    (a disabled user's tokens are revoked with them); None for one that never was ours.
+
+    Only whoever holds the token's secret learns this, so a script can tell "ask for a new
+    token" from "the token is wrong" without anything leaking to a guesser."""
+    if not token or len(token) > 200:
+        return None
+    row = session.execute(
+        select(ApiToken).where(ApiToken.token_hash == _token_hash(token))
+    ).scalar_one_or_none()
+    if row is None:
+        return None
+    if row.revoked_at is not None:
+        return "revoked"
+    if row.expires_at <= utcnow():
+        return "expired"
+    return None
+
+
 def revoke_token(session: Session, token_id: int, *, actor: User) -> None:
     """Revoke a token: its owner or an admin may."""
     row = session.get(ApiToken, token_id)

@@ -84,6 +84,9 @@ def test_idempotent_retry(
     assert first.status_code == second.status_code == 200
     assert first.get_json() == second.get_json()
     assert first.get_json()["counts"]["ok"] == 10
+    # The retry says it applied nothing itself, as a single transition's replay does.
+    assert "Idempotent-Replayed" not in first.headers
+    assert second.headers.get("Idempotent-Replayed") == "true"
     assert events(session) - before == 10
     reused = client.post(URL, json={**request, "items": request["items"][:3]}, headers=headers)
     assert reused.status_code == 422 and error_code(reused) == "idempotency_key_reused"

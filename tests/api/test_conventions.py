@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import math
+from urllib.parse import quote
 
 import yaml
 from flask import Flask
@@ -221,3 +222,32 @@ def test_a_removed_file_stays_on_record(
     assert client.delete(url, headers=cast.headers("own")).status_code == 404
     listed = client.get(f"/api/v1/items/{item.id}", headers=cast.headers("own")).get_json()
     assert up["id"] not in [e["id"] for e in listed["evidence"]]
+
+
+def test_download_ascii_name_is_usable_and_distinct(
+    client: FlaskClient, session: Session, cast: Cast
+) -> None:
+    """A client that reads only `filename=` (curl -OJ, wget --content-disposition) saves under
+    the ASCII fallback: two Chinese names that differ only in Chinese get two names, none
+    starts with a dash or a dot, the extension is kept, and `filename*=` has the exact name."""
+    w = cast.world
+    item = w.item(session, w.dep_a, "1")
+    own = cast.headers("own")
+    names = ("交通局-指标1-佐证材料.pdf", "交通局-指标1-会议纪要.pdf")
+    fallbacks = []
+    for n, name in enumerate(names):
+        up = client.post(
+            f"/api/v1/items/{item.id}/evidence",
+            headers=own,
+            data=pdf_upload(name, seed=f"fallback{n}", sub_item="1.1"),
+            content_type="multipart/form-data",
+        )
+        assert up.status_code == 201, up.get_json()
+        down = client.get(f"/api/v1/evidence/{up.get_json()['id']}/content", headers=own)
+        disposition = down.headers["Content-Disposition"]
+        assert f"filename*=UTF-8''{quote(name, safe='')}" in disposition
+        fallback = disposition.split('filename="', 1)[1].split('"', 1)[0]
+        assert fallback.isascii() and fallback.endswith(".pdf"), fallback
+        assert not fallback.startswith(("-", ".")), fallback
+        fallbacks.append(fallback)
+    assert fallbacks[0] != fallbacks[1], fallbacks

@@ -82,6 +82,24 @@ def test_limit_is_capped_at_500(app: Flask) -> None:
             assert query_limit() == expected
 
 
+def test_limit_refusal_names_the_rule(client: FlaskClient, cast: Cast) -> None:
+    """A script's bad `limit` is told the documented rule (1 up, capped at 500), never the
+    internal 64-bit bound; a limit of any length above 500 is capped, not refused."""
+    path = f"/api/v1/assessments/{cast.world.assessment.id}/items"
+    headers = cast.headers("auditor")
+    for bad in ("0", "-1", "x", "1.5", "000"):
+        response = client.get(f"{path}?limit={bad}", headers=headers)
+        assert response.status_code == 400, bad
+        assert error_code(response) == "invalid_parameter"
+        message = response.get_json()["error"]["message"]
+        assert "500" in message and "9223372036854775807" not in message, message
+    for big in ("99999999999999999999", "1" * 5000):
+        response = client.get(f"{path}?limit={big}", headers=headers)
+        assert response.status_code == 200, big
+    events = client.get("/api/v1/audit/events?limit=0", headers=headers)
+    assert "9223372036854775807" not in events.get_json()["error"]["message"]
+
+
 def test_scheme_and_assessments(client: FlaskClient, cast: Cast) -> None:
     listed = client.get("/api/v1/assessments", headers=cast.headers("own")).get_json()
     (a,) = listed["assessments"]

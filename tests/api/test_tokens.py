@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from argon2 import PasswordHasher
 from flask import Flask
 from flask.testing import FlaskClient
@@ -9,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tests.api.conftest import Cast, error_code
-from workflow.models import ApiToken, User
+from workflow.models import ApiToken, User, utcnow
 from workflow.users import create_user
 
 PASSWORD = "correct horse battery"
@@ -149,3 +151,32 @@ def test_rate_limit_per_address(client: FlaskClient, session: Session, cast: Cas
         environ_base={"REMOTE_ADDR": "192.0.2.7"},
     )
     assert elsewhere.status_code == 201
+
+
+def test_expired_and_revoked_tokens_say_so(
+    client: FlaskClient, session: Session, cast: Cast
+) -> None:
+    """A script's token that ran out or was revoked gets the contract's 401
+    `not_authenticated` with a message saying to ask for a new one, not "not signed in or
+    token invalid" as for a typo; a token that never was ours keeps that message."""
+    make_user(session, cast)
+
+    def issue() -> tuple[int, dict[str, str]]:
+        body = client.post("/api/v1/tokens", json={"username": "li_lei", "password": PASSWORD})
+        data = body.get_json()
+        return data["token_id"], {"Authorization": f"Bearer {data['token']}"}
+
+    expired_id, expired = issue()
+    row = session.get_one(ApiToken, expired_id)
+    row.expires_at = utcnow() - dt.timedelta(seconds=1)
+    session.commit()
+    revoked_id, revoked = issue()
+    assert client.delete(f"/api/v1/tokens/{revoked_id}", headers=revoked).status_code == 204
+    for headers, word, english in ((expired, "过期", "expired"), (revoked, "撤销", "revoked")):
+        response = client.get("/api/v1/me", headers=headers)
+        assert response.status_code == 401 and error_code(response) == "not_authenticated"
+        assert word in response.get_json()["error"]["message"]
+        response = client.get("/api/v1/me", headers={**headers, "Accept-Language": "en"})
+        assert english in response.get_json()["error"]["message"]
+    unknown = client.get("/api/v1/me", headers={"Authorization": "Bearer fgf_nope"})
+    assert unknown.get_json()["error"]["message"] == "未登录或令牌无效"

@@ -54,4 +54,8 @@ def post_bulk_transitions() -> Response:
         report = apply_bulk(
             factory, user.id, action, targets, comment, idempotency_key=key, all_checks_yes=flag
         )
-    return json_response(report_body(report))
+    response = json_response(report_body(report))
+    if report.replayed and report.replayed == len(report.results):
+        # As a single transition's replay: nothing was applied by this request.
+        response.headers["Idempotent-Replayed"] = "true"
+    return response

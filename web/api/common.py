@@ -167,11 +167,21 @@ def query_str(name: str, *, max_length: int = 200) -> str | None:
 
 
 def query_limit() -> int:
-    """Return `limit`: default 50, at least 1, capped at 500."""
-    value = query_int("limit", minimum=1, maximum=MAX_SEQ)
-    if value is None:
+    """Return `limit`: default 50, at least 1, capped at 500 (however many digits it has).
+
+    A refusal names the rule a script can act on (1 up, 500 at most served), not the
+    internal bound of other integer parameters."""
+    raw = request.args.get("limit")
+    if raw is None or raw == "":
         return DEFAULT_LIMIT
-    return min(value, MAX_LIMIT)
+    digits = raw.lstrip("0") if raw.isascii() and raw.isdecimal() else ""
+    if not digits:
+        raise BadRequest(
+            "参数 limit 须为不小于 1 的整数（超过 %(max)s 按 %(max)s 计）",
+            code="invalid_parameter",
+            params={"max": MAX_LIMIT},
+        )
+    return MAX_LIMIT if len(digits) > 4 else min(int(digits), MAX_LIMIT)
 
 
 def encode_cursor(kind: str, after: int) -> str:
