@@ -2,10 +2,10 @@
 // sheet for half an hour sends none, and their submit then met the login page, the text lost.
 // Here, typing or clicking keeps the session (a POST to /session/alive at most once a minute
 // while there is input); near the timeout the page asks the server how long is left
-// (/session/token, which does not count as activity: another tab may be at work), warns
-// before it, with 继续使用; after it, the page
-// keeps what was typed, sends nothing, and offers a login in a new tab: back on this page, it
-// takes the new session's CSRF token (/session/token) and the submit goes through.
+// (/session/token, which does not count as activity: another tab may be at work) and warns,
+// with 继续使用; after the timeout it keeps what was typed, sends nothing, and offers a login
+// in a new tab: back on this page, it takes the new session's CSRF token (/session/token)
+// and the submit goes through.
 // A static file (the Content-Security-Policy forbids inline script); without script the
 // pages work as before. The texts come from the page (data-*), in the page's language.
 (function () {
@@ -35,7 +35,9 @@
   }
 
   function show(message, mode) {
-    text.textContent = message;
+    if (text.textContent !== message) {
+      text.textContent = message; // an alert: said again only when it changes
+    }
     carryOn.hidden = mode !== "warn";
     login.hidden = mode !== "expired";
     box.hidden = false;
