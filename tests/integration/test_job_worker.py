@@ -223,7 +223,9 @@ def test_notices_for_every_department(app: Flask, demo: Demo, start_worker: Work
     assert row.status == jobs.DONE, row.error
     total = len(demo.departments) + 1  # and the summary table
     assert row.progress_total == total and row.progress_done == total
-    assert seen == sorted(seen) and seen[-1] == total and len(seen) >= 3  # it rose, it was seen
+    # It rose, and a poll saw it under way. (Reports come at most every 0.5 s: a fast run
+    # shows one value between 0 and the end, not several; asking for three failed a CI run.)
+    assert seen == sorted(seen) and seen[-1] == total and any(0 < v < total for v in seen)
     names = zip_of(app, row).namelist()
     assert len(names) == total
     for department in demo.departments:
