@@ -22,6 +22,7 @@ from workflow.passwords import check_new_password
 from workflow.permissions import department_id_for
 from workflow.security_log import security_event
 from workflow.states import Role
+from workflow.units import UNIT_NAMES_LOCK
 
 HASHER = PasswordHasher()  # Argon2id with the library's current recommended parameters
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{2,64}$")
@@ -147,15 +148,11 @@ def _unit_id(unit: Unit | None, department: Department | None) -> int | None:
     return None
 
 
-#: The lock every unit change takes (`workflow.units.UNIT_NAMES_LOCK`): a merge, split or
-#: dissolution in flight commits before a user is put into the unit, or waits for it.
-_UNIT_CHANGES_LOCK = lock_key("unit-names")
-
-
 def _ensure_unit_in_use(session: Session, unit_id: int) -> None:
     """Refuse (422 `unit_ended`) to put a user into a unit merged, split or dissolved: they
     would belong to no department of any year to come."""
-    serialise(session, _UNIT_CHANGES_LOCK)
+    # The lock every unit change takes: a merge, split or dissolution in flight commits first.
+    serialise(session, UNIT_NAMES_LOCK)
     status = session.scalar(select(Unit.status).where(Unit.id == unit_id))
     if status is not None and status != "active":
         raise InvalidValue("该单位已合并、拆分或撤销，请改选现单位", code="unit_ended")

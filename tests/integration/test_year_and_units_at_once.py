@@ -42,6 +42,18 @@ def _dissolving(admin_id: int, unit_id: int) -> Callable[[sessionmaker[Session]]
     return dissolve
 
 
+def _attempt(engine: Engine, done: str, act: Callable[[Session], object]) -> str:
+    """Run `act` in a session of its own and commit: `done`, or the refusal's code."""
+    with make_sessionmaker(engine)() as s:
+        try:
+            act(s)
+            s.commit()
+            return done
+        except DomainError as exc:
+            s.rollback()
+            return exc.code
+
+
 def test_a_year_created_while_one_of_its_units_is_dissolved_does_not_assess_it(
     engine: Engine, session: Session, world: World, scheme_2018: Scheme
 ) -> None:
@@ -51,18 +63,10 @@ def test_a_year_created_while_one_of_its_units_is_dissolved_does_not_assess_it(
     session.commit()
 
     def create() -> str:
-        with make_sessionmaker(engine)() as s:
-            try:
-                create_assessment(
-                    s, rules_2019(scheme_2018), year=2019,
-                    result_document_no="蛟市职转办〔2020〕1号", unit_ids=unit_ids,
-                    actor=s.get_one(User, admin_id),
-                )  # fmt: skip
-                s.commit()
-                return "created"
-            except DomainError as exc:
-                s.rollback()
-                return exc.code
+        return _attempt(engine, "created", lambda s: create_assessment(
+            s, rules_2019(scheme_2018), year=2019, result_document_no="蛟市职转办〔2020〕1号",
+            unit_ids=unit_ids, actor=s.get_one(User, admin_id),
+        ))  # fmt: skip
 
     outcomes = one_behind_the_other(engine, _dissolving(admin_id, gone), create)
     assert outcomes == ("done", "unit_not_active")
@@ -85,14 +89,9 @@ def test_people_imported_while_their_unit_is_dissolved_are_not_put_in_it(
 
     def import_() -> str:
         rows = [Row(2, "zhang.wei", "张伟", ["department"], unit_name)]
-        with make_sessionmaker(engine)() as s:
-            try:
-                import_people(s, rows, actor=s.get_one(User, admin_id), password=generate_password)
-                s.commit()
-                return "imported"
-            except DomainError as exc:
-                s.rollback()
-                return exc.code
+        return _attempt(engine, "imported", lambda s: import_people(
+            s, rows, actor=s.get_one(User, admin_id), password=generate_password
+        ))  # fmt: skip
 
     outcomes = one_behind_the_other(engine, _dissolving(admin_id, gone), import_)
     assert outcomes == ("done", "import_has_errors")

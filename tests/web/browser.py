@@ -65,6 +65,17 @@ def sign_in(page: Any, base_url: str, username: str) -> None:
     page.wait_for_load_state()
 
 
+def signed_in_page(
+    browser: Any, base_url: str, username: str, width: int, problems: list[str]
+) -> Any:
+    """A Chinese page `width` px wide, watched for script errors, signed in as `username`."""
+    page = watch(
+        browser.new_page(viewport={"width": width, "height": 900}, locale="zh-CN"), problems
+    )
+    sign_in(page, base_url, username)
+    return page
+
+
 def screenshots(tmp_path: Path) -> Path:
     """Where screenshots go: $PORTAL_SCREENSHOTS (kept for people), else the test's folder."""
     return Path(os.environ.get("PORTAL_SCREENSHOTS") or tmp_path / "screenshots")

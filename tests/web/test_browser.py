@@ -11,7 +11,14 @@ from sqlalchemy.orm import Session
 
 from storage.local import LocalStore
 from tests.factories import World
-from tests.web.browser import chromium, needs_chromium, screenshots, sign_in, watch
+from tests.web.browser import (
+    chromium,
+    needs_chromium,
+    screenshots,
+    sign_in,
+    signed_in_page,
+    watch,
+)
 from tests.web.conftest import PASSWORD
 from workflow.demo import demo_pdf
 
@@ -197,9 +204,7 @@ def test_calendar_page_shows_the_days_left_on_a_phone(
     problems: list[str] = []
     with chromium() as browser:
         for width, stacked in ((390, True), (1366, False)):
-            page = browser.new_page(viewport={"width": width, "height": 900}, locale="zh-CN")
-            watch(page, problems)
-            sign_in(page, base_url, "admin")
+            page = signed_in_page(browser, base_url, "admin", width, problems)
             page.goto(f"{base_url}/admin/assessments/{world.assessment.id}/calendar")
             assert page.evaluate("document.documentElement.scrollWidth") == width
             cells = page.evaluate(LEFT_CELLS)
@@ -326,9 +331,7 @@ def test_item_tables_stack_on_a_phone(
     with chromium() as browser:
         for width, stacked in ((390, True), (1366, False)):
             # The scorer reads the scoring points: the deduction reason is the last column.
-            page = browser.new_page(viewport={"width": width, "height": 900}, locale="zh-CN")
-            watch(page, problems)
-            sign_in(page, base_url, "scorer")
+            page = signed_in_page(browser, base_url, "scorer", width, problems)
             page.goto(f"{base_url}/review/items/{scored.id}")
             points = page.evaluate(LAST_CELLS, "table.points")
             assert [p["text"].strip() for p in points] == ["", "未见任命文件"], points
@@ -341,9 +344,7 @@ def test_item_tables_stack_on_a_phone(
             assert field is not None and field["x"] + field["width"] <= width, (width, field)
             assert field["width"] > (width / 2 if stacked else 150), (width, field)
             page.close()
-            page = browser.new_page(viewport={"width": width, "height": 900}, locale="zh-CN")
-            watch(page, problems)
-            sign_in(page, base_url, "member_a")
+            page = signed_in_page(browser, base_url, "member_a", width, problems)
             # The list of items: 下一步 (what to do, and by when) is its last column.
             steps = page.evaluate(LAST_CELLS, "main table.grid")
             assert len(steps) == 10 and "修改" in steps[2]["text"], steps
@@ -381,9 +382,7 @@ def test_review_queue_on_a_phone(
     problems: list[str] = []
     with chromium() as browser:
         for width in (390, 1366):
-            page = browser.new_page(viewport={"width": width, "height": 900}, locale="zh-CN")
-            watch(page, problems)
-            sign_in(page, base_url, "reviewer")
+            page = signed_in_page(browser, base_url, "reviewer", width, problems)
             page.goto(f"{base_url}/review/?state=submitted")
             assert page.evaluate("document.documentElement.scrollWidth") == width
             cells = page.evaluate(LAST_CELLS, "main table.grid")

@@ -9,7 +9,13 @@ from sqlalchemy.orm import Session
 
 from tests.factories import World
 from tests.scheme_docx import build_docx
-from tests.web.browser import chromium, needs_chromium, screenshots, sign_in, watch
+from tests.web.browser import (
+    chromium,
+    needs_chromium,
+    screenshots,
+    signed_in_page,
+    watch,
+)
 from tests.web.conftest import PASSWORD
 from workflow.models import StoredScheme
 from workflow.schemes import import_shipped
@@ -75,9 +81,7 @@ def test_scheme_form_does_not_scroll_sideways_on_a_phone(
     problems: list[str] = []
     with chromium() as browser:
         for width in (390, 1366):
-            page = browser.new_page(viewport={"width": width, "height": 900}, locale="zh-CN")
-            watch(page, problems)
-            sign_in(page, base_url, "admin")
+            page = signed_in_page(browser, base_url, "admin", width, problems)
             page.goto(f"{base_url}/admin/schemes/{real.id}/edit")
             assert page.locator('output[data-sum-for="c1.i1"]').inner_text() == "合计 5 = 5 相符"
             assert page.evaluate("document.documentElement.scrollWidth") == width
