@@ -46,8 +46,8 @@ from workflow.actions import (
     transition_item,
 )
 from workflow.audit import canonical_json
-from workflow.errors import BadRequest, Conflict, DomainError, Forbidden, InvalidValue, NotFound
-from workflow.messages import STALE_VERSION_DETAIL, localize, text_for
+from workflow.errors import BadRequest, DomainError, Forbidden, InvalidValue, NotFound
+from workflow.messages import BULK_STALE_DETAIL, localize, text_for
 from workflow.models import BulkRun, BulkRunItem, Indicator, Item, ScoringPoint, User, utcnow
 from workflow.pipeline import check
 from workflow.states import Role
@@ -99,12 +99,15 @@ class BulkResult:
         return localize(self.template, self.params, self.code or "")
 
     def as_dict(self) -> dict[str, Any]:
-        """Return the API's form of the result."""
+        """Return the API's form of the result (a stale version's numbers as fields)."""
+        stale = self.code == "stale_version"
         return {
             "item_id": self.item_id,
             "status": self.status,
             "code": self.code,
             "message": self.message,
+            "current_version": self.params.get("current") if stale else None,
+            "requested_version": self.params.get("requested") if stale else None,
         }
 
 
@@ -215,23 +218,21 @@ def _check_key(key: str | None) -> None:
         raise BadRequest("Idempotency-Key 无效", code="bad_idempotency_key")
 
 
+def _bulk_wording(code: str | None, template: str | None) -> str | None:
+    """Return the report's text of a refusal: a stale version says the item was changed after
+    it was selected (a ticked row has no version to compare), whatever the single transition
+    said; a run stored before keeps its parameters and reads the same."""
+    return BULK_STALE_DETAIL if code == "stale_version" else template
+
+
 def _outcome(item_id: int, exc: DomainError) -> BulkResult:
     status = CONFLICT if exc.code in CONFLICT_CODES else REFUSED
-    return BulkResult(item_id, status, exc.code, exc.template, exc.params)
+    return BulkResult(item_id, status, exc.code, _bulk_wording(exc.code, exc.template), exc.params)
 
 
 def _concurrent(item_id: int) -> BulkResult:
     code = "concurrent_change"
     return BulkResult(item_id, CONFLICT, code, text_for(code))
-
-
-def _stale(item: Item, version: int) -> Conflict:
-    # What transition_item says, so that a preview and a run give the same words.
-    return Conflict(
-        STALE_VERSION_DETAIL,
-        code="stale_version",
-        params={"current": item.version, "requested": version},
-    )
 
 
 # -- the dry run ----------------------------------------------------------------------------
@@ -331,7 +332,8 @@ def _stored(session: Session, run_id: int, item_id: int) -> BulkResult | None:
 
 
 def _result_of(row: BulkRunItem) -> BulkResult:
-    return BulkResult(row.item_id, row.status, row.code, row.message, row.params or {}, row.version)
+    template = _bulk_wording(row.code, row.message)
+    return BulkResult(row.item_id, row.status, row.code, template, row.params or {}, row.version)
 
 
 def _open_run(

@@ -120,6 +120,9 @@ STALE_VERSION_DETAIL = N_(
     "事项已被更新（他人或您在其他页面的操作；当前版本 %(current)s，页面上的版本 %(requested)s），"
     "请刷新后重试"
 )
+#: The same conflict in a bulk report: the reviewer ticked the item in a list and never saw a
+#: version, so the text says what happened (the numbers stay in the API's fields).
+BULK_STALE_DETAIL = N_("该事项在选中后已被他人（或您在其他页面）更改，请刷新列表后重新选择")
 
 MESSAGES: dict[str, str] = {
     "account_disabled": N_("该账号已停用，请联系管理员"),

@@ -55,12 +55,16 @@ def test_dry_run_then_apply(
         "status": "refused",
         "code": "invalid_state",
         "message": "当前状态（草稿）不允许执行“初审通过”",
+        "current_version": None,
+        "requested_version": None,
     }
     assert report["results"][0] == {
         "item_id": submitted[0].id,
         "status": "ok",
         "code": None,
         "message": None,
+        "current_version": None,
+        "requested_version": None,
     }
     assert events(session) == before
     applied = client.post(URL, json=request, headers=cast.headers("reviewer"))
@@ -190,3 +194,38 @@ def test_bad_bodies(
 ) -> None:
     response = client.post(URL, json=payload, headers=cast.headers("reviewer"))
     assert response.status_code == status and error_code(response) == code
+
+
+def test_a_changed_item_is_reported_without_version_numbers(
+    client: FlaskClient, session: Session, cast: Cast, submitted: list[Item]
+) -> None:
+    # The reviewer ticked two items; one was changed by someone else before the run.
+    changed, fine = submitted[0], submitted[1]
+    request = {
+        "action": "review",
+        "items": [
+            {"id": changed.id, "version": changed.version - 1},
+            {"id": fine.id, "version": fine.version},
+        ],
+    }
+    for dry_run in (True, False):
+        report = client.post(
+            URL, json={**request, "dry_run": dry_run}, headers=cast.headers("reviewer")
+        ).get_json()
+        stale, ok = report["results"]
+        assert (stale["status"], stale["code"]) == ("conflict", "stale_version")
+        # The reviewer never saw a version: the text says what happened and what to do.
+        assert "版本" not in stale["message"]
+        assert "选中后" in stale["message"] and "已被他人" in stale["message"]
+        assert "刷新" in stale["message"]
+        # The numbers stay for scripts, as fields.
+        assert (stale["current_version"], stale["requested_version"]) == (
+            changed.version,
+            changed.version - 1,
+        )
+        assert ok["current_version"] is None and ok["requested_version"] is None
+    english = client.post(
+        URL, json=request, headers=cast.headers("reviewer", **{"Accept-Language": "en"})
+    ).get_json()["results"][0]["message"]
+    assert "version" not in english.lower()
+    assert "after it was selected" in english and "refresh" in english.lower()

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from storage.local import LocalStore
@@ -17,7 +17,7 @@ from tests.factories import World, submit_items
 from tests.web.conftest import PASSWORD, csrf_token, text
 from web.portal import bulk as bulk_views
 from workflow import bulk
-from workflow.models import AuditEvent, Item
+from workflow.models import AuditEvent, BulkRunItem, Item
 from workflow.scheme import Scheme
 from workflow.setup import install_scheme
 
@@ -186,6 +186,43 @@ def test_bulk_return_with_one_reason(
     assert "已办理 2 项" in report and "请补充盖章页" in report
     session.expire_all()
     assert {i.return_reason for i in submitted[:2]} == {"请补充盖章页"}
+
+
+def test_an_item_changed_after_it_was_ticked_is_explained_without_versions(
+    app: Flask, session: Session, world: World, submitted: list[Item]
+) -> None:
+    """The reviewer ticked rows in a list: the report says the item was changed since it was
+    selected and to refresh, not "当前版本 5，页面上的版本 4" (a number the page never showed)."""
+    from workflow.messages import STALE_VERSION_DETAIL
+
+    client = sign_in(app, "reviewer")
+    changed, fine = submitted[0], submitted[1]
+    data = {
+        "state": "submitted",
+        "action": "review",
+        "comment": "",
+        "item": [f"{changed.id}:{changed.version - 1}", f"{fine.id}:{fine.version}"],
+    }
+    preview = text(client.post("/review/bulk/preview", data={**data, "scope": "selected"}))
+    done = client.post("/review/bulk/apply", data={**data, "key": "k-changed"})
+    report = text(client.get(done.headers["Location"]))
+    for page in (preview, report):
+        assert "该事项在选中后已被他人（或您在其他页面）更改，请刷新列表后重新选择" in page
+        assert "版本" not in page
+    assert "已办理 1 项" in report and "冲突 1 项" in report
+    # A run stored before this wording reads the same (its row keeps the single item's msgid).
+    session.execute(
+        update(BulkRunItem)
+        .where(BulkRunItem.item_id == changed.id)
+        .values(message=STALE_VERSION_DETAIL)
+    )
+    session.commit()
+    assert "版本" not in text(client.get(done.headers["Location"]))
+    en = sign_in(app, "reviewer")
+    en.set_cookie("lang", "en")
+    english = text(en.get(done.headers["Location"]))
+    assert "changed by someone else (or by you on another page) after it was selected" in english
+    assert "version" not in english.lower()
 
 
 @pytest.mark.parametrize("username", ["member_a", "scorer", "auditor", "admin"])

@@ -946,10 +946,19 @@ class StageCalendar(Out):
 
 
 class BulkResult(Out):
+    """One item's outcome; `message` is for a person, the versions are for scripts."""
+
     item_id: int
     status: Annotated[str, Field(json_schema_extra={"enum": ["ok", "refused", "conflict"]})]
     code: str | None
     message: str | None
+    current_version: Annotated[
+        int | None,
+        Field(description="`stale_version`: the item's version when it was found changed"),
+    ]
+    requested_version: Annotated[
+        int | None, Field(description="`stale_version`: the version given for the item")
+    ]
 
 
 class BulkCounts(Out):
