@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from openapi_spec_validator import validate
@@ -112,3 +113,33 @@ def test_every_operation_the_contract_names_keeps_its_name(app: Flask) -> None:
         for field in money:  # scores and totals: decimal strings with two places
             text = str(schemas[model]["properties"][field])
             assert "[0-9]{2}" in text, (model, field, text)
+
+
+def test_every_limit_is_documented_as_the_server_reads_it(app: Flask) -> None:
+    """`limit` above 500 is served as 500, not refused: the document must not say `maximum`
+    (a client or schemathesis would take 501 for an error), and it says the cap instead."""
+    from web.api.common import MAX_LIMIT, query_limit
+    from workflow.errors import BadRequest
+
+    with app.app_context():
+        doc = openapi_document()
+    limits = [
+        (f"{m.upper()} {p}", param)
+        for p, ops in doc["paths"].items()
+        for m, op in ops.items()
+        for param in op.get("parameters", ())
+        if param["name"] == "limit"
+    ]
+    assert len(limits) >= 10  # every list
+    for where, param in limits:
+        schema = param["schema"]
+        assert "maximum" not in schema, where
+        assert schema["minimum"] == 1 and schema["type"] == "integer", where
+        assert f"capped at {MAX_LIMIT}" in param["description"], where
+    # …which is what the server does with each bound.
+    bounds = (("", schema["default"]), ("1", 1), ("501", MAX_LIMIT), ("9" * 30, MAX_LIMIT))
+    for raw, served in bounds:
+        with app.test_request_context(f"/?limit={raw}"):
+            assert query_limit() == served
+    with app.test_request_context("/?limit=0"), pytest.raises(BadRequest):
+        query_limit()

@@ -17,6 +17,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
+from web.api.common import DEFAULT_LIMIT, MAX_LIMIT
 from workflow.machine import ACTIONS
 from workflow.messages import N_
 from workflow.states import State
@@ -325,9 +326,16 @@ class EmptyBody(Body):
 
 
 # --- query parameters and forms (document only) ------------------------------------------
+#: No `maximum`: a larger limit is served as 500 (`query_limit`), not refused, so the
+#: document must not call it invalid.
 LIMIT = Annotated[
     int,
-    Field(ge=1, le=500, default=50, description="page size (default 50, capped at 500)"),
+    Field(
+        ge=1,
+        default=DEFAULT_LIMIT,
+        description=f"page size: default {DEFAULT_LIMIT}, at least 1; a larger value than "
+        f"{MAX_LIMIT} is served as {MAX_LIMIT} (capped at {MAX_LIMIT}, not refused)",
+    ),
 ]
 CURSOR = Annotated[
     str | None,
@@ -338,7 +346,7 @@ CURSOR = Annotated[
 class Page(Query):
     """A page of a list."""
 
-    limit: LIMIT = 50
+    limit: LIMIT = DEFAULT_LIMIT
     cursor: CURSOR = None
 
 
