@@ -124,6 +124,9 @@ class BulkReport:
     all_checks_yes: bool = False
     #: How many results were answered from the stored run of the Idempotency-Key (a retry).
     replayed: int = 0
+    #: The key's run was stored before this request: it is returned (finished) or resumed
+    #: (a first attempt died, or still runs), and the API says `Idempotent-Replayed: true`.
+    resumed: bool = False
 
     def count(self, status: str) -> int:
         """Return how many items ended with `status`."""
@@ -338,12 +341,14 @@ def _result_of(row: BulkRunItem) -> BulkResult:
 
 def _open_run(
     factory: sessionmaker[Session], user_id: int, req: BulkRequest, key: str
-) -> tuple[int, dict[int, BulkResult]]:
-    """Find or start the run of this key; return its id and the outcomes already stored."""
+) -> tuple[int, dict[int, BulkResult], bool]:
+    """Find or start the run of this key; return its id, the outcomes already stored, and
+    whether the run was there before (this request returns or resumes it)."""
     digest = req.request_hash()
     with factory() as s:
         query = select(BulkRun).where(BulkRun.user_id == user_id, BulkRun.key == key)
         run = s.execute(query).scalar_one_or_none()
+        existed = run is not None
         if run is None:
             run = BulkRun(
                 user_id=user_id,
@@ -359,13 +364,14 @@ def _open_run(
             except IntegrityError:  # the same key, started a moment ago by a concurrent retry
                 s.rollback()
                 run = s.execute(query).scalar_one()
+                existed = True
         if run.request_hash != digest:
             raise InvalidValue("该 Idempotency-Key 已用于另一个请求", code="idempotency_key_reused")
         done = {
             row.item_id: _result_of(row)
             for row in s.execute(select(BulkRunItem).where(BulkRunItem.run_id == run.id)).scalars()
         }
-        return run.id, done
+        return run.id, done, existed
 
 
 def _apply_one(
@@ -474,9 +480,12 @@ def apply_bulk(
     req = check_request(action, targets, comment, all_checks_yes)
     run_id: int | None = None
     done: dict[int, BulkResult] = {}
+    resumed = False
     if idempotency_key is not None:
-        run_id, done = _open_run(factory, user_id, req, idempotency_key)
-    report = BulkReport(req.action, dry_run=False, run_id=run_id, comment=req.comment)
+        run_id, done, resumed = _open_run(factory, user_id, req, idempotency_key)
+    report = BulkReport(
+        req.action, dry_run=False, run_id=run_id, comment=req.comment, resumed=resumed
+    )
     for position, target in enumerate(req.targets):
         earlier = done.get(target.item_id)
         if earlier is not None:

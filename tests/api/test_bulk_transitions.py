@@ -229,3 +229,46 @@ def test_a_changed_item_is_reported_without_version_numbers(
     ).get_json()["results"][0]["message"]
     assert "version" not in english.lower()
     assert "after it was selected" in english and "refresh" in english.lower()
+
+
+@pytest.mark.parametrize("crash_at", [1, 4])
+def test_a_resumed_run_is_marked_replayed(
+    client: FlaskClient,
+    session: Session,
+    cast: Cast,
+    submitted: list[Item],
+    monkeypatch: pytest.MonkeyPatch,
+    crash_at: int,
+) -> None:
+    """The key's stored run, resumed after the first attempt died (before its first item, or
+    after three), answers `Idempotent-Replayed: true` as a finished run's retry does."""
+    from workflow import bulk
+
+    real = bulk.transition_item
+    calls = {"n": 0}
+
+    def dies(*args: Any, **kw: Any) -> Item:
+        calls["n"] += 1
+        if calls["n"] == crash_at:
+            raise RuntimeError("the worker died")
+        return real(*args, **kw)
+
+    headers = cast.headers("reviewer", **{"Idempotency-Key": f"resume-{crash_at}"})
+    request = body(submitted)
+    before = events(session)
+    monkeypatch.setattr(bulk, "transition_item", dies)
+    assert client.post(URL, json=request, headers=headers).status_code == 500
+    monkeypatch.setattr(bulk, "transition_item", real)
+    assert events(session) - before == crash_at - 1
+    resumed = client.post(URL, json=request, headers=headers)
+    assert resumed.status_code == 200
+    assert resumed.get_json()["counts"] == {"ok": 10, "refused": 0, "conflict": 0}
+    assert resumed.headers.get("Idempotent-Replayed") == "true"
+    assert events(session) - before == 10
+    # Returned once more, finished: the same report, still marked.
+    again = client.post(URL, json=request, headers=headers)
+    assert again.get_json() == resumed.get_json()
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    # A dry run ignores the key: never a replay.
+    dry = client.post(URL, json={**request, "dry_run": True}, headers=headers)
+    assert "Idempotent-Replayed" not in dry.headers

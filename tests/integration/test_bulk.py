@@ -221,6 +221,7 @@ def test_idempotent_retry_returns_the_same_report(
     again = apply_bulk(factory, world.reviewer.id, "review", targets, idempotency_key="b-1")
     assert first.results == again.results and first.counts["ok"] == 5
     assert first.run_id == again.run_id
+    assert (first.resumed, again.resumed) == (False, True)
     session.expire_all()
     assert events(session) - before == 5
     # The same key with another body is refused; another key is a new run (all stale now).
@@ -272,6 +273,7 @@ def test_a_crash_half_way_keeps_earlier_items_and_the_retry_finishes(
     monkeypatch.setattr(bulk, "transition_item", real)
     retry = apply_bulk(factory, world.reviewer.id, "review", targets, idempotency_key="k")
     assert retry.counts == {"ok": 6, "refused": 0, "conflict": 0}
+    assert retry.resumed and retry.replayed == 3  # three stored, three applied now
     session.expire_all()
     assert events(session) - before == 6
     assert session.scalar(select(func.count()).select_from(BulkRunItem)) == 6

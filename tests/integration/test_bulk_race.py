@@ -46,6 +46,8 @@ def test_racing_retries_apply_each_item_once(
     assert len(reports) == 2
     for report in reports:
         assert report.counts == {"ok": 10, "refused": 0, "conflict": 0}, report.results
+    # One started the run; the other found it (or lost the insert to it) and resumed it.
+    assert sorted(r.resumed for r in reports) == [False, True]
     session.expire_all()
     assert (session.scalar(select(func.count()).select_from(AuditEvent)) or 0) - before == 10
     assert session.scalar(select(func.count()).select_from(BulkRunItem)) == 10

@@ -37,8 +37,9 @@ def post_bulk_transitions() -> Response:
     """Preview (`dry_run`) or apply one action to up to 500 items; report each item.
 
     Applying runs each item in its own transaction with its own audit event (the engine
-    commits them); a retried Idempotency-Key answers the stored report and applies nothing
-    twice. Runs of every size up to 500 are synchronous until the job queue (issue 14).
+    commits them); a retried Idempotency-Key answers the stored report (resuming a run that
+    died half way) and applies nothing twice, marked `Idempotent-Replayed: true`. Runs of
+    every size up to 500 are synchronous until the job queue (issue 14).
     """
     user = api_user()
     ensure_bulk_role(user)  # 403 before the body is looked at
@@ -55,7 +56,8 @@ def post_bulk_transitions() -> Response:
             factory, user.id, action, targets, comment, idempotency_key=key, all_checks_yes=flag
         )
     response = json_response(report_body(report))
-    if report.replayed and report.replayed == len(report.results):
-        # As a single transition's replay: nothing was applied by this request.
+    if report.resumed:
+        # The key's stored run answers, as a single transition's replay does: returned when
+        # finished, resumed (the rest applied now) when a first attempt died or still runs.
         response.headers["Idempotent-Replayed"] = "true"
     return response

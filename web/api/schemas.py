@@ -420,8 +420,9 @@ class BulkHeaders(Query):
                 "minLength": 1,
                 "maxLength": 200,
                 "pattern": "^[!-~][ -~]*$",
-                "description": "a retry with the same key answers the stored report and applies "
-                "no item twice; the same key with another body is a 422",
+                "description": "a retry with the same key answers the stored report (a run "
+                "that died half way is resumed) and applies no item twice, with "
+                "`Idempotent-Replayed: true`; the same key with another body is a 422",
             }
         ),
     ] = None
