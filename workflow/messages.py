@@ -333,6 +333,7 @@ MESSAGES: dict[str, str] = {
     "unknown_check": N_("核查要点不属于本指标"),
     "unknown_field": N_("请求体含有不支持的字段"),
     "unknown_kind": N_("未知的类型"),
+    "unknown_parameter": N_("不支持的查询参数"),
     "unknown_role": N_("未知的角色"),
     "unknown_ruling": N_("该评分项没有不涉及声明，无需认定"),
     "unknown_stage": N_("未知的考核阶段"),

@@ -158,3 +158,64 @@ def test_an_id_out_of_range_is_a_404_for_every_method(client: FlaskClient, cast:
         f"/api/v1/assessments/{cast.world.assessment.id}", headers=cast.headers("admin")
     )
     assert wrong.status_code == 405  # a real path with a method it does not take stays 405
+
+
+def test_an_unknown_query_parameter_is_refused_by_name(client: FlaskClient, cast: Cast) -> None:
+    """`?stat=submitted` (a typo of `state`) used to answer every item: a script took it for
+    its queue. Now it is a 400 naming the parameter and the accepted ones."""
+    path = f"/api/v1/assessments/{cast.world.assessment.id}/items"
+    typo = client.get(f"{path}?stat=submitted&limit=5", headers=cast.headers("reviewer"))
+    assert typo.status_code == 400 and error_code(typo) == "unknown_parameter"
+    assert typo.get_json()["error"]["message"] == (
+        "不支持的查询参数：stat（本接口接受：limit, cursor, department, state, indicator），"
+        "请检查拼写"
+    )
+    english = client.get(
+        f"{path}?stat=submitted", headers=cast.headers("reviewer", **{"Accept-Language": "en"})
+    ).get_json()["error"]["message"]
+    assert english == (
+        "Unknown query parameter: stat (this operation takes limit, cursor, department, "
+        "state, indicator); check the spelling."
+    )
+    # Two at once are named together; the documented ones still work.
+    both = client.get(f"{path}?stat=x&dept=1", headers=cast.headers("reviewer"))
+    assert "dept, stat" in both.get_json()["error"]["message"]
+    fine = client.get(
+        f"{path}?state=submitted&department=1&indicator=1&limit=5", headers=cast.headers("auditor")
+    )
+    assert fine.status_code == 200
+    # Who asks is checked first: without a token it is the 401 it always was.
+    assert client.get(f"{path}?stat=submitted").status_code == 401
+
+
+def test_every_operation_with_query_parameters_refuses_unknown_ones(
+    app: Flask, client: FlaskClient, session: Session, cast: Cast
+) -> None:
+    from web.api.contract import openapi_document
+
+    w = cast.world
+    ids = {
+        "aid": w.assessment.id,
+        "iid": w.item(session, w.dep_a, "1").id,
+        "did": w.dep_a.id,
+        "sid": 1,
+        "oid": 1,
+    }
+    with app.app_context():
+        paths = openapi_document()["paths"]
+    checked = []
+    for path, ops in paths.items():
+        for method, op in ops.items():
+            declared = {p["name"] for p in op.get("parameters", ()) if p["in"] == "query"}
+            if not declared:
+                continue
+            url = path.format(**{k: ids[k] for k in ids if f"{{{k}}}" in path})
+            response = client.open(
+                f"{url}?bogus=1", method=method.upper(), headers=cast.headers("admin")
+            )
+            assert response.status_code == 400, (method, path, response.get_json())
+            assert error_code(response) == "unknown_parameter", (method, path)
+            assert "bogus" in response.get_json()["error"]["message"]
+            checked.append(f"{method.upper()} {path}")
+    assert "GET /api/v1/assessments/{aid}/items" in checked
+    assert "GET /api/v1/audit/events" in checked and len(checked) >= 12

@@ -35,11 +35,16 @@ from workflow.errors import BadRequest
 from workflow.messages import N_
 
 TYPE_REFUSED = N_("字段 %(name)s 类型无效")
+UNKNOWN_PARAMETER = N_("不支持的查询参数：%(names)s（本接口接受：%(accepted)s），请检查拼写")
+#: At most this many unknown names are repeated in the refusal, each cut to `_NAME_SHOWN`.
+_NAMES_SHOWN = 10
+_NAME_SHOWN = 40
 M = TypeVar("M", bound=Body)
 F = TypeVar("F", bound=Callable[..., Any])
 
 ERROR_TEXT = {
-    400: "Malformed request: bad JSON, unknown field, wrong type, bad parameter or cursor.",
+    400: "Malformed request: bad JSON, unknown field or query parameter, wrong type, bad "
+    "parameter or cursor.",
     401: "Not authenticated: missing, bad, expired or revoked token, or a disabled user.",
     403: "Not allowed: role, own department, four-eyes rule.",
     404: "Unknown id, or another department's resource.",
@@ -169,6 +174,8 @@ def contract(
 
         @functools.wraps(view)
         def run(*args: Any, **kwargs: Any) -> Any:
+            if query is not None:
+                refuse_unknown_query(query, public=public)
             return view(*args, **kwargs)  # unwrapped: streaming stays streaming
 
         run.__wrapped__ = documented  # spectree finds its metadata through this
@@ -183,6 +190,28 @@ def _content_schema(content_type: str) -> dict[str, Any]:
     if content_type == "text/html":
         return {"schema": {"type": "string"}}
     return {"schema": {"type": "string", "format": "binary"}}
+
+
+def refuse_unknown_query(model: type[BaseModel], *, public: bool = False) -> None:
+    """Refuse a query parameter the operation's model does not declare (400), naming it.
+
+    A typo (`?stat=submitted` for `state`) would otherwise be ignored and answer the whole
+    list. Who asks is checked first, so a caller without a token still gets its 401.
+    """
+    accepted = [field.alias or name for name, field in model.model_fields.items()]
+    unknown = sorted(set(request.args) - set(accepted))
+    if not unknown:
+        return
+    if not public:
+        from web.auth import api_user  # the views' own check, cached for the request
+
+        api_user()
+    shown = [name[:_NAME_SHOWN] for name in unknown[:_NAMES_SHOWN]]
+    raise BadRequest(
+        UNKNOWN_PARAMETER,
+        code="unknown_parameter",
+        params={"names": ", ".join(shown), "accepted": ", ".join(accepted)},
+    )
 
 
 def parse_body(model: type[M], data: dict[str, Any] | None = None) -> M:
