@@ -9,9 +9,10 @@ import json
 import re
 from collections.abc import Callable
 
+import openpyxl
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy import text as text_sql
 from sqlalchemy.orm import Session
 
@@ -19,7 +20,7 @@ from storage.local import LocalStore
 from tests.factories import World, add_evidence
 from tests.web.conftest import text
 from workflow.actions import return_item, submit_item
-from workflow.models import ChainHead
+from workflow.models import ChainHead, Department
 from workflow.scheme import Scheme
 
 Login = Callable[[str], FlaskClient]
@@ -535,3 +536,82 @@ def test_verification_page_names_notice_edits_in_words(
     english = text(client.get("/audit/verify"))
     for words in ("Results document", "Snapshot Score", "Issued by"):
         assert words in english, words
+
+
+def _reorganise(session: Session, world: World) -> tuple[dict[str, int], list[Department]]:
+    """A merge (of A and B), a split, a rename, a new full name and a dissolution (of the
+    next four departments' units, returned), a new unit; each change's id by its kind (the
+    new full name's as `full_name`)."""
+    from workflow.units import apply_change
+
+    w = world
+    others = session.scalars(
+        select(Department)
+        .where(Department.assessment_id == w.assessment.id)
+        .where(Department.id.not_in([w.dep_a.id, w.dep_b.id]))
+        .order_by(Department.position)
+    ).all()
+    day, doc = dt.date(2019, 3, 2), "蛟市机编〔2019〕2号"
+
+    def change(kind: str, units: list[int], to: list[dict[str, str]]) -> int:
+        made = apply_change(
+            session, kind=kind, effective_on=day, document_no=doc, reason="机构改革",
+            from_ids=units, to=to, actor=w.admin,
+        )  # fmt: skip
+        return made.id
+
+    ids = {
+        "merge": change("merge", [w.dep_a.unit_id, w.dep_b.unit_id], [{"name": "合并局"}]),
+        "split": change("split", [others[0].unit_id], [{"name": "甲局"}, {"name": "乙局"}]),
+        "rename": change("rename", [others[1].unit_id], [{"name": "改名局"}]),
+        "full_name": change(
+            "rename", [others[2].unit_id], [{"name": others[2].name, "full_name": "新全称局"}]
+        ),
+        "dissolve": change("dissolve", [others[3].unit_id], []),
+        "create": change("create", [], [{"name": "新设局"}]),
+    }
+    session.commit()
+    return ids, list(others)
+
+
+def test_unit_changes_say_what_changed_in_words(
+    app: Flask, session: Session, world: World, login: Login
+) -> None:
+    """A unit change read 「单位调整 3」 on the log and in its exports: what was merged into
+    what, renamed from what to what, dissolved, was behind 查看 or in another page. The 对象
+    column now says it from the event's payload, in both languages."""
+    ids, others = _reorganise(session, world)
+    a, b = world.dep_a.name, world.dep_b.name
+    expected = {
+        "merge": f"单位调整 {ids['merge']}：{a}、{b}合并为合并局（2019-03-02 生效）",
+        "split": f"单位调整 {ids['split']}：{others[0].name}拆分为甲局、乙局（2019-03-02 生效）",
+        "rename": f"单位调整 {ids['rename']}：{others[1].name}更名为改名局（2019-03-02 生效）",
+        "full_name": (
+            f"单位调整 {ids['full_name']}：{others[2].name}的全称由“{others[2].full_name}”"
+            "改为“新全称局”（2019-03-02 生效）"
+        ),
+        "dissolve": f"单位调整 {ids['dissolve']}：撤销{others[3].name}（2019-03-02 生效）",
+        "create": f"单位调整 {ids['create']}：新设新设局（2019-03-02 生效）",
+    }
+    auditor = login("auditor")
+    body = text(auditor.get("/audit/?action=unit_changed")).split("<tbody>")[1]
+    for kind, words in expected.items():
+        assert f"<td>{words}</td>" in body, (kind, words, body[:3000])
+    sheet = openpyxl.load_workbook(
+        io.BytesIO(auditor.get("/audit/export.xlsx?action=unit_changed").data)
+    ).worksheets[0]
+    targets = {str(row[5].value) for row in sheet.iter_rows(min_row=2)}
+    assert targets == set(expected.values())
+    rows = list(csv.reader(io.StringIO(
+        auditor.get("/audit/export.csv?action=unit_changed").data.decode("utf-8-sig")
+    )))  # fmt: skip
+    assert {r[5] for r in rows[1:]} == set(expected.values())
+    auditor.post("/language", data={"lang": "en", "next": "/audit/"})
+    english = text(auditor.get("/audit/?action=unit_changed")).split("<tbody>")[1]
+    assert f"Unit change {ids['merge']}: {a}, {b} merged into 合并局 (effective 2019-03-02)" in (
+        english
+    )
+    assert f"{others[0].name} split into 甲局, 乙局" in english
+    assert f"{others[1].name} renamed 改名局" in english
+    assert f"{others[3].name} dissolved" in english and "新设局 created" in english
+    assert f"full name of {others[2].name} changed from" in english
