@@ -615,3 +615,31 @@ def test_unit_changes_say_what_changed_in_words(
     assert f"{others[1].name} renamed 改名局" in english
     assert f"{others[3].name} dissolved" in english and "新设局 created" in english
     assert f"full name of {others[2].name} changed from" in english
+
+
+def test_a_departments_filter_lists_the_unit_changes_of_its_unit(
+    app: Flask, session: Session, world: World, login: Login
+) -> None:
+    """Filtered by 部门, the log listed only the events recorded for that department: the
+    merger that ended its unit, or the rename that gave it its name, were left out (a unit
+    change belongs to no one year's department). It lists them now, in its exports too."""
+    ids, others = _reorganise(session, world)
+    auditor = login("auditor")
+
+    def changes(department: Department, export: str = "") -> set[str]:
+        if export:
+            data = auditor.get(f"/audit/export.xlsx?department={department.id}").data
+            sheet = openpyxl.load_workbook(io.BytesIO(data)).worksheets[0]
+            return {
+                str(r[5].value) for r in sheet.iter_rows(min_row=2) if r[4].value == "unit_changed"
+            }
+        body = text(auditor.get(f"/audit/?department={department.id}")).split("<tbody>")[1]
+        return set(re.findall(r"<td>(单位调整 \d+)：", body))
+
+    assert changes(world.dep_a) == {f"单位调整 {ids['merge']}"} == changes(world.dep_b)
+    assert changes(others[1]) == {f"单位调整 {ids['rename']}"}
+    assert changes(others[3]) == {f"单位调整 {ids['dissolve']}"}
+    assert {t.split("：")[0] for t in changes(world.dep_a, "xlsx")} == {f"单位调整 {ids['merge']}"}
+    # The department's own events are still there, and no other department's.
+    body = text(auditor.get(f"/audit/?department={world.dep_a.id}")).split("<tbody>")[1]
+    assert "创建用户" in body and others[0].name + "拆分为" not in body
