@@ -84,13 +84,17 @@ def test_exports_csv_with_bom_and_json_lines(
     assert response.headers["Content-Disposition"].startswith("attachment;")
     rows = list(csv.DictReader(io.StringIO(response.data.decode("utf-8-sig"))))
     assert list(rows[0])[:6] == ["序号", "时间（北京时间）", "操作人", "操作", "操作代码", "对象"]
-    assert [r["操作代码"] for r in rows] == ["evidence_uploaded", "submit", "return"]
-    assert [r["操作"] for r in rows] == ["上传材料", "提交", "退回修改"]
-    assert rows[2]["说明"] == "缺少<盖章>页" and len(rows[2]["哈希"]) == 64
+    # Newest first, as the page lists them (the CSV was oldest first).
+    assert [r["操作代码"] for r in rows] == ["return", "submit", "evidence_uploaded"]
+    assert [r["操作"] for r in rows] == ["退回修改", "提交", "上传材料"]
+    assert int(rows[0]["序号"]) > int(rows[1]["序号"]) > int(rows[2]["序号"])
+    page = text(auditor.get(f"/audit/?item={item_id}")).split("<tbody>")[1]
+    assert re.findall(r'<td class="num">(\d+)</td>', page) == [r["序号"] for r in rows]
+    assert rows[0]["说明"] == "缺少<盖章>页" and len(rows[0]["哈希"]) == 64
     assert rows[1]["原状态"] == "草稿" and rows[1]["新状态"] == "待初审"
     assert rows[1]["对象"].startswith(world.dep_a.name + " / 1. ")
     assert "（member_a）" in rows[1]["操作人"] or rows[1]["操作人"] == "member_a"
-    # Shanghai wall time: eight hours ahead of the UTC the JSON Lines keep.
+    # JSON Lines keep the chain's order: each record's prev_hash is the one before's hash.
     lines = auditor.get(f"/audit/export.jsonl?item={item_id}").data.decode().splitlines()
     records = [json.loads(line) for line in lines]
     assert [r["action"] for r in records] == ["evidence_uploaded", "submit", "return"]
@@ -99,9 +103,10 @@ def test_exports_csv_with_bom_and_json_lines(
         and len(records[0]["payload"]["sha256"]) == 64
     )
     assert records[0]["seq"] < records[1]["seq"] < records[2]["seq"]
+    # Shanghai wall time: eight hours ahead of the UTC the JSON Lines keep.
     at = dt.datetime.fromisoformat(records[2]["at"].replace("Z", "+00:00"))
     local = (at + dt.timedelta(hours=8)).strftime("%Y-%m-%d %H:%M:%S")
-    assert rows[2]["时间（北京时间）"] == local
+    assert rows[0]["时间（北京时间）"] == local
 
 
 def test_audit_log_speaks_chinese(
