@@ -5,9 +5,10 @@ The sheet's first row names the columns (the template, `template_xlsx`): 用户�
 (Chinese role names or codes, separated by 、 or commas), 所属单位 (a unit's current name, an
 alias or office, or a former name; required for 部门填报员). Every row is checked before
 anything is written: a malformed user name, a user name already taken or given twice in the
-file, an unknown role, an unknown or dissolved unit. Only a file without any error is
-imported, in one transaction; each user is created through `workflow.users.create_user`
-(audited) with a one-time password that must be changed at first sign-in.
+file, an unknown role, an unknown or dissolved unit, a person without a name (named by its
+cell: 第 3 行“姓名”（B3）). Only a file without any error is imported, in one transaction;
+each user is created through `workflow.users.create_user` (audited) with a one-time password
+that must be changed at first sign-in.
 """
 
 from __future__ import annotations
@@ -22,15 +23,18 @@ from sqlalchemy.orm import Session
 
 from workflow.db import serialise, translate_conflicts
 from workflow.errors import Forbidden, InvalidValue
-from workflow.messages import N_, Phrase
+from workflow.messages import N_, Phrase, Term
 from workflow.models import Unit, User
 from workflow.states import ROLE_LABELS, Role
-from workflow.units import UNIT_NAMES_LOCK, find_unit, lineages
+from workflow.units import UNIT_NAMES_LOCK, clean_name, find_unit, lineages
 from workflow.users import USERNAME_RE, create_user
 
 MAX_ROWS = 2000
 MAX_BYTES = 5 * 1024 * 1024
 HEADERS = ("用户名", "姓名", "角色", "所属单位")
+#: Where the template puts each column (a file may order them otherwise: its own are read).
+TEMPLATE_COLUMNS = dict(zip(HEADERS, "ABCD", strict=True))
+_COLUMN_LETTERS = re.compile(r"[A-Z]{1,3}")
 _ROLE_BY_NAME: dict[str, str] = {
     **{label: role.value for role, label in ROLE_LABELS.items()},
     **{role.value: role.value for role in Role},
@@ -52,6 +56,12 @@ class Row:
     unit_name: str
     unit_id: int | None = None
     errors: list[Phrase] = field(default_factory=list)
+    #: Each column's letter in the file (a refusal names the cell: 第 3 行“姓名”（B3）).
+    columns: dict[str, str] = field(default_factory=lambda: dict(TEMPLATE_COLUMNS))
+
+    def cell(self, header: str) -> str:
+        """The row's cell of a column, as a spreadsheet names it: B3."""
+        return f"{self.columns.get(header, TEMPLATE_COLUMNS[header])}{self.line}"
 
     def as_json(self) -> dict[str, Any]:
         """What the preview shows and the confirmation posts back."""
@@ -62,6 +72,7 @@ class Row:
             "roles": self.roles,
             "unit": self.unit_name,
             "errors": self.errors,
+            "columns": self.columns,
         }
 
 
@@ -115,6 +126,7 @@ def _cell(value: Any) -> str:
 def read_sheet(stream: BinaryIO) -> list[Row]:
     """Read the first sheet's rows (after the header row); refuse what is not such a file."""
     from openpyxl import load_workbook
+    from openpyxl.utils import get_column_letter
 
     data = stream.read(MAX_BYTES + 1)
     if len(data) > MAX_BYTES:
@@ -137,6 +149,7 @@ def read_sheet(stream: BinaryIO) -> list[Row]:
                 params={"columns": "、".join(missing)},
             )
         index = {h: header.index(h) for h in HEADERS}
+        columns = {h: get_column_letter(i + 1) for h, i in index.items()}
         rows: list[Row] = []
         for number, values in enumerate(lines, start=2):
             cells = [_cell(v) for v in values]
@@ -158,6 +171,7 @@ def read_sheet(stream: BinaryIO) -> list[Row]:
                     display_name=get("姓名"),
                     roles=[r for r in _SPLIT.split(get("角色")) if r],
                     unit_name=get("所属单位"),
+                    columns=columns,
                 )
             )
     finally:
@@ -230,7 +244,14 @@ def check_rows(session: Session, rows: list[Row]) -> Preview:
             )
         else:
             seen[row.username.lower()] = row.line
-        if len(row.display_name) > 100:
+        if not clean_name(row.display_name):  # blank, or nothing but invisible characters
+            row.errors.append(
+                Phrase(
+                    N_("第 %(line)s 行“%(column)s”（%(cell)s）为空：请填写此人的姓名"),
+                    {"line": row.line, "column": Term("姓名"), "cell": row.cell("姓名")},
+                )
+            )
+        elif len(row.display_name) > 100:
             row.errors.append(Phrase(N_("姓名过长（最多 100 字）")))
         codes = []
         for name in row.roles:
@@ -282,6 +303,7 @@ def rows_from_json(data: Any) -> list[Row]:
         if not isinstance(item, dict):
             raise InvalidValue("导入数据无效，请重新上传文件", code="bad_import")
         roles = item.get("roles")
+        columns = item.get("columns")
         rows.append(
             Row(
                 line=int(item["line"]) if isinstance(item.get("line"), int) else n,
@@ -289,6 +311,14 @@ def rows_from_json(data: Any) -> list[Row]:
                 display_name=str(item.get("display_name") or "").strip(),
                 roles=[str(r) for r in roles] if isinstance(roles, list) else [],
                 unit_name=str(item.get("unit") or "").strip(),
+                columns={
+                    header: letter
+                    for header, letter in (columns.items() if isinstance(columns, dict) else [])
+                    if header in HEADERS
+                    and isinstance(letter, str)
+                    and _COLUMN_LETTERS.fullmatch(letter)
+                }
+                or dict(TEMPLATE_COLUMNS),
             )
         )
     return rows

@@ -239,3 +239,47 @@ def test_row_errors_say_what_to_write_and_read_in_english(
     for check, data in zip(english, ("局长" + names[1] + "合并局", "", "坏名字"), strict=True):
         cjk = {ch for ch in check if "\u3000" <= ch <= "\u9fff" or "\uff00" <= ch <= "\uffef"}
         assert cjk <= set(data), (check, cjk)
+
+
+def test_a_person_without_a_name_is_refused_by_row_and_cell(
+    world: World, session: Session, login: Login
+) -> None:
+    """A row without 姓名 was imported as a nameless account (the pages then show its user name
+    alone). It is a row error naming the row and the cell, in the page's language; nothing is
+    imported, nor by a confirmation forged with the row."""
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["角色", "用户名", "所属单位", "姓名"])  # the file's own column order
+    sheet.append(["初审员", "wang.wu", "", "王五"])
+    sheet.append(["初审员", "li.si", "", None])
+    sheet.append(["初审员", "zhao.liu", "", "  \u200b "])  # blank to the eye
+    upload = io.BytesIO()
+    book.save(upload)
+    before = _users(session)
+    admin = login("admin")
+    page = admin.post(
+        "/admin/users/import/", data={"file": (io.BytesIO(upload.getvalue()), "名单.xlsx")}
+    )
+    body = text(page)
+    assert "第 3 行“姓名”（D3）为空：请填写此人的姓名" in body
+    assert "第 4 行“姓名”（D4）为空：请填写此人的姓名" in body
+    assert "其中 2 行有错误" in body and "确认导入" not in body
+    rows = json.dumps(
+        [{"line": 2, "username": "wang.wu", "display_name": "王五", "roles": ["reviewer"],
+          "unit": ""},
+         {"line": 3, "username": "li.si", "display_name": "", "roles": ["reviewer"], "unit": "",
+          "columns": {"姓名": "D"}}],
+        ensure_ascii=False,
+    )  # fmt: skip
+    forged = admin.post("/admin/users/import/", data={"action": "import", "rows": rows})
+    assert forged.status_code == 422 and "第 3 行“姓名”（D3）为空" in text(forged)
+    session.expire_all()
+    assert _users(session) == before
+    admin.post("/language", data={"lang": "en"})
+    english = text(
+        admin.post(
+            "/admin/users/import/", data={"file": (io.BytesIO(upload.getvalue()), "名单.xlsx")}
+        )
+    )
+    assert "Row 3: “Name” (D3) is empty; enter the person's name" in html.unescape(english)
