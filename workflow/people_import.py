@@ -6,9 +6,11 @@ The sheet's first row names the columns (the template, `template_xlsx`): 用户�
 alias or office, or a former name; required for 部门填报员). Every row is checked before
 anything is written: a malformed user name, a user name already taken or given twice in the
 file, an unknown role, an unknown or dissolved unit, a person without a name (named by its
-cell: 第 3 行“姓名”（B3）). Only a file without any error is imported, in one transaction;
-each user is created through `workflow.users.create_user` (audited) with a one-time password
-that must be changed at first sign-in.
+cell: 第 3 行“姓名”（B3）). A file whose header or read cells hold formulas without results
+(written by a script, never saved by Excel or WPS) is refused, never read as empty cells.
+Only a file without any error is imported, in one transaction; each user is created through
+`workflow.users.create_user` (audited) with a one-time password that must be changed at
+first sign-in.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
+from openpyxl.utils import get_column_letter
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -25,6 +28,7 @@ from workflow.db import serialise, translate_conflicts
 from workflow.errors import Forbidden, InvalidValue
 from workflow.messages import N_, Phrase, Term
 from workflow.models import Unit, User
+from workflow.spreadsheets import uncalculated_formulas
 from workflow.states import ROLE_LABELS, Role
 from workflow.units import UNIT_NAMES_LOCK, clean_name, find_unit, lineages
 from workflow.users import USERNAME_RE, create_user
@@ -123,10 +127,41 @@ def _cell(value: Any) -> str:
     return str(value).strip()
 
 
+def _refuse_uncalculated(cells: list[tuple[int, int]], header: list[str]) -> None:
+    """Refuse a file whose header row, or a cell of a column the import reads, is a formula
+    the file holds no result for (`uncalculated_formulas`): read for its value it would be
+    empty, a name or a role silently missing. Name the first such cell and say how many."""
+    read = {n: h for n, h in enumerate(header, start=1) if h in HEADERS}
+    found = [(row, column) for row, column in cells if row == 1 or column in read]
+    if not found:
+        return
+    row, column = found[0]
+    cell = f"{get_column_letter(column)}{row}"
+    where = (
+        Phrase(N_("标题行（%(cell)s）"), {"cell": cell})
+        if row == 1
+        else Phrase(
+            N_("第 %(line)s 行“%(column)s”（%(cell)s）"),
+            {"line": row, "column": Term(read[column]), "cell": cell},
+        )
+    )
+    if len(found) == 1:
+        raise InvalidValue(
+            "%(where)s是公式，文件中没有计算结果：请在 Excel 或 WPS 中打开并保存后再导入",
+            code="formula_without_value",
+            params={"where": where},
+        )
+    raise InvalidValue(
+        "%(where)s等 %(n)s 个单元格是公式，文件中没有计算结果："
+        "请在 Excel 或 WPS 中打开并保存后再导入",
+        code="formula_without_value",
+        params={"where": where, "n": len(found)},
+    )
+
+
 def read_sheet(stream: BinaryIO) -> list[Row]:
     """Read the first sheet's rows (after the header row); refuse what is not such a file."""
     from openpyxl import load_workbook
-    from openpyxl.utils import get_column_letter
 
     data = stream.read(MAX_BYTES + 1)
     if len(data) > MAX_BYTES:
@@ -134,6 +169,7 @@ def read_sheet(stream: BinaryIO) -> list[Row]:
             "文件过大（最多 %(mb)s MB）", code="file_too_large", params={"mb": MAX_BYTES >> 20}
         )
     try:
+        uncalculated = uncalculated_formulas(data)
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception:  # openpyxl raises many kinds for a file that is not .xlsx
         raise InvalidValue("无法读取该文件，请上传 .xlsx 格式的人员名单", code="bad_xlsx") from None
@@ -141,6 +177,7 @@ def read_sheet(stream: BinaryIO) -> list[Row]:
         sheet = book.worksheets[0]
         lines = sheet.iter_rows(values_only=True)
         header = [_cell(v) for v in next(lines, ())]
+        _refuse_uncalculated(uncalculated, header)
         missing = [h for h in HEADERS if h not in header]
         if missing:
             raise InvalidValue(

@@ -283,3 +283,50 @@ def test_a_person_without_a_name_is_refused_by_row_and_cell(
         )
     )
     assert "Row 3: “Name” (D3) is empty; enter the person's name" in html.unescape(english)
+
+
+def test_a_formula_without_a_result_is_refused_by_its_cell(
+    world: World, session: Session, login: Login
+) -> None:
+    """A staff list written by a script (openpyxl) holds its formulas without results: read
+    for values, 姓名 ="王"&"五" was empty and the person came in without a name, a role
+    =C1 without roles. The file is refused naming the cell and what to do, in the page's
+    language; once saved by Excel or WPS (results stored) it reads as they show."""
+    from tests.unit.test_uncalculated_formulas import script_written, with_results
+
+    rows: list[list[object]] = [
+        [*HEADER, "备注"],
+        ["wang.wu", "王五", "初审员", "", "=LEN(B2)"],  # a column the import does not read
+        ["li.si", '="李"&"四"', "初审员", "", None],
+        ["zhao.liu", "赵六", "=C3", "", None],
+    ]
+    data = script_written(rows)
+    admin = login("admin")
+
+    def preview(content: bytes) -> tuple[int, str]:
+        page = admin.post("/admin/users/import/", data={"file": (io.BytesIO(content), "名单.xlsx")})
+        return page.status_code, html.unescape(text(page))
+
+    status, body = preview(data)
+    assert status == 422
+    assert (
+        "第 3 行“姓名”（B3）等 2 个单元格是公式，文件中没有计算结果："
+        "请在 Excel 或 WPS 中打开并保存后再导入"
+    ) in body
+    assert "确认导入" not in body and "预览</h3>" not in body
+    one = script_written(rows[:3])
+    assert "第 3 行“姓名”（B3）是公式，文件中没有计算结果" in preview(one)[1]
+    header = script_written(
+        [["用户名", '="姓"&"名"', "角色", "所属单位"], ["a.b", "", "初审员", ""]]
+    )
+    assert "标题行（B1）是公式，文件中没有计算结果" in preview(header)[1]
+    saved = with_results(data, {"E2": "2", "B3": "李四", "C4": "初审员"})
+    status, body = preview(saved)
+    assert status == 200 and "共 3 人，未发现错误" in body and "<td>李四</td>" in body
+    admin.post("/language", data={"lang": "en"})
+    english = preview(one)[1]
+    assert (
+        "Row 3, “Name” (B3) is a formula the file holds no result for: open the file in Excel "
+        "or WPS, save it and import it again"
+    ) in english
+    assert session.scalar(select(User).where(User.username == "li.si")) is None
