@@ -218,6 +218,7 @@ MESSAGES: dict[str, str] = {
     "file_too_large": N_("文件超过大小上限"),
     "filename_not_utf8": N_("文件名不是 UTF-8 编码，无法识别；请重命名后重新上传"),
     "forbidden": N_("无权执行此操作"),
+    "formula_without_value": N_("文件中有公式没有计算结果：请在 Excel 或 WPS 中打开并保存后再导入"),
     "four_eyes": N_("四眼原则：此操作须由另一人完成"),
     "guard_failed": N_("当前条件下不允许执行此操作"),
     "idempotency_key_reused": N_("该 Idempotency-Key 已用于另一个请求"),

@@ -5,9 +5,12 @@ The sheet's first row names the columns (the template, `template_xlsx`): 用户�
 (Chinese role names or codes, separated by 、 or commas), 所属单位 (a unit's current name, an
 alias or office, or a former name; required for 部门填报员). Every row is checked before
 anything is written: a malformed user name, a user name already taken or given twice in the
-file, an unknown role, an unknown or dissolved unit. Only a file without any error is
-imported, in one transaction; each user is created through `workflow.users.create_user`
-(audited) with a one-time password that must be changed at first sign-in.
+file, an unknown role, an unknown or dissolved unit, a person without a name (named by its
+cell: 第 3 行“姓名”（B3）). A file whose header or read cells hold formulas without results
+(written by a script, never saved by Excel or WPS) is refused, never read as empty cells.
+Only a file without any error is imported, in one transaction; each user is created through
+`workflow.users.create_user` (audited) with a one-time password that must be changed at
+first sign-in.
 """
 
 from __future__ import annotations
@@ -17,20 +20,25 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
+from openpyxl.utils import get_column_letter
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from workflow.db import serialise, translate_conflicts
 from workflow.errors import Forbidden, InvalidValue
-from workflow.messages import N_, Phrase
+from workflow.messages import N_, Phrase, Term
 from workflow.models import Unit, User
+from workflow.spreadsheets import uncalculated_formulas
 from workflow.states import ROLE_LABELS, Role
-from workflow.units import UNIT_NAMES_LOCK, find_unit, lineages
+from workflow.units import UNIT_NAMES_LOCK, clean_name, find_unit, lineages
 from workflow.users import USERNAME_RE, create_user
 
 MAX_ROWS = 2000
 MAX_BYTES = 5 * 1024 * 1024
 HEADERS = ("用户名", "姓名", "角色", "所属单位")
+#: Where the template puts each column (a file may order them otherwise: its own are read).
+TEMPLATE_COLUMNS = dict(zip(HEADERS, "ABCD", strict=True))
+_COLUMN_LETTERS = re.compile(r"[A-Z]{1,3}")
 _ROLE_BY_NAME: dict[str, str] = {
     **{label: role.value for role, label in ROLE_LABELS.items()},
     **{role.value: role.value for role in Role},
@@ -52,6 +60,12 @@ class Row:
     unit_name: str
     unit_id: int | None = None
     errors: list[Phrase] = field(default_factory=list)
+    #: Each column's letter in the file (a refusal names the cell: 第 3 行“姓名”（B3）).
+    columns: dict[str, str] = field(default_factory=lambda: dict(TEMPLATE_COLUMNS))
+
+    def cell(self, header: str) -> str:
+        """The row's cell of a column, as a spreadsheet names it: B3."""
+        return f"{self.columns.get(header, TEMPLATE_COLUMNS[header])}{self.line}"
 
     def as_json(self) -> dict[str, Any]:
         """What the preview shows and the confirmation posts back."""
@@ -62,6 +76,7 @@ class Row:
             "roles": self.roles,
             "unit": self.unit_name,
             "errors": self.errors,
+            "columns": self.columns,
         }
 
 
@@ -112,6 +127,38 @@ def _cell(value: Any) -> str:
     return str(value).strip()
 
 
+def _refuse_uncalculated(cells: list[tuple[int, int]], header: list[str]) -> None:
+    """Refuse a file whose header row, or a cell of a column the import reads, is a formula
+    the file holds no result for (`uncalculated_formulas`): read for its value it would be
+    empty, a name or a role silently missing. Name the first such cell and say how many."""
+    read = {n: h for n, h in enumerate(header, start=1) if h in HEADERS}
+    found = [(row, column) for row, column in cells if row == 1 or column in read]
+    if not found:
+        return
+    row, column = found[0]
+    cell = f"{get_column_letter(column)}{row}"
+    where = (
+        Phrase(N_("标题行（%(cell)s）"), {"cell": cell})
+        if row == 1
+        else Phrase(
+            N_("第 %(line)s 行“%(column)s”（%(cell)s）"),
+            {"line": row, "column": Term(read[column]), "cell": cell},
+        )
+    )
+    if len(found) == 1:
+        raise InvalidValue(
+            "%(where)s是公式，文件中没有计算结果：请在 Excel 或 WPS 中打开并保存后再导入",
+            code="formula_without_value",
+            params={"where": where},
+        )
+    raise InvalidValue(
+        "%(where)s等 %(n)s 个单元格是公式，文件中没有计算结果："
+        "请在 Excel 或 WPS 中打开并保存后再导入",
+        code="formula_without_value",
+        params={"where": where, "n": len(found)},
+    )
+
+
 def read_sheet(stream: BinaryIO) -> list[Row]:
     """Read the first sheet's rows (after the header row); refuse what is not such a file."""
     from openpyxl import load_workbook
@@ -122,6 +169,7 @@ def read_sheet(stream: BinaryIO) -> list[Row]:
             "文件过大（最多 %(mb)s MB）", code="file_too_large", params={"mb": MAX_BYTES >> 20}
         )
     try:
+        uncalculated = uncalculated_formulas(data)
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception:  # openpyxl raises many kinds for a file that is not .xlsx
         raise InvalidValue("无法读取该文件，请上传 .xlsx 格式的人员名单", code="bad_xlsx") from None
@@ -129,6 +177,7 @@ def read_sheet(stream: BinaryIO) -> list[Row]:
         sheet = book.worksheets[0]
         lines = sheet.iter_rows(values_only=True)
         header = [_cell(v) for v in next(lines, ())]
+        _refuse_uncalculated(uncalculated, header)
         missing = [h for h in HEADERS if h not in header]
         if missing:
             raise InvalidValue(
@@ -137,6 +186,7 @@ def read_sheet(stream: BinaryIO) -> list[Row]:
                 params={"columns": "、".join(missing)},
             )
         index = {h: header.index(h) for h in HEADERS}
+        columns = {h: get_column_letter(i + 1) for h, i in index.items()}
         rows: list[Row] = []
         for number, values in enumerate(lines, start=2):
             cells = [_cell(v) for v in values]
@@ -158,6 +208,7 @@ def read_sheet(stream: BinaryIO) -> list[Row]:
                     display_name=get("姓名"),
                     roles=[r for r in _SPLIT.split(get("角色")) if r],
                     unit_name=get("所属单位"),
+                    columns=columns,
                 )
             )
     finally:
@@ -230,7 +281,14 @@ def check_rows(session: Session, rows: list[Row]) -> Preview:
             )
         else:
             seen[row.username.lower()] = row.line
-        if len(row.display_name) > 100:
+        if not clean_name(row.display_name):  # blank, or nothing but invisible characters
+            row.errors.append(
+                Phrase(
+                    N_("第 %(line)s 行“%(column)s”（%(cell)s）为空：请填写此人的姓名"),
+                    {"line": row.line, "column": Term("姓名"), "cell": row.cell("姓名")},
+                )
+            )
+        elif len(row.display_name) > 100:
             row.errors.append(Phrase(N_("姓名过长（最多 100 字）")))
         codes = []
         for name in row.roles:
@@ -282,6 +340,7 @@ def rows_from_json(data: Any) -> list[Row]:
         if not isinstance(item, dict):
             raise InvalidValue("导入数据无效，请重新上传文件", code="bad_import")
         roles = item.get("roles")
+        columns = item.get("columns")
         rows.append(
             Row(
                 line=int(item["line"]) if isinstance(item.get("line"), int) else n,
@@ -289,6 +348,14 @@ def rows_from_json(data: Any) -> list[Row]:
                 display_name=str(item.get("display_name") or "").strip(),
                 roles=[str(r) for r in roles] if isinstance(roles, list) else [],
                 unit_name=str(item.get("unit") or "").strip(),
+                columns={
+                    header: letter
+                    for header, letter in (columns.items() if isinstance(columns, dict) else [])
+                    if header in HEADERS
+                    and isinstance(letter, str)
+                    and _COLUMN_LETTERS.fullmatch(letter)
+                }
+                or dict(TEMPLATE_COLUMNS),
             )
         )
     return rows

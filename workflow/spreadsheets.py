@@ -8,7 +8,8 @@ stay numbers (a negative Decimal is a value, not text); only strings are changed
 
 `safe_csv_writer` wraps `csv.writer`; `xlsx_bytes` writes one sheet with openpyxl, numbers as
 numbers, times as Asia/Shanghai wall-clock times, and every string through the same guard.
-No Flask here.
+Reading one (the people import): `uncalculated_formulas` finds the formula cells a file holds
+no result for, which a reader of values would take for empty cells. No Flask here.
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import zoneinfo
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 from io import BytesIO
 from typing import IO, Any, Final
 
-from openpyxl import Workbook
+from openpyxl import Workbook, load_workbook
 from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.read_only import ReadOnlyCell
 from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 
@@ -164,3 +166,35 @@ def _sheet_title(title: str) -> str:
     """Return a sheet name Excel accepts: at most 31 characters, none of []:*?/\\."""
     cleaned = "".join("_" if ch in "[]:*?/\\" else ch for ch in title).strip("'") or "Sheet1"
     return cleaned[:31]
+
+
+def _first_sheet_cells(data: bytes, *, data_only: bool) -> Iterator[ReadOnlyCell]:
+    book = load_workbook(BytesIO(data), read_only=True, data_only=data_only)
+    try:
+        for row in book.worksheets[0].iter_rows():
+            yield from (cell for cell in row if isinstance(cell, ReadOnlyCell))
+    finally:
+        book.close()
+
+
+def uncalculated_formulas(data: bytes) -> list[tuple[int, int]]:
+    """Return the (row, column), 1-based in reading order, of the first sheet's formula cells
+    the file holds no result for.
+
+    A spreadsheet stores a formula with the result it last computed; a file written by a
+    script (openpyxl, pandas) has the formula alone, until Excel, WPS or LibreOffice open and
+    save it. Read for values, such a cell is empty, whatever it would show. A formula whose
+    result is empty text has one (those programs mark it as text: `t="str"`).
+    """
+    formulas = {
+        (cell.row, cell.column)
+        for cell in _first_sheet_cells(data, data_only=False)
+        if cell.data_type == "f"
+    }
+    if not formulas:
+        return []
+    return [
+        (cell.row, cell.column)
+        for cell in _first_sheet_cells(data, data_only=True)
+        if (cell.row, cell.column) in formulas and cell.value is None and cell.data_type != "str"
+    ]

@@ -15,6 +15,7 @@ Each assessment's department row is one year's appearance of a unit (`Department
 from __future__ import annotations
 
 import datetime as dt
+import json
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from workflow.errors import Forbidden, InvalidValue, NotFound
 from workflow.messages import N_, Term
 from workflow.models import (
     Assessment,
+    AuditEvent,
     Department,
     Unit,
     UnitAlias,
@@ -598,6 +600,26 @@ def lineages(session: Session) -> dict[int, Lineage]:
                 out.setdefault(f, Lineage()).successors.append(t)
                 out.setdefault(t, Lineage()).predecessors.append(f)
     return out
+
+
+def change_events_naming(session: Session, unit_id: int) -> list[int]:
+    """The sequence numbers of the `unit_changed` events that name the unit on either side,
+    as the trail records them (the audit log's 部门 filter lists a department's unit changes
+    with its own events). Changes are few: their events are read whole, by the action index."""
+    found = []
+    for seq, payload in session.execute(
+        select(AuditEvent.seq, AuditEvent.payload).where(AuditEvent.action == "unit_changed")
+    ):
+        try:
+            data = json.loads(payload or "{}")
+        except ValueError:
+            continue
+        sides = [data.get(side) for side in ("from", "to")] if isinstance(data, dict) else []
+        named = {s.get("id") for side in sides if isinstance(side, list) for s in side
+                 if isinstance(s, dict)}  # fmt: skip
+        if unit_id in named:
+            found.append(int(seq))
+    return found
 
 
 def ancestors(graph: Mapping[int, Lineage], unit_id: int) -> list[int]:

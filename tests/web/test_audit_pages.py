@@ -9,9 +9,10 @@ import json
 import re
 from collections.abc import Callable
 
+import openpyxl
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy import text as text_sql
 from sqlalchemy.orm import Session
 
@@ -19,7 +20,7 @@ from storage.local import LocalStore
 from tests.factories import World, add_evidence
 from tests.web.conftest import text
 from workflow.actions import return_item, submit_item
-from workflow.models import ChainHead
+from workflow.models import ChainHead, Department
 from workflow.scheme import Scheme
 
 Login = Callable[[str], FlaskClient]
@@ -83,13 +84,17 @@ def test_exports_csv_with_bom_and_json_lines(
     assert response.headers["Content-Disposition"].startswith("attachment;")
     rows = list(csv.DictReader(io.StringIO(response.data.decode("utf-8-sig"))))
     assert list(rows[0])[:6] == ["序号", "时间（北京时间）", "操作人", "操作", "操作代码", "对象"]
-    assert [r["操作代码"] for r in rows] == ["evidence_uploaded", "submit", "return"]
-    assert [r["操作"] for r in rows] == ["上传材料", "提交", "退回修改"]
-    assert rows[2]["说明"] == "缺少<盖章>页" and len(rows[2]["哈希"]) == 64
+    # Newest first, as the page lists them (the CSV was oldest first).
+    assert [r["操作代码"] for r in rows] == ["return", "submit", "evidence_uploaded"]
+    assert [r["操作"] for r in rows] == ["退回修改", "提交", "上传材料"]
+    assert int(rows[0]["序号"]) > int(rows[1]["序号"]) > int(rows[2]["序号"])
+    page = text(auditor.get(f"/audit/?item={item_id}")).split("<tbody>")[1]
+    assert re.findall(r'<td class="num">(\d+)</td>', page) == [r["序号"] for r in rows]
+    assert rows[0]["说明"] == "缺少<盖章>页" and len(rows[0]["哈希"]) == 64
     assert rows[1]["原状态"] == "草稿" and rows[1]["新状态"] == "待初审"
     assert rows[1]["对象"].startswith(world.dep_a.name + " / 1. ")
     assert "（member_a）" in rows[1]["操作人"] or rows[1]["操作人"] == "member_a"
-    # Shanghai wall time: eight hours ahead of the UTC the JSON Lines keep.
+    # JSON Lines keep the chain's order: each record's prev_hash is the one before's hash.
     lines = auditor.get(f"/audit/export.jsonl?item={item_id}").data.decode().splitlines()
     records = [json.loads(line) for line in lines]
     assert [r["action"] for r in records] == ["evidence_uploaded", "submit", "return"]
@@ -98,9 +103,10 @@ def test_exports_csv_with_bom_and_json_lines(
         and len(records[0]["payload"]["sha256"]) == 64
     )
     assert records[0]["seq"] < records[1]["seq"] < records[2]["seq"]
+    # Shanghai wall time: eight hours ahead of the UTC the JSON Lines keep.
     at = dt.datetime.fromisoformat(records[2]["at"].replace("Z", "+00:00"))
     local = (at + dt.timedelta(hours=8)).strftime("%Y-%m-%d %H:%M:%S")
-    assert rows[2]["时间（北京时间）"] == local
+    assert rows[0]["时间（北京时间）"] == local
 
 
 def test_audit_log_speaks_chinese(
@@ -535,3 +541,110 @@ def test_verification_page_names_notice_edits_in_words(
     english = text(client.get("/audit/verify"))
     for words in ("Results document", "Snapshot Score", "Issued by"):
         assert words in english, words
+
+
+def _reorganise(session: Session, world: World) -> tuple[dict[str, int], list[Department]]:
+    """A merge (of A and B), a split, a rename, a new full name and a dissolution (of the
+    next four departments' units, returned), a new unit; each change's id by its kind (the
+    new full name's as `full_name`)."""
+    from workflow.units import apply_change
+
+    w = world
+    others = session.scalars(
+        select(Department)
+        .where(Department.assessment_id == w.assessment.id)
+        .where(Department.id.not_in([w.dep_a.id, w.dep_b.id]))
+        .order_by(Department.position)
+    ).all()
+    day, doc = dt.date(2019, 3, 2), "蛟市机编〔2019〕2号"
+
+    def change(kind: str, units: list[int], to: list[dict[str, str]]) -> int:
+        made = apply_change(
+            session, kind=kind, effective_on=day, document_no=doc, reason="机构改革",
+            from_ids=units, to=to, actor=w.admin,
+        )  # fmt: skip
+        return made.id
+
+    ids = {
+        "merge": change("merge", [w.dep_a.unit_id, w.dep_b.unit_id], [{"name": "合并局"}]),
+        "split": change("split", [others[0].unit_id], [{"name": "甲局"}, {"name": "乙局"}]),
+        "rename": change("rename", [others[1].unit_id], [{"name": "改名局"}]),
+        "full_name": change(
+            "rename", [others[2].unit_id], [{"name": others[2].name, "full_name": "新全称局"}]
+        ),
+        "dissolve": change("dissolve", [others[3].unit_id], []),
+        "create": change("create", [], [{"name": "新设局"}]),
+    }
+    session.commit()
+    return ids, list(others)
+
+
+def test_unit_changes_say_what_changed_in_words(
+    app: Flask, session: Session, world: World, login: Login
+) -> None:
+    """A unit change read 「单位调整 3」 on the log and in its exports: what was merged into
+    what, renamed from what to what, dissolved, was behind 查看 or in another page. The 对象
+    column now says it from the event's payload, in both languages."""
+    ids, others = _reorganise(session, world)
+    a, b = world.dep_a.name, world.dep_b.name
+    expected = {
+        "merge": f"单位调整 {ids['merge']}：{a}、{b}合并为合并局（2019-03-02 生效）",
+        "split": f"单位调整 {ids['split']}：{others[0].name}拆分为甲局、乙局（2019-03-02 生效）",
+        "rename": f"单位调整 {ids['rename']}：{others[1].name}更名为改名局（2019-03-02 生效）",
+        "full_name": (
+            f"单位调整 {ids['full_name']}：{others[2].name}的全称由“{others[2].full_name}”"
+            "改为“新全称局”（2019-03-02 生效）"
+        ),
+        "dissolve": f"单位调整 {ids['dissolve']}：撤销{others[3].name}（2019-03-02 生效）",
+        "create": f"单位调整 {ids['create']}：新设新设局（2019-03-02 生效）",
+    }
+    auditor = login("auditor")
+    body = text(auditor.get("/audit/?action=unit_changed")).split("<tbody>")[1]
+    for kind, words in expected.items():
+        assert f"<td>{words}</td>" in body, (kind, words, body[:3000])
+    sheet = openpyxl.load_workbook(
+        io.BytesIO(auditor.get("/audit/export.xlsx?action=unit_changed").data)
+    ).worksheets[0]
+    targets = {str(row[5].value) for row in sheet.iter_rows(min_row=2)}
+    assert targets == set(expected.values())
+    rows = list(csv.reader(io.StringIO(
+        auditor.get("/audit/export.csv?action=unit_changed").data.decode("utf-8-sig")
+    )))  # fmt: skip
+    assert {r[5] for r in rows[1:]} == set(expected.values())
+    auditor.post("/language", data={"lang": "en", "next": "/audit/"})
+    english = text(auditor.get("/audit/?action=unit_changed")).split("<tbody>")[1]
+    assert f"Unit change {ids['merge']}: {a}, {b} merged into 合并局 (effective 2019-03-02)" in (
+        english
+    )
+    assert f"{others[0].name} split into 甲局, 乙局" in english
+    assert f"{others[1].name} renamed 改名局" in english
+    assert f"{others[3].name} dissolved" in english and "新设局 created" in english
+    assert f"full name of {others[2].name} changed from" in english
+
+
+def test_a_departments_filter_lists_the_unit_changes_of_its_unit(
+    app: Flask, session: Session, world: World, login: Login
+) -> None:
+    """Filtered by 部门, the log listed only the events recorded for that department: the
+    merger that ended its unit, or the rename that gave it its name, were left out (a unit
+    change belongs to no one year's department). It lists them now, in its exports too."""
+    ids, others = _reorganise(session, world)
+    auditor = login("auditor")
+
+    def changes(department: Department, export: str = "") -> set[str]:
+        if export:
+            data = auditor.get(f"/audit/export.xlsx?department={department.id}").data
+            sheet = openpyxl.load_workbook(io.BytesIO(data)).worksheets[0]
+            return {
+                str(r[5].value) for r in sheet.iter_rows(min_row=2) if r[4].value == "unit_changed"
+            }
+        body = text(auditor.get(f"/audit/?department={department.id}")).split("<tbody>")[1]
+        return set(re.findall(r"<td>(单位调整 \d+)：", body))
+
+    assert changes(world.dep_a) == {f"单位调整 {ids['merge']}"} == changes(world.dep_b)
+    assert changes(others[1]) == {f"单位调整 {ids['rename']}"}
+    assert changes(others[3]) == {f"单位调整 {ids['dissolve']}"}
+    assert {t.split("：")[0] for t in changes(world.dep_a, "xlsx")} == {f"单位调整 {ids['merge']}"}
+    # The department's own events are still there, and no other department's.
+    body = text(auditor.get(f"/audit/?department={world.dep_a.id}")).split("<tbody>")[1]
+    assert "创建用户" in body and others[0].name + "拆分为" not in body

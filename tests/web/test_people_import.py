@@ -239,3 +239,94 @@ def test_row_errors_say_what_to_write_and_read_in_english(
     for check, data in zip(english, ("局长" + names[1] + "合并局", "", "坏名字"), strict=True):
         cjk = {ch for ch in check if "\u3000" <= ch <= "\u9fff" or "\uff00" <= ch <= "\uffef"}
         assert cjk <= set(data), (check, cjk)
+
+
+def test_a_person_without_a_name_is_refused_by_row_and_cell(
+    world: World, session: Session, login: Login
+) -> None:
+    """A row without 姓名 was imported as a nameless account (the pages then show its user name
+    alone). It is a row error naming the row and the cell, in the page's language; nothing is
+    imported, nor by a confirmation forged with the row."""
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["角色", "用户名", "所属单位", "姓名"])  # the file's own column order
+    sheet.append(["初审员", "wang.wu", "", "王五"])
+    sheet.append(["初审员", "li.si", "", None])
+    sheet.append(["初审员", "zhao.liu", "", "  \u200b "])  # blank to the eye
+    upload = io.BytesIO()
+    book.save(upload)
+    before = _users(session)
+    admin = login("admin")
+    page = admin.post(
+        "/admin/users/import/", data={"file": (io.BytesIO(upload.getvalue()), "名单.xlsx")}
+    )
+    body = text(page)
+    assert "第 3 行“姓名”（D3）为空：请填写此人的姓名" in body
+    assert "第 4 行“姓名”（D4）为空：请填写此人的姓名" in body
+    assert "其中 2 行有错误" in body and "确认导入" not in body
+    rows = json.dumps(
+        [{"line": 2, "username": "wang.wu", "display_name": "王五", "roles": ["reviewer"],
+          "unit": ""},
+         {"line": 3, "username": "li.si", "display_name": "", "roles": ["reviewer"], "unit": "",
+          "columns": {"姓名": "D"}}],
+        ensure_ascii=False,
+    )  # fmt: skip
+    forged = admin.post("/admin/users/import/", data={"action": "import", "rows": rows})
+    assert forged.status_code == 422 and "第 3 行“姓名”（D3）为空" in text(forged)
+    session.expire_all()
+    assert _users(session) == before
+    admin.post("/language", data={"lang": "en"})
+    english = text(
+        admin.post(
+            "/admin/users/import/", data={"file": (io.BytesIO(upload.getvalue()), "名单.xlsx")}
+        )
+    )
+    assert "Row 3: “Name” (D3) is empty; enter the person's name" in html.unescape(english)
+
+
+def test_a_formula_without_a_result_is_refused_by_its_cell(
+    world: World, session: Session, login: Login
+) -> None:
+    """A staff list written by a script (openpyxl) holds its formulas without results: read
+    for values, 姓名 ="王"&"五" was empty and the person came in without a name, a role
+    =C1 without roles. The file is refused naming the cell and what to do, in the page's
+    language; once saved by Excel or WPS (results stored) it reads as they show."""
+    from tests.unit.test_uncalculated_formulas import script_written, with_results
+
+    rows: list[list[object]] = [
+        [*HEADER, "备注"],
+        ["wang.wu", "王五", "初审员", "", "=LEN(B2)"],  # a column the import does not read
+        ["li.si", '="李"&"四"', "初审员", "", None],
+        ["zhao.liu", "赵六", "=C3", "", None],
+    ]
+    data = script_written(rows)
+    admin = login("admin")
+
+    def preview(content: bytes) -> tuple[int, str]:
+        page = admin.post("/admin/users/import/", data={"file": (io.BytesIO(content), "名单.xlsx")})
+        return page.status_code, html.unescape(text(page))
+
+    status, body = preview(data)
+    assert status == 422
+    assert (
+        "第 3 行“姓名”（B3）等 2 个单元格是公式，文件中没有计算结果："
+        "请在 Excel 或 WPS 中打开并保存后再导入"
+    ) in body
+    assert "确认导入" not in body and "预览</h3>" not in body
+    one = script_written(rows[:3])
+    assert "第 3 行“姓名”（B3）是公式，文件中没有计算结果" in preview(one)[1]
+    header = script_written(
+        [["用户名", '="姓"&"名"', "角色", "所属单位"], ["a.b", "", "初审员", ""]]
+    )
+    assert "标题行（B1）是公式，文件中没有计算结果" in preview(header)[1]
+    saved = with_results(data, {"E2": "2", "B3": "李四", "C4": "初审员"})
+    status, body = preview(saved)
+    assert status == 200 and "共 3 人，未发现错误" in body and "<td>李四</td>" in body
+    admin.post("/language", data={"lang": "en"})
+    english = preview(one)[1]
+    assert (
+        "Row 3, “Name” (B3) is a formula the file holds no result for: open the file in Excel "
+        "or WPS, save it and import it again"
+    ) in english
+    assert session.scalar(select(User).where(User.username == "li.si")) is None

@@ -74,16 +74,19 @@ def test_api_results_matrix_and_audit_log(
     events = rows_of(sheet)
     assert events[0][:4] == ["序号", "时间（北京时间）", "操作人", "操作"]
     assert events[0][-1] == "原始内容（JSON）" and len(events) == 1 + 10
-    first = (
+    # Newest first, as the portal's log lists them (it was oldest first).
+    newest = (
         session.execute(
-            select(AuditEvent).where(AuditEvent.action == "score").order_by(AuditEvent.seq)
+            select(AuditEvent).where(AuditEvent.action == "score").order_by(AuditEvent.seq.desc())
         )
         .scalars()
         .first()
     )
-    assert first is not None
-    assert events[1][0] == first.seq and events[1][3] == "评分" and events[1][4] == "score"
-    at = first.at if first.at.tzinfo else first.at.replace(tzinfo=dt.UTC)
+    assert newest is not None
+    assert events[1][0] == newest.seq and events[1][3] == "评分" and events[1][4] == "score"
+    seqs = [int(str(r[0])) for r in events[1:]]
+    assert seqs == sorted(seqs, reverse=True)
+    at = newest.at if newest.at.tzinfo else newest.at.replace(tzinfo=dt.UTC)
     shanghai = at.astimezone(dt.timezone(dt.timedelta(hours=8))).replace(tzinfo=None)
     assert events[1][1] == shanghai.replace(microsecond=0)
     assert sheet["B2"].number_format == "yyyy-mm-dd hh:mm:ss"
@@ -183,12 +186,14 @@ def _check_audit_sheet(log: list[list[object]], world: World) -> None:
     assert reviewed[3] == "审核平时考核记录" and reviewed[2] == "李明（reviewer2）"
     assert reviewed[7:9] == ["待审核", "已采纳"] and reviewed[6] == world.dep_a.name
     assert str(reviewed[5]).startswith(f"{world.dep_a.name} / 平时考核记录")
-    submitted = by_code["submit"][0]
+    submitted = next(r for r in by_code["submit"] if "member_a" in str(r[2]))
     assert submitted[2] == "王芳（member_a）" and str(submitted[5]).startswith(world.dep_a.name)
     assert "材料" in str(submitted[10]) and str(submitted[-1]).startswith("{")
     assert by_code["job_requested"][0][3] == "发起后台任务"
     for row in log[1:]:
         assert "#" not in str(row[5]) and row[2] != "system"
+    seqs = [int(str(row[0])) for row in log[1:]]
+    assert seqs == sorted(seqs, reverse=True)  # newest first, as the log's page
 
 
 def test_audit_xlsx_reads_as_the_csv(
@@ -203,6 +208,7 @@ def test_audit_xlsx_reads_as_the_csv(
     csv_text = auditor.get("/audit/export.csv").data.decode("utf-8-sig")
     csv_rows = list(csv.reader(io.StringIO(csv_text)))
     assert csv_rows[0] == log[0][:-1]
+    assert [r[0] for r in csv_rows[1:]] == [str(r[0]) for r in log[1:]]  # one order
     csv_line = next(r for r in csv_rows if r[4] == "routine_reviewed")
     xlsx_line = next(r for r in log if r[4] == "routine_reviewed")
     assert csv_line[2:] == ["" if v is None else str(v) for v in xlsx_line[2:-1]]

@@ -353,17 +353,22 @@ def describe_payload(payload: str, action: str = "") -> list[tuple[str, str]]:
 
 
 def export_batches(
-    db: Session, conditions: list[ColumnElement[bool]]
+    db: Session, conditions: list[ColumnElement[bool]], *, newest_first: bool = True
 ) -> Iterator[list[AuditEvent]]:
-    """Yield the filtered events in sequence order, a batch at a time."""
-    last = 0
+    """Yield the filtered events a batch at a time: newest first, as the log's page lists
+    them (the files people read), or in the chain's order (`newest_first=False`: JSON Lines,
+    where each record's `prev_hash` is the hash of the one before it)."""
+    last: int | None = None
     while True:
+        if newest_first:
+            after = [] if last is None else [AuditEvent.seq < last]
+            order = AuditEvent.seq.desc()
+        else:
+            after = [AuditEvent.seq > (last or 0)]
+            order = AuditEvent.seq.asc()
         batch = list(
             db.execute(
-                select(AuditEvent)
-                .where(*conditions, AuditEvent.seq > last)
-                .order_by(AuditEvent.seq)
-                .limit(EXPORT_BATCH)
+                select(AuditEvent).where(*conditions, *after).order_by(order).limit(EXPORT_BATCH)
             ).scalars()
         )
         if not batch:
@@ -409,7 +414,8 @@ def csv_row(event: AuditEvent, names: EventNames) -> list[str]:
 def audit_xlsx(
     db: Session, conditions: list[ColumnElement[bool]], limit: int = XLSX_MAX_EVENTS
 ) -> bytes:
-    """The filtered events as .xlsx: the CSV's columns, then the raw JSON content.
+    """The filtered events as .xlsx, newest first as the log's page: the CSV's columns, then
+    the raw JSON content (capped at `limit` rows: the newest).
 
     Headers and labels in the current language: the portal's page's; the API and the worker's
     job run it under Chinese.

@@ -7,7 +7,8 @@ the engine gets its label here (a test scans the code for `action="…"` and fai
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+import json
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -202,10 +203,60 @@ class EventNames:
         label = gettext(kind) if kind else event.target_type
         department = self.department(event)
         text = f"{label} {event.target_id}"
+        if event.target_type == "unit_change" and (change := unit_change_text(event.payload)):
+            text = gettext("%(label)s：%(value)s", label=text, value=change)
         if event.target_type == "assessment" and event.target_id.isdecimal():
             of = self.years.get(int(event.target_id)) if len(event.target_id) < 10 else None
             text = f"{text} · {_year(of)}" if of is not None else text
         return f"{department} / {text}" if department else text
+
+
+def _unit_names(states: Any) -> str:
+    """The names of the units a change lists (`workflow.units.unit_state`), joined."""
+    if not isinstance(states, list):
+        return ""
+    names = [str(s["name"]) for s in states if isinstance(s, Mapping) and s.get("name")]
+    return gettext("、").join(names)
+
+
+def _full_name(states: Any) -> str:
+    first = states[0] if isinstance(states, list) and states else None
+    return str(first.get("full_name") or "") if isinstance(first, Mapping) else ""
+
+
+def unit_change_text(payload: str) -> str:
+    """Say what a lineage change (`unit_changed`) did, from its payload alone (the names as
+    they were then): 安监局、煤监局合并为应急管理局（2019-03-01 生效）. Empty when the payload
+    cannot be read as one."""
+    try:
+        data = json.loads(payload or "{}")
+    except ValueError:
+        return ""
+    if not isinstance(data, Mapping):
+        return ""
+    kind, before, after = data.get("kind"), data.get("from"), data.get("to")
+    sources, targets = _unit_names(before), _unit_names(after)
+    if kind == "merge" and sources and targets:
+        change = gettext("%(units)s合并为%(unit)s", units=sources, unit=targets)
+    elif kind == "split" and sources and targets:
+        change = gettext("%(unit)s拆分为%(units)s", unit=sources, units=targets)
+    elif kind == "dissolve" and sources:
+        change = gettext("撤销%(units)s", units=sources)
+    elif kind == "create" and targets:
+        change = gettext("新设%(units)s", units=targets)
+    elif kind == "rename" and sources and targets and sources != targets:
+        change = gettext("%(old)s更名为%(new)s", old=sources, new=targets)
+    elif kind == "rename" and sources and targets:  # the same short name: a new full name
+        change = gettext(
+            "%(unit)s的全称由“%(old)s”改为“%(new)s”",
+            unit=sources,
+            old=_full_name(before),
+            new=_full_name(after),
+        )
+    else:
+        return ""
+    day = data.get("effective_on")
+    return gettext("%(change)s（%(day)s 生效）", change=change, day=day) if day else change
 
 
 def _year(year: int) -> str:

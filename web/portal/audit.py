@@ -21,7 +21,7 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from scoring.routine import KIND_LABELS as ROUTINE_KIND_LABELS
@@ -59,6 +59,7 @@ from workflow.spreadsheets import safe_csv_writer
 from workflow.states import ROLE_LABELS, Role
 from workflow.units import KIND_LABELS as UNIT_KIND_LABELS
 from workflow.units import STATUS_LABELS as UNIT_STATUS_LABELS
+from workflow.units import change_events_naming
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 
@@ -79,8 +80,11 @@ def _date_arg(name: str) -> dt.date | None:
     return day if MIN_DAY <= day <= MAX_DAY else None
 
 
-def _filters() -> tuple[list[ColumnElement[bool]], dict[str, Any]]:
-    """Read the log's filters from the query string: actor, action, department, item, dates."""
+def _filters(db: Session) -> tuple[list[ColumnElement[bool]], dict[str, Any]]:
+    """Read the log's filters from the query string: actor, action, department, item, dates.
+
+    A department's events are those recorded for it, and the unit changes (merge, split,
+    rename, dissolution) that name its unit: they concern every year's department of it."""
     conditions: list[ColumnElement[bool]] = []
     args: dict[str, Any] = {}
     actor = request.args.get("actor", "").strip()[:64]
@@ -94,7 +98,10 @@ def _filters() -> tuple[list[ColumnElement[bool]], dict[str, Any]]:
     for name, column in (("department", AuditEvent.department_id), ("item", AuditEvent.item_id)):
         value = request.args.get(name, "").strip()
         if value.isdecimal() and len(value) < 10:
-            conditions.append(column == int(value))
+            condition = column == int(value)
+            department = db.get(Department, int(value)) if name == "department" else None
+            changes = change_events_naming(db, department.unit_id) if department else []
+            conditions.append(or_(condition, AuditEvent.seq.in_(changes)) if changes else condition)
             args[name] = int(value)
     start, end = _date_arg("from"), _date_arg("to")
     if start is not None:  # dates are days in Asia/Shanghai
@@ -132,7 +139,7 @@ def _ignored_filters(args: Mapping[str, Any]) -> list[str]:
 def events() -> ResponseReturnValue:
     """List events newest first, filtered, with keyset pages (`?before=<seq>`)."""
     db = get_db()
-    conditions, args = _filters()
+    conditions, args = _filters(db)
     before = request.args.get("before", "")
     page_conditions = list(conditions)
     if before.isdecimal() and len(before) < 19:
@@ -551,8 +558,10 @@ def verify() -> ResponseReturnValue:
     )
 
 
-def _export_rows(db: Session, conditions: list[ColumnElement[bool]]) -> Iterator[AuditEvent]:
-    for batch in export_batches(db, conditions):
+def _chain_rows(db: Session, conditions: list[ColumnElement[bool]]) -> Iterator[AuditEvent]:
+    """The filtered events in the chain's order (JSON Lines: each hash follows the one
+    before it)."""
+    for batch in export_batches(db, conditions, newest_first=False):
         yield from batch
 
 
@@ -567,17 +576,20 @@ def _record(event: AuditEvent) -> dict[str, Any]:
 @bp.get("/export.xlsx")
 @roles_required(*AUDIT_ROLES)
 def export_xlsx() -> ResponseReturnValue:
-    """Export the filtered events as Excel: the CSV's columns in the page's language."""
-    conditions, _ = _filters()
-    return xlsx_response(audit_xlsx(get_db(), conditions), gettext("审计日志"))
+    """Export the filtered events as Excel, newest first as the page: the CSV's columns in the
+    page's language."""
+    db = get_db()
+    conditions, _ = _filters(db)
+    return xlsx_response(audit_xlsx(db, conditions), gettext("审计日志"))
 
 
 @bp.get("/export.<any(csv, jsonl):fmt>")
 @roles_required(*AUDIT_ROLES)
 def export(fmt: str) -> ResponseReturnValue:
-    """Export the filtered events as CSV (UTF-8 with BOM, for Excel/WPS) or JSON Lines."""
+    """Export the filtered events as CSV (UTF-8 with BOM, for Excel/WPS), newest first as the
+    page lists them, or as JSON Lines, in the chain's order (machine records to check)."""
     db = get_db()
-    conditions, _ = _filters()
+    conditions, _ = _filters(db)
     stamp = dt.datetime.now(DISPLAY_TZ).strftime("%Y%m%d-%H%M%S")
     # The body streams after the view returned and its unit was finished: these reads run in
     # a transaction of their own, which teardown ends when the stream closes.
@@ -598,7 +610,7 @@ def export(fmt: str) -> ResponseReturnValue:
         yield buffer.getvalue()
 
     def jsonl_lines() -> Iterator[str]:
-        for event in _export_rows(db, conditions):
+        for event in _chain_rows(db, conditions):
             yield json_line(_record(event))
 
     if fmt == "csv":
