@@ -29,7 +29,8 @@ def parse_points(value: Any, code: str) -> Decimal:
 
     Text is plain decimal notation: full-width digits and point (typed with a Chinese input
     method) read as their ASCII forms, but an exponent ("1e1"), digit separators ("1_0") or a
-    plus sign are refused rather than read as a number nobody typed. A value with a minus sign
+    plus sign are refused rather than read as a number nobody typed; so is a decimal comma
+    ("1,5", "1，5"), with a message of its own. A value with a minus sign
     is refused even when it is zero ("-0", "-0.00"), so that no negative zero reaches the
     scores, the audit payload or a notice.
     """
@@ -38,6 +39,12 @@ def parse_points(value: Any, code: str) -> Decimal:
             "评分项 %(code)s 的得分无效", code="invalid_score", params={"code": code}
         )
     text = unicodedata.normalize("NFKC", value).strip() if isinstance(value, str) else str(value)
+    if isinstance(value, str) and "," in text:  # "1,5" meant 1.5: said so, never read as 15
+        raise InvalidValue(
+            "评分项 %(code)s 的得分“%(value)s”含逗号：小数点请用“.”，如 1.5",
+            code="invalid_score",
+            params={"code": code, "value": value.strip()},
+        )
     if isinstance(value, str) and not POINTS_TEXT.fullmatch(text):
         raise InvalidValue(
             "评分项 %(code)s 的得分须为数字，如 8 或 7.5",

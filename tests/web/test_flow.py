@@ -127,6 +127,31 @@ def test_score_needs_a_deduction_reason(
     assert 'value="4"' in html  # what was typed is kept
 
 
+def test_a_score_typed_with_a_decimal_comma_is_refused_and_kept(
+    app: Flask, session: Session, world: World, store: LocalStore, login: Login
+) -> None:
+    # Walk: in a type=number field Chromium dropped the comma of "0,5", so 5 (full marks) was
+    # recorded and the deduction reason silently discarded. A text field sends what was typed.
+    item = _item(session, world)
+    add_evidence(session, store, item, world.member_a)
+    submit_item(session, item.id, world.member_a, item.version)
+    review_item(session, item.id, world.reviewer, item.version)
+    session.commit()
+    assert _act(login("verifier"), item.id, {"action": "verify"}).status_code == 303
+    scorer = login("scorer")
+    form = text(scorer.get(f"/review/items/{item.id}"))
+    field = re.search(r'<input[^>]*name="score-1\.2"[^>]*>', form)
+    assert field and 'type="text"' in field.group(0) and 'inputmode="decimal"' in field.group(0)
+    data = {"action": "score", "score-1.1": "5", "score-1.2": "0,5", "reason-1.2": "材料不全"}
+    refused = _act(scorer, item.id, data)
+    assert refused.status_code == 422
+    html = text(refused)
+    assert "评分项 1.2 的得分“0,5”含逗号：小数点请用“.”，如 1.5" in html
+    assert 'value="0,5"' in html and 'value="材料不全"' in html  # what was typed is kept
+    session.refresh(item)
+    assert item.state == "verified" and item.total is None
+
+
 def test_upload_refuses_a_disguised_file(
     app: Flask, session: Session, world: World, login: Login
 ) -> None:
