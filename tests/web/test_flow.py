@@ -109,16 +109,21 @@ def test_department_to_scored_through_the_pages(
         assert label in page_html
 
 
-def test_score_needs_a_deduction_reason(
-    app: Flask, session: Session, world: World, store: LocalStore, login: Login
-) -> None:
+def _verified(session: Session, world: World, store: LocalStore, login: Login) -> Item:
+    """Department A's item 1, submitted and reviewed, then verified through the page."""
     item = _item(session, world)
     add_evidence(session, store, item, world.member_a)
     submit_item(session, item.id, world.member_a, item.version)
     review_item(session, item.id, world.reviewer, item.version)
     session.commit()
-    verifier = login("verifier")
-    assert _act(verifier, item.id, {"action": "verify"}).status_code == 303
+    assert _act(login("verifier"), item.id, {"action": "verify"}).status_code == 303
+    return item
+
+
+def test_score_needs_a_deduction_reason(
+    app: Flask, session: Session, world: World, store: LocalStore, login: Login
+) -> None:
+    item = _verified(session, world, store, login)
     scorer = login("scorer")
     refused = _act(scorer, item.id, {"action": "score", "score-1.1": "5", "score-1.2": "4"})
     assert refused.status_code == 422
@@ -132,12 +137,7 @@ def test_a_score_typed_with_a_decimal_comma_is_refused_and_kept(
 ) -> None:
     # Walk: in a type=number field Chromium dropped the comma of "0,5", so 5 (full marks) was
     # recorded and the deduction reason silently discarded. A text field sends what was typed.
-    item = _item(session, world)
-    add_evidence(session, store, item, world.member_a)
-    submit_item(session, item.id, world.member_a, item.version)
-    review_item(session, item.id, world.reviewer, item.version)
-    session.commit()
-    assert _act(login("verifier"), item.id, {"action": "verify"}).status_code == 303
+    item = _verified(session, world, store, login)
     scorer = login("scorer")
     form = text(scorer.get(f"/review/items/{item.id}"))
     field = re.search(r'<input[^>]*name="score-1\.2"[^>]*>', form)
