@@ -114,7 +114,10 @@ def test_appeal_is_offered_only_in_the_window_and_decided_by_another_scorer(
     assert "如有异议，可在" not in text(member.get("/portal/"))
     open_appeals(session, world, now - dt.timedelta(days=1), now + dt.timedelta(days=3))
     session.commit()
-    assert 'value="appeal"' in text(member.get(f"/portal/items/{item.id}"))
+    page = text(member.get(f"/portal/items/{item.id}"))
+    assert 'value="appeal"' in page
+    # Only one appeal per item: the form asks first (js/confirm.js).
+    assert 'data-confirm="每个事项只能申诉一次，提交后不能撤回或修改。确认提出申诉？"' in page
     # ... and then the list names the chance and its deadline (it said only 已评分).
     closes = local_minute(now + dt.timedelta(days=3), world.assessment.timezone)
     assert f"已评分；如有异议，可在 {closes} 前提出申诉" in text(member.get("/portal/"))
@@ -144,6 +147,9 @@ def test_appeal_is_offered_only_in_the_window_and_decided_by_another_scorer(
     page = text(other.get(f"/review/items/{item.id}"))
     assert 'value="rescore"' in page and 'value="reject_appeal"' in page
     assert 'value="3.00"' in page  # the rescore form starts from the current scores
+    # Both decisions are final: each form asks before it posts.
+    assert 'data-confirm="复核结果提交后即生效，不能撤回。确认提交复核改分？"' in page
+    assert 'data-confirm="驳回后维持原评分，申诉即办结，不能撤销' in page
     assert "您是该事项的原评分人" not in page
     rejected = _post(
         other, "/review", item.id, {"action": "reject_appeal", "comment": "文件日期晚于考核期"}

@@ -5,7 +5,9 @@ Screenshots go to $PORTAL_SCREENSHOTS, else to the test's tmp folder.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -21,6 +23,7 @@ from tests.web.browser import (
 )
 from tests.web.conftest import PASSWORD
 from workflow.demo import demo_pdf
+from workflow.models import Item
 
 pytestmark = needs_chromium
 
@@ -37,6 +40,7 @@ def test_item_from_draft_to_scored_in_the_browser(
     with chromium() as browser:
         page = browser.new_page(viewport={"width": 1366, "height": 768}, locale="zh-CN")
         watch(page, problems)
+        page.on("dialog", lambda dialog: dialog.accept())  # 核实通过 and 评分 ask first
         page.goto(f"{base_url}/login")
         page.fill("input[name=username]", "member_a")
         page.fill("input[name=password]", PASSWORD)
@@ -435,3 +439,53 @@ def test_upload_form_speaks_english_and_refusals_reach_the_page(
         )
     # Chromium reports each refused request (415, 409) on the console; nothing else may fail.
     assert not [p for p in problems if "Failed to load resource" not in p], problems
+
+
+def test_verify_and_score_ask_before_they_cannot_be_taken_back(
+    base_url: str, session: Session, world: World, local_store: LocalStore, tmp_path: Path
+) -> None:
+    """Walk: one click on 核实通过 or 评分 (a routine point's field comes filled with the
+    suggestion) settled the item for good, without a question. Each asks first in the browser's
+    dialog: cancelling leaves the item as it was, confirming acts."""
+    from tests.factories import submit_items
+    from workflow.actions import review_item
+
+    item = world.item(session, world.dep_b, "3")
+    submit_items(session, local_store, world, [item])
+    review_item(session, item.id, world.reviewer, item.version)
+    session.commit()
+    asked: list[str] = []
+    problems: list[str] = []
+    with chromium() as browser:
+        for user, button, before, after, words in (
+            ("verifier", "核实通过", "reviewed", "verified", "不能再退回修改"),
+            ("scorer", "评分", "verified", "scored", "评分提交后不能自行修改"),
+        ):
+            page = signed_in_page(browser, base_url, user, 1366, problems)
+            page.goto(f"{base_url}/review/items/{item.id}")
+            if user == "scorer":
+                page.fill("input[name='score-3.1']", "4.5")
+                page.fill("input[name='reason-3.1']", "目录未对外公布")
+            answer = {"accept": False}
+
+            def reply(dialog: Any, answer: dict[str, bool] = answer) -> None:
+                asked.append(dialog.message)
+                if answer["accept"]:
+                    dialog.accept()
+                else:
+                    dialog.dismiss()
+
+            page.on("dialog", reply)
+            page.click(f"form.action-form button:has-text('{button}')")
+            page.wait_for_timeout(300)
+            assert page.locator(f".state-{before}").count() == 1 and words in asked[-1], asked
+            session.expire_all()
+            assert session.get_one(Item, item.id).state == before
+            answer["accept"] = True
+            page.click(f"form.action-form button:has-text('{button}')")
+            page.wait_for_selector(f".state-{after}")
+            page.close()
+    session.expire_all()
+    scored = session.get_one(Item, item.id)
+    assert scored.state == "scored" and scored.total == Decimal("4.50")
+    assert len(asked) == 4 and not problems, (asked, problems)
