@@ -489,3 +489,50 @@ def test_verify_and_score_ask_before_they_cannot_be_taken_back(
     scored = session.get_one(Item, item.id)
     assert scored.state == "scored" and scored.total == Decimal("4.50")
     assert len(asked) == 4 and not problems, (asked, problems)
+
+
+def test_a_no_in_the_checklist_stands_out_and_stacks_on_a_phone(
+    base_url: str, session: Session, world: World, local_store: LocalStore, tmp_path: Path
+) -> None:
+    """Walk: the scorer reads the verifier's answers beside the score form, but a 否 (what the
+    score deducts for) looked like every 是, and at 390 px its 备注 was squeezed to a character a
+    line. The 否 row stands out; on a phone each check point stacks with its note on screen."""
+    from tests.factories import submit_items
+    from workflow.actions import review_item, verify_item
+
+    item = world.item(session, world.dep_b, "1")
+    item.indicator.check_points = [
+        {"code": "1-1", "text": "是否成立工作领导小组", "method": "实地考核"},
+        {"code": "1-2", "text": "是否有专人负责", "method": "实地考核"},
+    ]
+    submit_items(session, local_store, world, [item])
+    review_item(session, item.id, world.reviewer, item.version)
+    note = "未见指定专人的发文，仅有口头安排，须补充正式文件"
+    checks = {"1-1": {"answer": "yes"}, "1-2": {"answer": "no", "note": note}}
+    verify_item(session, item.id, world.verifier, item.version, checks=checks)
+    session.commit()
+    shots = screenshots(tmp_path)
+    problems: list[str] = []
+    with chromium() as browser:
+        for width, stacked in ((390, True), (1366, False)):
+            page = signed_in_page(browser, base_url, "scorer", width, problems)
+            page.goto(f"{base_url}/review/items/{item.id}")
+            assert page.evaluate("document.documentElement.scrollWidth") == width
+            yes, no = (
+                page.locator(f"table.checklist-results tr.check-{a}").first for a in ("yes", "no")
+            )
+            background = "el => getComputedStyle(el).backgroundColor"
+            assert yes.evaluate(background) != no.evaluate(background)
+            answer = no.locator("td.check-answer")
+            assert answer.inner_text().strip() == "否"
+            assert answer.evaluate("el => getComputedStyle(el).fontWeight") == "600"
+            cells = page.evaluate(LAST_CELLS, "table.checklist-results")
+            assert cells[1]["text"].strip() == note, cells
+            for cell in [c for c in cells if c["text"].strip()]:  # an empty note is hidden
+                assert 0 <= cell["left"] < cell["right"] <= width, (width, cell)
+            if stacked:  # the note takes the row's width, not a sliver
+                assert cells[1]["right"] - cells[1]["left"] > width / 2, cells
+            assert (cells[1]["label"] == '"备注"') is stacked, cells[1]["label"]
+            page.screenshot(path=str(shots / f"checklist-{width}.png"), full_page=True)
+            page.close()
+    assert not problems, problems
