@@ -180,7 +180,7 @@ CHECK_ANSWERS = ("yes", "no", "na")
 
 @dataclass(frozen=True)
 class CheckAnswer:
-    """One check point's answer and the verifier's optional note."""
+    """One check point's answer and the verifier's note (required with 否)."""
 
     answer: str
     note: str | None = None
@@ -203,6 +203,12 @@ def _check_answers(raw: Mapping[str, Any]) -> dict[str, CheckAnswer]:
                 params={"code": code},
             )
         note = clean_text(value.get("note"), "核查备注", MAX_NOTE)
+        if answer == "no" and note is None:  # the scorer deducts for it: say what is wrong
+            raise InvalidValue(
+                "核查要点 %(code)s 答“否”时，请在备注中说明存在的问题",
+                code="check_note_required",
+                params={"code": code},
+            )
         answers[str(code)] = CheckAnswer(str(answer), note)
     return answers
 
@@ -210,7 +216,7 @@ def _check_answers(raw: Mapping[str, Any]) -> dict[str, CheckAnswer]:
 @dataclass(frozen=True)
 class VerifyPayload(Payload):
     """Verify: a ruling (upheld or not) on each not-involved claim, and an answer to each of
-    the indicator's check points (核查要点) with an optional note."""
+    the indicator's check points (核查要点) with a note (required with 否)."""
 
     rulings: Mapping[str, bool] = field(default_factory=dict)
     checks: Mapping[str, CheckAnswer] = field(default_factory=dict)

@@ -536,6 +536,10 @@ def test_the_verifier_answers_the_checklist_and_the_scorer_sees_it(
     assert "请逐项回答核查要点：1-2 是否有专人负责" in text(refused)
     session.refresh(item)
     assert item.state == "reviewed"
+    bare = _act(verifier, item.id, {"action": "verify", "check-1-1": "yes", "check-1-2": "no"})
+    assert bare.status_code == 422  # a 否 needs its note, and the answers stay chosen
+    assert "核查要点 1-2 答“否”时，请在备注中说明存在的问题" in (html := text(bare))
+    assert re.search(r'name="check-1-2" value="no" required checked', html), html
     answers = {"check-1-1": "yes", "check-1-2": "no", "check-note-1-2": "未发文指定专人"}
     assert _act(verifier, item.id, {"action": "verify", **answers}).status_code == 303
     html = re.sub(r"<[^>]+>", "", text(login("scorer").get(f"/review/items/{item.id}")))
