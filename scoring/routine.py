@@ -321,6 +321,8 @@ def suggest(
             "formula": formula,
             "periods": len(lines),
             "periods_met": met,
+            # Which periods fell short: what the score deducts for, named to the department.
+            "short": [line.period for line in lines if not line.is_met],
             "running": sorted(running - {line.period for line in lines}),
             # Sent but not yet reviewed: not counted until accepted (the scorer should know).
             "pending": sum(line.pending for line in lines),

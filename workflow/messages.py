@@ -183,6 +183,7 @@ MESSAGES: dict[str, str] = {
     "change_note_on_submit_only": N_("只有提交时可以填写修改说明"),
     "change_note_required": N_("退回后重新提交，请填写修改说明"),
     "changed_since_opened": N_("该设置已被他人修改（在您打开页面之后），请查看最新内容后重新保存"),
+    "check_note_required": N_("核查要点答“否”时，请在备注中说明存在的问题"),
     "check_required": N_("请逐项回答核查要点"),
     "checks_on_verify_only": N_("只有核实时可以回答核查要点"),
     "common_password": N_("该密码容易被猜中，请换一个更独特的密码"),

@@ -29,7 +29,8 @@ def parse_points(value: Any, code: str) -> Decimal:
 
     Text is plain decimal notation: full-width digits and point (typed with a Chinese input
     method) read as their ASCII forms, but an exponent ("1e1"), digit separators ("1_0") or a
-    plus sign are refused rather than read as a number nobody typed. A value with a minus sign
+    plus sign are refused rather than read as a number nobody typed; so is a decimal comma
+    ("1,5", "1，5"), with a message of its own. A value with a minus sign
     is refused even when it is zero ("-0", "-0.00"), so that no negative zero reaches the
     scores, the audit payload or a notice.
     """
@@ -38,6 +39,12 @@ def parse_points(value: Any, code: str) -> Decimal:
             "评分项 %(code)s 的得分无效", code="invalid_score", params={"code": code}
         )
     text = unicodedata.normalize("NFKC", value).strip() if isinstance(value, str) else str(value)
+    if isinstance(value, str) and "," in text:  # "1,5" meant 1.5: said so, never read as 15
+        raise InvalidValue(
+            "评分项 %(code)s 的得分“%(value)s”含逗号：小数点请用“.”，如 1.5",
+            code="invalid_score",
+            params={"code": code, "value": value.strip()},
+        )
     if isinstance(value, str) and not POINTS_TEXT.fullmatch(text):
         raise InvalidValue(
             "评分项 %(code)s 的得分须为数字，如 8 或 7.5",
@@ -173,7 +180,7 @@ CHECK_ANSWERS = ("yes", "no", "na")
 
 @dataclass(frozen=True)
 class CheckAnswer:
-    """One check point's answer and the verifier's optional note."""
+    """One check point's answer and the verifier's note (required with 否)."""
 
     answer: str
     note: str | None = None
@@ -196,6 +203,12 @@ def _check_answers(raw: Mapping[str, Any]) -> dict[str, CheckAnswer]:
                 params={"code": code},
             )
         note = clean_text(value.get("note"), "核查备注", MAX_NOTE)
+        if answer == "no" and note is None:  # the scorer deducts for it: say what is wrong
+            raise InvalidValue(
+                "核查要点 %(code)s 答“否”时，请在备注中说明存在的问题",
+                code="check_note_required",
+                params={"code": code},
+            )
         answers[str(code)] = CheckAnswer(str(answer), note)
     return answers
 
@@ -203,7 +216,7 @@ def _check_answers(raw: Mapping[str, Any]) -> dict[str, CheckAnswer]:
 @dataclass(frozen=True)
 class VerifyPayload(Payload):
     """Verify: a ruling (upheld or not) on each not-involved claim, and an answer to each of
-    the indicator's check points (核查要点) with an optional note."""
+    the indicator's check points (核查要点) with a note (required with 否)."""
 
     rulings: Mapping[str, bool] = field(default_factory=dict)
     checks: Mapping[str, CheckAnswer] = field(default_factory=dict)

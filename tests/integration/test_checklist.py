@@ -129,6 +129,15 @@ def test_verify_answers_every_check_point(
     session.refresh(item)
     assert item.state == "reviewed" and item.version == version
     assert _verify_events(session, item) == 0
+    for note in (None, "   "):  # a 否 says what is wrong: the scorer deducts for it
+        bare = {"1-1": {"answer": "yes"}, "1-2": {"answer": "no", "note": note}}
+        with pytest.raises(InvalidValue) as refused:
+            actions.verify_item(session, item.id, w.verifier, item.version, checks=bare)
+        assert refused.value.code == "check_note_required"
+        assert "核查要点 1-2 答“否”时，请在备注中说明存在的问题" in refused.value.message
+        session.rollback()
+    session.refresh(item)
+    assert item.state == "reviewed" and _verify_events(session, item) == 0
 
     answers = {"1-1": {"answer": "yes"}, "1-2": {"answer": "no", "note": "  未发文指定专人 "}}
     actions.verify_item(session, item.id, w.verifier, item.version, checks=answers)

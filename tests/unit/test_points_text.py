@@ -43,3 +43,12 @@ def test_a_minus_sign_is_still_its_own_refusal() -> None:
     with pytest.raises(InvalidValue) as refused:
         parse_points("－3", "1.1")  # full-width minus too
     assert refused.value.code == "score_out_of_range"
+
+
+@pytest.mark.parametrize("value", ["1,5", "0，5", " 7,50 "])
+def test_a_decimal_comma_is_named_in_the_refusal(value: Any) -> None:
+    # A scorer who writes 1.5 as "1,5" (or with a Chinese comma) is told to use a point.
+    with pytest.raises(InvalidValue) as refused:
+        parse_points(value, "1.1")
+    assert refused.value.code == "invalid_score"
+    assert f"“{value.strip()}”含逗号：小数点请用“.”" in refused.value.message

@@ -95,6 +95,7 @@ def test_suggestion_share_of_periods_with_late_deduction() -> None:
     # 4 of 5 months met (November has 1): 8 × 4/5 = 6.40, minus 2 late × 0.5 = 5.40
     assert s.points == Decimal("5.40")
     assert s.breakdown["periods_met"] == 5 - 1 and s.breakdown["late"] == 2
+    assert s.breakdown["short"] == ["2018-11"]  # the month the reason names
 
 
 def test_suggestion_quarters_and_floor() -> None:

@@ -80,18 +80,51 @@ def test_not_involved_claim_with_proof_is_ruled_and_gets_full_marks(
     assert "认定不涉及" in text(member.get(f"/portal/items/{item_id}"))
 
 
-def _scored(session: Session, store: LocalStore, world: World) -> Item:
-    item = world.item(session, world.dep_a, "1")
+def _scored(session: Session, store: LocalStore, world: World, code: str = "1") -> Item:
+    item = world.item(session, world.dep_a, code)
     add_evidence(session, store, item, world.member_a)
     submit_item(session, item.id, world.member_a, item.version)
     review_item(session, item.id, world.reviewer, item.version)
     verify_item(session, item.id, world.verifier, item.version)
+    short = "1.2" if code == "1" else f"{code}.1"  # the point given 3, with its reason
     score_item(
         session, item.id, world.scorer, item.version,
-        scores={"1.1": 5, "1.2": 3}, deductions={"1.2": "未见任命文件"},
+        scores={"1.1": 5, short: 3} if code == "1" else {short: 3},
+        deductions={short: "未见任命文件"},
     )  # fmt: skip
     session.commit()
     return item
+
+
+def test_the_appeal_outcome_says_what_the_rescore_changed(
+    app: Flask, session: Session, world: World, store: LocalStore, login: Login
+) -> None:
+    """Walk: a rescore that changed nothing was announced on the department's item page as
+    "申诉结果：复核改分；合计 10.00 分" (its inbox said 合计分数未变), and one that changed a
+    point named only the new total. The outcome now names each point moved and the totals, or
+    says that no score changed."""
+    changed, same = _scored(session, store, world), _scored(session, store, world, "3")
+    now = utcnow()
+    open_appeals(session, world, now - dt.timedelta(days=1), now + dt.timedelta(days=3))
+    session.commit()
+    member, other = login("member_a"), login("scorer2")
+    for item in (changed, same):
+        data = {"action": "appeal", "comment": "材料已按时报送"}
+        assert _post(member, "/portal", item.id, data).status_code == 303
+    rescored = {"action": "rescore", "score-1.1": "5", "score-1.2": "5", "comment": "任命文件已补"}
+    assert _post(other, "/review", changed.id, rescored).status_code == 303
+    kept = {"action": "rescore", "score-3.1": "3", "reason-3.1": "未见任命文件"}
+    assert _post(other, "/review", same.id, kept).status_code == 303
+
+    outcome = re.compile(r'class="notice appeal-decision"><strong>申诉结果：</strong>(.*?)</div>')
+    page = outcome.search(text(member.get(f"/portal/items/{changed.id}")))
+    assert page and re.fullmatch(
+        r"复核改分（[^）]+）：任命文件已补；1\.2：3\.00 → 5\.00；合计 8\.00 → 10\.00 分",
+        page.group(1),
+    ), page
+    page = outcome.search(text(member.get(f"/portal/items/{same.id}")))
+    assert page and re.fullmatch(r"复核后得分未变（[^）]+）；合计 3\.00 分", page.group(1)), page
+    assert "复核改分" not in page.group(1)
 
 
 def test_appeal_is_offered_only_in_the_window_and_decided_by_another_scorer(
@@ -114,7 +147,10 @@ def test_appeal_is_offered_only_in_the_window_and_decided_by_another_scorer(
     assert "如有异议，可在" not in text(member.get("/portal/"))
     open_appeals(session, world, now - dt.timedelta(days=1), now + dt.timedelta(days=3))
     session.commit()
-    assert 'value="appeal"' in text(member.get(f"/portal/items/{item.id}"))
+    page = text(member.get(f"/portal/items/{item.id}"))
+    assert 'value="appeal"' in page
+    # Only one appeal per item: the form asks first (js/confirm.js).
+    assert 'data-confirm="每个事项只能申诉一次，提交后不能撤回或修改。确认提出申诉？"' in page
     # ... and then the list names the chance and its deadline (it said only 已评分).
     closes = local_minute(now + dt.timedelta(days=3), world.assessment.timezone)
     assert f"已评分；如有异议，可在 {closes} 前提出申诉" in text(member.get("/portal/"))
@@ -144,6 +180,9 @@ def test_appeal_is_offered_only_in_the_window_and_decided_by_another_scorer(
     page = text(other.get(f"/review/items/{item.id}"))
     assert 'value="rescore"' in page and 'value="reject_appeal"' in page
     assert 'value="3.00"' in page  # the rescore form starts from the current scores
+    # Both decisions are final: each form asks before it posts.
+    assert 'data-confirm="复核结果提交后即生效，不能撤回。确认提交复核改分？"' in page
+    assert 'data-confirm="驳回后维持原评分，申诉即办结，不能撤销' in page
     assert "您是该事项的原评分人" not in page
     rejected = _post(
         other, "/review", item.id, {"action": "reject_appeal", "comment": "文件日期晚于考核期"}

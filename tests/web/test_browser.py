@@ -5,7 +5,9 @@ Screenshots go to $PORTAL_SCREENSHOTS, else to the test's tmp folder.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -21,6 +23,7 @@ from tests.web.browser import (
 )
 from tests.web.conftest import PASSWORD
 from workflow.demo import demo_pdf
+from workflow.models import Item
 
 pytestmark = needs_chromium
 
@@ -37,6 +40,7 @@ def test_item_from_draft_to_scored_in_the_browser(
     with chromium() as browser:
         page = browser.new_page(viewport={"width": 1366, "height": 768}, locale="zh-CN")
         watch(page, problems)
+        page.on("dialog", lambda dialog: dialog.accept())  # 核实通过 and 评分 ask first
         page.goto(f"{base_url}/login")
         page.fill("input[name=username]", "member_a")
         page.fill("input[name=password]", PASSWORD)
@@ -435,3 +439,100 @@ def test_upload_form_speaks_english_and_refusals_reach_the_page(
         )
     # Chromium reports each refused request (415, 409) on the console; nothing else may fail.
     assert not [p for p in problems if "Failed to load resource" not in p], problems
+
+
+def test_verify_and_score_ask_before_they_cannot_be_taken_back(
+    base_url: str, session: Session, world: World, local_store: LocalStore, tmp_path: Path
+) -> None:
+    """Walk: one click on 核实通过 or 评分 (a routine point's field comes filled with the
+    suggestion) settled the item for good, without a question. Each asks first in the browser's
+    dialog: cancelling leaves the item as it was, confirming acts."""
+    from tests.factories import submit_items
+    from workflow.actions import review_item
+
+    item = world.item(session, world.dep_b, "3")
+    submit_items(session, local_store, world, [item])
+    review_item(session, item.id, world.reviewer, item.version)
+    session.commit()
+    asked: list[str] = []
+    problems: list[str] = []
+    with chromium() as browser:
+        for user, button, before, after, words in (
+            ("verifier", "核实通过", "reviewed", "verified", "不能再退回修改"),
+            ("scorer", "评分", "verified", "scored", "评分提交后不能自行修改"),
+        ):
+            page = signed_in_page(browser, base_url, user, 1366, problems)
+            page.goto(f"{base_url}/review/items/{item.id}")
+            if user == "scorer":
+                page.fill("input[name='score-3.1']", "4.5")
+                page.fill("input[name='reason-3.1']", "目录未对外公布")
+            answer = {"accept": False}
+
+            def reply(dialog: Any, answer: dict[str, bool] = answer) -> None:
+                asked.append(dialog.message)
+                if answer["accept"]:
+                    dialog.accept()
+                else:
+                    dialog.dismiss()
+
+            page.on("dialog", reply)
+            page.click(f"form.action-form button:has-text('{button}')")
+            page.wait_for_timeout(300)
+            assert page.locator(f".state-{before}").count() == 1 and words in asked[-1], asked
+            session.expire_all()
+            assert session.get_one(Item, item.id).state == before
+            answer["accept"] = True
+            page.click(f"form.action-form button:has-text('{button}')")
+            page.wait_for_selector(f".state-{after}")
+            page.close()
+    session.expire_all()
+    scored = session.get_one(Item, item.id)
+    assert scored.state == "scored" and scored.total == Decimal("4.50")
+    assert len(asked) == 4 and not problems, (asked, problems)
+
+
+def test_a_no_in_the_checklist_stands_out_and_stacks_on_a_phone(
+    base_url: str, session: Session, world: World, local_store: LocalStore, tmp_path: Path
+) -> None:
+    """Walk: the scorer reads the verifier's answers beside the score form, but a 否 (what the
+    score deducts for) looked like every 是, and at 390 px its 备注 was squeezed to a character a
+    line. The 否 row stands out; on a phone each check point stacks with its note on screen."""
+    from tests.factories import submit_items
+    from workflow.actions import review_item, verify_item
+
+    item = world.item(session, world.dep_b, "1")
+    item.indicator.check_points = [
+        {"code": "1-1", "text": "是否成立工作领导小组", "method": "实地考核"},
+        {"code": "1-2", "text": "是否有专人负责", "method": "实地考核"},
+    ]
+    submit_items(session, local_store, world, [item])
+    review_item(session, item.id, world.reviewer, item.version)
+    note = "未见指定专人的发文，仅有口头安排，须补充正式文件"
+    checks = {"1-1": {"answer": "yes"}, "1-2": {"answer": "no", "note": note}}
+    verify_item(session, item.id, world.verifier, item.version, checks=checks)
+    session.commit()
+    shots = screenshots(tmp_path)
+    problems: list[str] = []
+    with chromium() as browser:
+        for width, stacked in ((390, True), (1366, False)):
+            page = signed_in_page(browser, base_url, "scorer", width, problems)
+            page.goto(f"{base_url}/review/items/{item.id}")
+            assert page.evaluate("document.documentElement.scrollWidth") == width
+            yes, no = (
+                page.locator(f"table.checklist-results tr.check-{a}").first for a in ("yes", "no")
+            )
+            background = "el => getComputedStyle(el).backgroundColor"
+            assert yes.evaluate(background) != no.evaluate(background)
+            answer = no.locator("td.check-answer")
+            assert answer.inner_text().strip() == "否"
+            assert answer.evaluate("el => getComputedStyle(el).fontWeight") == "600"
+            cells = page.evaluate(LAST_CELLS, "table.checklist-results")
+            assert cells[1]["text"].strip() == note, cells
+            for cell in [c for c in cells if c["text"].strip()]:  # an empty note is hidden
+                assert 0 <= cell["left"] < cell["right"] <= width, (width, cell)
+            if stacked:  # the note takes the row's width, not a sliver
+                assert cells[1]["right"] - cells[1]["left"] > width / 2, cells
+            assert (cells[1]["label"] == '"备注"') is stacked, cells[1]["label"]
+            page.screenshot(path=str(shots / f"checklist-{width}.png"), full_page=True)
+            page.close()
+    assert not problems, problems

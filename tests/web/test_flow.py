@@ -109,22 +109,47 @@ def test_department_to_scored_through_the_pages(
         assert label in page_html
 
 
-def test_score_needs_a_deduction_reason(
-    app: Flask, session: Session, world: World, store: LocalStore, login: Login
-) -> None:
+def _verified(session: Session, world: World, store: LocalStore, login: Login) -> Item:
+    """Department A's item 1, submitted and reviewed, then verified through the page."""
     item = _item(session, world)
     add_evidence(session, store, item, world.member_a)
     submit_item(session, item.id, world.member_a, item.version)
     review_item(session, item.id, world.reviewer, item.version)
     session.commit()
-    verifier = login("verifier")
-    assert _act(verifier, item.id, {"action": "verify"}).status_code == 303
+    assert _act(login("verifier"), item.id, {"action": "verify"}).status_code == 303
+    return item
+
+
+def test_score_needs_a_deduction_reason(
+    app: Flask, session: Session, world: World, store: LocalStore, login: Login
+) -> None:
+    item = _verified(session, world, store, login)
     scorer = login("scorer")
     refused = _act(scorer, item.id, {"action": "score", "score-1.1": "5", "score-1.2": "4"})
     assert refused.status_code == 422
     html = text(refused)
     assert "评分项 1.2 未得满分，请填写扣分原因" in html
     assert 'value="4"' in html  # what was typed is kept
+
+
+def test_a_score_typed_with_a_decimal_comma_is_refused_and_kept(
+    app: Flask, session: Session, world: World, store: LocalStore, login: Login
+) -> None:
+    # Walk: in a type=number field Chromium dropped the comma of "0,5", so 5 (full marks) was
+    # recorded and the deduction reason silently discarded. A text field sends what was typed.
+    item = _verified(session, world, store, login)
+    scorer = login("scorer")
+    form = text(scorer.get(f"/review/items/{item.id}"))
+    field = re.search(r'<input[^>]*name="score-1\.2"[^>]*>', form)
+    assert field and 'type="text"' in field.group(0) and 'inputmode="decimal"' in field.group(0)
+    data = {"action": "score", "score-1.1": "5", "score-1.2": "0,5", "reason-1.2": "材料不全"}
+    refused = _act(scorer, item.id, data)
+    assert refused.status_code == 422
+    html = text(refused)
+    assert "评分项 1.2 的得分“0,5”含逗号：小数点请用“.”，如 1.5" in html
+    assert 'value="0,5"' in html and 'value="材料不全"' in html  # what was typed is kept
+    session.refresh(item)
+    assert item.state == "verified" and item.total is None
 
 
 def test_upload_refuses_a_disguised_file(
@@ -511,6 +536,10 @@ def test_the_verifier_answers_the_checklist_and_the_scorer_sees_it(
     assert "请逐项回答核查要点：1-2 是否有专人负责" in text(refused)
     session.refresh(item)
     assert item.state == "reviewed"
+    bare = _act(verifier, item.id, {"action": "verify", "check-1-1": "yes", "check-1-2": "no"})
+    assert bare.status_code == 422  # a 否 needs its note, and the answers stay chosen
+    assert "核查要点 1-2 答“否”时，请在备注中说明存在的问题" in (html := text(bare))
+    assert re.search(r'name="check-1-2" value="no" required checked', html), html
     answers = {"check-1-1": "yes", "check-1-2": "no", "check-note-1-2": "未发文指定专人"}
     assert _act(verifier, item.id, {"action": "verify", **answers}).status_code == 303
     html = re.sub(r"<[^>]+>", "", text(login("scorer").get(f"/review/items/{item.id}")))

@@ -215,6 +215,25 @@ def test_suggested_score_shown_and_prefilled(
               **{f"score-{k}": v for k, v in scores.items()}},
     )  # fmt: skip
     assert refused.status_code == 422 and "平时考核建议分" in text(refused)
+    # Walk: "达标 1/5 期" named no month, and a scorer taking the suggestion still had to
+    # write the reason. The months that fell short are named and become the prefilled reason.
+    assert "；未达标：2018-09、2018-10、2018-11、2018-12" in page
+    short = "平时考核：2018-09、2018-10、2018-11、2018-12 未达到报送要求（达标 1/5 期）"
+    assert re.search(rf'name="reason-9\.1"[^>]*value="{short}"', page.replace("\n", " "))
+    english = login("scorer")
+    english.set_cookie("lang", "en")
+    shown = re.search(r'<div class="suggestion" id="score-9\.1-suggestion">(.*?)</div>',
+                      text(english.get(f"/review/items/{item.id}")), re.S)  # fmt: skip
+    assert shown and "(quota met in 1 of 5 periods; short: 2018-09, 2018-10" in shown.group(1)
+    assert not re.search(r"[（），；、]", shown.group(1)), shown.group(1)  # was left Chinese
+    prefilled = dict(re.findall(r'name="((?:score|reason)-9\.\d)"[^>]*value="([^"]*)"', page))
+    taken = login("scorer").post(
+        f"/review/items/{item.id}/action",
+        data={"action": "score", "version": str(item.version), **prefilled},
+    )
+    assert taken.status_code == 303, text(taken)  # the suggestion as offered scores
+    session.refresh(item)
+    assert short in {s.deduction_reason for s in item.scores}
 
 
 def test_notice_buttons_and_downloads(

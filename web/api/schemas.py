@@ -162,8 +162,8 @@ class TransitionBody(Body):
         dict[str, CheckAnswerBody] | None,
         Field(
             description="at `verify`: every check point (核查要点) of the indicator, by code, "
-            "answered `yes` (是), `no` (否) or `na` (不适用) with an optional note; a missing "
-            "one is a 422 `check_required` naming it"
+            "answered `yes` (是), `no` (否) or `na` (不适用) with a note (required with `no`: "
+            "422 `check_note_required`); a missing one is a 422 `check_required` naming it"
         ),
     ] = None
 

@@ -10,6 +10,7 @@ import datetime as dt
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from flask_babel import gettext
@@ -282,12 +283,7 @@ class HistoryEntry:
 
 
 def _detail(event: AuditEvent, *, hide_scores: bool = False) -> str:
-    import json
-
-    try:
-        payload: dict[str, Any] = json.loads(event.payload or "{}")
-    except ValueError:
-        return ""
+    payload = _payload(event)
     if event.action in ("evidence_uploaded", "evidence_removed"):
         return str(payload.get("filename", ""))
     if event.action in ("score", "rescore") and "total" in payload and not hide_scores:
@@ -319,6 +315,63 @@ def _check_line(check: Any) -> str:
         value=gettext(answer) if answer else str(check.get("answer", "")),
     )
     return line + (gettext("（%(text)s）", text=check["note"]) if check.get("note") else "")
+
+
+def appeal_outcome(
+    rows: Sequence[tuple[AuditEvent, User | None]], *, hide_scores: bool = False
+) -> HistoryEntry | None:
+    """The latest appeal's decision as the item page states it beside the appeal's reason.
+
+    A rescore names what it changed against the scores appealed against (`6.1：9.00 → 10.00；
+    合计 9.00 → 10.00 分`); one that changed no point's score says so (复核后得分未变) rather
+    than "复核改分", as the department's inbox message does. None before a decision."""
+    decided = [(e, u) for e, u in rows if e.from_state == "appealed"]
+    if not decided:
+        return None
+    event = decided[-1][0]
+    entry = history_entries(decided[-1:], hide_scores=hide_scores)[0]
+    before = [e for e, _ in rows if e.action in ("score", "rescore") and e.seq < event.seq]
+    if event.action != "rescore" or hide_scores or not before:
+        return entry
+    old, new = _scores_of(before[-1]), _scores_of(event)
+    moved = [
+        gettext("%(label)s：%(value)s", label=code, value=f"{old[code]} → {points}")
+        for code, points in new.items()
+        if code in old and Decimal(old[code]) != Decimal(points)
+    ]
+    if not moved:
+        entry.action = gettext("复核后得分未变")
+        return entry
+    totals = (_payload(before[-1]).get("total"), _payload(event).get("total"))
+    if None not in totals:
+        moved.append(gettext("合计 %(before)s → %(after)s 分", before=totals[0], after=totals[1]))
+    entry.detail = gettext("；").join(moved)
+    return entry
+
+
+def _payload(event: AuditEvent) -> dict[str, Any]:
+    import json
+
+    try:
+        payload = json.loads(event.payload or "{}")
+    except ValueError:
+        return {}
+    return payload if isinstance(payload, dict) else {}
+
+
+def _scores_of(event: AuditEvent) -> dict[str, str]:
+    """A score event's points by scoring point, as recorded ("9.00"); unreadable ones left out."""
+    scores = _payload(event).get("scores")
+    if not isinstance(scores, dict):
+        return {}
+    readable: dict[str, str] = {}
+    for code, points in scores.items():
+        try:
+            Decimal(str(points))
+        except ArithmeticError:
+            continue
+        readable[str(code)] = str(points)
+    return readable
 
 
 def history_entries(

@@ -15,7 +15,7 @@ from werkzeug.datastructures import MultiDict
 
 from storage.convert import is_convertible, office_binary
 from storage.errors import StorageError
-from web.common.event_text import HistoryEntry, history_entries
+from web.common.event_text import HistoryEntry, appeal_outcome, history_entries
 from web.db import discard_on_error, get_db
 from web.portal.forms import transition_from_form
 from workflow.actions import (
@@ -129,9 +129,10 @@ def load_item_view(
         ),
         None,
     )
-    decided = [(h.event, h.user) for h in detail.history if h.event.from_state == "appealed"]
     return ItemView(
-        appeal_decision=(history_entries(decided[-1:], hide_scores=hidden)[0] if decided else None),
+        appeal_decision=appeal_outcome(
+            [(h.event, h.user) for h in detail.history], hide_scores=hidden
+        ),
         preview=shown,
         item=detail.item,
         points=views,
