@@ -52,6 +52,11 @@ def test_transitions_engine_bare_and_floor(url: str, tmp_path: Path) -> None:
     assert bench_transitions.run_bare(url, 20) > 0
     assert bench_transitions.run_session_floor(url, 20) > 0
     assert bench_transitions.run_same_rows(url, 20) > 0
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE items SET state = 'submitted'"))
+    engine.dispose()
+    assert bench_transitions.run_chained_floor(url, 30) > 0  # verifies the chain it extends
 
 
 def test_bulk_world_and_both_paths(url: str) -> None:
