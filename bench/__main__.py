@@ -119,7 +119,7 @@ def run_transitions(args: argparse.Namespace, report: Report) -> None:
     from bench import bench_transitions
 
     m = bench_transitions.measure(args.repeat)
-    count, e, b, f, r, c = m.count, m.engine, m.bare, m.floor, m.same, m.chained
+    count, e, b, f, r, c, d = m.count, m.engine, m.bare, m.floor, m.same, m.chained, m.driver
     report.rows.append(
         Row(
             "transitions",
@@ -136,6 +136,14 @@ def run_transitions(args: argparse.Namespace, report: Report) -> None:
             "engine's one write of item + head + event (no ORM, no engine)",
             f"{count / c:.0f} /s",
             f"{r / c:.2f} of the same rows",
+        )
+    )
+    report.rows.append(
+        Row(
+            "transitions",
+            "the same least transition, its two statements on the driver's cursor",
+            f"{count / d:.0f} /s",
+            f"{r / d:.2f} of the same rows",
         )
     )
     report.rows.append(

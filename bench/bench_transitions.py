@@ -10,17 +10,21 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import hashlib
 import os
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Connection, create_engine, select, text
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -228,7 +232,25 @@ def run_session_floor(url: str, count: int) -> float:
     return seconds
 
 
-def run_chained_floor(url: str, count: int) -> float:
+def _on_cursor(stmt: Any) -> Callable[[Any, dict[str, Any]], Any]:
+    """Run a Core statement on a raw psycopg cursor: compiled once, its constants bound."""
+    compiled = stmt.compile(dialect=postgresql.dialect(paramstyle="pyformat"))
+    sql = str(compiled)
+    constants = {k: v for k, v in compiled.params.items() if v is not None}
+
+    def run(cursor: Any, params: dict[str, Any]) -> Any:
+        cursor.execute(sql, {**constants, **params})
+        return cursor.fetchone()
+
+    return run
+
+
+def _on_connection(conn: Connection, stmt: Any) -> Callable[[dict[str, Any]], Any]:
+    """Run a Core statement on a SQLAlchemy connection; its one row."""
+    return lambda params: conn.execute(stmt, params).one()
+
+
+def run_chained_floor(url: str, count: int, *, driver: bool = False) -> float:
     """The least a guarded transition with the audit chain can cost, with no engine around it.
 
     In a request's session, on its connection (no ORM objects, no ORM execution): the item's
@@ -236,7 +258,8 @@ def run_chained_floor(url: str, count: int) -> float:
     event's hash, and the engine's one statement that writes the item, moves the head and
     appends the event; then the commit. Each run flips an item between submitted and reviewed,
     so every write is a real transition with a real, verifiable event. What any design with a
-    guard read before the write and a hash chain costs at least.
+    guard read before the write and a hash chain costs at least. With `driver`, the same two
+    statements go to the session's raw psycopg cursor, past SQLAlchemy's execution.
     """
     engine = make_engine(url)
     factory = make_sessionmaker(engine)
@@ -244,8 +267,9 @@ def run_chained_floor(url: str, count: int) -> float:
         ids = list(s.execute(select(Item.id).order_by(Item.id)).scalars())
         user = s.execute(select(User).where(User.username == "rev")).scalar_one()
         s.expunge_all()
-    read = itemrow._read_statement()
-    write = itemrow._update_and_append_statement(("state", "reviewed_by_id", "updated_at"))
+    read_stmt = itemrow._read_statement()
+    write_stmt = itemrow._update_and_append_statement(("state", "reviewed_by_id", "updated_at"))
+    raw_read, raw_write = _on_cursor(read_stmt), _on_cursor(write_stmt)
     n_item = len(itemrow.ITEM_KEYS)
     state_at = itemrow.ITEM_KEYS.index("state")
     started = time.perf_counter()
@@ -254,7 +278,13 @@ def run_chained_floor(url: str, count: int) -> float:
         with factory() as s:
             actor = s.merge(user, load=False)
             conn = s.connection()
-            row = conn.execute(read, {"item_id": item_id}).one()
+            cursor = conn.connection.driver_connection.cursor() if driver else None
+            read, write = (
+                (functools.partial(raw_read, cursor), functools.partial(raw_write, cursor))
+                if cursor is not None
+                else (_on_connection(conn, read_stmt), _on_connection(conn, write_stmt))
+            )
+            row = read({"item_id": item_id})
             item = dict(zip(itemrow.ITEM_KEYS, row[:n_item], strict=True))
             seq, head_hash = row[-2:]
             before = row[state_at]
@@ -274,7 +304,7 @@ def run_chained_floor(url: str, count: int) -> float:
                 "w_next_version": item["version"] + 1, "e_prev_seq": seq,
                 **{f"e_{k}": v for k, v in event.items()},
             }  # fmt: skip
-            if tuple(conn.execute(write, params).one()) != (1, 1):
+            if tuple(write(params)) != (1, 1):
                 raise AssertionError(f"item {item_id} or the chain head moved")
             s.commit()
     seconds = time.perf_counter() - started
@@ -294,12 +324,14 @@ class Measured:
     floor: float
     same: float
     chained: float
+    driver: float
 
 
 def measure(repeat: int) -> Measured:
     """Run the engine, the bare pairs and the session floor `repeat` times each; medians."""
     url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
-    engine_runs, bare_runs, floor_runs, same_runs, chained_runs = [], [], [], [], []
+    engine_runs, bare_runs, floor_runs, same_runs = [], [], [], []
+    chained_runs, driver_runs = [], []
     count = 0
     for _ in range(repeat):
         ensure_database(url)
@@ -314,6 +346,7 @@ def measure(repeat: int) -> Measured:
             conn.execute(text("UPDATE items SET state = 'submitted'"))
         reset.dispose()
         chained_runs.append(run_chained_floor(url, count))
+        driver_runs.append(run_chained_floor(url, count, driver=True))
     return Measured(
         count,
         statistics.median(engine_runs),
@@ -321,6 +354,7 @@ def measure(repeat: int) -> Measured:
         statistics.median(floor_runs),
         statistics.median(same_runs),
         statistics.median(chained_runs),
+        statistics.median(driver_runs),
     )
 
 
@@ -330,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args(argv)
     m = measure(args.repeat)
-    count, e, b, f, r, c = m.count, m.engine, m.bare, m.floor, m.same, m.chained
+    count, e, b, f, r, c, d = m.count, m.engine, m.bare, m.floor, m.same, m.chained, m.driver
     print(f"PostgreSQL, {count} transitions per run (26 departments × 10 items × 4 steps), "
           f"median of {args.repeat} runs")  # fmt: skip
     print()
@@ -340,6 +374,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{b / e:.2f} |")  # fmt: skip
     print(f"| the least guarded, chained transition (no ORM) | {c:.2f} | {count / c:.0f} | "
           f"{r / c:.2f} | {b / c:.2f} |")  # fmt: skip
+    print(f"| the same on the driver's cursor | {d:.2f} | {count / d:.0f} | {r / d:.2f} | "
+          f"{b / d:.2f} |")  # fmt: skip
     print(f"| the light pair in an ORM session, after a lock | {f:.2f} | {count / f:.0f} | | "
           f"{b / f:.2f} |")  # fmt: skip
     print(f"| bare UPDATE + INSERT of the same rows | {r:.2f} | {count / r:.0f} | 1.00 | "

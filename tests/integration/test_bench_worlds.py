@@ -57,6 +57,7 @@ def test_transitions_engine_bare_and_floor(url: str, tmp_path: Path) -> None:
         conn.execute(text("UPDATE items SET state = 'submitted'"))
     engine.dispose()
     assert bench_transitions.run_chained_floor(url, 30) > 0  # verifies the chain it extends
+    assert bench_transitions.run_chained_floor(url, 30, driver=True) > 0
 
 
 def test_bulk_world_and_both_paths(url: str) -> None:
