@@ -142,7 +142,10 @@ def _cause(reason: str, engine: Engine) -> str:
             "或改正连接设置中的数据库名"
         )
     if "role" in lowered and "does not exist" in lowered:
-        return "数据库中没有这个账号：请用 flask --app wsgi init --create-roles 创建，或改正用户名"
+        return (
+            "数据库中没有这个账号：请用 flask --app wsgi init --create-roles 创建"
+            "（恢复备份前用 init --create-roles --roles-only），或改正用户名"
+        )
     if "password" in lowered or "authentication" in lowered:
         return "账号或密码不对：请核对连接设置中的用户名和密码"
     return "数据库服务没有响应：请检查数据库是否在运行，以及地址和端口是否正确"
