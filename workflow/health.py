@@ -35,11 +35,11 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from alembic.script import ScriptDirectory
-from sqlalchemy import func, inspect, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from storage.base import ObjectStore
-from workflow.db import alembic_config
+from workflow.db import alembic_config, schema_revision
 from workflow.jobs import AUDIT_FAILED, AUDIT_VERIFY
 from workflow.messages import N_
 from workflow.models import Job, OutboxMessage, utcnow
@@ -57,8 +57,6 @@ AUDIT_STALE: Final = dt.timedelta(days=2)
 WORKER_COMMAND: Final = "flask --app wsgi worker"
 #: The key of the worker's heartbeat in the queue's storage.
 HEARTBEAT_KEY: Final = "worker_heartbeat"
-#: Alembic's table: absent in a database that was never migrated.
-VERSION_TABLE: Final = "alembic_version"
 #: The schema check of a database without the app's tables (nothing else is asked of it).
 NO_TABLES: Final = N_(
     "数据库中没有本系统的表：尚未初始化，或连接设置（DATABASE_URL、INSTANCE_DIR）指向了另一个数据库"
@@ -150,12 +148,7 @@ def migrations_head() -> str | None:
 def _database(session: Session) -> list[Check]:
     try:
         session.execute(text("SELECT 1")).one()
-        migrated = inspect(session.connection()).has_table(VERSION_TABLE)
-        revision = (
-            session.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
-            if migrated
-            else None
-        )
+        revision = schema_revision(session.connection())
     except Exception as exc:
         # One line: /readyz is polled every few seconds during an outage.
         log.error("health: the database does not answer: %s", failure_reason(exc))
@@ -166,14 +159,14 @@ def _database(session: Session) -> list[Check]:
             Check("schema", UNKNOWN, N_("数据库无法访问，未能检查"), {}),
         ]
     head = migrations_head()
-    if not migrated:
+    if revision is None:
         schema = Check("schema", DOWN, NO_TABLES, {}, hint="flask --app wsgi init")
     elif revision != head:
         schema = Check(
             "schema",
             DOWN,
             N_("数据库结构版本为 %(current)s，程序需要 %(head)s：请运行数据库升级命令"),
-            {"current": revision or "-", "head": head or "-"},
+            {"current": revision, "head": head or "-"},
             hint="flask --app wsgi init",
         )
     else:

@@ -15,6 +15,7 @@ from flask import Flask
 
 from tests.peers import free_port
 from web.app import create_app
+from workflow import health
 from workflow.db import make_engine, migrate
 
 #: Commands an operator runs, each reading the database first.
@@ -104,3 +105,21 @@ def test_a_working_database_is_not_explained_away(app_on_world: Flask, args: lis
 @pytest.fixture
 def app_on_world(db_url: str, tmp_path: Path) -> Flask:
     return _app(db_url, tmp_path)
+
+
+def test_init_says_what_it_did_to_the_schema(tmp_path: Path) -> None:
+    """An upgrade's init printed the schemes and "管理员已存在" and nothing about the schema:
+    the operator could not tell whether the database was upgraded. It names the revisions."""
+    url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
+    engine = make_engine(url)
+    migrate(engine, "0011_check_points")
+    engine.dispose()
+    runner = _app(url, tmp_path).test_cli_runner()
+    head = health.migrations_head()
+    upgraded = runner.invoke(args=["init"])
+    assert upgraded.exit_code == 0, upgraded.output
+    assert f"数据库结构：已从 0011_check_points 升级到 {head}" in upgraded.output
+    again = runner.invoke(args=["init"])
+    assert f"数据库结构：已是最新版本 {head}" in again.output
+    fresh = _app(f"sqlite:///{tmp_path / 'new.sqlite3'}", tmp_path).test_cli_runner()
+    assert f"数据库结构：已创建（{head}）" in fresh.invoke(args=["init"]).output

@@ -17,11 +17,11 @@ import click
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from flask import current_app
-from sqlalchemy import Engine, inspect, make_url, text
+from sqlalchemy import Engine, make_url, text
 from sqlalchemy.exc import InterfaceError, OperationalError, ProgrammingError
 
-from workflow.db import alembic_config, make_engine
-from workflow.health import VERSION_TABLE, failure_reason
+from workflow.db import alembic_config, make_engine, schema_revision
+from workflow.health import failure_reason
 
 #: The errors a missing, unreachable or unmigrated database raises.
 DATABASE_ERRORS = (OperationalError, ProgrammingError, InterfaceError)
@@ -81,12 +81,7 @@ def _database_problem(setting: str, url: str, exc: BaseException, schema: bool) 
     try:
         with probe.connect() as conn:
             conn.execute(text("SELECT 1"))
-            migrated = inspect(conn).has_table(VERSION_TABLE)
-            revision = (
-                conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
-                if migrated
-                else None
-            )
+            revision = schema_revision(conn)
     except DATABASE_ERRORS as probe_exc:
         reason = failure_reason(probe_exc)
         cause = _cause(reason, probe)
@@ -95,7 +90,7 @@ def _database_problem(setting: str, url: str, exc: BaseException, schema: bool) 
         probe.dispose()
     if not schema:
         return None
-    if not migrated:
+    if revision is None:
         if not _missing_table(exc):
             return None
         return (
@@ -109,7 +104,7 @@ def _database_problem(setting: str, url: str, exc: BaseException, schema: bool) 
     if revision == head:
         return None
     try:
-        known = revision is not None and script.get_revision(revision) is not None
+        known = script.get_revision(revision) is not None
     except CommandError:
         known = False
     if not known:

@@ -42,11 +42,13 @@ def migrate_database(create_roles: bool) -> None:
     if create_roles:
         create_database_roles()
     if not owner_url or make_url(owner_url).username == app_engine.url.username:
-        migrate(app_engine)
+        before, after = migrate(app_engine)
+        click.echo(schema_line(before, after))
     else:
         owner_engine = make_engine(owner_url)
         try:
-            migrate(owner_engine)
+            before, after = migrate(owner_engine)
+            click.echo(schema_line(before, after))
             roles.grant_app_privileges(owner_engine, str(app_engine.url.username))
         finally:
             owner_engine.dispose()
@@ -56,6 +58,15 @@ def migrate_database(create_roles: bool) -> None:
         click.echo(
             f"警告：{warning}，审计触发器可被关闭；请用 init --create-roles 分开两个角色", err=True
         )
+
+
+def schema_line(before: str | None, after: str | None) -> str:
+    """Say what the migration did: created, upgraded from one revision to another, or nothing."""
+    if before is None:
+        return f"数据库结构：已创建（{after}）"
+    if before != after:
+        return f"数据库结构：已从 {before} 升级到 {after}"
+    return f"数据库结构：已是最新版本 {after}"
 
 
 @click.command("init")
