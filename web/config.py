@@ -11,6 +11,8 @@ S3 client itself.)
 
 from __future__ import annotations
 
+import fcntl
+import os
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
@@ -182,13 +184,30 @@ class Settings(BaseSettings):
 
 
 def _secret_key(instance: Path) -> str:
-    """Use SECRET_KEY, or a key generated once and kept in instance/ (embedded default)."""
+    """Use SECRET_KEY, or the key kept in instance/secret_key: made when missing or empty.
+
+    An emptied file (an operator signing everyone out) gets a new key: read as the key, the
+    empty string made every page a 500. The file is made readable by its owner only from the
+    start, and written under an exclusive lock, so processes starting together (gunicorn's
+    workers on a first start) all use the one key the first of them wrote.
+    """
     path = instance / "secret_key"
-    if path.exists():
-        return path.read_text().strip()
-    key = secrets.token_hex(32)
-    path.write_text(key)
-    path.chmod(0o600)
+    try:
+        key = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        key = ""
+    if key:
+        return key
+    with os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT, 0o600), "r+", encoding="utf-8") as file:
+        fcntl.flock(file, fcntl.LOCK_EX)  # released when the file closes
+        key = file.read().strip()
+        if not key:
+            key = secrets.token_hex(32)
+            file.seek(0)
+            file.truncate()
+            file.write(key)
+            file.flush()
+            os.fsync(file.fileno())
     return key
 
 

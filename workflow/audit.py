@@ -558,6 +558,7 @@ def verify_chain(session: Session, checkpoint: Mapping[str, Any] | None = None) 
     Long chains on PostgreSQL are checked by a pool of processes (same result).
     """
     outcome: _Outcome | None = None
+    session.connection()  # a database that does not answer fails here, not as the pool failing
     try:
         outcome = _verify_parallel(session)
     except Exception:  # the sequential pass gives the same answer, slower

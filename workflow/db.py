@@ -10,7 +10,17 @@ from typing import Any, cast
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, Table, create_engine, event, select, text, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Table,
+    create_engine,
+    event,
+    inspect,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
@@ -20,6 +30,8 @@ from workflow.messages import text_for
 
 ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS = ROOT / "migrations"
+#: Alembic's table: absent in a database that was never migrated.
+VERSION_TABLE = "alembic_version"
 
 
 def make_engine(url: str, **kw: Any) -> Engine:
@@ -166,8 +178,19 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def migrate(engine: Engine, revision: str = "head", *, down: bool = False) -> None:
-    """Bring the schema to the newest migration (safe to run twice), or to `revision`.
+def schema_revision(conn: Connection) -> str | None:
+    """Return the database's Alembic revision; None when it was never migrated (no table)."""
+    if not inspect(conn).has_table(VERSION_TABLE):
+        return None
+    revision = conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
+    return None if revision is None else str(revision)
+
+
+def migrate(
+    engine: Engine, revision: str = "head", *, down: bool = False
+) -> tuple[str | None, str | None]:
+    """Bring the schema to the newest migration (safe to run twice), or to `revision`; return
+    the revisions before and after (None: not migrated), read in the migration's transaction.
 
     On SQLite the foreign keys are off while the migrations run: a batch migration rebuilds a
     table (copy, drop, rename), and dropping a referenced table would fail. They are checked
@@ -181,6 +204,7 @@ def migrate(engine: Engine, revision: str = "head", *, down: bool = False) -> No
             conn.commit()
         try:
             with conn.begin():
+                before = schema_revision(conn)
                 cfg.attributes["connection"] = conn
                 if down:
                     command.downgrade(cfg, revision)
@@ -190,7 +214,9 @@ def migrate(engine: Engine, revision: str = "head", *, down: bool = False) -> No
                     bad = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
                     if bad:
                         raise RuntimeError(f"foreign keys broken by the migration: {bad[:5]}")
+                after = schema_revision(conn)
         finally:
             if sqlite:
                 conn.exec_driver_sql("PRAGMA foreign_keys=ON")
                 conn.commit()
+    return before, after

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from storage.base import ObjectStore
@@ -16,11 +16,22 @@ from workflow import actions
 from workflow.assessments import publish_assessment, set_appeal_window
 from workflow.errors import Conflict
 from workflow.evidence import attach_evidence
-from workflow.models import Assessment, Department, Indicator, Item, ScoringPoint, User, utcnow
+from workflow.models import (
+    Assessment,
+    Department,
+    Evidence,
+    Indicator,
+    Item,
+    Notice,
+    RoutineRecord,
+    ScoringPoint,
+    User,
+    utcnow,
+)
 from workflow.notices import set_result_settings
 from workflow.routine import review_routine, submit_routine, suggestions_for
 from workflow.scheme import SCHEMES_DIR
-from workflow.states import State
+from workflow.states import Role, State
 from workflow.users import create_user, get_user
 
 # The order in which demo items are spread over the states.
@@ -96,6 +107,7 @@ def run_demo(
     """
     if get_user(session, "reviewer1") is not None:
         raise Conflict("演示数据已存在", code="demo_exists")
+    refuse_a_system_in_use(session)
     result = DemoResult()
     staff: dict[str, User] = {}
     for username, name, roles in STAFF:
@@ -159,6 +171,34 @@ def run_demo(
     if complete and admin is not None:
         publish_assessment(session, assessment, assessment.appeal_window_days, actor=admin)
     return result
+
+
+def refuse_a_system_in_use(session: Session) -> None:
+    """Refuse to add the demonstration to an installation that already holds work of its own.
+
+    The demo acts through the real operations: it writes its submissions, scores and
+    publication into the audit trail, which nothing can remove, and creates accounts whose
+    password is printed in the README. Run by mistake on a system in use (a command tried
+    from the list), it mixed invented results into the official year. Only `init`'s own rows
+    (the schemes, the administrators) may be there.
+    """
+    found = {
+        "users": sum(not user.has_role(Role.ADMIN) for user in session.scalars(select(User))),
+        "items": session.scalar(
+            select(func.count()).select_from(Item).where(Item.state != State.DRAFT)
+        ),
+        "evidence": session.scalar(select(func.count()).select_from(Evidence)),
+        "routine": session.scalar(select(func.count()).select_from(RoutineRecord)),
+        "notices": session.scalar(select(func.count()).select_from(Notice)),
+    }
+    if any(found.values()):
+        raise Conflict(
+            "本系统已有数据（非管理员用户 %(users)s 个、已提交的事项 %(items)s 个、材料 "
+            "%(evidence)s 个、常态化记录 %(routine)s 条、通知书 %(notices)s 份）：演示数据会"
+            "写入不可删除的审计日志，并创建公开密码的账号，只能在新安装的系统上生成",
+            code="demo_on_live_data",
+            params={name: int(count or 0) for name, count in found.items()},
+        )
 
 
 def _routine(

@@ -39,7 +39,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from storage.base import ObjectStore
-from workflow.db import alembic_config
+from workflow.db import alembic_config, schema_revision
 from workflow.jobs import AUDIT_FAILED, AUDIT_VERIFY
 from workflow.messages import N_
 from workflow.models import Job, OutboxMessage, utcnow
@@ -57,6 +57,10 @@ AUDIT_STALE: Final = dt.timedelta(days=2)
 WORKER_COMMAND: Final = "flask --app wsgi worker"
 #: The key of the worker's heartbeat in the queue's storage.
 HEARTBEAT_KEY: Final = "worker_heartbeat"
+#: The schema check of a database without the app's tables (nothing else is asked of it).
+NO_TABLES: Final = N_(
+    "数据库中没有本系统的表：尚未初始化，或连接设置（DATABASE_URL、INSTANCE_DIR）指向了另一个数据库"
+)
 
 OK: Final = "ok"
 DEGRADED: Final = "degraded"
@@ -144,9 +148,10 @@ def migrations_head() -> str | None:
 def _database(session: Session) -> list[Check]:
     try:
         session.execute(text("SELECT 1")).one()
-        revision = session.execute(text("SELECT version_num FROM alembic_version")).scalar()
-    except Exception:
-        log.exception("health: the database does not answer")
+        revision = schema_revision(session.connection())
+    except Exception as exc:
+        # One line: /readyz is polled every few seconds during an outage.
+        log.error("health: the database does not answer: %s", failure_reason(exc))
         session.rollback()
         fail = N_("数据库无法连接或查询失败，请检查数据库服务和连接设置")
         return [
@@ -154,12 +159,14 @@ def _database(session: Session) -> list[Check]:
             Check("schema", UNKNOWN, N_("数据库无法访问，未能检查"), {}),
         ]
     head = migrations_head()
-    if revision != head:
+    if revision is None:
+        schema = Check("schema", DOWN, NO_TABLES, {}, hint="flask --app wsgi init")
+    elif revision != head:
         schema = Check(
             "schema",
             DOWN,
             N_("数据库结构版本为 %(current)s，程序需要 %(head)s：请运行数据库升级命令"),
-            {"current": revision or "-", "head": head or "-"},
+            {"current": revision, "head": head or "-"},
             hint="flask --app wsgi init",
         )
     else:
@@ -167,11 +174,18 @@ def _database(session: Session) -> list[Check]:
     return [Check("database", OK, N_("连接正常"), {}), schema]
 
 
+def failure_reason(exc: BaseException) -> str:
+    """The first line of an error in its driver's words (a database error without
+    SQLAlchemy's SQL and link), for a one-line log record."""
+    reason = str(getattr(exc, "orig", None) or exc).strip()
+    return reason.splitlines()[0] if reason else type(exc).__name__
+
+
 def _storage(store: ObjectStore) -> Check:
     try:
         store.ping()
-    except Exception:
-        log.exception("health: the object store does not answer")
+    except Exception as exc:
+        log.error("health: the object store does not answer: %s", failure_reason(exc))
         return Check(
             "storage", DOWN, N_("文件存储无法访问，请检查存储服务和存储设置"), {}, hint="STORAGE_*"
         )
@@ -181,8 +195,8 @@ def _storage(store: ObjectStore) -> Check:
 def _queue(heartbeat: Callable[[], dt.datetime | None], now: dt.datetime) -> Check:
     try:
         seen = heartbeat()
-    except Exception:
-        log.exception("health: the queue's storage does not answer")
+    except Exception as exc:
+        log.error("health: the queue's storage does not answer: %s", failure_reason(exc))
         return Check(
             "queue",
             DEGRADED,
@@ -304,13 +318,14 @@ def check_health(
     """Run every check (see the module's docstring); never raises for what it checks.
 
     `heartbeat` reads the worker's last heartbeat from the queue's storage (None: none yet).
-    The database's checks come first: when it is down, `outbox` and `audit` are not asked.
+    The database's checks come first: when it is down, or has none of the app's tables (never
+    initialised, or the settings name another database), the others of its data are not asked.
     """
     now = now or utcnow()
     checks = _database(session)
     checks.append(_storage(store))
     checks.append(_queue(heartbeat, now))
-    if checks[0].status == OK:
+    if checks[0].status == OK and checks[1].detail != NO_TABLES:
         checks.append(_outbox(session, now))
         checks.append(_audit(session, now))
         checks.append(_calendar(session, now))

@@ -199,6 +199,7 @@ MESSAGES: dict[str, str] = {
     "deadline_order": N_("截止日期不能早于上一阶段的截止日期"),
     "deduction_reason_required": N_("未得满分的评分项须填写扣分原因"),
     "demo_exists": N_("演示数据已存在"),
+    "demo_on_live_data": N_("本系统已有数据：演示数据只能在新安装的系统上生成"),
     "department_kind": N_("信息和案例由部门自行报送"),
     "department_not_found": N_("部门不存在"),
     "department_record": N_("部门自行报送的记录不能由市职转办更正，请退回后由部门重新报送"),

@@ -205,3 +205,27 @@ def test_contract_commands_refuse_in_words_not_tracebacks(
     # `notices YEAR --out DIR` into a place that is no folder: refused before anything is issued.
     out = runner.invoke(args=["notices", "2018", "--out", str(blocked / "notices")])
     assert out.exit_code == 1 and "无法创建输出目录" in out.output, out.output
+
+
+def test_demo_refuses_an_installation_in_use(app: Flask, engine: Engine) -> None:
+    """`demo` works through the real operations: on a system already in use it wrote invented
+    submissions, scores and a publication into the official year's permanent audit trail and
+    made accounts with the README's password. It now refuses, naming what it found, and
+    changes nothing."""
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["init"]).exit_code == 0
+    zhang = runner.invoke(
+        args=["users", "create", "zhang", "--role", "department", "--department", "城管局",
+              "--password-stdin"],
+        input="a-long-password-1\n",
+    )  # fmt: skip
+    assert zhang.exit_code == 0, zhang.output
+    with make_sessionmaker(engine)() as s:
+        events = s.scalar(select(func.count()).select_from(AuditEvent))
+    demo = runner.invoke(args=["demo", "--complete"])
+    assert demo.exit_code == 1, demo.output
+    assert "本系统已有数据（非管理员用户 1 个、已提交的事项 0 个" in demo.output
+    assert "只能在新安装的系统上生成" in demo.output
+    with make_sessionmaker(engine)() as s:
+        assert s.scalar(select(func.count()).select_from(AuditEvent)) == events
+        assert s.execute(select(User).where(User.username == "reviewer1")).first() is None

@@ -251,3 +251,64 @@ def test_backup_restores_into_a_new_database_of_the_owner_with_the_app_role_limi
         with server.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         server.dispose()
+
+
+def test_restore_on_a_new_server_creates_the_roles_without_rows_first(
+    role_urls: dict[str, str], tmp_path: Path, scheme_2018: Scheme
+) -> None:
+    """Disaster recovery: a new server has the database (compose's POSTGRES_DB, owned by the
+    superuser) but neither role. `init --create-roles` wrote the schemes and the admin, which
+    the restore then refused (not empty), and nothing else created the roles: the documented
+    restore could not be followed. `init --create-roles --roles-only` makes the roles and gives
+    them the database, with nothing in it; the restore then goes through as on the old server."""
+    app = _app(role_urls, tmp_path)
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["init", "--create-roles"]).exit_code == 0
+    with make_sessionmaker(app.extensions["engine"])() as session:
+        install_scheme(session, scheme_2018)
+        session.commit()
+    out = tmp_path / "backup"
+    assert runner.invoke(args=["backup", "create", str(out)]).exit_code == 0
+    app.extensions["engine"].dispose()
+
+    admin = make_url(role_urls["admin"])
+    name = f"{admin.database}_new_server"
+    urls = {
+        "admin": admin.set(database=name).render_as_string(hide_password=False),
+        **{
+            role: make_url(role_urls[role])
+            .set(database=name, username=f"{name}_{role}")
+            .render_as_string(hide_password=False)
+            for role in ("owner", "app")
+        },
+    }
+    server = create_engine(admin, isolation_level="AUTOCOMMIT")
+    with server.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')  # the superuser's, as compose makes it
+    new = _app(urls, tmp_path / "new")
+    try:
+        roles_only = new.test_cli_runner().invoke(args=["init", "--create-roles", "--roles-only"])
+        assert roles_only.exit_code == 0, roles_only.output
+        assert "数据库仍是空的" in roles_only.output
+        in_new = create_engine(urls["admin"])
+        with in_new.connect() as conn:
+            tables = conn.scalar(text("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"))
+            owner = conn.scalar(
+                text("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = :n"),
+                {"n": name},
+            )
+        in_new.dispose()
+        assert (tables, owner) == (0, f"{name}_owner")  # the roles, and nothing in it
+        restored = new.test_cli_runner().invoke(args=["backup", "restore", str(out)])
+        assert restored.exit_code == 0, restored.output
+        assert "恢复已记入审计日志" in restored.output
+        verify = new.test_cli_runner().invoke(args=["audit", "verify"])
+        assert verify.exit_code == 0 and "260 个事项" in verify.output, verify.output
+    finally:
+        new.extensions["engine"].dispose()
+        with server.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            for role in ("app", "owner"):
+                conn.exec_driver_sql(f'DROP ROLE IF EXISTS "{name}_{role}"')
+        server.dispose()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
@@ -151,6 +153,40 @@ def test_a_database_that_does_not_answer_is_down(store: ObjectStore) -> None:
     assert result.status == health.DOWN
     assert _statuses(result) == {"database": "down", "schema": "unknown", "storage": "ok",
                                  "queue": "ok"}  # fmt: skip
+
+
+def test_a_database_without_the_apps_tables_is_named_not_called_unreachable(
+    tmp_path: Path, store: ObjectStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A mistyped INSTANCE_DIR (SQLite makes an empty file there) or a forgotten `init`: the
+    database answers, but holds none of the app's tables. It was reported as a database that
+    cannot be reached, with a traceback; the schema check now says what it is and what to run,
+    and nothing else is asked of that database."""
+    empty = make_engine(f"sqlite:///{tmp_path / 'empty.sqlite3'}")
+    with caplog.at_level(logging.ERROR), make_sessionmaker(empty)() as session:
+        result = health.check_health(session, store, _beat(NOW), now=NOW)
+    empty.dispose()
+    assert result.status == health.DOWN
+    assert _statuses(result) == {"database": "ok", "schema": "down", "storage": "ok",
+                                 "queue": "ok"}  # fmt: skip
+    schema = _check(result, "schema")
+    assert schema.detail == health.NO_TABLES and schema.hint == "flask --app wsgi init"
+    assert "Traceback" not in caplog.text
+
+
+def test_an_unreachable_database_is_logged_in_one_line(
+    store: ObjectStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """/readyz is polled every few seconds: an outage logs the driver's reason, one line per
+    check, not a traceback of sixty lines each time."""
+    dead = make_engine(f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/x",
+                       connect_args={"connect_timeout": 2})  # fmt: skip
+    with caplog.at_level(logging.ERROR), make_sessionmaker(dead)() as session:
+        health.check_health(session, store, _beat(NOW), now=NOW)
+    dead.dispose()
+    [record] = [r for r in caplog.records if r.name == health.log.name]
+    assert record.exc_info is None and "\n" not in record.getMessage()
+    assert "Connection refused" in record.getMessage() or "connection" in record.getMessage()
 
 
 def test_stores_that_do_not_answer_are_down(

@@ -128,3 +128,23 @@ def test_the_app_refuses_to_start_with_an_invalid_setting(
     monkeypatch.setenv("SESSION_COOKIE_SECURE", "ture")
     with pytest.raises(ConfigError, match="SESSION_COOKIE_SECURE: must be true or false"):
         create_app()
+
+
+def _key_of(instance: str) -> str:
+    return str(load_config({"INSTANCE_DIR": instance})["SECRET_KEY"])
+
+
+def test_an_emptied_secret_key_file_gets_a_new_key_not_an_empty_one(tmp_path: Path) -> None:
+    """Emptying instance/secret_key (`: > secret_key`, to sign everyone out) gave the app the
+    empty string as its key: it started, and every page was a 500 ("no secret key was set").
+    Now a new key is made, kept, and readable by its owner only."""
+    first = _key_of(str(tmp_path))
+    key_file = tmp_path / "secret_key"
+    assert len(first) == 64 and key_file.stat().st_mode & 0o777 == 0o600
+    key_file.write_text("  \n")
+    second = _key_of(str(tmp_path))
+    assert len(second) == 64 and second != first
+    assert key_file.read_text() == second and _key_of(str(tmp_path)) == second
+    key_file.write_text("")
+    app = create_app({"INSTANCE_DIR": str(tmp_path), "DATABASE_URL": "sqlite://"})
+    assert app.test_client().get("/login").status_code == 200

@@ -1,7 +1,9 @@
 """`flask --app wsgi …` commands, one module per command group, each registering itself.
 
 Every command runs in the same unit of work as a request (`web.cli.common.cli_unit`, built on
-`workflow.db.unit_of_work`): one commit at the end, a rollback on any error.
+`workflow.db.unit_of_work`): one commit at the end, a rollback on any error. A database it
+cannot use (down, not created, never initialised, an older schema) ends it with words, not a
+traceback (`web.cli.database`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from web.cli import (
     units,
     users,
 )
+from web.cli.database import guard_commands
 
 GROUPS = (
     setup,
@@ -49,3 +52,4 @@ def register_cli(app: Flask) -> None:
     """Attach every command group to the app."""
     for group in GROUPS:
         group.register(app)
+    guard_commands(app.cli)

@@ -18,29 +18,37 @@ from workflow.states import Role
 from workflow.users import create_user, generate_password
 
 
+def create_database_roles() -> None:
+    """Create or update both roles through the superuser and hand the database to the owner."""
+    config = current_app.config
+    owner_url = config.get("MIGRATION_DATABASE_URL") or ""
+    app_url = current_app.extensions["engine"].url.render_as_string(hide_password=False)
+    if not owner_url or not config.get("DATABASE_ADMIN_URL"):
+        raise click.ClickException(
+            "--create-roles 需要 MIGRATION_DATABASE_URL（所有者）和 DATABASE_ADMIN_URL（超级用户）"
+        )
+    try:
+        for line in roles.create_roles(config["DATABASE_ADMIN_URL"], owner_url, app_url):
+            click.echo(f"已就绪：{line}")
+    except roles.RoleSetupError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
 def migrate_database(create_roles: bool) -> None:
     """Migrate as the owner role (when two are configured) and grant the app role its rights."""
     config = current_app.config
     app_engine = current_app.extensions["engine"]
     owner_url = config.get("MIGRATION_DATABASE_URL") or ""
-    app_url = app_engine.url.render_as_string(hide_password=False)
     if create_roles:
-        if not owner_url or not config.get("DATABASE_ADMIN_URL"):
-            raise click.ClickException(
-                "--create-roles 需要 MIGRATION_DATABASE_URL（所有者）"
-                "和 DATABASE_ADMIN_URL（超级用户）"
-            )
-        try:
-            for line in roles.create_roles(config["DATABASE_ADMIN_URL"], owner_url, app_url):
-                click.echo(f"已就绪：{line}")
-        except roles.RoleSetupError as exc:
-            raise click.ClickException(str(exc)) from exc
+        create_database_roles()
     if not owner_url or make_url(owner_url).username == app_engine.url.username:
-        migrate(app_engine)
+        before, after = migrate(app_engine)
+        click.echo(schema_line(before, after))
     else:
         owner_engine = make_engine(owner_url)
         try:
-            migrate(owner_engine)
+            before, after = migrate(owner_engine)
+            click.echo(schema_line(before, after))
             roles.grant_app_privileges(owner_engine, str(app_engine.url.username))
         finally:
             owner_engine.dispose()
@@ -52,6 +60,15 @@ def migrate_database(create_roles: bool) -> None:
         )
 
 
+def schema_line(before: str | None, after: str | None) -> str:
+    """Say what the migration did: created, upgraded from one revision to another, or nothing."""
+    if before is None:
+        return f"数据库结构：已创建（{after}）"
+    if before != after:
+        return f"数据库结构：已从 {before} 升级到 {after}"
+    return f"数据库结构：已是最新版本 {after}"
+
+
 @click.command("init")
 @with_appcontext
 @click.option(
@@ -60,8 +77,22 @@ def migrate_database(create_roles: bool) -> None:
     help="Create the owner and app roles of MIGRATION_DATABASE_URL and DATABASE_URL "
     "through the superuser DATABASE_ADMIN_URL (PostgreSQL).",
 )
-def init_cmd(create_roles: bool) -> None:
+@click.option(
+    "--roles-only",
+    is_flag=True,
+    help="Only what --create-roles does to the roles and the database's owner: no schema, "
+    "no rows (a new server, before `backup restore`).",
+)
+def init_cmd(create_roles: bool, roles_only: bool) -> None:
     """Create or migrate the schema, load the shipped schemes, create the first admin."""
+    if roles_only:
+        # A restore needs the roles but an empty database: init's schemes and admin are rows.
+        create_database_roles()
+        click.echo(
+            "只创建了角色，数据库仍是空的：现在可以恢复备份"
+            "（flask --app wsgi backup restore 目录）；不恢复时请再运行 flask --app wsgi init"
+        )
+        return
     migrate_database(create_roles)
     with cli_unit() as session:
         for path in shipped_schemes():
