@@ -29,6 +29,20 @@ def N_(text: str) -> str:
     return text
 
 
+#: The parameter that chooses a counted text's English form (`Np_`).
+COUNT = "n"
+
+
+def Np_(text: str) -> str:
+    """Mark a counted text (its `n` parameter: 1 项, 3 项) for extraction as a plural entry.
+
+    Chinese has one form; English has two (1 item, 3 items). The catalog keeps both under the
+    one Chinese msgid, and `render_stored` and the refusals' translator choose by `n` (an
+    integer). Chinese reads as it is.
+    """
+    return text
+
+
 class Term(str):
     """A Chinese word put into a message (a field's name), translated together with it."""
 
@@ -92,8 +106,32 @@ def _stored_value(value: object) -> Any:
     return str(value)  # data as the Chinese text shows it (a name, a Decimal, a date)
 
 
-def render_stored(text: Any, translate: Callable[[str], str]) -> str:
-    """Render a stored text with `translate` (msgid → the msgstr of the reader's language).
+#: (msgid, msgid_plural, n) → the msgstr of the form `n` takes (gettext's `ngettext`).
+PluralTranslate = Callable[[str, str, int], str]
+
+
+def counted(
+    template: str,
+    params: Mapping[str, Any],
+    translate: Callable[[str], str],
+    plural: PluralTranslate | None,
+) -> str:
+    """The template in the reader's language: for a counted one (`Np_`, with an integer `n`)
+    the form `n` takes; otherwise, or when the catalog has no plural entry for it, `translate`.
+    (gettext answers a plural entry's singular to `translate`, whatever `n` is.)"""
+    count = params.get(COUNT)
+    if plural is not None and isinstance(count, int) and not isinstance(count, bool):
+        text = plural(template, template, count)
+        if text != template:
+            return text
+    return translate(template)
+
+
+def render_stored(
+    text: Any, translate: Callable[[str], str], plural: PluralTranslate | None = None
+) -> str:
+    """Render a stored text with `translate` (msgid → the msgstr of the reader's language)
+    and `plural` (for a counted text, `Np_`: the form its `n` parameter takes).
 
     With the msgids themselves (Chinese) it gives back the text as it was written. A msgstr
     that does not fit its parameters raises (KeyError, TypeError, ValueError): the caller
@@ -102,13 +140,14 @@ def render_stored(text: Any, translate: Callable[[str], str]) -> str:
     if not isinstance(text, dict):
         return "" if text is None else str(text)
     if "lines" in text:
-        return "\n".join(render_stored(line, translate) for line in text["lines"])
-    template = translate(str(text["msgid"]))
+        return "\n".join(render_stored(line, translate, plural) for line in text["lines"])
+    msgid = str(text["msgid"])
     params = text.get("params")
+    template = counted(msgid, params or {}, translate, plural)
     if not params:
         return template
     return template % {
-        name: render_stored(value, translate) if isinstance(value, dict) else value
+        name: render_stored(value, translate, plural) if isinstance(value, dict) else value
         for name, value in params.items()
     }
 

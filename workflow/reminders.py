@@ -45,7 +45,7 @@ from workflow import notify
 from workflow.assessments import assessment_status
 from workflow.calendar import StageView, next_year_needed, stage_calendar, work_calendar
 from workflow.db import lock_key, serialise, unit_of_work
-from workflow.messages import N_, Lines, Phrase, Term
+from workflow.messages import N_, Lines, Np_, Phrase, Term
 from workflow.models import Assessment, Department, Item, Notification, utcnow
 from workflow.notify import Message, Recipient
 from workflow.permissions import member_units
@@ -87,18 +87,20 @@ def _problem(assessment: Assessment, problem: str) -> str:
     )
 
 
-def _left_words(left: int | None, due: dt.date | None) -> str:
+def _left_words(left: int | None, due: dt.date | None, today: dt.date) -> str:
+    """How the deadline stands, in brackets after a count: overdue by N working days, due
+    today, or N working days left counting today (a reminder goes out on working days only,
+    so the deadline's own day would read 「剩余 1 个工作日」 without saying it is today)."""
     if due is None or left is None:
         return ""
     if left < 0:
         return Phrase(
-            N_("（%(due)s 截止，已逾期 %(days)s 个工作日）"),
-            {"due": due.isoformat(), "days": -left},
+            Np_("（%(due)s 截止，已逾期 %(n)s 个工作日）"), {"due": due.isoformat(), "n": -left}
         )
-    if left == 0:
+    if left == 0 or due == today:
         return Phrase(N_("（今天 %(due)s 截止）"), {"due": due.isoformat()})
     return Phrase(
-        N_("（%(due)s 截止，剩余 %(days)s 个工作日）"), {"due": due.isoformat(), "days": left}
+        Np_("（%(due)s 截止，含今天剩余 %(n)s 个工作日）"), {"due": due.isoformat(), "n": left}
     )
 
 
@@ -132,7 +134,6 @@ def plan(session: Session, now: dt.datetime) -> tuple[list[tuple[Recipient, Mess
                 .group_by(Item.state, Item.department_id)
             )
         }
-        day = today.isoformat()
         # Each person's department in this assessment: their unit's appearance (or the
         # appearance of the unit theirs was merged into).
         by_unit = member_units(
@@ -140,8 +141,8 @@ def plan(session: Session, now: dt.datetime) -> tuple[list[tuple[Recipient, Mess
             session.scalars(select(Department.id).where(Department.assessment_id == assessment.id)),
         )
         own = [replace(p, department_id=by_unit.get(p.unit_id or 0)) for p in people]
-        pairs.extend(_department_reminders(assessment, stages.get("submit"), counts, own, day))
-        pairs.extend(_queue_reminders(assessment, stages, counts, own, day))
+        pairs.extend(_department_reminders(assessment, stages.get("submit"), counts, own, today))
+        pairs.extend(_queue_reminders(assessment, stages, counts, own, today))
     return pairs, problems
 
 
@@ -150,7 +151,7 @@ def _department_reminders(
     stage: StageView | None,
     counts: dict[tuple[str, int], int],
     people: list[Recipient],
-    day: str,
+    today: dt.date,
 ) -> list[tuple[Recipient, Message]]:
     due = stage.due_on if stage else None
     left = stage.working_days_left if stage else None
@@ -167,17 +168,22 @@ def _department_reminders(
         n = to_submit.get(person.department_id, 0)
         if not n:
             continue
-        words = {"n": n, "due": due.isoformat(), "left": _left_words(left, due)}
         if left < 0:
             kind = "overdue"
-            title = _of_year(assessment, Phrase(N_("逾期：%(n)s 个考核事项未提交"), words))
+            title = _of_year(assessment, Phrase(Np_("逾期：%(n)s 项考核事项未提交"), {"n": n}))
+            # The deadline once: the brackets say only by how much it has passed.
+            late = Phrase(Np_("（已逾期 %(n)s 个工作日）"), {"n": -left})
             body = Phrase(
-                N_("自评提交截止日期 %(due)s 已过，尚有 %(n)s 个考核事项未提交%(left)s。"), words
+                Np_("自评提交截止日期 %(due)s 已过，尚有 %(n)s 项考核事项未提交%(late)s。"),
+                {"n": n, "due": due.isoformat(), "late": late},
             )
         elif left <= person.remind_days:
             kind = "deadline_near"
-            title = _of_year(assessment, Phrase(N_("截止提醒：%(n)s 个考核事项待提交"), words))
-            body = Phrase(N_("尚有 %(n)s 个考核事项未提交%(left)s，请按时提交。"), words)
+            title = _of_year(assessment, Phrase(Np_("截止提醒：%(n)s 项考核事项待提交"), {"n": n}))
+            body = Phrase(
+                Np_("尚有 %(n)s 项考核事项未提交%(left)s，请按时提交。"),
+                {"n": n, "left": _left_words(left, due, today)},
+            )
         else:
             continue
         out.append(
@@ -190,7 +196,7 @@ def _department_reminders(
                     # That year's page: the default one may be another year's (its 公示).
                     f"/portal/?year={assessment.year}",
                     assessment.id,
-                    dedup=f"{kind}:a{assessment.id}:{day}",
+                    dedup=f"{kind}:a{assessment.id}:{today.isoformat()}",
                 ),
             )
         )
@@ -202,7 +208,7 @@ def _queue_reminders(
     stages: dict[str, StageView],
     counts: dict[tuple[str, int], int],
     people: list[Recipient],
-    day: str,
+    today: dt.date,
 ) -> list[tuple[Recipient, Message]]:
     per_state: dict[str, dict[int, int]] = defaultdict(dict)
     for (state, dep), n in counts.items():
@@ -225,14 +231,14 @@ def _queue_reminders(
             late = late or (left is not None and left < 0)
             lines.append(
                 Phrase(
-                    N_("%(queue)s %(n)s 项%(left)s"),
-                    {"queue": Term(label), "n": n, "left": _left_words(left, due)},
+                    Np_("%(queue)s %(n)s 项%(left)s"),
+                    {"queue": Term(label), "n": n, "left": _left_words(left, due, today)},
                 )
             )
             total += n
         if not total:
             continue
-        title = _of_year(assessment, Phrase(N_("待办：%(n)s 个考核事项等待处理"), {"n": total}))
+        title = _of_year(assessment, Phrase(Np_("待办：%(n)s 项考核事项等待处理"), {"n": total}))
         body = Lines([Term(N_("您的待办队列：")), *lines])
         kind = "overdue" if late else "queue_waiting"
         out.append(
@@ -244,7 +250,7 @@ def _queue_reminders(
                     body,
                     f"/review/?year={assessment.year}",
                     assessment.id,
-                    dedup=f"queue:a{assessment.id}:{day}",
+                    dedup=f"queue:a{assessment.id}:{today.isoformat()}",
                 ),
             )
         )
@@ -331,6 +337,17 @@ def calendar_notices(session: Session, now: dt.datetime) -> list[tuple[Recipient
 #: What the alert of an unknown year said before (the page is 考核日程): rows are stored with
 #: their msgids and read in the reader's language, so the old one stays in the catalog.
 EARLIER_ALERTS = (N_("%(problem)s。请在“考核日历”中补充该年度的节假日安排。"),)
+#: What the reminders said before they counted 「N 项」 throughout (the title said 个考核事项,
+#: the queue 项), said the deadline once when overdue, and named the deadline's own day.
+EARLIER_REMINDERS = (
+    Np_("逾期：%(n)s 个考核事项未提交"),
+    Np_("自评提交截止日期 %(due)s 已过，尚有 %(n)s 个考核事项未提交%(left)s。"),
+    Np_("截止提醒：%(n)s 个考核事项待提交"),
+    Np_("尚有 %(n)s 个考核事项未提交%(left)s，请按时提交。"),
+    Np_("待办：%(n)s 个考核事项等待处理"),
+    N_("（%(due)s 截止，已逾期 %(days)s 个工作日）"),
+    N_("（%(due)s 截止，剩余 %(days)s 个工作日）"),
+)
 
 
 def write_reminders(session: Session, now: dt.datetime) -> Report:

@@ -496,7 +496,9 @@ def test_deadline_reminders_count_national_day_and_run_once_a_day(
     ).all()
     assert {n.user_id for n in near} >= {w.member_a.id, w.member_b.id}
     mine = next(n for n in near if n.user_id == w.member_a.id)
-    assert "剩余 3 个工作日" in mine.body and "2018-10-08" in mine.body
+    # Today counts (29 and 30 September, 8 October), and the reminder says so.
+    assert "（2018-10-08 截止，含今天剩余 3 个工作日）" in mine.body
+    assert mine.title == "2018年度截止提醒：10 项考核事项待提交"  # 项, as the body and the queues
     assert second.notifications == len(near)
     # The same day again writes nothing (the job may be retried after a crash).
     assert reminders.send_reminders(factory, dt.date(2018, 9, 29)).notifications == 0
@@ -509,7 +511,8 @@ def test_deadline_reminders_count_national_day_and_run_once_a_day(
         .where(Notification.user_id == w.member_a.id, Notification.kind == "deadline_near")
         .order_by(Notification.id)
     ).all()
-    assert "剩余 1 个工作日" in oct8[-1].body  # today, the deadline, still counts
+    # The deadline's own day is said to be today, not 「剩余 1 个工作日」.
+    assert "（今天 2018-10-08 截止）" in oct8[-1].body and "剩余" not in oct8[-1].body
     # Tuesday 9 October: overdue by one working day.
     reminders.send_reminders(factory, dt.date(2018, 10, 9))
     late = session.scalars(
@@ -517,7 +520,10 @@ def test_deadline_reminders_count_national_day_and_run_once_a_day(
             Notification.user_id == w.member_a.id, Notification.kind == "overdue"
         )
     ).one()
-    assert "已逾期 1 个工作日" in late.body
+    # The deadline once, then by how much it has passed.
+    assert late.body == (
+        "自评提交截止日期 2018-10-08 已过，尚有 10 项考核事项未提交（已逾期 1 个工作日）。"
+    )
 
 
 def test_reviewers_hear_of_their_queue_without_their_own_department(
