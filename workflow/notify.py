@@ -414,6 +414,33 @@ EARLIER_ITEM_MESSAGES = (
     N_("%(indicator)s：已评分"),
     N_("%(department)s的考核事项“%(indicator)s”已评分，可登录系统查看。"),
 )
+#: What the office's messages (a notice out of date, routine records moving a scored item's
+#: suggestion) and a routine rejection said before they named the year (the rejection named
+#: its period as a code, 2018-09): kept in the catalog for the rows stored with them.
+EARLIER_YEARLESS_MESSAGES = (
+    N_("%(department)s：%(what)s需重新印发"),
+    N_(
+        "%(department)s的考核事项“%(indicator)s”已重新评分，已印发的%(what)s"
+        "（第 %(version)s 版，%(number)s）与现在的结果不一致，请重新印发。"
+    ),
+    N_("平时考核记录被退回：%(kind)s %(period)s"),
+    N_("%(kind)s（%(period)s）被退回。\n理由：%(reason)s"),
+    N_("%(department)s %(indicator)s：计数期间结束后建议分有变化"),
+    N_(
+        "%(department)s的考核事项“%(indicator)s”评分时尚未结束的平时考核计数期间"
+        "现已结束（评分时未结束的期间不计入），建议分随之与评分时不同；"
+        "平时考核记录没有变化：\n%(points)s\n%(remedy)s"
+    ),
+    N_("%(department)s %(indicator)s：评分后平时考核记录有变化"),
+    N_(
+        "%(department)s的考核事项“%(indicator)s”评分后，平时考核记录有变化"
+        "（%(kind)s %(period)s %(what)s），建议分与评分时不同：\n%(points)s\n%(remedy)s"
+    ),
+    N_(
+        "%(department)s的考核事项“%(indicator)s”评分后，平时考核记录又有变化"
+        "（%(kind)s %(period)s %(what)s），现建议分已与评分时一致，无需处理。"
+    ),
+)
 
 
 def on_transition(
@@ -591,15 +618,16 @@ def notice_outdated(session: Session, item: Item, actor: User, now: dt.datetime)
         Message(
             "notice_outdated",
             Phrase(
-                N_("%(department)s：%(what)s需重新印发"),
-                {"department": department.name, "what": what},
+                N_("%(year)s年度%(what)s需重新印发：%(department)s"),
+                {"year": item.assessment.year, "department": department.name, "what": what},
             ),
             Phrase(
                 N_(
-                    "%(department)s的考核事项“%(indicator)s”已重新评分，已印发的%(what)s"
-                    "（第 %(version)s 版，%(number)s）与现在的结果不一致，请重新印发。"
+                    "%(department)s的%(year)s年度考核事项“%(indicator)s”已重新评分，已印发的"
+                    "%(what)s（第 %(version)s 版，%(number)s）与现在的结果不一致，请重新印发。"
                 ),
                 {
+                    "year": item.assessment.year,
                     "department": department.name,
                     "indicator": indicator,
                     "what": what,
@@ -648,18 +676,21 @@ def routine_rejected(
     """The department hears that the office sent a routine record back, with the reason; the
     link opens the routine page of the record's year (the December report's rejection may be
     read in January, when next year's page is the default)."""
+    from workflow.routine import period_words  # routine imports notify's module lazily
+
     people = recipients(session, department_ids=[record.department_id], exclude=actor.id)
     year = session.scalar(select(Assessment.year).where(Assessment.id == record.assessment_id))
     kind = Term(KIND_LABELS.get(record.kind) or N_("平时考核材料"))
-    words = {"kind": kind, "period": record.period}
+    # The period in words, with its year (2018年9月, not the code 2018-09 or 2018-Q3).
+    words = {"kind": kind, "period": period_words(record.period)}
     send(
         session,
         people,
         Message(
             "routine_rejected",
-            Phrase(N_("平时考核记录被退回：%(kind)s %(period)s"), words),
+            Phrase(N_("平时考核记录被退回：%(period)s%(kind)s"), words),
             Phrase(
-                N_("%(kind)s（%(period)s）被退回。\n理由：%(reason)s"),
+                N_("%(period)s%(kind)s记录被退回。\n理由：%(reason)s\n请按理由修改后重新报送。"),
                 {**words, "reason": record.reason or Term(N_("（未填写）"))},
             ),
             f"/portal/routine?year={year}",
@@ -753,14 +784,18 @@ def period_drift_notices(
         )
     }
     department, indicator = _item_words(session, item)
-    words: dict[str, object] = {"department": department, "indicator": indicator}
+    words: dict[str, object] = {
+        "year": item.assessment.year,
+        "department": department,
+        "indicator": indicator,
+    }
     message = Message(
         "routine_basis_changed",
-        Phrase(N_("%(department)s %(indicator)s：计数期间结束后建议分有变化"), words),
+        Phrase(N_("%(year)s年度计数期间结束后建议分有变化：%(department)s %(indicator)s"), words),
         Phrase(
             N_(
-                "%(department)s的考核事项“%(indicator)s”评分时尚未结束的平时考核计数期间"
-                "现已结束（评分时未结束的期间不计入），建议分随之与评分时不同；"
+                "%(department)s的%(year)s年度考核事项“%(indicator)s”评分时尚未结束的平时考核"
+                "计数期间现已结束（评分时未结束的期间不计入），建议分随之与评分时不同；"
                 "平时考核记录没有变化：\n%(points)s\n%(remedy)s"
             ),
             {
@@ -801,6 +836,7 @@ def routine_basis_changed(
     department, indicator = _item_words(session, item)
     kind = Term(KIND_LABELS.get(record.kind) or N_("平时考核材料"))
     words: dict[str, object] = {
+        "year": item.assessment.year,
         "department": department,
         "indicator": indicator,
         "kind": kind,
@@ -810,7 +846,7 @@ def routine_basis_changed(
     if drift:
         body = Phrase(
             N_(
-                "%(department)s的考核事项“%(indicator)s”评分后，平时考核记录有变化"
+                "%(department)s的%(year)s年度考核事项“%(indicator)s”评分后，平时考核记录有变化"
                 "（%(kind)s %(period)s %(what)s），建议分与评分时不同：\n%(points)s\n%(remedy)s"
             ),
             {
@@ -822,7 +858,7 @@ def routine_basis_changed(
     else:
         body = Phrase(
             N_(
-                "%(department)s的考核事项“%(indicator)s”评分后，平时考核记录又有变化"
+                "%(department)s的%(year)s年度考核事项“%(indicator)s”评分后，平时考核记录又有变化"
                 "（%(kind)s %(period)s %(what)s），现建议分已与评分时一致，无需处理。"
             ),
             words,
@@ -833,8 +869,8 @@ def routine_basis_changed(
         Message(
             "routine_basis_changed",
             Phrase(
-                N_("%(department)s %(indicator)s：评分后平时考核记录有变化"),
-                {"department": department, "indicator": indicator},
+                N_("%(year)s年度评分后平时考核记录有变化：%(department)s %(indicator)s"),
+                {"year": item.assessment.year, "department": department, "indicator": indicator},
             ),
             body,
             f"/review/items/{item.id}",

@@ -15,6 +15,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from babel.support import Translations
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -29,6 +30,7 @@ from workflow.calendar import set_stage_deadline
 from workflow.db import make_sessionmaker, unit_of_work
 from workflow.delivery import DeliverySettings, MailSettings, backoff, deliver_due
 from workflow.errors import InvalidValue, NotFound
+from workflow.messages import render_stored
 from workflow.models import (
     AuditEvent,
     DeliveryAttempt,
@@ -42,6 +44,12 @@ from workflow.workdays import package_years
 
 ROOT = Path(__file__).resolve().parents[2]
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def in_english(kept: object) -> str:
+    """A stored title or body as the English inbox shows it."""
+    english = Translations.load(str(ROOT / "web" / "portal" / "translations"), ["en"])
+    return render_stored(kept, english.ugettext, english.ungettext)
 
 
 def shanghai(*args: int) -> dt.datetime:
@@ -403,9 +411,16 @@ def test_routine_rejection_tells_the_department(
     session.commit()
     note = session.scalars(select(Notification)).one()
     assert note.user_id == w.member_a.id and note.kind == "routine_rejected"
-    assert "内容与本月工作无关" in note.body
-    # It names the record's kind and opens the routine page of the record's year.
-    assert note.title == "平时考核记录被退回：“放管服”信息（月报） 2018-08"
+    # It names the record's kind and its period in words, the year with it (it said the code
+    # 2018-08; 2018-Q3 for a quarter), what to do, and opens the routine page of that year.
+    assert note.title == "平时考核记录被退回：2018年8月“放管服”信息（月报）"
+    assert note.body == (
+        "2018年8月“放管服”信息（月报）记录被退回。\n理由：内容与本月工作无关\n"
+        "请按理由修改后重新报送。"
+    )
+    assert in_english(note.title_i18n) == (
+        "Routine record sent back: “Fang-Guan-Fu” information (monthly report), August 2018"
+    )
     assert note.link == "/portal/routine?year=2018"
 
 

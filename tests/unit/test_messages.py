@@ -166,13 +166,18 @@ def test_every_code_has_chinese_and_english_text() -> None:
 
 def test_messages_stored_under_earlier_msgids_still_read_in_english() -> None:
     """Notifications keep their msgids: a changed message keeps its earlier msgids translated."""
-    from workflow.notify import EARLIER_ITEM_MESSAGES
+    from workflow.notify import EARLIER_ITEM_MESSAGES, EARLIER_YEARLESS_MESSAGES
     from workflow.reminders import EARLIER_ALERTS, EARLIER_REMINDERS
 
     english, plurals = english_catalog(), counted_catalog()
     missing = [
         m
-        for m in (*EARLIER_ITEM_MESSAGES, *EARLIER_ALERTS, *EARLIER_REMINDERS)
+        for m in (
+            *EARLIER_ITEM_MESSAGES,
+            *EARLIER_YEARLESS_MESSAGES,
+            *EARLIER_ALERTS,
+            *EARLIER_REMINDERS,
+        )
         if not english.get(m) and not all(plurals.get(m, ("",)))
     ]
     assert not missing, missing
