@@ -441,6 +441,11 @@ EARLIER_YEARLESS_MESSAGES = (
         "（%(kind)s %(period)s %(what)s），现建议分已与评分时一致，无需处理。"
     ),
 )
+#: What the publication said before it named the appeal period (and wrote 2018 年度).
+EARLIER_PUBLICATION_MESSAGES = (
+    N_("%(year)s 年度考核结果公示"),
+    N_("%(title)s的考核结果已公示。如有异议，请在申诉期内提出。"),
+)
 
 
 def on_transition(
@@ -648,18 +653,29 @@ def results_published(session: Session, assessment: Assessment, now: dt.datetime
     department_ids = session.scalars(
         select(Department.id).where(Department.assessment_id == assessment.id)
     ).all()
+    from workflow.assessments import local_minute  # assessments calls this module
+
     people = recipients(session, department_ids=department_ids)
-    if assessment.appeal_closes_at is None:
+    words: dict[str, object] = {"title": assessment.title}
+    opens, closes = assessment.appeal_opens_at, assessment.appeal_closes_at
+    if opens is None or closes is None:
         body = N_("%(title)s的考核结果已公示。")
     else:
-        body = N_("%(title)s的考核结果已公示。如有异议，请在申诉期内提出。")
+        # The window as the publication page says it: "within the appeal period" told no
+        # department when that was, and an e-mail is read away from the page.
+        body = N_(
+            "%(title)s的考核结果已公示。如有异议，请在申诉期内提出申诉："
+            "%(opens)s 至 %(closes)s（北京时间）。"
+        )
+        words["opens"] = local_minute(opens, assessment.timezone)
+        words["closes"] = local_minute(closes, assessment.timezone)
     send(
         session,
         people,
         Message(
             "results_published",
-            Phrase(N_("%(year)s 年度考核结果公示"), {"year": assessment.year}),
-            Phrase(body, {"title": assessment.title}),
+            Phrase(N_("%(year)s年度考核结果公示"), {"year": assessment.year}),
+            Phrase(body, words),
             # The department's page of that year (its scores, its appeals): /publication/
             # speaks of whichever year's 公示 runs when the message is read.
             f"/portal/?year={assessment.year}",

@@ -166,7 +166,11 @@ def test_every_code_has_chinese_and_english_text() -> None:
 
 def test_messages_stored_under_earlier_msgids_still_read_in_english() -> None:
     """Notifications keep their msgids: a changed message keeps its earlier msgids translated."""
-    from workflow.notify import EARLIER_ITEM_MESSAGES, EARLIER_YEARLESS_MESSAGES
+    from workflow.notify import (
+        EARLIER_ITEM_MESSAGES,
+        EARLIER_PUBLICATION_MESSAGES,
+        EARLIER_YEARLESS_MESSAGES,
+    )
     from workflow.reminders import EARLIER_ALERTS, EARLIER_REMINDERS
 
     english, plurals = english_catalog(), counted_catalog()
@@ -175,6 +179,7 @@ def test_messages_stored_under_earlier_msgids_still_read_in_english() -> None:
         for m in (
             *EARLIER_ITEM_MESSAGES,
             *EARLIER_YEARLESS_MESSAGES,
+            *EARLIER_PUBLICATION_MESSAGES,
             *EARLIER_ALERTS,
             *EARLIER_REMINDERS,
         )
