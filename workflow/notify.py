@@ -307,8 +307,12 @@ def outbox_row(
     body: str,
     note: Notification | None,
     now: dt.datetime,
+    *,
+    entries: Sequence[Mapping[str, Any]] = (),
 ) -> OutboxMessage:
-    """One e-mail or webhook message for the worker."""
+    """One e-mail or webhook message for the worker; a digest (no `note`) carries its
+    `entries` (kind, title, body, link of each message), which delivery writes out with each
+    one's link (`delivery.message_text`)."""
     target = person.email if channel == "email" else person.webhook_url
     assert target is not None  # channels_for drops a channel without an address
     payload: dict[str, Any] = {
@@ -318,6 +322,8 @@ def outbox_row(
         "link": note.link if note is not None else None,
         "notification_id": note.id if note is not None else None,
     }
+    if entries:
+        payload["entries"] = [dict(e) for e in entries]
     return OutboxMessage(
         notification_id=note.id if note is not None else None,
         user_id=person.user_id,

@@ -45,6 +45,7 @@ from workflow import notify
 from workflow.assessments import assessment_status
 from workflow.calendar import StageView, next_year_needed, stage_calendar, work_calendar
 from workflow.db import lock_key, serialise, unit_of_work
+from workflow.delivery import digest_entry
 from workflow.messages import N_, Lines, Np_, Phrase, Term
 from workflow.models import Assessment, Department, Item, Notification, utcnow
 from workflow.notify import Message, Recipient
@@ -397,11 +398,16 @@ def write_digests(session: Session, now: dt.datetime) -> int:
         person = people.get(user_id)
         if person is None:
             continue
-        title = f"每日消息汇总（{len(notes)} 条）"
-        body = "\n\n".join(f"【{notify.KINDS[n.kind]}】{n.title}\n{n.body}" for n in notes)
+        # The day it gathers (a digest read the next morning says which day it was).
+        title = f"每日消息汇总（{local_date(now, SHANGHAI).isoformat()}，{len(notes)} 条）"
+        entries = [
+            {"label": notify.KINDS[n.kind], "title": n.title, "body": n.body, "link": n.link}
+            for n in notes
+        ]
+        body = "\n\n".join(digest_entry(e) for e in entries)
         channels = {c for n in notes for c in person.channels_for(n.kind) if c != "inbox"}
         for channel in sorted(channels):
-            session.add(notify.outbox_row(person, channel, title, body, None, now))
+            session.add(notify.outbox_row(person, channel, title, body, None, now, entries=entries))
             written += 1
     session.flush()
     if written:

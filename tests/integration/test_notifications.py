@@ -578,10 +578,17 @@ def test_digest_gathers_the_day_into_one_message(
     assert report.digests == 1
     digest = session.scalars(select(OutboxMessage)).one()
     assert digest.channel == "email" and "第一次退回" in digest.body
-    assert digest.subject.startswith("【消息汇总】每日消息汇总（1 条）")
+    # The day it gathers: read the next morning, it says which day it was.
+    assert digest.subject == "【消息汇总】每日消息汇总（2018-09-03，1 条）"
     session.refresh(note)
     assert note.digest_pending is False
     assert reminders.send_reminders(sessionmaker(engine), dt.date(2018, 9, 3)).digests == 0
+    # Each message in it opens its own page: a digest has no link of its own, and it had none.
+    base = "https://kh.jiaohe.example"
+    with smtp_server() as (port, box):
+        assert deliver_due(sessionmaker(engine), settings=mail_settings(port, base_url=base)).sent
+    body = box.messages()[0].get_content()
+    assert f"第一次退回\n请修改后重新提交。\n查看详情：{base}/portal/items/{item.id}" in body
 
 
 def test_two_reminder_runs_at_once_send_one_digest(
