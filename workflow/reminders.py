@@ -82,10 +82,16 @@ def _of_year(assessment: Assessment, title: str) -> str:
     return Phrase(N_("%(year)s年度%(title)s"), {"year": assessment.year, "title": title})
 
 
-def _problem(assessment: Assessment, problem: str) -> str:
-    return Phrase(
-        N_("%(assessment)s：%(problem)s"), {"assessment": assessment.title, "problem": problem}
-    )
+@dataclass(frozen=True)
+class Skipped:
+    """An assessment whose reminders (all, or those of a stage) were skipped today: the
+    calendar does not know `year`'s holidays."""
+
+    assessment: Assessment
+    year: int
+
+    def __str__(self) -> str:
+        return UNKNOWN_YEAR % {"year": self.year} + f"（{self.assessment.title}）"
 
 
 def _left_words(left: int | None, due: dt.date | None, today: dt.date) -> str:
@@ -105,10 +111,13 @@ def _left_words(left: int | None, due: dt.date | None, today: dt.date) -> str:
     )
 
 
-def plan(session: Session, now: dt.datetime) -> tuple[list[tuple[Recipient, Message]], list[str]]:
-    """Every reminder due at `now`, without writing: (person, message) pairs, and problems."""
+def plan(
+    session: Session, now: dt.datetime
+) -> tuple[list[tuple[Recipient, Message]], list[Skipped]]:
+    """Every reminder due at `now`, without writing: (person, message) pairs, and what was
+    skipped for a year the calendar does not know."""
     pairs: list[tuple[Recipient, Message]] = []
-    problems: list[str] = []
+    problems: list[Skipped] = []
     assessments = session.scalars(select(Assessment).order_by(Assessment.id)).all()
     running = [a for a in assessments if assessment_status(a, now) not in ("final",)]
     if not running:
@@ -121,12 +130,12 @@ def plan(session: Session, now: dt.datetime) -> tuple[list[tuple[Recipient, Mess
             if not calendar.is_workday(today):
                 continue  # no reminders on a holiday or a weekend (调休 Saturdays do work)
         except UnknownYear as exc:
-            problems.append(_problem(assessment, Phrase(UNKNOWN_YEAR, {"year": exc.year})))
+            problems.append(Skipped(assessment, exc.year))
             continue
         stages = {s.name: s for s in stage_calendar(session, assessment, now)}
-        unknown = [s.problem for s in stages.values() if s.problem]
+        unknown = [s.unknown_year for s in stages.values() if s.unknown_year is not None]
         if unknown:
-            problems.append(_problem(assessment, unknown[0]))
+            problems.append(Skipped(assessment, unknown[0]))
         counts: dict[tuple[str, int], int] = {
             (state, dep): n
             for state, dep, n in session.execute(
@@ -335,9 +344,18 @@ def calendar_notices(session: Session, now: dt.datetime) -> list[tuple[Recipient
     return [(person, message) for person in notify.recipients(session, roles=[Role.ADMIN.value])]
 
 
-#: What the alert of an unknown year said before (the page is 考核日程): rows are stored with
-#: their msgids and read in the reader's language, so the old one stays in the catalog.
-EARLIER_ALERTS = (N_("%(problem)s。请在“考核日历”中补充该年度的节假日安排。"),)
+#: What the alert of an unknown year said before (the page is 考核日程; it was an audit alert,
+#: linked to the audit verification, and said two different things to do): rows are stored
+#: with their msgids and read in the reader's language, so the old ones stay in the catalog.
+EARLIER_ALERTS = (
+    N_("%(problem)s。请在“考核日历”中补充该年度的节假日安排。"),
+    N_("无法计算工作日，已跳过相关提醒"),
+    N_(
+        "%(problem)s。请在“考核日程”页粘贴国务院办公厅的节假日安排通知录入该年度的安排"
+        "（按国务院通知录入全年安排）。"
+    ),
+    N_("%(assessment)s：%(problem)s"),
+)
 #: What the reminders said before they counted 「N 项」 throughout (the title said 个考核事项,
 #: the queue 项), said the deadline once when overdue, and named the deadline's own day.
 EARLIER_REMINDERS = (
@@ -351,30 +369,51 @@ EARLIER_REMINDERS = (
 )
 
 
-def write_reminders(session: Session, now: dt.datetime) -> Report:
-    """Write today's reminders (those not written yet today) and alert admins of problems."""
-    report = Report()
-    pairs, problems = plan(session, now)
-    pairs.extend(drift_notices(session, now))
-    pairs.extend(calendar_notices(session, now))
-    # Those written today already (an earlier run) are left out by their keys.
-    report.notifications = len(notify.send_many(session, pairs, now=now))
-    for problem in problems:
-        day = local_date(now, SHANGHAI).isoformat()
-        notify.alert_admins(
-            session,
-            Term(N_("无法计算工作日，已跳过相关提醒")),
+def skipped_notices(
+    session: Session, skipped: list[Skipped], now: dt.datetime
+) -> list[tuple[Recipient, Message]]:
+    """The admins hear, once a day per assessment and year, that reminders were skipped for a
+    year the calendar does not know, and how to enter it: a `calendar_needed` message linked
+    to the calendar page's 按国务院通知录入全年安排 (it was an 审计核验告警 to the auditors too,
+    linked to the audit verification, saying first 在“工作日调整”中录入 and then 粘贴通知)."""
+    if not skipped:
+        return []
+    admins = notify.recipients(session, roles=[Role.ADMIN.value])
+    day = local_date(now, SHANGHAI).isoformat()
+    pairs: list[tuple[Recipient, Message]] = []
+    for problem in skipped:
+        words = {"year": problem.assessment.year, "missing": problem.year}
+        message = Message(
+            "calendar_needed",
+            Phrase(N_("%(year)s年度的提醒已跳过：请录入 %(missing)s 年的节假日安排"), words),
             Phrase(
                 N_(
-                    "%(problem)s。请在“考核日程”页粘贴国务院办公厅的节假日安排通知录入该年度的安排"
-                    "（按国务院通知录入全年安排）。"
+                    "系统尚未收录 %(missing)s 年的法定节假日和调休安排，%(year)s年度考核中"
+                    "要按工作日计算的截止和待办提醒今天已跳过。请在“考核日程”页的"
+                    "“按国务院通知录入全年安排”中粘贴国务院办公厅的通知全文，核对预览后确认录入；"
+                    "录入后的下一次提醒即恢复。"
                 ),
-                {"problem": problem},
+                words,
             ),
-            dedup=f"calendar_unknown:{day}:{hashlib.sha256(problem.encode()).hexdigest()[:16]}",
-            now=now,
+            "/admin/calendar#arrangement",
+            problem.assessment.id,
+            dedup=f"calendar_unknown:{day}:a{problem.assessment.id}:{problem.year}",
         )
-        report.skipped_assessments.append(problem)
+        pairs.extend((person, message) for person in admins)
+    return pairs
+
+
+def write_reminders(session: Session, now: dt.datetime) -> Report:
+    """Write today's reminders (those not written yet today) and tell admins what was
+    skipped."""
+    report = Report()
+    pairs, skipped = plan(session, now)
+    pairs.extend(drift_notices(session, now))
+    pairs.extend(calendar_notices(session, now))
+    pairs.extend(skipped_notices(session, skipped, now))
+    # Those written today already (an earlier run) are left out by their keys.
+    report.notifications = len(notify.send_many(session, pairs, now=now))
+    report.skipped_assessments = [str(problem) for problem in skipped]
     return report
 
 

@@ -614,15 +614,28 @@ def test_a_day_the_calendar_does_not_know_alerts_the_admins_once(
     session: Session, engine: Engine, world: World
 ) -> None:
     """The admins hear once a day that the reminders were skipped; a second run that day (a
-    retry, `notify remind` by hand) adds nothing and does not fail on the alert's key."""
-    day = dt.date(package_years()[1] + 1, 3, 2)
+    retry, `notify remind` by hand) adds nothing and does not fail on the alert's key.
+
+    It was an 审计核验告警 (the auditors too, who cannot enter a calendar) linked to the audit
+    verification, telling first to enter the year under “工作日调整”, then to paste the
+    notice; the year's problem itself was plain Chinese on the English inbox."""
+    year = package_years()[1] + 1
+    day = dt.date(year, 3, 2)
     factory = sessionmaker(engine)
     first = reminders.send_reminders(factory, day)
     second = reminders.send_reminders(factory, day)
     assert len(first.skipped_assessments) == len(second.skipped_assessments) == 1
-    alerts = session.scalars(select(Notification).where(Notification.kind == "audit_alert")).all()
-    assert sorted(n.user_id for n in alerts) == sorted([world.admin.id, world.auditor.id])
-    assert all("无法计算工作日" in n.title for n in alerts)
+    told = session.scalars(
+        select(Notification).where(Notification.kind.in_(["audit_alert", "calendar_needed"]))
+    ).all()
+    assert [(n.user_id, n.kind) for n in told] == [(world.admin.id, "calendar_needed")]
+    note = told[0]
+    assert note.link == "/admin/calendar#arrangement"
+    assert note.title == f"2018年度的提醒已跳过：请录入 {year} 年的节假日安排"
+    assert "工作日调整" not in note.body and note.body.count("请") == 1
+    assert in_english(note.body_i18n).startswith(
+        f"The system does not know the statutory holidays and make-up working days of {year}"
+    )
 
 
 def test_two_failed_verifications_on_a_day_alert_once(
