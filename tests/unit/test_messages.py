@@ -347,6 +347,22 @@ def test_counted_texts_read_one_item_and_two_items(app: Flask) -> None:
         )
 
 
+def test_a_counted_refusal_and_job_line_read_one_and_several_in_english(app: Flask) -> None:
+    """「尚有 1 个考核事项未评分」 read "1 items are not scored yet"; a job's line "found 1
+    difference(s)"."""
+    from workflow.assessments import NOT_ALL_SCORED
+
+    one, three = (Conflict(NOT_ALL_SCORED, code="not_all_scored", params={"n": n}) for n in (1, 3))
+    line = stored(Phrase(Np_("数据核对发现 %(n)s 处不一致"), {"n": 1}))
+    with app.test_request_context("/portal/", headers={"Cookie": "lang=en"}):
+        assert one.message == "1 item is not scored yet; the results cannot be published"
+        assert three.message == "3 items are not scored yet; the results cannot be published"
+        assert stored_text(line, "") == "reconciliation found 1 difference"
+    with app.test_request_context("/api/v1/items", headers={"Accept-Language": "en"}):
+        assert one.message.startswith("1 item is not scored yet")
+    assert one.message == "尚有 1 个考核事项未评分，不能公示"  # no request: Chinese
+
+
 @pytest.mark.parametrize("code", sorted(MESSAGES))
 def test_general_texts_render(app: Flask, code: str) -> None:
     with app.test_request_context("/api/v1/", headers={"Accept-Language": "en"}):
