@@ -375,7 +375,9 @@ def _forget_after_rollback(session: Session) -> None:
 # --- what the engine notifies -------------------------------------------------------------
 
 
-def _item_words(session: Session, item: Item) -> tuple[str, Phrase]:
+def _item_words(session: Session, item: Item) -> tuple[str, Phrase, Phrase]:
+    """The item's department, its indicator (指标9 各部门“放管服”信息报送), and the indicator
+    to quote in a body (“指标9 各部门‘放管服’信息报送”: quotes inside quotes are single)."""
     department, code, title = session.execute(
         select(Department.name, Indicator.code, Indicator.title)
         .select_from(Item)
@@ -383,7 +385,21 @@ def _item_words(session: Session, item: Item) -> tuple[str, Phrase]:
         .join(Indicator, Indicator.id == Item.indicator_id)
         .where(Item.id == item.id)
     ).one()
-    return department, Phrase(N_("指标%(code)s %(title)s"), {"code": code, "title": _start(title)})
+    start = _start(title)
+    return (
+        department,
+        Phrase(N_("指标%(code)s %(title)s"), {"code": code, "title": start}),
+        Phrase(N_("指标%(code)s %(title)s"), {"code": code, "title": inner_quotes(start)}),
+    )
+
+
+def inner_quotes(text: str) -> str:
+    """Double quotes as single ones, for a text put inside double quotes: 各部门“放管服”信息报送
+    quoted reads “各部门‘放管服’信息报送”, not “各部门“放管服”信息报送”."""
+    return text.translate(_INNER_QUOTES)
+
+
+_INNER_QUOTES = str.maketrans({"“": "‘", "”": "’"})
 
 
 def _start(text: str, length: int = 30) -> str:
@@ -486,11 +502,11 @@ def on_transition(
     people = recipients(session, department_ids=[item.department_id], exclude=actor.id)
     if not people:
         return
-    department, indicator = _item_words(session, item)
+    department, indicator, quoted = _item_words(session, item)
     words: dict[str, object] = {
         "year": assessment.year,
         "department": department,
-        "indicator": indicator,
+        "indicator": quoted,  # the bodies quote it: “指标1 成立‘放管服’工作领导小组…”
     }
     if trigger == "return":
         kind, title = "item_returned", N_("%(year)s年度%(indicator)s：被退回修改")
@@ -560,7 +576,7 @@ def appeal_filed(session: Session, item: Item, reason: str | None, now: dt.datet
     people = appeal_deciders(session, item)
     if not people:
         return
-    department, indicator = _item_words(session, item)
+    department, indicator, quoted = _item_words(session, item)
     words: dict[str, object] = {
         "year": item.assessment.year,
         "department": department,
@@ -579,6 +595,7 @@ def appeal_filed(session: Session, item: Item, reason: str | None, now: dt.datet
                 ),
                 {
                     **words,
+                    "indicator": quoted,
                     "reason": _start(reason, REASON_START) if reason else Term(N_("（未填写）")),
                 },
             ),
@@ -620,7 +637,7 @@ def notice_outdated(session: Session, item: Item, actor: User, now: dt.datetime)
     people = recipients(session, roles=[r.value for r in ISSUER_ROLES], exclude=actor.id)
     if not people:
         return
-    _, indicator = _item_words(session, item)
+    _, _, indicator = _item_words(session, item)  # quoted in the body
     what = Term(N_("初步结果通知") if notice.is_preliminary else N_("考核结果通知书"))
     number = (notice.snapshot or {}).get("document_no") or Term(N_("（无文号）"))
     send(
@@ -805,7 +822,7 @@ def period_drift_notices(
             .where(Score.item_id == item.id)
         )
     }
-    department, indicator = _item_words(session, item)
+    department, indicator, quoted = _item_words(session, item)
     words: dict[str, object] = {
         "year": item.assessment.year,
         "department": department,
@@ -822,6 +839,7 @@ def period_drift_notices(
             ),
             {
                 **words,
+                "indicator": quoted,
                 "points": _drift_lines([replace(d, score=scores.get(d.code)) for d in drift]),
                 "remedy": Term(REMEDY_TEXTS[remedy]),
             },
@@ -855,12 +873,12 @@ def routine_basis_changed(
     people = _scorers_and_admins(session, item, exclude=actor.id)
     if not people:
         return
-    department, indicator = _item_words(session, item)
+    department, indicator, quoted = _item_words(session, item)
     kind = Term(KIND_LABELS.get(record.kind) or N_("平时考核材料"))
     words: dict[str, object] = {
         "year": item.assessment.year,
         "department": department,
-        "indicator": indicator,
+        "indicator": quoted,  # the bodies quote it
         "kind": kind,
         "period": period_words(record.period),
         "what": Term(what),

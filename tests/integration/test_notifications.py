@@ -93,6 +93,12 @@ def test_return_writes_inbox_and_outbox_in_the_same_transaction(
     notes = session.scalars(select(Notification)).all()
     assert [(n.user_id, n.kind) for n in notes] == [(w.member_a.id, "item_returned")]
     assert "缺少会议记录" in notes[0].body and notes[0].link == f"/portal/items/{item.id}"
+    # Quoted in the body, the indicator's own quotes turn single (“…‘放管服’…”, not “…“放管服”…”);
+    # the title, unquoted, keeps them.
+    assert notes[0].body.startswith(
+        f"{w.dep_a.name}的2018年度考核事项“指标1 成立‘放管服’工作领导小组；指定专人负责”"
+    )
+    assert notes[0].title == "2018年度指标1 成立“放管服”工作领导小组；指定专人负责：被退回修改"
     # The reviewer who returned it, and the other department, hear nothing.
     outbox = session.scalars(select(OutboxMessage)).all()
     assert [(o.channel, o.target, o.status) for o in outbox] == [
