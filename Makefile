@@ -78,7 +78,7 @@ clean:
 KEYWORDS := -k N_ -k DomainError -k BadRequest -k NotAuthenticated -k Forbidden -k NotFound \
 	-k Conflict -k InvalidValue -k TooManyAttempts -k ServiceUnavailable \
 	-k UnsupportedBaseDocument -k ArchiveIntegrityError -k PayloadTooLarge -k UnsupportedMediaType \
-	-k NoticeRecordAltered
+	-k NoticeRecordAltered -k Np_:1,1
 catalog: $(STAMP)
 	$(BIN)/pybabel extract -F web/portal/babel.cfg $(KEYWORDS) --no-location --sort-output \
 		-o web/portal/translations/messages.pot .

@@ -50,7 +50,7 @@ from workflow import delivery, health, jobs, notices, notify, reminders
 from workflow.archive import write_department_archive
 from workflow.db import unit_of_work
 from workflow.exports import matrix_table, results_caption, results_table
-from workflow.messages import N_, Lines, Phrase, Term
+from workflow.messages import N_, Lines, Np_, Phrase, Term
 from workflow.models import Assessment, Department, utcnow
 from workflow.spreadsheets import XLSX_CONTENT_TYPE, xlsx_bytes
 
@@ -128,14 +128,14 @@ def notices_outcome(run: notices.IssueRun) -> str:
         message = Term(N_("未印发任何考核结果通知书或汇总表"))
     elif run.summary is None:
         message = Phrase(
-            N_("已印发 %(n)s 份考核结果通知书，汇总表未印发（%(reason)s）"),
+            Np_("已印发 %(n)s 份考核结果通知书，汇总表未印发（%(reason)s）"),
             {"n": len(run.notices), "reason": run.summary_skipped},
         )
     else:
-        message = Phrase(N_("已印发 %(n)s 份考核结果通知书和汇总表"), {"n": len(run.notices)})
+        message = Phrase(Np_("已印发 %(n)s 份考核结果通知书和汇总表"), {"n": len(run.notices)})
     if run.skipped:
         message = Phrase(
-            N_("%(issued)s；%(n)s 个部门评分未完成，未印发（见压缩包内清单）"),
+            Np_("%(issued)s；%(n)s 个部门评分未完成，未印发（见压缩包内清单）"),
             {"issued": message, "n": len(run.skipped)},
         )
     return message
@@ -243,7 +243,7 @@ def run_audit_verify(
                 {"seq": chain.first_bad_seq, "problem": chain.problem},
             )
         )
-    differences = Phrase(N_("数据核对发现 %(n)s 处不一致"), {"n": len(tables.differences)})
+    differences = Phrase(Np_("数据核对发现 %(n)s 处不一致"), {"n": len(tables.differences)})
     if tables.ok:
         lines.append(
             Phrase(
@@ -252,7 +252,7 @@ def run_audit_verify(
             )
         )
     else:
-        lines.append(Phrase(N_("数据核对发现 %(n)s 处不一致："), {"n": len(tables.differences)}))
+        lines.append(Phrase(Np_("数据核对发现 %(n)s 处不一致："), {"n": len(tables.differences)}))
         lines.extend(f"  {line}" for line in reconcile.iter_descriptions(tables))
     report = Lines([*lines, ""])
     out.write(report.encode("utf-8"))

@@ -21,10 +21,14 @@ from workflow.audit import record_event
 from workflow.db import lock_row
 from workflow.errors import BadRequest, Conflict, Forbidden, InvalidValue
 from workflow.fingerprints import check_row_seen, check_seen, fields_of, fingerprint
+from workflow.messages import Np_
 from workflow.models import Assessment, Item, User, utcnow
 from workflow.states import Role, State
 
 MAX_PUBLICATION_DAYS = 60
+#: Counted refusals (`Np_`: 1 item, 3 items in English).
+NOT_ALL_SCORED = Np_("尚有 %(n)s 个考核事项未评分，不能公示")
+APPEALS_PENDING = Np_("尚有 %(n)s 件申诉待决定，结果尚未最终确定，不能重新开启")
 
 
 def pending_appeals(session: Session, assessment: Assessment) -> int:
@@ -201,9 +205,7 @@ def publish_assessment(
         .where(Item.assessment_id == assessment.id, Item.state != State.SCORED.value)
     )
     if pending:
-        raise Conflict(
-            "尚有 %(n)s 个考核事项未评分，不能公示", code="not_all_scored", params={"n": pending}
-        )
+        raise Conflict(NOT_ALL_SCORED, code="not_all_scored", params={"n": pending})
     assessment.published_at = now
     assessment.reopened_at = None
     assessment.reopen_reason = None
@@ -259,7 +261,7 @@ def reopen_assessment(
         pending = pending_appeals(session, assessment)
         if pending and assessment_status(assessment, now) == "appeals_pending":
             raise Conflict(
-                "尚有 %(n)s 件申诉待决定，结果尚未最终确定，不能重新开启",
+                APPEALS_PENDING,
                 code="not_final",
                 params={"n": pending},
             )

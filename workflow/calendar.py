@@ -237,7 +237,10 @@ class StageView:
     overdue: bool
     pending: int | None
     is_running: bool
+    #: Why the working days cannot be counted (a year the calendar does not know), a
+    #: `Phrase` read in the page's language; `unknown_year`, that year.
     problem: str | None = None
+    unknown_year: int | None = None
     #: What `working_days` counts from: "start" (the stage's start) or "previous" (the
     #: previous deadline); None for a date.
     counts_from: str | None = None
@@ -286,10 +289,11 @@ def stage_calendar(
     today = local_date(now, tz)
     calendar = work_calendar(session)
     problem: str | None = None
+    unknown: int | None = None
     try:
         deadlines = resolve_deadlines(stage_rows(session, assessment), calendar)
     except UnknownYear as exc:
-        problem = str(exc)
+        problem, unknown = Phrase(UNKNOWN_YEAR, {"year": exc.year}), exc.year
         rows = stage_rows(session, assessment)
         deadlines = {
             stage: Deadline(
@@ -306,7 +310,8 @@ def stage_calendar(
     status = assessment_status(assessment, now)
     for stage, label in STAGES:
         d = deadlines[stage]
-        left, stage_problem = _left(calendar, today, d.due_on)
+        left, stage_problem, stage_unknown = _left(calendar, today, d.due_on)
+        resolving = bool(d.working_days and not d.due_on)
         running = (d.starts_on is None or d.starts_on <= today) and (
             d.due_on is None or today <= d.due_on
         )
@@ -322,7 +327,8 @@ def stage_calendar(
                 overdue=d.due_on is not None and today > d.due_on and pending[stage] > 0,
                 pending=pending[stage],
                 is_running=running and pending[stage] > 0,
-                problem=stage_problem or (problem if d.working_days and not d.due_on else None),
+                problem=stage_problem or (problem if resolving else None),
+                unknown_year=stage_unknown or (unknown if resolving else None),
             )
         )
     windows = (
@@ -334,7 +340,7 @@ def stage_calendar(
         due = _last_day(closes_at, tz) if closes_at else None
         if stage == "publication" and assessment.published_at is None:
             due = None
-        left, stage_problem = _left(calendar, today, due)
+        left, stage_problem, stage_unknown = _left(calendar, today, due)
         running = status == "published" and opens_at is not None and opens_at <= now
         views.append(
             StageView(
@@ -348,6 +354,7 @@ def stage_calendar(
                 pending=None,
                 is_running=running,
                 problem=stage_problem if running else None,
+                unknown_year=stage_unknown if running else None,
             )
         )
     entered = calendar.entered_years()
@@ -425,13 +432,14 @@ def deadline_notes(session: Session, assessment: Assessment) -> list[DeadlineNot
 
 def _left(
     calendar: WorkCalendar, today: dt.date, due: dt.date | None
-) -> tuple[int | None, str | None]:
+) -> tuple[int | None, str | None, int | None]:
+    """Working days left, or why they cannot be counted and the year the calendar lacks."""
     if due is None:
-        return None, None
+        return None, None, None
     try:
-        return calendar.working_days_left(today, due), None
+        return calendar.working_days_left(today, due), None, None
     except UnknownYear as exc:
-        return None, str(exc)
+        return None, Phrase(UNKNOWN_YEAR, {"year": exc.year}), exc.year
 
 
 def _stage_values(row: StageDeadline | None) -> dict[str, Any]:

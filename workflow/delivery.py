@@ -179,9 +179,27 @@ def link_text(link: str | None, base_url: str) -> str:
     return f"查看详情：请登录考核系统后打开 {link}"
 
 
+def digest_entry(entry: Mapping[str, Any], link: str = "") -> str:
+    """One message of a daily digest: 【kind】title, its body, and (`link`, as `link_text`
+    writes it) where to open it."""
+    text = f"【{entry.get('label', '')}】{entry.get('title', '')}\n{entry.get('body', '')}"
+    return f"{text}\n{link}" if link else text
+
+
+def message_text(message: Leased, base_url: str = "") -> str:
+    """The message's text: its body; a digest's, each message with its own link (a digest
+    has no link of its own, and one without theirs left its reader to search the inbox)."""
+    entries = message.payload.get("entries")
+    if not isinstance(entries, list) or not entries:
+        return message.body
+    return "\n\n".join(
+        digest_entry(e, link_text(e.get("link"), base_url)) for e in entries if isinstance(e, dict)
+    )
+
+
 def email_text(message: Leased, base_url: str = "") -> str:
     """The e-mail's text: the message, its link, and the footer."""
-    parts = [message.body]
+    parts = [message_text(message, base_url)]
     link = link_text(message.payload.get("link"), base_url)
     if link:
         parts.append(link)
@@ -257,7 +275,9 @@ def webhook_body(message: Leased, base_url: str = "") -> dict[str, Any]:
     """The JSON a 政务微信 or 钉钉 group robot takes (`msgtype: text`), with our own fields."""
     link = message.payload.get("link")
     shown = link_text(link, base_url)
-    content = f"{message.subject}\n{message.body}" + (f"\n{shown}" if shown else "")
+    content = f"{message.subject}\n{message_text(message, base_url)}" + (
+        f"\n{shown}" if shown else ""
+    )
     return {
         "msgtype": "text",
         "text": {"content": content},

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from transitions import Machine, MachineError
 
+from workflow.assessments import local_minute
 from workflow.errors import Conflict, Forbidden, InvalidValue
 from workflow.messages import N_, Phrase, Term
 from workflow.models import Item, User, utcnow
@@ -388,10 +389,22 @@ class ItemFlow:
         if assessment.finalised_at is not None:
             raise Conflict("考核结果已最终确定，不能申诉", code="assessment_final")
         hidden = assessment.hide_scores_until_published and assessment.published_at is None
-        if hidden or opens is None or closes is None or self.ctx.now < opens:
+        if hidden or opens is None or closes is None:
             raise Conflict("考核结果尚未公示，申诉期未开始", code="appeal_window_closed")
+        # When, as the publication page says it: a window set ahead of a 公示 that has started
+        # was refused as 「尚未公示」, and a closed one did not say since when.
+        if self.ctx.now < opens:
+            raise Conflict(
+                "申诉期自 %(opens)s（北京时间）开始，届时方可提出申诉",
+                code="appeal_window_closed",
+                params={"opens": local_minute(opens, assessment.timezone)},
+            )
         if self.ctx.now >= closes:
-            raise Conflict("申诉期已结束", code="appeal_window_closed")
+            raise Conflict(
+                "申诉期已于 %(closes)s（北京时间）结束，不能再提出申诉",
+                code="appeal_window_closed",
+                params={"closes": local_minute(closes, assessment.timezone)},
+            )
         return True
 
 

@@ -29,6 +29,20 @@ def N_(text: str) -> str:
     return text
 
 
+#: The parameter that chooses a counted text's English form (`Np_`).
+COUNT = "n"
+
+
+def Np_(text: str) -> str:
+    """Mark a counted text (its `n` parameter: 1 项, 3 项) for extraction as a plural entry.
+
+    Chinese has one form; English has two (1 item, 3 items). The catalog keeps both under the
+    one Chinese msgid, and `render_stored` and the refusals' translator choose by `n` (an
+    integer). Chinese reads as it is.
+    """
+    return text
+
+
 class Term(str):
     """A Chinese word put into a message (a field's name), translated together with it."""
 
@@ -92,8 +106,32 @@ def _stored_value(value: object) -> Any:
     return str(value)  # data as the Chinese text shows it (a name, a Decimal, a date)
 
 
-def render_stored(text: Any, translate: Callable[[str], str]) -> str:
-    """Render a stored text with `translate` (msgid → the msgstr of the reader's language).
+#: (msgid, msgid_plural, n) → the msgstr of the form `n` takes (gettext's `ngettext`).
+PluralTranslate = Callable[[str, str, int], str]
+
+
+def counted(
+    template: str,
+    params: Mapping[str, Any],
+    translate: Callable[[str], str],
+    plural: PluralTranslate | None,
+) -> str:
+    """The template in the reader's language: for a counted one (`Np_`, with an integer `n`)
+    the form `n` takes; otherwise, or when the catalog has no plural entry for it, `translate`.
+    (gettext answers a plural entry's singular to `translate`, whatever `n` is.)"""
+    count = params.get(COUNT)
+    if plural is not None and isinstance(count, int) and not isinstance(count, bool):
+        text = plural(template, template, count)
+        if text != template:
+            return text
+    return translate(template)
+
+
+def render_stored(
+    text: Any, translate: Callable[[str], str], plural: PluralTranslate | None = None
+) -> str:
+    """Render a stored text with `translate` (msgid → the msgstr of the reader's language)
+    and `plural` (for a counted text, `Np_`: the form its `n` parameter takes).
 
     With the msgids themselves (Chinese) it gives back the text as it was written. A msgstr
     that does not fit its parameters raises (KeyError, TypeError, ValueError): the caller
@@ -102,13 +140,14 @@ def render_stored(text: Any, translate: Callable[[str], str]) -> str:
     if not isinstance(text, dict):
         return "" if text is None else str(text)
     if "lines" in text:
-        return "\n".join(render_stored(line, translate) for line in text["lines"])
-    template = translate(str(text["msgid"]))
+        return "\n".join(render_stored(line, translate, plural) for line in text["lines"])
+    msgid = str(text["msgid"])
     params = text.get("params")
+    template = counted(msgid, params or {}, translate, plural)
     if not params:
         return template
     return template % {
-        name: render_stored(value, translate) if isinstance(value, dict) else value
+        name: render_stored(value, translate, plural) if isinstance(value, dict) else value
         for name, value in params.items()
     }
 
@@ -127,10 +166,10 @@ BULK_STALE_DETAIL = N_("该事项在选中后已被他人（或您在其他页�
 MESSAGES: dict[str, str] = {
     "account_disabled": N_("该账号已停用，请联系管理员"),
     "admin_required": N_("只有管理员可以进行此操作"),
-    "already_reopened": N_("该考核已重新开启"),
     "alias_in_use": N_("该名称已被其他部门使用"),
     "alias_not_found": N_("别名不存在"),
     "already_published": N_("考核结果正在公示中"),
+    "already_reopened": N_("该考核已重新开启"),
     "appeal_used": N_("该事项已申诉过一次，不能再次申诉"),
     "appeal_window_closed": N_("不在申诉期内"),
     "appeals_pending": N_("申诉期已结束，尚有申诉待决定"),
@@ -277,8 +316,8 @@ MESSAGES: dict[str, str] = {
     "override_in_use": N_("有按工作日计算的截止日期要用到该工作日调整，不能删除"),
     "override_not_found": N_("该工作日调整不存在"),
     "own_department": N_("不能处理本部门的事项或记录"),
-    "own_submission": N_("不能审核本人曾为部门经办的考核事项"),
     "own_routine_record": N_("不能审核本人报送的平时考核记录"),
+    "own_submission": N_("不能审核本人曾为部门经办的考核事项"),
     "password_change_required": N_("请先在门户修改初始密码或被重置的密码，再申请 API 令牌"),
     "pdf_unavailable": N_("暂时无法生成 PDF"),
     "period_not_started": N_("该期间尚未开始，不能提前报送或登记"),
@@ -296,8 +335,8 @@ MESSAGES: dict[str, str] = {
     "routine_duplicate": N_("该部门本期已有同名的记录，同一记录不重复登记"),
     "routine_not_found": N_("平时考核记录不存在"),
     "routine_withdrawn": N_("该记录已撤销"),
-    "rulings_on_verify_only": N_("只有核实时可以认定不涉及声明"),
     "ruling_required": N_("请对不涉及声明作出认定"),
+    "rulings_on_verify_only": N_("只有核实时可以认定不涉及声明"),
     "same_name": N_("新名称与现名称相同，无需更名"),
     "scheme_exists": N_("该编号的方案已存在，未保存"),
     "scheme_invalid": N_("方案有错误，未保存"),

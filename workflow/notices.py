@@ -57,7 +57,7 @@ from workflow.docnumbers import NumberNote, check_document_no, issue_year_notes
 from workflow.errors import BadRequest, Conflict, DomainError, Forbidden, InvalidValue, NotFound
 from workflow.fingerprints import check_row_seen, check_seen, fields_of, fingerprint
 from workflow.maintenance import hold_object
-from workflow.messages import N_, Phrase, Term
+from workflow.messages import N_, Np_, Phrase, Term
 from workflow.models import (
     Assessment,
     AuditEvent,
@@ -183,7 +183,7 @@ def notice_snapshot(
             for i in sorted(unscored, key=lambda i: (i.indicator.position, i.indicator.id))
         ]
         raise Conflict(
-            "%(department)s尚有 %(n)s 个考核指标未完成评分，暂不能出具考核结果通知书：%(items)s",
+            DEPARTMENT_NOT_SCORED,
             code="not_all_scored",
             detail=detail,
             params=_unscored_params(department, unscored),
@@ -468,6 +468,13 @@ CC_PUNCTUATION: Final = "。.．·-—_、，,；;：:！!？?（）()“”\"'"
 
 #: The fields of the results notice's settings form (`result_settings_seen`).
 RESULT_SETTINGS_FIELDS = ("result_document_no", "notice_cc", "hide_scores_until_published")
+#: Counted refusals (`Np_`: 1 indicator, 3 indicators in English).
+DEPARTMENT_NOT_SCORED = Np_(
+    "%(department)s尚有 %(n)s 个考核指标未完成评分，暂不能出具考核结果通知书：%(items)s"
+)
+DEPARTMENTS_NOT_SCORED = Np_(
+    "尚有 %(n)s 个部门未完成评分，暂不能印发载明排名的汇总表：%(departments)s"
+)
 
 
 def result_settings_seen(assessment: Assessment) -> str:
@@ -822,7 +829,7 @@ def _require_summarisable(session: Session, assessment: Assessment, *, prelimina
         )
     if not preliminary and unfinished:
         raise Conflict(
-            "尚有 %(n)s 个部门未完成评分，暂不能印发载明排名的汇总表：%(departments)s",
+            DEPARTMENTS_NOT_SCORED,
             code="departments_not_scored",
             detail=[{"department_id": d.id, "department": d.name} for d in unfinished],
             params={"n": len(unfinished), "departments": "、".join(d.name for d in unfinished)},

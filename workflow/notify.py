@@ -307,8 +307,12 @@ def outbox_row(
     body: str,
     note: Notification | None,
     now: dt.datetime,
+    *,
+    entries: Sequence[Mapping[str, Any]] = (),
 ) -> OutboxMessage:
-    """One e-mail or webhook message for the worker."""
+    """One e-mail or webhook message for the worker; a digest (no `note`) carries its
+    `entries` (kind, title, body, link of each message), which delivery writes out with each
+    one's link (`delivery.message_text`)."""
     target = person.email if channel == "email" else person.webhook_url
     assert target is not None  # channels_for drops a channel without an address
     payload: dict[str, Any] = {
@@ -318,6 +322,8 @@ def outbox_row(
         "link": note.link if note is not None else None,
         "notification_id": note.id if note is not None else None,
     }
+    if entries:
+        payload["entries"] = [dict(e) for e in entries]
     return OutboxMessage(
         notification_id=note.id if note is not None else None,
         user_id=person.user_id,
@@ -369,7 +375,9 @@ def _forget_after_rollback(session: Session) -> None:
 # --- what the engine notifies -------------------------------------------------------------
 
 
-def _item_words(session: Session, item: Item) -> tuple[str, Phrase]:
+def _item_words(session: Session, item: Item) -> tuple[str, Phrase, Phrase]:
+    """The item's department, its indicator (指标9 各部门“放管服”信息报送), and the indicator
+    to quote in a body (“指标9 各部门‘放管服’信息报送”: quotes inside quotes are single)."""
     department, code, title = session.execute(
         select(Department.name, Indicator.code, Indicator.title)
         .select_from(Item)
@@ -377,7 +385,21 @@ def _item_words(session: Session, item: Item) -> tuple[str, Phrase]:
         .join(Indicator, Indicator.id == Item.indicator_id)
         .where(Item.id == item.id)
     ).one()
-    return department, Phrase(N_("指标%(code)s %(title)s"), {"code": code, "title": _start(title)})
+    start = _start(title)
+    return (
+        department,
+        Phrase(N_("指标%(code)s %(title)s"), {"code": code, "title": start}),
+        Phrase(N_("指标%(code)s %(title)s"), {"code": code, "title": inner_quotes(start)}),
+    )
+
+
+def inner_quotes(text: str) -> str:
+    """Double quotes as single ones, for a text put inside double quotes: 各部门“放管服”信息报送
+    quoted reads “各部门‘放管服’信息报送”, not “各部门“放管服”信息报送”."""
+    return text.translate(_INNER_QUOTES)
+
+
+_INNER_QUOTES = str.maketrans({"“": "‘", "”": "’"})
 
 
 def _start(text: str, length: int = 30) -> str:
@@ -414,6 +436,38 @@ EARLIER_ITEM_MESSAGES = (
     N_("%(indicator)s：已评分"),
     N_("%(department)s的考核事项“%(indicator)s”已评分，可登录系统查看。"),
 )
+#: What the office's messages (a notice out of date, routine records moving a scored item's
+#: suggestion) and a routine rejection said before they named the year (the rejection named
+#: its period as a code, 2018-09): kept in the catalog for the rows stored with them.
+EARLIER_YEARLESS_MESSAGES = (
+    N_("%(department)s：%(what)s需重新印发"),
+    N_(
+        "%(department)s的考核事项“%(indicator)s”已重新评分，已印发的%(what)s"
+        "（第 %(version)s 版，%(number)s）与现在的结果不一致，请重新印发。"
+    ),
+    N_("平时考核记录被退回：%(kind)s %(period)s"),
+    N_("%(kind)s（%(period)s）被退回。\n理由：%(reason)s"),
+    N_("%(department)s %(indicator)s：计数期间结束后建议分有变化"),
+    N_(
+        "%(department)s的考核事项“%(indicator)s”评分时尚未结束的平时考核计数期间"
+        "现已结束（评分时未结束的期间不计入），建议分随之与评分时不同；"
+        "平时考核记录没有变化：\n%(points)s\n%(remedy)s"
+    ),
+    N_("%(department)s %(indicator)s：评分后平时考核记录有变化"),
+    N_(
+        "%(department)s的考核事项“%(indicator)s”评分后，平时考核记录有变化"
+        "（%(kind)s %(period)s %(what)s），建议分与评分时不同：\n%(points)s\n%(remedy)s"
+    ),
+    N_(
+        "%(department)s的考核事项“%(indicator)s”评分后，平时考核记录又有变化"
+        "（%(kind)s %(period)s %(what)s），现建议分已与评分时一致，无需处理。"
+    ),
+)
+#: What the publication said before it named the appeal period (and wrote 2018 年度).
+EARLIER_PUBLICATION_MESSAGES = (
+    N_("%(year)s 年度考核结果公示"),
+    N_("%(title)s的考核结果已公示。如有异议，请在申诉期内提出。"),
+)
 
 
 def on_transition(
@@ -448,11 +502,11 @@ def on_transition(
     people = recipients(session, department_ids=[item.department_id], exclude=actor.id)
     if not people:
         return
-    department, indicator = _item_words(session, item)
+    department, indicator, quoted = _item_words(session, item)
     words: dict[str, object] = {
         "year": assessment.year,
         "department": department,
-        "indicator": indicator,
+        "indicator": quoted,  # the bodies quote it: “指标1 成立‘放管服’工作领导小组…”
     }
     if trigger == "return":
         kind, title = "item_returned", N_("%(year)s年度%(indicator)s：被退回修改")
@@ -522,7 +576,7 @@ def appeal_filed(session: Session, item: Item, reason: str | None, now: dt.datet
     people = appeal_deciders(session, item)
     if not people:
         return
-    department, indicator = _item_words(session, item)
+    department, indicator, quoted = _item_words(session, item)
     words: dict[str, object] = {
         "year": item.assessment.year,
         "department": department,
@@ -541,6 +595,7 @@ def appeal_filed(session: Session, item: Item, reason: str | None, now: dt.datet
                 ),
                 {
                     **words,
+                    "indicator": quoted,
                     "reason": _start(reason, REASON_START) if reason else Term(N_("（未填写）")),
                 },
             ),
@@ -582,7 +637,7 @@ def notice_outdated(session: Session, item: Item, actor: User, now: dt.datetime)
     people = recipients(session, roles=[r.value for r in ISSUER_ROLES], exclude=actor.id)
     if not people:
         return
-    _, indicator = _item_words(session, item)
+    _, _, indicator = _item_words(session, item)  # quoted in the body
     what = Term(N_("初步结果通知") if notice.is_preliminary else N_("考核结果通知书"))
     number = (notice.snapshot or {}).get("document_no") or Term(N_("（无文号）"))
     send(
@@ -591,15 +646,16 @@ def notice_outdated(session: Session, item: Item, actor: User, now: dt.datetime)
         Message(
             "notice_outdated",
             Phrase(
-                N_("%(department)s：%(what)s需重新印发"),
-                {"department": department.name, "what": what},
+                N_("%(year)s年度%(what)s需重新印发：%(department)s"),
+                {"year": item.assessment.year, "department": department.name, "what": what},
             ),
             Phrase(
                 N_(
-                    "%(department)s的考核事项“%(indicator)s”已重新评分，已印发的%(what)s"
-                    "（第 %(version)s 版，%(number)s）与现在的结果不一致，请重新印发。"
+                    "%(department)s的%(year)s年度考核事项“%(indicator)s”已重新评分，已印发的"
+                    "%(what)s（第 %(version)s 版，%(number)s）与现在的结果不一致，请重新印发。"
                 ),
                 {
+                    "year": item.assessment.year,
                     "department": department.name,
                     "indicator": indicator,
                     "what": what,
@@ -620,18 +676,29 @@ def results_published(session: Session, assessment: Assessment, now: dt.datetime
     department_ids = session.scalars(
         select(Department.id).where(Department.assessment_id == assessment.id)
     ).all()
+    from workflow.assessments import local_minute  # assessments calls this module
+
     people = recipients(session, department_ids=department_ids)
-    if assessment.appeal_closes_at is None:
+    words: dict[str, object] = {"title": assessment.title}
+    opens, closes = assessment.appeal_opens_at, assessment.appeal_closes_at
+    if opens is None or closes is None:
         body = N_("%(title)s的考核结果已公示。")
     else:
-        body = N_("%(title)s的考核结果已公示。如有异议，请在申诉期内提出。")
+        # The window as the publication page says it: "within the appeal period" told no
+        # department when that was, and an e-mail is read away from the page.
+        body = N_(
+            "%(title)s的考核结果已公示。如有异议，请在申诉期内提出申诉："
+            "%(opens)s 至 %(closes)s（北京时间）。"
+        )
+        words["opens"] = local_minute(opens, assessment.timezone)
+        words["closes"] = local_minute(closes, assessment.timezone)
     send(
         session,
         people,
         Message(
             "results_published",
-            Phrase(N_("%(year)s 年度考核结果公示"), {"year": assessment.year}),
-            Phrase(body, {"title": assessment.title}),
+            Phrase(N_("%(year)s年度考核结果公示"), {"year": assessment.year}),
+            Phrase(body, words),
             # The department's page of that year (its scores, its appeals): /publication/
             # speaks of whichever year's 公示 runs when the message is read.
             f"/portal/?year={assessment.year}",
@@ -648,18 +715,21 @@ def routine_rejected(
     """The department hears that the office sent a routine record back, with the reason; the
     link opens the routine page of the record's year (the December report's rejection may be
     read in January, when next year's page is the default)."""
+    from workflow.routine import period_words  # routine imports notify's module lazily
+
     people = recipients(session, department_ids=[record.department_id], exclude=actor.id)
     year = session.scalar(select(Assessment.year).where(Assessment.id == record.assessment_id))
     kind = Term(KIND_LABELS.get(record.kind) or N_("平时考核材料"))
-    words = {"kind": kind, "period": record.period}
+    # The period in words, with its year (2018年9月, not the code 2018-09 or 2018-Q3).
+    words = {"kind": kind, "period": period_words(record.period)}
     send(
         session,
         people,
         Message(
             "routine_rejected",
-            Phrase(N_("平时考核记录被退回：%(kind)s %(period)s"), words),
+            Phrase(N_("平时考核记录被退回：%(period)s%(kind)s"), words),
             Phrase(
-                N_("%(kind)s（%(period)s）被退回。\n理由：%(reason)s"),
+                N_("%(period)s%(kind)s记录被退回。\n理由：%(reason)s\n请按理由修改后重新报送。"),
                 {**words, "reason": record.reason or Term(N_("（未填写）"))},
             ),
             f"/portal/routine?year={year}",
@@ -752,19 +822,24 @@ def period_drift_notices(
             .where(Score.item_id == item.id)
         )
     }
-    department, indicator = _item_words(session, item)
-    words: dict[str, object] = {"department": department, "indicator": indicator}
+    department, indicator, quoted = _item_words(session, item)
+    words: dict[str, object] = {
+        "year": item.assessment.year,
+        "department": department,
+        "indicator": indicator,
+    }
     message = Message(
         "routine_basis_changed",
-        Phrase(N_("%(department)s %(indicator)s：计数期间结束后建议分有变化"), words),
+        Phrase(N_("%(year)s年度计数期间结束后建议分有变化：%(department)s %(indicator)s"), words),
         Phrase(
             N_(
-                "%(department)s的考核事项“%(indicator)s”评分时尚未结束的平时考核计数期间"
-                "现已结束（评分时未结束的期间不计入），建议分随之与评分时不同；"
+                "%(department)s的%(year)s年度考核事项“%(indicator)s”评分时尚未结束的平时考核"
+                "计数期间现已结束（评分时未结束的期间不计入），建议分随之与评分时不同；"
                 "平时考核记录没有变化：\n%(points)s\n%(remedy)s"
             ),
             {
                 **words,
+                "indicator": quoted,
                 "points": _drift_lines([replace(d, score=scores.get(d.code)) for d in drift]),
                 "remedy": Term(REMEDY_TEXTS[remedy]),
             },
@@ -798,11 +873,12 @@ def routine_basis_changed(
     people = _scorers_and_admins(session, item, exclude=actor.id)
     if not people:
         return
-    department, indicator = _item_words(session, item)
+    department, indicator, quoted = _item_words(session, item)
     kind = Term(KIND_LABELS.get(record.kind) or N_("平时考核材料"))
     words: dict[str, object] = {
+        "year": item.assessment.year,
         "department": department,
-        "indicator": indicator,
+        "indicator": quoted,  # the bodies quote it
         "kind": kind,
         "period": period_words(record.period),
         "what": Term(what),
@@ -810,7 +886,7 @@ def routine_basis_changed(
     if drift:
         body = Phrase(
             N_(
-                "%(department)s的考核事项“%(indicator)s”评分后，平时考核记录有变化"
+                "%(department)s的%(year)s年度考核事项“%(indicator)s”评分后，平时考核记录有变化"
                 "（%(kind)s %(period)s %(what)s），建议分与评分时不同：\n%(points)s\n%(remedy)s"
             ),
             {
@@ -822,7 +898,7 @@ def routine_basis_changed(
     else:
         body = Phrase(
             N_(
-                "%(department)s的考核事项“%(indicator)s”评分后，平时考核记录又有变化"
+                "%(department)s的%(year)s年度考核事项“%(indicator)s”评分后，平时考核记录又有变化"
                 "（%(kind)s %(period)s %(what)s），现建议分已与评分时一致，无需处理。"
             ),
             words,
@@ -833,8 +909,8 @@ def routine_basis_changed(
         Message(
             "routine_basis_changed",
             Phrase(
-                N_("%(department)s %(indicator)s：评分后平时考核记录有变化"),
-                {"department": department, "indicator": indicator},
+                N_("%(year)s年度评分后平时考核记录有变化：%(department)s %(indicator)s"),
+                {"year": item.assessment.year, "department": department, "indicator": indicator},
             ),
             body,
             f"/review/items/{item.id}",

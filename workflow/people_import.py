@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from workflow.db import serialise, translate_conflicts
 from workflow.errors import Forbidden, InvalidValue
-from workflow.messages import N_, Phrase, Term
+from workflow.messages import N_, Np_, Phrase, Term
 from workflow.models import Unit, User
 from workflow.spreadsheets import uncalculated_formulas
 from workflow.states import ROLE_LABELS, Role
@@ -34,6 +34,8 @@ from workflow.units import UNIT_NAMES_LOCK, clean_name, find_unit, lineages
 from workflow.users import USERNAME_RE, create_user
 
 MAX_ROWS = 2000
+#: A counted refusal (`Np_`: 1 row, 3 rows in English).
+ROWS_WITH_ERRORS = Np_("有 %(n)s 行存在错误，未导入任何人员")
 MAX_BYTES = 5 * 1024 * 1024
 HEADERS = ("用户名", "姓名", "角色", "所属单位")
 #: Where the template puts each column (a file may order them otherwise: its own are read).
@@ -392,7 +394,7 @@ def import_people(
         _recheck_units(session, preview)
     if not preview.ok:
         raise InvalidValue(
-            "有 %(n)s 行存在错误，未导入任何人员", code="import_has_errors",
+            ROWS_WITH_ERRORS, code="import_has_errors",
             params={"n": preview.error_count},
         )  # fmt: skip
     created = []

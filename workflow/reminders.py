@@ -45,7 +45,8 @@ from workflow import notify
 from workflow.assessments import assessment_status
 from workflow.calendar import StageView, next_year_needed, stage_calendar, work_calendar
 from workflow.db import lock_key, serialise, unit_of_work
-from workflow.messages import N_, Lines, Phrase, Term
+from workflow.delivery import digest_entry
+from workflow.messages import N_, Lines, Np_, Phrase, Term
 from workflow.models import Assessment, Department, Item, Notification, utcnow
 from workflow.notify import Message, Recipient
 from workflow.permissions import member_units
@@ -81,31 +82,42 @@ def _of_year(assessment: Assessment, title: str) -> str:
     return Phrase(N_("%(year)s年度%(title)s"), {"year": assessment.year, "title": title})
 
 
-def _problem(assessment: Assessment, problem: str) -> str:
-    return Phrase(
-        N_("%(assessment)s：%(problem)s"), {"assessment": assessment.title, "problem": problem}
-    )
+@dataclass(frozen=True)
+class Skipped:
+    """An assessment whose reminders (all, or those of a stage) were skipped today: the
+    calendar does not know `year`'s holidays."""
+
+    assessment: Assessment
+    year: int
+
+    def __str__(self) -> str:
+        return UNKNOWN_YEAR % {"year": self.year} + f"（{self.assessment.title}）"
 
 
-def _left_words(left: int | None, due: dt.date | None) -> str:
+def _left_words(left: int | None, due: dt.date | None, today: dt.date) -> str:
+    """How the deadline stands, in brackets after a count: overdue by N working days, due
+    today, or N working days left counting today (a reminder goes out on working days only,
+    so the deadline's own day would read 「剩余 1 个工作日」 without saying it is today)."""
     if due is None or left is None:
         return ""
     if left < 0:
         return Phrase(
-            N_("（%(due)s 截止，已逾期 %(days)s 个工作日）"),
-            {"due": due.isoformat(), "days": -left},
+            Np_("（%(due)s 截止，已逾期 %(n)s 个工作日）"), {"due": due.isoformat(), "n": -left}
         )
-    if left == 0:
+    if left == 0 or due == today:
         return Phrase(N_("（今天 %(due)s 截止）"), {"due": due.isoformat()})
     return Phrase(
-        N_("（%(due)s 截止，剩余 %(days)s 个工作日）"), {"due": due.isoformat(), "days": left}
+        Np_("（%(due)s 截止，含今天剩余 %(n)s 个工作日）"), {"due": due.isoformat(), "n": left}
     )
 
 
-def plan(session: Session, now: dt.datetime) -> tuple[list[tuple[Recipient, Message]], list[str]]:
-    """Every reminder due at `now`, without writing: (person, message) pairs, and problems."""
+def plan(
+    session: Session, now: dt.datetime
+) -> tuple[list[tuple[Recipient, Message]], list[Skipped]]:
+    """Every reminder due at `now`, without writing: (person, message) pairs, and what was
+    skipped for a year the calendar does not know."""
     pairs: list[tuple[Recipient, Message]] = []
-    problems: list[str] = []
+    problems: list[Skipped] = []
     assessments = session.scalars(select(Assessment).order_by(Assessment.id)).all()
     running = [a for a in assessments if assessment_status(a, now) not in ("final",)]
     if not running:
@@ -118,12 +130,12 @@ def plan(session: Session, now: dt.datetime) -> tuple[list[tuple[Recipient, Mess
             if not calendar.is_workday(today):
                 continue  # no reminders on a holiday or a weekend (调休 Saturdays do work)
         except UnknownYear as exc:
-            problems.append(_problem(assessment, Phrase(UNKNOWN_YEAR, {"year": exc.year})))
+            problems.append(Skipped(assessment, exc.year))
             continue
         stages = {s.name: s for s in stage_calendar(session, assessment, now)}
-        unknown = [s.problem for s in stages.values() if s.problem]
+        unknown = [s.unknown_year for s in stages.values() if s.unknown_year is not None]
         if unknown:
-            problems.append(_problem(assessment, unknown[0]))
+            problems.append(Skipped(assessment, unknown[0]))
         counts: dict[tuple[str, int], int] = {
             (state, dep): n
             for state, dep, n in session.execute(
@@ -132,7 +144,6 @@ def plan(session: Session, now: dt.datetime) -> tuple[list[tuple[Recipient, Mess
                 .group_by(Item.state, Item.department_id)
             )
         }
-        day = today.isoformat()
         # Each person's department in this assessment: their unit's appearance (or the
         # appearance of the unit theirs was merged into).
         by_unit = member_units(
@@ -140,8 +151,8 @@ def plan(session: Session, now: dt.datetime) -> tuple[list[tuple[Recipient, Mess
             session.scalars(select(Department.id).where(Department.assessment_id == assessment.id)),
         )
         own = [replace(p, department_id=by_unit.get(p.unit_id or 0)) for p in people]
-        pairs.extend(_department_reminders(assessment, stages.get("submit"), counts, own, day))
-        pairs.extend(_queue_reminders(assessment, stages, counts, own, day))
+        pairs.extend(_department_reminders(assessment, stages.get("submit"), counts, own, today))
+        pairs.extend(_queue_reminders(assessment, stages, counts, own, today))
     return pairs, problems
 
 
@@ -150,7 +161,7 @@ def _department_reminders(
     stage: StageView | None,
     counts: dict[tuple[str, int], int],
     people: list[Recipient],
-    day: str,
+    today: dt.date,
 ) -> list[tuple[Recipient, Message]]:
     due = stage.due_on if stage else None
     left = stage.working_days_left if stage else None
@@ -167,17 +178,22 @@ def _department_reminders(
         n = to_submit.get(person.department_id, 0)
         if not n:
             continue
-        words = {"n": n, "due": due.isoformat(), "left": _left_words(left, due)}
         if left < 0:
             kind = "overdue"
-            title = _of_year(assessment, Phrase(N_("逾期：%(n)s 个考核事项未提交"), words))
+            title = _of_year(assessment, Phrase(Np_("逾期：%(n)s 项考核事项未提交"), {"n": n}))
+            # The deadline once: the brackets say only by how much it has passed.
+            late = Phrase(Np_("（已逾期 %(n)s 个工作日）"), {"n": -left})
             body = Phrase(
-                N_("自评提交截止日期 %(due)s 已过，尚有 %(n)s 个考核事项未提交%(left)s。"), words
+                Np_("自评提交截止日期 %(due)s 已过，尚有 %(n)s 项考核事项未提交%(late)s。"),
+                {"n": n, "due": due.isoformat(), "late": late},
             )
         elif left <= person.remind_days:
             kind = "deadline_near"
-            title = _of_year(assessment, Phrase(N_("截止提醒：%(n)s 个考核事项待提交"), words))
-            body = Phrase(N_("尚有 %(n)s 个考核事项未提交%(left)s，请按时提交。"), words)
+            title = _of_year(assessment, Phrase(Np_("截止提醒：%(n)s 项考核事项待提交"), {"n": n}))
+            body = Phrase(
+                Np_("尚有 %(n)s 项考核事项未提交%(left)s，请按时提交。"),
+                {"n": n, "left": _left_words(left, due, today)},
+            )
         else:
             continue
         out.append(
@@ -190,7 +206,7 @@ def _department_reminders(
                     # That year's page: the default one may be another year's (its 公示).
                     f"/portal/?year={assessment.year}",
                     assessment.id,
-                    dedup=f"{kind}:a{assessment.id}:{day}",
+                    dedup=f"{kind}:a{assessment.id}:{today.isoformat()}",
                 ),
             )
         )
@@ -202,7 +218,7 @@ def _queue_reminders(
     stages: dict[str, StageView],
     counts: dict[tuple[str, int], int],
     people: list[Recipient],
-    day: str,
+    today: dt.date,
 ) -> list[tuple[Recipient, Message]]:
     per_state: dict[str, dict[int, int]] = defaultdict(dict)
     for (state, dep), n in counts.items():
@@ -225,14 +241,14 @@ def _queue_reminders(
             late = late or (left is not None and left < 0)
             lines.append(
                 Phrase(
-                    N_("%(queue)s %(n)s 项%(left)s"),
-                    {"queue": Term(label), "n": n, "left": _left_words(left, due)},
+                    Np_("%(queue)s %(n)s 项%(left)s"),
+                    {"queue": Term(label), "n": n, "left": _left_words(left, due, today)},
                 )
             )
             total += n
         if not total:
             continue
-        title = _of_year(assessment, Phrase(N_("待办：%(n)s 个考核事项等待处理"), {"n": total}))
+        title = _of_year(assessment, Phrase(Np_("待办：%(n)s 项考核事项等待处理"), {"n": total}))
         body = Lines([Term(N_("您的待办队列：")), *lines])
         kind = "overdue" if late else "queue_waiting"
         out.append(
@@ -244,7 +260,7 @@ def _queue_reminders(
                     body,
                     f"/review/?year={assessment.year}",
                     assessment.id,
-                    dedup=f"queue:a{assessment.id}:{day}",
+                    dedup=f"queue:a{assessment.id}:{today.isoformat()}",
                 ),
             )
         )
@@ -328,35 +344,76 @@ def calendar_notices(session: Session, now: dt.datetime) -> list[tuple[Recipient
     return [(person, message) for person in notify.recipients(session, roles=[Role.ADMIN.value])]
 
 
-#: What the alert of an unknown year said before (the page is 考核日程): rows are stored with
-#: their msgids and read in the reader's language, so the old one stays in the catalog.
-EARLIER_ALERTS = (N_("%(problem)s。请在“考核日历”中补充该年度的节假日安排。"),)
+#: What the alert of an unknown year said before (the page is 考核日程; it was an audit alert,
+#: linked to the audit verification, and said two different things to do): rows are stored
+#: with their msgids and read in the reader's language, so the old ones stay in the catalog.
+EARLIER_ALERTS = (
+    N_("%(problem)s。请在“考核日历”中补充该年度的节假日安排。"),
+    N_("无法计算工作日，已跳过相关提醒"),
+    N_(
+        "%(problem)s。请在“考核日程”页粘贴国务院办公厅的节假日安排通知录入该年度的安排"
+        "（按国务院通知录入全年安排）。"
+    ),
+    N_("%(assessment)s：%(problem)s"),
+)
+#: What the reminders said before they counted 「N 项」 throughout (the title said 个考核事项,
+#: the queue 项), said the deadline once when overdue, and named the deadline's own day.
+EARLIER_REMINDERS = (
+    Np_("逾期：%(n)s 个考核事项未提交"),
+    Np_("自评提交截止日期 %(due)s 已过，尚有 %(n)s 个考核事项未提交%(left)s。"),
+    Np_("截止提醒：%(n)s 个考核事项待提交"),
+    Np_("尚有 %(n)s 个考核事项未提交%(left)s，请按时提交。"),
+    Np_("待办：%(n)s 个考核事项等待处理"),
+    N_("（%(due)s 截止，已逾期 %(days)s 个工作日）"),
+    N_("（%(due)s 截止，剩余 %(days)s 个工作日）"),
+)
+
+
+def skipped_notices(
+    session: Session, skipped: list[Skipped], now: dt.datetime
+) -> list[tuple[Recipient, Message]]:
+    """The admins hear, once a day per assessment and year, that reminders were skipped for a
+    year the calendar does not know, and how to enter it: a `calendar_needed` message linked
+    to the calendar page's 按国务院通知录入全年安排 (it was an 审计核验告警 to the auditors too,
+    linked to the audit verification, saying first 在“工作日调整”中录入 and then 粘贴通知)."""
+    if not skipped:
+        return []
+    admins = notify.recipients(session, roles=[Role.ADMIN.value])
+    day = local_date(now, SHANGHAI).isoformat()
+    pairs: list[tuple[Recipient, Message]] = []
+    for problem in skipped:
+        words = {"year": problem.assessment.year, "missing": problem.year}
+        message = Message(
+            "calendar_needed",
+            Phrase(N_("%(year)s年度的提醒已跳过：请录入 %(missing)s 年的节假日安排"), words),
+            Phrase(
+                N_(
+                    "系统尚未收录 %(missing)s 年的法定节假日和调休安排，%(year)s年度考核中"
+                    "要按工作日计算的截止和待办提醒今天已跳过。请在“考核日程”页的"
+                    "“按国务院通知录入全年安排”中粘贴国务院办公厅的通知全文，核对预览后确认录入；"
+                    "录入后的下一次提醒即恢复。"
+                ),
+                words,
+            ),
+            "/admin/calendar#arrangement",
+            problem.assessment.id,
+            dedup=f"calendar_unknown:{day}:a{problem.assessment.id}:{problem.year}",
+        )
+        pairs.extend((person, message) for person in admins)
+    return pairs
 
 
 def write_reminders(session: Session, now: dt.datetime) -> Report:
-    """Write today's reminders (those not written yet today) and alert admins of problems."""
+    """Write today's reminders (those not written yet today) and tell admins what was
+    skipped."""
     report = Report()
-    pairs, problems = plan(session, now)
+    pairs, skipped = plan(session, now)
     pairs.extend(drift_notices(session, now))
     pairs.extend(calendar_notices(session, now))
+    pairs.extend(skipped_notices(session, skipped, now))
     # Those written today already (an earlier run) are left out by their keys.
     report.notifications = len(notify.send_many(session, pairs, now=now))
-    for problem in problems:
-        day = local_date(now, SHANGHAI).isoformat()
-        notify.alert_admins(
-            session,
-            Term(N_("无法计算工作日，已跳过相关提醒")),
-            Phrase(
-                N_(
-                    "%(problem)s。请在“考核日程”页粘贴国务院办公厅的节假日安排通知录入该年度的安排"
-                    "（按国务院通知录入全年安排）。"
-                ),
-                {"problem": problem},
-            ),
-            dedup=f"calendar_unknown:{day}:{hashlib.sha256(problem.encode()).hexdigest()[:16]}",
-            now=now,
-        )
-        report.skipped_assessments.append(problem)
+    report.skipped_assessments = [str(problem) for problem in skipped]
     return report
 
 
@@ -380,11 +437,16 @@ def write_digests(session: Session, now: dt.datetime) -> int:
         person = people.get(user_id)
         if person is None:
             continue
-        title = f"每日消息汇总（{len(notes)} 条）"
-        body = "\n\n".join(f"【{notify.KINDS[n.kind]}】{n.title}\n{n.body}" for n in notes)
+        # The day it gathers (a digest read the next morning says which day it was).
+        title = f"每日消息汇总（{local_date(now, SHANGHAI).isoformat()}，{len(notes)} 条）"
+        entries = [
+            {"label": notify.KINDS[n.kind], "title": n.title, "body": n.body, "link": n.link}
+            for n in notes
+        ]
+        body = "\n\n".join(digest_entry(e) for e in entries)
         channels = {c for n in notes for c in person.channels_for(n.kind) if c != "inbox"}
         for channel in sorted(channels):
-            session.add(notify.outbox_row(person, channel, title, body, None, now))
+            session.add(notify.outbox_row(person, channel, title, body, None, now, entries=entries))
             written += 1
     session.flush()
     if written:

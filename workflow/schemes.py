@@ -35,12 +35,15 @@ from workflow.audit import record_event
 from workflow.db import lock_key, lock_row, serialise
 from workflow.errors import Conflict, Forbidden, InvalidValue, NotFound, SchemeError
 from workflow.fingerprints import check_seen, fingerprint
+from workflow.messages import Np_
 from workflow.models import Assessment, StoredScheme, User, utcnow
 from workflow.scheme import Scheme, SchemeFile, parse_scheme, shipped_schemes
 from workflow.states import Role
 
 #: The largest scheme text accepted (the 2018 scheme is about 9 KB).
 MAX_SOURCE_BYTES = 512 * 1024
+#: A counted refusal (`Np_`: 1 problem, 3 problems in English).
+SCHEME_PROBLEMS = Np_("方案有 %(n)s 处问题，未保存")
 #: 示例 (example) schemes carry this in their title and file name; never real rules.
 EXAMPLE_MARK = "示例"
 ORIGINS = ("api", "portal", "form", "docx", "shipped", "cli")
@@ -132,7 +135,7 @@ def refusal(exc: SchemeError) -> InvalidValue:
     """The engine's refusal of an invalid scheme: 422, each problem in `detail` by place."""
     errors = exc.errors
     return InvalidValue(
-        "方案有 %(n)s 处问题，未保存",
+        SCHEME_PROBLEMS,
         code="scheme_invalid",
         params={"n": len(errors)},
         detail=errors,

@@ -15,6 +15,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from babel.support import Translations
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -29,6 +30,7 @@ from workflow.calendar import set_stage_deadline
 from workflow.db import make_sessionmaker, unit_of_work
 from workflow.delivery import DeliverySettings, MailSettings, backoff, deliver_due
 from workflow.errors import InvalidValue, NotFound
+from workflow.messages import render_stored
 from workflow.models import (
     AuditEvent,
     DeliveryAttempt,
@@ -42,6 +44,12 @@ from workflow.workdays import package_years
 
 ROOT = Path(__file__).resolve().parents[2]
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def in_english(kept: object) -> str:
+    """A stored title or body as the English inbox shows it."""
+    english = Translations.load(str(ROOT / "web" / "portal" / "translations"), ["en"])
+    return render_stored(kept, english.ugettext, english.ungettext)
 
 
 def shanghai(*args: int) -> dt.datetime:
@@ -85,6 +93,12 @@ def test_return_writes_inbox_and_outbox_in_the_same_transaction(
     notes = session.scalars(select(Notification)).all()
     assert [(n.user_id, n.kind) for n in notes] == [(w.member_a.id, "item_returned")]
     assert "缺少会议记录" in notes[0].body and notes[0].link == f"/portal/items/{item.id}"
+    # Quoted in the body, the indicator's own quotes turn single (“…‘放管服’…”, not “…“放管服”…”);
+    # the title, unquoted, keeps them.
+    assert notes[0].body.startswith(
+        f"{w.dep_a.name}的2018年度考核事项“指标1 成立‘放管服’工作领导小组；指定专人负责”"
+    )
+    assert notes[0].title == "2018年度指标1 成立“放管服”工作领导小组；指定专人负责：被退回修改"
     # The reviewer who returned it, and the other department, hear nothing.
     outbox = session.scalars(select(OutboxMessage)).all()
     assert [(o.channel, o.target, o.status) for o in outbox] == [
@@ -403,9 +417,16 @@ def test_routine_rejection_tells_the_department(
     session.commit()
     note = session.scalars(select(Notification)).one()
     assert note.user_id == w.member_a.id and note.kind == "routine_rejected"
-    assert "内容与本月工作无关" in note.body
-    # It names the record's kind and opens the routine page of the record's year.
-    assert note.title == "平时考核记录被退回：“放管服”信息（月报） 2018-08"
+    # It names the record's kind and its period in words, the year with it (it said the code
+    # 2018-08; 2018-Q3 for a quarter), what to do, and opens the routine page of that year.
+    assert note.title == "平时考核记录被退回：2018年8月“放管服”信息（月报）"
+    assert note.body == (
+        "2018年8月“放管服”信息（月报）记录被退回。\n理由：内容与本月工作无关\n"
+        "请按理由修改后重新报送。"
+    )
+    assert in_english(note.title_i18n) == (
+        "Routine record sent back: “Fang-Guan-Fu” information (monthly report), August 2018"
+    )
     assert note.link == "/portal/routine?year=2018"
 
 
@@ -496,7 +517,9 @@ def test_deadline_reminders_count_national_day_and_run_once_a_day(
     ).all()
     assert {n.user_id for n in near} >= {w.member_a.id, w.member_b.id}
     mine = next(n for n in near if n.user_id == w.member_a.id)
-    assert "剩余 3 个工作日" in mine.body and "2018-10-08" in mine.body
+    # Today counts (29 and 30 September, 8 October), and the reminder says so.
+    assert "（2018-10-08 截止，含今天剩余 3 个工作日）" in mine.body
+    assert mine.title == "2018年度截止提醒：10 项考核事项待提交"  # 项, as the body and the queues
     assert second.notifications == len(near)
     # The same day again writes nothing (the job may be retried after a crash).
     assert reminders.send_reminders(factory, dt.date(2018, 9, 29)).notifications == 0
@@ -509,7 +532,8 @@ def test_deadline_reminders_count_national_day_and_run_once_a_day(
         .where(Notification.user_id == w.member_a.id, Notification.kind == "deadline_near")
         .order_by(Notification.id)
     ).all()
-    assert "剩余 1 个工作日" in oct8[-1].body  # today, the deadline, still counts
+    # The deadline's own day is said to be today, not 「剩余 1 个工作日」.
+    assert "（今天 2018-10-08 截止）" in oct8[-1].body and "剩余" not in oct8[-1].body
     # Tuesday 9 October: overdue by one working day.
     reminders.send_reminders(factory, dt.date(2018, 10, 9))
     late = session.scalars(
@@ -517,7 +541,10 @@ def test_deadline_reminders_count_national_day_and_run_once_a_day(
             Notification.user_id == w.member_a.id, Notification.kind == "overdue"
         )
     ).one()
-    assert "已逾期 1 个工作日" in late.body
+    # The deadline once, then by how much it has passed.
+    assert late.body == (
+        "自评提交截止日期 2018-10-08 已过，尚有 10 项考核事项未提交（已逾期 1 个工作日）。"
+    )
 
 
 def test_reviewers_hear_of_their_queue_without_their_own_department(
@@ -557,10 +584,17 @@ def test_digest_gathers_the_day_into_one_message(
     assert report.digests == 1
     digest = session.scalars(select(OutboxMessage)).one()
     assert digest.channel == "email" and "第一次退回" in digest.body
-    assert digest.subject.startswith("【消息汇总】每日消息汇总（1 条）")
+    # The day it gathers: read the next morning, it says which day it was.
+    assert digest.subject == "【消息汇总】每日消息汇总（2018-09-03，1 条）"
     session.refresh(note)
     assert note.digest_pending is False
     assert reminders.send_reminders(sessionmaker(engine), dt.date(2018, 9, 3)).digests == 0
+    # Each message in it opens its own page: a digest has no link of its own, and it had none.
+    base = "https://kh.jiaohe.example"
+    with smtp_server() as (port, box):
+        assert deliver_due(sessionmaker(engine), settings=mail_settings(port, base_url=base)).sent
+    body = box.messages()[0].get_content()
+    assert f"第一次退回\n请修改后重新提交。\n查看详情：{base}/portal/items/{item.id}" in body
 
 
 def test_two_reminder_runs_at_once_send_one_digest(
@@ -586,15 +620,28 @@ def test_a_day_the_calendar_does_not_know_alerts_the_admins_once(
     session: Session, engine: Engine, world: World
 ) -> None:
     """The admins hear once a day that the reminders were skipped; a second run that day (a
-    retry, `notify remind` by hand) adds nothing and does not fail on the alert's key."""
-    day = dt.date(package_years()[1] + 1, 3, 2)
+    retry, `notify remind` by hand) adds nothing and does not fail on the alert's key.
+
+    It was an 审计核验告警 (the auditors too, who cannot enter a calendar) linked to the audit
+    verification, telling first to enter the year under “工作日调整”, then to paste the
+    notice; the year's problem itself was plain Chinese on the English inbox."""
+    year = package_years()[1] + 1
+    day = dt.date(year, 3, 2)
     factory = sessionmaker(engine)
     first = reminders.send_reminders(factory, day)
     second = reminders.send_reminders(factory, day)
     assert len(first.skipped_assessments) == len(second.skipped_assessments) == 1
-    alerts = session.scalars(select(Notification).where(Notification.kind == "audit_alert")).all()
-    assert sorted(n.user_id for n in alerts) == sorted([world.admin.id, world.auditor.id])
-    assert all("无法计算工作日" in n.title for n in alerts)
+    told = session.scalars(
+        select(Notification).where(Notification.kind.in_(["audit_alert", "calendar_needed"]))
+    ).all()
+    assert [(n.user_id, n.kind) for n in told] == [(world.admin.id, "calendar_needed")]
+    note = told[0]
+    assert note.link == "/admin/calendar#arrangement"
+    assert note.title == f"2018年度的提醒已跳过：请录入 {year} 年的节假日安排"
+    assert "工作日调整" not in note.body and note.body.count("请") == 1
+    assert in_english(note.body_i18n).startswith(
+        f"The system does not know the statutory holidays and make-up working days of {year}"
+    )
 
 
 def test_two_failed_verifications_on_a_day_alert_once(

@@ -21,7 +21,16 @@ from workflow.audit import payload_of, verify_chain
 from workflow.db import make_sessionmaker
 from workflow.demo import demo_pdf
 from workflow.errors import BadRequest, Conflict, Forbidden, InvalidValue, NotFound
-from workflow.models import Assessment, AuditEvent, Department, Item, RoutineRecord, User, utcnow
+from workflow.models import (
+    Assessment,
+    AuditEvent,
+    Department,
+    Item,
+    Notification,
+    RoutineRecord,
+    User,
+    utcnow,
+)
 from workflow.routine import (
     correct_routine,
     review_routine,
@@ -219,6 +228,26 @@ def _all_scored(session: Session, store: LocalStore, c: Cast) -> list[Item]:
                            deductions=deductions)  # fmt: skip
     session.commit()
     return items
+
+
+def test_the_publication_tells_the_departments_until_when_they_may_appeal(
+    session: Session, store: LocalStore, cast: Cast
+) -> None:
+    """It said 「如有异议，请在申诉期内提出」 and never when that was: a department reading the
+    e-mail or the robot's message a day later could not tell whether it was still open."""
+    c = cast
+    _all_scored(session, store, c)
+    now = dt.datetime(2018, 12, 28, 9, 30, tzinfo=dt.UTC)  # 17:30 in Beijing
+    publish_assessment(session, c.a, 5, actor=c.admin, now=now)
+    told = session.scalars(
+        select(Notification).where(Notification.kind == "results_published")
+    ).all()
+    assert {n.user_id for n in told} >= {c.member.id, c.member_b.id}
+    assert {n.title for n in told} == {"2018年度考核结果公示"}  # as every other title: 2018年度
+    assert {n.body for n in told} == {
+        f"{c.a.title}的考核结果已公示。如有异议，请在申诉期内提出申诉："
+        "2018-12-28 17:30 至 2019-01-02 17:30（北京时间）。"
+    }
 
 
 def test_publication_appeals_and_final_lock(

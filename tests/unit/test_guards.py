@@ -202,6 +202,26 @@ def test_appeals_once_within_the_window_decided_by_another_scorer() -> None:
     assert refusal(item(State.SCORED), ctx(SCORER2), "rescore") == (Conflict, "invalid_state")
 
 
+def test_an_appeal_outside_the_window_is_told_when_the_window_is() -> None:
+    """A window set ahead of a 公示 that has started was refused as 「考核结果尚未公示」, and a
+    closed one said only 「申诉期已结束」: the department was told neither when."""
+    scored = item(State.SCORED, scored_by_id=SCORER.id)
+    scored.assessment.timezone = "Asia/Shanghai"
+    scored.assessment.published_at = NOW - dt.timedelta(days=1)
+    reason = ctx(MEMBER, comment="不服")
+    scored.assessment.appeal_opens_at = NOW + dt.timedelta(hours=2)  # 19:00 in Beijing
+    scored.assessment.appeal_closes_at = NOW + dt.timedelta(days=5)
+    with pytest.raises(Conflict) as ahead:
+        fire(ItemFlow(scored, reason), "appeal")
+    assert ahead.value.code == "appeal_window_closed"
+    assert str(ahead.value) == "申诉期自 2018-12-20 19:00（北京时间）开始，届时方可提出申诉"
+    scored.assessment.appeal_opens_at = NOW - dt.timedelta(days=5)
+    scored.assessment.appeal_closes_at = NOW - dt.timedelta(hours=1)
+    with pytest.raises(Conflict) as closed:
+        fire(ItemFlow(scored, reason), "appeal")
+    assert str(closed.value) == "申诉期已于 2018-12-20 16:00（北京时间）结束，不能再提出申诉"
+
+
 def test_evidence_is_managed_by_the_department_in_editable_states() -> None:
     attach = ctx(MEMBER, payload=AttachPayload(purpose="evidence"))
     assert fire(ItemFlow(item(State.DRAFT), attach), "attach_evidence") == State.DRAFT

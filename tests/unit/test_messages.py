@@ -27,6 +27,7 @@ from workflow.messages import (
     PDF_CONVERSION_FAILED,
     PDF_OFFICE_MISSING,
     Lines,
+    Np_,
     Phrase,
     Term,
     render_stored,
@@ -128,6 +129,14 @@ def english_catalog() -> dict[str, str]:
         return {m.id: m.string for m in read_po(f, locale="en") if m.id and isinstance(m.id, str)}
 
 
+def counted_catalog() -> dict[str, tuple[str, str]]:
+    """The plural entries (`Np_`): Chinese msgid → (English singular, plural)."""
+    with (TRANSLATIONS / "en" / "LC_MESSAGES" / "messages.po").open("rb") as f:
+        return {
+            m.id[0]: tuple(m.string) for m in read_po(f, locale="en") if isinstance(m.id, tuple)
+        }
+
+
 def test_the_scan_finds_the_codes() -> None:
     codes = all_codes()
     # one of each source: keyword, class attribute, HTTP table, input layer, error_response
@@ -157,11 +166,25 @@ def test_every_code_has_chinese_and_english_text() -> None:
 
 def test_messages_stored_under_earlier_msgids_still_read_in_english() -> None:
     """Notifications keep their msgids: a changed message keeps its earlier msgids translated."""
-    from workflow.notify import EARLIER_ITEM_MESSAGES
-    from workflow.reminders import EARLIER_ALERTS
+    from workflow.notify import (
+        EARLIER_ITEM_MESSAGES,
+        EARLIER_PUBLICATION_MESSAGES,
+        EARLIER_YEARLESS_MESSAGES,
+    )
+    from workflow.reminders import EARLIER_ALERTS, EARLIER_REMINDERS
 
-    english = english_catalog()
-    missing = [m for m in (*EARLIER_ITEM_MESSAGES, *EARLIER_ALERTS) if not english.get(m)]
+    english, plurals = english_catalog(), counted_catalog()
+    missing = [
+        m
+        for m in (
+            *EARLIER_ITEM_MESSAGES,
+            *EARLIER_YEARLESS_MESSAGES,
+            *EARLIER_PUBLICATION_MESSAGES,
+            *EARLIER_ALERTS,
+            *EARLIER_REMINDERS,
+        )
+        if not english.get(m) and not all(plurals.get(m, ("",)))
+    ]
     assert not missing, missing
     stored = {"msgid": EARLIER_ITEM_MESSAGES[-1], "params": {"department": "交通局",
               "indicator": "指标1"}}  # fmt: skip
@@ -291,6 +314,53 @@ def test_a_stored_text_renders_as_written_and_in_english(app: Flask) -> None:
         assert stored_text({"msgid": "已导出%(table)s", "params": {"x": 1}}, "已导出") == "已导出"
     with app.test_request_context("/jobs"):
         assert stored_text(kept, "") == text
+
+
+def test_counted_texts_read_one_item_and_two_items(app: Flask) -> None:
+    """A counted text (`Np_`) takes the English form of its own `n`, a nested one of its own
+    (items and working days counted apart); a row stored under an earlier counted msgid too.
+    It read "1 item(s)", "3 working day(s) left"."""
+    from workflow.reminders import EARLIER_REMINDERS
+
+    def line(n: int, days: int) -> dict[str, object] | None:
+        left = Phrase(
+            Np_("（%(due)s 截止，含今天剩余 %(n)s 个工作日）"), {"due": "2018-10-08", "n": days}
+        )
+        return stored(
+            Phrase(
+                Np_("%(queue)s %(n)s 项%(left)s"), {"queue": Term("待初审"), "n": n, "left": left}
+            )
+        )
+
+    with app.test_request_context("/me/messages", headers={"Cookie": "lang=en"}):
+        assert stored_text(line(1, 3), "") == (
+            "To review: 1 item (due 2018-10-08; 3 working days left, today included)"
+        )
+        assert stored_text(line(3, 1), "") == (
+            "To review: 3 items (due 2018-10-08; 1 working day left, today included)"
+        )
+        earlier = {"msgid": EARLIER_REMINDERS[0], "params": {"n": 1}}
+        assert stored_text(earlier, "") == "Overdue: 1 item not submitted"
+    with app.test_request_context("/me/messages"):
+        assert (
+            stored_text(line(1, 3), "") == "待初审 1 项（2018-10-08 截止，含今天剩余 3 个工作日）"
+        )
+
+
+def test_a_counted_refusal_and_job_line_read_one_and_several_in_english(app: Flask) -> None:
+    """「尚有 1 个考核事项未评分」 read "1 items are not scored yet"; a job's line "found 1
+    difference(s)"."""
+    from workflow.assessments import NOT_ALL_SCORED
+
+    one, three = (Conflict(NOT_ALL_SCORED, code="not_all_scored", params={"n": n}) for n in (1, 3))
+    line = stored(Phrase(Np_("数据核对发现 %(n)s 处不一致"), {"n": 1}))
+    with app.test_request_context("/portal/", headers={"Cookie": "lang=en"}):
+        assert one.message == "1 item is not scored yet; the results cannot be published"
+        assert three.message == "3 items are not scored yet; the results cannot be published"
+        assert stored_text(line, "") == "reconciliation found 1 difference"
+    with app.test_request_context("/api/v1/items", headers={"Accept-Language": "en"}):
+        assert one.message.startswith("1 item is not scored yet")
+    assert one.message == "尚有 1 个考核事项未评分，不能公示"  # no request: Chinese
 
 
 @pytest.mark.parametrize("code", sorted(MESSAGES))

@@ -262,6 +262,12 @@ def test_a_year_counted_on_the_offices_own_entries_is_marked(
     base = f"/admin/assessments/{world.assessment.id}/calendar"
     before = text(admin.get(base))
     assert "系统尚未收录 2027 年的法定节假日" in before and "entered-year" not in before
+    # In English, the problem too (it was the Chinese text, in the row and its tooltip).
+    admin.set_cookie("lang", "en")
+    english = admin.get(base).get_data(as_text=True)
+    assert "The public holidays and swapped working days of 2027 are not known yet" in english
+    assert "系统尚未收录" not in english
+    admin.set_cookie("lang", "zh")
     saved = admin.post(
         f"{base}/overrides", data={"day": "2027-01-01", "kind": "holiday", "reason": "元旦"},
         follow_redirects=True,

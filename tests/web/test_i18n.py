@@ -107,28 +107,37 @@ def test_language_switch_keeps_to_local_pages(app: Flask) -> None:
     assert response.location == "/"
 
 
+def _key(text: Any) -> Any:
+    """A catalog's msgid or msgstr, a plural entry's as a tuple (read_mo gives lists)."""
+    return tuple(text) if isinstance(text, list | tuple) else text
+
+
 def test_english_catalog_is_complete_and_compiled(login: Callable[[str], FlaskClient]) -> None:
     po_path = TRANSLATIONS / "en" / "LC_MESSAGES" / "messages.po"
     with po_path.open("rb") as f:
         catalog = read_po(f, locale="en")
-    translated = {m.id: m.string for m in catalog if m.id}
+    translated = {_key(m.id): _key(m.string) for m in catalog if m.id}
     method_map = [
         *((f"{package}/**.py", "python") for package in ("web", "workflow", "storage", "scoring")),
         ("templates/**.html", "jinja2"),
     ]
-    keywords: dict[str, Any] = {"_": None, "gettext": None, "N_": None}
+    keywords: dict[str, Any] = {"_": None, "gettext": None, "N_": None, "Np_": (1, 1)}
     keywords.update(dict.fromkeys(ERROR_CLASSES))  # every refusal's template (make catalog)
     found = {
-        message
+        _key(message)
         for _file, _line, message, _comments, _context in extract_from_dir(
             str(ROOT), method_map, keywords=keywords
         )
-        if isinstance(message, str)
     }
-    missing = sorted(m for m in found if not translated.get(m))
+    # A counted text (`Np_`) is a plural entry (a tuple): both English forms filled in.
+    missing = sorted(
+        str(m)
+        for m in found
+        if not (all(translated.get(m) or ("",)) if isinstance(m, tuple) else translated.get(m))
+    )
     assert not missing, f"add to {po_path} and run pybabel compile: {missing}"
     with (po_path.parent / "messages.mo").open("rb") as f:
-        compiled = {m.id: m.string for m in read_mo(f) if m.id}
+        compiled = {_key(m.id): _key(m.string) for m in read_mo(f) if m.id}
     assert compiled == translated, "messages.mo is stale: run pybabel compile"
 
 

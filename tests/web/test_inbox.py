@@ -92,7 +92,9 @@ def test_a_message_reads_in_the_language_of_whoever_reads_it(
     assert "您的待办队列：\n待初审 1 项" in text(reviewer.get("/me/messages"))
     reviewer.set_cookie("lang", "en")
     queue = text(reviewer.get("/me/messages"))
-    assert "To do: 1 item(s) waiting" in queue and "Your queues:\nTo review: 1 item(s)" in queue
+    # One item, not "1 item(s)" (the page renders the count's English form).
+    assert "2018 to-do: 1 item waiting" in queue and "Your queues:\nTo review: 1 item" in queue
+    assert "item(s)" not in queue
     assert "待办" not in queue
 
 

@@ -128,6 +128,10 @@ def test_a_rejected_record_after_scoring_is_told_on_the_page_the_api_and_the_inb
 
     page = text(login("scorer").get(f"/review/items/{item.id}"))
     assert NOTICE in page and DRIFT in page
+    # The message names the year: last year's scores drift while this year's items move.
+    told = _messages(session, item)
+    assert told and all(n.title.startswith(f"2018年度{NOTICE}：") for n in told)
+    assert all("的2018年度考核事项“指标9 " in n.body for n in told)
     assert f"{DRIFT}（变化所在：{SEPTEMBER}）" in page  # which record kind and period
     assert "考核结果公示后部门可提出申诉" in page  # not yet published: what the office can do
     office = text(login("admin").get(f"/review/items/{item.id}"))
@@ -261,7 +265,8 @@ def test_a_counting_period_that_ended_after_scoring_is_told_once(
     line = f"9.1 评分时建议 {before['9.1']}，现建议 3.20，已评 {before['9.1']}"
     december = "变化所在：2018年12月“放管服”信息（月报）期间已结束且未达要求"
     for note in told:
-        assert ENDED in note.title and f"{line}\n{december}" in note.body
+        assert note.title.startswith(f"2018年度{ENDED}：") and f"{line}\n{december}" in note.body
+        assert "的2018年度考核事项“指标9 " in note.body  # the year, in January 2019
         assert "平时考核记录没有变化" in note.body and note.link == f"/review/items/{item.id}"
         assert note.body_i18n is not None and note.dedup_key is not None
     scorer = login("scorer")

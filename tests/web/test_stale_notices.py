@@ -131,7 +131,9 @@ def test_the_issuers_hear_when_a_rescore_overtakes_an_issued_notice(
     # The issuers (admin and scorers), not the scorer who rescored, nor the department users.
     assert [uid for uid, *_ in heard] == sorted([w.admin.id, w.scorer.id, w.reviewer_in_a.id])
     _, title, body, link = heard[0]
-    assert title == f"{w.dep_a.name}：考核结果通知书需重新印发"
+    # The year named (one year's notices are reissued while the next year runs).
+    assert title == f"2018年度考核结果通知书需重新印发：{w.dep_a.name}"
+    assert body.startswith(f"{w.dep_a.name}的2018年度考核事项“指标2 ")
     assert "第 1 版，蛟市职转办〔2019〕1号" in body and "请重新印发" in body
     assert link == f"/progress/departments/{w.dep_a.id}/notices"
     # The department hears which it was: the same total kept, or the points changed.

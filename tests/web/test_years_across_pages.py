@@ -73,7 +73,7 @@ def test_reminders_name_their_year_and_open_that_years_page(
     page = text(member.get(opened.location))
     assert w.assessment.title in page and next_year.title not in page
     member.set_cookie("lang", "en")
-    assert "2018: Deadline reminder: " in text(member.get("/me/messages"))
+    assert "2018 deadline reminder: " in text(member.get("/me/messages"))
 
     queue = session.scalars(
         select(Notification).where(

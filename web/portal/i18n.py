@@ -74,7 +74,8 @@ def translate_message(template: str, params: Mapping[str, object], code: str) ->
     """Render a refusal's message in the request's language; None keeps the Chinese text.
 
     The template is looked up in the catalog and formatted with the same named parameters
-    (a `Term` parameter is translated, a `Phrase` rendered in turn). A text the catalog lacks
+    (a `Term` parameter is translated, a `Phrase` rendered in turn; a counted template,
+    `messages.Np_`, takes the English form its `n` parameter needs). A text the catalog lacks
     (one built at run time) falls back to the code's general text, which every code has in
     English.
     """
@@ -84,7 +85,7 @@ def translate_message(template: str, params: Mapping[str, object], code: str) ->
     if locale is None or locale.language != "en":
         return None
     translations = get_translations()
-    text = translations.ugettext(template)
+    text = messages.counted(template, params, translations.ugettext, translations.ungettext)
     if text == template:  # not in the catalog: the code's general text instead
         general = messages.text_for(code) if code else ""
         text = translations.ugettext(general) if general else general
@@ -109,7 +110,8 @@ def stored_text(text: object, written: str | None) -> str:
     if text is None:
         return written or ""
     try:
-        return messages.render_stored(text, get_translations().ugettext)
+        translations = get_translations()
+        return messages.render_stored(text, translations.ugettext, translations.ungettext)
     except (KeyError, TypeError, ValueError):
         log.warning("stored text %r does not render; shown as written", text, exc_info=True)
         return written or ""
