@@ -269,6 +269,16 @@ class ItemFlow:
             raise InvalidValue("请填写理由", code="reason_required")
         return True
 
+    def has_rescore_reason(self) -> bool:
+        """A rescore says why (复核说明): the department reads it beside the changed, or kept,
+        scores, as it reads the reason of a rejected appeal."""
+        if not (self.ctx.comment or "").strip():
+            raise InvalidValue(
+                "复核改分请填写复核说明：为何改分（或维持原分），部门将看到该说明",
+                code="rescore_reason_required",
+            )
+        return True
+
     def has_all_rulings(self) -> bool:
         """Every not-involved claim gets a ruling at verify, and only claimed points do."""
         claimed = self.ctx.claimed_points

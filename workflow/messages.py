@@ -328,6 +328,7 @@ MESSAGES: dict[str, str] = {
     "reason_required": N_("请填写理由"),
     "reason_too_long": N_("理由不超过 2000 字"),
     "request_too_large": N_("请求体过大"),
+    "rescore_reason_required": N_("复核改分须填写复核说明（部门可见）"),
     "role_required": N_("您的角色不能执行此操作"),
     "routine_already_reviewed": N_("该记录已是该审核结果，无需重复审核"),
     "routine_changed": N_("该记录已被他人处理，请刷新页面后再审核"),

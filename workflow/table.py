@@ -158,6 +158,7 @@ ROWS: tuple[Transition, ...] = (
             "is_not_own_submission",
             "is_not_original_scorer",
             "has_valid_scores",
+            "has_rescore_reason",
         ),
         "复核改分",
         payload=ScorePayload,
@@ -226,5 +227,12 @@ ACTIONS = tuple(t.trigger for t in TRANSITIONS)
 ACTION_LABELS = {t.trigger: t.label for t in TRANSITIONS}
 # Guards that read the request's payload: a probe ("could this user do it now?") skips them.
 PAYLOAD_GUARDS = frozenset(
-    {"has_reason", "has_valid_scores", "has_all_rulings", "has_change_note", "has_all_checks"}
+    {
+        "has_reason",
+        "has_rescore_reason",
+        "has_valid_scores",
+        "has_all_rulings",
+        "has_change_note",
+        "has_all_checks",
+    }
 )

@@ -14,7 +14,7 @@ from tests.factories import add_evidence
 from workflow import actions
 from workflow.models import Item, utcnow
 
-FIX = {"scores": {"1.1": 4, "1.2": 5}, "deductions": {"1.1": "更正"}}
+FIX = {"scores": {"1.1": 4, "1.2": 5}, "deductions": {"1.1": "更正"}, "comment": "更正"}
 
 
 def _scored(app: Flask, session: Session, cast: Cast, item: Item) -> None:

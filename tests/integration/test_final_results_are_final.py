@@ -32,7 +32,7 @@ from workflow.users import create_user
 # The routine tests' cast: a small scheme (indicators 1 and 9, two departments).
 cast = test_routine.cast
 
-FIX = {"scores": {"1.1": 4, "1.2": 5}, "deductions": {"1.1": "更正"}}
+FIX = {"scores": {"1.1": 4, "1.2": 5}, "deductions": {"1.1": "更正"}, "comment": "更正"}
 
 
 def _close_window(session: Session, c: Cast) -> None:

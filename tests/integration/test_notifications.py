@@ -329,7 +329,12 @@ def test_an_appeal_decided_while_scores_are_hidden_names_no_score(
     session.commit()
     assert w.assessment.hide_scores_until_published and w.assessment.published_at is None
     actions.rescore_item(
-        session, item.id, w.scorer2, item.version, scores=full_scores(item, session)
+        session,
+        item.id,
+        w.scorer2,
+        item.version,
+        scores=full_scores(item, session),
+        comment="材料齐全",
     )
     session.commit()
     note = session.scalars(select(Notification).where(Notification.kind == "appeal_decided")).one()

@@ -122,12 +122,19 @@ def test_a_transferred_appellant_may_not_decide_the_appeal(
     assert (
         _refused(
             lambda: actions.rescore_item(
-                session, item.id, w.member_b, item.version, scores={"1.1": 5, "1.2": 5}
+                session,
+                item.id,
+                w.member_b,
+                item.version,
+                scores={"1.1": 5, "1.2": 5},
+                comment="已核实",
             )
         )
         == "own_submission"
     )
-    actions.rescore_item(session, item.id, w.scorer2, item.version, scores={"1.1": 5, "1.2": 5})
+    actions.rescore_item(
+        session, item.id, w.scorer2, item.version, scores={"1.1": 5, "1.2": 5}, comment="已核实"
+    )
     session.commit()
     assert reconcile.reconcile(session).differences == []
 

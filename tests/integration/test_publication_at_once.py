@@ -43,7 +43,11 @@ from workflow.routine import submit_routine
 
 cast = test_routine.cast
 
-FIX = {"scores": {"1.1": 4, "1.2": 5}, "deductions": {"1.1": "更正录入错误"}}
+FIX = {
+    "scores": {"1.1": 4, "1.2": 5},
+    "deductions": {"1.1": "更正录入错误"},
+    "comment": "更正录入错误",
+}
 
 
 def _outcome(fn: Callable[[Session], Any], factory: sessionmaker[Session]) -> str:

@@ -303,7 +303,8 @@ def test_publication_appeals_and_final_lock(
         actions.rescore_item(session, other.id, c.scorer, other.version,
                              scores={"1.1": 4, "1.2": 5}, deductions={"1.1": "更正"})  # fmt: skip
     actions.rescore_item(session, other.id, c.scorer2, other.version,
-                         scores={"1.1": 4, "1.2": 5}, deductions={"1.1": "更正"})  # fmt: skip
+                         scores={"1.1": 4, "1.2": 5}, deductions={"1.1": "更正"},
+                         comment="更正录入错误")  # fmt: skip
     assert other.total == Decimal("9.00")
     publish_assessment(session, c.a, 3, actor=c.admin)
     assert assessment_status(c.a) == "published"

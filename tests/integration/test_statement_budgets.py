@@ -117,7 +117,7 @@ def test_every_item_command_within_budget(
         "rescore",
         w.scorer2,
         lambda s, u, v: actions.rescore_item(
-            s, iid, u, v, scores=scores, deductions={"1.2": "复核"}
+            s, iid, u, v, scores=scores, deductions={"1.2": "复核"}, comment="复核"
         ),
     )
     session.expire_all()

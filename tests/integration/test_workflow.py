@@ -340,7 +340,9 @@ def test_appeal_window_once_and_other_scorer(
     with pytest.raises(Forbidden) as err:  # the original scorer does not decide the appeal
         actions.rescore_item(session, item.id, w.scorer, item.version, scores={"1.1": 5})
     assert err.value.code == "four_eyes"
-    actions.rescore_item(session, item.id, w.scorer2, item.version, scores={"1.1": 5, "1.2": 5})
+    actions.rescore_item(
+        session, item.id, w.scorer2, item.version, scores={"1.1": 5, "1.2": 5}, comment="已核实"
+    )
     assert item.state == "scored" and item.total == Decimal("10.00")
     with pytest.raises(Conflict) as err:
         actions.appeal_item(session, item.id, w.member_a, item.version, "再次申诉")

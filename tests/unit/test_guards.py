@@ -69,8 +69,8 @@ def test_every_guard_of_the_table_is_a_method() -> None:
         for guard in row.guards:
             assert callable(getattr(ItemFlow, guard, None)), (row.trigger, guard)
     assert {
-        "has_reason", "has_valid_scores", "has_all_rulings", "has_change_note",
-        "has_all_checks",
+        "has_reason", "has_rescore_reason", "has_valid_scores", "has_all_rulings",
+        "has_change_note", "has_all_checks",
     } == PAYLOAD_GUARDS  # fmt: skip
 
 
@@ -200,6 +200,30 @@ def test_appeals_once_within_the_window_decided_by_another_scorer() -> None:
     )  # fmt: skip
     assert fire(ItemFlow(appealed, ctx(SCORER2, comment="驳回")), "reject_appeal") == State.SCORED
     assert refusal(item(State.SCORED), ctx(SCORER2), "rescore") == (Conflict, "invalid_state")
+
+
+def test_a_rescore_says_why_as_a_rejection_does() -> None:
+    """Walk: 驳回申诉 needed a reason and 复核改分 did not, so a department saw its appealed
+    score changed (or kept) with no word of why. The rescore is refused without its 复核说明,
+    with a code of its own; the button still shows before anything is typed (a probe)."""
+    appealed = item(State.APPEALED, scored_by_id=SCORER.id)
+    full = {"1.1": Decimal(5), "1.2": Decimal(5)}
+    for blank in (None, "", "  \n "):
+        assert refusal(appealed, ctx(SCORER2, scores=full, comment=blank), "rescore") == (
+            InvalidValue, "rescore_reason_required"
+        )  # fmt: skip
+    with pytest.raises(InvalidValue) as refused:
+        fire(ItemFlow(appealed, ctx(SCORER2, scores=full)), "rescore")
+    assert "部门将看到" in refused.value.message
+    assert "rescore" in allowed_actions(appealed, ctx(SCORER2))
+    said = ctx(SCORER2, scores=full, comment="补充材料证明已成立领导小组")
+    assert fire(ItemFlow(appealed, said), "rescore") == State.SCORED
+    # A correction after a reopen is read by the department too: it says why as well.
+    reopened = item(State.SCORED, scored_by_id=SCORER.id)
+    reopened.assessment.reopened_at = NOW
+    assert refusal(reopened, ctx(SCORER2, scores=full), "rescore") == (
+        InvalidValue, "rescore_reason_required"
+    )  # fmt: skip
 
 
 def test_an_appeal_outside_the_window_is_told_when_the_window_is() -> None:

@@ -133,7 +133,14 @@ class TransitionBody(Body):
 
     action: Annotated[ActionName, Field(min_length=1, description="an unknown one is a 422")]
     version: Annotated[int, Field(description="the item's `version` as last read (else 409)")]
-    comment: str | None = None
+    comment: Annotated[
+        str | None,
+        Field(
+            description="the reason, read by the department: required at `return`, `withdraw`, "
+            "`appeal`, `reject_appeal` (422 `reason_required`) and `rescore` (the 复核说明, "
+            "422 `rescore_reason_required`); optional otherwise"
+        ),
+    ] = None
     scores: Annotated[
         dict[str, ScoreValue] | None,
         Field(description='scoring-point code → points (`{"1.1": 5, "1.2": "4.5"}`)'),
