@@ -74,6 +74,8 @@ BASE_DOCX_PATH: Final = Path(__file__).resolve().parent.parent / "templates" / "
 
 NOT_INVOLVED_TEXT: Final = "不涉及（已核实）"
 NOT_SCORED_TEXT: Final = "—"
+#: Before the scorer's text at a point given full marks (a note, not a deduction's reason).
+FULL_MARKS_NOTE: Final = "说明："
 LANDSCAPE_ABOVE_CATEGORIES: Final = 4
 
 _LINE_BODY: Final = Pt(28)  # GB/T 9704: 22 lines of 三号 on the A4 text block
@@ -483,7 +485,10 @@ def _score_cells(point: NoticePoint | None) -> tuple[str, str, str]:
     if point.not_involved_upheld:
         return format_max(point.max_points), format_points(point.max_points), NOT_INVOLVED_TEXT
     awarded = NOT_SCORED_TEXT if point.awarded is None else format_points(point.awarded)
-    return format_max(point.max_points), awarded, point.deduction_reason or ""
+    reason = point.deduction_reason or ""
+    if reason and point.awarded is not None and point.awarded >= point.max_points:
+        reason = FULL_MARKS_NOTE + reason  # the scorer's note at full marks, not a deduction
+    return format_max(point.max_points), awarded, reason
 
 
 def _add_notice_table(document: Document, data: NoticeData) -> None:

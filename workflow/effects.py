@@ -153,7 +153,13 @@ def stamp_scorer(session: Session, item: Item, ctx: FlowContext) -> Audited:
 
 
 def write_scores(session: Session, item: Item, ctx: FlowContext) -> Audited:
-    """Score and rescore: one Score per scoring point and the item's total."""
+    """Score and rescore: one Score per scoring point and the item's total.
+
+    A point's reason is kept at any score: below the maximum it is the deduction's reason; at
+    the maximum, a note the scorer typed (why a routine point gets more than its suggestion,
+    which the guard requires, or what was put right), shown with the score as 说明. It was
+    dropped there, silently, the required deviation reason with it.
+    """
     payload = cast(ScorePayload, ctx.payload)
     existing = {s.scoring_point_id: s for s in item.scores}
     written: dict[str, Decimal] = {}
@@ -165,9 +171,7 @@ def write_scores(session: Session, item: Item, ctx: FlowContext) -> Audited:
             value, reason = point.max_points, "不涉及（已核实）"
         else:
             value = payload.scores[code]
-            reason = (
-                (payload.deductions.get(code) or "").strip() if value < point.max_points else ""
-            )
+            reason = (payload.deductions.get(code) or "").strip()
         value = value.quantize(Decimal("0.01"))
         row = existing.get(point.id)
         if row is None:

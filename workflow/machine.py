@@ -322,7 +322,9 @@ class ItemFlow:
     def has_valid_scores(self) -> bool:
         """One score per scoring point, 0..max, a reason below max; upheld claims get max."""
         ctx = self.ctx
-        unknown = set(ctx.scores) - set(ctx.point_max)
+        # A reason typed for a point the indicator does not have would be lost: refused too.
+        reasons = {code for code, text in ctx.deductions.items() if (text or "").strip()}
+        unknown = (set(ctx.scores) | reasons) - set(ctx.point_max)
         if unknown:
             raise InvalidValue(
                 "评分项不属于本指标：%(codes)s",
@@ -336,6 +338,12 @@ class ItemFlow:
                     raise InvalidValue(
                         "评分项 %(code)s 的不涉及声明已核实，应得满分 %(max)s，不能扣分",
                         params={"code": code, "max": maximum},
+                        code="not_involved_full_marks",
+                    )
+                if code in reasons:  # its reason is 不涉及（已核实）: a typed one would be lost
+                    raise InvalidValue(
+                        "评分项 %(code)s 的不涉及声明已核实，记满分，无需填写扣分原因或说明",
+                        params={"code": code},
                         code="not_involved_full_marks",
                     )
                 continue

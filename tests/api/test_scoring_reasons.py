@@ -73,3 +73,31 @@ def test_api_rescore_without_its_reason_is_refused(
     )
     assert decided.status_code == 200, decided.get_json()
     assert decided.get_json()["state"] == "scored"
+
+
+def test_api_keeps_a_note_given_with_full_marks_and_refuses_a_stray_reason(
+    app: Flask,
+    client: FlaskClient,
+    session: Session,
+    cast: Cast,
+    item_of: Callable[[str, str], Item],
+) -> None:
+    """A reason beside full marks was answered 200 and dropped; one for a point the indicator
+    lacks too. The first is kept as the point's note, the second refused."""
+    item = item_of("a", "1")
+    _verified(app, session, cast, item)
+    scores = {"1.1": 5, "1.2": 3}
+    stray = {"1.2": "未见分工文件", "2.1": "别的指标的原因"}
+    refused = _transition(
+        client, session, cast, item, "scorer", {"action": "score", "scores": scores,
+                                                "deductions": stray},
+    )  # fmt: skip
+    assert refused.status_code == 422 and error_code(refused) == "unknown_sub_item"
+    noted = {"1.1": "领导小组文件经实地核查属实", "1.2": "未见分工文件"}
+    scored = _transition(
+        client, session, cast, item, "scorer", {"action": "score", "scores": scores,
+                                                "deductions": noted},
+    )  # fmt: skip
+    assert scored.status_code == 200, scored.get_json()
+    detail = client.get(f"/api/v1/items/{item.id}", headers=cast.headers("scorer")).get_json()
+    assert {s["code"]: s["deduction_reason"] for s in detail["sub_items"]} == noted

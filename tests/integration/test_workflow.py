@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from decimal import Decimal
 
 import pytest
@@ -17,7 +18,7 @@ from workflow.assessments import set_appeal_window
 from workflow.audit import verify_chain
 from workflow.errors import BadRequest, Conflict, Forbidden, InvalidValue, NotFound
 from workflow.machine import TRANSITIONS
-from workflow.models import AuditEvent, Item, Score, utcnow
+from workflow.models import AuditEvent, Item, Score, ScoringPoint, utcnow
 from workflow.reconcile import reconcile
 from workflow.scheme import Scheme
 from workflow.states import State
@@ -261,6 +262,33 @@ def test_score_validation(
     assert err.value.code == code
     session.rollback()
     assert session.get(Item, item.id).state == "verified"  # type: ignore[union-attr]
+
+
+def test_a_reason_given_with_full_marks_is_kept_as_the_points_note(
+    session: Session, store: LocalStore, world: World
+) -> None:
+    """Walk: a reason typed beside a full score was dropped silently — the deviation reason a
+    routine point needs when given more than its suggestion with it. It is kept (row, audit
+    payload), and the trail replays to the same row."""
+    w = world
+    item = to_verified(session, store, w)
+    actions.score_item(
+        session, item.id, w.scorer, item.version,
+        scores={"1.1": 5, "1.2": "4"},
+        deductions={"1.1": "  领导小组文件经实地核查属实  ", "1.2": "未见分工文件"},
+    )  # fmt: skip
+    session.commit()
+    reasons = dict(
+        session.execute(
+            select(ScoringPoint.code, Score.deduction_reason)
+            .join(Score, Score.scoring_point_id == ScoringPoint.id)
+            .where(Score.item_id == item.id)
+        ).all()
+    )
+    assert reasons == {"1.1": "领导小组文件经实地核查属实", "1.2": "未见分工文件"}
+    payload = json.loads(events(session, item)[-1].payload)
+    assert payload["deductions"]["1.1"] == "领导小组文件经实地核查属实"
+    assert reconcile(session).differences == []
 
 
 def test_stale_version_is_a_conflict(session: Session, store: LocalStore, world: World) -> None:

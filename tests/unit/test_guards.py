@@ -170,6 +170,24 @@ def test_scores_are_judged_point_by_point(
     assert refusal(item(State.VERIFIED), c, "score") == (InvalidValue, code)
 
 
+def test_a_reason_that_could_not_be_kept_is_refused_not_dropped() -> None:
+    """A reason typed for a point the indicator lacks, or for an upheld not-involved point
+    (whose reason is 不涉及（已核实））, was dropped with a 200: refused, by its point."""
+    full = {"1.1": Decimal(5), "1.2": Decimal(5)}
+    stray = ctx(SCORER, scores=full, deductions={"9.9": "别处的原因"})
+    assert refusal(item(State.VERIFIED), stray, "score") == (InvalidValue, "unknown_sub_item")
+    blank = ctx(SCORER, scores=full, deductions={"9.9": " "})  # nothing typed: nothing lost
+    assert fire(ItemFlow(item(State.VERIFIED), blank), "score") == State.SCORED
+    upheld = ctx(SCORER, scores={"1.2": Decimal(5)}, upheld_points=frozenset({"1.1"}),
+                 deductions={"1.1": "已核实"})  # fmt: skip
+    assert refusal(item(State.VERIFIED), upheld, "score") == (
+        InvalidValue, "not_involved_full_marks"
+    )  # fmt: skip
+    # A note with full marks is no error: it is kept (workflow.effects.write_scores).
+    noted = ctx(SCORER, scores=full, deductions={"1.1": "经实地核查已整改"})
+    assert fire(ItemFlow(item(State.VERIFIED), noted), "score") == State.SCORED
+
+
 def test_an_upheld_claim_gets_full_marks_and_a_suggestion_needs_a_reason() -> None:
     upheld = ctx(SCORER, upheld_points=frozenset({"1.1"}), scores={"1.1": Decimal(3),
                  "1.2": Decimal(5)})  # fmt: skip

@@ -231,6 +231,16 @@ def test_notice_table_has_one_row_per_scoring_point(notice_document: Document) -
     assert rows[-1][5] == "折合考核分1.91分（满分2分）"
 
 
+def test_a_note_at_full_marks_reads_as_a_note_not_a_deduction() -> None:
+    """A reason given with full marks (why a routine point gets more than its suggestion) is
+    kept since the walk of the scorer's pages; in the 扣分原因 column it reads 说明：…"""
+    given = {**DEDUCTIONS, "9.2": (D(7), "9月信息经核实已按时报送，给满分")}
+    rows = table_rows(reopen(render_notice(make_notice(deductions=given))))
+    row = next(r for r in rows if r[2].startswith("9.2 "))
+    assert row[4] == "7.00" and row[5] == "说明：9月信息经核实已按时报送，给满分"
+    assert next(r for r in rows if r[2].startswith("2.1 "))[5] == "部分改革任务未按期完成"
+
+
 def test_notice_table_merges_and_repeats_header(notice_document: Document) -> None:
     table = notice_document.tables[0]
     first_row = table.rows[0]._tr

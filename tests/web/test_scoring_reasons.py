@@ -18,6 +18,7 @@ from tests.factories import World, add_evidence, open_appeals
 from tests.web.conftest import form_version, text
 from workflow.actions import appeal_item, review_item, score_item, submit_item, verify_item
 from workflow.models import Item, utcnow
+from workflow.notices import set_result_settings
 
 Login = Callable[[str], FlaskClient]
 
@@ -99,3 +100,31 @@ def test_the_score_form_says_the_department_reads_its_note(
     item = _verified(session, store, world)
     page = text(login("scorer").get(f"/review/items/{item.id}"))
     assert "评分说明（可选，部门可见）" in page and "说明（可选）</" not in page
+
+
+def test_a_reason_typed_beside_full_marks_is_kept_and_shown_as_a_note(
+    app: Flask, session: Session, world: World, store: LocalStore, login: Login
+) -> None:
+    """Walk: a reason typed beside a full score was dropped silently (the page said 已评分
+    and the text was gone). It is kept and shown with the score as 说明, to the office and to
+    the department; the form says so before the scorer saves."""
+    item = _verified(session, store, world)
+    scorer = login("scorer")
+    page = text(scorer.get(f"/review/items/{item.id}"))
+    assert "得满分时所填内容作为说明保存（部门可见）" in page
+    data = {
+        "action": "score",
+        "score-1.1": "5",
+        "reason-1.1": "领导小组文件经实地核查属实",
+        "score-1.2": "3",
+        "reason-1.2": "未见分工文件",
+    }
+    assert _post(scorer, item.id, data).status_code == 303
+    cell = re.compile(r'data-label="扣分原因">(.*?)</td>')
+    office = cell.findall(text(scorer.get(f"/review/items/{item.id}")))
+    assert '<span class="full-marks-note">说明：</span>领导小组文件经实地核查属实' in office
+    assert "未见分工文件" in office  # a deduction's reason reads as before, without 说明
+    set_result_settings(session, world.assessment, actor=world.admin, hide_scores=False)
+    session.commit()
+    department = cell.findall(text(login("member_a").get(f"/portal/items/{item.id}")))
+    assert '<span class="full-marks-note">说明：</span>领导小组文件经实地核查属实' in department

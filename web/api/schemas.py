@@ -147,7 +147,12 @@ class TransitionBody(Body):
     ] = None
     deductions: Annotated[
         dict[str, str | None] | None,
-        Field(description="code → the reason for every point below its maximum"),
+        Field(
+            description="code → the reason: required for every point below its maximum (and "
+            "where a routine point's score differs from its suggestion); given at the maximum "
+            "it is kept as the point's note; refused for a code not in the indicator or "
+            "an upheld not-involved point"
+        ),
     ] = None
     not_involved: Annotated[
         list[str] | None,
@@ -639,7 +644,13 @@ class SubItem(Out):
     title: str
     max_points: Points
     score: Points | None
-    deduction_reason: str | None
+    deduction_reason: Annotated[
+        str | None,
+        Field(
+            description="the scorer's reason: below the maximum why points were deducted; at "
+            "the maximum the note given with it, if any (shown as 说明)"
+        ),
+    ]
     not_involved: bool
     not_involved_upheld: bool | None
 
