@@ -767,6 +767,44 @@ def period_words(label: str) -> str:
     return Phrase(N_("%(year)s年%(part)s"), {"year": period.year, "part": Term(part)})
 
 
+#: The deduction reason a suggestion below the maximum gives (`suggested_reason`): kept in
+#: Chinese, never translated. The reason is stored with the score and read by the department
+#: in the official language; an English-interface scorer saved an English one before.
+SUGGESTED_REASON = "平时考核：%(parts)s"
+SUGGESTED_REASON_PARTS = {
+    "short": "%(periods)s未达到报送要求（达标 %(met)s/%(n)s 期）",
+    "missed": "未完成 %(missed)s 件（计入 %(counted)s 件）",
+    "late": "迟报 %(late)s 篇，每篇扣 %(deduction)s 分",
+}
+
+
+def suggested_reason(suggestion: Suggestion) -> str | None:
+    """The deduction reason the records give a suggestion below the maximum, in Chinese
+    whatever the reader's interface language (the score form prefills it, editable):
+    「平时考核：2018年9月、2018年12月未达到报送要求（达标 3/5 期）」, for 10.1 「平时考核：未完成
+    1 件（计入 4 件）」, a late deduction after 「；」. None at the maximum, or when the
+    breakdown names no shortfall."""
+    if suggestion.points >= suggestion.max_points:
+        return None
+    b = suggestion.breakdown
+    parts: list[str] = []
+    if b.get("formula") == "share_of_periods" and b.get("short"):
+        periods = "、".join(str(period_words(p)) for p in b["short"])
+        parts.append(
+            SUGGESTED_REASON_PARTS["short"]
+            % {"periods": periods, "met": b["periods_met"], "n": b["periods"]}
+        )
+    elif b.get("formula") != "share_of_periods" and b.get("missed"):
+        parts.append(
+            SUGGESTED_REASON_PARTS["missed"] % {"missed": b["missed"], "counted": b["counted"]}
+        )
+    if b.get("late") and b.get("late_deduction"):
+        parts.append(
+            SUGGESTED_REASON_PARTS["late"] % {"late": b["late"], "deduction": b["late_deduction"]}
+        )
+    return SUGGESTED_REASON % {"parts": "；".join(parts)} if parts else None
+
+
 #: What moved a point's suggestion after its score (`DriftCause.change`), in words.
 DRIFT_CHANGES = {
     # A record of the period was reviewed, corrected or withdrawn after the score.

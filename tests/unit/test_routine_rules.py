@@ -337,3 +337,33 @@ def test_a_drift_names_a_period_once_it_is_due() -> None:
         add_working_days=calendar,
     )  # fmt: skip
     assert moved.causes == (DriftCause("2018-09", "monthly_info", "period_ended"),)
+
+
+def test_the_suggested_reason_is_chinese_whatever_the_interface() -> None:
+    """The reason the score form prefills is stored and read by the department: Chinese, from
+    the engine, with the periods as people say them — not the page's language (an English
+    interface saved an English reason before)."""
+    from scoring.routine import Suggestion
+    from workflow import messages
+    from workflow.routine import suggested_reason
+
+    short = Suggestion("9.1", Decimal(8), Decimal("4.80"), {
+        "formula": "share_of_periods", "periods": 5, "periods_met": 3,
+        "short": ["2018-09", "2018-Q4"], "late": 2, "late_deduction": Decimal("0.5"),
+    })  # fmt: skip
+    missed = Suggestion("10.1", Decimal(5), Decimal("3.75"), {
+        "formula": "share_completed", "counted": 4, "missed": 1, "late": 0,
+        "late_deduction": Decimal(0),
+    })  # fmt: skip
+    full = Suggestion("9.2", Decimal(7), Decimal(7), {"formula": "share_of_periods"})
+    before = messages._translator
+    messages.set_translator(lambda template, params, code: "English")  # an English reader
+    try:
+        assert suggested_reason(short) == (
+            "平时考核：2018年9月、2018年第四季度未达到报送要求（达标 3/5 期）；"
+            "迟报 2 篇，每篇扣 0.5 分"
+        )
+        assert suggested_reason(missed) == "平时考核：未完成 1 件（计入 4 件）"
+        assert suggested_reason(full) is None
+    finally:
+        messages.set_translator(before)

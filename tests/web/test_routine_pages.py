@@ -218,12 +218,19 @@ def test_suggested_score_shown_and_prefilled(
     # Walk: "达标 1/5 期" named no month, and a scorer taking the suggestion still had to
     # write the reason. The months that fell short are named and become the prefilled reason.
     assert "；未达标：2018-09、2018-10、2018-11、2018-12" in page
-    short = "平时考核：2018-09、2018-10、2018-11、2018-12 未达到报送要求（达标 1/5 期）"
+    short = "平时考核：2018年9月、2018年10月、2018年11月、2018年12月未达到报送要求（达标 1/5 期）"
     assert re.search(rf'name="reason-9\.1"[^>]*value="{short}"', page.replace("\n", " "))
     english = login("scorer")
     english.set_cookie("lang", "en")
+    english_page = text(english.get(f"/review/items/{item.id}"))
+    # Walk: the English interface prefilled an English reason, which the department then read.
+    # The reason is stored and read in Chinese whatever the scorer's interface; the English
+    # page says so beside the field.
+    assert re.search(rf'name="reason-9\.1"[^>]*value="{short}"', english_page.replace("\n", " "))
+    assert "The prefilled reason is in Chinese" in english_page
+    assert "预填的扣分原因为中文" not in page  # the Chinese page needs no such word
     shown = re.search(r'<div class="suggestion" id="score-9\.1-suggestion">(.*?)</div>',
-                      text(english.get(f"/review/items/{item.id}")), re.S)  # fmt: skip
+                      english_page, re.S)  # fmt: skip
     assert shown and "(quota met in 1 of 5 periods; short: 2018-09, 2018-10" in shown.group(1)
     assert not re.search(r"[（），；、]", shown.group(1)), shown.group(1)  # was left Chinese
     prefilled = dict(re.findall(r'name="((?:score|reason)-9\.\d)"[^>]*value="([^"]*)"', page))

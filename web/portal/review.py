@@ -21,7 +21,7 @@ from workflow.machine import ACTIONS
 from workflow.models import Assessment, Item, utcnow
 from workflow.permissions import READ_ALL_ROLES
 from workflow.read import queue_conditions, queue_page, waiting_in_other_years
-from workflow.routine import suggestions_for
+from workflow.routine import suggested_reason, suggestions_for
 from workflow.states import Role, State
 
 bp = Blueprint("review", __name__, url_prefix="/review")
@@ -146,16 +146,23 @@ def item_page(item_id: int) -> ResponseReturnValue:
     user = current_account()
     db = get_db()
     item = readable_item_or_404(db, item_id, user)
-    return render_template(
-        TEMPLATE, view=load_item_view(db, item, user), suggestions=_suggestions(item)
-    )
+    return render_template(TEMPLATE, view=load_item_view(db, item, user), **_routine(item))
 
 
-def _suggestions(item: Item) -> dict[str, Suggestion]:
-    """Suggested scores of the item's routine points (9.1, 9.2, 10.1), from the records."""
+def _routine(item: Item) -> dict[str, Any]:
+    """Suggested scores of the item's routine points (9.1, 9.2, 10.1), from the records, and
+    the deduction reasons they give (`suggested_reasons`, in Chinese: the department reads
+    them, whatever the scorer's interface language)."""
     db = get_db()
     assessment = db.get_one(Assessment, item.assessment_id)
-    return suggestions_for(db, assessment, item.department_id, utcnow())
+    suggestions: dict[str, Suggestion] = suggestions_for(
+        db, assessment, item.department_id, utcnow()
+    )
+    reasons = {code: suggested_reason(s) for code, s in suggestions.items()}
+    return {
+        "suggestions": suggestions,
+        "suggested_reasons": {code: r for code, r in reasons.items() if r},
+    }
 
 
 @bp.post("/items/<int:item_id>/action")
@@ -170,5 +177,5 @@ def item_act(item_id: int) -> ResponseReturnValue:
         OFFICE_ACTIONS,
         TEMPLATE,
         "review.item_page",
-        suggestions=_suggestions(item),
+        **_routine(item),
     )
