@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, ScalarSelect, func, null, select
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -144,6 +144,36 @@ def latest_checks(events: Sequence[AuditEvent]) -> list[CheckResult] | None:
         )
         for c in checks
         if isinstance(c, dict)
+    ]
+
+
+def latest_verify_payload() -> ScalarSelect[str]:
+    """The payload of the item's latest verification, as a column of a query over `Item` (a
+    correlated subquery on `ix_audit_item_seq`: a list's rows carry it in the same statement).
+    NULL for an item never verified; an item is verified once per submission and never goes
+    back, so the latest verification is the one after the latest submission."""
+    return (
+        select(AuditEvent.payload)
+        .where(AuditEvent.item_id == Item.id, AuditEvent.action == "verify")
+        .order_by(AuditEvent.seq.desc())
+        .limit(1)
+        .correlate(Item)
+        .scalar_subquery()
+    )
+
+
+def failed_checks_of(payload: str | None) -> list[str] | None:
+    """The check points (核查要点) a verification's payload answered 否, in the scheme's order:
+    what the scorer deducts for. None when there is no verification with check points."""
+    try:
+        value = json.loads(payload) if payload else None
+    except ValueError:
+        return None
+    checks = value.get("checks") if isinstance(value, dict) else None
+    if not isinstance(checks, list):
+        return None
+    return [
+        str(c.get("code", "")) for c in checks if isinstance(c, dict) and c.get("answer") == "no"
     ]
 
 
@@ -422,6 +452,9 @@ class QueuePage:
     has_more: bool
     departments: list[Department]
     indicators: list[Indicator]
+    #: Per row of a queue after verification (待评分, 申诉), the check points its verifier
+    #: answered 否 (`failed_checks_of`): the scorer sees those items first.
+    failed_checks: dict[int, list[str]] = field(default_factory=dict)
 
 
 def queue_conditions(
@@ -485,15 +518,18 @@ def queue_page(
     )  # fmt: skip
     if after is not None:
         conditions.append(Item.id > after)
-    rows = list(
-        session.execute(
-            select(Item)
-            .where(*conditions)
-            .options(joinedload(Item.department), joinedload(Item.indicator))
-            .order_by(Item.id)
-            .limit(size + 1)
-        ).scalars()
-    )
+    # The verification's answers ride on the page's statement (no query of their own).
+    found = session.execute(
+        select(Item, latest_verify_payload() if state in VERIFIED_STATES else null())
+        .where(*conditions)
+        .options(joinedload(Item.department), joinedload(Item.indicator))
+        .order_by(Item.id)
+        .limit(size + 1)
+    ).all()
+    rows = [item for item, _ in found]
+    failed = {
+        item.id: codes for item, payload in found[:size] if (codes := failed_checks_of(payload))
+    }
     departments = list(
         session.execute(
             select(Department)
@@ -508,7 +544,7 @@ def queue_page(
             .order_by(Indicator.position, Indicator.id)
         ).scalars()
     )
-    return QueuePage(counts, rows[:size], len(rows) > size, departments, indicators)
+    return QueuePage(counts, rows[:size], len(rows) > size, departments, indicators, failed)
 
 
 def waiting_in_other_years(

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from tests.api.conftest import Cast, error_code
 from tests.factories import add_evidence
 from workflow import actions
+from workflow.models import Item
 
 CHECKS = [
     {"code": "1-1", "text": "是否成立工作领导小组", "method": "实地考核"},
@@ -50,9 +51,8 @@ def test_verify_over_http_answers_the_checklist(
     assert scorer["state"] == "verified" and scorer["checks"] == expected
 
 
-def test_bulk_verify_over_http_needs_the_attestation(
-    app: Flask, client: FlaskClient, session: Session, cast: Cast
-) -> None:
+def _reviewed(app: Flask, session: Session, cast: Cast) -> Item:
+    """Item 1 of department A, reviewed, its indicator with the check points CHECKS."""
     w = cast.world
     item = w.item(session, w.dep_a, "1")
     item.indicator.check_points = CHECKS
@@ -60,6 +60,13 @@ def test_bulk_verify_over_http_needs_the_attestation(
     actions.submit_item(session, item.id, w.member_a, item.version)
     actions.review_item(session, item.id, w.reviewer, item.version)
     session.commit()
+    return item
+
+
+def test_bulk_verify_over_http_needs_the_attestation(
+    app: Flask, client: FlaskClient, session: Session, cast: Cast
+) -> None:
+    item = _reviewed(app, session, cast)
     body = {"action": "verify", "items": [{"id": item.id, "version": item.version}]}
     verifier = cast.headers("verifier")
     plain = client.post(
@@ -77,3 +84,27 @@ def test_bulk_verify_over_http_needs_the_attestation(
         "/api/v1/bulk-transitions", json={**body, "all_checks_yes": "yes"}, headers=verifier
     )
     assert wrong.status_code == 400
+
+
+def test_item_list_and_detail_name_the_check_points_answered_no(
+    app: Flask, client: FlaskClient, session: Session, cast: Cast
+) -> None:
+    """The scorer's list names which verified items had a 否 (`failed_checks`), as the
+    portal's 待评分 queue does: null before a verification with check points, [] with none."""
+    w = cast.world
+    item = _reviewed(app, session, cast)
+    scorer = cast.headers("scorer")
+    listed = f"/api/v1/assessments/{w.assessment.id}/items"
+    before = client.get(listed, headers=scorer).get_json()["items"]
+    assert {i["id"]: i["failed_checks"] for i in before}[item.id] is None
+    answers = {"1-1": {"answer": "no", "note": "未见成立文件"}, "1-2": {"answer": "yes"}}
+    actions.verify_item(session, item.id, w.verifier, item.version, checks=answers)
+    session.commit()
+    after = client.get(f"{listed}?state=verified", headers=scorer).get_json()["items"]
+    assert [(i["id"], i["failed_checks"]) for i in after] == [(item.id, ["1-1"])]
+    detail = client.get(f"/api/v1/items/{item.id}", headers=scorer).get_json()
+    assert detail["failed_checks"] == ["1-1"]
+    other = w.item(session, w.dep_a, "3")
+    assert (
+        client.get(f"/api/v1/items/{other.id}", headers=scorer).get_json()["failed_checks"] is None
+    )

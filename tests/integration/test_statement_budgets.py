@@ -221,6 +221,23 @@ def test_a_resubmitted_item_detail_within_budget(
     assert changes is not None and len(changes.added) == len(changes.removed) == 1
 
 
+def _queue_page_within_budget(engine: Engine, user: User, aid: int, state: str) -> QueuePage:
+    """One queue page (2 rows) of `state`, its statements counted against the budget."""
+    states = ["submitted", "reviewed", "verified", "appealed"]
+    seen: list[QueuePage] = []
+
+    def page(s: Session, u: User) -> None:
+        assessment = s.get_one(Assessment, aid)
+        with counting(engine) as inner:
+            seen.append(queue_page(s, assessment, state, states, size=2))
+            for row in seen[-1].rows:  # what the template reads: no lazy load
+                assert row.department.name and row.indicator.title
+        assert len(inner) <= QUEUE_BUDGET, len(inner)
+
+    assert cost(engine, user, page) <= QUEUE_BUDGET + 1  # + the assessment's own load
+    return seen[-1]
+
+
 def test_queue_page_within_budget(
     engine: Engine, session: Session, store: LocalStore, world: World
 ) -> None:
@@ -232,22 +249,31 @@ def test_queue_page_within_budget(
         add_evidence(session, store, item, w.member_a)
         actions.submit_item(session, item.id, w.member_a, item.version)
     session.commit()
-    aid = w.assessment.id
-    states = ["submitted", "reviewed", "verified", "appealed"]
-    seen: list[QueuePage] = []
-
-    def page(s: Session, u: User) -> None:
-        assessment = s.get_one(Assessment, aid)
-        with counting(engine) as inner:
-            seen.append(queue_page(s, assessment, "submitted", states, size=2))
-            for row in seen[-1].rows:  # what the template reads: no lazy load
-                assert row.department.name and row.indicator.title
-        assert len(inner) <= QUEUE_BUDGET, len(inner)
-
-    assert cost(engine, w.reviewer, page) <= QUEUE_BUDGET + 1  # + the assessment's own load
-    result = seen[-1]
+    result = _queue_page_within_budget(engine, w.reviewer, w.assessment.id, "submitted")
     assert result.counts == {"submitted": 3} and len(result.rows) == 2 and result.has_more
     assert len(result.departments) == 26 and len(result.indicators) == 10
+
+
+def test_a_verified_queue_page_names_failed_checks_within_budget(
+    engine: Engine, session: Session, store: LocalStore, world: World
+) -> None:
+    """The 待评分 queue names the check points each item's verifier answered 否 from the
+    page's own statement (the latest verify event's payload as a column): still 4."""
+    w = world
+    checks = [{"code": f"{n}-1", "text": "是否属实", "method": "实地考核"} for n in (1, 2, 3)]
+    for n, code in enumerate(("1", "2", "3")):
+        item = w.item(session, w.dep_a, code)
+        item.indicator.check_points = [checks[n]]
+        add_evidence(session, store, item, w.member_a)
+        actions.submit_item(session, item.id, w.member_a, item.version)
+        actions.review_item(session, item.id, w.reviewer, item.version)
+        answer = {"answer": "no", "note": "材料不实"} if code != "2" else {"answer": "yes"}
+        actions.verify_item(
+            session, item.id, w.verifier, item.version, checks={f"{code}-1": answer}
+        )
+    session.commit()
+    result = _queue_page_within_budget(engine, w.scorer, w.assessment.id, "verified")
+    assert result.has_more and result.failed_checks == {result.rows[0].id: ["1-1"]}
 
 
 def test_a_scored_routine_item_detail_within_budget(

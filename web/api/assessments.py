@@ -33,6 +33,7 @@ from workflow.exports import matrix_table, results_caption, results_table
 from workflow.models import Assessment, Category, Department, Indicator, Item
 from workflow.notices import result_settings_seen, scores_visible_to, set_result_settings
 from workflow.permissions import can_read_all, department_id_for
+from workflow.read import failed_checks_of, latest_verify_payload
 from workflow.results import assessment_results
 from workflow.schemes import get_stored_scheme, load_scheme, use_scheme
 from workflow.setup import create_assessment
@@ -74,10 +75,13 @@ def assessment_body(a: Assessment) -> dict[str, Any]:
     }
 
 
-def item_summary(item: Item, *, hide_scores: bool = False) -> dict[str, Any]:
+def item_summary(
+    item: Item, *, hide_scores: bool = False, failed_checks: list[str] | None = None
+) -> dict[str, Any]:
     """Return an item's line in a list (the detail adds sub-items, evidence and actions).
 
-    With `hide_scores` (a department before publication) the total is null.
+    With `hide_scores` (a department before publication) the total is null. `failed_checks`:
+    the check points its verification answered 否 (null before one with check points).
     """
     return {
         "id": item.id,
@@ -91,6 +95,7 @@ def item_summary(item: Item, *, hide_scores: bool = False) -> dict[str, Any]:
         "updated_at": iso(item.updated_at),
         "is_submitted_late": item.is_submitted_late,
         "submit_due_on": item.submit_due_on.isoformat() if item.submit_due_on else None,
+        "failed_checks": failed_checks,
     }
 
 
@@ -223,7 +228,7 @@ def list_items(aid: int) -> Response:
     if state is not None and state not in {s.value for s in State}:
         raise BadRequest("未知的状态：%(state)s", code="invalid_parameter", params={"state": state})
     stmt = (
-        select(Item)
+        select(Item, latest_verify_payload())
         .where(Item.assessment_id == aid)
         .options(selectinload(Item.department), selectinload(Item.indicator))
         .order_by(Item.id)
@@ -242,13 +247,16 @@ def list_items(aid: int) -> Response:
         )
     if after is not None:
         stmt = stmt.where(Item.id > after)
-    rows = list(get_db().execute(stmt).scalars())
+    rows = get_db().execute(stmt).all()
     more = len(rows) > limit
     rows = rows[:limit]
-    next_cursor = encode_cursor("item", rows[-1].id) if more and rows else None
+    next_cursor = encode_cursor("item", rows[-1][0].id) if more and rows else None
     return json_response(
         {
-            "items": [item_summary(i, hide_scores=hide) for i in rows],
+            "items": [
+                item_summary(i, hide_scores=hide, failed_checks=failed_checks_of(payload))
+                for i, payload in rows
+            ],
             "next_cursor": next_cursor,
         }
     )

@@ -65,7 +65,8 @@ def item_body(db: Session, item: Item, user: User) -> dict[str, Any]:
 def detail_body(detail: ItemDetail) -> dict[str, Any]:
     """The API's shape of an item's detail."""
     item, hide = detail.item, detail.scores_hidden
-    body = item_summary(item, hide_scores=hide)
+    failed = None if detail.checks is None else [c.code for c in detail.checks if c.answer == "no"]
+    body = item_summary(item, hide_scores=hide, failed_checks=failed)
     sub_items = []
     for p in detail.points:
         score = None if hide else p.score

@@ -632,6 +632,14 @@ class ItemSummary(Out):
     updated_at: Time
     is_submitted_late: bool
     submit_due_on: Day | None
+    failed_checks: Annotated[
+        list[str] | None,
+        Field(
+            description="the check points (核查要点) the item's verification answered 否 "
+            '(`"no"`), in the scheme\'s order: what the scorer deducts for; `[]` when none, '
+            "null before a verification with check points"
+        ),
+    ]
 
 
 class ItemList(Out):

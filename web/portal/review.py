@@ -127,6 +127,7 @@ def queue() -> ResponseReturnValue:
         filter_args=filter_args,
         departments=page.departments,
         indicators=page.indicators,
+        failed_checks=page.failed_checks,
         department_id=department_id,
         indicator_id=indicator_id,
         overdue_only=overdue_only,
