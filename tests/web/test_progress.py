@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from storage.local import LocalStore
 from tests.factories import World, add_evidence
+from tests.integration.test_notices import score_department
 from tests.web.conftest import text
 from workflow.actions import review_item, score_item, submit_item, verify_item
 
@@ -45,3 +46,42 @@ def test_matrix_shows_states_scores_and_ranks(
     assert submitted and submitted.group(1) == "待初审"
     assert "<svg" in html and "部门总分分布" in html
     assert login("member_a").get("/progress/").status_code == 403
+
+
+def test_a_rank_is_shown_only_once_every_item_of_the_department_has_its_score(
+    app: Flask,
+    session: Session,
+    world: World,
+    store: LocalStore,
+    login: Callable[[str], FlaskClient],
+) -> None:
+    """Walk: departments with 2 or 3 of 10 items scored stood ranked (暂定) on their partial
+    sums, every unscored one tied at the bottom, or all 26 first before any score. A rank is
+    shown once the department's items are all scored, as its notice states one only then;
+    the others read 评分未完成 beside 已评 n/10, and the page says how ranks are given."""
+    score_department(session, store, world, world.dep_b, world.member_b)
+    item = world.item(session, world.dep_a, "1")
+    add_evidence(session, store, item, world.member_a)
+    submit_item(session, item.id, world.member_a, item.version)
+    review_item(session, item.id, world.reviewer, item.version)
+    verify_item(session, item.id, world.verifier, item.version)
+    score_item(session, item.id, world.scorer, item.version, scores={"1.1": 5, "1.2": 5})
+    session.commit()
+
+    html = text(login("scorer").get("/progress/"))
+    rows = {
+        name: cells
+        for name, cells in re.findall(r'<td class="nowrap">([^<]+)</td>(.*?)</tr>', html, re.S)
+    }
+    rank_and_count = re.compile(
+        r'<td class="num">([^<]*)</td>\s*<td class="num">([^<]*)</td>\s*'
+        r'<td class="num">(.*?)</td>\s*<td class="num[^"]*">(\d+/\d+)</td>',
+        re.S,
+    )
+    complete = rank_and_count.search(rows[world.dep_b.name])
+    assert complete and complete.group(4) == "10/10"
+    assert re.fullmatch(r'1 <span class="muted">暂定</span>', complete.group(3))
+    partial = rank_and_count.search(rows[world.dep_a.name])
+    assert partial and partial.group(4) == "1/10"
+    assert partial.group(3) == '<span class="muted rank-pending">评分未完成</span>'
+    assert "事项尚未全部评分的部门不显示名次（“评分未完成”）" in html

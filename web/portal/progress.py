@@ -128,6 +128,11 @@ def matrix() -> ResponseReturnValue:
     )
     by_department = {r.department_id: r for r in table}
     state_counts = Counter(row.state for row in items)
+    # A rank is shown once every item of the department has its score (scored, or under
+    # appeal with the scores appealed against), as its notice states one only then
+    # (`not_all_scored`): a department with 3 of 10 items scored stood ranked on its partial sum.
+    unscored = {row.department_id for row in items if row.total is None}
+    ranked = {r.department_id for r in table if r.items_total and r.department_id not in unscored}
 
     scored_totals = [r.total for r in table if r.items_scored > 0]
     counts = [sum(1 for t in scored_totals if low <= t < high) for _, low, high in HISTOGRAM_BINS]
@@ -189,6 +194,7 @@ def matrix() -> ResponseReturnValue:
         cells=cells,
         drifted=drifted_items(db, assessment, utcnow()),
         by_department=by_department,
+        ranked=ranked,
         state_counts=state_counts,
         states=[(s.value, STATE_LABELS[s]) for s in State],
         histogram=histogram,
