@@ -166,6 +166,7 @@ def test_every_code_has_chinese_and_english_text() -> None:
 
 def test_messages_stored_under_earlier_msgids_still_read_in_english() -> None:
     """Notifications keep their msgids: a changed message keeps its earlier msgids translated."""
+    from workflow.jobs import EARLIER_JOB_MESSAGES
     from workflow.notify import (
         EARLIER_ITEM_MESSAGES,
         EARLIER_PUBLICATION_MESSAGES,
@@ -182,6 +183,7 @@ def test_messages_stored_under_earlier_msgids_still_read_in_english() -> None:
             *EARLIER_PUBLICATION_MESSAGES,
             *EARLIER_ALERTS,
             *EARLIER_REMINDERS,
+            *EARLIER_JOB_MESSAGES,
         )
         if not english.get(m) and not all(plurals.get(m, ("",)))
     ]

@@ -185,3 +185,59 @@ def test_a_jobs_line_reads_in_the_language_of_whoever_reads_it(
     failed = text(admin.get(f"/jobs/{notices_id}"))
     assert "document number has not been set; an admin" in failed
     assert "尚未设置" not in failed
+
+
+def test_a_crashed_job_says_what_happened_and_its_number_not_the_exception(
+    app: Flask, login: Login, session: Session
+) -> None:
+    """It read 任务执行出错（OperationalError）: a class name, in both languages. By cause
+    now (the database or the file store unavailable, or an unexpected error), with the job's
+    number for the administrator; the exception stays in the worker's log."""
+    from sqlalchemy.exc import OperationalError
+
+    from storage.errors import StorageUnavailable
+
+    causes: dict[str, Exception] = {
+        "database_unavailable": OperationalError("SELECT 1", {}, Exception("server closed")),
+        "storage_unavailable": StorageUnavailable("minio:9000 refused the connection"),
+        "job_crashed": KeyError("assessment_idx"),
+    }
+    admin = login("admin")
+    started: dict[str, int] = {}
+    for code, exc in causes.items():
+        job = admin.post("/jobs", data={"kind": "audit_verify"})
+        job_id = int(job.headers["Location"].rsplit("/", 1)[-1])
+
+        def broken(ctx: jobs.JobContext, out: object, exc: Exception = exc) -> jobs.Output:
+            raise exc
+
+        runners = {**runners_for(app), jobs.AUDIT_VERIFY: broken}
+        sessionmaker = app.extensions["sessionmaker"]
+        assert jobs.execute(sessionmaker, app.extensions["store"], job_id, runners) == "failed"
+        started[code] = job_id
+    session.expire_all()
+    for code, job_id in started.items():
+        assert session.get_one(Job, job_id).error_code == code
+    chinese = {code: text(admin.get(f"/jobs/{job_id}")) for code, job_id in started.items()}
+    db, store, crash = (started[c] for c in causes)
+    assert (
+        f"数据库暂时不可用，任务未能完成。请稍后重新发起；如仍不成功，请联系管理员并告知任务编号 "
+        f"#{db}" in chinese["database_unavailable"]
+    )
+    assert "文件存储暂时不可用，任务未能完成。" in chinese["storage_unavailable"]
+    assert (
+        f"任务执行中发生意外错误，未能完成。请联系管理员并告知任务编号 #{crash}"
+        in (chinese["job_crashed"])
+    )
+    admin.set_cookie("lang", "en")
+    english = {code: text(admin.get(f"/jobs/{job_id}")) for code, job_id in started.items()}
+    assert "The database was unavailable" in english["database_unavailable"]
+    assert f"job number #{db}" in english["database_unavailable"]
+    assert "The file storage was unavailable" in english["storage_unavailable"]
+    assert f"job number #{store}" in english["storage_unavailable"]
+    assert "An unexpected error stopped the job" in english["job_crashed"]
+    assert f"job number #{crash}" in english["job_crashed"]
+    for page in (*chinese.values(), *english.values()):
+        for detail in ("OperationalError", "StorageUnavailable", "KeyError", "server closed",
+                       "minio:9000", "assessment_idx", "任务执行出错"):  # fmt: skip
+            assert detail not in page
