@@ -173,6 +173,7 @@ def test_messages_stored_under_earlier_msgids_still_read_in_english() -> None:
         EARLIER_YEARLESS_MESSAGES,
     )
     from workflow.reminders import EARLIER_ALERTS, EARLIER_REMINDERS
+    from workflow.workdays import EARLIER_UNKNOWN_YEAR
 
     english, plurals = english_catalog(), counted_catalog()
     missing = [
@@ -184,6 +185,7 @@ def test_messages_stored_under_earlier_msgids_still_read_in_english() -> None:
             *EARLIER_ALERTS,
             *EARLIER_REMINDERS,
             *EARLIER_JOB_MESSAGES,
+            *EARLIER_UNKNOWN_YEAR,
         )
         if not english.get(m) and not all(plurals.get(m, ("",)))
     ]
