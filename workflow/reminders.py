@@ -6,7 +6,7 @@ For every assessment still running:
   at most the person's `remind_days` working days away, and 逾期提醒 once it has passed;
 - each reviewer, verifier and scorer hears how many items wait in their queue (待初审, 待核实,
   待评分, 申诉), their own department's items left out (they may not act on them), with the
-  stage's deadline in working days.
+  stage's deadline in working days (申诉: when the appeal window closes).
 
 Every day (a holiday too: it is no deadline reminder), each scored or appealed item whose
 routine-based suggestion moved since its latest score, with no record changed (a counting
@@ -42,7 +42,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from workflow import notify
-from workflow.assessments import assessment_status
+from workflow.assessments import assessment_status, local_minute
 from workflow.calendar import StageView, next_year_needed, stage_calendar, work_calendar
 from workflow.db import lock_key, serialise, unit_of_work
 from workflow.delivery import digest_entry
@@ -108,6 +108,26 @@ def _left_words(left: int | None, due: dt.date | None, today: dt.date) -> str:
         return Phrase(N_("（今天 %(due)s 截止）"), {"due": due.isoformat()})
     return Phrase(
         Np_("（%(due)s 截止，含今天剩余 %(n)s 个工作日）"), {"due": due.isoformat(), "n": left}
+    )
+
+
+def _appeal_words(assessment: Assessment, stage: StageView | None, today: dt.date) -> str:
+    """When the appeal window closes, in brackets after the count of appeals to decide: with
+    the working days left while it runs, today, or that it has closed (the results are final
+    only once every appeal is decided); nothing without a window."""
+    closes_at = assessment.appeal_closes_at
+    if stage is None or stage.due_on is None or closes_at is None:
+        return ""
+    words: dict[str, object] = {"closes": local_minute(closes_at, assessment.timezone)}
+    if stage.due_on < today:
+        return Phrase(N_("（申诉期已于 %(closes)s 结束，待这些申诉决定后结果才最终确定）"), words)
+    if stage.due_on == today:
+        return Phrase(N_("（申诉期今天 %(closes)s 结束）"), words)
+    if stage.working_days_left is None:  # a window not running (set ahead, or after a reopen)
+        return Phrase(N_("（申诉期 %(closes)s 结束）"), words)
+    return Phrase(
+        Np_("（申诉期 %(closes)s 结束，含今天剩余 %(n)s 个工作日）"),
+        {**words, "n": stage.working_days_left},
     )
 
 
@@ -235,14 +255,18 @@ def _queue_reminders(
             n = sum(v for dep, v in waiting.items() if dep != person.department_id)
             if not n:
                 continue
-            stage = stages.get(stage_name) if stage_name else None
-            left = stage.working_days_left if stage else None
-            due = stage.due_on if stage else None
-            late = late or (left is not None and left < 0)
+            if state == State.APPEALED:
+                # No stage deadline: the appeal window's close, when the results would be final.
+                when = _appeal_words(assessment, stages.get("appeal"), today)
+            else:
+                stage = stages.get(stage_name) if stage_name else None
+                left = stage.working_days_left if stage else None
+                due = stage.due_on if stage else None
+                late = late or (left is not None and left < 0)
+                when = _left_words(left, due, today)
             lines.append(
                 Phrase(
-                    Np_("%(queue)s %(n)s 项%(left)s"),
-                    {"queue": Term(label), "n": n, "left": _left_words(left, due, today)},
+                    Np_("%(queue)s %(n)s 项%(left)s"), {"queue": Term(label), "n": n, "left": when}
                 )
             )
             total += n

@@ -569,6 +569,53 @@ def test_reviewers_hear_of_their_queue_without_their_own_department(
     assert w.member_a.id not in queue
 
 
+def test_the_scorers_queue_says_when_the_appeal_window_closes(
+    session: Session, engine: Engine, world: World, tmp_path: Path
+) -> None:
+    """Every other line of the queue reminder had its deadline, 申诉待处理 none: it now says
+    when the appeal window closes (the results are final once it has and every appeal is
+    decided), counting working days while it runs, and that it has closed after."""
+    from tests.integration.test_workflow import full_scores, to_verified
+    from workflow import actions
+
+    w = world
+    item = to_verified(session, LocalStore(tmp_path / "store"), w, "1")
+    actions.score_item(session, item.id, w.scorer, item.version, scores=full_scores(item, session))
+    item.state = "appealed"
+    w.assessment.published_at = w.assessment.appeal_opens_at = shanghai(2018, 12, 21, 9, 0)
+    w.assessment.appeal_closes_at = shanghai(2018, 12, 28, 17, 30)
+    session.commit()
+    factory = sessionmaker(engine)
+
+    def line(day: dt.date) -> tuple[str, str]:
+        reminders.send_reminders(factory, day)
+        note = session.scalars(
+            select(Notification)
+            .where(Notification.user_id == w.scorer2.id, Notification.kind == "queue_waiting")
+            .order_by(Notification.id.desc())
+        ).first()
+        assert note is not None
+        (appeals,) = [t for t in note.body.splitlines() if t.startswith("申诉待处理")]
+        return appeals, in_english(note.body_i18n).splitlines()[-1]
+
+    # Monday 24 December: 24 to 28 December, today included.
+    assert line(dt.date(2018, 12, 24)) == (
+        "申诉待处理 1 项（申诉期 2018-12-28 17:30 结束，含今天剩余 5 个工作日）",
+        "Appeals to decide: 1 item (the appeal period ends 2018-12-28 17:30; 5 working days "
+        "left, today included)",
+    )
+    assert line(dt.date(2018, 12, 28))[0] == "申诉待处理 1 项（申诉期今天 2018-12-28 17:30 结束）"
+    # Wednesday 2 January 2019 (1 January is a holiday): closed, the appeal still open.
+    closed, english = line(dt.date(2019, 1, 2))
+    assert closed == (
+        "申诉待处理 1 项（申诉期已于 2018-12-28 17:30 结束，待这些申诉决定后结果才最终确定）"
+    )
+    assert english.endswith(
+        "(the appeal period ended 2018-12-28 17:30; the results become final once these "
+        "appeals are decided)"
+    )
+
+
 def test_digest_gathers_the_day_into_one_message(
     session: Session, engine: Engine, world: World, tmp_path: Path
 ) -> None:
