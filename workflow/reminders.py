@@ -171,7 +171,26 @@ def plan(
             session.scalars(select(Department.id).where(Department.assessment_id == assessment.id)),
         )
         own = [replace(p, department_id=by_unit.get(p.unit_id or 0)) for p in people]
-        pairs.extend(_department_reminders(assessment, stages.get("submit"), counts, own, today))
+        # A first submission is what a scheme without late submissions refuses.
+        never_submitted: dict[int, int] = {}
+        if assessment.blocks_late_submissions:
+            never_submitted = {
+                dep: n
+                for dep, n in session.execute(
+                    select(Item.department_id, func.count())
+                    .where(
+                        Item.assessment_id == assessment.id,
+                        Item.state == State.DRAFT.value,
+                        Item.round == 0,
+                    )
+                    .group_by(Item.department_id)
+                )
+            }
+        pairs.extend(
+            _department_reminders(
+                assessment, stages.get("submit"), counts, never_submitted, own, today
+            )
+        )
         pairs.extend(_queue_reminders(assessment, stages, counts, own, today))
     return pairs, problems
 
@@ -180,6 +199,7 @@ def _department_reminders(
     assessment: Assessment,
     stage: StageView | None,
     counts: dict[tuple[str, int], int],
+    never_submitted: dict[int, int],
     people: list[Recipient],
     today: dt.date,
 ) -> list[tuple[Recipient, Message]]:
@@ -203,10 +223,13 @@ def _department_reminders(
             title = _of_year(assessment, Phrase(Np_("逾期：%(n)s 项考核事项未提交"), {"n": n}))
             # The deadline once: the brackets say only by how much it has passed.
             late = Phrase(Np_("（已逾期 %(n)s 个工作日）"), {"n": -left})
-            body = Phrase(
+            body: str = Phrase(
                 Np_("自评提交截止日期 %(due)s 已过，尚有 %(n)s 项考核事项未提交%(late)s。"),
                 {"n": n, "due": due.isoformat(), "late": late},
             )
+            if assessment.blocks_late_submissions:
+                refused = never_submitted.get(person.department_id, 0)
+                body = Lines([body, *_way_forward(refused, n - refused)])
         elif left <= person.remind_days:
             kind = "deadline_near"
             title = _of_year(assessment, Phrase(Np_("截止提醒：%(n)s 项考核事项待提交"), {"n": n}))
@@ -231,6 +254,32 @@ def _department_reminders(
             )
         )
     return out
+
+
+def _way_forward(refused: int, others: int) -> list[str]:
+    """What a department can still do once the deadline has passed under a scheme that takes
+    no late submissions (`blocks_late_submissions`, `calendar.ensure_submission_allowed`): an
+    item never submitted is refused, so it must ask the office to move the deadline; a
+    returned or withdrawn item (submitted before) may still be submitted again."""
+    lines: list[str] = []
+    if refused:
+        lines.append(
+            Phrase(
+                Np_(
+                    "本年度考核方案不接受逾期提交，从未提交过的 %(n)s 项事项已不能提交；"
+                    "如确需补交，请联系市职转办，请其延后自评提交截止日期后再提交。"
+                ),
+                {"n": refused},
+            )
+        )
+    if others:
+        lines.append(
+            Phrase(
+                Np_("其余 %(n)s 项（被退回或撤回的事项）不受此限，修改后仍可提交。"),
+                {"n": others},
+            )
+        )
+    return lines
 
 
 def _queue_reminders(

@@ -547,6 +547,43 @@ def test_deadline_reminders_count_national_day_and_run_once_a_day(
     )
 
 
+def test_an_overdue_reminder_under_a_scheme_without_late_submissions_says_what_to_do(
+    session: Session, engine: Engine, world: World, tmp_path: Path
+) -> None:
+    """The scheme takes no late submissions (`blocks_late_submissions`): the reminder said the
+    deadline had passed and left the department there, though submitting its drafts is now
+    refused. It says so, and what to do: ask the office to move the deadline; a returned item
+    may still be submitted again."""
+    w = world
+    _submit_deadline(session, w, dt.date(2018, 10, 8))
+    item = submitted(session, w, tmp_path)  # the clock says today: late, so before the flag
+    return_item(session, w, item)
+    w.assessment.blocks_late_submissions = True
+    session.commit()
+    reminders.send_reminders(sessionmaker(engine), dt.date(2018, 10, 9))
+    late = session.scalars(
+        select(Notification).where(
+            Notification.user_id == w.member_a.id, Notification.kind == "overdue"
+        )
+    ).one()
+    assert late.body.splitlines() == [
+        "自评提交截止日期 2018-10-08 已过，尚有 10 项考核事项未提交（已逾期 1 个工作日）。",
+        "本年度考核方案不接受逾期提交，从未提交过的 9 项事项已不能提交；"
+        "如确需补交，请联系市职转办，请其延后自评提交截止日期后再提交。",
+        "其余 1 项（被退回或撤回的事项）不受此限，修改后仍可提交。",
+    ]
+    english = in_english(late.body_i18n).splitlines()
+    assert english[1] == (
+        "This year's scheme takes no late submissions, so the 9 items never submitted can no "
+        "longer be submitted. If they must still be, ask the coordination office to move the "
+        "self-assessment deadline, then submit them."
+    )
+    assert english[2] == (
+        "The other item (returned or withdrawn) is not affected: it can still be submitted "
+        "once corrected."
+    )
+
+
 def test_reviewers_hear_of_their_queue_without_their_own_department(
     session: Session, engine: Engine, world: World, tmp_path: Path
 ) -> None:
