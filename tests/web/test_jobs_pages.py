@@ -241,3 +241,41 @@ def test_a_crashed_job_says_what_happened_and_its_number_not_the_exception(
         for detail in ("OperationalError", "StorageUnavailable", "KeyError", "server closed",
                        "minio:9000", "assessment_idx", "任务执行出错"):  # fmt: skip
             assert detail not in page
+
+
+def test_the_differences_in_the_audit_alert_read_in_english(
+    app: Flask, login: Login, session: Session, world: World, engine: Engine
+) -> None:
+    """The alert of a failed verification listed each difference in plain Chinese, also in
+    the English inbox: each is a phrase now (where, the field's label, the values), and the
+    Chinese reads as before, as the report file and the CLI say it."""
+    from tests.integration.test_audit import _tamper
+
+    session.commit()
+    _tamper(
+        engine,
+        f"UPDATE users SET is_active = false WHERE id = {world.member_b.id}",
+        f"UPDATE items SET version = 9 WHERE id = {world.item(session, world.dep_a, '1').id}",
+    )
+    item_id = world.item(session, world.dep_a, "1").id
+    admin = login("admin")
+    started = admin.post("/jobs", data={"kind": "audit_verify"})
+    job_id = int(started.headers["Location"].rsplit("/", 1)[-1])
+    assert _run(app, job_id) == "done"
+    chinese = text(admin.get("/me/messages"))
+    user_line = (
+        f"用户 #{world.member_b.id} user[{world.member_b.id}].is_active（用户账号 · 账号启用）："
+        "现值 false，按审计记录应为 true"
+    )
+    assert user_line in chinese
+    assert f"事项 #{item_id} version（版本号）：现值 9，按审计记录应为 1" in chinese
+    admin.set_cookie("lang", "en")
+    english = text(admin.get("/me/messages"))
+    assert (
+        f"User #{world.member_b.id} user[{world.member_b.id}].is_active (User account · Account "
+        "enabled): current value false, according to the audit trail true"
+    ) in english
+    assert (
+        f"Item #{item_id} version (Version): current value 9, according to the audit trail 1"
+    ) in english
+    assert "现值" not in english and "用户账号" not in english
