@@ -56,6 +56,10 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 DEPARTMENTS = 1000
 TODAY = dt.date(2018, 9, 26)  # Wednesday: 27, 28 September are the two working days left
 DUE = dt.date(2018, 9, 28)
+#: A deadline reminder's e-mail as the reminders write it (workflow/reminders.py, outbox_row's
+#: subject): the year named, 「N 项」, the deadline's working days counted with today's.
+SAMPLE_SUBJECT = "【截止提醒】2018年度截止提醒：{} 项考核事项待提交"
+SAMPLE_BODY = "尚有 7 项考核事项未提交（2018-09-28 截止，含今天剩余 3 个工作日），请按时提交。"
 
 
 @dataclass
@@ -143,8 +147,8 @@ def _fill_outbox(url: str, count: int) -> None:
                     user_id=user_id,
                     channel="email",
                     target=f"member{n}@jiaohe.example",
-                    subject=f"【截止提醒】截止提醒：{n} 个考核事项待提交",
-                    body="尚有考核事项未提交（2018-09-28 截止，剩余 2 个工作日），请按时提交。",
+                    subject=SAMPLE_SUBJECT.format(n),
+                    body=SAMPLE_BODY,
                     payload={"kind": "deadline_near", "link": "/portal/"},
                     status="pending",
                     attempts=0,
@@ -165,11 +169,17 @@ def measure_delivery(url: str, count: int, ours_first: bool) -> tuple[float, flo
     factory = make_sessionmaker(engine)
     with smtp_server() as (port, box):
         mail = MailSettings(host="127.0.0.1", port=port, sender="kaohe@jiaohe.example")
-        subject = "【截止提醒】截止提醒：{} 个考核事项待提交"
-        body = "尚有考核事项未提交（2018-09-28 截止，剩余 2 个工作日），请按时提交。"
         payload = {"kind": "deadline_near", "link": "/portal/"}
         messages = [
-            Leased(n, "email", f"member{n}@jiaohe.example", subject.format(n), body, payload, 0)
+            Leased(
+                n,
+                "email",
+                f"member{n}@jiaohe.example",
+                SAMPLE_SUBJECT.format(n),
+                SAMPLE_BODY,
+                payload,
+                0,
+            )
             for n in range(count)
         ]
 

@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Response, current_app, jsonify, request
-from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DataError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 from storage.errors import StorageError, StorageUnavailable
+from workflow.db import is_database_outage
 from workflow.errors import DomainError
 from workflow.messages import N_, localize
 
@@ -59,13 +60,6 @@ class Failure:
     code: str
     message: str
     headers: dict[str, str] = field(default_factory=dict)
-
-
-def is_database_outage(exc: Exception) -> bool:
-    """Tell whether an exception means the database cannot be reached (restart, failover)."""
-    if isinstance(exc, OperationalError | InterfaceError):
-        return True
-    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
 def _http_failure(exc: HTTPException) -> Failure:

@@ -141,6 +141,11 @@ def notices_outcome(run: notices.IssueRun) -> str:
     return message
 
 
+#: What a job's line said before its counts took their English forms (it read "department(s),
+#: evidence file(s)"): kept in the catalog for the rows stored with it.
+EARLIER_JOB_LINES = (N_("已归档 %(departments)s 个部门，共 %(files)s 个材料文件"),)
+
+
 def run_archives(ctx: jobs.JobContext, out: IO[bytes]) -> jobs.Output:
     """Every department's archive (evidence, manifest, audit events), one ZIP inside another."""
     aid = int(ctx.claim.params["assessment_id"])
@@ -169,11 +174,18 @@ def run_archives(ctx: jobs.JobContext, out: IO[bytes]) -> jobs.Output:
                     while chunk := part.read(1024 * 1024):
                         member.write(chunk)
             ctx.progress.report(done, total, Phrase(N_("正在归档：%(name)s"), {"name": name}))
-    message = Phrase(
-        N_("已归档 %(departments)s 个部门，共 %(files)s 个材料文件"),
-        {"departments": total, "files": files},
+    return jobs.Output(
+        f"{year}年度全部部门材料归档.zip", ZIP_CONTENT_TYPE, archives_outcome(total, files)
     )
-    return jobs.Output(f"{year}年度全部部门材料归档.zip", ZIP_CONTENT_TYPE, message)
+
+
+def archives_outcome(departments: int, files: int) -> str:
+    """The archives job's line (a `Phrase`): its two counts each take their own English form
+    (1 department, 12 evidence files; it read "department(s), evidence file(s)")."""
+    return Phrase(
+        Np_("已归档 %(n)s 个部门，%(files)s"),
+        {"n": departments, "files": Phrase(Np_("共 %(n)s 个材料文件"), {"n": files})},
+    )
 
 
 def run_export(ctx: jobs.JobContext, out: IO[bytes]) -> jobs.Output:
@@ -205,6 +217,9 @@ def run_export(ctx: jobs.JobContext, out: IO[bytes]) -> jobs.Output:
     return jobs.Output(f"{name}-{stamp}.xlsx", XLSX_CONTENT_TYPE, done)
 
 
+#: A line under another, two spaces in: a layout, the same in every language (not in the
+#: catalog, so it renders as it is).
+INDENTED = "  %(line)s"
 #: Called with (session, title, body) when the nightly verification finds a problem.
 AuditAlert = Callable[[Session, str, str], None]
 
@@ -253,7 +268,10 @@ def run_audit_verify(
         )
     else:
         lines.append(Phrase(Np_("数据核对发现 %(n)s 处不一致："), {"n": len(tables.differences)}))
-        lines.extend(f"  {line}" for line in reconcile.iter_descriptions(tables))
+        # Each difference a phrase too (it was plain Chinese in the English inbox), indented.
+        lines.extend(
+            Phrase(INDENTED, {"line": line}) for line in reconcile.iter_descriptions(tables)
+        )
     report = Lines([*lines, ""])
     out.write(report.encode("utf-8"))
     if not check.ok:

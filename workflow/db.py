@@ -21,7 +21,7 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -62,6 +62,13 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
 CONFLICT_SQLSTATES = frozenset({"40001", "40P01"})
 #: What every face says then: the general text of `stale_version`, in both languages.
 STALE_VERSION = text_for("stale_version")
+
+
+def is_database_outage(exc: BaseException) -> bool:
+    """Tell whether an exception means the database cannot be reached (restart, failover)."""
+    if isinstance(exc, OperationalError | InterfaceError):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
 def is_conflict(exc: BaseException) -> bool:

@@ -38,8 +38,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from storage.base import CHUNK_SIZE, ObjectReader, ObjectStore
+from storage.errors import StorageUnavailable
 from workflow.audit import record_event
-from workflow.db import lock_key, serialise, unit_of_work
+from workflow.db import is_database_outage, lock_key, serialise, unit_of_work
 from workflow.errors import Conflict, DomainError, Forbidden, InvalidValue, NotFound
 from workflow.maintenance import JOB_PREFIX
 from workflow.messages import N_, Phrase, stored
@@ -434,11 +435,42 @@ def execute(
         except DomainError as exc:
             return _fail(factory, taken, exc.code, Phrase(exc.template, exc.params))
         except Exception as exc:
-            log.exception("job %s failed", job_id)
-            crashed = Phrase(
-                N_("任务执行出错（%(error)s），请联系管理员"), {"error": type(exc).__name__}
-            )
-            return _fail(factory, taken, "job_crashed", crashed)
+            log.exception("job %s (%s) failed", job_id, taken.kind)  # the detail: here only
+            code, message = crash_message(exc, job_id)
+            return _fail(factory, taken, code, message)
+
+
+#: What a job that broke off says, by cause: people read what happened and what to do, with
+#: the job's number for the administrator, who finds the exception in the worker's log (it
+#: said 任务执行出错（OperationalError）: a class name means nothing to a department).
+JOB_DATABASE_DOWN = N_(
+    "数据库暂时不可用，任务未能完成。请稍后重新发起；如仍不成功，请联系管理员并告知任务编号 "
+    "#%(job)s。"
+)
+JOB_STORAGE_DOWN = N_(
+    "文件存储暂时不可用，任务未能完成。请稍后重新发起；如仍不成功，请联系管理员并告知任务编号 "
+    "#%(job)s。"
+)
+JOB_CRASHED = N_(
+    "任务执行中发生意外错误，未能完成。请联系管理员并告知任务编号 #%(job)s，"
+    "管理员可据此在服务器日志中查明原因。"
+)
+#: What a crashed job said before (its exception's class name): kept in the catalog for the
+#: rows stored with it.
+EARLIER_JOB_MESSAGES = (N_("任务执行出错（%(error)s），请联系管理员"),)
+
+
+def crash_message(exc: BaseException, job_id: int) -> tuple[str, Phrase]:
+    """The error code and the text people read of a job that broke off on `exc`: the
+    database or the file store unavailable (try again later), or an unexpected error; never
+    the exception itself."""
+    if is_database_outage(exc):
+        code, template = "database_unavailable", JOB_DATABASE_DOWN
+    elif isinstance(exc, StorageUnavailable):
+        code, template = "storage_unavailable", JOB_STORAGE_DOWN
+    else:
+        code, template = "job_crashed", JOB_CRASHED
+    return code, Phrase(template, {"job": job_id})
 
 
 def _finish(

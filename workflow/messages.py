@@ -278,6 +278,7 @@ MESSAGES: dict[str, str] = {
     "invalid_value": N_("值无效"),
     "item_not_found": N_("考核事项不存在"),
     "item_state_changed": N_("上传期间事项状态已变化，本次上传的文件未保存，请刷新后重试"),
+    "job_crashed": N_("后台任务执行中发生意外错误，未能完成"),
     "job_not_done": N_("后台任务尚未完成"),
     "job_not_found": N_("后台任务不存在"),
     "last_admin": N_("不能取消唯一在用的管理员的管理员角色或停用该账号"),

@@ -88,6 +88,7 @@ from sqlalchemy.orm import Session
 
 from workflow.audit import Verification, fast_time, parallel_conninfo, verify_chain
 from workflow.calendar import STAGE_LABELS
+from workflow.messages import N_, Phrase, Term
 from workflow.notice_records import (
     BASE_ACTION,
     BASE_COLUMNS,
@@ -150,21 +151,32 @@ FIELD_LABELS = {
     "notice_base": "通知书信头",
 }
 
-#: Where a record's difference is, for the CLI.
+#: Where a record's difference is (the CLI, the alert of a failed verification): its number
+#: (`key`; a stage deadline's: the assessment's); a calendar override is named by its day.
 RECORD_PLACES = {
-    "assessment": "考核 #{key}",
-    "department": "部门 #{key}",
-    "user": "用户 #{key}",
-    "routine": "平时考核记录 #{key}",
-    "stage_deadline": "考核 #{assessment}",
-    "calendar_override": "{key}",
-    "scheme": "考核 #{key}",
-    "unit": "单位 #{key}",
-    "unit_change": "单位调整 #{key}",
-    "token": "API 令牌 #{key}",
-    "notice": "考核结果文件 #{key}",
-    "notice_base": "通知书信头 #{key}",
+    "assessment": N_("考核 #%(key)s"),
+    "department": N_("部门 #%(key)s"),
+    "user": N_("用户 #%(key)s"),
+    "routine": N_("平时考核记录 #%(key)s"),
+    "stage_deadline": N_("考核 #%(key)s"),
+    "scheme": N_("考核 #%(key)s"),
+    "unit": N_("单位 #%(key)s"),
+    "unit_change": N_("单位调整 #%(key)s"),
+    "token": N_("API 令牌 #%(key)s"),
+    "notice": N_("考核结果文件 #%(key)s"),
+    "notice_base": N_("通知书信头 #%(key)s"),
 }
+ITEM_PLACE = N_("事项 #%(key)s")
+#: One difference in a line: where, the field, its label, the live value and the trail's.
+DIFFERENCE_LINE = N_("%(where)s %(field)s（%(label)s）：现值 %(live)s，按审计记录应为 %(expected)s")
+#: A stage deadline's label: the stage, then the record's (自评提交截止考核阶段截止).
+STAGE_RECORD = N_("%(stage)s%(label)s")
+#: Layouts of a label's parts, the same in every language (so not in the catalog): a
+#: record's field and its code, a field's key in brackets, a snapshot's path.
+_RECORD_FIELD = "%(record)s · %(field)s"
+_RECORD_FIELD_CODE = "%(record)s · %(field)s %(code)s"
+_KEYED = "%(label)s [%(rest)s"
+_PATH_STEP = "%(path)s/%(part)s"
 
 # What a claim's ruling looks like in a difference.
 _RULING = {None: "pending", True: "upheld", False: "rejected"}
@@ -194,48 +206,73 @@ class Difference:
 
     @property
     def label(self) -> str:
-        """Return the field's Chinese label, with its scoring point or evidence id; a record's
-        field (`user[5].roles`) as the record's label and the field's."""
+        """Return the field's label (Chinese as text; a `Phrase` or a `Term`, translated where
+        it is shown), with its scoring point or evidence id; a record's field
+        (`user[5].roles`) as the record's label and the field's."""
         base, _, rest = self.field.partition("[")
-        label = FIELD_LABELS.get(base, self.field)
+        label: str = Term(FIELD_LABELS[base]) if base in FIELD_LABELS else self.field
         if base in RECORD_KINDS:
             key, _, sub = rest.partition("].")
             if base == "stage_deadline":
-                label = f"{STAGE_LABELS.get(key.rstrip(']'), key)}{label}"
+                stage = key.rstrip("]")
+                shown_stage = Term(STAGE_LABELS[stage]) if stage in STAGE_LABELS else key
+                label = Phrase(STAGE_RECORD, {"stage": shown_stage, "label": label})
             if not sub:
                 return label
             name, _, code = sub.partition("[")  # scheme[3].point_max_points[1.1]
-            shown = RECORD_FIELD_LABELS.get(name, name)
+            shown = Term(RECORD_FIELD_LABELS[name]) if name in RECORD_FIELD_LABELS else name
             code = code.removesuffix("]")
-            if name == "snapshot":  # notice[7].snapshot[categories/一/…/awarded]
-                code = snapshot_path_text(code)
-            return f"{label} · {shown} {code}" if code else f"{label} · {shown}"
-        return f"{label} [{rest}" if rest else label
+            if not code:
+                return Phrase(_RECORD_FIELD, {"record": label, "field": shown})
+            words: str = _snapshot_path(code) if name == "snapshot" else code
+            return Phrase(_RECORD_FIELD_CODE, {"record": label, "field": shown, "code": words})
+        return Phrase(_KEYED, {"label": label, "rest": rest}) if rest else label
 
     def describe(self) -> str:
-        """Return one line naming the difference (for the CLI)."""
+        """Return one line naming the difference (for the CLI; a `Phrase`, so that the alert
+        of a failed verification reads it in the reader's language)."""
         base, _, rest = self.field.partition("[")
         key = rest.partition("]")[0]
+        where: str
         if self.item_id is not None:
-            where = f"事项 #{self.item_id}"
+            where = Phrase(ITEM_PLACE, {"key": self.item_id})
+        elif base == "calendar_override":
+            where = key  # the day
         elif base in RECORD_PLACES:
-            where = RECORD_PLACES[base].format(key=key, assessment=self.assessment_id)
+            number = self.assessment_id if base == "stage_deadline" else key
+            where = Phrase(RECORD_PLACES[base], {"key": number})
         elif self.department_id is not None:
-            where = f"部门 #{self.department_id}"
+            where = Phrase(RECORD_PLACES["department"], {"key": self.department_id})
         else:
-            where = f"考核 #{self.assessment_id}"
-        return (
-            f"{where} {self.field}（{self.label}）：现值 {_show(self.live)}，"
-            f"按审计记录应为 {_show(self.from_events)}"
+            where = Phrase(RECORD_PLACES["assessment"], {"key": self.assessment_id})
+        return Phrase(
+            DIFFERENCE_LINE,
+            {
+                "where": where,
+                "field": self.field,
+                "label": self.label,
+                "live": _show(self.live),
+                "expected": _show(self.from_events),
+            },
         )
 
 
 def _show(value: Any) -> str:
     if value is None:
-        return "无"
+        return Term(N_("无"))
     if isinstance(value, (dict, list, bool)):
         return json.dumps(value, ensure_ascii=False, sort_keys=True)
     return str(value)
+
+
+def _snapshot_path(path: str) -> str:
+    """A snapshot's path in words (`snapshot_path_text`) as a `Phrase`: each label translated
+    where it is shown, the codes between them as they are."""
+    shown: str = ""
+    for n, part in enumerate(path.split("/")):
+        word = Term(SNAPSHOT_LABELS[part]) if part in SNAPSHOT_LABELS else part
+        shown = word if n == 0 else Phrase(_PATH_STEP, {"path": shown, "part": word})
+    return shown
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ For every assessment still running:
   at most the person's `remind_days` working days away, and 逾期提醒 once it has passed;
 - each reviewer, verifier and scorer hears how many items wait in their queue (待初审, 待核实,
   待评分, 申诉), their own department's items left out (they may not act on them), with the
-  stage's deadline in working days.
+  stage's deadline in working days (申诉: when the appeal window closes).
 
 Every day (a holiday too: it is no deadline reminder), each scored or appealed item whose
 routine-based suggestion moved since its latest score, with no record changed (a counting
@@ -42,7 +42,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from workflow import notify
-from workflow.assessments import assessment_status
+from workflow.assessments import assessment_status, local_minute
 from workflow.calendar import StageView, next_year_needed, stage_calendar, work_calendar
 from workflow.db import lock_key, serialise, unit_of_work
 from workflow.delivery import digest_entry
@@ -111,6 +111,26 @@ def _left_words(left: int | None, due: dt.date | None, today: dt.date) -> str:
     )
 
 
+def _appeal_words(assessment: Assessment, stage: StageView | None, today: dt.date) -> str:
+    """When the appeal window closes, in brackets after the count of appeals to decide: with
+    the working days left while it runs, today, or that it has closed (the results are final
+    only once every appeal is decided); nothing without a window."""
+    closes_at = assessment.appeal_closes_at
+    if stage is None or stage.due_on is None or closes_at is None:
+        return ""
+    words: dict[str, object] = {"closes": local_minute(closes_at, assessment.timezone)}
+    if stage.due_on < today:
+        return Phrase(N_("（申诉期已于 %(closes)s 结束，待这些申诉决定后结果才最终确定）"), words)
+    if stage.due_on == today:
+        return Phrase(N_("（申诉期今天 %(closes)s 结束）"), words)
+    if stage.working_days_left is None:  # a window not running (set ahead, or after a reopen)
+        return Phrase(N_("（申诉期 %(closes)s 结束）"), words)
+    return Phrase(
+        Np_("（申诉期 %(closes)s 结束，含今天剩余 %(n)s 个工作日）"),
+        {**words, "n": stage.working_days_left},
+    )
+
+
 def plan(
     session: Session, now: dt.datetime
 ) -> tuple[list[tuple[Recipient, Message]], list[Skipped]]:
@@ -151,7 +171,26 @@ def plan(
             session.scalars(select(Department.id).where(Department.assessment_id == assessment.id)),
         )
         own = [replace(p, department_id=by_unit.get(p.unit_id or 0)) for p in people]
-        pairs.extend(_department_reminders(assessment, stages.get("submit"), counts, own, today))
+        # A first submission is what a scheme without late submissions refuses.
+        never_submitted: dict[int, int] = {}
+        if assessment.blocks_late_submissions:
+            never_submitted = {
+                dep: n
+                for dep, n in session.execute(
+                    select(Item.department_id, func.count())
+                    .where(
+                        Item.assessment_id == assessment.id,
+                        Item.state == State.DRAFT.value,
+                        Item.round == 0,
+                    )
+                    .group_by(Item.department_id)
+                )
+            }
+        pairs.extend(
+            _department_reminders(
+                assessment, stages.get("submit"), counts, never_submitted, own, today
+            )
+        )
         pairs.extend(_queue_reminders(assessment, stages, counts, own, today))
     return pairs, problems
 
@@ -160,6 +199,7 @@ def _department_reminders(
     assessment: Assessment,
     stage: StageView | None,
     counts: dict[tuple[str, int], int],
+    never_submitted: dict[int, int],
     people: list[Recipient],
     today: dt.date,
 ) -> list[tuple[Recipient, Message]]:
@@ -183,10 +223,13 @@ def _department_reminders(
             title = _of_year(assessment, Phrase(Np_("逾期：%(n)s 项考核事项未提交"), {"n": n}))
             # The deadline once: the brackets say only by how much it has passed.
             late = Phrase(Np_("（已逾期 %(n)s 个工作日）"), {"n": -left})
-            body = Phrase(
+            body: str = Phrase(
                 Np_("自评提交截止日期 %(due)s 已过，尚有 %(n)s 项考核事项未提交%(late)s。"),
                 {"n": n, "due": due.isoformat(), "late": late},
             )
+            if assessment.blocks_late_submissions:
+                refused = never_submitted.get(person.department_id, 0)
+                body = Lines([body, *_way_forward(refused, n - refused)])
         elif left <= person.remind_days:
             kind = "deadline_near"
             title = _of_year(assessment, Phrase(Np_("截止提醒：%(n)s 项考核事项待提交"), {"n": n}))
@@ -213,6 +256,32 @@ def _department_reminders(
     return out
 
 
+def _way_forward(refused: int, others: int) -> list[str]:
+    """What a department can still do once the deadline has passed under a scheme that takes
+    no late submissions (`blocks_late_submissions`, `calendar.ensure_submission_allowed`): an
+    item never submitted is refused, so it must ask the office to move the deadline; a
+    returned or withdrawn item (submitted before) may still be submitted again."""
+    lines: list[str] = []
+    if refused:
+        lines.append(
+            Phrase(
+                Np_(
+                    "本年度考核方案不接受逾期提交，从未提交过的 %(n)s 项事项已不能提交；"
+                    "如确需补交，请联系市职转办，请其延后自评提交截止日期后再提交。"
+                ),
+                {"n": refused},
+            )
+        )
+    if others:
+        lines.append(
+            Phrase(
+                Np_("其余 %(n)s 项（被退回或撤回的事项）不受此限，修改后仍可提交。"),
+                {"n": others},
+            )
+        )
+    return lines
+
+
 def _queue_reminders(
     assessment: Assessment,
     stages: dict[str, StageView],
@@ -235,14 +304,18 @@ def _queue_reminders(
             n = sum(v for dep, v in waiting.items() if dep != person.department_id)
             if not n:
                 continue
-            stage = stages.get(stage_name) if stage_name else None
-            left = stage.working_days_left if stage else None
-            due = stage.due_on if stage else None
-            late = late or (left is not None and left < 0)
+            if state == State.APPEALED:
+                # No stage deadline: the appeal window's close, when the results would be final.
+                when = _appeal_words(assessment, stages.get("appeal"), today)
+            else:
+                stage = stages.get(stage_name) if stage_name else None
+                left = stage.working_days_left if stage else None
+                due = stage.due_on if stage else None
+                late = late or (left is not None and left < 0)
+                when = _left_words(left, due, today)
             lines.append(
                 Phrase(
-                    Np_("%(queue)s %(n)s 项%(left)s"),
-                    {"queue": Term(label), "n": n, "left": _left_words(left, due, today)},
+                    Np_("%(queue)s %(n)s 项%(left)s"), {"queue": Term(label), "n": n, "left": when}
                 )
             )
             total += n

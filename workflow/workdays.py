@@ -30,8 +30,17 @@ MAX_SPAN_DAYS = 366 * 101
 
 #: The refusal of a count in a year the calendar does not know (parameter `year`).
 UNKNOWN_YEAR = N_(
-    "系统尚未收录 %(year)s 年的法定节假日和调休安排，无法按工作日计算期限；"
-    "请管理员在“工作日调整”中录入 %(year)s 年的安排后再试"
+    "系统尚未收录 %(year)s 年的法定节假日和调休安排，无法按工作日计算期限；请管理员在“考核日程”页的"
+    "“按国务院通知录入全年安排”中粘贴国务院办公厅的通知全文，录入 %(year)s 年的安排后再试"
+)
+#: What it said before: enter the year under 工作日调整 (one day at a time; the pasted notice
+#: enters the whole year at once). Kept in the catalog for texts stored with it (an alert's
+#: problem, a job's refusal).
+EARLIER_UNKNOWN_YEAR = (
+    N_(
+        "系统尚未收录 %(year)s 年的法定节假日和调休安排，无法按工作日计算期限；"
+        "请管理员在“工作日调整”中录入 %(year)s 年的安排后再试"
+    ),
 )
 
 

@@ -8,6 +8,7 @@ them unnoticed. Here each runs at a size of seconds, not minutes.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from storage.local import LocalStore
 from tests.conftest import PG_URL, XDIST_WORKER, throwaway_database
 from workflow.audit import verify_chain
 from workflow.db import make_engine, make_sessionmaker
-from workflow.models import Department, Item, User
+from workflow.models import Department, Item, Notification, User
 
 pytestmark = [
     pytest.mark.slow,
@@ -90,8 +91,17 @@ def test_reminder_world_and_its_members(url: str) -> None:
     engine = make_engine(url)
     with make_sessionmaker(engine)() as s:
         members = s.scalar(select(func.count()).where(User.username.like("bench_member%")))
+        reminder = s.scalars(
+            select(Notification).where(Notification.kind == "deadline_near").limit(1)
+        ).one()
     engine.dispose()
     assert members == 30  # one per synthetic department, each pointing at its unit
+    # The delivery benchmark's sample e-mail is a reminder as written today (it said 「个考核
+    # 事项」 and 「剩余 2 个工作日」, wording the reminders dropped).
+    count = re.search(r"(\d+) 项", reminder.body)
+    assert count is not None
+    assert reminder.body == bench_notify.SAMPLE_BODY.replace("7 项", f"{count.group(1)} 项")
+    assert f"【截止提醒】{reminder.title}" == bench_notify.SAMPLE_SUBJECT.format(count.group(1))
 
 
 def test_audit_world_verifies_and_reconciles(url: str) -> None:

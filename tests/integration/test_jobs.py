@@ -208,7 +208,8 @@ def test_a_failure_is_recorded_in_chinese(
         "document_no_required",
         "尚未设置考核结果通知书的发文字号",
     )
-    assert two.error_code == "job_crashed" and "任务执行出错" in (two.error or "")
+    assert two.error_code == "job_crashed" and "任务执行中发生意外错误" in (two.error or "")
+    assert f"任务编号 #{second.id}" in (two.error or "")
     assert "boom" not in (two.error or "")  # no internals for people
     with pytest.raises(Conflict):
         jobs.open_result(session, store, world.admin, one.id)

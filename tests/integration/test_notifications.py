@@ -552,6 +552,43 @@ def test_deadline_reminders_count_national_day_and_run_once_a_day(
     )
 
 
+def test_an_overdue_reminder_under_a_scheme_without_late_submissions_says_what_to_do(
+    session: Session, engine: Engine, world: World, tmp_path: Path
+) -> None:
+    """The scheme takes no late submissions (`blocks_late_submissions`): the reminder said the
+    deadline had passed and left the department there, though submitting its drafts is now
+    refused. It says so, and what to do: ask the office to move the deadline; a returned item
+    may still be submitted again."""
+    w = world
+    _submit_deadline(session, w, dt.date(2018, 10, 8))
+    item = submitted(session, w, tmp_path)  # the clock says today: late, so before the flag
+    return_item(session, w, item)
+    w.assessment.blocks_late_submissions = True
+    session.commit()
+    reminders.send_reminders(sessionmaker(engine), dt.date(2018, 10, 9))
+    late = session.scalars(
+        select(Notification).where(
+            Notification.user_id == w.member_a.id, Notification.kind == "overdue"
+        )
+    ).one()
+    assert late.body.splitlines() == [
+        "自评提交截止日期 2018-10-08 已过，尚有 10 项考核事项未提交（已逾期 1 个工作日）。",
+        "本年度考核方案不接受逾期提交，从未提交过的 9 项事项已不能提交；"
+        "如确需补交，请联系市职转办，请其延后自评提交截止日期后再提交。",
+        "其余 1 项（被退回或撤回的事项）不受此限，修改后仍可提交。",
+    ]
+    english = in_english(late.body_i18n).splitlines()
+    assert english[1] == (
+        "This year's scheme takes no late submissions, so the 9 items never submitted can no "
+        "longer be submitted. If they must still be, ask the coordination office to move the "
+        "self-assessment deadline, then submit them."
+    )
+    assert english[2] == (
+        "The other item (returned or withdrawn) is not affected: it can still be submitted "
+        "once corrected."
+    )
+
+
 def test_reviewers_hear_of_their_queue_without_their_own_department(
     session: Session, engine: Engine, world: World, tmp_path: Path
 ) -> None:
@@ -572,6 +609,53 @@ def test_reviewers_hear_of_their_queue_without_their_own_department(
     assert "待初审 1 项" in queue[w.reviewer_in_a.id].body
     assert w.verifier.id not in queue  # nothing reviewed yet
     assert w.member_a.id not in queue
+
+
+def test_the_scorers_queue_says_when_the_appeal_window_closes(
+    session: Session, engine: Engine, world: World, tmp_path: Path
+) -> None:
+    """Every other line of the queue reminder had its deadline, 申诉待处理 none: it now says
+    when the appeal window closes (the results are final once it has and every appeal is
+    decided), counting working days while it runs, and that it has closed after."""
+    from tests.integration.test_workflow import full_scores, to_verified
+    from workflow import actions
+
+    w = world
+    item = to_verified(session, LocalStore(tmp_path / "store"), w, "1")
+    actions.score_item(session, item.id, w.scorer, item.version, scores=full_scores(item, session))
+    item.state = "appealed"
+    w.assessment.published_at = w.assessment.appeal_opens_at = shanghai(2018, 12, 21, 9, 0)
+    w.assessment.appeal_closes_at = shanghai(2018, 12, 28, 17, 30)
+    session.commit()
+    factory = sessionmaker(engine)
+
+    def line(day: dt.date) -> tuple[str, str]:
+        reminders.send_reminders(factory, day)
+        note = session.scalars(
+            select(Notification)
+            .where(Notification.user_id == w.scorer2.id, Notification.kind == "queue_waiting")
+            .order_by(Notification.id.desc())
+        ).first()
+        assert note is not None
+        (appeals,) = [t for t in note.body.splitlines() if t.startswith("申诉待处理")]
+        return appeals, in_english(note.body_i18n).splitlines()[-1]
+
+    # Monday 24 December: 24 to 28 December, today included.
+    assert line(dt.date(2018, 12, 24)) == (
+        "申诉待处理 1 项（申诉期 2018-12-28 17:30 结束，含今天剩余 5 个工作日）",
+        "Appeals to decide: 1 item (the appeal period ends 2018-12-28 17:30; 5 working days "
+        "left, today included)",
+    )
+    assert line(dt.date(2018, 12, 28))[0] == "申诉待处理 1 项（申诉期今天 2018-12-28 17:30 结束）"
+    # Wednesday 2 January 2019 (1 January is a holiday): closed, the appeal still open.
+    closed, english = line(dt.date(2019, 1, 2))
+    assert closed == (
+        "申诉待处理 1 项（申诉期已于 2018-12-28 17:30 结束，待这些申诉决定后结果才最终确定）"
+    )
+    assert english.endswith(
+        "(the appeal period ended 2018-12-28 17:30; the results become final once these "
+        "appeals are decided)"
+    )
 
 
 def test_digest_gathers_the_day_into_one_message(

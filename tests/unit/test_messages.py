@@ -166,12 +166,15 @@ def test_every_code_has_chinese_and_english_text() -> None:
 
 def test_messages_stored_under_earlier_msgids_still_read_in_english() -> None:
     """Notifications keep their msgids: a changed message keeps its earlier msgids translated."""
+    from web.tasks import EARLIER_JOB_LINES
+    from workflow.jobs import EARLIER_JOB_MESSAGES
     from workflow.notify import (
         EARLIER_ITEM_MESSAGES,
         EARLIER_PUBLICATION_MESSAGES,
         EARLIER_YEARLESS_MESSAGES,
     )
     from workflow.reminders import EARLIER_ALERTS, EARLIER_REMINDERS
+    from workflow.workdays import EARLIER_UNKNOWN_YEAR
 
     english, plurals = english_catalog(), counted_catalog()
     missing = [
@@ -182,6 +185,9 @@ def test_messages_stored_under_earlier_msgids_still_read_in_english() -> None:
             *EARLIER_PUBLICATION_MESSAGES,
             *EARLIER_ALERTS,
             *EARLIER_REMINDERS,
+            *EARLIER_JOB_MESSAGES,
+            *EARLIER_UNKNOWN_YEAR,
+            *EARLIER_JOB_LINES,
         )
         if not english.get(m) and not all(plurals.get(m, ("",)))
     ]
@@ -361,6 +367,23 @@ def test_a_counted_refusal_and_job_line_read_one_and_several_in_english(app: Fla
     with app.test_request_context("/api/v1/items", headers={"Accept-Language": "en"}):
         assert one.message.startswith("1 item is not scored yet")
     assert one.message == "尚有 1 个考核事项未评分，不能公示"  # no request: Chinese
+
+
+def test_the_archives_line_counts_departments_and_files_each_on_its_own(app: Flask) -> None:
+    """It read "Archived 1 department(s), 12 evidence file(s) in all"; a row stored under
+    the earlier msgid reads without "(s)" too."""
+    from web.tasks import EARLIER_JOB_LINES, archives_outcome
+
+    earlier = {"msgid": EARLIER_JOB_LINES[0], "params": {"departments": 1, "files": 1}}
+    with app.test_request_context("/jobs", headers={"Cookie": "lang=en"}):
+        assert stored_text(stored(archives_outcome(1, 1)), "") == (
+            "Archived 1 department, 1 evidence file in all"
+        )
+        assert stored_text(stored(archives_outcome(26, 312)), "") == (
+            "Archived 26 departments, 312 evidence files in all"
+        )
+        assert stored_text(earlier, "") == "Departments archived: 1; evidence files in all: 1"
+    assert str(archives_outcome(26, 312)) == "已归档 26 个部门，共 312 个材料文件"
 
 
 @pytest.mark.parametrize("code", sorted(MESSAGES))

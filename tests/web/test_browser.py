@@ -430,7 +430,7 @@ def test_upload_form_speaks_english_and_refusals_reach_the_page(
         )
         page.set_input_files("input[name=files]", str(pdf))
         page.click("form.upload-form button[type=submit]")
-        page.wait_for_selector("text=1 file(s) uploaded")
+        page.wait_for_selector("text=1 file uploaded")
         page.set_input_files("input[name=files]", str(pdf))
         page.click("form.upload-form button[type=submit]")
         page.wait_for_selector(".upload-status.error")

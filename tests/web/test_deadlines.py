@@ -262,11 +262,18 @@ def test_a_year_counted_on_the_offices_own_entries_is_marked(
     base = f"/admin/assessments/{world.assessment.id}/calendar"
     before = text(admin.get(base))
     assert "系统尚未收录 2027 年的法定节假日" in before and "entered-year" not in before
+    # Where to enter it: the pasted notice, the whole year at once (it said 在“工作日调整”中
+    # 录入, one day at a time).
+    assert (
+        "请管理员在“考核日程”页的“按国务院通知录入全年安排”中粘贴国务院办公厅的通知全文" in before
+    )
+    assert "在“工作日调整”中录入" not in before
     # In English, the problem too (it was the Chinese text, in the row and its tooltip).
     admin.set_cookie("lang", "en")
     english = admin.get(base).get_data(as_text=True)
     assert "The public holidays and swapped working days of 2027 are not known yet" in english
-    assert "系统尚未收录" not in english
+    assert "holiday notice for 2027 in full under" in english
+    assert "系统尚未收录" not in english and "Working-day overrides” first" not in english
     admin.set_cookie("lang", "zh")
     saved = admin.post(
         f"{base}/overrides", data={"day": "2027-01-01", "kind": "holiday", "reason": "元旦"},

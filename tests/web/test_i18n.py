@@ -102,6 +102,49 @@ def test_the_upload_forms_texts_follow_the_language(
     assert f"Accepted types: {ACCEPTED_EXTENSIONS_TEXT}; up to" in english
 
 
+def test_counts_take_their_english_form(app: Flask, session: Session, world: World) -> None:
+    """A page's count reads "1 file uploaded" and "2 files uploaded" (ngettext): it read
+    "1 file(s) uploaded", on the flash, the department's list and the item page."""
+    item = world.item(session, world.dep_a, "1")
+    session.commit()
+    client = app.test_client()
+    client.set_cookie("lang", "en")
+    client.post("/login", data={"username": "member_a", "password": PASSWORD})
+
+    def upload(*names: str) -> str:
+        files = [(io.BytesIO(demo_pdf(name)), name) for name in names]
+        response = client.post(
+            f"/portal/items/{item.id}/evidence",
+            data={"files": files},
+            content_type="multipart/form-data",
+            follow_redirects=True,
+        )
+        assert response.status_code == 200
+        return text(response)
+
+    one = upload("a.pdf")
+    assert "1 file uploaded" in one and "1 evidence file uploaded: submit once" in one
+    assert "1 file uploaded: submit once" in text(client.get("/portal/"))
+    two = upload("b.pdf", "c.pdf")
+    assert "2 files uploaded" in two and "3 evidence files uploaded: submit once" in two
+    assert "3 files uploaded: submit once" in text(client.get("/portal/"))
+    for page in (one, two):
+        assert "(s)" not in page
+
+
+def test_no_english_text_counts_with_s_in_brackets() -> None:
+    """ "file(s)", "day(s)": a count takes its own form (ngettext in pages, `Np_` for texts
+    kept and read later), and a text with two counts counts each on its own."""
+    with (TRANSLATIONS / "en" / "LC_MESSAGES" / "messages.po").open("rb") as f:
+        catalog = read_po(f, locale="en")
+    found = [
+        m.id
+        for m in catalog
+        if m.id and any("(s)" in s for s in ([m.string] if isinstance(m.string, str) else m.string))
+    ]
+    assert not found, found
+
+
 def test_language_switch_keeps_to_local_pages(app: Flask) -> None:
     response = app.test_client().post("/language", data={"lang": "en", "next": "//evil.example/"})
     assert response.location == "/"
@@ -121,7 +164,13 @@ def test_english_catalog_is_complete_and_compiled(login: Callable[[str], FlaskCl
         *((f"{package}/**.py", "python") for package in ("web", "workflow", "storage", "scoring")),
         ("templates/**.html", "jinja2"),
     ]
-    keywords: dict[str, Any] = {"_": None, "gettext": None, "N_": None, "Np_": (1, 1)}
+    keywords: dict[str, Any] = {
+        "_": None,
+        "gettext": None,
+        "ngettext": (1, 2),
+        "N_": None,
+        "Np_": (1, 1),
+    }
     keywords.update(dict.fromkeys(ERROR_CLASSES))  # every refusal's template (make catalog)
     found = {
         _key(message)

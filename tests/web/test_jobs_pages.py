@@ -185,3 +185,97 @@ def test_a_jobs_line_reads_in_the_language_of_whoever_reads_it(
     failed = text(admin.get(f"/jobs/{notices_id}"))
     assert "document number has not been set; an admin" in failed
     assert "尚未设置" not in failed
+
+
+def test_a_crashed_job_says_what_happened_and_its_number_not_the_exception(
+    app: Flask, login: Login, session: Session
+) -> None:
+    """It read 任务执行出错（OperationalError）: a class name, in both languages. By cause
+    now (the database or the file store unavailable, or an unexpected error), with the job's
+    number for the administrator; the exception stays in the worker's log."""
+    from sqlalchemy.exc import OperationalError
+
+    from storage.errors import StorageUnavailable
+
+    causes: dict[str, Exception] = {
+        "database_unavailable": OperationalError("SELECT 1", {}, Exception("server closed")),
+        "storage_unavailable": StorageUnavailable("minio:9000 refused the connection"),
+        "job_crashed": KeyError("assessment_idx"),
+    }
+    admin = login("admin")
+    started: dict[str, int] = {}
+    for code, exc in causes.items():
+        job = admin.post("/jobs", data={"kind": "audit_verify"})
+        job_id = int(job.headers["Location"].rsplit("/", 1)[-1])
+
+        def broken(ctx: jobs.JobContext, out: object, exc: Exception = exc) -> jobs.Output:
+            raise exc
+
+        runners = {**runners_for(app), jobs.AUDIT_VERIFY: broken}
+        sessionmaker = app.extensions["sessionmaker"]
+        assert jobs.execute(sessionmaker, app.extensions["store"], job_id, runners) == "failed"
+        started[code] = job_id
+    session.expire_all()
+    for code, job_id in started.items():
+        assert session.get_one(Job, job_id).error_code == code
+    chinese = {code: text(admin.get(f"/jobs/{job_id}")) for code, job_id in started.items()}
+    db, store, crash = (started[c] for c in causes)
+    assert (
+        f"数据库暂时不可用，任务未能完成。请稍后重新发起；如仍不成功，请联系管理员并告知任务编号 "
+        f"#{db}" in chinese["database_unavailable"]
+    )
+    assert "文件存储暂时不可用，任务未能完成。" in chinese["storage_unavailable"]
+    assert (
+        f"任务执行中发生意外错误，未能完成。请联系管理员并告知任务编号 #{crash}"
+        in (chinese["job_crashed"])
+    )
+    admin.set_cookie("lang", "en")
+    english = {code: text(admin.get(f"/jobs/{job_id}")) for code, job_id in started.items()}
+    assert "The database was unavailable" in english["database_unavailable"]
+    assert f"job number #{db}" in english["database_unavailable"]
+    assert "The file storage was unavailable" in english["storage_unavailable"]
+    assert f"job number #{store}" in english["storage_unavailable"]
+    assert "An unexpected error stopped the job" in english["job_crashed"]
+    assert f"job number #{crash}" in english["job_crashed"]
+    for page in (*chinese.values(), *english.values()):
+        for detail in ("OperationalError", "StorageUnavailable", "KeyError", "server closed",
+                       "minio:9000", "assessment_idx", "任务执行出错"):  # fmt: skip
+            assert detail not in page
+
+
+def test_the_differences_in_the_audit_alert_read_in_english(
+    app: Flask, login: Login, session: Session, world: World, engine: Engine
+) -> None:
+    """The alert of a failed verification listed each difference in plain Chinese, also in
+    the English inbox: each is a phrase now (where, the field's label, the values), and the
+    Chinese reads as before, as the report file and the CLI say it."""
+    from tests.integration.test_audit import _tamper
+
+    session.commit()
+    _tamper(
+        engine,
+        f"UPDATE users SET is_active = false WHERE id = {world.member_b.id}",
+        f"UPDATE items SET version = 9 WHERE id = {world.item(session, world.dep_a, '1').id}",
+    )
+    item_id = world.item(session, world.dep_a, "1").id
+    admin = login("admin")
+    started = admin.post("/jobs", data={"kind": "audit_verify"})
+    job_id = int(started.headers["Location"].rsplit("/", 1)[-1])
+    assert _run(app, job_id) == "done"
+    chinese = text(admin.get("/me/messages"))
+    user_line = (
+        f"用户 #{world.member_b.id} user[{world.member_b.id}].is_active（用户账号 · 账号启用）："
+        "现值 false，按审计记录应为 true"
+    )
+    assert user_line in chinese
+    assert f"事项 #{item_id} version（版本号）：现值 9，按审计记录应为 1" in chinese
+    admin.set_cookie("lang", "en")
+    english = text(admin.get("/me/messages"))
+    assert (
+        f"User #{world.member_b.id} user[{world.member_b.id}].is_active (User account · Account "
+        "enabled): current value false, according to the audit trail true"
+    ) in english
+    assert (
+        f"Item #{item_id} version (Version): current value 9, according to the audit trail 1"
+    ) in english
+    assert "现值" not in english and "用户账号" not in english

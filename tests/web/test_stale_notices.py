@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from storage.local import LocalStore
 from tests.factories import World
 from tests.integration.test_notices import score_department, start_publication
+from tests.integration.test_notifications import in_english
 from tests.web.conftest import text
 from workflow import actions
 from workflow.models import Notification
@@ -136,6 +137,16 @@ def test_the_issuers_hear_when_a_rescore_overtakes_an_issued_notice(
     assert body.startswith(f"{w.dep_a.name}的2018年度考核事项“指标2 ")
     assert "第 1 版，蛟市职转办〔2019〕1号" in body and "请重新印发" in body
     assert link == f"/progress/departments/{w.dep_a.id}/notices"
+    # In English the notice's name is a label in brackets: it read "the issued Result notice".
+    kept = session.scalars(
+        select(Notification.body_i18n).where(Notification.kind == "notice_outdated")
+    ).first()
+    english = in_english(kept)
+    assert (
+        "was scored again: the issued notice (Result notice, version 1, 蛟市职转办〔2019〕1号)"
+        in (english)
+    )
+    assert "issued Result notice" not in english and english.endswith("Please issue it again.")
     # The department hears which it was: the same total kept, or the points changed.
     told = session.scalars(
         select(Notification.title)

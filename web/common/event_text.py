@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from flask_babel import gettext
+from flask_babel import gettext, ngettext
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -291,7 +291,8 @@ def _detail(event: AuditEvent, *, hide_scores: bool = False) -> str:
     if event.action == "verify" and isinstance(payload.get("checks"), list):
         return gettext("核查要点：") + gettext("；").join(_check_line(c) for c in payload["checks"])
     if event.action == "submit" and payload.get("evidence_sha256") is not None:
-        files = gettext("材料 %(n)s 份", n=len(payload["evidence_sha256"]))
+        count = len(payload["evidence_sha256"])
+        files = ngettext("材料 %(n)s 份", "材料 %(n)s 份", count, n=count)
         if payload.get("change_note"):
             return (
                 files + gettext("；") + gettext("修改说明：%(note)s", note=payload["change_note"])

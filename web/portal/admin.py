@@ -7,7 +7,7 @@ from typing import Any, BinaryIO, cast
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import gettext
+from flask_babel import gettext, ngettext
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
@@ -388,9 +388,12 @@ def assessment_act() -> ResponseReturnValue:
                 if old_number and assessment.result_document_no != old_number:
                     issued = _issued_documents(db, assessment)
                     if issued:
-                        notice = gettext(
+                        notice = ngettext(
                             "已印发的 %(n)s 份文件仍为原文号 %(old)s；此后印发的文件使用新文号，"
                             "如需更正已印发的文件，请重新印发",
+                            "已印发的 %(n)s 份文件仍为原文号 %(old)s；此后印发的文件使用新文号，"
+                            "如需更正已印发的文件，请重新印发",
+                            issued,
                             n=issued,
                             old=old_number,
                         )

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Flask, abort, flash, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import gettext
+from flask_babel import gettext, ngettext
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -316,8 +316,12 @@ def arrangement_act(aid: int) -> ResponseReturnValue:
         ), exc.status
     entered = sum(1 for p in plan if p.changes)
     if entered:
-        message = gettext(
-            "已按通知录入 %(year)s 年节假日安排：%(n)s 天", year=arrangement.year, n=entered
+        message = ngettext(
+            "已按通知录入 %(year)s 年节假日安排：%(n)s 天",
+            "已按通知录入 %(year)s 年节假日安排：%(n)s 天",
+            entered,
+            year=arrangement.year,
+            n=entered,
         )
     else:
         message = gettext("%(year)s 年的安排日历中已有，无需录入", year=arrangement.year)

@@ -18,7 +18,7 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
-from flask_babel import gettext
+from flask_babel import gettext, ngettext
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
@@ -224,7 +224,9 @@ def upload(item_id: int) -> ResponseReturnValue:
         if isinstance(exc, NotFound):
             abort(404)
         return render_item_with_error(db, item_id, user, TEMPLATE, exc)
-    flash(gettext("已上传 %(n)s 个文件", n=len(files)), "success")
+    flash(
+        ngettext("已上传 %(n)s 个文件", "已上传 %(n)s 个文件", len(files), n=len(files)), "success"
+    )
     target = url_for("portal.item_page", item_id=item_id)
     if request.headers.get("X-Requested-With") == "XMLHttpRequest":
         return jsonify(redirect=target)  # upload.js follows it after its progress bar

@@ -7,7 +7,7 @@ import datetime as dt
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import gettext
+from flask_babel import gettext, ngettext
 from sqlalchemy.orm import Session
 
 from web.clock import request_now
@@ -261,9 +261,12 @@ def create_year() -> ResponseReturnValue:
     # admin goes on (the form's dates are optional; reminders and overdue marks need them).
     unset = sum(1 for stage, _label in STAGES if stage not in stage_rows(db, assessment))
     if unset:
-        next_step = gettext(
+        next_step = ngettext(
             "下一步：请在下表设置各阶段的截止日期（尚有 %(n)s 个阶段未设置）。"
             "未设置截止日期的阶段不发截止提醒，也不标记逾期。",
+            "下一步：请在下表设置各阶段的截止日期（尚有 %(n)s 个阶段未设置）。"
+            "未设置截止日期的阶段不发截止提醒，也不标记逾期。",
+            unset,
             n=unset,
         )
     else:
