@@ -44,7 +44,7 @@ from sqlalchemy.pool import NullPool
 
 from storage.base import CHUNK_SIZE, ObjectStore, Readable
 from storage.errors import InvalidKey, ObjectNotFound
-from storage.local import LocalStore
+from storage.local import LocalStore, fsync_directory
 from workflow import audit, maintenance, reconcile, roles
 from workflow.db import alembic_config, lock_key, migrate, unit_of_work
 from workflow.models import Base, ChainHead, utcnow
@@ -188,7 +188,7 @@ def _write_backup(
         },
     }
     _write_atomically(out_dir / MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=2))
-    _fsync_directory(out_dir)
+    fsync_directory(out_dir)
     return manifest
 
 
@@ -757,15 +757,6 @@ def _write_atomically(path: Path, content: str) -> None:
         file.flush()
         os.fsync(file.fileno())
     os.replace(temp, path)
-
-
-def _fsync_directory(directory: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def iter_summary(manifest: dict[str, Any]) -> Iterator[str]:

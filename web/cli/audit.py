@@ -11,6 +11,7 @@ from flask import Flask
 from flask.cli import AppGroup
 
 from web.cli.common import cli_unit
+from web.cli.files import new_file, os_reason, overwrite_option, refuse_existing
 from workflow import audit, reconcile
 
 audit_group = AppGroup("audit", help="Verify and checkpoint the audit chain.")
@@ -58,14 +59,18 @@ def audit_verify(checkpoint_file: str | None) -> None:
 
 @audit_group.command("checkpoint")
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False))
-def audit_checkpoint(out: str) -> None:
-    """Write the current chain head to a file, for a later `verify --checkpoint`."""
+@overwrite_option
+def audit_checkpoint(out: str, overwrite: bool) -> None:
+    """Write the current chain head to a new file (0600), for a later `verify --checkpoint`."""
+    target = Path(out)
+    refuse_existing(target, overwrite=overwrite)
     with cli_unit() as session:
         cp = audit.checkpoint(session)
     try:
-        Path(out).write_text(json.dumps(cp, ensure_ascii=False, indent=2), encoding="utf-8")
+        with new_file(target, overwrite=overwrite) as stream:
+            stream.write(json.dumps(cp, ensure_ascii=False, indent=2).encode("utf-8"))
     except OSError as exc:
-        raise click.ClickException(f"无法写入检查点文件 {out}（{exc.strerror}）") from exc
+        raise click.ClickException(f"无法写入检查点文件 {out}（{os_reason(exc)}）") from exc
     click.echo(f"检查点：#{cp['seq']} {cp['hash']} → {out}")
 
 
