@@ -183,6 +183,32 @@ def set_password(
                    must_change=must_change)  # fmt: skip
 
 
+def record_sign_in_unlocked(
+    session: Session, user: User, *, actor: User | None, actor_name: str | None = None,
+    failures: int, wait_seconds: int, password_reset: bool = False,
+) -> None:  # fmt: skip
+    """Record that an admin (or the command line) lifted the sign-in limits held against the
+    user: the failures counted and the seconds still to wait. The counts themselves live in
+    the limiter's store, not the database: the caller clears them (`web.limits`)."""
+    record_event(
+        session,
+        actor=actor,
+        actor_name=actor_name,
+        action="sign_in_unlocked",
+        target_type="user",
+        target_id=user.id,
+        payload={
+            "username": user.username,
+            "failures": failures,
+            "retry_after": wait_seconds,
+            "password_reset": password_reset,
+        },
+    )
+    security_event("sign_in_unlocked", user_id=user.id, username=user.username,
+                   by=_actor_id(actor) or actor_name, failures=failures,
+                   retry_after=wait_seconds)  # fmt: skip
+
+
 def _keep_an_admin(session: Session, leaving: User) -> None:
     """Refuse to take away the last active admin (only the server's command line could make
     another). The active users are locked, so two admins demoting each other queue here."""

@@ -1,4 +1,4 @@
-"""`users create`, `users token`, `users reset-password`."""
+"""`users create`, `users token`, `users reset-password`, `users unlock`."""
 
 from __future__ import annotations
 
@@ -7,9 +7,12 @@ import sys
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
+from sqlalchemy.orm import Session
 
 from web.cli.common import cli_unit, latest_assessment
+from web.limits import SignInHold, lift_sign_in_hold, limits_shared
 from workflow.errors import DomainError
+from workflow.models import User
 from workflow.setup import find_department
 from workflow.users import (
     create_user,
@@ -17,6 +20,14 @@ from workflow.users import (
     get_user,
     issue_token,
     set_password,
+)
+
+#: Who the command line is in the audit trail (as for the notices and a restore).
+CLI_ACTOR = "cli"
+#: Without REDIS_URL the sign-in counts live in the web server's memory, out of our reach.
+LIMITS_IN_SERVER_MEMORY = (
+    "登录限制的计数保存在网站服务进程的内存中（未设置 REDIS_URL），命令行无法解除：请管理员在"
+    "门户“用户管理”中打开该用户并点“解除登录限制”，或重启网站服务"
 )
 
 users = AppGroup("users", help="Manage users.")
@@ -76,23 +87,65 @@ def users_reset_password(name: str) -> None:
     """Give the user a new one-time password (printed once), to be changed at first sign-in.
 
     The way back in for an administrator who missed the first password. Every session of the
-    user ends; the reset is audited (`password_reset`, by the command line) and logged.
+    user ends; the reset is audited (`password_reset`, by the command line) and logged. The
+    sign-in limits held against the user are lifted too (`sign_in_unlocked`), where the
+    command line can reach them (REDIS_URL).
     """
     password = generate_password()
+    lifted = None
     with cli_unit() as session:
-        user = get_user(session, name)
-        if user is None:
-            raise click.ClickException(f"用户不存在：{name}")
+        user = _user(session, name)
         try:
             set_password(session, user, password, actor=None, must_change=True)
         except DomainError as exc:
             raise click.ClickException(exc.message) from exc
+        if limits_shared():
+            lifted = lift_sign_in_hold(
+                session, user, actor=None, actor_name=CLI_ACTOR, password_reset=True
+            )
         active = user.is_active
     click.echo(f"已重置用户 {name} 的密码")
     click.echo(f"一次性密码：{password}")
     click.echo("首次登录后须修改密码。")
+    if lifted is not None:
+        click.echo(f"已一并解除登录限制（{_hold_text(lifted)}）。")
+    elif not limits_shared():
+        click.echo(f"注意：{LIMITS_IN_SERVER_MEMORY}。")
     if not active:
         click.echo("注意：该账号已停用，须由管理员启用后才能登录。")
+
+
+@users.command("unlock")
+@click.argument("name")
+def users_unlock(name: str) -> None:
+    """Lift the sign-in limits held against the user (failures, delay, windows); audited.
+
+    The counts are in Redis (REDIS_URL); without it they are in the web server's memory, and
+    only the portal's user page (or a restart) can lift them.
+    """
+    if not limits_shared():
+        raise click.ClickException(LIMITS_IN_SERVER_MEMORY)
+    with cli_unit() as session:
+        user = _user(session, name)
+        lifted = lift_sign_in_hold(session, user, actor=None, actor_name=CLI_ACTOR)
+    if lifted is None:
+        click.echo(f"用户 {name} 当前没有登录限制")
+    else:
+        click.echo(f"已解除用户 {name} 的登录限制（{_hold_text(lifted)}）")
+
+
+def _user(session: Session, name: str) -> User:
+    user = get_user(session, name)
+    if user is None:
+        raise click.ClickException(f"用户不存在：{name}")
+    return user
+
+
+def _hold_text(hold: SignInHold) -> str:
+    parts = [f"近期登录失败 {hold.failures} 次"]
+    if hold.wait_seconds:
+        parts.append(f"原需再等 {hold.wait_seconds} 秒")
+    return "，".join(parts)
 
 
 def register(app: Flask) -> None:
