@@ -415,11 +415,16 @@ def token_refusal(session: Session, token: str) -> str | None:
     return None
 
 
-def revoke_token(session: Session, token_id: int, *, actor: User) -> None:
-    """Revoke a token: its owner or an admin may."""
+def revoke_token(
+    session: Session, token_id: int, *, actor: User | None, actor_name: str | None = None
+) -> ApiToken:
+    """Revoke a token: its owner or an admin may, or the server's command line (`actor` None,
+    recorded as `actor_name`). Return its row; one revoked before stays as it was."""
     row = session.get(ApiToken, token_id)
-    if row is None or (row.user_id != actor.id and not actor.has_role(Role.ADMIN)):
-        if row is not None:
+    if row is None or (
+        actor is not None and row.user_id != actor.id and not actor.has_role(Role.ADMIN)
+    ):
+        if row is not None and actor is not None:
             security_event("foreign_resource_hidden", resource="token", id=token_id,
                            user_id=actor.id)  # fmt: skip
         raise NotFound("令牌不存在", code="token_not_found")
@@ -429,9 +434,12 @@ def revoke_token(session: Session, token_id: int, *, actor: User) -> None:
         record_event(
             session,
             actor=actor,
+            actor_name=actor_name,
             action="token_revoked",
             target_type="token",
             target_id=row.id,
             payload={"token_id": row.id, "user_id": row.user_id},
         )
-        security_event("token_revoked", token_id=row.id, user_id=row.user_id, by=actor.id)
+        security_event("token_revoked", token_id=row.id, user_id=row.user_id,
+                       by=_actor_id(actor) or actor_name)  # fmt: skip
+    return row

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, func, select, text
 
 from web.app import create_app
 from workflow.db import make_sessionmaker
-from workflow.models import AuditEvent, Item, User
+from workflow.models import ApiToken, AuditEvent, Item, User
 from workflow.users import check_password, user_for_token
 
 
@@ -60,6 +60,49 @@ def test_users_and_token(app: Flask, engine: Engine) -> None:
         user = user_for_token(s, tok.output.strip())
         assert user is not None and user.username == "zhang"
         assert user.unit is not None and user.unit.name == "城管执法大队"
+
+
+def test_tokens_are_listed_and_revoked_from_the_command_line(app: Flask, engine: Engine) -> None:
+    """`users token` issued tokens that only their owner (through the API) or an admin could
+    revoke; a leaked one can now be found and revoked by the operator, audited."""
+    runner = app.test_cli_runner()
+    runner.invoke(args=["init"])
+    runner.invoke(
+        args=["users", "create", "zhang", "--role", "reviewer", "--password-stdin"],
+        input="a-long-password-1\n",
+    )
+    leaked = runner.invoke(args=["users", "token", "zhang"]).output.strip()
+    kept = runner.invoke(args=["users", "token", "zhang"]).output.strip()
+    with make_sessionmaker(engine)() as s:
+        ids = s.scalars(select(ApiToken.id).order_by(ApiToken.id)).all()
+    listed = runner.invoke(args=["users", "tokens", "zhang"])
+    assert listed.exit_code == 0, listed.output
+    assert [line.split("\t")[0] for line in listed.output.splitlines()] == [f"#{i}" for i in ids]
+    assert listed.output.count("\t有效") == 2 and leaked not in listed.output
+    revoked = runner.invoke(args=["users", "revoke-token", str(ids[0])])
+    assert revoked.exit_code == 0, revoked.output
+    assert f"已吊销令牌 #{ids[0]}（用户 zhang，cli）" in revoked.output
+    again = runner.invoke(args=["users", "revoke-token", str(ids[0])])
+    assert again.exit_code == 0 and "吊销，未再改动" in again.output
+    with make_sessionmaker(engine)() as s:
+        assert user_for_token(s, leaked) is None
+        assert user_for_token(s, kept) is not None
+        events = s.execute(
+            select(AuditEvent.actor, AuditEvent.target_id).where(
+                AuditEvent.action == "token_revoked"
+            )
+        ).all()
+        assert events == [("cli", str(ids[0]))]  # once, by the command line
+    after = runner.invoke(args=["users", "tokens", "zhang"]).output
+    assert "已吊销（" in after and after.count("\t有效") == 1
+    missing = runner.invoke(args=["users", "revoke-token", "99999"])
+    assert missing.exit_code == 1 and "令牌不存在：#99999" in missing.output
+    nobody = runner.invoke(args=["users", "tokens", "nobody"])
+    assert nobody.exit_code == 1 and "用户不存在：nobody" in nobody.output
+    none = runner.invoke(args=["users", "tokens", "admin"])
+    assert none.exit_code == 0 and "用户 admin 没有 API 令牌" in none.output
+    verified = runner.invoke(args=["audit", "verify"])
+    assert verified.exit_code == 0, verified.output  # the revocation replays
 
 
 def test_reset_password_prints_a_one_time_password(app: Flask, engine: Engine) -> None:

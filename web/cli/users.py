@@ -1,24 +1,29 @@
-"""`users create`, `users token`, `users reset-password`, `users unlock`."""
+"""`users create`, `users token`, `users tokens`, `users revoke-token`, `users reset-password`,
+`users unlock`."""
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from web.cli.common import cli_unit, latest_assessment
+from web.common.labels import local_time
 from web.limits import SignInHold, lift_sign_in_hold, limits_shared
 from workflow.errors import DomainError
-from workflow.models import User
+from workflow.models import ApiToken, User, utcnow
 from workflow.setup import find_department
 from workflow.users import (
     create_user,
     generate_password,
     get_user,
     issue_token,
+    revoke_token,
     set_password,
 )
 
@@ -79,6 +84,52 @@ def users_token(name: str) -> None:
         except DomainError as exc:
             raise click.ClickException(exc.message) from exc
     click.echo(token)
+
+
+@users.command("tokens")
+@click.argument("name")
+def users_tokens(name: str) -> None:
+    """List the user's API tokens: id, name, issued, expires, status (never the token)."""
+    with cli_unit() as session:
+        user = _user(session, name)
+        rows = session.scalars(
+            select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id)
+        ).all()
+        now = utcnow()
+        for row in rows:
+            click.echo(
+                f"#{row.id}\t{row.name or '（无名称）'}\t签发 {local_time(row.created_at)}\t"
+                f"到期 {local_time(row.expires_at)}\t{_token_status(row, now)}"
+            )
+    if not rows:
+        click.echo(f"用户 {name} 没有 API 令牌")
+
+
+@users.command("revoke-token")
+@click.argument("token_id", type=click.IntRange(1, 2**31 - 1))
+def users_revoke_token(token_id: int) -> None:
+    """Revoke an API token by its id (`users tokens NAME` lists them); audited.
+
+    To revoke every token of a user at once, disable the account (the portal's user page).
+    """
+    with cli_unit() as session:
+        try:
+            before = session.get(ApiToken, token_id)
+            was_revoked = before.revoked_at if before is not None else None
+            row = revoke_token(session, token_id, actor=None, actor_name=CLI_ACTOR)
+        except DomainError as exc:
+            raise click.ClickException(f"{exc.message}：#{token_id}") from exc
+        owner = session.get_one(User, row.user_id).username
+    if was_revoked is not None:
+        click.echo(f"令牌 #{token_id}（用户 {owner}）已于 {local_time(was_revoked)} 吊销，未再改动")
+    else:
+        click.echo(f"已吊销令牌 #{token_id}（用户 {owner}，{row.name or '无名称'}）")
+
+
+def _token_status(row: ApiToken, now: dt.datetime) -> str:
+    if row.revoked_at is not None:
+        return f"已吊销（{local_time(row.revoked_at)}）"
+    return "已过期" if row.expires_at <= now else "有效"
 
 
 @users.command("reset-password")
