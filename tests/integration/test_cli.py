@@ -226,6 +226,42 @@ def test_init_stores_the_shipped_schemes_and_the_schemes_commands(
     assert ok.exit_code == 0 and "bad-2018 第 1 版" in ok.output
 
 
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        (None, "无法读取检查点文件 {f}（文件或目录不存在）"),
+        ("folder", "无法读取检查点文件 {f}（这是一个目录，不是文件）"),
+        (b"\xff\xfe{", "检查点文件 {f} 不是 UTF-8 文本："),
+        (b'{"seq": 12,\n "hash": }', "检查点文件 {f} 不是有效的 JSON（第 2 行第 10 列有误）："),
+        (b'{"format": "fangguanfu-backup"}', "检查点文件 {f} 中没有检查点（缺少 seq 或 hash）："),
+        (b"[1, 2]", "检查点文件 {f} 中没有检查点（缺少 seq 或 hash）："),
+        (
+            '{"seq": "十二", "hash": "ab"}'.encode(),
+            '检查点文件 {f} 中的 seq 不是事件序号（"十二"）：',
+        ),
+        (b'{"seq": 12, "hash": null}', "检查点文件 {f} 中的 hash 不是哈希值（null）："),
+    ],
+    ids=["missing", "folder", "binary", "json", "no-checkpoint", "list", "seq", "hash"],
+)
+def test_a_bad_checkpoint_file_is_named_in_chinese(
+    app: Flask, tmp_path: Path, content: bytes | str | None, said: str
+) -> None:
+    """It said `检查点文件无效：[Errno 2] No such file or directory: …` or the JSON parser's
+    `Expecting value: line 2 column 10 (char 20)`: now the file and what is wrong with it."""
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["init"]).exit_code == 0
+    path = tmp_path / "cp.json"
+    if content == "folder":
+        path.mkdir()
+    elif isinstance(content, bytes):
+        path.write_bytes(content)
+    result = runner.invoke(args=["audit", "verify", "--checkpoint", str(path)])
+    assert result.exit_code == 1, result.output
+    assert said.format(f=path) in result.output, result.output
+    english = ("Errno", "No such", "directory", "Expecting", "line", "column", "codec", "'seq'")
+    assert not any(word in result.output for word in english), result.output
+
+
 def test_contract_commands_refuse_in_words_not_tracebacks(
     app: Flask, engine: Engine, tmp_path: Path
 ) -> None:
