@@ -51,7 +51,9 @@ def test_users_and_token(app: Flask, engine: Engine) -> None:
     )  # fmt: skip
     assert out.exit_code == 0, out.output
     bad = runner.invoke(args=["users", "create", "li", "--role", "wizard"])
-    assert bad.exit_code != 0 and "未知的角色" in bad.output
+    assert bad.exit_code != 0 and "未知的角色：wizard（可选：department (部门填报员)" in bad.output
+    helped = runner.invoke(args=["users", "create", "--help"]).output
+    assert all(role in helped for role in ("reviewer (初审员)", "admin (管理员)", "auditor"))
     nodep = runner.invoke(args=["users", "create", "wang", "--role", "department"])
     assert nodep.exit_code != 0 and "必须指定所属部门" in nodep.output
     tok = runner.invoke(args=["users", "token", "zhang"])

@@ -18,6 +18,7 @@ from web.limits import SignInHold, lift_sign_in_hold, limits_shared
 from workflow.errors import DomainError
 from workflow.models import ApiToken, User, utcnow
 from workflow.setup import find_department
+from workflow.states import ROLE_LABELS
 from workflow.users import (
     create_user,
     generate_password,
@@ -35,12 +36,24 @@ LIMITS_IN_SERVER_MEMORY = (
     "门户“用户管理”中打开该用户并点“解除登录限制”，或重启网站服务"
 )
 
-users = AppGroup("users", help="Manage users.")
+#: The roles as `--role` takes them, with the names the office knows them by.
+ROLES_HELP = ", ".join(f"{role.value} ({label})" for role, label in ROLE_LABELS.items())
+
+users = AppGroup(
+    "users",
+    help=(
+        "Manage users: create, API tokens (issue, list, revoke), password reset, lifting "
+        f"the sign-in limits. Roles: {ROLES_HELP}."
+    ),
+)
 
 
 @users.command("create")
 @click.argument("name")
-@click.option("--role", "roles", multiple=True, required=True, help="Repeat for several.")
+@click.option(
+    "--role", "roles", multiple=True, required=True,
+    help=f"One of: {ROLES_HELP}. Repeat for several.",
+)  # fmt: skip
 @click.option("--department", default=None, help="Department name or alias.")
 @click.option("--year", type=int, default=None, help="Assessment year of the department.")
 @click.option("--password-stdin", is_flag=True, help="Read the password from stdin.")
@@ -63,6 +76,8 @@ def users_create(
                 must_change_password=not password_stdin,
             )  # fmt: skip
     except DomainError as exc:
+        if exc.code == "unknown_role":
+            raise click.ClickException(f"{exc.message}（可选：{ROLES_HELP}）") from exc
         raise click.ClickException(exc.message) from exc
     click.echo(f"已创建用户 {name}")
     if not password_stdin:
