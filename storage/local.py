@@ -81,7 +81,7 @@ class LocalStore(ObjectStore):
                 os.unlink(temp_name)
             raise
         if self.sync_to_disk:
-            _fsync_directory(path.parent)
+            fsync_directory(path.parent)
 
     def open(self, key: str) -> ObjectReader:
         """Open the key's file for streaming reads."""
@@ -253,7 +253,7 @@ def _translate_os_error(exc: Exception) -> StorageError | None:
     return None
 
 
-def _fsync_directory(directory: Path) -> None:
+def fsync_directory(directory: Path) -> None:
     """Persist the rename itself; without this a power cut can lose a completed write."""
     try:
         fd = os.open(directory, os.O_RDONLY)

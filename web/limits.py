@@ -10,6 +10,9 @@ limit. Parallel guesses therefore cannot all pass a check before any of them cou
 the limit is evaluated. A successful sign-in gives its count back. After a few failures an
 account also waits a delay that doubles with each further failure, up to a cap; nothing locks
 an account for good, so an attacker cannot shut a real user out for longer than the cap.
+
+An admin can lift an account's hold at once (`lift_sign_in_hold`: the portal's user page,
+`users unlock`, and every password reset), audited as `sign_in_unlocked`.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import logging
 import math
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from flask import Flask, current_app
@@ -29,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from workflow.errors import NotAuthenticated, TooManyAttempts
 from workflow.models import User
+from workflow.users import record_sign_in_unlocked
 
 # No storage_uri here: it comes from the app's config in init_limiter (known only then).
 limiter = Limiter(key_func=get_remote_address)
@@ -84,12 +89,15 @@ def _strategy() -> FixedWindowRateLimiter:
     return FixedWindowRateLimiter(limiter.limiter.storage)
 
 
-def _limits(username: str, address: str) -> list[tuple[RateLimitItem, str, str]]:
-    config = current_app.config
+def _user_limits(username: str) -> list[tuple[RateLimitItem, str, str]]:
     user_key = username.strip().lower()[:64]
-    per_user = str(config.get("LOGIN_LIMIT_PER_USER") or LOGIN_LIMIT_PER_USER)
-    per_address = str(config.get("LOGIN_LIMIT_PER_ADDRESS") or LOGIN_LIMIT_PER_ADDRESS)
-    return [(item, "login-user", user_key) for item in parse_many(per_user)] + [
+    per_user = str(current_app.config.get("LOGIN_LIMIT_PER_USER") or LOGIN_LIMIT_PER_USER)
+    return [(item, "login-user", user_key) for item in parse_many(per_user)]
+
+
+def _limits(username: str, address: str) -> list[tuple[RateLimitItem, str, str]]:
+    per_address = str(current_app.config.get("LOGIN_LIMIT_PER_ADDRESS") or LOGIN_LIMIT_PER_ADDRESS)
+    return _user_limits(username) + [
         (item, "login-address", address) for item in parse_many(per_address)
     ]
 
@@ -147,6 +155,66 @@ def sign_in_succeeded(username: str) -> None:
         storage.incr(item.key_for(scope, key), item.get_expiry(), amount=-1)
     storage.clear(_failures_key(username))
     storage.clear(_delay_key(username))
+
+
+@dataclass(frozen=True)
+class SignInHold:
+    """What the limits hold against an account: its recent failures, the seconds it must still
+    wait (its delay, or a full per-account window), its attempts counted in a window."""
+
+    failures: int
+    wait_seconds: int
+    attempts: int
+
+
+def limits_shared() -> bool:
+    """Whether the counts are in a store other processes see (Redis), not this one's memory.
+
+    Without it a command line process sees counts of its own, never the server's."""
+    return not str(current_app.config["RATELIMIT_STORAGE_URI"]).startswith("memory://")
+
+
+def sign_in_hold(username: str) -> SignInHold | None:
+    """Return what the limits count against the account, or None when nothing."""
+    storage = limiter.limiter.storage
+    now = time.time()
+    failures = int(storage.get(_failures_key(username)))
+    wait = 0.0
+    if storage.get(_delay_key(username)) > 0:
+        wait = storage.get_expiry(_delay_key(username)) - now
+    strategy, attempts = _strategy(), 0
+    for item, scope, key in _user_limits(username):
+        counted = int(storage.get(item.key_for(scope, key)))
+        attempts = max(attempts, counted)
+        if counted >= item.amount:
+            wait = max(wait, strategy.get_window_stats(item, scope, key).reset_time - now)
+    if not (failures or attempts or wait > 0):
+        return None
+    return SignInHold(failures, max(0, math.ceil(wait)), attempts)
+
+
+def lift_sign_in_hold(
+    session: Session, user: User, *, actor: User | None, actor_name: str | None = None,
+    password_reset: bool = False,
+) -> SignInHold | None:  # fmt: skip
+    """Forget the account's failures, delay and per-account windows, audited; return what was
+    lifted, or None (nothing recorded) when nothing held it.
+
+    The event is written first and the counts cleared inside the same unit of work: a store
+    that cannot be reached rolls the event back with the rest."""
+    hold = sign_in_hold(user.username)
+    if hold is None:
+        return None
+    record_sign_in_unlocked(
+        session, user, actor=actor, actor_name=actor_name, failures=hold.failures,
+        wait_seconds=hold.wait_seconds, password_reset=password_reset,
+    )  # fmt: skip
+    storage = limiter.limiter.storage
+    for item, scope, key in _user_limits(user.username):
+        storage.clear(item.key_for(scope, key))
+    storage.clear(_failures_key(user.username))
+    storage.clear(_delay_key(user.username))
+    return hold
 
 
 def sign_in(

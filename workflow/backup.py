@@ -44,7 +44,7 @@ from sqlalchemy.pool import NullPool
 
 from storage.base import CHUNK_SIZE, ObjectStore, Readable
 from storage.errors import InvalidKey, ObjectNotFound
-from storage.local import LocalStore
+from storage.local import LocalStore, fsync_directory
 from workflow import audit, maintenance, reconcile, roles
 from workflow.db import alembic_config, lock_key, migrate, unit_of_work
 from workflow.models import Base, ChainHead, utcnow
@@ -54,6 +54,10 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 OBJECTS = "objects"
 DATABASE_FILES = {"sqlite": "database.sqlite3", "postgresql": "database.dump"}
+#: A backup holds the whole database (password hashes included) and every piece of evidence:
+#: its folders and files are the owner's alone, whatever the umask (`_owner_only`).
+OWNER_ONLY_DIR = 0o700
+OWNER_ONLY_FILE = 0o600
 #: The file that claims a folder for one `backup create` while it writes (`_claim`).
 IN_PROGRESS = ".backup-in-progress"
 RESTORED_ACTION = "backup_restored"
@@ -122,12 +126,16 @@ def _claim(out_dir: Path) -> bool:
     if out_dir.exists() and (not out_dir.is_dir() or _holds_files(out_dir)):
         raise _not_empty(out_dir)
     try:
-        out_dir.mkdir(parents=True)
+        out_dir.mkdir(parents=True, mode=OWNER_ONLY_DIR)
         created = True
     except FileExistsError:
         created = False
     except OSError as exc:
         raise BackupError(f"无法创建目标目录 {out_dir}：{exc.strerror}") from exc
+    try:  # the empty folder given: closed to others before anything is written into it
+        out_dir.chmod(OWNER_ONLY_DIR)
+    except OSError as exc:
+        raise BackupError(f"无法设置目标目录的权限 {out_dir}：{exc.strerror}") from exc
     try:
         os.close(os.open(out_dir / IN_PROGRESS, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     except FileExistsError:
@@ -167,6 +175,7 @@ def _write_backup(
         snap = _postgresql_snapshot(make_url(dump_url) if dump_url else engine.url, db_file)
         server = snap.server_version
     files = _copy_objects(store, snap, LocalStore(out_dir / OBJECTS))
+    _owner_only(out_dir)
     db_sha, db_size = _hash_file(db_file)
     manifest: dict[str, Any] = {
         "format": FORMAT,
@@ -188,8 +197,24 @@ def _write_backup(
         },
     }
     _write_atomically(out_dir / MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=2))
-    _fsync_directory(out_dir)
+    fsync_directory(out_dir)
     return manifest
+
+
+def _new_private_file(path: Path) -> None:
+    """Create an empty file only the owner can read, for a tool to write into."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, OWNER_ONLY_FILE))
+    path.chmod(OWNER_ONLY_FILE)  # an existing file keeps its mode through O_CREAT
+
+
+def _owner_only(out_dir: Path) -> None:
+    """Make every folder of the backup 0700 and every file 0600 (the object store's folders
+    are made with the umask's mode, and a copy with `cp -a` or rsync keeps what it finds)."""
+    for folder, dirs, names in os.walk(out_dir):
+        for name in dirs:
+            (Path(folder) / name).chmod(OWNER_ONLY_DIR)
+        for name in names:
+            (Path(folder) / name).chmod(OWNER_ONLY_FILE)
 
 
 def _remove_partial(out_dir: Path, created: bool) -> None:
@@ -230,6 +255,7 @@ def _sqlite_snapshot(engine: Engine, target: Path) -> _Snapshot:
     """Copy the live SQLite file with the online backup API, then read the copy."""
     raw = engine.raw_connection()
     try:
+        _new_private_file(target)
         destination = sqlite3.connect(target)
         try:
             # One step (pages=-1): a consistent copy, even while the server writes.
@@ -267,6 +293,7 @@ def _postgresql_snapshot(url: URL, target: Path) -> _Snapshot:
             with Session(bind=conn) as session:
                 snap = _read_snapshot(session)
             snap.server_version = server
+            _new_private_file(target)  # pg_dump writes into it, keeping its mode
             _run_tool(
                 [pg_dump, "--format=custom", "--no-password", f"--snapshot={snapshot_id}",
                  f"--file={target}", f"--dbname={_conninfo(url)}"],
@@ -752,20 +779,12 @@ def _hash_file(path: Path) -> tuple[str, int]:
 
 def _write_atomically(path: Path, content: str) -> None:
     temp = path.with_name(f".{path.name}.tmp")
+    _new_private_file(temp)
     with open(temp, "w", encoding="utf-8") as file:
         file.write(content)
         file.flush()
         os.fsync(file.fileno())
     os.replace(temp, path)
-
-
-def _fsync_directory(directory: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def iter_summary(manifest: dict[str, Any]) -> Iterator[str]:

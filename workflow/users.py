@@ -183,6 +183,32 @@ def set_password(
                    must_change=must_change)  # fmt: skip
 
 
+def record_sign_in_unlocked(
+    session: Session, user: User, *, actor: User | None, actor_name: str | None = None,
+    failures: int, wait_seconds: int, password_reset: bool = False,
+) -> None:  # fmt: skip
+    """Record that an admin (or the command line) lifted the sign-in limits held against the
+    user: the failures counted and the seconds still to wait. The counts themselves live in
+    the limiter's store, not the database: the caller clears them (`web.limits`)."""
+    record_event(
+        session,
+        actor=actor,
+        actor_name=actor_name,
+        action="sign_in_unlocked",
+        target_type="user",
+        target_id=user.id,
+        payload={
+            "username": user.username,
+            "failures": failures,
+            "retry_after": wait_seconds,
+            "password_reset": password_reset,
+        },
+    )
+    security_event("sign_in_unlocked", user_id=user.id, username=user.username,
+                   by=_actor_id(actor) or actor_name, failures=failures,
+                   retry_after=wait_seconds)  # fmt: skip
+
+
 def _keep_an_admin(session: Session, leaving: User) -> None:
     """Refuse to take away the last active admin (only the server's command line could make
     another). The active users are locked, so two admins demoting each other queue here."""
@@ -389,11 +415,16 @@ def token_refusal(session: Session, token: str) -> str | None:
     return None
 
 
-def revoke_token(session: Session, token_id: int, *, actor: User) -> None:
-    """Revoke a token: its owner or an admin may."""
+def revoke_token(
+    session: Session, token_id: int, *, actor: User | None, actor_name: str | None = None
+) -> ApiToken:
+    """Revoke a token: its owner or an admin may, or the server's command line (`actor` None,
+    recorded as `actor_name`). Return its row; one revoked before stays as it was."""
     row = session.get(ApiToken, token_id)
-    if row is None or (row.user_id != actor.id and not actor.has_role(Role.ADMIN)):
-        if row is not None:
+    if row is None or (
+        actor is not None and row.user_id != actor.id and not actor.has_role(Role.ADMIN)
+    ):
+        if row is not None and actor is not None:
             security_event("foreign_resource_hidden", resource="token", id=token_id,
                            user_id=actor.id)  # fmt: skip
         raise NotFound("令牌不存在", code="token_not_found")
@@ -403,9 +434,12 @@ def revoke_token(session: Session, token_id: int, *, actor: User) -> None:
         record_event(
             session,
             actor=actor,
+            actor_name=actor_name,
             action="token_revoked",
             target_type="token",
             target_id=row.id,
             payload={"token_id": row.id, "user_id": row.user_id},
         )
-        security_event("token_revoked", token_id=row.id, user_id=row.user_id, by=actor.id)
+        security_event("token_revoked", token_id=row.id, user_id=row.user_id,
+                       by=_actor_id(actor) or actor_name)  # fmt: skip
+    return row

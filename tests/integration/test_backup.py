@@ -208,6 +208,29 @@ def test_backup_verify_and_restore_into_an_empty_system(
     assert again.exit_code != 0 and "目标数据库不是空的" in again.output
 
 
+def test_a_backup_is_readable_by_its_owner_only(
+    app: Flask, ids: dict[str, int], tmp_path: Path
+) -> None:
+    """It holds the whole database (password hashes too) and the evidence: under the usual
+    umask 022 its files were 0644 and its folders 0755, for every local user to read."""
+    given = tmp_path / "given"  # an empty folder the operator made
+    given.mkdir(mode=0o755)
+    old_umask = os.umask(0o022)
+    try:
+        manifest = take_backup(app, given)
+        made = tmp_path / "made" / "fgf-1"
+        take_backup(app, made)
+    finally:
+        os.umask(old_umask)
+    assert manifest["objects"]["count"] >= 3
+    for top in (given, made):
+        folders = [top, *(p for p in top.rglob("*") if p.is_dir())]
+        files = [p for p in top.rglob("*") if p.is_file()]
+        assert len(folders) > 3 and len(files) == manifest["objects"]["count"] + 2
+        assert {oct(p.stat().st_mode & 0o777) for p in folders} == {"0o700"}, top
+        assert {oct(p.stat().st_mode & 0o777) for p in files} == {"0o600"}, top
+
+
 def test_a_tampered_object_fails_verify_and_restore(
     app: Flask, ids: dict[str, int], tmp_path: Path, target_app: Flask, target_store: ObjectStore
 ) -> None:

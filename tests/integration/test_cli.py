@@ -12,7 +12,7 @@ from sqlalchemy import Engine, func, select, text
 
 from web.app import create_app
 from workflow.db import make_sessionmaker
-from workflow.models import AuditEvent, Item, User
+from workflow.models import ApiToken, AuditEvent, Item, User
 from workflow.users import check_password, user_for_token
 
 
@@ -51,7 +51,9 @@ def test_users_and_token(app: Flask, engine: Engine) -> None:
     )  # fmt: skip
     assert out.exit_code == 0, out.output
     bad = runner.invoke(args=["users", "create", "li", "--role", "wizard"])
-    assert bad.exit_code != 0 and "未知的角色" in bad.output
+    assert bad.exit_code != 0 and "未知的角色：wizard（可选：department (部门填报员)" in bad.output
+    helped = runner.invoke(args=["users", "create", "--help"]).output
+    assert all(role in helped for role in ("reviewer (初审员)", "admin (管理员)", "auditor"))
     nodep = runner.invoke(args=["users", "create", "wang", "--role", "department"])
     assert nodep.exit_code != 0 and "必须指定所属部门" in nodep.output
     tok = runner.invoke(args=["users", "token", "zhang"])
@@ -60,6 +62,49 @@ def test_users_and_token(app: Flask, engine: Engine) -> None:
         user = user_for_token(s, tok.output.strip())
         assert user is not None and user.username == "zhang"
         assert user.unit is not None and user.unit.name == "城管执法大队"
+
+
+def test_tokens_are_listed_and_revoked_from_the_command_line(app: Flask, engine: Engine) -> None:
+    """`users token` issued tokens that only their owner (through the API) or an admin could
+    revoke; a leaked one can now be found and revoked by the operator, audited."""
+    runner = app.test_cli_runner()
+    runner.invoke(args=["init"])
+    runner.invoke(
+        args=["users", "create", "zhang", "--role", "reviewer", "--password-stdin"],
+        input="a-long-password-1\n",
+    )
+    leaked = runner.invoke(args=["users", "token", "zhang"]).output.strip()
+    kept = runner.invoke(args=["users", "token", "zhang"]).output.strip()
+    with make_sessionmaker(engine)() as s:
+        ids = s.scalars(select(ApiToken.id).order_by(ApiToken.id)).all()
+    listed = runner.invoke(args=["users", "tokens", "zhang"])
+    assert listed.exit_code == 0, listed.output
+    assert [line.split("\t")[0] for line in listed.output.splitlines()] == [f"#{i}" for i in ids]
+    assert listed.output.count("\t有效") == 2 and leaked not in listed.output
+    revoked = runner.invoke(args=["users", "revoke-token", str(ids[0])])
+    assert revoked.exit_code == 0, revoked.output
+    assert f"已吊销令牌 #{ids[0]}（用户 zhang，cli）" in revoked.output
+    again = runner.invoke(args=["users", "revoke-token", str(ids[0])])
+    assert again.exit_code == 0 and "吊销，未再改动" in again.output
+    with make_sessionmaker(engine)() as s:
+        assert user_for_token(s, leaked) is None
+        assert user_for_token(s, kept) is not None
+        events = s.execute(
+            select(AuditEvent.actor, AuditEvent.target_id).where(
+                AuditEvent.action == "token_revoked"
+            )
+        ).all()
+        assert events == [("cli", str(ids[0]))]  # once, by the command line
+    after = runner.invoke(args=["users", "tokens", "zhang"]).output
+    assert "已吊销（" in after and after.count("\t有效") == 1
+    missing = runner.invoke(args=["users", "revoke-token", "99999"])
+    assert missing.exit_code == 1 and "令牌不存在：#99999" in missing.output
+    nobody = runner.invoke(args=["users", "tokens", "nobody"])
+    assert nobody.exit_code == 1 and "用户不存在：nobody" in nobody.output
+    none = runner.invoke(args=["users", "tokens", "admin"])
+    assert none.exit_code == 0 and "用户 admin 没有 API 令牌" in none.output
+    verified = runner.invoke(args=["audit", "verify"])
+    assert verified.exit_code == 0, verified.output  # the revocation replays
 
 
 def test_reset_password_prints_a_one_time_password(app: Flask, engine: Engine) -> None:
@@ -181,6 +226,42 @@ def test_init_stores_the_shipped_schemes_and_the_schemes_commands(
     edited.write_text(bad.read_text("utf-8").replace("total_points: 90", "total_points: 100"))
     ok = runner.invoke(args=["schemes", "import", str(edited)])
     assert ok.exit_code == 0 and "bad-2018 第 1 版" in ok.output
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        (None, "无法读取检查点文件 {f}（文件或目录不存在）"),
+        ("folder", "无法读取检查点文件 {f}（这是一个目录，不是文件）"),
+        (b"\xff\xfe{", "检查点文件 {f} 不是 UTF-8 文本："),
+        (b'{"seq": 12,\n "hash": }', "检查点文件 {f} 不是有效的 JSON（第 2 行第 10 列有误）："),
+        (b'{"format": "fangguanfu-backup"}', "检查点文件 {f} 中没有检查点（缺少 seq 或 hash）："),
+        (b"[1, 2]", "检查点文件 {f} 中没有检查点（缺少 seq 或 hash）："),
+        (
+            '{"seq": "十二", "hash": "ab"}'.encode(),
+            '检查点文件 {f} 中的 seq 不是事件序号（"十二"）：',
+        ),
+        (b'{"seq": 12, "hash": null}', "检查点文件 {f} 中的 hash 不是哈希值（null）："),
+    ],
+    ids=["missing", "folder", "binary", "json", "no-checkpoint", "list", "seq", "hash"],
+)
+def test_a_bad_checkpoint_file_is_named_in_chinese(
+    app: Flask, tmp_path: Path, content: bytes | str | None, said: str
+) -> None:
+    """It said `检查点文件无效：[Errno 2] No such file or directory: …` or the JSON parser's
+    `Expecting value: line 2 column 10 (char 20)`: now the file and what is wrong with it."""
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["init"]).exit_code == 0
+    path = tmp_path / "cp.json"
+    if content == "folder":
+        path.mkdir()
+    elif isinstance(content, bytes):
+        path.write_bytes(content)
+    result = runner.invoke(args=["audit", "verify", "--checkpoint", str(path)])
+    assert result.exit_code == 1, result.output
+    assert said.format(f=path) in result.output, result.output
+    english = ("Errno", "No such", "directory", "Expecting", "line", "column", "codec", "'seq'")
+    assert not any(word in result.output for word in english), result.output
 
 
 def test_contract_commands_refuse_in_words_not_tracebacks(

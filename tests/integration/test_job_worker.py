@@ -307,6 +307,7 @@ def test_cli_run_wait_writes_the_file(
     assert "100%" in done.stderr  # the progress bar reached the end
     files = list(tmp_path.glob("2018年度考核结果-*.xlsx"))
     assert len(files) == 1 and files[0].read_bytes()[:2] == b"PK"
+    assert files[0].stat().st_mode & 0o777 == 0o600  # the results of every department
     listed = subprocess.run(
         [sys.executable, "-m", "flask", "--app", "wsgi", "jobs", "list"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,

@@ -702,6 +702,13 @@ def test_cli_reports_skipped_departments(
     assert "汇总表未印发：尚有 25 个部门未完成评分" in result.output
     rerun = runner.invoke(args=["notices", "2018", "--out", str(out)])  # unchanged: no new version
     assert rerun.exit_code == 1 and len(list(out.iterdir())) == 1
+    assert "同名" not in rerun.output  # the same document again: left as it is
+    written = out / "01-交通局-考核结果通知书-v1.docx"
+    assert written.stat().st_mode & 0o777 == 0o600 and list(out.glob(".*")) == []
+    written.write_bytes(b"another v1")  # e.g. kept from before a restore rolled versions back
+    clash = runner.invoke(args=["notices", "2018", "--out", str(out)])
+    assert "1 个同名而内容不同的文件，未覆盖：01-交通局-考核结果通知书-v1.docx" in clash.output
+    assert written.read_bytes() == b"another v1" and "跳过 25 个" in clash.output
     forced = runner.invoke(args=["notices", "2018", "--out", str(out), "--force"])
     assert forced.exit_code == 1 and len(list(out.glob("*-v2.docx"))) == 1
     assert len(notice_events(session, "notice_issued")) == 2

@@ -9,7 +9,9 @@ delay that grows with its failures (never a permanent lock).
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -21,10 +23,14 @@ from pathlib import Path
 import redis
 import requests
 from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from bench.harness import ROOT, Gunicorn
 from tests.factories import World
 from tests.web.conftest import PASSWORD, csrf_token, text
+from workflow.models import AuditEvent
 
 # Redis database and ports of this suite (the machine's other runs use others).
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/4")
@@ -168,3 +174,81 @@ def test_sign_in_delay_message_is_chinese_on_the_sign_in_page(
     client.post("/login", data={"username": "member_b", "password": "wrong-password"})
     page = client.post("/login", data={"username": "member_b", "password": PASSWORD})
     assert page.status_code == 429 and "请 30 秒后再试" in text(page)
+
+
+def _held(client: FlaskClient, username: str, password: str) -> int:
+    return client.post("/login", data={"username": username, "password": password}).status_code
+
+
+def _unlock_events(session: Session) -> list[AuditEvent]:
+    session.expire_all()
+    stmt = select(AuditEvent).where(AuditEvent.action == "sign_in_unlocked")
+    return list(session.scalars(stmt.order_by(AuditEvent.seq)))
+
+
+def test_an_admin_lifts_a_sign_in_delay_from_the_user_page(
+    make_app: Callable[..., Flask], world: World, session: Session
+) -> None:
+    """A colleague locked out for five minutes: nothing but waiting (or a restart) let them
+    in. The admin's user page says so and lifts it, audited; a password reset lifts it too."""
+    app = make_app(LOGIN_DELAY_AFTER=1, LOGIN_DELAY_SECONDS=300)
+    member = app.test_client()
+    assert _held(member, "member_a", "wrong-password") == 200
+    assert _held(member, "member_a", PASSWORD) == 429
+    admin = app.test_client()
+    assert _held(admin, "admin", PASSWORD) == 302
+    page = text(admin.get(f"/admin/users/{world.member_a.id}"))
+    assert "登录受限：近期登录失败 1 次，还需等待" in page and "解除登录限制" in page
+    lifted = admin.post(f"/admin/users/{world.member_a.id}/unlock")
+    assert lifted.status_code == 303
+    assert "已解除该用户的登录限制" in text(admin.get(lifted.headers["Location"]))
+    [event] = _unlock_events(session)
+    assert event.actor == "admin" and event.target_id == str(world.member_a.id)
+    payload = json.loads(event.payload)
+    assert payload["failures"] == 1 and 290 <= payload["retry_after"] <= 300
+    assert _held(member, "member_a", PASSWORD) == 302  # in at once
+    # Nothing held: said so, nothing recorded.
+    again = admin.post(f"/admin/users/{world.member_a.id}/unlock")
+    assert "该用户当前没有登录限制" in text(admin.get(again.headers["Location"]))
+    assert len(_unlock_events(session)) == 1
+    # A password reset lifts the hold as well (the one-time password works at once).
+    other = app.test_client()
+    assert _held(other, "member_b", "wrong-password") == 200
+    reset = text(admin.post(f"/admin/users/{world.member_b.id}/password"))
+    assert "其登录限制（近期登录失败 1 次）已一并解除" in reset
+    one_time = re.findall(r'<code class="secret">([^<]+)</code>', reset)[0]
+    assert _held(other, "member_b", one_time) == 302
+    lifts = [json.loads(e.payload)["password_reset"] for e in _unlock_events(session)]
+    assert lifts == [False, True]
+
+
+def test_the_command_line_lifts_a_hold_kept_in_redis(
+    make_app: Callable[..., Flask], world: World, session: Session
+) -> None:
+    """`users unlock` and `users reset-password` reach the counts the servers share (Redis);
+    without Redis they are in the server's memory, and the command says where to go."""
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    app = make_app(REDIS_URL=REDIS_URL, LOGIN_DELAY_AFTER=1, LOGIN_DELAY_SECONDS=300)
+    member, runner = app.test_client(), app.test_cli_runner()
+    assert _held(member, "member_a", "wrong-password") == 200
+    assert _held(member, "member_a", PASSWORD) == 429
+    out = runner.invoke(args=["users", "unlock", "member_a"])
+    assert out.exit_code == 0, out.output
+    assert "已解除用户 member_a 的登录限制（近期登录失败 1 次，原需再等" in out.output
+    assert _held(member, "member_a", PASSWORD) == 302
+    nothing = runner.invoke(args=["users", "unlock", "member_a"])
+    assert nothing.exit_code == 0 and "当前没有登录限制" in nothing.output
+    assert [e.actor for e in _unlock_events(session)] == ["cli"]
+    # reset-password lifts it too.
+    assert _held(app.test_client(), "member_b", "wrong-password") == 200
+    reset = runner.invoke(args=["users", "reset-password", "member_b"])
+    assert reset.exit_code == 0 and "已一并解除登录限制" in reset.output, reset.output
+    one_time = re.findall(r"一次性密码：([\w-]+)", reset.output)[0]
+    assert _held(app.test_client(), "member_b", one_time) == 302
+    missing = runner.invoke(args=["users", "unlock", "nobody"])
+    assert missing.exit_code == 1 and "用户不存在：nobody" in missing.output
+    # In memory (no REDIS_URL) the command line cannot see the server's counts.
+    embedded = make_app().test_cli_runner()
+    refused = embedded.invoke(args=["users", "unlock", "member_a"])
+    assert refused.exit_code == 1 and "命令行无法解除" in refused.output
+    assert "解除登录限制" in refused.output  # where to go instead

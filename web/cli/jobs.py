@@ -11,7 +11,9 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
+from storage.errors import StorageError
 from web.cli.common import app_store, cli_unit, latest_assessment
+from web.cli.files import free_name, new_file, os_reason, overwrite_option, refuse_existing
 from workflow import jobs
 from workflow.errors import DomainError
 from workflow.models import Job
@@ -69,7 +71,12 @@ def _params(
 @click.option("--preliminary", is_flag=True, help="Notices before publication: 初步结果.")
 @click.option("--force", is_flag=True, help="Notices: issue new versions even when unchanged.")
 @click.option("--wait", is_flag=True, help="Show the progress, then write the file.")
-@click.option("--out", type=click.Path(), help="With --wait: file or folder (default: here).")
+@click.option(
+    "--out",
+    type=click.Path(),
+    help="With --wait: a new file, or a folder (default: here; a taken name gets ' (2)').",
+)
+@overwrite_option
 @click.option("--timeout", type=float, default=3600, show_default=True, help="With --wait.")
 def jobs_run(
     kind: str,
@@ -79,11 +86,15 @@ def jobs_run(
     force: bool,
     wait: bool,
     out: str | None,
+    overwrite: bool,
     timeout: float,
 ) -> None:
-    """Queue a job (a worker runs it); with --wait follow it and write its file."""
+    """Queue a job (a worker runs it); with --wait follow it and write its file (0600)."""
     from web.tasks import enqueue_after_commit, get_queue
 
+    folder = Path(out) if out else Path.cwd()
+    if wait and not folder.is_dir():  # a file named by the operator: refused before any work
+        refuse_existing(folder, overwrite=overwrite)
     queue = get_queue()
     try:
         with cli_unit() as session:
@@ -112,12 +123,22 @@ def jobs_run(
     if row.status == jobs.FAILED:
         raise click.ClickException(f"后台任务 #{job_id} 失败：{row.error}")
     assert row.storage_key is not None and row.filename is not None
-    target = Path(out) if out else Path.cwd()
-    if target.is_dir():
-        target = target / row.filename
-    with app_store().open(row.storage_key) as reader, target.open("wb") as stream:
-        for chunk in reader.iter_chunks():
-            stream.write(chunk)
+    target = folder
+    if folder.is_dir():  # the job's own file name: never over a file already there
+        target = folder / row.filename if overwrite else free_name(folder, row.filename)
+    try:
+        with (
+            app_store().open(row.storage_key) as reader,
+            new_file(target, overwrite=overwrite) as stream,
+        ):
+            for chunk in reader.iter_chunks():
+                stream.write(chunk)
+    except (OSError, StorageError) as exc:
+        reason = os_reason(exc) if isinstance(exc, OSError) else exc.message
+        raise click.ClickException(
+            f"后台任务 #{job_id} 已完成，但无法写入 {target}（{reason}）；"
+            "结果文件可在门户的“后台任务”页下载"
+        ) from exc
     click.echo(f"{row.message or '已完成'} → {target}（{row.size} 字节）")
 
 

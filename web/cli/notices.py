@@ -10,6 +10,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from web.cli.common import app_store, cli_unit, latest_assessment
+from web.cli.files import new_file, os_reason
 from workflow.errors import DomainError
 
 
@@ -86,12 +87,21 @@ def notices_issue(year: int, out: str, force: bool, preliminary: bool) -> None:
         raise click.ClickException(exc.message) from exc
     finally:
         bar.close()
+    clashes = []
     try:
         for row in [*run.notices, *([run.summary] if run.summary is not None else [])]:
-            (target / row.filename).write_bytes(notices.read_object(store, row.storage_key))
+            content, path = notices.read_object(store, row.storage_key), target / row.filename
+            if path.exists() or path.is_symlink():
+                # The same version is the same document; another one of that name (a restore
+                # rolled the versions back) is never replaced.
+                if not path.is_file() or path.read_bytes() != content:
+                    clashes.append(row.filename)
+                continue
+            with new_file(path) as stream:
+                stream.write(content)
     except OSError as exc:  # issued and recorded all the same: run it again to write them
         raise click.ClickException(
-            f"已印发，但无法写入 {out}（{exc.strerror}）；可换目录重新运行写出"
+            f"已印发，但无法写入 {out}（{os_reason(exc)}）；可换目录重新运行写出"
         ) from exc
     if run.issued_nothing:
         click.echo("未印发任何考核结果通知书或汇总表", err=True)
@@ -105,7 +115,13 @@ def notices_issue(year: int, out: str, force: bool, preliminary: bool) -> None:
             click.echo(f"  {line}", err=True)
     if run.summary_skipped is not None:
         click.echo(f"汇总表未印发：{run.summary_skipped}", err=True)
-    if run.skipped or run.summary is None:
+    if clashes:
+        click.echo(
+            f"已印发，但 {out} 中已有 {len(clashes)} 个同名而内容不同的文件，未覆盖："
+            f"{'、'.join(clashes)}；可换目录重新运行写出",
+            err=True,
+        )
+    if run.skipped or run.summary is None or clashes:
         sys.exit(1)
 
 

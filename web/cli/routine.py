@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from scoring.routine import KIND_LABELS
 from web.cli.common import cli_unit
+from web.cli.files import new_file, os_reason, overwrite_option, refuse_existing
 from web.common.routine_tables import matrix_csv
 from workflow.models import Assessment
 
@@ -26,9 +27,12 @@ group = AppGroup("routine", help="Routine assessment: quota matrix and reminder 
     default="monthly_info",
     show_default=True,
 )
-@click.option("--out", type=click.Path(dir_okay=False), default=None, help="CSV file.")
-def reminders(year: int, kind: str, out: str | None) -> None:
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="CSV file (new).")
+@overwrite_option
+def reminders(year: int, kind: str, out: str | None, overwrite: bool) -> None:
     """Print (or write as CSV with BOM, for Excel/WPS) who met the quota per period."""
+    if out:
+        refuse_existing(Path(out), overwrite=overwrite)
     with cli_unit() as session:
         assessment = (
             session.execute(
@@ -41,7 +45,11 @@ def reminders(year: int, kind: str, out: str | None) -> None:
             raise click.ClickException(f"没有 {year} 年度的考核")
         text = matrix_csv(session, assessment, kind)
     if out:
-        Path(out).write_text("\ufeff" + text, encoding="utf-8")
+        try:
+            with new_file(Path(out), overwrite=overwrite) as stream:
+                stream.write(("\ufeff" + text).encode("utf-8"))
+        except OSError as exc:
+            raise click.ClickException(f"无法写入 {out}（{os_reason(exc)}）") from exc
         click.echo(f"{KIND_LABELS[kind]}报送情况已写入 {out}")
     else:
         sys.stdout.write(text)

@@ -29,6 +29,7 @@ OTHER_ACTION_LABELS = {
     "user_enabled": N_("启用用户"),
     "password_reset": N_("重置密码"),
     "password_changed": N_("修改密码"),
+    "sign_in_unlocked": N_("解除登录限制"),
     "roles_changed": N_("变更角色"),
     "token_issued": N_("签发令牌"),
     "token_revoked": N_("吊销令牌"),

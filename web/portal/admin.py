@@ -16,6 +16,7 @@ from web.common.exports import xlsx_response
 from web.common.ids import MAX_ID
 from web.common.labels import ALIAS_KIND_LABELS, DISPLAY_TZ
 from web.db import discard_on_error, get_db
+from web.limits import lift_sign_in_hold, sign_in_hold
 from web.portal.auth import current_account, roles_required
 from web.portal.common import (
     N_,
@@ -130,6 +131,7 @@ def _user_form(db: Session, user: User) -> dict[str, Any]:
         "new_units": _new_units(db, departments),
         "roles": list(ROLE_LABELS.items()),
         "seen": roles_seen(user),
+        "sign_in_hold": sign_in_hold(user.username),
     }
 
 
@@ -249,8 +251,25 @@ def reset_password(user_id: int) -> ResponseReturnValue:
     db = get_db()
     user = _user_or_404(db, user_id)
     password = generate_password()
-    set_password(db, user, password, actor=current_account(), must_change=True)
-    return render_template("admin/user.html", **_user_form(db, user), one_time_password=password)
+    actor = current_account()
+    set_password(db, user, password, actor=actor, must_change=True)
+    lifted = lift_sign_in_hold(db, user, actor=actor, password_reset=True)
+    return render_template(
+        "admin/user.html", **_user_form(db, user), one_time_password=password, lifted=lifted
+    )
+
+
+@bp.post("/users/<int:user_id>/unlock")
+@roles_required(Role.ADMIN)
+def unlock(user_id: int) -> ResponseReturnValue:
+    """Lift the sign-in limits held against a user (recent failures, delay), audited."""
+    db = get_db()
+    user = _user_or_404(db, user_id)
+    if lift_sign_in_hold(db, user, actor=current_account()) is None:
+        flash(gettext("该用户当前没有登录限制"), "info")
+    else:
+        flash(gettext("已解除该用户的登录限制，可以立即再登录"), "success")
+    return redirect(url_for("admin.user_page", user_id=user_id), code=303)
 
 
 @bp.post("/users/<int:user_id>/active")
