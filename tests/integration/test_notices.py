@@ -238,6 +238,9 @@ def test_notice_shows_every_point_and_the_figures(
             assert cells[5] == CLEAN_REASON  # verbatim, markup kept, control character gone
         elif point.code == "4.2":
             assert cells[4] == "2.00" and cells[5] == "不涉及（已核实）"
+        elif point.code.startswith("9."):  # full marks above the suggestion: the reason shows
+            assert cells[4] == f"{point.max_points:.2f}"
+            assert cells[5] == "说明：平时考核材料已另行核实"
         else:
             assert cells[4] == f"{point.max_points:.2f}" and cells[5] == ""
     assert rows[-1][:5] == ["合计", "合计", "合计", "100", "97.50"]
