@@ -215,7 +215,10 @@ def load_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Build the app configuration from the environment (or a mapping, in tests)."""
     s = Settings.read(env)
     instance = s.INSTANCE_DIR
-    instance.mkdir(parents=True, exist_ok=True)
+    # The instance folder holds the embedded database (every user's password hash), the
+    # evidence files and the secret key: made owner-only when it is made here. A folder the
+    # operator made keeps the mode they gave it.
+    instance.mkdir(parents=True, exist_ok=True, mode=0o700)
     return {
         "INSTANCE_DIR": str(instance),
         "DATABASE_URL": s.DATABASE_URL or f"sqlite:///{instance / 'fangguanfu.sqlite3'}",

@@ -148,3 +148,18 @@ def test_an_emptied_secret_key_file_gets_a_new_key_not_an_empty_one(tmp_path: Pa
     key_file.write_text("")
     app = create_app({"INSTANCE_DIR": str(tmp_path), "DATABASE_URL": "sqlite://"})
     assert app.test_client().get("/login").status_code == 200
+
+
+def test_a_new_instance_folder_is_owner_only_and_an_existing_one_keeps_its_mode(
+    tmp_path: Path,
+) -> None:
+    """The embedded database, the evidence and the secret key live in the instance folder:
+    other local users must not read them. A folder that exists is the operator's to set."""
+    made = tmp_path / "new" / "instance"
+    load_config({"INSTANCE_DIR": str(made)})
+    assert made.stat().st_mode & 0o777 == 0o700
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    existing.chmod(0o750)
+    load_config({"INSTANCE_DIR": str(existing)})
+    assert existing.stat().st_mode & 0o777 == 0o750
