@@ -46,6 +46,7 @@ from workflow.notices import (
     UnsupportedBaseDocument,
     current_notice,
     current_summary,
+    issue_notes,
     issue_notice,
     issue_summary,
     read_object,
@@ -703,6 +704,9 @@ def test_cli_reports_skipped_departments(
     assert "跳过 25 个评分未完成的部门" in result.output
     assert "教育局：10 个考核指标未完成评分（指标 1、2、3、4、5、6、7、8、9、10）" in result.output
     assert "汇总表未印发：尚有 25 个部门未完成评分" in result.output
+    # The portal's warning about a number of another year than the 成文日期, here too.
+    warned = f"注意：发文字号 {RESULT_NO} 的年份 2019 与成文日期" in result.output
+    assert warned == bool(issue_notes(w.assessment)), result.output
     rerun = runner.invoke(args=["notices", "2018", "--out", str(out)])  # unchanged: no new version
     assert rerun.exit_code == 1 and len(list(out.iterdir())) == 1
     assert "同名" not in rerun.output  # the same document again: left as it is

@@ -65,6 +65,8 @@ def notices_issue(year: int, out: str, force: bool, preliminary: bool) -> None:
             raise click.ClickException(
                 "考核结果已公示，不再印发初步结果；请去掉 --preliminary 印发载明排名的通知书"
             )
+        for note in notices.issue_notes(assessment):  # as the portal's issue page warns
+            click.echo(f"注意：{note.message}", err=True)
         assessment_id = assessment.id
     bar = tqdm(total=None, desc="考核结果通知书", unit="份", file=sys.stderr)
 
