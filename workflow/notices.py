@@ -941,6 +941,11 @@ class Verification:
     #: The assessment's year, as the document's title says it (关于2018年度…的通知): its
     #: 发文字号 is usually of the next year, and the unit's name is that year's.
     year: int = 0
+    #: A notice's rank as printed (在26个被考核部门中排名并列第2位), so that a rank changed on
+    #: paper shows; None for a preliminary notice (it names none) and for the summary.
+    rank: int | None = None
+    tied: bool = False
+    department_count: int | None = None
 
 
 class NoticeRecordAltered(Conflict):
@@ -1068,7 +1073,20 @@ def verify_notice(session: Session, code: str) -> Verification:
         is_current=not replaced,
         standing=None if replaced else standing(session, row),
         year=session.get_one(Assessment, row.assessment_id).year,
+        **_printed_rank(row),
     )
+
+
+def _printed_rank(row: Notice) -> dict[str, Any]:
+    """The rank a notice prints (none for a preliminary one or the summary), from its snapshot."""
+    snapshot = row.snapshot or {}
+    if row.kind != NOTICE or snapshot.get("rank") is None:
+        return {}
+    return {
+        "rank": int(snapshot["rank"]),
+        "tied": bool(snapshot.get("tied")),
+        "department_count": int(snapshot["department_count"]),
+    }
 
 
 # -- the letterhead --------------------------------------------------------------------------

@@ -15,6 +15,8 @@ from tests.factories import World
 from tests.integration.test_notices import (
     RESULT_NO,
     bearer,
+    body_text,
+    reopen,
     score_department,
     start_publication,
 )
@@ -26,6 +28,7 @@ from workflow.notices import (
     issue_summary,
     new_verification_code,
     normalise_code,
+    read_object,
 )
 
 CODE_SHAPE = re.compile(r"^[0-9A-Z]{4}(-[0-9A-Z]{4}){3}$")
@@ -139,6 +142,9 @@ def test_verify_answers_for_current_and_superseded_versions(
         "unit": w.dep_a.full_name,
         "total": "97.50",
         "converted": "1.95",
+        "rank": 1,  # as printed: the only department scored
+        "tied": False,
+        "department_count": body["department_count"],
         "preliminary": False,
         "version": 2,
         "issued_at": body["issued_at"],
@@ -151,13 +157,18 @@ def test_verify_answers_for_current_and_superseded_versions(
     assert superseded["sha256"] == old.sha256
     table = client.get(f"/api/v1/verify/{summary.notice.verification_code}").get_json()
     assert table["kind"] == "summary" and table["total"] is None and table["current"] is True
+    assert table["rank"] is None and table["department_count"] is None
+    printed = reopen(read_object(store, new.storage_key))
+    assert f"在{body['department_count']}个被考核部门中排名第1位" in body_text(printed)
 
     page = client.get(f"/verify/{new.verification_code}")
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and "当前版本" in html and new.sha256 in html
     assert RESULT_NO in html and "97.50" in html and "1.95" in html
-    # Nothing else leaks: no deduction reasons, no rank, no other department, no user names.
-    assert "部分改革任务" not in html and "排名" not in html and "scorer" not in html
+    # The rank as the notice prints it, so that a rank changed on paper shows.
+    assert f"在{body['department_count']}个被考核部门中第1位" in html
+    # Nothing else leaks: no deduction reasons, no other department, no user names.
+    assert "部分改革任务" not in html and "scorer" not in html
     assert w.dep_b.name not in html
     old_page = client.get(f"/verify/{old.verification_code}").get_data(as_text=True)
     assert "已被替代" in old_page and "当前版本" not in old_page.replace("（当前版本）", "")
@@ -184,6 +195,25 @@ def test_verify_answers_for_current_and_superseded_versions(
     assert too_long.status_code == 400 and "验证码格式不正确" in too_long.get_data(as_text=True)
 
 
+def test_verify_shows_a_shared_rank_as_printed(
+    session: Session, store: LocalStore, world: World, make: Callable[..., Flask]
+) -> None:
+    """Two departments with the same total: the notice says 并列第1位, and so does its check."""
+    w = world
+    score_department(session, store, w, w.dep_a, w.member_a, special=True)
+    score_department(session, store, w, w.dep_b, w.member_b, special=True)
+    start_publication(session, w.assessment)
+    issued = issue_notice(session, store, w.assessment, w.dep_b, w.scorer).notice
+    session.commit()
+    body = make().test_client().get(f"/api/v1/verify/{issued.verification_code}").get_json()
+    assert (body["rank"], body["tied"]) == (1, True)
+    count = body["department_count"]
+    printed = body_text(reopen(read_object(store, issued.storage_key)))
+    assert f"在{count}个被考核部门中排名并列第1位" in printed
+    page = make().test_client().get(f"/verify/{issued.verification_code}")
+    assert f"在{count}个被考核部门中并列第1位" in page.get_data(as_text=True)
+
+
 def test_verify_page_takes_the_copied_line_and_answers_malformed_text_itself(
     session: Session, store: LocalStore, world: World, make: Callable[..., Flask]
 ) -> None:
@@ -204,6 +234,9 @@ def test_verify_page_takes_the_copied_line_and_answers_malformed_text_itself(
         assert entry.status_code == 303 and entry.location.endswith(f"/verify/{printed}")
         page = client.get(f"/verify/{typed}")
         assert page.status_code == 200 and "有效版本" in page.get_data(as_text=True)
+    # A preliminary notice names no rank, and neither does its check.
+    assert "初步结果，不作排名" in client.get(f"/verify/{printed}").get_data(as_text=True)
+    assert client.get(f"/api/v1/verify/{printed}").get_json()["rank"] is None
     # No code even when forgiven: the verify page's own answer, with its form, not "forged".
     for path in (f"/verify/{'A' * 41}", "/verify/QKJ1-V2AJ-Q9TH", "/verify/验证码：密码"):
         html = client.get(path)

@@ -1067,6 +1067,11 @@ class NoticeCheck(Out):
     unit: str
     total: Points | None
     converted: Points | None
+    #: The rank the notice prints, among `department_count` departments; `tied` when it says
+    #: 并列. Null for a preliminary notice (it names no rank) and for the summary.
+    rank: int | None
+    tied: bool
+    department_count: int | None
     preliminary: bool
     version: int
     issued_at: Time
