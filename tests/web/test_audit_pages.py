@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from storage.local import LocalStore
 from tests.factories import World, add_evidence
 from tests.web.conftest import text
+from web.common.audit_rows import describe_payload
 from workflow.actions import return_item, submit_item
 from workflow.models import ChainHead, Department
 from workflow.scheme import Scheme
@@ -333,7 +334,7 @@ def test_every_action_reads_in_words(
     assert ("设置申诉期", "开始时间", "2026-12-04 03:27") in lines
     assert ("设置申诉期", "结束时间", "2026-12-12 03:27") in lines
     assert ("创建用户", "角色", "部门填报员") in lines
-    assert ("变更角色", "修改后", "角色：初审员、核实员；单位编号：") in lines
+    assert ("变更角色", "修改后", "角色：初审员、核实员；单位编号：（无）") in lines
     assert ("发起后台任务", "类型", "导出表格") in lines
     assert ("发起后台任务", "参数", "表格：审计日志") in lines
     assert ("变更部门信息", "操作", "添加别名") in lines
@@ -648,3 +649,30 @@ def test_a_departments_filter_lists_the_unit_changes_of_its_unit(
     # The department's own events are still there, and no other department's.
     body = text(auditor.get(f"/audit/?department={world.dep_a.id}")).split("<tbody>")[1]
     assert "创建用户" in body and others[0].name + "拆分为" not in body
+
+
+def test_a_record_reads_in_its_labels_order(app: Flask) -> None:
+    """The chain stores a payload's keys sorted (answer, code, method, note, text; closes_at
+    before opens_at); people read them in the labels' order, and an empty field says so."""
+    payload = json.dumps(
+        {
+            "version": 4,
+            "checks": [
+                {"answer": "yes", "code": "10-1", "method": "平时考核", "note": None,
+                 "text": "各类会议参加是否准时"},
+            ],
+            "previous_window": {
+                "closes_at": "2026-12-12T11:20:31Z", "opens_at": "2026-12-04T11:20:31Z"
+            },
+            "round": 1,
+        },
+        sort_keys=True,
+    )  # fmt: skip
+    with app.test_request_context():
+        lines = describe_payload(payload, "verify")
+    assert [label for label, _ in lines] == ["核查要点", "版本", "轮次", "原申诉期"]
+    assert (
+        lines[0][1]
+        == "编号：10-1；要点：各类会议参加是否准时；考核方式：平时考核；结果：是；备注：（无）"
+    )
+    assert lines[3][1] == "开始时间：2026-12-04 19:20；结束时间：2026-12-12 19:20"

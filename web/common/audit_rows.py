@@ -282,6 +282,16 @@ def _figures(value: dict[Any, Any]) -> str:
     return gettext("；").join(shown) or gettext("（无）")
 
 
+#: Where each field stands when a record is read out: `PAYLOAD_LABELS`' order (编号, 要点,
+#: 考核方式, 结果 …; 修改前 before 修改后; 开始时间 before 结束时间), not the chain's sorted keys.
+_READING_ORDER = {key: n for n, key in enumerate(PAYLOAD_LABELS)}
+
+
+def reading_order(value: dict[Any, Any]) -> list[tuple[Any, Any]]:
+    """A payload's fields in reading order; fields without a label last, as stored."""
+    return sorted(value.items(), key=lambda kv: _READING_ORDER.get(str(kv[0]), len(_READING_ORDER)))
+
+
 def _text(value: Any, key: str = "") -> str:
     if isinstance(value, dict) and key == "figures":
         return _figures(value)
@@ -310,9 +320,9 @@ def _text(value: Any, key: str = "") -> str:
             gettext(
                 "%(label)s：%(value)s",
                 label=gettext(PAYLOAD_LABELS[str(k)]),
-                value=_text(v, key if k in WRAPPERS else str(k)),
+                value=_text(v, key if k in WRAPPERS else str(k)) or gettext("（无）"),
             )
-            for k, v in value.items()
+            for k, v in reading_order(value)
         ) or gettext("（无）")
     if isinstance(value, list):
         return gettext("、").join(_text(v, key) for v in value) or gettext("（无）")
@@ -347,7 +357,7 @@ def describe_payload(payload: str, action: str = "") -> list[tuple[str, str]]:
     field = ACTION_FIELDS.get(action, "")
     return [
         (PAYLOAD_LABELS.get(str(k), str(k)), _text(v, field if field and k in WRAPPERS else str(k)))
-        for k, v in data.items()
+        for k, v in reading_order(data)
         if k != "evidence_id"
     ]
 
