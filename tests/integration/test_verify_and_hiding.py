@@ -212,6 +212,12 @@ def test_verify_shows_a_shared_rank_as_printed(
     assert f"在{count}个被考核部门中排名并列第1位" in printed
     page = make().test_client().get(f"/verify/{issued.verification_code}")
     assert f"在{count}个被考核部门中并列第1位" in page.get_data(as_text=True)
+    english = make().test_client()
+    english.set_cookie("lang", "en")
+    shown = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", english.get(
+        f"/verify/{issued.verification_code}").get_data(as_text=True)))  # fmt: skip
+    assert f"Rank Tied at No. 1 of {count} assessed departments" in shown
+    assert "Assessment year 2018 " in shown  # one year, not the years page's heading
 
 
 def test_verify_page_takes_the_copied_line_and_answers_malformed_text_itself(

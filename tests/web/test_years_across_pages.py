@@ -238,6 +238,7 @@ def test_year_switch_and_other_years_use_the_languages_punctuation(
         english = text(client.get(path))
         switch = re.search(r'<nav class="year-switch".*?</nav>', english, re.S)
         assert switch is not None and "Assessment years: " in switch.group(0), path
+        assert 'aria-label="Assessment years"' in switch.group(0), path
         assert not re.search("[：、；]", switch.group(0)), switch.group(0)
     others = re.search(r'<p class="flash flash-info other-years">.*?</p>', text(
         login("reviewer").get("/review/")), re.S)  # fmt: skip
