@@ -164,9 +164,10 @@ class NoticeData:
 
 @dataclass(frozen=True, slots=True)
 class SummaryRow:
-    """One department's line of the summary table; `category_points` follow the columns."""
+    """One department's line of the summary table; `category_points` follow the columns.
+    `rank` is None while the department's items are not all scored (printed as —)."""
 
-    rank: int
+    rank: int | None
     department: str
     category_points: tuple[Decimal, ...]
     total: Decimal
@@ -533,6 +534,11 @@ PRELIMINARY_MARK: Final = "（初步结果）"
 PRELIMINARY_NOTE: Final = (
     "本通知所列为初步考核结果，考核结果公示前不作排名，以公示后的正式通知为准。"
 )
+#: Under the summary's title when a department is still being scored: its line has no rank.
+UNRANKED_NOTE: Final = (
+    "名次为“—”的部门尚有事项未评分，不排名，所列分数为已评分事项之和；"
+    "名次在事项全部评分的部门之间排列。"
+)
 
 
 _TITLE_BREAKS_AFTER: Final = ("”", "）", "度")
@@ -676,6 +682,8 @@ def render_summary(data: SummaryData, base: bytes | None = None) -> bytes:
     _add_title(document, data.title, preliminary=data.is_preliminary, version=data.version)
     if data.is_preliminary:
         _add_paragraph(document, "考核结果公示前，表中名次为暂定名次。", first_line_chars=2)
+    if any(row.rank is None for row in data.rows):
+        _add_paragraph(document, UNRANKED_NOTE, first_line_chars=2)
 
     categories = len(data.category_titles)
     fixed = _SUMMARY_RANK_MM + _SUMMARY_DEPARTMENT_MM + _SUMMARY_TOTAL_MM + _SUMMARY_CONVERTED_MM
@@ -706,7 +714,7 @@ def render_summary(data: SummaryData, base: bytes | None = None) -> bytes:
     left = "left"
     for row in data.rows:
         tr = builder.add_row()
-        builder.add_cell(tr, 0, str(row.rank))
+        builder.add_cell(tr, 0, str(row.rank) if row.rank is not None else NOT_SCORED_TEXT)
         builder.add_cell(tr, 1, row.department, align=left)
         for offset, points in enumerate(row.category_points):
             builder.add_cell(tr, 2 + offset, format_points(points))

@@ -1,4 +1,10 @@
-"""Totals, conversion to the 2-point scale, ranking and completeness: pure functions."""
+"""Totals, conversion to the 2-point scale, ranking and completeness: pure functions.
+
+A department is ranked once every item of it has its score (scored, or under appeal with the
+scores appealed against); ranks are among those departments only, so a partial sum neither
+gets a rank nor pushes a finished department down. A department still being scored has no
+rank (`rank` None): every face (pages, exports, API, notices) says 评分未完成 instead.
+"""
 
 from __future__ import annotations
 
@@ -45,9 +51,11 @@ class DepartmentResult:
 
     department_id: int
     department: str
+    #: While the department is unranked, the sum of the items scored so far: not its result.
     total: Decimal
     converted: Decimal
-    rank: int
+    #: Among the ranked departments; None until every item of the department has its score.
+    rank: int | None
     items_scored: int
     items_total: int
 
@@ -55,6 +63,12 @@ class DepartmentResult:
     def is_complete(self) -> bool:
         """Tell whether every item of the department is scored."""
         return self.items_total > 0 and self.items_scored == self.items_total
+
+    @property
+    def is_ranked(self) -> bool:
+        """Tell whether the department has a rank: every item of it has its score (scored,
+        or under appeal with the scores appealed against)."""
+        return self.rank is not None
 
 
 @dataclass(frozen=True)
@@ -72,10 +86,16 @@ def results(
     total_max: Decimal = Decimal(100),
     converted_max: Decimal = Decimal(2),
 ) -> list[DepartmentResult]:
-    """Compute totals, conversions and ranks of every department, best first."""
+    """Compute totals, conversions and ranks of every department: the ranked best first (ties
+    by id), then the departments still being scored, unranked, in the order given.
+
+    A department is ranked once it has items and each has its total (scored, or appealed:
+    an appealed item keeps its scores until decided); ranks are among the ranked only.
+    """
     totals: dict[int, Decimal] = {d: Decimal(0) for d in departments}
     scored: dict[int, int] = dict.fromkeys(departments, 0)
     counted: dict[int, int] = dict.fromkeys(departments, 0)
+    unfinished: set[int] = set()
     for it in items:
         if it.department_id not in departments:
             continue
@@ -84,19 +104,23 @@ def results(
             scored[it.department_id] += 1
         if it.total is not None:  # an appealed item keeps its scores until decided
             totals[it.department_id] += it.total
+        else:
+            unfinished.add(it.department_id)
     totals = {d: quantize(t) for d, t in totals.items()}
-    ranks = rank(totals)
+    ranks = rank({d: t for d, t in totals.items() if counted[d] and d not in unfinished})
     out = [
         DepartmentResult(
             department_id=d,
             department=name,
             total=totals[d],
             converted=convert(totals[d], total_max, converted_max),
-            rank=ranks[d],
+            rank=ranks.get(d),
             items_scored=scored[d],
             items_total=counted[d],
         )
         for d, name in departments.items()
     ]
-    out.sort(key=lambda r: (r.rank, r.department_id))
-    return out
+    ranked = sorted(
+        (r for r in out if r.rank is not None), key=lambda r: (r.rank or 0, r.department_id)
+    )
+    return ranked + [r for r in out if r.rank is None]

@@ -10,6 +10,7 @@ import itertools
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import yaml
@@ -205,6 +206,45 @@ def submit_items(
         transition_item(session, item.id, member, TransitionRequest("submit", item.version))
     session.commit()
     return items
+
+
+def set_scored(session: Session, dep: Department, scored: int, points: Decimal) -> None:
+    """Put the department's first `scored` items (by indicator) at `scored` with `points`
+    each and the rest at `verified` without a total: a direct write, no audit event (for
+    what reads the results only)."""
+    items = session.scalars(
+        select(Item)
+        .join(Indicator, Indicator.id == Item.indicator_id)
+        .where(Item.department_id == dep.id)
+        .order_by(Indicator.position, Indicator.id)
+    ).all()
+    for n, item in enumerate(items):
+        item.state = "scored" if n < scored else "verified"
+        item.total = points if n < scored else None
+    session.flush()
+
+
+def results_in_progress(
+    session: Session, world: World
+) -> tuple[Department, Department, Department]:
+    """Three departments finished and one still being scored, the rest not started:
+    department A has 90 (10 items × 9), the third 80 (10 × 8), the fourth 20 (10 × 2),
+    department B 30 with 3 of its 10 items scored. Ranked on every total, B stood 3rd on its
+    partial sum and pushed the fourth to 4th; ranked among the finished, A is 1st, the third
+    2nd, the fourth 3rd, B and the 22 others unranked. Commits; returns (third, fourth, B)."""
+    third, fourth = session.scalars(
+        select(Department)
+        .where(Department.assessment_id == world.assessment.id)
+        .order_by(Department.position, Department.id)
+        .offset(2)
+        .limit(2)
+    ).all()
+    set_scored(session, world.dep_a, 10, Decimal(9))
+    set_scored(session, third, 10, Decimal(8))
+    set_scored(session, fourth, 10, Decimal(2))
+    set_scored(session, world.dep_b, 3, Decimal(10))
+    session.commit()
+    return third, fourth, world.dep_b
 
 
 def appealable(

@@ -49,7 +49,7 @@ from web.common.audit_rows import audit_xlsx
 from workflow import delivery, health, jobs, notices, notify, reminders
 from workflow.archive import write_department_archive
 from workflow.db import unit_of_work
-from workflow.exports import matrix_table, results_caption, results_table
+from workflow.exports import matrix_table, results_xlsx
 from workflow.messages import N_, Lines, Np_, Phrase, Term
 from workflow.models import Assessment, Department, utcnow
 from workflow.spreadsheets import XLSX_CONTENT_TYPE, xlsx_bytes
@@ -203,8 +203,7 @@ def run_export(ctx: jobs.JobContext, out: IO[bytes]) -> jobs.Output:
         else:
             a = session.get_one(Assessment, int(ctx.claim.params["assessment_id"]))
             if table == "results":
-                headers, body = results_table(session, a)
-                content = xlsx_bytes("考核结果", headers, body, caption=results_caption(a))
+                content = results_xlsx(session, a)
                 name = Phrase(N_("%(year)s年度考核结果"), {"year": a.year})
             else:
                 headers, body = matrix_table(session, a)

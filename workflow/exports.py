@@ -3,7 +3,10 @@
 Each function returns `(headers, rows)` for `workflow.spreadsheets.xlsx_bytes`. Scores are
 numbers, so the office can sum and sort them; the department's id is kept last under a Chinese
 header (部门编号) to match a row to its department when a sheet is read back, and the users'
-role codes last in theirs. No Flask here.
+role codes last in theirs. A department still being scored has no rank: its rank cell says
+评分未完成 (text after the numbers when the column is sorted), the results' 评分完成 column
+says 否 and their caption counts such departments and says what their figures are
+(`workflow.results`). No Flask here.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
-from scoring.totals import ItemFigure, results
+from scoring.totals import DepartmentResult, ItemFigure, results
 from workflow.models import (
     Assessment,
     Category,
@@ -26,7 +29,8 @@ from workflow.models import (
 )
 from workflow.notices import publication_started
 from workflow.permissions import unit_names
-from workflow.results import assessment_results
+from workflow.results import UNRANKED, ResultsTable, assessment_results
+from workflow.spreadsheets import xlsx_bytes
 from workflow.states import ROLE_LABELS, STATE_LABELS, Role, State
 
 Table = tuple[list[str], list[Sequence[Any]]]
@@ -47,16 +51,39 @@ def _rank_header(assessment: Assessment) -> str:
     return "名次" if publication_started(assessment) else "暂定名次"
 
 
-def results_caption(assessment: Assessment) -> str:
+def _rank_cell(result: DepartmentResult) -> int | str:
+    """The rank, or 评分未完成 while the department is being scored (never a partial sum's)."""
+    return result.rank if result.rank is not None else UNRANKED
+
+
+def results_caption(assessment: Assessment, unranked: int = 0) -> str:
     """The results sheet's title line, saying whether the figures are published or provisional
-    (the portal's download, the API's and the export job's say the same)."""
+    and how many departments are still being scored (unranked, their figures partial)."""
     state = "已公示" if publication_started(assessment) else "暂定，未公示"
-    return f"{assessment.title} 考核结果（{state}）"
+    caption = f"{assessment.title} 考核结果（{state}）"
+    if unranked:
+        caption += f"；{unranked} 个部门{UNRANKED}：不排名，其总分、折合分为已评分事项之和"
+    return caption
+
+
+def results_xlsx(session: Session, assessment: Assessment) -> bytes:
+    """The results as the one-sheet .xlsx every download of them is (the portal's, the API's
+    and the export job's): the table under its caption."""
+    found = assessment_results(session, assessment)
+    headers, rows = _results_rows(assessment, found)
+    unranked = sum(1 for r in found.rows if r.rank is None)
+    return xlsx_bytes(
+        "考核结果", headers, rows, caption=results_caption(assessment, unranked=unranked)
+    )
 
 
 def results_table(session: Session, assessment: Assessment) -> Table:
-    """Return every department's total, converted score and rank, best first."""
-    found = assessment_results(session, assessment)
+    """Return every department's total, converted score and rank: the ranked best first, then
+    the departments still being scored, their rank cell 评分未完成 and 评分完成 否."""
+    return _results_rows(assessment, assessment_results(session, assessment))
+
+
+def _results_rows(assessment: Assessment, found: ResultsTable) -> Table:
     departments, table = found.departments, found.rows
     headers = [
         _rank_header(assessment),
@@ -71,7 +98,7 @@ def results_table(session: Session, assessment: Assessment) -> Table:
     ]
     rows: list[Sequence[Any]] = [
         (
-            r.rank,
+            _rank_cell(r),
             departments[r.department_id].name,
             departments[r.department_id].full_name,
             r.total,
@@ -128,7 +155,7 @@ def matrix_table(session: Session, assessment: Assessment) -> Table:
                 continue
             line += [cell.total, STATE_LABELS.get(State(cell.state), cell.state)]
         r = ranked[d.id]
-        line += [r.total, r.converted, r.rank, r.items_scored, r.items_total, d.id]
+        line += [r.total, r.converted, _rank_cell(r), r.items_scored, r.items_total, d.id]
         rows.append(line)
     return headers, rows
 

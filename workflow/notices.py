@@ -4,10 +4,12 @@ The rendering itself is pure (`scoring.notice`); this module gathers the figures
 database, freezes them into a snapshot, and issues versions:
 - a department's notice exists only once every item of the department is `scored`
   (Conflict `not_all_scored` otherwise, naming the unscored indicators);
-- ranks are among all departments of the assessment by their current totals (an item's
-  total counts once it has been scored, also while it is under appeal), so a notice issued
-  before the last department is finished states the rank as it stood then — its snapshot
-  says so, and re-issuing after changes makes a new version;
+- ranks are the results table's (`workflow.results`): among the departments whose items all
+  have their score (scored, or under appeal with the scores appealed against), by their
+  current totals; a department still being scored has none, and a partial sum never moves
+  another's rank. A ranked notice waits for publication, which waits for every item, so it
+  states the final order; its snapshot says so, and re-issuing after changes makes a new
+  version;
 - issuing again makes version N+1; rows and objects of earlier versions are never changed;
 - a preliminary version (初步结果, no rank) only before publication: after it, it would
   replace the ranked one; the ranked summary only once every department is scored, and no
@@ -255,9 +257,10 @@ def summary_snapshot(
 ) -> SummaryData:
     """Gather the summary table: every department, points per category, total, by rank.
 
-    Departments whose items are not all scored are listed with their current points and
-    the mark （评分未完成） after their name, so the table never passes for final. Before
-    publication (`preliminary`) the ranks are headed 暂定名次.
+    Departments whose items are not all scored are listed with their current points, the
+    mark （评分未完成） after their name and no rank (the others ranked among themselves),
+    so the table never passes for final. Before publication (`preliminary`) the ranks are
+    headed 暂定名次.
     """
     categories = _categories(session, assessment)
     column = {c.id: n for n, c in enumerate(categories)}

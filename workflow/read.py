@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from sqlalchemy import ColumnElement, ScalarSelect, func, null, select
+from sqlalchemy import ColumnElement, ScalarSelect, and_, func, null, select
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -159,6 +159,22 @@ def latest_verify_payload() -> ScalarSelect[str]:
         .limit(1)
         .correlate(Item)
         .scalar_subquery()
+    )
+
+
+#: A check point answered 否 in a verification's payload. The payload is the chain's canonical
+#: JSON (`workflow.audit.canonical_json`: sorted keys, no spaces), whose strings escape every
+#: quote: the text occurs only where a check's `answer` is "no" (what `failed_checks_of` reads).
+_FAILED_ANSWER = '"answer":"no"'
+
+
+def has_failed_checks() -> ColumnElement[bool]:
+    """Keep the items whose latest verification answered a check point 否 (`failed_checks`
+    not empty), as a condition of a query over `Item` (the 只看有“否” filter): only items past
+    verification have one, so the others are dropped before the payload is looked up."""
+    return and_(
+        Item.state.in_(VERIFIED_STATES),
+        latest_verify_payload().like(f"%{_FAILED_ANSWER}%"),
     )
 
 
@@ -464,11 +480,13 @@ def queue_conditions(
     department_id: int | None = None,
     indicator_id: int | None = None,
     overdue_states: Sequence[str] | None = None,
+    failed_checks_only: bool = False,
 ) -> list[ColumnElement[bool]]:
     """The conditions of one queue tab with its filters (the page, and a bulk selection).
 
     `overdue_states`, when given, keeps only items whose stage deadline has passed (the
-    states the calendar names overdue; an empty list keeps none).
+    states the calendar names overdue; an empty list keeps none). `failed_checks_only` keeps
+    only items whose verification answered a check point 否 (`has_failed_checks`).
     """
     conditions: list[ColumnElement[bool]] = [
         Item.assessment_id == assessment_id,
@@ -480,6 +498,8 @@ def queue_conditions(
         conditions.append(Item.indicator_id == indicator_id)
     if overdue_states is not None:
         conditions.append(Item.state.in_(list(overdue_states)))
+    if failed_checks_only:
+        conditions.append(has_failed_checks())
     return conditions
 
 
@@ -492,6 +512,7 @@ def queue_page(
     department_id: int | None = None,
     indicator_id: int | None = None,
     overdue_states: Sequence[str] | None = None,
+    failed_checks_only: bool = False,
     after: int | None = None,
     size: int = 50,
 ) -> QueuePage:
@@ -504,6 +525,8 @@ def queue_page(
         filters.append(Item.indicator_id == indicator_id)
     if overdue_states is not None:  # 只看逾期: the tabs count what the filter lists
         filters.append(Item.state.in_(list(overdue_states)))
+    if failed_checks_only:  # 只看有“否”: likewise (the tabs before verification count none)
+        filters.append(has_failed_checks())
     counts = {
         s: n
         for s, n in session.execute(
@@ -514,7 +537,7 @@ def queue_page(
     }
     conditions = queue_conditions(
         assessment.id, state, department_id=department_id, indicator_id=indicator_id,
-        overdue_states=overdue_states,
+        overdue_states=overdue_states, failed_checks_only=failed_checks_only,
     )  # fmt: skip
     if after is not None:
         conditions.append(Item.id > after)

@@ -694,7 +694,8 @@ class UnitYear:
     name: str
     total: Decimal
     converted: Decimal
-    rank: int
+    #: None while the department's items are not all scored (`workflow.results`).
+    rank: int | None
     complete: bool
     via: Unit | None
     indicators: list[IndicatorScore]

@@ -108,3 +108,47 @@ def test_item_list_and_detail_name_the_check_points_answered_no(
     assert (
         client.get(f"/api/v1/items/{other.id}", headers=scorer).get_json()["failed_checks"] is None
     )
+
+
+def test_the_item_list_keeps_only_items_with_a_no_on_request(
+    app: Flask, client: FlaskClient, session: Session, cast: Cast
+) -> None:
+    """Walk: a scorer's script fetched every item and dropped those whose `failed_checks` was
+    empty, page after page. `failed_checks=1` keeps, in the query itself, the items whose
+    verification answered a check point 否 — not one whose note merely quotes a "no"."""
+    w = cast.world
+    failed = _reviewed(app, session, cast)
+    quoted = w.item(session, w.dep_b, "1")  # the same indicator: the same check points
+    add_evidence(session, app.extensions["store"], quoted, w.member_b)
+    actions.submit_item(session, quoted.id, w.member_b, quoted.version)
+    actions.review_item(session, quoted.id, w.reviewer, quoted.version)
+    actions.verify_item(
+        session, failed.id, w.verifier, failed.version,
+        checks={"1-1": {"answer": "no", "note": "未见成立文件"}, "1-2": {"answer": "yes"}},
+    )  # fmt: skip
+    note = '上次答 "answer":"no"，已整改'
+    actions.verify_item(
+        session, quoted.id, w.verifier, quoted.version,
+        checks={"1-1": {"answer": "yes", "note": note}, "1-2": {"answer": "na"}},
+    )  # fmt: skip
+    waiting = w.item(session, w.dep_a, "2")
+    add_evidence(session, app.extensions["store"], waiting, w.member_a)
+    actions.submit_item(session, waiting.id, w.member_a, waiting.version)
+    session.commit()
+    listed = f"/api/v1/assessments/{w.assessment.id}/items"
+    scorer = cast.headers("scorer")
+
+    def ids(query: str, role: str = "scorer") -> list[int]:
+        got = client.get(f"{listed}?{query}", headers=cast.headers(role))
+        assert got.status_code == 200, got.get_json()
+        return [i["id"] for i in got.get_json()["items"]]
+
+    assert ids("failed_checks=1") == [failed.id] == ids("failed_checks=true&state=verified")
+    assert ids("failed_checks=1&state=submitted") == []
+    assert ids(f"failed_checks=1&department={w.dep_b.id}") == []
+    assert {failed.id, quoted.id, waiting.id} <= set(ids("failed_checks=0&limit=500"))
+    assert ids("failed_checks=1", role="own") == [failed.id]  # their own department's only
+    assert ids("failed_checks=1", role="other") == []
+    wrong = client.get(f"{listed}?failed_checks=yes", headers=scorer)
+    assert wrong.status_code == 400 and error_code(wrong) == "invalid_parameter"
+    assert "failed_checks" in wrong.get_json()["error"]["message"]

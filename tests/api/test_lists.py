@@ -167,15 +167,15 @@ def test_an_unknown_query_parameter_is_refused_by_name(client: FlaskClient, cast
     typo = client.get(f"{path}?stat=submitted&limit=5", headers=cast.headers("reviewer"))
     assert typo.status_code == 400 and error_code(typo) == "unknown_parameter"
     assert typo.get_json()["error"]["message"] == (
-        "不支持的查询参数：stat（本接口接受：limit, cursor, department, state, indicator），"
-        "请检查拼写"
+        "不支持的查询参数：stat（本接口接受：limit, cursor, department, state, indicator, "
+        "failed_checks），请检查拼写"
     )
     english = client.get(
         f"{path}?stat=submitted", headers=cast.headers("reviewer", **{"Accept-Language": "en"})
     ).get_json()["error"]["message"]
     assert english == (
         "Unknown query parameter: stat (this operation takes limit, cursor, department, "
-        "state, indicator); check the spelling."
+        "state, indicator, failed_checks); check the spelling."
     )
     # Two at once are named together; the documented ones still work.
     both = client.get(f"{path}?stat=x&dept=1", headers=cast.headers("reviewer"))

@@ -151,7 +151,10 @@ def test_draft_to_scored_over_http(
     ).get_json()["results"]
     first = results[0]
     assert first["department"]["id"] == cast.world.dep_a.id
-    assert first["total"] == "8.50" and first["converted"] == "0.17" and first["rank"] == 1
+    assert first["total"] == "8.50" and first["converted"] == "0.17"
+    # One item of ten scored: no rank on a partial sum, and the answer says why.
+    assert first["rank"] is None and first["unranked_reason"] == "not_all_scored"
+    assert not first["complete"] and first["items_scored"] == 1
 
     check = client.get("/api/v1/audit/verify", headers=cast.headers("auditor")).get_json()
     assert check["ok"] is True and check["first_bad_seq"] is None

@@ -22,6 +22,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
+from scoring.notice import UNRANKED_NOTE
 from storage.local import LocalStore
 from tests.factories import World, add_evidence
 from web.app import create_app
@@ -392,8 +393,11 @@ def test_summary_rows_and_order(session: Session, store: LocalStore, world: Worl
     assert rows[1] == ["1", "教育局", *full, "100.00", "2.00"]
     assert rows[2] == ["2", "交通局", "17.50", *full[1:], "97.50", "1.95"]
     rest = rows[3:]
-    assert all(r[0] == "3" and r[1].endswith("（评分未完成）") and r[-2] == "0.00" for r in rest)
+    # No rank on a partial sum: the 24 departments being scored read —, tied 3rd no more.
+    assert all(r[0] == "—" and r[1].endswith("（评分未完成）") and r[-2] == "0.00" for r in rest)
     assert "政府办（民族宗教局、法制办）（评分未完成）" in [r[1] for r in rest]
+    assert UNRANKED_NOTE in body_text(early_doc)
+    assert [r["rank"] for r in early.snapshot["rows"]][:3] == [1, 2, None]
     start_publication(session, w.assessment)
     # Ranked, the table waits for every department, as each department's notice does.
     with pytest.raises(Conflict) as err:
@@ -415,6 +419,7 @@ def test_summary_rows_and_order(session: Session, store: LocalStore, world: Worl
         ["2", "交通局", "17.50", *full[1:], "97.50", "1.95"],
     ]
     assert all(r[0] == "3" and "（评分未完成）" not in r[1] for r in rows[3:])
+    assert UNRANKED_NOTE not in body_text(document)
     events = notice_events(session, "summary_issued")
     assert [payload_of(e)["sha256"] for e in events] == [early.sha256, row.sha256]
     assert current_summary(session, w.assessment, w.auditor).id == row.id

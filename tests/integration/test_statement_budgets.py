@@ -221,7 +221,9 @@ def test_a_resubmitted_item_detail_within_budget(
     assert changes is not None and len(changes.added) == len(changes.removed) == 1
 
 
-def _queue_page_within_budget(engine: Engine, user: User, aid: int, state: str) -> QueuePage:
+def _queue_page_within_budget(
+    engine: Engine, user: User, aid: int, state: str, *, failed_checks_only: bool = False
+) -> QueuePage:
     """One queue page (2 rows) of `state`, its statements counted against the budget."""
     states = ["submitted", "reviewed", "verified", "appealed"]
     seen: list[QueuePage] = []
@@ -229,7 +231,11 @@ def _queue_page_within_budget(engine: Engine, user: User, aid: int, state: str) 
     def page(s: Session, u: User) -> None:
         assessment = s.get_one(Assessment, aid)
         with counting(engine) as inner:
-            seen.append(queue_page(s, assessment, state, states, size=2))
+            seen.append(
+                queue_page(
+                    s, assessment, state, states, size=2, failed_checks_only=failed_checks_only
+                )
+            )
             for row in seen[-1].rows:  # what the template reads: no lazy load
                 assert row.department.name and row.indicator.title
         assert len(inner) <= QUEUE_BUDGET, len(inner)
@@ -274,6 +280,12 @@ def test_a_verified_queue_page_names_failed_checks_within_budget(
     session.commit()
     result = _queue_page_within_budget(engine, w.scorer, w.assessment.id, "verified")
     assert result.has_more and result.failed_checks == {result.rows[0].id: ["1-1"]}
+    # 只看有“否”: the filter rides on the counts' and the page's statements, still 4.
+    only = _queue_page_within_budget(
+        engine, w.scorer, w.assessment.id, "verified", failed_checks_only=True
+    )
+    assert only.counts == {"verified": 2} and not only.has_more
+    assert [r.id for r in only.rows] == sorted(only.failed_checks) and len(only.rows) == 2
 
 
 def test_a_scored_routine_item_detail_within_budget(

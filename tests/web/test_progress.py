@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
 from storage.local import LocalStore
-from tests.factories import World, add_evidence
+from tests.factories import World, add_evidence, results_in_progress
 from tests.integration.test_notices import score_department
 from tests.web.conftest import text
 from workflow.actions import review_item, score_item, submit_item, verify_item
@@ -48,6 +48,21 @@ def test_matrix_shows_states_scores_and_ranks(
     assert login("member_a").get("/progress/").status_code == 403
 
 
+def _result_cells(html: str) -> dict[str, tuple[str, ...]]:
+    """Per department name: its total, converted score, rank cell and 已评 n/10 on the page."""
+    rank_and_count = re.compile(
+        r'<td class="num">([^<]*)</td>\s*<td class="num">([^<]*)</td>\s*'
+        r'<td class="num">(.*?)</td>\s*<td class="num[^"]*">(\d+/\d+)</td>',
+        re.S,
+    )
+    out = {}
+    for name, cells in re.findall(r'<td class="nowrap">([^<]+)</td>(.*?)</tr>', html, re.S):
+        found = rank_and_count.search(cells)
+        if found:
+            out[name] = found.groups()
+    return out
+
+
 def test_a_rank_is_shown_only_once_every_item_of_the_department_has_its_score(
     app: Flask,
     session: Session,
@@ -69,19 +84,35 @@ def test_a_rank_is_shown_only_once_every_item_of_the_department_has_its_score(
     session.commit()
 
     html = text(login("scorer").get("/progress/"))
-    rows = {
-        name: cells
-        for name, cells in re.findall(r'<td class="nowrap">([^<]+)</td>(.*?)</tr>', html, re.S)
-    }
-    rank_and_count = re.compile(
-        r'<td class="num">([^<]*)</td>\s*<td class="num">([^<]*)</td>\s*'
-        r'<td class="num">(.*?)</td>\s*<td class="num[^"]*">(\d+/\d+)</td>',
-        re.S,
-    )
-    complete = rank_and_count.search(rows[world.dep_b.name])
-    assert complete and complete.group(4) == "10/10"
-    assert re.fullmatch(r'1 <span class="muted">暂定</span>', complete.group(3))
-    partial = rank_and_count.search(rows[world.dep_a.name])
-    assert partial and partial.group(4) == "1/10"
-    assert partial.group(3) == '<span class="muted rank-pending">评分未完成</span>'
+    rows = _result_cells(html)
+    complete = rows[world.dep_b.name]
+    assert complete[3] == "10/10"
+    assert re.fullmatch(r'1 <span class="muted">暂定</span>', complete[2])
+    partial = rows[world.dep_a.name]
+    assert partial[3] == "1/10"
+    assert partial[2] == '<span class="muted rank-pending">评分未完成</span>'
     assert "事项尚未全部评分的部门不显示名次（“评分未完成”）" in html
+
+
+def test_ranks_on_the_page_are_among_the_finished_departments(
+    session: Session, world: World, login: Callable[[str], FlaskClient]
+) -> None:
+    """Walk: the page hid a partial sum's rank but kept the numbers of a ranking over every
+    total, so a finished department stood 4th behind a gap (the department 3rd on 30 points
+    with 7 items unscored). The ranks are the results table's, among the finished only: it is
+    3rd; the unfinished one reads 评分未完成, and the page says how ranks are given."""
+    third, fourth, partial = results_in_progress(session, world)
+    html = text(login("scorer").get("/progress/"))
+    rows = _result_cells(html)
+    shown = {dep.id: rows[dep.name] for dep in (world.dep_a, third, fourth, partial)}
+    assert shown[world.dep_a.id][2] == '1 <span class="muted">暂定</span>'
+    assert shown[third.id][2] == '2 <span class="muted">暂定</span>'
+    assert shown[fourth.id][2] == '3 <span class="muted">暂定</span>'
+    assert shown[fourth.id][:2] == ("20.00", "0.40") and shown[fourth.id][3] == "10/10"
+    assert shown[partial.id] == (
+        "30.00",
+        "0.60",
+        '<span class="muted rank-pending">评分未完成</span>',
+        "3/10",
+    )
+    assert "名次只在事项全部评分的部门之间排列" in html

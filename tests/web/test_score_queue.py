@@ -56,3 +56,42 @@ def test_the_score_queue_marks_items_with_a_no_at_verification(
     scorer.set_cookie("lang", "en")
     english = text(scorer.get("/review/?state=verified"))
     assert "1-1, 1-2" in english and "有“否”" not in english and "核查" not in english
+
+
+def test_the_queue_filter_keeps_only_items_with_a_no(
+    make_app: Callable[..., Flask], session: Session, world: World, store: LocalStore
+) -> None:
+    """Walk: the verifier and the scorer asked to see only the items whose verification has
+    a 否 — they paged through the 待评分 queue reading the 核查 column. 只看有“否” keeps them
+    (the tabs count what it lists, none before verification), stays ticked in the filter
+    form, and the next page's, the tabs' and the other years' links keep it."""
+    app = make_app(REVIEW_PAGE_SIZE=1)
+    failed = [_verified(session, store, world, code, "no") for code in ("1", "2")]
+    passed = _verified(session, store, world, "3", "yes")
+    waiting = world.item(session, world.dep_a, "4")
+    add_evidence(session, store, waiting, world.member_a)
+    submit_item(session, waiting.id, world.member_a, waiting.version)
+    session.commit()
+    client = app.test_client()
+    client.post("/login", data={"username": "scorer", "password": "correct-horse-battery"})
+
+    page = text(client.get("/review/?state=verified&failed_checks=1"))
+    assert re.findall(r'href="/review/items/(\d+)"', page) == [str(failed[0].id)]
+    assert 'name="failed_checks" value="1" checked> 只看有“否”' in page
+    assert re.search(r'待评分 <span class="count">2</span>', page)
+    assert re.search(r'待初审 <span class="count">0</span>', page)
+    assert 'href="/review/?state=submitted&amp;failed_checks=1"' in page
+    after = re.search(r'href="(/review/\?[^"]*after=\d+[^"]*)"', page)
+    assert after and "failed_checks=1" in after.group(1)
+    second = text(client.get(after.group(1).replace("&amp;", "&")))
+    assert re.findall(r'href="/review/items/(\d+)"', second) == [str(failed[1].id)]
+    assert "下一页" not in second and "清除筛选" in second
+
+    plain = text(client.get("/review/?state=verified"))
+    assert re.search(r'待评分 <span class="count">3</span>', plain)
+    assert re.search(r'待初审 <span class="count">1</span>', plain)
+    assert 'name="failed_checks" value="1">' in plain  # not ticked
+    assert str(passed.id) not in re.findall(r'href="/review/items/(\d+)"', page + second)
+    client.set_cookie("lang", "en")
+    english = text(client.get("/review/?state=verified&failed_checks=1"))
+    assert "Only with a No at verification" in english and "只看" not in english

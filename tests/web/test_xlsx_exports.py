@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from storage.local import LocalStore
-from tests.factories import World, add_evidence
+from tests.factories import World, add_evidence, results_in_progress
 from tests.integration.test_notices import bearer, points_of, score_department
 from workflow.models import AuditEvent
 from workflow.spreadsheets import XLSX_CONTENT_TYPE
@@ -105,7 +105,7 @@ def test_portal_buttons_download_excel(
     # The downloaded results say they are provisional, as the API's and the export job's do:
     # a sheet passed on must not read as the published result.
     results = rows_of(sheet_of(reviewer.get("/progress/results.xlsx").data))
-    assert str(results[0][0]).endswith("考核结果（暂定，未公示）") and results[1][0] == "暂定名次"
+    assert "考核结果（暂定，未公示）" in str(results[0][0]) and results[1][0] == "暂定名次"
     quota_page = reviewer.get("/review/routine/quota").get_data(as_text=True)
     assert "/review/routine/quota.xlsx?kind=monthly_info" in quota_page
     quota = rows_of(sheet_of(reviewer.get("/review/routine/quota.xlsx?kind=monthly_info").data))
@@ -147,6 +147,65 @@ def test_progress_matrix_scores_are_numbers_to_sum(
     assert line[-3] == line[-2] and line[-1] == w.dep_a.id
     other = next(r for r in matrix if r[0] == w.dep_b.name)
     assert all(other[n] is None for n in scores) and other[-3] == 0
+
+
+def test_results_sheets_rank_only_departments_whose_items_are_all_scored(
+    app: Flask, session: Session, world: World, login: Login
+) -> None:
+    """Walk: the results sheet ranked every department on its current total — a department
+    with 3 of 10 items scored stood 3rd on 30 points, and a clerk sent that upward. Now only
+    the departments whose items are all scored are ranked, among themselves; the others
+    read 评分未完成 in the rank cell (after the numbers when sorted), 否 under 评分完成, and
+    the caption says how many there are and what their figures are. The portal's, the API's
+    and the export job's sheets are one; the matrix says the same."""
+    third, fourth, partial = results_in_progress(session, world)
+    head = bearer(session, world.auditor)
+    session.commit()
+    portal = rows_of(sheet_of(login("reviewer").get("/progress/results.xlsx").data))
+    api = rows_of(
+        sheet_of(
+            app.test_client()
+            .get(f"/api/v1/assessments/{world.assessment.id}/results.xlsx", headers=head)
+            .data
+        )
+    )
+    assert api == portal
+    from web.tasks import runners_for
+    from workflow import jobs
+
+    params = {"table": "results", "assessment_id": world.assessment.id}
+    job = jobs.start_job(session, world.auditor, jobs.EXPORT, params).job
+    session.commit()
+    with app.app_context():  # as the worker runs it
+        outcome = jobs.execute(
+            app.extensions["sessionmaker"], app.extensions["store"], job.id, runners_for(app)
+        )
+    assert outcome == "done"
+    assert rows_of(sheet_of(login("auditor").get(f"/jobs/{job.id}/download").data)) == portal
+    caption, headers, *rows = portal
+    assert (
+        "考核结果（暂定，未公示）；23 个部门评分未完成：不排名，其总分、折合分为已评分事项之和"
+        in (str(caption[0]))
+    )
+    assert headers[0] == "暂定名次" and headers[7] == "评分完成"
+    by_id = {r[-1]: r for r in rows}
+    assert [(r[0], r[-1]) for r in rows[:3]] == [
+        (1, world.dep_a.id),
+        (2, third.id),
+        (3, fourth.id),
+    ]
+    assert rows[0][7] == rows[1][7] == rows[2][7] == "是"
+    line = by_id[partial.id]
+    assert line[0] == "评分未完成" and line[3] == 30 and line[4] == 0.6 and line[7] == "否"
+    assert line[5:7] == [3, 10]
+    assert all(r[0] == "评分未完成" and r[7] == "否" for r in rows[3:])
+    assert len(rows) == 26
+
+    matrix = rows_of(sheet_of(login("reviewer").get("/progress/matrix.xlsx").data))
+    rank_at = matrix[1].index("暂定名次")
+    ranks = {r[-1]: r[rank_at] for r in matrix[2:]}
+    assert ranks[world.dep_a.id] == 1 and ranks[third.id] == 2 and ranks[fourth.id] == 3
+    assert ranks[partial.id] == "评分未完成"
 
 
 def _audit_story(session: Session, store: LocalStore, world: World) -> None:

@@ -19,6 +19,7 @@ from web.api.common import (
     iso,
     json_response,
     points,
+    query_flag,
     query_int,
     query_limit,
     query_str,
@@ -29,12 +30,13 @@ from web.common.exports import xlsx_response
 from web.db import get_db
 from workflow.calendar import set_deadlines
 from workflow.errors import BadRequest, Forbidden, NotFound
-from workflow.exports import matrix_table, results_caption, results_table
+from workflow.exports import matrix_table
+from workflow.exports import results_xlsx as results_workbook
 from workflow.models import Assessment, Category, Department, Indicator, Item
 from workflow.notices import result_settings_seen, scores_visible_to, set_result_settings
 from workflow.permissions import can_read_all, department_id_for
-from workflow.read import failed_checks_of, latest_verify_payload
-from workflow.results import assessment_results
+from workflow.read import failed_checks_of, has_failed_checks, latest_verify_payload
+from workflow.results import UNRANKED_REASON, assessment_results
 from workflow.schemes import get_stored_scheme, load_scheme, use_scheme
 from workflow.setup import create_assessment
 from workflow.spreadsheets import xlsx_bytes
@@ -225,6 +227,7 @@ def list_items(aid: int) -> Response:
     department = query_int("department")
     state = query_str("state")
     indicator = query_str("indicator", max_length=16)
+    failed_only = query_flag("failed_checks")
     if state is not None and state not in {s.value for s in State}:
         raise BadRequest("未知的状态：%(state)s", code="invalid_parameter", params={"state": state})
     stmt = (
@@ -245,6 +248,8 @@ def list_items(aid: int) -> Response:
         stmt = stmt.join(Indicator, Indicator.id == Item.indicator_id).where(
             Indicator.code == indicator
         )
+    if failed_only:
+        stmt = stmt.where(has_failed_checks())
     if after is not None:
         stmt = stmt.where(Item.id > after)
     rows = get_db().execute(stmt).all()
@@ -265,7 +270,8 @@ def list_items(aid: int) -> Response:
 @bp.get(f"/assessments/{AID}/results")
 @contract("assessments", ok={200: (s.Results, "Best first.")}, errors=(403, 404))
 def get_results(aid: int) -> Response:
-    """Return totals, converted scores and ranks per department (staff and auditors)."""
+    """Return totals, converted scores and ranks per department (staff and auditors); a
+    department still being scored has no rank (`unranked_reason`)."""
     user = api_user()
     if not can_read_all(user):
         raise Forbidden("只有考核办工作人员和审计员可以查看结果", code="forbidden")
@@ -281,6 +287,7 @@ def get_results(aid: int) -> Response:
                     "total": points(r.total),
                     "converted": points(r.converted),
                     "rank": r.rank,
+                    "unranked_reason": None if r.is_ranked else UNRANKED_REASON,
                     "complete": r.is_complete,
                     "items_scored": r.items_scored,
                     "items_total": r.items_total,
@@ -303,9 +310,7 @@ def _require_reader(user_aid: int) -> Assessment:
 def results_xlsx(aid: int) -> Response:
     """The results table as Excel: Chinese headers, best first (staff, auditors)."""
     a = _require_reader(aid)
-    headers, rows = results_table(get_db(), a)
-    content = xlsx_bytes("考核结果", headers, rows, caption=results_caption(a))
-    return xlsx_response(content, f"{a.year}年度考核结果")
+    return xlsx_response(results_workbook(get_db(), a), f"{a.year}年度考核结果")
 
 
 @bp.get(f"/assessments/{AID}/matrix.xlsx")

@@ -166,6 +166,19 @@ def query_str(name: str, *, max_length: int = 200) -> str | None:
     return raw
 
 
+def query_flag(name: str) -> bool:
+    """Return a yes/no query parameter: `1`/`true` yes, absent, empty, `0`/`false` no; 400
+    otherwise."""
+    raw = request.args.get(name)
+    if raw in (None, "", "0", "false"):
+        return False
+    if raw in ("1", "true"):
+        return True
+    raise BadRequest(
+        "参数 %(name)s 须为 1/0 或 true/false", code="invalid_parameter", params={"name": name}
+    )
+
+
 def query_limit() -> int:
     """Return `limit`: default 50, at least 1, capped at 500 (however many digits it has).
 

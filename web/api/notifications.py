@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, current_app, request
+from flask import Response, current_app
 
 from web.api import schemas as s
 from web.api.blueprint import bp
@@ -13,6 +13,7 @@ from web.api.common import (
     encode_cursor,
     json_body,
     json_response,
+    query_flag,
     query_limit,
 )
 from web.api.contract import contract, parse_body
@@ -21,7 +22,6 @@ from web.common.ids import MAX_ID
 from web.db import get_db
 from workflow import notify
 from workflow.audit import format_time
-from workflow.errors import BadRequest
 from workflow.models import Notification
 
 NID = f"<int(max={MAX_ID}):nid>"
@@ -43,24 +43,13 @@ def notification_body(note: Notification) -> dict[str, Any]:
     }
 
 
-def _unread_only() -> bool:
-    raw = request.args.get("unread")
-    if raw in (None, "", "0", "false"):
-        return False
-    if raw in ("1", "true"):
-        return True
-    raise BadRequest(
-        "参数 %(name)s 须为 1/0 或 true/false", code="invalid_parameter", params={"name": "unread"}
-    )
-
-
 @bp.get("/me/notifications")
 @contract("me", query=s.InboxFilter, ok={200: (s.Inbox, "The inbox, newest first.")})
 def my_notifications() -> Response:
     """Return the user's messages, newest first; `unread=1` keeps the unread ones."""
     user = api_user()
     db = get_db()
-    unread_only = _unread_only()
+    unread_only = query_flag("unread")
     limit = query_limit()
     before = decode_cursor("inbox")
     rows = notify.inbox(db, user, unread_only=unread_only, before=before, limit=limit + 1)

@@ -377,6 +377,17 @@ class ItemFilter(Page):
         str | None,
         _optional({"type": "string", "maxLength": 16, "description": "a code, e.g. `3`"}),
     ] = None
+    failed_checks: Annotated[
+        str | None,
+        _optional(
+            {
+                "type": "string",
+                "enum": ["0", "1", "true", "false"],
+                "description": "`1` keeps the items whose verification answered a check point "
+                "`no` (`failed_checks` not empty), the portal's 只看有“否”",
+            }
+        ),
+    ] = None
 
 
 class EventFilter(Page):
@@ -869,11 +880,34 @@ class Verification(Out):
     reconciliation: Reconciliation
 
 
+#: A rank, null while the department is still being scored (`unranked_reason` says so).
+Rank = Annotated[
+    int | None,
+    Field(
+        description="among the departments whose items all have their score (scored, or "
+        "under appeal), ties sharing (1, 2, 2, 4); null while any item of the department "
+        "waits for its score"
+    ),
+]
+#: Why a rank is null: `not_all_scored`, the department's items are not all scored yet.
+UnrankedReason = Annotated[
+    Literal["not_all_scored"] | None,
+    Field(
+        description="`not_all_scored` when `rank` is null: the department is still being "
+        "scored, its `total` and `converted` are the sum of the items scored so far, not a "
+        "result; null when ranked"
+    ),
+]
+
+
 class ResultRow(Out):
+    """One department's line: the ranked best first, then those still being scored."""
+
     department: DepartmentRef
     total: Points
     converted: Points
-    rank: int
+    rank: Rank
+    unranked_reason: UnrankedReason
     complete: bool
     items_scored: int
     items_total: int
@@ -1616,7 +1650,8 @@ class UnitYear(Out):
     name: str
     total: Points
     converted: Points
-    rank: int
+    rank: Rank
+    unranked_reason: UnrankedReason
     complete: bool
     via: UnitRef | None
     indicators: list[IndicatorYear]

@@ -26,6 +26,7 @@ from workflow.errors import Forbidden, NotFound
 from workflow.models import Department, Unit, UnitChange, User
 from workflow.notices import scores_visible_to
 from workflow.permissions import can_read_all, is_office_staff, own_department_ids
+from workflow.results import UNRANKED_REASON
 from workflow.units import (
     Lineage,
     all_units,
@@ -169,6 +170,7 @@ def get_unit_history(uid: int) -> Response:
                     "total": points(y.total),
                     "converted": points(y.converted),
                     "rank": y.rank,
+                    "unranked_reason": None if y.rank is not None else UNRANKED_REASON,
                     "complete": y.complete,
                     "via": unit_ref(y.via) if y.via is not None else None,
                     "indicators": [

@@ -97,8 +97,9 @@ def _filter_args() -> dict[str, Any]:
         value = _form_int(name)
         if value is not None:
             args[name] = value
-    if request.form.get("overdue") == "1":
-        args["overdue"] = 1
+    for flag in ("overdue", "failed_checks"):
+        if request.form.get(flag) == "1":
+            args[flag] = 1
     return args
 
 
@@ -113,6 +114,7 @@ def _matching(db: Session, args: dict[str, Any]) -> list[BulkTarget]:
         args.get("department"),
         args.get("indicator"),
         bool(args.get("overdue")),
+        bool(args.get("failed_checks")),
     )
     total = db.scalar(select(func.count()).select_from(Item).where(*filters)) or 0
     if total > MAX_BULK_ITEMS:

@@ -19,7 +19,7 @@ from web.db import get_db
 from web.portal.auth import current_account, roles_required
 from web.portal.common import N_, asked_assessment, asked_year, assessment_years
 from web.portal.jobs import job_starters
-from workflow.exports import matrix_table, results_caption, results_table
+from workflow.exports import matrix_table, results_xlsx
 from workflow.models import Category, Department, Indicator, Item, Notice, utcnow
 from workflow.notices import (
     CHANGED,
@@ -128,11 +128,6 @@ def matrix() -> ResponseReturnValue:
     )
     by_department = {r.department_id: r for r in table}
     state_counts = Counter(row.state for row in items)
-    # A rank is shown once every item of the department has its score (scored, or under
-    # appeal with the scores appealed against), as its notice states one only then
-    # (`not_all_scored`): a department with 3 of 10 items scored stood ranked on its partial sum.
-    unscored = {row.department_id for row in items if row.total is None}
-    ranked = {r.department_id for r in table if r.items_total and r.department_id not in unscored}
 
     scored_totals = [r.total for r in table if r.items_scored > 0]
     counts = [sum(1 for t in scored_totals if low <= t < high) for _, low, high in HISTOGRAM_BINS]
@@ -194,7 +189,6 @@ def matrix() -> ResponseReturnValue:
         cells=cells,
         drifted=drifted_items(db, assessment, utcnow()),
         by_department=by_department,
-        ranked=ranked,
         state_counts=state_counts,
         states=[(s.value, STATE_LABELS[s]) for s in State],
         histogram=histogram,
@@ -207,7 +201,7 @@ def matrix() -> ResponseReturnValue:
     )
 
 
-XLSX_TABLES = {"results": (results_table, N_("考核结果")), "matrix": (matrix_table, N_("进度总览"))}
+XLSX_TITLES = {"results": N_("考核结果"), "matrix": N_("进度总览")}
 
 
 @bp.get("/<any(results, matrix):table>.xlsx")
@@ -218,9 +212,10 @@ def table_xlsx(table: str) -> ResponseReturnValue:
     assessment = asked_assessment(db)
     if assessment is None:
         abort(404)
-    build, title = XLSX_TABLES[table]
-    headers, rows = build(db, assessment)
-    # The results say whether they are published, as the API's and the export job's do.
-    caption = results_caption(assessment) if table == "results" else f"{assessment.title} {title}"
-    content = xlsx_bytes(title, headers, rows, caption=caption)
+    title = XLSX_TITLES[table]
+    if table == "results":  # as the API's and the export job's: published or not, unranked
+        content = results_xlsx(db, assessment)
+    else:
+        headers, rows = matrix_table(db, assessment)
+        content = xlsx_bytes(title, headers, rows, caption=f"{assessment.title} {title}")
     return xlsx_response(content, f"{assessment.year}年度{title}")

@@ -54,11 +54,13 @@ def queue_filters(
     department_id: int | None,
     indicator_id: int | None,
     overdue_only: bool,
+    failed_checks_only: bool = False,
 ) -> list[ColumnElement[bool]]:
     """Return the conditions of one queue tab with its filters (the page and bulk selection)."""
     return queue_conditions(
         assessment.id, state.value, department_id=department_id, indicator_id=indicator_id,
         overdue_states=_overdue_states(assessment) if overdue_only else None,
+        failed_checks_only=failed_checks_only,
     )  # fmt: skip
 
 
@@ -71,7 +73,8 @@ def _overdue_states(assessment: Assessment) -> list[str]:
 @bp.get("/")
 @roles_required(*READ_ALL_ROLES)
 def queue() -> ResponseReturnValue:
-    """Show a queue with counts per tab, filters by department and indicator, keyset pages."""
+    """Show a queue with counts per tab, filters by department and indicator, 只看逾期 and
+    只看有“否” (a check point answered 否 at verification), keyset pages."""
     user = current_account()
     db = get_db()
     # The newest year's by default; `?year=` for another (last year's appeals during its
@@ -82,6 +85,7 @@ def queue() -> ResponseReturnValue:
     tab = next((t for t in TABS if t.state.value == request.args.get("state")), default)
     department_id, indicator_id = int_arg("department"), int_arg("indicator")
     overdue_only = request.args.get("overdue") == "1"
+    failed_checks_only = request.args.get("failed_checks") == "1"
     after = int_arg("after")
     if assessment is None:
         return render_template("review/queue.html", assessment=None, tabs=TABS, tab=tab, years=[])
@@ -94,6 +98,7 @@ def queue() -> ResponseReturnValue:
         department_id=department_id,
         indicator_id=indicator_id,
         overdue_states=_overdue_states(assessment) if overdue_only else None,
+        failed_checks_only=failed_checks_only,
         after=after,
         size=int(current_app.config.get("REVIEW_PAGE_SIZE", PAGE_SIZE)),
     )
@@ -105,6 +110,7 @@ def queue() -> ResponseReturnValue:
             ("department", department_id),
             ("indicator", indicator_id),
             ("overdue", 1 if overdue_only else None),
+            ("failed_checks", 1 if failed_checks_only else None),
         )
         if v is not None
     }
@@ -131,6 +137,7 @@ def queue() -> ResponseReturnValue:
         department_id=department_id,
         indicator_id=indicator_id,
         overdue_only=overdue_only,
+        failed_checks_only=failed_checks_only,
         max_bulk=MAX_BULK_ITEMS,
         year=year,
         years=assessment_years(db),
