@@ -41,7 +41,7 @@ from sqlalchemy.orm import Session
 from storage.base import ObjectStore
 from workflow.db import alembic_config, schema_revision
 from workflow.jobs import AUDIT_FAILED, AUDIT_VERIFY
-from workflow.messages import N_
+from workflow.messages import N_, Np_
 from workflow.models import Job, OutboxMessage, utcnow
 from workflow.workdays import local_date
 
@@ -96,7 +96,8 @@ class Check:
 
     name: str
     status: str
-    #: What was seen, a catalog template with `params` (shown in the reader's language).
+    #: What was seen, a catalog template with `params` (shown in the reader's language; `Np_`
+    #: when it counts by `n`).
     detail: str
     params: dict[str, Any]
     #: When it happened, for the page: the heartbeat, the oldest message, the verification.
@@ -239,7 +240,7 @@ def _outbox(session: Session, now: dt.datetime) -> Check:
         return Check(
             "outbox",
             DEGRADED,
-            N_(
+            Np_(
                 "%(n)s 条消息待发送，最早的已等待 %(minutes)s 分钟："
                 "请检查邮件服务器设置和后台任务进程"
             ),
@@ -247,7 +248,7 @@ def _outbox(session: Session, now: dt.datetime) -> Check:
             oldest,
             "SMTP_*",
         )
-    return Check("outbox", OK, N_("%(n)s 条消息待发送"), {"n": waiting}, oldest)
+    return Check("outbox", OK, Np_("%(n)s 条消息待发送"), {"n": waiting}, oldest)
 
 
 def _audit(session: Session, now: dt.datetime) -> Check:

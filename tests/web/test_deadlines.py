@@ -33,13 +33,13 @@ def sign_in(app: Flask, username: str) -> FlaskClient:
     return client
 
 
-def _deadlines(session: Session, w: World) -> None:
+def _deadlines(session: Session, w: World, review_days: int = 3) -> None:
     set_stage_deadline(
         session, w.assessment, "submit", starts_on=None, due_on=D(2018, 9, 28),
         working_days=None, actor=w.admin,
     )  # fmt: skip
     set_stage_deadline(
-        session, w.assessment, "review", starts_on=None, due_on=None, working_days=3,
+        session, w.assessment, "review", starts_on=None, due_on=None, working_days=review_days,
         actor=w.admin,
     )  # fmt: skip
     session.commit()
@@ -56,6 +56,31 @@ def test_department_sees_working_days_left_then_overdue_in_red(
     page = text(sign_in(after, "member_a").get("/portal/"))
     # 29 and 30 September (调休) and 8 October: three working days late; 1–7 October not.
     assert '<span class="deadline overdue">已逾期 3 个工作日（2018-09-28）</span>' in page
+
+
+def test_one_working_day_reads_in_the_singular_in_english(
+    make_app: Callable[..., Flask], session: Session, world: World
+) -> None:
+    """It read "1 working days left", "Overdue by 1 working days" and "1 working days after
+    the previous stage"; many stay plural."""
+    _deadlines(session, world, review_days=1)
+
+    def english(at: dt.datetime, username: str, path: str) -> str:
+        client = sign_in(make_app(CLOCK=lambda: at), username)
+        client.set_cookie("lang", "en")
+        return text(client.get(path))
+
+    friday = english(shanghai(2018, 9, 28, 9, 0), "member_a", "/portal/")
+    assert "1 working day left" in friday and "working days left" not in friday
+    # Saturday 29 September is a 调休 working day: one working day late.
+    saturday = english(shanghai(2018, 9, 29, 9, 0), "member_a", "/portal/")
+    assert "Overdue by 1 working day (2018-09-28)" in saturday
+    assert "3 working days left" in english(shanghai(2018, 9, 26, 9, 0), "member_a", "/portal/")
+    calendar = english(
+        shanghai(2018, 9, 26, 9, 0), "admin", f"/admin/assessments/{world.assessment.id}/calendar"
+    )
+    assert "1 working day after the previous stage" in calendar
+    assert "working days after the previous stage" not in calendar
 
 
 def _submitted(session: Session, store: LocalStore, w: World, code: str) -> Item:

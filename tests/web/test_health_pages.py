@@ -7,11 +7,11 @@ from collections.abc import Callable
 
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, select, text
 
 from tests.web.conftest import text as page_text
 from web.tasks import beat, get_queue, last_beat
-from workflow.models import CalendarOverride
+from workflow.models import CalendarOverride, OutboxMessage, User
 
 Login = Callable[[str], FlaskClient]
 
@@ -87,3 +87,20 @@ def test_the_worker_healthcheck_fails_until_a_worker_beats(app: Flask) -> None:
     result = runner.invoke(args=["health", "--worker"])
     assert result.exit_code == 0, result.output
     assert "后台任务：正常" in result.output
+
+
+def test_the_status_page_counts_waiting_messages_in_english(app: Flask, login: Login) -> None:
+    """The outbox's line read "1 messages waiting to be sent"."""
+    admin = login("admin")
+    admin.set_cookie("lang", "en")
+    with app.extensions["sessionmaker"]() as session:
+        user = session.scalars(select(User).where(User.username == "admin")).one()
+        for count, words in ((1, "1 message waiting to be sent"), (2, "2 messages waiting")):
+            session.add(
+                OutboxMessage(
+                    user_id=user.id, channel="email", target="admin@example.org",
+                    subject="提醒", body="正文",
+                )
+            )  # fmt: skip
+            session.commit()
+            assert words in page_text(admin.get("/admin/status")), count

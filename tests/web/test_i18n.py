@@ -145,6 +145,59 @@ def test_no_english_text_counts_with_s_in_brackets() -> None:
     assert not found, found
 
 
+#: A noun English inflects, in its plural (points are left out: a score has two decimals,
+#: "1.00 points", and a full mark or a deduction reads "full marks 2", "deduction per task").
+COUNTED_NOUN = re.compile(
+    r"%\((?P<name>\w+)\)s(?: [\w-]+){0,2}? (?:appeals|cells|characters|days|departments|"
+    r"differences|documents|entries|events|files|hours|items|messages|minutes|notices|people|"
+    r"periods|problems|proofs|records|reports|rows|seconds|stages|tasks|times|users|versions)\b"
+)
+#: Figures that are never 1: limits (at most 200 characters) and words that are no count.
+NEVER_ONE = {"cap", "limit", "max", "min", "where", "year"}
+#: Texts whose count is never 1, and why.
+COUNTS_ABOVE_ONE = {
+    "任务完成前本页每 %(n)s 秒自动刷新。": "web.portal.jobs.REFRESH_SECONDS, 2",
+    (
+        "印发全部通知书、归档、导出等耗时的工作在后台进行，完成后在此下载。"
+        "运行中的任务每 %(n)s 秒自动刷新。"
+    ): "the same refresh, 2 s",
+    "任务执行 %(attempts)s 次均中断（工作进程停止），已放弃；请重新发起": "MAX_ATTEMPTS, 3",
+    (
+        "后台任务进程已 %(minutes)s 分钟无运行信号：提醒、消息推送和每晚审计校验都已停止，"
+        "请检查后台任务进程"
+    ): "health.QUEUE_STALE, over 3 minutes",
+    "最近一次审计校验在 %(days)s 天前：每晚的校验没有运行，请检查后台任务进程": (
+        "health.AUDIT_STALE, over 2 days"
+    ),
+    "“%(name)s”：%(reason)s。本次选择的 %(count)s 个文件均未上传，请更换或去掉该文件后重新上传": (
+        "said only of an upload of several files"
+    ),
+    "符合筛选条件的事项共 %(count)s 个，批量办理一次最多 %(limit)s 个，请缩小筛选范围后分批办理": (
+        "more than the limit"
+    ),
+    "输入内容过长（每项最多 %(n)s 个字符）": "a limit",
+}
+
+
+def test_no_english_count_keeps_its_plural_for_one() -> None:
+    """ "1 working days left", "Marked 1 messages as read", "1 people": a text whose count
+    can be 1 is a plural entry (ngettext in pages, `Np_` for texts kept and read later) with a
+    form for one, or names its figures without a noun to agree ("items: 1; events: 3")."""
+    with (TRANSLATIONS / "en" / "LC_MESSAGES" / "messages.po").open("rb") as f:
+        catalog = read_po(f, locale="en")
+    fixed = [
+        (m.id, found.group(0))
+        for m in catalog
+        if m.id and isinstance(m.id, str) and m.id not in COUNTS_ABOVE_ONE
+        for found in COUNTED_NOUN.finditer(m.string)
+        if found["name"] not in NEVER_ONE
+    ]
+    assert not fixed, fixed
+    same = [m.id[0] for m in catalog if isinstance(m.id, tuple) and len(set(m.string)) < 2]
+    assert not same, same  # a plural entry whose one form is its many
+    assert set(COUNTS_ABOVE_ONE) <= {m.id for m in catalog}  # none stale
+
+
 def test_language_switch_keeps_to_local_pages(app: Flask) -> None:
     response = app.test_client().post("/language", data={"lang": "en", "next": "//evil.example/"})
     assert response.location == "/"

@@ -157,3 +157,14 @@ def test_the_e_mails_preferences_link_is_the_preferences_page(app: Flask) -> Non
 
     with app.test_request_context():
         assert url_for("inbox.preferences_page") == PREFERENCES_PATH
+
+
+def test_marking_all_read_counts_one_and_several_in_english(
+    world: World, session: Session, login: Login
+) -> None:
+    """The flash read "Marked 1 messages as read"."""
+    member = login("member_a")
+    member.set_cookie("lang", "en")
+    for n, words in ((1, "Marked 1 message as read"), (2, "Marked 2 messages as read")):
+        _send(session, world, n)
+        assert words in text(member.post("/me/messages/read-all", follow_redirects=True))

@@ -231,7 +231,7 @@ def test_suggested_score_shown_and_prefilled(
     assert "预填的扣分原因为中文" not in page  # the Chinese page needs no such word
     shown = re.search(r'<div class="suggestion" id="score-9\.1-suggestion">(.*?)</div>',
                       english_page, re.S)  # fmt: skip
-    assert shown and "(quota met in 1 of 5 periods; short: 2018-09, 2018-10" in shown.group(1)
+    assert shown and "(periods meeting the quota: 1/5; short: 2018-09, 2018-10" in shown.group(1)
     assert not re.search(r"[（），；、]", shown.group(1)), shown.group(1)  # was left Chinese
     prefilled = dict(re.findall(r'name="((?:score|reason)-9\.\d)"[^>]*value="([^"]*)"', page))
     taken = login("scorer").post(

@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from flask_babel import gettext
+from flask_babel import gettext, ngettext
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
@@ -312,7 +312,13 @@ def _text(value: Any, key: str = "") -> str:
         return _aliases(value)
     if isinstance(value, dict) and not all(str(k) in PAYLOAD_LABELS for k in value):
         # A nested record (a notice's snapshot): the raw JSON beside it shows it in full.
-        return gettext("结构化内容，共 %(n)s 项，见原始记录", n=len(value))
+        count = len(value)
+        return ngettext(
+            "结构化内容，共 %(n)s 项，见原始记录",
+            "结构化内容，共 %(n)s 项，见原始记录",
+            count,
+            n=count,
+        )
     if isinstance(value, dict):
         # Each value is read by its own key (a unit's status, a check's answer); an old or
         # new value (from/to) by the key of the field it belongs to.

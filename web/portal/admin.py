@@ -28,6 +28,7 @@ from web.portal.common import (
     latest_assessment,
 )
 from web.portal.forms import form_seen
+from web.portal.i18n import phrase_text
 from workflow import health
 from workflow.assessments import (
     MAX_PUBLICATION_DAYS,
@@ -48,6 +49,7 @@ from workflow.departments import (
 )
 from workflow.errors import Conflict, DomainError, InvalidValue, NotFound
 from workflow.exports import users_table
+from workflow.messages import Phrase
 from workflow.models import Assessment, Department, Notice, Unit, User
 from workflow.notices import (
     latest_base,
@@ -549,7 +551,7 @@ def status() -> ResponseReturnValue:
             "label": gettext(health.LABELS[c.name]),
             "status": gettext(health.STATUS_LABELS[c.status]),
             "badge": HEALTH_BADGES[c.status],
-            "detail": gettext(c.detail, **c.params),
+            "detail": phrase_text(Phrase(c.detail, c.params)),  # counted by `n` (Np_)
             "at": c.at,
             "hint": c.hint if not c.ok else None,
         }

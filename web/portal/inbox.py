@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import gettext
+from flask_babel import gettext, ngettext
 from sqlalchemy.exc import SQLAlchemyError
 
 from web.common.ids import MAX_ID
@@ -84,7 +84,10 @@ def read(nid: int) -> ResponseReturnValue:
 def read_all() -> ResponseReturnValue:
     """Mark every message read."""
     marked = notify.mark_all_read(get_db(), current_account())
-    flash(gettext("已将 %(n)s 条消息标为已读", n=marked), "success")
+    flash(
+        ngettext("已将 %(n)s 条消息标为已读", "已将 %(n)s 条消息标为已读", marked, n=marked),
+        "success",
+    )
     return redirect(url_for("inbox.messages"), code=303)
 
 
