@@ -258,7 +258,9 @@ class Difference:
 
 
 def _show(value: Any) -> str:
-    if value is None:
+    """A live or replayed value in a difference's line: nothing (None, an empty list or
+    record) is 无, in words, never "None" or "[]"."""
+    if value is None or (isinstance(value, (dict, list)) and not value):
         return Term(N_("无"))
     if isinstance(value, (dict, list, bool)):
         return json.dumps(value, ensure_ascii=False, sort_keys=True)

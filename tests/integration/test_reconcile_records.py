@@ -23,7 +23,7 @@ from tests.integration.test_routine import Cast, make_cast, report, shanghai
 from workflow.audit import record_event
 from workflow.calendar import remove_calendar_override, set_calendar_override, set_stage_deadline
 from workflow.models import RoutineRecord
-from workflow.reconcile import Reconciliation, reconcile
+from workflow.reconcile import Difference, Reconciliation, reconcile
 from workflow.routine import correct_routine, review_routine, submit_routine, withdraw_routine
 from workflow.users import (
     create_user,
@@ -399,3 +399,15 @@ def test_disabling_an_account_revokes_its_tokens_in_the_replay(
         (f"token[{before.id}].revoked", False, True)
     ]
     assert after.revoked_at is None
+
+
+def test_an_empty_value_in_a_difference_reads_as_none_in_words() -> None:
+    """An empty list or record read "[]" / "{}" in the alert's line, as None read "None"."""
+    for empty in ([], {}, None):
+        line = Difference(None, "user[5].roles", '["scorer"]', empty).describe()
+        assert line.endswith("按审计记录应为 无"), line
+    assert (
+        Difference(None, "user[5].roles", ["scorer"], [])
+        .describe()
+        .endswith('现值 ["scorer"]，按审计记录应为 无')
+    )

@@ -676,3 +676,20 @@ def test_a_record_reads_in_its_labels_order(app: Flask) -> None:
         == "编号：10-1；要点：各类会议参加是否准时；考核方式：平时考核；结果：是；备注：（无）"
     )
     assert lines[3][1] == "开始时间：2026-12-04 19:20；结束时间：2026-12-12 19:20"
+
+
+def test_a_broken_chain_says_its_problem_in_english(
+    app: Flask, session: Session, world: World, store: LocalStore, login: Login, engine: Engine
+) -> None:
+    """The English page said what broke the chain in Chinese (the problem was not translated)."""
+    from tests.integration.test_audit import _tamper
+
+    _story(session, store, world)
+    session.commit()
+    _tamper(engine, "UPDATE audit_events SET comment = 'x' WHERE seq = 1")
+    client = login("auditor")
+    assert "事件内容与其哈希不符" in text(client.get("/audit/verify"))
+    client.set_cookie("lang", "en")
+    english = text(client.get("/audit/verify")).split("</h1>")[1].split("<dl")[0]
+    assert "the event does not match its hash" in english
+    assert not re.search(r"[\u4e00-\u9fff]", english), english

@@ -279,3 +279,31 @@ def test_the_differences_in_the_audit_alert_read_in_english(
         f"Item #{item_id} version (Version): current value 9, according to the audit trail 1"
     ) in english
     assert "现值" not in english and "用户账号" not in english
+
+
+def test_a_value_the_audit_alert_finds_missing_reads_none_in_english(
+    app: Flask, login: Login, session: Session, engine: Engine
+) -> None:
+    """An account written outside the system has no value in the trail: the alert said 无 in
+    Chinese and "None" (a Python word) in English; it says "none"."""
+    import datetime as dt
+
+    from tests.integration.test_audit import _tamper
+
+    session.commit()
+    _tamper(
+        engine,
+        "INSERT INTO users (username, display_name, roles, is_active, must_change_password, "
+        "session_version, created_at) VALUES ('ghost', '', '[\"admin\"]', true, false, 1, "
+        f"'{dt.datetime(2018, 12, 1).isoformat(sep=' ')}')",
+    )
+    admin = login("admin")
+    started = admin.post("/jobs", data={"kind": "audit_verify"})
+    assert _run(app, int(started.headers["Location"].rsplit("/", 1)[-1])) == "done"
+    assert "（用户账号）：现值 {&#34;username&#34;: &#34;ghost&#34;}，按审计记录应为 无" in text(
+        admin.get("/me/messages")
+    )
+    admin.set_cookie("lang", "en")
+    english = text(admin.get("/me/messages"))
+    assert "ghost&#34;}, according to the audit trail none" in english
+    assert not re.search(r"\bNone\b", english)
