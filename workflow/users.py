@@ -443,3 +443,19 @@ def revoke_token(
         security_event("token_revoked", token_id=row.id, user_id=row.user_id,
                        by=_actor_id(actor) or actor_name)  # fmt: skip
     return row
+
+
+def revoke_user_tokens(
+    session: Session, user: User, *, actor: User | None, actor_name: str | None = None
+) -> list[ApiToken]:
+    """Revoke every token of `user` not revoked yet, each as `revoke_token` revokes one (the
+    same check, a `token_revoked` event a token); return those revoked now, oldest first.
+    Tokens revoked before stay as they were; none left to revoke changes nothing."""
+    live = session.scalars(
+        select(ApiToken.id)
+        .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+        .order_by(ApiToken.id)
+    ).all()
+    return [
+        revoke_token(session, token_id, actor=actor, actor_name=actor_name) for token_id in live
+    ]

@@ -107,6 +107,47 @@ def test_tokens_are_listed_and_revoked_from_the_command_line(app: Flask, engine:
     assert verified.exit_code == 0, verified.output  # the revocation replays
 
 
+def test_every_token_of_a_user_is_revoked_at_once(app: Flask, engine: Engine) -> None:
+    """`revoke-token --all NAME`: each of the user's live tokens revoked and audited as one
+    revoked alone, counted and listed; another user's kept; an id with --all refused."""
+    runner = app.test_cli_runner()
+    runner.invoke(args=["init"])
+    for name in ("zhang", "li"):
+        runner.invoke(
+            args=["users", "create", name, "--role", "reviewer", "--password-stdin"],
+            input="a-long-password-1\n",
+        )
+    tokens = [runner.invoke(args=["users", "token", "zhang"]).output.strip() for _ in range(3)]
+    other = runner.invoke(args=["users", "token", "li"]).output.strip()
+    with make_sessionmaker(engine)() as s:
+        ids = s.scalars(select(ApiToken.id).order_by(ApiToken.id)).all()[:3]
+    runner.invoke(args=["users", "revoke-token", str(ids[0])])  # revoked before: left alone
+    both = runner.invoke(args=["users", "revoke-token", str(ids[1]), "--all", "zhang"])
+    assert both.exit_code == 1 and "不能同时使用" in both.output
+    neither = runner.invoke(args=["users", "revoke-token"])
+    assert neither.exit_code == 1 and "--all 用户名" in neither.output
+    with make_sessionmaker(engine)() as s:
+        assert user_for_token(s, tokens[1]) is not None  # the refusals changed nothing
+    done = runner.invoke(args=["users", "revoke-token", "--all", "zhang"])
+    assert done.exit_code == 0, done.output
+    assert f"已吊销用户 zhang 的 2 个 API 令牌：#{ids[1]}（cli）、#{ids[2]}（cli）" in done.output
+    again = runner.invoke(args=["users", "revoke-token", "--all", "zhang"])
+    assert again.exit_code == 0 and "用户 zhang 没有未吊销的 API 令牌，未作改动" in again.output
+    nobody = runner.invoke(args=["users", "revoke-token", "--all", "nobody"])
+    assert nobody.exit_code == 1 and "用户不存在：nobody" in nobody.output
+    with make_sessionmaker(engine)() as s:
+        assert all(user_for_token(s, token) is None for token in tokens)
+        assert user_for_token(s, other) is not None
+        revoked = s.execute(
+            select(AuditEvent.actor, AuditEvent.target_id)
+            .where(AuditEvent.action == "token_revoked")
+            .order_by(AuditEvent.seq)
+        ).all()
+        assert revoked == [("cli", str(i)) for i in ids]
+    assert "--all NAME" in runner.invoke(args=["users", "revoke-token", "--help"]).output
+    assert runner.invoke(args=["audit", "verify"]).exit_code == 0  # the revocations replay
+
+
 def test_reset_password_prints_a_one_time_password(app: Flask, engine: Engine) -> None:
     """An admin who missed the first password gets back in: a new one, to be changed."""
     runner = app.test_cli_runner()

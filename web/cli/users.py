@@ -25,6 +25,7 @@ from workflow.users import (
     get_user,
     issue_token,
     revoke_token,
+    revoke_user_tokens,
     set_password,
 )
 
@@ -121,12 +122,31 @@ def users_tokens(name: str) -> None:
 
 
 @users.command("revoke-token")
-@click.argument("token_id", type=click.IntRange(1, 2**31 - 1))
-def users_revoke_token(token_id: int) -> None:
-    """Revoke an API token by its id (`users tokens NAME` lists them); audited.
+@click.argument("token_id", type=click.IntRange(1, 2**31 - 1), required=False)
+@click.option(
+    "--all", "owner", metavar="NAME", default=None,
+    help="Revoke every API token of user NAME not revoked yet, instead of one by its id.",
+)  # fmt: skip
+def users_revoke_token(token_id: int | None, owner: str | None) -> None:
+    """Revoke an API token by its id (`users tokens NAME` lists them), or every token of a
+    user with `--all NAME`; audited (`token_revoked`, one event a token).
 
-    To revoke every token of a user at once, disable the account (the portal's user page).
+    A token revoked before is left as it was. Disabling the account (the portal's user page)
+    revokes its tokens too, and also ends its sessions.
     """
+    if token_id is not None and owner is not None:
+        raise click.ClickException(
+            f"令牌编号 #{token_id} 与 --all {owner} 不能同时使用：吊销一个令牌只给编号，"
+            "吊销用户的全部令牌只用 --all 用户名"
+        )
+    if owner is not None:
+        _revoke_all(owner)
+        return
+    if token_id is None:
+        raise click.ClickException(
+            "请给出要吊销的令牌编号（users tokens 用户名 可列出），"
+            "或用 --all 用户名 吊销该用户的全部令牌"
+        )
     with cli_unit() as session:
         try:
             before = session.get(ApiToken, token_id)
@@ -139,6 +159,18 @@ def users_revoke_token(token_id: int) -> None:
         click.echo(f"令牌 #{token_id}（用户 {owner}）已于 {local_time(was_revoked)} 吊销，未再改动")
     else:
         click.echo(f"已吊销令牌 #{token_id}（用户 {owner}，{row.name or '无名称'}）")
+
+
+def _revoke_all(name: str) -> None:
+    """`revoke-token --all NAME`: every token of the user not revoked yet, counted and listed."""
+    with cli_unit() as session:
+        user = _user(session, name)
+        rows = revoke_user_tokens(session, user, actor=None, actor_name=CLI_ACTOR)
+        listed = "、".join(f"#{row.id}（{row.name or '无名称'}）" for row in rows)
+    if rows:
+        click.echo(f"已吊销用户 {name} 的 {len(rows)} 个 API 令牌：{listed}")
+    else:
+        click.echo(f"用户 {name} 没有未吊销的 API 令牌，未作改动")
 
 
 def _token_status(row: ApiToken, now: dt.datetime) -> str:
