@@ -544,7 +544,8 @@ def restore_backup(
     program does not know, when the database is not empty, or while another restore into it
     runs (`_sole_restore`: two restores at once restore once). After the restore the chain must
     end exactly at the manifest's checkpoint, the tables must replay from it and every object
-    must be intact; then `backup_restored` is appended to the trail.
+    must be intact; then `backup_restored` is appended to the trail. A SQLite file restored
+    into is made owner-only (0600), as the backup's copy is.
     """
     directory = Path(directory)
     manifest, problems = verify_backup(directory)
@@ -570,6 +571,7 @@ def restore_backup(
         db_file = directory / manifest["database"]["file"]
         owner = make_url(owner_url) if owner_url else engine.url
         if kind == "sqlite":
+            _owner_only_database(engine)
             _restore_sqlite(db_file, engine)
         else:
             _restore_postgresql(db_file, owner, clean=has_tables)
@@ -672,6 +674,20 @@ def _restore_objects(
             raise BackupError(f"备份中的对象在恢复时改变：{OBJECTS}/{key}：{differences}")
         report.objects += 1
         report.object_bytes += hashing.size
+
+
+def _owner_only_database(engine: Engine) -> None:
+    """Make the SQLite file restored into (and its WAL files) 0600 before the backup's rows go
+    in: the backup's copy is the owner's alone, and the file the first connection made has
+    the umask's mode (0644), for every local user to read the password hashes. SQLite gives
+    a WAL file made later the database file's mode."""
+    database = engine.url.database
+    if not database or database == ":memory:":
+        return
+    for suffix in ("", "-wal", "-shm"):
+        path = Path(database + suffix)
+        if path.exists():
+            path.chmod(OWNER_ONLY_FILE)
 
 
 def _restore_sqlite(db_file: Path, engine: Engine) -> None:

@@ -321,6 +321,33 @@ def test_restore_into_a_migrated_empty_database(
         assert counts(restored) == {**before, "audit_events": before["audit_events"] + 1}
 
 
+@pytest.mark.backend("sqlite")
+@pytest.mark.parametrize("store", ["local"], indirect=True)
+@pytest.mark.parametrize("migrated", [False, True], ids=["new-file", "migrated-file"])
+def test_a_restored_sqlite_database_is_readable_by_its_owner_only(
+    app: Flask, ids: dict[str, int], tmp_path: Path, target_app: Flask, target_url: str,
+    migrated: bool,
+) -> None:  # fmt: skip
+    """The backup's copy is 0600, but the file it was restored into had the umask's mode
+    (0644 under 022): every local user could read the password hashes and the scores."""
+    out = tmp_path / "backup-owner"
+    take_backup(app, out)
+    old_umask = os.umask(0o022)
+    try:
+        if migrated:  # the schema made before the restore, its file 0644
+            migrate(target_app.extensions["engine"])
+        result = target_app.test_cli_runner().invoke(args=["backup", "restore", str(out)])
+        assert result.exit_code == 0, result.output
+        with target_app.extensions["engine"].begin() as conn:  # writes after the restore
+            conn.exec_driver_sql("PRAGMA user_version = 1")
+    finally:
+        os.umask(old_umask)
+    database = Path(target_url.removeprefix("sqlite:///"))
+    files = [p for p in database.parent.iterdir() if p.name.startswith(database.name + "-")]
+    modes = {p.name: oct(p.stat().st_mode & 0o777) for p in [database, *files]}
+    assert modes[database.name] == "0o600" and set(modes.values()) == {"0o600"}, modes
+
+
 @pytest.mark.backend("postgresql")
 @pytest.mark.parametrize("store", ["local"], indirect=True)
 def test_pg_dump_missing_or_older_than_the_server_is_refused(
