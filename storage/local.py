@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat as stat_module
 import tempfile
@@ -22,6 +23,27 @@ from storage.base import (
     validate_prefix,
 )
 from storage.errors import InvalidKey, ObjectNotFound, StorageError, StorageUnavailable
+
+#: Why an operation on a file failed, in the words of the operator (errno → Chinese).
+OS_REASONS = {
+    errno.ENOENT: "文件或目录不存在",
+    errno.EACCES: "没有权限",
+    errno.EPERM: "没有权限",
+    errno.ENOSPC: "磁盘空间不足",
+    errno.EDQUOT: "超出磁盘配额",
+    errno.EISDIR: "这是一个目录，不是文件",
+    errno.ENOTDIR: "路径中有一项不是目录",
+    errno.EROFS: "文件系统只读",
+    errno.EEXIST: "文件已存在",
+    errno.ENAMETOOLONG: "文件名太长",
+    errno.EIO: "磁盘读写错误",
+}
+
+
+def os_reason(exc: OSError) -> str:
+    """Say in Chinese why a file operation failed (the errno's text when it is not listed)."""
+    return OS_REASONS.get(exc.errno or 0) or exc.strerror or str(exc)
+
 
 #: Temporary files are named ``.tmp-*`` beside their target; keys may not start a segment with "."
 #: so a temporary file can never collide with, or be listed as, an object.

@@ -44,7 +44,7 @@ from sqlalchemy.pool import NullPool
 
 from storage.base import CHUNK_SIZE, ObjectStore, Readable
 from storage.errors import InvalidKey, ObjectNotFound
-from storage.local import LocalStore, fsync_directory
+from storage.local import LocalStore, fsync_directory, os_reason
 from workflow import audit, maintenance, reconcile, roles
 from workflow.db import alembic_config, lock_key, migrate, unit_of_work
 from workflow.models import Base, ChainHead, utcnow
@@ -131,11 +131,11 @@ def _claim(out_dir: Path) -> bool:
     except FileExistsError:
         created = False
     except OSError as exc:
-        raise BackupError(f"无法创建目标目录 {out_dir}：{exc.strerror}") from exc
+        raise BackupError(f"无法创建目标目录 {out_dir}：{os_reason(exc)}") from exc
     try:  # the empty folder given: closed to others before anything is written into it
         out_dir.chmod(OWNER_ONLY_DIR)
     except OSError as exc:
-        raise BackupError(f"无法设置目标目录的权限 {out_dir}：{exc.strerror}") from exc
+        raise BackupError(f"无法设置目标目录的权限 {out_dir}：{os_reason(exc)}") from exc
     try:
         os.close(os.open(out_dir / IN_PROGRESS, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     except FileExistsError:
@@ -144,7 +144,7 @@ def _claim(out_dir: Path) -> bool:
             f"此目录是中断的备份留下的，请删除后重试"
         ) from None
     except OSError as exc:
-        raise BackupError(f"无法写入目标目录 {out_dir}：{exc.strerror}") from exc
+        raise BackupError(f"无法写入目标目录 {out_dir}：{os_reason(exc)}") from exc
     if _holds_files(out_dir):  # a backup started before this one has finished meanwhile
         (out_dir / IN_PROGRESS).unlink()
         raise _not_empty(out_dir)
@@ -433,31 +433,72 @@ def _run_tool(argv: list[str], url: URL) -> None:
 
 
 def read_manifest(directory: Path) -> dict[str, Any]:
-    """Return a backup's manifest; refuse a folder without a readable one."""
+    """Return a backup's manifest; refuse a folder without a readable one, naming in words
+    what is wrong with it (never the parser's English or a Python error)."""
     path = Path(directory) / MANIFEST
     if not path.is_file():
         raise BackupError(f"{directory} 中没有 {MANIFEST}：不是完整的备份（备份中断时不写清单）")
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
-        if manifest.get("format") != FORMAT:
-            raise ValueError(f"format 应为 {FORMAT}")
-        if manifest.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"不支持的 format_version {manifest.get('format_version')!r}")
-        database, objects, cp = manifest["database"], manifest["objects"], manifest["checkpoint"]
-        str(manifest["created_at"]), str(manifest["schema_revision"])
-        str(database["kind"]), str(database["file"]), str(database["sha256"])
-        int(database["size"]), int(cp["seq"]), str(cp["hash"])
-        int(objects["count"]), int(objects["bytes"])
-        for entry in objects["files"].values():
-            str(entry["sha256"]), int(entry["size"])
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise BackupError(f"{MANIFEST} 无效：{exc}") from exc
+    except OSError as exc:
+        raise BackupError(f"无法读取 {path}：{os_reason(exc)}") from exc
+    except UnicodeDecodeError as exc:
+        raise BackupError(f"{MANIFEST} 无效：不是 UTF-8 文本") from exc
+    except json.JSONDecodeError as exc:
+        raise BackupError(
+            f"{MANIFEST} 无效：不是有效的 JSON（第 {exc.lineno} 行第 {exc.colno} 列）"
+        ) from exc
+    if not isinstance(manifest, dict):
+        raise BackupError(f"{MANIFEST} 无效：内容应为 JSON 对象")
+    if manifest.get("format") != FORMAT:
+        raise BackupError(f"{MANIFEST} 无效：format 应为 {FORMAT}")
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise BackupError(
+            f"{MANIFEST} 无效：不支持的 format_version {manifest.get('format_version')}"
+        )
+    for name, kind in _MANIFEST_FIELDS:
+        _manifest_field(manifest, name, kind)
+    files = _manifest_field(manifest, "objects.files", dict)
+    for key in files:
+        _manifest_field(manifest, ("objects", "files", key, "sha256"), str)
+        _manifest_field(manifest, ("objects", "files", key, "size"), int)
+    database = manifest["database"]
     if (
         database["kind"] not in DATABASE_FILES
         or database["file"] != DATABASE_FILES[database["kind"]]
     ):
         raise BackupError(f"{MANIFEST} 无效：数据库 {database['kind']} / {database['file']}")
     return manifest
+
+
+#: The manifest's fields every backup has, and their types.
+_MANIFEST_FIELDS: tuple[tuple[str, type], ...] = (
+    ("created_at", str),
+    ("schema_revision", str),
+    ("database.kind", str),
+    ("database.file", str),
+    ("database.sha256", str),
+    ("database.size", int),
+    ("checkpoint.seq", int),
+    ("checkpoint.hash", str),
+    ("objects.count", int),
+    ("objects.bytes", int),
+)
+
+
+def _manifest_field(manifest: dict[str, Any], name: str | tuple[str, ...], kind: type) -> Any:
+    """The manifest's field at a dotted path (or the path's parts), refused in words when it
+    is missing or not of its type (a count as a number, not a text)."""
+    parts = tuple(name.split(".")) if isinstance(name, str) else name
+    shown = ".".join(parts)
+    value: Any = manifest
+    for part in parts:
+        if not isinstance(value, dict) or part not in value:
+            raise BackupError(f"{MANIFEST} 无效：缺少 {shown}")
+        value = value[part]
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise BackupError(f"{MANIFEST} 无效：{shown} 的值类型不对")
+    return value
 
 
 def verify_backup(directory: Path) -> tuple[dict[str, Any], list[str]]:
@@ -624,7 +665,7 @@ def _sole_restore(engine: Engine) -> Iterator[None]:
     try:
         lock_file = open(path, "a+b")  # noqa: SIM115 - closed below, after the restore
     except OSError as exc:
-        raise BackupError(f"无法创建恢复锁文件 {path}：{exc.strerror}；什么也没有改动") from exc
+        raise BackupError(f"无法创建恢复锁文件 {path}：{os_reason(exc)}；什么也没有改动") from exc
     with lock_file:
         try:
             fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)

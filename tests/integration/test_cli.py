@@ -327,6 +327,54 @@ def test_contract_commands_refuse_in_words_not_tracebacks(
     # `notices YEAR --out DIR` into a place that is no folder: refused before anything is issued.
     out = runner.invoke(args=["notices", "2018", "--out", str(blocked / "notices")])
     assert out.exit_code == 1 and "无法创建输出目录" in out.output, out.output
+    assert "（路径中有一项不是目录）" in out.output and "Not a directory" not in out.output
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        ("{not json", "manifest.json 无效：不是有效的 JSON（第 1 行第 2 列）"),
+        ("", "manifest.json 无效：不是有效的 JSON（第 1 行第 1 列）"),
+        (b"\xff\xfe", "manifest.json 无效：不是 UTF-8 文本"),
+        ("[]", "manifest.json 无效：内容应为 JSON 对象"),
+        ('{"format": "fangguanfu-backup", "format_version": 1}', "无效：缺少 created_at"),
+        (
+            '{"format": "fangguanfu-backup", "format_version": 1, "created_at": "x", '
+            '"schema_revision": "r", "database": {"kind": "sqlite", "file": "database.sqlite3", '
+            '"sha256": "a", "size": "12"}}',
+            "manifest.json 无效：database.size 的值类型不对",
+        ),
+    ],
+    ids=["json", "empty", "binary", "list", "missing", "type"],
+)
+def test_a_bad_backup_manifest_is_named_in_chinese(
+    app: Flask, tmp_path: Path, content: str | bytes, said: str
+) -> None:
+    """`backup verify` and `backup restore` said the JSON parser's English (`Expecting
+    property name enclosed in double quotes: line 1 column 2 (char 1)`) or a Python error
+    (`'list' object has no attribute 'get'`): now what is wrong, in words."""
+    runner = app.test_cli_runner()
+    folder = tmp_path / "backup"
+    folder.mkdir()
+    manifest = folder / "manifest.json"
+    manifest.write_bytes(content) if isinstance(content, bytes) else manifest.write_text(content)
+    for command in ("verify", "restore"):
+        result = runner.invoke(args=["backup", command, str(folder)])
+        assert result.exit_code == 1 and said in result.output, result.output
+        english = ("Expecting", "line", "column", "object", "attribute", "codec", "invalid")
+        assert not any(word in result.output for word in english), result.output
+
+
+def test_a_backup_folder_that_cannot_be_made_is_named_in_chinese(
+    app: Flask, tmp_path: Path
+) -> None:
+    """It said the system's English (`Not a directory`)."""
+    blocked = tmp_path / "a-file"
+    blocked.write_text("x")
+    result = app.test_cli_runner().invoke(args=["backup", "create", str(blocked / "b")])
+    assert result.exit_code == 1, result.output
+    assert f"无法创建目标目录 {blocked / 'b'}：路径中有一项不是目录" in result.output
+    assert "Not a directory" not in result.output
 
 
 def test_demo_refuses_an_installation_in_use(app: Flask, engine: Engine) -> None:

@@ -9,8 +9,9 @@ from flask import Flask
 from flask.cli import with_appcontext
 
 from storage.errors import StorageError
+from storage.local import os_reason
 from web.cli.common import app_store, cli_unit, latest_assessment
-from web.cli.files import new_file, os_reason, overwrite_option, refuse_existing
+from web.cli.files import new_file, overwrite_option, refuse_existing
 from workflow.archive import write_department_archive
 from workflow.errors import DomainError
 from workflow.setup import find_department

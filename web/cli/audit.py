@@ -11,8 +11,9 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
+from storage.local import os_reason
 from web.cli.common import cli_unit
-from web.cli.files import new_file, os_reason, overwrite_option, refuse_existing
+from web.cli.files import new_file, overwrite_option, refuse_existing
 from workflow import audit, reconcile
 
 audit_group = AppGroup("audit", help="Verify and checkpoint the audit chain.")

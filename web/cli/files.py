@@ -23,27 +23,8 @@ from storage.local import fsync_directory
 
 F = TypeVar("F", bound=Callable[..., object])
 
-#: Why an operation on a file failed, in the words of the operator (errno → Chinese).
-OS_REASONS = {
-    errno.ENOENT: "文件或目录不存在",
-    errno.EACCES: "没有权限",
-    errno.EPERM: "没有权限",
-    errno.ENOSPC: "磁盘空间不足",
-    errno.EDQUOT: "超出磁盘配额",
-    errno.EISDIR: "这是一个目录，不是文件",
-    errno.ENOTDIR: "路径中有一项不是目录",
-    errno.EROFS: "文件系统只读",
-    errno.EEXIST: "文件已存在",
-    errno.ENAMETOOLONG: "文件名太长",
-    errno.EIO: "磁盘读写错误",
-}
 #: A hard link these errors refuse is replaced by a look, then a rename (FAT, some shares).
 _NO_HARD_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK}
-
-
-def os_reason(exc: OSError) -> str:
-    """Say in Chinese why a file operation failed (the errno's text when it is not listed)."""
-    return OS_REASONS.get(exc.errno or 0) or exc.strerror or str(exc)
 
 
 def overwrite_option(command: F) -> F:

@@ -12,8 +12,9 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
 from storage.errors import StorageError
+from storage.local import os_reason
 from web.cli.common import app_store, cli_unit, latest_assessment
-from web.cli.files import free_name, new_file, os_reason, overwrite_option, refuse_existing
+from web.cli.files import free_name, new_file, overwrite_option, refuse_existing
 from workflow import jobs
 from workflow.errors import DomainError
 from workflow.models import Job

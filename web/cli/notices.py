@@ -9,8 +9,9 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
+from storage.local import os_reason
 from web.cli.common import app_store, cli_unit, latest_assessment
-from web.cli.files import new_file, os_reason
+from web.cli.files import new_file
 from workflow.errors import DomainError
 
 
@@ -31,7 +32,10 @@ notices_group = NoticesGroup(
 
 @notices_group.command("issue")
 @click.argument("year", type=int)
-@click.option("--out", "out", required=True, type=click.Path(file_okay=False))
+@click.option(
+    "--out", "out", required=True, type=click.Path(file_okay=False),
+    help="Folder the notices are written into (made when missing).",
+)  # fmt: skip
 @click.option("--force", is_flag=True, help="Issue new versions even when nothing changed.")
 @click.option("--preliminary", is_flag=True, help="Before publication: 初步结果 without a rank.")
 def notices_issue(year: int, out: str, force: bool, preliminary: bool) -> None:
@@ -45,7 +49,7 @@ def notices_issue(year: int, out: str, force: bool, preliminary: bool) -> None:
     try:
         target.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise click.ClickException(f"无法创建输出目录 {out}（{exc.strerror}）") from exc
+        raise click.ClickException(f"无法创建输出目录 {out}（{os_reason(exc)}）") from exc
     base_url = str(current_app.config.get("PUBLIC_BASE_URL") or "")
     if not base_url:
         click.echo("未设置 PUBLIC_BASE_URL：通知书只印验证码，不印二维码", err=True)

@@ -11,8 +11,9 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 
 from scoring.routine import KIND_LABELS
+from storage.local import os_reason
 from web.cli.common import cli_unit
-from web.cli.files import new_file, os_reason, overwrite_option, refuse_existing
+from web.cli.files import new_file, overwrite_option, refuse_existing
 from web.common.routine_tables import matrix_csv
 from workflow.models import Assessment
 
