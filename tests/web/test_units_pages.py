@@ -153,6 +153,20 @@ def test_the_new_year_form_says_when_last_year_is_not_final(
     assert "尚未最终确定" not in text(admin.get("/admin/new-year"))
 
 
+def _new_year_2019(admin: FlaskClient) -> dict[str, object]:
+    """The new-year form for 2019 from the shipped 示例 scheme, every proposed unit ticked."""
+    page = text(admin.get("/admin/new-year"))
+    scheme = re.search(r'<option value="(\d+)"[^>]*>2019', page)
+    assert scheme is not None
+    return {
+        "csrf_token": csrf_token(page),
+        "scheme_id": scheme.group(1),
+        "year": "2019",
+        "result_document_no": "蛟市职转办〔2020〕1号",
+        "units": re.findall(r'name="units" value="(\d+)" checked', page),
+    }
+
+
 def test_the_form_refuses_a_name_another_unit_answers_to_and_the_new_year_a_name_clash(
     app: Flask, world: World, login: Login, session: Session
 ) -> None:
@@ -181,16 +195,30 @@ def test_the_form_refuses_a_name_another_unit_answers_to_and_the_new_year_a_name
     assert refused.status_code == 422
     assert "名称“城管局”已是单位“城管执法大队”的别名" in text(refused)
     assert session.scalars(select(UnitChange)).first() is None
-    page = text(admin.get("/admin/new-year"))
-    scheme = re.search(r'<option value="(\d+)"[^>]*>2019', page)
-    assert scheme is not None
-    form = {
-        "csrf_token": csrf_token(page),
-        "scheme_id": scheme.group(1),
-        "year": "2019",
-        "result_document_no": "蛟市职转办〔2020〕1号",
-        "units": re.findall(r'name="units" value="(\d+)" checked', page),
-    }
-    clash = admin.post("/admin/new-year", data=form)
+    clash = admin.post("/admin/new-year", data=_new_year_2019(admin))
     assert clash.status_code == 409 and "名称相同" in text(clash) and "并发局" in text(clash)
     assert session.scalar(select(Assessment).where(Assessment.year == 2019)) is None
+
+
+def test_a_new_years_deadline_before_the_year_is_refused_and_no_year_is_made(
+    app: Flask, world: World, login: Login, session: Session
+) -> None:
+    """2018-10-31 typed for 2019's 自评提交截止 made the year with every item overdue; now the
+    form is refused in Chinese (English on request) and neither year nor deadline is kept."""
+    from workflow.models import Assessment, StageDeadline
+    from workflow.schemes import import_shipped
+
+    import_shipped(session)
+    session.commit()
+    admin = login("admin")
+    form = {**_new_year_2019(admin), "due_submit": "2018-10-31"}
+    refused = admin.post("/admin/new-year", data=form)
+    assert refused.status_code == 422
+    page = text(refused)
+    assert "自评提交截止 2018-10-31 早于 2019 年度：考核年度的日程不能早于 2019-01-01" in page
+    assert session.scalar(select(Assessment).where(Assessment.year == 2019)) is None
+    assert session.scalars(select(StageDeadline)).all() == []
+    admin.set_cookie("lang", "en")
+    english = text(admin.post("/admin/new-year", data=form))
+    assert "2018-10-31 is before the year 2019" in english
+    assert "早于" not in english
