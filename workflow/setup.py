@@ -330,6 +330,12 @@ def create_assessment(
         )
     check_document_no(session, doc, year=year, rules_no=scheme.document_no)
     units = _mapped_units(session, unit_ids)
+    # Whether the year takes the lineage's proposal as it stands (the portal sends the ticked
+    # units, so a list equal to the proposal is the proposal), read before the new year's
+    # departments join the positions the proposal orders by.
+    as_proposed = unit_ids is None or {u.id for u in units} == {
+        u.id for u in proposed_units(session)
+    }
     assessment = _assessment_row(session, scheme, code=code, year=year)
     assessment.result_document_no = doc
     if name:
@@ -365,7 +371,7 @@ def create_assessment(
             "indicators": len(indicators),
             "items": count,
             "units": [u.id for u in units],
-            "proposed": unit_ids is None,
+            "proposed": as_proposed,
             **_figures_payload(scheme),
             **_made_payload(assessment, departments),
         },

@@ -391,3 +391,34 @@ def test_a_scheme_of_many_departments_reads_the_unit_names_once(
     assert len(set(units)) == 65  # the made ones were remembered: no department shares a unit
     assert units[:5] == [d.unit_id for d in world.assessment.departments[:5]]
     assert reconcile(session).ok
+
+
+def test_the_audit_says_whether_the_new_year_took_the_proposed_units(
+    session: Session, world: World
+) -> None:
+    """The portal always sends the ticked units, so `proposed` was false for every year made
+    there, even when the clerk took the proposal unchanged; it now compares with the proposal."""
+    from tests.factories import rules_2019
+    from workflow.scheme import load_scheme
+    from workflow.setup import create_assessment
+
+    scheme = rules_2019(load_scheme(SCHEMES_DIR / "jiaohe-2018.yaml"))
+    proposal = [u.id for u in proposed_units(session)]
+
+    def made(unit_ids: list[int]) -> Any:
+        create_assessment(
+            session, scheme, year=2019, result_document_no="蛟市职转办〔2020〕1号",
+            unit_ids=unit_ids, actor=world.admin,
+        )  # fmt: skip
+        event = session.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.action == "assessment_created")
+            .order_by(AuditEvent.seq.desc())
+        ).first()
+        payload = payload_of(event)
+        session.rollback()
+        return payload
+
+    taken = made(list(reversed(proposal)))  # every proposed unit, in another order
+    assert taken["proposed"] is True and sorted(taken["units"]) == sorted(proposal)
+    assert made(proposal[:-1])["proposed"] is False  # one left out
