@@ -237,8 +237,12 @@ def _mapped_units(session: Session, unit_ids: Sequence[Any] | None) -> list[Unit
         for raw in unit_ids:
             if isinstance(raw, bool) or not isinstance(raw, int) or not 0 < raw < 2**31:
                 raise InvalidValue("units 须为单位编号（整数）的列表", code="bad_change_units")
-            if raw in seen:
-                raise InvalidValue("单位重复：%(id)s", code="bad_change_units", params={"id": raw})
+            if raw in seen:  # named, not numbered: the id means nothing to the clerk
+                raise InvalidValue(
+                    "单位“%(name)s”选了两次",
+                    code="bad_change_units",
+                    params={"name": get_unit(session, raw).name},
+                )
             seen.add(raw)
             unit = get_unit(session, raw)
             if unit.status != "active":

@@ -458,8 +458,12 @@ def apply_change(
     for raw in from_ids:
         if isinstance(raw, bool) or not isinstance(raw, int) or not 0 < raw < 2**31:
             raise InvalidValue("原单位须为单位编号（整数）", code="bad_change_units")
-        if raw in ids:
-            raise InvalidValue("原单位重复：%(id)s", code="bad_change_units", params={"id": raw})
+        if raw in ids:  # named, not numbered: the id means nothing to the clerk
+            raise InvalidValue(
+                "原单位“%(name)s”选了两次",
+                code="bad_change_units",
+                params={"name": get_unit(session, raw).name},
+            )
         ids.append(raw)
     sources = [get_unit(session, i) for i in ids]
     targets = [parse_new_unit(t, n) for n, t in enumerate(to, start=1)]

@@ -422,3 +422,28 @@ def test_the_audit_says_whether_the_new_year_took_the_proposed_units(
     taken = made(list(reversed(proposal)))  # every proposed unit, in another order
     assert taken["proposed"] is True and sorted(taken["units"]) == sorted(proposal)
     assert made(proposal[:-1])["proposed"] is False  # one left out
+
+
+def test_a_unit_given_twice_is_named_in_the_refusal(session: Session, world: World) -> None:
+    """原单位重复：7 named the unit by its id, which a clerk never sees; the change and the new
+    year now name it, and nothing is made."""
+    from tests.factories import rules_2019
+    from workflow.models import Assessment
+    from workflow.scheme import load_scheme
+    from workflow.setup import create_assessment
+
+    anjian = unit_named(session, "安监局")
+    with pytest.raises(InvalidValue) as caught:
+        change(session, world, "merge", [anjian.id, anjian.id], [{"name": "应急管理局"}])
+    assert caught.value.message == "原单位“安监局”选了两次"
+    session.rollback()
+    assert session.scalars(select(UnitChange)).first() is None
+    scheme = rules_2019(load_scheme(SCHEMES_DIR / "jiaohe-2018.yaml"))
+    with pytest.raises(InvalidValue) as caught:
+        create_assessment(
+            session, scheme, year=2019, result_document_no="蛟市职转办〔2020〕1号",
+            unit_ids=[anjian.id, anjian.id], actor=world.admin,
+        )  # fmt: skip
+    assert caught.value.message == "单位“安监局”选了两次"
+    session.rollback()
+    assert session.scalar(select(Assessment).where(Assessment.year == 2019)) is None
