@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -84,8 +85,8 @@ def parse_day(value: Any, what: str) -> dt.date | None:
         raise BadRequest(
             "%(what)s须为日期文本（如 2018-10-08）", code="invalid_type", params={"what": what}
         )
-    try:
-        day = dt.date.fromisoformat(value.strip())
+    try:  # full-width digits (a Chinese input method's) read as ASCII ones
+        day = dt.date.fromisoformat(unicodedata.normalize("NFKC", value).strip())
     except ValueError:
         raise InvalidValue(
             "%(what)s不是有效日期：%(value)s",
@@ -106,7 +107,7 @@ def parse_working_days(value: Any) -> int | None:
     if value is None or value == "":
         return None
     if isinstance(value, str):
-        text = value.strip()
+        text = unicodedata.normalize("NFKC", value).strip()  # １０ typed full-width is 10
         digits = text[1:] if text[:1] in ("-", "+") else text
         if digits.isascii() and digits.isdecimal() and len(digits) <= 18:
             value = int(text)  # "-1" is a number out of range, not "not a number"

@@ -267,15 +267,16 @@ def _text(value: Any, limit: int) -> str | None:
 
 
 def parse_day(value: Any) -> dt.date:
-    """A YYYY-MM-DD day (a date passes), else InvalidValue."""
+    """A YYYY-MM-DD day (a date passes; full-width digits as typed with a Chinese input
+    method read as ASCII ones), else InvalidValue."""
     if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
         return value
     if isinstance(value, str):
         try:
-            return dt.date.fromisoformat(value.strip())
+            return dt.date.fromisoformat(unicodedata.normalize("NFKC", value).strip())
         except ValueError:
             pass
-    raise InvalidValue("生效日期须为 YYYY-MM-DD 格式的日期", code="bad_effective_on")
+    raise InvalidValue("生效日期须为有效日期（如 2019-03-01）", code="bad_effective_on")
 
 
 def _unit_text(value: Any, n: int) -> str:

@@ -447,3 +447,21 @@ def test_a_unit_given_twice_is_named_in_the_refusal(session: Session, world: Wor
     assert caught.value.message == "单位“安监局”选了两次"
     session.rollback()
     assert session.scalar(select(Assessment).where(Assessment.year == 2019)) is None
+
+
+def test_a_full_width_effective_date_is_read_and_a_bad_one_refused_in_chinese(
+    session: Session, world: World
+) -> None:
+    """２０１９－０３－０１ (full-width, as a Chinese input method types it) was refused with
+    “须为 YYYY-MM-DD 格式”, Latin letters on a Chinese page."""
+    anjian, meijian = unit_named(session, "安监局"), unit_named(session, "煤监局")
+    with pytest.raises(InvalidValue) as caught:
+        change(session, world, "merge", [anjian.id, meijian.id], [{"name": "应急管理局"}],
+               effective_on="2019-02-30")  # fmt: skip
+    assert caught.value.message == "生效日期须为有效日期（如 2019-03-01）"
+    session.rollback()
+    made = change(
+        session, world, "merge", [anjian.id, meijian.id], [{"name": "应急管理局"}],
+        effective_on="２０１９－０３－０１",
+    )  # fmt: skip
+    assert made.effective_on == dt.date(2019, 3, 1)
