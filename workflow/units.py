@@ -607,6 +607,33 @@ def lineages(session: Session) -> dict[int, Lineage]:
     return out
 
 
+def accounts_left_behind(session: Session) -> list[tuple[Unit, int]]:
+    """Ended units whose active accounts lead to no unit a new year assesses, with how many
+    each has: an account follows merges to the unit it now works for (`workflow.permissions`),
+    but a split or dissolved unit has no one successor, so a new year shows its people none of
+    its items until an admin moves them to a unit (用户管理)."""
+    units = {u.id: u for u in all_units(session)}
+    graph = lineages(session)
+    counts = session.execute(
+        select(User.unit_id, func.count())
+        .where(User.is_active.is_(True), User.unit_id.is_not(None))
+        .group_by(User.unit_id)
+    ).all()
+    out: list[tuple[Unit, int]] = []
+    for unit_id, n in counts:
+        if unit_id not in units:
+            continue
+        unit: Unit | None = units[unit_id]
+        seen: set[int] = set()
+        while unit is not None and unit.status != "active" and unit.id not in seen:
+            seen.add(unit.id)
+            successors = graph.get(unit.id, Lineage()).successors
+            unit = units.get(successors[0]) if len(successors) == 1 else None
+        if unit is None:
+            out.append((units[unit_id], int(n)))
+    return sorted(out, key=lambda pair: pair[0].id)
+
+
 def change_events_naming(session: Session, unit_id: int) -> list[int]:
     """The sequence numbers of the `unit_changed` events that name the unit on either side,
     as the trail records them (the audit log's 部门 filter lists a department's unit changes

@@ -222,3 +222,40 @@ def test_a_new_years_deadline_before_the_year_is_refused_and_no_year_is_made(
     english = text(admin.post("/admin/new-year", data=form))
     assert "2018-10-31 is before the year 2019" in english
     assert "早于" not in english
+
+
+def test_the_new_year_form_names_the_accounts_a_split_leaves_without_a_unit(
+    app: Flask, world: World, login: Login, session: Session
+) -> None:
+    """A split unit's accounts follow no successor: the new year showed its people none of its
+    items, and nothing told the admin to move them. A merged unit's accounts follow it."""
+    from workflow.units import apply_change
+
+    w = world
+    apply_change(
+        session, kind="split", effective_on=dt.date(2019, 3, 1), document_no="蛟市机编〔2019〕2号",
+        reason="机构改革", from_ids=[w.dep_a.unit_id], to=[{"name": "甲一局"}, {"name": "甲二局"}],
+        actor=w.admin,
+    )  # fmt: skip
+    apply_change(
+        session, kind="merge", effective_on=dt.date(2019, 3, 1), document_no="蛟市机编〔2019〕3号",
+        reason="机构改革", from_ids=[w.dep_b.unit_id, find_unit(session, "煤监局").id],
+        to=[{"name": "乙合并局"}], actor=w.admin,
+    )  # fmt: skip
+    session.commit()
+    admin = login("admin")
+    page = text(admin.get("/admin/new-year"))
+    notice = re.search(r'<p class="notice" role="status">以下已拆分或撤销单位的账号.*?</p>', page)
+    assert notice is not None, page
+    from workflow.models import User
+
+    n = len(session.scalars(select(User).where(User.unit_id == w.dep_a.unit_id)).all())
+    assert n >= 1 and f"{w.dep_a.name} {n} 个账号" in notice.group(0)  # member_a among them
+    assert w.dep_b.name not in notice.group(0)  # merged: its accounts follow 乙合并局
+    assert "请在“用户管理”中将其改派到现在的单位" in notice.group(0)
+    admin.set_cookie("lang", "en")
+    english = text(admin.get("/admin/new-year"))
+    assert (
+        f"{w.dep_a.name}: {n} accounts" in english
+        and "Move them to a current unit under Users" in english
+    )
