@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -84,8 +85,8 @@ def parse_day(value: Any, what: str) -> dt.date | None:
         raise BadRequest(
             "%(what)s须为日期文本（如 2018-10-08）", code="invalid_type", params={"what": what}
         )
-    try:
-        day = dt.date.fromisoformat(value.strip())
+    try:  # full-width digits (a Chinese input method's) read as ASCII ones
+        day = dt.date.fromisoformat(unicodedata.normalize("NFKC", value).strip())
     except ValueError:
         raise InvalidValue(
             "%(what)s不是有效日期：%(value)s",
@@ -106,7 +107,7 @@ def parse_working_days(value: Any) -> int | None:
     if value is None or value == "":
         return None
     if isinstance(value, str):
-        text = value.strip()
+        text = unicodedata.normalize("NFKC", value).strip()  # １０ typed full-width is 10
         digits = text[1:] if text[:1] in ("-", "+") else text
         if digits.isascii() and digits.isdecimal() and len(digits) <= 18:
             value = int(text)  # "-1" is a number out of range, not "not a number"
@@ -487,10 +488,11 @@ def set_stage_deadline(
 ) -> StageDeadline:
     """Set (or clear) one stage's deadline: a date, or N working days after the stage before.
 
-    Refused, with nothing changed: a date and a count at once, a deadline before its start or
-    before the previous stage's, a count the calendar cannot resolve (an unknown year), and
-    (`seen`: `stage_seen` when the form was opened) a stage another admin changed since, 409
-    `changed_since_opened`. Other stages' changes do not count.
+    Refused, with nothing changed: a date and a count at once, a start or deadline before the
+    assessment's year, a deadline before its start or before the previous stage's, a count the
+    calendar cannot resolve (an unknown year), and (`seen`: `stage_seen` when the form was
+    opened) a stage another admin changed since, 409 `changed_since_opened`. Other stages'
+    changes do not count.
     """
     _require_admin(actor)
     if stage not in dict(STAGES):
@@ -503,6 +505,7 @@ def set_stage_deadline(
     for day in (starts_on, due_on):
         if day is not None and not MIN_YEAR <= day.year <= MAX_YEAR:
             raise InvalidValue(YEAR_RANGE, code="bad_date", params=YEARS)
+    _check_in_year(assessment, stage, starts_on, due_on)
     # Lock the assessment row: two admins editing the calendar apply one after the other.
     lock_row(session, Assessment, assessment.id)
     lock_calendar(session)
@@ -544,6 +547,28 @@ def set_stage_deadline(
         },
     )
     return row
+
+
+def _check_in_year(
+    assessment: Assessment, stage: str, starts_on: dt.date | None, due_on: dt.date | None
+) -> None:
+    """Refuse a start or deadline before the assessment's year: a year's work is done in the
+    year and after it, so 2019-10-31 for 2020 is a slip of the year (every item of the stage
+    would be overdue the moment it was saved). Later years stay allowed: last year's results
+    are scored and published in the next one."""
+    first = dt.date(assessment.year, 1, 1)
+    for day, what in ((starts_on, "开始日期"), (due_on, STAGE_LABELS[stage])):
+        if day is not None and day < first:
+            raise InvalidValue(
+                "%(what)s %(day)s 早于 %(year)s 年度：考核年度的日程不能早于 %(first)s",
+                code="deadline_before_year",
+                params={
+                    "what": Term(what),
+                    "day": day.isoformat(),
+                    "year": assessment.year,
+                    "first": first.isoformat(),
+                },
+            )
 
 
 def set_deadlines(

@@ -234,6 +234,7 @@ MESSAGES: dict[str, str] = {
     "date_required": N_("请填写日期"),
     "deadline_ambiguous": N_("截止日期和工作日数只能填写一项"),
     "deadline_before_start": N_("截止日期早于该阶段的开始日期"),
+    "deadline_before_year": N_("考核日程不能早于考核年度"),
     "deadline_not_workday": N_("截止日期不是工作日"),
     "deadline_order": N_("截止日期不能早于上一阶段的截止日期"),
     "deduction_reason_required": N_("未得满分的评分项须填写扣分原因"),

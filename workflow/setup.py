@@ -237,8 +237,12 @@ def _mapped_units(session: Session, unit_ids: Sequence[Any] | None) -> list[Unit
         for raw in unit_ids:
             if isinstance(raw, bool) or not isinstance(raw, int) or not 0 < raw < 2**31:
                 raise InvalidValue("units 须为单位编号（整数）的列表", code="bad_change_units")
-            if raw in seen:
-                raise InvalidValue("单位重复：%(id)s", code="bad_change_units", params={"id": raw})
+            if raw in seen:  # named, not numbered: the id means nothing to the clerk
+                raise InvalidValue(
+                    "单位“%(name)s”选了两次",
+                    code="bad_change_units",
+                    params={"name": get_unit(session, raw).name},
+                )
             seen.add(raw)
             unit = get_unit(session, raw)
             if unit.status != "active":
@@ -330,6 +334,12 @@ def create_assessment(
         )
     check_document_no(session, doc, year=year, rules_no=scheme.document_no)
     units = _mapped_units(session, unit_ids)
+    # Whether the year takes the lineage's proposal as it stands (the portal sends the ticked
+    # units, so a list equal to the proposal is the proposal), read before the new year's
+    # departments join the positions the proposal orders by.
+    as_proposed = unit_ids is None or {u.id for u in units} == {
+        u.id for u in proposed_units(session)
+    }
     assessment = _assessment_row(session, scheme, code=code, year=year)
     assessment.result_document_no = doc
     if name:
@@ -365,7 +375,7 @@ def create_assessment(
             "indicators": len(indicators),
             "items": count,
             "units": [u.id for u in units],
-            "proposed": unit_ids is None,
+            "proposed": as_proposed,
             **_figures_payload(scheme),
             **_made_payload(assessment, departments),
         },

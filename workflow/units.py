@@ -267,15 +267,16 @@ def _text(value: Any, limit: int) -> str | None:
 
 
 def parse_day(value: Any) -> dt.date:
-    """A YYYY-MM-DD day (a date passes), else InvalidValue."""
+    """A YYYY-MM-DD day (a date passes; full-width digits as typed with a Chinese input
+    method read as ASCII ones), else InvalidValue."""
     if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
         return value
     if isinstance(value, str):
         try:
-            return dt.date.fromisoformat(value.strip())
+            return dt.date.fromisoformat(unicodedata.normalize("NFKC", value).strip())
         except ValueError:
             pass
-    raise InvalidValue("生效日期须为 YYYY-MM-DD 格式的日期", code="bad_effective_on")
+    raise InvalidValue("生效日期须为有效日期（如 2019-03-01）", code="bad_effective_on")
 
 
 def _unit_text(value: Any, n: int) -> str:
@@ -458,8 +459,12 @@ def apply_change(
     for raw in from_ids:
         if isinstance(raw, bool) or not isinstance(raw, int) or not 0 < raw < 2**31:
             raise InvalidValue("原单位须为单位编号（整数）", code="bad_change_units")
-        if raw in ids:
-            raise InvalidValue("原单位重复：%(id)s", code="bad_change_units", params={"id": raw})
+        if raw in ids:  # named, not numbered: the id means nothing to the clerk
+            raise InvalidValue(
+                "原单位“%(name)s”选了两次",
+                code="bad_change_units",
+                params={"name": get_unit(session, raw).name},
+            )
         ids.append(raw)
     sources = [get_unit(session, i) for i in ids]
     targets = [parse_new_unit(t, n) for n, t in enumerate(to, start=1)]
@@ -600,6 +605,33 @@ def lineages(session: Session) -> dict[int, Lineage]:
                 out.setdefault(f, Lineage()).successors.append(t)
                 out.setdefault(t, Lineage()).predecessors.append(f)
     return out
+
+
+def accounts_left_behind(session: Session) -> list[tuple[Unit, int]]:
+    """Ended units whose active accounts lead to no unit a new year assesses, with how many
+    each has: an account follows merges to the unit it now works for (`workflow.permissions`),
+    but a split or dissolved unit has no one successor, so a new year shows its people none of
+    its items until an admin moves them to a unit (用户管理)."""
+    units = {u.id: u for u in all_units(session)}
+    graph = lineages(session)
+    counts = session.execute(
+        select(User.unit_id, func.count())
+        .where(User.is_active.is_(True), User.unit_id.is_not(None))
+        .group_by(User.unit_id)
+    ).all()
+    out: list[tuple[Unit, int]] = []
+    for unit_id, n in counts:
+        if unit_id not in units:
+            continue
+        unit: Unit | None = units[unit_id]
+        seen: set[int] = set()
+        while unit is not None and unit.status != "active" and unit.id not in seen:
+            seen.add(unit.id)
+            successors = graph.get(unit.id, Lineage()).successors
+            unit = units.get(successors[0]) if len(successors) == 1 else None
+        if unit is None:
+            out.append((units[unit_id], int(n)))
+    return sorted(out, key=lambda pair: pair[0].id)
 
 
 def change_events_naming(session: Session, unit_id: int) -> list[int]:

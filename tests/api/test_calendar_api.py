@@ -371,11 +371,15 @@ def test_overrides_that_break_a_deadline_are_refused_through_the_api(
 
 @pytest.mark.parametrize("due", ["2000-01-03", "2004-06-01", "2099-12-31"])
 def test_a_deadline_decades_away_is_no_500(
-    app: Flask, client: FlaskClient, cast: Cast, due: str
+    app: Flask, client: FlaskClient, cast: Cast, session: Session, due: str
 ) -> None:
-    """Any year 2000–2100 is accepted; counting to it from today overran the counter's
-    20-year guard (a ValueError: a 500 on the calendar and on every page showing deadlines)."""
+    """Any year 2000–2100 from the assessment's year on is accepted; counting to it from today
+    overran the counter's 20-year guard (a ValueError: a 500 on the calendar and on every page
+    showing deadlines)."""
     w = cast.world
+    if int(due[:4]) < w.assessment.year:  # a deadline that long ago: an assessment of then
+        w.assessment.year = int(due[:4])
+        session.commit()
     app.config["CLOCK"] = lambda: at_shanghai(2026, 12, 4, 9, 0)
     put = client.put(
         f"{BASE}/assessments/{w.assessment.id}/calendar/stages/submit",
@@ -388,6 +392,19 @@ def test_a_deadline_decades_away_is_no_500(
     known = package_years()[0] <= int(due[:4]) <= package_years()[1]
     assert (submit["working_days_left"] is None) is not known
     assert client.get("/portal/", headers=cast.headers("own")).status_code in (200, 302)
+
+
+def test_a_deadline_before_the_assessments_year_is_refused(client: FlaskClient, cast: Cast) -> None:
+    """2017-10-31 for the 2018 assessment: a clear 422, nothing saved (it was saved, every item
+    overdue at once)."""
+    url = f"{BASE}/assessments/{cast.world.assessment.id}/calendar/stages/submit"
+    put = client.put(url, json={"due_on": "2017-10-31"}, headers=cast.headers("admin"))
+    assert put.status_code == 422 and error_code(put) == "deadline_before_year"
+    assert "早于 2018 年度" in put.get_json()["error"]["message"]
+    stages = client.get(
+        f"{BASE}/assessments/{cast.world.assessment.id}/calendar", headers=cast.headers("admin")
+    ).get_json()["stages"]
+    assert stages[0]["due_on"] is None
 
 
 def test_a_years_holidays_entered_from_the_notice_through_the_api(

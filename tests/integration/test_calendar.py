@@ -139,6 +139,35 @@ def test_bad_calendars_are_refused_and_change_nothing(session: Session, world: W
     assert rows == ["review"]
 
 
+def test_a_start_or_deadline_before_the_assessments_year_is_refused(
+    session: Session, world: World
+) -> None:
+    """A clerk typing last year's date (2017-10-31 for 2018) saved it: every item of the stage
+    was overdue the moment it was saved. Later years stay allowed (results run into next year)."""
+    w = world
+    cases = [
+        ({"starts_on": None, "due_on": D(2017, 10, 31)}, "自评提交截止 2017-10-31 早于 2018 年度"),
+        ({"starts_on": D(2017, 12, 1), "due_on": D(2018, 3, 1)}, "开始日期 2017-12-01 早于"),
+    ]
+    for days, message in cases:
+        with pytest.raises(InvalidValue, match=message) as refused:
+            set_stage_deadline(
+                session, w.assessment, "submit", working_days=None, actor=w.admin, **days
+            )
+        assert refused.value.code == "deadline_before_year"
+        session.rollback()
+    assert session.scalars(select(StageDeadline)).all() == []
+    assert session.scalar(
+        select(AuditEvent).where(AuditEvent.action == "stage_deadline_set")
+    ) is None  # fmt: skip
+    set_stage_deadline(
+        session, w.assessment, "submit", starts_on=D(2018, 1, 1), due_on=D(2019, 1, 15),
+        working_days=None, actor=w.admin,
+    )  # fmt: skip
+    session.commit()
+    assert session.scalars(select(StageDeadline.due_on)).all() == [D(2019, 1, 15)]
+
+
 def test_unknown_year_is_refused_until_the_office_enters_it(session: Session, world: World) -> None:
     w = world
     year = package_years()[1] + 3

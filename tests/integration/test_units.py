@@ -391,3 +391,77 @@ def test_a_scheme_of_many_departments_reads_the_unit_names_once(
     assert len(set(units)) == 65  # the made ones were remembered: no department shares a unit
     assert units[:5] == [d.unit_id for d in world.assessment.departments[:5]]
     assert reconcile(session).ok
+
+
+def test_the_audit_says_whether_the_new_year_took_the_proposed_units(
+    session: Session, world: World
+) -> None:
+    """The portal always sends the ticked units, so `proposed` was false for every year made
+    there, even when the clerk took the proposal unchanged; it now compares with the proposal."""
+    from tests.factories import rules_2019
+    from workflow.scheme import load_scheme
+    from workflow.setup import create_assessment
+
+    scheme = rules_2019(load_scheme(SCHEMES_DIR / "jiaohe-2018.yaml"))
+    proposal = [u.id for u in proposed_units(session)]
+
+    def made(unit_ids: list[int]) -> Any:
+        create_assessment(
+            session, scheme, year=2019, result_document_no="蛟市职转办〔2020〕1号",
+            unit_ids=unit_ids, actor=world.admin,
+        )  # fmt: skip
+        event = session.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.action == "assessment_created")
+            .order_by(AuditEvent.seq.desc())
+        ).first()
+        payload = payload_of(event)
+        session.rollback()
+        return payload
+
+    taken = made(list(reversed(proposal)))  # every proposed unit, in another order
+    assert taken["proposed"] is True and sorted(taken["units"]) == sorted(proposal)
+    assert made(proposal[:-1])["proposed"] is False  # one left out
+
+
+def test_a_unit_given_twice_is_named_in_the_refusal(session: Session, world: World) -> None:
+    """原单位重复：7 named the unit by its id, which a clerk never sees; the change and the new
+    year now name it, and nothing is made."""
+    from tests.factories import rules_2019
+    from workflow.models import Assessment
+    from workflow.scheme import load_scheme
+    from workflow.setup import create_assessment
+
+    anjian = unit_named(session, "安监局")
+    with pytest.raises(InvalidValue) as caught:
+        change(session, world, "merge", [anjian.id, anjian.id], [{"name": "应急管理局"}])
+    assert caught.value.message == "原单位“安监局”选了两次"
+    session.rollback()
+    assert session.scalars(select(UnitChange)).first() is None
+    scheme = rules_2019(load_scheme(SCHEMES_DIR / "jiaohe-2018.yaml"))
+    with pytest.raises(InvalidValue) as caught:
+        create_assessment(
+            session, scheme, year=2019, result_document_no="蛟市职转办〔2020〕1号",
+            unit_ids=[anjian.id, anjian.id], actor=world.admin,
+        )  # fmt: skip
+    assert caught.value.message == "单位“安监局”选了两次"
+    session.rollback()
+    assert session.scalar(select(Assessment).where(Assessment.year == 2019)) is None
+
+
+def test_a_full_width_effective_date_is_read_and_a_bad_one_refused_in_chinese(
+    session: Session, world: World
+) -> None:
+    """２０１９－０３－０１ (full-width, as a Chinese input method types it) was refused with
+    “须为 YYYY-MM-DD 格式”, Latin letters on a Chinese page."""
+    anjian, meijian = unit_named(session, "安监局"), unit_named(session, "煤监局")
+    with pytest.raises(InvalidValue) as caught:
+        change(session, world, "merge", [anjian.id, meijian.id], [{"name": "应急管理局"}],
+               effective_on="2019-02-30")  # fmt: skip
+    assert caught.value.message == "生效日期须为有效日期（如 2019-03-01）"
+    session.rollback()
+    made = change(
+        session, world, "merge", [anjian.id, meijian.id], [{"name": "应急管理局"}],
+        effective_on="２０１９－０３－０１",
+    )  # fmt: skip
+    assert made.effective_on == dt.date(2019, 3, 1)

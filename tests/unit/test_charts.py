@@ -80,3 +80,23 @@ def test_a_year_not_fully_scored_draws_no_total_and_two_predecessors_do_not_over
     assert len(re.findall(r'class="dot"', svg)) == 1 and len(re.findall("dot-via", svg)) == 2
     ys = [float(y) for y in re.findall(r'<text x="[\d.]+" y="([\d.]+)" class="via">前身', svg)]
     assert len(ys) == 2 and abs(ys[0] - ys[1]) >= 12  # one under the other
+
+
+def test_a_year_not_fully_scored_is_named_in_english_on_an_english_page() -> None:
+    """未评完 was written inside an f-string, which the catalog's extraction skips: the English
+    unit page drew it in Chinese under an unfinished year."""
+    import dataclasses
+
+    from web.portal.charts import history_svg
+    from web.portal.i18n import TRANSLATIONS
+
+    app = Flask(__name__)
+    Babel(app, default_translation_directories=str(TRANSLATIONS), locale_selector=lambda: "en")
+    years = [
+        dataclasses.replace(_year(2018, {"1": D(5)}), total=D("88.50")),
+        dataclasses.replace(_year(2019, {"1": None}), complete=False),
+    ]
+    with app.test_request_context():
+        svg = str(history_svg(years))
+    assert not re.search(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]", svg), svg
+    assert "not fully scored" in svg

@@ -244,6 +244,8 @@ def test_admin_events_read_in_words(
     assert "<dt>生效日期</dt><dd>2019-03-01</dd>" in lines and "<dd>更名</dd>" in lines
     assert "<dt>阶段</dt><dd>自评提交截止</dd>" in lines
     assert "<dt>上班</dt><dd>是</dd>" in lines and "工作日历 2018-09-29" in lines
+    # The day had no entry before: 修改前 says so (it was an empty line).
+    assert "<dt>修改前</dt><dd>（无）</dd>" in lines and "<dd></dd>" not in lines
     assert re.search(r"<dt>得分</dt><dd>1\.1：[0-9.]+", lines), lines[:2000]
 
 

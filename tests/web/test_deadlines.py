@@ -420,3 +420,27 @@ def test_a_years_holidays_are_entered_from_the_pasted_notice(
     assert stale.status_code == 409 and "请重新预览" in text(stale)
     assert session.scalar(select(func.count()).select_from(CalendarOverride)) == adds + 2
     assert sign_in(app, "reviewer").post(base, data={"text": notice}).status_code == 403
+
+
+def test_full_width_dates_and_counts_typed_with_a_chinese_input_method_are_read(
+    app: Flask, session: Session, world: World
+) -> None:
+    """２０１８－０９－２８ and １０ (a Chinese input method's full-width digits) were refused as
+    不是有效日期 / 须为整数; they are the same date and count as their ASCII forms."""
+    admin = sign_in(app, "admin")
+    base = f"/admin/assessments/{world.assessment.id}/calendar"
+    r = admin.post(f"{base}/stages/submit", data={"due_on": "２０１８－０９－２８"})
+    assert r.status_code == 303, text(r)
+    r = admin.post(f"{base}/stages/review", data={"working_days": "１０"})
+    assert r.status_code == 303, text(r)
+    r = admin.post(
+        f"{base}/overrides",
+        data={"day": "２０１８－１０－０８", "kind": "holiday", "reason": "本地放假"},
+    )
+    assert r.status_code == 303, text(r)
+    session.expire_all()
+    rows = dict(session.execute(select(StageDeadline.stage, StageDeadline.due_on)).all())
+    assert rows["submit"] == dt.date(2018, 9, 28)
+    review = session.scalars(select(StageDeadline).where(StageDeadline.stage == "review")).one()
+    assert review.working_days == 10
+    assert session.scalars(select(CalendarOverride.day)).all() == [dt.date(2018, 10, 8)]

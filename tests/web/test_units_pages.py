@@ -153,6 +153,20 @@ def test_the_new_year_form_says_when_last_year_is_not_final(
     assert "尚未最终确定" not in text(admin.get("/admin/new-year"))
 
 
+def _new_year_2019(admin: FlaskClient) -> dict[str, object]:
+    """The new-year form for 2019 from the shipped 示例 scheme, every proposed unit ticked."""
+    page = text(admin.get("/admin/new-year"))
+    scheme = re.search(r'<option value="(\d+)"[^>]*>2019', page)
+    assert scheme is not None
+    return {
+        "csrf_token": csrf_token(page),
+        "scheme_id": scheme.group(1),
+        "year": "2019",
+        "result_document_no": "蛟市职转办〔2020〕1号",
+        "units": re.findall(r'name="units" value="(\d+)" checked', page),
+    }
+
+
 def test_the_form_refuses_a_name_another_unit_answers_to_and_the_new_year_a_name_clash(
     app: Flask, world: World, login: Login, session: Session
 ) -> None:
@@ -181,16 +195,67 @@ def test_the_form_refuses_a_name_another_unit_answers_to_and_the_new_year_a_name
     assert refused.status_code == 422
     assert "名称“城管局”已是单位“城管执法大队”的别名" in text(refused)
     assert session.scalars(select(UnitChange)).first() is None
-    page = text(admin.get("/admin/new-year"))
-    scheme = re.search(r'<option value="(\d+)"[^>]*>2019', page)
-    assert scheme is not None
-    form = {
-        "csrf_token": csrf_token(page),
-        "scheme_id": scheme.group(1),
-        "year": "2019",
-        "result_document_no": "蛟市职转办〔2020〕1号",
-        "units": re.findall(r'name="units" value="(\d+)" checked', page),
-    }
-    clash = admin.post("/admin/new-year", data=form)
+    clash = admin.post("/admin/new-year", data=_new_year_2019(admin))
     assert clash.status_code == 409 and "名称相同" in text(clash) and "并发局" in text(clash)
     assert session.scalar(select(Assessment).where(Assessment.year == 2019)) is None
+
+
+def test_a_new_years_deadline_before_the_year_is_refused_and_no_year_is_made(
+    app: Flask, world: World, login: Login, session: Session
+) -> None:
+    """2018-10-31 typed for 2019's 自评提交截止 made the year with every item overdue; now the
+    form is refused in Chinese (English on request) and neither year nor deadline is kept."""
+    from workflow.models import Assessment, StageDeadline
+    from workflow.schemes import import_shipped
+
+    import_shipped(session)
+    session.commit()
+    admin = login("admin")
+    form = {**_new_year_2019(admin), "due_submit": "2018-10-31"}
+    refused = admin.post("/admin/new-year", data=form)
+    assert refused.status_code == 422
+    page = text(refused)
+    assert "自评提交截止 2018-10-31 早于 2019 年度：考核年度的日程不能早于 2019-01-01" in page
+    assert session.scalar(select(Assessment).where(Assessment.year == 2019)) is None
+    assert session.scalars(select(StageDeadline)).all() == []
+    admin.set_cookie("lang", "en")
+    english = text(admin.post("/admin/new-year", data=form))
+    assert "2018-10-31 is before the year 2019" in english
+    assert "早于" not in english
+
+
+def test_the_new_year_form_names_the_accounts_a_split_leaves_without_a_unit(
+    app: Flask, world: World, login: Login, session: Session
+) -> None:
+    """A split unit's accounts follow no successor: the new year showed its people none of its
+    items, and nothing told the admin to move them. A merged unit's accounts follow it."""
+    from workflow.units import apply_change
+
+    w = world
+    apply_change(
+        session, kind="split", effective_on=dt.date(2019, 3, 1), document_no="蛟市机编〔2019〕2号",
+        reason="机构改革", from_ids=[w.dep_a.unit_id], to=[{"name": "甲一局"}, {"name": "甲二局"}],
+        actor=w.admin,
+    )  # fmt: skip
+    apply_change(
+        session, kind="merge", effective_on=dt.date(2019, 3, 1), document_no="蛟市机编〔2019〕3号",
+        reason="机构改革", from_ids=[w.dep_b.unit_id, find_unit(session, "煤监局").id],
+        to=[{"name": "乙合并局"}], actor=w.admin,
+    )  # fmt: skip
+    session.commit()
+    admin = login("admin")
+    page = text(admin.get("/admin/new-year"))
+    notice = re.search(r'<p class="notice" role="status">以下已拆分或撤销单位的账号.*?</p>', page)
+    assert notice is not None, page
+    from workflow.models import User
+
+    n = len(session.scalars(select(User).where(User.unit_id == w.dep_a.unit_id)).all())
+    assert n >= 1 and f"{w.dep_a.name} {n} 个账号" in notice.group(0)  # member_a among them
+    assert w.dep_b.name not in notice.group(0)  # merged: its accounts follow 乙合并局
+    assert "请在“用户管理”中将其改派到现在的单位" in notice.group(0)
+    admin.set_cookie("lang", "en")
+    english = text(admin.get("/admin/new-year"))
+    assert (
+        f"{w.dep_a.name}: {n} accounts" in english
+        and "Move them to a current unit under Users" in english
+    )

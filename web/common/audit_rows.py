@@ -362,7 +362,13 @@ def describe_payload(payload: str, action: str = "") -> list[tuple[str, str]]:
         return [(N_("内容"), _text(data))]
     field = ACTION_FIELDS.get(action, "")
     return [
-        (PAYLOAD_LABELS.get(str(k), str(k)), _text(v, field if field and k in WRAPPERS else str(k)))
+        (
+            PAYLOAD_LABELS.get(str(k), str(k)),
+            # A field with no value (a day with no entry before) reads （无）, not blank.
+            gettext("（无）")
+            if v is None
+            else _text(v, field if field and k in WRAPPERS else str(k)),
+        )
         for k, v in reading_order(data)
         if k != "evidence_id"
     ]

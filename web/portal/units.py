@@ -28,6 +28,7 @@ from workflow.states import Role
 from workflow.units import (
     KINDS,
     Lineage,
+    accounts_left_behind,
     all_changes,
     all_units,
     apply_change,
@@ -210,6 +211,7 @@ def _render_new_year(db: Session, **context: object) -> str:
         empty=Lineage(),
         by_id=by_id,
         notes=_lineage_notes(db),
+        left_behind=accounts_left_behind(db),
         status_text=STATUS_TEXT,
         stages=STAGES,
         **context,
