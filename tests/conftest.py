@@ -111,7 +111,6 @@ HEAVIEST = [
     "tests/web/test_flow.py",
     "tests/web/test_new_year_browser.py",
     "tests/web/test_schemes_browser.py",
-    "tests/web/test_session_keeper_browser.py",
 ]
 
 
