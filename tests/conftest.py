@@ -10,7 +10,9 @@ PostgreSQL the shared database emptied, in one round trip. A test that asks for 
 ``world`` starts from a template in which the world is already installed (installing it
 costs more than most tests), and `world` loads it back.
 
-``count_statements`` counts the SQL statements a block sends (the statement budgets).
+``count_statements`` counts the SQL statements a block sends (the statement budgets);
+``snapshot`` keeps a test's committed rows and puts them back (a property-based test's
+examples start from one setup).
 
 Also here: the 2018 ``world`` and the evidence ``store`` every package uses, and the storage
 fixtures of tests/storage/fixtures.py (S3 endpoint, stores, fault injection), loaded as a
@@ -22,8 +24,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -108,7 +111,6 @@ HEAVIEST = [
     "tests/web/test_flow.py",
     "tests/web/test_new_year_browser.py",
     "tests/web/test_schemes_browser.py",
-    "tests/web/test_session_keeper_browser.py",
 ]
 
 
@@ -177,6 +179,8 @@ def sqlite_world_template(sqlite_template: Path, scheme_2018: Scheme) -> Path:
 
 #: Schema of the PostgreSQL test database holding a copy of the world's rows.
 _PG_SNAPSHOT = "fgf_test_world"
+#: Schema of the PostgreSQL test database holding a test's own `snapshot`.
+_PG_TEST_SNAPSHOT = "fgf_test_snapshot"
 
 
 @contextmanager
@@ -277,6 +281,29 @@ def _reset_pg(engine: Engine) -> None:
     _run_script(engine, _pg_empty_sql(engine) + head)
 
 
+def _pg_snapshot(engine: Engine, schema: str) -> str:
+    """Copy every table's committed rows to `schema`; return the SQL that puts them back.
+
+    The SQL empties every table and inserts the copy back, in one round trip (`_run_script`).
+    """
+    script = [_pg_empty_sql(engine)]
+    with engine.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))  # a killed run's
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+        for table in Base.metadata.sorted_tables:
+            name = table.name
+            conn.execute(text(f'CREATE TABLE {schema}."{name}" AS TABLE "{name}"'))
+            if not conn.scalar(text(f'SELECT count(*) FROM "{name}"')):
+                continue
+            script.append(f'INSERT INTO "{name}" SELECT * FROM {schema}."{name}";')
+            if "id" in table.c:
+                seq = conn.scalar(text("SELECT pg_get_serial_sequence(:t, 'id')"), {"t": name})
+                if seq is not None:
+                    top = conn.scalar(text(f'SELECT max(id) FROM "{name}"'))
+                    script.append(f"SELECT setval('{seq}', {int(top)});")
+    return " ".join(script)
+
+
 @pytest.fixture(scope="session")
 def pg_world_restore(pg_engine: Engine, scheme_2018: Scheme) -> str:
     """SQL that brings the PostgreSQL database to the installed world, in one round trip.
@@ -287,21 +314,7 @@ def pg_world_restore(pg_engine: Engine, scheme_2018: Scheme) -> str:
     _reset_pg(pg_engine)
     with make_sessionmaker(pg_engine)() as session:
         make_world(session, scheme_2018)
-    script = [_pg_empty_sql(pg_engine)]
-    with pg_engine.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {_PG_SNAPSHOT}"))
-        for table in Base.metadata.sorted_tables:
-            name = table.name
-            conn.execute(text(f'CREATE TABLE {_PG_SNAPSHOT}."{name}" AS TABLE "{name}"'))
-            if not conn.scalar(text(f'SELECT count(*) FROM "{name}"')):
-                continue
-            script.append(f'INSERT INTO "{name}" SELECT * FROM {_PG_SNAPSHOT}."{name}";')
-            if "id" in table.c:
-                seq = conn.scalar(text("SELECT pg_get_serial_sequence(:t, 'id')"), {"t": name})
-                if seq is not None:
-                    top = conn.scalar(text(f'SELECT max(id) FROM "{name}"'))
-                    script.append(f"SELECT setval('{seq}', {int(top)});")
-    return " ".join(script)
+    return _pg_snapshot(pg_engine, _PG_SNAPSHOT)
 
 
 @pytest.fixture
@@ -328,6 +341,41 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
         else:
             _reset_pg(eng)
         yield eng
+
+
+@pytest.fixture
+def snapshot(engine: Engine, tmp_path: Path) -> Iterator[Callable[[], Callable[[], None]]]:
+    """Keep the test database's committed rows now; the function returned puts them back.
+
+    ``restore = snapshot()`` after a costly setup, then ``restore()`` before each of many runs
+    that start from it (the examples of a property-based test), with no session of the test
+    in a transaction (close it first; its objects are stale afterwards). SQLite is copied
+    whole with its backup API; PostgreSQL's rows are copied to a schema of their own and put
+    back in one round trip, as a `world` test starts.
+    """
+    if engine.dialect.name == "sqlite":
+        kept = tmp_path / "snapshot.sqlite3"
+
+        def take() -> Callable[[], None]:
+            with engine.connect() as conn, closing(sqlite3.connect(kept)) as copy:
+                conn.connection.driver_connection.backup(copy)
+
+            def restore() -> None:
+                with engine.connect() as conn, closing(sqlite3.connect(kept)) as copy:
+                    copy.backup(conn.connection.driver_connection)
+
+            return restore
+
+        yield take
+        return
+
+    def take_pg() -> Callable[[], None]:
+        script = _pg_snapshot(engine, _PG_TEST_SNAPSHOT)
+        return lambda: _run_script(engine, script)
+
+    yield take_pg
+    with engine.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA IF EXISTS {_PG_TEST_SNAPSHOT} CASCADE"))
 
 
 @pytest.fixture

@@ -85,3 +85,28 @@ def test_the_world_starts_installed_and_goes_on_from_its_ids(
     session.commit()
     assert session.scalar(select(func.count()).select_from(AuditEvent)) == events + 1
     assert verify_chain(session).ok  # the chain head came along with the rows
+
+
+def test_a_snapshot_puts_the_committed_rows_back_and_ids_go_on_from_it(
+    session: Session, world: World, snapshot: Callable[[], Callable[[], None]]
+) -> None:
+    """After `restore()` the rows are those kept (added ones gone, changed ones as they were),
+    the chain verifies, and a new row takes the id after the kept ones, every time."""
+    kept_users = session.scalar(select(func.count()).select_from(User))
+    kept_events = session.scalar(select(func.count()).select_from(AuditEvent))
+    top = session.scalar(select(func.max(User.id)))
+    name = world.admin.display_name
+    restore = snapshot()
+    for _ in range(2):
+        user = create_user(session, "passing", ["auditor"])
+        session.get_one(User, world.admin.id).display_name = "改过的名字"
+        record_event(session, actor=None, action="test", target_type="user", target_id=user.id)
+        session.commit()
+        assert user.id == top + 1
+        session.close()
+        restore()
+        assert session.scalar(select(func.count()).select_from(User)) == kept_users
+        assert session.scalar(select(func.count()).select_from(AuditEvent)) == kept_events
+        assert session.get_one(User, world.admin.id).display_name == name
+        assert verify_chain(session).ok
+        session.close()

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import flask_babel
+import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
@@ -20,9 +22,11 @@ from storage.local import LocalStore
 from tests.factories import World, add_evidence
 from tests.unit.test_messages import ERROR_CLASSES
 from tests.web.conftest import PASSWORD, text
+from web.common import catalog
 from web.portal.i18n import TRANSLATIONS
 from workflow.actions import submit_item
 from workflow.demo import demo_pdf
+from workflow.schemes import import_shipped
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -283,3 +287,54 @@ def test_every_page_renders_in_english(
             assert response.status_code == (404 if path.endswith("999999") else 200), path
             html = text(response)
             assert '<html lang="en">' in html and "Sign out" in html, path
+
+
+def catalog_lookups(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count Flask-Babel's catalog lookups from now on (each looks the request's language
+    up again: tens of microseconds)."""
+    seen = [0]
+    lookup = flask_babel.Domain.get_translations
+
+    def counted(domain: flask_babel.Domain) -> Any:
+        seen[0] += 1
+        return lookup(domain)
+
+    monkeypatch.setattr(flask_babel.Domain, "get_translations", counted)
+    return seen
+
+
+def test_a_page_looks_its_catalog_up_once_not_once_per_text(
+    login: Callable[[str], FlaskClient], session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scheme form has over six hundred texts; each looked the language and the catalog up
+    again, a third of the page's time (the hostile-input walk posts it hundreds of times)."""
+    scheme_id = import_shipped(session)[0].record.id
+    session.commit()
+    admin = login("admin")
+    for lang, save in (("zh", "检查并保存"), ("en", "Check and save")):
+        admin.set_cookie("lang", lang)
+        lookups = catalog_lookups(monkeypatch)
+        page = admin.get(f"/admin/schemes/{scheme_id}/edit")
+        assert page.status_code == 200 and f'<button type="submit">{save}</button>' in text(page)
+        assert lookups[0] <= 10, lookups
+
+
+def test_one_catalog_translates_as_flask_babel(app: Flask) -> None:
+    """Inside `one_catalog()` the texts are Flask-Babel's own, in the language of the block."""
+    cases: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = [
+        ("gettext", ("审计日志",), {}),
+        ("gettext", ("%(label)s：%(value)s",), {"label": "甲", "value": 1}),
+        ("ngettext", ("材料 %(n)s 份", "材料 %(n)s 份", 2), {"n": 2}),
+        ("ngettext", ("材料 %(n)s 份", "材料 %(n)s 份", 1), {"n": 1}),
+    ]
+
+    def translated(module: Any) -> list[str]:
+        return [getattr(module, name)(*args, **kw) for name, args, kw in cases]
+
+    for lang, audit_log in (("zh", "审计日志"), ("en", "Audit log")):
+        with app.test_request_context("/", headers={"Cookie": f"lang={lang}"}):
+            with catalog.one_catalog():
+                assert catalog.gettext("审计日志") == audit_log
+                inside = translated(catalog)
+            assert inside == translated(flask_babel) == translated(catalog)  # and outside it
+    assert catalog.gettext("审计日志") == "审计日志"  # no request: the text as written

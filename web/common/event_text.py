@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from flask_babel import gettext, ngettext
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from web.common.catalog import gettext, ngettext
 from web.common.labels import EVENT_LABELS, N_, local_time, state_label
 from workflow.models import Assessment, AuditEvent, Department, Indicator, Item, User
 from workflow.routine import ROUTINE_STATUS_LABELS

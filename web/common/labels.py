@@ -6,8 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from flask_babel import gettext
-
+from web.common.catalog import gettext
 from workflow.machine import ACTION_LABELS
 from workflow.states import STATE_LABELS, State
 

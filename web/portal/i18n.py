@@ -18,12 +18,16 @@ render them with `stored_text` in the reader's language.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from flask import Blueprint, Flask, has_request_context, redirect, request
 from flask.typing import ResponseReturnValue
 from flask_babel import Babel, get_locale, get_translations
+from jinja2 import pass_context
+from jinja2.runtime import Context
+from markupsafe import Markup
 
 from storage import errors as storage_errors
 from web.portal.auth import safe_next
@@ -125,6 +129,38 @@ def phrase_text(text: object) -> str:
     return stored_text(messages.stored(text), text)
 
 
+def page_translators() -> dict[str, Callable[..., str]]:
+    """The page's `_`, `gettext` and `ngettext`, bound to its language's catalog once.
+
+    Flask-Babel's template callables look the request's language and catalog up again for
+    every text (tens of microseconds each: three lookups of the request context); a page has
+    hundreds of texts (the scheme form over six hundred). These take the catalog the page is
+    rendered in and behave as Jinja's own (`newstyle`: always formatted, escaped with the
+    page). A template rendered without them (the error page) keeps Flask-Babel's.
+    """
+    translations = get_translations()
+    ugettext, ungettext = translations.ugettext, translations.ungettext
+
+    @pass_context
+    def page_gettext(context: Context, string: str, **variables: Any) -> str:
+        text = ugettext(string)
+        if context.eval_ctx.autoescape:
+            text = Markup(text)
+        return text % variables
+
+    @pass_context
+    def page_ngettext(
+        context: Context, singular: str, plural: str, num: int, **variables: Any
+    ) -> str:
+        variables.setdefault("num", num)
+        text = ungettext(singular, plural, num)
+        if context.eval_ctx.autoescape:
+            text = Markup(text)
+        return text % variables
+
+    return {"_": page_gettext, "gettext": page_gettext, "ngettext": page_ngettext}
+
+
 def init_i18n(app: Flask) -> None:
     """Set up Flask-Babel with the portal's catalogs and the language switch."""
     babel.init_app(
@@ -137,4 +173,5 @@ def init_i18n(app: Flask) -> None:
     storage_errors.set_translator(translate_message)
     app.add_template_global(stored_text, "stored_text")
     app.add_template_filter(phrase_text, "phrase")
+    app.context_processor(page_translators)
     app.register_blueprint(bp)
