@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 import yaml
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from storage.base import ObjectStore
@@ -298,3 +298,14 @@ def rules_2019(scheme_2018: Scheme) -> Scheme:
         scheme_2018, code="jiaohe-2019", year=2019, title="2019年度市政府相关部门考核细则",
         document_no="蛟市职转办〔2019〕9号",
     )  # fmt: skip
+
+
+def set_result_document_no(
+    factory: Callable[[], Session], assessment_id: int, value: str | None
+) -> None:
+    """Set or clear the results' 发文字号 in a session of its own: another admin's edit, made
+    behind the back of the request under test."""
+    with factory() as s:
+        row = update(Assessment).where(Assessment.id == assessment_id)
+        s.execute(row.values(result_document_no=value))
+        s.commit()

@@ -45,6 +45,7 @@ from workflow.errors import Conflict, DomainError, Forbidden, InvalidValue, NotF
 from workflow.maintenance import JOB_PREFIX
 from workflow.messages import N_, Phrase, stored
 from workflow.models import Assessment, Job, User, utcnow
+from workflow.notices import require_issuable
 from workflow.states import Role
 
 log = logging.getLogger(__name__)
@@ -169,6 +170,12 @@ def check_params(session: Session, kind: str, params: Mapping[str, Any]) -> dict
     if kind == NOTICES:
         out["preliminary"] = _flag(params, "preliminary")
         out["force"] = _flag(params, "force")
+        # What refuses every notice of the year refuses the job now, not when a worker runs
+        # it: no result document number, a ranked notice before publication, a preliminary
+        # one after it (Conflict). A department not yet scored is skipped by the run instead.
+        require_issuable(
+            session.get_one(Assessment, out["assessment_id"]), preliminary=out["preliminary"]
+        )
     return out
 
 

@@ -443,7 +443,7 @@ def _require_issuer(actor: User | None) -> None:
         raise Forbidden("只有管理员或评分员可以印发考核结果通知书", code="role_required")
 
 
-def _require_issuable(assessment: Assessment, *, preliminary: bool) -> None:
+def require_issuable(assessment: Assessment, *, preliminary: bool) -> None:
     """Refuse without the results' own number, a ranked document before publication and a
     preliminary one (初步结果) once publication started: it would supersede the ranked one."""
     if not result_document_no(assessment):
@@ -759,7 +759,7 @@ def issue_notice(
     if department.assessment_id != assessment.id:
         raise NotFound("部门不存在", code="department_not_found")
     _lock_assessment(session, assessment)
-    _require_issuable(assessment, preliminary=preliminary)
+    require_issuable(assessment, preliminary=preliminary)
     data = notice_snapshot(session, assessment, department, preliminary=preliminary)
     return _issue(
         session,
@@ -799,7 +799,7 @@ def issue_summary(
     _lock_assessment(session, assessment)
     if preliminary is None:
         preliminary = not publication_started(assessment)
-    _require_issuable(assessment, preliminary=preliminary)
+    require_issuable(assessment, preliminary=preliminary)
     _require_summarisable(session, assessment, preliminary=preliminary)
     data = summary_snapshot(session, assessment, preliminary=preliminary)
     return _issue(
@@ -1306,7 +1306,7 @@ def issue_for_all_departments(
         assessment = session.get_one(Assessment, assessment_id)
         actor = session.get(User, actor_id) if actor_id is not None else None
         _require_issuer(actor)
-        _require_issuable(assessment, preliminary=preliminary)
+        require_issuable(assessment, preliminary=preliminary)
         departments = [(d.id, d.name) for d in assessment.departments]
     total = len(departments) + 1
     for done, (dep_id, dep_name) in enumerate(departments, start=1):

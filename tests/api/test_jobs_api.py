@@ -14,6 +14,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.api.conftest import Cast, error_code
+from tests.factories import set_result_document_no
 from web.tasks import runners_for
 from workflow import jobs
 
@@ -132,11 +133,26 @@ def test_verification_job_reports_and_a_failure_reads_in_chinese(
     assert done["message"] == "审计链完整，数据核对一致"
     report = client.get(done["download_url"], headers=admin)
     assert report.mimetype == "text/plain" and "审计链完整" in report.get_data(as_text=True)
-    # Notices before publication, without 初步结果: the job fails and says why.
+    # What refuses every notice of the year refuses the request, before any job is queued:
+    # no results' document number, then a ranked notice before publication (409).
     aid = cast.world.assessment.id
+    ask = {"kind": "notices", "assessment_id": aid}
+    for number, code in (
+        (None, "document_no_required"),
+        ("蛟市职转办〔2019〕1号", "not_published"),
+    ):
+        set_result_document_no(app.extensions["sessionmaker"], aid, number)
+        refused = client.post("/api/v1/jobs", json=ask, headers=admin)
+        assert (refused.status_code, error_code(refused)) == (409, code)
+    assert [j["kind"] for j in client.get("/api/v1/jobs", headers=admin).get_json()["jobs"]] == [
+        "audit_verify"
+    ]
+    # Accepted (初步结果), then the number is cleared before a worker runs it: the job fails
+    # and says why.
     failing = client.post(
-        "/api/v1/jobs", json={"kind": "notices", "assessment_id": aid}, headers=admin
+        "/api/v1/jobs", json={**ask, "preliminary": True}, headers=admin
     ).get_json()
+    set_result_document_no(app.extensions["sessionmaker"], aid, None)
     assert _run(app, failing["id"]) == "failed"
     failed = client.get(failing["url"], headers=admin).get_json()
     assert failed["status_label"] == "失败" and failed["download_url"] is None

@@ -94,6 +94,16 @@ def test_jobs_run_refuses_an_existing_file_before_queuing(
         assert s.scalar(select(func.count()).select_from(Job)) == 0
 
 
+def test_jobs_run_notices_refuses_what_the_worker_would_refuse(app: Flask, engine: Engine) -> None:
+    """`notices 2018` refused without a 发文字号 at once; `jobs run notices` queued a job that
+    could only fail when a worker reached it. Now the request itself is refused, no job."""
+    result = app.test_cli_runner().invoke(args=["jobs", "run", "notices", "--year", "2018"])
+    assert result.exit_code == 1, result.output
+    assert "尚未设置考核结果通知书的发文字号" in result.output and "已排队" not in result.output
+    with make_sessionmaker(engine)() as s:
+        assert s.scalar(select(func.count()).select_from(Job)) == 0
+
+
 def test_a_failed_write_leaves_the_old_file_whole(tmp_path: Path) -> None:
     out = tmp_path / "archive.zip"
     out.write_bytes(LAST_MONTH)

@@ -251,12 +251,13 @@ def test_a_failing_job_shows_failed_in_chinese(
     app: Flask, demo: Demo, start_worker: WorkerStarter
 ) -> None:
     factory = app.extensions["sessionmaker"]
-    with unit_of_work(factory) as session:
+    job_id = request_notices(app, demo)  # accepted: the results' 发文字号 is set
+    with unit_of_work(factory) as session:  # and cleared before any worker ran the job
         number = session.get_one(Assessment, demo.assessment_id).result_document_no
         session.execute(update(Assessment).values(result_document_no=None))
     try:
         start_worker()
-        row, _ = follow(app, request_notices(app, demo), until=finished)
+        row, _ = follow(app, job_id, until=finished)
     finally:
         with unit_of_work(factory) as session:
             session.execute(update(Assessment).values(result_document_no=number))

@@ -14,13 +14,14 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
-from tests.factories import World
+from tests.factories import World, set_result_document_no
 from tests.web.conftest import text
 from web.tasks import runners_for
 from workflow import jobs
-from workflow.models import Job
+from workflow.models import Assessment, Job
 
 Login = Callable[[str], FlaskClient]
+NUMBER = "蛟市职转办〔2019〕1号"
 
 
 def _run(app: Flask, job_id: int) -> str | None:
@@ -85,12 +86,23 @@ def test_starting_the_same_job_twice_opens_the_first(app: Flask, login: Login) -
 
 def test_a_failed_job_says_why_in_chinese(app: Flask, login: Login) -> None:
     admin = login("admin")
+    factory = app.extensions["sessionmaker"]
     page = text(admin.get("/jobs"))
     aid = re.search(r'name="assessment_id" value="(\d+)"', page)
     assert aid is not None
-    # Notices without the results' document number: the job runs and fails, in Chinese.
-    started = admin.post("/jobs", data={"kind": "notices", "assessment_id": aid.group(1)})
+    form = {"kind": "notices", "assessment_id": aid.group(1), "preliminary": "1"}
+    # Without the results' document number the request is refused there and then: no job
+    # queued that could only fail when a worker reaches it.
+    refused = admin.post("/jobs", data=form)
+    assert refused.status_code == 303 and refused.headers["Location"].endswith("/jobs")
+    assert "尚未设置考核结果通知书的发文字号" in text(admin.get(refused.headers["Location"]))
+    with factory() as s:
+        assert s.scalars(select(Job)).all() == []
+    # Set when asked for, cleared before a worker ran it: the job runs and fails, in Chinese.
+    set_result_document_no(factory, int(aid.group(1)), NUMBER)
+    started = admin.post("/jobs", data=form)
     job_id = int(started.headers["Location"].rsplit("/", 1)[-1])
+    set_result_document_no(factory, int(aid.group(1)), None)
     assert _run(app, job_id) == "failed"
     html = text(admin.get(f"/jobs/{job_id}"))
     assert "任务失败" in html and "考核结果通知书" in html and "http-equiv" not in html
@@ -152,6 +164,7 @@ def test_a_jobs_line_reads_in_the_language_of_whoever_reads_it(
     """The worker writes the outcome once; the page shows it in the reader's language, and a
     row written before the msgids were kept is shown as it was written."""
     admin = login("admin")
+    factory = app.extensions["sessionmaker"]
     page = text(admin.get("/jobs"))
     aid = re.search(r'name="assessment_id" value="(\d+)"', page)
     assert aid is not None
@@ -160,10 +173,13 @@ def test_a_jobs_line_reads_in_the_language_of_whoever_reads_it(
     )
     export_id = int(export.headers["Location"].rsplit("/", 1)[-1])
     assert _run(app, export_id) == "done"
-    notices = admin.post("/jobs", data={"kind": "notices", "assessment_id": aid.group(1)})
+    set_result_document_no(factory, int(aid.group(1)), NUMBER)
+    notices = admin.post(
+        "/jobs", data={"kind": "notices", "assessment_id": aid.group(1), "preliminary": "1"}
+    )
     notices_id = int(notices.headers["Location"].rsplit("/", 1)[-1])
+    set_result_document_no(factory, int(aid.group(1)), None)
     assert _run(app, notices_id) == "failed"  # no document number: a refusal, kept as its msgid
-    from workflow.models import Assessment
 
     year = session.get_one(Assessment, int(aid.group(1))).year
     old = Job(kind="archives", params={}, status="running", message="正在归档：旧部门")

@@ -68,7 +68,7 @@ def job_body(job: Job) -> dict[str, Any]:
     "jobs",
     body=s.JobRequest,
     ok={202: (s.JobAccepted, "Queued; a worker runs it.")},
-    errors=(403, 404, 413, 415, 422),
+    errors=(403, 404, 409, 413, 415, 422),
 )
 def start_job() -> Response:
     """Queue a job: notices or archives of every department, an export, the verification."""
