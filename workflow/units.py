@@ -404,6 +404,24 @@ def _check_names(session: Session, targets: Sequence[NewUnit], keep: set[int]) -
             )
 
 
+def _require_new_name(current: UnitName, new: NewUnit, day: dt.date) -> None:
+    """Refuse a rename to the unit's present name. The same rename sent twice (a second click,
+    a retried request) is named as such: the first one took, on its day."""
+    if new.name != current.name or (new.full_name or new.name) != current.full_name:
+        return
+    if current.valid_from == day:
+        raise InvalidValue(
+            "单位已于 %(day)s 更名为“%(name)s”，无需再次更名",
+            code="same_name",
+            params={"name": current.full_name, "day": day.isoformat()},
+        )
+    raise InvalidValue(
+        "新名称与单位“%(name)s”的现名称相同，无需更名",
+        code="same_name",
+        params={"name": current.name},
+    )
+
+
 def apply_change(
     session: Session,
     *,
@@ -476,6 +494,9 @@ def apply_change(
                 code="unit_not_active",
                 params={"name": unit.name},
             )
+    if kind == "rename":
+        _require_new_name(sources[0].current, targets[0], day)
+    for unit in sources:
         started = unit.current.valid_from
         if started is not None and day <= started:
             raise InvalidValue(
@@ -493,14 +514,6 @@ def apply_change(
                 params={"day": day.isoformat(), "name": unit.name, "year": last_year},
             )
     _check_names(session, targets, {u.id for u in sources})  # a source ends: its name is free
-    if kind == "rename":
-        current, new = sources[0].current, targets[0]
-        if new.name == current.name and (new.full_name or new.name) == current.full_name:
-            raise InvalidValue(
-                "新名称与单位“%(name)s”的现名称相同，无需更名",
-                code="same_name",
-                params={"name": current.name},
-            )
 
     before = [unit_state(u) for u in sources]
     made: list[Unit] = []

@@ -224,8 +224,16 @@ def test_a_rename_to_the_same_name_is_refused(session: Session, world: World) ->
         change(session, world, "rename", [unit.id], [same])
     assert caught.value.code == "same_name"
     # A new full name under the same short name is a change.
-    change(session, world, "rename", [unit.id], [{**same, "full_name": "蛟河市自然资源局"}])
+    renamed = {**same, "full_name": "蛟河市自然资源局"}
+    change(session, world, "rename", [unit.id], [renamed])
     assert unit.current.full_name == "蛟河市自然资源局"
+    # The same rename sent again (a second click): it says the first one took, not that the
+    # date must be later than the new name's own start.
+    with pytest.raises(InvalidValue) as again:
+        change(session, world, "rename", [unit.id], [renamed])
+    assert again.value.code == "same_name"
+    assert again.value.message == f"单位已于 {DAY} 更名为“蛟河市自然资源局”，无需再次更名"
+    assert len(unit.names) == 2
 
 
 def test_saving_a_merged_units_user_with_the_department_they_lead_to_keeps_their_years(
