@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from collections.abc import Callable
@@ -11,9 +12,11 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tests.factories import World
+from tests.factories import World, rules_2019
 from tests.web.conftest import csrf_token, text
 from workflow.models import UnitChange
+from workflow.scheme import Scheme
+from workflow.setup import create_assessment
 from workflow.units import find_unit
 
 Login = Callable[[str], FlaskClient]
@@ -259,3 +262,28 @@ def test_the_new_year_form_names_the_accounts_a_split_leaves_without_a_unit(
         f"{w.dep_a.name}: {n} accounts" in english
         and "Move them to a current unit under Users" in english
     )
+
+
+def test_a_retitled_indicator_reads_as_the_newest_year_words_it(
+    app: Flask, world: World, login: Login, session: Session, scheme_2018: Scheme
+) -> None:
+    """The unit's year-by-year table labelled each indicator with its first year's title, so
+    2019's scores read as scored on 2018's wording. The newest wording labels the row; an
+    earlier year that worded it otherwise is named under it."""
+    first = scheme_2018.categories[0]
+    retitled = dataclasses.replace(first.indicators[0], title="优化营商环境工作机制")
+    category = dataclasses.replace(first, indicators=(retitled, *first.indicators[1:]))
+    rules = dataclasses.replace(
+        rules_2019(scheme_2018), categories=(category, *scheme_2018.categories[1:])
+    )
+    create_assessment(
+        session, rules, year=2019, result_document_no="蛟市职转办〔2020〕1号", actor=world.admin
+    )
+    session.commit()
+    html = text(login("admin").get(f"/admin/units/{world.dep_a.unit_id}"))
+    code, old = retitled.code, first.indicators[0].title
+    assert old != retitled.title
+    assert f"<td>{code} 优化营商环境工作机制<br>" in html
+    assert f'<span class="muted">2018 年度为：{old}</span>' in html
+    second = scheme_2018.categories[0].indicators[1]  # the same words both years: no note
+    assert f"<td>{second.code} {second.title}</td>" in html

@@ -28,6 +28,7 @@ from workflow.states import Role
 from workflow.units import (
     KINDS,
     Lineage,
+    UnitYear,
     accounts_left_behind,
     all_changes,
     all_units,
@@ -132,6 +133,25 @@ def _ids(row: dict[str, object]) -> set[int]:
     return {*change.from_ids, *change.to_ids}
 
 
+def indicator_titles(
+    years: list[UnitYear],
+) -> tuple[dict[str, str], dict[str, list[tuple[int, str]]]]:
+    """Each indicator code's title as the newest year words it (the first year's wording
+    labelled a retitled indicator, as if the later years had scored that), and per code the
+    earlier years whose wording differs, oldest first."""
+    titles: dict[str, str] = {}
+    for y in years:
+        for i in y.indicators:
+            titles[i.code] = i.title
+    earlier: dict[str, list[tuple[int, str]]] = {}
+    for y in years:
+        for i in y.indicators:
+            said = earlier.setdefault(i.code, [])
+            if i.title != titles[i.code] and (y.year, i.title) not in said:
+                said.append((y.year, i.title))
+    return titles, {code: said for code, said in earlier.items() if said}
+
+
 @bp.get(f"/<int(max={MAX_ID}):unit_id>")
 @roles_required(*READ_ALL_ROLES)
 def unit_page(unit_id: int) -> ResponseReturnValue:
@@ -145,10 +165,7 @@ def unit_page(unit_id: int) -> ResponseReturnValue:
     lineage = graph.get(unit.id, Lineage())
     years = unit_history(db, unit)
     by_id = {u.id: u for u in all_units(db)}
-    titles: dict[str, str] = {}
-    for y in years:
-        for i in y.indicators:
-            titles.setdefault(i.code, i.title)
+    titles, earlier = indicator_titles(years)
     rows = [
         (code, [next((i for i in y.indicators if i.code == code), None) for y in years])
         for code in titles
@@ -157,6 +174,7 @@ def unit_page(unit_id: int) -> ResponseReturnValue:
         "admin/unit.html",
         rows=rows,
         titles=titles,
+        earlier=earlier,
         unit=unit,
         lineage=lineage,
         by_id=by_id,
