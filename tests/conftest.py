@@ -32,12 +32,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
 from storage import LocalStore, ObjectStore
 from tests.factories import World, load_world, make_world
+from workflow import users
 from workflow.db import make_engine, make_sessionmaker, migrate
 from workflow.models import Base
 from workflow.scheme import SCHEMES_DIR, Scheme, load_scheme
@@ -67,6 +69,36 @@ def pytest_configure(config: pytest.Config) -> None:
     """
     LocalStore.sync_to_disk = False
     event.listen(Engine, "connect", _sqlite_without_waits)
+
+
+#: Argon2id with light parameters: verification reads them from the hash, so every sign-in
+#: still goes through the real check, at a millisecond instead of a second (the product's
+#: parameters cost about 1 s a hash and 0.7 s a check on a CI machine, and `init`, `demo`,
+#: `users create` and each unknown-name sign-in pay it).
+LIGHT_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _light_password_hashing() -> Iterator[PasswordHasher]:
+    """Hash and check passwords with LIGHT_HASHER in this process (subprocesses keep the
+    product's); yields the product's hasher for `real_password_hashing`."""
+    real = users.HASHER
+    users.decoy_hash.cache_clear()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(users, "HASHER", LIGHT_HASHER)
+        yield real
+    users.decoy_hash.cache_clear()
+
+
+@pytest.fixture
+def real_password_hashing(
+    _light_password_hashing: PasswordHasher, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """The product's Argon2id parameters for this test (tests/unit/test_decoy_hash.py)."""
+    monkeypatch.setattr(users, "HASHER", _light_password_hashing)
+    users.decoy_hash.cache_clear()
+    yield
+    users.decoy_hash.cache_clear()
 
 
 def _sqlite_without_waits(dbapi_conn: Any, _record: Any) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import re
 import secrets
@@ -29,8 +30,14 @@ USERNAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{2,64}$")
 #: The lock user creations queue behind before they look whether a name is taken.
 USERNAMES_LOCK = lock_key("usernames")
 TOKEN_DAYS = 90
-# A hash to verify against when the user is unknown, so timing does not reveal who exists.
-_DUMMY_HASH = HASHER.hash("dummy-password-for-timing")
+
+
+@functools.cache
+def decoy_hash() -> str:
+    """A hash to verify against when the user is unknown, so timing does not reveal who
+    exists. Made on first use, with the parameters `HASHER` has then: at import every command
+    and worker paid a second of Argon2 for it, sign-in or not."""
+    return HASHER.hash("dummy-password-for-timing")
 
 
 def hash_password(password: str) -> str:
@@ -40,7 +47,7 @@ def hash_password(password: str) -> str:
 
 def check_password(user: User | None, password: str) -> bool:
     """Verify a password in constant-ish time whether or not the user exists."""
-    stored = user.password_hash if user is not None and user.password_hash else _DUMMY_HASH
+    stored = user.password_hash if user is not None and user.password_hash else decoy_hash()
     try:
         HASHER.verify(stored, password)
     except (VerificationError, InvalidHashError):

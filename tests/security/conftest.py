@@ -66,8 +66,8 @@ def demo(
     """The demo data in both shapes; every demo user signs in with DEMO_PASSWORD."""
     monkeypatch.setattr("workflow.users.hash_password", _light_hash)
     # A sign-in as an unknown name checks a decoy hash (so timing does not tell who exists,
-    # tests/unit/test_decoy_hash.py); the walks post hundreds of them: a light decoy here.
-    monkeypatch.setattr("workflow.users._DUMMY_HASH", password_hash())
+    # tests/unit/test_decoy_hash.py); the walks post hundreds of them. The decoy is light in
+    # tests (`_light_password_hashing` in tests/conftest.py).
     assessment = install_scheme(session, scheme_2018)
     admin = create_user(session, "admin", ["admin"], password=DEMO_PASSWORD)
     run_demo(

@@ -7,9 +7,19 @@ from argon2 import PasswordHasher, extract_parameters
 
 from workflow import users
 
+# The product's own parameters here, not the light ones the rest of the suite signs in with.
+pytestmark = pytest.mark.usefixtures("real_password_hashing")
+
+
+def test_passwords_are_hashed_with_the_librarys_recommended_parameters() -> None:
+    """Argon2id with argon2-cffi's defaults (RFC 9106's low-memory profile)."""
+    made = extract_parameters(users.hash_password("another-long-passphrase"))
+    assert made == extract_parameters(PasswordHasher().hash("x"))
+    assert (made.type.name, made.time_cost, made.memory_cost) == ("ID", 3, 65536)
+
 
 def test_the_decoy_has_the_parameters_of_a_real_hash() -> None:
-    assert extract_parameters(users._DUMMY_HASH) == extract_parameters(
+    assert extract_parameters(users.decoy_hash()) == extract_parameters(
         users.hash_password("another-long-passphrase")
     )
 
@@ -24,4 +34,4 @@ def test_an_unknown_user_is_verified_against_the_decoy(monkeypatch: pytest.Monke
 
     monkeypatch.setattr(users, "HASHER", Spy())
     assert users.check_password(None, "dummy-password-for-timing") is False  # even if it matches
-    assert checked == [users._DUMMY_HASH]
+    assert checked == [users.decoy_hash()]
