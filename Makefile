@@ -44,7 +44,8 @@ typecheck: $(STAMP)
 # its own); each worker has its own PostgreSQL database beside TEST_DATABASE_URL's, so that
 # user needs CREATEDB. PYTEST_ARGS=-n0 runs in one process. Modules are handed out in the
 # order tests/conftest.py gives (the heaviest first), not xdist's order by number of tests.
-PYTEST_ARGS ?= -n 2 --dist loadfile --no-loadscope-reorder
+# The 30 slowest tests are listed at the end, to keep HEAVIEST and the CI time in view.
+PYTEST_ARGS ?= -n 2 --dist loadfile --no-loadscope-reorder --durations=30
 # The project's own modules are compiled first, for the same reason as --compile-bytecode above.
 unit: $(STAMP)
 	$(BIN)/python -m compileall -q -j 0 web workflow storage scoring bench wsgi.py
