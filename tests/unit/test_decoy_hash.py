@@ -35,3 +35,16 @@ def test_an_unknown_user_is_verified_against_the_decoy(monkeypatch: pytest.Monke
     monkeypatch.setattr(users, "HASHER", Spy())
     assert users.check_password(None, "dummy-password-for-timing") is False  # even if it matches
     assert checked == [users.decoy_hash()]
+
+
+def test_the_stored_decoy_serves_while_its_parameters_are_the_hashers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No Argon2 work at import or at the first unknown name: the stored decoy is used, and
+    it is what it says (the hash of the decoy text)."""
+    assert users.decoy_hash() == users._DECOY
+    assert users.HASHER.verify(users._DECOY, "dummy-password-for-timing")
+    newer = PasswordHasher(time_cost=4)  # a release with new defaults: the decoy follows
+    monkeypatch.setattr(users, "HASHER", newer)
+    users.decoy_hash.cache_clear()
+    assert extract_parameters(users.decoy_hash()).time_cost == 4
