@@ -695,3 +695,17 @@ def test_a_broken_chain_says_its_problem_in_english(
     english = text(client.get("/audit/verify")).split("</h1>")[1].split("<dl")[0]
     assert "the event does not match its hash" in english
     assert not re.search(r"[\u4e00-\u9fff]", english), english
+
+
+def test_a_whole_item_file_reads_as_the_item_page_says_it(app: Flask) -> None:
+    """An upload for the whole item (no scoring point) reads 整项 (as the item page's evidence
+    table and upload form say), not （无）, which reads as "no scoring point recorded"."""
+    from web.common.audit_rows import describe_payload
+
+    whole = json.dumps({"filename": "台账.xlsx", "sub_item": None, "purpose": "evidence"})
+    point = json.dumps({"filename": "a.pdf", "sub_item": "1.2", "purpose": "not_involved_proof"})
+    with app.test_request_context():
+        assert dict(describe_payload(whole, "evidence_uploaded"))["评分项"] == "整项"
+        assert dict(describe_payload(point, "evidence_uploaded"))["评分项"] == "1.2"
+    with app.test_request_context(headers={"Cookie": "lang=en"}):
+        assert dict(describe_payload(whole, "evidence_uploaded"))["评分项"] == "Whole item"
