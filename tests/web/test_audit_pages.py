@@ -66,6 +66,10 @@ def test_a_filter_that_cannot_be_read_is_named_not_dropped_silently(
     spaced = text(auditor.get(f"/audit/?item=%20{item_id}%20"))  # pasted with spaces: read
     assert "未按事项筛选" not in spaced and f'name="item" value="{item_id}"' in spaced
     assert "日期“2026-13-01”无效" in text(auditor.get("/audit/?from=2026-13-01"))
+    # A number longer than any item's is a number: no event names it (it is not "no digits").
+    beyond = text(auditor.get("/audit/?item=99999999999"))
+    assert "不是有效的编号" not in beyond and "没有符合条件的记录" in beyond
+    assert 'name="item" value="99999999999"' in beyond
     backwards = text(auditor.get("/audit/?from=2018-10-02&to=2018-10-01"))
     assert "开始日期晚于结束日期" in backwards and "没有符合条件的记录" in backwards
     assert "未按" not in text(auditor.get(f"/audit/?item={item_id}&from=2018-01-01"))
