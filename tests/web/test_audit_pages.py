@@ -135,6 +135,10 @@ def test_audit_log_speaks_chinese(
     assert f"{world.dep_a.name} / 1. " in body  # targets by department and indicator
     assert "创建用户" in body
     assert "王芳（member_a）" in body  # actor and user targets: display name (user name)
+    # The recorded JSON under the words is named as such, as in the .xlsx (原始内容（JSON）):
+    # unlabelled, it read as a page showing raw data by mistake.
+    labelled = body.count('<dt class="raw">原始内容（JSON）')
+    assert body.count('<code class="payload">') == labelled > 0
 
 
 def test_chain_verification_page(
