@@ -142,7 +142,7 @@ class FileTooLarge(IngestRejected):
         super().__init__(
             detail or f"upload exceeds {max_size} bytes",
             message=N_("文件超过大小上限（%(limit)s）"),
-            params={"limit": _human_size(max_size)},
+            params={"limit": human_size(max_size)},
         )
 
 
@@ -166,10 +166,10 @@ class ZipBombSuspected(IngestRejected):
     default_message = N_("压缩内容异常（疑似压缩炸弹），已拒绝")
 
 
-def _human_size(size: int) -> str:
-    """Format a byte count the way users read it in the upload form (MB, binary units)."""
-    if size >= 1024 * 1024:
-        return f"{size / (1024 * 1024):g} MB"
-    if size >= 1024:
-        return f"{size / 1024:g} KB"
+def human_size(size: int) -> str:
+    """Format a limit the way users read it in the upload form and in its refusal: binary MB
+    or KB, at most one decimal, rounded down (a file "不超过 1.9 MB" is never refused)."""
+    for unit, factor in (("MB", 1024 * 1024), ("KB", 1024)):
+        if size >= factor:
+            return f"{(size * 10 // factor) / 10:g} {unit}"
     return f"{size} 字节"

@@ -14,7 +14,7 @@ from flask import Response, current_app, jsonify, request
 from sqlalchemy.exc import DataError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
-from storage.errors import StorageError, StorageUnavailable
+from storage.errors import FileTooLarge, StorageError, StorageUnavailable
 from workflow.db import is_database_outage
 from workflow.errors import DomainError
 from workflow.messages import N_, localize
@@ -80,7 +80,9 @@ def _http_failure(exc: HTTPException) -> Failure:
         text = localize(template, getattr(exc, "params", None) or {}, error_code)
         return Failure(status, error_code, text, headers)
     if status == 413 and request.path.endswith("/evidence"):
-        code, message = "file_too_large", "文件超过大小上限"
+        # Werkzeug refused the body before the view: the same words as the ingest's refusal.
+        limit = FileTooLarge(int(current_app.config["MAX_UPLOAD_BYTES"]))
+        return Failure(status, limit.code, limit.message, headers)
     return Failure(status, code, localize(message, {}, code), headers)
 
 

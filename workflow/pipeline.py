@@ -517,6 +517,8 @@ def _record_evidence_event(
             "sub_item": code,
             "purpose": ev.purpose,
         }
+        if ev.note:  # shown to the reviewers under the file's name: recorded with it
+            payload["note"] = ev.note
     append_after(
         session,
         head,

@@ -63,7 +63,26 @@
   });
   input.addEventListener("change", showChosen);
 
+  // While a file is on its way, leaving the page (submit, withdraw, any other form) cancels it:
+  // such a submit is held, saying why, until the upload has finished or failed.
+  var busy = false;
+  var held = false; // a submit was held: its reason stays shown, the bar shows the progress
+  document.addEventListener(
+    "submit",
+    function (event) {
+      if (busy && event.target !== form) {
+        event.preventDefault();
+        event.stopImmediatePropagation();
+        held = true;
+        status.textContent = texts.busyText || "";
+      }
+    },
+    true
+  );
+
   function fail(message) {
+    busy = false;
+    held = false;
     progress.hidden = true;
     button.disabled = false;
     status.textContent = message;
@@ -81,6 +100,9 @@
     xhr.upload.addEventListener("progress", function (e) {
       if (e.lengthComputable) {
         progress.value = Math.round((e.loaded * 100) / e.total);
+        if (held) {
+          return;
+        }
         status.textContent = text(texts.progressText, { percent: progress.value });
       }
     });
@@ -90,9 +112,11 @@
         window.location.assign(answer.redirect);
         return;
       }
-      // A refusal comes back as the item page with the reason in its error box.
+      // A refusal comes back as the item page with the reason in its error box, or, when
+      // refused before the view (a body over the size limit, an expired form), as the error
+      // page with the reason in its text.
       var page = new DOMParser().parseFromString(xhr.responseText, "text/html");
-      var box = page.querySelector(".flash-error");
+      var box = page.querySelector(".flash-error") || page.querySelector(".error-text");
       fail(box ? box.textContent : text(texts.failedText, { status: xhr.status }));
     });
     xhr.addEventListener("error", function () {
@@ -101,6 +125,7 @@
     status.classList.remove("error");
     progress.hidden = false;
     button.disabled = true;
+    busy = true;
     xhr.send(new FormData(form));
   });
 })();

@@ -324,3 +324,24 @@ def test_large_upload_streams(session: Session, local_store: ObjectStore, world:
     row = attach(session, local_store, world, data, "扫描件.pdf", max_size=8 * MIB)
     session.commit()
     assert row.size == len(data) and read_all(local_store, row.storage_key) == data
+
+
+def test_an_uploads_note_is_in_its_audit_event(
+    session: Session, store: ObjectStore, world: World
+) -> None:
+    """The note a department writes beside a file (shown to the reviewers under its name) is
+    part of the upload: recorded in its event, so the audit log shows who wrote what. A file
+    without a note keeps the event as it was."""
+    noted = attach(session, store, world, pdf("noted"), "会议纪要.pdf", note="第3页为盖章页")
+    plain = attach(session, store, world, pdf("plain"), "台账.pdf")
+    session.commit()
+    assert noted.note == "第3页为盖章页"
+    events = {
+        payload_of(e)["evidence_id"]: payload_of(e)
+        for e in session.execute(
+            select(AuditEvent).where(AuditEvent.action == "evidence_uploaded")
+        ).scalars()
+    }
+    assert events[noted.id]["note"] == "第3页为盖章页"
+    assert "note" not in events[plain.id]
+    assert verify_chain(session).ok

@@ -19,7 +19,7 @@ from babel.messages.pofile import read_po
 from flask import Flask
 
 from scoring.pdf import PdfUnavailable
-from storage.errors import FileTooLarge
+from storage.errors import FileTooLarge, human_size
 from web.portal.i18n import TRANSLATIONS, init_i18n, stored_text
 from workflow.errors import Conflict, DomainError, InvalidValue, ServiceUnavailable
 from workflow.messages import (
@@ -243,6 +243,15 @@ def test_parameters_survive_in_both_languages(app: Flask) -> None:
     too_large = FileTooLarge(2 * 1024 * 1024)
     with app.test_request_context("/portal/", headers={"Cookie": "lang=en"}):
         assert too_large.message == "The file is too large (limit 2 MB)."
+
+
+def test_a_size_limit_reads_with_at_most_one_decimal_rounded_down() -> None:
+    """The upload form's help text and the refusal say the limit alike: 2,000,000 bytes is
+    "1.9 MB" (not "1.90735 MB" in the refusal and "1 MB" in the form)."""
+    assert FileTooLarge(2_000_000).message == "文件超过大小上限（1.9 MB）"
+    assert human_size(200 * 1024 * 1024) == "200 MB"
+    assert human_size(512 * 1024) == "512 KB"
+    assert human_size(1024 * 1024 - 1) == "1023.9 KB"
 
 
 def test_pdf_refusals_are_literal_templates_in_both_languages(app: Flask) -> None:

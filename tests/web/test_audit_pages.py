@@ -66,6 +66,10 @@ def test_a_filter_that_cannot_be_read_is_named_not_dropped_silently(
     spaced = text(auditor.get(f"/audit/?item=%20{item_id}%20"))  # pasted with spaces: read
     assert "未按事项筛选" not in spaced and f'name="item" value="{item_id}"' in spaced
     assert "日期“2026-13-01”无效" in text(auditor.get("/audit/?from=2026-13-01"))
+    # A number longer than any item's is a number: no event names it (it is not "no digits").
+    beyond = text(auditor.get("/audit/?item=99999999999"))
+    assert "不是有效的编号" not in beyond and "没有符合条件的记录" in beyond
+    assert 'name="item" value="99999999999"' in beyond
     backwards = text(auditor.get("/audit/?from=2018-10-02&to=2018-10-01"))
     assert "开始日期晚于结束日期" in backwards and "没有符合条件的记录" in backwards
     assert "未按" not in text(auditor.get(f"/audit/?item={item_id}&from=2018-01-01"))
@@ -131,6 +135,10 @@ def test_audit_log_speaks_chinese(
     assert f"{world.dep_a.name} / 1. " in body  # targets by department and indicator
     assert "创建用户" in body
     assert "王芳（member_a）" in body  # actor and user targets: display name (user name)
+    # The recorded JSON under the words is named as such, as in the .xlsx (原始内容（JSON）):
+    # unlabelled, it read as a page showing raw data by mistake.
+    labelled = body.count('<dt class="raw">原始内容（JSON）')
+    assert body.count('<code class="payload">') == labelled > 0
 
 
 def test_chain_verification_page(
@@ -695,3 +703,17 @@ def test_a_broken_chain_says_its_problem_in_english(
     english = text(client.get("/audit/verify")).split("</h1>")[1].split("<dl")[0]
     assert "the event does not match its hash" in english
     assert not re.search(r"[\u4e00-\u9fff]", english), english
+
+
+def test_a_whole_item_file_reads_as_the_item_page_says_it(app: Flask) -> None:
+    """An upload for the whole item (no scoring point) reads 整项 (as the item page's evidence
+    table and upload form say), not （无）, which reads as "no scoring point recorded"."""
+    from web.common.audit_rows import describe_payload
+
+    whole = json.dumps({"filename": "台账.xlsx", "sub_item": None, "purpose": "evidence"})
+    point = json.dumps({"filename": "a.pdf", "sub_item": "1.2", "purpose": "not_involved_proof"})
+    with app.test_request_context():
+        assert dict(describe_payload(whole, "evidence_uploaded"))["评分项"] == "整项"
+        assert dict(describe_payload(point, "evidence_uploaded"))["评分项"] == "1.2"
+    with app.test_request_context(headers={"Cookie": "lang=en"}):
+        assert dict(describe_payload(whole, "evidence_uploaded"))["评分项"] == "Whole item"

@@ -364,8 +364,11 @@ def describe_payload(payload: str, action: str = "") -> list[tuple[str, str]]:
     return [
         (
             PAYLOAD_LABELS.get(str(k), str(k)),
+            # A file for no scoring point is for the whole item, as the item page says it.
+            gettext("整项")
+            if v is None and k == "sub_item"
             # A field with no value (a day with no entry before) reads （无）, not blank.
-            gettext("（无）")
+            else gettext("（无）")
             if v is None
             else _text(v, field if field and k in WRAPPERS else str(k)),
         )

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask
+from flask import Flask, current_app
 from flask_babel import gettext
 
 from storage.convert import CONVERTIBLE_TYPES
+from storage.errors import human_size
 from storage.ingest import ACCEPTED_EXTENSIONS_TEXT
 from web.common.labels import PURPOSE_LABELS, local_time, state_label
 from web.common.routine_tables import cell_status
@@ -107,6 +108,8 @@ def register_portal(app: Flask) -> None:
             "convertible_types": CONVERTIBLE_TYPES,
             # The extensions ingest accepts, for the upload form's help text.
             "accepted_file_types": ACCEPTED_EXTENSIONS_TEXT,
+            # The size limit in the words of its refusal (FileTooLarge).
+            "upload_limit": human_size(int(current_app.config["MAX_UPLOAD_BYTES"])),
         }
 
 

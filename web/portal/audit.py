@@ -21,7 +21,7 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import ColumnElement, false, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from scoring.routine import KIND_LABELS as ROUTINE_KIND_LABELS
@@ -103,6 +103,10 @@ def _filters(db: Session) -> tuple[list[ColumnElement[bool]], dict[str, Any]]:
             changes = change_events_naming(db, department.unit_id) if department else []
             conditions.append(or_(condition, AuditEvent.seq.in_(changes)) if changes else condition)
             args[name] = int(value)
+        elif value.isdecimal() and len(value) <= 40:
+            # Longer than any id: a number all the same, which no event names.
+            conditions.append(false())
+            args[name] = value
     start, end = _date_arg("from"), _date_arg("to")
     if start is not None:  # dates are days in Asia/Shanghai
         conditions.append(AuditEvent.at >= dt.datetime.combine(start, dt.time(), DISPLAY_TZ))

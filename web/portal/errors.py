@@ -85,6 +85,8 @@ def page_message(exc: Exception, failure: Failure) -> str:
         return gettext(exc.message, **exc.params)
     if isinstance(exc, CSRFError):
         return gettext("表单已过期或无效，请返回并刷新页面后重试")
+    if isinstance(exc, HTTPException) and failure.code == "file_too_large":
+        return failure.message  # an upload over the limit: the limit, as the ingest says it
     if isinstance(exc, HTTPException):
         return gettext(ERROR_MESSAGES.get(failure.status, ERROR_MESSAGES[500]))
     if failure.code in PAGE_TEXT:
