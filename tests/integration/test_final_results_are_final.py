@@ -81,6 +81,13 @@ def test_finalisation_waits_for_pending_appeals(
     with pytest.raises(Conflict) as again:
         reopen_assessment(session, c.a, "同一错误", actor=c.admin)
     assert again.value.code == "already_reopened" and "已于 " in again.value.message
+    # A department trying to appeal while the results are reopened is not told they are
+    # final (they are being corrected): its window closed, a new one opens on republication.
+    with pytest.raises(Conflict) as reopened:
+        actions.appeal_item(session, untouched.id, c.member_b, untouched.version, "更正中申诉")
+    assert reopened.value.code == "appeal_window_closed"
+    assert "最终确定" not in reopened.value.message
+    assert "重新开启" in reopened.value.message and "重新公示后" in reopened.value.message
     actions.rescore_item(session, untouched.id, c.scorer2, untouched.version, **FIX)
     session.commit()
     assert verify_chain(session).ok
