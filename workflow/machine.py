@@ -211,6 +211,8 @@ class ItemFlow:
         if self.state == State.APPEALED:
             authors |= {s.scored_by_id for s in self.item.scores}
         if self.ctx.user.id in authors:
+            if self.state != State.APPEALED:  # a correction after a reopen: no appeal
+                raise Forbidden("重新开启后的更正须由原评分人以外的评分员进行", code="four_eyes")
             raise Forbidden("申诉须由原评分人以外的评分员处理", code="four_eyes")
         return True
 
