@@ -113,7 +113,13 @@ def test_the_appeal_outcome_says_what_the_rescore_changed(
         assert _post(member, "/portal", item.id, data).status_code == 303
     rescored = {"action": "rescore", "score-1.1": "5", "score-1.2": "5", "comment": "任命文件已补"}
     assert _post(other, "/review", changed.id, rescored).status_code == 303
-    kept = {"action": "rescore", "score-3.1": "3", "reason-3.1": "未见任命文件", "comment": "维持"}
+    # A 复核说明 ending its sentence is not followed by a second mark (it read 维持。；合计).
+    kept = {
+        "action": "rescore",
+        "score-3.1": "3",
+        "reason-3.1": "未见任命文件",
+        "comment": "维持。",
+    }
     assert _post(other, "/review", same.id, kept).status_code == 303
 
     outcome = re.compile(r'class="notice appeal-decision"><strong>申诉结果：</strong>(.*?)</div>')
@@ -123,7 +129,7 @@ def test_the_appeal_outcome_says_what_the_rescore_changed(
         page.group(1),
     ), page
     page = outcome.search(text(member.get(f"/portal/items/{same.id}")))
-    kept_scores = r"复核后得分未变（[^）]+）：维持；合计 3\.00 分"  # the 复核说明 after the time
+    kept_scores = r"复核后得分未变（[^）]+）：维持。合计 3\.00 分"  # the 复核说明 after the time
     assert page and re.fullmatch(kept_scores, page.group(1)), page
     assert "复核改分" not in page.group(1)
 
