@@ -211,6 +211,7 @@ def publish_assessment(
     )
     if pending:
         raise Conflict(NOT_ALL_SCORED, code="not_all_scored", params={"n": pending})
+    republished = assessment.reopened_at is not None  # after a reopen for correction
     assessment.published_at = now
     assessment.reopened_at = None
     assessment.reopen_reason = None
@@ -234,7 +235,7 @@ def publish_assessment(
     )
     from workflow import notify  # notify reads results through notices
 
-    notify.results_published(session, assessment, now)
+    notify.results_published(session, assessment, now, again=republished)
     return assessment
 
 

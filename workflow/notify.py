@@ -753,8 +753,11 @@ def _latest_ranked_notices(
     return [n for n in rows if not n.is_preliminary]
 
 
-def results_published(session: Session, assessment: Assessment, now: dt.datetime) -> None:
-    """Every department user of the assessment hears that its results are published (公示)."""
+def results_published(
+    session: Session, assessment: Assessment, now: dt.datetime, *, again: bool = False
+) -> None:
+    """Every department user of the assessment hears that its results are published (公示);
+    `again`: published anew after a reopen for correction, with a new window."""
     department_ids = session.scalars(
         select(Department.id).where(Department.assessment_id == assessment.id)
     ).all()
@@ -772,6 +775,11 @@ def results_published(session: Session, assessment: Assessment, now: dt.datetime
             "%(title)s的考核结果已公示。如有异议，请在申诉期内提出申诉："
             "%(opens)s 至 %(closes)s（北京时间）。"
         )
+        if again:  # it read as the first 公示: the departments could not tell it was corrected
+            body = N_(
+                "%(title)s的考核结果已于更正后重新公示。如有异议，请在新的申诉期内提出申诉："
+                "%(opens)s 至 %(closes)s（北京时间）。"
+            )
         words["opens"] = local_minute(opens, assessment.timezone)
         words["closes"] = local_minute(closes, assessment.timezone)
     send(
@@ -779,7 +787,10 @@ def results_published(session: Session, assessment: Assessment, now: dt.datetime
         people,
         Message(
             "results_published",
-            Phrase(N_("%(year)s年度考核结果公示"), {"year": assessment.year}),
+            Phrase(
+                N_("%(year)s年度考核结果重新公示") if again else N_("%(year)s年度考核结果公示"),
+                {"year": assessment.year},
+            ),
             Phrase(body, words),
             # The department's page of that year (its scores, its appeals): /publication/
             # speaks of whichever year's 公示 runs when the message is read.
