@@ -78,6 +78,13 @@ def test_not_involved_claim_with_proof_is_ruled_and_gets_full_marks(
     session.expire_all()
     assert session.get(Item, item_id).total == Decimal("10.00")  # type: ignore[union-attr]
     assert "认定不涉及" in text(member.get(f"/portal/items/{item_id}"))
+    # The reason the engine writes for an upheld claim reads in the page's language: the
+    # English page showed 不涉及（已核实） in the deduction column.
+    english = login("scorer")
+    english.set_cookie("lang", "en")
+    page = text(english.get(f"/review/items/{item_id}"))
+    assert "Not involved (verified)" in page and "不涉及（已核实）" not in page
+    assert "不涉及（已核实）" in text(scorer.get(f"/review/items/{item_id}"))
 
 
 def _scored(session: Session, store: LocalStore, world: World, code: str = "1") -> Item:
