@@ -138,6 +138,7 @@ def test_the_appeal_outcome_says_what_the_rescore_changed(
     page = outcome.search(text(member.get(f"/portal/items/{same.id}")))
     kept_scores = r"复核后得分未变（[^）]+）：维持。合计 3\.00 分"  # the 复核说明 after the time
     assert page and re.fullmatch(kept_scores, page.group(1)), page
+    assert "维持。；" not in text(member.get(f"/portal/items/{same.id}"))  # nor in the history
     assert "复核改分" not in page.group(1)
 
 
