@@ -632,18 +632,24 @@ def notice_outdated(session: Session, item: Item, actor: User, now: dt.datetime)
     departments' ranks, so their newest ranked notices and the summary table are checked too
     and named together in one more message (the progress matrix marks them).
     """
-    from workflow.notices import CHANGED, ISSUER_ROLES, NOTICE, SUMMARY, latest_notice, standing
+    from workflow.notices import CHANGED, ISSUER_ROLES, NOTICE, SUMMARY, standing
 
     assessment = item.assessment
+    latest = _latest_versions(session, assessment.id)  # one query; none issued: nothing to do
+    if not latest:
+        return
     department = session.get_one(Department, item.department_id)
-    notice = latest_notice(session, assessment, NOTICE, department)
+    notice = latest.get((NOTICE, department.id))
     own = notice is not None and standing(session, notice) == CHANGED
     others = [
         n
-        for n in _latest_ranked_notices(session, assessment.id, department.id)
-        if standing(session, n) == CHANGED
+        for (kind, department_id), n in sorted(latest.items(), key=lambda kv: kv[1].id)
+        if kind == NOTICE
+        and department_id != department.id
+        and not n.is_preliminary  # no rank: another department's total does not move it
+        and standing(session, n) == CHANGED
     ]
-    summary = latest_notice(session, assessment, SUMMARY, None)
+    summary = latest.get((SUMMARY, None))
     if summary is not None and standing(session, summary) != CHANGED:
         summary = None
     if not (own or others or summary):
@@ -727,30 +733,30 @@ def notice_outdated(session: Session, item: Item, actor: User, now: dt.datetime)
     send_many(session, [(p, m) for m in messages for p in people], now=now)
 
 
-def _latest_ranked_notices(
-    session: Session, assessment_id: int, except_department_id: int
-) -> list[Notice]:
-    """The newest version of every other department's notice, when it states a rank."""
+def _latest_versions(session: Session, assessment_id: int) -> dict[tuple[str, int | None], Notice]:
+    """The newest issued version of each document of the assessment: every department's
+    notice and the summary, keyed by (kind, department id; None for the summary)."""
     newest = (
-        select(Notice.department_id, func.max(Notice.version).label("version"))
-        .where(
-            Notice.assessment_id == assessment_id,
-            Notice.kind == "notice",
-            Notice.department_id != except_department_id,
+        select(
+            Notice.kind,
+            Notice.department_id,
+            func.max(Notice.version).label("version"),
         )
-        .group_by(Notice.department_id)
+        .where(Notice.assessment_id == assessment_id)
+        .group_by(Notice.kind, Notice.department_id)
         .subquery()
     )
     rows = session.scalars(
         select(Notice)
         .join(
             newest,
-            (Notice.department_id == newest.c.department_id) & (Notice.version == newest.c.version),
+            (Notice.kind == newest.c.kind)
+            & (Notice.department_id.is_not_distinct_from(newest.c.department_id))
+            & (Notice.version == newest.c.version),
         )
-        .where(Notice.assessment_id == assessment_id, Notice.kind == "notice")
-        .order_by(Notice.department_id)
+        .where(Notice.assessment_id == assessment_id)
     )
-    return [n for n in rows if not n.is_preliminary]
+    return {(n.kind, n.department_id): n for n in rows}
 
 
 def results_published(
