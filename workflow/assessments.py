@@ -192,8 +192,13 @@ def publish_assessment(
     _lock(session, assessment)
     session.refresh(assessment)
     status = assessment_status(assessment, now)
-    if status == "published":
-        raise Conflict("考核结果正在公示中", code="already_published")
+    closes = assessment.appeal_closes_at
+    if status == "published" and closes is not None:  # published: the window is set
+        raise Conflict(
+            "考核结果正在公示中，申诉期至 %(closes)s（北京时间），不能再次公示",
+            code="already_published",
+            params={"closes": local_minute(closes, assessment.timezone)},
+        )
     if status == "appeals_pending":
         raise Conflict("申诉期已结束，尚有申诉待决定", code="appeals_pending")
     if status == "final":
@@ -206,6 +211,7 @@ def publish_assessment(
     )
     if pending:
         raise Conflict(NOT_ALL_SCORED, code="not_all_scored", params={"n": pending})
+    republished = assessment.reopened_at is not None  # after a reopen for correction
     assessment.published_at = now
     assessment.reopened_at = None
     assessment.reopen_reason = None
@@ -229,7 +235,7 @@ def publish_assessment(
     )
     from workflow import notify  # notify reads results through notices
 
-    notify.results_published(session, assessment, now)
+    notify.results_published(session, assessment, now, again=republished)
     return assessment
 
 
@@ -258,14 +264,24 @@ def reopen_assessment(
                 code="already_reopened",
                 params={"at": local_minute(assessment.reopened_at, assessment.timezone)},
             )
+        status = assessment_status(assessment, now)
         pending = pending_appeals(session, assessment)
-        if pending and assessment_status(assessment, now) == "appeals_pending":
+        if pending and status == "appeals_pending":
             raise Conflict(
                 APPEALS_PENDING,
                 code="not_final",
                 params={"n": pending},
             )
-        raise Conflict("只有已最终确定的考核可以重新开启", code="not_final")
+        if status == "published" and assessment.appeal_closes_at is not None:
+            raise Conflict(
+                "考核结果正在公示中：申诉期于 %(closes)s（北京时间）结束、申诉全部决定后，"
+                "结果最终确定，方可重新开启",
+                code="not_final",
+                params={"closes": local_minute(assessment.appeal_closes_at, assessment.timezone)},
+            )
+        raise Conflict(
+            "考核结果尚未公示，无需重新开启；只有已最终确定的考核可以重新开启", code="not_final"
+        )
     # Final since the window closed or the last appeal was decided, whichever came later.
     last_change = session.scalar(
         select(func.max(Item.updated_at)).where(Item.assessment_id == assessment.id)

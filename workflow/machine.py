@@ -211,6 +211,8 @@ class ItemFlow:
         if self.state == State.APPEALED:
             authors |= {s.scored_by_id for s in self.item.scores}
         if self.ctx.user.id in authors:
+            if self.state != State.APPEALED:  # a correction after a reopen: no appeal
+                raise Forbidden("重新开启后的更正须由原评分人以外的评分员进行", code="four_eyes")
             raise Forbidden("申诉须由原评分人以外的评分员处理", code="four_eyes")
         return True
 
@@ -405,7 +407,16 @@ class ItemFlow:
         assessment = self.item.assessment
         opens, closes = assessment.appeal_opens_at, assessment.appeal_closes_at
         if assessment.finalised_at is not None:
-            raise Conflict("考核结果已最终确定，不能申诉", code="assessment_final")
+            # Set only by a reopen (a new publication clears it): the results are being
+            # corrected, not final; appeals open again with the new publication's window.
+            raise Conflict(
+                "考核结果已重新开启更正，原申诉期已于 %(closes)s（北京时间）结束；"
+                "重新公示后，可在新的申诉期内提出申诉",
+                code="appeal_window_closed",
+                params={
+                    "closes": local_minute(closes or assessment.finalised_at, assessment.timezone)
+                },
+            )
         hidden = assessment.hide_scores_until_published and assessment.published_at is None
         if hidden or opens is None or closes is None:
             raise Conflict("考核结果尚未公示，申诉期未开始", code="appeal_window_closed")

@@ -34,6 +34,7 @@ from workflow.models import (
     Department,
     Indicator,
     Item,
+    Notice,
     Notification,
     NotificationPreference,
     OutboxMessage,
@@ -623,56 +624,146 @@ def appeal_deciders(session: Session, item: Item) -> list[Recipient]:
 
 
 def notice_outdated(session: Session, item: Item, actor: User, now: dt.datetime) -> None:
-    """The issuers hear that a rescore left the department's issued notice out of date.
+    """The issuers hear that a rescore left issued documents out of date.
 
     Only when the newest version no longer says what the results say now (a rescore that
-    gives the same points changes nothing handed out). The notices page shows the same.
+    gives the same points changes nothing handed out). The notices page shows the same. The
+    department's own notice is named on its own; a total that moved also moves other
+    departments' ranks, so their newest ranked notices and the summary table are checked too
+    and named together in one more message (the progress matrix marks them).
     """
-    from workflow.notices import CHANGED, ISSUER_ROLES, NOTICE, latest_notice, standing
+    from workflow.notices import CHANGED, ISSUER_ROLES, NOTICE, SUMMARY, standing
 
+    assessment = item.assessment
+    latest = _latest_versions(session, assessment.id)  # one query; none issued: nothing to do
+    if not latest:
+        return
     department = session.get_one(Department, item.department_id)
-    notice = latest_notice(session, item.assessment, NOTICE, department)
-    if notice is None or standing(session, notice) != CHANGED:
+    notice = latest.get((NOTICE, department.id))
+    own = notice is not None and standing(session, notice) == CHANGED
+    others = [
+        n
+        for (kind, department_id), n in sorted(latest.items(), key=lambda kv: kv[1].id)
+        if kind == NOTICE
+        and department_id != department.id
+        and not n.is_preliminary  # no rank: another department's total does not move it
+        and standing(session, n) == CHANGED
+    ]
+    summary = latest.get((SUMMARY, None))
+    if summary is not None and standing(session, summary) != CHANGED:
+        summary = None
+    if not (own or others or summary):
         return
     people = recipients(session, roles=[r.value for r in ISSUER_ROLES], exclude=actor.id)
     if not people:
         return
     _, _, indicator = _item_words(session, item)  # quoted in the body
-    what = Term(N_("初步结果通知") if notice.is_preliminary else N_("考核结果通知书"))
-    number = (notice.snapshot or {}).get("document_no") or Term(N_("（无文号）"))
-    send(
-        session,
-        people,
-        Message(
-            "notice_outdated",
-            Phrase(
-                N_("%(year)s年度%(what)s需重新印发：%(department)s"),
-                {"year": item.assessment.year, "department": department.name, "what": what},
-            ),
-            Phrase(
-                N_(
-                    "%(department)s的%(year)s年度考核事项“%(indicator)s”已重新评分，已印发的"
-                    "%(what)s（第 %(version)s 版，%(number)s）与现在的结果不一致，请重新印发。"
+    messages = []
+    if own and notice is not None:
+        what = Term(N_("初步结果通知") if notice.is_preliminary else N_("考核结果通知书"))
+        number = (notice.snapshot or {}).get("document_no") or Term(N_("（无文号）"))
+        messages.append(
+            Message(
+                "notice_outdated",
+                Phrase(
+                    N_("%(year)s年度%(what)s需重新印发：%(department)s"),
+                    {"year": assessment.year, "department": department.name, "what": what},
                 ),
-                {
-                    "year": item.assessment.year,
-                    "department": department.name,
-                    "indicator": indicator,
-                    "what": what,
-                    "version": notice.version,
-                    "number": number,
-                },
-            ),
-            f"/progress/departments/{department.id}/notices",
-            item.assessment_id,
-            item.id,
-        ),
-        now=now,
+                Phrase(
+                    N_(
+                        "%(department)s的%(year)s年度考核事项“%(indicator)s”已重新评分，已印发的"
+                        "%(what)s（第 %(version)s 版，%(number)s）与现在的结果不一致，请重新印发。"
+                    ),
+                    {
+                        "year": assessment.year,
+                        "department": department.name,
+                        "indicator": indicator,
+                        "what": what,
+                        "version": notice.version,
+                        "number": number,
+                    },
+                ),
+                f"/progress/departments/{department.id}/notices",
+                item.assessment_id,
+                item.id,
+            )
+        )
+    if others or summary:
+        names = {
+            d.id: d.name
+            for d in session.scalars(
+                select(Department).where(Department.id.in_([n.department_id for n in others]))
+            )
+        }
+        documents: list[str] = [
+            Phrase(
+                N_("%(department)s的考核结果通知书（第 %(version)s 版）"),
+                {"department": names[n.department_id or 0], "version": n.version},
+            )
+            for n in others
+        ]
+        if summary is not None:
+            documents.append(
+                Phrase(N_("汇总表（第 %(version)s 版）"), {"version": summary.version})
+            )
+        messages.append(
+            Message(
+                "notice_outdated",
+                Phrase(
+                    N_("%(year)s年度已印发的考核结果需重新印发：名次变化"),
+                    {"year": assessment.year},
+                ),
+                Phrase(
+                    N_(
+                        "%(department)s的%(year)s年度考核事项“%(indicator)s”已重新评分，名次随之"
+                        "变化。以下已印发的文件与现在的结果不一致，请重新印发：\n%(documents)s"
+                    ),
+                    {
+                        "year": assessment.year,
+                        "department": department.name,
+                        "indicator": indicator,
+                        "documents": Lines(documents),
+                    },
+                ),
+                "/progress/",
+                item.assessment_id,
+                item.id,
+            )
+        )
+    send_many(session, [(p, m) for m in messages for p in people], now=now)
+
+
+def _latest_versions(session: Session, assessment_id: int) -> dict[tuple[str, int | None], Notice]:
+    """The newest issued version of each document of the assessment: every department's
+    notice and the summary, keyed by (kind, department id; None for the summary)."""
+    newest = (
+        select(
+            Notice.kind,
+            Notice.department_id,
+            func.max(Notice.version).label("version"),
+        )
+        .where(Notice.assessment_id == assessment_id)
+        .group_by(Notice.kind, Notice.department_id)
+        .subquery()
     )
+    rows = session.scalars(
+        select(Notice)
+        .join(
+            newest,
+            (Notice.kind == newest.c.kind)
+            & (Notice.department_id.is_not_distinct_from(newest.c.department_id))
+            & (Notice.version == newest.c.version),
+        )
+        .where(Notice.assessment_id == assessment_id)
+    )
+    return {(n.kind, n.department_id): n for n in rows}
 
 
-def results_published(session: Session, assessment: Assessment, now: dt.datetime) -> None:
-    """Every department user of the assessment hears that its results are published (公示)."""
+def results_published(
+    session: Session, assessment: Assessment, now: dt.datetime, *, again: bool = False
+) -> None:
+    """Every department user of the assessment hears that its results are published (公示);
+    `again`: published anew after a reopen for correction, with a new window."""
     department_ids = session.scalars(
         select(Department.id).where(Department.assessment_id == assessment.id)
     ).all()
@@ -690,6 +781,11 @@ def results_published(session: Session, assessment: Assessment, now: dt.datetime
             "%(title)s的考核结果已公示。如有异议，请在申诉期内提出申诉："
             "%(opens)s 至 %(closes)s（北京时间）。"
         )
+        if again:  # it read as the first 公示: the departments could not tell it was corrected
+            body = N_(
+                "%(title)s的考核结果已于更正后重新公示。如有异议，请在新的申诉期内提出申诉："
+                "%(opens)s 至 %(closes)s（北京时间）。"
+            )
         words["opens"] = local_minute(opens, assessment.timezone)
         words["closes"] = local_minute(closes, assessment.timezone)
     send(
@@ -697,7 +793,10 @@ def results_published(session: Session, assessment: Assessment, now: dt.datetime
         people,
         Message(
             "results_published",
-            Phrase(N_("%(year)s年度考核结果公示"), {"year": assessment.year}),
+            Phrase(
+                N_("%(year)s年度考核结果重新公示") if again else N_("%(year)s年度考核结果公示"),
+                {"year": assessment.year},
+            ),
             Phrase(body, words),
             # The department's page of that year (its scores, its appeals): /publication/
             # speaks of whichever year's 公示 runs when the message is read.

@@ -20,6 +20,7 @@ from workflow import actions
 from workflow.assessments import (
     assessment_status,
     is_final,
+    local_minute,
     publish_assessment,
     reopen_assessment,
     set_appeal_window,
@@ -81,6 +82,13 @@ def test_finalisation_waits_for_pending_appeals(
     with pytest.raises(Conflict) as again:
         reopen_assessment(session, c.a, "同一错误", actor=c.admin)
     assert again.value.code == "already_reopened" and "已于 " in again.value.message
+    # A department trying to appeal while the results are reopened is not told they are
+    # final (they are being corrected): its window closed, a new one opens on republication.
+    with pytest.raises(Conflict) as reopened:
+        actions.appeal_item(session, untouched.id, c.member_b, untouched.version, "更正中申诉")
+    assert reopened.value.code == "appeal_window_closed"
+    assert "最终确定" not in reopened.value.message
+    assert "重新开启" in reopened.value.message and "重新公示后" in reopened.value.message
     actions.rescore_item(session, untouched.id, c.scorer2, untouched.version, **FIX)
     session.commit()
     assert verify_chain(session).ok
@@ -154,3 +162,24 @@ def test_appeal_window_moves_after_publication_only_through_reopen(
     }
     assert republished["closes_at"] == format_time(c.a.appeal_closes_at)
     assert verify_chain(session).ok
+
+
+def test_refused_reopen_and_publish_say_when_they_become_possible(
+    session: Session, store: LocalStore, cast: Cast
+) -> None:
+    """Walk: 重新开启 pressed during the 公示 answered only 只有已最终确定的考核可以重新开启, and
+    公示 pressed again 考核结果正在公示中: neither said until when. Both name the window's end."""
+    c = cast
+    _all_scored(session, store, c)
+    with pytest.raises(Conflict) as early:  # never published: nothing to wait for
+        reopen_assessment(session, c.a, "更正", actor=c.admin)
+    assert early.value.code == "not_final" and "尚未公示" in early.value.message
+    publish_assessment(session, c.a, 5, actor=c.admin)
+    closes = local_minute(c.a.appeal_closes_at, c.a.timezone)
+    with pytest.raises(Conflict) as refused:
+        reopen_assessment(session, c.a, "更正", actor=c.admin)
+    assert refused.value.code == "not_final"
+    assert f"{closes}（北京时间）" in refused.value.message and "公示" in refused.value.message
+    with pytest.raises(Conflict) as again:
+        publish_assessment(session, c.a, 5, actor=c.admin)
+    assert again.value.code == "already_published" and closes in again.value.message

@@ -16,7 +16,12 @@ from sqlalchemy.orm import Session
 from storage.local import LocalStore
 from tests.factories import add_evidence, at_once, mini_scheme
 from workflow import actions
-from workflow.assessments import assessment_status, publish_assessment, reopen_assessment
+from workflow.assessments import (
+    assessment_status,
+    publish_assessment,
+    reopen_assessment,
+    set_appeal_window,
+)
 from workflow.audit import payload_of, verify_chain
 from workflow.db import make_sessionmaker
 from workflow.demo import demo_pdf
@@ -238,6 +243,8 @@ def test_the_publication_tells_the_departments_until_when_they_may_appeal(
     c = cast
     _all_scored(session, store, c)
     now = dt.datetime(2018, 12, 28, 9, 30, tzinfo=dt.UTC)  # 17:30 in Beijing
+    # A window set ahead of the 公示 does not make the first publication a second one.
+    set_appeal_window(session, c.a, now, now + dt.timedelta(days=2), actor=c.admin)
     publish_assessment(session, c.a, 5, actor=c.admin, now=now)
     told = session.scalars(
         select(Notification).where(Notification.kind == "results_published")
@@ -247,6 +254,22 @@ def test_the_publication_tells_the_departments_until_when_they_may_appeal(
     assert {n.body for n in told} == {
         f"{c.a.title}的考核结果已公示。如有异议，请在申诉期内提出申诉："
         "2018-12-28 17:30 至 2019-01-02 17:30（北京时间）。"
+    }
+    # Published again after a reopen for correction: the departments are told it is the
+    # corrected results and a new window (it read exactly as the first 公示).
+    reopen_assessment(session, c.a, "更正评分", actor=c.admin, now=now + dt.timedelta(days=6))
+    again = now + dt.timedelta(days=7)
+    publish_assessment(session, c.a, 3, actor=c.admin, now=again)
+    retold = session.scalars(
+        select(Notification).where(
+            Notification.kind == "results_published", Notification.created_at >= again
+        )
+    ).all()
+    assert {n.user_id for n in retold} >= {c.member.id, c.member_b.id}
+    assert {n.title for n in retold} == {"2018年度考核结果重新公示"}
+    assert {n.body for n in retold} == {
+        f"{c.a.title}的考核结果已于更正后重新公示。如有异议，请在新的申诉期内提出申诉："
+        "2019-01-04 17:30 至 2019-01-07 17:30（北京时间）。"
     }
 
 

@@ -298,3 +298,22 @@ def test_a_missing_role_is_named_in_words_not_codes() -> None:
     with pytest.raises(Forbidden) as two:
         fire(ItemFlow(item(State.REVIEWED), ctx(MEMBER, comment="补充")), "return")
     assert two.value.message == "需要以下角色之一：初审员或核实员"
+
+
+def test_a_correction_after_a_reopen_is_refused_to_its_scorer_as_a_correction() -> None:
+    """Walk: the first scorer opening a reopened item (never appealed) to correct it was told
+    申诉须由原评分人以外的评分员处理, yet there was no appeal (the rule stays the same)."""
+    reopened = item(State.SCORED, scored_by_id=SCORER.id)
+    reopened.assessment.reopened_at = reopened.assessment.finalised_at = NOW
+    full = {"1.1": Decimal(5), "1.2": Decimal(5)}
+    with pytest.raises(Forbidden) as refused:
+        fire(ItemFlow(reopened, ctx(SCORER, scores=full, comment="更正")), "rescore")
+    assert refused.value.code == "four_eyes"
+    assert "申诉" not in refused.value.message and "更正" in refused.value.message
+    assert fire(ItemFlow(reopened, ctx(SCORER2, scores=full, comment="更正")), "rescore") == (
+        State.SCORED
+    )
+    appealed = item(State.APPEALED, scored_by_id=SCORER.id)
+    with pytest.raises(Forbidden) as refused:
+        fire(ItemFlow(appealed, ctx(SCORER, scores=full, comment="复核")), "rescore")
+    assert "申诉须由原评分人以外的评分员处理" in refused.value.message

@@ -78,6 +78,13 @@ def test_not_involved_claim_with_proof_is_ruled_and_gets_full_marks(
     session.expire_all()
     assert session.get(Item, item_id).total == Decimal("10.00")  # type: ignore[union-attr]
     assert "认定不涉及" in text(member.get(f"/portal/items/{item_id}"))
+    # The reason the engine writes for an upheld claim reads in the page's language: the
+    # English page showed 不涉及（已核实） in the deduction column.
+    english = login("scorer")
+    english.set_cookie("lang", "en")
+    page = text(english.get(f"/review/items/{item_id}"))
+    assert "Not involved (verified)" in page and "不涉及（已核实）" not in page
+    assert "不涉及（已核实）" in text(scorer.get(f"/review/items/{item_id}"))
 
 
 def _scored(session: Session, store: LocalStore, world: World, code: str = "1") -> Item:
@@ -113,7 +120,13 @@ def test_the_appeal_outcome_says_what_the_rescore_changed(
         assert _post(member, "/portal", item.id, data).status_code == 303
     rescored = {"action": "rescore", "score-1.1": "5", "score-1.2": "5", "comment": "任命文件已补"}
     assert _post(other, "/review", changed.id, rescored).status_code == 303
-    kept = {"action": "rescore", "score-3.1": "3", "reason-3.1": "未见任命文件", "comment": "维持"}
+    # A 复核说明 ending its sentence is not followed by a second mark (it read 维持。；合计).
+    kept = {
+        "action": "rescore",
+        "score-3.1": "3",
+        "reason-3.1": "未见任命文件",
+        "comment": "维持。",
+    }
     assert _post(other, "/review", same.id, kept).status_code == 303
 
     outcome = re.compile(r'class="notice appeal-decision"><strong>申诉结果：</strong>(.*?)</div>')
@@ -123,8 +136,9 @@ def test_the_appeal_outcome_says_what_the_rescore_changed(
         page.group(1),
     ), page
     page = outcome.search(text(member.get(f"/portal/items/{same.id}")))
-    kept_scores = r"复核后得分未变（[^）]+）：维持；合计 3\.00 分"  # the 复核说明 after the time
+    kept_scores = r"复核后得分未变（[^）]+）：维持。合计 3\.00 分"  # the 复核说明 after the time
     assert page and re.fullmatch(kept_scores, page.group(1)), page
+    assert "维持。；" not in text(member.get(f"/portal/items/{same.id}"))  # nor in the history
     assert "复核改分" not in page.group(1)
 
 

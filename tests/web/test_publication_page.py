@@ -159,3 +159,23 @@ def test_two_years_on_public_view_each_have_their_banner(
     session.commit()
     page = text(login("member_a").get("/portal/"))
     assert "2019年度考核结果公示中" in page and "2018年度考核结果公示中" not in page
+
+
+def test_a_reopened_year_is_not_said_to_be_unpublished(
+    app: Flask, session: Session, world: World, login: Login
+) -> None:
+    """Walk: after an admin reopened the published results for correction, the 公示 page said
+    the results 尚未公示 (not yet published), and the English page "have not been published
+    yet", as before the first publication."""
+    now = utcnow()
+    _window(session, world, now - dt.timedelta(days=10), now - dt.timedelta(days=3))
+    world.assessment.finalised_at = now - dt.timedelta(days=3)
+    world.assessment.reopened_at = now - dt.timedelta(hours=1)
+    session.commit()
+    page = text(app.test_client().get("/publication/"))
+    assert "尚未公示" not in page and "名次" not in page and world.dep_a.name not in page
+    assert "重新开启更正" in page and "更正后将重新公示" in page
+    english = app.test_client()
+    english.set_cookie("lang", "en")
+    en = text(english.get("/publication/"))
+    assert "reopened for correction" in en and "not been published" not in en

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from storage.local import LocalStore
 from tests.factories import World
-from tests.integration.test_notices import score_department, start_publication
+from tests.integration.test_notices import mark_others_scored, score_department, start_publication
 from tests.integration.test_notifications import in_english
 from tests.web.conftest import text
 from workflow import actions
@@ -26,6 +26,7 @@ from workflow.notices import (
     SAME,
     UNSETTLED,
     issue_notice,
+    issue_summary,
     set_result_settings,
     standing,
 )
@@ -91,6 +92,16 @@ def test_a_notice_overtaken_by_a_rescore_says_so(
         f"/verify/{again.notice.verification_code}")))  # fmt: skip
 
 
+def _appeal_to_full_marks(session: Session, w: World) -> None:
+    """dep_a appeals 2.1 (7.5 of 10) and scorer2 gives full marks: 97.50 → 100.00."""
+    item = w.item(session, w.dep_a, "2")
+    actions.appeal_item(session, item.id, w.member_a, item.version, comment="2.1 材料已齐备")
+    session.commit()
+    full = {p.code: p.max_points for p in item.scoring_points}
+    actions.rescore_item(session, item.id, w.scorer2, item.version, scores=full, comment="满分")
+    session.commit()
+
+
 def _outdated(session: Session) -> list[tuple[int, str, str, str | None]]:
     rows = session.execute(
         select(Notification.user_id, Notification.title, Notification.body, Notification.link)
@@ -121,12 +132,7 @@ def test_the_issuers_hear_when_a_rescore_overtakes_an_issued_notice(
     assert standing(session, notice) == SAME
     assert _outdated(session) == []
 
-    item = w.item(session, w.dep_a, "2")
-    actions.appeal_item(session, item.id, w.member_a, item.version, comment="2.1 材料已齐备")
-    session.commit()
-    full = {p.code: p.max_points for p in item.scoring_points}
-    actions.rescore_item(session, item.id, w.scorer2, item.version, scores=full, comment="满分")
-    session.commit()
+    _appeal_to_full_marks(session, w)
     assert standing(session, notice) == CHANGED
     heard = _outdated(session)
     # The issuers (admin and scorers), not the scorer who rescored, nor the department users.
@@ -154,3 +160,40 @@ def test_the_issuers_hear_when_a_rescore_overtakes_an_issued_notice(
         .order_by(Notification.id)
     ).all()
     assert [t.split("：", 1)[1] for t in told] == ["申诉已复核，合计分数未变", "申诉已复核改分"]
+
+
+def test_the_issuers_hear_when_a_rescore_moves_another_departments_rank(
+    session: Session, store: LocalStore, world: World
+) -> None:
+    """A rescore that moves one department's total moves others' ranks: their issued notices
+    and the summary table no longer stand either (the matrix said so), and the issuers hear it
+    in the inbox too, where only the rescored department's own notice was named."""
+    w = world
+    score_department(session, store, w, w.dep_a, w.member_a, special=True)  # 97.50
+    score_department(session, store, w, w.dep_b, w.member_b)  # 100.00, first
+    mark_others_scored(session, w, w.dep_a, w.dep_b)
+    w.assessment.result_document_no = "蛟市职转办〔2019〕1号"
+    start_publication(session, w.assessment)
+    other = issue_notice(session, store, w.assessment, w.dep_b, w.scorer).notice
+    summary = issue_summary(session, store, w.assessment, w.scorer).notice
+    session.commit()
+
+    _appeal_to_full_marks(session, w)
+    # dep_a has no notice of its own; dep_b's 第1位 is now 并列第1位, and the table changed.
+    assert standing(session, other) == CHANGED and standing(session, summary) == CHANGED
+    heard = _outdated(session)
+    assert [uid for uid, *_ in heard] == sorted([w.admin.id, w.scorer.id, w.reviewer_in_a.id])
+    _, title, body, link = heard[0]
+    assert title == "2018年度已印发的考核结果需重新印发：名次变化"
+    assert body.startswith(f"{w.dep_a.name}的2018年度考核事项“指标2 ")
+    assert f"{w.dep_b.name}的考核结果通知书（第 1 版）" in body
+    assert "请重新印发：\n" in body and body.endswith("\n汇总表（第 1 版）")
+    assert link == "/progress/"
+    english = in_english(
+        session.scalars(
+            select(Notification.body_i18n).where(Notification.kind == "notice_outdated")
+        ).first()
+    )
+    assert "summary table (version 1)" in english and not re.search(
+        r"[\u4e00-\u9fff]{2}表", english
+    )
