@@ -176,12 +176,21 @@ def publish_assessment(
     *,
     actor: User,
     now: dt.datetime | None = None,
+    working_days: Any = False,
 ) -> Assessment:
-    """Publish the results (公示) for `days` once every item is scored; appeals open."""
+    """Publish the results (公示) for `days` once every item is scored; appeals open.
+
+    The window closes at the clock time it opened, `days` calendar days later, or with
+    `working_days` on the `days`-th Chinese working day after today (holidays and 调休 as
+    the stage calendar counts them): seven calendar days from 30 September are all 国庆
+    holidays, a window no department can use.
+    """
     _require_admin(actor)
     now = now or utcnow()
     if isinstance(days, bool) or not isinstance(days, int):
         raise BadRequest("days 须为整数", code="invalid_type")
+    if not isinstance(working_days, bool):
+        raise BadRequest("working_days 须为 true 或 false", code="invalid_type")
     if not 1 <= days <= MAX_PUBLICATION_DAYS:
         raise InvalidValue(
             "公示天数须在 1 到 %(max)s 之间",
@@ -211,13 +220,14 @@ def publish_assessment(
     )
     if pending:
         raise Conflict(NOT_ALL_SCORED, code="not_all_scored", params={"n": pending})
+    closes = _window_close(session, assessment, now, days, working_days=working_days)
     republished = assessment.reopened_at is not None  # after a reopen for correction
     assessment.published_at = now
     assessment.reopened_at = None
     assessment.reopen_reason = None
     assessment.finalised_at = None
     assessment.appeal_opens_at = now
-    assessment.appeal_closes_at = now + dt.timedelta(days=days)
+    assessment.appeal_closes_at = closes
     session.flush()
     record_event(
         session,
@@ -227,6 +237,7 @@ def publish_assessment(
         target_id=assessment.id,
         payload={
             "days": days,
+            "counted_in_working_days": working_days,
             "opens_at": now,
             "closes_at": assessment.appeal_closes_at,
             # A republication after reopen moves the window: the trail keeps the old one.
@@ -237,6 +248,25 @@ def publish_assessment(
 
     notify.results_published(session, assessment, now, again=republished)
     return assessment
+
+
+def _window_close(
+    session: Session, assessment: Assessment, now: dt.datetime, days: int, *, working_days: bool
+) -> dt.datetime:
+    """When a 公示 opened at `now` for `days` (calendar or working days) closes."""
+    if not working_days:
+        return now + dt.timedelta(days=days)
+    from workflow.calendar import work_calendar
+    from workflow.workdays import UNKNOWN_YEAR, UnknownYear
+
+    opened = now.astimezone(ZoneInfo(assessment.timezone))
+    try:
+        last = work_calendar(session).add_working_days(opened.date(), days)
+    except UnknownYear as exc:
+        raise InvalidValue(
+            UNKNOWN_YEAR, code="calendar_unknown_year", params={"year": exc.year}
+        ) from exc
+    return dt.datetime.combine(last, opened.timetz()).astimezone(dt.UTC)
 
 
 def reopen_assessment(

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from tests.api.conftest import ROLES, Cast, error_code, pdf_upload
-from workflow.models import Assessment, RoutineRecord, utcnow
+from workflow.calendar import work_calendar
+from workflow.models import Assessment, Item, RoutineRecord, utcnow
 
 BASE = "/api/v1"
 
@@ -148,7 +151,13 @@ def test_publish_and_reopen_roles_and_states(
                 f"{BASE}/assessments/{aid}/{verb}", json=body, headers=cast.headers(role)
             )
             assert r.status_code == expected[role], (verb, role, r.get_json())
-    for body in ({"days": "5"}, {"days": True}, {"days": 5, "extra": 1}, {}):
+    for body in (
+        {"days": "5"},
+        {"days": True},
+        {"days": 5, "extra": 1},
+        {},
+        {"days": 5, "working_days": "yes"},
+    ):
         r = client.post(
             f"{BASE}/assessments/{aid}/publish", json=body, headers=cast.headers("admin")
         )
@@ -356,3 +365,26 @@ def test_a_review_from_a_stale_page_is_a_409(client: FlaskClient, cast: Cast) ->
         headers=cast.headers("reviewer"),
     )
     assert again.status_code == 409 and error_code(again) == "routine_already_reviewed"
+
+
+def test_publish_counted_in_working_days(client: FlaskClient, session: Session, cast: Cast) -> None:
+    """`working_days`: the window closes on the 5th working day after today, at the hour it
+    opened (calendar days stay the default)."""
+    session.execute(update(Item).values(state="scored", total=0))  # a shortcut past scoring
+    session.commit()
+    aid = cast.world.assessment.id
+    r = client.post(
+        f"{BASE}/assessments/{aid}/publish",
+        json={"days": 5, "working_days": True},
+        headers=cast.headers("admin"),
+    )
+    assert r.status_code == 200, r.get_json()
+    body = r.get_json()
+    tz = ZoneInfo("Asia/Shanghai")
+    opens = dt.datetime.fromisoformat(body["appeal_opens_at"].replace("Z", "+00:00"))
+    closes = dt.datetime.fromisoformat(body["appeal_closes_at"].replace("Z", "+00:00"))
+    opens, closes = opens.astimezone(tz), closes.astimezone(tz)
+    calendar = work_calendar(session)
+    assert calendar.working_days_between(opens.date(), closes.date()) == 5
+    assert calendar.is_workday(closes.date())
+    assert closes.time().replace(microsecond=0) == opens.time().replace(microsecond=0)

@@ -36,6 +36,7 @@ from workflow.models import (
     User,
     utcnow,
 )
+from workflow.reconcile import reconcile
 from workflow.routine import (
     correct_routine,
     review_routine,
@@ -271,6 +272,45 @@ def test_the_publication_tells_the_departments_until_when_they_may_appeal(
         f"{c.a.title}的考核结果已于更正后重新公示。如有异议，请在新的申诉期内提出申诉："
         "2019-01-04 17:30 至 2019-01-07 17:30（北京时间）。"
     }
+
+
+def test_a_publication_counted_in_working_days_skips_the_national_day_holidays(
+    session: Session, store: LocalStore, cast: Cast
+) -> None:
+    """Seven calendar days from Sunday 30 September 2018 (a 调休 working day) were 国庆 from
+    first to last: no department's office was open to appeal. Counted in working days, the
+    window runs to the fifth working day after the holidays, at the hour it opened."""
+    c = cast
+    _all_scored(session, store, c)
+    opened = shanghai(2018, 9, 30, 10, 0)
+    publish_assessment(session, c.a, 5, actor=c.admin, now=opened, working_days=True)
+    assert c.a.appeal_closes_at == shanghai(2018, 10, 12, 10, 0)  # 8–12 October
+    event = session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "assessment_published")
+    ).one()
+    assert (payload_of(event)["days"], payload_of(event)["counted_in_working_days"]) == (5, True)
+    assert reconcile(session).differences == []
+    # Calendar days, as before: the same 5 end inside the holidays.
+    reopen_assessment(session, c.a, "更正", actor=c.admin, now=shanghai(2018, 10, 20, 9, 0))
+    publish_assessment(session, c.a, 5, actor=c.admin, now=opened + dt.timedelta(days=21))
+    assert c.a.appeal_closes_at == opened + dt.timedelta(days=26)
+    with pytest.raises(BadRequest) as wrong:
+        publish_assessment(session, c.a, 5, actor=c.admin, working_days="yes")
+    assert wrong.value.code == "invalid_type"
+
+
+def test_a_working_day_publication_in_a_year_the_calendar_does_not_know_is_refused(
+    session: Session, store: LocalStore, cast: Cast
+) -> None:
+    c = cast
+    _all_scored(session, store, c)
+    with pytest.raises(InvalidValue) as unknown:
+        publish_assessment(
+            session, c.a, 5, actor=c.admin, now=shanghai(2099, 12, 28, 9, 0), working_days=True
+        )
+    assert unknown.value.code == "calendar_unknown_year"
+    assert "2099" in unknown.value.message or "2100" in unknown.value.message
+    assert c.a.published_at is None
 
 
 def test_publication_appeals_and_final_lock(

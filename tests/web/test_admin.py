@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from collections.abc import Callable
 
@@ -15,7 +16,7 @@ from sqlalchemy.orm import Session
 from storage.local import LocalStore
 from tests.factories import World, rules_2019
 from tests.web.conftest import text
-from workflow.models import Assessment, Item, Notice, User
+from workflow.models import Assessment, AuditEvent, Item, Notice, User
 from workflow.notices import SUMMARY
 from workflow.scheme import Scheme
 from workflow.setup import install_scheme
@@ -126,10 +127,25 @@ def test_set_the_appeal_window_then_publish(
     assert assessment is not None and assessment.appeal_closes_at is not None
     assert assessment.appeal_closes_at.isoformat() == "2030-01-08T09:00:00+00:00"  # 17:00 北京
     # ...publication sets it from the days, and from then on it is fixed (finding 4).
-    published = admin.post("/admin/assessment", data={"action": "publish", "days": "5"})
+    form = text(admin.get("/admin/assessment"))
+    assert '<option value="calendar" selected>自然日（含节假日）</option>' in form
+    assert '<option value="working">工作日（不含节假日，按调休）</option>' in form
+    odd = admin.post(
+        "/admin/assessment", data={"action": "publish", "days": "5", "counted": "weeks"}
+    )
+    assert odd.status_code == 422 and "请选择按自然日或按工作日计算公示期" in text(odd)
+    assert 'value="working" selected' not in text(odd)
+    published = admin.post(
+        "/admin/assessment", data={"action": "publish", "days": "5", "counted": "working"}
+    )
     assert published.status_code == 303
     page = text(admin.get("/admin/assessment"))
     assert "结果公示中" in page and 'name="closes_at"' not in page
+    session.expire_all()
+    event = session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "assessment_published")
+    ).one()
+    assert json.loads(event.payload)["counted_in_working_days"] is True
 
 
 def test_last_years_settings_after_next_year_started(

@@ -171,8 +171,9 @@ def test_pages_say_the_year_they_are_about(
     assert f"考核 {next_year.id} · 2019年度" in audit
 
     admin = login("admin")
-    # The appeal window is counted in calendar days, unlike the stage deadlines: said so.
-    assert "公示（申诉）天数（自然日，含节假日）" in text(admin.get("/admin/assessment?year=2018"))
+    # The appeal window is counted in calendar days unless working days are chosen: said so.
+    settings = text(admin.get("/admin/assessment?year=2018"))
+    assert "公示（申诉）期" in settings and "自然日（含节假日）" in settings
     departments = text(admin.get("/admin/departments"))
     assert f'<h1>部门管理 <span class="muted">{next_year.title}</span>' in departments
 

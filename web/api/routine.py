@@ -232,7 +232,9 @@ def publish(aid: int) -> Response:
     user = api_user()
     body = parse_body(s.PublishBody)
     db = get_db()
-    assessment = publish_assessment(db, get_assessment(aid), body.days, actor=user)
+    assessment = publish_assessment(
+        db, get_assessment(aid), body.days, actor=user, working_days=body.working_days
+    )
     return json_response(_status_body(assessment))
 
 

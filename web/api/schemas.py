@@ -312,15 +312,21 @@ class ReasonBody(Body):
 
 
 class PublishBody(Body):
-    """Start publication (公示) for `days` working days (1–60, else 422)."""
+    """Start publication (公示) for `days` (1–60, else 422): calendar days, or with
+    `working_days` Chinese working days (holidays and 调休 counted as the stage calendar)."""
 
     FIELD_ERRORS: ClassVar[dict[str, tuple[str, str]]] = {
         "days": ("invalid_type", N_("days 须为整数")),
+        "working_days": ("invalid_type", N_("working_days 须为 true 或 false")),
     }
 
     #: Required: a missing `days` is the same 400 as one of another type (the range is the
     #: engine's 422, `bad_days`).
     days: Annotated[int, Field(json_schema_extra={"minimum": 1, "maximum": 60})]
+    #: Count `days` in working days: the window closes on the `days`-th working day after
+    #: today, at the time it opened (422 `calendar_unknown_year` when that year's holiday
+    #: arrangement is not known yet).
+    working_days: bool = False
 
 
 class NoticeRequest(Body):

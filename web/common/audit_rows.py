@@ -92,6 +92,7 @@ PAYLOAD_LABELS = {
     "suggested": N_("建议分"),
     "routine_points": N_("以平时考核记录为佐证的评分项"),
     "days": N_("公示天数"),
+    "counted_in_working_days": N_("按工作日计"),
     "reason": N_("理由"),
     "roles": N_("角色"),
     "department": N_("部门"),

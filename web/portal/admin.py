@@ -372,7 +372,12 @@ def assessment_act() -> ResponseReturnValue:
                         code="bad_days",
                         params={"max": MAX_PUBLICATION_DAYS},
                     )
-                publish_assessment(db, assessment, int(days), actor=actor)
+                counted = request.form.get("counted", "calendar")
+                if counted not in ("calendar", "working"):
+                    raise InvalidValue("请选择按自然日或按工作日计算公示期", code="bad_days")
+                publish_assessment(
+                    db, assessment, int(days), actor=actor, working_days=counted == "working"
+                )
                 message = gettext("已公示考核结果，申诉期开始")
             elif action == "window":
                 opens, closes = _local_datetime("opens_at"), _local_datetime("closes_at")
