@@ -135,8 +135,8 @@ def test_set_the_appeal_window_then_publish(
     )
     assert odd.status_code == 422 and "请选择按自然日或按工作日计算公示期" in text(odd)
     assert 'value="working" selected' not in text(odd)
-    published = admin.post(
-        "/admin/assessment", data={"action": "publish", "days": "5", "counted": "working"}
+    published = admin.post(  # full-width, as a Chinese input method types it
+        "/admin/assessment", data={"action": "publish", "days": "５", "counted": "working"}
     )
     assert published.status_code == 303
     page = text(admin.get("/admin/assessment"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from typing import Any, BinaryIO, cast
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -365,7 +366,8 @@ def assessment_act() -> ResponseReturnValue:
     try:
         with discard_on_error():
             if action == "publish":
-                days = request.form.get("days", "").strip()
+                # ５ typed with a Chinese input method is 5.
+                days = unicodedata.normalize("NFKC", request.form.get("days", "")).strip()
                 if not (days.isascii() and days.isdecimal() and len(days) <= 4):
                     raise InvalidValue(
                         "公示天数须为 1 到 %(max)s 之间的整数",
