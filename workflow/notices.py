@@ -142,10 +142,22 @@ def chinese_quotes(text: str) -> str:
 
 
 def _unscored_params(department: Department, unscored: list[Item]) -> dict[str, object]:
-    listed = "；".join(
-        f"{item.indicator.code}.{item.indicator.title}（{STATE_LABELS[State(item.state)]}）"
+    """The refusal's parameters: the unscored indicators as phrases, so that an English
+    reader reads each state in English (it said "1.… （申诉中）" on English pages)."""
+    phrases = [
+        Phrase(
+            N_("%(code)s.%(title)s（%(state)s）"),
+            {
+                "code": item.indicator.code,
+                "title": item.indicator.title,
+                "state": Term(STATE_LABELS[State(item.state)]),
+            },
+        )
         for item in sorted(unscored, key=lambda i: (i.indicator.position, i.indicator.id))
-    )
+    ]
+    listed = phrases[-1]
+    for phrase in reversed(phrases[:-1]):  # 1.…（待评分）；2.…（申诉中）
+        listed = Phrase(N_("%(first)s；%(rest)s"), {"first": phrase, "rest": listed})
     return {"department": department.name, "n": len(unscored), "items": listed}
 
 

@@ -553,6 +553,17 @@ def test_endpoints_over_http(session: Session, store: LocalStore, world: World, 
     )
     assert pending.status_code == 409
     assert pending.get_json()["error"]["code"] == "not_all_scored"
+    chinese = pending.get_json()["error"]["message"]
+    assert "暂不能出具考核结果通知书：1." in chinese and "（草稿）；2." in chinese
+    # In English each indicator's state reads in English (it was "（草稿）" there too); the
+    # indicators' titles are the scheme's, as written.
+    english = client.post(
+        f"/api/v1/assessments/{aid}/departments/{other}/notices",
+        json={"preliminary": True},
+        headers={**heads["scorer"], "Accept-Language": "en"},
+    ).get_json()["error"]["message"]
+    assert "so no result notice can be issued yet: 1. " in english
+    assert " (Draft); 2. " in english and "草稿" not in english
     missing = client.post(
         f"/api/v1/assessments/{aid}/departments/99999/notices", json={}, headers=heads["scorer"]
     )
