@@ -70,6 +70,9 @@ def test_a_filter_that_cannot_be_read_is_named_not_dropped_silently(
     beyond = text(auditor.get("/audit/?item=99999999999"))
     assert "不是有效的编号" not in beyond and "没有符合条件的记录" in beyond
     assert 'name="item" value="99999999999"' in beyond
+    # The department is chosen from a list; a hand-made ?department=zz was ignored unsaid.
+    odd = text(auditor.get("/audit/?department=zz"))
+    assert "部门编号“zz”无效，未按部门筛选" in odd and 'role="alert">部门编号' in odd
     backwards = text(auditor.get("/audit/?from=2018-10-02&to=2018-10-01"))
     assert "开始日期晚于结束日期" in backwards and "没有符合条件的记录" in backwards
     assert "未按" not in text(auditor.get(f"/audit/?item={item_id}&from=2018-01-01"))

@@ -127,6 +127,9 @@ def _ignored_filters(args: Mapping[str, Any]) -> list[str]:
         notes.append(
             gettext("事项编号“%(value)s”不是有效的编号（只填数字），未按事项筛选", value=item[:20])
         )
+    department = request.args.get("department", "").strip()
+    if department and "department" not in args:  # the form's list sends ids; a hand-made URL
+        notes.append(gettext("部门编号“%(value)s”无效，未按部门筛选", value=department[:20]))
     for name in ("from", "to"):
         value = request.args.get(name, "").strip()
         if value and name not in args:
