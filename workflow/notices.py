@@ -35,7 +35,7 @@ from io import BytesIO
 from typing import Any, BinaryIO, Final, TypeVar
 
 import docx
-from sqlalchemy import literal, select
+from sqlalchemy import func, literal, select
 from sqlalchemy.orm import Session, selectinload
 
 from scoring.notice import (
@@ -581,6 +581,32 @@ def latest_notice(
     else:
         stmt = stmt.where(Notice.department_id == department.id)
     return session.execute(stmt.order_by(Notice.version.desc()).limit(1)).scalar_one_or_none()
+
+
+def latest_versions(session: Session, assessment_id: int) -> dict[tuple[str, int | None], Notice]:
+    """The newest issued version of each document of the assessment: every department's
+    notice and the summary, keyed by (kind, department id; None for the summary)."""
+    newest = (
+        select(
+            Notice.kind,
+            Notice.department_id,
+            func.max(Notice.version).label("version"),
+        )
+        .where(Notice.assessment_id == assessment_id)
+        .group_by(Notice.kind, Notice.department_id)
+        .subquery()
+    )
+    rows = session.scalars(
+        select(Notice)
+        .join(
+            newest,
+            (Notice.kind == newest.c.kind)
+            & (Notice.department_id.is_not_distinct_from(newest.c.department_id))
+            & (Notice.version == newest.c.version),
+        )
+        .where(Notice.assessment_id == assessment_id)
+    )
+    return {(n.kind, n.department_id): n for n in rows}
 
 
 def list_notices(

@@ -34,7 +34,6 @@ from workflow.models import (
     Department,
     Indicator,
     Item,
-    Notice,
     Notification,
     NotificationPreference,
     OutboxMessage,
@@ -632,10 +631,10 @@ def notice_outdated(session: Session, item: Item, actor: User, now: dt.datetime)
     departments' ranks, so their newest ranked notices and the summary table are checked too
     and named together in one more message (the progress matrix marks them).
     """
-    from workflow.notices import CHANGED, ISSUER_ROLES, NOTICE, SUMMARY, standing
+    from workflow.notices import CHANGED, ISSUER_ROLES, NOTICE, SUMMARY, latest_versions, standing
 
     assessment = item.assessment
-    latest = _latest_versions(session, assessment.id)  # one query; none issued: nothing to do
+    latest = latest_versions(session, assessment.id)  # one query; none issued: nothing to do
     if not latest:
         return
     department = session.get_one(Department, item.department_id)
@@ -731,32 +730,6 @@ def notice_outdated(session: Session, item: Item, actor: User, now: dt.datetime)
             )
         )
     send_many(session, [(p, m) for m in messages for p in people], now=now)
-
-
-def _latest_versions(session: Session, assessment_id: int) -> dict[tuple[str, int | None], Notice]:
-    """The newest issued version of each document of the assessment: every department's
-    notice and the summary, keyed by (kind, department id; None for the summary)."""
-    newest = (
-        select(
-            Notice.kind,
-            Notice.department_id,
-            func.max(Notice.version).label("version"),
-        )
-        .where(Notice.assessment_id == assessment_id)
-        .group_by(Notice.kind, Notice.department_id)
-        .subquery()
-    )
-    rows = session.scalars(
-        select(Notice)
-        .join(
-            newest,
-            (Notice.kind == newest.c.kind)
-            & (Notice.department_id.is_not_distinct_from(newest.c.department_id))
-            & (Notice.version == newest.c.version),
-        )
-        .where(Notice.assessment_id == assessment_id)
-    )
-    return {(n.kind, n.department_id): n for n in rows}
 
 
 def results_published(

@@ -20,13 +20,13 @@ from web.portal.auth import current_account, roles_required
 from web.portal.common import N_, asked_assessment, asked_year, assessment_years
 from web.portal.jobs import job_starters
 from workflow.exports import matrix_table, results_xlsx
-from workflow.models import Category, Department, Indicator, Item, Notice, utcnow
+from workflow.models import Category, Department, Indicator, Item, utcnow
 from workflow.notices import (
     CHANGED,
     NOTICE,
     SUMMARY,
     issue_notes,
-    latest_notice,
+    latest_versions,
     publication_started,
     standing,
 )
@@ -161,15 +161,10 @@ def matrix() -> ResponseReturnValue:
     )  # fmt: skip
     # The newest issued version of each department's notice, and whether it still stands
     # (a rescore after an appeal moves totals and ranks: those notices are to be re-issued).
-    newest: dict[int, Notice] = {}
-    for notice in db.execute(
-        select(Notice)
-        .where(Notice.assessment_id == assessment.id, Notice.kind == NOTICE)
-        .order_by(Notice.department_id, Notice.version.desc())
-    ).scalars():
-        newest.setdefault(cast(int, notice.department_id), notice)
+    latest = latest_versions(db, assessment.id)
+    newest = {cast(int, d): n for (kind, d), n in latest.items() if kind == NOTICE}
     standings = {department_id: standing(db, n) for department_id, n in newest.items()}
-    summary_row = latest_notice(db, assessment, SUMMARY, None)
+    summary_row = latest.get((SUMMARY, None))
     return render_template(
         "progress/matrix.html",
         assessment=assessment,
